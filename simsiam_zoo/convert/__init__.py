@@ -1,0 +1,55 @@
+"""Convert self-supervised ResNet checkpoints from other codebases to timm's ResNet backbone layout.
+
+Every converter is a pure function from a flat state dict to a backbone state dict that loads strictly
+into `timm.create_model(arch, num_classes=0)`: torchvision names, no classifier or heads, fp32 tensors,
+`num_batches_tracked` present.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from torch import Tensor
+
+from . import dino, lightly, mmselfsup, moco, official_simsiam, solo_learn, torchvision, vissl
+from ._checkpoint import flatten_checkpoint, load_checkpoint_file
+from ._common import ConversionError, Converter, sample_keys
+
+__all__ = [
+    "CONVERTERS",
+    "ConversionError",
+    "Converter",
+    "convert_state_dict",
+    "detect_format",
+    "flatten_checkpoint",
+    "load_checkpoint_file",
+]
+
+CONVERTERS: dict[str, Converter] = {
+    module.CONVERTER.name: module.CONVERTER
+    for module in (official_simsiam, moco, solo_learn, mmselfsup, lightly, vissl, dino, torchvision)
+}
+
+
+def detect_format(state_dict: Mapping[str, Any]) -> str:
+    """Name of the single converter that recognises `state_dict` (a checkpoint or its flat tensors)."""
+    flat = flatten_checkpoint(state_dict)
+    matches = [name for name, converter in CONVERTERS.items() if converter.detect(flat)]
+    if len(matches) == 1:
+        return matches[0]
+    problem = f"ambiguous checkpoint, matches {', '.join(matches)}" if matches else "unrecognised checkpoint"
+    raise ConversionError(
+        f"{problem}; pass source= one of {', '.join(CONVERTERS)}. Sample keys: {sample_keys(flat)}"
+    )
+
+
+def convert_state_dict(
+    state_dict: Mapping[str, Any], *, source: str | None = None
+) -> tuple[str, dict[str, Tensor]]:
+    """Return `(format_name, backbone_state_dict)`, detecting the format unless `source` names it."""
+    flat = flatten_checkpoint(state_dict)
+    name = detect_format(flat) if source is None else source
+    if name not in CONVERTERS:
+        raise ConversionError(f"unknown source {name!r}; known: {', '.join(CONVERTERS)}")
+    return name, CONVERTERS[name].convert(flat)

@@ -1,0 +1,81 @@
+"""Shared pieces of the converters: the error, the registry entry type and the backbone clean-up."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+StateDict = Mapping[str, Tensor]
+
+_BN = r"(?:weight|bias|running_mean|running_var|num_batches_tracked)"
+# The torchvision / timm ResNet naming; anything else means the checkpoint is not the architecture we export.
+_BACKBONE_KEY = re.compile(
+    rf"conv1\.weight|bn1\.{_BN}"
+    rf"|layer[1-4]\.\d+\.(?:conv[1-3]\.weight|bn[1-3]\.{_BN}|downsample\.0\.weight|downsample\.1\.{_BN})"
+)
+
+
+class ConversionError(ValueError):
+    """A checkpoint cannot be read, recognised or converted."""
+
+
+@dataclass(frozen=True)
+class Converter:
+    """One source format: how to recognise its flat state dict and turn it into a timm ResNet backbone."""
+
+    name: str
+    description: str
+    detect: Callable[[StateDict], bool]
+    convert: Callable[[StateDict], dict[str, Tensor]]
+
+
+def sample_keys(keys: Iterable[str], limit: int = 8) -> str:
+    keys = list(keys)
+    more = f", ... ({len(keys) - limit} more)" if len(keys) > limit else ""
+    return ", ".join(keys[:limit]) + more
+
+
+def unexpected_keys(keys: Iterable[str]) -> list[str]:
+    return [key for key in keys if not _BACKBONE_KEY.fullmatch(key)]
+
+
+def find_prefix(state_dict: StateDict, prefixes: Iterable[str], anchor: str = "conv1.weight") -> str | None:
+    """The first prefix under which `anchor` exists, matched exactly."""
+    return next((prefix for prefix in prefixes if prefix + anchor in state_dict), None)
+
+
+def strip_prefix(state_dict: StateDict, prefix: str) -> dict[str, Tensor]:
+    return {key[len(prefix) :]: value for key, value in state_dict.items() if key.startswith(prefix)}
+
+
+def convert_prefixed(state_dict: StateDict, prefixes: tuple[str, ...], source: str) -> dict[str, Tensor]:
+    """Take the torchvision-named backbone found under the first matching prefix."""
+    prefix = find_prefix(state_dict, prefixes)
+    if prefix is None:
+        raise ConversionError(
+            f"{source}: no key {[p + 'conv1.weight' for p in prefixes]}; keys: {sample_keys(state_dict)}"
+        )
+    return finalize_backbone(strip_prefix(state_dict, prefix))
+
+
+def finalize_backbone(state_dict: StateDict) -> dict[str, Tensor]:
+    """Drop the classifier/projector under `fc.`, check the names, add missing BN counters, cast to fp32."""
+    kept = {key: value for key, value in state_dict.items() if not key.startswith("fc.")}
+    unknown = unexpected_keys(kept)
+    if unknown:
+        raise ConversionError(f"not a torchvision ResNet backbone; unexpected keys: {sample_keys(unknown)}")
+    if "conv1.weight" not in kept or not any(key.startswith("layer4.") for key in kept):
+        raise ConversionError(f"incomplete ResNet backbone; keys: {sample_keys(kept)}")
+    out: dict[str, Tensor] = {}
+    for key, value in kept.items():
+        dtype = torch.float32 if value.is_floating_point() else value.dtype
+        out[key] = value.detach().to(device="cpu", dtype=dtype).contiguous()
+        counter = key.removesuffix("running_var") + "num_batches_tracked"
+        # timm's BatchNorm has this buffer, so strict loading fails without it; 0 is what a fresh BN holds.
+        if key.endswith(".running_var") and counter not in kept:
+            out[counter] = torch.tensor(0, dtype=torch.long)
+    return out

@@ -1,0 +1,38 @@
+"""Input checks shared by the evaluation functions."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def check_features(features: Tensor, name: str) -> None:
+    """Require a non-empty floating-point (N, D) tensor."""
+    if features.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (N, D), got shape {tuple(features.shape)}")
+    if not features.is_floating_point():
+        raise ValueError(f"{name} must be floating point, got {features.dtype}")
+    if features.shape[0] == 0:
+        raise ValueError(f"{name} is empty (0 rows)")
+    if features.shape[1] == 0:
+        raise ValueError(f"{name} has 0 feature dimensions")
+
+
+def check_labels(labels: Tensor, num_rows: int, name: str) -> None:
+    """Require a 1-D integer tensor of non-negative labels, one per feature row."""
+    if labels.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {tuple(labels.shape)}")
+    if labels.dtype == torch.bool or labels.dtype.is_floating_point or labels.dtype.is_complex:
+        raise ValueError(f"{name} must be an integer tensor, got {labels.dtype}")
+    if labels.shape[0] != num_rows:
+        raise ValueError(f"{name} has {labels.shape[0]} entries but the features have {num_rows} rows")
+    if labels.numel() and int(labels.min()) < 0:
+        raise ValueError(f"{name} contains negative labels (unlabelled samples); drop them before evaluating")
+
+
+def check_same_dim(train: Tensor, test: Tensor) -> None:
+    """Require train and test features to share the feature dimension."""
+    if train.shape[1] != test.shape[1]:
+        raise ValueError(
+            f"feature dimensions differ: train has D={train.shape[1]}, test has D={test.shape[1]}"
+        )

@@ -1,0 +1,140 @@
+"""Weighted k-nearest-neighbour classification on cached features (InstDisc / DINO protocol)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from simsiam_zoo.evaluate._validation import check_features, check_labels, check_same_dim
+
+
+def _knn_predict(
+    train_features: Tensor,
+    train_labels: Tensor,
+    test_features: Tensor,
+    *,
+    ks: Sequence[int],
+    temperature: float,
+    num_classes: int | None,
+    chunk_size: int,
+    device: torch.device | str | None,
+) -> dict[int, Tensor]:
+    """Predict test labels for every k in ``ks`` from one top-max(k) search."""
+    check_features(train_features, "train_features")
+    check_features(test_features, "test_features")
+    check_same_dim(train_features, test_features)
+    check_labels(train_labels, train_features.shape[0], "train_labels")
+    if not ks or any(k < 1 for k in ks):
+        raise ValueError(f"k values must be >= 1, got {tuple(ks)}")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+
+    n_train = train_features.shape[0]
+    if max(ks) > n_train:
+        warnings.warn(
+            f"k={max(ks)} exceeds the {n_train} training samples; clamping k to {n_train} "
+            "(every training sample votes)",
+            stacklevel=3,
+        )
+    device = torch.device(device) if device is not None else train_features.device
+
+    with torch.no_grad():
+        # No-op when already fp32 on the device, so 1.28M x 2048 train features are not duplicated.
+        train = train_features.to(device=device, dtype=torch.float32)
+        labels = train_labels.to(device=device, dtype=torch.long)
+        max_label = int(labels.max())
+        if num_classes is None:
+            num_classes = max_label + 1
+        elif max_label >= num_classes:
+            raise ValueError(f"train_labels contain class {max_label} but num_classes={num_classes}")
+        # Cosine similarity via per-row inverse norms instead of a normalised copy of the train matrix.
+        train_inv_norm = train.norm(dim=1).clamp_min(1e-12).reciprocal()
+
+        k_max = min(max(ks), n_train)
+        preds: dict[int, list[Tensor]] = {k: [] for k in ks}
+        for start in range(0, test_features.shape[0], chunk_size):
+            query = test_features[start : start + chunk_size].to(device=device, dtype=torch.float32)
+            query = query / query.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            sim = (query @ train.T).mul_(train_inv_norm)  # (chunk, N_train): the only large temporary
+            top_sim, top_idx = sim.topk(k_max, dim=1, largest=True, sorted=True)
+            del sim  # free it before the next chunk's matmul allocates another, halving peak memory
+            top_labels = labels[top_idx]
+            top_weight = (top_sim / temperature).exp_()
+            for k, chunks in preds.items():
+                # topk is sorted, so the first k columns are exactly the k nearest neighbours.
+                k_eff = min(k, n_train)
+                votes = torch.zeros(query.shape[0], num_classes, device=device, dtype=torch.float32)
+                votes.scatter_add_(1, top_labels[:, :k_eff], top_weight[:, :k_eff])
+                # argmax returns the first maximum, so exact vote ties go to the smallest class id.
+                chunks.append(votes.argmax(dim=1).to(test_features.device))
+    return {k: torch.cat(chunks) for k, chunks in preds.items()}
+
+
+def knn_classify(
+    train_features: Tensor,
+    train_labels: Tensor,
+    test_features: Tensor,
+    *,
+    k: int = 20,
+    temperature: float = 0.07,
+    num_classes: int | None = None,
+    chunk_size: int = 1024,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """Predict test labels by temperature-weighted kNN voting on cosine similarity.
+
+    Each of the k most similar train samples votes for its label with weight exp(sim / temperature);
+    the class with the largest summed weight wins. Features are l2-normalised and compared in fp32 on
+    ``device`` (default: the train features' device), test rows ``chunk_size`` at a time, so peak
+    extra memory is about chunk_size x N_train x 4 bytes. ``k`` larger than N_train is clamped to
+    N_train with a warning. ``num_classes`` defaults to max(train_labels) + 1.
+
+    Returns int64 predictions of shape (N_test,) on the test features' device.
+    """
+    return _knn_predict(
+        train_features,
+        train_labels,
+        test_features,
+        ks=(k,),
+        temperature=temperature,
+        num_classes=num_classes,
+        chunk_size=chunk_size,
+        device=device,
+    )[k]
+
+
+def knn_accuracy(
+    train_features: Tensor,
+    train_labels: Tensor,
+    test_features: Tensor,
+    test_labels: Tensor,
+    *,
+    ks: Sequence[int] = (20, 200),
+    temperature: float = 0.07,
+    num_classes: int | None = None,
+    chunk_size: int = 1024,
+    device: torch.device | str | None = None,
+) -> dict[int, float]:
+    """Top-1 accuracy (%) of weighted kNN for each k, sharing one similarity search for max(ks).
+
+    Same protocol and options as :func:`knn_classify`; keys are the requested ks even when clamped.
+    """
+    check_features(test_features, "test_features")
+    check_labels(test_labels, test_features.shape[0], "test_labels")
+    preds = _knn_predict(
+        train_features,
+        train_labels,
+        test_features,
+        ks=tuple(ks),
+        temperature=temperature,
+        num_classes=num_classes,
+        chunk_size=chunk_size,
+        device=device,
+    )
+    targets = test_labels.to(test_features.device)
+    return {k: 100.0 * (p == targets).double().mean().item() for k, p in preds.items()}

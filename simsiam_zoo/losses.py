@@ -1,0 +1,52 @@
+"""SimSiam loss: a pure function of the two predictions and the two projections.
+
+The stop-gradient lives here, not in the caller (lightly's `NegativeCosineSimilarity` leaves the
+detach to the caller, which is the one line that decides between learning and collapse).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+Similarity = Literal["cosine", "cross_entropy"]
+
+
+def negative_similarity(p: torch.Tensor, z: torch.Tensor, *, similarity: Similarity = "cosine") -> torch.Tensor:
+    """D(p, z) of the paper, averaged over the batch. Minimum -1 for cosine."""
+    if similarity == "cosine":
+        return -F.cosine_similarity(p, z, dim=-1).mean()
+    if similarity == "cross_entropy":
+        # Paper section 4.5: D(p, z) = -softmax(z) . log softmax(p), softmax along channels.
+        return -(F.softmax(z, dim=-1) * F.log_softmax(p, dim=-1)).sum(dim=-1).mean()
+    raise ValueError(f"unknown similarity {similarity!r}; expected 'cosine' or 'cross_entropy'")
+
+
+def simsiam_loss(
+    p1: torch.Tensor,
+    p2: torch.Tensor,
+    z1: torch.Tensor,
+    z2: torch.Tensor,
+    *,
+    stop_gradient: bool = True,
+    symmetric: bool = True,
+    similarity: Similarity = "cosine",
+) -> torch.Tensor:
+    """L = D(p1, sg(z2))/2 + D(p2, sg(z1))/2  (or only the first term when not symmetric)."""
+    if stop_gradient:
+        z1, z2 = z1.detach(), z2.detach()
+    loss = negative_similarity(p1, z2, similarity=similarity)
+    if not symmetric:
+        return loss
+    return 0.5 * loss + 0.5 * negative_similarity(p2, z1, similarity=similarity)
+
+
+@torch.no_grad()
+def normalized_std(z: torch.Tensor) -> torch.Tensor:
+    """Per-channel std of l2-normalised outputs, averaged over channels (paper Fig. 2, middle).
+
+    Collapse to a constant gives 0; outputs spread like a zero-mean isotropic Gaussian give 1/sqrt(d).
+    """
+    return F.normalize(z.float(), dim=-1).std(dim=0).mean()

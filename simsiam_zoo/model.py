@@ -1,0 +1,124 @@
+"""SimSiam (Chen & He, 2021) and its BYOL-style momentum variant, as small as the reference.
+
+Layer lists follow the paper (section 4 and Table 3) and the official `simsiam/builder.py`:
+projection MLP = fc-BN-ReLU x (n-1), fc-BN (BN without affine on the output);
+prediction MLP = fc(d->d/4)-BN-ReLU-fc(d/4->d), BN on the hidden layer only.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+import timm
+import torch
+from torch import nn
+
+PredictorKind = Literal["mlp", "identity", "fixed_random"]
+# Paper Table 3 rows: (a) no BN, (b) hidden layers only, (c) hidden + projection output (default),
+# (d) every layer including the prediction output (unstable).
+BNPlacement = Literal["none", "hidden", "default", "all"]
+
+
+def _fc_block(in_dim: int, out_dim: int, *, bn: bool, relu: bool, affine: bool = True) -> list[nn.Module]:
+    # A bias before BN is redundant (BN subtracts the mean); the official code freezes it instead.
+    layers: list[nn.Module] = [nn.Linear(in_dim, out_dim, bias=not bn)]
+    if bn:
+        layers.append(nn.BatchNorm1d(out_dim, affine=affine))
+    if relu:
+        layers.append(nn.ReLU(inplace=True))
+    return layers
+
+
+def projection_mlp(
+    in_dim: int, hidden_dim: int, out_dim: int, *, num_layers: int = 3, bn_placement: BNPlacement = "default"
+) -> nn.Sequential:
+    if num_layers < 1:
+        raise ValueError(f"projector needs at least one layer, got num_layers={num_layers}")
+    hidden_bn = bn_placement != "none"
+    output_bn = bn_placement in ("default", "all")
+    layers: list[nn.Module] = []
+    dims = [in_dim] + [hidden_dim] * (num_layers - 1)
+    for a, b in zip(dims[:-1], dims[1:], strict=True):
+        layers += _fc_block(a, b, bn=hidden_bn, relu=True)
+    layers += _fc_block(dims[-1], out_dim, bn=output_bn, relu=False, affine=False)
+    return nn.Sequential(*layers)
+
+
+def prediction_mlp(dim: int, hidden_dim: int, *, bn_placement: BNPlacement = "default") -> nn.Sequential:
+    hidden_bn = bn_placement != "none"
+    output_bn = bn_placement == "all"
+    return nn.Sequential(
+        *_fc_block(dim, hidden_dim, bn=hidden_bn, relu=True),
+        *_fc_block(hidden_dim, dim, bn=output_bn, relu=False),
+    )
+
+
+def create_timm_backbone(arch: str, *, pretrained: bool = False) -> nn.Module:
+    """A timm classifier-less backbone. `zero_init_last` is the paper code's `zero_init_residual`."""
+    return timm.create_model(arch, pretrained=pretrained, num_classes=0, zero_init_last=True)
+
+
+class SiameseOutput(NamedTuple):
+    p1: torch.Tensor
+    p2: torch.Tensor
+    z1: torch.Tensor  # projection of view 1 (the target encoder's one in the momentum variant)
+    z2: torch.Tensor
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    dim: int = 2048
+    pred_dim: int = 512
+    projector_layers: int = 3
+    predictor: PredictorKind = "mlp"
+    bn_placement: BNPlacement = "default"
+
+
+class SimSiam(nn.Module):
+    """f = projector(backbone(x)), h = predictor. With `momentum` set it is BYOL's momentum-target variant."""
+
+    def __init__(self, backbone: nn.Module, heads: HeadConfig, *, momentum: float | None = None):
+        super().__init__()
+        feature_dim = backbone.num_features
+        self.backbone = backbone
+        # The paper's projector hidden width equals the backbone width (2048 for ResNet-50).
+        self.projector = projection_mlp(
+            feature_dim, feature_dim, heads.dim, num_layers=heads.projector_layers, bn_placement=heads.bn_placement
+        )
+        if heads.predictor == "identity":
+            self.predictor: nn.Module = nn.Identity()
+        else:
+            self.predictor = prediction_mlp(heads.dim, heads.pred_dim, bn_placement=heads.bn_placement)
+            if heads.predictor == "fixed_random":
+                self.predictor.requires_grad_(False)
+        self.momentum = momentum
+        self.target: nn.Module | None = None
+        if momentum is not None:
+            self.target = copy.deepcopy(nn.Sequential(self.backbone, self.projector)).requires_grad_(False)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.projector(self.backbone(x))
+
+    def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> SiameseOutput:
+        # Views go through separately so BN statistics are per view, as in the reference code.
+        z1, z2 = self.encode(x1), self.encode(x2)
+        p1, p2 = self.predictor(z1), self.predictor(z2)
+        if self.target is not None:
+            with torch.no_grad():
+                z1, z2 = self.target(x1), self.target(x2)
+        return SiameseOutput(p1, p2, z1, z2)
+
+    @torch.no_grad()
+    def update_target(self, progress: float) -> None:
+        """EMA step of the target encoder; BYOL's momentum rises from `momentum` to 1 on a cosine."""
+        if self.target is None or self.momentum is None:
+            return
+        tau = 1 - (1 - self.momentum) * (math.cos(math.pi * progress) + 1) / 2
+        online = nn.Sequential(self.backbone, self.projector)
+        for target_param, param in zip(self.target.parameters(), online.parameters(), strict=True):
+            target_param.lerp_(param.detach(), 1 - tau)
+        for target_buffer, buffer in zip(self.target.buffers(), online.buffers(), strict=True):
+            target_buffer.copy_(buffer)

@@ -1,0 +1,291 @@
+"""One typed recipe per run: frozen dataclasses, read from and written to YAML.
+
+A recipe file may name a `base` recipe and override a few keys; that is how every ablation of the
+paper is one switch away from the baseline. Unknown keys and values of the wrong type are errors that
+name the file and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from simsiam_zoo._io import atomic_write_text
+from simsiam_zoo.losses import Similarity
+from simsiam_zoo.model import BNPlacement, HeadConfig, PredictorKind
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class RecipeError(ValueError):
+    """A recipe file or override that cannot be used as given."""
+
+
+@dataclass(frozen=True)
+class ModelRecipe:
+    arch: str = "resnet50"
+    dim: int = 2048
+    pred_dim: int = 512
+    projector_layers: int = 3
+    predictor: PredictorKind = "mlp"
+    bn_placement: BNPlacement = "default"
+    # BYOL variant: base momentum of the EMA target encoder (None = SimSiam, no target encoder).
+    momentum_target: float | None = None
+
+    def heads(self) -> HeadConfig:
+        return HeadConfig(
+            dim=self.dim,
+            pred_dim=self.pred_dim,
+            projector_layers=self.projector_layers,
+            predictor=self.predictor,
+            bn_placement=self.bn_placement,
+        )
+
+
+@dataclass(frozen=True)
+class LossRecipe:
+    stop_gradient: bool = True
+    symmetric: bool = True
+    similarity: Similarity = "cosine"
+
+
+@dataclass(frozen=True)
+class DataRecipe:
+    dataset: Literal["imagefolder", "fashion_mnist", "fake"] = "imagefolder"
+    path: str | None = None
+    image_size: int = 224
+    augmentation: Literal["imagenet", "small"] = "imagenet"
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    # Labelled held-out split for the kNN monitor: how many train images form the memory bank and
+    # how many test images are classified (0 disables the monitor).
+    knn_train_size: int = 0
+    knn_test_size: int = 0
+    fake_size: int = 64
+    num_workers: int = 0
+
+
+@dataclass(frozen=True)
+class OptimRecipe:
+    optimizer: Literal["sgd", "lars"] = "sgd"
+    batch_size: int = 512
+    # lr = base_lr * batch_size / 256 (the linear scaling rule of the paper, section 4.1).
+    base_lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    epochs: int = 100
+    warmup_epochs: float = 0
+    # Paper: a predictor at a constant lr (not decayed) works better; official code's --fix-pred-lr.
+    fix_predictor_lr: bool = True
+
+    @property
+    def lr(self) -> float:
+        return self.base_lr * self.batch_size / 256
+
+
+@dataclass(frozen=True)
+class RunRecipe:
+    seed: int = 0
+    precision: Literal["fp32", "bf16"] = "fp32"
+    channels_last: bool = False
+    compile: bool = False
+    sync_batchnorm: bool = True
+    checkpoint_every_steps: int = 1000
+    log_every_steps: int = 10
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    description: str = ""
+    model: ModelRecipe = field(default_factory=ModelRecipe)
+    loss: LossRecipe = field(default_factory=LossRecipe)
+    data: DataRecipe = field(default_factory=DataRecipe)
+    optim: OptimRecipe = field(default_factory=OptimRecipe)
+    run: RunRecipe = field(default_factory=RunRecipe)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(dataclasses.asdict(self))
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def save(self, path: str | Path) -> None:
+        atomic_write_text(Path(path), self.to_yaml())
+
+    def replace(self, overrides: dict[str, Any]) -> Recipe:
+        """A copy with dotted-key overrides, e.g. {"optim.batch_size": 64}; validated like a file."""
+        data = self.to_dict()
+        for dotted, value in overrides.items():
+            _set_dotted(data, dotted, value)
+        return recipe_from_dict(data, source="overrides")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = data
+    for part in parents:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            raise RecipeError(f"overrides: {dotted!r} does not name a recipe section")
+        node = child
+    node[leaf] = value
+
+
+def _check_value(annotation: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        if value not in typing.get_args(annotation):
+            raise RecipeError(f"{where}: {value!r} is not one of {list(typing.get_args(annotation))}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(annotation)
+        if value is None and type(None) in options:
+            return None
+        (inner,) = [o for o in options if o is not type(None)]
+        return _check_value(inner, value, where)
+    if origin is tuple:
+        item_types = typing.get_args(annotation)
+        if not isinstance(value, (list, tuple)) or len(value) != len(item_types):
+            raise RecipeError(f"{where}: expected a list of {len(item_types)} numbers, got {value!r}")
+        pairs = enumerate(zip(item_types, value, strict=True))
+        return tuple(_check_value(t, v, f"{where}[{i}]") for i, (t, v) in pairs)
+    if dataclasses.is_dataclass(annotation):
+        if not isinstance(value, dict):
+            raise RecipeError(f"{where}: expected a mapping, got {value!r}")
+        return _build(annotation, value, where)
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise RecipeError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RecipeError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise RecipeError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise RecipeError(f"{where}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported recipe annotation {annotation!r}")
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = [f.name for f in dataclasses.fields(cls)]
+    unknown = [key for key in data if key not in known]
+    if unknown:
+        key = unknown[0]
+        close = difflib.get_close_matches(str(key), known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(known)}"
+        raise RecipeError(f"{where or 'recipe'}: unknown key {key!r}{hint}")
+    kwargs = {key: _check_value(hints[key], value, f"{where}.{key}" if where else key) for key, value in data.items()}
+    try:
+        return cls(**kwargs)
+    except TypeError as error:  # a required key is missing
+        raise RecipeError(f"{where or 'recipe'}: {error}") from None
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def recipe_from_dict(data: dict[str, Any], *, source: str) -> Recipe:
+    try:
+        recipe = _build(Recipe, data, "")
+    except RecipeError as error:
+        raise RecipeError(f"{source}: {error}") from None
+    _validate(recipe, source)
+    return recipe
+
+
+def _validate(recipe: Recipe, source: str) -> None:
+    checks = [
+        (recipe.optim.batch_size > 0, "optim.batch_size must be positive"),
+        (recipe.optim.epochs > 0, "optim.epochs must be positive"),
+        (recipe.optim.base_lr > 0, "optim.base_lr must be positive"),
+        (recipe.model.dim > 0 and recipe.model.pred_dim > 0, "model.dim and model.pred_dim must be positive"),
+        (recipe.data.image_size >= 16, "data.image_size must be at least 16"),
+        (recipe.model.momentum_target is None or 0 <= recipe.model.momentum_target < 1,
+         "model.momentum_target must be in [0, 1)"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise RecipeError(f"{source}: {message}")
+
+
+def _recipes_dir() -> Path:
+    return Path(str(resources.files("simsiam_zoo") / "recipes"))
+
+
+def builtin_recipes() -> list[str]:
+    return sorted(path.stem for path in _recipes_dir().glob("*.yaml"))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise RecipeError(f"{path}: no such recipe file") from None
+    except yaml.YAMLError as error:
+        raise RecipeError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: a recipe must be a YAML mapping")
+    return data
+
+
+def _resolve(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    if path in seen:
+        raise RecipeError(f"{path}: `base` recipes form a cycle")
+    data = _read_yaml(path)
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    return _deep_merge(_resolve(_locate(str(base), relative_to=path.parent), (*seen, path)), data)
+
+
+def _locate(name_or_path: str, *, relative_to: Path | None = None) -> Path:
+    candidates = [Path(name_or_path)]
+    if relative_to is not None:
+        candidates.append(relative_to / f"{name_or_path}.yaml")
+    candidates.append(_recipes_dir() / f"{name_or_path}.yaml")
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    close = difflib.get_close_matches(name_or_path, builtin_recipes(), n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; `simsiam-zoo recipes` lists them"
+    raise RecipeError(f"{name_or_path}: no recipe file or built-in recipe of that name{hint}")
+
+
+def load_recipe(name_or_path: str | Path) -> Recipe:
+    """A built-in recipe by name (`simsiam_r50_in1k_ep100`) or a YAML file, with its `base` chain."""
+    path = _locate(str(name_or_path))
+    data = _resolve(path)
+    data.setdefault("name", path.stem)
+    return recipe_from_dict(data, source=str(path))

@@ -1,0 +1,339 @@
+"""Pretraining loop for one process (CPU or one GPU), or one rank of a torchrun job.
+
+Checkpoints hold the model, the optimiser, the step and the monitor history; they are written
+atomically, and a restart in the same output folder continues bit-for-bit where the last one stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from simsiam_zoo._io import atomic_path, atomic_write_text
+from simsiam_zoo.augment import eval_transform, pretrain_transform
+from simsiam_zoo.data import (
+    EpochSampler,
+    FakeImages,
+    FashionMNIST,
+    ImageFolder,
+    Subset,
+    Transformed,
+    TwoViews,
+)
+from simsiam_zoo.distributed import (
+    all_reduce_mean,
+    convert_sync_batchnorm,
+    init_distributed,
+    local_device,
+)
+from simsiam_zoo.evaluate.knn import knn_accuracy
+from simsiam_zoo.features import embed_dataset
+from simsiam_zoo.losses import normalized_std, simsiam_loss
+from simsiam_zoo.model import SimSiam, create_timm_backbone
+from simsiam_zoo.recipe import Recipe, RecipeError, recipe_from_dict
+
+CHECKPOINT_NAME = "checkpoint.pt"
+RECIPE_NAME = "recipe.yaml"
+EPOCH_FIELDS = ("epoch", "step", "loss", "z_std", "z_std_reference", "knn_top1", "lr", "seconds")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    step: int
+    total_steps: int
+    epochs: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def completed(self) -> bool:
+        return self.step >= self.total_steps
+
+
+def build_model(recipe: Recipe) -> SimSiam:
+    torch.manual_seed(recipe.run.seed)
+    backbone = create_timm_backbone(recipe.model.arch)
+    return SimSiam(backbone, recipe.model.heads(), momentum=recipe.model.momentum_target)
+
+
+def build_optimizer(model: SimSiam, recipe: Recipe) -> torch.optim.Optimizer:
+    optim = recipe.optim
+    predictor_params = [p for p in model.predictor.parameters() if p.requires_grad]
+    predictor_ids = {id(p) for p in predictor_params}
+    other_params = [p for p in model.parameters() if p.requires_grad and id(p) not in predictor_ids]
+    groups: list[dict[str, Any]] = [{"params": other_params, "fix_lr": False}]
+    if predictor_params:
+        groups.append({"params": predictor_params, "fix_lr": optim.fix_predictor_lr})
+    if optim.optimizer == "lars":
+        from timm.optim import Lars
+
+        return Lars(groups, lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay)
+    return torch.optim.SGD(groups, lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay)
+
+
+def learning_rate(recipe: Recipe, step: int, steps_per_epoch: int) -> float:
+    """Linear warm-up (large batches) then half-cosine decay to 0, per step."""
+    optim = recipe.optim
+    warmup_steps = optim.warmup_epochs * steps_per_epoch
+    if step < warmup_steps:
+        return optim.lr * (step + 1) / warmup_steps
+    total = optim.epochs * steps_per_epoch
+    progress = (step - warmup_steps) / max(1.0, total - warmup_steps)
+    return optim.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def build_dataset(recipe: Recipe, *, split: str = "train") -> Dataset:
+    data = recipe.data
+    if data.dataset == "fashion_mnist":
+        return FashionMNIST(data.path, split=split)
+    if data.dataset == "fake":
+        return FakeImages(data.fake_size, image_size=data.image_size, seed=recipe.run.seed + (split == "test"))
+    if data.path is None:
+        raise RecipeError(f"recipe {recipe.name!r}: data.path is required for an image folder")
+    root = Path(data.path)
+    if split == "test" and (root / "val").is_dir():
+        return ImageFolder(root / "val")
+    return ImageFolder(root / "train" if (root / "train").is_dir() else root)
+
+
+def _monitor_split(recipe: Recipe, dataset: Dataset) -> tuple[Dataset, Dataset] | None:
+    """Labelled bank and query sets for the kNN monitor, or None when there are no labels."""
+    data = recipe.data
+    labels = getattr(dataset, "labels", None)
+    if data.knn_train_size <= 0 or data.knn_test_size <= 0 or labels is None or bool((labels < 0).any()):
+        return None
+    transform = eval_transform(image_size=data.image_size, crop_pct=1.0, mean=data.mean, std=data.std)
+    g = torch.Generator().manual_seed(recipe.run.seed)
+    bank_indices = torch.randperm(len(dataset), generator=g)[: data.knn_train_size].tolist()
+    test_set = build_dataset(recipe, split="test")
+    query_indices = torch.randperm(len(test_set), generator=g)[: data.knn_test_size].tolist()
+    return (
+        Transformed(Subset(dataset, bank_indices), transform),
+        Transformed(Subset(test_set, query_indices), transform),
+    )
+
+
+def _knn_monitor(backbone: nn.Module, split: tuple[Dataset, Dataset], device: torch.device) -> float:
+    bank_x, bank_y = embed_dataset(backbone, split[0], device=device)
+    query_x, query_y = embed_dataset(backbone, split[1], device=device)
+    return knn_accuracy(bank_x, bank_y, query_x, query_y, ks=(20,))[20]
+
+
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A training checkpoint, read without unpickling arbitrary objects."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _write_metrics(output_dir: Path, epochs: list[dict[str, float]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=EPOCH_FIELDS)
+    writer.writeheader()
+    writer.writerows(epochs)
+    atomic_write_text(output_dir / "metrics.csv", buffer.getvalue())
+
+
+def train(
+    recipe: Recipe,
+    *,
+    output_dir: str | Path,
+    device: str = "cpu",
+    max_minutes: float | None = None,
+    max_steps: int | None = None,
+    dataset: Dataset | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Pretrain per `recipe` into `output_dir`, resuming from its checkpoint when there is one.
+
+    `max_minutes` and `max_steps` (a global step count) end this invocation early with a checkpoint;
+    the same call again continues the schedule as if it had never stopped.
+    """
+    context = init_distributed(torch.device(device))
+    run_device = local_device(device, context)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint_path = output_dir / CHECKPOINT_NAME
+
+    dataset = dataset if dataset is not None else build_dataset(recipe)
+    monitor_split = _monitor_split(recipe, dataset)
+    model = build_model(recipe)
+    optimizer = build_optimizer(model, recipe)
+    state: dict[str, Any] = {"step": 0, "epochs": [], "epoch_sums": [0.0, 0.0, 0]}
+    if checkpoint_path.exists():
+        state = _resume(checkpoint_path, recipe, model, optimizer)
+    if recipe.run.sync_batchnorm and context.enabled:
+        model = convert_sync_batchnorm(model, run_device)
+    model.to(run_device)
+    if recipe.run.channels_last:
+        model.to(memory_format=torch.channels_last)
+    _optimizer_to(optimizer, run_device)
+    core: SimSiam = model
+    forward: nn.Module = DistributedDataParallel(model) if context.enabled else model
+    if recipe.run.compile:
+        forward = torch.compile(forward)
+
+    per_rank_batch = recipe.optim.batch_size // context.world_size
+    if per_rank_batch * context.world_size != recipe.optim.batch_size:
+        raise RecipeError(f"batch size {recipe.optim.batch_size} is not divisible by {context.world_size} ranks")
+    data = recipe.data
+    views = TwoViews(
+        dataset,
+        pretrain_transform(image_size=data.image_size, variant=data.augmentation, mean=data.mean, std=data.std),
+        seed=recipe.run.seed,
+    )
+    steps_per_epoch = EpochSampler(
+        len(dataset), batch_size=per_rank_batch, seed=0, epoch=0, world_size=context.world_size
+    ).batches_per_epoch
+    total_steps = recipe.optim.epochs * steps_per_epoch
+    stop_step = min(total_steps, max_steps) if max_steps is not None else total_steps
+    step = state["step"]
+    if context.is_main:
+        recipe.save(output_dir / RECIPE_NAME)
+    writer = _tensorboard(output_dir) if context.is_main else None
+    deadline = time.monotonic() + max_minutes * 60 if max_minutes is not None else None
+    started = time.monotonic()
+    memory_format = torch.channels_last if recipe.run.channels_last else torch.contiguous_format
+    bar = tqdm(total=total_steps, initial=step, disable=not (progress and context.is_main), unit="step")
+
+    def checkpoint() -> None:
+        if context.is_main:
+            _save_checkpoint(checkpoint_path, {**state, "step": step, "recipe": recipe.to_dict(),
+                                               "model": core.state_dict(), "optimizer": optimizer.state_dict()})
+            _write_metrics(output_dir, state["epochs"])
+
+    if step == 0 and not state["epochs"] and monitor_split is not None:
+        # Epoch 0 is the random-init backbone: the baseline the kNN curve has to beat.
+        knn = _knn_monitor(core.backbone, monitor_split, run_device)
+        state["epochs"] = [{**dict.fromkeys(EPOCH_FIELDS, float("nan")), "epoch": 0, "step": 0, "knn_top1": knn,
+                            "z_std_reference": 1 / math.sqrt(recipe.model.dim), "lr": 0.0, "seconds": 0.0}]
+    forward.train()
+    stopping = False
+    while step < stop_step and not stopping:
+        epoch, start_batch = divmod(step, steps_per_epoch)
+        sampler = EpochSampler(
+            len(dataset), batch_size=per_rank_batch, seed=recipe.run.seed, epoch=epoch, rank=context.rank,
+            world_size=context.world_size, start_batch=start_batch,
+        )
+        loader = DataLoader(
+            views, batch_size=per_rank_batch, sampler=sampler, drop_last=True, num_workers=data.num_workers,
+            pin_memory=run_device.type == "cuda", persistent_workers=False,
+        )
+        for x1, x2 in loader:
+            lr = learning_rate(recipe, step, steps_per_epoch)
+            for group in optimizer.param_groups:
+                group["lr"] = recipe.optim.lr if group["fix_lr"] else lr
+            x1 = x1.to(run_device, non_blocking=True, memory_format=memory_format)
+            x2 = x2.to(run_device, non_blocking=True, memory_format=memory_format)
+            with torch.autocast(run_device.type, dtype=torch.bfloat16, enabled=recipe.run.precision == "bf16"):
+                out = forward(x1, x2)
+            loss = simsiam_loss(
+                out.p1.float(), out.p2.float(), out.z1.float(), out.z2.float(),
+                stop_gradient=recipe.loss.stop_gradient, symmetric=recipe.loss.symmetric,
+                similarity=recipe.loss.similarity,
+            )
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(
+                    f"loss is {loss.item()} at step {step} (epoch {epoch}); stopped. The last good checkpoint "
+                    f"is kept in {checkpoint_path}; lower optim.base_lr or check the data."
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            core.update_target((step + 1) / total_steps)
+            step += 1
+            sums = state["epoch_sums"]
+            sums[0] += float(all_reduce_mean(loss, context))
+            sums[1] += float(all_reduce_mean(normalized_std(out.z1), context))
+            sums[2] += 1
+            bar.update(1)
+            if step % recipe.run.log_every_steps == 0:
+                bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.4g}")
+                if writer is not None:
+                    writer.add_scalar("train/loss", loss.item(), step)
+                    writer.add_scalar("train/lr", lr, step)
+            if step % steps_per_epoch == 0:
+                _end_epoch(state, recipe, core, monitor_split, run_device, step, steps_per_epoch, lr,
+                           time.monotonic() - started, writer)
+                checkpoint()
+            elif step % recipe.run.checkpoint_every_steps == 0:
+                checkpoint()
+            if step >= stop_step or (deadline is not None and time.monotonic() > deadline):
+                stopping = True
+                break
+    if step % steps_per_epoch != 0 and step % recipe.run.checkpoint_every_steps != 0:
+        checkpoint()
+    bar.close()
+    if writer is not None:
+        writer.close()
+    return TrainResult(output_dir, step, total_steps, list(state["epochs"]))
+
+
+def _end_epoch(
+    state: dict[str, Any], recipe: Recipe, model: SimSiam, monitor_split: tuple[Dataset, Dataset] | None,
+    device: torch.device, step: int, steps_per_epoch: int, lr: float, seconds: float, writer: Any,
+) -> None:
+    loss_sum, std_sum, count = state["epoch_sums"]
+    row = {
+        "epoch": step // steps_per_epoch,
+        "step": step,
+        "loss": loss_sum / count,
+        "z_std": std_sum / count,
+        "z_std_reference": 1 / math.sqrt(recipe.model.dim),
+        "knn_top1": _knn_monitor(model.backbone, monitor_split, device) if monitor_split else float("nan"),
+        "lr": lr,
+        "seconds": seconds,
+    }
+    state["epochs"] = [*state["epochs"], row]
+    state["epoch_sums"] = [0.0, 0.0, 0]
+    if writer is not None:
+        for key in ("loss", "z_std", "knn_top1"):
+            writer.add_scalar(f"epoch/{key}", row[key], row["epoch"])
+
+
+def _resume(path: Path, recipe: Recipe, model: SimSiam, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    try:
+        saved = load_checkpoint(path)
+    except Exception as error:  # a truncated or foreign file: say which and stop, keep it for inspection
+        raise RecipeError(f"{path}: cannot resume from this checkpoint: {error}") from None
+    saved_recipe = recipe_from_dict(saved["recipe"], source=str(path))
+    if saved_recipe != recipe:
+        raise RecipeError(
+            f"{path}: the checkpoint was trained with a different recipe ({saved_recipe.name!r}); "
+            "use a new output folder or the same recipe"
+        )
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    return {"step": saved["step"], "epochs": saved["epochs"], "epoch_sums": saved["epoch_sums"]}
+
+
+def _optimizer_to(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
+    for param_state in optimizer.state.values():
+        for key, value in param_state.items():
+            if isinstance(value, torch.Tensor):
+                param_state[key] = value.to(device)
+
+
+def _tensorboard(output_dir: Path) -> Any:
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(str(output_dir / "tensorboard"))

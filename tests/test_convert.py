@@ -1,0 +1,372 @@
+"""Converters: checkpoints in each source's real key layout must give timm the source network's features."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import timm
+import torch
+from safetensors.torch import save_file
+from torch import Tensor, nn
+from torchvision import models
+
+from simsiam_zoo.convert import (
+    CONVERTERS,
+    ConversionError,
+    convert_state_dict,
+    detect_format,
+    load_checkpoint_file,
+)
+from simsiam_zoo.convert.detectron2 import to_detectron2, write_detectron2_pickle
+
+
+def _resnet(arch: str, seed: int) -> nn.Module:
+    """A torchvision ResNet with random weights and non-trivial BN statistics."""
+    torch.manual_seed(seed)
+    net = getattr(models, arch)()
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.normal_(0.0, 0.1)
+                module.running_mean.normal_(0.0, 0.1)
+                module.running_var.uniform_(0.5, 2.0)
+                module.num_batches_tracked.fill_(seed + 100)
+    return net.eval()
+
+
+def _mlp(in_dim: int, out_dim: int) -> nn.Sequential:
+    """Stand-in projector / predictor: its key names (N.weight, N.running_mean) are what matter."""
+    hidden = 16
+    return nn.Sequential(
+        nn.Linear(in_dim, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, out_dim)
+    )
+
+
+class _Wrapper(nn.Module):
+    """A module with named children, like the sources' model classes (and DDP's `module`)."""
+
+    def __init__(self, **children: nn.Module) -> None:
+        super().__init__()
+        for name, child in children.items():
+            self.add_module(name, child)
+
+
+def _check(
+    tmp_path: Path,
+    filename: str,
+    checkpoint: dict[str, Any],
+    net: nn.Module,
+    arch: str,
+    expected: str,
+    save: Callable[[Any, Path], None] = torch.save,
+) -> dict[str, Tensor]:
+    """Save, load, convert (detected and explicit) and compare timm's features with the source network's."""
+    path = tmp_path / filename
+    save(checkpoint, path)
+    loaded = load_checkpoint_file(path)
+    name, converted = convert_state_dict(loaded)
+    assert name == expected == detect_format(loaded)
+    _, explicit = convert_state_dict(loaded, source=expected)
+    assert explicit.keys() == converted.keys()
+    assert all(torch.equal(explicit[key], converted[key]) for key in converted)
+    for value in converted.values():
+        assert value.is_contiguous()
+        assert value.dtype in (torch.float32, torch.int64)
+
+    model = timm.create_model(arch, num_classes=0).eval()
+    model.load_state_dict(converted, strict=True)
+    net.fc = nn.Identity()
+    image = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(model(image), net.eval()(image), atol=1e-5, rtol=0)
+    return converted
+
+
+@pytest.mark.parametrize(
+    ("ddp", "arch"), [(True, "resnet50"), (False, "resnet18")], ids=["ddp", "single-gpu"]
+)
+def test_official_simsiam(tmp_path: Path, ddp: bool, arch: str) -> None:
+    encoder = _resnet(arch, seed=0)
+    encoder.fc = _mlp(encoder.fc.in_features, 32)  # SimSiam puts its projector in encoder.fc
+    model = _Wrapper(encoder=encoder, predictor=_mlp(32, 32))
+    if ddp:
+        model = _Wrapper(module=model)
+    checkpoint = {"epoch": 100, "arch": arch, "state_dict": model.state_dict(), "optimizer": {}}
+    out = _check(tmp_path, "checkpoint_0099.pth.tar", checkpoint, encoder, arch, "official_simsiam")
+    assert ("layer4.2.bn3.running_var" in out) == (arch == "resnet50")
+    assert out["bn1.num_batches_tracked"].item() == 100  # kept from the source, not reset
+
+
+@pytest.mark.parametrize("ddp", [True, False], ids=["module-prefix", "no-prefix"])
+def test_moco_v2(tmp_path: Path, ddp: bool) -> None:
+    encoder_q = _resnet("resnet18", seed=1)
+    encoder_q.fc = nn.Sequential(nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 128))
+    model = _Wrapper(encoder_q=encoder_q, encoder_k=_resnet("resnet18", seed=2))
+    model.register_buffer("queue", torch.randn(128, 64))
+    model.register_buffer("queue_ptr", torch.zeros(1, dtype=torch.long))
+    if ddp:
+        model = _Wrapper(module=model)
+    checkpoint = {"epoch": 200, "arch": "resnet18", "state_dict": model.state_dict()}
+    _check(tmp_path, "moco_v2.pth.tar", checkpoint, encoder_q, "resnet18", "moco")
+
+
+def test_moco_v3(tmp_path: Path) -> None:
+    base = _resnet("resnet18", seed=3)
+    base.fc = _mlp(512, 32)
+    momentum = _resnet("resnet18", seed=4)
+    model = _Wrapper(module=_Wrapper(base_encoder=base, momentum_encoder=momentum, predictor=_mlp(32, 32)))
+    _check(tmp_path, "r-50-100ep.pth.tar", {"state_dict": model.state_dict()}, base, "resnet18", "moco")
+
+
+def test_solo_learn(tmp_path: Path) -> None:
+    backbone = _resnet("resnet18", seed=5)
+    backbone.fc = nn.Identity()  # solo-learn removes the classifier from its backbones
+    momentum = _resnet("resnet18", seed=6)
+    momentum.fc = nn.Identity()
+    model = _Wrapper(
+        backbone=backbone,
+        projector=_mlp(512, 32),
+        predictor=_mlp(32, 32),
+        classifier=nn.Linear(512, 10),
+        momentum_backbone=momentum,
+        momentum_projector=_mlp(512, 32),
+    )
+    checkpoint = {"epoch": 9, "global_step": 90, "state_dict": model.state_dict(), "loops": {}}
+    _check(tmp_path, "simsiam-ep=9.ckpt", checkpoint, backbone, "resnet18", "solo_learn")
+
+
+def test_mmselfsup(tmp_path: Path) -> None:
+    backbone = _resnet("resnet18", seed=7)
+    backbone.fc = nn.Identity()  # mmcv's ResNet has no classifier
+    neck = nn.ModuleDict({"fc0": nn.Linear(512, 16), "bn0": nn.BatchNorm1d(16), "fc1": nn.Linear(16, 32)})
+    head = _Wrapper(predictor=nn.ModuleDict({"fc0": nn.Linear(32, 16), "bn0": nn.BatchNorm1d(16)}))
+    model = _Wrapper(backbone=backbone, neck=neck, head=head)
+    checkpoint = {"meta": {"mmselfsup_version": "1.0.0", "epoch": 100}, "state_dict": model.state_dict()}
+    _check(tmp_path, "simsiam_resnet18_8xb32-coslr-100e.pth", checkpoint, backbone, "resnet18", "mmselfsup")
+
+
+def test_bare_backbone_prefix_is_mmselfsup_and_converts_as_solo_learn_too(tmp_path: Path) -> None:
+    backbone = _resnet("resnet18", seed=8)
+    backbone.fc = nn.Identity()
+    checkpoint = {"state_dict": _Wrapper(backbone=backbone).state_dict()}
+    out = _check(tmp_path, "backbone.pth", checkpoint, backbone, "resnet18", "mmselfsup")
+    _, as_solo = convert_state_dict(checkpoint, source="solo_learn")
+    assert all(torch.equal(as_solo[key], out[key]) for key in out)
+
+
+@pytest.mark.parametrize("layout", ["lightning", "tutorial"])
+def test_lightly(tmp_path: Path, layout: str) -> None:
+    resnet = _resnet("resnet18", seed=9)
+    backbone = nn.Sequential(*list(resnet.children())[:-1])
+    if layout == "lightning":
+        model = _Wrapper(
+            backbone=backbone,
+            projection_head=_Wrapper(layers=_mlp(512, 32)),
+            prediction_head=_Wrapper(layers=_mlp(32, 32)),
+            backbone_momentum=copy.deepcopy(backbone),
+        )
+        checkpoint = {"epoch": 3, "state_dict": model.state_dict()}
+    else:
+        checkpoint = {"resnet18_parameters": backbone.state_dict()}
+    _check(tmp_path, "lightly.ckpt", checkpoint, resnet, "resnet18", "lightly")
+
+
+def _vissl_trunk(net: nn.Module) -> nn.Module:
+    names = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool")
+    return _Wrapper(_feature_blocks=nn.ModuleDict({name: getattr(net, name) for name in names}))
+
+
+@pytest.mark.parametrize("nested", [True, False], ids=["classy_state_dict", "flat-model"])
+def test_vissl(tmp_path: Path, nested: bool) -> None:
+    net = _resnet("resnet18", seed=10)
+    model = _Wrapper(trunk=_vissl_trunk(net), heads=nn.ModuleList([_Wrapper(clf=_mlp(512, 32))]))
+    if nested:
+        trunk = model.trunk.state_dict()
+        heads = model.heads.state_dict()
+        base_model = {"model": {"trunk": trunk, "heads": heads}, "meta": {}}
+        checkpoint = {"type": "consolidated", "phase_idx": 3, "classy_state_dict": {"base_model": base_model}}
+    else:
+        checkpoint = model.state_dict()
+    _check(tmp_path, "model_final_checkpoint_phase199.torch", checkpoint, net, "resnet18", "vissl")
+
+
+def test_dino_released_backbone(tmp_path: Path) -> None:
+    net = _resnet("resnet18", seed=11)
+    net.fc = nn.Identity()  # DINO's MultiCropWrapper replaces fc, so the released file has none
+    _check(tmp_path, "dino_resnet50_pretrain.pth", net.state_dict(), net, "resnet18", "dino")
+
+
+def test_dino_full_checkpoint_uses_teacher(tmp_path: Path) -> None:
+    def multicrop(seed: int) -> tuple[nn.Module, nn.Module]:
+        backbone = _resnet("resnet18", seed=seed)
+        backbone.fc = nn.Identity()
+        return _Wrapper(module=_Wrapper(backbone=backbone, head=_mlp(512, 32))), backbone
+
+    student, _ = multicrop(12)
+    teacher, teacher_backbone = multicrop(13)
+    checkpoint = {
+        "student": student.state_dict(),
+        "teacher": teacher.state_dict(),
+        "epoch": 100,
+        "args": argparse.Namespace(arch="resnet18", out_dim=60000),
+        "dino_loss": {"center": torch.zeros(1, 32)},
+    }
+    _check(tmp_path, "checkpoint.pth", checkpoint, teacher_backbone, "resnet18", "dino")
+
+
+def test_torchvision_resnet50_safetensors(tmp_path: Path) -> None:
+    net = _resnet("resnet50", seed=14)
+    _check(tmp_path, "resnet50.safetensors", net.state_dict(), net, "resnet50", "torchvision", save_file)
+
+
+def test_half_precision_is_cast_to_float32(tmp_path: Path) -> None:
+    net = _resnet("resnet18", seed=15)
+    with torch.no_grad():
+        for value in net.state_dict().values():
+            if value.is_floating_point():
+                value.copy_(value.half().float())  # so the fp16 file holds exactly the network's weights
+    half = {k: v.half() if v.is_floating_point() else v for k, v in net.state_dict().items()}
+    out = _check(tmp_path, "resnet18_fp16.pth", half, net, "resnet18", "torchvision")
+    assert out["conv1.weight"].dtype == torch.float32
+
+
+def test_every_converter_is_registered() -> None:
+    assert set(CONVERTERS) == {
+        "official_simsiam",
+        "moco",
+        "solo_learn",
+        "mmselfsup",
+        "lightly",
+        "vissl",
+        "dino",
+        "torchvision",
+    }
+    assert all(name == converter.name and converter.description for name, converter in CONVERTERS.items())
+
+
+def test_unrecognised_checkpoint_lists_keys() -> None:
+    with pytest.raises(ConversionError, match=r"unrecognised.*encoder\.blocks\.0\.weight"):
+        detect_format({"encoder.blocks.0.weight": torch.zeros(1), "head.bias": torch.zeros(1)})
+
+
+def test_ambiguous_checkpoint_names_the_candidates() -> None:
+    state = {"module.encoder.conv1.weight": torch.zeros(1), "module.encoder_q.conv1.weight": torch.zeros(1)}
+    with pytest.raises(ConversionError, match="official_simsiam, moco"):
+        detect_format(state)
+
+
+def test_unknown_or_wrong_source() -> None:
+    state = _resnet("resnet18", seed=16).state_dict()
+    with pytest.raises(ConversionError, match="unknown source"):
+        convert_state_dict(state, source="byol")
+    with pytest.raises(ConversionError, match="lightly"):
+        convert_state_dict(state, source="lightly")
+
+
+def test_other_resnet_variants_are_rejected() -> None:
+    state = dict(_resnet("resnet18", seed=17).state_dict())
+    state["layer2.0.downsample.2.weight"] = torch.zeros(1)  # ResNet-D's avg-pool shortcut shifts indices
+    with pytest.raises(ConversionError, match=r"layer2\.0\.downsample\.2\.weight"):
+        convert_state_dict(state)
+
+
+class _RunsShell:
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self) -> tuple[Callable[[str], int], tuple[str]]:
+        return os.system, (self.command,)
+
+
+def test_pickle_that_runs_code_is_refused(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pth"
+    with open(path, "wb") as f:
+        pickle.dump({"state_dict": _RunsShell(f"touch {marker}")}, f, protocol=2)
+    with pytest.raises(ConversionError, match="arbitrary code") as info:
+        load_checkpoint_file(path)
+    assert str(path) in str(info.value)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("filename", ["cut.pth", "cut.safetensors"])
+def test_truncated_file(tmp_path: Path, filename: str) -> None:
+    path = tmp_path / filename
+    state = {"conv1.weight": torch.randn(64, 3, 7, 7)}
+    if filename.endswith(".safetensors"):
+        save_file(state, path)
+    else:
+        torch.save(state, path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ConversionError, match="truncated") as info:
+        load_checkpoint_file(path)
+    assert str(path) in str(info.value)
+
+
+def test_missing_file_and_unknown_extension(tmp_path: Path) -> None:
+    with pytest.raises(ConversionError, match="no such file"):
+        load_checkpoint_file(tmp_path / "absent.pth")
+    other = tmp_path / "weights.npz"
+    other.write_bytes(b"\0")
+    with pytest.raises(ConversionError, match="unsupported file type"):
+        load_checkpoint_file(other)
+
+
+@pytest.fixture(scope="module")
+def resnet50_backbone() -> dict[str, Tensor]:
+    return convert_state_dict(_resnet("resnet50", seed=18).state_dict())[1]
+
+
+def test_detectron2_names_and_values(resnet50_backbone: dict[str, Tensor]) -> None:
+    backbone = resnet50_backbone
+    d2 = to_detectron2(backbone)
+    for name in (
+        "stem.conv1.weight",
+        "stem.conv1.norm.running_mean",
+        "res2.0.conv1.norm.weight",
+        "res2.0.shortcut.weight",
+        "res2.0.shortcut.norm.bias",
+        "res3.3.conv2.weight",
+        "res4.5.conv3.norm.running_var",
+        "res5.2.conv3.norm.weight",
+    ):
+        assert name in d2
+    assert not any("num_batches_tracked" in name or "layer" in name or "bn" in name for name in d2)
+    assert len(d2) == sum(not key.endswith("num_batches_tracked") for key in backbone)
+    assert (d2["res5.2.conv3.norm.weight"] == backbone["layer4.2.bn3.weight"].numpy()).all()
+    assert (d2["res2.0.shortcut.norm.bias"] == backbone["layer1.0.downsample.1.bias"].numpy()).all()
+    assert (d2["stem.conv1.weight"] == backbone["conv1.weight"].numpy()).all()
+
+
+def test_detectron2_pickle_round_trip(tmp_path: Path, resnet50_backbone: dict[str, Tensor]) -> None:
+    backbone = resnet50_backbone
+    out = tmp_path / "r50.pkl"
+    write_detectron2_pickle(backbone, out, author="simsiam-zoo")
+    with open(out, "rb") as f:
+        payload = pickle.load(f)
+    assert payload["matching_heuristics"] is True
+    assert payload["__author__"] == "simsiam-zoo"
+    expected = to_detectron2(backbone)
+    assert payload["model"].keys() == expected.keys()
+    assert all((payload["model"][name] == value).all() for name, value in expected.items())
+    assert [p.name for p in tmp_path.iterdir()] == ["r50.pkl"]
+
+
+def test_detectron2_failed_write_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, resnet50_backbone: dict[str, Tensor]
+) -> None:
+    def fail(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pickle, "dump", fail)
+    with pytest.raises(OSError, match="disk full"):
+        write_detectron2_pickle(resnet50_backbone, tmp_path / "r50.pkl", author="x")
+    assert list(tmp_path.iterdir()) == []

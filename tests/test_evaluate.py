@@ -1,0 +1,292 @@
+"""Tests for simsiam_zoo.evaluate: kNN and linear probe against scikit-learn, subsets, input checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.preprocessing import StandardScaler
+
+from simsiam_zoo.evaluate import (
+    balanced_label_subset,
+    fit_linear_probe,
+    knn_accuracy,
+    knn_classify,
+    linear_probe_sweep,
+    read_subset_file,
+    weight_decay_to_sklearn_c,
+)
+
+TEMPERATURE = 0.07
+
+
+@pytest.fixture(scope="module")
+def digits() -> dict[str, np.ndarray]:
+    """Digits projected to 32-d with an offset, so cosine geometry differs from the raw pixels."""
+    x, y = load_digits(return_X_y=True)
+    rng = np.random.default_rng(0)
+    x = x @ rng.normal(size=(64, 32)) + 5.0 * rng.normal(size=32)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.3, random_state=0, stratify=y)
+    return {"x_train": x_train, "x_test": x_test, "y_train": y_train, "y_test": y_test}
+
+
+def _torch(digits: dict[str, np.ndarray]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    return (
+        torch.tensor(digits["x_train"], dtype=torch.float32),
+        torch.tensor(digits["y_train"], dtype=torch.long),
+        torch.tensor(digits["x_test"], dtype=torch.float32),
+        torch.tensor(digits["y_test"], dtype=torch.long),
+    )
+
+
+# --- kNN ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("k", [1, 20, 200])
+def test_knn_matches_sklearn(digits: dict[str, np.ndarray], k: int) -> None:
+    x_train, y_train, x_test, y_test = _torch(digits)
+    sk = KNeighborsClassifier(
+        n_neighbors=k,
+        metric="cosine",
+        algorithm="brute",
+        weights=lambda dist: np.exp((1.0 - dist) / TEMPERATURE),
+    ).fit(digits["x_train"], digits["y_train"])
+    sk_pred = sk.predict(digits["x_test"])
+
+    pred = knn_classify(x_train, y_train, x_test, k=k, temperature=TEMPERATURE)
+    ours = knn_accuracy(x_train, y_train, x_test, y_test, ks=(k,), temperature=TEMPERATURE)[k]
+
+    assert pred.dtype == torch.long and pred.shape == y_test.shape
+    assert abs(ours - 100.0 * np.mean(sk_pred == digits["y_test"])) <= 0.5
+    assert np.mean(pred.numpy() == sk_pred) >= 0.99
+    assert ours > 80.0  # the task is learnable, so agreement is not agreement on noise
+
+
+def test_knn_accuracy_matches_knn_classify_per_k(digits: dict[str, np.ndarray]) -> None:
+    x_train, y_train, x_test, y_test = _torch(digits)
+    accs = knn_accuracy(x_train, y_train, x_test, y_test, ks=(5, 20, 20, 200))
+    assert list(accs) == [5, 20, 200]
+    for k, acc in accs.items():
+        pred = knn_classify(x_train, y_train, x_test, k=k)
+        assert acc == pytest.approx(100.0 * (pred == y_test).double().mean().item())
+
+
+def test_knn_chunked_equals_unchunked(digits: dict[str, np.ndarray]) -> None:
+    x_train, y_train, x_test, _ = _torch(digits)
+    whole = knn_classify(x_train, y_train, x_test, k=20, chunk_size=len(x_test))
+    for chunk_size in (1, 7, 64):
+        assert torch.equal(knn_classify(x_train, y_train, x_test, k=20, chunk_size=chunk_size), whole)
+
+
+def test_knn_computes_in_fp32_on_the_given_device(digits: dict[str, np.ndarray]) -> None:
+    x_train, y_train, x_test, _ = _torch(digits)
+    expected = knn_classify(x_train, y_train, x_test)
+    # These float64 values came from float32, so the fp32 computation sees identical inputs.
+    pred = knn_classify(x_train.double(), y_train.int(), x_test.double(), device="cpu")
+    assert pred.dtype == torch.long
+    assert torch.equal(pred, expected)
+
+
+def test_knn_hand_computed_votes() -> None:
+    # Cosine similarities of the query [1, 0] to the train points: 1.0, 0.8, 0.0, -1.0.
+    train = torch.tensor([[2.0, 0.0], [0.8, 0.6], [0.0, 3.0], [-1.0, 0.0]])
+    labels = torch.tensor([0, 1, 1, 2])
+    query = torch.tensor([[5.0, 0.0]])
+    # k=2: class 0 gets e^1.0, class 1 gets e^0.8 -> 0.
+    assert knn_classify(train, labels, query, k=2, temperature=1.0).tolist() == [0]
+    # k=3: class 1 gets e^0.8 + e^0 = 3.23 > e^1 = 2.72 -> 1.
+    assert knn_classify(train, labels, query, k=3, temperature=1.0).tolist() == [1]
+    # A sharp temperature lets the single closest neighbour outvote the other two: e^(1/0.07) dominates.
+    assert knn_classify(train, labels, query, k=3, temperature=0.07).tolist() == [0]
+    # One search serves both k; each k gets its own vote.
+    assert knn_accuracy(train, labels, query, torch.tensor([1]), ks=(2, 3), temperature=1.0) == {
+        2: 0.0,
+        3: 100.0,
+    }
+
+
+def test_knn_clamps_k_to_train_size() -> None:
+    train = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
+    labels = torch.tensor([0, 0, 1])
+    query = torch.tensor([[0.1, 1.0], [1.0, 0.05]])
+    with pytest.warns(UserWarning, match="exceeds the 3 training samples"):
+        clamped = knn_classify(train, labels, query, k=50, temperature=1.0)
+    assert torch.equal(clamped, knn_classify(train, labels, query, k=3, temperature=1.0))
+    with pytest.warns(UserWarning):
+        accs = knn_accuracy(train, labels, query, torch.tensor([1, 0]), ks=(1, 50), temperature=1.0)
+    assert set(accs) == {1, 50}
+
+
+@pytest.mark.parametrize(
+    ("train_x", "train_y", "test_x", "match"),
+    [
+        (torch.randn(5, 4), torch.arange(4), torch.randn(2, 4), "5 rows"),
+        (torch.randn(5, 4), torch.arange(5), torch.randn(2, 3), "dimensions differ"),
+        (torch.randn(0, 4), torch.arange(0), torch.randn(2, 4), "empty"),
+        (torch.randn(5, 4), torch.arange(5), torch.randn(0, 4), "empty"),
+        (torch.randn(5, 4), torch.tensor([0, 1, -1, 2, 0]), torch.randn(2, 4), "negative labels"),
+        (torch.randn(5, 4), torch.arange(5).float(), torch.randn(2, 4), "integer"),
+        (torch.randn(5), torch.arange(5), torch.randn(2, 4), "2-D"),
+    ],
+)
+def test_knn_rejects_bad_inputs(
+    train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, match: str
+) -> None:
+    with pytest.raises(ValueError, match=match):
+        knn_classify(train_x, train_y, test_x)
+
+
+def test_knn_rejects_bad_options() -> None:
+    x, y = torch.randn(5, 4), torch.arange(5)
+    with pytest.raises(ValueError, match="k values"):
+        knn_classify(x, y, x, k=0)
+    with pytest.raises(ValueError, match="temperature"):
+        knn_classify(x, y, x, temperature=0.0)
+    with pytest.raises(ValueError, match="num_classes"):
+        knn_classify(x, y, x, k=2, num_classes=3)
+    with pytest.raises(ValueError, match="test_labels"):
+        knn_accuracy(x, y, x, torch.arange(4))
+
+
+# --- linear probe ------------------------------------------------------------------------------------
+
+
+def test_weight_decay_to_sklearn_c() -> None:
+    assert weight_decay_to_sklearn_c(1e-3, 500) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="weight_decay"):
+        weight_decay_to_sklearn_c(0.0, 500)
+
+
+@pytest.mark.parametrize("weight_decay", [1e-3, 1e-2])
+def test_linear_probe_matches_sklearn(digits: dict[str, np.ndarray], weight_decay: float) -> None:
+    x_train, y_train, x_test, y_test = _torch(digits)
+    scaler = StandardScaler().fit(digits["x_train"])
+    sk = LogisticRegression(
+        C=weight_decay_to_sklearn_c(weight_decay, len(x_train)), max_iter=5000, tol=1e-8
+    ).fit(scaler.transform(digits["x_train"]), digits["y_train"])
+    sk_acc = 100.0 * sk.score(scaler.transform(digits["x_test"]), digits["y_test"])
+
+    probe = fit_linear_probe(x_train, y_train, weight_decay=weight_decay, max_iter=500)
+
+    assert abs(probe.accuracy(x_test, y_test) - sk_acc) <= 0.5
+    assert sk_acc > 85.0
+    # Same objective, so the same optimum: this catches e.g. a factor 2 in the weight decay mapping.
+    np.testing.assert_allclose(probe.weight.numpy(), sk.coef_, atol=0.02 * np.abs(sk.coef_).max())
+    np.testing.assert_allclose(probe.mean.numpy(), scaler.mean_, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(probe.std.numpy(), scaler.scale_, rtol=1e-4)
+
+
+def test_linear_probe_chunked_loss_is_full_batch(digits: dict[str, np.ndarray]) -> None:
+    x_train, y_train, x_test, _ = _torch(digits)
+    whole = fit_linear_probe(x_train, y_train, weight_decay=1e-2, max_iter=100)
+    chunked = fit_linear_probe(x_train, y_train, weight_decay=1e-2, max_iter=100, chunk_size=100)
+    torch.testing.assert_close(chunked.weight, whole.weight, atol=1e-3, rtol=1e-3)
+    assert torch.equal(chunked.predict(x_test), whole.predict(x_test, chunk_size=50))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_linear_probe_leaves_input_untouched(dtype: torch.dtype) -> None:
+    x = torch.randn(30, 4, dtype=dtype) + 3.0
+    y = torch.arange(30) % 3
+    x_before = x.clone()
+    fit_linear_probe(x, y, weight_decay=1e-2, max_iter=10)
+    assert torch.equal(x, x_before)
+
+
+def test_linear_probe_handles_constant_feature() -> None:
+    x = torch.cat([torch.randn(40, 3), torch.full((40, 1), 7.0)], dim=1)
+    y = (x[:, 0] > 0).long()
+    probe = fit_linear_probe(x, y, weight_decay=1e-3)
+    assert probe.std[3] == 1.0
+    assert torch.isfinite(probe.weight).all()
+    assert probe.accuracy(x, y) > 90.0
+
+
+def test_linear_probe_rejects_bad_inputs() -> None:
+    x, y = torch.randn(6, 3), torch.tensor([0, 1, 0, 1, 0, 1])
+    with pytest.raises(ValueError, match="weight_decay"):
+        fit_linear_probe(x, y, weight_decay=-1.0)
+    with pytest.raises(ValueError, match="negative labels"):
+        fit_linear_probe(x, torch.tensor([0, 1, -1, 1, 0, 1]), weight_decay=1e-3)
+    with pytest.raises(ValueError, match="empty"):
+        fit_linear_probe(x[:0], y[:0], weight_decay=1e-3)
+    probe = fit_linear_probe(x, y, weight_decay=1e-3, max_iter=5)
+    with pytest.raises(ValueError, match="D=3"):
+        probe.predict(torch.randn(2, 4))
+    with pytest.raises(ValueError, match="dimensions differ"):
+        linear_probe_sweep(x, y, torch.randn(2, 4), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="val_fraction"):
+        linear_probe_sweep(x, y, x, y, val_fraction=1.0)
+
+
+def test_linear_probe_sweep_picks_listed_wd_deterministically(digits: dict[str, np.ndarray]) -> None:
+    x_train, y_train, x_test, y_test = _torch(digits)
+    wds = (1e-4, 1e-2, 1.0)
+    first = linear_probe_sweep(x_train, y_train, x_test, y_test, weight_decays=wds, seed=3, max_iter=50)
+    second = linear_probe_sweep(x_train, y_train, x_test, y_test, weight_decays=wds, seed=3, max_iter=50)
+
+    assert first["weight_decay"] in wds
+    assert set(first["val_accuracies"]) == set(wds)
+    best = max(first["val_accuracies"].values())
+    assert first["val_accuracies"][first["weight_decay"]] == best
+    assert first["weight_decay"] == second["weight_decay"]
+    assert first["val_accuracies"] == second["val_accuracies"]
+    assert first["test_accuracy"] == second["test_accuracy"]
+    assert first["test_accuracy"] == pytest.approx(first["probe"].accuracy(x_test, y_test))
+    assert first["test_accuracy"] > 85.0
+
+
+# --- subsets -----------------------------------------------------------------------------------------
+
+
+def test_balanced_label_subset_is_balanced_and_seeded() -> None:
+    labels = torch.tensor([0] * 100 + [1] * 30 + [2] * 5 + [3] * 1)[torch.randperm(136)]
+    idx = balanced_label_subset(labels, fraction=0.1, seed=0)
+
+    assert idx.dtype == torch.long
+    assert torch.equal(idx, idx.unique())  # sorted, no repeats
+    counts = torch.bincount(labels[idx], minlength=4).tolist()
+    # round(10.0)=10, round(3.0)=3, round(0.5) rounds half up to 1, and a singleton class keeps 1.
+    assert counts == [10, 3, 1, 1]
+    assert torch.equal(idx, balanced_label_subset(labels, fraction=0.1, seed=0))
+    assert not torch.equal(idx, balanced_label_subset(labels, fraction=0.1, seed=1))
+    assert len(balanced_label_subset(labels, fraction=1.0, seed=0)) == len(labels)
+
+
+def test_balanced_label_subset_rejects_bad_inputs() -> None:
+    with pytest.raises(ValueError, match="fraction"):
+        balanced_label_subset(torch.arange(4), fraction=0.0, seed=0)
+    with pytest.raises(ValueError, match="negative labels"):
+        balanced_label_subset(torch.tensor([0, -1]), fraction=0.5, seed=0)
+    with pytest.raises(ValueError, match="empty"):
+        balanced_label_subset(torch.arange(0), fraction=0.5, seed=0)
+
+
+def test_read_subset_file(tmp_path: Path) -> None:
+    image_paths = [
+        f"/data/imagenet/train/{syn}/{syn}_{i}.JPEG" for syn in ("n01440764", "n01443537") for i in range(3)
+    ]
+    subset = tmp_path / "1percent.txt"
+    subset.write_text("n01443537_2.JPEG\nn01440764_0.JPEG\n\n")
+    assert read_subset_file(subset, image_paths).tolist() == [0, 5]
+    assert read_subset_file(str(subset), [Path(p) for p in image_paths]).tolist() == [0, 5]
+
+    subset.write_text("n01440764_0.JPEG\nn09999999_1.JPEG\n")
+    with pytest.raises(ValueError, match="n09999999_1.JPEG"):
+        read_subset_file(subset, image_paths)
+    subset.write_text("\n")
+    with pytest.raises(ValueError, match="no images"):
+        read_subset_file(subset, image_paths)
+
+
+def test_round_half_up_matches_subset_docs() -> None:
+    # The docs promise round-half-up, unlike Python's banker's rounding.
+    labels = torch.tensor([0] * 5 + [1] * 15)
+    counts = torch.bincount(labels[balanced_label_subset(labels, fraction=0.5, seed=0)]).tolist()
+    assert counts == [3, 8]  # 2.5 -> 3 and 7.5 -> 8

@@ -1,0 +1,193 @@
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from simsiam_zoo.data import DataError, ImageFolder
+from simsiam_zoo.losses import simsiam_loss
+from simsiam_zoo.recipe import RecipeError, load_recipe
+from simsiam_zoo.train import (
+    CHECKPOINT_NAME,
+    TrainingDiverged,
+    build_model,
+    build_optimizer,
+    learning_rate,
+    load_checkpoint,
+    train,
+)
+
+
+def test_one_training_step_decreases_the_loss_on_a_fixed_batch(tiny_recipe):
+    model = build_model(tiny_recipe)
+    optimizer = build_optimizer(model, tiny_recipe)
+    torch.manual_seed(1)
+    x1, x2 = torch.randn(8, 3, 32, 32), torch.randn(8, 3, 32, 32)
+    # BN in eval mode so both evaluations of the loss see the same normalisation of the fixed batch.
+    model.eval()
+    before = simsiam_loss(*model(x1, x2))
+    optimizer.zero_grad()
+    before.backward()
+    optimizer.step()
+    with torch.no_grad():
+        after = simsiam_loss(*model(x1, x2))
+    assert after.item() < before.item()
+
+
+def test_learning_rate_schedule():
+    recipe = load_recipe("ablation_batch_1024").replace({"optim.epochs": 100})
+    assert recipe.optim.lr == pytest.approx(0.05 * 1024 / 256)
+    # 10 warm-up epochs rising linearly, then a half cosine to 0.
+    assert learning_rate(recipe, 0, 10) == pytest.approx(0.2 / 100)
+    assert learning_rate(recipe, 99, 10) == pytest.approx(0.2)
+    assert learning_rate(recipe, 100 + 450, 10) == pytest.approx(0.1)
+    assert learning_rate(recipe, 999, 10) < 1e-5
+
+
+def test_predictor_keeps_a_constant_lr(tiny_recipe, tmp_path):
+    train(tiny_recipe, output_dir=tmp_path, progress=False)
+    groups = load_checkpoint(tmp_path / CHECKPOINT_NAME)["optimizer"]["param_groups"]
+    assert groups[1]["fix_lr"] and groups[1]["lr"] == pytest.approx(tiny_recipe.optim.lr)
+    assert groups[0]["lr"] < tiny_recipe.optim.lr / 10
+
+
+def _final_state(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path / CHECKPOINT_NAME)["model"]
+
+
+def _metrics(path: Path) -> list[dict[str, str]]:
+    with open(path / "metrics.csv") as f:
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(f)]
+
+
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tiny_recipe, tmp_path):
+    whole = train(tiny_recipe, output_dir=tmp_path / "whole", progress=False)
+    assert whole.completed and whole.step == 8
+    # Interrupt mid-epoch (step 5 of 8, between checkpoints), then continue with the same call.
+    first = train(tiny_recipe, output_dir=tmp_path / "resumed", max_steps=5, progress=False)
+    assert not first.completed and first.step == 5
+    resumed = train(tiny_recipe, output_dir=tmp_path / "resumed", progress=False)
+    assert resumed.completed
+    a, b = _final_state(tmp_path / "whole"), _final_state(tmp_path / "resumed")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[key], b[key]) for key in a)
+    assert _metrics(tmp_path / "whole") == _metrics(tmp_path / "resumed")
+    assert (tmp_path / "resumed" / "recipe.yaml").read_text() == tiny_recipe.to_yaml()
+
+
+def test_resume_refuses_a_different_recipe(tiny_recipe, tmp_path):
+    train(tiny_recipe, output_dir=tmp_path, max_steps=1, progress=False)
+    with pytest.raises(RecipeError, match="different recipe"):
+        train(tiny_recipe.replace({"optim.base_lr": 0.1}), output_dir=tmp_path, progress=False)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_recipe, tmp_path):
+    train(tiny_recipe, output_dir=tmp_path, max_steps=3, progress=False)
+    good = (tmp_path / CHECKPOINT_NAME).read_bytes()
+    exploding = tiny_recipe.replace({"optim.base_lr": 1e30, "optim.fix_predictor_lr": False})
+    (tmp_path / "recipe.yaml").unlink()
+    with pytest.raises(TrainingDiverged, match="loss is nan|loss is inf"):
+        train(exploding, output_dir=tmp_path / "fresh", progress=False)
+    assert (tmp_path / CHECKPOINT_NAME).read_bytes() == good
+
+
+def test_kill_during_training_then_rerun_matches(tiny_recipe, tmp_path):
+    """A SIGKILL mid-run leaves a usable checkpoint and no temp files; the rerun finishes identically."""
+    recipe_file = tmp_path / "recipe.yaml"
+    tiny_recipe.replace({"run.checkpoint_every_steps": 1}).save(recipe_file)
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "simsiam_zoo.cli", "train", str(recipe_file), "--output", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = 120
+    import time
+
+    start = time.monotonic()
+    while not (out / CHECKPOINT_NAME).exists() and time.monotonic() - start < deadline:
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    assert (out / CHECKPOINT_NAME).exists()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    train(load_recipe(str(recipe_file)), output_dir=tmp_path / "whole", progress=False)
+    a, b = _final_state(out), _final_state(tmp_path / "whole")
+    assert all(torch.equal(a[key], b[key]) for key in a)
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_bad_recipes_name_the_problem(tmp_path):
+    bad_key = tmp_path / "bad_key.yaml"
+    bad_key.write_text("base: tiny_fake\noptim:\n  batch_sise: 8\n")
+    with pytest.raises(RecipeError, match=r"bad_key.yaml.*batch_sise.*did you mean 'batch_size'"):
+        load_recipe(bad_key)
+    bad_value = tmp_path / "bad_value.yaml"
+    bad_value.write_text("base: tiny_fake\nloss:\n  similarity: dot\n")
+    with pytest.raises(RecipeError, match=r"bad_value.yaml: .*loss.similarity: 'dot' is not one of"):
+        load_recipe(bad_value)
+    bad_type = tmp_path / "bad_type.yaml"
+    bad_type.write_text("base: tiny_fake\noptim:\n  batch_size: 8.5\n")
+    with pytest.raises(RecipeError, match="batch_size: expected an integer"):
+        load_recipe(bad_type)
+    with pytest.raises(RecipeError, match="did you mean"):
+        load_recipe("simsiam_r50_in1k_ep10")
+
+
+def test_every_builtin_recipe_loads_and_ablations_differ_by_one_switch():
+    from simsiam_zoo.recipe import builtin_recipes
+
+    baseline = load_recipe("simsiam_r50_in1k_ep100").to_dict()
+    assert baseline["optim"]["batch_size"] == 512 and baseline["optim"]["base_lr"] == 0.05
+    for name in builtin_recipes():
+        recipe = load_recipe(name)
+        if name.startswith("ablation_") and "lars" not in name:
+            changed = {
+                (section, key)
+                for section, values in recipe.to_dict().items() if isinstance(values, dict)
+                for key, value in values.items() if baseline[section][key] != value
+            }
+            assert len(changed - {("optim", "warmup_epochs")}) == 1, (name, changed)
+
+
+def test_bad_data_folders_are_clear_errors(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataError, match=r"empty: no images found"):
+        ImageFolder(empty)
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    Image.new("RGB", (8, 8)).save(mixed / "a.png")
+    (mixed / "notes.txt").write_text("hello")
+    with pytest.raises(DataError, match=r"notes.txt: not an image file"):
+        ImageFolder(mixed)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "fake.jpg").write_bytes(b"not a jpeg at all")
+    with pytest.raises(DataError, match=r"fake.jpg: cannot decode image"):
+        ImageFolder(broken)[0]
+
+
+def test_training_on_an_image_folder_through_the_cli(tmp_path):
+    root = tmp_path / "images"
+    for label in ("cats", "dogs"):
+        (root / label).mkdir(parents=True)
+        for i in range(8):
+            Image.new("RGB", (40, 36), (i * 30, 100 if label == "cats" else 200, 50)).save(root / label / f"{i}.png")
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "simsiam_zoo.cli", "train", "tiny_fake", "--output", str(out), "--data", str(root),
+         "--set", "data.dataset=imagefolder", "--set", "optim.epochs=1"],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "finished at step 2/2" in result.stdout
+    assert (out / "tensorboard").is_dir() and (out / "metrics.csv").exists()
+    missing = subprocess.run(
+        [sys.executable, "-m", "simsiam_zoo.cli", "train", "tiny_fake", "--output", str(out / "x"),
+         "--data", str(tmp_path / "nope"), "--set", "data.dataset=imagefolder"],
+        capture_output=True, text=True,
+    )
+    assert missing.returncode == 3
+    assert "nope: not a folder" in missing.stderr
+    assert not (out / "x" / CHECKPOINT_NAME).exists()
