@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,6 +13,11 @@ from typing import IO, Any
 # mkstemp creates 0600 files; a finished file gets the mode a plain open() would have given it.
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+def set_default_mode(path: Path) -> None:
+    """Give a file or folder made by mkstemp/mkdtemp (0600/0700) the mode a plain create would have."""
+    path.chmod((0o777 if path.is_dir() else 0o666) & ~_UMASK)
+
 
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
@@ -24,11 +30,37 @@ def atomic_path(path: Path) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)
+        set_default_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def atomic_directory(target: Path) -> Iterator[Path]:
+    """Yield an empty staging folder beside `target`; on success it replaces `target` whole, else vanishes.
+
+    A reader sees the old folder or the new one; an interruption leaves at most a hidden `.NAME.*` folder,
+    cleaned up by the next successful call.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield staging
+        for path in (staging, *staging.iterdir()):
+            set_default_mode(path)
+        old = target.with_name(f".{target.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if target.exists():
+            target.rename(old)
+        staging.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    for stale in target.parent.glob(f".{target.name}.*.tmp"):
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def atomic_write(path: Path, write: Callable[[IO[Any]], None], *, binary: bool = True) -> None:

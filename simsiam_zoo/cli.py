@@ -1,11 +1,13 @@
 """`simsiam-zoo`: thin click wrappers, one library function per command.
 
 Exit codes: 0 success, 2 usage error (click), 3 bad input (a file, folder, recipe or model that cannot
-be used; the message names it), 4 training stopped because the loss diverged, 5 offline and not cached.
+be used; the message names it), 4 training stopped because the loss diverged, 5 offline and not cached,
+6 the output cannot be written (read-only folder, disk full).
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
 from collections.abc import Callable
@@ -20,6 +22,8 @@ from simsiam_zoo.recipe import RecipeError, builtin_recipes, load_recipe
 
 EXIT_BAD_INPUT = 3
 EXIT_DIVERGED = 4
+EXIT_OFFLINE = 5
+EXIT_CANNOT_WRITE = 6
 
 
 def _clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -27,18 +31,32 @@ def _clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from simsiam_zoo.convert import ConversionError
+        from simsiam_zoo.hub.folder import HubFolderError
+        from simsiam_zoo.hub.registry import UnknownModelError
         from simsiam_zoo.train import TrainingDiverged
 
         try:
             return command(*args, **kwargs)
-        except (RecipeError, DataError, FileNotFoundError, IsADirectoryError, PermissionError) as error:
-            click.echo(f"error: {error}", err=True)
-            sys.exit(EXIT_BAD_INPUT)
         except TrainingDiverged as error:
-            click.echo(f"error: {error}", err=True)
-            sys.exit(EXIT_DIVERGED)
+            _fail(error, EXIT_DIVERGED)
+        except (PermissionError, IsADirectoryError) as error:
+            _fail(error, EXIT_CANNOT_WRITE)
+        except OSError as error:
+            if error.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT):
+                _fail(error, EXIT_CANNOT_WRITE)
+            if isinstance(error, FileNotFoundError):
+                _fail(error, EXIT_BAD_INPUT)
+            raise
+        except (RecipeError, DataError, ConversionError, HubFolderError, UnknownModelError) as error:
+            _fail(error, EXIT_OFFLINE if type(error).__name__ == "NotCachedOffline" else EXIT_BAD_INPUT)
 
     return wrapper
+
+
+def _fail(error: BaseException, code: int) -> None:
+    click.echo(f"error: {error}", err=True)
+    sys.exit(code)
 
 
 @click.group()
@@ -96,5 +114,192 @@ def train_command(
         )
     state = "finished" if result.completed else "stopped early (rerun to resume)"
     click.echo(f"{state} at step {result.step}/{result.total_steps}; checkpoint in {output_dir}")
+@main.command("demo")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("demo_output"), show_default=True)
+@click.option("--minutes", type=float, default=5.0, show_default=True, help="Time budget of the whole demo.")
+@click.option("--device", default="cpu", show_default=True)
+@_clean_errors
+def demo_command(*, out_dir: Path, minutes: float, device: str) -> None:
+    """Pretrain on Fashion-MNIST, export, publish locally, reload, extract, evaluate, report: all offline."""
+    from simsiam_zoo.demo import format_table, run_demo
+
+    result = run_demo(out_dir=out_dir, minutes=minutes, device=device)
+    click.echo(format_table(result.table))
+    click.echo(f"report: {result.report}")
+
+
+@main.command("models")
+def models_command() -> None:
+    """List the zoo: name, architecture, epochs, known results, licence, and whether it is cached."""
+    from simsiam_zoo.hub.loader import is_cached
+    from simsiam_zoo.hub.registry import ZOO
+
+    click.echo(f"{'name':40s} {'arch':10s} {'epochs':>6s}  {'results':34s} {'licence':13s} cached")
+    for entry in ZOO.values():
+        results = ", ".join(f"{r.task} {r.value:g}% ({r.dataset})" for r in entry.results) or "-"
+        cached = "yes" if is_cached(entry) else "no"
+        click.echo(f"{entry.name:40s} {entry.arch:10s} {entry.epochs:>6d}  {results:34s} {entry.license:13s} {cached}")
+
+
+@main.command("download")
+@click.argument("name")
+@_clean_errors
+def download_command(name: str) -> None:
+    """Download zoo model NAME (or an hf-hub: id) into the Hugging Face cache and check it."""
+    from simsiam_zoo.hub.loader import load_backbone
+
+    loaded = load_backbone(name)
+    click.echo(f"{name}: {loaded.arch}, {loaded.model.num_features}-d features, cached and verified")
+
+
+@main.command("export")
+@click.argument("checkpoint", type=click.Path(path_type=Path, exists=True))
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--name", required=True, help="Zoo name (arch.tag); a registered name brings its card fields.")
+@click.option("--repo-id", default=None, help="Hub repo id for the card's usage snippet (default from the zoo).")
+@click.option("--backbone-only", is_flag=True, help="Leave out simsiam.safetensors (projector + predictor).")
+@_clean_errors
+def export_command(checkpoint: Path, out: Path, *, name: str, repo_id: str | None, backbone_only: bool) -> None:
+    """Export a training CHECKPOINT (or run folder) to a hub folder OUT that timm loads."""
+    from simsiam_zoo.hub.export import export_checkpoint
+
+    folder = export_checkpoint(checkpoint, out, name=name, repo_id=repo_id, include_full_model=not backbone_only)
+    click.echo(f"wrote {folder} (validated: timm loads it)")
+
+
+@main.command("convert")
+@click.argument("checkpoint", type=click.Path(path_type=Path, exists=True))
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--name", required=True, help="Zoo name (arch.tag) of the result.")
+@click.option("--from", "source", default=None, help="Force the source format instead of detecting it.")
+@click.option("--arch", default=None, help="timm architecture (default: the zoo entry's, or inferred).")
+@_clean_errors
+def convert_command(checkpoint: Path, out: Path, *, name: str, source: str | None, arch: str | None) -> None:
+    """Convert another project's CHECKPOINT (SimSiam, MoCo, solo-learn, lightly, ...) to a hub folder OUT."""
+    from simsiam_zoo.hub.export import convert_to_hub
+
+    detected, folder = convert_to_hub(checkpoint, out, name=name, source=source, arch=arch)
+    click.echo(f"converted {checkpoint} ({detected}) -> {folder}")
+
+
+@main.command("export-detectron2")
+@click.argument("model")
+@click.argument("out", type=click.Path(path_type=Path))
+@_clean_errors
+def export_detectron2_command(model: str, out: Path) -> None:
+    """Write MODEL's backbone as a detectron2 checkpoint OUT.pkl (MoCo's key renames, matching_heuristics)."""
+    from simsiam_zoo.convert.detectron2 import write_detectron2_pickle
+    from simsiam_zoo.hub.loader import load_backbone
+
+    loaded = load_backbone(model)
+    write_detectron2_pickle(loaded.model.state_dict(), out, author=f"simsiam-zoo:{model}")
+    click.echo(f"wrote {out}")
+
+
+@main.command("push")
+@click.argument("folder", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--repo-id", required=True, help="ORG/NAME on the Hub.")
+@click.option("--private", is_flag=True)
+@click.option("--dry-run", is_flag=True, help="Validate and list what would be uploaded; upload nothing.")
+@_clean_errors
+def push_command(folder: Path, *, repo_id: str, private: bool, dry_run: bool) -> None:
+    """Validate a hub FOLDER and upload it to the Hugging Face Hub."""
+    from simsiam_zoo.hub.publish import push_hub_folder
+
+    result = push_hub_folder(folder, repo_id=repo_id, private=private, dry_run=dry_run)
+    click.echo(f"{'would upload' if dry_run else 'uploaded'} {', '.join(result.files)} to {repo_id}")
+
+
+@main.command("extract")
+@click.argument("model")
+@click.argument("data")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder of feature shards.")
+@click.option("--batch-size", type=int, default=256, show_default=True)
+@click.option("--shard-size", type=int, default=8192, show_default=True)
+@click.option("--num-workers", type=int, default=2, show_default=True, help="Decoding processes.")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True)
+@click.option("--dtype", type=click.Choice(["float32", "float16"]), default="float32", show_default=True,
+              help="Stored embedding dtype.")
+@click.option("--format", "output_format", type=click.Choice(["safetensors", "npy"]), default="safetensors",
+              show_default=True)
+@click.option("--strict", is_flag=True, help="Any unreadable image is an error instead of a listed skip.")
+@click.option("--compile", "compile_model", is_flag=True, help="torch.compile the backbone.")
+@click.option("--limit", type=int, default=None, help="Only the first N images of DATA.")
+@click.option("--hub-dir", type=click.Path(path_type=Path), default=None, help="Local hub directory to load from.")
+@_clean_errors
+def extract_command(
+    model: str, data: str, *, out: Path, batch_size: int, shard_size: int, num_workers: int, device: str,
+    precision: str, dtype: str, output_format: str, strict: bool, compile_model: bool, limit: int | None,
+    hub_dir: Path | None,
+) -> None:
+    """Embed DATA (image folder, text file of paths, or fashion_mnist[:test]) with MODEL into --out.
+
+    MODEL is a zoo name, hf-hub: id, hub folder, .safetensors file or checkpoint; its preprocessing comes
+    with it. Rerun the same command to resume an interrupted extraction.
+    """
+    from simsiam_zoo.extract import extract_features
+    from simsiam_zoo.hub.loader import load_backbone
+
+    loaded = load_backbone(model, hub_dir=hub_dir)
+    summary = extract_features(
+        loaded.model, loaded.transform, data, out=out, batch_size=batch_size, shard_size=shard_size,
+        num_workers=num_workers, device=device, precision=precision, dtype=dtype, output_format=output_format,
+        strict=strict, compile=compile_model, limit=limit, model_name=loaded.source,
+    )
+    click.echo(f"embedded {summary.num_embedded} of {summary.num_images} images ({summary.dim}-d) into {out}; "
+               f"skipped {summary.num_skipped} (see {summary.skipped_manifest}); "
+               f"{summary.images_per_second:.1f} images/s")
+
+
+@main.group("eval")
+def eval_group() -> None:
+    """Evaluate extracted features: kNN, linear probe."""
+
+
+@eval_group.command("knn")
+@click.option("--train", "train_features", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--test", "test_features", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--k", "ks", type=int, multiple=True, default=(20, 200), show_default=True)
+@click.option("--temperature", type=float, default=0.07, show_default=True)
+@click.option("--device", default=None)
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="JSON result file.")
+@_clean_errors
+def eval_knn_command(
+    *, train_features: Path, test_features: Path, ks: tuple[int, ...], temperature: float, device: str | None,
+    out: Path | None,
+) -> None:
+    """Weighted cosine kNN of --test features against --train features (k=20 and 200, T=0.07)."""
+    from simsiam_zoo.evaluate.cached import evaluate_knn
+
+    result = evaluate_knn(train_features, test_features, ks=ks, temperature=temperature, device=device)
+    _report(result, out, [(f"kNN k={k}", value) for k, value in result["top1"].items()])
+
+
+@eval_group.command("linear")
+@click.option("--train", "train_features", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--test", "test_features", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--device", default=None)
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="JSON result file.")
+@_clean_errors
+def eval_linear_command(*, train_features: Path, test_features: Path, device: str | None, out: Path | None) -> None:
+    """Linear probe (L-BFGS logistic regression, weight decay chosen on a split of train) on cached features."""
+    from simsiam_zoo.evaluate.cached import evaluate_linear
+
+    result = evaluate_linear(train_features, test_features, device=device)
+    _report(result, out, [(f"linear (wd {result['weight_decay']:g})", result["top1"])])
+
+
+def _report(result: dict[str, Any], out: Path | None, rows: list[tuple[str, float]]) -> None:
+    from simsiam_zoo.evaluate.cached import write_result
+
+    click.echo(f"{'evaluation':24s} {'top-1':>8s}")
+    for name, value in rows:
+        click.echo(f"{name:24s} {value:>7.2f}%")
+    if out is not None:
+        write_result(result, out)
+        click.echo(f"wrote {out}")
+
+
 if __name__ == "__main__":
     main()

@@ -20,6 +20,9 @@ from torch.utils.data import Dataset, Sampler
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+# 6,000 train + 1,000 test images shipped in the package (MIT, see its LICENSE) for machines without the
+# Debian package.
+FASHION_MNIST_SUBSET_DIR = Path(__file__).parent / "datasets" / "fashion_mnist_subset"
 FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
@@ -30,27 +33,36 @@ class DataError(ValueError):
 
 
 def decode_image(path: Path) -> torch.Tensor:
-    """Decode any PIL-readable image to RGB uint8 (3, H, W); a clear DataError otherwise."""
+    """Decode any PIL-readable image to RGB uint8 (3, H, W); a DataError naming the file otherwise."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 image = _to_rgb(image)
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
-        raise DataError(f"{path}: cannot decode image: {e}") from None
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+        raise DataError(f"{path}: cannot decode image: too large, possible decompression bomb: {e}") from None
+    except Exception as e:
+        # Malformed files make PIL raise more than OSError (struct.error, IndexError, ZeroDivisionError, ...);
+        # each means only that this one file is unreadable.
+        raise DataError(f"{path}: cannot decode image: {e or type(e).__name__}") from None
     return torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1).contiguous()
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
+    """RGB view of any mode: EXIF orientation applied, 16-bit scaled to 8, transparency flattened on white."""
     from PIL import ImageOps
 
     image = ImageOps.exif_transpose(image)
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16/32-bit grayscale: rescale to 8 bits instead of clipping everything to white.
+    if image.mode.startswith("I;16"):
+        # 16-bit grayscale (e.g. PNG): a fixed 65535 -> 255 scale keeps relative brightness between images.
         array = np.asarray(image, dtype=np.float64)
+        image = Image.fromarray(np.round(array / 257.0).astype(np.uint8))
+    elif image.mode in ("I", "F"):
+        # 32-bit int or float: no nominal range, so stretch to the image's own peak instead of clipping to white.
+        array = np.clip(np.asarray(image, dtype=np.float64), 0.0, None)
         peak = array.max() or 1.0
-        image = Image.fromarray((array * (255.0 / peak)).astype(np.uint8))
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        image = Image.fromarray(np.round(array * (255.0 / peak)).astype(np.uint8))
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (image.mode == "P" and "transparency" in image.info):
         image = image.convert("RGBA")
         background = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, image)
@@ -120,13 +132,24 @@ def _read_idx(path: Path) -> np.ndarray:
     return body.reshape(shape)
 
 
+def default_fashion_mnist_root() -> Path:
+    if (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").exists():
+        return FASHION_MNIST_DIR
+    warnings.warn(
+        f"{FASHION_MNIST_DIR} not found (apt-get install dataset-fashion-mnist); using the 7,000-image "
+        "subset shipped with simsiam-zoo",
+        stacklevel=3,
+    )
+    return FASHION_MNIST_SUBSET_DIR
+
+
 class FashionMNIST(Dataset):
     """Fashion-MNIST from its idx .gz files; 28x28 grayscale repeated to 3 channels."""
 
     classes = FASHION_MNIST_CLASSES
 
     def __init__(self, root: str | Path | None = None, *, split: str = "train"):
-        root = Path(root) if root is not None else FASHION_MNIST_DIR
+        root = Path(root) if root is not None else default_fashion_mnist_root()
         prefix = {"train": "train", "test": "t10k"}[split]
         self.images = torch.from_numpy(_read_idx(root / f"{prefix}-images-idx3-ubyte.gz").copy())
         self.labels = torch.from_numpy(_read_idx(root / f"{prefix}-labels-idx1-ubyte.gz").astype(np.int64))

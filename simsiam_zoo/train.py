@@ -10,6 +10,7 @@ import csv
 import io
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ from simsiam_zoo.recipe import Recipe, RecipeError, recipe_from_dict
 
 CHECKPOINT_NAME = "checkpoint.pt"
 RECIPE_NAME = "recipe.yaml"
+STEP_FIELDS = ("step", "loss", "lr")
 EPOCH_FIELDS = ("epoch", "step", "loss", "z_std", "z_std_reference", "knn_top1", "lr", "seconds")
 
 
@@ -145,12 +147,12 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def _write_metrics(output_dir: Path, epochs: list[dict[str, float]]) -> None:
+def _write_csv(path: Path, rows: list[dict[str, float]], fields: Sequence[str]) -> None:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=EPOCH_FIELDS)
+    writer = csv.DictWriter(buffer, fieldnames=fields)
     writer.writeheader()
-    writer.writerows(epochs)
-    atomic_write_text(output_dir / "metrics.csv", buffer.getvalue())
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
 
 
 def train(
@@ -178,7 +180,7 @@ def train(
     monitor_split = _monitor_split(recipe, dataset)
     model = build_model(recipe)
     optimizer = build_optimizer(model, recipe)
-    state: dict[str, Any] = {"step": 0, "epochs": [], "epoch_sums": [0.0, 0.0, 0]}
+    state: dict[str, Any] = {"step": 0, "epochs": [], "steps": [], "epoch_sums": [0.0, 0.0, 0]}
     if checkpoint_path.exists():
         state = _resume(checkpoint_path, recipe, model, optimizer)
     if recipe.run.sync_batchnorm and context.enabled:
@@ -219,7 +221,8 @@ def train(
         if context.is_main:
             _save_checkpoint(checkpoint_path, {**state, "step": step, "recipe": recipe.to_dict(),
                                                "model": core.state_dict(), "optimizer": optimizer.state_dict()})
-            _write_metrics(output_dir, state["epochs"])
+            _write_csv(output_dir / "metrics.csv", state["epochs"], EPOCH_FIELDS)
+            _write_csv(output_dir / "steps.csv", state["steps"], STEP_FIELDS)
 
     if step == 0 and not state["epochs"] and monitor_split is not None:
         # Epoch 0 is the random-init backbone: the baseline the kNN curve has to beat.
@@ -261,15 +264,17 @@ def train(
             optimizer.step()
             core.update_target((step + 1) / total_steps)
             step += 1
+            step_loss = float(all_reduce_mean(loss, context))
             sums = state["epoch_sums"]
-            sums[0] += float(all_reduce_mean(loss, context))
+            sums[0] += step_loss
             sums[1] += float(all_reduce_mean(normalized_std(out.z1), context))
             sums[2] += 1
             bar.update(1)
             if step % recipe.run.log_every_steps == 0:
-                bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.4g}")
+                state["steps"].append({"step": step, "loss": step_loss, "lr": lr})
+                bar.set_postfix(loss=f"{step_loss:.4f}", lr=f"{lr:.4g}")
                 if writer is not None:
-                    writer.add_scalar("train/loss", loss.item(), step)
+                    writer.add_scalar("train/loss", step_loss, step)
                     writer.add_scalar("train/lr", lr, step)
             if step % steps_per_epoch == 0:
                 _end_epoch(state, recipe, core, monitor_split, run_device, step, steps_per_epoch, lr,
@@ -323,7 +328,7 @@ def _resume(path: Path, recipe: Recipe, model: SimSiam, optimizer: torch.optim.O
         )
     model.load_state_dict(saved["model"])
     optimizer.load_state_dict(saved["optimizer"])
-    return {"step": saved["step"], "epochs": saved["epochs"], "epoch_sums": saved["epoch_sums"]}
+    return {key: saved[key] for key in ("step", "epochs", "steps", "epoch_sums")}
 
 
 def _optimizer_to(optimizer: torch.optim.Optimizer, device: torch.device) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from torch import Tensor
 
 from . import dino, lightly, mmselfsup, moco, official_simsiam, solo_learn, torchvision, vissl
-from ._checkpoint import flatten_checkpoint, load_checkpoint_file
+from ._checkpoint import flatten_checkpoint, load_checkpoint_file, read_torch_checkpoint
 from ._common import ConversionError, Converter, sample_keys
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "detect_format",
     "flatten_checkpoint",
     "load_checkpoint_file",
+    "read_torch_checkpoint",
 ]
 
 CONVERTERS: dict[str, Converter] = {

@@ -53,7 +53,7 @@ def load_checkpoint_file(path: str | os.PathLike[str]) -> dict[str, Tensor]:
     if name.endswith(".safetensors"):
         checkpoint = _load_safetensors(path)
     elif name.endswith(TORCH_SUFFIXES):
-        checkpoint = _load_torch(path)
+        checkpoint = read_torch_checkpoint(path)
     else:
         expected = ", ".join((".safetensors", *TORCH_SUFFIXES))
         raise ConversionError(f"{path}: unsupported file type; expected one of {expected}")
@@ -72,7 +72,8 @@ def _load_safetensors(path: Path) -> dict[str, Tensor]:
         raise ConversionError(f"{path}: cannot read safetensors file (truncated or corrupt?): {exc}") from exc
 
 
-def _load_torch(path: Path) -> Any:
+def read_torch_checkpoint(path: Path) -> Any:
+    """`torch.load` restricted to tensors and plain containers; anything else is refused, never run."""
     try:
         # DINO and other argparse-driven trainers pickle their `args`; rebuilding a Namespace only sets
         # attributes, so allowing it keeps those checkpoints loadable without allowing code execution.

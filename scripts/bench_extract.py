@@ -1,0 +1,146 @@
+"""Throughput of simsiam_zoo.extract.extract_features against two baselines, on JPEG files it writes.
+
+(a) ours: ``extract_features`` on the JPEG folder, end to end (listing, decoding in DataLoader workers,
+    batched inference_mode forward in channels_last, writing safetensors shards and the index).
+(b) ceiling: the bare model forward on as many in-memory, already transformed tensors, with the same batch
+    size, precision and memory format; no decoding, no writing.
+(c) naive baseline: torchvision ``datasets.ImageFolder`` + ``DataLoader`` with PIL ``Resize``/``CenterCrop``/
+    ``ToTensor``/``Normalize``, fp32, default memory format, ``torch.no_grad``, the same model, batch size
+    and worker count, embeddings kept in memory.
+
+Prints images/s of each and the ratios (a)/(b) and (a)/(c); asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import timm
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader
+from torchvision import datasets
+from torchvision import transforms as T
+
+from simsiam_zoo.augment import eval_transform
+from simsiam_zoo.data import decode_image
+from simsiam_zoo.extract import extract_features
+
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+CROP_PCT = 0.875
+
+
+def write_jpegs(root: Path, *, num_images: int, size: int, num_classes: int, seed: int) -> list[Path]:
+    """Smooth random colour images (realistic JPEG sizes, unlike pure noise) in class folders."""
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(num_images):
+        coarse = rng.integers(0, 256, (size // 8, size // 8, 3), dtype=np.uint8)
+        image = Image.fromarray(coarse).resize((size, size), Image.Resampling.BICUBIC)
+        path = root / f"class{i % num_classes:02d}" / f"{i:06d}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image.save(path, quality=90)
+        paths.append(path)
+    return paths
+
+
+def best_rates(
+    methods: list[Callable[[], None]], *, num_images: int, repeats: int, device: torch.device
+) -> list[float]:
+    """Images/s of each method's fastest run; rounds interleave the methods so that load spikes hit all."""
+    times: list[list[float]] = [[] for _ in methods]
+    for _ in range(repeats):
+        for run, method_times in zip(methods, times, strict=True):
+            start = time.perf_counter()
+            run()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            method_times.append(time.perf_counter() - start)
+    return [num_images / min(method_times) for method_times in times]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--num-images", type=int, default=2000)
+    parser.add_argument("--image-size", type=int, default=64, help="side of the JPEGs and of the model input")
+    parser.add_argument("--model", default="resnet18", help="timm model name (random weights, pooled features)")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--num-workers", type=int, default=min(4, os.cpu_count() or 1))
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="for (a) and (b)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--repeats", type=int, default=3, help="best of this many interleaved runs per method")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    torch.manual_seed(args.seed)
+    model = timm.create_model(args.model, num_classes=0, pretrained=False).eval()
+    naive_model = copy.deepcopy(model).to(device)  # extract_features moves `model` to channels_last in place
+    transform = eval_transform(image_size=args.image_size, crop_pct=CROP_PCT, mean=MEAN, std=STD)
+    memory_format = torch.channels_last
+
+    with tempfile.TemporaryDirectory(prefix="bench_extract_") as tmp:
+        root = Path(tmp) / "images"
+        paths = write_jpegs(root, num_images=args.num_images, size=args.image_size, num_classes=10, seed=args.seed)
+        runs = iter(range(args.repeats))
+
+        def ours() -> None:
+            extract_features(
+                model, transform, root, out=Path(tmp) / f"out{next(runs)}", batch_size=args.batch_size,
+                num_workers=args.num_workers, device=args.device, precision=args.precision, progress=False,
+            )
+
+        inputs = torch.stack([transform(decode_image(path)) for path in paths])
+        inputs = inputs.to(device).contiguous(memory_format=memory_format)
+
+        @torch.inference_mode()
+        def bare() -> None:
+            for start in range(0, len(inputs), args.batch_size):
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+                    model(inputs[start : start + args.batch_size])
+
+        naive_transform = T.Compose([
+            T.Resize(round(args.image_size / CROP_PCT), interpolation=T.InterpolationMode.BICUBIC),
+            T.CenterCrop(args.image_size), T.ToTensor(), T.Normalize(MEAN, STD),
+        ])
+        loader = DataLoader(
+            datasets.ImageFolder(str(root), transform=naive_transform), batch_size=args.batch_size,
+            num_workers=args.num_workers,
+        )
+
+        @torch.no_grad()
+        def naive() -> None:
+            torch.cat([naive_model(images.to(device)).cpu() for images, _ in loader])
+
+        model.to(device, memory_format=memory_format)
+        with torch.inference_mode():  # warm-up: first-call allocations and kernel choices are not timed
+            model(inputs[: args.batch_size])
+            naive_model(inputs[: args.batch_size].contiguous())
+        rate_ours, rate_bare, rate_naive = best_rates(
+            [ours, bare, naive], num_images=args.num_images, repeats=args.repeats, device=device
+        )
+
+    print(f"{args.num_images} JPEGs {args.image_size}x{args.image_size}, {args.model} at {args.image_size} px, "
+          f"batch {args.batch_size}, {args.num_workers} workers, {args.precision}, device {device}, "
+          f"{torch.get_num_threads()} threads, best of {args.repeats}")
+    rows = [
+        ("(a) extract_features: JPEG folder -> safetensors shards", rate_ours),
+        ("(b) bare model forward on pre-transformed tensors", rate_bare),
+        ("(c) torchvision ImageFolder + DataLoader, PIL transforms, fp32", rate_naive),
+    ]
+    width = max(len(name) for name, _ in rows)
+    print(f"{'method':<{width}}  images/s")
+    for name, rate in rows:
+        print(f"{name:<{width}}  {rate:8.1f}")
+    print(f"(a)/(b) = {rate_ours / rate_bare:.2f}  (share of the bare-forward ceiling)")
+    print(f"(a)/(c) = {rate_ours / rate_naive:.2f}  (speed-up over the naive torchvision loop)")
+
+
+if __name__ == "__main__":
+    main()

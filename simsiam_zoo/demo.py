@@ -1,0 +1,172 @@
+"""`simsiam-zoo demo`: the whole lifecycle on Fashion-MNIST within a time budget, offline, on a CPU.
+
+pretrain (SimSiam, and a short run without stop-gradient for the collapse figure) -> export a hub folder
+with its model card -> publish it to a local hub directory -> load it back by zoo name -> extract features
+-> kNN and linear probe against a random-init backbone and raw pixels -> report with plots.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from simsiam_zoo.augment import pretrain_transform
+from simsiam_zoo.data import FashionMNIST, Subset
+from simsiam_zoo.evaluate import knn_accuracy, linear_probe_sweep
+from simsiam_zoo.hub.export import export_checkpoint, publish_local
+from simsiam_zoo.hub.loader import load_backbone
+from simsiam_zoo.hub.registry import ZOO, Result
+from simsiam_zoo.losses import simsiam_loss
+from simsiam_zoo.recipe import Recipe, load_recipe
+from simsiam_zoo.train import build_model, build_optimizer, train
+
+DEMO_MODEL = "simsiam_resnet18.fashion_mnist_demo"
+DEMO_EPOCHS = 5
+# Shares of the budget: the main pretraining, the no-stop-gradient run; the rest is evaluation and report.
+MAIN_SHARE, COLLAPSE_SHARE = 0.6, 0.1
+EVAL_TRAIN_IMAGES, EVAL_TEST_IMAGES = 10_000, 2_000
+WEIGHT_DECAYS = (1e-5, 1e-4, 1e-3)
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    out_dir: Path
+    report: Path
+    table: list[dict[str, Any]]
+
+
+def _seconds_per_step(recipe: Recipe, dataset: FashionMNIST, device: str) -> float:
+    """Time two optimiser steps on real augmented views (augmentation included) after one warm-up step."""
+    data = recipe.data
+    transform = pretrain_transform(image_size=data.image_size, variant=data.augmentation, mean=data.mean,
+                                   std=data.std)
+    model = build_model(recipe).to(device)
+    optimizer = build_optimizer(model, recipe)
+    batch = recipe.optim.batch_size
+    timings = []
+    for _ in range(3):
+        start = time.perf_counter()
+        images = [dataset[i][0] for i in range(batch)]
+        x1 = torch.stack([transform(image) for image in images]).to(device)
+        x2 = torch.stack([transform(image) for image in images]).to(device)
+        loss = simsiam_loss(*model(x1, x2))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        timings.append(time.perf_counter() - start)
+    return min(timings[1:])
+
+
+def plan_recipe(base: Recipe, *, seconds: float, seconds_per_step: float, dataset_size: int) -> tuple[Recipe, int]:
+    """(recipe with DEMO_EPOCHS epochs, images per epoch) so that pretraining fits in `seconds`."""
+    steps_per_epoch = max(2, int(seconds / seconds_per_step / DEMO_EPOCHS))
+    images = min(dataset_size, steps_per_epoch * base.optim.batch_size)
+    return base.replace({"optim.epochs": DEMO_EPOCHS, "data.num_workers": 0}), images
+
+
+def _features(source: Any, data: str, *, out: Path, limit: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    from simsiam_zoo.extract import extract_features, load_features
+
+    extract_features(source.model, source.transform, data, out=out, batch_size=256, device=device, limit=limit,
+                     progress=False, model_name=source.source)
+    features = load_features(out)
+    return features.embeddings, features.labels
+
+
+def _evaluate(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor) -> dict:
+    knn = knn_accuracy(train_x, train_y, test_x, test_y, ks=(20,))[20]
+    linear = linear_probe_sweep(train_x, train_y, test_x, test_y, weight_decays=WEIGHT_DECAYS, max_iter=100)
+    return {"knn_top1": knn, "linear_top1": linear["test_accuracy"], "dim": train_x.shape[1]}
+
+
+def run_demo(*, out_dir: str | Path = "demo_output", minutes: float = 5.0, device: str = "cpu",
+             progress: bool = True) -> DemoResult:
+    started = time.monotonic()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    budget = minutes * 60
+    base = load_recipe("simsiam_r18_fashion_mnist")
+    dataset = FashionMNIST(base.data.path)
+    seconds_per_step = _seconds_per_step(base, dataset, device)
+    recipe, images = plan_recipe(base, seconds=budget * MAIN_SHARE, seconds_per_step=seconds_per_step,
+                                 dataset_size=len(dataset))
+    monitor_images = recipe.data.knn_train_size + recipe.data.knn_test_size
+    recipe = recipe.replace({"data.knn_train_size": 2000, "data.knn_test_size": 500}) if monitor_images else recipe
+    subset = Subset(dataset, range(images))
+    # A run folder per plan, so a rerun with the same budget resumes and a different one starts afresh.
+    run_dir = out_dir / f"run-{images}"
+    _say(progress, f"pretraining {recipe.model.arch} on {images} images x {DEMO_EPOCHS} epochs "
+                   f"(~{seconds_per_step:.2f} s/step, {budget * MAIN_SHARE:.0f} s budget)")
+    main_run = train(recipe, output_dir=run_dir, device=device, dataset=subset, progress=progress,
+                     max_minutes=budget * MAIN_SHARE * 1.3 / 60)
+    collapse_recipe, collapse_images = plan_recipe(
+        recipe.replace({"loss.stop_gradient": False}), seconds=budget * COLLAPSE_SHARE,
+        seconds_per_step=seconds_per_step, dataset_size=len(dataset),
+    )
+    _say(progress, f"the same without stop-gradient on {collapse_images} images x {DEMO_EPOCHS} epochs")
+    # No time cap here: the collapse figure needs every epoch, and this run is planned small.
+    collapse_run = train(collapse_recipe, output_dir=out_dir / f"run-no-stop-gradient-{collapse_images}",
+                         device=device, dataset=Subset(dataset, range(collapse_images)), progress=progress)
+
+    entry = ZOO[DEMO_MODEL]
+    hub_dir = out_dir / "local_hub"
+    folder = export_checkpoint(run_dir, out_dir / "export" / DEMO_MODEL, name=DEMO_MODEL)
+    publish_local(folder, hub_dir=hub_dir, repo_id=entry.hub_id)
+    _say(progress, f"published {entry.hub_id} to {hub_dir}; loading it back by name")
+    trained = load_backbone(DEMO_MODEL, hub_dir=hub_dir)
+    random_init = load_backbone(DEMO_MODEL, pretrained=False)
+
+    features_dir = out_dir / "features"
+    rows = []
+    train_test = {}
+    for label, source in (("SimSiam (this run)", trained), ("random-init ResNet-18", random_init)):
+        key = "simsiam" if source is trained else "random"
+        train_x, train_y = _features(source, "fashion_mnist", out=features_dir / f"{key}-train",
+                                     limit=EVAL_TRAIN_IMAGES, device=device)
+        test_x, test_y = _features(source, "fashion_mnist:test", out=features_dir / f"{key}-test",
+                                   limit=EVAL_TEST_IMAGES, device=device)
+        train_test[key] = (train_x, train_y, test_x, test_y)
+        rows.append({"features": label, **_evaluate(train_x, train_y, test_x, test_y)})
+    pixel_train = FashionMNIST(base.data.path)
+    pixel_test = FashionMNIST(base.data.path, split="test")
+    n_train, n_test = len(train_test["simsiam"][0]), len(train_test["simsiam"][2])
+    raw = (pixel_train.images[:n_train].flatten(1).float() / 255, pixel_train.labels[:n_train],
+           pixel_test.images[:n_test].flatten(1).float() / 255, pixel_test.labels[:n_test])
+    rows.append({"features": "raw pixels (28x28)", **_evaluate(*raw)})
+
+    # The exported card's model-index gets this run's numbers; the local hub copy is republished with them.
+    ours = rows[0]
+    results = (
+        Result("knn", "fashion_mnist", f"top-1 accuracy (k=20, {n_test} test images)", round(ours["knn_top1"], 2),
+               "simsiam-zoo demo"),
+        Result("linear", "fashion_mnist", f"top-1 accuracy (cached features, {n_test} test images)",
+               round(ours["linear_top1"], 2), "simsiam-zoo demo"),
+    )
+    folder = export_checkpoint(run_dir, folder, name=DEMO_MODEL, results=results)
+    publish_local(folder, hub_dir=hub_dir, repo_id=entry.hub_id)
+
+    from simsiam_zoo.report import write_report
+
+    report = write_report(
+        out_dir / "report", rows=rows, main_run=main_run, collapse_run=collapse_run, recipe=recipe,
+        card=(folder / "README.md").read_text(), features=train_test["simsiam"], test_images=pixel_test.images,
+        train_images=pixel_train.images, minutes=(time.monotonic() - started) / 60,
+    )
+    return DemoResult(out_dir, report, rows)
+
+
+def _say(enabled: bool, message: str) -> None:
+    if enabled:
+        print(f"[demo] {message}", flush=True)
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    lines = [f"{'features':26s} {'dim':>5s} {'kNN top-1':>10s} {'linear top-1':>13s}"]
+    for row in rows:
+        lines.append(f"{row['features']:26s} {row['dim']:>5d} {row['knn_top1']:>9.2f}% {row['linear_top1']:>12.2f}%")
+    return "\n".join(lines)
+

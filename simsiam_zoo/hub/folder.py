@@ -1,0 +1,206 @@
+"""Hub folders: `model.safetensors` (timm backbone keys, fp32), timm `config.json`, `README.md` card,
+`recipe.yaml`, and optionally `simsiam.safetensors` (backbone + projector + predictor) to keep training.
+
+Folders are built in a temp sibling and renamed into place, so a reader sees the old folder or the new
+one, never a mix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from simsiam_zoo._io import atomic_directory
+
+WEIGHTS_NAME = "model.safetensors"
+FULL_MODEL_NAME = "simsiam.safetensors"
+CONFIG_NAME = "config.json"
+CARD_NAME = "README.md"
+RECIPE_NAME = "recipe.yaml"
+
+
+class HubFolderError(ValueError):
+    """A hub folder or weights file that cannot be used as given."""
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """What a backbone expects at inference; travels with the weights in timm's `pretrained_cfg`."""
+
+    input_size: tuple[int, int, int] = (3, 224, 224)
+    interpolation: str = "bicubic"
+    crop_pct: float = 0.875
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+    @classmethod
+    def from_pretrained_cfg(cls, cfg: Mapping[str, Any]) -> Preprocessing:
+        return cls(
+            input_size=tuple(cfg["input_size"]),
+            interpolation=cfg.get("interpolation", "bicubic"),
+            crop_pct=float(cfg.get("crop_pct", 0.875)),
+            mean=tuple(cfg["mean"]),
+            std=tuple(cfg["std"]),
+        )
+
+    def transform(self) -> Any:
+        from simsiam_zoo.augment import eval_transform
+
+        return eval_transform(
+            image_size=self.input_size[-1], crop_pct=self.crop_pct, mean=self.mean, std=self.std,
+            interpolation=self.interpolation,
+        )
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def timm_config(
+    *, arch: str, num_features: int, preprocessing: Preprocessing, tag: str, license: str
+) -> dict[str, Any]:
+    """timm's hub `config.json` for a classifier-less backbone (num_classes 0, average pooling)."""
+    return {
+        "architecture": arch,
+        "num_classes": 0,
+        "num_features": num_features,
+        "global_pool": "avg",
+        "pretrained_cfg": {
+            "tag": tag,
+            "custom_load": False,
+            "input_size": list(preprocessing.input_size),
+            "fixed_input_size": False,
+            "interpolation": preprocessing.interpolation,
+            "crop_pct": preprocessing.crop_pct,
+            "crop_mode": "center",
+            "mean": list(preprocessing.mean),
+            "std": list(preprocessing.std),
+            "num_classes": 0,
+            "pool_size": None,
+            "first_conv": "conv1",
+            "classifier": "fc",
+            "license": license,
+        },
+    }
+
+
+def write_hub_folder(
+    out_dir: str | Path,
+    *,
+    backbone_state: Mapping[str, torch.Tensor],
+    config: dict[str, Any],
+    card: str,
+    recipe_yaml: str | None = None,
+    full_model_state: Mapping[str, torch.Tensor] | None = None,
+) -> Path:
+    """Write a complete hub folder atomically; an existing folder is replaced only once the new one is whole."""
+    out_dir = Path(out_dir)
+    with atomic_directory(out_dir) as staging:
+        save_file(_fp32_contiguous(backbone_state), str(staging / WEIGHTS_NAME), metadata={"format": "pt"})
+        if full_model_state is not None:
+            save_file(_fp32_contiguous(full_model_state), str(staging / FULL_MODEL_NAME), metadata={"format": "pt"})
+        (staging / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
+        (staging / CARD_NAME).write_text(card.replace("{{weights_sha256}}", sha256_file(staging / WEIGHTS_NAME)))
+        if recipe_yaml is not None:
+            (staging / RECIPE_NAME).write_text(recipe_yaml)
+    return out_dir
+
+
+def _fp32_contiguous(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {
+        key: (value.float() if value.is_floating_point() else value).detach().cpu().contiguous()
+        for key, value in state.items()
+    }
+
+
+def read_config(folder: Path) -> dict[str, Any]:
+    path = folder / CONFIG_NAME
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise HubFolderError(f"{path}: missing (a hub folder needs {CONFIG_NAME} and {WEIGHTS_NAME})") from None
+    except json.JSONDecodeError as error:
+        raise HubFolderError(f"{path}: not valid JSON: {error}") from None
+    missing = [key for key in ("architecture", "num_classes", "pretrained_cfg") if key not in config]
+    missing += [f"pretrained_cfg.{key}" for key in ("input_size", "mean", "std")
+                if key not in config.get("pretrained_cfg", {})]
+    if missing:
+        raise HubFolderError(f"{path}: missing fields {', '.join(missing)}")
+    return config
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """A safetensors file, with a clear error for a missing, truncated or non-safetensors file."""
+    try:
+        return load_file(str(path), device="cpu")
+    except FileNotFoundError:
+        raise HubFolderError(f"{path}: missing") from None
+    except (SafetensorError, OSError, ValueError) as error:
+        raise HubFolderError(f"{path}: not a readable safetensors file ({error})") from None
+
+
+@dataclass(frozen=True)
+class HubFolderInfo:
+    folder: str
+    arch: str
+    num_features: int
+    weights_sha256: str
+    preprocessing: Preprocessing
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def validate_hub_folder(folder: str | Path) -> HubFolderInfo:
+    """Check what a user of the published repo relies on; raise HubFolderError naming each problem.
+
+    timm loads it by itself (`local-dir:`), strictly; the weights are fp32 safetensors; the card carries
+    valid metadata and the sha256 of the weights.
+    """
+    import timm
+    from huggingface_hub import ModelCard
+
+    folder = Path(folder)
+    config = read_config(folder)
+    weights = folder / WEIGHTS_NAME
+    state = read_weights(weights)
+    not_fp32 = [key for key, value in state.items() if value.is_floating_point() and value.dtype != torch.float32]
+    if not_fp32:
+        raise HubFolderError(f"{weights}: tensors are not float32: {', '.join(not_fp32[:5])}")
+    try:
+        model = timm.create_model(f"local-dir:{folder}", pretrained=True)
+    except Exception as error:  # timm raises several types for a bad folder; all mean "users cannot load it"
+        raise HubFolderError(f"{folder}: timm cannot load this folder: {error}") from None
+    digest = sha256_file(weights)
+    card_path = folder / CARD_NAME
+    if not card_path.exists():
+        raise HubFolderError(f"{card_path}: missing model card")
+    card = ModelCard.load(card_path)
+    problems = []
+    if card.data.library_name != "timm":
+        problems.append("library_name must be 'timm'")
+    if not card.data.license:
+        problems.append("license is missing")
+    if digest not in card.text:
+        problems.append(f"the card does not state the weights' sha256 {digest}")
+    if problems:
+        raise HubFolderError(f"{card_path}: {'; '.join(problems)}")
+    return HubFolderInfo(
+        folder=str(folder),
+        arch=config["architecture"],
+        num_features=int(model.num_features),
+        weights_sha256=digest,
+        preprocessing=Preprocessing.from_pretrained_cfg(config["pretrained_cfg"]),
+    )

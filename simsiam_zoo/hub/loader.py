@@ -1,0 +1,189 @@
+"""`create_backbone`: a timm backbone in eval mode plus its preprocessing, from whatever a user has.
+
+Accepted: a zoo name (`simsiam_resnet50.in1k_ep100_bs512`), an `hf-hub:ORG/NAME` id, a hub folder, a
+`.safetensors` file, a training run folder or checkpoint, or another project's checkpoint (converted).
+Loading is strict: a missing, unexpected or mis-shaped key is an error that lists them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import timm
+import torch
+from torch import nn
+
+from simsiam_zoo.hub.folder import (
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    HubFolderError,
+    Preprocessing,
+    read_config,
+    read_weights,
+    sha256_file,
+)
+from simsiam_zoo.hub.registry import ZooEntry, get_entry
+
+Transform = Callable[[torch.Tensor], torch.Tensor]
+# (blocks per stage, bottleneck?) -> timm architecture
+_RESNETS = {
+    ((2, 2, 2, 2), False): "resnet18",
+    ((3, 4, 6, 3), False): "resnet34",
+    ((3, 4, 6, 3), True): "resnet50",
+    ((3, 4, 23, 3), True): "resnet101",
+    ((3, 8, 36, 3), True): "resnet152",
+}
+
+
+@dataclass(frozen=True)
+class LoadedBackbone:
+    model: nn.Module
+    transform: Transform
+    preprocessing: Preprocessing
+    arch: str
+    source: str
+
+
+def infer_resnet_arch(state: Mapping[str, torch.Tensor], *, source: str) -> str:
+    blocks = []
+    for stage in range(1, 5):
+        indices = {int(m.group(1)) for key in state if (m := re.match(rf"layer{stage}\.(\d+)\.", key))}
+        blocks.append(len(indices))
+    key = (tuple(blocks), "layer1.0.conv3.weight" in state)
+    if key not in _RESNETS or state["conv1.weight"].shape[0] != 64:
+        raise HubFolderError(f"{source}: cannot tell the architecture from the weights (blocks {blocks}); "
+                             "give it explicitly (--arch)")
+    return _RESNETS[key]
+
+
+def load_backbone_strict(arch: str, state: Mapping[str, torch.Tensor], *, source: str) -> nn.Module:
+    """timm `arch` without classifier, loaded strictly, with every key problem listed in the error."""
+    model = timm.create_model(arch, pretrained=False, num_classes=0)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    mismatched = sorted(
+        f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
+        for k, v in expected.items() if k in state and state[k].shape != v.shape
+    )
+    problems = []
+    for label, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", mismatched)):
+        if keys:
+            shown = ", ".join(keys[:8]) + (f" (+{len(keys) - 8} more)" if len(keys) > 8 else "")
+            problems.append(f"{label}: {shown}")
+    if problems:
+        raise HubFolderError(f"{source}: weights do not fit timm {arch!r}: {'; '.join(problems)}")
+    model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
+def preprocessing_from_recipe(recipe: object) -> Preprocessing:
+    data = recipe.data  # type: ignore[attr-defined]
+    # Small-image recipes train on whole images, so evaluation does not crop either.
+    crop_pct = 1.0 if data.augmentation == "small" else 0.875
+    return Preprocessing(
+        input_size=(3, data.image_size, data.image_size), crop_pct=crop_pct, mean=data.mean, std=data.std
+    )
+
+
+def backbone_from_training_checkpoint(checkpoint: Mapping[str, object]) -> dict[str, torch.Tensor]:
+    model_state = checkpoint["model"]
+    assert isinstance(model_state, Mapping)
+    return {k.removeprefix("backbone."): v for k, v in model_state.items() if k.startswith("backbone.")}
+
+
+def _from_folder(folder: Path, *, expected_sha256: str | None, source: str) -> LoadedBackbone:
+    config = read_config(folder)
+    weights = folder / WEIGHTS_NAME
+    if expected_sha256 is not None:
+        actual = sha256_file(weights) if weights.exists() else "missing"
+        if actual != expected_sha256:
+            raise HubFolderError(f"{weights}: sha256 {actual} does not match the zoo entry's {expected_sha256}; "
+                                 "the download is corrupt or the repo changed (delete it from the cache)")
+    preprocessing = Preprocessing.from_pretrained_cfg(config["pretrained_cfg"])
+    model = load_backbone_strict(config["architecture"], read_weights(weights), source=str(weights))
+    return LoadedBackbone(model, preprocessing.transform(), preprocessing, config["architecture"], source)
+
+
+def _from_file(path: Path, *, arch: str | None) -> LoadedBackbone:
+    if path.suffix == ".safetensors":
+        state = read_weights(path)
+        if (path.parent / CONFIG_NAME).exists():
+            config = read_config(path.parent)
+            arch = arch or config["architecture"]
+            preprocessing = Preprocessing.from_pretrained_cfg(config["pretrained_cfg"])
+        else:
+            preprocessing = Preprocessing()
+    else:
+        from simsiam_zoo.convert import convert_state_dict, read_torch_checkpoint
+        from simsiam_zoo.recipe import recipe_from_dict
+
+        checkpoint = read_torch_checkpoint(path)
+        if isinstance(checkpoint, dict) and "recipe" in checkpoint and "model" in checkpoint:  # ours
+            recipe = recipe_from_dict(checkpoint["recipe"], source=str(path))
+            state, arch = backbone_from_training_checkpoint(checkpoint), arch or recipe.model.arch
+            preprocessing = preprocessing_from_recipe(recipe)
+        else:
+            _, state = convert_state_dict(checkpoint)
+            preprocessing = Preprocessing()
+    arch = arch or infer_resnet_arch(state, source=str(path))
+    model = load_backbone_strict(arch, state, source=str(path))
+    return LoadedBackbone(model, preprocessing.transform(), preprocessing, arch, str(path))
+
+
+def load_backbone(
+    name_or_path: str | Path, *, pretrained: bool = True, hub_dir: str | Path | None = None, arch: str | None = None
+) -> LoadedBackbone:
+    """Resolve and load a backbone; see the module docstring for what is accepted.
+
+    `hub_dir` is a local hub mirror (`HUB_DIR/ORG/NAME/` folders, as `publish_local` writes them) used
+    instead of the Hugging Face Hub for zoo names and `hf-hub:` ids.
+    """
+    text = str(name_or_path)
+    if text.startswith("hf-hub:"):
+        return _from_folder(_fetch(text.removeprefix("hf-hub:"), hub_dir=hub_dir, revision=None), expected_sha256=None,
+                            source=text)
+    path = Path(text)
+    if path.exists():
+        if path.is_dir():
+            if (path / CONFIG_NAME).exists():
+                return _from_folder(path, expected_sha256=None, source=str(path))
+            if (path / "checkpoint.pt").exists():
+                return _from_file(path / "checkpoint.pt", arch=arch)
+            raise HubFolderError(f"{path}: neither a hub folder ({CONFIG_NAME}) nor a training run (checkpoint.pt)")
+        return _from_file(path, arch=arch)
+    entry = get_entry(text)
+    if not pretrained:
+        model = timm.create_model(entry.arch, pretrained=False, num_classes=0).eval()
+        return LoadedBackbone(model, entry.preprocessing.transform(), entry.preprocessing, entry.arch, "random init")
+    folder = _fetch(entry.hub_id, hub_dir=hub_dir, revision=entry.revision)
+    return _from_folder(folder, expected_sha256=entry.sha256, source=entry.name)
+
+
+def _fetch(repo_id: str, *, hub_dir: str | Path | None, revision: str | None) -> Path:
+    if hub_dir is not None:
+        folder = Path(hub_dir) / repo_id
+        if not (folder / CONFIG_NAME).exists():
+            raise HubFolderError(f"{folder}: {repo_id} is not in the local hub directory {hub_dir}")
+        return folder
+    from simsiam_zoo.hub.publish import download_hub_repo
+
+    return download_hub_repo(repo_id, revision=revision)
+
+
+def create_backbone(
+    name_or_path: str | Path, *, pretrained: bool = True, hub_dir: str | Path | None = None
+) -> tuple[nn.Module, Transform]:
+    """(timm backbone in eval mode, its preprocessing transform on uint8 (3, H, W) tensors)."""
+    loaded = load_backbone(name_or_path, pretrained=pretrained, hub_dir=hub_dir)
+    return loaded.model, loaded.transform
+
+
+def is_cached(entry: ZooEntry) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(entry.hub_id, entry.filename, revision=entry.revision)
+    return isinstance(found, str)

@@ -1,0 +1,134 @@
+"""Publish a hub folder to a Hugging Face Hub model repo, and fetch one back into the local cache.
+
+Pushing validates the folder first (what timm and a reader of the card rely on), so a broken folder is never
+uploaded; only the hub folder's own files go up, whatever else lies in the folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from simsiam_zoo.hub.folder import (
+    CARD_NAME,
+    CONFIG_NAME,
+    FULL_MODEL_NAME,
+    RECIPE_NAME,
+    WEIGHTS_NAME,
+    HubFolderError,
+    validate_hub_folder,
+)
+
+HUB_FILES = (WEIGHTS_NAME, FULL_MODEL_NAME, CONFIG_NAME, CARD_NAME, RECIPE_NAME)
+# What a user of a backbone needs; the training checkpoint (simsiam.safetensors) stays on the hub until asked for.
+DOWNLOAD_FILES = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, RECIPE_NAME)
+
+
+class NotCachedOffline(HubFolderError):
+    """HF_HUB_OFFLINE=1 and the repo is not in the local Hugging Face cache."""
+
+
+class RepoNotFound(HubFolderError):
+    """The hub has no such repo or revision, or hides it (private or gated without a valid token)."""
+
+
+@dataclass(frozen=True)
+class PushResult:
+    repo_id: str
+    repo_url: str | None  # None for a dry run
+    commit_url: str | None
+    commit_oid: str | None
+    files: tuple[str, ...]
+    weights_sha256: str
+
+
+def _check_repo_id(repo_id: str) -> str:
+    """`repo_id` if it is a hub model id `ORG/NAME`, else a HubFolderError saying why not."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if repo_id.count("/") != 1:
+        raise HubFolderError(f"repo id {repo_id!r}: expected ORG/NAME")
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as error:
+        raise HubFolderError(f"repo id {repo_id!r}: {error}") from None
+    return repo_id
+
+
+def push_hub_folder(
+    folder: str | Path,
+    *,
+    repo_id: str,
+    private: bool = False,
+    dry_run: bool = False,
+    token: str | None = None,
+    endpoint: str | None = None,
+    commit_message: str | None = None,
+) -> PushResult:
+    """Validate `folder`, then create `repo_id` if needed and upload the hub files in one commit.
+
+    A dry run validates and lists the files without touching the network. Raises HubFolderError, before any
+    upload, for a bad repo id or a folder that fails `validate_hub_folder`.
+    """
+    _check_repo_id(repo_id)
+    folder = Path(folder)
+    info = validate_hub_folder(folder)
+    files = tuple(name for name in HUB_FILES if (folder / name).is_file())
+    if dry_run:
+        return PushResult(repo_id=repo_id, repo_url=None, commit_url=None, commit_oid=None, files=files,
+                          weights_sha256=info.weights_sha256)
+
+    from huggingface_hub import HfApi
+
+    api = HfApi(endpoint=endpoint, token=token)
+    repo_url = api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+    commit = api.upload_folder(
+        folder_path=folder,
+        repo_id=repo_id,
+        repo_type="model",
+        commit_message=commit_message or f"Upload {info.arch} backbone (weights sha256 {info.weights_sha256[:12]})",
+        allow_patterns=list(files),
+    )
+    return PushResult(repo_id=repo_id, repo_url=str(repo_url), commit_url=commit.commit_url, commit_oid=commit.oid,
+                      files=files, weights_sha256=info.weights_sha256)
+
+
+def download_hub_repo(
+    repo_id: str, *, revision: str | None = None, cache_dir: str | Path | None = None, endpoint: str | None = None
+) -> Path:
+    """The snapshot folder of `repo_id` in the Hugging Face cache with config.json, model.safetensors, and the card
+    and recipe when the repo has them; downloaded if needed, or taken from the cache alone with HF_HUB_OFFLINE=1.
+    """
+    from huggingface_hub import constants, is_offline_mode, snapshot_download
+    from huggingface_hub.errors import (
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    _check_repo_id(repo_id)
+    where = f"{repo_id}@{revision}" if revision else repo_id
+    try:
+        snapshot = Path(snapshot_download(
+            repo_id, repo_type="model", revision=revision, cache_dir=cache_dir, endpoint=endpoint,
+            allow_patterns=list(DOWNLOAD_FILES),
+        ))
+    except (LocalEntryNotFoundError, OfflineModeIsEnabled) as error:
+        if not is_offline_mode():
+            raise
+        raise NotCachedOffline(
+            f"{where}: not (fully) in the Hugging Face cache, and HF_HUB_OFFLINE=1 forbids downloading it; "
+            "download it once online (or unset HF_HUB_OFFLINE)"
+        ) from error
+    except RevisionNotFoundError as error:
+        raise RepoNotFound(f"{where}: the hub repo has no revision {revision!r}") from error
+    except RepositoryNotFoundError as error:
+        raise RepoNotFound(
+            f"{repo_id}: no such model repo on {endpoint or constants.ENDPOINT} "
+            "(or it is private or gated, and no valid token was given)"
+        ) from error
+    missing = [name for name in (CONFIG_NAME, WEIGHTS_NAME) if not (snapshot / name).is_file()]
+    if missing:
+        raise HubFolderError(f"{where}: the repo has no {' or '.join(missing)}, so it is not a timm hub folder")
+    return snapshot

@@ -1,0 +1,184 @@
+"""The demo's report folder: PNG plots (matplotlib), report.md and report.html, the model card."""
+
+from __future__ import annotations
+
+import csv
+import html
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from simsiam_zoo._io import atomic_directory
+from simsiam_zoo.data import FASHION_MNIST_CLASSES
+from simsiam_zoo.recipe import Recipe
+from simsiam_zoo.train import TrainResult
+
+RETRIEVAL_QUERIES, RETRIEVAL_NEIGHBOURS = 6, 8
+
+
+def _read_steps(run: TrainResult) -> tuple[list[int], list[float]]:
+    with open(run.output_dir / "steps.csv") as f:
+        rows = list(csv.DictReader(f))
+    return [int(r["step"]) for r in rows], [float(r["loss"]) for r in rows]
+
+
+def _plot_training(main: TrainResult, collapse: TrainResult, folder: Path, *, dim: int) -> None:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for run, label in ((main, "with stop-gradient"), (collapse, "without stop-gradient")):
+        steps, losses = _read_steps(run)
+        ax.plot(steps, losses, label=label)
+    ax.set(xlabel="step", ylabel="loss  (min -1)", title="Training loss")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(folder / "loss.png", dpi=110)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for run, label in ((main, "with stop-gradient"), (collapse, "without stop-gradient")):
+        rows = [r for r in run.epochs if r["epoch"] > 0]
+        axes[0].plot([r["epoch"] for r in rows], [r["z_std"] for r in rows], marker="o", label=label)
+        axes[1].plot([r["epoch"] for r in run.epochs], [r["knn_top1"] for r in run.epochs], marker="o", label=label)
+    axes[0].axhline(dim**-0.5, color="gray", linestyle="--", label="1/sqrt(d)")
+    axes[0].set(xlabel="epoch", ylabel="std of l2-normalised z", title="Collapse monitor (paper Fig. 2)")
+    axes[1].set(xlabel="epoch (0 = random init)", ylabel="kNN top-1 %", title="kNN monitor")
+    for ax in axes:
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(folder / "collapse_and_knn.png", dpi=110)
+    plt.close(fig)
+
+
+def _plot_retrieval(features: tuple[torch.Tensor, ...], train_images: torch.Tensor, test_images: torch.Tensor,
+                    folder: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    train_x, train_y, test_x, test_y = features
+    queries = torch.linspace(0, len(test_x) - 1, RETRIEVAL_QUERIES).long()
+    similarity = F.normalize(test_x[queries], dim=1) @ F.normalize(train_x, dim=1).T
+    neighbours = similarity.topk(RETRIEVAL_NEIGHBOURS, dim=1).indices
+    fig, axes = plt.subplots(RETRIEVAL_QUERIES, RETRIEVAL_NEIGHBOURS + 1,
+                             figsize=(RETRIEVAL_NEIGHBOURS + 1, RETRIEVAL_QUERIES * 1.1))
+    for row, query in enumerate(queries.tolist()):
+        axes[row, 0].imshow(test_images[query], cmap="gray")
+        axes[row, 0].set_title("query", fontsize=7, color="blue")
+        for col, index in enumerate(neighbours[row].tolist(), start=1):
+            axes[row, col].imshow(train_images[index], cmap="gray")
+            same = int(train_y[index]) == int(test_y[query])
+            axes[row, col].set_title(FASHION_MNIST_CLASSES[int(train_y[index])], fontsize=6,
+                                     color="green" if same else "red")
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.suptitle("Nearest neighbours in SimSiam feature space (green: same class)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(folder / "retrieval.png", dpi=110)
+    plt.close(fig)
+
+
+def _plot_embedding(features: tuple[torch.Tensor, ...], folder: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    _, _, test_x, test_y = features
+    centred = F.normalize(test_x, dim=1)
+    centred = centred - centred.mean(0)
+    _, _, v = torch.pca_lowrank(centred, q=2, center=False)
+    points = centred @ v[:, :2]
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    scatter = ax.scatter(points[:, 0], points[:, 1], c=test_y, cmap="tab10", s=4)
+    handles = [plt.Line2D([], [], marker="o", linestyle="", color=scatter.cmap(scatter.norm(i)), label=name)
+               for i, name in enumerate(FASHION_MNIST_CLASSES)]
+    ax.legend(handles=handles, fontsize=6, loc="best")
+    ax.set(title="Test embeddings, first two principal components", xticks=[], yticks=[])
+    fig.tight_layout()
+    fig.savefig(folder / "embedding_pca.png", dpi=110)
+    plt.close(fig)
+
+
+def _markdown(rows: list[dict[str, Any]], main: TrainResult, collapse: TrainResult, recipe: Recipe,
+              minutes: float) -> str:
+    table = ["| features | dim | kNN top-1 (k=20) | linear probe top-1 |", "| --- | --- | --- | --- |"]
+    table += [f"| {r['features']} | {r['dim']} | {r['knn_top1']:.2f}% | {r['linear_top1']:.2f}% |" for r in rows]
+    last, collapsed = main.epochs[-1], collapse.epochs[-1]
+    return "\n".join([
+        "# simsiam-zoo demo report",
+        "",
+        f"Fashion-MNIST, {recipe.model.arch} at {recipe.data.image_size} px, recipe `{recipe.name}` "
+        f"({main.step} steps of batch {recipe.optim.batch_size}); whole demo {minutes:.1f} min.",
+        "",
+        "## Frozen-feature evaluation",
+        "",
+        *table,
+        "",
+        "## Collapse monitor",
+        "",
+        f"With stop-gradient the std of l2-normalised z ends at {last['z_std']:.4f} (1/sqrt(d) = "
+        f"{last['z_std_reference']:.4f}); without it, {collapsed['z_std']:.4f} and kNN "
+        f"{collapsed['knn_top1']:.1f}% (paper Fig. 2: collapse).",
+        "",
+        "![loss](loss.png)",
+        "",
+        "![collapse and kNN](collapse_and_knn.png)",
+        "",
+        "![retrieval](retrieval.png)",
+        "",
+        "![embedding](embedding_pca.png)",
+        "",
+        "The exported model card is [model_card.md](model_card.md).",
+        "",
+    ])
+
+
+def _html(markdown: str) -> str:
+    body = []
+    lines = markdown.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("| ") and i + 1 < len(lines) and lines[i + 1].startswith("| ---"):
+            header = [html.escape(c.strip()) for c in line.strip("|").split("|")]
+            body.append("<table><tr>" + "".join(f"<th>{c}</th>" for c in header) + "</tr>")
+            i += 2
+            while i < len(lines) and lines[i].startswith("| "):
+                cells = [html.escape(c.strip()) for c in lines[i].strip("|").split("|")]
+                body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+                i += 1
+            body.append("</table>")
+            continue
+        if line.startswith("!["):
+            alt, _, src = line[2:-1].partition("](")
+            body.append(f'<p><img src="{html.escape(src)}" alt="{html.escape(alt)}"></p>')
+        elif line.startswith("## "):
+            body.append(f"<h2>{html.escape(line[3:])}</h2>")
+        elif line.startswith("# "):
+            body.append(f"<h1>{html.escape(line[2:])}</h1>")
+        elif line.startswith("The exported model card"):
+            body.append('<p>The exported model card is <a href="model_card.md">model_card.md</a>.</p>')
+        elif line:
+            body.append(f"<p>{html.escape(line)}</p>")
+        i += 1
+    style = "body{font-family:sans-serif;max-width:60em;margin:2em auto}td,th{padding:.2em .8em;text-align:right}"
+    return f"<!doctype html><html><head><meta charset='utf-8'><title>simsiam-zoo demo</title>" \
+           f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n"
+
+
+def write_report(
+    folder: Path, *, rows: list[dict[str, Any]], main_run: TrainResult, collapse_run: TrainResult, recipe: Recipe,
+    card: str, features: tuple[torch.Tensor, ...], train_images: torch.Tensor, test_images: torch.Tensor,
+    minutes: float,
+) -> Path:
+    """Build the report in a temp sibling folder and swap it in whole; returns report.html."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    with atomic_directory(folder) as staging:
+        _plot_training(main_run, collapse_run, staging, dim=recipe.model.dim)
+        _plot_retrieval(features, train_images, test_images, staging)
+        _plot_embedding(features, staging)
+        markdown = _markdown(rows, main_run, collapse_run, recipe, minutes)
+        (staging / "report.md").write_text(markdown)
+        (staging / "report.html").write_text(_html(markdown))
+        (staging / "model_card.md").write_text(card)
+    return folder / "report.html"

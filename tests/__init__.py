@@ -1,0 +1,1 @@
+"""Tests; a package so that `tests.hub_server` imports however pytest is started."""

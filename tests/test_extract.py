@@ -1,0 +1,352 @@
+"""Feature extraction engine: sources, on-disk format, resume after SIGKILL, bad images, strict mode."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors import safe_open
+from torch import nn
+
+from simsiam_zoo.augment import eval_transform
+from simsiam_zoo.data import FASHION_MNIST_DIR, DataError, FashionMNIST, decode_image
+from simsiam_zoo.extract import extract_features, load_features
+
+TESTS_DIR = Path(__file__).resolve().parent
+
+
+def tiny_model() -> nn.Module:
+    """A small conv net with fixed weights (same in every process), pooled to 16-d embeddings."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return nn.Sequential(
+            nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+            nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        ).eval()
+
+
+def make_transform() -> nn.Module:
+    return eval_transform(image_size=32, crop_pct=1.0, mean=(0.5, 0.4, 0.3), std=(0.25, 0.2, 0.3))
+
+
+def write_png(path: Path, seed: int, size: tuple[int, int] = (40, 36)) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path)
+
+
+def direct(images: list[torch.Tensor]) -> torch.Tensor:
+    """What the extraction should give: one plain forward on the transformed images."""
+    transform = make_transform()
+    with torch.inference_mode():
+        return tiny_model()(torch.stack([transform(image) for image in images]))
+
+
+def class_folder(root: Path) -> list[str]:
+    """Classes cat, dog (with a nested folder) and an empty emu, and a stray top image; the sorted paths."""
+    names = ["cat/a.png", "cat/b.png", "cat/c.png", "dog/a.png", "dog/b.png", "dog/puppies/p.png", "top.png"]
+    for seed, name in enumerate(names):
+        write_png(root / name, seed)
+    (root / "emu").mkdir()
+    return names
+
+
+@pytest.mark.parametrize("output_format", ["safetensors", "npy"])
+def test_class_folder_round_trip(tmp_path: Path, output_format: str) -> None:
+    names = class_folder(tmp_path / "data")
+    out = tmp_path / "out"
+    summary = extract_features(
+        tiny_model(), make_transform(), tmp_path / "data", out=out, batch_size=2, shard_size=3,
+        output_format=output_format, progress=False, model_name="tiny@32",
+    )
+    assert (summary.num_images, summary.num_embedded, summary.num_skipped) == (7, 7, 0)
+    assert (summary.dim, summary.shards, summary.resumed_shards) == (16, 3, 0)
+    features = load_features(out)
+    assert features.paths == names
+    assert features.labels.tolist() == [0, 0, 0, 1, 1, 1, -1]
+    assert features.indices.tolist() == list(range(7))
+    expected = direct([decode_image(tmp_path / "data" / name) for name in names])
+    torch.testing.assert_close(features.embeddings, expected, atol=1e-5, rtol=1e-5)
+
+    index = json.loads((out / "index.json").read_text())
+    assert index["classes"] == ["cat", "dog", "emu"] and index["model_name"] == "tiny@32" and index["dim"] == 16
+    assert [s["name"] for s in index["shards"]] == ["shard-00000", "shard-00001", "shard-00002"]
+    assert json.loads((out / "skipped.json").read_text()) == []
+    if output_format == "safetensors":
+        with safe_open(str(out / "shard-00001.safetensors"), framework="pt") as f:
+            assert json.loads(f.metadata()["paths"]) == names[3:6]
+            assert f.get_tensor("indices").tolist() == [3, 4, 5]
+    else:
+        assert np.load(out / "shard-00001.embeddings.npy").shape == (3, 16)
+        assert json.loads((out / "shard-00001.paths.json").read_text())["paths"] == names[3:6]
+
+
+def test_float16_output_and_bf16_autocast(tmp_path: Path) -> None:
+    names = class_folder(tmp_path / "data")
+    out = tmp_path / "out"
+    extract_features(
+        tiny_model(), make_transform(), tmp_path / "data", out=out, dtype="float16", precision="bf16",
+        progress=False,
+    )
+    with safe_open(str(out / "shard-00000.safetensors"), framework="pt") as f:
+        assert f.get_slice("embeddings").get_dtype() == "F16"
+    features = load_features(out / "index.json")
+    assert features.embeddings.dtype == torch.float32
+    expected = direct([decode_image(tmp_path / "data" / name) for name in names])
+    torch.testing.assert_close(features.embeddings, expected, atol=0.05, rtol=0.05)
+
+
+def test_flat_folder_and_path_list(tmp_path: Path) -> None:
+    for seed, name in enumerate(["b.png", "a.png", "c.png"]):
+        write_png(tmp_path / "flat" / name, seed)
+    flat = extract_features(tiny_model(), make_transform(), tmp_path / "flat", out=tmp_path / "out1", progress=False)
+    assert flat.num_embedded == 3
+    from_folder = load_features(tmp_path / "out1")
+    assert from_folder.paths == ["a.png", "b.png", "c.png"] and from_folder.labels.tolist() == [-1, -1, -1]
+
+    listing = tmp_path / "lists" / "images.txt"
+    listing.parent.mkdir()
+    listing.write_text(f"# my picks\n../flat/c.png\n\n  {tmp_path / 'flat' / 'a.png'}  \n../flat/b.png\n")
+    extract_features(tiny_model(), make_transform(), listing, out=tmp_path / "out2", progress=False)
+    from_list = load_features(tmp_path / "out2")
+    assert from_list.paths == ["../flat/c.png", str(tmp_path / "flat" / "a.png"), "../flat/b.png"]
+    assert from_list.labels.tolist() == [-1, -1, -1]
+    torch.testing.assert_close(from_list.embeddings, from_folder.embeddings[[2, 0, 1]], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.skipif(not FASHION_MNIST_DIR.is_dir(), reason="Fashion-MNIST is not installed")
+def test_fashion_mnist_named_source(tmp_path: Path) -> None:
+    summary = extract_features(
+        tiny_model(), make_transform(), "fashion_mnist:test", out=tmp_path / "out", limit=24, batch_size=10,
+        progress=False,
+    )
+    assert summary.num_images == summary.num_embedded == 24
+    features = load_features(tmp_path / "out")
+    dataset = FashionMNIST(split="test")
+    assert features.paths == [f"fashion_mnist/test/{i}" for i in range(24)]
+    assert torch.equal(features.labels, dataset.labels[:24])
+    expected = direct([dataset[i][0] for i in range(24)])
+    torch.testing.assert_close(features.embeddings, expected, atol=1e-5, rtol=1e-5)
+    assert json.loads((tmp_path / "out" / "index.json").read_text())["source"]["location"] == "fashion_mnist:test"
+
+
+KILLED_RUN = """
+import sys, time
+import torch
+sys.path.insert(0, {tests!r})
+from test_extract import make_transform, tiny_model
+from simsiam_zoo.extract import extract_features
+
+torch.set_num_threads({threads})
+
+
+class Slow(torch.nn.Module):
+    # Slow enough that the test kills it part-way; the sleep changes no number.
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        time.sleep(0.3)
+        return self.inner(x)
+
+
+extract_features(Slow(tiny_model()), make_transform(), {data!r}, out={out!r}, batch_size=2, shard_size=3,
+                 progress=False)
+"""
+
+
+def test_resume_after_sigkill_is_byte_identical(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    for i in range(14):
+        write_png(data / f"img{i:02d}.png", i, size=(24, 20))
+    (data / "img00_broken.png").write_bytes(b"")  # a skip inside the first, resumed, shard
+    killed, reference = tmp_path / "killed", tmp_path / "reference"
+    script = KILLED_RUN.format(tests=str(TESTS_DIR), threads=torch.get_num_threads(), data=str(data), out=str(killed))
+    process = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 60
+        while not (killed / "shard-00000.safetensors").exists():
+            assert process.poll() is None, "the extraction subprocess exited before writing a shard"
+            assert time.monotonic() < deadline, "no shard written within 60 s"
+            time.sleep(0.01)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert not (killed / "index.json").exists() and not (killed / "shard-00004.safetensors").exists()
+    # What a kill in the middle of a write leaves behind.
+    (killed / ".shard-00001.safetensors.x1y2z3.tmp").write_bytes(b"half a shard")
+    first_shard = (killed / "shard-00000.safetensors").stat().st_mtime_ns
+
+    kwargs = dict(batch_size=2, shard_size=3, progress=False)
+    resumed = extract_features(tiny_model(), make_transform(), data, out=killed, **kwargs)
+    extract_features(tiny_model(), make_transform(), data, out=reference, **kwargs)
+
+    assert resumed.resumed_shards >= 1 and resumed.num_skipped == 1 and resumed.num_embedded == 14
+    assert (killed / "shard-00000.safetensors").stat().st_mtime_ns == first_shard
+    names = sorted(p.name for p in reference.iterdir())
+    assert sorted(p.name for p in killed.iterdir()) == names
+    assert len([n for n in names if n.startswith("shard-")]) == 5
+    for name in names:
+        assert (killed / name).read_bytes() == (reference / name).read_bytes(), name
+    assert json.loads((killed / "skipped.json").read_text())[0]["path"] == "img00_broken.png"
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG that claims width x height pixels: what a decompression bomb looks like to the decoder."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+    return b"\x89PNG\r\n\x1a\n" + header + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def bad_image_folder(root: Path) -> None:
+    root.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    jpeg = io.BytesIO()
+    Image.fromarray(rgb).save(jpeg, "JPEG")
+    (root / "zero.jpg").write_bytes(b"")
+    (root / "truncated.jpg").write_bytes(jpeg.getvalue()[: len(jpeg.getvalue()) // 2])
+    (root / "text.jpg").write_text("not an image at all\n")
+    (root / "bomb.png").write_bytes(_png_header_only(20_000, 20_000))
+    (root / "notes.txt").write_text("a README among the images")
+    (root / "loop").symlink_to(".", target_is_directory=True)
+    write_png(root / ".hidden.png", 1)
+    Image.new("CMYK", (30, 20), (10, 200, 30, 0)).save(root / "cmyk.jpg")
+    Image.fromarray((np.arange(24 * 40).reshape(24, 40) * 60).astype(np.uint16)).save(root / "sixteen.png")
+    rgba = np.dstack([rgb, np.tile(np.array([0, 128, 255], dtype=np.uint8), 14)[:40][None].repeat(24, 0)])
+    Image.fromarray(rgba, "RGBA").save(root / "rgba.png")
+    palette = Image.fromarray(rng.integers(0, 4, (24, 40), dtype=np.uint8), "P")
+    palette.putpalette([255, 0, 0, 0, 255, 0, 0, 0, 255, 9, 9, 9])
+    palette.save(root / "palette.png", transparency=0)
+    Image.fromarray(rgb[..., 0], "L").save(root / "gray.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
+    Image.fromarray(rgb).save(root / "exif.jpg", exif=exif)
+    write_png(root / "ünïcødé 名前.png", 2)
+    write_png(root / "with space.png", 3)
+
+
+EMBEDDED = ["cmyk.jpg", "exif.jpg", "gray.png", "palette.png", "rgba.png", "sixteen.png", "with space.png",
+            "ünïcødé 名前.png"]
+SKIPPED = {
+    "bomb.png": "decompression bomb", "loop": "symbolic link to a folder", "notes.txt": "not an image file extension",
+    "text.jpg": "cannot identify image", "truncated.jpg": "truncated", "zero.jpg": "cannot",
+}
+
+
+def test_bad_images_are_skipped_or_converted(tmp_path: Path) -> None:
+    data = tmp_path / "mixed"
+    bad_image_folder(data)
+    summary = extract_features(
+        tiny_model(), make_transform(), data, out=tmp_path / "out", batch_size=4, shard_size=5, num_workers=2,
+        progress=False,
+    )
+    assert (summary.num_images, summary.num_embedded, summary.num_skipped) == (14, 8, 6)
+    skipped = json.loads(summary.skipped_manifest.read_text())
+    assert [s["path"] for s in skipped] == sorted(SKIPPED)
+    for entry in skipped:
+        assert SKIPPED[entry["path"]] in entry["reason"], entry
+
+    features = load_features(tmp_path / "out")
+    assert features.paths == EMBEDDED
+    images = [decode_image(data / name) for name in EMBEDDED]
+    torch.testing.assert_close(features.embeddings, direct(images), atol=1e-5, rtol=1e-5)
+
+    # EXIF orientation applied: the same pixels as rotating the stored image by hand.
+    with Image.open(data / "exif.jpg") as raw:
+        rotated = np.asarray(raw.convert("RGB").transpose(Image.Transpose.ROTATE_270))
+    assert torch.equal(images[1], torch.from_numpy(rotated.copy()).permute(2, 0, 1))
+    # 16-bit scaled by 65535 -> 255, not clipped; transparent pixels flattened onto white.
+    sixteen = np.round((np.arange(24 * 40).reshape(24, 40) * 60) / 257.0).astype(np.uint8)
+    assert torch.equal(images[5][0], torch.from_numpy(sixteen))
+    assert images[4][:, 0, 0].tolist() == [255, 255, 255]
+    with Image.open(data / "palette.png") as raw:
+        y, x = np.argwhere(np.asarray(raw) == 0)[0]  # index 0: opaque red in the palette, but transparent
+    assert images[3][:, y, x].tolist() == [255, 255, 255]
+
+
+def test_strict_mode_raises_and_writes_only_clean_shards(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    for i in range(6):
+        write_png(data / f"{i}.png", i)
+    (data / "3_zero.png").write_bytes(b"")
+    (data / "readme.md").write_text("hello")
+    out = tmp_path / "out"
+    with pytest.raises(DataError, match=r"strict mode: 2 of 8 images") as error:
+        extract_features(tiny_model(), make_transform(), data, out=out, shard_size=2, strict=True, progress=False)
+    assert "3_zero.png: cannot decode image" in str(error.value) and "readme.md" in str(error.value)
+    # Shards: [0, 1] [2, 3] [3_zero, 4] [5, readme]: only the clean ones are on disk.
+    assert sorted(p.name for p in out.iterdir()) == ["shard-00000.safetensors", "shard-00001.safetensors"]
+    with pytest.raises(ValueError, match="shard-00000.safetensors: written by an extraction with other settings"):
+        extract_features(tiny_model(), make_transform(), data, out=out, shard_size=2, dtype="float16", progress=False)
+    # Accepting the skips after all keeps the clean shards.
+    summary = extract_features(tiny_model(), make_transform(), data, out=out, shard_size=2, progress=False)
+    assert (summary.resumed_shards, summary.num_embedded, summary.num_skipped) == (2, 6, 2)
+
+
+def test_other_settings_or_source_are_refused(tmp_path: Path) -> None:
+    class_folder(tmp_path / "data")
+    out = tmp_path / "out"
+    extract_features(tiny_model(), make_transform(), tmp_path / "data", out=out, progress=False, model_name="a")
+    with pytest.raises(ValueError, match=r"other settings \(changed: dtype, model_name\)"):
+        extract_features(
+            tiny_model(), make_transform(), tmp_path / "data", out=out, progress=False, model_name="b",
+            dtype="float16",
+        )
+    write_png(tmp_path / "data" / "cat" / "new.png", 99)
+    with pytest.raises(ValueError, match=r"changed: source"):
+        extract_features(tiny_model(), make_transform(), tmp_path / "data", out=out, progress=False, model_name="a")
+    assert load_features(out).paths[0] == "cat/a.png"  # the refused runs changed nothing
+
+
+def test_load_errors_name_the_file(tmp_path: Path) -> None:
+    class_folder(tmp_path / "data")
+    out = tmp_path / "out"
+    with pytest.raises(DataError, match="index.json: not found"):
+        load_features(out)
+    extract_features(tiny_model(), make_transform(), tmp_path / "data", out=out, shard_size=4, progress=False)
+    (out / "shard-00001.safetensors").write_bytes(b"garbage")
+    with pytest.raises(DataError, match="shard-00001.safetensors: missing or corrupt shard"):
+        load_features(out)
+    # A rerun recomputes the damaged shard.
+    assert extract_features(
+        tiny_model(), make_transform(), tmp_path / "data", out=out, shard_size=4, progress=False
+    ).resumed_shards == 1
+    assert len(load_features(out).paths) == 7
+
+
+def test_empty_or_missing_sources(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / ".DS_Store").write_bytes(b"x")
+    with pytest.raises(DataError, match="empty: no images to extract"):
+        extract_features(tiny_model(), make_transform(), tmp_path / "empty", out=tmp_path / "o1", progress=False)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("x")
+    with pytest.raises(DataError, match="docs: no images to extract"):
+        extract_features(tiny_model(), make_transform(), tmp_path / "docs", out=tmp_path / "o2", progress=False)
+    with pytest.raises(DataError, match="nowhere: no such folder or file"):
+        extract_features(tiny_model(), make_transform(), tmp_path / "nowhere", out=tmp_path / "o3", progress=False)
+    (tmp_path / "list.txt").write_text("# nothing yet\n\n")
+    with pytest.raises(DataError, match="list.txt: no images to extract"):
+        extract_features(tiny_model(), make_transform(), tmp_path / "list.txt", out=tmp_path / "o4", progress=False)
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "x.png").write_bytes(b"")
+    with pytest.raises(DataError, match=r"no image could be embedded: 1 of 1 images"):
+        extract_features(tiny_model(), make_transform(), tmp_path / "bad", out=tmp_path / "o5", progress=False)

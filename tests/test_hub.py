@@ -1,0 +1,193 @@
+"""Publishing to and loading from a hub: a loopback hub server (tests/hub_server.py), temp caches, plain timm."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+from huggingface_hub import HfApi, constants, hf_hub_download
+from huggingface_hub.errors import HfHubHTTPError
+
+from simsiam_zoo.hub.folder import (
+    CARD_NAME,
+    WEIGHTS_NAME,
+    HubFolderError,
+    Preprocessing,
+    sha256_file,
+    timm_config,
+    write_hub_folder,
+)
+from simsiam_zoo.hub.publish import NotCachedOffline, RepoNotFound, download_hub_repo, push_hub_folder
+from tests.hub_server import HubServer, hub_env, hub_server  # noqa: F401  (importing registers the fixtures)
+
+CARD = """---
+license: apache-2.0
+library_name: timm
+pipeline_tag: image-feature-extraction
+---
+# ResNet-18 test backbone
+
+Weights sha256: `{{weights_sha256}}`
+"""
+FILES = ("model.safetensors", "config.json", "README.md", "recipe.yaml")
+# Runs in a fresh interpreter that knows only timm and the environment: what a user of the published repo has.
+TIMM_LOAD = """
+import sys
+import timm, torch
+model = timm.create_model("hf-hub:" + sys.argv[1], pretrained=True).eval()
+with torch.no_grad():
+    torch.save(model(torch.load(sys.argv[2])), sys.argv[3])
+assert "simsiam_zoo" not in sys.modules
+"""
+
+
+@dataclass(frozen=True)
+class Published:
+    folder: Path
+    inputs: Path
+    features: torch.Tensor
+
+
+@pytest.fixture(scope="module")
+def hub_folder(tmp_path_factory: pytest.TempPathFactory) -> Published:
+    """A ResNet-18 hub folder with random BN statistics (a load that dropped buffers shows) and its features."""
+    root = tmp_path_factory.mktemp("hub_folder")
+    generator = torch.Generator().manual_seed(0)
+    model = timm.create_model("resnet18", num_classes=0)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.copy_(torch.randn(module.num_features, generator=generator) * 0.1)
+            module.running_var.copy_(torch.rand(module.num_features, generator=generator) + 0.5)
+    config = timm_config(arch="resnet18", num_features=model.num_features, preprocessing=Preprocessing(),
+                         tag="test", license="apache-2.0")
+    folder = write_hub_folder(root / "resnet18", backbone_state=model.state_dict(), config=config, card=CARD,
+                              recipe_yaml="arch: resnet18\n")
+    inputs = torch.randn(2, 3, 64, 64, generator=generator)
+    torch.save(inputs, root / "inputs.pt")
+    with torch.no_grad():
+        features = model.eval()(inputs)
+    return Published(folder, root / "inputs.pt", features)
+
+
+def _timm_load(repo_id: str, published: Published, out: Path, *, cache: Path, offline: bool) -> torch.Tensor:
+    env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1" if offline else "0"}
+    done = subprocess.run(
+        [sys.executable, "-c", TIMM_LOAD, repo_id, str(published.inputs), str(out)],
+        env=env, cwd=out.parent, capture_output=True, text=True, timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return torch.load(out)
+
+
+def test_push_download_and_plain_timm_load(hub: HubServer, hub_folder: Published, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    repo_id = "zoo-test/resnet18-roundtrip"
+    result = push_hub_folder(hub_folder.folder, repo_id=repo_id, endpoint=hub.url, token="hf_test")
+    assert result.files == FILES
+    assert result.weights_sha256 == sha256_file(hub_folder.folder / WEIGHTS_NAME)
+    assert result.commit_url == f"{hub.url}/{repo_id}/commit/{result.commit_oid}"
+
+    snapshot = download_hub_repo(repo_id)
+    for name in FILES:
+        assert (snapshot / name).read_bytes() == (hub_folder.folder / name).read_bytes(), name
+
+    # A cache of its own, so that timm downloads through the server rather than finding the files above.
+    cache = tmp_path / "timm_cache"
+    before = len(hub.requests)
+    online = _timm_load(repo_id, hub_folder, tmp_path / "online.pt", cache=cache, offline=False)
+    assert f"GET /{repo_id}/resolve/main/{WEIGHTS_NAME}" in hub.requests[before:]
+    torch.testing.assert_close(online, hub_folder.features, atol=1e-6, rtol=0)
+
+    before = len(hub.requests)
+    offline = _timm_load(repo_id, hub_folder, tmp_path / "offline.pt", cache=cache, offline=True)
+    assert hub.requests[before:] == []
+    torch.testing.assert_close(offline, hub_folder.features, atol=1e-6, rtol=0)
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    assert download_hub_repo(repo_id) == snapshot
+    with pytest.raises(NotCachedOffline, match="zoo-test/never-pushed.*HF_HUB_OFFLINE=1"):
+        download_hub_repo("zoo-test/never-pushed")
+    assert hub.requests[before:] == []
+
+
+def test_dry_run_uploads_nothing(hub: HubServer, hub_folder: Published) -> None:
+    before = len(hub.requests)
+    result = push_hub_folder(hub_folder.folder, repo_id="zoo-test/dry-run", dry_run=True, endpoint=hub.url)
+    assert (result.files, result.repo_url, result.commit_oid) == (FILES, None, None)
+    assert result.weights_sha256 == sha256_file(hub_folder.folder / WEIGHTS_NAME)
+    assert hub.requests[before:] == []
+    assert not HfApi(endpoint=hub.url).repo_exists("zoo-test/dry-run")
+
+
+def _drop_card_digest(folder: Path) -> None:
+    card = folder / CARD_NAME
+    card.write_text(card.read_text().replace(sha256_file(folder / WEIGHTS_NAME), "(to be added)"))
+
+
+def _truncate_weights(folder: Path) -> None:
+    weights = folder / WEIGHTS_NAME
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+
+
+@pytest.mark.parametrize(("breakage", "message"), [(_drop_card_digest, "sha256"), (_truncate_weights, "safetensors")])
+def test_invalid_folder_is_refused_before_any_upload(
+    hub: HubServer, hub_folder: Published, tmp_path: Path, breakage: Callable[[Path], None], message: str
+) -> None:
+    folder = shutil.copytree(hub_folder.folder, tmp_path / "broken")
+    breakage(folder)
+    before = len(hub.requests)
+    with pytest.raises(HubFolderError, match=message):
+        push_hub_folder(folder, repo_id="zoo-test/broken", endpoint=hub.url, token="hf_test")
+    assert hub.requests[before:] == []
+    assert not HfApi(endpoint=hub.url).repo_exists("zoo-test/broken")
+
+
+@pytest.mark.parametrize("repo_id", ["resnet18", "zoo-test/../escape", "a/b/c", "zoo-test/x..y", "zoo test/x"])
+def test_bad_repo_id_is_refused(hub_folder: Published, repo_id: str) -> None:
+    with pytest.raises(HubFolderError, match="repo id"):
+        push_hub_folder(hub_folder.folder, repo_id=repo_id, dry_run=True)
+
+
+def test_unknown_repo_names_it(hub: HubServer) -> None:
+    with pytest.raises(RepoNotFound, match="zoo-test/missing"):
+        download_hub_repo("zoo-test/missing")
+
+
+def _status(url: str, *, data: bytes | None = None) -> int:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=data)) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_server_rejects_paths_that_climb(hub: HubServer) -> None:
+    repo_id = "zoo-test/traversal"
+    HfApi(endpoint=hub.url, token="hf_test").create_repo(repo_id)
+    for path in ("resolve/main/../../../../etc/passwd", "resolve/main/%2e%2e/config.json", "resolve/main//etc/passwd"):
+        assert _status(f"{hub.url}/{repo_id}/{path}") == 400, path
+
+    escape = hub.repo_dir(repo_id).parent / "escape.txt"
+    for name in ("../escape.txt", "/tmp/escape.txt", "a/../../escape.txt"):
+        commit = [{"key": "header", "value": {"summary": "escape"}},
+                  {"key": "file", "value": {"path": name, "content": "eA==", "encoding": "base64"}}]
+        body = "\n".join(json.dumps(line) for line in commit).encode()
+        assert _status(f"{hub.url}/api/models/{repo_id}/commit/main", data=body) == 400, name
+        preupload = json.dumps({"files": [{"path": name, "sample": "", "size": 1}]}).encode()
+        assert _status(f"{hub.url}/api/models/{repo_id}/preupload/main", data=preupload) == 400, name
+    assert not escape.exists()
+
+    # huggingface_hub 2.4 refuses such a name itself; the server's 400 above is there for clients that do not.
+    with pytest.raises((ValueError, HfHubHTTPError), match=r"\.\.|400"):
+        hf_hub_download(repo_id, "../README.md")
