@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 # mkstemp creates 0600 files; a finished file gets the mode a plain open() would have given it.
 _UMASK = os.umask(0)
@@ -23,7 +23,10 @@ def set_default_mode(path: Path) -> None:
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temp path beside `path`; on success fsync and rename it over `path`, else remove it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:
+        _raise_about(error, path, None)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -32,6 +35,9 @@ def atomic_path(path: Path) -> Iterator[Path]:
             os.fsync(handle.fileno())
         set_default_mode(tmp)
         os.replace(tmp, path)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        _raise_about(error, path, tmp)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -45,7 +51,10 @@ def atomic_directory(target: Path) -> Iterator[Path]:
     cleaned up by the next successful call.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    except OSError as error:
+        _raise_about(error, target, None)
     try:
         yield staging
         for path in (staging, *staging.iterdir()):
@@ -56,11 +65,31 @@ def atomic_directory(target: Path) -> Iterator[Path]:
             target.rename(old)
         staging.rename(target)
         shutil.rmtree(old, ignore_errors=True)
+    except OSError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        _raise_about(error, target, staging)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     for stale in target.parent.glob(f".{target.name}.*.tmp"):
         shutil.rmtree(stale, ignore_errors=True)
+
+
+def _raise_about(error: OSError, target: Path, temp: Path | None) -> NoReturn:
+    """Raise `error` again, as the same OSError type naming `target` when it is about the hidden temp file or folder
+    standing in for it, or names no file (as a failed write does): a "disk full" or "read-only" message then names
+    what the user asked for. `temp` None: creating the temp path failed, and its random name means nothing to a user.
+    """
+    if error.errno is None:
+        raise error
+    if error.filename is None or temp is None:
+        where = target
+    else:
+        name = Path(os.fsdecode(error.filename))
+        if name != temp and temp not in name.parents:
+            raise error  # about another file: its own name is the right one
+        where = target / name.relative_to(temp)
+    raise OSError(error.errno, error.strerror, str(where)) from error
 
 
 def atomic_write(path: Path, write: Callable[[IO[Any]], None], *, binary: bool = True) -> None:

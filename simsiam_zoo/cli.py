@@ -24,6 +24,8 @@ EXIT_BAD_INPUT = 3
 EXIT_DIVERGED = 4
 EXIT_OFFLINE = 5
 EXIT_CANNOT_WRITE = 6
+# Read-only file system, disk full, quota exceeded, file size limit (RLIMIT_FSIZE or the file system's own).
+_CANNOT_WRITE_ERRNOS = (errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 def _clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -43,7 +45,7 @@ def _clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except (PermissionError, IsADirectoryError) as error:
             _fail(error, EXIT_CANNOT_WRITE)
         except OSError as error:
-            if error.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT):
+            if error.errno in _CANNOT_WRITE_ERRNOS:
                 _fail(error, EXIT_CANNOT_WRITE)
             if isinstance(error, FileNotFoundError):
                 _fail(error, EXIT_BAD_INPUT)
@@ -299,6 +301,179 @@ def _report(result: dict[str, Any], out: Path | None, rows: list[tuple[str, floa
     if out is not None:
         write_result(result, out)
         click.echo(f"wrote {out}")
+
+
+def _run_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by the commands that train on DATA: caps, seed, device, where MODEL and results live."""
+    for option in reversed([
+        click.option("--train-limit", type=click.IntRange(min=1), default=None,
+                     help="At most N training images (Fashion-MNIST: the first N, else a seeded sample)."),
+        click.option("--test-limit", type=click.IntRange(min=1), default=None, help="At most N test images (same)."),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--device", default="cpu", show_default=True),
+        click.option("--num-workers", type=int, default=0, show_default=True, help="Decoding processes."),
+        click.option("--hub-dir", type=click.Path(path_type=Path), default=None,
+                     help="Local hub directory to load MODEL from."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _training_options(*, epochs: int, batch_size: int, optimizer: str) -> Callable[..., Any]:
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed([
+            click.option("--epochs", type=click.IntRange(min=1), default=epochs, show_default=True),
+            click.option("--batch-size", type=click.IntRange(min=1), default=batch_size, show_default=True),
+            click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0, show_default=True),
+            click.option("--optimizer", type=click.Choice(["sgd", "lars"]), default=optimizer, show_default=True),
+        ]):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+_DATA_HELP = "DATA: fashion_mnist, digits, or a folder with train/ and val/ (or test/) class sub-folders."
+
+
+@eval_group.command("linear-protocol", epilog=_DATA_HELP)
+@click.argument("model")
+@click.argument("data")
+@_training_options(epochs=90, batch_size=4096, optimizer="lars")
+@click.option("--base-lr", type=float, default=0.02, show_default=True,
+              help="lr = base-lr x batch / 256 (paper 0.02; the official code uses 0.1).")
+@_run_options
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="JSON result file.")
+@_clean_errors
+def eval_linear_protocol_command(
+    model: str, data: str, *, epochs: int, batch_size: int, weight_decay: float, optimizer: str, base_lr: float,
+    train_limit: int | None, test_limit: int | None, seed: int, device: str, num_workers: int, hub_dir: Path | None,
+    out: Path | None,
+) -> None:
+    """The paper's linear protocol: a linear classifier on MODEL's frozen backbone (BN in eval mode), on DATA."""
+    from simsiam_zoo.evaluate.protocols import linear_protocol
+
+    result = linear_protocol(
+        model, data, epochs=epochs, batch_size=batch_size, base_lr=base_lr, optimizer=optimizer,
+        weight_decay=weight_decay, train_limit=train_limit, test_limit=test_limit, hub_dir=hub_dir, device=device,
+        seed=seed, num_workers=num_workers,
+    )
+    _report(result, out, [("linear protocol", result["top1"])])
+
+
+def _parse_subset_files(pairs: tuple[str, ...]) -> dict[float, Path]:
+    files = {}
+    for pair in pairs:
+        fraction, _, path = pair.partition("=")
+        try:
+            value = float(fraction)
+        except ValueError:
+            value = None
+        if value is None or not 0 < value <= 1 or not path:
+            raise click.BadParameter(f"{pair!r}: expected FRACTION=PATH with FRACTION in (0, 1], e.g. "
+                                     "0.01=1percent.txt", param_hint="--subset-file")
+        files[value] = Path(path)
+    return files
+
+
+@eval_group.command("semi", epilog=_DATA_HELP)
+@click.argument("model")
+@click.argument("data")
+@click.option("--fraction", "fractions", type=click.FloatRange(0, 1, min_open=True), multiple=True,
+              default=(0.01, 0.1), show_default=True,
+              help="Share of the training labels to fine-tune on (class-balanced, seeded).")
+@click.option("--subset-file", "subset_files", multiple=True, metavar="FRACTION=PATH",
+              help="SimCLR subset file (one image basename a line) to use for FRACTION instead of a seeded draw.")
+@_training_options(epochs=30, batch_size=256, optimizer="sgd")
+@click.option("--lr", type=float, default=0.01, show_default=True)
+@_run_options
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="JSON result file.")
+@_clean_errors
+def eval_semi_command(
+    model: str, data: str, *, fractions: tuple[float, ...], subset_files: tuple[str, ...], epochs: int,
+    batch_size: int, weight_decay: float, optimizer: str, lr: float, train_limit: int | None, test_limit: int | None,
+    seed: int, device: str, num_workers: int, hub_dir: Path | None, out: Path | None,
+) -> None:
+    """Semi-supervised: fine-tune all of MODEL on 1% and 10% (--fraction) of DATA's training labels."""
+    from simsiam_zoo.evaluate.protocols import semi_supervised
+
+    result = semi_supervised(
+        model, data, fractions=fractions, subset_files=_parse_subset_files(subset_files), epochs=epochs,
+        batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer, train_limit=train_limit,
+        test_limit=test_limit, hub_dir=hub_dir, device=device, seed=seed, num_workers=num_workers,
+    )
+    _report(result, out, [(f"fine-tune {row['fraction']:g} ({row['num_labelled']})", row["top1"])
+                          for row in result["fractions"]])
+
+
+def _parse_datasets(entries: tuple[str, ...]) -> dict[str, str]:
+    datasets = {}
+    for entry in entries:
+        name, sep, path = entry.partition("=")
+        if sep and not (name and path):
+            raise click.BadParameter(f"{entry!r}: expected NAME=PATH or a named dataset", param_hint="--dataset")
+        datasets[name] = path if sep else name
+    return datasets
+
+
+@eval_group.command("transfer")
+@click.argument("model")
+@click.option("--dataset", "datasets", multiple=True, required=True, metavar="NAME=PATH",
+              help="A folder with train/ and val/ (or test/) class sub-folders, or digits / fashion_mnist.")
+@click.option("--mode", "modes", type=click.Choice(["linear", "finetune"]), multiple=True,
+              default=("linear", "finetune"), show_default=True)
+@_training_options(epochs=30, batch_size=256, optimizer="sgd")
+@click.option("--lr", type=float, default=0.01, show_default=True, help="Fine-tuning lr.")
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
+              help="Keep extracted features here for reuse (default: a temporary folder).")
+@_run_options
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="JSON result file.")
+@_clean_errors
+def eval_transfer_command(
+    model: str, *, datasets: tuple[str, ...], modes: tuple[str, ...], epochs: int, batch_size: int,
+    weight_decay: float, optimizer: str, lr: float, cache_dir: Path | None, train_limit: int | None,
+    test_limit: int | None, seed: int, device: str, num_workers: int, hub_dir: Path | None, out: Path | None,
+) -> None:
+    """Transfer MODEL to each --dataset: linear probe on cached features and full fine-tuning."""
+    from simsiam_zoo.evaluate.protocols import transfer
+
+    result = transfer(
+        model, _parse_datasets(datasets), modes=modes, epochs=epochs, batch_size=batch_size, lr=lr,
+        weight_decay=weight_decay, optimizer=optimizer, cache_dir=cache_dir, train_limit=train_limit,
+        test_limit=test_limit, hub_dir=hub_dir, device=device, seed=seed, num_workers=num_workers,
+    )
+    _report(result, out, [(f"{row['dataset']} {row['mode']}", row["top1"]) for row in result["rows"]])
+
+
+@main.command("finetune", epilog=_DATA_HELP)
+@click.argument("model")
+@click.argument("data")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
+              help="Classifier folder that timm loads (local-dir:OUT); the result goes to OUT/finetune.json.")
+@_training_options(epochs=30, batch_size=256, optimizer="sgd")
+@click.option("--lr", type=float, default=0.01, show_default=True)
+@click.option("--frozen-backbone", is_flag=True, help="Train only the linear head (the linear protocol).")
+@click.option("--name", default=None, help="Model name on the card (default ARCH.finetuned).")
+@click.option("--license", "license_", default="apache-2.0", show_default=True,
+              help="Card licence; keep the backbone's where it has conditions.")
+@_run_options
+@_clean_errors
+def finetune_command(
+    model: str, data: str, *, out_dir: Path, epochs: int, batch_size: int, weight_decay: float, optimizer: str,
+    lr: float, frozen_backbone: bool, name: str | None, license_: str, train_limit: int | None,
+    test_limit: int | None, seed: int, device: str, num_workers: int, hub_dir: Path | None,
+) -> None:
+    """Fine-tune MODEL on DATA and save the classifier (backbone + fc) as a timm folder --out."""
+    from simsiam_zoo.evaluate.protocols import finetune_classifier
+
+    result = finetune_classifier(
+        model, data, out_dir, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+        optimizer=optimizer, frozen_backbone=frozen_backbone, card_name=name, license=license_,
+        train_limit=train_limit, test_limit=test_limit, hub_dir=hub_dir, device=device, seed=seed,
+        num_workers=num_workers,
+    )
+    _report(result, out_dir / "finetune.json", [("linear" if frozen_backbone else "fine-tune", result["top1"])])
+    click.echo(f"classifier in {out_dir} (timm.create_model('local-dir:{out_dir}', pretrained=True))")
 
 
 if __name__ == "__main__":

@@ -109,7 +109,7 @@ def _open_source(data: str | Path, *, limit: int | None) -> _Source:
     """A named dataset (`fashion_mnist[:split]`), an image folder, or a text file listing image paths."""
     if isinstance(data, str) and data.split(":")[0] == "fashion_mnist":
         if data not in NAMED_SOURCES:
-            raise ValueError(f"unknown named source {data!r}; expected one of {', '.join(NAMED_SOURCES)}")
+            raise DataError(f"unknown named source {data!r}; expected one of {', '.join(NAMED_SOURCES)}")
         split = NAMED_SOURCES[data]
         dataset = FashionMNIST(split=split)
         source = _Source(
@@ -312,8 +312,8 @@ def _resumable(
     except DataError:
         return None  # damaged (writes are atomic, so only by something else): recompute it
     if stored.settings_sha256 != settings_sha256:
-        raise ValueError(f"{out / shard.files(output_format)[0]}: written by an extraction with other settings; "
-                         "choose a new output folder or delete this one")
+        raise DataError(f"{out / shard.files(output_format)[0]}: written by an extraction with other settings; "
+                        "choose a new output folder or delete this one")
     kept = stored.indices.tolist()
     try:
         positions = sorted(kept + [s["index"] for s in stored.skipped])
@@ -329,7 +329,7 @@ def _resumable(
 def _prepare_out(out: Path, settings: dict[str, Any], shards: list[_Shard], output_format: str) -> None:
     """Refuse an OUT holding another extraction; clear temp files a killed run left behind."""
     if out.exists() and not out.is_dir():
-        raise ValueError(f"{out}: exists and is not a folder")
+        raise DataError(f"{out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     index_file = out / INDEX_FILE
     if index_file.exists():
@@ -337,16 +337,16 @@ def _prepare_out(out: Path, settings: dict[str, Any], shards: list[_Shard], outp
             index = json.loads(index_file.read_text(encoding="utf-8"))
             previous = {key: index[key] for key in settings}
         except (OSError, ValueError, KeyError, TypeError) as e:
-            raise ValueError(f"{index_file}: unreadable ({e}); choose a new output folder or delete this one") from None
+            raise DataError(f"{index_file}: unreadable ({e}); choose a new output folder or delete this one") from None
         changed = sorted(key for key in settings if previous[key] != settings[key])
         if changed:
-            raise ValueError(f"{out}: holds an extraction with other settings (changed: {', '.join(changed)}); "
-                             "choose a new output folder or delete this one")
+            raise DataError(f"{out}: holds an extraction with other settings (changed: {', '.join(changed)}); "
+                            "choose a new output folder or delete this one")
     planned = {name for shard in shards for name in shard.files(output_format)}
     foreign = sorted(p.name for p in out.glob("shard-*") if p.name not in planned)
     if foreign:
-        raise ValueError(f"{out}: holds shards of another extraction ({', '.join(foreign[:5])}); "
-                         "choose a new output folder or delete this one")
+        raise DataError(f"{out}: holds shards of another extraction ({', '.join(foreign[:5])}); "
+                        "choose a new output folder or delete this one")
     for pattern in (".shard-*.tmp", f".{INDEX_FILE}.*.tmp", f".{SKIPPED_FILE}.*.tmp"):
         for stale in out.glob(pattern):
             stale.unlink(missing_ok=True)
@@ -537,8 +537,8 @@ def extract_features(
                     dims.add(embeddings.shape[1])
                     embedded_now += len(positions)
                 if len(dims) > 1:
-                    raise ValueError(f"{out}: embeddings of sizes {sorted(dims)}: was the model changed between "
-                                     "runs? Pass model_name to have such a resume refused")
+                    raise DataError(f"{out}: embeddings of sizes {sorted(dims)}: was the model changed between "
+                                    "runs? Pass model_name to have such a resume refused")
                 if strict and skips[shard.number]:
                     continue  # strict: a shard with a skip is not written; the error comes once all are seen
                 if embeddings is None:

@@ -18,37 +18,37 @@ from simsiam_zoo.train import TrainResult
 RETRIEVAL_QUERIES, RETRIEVAL_NEIGHBOURS = 6, 8
 
 
-def _read_steps(run: TrainResult) -> tuple[list[int], list[float]]:
+def _read_steps(run: TrainResult) -> dict[str, list[float]]:
     with open(run.output_dir / "steps.csv") as f:
         rows = list(csv.DictReader(f))
-    return [int(r["step"]) for r in rows], [float(r["loss"]) for r in rows]
+    return {key: [float(r[key]) for r in rows] for key in ("step", "loss", "z_std")}
 
 
 def _plot_training(main: TrainResult, collapse: TrainResult, folder: Path, *, dim: int) -> None:
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for run, label in ((main, "with stop-gradient"), (collapse, "without stop-gradient")):
-        steps, losses = _read_steps(run)
-        ax.plot(steps, losses, label=label)
-    ax.set(xlabel="step", ylabel="loss  (min -1)", title="Training loss")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(folder / "loss.png", dpi=110)
-    plt.close(fig)
-
+    runs = ((main, "with stop-gradient"), (collapse, "without stop-gradient"))
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    for run, label in ((main, "with stop-gradient"), (collapse, "without stop-gradient")):
-        rows = [r for r in run.epochs if r["epoch"] > 0]
-        axes[0].plot([r["epoch"] for r in rows], [r["z_std"] for r in rows], marker="o", label=label)
-        axes[1].plot([r["epoch"] for r in run.epochs], [r["knn_top1"] for r in run.epochs], marker="o", label=label)
-    axes[0].axhline(dim**-0.5, color="gray", linestyle="--", label="1/sqrt(d)")
-    axes[0].set(xlabel="epoch", ylabel="std of l2-normalised z", title="Collapse monitor (paper Fig. 2)")
-    axes[1].set(xlabel="epoch (0 = random init)", ylabel="kNN top-1 %", title="kNN monitor")
+    for run, label in runs:
+        steps = _read_steps(run)
+        axes[0].plot(steps["step"], steps["loss"], label=label)
+        axes[1].plot(steps["step"], steps["z_std"], label=label)
+    axes[1].axhline(dim**-0.5, color="gray", linestyle="--", label="1/sqrt(d)")
+    axes[0].set(xlabel="step", ylabel="loss  (min -1)", title="Training loss")
+    axes[1].set(xlabel="step", ylabel="std of l2-normalised z", title="Collapse monitor (paper Fig. 2)", ylim=(0, None))
     for ax in axes:
         ax.legend()
     fig.tight_layout()
-    fig.savefig(folder / "collapse_and_knn.png", dpi=110)
+    fig.savefig(folder / "loss_and_collapse.png", dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for run, label in runs:
+        ax.plot([r["epoch"] for r in run.epochs], [r["knn_top1"] for r in run.epochs], marker="o", label=label)
+    ax.set(xlabel="epoch (0 = random init)", ylabel="kNN top-1 %", title="kNN monitor (backbone features)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(folder / "knn_monitor.png", dpi=110)
     plt.close(fig)
 
 
@@ -63,10 +63,10 @@ def _plot_retrieval(features: tuple[torch.Tensor, ...], train_images: torch.Tens
     fig, axes = plt.subplots(RETRIEVAL_QUERIES, RETRIEVAL_NEIGHBOURS + 1,
                              figsize=(RETRIEVAL_NEIGHBOURS + 1, RETRIEVAL_QUERIES * 1.1))
     for row, query in enumerate(queries.tolist()):
-        axes[row, 0].imshow(test_images[query], cmap="gray")
+        axes[row, 0].imshow(test_images[query].numpy(), cmap="gray")
         axes[row, 0].set_title("query", fontsize=7, color="blue")
         for col, index in enumerate(neighbours[row].tolist(), start=1):
-            axes[row, col].imshow(train_images[index], cmap="gray")
+            axes[row, col].imshow(train_images[index].numpy(), cmap="gray")
             same = int(train_y[index]) == int(test_y[query])
             axes[row, col].set_title(FASHION_MNIST_CLASSES[int(train_y[index])], fontsize=6,
                                      color="green" if same else "red")
@@ -87,7 +87,7 @@ def _plot_embedding(features: tuple[torch.Tensor, ...], folder: Path) -> None:
     _, _, v = torch.pca_lowrank(centred, q=2, center=False)
     points = centred @ v[:, :2]
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    scatter = ax.scatter(points[:, 0], points[:, 1], c=test_y, cmap="tab10", s=4)
+    scatter = ax.scatter(points[:, 0].numpy(), points[:, 1].numpy(), c=test_y.numpy(), cmap="tab10", s=4)
     handles = [plt.Line2D([], [], marker="o", linestyle="", color=scatter.cmap(scatter.norm(i)), label=name)
                for i, name in enumerate(FASHION_MNIST_CLASSES)]
     ax.legend(handles=handles, fontsize=6, loc="best")
@@ -118,9 +118,9 @@ def _markdown(rows: list[dict[str, Any]], main: TrainResult, collapse: TrainResu
         f"{last['z_std_reference']:.4f}); without it, {collapsed['z_std']:.4f} and kNN "
         f"{collapsed['knn_top1']:.1f}% (paper Fig. 2: collapse).",
         "",
-        "![loss](loss.png)",
+        "![loss and collapse monitor](loss_and_collapse.png)",
         "",
-        "![collapse and kNN](collapse_and_knn.png)",
+        "![kNN monitor](knn_monitor.png)",
         "",
         "![retrieval](retrieval.png)",
         "",

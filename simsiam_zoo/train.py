@@ -46,7 +46,7 @@ from simsiam_zoo.recipe import Recipe, RecipeError, recipe_from_dict
 
 CHECKPOINT_NAME = "checkpoint.pt"
 RECIPE_NAME = "recipe.yaml"
-STEP_FIELDS = ("step", "loss", "lr")
+STEP_FIELDS = ("step", "loss", "z_std", "lr")
 EPOCH_FIELDS = ("epoch", "step", "loss", "z_std", "z_std_reference", "knn_top1", "lr", "seconds")
 
 
@@ -267,11 +267,12 @@ def train(
             step_loss = float(all_reduce_mean(loss, context))
             sums = state["epoch_sums"]
             sums[0] += step_loss
-            sums[1] += float(all_reduce_mean(normalized_std(out.z1), context))
+            step_z_std = float(all_reduce_mean(normalized_std(out.z1), context))
+            sums[1] += step_z_std
             sums[2] += 1
             bar.update(1)
             if step % recipe.run.log_every_steps == 0:
-                state["steps"].append({"step": step, "loss": step_loss, "lr": lr})
+                state["steps"].append({"step": step, "loss": step_loss, "z_std": step_z_std, "lr": lr})
                 bar.set_postfix(loss=f"{step_loss:.4f}", lr=f"{lr:.4g}")
                 if writer is not None:
                     writer.add_scalar("train/loss", step_loss, step)

@@ -16,7 +16,8 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 
 from simsiam_zoo._io import atomic_directory
 
@@ -25,6 +26,7 @@ FULL_MODEL_NAME = "simsiam.safetensors"
 CONFIG_NAME = "config.json"
 CARD_NAME = "README.md"
 RECIPE_NAME = "recipe.yaml"
+_FLOAT_SUFFIXES = (".weight", ".bias", ".running_mean", ".running_var")
 
 
 class HubFolderError(ValueError):
@@ -108,9 +110,12 @@ def write_hub_folder(
     """Write a complete hub folder atomically; an existing folder is replaced only once the new one is whole."""
     out_dir = Path(out_dir)
     with atomic_directory(out_dir) as staging:
-        save_file(_fp32_contiguous(backbone_state), str(staging / WEIGHTS_NAME), metadata={"format": "pt"})
+        # Serialised in memory, written by Python: a full disk is then an OSError (errno, file) like any other write,
+        # where safetensors' own file writer raises a SafetensorError that only quotes the OS message.
+        (staging / WEIGHTS_NAME).write_bytes(safetensors_bytes(_fp32_contiguous(backbone_state), {"format": "pt"}))
         if full_model_state is not None:
-            save_file(_fp32_contiguous(full_model_state), str(staging / FULL_MODEL_NAME), metadata={"format": "pt"})
+            (staging / FULL_MODEL_NAME).write_bytes(
+                safetensors_bytes(_fp32_contiguous(full_model_state), {"format": "pt"}))
         (staging / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
         (staging / CARD_NAME).write_text(card.replace("{{weights_sha256}}", sha256_file(staging / WEIGHTS_NAME)))
         if recipe_yaml is not None:
@@ -142,13 +147,22 @@ def read_config(folder: Path) -> dict[str, Any]:
 
 
 def read_weights(path: Path) -> dict[str, torch.Tensor]:
-    """A safetensors file, with a clear error for a missing, truncated or non-safetensors file."""
+    """A safetensors file of float32 weights; a clear error for a missing, truncated or non-safetensors file, and
+    for weights of another dtype (which loading would silently cast)."""
     try:
-        return load_file(str(path), device="cpu")
+        state = load_file(str(path), device="cpu")
     except FileNotFoundError:
         raise HubFolderError(f"{path}: missing") from None
     except (SafetensorError, OSError, ValueError) as error:
         raise HubFolderError(f"{path}: not a readable safetensors file ({error})") from None
+    # Integer tensors are fine as counters and index tables (num_batches_tracked), never as weights or statistics.
+    wrong = [f"{key} ({str(value.dtype).removeprefix('torch.')})" for key, value in state.items()
+             if value.dtype != torch.float32 and (value.is_floating_point() or key.endswith(_FLOAT_SUFFIXES))]
+    if wrong:
+        more = f" (+{len(wrong) - 5} more)" if len(wrong) > 5 else ""
+        raise HubFolderError(f"{path}: tensors are not float32: {', '.join(wrong[:5])}{more}; hub folders hold "
+                             "float32 weights (`simsiam-zoo convert` casts half-precision ones)")
+    return state
 
 
 @dataclass(frozen=True)
@@ -175,10 +189,7 @@ def validate_hub_folder(folder: str | Path) -> HubFolderInfo:
     folder = Path(folder)
     config = read_config(folder)
     weights = folder / WEIGHTS_NAME
-    state = read_weights(weights)
-    not_fp32 = [key for key, value in state.items() if value.is_floating_point() and value.dtype != torch.float32]
-    if not_fp32:
-        raise HubFolderError(f"{weights}: tensors are not float32: {', '.join(not_fp32[:5])}")
+    read_weights(weights)
     try:
         model = timm.create_model(f"local-dir:{folder}", pretrained=True)
     except Exception as error:  # timm raises several types for a bad folder; all mean "users cannot load it"

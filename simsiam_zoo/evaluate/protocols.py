@@ -1,0 +1,428 @@
+"""Evaluations that train networks: the paper's linear protocol, semi-supervised fine-tuning, transfer.
+
+Data (`DataArg`): `"fashion_mnist"` (train split to train, test split to evaluate), `"digits"` (sklearn's 8x8
+digits, upsampled, see `digits_datasets`), an image-folder root with `train/` and `val/` (or `test/`) class
+sub-folders, a `(train, test)` pair of such class folders, or a `(train, test)` pair of datasets yielding
+`(uint8 (3, H, W), label)` with a `labels` tensor.
+`train_limit` / `test_limit` cap each split: the first N of Fashion-MNIST (stored in random order, and what
+`extract --limit` takes), a seeded random N of anything else (folders are ordered by class).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from simsiam_zoo.data import DataError, FashionMNIST, ImageFolder, Subset, Transformed
+from simsiam_zoo.evaluate.linear_probe import DEFAULT_WEIGHT_DECAYS, linear_probe_sweep
+from simsiam_zoo.evaluate.subsets import balanced_label_subset, read_subset_file
+from simsiam_zoo.finetune import finetune, save_classifier
+from simsiam_zoo.hub.loader import LoadedBackbone, load_backbone
+
+DataArg = str | Path | tuple[Dataset, Dataset] | tuple[str | Path, str | Path]
+ModelArg = str | Path | LoadedBackbone
+Optimizer = Literal["sgd", "lars"]
+MODES = ("linear", "finetune")
+
+
+class TensorImages(Dataset):
+    """In-memory uint8 (N, 3, H, W) images with their labels."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, *, classes: Sequence[str], paths: Sequence[str]):
+        self.images, self.labels, self.classes, self.paths = images, labels, list(classes), list(paths)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.images[index], int(self.labels[index])
+
+
+def digits_datasets(*, image_size: int = 32, seed: int = 0) -> tuple[TensorImages, TensorImages]:
+    """sklearn's 8x8 digits as (train, test): bilinear-upsampled 3-channel uint8, stratified seeded 80/20 split."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    pixels = torch.from_numpy(digits.images).float()[:, None]  # (N, 1, 8, 8), values 0..16
+    upsampled = F.interpolate(pixels, size=(image_size, image_size), mode="bilinear", align_corners=False)
+    images = (upsampled * (255 / 16)).round().clamp(0, 255).to(torch.uint8).expand(-1, 3, -1, -1).contiguous()
+    labels = torch.from_numpy(digits.target).long()
+    is_test = torch.zeros(len(labels), dtype=torch.bool)
+    is_test[balanced_label_subset(labels, fraction=0.2, seed=seed)] = True
+    classes = [str(d) for d in range(10)]
+
+    def split(mask: torch.Tensor) -> TensorImages:
+        indices = mask.nonzero().squeeze(1)
+        # Paths keep the index into load_digits(), so a subset file can name digits images.
+        return TensorImages(images[indices], labels[indices], classes=classes,
+                            paths=[f"digits/{i}" for i in indices.tolist()])
+
+    return split(~is_test), split(is_test)
+
+
+@dataclass(frozen=True)
+class Splits:
+    name: str
+    train: Dataset
+    test: Dataset
+    classes: list[str]
+    # (location, limit) that `extract_features` reads for each split; None: only available in memory.
+    train_source: tuple[str, int | None] | None = None
+    test_source: tuple[str, int | None] | None = None
+
+
+def _labels(dataset: Dataset, role: str) -> torch.Tensor:
+    labels = getattr(dataset, "labels", None)
+    if labels is None:
+        raise DataError(f"the {role} dataset ({type(dataset).__name__}) has no `labels` tensor")
+    labels = torch.as_tensor(labels)
+    if len(labels) == 0:
+        raise DataError(f"the {role} dataset is empty")
+    if int(labels.min()) < 0:
+        raise DataError(f"the {role} dataset has unlabelled images (label -1); evaluations need class labels")
+    return labels
+
+
+def _paths(dataset: Dataset) -> list[str]:
+    if isinstance(dataset, Subset):
+        inner = _paths(dataset.dataset)
+        return [inner[i] for i in dataset.indices]
+    paths = getattr(dataset, "paths", None)
+    if paths is None:
+        raise DataError(f"{type(dataset).__name__} has no `paths`, so a subset file cannot name its images")
+    return [str(p) for p in paths]
+
+
+def _cap(dataset: Dataset, limit: int | None, *, seed: int) -> Dataset:
+    if limit is None or limit >= len(dataset):
+        return dataset
+    if limit < 1:
+        raise ValueError(f"a limit must be >= 1, got {limit}")
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
+    return Subset(dataset, order[:limit].sort().values.tolist())
+
+
+def _folders(name: str, train_dir: Path, test_dir: Path, *, train_limit: int | None, test_limit: int | None,
+             seed: int) -> Splits:
+    train, test = ImageFolder(train_dir), ImageFolder(test_dir)
+    if train.classes != test.classes:
+        raise DataError(f"{train_dir} and {test_dir} have different class folders")
+    capped_train, capped_test = _cap(train, train_limit, seed=seed), _cap(test, test_limit, seed=seed)
+    # Whole folders go through extract_features (cached, resumable); sampled ones are embedded in memory.
+    return Splits(
+        name, capped_train, capped_test, train.classes,
+        (str(train_dir), None) if capped_train is train else None,
+        (str(test_dir), None) if capped_test is test else None,
+    )
+
+
+def resolve_data(
+    data: DataArg, *, train_limit: int | None = None, test_limit: int | None = None, seed: int = 0
+) -> Splits:
+    """Train and test datasets (and, when on disk, their extraction sources) for a `DataArg`.
+
+    A pair of folders (train, test) is accepted as well as a pair of datasets.
+    """
+    if isinstance(data, (tuple, list)):
+        if len(data) != 2:
+            raise ValueError(f"expected a (train, test) pair, got {len(data)} items")
+        if all(isinstance(d, (str, Path)) for d in data):
+            return _folders(f"{data[0]}+{data[1]}", Path(data[0]), Path(data[1]), train_limit=train_limit,
+                            test_limit=test_limit, seed=seed)
+        train, test = _cap(data[0], train_limit, seed=seed), _cap(data[1], test_limit, seed=seed)
+        num_classes = int(max(_labels(train, "train").max(), _labels(test, "test").max())) + 1
+        classes = getattr(data[0], "classes", None) or [str(i) for i in range(num_classes)]
+        return Splits("datasets", train, test, list(classes))
+    if data == "fashion_mnist":
+        train, test = FashionMNIST(split="train"), FashionMNIST(split="test")
+        return Splits(
+            "fashion_mnist",
+            Subset(train, range(train_limit)) if train_limit is not None and train_limit < len(train) else train,
+            Subset(test, range(test_limit)) if test_limit is not None and test_limit < len(test) else test,
+            list(FashionMNIST.classes), ("fashion_mnist", train_limit), ("fashion_mnist:test", test_limit),
+        )
+    if data == "digits":
+        train, test = digits_datasets(seed=seed)
+        return Splits("digits", _cap(train, train_limit, seed=seed), _cap(test, test_limit, seed=seed),
+                      train.classes)
+    root = Path(data)
+    test_dir = next((root / name for name in ("val", "test") if (root / name).is_dir()), None)
+    if not (root / "train").is_dir() or test_dir is None:
+        raise DataError(f"{root}: expected train/ and val/ (or test/) class sub-folders, or a named dataset "
+                        "(fashion_mnist, digits)")
+    return _folders(str(root), root / "train", test_dir, train_limit=train_limit, test_limit=test_limit, seed=seed)
+
+
+def _load(model: ModelArg, hub_dir: str | Path | None) -> LoadedBackbone:
+    return model if isinstance(model, LoadedBackbone) else load_backbone(model, hub_dir=hub_dir)
+
+
+def _check_labels(splits: Splits) -> None:
+    for dataset, role in ((splits.train, "train"), (splits.test, "test")):
+        top = int(_labels(dataset, role).max())
+        if top >= len(splits.classes):
+            raise DataError(f"{splits.name}: {role} label {top} but only {len(splits.classes)} classes")
+
+
+def linear_protocol(
+    model_name_or_path: ModelArg,
+    data: DataArg,
+    *,
+    epochs: int = 90,
+    batch_size: int = 4096,
+    base_lr: float = 0.02,
+    optimizer: Optimizer = "lars",
+    weight_decay: float = 0.0,
+    train_limit: int | None = None,
+    test_limit: int | None = None,
+    hub_dir: str | Path | None = None,
+    device: str = "cpu",
+    seed: int = 0,
+    num_workers: int = 0,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """The paper's linear evaluation: a linear `fc` on the frozen backbone (BN in eval mode), LARS, lr =
+    `base_lr` x batch / 256 (paper 0.02; the official code's default is 0.1), cosine, RandomResizedCrop + flip.
+
+    Raises RuntimeError if any backbone weight or buffer changed. The batch is capped at the train set size
+    and the lr scaled with the batch actually used.
+    """
+    loaded = _load(model_name_or_path, hub_dir)
+    splits = resolve_data(data, train_limit=train_limit, test_limit=test_limit, seed=seed)
+    _check_labels(splits)
+    batch = min(batch_size, len(splits.train))
+    lr = base_lr * batch / 256
+    result = finetune(
+        loaded.model, splits.train, splits.test, num_classes=len(splits.classes), preprocessing=loaded.preprocessing,
+        epochs=epochs, batch_size=batch, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
+        frozen_backbone=True, device=device, seed=seed, num_workers=num_workers, progress=progress,
+    )
+    return {
+        "evaluation": "linear_protocol", "model": loaded.source, "arch": loaded.arch, "data": splits.name,
+        "num_train": result.num_train, "num_test": result.num_val, "num_classes": len(splits.classes),
+        "epochs": epochs, "batch_size": batch, "base_lr": base_lr, "lr": lr, "optimizer": optimizer,
+        "weight_decay": weight_decay, "seed": seed, "backbone_unchanged": True, "top1": result.top1,
+        "history": result.history,
+    }
+
+
+def semi_supervised_subsets(
+    train: Dataset, *, fractions: Sequence[float], subset_files: Mapping[float, str | Path] | None = None,
+    seed: int = 0,
+) -> dict[float, torch.Tensor]:
+    """Indices into `train` per fraction: from its subset file when given, else class-balanced and seeded.
+
+    The fractions are `fractions` plus those of `subset_files`.
+    """
+    subset_files = dict(subset_files or {})
+    labels = _labels(train, "train")
+    subsets = {}
+    for fraction in sorted({*map(float, fractions), *map(float, subset_files)}):
+        if fraction in subset_files:
+            try:
+                subsets[fraction] = read_subset_file(subset_files[fraction], _paths(train))
+            except (ValueError, OSError) as error:
+                raise DataError(f"subset file for {fraction:g}: {error}") from None
+        else:
+            subsets[fraction] = balanced_label_subset(labels, fraction=fraction, seed=seed)
+    return subsets
+
+
+def semi_supervised(
+    model: ModelArg,
+    data: DataArg,
+    *,
+    fractions: Sequence[float] = (0.01, 0.1),
+    subset_files: Mapping[float, str | Path] | None = None,
+    epochs: int = 30,
+    batch_size: int = 256,
+    lr: float = 0.01,
+    weight_decay: float = 0.0,
+    optimizer: Optimizer = "sgd",
+    train_limit: int | None = None,
+    test_limit: int | None = None,
+    hub_dir: str | Path | None = None,
+    device: str = "cpu",
+    seed: int = 0,
+    num_workers: int = 0,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Fine-tune the whole network on each fraction of the train labels; test top-1 per fraction.
+
+    Subsets are class-balanced and seeded (`balanced_label_subset`), or read from SimCLR subset files
+    (`{0.01: "1percent.txt"}`, image basenames) where given.
+    """
+    loaded = _load(model, hub_dir)
+    splits = resolve_data(data, train_limit=train_limit, test_limit=test_limit, seed=seed)
+    _check_labels(splits)
+    subsets = semi_supervised_subsets(splits.train, fractions=fractions, subset_files=subset_files, seed=seed)
+    labels = _labels(splits.train, "train")
+    rows = []
+    for fraction, indices in subsets.items():
+        result = finetune(
+            loaded.model, Subset(splits.train, indices.tolist()), splits.test, num_classes=len(splits.classes),
+            preprocessing=loaded.preprocessing, epochs=epochs, batch_size=batch_size, lr=lr,
+            weight_decay=weight_decay, optimizer=optimizer, frozen_backbone=False, device=device, seed=seed,
+            num_workers=num_workers, progress=progress,
+        )
+        per_class = torch.bincount(labels[indices], minlength=len(splits.classes))
+        source = subset_files.get(fraction) if subset_files else None
+        rows.append({
+            "fraction": fraction, "subset": str(source) if source is not None else f"class-balanced, seed {seed}",
+            "num_labelled": len(indices), "per_class": per_class.tolist(), "top1": result.top1,
+            "history": result.history,
+        })
+    return {
+        "evaluation": "semi_supervised", "model": loaded.source, "arch": loaded.arch, "data": splits.name,
+        "num_train": len(splits.train), "num_test": len(splits.test), "num_classes": len(splits.classes),
+        "epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "optimizer": optimizer,
+        "seed": seed, "fractions": rows, "top1": {f"{row['fraction']:g}": row["top1"] for row in rows},
+    }
+
+
+def _fingerprint(loaded: LoadedBackbone) -> str:
+    """sha256 of the weights and preprocessing, so cached features never outlive the model they came from."""
+    digest = hashlib.sha256(repr(loaded.preprocessing).encode())
+    for key, value in loaded.model.state_dict().items():
+        digest.update(key.encode())
+        digest.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _features(
+    loaded: LoadedBackbone, splits: Splits, split: str, *, name: str, cache: Path, fingerprint: str, batch_size: int,
+    device: str, num_workers: int, progress: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(embeddings, labels) of a split: cached by `extract_features` when on disk, else embedded in memory."""
+    from simsiam_zoo.extract import extract_features, load_features
+    from simsiam_zoo.features import embed_dataset
+
+    source = splits.train_source if split == "train" else splits.test_source
+    if source is None:
+        loaded.model.to(device)
+        dataset = splits.train if split == "train" else splits.test
+        return embed_dataset(loaded.model, Transformed(dataset, loaded.transform), batch_size=batch_size,
+                             device=device, num_workers=num_workers)
+    location, limit = source
+    safe_name = re.sub(r"[^\w.-]", "_", name)
+    out = cache / f"{safe_name}-{split}-{fingerprint}"
+    extract_features(loaded.model, loaded.transform, location, out=out, batch_size=batch_size, limit=limit,
+                     device=device, num_workers=num_workers, progress=progress,
+                     model_name=f"{loaded.source} sha256:{fingerprint}")
+    features = load_features(out)
+    # Images at the top of a class-folder split have no label; they are not part of the evaluation.
+    keep = features.labels >= 0
+    return features.embeddings[keep], features.labels[keep]
+
+
+def transfer(
+    model: ModelArg,
+    datasets: Mapping[str, DataArg],
+    *,
+    modes: Sequence[str] = MODES,
+    epochs: int = 30,
+    batch_size: int = 256,
+    lr: float = 0.01,
+    weight_decay: float = 0.0,
+    optimizer: Optimizer = "sgd",
+    weight_decays: Sequence[float] = DEFAULT_WEIGHT_DECAYS,
+    cache_dir: str | Path | None = None,
+    train_limit: int | None = None,
+    test_limit: int | None = None,
+    hub_dir: str | Path | None = None,
+    device: str = "cpu",
+    seed: int = 0,
+    num_workers: int = 0,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Per downstream dataset: `linear` (L-BFGS probe on cached features, weight decay chosen on a split of
+    train) and `finetune` (the whole network) -> `rows` of {dataset, mode, top1, ...}.
+
+    Features of on-disk splits are extracted into `cache_dir` (a temporary folder when None) and reused
+    by later calls with the same model weights.
+    """
+    unknown = sorted(set(modes) - set(MODES))
+    if unknown or not modes:
+        raise ValueError(f"modes must be a non-empty subset of {MODES}, got {tuple(modes)}")
+    if not datasets:
+        raise ValueError("no datasets to transfer to")
+    loaded = _load(model, hub_dir)
+    fingerprint = _fingerprint(loaded)[:16]
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="simsiam-zoo-features-") as scratch:
+        cache = Path(cache_dir) if cache_dir is not None else Path(scratch)
+        for name, data in datasets.items():
+            splits = resolve_data(data, train_limit=train_limit, test_limit=test_limit, seed=seed)
+            _check_labels(splits)
+            sizes = {"num_train": len(splits.train), "num_test": len(splits.test)}
+            if "linear" in modes:
+                options = {"name": name, "cache": cache, "fingerprint": fingerprint, "batch_size": batch_size,
+                           "device": device, "num_workers": num_workers, "progress": progress}
+                train_x, train_y = _features(loaded, splits, "train", **options)
+                test_x, test_y = _features(loaded, splits, "test", **options)
+                sweep = linear_probe_sweep(train_x, train_y, test_x, test_y, weight_decays=tuple(weight_decays),
+                                           seed=seed)
+                rows.append({"dataset": name, "mode": "linear", "top1": sweep["test_accuracy"],
+                             "weight_decay": sweep["weight_decay"], **sizes})
+            if "finetune" in modes:
+                result = finetune(
+                    loaded.model, splits.train, splits.test, num_classes=len(splits.classes),
+                    preprocessing=loaded.preprocessing, epochs=epochs, batch_size=batch_size, lr=lr,
+                    weight_decay=weight_decay, optimizer=optimizer, frozen_backbone=False, device=device, seed=seed,
+                    num_workers=num_workers, progress=progress,
+                )
+                rows.append({"dataset": name, "mode": "finetune", "top1": result.top1, "epochs": epochs, "lr": lr,
+                             **sizes})
+    return {"evaluation": "transfer", "model": loaded.source, "arch": loaded.arch, "seed": seed, "rows": rows}
+
+
+def finetune_classifier(
+    model: ModelArg,
+    data: DataArg,
+    out_dir: str | Path,
+    *,
+    epochs: int = 30,
+    batch_size: int = 256,
+    lr: float = 0.01,
+    weight_decay: float = 0.0,
+    optimizer: Optimizer = "sgd",
+    frozen_backbone: bool = False,
+    card_name: str | None = None,
+    license: str = "apache-2.0",
+    train_limit: int | None = None,
+    test_limit: int | None = None,
+    hub_dir: str | Path | None = None,
+    device: str = "cpu",
+    seed: int = 0,
+    num_workers: int = 0,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Fine-tune `model` on `data` (or train a linear head, `frozen_backbone`) and save it as a timm classifier
+    folder `out_dir`; the result dict holds the test top-1 and the per-epoch history."""
+    loaded = _load(model, hub_dir)
+    splits = resolve_data(data, train_limit=train_limit, test_limit=test_limit, seed=seed)
+    _check_labels(splits)
+    result = finetune(
+        loaded.model, splits.train, splits.test, num_classes=len(splits.classes), preprocessing=loaded.preprocessing,
+        epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
+        frozen_backbone=frozen_backbone, device=device, seed=seed, num_workers=num_workers, progress=progress,
+    )
+    folder = save_classifier(result, out_dir, arch=loaded.arch, preprocessing=loaded.preprocessing,
+                             class_names=splits.classes, card_name=card_name or f"{loaded.arch}.finetuned",
+                             license=license)
+    return {
+        "evaluation": "finetune", "model": loaded.source, "arch": loaded.arch, "data": splits.name,
+        "out": str(folder), "frozen_backbone": frozen_backbone, "num_train": result.num_train,
+        "num_test": result.num_val, "num_classes": len(splits.classes), "epochs": epochs, "batch_size": batch_size,
+        "lr": lr, "weight_decay": weight_decay, "optimizer": optimizer, "seed": seed, "top1": result.top1,
+        "history": result.history,
+    }

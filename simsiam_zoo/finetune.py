@@ -1,0 +1,258 @@
+"""Train a linear head on a backbone, frozen (the paper's linear protocol) or with it (fine-tuning).
+
+The result is one timm model: the backbone with a new `fc` (`reset_classifier`), which `save_classifier`
+writes as a hub folder that `timm.create_model("local-dir:OUT", pretrained=True)` loads as a classifier.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms import v2
+from tqdm.auto import tqdm
+
+from simsiam_zoo.data import EpochSampler, Transformed
+from simsiam_zoo.hub.folder import Preprocessing, timm_config, write_hub_folder
+from simsiam_zoo.train import TrainingDiverged
+
+# Frozen-backbone evaluation is inference only, but 4096 full-size images at once would not fit most devices.
+EVAL_BATCH_SIZE = 256
+
+
+@dataclass
+class FinetuneResult:
+    model: nn.Module  # the timm model with its trained `fc`, in eval mode
+    top1: float  # val top-1 (%) after the last epoch
+    history: list[dict[str, float]]  # per epoch: loss, lr, val_top1, seconds
+    num_train: int
+    num_val: int
+
+
+def train_transform(preprocessing: Preprocessing) -> v2.Compose:
+    """RandomResizedCrop to the input size + flip (the linear / fine-tune protocol), then normalise."""
+    return v2.Compose([
+        v2.RandomResizedCrop(preprocessing.input_size[-1], antialias=True),
+        v2.RandomHorizontalFlip(),
+        v2.ToDtype(torch.float32, scale=True),
+        v2.Normalize(mean=list(preprocessing.mean), std=list(preprocessing.std)),
+    ])
+
+
+class _Augmented(Dataset):
+    """(augmented image, label) for `(epoch, index)` keys, augmentation seeded by (seed, epoch, index)."""
+
+    def __init__(self, dataset: Dataset, transform: Callable[[torch.Tensor], torch.Tensor], *, seed: int):
+        self.dataset, self.transform, self.seed = dataset, transform, seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, int]:
+        epoch, index = key
+        image, label = self.dataset[index]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed((self.seed * 1_000_003 + epoch) * 10_000_019 + index)
+            return self.transform(image), label
+
+
+def classifier_prefix(model: nn.Module) -> str:
+    """State-dict prefix of the model's classifier (`fc.` for ResNets)."""
+    head = model.get_classifier()
+    return next(name for name, module in model.named_modules() if module is head) + "."
+
+
+def _build_optimizer(
+    params: Sequence[nn.Parameter], *, optimizer: str, lr: float, momentum: float, weight_decay: float
+) -> torch.optim.Optimizer:
+    if optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if optimizer == "lars":
+        from timm.optim import Lars
+
+        # As the official SimSiam LARS: weight matrices get weight decay and the trust ratio (also without
+        # weight decay, hence always_adapt); biases and BN parameters get neither.
+        groups = [
+            {"params": [p for p in params if p.ndim > 1], "always_adapt": True},
+            {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0, "always_adapt": False},
+        ]
+        return Lars([g for g in groups if g["params"]], lr=lr, momentum=momentum, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {optimizer!r}; expected 'sgd' or 'lars'")
+
+
+@torch.no_grad()
+def evaluate_top1(
+    model: nn.Module, dataset: Dataset, transform: Callable[[torch.Tensor], torch.Tensor], *, device: torch.device,
+    batch_size: int = EVAL_BATCH_SIZE, num_workers: int = 0,
+) -> float:
+    """Top-1 (%) of `model` on (uint8 image, label) pairs through the eval `transform`; leaves `model` in eval mode."""
+    model.eval()
+    loader = DataLoader(Transformed(dataset, transform), batch_size=batch_size, num_workers=num_workers)
+    correct = total = 0
+    for images, labels in loader:
+        logits = model(images.to(device))
+        correct += int((logits.argmax(dim=1).cpu() == torch.as_tensor(labels)).sum())
+        total += len(labels)
+    return 100.0 * correct / total
+
+
+def finetune(
+    backbone: nn.Module,
+    train_set: Dataset,
+    val_set: Dataset,
+    *,
+    num_classes: int,
+    preprocessing: Preprocessing,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    optimizer: Literal["sgd", "lars"],
+    frozen_backbone: bool,
+    momentum: float = 0.9,
+    device: str = "cpu",
+    seed: int = 0,
+    num_workers: int = 0,
+    progress: bool = True,
+) -> FinetuneResult:
+    """Train `backbone` (a timm model, left untouched: a copy is trained) plus a new linear `fc`.
+
+    `frozen_backbone=True` is the paper's linear protocol: the backbone stays in eval mode (BN uses its
+    running statistics) without gradients, only `fc` is trained, and a RuntimeError is raised if any
+    backbone weight or buffer changed anyway. Otherwise the whole network is fine-tuned (BN in train mode).
+    `fc` starts at N(0, 0.01) with zero bias (official main_lincls.py); the lr follows a per-step cosine from
+    `lr` to 0. Batches are `min(batch_size, len(train_set))` images, the remainder of each shuffled epoch
+    dropped (a 1-image batch breaks BN); augmentation and order are seeded, so a CPU run is reproducible.
+    """
+    if epochs < 1 or batch_size < 1:
+        raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
+    if len(train_set) == 0 or len(val_set) == 0:
+        raise ValueError(f"empty dataset: {len(train_set)} train and {len(val_set)} val images")
+    run_device = torch.device(device)
+    model = copy.deepcopy(backbone)
+    model.reset_classifier(num_classes)
+    head = model.get_classifier()
+    with torch.random.fork_rng(devices=[]):  # seeded without resetting the caller's generator
+        torch.manual_seed(seed)
+        nn.init.normal_(head.weight, mean=0.0, std=0.01)
+    nn.init.zeros_(head.bias)
+    model.to(run_device)
+    head_ids = {id(p) for p in head.parameters()}
+    for param in model.parameters():
+        param.requires_grad_(not frozen_backbone or id(param) in head_ids)
+    if frozen_backbone:
+        prefix = classifier_prefix(model)
+        reference = {k: v.detach().clone() for k, v in model.state_dict().items() if not k.startswith(prefix)}
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = _build_optimizer(params, optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+    batch = min(batch_size, len(train_set))
+    steps_per_epoch = len(train_set) // batch
+    total_steps = epochs * steps_per_epoch
+    augmented = _Augmented(train_set, train_transform(preprocessing), seed=seed)
+    eval_transform = preprocessing.transform()
+    history: list[dict[str, float]] = []
+    started = time.monotonic()
+    step = 0
+    bar = tqdm(total=total_steps, disable=not progress, unit="step", desc="linear" if frozen_backbone else "finetune")
+    try:
+        for epoch in range(epochs):
+            # eval() keeps BN on its running statistics, which is what a frozen backbone means.
+            model.train(not frozen_backbone)
+            sampler = EpochSampler(len(train_set), batch_size=batch, seed=seed, epoch=epoch)
+            loader = DataLoader(augmented, batch_size=batch, sampler=sampler, drop_last=True, num_workers=num_workers)
+            loss_sum = 0.0
+            for images, labels in loader:
+                step_lr = lr * 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
+                for group in opt.param_groups:
+                    group["lr"] = step_lr
+                loss = F.cross_entropy(model(images.to(run_device)), labels.to(run_device))
+                if not torch.isfinite(loss):
+                    raise TrainingDiverged(f"loss is {loss.item()} at step {step} (epoch {epoch}); lower the lr")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                step += 1
+                loss_sum += loss.item()
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{step_lr:.4g}")
+            top1 = evaluate_top1(model, val_set, eval_transform, device=run_device, num_workers=num_workers,
+                                 batch_size=min(batch_size, EVAL_BATCH_SIZE))
+            history.append({"epoch": epoch + 1, "loss": loss_sum / steps_per_epoch, "lr": step_lr, "val_top1": top1,
+                            "seconds": time.monotonic() - started})
+    finally:
+        bar.close()
+    if frozen_backbone:
+        state = model.state_dict()
+        changed = next((k for k, v in reference.items() if not torch.equal(state[k], v)), None)
+        if changed is not None:
+            raise RuntimeError(f"linear protocol broken: backbone tensor {changed!r} changed during training "
+                               "(a BN layer in train mode, or a backbone parameter in the optimiser)")
+    model.eval()
+    return FinetuneResult(model, history[-1]["val_top1"], history, len(train_set), len(val_set))
+
+
+def _card(*, card_name: str, arch: str, license: str, result: FinetuneResult, class_names: Sequence[str],
+          preprocessing: Preprocessing) -> str:
+    classes = ", ".join(class_names[:20]) + (f", ... ({len(class_names)} in all)" if len(class_names) > 20 else "")
+    return f"""---
+library_name: timm
+license: {license}
+pipeline_tag: image-classification
+tags:
+- image-classification
+- timm
+- simsiam
+---
+
+# {card_name}
+
+A timm `{arch}` image classifier ({len(class_names)} classes: {classes}), fine-tuned with simsiam-zoo
+from a self-supervised backbone. Validation top-1: {result.top1:.2f}% on {result.num_val} images after
+{len(result.history)} epochs on {result.num_train} images.
+
+```python
+import timm
+
+model = timm.create_model("local-dir:PATH_TO_THIS_FOLDER", pretrained=True).eval()
+```
+
+Input {" x ".join(str(v) for v in preprocessing.input_size)}, {preprocessing.interpolation} resize, crop_pct
+{preprocessing.crop_pct}, mean {list(preprocessing.mean)}, std {list(preprocessing.std)}
+(`timm.data.resolve_data_config({{}}, model=model)` reads them from `config.json`).
+
+sha256 of `model.safetensors`: `{{{{weights_sha256}}}}`
+"""
+
+
+def save_classifier(
+    result: FinetuneResult,
+    out_dir: str | Path,
+    *,
+    arch: str,
+    preprocessing: Preprocessing,
+    class_names: Sequence[str],
+    card_name: str,
+    license: str = "apache-2.0",
+) -> Path:
+    """Write the fine-tuned model as a timm hub folder (weights with `fc`, config with labels, card), atomically."""
+    model = result.model
+    num_classes = model.get_classifier().out_features
+    if len(class_names) != num_classes:
+        raise ValueError(f"{len(class_names)} class names for a {num_classes}-class head")
+    config: dict[str, Any] = timm_config(arch=arch, num_features=int(model.num_features),
+                                         preprocessing=preprocessing, tag=card_name, license=license)
+    config["num_classes"] = config["pretrained_cfg"]["num_classes"] = num_classes
+    config["label_names"] = list(class_names)
+    card = _card(card_name=card_name, arch=arch, license=license, result=result, class_names=list(class_names),
+                 preprocessing=preprocessing)
+    return write_hub_folder(out_dir, backbone_state=model.state_dict(), config=config, card=card)

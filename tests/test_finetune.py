@@ -1,0 +1,265 @@
+"""Network-training evaluations: linear protocol, fine-tuning, semi-supervised subsets, transfer, CLI."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from simsiam_zoo.cli import main
+from simsiam_zoo.evaluate.protocols import (
+    TensorImages,
+    digits_datasets,
+    linear_protocol,
+    semi_supervised,
+    semi_supervised_subsets,
+    transfer,
+)
+from simsiam_zoo.finetune import FinetuneResult, classifier_prefix, finetune, save_classifier
+from simsiam_zoo.hub.folder import Preprocessing, timm_config, validate_hub_folder, write_hub_folder
+from simsiam_zoo.hub.loader import LoadedBackbone, load_backbone
+
+PREPROCESSING = Preprocessing(input_size=(3, 32, 32), crop_pct=1.0, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+COLOURS = torch.tensor([[220, 40, 40], [40, 200, 40], [40, 60, 220], [210, 210, 50]])
+CLASSES = ["red", "green", "blue", "yellow"]
+ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}  # see one_thread()
+
+
+def coloured(size: int, *, seed: int, image_size: int = 32) -> TensorImages:
+    """Class c is a noisy image of colour c: easy enough that any working fine-tune beats chance by far."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(size) % len(COLOURS)
+    noise = torch.randint(-40, 40, (size, 3, image_size, image_size), generator=g)
+    images = (COLOURS[labels][:, :, None, None] + noise).clamp(0, 255).to(torch.uint8)
+    return TensorImages(images, labels, classes=CLASSES, paths=[f"coloured/{i}.png" for i in range(size)])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    """One intra-op thread: these batches are too small to gain from two, and lose much when a core is busy."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def hub_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-init ResNet-18 hub folder at 32 px, as `export` writes them."""
+    torch.manual_seed(0)
+    # timm zero-inits each block's last BN, which leaves random features nearly constant; without it they
+    # separate digits (~90% linear), a stand-in for pretrained features.
+    model = timm.create_model("resnet18", pretrained=False, num_classes=0, zero_init_last=False)
+    # Running BN statistics of images like the test data, as a pretrained backbone has: without them eval
+    # mode would see activations hundreds of times larger than at the few fine-tuning steps' batches.
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for bn in bns:
+        bn.momentum = None  # cumulative average
+    with torch.no_grad():
+        model.train()(PREPROCESSING.transform()(torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8)))
+    for bn in bns:
+        bn.momentum = 0.1
+    config = timm_config(arch="resnet18", num_features=model.num_features, preprocessing=PREPROCESSING,
+                         tag="test", license="mit")
+    card = "---\nlibrary_name: timm\nlicense: mit\n---\n\nsha256 {{weights_sha256}}\n"
+    return write_hub_folder(tmp_path_factory.mktemp("hub") / "resnet18.test", backbone_state=model.state_dict(),
+                            config=config, card=card)
+
+
+@pytest.fixture(scope="module")
+def loaded(hub_folder: Path) -> LoadedBackbone:
+    return load_backbone(hub_folder)
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """train/ and val/ class folders of coloured PNGs."""
+    root = tmp_path_factory.mktemp("colours")
+    for split, size, seed in (("train", 24, 1), ("val", 8, 2)):
+        data = coloured(size, seed=seed)
+        for i in range(size):
+            image, label = data[i]
+            folder = root / split / CLASSES[label]
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{split}{i}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def finetuned(loaded: LoadedBackbone) -> FinetuneResult:
+    return finetune(
+        loaded.model, coloured(64, seed=1), coloured(32, seed=2), num_classes=4, preprocessing=loaded.preprocessing,
+        epochs=2, batch_size=16, lr=0.02, weight_decay=1e-4, optimizer="sgd", frozen_backbone=False, progress=False,
+    )
+
+
+def _backbone_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    prefix = classifier_prefix(model)
+    return {k: v for k, v in model.state_dict().items() if not k.startswith(prefix)}
+
+
+def test_linear_protocol_keeps_every_backbone_tensor(loaded: LoadedBackbone) -> None:
+    before = {k: v.clone() for k, v in loaded.model.state_dict().items()}
+    runs = [
+        finetune(loaded.model, coloured(32, seed=1), coloured(16, seed=2), num_classes=4,
+                 preprocessing=loaded.preprocessing, epochs=2, batch_size=16, lr=1.0, weight_decay=0.0,
+                 optimizer="lars", frozen_backbone=True, progress=False)
+        for _ in range(2)
+    ]
+    after = _backbone_state(runs[0].model)
+    assert after.keys() == before.keys()
+    assert all(torch.equal(after[k], before[k]) for k in before), "a frozen backbone tensor changed"
+    initial_fc = torch.empty(4, 512).normal_(0.0, 0.01, generator=torch.Generator().manual_seed(0))
+    assert not torch.equal(runs[0].model.fc.weight, initial_fc), "the head did not train"
+    # Same seed, same data: the same head, bit for bit.
+    assert torch.equal(runs[0].model.fc.weight, runs[1].model.fc.weight)
+    assert [(r["loss"], r["val_top1"]) for r in runs[0].history] == [(r["loss"], r["val_top1"]) for r in
+                                                                      runs[1].history]
+    assert all(torch.equal(v, before[k]) for k, v in loaded.model.state_dict().items()), "the input was modified"
+
+
+def test_linear_protocol_check_fires_when_a_bn_layer_trains(loaded: LoadedBackbone) -> None:
+    def bn1_to_train_mode(module: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        module.bn1.train()  # at every forward, so bn1's running statistics move
+
+    leaky = copy.deepcopy(loaded.model)
+    leaky.register_forward_pre_hook(bn1_to_train_mode)
+    with pytest.raises(RuntimeError, match=r"'bn1\.running_mean' changed"):
+        finetune(leaky, coloured(16, seed=1), coloured(8, seed=2), num_classes=4, preprocessing=loaded.preprocessing,
+                 epochs=1, batch_size=8, lr=0.1, weight_decay=0.0, optimizer="sgd", frozen_backbone=True,
+                 progress=False)
+
+
+def test_linear_protocol_result(hub_folder: Path) -> None:
+    result = linear_protocol(hub_folder, (coloured(32, seed=1), coloured(16, seed=2)), epochs=1, batch_size=4096,
+                             progress=False)
+    assert result["backbone_unchanged"] is True
+    assert result["batch_size"] == 32 and result["lr"] == pytest.approx(0.02 * 32 / 256)
+    assert result["optimizer"] == "lars" and result["num_classes"] == 4
+    assert 0.0 <= result["top1"] <= 100.0 and len(result["history"]) == 1
+
+
+def test_full_finetune_trains_the_backbone_and_beats_chance(loaded: LoadedBackbone, finetuned: FinetuneResult) -> None:
+    changed = [k for k, v in _backbone_state(finetuned.model).items()
+               if v.is_floating_point() and not torch.equal(v, loaded.model.state_dict()[k])]
+    assert "conv1.weight" in changed and "layer4.1.bn2.running_var" in changed
+    assert finetuned.top1 >= 75.0, finetuned.history  # chance is 25%
+    assert [row["epoch"] for row in finetuned.history] == [1, 2]
+    assert finetuned.history[-1]["lr"] < finetuned.history[0]["lr"] < 0.02  # cosine decay
+
+
+def test_save_classifier_loads_in_plain_timm(finetuned: FinetuneResult, tmp_path: Path) -> None:
+    out = save_classifier(finetuned, tmp_path / "classifier", arch="resnet18", preprocessing=PREPROCESSING,
+                          class_names=CLASSES, card_name="resnet18.colours")
+    model = timm.create_model(f"local-dir:{out}", pretrained=True).eval()
+    assert model.num_classes == 4 and model.pretrained_cfg["label_names"] == CLASSES
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(model(x), finetuned.model(x), atol=1e-6)
+    info = validate_hub_folder(out)  # timm loads it strictly, fp32 weights, card metadata and sha256
+    assert info.arch == "resnet18"
+    assert json.loads((out / "config.json").read_text())["num_classes"] == 4
+
+
+def test_semi_supervised_subsets_are_balanced_and_deterministic() -> None:
+    labels = torch.arange(400) % 4
+    data = TensorImages(torch.zeros(400, 3, 1, 1, dtype=torch.uint8), labels, classes=CLASSES,
+                        paths=[f"img/{i}" for i in range(400)])
+    subsets = semi_supervised_subsets(data, fractions=(0.01, 0.1), seed=0)
+    assert list(subsets) == [0.01, 0.1]
+    assert torch.bincount(labels[subsets[0.01]]).tolist() == [1, 1, 1, 1]
+    assert torch.bincount(labels[subsets[0.1]]).tolist() == [10, 10, 10, 10]
+    again = semi_supervised_subsets(data, fractions=(0.01, 0.1), seed=0)
+    assert all(torch.equal(subsets[f], again[f]) for f in subsets)
+    other = semi_supervised_subsets(data, fractions=(0.1,), seed=1)
+    assert not torch.equal(subsets[0.1], other[0.1])
+
+
+def test_semi_supervised_with_a_subset_file(loaded: LoadedBackbone, tmp_path: Path) -> None:
+    train, test = coloured(40, seed=1), coloured(8, seed=2)
+    subset_file = tmp_path / "subset.txt"
+    subset_file.write_text("".join(f"{i}.png\n" for i in (0, 1, 2, 3, 5, 6)))
+    result = semi_supervised(loaded, (train, test), fractions=(0.2,), subset_files={0.15: subset_file}, epochs=1,
+                             batch_size=16, lr=0.05, progress=False)
+    rows = {row["fraction"]: row for row in result["fractions"]}
+    assert rows[0.15]["num_labelled"] == 6 and rows[0.15]["per_class"] == [1, 2, 2, 1]
+    assert rows[0.15]["subset"] == str(subset_file)
+    assert rows[0.2]["num_labelled"] == 8 and rows[0.2]["per_class"] == [2, 2, 2, 2]
+    assert set(result["top1"]) == {"0.15", "0.2"} and all(0 <= v <= 100 for v in result["top1"].values())
+    subset_file.write_text("0.png\nmissing.png\n")
+    with pytest.raises(ValueError, match="missing.png"):
+        semi_supervised(loaded, (train, test), fractions=(), subset_files={0.1: subset_file}, progress=False)
+
+
+def test_digits_datasets() -> None:
+    train, test = digits_datasets(image_size=16, seed=0)
+    assert len(train) + len(test) == 1797 and 350 <= len(test) <= 370
+    image, label = train[0]
+    assert image.dtype == torch.uint8 and image.shape == (3, 16, 16) and 0 <= label < 10
+    assert int(train.images.max()) == 255 and torch.equal(image[0], image[2])
+    counts = torch.bincount(test.labels, minlength=10).float() / torch.bincount(train.labels, minlength=10).float()
+    assert torch.allclose(counts, torch.full((10,), 0.25), atol=0.02)  # stratified 80/20
+    assert torch.equal(digits_datasets(image_size=16, seed=0)[1].labels, test.labels)
+
+
+def test_transfer_digits_and_an_image_folder(loaded: LoadedBackbone, image_folder: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "features"
+    datasets = {"digits": "digits", "colours": (image_folder / "train", image_folder / "val")}
+    result = transfer(loaded, datasets, epochs=1, batch_size=32, lr=0.05,
+                      weight_decays=(1e-4, 1e-2), cache_dir=cache, train_limit=200, test_limit=80, progress=False)
+    rows = {(row["dataset"], row["mode"]): row for row in result["rows"]}
+    assert set(rows) == {(d, m) for d in ("digits", "colours") for m in ("linear", "finetune")}
+    assert all(0.0 <= row["top1"] <= 100.0 for row in rows.values())
+    assert rows["digits", "linear"]["top1"] > 60.0  # chance is 10%
+    assert rows["digits", "linear"]["num_train"] == 200 and rows["colours", "finetune"]["num_test"] == 8
+    # The folder's splits went through extract_features into the cache; the in-memory digits did not.
+    extracted = sorted(index.parent.name for index in cache.glob("*/index.json"))
+    assert [name.rsplit("-", 1)[0] for name in extracted] == ["colours-test", "colours-train"]
+
+
+def test_cli_finetune_and_semi(hub_folder: Path, image_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "classifier"
+    common = ["--epochs", "1", "--batch-size", "8", "--lr", "0.05"]
+    done = subprocess.run(
+        [sys.executable, "-m", "simsiam_zoo.cli", "finetune", str(hub_folder), str(image_folder), "--out", str(out),
+         *common, "--name", "resnet18.colours"],
+        capture_output=True, text=True, timeout=120, env=ONE_THREAD,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads((out / "finetune.json").read_text())
+    assert result["evaluation"] == "finetune" and result["num_classes"] == 4 and 0 <= result["top1"] <= 100
+    model = timm.create_model(f"local-dir:{out}", pretrained=True)
+    assert model.pretrained_cfg["label_names"] == sorted(CLASSES)  # the class folders, in label order
+
+    subset_file = tmp_path / "subset.txt"
+    subset_file.write_text("train0.png\ntrain1.png\ntrain2.png\ntrain3.png\n")
+    semi_json = tmp_path / "semi.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "simsiam_zoo.cli", "eval", "semi", str(hub_folder), str(image_folder), "--fraction",
+         "0.5", "--subset-file", f"0.1={subset_file}", *common, "--out", str(semi_json)],
+        capture_output=True, text=True, timeout=120, env=ONE_THREAD,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "fine-tune 0.1 (4)" in done.stdout
+    semi = json.loads(semi_json.read_text())
+    assert [row["num_labelled"] for row in semi["fractions"]] == [4, 12]
+
+
+def test_cli_reports_bad_data_and_bad_options(hub_folder: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    done = runner.invoke(main, ["eval", "semi", str(hub_folder), str(tmp_path / "nowhere")])
+    assert done.exit_code == 3 and "train/ and val/" in done.output
+    done = runner.invoke(main, ["eval", "semi", str(hub_folder), "digits", "--subset-file", "one=list.txt"])
+    assert done.exit_code == 2 and "FRACTION=PATH" in done.output
+    done = runner.invoke(main, ["eval", "transfer", str(hub_folder), "--dataset", "=x"])
+    assert done.exit_code == 2 and "NAME=PATH" in done.output
