@@ -75,6 +75,11 @@ def scan_image_folder(root: str | Path) -> tuple[list[Path], list[int], list[str
     if not root.is_dir():
         raise DataError(f"{root}: not a folder")
     subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    resolved_root = root.resolve()
+    for subdir in subdirs:
+        # A linked class folder is fine; one that leads back to the data folder would count every image twice.
+        if subdir.is_symlink() and resolved_root.is_relative_to(subdir.resolve()):
+            raise DataError(f"{subdir}: a link back to the data folder (a loop), not a class folder")
     classes = [p.name for p in subdirs]
     paths: list[Path] = []
     labels: list[int] = []

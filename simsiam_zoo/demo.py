@@ -92,16 +92,17 @@ def _evaluate(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor
 
 def run_demo(*, out_dir: str | Path = "demo_output", minutes: float = 5.0, device: str = "cpu",
              eval_train_images: int = EVAL_TRAIN_IMAGES, eval_test_images: int = EVAL_TEST_IMAGES,
+             monitor_bank: int = MONITOR_BANK, monitor_queries: int = MONITOR_QUERIES,
              progress: bool = True) -> DemoResult:
     started = time.monotonic()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     base = load_recipe("simsiam_r18_fashion_mnist").replace(
-        {"data.knn_train_size": MONITOR_BANK, "data.knn_test_size": MONITOR_QUERIES})
+        {"data.knn_train_size": monitor_bank, "data.knn_test_size": monitor_queries})
     dataset = FashionMNIST(base.data.path)
     seconds_per_step, seconds_per_image = _calibrate(base, dataset, device)
     evaluation_images = 2 * (eval_train_images + eval_test_images) + 2 * (DEMO_EPOCHS + 1) * (
-        MONITOR_BANK + MONITOR_QUERIES)
+        monitor_bank + monitor_queries)
     budget = max(0.0, minutes * 60 - (time.monotonic() - started) - FIXED_SECONDS
                  - evaluation_images * seconds_per_image)
     recipe, images = plan_recipe(base, seconds=budget * MAIN_SHARE, seconds_per_step=seconds_per_step,
@@ -112,7 +113,7 @@ def run_demo(*, out_dir: str | Path = "demo_output", minutes: float = 5.0, devic
     _say(progress, f"pretraining {recipe.model.arch} on {images} images x {DEMO_EPOCHS} epochs "
                    f"(~{seconds_per_step:.2f} s/step, {budget * MAIN_SHARE:.0f} s budget)", started)
     main_run = train(recipe, output_dir=run_dir, device=device, dataset=subset, progress=progress,
-                     max_minutes=1.3 * max(budget * MAIN_SHARE, 2 * DEMO_EPOCHS * seconds_per_step) / 60)
+                     max_minutes=1.1 * max(budget * MAIN_SHARE, 2 * DEMO_EPOCHS * seconds_per_step) / 60)
     collapse_recipe, collapse_images = plan_recipe(
         recipe.replace({"loss.stop_gradient": False}), seconds=budget * COLLAPSE_SHARE,
         seconds_per_step=seconds_per_step, dataset_size=len(dataset),

@@ -17,7 +17,8 @@ from simsiam_zoo.hub.registry import ZOO
 @pytest.mark.skipif(not FASHION_MNIST_DIR.exists(), reason="needs apt-get install dataset-fashion-mnist")
 def test_demo_with_a_tiny_budget(tmp_path):
     out = tmp_path / "demo"
-    result = run_demo(out_dir=out, minutes=0.4, eval_train_images=1000, eval_test_images=300, progress=False)
+    result = run_demo(out_dir=out, minutes=0.4, eval_train_images=1000, eval_test_images=300, monitor_bank=200,
+                      monitor_queries=100, progress=False)
     report = out / "report"
     assert result.report == report / "report.html"
     for name in ("report.html", "report.md", "model_card.md", "loss_and_collapse.png", "knn_monitor.png",

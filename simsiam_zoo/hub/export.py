@@ -76,7 +76,6 @@ def export_checkpoint(
         recipe_yaml=recipe.to_yaml(),
         full_model_state=full_state if include_full_model else None,
     )
-    validate_hub_folder(folder)
     return folder
 
 
@@ -109,9 +108,7 @@ def convert_to_hub(
     )
     config = timm_config(arch=arch, num_features=model.num_features, preprocessing=preprocessing,
                          tag=name.partition(".")[2] or name, license=license)
-    folder = write_hub_folder(out_dir, backbone_state=state, config=config, card=card)
-    validate_hub_folder(folder)
-    return detected, folder
+    return detected, write_hub_folder(out_dir, backbone_state=state, config=config, card=card)
 
 
 def publish_local(folder: str | Path, *, hub_dir: str | Path, repo_id: str) -> Path:

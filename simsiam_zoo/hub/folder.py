@@ -107,7 +107,8 @@ def write_hub_folder(
     recipe_yaml: str | None = None,
     full_model_state: Mapping[str, torch.Tensor] | None = None,
 ) -> Path:
-    """Write a complete hub folder atomically; an existing folder is replaced only once the new one is whole."""
+    """Write a complete hub folder atomically; an existing folder is replaced only once the new one is whole
+    and passes `validate_hub_folder`, so a folder users cannot load never replaces one they can."""
     out_dir = Path(out_dir)
     with atomic_directory(out_dir) as staging:
         # Serialised in memory, written by Python: a full disk is then an OSError (errno, file) like any other write,
@@ -120,6 +121,7 @@ def write_hub_folder(
         (staging / CARD_NAME).write_text(card.replace("{{weights_sha256}}", sha256_file(staging / WEIGHTS_NAME)))
         if recipe_yaml is not None:
             (staging / RECIPE_NAME).write_text(recipe_yaml)
+        validate_hub_folder(staging)
     return out_dir
 
 

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Reproduces the README's Fashion-MNIST evaluation table from a pretrained run folder (default runs/fm_sg,
+# made by `simsiam-zoo train simsiam_r18_fashion_mnist --output runs/fm_sg --set optim.epochs=2`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MODEL=${1:-runs/fm_sg}
+OUT=${2:-results/fashion_mnist}
+Z=.venv/bin/simsiam-zoo
+mkdir -p "$OUT"
+$Z extract "$MODEL" fashion_mnist --out "$OUT/feats_train" --num-workers 0
+$Z extract "$MODEL" fashion_mnist:test --out "$OUT/feats_test" --num-workers 0
+$Z eval knn --train "$OUT/feats_train" --test "$OUT/feats_test" --out "$OUT/knn.json"
+$Z eval linear --train "$OUT/feats_train" --test "$OUT/feats_test" --out "$OUT/linear.json"
+$Z eval semi "$MODEL" fashion_mnist --fraction 0.01 --fraction 0.1 --epochs 5 --test-limit 2000 --out "$OUT/semi.json"
+$Z eval transfer "$MODEL" --dataset digits --epochs 10 --out "$OUT/transfer_digits.json"

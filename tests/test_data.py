@@ -1,0 +1,40 @@
+import gzip
+
+import pytest
+import torch
+
+from simsiam_zoo import data
+from simsiam_zoo.data import DataError, EpochSampler, FashionMNIST
+
+
+def test_shipped_fashion_mnist_subset_is_the_fallback(monkeypatch, tmp_path):
+    monkeypatch.setattr(data, "FASHION_MNIST_DIR", tmp_path / "missing")
+    with pytest.warns(UserWarning, match="subset shipped with simsiam-zoo"):
+        train = FashionMNIST()
+    test = FashionMNIST(data.FASHION_MNIST_SUBSET_DIR, split="test")
+    assert (len(train), len(test)) == (6000, 1000)
+    image, label = train[0]
+    assert image.shape == (3, 28, 28) and image.dtype == torch.uint8 and 0 <= label < 10
+    assert torch.bincount(train.labels).min() > 500  # every class is there
+    assert (data.FASHION_MNIST_SUBSET_DIR / "LICENSE").read_text().count("MIT") >= 1
+
+
+def test_corrupt_idx_file_names_the_file(tmp_path):
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"):
+        with gzip.open(tmp_path / name, "wb") as f:
+            header = b"\x00\x00\x08\x03" + b"".join(n.to_bytes(4, "big") for n in (5, 28, 28))
+            f.write(header + b"\x00" * 100)  # 5 x 28 x 28 promised, 100 bytes held
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte.gz: idx header says"):
+        FashionMNIST(tmp_path)
+
+
+def test_epoch_sampler_splits_global_batches_across_ranks_and_resumes():
+    whole = list(EpochSampler(20, batch_size=4, seed=1, epoch=3))
+    ranks = [list(EpochSampler(20, batch_size=2, seed=1, epoch=3, rank=r, world_size=2)) for r in range(2)]
+    # Global batch b of the one-process run is the union of the ranks' batch b.
+    for b in range(5):
+        assert sorted(whole[4 * b: 4 * b + 4]) == sorted(ranks[0][2 * b: 2 * b + 2] + ranks[1][2 * b: 2 * b + 2])
+    assert list(EpochSampler(20, batch_size=4, seed=1, epoch=3, start_batch=2)) == whole[8:]
+    assert whole != list(EpochSampler(20, batch_size=4, seed=1, epoch=4))
+    with pytest.raises(DataError, match="fewer than one global batch"):
+        EpochSampler(3, batch_size=4, seed=0, epoch=0)

@@ -1,0 +1,414 @@
+"""Reliability battery, through the CLI: an output that cannot be written, kill -9 mid-export and mid-push, odd
+training data, broken hub folders, offline downloads. Each case checks the documented exit code, the one `error:`
+message naming the file and the problem, and that nothing half-written is left behind.
+
+Covered elsewhere and not repeated: unreadable images and kill -9 during extraction (test_extract.py); kill -9
+during training, a NaN loss and a missing data folder (test_train.py); pickles that run code, truncated weights, sha256
+mismatches and unknown model names (test_zoo.py, test_convert.py); `..` paths on the hub server and offline
+downloads through the library (test_hub.py).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file, save_file
+
+from simsiam_zoo.data import DataError, ImageFolder
+from simsiam_zoo.extract import extract_features
+from simsiam_zoo.hub.export import export_checkpoint
+from simsiam_zoo.hub.folder import CONFIG_NAME, WEIGHTS_NAME
+from simsiam_zoo.hub.loader import load_backbone
+from simsiam_zoo.hub.publish import push_hub_folder
+from simsiam_zoo.recipe import load_recipe
+from simsiam_zoo.train import CHECKPOINT_NAME, train
+from tests.hub_server import HubServer, hub_env, hub_server  # noqa: F401  (importing registers the fixtures)
+
+NAME = "resnet18.reliability_test"
+TIMEOUT = 300  # per command: a hang fails the test instead of stalling the suite
+EXIT_BAD_INPUT, EXIT_OFFLINE, EXIT_CANNOT_WRITE = 3, 5, 6
+CLI = [sys.executable, "-m", "simsiam_zoo.cli"]
+# Runs the CLI after `setup` in the same interpreter: `python -c RUN_CLI.format(setup=...) ARGS...`.
+RUN_CLI = """
+import runpy, sys
+{setup}
+sys.argv = ["simsiam-zoo", *sys.argv[1:]]
+runpy.run_module("simsiam_zoo.cli", run_name="__main__", alter_sys=True)
+"""
+# A full disk without root or a mount: no file may grow past 4 KiB, so writes fail with EFBIG. SIGXFSZ is ignored (as
+# Python does by default) so that the write fails instead of the kernel killing the process. 4 KiB lets the small
+# files through (recipe.yaml, TensorBoard events) and stops shards, weights and checkpoints.
+DISK_FULL = """
+import resource, signal
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+"""
+# Pause points, one each, where the test kills the command: after the hub folder's weights are written to its staging
+# folder (write_hub_folder hashes them next), and after the first LFS upload of a push, before its commit.
+PAUSE_EXPORT = """
+import pathlib, time
+import simsiam_zoo.hub.folder as folder
+
+def paused(path):
+    pathlib.Path({marker!r}).touch()
+    time.sleep(600)
+
+folder.sha256_file = paused
+"""
+PAUSE_PUSH = """
+import pathlib, time
+from huggingface_hub import _commit_api
+
+upload = _commit_api.lfs_upload
+
+def paused(*args, **kwargs):
+    upload(*args, **kwargs)
+    pathlib.Path({marker!r}).touch()
+    time.sleep(600)
+
+_commit_api.lfs_upload = paused
+"""
+# A private mount namespace in which `$0` is bind-mounted read-only over itself, then the command.
+READ_ONLY = ["unshare", "--mount", "sh", "-c", 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"']
+
+
+def run_cli(*args: str | Path, prefix: list[str] | None = None, env: dict[str, str] | None = None,
+            ) -> subprocess.CompletedProcess[str]:
+    command = [*(prefix or CLI), *map(str, args)]
+    environment = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, env=environment)
+    # The outcome in one line, shown with a failure and tabulated by scripts/reliability_report.py.
+    last = done.stdout.strip().splitlines()[-1:] or [""]
+    print(f"{args[0]}: exit {done.returncode}: {(messages(done.stderr) or last)[0]}")
+    return done
+
+
+def with_setup(setup: str) -> list[str]:
+    return [sys.executable, "-c", RUN_CLI.format(setup=setup)]
+
+
+def messages(stderr: str) -> list[str]:
+    """The `error: ...` messages; progress bars end lines with \r, and a bar cut short by the error shares its line."""
+    return [line[line.index("error: "):] for line in stderr.replace("\r", "\n").splitlines() if "error: " in line]
+
+
+def error_message(done: subprocess.CompletedProcess[str]) -> str:
+    """The one `error: ...` message of a failed command; no traceback, no second message."""
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    found = messages(done.stderr)
+    assert len(found) == 1, done.stderr[-3000:]
+    return found[0]
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Hidden temp files and staging folders (`.NAME.*.tmp`, `.NAME.old`) below `folder`."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob(".*") if p.name.endswith((".tmp", ".old")))
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def write_images(root: Path, classes: tuple[str, ...], per_class: int) -> None:
+    for label, name in enumerate(classes):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            pixels = np.random.default_rng(label * 100 + i).integers(0, 256, (36, 40, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / name / f"image {i}.png")
+
+
+# -------------------------------------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def recipe_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("recipe") / "tiny.yaml"
+    load_recipe("tiny_fake").replace({"optim.base_lr": 0.5, "optim.epochs": 1}).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def partial_run(recipe_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run stopped at step 3 of 4 with its checkpoint: rerunning it trains one step and writes a checkpoint."""
+    run = tmp_path_factory.mktemp("run")
+    train(load_recipe(str(recipe_file)), output_dir=run, max_steps=3, progress=False)
+    return run
+
+
+@pytest.fixture(scope="module")
+def exported(partial_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The hub folder of `partial_run`, exported in-process: what an uninterrupted `export` writes."""
+    return export_checkpoint(partial_run, tmp_path_factory.mktemp("export") / NAME, name=NAME)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("images")
+    write_images(root, ("a", "b"), 6)
+    return root
+
+
+@pytest.fixture(scope="module")
+def read_only_works(tmp_path_factory: pytest.TempPathFactory) -> bool:
+    """Whether this machine can mount a folder read-only in a private namespace (root with CAP_SYS_ADMIN)."""
+    probe = tmp_path_factory.mktemp("read_only_probe")
+    if shutil.which("unshare") is None:
+        return False
+    done = subprocess.run([*READ_ONLY, str(probe), "touch", str(probe / "written")], capture_output=True, timeout=60)
+    return done.returncode != 0 and b"Read-only file system" in done.stderr and not (probe / "written").exists()
+
+
+def os_error(code: int) -> str:
+    return f"[Errno {code}] {os.strerror(code)}"
+
+
+@pytest.fixture(params=["full disk", "read-only folder"])
+def cannot_write(request: pytest.FixtureRequest, read_only_works: bool) -> Callable[[Path], tuple[list[str], str]]:
+    """f(folder) -> (command prefix that runs the CLI unable to write below folder, the OS error it meets)."""
+    if request.param == "full disk":
+        return lambda folder: (with_setup(DISK_FULL), os_error(errno.EFBIG))
+    if not read_only_works:
+        pytest.skip("a read-only bind mount needs `unshare --mount` with CAP_SYS_ADMIN, which this machine lacks "
+                    "(an unprivileged container?); the full-disk variant still runs")
+    return lambda folder: ([*READ_ONLY, str(folder), *CLI], os_error(errno.EROFS))
+
+
+# ------------------------------------------------------------------------------- outputs that cannot be written
+
+
+def test_extract_that_cannot_write_keeps_finished_shards(
+    exported: Path, images: Path, tmp_path: Path, cannot_write: Callable[[Path], tuple[list[str], str]]
+) -> None:
+    reference = tmp_path / "reference"
+    loaded = load_backbone(str(exported))
+    extract_features(loaded.model, loaded.transform, images, out=reference, shard_size=4, progress=False,
+                     model_name=loaded.source)
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copy2(reference / "shard-00000.safetensors", out)  # what an interrupted earlier run left
+    prefix, problem = cannot_write(out)
+    done = run_cli("extract", exported, images, "--out", out, "--shard-size", 4, "--num-workers", 0, prefix=prefix)
+    assert done.returncode == EXIT_CANNOT_WRITE, done.stderr[-3000:]
+    assert error_message(done) == f"error: {problem}: '{out / 'shard-00001.safetensors'}'"
+    assert snapshot(out) == {"shard-00000.safetensors": (reference / "shard-00000.safetensors").read_bytes()}
+    assert leftovers(out) == []
+
+
+def test_export_that_cannot_write_keeps_the_previous_folder(
+    partial_run: Path, exported: Path, tmp_path: Path, cannot_write: Callable[[Path], tuple[list[str], str]]
+) -> None:
+    hub = tmp_path / "hub"
+    target = shutil.copytree(exported, hub / NAME)
+    before = snapshot(target)
+    prefix, problem = cannot_write(hub)
+    done = run_cli("export", partial_run, target, "--name", NAME, prefix=prefix)
+    assert done.returncode == EXIT_CANNOT_WRITE, done.stderr[-3000:]
+    assert error_message(done) == f"error: {problem}: '{target}'"  # the folder asked for, not its staging copy
+    assert snapshot(target) == before
+    assert sorted(p.name for p in hub.iterdir()) == [NAME]
+
+
+def test_training_that_cannot_write_keeps_the_last_good_checkpoint(
+    partial_run: Path, recipe_file: Path, tmp_path: Path, cannot_write: Callable[[Path], tuple[list[str], str]]
+) -> None:
+    run = shutil.copytree(partial_run, tmp_path / "run")
+    before = {name: (run / name).read_bytes() for name in (CHECKPOINT_NAME, "metrics.csv", "steps.csv")}
+    prefix, problem = cannot_write(run)
+    done = run_cli("train", recipe_file, "--output", run, prefix=prefix)
+    assert done.returncode == EXIT_CANNOT_WRITE, done.stderr[-3000:]
+    # A full disk lets the small recipe.yaml through and stops at the checkpoint; a read-only folder stops at once.
+    failed = CHECKPOINT_NAME if problem == os_error(errno.EFBIG) else "recipe.yaml"
+    assert error_message(done) == f"error: {problem}: '{run / failed}'"
+    assert {name: (run / name).read_bytes() for name in before} == before
+    assert leftovers(run) == []
+
+
+def test_extract_into_a_file_is_bad_input(exported: Path, images: Path, tmp_path: Path) -> None:
+    out = tmp_path / "features.json"
+    out.write_text("{}")
+    done = run_cli("extract", exported, images, "--out", out, "--num-workers", 0)
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert error_message(done) == f"error: {out}: exists and is not a folder"
+    assert out.read_text() == "{}"
+
+
+# ---------------------------------------------------------------------------------------------- kill -9, rerun
+
+
+def kill_at_marker(setup: str, args: list[str], marker: Path, log: Path) -> None:
+    """Start the CLI with `args` after `setup`, SIGKILL it once `setup`'s pause point has created `marker`."""
+    with open(log, "w") as stderr:
+        process = subprocess.Popen([*with_setup(setup), *args], stdout=subprocess.DEVNULL, stderr=stderr,
+                                   env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not marker.exists():
+            assert process.poll() is None, f"exited with {process.returncode} before its pause point:\n" \
+                                           f"{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, "the pause point was not reached"
+            time.sleep(0.05)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+    print(f"{args[0]}: killed by SIGKILL at its pause point")
+
+
+def test_kill_during_export_then_rerun_gives_the_same_folder(partial_run: Path, exported: Path, tmp_path: Path) -> None:
+    hub = tmp_path / "hub"
+    target = shutil.copytree(exported, hub / NAME)
+    (target / "README.md").write_text("an older export\n")
+    older = snapshot(target)
+    args = ["export", str(partial_run), str(target), "--name", NAME]
+    marker = tmp_path / "paused"
+    kill_at_marker(PAUSE_EXPORT.format(marker=str(marker)), args, marker, tmp_path / "log")
+    assert snapshot(target) == older  # a reader still sees the whole older folder
+    assert leftovers(hub), "the kill came before the staging folder was written"
+
+    done = run_cli(*args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert snapshot(target) == snapshot(exported)
+    assert sorted(p.name for p in hub.iterdir()) == [NAME]
+
+
+def repo_tree(hub: HubServer, repo_id: str) -> tuple[str, list[str]]:
+    """(`git ls-tree -r HEAD`: mode, blob id and path of every file, commit subjects) of a repo on the server."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(hub.repo_dir(repo_id)), *args], capture_output=True, text=True,
+                              check=True).stdout
+
+    return git("ls-tree", "-r", "HEAD"), git("log", "--format=%s").splitlines()
+
+
+def test_kill_during_push_then_rerun_gives_the_same_repo(
+    hub: HubServer, exported: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = snapshot(exported)
+    push_hub_folder(exported, repo_id="zoo-test/reliability-reference", endpoint=hub.url, token="hf_test")
+    reference = repo_tree(hub, "zoo-test/reliability-reference")
+
+    repo_id = "zoo-test/reliability-killed"
+    args = ["push", str(exported), "--repo-id", repo_id]
+    marker = tmp_path / "paused"
+    monkeypatch.setenv("HF_TOKEN", "hf_test")
+    kill_at_marker(PAUSE_PUSH.format(marker=str(marker)), args, marker, tmp_path / "log")
+    files, commits = repo_tree(hub, repo_id)
+    assert files == "" and len(commits) == 1  # created, uploads begun, nothing committed
+    done = run_cli(*args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert repo_tree(hub, repo_id) == reference
+    assert snapshot(exported) == folder and leftovers(exported.parent) == []
+
+
+# ----------------------------------------------------------------------------------------- training data folders
+
+
+def train_on(data: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    return run_cli("train", "tiny_fake", "--output", out, "--data", data, "--set", "data.dataset=imagefolder",
+                   "--set", "optim.epochs=1")
+
+
+def empty_folder(root: Path) -> tuple[Path, str]:
+    (root / "empty").mkdir()
+    return root / "empty", f"{root / 'empty'}: no images found"
+
+
+def symlink_loop(root: Path) -> tuple[Path, str]:
+    (root / "a").symlink_to(root / "b")
+    (root / "b").symlink_to(root / "a")
+    return root / "a", f"{root / 'a'}: not a folder"
+
+
+@pytest.mark.parametrize("make", [empty_folder, symlink_loop], ids=["empty folder", "symlink loop"])
+def test_unusable_data_folder_is_bad_input(tmp_path: Path, make: Callable[[Path], tuple[Path, str]]) -> None:
+    data, expected = make(tmp_path)
+    done = train_on(data, tmp_path / "run")
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert error_message(done).startswith(f"error: {expected}")
+    assert not (tmp_path / "run" / CHECKPOINT_NAME).exists()
+
+
+def test_unicode_and_spaces_in_data_paths_with_a_loop_inside(tmp_path: Path) -> None:
+    data = tmp_path / "données d'été 猫" / "x y"
+    write_images(data, ("chats noirs", "chiens 犬"), 8)
+    (data / "chiens 犬" / "back up").symlink_to("..", target_is_directory=True)  # not followed: no image twice
+    out = tmp_path / "run ü"
+    done = train_on(data, out)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "finished at step 2/2" in done.stdout  # 16 images, batch 8
+    assert (out / CHECKPOINT_NAME).exists() and leftovers(out) == []
+
+
+def test_a_link_to_the_data_folder_is_not_a_class(tmp_path: Path) -> None:
+    """Taken for a class folder, it would make every image count twice."""
+    write_images(tmp_path, ("a", "b"), 2)
+    (tmp_path / "loop").symlink_to(".", target_is_directory=True)
+    try:
+        dataset = ImageFolder(tmp_path)
+    except DataError as error:  # refusing it is fine too
+        assert "loop" in str(error)
+        return
+    assert (dataset.classes, len(dataset)) == (["a", "b"], 4)
+
+
+# ------------------------------------------------------------------------------------------- broken hub folders
+
+
+def drop_config_field(folder: Path) -> str:
+    config = json.loads((folder / CONFIG_NAME).read_text())
+    del config["pretrained_cfg"]["mean"]
+    (folder / CONFIG_NAME).write_text(json.dumps(config))
+    return f"{folder / CONFIG_NAME}: missing fields pretrained_cfg.mean"
+
+
+def recast(dtype: torch.dtype) -> Callable[[Path], str]:
+    def breakage(folder: Path) -> str:
+        state = load_file(folder / WEIGHTS_NAME)
+        save_file({k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}, folder / WEIGHTS_NAME)
+        return f"{folder / WEIGHTS_NAME}: tensors are not float32: bn1.bias ({str(dtype).removeprefix('torch.')})"
+
+    return breakage
+
+
+@pytest.mark.parametrize("breakage", [drop_config_field, recast(torch.int64), recast(torch.float16)],
+                         ids=["config.json missing a field", "int64 weights", "float16 weights"])
+def test_extract_with_a_broken_hub_folder_is_bad_input(
+    exported: Path, images: Path, tmp_path: Path, breakage: Callable[[Path], str]
+) -> None:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for path in exported.iterdir():
+        if path.name != "simsiam.safetensors":  # not read here; 45 MB less to copy
+            shutil.copy2(path, folder)
+    expected = breakage(folder)
+    done = run_cli("extract", folder, images, "--out", tmp_path / "out", "--num-workers", 0)
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert error_message(done).startswith(f"error: {expected}")
+    assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------------------------------------------- offline
+
+
+def test_download_offline_when_not_cached(isolated_hf_cache: Path) -> None:
+    name = "simsiam_resnet50.in1k_ep100_bs512"
+    done = run_cli("download", name, env={"HF_HUB_OFFLINE": "1"})
+    assert done.returncode == EXIT_OFFLINE, done.stderr[-3000:]
+    message = error_message(done)
+    assert message.startswith(f"error: simsiam-zoo/{name}: not (fully) in the Hugging Face cache")
+    assert "HF_HUB_OFFLINE=1" in message
+    assert not [p for p in isolated_hf_cache.rglob("*") if p.is_file()]
