@@ -216,9 +216,9 @@ def push_command(folder: Path, *, repo_id: str, private: bool, dry_run: bool) ->
 @click.argument("model")
 @click.argument("data")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder of feature shards.")
-@click.option("--batch-size", type=int, default=256, show_default=True)
-@click.option("--shard-size", type=int, default=8192, show_default=True)
-@click.option("--num-workers", type=int, default=2, show_default=True, help="Decoding processes.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option("--shard-size", type=click.IntRange(min=1), default=8192, show_default=True)
+@click.option("--num-workers", type=click.IntRange(min=0), default=2, show_default=True, help="Decoding processes.")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True)
 @click.option("--dtype", type=click.Choice(["float32", "float16"]), default="float32", show_default=True,
@@ -227,7 +227,7 @@ def push_command(folder: Path, *, repo_id: str, private: bool, dry_run: bool) ->
               show_default=True)
 @click.option("--strict", is_flag=True, help="Any unreadable image is an error instead of a listed skip.")
 @click.option("--compile", "compile_model", is_flag=True, help="torch.compile the backbone.")
-@click.option("--limit", type=int, default=None, help="Only the first N images of DATA.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N images of DATA.")
 @click.option("--hub-dir", type=click.Path(path_type=Path), default=None, help="Local hub directory to load from.")
 @_clean_errors
 def extract_command(

@@ -245,6 +245,14 @@ def test_extract_into_a_file_is_bad_input(exported: Path, images: Path, tmp_path
     assert out.read_text() == "{}"
 
 
+@pytest.mark.parametrize("option", ["--batch-size", "--shard-size", "--limit"])
+def test_extract_with_a_zero_size_is_a_usage_error(exported: Path, images: Path, tmp_path: Path, option: str) -> None:
+    done = run_cli("extract", exported, images, "--out", tmp_path / "out", option, 0)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert f"Invalid value for '{option}': 0 is not in the range x>=1" in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
 # ---------------------------------------------------------------------------------------------- kill -9, rerun
 
 
