@@ -143,8 +143,10 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """A training checkpoint, read without unpickling arbitrary objects."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """A training checkpoint, read without unpickling arbitrary objects (a clear error names a bad file)."""
+    from simsiam_zoo.convert import read_torch_checkpoint
+
+    return read_torch_checkpoint(Path(path))
 
 
 def _write_csv(path: Path, rows: list[dict[str, float]], fields: Sequence[str]) -> None:

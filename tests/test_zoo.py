@@ -198,3 +198,12 @@ def test_cli_models_export_and_detectron2(exported, trained, tmp_path):
     assert d2["matching_heuristics"] is True and "res5.1.conv2.norm.weight" in d2["model"]
     unknown = cli("download", "simsiam_resnet50.in1k_ep1000")
     assert unknown.returncode == 3 and "did you mean" in unknown.stderr
+
+
+@pytest.mark.parametrize("repo_id", ["../escape", "org/../../escape", "org/name/extra"])
+def test_local_hub_ids_cannot_climb_out_of_the_hub_directory(exported, tmp_path, repo_id):
+    with pytest.raises(HubFolderError, match="repo id"):
+        publish_local(exported, hub_dir=tmp_path / "hub", repo_id=repo_id)
+    with pytest.raises(HubFolderError, match="repo id"):
+        load_backbone(f"hf-hub:{repo_id}", hub_dir=tmp_path / "hub")
+    assert not any(tmp_path.glob("**/escape"))

@@ -15,6 +15,7 @@ from simsiam_zoo.hub.loader import (
     load_backbone_strict,
     preprocessing_from_recipe,
 )
+from simsiam_zoo.hub.publish import check_repo_id
 from simsiam_zoo.hub.registry import ZOO, Result
 from simsiam_zoo.recipe import Recipe, recipe_from_dict
 
@@ -114,10 +115,7 @@ def convert_to_hub(
 def publish_local(folder: str | Path, *, hub_dir: str | Path, repo_id: str) -> Path:
     """Copy a validated hub folder to `hub_dir/ORG/NAME`, replacing any previous copy atomically."""
     validate_hub_folder(folder)
-    org, _, repo_name = repo_id.partition("/")
-    if not org or not repo_name or ".." in repo_id or "/" in repo_name:
-        raise ValueError(f"{repo_id!r}: a repo id is ORG/NAME")
-    target = Path(hub_dir) / org / repo_name
+    target = Path(hub_dir) / check_repo_id(repo_id)
     with atomic_directory(target) as staging:
         for path in Path(folder).iterdir():
             if path.is_file():

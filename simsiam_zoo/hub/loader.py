@@ -26,6 +26,7 @@ from simsiam_zoo.hub.folder import (
     sha256_file,
 )
 from simsiam_zoo.hub.registry import ZooEntry, get_entry
+from simsiam_zoo.recipe import Recipe
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
 # (blocks per stage, bottleneck?) -> timm architecture
@@ -80,8 +81,8 @@ def load_backbone_strict(arch: str, state: Mapping[str, torch.Tensor], *, source
     return model.eval()
 
 
-def preprocessing_from_recipe(recipe: object) -> Preprocessing:
-    data = recipe.data  # type: ignore[attr-defined]
+def preprocessing_from_recipe(recipe: Recipe) -> Preprocessing:
+    data = recipe.data
     # Small-image recipes train on whole images, so evaluation does not crop either.
     crop_pct = 1.0 if data.augmentation == "small" else 0.875
     return Preprocessing(
@@ -164,13 +165,14 @@ def load_backbone(
 
 
 def _fetch(repo_id: str, *, hub_dir: str | Path | None, revision: str | None) -> Path:
+    from simsiam_zoo.hub.publish import check_repo_id, download_hub_repo
+
     if hub_dir is not None:
-        folder = Path(hub_dir) / repo_id
+        # The same id rules as the Hub, so an `hf-hub:` id cannot climb out of the local hub directory.
+        folder = Path(hub_dir) / check_repo_id(repo_id)
         if not (folder / CONFIG_NAME).exists():
             raise HubFolderError(f"{folder}: {repo_id} is not in the local hub directory {hub_dir}")
         return folder
-    from simsiam_zoo.hub.publish import download_hub_repo
-
     return download_hub_repo(repo_id, revision=revision)
 
 

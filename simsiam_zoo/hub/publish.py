@@ -42,7 +42,7 @@ class PushResult:
     weights_sha256: str
 
 
-def _check_repo_id(repo_id: str) -> str:
+def check_repo_id(repo_id: str) -> str:
     """`repo_id` if it is a hub model id `ORG/NAME`, else a HubFolderError saying why not."""
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
@@ -70,7 +70,7 @@ def push_hub_folder(
     A dry run validates and lists the files without touching the network. Raises HubFolderError, before any
     upload, for a bad repo id or a folder that fails `validate_hub_folder`.
     """
-    _check_repo_id(repo_id)
+    check_repo_id(repo_id)
     folder = Path(folder)
     info = validate_hub_folder(folder)
     files = tuple(name for name in HUB_FILES if (folder / name).is_file())
@@ -107,7 +107,7 @@ def download_hub_repo(
         RevisionNotFoundError,
     )
 
-    _check_repo_id(repo_id)
+    check_repo_id(repo_id)
     where = f"{repo_id}@{revision}" if revision else repo_id
     try:
         snapshot = Path(snapshot_download(
