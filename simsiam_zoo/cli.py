@@ -12,13 +12,17 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import yaml
 
 from simsiam_zoo.data import DataError
 from simsiam_zoo.recipe import RecipeError, builtin_recipes, load_recipe
+
+if TYPE_CHECKING:  # the commands import the library only when they run
+    from simsiam_zoo.evaluate.protocols import RunOptions
+    from simsiam_zoo.finetune import LinearProtocolSchedule, Schedule
 
 EXIT_BAD_INPUT = 3
 EXIT_DIVERGED = 4
@@ -218,8 +222,11 @@ def push_command(folder: Path, *, repo_id: str, private: bool, dry_run: bool) ->
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder of feature shards.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
 @click.option("--shard-size", type=click.IntRange(min=1), default=8192, show_default=True)
-@click.option("--num-workers", type=click.IntRange(min=0), default=2, show_default=True, help="Decoding processes.")
+@click.option("--num-workers", type=click.IntRange(min=0), default=None,
+              help="Decoding processes [default: 0 on cpu, where the forward already uses every core; else 8].")
 @click.option("--device", default="cpu", show_default=True)
+@click.option("--device-preprocessing/--host-preprocessing", default=None,
+              help="Resize and crop on --device instead of beside decoding [default: on for cuda].")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True)
 @click.option("--dtype", type=click.Choice(["float32", "float16"]), default="float32", show_default=True,
               help="Stored embedding dtype.")
@@ -231,9 +238,9 @@ def push_command(folder: Path, *, repo_id: str, private: bool, dry_run: bool) ->
 @click.option("--hub-dir", type=click.Path(path_type=Path), default=None, help="Local hub directory to load from.")
 @_clean_errors
 def extract_command(
-    model: str, data: str, *, out: Path, batch_size: int, shard_size: int, num_workers: int, device: str,
-    precision: str, dtype: str, output_format: str, strict: bool, compile_model: bool, limit: int | None,
-    hub_dir: Path | None,
+    model: str, data: str, *, out: Path, batch_size: int, shard_size: int, num_workers: int | None, device: str,
+    device_preprocessing: bool | None, precision: str, dtype: str, output_format: str, strict: bool,
+    compile_model: bool, limit: int | None, hub_dir: Path | None,
 ) -> None:
     """Embed DATA (image folder, text file of paths, or fashion_mnist[:test]) with MODEL into --out.
 
@@ -246,8 +253,9 @@ def extract_command(
     loaded = load_backbone(model, hub_dir=hub_dir)
     summary = extract_features(
         loaded.model, loaded.transform, data, out=out, batch_size=batch_size, shard_size=shard_size,
-        num_workers=num_workers, device=device, precision=precision, dtype=dtype, output_format=output_format,
-        strict=strict, compile=compile_model, limit=limit, model_name=loaded.source,
+        num_workers=num_workers, device=device, device_preprocessing=device_preprocessing, precision=precision,
+        dtype=dtype, output_format=output_format, strict=strict, compile=compile_model, limit=limit,
+        model_name=loaded.source,
     )
     click.echo(f"embedded {summary.num_embedded} of {summary.num_images} images ({summary.dim}-d) into {out}; "
                f"skipped {summary.num_skipped} (see {summary.skipped_manifest}); "
@@ -304,7 +312,15 @@ def _report(result: dict[str, Any], out: Path | None, rows: list[tuple[str, floa
 
 
 def _run_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Options shared by the commands that train on DATA: caps, seed, device, where MODEL and results live."""
+    """Options shared by the commands that train on DATA: caps, seed, device, where MODEL lives. The command
+    receives them as one `run` (a RunOptions)."""
+
+    def make(**options: Any) -> Any:
+        from simsiam_zoo.evaluate.protocols import RunOptions
+
+        return RunOptions(**options)
+
+    command = _bundle(command, "run", make, ("train_limit", "test_limit", "seed", "device", "num_workers", "hub_dir"))
     for option in reversed([
         click.option("--train-limit", type=click.IntRange(min=1), default=None,
                      help="At most N training images (Fashion-MNIST: the first N, else a seeded sample)."),
@@ -319,13 +335,52 @@ def _run_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def _training_options(*, epochs: int, batch_size: int, optimizer: str) -> Callable[..., Any]:
+def _bundle(
+    command: Callable[..., Any], keyword: str, make: Callable[..., Any], fields: tuple[str, ...]
+) -> Callable[..., Any]:
+    """`command` called with the options `fields` replaced by one `keyword` argument, `make(**those options)`; a
+    value that `make` rejects (ValueError) is a usage error (exit 2), like one that click rejects itself."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        options = {field: kwargs.pop(field) for field in fields}
+        try:
+            kwargs[keyword] = make(**options)
+        except ValueError as error:
+            raise click.UsageError(str(error), ctx=click.get_current_context()) from None
+        return command(*args, **kwargs)
+
+    return wrapper
+
+
+def _schedule_options(*, linear_protocol: bool = False, lr_help: str | None = None) -> Callable[..., Any]:
+    """--epochs, --batch-size, --weight-decay, --optimizer and --lr (--base-lr for the linear protocol). The command
+    receives them as one `schedule`: a LinearProtocolSchedule or a Schedule.
+
+    The defaults are those classes' own, written out because the library is imported only when a command runs
+    (tests/test_finetune.py checks that they agree).
+    """
+    if linear_protocol:
+        epochs, batch_size, optimizer, lr_field = 90, 4096, "lars", "base_lr"
+        lr_option = click.option("--base-lr", type=float, default=0.02, show_default=True,
+                                 help="lr = base-lr x batch / 256 (paper 0.02; the official code uses 0.1).")
+    else:
+        epochs, batch_size, optimizer, lr_field = 30, 256, "sgd", "lr"
+        lr_option = click.option("--lr", type=float, default=0.01, show_default=True, help=lr_help)
+
+    def make(**options: Any) -> Any:
+        from simsiam_zoo.finetune import LinearProtocolSchedule, Schedule
+
+        return (LinearProtocolSchedule if linear_protocol else Schedule)(**options)
+
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        command = _bundle(command, "schedule", make, ("epochs", "batch_size", "weight_decay", "optimizer", lr_field))
         for option in reversed([
             click.option("--epochs", type=click.IntRange(min=1), default=epochs, show_default=True),
             click.option("--batch-size", type=click.IntRange(min=1), default=batch_size, show_default=True),
             click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0, show_default=True),
             click.option("--optimizer", type=click.Choice(["sgd", "lars"]), default=optimizer, show_default=True),
+            lr_option,
         ]):
             command = option(command)
         return command
@@ -339,25 +394,17 @@ _DATA_HELP = "DATA: fashion_mnist, digits, or a folder with train/ and val/ (or 
 @eval_group.command("linear-protocol", epilog=_DATA_HELP)
 @click.argument("model")
 @click.argument("data")
-@_training_options(epochs=90, batch_size=4096, optimizer="lars")
-@click.option("--base-lr", type=float, default=0.02, show_default=True,
-              help="lr = base-lr x batch / 256 (paper 0.02; the official code uses 0.1).")
+@_schedule_options(linear_protocol=True)
 @_run_options
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="JSON result file.")
 @_clean_errors
 def eval_linear_protocol_command(
-    model: str, data: str, *, epochs: int, batch_size: int, weight_decay: float, optimizer: str, base_lr: float,
-    train_limit: int | None, test_limit: int | None, seed: int, device: str, num_workers: int, hub_dir: Path | None,
-    out: Path | None,
+    model: str, data: str, *, schedule: LinearProtocolSchedule, run: RunOptions, out: Path | None
 ) -> None:
     """The paper's linear protocol: a linear classifier on MODEL's frozen backbone (BN in eval mode), on DATA."""
     from simsiam_zoo.evaluate.protocols import linear_protocol
 
-    result = linear_protocol(
-        model, data, epochs=epochs, batch_size=batch_size, base_lr=base_lr, optimizer=optimizer,
-        weight_decay=weight_decay, train_limit=train_limit, test_limit=test_limit, hub_dir=hub_dir, device=device,
-        seed=seed, num_workers=num_workers,
-    )
+    result = linear_protocol(model, data, schedule=schedule, run=run)
     _report(result, out, [("linear protocol", result["top1"])])
 
 
@@ -384,24 +431,19 @@ def _parse_subset_files(pairs: tuple[str, ...]) -> dict[float, Path]:
               help="Share of the training labels to fine-tune on (class-balanced, seeded).")
 @click.option("--subset-file", "subset_files", multiple=True, metavar="FRACTION=PATH",
               help="SimCLR subset file (one image basename a line) to use for FRACTION instead of a seeded draw.")
-@_training_options(epochs=30, batch_size=256, optimizer="sgd")
-@click.option("--lr", type=float, default=0.01, show_default=True)
+@_schedule_options()
 @_run_options
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="JSON result file.")
 @_clean_errors
 def eval_semi_command(
-    model: str, data: str, *, fractions: tuple[float, ...], subset_files: tuple[str, ...], epochs: int,
-    batch_size: int, weight_decay: float, optimizer: str, lr: float, train_limit: int | None, test_limit: int | None,
-    seed: int, device: str, num_workers: int, hub_dir: Path | None, out: Path | None,
+    model: str, data: str, *, fractions: tuple[float, ...], subset_files: tuple[str, ...], schedule: Schedule,
+    run: RunOptions, out: Path | None,
 ) -> None:
     """Semi-supervised: fine-tune all of MODEL on 1% and 10% (--fraction) of DATA's training labels."""
     from simsiam_zoo.evaluate.protocols import semi_supervised
 
-    result = semi_supervised(
-        model, data, fractions=fractions, subset_files=_parse_subset_files(subset_files), epochs=epochs,
-        batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer, train_limit=train_limit,
-        test_limit=test_limit, hub_dir=hub_dir, device=device, seed=seed, num_workers=num_workers,
-    )
+    result = semi_supervised(model, data, fractions=fractions, subset_files=_parse_subset_files(subset_files),
+                             schedule=schedule, run=run)
     _report(result, out, [(f"fine-tune {row['fraction']:g} ({row['num_labelled']})", row["top1"])
                           for row in result["fractions"]])
 
@@ -422,26 +464,20 @@ def _parse_datasets(entries: tuple[str, ...]) -> dict[str, str]:
               help="A folder with train/ and val/ (or test/) class sub-folders, or digits / fashion_mnist.")
 @click.option("--mode", "modes", type=click.Choice(["linear", "finetune"]), multiple=True,
               default=("linear", "finetune"), show_default=True)
-@_training_options(epochs=30, batch_size=256, optimizer="sgd")
-@click.option("--lr", type=float, default=0.01, show_default=True, help="Fine-tuning lr.")
+@_schedule_options(lr_help="Fine-tuning lr.")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
               help="Keep extracted features here for reuse (default: a temporary folder).")
 @_run_options
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="JSON result file.")
 @_clean_errors
 def eval_transfer_command(
-    model: str, *, datasets: tuple[str, ...], modes: tuple[str, ...], epochs: int, batch_size: int,
-    weight_decay: float, optimizer: str, lr: float, cache_dir: Path | None, train_limit: int | None,
-    test_limit: int | None, seed: int, device: str, num_workers: int, hub_dir: Path | None, out: Path | None,
+    model: str, *, datasets: tuple[str, ...], modes: tuple[str, ...], schedule: Schedule, cache_dir: Path | None,
+    run: RunOptions, out: Path | None,
 ) -> None:
     """Transfer MODEL to each --dataset: linear probe on cached features and full fine-tuning."""
     from simsiam_zoo.evaluate.protocols import transfer
 
-    result = transfer(
-        model, _parse_datasets(datasets), modes=modes, epochs=epochs, batch_size=batch_size, lr=lr,
-        weight_decay=weight_decay, optimizer=optimizer, cache_dir=cache_dir, train_limit=train_limit,
-        test_limit=test_limit, hub_dir=hub_dir, device=device, seed=seed, num_workers=num_workers,
-    )
+    result = transfer(model, _parse_datasets(datasets), modes=modes, schedule=schedule, cache_dir=cache_dir, run=run)
     _report(result, out, [(f"{row['dataset']} {row['mode']}", row["top1"]) for row in result["rows"]])
 
 
@@ -450,8 +486,7 @@ def eval_transfer_command(
 @click.argument("data")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
               help="Classifier folder that timm loads (local-dir:OUT); the result goes to OUT/finetune.json.")
-@_training_options(epochs=30, batch_size=256, optimizer="sgd")
-@click.option("--lr", type=float, default=0.01, show_default=True)
+@_schedule_options()
 @click.option("--frozen-backbone", is_flag=True, help="Train only the linear head (the linear protocol).")
 @click.option("--name", default=None, help="Model name on the card (default ARCH.finetuned).")
 @click.option("--license", "license_", default="apache-2.0", show_default=True,
@@ -459,19 +494,14 @@ def eval_transfer_command(
 @_run_options
 @_clean_errors
 def finetune_command(
-    model: str, data: str, *, out_dir: Path, epochs: int, batch_size: int, weight_decay: float, optimizer: str,
-    lr: float, frozen_backbone: bool, name: str | None, license_: str, train_limit: int | None,
-    test_limit: int | None, seed: int, device: str, num_workers: int, hub_dir: Path | None,
+    model: str, data: str, *, out_dir: Path, schedule: Schedule, frozen_backbone: bool, name: str | None,
+    license_: str, run: RunOptions,
 ) -> None:
     """Fine-tune MODEL on DATA and save the classifier (backbone + fc) as a timm folder --out."""
     from simsiam_zoo.evaluate.protocols import finetune_classifier
 
-    result = finetune_classifier(
-        model, data, out_dir, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-        optimizer=optimizer, frozen_backbone=frozen_backbone, card_name=name, license=license_,
-        train_limit=train_limit, test_limit=test_limit, hub_dir=hub_dir, device=device, seed=seed,
-        num_workers=num_workers,
-    )
+    result = finetune_classifier(model, data, out_dir, schedule=schedule, frozen_backbone=frozen_backbone,
+                                 card_name=name, license=license_, run=run)
     _report(result, out_dir / "finetune.json", [("linear" if frozen_backbone else "fine-tune", result["top1"])])
     click.echo(f"classifier in {out_dir} (timm.create_model('local-dir:{out_dir}', pretrained=True))")
 

@@ -17,6 +17,7 @@ the same bytes as an uninterrupted run (no timestamps, deterministic key order).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -33,6 +34,7 @@ from safetensors.torch import load_file as load_safetensors
 from safetensors.torch import save as safetensors_bytes
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
 from simsiam_zoo._io import atomic_write, atomic_write_bytes, atomic_write_text
@@ -377,20 +379,82 @@ class _Decoded(Dataset):
 
 
 def _collate(
-    samples: list[tuple[int, torch.Tensor | None, str | None]],
-) -> tuple[list[int], torch.Tensor | None, list[tuple[int, str]]]:
+    samples: list[tuple[int, torch.Tensor | None, str | None]], *, stack: bool
+) -> tuple[list[int], torch.Tensor | list[torch.Tensor] | None, list[tuple[int, str]]]:
+    """(positions, images, failures); images stay a list when `stack` is off (sizes differ before the resize)."""
     good = [(position, image) for position, image, _ in samples if image is not None]
     failures = [(position, reason) for position, image, reason in samples if image is None]
     if not good:
         return [], None, failures
-    shapes = {tuple(image.shape) for _, image in good}
-    if len(shapes) > 1:
-        raise ValueError(f"the transform must give images of one shape to batch them; got {sorted(shapes)}")
-    return [position for position, _ in good], torch.stack([image for _, image in good]), failures
+    images = [image for _, image in good]
+    if stack:
+        shapes = {tuple(image.shape) for image in images}
+        if len(shapes) > 1:
+            raise ValueError(f"the transform must give images of one shape to batch them; got {sorted(shapes)}")
+        images = torch.stack(images)
+    return [position for position, _ in good], images, failures
+
+
+@dataclass(frozen=True)
+class _Pipeline:
+    """`transform` cut in three: `on_host` runs where images are decoded (workers, or inline), `per_image` on
+    the device one image at a time (the resize, when sizes differ), `per_batch` on the device on the batch."""
+
+    on_host: Callable[[torch.Tensor], torch.Tensor]
+    per_image: v2.Compose | None
+    per_batch: v2.Compose | None
+
+
+def _identity(image: torch.Tensor) -> torch.Tensor:
+    return image
+
+
+def _pipeline(transform: Callable[[torch.Tensor], torch.Tensor], *, device_preprocessing: bool) -> _Pipeline:
+    """Move the float conversion and normalisation to the device always (a uint8 batch crosses the worker
+    pipe and the PCIe bus at a quarter of the float32 size), and the resize and crop too when asked.
+
+    Only a v2.Compose ending in ToDtype + Normalize (every loader transform) can be cut; any other callable
+    runs whole on the host.
+    """
+    steps = list(transform.transforms) if isinstance(transform, v2.Compose) else []
+    cuttable = len(steps) >= 2 and isinstance(steps[-2], v2.ToDtype) and isinstance(steps[-1], v2.Normalize)
+    if not cuttable:
+        if device_preprocessing:
+            raise ValueError("device preprocessing needs a torchvision v2.Compose ending in ToDtype + Normalize "
+                             f"(as the loader's transforms are); got {type(transform).__name__}")
+        return _Pipeline(transform, None, None)
+    geometry, to_float = steps[:-2], v2.Compose(steps[-2:])
+    if not device_preprocessing:
+        return _Pipeline(v2.Compose(geometry) if geometry else _identity, None, to_float)
+    return _Pipeline(_identity, v2.Compose(geometry) if geometry else None, to_float)
+
+
+def _on_device(
+    images: torch.Tensor | list[torch.Tensor], positions: list[int], pipeline: _Pipeline, *, device: torch.device,
+    memory_format: torch.memory_format,
+) -> tuple[list[int], torch.Tensor | None, list[tuple[int, str]]]:
+    """The device half of the pipeline: (positions kept, float batch or None, failures)."""
+    failures = []
+    if pipeline.per_image is not None:
+        kept, resized = [], []
+        for position, image in zip(positions, images, strict=True):
+            try:
+                resized.append(pipeline.per_image(image.to(device, non_blocking=True)))
+                kept.append(position)
+            except Exception as e:  # as on the host: that image's problem only
+                failures.append((position, f"transform failed: {type(e).__name__}: {e}"))
+        if not resized:
+            return [], None, failures
+        positions, images = kept, torch.stack(resized)
+    else:
+        images = images.to(device, non_blocking=True)
+    if pipeline.per_batch is not None:
+        images = pipeline.per_batch(images)
+    return positions, images.contiguous(memory_format=memory_format), failures
 
 
 def _embed_shards(
-    shards: list[_Shard], source: _Source, transform: Callable[[torch.Tensor], torch.Tensor], model: nn.Module,
+    shards: list[_Shard], source: _Source, pipeline: _Pipeline, model: nn.Module,
     *, batch_size: int, num_workers: int, device: torch.device, precision: str, memory_format: torch.memory_format,
     bar: tqdm,
 ) -> Iterator[tuple[_Shard, list[int], torch.Tensor | None, list[tuple[int, str]]]]:
@@ -403,8 +467,8 @@ def _embed_shards(
         batch_counts.append(len(shard_batches))
         batches.extend(shard_batches)
     loader = DataLoader(
-        _Decoded(source, transform), batch_sampler=batches, num_workers=num_workers, collate_fn=_collate,
-        pin_memory=device.type == "cuda",
+        _Decoded(source, pipeline.on_host), batch_sampler=batches, num_workers=num_workers,
+        collate_fn=functools.partial(_collate, stack=pipeline.per_image is None), pin_memory=device.type == "cuda",
     )
     stream = iter(loader) if batches else iter(())  # no worker start-up when every shard was skipped already
     for shard, count in zip(shards, batch_counts, strict=True):
@@ -413,17 +477,22 @@ def _embed_shards(
         positions, outputs = [], []
         for _ in range(count):
             batch_positions, images, failures = next(stream)
-            skipped.extend(failures)
-            if images is not None:
-                images = images.to(device, non_blocking=True, memory_format=memory_format)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-                    output = model(images)
-                if not isinstance(output, torch.Tensor) or output.ndim != 2:
-                    got = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
-                    raise ValueError(f"the model must return N x D embeddings; got {got}")
-                outputs.append(output.float().cpu())
-                positions.extend(batch_positions)
             bar.update(len(batch_positions) + len(failures))
+            skipped.extend(failures)
+            if images is None:
+                continue
+            batch_positions, images, failures = _on_device(
+                images, batch_positions, pipeline, device=device, memory_format=memory_format)
+            skipped.extend(failures)
+            if images is None:
+                continue
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+                output = model(images)
+            if not isinstance(output, torch.Tensor) or output.ndim != 2:
+                got = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+                raise ValueError(f"the model must return N x D embeddings; got {got}")
+            outputs.append(output.float().cpu())
+            positions.extend(batch_positions)
         yield shard, positions, torch.cat(outputs) if outputs else None, sorted(skipped)
 
 
@@ -437,7 +506,7 @@ def _check_options(**options: Any) -> None:
     for name in ("batch_size", "shard_size", "limit"):
         if options[name] is not None and options[name] < 1:
             raise ValueError(f"{name} must be at least 1, got {options[name]}")
-    if options["num_workers"] < 0:
+    if options["num_workers"] is not None and options["num_workers"] < 0:
         raise ValueError(f"num_workers must be >= 0, got {options['num_workers']}")
 
 
@@ -456,8 +525,9 @@ def extract_features(
     out: str | Path,
     batch_size: int = 256,
     shard_size: int = 8192,
-    num_workers: int = 0,
+    num_workers: int | None = None,
     device: str = "cpu",
+    device_preprocessing: bool | None = None,
     precision: Literal["fp32", "bf16"] = "fp32",
     dtype: Literal["float32", "float16"] = "float32",
     output_format: Literal["safetensors", "npy"] = "safetensors",
@@ -475,6 +545,11 @@ def extract_features(
     is refused. Unreadable images are skipped and listed in skipped.json, or raise DataError when `strict`.
     `model_name` (model and transform, e.g. a zoo name) is recorded and guards resumes against a model
     swap. `limit` keeps the first entries of the source only. The model is moved to `device` in place.
+
+    `num_workers` decoding processes; None picks 0 on a CPU device, where the forward pass already keeps every
+    core busy and worker processes only compete with it, and up to 8 otherwise. The float conversion and
+    normalisation always run on `device`; `device_preprocessing` moves the resize and crop there too (None: on
+    for CUDA), so that workers only decode.
     """
     _check_options(
         precision=precision, dtype=dtype, output_format=output_format, batch_size=batch_size,
@@ -508,6 +583,11 @@ def extract_features(
     todo = [shard for shard in shards if shard.number not in counts]
 
     device_ = torch.device(device)
+    if num_workers is None:
+        num_workers = 0 if device_.type == "cpu" else min(8, os.cpu_count() or 1)
+    if device_preprocessing is None:
+        device_preprocessing = device_.type == "cuda"
+    pipeline = _pipeline(transform, device_preprocessing=device_preprocessing)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     was_training = model.training
     model.eval().to(device_, memory_format=memory_format)
@@ -529,7 +609,7 @@ def extract_features(
     try:
         with torch.inference_mode():
             for shard, positions, embeddings, failures in _embed_shards(
-                todo, source, transform, forward, batch_size=batch_size, num_workers=num_workers,
+                todo, source, pipeline, forward, batch_size=batch_size, num_workers=num_workers,
                 device=device_, precision=precision, memory_format=memory_format, bar=bar,
             ):
                 skips[shard.number] = [{"index": i, "path": source.paths[i], "reason": r} for i, r in failures]

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +27,66 @@ from simsiam_zoo.train import TrainingDiverged
 
 # Frozen-backbone evaluation is inference only, but 4096 full-size images at once would not fit most devices.
 EVAL_BATCH_SIZE = 256
+Optimizer = Literal["sgd", "lars"]
+OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Schedule:
+    """How `finetune` trains: `epochs` over the train set in batches of `batch_size`, SGD or LARS with `momentum`
+    and `weight_decay`, the lr following a per-step cosine from `lr` to 0.
+
+    The defaults are the fine-tuning protocols' (semi-supervised, transfer, `finetune` command).
+    """
+
+    epochs: int = 30
+    batch_size: int = 256
+    lr: float = 0.01
+    weight_decay: float = 0.0
+    optimizer: Optimizer = "sgd"
+    momentum: float = 0.9
+
+    def __post_init__(self) -> None:
+        _check_schedule(self, lr_field="lr")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinearProtocolSchedule:
+    """The paper's linear protocol schedule: as `Schedule`, but the lr is `base_lr` x batch / 256 for the batch
+    actually used (`at_batch`), so one `base_lr` holds for any batch size. Paper: 90 epochs, batch 4096, LARS,
+    base_lr 0.02 (the official code's default is 0.1), no weight decay."""
+
+    epochs: int = 90
+    batch_size: int = 4096
+    base_lr: float = 0.02
+    weight_decay: float = 0.0
+    optimizer: Optimizer = "lars"
+    momentum: float = 0.9
+
+    def __post_init__(self) -> None:
+        _check_schedule(self, lr_field="base_lr")
+
+    def at_batch(self, batch_size: int) -> Schedule:
+        """The `Schedule` that trains with batches of `batch_size` images, its lr scaled from `base_lr`."""
+        return Schedule(epochs=self.epochs, batch_size=batch_size, lr=self.base_lr * batch_size / 256,
+                        weight_decay=self.weight_decay, optimizer=self.optimizer, momentum=self.momentum)
+
+
+def _check_schedule(schedule: Schedule | LinearProtocolSchedule, *, lr_field: str) -> None:
+    """Raise a ValueError naming the first field out of range; the comparisons are written so that NaN fails."""
+    lr = getattr(schedule, lr_field)
+    if not schedule.epochs >= 1:
+        raise ValueError(f"epochs must be >= 1, got {schedule.epochs!r}")
+    if not schedule.batch_size >= 1:
+        raise ValueError(f"batch_size must be >= 1, got {schedule.batch_size!r}")
+    if not (lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"{lr_field} must be a finite number > 0, got {lr!r}")
+    if not schedule.weight_decay >= 0:
+        raise ValueError(f"weight_decay must be >= 0, got {schedule.weight_decay!r}")
+    if schedule.optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {schedule.optimizer!r}")
+    if not 0 <= schedule.momentum < 1:
+        raise ValueError(f"momentum must be in [0, 1), got {schedule.momentum!r}")
 
 
 @dataclass
@@ -71,22 +131,19 @@ def classifier_prefix(model: nn.Module) -> str:
     return next(name for name, module in model.named_modules() if module is head) + "."
 
 
-def _build_optimizer(
-    params: Sequence[nn.Parameter], *, optimizer: str, lr: float, momentum: float, weight_decay: float
-) -> torch.optim.Optimizer:
-    if optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    if optimizer == "lars":
-        from timm.optim import Lars
+def _build_optimizer(params: Sequence[nn.Parameter], schedule: Schedule) -> torch.optim.Optimizer:
+    options = {"lr": schedule.lr, "momentum": schedule.momentum, "weight_decay": schedule.weight_decay}
+    if schedule.optimizer == "sgd":
+        return torch.optim.SGD(params, **options)
+    from timm.optim import Lars  # the only other optimizer a Schedule accepts
 
-        # As the official SimSiam LARS: weight matrices get weight decay and the trust ratio (also without
-        # weight decay, hence always_adapt); biases and BN parameters get neither.
-        groups = [
-            {"params": [p for p in params if p.ndim > 1], "always_adapt": True},
-            {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0, "always_adapt": False},
-        ]
-        return Lars([g for g in groups if g["params"]], lr=lr, momentum=momentum, weight_decay=weight_decay)
-    raise ValueError(f"unknown optimizer {optimizer!r}; expected 'sgd' or 'lars'")
+    # As the official SimSiam LARS: weight matrices get weight decay and the trust ratio (also without
+    # weight decay, hence always_adapt); biases and BN parameters get neither.
+    groups = [
+        {"params": [p for p in params if p.ndim > 1], "always_adapt": True},
+        {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0, "always_adapt": False},
+    ]
+    return Lars([g for g in groups if g["params"]], **options)
 
 
 @torch.no_grad()
@@ -112,13 +169,8 @@ def finetune(
     *,
     num_classes: int,
     preprocessing: Preprocessing,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    weight_decay: float,
-    optimizer: Literal["sgd", "lars"],
+    schedule: Schedule,
     frozen_backbone: bool,
-    momentum: float = 0.9,
     device: str = "cpu",
     seed: int = 0,
     num_workers: int = 0,
@@ -130,11 +182,10 @@ def finetune(
     running statistics) without gradients, only `fc` is trained, and a RuntimeError is raised if any
     backbone weight or buffer changed anyway. Otherwise the whole network is fine-tuned (BN in train mode).
     `fc` starts at N(0, 0.01) with zero bias (official main_lincls.py); the lr follows a per-step cosine from
-    `lr` to 0. Batches are `min(batch_size, len(train_set))` images, the remainder of each shuffled epoch
-    dropped (a 1-image batch breaks BN); augmentation and order are seeded, so a CPU run is reproducible.
+    `schedule.lr` to 0. Batches are `min(schedule.batch_size, len(train_set))` images, the remainder of each
+    shuffled epoch dropped (a 1-image batch breaks BN); augmentation and order are seeded, so a CPU run is
+    reproducible.
     """
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
     if len(train_set) == 0 or len(val_set) == 0:
         raise ValueError(f"empty dataset: {len(train_set)} train and {len(val_set)} val images")
     run_device = torch.device(device)
@@ -153,11 +204,11 @@ def finetune(
         prefix = classifier_prefix(model)
         reference = {k: v.detach().clone() for k, v in model.state_dict().items() if not k.startswith(prefix)}
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = _build_optimizer(params, optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    opt = _build_optimizer(params, schedule)
 
-    batch = min(batch_size, len(train_set))
+    batch = min(schedule.batch_size, len(train_set))
     steps_per_epoch = len(train_set) // batch
-    total_steps = epochs * steps_per_epoch
+    total_steps = schedule.epochs * steps_per_epoch
     augmented = _Augmented(train_set, train_transform(preprocessing), seed=seed)
     eval_transform = preprocessing.transform()
     history: list[dict[str, float]] = []
@@ -165,14 +216,14 @@ def finetune(
     step = 0
     bar = tqdm(total=total_steps, disable=not progress, unit="step", desc="linear" if frozen_backbone else "finetune")
     try:
-        for epoch in range(epochs):
+        for epoch in range(schedule.epochs):
             # eval() keeps BN on its running statistics, which is what a frozen backbone means.
             model.train(not frozen_backbone)
             sampler = EpochSampler(len(train_set), batch_size=batch, seed=seed, epoch=epoch)
             loader = DataLoader(augmented, batch_size=batch, sampler=sampler, drop_last=True, num_workers=num_workers)
             loss_sum = 0.0
             for images, labels in loader:
-                step_lr = lr * 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
+                step_lr = schedule.lr * 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
                 for group in opt.param_groups:
                     group["lr"] = step_lr
                 loss = F.cross_entropy(model(images.to(run_device)), labels.to(run_device))
@@ -186,7 +237,7 @@ def finetune(
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{step_lr:.4g}")
             top1 = evaluate_top1(model, val_set, eval_transform, device=run_device, num_workers=num_workers,
-                                 batch_size=min(batch_size, EVAL_BATCH_SIZE))
+                                 batch_size=min(schedule.batch_size, EVAL_BATCH_SIZE))
             history.append({"epoch": epoch + 1, "loss": loss_sum / steps_per_epoch, "lr": step_lr, "val_top1": top1,
                             "seconds": time.monotonic() - started})
     finally:

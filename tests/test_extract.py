@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import signal
 import struct
-import subprocess
 import sys
-import time
 import zlib
 from pathlib import Path
 
@@ -23,8 +19,9 @@ from torch import nn
 from simsiam_zoo.augment import eval_transform
 from simsiam_zoo.data import FASHION_MNIST_DIR, DataError, FashionMNIST, decode_image
 from simsiam_zoo.extract import extract_features, load_features
+from tests._process import run_until_then_kill
 
-TESTS_DIR = Path(__file__).resolve().parent
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def tiny_model() -> nn.Module:
@@ -93,6 +90,45 @@ def test_class_folder_round_trip(tmp_path: Path, output_format: str) -> None:
         assert json.loads((out / "shard-00001.paths.json").read_text())["paths"] == names[3:6]
 
 
+def test_device_preprocessing_gives_the_host_pipeline_features(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Resize and crop on the device (here the CPU, the same code path as CUDA) beside decoding-only workers."""
+    sizes = [(40, 36), (64, 48), (33, 90), (32, 32), (120, 41)]  # the batch is ragged until the device resizes it
+    for seed, size in enumerate(sizes):
+        write_png(tmp_path / "data" / f"img{seed}.png", seed, size)
+    (tmp_path / "data" / "img5.png").write_bytes(b"not a png")
+    workers_seen = []
+
+    class RecordingLoader(torch.utils.data.DataLoader):
+        def __init__(self, *args, **kwargs):
+            workers_seen.append(kwargs["num_workers"])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr("simsiam_zoo.extract.DataLoader", RecordingLoader)
+    runs = {}
+    for device_preprocessing, workers in ((False, None), (True, 2)):
+        out = tmp_path / f"out-{device_preprocessing}"
+        summary = extract_features(
+            tiny_model(), make_transform(), tmp_path / "data", out=out, batch_size=4, progress=False,
+            device_preprocessing=device_preprocessing, num_workers=workers,
+        )
+        assert (summary.num_embedded, summary.num_skipped) == (5, 1)
+        runs[device_preprocessing] = load_features(out).embeddings
+    assert workers_seen == [0, 2]  # None picks no worker processes on a CPU device
+    expected = direct([decode_image(tmp_path / "data" / f"img{i}.png") for i in range(5)])
+    torch.testing.assert_close(runs[False], expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(runs[True], expected, atol=1e-5, rtol=1e-5)
+
+    def opaque(image: torch.Tensor) -> torch.Tensor:
+        return make_transform()(image)
+
+    with pytest.raises(ValueError, match="device preprocessing needs a torchvision v2.Compose"):
+        extract_features(tiny_model(), opaque, tmp_path / "data", out=tmp_path / "o", device_preprocessing=True,
+                         progress=False)
+    assert not (tmp_path / "o" / "index.json").exists()
+
+
 def test_float16_output_and_bf16_autocast(tmp_path: Path) -> None:
     names = class_folder(tmp_path / "data")
     out = tmp_path / "out"
@@ -145,8 +181,8 @@ def test_fashion_mnist_named_source(tmp_path: Path) -> None:
 KILLED_RUN = """
 import sys, time
 import torch
-sys.path.insert(0, {tests!r})
-from test_extract import make_transform, tiny_model
+sys.path.insert(0, {root!r})  # the repository, so that `tests` imports as the package it is under pytest
+from tests.test_extract import make_transform, tiny_model
 from simsiam_zoo.extract import extract_features
 
 torch.set_num_threads({threads})
@@ -174,19 +210,8 @@ def test_resume_after_sigkill_is_byte_identical(tmp_path: Path) -> None:
         write_png(data / f"img{i:02d}.png", i, size=(24, 20))
     (data / "img00_broken.png").write_bytes(b"")  # a skip inside the first, resumed, shard
     killed, reference = tmp_path / "killed", tmp_path / "reference"
-    script = KILLED_RUN.format(tests=str(TESTS_DIR), threads=torch.get_num_threads(), data=str(data), out=str(killed))
-    process = subprocess.Popen([sys.executable, "-c", script])
-    try:
-        deadline = time.monotonic() + 60
-        while not (killed / "shard-00000.safetensors").exists():
-            assert process.poll() is None, "the extraction subprocess exited before writing a shard"
-            assert time.monotonic() < deadline, "no shard written within 60 s"
-            time.sleep(0.01)
-        os.kill(process.pid, signal.SIGKILL)
-    finally:
-        process.kill()
-        process.wait()
-    assert process.returncode == -signal.SIGKILL
+    script = KILLED_RUN.format(root=str(REPO_ROOT), threads=torch.get_num_threads(), data=str(data), out=str(killed))
+    run_until_then_kill([sys.executable, "-c", script], until=killed / "shard-00000.safetensors", timeout=60)
     assert not (killed / "index.json").exists() and not (killed / "shard-00004.safetensors").exists()
     # What a kill in the middle of a write leaves behind.
     (killed / ".shard-00001.safetensors.x1y2z3.tmp").write_bytes(b"half a shard")

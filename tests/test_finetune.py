@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
+import math
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import timm
@@ -18,6 +21,7 @@ from PIL import Image
 
 from simsiam_zoo.cli import main
 from simsiam_zoo.evaluate.protocols import (
+    RunOptions,
     TensorImages,
     digits_datasets,
     linear_protocol,
@@ -25,7 +29,14 @@ from simsiam_zoo.evaluate.protocols import (
     semi_supervised_subsets,
     transfer,
 )
-from simsiam_zoo.finetune import FinetuneResult, classifier_prefix, finetune, save_classifier
+from simsiam_zoo.finetune import (
+    FinetuneResult,
+    LinearProtocolSchedule,
+    Schedule,
+    classifier_prefix,
+    finetune,
+    save_classifier,
+)
 from simsiam_zoo.hub.folder import Preprocessing, timm_config, validate_hub_folder, write_hub_folder
 from simsiam_zoo.hub.loader import LoadedBackbone, load_backbone
 
@@ -33,6 +44,7 @@ PREPROCESSING = Preprocessing(input_size=(3, 32, 32), crop_pct=1.0, mean=(0.5, 0
 COLOURS = torch.tensor([[220, 40, 40], [40, 200, 40], [40, 60, 220], [210, 210, 50]])
 CLASSES = ["red", "green", "blue", "yellow"]
 ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}  # see one_thread()
+QUIET = RunOptions(progress=False)
 
 
 def coloured(size: int, *, seed: int, image_size: int = 32) -> TensorImages:
@@ -99,7 +111,7 @@ def image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def finetuned(loaded: LoadedBackbone) -> FinetuneResult:
     return finetune(
         loaded.model, coloured(64, seed=1), coloured(32, seed=2), num_classes=4, preprocessing=loaded.preprocessing,
-        epochs=2, batch_size=16, lr=0.02, weight_decay=1e-4, optimizer="sgd", frozen_backbone=False, progress=False,
+        schedule=Schedule(epochs=2, batch_size=16, lr=0.02, weight_decay=1e-4), frozen_backbone=False, progress=False,
     )
 
 
@@ -112,8 +124,8 @@ def test_linear_protocol_keeps_every_backbone_tensor(loaded: LoadedBackbone) -> 
     before = {k: v.clone() for k, v in loaded.model.state_dict().items()}
     runs = [
         finetune(loaded.model, coloured(32, seed=1), coloured(16, seed=2), num_classes=4,
-                 preprocessing=loaded.preprocessing, epochs=2, batch_size=16, lr=1.0, weight_decay=0.0,
-                 optimizer="lars", frozen_backbone=True, progress=False)
+                 preprocessing=loaded.preprocessing, frozen_backbone=True, progress=False,
+                 schedule=Schedule(epochs=2, batch_size=16, lr=1.0, optimizer="lars"))
         for _ in range(2)
     ]
     after = _backbone_state(runs[0].model)
@@ -136,15 +148,44 @@ def test_linear_protocol_check_fires_when_a_bn_layer_trains(loaded: LoadedBackbo
     leaky.register_forward_pre_hook(bn1_to_train_mode)
     with pytest.raises(RuntimeError, match=r"'bn1\.running_mean' changed"):
         finetune(leaky, coloured(16, seed=1), coloured(8, seed=2), num_classes=4, preprocessing=loaded.preprocessing,
-                 epochs=1, batch_size=8, lr=0.1, weight_decay=0.0, optimizer="sgd", frozen_backbone=True,
-                 progress=False)
+                 schedule=Schedule(epochs=1, batch_size=8, lr=0.1), frozen_backbone=True, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("make", "values", "field"),
+    [
+        (Schedule, {"epochs": 0}, "epochs"),
+        (Schedule, {"batch_size": 0}, "batch_size"),
+        (Schedule, {"lr": 0.0}, "lr"),
+        (Schedule, {"lr": math.nan}, "lr"),
+        (Schedule, {"weight_decay": -1e-4}, "weight_decay"),
+        (Schedule, {"optimizer": "adam"}, "optimizer"),
+        (Schedule, {"momentum": 1.0}, "momentum"),
+        (LinearProtocolSchedule, {"base_lr": -0.1}, "base_lr"),
+        (LinearProtocolSchedule, {"batch_size": -1}, "batch_size"),
+        (RunOptions, {"train_limit": 0}, "train_limit"),
+        (RunOptions, {"num_workers": -1}, "num_workers"),
+    ],
+)
+def test_bad_schedule_or_run_value_names_the_field(make: type, values: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValueError, match=rf"^{field} must be"):
+        make(**values)
+
+
+def test_schedules_are_frozen_and_the_linear_one_scales_its_lr() -> None:
+    schedule = LinearProtocolSchedule(base_lr=0.1, weight_decay=1e-6)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        schedule.epochs = 1
+    assert schedule.at_batch(512) == Schedule(epochs=90, batch_size=512, lr=0.2, weight_decay=1e-6,
+                                              optimizer="lars")
 
 
 def test_linear_protocol_result(hub_folder: Path) -> None:
-    result = linear_protocol(hub_folder, (coloured(32, seed=1), coloured(16, seed=2)), epochs=1, batch_size=4096,
-                             progress=False)
+    result = linear_protocol(hub_folder, (coloured(32, seed=1), coloured(16, seed=2)),
+                             schedule=LinearProtocolSchedule(epochs=1), run=QUIET)
     assert result["backbone_unchanged"] is True
-    assert result["batch_size"] == 32 and result["lr"] == pytest.approx(0.02 * 32 / 256)
+    # The default batch of 4096 is capped at the 32 training images, and the lr scaled with the batch used.
+    assert result["batch_size"] == 32 and result["base_lr"] == 0.02 and result["lr"] == pytest.approx(0.02 * 32 / 256)
     assert result["optimizer"] == "lars" and result["num_classes"] == 4
     assert 0.0 <= result["top1"] <= 100.0 and len(result["history"]) == 1
 
@@ -189,8 +230,8 @@ def test_semi_supervised_with_a_subset_file(loaded: LoadedBackbone, tmp_path: Pa
     train, test = coloured(40, seed=1), coloured(8, seed=2)
     subset_file = tmp_path / "subset.txt"
     subset_file.write_text("".join(f"{i}.png\n" for i in (0, 1, 2, 3, 5, 6)))
-    result = semi_supervised(loaded, (train, test), fractions=(0.2,), subset_files={0.15: subset_file}, epochs=1,
-                             batch_size=16, lr=0.05, progress=False)
+    result = semi_supervised(loaded, (train, test), fractions=(0.2,), subset_files={0.15: subset_file},
+                             schedule=Schedule(epochs=1, batch_size=16, lr=0.05), run=QUIET)
     rows = {row["fraction"]: row for row in result["fractions"]}
     assert rows[0.15]["num_labelled"] == 6 and rows[0.15]["per_class"] == [1, 2, 2, 1]
     assert rows[0.15]["subset"] == str(subset_file)
@@ -198,7 +239,7 @@ def test_semi_supervised_with_a_subset_file(loaded: LoadedBackbone, tmp_path: Pa
     assert set(result["top1"]) == {"0.15", "0.2"} and all(0 <= v <= 100 for v in result["top1"].values())
     subset_file.write_text("0.png\nmissing.png\n")
     with pytest.raises(ValueError, match="missing.png"):
-        semi_supervised(loaded, (train, test), fractions=(), subset_files={0.1: subset_file}, progress=False)
+        semi_supervised(loaded, (train, test), fractions=(), subset_files={0.1: subset_file}, run=QUIET)
 
 
 def test_digits_datasets() -> None:
@@ -215,8 +256,9 @@ def test_digits_datasets() -> None:
 def test_transfer_digits_and_an_image_folder(loaded: LoadedBackbone, image_folder: Path, tmp_path: Path) -> None:
     cache = tmp_path / "features"
     datasets = {"digits": "digits", "colours": (image_folder / "train", image_folder / "val")}
-    result = transfer(loaded, datasets, epochs=1, batch_size=32, lr=0.05,
-                      weight_decays=(1e-4, 1e-2), cache_dir=cache, train_limit=200, test_limit=80, progress=False)
+    result = transfer(loaded, datasets, schedule=Schedule(epochs=1, batch_size=32, lr=0.05),
+                      weight_decays=(1e-4, 1e-2), cache_dir=cache,
+                      run=RunOptions(train_limit=200, test_limit=80, progress=False))
     rows = {(row["dataset"], row["mode"]): row for row in result["rows"]}
     assert set(rows) == {(d, m) for d in ("digits", "colours") for m in ("linear", "finetune")}
     assert all(0.0 <= row["top1"] <= 100.0 for row in rows.values())
@@ -255,8 +297,36 @@ def test_cli_finetune_and_semi(hub_folder: Path, image_folder: Path, tmp_path: P
     assert [row["num_labelled"] for row in semi["fractions"]] == [4, 12]
 
 
+def test_cli_defaults_are_the_library_defaults() -> None:
+    eval_commands = main.commands["eval"].commands
+    for command, schedule in ((eval_commands["linear-protocol"], LinearProtocolSchedule()),
+                              (eval_commands["semi"], Schedule()), (eval_commands["transfer"], Schedule()),
+                              (main.commands["finetune"], Schedule())):
+        defaults = {param.name: param.default for param in command.params}
+        # momentum and progress have no flag: the CLI always uses their defaults.
+        for options, unflagged in ((schedule, "momentum"), (RunOptions(), "progress")):
+            expected = {k: v for k, v in dataclasses.asdict(options).items() if k != unflagged}
+            assert {k: defaults[k] for k in expected} == expected, command.name
+
+
+def test_cli_linear_protocol(hub_folder: Path, image_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "linear.json"
+    done = CliRunner().invoke(main, ["eval", "linear-protocol", str(hub_folder), str(image_folder), "--epochs", "1",
+                                     "--base-lr", "0.1", "--seed", "3", "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    result = json.loads(out.read_text())
+    assert result["batch_size"] == 24 and result["lr"] == pytest.approx(0.1 * 24 / 256) and result["seed"] == 3
+    assert result["optimizer"] == "lars" and result["epochs"] == 1
+
+
 def test_cli_reports_bad_data_and_bad_options(hub_folder: Path, tmp_path: Path) -> None:
     runner = CliRunner()
+    # Values click's types allow but the library rejects are usage errors too, caught before MODEL is loaded.
+    done = runner.invoke(main, ["eval", "semi", str(hub_folder), "digits", "--lr", "0"])
+    assert done.exit_code == 2 and "lr must be a finite number > 0" in done.output
+    done = runner.invoke(main, ["finetune", str(hub_folder), "digits", "--out", str(tmp_path / "x"), "--num-workers",
+                                "-1"])
+    assert done.exit_code == 2 and "num_workers must be >= 0" in done.output
     done = runner.invoke(main, ["eval", "semi", str(hub_folder), str(tmp_path / "nowhere")])
     assert done.exit_code == 3 and "train/ and val/" in done.output
     done = runner.invoke(main, ["eval", "semi", str(hub_folder), "digits", "--subset-file", "one=list.txt"])

@@ -14,10 +14,8 @@ import errno
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,6 +33,7 @@ from simsiam_zoo.hub.loader import load_backbone
 from simsiam_zoo.hub.publish import push_hub_folder
 from simsiam_zoo.recipe import load_recipe
 from simsiam_zoo.train import CHECKPOINT_NAME, train
+from tests._process import run_until_then_kill
 from tests.hub_server import HubServer, hub_env, hub_server  # noqa: F401  (importing registers the fixtures)
 
 NAME = "resnet18.reliability_test"
@@ -258,22 +257,9 @@ def test_extract_with_a_zero_size_is_a_usage_error(exported: Path, images: Path,
 
 def kill_at_marker(setup: str, args: list[str], marker: Path, log: Path) -> None:
     """Start the CLI with `args` after `setup`, SIGKILL it once `setup`'s pause point has created `marker`."""
-    with open(log, "w") as stderr:
-        process = subprocess.Popen([*with_setup(setup), *args], stdout=subprocess.DEVNULL, stderr=stderr,
-                                   env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
-    try:
-        deadline = time.monotonic() + TIMEOUT
-        while not marker.exists():
-            assert process.poll() is None, f"exited with {process.returncode} before its pause point:\n" \
-                                           f"{log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, "the pause point was not reached"
-            time.sleep(0.05)
-        os.kill(process.pid, signal.SIGKILL)
-    finally:
-        process.kill()
-        process.wait()
-    assert process.returncode == -signal.SIGKILL
-    print(f"{args[0]}: killed by SIGKILL at its pause point")
+    run_until_then_kill([*with_setup(setup), *args], until=marker, timeout=TIMEOUT, log=log,
+                        env={"PYTHONDONTWRITEBYTECODE": "1"})
+    print(f"{args[0]}: killed by SIGKILL at its pause point")  # the outcome line scripts/reliability_report.py reads
 
 
 def test_kill_during_export_then_rerun_gives_the_same_folder(partial_run: Path, exported: Path, tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from simsiam_zoo.train import (
     load_checkpoint,
     train,
 )
+from tests._process import run_until_then_kill
 
 
 def test_one_training_step_decreases_the_loss_on_a_fixed_batch(tiny_recipe):
@@ -100,17 +101,10 @@ def test_kill_during_training_then_rerun_matches(tiny_recipe, tmp_path):
     tiny_recipe.replace({"run.checkpoint_every_steps": 1}).save(recipe_file)
     out = tmp_path / "run"
     command = [sys.executable, "-m", "simsiam_zoo.cli", "train", str(recipe_file), "--output", str(out)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = 120
-    import time
-
-    start = time.monotonic()
-    while not (out / CHECKPOINT_NAME).exists() and time.monotonic() - start < deadline:
-        time.sleep(0.05)
-    process.kill()
-    process.wait()
-    assert (out / CHECKPOINT_NAME).exists()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run_until_then_kill(command, until=out / CHECKPOINT_NAME, timeout=120)
+    assert (out / CHECKPOINT_NAME).exists()  # the kill did not take the checkpoint with it
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
     train(load_recipe(str(recipe_file)), output_dir=tmp_path / "whole", progress=False)
     a, b = _final_state(out), _final_state(tmp_path / "whole")
     assert all(torch.equal(a[key], b[key]) for key in a)

@@ -26,13 +26,14 @@ from simsiam_zoo.train import CHECKPOINT_NAME, build_model, load_checkpoint, tra
 from tests.hub_server import HubServer, hub_env, hub_server  # noqa: F401  (importing registers the fixtures)
 
 NAME = "simsiam_resnet18.fashion_mnist_demo"
+# One recipe for the run and for the reference model rebuilt from its checkpoint: the two must not drift apart.
+RECIPE = load_recipe("tiny_fake").replace({"optim.base_lr": 0.5, "optim.epochs": 1})
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("run")
-    train(load_recipe("tiny_fake").replace({"optim.base_lr": 0.5, "optim.epochs": 1}), output_dir=run,
-          progress=False)
+    train(RECIPE, output_dir=run, progress=False)
     return run
 
 
@@ -44,7 +45,7 @@ def exported(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _reference_features(run: Path, x: torch.Tensor) -> torch.Tensor:
     """The backbone as training left it, rebuilt from the checkpoint without any hub code."""
     checkpoint = load_checkpoint(run / CHECKPOINT_NAME)
-    model = build_model(load_recipe("tiny_fake").replace({"optim.base_lr": 0.5, "optim.epochs": 1}))
+    model = build_model(RECIPE)
     model.load_state_dict(checkpoint["model"])
     with torch.no_grad():
         return model.backbone.eval()(x)
@@ -149,6 +150,12 @@ def test_broken_folders_give_clear_errors(exported, tmp_path):
               fp16 / WEIGHTS_NAME)
     with pytest.raises(HubFolderError, match="not float32"):
         validate_hub_folder(fp16)
+    # What the zoo publishes is float32, but a third-party half-precision repo loads, upcast exactly.
+    half = load_backbone(fp16).model.state_dict()
+    full = load_backbone(exported).model.state_dict()
+    assert all(half[k].dtype == full[k].dtype for k in full)
+    assert all(torch.equal(half[k], full[k].half().float()) for k in full if full[k].is_floating_point())
+    assert any(not torch.equal(half[k], full[k]) for k in full if full[k].is_floating_point())
 
 
 class _RunsCode:

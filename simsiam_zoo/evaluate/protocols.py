@@ -6,6 +6,9 @@ sub-folders, a `(train, test)` pair of such class folders, or a `(train, test)` 
 `(uint8 (3, H, W), label)` with a `labels` tensor.
 `train_limit` / `test_limit` cap each split: the first N of Fashion-MNIST (stored in random order, and what
 `extract --limit` takes), a seeded random N of anything else (folders are ordered by class).
+
+Each protocol takes what it trains as `schedule=` (a `Schedule`; the linear protocol a `LinearProtocolSchedule`)
+and how it runs as `run=` (`RunOptions`: the caps above, where the model is loaded from, device, seed, workers).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -25,13 +28,41 @@ from torch.utils.data import Dataset
 from simsiam_zoo.data import DataError, FashionMNIST, ImageFolder, Subset, Transformed
 from simsiam_zoo.evaluate.linear_probe import DEFAULT_WEIGHT_DECAYS, linear_probe_sweep
 from simsiam_zoo.evaluate.subsets import balanced_label_subset, read_subset_file
-from simsiam_zoo.finetune import finetune, save_classifier
+from simsiam_zoo.finetune import FinetuneResult, LinearProtocolSchedule, Schedule, finetune, save_classifier
 from simsiam_zoo.hub.loader import LoadedBackbone, load_backbone
 
 DataArg = str | Path | tuple[Dataset, Dataset] | tuple[str | Path, str | Path]
 ModelArg = str | Path | LoadedBackbone
-Optimizer = Literal["sgd", "lars"]
 MODES = ("linear", "finetune")
+# The protocols' default schedules: the paper's linear protocol (90 epochs, batch 4096, LARS, base_lr 0.02) and
+# fine-tuning for the others (30 epochs, batch 256, SGD, lr 0.01).
+LINEAR_PROTOCOL_SCHEDULE = LinearProtocolSchedule()
+FINETUNE_SCHEDULE = Schedule()
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    """How a protocol runs, apart from what it trains (its schedule).
+
+    `train_limit` / `test_limit` cap the splits (see the module doc); `hub_dir` is the local hub directory a model
+    name is loaded from; `seed` seeds the caps, label subsets, head initialisation, augmentation and batch order.
+    """
+
+    train_limit: int | None = None
+    test_limit: int | None = None
+    hub_dir: str | Path | None = None
+    device: str = "cpu"
+    seed: int = 0
+    num_workers: int = 0
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("train_limit", "test_limit"):
+            limit = getattr(self, name)
+            if limit is not None and not limit >= 1:
+                raise ValueError(f"{name} must be None or >= 1, got {limit!r}")
+        if not self.num_workers >= 0:
+            raise ValueError(f"num_workers must be >= 0, got {self.num_workers!r}")
 
 
 class TensorImages(Dataset):
@@ -162,56 +193,55 @@ def resolve_data(
     return _folders(str(root), root / "train", test_dir, train_limit=train_limit, test_limit=test_limit, seed=seed)
 
 
-def _load(model: ModelArg, hub_dir: str | Path | None) -> LoadedBackbone:
-    return model if isinstance(model, LoadedBackbone) else load_backbone(model, hub_dir=hub_dir)
+def _load(model: ModelArg, run: RunOptions) -> LoadedBackbone:
+    return model if isinstance(model, LoadedBackbone) else load_backbone(model, hub_dir=run.hub_dir)
 
 
-def _check_labels(splits: Splits) -> None:
+def _labelled_splits(data: DataArg, run: RunOptions) -> Splits:
+    """`resolve_data` with the run's caps, checked to have a class name for every label."""
+    splits = resolve_data(data, train_limit=run.train_limit, test_limit=run.test_limit, seed=run.seed)
     for dataset, role in ((splits.train, "train"), (splits.test, "test")):
         top = int(_labels(dataset, role).max())
         if top >= len(splits.classes):
             raise DataError(f"{splits.name}: {role} label {top} but only {len(splits.classes)} classes")
+    return splits
+
+
+def _train(
+    loaded: LoadedBackbone, splits: Splits, train: Dataset, *, schedule: Schedule, frozen_backbone: bool,
+    run: RunOptions,
+) -> FinetuneResult:
+    """`finetune` on `train` (all or part of `splits.train`), tested on `splits.test`."""
+    return finetune(
+        loaded.model, train, splits.test, num_classes=len(splits.classes), preprocessing=loaded.preprocessing,
+        schedule=schedule, frozen_backbone=frozen_backbone, device=run.device, seed=run.seed,
+        num_workers=run.num_workers, progress=run.progress,
+    )
 
 
 def linear_protocol(
     model_name_or_path: ModelArg,
     data: DataArg,
     *,
-    epochs: int = 90,
-    batch_size: int = 4096,
-    base_lr: float = 0.02,
-    optimizer: Optimizer = "lars",
-    weight_decay: float = 0.0,
-    train_limit: int | None = None,
-    test_limit: int | None = None,
-    hub_dir: str | Path | None = None,
-    device: str = "cpu",
-    seed: int = 0,
-    num_workers: int = 0,
-    progress: bool = True,
+    schedule: LinearProtocolSchedule = LINEAR_PROTOCOL_SCHEDULE,
+    run: RunOptions = RunOptions(),
 ) -> dict[str, Any]:
-    """The paper's linear evaluation: a linear `fc` on the frozen backbone (BN in eval mode), LARS, lr =
-    `base_lr` x batch / 256 (paper 0.02; the official code's default is 0.1), cosine, RandomResizedCrop + flip.
+    """The paper's linear evaluation: a linear `fc` on the frozen backbone (BN in eval mode), by default LARS,
+    lr = `schedule.base_lr` x batch / 256, cosine, RandomResizedCrop + flip.
 
     Raises RuntimeError if any backbone weight or buffer changed. The batch is capped at the train set size
     and the lr scaled with the batch actually used.
     """
-    loaded = _load(model_name_or_path, hub_dir)
-    splits = resolve_data(data, train_limit=train_limit, test_limit=test_limit, seed=seed)
-    _check_labels(splits)
-    batch = min(batch_size, len(splits.train))
-    lr = base_lr * batch / 256
-    result = finetune(
-        loaded.model, splits.train, splits.test, num_classes=len(splits.classes), preprocessing=loaded.preprocessing,
-        epochs=epochs, batch_size=batch, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
-        frozen_backbone=True, device=device, seed=seed, num_workers=num_workers, progress=progress,
-    )
+    loaded = _load(model_name_or_path, run)
+    splits = _labelled_splits(data, run)
+    used = schedule.at_batch(min(schedule.batch_size, len(splits.train)))
+    result = _train(loaded, splits, splits.train, schedule=used, frozen_backbone=True, run=run)
     return {
         "evaluation": "linear_protocol", "model": loaded.source, "arch": loaded.arch, "data": splits.name,
         "num_train": result.num_train, "num_test": result.num_val, "num_classes": len(splits.classes),
-        "epochs": epochs, "batch_size": batch, "base_lr": base_lr, "lr": lr, "optimizer": optimizer,
-        "weight_decay": weight_decay, "seed": seed, "backbone_unchanged": True, "top1": result.top1,
-        "history": result.history,
+        "epochs": used.epochs, "batch_size": used.batch_size, "base_lr": schedule.base_lr, "lr": used.lr,
+        "optimizer": used.optimizer, "weight_decay": used.weight_decay, "seed": run.seed, "backbone_unchanged": True,
+        "top1": result.top1, "history": result.history,
     }
 
 
@@ -243,49 +273,36 @@ def semi_supervised(
     *,
     fractions: Sequence[float] = (0.01, 0.1),
     subset_files: Mapping[float, str | Path] | None = None,
-    epochs: int = 30,
-    batch_size: int = 256,
-    lr: float = 0.01,
-    weight_decay: float = 0.0,
-    optimizer: Optimizer = "sgd",
-    train_limit: int | None = None,
-    test_limit: int | None = None,
-    hub_dir: str | Path | None = None,
-    device: str = "cpu",
-    seed: int = 0,
-    num_workers: int = 0,
-    progress: bool = True,
+    schedule: Schedule = FINETUNE_SCHEDULE,
+    run: RunOptions = RunOptions(),
 ) -> dict[str, Any]:
     """Fine-tune the whole network on each fraction of the train labels; test top-1 per fraction.
 
     Subsets are class-balanced and seeded (`balanced_label_subset`), or read from SimCLR subset files
     (`{0.01: "1percent.txt"}`, image basenames) where given.
     """
-    loaded = _load(model, hub_dir)
-    splits = resolve_data(data, train_limit=train_limit, test_limit=test_limit, seed=seed)
-    _check_labels(splits)
-    subsets = semi_supervised_subsets(splits.train, fractions=fractions, subset_files=subset_files, seed=seed)
+    loaded = _load(model, run)
+    splits = _labelled_splits(data, run)
+    subsets = semi_supervised_subsets(splits.train, fractions=fractions, subset_files=subset_files, seed=run.seed)
     labels = _labels(splits.train, "train")
     rows = []
     for fraction, indices in subsets.items():
-        result = finetune(
-            loaded.model, Subset(splits.train, indices.tolist()), splits.test, num_classes=len(splits.classes),
-            preprocessing=loaded.preprocessing, epochs=epochs, batch_size=batch_size, lr=lr,
-            weight_decay=weight_decay, optimizer=optimizer, frozen_backbone=False, device=device, seed=seed,
-            num_workers=num_workers, progress=progress,
-        )
+        result = _train(loaded, splits, Subset(splits.train, indices.tolist()), schedule=schedule,
+                        frozen_backbone=False, run=run)
         per_class = torch.bincount(labels[indices], minlength=len(splits.classes))
         source = subset_files.get(fraction) if subset_files else None
         rows.append({
-            "fraction": fraction, "subset": str(source) if source is not None else f"class-balanced, seed {seed}",
+            "fraction": fraction,
+            "subset": str(source) if source is not None else f"class-balanced, seed {run.seed}",
             "num_labelled": len(indices), "per_class": per_class.tolist(), "top1": result.top1,
             "history": result.history,
         })
     return {
         "evaluation": "semi_supervised", "model": loaded.source, "arch": loaded.arch, "data": splits.name,
         "num_train": len(splits.train), "num_test": len(splits.test), "num_classes": len(splits.classes),
-        "epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "optimizer": optimizer,
-        "seed": seed, "fractions": rows, "top1": {f"{row['fraction']:g}": row["top1"] for row in rows},
+        "epochs": schedule.epochs, "batch_size": schedule.batch_size, "lr": schedule.lr,
+        "weight_decay": schedule.weight_decay, "optimizer": schedule.optimizer, "seed": run.seed, "fractions": rows,
+        "top1": {f"{row['fraction']:g}": row["top1"] for row in rows},
     }
 
 
@@ -300,7 +317,7 @@ def _fingerprint(loaded: LoadedBackbone) -> str:
 
 def _features(
     loaded: LoadedBackbone, splits: Splits, split: str, *, name: str, cache: Path, fingerprint: str, batch_size: int,
-    device: str, num_workers: int, progress: bool,
+    run: RunOptions,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(embeddings, labels) of a split: cached by `extract_features` when on disk, else embedded in memory."""
     from simsiam_zoo.extract import extract_features, load_features
@@ -308,15 +325,15 @@ def _features(
 
     source = splits.train_source if split == "train" else splits.test_source
     if source is None:
-        loaded.model.to(device)
+        loaded.model.to(run.device)
         dataset = splits.train if split == "train" else splits.test
         return embed_dataset(loaded.model, Transformed(dataset, loaded.transform), batch_size=batch_size,
-                             device=device, num_workers=num_workers)
+                             device=run.device, num_workers=run.num_workers)
     location, limit = source
     safe_name = re.sub(r"[^\w.-]", "_", name)
     out = cache / f"{safe_name}-{split}-{fingerprint}"
     extract_features(loaded.model, loaded.transform, location, out=out, batch_size=batch_size, limit=limit,
-                     device=device, num_workers=num_workers, progress=progress,
+                     device=run.device, num_workers=run.num_workers, progress=run.progress,
                      model_name=f"{loaded.source} sha256:{fingerprint}")
     features = load_features(out)
     # Images at the top of a class-folder split have no label; they are not part of the evaluation.
@@ -329,60 +346,45 @@ def transfer(
     datasets: Mapping[str, DataArg],
     *,
     modes: Sequence[str] = MODES,
-    epochs: int = 30,
-    batch_size: int = 256,
-    lr: float = 0.01,
-    weight_decay: float = 0.0,
-    optimizer: Optimizer = "sgd",
+    schedule: Schedule = FINETUNE_SCHEDULE,
     weight_decays: Sequence[float] = DEFAULT_WEIGHT_DECAYS,
     cache_dir: str | Path | None = None,
-    train_limit: int | None = None,
-    test_limit: int | None = None,
-    hub_dir: str | Path | None = None,
-    device: str = "cpu",
-    seed: int = 0,
-    num_workers: int = 0,
-    progress: bool = True,
+    run: RunOptions = RunOptions(),
 ) -> dict[str, Any]:
-    """Per downstream dataset: `linear` (L-BFGS probe on cached features, weight decay chosen on a split of
-    train) and `finetune` (the whole network) -> `rows` of {dataset, mode, top1, ...}.
+    """Per downstream dataset: `linear` (L-BFGS probe on cached features, weight decay chosen among
+    `weight_decays` on a split of train) and `finetune` (the whole network, trained by `schedule`) -> `rows` of
+    {dataset, mode, top1, ...}.
 
-    Features of on-disk splits are extracted into `cache_dir` (a temporary folder when None) and reused
-    by later calls with the same model weights.
+    Features of on-disk splits are extracted (in batches of `schedule.batch_size`) into `cache_dir` (a temporary
+    folder when None) and reused by later calls with the same model weights.
     """
     unknown = sorted(set(modes) - set(MODES))
     if unknown or not modes:
         raise ValueError(f"modes must be a non-empty subset of {MODES}, got {tuple(modes)}")
     if not datasets:
         raise ValueError("no datasets to transfer to")
-    loaded = _load(model, hub_dir)
+    loaded = _load(model, run)
     fingerprint = _fingerprint(loaded)[:16]
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="simsiam-zoo-features-") as scratch:
         cache = Path(cache_dir) if cache_dir is not None else Path(scratch)
         for name, data in datasets.items():
-            splits = resolve_data(data, train_limit=train_limit, test_limit=test_limit, seed=seed)
-            _check_labels(splits)
+            splits = _labelled_splits(data, run)
             sizes = {"num_train": len(splits.train), "num_test": len(splits.test)}
             if "linear" in modes:
-                options = {"name": name, "cache": cache, "fingerprint": fingerprint, "batch_size": batch_size,
-                           "device": device, "num_workers": num_workers, "progress": progress}
+                options = {"name": name, "cache": cache, "fingerprint": fingerprint,
+                           "batch_size": schedule.batch_size, "run": run}
                 train_x, train_y = _features(loaded, splits, "train", **options)
                 test_x, test_y = _features(loaded, splits, "test", **options)
                 sweep = linear_probe_sweep(train_x, train_y, test_x, test_y, weight_decays=tuple(weight_decays),
-                                           seed=seed)
+                                           seed=run.seed)
                 rows.append({"dataset": name, "mode": "linear", "top1": sweep["test_accuracy"],
                              "weight_decay": sweep["weight_decay"], **sizes})
             if "finetune" in modes:
-                result = finetune(
-                    loaded.model, splits.train, splits.test, num_classes=len(splits.classes),
-                    preprocessing=loaded.preprocessing, epochs=epochs, batch_size=batch_size, lr=lr,
-                    weight_decay=weight_decay, optimizer=optimizer, frozen_backbone=False, device=device, seed=seed,
-                    num_workers=num_workers, progress=progress,
-                )
-                rows.append({"dataset": name, "mode": "finetune", "top1": result.top1, "epochs": epochs, "lr": lr,
-                             **sizes})
-    return {"evaluation": "transfer", "model": loaded.source, "arch": loaded.arch, "seed": seed, "rows": rows}
+                result = _train(loaded, splits, splits.train, schedule=schedule, frozen_backbone=False, run=run)
+                rows.append({"dataset": name, "mode": "finetune", "top1": result.top1, "epochs": schedule.epochs,
+                             "lr": schedule.lr, **sizes})
+    return {"evaluation": "transfer", "model": loaded.source, "arch": loaded.arch, "seed": run.seed, "rows": rows}
 
 
 def finetune_classifier(
@@ -390,39 +392,24 @@ def finetune_classifier(
     data: DataArg,
     out_dir: str | Path,
     *,
-    epochs: int = 30,
-    batch_size: int = 256,
-    lr: float = 0.01,
-    weight_decay: float = 0.0,
-    optimizer: Optimizer = "sgd",
+    schedule: Schedule = FINETUNE_SCHEDULE,
     frozen_backbone: bool = False,
     card_name: str | None = None,
     license: str = "apache-2.0",
-    train_limit: int | None = None,
-    test_limit: int | None = None,
-    hub_dir: str | Path | None = None,
-    device: str = "cpu",
-    seed: int = 0,
-    num_workers: int = 0,
-    progress: bool = True,
+    run: RunOptions = RunOptions(),
 ) -> dict[str, Any]:
     """Fine-tune `model` on `data` (or train a linear head, `frozen_backbone`) and save it as a timm classifier
     folder `out_dir`; the result dict holds the test top-1 and the per-epoch history."""
-    loaded = _load(model, hub_dir)
-    splits = resolve_data(data, train_limit=train_limit, test_limit=test_limit, seed=seed)
-    _check_labels(splits)
-    result = finetune(
-        loaded.model, splits.train, splits.test, num_classes=len(splits.classes), preprocessing=loaded.preprocessing,
-        epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, optimizer=optimizer,
-        frozen_backbone=frozen_backbone, device=device, seed=seed, num_workers=num_workers, progress=progress,
-    )
+    loaded = _load(model, run)
+    splits = _labelled_splits(data, run)
+    result = _train(loaded, splits, splits.train, schedule=schedule, frozen_backbone=frozen_backbone, run=run)
     folder = save_classifier(result, out_dir, arch=loaded.arch, preprocessing=loaded.preprocessing,
                              class_names=splits.classes, card_name=card_name or f"{loaded.arch}.finetuned",
                              license=license)
     return {
         "evaluation": "finetune", "model": loaded.source, "arch": loaded.arch, "data": splits.name,
         "out": str(folder), "frozen_backbone": frozen_backbone, "num_train": result.num_train,
-        "num_test": result.num_val, "num_classes": len(splits.classes), "epochs": epochs, "batch_size": batch_size,
-        "lr": lr, "weight_decay": weight_decay, "optimizer": optimizer, "seed": seed, "top1": result.top1,
-        "history": result.history,
+        "num_test": result.num_val, "num_classes": len(splits.classes), "epochs": schedule.epochs,
+        "batch_size": schedule.batch_size, "lr": schedule.lr, "weight_decay": schedule.weight_decay,
+        "optimizer": schedule.optimizer, "seed": run.seed, "top1": result.top1, "history": result.history,
     }

@@ -148,15 +148,24 @@ def read_config(folder: Path) -> dict[str, Any]:
     return config
 
 
-def read_weights(path: Path) -> dict[str, torch.Tensor]:
+_HALF_DTYPES = (torch.float16, torch.bfloat16)
+
+
+def read_weights(path: Path, *, upcast_half: bool = False) -> dict[str, torch.Tensor]:
     """A safetensors file of float32 weights; a clear error for a missing, truncated or non-safetensors file, and
-    for weights of another dtype (which loading would silently cast)."""
+    for weights of another dtype (which loading would silently cast).
+
+    `upcast_half` accepts float16 / bfloat16 weights (third-party repos often publish them) and returns them as
+    float32, which is exact; the zoo's own folders stay float32 (validate_hub_folder keeps the default).
+    """
     try:
         state = load_file(str(path), device="cpu")
     except FileNotFoundError:
         raise HubFolderError(f"{path}: missing") from None
     except (SafetensorError, OSError, ValueError) as error:
         raise HubFolderError(f"{path}: not a readable safetensors file ({error})") from None
+    if upcast_half:
+        state = {key: value.float() if value.dtype in _HALF_DTYPES else value for key, value in state.items()}
     # Integer tensors are fine as counters and index tables (num_batches_tracked), never as weights or statistics.
     wrong = [f"{key} ({str(value.dtype).removeprefix('torch.')})" for key, value in state.items()
              if value.dtype != torch.float32 and (value.is_floating_point() or key.endswith(_FLOAT_SUFFIXES))]

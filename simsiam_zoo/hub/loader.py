@@ -105,13 +105,14 @@ def _from_folder(folder: Path, *, expected_sha256: str | None, source: str) -> L
             raise HubFolderError(f"{weights}: sha256 {actual} does not match the zoo entry's {expected_sha256}; "
                                  "the download is corrupt or the repo changed (delete it from the cache)")
     preprocessing = Preprocessing.from_pretrained_cfg(config["pretrained_cfg"])
-    model = load_backbone_strict(config["architecture"], read_weights(weights), source=str(weights))
+    model = load_backbone_strict(config["architecture"], read_weights(weights, upcast_half=True),
+                                 source=str(weights))
     return LoadedBackbone(model, preprocessing.transform(), preprocessing, config["architecture"], source)
 
 
 def _from_file(path: Path, *, arch: str | None) -> LoadedBackbone:
     if path.suffix == ".safetensors":
-        state = read_weights(path)
+        state = read_weights(path, upcast_half=True)
         if (path.parent / CONFIG_NAME).exists():
             config = read_config(path.parent)
             arch = arch or config["architecture"]
