@@ -15,14 +15,13 @@ from typing import Any
 import torch
 
 from simsiam_zoo.augment import pretrain_transform
-from simsiam_zoo.data import FashionMNIST, Subset
+from simsiam_zoo.data import FashionMNIST, Subset, TwoViews
 from simsiam_zoo.evaluate import knn_accuracy, linear_probe_sweep
 from simsiam_zoo.hub.export import export_checkpoint, publish_local
 from simsiam_zoo.hub.loader import load_backbone
 from simsiam_zoo.hub.registry import ZOO, Result
-from simsiam_zoo.losses import simsiam_loss
 from simsiam_zoo.recipe import Recipe, load_recipe
-from simsiam_zoo.train import build_model, build_optimizer, train
+from simsiam_zoo.train import build_model, build_optimizer, recipe_loss, train
 
 DEMO_MODEL = "simsiam_resnet18.fashion_mnist_demo"
 DEMO_EPOCHS = 5
@@ -46,19 +45,19 @@ class DemoResult:
 def _calibrate(recipe: Recipe, dataset: FashionMNIST, device: str) -> tuple[float, float]:
     """(seconds per training step on real augmented views, seconds per embedded evaluation image)."""
     data = recipe.data
-    transform = pretrain_transform(image_size=data.image_size, variant=data.augmentation, mean=data.mean,
-                                   std=data.std)
-    model = build_model(recipe).to(device)
+    views = TwoViews(dataset, pretrain_transform(image_size=data.image_size, variant=data.augmentation,
+                                                 mean=data.mean, std=data.std), seed=recipe.run.seed)
+    memory_format = torch.channels_last if recipe.run.channels_last else torch.contiguous_format
+    model = build_model(recipe).to(device, memory_format=memory_format)
     optimizer = build_optimizer(model, recipe)
     batch = recipe.optim.batch_size
     timings = []
     for _ in range(3):  # the first step warms up the allocator and is not counted
         start = time.perf_counter()
-        images = [dataset[i][0] for i in range(batch)]
-        x1 = torch.stack([transform(image) for image in images]).to(device)
-        x2 = torch.stack([transform(image) for image in images]).to(device)
-        loss = simsiam_loss(*model(x1, x2))
-        optimizer.zero_grad()
+        pairs = [views[(0, i)] for i in range(batch)]
+        x1, x2 = (torch.stack(side).to(device, memory_format=memory_format) for side in zip(*pairs, strict=True))
+        loss, _ = recipe_loss(model, recipe, x1, x2)
+        optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         timings.append(time.perf_counter() - start)

@@ -41,7 +41,7 @@ from simsiam_zoo.distributed import (
 from simsiam_zoo.evaluate.knn import knn_accuracy
 from simsiam_zoo.features import embed_dataset
 from simsiam_zoo.losses import normalized_std, simsiam_loss
-from simsiam_zoo.model import SimSiam, create_timm_backbone
+from simsiam_zoo.model import SiameseOutput, SimSiam, create_timm_backbone
 from simsiam_zoo.recipe import Recipe, RecipeError, recipe_from_dict
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -157,6 +157,19 @@ def _write_csv(path: Path, rows: list[dict[str, float]], fields: Sequence[str]) 
     atomic_write_text(path, buffer.getvalue())
 
 
+def recipe_loss(
+    forward: nn.Module, recipe: Recipe, x1: torch.Tensor, x2: torch.Tensor
+) -> tuple[torch.Tensor, SiameseOutput]:
+    """(loss, model output) for one batch of two views: the forward in the recipe's precision, its loss in fp32."""
+    with torch.autocast(x1.device.type, dtype=torch.bfloat16, enabled=recipe.run.precision == "bf16"):
+        out = forward(x1, x2)
+    loss = simsiam_loss(
+        out.p1.float(), out.p2.float(), out.z1.float(), out.z2.float(),
+        stop_gradient=recipe.loss.stop_gradient, symmetric=recipe.loss.symmetric, similarity=recipe.loss.similarity,
+    )
+    return loss, out
+
+
 def train(
     recipe: Recipe,
     *,
@@ -233,66 +246,62 @@ def train(
                             "z_std_reference": 1 / math.sqrt(recipe.model.dim), "lr": 0.0, "seconds": 0.0}]
     forward.train()
     stopping = False
-    while step < stop_step and not stopping:
-        epoch, start_batch = divmod(step, steps_per_epoch)
-        sampler = EpochSampler(
-            len(dataset), batch_size=per_rank_batch, seed=recipe.run.seed, epoch=epoch, rank=context.rank,
-            world_size=context.world_size, start_batch=start_batch,
-        )
-        loader = DataLoader(
-            views, batch_size=per_rank_batch, sampler=sampler, drop_last=True, num_workers=data.num_workers,
-            pin_memory=run_device.type == "cuda", persistent_workers=False,
-        )
-        for x1, x2 in loader:
-            lr = learning_rate(recipe, step, steps_per_epoch)
-            for group in optimizer.param_groups:
-                group["lr"] = recipe.optim.lr if group["fix_lr"] else lr
-            x1 = x1.to(run_device, non_blocking=True, memory_format=memory_format)
-            x2 = x2.to(run_device, non_blocking=True, memory_format=memory_format)
-            with torch.autocast(run_device.type, dtype=torch.bfloat16, enabled=recipe.run.precision == "bf16"):
-                out = forward(x1, x2)
-            loss = simsiam_loss(
-                out.p1.float(), out.p2.float(), out.z1.float(), out.z2.float(),
-                stop_gradient=recipe.loss.stop_gradient, symmetric=recipe.loss.symmetric,
-                similarity=recipe.loss.similarity,
+    try:  # the bar ends its line even on an error, so that the message starts on its own
+        while step < stop_step and not stopping:
+            epoch, start_batch = divmod(step, steps_per_epoch)
+            sampler = EpochSampler(
+                len(dataset), batch_size=per_rank_batch, seed=recipe.run.seed, epoch=epoch, rank=context.rank,
+                world_size=context.world_size, start_batch=start_batch,
             )
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(
-                    f"loss is {loss.item()} at step {step} (epoch {epoch}); stopped. The last good checkpoint "
-                    f"is kept in {checkpoint_path}; lower optim.base_lr or check the data."
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            core.update_target((step + 1) / total_steps)
-            step += 1
-            step_loss = float(all_reduce_mean(loss, context))
-            sums = state["epoch_sums"]
-            sums[0] += step_loss
-            step_z_std = float(all_reduce_mean(normalized_std(out.z1), context))
-            sums[1] += step_z_std
-            sums[2] += 1
-            bar.update(1)
-            if step % recipe.run.log_every_steps == 0:
-                state["steps"].append({"step": step, "loss": step_loss, "z_std": step_z_std, "lr": lr})
-                bar.set_postfix(loss=f"{step_loss:.4f}", lr=f"{lr:.4g}")
-                if writer is not None:
-                    writer.add_scalar("train/loss", step_loss, step)
-                    writer.add_scalar("train/lr", lr, step)
-            if step % steps_per_epoch == 0:
-                _end_epoch(state, recipe, core, monitor_split, run_device, step, steps_per_epoch, lr,
-                           time.monotonic() - started, writer)
-                checkpoint()
-            elif step % recipe.run.checkpoint_every_steps == 0:
-                checkpoint()
-            if step >= stop_step or (deadline is not None and time.monotonic() > deadline):
-                stopping = True
-                break
-    if step % steps_per_epoch != 0 and step % recipe.run.checkpoint_every_steps != 0:
-        checkpoint()
-    bar.close()
-    if writer is not None:
-        writer.close()
+            loader = DataLoader(
+                views, batch_size=per_rank_batch, sampler=sampler, drop_last=True, num_workers=data.num_workers,
+                pin_memory=run_device.type == "cuda", persistent_workers=False,
+            )
+            for x1, x2 in loader:
+                lr = learning_rate(recipe, step, steps_per_epoch)
+                for group in optimizer.param_groups:
+                    group["lr"] = recipe.optim.lr if group["fix_lr"] else lr
+                x1 = x1.to(run_device, non_blocking=True, memory_format=memory_format)
+                x2 = x2.to(run_device, non_blocking=True, memory_format=memory_format)
+                loss, out = recipe_loss(forward, recipe, x1, x2)
+                if not torch.isfinite(loss):
+                    raise TrainingDiverged(
+                        f"loss is {loss.item()} at step {step} (epoch {epoch}); stopped. The last good checkpoint "
+                        f"is kept in {checkpoint_path}; lower optim.base_lr or check the data."
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                core.update_target((step + 1) / total_steps)
+                step += 1
+                step_loss = float(all_reduce_mean(loss, context))
+                sums = state["epoch_sums"]
+                sums[0] += step_loss
+                step_z_std = float(all_reduce_mean(normalized_std(out.z1), context))
+                sums[1] += step_z_std
+                sums[2] += 1
+                bar.update(1)
+                if step % recipe.run.log_every_steps == 0:
+                    state["steps"].append({"step": step, "loss": step_loss, "z_std": step_z_std, "lr": lr})
+                    bar.set_postfix(loss=f"{step_loss:.4f}", lr=f"{lr:.4g}")
+                    if writer is not None:
+                        writer.add_scalar("train/loss", step_loss, step)
+                        writer.add_scalar("train/lr", lr, step)
+                if step % steps_per_epoch == 0:
+                    _end_epoch(state, recipe, core, monitor_split, run_device, step, steps_per_epoch, lr,
+                               time.monotonic() - started, writer)
+                    checkpoint()
+                elif step % recipe.run.checkpoint_every_steps == 0:
+                    checkpoint()
+                if step >= stop_step or (deadline is not None and time.monotonic() > deadline):
+                    stopping = True
+                    break
+        if step % steps_per_epoch != 0 and step % recipe.run.checkpoint_every_steps != 0:
+            checkpoint()
+    finally:
+        bar.close()
+        if writer is not None:
+            writer.close()
     return TrainResult(output_dir, step, total_steps, list(state["epochs"]))
 
 

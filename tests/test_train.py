@@ -1,4 +1,5 @@
 import csv
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -93,6 +94,12 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_recipe, tmp_path
     with pytest.raises(TrainingDiverged, match="loss is nan|loss is inf"):
         train(exploding, output_dir=tmp_path / "fresh", progress=False)
     assert (tmp_path / CHECKPOINT_NAME).read_bytes() == good
+    # Through the CLI, with its progress bar on: exit 4 and the message on a line of its own, after the bar's.
+    exploding.save(tmp_path / "exploding.yaml")
+    cli = subprocess.run([sys.executable, "-m", "simsiam_zoo.cli", "train", str(tmp_path / "exploding.yaml"),
+                          "--output", str(tmp_path / "cli")], capture_output=True, text=True)
+    assert cli.returncode == 4, cli.stderr
+    assert re.search(r"step/s.*\]\nerror: loss is (nan|inf) at step", cli.stderr), cli.stderr
 
 
 def test_kill_during_training_then_rerun_matches(tiny_recipe, tmp_path):
