@@ -365,8 +365,8 @@ def _schedule_options(*, linear_protocol: bool = False, lr_help: str | None = No
         lr_option = click.option("--base-lr", type=float, default=0.02, show_default=True,
                                  help="lr = base-lr x batch / 256 (paper 0.02; the official code uses 0.1).")
     else:
-        epochs, batch_size, optimizer, lr_field = 30, 256, "sgd", "lr"
-        lr_option = click.option("--lr", type=float, default=0.01, show_default=True, help=lr_help)
+        epochs, batch_size, optimizer, lr_field = 30, None, "sgd", "lr"
+        lr_option = click.option("--lr", type=float, default=0.1, show_default=True, help=lr_help)
 
     def make(**options: Any) -> Any:
         from simsiam_zoo.finetune import LinearProtocolSchedule, Schedule
@@ -377,7 +377,10 @@ def _schedule_options(*, linear_protocol: bool = False, lr_help: str | None = No
         command = _bundle(command, "schedule", make, ("epochs", "batch_size", "weight_decay", "optimizer", lr_field))
         for option in reversed([
             click.option("--epochs", type=click.IntRange(min=1), default=epochs, show_default=True),
-            click.option("--batch-size", type=click.IntRange(min=1), default=batch_size, show_default=True),
+            click.option("--batch-size", type=click.IntRange(min=1), default=batch_size,
+                         show_default=batch_size is not None,
+                         help=None if batch_size else "[default: 256, halved on a small train set until an epoch "
+                         "has 16 steps]"),
             click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0, show_default=True),
             click.option("--optimizer", type=click.Choice(["sgd", "lars"]), default=optimizer, show_default=True),
             lr_option,

@@ -27,6 +27,9 @@ from simsiam_zoo.train import TrainingDiverged
 
 # Frozen-backbone evaluation is inference only, but 4096 full-size images at once would not fit most devices.
 EVAL_BATCH_SIZE = 256
+# Fine-tuning's default batch, halved on small train sets until an epoch has this many steps: with 600 labels
+# (1% of Fashion-MNIST) batch 256 gives 2 steps an epoch, and 30 epochs leave the new head near its init.
+DEFAULT_BATCH_SIZE, MIN_STEPS_PER_EPOCH, MIN_BATCH_SIZE = 256, 16, 8
 Optimizer = Literal["sgd", "lars"]
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 
@@ -36,18 +39,30 @@ class Schedule:
     """How `finetune` trains: `epochs` over the train set in batches of `batch_size`, SGD or LARS with `momentum`
     and `weight_decay`, the lr following a per-step cosine from `lr` to 0.
 
-    The defaults are the fine-tuning protocols' (semi-supervised, transfer, `finetune` command).
+    The defaults are the fine-tuning protocols' (semi-supervised, transfer, `finetune` command). `batch_size`
+    None is 256, halved on a small train set until an epoch has 16 steps (`batch_for`). Measured with the
+    README's 2-epoch Fashion-MNIST backbone, these defaults give 74.9% on 1% of its labels (batch 32) and 98.3%
+    on sklearn digits (batch 64), where lr 0.01 with batch 256 gave 20% and 17%.
     """
 
     epochs: int = 30
-    batch_size: int = 256
-    lr: float = 0.01
+    batch_size: int | None = None
+    lr: float = 0.1
     weight_decay: float = 0.0
     optimizer: Optimizer = "sgd"
     momentum: float = 0.9
 
     def __post_init__(self) -> None:
         _check_schedule(self, lr_field="lr")
+
+    def batch_for(self, num_train: int) -> int:
+        """The batch `finetune` uses on `num_train` images: `batch_size` (or the default rule), at most all."""
+        batch = self.batch_size
+        if batch is None:
+            batch = DEFAULT_BATCH_SIZE
+            while batch > MIN_BATCH_SIZE and num_train < MIN_STEPS_PER_EPOCH * batch:
+                batch //= 2
+        return max(1, min(batch, num_train))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,7 +92,7 @@ def _check_schedule(schedule: Schedule | LinearProtocolSchedule, *, lr_field: st
     lr = getattr(schedule, lr_field)
     if not schedule.epochs >= 1:
         raise ValueError(f"epochs must be >= 1, got {schedule.epochs!r}")
-    if not schedule.batch_size >= 1:
+    if schedule.batch_size is not None and not schedule.batch_size >= 1:
         raise ValueError(f"batch_size must be >= 1, got {schedule.batch_size!r}")
     if not (lr > 0 and math.isfinite(lr)):
         raise ValueError(f"{lr_field} must be a finite number > 0, got {lr!r}")
@@ -96,6 +111,7 @@ class FinetuneResult:
     history: list[dict[str, float]]  # per epoch: loss, lr, val_top1, seconds
     num_train: int
     num_val: int
+    batch_size: int  # the batch trained with (`Schedule.batch_for`)
 
 
 def train_transform(preprocessing: Preprocessing) -> v2.Compose:
@@ -182,7 +198,7 @@ def finetune(
     running statistics) without gradients, only `fc` is trained, and a RuntimeError is raised if any
     backbone weight or buffer changed anyway. Otherwise the whole network is fine-tuned (BN in train mode).
     `fc` starts at N(0, 0.01) with zero bias (official main_lincls.py); the lr follows a per-step cosine from
-    `schedule.lr` to 0. Batches are `min(schedule.batch_size, len(train_set))` images, the remainder of each
+    `schedule.lr` to 0. Batches are `schedule.batch_for(len(train_set))` images, the remainder of each
     shuffled epoch dropped (a 1-image batch breaks BN); augmentation and order are seeded, so a CPU run is
     reproducible.
     """
@@ -206,7 +222,7 @@ def finetune(
     params = [p for p in model.parameters() if p.requires_grad]
     opt = _build_optimizer(params, schedule)
 
-    batch = min(schedule.batch_size, len(train_set))
+    batch = schedule.batch_for(len(train_set))
     steps_per_epoch = len(train_set) // batch
     total_steps = schedule.epochs * steps_per_epoch
     augmented = _Augmented(train_set, train_transform(preprocessing), seed=seed)
@@ -237,7 +253,7 @@ def finetune(
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{step_lr:.4g}")
             top1 = evaluate_top1(model, val_set, eval_transform, device=run_device, num_workers=num_workers,
-                                 batch_size=min(schedule.batch_size, EVAL_BATCH_SIZE))
+                                 batch_size=min(batch, EVAL_BATCH_SIZE))
             history.append({"epoch": epoch + 1, "loss": loss_sum / steps_per_epoch, "lr": step_lr, "val_top1": top1,
                             "seconds": time.monotonic() - started})
     finally:
@@ -249,7 +265,7 @@ def finetune(
             raise RuntimeError(f"linear protocol broken: backbone tensor {changed!r} changed during training "
                                "(a BN layer in train mode, or a backbone parameter in the optimiser)")
     model.eval()
-    return FinetuneResult(model, history[-1]["val_top1"], history, len(train_set), len(val_set))
+    return FinetuneResult(model, history[-1]["val_top1"], history, len(train_set), len(val_set), batch)
 
 
 def _card(*, card_name: str, arch: str, license: str, result: FinetuneResult, class_names: Sequence[str],

@@ -180,6 +180,15 @@ def test_schedules_are_frozen_and_the_linear_one_scales_its_lr() -> None:
                                               optimizer="lars")
 
 
+@pytest.mark.parametrize(("batch_size", "num_train", "expected"), [
+    (None, 60_000, 256), (None, 6_000, 256), (None, 1_437, 64), (None, 600, 32), (None, 100, 8), (None, 5, 5),
+    (100, 600, 100), (100, 50, 50),
+])
+def test_default_batch_gives_small_train_sets_enough_steps(batch_size: int | None, num_train: int,
+                                                           expected: int) -> None:
+    assert Schedule(batch_size=batch_size).batch_for(num_train) == expected
+
+
 def test_linear_protocol_result(hub_folder: Path) -> None:
     result = linear_protocol(hub_folder, (coloured(32, seed=1), coloured(16, seed=2)),
                              schedule=LinearProtocolSchedule(epochs=1), run=QUIET)

@@ -28,14 +28,21 @@ from torch.utils.data import Dataset
 from simsiam_zoo.data import DataError, FashionMNIST, ImageFolder, Subset, Transformed
 from simsiam_zoo.evaluate.linear_probe import DEFAULT_WEIGHT_DECAYS, linear_probe_sweep
 from simsiam_zoo.evaluate.subsets import balanced_label_subset, read_subset_file
-from simsiam_zoo.finetune import FinetuneResult, LinearProtocolSchedule, Schedule, finetune, save_classifier
+from simsiam_zoo.finetune import (
+    EVAL_BATCH_SIZE,
+    FinetuneResult,
+    LinearProtocolSchedule,
+    Schedule,
+    finetune,
+    save_classifier,
+)
 from simsiam_zoo.hub.loader import LoadedBackbone, load_backbone
 
 DataArg = str | Path | tuple[Dataset, Dataset] | tuple[str | Path, str | Path]
 ModelArg = str | Path | LoadedBackbone
 MODES = ("linear", "finetune")
 # The protocols' default schedules: the paper's linear protocol (90 epochs, batch 4096, LARS, base_lr 0.02) and
-# fine-tuning for the others (30 epochs, batch 256, SGD, lr 0.01).
+# fine-tuning for the others (30 epochs, batch 256 or less on small sets, SGD, lr 0.1).
 LINEAR_PROTOCOL_SCHEDULE = LinearProtocolSchedule()
 FINETUNE_SCHEDULE = Schedule()
 
@@ -294,8 +301,8 @@ def semi_supervised(
         rows.append({
             "fraction": fraction,
             "subset": str(source) if source is not None else f"class-balanced, seed {run.seed}",
-            "num_labelled": len(indices), "per_class": per_class.tolist(), "top1": result.top1,
-            "history": result.history,
+            "num_labelled": len(indices), "per_class": per_class.tolist(), "batch_size": result.batch_size,
+            "top1": result.top1, "history": result.history,
         })
     return {
         "evaluation": "semi_supervised", "model": loaded.source, "arch": loaded.arch, "data": splits.name,
@@ -355,8 +362,8 @@ def transfer(
     `weight_decays` on a split of train) and `finetune` (the whole network, trained by `schedule`) -> `rows` of
     {dataset, mode, top1, ...}.
 
-    Features of on-disk splits are extracted (in batches of `schedule.batch_size`) into `cache_dir` (a temporary
-    folder when None) and reused by later calls with the same model weights.
+    Features of on-disk splits are extracted (in batches of `schedule.batch_size`, default 256) into
+    `cache_dir` (a temporary folder when None) and reused by later calls with the same model weights.
     """
     unknown = sorted(set(modes) - set(MODES))
     if unknown or not modes:
@@ -373,7 +380,7 @@ def transfer(
             sizes = {"num_train": len(splits.train), "num_test": len(splits.test)}
             if "linear" in modes:
                 options = {"name": name, "cache": cache, "fingerprint": fingerprint,
-                           "batch_size": schedule.batch_size, "run": run}
+                           "batch_size": schedule.batch_size or EVAL_BATCH_SIZE, "run": run}
                 train_x, train_y = _features(loaded, splits, "train", **options)
                 test_x, test_y = _features(loaded, splits, "test", **options)
                 sweep = linear_probe_sweep(train_x, train_y, test_x, test_y, weight_decays=tuple(weight_decays),
@@ -383,7 +390,7 @@ def transfer(
             if "finetune" in modes:
                 result = _train(loaded, splits, splits.train, schedule=schedule, frozen_backbone=False, run=run)
                 rows.append({"dataset": name, "mode": "finetune", "top1": result.top1, "epochs": schedule.epochs,
-                             "lr": schedule.lr, **sizes})
+                             "batch_size": result.batch_size, "lr": schedule.lr, **sizes})
     return {"evaluation": "transfer", "model": loaded.source, "arch": loaded.arch, "seed": run.seed, "rows": rows}
 
 
@@ -410,6 +417,6 @@ def finetune_classifier(
         "evaluation": "finetune", "model": loaded.source, "arch": loaded.arch, "data": splits.name,
         "out": str(folder), "frozen_backbone": frozen_backbone, "num_train": result.num_train,
         "num_test": result.num_val, "num_classes": len(splits.classes), "epochs": schedule.epochs,
-        "batch_size": schedule.batch_size, "lr": schedule.lr, "weight_decay": schedule.weight_decay,
+        "batch_size": result.batch_size, "lr": schedule.lr, "weight_decay": schedule.weight_decay,
         "optimizer": schedule.optimizer, "seed": run.seed, "top1": result.top1, "history": result.history,
     }
