@@ -112,7 +112,7 @@ def build_dataset(recipe: Recipe, *, split: str = "train") -> Dataset:
     return ImageFolder(root / "train" if (root / "train").is_dir() else root)
 
 
-def _monitor_split(recipe: Recipe, dataset: Dataset) -> tuple[Dataset, Dataset] | None:
+def knn_monitor_split(recipe: Recipe, dataset: Dataset) -> tuple[Dataset, Dataset] | None:
     """Labelled bank and query sets for the kNN monitor, or None when there are no labels."""
     data = recipe.data
     labels = getattr(dataset, "labels", None)
@@ -129,9 +129,10 @@ def _monitor_split(recipe: Recipe, dataset: Dataset) -> tuple[Dataset, Dataset] 
     )
 
 
-def _knn_monitor(backbone: nn.Module, split: tuple[Dataset, Dataset], device: torch.device) -> float:
-    bank_x, bank_y = embed_dataset(backbone, split[0], device=device)
-    query_x, query_y = embed_dataset(backbone, split[1], device=device)
+def knn_monitor_accuracy(encoder: nn.Module, split: tuple[Dataset, Dataset], device: torch.device) -> float:
+    """Weighted kNN top-1 (k=20) of `encoder` embeddings of the queries against the bank."""
+    bank_x, bank_y = embed_dataset(encoder, split[0], device=device)
+    query_x, query_y = embed_dataset(encoder, split[1], device=device)
     return knn_accuracy(bank_x, bank_y, query_x, query_y, ks=(20,))[20]
 
 
@@ -192,7 +193,7 @@ def train(
     checkpoint_path = output_dir / CHECKPOINT_NAME
 
     dataset = dataset if dataset is not None else build_dataset(recipe)
-    monitor_split = _monitor_split(recipe, dataset)
+    monitor_split = knn_monitor_split(recipe, dataset)
     model = build_model(recipe)
     optimizer = build_optimizer(model, recipe)
     state: dict[str, Any] = {"step": 0, "epochs": [], "steps": [], "epoch_sums": [0.0, 0.0, 0]}
@@ -241,7 +242,7 @@ def train(
 
     if step == 0 and not state["epochs"] and monitor_split is not None:
         # Epoch 0 is the random-init backbone: the baseline the kNN curve has to beat.
-        knn = _knn_monitor(core.backbone, monitor_split, run_device)
+        knn = knn_monitor_accuracy(core.backbone, monitor_split, run_device)
         state["epochs"] = [{**dict.fromkeys(EPOCH_FIELDS, float("nan")), "epoch": 0, "step": 0, "knn_top1": knn,
                             "z_std_reference": 1 / math.sqrt(recipe.model.dim), "lr": 0.0, "seconds": 0.0}]
     forward.train()
@@ -316,7 +317,7 @@ def _end_epoch(
         "loss": loss_sum / count,
         "z_std": std_sum / count,
         "z_std_reference": 1 / math.sqrt(recipe.model.dim),
-        "knn_top1": _knn_monitor(model.backbone, monitor_split, device) if monitor_split else float("nan"),
+        "knn_top1": knn_monitor_accuracy(model.backbone, monitor_split, device) if monitor_split else float("nan"),
         "lr": lr,
         "seconds": seconds,
     }

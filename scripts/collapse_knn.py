@@ -1,0 +1,58 @@
+"""Where a run's representation collapses: kNN top-1 of its backbone features and of its projector output z.
+
+For each training run folder given, on the run's own kNN monitor split (the recipe's bank and queries):
+the weighted kNN top-1 (k=20) of the backbone features (what the training monitor reports) and of z, the
+projector output the loss compares, and the std of the l2-normalised z over the queries (collapse -> 0,
+healthy ~ 1/sqrt(d)). Without stop-gradient the loss can reach its minimum through the projector alone, so z
+may collapse while the backbone keeps what it learnt before; this tells the two apart.
+
+    python scripts/collapse_knn.py runs/fm_sg runs/fm_nosg10
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from simsiam_zoo.features import embed_dataset
+from simsiam_zoo.losses import normalized_std
+from simsiam_zoo.recipe import recipe_from_dict
+from simsiam_zoo.train import (
+    CHECKPOINT_NAME,
+    build_dataset,
+    build_model,
+    knn_monitor_accuracy,
+    knn_monitor_split,
+    load_checkpoint,
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path, help="training run folders")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    print(f"{'run':<24} {'step':>6} {'stop-grad':>9} {'kNN backbone':>13} {'kNN z':>7} {'z-std':>7} {'1/sqrt(d)':>9}")
+    for run in args.runs:
+        checkpoint = load_checkpoint(run / CHECKPOINT_NAME)
+        recipe = recipe_from_dict(checkpoint["recipe"], source=str(run / CHECKPOINT_NAME))
+        model = build_model(recipe)
+        model.load_state_dict(checkpoint["model"])
+        model.to(args.device).eval()
+        split = knn_monitor_split(recipe, build_dataset(recipe))
+        if split is None:
+            raise SystemExit(f"{run}: its recipe has no labelled kNN monitor split")
+        encoder = nn.Sequential(model.backbone, model.projector)
+        z, _ = embed_dataset(encoder, split[1], device=args.device)
+        print(f"{str(run):<24} {checkpoint['step']:>6} {str(recipe.loss.stop_gradient):>9} "
+              f"{knn_monitor_accuracy(model.backbone, split, torch.device(args.device)):>12.2f}% "
+              f"{knn_monitor_accuracy(encoder, split, torch.device(args.device)):>6.2f}% "
+              f"{float(normalized_std(z)):>7.4f} {1 / math.sqrt(recipe.model.dim):>9.4f}")
+
+
+if __name__ == "__main__":
+    main()
