@@ -105,7 +105,8 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_recipe, tmp_path
 def test_kill_during_training_then_rerun_matches(tiny_recipe, tmp_path):
     """A SIGKILL mid-run leaves a usable checkpoint and no temp files; the rerun finishes identically."""
     recipe_file = tmp_path / "recipe.yaml"
-    tiny_recipe.replace({"run.checkpoint_every_steps": 1}).save(recipe_file)
+    # 16 steps: the run is still going, seconds after its first checkpoint appears, even on a busy machine.
+    tiny_recipe.replace({"run.checkpoint_every_steps": 1, "optim.epochs": 4}).save(recipe_file)
     out = tmp_path / "run"
     command = [sys.executable, "-m", "simsiam_zoo.cli", "train", str(recipe_file), "--output", str(out)]
     run_until_then_kill(command, until=out / CHECKPOINT_NAME, timeout=120)
