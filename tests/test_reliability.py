@@ -378,8 +378,8 @@ def recast(dtype: torch.dtype) -> Callable[[Path], str]:
     return breakage
 
 
-@pytest.mark.parametrize("breakage", [drop_config_field, recast(torch.int64), recast(torch.float16)],
-                         ids=["config.json missing a field", "int64 weights", "float16 weights"])
+@pytest.mark.parametrize("breakage", [drop_config_field, recast(torch.int64), recast(torch.float64)],
+                         ids=["config.json missing a field", "int64 weights", "float64 weights"])
 def test_extract_with_a_broken_hub_folder_is_bad_input(
     exported: Path, images: Path, tmp_path: Path, breakage: Callable[[Path], str]
 ) -> None:
