@@ -7,6 +7,7 @@ with its model card -> publish it to a local hub directory -> load it back by zo
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 import torch
 
+from simsiam_zoo._io import atomic_write_text
 from simsiam_zoo.augment import pretrain_transform
 from simsiam_zoo.data import FashionMNIST, Subset, TwoViews
 from simsiam_zoo.evaluate import knn_accuracy, linear_probe_sweep
@@ -33,6 +35,9 @@ MONITOR_BANK, MONITOR_QUERIES = 1_000, 500
 # Export, publishing, loading, linear probes and plots: measured at about 20 s on 2 CPU cores.
 FIXED_SECONDS = 20.0
 WEIGHT_DECAYS = (1e-5, 1e-4, 1e-3)
+# The timings and run sizes chosen for a budget; a rerun with the same budget and device reuses them, so that
+# it resumes (or skips) the very runs it planned instead of planning new ones from its own timings.
+PLAN_FILE = "plan.json"
 
 
 @dataclass(frozen=True)
@@ -67,11 +72,28 @@ def _calibrate(recipe: Recipe, dataset: FashionMNIST, device: str) -> tuple[floa
     return min(timings[1:]), (time.perf_counter() - start) / batch
 
 
-def plan_recipe(base: Recipe, *, seconds: float, seconds_per_step: float, dataset_size: int) -> tuple[Recipe, int]:
-    """(recipe with DEMO_EPOCHS epochs, images per epoch) so that pretraining fits in `seconds`."""
+def images_per_epoch(*, seconds: float, seconds_per_step: float, batch_size: int, dataset_size: int) -> int:
+    """Images per epoch so that DEMO_EPOCHS epochs fit in `seconds` (at least 2 steps an epoch)."""
     steps_per_epoch = max(2, int(seconds / seconds_per_step / DEMO_EPOCHS))
-    images = min(dataset_size, steps_per_epoch * base.optim.batch_size)
-    return base.replace({"optim.epochs": DEMO_EPOCHS, "data.num_workers": 0}), images
+    return min(dataset_size, steps_per_epoch * batch_size)
+
+
+class _Plan:
+    """The plan of `PLAN_FILE`, for one budget and device; each value is written the moment it is chosen."""
+
+    def __init__(self, out_dir: Path, *, minutes: float, device: str):
+        self.path, self.key = out_dir / PLAN_FILE, {"minutes": minutes, "device": device}
+        try:
+            saved = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            saved = {}
+        self.values = saved if isinstance(saved, dict) and saved.get("key") == self.key else {"key": self.key}
+
+    def get(self, name: str, choose: Any) -> Any:
+        if name not in self.values:
+            self.values[name] = choose()
+            atomic_write_text(self.path, json.dumps(self.values, indent=1) + "\n")
+        return self.values[name]
 
 
 def _features(source: Any, data: str, *, out: Path, limit: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -97,10 +119,13 @@ def run_demo(*, out_dir: str | Path = "demo_output", minutes: float = 5.0, devic
     deadline = started + minutes * 60
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    base = load_recipe("simsiam_r18_fashion_mnist").replace(
-        {"data.knn_train_size": monitor_bank, "data.knn_test_size": monitor_queries})
-    dataset = FashionMNIST(base.data.path)
-    seconds_per_step, seconds_per_image = _calibrate(base, dataset, device)
+    recipe = load_recipe("simsiam_r18_fashion_mnist").replace({
+        "data.knn_train_size": monitor_bank, "data.knn_test_size": monitor_queries, "optim.epochs": DEMO_EPOCHS,
+        "data.num_workers": 0,
+    })
+    dataset = FashionMNIST(recipe.data.path)
+    plan = _Plan(out_dir, minutes=minutes, device=device)
+    seconds_per_step, seconds_per_image = plan.get("timings", lambda: _calibrate(recipe, dataset, device))
     # Every run embeds its kNN monitor's bank and queries once per epoch and once at random init.
     monitor_seconds = (DEMO_EPOCHS + 1) * (monitor_bank + monitor_queries) * seconds_per_image
     # After pretraining: two backbones embed the evaluation images; export, probes, plots.
@@ -109,20 +134,21 @@ def run_demo(*, out_dir: str | Path = "demo_output", minutes: float = 5.0, devic
     def pretraining_left() -> float:
         return deadline - time.monotonic() - reserve
 
+    def sized(seconds: float) -> int:
+        return images_per_epoch(seconds=seconds, seconds_per_step=seconds_per_step,
+                                batch_size=recipe.optim.batch_size, dataset_size=len(dataset))
+
     # The short collapse run goes first, so that the main run is planned from the time actually left. It has
     # no cap: the collapse figure needs every epoch, and its plan is small.
-    collapse_recipe, collapse_images = plan_recipe(
-        base.replace({"loss.stop_gradient": False}), seconds=COLLAPSE_SHARE * pretraining_left() - monitor_seconds,
-        seconds_per_step=seconds_per_step, dataset_size=len(dataset),
-    )
+    collapse_images = plan.get("collapse_images", lambda: sized(COLLAPSE_SHARE * pretraining_left() - monitor_seconds))
     _say(progress, f"SimSiam without stop-gradient on {collapse_images} images x {DEMO_EPOCHS} epochs", started)
-    collapse_run = train(collapse_recipe, output_dir=out_dir / f"run-no-stop-gradient-{collapse_images}",
+    collapse_run = train(recipe.replace({"loss.stop_gradient": False}),
+                         output_dir=out_dir / f"run-no-stop-gradient-{collapse_images}",
                          device=device, dataset=Subset(dataset, range(collapse_images)), progress=progress)
 
     main_seconds = pretraining_left()
-    recipe, images = plan_recipe(base, seconds=main_seconds - monitor_seconds, seconds_per_step=seconds_per_step,
-                                 dataset_size=len(dataset))
-    # A run folder per plan, so a rerun with the same budget resumes and a different one starts afresh.
+    images = plan.get("main_images", lambda: sized(main_seconds - monitor_seconds))
+    # A run folder per plan, so that another budget starts afresh.
     run_dir = out_dir / f"run-{images}"
     _say(progress, f"pretraining {recipe.model.arch} on {images} images x {DEMO_EPOCHS} epochs "
                    f"(~{seconds_per_step:.2f} s/step, {main_seconds:.0f} s left for it)", started)
@@ -152,8 +178,8 @@ def run_demo(*, out_dir: str | Path = "demo_output", minutes: float = 5.0, devic
         train_test[key] = (train_x, train_y, test_x, test_y)
         rows.append({"features": label, **_evaluate(train_x, train_y, test_x, test_y)})
     _say(progress, "extracted and evaluated features; raw-pixel baseline, report", started)
-    pixel_train = FashionMNIST(base.data.path)
-    pixel_test = FashionMNIST(base.data.path, split="test")
+    pixel_train = FashionMNIST(recipe.data.path)
+    pixel_test = FashionMNIST(recipe.data.path, split="test")
     n_train, n_test = len(train_test["simsiam"][0]), len(train_test["simsiam"][2])
     raw = (pixel_train.images[:n_train].flatten(1).float() / 255, pixel_train.labels[:n_train],
            pixel_test.images[:n_test].flatten(1).float() / 255, pixel_test.labels[:n_test])

@@ -42,3 +42,16 @@ def test_demo_with_a_tiny_budget(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(loaded.model(x), from_run.model(x), atol=1e-6, rtol=0)
     assert not list(out.rglob("*.tmp"))
+
+    # A second run with the same budget reuses the saved plan: the same run folders, the finished collapse run
+    # untouched (no new plan from new timings, no retraining), and a complete report again.
+    runs = sorted(p.name for p in out.glob("run-*"))
+    plan = (out / "plan.json").read_bytes()
+    collapse = next(out.glob("run-no-stop-gradient-*")) / "checkpoint.pt"
+    collapse_bytes = collapse.read_bytes()
+    again = run_demo(out_dir=out, minutes=0.4, eval_train_images=1000, eval_test_images=300, monitor_bank=200,
+                     monitor_queries=100, progress=False)
+    assert sorted(p.name for p in out.glob("run-*")) == runs
+    assert (out / "plan.json").read_bytes() == plan and collapse.read_bytes() == collapse_bytes
+    assert again.table[1:] == result.table[1:]  # the random-init and pixel baselines are deterministic
+    assert (report / "report.html").stat().st_size > 0 and not list(out.rglob("*.tmp"))
