@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -35,7 +34,7 @@ from torchvision import transforms as T
 
 from simsiam_zoo.augment import eval_transform
 from simsiam_zoo.data import decode_image
-from simsiam_zoo.extract import extract_features
+from simsiam_zoo.extract import default_num_workers, extract_features
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 CROP_PCT = 0.875
@@ -85,9 +84,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     device = torch.device(args.device)
-    # extract_features' own rule for num_workers=None, resolved here so that (c) gets the same count.
-    workers = args.num_workers if args.num_workers is not None else (
-        0 if device.type == "cpu" else min(8, os.cpu_count() or 1))
+    # extract_features' own default, resolved here so that (c) gets the same count.
+    workers = args.num_workers if args.num_workers is not None else default_num_workers(device)
     torch.manual_seed(args.seed)
     model = timm.create_model(args.model, num_classes=0, pretrained=False).eval()
     naive_model = copy.deepcopy(model).to(device)  # extract_features moves `model` to channels_last in place

@@ -517,6 +517,12 @@ def _describe_skips(skipped: list[dict[str, Any]], num_images: int) -> str:
     return f"{len(skipped)} of {num_images} images could not be embedded:\n" + "\n".join(lines)
 
 
+def default_num_workers(device: torch.device) -> int:
+    """Decoding processes for `num_workers=None`: none on a CPU device, where the forward pass already keeps
+    every core busy and workers only compete with it; up to 8 beside an accelerator."""
+    return 0 if device.type == "cpu" else min(8, os.cpu_count() or 1)
+
+
 def extract_features(
     model: nn.Module,
     transform: Callable[[torch.Tensor], torch.Tensor],
@@ -546,8 +552,7 @@ def extract_features(
     `model_name` (model and transform, e.g. a zoo name) is recorded and guards resumes against a model
     swap. `limit` keeps the first entries of the source only. The model is moved to `device` in place.
 
-    `num_workers` decoding processes; None picks 0 on a CPU device, where the forward pass already keeps every
-    core busy and worker processes only compete with it, and up to 8 otherwise. The float conversion and
+    `num_workers` decoding processes; None is `default_num_workers(device)`. The float conversion and
     normalisation always run on `device`; `device_preprocessing` moves the resize and crop there too (None: on
     for CUDA), so that workers only decode.
     """
@@ -584,7 +589,7 @@ def extract_features(
 
     device_ = torch.device(device)
     if num_workers is None:
-        num_workers = 0 if device_.type == "cpu" else min(8, os.cpu_count() or 1)
+        num_workers = default_num_workers(device_)
     if device_preprocessing is None:
         device_preprocessing = device_.type == "cuda"
     pipeline = _pipeline(transform, device_preprocessing=device_preprocessing)
