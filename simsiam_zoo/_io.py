@@ -1,18 +1,91 @@
-"""Atomic file writes: a reader never sees a half-written file, a crash leaves the old one intact."""
+"""Atomic file writes: a reader never sees a half-written file, a crash leaves the old one intact.
+
+Output folders carry a marker saying this project wrote them and what they are (a hub folder, a run, features);
+an existing OUT is replaced or reused only when its marker says so, and never when it is or holds an input.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
 # mkstemp creates 0600 files; a finished file gets the mode a plain open() would have given it.
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+MARKER_NAME = ".simsiam-zoo.json"
+
+
+class OutputRefused(ValueError):
+    """An output path that exists and is not this project's to replace (or is one of the inputs)."""
+
+
+def read_marker(folder: Path) -> str | None:
+    """The kind of output this project wrote into `folder` ("hub-folder", "run", ...), or None."""
+    try:
+        marker = json.loads((folder / MARKER_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return marker.get("kind") if isinstance(marker, dict) and marker.get("written_by") == "simsiam-zoo" else None
+
+
+def write_marker(folder: Path, kind: str) -> None:
+    atomic_write_text(folder / MARKER_NAME, json.dumps({"written_by": "simsiam-zoo", "kind": kind}) + "\n")
+
+
+def check_output(
+    target: str | os.PathLike[str], *, kind: str, inputs: Iterable[str | os.PathLike[str] | None] = (),
+    overwrite: bool = False, legacy_files: tuple[str, ...] = (),
+) -> Path:
+    """`target` as an absolute path if this command may write `kind` there, else OutputRefused saying why.
+
+    Free: a path that does not exist, an empty folder, or a folder whose marker says it is a `kind` this project
+    wrote (or, for folders written before markers, that holds one of `legacy_files`). `overwrite` also frees a
+    folder of other files. Never free: a file, a folder of another kind this project wrote, and any path that is,
+    or holds, one of `inputs` (those that exist on disk: model names and dataset names are not paths).
+    """
+    given = Path(target)
+    target = given.resolve()
+    for item in inputs:
+        if item is None or not Path(item).exists():
+            continue
+        source = Path(item).resolve()
+        if source == target or target in source.parents:
+            what = "is" if source == target else "holds"
+            raise OutputRefused(f"{given}: the output {what} the input {item}; choose another output path")
+    if not target.exists():
+        return target
+    if not target.is_dir():
+        raise OutputRefused(f"{given}: exists and is not a folder; choose another output path")
+    written = read_marker(target)
+    if written == kind or not any(target.iterdir()) or any((target / name).exists() for name in legacy_files):
+        return target
+    if written is not None:
+        raise OutputRefused(f"{given}: holds a {written} written by simsiam-zoo, not a {kind}; "
+                            "choose another output path")
+    if overwrite:
+        return target
+    raise OutputRefused(f"{given}: exists and was not written by simsiam-zoo; choose a new or empty folder "
+                        "(or pass --overwrite to replace it)")
+
+
+def claim_output_dir(
+    target: str | os.PathLike[str], *, kind: str, inputs: Iterable[str | os.PathLike[str] | None] = (),
+    legacy_files: tuple[str, ...] = (),
+) -> Path:
+    """Create (or reuse) an output folder that commands add files to over time, such as a run or features."""
+    folder = check_output(target, kind=kind, inputs=inputs, legacy_files=legacy_files)
+    folder.mkdir(parents=True, exist_ok=True)
+    if read_marker(folder) != kind:
+        write_marker(folder, kind)
+    return Path(target)
+
 
 def set_default_mode(path: Path) -> None:
     """Give a file or folder made by mkstemp/mkdtemp (0600/0700) the mode a plain create would have."""
@@ -44,12 +117,16 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_directory(target: Path) -> Iterator[Path]:
+def atomic_directory(
+    target: Path, *, kind: str, inputs: Iterable[str | os.PathLike[str] | None] = (), overwrite: bool = False
+) -> Iterator[Path]:
     """Yield an empty staging folder beside `target`; on success it replaces `target` whole, else vanishes.
 
-    A reader sees the old folder or the new one; an interruption leaves at most a hidden `.NAME.*` folder,
-    cleaned up by the next successful call.
+    `target` must be free for `kind` (`check_output`), checked before anything is written; the new folder gets
+    the marker. A reader sees the old folder or the new one; an interruption leaves at most a hidden `.NAME.*`
+    folder, cleaned up by the next successful call.
     """
+    target = check_output(target, kind=kind, inputs=inputs, overwrite=overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
@@ -57,10 +134,10 @@ def atomic_directory(target: Path) -> Iterator[Path]:
         _raise_about(error, target, None)
     try:
         yield staging
+        write_marker(staging, kind)
         for path in (staging, *staging.iterdir()):
             set_default_mode(path)
-        old = target.with_name(f".{target.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
+        old = staging.with_suffix(".old")  # as unique as the staging folder's own name
         if target.exists():
             target.rename(old)
         staging.rename(target)
@@ -71,8 +148,9 @@ def atomic_directory(target: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    for stale in target.parent.glob(f".{target.name}.*.tmp"):
-        shutil.rmtree(stale, ignore_errors=True)
+    for stale in (*target.parent.glob(f".{target.name}.*.tmp"), *target.parent.glob(f".{target.name}.*.old")):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def _raise_about(error: OSError, target: Path, temp: Path | None) -> NoReturn:

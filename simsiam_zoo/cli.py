@@ -2,7 +2,7 @@
 
 Exit codes: 0 success, 2 usage error (click), 3 bad input (a file, folder, recipe or model that cannot
 be used; the message names it), 4 training stopped because the loss diverged, 5 offline and not cached,
-6 the output cannot be written (read-only folder, disk full).
+6 the output cannot be written (read-only folder, disk full), 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 import yaml
 
+from simsiam_zoo._io import OutputRefused
 from simsiam_zoo.data import DataError
 from simsiam_zoo.recipe import RecipeError, builtin_recipes, load_recipe
 
@@ -28,6 +29,7 @@ EXIT_BAD_INPUT = 3
 EXIT_DIVERGED = 4
 EXIT_OFFLINE = 5
 EXIT_CANNOT_WRITE = 6
+EXIT_INTERRUPTED = 130  # as a shell reports a command ended by Ctrl-C (128 + SIGINT)
 # Read-only file system, disk full, quota exceeded, file size limit (RLIMIT_FSIZE or the file system's own).
 _CANNOT_WRITE_ERRNOS = (errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
@@ -44,6 +46,9 @@ def _clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
         try:
             return command(*args, **kwargs)
+        except KeyboardInterrupt:
+            _fail("interrupted; what was written so far is whole, and the same command resumes or redoes the rest",
+                  EXIT_INTERRUPTED)
         except TrainingDiverged as error:
             _fail(error, EXIT_DIVERGED)
         except (PermissionError, IsADirectoryError) as error:
@@ -51,18 +56,32 @@ def _clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except OSError as error:
             if error.errno in _CANNOT_WRITE_ERRNOS:
                 _fail(error, EXIT_CANNOT_WRITE)
-            if isinstance(error, FileNotFoundError):
+            if isinstance(error, (FileNotFoundError, NotADirectoryError)):  # NotADirectory: a path under a file
                 _fail(error, EXIT_BAD_INPUT)
             raise
-        except (RecipeError, DataError, ConversionError, HubFolderError, UnknownModelError) as error:
-            _fail(error, EXIT_OFFLINE if type(error).__name__ == "NotCachedOffline" else EXIT_BAD_INPUT)
+        except (RecipeError, DataError, ConversionError, HubFolderError, UnknownModelError, OutputRefused) as error:
+            from simsiam_zoo.hub.publish import NotCachedOffline
+
+            _fail(error, EXIT_OFFLINE if isinstance(error, NotCachedOffline) else EXIT_BAD_INPUT)
 
     return wrapper
 
 
-def _fail(error: BaseException, code: int) -> None:
+def _fail(error: BaseException | str, code: int) -> None:
     click.echo(f"error: {error}", err=True)
     sys.exit(code)
+
+
+def _device(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--device: a device this machine has (a usage error otherwise, before anything runs)."""
+    if value is None:
+        return None
+    from simsiam_zoo.distributed import check_device
+
+    try:
+        return check_device(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 @click.group()
@@ -85,7 +104,10 @@ def _parse_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep:
             raise RecipeError(f"--set {pair!r}: expected KEY=VALUE, e.g. optim.batch_size=64")
-        overrides[key.strip()] = yaml.safe_load(value)
+        try:
+            overrides[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            raise RecipeError(f"--set {pair!r}: the value is not valid YAML ({str(error).splitlines()[0]})") from None
     return overrides
 
 
@@ -94,7 +116,8 @@ def _parse_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--output", "output_dir", type=click.Path(path_type=Path), required=True,
               help="Run folder: checkpoint, recipe.yaml, metrics.csv, TensorBoard logs. Reused to resume.")
 @click.option("--data", "data_path", default=None, help="Data location (sets data.path of the recipe).")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda (one GPU per torchrun rank).")
+@click.option("--device", default="cpu", show_default=True, callback=_device,
+              help="cpu, cuda (one GPU per torchrun rank).")
 @click.option("--max-minutes", type=float, default=None, help="Stop (with a checkpoint) after this long.")
 @click.option("--max-steps", type=int, default=None, help="Stop (with a checkpoint) at this global step.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a recipe key.")
@@ -123,7 +146,7 @@ def train_command(
 @main.command("demo")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("demo_output"), show_default=True)
 @click.option("--minutes", type=float, default=5.0, show_default=True, help="Time budget of the whole demo.")
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", default="cpu", show_default=True, callback=_device)
 @_clean_errors
 def demo_command(*, out_dir: Path, minutes: float, device: str) -> None:
     """Pretrain on Fashion-MNIST, export, publish locally, reload, extract, evaluate, report: all offline."""
@@ -135,16 +158,34 @@ def demo_command(*, out_dir: Path, minutes: float, device: str) -> None:
 
 
 @main.command("models")
-def models_command() -> None:
-    """List the zoo: name, architecture, epochs, known results, licence, and whether it is cached."""
-    from simsiam_zoo.hub.loader import is_cached
-    from simsiam_zoo.hub.registry import ZOO
+@click.argument("pattern", required=False)
+@click.option("--method", default=None, help="Only this method (simsiam, mocov3, dino, swav, ...).")
+@click.option("--licence", "--license", "licence", default=None, help="Only this licence (mit, cc-by-nc-4.0, ...).")
+@click.option("--all", "show_all", is_flag=True, help="Also the checkpoints that cannot be loaded, and why.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON list of entries, for scripts.")
+def models_command(pattern: str | None, *, method: str | None, licence: str | None, show_all: bool,
+                   as_json: bool) -> None:
+    """List the zoo (names containing PATTERN): method, epochs, batch, published linear top-1, licence, cached."""
+    import json
 
-    click.echo(f"{'name':40s} {'arch':10s} {'epochs':>6s}  {'results':34s} {'licence':13s} cached")
-    for entry in ZOO.values():
-        results = ", ".join(f"{r.task} {r.value:g}% ({r.dataset})" for r in entry.results) or "-"
-        cached = "yes" if is_cached(entry) else "no"
-        click.echo(f"{entry.name:40s} {entry.arch:10s} {entry.epochs:>6d}  {results:34s} {entry.license:13s} {cached}")
+    from simsiam_zoo.hub.loader import is_cached
+    from simsiam_zoo.hub.registry import select_entries
+
+    entries = select_entries(pattern, method=method, license=licence, include_unsupported=show_all)
+    rows = [{**entry.summary_row(), "cached": is_cached(entry)} for entry in entries]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"{'name':42s} {'method':13s} {'epochs':>6s} {'batch':>5s} {'linear':>6s}  {'licence':12s} cached")
+    for row in rows:
+        linear = f"{row['linear_top1']:g}" if row["linear_top1"] is not None else "-"
+        cached = "yes" if row["cached"] else "no"
+        if row["unsupported"]:
+            cached = f"not supported: {row['unsupported']}"
+        click.echo(f"{row['name']:42s} {row['method']:13s} {row['epochs'] or '-':>6} {row['batch_size'] or '-':>5} "
+                   f"{linear:>6s}  {row['license']:12s} {cached}")
+    click.echo(f"{len(rows)} models; linear: published ImageNet-1k linear top-1 (%), epochs/batch '-' where the "
+               "source does not state them (`--json` has notes and sources)")
 
 
 @main.command("download")
@@ -158,18 +199,26 @@ def download_command(name: str) -> None:
     click.echo(f"{name}: {loaded.arch}, {loaded.model.num_features}-d features, cached and verified")
 
 
+_OVERWRITE_HELP = ("Replace OUT even when it is a folder simsiam-zoo did not write (never an input); a hub folder it "
+                   "wrote is replaced without this flag.")
+
+
 @main.command("export")
 @click.argument("checkpoint", type=click.Path(path_type=Path, exists=True))
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--name", required=True, help="Zoo name (arch.tag); a registered name brings its card fields.")
 @click.option("--repo-id", default=None, help="Hub repo id for the card's usage snippet (default from the zoo).")
 @click.option("--backbone-only", is_flag=True, help="Leave out simsiam.safetensors (projector + predictor).")
+@click.option("--overwrite", is_flag=True, help=_OVERWRITE_HELP)
 @_clean_errors
-def export_command(checkpoint: Path, out: Path, *, name: str, repo_id: str | None, backbone_only: bool) -> None:
+def export_command(
+    checkpoint: Path, out: Path, *, name: str, repo_id: str | None, backbone_only: bool, overwrite: bool
+) -> None:
     """Export a training CHECKPOINT (or run folder) to a hub folder OUT that timm loads."""
     from simsiam_zoo.hub.export import export_checkpoint
 
-    folder = export_checkpoint(checkpoint, out, name=name, repo_id=repo_id, include_full_model=not backbone_only)
+    folder = export_checkpoint(checkpoint, out, name=name, repo_id=repo_id, include_full_model=not backbone_only,
+                               overwrite=overwrite)
     click.echo(f"wrote {folder} (validated: timm loads it)")
 
 
@@ -179,13 +228,35 @@ def export_command(checkpoint: Path, out: Path, *, name: str, repo_id: str | Non
 @click.option("--name", required=True, help="Zoo name (arch.tag) of the result.")
 @click.option("--from", "source", default=None, help="Force the source format instead of detecting it.")
 @click.option("--arch", default=None, help="timm architecture (default: the zoo entry's, or inferred).")
+@click.option("--overwrite", is_flag=True, help=_OVERWRITE_HELP)
 @_clean_errors
-def convert_command(checkpoint: Path, out: Path, *, name: str, source: str | None, arch: str | None) -> None:
+def convert_command(
+    checkpoint: Path, out: Path, *, name: str, source: str | None, arch: str | None, overwrite: bool
+) -> None:
     """Convert another project's CHECKPOINT (SimSiam, MoCo, solo-learn, lightly, ...) to a hub folder OUT."""
     from simsiam_zoo.hub.export import convert_to_hub
 
-    detected, folder = convert_to_hub(checkpoint, out, name=name, source=source, arch=arch)
+    detected, folder = convert_to_hub(checkpoint, out, name=name, source=source, arch=arch, overwrite=overwrite)
     click.echo(f"converted {checkpoint} ({detected}) -> {folder}")
+
+
+@main.command("mirror")
+@click.argument("names", nargs=-1)
+@click.option("--org", required=True, help="Hub organisation (or user) to mirror to: ORG/NAME repos.")
+@click.option("--dry-run", is_flag=True, help="Fetch, convert and validate; push nothing.")
+@_clean_errors
+def mirror_command(names: tuple[str, ...], *, org: str, dry_run: bool) -> None:
+    """Mirror zoo entries NAMES (default: all) whose licence permits it to the Hub, and print the lines to pin."""
+    from simsiam_zoo.mirror import mirror_entries
+
+    results = mirror_entries(names, org=org, dry_run=dry_run)
+    for result in results:
+        click.echo(f"{result.action:10s} {result.repo_id}" + (f" ({result.reason})" if result.reason else ""))
+    pinned = [result for result in results if result.action in ("pushed", "up to date")]
+    if pinned:
+        click.echo("\nto pin in simsiam_zoo/hub/registry.py:")
+        for result in pinned:
+            click.echo(f"  {result.registry_line()}")
 
 
 @main.command("export-detectron2")
@@ -224,7 +295,7 @@ def push_command(folder: Path, *, repo_id: str, private: bool, dry_run: bool) ->
 @click.option("--shard-size", type=click.IntRange(min=1), default=8192, show_default=True)
 @click.option("--num-workers", type=click.IntRange(min=0), default=None,
               help="Decoding processes [default: 0 on cpu, where the forward already uses every core; else 8].")
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", default="cpu", show_default=True, callback=_device)
 @click.option("--device-preprocessing/--host-preprocessing", default=None,
               help="Resize and crop on --device instead of beside decoding [default: on for cuda].")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True)
@@ -270,9 +341,9 @@ def eval_group() -> None:
 @eval_group.command("knn")
 @click.option("--train", "train_features", type=click.Path(path_type=Path, exists=True), required=True)
 @click.option("--test", "test_features", type=click.Path(path_type=Path, exists=True), required=True)
-@click.option("--k", "ks", type=int, multiple=True, default=(20, 200), show_default=True)
-@click.option("--temperature", type=float, default=0.07, show_default=True)
-@click.option("--device", default=None)
+@click.option("--k", "ks", type=click.IntRange(min=1), multiple=True, default=(20, 200), show_default=True)
+@click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=0.07, show_default=True)
+@click.option("--device", default=None, callback=_device)
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="JSON result file.")
 @_clean_errors
 def eval_knn_command(
@@ -289,7 +360,7 @@ def eval_knn_command(
 @eval_group.command("linear")
 @click.option("--train", "train_features", type=click.Path(path_type=Path, exists=True), required=True)
 @click.option("--test", "test_features", type=click.Path(path_type=Path, exists=True), required=True)
-@click.option("--device", default=None)
+@click.option("--device", default=None, callback=_device)
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="JSON result file.")
 @_clean_errors
 def eval_linear_command(*, train_features: Path, test_features: Path, device: str | None, out: Path | None) -> None:
@@ -326,7 +397,7 @@ def _run_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="At most N training images (Fashion-MNIST: the first N, else a seeded sample)."),
         click.option("--test-limit", type=click.IntRange(min=1), default=None, help="At most N test images (same)."),
         click.option("--seed", type=int, default=0, show_default=True),
-        click.option("--device", default="cpu", show_default=True),
+        click.option("--device", default="cpu", show_default=True, callback=_device),
         click.option("--num-workers", type=int, default=0, show_default=True, help="Decoding processes."),
         click.option("--hub-dir", type=click.Path(path_type=Path), default=None,
                      help="Local hub directory to load MODEL from."),
@@ -494,17 +565,18 @@ def eval_transfer_command(
 @click.option("--name", default=None, help="Model name on the card (default ARCH.finetuned).")
 @click.option("--license", "license_", default="apache-2.0", show_default=True,
               help="Card licence; keep the backbone's where it has conditions.")
+@click.option("--overwrite", is_flag=True, help=_OVERWRITE_HELP.replace("OUT", "--out"))
 @_run_options
 @_clean_errors
 def finetune_command(
     model: str, data: str, *, out_dir: Path, schedule: Schedule, frozen_backbone: bool, name: str | None,
-    license_: str, run: RunOptions,
+    license_: str, overwrite: bool, run: RunOptions,
 ) -> None:
     """Fine-tune MODEL on DATA and save the classifier (backbone + fc) as a timm folder --out."""
     from simsiam_zoo.evaluate.protocols import finetune_classifier
 
     result = finetune_classifier(model, data, out_dir, schedule=schedule, frozen_backbone=frozen_backbone,
-                                 card_name=name, license=license_, run=run)
+                                 card_name=name, license=license_, run=run, overwrite=overwrite)
     _report(result, out_dir / "finetune.json", [("linear" if frozen_backbone else "fine-tune", result["top1"])])
     click.echo(f"classifier in {out_dir} (timm.create_model('local-dir:{out_dir}', pretrained=True))")
 

@@ -90,6 +90,10 @@ def scan_image_folder(root: str | Path) -> tuple[list[Path], list[int], list[str
             labels.append(label)
     if not paths:
         raise DataError(f"{root}: no images found (extensions: {', '.join(IMAGE_EXTENSIONS)})")
+    # As torchvision's ImageFolder: a class with no images would be a label nothing can predict or be scored on.
+    empty = [name for i, name in enumerate(classes) if i not in set(labels)]
+    if empty:
+        raise DataError(f"{root}: class folder(s) with no images: {', '.join(empty)}; add images or remove them")
     return paths, labels, classes
 
 

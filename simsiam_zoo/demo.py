@@ -8,6 +8,7 @@ with its model card -> publish it to a local hub directory -> load it back by zo
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 import torch
 
-from simsiam_zoo._io import atomic_write_text
+from simsiam_zoo._io import atomic_write_text, claim_output_dir
 from simsiam_zoo.augment import pretrain_transform
 from simsiam_zoo.data import FashionMNIST, Subset, TwoViews
 from simsiam_zoo.evaluate import knn_accuracy, linear_probe_sweep
@@ -25,7 +26,7 @@ from simsiam_zoo.hub.registry import ZOO, Result
 from simsiam_zoo.recipe import Recipe, load_recipe
 from simsiam_zoo.train import build_model, build_optimizer, recipe_loss, train
 
-DEMO_MODEL = "simsiam_resnet18.fashion_mnist_demo"
+DEMO_MODEL = "resnet18.simsiam_fashion_mnist_demo"
 DEMO_EPOCHS = 5
 # Share of the pretraining time for the no-stop-gradient run (collapse shows within a few dozen steps); the
 # main run gets whatever is left before the evaluation's reserve.
@@ -97,8 +98,12 @@ class _Plan:
 
 
 def _features(source: Any, data: str, *, out: Path, limit: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
-    from simsiam_zoo.extract import extract_features, load_features
+    from simsiam_zoo.extract import SETTINGS_FILE, extract_features, load_features, weights_sha256
 
+    settings = out / SETTINGS_FILE
+    # The demo's own features from an earlier run, of a model that has trained on since: made again, not mixed.
+    if settings.exists() and json.loads(settings.read_text()).get("weights_sha256") != weights_sha256(source.model):
+        shutil.rmtree(out)
     extract_features(source.model, source.transform, data, out=out, batch_size=256, device=device, limit=limit,
                      progress=False, model_name=source.source)
     features = load_features(out)
@@ -117,8 +122,7 @@ def run_demo(*, out_dir: str | Path = "demo_output", minutes: float = 5.0, devic
              progress: bool = True) -> DemoResult:
     started = time.monotonic()
     deadline = started + minutes * 60
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = claim_output_dir(out_dir, kind="demo", legacy_files=(PLAN_FILE,))
     recipe = load_recipe("simsiam_r18_fashion_mnist").replace({
         "data.knn_train_size": monitor_bank, "data.knn_test_size": monitor_queries, "optim.epochs": DEMO_EPOCHS,
         "data.num_workers": 0,
@@ -164,7 +168,9 @@ def run_demo(*, out_dir: str | Path = "demo_output", minutes: float = 5.0, devic
     publish_local(folder, hub_dir=hub_dir, repo_id=entry.hub_id)
     _say(progress, f"published {entry.hub_id} to {hub_dir}; loading it back by name", started)
     trained = load_backbone(DEMO_MODEL, hub_dir=hub_dir)
-    random_init = load_backbone(DEMO_MODEL, pretrained=False)
+    with torch.random.fork_rng(devices=[]):  # the same random network on a rerun, so its features resume
+        torch.manual_seed(recipe.run.seed)
+        random_init = load_backbone(DEMO_MODEL, pretrained=False)
 
     features_dir = out_dir / "features"
     rows = []

@@ -31,6 +31,25 @@ class DistributedContext:
         return self.world_size > 1
 
 
+def check_device(name: str) -> str:
+    """`name` if it is a device this machine has, else ValueError saying what is wrong and what there is."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"{name!r} is not a device name (cpu, cuda, cuda:1, mps)") from None
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
+    }
+    if not available.get(device.type, False):
+        raise ValueError(f"{name!r}: this machine has no such device (it has: "
+                         f"{', '.join(kind for kind, there in available.items() if there)})")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"{name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return name
+
+
 def init_distributed(device: torch.device) -> DistributedContext:
     """Join the torchrun process group when launched by torchrun (WORLD_SIZE > 1)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))

@@ -7,6 +7,8 @@ Layout of OUT:
                              settings_sha256
     (npy format: shard-00000.embeddings.npy, shard-00000.labels.npy, shard-00000.paths.json holding paths,
      indices, skipped and settings_sha256)
+    settings.json            what the output depends on (weights' sha256, preprocessing, the images' paths, sizes
+                             and mtimes, ...), written first: a rerun with other inputs is refused, naming them
     skipped.json             [{index, path, reason}] for every source entry that was not embedded
     index.json               settings, classes, counts and shard list; written last, so it marks a finished run
 
@@ -21,6 +23,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -37,13 +40,20 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
-from simsiam_zoo._io import atomic_write, atomic_write_bytes, atomic_write_text
+from simsiam_zoo._io import atomic_write, atomic_write_bytes, atomic_write_text, claim_output_dir
 from simsiam_zoo.data import IMAGE_EXTENSIONS, DataError, FashionMNIST, decode_image
 
 FORMAT = "simsiam_zoo.features"
-VERSION = 1
+# 2: resumes and evaluations check the weights' sha256, the preprocessing and each image's size and mtime.
+VERSION = 2
+# What each recorded setting means, for the message that refuses a resume whose settings changed.
+_SETTING_NAMES = {
+    "images": "the images (paths, sizes or modification times)", "weights_sha256": "the model's weights",
+    "preprocessing": "the preprocessing", "source": "the data source",
+}
 INDEX_FILE = "index.json"
 SKIPPED_FILE = "skipped.json"
+SETTINGS_FILE = "settings.json"
 NAMED_SOURCES = {"fashion_mnist": "train", "fashion_mnist:train": "train", "fashion_mnist:test": "test"}
 _DTYPES = {"float32": torch.float32, "float16": torch.float16}
 _SAFETENSORS_DTYPES = {"F32": "float32", "F16": "float16"}
@@ -73,6 +83,9 @@ class Features:
     labels: torch.Tensor  # N int64, -1 unknown
     paths: list[str]
     indices: torch.Tensor  # N int64 positions in the source list
+    classes: list[str]  # label i is classes[i]
+    weights_sha256: str  # of the model that embedded them
+    preprocessing: str
 
 
 # ---------------------------------------------------------------------------------------------- sources
@@ -103,8 +116,29 @@ class _Source:
         )
 
     def listing_sha256(self) -> str:
-        listing = [self.paths, self.labels, sorted(self.known_skips.items())]
+        """What the entries are: their names and labels, and each file's size and mtime (an edit in place shows)."""
+        stats = [_size_and_mtime(path) for path in self.files]
+        listing = [self.paths, self.labels, sorted(self.known_skips.items()), stats]
         return hashlib.sha256(json.dumps(listing).encode()).hexdigest()
+
+
+def _size_and_mtime(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None  # a missing file is skipped at decoding and listed as such
+    return stat.st_size, stat.st_mtime_ns
+
+
+def weights_sha256(model: nn.Module) -> str:
+    """sha256 over the model's state dict in its order (dtypes, shapes, bytes; not the names, which a wrapper
+    module changes): the same weights give the same digest whatever file, name or path they came from."""
+    digest = hashlib.sha256()
+    for tensor in model.state_dict().values():
+        value = tensor.detach().cpu().contiguous()
+        digest.update(f"{value.dtype}:{tuple(value.shape)};".encode())
+        digest.update(value.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _open_source(data: str | Path, *, limit: int | None) -> _Source:
@@ -329,29 +363,33 @@ def _resumable(
 
 
 def _prepare_out(out: Path, settings: dict[str, Any], shards: list[_Shard], output_format: str) -> None:
-    """Refuse an OUT holding another extraction; clear temp files a killed run left behind."""
-    if out.exists() and not out.is_dir():
-        raise DataError(f"{out}: exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    index_file = out / INDEX_FILE
-    if index_file.exists():
+    """Refuse an OUT holding another extraction, naming what differs; record this one's settings; clear temp files
+    a killed run left behind."""
+    settings_file = out / SETTINGS_FILE
+    recorded = next((path for path in (settings_file, out / INDEX_FILE) if path.exists()), None)
+    if recorded is not None:
         try:
-            index = json.loads(index_file.read_text(encoding="utf-8"))
-            previous = {key: index[key] for key in settings}
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise DataError(f"{index_file}: unreadable ({e}); choose a new output folder or delete this one") from None
-        changed = sorted(key for key in settings if previous[key] != settings[key])
+            previous = json.loads(recorded.read_text(encoding="utf-8"))
+            version = previous.get("version")
+        except (OSError, ValueError, AttributeError) as e:
+            raise DataError(f"{recorded}: unreadable ({e}); choose a new output folder or delete this one") from None
+        if version != VERSION:
+            raise DataError(f"{out}: holds an extraction written by another version of simsiam-zoo (format {version}, "
+                            f"this one writes {VERSION}); choose a new output folder or delete this one")
+        changed = [_SETTING_NAMES.get(key, key) for key in settings if previous.get(key) != settings[key]]
         if changed:
-            raise DataError(f"{out}: holds an extraction with other settings (changed: {', '.join(changed)}); "
+            raise DataError(f"{out}: holds an extraction of other inputs or settings (changed: {', '.join(changed)}); "
                             "choose a new output folder or delete this one")
     planned = {name for shard in shards for name in shard.files(output_format)}
     foreign = sorted(p.name for p in out.glob("shard-*") if p.name not in planned)
     if foreign:
         raise DataError(f"{out}: holds shards of another extraction ({', '.join(foreign[:5])}); "
                         "choose a new output folder or delete this one")
-    for pattern in (".shard-*.tmp", f".{INDEX_FILE}.*.tmp", f".{SKIPPED_FILE}.*.tmp"):
+    for pattern in (".shard-*.tmp", f".{INDEX_FILE}.*.tmp", f".{SKIPPED_FILE}.*.tmp", f".{SETTINGS_FILE}.*.tmp"):
         for stale in out.glob(pattern):
             stale.unlink(missing_ok=True)
+    if not settings_file.exists():
+        atomic_write_text(settings_file, json.dumps({"version": VERSION, **settings}, indent=2) + "\n")
 
 
 # -------------------------------------------------------------------------------------------- embedding
@@ -549,8 +587,9 @@ def extract_features(
     `data`: an image folder (class sub-folders give labels), a text file of image paths, or `fashion_mnist`
     / `fashion_mnist:test`. Rerunning with the same arguments resumes; an `out` holding another extraction
     is refused. Unreadable images are skipped and listed in skipped.json, or raise DataError when `strict`.
-    `model_name` (model and transform, e.g. a zoo name) is recorded and guards resumes against a model
-    swap. `limit` keeps the first entries of the source only. The model is moved to `device` in place.
+    A rerun resumes only when the weights (their sha256), the preprocessing and the images (paths, sizes, mtimes)
+    are those of the first run; `model_name` (e.g. a zoo name) is recorded for people. `limit` keeps the first
+    entries of the source only. The model is moved to `device` in place.
 
     `num_workers` decoding processes; None is `default_num_workers(device)`. The float conversion and
     normalisation always run on `device`; `device_preprocessing` moves the resize and crop there too (None: on
@@ -560,14 +599,16 @@ def extract_features(
         precision=precision, dtype=dtype, output_format=output_format, batch_size=batch_size,
         shard_size=shard_size, limit=limit, num_workers=num_workers,
     )
-    out = Path(out)
     source = _open_source(data, limit=limit)
+    out = claim_output_dir(out, kind="features", inputs=(data,), legacy_files=(INDEX_FILE,))
     num_images = len(source.paths)
     # What the bytes depend on; batch size, workers, device and compile only change rounding, if anything.
     settings = {
-        "source": {"kind": source.kind, "location": source.location, "limit": limit, "num_images": num_images,
-                   "listing_sha256": source.listing_sha256()},
-        "model_name": model_name,
+        "source": {"kind": source.kind, "location": source.location, "limit": limit, "num_images": num_images},
+        "images": source.listing_sha256(),
+        "weights_sha256": weights_sha256(model),
+        # A transform's repr lists its steps and parameters; object addresses (of a lambda, say) are not settings.
+        "preprocessing": re.sub(r" at 0x[0-9a-f]+", "", repr(transform)),
         "precision": precision,
         "dtype": dtype,
         "output_format": output_format,
@@ -623,7 +664,7 @@ def extract_features(
                     embedded_now += len(positions)
                 if len(dims) > 1:
                     raise DataError(f"{out}: embeddings of sizes {sorted(dims)}: was the model changed between "
-                                    "runs? Pass model_name to have such a resume refused")
+                                    "runs? Choose a new output folder")
                 if strict and skips[shard.number]:
                     continue  # strict: a shard with a skip is not written; the error comes once all are seen
                 if embeddings is None:
@@ -650,6 +691,7 @@ def extract_features(
         "format": FORMAT,
         "version": VERSION,
         **settings,
+        "model_name": model_name,
         "settings_sha256": settings_sha256,
         "classes": source.classes,
         "num_images": num_images,
@@ -682,6 +724,11 @@ def load_features(path: str | Path) -> Features:
         shards = [(_Shard(n, s["start"], s["stop"]), s["num_embedded"]) for n, s in enumerate(index["shards"])]
         if index["format"] != FORMAT:
             raise ValueError(f"format {index['format']!r}, expected {FORMAT!r}")
+        if index.get("version") != VERSION:
+            raise ValueError(f"written by another version of simsiam-zoo (format {index.get('version')}, this one "
+                             f"reads {VERSION}); extract again")
+        provenance = {"classes": list(index["classes"]), "weights_sha256": index["weights_sha256"],
+                      "preprocessing": index["preprocessing"]}
     except FileNotFoundError:
         raise DataError(f"{index_file}: not found; not a finished extraction (rerun it to resume)") from None
     except (OSError, ValueError, KeyError, TypeError) as e:
@@ -699,5 +746,6 @@ def load_features(path: str | Path) -> Features:
         indices.append(stored.indices)
         paths.extend(stored.paths)
     if not embeddings:
-        return Features(torch.empty(0, dim), torch.empty(0, dtype=torch.int64), [], torch.empty(0, dtype=torch.int64))
-    return Features(torch.cat(embeddings), torch.cat(labels), paths, torch.cat(indices))
+        return Features(torch.empty(0, dim), torch.empty(0, dtype=torch.int64), [], torch.empty(0, dtype=torch.int64),
+                        **provenance)
+    return Features(torch.cat(embeddings), torch.cat(labels), paths, torch.cat(indices), **provenance)

@@ -310,8 +310,11 @@ def save_classifier(
     class_names: Sequence[str],
     card_name: str,
     license: str = "apache-2.0",
+    inputs: Sequence[str | Path | None] = (),
+    overwrite: bool = False,
 ) -> Path:
-    """Write the fine-tuned model as a timm hub folder (weights with `fc`, config with labels, card), atomically."""
+    """Write the fine-tuned model as a timm hub folder (weights with `fc`, config with labels, card), atomically;
+    `out_dir` is replaced only as `write_hub_folder` allows."""
     model = result.model
     num_classes = model.get_classifier().out_features
     if len(class_names) != num_classes:
@@ -322,4 +325,5 @@ def save_classifier(
     config["label_names"] = list(class_names)
     card = _card(card_name=card_name, arch=arch, license=license, result=result, class_names=list(class_names),
                  preprocessing=preprocessing)
-    return write_hub_folder(out_dir, backbone_state=model.state_dict(), config=config, card=card)
+    return write_hub_folder(out_dir, backbone_state=model.state_dict(), config=config, card=card, inputs=inputs,
+                            overwrite=overwrite)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -127,7 +128,8 @@ class Recipe:
         data = self.to_dict()
         for dotted, value in overrides.items():
             _set_dotted(data, dotted, value)
-        return recipe_from_dict(data, source="overrides")
+        changed = ", ".join(f"{key}={value!r}" for key, value in overrides.items())
+        return recipe_from_dict(data, source=f"recipe {self.name!r} with {changed}")
 
 
 def _plain(value: Any) -> Any:
@@ -147,6 +149,11 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
             raise RecipeError(f"overrides: {dotted!r} does not name a recipe section")
         node = child
     node[leaf] = value
+
+
+# YAML 1.1 (PyYAML) reads `1e-4` as a string: a float needs a dot there. People write it everywhere, so a string
+# that is a number in scientific notation is taken as that number.
+_SCIENTIFIC = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def _check_value(annotation: Any, value: Any, where: str) -> Any:
@@ -180,6 +187,8 @@ def _check_value(annotation: Any, value: Any, where: str) -> Any:
             raise RecipeError(f"{where}: expected an integer, got {value!r}")
         return value
     if annotation is float:
+        if isinstance(value, str) and _SCIENTIFIC.fullmatch(value.strip()):
+            return float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise RecipeError(f"{where}: expected a number, got {value!r}")
         return float(value)
@@ -227,7 +236,8 @@ def recipe_from_dict(data: dict[str, Any], *, source: str) -> Recipe:
 
 def _validate(recipe: Recipe, source: str) -> None:
     checks = [
-        (recipe.optim.batch_size > 0, "optim.batch_size must be positive"),
+        # BatchNorm in training mode needs two samples to have a variance (per process, under DDP too).
+        (recipe.optim.batch_size >= 2, "optim.batch_size must be at least 2 (BatchNorm needs two images a batch)"),
         (recipe.optim.epochs > 0, "optim.epochs must be positive"),
         (recipe.optim.base_lr > 0, "optim.base_lr must be positive"),
         (recipe.model.dim > 0 and recipe.model.pred_dim > 0, "model.dim and model.pred_dim must be positive"),
@@ -250,9 +260,11 @@ def builtin_recipes() -> list[str]:
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RecipeError(f"{path}: no such recipe file") from None
+    except UnicodeDecodeError as error:
+        raise RecipeError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start}); save it as UTF-8") from None
     except yaml.YAMLError as error:
         raise RecipeError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(data, dict):

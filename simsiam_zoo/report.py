@@ -174,7 +174,7 @@ def write_report(
     import matplotlib
 
     matplotlib.use("Agg")
-    with atomic_directory(folder) as staging:
+    with atomic_directory(folder, kind="demo-report") as staging:
         _plot_training(main_run, collapse_run, staging, dim=recipe.model.dim)
         _plot_retrieval(features, train_images, test_images, staging)
         _plot_embedding(features, staging)

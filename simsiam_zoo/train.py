@@ -21,7 +21,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from simsiam_zoo._io import atomic_path, atomic_write_text
+from simsiam_zoo._io import atomic_path, atomic_write_text, claim_output_dir
 from simsiam_zoo.augment import eval_transform, pretrain_transform
 from simsiam_zoo.data import (
     EpochSampler,
@@ -103,6 +103,9 @@ def build_dataset(recipe: Recipe, *, split: str = "train") -> Dataset:
     if data.dataset == "fashion_mnist":
         return FashionMNIST(data.path, split=split)
     if data.dataset == "fake":
+        if data.path is not None:
+            raise RecipeError(f"recipe {recipe.name!r}: data.path {data.path!r} is set but data.dataset is 'fake', "
+                              "which generates its images; set data.dataset=imagefolder to train on that folder")
         return FakeImages(data.fake_size, image_size=data.image_size, seed=recipe.run.seed + (split == "test"))
     if data.path is None:
         raise RecipeError(f"recipe {recipe.name!r}: data.path is required for an image folder")
@@ -188,11 +191,13 @@ def train(
     """
     context = init_distributed(torch.device(device))
     run_device = local_device(device, context)
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint_path = output_dir / CHECKPOINT_NAME
-
     dataset = dataset if dataset is not None else build_dataset(recipe)
+    # One process claims the folder (the others would see its marker half-made); torchrun stops them all if it fails.
+    if context.is_main:
+        output_dir = claim_output_dir(output_dir, kind="run", inputs=(recipe.data.path,),
+                                      legacy_files=(CHECKPOINT_NAME,))
+    output_dir = Path(output_dir)
+    checkpoint_path = output_dir / CHECKPOINT_NAME
     monitor_split = knn_monitor_split(recipe, dataset)
     model = build_model(recipe)
     optimizer = build_optimizer(model, recipe)
@@ -266,10 +271,10 @@ def train(
                 x2 = x2.to(run_device, non_blocking=True, memory_format=memory_format)
                 loss, out = recipe_loss(forward, recipe, x1, x2)
                 if not torch.isfinite(loss):
-                    raise TrainingDiverged(
-                        f"loss is {loss.item()} at step {step} (epoch {epoch}); stopped. The last good checkpoint "
-                        f"is kept in {checkpoint_path}; lower optim.base_lr or check the data."
-                    )
+                    kept = (f"The last good checkpoint is kept in {checkpoint_path}" if checkpoint_path.exists()
+                            else "No checkpoint had been written yet")
+                    raise TrainingDiverged(f"loss is {loss.item()} at step {step} (epoch {epoch}); stopped. {kept}; "
+                                           "lower optim.base_lr or check the data.")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

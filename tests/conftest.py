@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from simsiam_zoo.recipe import Recipe, load_recipe
+from tests.source_server import source_server  # noqa: F401  (the loopback server for source URLs)
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 

@@ -198,10 +198,72 @@ def test_vissl(tmp_path: Path, nested: bool) -> None:
     _check(tmp_path, "model_final_checkpoint_phase199.torch", checkpoint, net, "resnet18", "vissl")
 
 
-def test_dino_released_backbone(tmp_path: Path) -> None:
+@pytest.mark.parametrize("release", ["dino", "barlowtwins", "vicreg", "densecl"])
+def test_backbone_only_releases_are_plain_torchvision_names(tmp_path: Path, release: str) -> None:
     net = _resnet("resnet18", seed=11)
-    net.fc = nn.Identity()  # DINO's MultiCropWrapper replaces fc, so the released file has none
-    _check(tmp_path, "dino_resnet50_pretrain.pth", net.state_dict(), net, "resnet18", "dino")
+    net.fc = nn.Identity()  # MultiCropWrapper (DINO), `backbone.fc = Identity()` (Barlow Twins): no classifier
+    checkpoint: dict[str, Any] = net.state_dict()
+    if release == "densecl":  # tools/extract_backbone_weights.py
+        checkpoint = {"state_dict": net.state_dict(), "author": "DenseCL"}
+    _check(tmp_path, f"{release}_resnet50.pth", checkpoint, net, "resnet18", "torchvision")
+
+
+def test_swav_hub_file_drops_projection_head_and_prototypes(tmp_path: Path) -> None:
+    net = _resnet("resnet18", seed=15)
+    net.fc = nn.Identity()
+    # swav's src/resnet50.py: the heads are attributes of the ResNet itself; the DDP model is saved as is.
+    swav = copy.deepcopy(net)
+    swav.add_module("projection_head", _mlp(512, 32))
+    swav.add_module("prototypes", nn.Linear(32, 100, bias=False))
+    del swav.fc
+    _check(tmp_path, "swav_800ep_pretrain.pth.tar", _Wrapper(module=swav).state_dict(), net, "resnet18", "swav")
+
+
+def test_barlowtwins_and_vicreg_full_checkpoints(tmp_path: Path) -> None:
+    backbone = _resnet("resnet18", seed=16)
+    backbone.fc = nn.Identity()
+    model = _Wrapper(module=_Wrapper(backbone=backbone, projector=_mlp(512, 32), bn=nn.BatchNorm1d(32, affine=False)))
+    checkpoint = {"epoch": 1000, "model": model.state_dict(), "optimizer": {"state": {}, "param_groups": []}}
+    _check(tmp_path, "checkpoint.pth", checkpoint, backbone, "resnet18", "barlowtwins_vicreg")
+
+
+def test_lightly_benchmark_lightning_checkpoint_with_hyper_parameters(tmp_path: Path, monkeypatch) -> None:
+    """lightly's benchmarks/imagenet/resnet50: torchvision ResNet with fc = Identity under `backbone`; Lightning
+    pickles `save_hyperparameters()` as an AttributeDict, read back as a plain dict without importing Lightning."""
+    import sys
+    import types
+
+    class AttributeDict(dict):
+        pass
+
+    AttributeDict.__module__, AttributeDict.__qualname__ = "lightning_fabric.utilities.data", "AttributeDict"
+    for name in ("lightning_fabric", "lightning_fabric.utilities", "lightning_fabric.utilities.data"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    sys.modules["lightning_fabric.utilities.data"].AttributeDict = AttributeDict  # type: ignore[attr-defined]
+    backbone = _resnet("resnet18", seed=17)
+    backbone.fc = nn.Identity()
+    teacher = copy.deepcopy(backbone)
+    model = _Wrapper(backbone=backbone, projection_head=_Wrapper(layers=_mlp(512, 32)),
+                     teacher_backbone=teacher, online_classifier=_Wrapper(classification_head=nn.Linear(512, 10)))
+    checkpoint = {
+        "epoch": 99, "global_step": 500400, "pytorch-lightning_version": "2.1.0", "state_dict": model.state_dict(),
+        "loops": {"fit_loop": {"state_dict": {}}}, "callbacks": {"ModelCheckpoint{}": {"best_model_score": None}},
+        "optimizer_states": [{"state": {}, "param_groups": [{"lr": 0.1}]}], "lr_schedulers": [],
+        "hparams_name": "kwargs", "hyper_parameters": AttributeDict(batch_size_per_device=128, num_classes=1000),
+    }
+    _check(tmp_path, "epoch=99-step=500400.ckpt", checkpoint, backbone, "resnet18", "lightly")
+
+
+@pytest.mark.parametrize("copy_name", ["target_net.module", "momentum_encoder.module", "encoder_k.module"])
+def test_mmpretrain_momentum_copies_are_dropped(tmp_path: Path, copy_name: str) -> None:
+    backbone = _resnet("resnet18", seed=18)
+    backbone.fc = nn.Identity()
+    momentum = _Wrapper(backbone=_resnet("resnet18", seed=19), neck=_mlp(512, 32))
+    model = _Wrapper(backbone=backbone, neck=_mlp(512, 32), head=_Wrapper(predictor=_mlp(32, 32)))
+    state = {**model.state_dict(), **{f"{copy_name}.{k}": v for k, v in momentum.state_dict().items()}}
+    checkpoint = {"meta": {"epoch": 200}, "state_dict": state}
+    _check(tmp_path, "byol_resnet50_16xb256-coslr-200e_in1k_20220825-de817331.pth", checkpoint, backbone, "resnet18",
+           "mmselfsup")
 
 
 def test_dino_full_checkpoint_uses_teacher(tmp_path: Path) -> None:
@@ -247,6 +309,8 @@ def test_every_converter_is_registered() -> None:
         "lightly",
         "vissl",
         "dino",
+        "swav",
+        "barlowtwins_vicreg",
         "torchvision",
     }
     assert all(name == converter.name and converter.description for name, converter in CONVERTERS.items())

@@ -2,9 +2,10 @@ import gzip
 
 import pytest
 import torch
+from PIL import Image
 
 from simsiam_zoo import data
-from simsiam_zoo.data import DataError, EpochSampler, FashionMNIST
+from simsiam_zoo.data import DataError, EpochSampler, FashionMNIST, ImageFolder
 
 
 def test_shipped_fashion_mnist_subset_is_the_fallback(monkeypatch, tmp_path):
@@ -38,3 +39,12 @@ def test_epoch_sampler_splits_global_batches_across_ranks_and_resumes():
     assert whole != list(EpochSampler(20, batch_size=4, seed=1, epoch=4))
     with pytest.raises(DataError, match="fewer than one global batch"):
         EpochSampler(3, batch_size=4, seed=0, epoch=0)
+
+
+def test_an_empty_class_folder_is_refused(tmp_path):
+    """It would be a class that nothing is labelled with: an extra, unpredictable output of every classifier."""
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "a" / "x.png")
+    with pytest.raises(DataError, match=r"class folder\(s\) with no images: b; add images or remove them"):
+        ImageFolder(tmp_path)

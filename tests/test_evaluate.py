@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -290,3 +291,36 @@ def test_round_half_up_matches_subset_docs() -> None:
     labels = torch.tensor([0] * 5 + [1] * 15)
     counts = torch.bincount(labels[balanced_label_subset(labels, fraction=0.5, seed=0)]).tolist()
     assert counts == [3, 8]  # 2.5 -> 3 and 7.5 -> 8
+
+
+def test_features_of_different_models_classes_or_one_class_are_refused(tmp_path: Path) -> None:
+    """Each pair once ran and printed a number: labels matched by number, rows of two models compared."""
+    from simsiam_zoo.data import DataError
+    from simsiam_zoo.evaluate.cached import evaluate_knn, evaluate_linear
+    from simsiam_zoo.extract import extract_features
+    from tests.test_extract import make_transform, tiny_model, write_png
+
+    def features(name: str, classes: tuple[str, ...], model: torch.nn.Module | None = None) -> Path:
+        for c, class_name in enumerate(classes):
+            for i in range(3):
+                write_png(tmp_path / name / class_name / f"{i}.png", 10 * c + i)
+        extract_features(model or tiny_model(), make_transform(), tmp_path / name, out=tmp_path / f"{name}.feats",
+                         progress=False)
+        return tmp_path / f"{name}.feats"
+
+    train, test = features("train", ("p", "q")), features("test", ("p", "q"))
+    assert evaluate_knn(train, test, ks=(1,))["num_test"] == 6  # a sound pair runs
+    other = tiny_model()
+    with torch.no_grad():
+        other[0].weight.mul_(2)
+    cases = {
+        features("other_model", ("p", "q"), other): "extracted with different models",
+        features("other_classes", ("a", "b")): "different classes (p, q vs a, b); labels would be matched by number",
+    }
+    for refused, message in cases.items():
+        for evaluate in (evaluate_knn, evaluate_linear):
+            with pytest.raises(DataError, match=re.escape(message)):
+                evaluate(train, refused)
+    single = features("single", ("p",))
+    with pytest.raises(DataError, match=r"single.feats: images of 1 class \(p\); a classifier needs at least two"):
+        evaluate_linear(single, features("single_test", ("p",)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import struct
 import sys
 import zlib
@@ -49,6 +50,10 @@ def direct(images: list[torch.Tensor]) -> torch.Tensor:
     transform = make_transform()
     with torch.inference_mode():
         return tiny_model()(torch.stack([transform(image) for image in images]))
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
 
 def class_folder(root: Path) -> list[str]:
@@ -318,8 +323,9 @@ def test_strict_mode_raises_and_writes_only_clean_shards(tmp_path: Path) -> None
         extract_features(tiny_model(), make_transform(), data, out=out, shard_size=2, strict=True, progress=False)
     assert "3_zero.png: cannot decode image" in str(error.value) and "readme.md" in str(error.value)
     # Shards: [0, 1] [2, 3] [3_zero, 4] [5, readme]: only the clean ones are on disk.
-    assert sorted(p.name for p in out.iterdir()) == ["shard-00000.safetensors", "shard-00001.safetensors"]
-    with pytest.raises(ValueError, match="shard-00000.safetensors: written by an extraction with other settings"):
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "settings.json", "shard-00000.safetensors", "shard-00001.safetensors"]
+    with pytest.raises(ValueError, match=r"other inputs or settings \(changed: dtype\)"):
         extract_features(tiny_model(), make_transform(), data, out=out, shard_size=2, dtype="float16", progress=False)
     # Accepting the skips after all keeps the clean shards.
     summary = extract_features(tiny_model(), make_transform(), data, out=out, shard_size=2, progress=False)
@@ -330,15 +336,37 @@ def test_other_settings_or_source_are_refused(tmp_path: Path) -> None:
     class_folder(tmp_path / "data")
     out = tmp_path / "out"
     extract_features(tiny_model(), make_transform(), tmp_path / "data", out=out, progress=False, model_name="a")
-    with pytest.raises(ValueError, match=r"other settings \(changed: dtype, model_name\)"):
+    with pytest.raises(ValueError, match=r"other inputs or settings \(changed: dtype\)"):
         extract_features(
             tiny_model(), make_transform(), tmp_path / "data", out=out, progress=False, model_name="b",
             dtype="float16",
         )
+    # The same weights under another name resume (nothing to do); other weights under the same name do not.
+    assert extract_features(tiny_model(), make_transform(), tmp_path / "data", out=out, progress=False,
+                            model_name="b").resumed_shards == 1
+    before = snapshot(out)
+    retrained = tiny_model()
+    with torch.no_grad():
+        retrained[0].weight.add_(0.01)
+    with pytest.raises(ValueError, match=r"changed: the model's weights\)"):
+        extract_features(retrained, make_transform(), tmp_path / "data", out=out, progress=False, model_name="a")
+    with pytest.raises(ValueError, match=r"changed: the preprocessing\)"):
+        extract_features(tiny_model(), eval_transform(image_size=32, crop_pct=1.0, mean=(0.5,) * 3, std=(0.2,) * 3),
+                         tmp_path / "data", out=out, progress=False)
+    # The same relative path from another folder is another data source.
+    class_folder(tmp_path / "elsewhere" / "data")
+    with pytest.raises(ValueError, match=r"changed: the data source, "):
+        extract_features(tiny_model(), make_transform(), tmp_path / "elsewhere" / "data", out=out, progress=False)
+    image = tmp_path / "data" / "cat" / "a.png"
+    stat = image.stat()
+    write_png(image, 99)  # edited in place: same name
+    os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    with pytest.raises(ValueError, match=r"changed: the images \(paths, sizes or modification times\)\)"):
+        extract_features(tiny_model(), make_transform(), tmp_path / "data", out=out, progress=False)
     write_png(tmp_path / "data" / "cat" / "new.png", 99)
-    with pytest.raises(ValueError, match=r"changed: source"):
+    with pytest.raises(ValueError, match=r"changed: the data source, the images"):  # one image more
         extract_features(tiny_model(), make_transform(), tmp_path / "data", out=out, progress=False, model_name="a")
-    assert load_features(out).paths[0] == "cat/a.png"  # the refused runs changed nothing
+    assert snapshot(out) == before  # the refused runs changed nothing
 
 
 def test_load_errors_name_the_file(tmp_path: Path) -> None:

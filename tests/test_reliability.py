@@ -14,8 +14,10 @@ import errno
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,14 +27,15 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
+from simsiam_zoo._io import MARKER_NAME
 from simsiam_zoo.data import DataError, ImageFolder
-from simsiam_zoo.extract import extract_features
+from simsiam_zoo.extract import SETTINGS_FILE, extract_features
 from simsiam_zoo.hub.export import export_checkpoint
 from simsiam_zoo.hub.folder import CONFIG_NAME, WEIGHTS_NAME
 from simsiam_zoo.hub.loader import load_backbone
 from simsiam_zoo.hub.publish import push_hub_folder
 from simsiam_zoo.recipe import load_recipe
-from simsiam_zoo.train import CHECKPOINT_NAME, train
+from simsiam_zoo.train import CHECKPOINT_NAME, load_checkpoint, train
 from tests._process import run_until_then_kill
 from tests.hub_server import HubServer, hub_env, hub_server  # noqa: F401  (importing registers the fixtures)
 
@@ -197,12 +200,14 @@ def test_extract_that_cannot_write_keeps_finished_shards(
                      model_name=loaded.source)
     out = tmp_path / "out"
     out.mkdir()
-    shutil.copy2(reference / "shard-00000.safetensors", out)  # what an interrupted earlier run left
+    for name in (MARKER_NAME, SETTINGS_FILE, "shard-00000.safetensors"):  # what an interrupted earlier run left
+        shutil.copy2(reference / name, out)
     prefix, problem = cannot_write(out)
     done = run_cli("extract", exported, images, "--out", out, "--shard-size", 4, "--num-workers", 0, prefix=prefix)
     assert done.returncode == EXIT_CANNOT_WRITE, done.stderr[-3000:]
     assert error_message(done) == f"error: {problem}: '{out / 'shard-00001.safetensors'}'"
-    assert snapshot(out) == {"shard-00000.safetensors": (reference / "shard-00000.safetensors").read_bytes()}
+    assert snapshot(out) == {name: (reference / name).read_bytes()
+                             for name in (MARKER_NAME, SETTINGS_FILE, "shard-00000.safetensors")}
     assert leftovers(out) == []
 
 
@@ -240,7 +245,7 @@ def test_extract_into_a_file_is_bad_input(exported: Path, images: Path, tmp_path
     out.write_text("{}")
     done = run_cli("extract", exported, images, "--out", out, "--num-workers", 0)
     assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
-    assert error_message(done) == f"error: {out}: exists and is not a folder"
+    assert error_message(done) == f"error: {out}: exists and is not a folder; choose another output path"
     assert out.read_text() == "{}"
 
 
@@ -378,8 +383,43 @@ def recast(dtype: torch.dtype) -> Callable[[Path], str]:
     return breakage
 
 
-@pytest.mark.parametrize("breakage", [drop_config_field, recast(torch.int64), recast(torch.float64)],
-                         ids=["config.json missing a field", "int64 weights", "float64 weights"])
+def edit_config(change: Callable[[dict], object], expected: str) -> Callable[[Path], str]:
+    def breakage(folder: Path) -> str:
+        config = json.loads((folder / CONFIG_NAME).read_text())
+        (folder / CONFIG_NAME).write_text(json.dumps(change(config)))
+        return f"{folder / CONFIG_NAME}: {expected}"
+
+    return breakage
+
+
+def latin1_config(folder: Path) -> str:
+    config = (folder / CONFIG_NAME).read_bytes()
+    assert b'"apache-2.0"' in config
+    (folder / CONFIG_NAME).write_bytes(config.replace(b'"apache-2.0"', b'"apach\xe9"'))
+    return f"{folder / CONFIG_NAME}: not UTF-8 text"
+
+
+def with_cfg(**fields: object) -> Callable[[dict], dict]:
+    return lambda config: {**config, "pretrained_cfg": {**config["pretrained_cfg"], **fields}}
+
+
+CONFIG_BREAKAGES = {
+    "config.json missing a field": drop_config_field,
+    "unknown architecture": edit_config(lambda c: {**c, "architecture": "resnt18"},
+                                        "architecture 'resnt18' is not a timm architecture name; did you mean"),
+    "a local-dir: architecture": edit_config(lambda c: {**c, "architecture": "local-dir:/tmp"},
+                                             "architecture 'local-dir:/tmp' is not a timm architecture name"),
+    "config.json is []": edit_config(lambda c: [], "expected a JSON object with a pretrained_cfg object"),
+    "config.json not UTF-8": latin1_config,
+    "std 0": edit_config(with_cfg(std=[0, 0.2, 0.2]), "pretrained_cfg: input_size must be positive and std above 0"),
+    "input_size a string": edit_config(with_cfg(input_size="224"),
+                                       "pretrained_cfg: input_size must be a list of 3 numbers, got '224'"),
+    "int64 weights": recast(torch.int64),
+    "float64 weights": recast(torch.float64),
+}
+
+
+@pytest.mark.parametrize("breakage", CONFIG_BREAKAGES.values(), ids=CONFIG_BREAKAGES.keys())
 def test_extract_with_a_broken_hub_folder_is_bad_input(
     exported: Path, images: Path, tmp_path: Path, breakage: Callable[[Path], str]
 ) -> None:
@@ -399,10 +439,217 @@ def test_extract_with_a_broken_hub_folder_is_bad_input(
 
 
 def test_download_offline_when_not_cached(isolated_hf_cache: Path) -> None:
-    name = "simsiam_resnet50.in1k_ep100_bs512"
+    name = "resnet50.simsiam_in1k_ep100_bs512"
     done = run_cli("download", name, env={"HF_HUB_OFFLINE": "1"})
     assert done.returncode == EXIT_OFFLINE, done.stderr[-3000:]
     message = error_message(done)
-    assert message.startswith(f"error: simsiam-zoo/{name}: not (fully) in the Hugging Face cache")
-    assert "HF_HUB_OFFLINE=1" in message
+    assert message.startswith(f"error: {name}: not in the cache (")
+    assert "HF_HUB_OFFLINE=1 forbids downloading it from https://dl.fbaipublicfiles.com/simsiam/" in message
     assert not [p for p in isolated_hf_cache.rglob("*") if p.is_file()]
+
+
+# ------------------------------------------------------------------------- outputs that are not ours to replace
+
+
+def own_files(root: Path) -> dict[str, bytes]:
+    """A folder of the user's own files, returned as its snapshot."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "notes.txt").write_text("years of work")
+    (root / "sub").mkdir(exist_ok=True)
+    (root / "sub" / "data.bin").write_bytes(b"\x00\x01")
+    return snapshot(root)
+
+
+def test_export_never_replaces_a_folder_it_did_not_write(partial_run: Path, tmp_path: Path) -> None:
+    precious = tmp_path / "precious"
+    before = own_files(precious)
+    done = run_cli("export", partial_run, precious, "--name", NAME)
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert error_message(done) == (f"error: {precious}: exists and was not written by simsiam-zoo; choose a new or "
+                                   "empty folder (or pass --overwrite to replace it)")
+    assert snapshot(precious) == before and leftovers(tmp_path) == []
+
+
+def test_export_replaces_its_own_hub_folder_and_with_overwrite_a_foreign_one(
+    partial_run: Path, exported: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    shutil.copytree(exported, out)
+    (out / "stale.txt").write_text("from an older export")
+    assert run_cli("export", partial_run, out, "--name", NAME).returncode == 0
+    assert snapshot(out) == snapshot(exported)  # replaced whole: the stale file is gone
+    precious = tmp_path / "precious"
+    own_files(precious)
+    assert run_cli("export", partial_run, precious, "--name", NAME, "--overwrite").returncode == 0
+    assert snapshot(precious) == snapshot(exported) and leftovers(tmp_path) == []
+
+
+def test_an_output_that_is_or_holds_the_input_is_refused_even_with_overwrite(partial_run: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(partial_run, run)
+    before = snapshot(run)
+    for out in (run, tmp_path):
+        done = run_cli("export", run, out, "--name", NAME, "--overwrite")
+        assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+        what = "is" if out == run else "holds"
+        assert error_message(done) == f"error: {out}: the output {what} the input {run}; choose another output path"
+    assert snapshot(run) == before and leftovers(tmp_path) == []
+
+
+def test_convert_into_the_folder_of_its_checkpoint_is_refused(exported: Path, tmp_path: Path) -> None:
+    """`cd d && simsiam-zoo convert model.pth d` and `convert model.pth .` once deleted or crashed."""
+    folder = tmp_path / "d"
+    folder.mkdir()
+    torch.save(load_file(exported / WEIGHTS_NAME), folder / "model.pth")
+    before = snapshot(folder)
+    for out in (".", str(folder)):
+        done = subprocess.run([*CLI, "convert", "model.pth", out, "--name", NAME, "--overwrite"], cwd=folder,
+                              capture_output=True, text=True, timeout=TIMEOUT)
+        assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+        assert error_message(done) == f"error: {out}: the output holds the input model.pth; choose another output path"
+    assert snapshot(folder) == before and leftovers(tmp_path) == []
+
+
+def test_a_file_at_out_is_never_replaced(partial_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.write_text("a file of the user's")
+    done = run_cli("export", partial_run, out, "--name", NAME, "--overwrite")
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert error_message(done) == f"error: {out}: exists and is not a folder; choose another output path"
+    assert out.read_text() == "a file of the user's" and sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_finetune_into_its_dataset_is_refused_before_training(exported: Path, tmp_path: Path) -> None:
+    data = tmp_path / "ds"
+    write_images(data / "train", ("a", "b"), 4)
+    write_images(data / "val", ("a", "b"), 2)
+    before = snapshot(data)
+    done = run_cli("finetune", exported, data, "--out", data, "--epochs", 1, "--overwrite")
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert error_message(done) == f"error: {data}: the output is the input {data}; choose another output path"
+    assert snapshot(data) == before
+
+
+@pytest.mark.parametrize("command", ["train", "extract"])
+def test_runs_and_features_are_not_written_into_a_foreign_folder(
+    command: str, exported: Path, images: Path, tmp_path: Path
+) -> None:
+    """Both add files to OUT over time (to resume), so a folder of other files is refused, not mixed into."""
+    precious = tmp_path / "precious"
+    before = own_files(precious)
+    args = (["train", "tiny_fake", "--output", precious, "--max-steps", 1] if command == "train" else
+            ["extract", exported, images, "--out", precious])
+    done = run_cli(*args)
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert error_message(done).startswith(f"error: {precious}: exists and was not written by simsiam-zoo")
+    assert snapshot(precious) == before
+
+
+def test_a_run_folder_is_not_replaced_by_an_export(partial_run: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other_run"
+    shutil.copytree(partial_run, other)
+    before = snapshot(other)
+    done = run_cli("export", partial_run, other, "--name", NAME, "--overwrite")
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert error_message(done) == (f"error: {other}: holds a run written by simsiam-zoo, not a hub-folder; choose "
+                                   "another output path")
+    assert snapshot(other) == before
+
+
+def test_ctrl_c_exits_130_with_one_message_and_a_whole_checkpoint(recipe_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = [*CLI, "train", recipe_file, "--output", out, "--set", "optim.epochs=100",
+            "--set", "run.checkpoint_every_steps=1"]
+    process = subprocess.Popen([str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not (out / CHECKPOINT_NAME).exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=TIMEOUT)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr[-3000:]
+    done = subprocess.CompletedProcess(args, process.returncode, "", stderr)
+    print(f"train: exit {done.returncode}: {error_message(done)}")  # the outcome line for the reliability report
+    assert error_message(done).startswith("error: interrupted; ")
+    assert leftovers(out) == [] and load_checkpoint(out / CHECKPOINT_NAME)["step"] >= 1
+
+
+# ------------------------------------------------------------------------ options and inputs: one-line errors
+
+
+@pytest.fixture(scope="module")
+def features(exported: Path, images: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    loaded = load_backbone(str(exported))
+    out = tmp_path_factory.mktemp("features") / "feats"
+    extract_features(loaded.model, loaded.transform, images, out=out, progress=False)
+    return out
+
+
+def test_usage_errors_exit_2_naming_the_option(exported: Path, images: Path, features: Path, tmp_path: Path) -> None:
+    cases = [
+        (["extract", exported, images, "--out", tmp_path / "x", "--device", "gpu"],
+         "Invalid value for '--device': 'gpu' is not a device name"),
+        (["extract", exported, images, "--out", tmp_path / "x", "--device", "cuda"] if not torch.cuda.is_available()
+         else ["extract", exported, images, "--out", tmp_path / "x", "--device", "cuda:99"],
+         "Invalid value for '--device': 'cuda"),
+        (["eval", "knn", "--train", features, "--test", features, "--k", "0"], "Invalid value for '--k': 0"),
+        (["eval", "knn", "--train", features, "--test", features, "--k", "-5"], "Invalid value for '--k': -5"),
+        (["eval", "knn", "--train", features, "--test", features, "--temperature", "0"],
+         "Invalid value for '--temperature': 0"),
+    ]
+    for args, expected in cases:
+        done = run_cli(*args)
+        assert done.returncode == 2 and expected in done.stderr and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert not (tmp_path / "x").exists()
+
+
+def test_bad_inputs_exit_3_with_one_message_and_leave_nothing(
+    partial_run: Path, exported: Path, images: Path, recipe_file: Path, tmp_path: Path
+) -> None:
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes(b"base: tiny_fake\ndescription: caf\xe9\n")
+    state = load_file(exported / WEIGHTS_NAME)
+    torch.save(state, tmp_path / "model.pth")
+    torch.save({**state, "conv1.weight": torch.full_like(state["conv1.weight"], float("nan"))}, tmp_path / "nan.pth")
+    (tmp_path / "a_file").write_text("")
+    out = tmp_path / "out"
+    cases = [
+        (["train", recipe_file, "--output", out, "--set", "optim.batch_size=1"],
+         "error: recipe 'tiny_fake' with optim.batch_size=1: optim.batch_size must be at least 2 (BatchNorm needs two "
+         "images a batch)"),
+        (["train", recipe_file, "--output", out, "--set", "optim.base_lr=[1"],
+         "error: --set 'optim.base_lr=[1': the value is not valid YAML"),
+        (["train", latin1, "--output", out], f"error: {latin1}: not UTF-8 text"),
+        (["convert", tmp_path / "model.pth", out, "--name", "x", "--arch", "resnt18"],
+         f"error: {tmp_path / 'model.pth'}: architecture 'resnt18' is not a timm architecture name; did you mean"),
+        (["convert", tmp_path / "nan.pth", out, "--name", "x"], "error: "),
+        (["extract", exported, images, "--out", tmp_path / "a_file" / "sub"], "error: "),
+        (["export", partial_run, out, "--name", "resnet50.simsiam_in1k_ep100_bs512"],
+         "error: --name resnet50.simsiam_in1k_ep100_bs512: that zoo entry is a released checkpoint"),
+        (["export", exported, out, "--name", "x"], f"error: {exported}: a hub folder, not a training run"),
+        (["export", partial_run, out, "--name", "has space/../x"],
+         "error: repo id 'simsiam-zoo/has space/../x': expected ORG/NAME"),
+        (["push", exported, "--repo-id", "simsiam-zoo/resnet50.simsiam_in1k_ep100_bs512", "--dry-run"],
+         f"error: {exported}: simsiam-zoo/resnet50.simsiam_in1k_ep100_bs512 is the repo of the zoo entry "
+         "resnet50.simsiam_in1k_ep100_bs512, and this folder is not that entry (it is a resnet18, the entry a "
+         "resnet50; its card is for 'resnet18.reliability_test')"),
+    ]
+    for args, expected in cases:
+        done = run_cli(*args)
+        assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+        assert error_message(done).startswith(expected)
+    nan = run_cli("convert", tmp_path / "nan.pth", out, "--name", "x")
+    assert "weights are not finite (NaN or inf) in conv1.weight" in error_message(nan)
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_push_refuses_links_out_of_the_folder(exported: Path, tmp_path: Path) -> None:
+    folder = shutil.copytree(exported, tmp_path / "folder")
+    (folder / "recipe.yaml").unlink()
+    (folder / "recipe.yaml").symlink_to("/etc/hostname")
+    done = run_cli("push", folder, "--repo-id", "org/name", "--dry-run")
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert error_message(done) == (f"error: {folder}: recipe.yaml is a symbolic link; push uploads only regular files "
+                                   "of the folder (copy the file in instead)")

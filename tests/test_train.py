@@ -91,15 +91,16 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_recipe, tmp_path
     good = (tmp_path / CHECKPOINT_NAME).read_bytes()
     exploding = tiny_recipe.replace({"optim.base_lr": 1e30, "optim.fix_predictor_lr": False})
     (tmp_path / "recipe.yaml").unlink()
-    with pytest.raises(TrainingDiverged, match="loss is nan|loss is inf"):
+    with pytest.raises(TrainingDiverged, match="loss is nan|loss is inf") as diverged:
         train(exploding, output_dir=tmp_path / "fresh", progress=False)
+    assert "No checkpoint had been written yet" in str(diverged.value)  # not "the last good one is kept in ..."
     assert (tmp_path / CHECKPOINT_NAME).read_bytes() == good
     # Through the CLI, with its progress bar on: exit 4 and the message on a line of its own, after the bar's.
     exploding.save(tmp_path / "exploding.yaml")
     cli = subprocess.run([sys.executable, "-m", "simsiam_zoo.cli", "train", str(tmp_path / "exploding.yaml"),
                           "--output", str(tmp_path / "cli")], capture_output=True, text=True)
     assert cli.returncode == 4, cli.stderr
-    assert re.search(r"step/s.*\]\nerror: loss is (nan|inf) at step", cli.stderr), cli.stderr
+    assert re.search(r"(step/s|s/step).*\]\nerror: loss is (nan|inf) at step", cli.stderr), cli.stderr
 
 
 def test_kill_during_training_then_rerun_matches(tiny_recipe, tmp_path):
@@ -193,3 +194,24 @@ def test_training_on_an_image_folder_through_the_cli(tmp_path):
     assert missing.returncode == 3
     assert "nope: not a folder" in missing.stderr
     assert not (out / "x" / CHECKPOINT_NAME).exists()
+
+
+def test_scientific_notation_in_yaml_is_a_number(tmp_path):
+    """PyYAML (YAML 1.1) reads `1e-4` as a string; people write it everywhere."""
+    recipe_file = tmp_path / "recipe.yaml"
+    recipe_file.write_text("base: tiny_fake\noptim:\n  weight_decay: 1e-4\n  base_lr: 5E-2\n")
+    recipe = load_recipe(str(recipe_file))
+    assert (recipe.optim.weight_decay, recipe.optim.base_lr) == (1e-4, 0.05)
+    with pytest.raises(RecipeError, match="optim.base_lr: expected a number, got 'fast'"):
+        recipe.replace({"optim.base_lr": "fast"})
+
+
+def test_a_data_path_for_a_generated_dataset_is_refused(tmp_path):
+    """`train tiny_fake --data /nonexistent` once ignored --data and wrote the path into recipe.yaml."""
+    cli = subprocess.run([sys.executable, "-m", "simsiam_zoo.cli", "train", "tiny_fake", "--data", "/nonexistent",
+                          "--output", str(tmp_path / "run")], capture_output=True, text=True)
+    assert cli.returncode == 3, cli.stderr
+    assert cli.stderr.strip().splitlines()[-1] == (
+        "error: recipe 'tiny_fake': data.path '/nonexistent' is set but data.dataset is 'fake', which generates its "
+        "images; set data.dataset=imagefolder to train on that folder")
+    assert not (tmp_path / "run").exists()

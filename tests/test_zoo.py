@@ -25,7 +25,7 @@ from simsiam_zoo.recipe import load_recipe
 from simsiam_zoo.train import CHECKPOINT_NAME, build_model, load_checkpoint, train
 from tests.hub_server import HubServer, hub_env, hub_server  # noqa: F401  (importing registers the fixtures)
 
-NAME = "simsiam_resnet18.fashion_mnist_demo"
+NAME = "resnet18.simsiam_fashion_mnist_demo"
 # One recipe for the run and for the reference model rebuilt from its checkpoint: the two must not drift apart.
 RECIPE = load_recipe("tiny_fake").replace({"optim.base_lr": 0.5, "optim.epochs": 1})
 
@@ -64,7 +64,7 @@ def test_exported_folder_loads_in_timm_and_our_loader_with_the_training_features
             torch.testing.assert_close(loaded.model(INPUT), expected, atol=1e-6, rtol=0)
     assert loaded.preprocessing.input_size == (3, 32, 32) and loaded.preprocessing.crop_pct == 1.0
     assert sorted(p.name for p in exported.iterdir()) == [
-        "README.md", "config.json", "model.safetensors", "recipe.yaml", "simsiam.safetensors"]
+        ".simsiam-zoo.json", "README.md", "config.json", "model.safetensors", "recipe.yaml", "simsiam.safetensors"]
 
 
 def test_model_card_metadata(exported):
@@ -193,8 +193,9 @@ def test_cli_models_export_and_detectron2(exported, trained, tmp_path):
         return subprocess.run([sys.executable, "-m", "simsiam_zoo.cli", *args], capture_output=True, text=True)
 
     listing = cli("models")
-    assert listing.returncode == 0 and "simsiam_resnet50.in1k_ep100_bs512" in listing.stdout
-    assert "cc-by-nc-4.0" in listing.stdout and "linear 68.1%" in listing.stdout
+    assert listing.returncode == 0, listing.stderr
+    row = next(line for line in listing.stdout.splitlines() if line.startswith("resnet50.simsiam_in1k_ep100_bs512 "))
+    assert row.split() == ["resnet50.simsiam_in1k_ep100_bs512", "simsiam", "100", "512", "68.1", "cc-by-nc-4.0", "no"]
     done = cli("export", str(trained), str(tmp_path / "hub"), "--name", NAME, "--backbone-only")
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / "hub" / "simsiam.safetensors").exists()

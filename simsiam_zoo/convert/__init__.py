@@ -12,7 +12,18 @@ from typing import Any
 
 from torch import Tensor
 
-from . import dino, lightly, mmselfsup, moco, official_simsiam, solo_learn, torchvision, vissl
+from . import (
+    barlowtwins_vicreg,
+    dino,
+    lightly,
+    mmselfsup,
+    moco,
+    official_simsiam,
+    solo_learn,
+    swav,
+    torchvision,
+    vissl,
+)
 from ._checkpoint import flatten_checkpoint, load_checkpoint_file, read_torch_checkpoint
 from ._common import ConversionError, Converter, sample_keys
 
@@ -29,7 +40,9 @@ __all__ = [
 
 CONVERTERS: dict[str, Converter] = {
     module.CONVERTER.name: module.CONVERTER
-    for module in (official_simsiam, moco, solo_learn, mmselfsup, lightly, vissl, dino, torchvision)
+    for module in (
+        official_simsiam, moco, solo_learn, mmselfsup, lightly, vissl, dino, swav, barlowtwins_vicreg, torchvision
+    )
 }
 
 
@@ -41,7 +54,8 @@ def detect_format(state_dict: Mapping[str, Any]) -> str:
         return matches[0]
     problem = f"ambiguous checkpoint, matches {', '.join(matches)}" if matches else "unrecognised checkpoint"
     raise ConversionError(
-        f"{problem}; pass source= one of {', '.join(CONVERTERS)}. Sample keys: {sample_keys(flat)}"
+        f"{problem}; choose the format with --from (source= in Python): one of {', '.join(CONVERTERS)}. "
+        f"Sample keys: {sample_keys(flat)}"
     )
 
 

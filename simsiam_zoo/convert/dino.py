@@ -1,4 +1,5 @@
-"""DINO ResNet-50: the released backbone (torchvision names, no `fc`) or a full training checkpoint."""
+"""DINO ResNet-50 full training checkpoint: the teacher's backbone. (The released backbone-only file has plain
+torchvision names: the `torchvision` converter reads it.)"""
 
 from __future__ import annotations
 
@@ -11,17 +12,16 @@ _TEACHER = ("teacher.module.backbone.", "teacher.backbone.")
 
 
 def detect(state_dict: StateDict) -> bool:
-    bare_without_fc = "conv1.weight" in state_dict and "fc.weight" not in state_dict
-    return find_prefix(state_dict, _TEACHER) is not None or bare_without_fc
+    return find_prefix(state_dict, _TEACHER) is not None
 
 
 def convert(state_dict: StateDict) -> dict[str, Tensor]:
-    return convert_prefixed(state_dict, (*_TEACHER, ""), "dino")
+    return convert_prefixed(state_dict, _TEACHER, "dino")
 
 
 CONVERTER = Converter(
     name="dino",
-    description="DINO ResNet-50 (dino_resnet50_pretrain.pth, or a full checkpoint's teacher backbone)",
+    description="DINO full checkpoint (teacher.module.backbone.*, teacher.module.head.*, student.*)",
     detect=detect,
     convert=convert,
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from . import solo_learn
+from . import lightly, solo_learn
 from ._common import Converter, StateDict, convert_prefixed
 
 _PREFIX = "backbone."
@@ -13,7 +13,7 @@ _PREFIX = "backbone."
 def detect(state_dict: StateDict) -> bool:
     # A bare `backbone.*` dict could be either library and converts identically, so it lands here
     # rather than being reported as ambiguous.
-    return f"{_PREFIX}conv1.weight" in state_dict and not solo_learn.detect(state_dict)
+    return f"{_PREFIX}conv1.weight" in state_dict and not (solo_learn.detect(state_dict) or lightly.detect(state_dict))
 
 
 def convert(state_dict: StateDict) -> dict[str, Tensor]:

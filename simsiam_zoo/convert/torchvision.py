@@ -1,4 +1,5 @@
-"""A plain torchvision ResNet state dict, classifier included."""
+"""A plain torchvision ResNet state dict, with or without its classifier: torchvision's own files, and the
+backbone-only releases of DINO, Barlow Twins, VICReg(L) and DenseCL."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from ._common import Converter, StateDict, convert_prefixed
 
 
 def detect(state_dict: StateDict) -> bool:
-    return "conv1.weight" in state_dict and "fc.weight" in state_dict
+    return "conv1.weight" in state_dict
 
 
 def convert(state_dict: StateDict) -> dict[str, Tensor]:
@@ -17,7 +18,7 @@ def convert(state_dict: StateDict) -> dict[str, Tensor]:
 
 CONVERTER = Converter(
     name="torchvision",
-    description="plain torchvision ResNet state dict (conv1.*, layer1-4.*, fc.*)",
+    description="plain torchvision ResNet state dict (conv1.*, layer1-4.*, fc.* if any)",
     detect=detect,
     convert=convert,
 )

@@ -24,12 +24,34 @@ def _load_labelled(path: str | Path, role: str) -> Any:
     return features
 
 
+def _load_pair(train: str | Path, test: str | Path) -> tuple[Any, Any]:
+    """Train and test features that can be compared: one model, one preprocessing, one list of classes, two or
+    more classes to tell apart."""
+    from simsiam_zoo.data import DataError
+
+    train_f, test_f = _load_labelled(train, "train"), _load_labelled(test, "test")
+    for field, what in (("weights_sha256", "models (weights sha256"), ("preprocessing", "preprocessing (")):
+        a, b = getattr(train_f, field), getattr(test_f, field)
+        if a != b:
+            shown = (a[:12], b[:12]) if field == "weights_sha256" else (a, b)
+            raise DataError(f"{train} and {test}: extracted with different {what} {shown[0]} vs {shown[1]}); "
+                            "extract both with the same model")
+    if train_f.classes != test_f.classes:
+        raise DataError(f"{train} and {test}: different classes ({', '.join(train_f.classes)} vs "
+                        f"{', '.join(test_f.classes)}); labels would be matched by number")
+    present = sorted({int(label) for label in train_f.labels})
+    if len(present) < 2:
+        names = ", ".join(train_f.classes[i] for i in present) or "none"
+        raise DataError(f"{train}: images of {len(present)} class ({names}); a classifier needs at least two")
+    return train_f, test_f
+
+
 def evaluate_knn(
     train: str | Path, test: str | Path, *, ks: Sequence[int] = (20, 200), temperature: float = 0.07,
     device: str | None = None,
 ) -> dict[str, Any]:
     """Weighted cosine kNN (InstDisc/DINO protocol) of test features against train features."""
-    train_f, test_f = _load_labelled(train, "train"), _load_labelled(test, "test")
+    train_f, test_f = _load_pair(train, test)
     accuracies = knn_accuracy(train_f.embeddings, train_f.labels, test_f.embeddings, test_f.labels, ks=tuple(ks),
                               temperature=temperature, device=device)
     return {
@@ -44,7 +66,7 @@ def evaluate_linear(
     device: str | None = None,
 ) -> dict[str, Any]:
     """L-BFGS logistic regression on cached features, weight decay chosen on a held-out split of train."""
-    train_f, test_f = _load_labelled(train, "train"), _load_labelled(test, "test")
+    train_f, test_f = _load_pair(train, test)
     sweep = linear_probe_sweep(train_f.embeddings, train_f.labels, test_f.embeddings, test_f.labels,
                                weight_decays=tuple(weight_decays), device=device)
     return {

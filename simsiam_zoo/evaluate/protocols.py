@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from simsiam_zoo._io import check_output
 from simsiam_zoo.data import DataError, FashionMNIST, ImageFolder, Subset, Transformed
 from simsiam_zoo.evaluate.linear_probe import DEFAULT_WEIGHT_DECAYS, linear_probe_sweep
 from simsiam_zoo.evaluate.subsets import balanced_label_subset, read_subset_file
@@ -36,6 +37,7 @@ from simsiam_zoo.finetune import (
     finetune,
     save_classifier,
 )
+from simsiam_zoo.hub.folder import HUB_FOLDER_KIND
 from simsiam_zoo.hub.loader import LoadedBackbone, load_backbone
 
 DataArg = str | Path | tuple[Dataset, Dataset] | tuple[str | Path, str | Path]
@@ -211,6 +213,11 @@ def _labelled_splits(data: DataArg, run: RunOptions) -> Splits:
         top = int(_labels(dataset, role).max())
         if top >= len(splits.classes):
             raise DataError(f"{splits.name}: {role} label {top} but only {len(splits.classes)} classes")
+    present = torch.unique(_labels(splits.train, "train")).tolist()
+    if len(present) < 2:
+        names = ", ".join(splits.classes[i] for i in present if i >= 0) or "none"
+        raise DataError(f"{splits.name}: training images of {len(present)} class ({names}); a classifier needs at "
+                        "least two")
     return splits
 
 
@@ -394,6 +401,12 @@ def transfer(
     return {"evaluation": "transfer", "model": loaded.source, "arch": loaded.arch, "seed": run.seed, "rows": rows}
 
 
+def _local_paths(*args: Any) -> list[str | Path]:
+    """The arguments (or pair members) that name files or folders, for the output checks."""
+    items = [item for arg in args for item in (arg if isinstance(arg, (tuple, list)) else (arg,))]
+    return [item for item in items if isinstance(item, (str, Path))]
+
+
 def finetune_classifier(
     model: ModelArg,
     data: DataArg,
@@ -404,15 +417,21 @@ def finetune_classifier(
     card_name: str | None = None,
     license: str = "apache-2.0",
     run: RunOptions = RunOptions(),
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Fine-tune `model` on `data` (or train a linear head, `frozen_backbone`) and save it as a timm classifier
-    folder `out_dir`; the result dict holds the test top-1 and the per-epoch history."""
+    folder `out_dir`; the result dict holds the test top-1 and the per-epoch history.
+
+    `out_dir` is checked first: never the model or the data, nor a folder of the user's own files unless
+    `overwrite`."""
+    inputs = _local_paths(model, data)
+    check_output(out_dir, kind=HUB_FOLDER_KIND, inputs=inputs, overwrite=overwrite)
     loaded = _load(model, run)
     splits = _labelled_splits(data, run)
     result = _train(loaded, splits, splits.train, schedule=schedule, frozen_backbone=frozen_backbone, run=run)
     folder = save_classifier(result, out_dir, arch=loaded.arch, preprocessing=loaded.preprocessing,
                              class_names=splits.classes, card_name=card_name or f"{loaded.arch}.finetuned",
-                             license=license)
+                             license=license, inputs=inputs, overwrite=overwrite)
     return {
         "evaluation": "finetune", "model": loaded.source, "arch": loaded.arch, "data": splits.name,
         "out": str(folder), "frozen_backbone": frozen_backbone, "num_train": result.num_train,

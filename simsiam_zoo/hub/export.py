@@ -6,9 +6,19 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from simsiam_zoo._io import atomic_directory
+import torch
+
+from simsiam_zoo._io import atomic_directory, check_output
 from simsiam_zoo.hub.cards import render_card
-from simsiam_zoo.hub.folder import Preprocessing, timm_config, validate_hub_folder, write_hub_folder
+from simsiam_zoo.hub.folder import (
+    CONFIG_NAME,
+    HUB_FOLDER_KIND,
+    HubFolderError,
+    Preprocessing,
+    timm_config,
+    validate_hub_folder,
+    write_hub_folder,
+)
 from simsiam_zoo.hub.loader import (
     backbone_from_training_checkpoint,
     infer_resnet_arch,
@@ -16,7 +26,7 @@ from simsiam_zoo.hub.loader import (
     preprocessing_from_recipe,
 )
 from simsiam_zoo.hub.publish import check_repo_id
-from simsiam_zoo.hub.registry import ZOO, Result
+from simsiam_zoo.hub.registry import Result, ZooEntry, find_entry
 from simsiam_zoo.recipe import Recipe, recipe_from_dict
 
 DEFAULT_ORG = "simsiam-zoo"
@@ -37,6 +47,21 @@ def recipe_summary(recipe: Recipe) -> str:
     )
 
 
+def _claimed_by_training_run(name: str, *, arch: str) -> ZooEntry | None:
+    """The zoo entry a training run is exported as, if `name` is one: only this project's own entries (no source
+    URL) of the same architecture may be; a released checkpoint's name would lend the run its results."""
+    entry = find_entry(name)
+    if entry is None:
+        return None
+    if entry.source is not None:
+        raise HubFolderError(f"--name {name}: that zoo entry is a released checkpoint ({entry.source.url}), not this "
+                             "run; pass a name of your own")
+    if entry.arch != arch:
+        raise HubFolderError(f"--name {name}: that zoo entry is a {entry.arch}, this run trains a {arch}; pass a name "
+                             "of your own")
+    return entry
+
+
 def export_checkpoint(
     checkpoint_path: str | Path,
     out_dir: str | Path,
@@ -45,18 +70,28 @@ def export_checkpoint(
     repo_id: str | None = None,
     results: Sequence[Result] = (),
     include_full_model: bool = True,
+    overwrite: bool = False,
 ) -> Path:
-    """A training checkpoint (or run folder) -> a validated hub folder named `name` (a zoo name or new)."""
+    """A training checkpoint (or run folder) -> a validated hub folder named `name` (one of this project's zoo
+    entries, or new). The card's results are `results`, the run's own: never a registry entry's.
+
+    `out_dir` is checked before anything is read (`check_output`): never the run itself, nor a folder of the user's
+    own files unless `overwrite`."""
     from simsiam_zoo.train import CHECKPOINT_NAME, load_checkpoint
 
     checkpoint_path = Path(checkpoint_path)
+    check_repo_id(repo_id or f"{DEFAULT_ORG}/{name}")
+    check_output(out_dir, kind=HUB_FOLDER_KIND, inputs=(checkpoint_path,), overwrite=overwrite)
+    if (checkpoint_path / CONFIG_NAME).is_file() and not (checkpoint_path / CHECKPOINT_NAME).exists():
+        raise HubFolderError(f"{checkpoint_path}: a hub folder, not a training run; export takes a run folder or its "
+                             f"{CHECKPOINT_NAME} (a hub folder is pushed or loaded as it is)")
     if checkpoint_path.is_dir():
         checkpoint_path = checkpoint_path / CHECKPOINT_NAME
     checkpoint = load_checkpoint(checkpoint_path)
     recipe = recipe_from_dict(checkpoint["recipe"], source=str(checkpoint_path))
     state = backbone_from_training_checkpoint(checkpoint)
     model = load_backbone_strict(recipe.model.arch, state, source=str(checkpoint_path))
-    entry = ZOO.get(name)
+    entry = _claimed_by_training_run(name, arch=recipe.model.arch)
     preprocessing = preprocessing_from_recipe(recipe)
     license = entry.license if entry else "apache-2.0"
     dataset = entry.pretrain_dataset if entry else recipe.data.dataset
@@ -65,7 +100,7 @@ def export_checkpoint(
         name=name, repo_id=repo_id, arch=recipe.model.arch, num_features=model.num_features,
         summary=entry.summary if entry else f"{recipe.model.arch} pretrained with recipe `{recipe.name}`.",
         license=license, datasets=[dataset], preprocessing=preprocessing, recipe_summary=recipe_summary(recipe),
-        results=tuple(results) or (entry.results if entry else ()),
+        results=tuple(results), method="byol" if recipe.model.momentum_target is not None else "simsiam",
     )
     full_state = {k: v for k, v in checkpoint["model"].items() if not k.startswith("target.")}
     folder = write_hub_folder(
@@ -76,6 +111,8 @@ def export_checkpoint(
         card=card,
         recipe_yaml=recipe.to_yaml(),
         full_model_state=full_state if include_full_model else None,
+        inputs=(checkpoint_path,),
+        overwrite=overwrite,
     )
     return folder
 
@@ -88,35 +125,93 @@ def convert_to_hub(
     source: str | None = None,
     arch: str | None = None,
     repo_id: str | None = None,
+    overwrite: bool = False,
 ) -> tuple[str, Path]:
-    """Another project's checkpoint -> (detected format, validated hub folder)."""
-    from simsiam_zoo.convert import convert_state_dict, load_checkpoint_file
+    """Another project's checkpoint -> (detected format, validated hub folder); `out_dir` as in export_checkpoint.
+
+    A zoo `name` brings that entry's card (licence, published results, preprocessing) and converter, and is taken
+    only for the entry's own file: one whose digests agree with the hash the entry pins or its source publishes."""
+    from simsiam_zoo.convert import ConversionError, convert_state_dict, load_checkpoint_file
 
     checkpoint_path = Path(checkpoint_path)
-    detected, state = convert_state_dict(load_checkpoint_file(checkpoint_path), source=source)
-    entry = ZOO.get(name)
+    check_repo_id(repo_id or f"{DEFAULT_ORG}/{name}")
+    check_output(out_dir, kind=HUB_FOLDER_KIND, inputs=(checkpoint_path,), overwrite=overwrite)
+    entry = find_entry(name)
+    original_sha256 = _check_entry_file(entry, checkpoint_path, name=name) if entry else None
+    converter = source or (entry.source.converter if entry and entry.source else None)
+    try:
+        detected, state = convert_state_dict(load_checkpoint_file(checkpoint_path), source=converter)
+    except ConversionError as error:
+        message = str(error)
+        raise ConversionError(message if message.startswith(str(checkpoint_path)) else f"{checkpoint_path}: {message}"
+                              ) from None
     arch = arch or (entry.arch if entry else infer_resnet_arch(state, source=str(checkpoint_path)))
-    model = load_backbone_strict(arch, state, source=str(checkpoint_path))
+    origin = f"`{checkpoint_path.name}`" + (f" (sha256 `{original_sha256}`)" if original_sha256 else "")
+    folder = _write_converted(
+        state, out_dir, name=name, entry=entry, arch=arch, repo_id=repo_id, source=str(checkpoint_path),
+        provenance=f"Converted with `simsiam-zoo convert --from {detected}` from {origin}.",
+        inputs=(checkpoint_path,), overwrite=overwrite,
+    )
+    return detected, folder
+
+
+def convert_source_file(entry: ZooEntry, original: Path, *, original_sha256: str, out_dir: Path) -> Path:
+    """The entry's verified original file -> its hub folder (the cache's copy, or one to mirror)."""
+    from simsiam_zoo.convert import convert_state_dict, load_checkpoint_file
+
+    assert entry.source is not None
+    _, state = convert_state_dict(load_checkpoint_file(original), source=entry.source.converter)
+    return _write_converted(
+        state, out_dir, name=entry.name, entry=entry, arch=entry.arch, repo_id=None, source=entry.source.url,
+        provenance=f"Converted by simsiam-zoo's `{entry.source.converter}` converter from the original file "
+                   f"{entry.source.url} (sha256 `{original_sha256}`).",
+    )
+
+
+def _check_entry_file(entry: ZooEntry, path: Path, *, name: str) -> str:
+    """sha256 of `path` when it is the zoo entry's own file, else a HubFolderError saying why the name is refused."""
+    from simsiam_zoo.sources import check_digests, file_digests
+
+    advice = f"pass a --name of your own, or let `simsiam-zoo download {entry.name}` fetch and verify it"
+    if entry.source is None:
+        raise HubFolderError(f"--name {name}: that zoo entry is trained by this project, not converted; {advice}")
+    if entry.source.sha256 is None and entry.source.hash_kind == "none":
+        raise HubFolderError(f"--name {name}: {path} cannot be checked against that zoo entry (its source publishes "
+                             f"no hash and none is pinned yet); {advice}")
+    digests = file_digests(path)
+    mismatch = check_digests(entry.source, digests)
+    if mismatch:
+        raise HubFolderError(f"--name {name}: {path} is not that zoo entry's file: {mismatch}; {advice}")
+    return digests.sha256
+
+
+def _write_converted(
+    state: dict[str, torch.Tensor], out_dir: str | Path, *, name: str, entry: ZooEntry | None, arch: str,
+    repo_id: str | None, source: str, provenance: str, inputs: Sequence[str | Path] = (), overwrite: bool = False,
+) -> Path:
+    model = load_backbone_strict(arch, state, source=source)
     preprocessing = entry.preprocessing if entry else Preprocessing()
-    license = entry.license if entry else "other"
-    repo_id = repo_id or (entry.hub_id if entry else f"{DEFAULT_ORG}/{name}")
+    license = entry.license if entry else "unknown"
     card = render_card(
-        name=name, repo_id=repo_id, arch=arch, num_features=model.num_features,
-        summary=entry.summary if entry else f"{arch} backbone converted from a {detected} checkpoint.",
+        name=name, repo_id=repo_id or (entry.hub_id if entry else f"{DEFAULT_ORG}/{name}"), arch=arch,
+        num_features=model.num_features,
+        summary=entry.summary if entry else f"{arch} backbone converted from another project's checkpoint.",
         license=license, datasets=[entry.pretrain_dataset if entry else "imagenet-1k"], preprocessing=preprocessing,
-        recipe_summary=f"Converted with `simsiam-zoo convert --from {detected}` from `{checkpoint_path.name}`.",
-        results=entry.results if entry else (),
+        recipe_summary=provenance, results=entry.results if entry else (), method=entry.method if entry else None,
+        license_note=(f"The licence of the original weights ({entry.source.url}). {entry.note or ''}".strip()
+                      if entry and entry.source else None),
     )
     config = timm_config(arch=arch, num_features=model.num_features, preprocessing=preprocessing,
                          tag=name.partition(".")[2] or name, license=license)
-    return detected, write_hub_folder(out_dir, backbone_state=state, config=config, card=card)
+    return write_hub_folder(out_dir, backbone_state=state, config=config, card=card, inputs=inputs,
+                            overwrite=overwrite)
 
 
 def publish_local(folder: str | Path, *, hub_dir: str | Path, repo_id: str) -> Path:
     """Copy a validated hub folder to `hub_dir/ORG/NAME`, replacing any previous copy atomically."""
     validate_hub_folder(folder)
     target = Path(hub_dir) / check_repo_id(repo_id)
-    with atomic_directory(target) as staging:
+    with atomic_directory(target, kind=HUB_FOLDER_KIND, inputs=(folder,)) as staging:
         for path in Path(folder).iterdir():
             if path.is_file():
                 shutil.copy2(path, staging / path.name)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,8 @@ from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
 from simsiam_zoo._io import atomic_directory
+
+HUB_FOLDER_KIND = "hub-folder"
 
 WEIGHTS_NAME = "model.safetensors"
 FULL_MODEL_NAME = "simsiam.safetensors"
@@ -45,13 +47,26 @@ class Preprocessing:
 
     @classmethod
     def from_pretrained_cfg(cls, cfg: Mapping[str, Any]) -> Preprocessing:
-        return cls(
-            input_size=tuple(cfg["input_size"]),
-            interpolation=cfg.get("interpolation", "bicubic"),
-            crop_pct=float(cfg.get("crop_pct", 0.875)),
-            mean=tuple(cfg["mean"]),
-            std=tuple(cfg["std"]),
-        )
+        """From timm's `pretrained_cfg`; ValueError naming the field when a value cannot be used."""
+        def numbers(key: str, count: int) -> tuple[float, ...]:
+            value = cfg[key]
+            if (not isinstance(value, (list, tuple)) or len(value) != count
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+                raise ValueError(f"{key} must be a list of {count} numbers, got {value!r}")
+            return tuple(value)
+
+        input_size = tuple(int(v) for v in numbers("input_size", 3))
+        std = numbers("std", 3)
+        crop_pct = cfg.get("crop_pct", 0.875)
+        if min(input_size) < 1 or min(std) <= 0:
+            raise ValueError(f"input_size must be positive and std above 0, got {list(input_size)} and {list(std)}")
+        if not isinstance(crop_pct, (int, float)) or not 0 < crop_pct <= 1:
+            raise ValueError(f"crop_pct must be in (0, 1], got {crop_pct!r}")
+        interpolation = cfg.get("interpolation", "bicubic")
+        if interpolation not in ("bilinear", "bicubic", "nearest"):
+            raise ValueError(f"interpolation must be bilinear, bicubic or nearest, got {interpolation!r}")
+        return cls(input_size=input_size, interpolation=interpolation, crop_pct=float(crop_pct),
+                   mean=numbers("mean", 3), std=std)
 
     def transform(self) -> Any:
         from simsiam_zoo.augment import eval_transform
@@ -106,11 +121,16 @@ def write_hub_folder(
     card: str,
     recipe_yaml: str | None = None,
     full_model_state: Mapping[str, torch.Tensor] | None = None,
+    inputs: Sequence[str | Path | None] = (),
+    overwrite: bool = False,
 ) -> Path:
     """Write a complete hub folder atomically; an existing folder is replaced only once the new one is whole
-    and passes `validate_hub_folder`, so a folder users cannot load never replaces one they can."""
+    and passes `validate_hub_folder`, so a folder users cannot load never replaces one they can.
+
+    `out_dir` may be replaced only when this project wrote it as a hub folder (`overwrite`: or any folder), and
+    never when it is or holds one of `inputs` (see `check_output`)."""
     out_dir = Path(out_dir)
-    with atomic_directory(out_dir) as staging:
+    with atomic_directory(out_dir, kind=HUB_FOLDER_KIND, inputs=inputs, overwrite=overwrite) as staging:
         # Serialised in memory, written by Python: a full disk is then an OSError (errno, file) like any other write,
         # where safetensors' own file writer raises a SafetensorError that only quotes the OS message.
         (staging / WEIGHTS_NAME).write_bytes(safetensors_bytes(_fp32_contiguous(backbone_state), {"format": "pt"}))
@@ -135,17 +155,38 @@ def _fp32_contiguous(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tenso
 def read_config(folder: Path) -> dict[str, Any]:
     path = folder / CONFIG_NAME
     try:
-        config = json.loads(path.read_text())
+        config = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise HubFolderError(f"{path}: missing (a hub folder needs {CONFIG_NAME} and {WEIGHTS_NAME})") from None
+    except UnicodeDecodeError as error:
+        raise HubFolderError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
     except json.JSONDecodeError as error:
         raise HubFolderError(f"{path}: not valid JSON: {error}") from None
+    if not isinstance(config, dict) or not isinstance(config.get("pretrained_cfg", {}), dict):
+        raise HubFolderError(f"{path}: expected a JSON object with a pretrained_cfg object, as timm writes")
     missing = [key for key in ("architecture", "num_classes", "pretrained_cfg") if key not in config]
     missing += [f"pretrained_cfg.{key}" for key in ("input_size", "mean", "std")
                 if key not in config.get("pretrained_cfg", {})]
     if missing:
         raise HubFolderError(f"{path}: missing fields {', '.join(missing)}")
+    check_architecture(config["architecture"], where=f"{path}: architecture")
+    try:
+        Preprocessing.from_pretrained_cfg(config["pretrained_cfg"])
+    except (TypeError, ValueError) as error:
+        raise HubFolderError(f"{path}: pretrained_cfg: {error}") from None
     return config
+
+
+def check_architecture(arch: Any, *, where: str) -> None:
+    """A plain timm architecture name: `local-dir:` / `hf-hub:` names would make timm load other weights."""
+    import difflib
+
+    import timm
+
+    if not isinstance(arch, str) or ":" in arch or not timm.is_model(arch):
+        close = difflib.get_close_matches(str(arch), timm.list_models(), n=3) if isinstance(arch, str) else []
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise HubFolderError(f"{where} {arch!r} is not a timm architecture name{hint}")
 
 
 _HALF_DTYPES = (torch.float16, torch.bfloat16)
@@ -200,7 +241,11 @@ def validate_hub_folder(folder: str | Path) -> HubFolderInfo:
     folder = Path(folder)
     config = read_config(folder)
     weights = folder / WEIGHTS_NAME
-    read_weights(weights)
+    not_finite = [key for key, value in read_weights(weights).items()
+                  if value.is_floating_point() and not bool(torch.isfinite(value).all())]
+    if not_finite:
+        raise HubFolderError(f"{weights}: weights are not finite (NaN or inf) in {', '.join(not_finite[:5])}"
+                             f"{f' (+{len(not_finite) - 5} more)' if len(not_finite) > 5 else ''}")
     try:
         model = timm.create_model(f"local-dir:{folder}", pretrained=True)
     except Exception as error:  # timm raises several types for a bad folder; all mean "users cannot load it"

@@ -1,6 +1,7 @@
 """`create_backbone`: a timm backbone in eval mode plus its preprocessing, from whatever a user has.
 
-Accepted: a zoo name (`simsiam_resnet50.in1k_ep100_bs512`), an `hf-hub:ORG/NAME` id, a hub folder, a
+Accepted: a zoo name (`resnet50.mocov3_in1k_ep1000`: from its Hub mirror once pinned, else from the original URL,
+converted once into the cache; see simsiam_zoo.sources), an `hf-hub:ORG/NAME` id, a hub folder, a
 `.safetensors` file, a training run folder or checkpoint, or another project's checkpoint (converted).
 Loading is strict: a missing, unexpected or mis-shaped key is an error that lists them.
 """
@@ -21,6 +22,7 @@ from simsiam_zoo.hub.folder import (
     WEIGHTS_NAME,
     HubFolderError,
     Preprocessing,
+    check_architecture,
     read_config,
     read_weights,
     sha256_file,
@@ -62,6 +64,7 @@ def infer_resnet_arch(state: Mapping[str, torch.Tensor], *, source: str) -> str:
 
 def load_backbone_strict(arch: str, state: Mapping[str, torch.Tensor], *, source: str) -> nn.Module:
     """timm `arch` without classifier, loaded strictly, with every key problem listed in the error."""
+    check_architecture(arch, where=f"{source}: architecture")
     model = timm.create_model(arch, pretrained=False, num_classes=0)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
@@ -142,14 +145,30 @@ def load_backbone(
     """Resolve and load a backbone; see the module docstring for what is accepted.
 
     `hub_dir` is a local hub mirror (`HUB_DIR/ORG/NAME/` folders, as `publish_local` writes them) used
-    instead of the Hugging Face Hub for zoo names and `hf-hub:` ids.
+    instead of the Hugging Face Hub for zoo names and `hf-hub:` ids. `pretrained=False` gives the same
+    architecture and preprocessing with timm's random initialisation (a zoo name then downloads nothing).
     """
     text = str(name_or_path)
+    entry = None if text.startswith("hf-hub:") or Path(text).exists() else get_entry(text)
+    if entry is not None and not pretrained:
+        return _random_init(entry.arch, entry.preprocessing)
+    loaded = _load_pretrained(text, entry, hub_dir=hub_dir, arch=arch)
+    return loaded if pretrained else _random_init(loaded.arch, loaded.preprocessing)
+
+
+def _random_init(arch: str, preprocessing: Preprocessing) -> LoadedBackbone:
+    model = timm.create_model(arch, pretrained=False, num_classes=0).eval()
+    return LoadedBackbone(model, preprocessing.transform(), preprocessing, arch, "random init")
+
+
+def _load_pretrained(
+    text: str, entry: ZooEntry | None, *, hub_dir: str | Path | None, arch: str | None
+) -> LoadedBackbone:
     if text.startswith("hf-hub:"):
         return _from_folder(_fetch(text.removeprefix("hf-hub:"), hub_dir=hub_dir, revision=None), expected_sha256=None,
                             source=text)
-    path = Path(text)
-    if path.exists():
+    if entry is None:
+        path = Path(text)
         if path.is_dir():
             if (path / CONFIG_NAME).exists():
                 return _from_folder(path, expected_sha256=None, source=str(path))
@@ -157,10 +176,11 @@ def load_backbone(
                 return _from_file(path / "checkpoint.pt", arch=arch)
             raise HubFolderError(f"{path}: neither a hub folder ({CONFIG_NAME}) nor a training run (checkpoint.pt)")
         return _from_file(path, arch=arch)
-    entry = get_entry(text)
-    if not pretrained:
-        model = timm.create_model(entry.arch, pretrained=False, num_classes=0).eval()
-        return LoadedBackbone(model, entry.preprocessing.transform(), entry.preprocessing, entry.arch, "random init")
+    if entry.source is not None and entry.sha256 is None and hub_dir is None:
+        # Not mirrored to the Hub (or not pinned yet): the original file, converted once into the cache.
+        from simsiam_zoo.sources import fetch_entry
+
+        return _from_folder(fetch_entry(entry), expected_sha256=None, source=entry.name)
     folder = _fetch(entry.hub_id, hub_dir=hub_dir, revision=entry.revision)
     return _from_folder(folder, expected_sha256=entry.sha256, source=entry.name)
 
@@ -186,7 +206,12 @@ def create_backbone(
 
 
 def is_cached(entry: ZooEntry) -> bool:
+    """Whether loading `entry` needs no download: its converted folder is in the cache, or its Hub mirror is."""
     from huggingface_hub import try_to_load_from_cache
 
+    from simsiam_zoo.sources import cached_folder
+
+    if (cached_folder(entry) / WEIGHTS_NAME).is_file():
+        return True
     found = try_to_load_from_cache(entry.hub_id, entry.filename, revision=entry.revision)
     return isinstance(found, str)

@@ -55,6 +55,26 @@ def check_repo_id(repo_id: str) -> str:
     return repo_id
 
 
+def _check_zoo_repo(folder: Path, repo_id: str, *, arch: str, weights_sha256: str) -> None:
+    """A zoo entry's repo takes only that entry's weights: its architecture, its pinned sha256, a card in its name."""
+    from huggingface_hub import ModelCard
+
+    from simsiam_zoo.hub.registry import ZOO
+
+    entry = next((entry for entry in ZOO.values() if entry.hub_id == repo_id), None)
+    if entry is None:
+        return
+    card_name = ModelCard.load(folder / CARD_NAME).data.model_name
+    problems = [f"it is a {arch}, the entry a {entry.arch}" if arch != entry.arch else None,
+                f"its card is for {card_name!r}" if card_name != entry.name else None,
+                f"its weights' sha256 is {weights_sha256}, the entry pins {entry.sha256}"
+                if entry.sha256 and entry.sha256 != weights_sha256 else None]
+    problems = [problem for problem in problems if problem]
+    if problems:
+        raise HubFolderError(f"{folder}: {repo_id} is the repo of the zoo entry {entry.name}, and this folder is not "
+                             f"that entry ({'; '.join(problems)}); push it to a repo of its own")
+
+
 def push_hub_folder(
     folder: str | Path,
     *,
@@ -72,7 +92,12 @@ def push_hub_folder(
     """
     check_repo_id(repo_id)
     folder = Path(folder)
+    linked = [name for name in HUB_FILES if (folder / name).is_symlink()]
+    if linked:  # a link could send any file of the machine to the Hub
+        raise HubFolderError(f"{folder}: {', '.join(linked)} is a symbolic link; push uploads only regular files of "
+                             "the folder (copy the file in instead)")
     info = validate_hub_folder(folder)
+    _check_zoo_repo(folder, repo_id, arch=info.arch, weights_sha256=info.weights_sha256)
     files = tuple(name for name in HUB_FILES if (folder / name).is_file())
     if dry_run:
         return PushResult(repo_id=repo_id, repo_url=None, commit_url=None, commit_oid=None, files=files,

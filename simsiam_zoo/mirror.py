@@ -1,0 +1,94 @@
+"""Mirroring zoo entries to the Hugging Face Hub, so that plain timm loads them with `hf-hub:ORG/NAME`.
+
+Each entry whose licence permits redistribution is fetched from its source (verified, converted, validated: see
+simsiam_zoo.sources), then pushed with the validated push. A repo whose card already states the weights' sha256 is
+left alone, so a second run pushes nothing. Each result gives the registry line to pin (hub id, revision, sha256).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from simsiam_zoo.hub.folder import CARD_NAME, WEIGHTS_NAME, sha256_file
+from simsiam_zoo.hub.publish import HUB_FILES, check_repo_id, push_hub_folder
+from simsiam_zoo.hub.registry import ZOO, ZooEntry, get_entry
+from simsiam_zoo.sources import fetch_entry
+
+
+@dataclass(frozen=True)
+class MirrorResult:
+    name: str
+    repo_id: str
+    action: str  # "pushed", "up to date", "would push", "skipped"
+    weights_sha256: str | None = None
+    revision: str | None = None
+    reason: str | None = None
+
+    def registry_line(self) -> str:
+        """The fields to set in the entry (simsiam_zoo/hub/registry.py) so that loads come from this repo."""
+        return f'{self.name}: hub_id="{self.repo_id}", revision="{self.revision}", sha256="{self.weights_sha256}"'
+
+
+def mirror_entries(
+    names: Sequence[str] = (), *, org: str, dry_run: bool = False, endpoint: str | None = None,
+    token: str | None = None, progress: bool = True,
+) -> list[MirrorResult]:
+    """Mirror the named entries (default: every entry with a source) to `org`; see the module docstring."""
+    entries = [get_entry(name) for name in names] or [entry for entry in ZOO.values() if entry.source]
+    return [_mirror(entry, org=org, dry_run=dry_run, endpoint=endpoint, token=token, progress=progress)
+            for entry in entries]
+
+
+def _mirror(
+    entry: ZooEntry, *, org: str, dry_run: bool, endpoint: str | None, token: str | None, progress: bool
+) -> MirrorResult:
+    repo_id = check_repo_id(f"{org}/{entry.name}")
+    why_not = _why_not_mirrored(entry)
+    if why_not:
+        return MirrorResult(entry.name, repo_id, "skipped", reason=why_not)
+    folder = fetch_entry(entry, progress=progress)
+    digest = sha256_file(folder / WEIGHTS_NAME)
+    remote = _remote_card(repo_id, endpoint=endpoint, token=token)
+    if remote is not None and digest in remote[1]:
+        return MirrorResult(entry.name, repo_id, "up to date", digest, remote[0])
+    if dry_run:
+        return MirrorResult(entry.name, repo_id, "would push", digest)
+    with tempfile.TemporaryDirectory() as staging:
+        # The cached folder's card shows the zoo's own repo id in its usage snippet; the mirror's shows its own.
+        for name in HUB_FILES:
+            if (folder / name).is_file():
+                shutil.copy2(folder / name, Path(staging) / name)
+        card = Path(staging) / CARD_NAME
+        card.write_text(card.read_text(encoding="utf-8").replace(entry.hub_id, repo_id), encoding="utf-8")
+        pushed = push_hub_folder(staging, repo_id=repo_id, endpoint=endpoint, token=token,
+                                 commit_message=f"Mirror {entry.name} from {entry.source_url}")
+    return MirrorResult(entry.name, repo_id, "pushed", digest, pushed.commit_oid)
+
+
+def _why_not_mirrored(entry: ZooEntry) -> str | None:
+    if entry.unsupported:
+        return f"not supported: {entry.unsupported}"
+    if entry.source is None:
+        return "trained by this project, not fetched from a source: push its folder with `simsiam-zoo push`"
+    if not entry.redistributable:
+        return f"its licence ({entry.license}) does not permit passing the weights on"
+    return None
+
+
+def _remote_card(repo_id: str, *, endpoint: str | None, token: str | None) -> tuple[str, str] | None:
+    """(revision, README text) of the repo on the Hub, or None when it does not exist yet."""
+    from huggingface_hub import HfApi, hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        revision = HfApi(endpoint=endpoint, token=token, library_name="simsiam-zoo").model_info(repo_id).sha
+        readme = hf_hub_download(repo_id, CARD_NAME, revision=revision, endpoint=endpoint, token=token)
+    except (RepositoryNotFoundError, RevisionNotFoundError):
+        return None
+    except EntryNotFoundError:
+        return revision or "", ""
+    return revision or "", Path(readme).read_text(encoding="utf-8")

@@ -1,0 +1,186 @@
+"""Zoo entries from their original URLs: a resumable, verified download, converted into a hub folder in the cache.
+
+The download is the one torch.hub and huggingface_hub make: streamed into `NAME.incomplete` with a progress bar,
+continued with an HTTP `Range` request after a dropped connection, retried on transient errors, checked against
+the published hash (and the pinned sha256), then renamed into place. The converted hub folder lives under
+`cache_root()/models/NAME`, so the next load is local and works with `HF_HUB_OFFLINE=1`.
+
+`SIMSIAM_ZOO_SOURCE_MIRROR=http://HOST:PORT/PREFIX` replaces the scheme and host of every source URL (the path is
+kept, after PREFIX): for a corporate mirror, or a test server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+from tqdm.auto import tqdm
+
+from simsiam_zoo.hub.folder import CONFIG_NAME, WEIGHTS_NAME, HubFolderError
+from simsiam_zoo.hub.publish import NotCachedOffline
+from simsiam_zoo.hub.registry import Source, ZooEntry
+
+MIRROR_VARIABLE = "SIMSIAM_ZOO_SOURCE_MIRROR"
+CACHE_VARIABLE = "SIMSIAM_ZOO_CACHE"
+_RETRIES = 5
+_TRANSIENT_STATUS = (408, 425, 429, 500, 502, 503, 504)
+_CHUNK = 1 << 20
+
+
+class SourceUnavailable(NotCachedOffline):
+    """The source could not be reached (offline, server down, gone); exit code 5 like any model not to be had."""
+
+
+class ChecksumMismatch(HubFolderError):
+    """A downloaded file is not the published one; it has been deleted."""
+
+
+def cache_root() -> Path:
+    """`$SIMSIAM_ZOO_CACHE`, else `$XDG_CACHE_HOME/simsiam-zoo`, else `~/.cache/simsiam-zoo`."""
+    if os.environ.get(CACHE_VARIABLE):
+        return Path(os.environ[CACHE_VARIABLE])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "simsiam-zoo"
+
+
+def cached_folder(entry: ZooEntry) -> Path:
+    return cache_root() / "models" / entry.name
+
+
+def is_offline() -> bool:
+    # The Hugging Face switch, read as huggingface_hub reads it, so that one variable turns every download off.
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
+
+
+def resolve_url(url: str) -> str:
+    """`url` with its scheme and host replaced by `$SIMSIAM_ZOO_SOURCE_MIRROR` (whose path, if any, prefixes)."""
+    mirror = os.environ.get(MIRROR_VARIABLE)
+    if not mirror:
+        return url
+    base, original = urlsplit(mirror), urlsplit(url)
+    if base.scheme not in ("http", "https") or not base.netloc:
+        raise HubFolderError(f"{MIRROR_VARIABLE}={mirror!r}: expected http(s)://HOST[:PORT][/PREFIX]")
+    query = f"?{original.query}" if original.query else ""
+    return f"{base.scheme}://{base.netloc}{base.path.rstrip('/')}{original.path}{query}"
+
+
+@dataclass(frozen=True)
+class Digests:
+    sha256: str
+    md5: str
+
+
+def file_digests(path: Path) -> Digests:
+    sha256, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(_CHUNK), b""):
+            sha256.update(block)
+            md5.update(block)
+    return Digests(sha256.hexdigest(), md5.hexdigest())
+
+
+def check_digests(source: Source, digests: Digests) -> str | None:
+    """None when `digests` agree with what `source` pins and publishes, else what disagrees (naming both)."""
+    if source.sha256 is not None and digests.sha256 != source.sha256:
+        return f"sha256 {digests.sha256} is not the pinned {source.sha256}"
+    if source.hash_kind == "sha256-prefix" and not digests.sha256.startswith(source.published_hash or ""):
+        return f"sha256 {digests.sha256} does not start with the published {source.published_hash}"
+    if source.hash_kind == "md5-prefix" and not digests.md5.startswith(source.published_hash or ""):
+        return f"md5 {digests.md5} does not start with the published {source.published_hash}"
+    return None
+
+
+def download(url: str, destination: Path, *, progress: bool = True, retry_wait: float = 1.0) -> None:
+    """Stream `url` to `destination` through `destination.incomplete`, resuming it with `Range` when a transfer
+    breaks off (also one left by an earlier, killed run), retrying transient failures with a growing wait."""
+    partial = destination.with_name(destination.name + ".incomplete")
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    problem = "no attempt made"
+    for attempt in range(_RETRIES):
+        if attempt:
+            time.sleep(retry_wait * 2 ** (attempt - 1))
+        try:
+            if _transfer(url, partial, progress=progress):
+                os.replace(partial, destination)
+                return
+            problem = "the connection closed before the end of the file"
+        except httpx.HTTPStatusError as error:
+            status = error.response.status_code
+            if status not in _TRANSIENT_STATUS:
+                raise SourceUnavailable(f"{url}: the server answered HTTP {status}") from None
+            problem = f"HTTP {status}"
+        except httpx.TransportError as error:
+            problem = f"{type(error).__name__}: {error}"
+    raise SourceUnavailable(f"{url}: download failed after {_RETRIES} tries ({problem}); the partial file "
+                            f"{partial} is kept, and the next try resumes it")
+
+
+def _transfer(url: str, partial: Path, *, progress: bool) -> bool:
+    """One request: append to `partial` from where it ends; True when the file is complete."""
+    have = partial.stat().st_size if partial.exists() else 0
+    headers = {"Range": f"bytes={have}-"} if have else {}
+    timeout = httpx.Timeout(60.0, connect=15.0)
+    with httpx.stream("GET", url, headers=headers, follow_redirects=True, timeout=timeout) as response:
+        if response.status_code == 416 and have:  # nothing after `have`: the server no longer has that file length
+            partial.unlink()
+            return False
+        response.raise_for_status()
+        if response.status_code != 206:
+            have = 0  # the server ignored the Range header and sends the whole file
+        length = response.headers.get("Content-Length")
+        total = have + int(length) if length is not None else None
+        with open(partial, "ab" if have else "wb") as f, tqdm(
+            total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024, desc=partial.name[:-11],
+            disable=not progress, leave=False,
+        ) as bar:
+            for chunk in response.iter_bytes():  # as it arrives: a break keeps every byte received
+                f.write(chunk)
+                bar.update(len(chunk))
+    return total is None or partial.stat().st_size == total
+
+
+def fetch_original(entry: ZooEntry, *, progress: bool = True) -> tuple[Path, Digests]:
+    """The entry's original file, downloaded into the cache and verified; a file that fails the check is deleted."""
+    source = _source(entry)
+    destination = cache_root() / "downloads" / entry.name / source.filename
+    if not destination.exists():
+        if is_offline():
+            raise NotCachedOffline(f"{entry.name}: not in the cache ({cached_folder(entry)}), and HF_HUB_OFFLINE=1 "
+                                   f"forbids downloading it from {source.url}")
+        download(resolve_url(source.url), destination, progress=progress)
+    digests = file_digests(destination)
+    mismatch = check_digests(source, digests)
+    if mismatch:
+        destination.unlink()
+        raise ChecksumMismatch(f"{entry.name}: the file downloaded from {resolve_url(source.url)} is not the "
+                               f"published one: {mismatch}; it was deleted")
+    return destination, digests
+
+
+def fetch_entry(entry: ZooEntry, *, progress: bool = True) -> Path:
+    """The entry's hub folder in the cache: downloaded, verified, converted and validated on first use."""
+    from simsiam_zoo.hub.export import convert_source_file
+
+    folder = cached_folder(entry)
+    if (folder / CONFIG_NAME).is_file() and (folder / WEIGHTS_NAME).is_file():
+        return folder
+    original, digests = fetch_original(entry, progress=progress)
+    convert_source_file(entry, original, original_sha256=digests.sha256, out_dir=folder)
+    # The hub folder holds the weights and its card the original's sha256: the original is not kept.
+    original.unlink()
+    with contextlib.suppress(OSError):
+        original.parent.rmdir()
+    return folder
+
+
+def _source(entry: ZooEntry) -> Source:
+    if entry.unsupported:
+        raise HubFolderError(f"{entry.name}: not supported: {entry.unsupported}")
+    if entry.source is None:
+        raise HubFolderError(f"{entry.name}: has no source URL to fetch it from")
+    return entry.source

@@ -1,0 +1,105 @@
+"""A file server on 127.0.0.1 standing in for the zoo's source URLs (dl.fbaipublicfiles.com, download.openmmlab.com,
+...), and the fixture that starts it, points SIMSIAM_ZOO_SOURCE_MIRROR at it and stops it.
+
+It serves `root/<url path>` with HTTP Range support (206 + Content-Range), as those hosts do, and can misbehave on
+request: `cut[path] = n` sends the first n bytes of the next response for `path`, then drops the connection;
+`fail[path] = [503, ...]` answers those statuses first. Every request is logged as (path, Range header or None).
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+PREFIX = "/mirror"
+
+
+class SourceServer:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.cut: dict[str, int] = {}
+        self.fail: dict[str, list[int]] = {}
+        self.requests: list[tuple[str, str | None]] = []
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}{PREFIX}"
+
+    def put(self, source_url: str, data: bytes) -> str:
+        """Serve `data` where `source_url` is mirrored; returns the path the requests will log."""
+        path = unquote(urlsplit(source_url).path)
+        (self.root / path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        (self.root / path.lstrip("/")).write_bytes(data)
+        return path
+
+    def __enter__(self) -> SourceServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:  # quiet test output
+                pass
+
+            def do_GET(self) -> None:
+                path = unquote(urlsplit(self.path).path)
+                if not path.startswith(PREFIX + "/") or ".." in path.split("/"):
+                    self.send_error(400)
+                    return
+                path = path[len(PREFIX):]
+                server.requests.append((path, self.headers.get("Range")))
+                if server.fail.get(path):
+                    self.send_error(server.fail[path].pop(0))
+                    return
+                file = server.root / path.lstrip("/")
+                if not file.is_file():
+                    self.send_error(404)
+                    return
+                data = file.read_bytes()
+                start = 0
+                match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
+                if match:
+                    start = int(match.group(1))
+                    if start >= len(data):
+                        self.send_error(416)
+                        return
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                else:
+                    self.send_response(200)
+                self.send_header("Content-Length", str(len(data) - start))
+                self.send_header("Accept-Ranges", "bytes")
+                self.end_headers()
+                body = data[start:]
+                if path in server.cut:
+                    self.wfile.write(body[: server.cut.pop(path)])
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+
+        return Handler
+
+
+@pytest.fixture
+def source_server(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[SourceServer]:
+    with SourceServer(tmp_path_factory.mktemp("sources")) as server:
+        monkeypatch.setenv("SIMSIAM_ZOO_SOURCE_MIRROR", server.url)
+        yield server

@@ -1,0 +1,77 @@
+"""The zoo registry: what every entry must hold, the old names, `simsiam-zoo models`, and the README's table."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import timm
+
+from simsiam_zoo.convert import CONVERTERS
+from simsiam_zoo.hub.publish import check_repo_id
+from simsiam_zoo.hub.registry import ALIASES, METHODS, ZOO, find_entry, get_entry, select_entries
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "simsiam_zoo.cli"]
+HUB_LICENCES = {"apache-2.0", "mit", "bsd-3-clause", "cc-by-nc-4.0", "unknown"}
+
+
+def test_every_entry_is_a_complete_record_in_timm_naming() -> None:
+    assert len([e for e in ZOO.values() if e.arch == "resnet50" and e.source]) >= 40
+    for name, entry in ZOO.items():
+        arch, _, tag = name.partition(".")
+        assert entry.name == name and arch == entry.arch and tag and timm.is_model(arch), name
+        assert check_repo_id(entry.hub_id) and entry.license in HUB_LICENCES and entry.method in METHODS, name
+        assert entry.epochs is None or entry.epochs > 0, name
+        if entry.source is None:
+            continue
+        assert entry.source.url.startswith("https://") and entry.source.converter in CONVERTERS, name
+        assert (entry.source.hash_kind == "none") == (entry.source.published_hash is None), name
+        # Where the number of epochs is in the name, it is the entry's.
+        match = re.search(r"_ep(\d+)", tag)
+        assert match is None or int(match.group(1)) == entry.epochs, name
+        for result in entry.results:
+            assert result.source_url and result.source_url.startswith("https://"), name
+
+
+def test_published_hash_prefixes_are_those_in_the_file_names() -> None:
+    """OpenMMLab and torchvision names end in -<sha256[:8]>.pth; the registry must not have retyped them."""
+    for entry in ZOO.values():
+        if entry.source and entry.source.hash_kind == "sha256-prefix":
+            assert entry.source.filename.removesuffix(".pth").endswith(f"-{entry.source.published_hash}"), entry.name
+
+
+def test_old_names_still_resolve() -> None:
+    assert get_entry("simsiam_resnet50.in1k_ep100_bs512").name == "resnet50.simsiam_in1k_ep100_bs512"
+    assert find_entry("simsiam_resnet18.fashion_mnist_demo").name == "resnet18.simsiam_fashion_mnist_demo"
+    assert all(find_entry(alias) is ZOO[name] for alias, name in ALIASES.items())
+
+
+def test_selection_filters_and_order() -> None:
+    mocov3 = [e.name for e in select_entries("mocov3", license="APACHE-2.0")]
+    assert mocov3 == [f"resnet50.mocov3_mmpretrain_ep{n}" for n in (100, 300, 800)]
+    assert {e.method for e in select_entries(method="swav")} == {"swav"}
+    assert "resnet50.byol_in1k" not in {e.name for e in select_entries()}
+    assert "resnet50.byol_in1k" in {e.name for e in select_entries(include_unsupported=True)}
+
+
+def test_models_cli_table_and_json() -> None:
+    listing = subprocess.run([*CLI, "models", "--method", "simsiam"], capture_output=True, text=True, timeout=120)
+    assert listing.returncode == 0, listing.stderr
+    rows = [line.split() for line in listing.stdout.splitlines()[1:-1]]
+    assert ["resnet50.simsiam_in1k_ep100_bs512", "simsiam", "100", "512", "68.1", "cc-by-nc-4.0", "no"] in rows
+    assert listing.stdout.splitlines()[-1].startswith(f"{len(rows)} models")
+    done = subprocess.run([*CLI, "models", "byol", "--all", "--json"], capture_output=True, text=True, timeout=120)
+    entries = {row["name"]: row for row in json.loads(done.stdout)}
+    assert entries["resnet50.byol_in1k"]["unsupported"].startswith("a JAX/Haiku dill pickle")
+    mm = entries["resnet50.byol_mmpretrain_ep200"]
+    assert (mm["converter"], mm["source_hash"], mm["linear_top1"], mm["cached"]) == (
+        "mmselfsup", "sha256-prefix:de817331", 71.8, False)
+
+
+def test_readme_model_table_is_generated_from_the_registry() -> None:
+    done = subprocess.run([sys.executable, "scripts/zoo_table.py", "--check"], cwd=ROOT, capture_output=True)
+    assert done.returncode == 0, "README.md's model table is stale: run python scripts/zoo_table.py"

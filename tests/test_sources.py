@@ -1,0 +1,289 @@
+"""Zoo entries fetched from their source URLs, against a file server on 127.0.0.1 (tests/source_server.py): every
+layout downloads, verifies, converts and loads in plain timm with the source network's features; interrupted
+transfers resume; corrupt files are refused and removed; the cache serves offline loads."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import timm
+import torch
+from torch import nn
+
+from simsiam_zoo.hub import registry
+from simsiam_zoo.hub.folder import CARD_NAME, HubFolderError
+from simsiam_zoo.hub.loader import is_cached, load_backbone
+from simsiam_zoo.hub.publish import NotCachedOffline
+from simsiam_zoo.mirror import mirror_entries
+from simsiam_zoo.sources import ChecksumMismatch, SourceUnavailable, cache_root, cached_folder, download, resolve_url
+from tests.hub_server import HubServer, hub_env, hub_server  # noqa: F401  (importing registers the fixtures)
+from tests.source_server import SourceServer
+from tests.test_convert import _mlp, _resnet, _vissl_trunk, _Wrapper
+
+CLI = [sys.executable, "-m", "simsiam_zoo.cli"]
+IMAGE = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+
+
+def _backbone(arch: str, seed: int) -> nn.Module:
+    net = _resnet(arch, seed)
+    net.fc = nn.Identity()
+    return net
+
+
+# Each builds (checkpoint as the source's save code lays it out, the network whose features it must give).
+def _simsiam(arch: str) -> tuple[Any, nn.Module]:
+    encoder = _resnet(arch, 0)
+    encoder.fc = _mlp(encoder_dim(arch), 8)  # the projector
+    model = _Wrapper(module=_Wrapper(encoder=encoder, predictor=_mlp(8, 8)))
+    checkpoint = {"epoch": 100, "arch": arch, "state_dict": model.state_dict(), "optimizer": {}}
+    encoder.fc = nn.Identity()
+    return checkpoint, encoder
+
+
+def _mocov3(arch: str) -> tuple[Any, nn.Module]:
+    base = _backbone(arch, 1)
+    model = _Wrapper(module=_Wrapper(base_encoder=base, momentum_encoder=_backbone(arch, 2), predictor=_mlp(8, 8)))
+    return {"epoch": 100, "arch": arch, "state_dict": model.state_dict(), "optimizer": {}, "scaler": {}}, base
+
+
+def _torchvision(arch: str) -> tuple[Any, nn.Module]:
+    net = _backbone(arch, 3)
+    return net.state_dict(), net
+
+
+def _dino(arch: str) -> tuple[Any, nn.Module]:
+    teacher, student = _backbone(arch, 4), _backbone(arch, 5)
+    wrap = lambda net: _Wrapper(module=_Wrapper(backbone=net, head=_mlp(encoder_dim(arch), 8)))  # noqa: E731
+    return {"student": wrap(student).state_dict(), "teacher": wrap(teacher).state_dict(), "epoch": 100,
+            "args": argparse.Namespace(arch=arch), "dino_loss": {"center": torch.zeros(1, 8)}}, teacher
+
+
+def _swav(arch: str) -> tuple[Any, nn.Module]:
+    net = _backbone(arch, 6)
+    trunk = {name: child for name, child in net.named_children() if name != "fc"}
+    swav = _Wrapper(**trunk, projection_head=_mlp(encoder_dim(arch), 8), prototypes=nn.Linear(8, 30, bias=False))
+    return _Wrapper(module=swav).state_dict(), net
+
+
+def _barlowtwins_vicreg(arch: str) -> tuple[Any, nn.Module]:
+    net = _backbone(arch, 7)
+    model = _Wrapper(module=_Wrapper(backbone=net, projector=_mlp(encoder_dim(arch), 8), bn=nn.BatchNorm1d(8)))
+    return {"epoch": 1000, "model": model.state_dict(), "optimizer": {}}, net
+
+
+def _vissl(arch: str) -> tuple[Any, nn.Module]:
+    net = _backbone(arch, 8)
+    base_model = {"model": {"trunk": _vissl_trunk(net).state_dict(), "heads": _mlp(encoder_dim(arch), 8).state_dict()}}
+    return {"type": "consolidated", "classy_state_dict": {"base_model": base_model}}, net
+
+
+def _mmselfsup(arch: str) -> tuple[Any, nn.Module]:
+    net = _backbone(arch, 9)
+    model = _Wrapper(backbone=net, neck=_mlp(encoder_dim(arch), 8), target_net=_Wrapper(module=_backbone(arch, 10)))
+    return {"meta": {"epoch": 200}, "state_dict": model.state_dict()}, net
+
+
+def _lightly(arch: str) -> tuple[Any, nn.Module]:
+    net = _backbone(arch, 11)
+    model = _Wrapper(backbone=net, projection_head=_mlp(encoder_dim(arch), 8), teacher_backbone=_backbone(arch, 12))
+    return {"epoch": 99, "state_dict": model.state_dict(), "hyper_parameters": {"batch_size_per_device": 128}}, net
+
+
+LAYOUTS: dict[str, Callable[[str], tuple[Any, nn.Module]]] = {
+    "official_simsiam": _simsiam, "moco": _mocov3, "torchvision": _torchvision, "dino": _dino, "swav": _swav,
+    "barlowtwins_vicreg": _barlowtwins_vicreg, "vissl": _vissl, "mmselfsup": _mmselfsup, "lightly": _lightly,
+}
+
+
+def encoder_dim(arch: str) -> int:
+    return 2048 if arch == "resnet50" else 512
+
+
+def serialise(checkpoint: Any) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    return buffer.getvalue()
+
+
+def published(entry: registry.ZooEntry, data: bytes, *, arch: str | None = None) -> registry.ZooEntry:
+    """`entry` as if its source had published the hash of `data` (of the kind it publishes), for architecture
+    `arch`: the test file stands in for the real one."""
+    assert entry.source is not None
+    digest = {"sha256-prefix": hashlib.sha256(data).hexdigest()[:8], "md5-prefix": hashlib.md5(data).hexdigest()[:8],
+              "none": None}[entry.source.hash_kind]
+    return dataclasses.replace(entry, arch=arch or entry.arch,
+                               source=dataclasses.replace(entry.source, published_hash=digest))
+
+
+def first_entry(converter: str) -> registry.ZooEntry:
+    return next(e for e in registry.ZOO.values() if e.source and e.source.converter == converter and not e.unsupported)
+
+
+def test_every_converter_the_registry_names_is_tested_here() -> None:
+    from simsiam_zoo.convert import CONVERTERS
+
+    named = {e.source.converter for e in registry.ZOO.values() if e.source and not e.unsupported}
+    assert named <= set(CONVERTERS) and named == set(LAYOUTS)
+
+
+@pytest.mark.parametrize("converter", sorted(LAYOUTS))
+def test_each_layout_downloads_converts_and_loads_in_plain_timm(
+    converter: str, source_server: SourceServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checkpoint, net = LAYOUTS[converter]("resnet18")
+    data = serialise(checkpoint)
+    entry = published(first_entry(converter), data, arch="resnet18")
+    monkeypatch.setitem(registry.ZOO, entry.name, entry)
+    path = source_server.put(entry.source.url, data)
+    loaded = load_backbone(entry.name)
+    folder = cached_folder(entry)
+    model = timm.create_model(f"local-dir:{folder}", pretrained=True).eval()
+    with torch.no_grad():
+        expected = net.eval()(IMAGE)
+        torch.testing.assert_close(model(IMAGE), expected, atol=1e-5, rtol=0)
+        torch.testing.assert_close(loaded.model(IMAGE), expected, atol=1e-5, rtol=0)
+    card = (folder / CARD_NAME).read_text()
+    assert hashlib.sha256(data).hexdigest() in card and entry.source.url in card
+    assert loaded.preprocessing == entry.preprocessing and is_cached(entry)
+    assert source_server.requests == [(path, None)]
+    assert not any((cache_root() / "downloads").rglob("*"))  # the original is gone once converted
+    assert load_backbone(entry.name).arch == "resnet18" and len(source_server.requests) == 1  # second load: local
+
+
+def test_a_real_resnet50_entry_end_to_end(source_server: SourceServer) -> None:
+    """MoCo v3 1000 epochs, unmodified: a ResNet-50 in the official layout, features of torchvision's ResNet-50."""
+    name = "resnet50.mocov3_in1k_ep1000"
+    checkpoint, net = _mocov3("resnet50")
+    source_server.put(registry.ZOO[name].source_url, serialise(checkpoint))
+    loaded = load_backbone(name)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(IMAGE), net.eval()(IMAGE), atol=1e-5, rtol=0)
+    config = json.loads((cached_folder(registry.ZOO[name]) / "config.json").read_text())
+    assert config["architecture"] == "resnet50" and config["pretrained_cfg"]["license"] == "cc-by-nc-4.0"
+
+
+def test_an_interrupted_transfer_resumes_with_a_range_request(
+    source_server: SourceServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checkpoint, net = _torchvision("resnet18")
+    data = serialise(checkpoint)
+    entry = published(registry.ZOO["resnet50.supervised_tv_in1k"], data, arch="resnet18")  # a sha256-prefix entry
+    monkeypatch.setitem(registry.ZOO, entry.name, entry)
+    path = source_server.put(entry.source.url, data)
+    half = len(data) // 2
+    source_server.cut[path] = half
+    loaded = load_backbone(entry.name)
+    assert source_server.requests == [(path, None), (path, f"bytes={half}-")]
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(IMAGE), net.eval()(IMAGE), atol=1e-5, rtol=0)
+
+
+def test_transient_errors_are_retried_and_a_missing_file_is_not(
+    source_server: SourceServer, tmp_path: Path
+) -> None:
+    path = source_server.put("https://example.org/files/a.bin", b"x" * 1000)
+    source_server.fail[path] = [503, 502]
+    download(resolve_url("https://example.org/files/a.bin"), tmp_path / "a.bin", progress=False, retry_wait=0.01)
+    assert (tmp_path / "a.bin").read_bytes() == b"x" * 1000 and len(source_server.requests) == 3
+    with pytest.raises(SourceUnavailable, match=r"/mirror/files/b.bin: the server answered HTTP 404"):
+        download(resolve_url("https://example.org/files/b.bin"), tmp_path / "b.bin", progress=False, retry_wait=0.01)
+    assert not (tmp_path / "b.bin").exists()
+
+
+def test_a_corrupt_download_is_refused_and_deleted(source_server: SourceServer, monkeypatch) -> None:
+    checkpoint, _ = _torchvision("resnet18")
+    data = serialise(checkpoint)
+    entry = dataclasses.replace(published(registry.ZOO["resnet50.mocov2_in1k_ep200"], data, arch="resnet18"))
+    assert entry.source.hash_kind == "md5-prefix"
+    monkeypatch.setitem(registry.ZOO, entry.name, entry)
+    source_server.put(entry.source.url, data[:-10] + b"corrupted!")
+    actual = hashlib.md5(data[:-10] + b"corrupted!").hexdigest()
+    with pytest.raises(ChecksumMismatch, match=rf"md5 {actual} does not start with the published "
+                                               rf"{entry.source.published_hash}; it was deleted"):
+        load_backbone(entry.name)
+    assert not [p for p in cache_root().rglob("*") if p.is_file()]
+
+
+def test_offline_loads_come_from_the_cache_and_a_model_not_cached_exits_5(source_server: SourceServer) -> None:
+    """Through the CLI, with real registry entries: DINO's backbone-only file (no published hash)."""
+    name = "resnet50.dino_in1k"
+    checkpoint, _ = _torchvision("resnet50")
+    source_server.put(registry.ZOO[name].source_url, serialise(checkpoint))
+    env = {**os.environ, "SIMSIAM_ZOO_SOURCE_MIRROR": source_server.url}
+    done = subprocess.run([*CLI, "download", name], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    offline = {**env, "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([*CLI, "download", name], capture_output=True, text=True, env=offline, timeout=300)
+    assert done.returncode == 0 and "resnet50, 2048-d features" in done.stdout, done.stderr[-3000:]
+    listing = subprocess.run([*CLI, "models", "dino_in1k", "--json"], capture_output=True, text=True, env=offline)
+    assert [(row["name"], row["cached"]) for row in json.loads(listing.stdout)] == [
+        ("resnet50.dino_in1k", True), ("resnet50.dino_in1k_fullckpt", False),  # epochs not stated: first
+        ("resnet50.dino_in1k_ep100_example", False)]
+    requests = len(source_server.requests)
+    missing = subprocess.run([*CLI, "download", "resnet50.vicreg_in1k"], capture_output=True, text=True, env=offline)
+    assert missing.returncode == 5, missing.stderr[-3000:]
+    assert missing.stderr.startswith("error: resnet50.vicreg_in1k: not in the cache")
+    assert len(source_server.requests) == requests  # nothing was asked of the server
+
+
+def test_unsupported_and_unknown_entries_say_why(source_server: SourceServer) -> None:
+    with pytest.raises(HubFolderError, match=r"resnet50.byol_in1k: not supported: a JAX/Haiku dill pickle"):
+        load_backbone("resnet50.byol_in1k")
+    assert load_backbone("resnet50.byol_in1k", pretrained=False).source == "random init"  # nothing downloaded
+    assert source_server.requests == []
+    with pytest.raises(NotCachedOffline):
+        load_backbone("resnet50.simclr_vissl_ep100")  # the server has no such file: 404
+
+
+def test_the_mirror_variable_keeps_the_path_and_query(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIMSIAM_ZOO_SOURCE_MIRROR", "http://127.0.0.1:8080/cache/")
+    assert resolve_url("https://huggingface.co/x/y/resolve/main/a.pth?download=true") == (
+        "http://127.0.0.1:8080/cache/x/y/resolve/main/a.pth?download=true")
+    monkeypatch.setenv("SIMSIAM_ZOO_SOURCE_MIRROR", "ftp:/nowhere")
+    with pytest.raises(HubFolderError, match="SIMSIAM_ZOO_SOURCE_MIRROR='ftp:/nowhere': expected http"):
+        resolve_url("https://example.org/a")
+
+
+def test_mirror_pushes_once_and_plain_timm_loads_the_mirror(
+    hub: HubServer, source_server: SourceServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    checkpoint, net = _torchvision("resnet18")
+    data = serialise(checkpoint)
+    entry = published(registry.ZOO["resnet50.barlowtwins_in1k_ep1000"], data, arch="resnet18")  # MIT
+    monkeypatch.setitem(registry.ZOO, entry.name, entry)
+    source_server.put(entry.source.url, data)
+    options = dict(org="zoo-mirror", endpoint=hub.url, token="hf_test", progress=False)
+    first = mirror_entries([entry.name, "resnet50.vicreg_lightly_ep100", "resnet50.byol_in1k"], **options)
+    assert [result.action for result in first] == ["pushed", "skipped", "skipped"]
+    assert first[1].reason == "its licence (unknown) does not permit passing the weights on"
+    assert first[2].reason.startswith("not supported: a JAX/Haiku dill pickle")
+    pushed = first[0]
+    assert pushed.registry_line() == (f'{entry.name}: hub_id="zoo-mirror/{entry.name}", revision="{pushed.revision}", '
+                                      f'sha256="{pushed.weights_sha256}"')
+    commits = [request for request in hub.requests if "/commit/" in request]
+    again = mirror_entries([entry.name], **options)
+    assert [(r.action, r.revision, r.weights_sha256) for r in again] == [
+        ("up to date", pushed.revision, pushed.weights_sha256)]
+    assert [request for request in hub.requests if "/commit/" in request] == commits  # nothing pushed again
+    torch.save(IMAGE, tmp_path / "x.pt")
+    script = ("import sys, timm, torch\n"
+              "m = timm.create_model('hf-hub:' + sys.argv[1], pretrained=True).eval()\n"
+              "torch.save(m(torch.load(sys.argv[2])).detach(), sys.argv[3])\n"
+              "assert 'simsiam_zoo' not in sys.modules\n")
+    args = [sys.executable, "-c", script, pushed.repo_id, str(tmp_path / "x.pt"), str(tmp_path / "y.pt")]
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with torch.no_grad():
+        torch.testing.assert_close(torch.load(tmp_path / "y.pt"), net.eval()(IMAGE), atol=1e-5, rtol=0)
