@@ -164,13 +164,18 @@ def fetch_original(entry: ZooEntry, *, progress: bool = True) -> tuple[Path, Dig
 
 def fetch_entry(entry: ZooEntry, *, progress: bool = True) -> Path:
     """The entry's hub folder in the cache: downloaded, verified, converted and validated on first use."""
+    from simsiam_zoo.convert import ConversionError
     from simsiam_zoo.hub.export import convert_source_file
 
     folder = cached_folder(entry)
     if (folder / CONFIG_NAME).is_file() and (folder / WEIGHTS_NAME).is_file():
         return folder
     original, digests = fetch_original(entry, progress=progress)
-    convert_source_file(entry, original, original_sha256=digests.sha256, out_dir=folder)
+    try:
+        convert_source_file(entry, original, original_sha256=digests.sha256, out_dir=folder)
+    except (ConversionError, HubFolderError) as error:  # a file that cannot be used is not kept to be tried again
+        original.unlink()
+        raise type(error)(f"{entry.name}: {error} (the downloaded file was deleted)") from None
     # The hub folder holds the weights and its card the original's sha256: the original is not kept.
     original.unlink()
     with contextlib.suppress(OSError):

@@ -19,6 +19,9 @@ def isolated_hf_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyt
     for variable in ("HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "TORCH_HOME", "XDG_CACHE_HOME"):
         monkeypatch.setenv(variable, str(home / variable.lower()))
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    # A zoo entry fetched by accident goes to a closed local port, never to its real host (tests/source_server.py
+    # serves the ones a test means to fetch).
+    monkeypatch.setenv("SIMSIAM_ZOO_SOURCE_MIRROR", "http://127.0.0.1:9/no-internet-in-tests")
     return home
 
 

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -89,13 +90,30 @@ READ_ONLY = ["unshare", "--mount", "sh", "-c", 'mount --bind "$0" "$0" && mount 
 
 def run_cli(*args: str | Path, prefix: list[str] | None = None, env: dict[str, str] | None = None,
             ) -> subprocess.CompletedProcess[str]:
-    command = [*(prefix or CLI), *map(str, args)]
-    environment = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, env=environment)
+    """The CLI on `args`: in this process through click's test runner (a new interpreter costs seconds of imports),
+    or, when the case needs a process of its own (`prefix`: a mount namespace, resource limits; `env`), as one."""
+    if prefix is None and env is None:
+        done = _in_process(args)
+    else:
+        command = [*(prefix or CLI), *map(str, args)]
+        environment = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
+        done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, env=environment)
     # The outcome in one line, shown with a failure and tabulated by scripts/reliability_report.py.
     last = done.stdout.strip().splitlines()[-1:] or [""]
     print(f"{args[0]}: exit {done.returncode}: {(messages(done.stderr) or last)[0]}")
     return done
+
+
+def _in_process(args: tuple[str | Path, ...]) -> subprocess.CompletedProcess[str]:
+    from click.testing import CliRunner
+
+    from simsiam_zoo.cli import main
+
+    result = CliRunner().invoke(main, [str(arg) for arg in args], prog_name="simsiam-zoo")
+    stderr = result.stderr
+    if result.exc_info is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(*result.exc_info))  # what a process would have printed
+    return subprocess.CompletedProcess(["simsiam-zoo", *map(str, args)], result.exit_code, result.stdout, stderr)
 
 
 def with_setup(setup: str) -> list[str]:

@@ -287,3 +287,17 @@ def test_mirror_pushes_once_and_plain_timm_loads_the_mirror(
     assert done.returncode == 0, done.stderr[-2000:]
     with torch.no_grad():
         torch.testing.assert_close(torch.load(tmp_path / "y.pt"), net.eval()(IMAGE), atol=1e-5, rtol=0)
+
+
+def test_a_file_that_cannot_be_converted_is_deleted_with_a_clear_error(
+    source_server: SourceServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A source without a published hash served a truncated file: nothing checks it before the converter does."""
+    checkpoint, _ = _torchvision("resnet18")
+    entry = dataclasses.replace(registry.ZOO["resnet50.dino_in1k"], arch="resnet18")
+    monkeypatch.setitem(registry.ZOO, entry.name, entry)
+    source_server.put(entry.source.url, serialise(checkpoint)[:5000])
+    expected = r"resnet50.dino_in1k: .*cannot read torch checkpoint .*\(the downloaded file was deleted\)"
+    with pytest.raises(ValueError, match=expected):
+        load_backbone(entry.name)
+    assert not [p for p in cache_root().rglob("*") if p.is_file()]

@@ -62,6 +62,16 @@ def convert_prefixed(state_dict: StateDict, prefixes: tuple[str, ...], source: s
     return finalize_backbone(strip_prefix(state_dict, prefix))
 
 
+def prefixed_converter(name: str, description: str, prefixes: tuple[str, ...]) -> Converter:
+    """A format that is a torchvision-named backbone under one of `prefixes` (tried in order), beside anything else."""
+    return Converter(
+        name=name,
+        description=description,
+        detect=lambda state_dict: find_prefix(state_dict, prefixes) is not None,
+        convert=lambda state_dict: convert_prefixed(state_dict, prefixes, name),
+    )
+
+
 def finalize_backbone(state_dict: StateDict) -> dict[str, Tensor]:
     """Drop the classifier/projector under `fc.`, check the names, add missing BN counters, cast to fp32."""
     kept = {key: value for key, value in state_dict.items() if not key.startswith("fc.")}
