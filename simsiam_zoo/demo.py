@@ -175,7 +175,7 @@ def run_demo(*, out_dir: str | Path = "demo_output", minutes: float = 5.0, devic
     features_dir = out_dir / "features"
     rows = []
     train_test = {}
-    for label, source in (("SimSiam (this run)", trained), ("random-init ResNet-18", random_init)):
+    for label, source in (("SimSiam (this run)", trained), ("random-init ResNet-18 (standard init)", random_init)):
         key = "simsiam" if source is trained else "random"
         train_x, train_y = _features(source, "fashion_mnist", out=features_dir / f"{key}-train",
                                      limit=eval_train_images, device=device)

@@ -45,7 +45,8 @@ def _plot_training(main: TrainResult, collapse: TrainResult, folder: Path, *, di
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for run, label in runs:
         ax.plot([r["epoch"] for r in run.epochs], [r["knn_top1"] for r in run.epochs], marker="o", label=label)
-    ax.set(xlabel="epoch (0 = random init)", ylabel="kNN top-1 %", title="kNN monitor (backbone features)")
+    ax.set(xlabel="epoch (0 = the recipe's init: last BN of each block zero)", ylabel="kNN top-1 %",
+           title="kNN monitor (backbone features)")
     ax.legend()
     fig.tight_layout()
     fig.savefig(folder / "knn_monitor.png", dpi=110)

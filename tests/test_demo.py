@@ -25,7 +25,7 @@ def test_demo_with_a_tiny_budget(tmp_path):
                  "retrieval.png", "embedding_pca.png"):
         assert (report / name).stat().st_size > 0, name
     assert [row["features"] for row in result.table] == [
-        "SimSiam (this run)", "random-init ResNet-18", "raw pixels (28x28)"]
+        "SimSiam (this run)", "random-init ResNet-18 (standard init)", "raw pixels (28x28)"]
     for row in result.table:
         assert 10.0 <= row["knn_top1"] <= 100.0 and 10.0 <= row["linear_top1"] <= 100.0
     markdown = (report / "report.md").read_text()

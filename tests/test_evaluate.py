@@ -324,3 +324,25 @@ def test_features_of_different_models_classes_or_one_class_are_refused(tmp_path:
     single = features("single", ("p",))
     with pytest.raises(DataError, match=r"single.feats: images of 1 class \(p\); a classifier needs at least two"):
         evaluate_linear(single, features("single_test", ("p",)))
+
+
+def test_knn_neighbours_do_not_depend_on_the_other_ks() -> None:
+    """Near-constant features tie at the k-th place for most queries; ties go to the smaller train index, so k=20's
+    answer is the same asked alone or with k=200, and equals a stable sort by (similarity, index)."""
+    generator = torch.Generator().manual_seed(0)
+    directions = torch.eye(4)[:, :3] + 0.001  # 4 distinct directions (one shared by many rows): exact ties
+    train = directions[torch.randint(0, 4, (300,), generator=generator)]
+    train_labels = torch.randint(0, 5, (300,), generator=generator)
+    test = directions[torch.randint(0, 4, (50,), generator=generator)]
+    alone = knn_classify(train, train_labels, test, k=20)
+    both = knn_accuracy(train, train_labels, test, torch.zeros(50, dtype=torch.long), ks=(20, 200))
+    alone_acc = knn_accuracy(train, train_labels, test, torch.zeros(50, dtype=torch.long), ks=(20,))
+    assert both[20] == alone_acc[20]
+    sim = torch.nn.functional.normalize(test, dim=1) @ torch.nn.functional.normalize(train, dim=1).T
+    expected = []
+    for row in sim.numpy():
+        nearest = np.lexsort((np.arange(len(row)), -row))[:20]  # by similarity, then by index
+        votes = np.zeros(5)
+        np.add.at(votes, train_labels.numpy()[nearest], np.exp(row[nearest] / 0.07))
+        expected.append(int(votes.argmax()))
+    assert alone.tolist() == expected

@@ -24,6 +24,7 @@ from simsiam_zoo.evaluate.protocols import (
     RunOptions,
     TensorImages,
     digits_datasets,
+    finetune_classifier,
     linear_protocol,
     semi_supervised,
     semi_supervised_subsets,
@@ -342,3 +343,23 @@ def test_cli_reports_bad_data_and_bad_options(hub_folder: Path, tmp_path: Path) 
     assert done.exit_code == 2 and "FRACTION=PATH" in done.output
     done = runner.invoke(main, ["eval", "transfer", str(hub_folder), "--dataset", "=x"])
     assert done.exit_code == 2 and "NAME=PATH" in done.output
+
+
+def test_a_single_class_is_refused_before_training(hub_folder: Path, image_folder: Path, tmp_path: Path) -> None:
+    """Once it reported 100% and saved a 1-class classifier."""
+    from simsiam_zoo.data import DataError
+
+    one = tmp_path / "one"
+    for split in ("train", "val"):
+        source = next(p for p in sorted((image_folder / split).iterdir()) if p.is_dir())
+        (one / split).mkdir(parents=True)
+        (one / split / source.name).symlink_to(source, target_is_directory=True)
+    with pytest.raises(DataError, match=rf"images of 1 class \({source.name}\); a classifier needs at least two"):
+        finetune_classifier(str(hub_folder), one, tmp_path / "out", run=RunOptions(progress=False))
+    assert not (tmp_path / "out").exists()
+
+
+def test_pretrained_false_gives_the_architecture_with_random_weights(hub_folder: Path) -> None:
+    trained, random = load_backbone(hub_folder), load_backbone(hub_folder, pretrained=False)
+    assert (random.arch, random.preprocessing, random.source) == (trained.arch, trained.preprocessing, "random init")
+    assert not torch.equal(random.model.state_dict()["conv1.weight"], trained.model.state_dict()["conv1.weight"])

@@ -632,8 +632,11 @@ def test_bad_inputs_exit_3_with_one_message_and_leave_nothing(
     torch.save(state, tmp_path / "model.pth")
     torch.save({**state, "conv1.weight": torch.full_like(state["conv1.weight"], float("nan"))}, tmp_path / "nan.pth")
     (tmp_path / "a_file").write_text("")
+    save_file({"stem.weight": torch.zeros(2, 2)}, tmp_path / "not_a_resnet.safetensors")
     out = tmp_path / "out"
     cases = [
+        (["extract", tmp_path / "not_a_resnet.safetensors", images, "--out", out],
+         f"error: {tmp_path / 'not_a_resnet.safetensors'}: no conv1.weight: not a torchvision/timm ResNet backbone"),
         (["train", recipe_file, "--output", out, "--set", "optim.batch_size=1"],
          "error: recipe 'tiny_fake' with optim.batch_size=1: optim.batch_size must be at least 2 (BatchNorm needs two "
          "images a batch)"),
@@ -659,7 +662,7 @@ def test_bad_inputs_exit_3_with_one_message_and_leave_nothing(
         assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
         assert error_message(done).startswith(expected)
     nan = run_cli("convert", tmp_path / "nan.pth", out, "--name", "x")
-    assert "weights are not finite (NaN or inf) in conv1.weight" in error_message(nan)
+    assert error_message(nan) == f"error: {tmp_path / 'nan.pth'}: weights are not finite (NaN or inf) in conv1.weight"
     assert not out.exists() and leftovers(tmp_path) == []
 
 

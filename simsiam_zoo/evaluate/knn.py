@@ -61,18 +61,37 @@ def _knn_predict(
             query = test_features[start : start + chunk_size].to(device=device, dtype=torch.float32)
             query = query / query.norm(dim=1, keepdim=True).clamp_min(1e-12)
             sim = (query @ train.T).mul_(train_inv_norm)  # (chunk, N_train): the only large temporary
-            top_sim, top_idx = sim.topk(k_max, dim=1, largest=True, sorted=True)
+            top_sim, top_idx = _nearest(sim, k_max)
             del sim  # free it before the next chunk's matmul allocates another, halving peak memory
             top_labels = labels[top_idx]
             top_weight = (top_sim / temperature).exp_()
             for k, chunks in preds.items():
-                # topk is sorted, so the first k columns are exactly the k nearest neighbours.
+                # Ordered by (similarity, index): the first k columns are the k nearest, whatever the other ks.
                 k_eff = min(k, n_train)
                 votes = torch.zeros(query.shape[0], num_classes, device=device, dtype=torch.float32)
                 votes.scatter_add_(1, top_labels[:, :k_eff], top_weight[:, :k_eff])
                 # argmax returns the first maximum, so exact vote ties go to the smallest class id.
                 chunks.append(votes.argmax(dim=1).to(test_features.device))
     return {k: torch.cat(chunks) for k, chunks in preds.items()}
+
+
+def _nearest(sim: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """The k most similar train rows of each query, by similarity and then by index (the smaller first) on ties.
+
+    topk alone picks among equal similarities arbitrarily, so the k nearest for k=20 could depend on whether k=200
+    was asked for too. Rows where ties cross the k-th place take every candidate at or above it, in index order.
+    """
+    top_sim, top_idx = sim.topk(k, dim=1, largest=True, sorted=True)
+    crossing = ((sim >= top_sim[:, -1:]).sum(dim=1) > k).nonzero().flatten().tolist()
+    for row in crossing:
+        candidates = (sim[row] >= top_sim[row, -1]).nonzero().flatten()  # ascending index
+        order = torch.sort(sim[row, candidates], descending=True, stable=True).indices[:k]
+        top_idx[row] = candidates[order]
+        top_sim[row] = sim[row, top_idx[row]]
+    by_index = top_idx.sort(dim=1).indices
+    top_idx, top_sim = top_idx.gather(1, by_index), top_sim.gather(1, by_index)
+    by_similarity = torch.sort(top_sim, dim=1, descending=True, stable=True).indices
+    return top_sim.gather(1, by_similarity), top_idx.gather(1, by_similarity)
 
 
 def knn_classify(

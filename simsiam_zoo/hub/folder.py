@@ -177,6 +177,12 @@ def read_config(folder: Path) -> dict[str, Any]:
     return config
 
 
+def non_finite_keys(state: Mapping[str, torch.Tensor]) -> str:
+    """The names of the float tensors holding NaN or inf (the first five, and how many more), or ""."""
+    keys = [key for key, value in state.items() if value.is_floating_point() and not bool(torch.isfinite(value).all())]
+    return ", ".join(keys[:5]) + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else "")
+
+
 def check_architecture(arch: Any, *, where: str) -> None:
     """A plain timm architecture name: `local-dir:` / `hf-hub:` names would make timm load other weights."""
     import difflib
@@ -241,11 +247,9 @@ def validate_hub_folder(folder: str | Path) -> HubFolderInfo:
     folder = Path(folder)
     config = read_config(folder)
     weights = folder / WEIGHTS_NAME
-    not_finite = [key for key, value in read_weights(weights).items()
-                  if value.is_floating_point() and not bool(torch.isfinite(value).all())]
+    not_finite = non_finite_keys(read_weights(weights))
     if not_finite:
-        raise HubFolderError(f"{weights}: weights are not finite (NaN or inf) in {', '.join(not_finite[:5])}"
-                             f"{f' (+{len(not_finite) - 5} more)' if len(not_finite) > 5 else ''}")
+        raise HubFolderError(f"{weights}: weights are not finite (NaN or inf) in {not_finite}")
     try:
         model = timm.create_model(f"local-dir:{folder}", pretrained=True)
     except Exception as error:  # timm raises several types for a bad folder; all mean "users cannot load it"

@@ -23,6 +23,7 @@ from simsiam_zoo.hub.folder import (
     HubFolderError,
     Preprocessing,
     check_architecture,
+    non_finite_keys,
     read_config,
     read_weights,
     sha256_file,
@@ -51,6 +52,9 @@ class LoadedBackbone:
 
 
 def infer_resnet_arch(state: Mapping[str, torch.Tensor], *, source: str) -> str:
+    if "conv1.weight" not in state:
+        raise HubFolderError(f"{source}: no conv1.weight: not a torchvision/timm ResNet backbone (keys: "
+                             f"{', '.join(list(state)[:5])}{', ...' if len(state) > 5 else ''})")
     blocks = []
     for stage in range(1, 5):
         indices = {int(m.group(1)) for key in state if (m := re.match(rf"layer{stage}\.(\d+)\.", key))}
@@ -80,6 +84,9 @@ def load_backbone_strict(arch: str, state: Mapping[str, torch.Tensor], *, source
             problems.append(f"{label}: {shown}")
     if problems:
         raise HubFolderError(f"{source}: weights do not fit timm {arch!r}: {'; '.join(problems)}")
+    not_finite = non_finite_keys(state)
+    if not_finite:
+        raise HubFolderError(f"{source}: weights are not finite (NaN or inf) in {not_finite}")
     model.load_state_dict(state, strict=True)
     return model.eval()
 
@@ -157,7 +164,14 @@ def load_backbone(
 
 
 def _random_init(arch: str, preprocessing: Preprocessing) -> LoadedBackbone:
-    model = timm.create_model(arch, pretrained=False, num_classes=0).eval()
+    """`arch` with random weights as a baseline: torchvision's init, every residual branch live. timm's ResNets
+    zero the last BN of each branch by default, as the recipes do for training; such a network is nearly constant
+    (a degenerate baseline for kNN or a linear probe)."""
+    try:
+        model = timm.create_model(arch, pretrained=False, num_classes=0, zero_init_last=False)
+    except TypeError:  # an architecture without that option has no zeroed branches either
+        model = timm.create_model(arch, pretrained=False, num_classes=0)
+    model.eval()
     return LoadedBackbone(model, preprocessing.transform(), preprocessing, arch, "random init")
 
 
