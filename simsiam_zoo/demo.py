@@ -219,8 +219,10 @@ def _say(enabled: bool, message: str, started: float) -> None:
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    lines = [f"{'features':26s} {'dim':>5s} {'kNN top-1':>10s} {'linear top-1':>13s}"]
+    width = max(len("features"), *(len(row["features"]) for row in rows))
+    lines = [f"{'features':{width}s} {'dim':>5s} {'kNN top-1':>10s} {'linear top-1':>13s}"]
     for row in rows:
-        lines.append(f"{row['features']:26s} {row['dim']:>5d} {row['knn_top1']:>9.2f}% {row['linear_top1']:>12.2f}%")
+        lines.append(f"{row['features']:{width}s} {row['dim']:>5d} {row['knn_top1']:>9.2f}% "
+                     f"{row['linear_top1']:>12.2f}%")
     return "\n".join(lines)
 
