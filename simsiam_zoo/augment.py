@@ -5,6 +5,7 @@ Inputs are uint8 tensors (C, H, W); outputs are normalised float tensors.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -41,9 +42,10 @@ def pretrain_transform(
 def eval_transform(
     *, image_size: int, crop_pct: float, mean: Sequence[float], std: Sequence[float], interpolation: str = "bicubic"
 ) -> v2.Compose:
-    """Resize the short side to image_size / crop_pct, centre-crop image_size (timm's eval transform)."""
+    """Resize the short side to floor(image_size / crop_pct), centre-crop image_size: timm's eval transform
+    (`transforms_imagenet_eval`, crop_mode center), which floors where rounding would resize 0.95 x 224 to 236."""
     mode = v2.InterpolationMode(interpolation)
-    resize = int(round(image_size / crop_pct))
+    resize = math.floor(image_size / crop_pct)
     return v2.Compose(
         [v2.Resize(resize, interpolation=mode, antialias=True), v2.CenterCrop(image_size), *_to_float(mean, std)]
     )

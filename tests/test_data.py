@@ -48,3 +48,18 @@ def test_an_empty_class_folder_is_refused(tmp_path):
     Image.new("RGB", (8, 8)).save(tmp_path / "a" / "x.png")
     with pytest.raises(DataError, match=r"class folder\(s\) with no images: b; add images or remove them"):
         ImageFolder(tmp_path)
+
+
+@pytest.mark.parametrize(("image_size", "crop_pct"), [(224, 0.95), (224, 0.875), (224, 0.965), (32, 1.0), (288, 0.9)])
+def test_eval_resize_and_crop_are_timms(image_size, crop_pct):
+    """timm floors image_size / crop_pct (235 at 0.95 and 224 px, where rounding gives 236)."""
+    import timm.data
+    from torchvision.transforms import v2
+
+    from simsiam_zoo.augment import eval_transform
+
+    ours = eval_transform(image_size=image_size, crop_pct=crop_pct, mean=(0.5,) * 3, std=(0.5,) * 3)
+    theirs = timm.data.create_transform(input_size=(3, image_size, image_size), crop_pct=crop_pct, crop_mode="center")
+    resize = next(t for t in ours.transforms if isinstance(t, v2.Resize))
+    crop = next(t for t in ours.transforms if isinstance(t, v2.CenterCrop))
+    assert (resize.size[0], list(crop.size)) == (theirs.transforms[0].size, [image_size, image_size])

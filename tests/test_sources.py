@@ -141,9 +141,11 @@ def test_every_converter_the_registry_names_is_tested_here() -> None:
 def test_each_layout_downloads_converts_and_loads_in_plain_timm(
     converter: str, source_server: SourceServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    checkpoint, net = LAYOUTS[converter]("resnet18")
+    """A registry entry as it is (a ResNet-50), its file laid out as the source's save code lays it out: timm's
+    features equal those of the torchvision ResNet-50 holding the same weights."""
+    checkpoint, net = LAYOUTS[converter]("resnet50")
     data = serialise(checkpoint)
-    entry = published(first_entry(converter), data, arch="resnet18")
+    entry = published(first_entry(converter), data)
     monkeypatch.setitem(registry.ZOO, entry.name, entry)
     path = source_server.put(entry.source.url, data)
     loaded = load_backbone(entry.name)
@@ -158,19 +160,9 @@ def test_each_layout_downloads_converts_and_loads_in_plain_timm(
     assert loaded.preprocessing == entry.preprocessing and is_cached(entry)
     assert source_server.requests == [(path, None)]
     assert not any((cache_root() / "downloads").rglob("*"))  # the original is gone once converted
-    assert load_backbone(entry.name).arch == "resnet18" and len(source_server.requests) == 1  # second load: local
-
-
-def test_a_real_resnet50_entry_end_to_end(source_server: SourceServer) -> None:
-    """MoCo v3 1000 epochs, unmodified: a ResNet-50 in the official layout, features of torchvision's ResNet-50."""
-    name = "resnet50.mocov3_in1k_ep1000"
-    checkpoint, net = _mocov3("resnet50")
-    source_server.put(registry.ZOO[name].source_url, serialise(checkpoint))
-    loaded = load_backbone(name)
-    with torch.no_grad():
-        torch.testing.assert_close(loaded.model(IMAGE), net.eval()(IMAGE), atol=1e-5, rtol=0)
-    config = json.loads((cached_folder(registry.ZOO[name]) / "config.json").read_text())
-    assert config["architecture"] == "resnet50" and config["pretrained_cfg"]["license"] == "cc-by-nc-4.0"
+    assert load_backbone(entry.name).arch == "resnet50" and len(source_server.requests) == 1  # second load: local
+    config = json.loads((folder / "config.json").read_text())
+    assert (config["architecture"], config["pretrained_cfg"]["license"]) == ("resnet50", entry.license)
 
 
 def test_an_interrupted_transfer_resumes_with_a_range_request(
