@@ -285,6 +285,8 @@ def push_command(folder: Path, *, repo_id: str, private: bool, dry_run: bool) ->
 
     result = push_hub_folder(folder, repo_id=repo_id, private=private, dry_run=dry_run)
     click.echo(f"{'would upload' if dry_run else 'uploaded'} {', '.join(result.files)} to {repo_id}")
+    if result.commit_url:
+        click.echo(f"commit: {result.commit_url}")
 
 
 @main.command("extract")

@@ -75,3 +75,26 @@ def test_models_cli_table_and_json() -> None:
 def test_readme_model_table_is_generated_from_the_registry() -> None:
     done = subprocess.run([sys.executable, "scripts/zoo_table.py", "--check"], cwd=ROOT, capture_output=True)
     assert done.returncode == 0, "README.md's model table is stale: run python scripts/zoo_table.py"
+
+
+def test_a_card_with_several_results_parses_back_with_each_protocol_named() -> None:
+    """huggingface_hub groups results by task and dataset and names a group after its first result: each metric
+    must say its protocol, and no group may carry one protocol's name for another's number."""
+    from huggingface_hub import ModelCard
+
+    from simsiam_zoo.hub.cards import render_card
+
+    for name, expected in {
+        "resnet50.dino_in1k": [("linear probe top-1 accuracy", 75.3), ("kNN top-1 accuracy", 67.5)],
+        "resnet50.barlowtwins_in1k_ep1000": [("linear probe top-1 accuracy", 73.5),
+                                             ("linear probe top-5 accuracy", 91.0)],
+        "resnet50.swav_lightly_ep100": [("linear probe top-1 accuracy", 67.2), ("fine-tuned top-1 accuracy", 75.4),
+                                        ("kNN top-1 accuracy", 49.5)],
+    }.items():
+        entry = ZOO[name]
+        card = render_card(name=name, repo_id=entry.hub_id, arch="resnet50", num_features=2048, summary=entry.summary,
+                           license=entry.license, datasets=["imagenet-1k"], preprocessing=entry.preprocessing,
+                           recipe_summary="-", results=entry.results, method=entry.method)
+        parsed = ModelCard(card).data.eval_results
+        assert [(r.metric_name, r.metric_value) for r in parsed] == expected, name
+        assert {(r.task_name, r.source_url) for r in parsed} == {("Image Classification", entry.results[0].source_url)}

@@ -86,7 +86,7 @@ def test_results_go_into_the_model_index(trained, tmp_path):
 
 def test_hf_hub_through_the_loopback_server_gives_the_training_features(hub: HubServer, trained, exported, tmp_path):
     repo_id = "zoo-test/tiny-simsiam"
-    push_hub_folder(exported, repo_id=repo_id, endpoint=hub.url, token="hf_test")
+    pushed = push_hub_folder(exported, repo_id=repo_id, endpoint=hub.url, token="hf_test")
     torch.save(INPUT, tmp_path / "x.pt")
     script = ("import sys, timm, torch\n"
               "m = timm.create_model('hf-hub:' + sys.argv[1], pretrained=True).eval()\n"
@@ -100,6 +100,13 @@ def test_hf_hub_through_the_loopback_server_gives_the_training_features(hub: Hub
     torch.testing.assert_close(torch.load(tmp_path / "y.pt"), expected, atol=1e-6, rtol=0)
     with torch.no_grad():
         torch.testing.assert_close(load_backbone(f"hf-hub:{repo_id}").model(INPUT), expected, atol=1e-6, rtol=0)
+        # A revision, as timm reads `hf-hub:ORG/NAME@REVISION`: the commit the push made, or a branch.
+        for revision in (pushed.commit_oid, "main"):
+            pinned = load_backbone(f"hf-hub:{repo_id}@{revision}")
+            torch.testing.assert_close(pinned.model(INPUT), expected, atol=1e-6, rtol=0)
+    # The Hub answers "no such revision"; the loopback server, "no such repo": either names the revision.
+    with pytest.raises(HubFolderError, match=rf"{repo_id}@nope: (the hub repo has no revision|no such model repo or)"):
+        load_backbone(f"hf-hub:{repo_id}@nope")
 
 
 def test_zoo_name_from_a_local_hub_checks_sha256(exported, tmp_path, monkeypatch):

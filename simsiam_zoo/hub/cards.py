@@ -21,6 +21,7 @@ LICENSE_TEXT = {
     "bsd-3-clause": "BSD-3-Clause.",
     "unknown": "Not stated by the source of the weights: ask its authors before you use or pass them on.",
 }
+PROTOCOLS = {"linear": "linear probe", "knn": "kNN", "finetune": "fine-tuned", "supervised": "supervised classifier"}
 # The paper of each method, for the card's citation: (bibtex key, title, authors, venue, year, arXiv id).
 PAPERS = {
     "simsiam": ("chen2021simsiam", "Exploring Simple Siamese Representation Learning", "Chen, Xinlei and He, Kaiming",
@@ -85,14 +86,21 @@ def render_card(
     license_note: str | None = None,
 ) -> str:
     """The README.md of a hub folder; `{{weights_sha256}}` is filled in by `write_hub_folder`."""
+    # The Hub groups results by (task type, dataset, config, split, revision) and gives each group the task name
+    # and source of its first result: every protocol on one dataset is one group, so the task name is the task's,
+    # the protocol is in each metric's name, and one source must hold for the whole group.
+    sources = {}
+    for result in results:
+        if sources.setdefault(result.dataset, result.source_url) != result.source_url:
+            raise ValueError(f"results on {result.dataset} from two sources; the Hub's model-index keeps one")
     eval_results = [
         EvalResult(
             task_type="image-classification",
-            task_name=f"{result.task} evaluation",
+            task_name="Image Classification",
             dataset_type=result.dataset,
             dataset_name=result.dataset,
             metric_type="accuracy",
-            metric_name=f"{result.task} {result.metric}",
+            metric_name=f"{PROTOCOLS.get(result.task, result.task)} {result.metric}",
             metric_value=result.value,
             # The Hub schema wants a URL whenever a source is named; unlinked sources stay in the table.
             source_name=result.source if result.source_url else None,

@@ -179,7 +179,9 @@ def _load_pretrained(
     text: str, entry: ZooEntry | None, *, hub_dir: str | Path | None, arch: str | None
 ) -> LoadedBackbone:
     if text.startswith("hf-hub:"):
-        return _from_folder(_fetch(text.removeprefix("hf-hub:"), hub_dir=hub_dir, revision=None), expected_sha256=None,
+        # `hf-hub:ORG/NAME@REVISION`, as timm reads it: a branch, tag or commit.
+        repo_id, _, revision = text.removeprefix("hf-hub:").partition("@")
+        return _from_folder(_fetch(repo_id, hub_dir=hub_dir, revision=revision or None), expected_sha256=None,
                             source=text)
     if entry is None:
         path = Path(text)

@@ -42,6 +42,15 @@ class PushResult:
     weights_sha256: str
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("simsiam-zoo")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def check_repo_id(repo_id: str) -> str:
     """`repo_id` if it is a hub model id `ORG/NAME`, else a HubFolderError saying why not."""
     from huggingface_hub.utils import HFValidationError, validate_repo_id
@@ -105,7 +114,7 @@ def push_hub_folder(
 
     from huggingface_hub import HfApi
 
-    api = HfApi(endpoint=endpoint, token=token)
+    api = HfApi(endpoint=endpoint, token=token, library_name="simsiam-zoo", library_version=_version())
     repo_url = api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
     commit = api.upload_folder(
         folder_path=folder,
@@ -149,8 +158,9 @@ def download_hub_repo(
     except RevisionNotFoundError as error:
         raise RepoNotFound(f"{where}: the hub repo has no revision {revision!r}") from error
     except RepositoryNotFoundError as error:
+        what = "model repo" if revision is None else "model repo or revision"
         raise RepoNotFound(
-            f"{repo_id}: no such model repo on {endpoint or constants.ENDPOINT} "
+            f"{where}: no such {what} on {endpoint or constants.ENDPOINT} "
             "(or it is private or gated, and no valid token was given)"
         ) from error
     missing = [name for name in (CONFIG_NAME, WEIGHTS_NAME) if not (snapshot / name).is_file()]

@@ -81,7 +81,8 @@ class ZooEntry:
 
     @property
     def linear_top1(self) -> float | None:
-        return next((r.value for r in self.results if r.task == "linear" and r.dataset == "imagenet-1k"), None)
+        return next((r.value for r in self.results
+                     if (r.task, r.dataset, r.metric) == ("linear", "imagenet-1k", "top-1 accuracy")), None)
 
     @property
     def redistributable(self) -> bool:
@@ -137,10 +138,10 @@ _MOCO_LICENCE = ("The MoCo README says CC-BY-NC 4.0; its LICENSE file is MIT sin
 def _r50(
     tag: str, *, method: str, origin: str, url: str, converter: str, license: str, epochs: int | None,
     batch: int | None, linear: float | None, hash_kind: HashKind = "none", published_hash: str | None = None,
-    extra: tuple[tuple[str, float], ...] = (), note: str | None = None, aliases: tuple[str, ...] = (),
+    extra: tuple[tuple[str, str, float], ...] = (), note: str | None = None, aliases: tuple[str, ...] = (),
     unsupported: str | None = None, preprocessing: Preprocessing = IMAGENET_EVAL,
 ) -> ZooEntry:
-    """A ResNet-50 ImageNet-1k entry; `extra` holds further published results as (task, top-1)."""
+    """A ResNet-50 ImageNet-1k entry; `extra` holds further published results as (task, metric, value)."""
     where, results_url = _ORIGINS[origin]
     name = f"resnet50.{tag}"
     trained = ", ".join(part for part in (f"{epochs} epochs" if epochs else None,
@@ -149,8 +150,8 @@ def _r50(
                f"{where}, converted to timm's key names.")
     task_name = "supervised" if method == "supervised" else "linear"
     results = tuple(
-        Result(task, "imagenet-1k", "top-1 accuracy", value, f"{where} (as published)", results_url)
-        for task, value in ((task_name, linear), *extra) if value is not None
+        Result(task, "imagenet-1k", metric, value, f"{where} (as published)", results_url)
+        for task, metric, value in ((task_name, "top-1 accuracy", linear), *extra) if value is not None
     )
     return ZooEntry(
         name=name, arch="resnet50", hub_id=f"{MIRROR_ORG}/{name}", summary=summary, license=license,
@@ -187,7 +188,8 @@ def _lightly(method: str, batch: int, run: str, step: int, linear: float, finetu
     return _r50(
         f"{method}_lightly_ep100", method=method, origin="lightly",
         url=f"{_LIGHTLY}/{run}/pretrain/version_0/checkpoints/epoch%3D99-step%3D{step}.ckpt", converter="lightly",
-        license="unknown", epochs=100, batch=batch, linear=linear, extra=(("finetune", finetune), ("knn", knn)),
+        license="unknown", epochs=100, batch=batch, linear=linear,
+        extra=(("finetune", "top-1 accuracy", finetune), ("knn", "top-1 accuracy", knn)),
         note="lightly's code is MIT; no licence is stated for its benchmark checkpoints, so they are not mirrored.",
     )
 
@@ -217,12 +219,12 @@ _ENTRIES = (
     # facebookresearch/dino
     _r50("dino_in1k", method="dino", origin="dino", converter="torchvision", license="apache-2.0", epochs=None,
          batch=4080, url=f"{_FB}/dino/dino_resnet50_pretrain/dino_resnet50_pretrain.pth", linear=75.3,
-         extra=(("knn", 67.5),),
+         extra=(("knn", "top-1 accuracy", 67.5),),
          note="The backbone-only file (teacher weights). Epochs not stated next to the file (800 implied by an "
               "issue, unverified); batch 4080 per the maintainer."),
     _r50("dino_in1k_fullckpt", method="dino", origin="dino", converter="dino", license="apache-2.0", epochs=None,
          batch=4080, url=f"{_FB}/dino/dino_resnet50_pretrain/dino_resnet50_pretrain_full_checkpoint.pth",
-         linear=75.3, extra=(("knn", 67.5),),
+         linear=75.3, extra=(("knn", "top-1 accuracy", 67.5),),
          note="The full training checkpoint of the run of resnet50.dino_in1k; the teacher is taken. Epochs "
               "unverified."),
     _r50("dino_in1k_ep100_example", method="dino", origin="dino", converter="dino", license="apache-2.0",
@@ -250,7 +252,7 @@ _ENTRIES = (
     # facebookresearch/barlowtwins
     _r50("barlowtwins_in1k_ep1000", method="barlowtwins", origin="barlowtwins", converter="torchvision",
          license="mit", epochs=1000, batch=2048, url=f"{_FB}/barlowtwins/ljng/resnet50.pth", linear=73.5,
-         extra=(("linear-top5", 91.0),)),
+         extra=(("linear", "top-5 accuracy", 91.0),)),
     _r50("barlowtwins_in1k_ep1000_fullckpt", method="barlowtwins", origin="barlowtwins",
          converter="barlowtwins_vicreg", license="mit", epochs=1000, batch=2048,
          url=f"{_FB}/barlowtwins/ljng/checkpoint.pth", linear=73.5,
