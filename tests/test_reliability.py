@@ -674,3 +674,14 @@ def test_push_refuses_links_out_of_the_folder(exported: Path, tmp_path: Path) ->
     assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
     assert error_message(done) == (f"error: {folder}: recipe.yaml is a symbolic link; push uploads only regular files "
                                    "of the folder (copy the file in instead)")
+
+
+def test_only_its_own_stale_staging_folders_are_cleaned_up(partial_run: Path, tmp_path: Path) -> None:
+    """A killed export leaves `.OUT.<8 random>.tmp`; the next export removes that, and never a user's `.OUT.*.old`."""
+    stale = tmp_path / ".out.ab12cd_9.tmp"  # as mkdtemp names a staging folder
+    stale.mkdir()
+    (stale / "model.safetensors").write_bytes(b"half")
+    users = tmp_path / ".out.backup.old"
+    before = own_files(users)
+    assert run_cli("export", partial_run, tmp_path / "out", "--name", NAME).returncode == 0
+    assert not stale.exists() and snapshot(users) == before
