@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from simsiam_zoo._io import atomic_write_text, claim_output_dir
+from simsiam_zoo._io import atomic_write_text, claim_output_dir, read_marker
 from simsiam_zoo.augment import pretrain_transform
 from simsiam_zoo.data import FashionMNIST, Subset, TwoViews
 from simsiam_zoo.evaluate import knn_accuracy, linear_probe_sweep
@@ -102,7 +102,9 @@ def _features(source: Any, data: str, *, out: Path, limit: int, device: str) -> 
 
     settings = out / SETTINGS_FILE
     # The demo's own features from an earlier run, of a model that has trained on since: made again, not mixed.
-    if settings.exists() and json.loads(settings.read_text()).get("weights_sha256") != weights_sha256(source.model):
+    # Only a features folder this project wrote is removed; anything else is left for extract_features to refuse.
+    if (read_marker(out) == "features" and settings.exists()
+            and json.loads(settings.read_text()).get("weights_sha256") != weights_sha256(source.model)):
         shutil.rmtree(out)
     extract_features(source.model, source.transform, data, out=out, batch_size=256, device=device, limit=limit,
                      progress=False, model_name=source.source)
