@@ -153,7 +153,8 @@ def load_backbone(
 
     `hub_dir` is a local hub mirror (`HUB_DIR/ORG/NAME/` folders, as `publish_local` writes them) used
     instead of the Hugging Face Hub for zoo names and `hf-hub:` ids. `pretrained=False` gives the same
-    architecture and preprocessing with timm's random initialisation (a zoo name then downloads nothing).
+    architecture and preprocessing with random weights, as `_random_init` makes them (a zoo name then downloads
+    nothing).
     """
     text = str(name_or_path)
     entry = None if text.startswith("hf-hub:") or Path(text).exists() else get_entry(text)
