@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+from huggingface_hub import is_offline_mode
 from tqdm.auto import tqdm
 
 from simsiam_zoo.hub.folder import CONFIG_NAME, WEIGHTS_NAME, HubFolderError
@@ -50,11 +51,6 @@ def cache_root() -> Path:
 
 def cached_folder(entry: ZooEntry) -> Path:
     return cache_root() / "models" / entry.name
-
-
-def is_offline() -> bool:
-    # The Hugging Face switch, read as huggingface_hub reads it, so that one variable turns every download off.
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
 
 
 def resolve_url(url: str) -> str:
@@ -149,7 +145,8 @@ def fetch_original(entry: ZooEntry, *, progress: bool = True) -> tuple[Path, Dig
     source = _source(entry)
     destination = cache_root() / "downloads" / entry.name / source.filename
     if not destination.exists():
-        if is_offline():
+        # HF_HUB_OFFLINE=1, read by huggingface_hub itself: one switch turns every download off.
+        if is_offline_mode():
             raise NotCachedOffline(f"{entry.name}: not in the cache ({cached_folder(entry)}), and HF_HUB_OFFLINE=1 "
                                    f"forbids downloading it from {source.url}")
         download(resolve_url(source.url), destination, progress=progress)
