@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simsiam_zoo.hub.folder import CARD_NAME, WEIGHTS_NAME, sha256_file
-from simsiam_zoo.hub.publish import HUB_FILES, check_repo_id, push_hub_folder
+from simsiam_zoo.hub.publish import HUB_FILES, check_repo_id, hub_api, push_hub_folder
 from simsiam_zoo.hub.registry import ZOO, ZooEntry, get_entry
 from simsiam_zoo.sources import fetch_entry
 
@@ -81,11 +81,11 @@ def _why_not_mirrored(entry: ZooEntry) -> str | None:
 
 def _remote_card(repo_id: str, *, endpoint: str | None, token: str | None) -> tuple[str, str] | None:
     """(revision, README text) of the repo on the Hub, or None when it does not exist yet."""
-    from huggingface_hub import HfApi, hf_hub_download
+    from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 
     try:
-        revision = HfApi(endpoint=endpoint, token=token, library_name="simsiam-zoo").model_info(repo_id).sha
+        revision = hub_api(endpoint=endpoint, token=token).model_info(repo_id).sha
         readme = hf_hub_download(repo_id, CARD_NAME, revision=revision, endpoint=endpoint, token=token)
     except (RepositoryNotFoundError, RevisionNotFoundError):
         return None

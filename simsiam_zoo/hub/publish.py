@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from simsiam_zoo.hub.folder import (
     CARD_NAME,
@@ -42,13 +43,17 @@ class PushResult:
     weights_sha256: str
 
 
-def _version() -> str:
+def hub_api(*, endpoint: str | None = None, token: str | None = None) -> Any:
+    """An `HfApi` that tells the Hub which library calls it (simsiam-zoo and its version)."""
     from importlib.metadata import PackageNotFoundError, version
 
+    from huggingface_hub import HfApi
+
     try:
-        return version("simsiam-zoo")
+        ours = version("simsiam-zoo")
     except PackageNotFoundError:  # run from a source tree that was never installed
-        return "unknown"
+        ours = "unknown"
+    return HfApi(endpoint=endpoint, token=token, library_name="simsiam-zoo", library_version=ours)
 
 
 def check_repo_id(repo_id: str) -> str:
@@ -112,9 +117,7 @@ def push_hub_folder(
         return PushResult(repo_id=repo_id, repo_url=None, commit_url=None, commit_oid=None, files=files,
                           weights_sha256=info.weights_sha256)
 
-    from huggingface_hub import HfApi
-
-    api = HfApi(endpoint=endpoint, token=token, library_name="simsiam-zoo", library_version=_version())
+    api = hub_api(endpoint=endpoint, token=token)
     repo_url = api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
     commit = api.upload_folder(
         folder_path=folder,
