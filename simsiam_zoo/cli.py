@@ -565,20 +565,23 @@ def eval_transfer_command(
 @_schedule_options()
 @click.option("--frozen-backbone", is_flag=True, help="Train only the linear head (the linear protocol).")
 @click.option("--name", default=None, help="Model name on the card (default ARCH.finetuned).")
-@click.option("--license", "license_", default="apache-2.0", show_default=True,
-              help="Card licence; keep the backbone's where it has conditions.")
+@click.option("--license", "license_", default=None,
+              help="Card licence, a Hub licence id (default: the backbone's licence, else apache-2.0).")
+@click.option("--license-name", default=None, help="With --license other: the licence's short name.")
+@click.option("--license-link", default=None, help="With --license other: a link to the licence text.")
 @click.option("--overwrite", is_flag=True, help=_OVERWRITE_HELP.replace("OUT", "--out"))
 @_run_options
 @_clean_errors
 def finetune_command(
     model: str, data: str, *, out_dir: Path, schedule: Schedule, frozen_backbone: bool, name: str | None,
-    license_: str, overwrite: bool, run: RunOptions,
+    license_: str | None, license_name: str | None, license_link: str | None, overwrite: bool, run: RunOptions,
 ) -> None:
     """Fine-tune MODEL on DATA and save the classifier (backbone + fc) as a timm folder --out."""
     from simsiam_zoo.evaluate.protocols import finetune_classifier
 
     result = finetune_classifier(model, data, out_dir, schedule=schedule, frozen_backbone=frozen_backbone,
-                                 card_name=name, license=license_, run=run, overwrite=overwrite)
+                                 card_name=name, license=license_, license_name=license_name,
+                                 license_link=license_link, run=run, overwrite=overwrite)
     _report(result, out_dir / "finetune.json", [("linear" if frozen_backbone else "fine-tune", result["top1"])])
     click.echo(f"classifier in {out_dir} (timm.create_model('local-dir:{out_dir}', pretrained=True))")
 

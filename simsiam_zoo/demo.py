@@ -20,6 +20,7 @@ from simsiam_zoo._io import atomic_write_text, claim_output_dir, read_marker
 from simsiam_zoo.augment import pretrain_transform
 from simsiam_zoo.data import FashionMNIST, Subset, TwoViews
 from simsiam_zoo.evaluate import knn_accuracy, linear_probe_sweep
+from simsiam_zoo.hub.cards import HUB_DATASET_IDS
 from simsiam_zoo.hub.export import export_checkpoint, publish_local
 from simsiam_zoo.hub.loader import load_backbone
 from simsiam_zoo.hub.registry import ZOO, Result
@@ -195,10 +196,11 @@ def run_demo(*, out_dir: str | Path = "demo_output", minutes: float = 5.0, devic
 
     # The exported card's model-index gets this run's numbers; the local hub copy is republished with them.
     ours = rows[0]
+    dataset = HUB_DATASET_IDS["fashion_mnist"]
     results = (
-        Result("knn", "fashion_mnist", f"top-1 accuracy (k=20, {n_test} test images)", round(ours["knn_top1"], 2),
+        Result("knn", dataset, f"top-1 accuracy (k=20, {n_test} test images)", round(ours["knn_top1"], 2),
                "simsiam-zoo demo"),
-        Result("linear", "fashion_mnist", f"top-1 accuracy (cached features, {n_test} test images)",
+        Result("linear", dataset, f"top-1 accuracy (cached features, {n_test} test images)",
                round(ours["linear_top1"], 2), "simsiam-zoo demo"),
     )
     folder = export_checkpoint(run_dir, folder, name=DEMO_MODEL, results=results)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -22,7 +22,9 @@ from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
 from simsiam_zoo.data import EpochSampler, Transformed
+from simsiam_zoo.hub.cards import PROJECT_URL, render_card
 from simsiam_zoo.hub.folder import Preprocessing, timm_config, write_hub_folder
+from simsiam_zoo.hub.loader import LoadedBackbone
 from simsiam_zoo.train import TrainingDiverged
 
 # Frozen-backbone evaluation is inference only, but 4096 full-size images at once would not fit most devices.
@@ -268,62 +270,39 @@ def finetune(
     return FinetuneResult(model, history[-1]["val_top1"], history, len(train_set), len(val_set), batch)
 
 
-def _card(*, card_name: str, arch: str, license: str, result: FinetuneResult, class_names: Sequence[str],
-          preprocessing: Preprocessing) -> str:
-    classes = ", ".join(class_names[:20]) + (f", ... ({len(class_names)} in all)" if len(class_names) > 20 else "")
-    return f"""---
-library_name: timm
-license: {license}
-pipeline_tag: image-classification
-tags:
-- image-classification
-- timm
-- simsiam
----
-
-# {card_name}
-
-A timm `{arch}` image classifier ({len(class_names)} classes: {classes}), fine-tuned with simsiam-zoo
-from a self-supervised backbone. Validation top-1: {result.top1:.2f}% on {result.num_val} images after
-{len(result.history)} epochs on {result.num_train} images.
-
-```python
-import timm
-
-model = timm.create_model("local-dir:PATH_TO_THIS_FOLDER", pretrained=True).eval()
-```
-
-Input {" x ".join(str(v) for v in preprocessing.input_size)}, {preprocessing.interpolation} resize, crop_pct
-{preprocessing.crop_pct}, mean {list(preprocessing.mean)}, std {list(preprocessing.std)}
-(`timm.data.resolve_data_config({{}}, model=model)` reads them from `config.json`).
-
-sha256 of `model.safetensors`: `{{{{weights_sha256}}}}`
-"""
-
-
 def save_classifier(
     result: FinetuneResult,
     out_dir: str | Path,
     *,
-    arch: str,
-    preprocessing: Preprocessing,
+    backbone: LoadedBackbone,
     class_names: Sequence[str],
     card_name: str,
-    license: str = "apache-2.0",
+    data_name: str,
+    schedule_summary: str,
+    license: Mapping[str, str] | None = None,
     inputs: Sequence[str | Path | None] = (),
     overwrite: bool = False,
 ) -> Path:
     """Write the fine-tuned model as a timm hub folder (weights with `fc`, config with labels, card), atomically;
-    `out_dir` is replaced only as `write_hub_folder` allows."""
+    `out_dir` is replaced only as `write_hub_folder` allows.
+
+    The card's licence is `license` (the Hub's fields), else the backbone's, else Apache-2.0 (this project's);
+    a backbone published on the Hub becomes the card's `base_model`."""
     model = result.model
     num_classes = model.get_classifier().out_features
     if len(class_names) != num_classes:
         raise ValueError(f"{len(class_names)} class names for a {num_classes}-class head")
-    config: dict[str, Any] = timm_config(arch=arch, num_features=int(model.num_features),
-                                         preprocessing=preprocessing, tag=card_name, license=license)
-    config["num_classes"] = config["pretrained_cfg"]["num_classes"] = num_classes
-    config["label_names"] = list(class_names)
-    card = _card(card_name=card_name, arch=arch, license=license, result=result, class_names=list(class_names),
-                 preprocessing=preprocessing)
+    fields = dict(license or backbone.license or {"license": "apache-2.0"})
+    config = timm_config(model, preprocessing=backbone.preprocessing, tag=card_name.partition(".")[2] or card_name,
+                         license=fields["license"], label_names=class_names, origin_url=PROJECT_URL)
+    card = render_card(
+        name=card_name, repo_id=None, arch=backbone.arch, num_features=int(model.num_features),
+        summary=f"Validation top-1 {result.top1:.2f}% on {result.num_val} images of {data_name}, after "
+                f"{len(result.history)} epochs on {result.num_train} images.",
+        license=fields["license"], license_name=fields.get("license_name"), license_link=fields.get("license_link"),
+        datasets=[data_name], preprocessing=backbone.preprocessing, method=None, class_names=class_names,
+        base_model=backbone.hub_id,
+        recipe_summary=f"Trained with simsiam-zoo from the backbone `{backbone.source}`: {schedule_summary}.",
+    )
     return write_hub_folder(out_dir, backbone_state=model.state_dict(), config=config, card=card, inputs=inputs,
                             overwrite=overwrite)

@@ -82,8 +82,7 @@ def hub_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
         model.train()(PREPROCESSING.transform()(torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8)))
     for bn in bns:
         bn.momentum = 0.1
-    config = timm_config(arch="resnet18", num_features=model.num_features, preprocessing=PREPROCESSING,
-                         tag="test", license="mit")
+    config = timm_config(model, preprocessing=PREPROCESSING, tag="test", license="mit")
     card = "---\nlibrary_name: timm\nlicense: mit\n---\n\nsha256 {{weights_sha256}}\n"
     return write_hub_folder(tmp_path_factory.mktemp("hub") / "resnet18.test", backbone_state=model.state_dict(),
                             config=config, card=card)
@@ -209,9 +208,13 @@ def test_full_finetune_trains_the_backbone_and_beats_chance(loaded: LoadedBackbo
     assert finetuned.history[-1]["lr"] < finetuned.history[0]["lr"] < 0.02  # cosine decay
 
 
-def test_save_classifier_loads_in_plain_timm(finetuned: FinetuneResult, tmp_path: Path) -> None:
-    out = save_classifier(finetuned, tmp_path / "classifier", arch="resnet18", preprocessing=PREPROCESSING,
-                          class_names=CLASSES, card_name="resnet18.colours")
+def test_save_classifier_loads_in_plain_timm(finetuned: FinetuneResult, loaded: LoadedBackbone,
+                                              tmp_path: Path) -> None:
+    from huggingface_hub import ModelCard
+
+    backbone = dataclasses.replace(loaded, hub_id="simsiam-zoo/resnet18.test")
+    out = save_classifier(finetuned, tmp_path / "classifier", backbone=backbone, class_names=CLASSES,
+                          card_name="resnet18.colours", data_name="colours", schedule_summary="2 epochs")
     model = timm.create_model(f"local-dir:{out}", pretrained=True).eval()
     assert model.num_classes == 4 and model.pretrained_cfg["label_names"] == CLASSES
     x = torch.randn(3, 3, 32, 32)
@@ -220,6 +223,11 @@ def test_save_classifier_loads_in_plain_timm(finetuned: FinetuneResult, tmp_path
     info = validate_hub_folder(out)  # timm loads it strictly, fp32 weights, card metadata and sha256
     assert info.arch == "resnet18"
     assert json.loads((out / "config.json").read_text())["num_classes"] == 4
+    # The card is rendered like every other: a classifier's pipeline, the backbone as the Hub's base model (the
+    # model tree), and the backbone's licence carried over (its card says MIT).
+    card = ModelCard.load(out / "README.md")
+    assert card.data.pipeline_tag == "image-classification" and card.data.base_model == "simsiam-zoo/resnet18.test"
+    assert card.data.license == "mit" and "red" in card.text and "local-dir:" in card.text
 
 
 def test_semi_supervised_subsets_are_balanced_and_deterministic() -> None:

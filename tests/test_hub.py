@@ -69,8 +69,7 @@ def hub_folder(tmp_path_factory: pytest.TempPathFactory) -> Published:
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.copy_(torch.randn(module.num_features, generator=generator) * 0.1)
             module.running_var.copy_(torch.rand(module.num_features, generator=generator) + 0.5)
-    config = timm_config(arch="resnet18", num_features=model.num_features, preprocessing=Preprocessing(),
-                         tag="test", license="apache-2.0")
+    config = timm_config(model, preprocessing=Preprocessing(), tag="test", license="apache-2.0")
     folder = write_hub_folder(root / "resnet18", backbone_state=model.state_dict(), config=config, card=CARD,
                               recipe_yaml="arch: resnet18\n")
     inputs = torch.randn(2, 3, 64, 64, generator=generator)

@@ -37,6 +37,7 @@ from simsiam_zoo.finetune import (
     finetune,
     save_classifier,
 )
+from simsiam_zoo.hub.cards import license_metadata
 from simsiam_zoo.hub.folder import HUB_FOLDER_KIND
 from simsiam_zoo.hub.loader import LoadedBackbone, load_backbone
 
@@ -415,23 +416,30 @@ def finetune_classifier(
     schedule: Schedule = FINETUNE_SCHEDULE,
     frozen_backbone: bool = False,
     card_name: str | None = None,
-    license: str = "apache-2.0",
+    license: str | None = None,
+    license_name: str | None = None,
+    license_link: str | None = None,
     run: RunOptions = RunOptions(),
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Fine-tune `model` on `data` (or train a linear head, `frozen_backbone`) and save it as a timm classifier
     folder `out_dir`; the result dict holds the test top-1 and the per-epoch history.
 
-    `out_dir` is checked first: never the model or the data, nor a folder of the user's own files unless
-    `overwrite`."""
+    The card's licence is `license` (a Hub licence id; `other` with `license_name` and `license_link`), by default
+    the backbone's. `out_dir` and the licence are checked first: never the model or the data, nor a folder of the
+    user's own files unless `overwrite`."""
     inputs = _local_paths(model, data)
     check_output(out_dir, kind=HUB_FOLDER_KIND, inputs=inputs, overwrite=overwrite)
+    fields = license_metadata(license, name=license_name, link=license_link) if license else None
     loaded = _load(model, run)
     splits = _labelled_splits(data, run)
     result = _train(loaded, splits, splits.train, schedule=schedule, frozen_backbone=frozen_backbone, run=run)
-    folder = save_classifier(result, out_dir, arch=loaded.arch, preprocessing=loaded.preprocessing,
-                             class_names=splits.classes, card_name=card_name or f"{loaded.arch}.finetuned",
-                             license=license, inputs=inputs, overwrite=overwrite)
+    how = "linear head on the frozen backbone" if frozen_backbone else "fine-tuned end to end"
+    folder = save_classifier(
+        result, out_dir, backbone=loaded, class_names=splits.classes, data_name=splits.name,
+        card_name=card_name or f"{loaded.arch}.finetuned", license=fields, inputs=inputs, overwrite=overwrite,
+        schedule_summary=f"{how}, {schedule.epochs} epochs, batch {result.batch_size}, {schedule.optimizer.upper()} "
+                         f"lr {schedule.lr:g} cosine, weight decay {schedule.weight_decay:g}, seed {run.seed}")
     return {
         "evaluation": "finetune", "model": loaded.source, "arch": loaded.arch, "data": splits.name,
         "out": str(folder), "frozen_backbone": frozen_backbone, "num_train": result.num_train,

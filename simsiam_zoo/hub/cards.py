@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import importlib.resources
+import re
 from collections.abc import Sequence
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from simsiam_zoo.hub.folder import Preprocessing
+from simsiam_zoo.hub.folder import HubFolderError, Preprocessing
 from simsiam_zoo.hub.registry import METHODS as METHOD_TITLES
 from simsiam_zoo.hub.registry import Result
 
+PROJECT_URL = "https://github.com/simsiam-zoo/simsiam-zoo"
 # cards/ at the top of the repository, installed as the package simsiam_zoo.cards (see pyproject.toml).
 TEMPLATE = importlib.resources.files("simsiam_zoo.cards") / "model_card.md"
 LICENSE_TEXT = {
@@ -21,6 +23,13 @@ LICENSE_TEXT = {
     "bsd-3-clause": "BSD-3-Clause.",
     "unknown": "Not stated by the source of the weights: ask its authors before you use or pass them on.",
 }
+# The Hub's licence ids (https://huggingface.co/docs/hub/repositories-licenses) that weights here are published under.
+HUB_LICENSES = {"apache-2.0", "mit", "bsd-2-clause", "bsd-3-clause", "cc-by-4.0", "cc-by-sa-4.0", "cc-by-nc-4.0",
+                "cc-by-nc-sa-4.0", "cc-by-nc-nd-4.0", "cc0-1.0", "gpl-3.0", "lgpl-3.0", "agpl-3.0", "mpl-2.0",
+                "openrail", "unknown", "other"}
+# The datasets this project names, by their Hub ids; anything else (a user's folder, generated images, scikit-learn's
+# digits) has no Hub id and is left out of the card's `datasets`.
+HUB_DATASET_IDS = {"fashion_mnist": "zalando-datasets/fashion_mnist", "imagenet-1k": "imagenet-1k"}
 PROTOCOLS = {"linear": "linear probe", "knn": "kNN", "finetune": "fine-tuned", "supervised": "supervised classifier"}
 # The paper of each method, for the card's citation: (bibtex key, title, authors, venue, year, arXiv id).
 PAPERS = {
@@ -64,16 +73,42 @@ PAPERS = {
 PAPERS["deepclusterv2"] = PAPERS["selav2"] = PAPERS["swav"]  # both are introduced in the SwAV paper
 
 
+def paper_id(method: str | None) -> str | None:
+    """The method's paper as timm's pretrained cfg names papers (`arXiv:ID`)."""
+    return f"arXiv:{PAPERS[method][5]}" if method in PAPERS else None
+
+
 def citation(method: str) -> str:
     key, title, authors, venue, year, arxiv = PAPERS[method]
     return (f"@inproceedings{{{key},\n  title     = {{{title}}},\n  author    = {{{authors}}},\n"
             f"  booktitle = {{{venue}}},\n  year      = {{{year}}},\n  eprint    = {{{arxiv}}}\n}}")
 
 
+def hub_dataset_ids(datasets: Sequence[str]) -> list[str]:
+    """The Hub dataset ids of those of `datasets` that have one."""
+    known = set(HUB_DATASET_IDS.values())
+    return [HUB_DATASET_IDS.get(name, name) for name in datasets if HUB_DATASET_IDS.get(name, name) in known]
+
+
+def license_metadata(license: str, *, name: str | None = None, link: str | None = None) -> dict[str, str]:
+    """The card's licence fields: a Hub licence id, or `other` with the `license_name` and `license_link` the Hub
+    asks for (a HubFolderError names what is missing)."""
+    if license not in HUB_LICENSES:
+        raise HubFolderError(f"licence {license!r} is not a Hub licence id ({', '.join(sorted(HUB_LICENSES))}); use "
+                         "'other' with a licence name and link")
+    if license != "other":
+        return {"license": license}
+    if not (name and link):
+        raise HubFolderError("licence 'other' needs a licence name and a link to its text (the Hub shows both)")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]*", name):
+        raise HubFolderError(f"licence name {name!r}: the Hub takes lower-case letters, digits, '.' and '-'")
+    return {"license": "other", "license_name": name, "license_link": link}
+
+
 def render_card(
     *,
     name: str,
-    repo_id: str,
+    repo_id: str | None,
     arch: str,
     num_features: int,
     summary: str,
@@ -84,8 +119,16 @@ def render_card(
     results: Sequence[Result] = (),
     method: str | None = "simsiam",
     license_note: str | None = None,
+    license_name: str | None = None,
+    license_link: str | None = None,
+    class_names: Sequence[str] = (),
+    base_model: str | None = None,
 ) -> str:
-    """The README.md of a hub folder; `{{weights_sha256}}` is filled in by `write_hub_folder`."""
+    """The README.md of a hub folder; `{{weights_sha256}}` is filled in by `write_hub_folder`. Without a
+    `repo_id` (a folder not published yet), the usage loads it with `local-dir:`.
+
+    `class_names` makes it a classifier's card (image-classification); `base_model`, the Hub id of the backbone it
+    was fine-tuned from, lets the Hub draw the model tree."""
     # The Hub groups results by (task type, dataset, config, split, revision) and gives each group the task name
     # and source of its first result: every protocol on one dataset is one group, so the task name is the task's,
     # the protocol is in each metric's name, and one source must hold for the whole group.
@@ -97,7 +140,7 @@ def render_card(
         EvalResult(
             task_type="image-classification",
             task_name="Image Classification",
-            dataset_type=result.dataset,
+            dataset_type=HUB_DATASET_IDS.get(result.dataset, result.dataset),
             dataset_name=result.dataset,
             metric_type="accuracy",
             metric_name=f"{PROTOCOLS.get(result.task, result.task)} {result.metric}",
@@ -108,13 +151,16 @@ def render_card(
         )
         for result in results
     ] or None
+    task = "image-classification" if class_names else "image-feature-extraction"
     data = ModelCardData(
-        license=license,
+        **license_metadata(license, name=license_name, link=license_link),
         library_name="timm",
-        pipeline_tag="image-feature-extraction",
-        tags=["image-feature-extraction", "supervised" if method == "supervised" else "self-supervised",
-              *([method] if method else []), "timm"],
-        datasets=list(datasets),
+        pipeline_tag=task,
+        # transformers loads timm folders (TimmWrapperModel); tests/test_cards.py checks it gives timm's outputs.
+        tags=[task, "supervised" if method == "supervised" else "self-supervised", *([method] if method else []),
+              "timm", "transformers"],
+        datasets=hub_dataset_ids(datasets) or None,
+        base_model=base_model,
         model_name=name,
         eval_results=eval_results,
     )
@@ -133,10 +179,15 @@ def render_card(
         std=", ".join(f"{v:.3f}" for v in preprocessing.std),
         results=list(results),
         recipe_summary=recipe_summary,
-        license_text=" ".join(filter(None, (LICENSE_TEXT.get(license, license), license_note))),
+        license_text=" ".join(filter(None, (
+            LICENSE_TEXT.get(license, f"{license_name}: {license_link}" if license == "other" else license),
+            license_note))),
         method=method,
         method_title=METHOD_TITLES.get(method or "", method),
         paper_url=f"https://arxiv.org/abs/{PAPERS[method][5]}" if method in PAPERS else None,
         citation=citation(method) if method in PAPERS else None,
+        project_url=PROJECT_URL,
+        class_names=list(class_names),
+        base_model=base_model,
     )
     return str(card)

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from simsiam_zoo._io import atomic_directory, check_output
-from simsiam_zoo.hub.cards import render_card
+from simsiam_zoo.hub.cards import PROJECT_URL, paper_id, render_card
 from simsiam_zoo.hub.folder import (
     CONFIG_NAME,
     HUB_FOLDER_KIND,
@@ -95,19 +95,20 @@ def export_checkpoint(
     preprocessing = preprocessing_from_recipe(recipe)
     license = entry.license if entry else "apache-2.0"
     dataset = entry.pretrain_dataset if entry else recipe.data.dataset
+    method = "byol" if recipe.model.momentum_target is not None else "simsiam"
     repo_id = repo_id or (entry.hub_id if entry else f"{DEFAULT_ORG}/{name}")
     card = render_card(
         name=name, repo_id=repo_id, arch=recipe.model.arch, num_features=model.num_features,
         summary=entry.summary if entry else f"{recipe.model.arch} pretrained with recipe `{recipe.name}`.",
         license=license, datasets=[dataset], preprocessing=preprocessing, recipe_summary=recipe_summary(recipe),
-        results=tuple(results), method="byol" if recipe.model.momentum_target is not None else "simsiam",
+        results=tuple(results), method=method,
     )
     full_state = {k: v for k, v in checkpoint["model"].items() if not k.startswith("target.")}
     folder = write_hub_folder(
         out_dir,
         backbone_state=state,
-        config=timm_config(arch=recipe.model.arch, num_features=model.num_features, preprocessing=preprocessing,
-                           tag=name.partition(".")[2] or name, license=license),
+        config=timm_config(model, preprocessing=preprocessing, tag=name.partition(".")[2] or name, license=license,
+                           origin_url=PROJECT_URL, paper_ids=paper_id(method)),
         card=card,
         recipe_yaml=recipe.to_yaml(),
         full_model_state=full_state if include_full_model else None,
@@ -201,8 +202,9 @@ def _write_converted(
         license_note=(f"The licence of the original weights ({entry.source.url}). {entry.note or ''}".strip()
                       if entry and entry.source else None),
     )
-    config = timm_config(arch=arch, num_features=model.num_features, preprocessing=preprocessing,
-                         tag=name.partition(".")[2] or name, license=license)
+    config = timm_config(model, preprocessing=preprocessing, tag=name.partition(".")[2] or name, license=license,
+                         origin_url=entry.source.url if entry and entry.source else None,
+                         paper_ids=paper_id(entry.method) if entry else None)
     return write_hub_folder(out_dir, backbone_state=state, config=config, card=card, inputs=inputs,
                             overwrite=overwrite)
 

@@ -85,32 +85,54 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+# timm's pretrained cfg of an architecture describes timm's default weights too: where they come from, their
+# test-time size, labels and paper. A folder of other weights keeps only what describes the architecture.
+_SOURCE_KEYS = {"url", "file", "state_dict", "hf_hub_id", "hf_hub_filename", "source"}
+_TIMM_WEIGHTS_KEYS = {"test_input_size", "test_crop_pct", "test_pool_size", "label_names", "label_descriptions",
+                      "label_offset", "origin_url", "paper_ids", "paper_name", "notes", "description"}
+_KEEP_NULL = {"pool_size", "first_conv", "classifier"}  # timm writes these even when null
+
+
 def timm_config(
-    *, arch: str, num_features: int, preprocessing: Preprocessing, tag: str, license: str
+    model: torch.nn.Module, *, preprocessing: Preprocessing, tag: str, license: str,
+    label_names: Sequence[str] = (), origin_url: str | None = None, paper_ids: str | None = None,
 ) -> dict[str, Any]:
-    """timm's hub `config.json` for a classifier-less backbone (num_classes 0, average pooling)."""
-    return {
-        "architecture": arch,
-        "num_classes": 0,
-        "num_features": num_features,
-        "global_pool": "avg",
-        "pretrained_cfg": {
-            "tag": tag,
-            "custom_load": False,
-            "input_size": list(preprocessing.input_size),
-            "fixed_input_size": False,
-            "interpolation": preprocessing.interpolation,
-            "crop_pct": preprocessing.crop_pct,
-            "crop_mode": "center",
-            "mean": list(preprocessing.mean),
-            "std": list(preprocessing.std),
-            "num_classes": 0,
-            "pool_size": None,
-            "first_conv": "conv1",
-            "classifier": "fc",
-            "license": license,
-        },
+    """The `config.json` timm's `save_config_for_hf` writes for `model` (same keys, same order), with these
+    weights' tag, preprocessing, licence, origin and labels in place of those of timm's default weights.
+
+    No `model_args`: the model is the architecture's default build, and `transformers`' TimmWrapperModel cannot
+    load a config whose `model_args` repeat `num_classes`, as timm's own writes them."""
+    default = model.pretrained_cfg
+    ours = {
+        "tag": tag, "custom_load": False, "input_size": list(preprocessing.input_size),
+        "interpolation": preprocessing.interpolation, "crop_pct": preprocessing.crop_pct, "crop_mode": "center",
+        "mean": list(preprocessing.mean), "std": list(preprocessing.std), "num_classes": model.num_classes,
+        "license": license, "origin_url": origin_url, "paper_ids": paper_ids,
     }
+    if tuple(preprocessing.input_size[1:]) != tuple(default["input_size"][1:]):
+        ours["pool_size"] = None  # timm's pool size is for its default input size
+    merged = {key: ours.get(key, value) for key, value in default.items()
+              if key in ours or key not in _SOURCE_KEYS | _TIMM_WEIGHTS_KEYS}
+    pretrained_cfg = {key: value for key, value in merged.items()
+                      if key != "architecture" and (value is not None or key in _KEEP_NULL)}
+    config: dict[str, Any] = {"architecture": default["architecture"], "num_classes": model.num_classes,
+                              "num_features": model.num_features}
+    pool = _global_pool(model)
+    if pool:
+        config["global_pool"] = pool
+    if label_names:
+        config["label_names"] = list(label_names)
+    config["pretrained_cfg"] = pretrained_cfg
+    return json.loads(json.dumps(config))  # tuples as the lists config.json holds
+
+
+def _global_pool(model: torch.nn.Module) -> str | None:
+    """The pooling type timm records for `model`: on the model (ResNet, ViT) or on its head (ConvNeXt)."""
+    pool = getattr(model, "global_pool", None)
+    if pool is None:
+        pool = getattr(getattr(model, "head", None), "global_pool", None)
+    pool = getattr(pool, "pool_type", pool)
+    return pool if isinstance(pool, str) else None
 
 
 def write_hub_folder(

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from simsiam_zoo.hub.folder import (
+    CARD_NAME,
     CONFIG_NAME,
     WEIGHTS_NAME,
     HubFolderError,
@@ -49,6 +50,10 @@ class LoadedBackbone:
     preprocessing: Preprocessing
     arch: str
     source: str
+    # Where the weights are published, so a model made from them can credit them: the Hub repo (a fine-tuned
+    # card's `base_model`) and the card's licence fields (`license`, and for "other" `license_name`/`license_link`).
+    hub_id: str | None = None
+    license: Mapping[str, str] | None = None
 
 
 def infer_resnet_arch(state: Mapping[str, torch.Tensor], *, source: str) -> str:
@@ -106,7 +111,9 @@ def backbone_from_training_checkpoint(checkpoint: Mapping[str, object]) -> dict[
     return {k.removeprefix("backbone."): v for k, v in model_state.items() if k.startswith("backbone.")}
 
 
-def _from_folder(folder: Path, *, expected_sha256: str | None, source: str) -> LoadedBackbone:
+def _from_folder(
+    folder: Path, *, expected_sha256: str | None, source: str, hub_id: str | None = None
+) -> LoadedBackbone:
     config = read_config(folder)
     weights = folder / WEIGHTS_NAME
     if expected_sha256 is not None:
@@ -117,7 +124,23 @@ def _from_folder(folder: Path, *, expected_sha256: str | None, source: str) -> L
     preprocessing = Preprocessing.from_pretrained_cfg(config["pretrained_cfg"])
     model = load_backbone_strict(config["architecture"], read_weights(weights, upcast_half=True),
                                  source=str(weights))
-    return LoadedBackbone(model, preprocessing.transform(), preprocessing, config["architecture"], source)
+    return LoadedBackbone(model, preprocessing.transform(), preprocessing, config["architecture"], source,
+                          hub_id=hub_id, license=_card_license(folder))
+
+
+def _card_license(folder: Path) -> dict[str, str] | None:
+    """The licence fields of the folder's card, or None without a card or licence."""
+    from huggingface_hub import ModelCard
+
+    path = folder / CARD_NAME
+    if not path.is_file():
+        return None
+    try:
+        data = ModelCard.load(path).data
+    except Exception:  # a card the Hub would not parse states no licence that we could pass on
+        return None
+    fields = {key: getattr(data, key, None) for key in ("license", "license_name", "license_link")}
+    return {key: value for key, value in fields.items() if isinstance(value, str)} if fields["license"] else None
 
 
 def _from_file(path: Path, *, arch: str | None) -> LoadedBackbone:
@@ -183,7 +206,7 @@ def _load_pretrained(
         # `hf-hub:ORG/NAME@REVISION`, as timm reads it: a branch, tag or commit.
         repo_id, _, revision = text.removeprefix("hf-hub:").partition("@")
         return _from_folder(_fetch(repo_id, hub_dir=hub_dir, revision=revision or None), expected_sha256=None,
-                            source=text)
+                            source=text, hub_id=repo_id)
     if entry is None:
         path = Path(text)
         if path.is_dir():
@@ -199,7 +222,7 @@ def _load_pretrained(
 
         return _from_folder(fetch_entry(entry), expected_sha256=None, source=entry.name)
     folder = _fetch(entry.hub_id, hub_dir=hub_dir, revision=entry.revision)
-    return _from_folder(folder, expected_sha256=entry.sha256, source=entry.name)
+    return _from_folder(folder, expected_sha256=entry.sha256, source=entry.name, hub_id=entry.hub_id)
 
 
 def _fetch(repo_id: str, *, hub_dir: str | Path | None, revision: str | None) -> Path:

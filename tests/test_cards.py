@@ -1,0 +1,141 @@
+"""config.json and model cards exactly as timm, the Hugging Face Hub and transformers read them."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+from huggingface_hub import ModelCard
+
+from simsiam_zoo.hub.cards import render_card
+from simsiam_zoo.hub.folder import HubFolderError, Preprocessing, timm_config, write_hub_folder
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("diff_timm_export", ROOT / "scripts" / "diff_timm_export.py")
+diff_timm_export = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(diff_timm_export)
+
+# What an export adds to or leaves out of timm's own `save_for_hf` folder, and why (scripts/diff_timm_export.py).
+EXPECTED = {
+    "+file .simsiam-zoo.json",  # the marker that lets a re-export replace this folder and nothing else
+    "+file README.md",  # the model card
+    "config.json -model_args",  # timm's repeat num_classes, which transformers' TimmWrapperModel cannot take
+    "config.json ~pretrained_cfg.tag",  # these weights' tag and licence, not timm's default weights'
+    "config.json ~pretrained_cfg.license",
+}
+TIMM_WEIGHTS_PROVENANCE = {"config.json -pretrained_cfg.origin_url", "config.json -pretrained_cfg.paper_ids"}
+
+
+@pytest.mark.parametrize(("arch", "image_size"), [("resnet18", 224), ("resnet50", 224), ("convnext_tiny", 224),
+                                                  ("resnet18", 32)])
+def test_config_json_is_what_timm_writes_but_for_what_we_add(arch: str, image_size: int) -> None:
+    if "data_config" not in diff_timm_export.timm.models.save_for_hf.__code__.co_varnames:
+        pytest.skip(f"timm {timm.__version__} cannot write another preprocessing into its config to compare")
+    lines = set(diff_timm_export.differences(arch, Preprocessing(input_size=(3, image_size, image_size))))
+    # timm's resnets name their default weights' repo and paper; a folder of other weights must not inherit them.
+    assert lines - TIMM_WEIGHTS_PROVENANCE == EXPECTED, sorted(lines)
+
+
+def test_config_takes_first_conv_classifier_and_pool_size_from_timm() -> None:
+    model = timm.create_model("convnext_tiny", num_classes=0)
+    cfg = timm_config(model, preprocessing=Preprocessing(), tag="x", license="mit")["pretrained_cfg"]
+    assert (cfg["first_conv"], cfg["classifier"], cfg["pool_size"]) == ("stem.0", "head.fc", [7, 7])
+    small = timm_config(timm.create_model("resnet18", num_classes=0), preprocessing=Preprocessing(
+        input_size=(3, 32, 32)), tag="x", license="mit")["pretrained_cfg"]
+    assert small["pool_size"] is None and "test_input_size" not in small  # timm's 7x7 is for 224 px
+
+
+def _card(**overrides: object) -> ModelCard:
+    arguments = dict(name="resnet18.x", repo_id="org/resnet18.x", arch="resnet18", num_features=512, summary="S.",
+                     license="mit", datasets=["fashion_mnist", "imagefolder", "fake"], preprocessing=Preprocessing(),
+                     recipe_summary="R.")
+    return ModelCard(render_card(**{**arguments, **overrides}))
+
+
+def test_card_datasets_are_hub_ids() -> None:
+    assert _card().data.datasets == ["zalando-datasets/fashion_mnist"]
+    assert _card(datasets=["imagefolder"]).data.datasets is None
+
+
+def test_card_licence_other_needs_a_name_and_a_link() -> None:
+    card = _card(license="other", license_name="weights-licence", license_link="https://example.org/LICENSE")
+    assert (card.data.license, card.data.license_name, card.data.license_link) == (
+        "other", "weights-licence", "https://example.org/LICENSE")
+    with pytest.raises(HubFolderError, match="needs a licence name and a link"):
+        _card(license="other")
+    with pytest.raises(HubFolderError, match="not a Hub licence id"):
+        _card(license="MIT License")
+
+
+def test_classifier_card_names_its_base_model() -> None:
+    card = _card(class_names=["cat", "dog"], base_model="simsiam-zoo/resnet18.x")
+    assert card.data.pipeline_tag == "image-classification"
+    assert card.data.base_model == "simsiam-zoo/resnet18.x" and "cat, dog" in card.text
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, torch.nn.Module]:
+    torch.manual_seed(0)
+    model = timm.create_model("resnet18", num_classes=0).eval()
+    preprocessing = Preprocessing(input_size=(3, 64, 64), crop_pct=0.95)
+    folder = write_hub_folder(
+        tmp_path_factory.mktemp("export") / "resnet18.x", backbone_state=model.state_dict(),
+        config=timm_config(model, preprocessing=preprocessing, tag="x", license="mit"),
+        card=render_card(name="resnet18.x", repo_id="org/resnet18.x", arch="resnet18", num_features=512,
+                         summary="S.", license="mit", datasets=[], preprocessing=preprocessing, recipe_summary="R."),
+    )
+    return folder, model
+
+
+def test_exported_folder_loads_in_transformers_with_timms_features(exported: tuple[Path, torch.nn.Module]) -> None:
+    transformers = pytest.importorskip("transformers")
+    from PIL import Image
+
+    folder, model = exported
+    wrapped = transformers.AutoModel.from_pretrained(folder).eval()
+    assert type(wrapped).__name__ == "TimmWrapperModel"
+    pixels = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(wrapped(pixel_values=pixels).pooler_output, model(pixels), rtol=0, atol=0)
+    # The pipeline's preprocessing comes from config.json, as timm's does.
+    image = Image.fromarray(torch.randint(0, 256, (50, 70, 3), dtype=torch.uint8).numpy())
+    features = transformers.pipeline("image-feature-extraction", model=str(folder), pool=True)(image)
+    transform = timm.data.create_transform(**timm.data.resolve_data_config({}, model=timm.create_model(
+        f"local-dir:{folder}", pretrained=True)))
+    with torch.no_grad():
+        expected = model(transform(image).unsqueeze(0))
+    torch.testing.assert_close(torch.tensor(features).reshape(expected.shape), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_timms_own_model_args_are_what_transformers_cannot_load(tmp_path: Path) -> None:
+    """Why exports leave out `model_args`: with timm's, transformers refuses the folder."""
+    transformers = pytest.importorskip("transformers")
+    model = timm.create_model("resnet18", num_classes=0)
+    timm.models.save_for_hf(model, str(tmp_path), safe_serialization=True)
+    if "model_args" not in json.loads((tmp_path / "config.json").read_text()):
+        pytest.skip(f"timm {timm.__version__} writes no model_args")
+    with pytest.raises(TypeError, match="num_classes"):
+        transformers.AutoModel.from_pretrained(tmp_path)
+
+
+def test_classifier_folder_loads_in_transformers_with_its_labels(tmp_path: Path) -> None:
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    model = timm.create_model("resnet18", num_classes=3).eval()
+    preprocessing = Preprocessing(input_size=(3, 32, 32))
+    folder = write_hub_folder(
+        tmp_path / "classifier", backbone_state=model.state_dict(),
+        config=timm_config(model, preprocessing=preprocessing, tag="x", license="mit", label_names=["a", "b", "c"]),
+        card=render_card(name="resnet18.x", repo_id=None, arch="resnet18", num_features=512, summary="S.",
+                         license="mit", datasets=[], preprocessing=preprocessing, recipe_summary="R.",
+                         class_names=["a", "b", "c"]),
+    )
+    wrapped = transformers.AutoModelForImageClassification.from_pretrained(folder).eval()
+    assert wrapped.config.id2label == {0: "a", 1: "b", 2: "c"}
+    pixels = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(wrapped(pixel_values=pixels).logits, model(pixels), rtol=0, atol=0)
