@@ -277,14 +277,26 @@ def export_detectron2_command(model: str, out: Path) -> None:
 @click.argument("folder", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--repo-id", required=True, help="ORG/NAME on the Hub.")
 @click.option("--private", is_flag=True)
+@click.option("--revision", default=None, help="Branch to commit to (created from main if new; default main).")
+@click.option("--create-pr", is_flag=True, help="Open a pull request against --revision instead of committing.")
+@click.option("--commit-message", default=None, help="Commit message (default: names the weights' sha256).")
+@click.option("--overwrite-card", is_flag=True, help="Replace the repo's README.md (default: keep one already there).")
 @click.option("--dry-run", is_flag=True, help="Validate and list what would be uploaded; upload nothing.")
 @_clean_errors
-def push_command(folder: Path, *, repo_id: str, private: bool, dry_run: bool) -> None:
+def push_command(folder: Path, *, repo_id: str, private: bool, revision: str | None, create_pr: bool,
+                 commit_message: str | None, overwrite_card: bool, dry_run: bool) -> None:
     """Validate a hub FOLDER and upload it to the Hugging Face Hub."""
     from simsiam_zoo.hub.publish import push_hub_folder
 
-    result = push_hub_folder(folder, repo_id=repo_id, private=private, dry_run=dry_run)
-    click.echo(f"{'would upload' if dry_run else 'uploaded'} {', '.join(result.files)} to {repo_id}")
+    result = push_hub_folder(folder, repo_id=repo_id, private=private, dry_run=dry_run, revision=revision,
+                             create_pr=create_pr, commit_message=commit_message, overwrite_card=overwrite_card)
+    where = f"{repo_id}@{revision}" if revision else repo_id
+    click.echo(f"{'would upload' if dry_run else 'uploaded'} {', '.join(result.files)} to {where}")
+    if result.kept_card is not None:
+        click.echo(f"kept the README.md already on the Hub{': ' + result.kept_card if result.kept_card else ''} "
+                   "(--overwrite-card replaces it)")
+    if result.pr_url:
+        click.echo(f"pull request: {result.pr_url}")
     if result.commit_url:
         click.echo(f"commit: {result.commit_url}")
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simsiam_zoo.hub.folder import CARD_NAME, WEIGHTS_NAME, sha256_file
-from simsiam_zoo.hub.publish import HUB_FILES, check_repo_id, hub_api, push_hub_folder
+from simsiam_zoo.hub.publish import HUB_FILES, check_repo_id, hub_api, push_hub_folder, remote_card
 from simsiam_zoo.hub.registry import ZOO, ZooEntry, get_entry
 from simsiam_zoo.sources import fetch_entry
 
@@ -64,7 +64,8 @@ def _mirror(
                 shutil.copy2(folder / name, Path(staging) / name)
         card = Path(staging) / CARD_NAME
         card.write_text(card.read_text(encoding="utf-8").replace(entry.hub_id, repo_id), encoding="utf-8")
-        pushed = push_hub_folder(staging, repo_id=repo_id, endpoint=endpoint, token=token,
+        # The zoo's own repo: its card is the zoo's, and must state the new weights' sha256.
+        pushed = push_hub_folder(staging, repo_id=repo_id, endpoint=endpoint, token=token, overwrite_card=True,
                                  commit_message=f"Mirror {entry.name} from {entry.source_url}")
     return MirrorResult(entry.name, repo_id, "pushed", digest, pushed.commit_oid)
 
@@ -81,14 +82,10 @@ def _why_not_mirrored(entry: ZooEntry) -> str | None:
 
 def _remote_card(repo_id: str, *, endpoint: str | None, token: str | None) -> tuple[str, str] | None:
     """(revision, README text) of the repo on the Hub, or None when it does not exist yet."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub.errors import RepositoryNotFoundError
 
     try:
-        revision = hub_api(endpoint=endpoint, token=token).model_info(repo_id).sha
-        readme = hf_hub_download(repo_id, CARD_NAME, revision=revision, endpoint=endpoint, token=token)
-    except (RepositoryNotFoundError, RevisionNotFoundError):
+        revision = hub_api(endpoint=endpoint, token=token).model_info(repo_id).sha or ""
+    except RepositoryNotFoundError:
         return None
-    except EntryNotFoundError:
-        return revision or "", ""
-    return revision or "", Path(readme).read_text(encoding="utf-8")
+    return revision, remote_card(repo_id, revision=revision, endpoint=endpoint, token=token) or ""

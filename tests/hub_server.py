@@ -10,7 +10,9 @@ where olah looks for them), and forwards everything else to olah. olah offline c
 local repo, so `/api/models/ORG/NAME` without a revision is forwarded as `.../revision/main`.
 
 Any path with a `..`, `.` or empty segment (an absolute file name) is answered 400, in the URL and in JSON bodies.
-Only branch `main` exists; pull requests, deletions and copies are refused with 400 rather than half-done.
+Branches are created from main (`create_branch`) and committed to; a commit with `create_pr` goes to a new
+`refs/pr/N` on top of its branch, as the Hub does, and answers its pull request URL. Deletions and copies are
+refused with 400 rather than half-done.
 """
 
 from __future__ import annotations
@@ -215,9 +217,22 @@ class _Handler(BaseHTTPRequestHandler):
         return repo
 
     @staticmethod
-    def _check_revision(revision: str, query: dict[str, list[str]]) -> None:
-        if revision != "main" or "create_pr" in query:
-            raise HttpError(400, "this test server has branch 'main' only and no pull requests")
+    def _check_revision(repo: Path, revision: str) -> None:
+        if not re.fullmatch(r"[\w.-]+", revision) or subprocess.run(
+                ["git", "-C", str(repo), "rev-parse", "--verify", "-q", f"refs/heads/{revision}"],
+                capture_output=True, env={**os.environ, **_GIT_ENV}).returncode:
+            raise HttpError(404, f"Invalid rev id: {revision}", code="RevisionNotFound")
+
+    def create_branch(self, *, repo_id: str, branch: str, query: dict[str, list[str]]) -> None:
+        repo = self._repo(repo_id)
+        start = self._read_json().get("startingPoint") or "main"
+        if not re.fullmatch(r"[\w.-]+", branch):
+            raise HttpError(400, f"invalid branch name {branch!r}")
+        with self.server.hub.lock:
+            if _git(repo, "branch", "--list", branch):
+                raise HttpError(409, f"branch {branch} already exists")
+            _git(repo, "branch", branch, start)
+        self._json(200, {})
 
     def create_repo(self, *, query: dict[str, list[str]]) -> None:
         body = self._read_json()
@@ -243,8 +258,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, {"errors": [], "warnings": []})
 
     def preupload(self, *, repo_id: str, revision: str, query: dict[str, list[str]]) -> None:
-        self._repo(repo_id)
-        self._check_revision(revision, query)
+        self._check_revision(self._repo(repo_id), revision)
         files = [
             {
                 "path": _safe_path(file["path"]),
@@ -295,7 +309,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def commit(self, *, repo_id: str, revision: str, query: dict[str, list[str]]) -> None:
         repo = self._repo(repo_id)
-        self._check_revision(revision, query)
+        self._check_revision(repo, revision)
         lines = [json.loads(line) for line in b"".join(self._body_chunks()).splitlines() if line.strip()]
         if not lines or lines[0]["key"] != "header":
             raise HttpError(400, "a commit starts with a header line")
@@ -311,19 +325,32 @@ class _Handler(BaseHTTPRequestHandler):
                 files[path] = _LFS_POINTER.format(oid=value["oid"], size=stored.stat().st_size).encode()
             else:
                 raise HttpError(400, f"unsupported commit operation {line['key']!r} for {path!r}")
+        create_pr = query.get("create_pr", ["0"])[0] in ("1", "true", "True")
         with self.server.hub.lock:
             parent = header.get("parentCommit")
-            if parent and not _git(repo, "rev-parse", "HEAD").startswith(parent):
-                raise HttpError(412, f"{repo_id}: branch main is not at parent commit {parent}")
-            for path, content in files.items():
-                (repo / path).parent.mkdir(parents=True, exist_ok=True)
-                (repo / path).write_bytes(content)
-            _git(repo, "add", "--", *files)
-            description = ["-m", header["description"]] if header.get("description") else []
-            _git(repo, "commit", "-q", "--allow-empty", "-m", header["summary"], *description)
-            oid = _git(repo, "rev-parse", "HEAD")
+            if parent and not _git(repo, "rev-parse", revision).startswith(parent):
+                raise HttpError(412, f"{repo_id}: branch {revision} is not at parent commit {parent}")
+            # The work tree is checked out at the commit's base only while committing; main otherwise.
+            _git(repo, "checkout", "-q", "--detach", revision)
+            try:
+                for path, content in files.items():
+                    (repo / path).parent.mkdir(parents=True, exist_ok=True)
+                    (repo / path).write_bytes(content)
+                _git(repo, "add", "--", *files)
+                description = ["-m", header["description"]] if header.get("description") else []
+                _git(repo, "commit", "-q", "--allow-empty", "-m", header["summary"], *description)
+                oid = _git(repo, "rev-parse", "HEAD")
+                pr_url = None
+                if create_pr:
+                    number = 1 + len(_git(repo, "for-each-ref", "refs/pr/").splitlines())
+                    _git(repo, "update-ref", f"refs/pr/{number}", oid)
+                    pr_url = f"{self._base}/{repo_id}/discussions/{number}"
+                else:
+                    _git(repo, "update-ref", f"refs/heads/{revision}", oid)
+            finally:
+                _git(repo, "checkout", "-q", "-f", "main")
         self._json(200, {"commitUrl": f"{self._base}/{repo_id}/commit/{oid}", "commitOid": oid,
-                         "pullRequestUrl": None})
+                         "pullRequestUrl": pr_url})
 
     def _forward(self, path: str) -> None:
         body = b"".join(self._body_chunks()) if "Content-Length" in self.headers else None
@@ -348,6 +375,7 @@ _ROUTES = [
     ("POST", re.compile("/api/validate-yaml"), "validate_yaml"),
     ("POST", re.compile(rf"/api/models/{_REPO}/preupload/(?P<revision>[^/]+)"), "preupload"),
     ("POST", re.compile(rf"/api/models/{_REPO}/commit/(?P<revision>[^/]+)"), "commit"),
+    ("POST", re.compile(rf"/api/models/{_REPO}/branch/(?P<branch>[^/]+)"), "create_branch"),
     ("POST", re.compile(rf"/{_REPO}\.git/info/lfs/objects/batch"), "lfs_batch"),
     ("PUT", re.compile(rf"/{_REPO}\.git/info/lfs/objects/{_OID}"), "lfs_upload"),
     ("POST", re.compile(rf"/{_REPO}\.git/info/lfs/objects/{_OID}/verify"), "lfs_verify"),

@@ -139,3 +139,25 @@ def test_classifier_folder_loads_in_transformers_with_its_labels(tmp_path: Path)
     pixels = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(wrapped(pixel_values=pixels).logits, model(pixels), rtol=0, atol=0)
+
+
+def test_cifar_recipe_runs_the_papers_stage_resolutions_in_a_timm_loadable_model() -> None:
+    """The paper's CIFAR ResNet-18 (3x3/1 stem, no max-pool) at 32 px has stages at 32, 16, 8 and 4 px; the recipe
+    gets them from timm's own resnet18 by a 4x upsampling, where at 32 px timm's stem would leave a 1x1 map."""
+    from simsiam_zoo.hub.loader import preprocessing_from_recipe
+    from simsiam_zoo.model import create_timm_backbone
+    from simsiam_zoo.recipe import load_recipe
+
+    recipe = load_recipe("simsiam_r18_cifar")
+    model = create_timm_backbone(recipe.model.arch).eval()
+    with torch.no_grad():
+        maps = model.forward_intermediates(torch.zeros(1, 3, recipe.data.image_size, recipe.data.image_size),
+                                           indices=4, intermediates_only=True)
+    assert [m.shape[-1] for m in maps] == [32, 16, 8, 4]
+    # A 32 px CIFAR image goes through timm's own transform, from the exported config, to the recipe's input size.
+    preprocessing = preprocessing_from_recipe(recipe)
+    config = timm_config(model, preprocessing=preprocessing, tag="x", license="mit")
+    transform = timm.data.create_transform(**timm.data.resolve_data_config(config["pretrained_cfg"]))
+    from PIL import Image
+
+    assert transform(Image.new("RGB", (32, 32))).shape == (3, 128, 128)

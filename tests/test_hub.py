@@ -18,6 +18,7 @@ import timm
 import torch
 from huggingface_hub import HfApi, constants, hf_hub_download
 from huggingface_hub.errors import HfHubHTTPError
+from safetensors.torch import load_file, save_file
 
 from simsiam_zoo.hub.folder import (
     CARD_NAME,
@@ -118,6 +119,57 @@ def test_push_download_and_plain_timm_load(hub: HubServer, hub_folder: Published
     with pytest.raises(NotCachedOffline, match="zoo-test/never-pushed.*HF_HUB_OFFLINE=1"):
         download_hub_repo("zoo-test/never-pushed")
     assert hub.requests[before:] == []
+
+
+def _git_show(hub: HubServer, repo_id: str, ref: str, path: str | None = None) -> str:
+    """The commit `ref` (its message) or, with `path`, that file's text at `ref`, in the server's git repo."""
+    args = ["show", f"{ref}:{path}"] if path else ["show", "-s", ref]
+    return subprocess.run(["git", "-C", str(hub.repo_dir(repo_id)), *args], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def test_push_to_a_branch_and_as_a_pull_request(hub: HubServer, hub_folder: Published, tmp_path: Path) -> None:
+    repo_id = "zoo-test/resnet18-branches"
+    push_hub_folder(hub_folder.folder, repo_id=repo_id, endpoint=hub.url, token="hf_test")
+    main = _git_show(hub, repo_id, "main")
+
+    branch = push_hub_folder(hub_folder.folder, repo_id=repo_id, endpoint=hub.url, token="hf_test",
+                             revision="v2", commit_message="Weights for v2", overwrite_card=True)
+    assert branch.pr_url is None and _git_show(hub, repo_id, "main") == main
+    assert "Weights for v2" in _git_show(hub, repo_id, "v2")
+    assert download_hub_repo(repo_id, revision="v2", cache_dir=tmp_path / "cache").name == branch.commit_oid
+
+    pr = push_hub_folder(hub_folder.folder, repo_id=repo_id, endpoint=hub.url, token="hf_test", create_pr=True,
+                         commit_message="Proposed weights")
+    assert pr.pr_url == f"{hub.url}/{repo_id}/discussions/1"
+    assert "Proposed weights" in _git_show(hub, repo_id, "refs/pr/1") and _git_show(hub, repo_id, "main") == main
+
+
+def test_a_card_edited_on_the_hub_is_kept_unless_asked(hub: HubServer, hub_folder: Published,
+                                                       tmp_path: Path) -> None:
+    repo_id = "zoo-test/resnet18-edited-card"
+    push_hub_folder(hub_folder.folder, repo_id=repo_id, endpoint=hub.url, token="hf_test")
+    edited = CARD.replace("# ResNet-18 test backbone", "# Edited on the Hub").replace(
+        "{{weights_sha256}}", sha256_file(hub_folder.folder / WEIGHTS_NAME))
+    HfApi(endpoint=hub.url, token="hf_test").upload_file(path_or_fileobj=edited.encode(), path_in_repo=CARD_NAME,
+                                                        repo_id=repo_id)
+    again = push_hub_folder(hub_folder.folder, repo_id=repo_id, endpoint=hub.url, token="hf_test")
+    assert again.kept_card == "" and CARD_NAME not in again.files
+    assert "Edited on the Hub" in _git_show(hub, repo_id, "main", CARD_NAME)
+
+    # Other weights: the kept card no longer states their sha256, and the result says so.
+    retrained = shutil.copytree(hub_folder.folder, tmp_path / "retrained")
+    state = load_file(retrained / WEIGHTS_NAME)
+    state["fc.weight" if "fc.weight" in state else "conv1.weight"] += 1.0
+    save_file(state, retrained / WEIGHTS_NAME, metadata={"format": "pt"})
+    card = (retrained / CARD_NAME).read_text().replace(sha256_file(hub_folder.folder / WEIGHTS_NAME),
+                                                       sha256_file(retrained / WEIGHTS_NAME))
+    (retrained / CARD_NAME).write_text(card)
+    stale = push_hub_folder(retrained, repo_id=repo_id, endpoint=hub.url, token="hf_test")
+    assert stale.kept_card and stale.weights_sha256 in stale.kept_card
+    replaced = push_hub_folder(retrained, repo_id=repo_id, endpoint=hub.url, token="hf_test", overwrite_card=True)
+    assert replaced.kept_card is None and CARD_NAME in replaced.files
+    assert _git_show(hub, repo_id, "main", CARD_NAME) == card
 
 
 def test_dry_run_uploads_nothing(hub: HubServer, hub_folder: Published) -> None:

@@ -41,6 +41,9 @@ class PushResult:
     commit_oid: str | None
     files: tuple[str, ...]
     weights_sha256: str
+    pr_url: str | None = None
+    # The Hub's README.md was kept (as timm keeps it): "" when it states these weights' sha256, else why it is stale.
+    kept_card: str | None = None
 
 
 def hub_api(*, endpoint: str | None = None, token: str | None = None) -> Any:
@@ -98,11 +101,17 @@ def push_hub_folder(
     token: str | None = None,
     endpoint: str | None = None,
     commit_message: str | None = None,
+    revision: str | None = None,
+    create_pr: bool = False,
+    overwrite_card: bool = False,
 ) -> PushResult:
-    """Validate `folder`, then create `repo_id` if needed and upload the hub files in one commit.
+    """Validate `folder`, then create `repo_id` if needed and upload the hub files in one commit: to `revision`
+    (a branch, created from main if new; default main), or as a pull request against it (`create_pr`).
 
-    A dry run validates and lists the files without touching the network. Raises HubFolderError, before any
-    upload, for a bad repo id or a folder that fails `validate_hub_folder`.
+    A README.md already in the repo is kept, as timm's push keeps it (it may have been edited on the Hub), unless
+    `overwrite_card`; `kept_card` then says whether it still states the new weights' sha256. A dry run validates
+    and lists the files without touching the network. Raises HubFolderError, before any upload, for a bad repo id
+    or a folder that fails `validate_hub_folder`.
     """
     check_repo_id(repo_id)
     folder = Path(folder)
@@ -119,15 +128,41 @@ def push_hub_folder(
 
     api = hub_api(endpoint=endpoint, token=token)
     repo_url = api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+    if revision not in (None, "main"):
+        api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
+    kept_card = None
+    if not overwrite_card:
+        remote = remote_card(repo_id, revision=revision, endpoint=endpoint, token=token)
+        if remote:
+            files = tuple(name for name in files if name != CARD_NAME)
+            kept_card = "" if info.weights_sha256 in remote else (
+                f"the Hub's {CARD_NAME} is kept and does not state these weights' sha256 {info.weights_sha256}")
     commit = api.upload_folder(
         folder_path=folder,
         repo_id=repo_id,
         repo_type="model",
+        revision=revision,
+        create_pr=create_pr,
         commit_message=commit_message or f"Upload {info.arch} backbone (weights sha256 {info.weights_sha256[:12]})",
         allow_patterns=list(files),
     )
     return PushResult(repo_id=repo_id, repo_url=str(repo_url), commit_url=commit.commit_url, commit_oid=commit.oid,
-                      files=files, weights_sha256=info.weights_sha256)
+                      files=files, weights_sha256=info.weights_sha256, pr_url=commit.pr_url, kept_card=kept_card)
+
+
+def remote_card(
+    repo_id: str, *, revision: str | None = None, endpoint: str | None = None, token: str | None = None
+) -> str | None:
+    """The text of the repo's README.md at `revision`, or None when the repo, revision or card does not exist."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        path = hf_hub_download(repo_id, CARD_NAME, revision=revision, endpoint=endpoint, token=token,
+                               cache_dir=None)
+    except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError):
+        return None
+    return Path(path).read_text(encoding="utf-8")
 
 
 def download_hub_repo(
