@@ -18,7 +18,7 @@ import torch
 
 from simsiam_zoo._io import atomic_write_text, claim_output_dir, read_marker
 from simsiam_zoo.augment import pretrain_transform
-from simsiam_zoo.data import FashionMNIST, Subset, TwoViews
+from simsiam_zoo.data import FashionMNIST, Subset, Transformed, TwoViews
 from simsiam_zoo.evaluate import knn_accuracy, linear_probe_sweep
 from simsiam_zoo.hub.cards import HUB_DATASET_IDS
 from simsiam_zoo.hub.export import export_checkpoint, publish_local
@@ -33,9 +33,13 @@ DEMO_EPOCHS = 5
 # main run gets whatever is left before the evaluation's reserve.
 COLLAPSE_SHARE = 0.15
 EVAL_TRAIN_IMAGES, EVAL_TEST_IMAGES = 5_000, 1_000
+# Few labels: 1% of Fashion-MNIST's 60,000 training labels (60 a class), drawn from the evaluation's train images.
+FEW_LABELS = 600
+DIGITS_IMAGES = 1_797  # sklearn's digits, the transfer dataset (80% train, 20% test)
 MONITOR_BANK, MONITOR_QUERIES = 1_000, 500
-# Export, publishing, loading, linear probes and plots: measured at about 20 s on 2 CPU cores.
-FIXED_SECONDS = 20.0
+# Export, publishing, loading, linear probes and plots take about as long as this many training steps (they run
+# on the same CPU, so a slower machine is slower at both); measured ratio, README's demo section.
+FIXED_STEPS = 20
 WEIGHT_DECAYS = (1e-5, 1e-4, 1e-3)
 # The timings and run sizes chosen for a budget; a rerun with the same budget and device reuses them, so that
 # it resumes (or skips) the very runs it planned instead of planning new ones from its own timings.
@@ -119,6 +123,40 @@ def _evaluate(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor
     return {"knn_top1": knn, "linear_top1": linear["test_accuracy"], "dim": train_x.shape[1]}
 
 
+def _few_labels(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor, *,
+                seed: int) -> dict:
+    """kNN and linear probe trained on FEW_LABELS images of the train features (a seeded draw of the same number
+    from each class), evaluated on the same test set."""
+    order = torch.randperm(len(train_y), generator=torch.Generator().manual_seed(seed))
+    classes = train_y.unique()
+    keep = torch.cat([order[train_y[order] == label][: FEW_LABELS // len(classes)] for label in classes])
+    scores = _evaluate(train_x[keep], train_y[keep], test_x, test_y)
+    return {"few_labels": len(keep), "few_label_knn_top1": scores["knn_top1"],
+            "few_label_linear_top1": scores["linear_top1"]}
+
+
+def _digits(source: Any, *, device: str, seed: int) -> dict:
+    """Transfer to sklearn's digits: kNN and linear probe on `source`'s features (None: the 8x8 pixels)."""
+    from simsiam_zoo.evaluate.protocols import digits_datasets
+    from simsiam_zoo.features import embed_dataset
+
+    train, test = digits_datasets(image_size=32, seed=seed)
+    if source is None:
+        from sklearn.datasets import load_digits
+
+        originals = torch.from_numpy(load_digits().data).float() / 16  # the 8x8 images, by the paths' indices
+
+        def pixels(split: Any) -> torch.Tensor:
+            return originals[[int(path.rpartition("/")[2]) for path in split.paths]]
+
+        split = (pixels(train), train.labels, pixels(test), test.labels)
+    else:
+        split = (*embed_dataset(source.model, Transformed(train, source.transform), device=device),
+                 *embed_dataset(source.model, Transformed(test, source.transform), device=device))
+    scores = _evaluate(*split)
+    return {"digits_knn_top1": scores["knn_top1"], "digits_linear_top1": scores["linear_top1"]}
+
+
 def run_demo(*, out_dir: str | Path = "demo_output", minutes: float = 5.0, device: str = "cpu",
              eval_train_images: int = EVAL_TRAIN_IMAGES, eval_test_images: int = EVAL_TEST_IMAGES,
              monitor_bank: int = MONITOR_BANK, monitor_queries: int = MONITOR_QUERIES,
@@ -128,15 +166,17 @@ def run_demo(*, out_dir: str | Path = "demo_output", minutes: float = 5.0, devic
     out_dir = claim_output_dir(out_dir, kind="demo", legacy_files=(PLAN_FILE,))
     recipe = load_recipe("simsiam_r18_fashion_mnist").replace({
         "data.knn_train_size": monitor_bank, "data.knn_test_size": monitor_queries, "optim.epochs": DEMO_EPOCHS,
-        "data.num_workers": 0,
+        "data.num_workers": 0, "run.log_every_steps": 1,  # the runs are short: every step is a point of the figure
     })
     dataset = FashionMNIST(recipe.data.path)
     plan = _Plan(out_dir, minutes=minutes, device=device)
     seconds_per_step, seconds_per_image = plan.get("timings", lambda: _calibrate(recipe, dataset, device))
-    # Every run embeds its kNN monitor's bank and queries once per epoch and once at random init.
-    monitor_seconds = (DEMO_EPOCHS + 1) * (monitor_bank + monitor_queries) * seconds_per_image
-    # After pretraining: two backbones embed the evaluation images; export, probes, plots.
-    reserve = FIXED_SECONDS + 2 * (eval_train_images + eval_test_images) * seconds_per_image
+    # Every run embeds its kNN monitor's bank and queries once per epoch, and twice before training (the recipe's
+    # init and the standard random init).
+    monitor_seconds = (DEMO_EPOCHS + 2) * (monitor_bank + monitor_queries) * seconds_per_image
+    # After pretraining: two backbones embed the evaluation and the digits images; export, probes, plots.
+    reserve = (FIXED_STEPS * seconds_per_step
+               + 2 * (eval_train_images + eval_test_images + DIGITS_IMAGES) * seconds_per_image)
 
     def pretraining_left() -> float:
         return deadline - time.monotonic() - reserve
@@ -145,13 +185,15 @@ def run_demo(*, out_dir: str | Path = "demo_output", minutes: float = 5.0, devic
         return images_per_epoch(seconds=seconds, seconds_per_step=seconds_per_step,
                                 batch_size=recipe.optim.batch_size, dataset_size=len(dataset))
 
-    # The short collapse run goes first, so that the main run is planned from the time actually left. It has
-    # no cap: the collapse figure needs every epoch, and its plan is small.
-    collapse_images = plan.get("collapse_images", lambda: sized(COLLAPSE_SHARE * pretraining_left() - monitor_seconds))
+    # The short collapse run goes first, so that the main run is planned from the time actually left. Both runs
+    # stop at their share of the time whatever the plan said (the budget is a deadline), and log every step.
+    collapse_seconds = COLLAPSE_SHARE * pretraining_left()
+    collapse_images = plan.get("collapse_images", lambda: sized(collapse_seconds - monitor_seconds))
     _say(progress, f"SimSiam without stop-gradient on {collapse_images} images x {DEMO_EPOCHS} epochs", started)
     collapse_run = train(recipe.replace({"loss.stop_gradient": False}),
-                         output_dir=out_dir / f"run-no-stop-gradient-{collapse_images}",
-                         device=device, dataset=Subset(dataset, range(collapse_images)), progress=progress)
+                         output_dir=out_dir / f"run-no-stop-gradient-{collapse_images}", device=device,
+                         dataset=Subset(dataset, range(collapse_images)), progress=progress,
+                         max_minutes=max(collapse_seconds, 0.0) / 60)
 
     main_seconds = pretraining_left()
     images = plan.get("main_images", lambda: sized(main_seconds - monitor_seconds))
@@ -159,11 +201,10 @@ def run_demo(*, out_dir: str | Path = "demo_output", minutes: float = 5.0, devic
     run_dir = out_dir / f"run-{images}"
     _say(progress, f"pretraining {recipe.model.arch} on {images} images x {DEMO_EPOCHS} epochs "
                    f"(~{seconds_per_step:.2f} s/step, {main_seconds:.0f} s left for it)", started)
-    # The cap keeps the deadline when the calibration was optimistic (a busy machine); the smallest plan
-    # (2 steps an epoch) always gets to finish.
-    smallest_plan = 2 * DEMO_EPOCHS * seconds_per_step + monitor_seconds
+    # The cap keeps the deadline when the calibration was optimistic (a busy machine): the run stops where it is
+    # (at least one step), and the evaluation gets its reserve.
     main_run = train(recipe, output_dir=run_dir, device=device, dataset=Subset(dataset, range(images)),
-                     progress=progress, max_minutes=max(main_seconds, smallest_plan) / 60)
+                     progress=progress, max_minutes=max(main_seconds, 0.0) / 60)
 
     entry = ZOO[DEMO_MODEL]
     hub_dir = out_dir / "local_hub"
@@ -185,14 +226,17 @@ def run_demo(*, out_dir: str | Path = "demo_output", minutes: float = 5.0, devic
         test_x, test_y = _features(source, "fashion_mnist:test", out=features_dir / f"{key}-test",
                                    limit=eval_test_images, device=device)
         train_test[key] = (train_x, train_y, test_x, test_y)
-        rows.append({"features": label, **_evaluate(train_x, train_y, test_x, test_y)})
+        rows.append({"features": label, **_evaluate(train_x, train_y, test_x, test_y),
+                     **_few_labels(train_x, train_y, test_x, test_y, seed=recipe.run.seed),
+                     **_digits(source, device=device, seed=recipe.run.seed)})
     _say(progress, "extracted and evaluated features; raw-pixel baseline, report", started)
     pixel_train = FashionMNIST(recipe.data.path)
     pixel_test = FashionMNIST(recipe.data.path, split="test")
     n_train, n_test = len(train_test["simsiam"][0]), len(train_test["simsiam"][2])
     raw = (pixel_train.images[:n_train].flatten(1).float() / 255, pixel_train.labels[:n_train],
            pixel_test.images[:n_test].flatten(1).float() / 255, pixel_test.labels[:n_test])
-    rows.append({"features": "raw pixels (28x28)", **_evaluate(*raw)})
+    rows.append({"features": "raw pixels (28x28)", **_evaluate(*raw), **_few_labels(*raw, seed=recipe.run.seed),
+                 **_digits(None, device=device, seed=recipe.run.seed)})
 
     # The exported card's model-index gets this run's numbers; the local hub copy is republished with them.
     ours = rows[0]

@@ -188,14 +188,10 @@ def load_backbone(
 
 
 def _random_init(arch: str, preprocessing: Preprocessing) -> LoadedBackbone:
-    """`arch` with random weights as a baseline: torchvision's init, every residual branch live. timm's ResNets
-    zero the last BN of each branch by default, as the recipes do for training; such a network is nearly constant
-    (a degenerate baseline for kNN or a linear probe)."""
-    try:
-        model = timm.create_model(arch, pretrained=False, num_classes=0, zero_init_last=False)
-    except TypeError:  # an architecture without that option has no zeroed branches either
-        model = timm.create_model(arch, pretrained=False, num_classes=0)
-    model.eval()
+    """`arch` with the standard random init (every residual branch live) as a baseline; see create_timm_backbone."""
+    from simsiam_zoo.model import create_timm_backbone
+
+    model = create_timm_backbone(arch, zero_init_last=False).eval()
     return LoadedBackbone(model, preprocessing.transform(), preprocessing, arch, "random init")
 
 
