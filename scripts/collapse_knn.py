@@ -20,17 +20,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from simsiam_zoo.features import embed_dataset
 from simsiam_zoo.losses import normalized_std
 from simsiam_zoo.model import create_timm_backbone
 from simsiam_zoo.recipe import Recipe, recipe_from_dict
 from simsiam_zoo.train import (
-    CHECKPOINT_NAME,
     build_dataset,
     build_model,
     knn_monitor_accuracy,
     knn_monitor_split,
-    load_checkpoint,
 )
 
 

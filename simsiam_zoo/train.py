@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from simsiam_zoo._io import atomic_path, atomic_write_text, claim_output_dir
 from simsiam_zoo.augment import eval_transform, pretrain_transform
+from simsiam_zoo.checkpoint import CHECKPOINT_NAME, RECIPE_NAME, load_checkpoint
 from simsiam_zoo.data import (
     EpochSampler,
     FakeImages,
@@ -44,8 +45,6 @@ from simsiam_zoo.losses import normalized_std, simsiam_loss
 from simsiam_zoo.model import SiameseOutput, SimSiam, create_timm_backbone
 from simsiam_zoo.recipe import Recipe, RecipeError, recipe_from_dict
 
-CHECKPOINT_NAME = "checkpoint.pt"
-RECIPE_NAME = "recipe.yaml"
 STEP_FIELDS = ("step", "loss", "z_std", "lr")
 # knn_top1_standard_init (epoch 0 only): the same architecture with the standard random init, the fair baseline.
 EPOCH_FIELDS = ("epoch", "step", "loss", "z_std", "z_std_reference", "knn_top1", "knn_top1_standard_init", "lr",
@@ -155,13 +154,6 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     torch.save(state, buffer)
     with atomic_path(path) as tmp:
         tmp.write_bytes(buffer.getvalue())
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """A training checkpoint, read without unpickling arbitrary objects (a clear error names a bad file)."""
-    from simsiam_zoo.convert import read_torch_checkpoint
-
-    return read_torch_checkpoint(Path(path))
 
 
 def _write_csv(path: Path, rows: list[dict[str, float]], fields: Sequence[str]) -> None:

@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from simsiam_zoo.train import CHECKPOINT_NAME, load_checkpoint
+from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
 
 
 def _epoch_loss(run_dir) -> float:

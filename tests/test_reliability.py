@@ -29,6 +29,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from simsiam_zoo._io import MARKER_NAME
+from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from simsiam_zoo.data import DataError, ImageFolder
 from simsiam_zoo.extract import SETTINGS_FILE, extract_features
 from simsiam_zoo.hub.export import export_checkpoint
@@ -36,7 +37,7 @@ from simsiam_zoo.hub.folder import CONFIG_NAME, WEIGHTS_NAME
 from simsiam_zoo.hub.loader import load_backbone
 from simsiam_zoo.hub.publish import push_hub_folder
 from simsiam_zoo.recipe import load_recipe
-from simsiam_zoo.train import CHECKPOINT_NAME, load_checkpoint, train
+from simsiam_zoo.train import train
 from tests._process import run_until_then_kill
 from tests.hub_server import HubServer, hub_env, hub_server  # noqa: F401  (importing registers the fixtures)
 

@@ -8,18 +8,11 @@ import pytest
 import torch
 from PIL import Image
 
+from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from simsiam_zoo.data import DataError, ImageFolder
 from simsiam_zoo.losses import simsiam_loss
 from simsiam_zoo.recipe import RecipeError, load_recipe
-from simsiam_zoo.train import (
-    CHECKPOINT_NAME,
-    TrainingDiverged,
-    build_model,
-    build_optimizer,
-    learning_rate,
-    load_checkpoint,
-    train,
-)
+from simsiam_zoo.train import TrainingDiverged, build_model, build_optimizer, learning_rate, train
 from tests._process import run_until_then_kill
 
 

@@ -14,6 +14,7 @@ import timm
 import torch
 from huggingface_hub import ModelCard
 
+from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from simsiam_zoo.convert import ConversionError
 from simsiam_zoo.hub import registry
 from simsiam_zoo.hub.export import export_checkpoint, publish_local
@@ -22,7 +23,7 @@ from simsiam_zoo.hub.loader import load_backbone
 from simsiam_zoo.hub.publish import push_hub_folder
 from simsiam_zoo.hub.registry import UnknownModelError
 from simsiam_zoo.recipe import load_recipe
-from simsiam_zoo.train import CHECKPOINT_NAME, build_model, load_checkpoint, train
+from simsiam_zoo.train import build_model, train
 from tests.hub_server import HubServer, hub_env, hub_server  # noqa: F401  (importing registers the fixtures)
 
 NAME = "resnet18.simsiam_fashion_mnist_demo"

@@ -24,7 +24,7 @@ from . import (
     torchvision,
     vissl,
 )
-from ._checkpoint import flatten_checkpoint, load_checkpoint_file, read_torch_checkpoint
+from ._checkpoint import flatten_checkpoint, load_checkpoint_file
 from ._common import ConversionError, Converter, sample_keys
 
 __all__ = [
@@ -35,7 +35,6 @@ __all__ = [
     "detect_format",
     "flatten_checkpoint",
     "load_checkpoint_file",
-    "read_torch_checkpoint",
 ]
 
 CONVERTERS: dict[str, Converter] = {

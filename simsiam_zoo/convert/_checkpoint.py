@@ -1,18 +1,17 @@
-"""Reading checkpoint files without executing pickled code, and flattening them to one tensor dict."""
+"""Checkpoint files (safetensors or torch, read by simsiam_zoo.checkpoint) flattened to one tensor dict."""
 
 from __future__ import annotations
 
-import argparse
 import os
-import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import Tensor
+
+from simsiam_zoo.checkpoint import read_torch_checkpoint
 
 from ._common import ConversionError
 
@@ -70,36 +69,3 @@ def _load_safetensors(path: Path) -> dict[str, Tensor]:
         return load_file(path, device="cpu")
     except (SafetensorError, OSError) as exc:
         raise ConversionError(f"{path}: cannot read safetensors file (truncated or corrupt?): {exc}") from exc
-
-
-# Globals these checkpoints hold besides tensors, each rebuilt by something that only sets data. DINO and other
-# argparse-driven trainers pickle their `args`; Lightning checkpoints (lightly's benchmarks) their hyper-parameters
-# as an `AttributeDict`, a dict subclass, which is rebuilt as a plain dict without importing Lightning.
-_DATA_GLOBALS: list[Any] = [
-    argparse.Namespace,
-    *((dict, name) for name in (
-        "lightning_fabric.utilities.data.AttributeDict", "lightning.fabric.utilities.data.AttributeDict",
-        "pytorch_lightning.utilities.parsing.AttributeDict", "lightning.pytorch.utilities.parsing.AttributeDict",
-    )),
-]
-
-
-def read_torch_checkpoint(path: Path) -> Any:
-    """`torch.load` restricted to tensors, plain containers and `_DATA_GLOBALS`; anything else is refused, never
-    run, and the refusal names what the file would have imported."""
-    try:
-        with torch.serialization.safe_globals(_DATA_GLOBALS):
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        try:
-            names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-        except Exception:  # an unreadable archive: the message then names no globals
-            names = []
-        listed = f" ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})" if names else ""
-        raise ConversionError(
-            f"{path}: refused to load: unpickling it needs arbitrary code{listed}: it holds objects other than "
-            "tensors and plain containers, which could run anything. If you trust its source, re-save its "
-            "state_dict elsewhere and convert that."
-        ) from exc
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise ConversionError(f"{path}: cannot read torch checkpoint (truncated or corrupt?): {exc}") from exc

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from simsiam_zoo._io import atomic_directory, check_output
+from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from simsiam_zoo.hub.cards import PROJECT_URL, paper_id, render_card
 from simsiam_zoo.hub.folder import (
     CONFIG_NAME,
@@ -77,8 +78,6 @@ def export_checkpoint(
 
     `out_dir` is checked before anything is read (`check_output`): never the run itself, nor a folder of the user's
     own files unless `overwrite`."""
-    from simsiam_zoo.train import CHECKPOINT_NAME, load_checkpoint
-
     checkpoint_path = Path(checkpoint_path)
     check_repo_id(repo_id or f"{DEFAULT_ORG}/{name}")
     check_output(out_dir, kind=HUB_FOLDER_KIND, inputs=(checkpoint_path,), overwrite=overwrite)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
 from simsiam_zoo._io import atomic_directory
+from simsiam_zoo.checkpoint import RECIPE_NAME
 
 HUB_FOLDER_KIND = "hub-folder"
 
@@ -27,7 +28,6 @@ WEIGHTS_NAME = "model.safetensors"
 FULL_MODEL_NAME = "simsiam.safetensors"
 CONFIG_NAME = "config.json"
 CARD_NAME = "README.md"
-RECIPE_NAME = "recipe.yaml"
 _FLOAT_SUFFIXES = (".weight", ".bias", ".running_mean", ".running_var")
 
 
@@ -252,9 +252,6 @@ class HubFolderInfo:
     num_features: int
     weights_sha256: str
     preprocessing: Preprocessing
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def validate_hub_folder(folder: str | Path) -> HubFolderInfo:

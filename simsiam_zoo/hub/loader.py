@@ -17,6 +17,7 @@ import timm
 import torch
 from torch import nn
 
+from simsiam_zoo.checkpoint import CHECKPOINT_NAME, read_torch_checkpoint
 from simsiam_zoo.hub.folder import (
     CARD_NAME,
     CONFIG_NAME,
@@ -153,7 +154,7 @@ def _from_file(path: Path, *, arch: str | None) -> LoadedBackbone:
         else:
             preprocessing = Preprocessing()
     else:
-        from simsiam_zoo.convert import convert_state_dict, read_torch_checkpoint
+        from simsiam_zoo.convert import convert_state_dict
         from simsiam_zoo.recipe import recipe_from_dict
 
         checkpoint = read_torch_checkpoint(path)
@@ -208,8 +209,8 @@ def _load_pretrained(
         if path.is_dir():
             if (path / CONFIG_NAME).exists():
                 return _from_folder(path, expected_sha256=None, source=str(path))
-            if (path / "checkpoint.pt").exists():
-                return _from_file(path / "checkpoint.pt", arch=arch)
+            if (path / CHECKPOINT_NAME).exists():
+                return _from_file(path / CHECKPOINT_NAME, arch=arch)
             raise HubFolderError(f"{path}: neither a hub folder ({CONFIG_NAME}) nor a training run (checkpoint.pt)")
         return _from_file(path, arch=arch)
     if entry.source is not None and entry.sha256 is None and hub_dir is None:

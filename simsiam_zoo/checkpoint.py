@@ -1,0 +1,57 @@
+"""The one checkpoint reader: every torch checkpoint (a training run's, another project's) is read here, with
+tensors, plain containers and a short allow-list of data-only globals, never by unpickling arbitrary objects.
+
+Also the names of a training run's files, which the training loop writes and export and the loader read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+CHECKPOINT_NAME = "checkpoint.pt"  # a training run's model, optimiser, step and monitor history
+RECIPE_NAME = "recipe.yaml"  # the run's recipe; a hub folder of the run publishes it too
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A training checkpoint as `read_torch_checkpoint` reads it (a clear error names a bad file)."""
+    return read_torch_checkpoint(Path(path))
+
+
+# Globals these checkpoints hold besides tensors, each rebuilt by something that only sets data. DINO and other
+# argparse-driven trainers pickle their `args`; Lightning checkpoints (lightly's benchmarks) their hyper-parameters
+# as an `AttributeDict`, a dict subclass, which is rebuilt as a plain dict without importing Lightning.
+_DATA_GLOBALS: list[Any] = [
+    argparse.Namespace,
+    *((dict, name) for name in (
+        "lightning_fabric.utilities.data.AttributeDict", "lightning.fabric.utilities.data.AttributeDict",
+        "pytorch_lightning.utilities.parsing.AttributeDict", "lightning.pytorch.utilities.parsing.AttributeDict",
+    )),
+]
+
+
+def read_torch_checkpoint(path: str | Path) -> Any:
+    """`torch.load` restricted to tensors, plain containers and `_DATA_GLOBALS`; anything else is refused, never
+    run, and the refusal names what the file would have imported. Errors are `ConversionError`s."""
+    from simsiam_zoo.convert import ConversionError  # imported here: simsiam_zoo.convert reads files with this module
+
+    try:
+        with torch.serialization.safe_globals(_DATA_GLOBALS):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        try:
+            names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+        except Exception:  # an unreadable archive: the message then names no globals
+            names = []
+        listed = f" ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})" if names else ""
+        raise ConversionError(
+            f"{path}: refused to load: unpickling it needs arbitrary code{listed}: it holds objects other than "
+            "tensors and plain containers, which could run anything. If you trust its source, re-save its "
+            "state_dict elsewhere and convert that."
+        ) from exc
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise ConversionError(f"{path}: cannot read torch checkpoint (truncated or corrupt?): {exc}") from exc
