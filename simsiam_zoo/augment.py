@@ -39,13 +39,22 @@ def pretrain_transform(
     return v2.Compose(steps + _to_float(mean, std))
 
 
+# timm's crop modes this transform reproduces; its third, "border" (longest side, padded), is refused, not guessed.
+CROP_MODES = ("center", "squash")
+
+
 def eval_transform(
-    *, image_size: int, crop_pct: float, mean: Sequence[float], std: Sequence[float], interpolation: str = "bicubic"
+    *, image_size: int, crop_pct: float, mean: Sequence[float], std: Sequence[float], interpolation: str = "bicubic",
+    crop_mode: str = "center",
 ) -> v2.Compose:
-    """Resize the short side to floor(image_size / crop_pct), centre-crop image_size: timm's eval transform
-    (`transforms_imagenet_eval`, crop_mode center), which floors where rounding would resize 0.95 x 224 to 236."""
+    """timm's eval transform (`transforms_imagenet_eval`): resize to floor(image_size / crop_pct), the short side
+    (crop_mode center) or both sides (squash), then centre-crop image_size. timm floors where rounding would resize
+    0.95 x 224 to 236."""
+    if crop_mode not in CROP_MODES:
+        raise ValueError(f"crop_mode must be one of {', '.join(CROP_MODES)}, got {crop_mode!r}")
     mode = v2.InterpolationMode(interpolation)
     resize = math.floor(image_size / crop_pct)
+    size = (resize, resize) if crop_mode == "squash" else resize
     return v2.Compose(
-        [v2.Resize(resize, interpolation=mode, antialias=True), v2.CenterCrop(image_size), *_to_float(mean, std)]
+        [v2.Resize(size, interpolation=mode, antialias=True), v2.CenterCrop(image_size), *_to_float(mean, std)]
     )

@@ -63,3 +63,33 @@ def test_eval_resize_and_crop_are_timms(image_size, crop_pct):
     resize = next(t for t in ours.transforms if isinstance(t, v2.Resize))
     crop = next(t for t in ours.transforms if isinstance(t, v2.CenterCrop))
     assert (resize.size[0], list(crop.size)) == (theirs.transforms[0].size, [image_size, image_size])
+
+
+@pytest.mark.parametrize("crop_mode", ["center", "squash"])
+def test_eval_transform_crops_as_timm_for_each_crop_mode(crop_mode):
+    """The same pixels come out as from timm's transform for that crop mode (up to PIL's and torchvision's resize
+    arithmetic); the other mode's geometry would be far off on this non-square striped image."""
+    import timm.data
+    from torchvision.transforms.functional import pil_to_tensor
+
+    from simsiam_zoo.hub.folder import Preprocessing
+
+    x = torch.arange(300).float()
+    stripes = ((torch.sin(x / 7)[None, :] * torch.cos(torch.arange(200).float() / 5)[:, None] + 1) * 127).byte()
+    image = Image.fromarray(stripes.expand(3, -1, -1).permute(1, 2, 0).numpy())
+    cfg = {"input_size": [3, 64, 64], "crop_pct": 0.9, "interpolation": "bilinear", "crop_mode": crop_mode,
+           "mean": [0.5] * 3, "std": [0.5] * 3}
+    ours = Preprocessing.from_pretrained_cfg(cfg).transform()(pil_to_tensor(image))
+    theirs = timm.data.create_transform(**timm.data.resolve_data_config(cfg))(image)
+    other = Preprocessing.from_pretrained_cfg({**cfg, "crop_mode": "squash" if crop_mode == "center" else "center"})
+    assert (ours - theirs).abs().mean() < 0.02 < (other.transform()(pil_to_tensor(image)) - theirs).abs().mean()
+
+
+@pytest.mark.parametrize(("change", "message"), [({"crop_mode": "border"}, "crop_mode 'border' is not supported"),
+                                                 ({"input_size": [3, 224, 288]}, "not square")])
+def test_preprocessing_this_project_cannot_reproduce_is_refused(change, message):
+    from simsiam_zoo.hub.folder import Preprocessing
+
+    cfg = {"input_size": [3, 224, 224], "mean": [0.5] * 3, "std": [0.5] * 3, **change}
+    with pytest.raises(ValueError, match=message):
+        Preprocessing.from_pretrained_cfg(cfg)

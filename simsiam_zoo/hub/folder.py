@@ -20,6 +20,7 @@ from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
 from simsiam_zoo._io import atomic_directory
+from simsiam_zoo.augment import CROP_MODES
 from simsiam_zoo.checkpoint import RECIPE_NAME
 
 HUB_FOLDER_KIND = "hub-folder"
@@ -44,6 +45,7 @@ class Preprocessing:
     crop_pct: float = 0.875
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    crop_mode: str = "center"
 
     @classmethod
     def from_pretrained_cfg(cls, cfg: Mapping[str, Any]) -> Preprocessing:
@@ -65,15 +67,20 @@ class Preprocessing:
         interpolation = cfg.get("interpolation", "bicubic")
         if interpolation not in ("bilinear", "bicubic", "nearest"):
             raise ValueError(f"interpolation must be bilinear, bicubic or nearest, got {interpolation!r}")
+        crop_mode = cfg.get("crop_mode", "center")
+        if crop_mode not in CROP_MODES:
+            raise ValueError(f"crop_mode {crop_mode!r} is not supported (only {', '.join(CROP_MODES)})")
+        if input_size[1] != input_size[2]:
+            raise ValueError(f"input_size {list(input_size)} is not square, which is not supported")
         return cls(input_size=input_size, interpolation=interpolation, crop_pct=float(crop_pct),
-                   mean=numbers("mean", 3), std=std)
+                   mean=numbers("mean", 3), std=std, crop_mode=crop_mode)
 
     def transform(self) -> Any:
         from simsiam_zoo.augment import eval_transform
 
         return eval_transform(
             image_size=self.input_size[-1], crop_pct=self.crop_pct, mean=self.mean, std=self.std,
-            interpolation=self.interpolation,
+            interpolation=self.interpolation, crop_mode=self.crop_mode,
         )
 
 
@@ -105,8 +112,9 @@ def timm_config(
     default = model.pretrained_cfg
     ours = {
         "tag": tag, "custom_load": False, "input_size": list(preprocessing.input_size),
-        "interpolation": preprocessing.interpolation, "crop_pct": preprocessing.crop_pct, "crop_mode": "center",
-        "mean": list(preprocessing.mean), "std": list(preprocessing.std), "num_classes": model.num_classes,
+        "interpolation": preprocessing.interpolation, "crop_pct": preprocessing.crop_pct,
+        "crop_mode": preprocessing.crop_mode, "mean": list(preprocessing.mean), "std": list(preprocessing.std),
+        "num_classes": model.num_classes,
         "license": license, "origin_url": origin_url, "paper_ids": paper_ids,
     }
     if tuple(preprocessing.input_size[1:]) != tuple(default["input_size"][1:]):
