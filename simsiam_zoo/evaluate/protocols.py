@@ -255,7 +255,7 @@ def linear_protocol(
         "evaluation": "linear_protocol", "model": loaded.source, "arch": loaded.arch, "data": splits.name,
         "num_train": result.num_train, "num_test": result.num_val, "num_classes": len(splits.classes),
         "epochs": used.epochs, "batch_size": used.batch_size, "base_lr": schedule.base_lr, "lr": used.lr,
-        "optimizer": used.optimizer, "weight_decay": used.weight_decay, "seed": run.seed, "backbone_unchanged": True,
+        "optimizer": used.optimizer, "weight_decay": used.weight_decay, "seed": run.seed,
         "top1": result.top1, "history": result.history,
     }
 
