@@ -37,8 +37,8 @@ EVAL_TRAIN_IMAGES, EVAL_TEST_IMAGES = 5_000, 1_000
 FEW_LABELS = 600
 DIGITS_IMAGES = 1_797  # sklearn's digits, the transfer dataset (80% train, 20% test)
 MONITOR_BANK, MONITOR_QUERIES = 1_000, 500
-# Export, publishing, loading, linear probes and plots take about as long as this many training steps (they run
-# on the same CPU, so a slower machine is slower at both); measured ratio, README's demo section.
+# Export, publishing, loading, linear probes and plots, reserved as this many training steps: they run on the same
+# CPU, so a slower machine is slower at both (README's demo section has the wall clock this gives).
 FIXED_STEPS = 20
 WEIGHT_DECAYS = (1e-5, 1e-4, 1e-3)
 # The timings and run sizes chosen for a budget; a rerun with the same budget and device reuses them, so that
