@@ -18,7 +18,6 @@ import click
 import yaml
 
 from simsiam_zoo._io import OutputRefused
-from simsiam_zoo.data import DataError
 from simsiam_zoo.recipe import RecipeError, builtin_recipes, load_recipe
 
 if TYPE_CHECKING:  # the commands import the library only when they run
@@ -40,6 +39,7 @@ def _clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from simsiam_zoo.convert import ConversionError
+        from simsiam_zoo.data import DataError
         from simsiam_zoo.hub.folder import HubFolderError
         from simsiam_zoo.hub.registry import UnknownModelError
         from simsiam_zoo.train import TrainingDiverged

@@ -6,12 +6,10 @@ detach to the caller, which is the one line that decides between learning and co
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
 
-Similarity = Literal["cosine", "cross_entropy"]
+from simsiam_zoo.choices import Similarity
 
 
 def negative_similarity(p: torch.Tensor, z: torch.Tensor, *, similarity: Similarity = "cosine") -> torch.Tensor:

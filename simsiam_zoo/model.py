@@ -10,16 +10,13 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import timm
 import torch
 from torch import nn
 
-PredictorKind = Literal["mlp", "identity", "fixed_random"]
-# Paper Table 3 rows: (a) no BN, (b) hidden layers only, (c) hidden + projection output (default),
-# (d) every layer including the prediction output (unstable).
-BNPlacement = Literal["none", "hidden", "default", "all"]
+from simsiam_zoo.choices import BNPlacement, PredictorKind
 
 
 def _fc_block(in_dim: int, out_dim: int, *, bn: bool, relu: bool, affine: bool = True) -> list[nn.Module]:

@@ -20,8 +20,10 @@ from typing import Any, Literal
 import yaml
 
 from simsiam_zoo._io import atomic_write_text
-from simsiam_zoo.losses import Similarity
-from simsiam_zoo.model import BNPlacement, HeadConfig, PredictorKind
+from simsiam_zoo.choices import BNPlacement, PredictorKind, Similarity
+
+if typing.TYPE_CHECKING:
+    from simsiam_zoo.model import HeadConfig
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -43,6 +45,8 @@ class ModelRecipe:
     momentum_target: float | None = None
 
     def heads(self) -> HeadConfig:
+        from simsiam_zoo.model import HeadConfig
+
         return HeadConfig(
             dim=self.dim,
             pred_dim=self.pred_dim,

@@ -208,3 +208,18 @@ def test_a_data_path_for_a_generated_dataset_is_refused(tmp_path):
         "error: recipe 'tiny_fake': data.path '/nonexistent' is set but data.dataset is 'fake', which generates its "
         "images; set data.dataset=imagefolder to train on that folder")
     assert not (tmp_path / "run").exists()
+
+
+def test_cli_help_and_recipes_start_without_the_deep_learning_stack() -> None:
+    """`simsiam-zoo --help` and reading a recipe import neither torch nor timm (they took seconds to import); the
+    package's names still load their modules on first use."""
+    code = ("import sys; from simsiam_zoo.cli import main; from simsiam_zoo.recipe import load_recipe; "
+            "load_recipe('simsiam_r18_fashion_mnist').model.heads; "
+            "print(sorted(m for m in ('torch', 'timm', 'torchvision') if m in sys.modules)); "
+            "import simsiam_zoo; print(simsiam_zoo.create_backbone.__module__)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["[]", "simsiam_zoo.hub.loader"]
+    helped = subprocess.run([sys.executable, "-m", "simsiam_zoo.cli", "--help"], capture_output=True, text=True,
+                            timeout=120)
+    assert helped.returncode == 0 and "train" in helped.stdout

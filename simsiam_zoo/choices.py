@@ -1,0 +1,12 @@
+"""The recipe's switches as types, shared by the recipe, the loss and the model without importing torch (so that
+the CLI can read recipes and print its help without loading the deep-learning stack)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Similarity = Literal["cosine", "cross_entropy"]
+PredictorKind = Literal["mlp", "identity", "fixed_random"]
+# Paper Table 3 rows: (a) no BN, (b) hidden layers only, (c) hidden + projection output (default),
+# (d) every layer including the prediction output (unstable).
+BNPlacement = Literal["none", "hidden", "default", "all"]
