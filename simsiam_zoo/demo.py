@@ -19,7 +19,8 @@ import torch
 from simsiam_zoo._io import atomic_write_text, claim_output_dir, read_marker
 from simsiam_zoo.augment import pretrain_transform
 from simsiam_zoo.data import FashionMNIST, Subset, Transformed, TwoViews
-from simsiam_zoo.evaluate import knn_accuracy, linear_probe_sweep
+from simsiam_zoo.evaluate import balanced_label_subset, knn_accuracy, linear_probe_sweep
+from simsiam_zoo.evaluate.protocols import digits_datasets
 from simsiam_zoo.hub.cards import HUB_DATASET_IDS
 from simsiam_zoo.hub.export import export_checkpoint, publish_local
 from simsiam_zoo.hub.loader import load_backbone
@@ -127,20 +128,18 @@ def _few_labels(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tens
                 seed: int) -> dict:
     """kNN and linear probe trained on FEW_LABELS images of the train features (a seeded draw of the same number
     from each class), evaluated on the same test set."""
-    order = torch.randperm(len(train_y), generator=torch.Generator().manual_seed(seed))
-    classes = train_y.unique()
-    keep = torch.cat([order[train_y[order] == label][: FEW_LABELS // len(classes)] for label in classes])
+    keep = balanced_label_subset(train_y, per_class=FEW_LABELS // len(train_y.unique()), seed=seed)
     scores = _evaluate(train_x[keep], train_y[keep], test_x, test_y)
     return {"few_labels": len(keep), "few_label_knn_top1": scores["knn_top1"],
             "few_label_linear_top1": scores["linear_top1"]}
 
 
-def _digits(source: Any, *, device: str, seed: int) -> dict:
-    """Transfer to sklearn's digits: kNN and linear probe on `source`'s features (None: the 8x8 pixels)."""
-    from simsiam_zoo.evaluate.protocols import digits_datasets
+def _digits(source: Any, digits: tuple[Any, Any], *, device: str) -> dict:
+    """Transfer to sklearn's digits (`digits_datasets`' train and test): kNN and linear probe on `source`'s
+    features (None: the 8x8 pixels)."""
     from simsiam_zoo.features import embed_dataset
 
-    train, test = digits_datasets(image_size=32, seed=seed)
+    train, test = digits
     if source is None:
         from sklearn.datasets import load_digits
 
@@ -217,6 +216,7 @@ def run_demo(*, out_dir: str | Path = "demo_output", minutes: float = 5.0, devic
         random_init = load_backbone(DEMO_MODEL, pretrained=False)
 
     features_dir = out_dir / "features"
+    digits = digits_datasets(image_size=recipe.data.image_size, seed=recipe.run.seed)
     rows = []
     train_test = {}
     for label, source in (("SimSiam (this run)", trained), ("random-init ResNet-18 (standard init)", random_init)):
@@ -228,7 +228,7 @@ def run_demo(*, out_dir: str | Path = "demo_output", minutes: float = 5.0, devic
         train_test[key] = (train_x, train_y, test_x, test_y)
         rows.append({"features": label, **_evaluate(train_x, train_y, test_x, test_y),
                      **_few_labels(train_x, train_y, test_x, test_y, seed=recipe.run.seed),
-                     **_digits(source, device=device, seed=recipe.run.seed)})
+                     **_digits(source, digits, device=device)})
     _say(progress, "extracted and evaluated features; raw-pixel baseline, report", started)
     pixel_train = FashionMNIST(recipe.data.path)
     pixel_test = FashionMNIST(recipe.data.path, split="test")
@@ -236,7 +236,7 @@ def run_demo(*, out_dir: str | Path = "demo_output", minutes: float = 5.0, devic
     raw = (pixel_train.images[:n_train].flatten(1).float() / 255, pixel_train.labels[:n_train],
            pixel_test.images[:n_test].flatten(1).float() / 255, pixel_test.labels[:n_test])
     rows.append({"features": "raw pixels (28x28)", **_evaluate(*raw), **_few_labels(*raw, seed=recipe.run.seed),
-                 **_digits(None, device=device, seed=recipe.run.seed)})
+                 **_digits(None, digits, device=device)})
 
     # The exported card's model-index gets this run's numbers; the local hub copy is republished with them.
     ours = rows[0]

@@ -261,6 +261,17 @@ def test_balanced_label_subset_is_balanced_and_seeded() -> None:
     assert len(balanced_label_subset(labels, fraction=1.0, seed=0)) == len(labels)
 
 
+def test_balanced_label_subset_per_class_count() -> None:
+    labels = torch.tensor([0] * 100 + [1] * 30 + [2] * 5 + [3] * 1)[torch.randperm(136)]
+    idx = balanced_label_subset(labels, per_class=6, seed=0)
+    assert torch.bincount(labels[idx], minlength=4).tolist() == [6, 6, 5, 1]  # a smaller class gives all it has
+    assert torch.equal(idx, balanced_label_subset(labels, per_class=6, seed=0))
+    with pytest.raises(ValueError, match="one of fraction and per_class"):
+        balanced_label_subset(labels, fraction=0.1, per_class=6, seed=0)
+    with pytest.raises(ValueError, match="per_class"):
+        balanced_label_subset(labels, per_class=0, seed=0)
+
+
 def test_balanced_label_subset_rejects_bad_inputs() -> None:
     with pytest.raises(ValueError, match="fraction"):
         balanced_label_subset(torch.arange(4), fraction=0.0, seed=0)

@@ -13,17 +13,24 @@ from torch import Tensor
 from simsiam_zoo.evaluate._validation import check_labels
 
 
-def balanced_label_subset(labels: Tensor, *, fraction: float, seed: int) -> Tensor:
+def balanced_label_subset(
+    labels: Tensor, *, fraction: float | None = None, per_class: int | None = None, seed: int
+) -> Tensor:
     """Sorted int64 indices (on CPU) of a class-balanced random subset of ``labels``.
 
-    Each class keeps round-half-up(fraction x its count) samples, at least one, drawn without replacement
-    from a generator seeded with ``seed``, so the same labels and seed always give the same subset.
+    Each class keeps round-half-up(fraction x its count) samples, at least one, or (``per_class``) that many
+    (all it has if fewer), drawn without replacement from a generator seeded with ``seed``, so the same labels and
+    seed always give the same subset.
     """
     check_labels(labels, labels.numel(), "labels")
     if labels.numel() == 0:
         raise ValueError("labels is empty")
-    if not 0 < fraction <= 1:
+    if (fraction is None) == (per_class is None):
+        raise ValueError("give one of fraction and per_class")
+    if fraction is not None and not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    if per_class is not None and per_class < 1:
+        raise ValueError(f"per_class must be at least 1, got {per_class}")
 
     labels = labels.cpu()
     generator = torch.Generator().manual_seed(seed)
@@ -33,7 +40,7 @@ def balanced_label_subset(labels: Tensor, *, fraction: float, seed: int) -> Tens
     chosen = []
     for class_indices in torch.split(order, counts.tolist()):
         count = class_indices.numel()
-        keep = max(1, math.floor(fraction * count + 0.5))
+        keep = min(count, per_class) if per_class is not None else max(1, math.floor(fraction * count + 0.5))
         chosen.append(class_indices[torch.randperm(count, generator=generator)[:keep]])
     return torch.cat(chosen).sort().values
 
