@@ -22,8 +22,8 @@ from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
 from simsiam_zoo.data import EpochSampler, Transformed
-from simsiam_zoo.hub.cards import PROJECT_URL, render_card
-from simsiam_zoo.hub.folder import Preprocessing, timm_config, write_hub_folder
+from simsiam_zoo.hub.cards import PROJECT_URL, license_metadata, render_card
+from simsiam_zoo.hub.folder import HubFolderError, Preprocessing, timm_config, write_hub_folder
 from simsiam_zoo.hub.loader import LoadedBackbone
 from simsiam_zoo.train import TrainingDiverged
 
@@ -270,6 +270,19 @@ def finetune(
     return FinetuneResult(model, history[-1]["val_top1"], history, len(train_set), len(val_set), batch)
 
 
+def classifier_license(backbone: LoadedBackbone, license: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The card licence fields of a classifier made from `backbone`: `license`, else the backbone's card's, else
+    Apache-2.0 (this project's); checked as the card will be (a HubFolderError names a backbone's unusable one)."""
+    fields = dict(license or backbone.license or {"license": "apache-2.0"})
+    try:
+        return license_metadata(fields["license"], name=fields.get("license_name"), link=fields.get("license_link"))
+    except HubFolderError as error:
+        if license:
+            raise
+        raise HubFolderError(f"{backbone.source}: the licence on its card cannot be passed on ({error}); give the "
+                             "classifier's licence explicitly (--license)") from None
+
+
 def save_classifier(
     result: FinetuneResult,
     out_dir: str | Path,
@@ -292,7 +305,7 @@ def save_classifier(
     num_classes = model.get_classifier().out_features
     if len(class_names) != num_classes:
         raise ValueError(f"{len(class_names)} class names for a {num_classes}-class head")
-    fields = dict(license or backbone.license or {"license": "apache-2.0"})
+    fields = classifier_license(backbone, license)
     config = timm_config(model, preprocessing=backbone.preprocessing, tag=card_name.partition(".")[2] or card_name,
                          license=fields["license"], label_names=class_names, origin_url=PROJECT_URL)
     card = render_card(

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -370,3 +371,17 @@ def test_pretrained_false_gives_the_architecture_with_random_weights(hub_folder:
     trained, random = load_backbone(hub_folder), load_backbone(hub_folder, pretrained=False)
     assert (random.arch, random.preprocessing, random.source) == (trained.arch, trained.preprocessing, "random init")
     assert not torch.equal(random.model.state_dict()["conv1.weight"], trained.model.state_dict()["conv1.weight"])
+
+
+def test_a_backbone_licence_that_cannot_be_passed_on_is_refused_before_training(
+    hub_folder: Path, image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from simsiam_zoo.evaluate import protocols
+    from simsiam_zoo.hub.folder import HubFolderError
+
+    folder = shutil.copytree(hub_folder, tmp_path / "backbone")
+    card = folder / "README.md"
+    card.write_text(card.read_text().replace("license: mit", "license: My Licence"))
+    monkeypatch.setattr(protocols, "_train", lambda *args, **kwargs: pytest.fail("trained before the check"))
+    with pytest.raises(HubFolderError, match=r"licence on its card cannot be passed on.*--license"):
+        protocols.finetune_classifier(folder, image_folder, tmp_path / "out", run=QUIET)

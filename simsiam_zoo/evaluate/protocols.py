@@ -34,6 +34,7 @@ from simsiam_zoo.finetune import (
     FinetuneResult,
     LinearProtocolSchedule,
     Schedule,
+    classifier_license,
     finetune,
     save_classifier,
 )
@@ -432,6 +433,7 @@ def finetune_classifier(
     check_output(out_dir, kind=HUB_FOLDER_KIND, inputs=inputs, overwrite=overwrite)
     fields = license_metadata(license, name=license_name, link=license_link) if license else None
     loaded = _load(model, run)
+    fields = classifier_license(loaded, fields)  # the backbone's, when inherited, checked before any training
     splits = _labelled_splits(data, run)
     result = _train(loaded, splits, splits.train, schedule=schedule, frozen_backbone=frozen_backbone, run=run)
     how = "linear head on the frozen backbone" if frozen_backbone else "fine-tuned end to end"
