@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
 from simsiam_zoo._io import atomic_directory
-from simsiam_zoo.augment import CROP_MODES
+from simsiam_zoo.augment import CROP_MODES, eval_transform
 from simsiam_zoo.checkpoint import RECIPE_NAME
 
 HUB_FOLDER_KIND = "hub-folder"
@@ -76,8 +76,6 @@ class Preprocessing:
                    mean=numbers("mean", 3), std=std, crop_mode=crop_mode)
 
     def transform(self) -> Any:
-        from simsiam_zoo.augment import eval_transform
-
         return eval_transform(
             image_size=self.input_size[-1], crop_pct=self.crop_pct, mean=self.mean, std=self.std,
             interpolation=self.interpolation, crop_mode=self.crop_mode,

@@ -211,7 +211,7 @@ def _load_pretrained(
                 return _from_folder(path, expected_sha256=None, source=str(path))
             if (path / CHECKPOINT_NAME).exists():
                 return _from_file(path / CHECKPOINT_NAME, arch=arch)
-            raise HubFolderError(f"{path}: neither a hub folder ({CONFIG_NAME}) nor a training run (checkpoint.pt)")
+            raise HubFolderError(f"{path}: neither a hub folder ({CONFIG_NAME}) nor a training run ({CHECKPOINT_NAME})")
         return _from_file(path, arch=arch)
     if entry.source is not None and entry.sha256 is None and hub_dir is None:
         # Not mirrored to the Hub (or not pinned yet): the original file, converted once into the cache.
