@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,9 +39,9 @@ EVAL_TRAIN_IMAGES, EVAL_TEST_IMAGES = 5_000, 1_000
 FEW_LABELS = 600
 DIGITS_IMAGES = 1_797  # sklearn's digits, the transfer dataset (80% train, 20% test)
 MONITOR_BANK, MONITOR_QUERIES = 1_000, 500
-# Export, publishing, loading, linear probes and plots, reserved as this many training steps: they run on the same
-# CPU, so a slower machine is slower at both (README's demo section has the wall clock this gives).
-FIXED_STEPS = 20
+# Export, publishing, loading and plots, reserved as this many training steps beside the measured evaluation: they
+# run on the same CPU, so a slower machine is slower at both (README's demo section has the wall clock this gives).
+FIXED_STEPS = 4
 WEIGHT_DECAYS = (1e-5, 1e-4, 1e-3)
 # The timings and run sizes chosen for a budget; a rerun with the same budget and device reuses them, so that
 # it resumes (or skips) the very runs it planned instead of planning new ones from its own timings.
@@ -52,6 +53,7 @@ class DemoResult:
     out_dir: Path
     report: Path
     table: list[dict[str, Any]]
+    minimum_minutes: float  # what the demo needs on this machine (calibration, baselines, one step a run, reserve)
 
 
 def _calibrate(recipe: Recipe, dataset: FashionMNIST, device: str) -> tuple[float, float]:
@@ -170,81 +172,44 @@ def run_demo(*, out_dir: str | Path = "demo_output", minutes: float = 5.0, devic
     dataset = FashionMNIST(recipe.data.path)
     plan = _Plan(out_dir, minutes=minutes, device=device)
     seconds_per_step, seconds_per_image = plan.get("timings", lambda: _calibrate(recipe, dataset, device))
-    # Every run embeds its kNN monitor's bank and queries once per epoch, and twice before training (the recipe's
-    # init and the standard random init).
-    monitor_seconds = (DEMO_EPOCHS + 2) * (monitor_bank + monitor_queries) * seconds_per_image
-    # After pretraining: two backbones embed the evaluation and the digits images; export, probes, plots.
-    reserve = (FIXED_STEPS * seconds_per_step
-               + 2 * (eval_train_images + eval_test_images + DIGITS_IMAGES) * seconds_per_image)
-
-    def pretraining_left() -> float:
-        return deadline - time.monotonic() - reserve
-
-    def sized(seconds: float) -> int:
-        return images_per_epoch(seconds=seconds, seconds_per_step=seconds_per_step,
-                                batch_size=recipe.optim.batch_size, dataset_size=len(dataset))
-
-    # The short collapse run goes first, so that the main run is planned from the time actually left. Both runs
-    # stop at their share of the time whatever the plan said (the budget is a deadline), and log every step.
-    collapse_seconds = COLLAPSE_SHARE * pretraining_left()
-    collapse_images = plan.get("collapse_images", lambda: sized(collapse_seconds - monitor_seconds))
-    _say(progress, f"SimSiam without stop-gradient on {collapse_images} images x {DEMO_EPOCHS} epochs", started)
-    collapse_run = train(recipe.replace({"loss.stop_gradient": False}),
-                         output_dir=out_dir / f"run-no-stop-gradient-{collapse_images}", device=device,
-                         dataset=Subset(dataset, range(collapse_images)), progress=progress,
-                         max_minutes=max(collapse_seconds, 0.0) / 60)
-
-    main_seconds = pretraining_left()
-    images = plan.get("main_images", lambda: sized(main_seconds - monitor_seconds))
-    # A run folder per plan, so that another budget starts afresh.
-    run_dir = out_dir / f"run-{images}"
-    _say(progress, f"pretraining {recipe.model.arch} on {images} images x {DEMO_EPOCHS} epochs "
-                   f"(~{seconds_per_step:.2f} s/step, {main_seconds:.0f} s left for it)", started)
-    # The cap keeps the deadline when the calibration was optimistic (a busy machine): the run stops where it is
-    # (at least one step), and the evaluation gets its reserve.
-    main_run = train(recipe, output_dir=run_dir, device=device, dataset=Subset(dataset, range(images)),
-                     progress=progress, max_minutes=max(main_seconds, 0.0) / 60)
+    evaluation = _Evaluation(out_dir / "features", recipe, train_images=eval_train_images,
+                             test_images=eval_test_images, device=device)
+    # The baselines go first: the trained backbone's evaluation after pretraining does the same work on the same
+    # images, so its time is measured here instead of guessed.
+    evaluation_started = time.monotonic()
+    random_row = evaluation.backbone_row("random-init ResNet-18 (standard init)", _standard_init(recipe), "random")
+    evaluation_seconds = plan.get("evaluation_seconds", lambda: time.monotonic() - evaluation_started)
+    pixel_row = evaluation.pixel_row()
+    reserve = evaluation_seconds + FIXED_STEPS * seconds_per_step
+    # A run trains at least one step, after its kNN monitor's two epoch-0 embeddings (both inits).
+    shortest_run = seconds_per_step + 3 * (monitor_bank + monitor_queries) * seconds_per_image
+    minimum_minutes = (time.monotonic() - started + 2 * shortest_run + reserve) / 60
+    if minimum_minutes > minutes:
+        warnings.warn(f"--minutes {minutes:g} is below what the demo needs on this machine (about "
+                      f"{minimum_minutes:.1f} min): each run trains one step", stacklevel=2)
+    collapse_run, main_run, run_dir = _pretrain(recipe, dataset, plan, out_dir=out_dir, device=device,
+                                                 progress=progress, started=started,
+                                                 seconds_left=lambda: deadline - time.monotonic() - reserve,
+                                                 seconds_per_step=seconds_per_step,
+                                                 monitor_seconds=(DEMO_EPOCHS + 2) * (monitor_bank + monitor_queries)
+                                                 * seconds_per_image)
 
     entry = ZOO[DEMO_MODEL]
     hub_dir = out_dir / "local_hub"
     folder = export_checkpoint(run_dir, out_dir / "export" / DEMO_MODEL, name=DEMO_MODEL)
     publish_local(folder, hub_dir=hub_dir, repo_id=entry.hub_id)
     _say(progress, f"published {entry.hub_id} to {hub_dir}; loading it back by name", started)
-    trained = load_backbone(DEMO_MODEL, hub_dir=hub_dir)
-    with torch.random.fork_rng(devices=[]):  # the same random network on a rerun, so its features resume
-        torch.manual_seed(recipe.run.seed)
-        random_init = load_backbone(DEMO_MODEL, pretrained=False)
-
-    features_dir = out_dir / "features"
-    digits = digits_datasets(image_size=recipe.data.image_size, seed=recipe.run.seed)
-    rows = []
-    train_test = {}
-    for label, source in (("SimSiam (this run)", trained), ("random-init ResNet-18 (standard init)", random_init)):
-        key = "simsiam" if source is trained else "random"
-        train_x, train_y = _features(source, "fashion_mnist", out=features_dir / f"{key}-train",
-                                     limit=eval_train_images, device=device)
-        test_x, test_y = _features(source, "fashion_mnist:test", out=features_dir / f"{key}-test",
-                                   limit=eval_test_images, device=device)
-        train_test[key] = (train_x, train_y, test_x, test_y)
-        rows.append({"features": label, **_evaluate(train_x, train_y, test_x, test_y),
-                     **_few_labels(train_x, train_y, test_x, test_y, seed=recipe.run.seed),
-                     **_digits(source, digits, device=device)})
-    _say(progress, "extracted and evaluated features; raw-pixel baseline, report", started)
-    pixel_train = FashionMNIST(recipe.data.path)
-    pixel_test = FashionMNIST(recipe.data.path, split="test")
-    n_train, n_test = len(train_test["simsiam"][0]), len(train_test["simsiam"][2])
-    raw = (pixel_train.images[:n_train].flatten(1).float() / 255, pixel_train.labels[:n_train],
-           pixel_test.images[:n_test].flatten(1).float() / 255, pixel_test.labels[:n_test])
-    rows.append({"features": "raw pixels (28x28)", **_evaluate(*raw), **_few_labels(*raw, seed=recipe.run.seed),
-                 **_digits(None, digits, device=device)})
+    ours = evaluation.backbone_row("SimSiam (this run)", load_backbone(DEMO_MODEL, hub_dir=hub_dir), "simsiam")
+    rows = [ours, random_row, pixel_row]
+    _say(progress, "extracted and evaluated features; report", started)
 
     # The exported card's model-index gets this run's numbers; the local hub copy is republished with them.
-    ours = rows[0]
-    dataset = HUB_DATASET_IDS["fashion_mnist"]
+    n_test = len(evaluation.features["simsiam"][2])
+    dataset_id = HUB_DATASET_IDS["fashion_mnist"]
     results = (
-        Result("knn", dataset, f"top-1 accuracy (k=20, {n_test} test images)", round(ours["knn_top1"], 2),
+        Result("knn", dataset_id, f"top-1 accuracy (k=20, {n_test} test images)", round(ours["knn_top1"], 2),
                "simsiam-zoo demo"),
-        Result("linear", dataset, f"top-1 accuracy (cached features, {n_test} test images)",
+        Result("linear", dataset_id, f"top-1 accuracy (cached features, {n_test} test images)",
                round(ours["linear_top1"], 2), "simsiam-zoo demo"),
     )
     folder = export_checkpoint(run_dir, folder, name=DEMO_MODEL, results=results)
@@ -254,11 +219,78 @@ def run_demo(*, out_dir: str | Path = "demo_output", minutes: float = 5.0, devic
 
     report = write_report(
         out_dir / "report", rows=rows, main_run=main_run, collapse_run=collapse_run, recipe=recipe,
-        card=(folder / "README.md").read_text(), features=train_test["simsiam"], test_images=pixel_test.images,
-        train_images=pixel_train.images, minutes=(time.monotonic() - started) / 60,
+        card=(folder / "README.md").read_text(), features=evaluation.features["simsiam"],
+        test_images=evaluation.pixels_test.images, train_images=evaluation.pixels_train.images,
+        minutes=(time.monotonic() - started) / 60,
     )
     _say(progress, f"done: {report}", started)
-    return DemoResult(out_dir, report, rows)
+    return DemoResult(out_dir, report, rows, minimum_minutes)
+
+
+def _standard_init(recipe: Recipe) -> Any:
+    with torch.random.fork_rng(devices=[]):  # the same random network on a rerun, so its features resume
+        torch.manual_seed(recipe.run.seed)
+        return load_backbone(DEMO_MODEL, pretrained=False)
+
+
+def _pretrain(recipe: Recipe, dataset: FashionMNIST, plan: _Plan, *, out_dir: Path, device: str, progress: bool,
+              started: float, seconds_left: Any, seconds_per_step: float,
+              monitor_seconds: float) -> tuple[Any, Any, Path]:
+    """The short run without stop-gradient, then the main run, each planned from the time `seconds_left()` gives
+    and stopped at its share whatever the plan said (the budget is a deadline). Returns both and the main run's
+    folder."""
+    def sized(seconds: float) -> int:
+        return images_per_epoch(seconds=seconds, seconds_per_step=seconds_per_step,
+                                batch_size=recipe.optim.batch_size, dataset_size=len(dataset))
+
+    collapse_seconds = COLLAPSE_SHARE * seconds_left()
+    collapse_images = plan.get("collapse_images", lambda: sized(collapse_seconds - monitor_seconds))
+    _say(progress, f"SimSiam without stop-gradient on {collapse_images} images x {DEMO_EPOCHS} epochs", started)
+    collapse_run = train(recipe.replace({"loss.stop_gradient": False}),
+                         output_dir=out_dir / f"run-no-stop-gradient-{collapse_images}", device=device,
+                         dataset=Subset(dataset, range(collapse_images)), progress=progress,
+                         max_minutes=max(collapse_seconds, 0.0) / 60)
+    # Planned from the time actually left after the collapse run.
+    main_seconds = seconds_left()
+    images = plan.get("main_images", lambda: sized(main_seconds - monitor_seconds))
+    run_dir = out_dir / f"run-{images}"  # a run folder per plan, so that another budget starts afresh
+    _say(progress, f"pretraining {recipe.model.arch} on {images} images x {DEMO_EPOCHS} epochs "
+                   f"(~{seconds_per_step:.2f} s/step, {main_seconds:.0f} s left for it)", started)
+    # The cap keeps the deadline when the calibration was optimistic (a busy machine): the run stops where it is
+    # (at least one step), and the evaluation gets its reserve.
+    main_run = train(recipe, output_dir=run_dir, device=device, dataset=Subset(dataset, range(images)),
+                     progress=progress, max_minutes=max(main_seconds, 0.0) / 60)
+    return collapse_run, main_run, run_dir
+
+
+class _Evaluation:
+    """The frozen-feature evaluation of the demo's rows on one split of Fashion-MNIST and on digits."""
+
+    def __init__(self, features_dir: Path, recipe: Recipe, *, train_images: int, test_images: int, device: str):
+        self.features_dir, self.recipe, self.device = features_dir, recipe, device
+        self.train_images, self.test_images = train_images, test_images
+        self.digits = digits_datasets(image_size=recipe.data.image_size, seed=recipe.run.seed)
+        self.pixels_train = FashionMNIST(recipe.data.path)
+        self.pixels_test = FashionMNIST(recipe.data.path, split="test")
+        self.features: dict[str, tuple[torch.Tensor, ...]] = {}
+
+    def backbone_row(self, label: str, source: Any, key: str) -> dict[str, Any]:
+        train_x, train_y = _features(source, "fashion_mnist", out=self.features_dir / f"{key}-train",
+                                     limit=self.train_images, device=self.device)
+        test_x, test_y = _features(source, "fashion_mnist:test", out=self.features_dir / f"{key}-test",
+                                   limit=self.test_images, device=self.device)
+        self.features[key] = (train_x, train_y, test_x, test_y)
+        return self._row(label, (train_x, train_y, test_x, test_y), source)
+
+    def pixel_row(self) -> dict[str, Any]:
+        n_train, n_test = min(self.train_images, len(self.pixels_train)), min(self.test_images, len(self.pixels_test))
+        raw = (self.pixels_train.images[:n_train].flatten(1).float() / 255, self.pixels_train.labels[:n_train],
+               self.pixels_test.images[:n_test].flatten(1).float() / 255, self.pixels_test.labels[:n_test])
+        return self._row("raw pixels (28x28)", raw, None)
+
+    def _row(self, label: str, split: tuple[torch.Tensor, ...], source: Any) -> dict[str, Any]:
+        return {"features": label, **_evaluate(*split), **_few_labels(*split, seed=self.recipe.run.seed),
+                **_digits(source, self.digits, device=self.device)}
 
 
 def _say(enabled: bool, message: str, started: float) -> None:

@@ -6,6 +6,7 @@ import csv
 import json
 import re
 import time
+import warnings
 
 import pytest
 import torch
@@ -18,6 +19,7 @@ from simsiam_zoo.hub.registry import ZOO
 
 
 @pytest.mark.skipif(not FASHION_MNIST_DIR.exists(), reason="needs apt-get install dataset-fashion-mnist")
+@pytest.mark.filterwarnings("ignore:--minutes 0.4 is below what the demo needs")
 def test_demo_with_a_tiny_budget(tmp_path):
     out = tmp_path / "demo"
     result = run_demo(out_dir=out, minutes=0.4, eval_train_images=1000, eval_test_images=300, monitor_bank=200,
@@ -85,7 +87,8 @@ def test_demo_with_a_tiny_budget(tmp_path):
 @pytest.mark.skipif(not FASHION_MNIST_DIR.exists(), reason="needs apt-get install dataset-fashion-mnist")
 def test_demo_keeps_its_budget_on_a_machine_four_times_slower(tmp_path, monkeypatch):
     """The budget is a deadline: with every ResNet forward four times as slow (a training step's backward too),
-    so calibration, training, embedding and extraction all are, the whole demo still ends within budget + 5 s."""
+    so calibration, training, embedding and extraction all are, the whole demo still ends within budget + 5 s, or
+    within the minimum it states for this machine when the budget is below it."""
     import timm.models.resnet as resnet
 
     forward = resnet.ResNet.forward
@@ -100,7 +103,15 @@ def test_demo_keeps_its_budget_on_a_machine_four_times_slower(tmp_path, monkeypa
     monkeypatch.setattr(resnet.ResNet, "forward", four_times_slower)
     minutes = 1.0
     started = time.monotonic()
-    result = run_demo(out_dir=tmp_path / "demo", minutes=minutes, eval_train_images=1000, eval_test_images=300,
-                      monitor_bank=200, monitor_queries=100, progress=False)
-    assert time.monotonic() - started <= minutes * 60 + 5
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = run_demo(out_dir=tmp_path / "demo", minutes=minutes, eval_train_images=1000, eval_test_images=300,
+                          monitor_bank=200, monitor_queries=100, progress=False)
+    elapsed = time.monotonic() - started
+    # A budget below what the measured work needs on this machine is said, and then the demo's minimum is the
+    # deadline; that minimum is an estimate of the work, not a bound so loose that any run would keep it.
+    below = [str(w.message) for w in caught if "is below what the demo needs" in str(w.message)]
+    assert bool(below) == (result.minimum_minutes > minutes), below
+    assert elapsed <= max(minutes, result.minimum_minutes) * 60 + 5
+    assert result.minimum_minutes * 60 < 1.5 * elapsed
     assert result.report.stat().st_size > 0
