@@ -1,4 +1,5 @@
-"""Image sources for training and evaluation: image folders, Fashion-MNIST idx files, fake data.
+"""What DATA is, for training, extraction and evaluation: image folders and list files (one `ImageSource`),
+Fashion-MNIST idx files, fake data.
 
 Every source yields `(uint8 tensor (3, H, W), label)`, label -1 when unknown. Random augmentation is
 seeded per (seed, epoch, index) so a batch is the same whatever the worker count and after a resume.
@@ -11,7 +12,9 @@ import os
 import struct
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -67,60 +70,6 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         background = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, image)
     return image.convert("RGB")
-
-
-def scan_image_folder(root: str | Path) -> tuple[list[Path], list[int], list[str]]:
-    """Files of an image folder: class sub-folders give labels (sorted names), a flat folder gives -1."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"{root}: not a folder")
-    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    resolved_root = root.resolve()
-    for subdir in subdirs:
-        # A linked class folder is fine; one that leads back to the data folder would count every image twice.
-        if subdir.is_symlink() and resolved_root.is_relative_to(subdir.resolve()):
-            raise DataError(f"{subdir}: a link back to the data folder (a loop), not a class folder")
-    classes = [p.name for p in subdirs]
-    paths: list[Path] = []
-    labels: list[int] = []
-    groups = [(d, i) for i, d in enumerate(subdirs)] if subdirs else [(root, -1)]
-    for folder, label in groups:
-        for path in _walk_images(folder, recursive=bool(subdirs)):
-            paths.append(path)
-            labels.append(label)
-    if not paths:
-        raise DataError(f"{root}: no images found (extensions: {', '.join(IMAGE_EXTENSIONS)})")
-    # As torchvision's ImageFolder: a class with no images would be a label nothing can predict or be scored on.
-    empty = [name for i, name in enumerate(classes) if i not in set(labels)]
-    if empty:
-        raise DataError(f"{root}: class folder(s) with no images: {', '.join(empty)}; add images or remove them")
-    return paths, labels, classes
-
-
-def _walk_images(folder: Path, *, recursive: bool) -> Iterator[Path]:
-    # followlinks=False: a symlink loop cannot make the scan spin forever.
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if recursive else []
-        for name in sorted(filenames):
-            if name.startswith("."):
-                continue
-            path = Path(dirpath) / name
-            if path.suffix.lower() not in IMAGE_EXTENSIONS:
-                raise DataError(f"{path}: not an image file (extensions: {', '.join(IMAGE_EXTENSIONS)})")
-            yield path
-
-
-class ImageFolder(Dataset):
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
-        self.paths, labels, self.classes = scan_image_folder(root)
-        self.labels = torch.tensor(labels, dtype=torch.int64)
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        return decode_image(self.paths[index]), int(self.labels[index])
 
 
 def _read_idx(path: Path) -> np.ndarray:
@@ -261,3 +210,175 @@ class Transformed(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         image, label = self.dataset[index]
         return self.transform(image), label
+
+
+# ---------------------------------------------------------------------------------------------- sources
+# What DATA is, for training, extraction and every evaluation: one ImageSource, with one policy for what is not
+# an image. Every visible entry is listed in a stable order; an entry that is not an image file by its extension,
+# or a link to a folder (never followed: a loop would count images twice), is a skip with its reason, which
+# extraction records and training and evaluation report; an image that does not decode is a skip for extraction
+# and an error naming the file for the others, which cannot leave a sample out of a batch.
+
+NAMED_SOURCES = {"fashion_mnist": "train", "fashion_mnist:train": "train", "fashion_mnist:test": "test"}
+_NAMED_LISTED = 5  # skipped entries named in the warning of a training or evaluation source; the rest are counted
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """Ordered entries and how to load entry i as uint8 (3, H, W).
+
+    `paths` are the names recorded for the entries (relative to the folder, as listed, or dataset/split/i);
+    `labels` index `classes`, -1 when unknown; `skipped` maps the positions of entries that are not images to why.
+    """
+
+    kind: Literal["folder", "list", "dataset"]
+    location: str
+    paths: list[str]
+    labels: list[int]
+    classes: list[str]
+    files: list[Path] = field(default_factory=list)  # per entry, for folder and list sources
+    dataset: FashionMNIST | None = None
+    skipped: dict[int, str] = field(default_factory=dict)
+
+    def load(self, position: int) -> torch.Tensor:
+        if self.dataset is not None:
+            return self.dataset[position][0]
+        return decode_image(self.files[position])
+
+    def head(self, limit: int) -> ImageSource:
+        return ImageSource(
+            self.kind, self.location, self.paths[:limit], self.labels[:limit], self.classes, self.files[:limit],
+            self.dataset, {i: r for i, r in self.skipped.items() if i < limit},
+        )
+
+    def images(self) -> SourceImages:
+        """The entries that are images, as a dataset of (image, label); the skipped ones said in a warning."""
+        if self.skipped:
+            listed = "; ".join(f"{self.paths[i]}: {reason}" for i, reason in list(self.skipped.items())[:_NAMED_LISTED])
+            more = len(self.skipped) - _NAMED_LISTED
+            warnings.warn(f"{self.location}: skipped {len(self.skipped)} of {len(self.paths)} entries, not images "
+                          f"({listed}{f'; and {more} more' if more > 0 else ''})", stacklevel=2)
+        return SourceImages(self, [i for i in range(len(self.paths)) if i not in self.skipped])
+
+
+class SourceImages(Dataset):
+    """The images of an ImageSource: `(uint8 (3, H, W), label)`, with `labels`, `paths` and `classes`."""
+
+    def __init__(self, source: ImageSource, positions: list[int]):
+        self.source, self.positions = source, positions
+        self.labels = torch.tensor([source.labels[i] for i in positions], dtype=torch.int64)
+        self.paths = [source.paths[i] for i in positions]
+        self.classes = source.classes
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.source.load(self.positions[index]), int(self.labels[index])
+
+
+def open_source(data: str | Path, *, limit: int | None = None) -> ImageSource:
+    """A named dataset (`fashion_mnist[:split]`), an image folder, or a text file listing image paths."""
+    if isinstance(data, str) and data.split(":")[0] == "fashion_mnist":
+        if data not in NAMED_SOURCES:
+            raise DataError(f"unknown named source {data!r}; expected one of {', '.join(NAMED_SOURCES)}")
+        split = NAMED_SOURCES[data]
+        dataset = FashionMNIST(split=split)
+        source = ImageSource("dataset", f"fashion_mnist:{split}", list(dataset.paths), dataset.labels.tolist(),
+                             list(dataset.classes), dataset=dataset)
+    else:
+        path = Path(data)
+        if path.is_symlink() and not path.exists():
+            raise DataError(f"{path}: not a folder or file: a link that leads nowhere (broken, or a loop)")
+        if path.is_dir():
+            source = _scan_folder(path)
+        elif path.is_file():
+            source = _read_list(path)
+        else:
+            raise DataError(f"{path}: no such folder or file (named sources: {', '.join(NAMED_SOURCES)})")
+    if limit is not None:
+        source = source.head(limit)
+    if len(source.skipped) == len(source.paths):
+        found = f"only {len(source.paths)} non-image entries" if source.paths else "nothing"
+        raise DataError(f"{source.location}: no images found ({found}; extensions: {', '.join(IMAGE_EXTENSIONS)})")
+    return source
+
+
+def image_folder(root: str | Path) -> SourceImages:
+    """A labelled image folder for training or evaluation: `open_source` on it, refusing empty class folders."""
+    if not Path(root).is_dir():
+        raise DataError(f"{root}: not a folder")
+    images = open_source(Path(root)).images()
+    present = set(images.labels.tolist())
+    # As torchvision's ImageFolder: a class with no images would be a label nothing can predict or be scored on.
+    empty = [name for i, name in enumerate(images.classes) if i not in present]
+    if empty:
+        raise DataError(f"{root}: class folder(s) with no images: {', '.join(empty)}; add images or remove them")
+    return images
+
+
+def _scan_folder(root: Path) -> ImageSource:
+    """Every visible entry below root, sorted; label = index of its top-level sub-folder, -1 at the top.
+
+    Classes are all visible top-level sub-folders (sorted), empty ones too, so that a train and a val
+    folder with the same class folders agree on the labels. Links to folders are followed (a class folder is
+    often one), except to a folder already listed: a loop, or a second path to the same images.
+    """
+    root = root.resolve()
+    entries: dict[tuple[str, ...], str | None] = {}  # relative parts -> reason skipped before decoding
+    classes: list[str] = []
+    listed = {(root.stat().st_dev, root.stat().st_ino)}  # folders by identity, so that a link to one shows
+
+    def unreadable(error: OSError) -> None:
+        if Path(error.filename) == root:
+            raise DataError(f"{root}: cannot list folder: {error.strerror}")
+        entries[Path(error.filename).relative_to(root).parts] = f"cannot list folder: {error.strerror}"
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable, followlinks=True):
+        here = Path(dirpath)
+        parts = here.relative_to(root).parts
+        kept = []
+        for name in sorted(d for d in dirnames if not d.startswith(".")):
+            try:
+                stat = (here / name).stat()
+            except OSError as e:
+                entries[(*parts, name)] = f"cannot list folder: {e.strerror}"
+                continue
+            if (stat.st_dev, stat.st_ino) in listed:
+                entries[(*parts, name)] = "symbolic link to a folder already listed (a loop), not followed"
+            else:
+                listed.add((stat.st_dev, stat.st_ino))
+                kept.append(name)
+        dirnames[:] = kept
+        if here == root:
+            classes = list(kept)
+        for name in filenames:
+            if not name.startswith("."):
+                is_image = os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+                entries[(*parts, name)] = None if is_image else "not an image file extension"
+    # Sorting by parts keeps each folder's entries together ("a/x" before "a b/y").
+    ordered = sorted(entries)
+    class_index = {name: i for i, name in enumerate(classes)}
+    return ImageSource(
+        "folder", str(root), ["/".join(p) for p in ordered],
+        [class_index[p[0]] if len(p) > 1 else -1 for p in ordered], classes,
+        files=[root.joinpath(*p) for p in ordered],
+        skipped={i: entries[p] for i, p in enumerate(ordered) if entries[p] is not None},
+    )
+
+
+def _read_list(list_file: Path) -> ImageSource:
+    """One image path a line, relative to the list's folder or absolute; blank lines and `#` comments skipped."""
+    list_file = list_file.resolve()
+    if list_file.suffix.lower() in IMAGE_EXTENSIONS:
+        raise DataError(f"{list_file}: is an image; DATA must be a folder, a text file of paths or a named dataset")
+    try:
+        raw = list_file.read_bytes()
+    except OSError as e:
+        raise DataError(f"{list_file}: cannot read: {e.strerror}") from None
+    if b"\0" in raw:
+        raise DataError(f"{list_file}: not a text file of image paths")
+    lines = [line.strip() for line in raw.decode("utf-8", errors="surrogateescape").splitlines()]
+    paths = [line for line in lines if line and not line.startswith("#")]
+    files = [list_file.parent / p for p in paths]
+    return ImageSource("list", str(list_file), paths, [-1] * len(paths), [], files=files)

@@ -26,7 +26,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,7 +41,7 @@ from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
 from simsiam_zoo._io import atomic_write, atomic_write_bytes, atomic_write_text, claim_output_dir
-from simsiam_zoo.data import IMAGE_EXTENSIONS, DataError, FashionMNIST, decode_image
+from simsiam_zoo.data import DataError, ImageSource, open_source
 
 FORMAT = "simsiam_zoo.features"
 # 2: resumes and evaluations check the weights' sha256, the preprocessing and each image's size and mtime.
@@ -54,7 +54,6 @@ _SETTING_NAMES = {
 INDEX_FILE = "index.json"
 SKIPPED_FILE = "skipped.json"
 SETTINGS_FILE = "settings.json"
-NAMED_SOURCES = {"fashion_mnist": "train", "fashion_mnist:train": "train", "fashion_mnist:test": "test"}
 _DTYPES = {"float32": torch.float32, "float16": torch.float16}
 _SAFETENSORS_DTYPES = {"F32": "float32", "F16": "float16"}
 _STRICT_LISTED = 50  # skipped entries named in a strict-mode error; the rest are counted
@@ -88,40 +87,6 @@ class Features:
     preprocessing: str
 
 
-# ---------------------------------------------------------------------------------------------- sources
-
-
-@dataclass
-class _Source:
-    """Ordered entries to embed and how to load entry i as uint8 (3, H, W)."""
-
-    kind: Literal["folder", "list", "dataset"]
-    location: str
-    paths: list[str]  # as recorded in the output: relative to the folder, as listed, or dataset/split/i
-    labels: list[int]
-    classes: list[str]
-    files: list[Path] = field(default_factory=list)  # per entry, for folder and list sources
-    dataset: FashionMNIST | None = None
-    known_skips: dict[int, str] = field(default_factory=dict)  # entries rejected before decoding
-
-    def load(self, position: int) -> torch.Tensor:
-        if self.dataset is not None:
-            return self.dataset[position][0]
-        return decode_image(self.files[position])
-
-    def head(self, limit: int) -> _Source:
-        return _Source(
-            self.kind, self.location, self.paths[:limit], self.labels[:limit], self.classes, self.files[:limit],
-            self.dataset, {i: r for i, r in self.known_skips.items() if i < limit},
-        )
-
-    def listing_sha256(self) -> str:
-        """What the entries are: their names and labels, and each file's size and mtime (an edit in place shows)."""
-        stats = [_size_and_mtime(path) for path in self.files]
-        listing = [self.paths, self.labels, sorted(self.known_skips.items()), stats]
-        return hashlib.sha256(json.dumps(listing).encode()).hexdigest()
-
-
 def _size_and_mtime(path: Path) -> tuple[int, int] | None:
     try:
         stat = path.stat()
@@ -141,91 +106,11 @@ def weights_sha256(model: nn.Module) -> str:
     return digest.hexdigest()
 
 
-def _open_source(data: str | Path, *, limit: int | None) -> _Source:
-    """A named dataset (`fashion_mnist[:split]`), an image folder, or a text file listing image paths."""
-    if isinstance(data, str) and data.split(":")[0] == "fashion_mnist":
-        if data not in NAMED_SOURCES:
-            raise DataError(f"unknown named source {data!r}; expected one of {', '.join(NAMED_SOURCES)}")
-        split = NAMED_SOURCES[data]
-        dataset = FashionMNIST(split=split)
-        source = _Source(
-            "dataset", f"fashion_mnist:{split}", list(dataset.paths), dataset.labels.tolist(),
-            list(dataset.classes), dataset=dataset,
-        )
-    else:
-        path = Path(data)
-        if path.is_dir():
-            source = _scan_folder(path)
-        elif path.is_file():
-            source = _read_list(path)
-        else:
-            raise DataError(f"{path}: no such folder or file (named sources: {', '.join(NAMED_SOURCES)})")
-    if limit is not None:
-        source = source.head(limit)
-    if len(source.known_skips) == len(source.paths):
-        found = f"only {len(source.paths)} non-image entries" if source.paths else "nothing"
-        raise DataError(f"{source.location}: no images to extract ({found}; extensions: {', '.join(IMAGE_EXTENSIONS)})")
-    return source
-
-
-def _scan_folder(root: Path) -> _Source:
-    """Every visible entry below root, sorted; label = index of its top-level sub-folder, -1 at the top.
-
-    Classes are all visible top-level sub-folders (sorted), empty ones too, so that a train and a val
-    folder with the same class folders agree on the labels.
-    """
-    root = root.resolve()
-    entries: dict[tuple[str, ...], str | None] = {}  # relative parts -> reason skipped before decoding
-    classes: list[str] = []
-
-    def unreadable(error: OSError) -> None:
-        if Path(error.filename) == root:
-            raise DataError(f"{root}: cannot list folder: {error.strerror}")
-        entries[Path(error.filename).relative_to(root).parts] = f"cannot list folder: {error.strerror}"
-
-    # followlinks=False: a symlink loop cannot make the walk spin forever.
-    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable, followlinks=False):
-        here = Path(dirpath)
-        parts = here.relative_to(root).parts
-        visible = [d for d in dirnames if not d.startswith(".")]
-        # os.walk lists links to folders among the folders but never enters them: report, don't drop them.
-        links = {d for d in visible if (here / d).is_symlink()}
-        dirnames[:] = [d for d in visible if d not in links]
-        if here == root:
-            classes = sorted(dirnames)
-        for name in links:
-            entries[(*parts, name)] = "symbolic link to a folder, not followed"
-        for name in filenames:
-            if not name.startswith("."):
-                is_image = os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
-                entries[(*parts, name)] = None if is_image else "not an image file extension"
-    # Sorting by parts keeps each folder's entries together ("a/x" before "a b/y").
-    ordered = sorted(entries)
-    class_index = {name: i for i, name in enumerate(classes)}
-    return _Source(
-        "folder", str(root), ["/".join(p) for p in ordered],
-        [class_index[p[0]] if len(p) > 1 else -1 for p in ordered], classes,
-        files=[root.joinpath(*p) for p in ordered],
-        known_skips={i: entries[p] for i, p in enumerate(ordered) if entries[p] is not None},
-    )
-
-
-def _read_list(list_file: Path) -> _Source:
-    """One image path a line, relative to the list's folder or absolute; blank lines and `#` comments skipped."""
-    list_file = list_file.resolve()
-    if list_file.suffix.lower() in IMAGE_EXTENSIONS:
-        raise DataError(f"{list_file}: is an image; DATA must be a folder, a text file of paths or a named dataset")
-    try:
-        raw = list_file.read_bytes()
-    except OSError as e:
-        raise DataError(f"{list_file}: cannot read: {e.strerror}") from None
-    if b"\0" in raw:
-        raise DataError(f"{list_file}: not a text file of image paths")
-    lines = [line.strip() for line in raw.decode("utf-8", errors="surrogateescape").splitlines()]
-    paths = [line for line in lines if line and not line.startswith("#")]
-    return _Source(
-        "list", str(list_file), paths, [-1] * len(paths), [], files=[list_file.parent / p for p in paths]
-    )
+def _listing_sha256(source: ImageSource) -> str:
+    """What the entries are: their names and labels, and each file's size and mtime (an edit in place shows)."""
+    stats = [_size_and_mtime(path) for path in source.files]
+    listing = [source.paths, source.labels, sorted(source.skipped.items()), stats]
+    return hashlib.sha256(json.dumps(listing).encode()).hexdigest()
 
 
 # ------------------------------------------------------------------------------------------------ shards
@@ -338,7 +223,7 @@ def _read_shard(out: Path, shard: _Shard, output_format: str) -> _StoredShard:
 
 
 def _resumable(
-    out: Path, shard: _Shard, source: _Source, *, output_format: str, settings_sha256: str
+    out: Path, shard: _Shard, source: ImageSource, *, output_format: str, settings_sha256: str
 ) -> _StoredShard | None:
     """The shard already on disk if it is complete and matches the plan, None if it must be (re)computed."""
     if not any((out / name).exists() for name in shard.files(output_format)):
@@ -398,7 +283,7 @@ def _prepare_out(out: Path, settings: dict[str, Any], shards: list[_Shard], outp
 class _Decoded(Dataset):
     """(position, transformed image or None, reason or None): a bad image becomes a marker, not an error."""
 
-    def __init__(self, source: _Source, transform: Callable[[torch.Tensor], torch.Tensor]):
+    def __init__(self, source: ImageSource, transform: Callable[[torch.Tensor], torch.Tensor]):
         self.source, self.transform = source, transform
 
     def __len__(self) -> int:
@@ -492,7 +377,7 @@ def _on_device(
 
 
 def _embed_shards(
-    shards: list[_Shard], source: _Source, pipeline: _Pipeline, model: nn.Module,
+    shards: list[_Shard], source: ImageSource, pipeline: _Pipeline, model: nn.Module,
     *, batch_size: int, num_workers: int, device: torch.device, precision: str, memory_format: torch.memory_format,
     bar: tqdm,
 ) -> Iterator[tuple[_Shard, list[int], torch.Tensor | None, list[tuple[int, str]]]]:
@@ -500,7 +385,7 @@ def _embed_shards(
     # Batches never straddle shards, so a resumed shard is computed from the very same batches.
     batch_counts, batches = [], []
     for shard in shards:
-        todo = [i for i in range(shard.start, shard.stop) if i not in source.known_skips]
+        todo = [i for i in range(shard.start, shard.stop) if i not in source.skipped]
         shard_batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
         batch_counts.append(len(shard_batches))
         batches.extend(shard_batches)
@@ -510,7 +395,7 @@ def _embed_shards(
     )
     stream = iter(loader) if batches else iter(())  # no worker start-up when every shard was skipped already
     for shard, count in zip(shards, batch_counts, strict=True):
-        skipped = [(i, source.known_skips[i]) for i in range(shard.start, shard.stop) if i in source.known_skips]
+        skipped = [(i, source.skipped[i]) for i in range(shard.start, shard.stop) if i in source.skipped]
         bar.update(len(skipped))
         positions, outputs = [], []
         for _ in range(count):
@@ -599,13 +484,13 @@ def extract_features(
         precision=precision, dtype=dtype, output_format=output_format, batch_size=batch_size,
         shard_size=shard_size, limit=limit, num_workers=num_workers,
     )
-    source = _open_source(data, limit=limit)
+    source = open_source(data, limit=limit)
     out = claim_output_dir(out, kind="features", inputs=(data,), legacy_files=(INDEX_FILE,))
     num_images = len(source.paths)
     # What the bytes depend on; batch size, workers, device and compile only change rounding, if anything.
     settings = {
         "source": {"kind": source.kind, "location": source.location, "limit": limit, "num_images": num_images},
-        "images": source.listing_sha256(),
+        "images": _listing_sha256(source),
         "weights_sha256": weights_sha256(model),
         # A transform's repr lists its steps and parameters; object addresses (of a lambda, say) are not settings.
         "preprocessing": re.sub(r" at 0x[0-9a-f]+", "", repr(transform)),

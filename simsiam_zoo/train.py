@@ -10,6 +10,7 @@ import csv
 import io
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,10 +29,10 @@ from simsiam_zoo.data import (
     EpochSampler,
     FakeImages,
     FashionMNIST,
-    ImageFolder,
     Subset,
     Transformed,
     TwoViews,
+    image_folder,
 )
 from simsiam_zoo.distributed import (
     all_reduce_mean,
@@ -112,15 +113,19 @@ def build_dataset(recipe: Recipe, *, split: str = "train") -> Dataset:
         raise RecipeError(f"recipe {recipe.name!r}: data.path is required for an image folder")
     root = Path(data.path)
     if split == "test" and (root / "val").is_dir():
-        return ImageFolder(root / "val")
-    return ImageFolder(root / "train" if (root / "train").is_dir() else root)
+        return image_folder(root / "val")
+    return image_folder(root / "train" if (root / "train").is_dir() else root)
 
 
 def knn_monitor_split(recipe: Recipe, dataset: Dataset) -> tuple[Dataset, Dataset] | None:
     """Labelled bank and query sets for the kNN monitor, or None when there are no labels."""
     data = recipe.data
     labels = getattr(dataset, "labels", None)
-    if data.knn_train_size <= 0 or data.knn_test_size <= 0 or labels is None or bool((labels < 0).any()):
+    if data.knn_train_size <= 0 or data.knn_test_size <= 0 or labels is None or bool((labels < 0).all()):
+        return None
+    if bool((labels < 0).any()):
+        warnings.warn(f"kNN monitor off: {int((labels < 0).sum())} of {len(labels)} images have no label (outside "
+                      "the class folders)", stacklevel=2)
         return None
     transform = eval_transform(image_size=data.image_size, crop_pct=1.0, mean=data.mean, std=data.std)
     g = torch.Generator().manual_seed(recipe.run.seed)

@@ -1,11 +1,13 @@
 import gzip
+import json
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from simsiam_zoo import data
-from simsiam_zoo.data import DataError, EpochSampler, FashionMNIST, ImageFolder
+from simsiam_zoo.data import DataError, EpochSampler, FashionMNIST, image_folder
 
 
 def test_shipped_fashion_mnist_subset_is_the_fallback(monkeypatch, tmp_path):
@@ -47,7 +49,7 @@ def test_an_empty_class_folder_is_refused(tmp_path):
         (tmp_path / name).mkdir()
     Image.new("RGB", (8, 8)).save(tmp_path / "a" / "x.png")
     with pytest.raises(DataError, match=r"class folder\(s\) with no images: b; add images or remove them"):
-        ImageFolder(tmp_path)
+        image_folder(tmp_path)
 
 
 @pytest.mark.parametrize(("image_size", "crop_pct"), [(224, 0.95), (224, 0.875), (224, 0.965), (32, 1.0), (288, 0.9)])
@@ -93,3 +95,52 @@ def test_preprocessing_this_project_cannot_reproduce_is_refused(change, message)
     cfg = {"input_size": [3, 224, 224], "mean": [0.5] * 3, "std": [0.5] * 3, **change}
     with pytest.raises(ValueError, match=message):
         Preprocessing.from_pretrained_cfg(cfg)
+
+
+def _png(path, value):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (40, 36), (value, 255 - value, 7)).save(path)
+
+
+def test_training_extraction_and_evaluation_read_data_alike(tmp_path):
+    """One policy for what is not an image: a notes.txt in a class folder and a link back to the data folder are
+    listed and skipped by extraction and left out, with a warning, by training and the evaluations; a class folder
+    that is a link elsewhere is followed by all of them. (Training and fine-tuning once refused the notes.txt that
+    extraction skipped, and followed a linked class folder that extraction left out.)"""
+    from simsiam_zoo.evaluate.protocols import resolve_data
+    from simsiam_zoo.extract import extract_features, load_features
+    from simsiam_zoo.recipe import load_recipe
+    from simsiam_zoo.train import build_dataset
+    from tests.test_extract import make_transform, tiny_model
+
+    elsewhere = tmp_path / "elsewhere" / "dogs"
+    for split in ("train", "val"):
+        root = tmp_path / "data" / split
+        for i in range(3):
+            _png(root / "cats" / f"{i}.png", 10 * i)
+            _png(elsewhere / split / f"{i}.png", 200 + 10 * i)
+        (root / "cats" / "notes.txt").write_text("where the cats came from")
+        (root / "dogs").symlink_to(elsewhere / split, target_is_directory=True)
+        (root / "cats" / "again").symlink_to("..", target_is_directory=True)
+    train_dir = tmp_path / "data" / "train"
+    expected_paths = ["cats/0.png", "cats/1.png", "cats/2.png", "dogs/0.png", "dogs/1.png", "dogs/2.png"]
+
+    extract_features(tiny_model(), make_transform(), train_dir, out=tmp_path / "features", progress=False)
+    extracted = load_features(tmp_path / "features")
+    skipped = json.loads((tmp_path / "features" / "skipped.json").read_text())
+    assert extracted.paths == expected_paths and extracted.labels.tolist() == [0, 0, 0, 1, 1, 1]
+    assert [(s["path"], s["reason"]) for s in skipped] == [
+        ("cats/again", "symbolic link to a folder already listed (a loop), not followed"),
+        ("cats/notes.txt", "not an image file extension")]
+
+    recipe = load_recipe("tiny_fake").replace({"data.dataset": "imagefolder", "data.path": str(tmp_path / "data")})
+    listed = r"skipped 2 of 8 entries, not images \(cats/again: .*; cats/notes.txt: not an image file extension\)"
+    with pytest.warns(UserWarning, match=listed):
+        trained_on = build_dataset(recipe)
+    with pytest.warns(UserWarning, match="skipped 2 of 8 entries"):
+        evaluated = resolve_data(str(tmp_path / "data")).train
+    for dataset in (trained_on, evaluated):
+        assert dataset.paths == expected_paths and dataset.labels.tolist() == [0, 0, 0, 1, 1, 1]
+        assert dataset.classes == ["cats", "dogs"]
+        assert torch.equal(dataset[3][0], torch.from_numpy(np.array(Image.open(elsewhere / "train" / "0.png")))
+                           .permute(2, 0, 1))

@@ -388,16 +388,16 @@ def test_load_errors_name_the_file(tmp_path: Path) -> None:
 def test_empty_or_missing_sources(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / ".DS_Store").write_bytes(b"x")
-    with pytest.raises(DataError, match="empty: no images to extract"):
+    with pytest.raises(DataError, match="empty: no images found"):
         extract_features(tiny_model(), make_transform(), tmp_path / "empty", out=tmp_path / "o1", progress=False)
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "a.txt").write_text("x")
-    with pytest.raises(DataError, match="docs: no images to extract"):
+    with pytest.raises(DataError, match="docs: no images found"):
         extract_features(tiny_model(), make_transform(), tmp_path / "docs", out=tmp_path / "o2", progress=False)
     with pytest.raises(DataError, match="nowhere: no such folder or file"):
         extract_features(tiny_model(), make_transform(), tmp_path / "nowhere", out=tmp_path / "o3", progress=False)
     (tmp_path / "list.txt").write_text("# nothing yet\n\n")
-    with pytest.raises(DataError, match="list.txt: no images to extract"):
+    with pytest.raises(DataError, match="list.txt: no images found"):
         extract_features(tiny_model(), make_transform(), tmp_path / "list.txt", out=tmp_path / "o4", progress=False)
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "x.png").write_bytes(b"")

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from simsiam_zoo._io import check_output
-from simsiam_zoo.data import DataError, FashionMNIST, ImageFolder, Subset, Transformed
+from simsiam_zoo.data import DataError, FashionMNIST, Subset, Transformed, image_folder
 from simsiam_zoo.evaluate.linear_probe import DEFAULT_WEIGHT_DECAYS, linear_probe_sweep
 from simsiam_zoo.evaluate.subsets import balanced_label_subset, read_subset_file
 from simsiam_zoo.finetune import (
@@ -130,7 +130,9 @@ def _labels(dataset: Dataset, role: str) -> torch.Tensor:
     if len(labels) == 0:
         raise DataError(f"the {role} dataset is empty")
     if int(labels.min()) < 0:
-        raise DataError(f"the {role} dataset has unlabelled images (label -1); evaluations need class labels")
+        paths = getattr(dataset, "paths", None)
+        first = f" ({paths[int((labels < 0).nonzero()[0])]}: outside the class folders)" if paths is not None else ""
+        raise DataError(f"the {role} dataset has unlabelled images{first}; evaluations need class labels")
     return labels
 
 
@@ -155,7 +157,7 @@ def _cap(dataset: Dataset, limit: int | None, *, seed: int) -> Dataset:
 
 def _folders(name: str, train_dir: Path, test_dir: Path, *, train_limit: int | None, test_limit: int | None,
              seed: int) -> Splits:
-    train, test = ImageFolder(train_dir), ImageFolder(test_dir)
+    train, test = image_folder(train_dir), image_folder(test_dir)
     if train.classes != test.classes:
         raise DataError(f"{train_dir} and {test_dir} have different class folders")
     capped_train, capped_test = _cap(train, train_limit, seed=seed), _cap(test, test_limit, seed=seed)
