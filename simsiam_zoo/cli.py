@@ -40,9 +40,9 @@ def _clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from simsiam_zoo.convert import ConversionError
         from simsiam_zoo.data import DataError
+        from simsiam_zoo.engine import TrainingDiverged
         from simsiam_zoo.hub.folder import HubFolderError
         from simsiam_zoo.hub.registry import UnknownModelError
-        from simsiam_zoo.train import TrainingDiverged
 
         try:
             return command(*args, **kwargs)

@@ -181,23 +181,6 @@ class EpochSampler(Sampler):
             yield self.epoch, index
 
 
-class TwoViews(Dataset):
-    """Two augmented views of each image, augmentation seeded by (seed, epoch, index)."""
-
-    def __init__(self, dataset: Dataset, transform: Callable[[torch.Tensor], torch.Tensor], *, seed: int):
-        self.dataset, self.transform, self.seed = dataset, transform, seed
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-        epoch, index = key
-        image, _ = self.dataset[index]
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed((self.seed * 1_000_003 + epoch) * 10_000_019 + index)
-            return self.transform(image), self.transform(image)
-
-
 class Transformed(Dataset):
     """(transform(image), label) pairs, for evaluation."""
 

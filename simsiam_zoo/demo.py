@@ -19,7 +19,8 @@ import torch
 
 from simsiam_zoo._io import atomic_write_text, claim_output_dir, read_marker
 from simsiam_zoo.augment import pretrain_transform
-from simsiam_zoo.data import FashionMNIST, Subset, Transformed, TwoViews
+from simsiam_zoo.data import FashionMNIST, Subset, Transformed
+from simsiam_zoo.engine import Augmented
 from simsiam_zoo.evaluate import balanced_label_subset, knn_accuracy, linear_probe_sweep
 from simsiam_zoo.evaluate.protocols import digits_datasets
 from simsiam_zoo.hub.cards import HUB_DATASET_IDS
@@ -59,8 +60,8 @@ class DemoResult:
 def _calibrate(recipe: Recipe, dataset: FashionMNIST, device: str) -> tuple[float, float]:
     """(seconds per training step on real augmented views, seconds per embedded evaluation image)."""
     data = recipe.data
-    views = TwoViews(dataset, pretrain_transform(image_size=data.image_size, variant=data.augmentation,
-                                                 mean=data.mean, std=data.std), seed=recipe.run.seed)
+    views = Augmented(dataset, pretrain_transform(image_size=data.image_size, variant=data.augmentation,
+                                                  mean=data.mean, std=data.std), seed=recipe.run.seed, views=2)
     memory_format = torch.channels_last if recipe.run.channels_last else torch.contiguous_format
     model = build_model(recipe).to(device, memory_format=memory_format)
     optimizer = build_optimizer(model, recipe)
@@ -68,8 +69,9 @@ def _calibrate(recipe: Recipe, dataset: FashionMNIST, device: str) -> tuple[floa
     timings = []
     for _ in range(3):  # the first step warms up the allocator and is not counted
         start = time.perf_counter()
-        pairs = [views[(0, i)] for i in range(batch)]
-        x1, x2 = (torch.stack(side).to(device, memory_format=memory_format) for side in zip(*pairs, strict=True))
+        samples = [views[(0, i)] for i in range(batch)]
+        x1, x2 = (torch.stack([sample[v] for sample in samples]).to(device, memory_format=memory_format)
+                  for v in (0, 1))
         loss, _ = recipe_loss(model, recipe, x1, x2)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args
+from typing import get_args
 
 import torch
 import torch.nn.functional as F
@@ -22,17 +22,16 @@ from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
 from simsiam_zoo.data import EpochSampler, Transformed
+from simsiam_zoo.engine import Augmented, Optimizer, build_optimizer, cosine_lr, run_steps
 from simsiam_zoo.hub.cards import PROJECT_URL, license_metadata, render_card
 from simsiam_zoo.hub.folder import HubFolderError, Preprocessing, timm_config, write_hub_folder
 from simsiam_zoo.hub.loader import LoadedBackbone
-from simsiam_zoo.train import TrainingDiverged
 
 # Frozen-backbone evaluation is inference only, but 4096 full-size images at once would not fit most devices.
 EVAL_BATCH_SIZE = 256
 # Fine-tuning's default batch, halved on small train sets until an epoch has this many steps: with 600 labels
 # (1% of Fashion-MNIST) batch 256 gives 2 steps an epoch, and 30 epochs leave the new head near its init.
 DEFAULT_BATCH_SIZE, MIN_STEPS_PER_EPOCH, MIN_BATCH_SIZE = 256, 16, 8
-Optimizer = Literal["sgd", "lars"]
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 
 
@@ -126,42 +125,10 @@ def train_transform(preprocessing: Preprocessing) -> v2.Compose:
     ])
 
 
-class _Augmented(Dataset):
-    """(augmented image, label) for `(epoch, index)` keys, augmentation seeded by (seed, epoch, index)."""
-
-    def __init__(self, dataset: Dataset, transform: Callable[[torch.Tensor], torch.Tensor], *, seed: int):
-        self.dataset, self.transform, self.seed = dataset, transform, seed
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, int]:
-        epoch, index = key
-        image, label = self.dataset[index]
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed((self.seed * 1_000_003 + epoch) * 10_000_019 + index)
-            return self.transform(image), label
-
-
 def classifier_prefix(model: nn.Module) -> str:
     """State-dict prefix of the model's classifier (`fc.` for ResNets)."""
     head = model.get_classifier()
     return next(name for name, module in model.named_modules() if module is head) + "."
-
-
-def _build_optimizer(params: Sequence[nn.Parameter], schedule: Schedule) -> torch.optim.Optimizer:
-    options = {"lr": schedule.lr, "momentum": schedule.momentum, "weight_decay": schedule.weight_decay}
-    if schedule.optimizer == "sgd":
-        return torch.optim.SGD(params, **options)
-    from timm.optim import Lars  # the only other optimizer a Schedule accepts
-
-    # As the official SimSiam LARS: weight matrices get weight decay and the trust ratio (also without
-    # weight decay, hence always_adapt); biases and BN parameters get neither.
-    groups = [
-        {"params": [p for p in params if p.ndim > 1], "always_adapt": True},
-        {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0, "always_adapt": False},
-    ]
-    return Lars([g for g in groups if g["params"]], **options)
 
 
 @torch.no_grad()
@@ -222,42 +189,43 @@ def finetune(
         prefix = classifier_prefix(model)
         reference = {k: v.detach().clone() for k, v in model.state_dict().items() if not k.startswith(prefix)}
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = _build_optimizer(params, schedule)
-
+    optimizer = build_optimizer([{"params": params}], kind=schedule.optimizer, lr=schedule.lr,
+                                momentum=schedule.momentum, weight_decay=schedule.weight_decay)
     batch = schedule.batch_for(len(train_set))
     steps_per_epoch = len(train_set) // batch
     total_steps = schedule.epochs * steps_per_epoch
-    augmented = _Augmented(train_set, train_transform(preprocessing), seed=seed)
+    augmented = Augmented(train_set, train_transform(preprocessing), seed=seed)
     eval_transform = preprocessing.transform()
     history: list[dict[str, float]] = []
-    started = time.monotonic()
-    step = 0
+    started, loss_sum = time.monotonic(), 0.0
     bar = tqdm(total=total_steps, disable=not progress, unit="step", desc="linear" if frozen_backbone else "finetune")
-    try:
-        for epoch in range(schedule.epochs):
-            # eval() keeps BN on its running statistics, which is what a frozen backbone means.
-            model.train(not frozen_backbone)
-            sampler = EpochSampler(len(train_set), batch_size=batch, seed=seed, epoch=epoch)
-            loader = DataLoader(augmented, batch_size=batch, sampler=sampler, drop_last=True, num_workers=num_workers)
+
+    def batches(epoch: int, start_batch: int) -> DataLoader:
+        sampler = EpochSampler(len(train_set), batch_size=batch, seed=seed, epoch=epoch, start_batch=start_batch)
+        return DataLoader(augmented, batch_size=batch, sampler=sampler, drop_last=True, num_workers=num_workers)
+
+    def loss_of(batch_: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, None]:
+        images, labels = batch_
+        return F.cross_entropy(model(images.to(run_device)), labels.to(run_device)), None
+
+    def after_step(step: int, loss: torch.Tensor, _: None, lr: float) -> None:
+        nonlocal loss_sum
+        loss_sum += loss.item()
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.4g}")
+        if step % steps_per_epoch == 0:
+            top1 = evaluate_top1(model, val_set, eval_transform, device=run_device,
+                                 num_workers=num_workers, batch_size=min(batch, EVAL_BATCH_SIZE))
+            history.append({"epoch": step // steps_per_epoch, "loss": loss_sum / steps_per_epoch, "lr": lr,
+                            "val_top1": top1, "seconds": time.monotonic() - started})
             loss_sum = 0.0
-            for images, labels in loader:
-                step_lr = schedule.lr * 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
-                for group in opt.param_groups:
-                    group["lr"] = step_lr
-                loss = F.cross_entropy(model(images.to(run_device)), labels.to(run_device))
-                if not torch.isfinite(loss):
-                    raise TrainingDiverged(f"loss is {loss.item()} at step {step} (epoch {epoch}); lower the lr")
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                step += 1
-                loss_sum += loss.item()
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{step_lr:.4g}")
-            top1 = evaluate_top1(model, val_set, eval_transform, device=run_device, num_workers=num_workers,
-                                 batch_size=min(batch, EVAL_BATCH_SIZE))
-            history.append({"epoch": epoch + 1, "loss": loss_sum / steps_per_epoch, "lr": step_lr, "val_top1": top1,
-                            "seconds": time.monotonic() - started})
+            model.train(not frozen_backbone)  # eval() keeps BN on its running statistics: a frozen backbone
+
+    model.train(not frozen_backbone)
+    try:
+        run_steps(batches, loss_of, optimizer, lr_at=lambda step: cosine_lr(schedule.lr, step, total_steps),
+                  steps_per_epoch=steps_per_epoch, start_step=0, stop_step=total_steps, after_step=after_step,
+                  advice=lambda: "lower the lr")
     finally:
         bar.close()
     if frozen_backbone:

@@ -1,4 +1,4 @@
-"""Pretraining loop for one process (CPU or one GPU), or one rank of a torchrun job.
+"""SimSiam pretraining on the engine, for one process (CPU or one GPU) or one rank of a torchrun job.
 
 Checkpoints hold the model, the optimiser, the step and the monitor history; they are written
 atomically, and a restart in the same output folder continues bit-for-bit where the last one stopped.
@@ -22,24 +22,18 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from simsiam_zoo import engine
 from simsiam_zoo._io import atomic_path, atomic_write_text, claim_output_dir
 from simsiam_zoo.augment import eval_transform, pretrain_transform
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, RECIPE_NAME, load_checkpoint
-from simsiam_zoo.data import (
-    EpochSampler,
-    FakeImages,
-    FashionMNIST,
-    Subset,
-    Transformed,
-    TwoViews,
-    image_folder,
-)
+from simsiam_zoo.data import EpochSampler, FakeImages, FashionMNIST, Subset, Transformed, image_folder
 from simsiam_zoo.distributed import (
     all_reduce_mean,
     convert_sync_batchnorm,
     init_distributed,
     local_device,
 )
+from simsiam_zoo.engine import Augmented, cosine_lr, run_steps
 from simsiam_zoo.evaluate.knn import knn_accuracy
 from simsiam_zoo.features import embed_dataset
 from simsiam_zoo.losses import normalized_std, simsiam_loss
@@ -50,10 +44,6 @@ STEP_FIELDS = ("step", "loss", "z_std", "lr")
 # knn_top1_standard_init (epoch 0 only): the same architecture with the standard random init, the fair baseline.
 EPOCH_FIELDS = ("epoch", "step", "loss", "z_std", "z_std_reference", "knn_top1", "knn_top1_standard_init", "lr",
                 "seconds")
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
 @dataclass
@@ -82,22 +72,14 @@ def build_optimizer(model: SimSiam, recipe: Recipe) -> torch.optim.Optimizer:
     groups: list[dict[str, Any]] = [{"params": other_params, "fix_lr": False}]
     if predictor_params:
         groups.append({"params": predictor_params, "fix_lr": optim.fix_predictor_lr})
-    if optim.optimizer == "lars":
-        from timm.optim import Lars
-
-        return Lars(groups, lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay)
-    return torch.optim.SGD(groups, lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay)
+    return engine.build_optimizer(groups, kind=optim.optimizer, lr=optim.lr, momentum=optim.momentum,
+                                  weight_decay=optim.weight_decay)
 
 
 def learning_rate(recipe: Recipe, step: int, steps_per_epoch: int) -> float:
     """Linear warm-up (large batches) then half-cosine decay to 0, per step."""
     optim = recipe.optim
-    warmup_steps = optim.warmup_epochs * steps_per_epoch
-    if step < warmup_steps:
-        return optim.lr * (step + 1) / warmup_steps
-    total = optim.epochs * steps_per_epoch
-    progress = (step - warmup_steps) / max(1.0, total - warmup_steps)
-    return optim.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return cosine_lr(optim.lr, step, optim.epochs * steps_per_epoch, warmup_steps=optim.warmup_epochs * steps_per_epoch)
 
 
 def build_dataset(recipe: Recipe, *, split: str = "train") -> Dataset:
@@ -198,149 +180,146 @@ def train(
     the same call again continues the schedule as if it had never stopped.
     """
     context = init_distributed(torch.device(device))
-    run_device = local_device(device, context)
     dataset = dataset if dataset is not None else build_dataset(recipe)
     # One process claims the folder (the others would see its marker half-made); torchrun stops them all if it fails.
     if context.is_main:
         output_dir = claim_output_dir(output_dir, kind="run", inputs=(recipe.data.path,),
                                       legacy_files=(CHECKPOINT_NAME,))
-    output_dir = Path(output_dir)
-    checkpoint_path = output_dir / CHECKPOINT_NAME
-    monitor_split = knn_monitor_split(recipe, dataset)
-    model = build_model(recipe)
-    optimizer = build_optimizer(model, recipe)
-    state: dict[str, Any] = {"step": 0, "epochs": [], "steps": [], "epoch_sums": [0.0, 0.0, 0]}
-    if checkpoint_path.exists():
-        state = _resume(checkpoint_path, recipe, model, optimizer)
-    if recipe.run.sync_batchnorm and context.enabled:
-        model = convert_sync_batchnorm(model, run_device)
-    model.to(run_device)
-    if recipe.run.channels_last:
-        model.to(memory_format=torch.channels_last)
-    _optimizer_to(optimizer, run_device)
-    core: SimSiam = model
-    forward: nn.Module = DistributedDataParallel(model) if context.enabled else model
-    if recipe.run.compile:
-        forward = torch.compile(forward)
-
-    per_rank_batch = recipe.optim.batch_size // context.world_size
-    if per_rank_batch * context.world_size != recipe.optim.batch_size:
-        raise RecipeError(f"batch size {recipe.optim.batch_size} is not divisible by {context.world_size} ranks")
-    data = recipe.data
-    views = TwoViews(
-        dataset,
-        pretrain_transform(image_size=data.image_size, variant=data.augmentation, mean=data.mean, std=data.std),
-        seed=recipe.run.seed,
-    )
-    steps_per_epoch = EpochSampler(
-        len(dataset), batch_size=per_rank_batch, seed=0, epoch=0, world_size=context.world_size
-    ).batches_per_epoch
-    total_steps = recipe.optim.epochs * steps_per_epoch
-    stop_step = min(total_steps, max_steps) if max_steps is not None else total_steps
-    step = state["step"]
-    if context.is_main:
-        recipe.save(output_dir / RECIPE_NAME)
-    writer = _tensorboard(output_dir) if context.is_main else None
+    run = _Pretraining(recipe, Path(output_dir), dataset, context, local_device(device, context))
+    stop_step = min(run.total_steps, max_steps) if max_steps is not None else run.total_steps
     deadline = time.monotonic() + max_minutes * 60 if max_minutes is not None else None
-    started = time.monotonic()
-    memory_format = torch.channels_last if recipe.run.channels_last else torch.contiguous_format
-    bar = tqdm(total=total_steps, initial=step, disable=not (progress and context.is_main), unit="step")
-
-    def checkpoint() -> None:
-        if context.is_main:
-            _save_checkpoint(checkpoint_path, {**state, "step": step, "recipe": recipe.to_dict(),
-                                               "model": core.state_dict(), "optimizer": optimizer.state_dict()})
-            _write_csv(output_dir / "metrics.csv", state["epochs"], EPOCH_FIELDS)
-            _write_csv(output_dir / "steps.csv", state["steps"], STEP_FIELDS)
-
-    if step == 0 and not state["epochs"] and monitor_split is not None:
-        # Epoch 0: the recipe's init (each residual branch's last BN zero, nearly constant features), and the
-        # baseline the kNN curve has to beat: the same architecture with the standard random init.
-        state["epochs"] = [{**dict.fromkeys(EPOCH_FIELDS, float("nan")), "epoch": 0, "step": 0,
-                            "knn_top1": knn_monitor_accuracy(core.backbone, monitor_split, run_device),
-                            "knn_top1_standard_init": _standard_init_knn(recipe, monitor_split, run_device),
-                            "z_std_reference": 1 / math.sqrt(recipe.model.dim), "lr": 0.0, "seconds": 0.0}]
-    forward.train()
-    stopping = False
+    run.bar = tqdm(total=run.total_steps, initial=run.step, disable=not (progress and context.is_main), unit="step")
     try:  # the bar ends its line even on an error, so that the message starts on its own
-        while step < stop_step and not stopping:
-            epoch, start_batch = divmod(step, steps_per_epoch)
-            sampler = EpochSampler(
-                len(dataset), batch_size=per_rank_batch, seed=recipe.run.seed, epoch=epoch, rank=context.rank,
-                world_size=context.world_size, start_batch=start_batch,
-            )
-            loader = DataLoader(
-                views, batch_size=per_rank_batch, sampler=sampler, drop_last=True, num_workers=data.num_workers,
-                pin_memory=run_device.type == "cuda", persistent_workers=False,
-            )
-            for x1, x2 in loader:
-                lr = learning_rate(recipe, step, steps_per_epoch)
-                for group in optimizer.param_groups:
-                    group["lr"] = recipe.optim.lr if group["fix_lr"] else lr
-                x1 = x1.to(run_device, non_blocking=True, memory_format=memory_format)
-                x2 = x2.to(run_device, non_blocking=True, memory_format=memory_format)
-                loss, out = recipe_loss(forward, recipe, x1, x2)
-                if not torch.isfinite(loss):
-                    kept = (f"The last good checkpoint is kept in {checkpoint_path}" if checkpoint_path.exists()
-                            else "No checkpoint had been written yet")
-                    raise TrainingDiverged(f"loss is {loss.item()} at step {step} (epoch {epoch}); stopped. {kept}; "
-                                           "lower optim.base_lr or check the data.")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                core.update_target((step + 1) / total_steps)
-                step += 1
-                step_loss = float(all_reduce_mean(loss, context))
-                sums = state["epoch_sums"]
-                sums[0] += step_loss
-                step_z_std = float(all_reduce_mean(normalized_std(out.z1), context))
-                sums[1] += step_z_std
-                sums[2] += 1
-                bar.update(1)
-                if step % recipe.run.log_every_steps == 0:
-                    state["steps"].append({"step": step, "loss": step_loss, "z_std": step_z_std, "lr": lr})
-                    bar.set_postfix(loss=f"{step_loss:.4f}", lr=f"{lr:.4g}")
-                    if writer is not None:
-                        writer.add_scalar("train/loss", step_loss, step)
-                        writer.add_scalar("train/lr", lr, step)
-                if step % steps_per_epoch == 0:
-                    _end_epoch(state, recipe, core, monitor_split, run_device, step, steps_per_epoch, lr,
-                               time.monotonic() - started, writer)
-                    checkpoint()
-                elif step % recipe.run.checkpoint_every_steps == 0:
-                    checkpoint()
-                if step >= stop_step or (deadline is not None and time.monotonic() > deadline):
-                    stopping = True
-                    break
-        if step % steps_per_epoch != 0 and step % recipe.run.checkpoint_every_steps != 0:
-            checkpoint()
+        run.monitor_epoch_zero()
+        run.forward.train()
+        run.step = run_steps(
+            run.batches, run.loss_of, run.optimizer, lr_at=run.lr_at, steps_per_epoch=run.steps_per_epoch,
+            start_step=run.step, stop_step=stop_step, after_step=run.after_step, advice=run.advice,
+            deadline=deadline,
+        )
+        if run.step % run.steps_per_epoch != 0 and run.step % recipe.run.checkpoint_every_steps != 0:
+            run.checkpoint()
     finally:
-        bar.close()
-        if writer is not None:
-            writer.close()
-    return TrainResult(output_dir, step, total_steps, list(state["epochs"]))
+        run.close()
+    return TrainResult(run.output_dir, run.step, run.total_steps, list(run.state["epochs"]))
 
 
-def _end_epoch(
-    state: dict[str, Any], recipe: Recipe, model: SimSiam, monitor_split: tuple[Dataset, Dataset] | None,
-    device: torch.device, step: int, steps_per_epoch: int, lr: float, seconds: float, writer: Any,
-) -> None:
-    loss_sum, std_sum, count = state["epoch_sums"]
-    row = {
-        "epoch": step // steps_per_epoch,
-        "step": step,
-        "loss": loss_sum / count,
-        "z_std": std_sum / count,
-        "z_std_reference": 1 / math.sqrt(recipe.model.dim),
-        "knn_top1": knn_monitor_accuracy(model.backbone, monitor_split, device) if monitor_split else float("nan"),
-        "lr": lr,
-        "seconds": seconds,
-    }
-    state["epochs"] = [*state["epochs"], row]
-    state["epoch_sums"] = [0.0, 0.0, 0]
-    if writer is not None:
-        for key in ("loss", "z_std", "knn_top1"):
-            writer.add_scalar(f"epoch/{key}", row[key], row["epoch"])
+class _Pretraining:
+    """One SimSiam run on the engine: the model (resumed, wrapped for DDP and compile), its seeded views, and what
+    each step and epoch records (per-step loss and z-std, the kNN monitor, checkpoints, TensorBoard)."""
+
+    def __init__(self, recipe: Recipe, output_dir: Path, dataset: Dataset, context: Any, device: torch.device):
+        self.recipe, self.output_dir, self.dataset = recipe, output_dir, dataset
+        self.context, self.device = context, device
+        self.checkpoint_path = output_dir / CHECKPOINT_NAME
+        self.monitor_split = knn_monitor_split(recipe, dataset)
+        model = build_model(recipe)
+        self.optimizer = build_optimizer(model, recipe)
+        self.state: dict[str, Any] = {"step": 0, "epochs": [], "steps": [], "epoch_sums": [0.0, 0.0, 0]}
+        if self.checkpoint_path.exists():
+            self.state = _resume(self.checkpoint_path, recipe, model, self.optimizer)
+        self.step = self.state["step"]
+        if recipe.run.sync_batchnorm and context.enabled:
+            model = convert_sync_batchnorm(model, device)  # the same parameters, so the optimizer still owns them
+        self.memory_format = torch.channels_last if recipe.run.channels_last else torch.contiguous_format
+        self.core: SimSiam = model.to(device, memory_format=self.memory_format)
+        _optimizer_to(self.optimizer, device)
+        self.forward: nn.Module = DistributedDataParallel(self.core) if context.enabled else self.core
+        if recipe.run.compile:
+            self.forward = torch.compile(self.forward)
+        self.per_rank_batch = recipe.optim.batch_size // context.world_size
+        if self.per_rank_batch * context.world_size != recipe.optim.batch_size:
+            raise RecipeError(f"batch size {recipe.optim.batch_size} is not divisible by {context.world_size} ranks")
+        data = recipe.data
+        self.views = Augmented(dataset, pretrain_transform(image_size=data.image_size, variant=data.augmentation,
+                                                           mean=data.mean, std=data.std), seed=recipe.run.seed, views=2)
+        self.steps_per_epoch = EpochSampler(len(dataset), batch_size=self.per_rank_batch, seed=0, epoch=0,
+                                            world_size=context.world_size).batches_per_epoch
+        self.total_steps = recipe.optim.epochs * self.steps_per_epoch
+        if context.is_main:
+            recipe.save(output_dir / RECIPE_NAME)
+        self.writer = _tensorboard(output_dir) if context.is_main else None
+        self.started = time.monotonic()
+        self.bar: Any = None
+
+    def monitor_epoch_zero(self) -> None:
+        if self.step == 0 and not self.state["epochs"] and self.monitor_split is not None:
+            # Epoch 0: the recipe's init (each residual branch's last BN zero, nearly constant features), and the
+            # baseline the kNN curve has to beat: the same architecture with the standard random init.
+            self.state["epochs"] = [{
+                **dict.fromkeys(EPOCH_FIELDS, float("nan")), "epoch": 0, "step": 0,
+                "knn_top1": knn_monitor_accuracy(self.core.backbone, self.monitor_split, self.device),
+                "knn_top1_standard_init": _standard_init_knn(self.recipe, self.monitor_split, self.device),
+                "z_std_reference": 1 / math.sqrt(self.recipe.model.dim), "lr": 0.0, "seconds": 0.0}]
+
+    def batches(self, epoch: int, start_batch: int) -> DataLoader:
+        context = self.context
+        sampler = EpochSampler(len(self.dataset), batch_size=self.per_rank_batch, seed=self.recipe.run.seed,
+                               epoch=epoch, rank=context.rank, world_size=context.world_size, start_batch=start_batch)
+        return DataLoader(self.views, batch_size=self.per_rank_batch, sampler=sampler, drop_last=True,
+                          num_workers=self.recipe.data.num_workers, pin_memory=self.device.type == "cuda",
+                          persistent_workers=False)
+
+    def lr_at(self, step: int) -> float:
+        return learning_rate(self.recipe, step, self.steps_per_epoch)
+
+    def loss_of(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, SiameseOutput]:
+        x1, x2 = (x.to(self.device, non_blocking=True, memory_format=self.memory_format) for x in batch[:2])
+        return recipe_loss(self.forward, self.recipe, x1, x2)
+
+    def advice(self) -> str:
+        kept = (f"The last good checkpoint is kept in {self.checkpoint_path}" if self.checkpoint_path.exists()
+                else "No checkpoint had been written yet")
+        return f"stopped. {kept}; lower optim.base_lr or check the data."
+
+    def after_step(self, step: int, loss: torch.Tensor, out: SiameseOutput, lr: float) -> None:
+        self.step = step
+        self.core.update_target(step / self.total_steps)
+        step_loss = float(all_reduce_mean(loss, self.context))
+        step_z_std = float(all_reduce_mean(normalized_std(out.z1), self.context))
+        sums = self.state["epoch_sums"]
+        sums[0], sums[1], sums[2] = sums[0] + step_loss, sums[1] + step_z_std, sums[2] + 1
+        self.bar.update(1)
+        if step % self.recipe.run.log_every_steps == 0:
+            self.state["steps"].append({"step": step, "loss": step_loss, "z_std": step_z_std, "lr": lr})
+            self.bar.set_postfix(loss=f"{step_loss:.4f}", lr=f"{lr:.4g}")
+            if self.writer is not None:
+                self.writer.add_scalar("train/loss", step_loss, step)
+                self.writer.add_scalar("train/lr", lr, step)
+        if step % self.steps_per_epoch == 0:
+            self._end_epoch(lr)
+            self.checkpoint()
+        elif step % self.recipe.run.checkpoint_every_steps == 0:
+            self.checkpoint()
+
+    def _end_epoch(self, lr: float) -> None:
+        loss_sum, std_sum, count = self.state["epoch_sums"]
+        split = self.monitor_split
+        row = {
+            "epoch": self.step // self.steps_per_epoch, "step": self.step, "loss": loss_sum / count,
+            "z_std": std_sum / count, "z_std_reference": 1 / math.sqrt(self.recipe.model.dim),
+            "knn_top1": knn_monitor_accuracy(self.core.backbone, split, self.device) if split else float("nan"),
+            "lr": lr, "seconds": time.monotonic() - self.started,
+        }
+        self.state["epochs"] = [*self.state["epochs"], row]
+        self.state["epoch_sums"] = [0.0, 0.0, 0]
+        if self.writer is not None:
+            for key in ("loss", "z_std", "knn_top1"):
+                self.writer.add_scalar(f"epoch/{key}", row[key], row["epoch"])
+
+    def checkpoint(self) -> None:
+        if self.context.is_main:
+            _save_checkpoint(self.checkpoint_path, {
+                **self.state, "step": self.step, "recipe": self.recipe.to_dict(), "model": self.core.state_dict(),
+                "optimizer": self.optimizer.state_dict()})
+            _write_csv(self.output_dir / "metrics.csv", self.state["epochs"], EPOCH_FIELDS)
+            _write_csv(self.output_dir / "steps.csv", self.state["steps"], STEP_FIELDS)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if self.writer is not None:
+            self.writer.close()
 
 
 def _resume(path: Path, recipe: Recipe, model: SimSiam, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
@@ -355,7 +334,11 @@ def _resume(path: Path, recipe: Recipe, model: SimSiam, optimizer: torch.optim.O
             "use a new output folder or the same recipe"
         )
     model.load_state_dict(saved["model"])
-    optimizer.load_state_dict(saved["optimizer"])
+    try:
+        optimizer.load_state_dict(saved["optimizer"])
+    except ValueError as error:  # e.g. LARS before BN and biases had their own parameter groups
+        raise RecipeError(f"{path}: the optimizer state does not fit this version's parameter groups ({error}); "
+                          "use a new output folder") from None
     return {key: saved[key] for key in ("step", "epochs", "steps", "epoch_sums")}
 
 

@@ -10,9 +10,10 @@ from PIL import Image
 
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from simsiam_zoo.data import DataError, image_folder
+from simsiam_zoo.engine import TrainingDiverged
 from simsiam_zoo.losses import simsiam_loss
 from simsiam_zoo.recipe import RecipeError, load_recipe
-from simsiam_zoo.train import TrainingDiverged, build_model, build_optimizer, learning_rate, train
+from simsiam_zoo.train import build_model, build_optimizer, learning_rate, train
 from tests._process import run_until_then_kill
 
 
@@ -217,3 +218,27 @@ def test_cli_help_and_recipes_start_without_the_deep_learning_stack() -> None:
     helped = subprocess.run([sys.executable, "-m", "simsiam_zoo.cli", "--help"], capture_output=True, text=True,
                             timeout=120)
     assert helped.returncode == 0 and "train" in helped.stdout
+
+
+def test_lars_leaves_bn_and_bias_without_weight_decay_or_trust_ratio_in_pretraining_too():
+    """One optimizer factory for pretraining and fine-tuning. Under LARS (the LARS paper, BYOL and SimSiam's
+    large-batch set-up, solo-learn) 1-d parameters get plain momentum SGD; pretraining once decayed and adapted
+    them as well, unlike fine-tuning."""
+    from simsiam_zoo import engine
+
+    recipe = load_recipe("ablation_lars_batch_4096")
+    assert recipe.optim.optimizer == "lars" and recipe.optim.weight_decay > 0
+    groups = build_optimizer(build_model(recipe), recipe).param_groups
+    for group in groups:
+        (vectors,) = {p.ndim <= 1 for p in group["params"]}
+        assert (group["weight_decay"], group["always_adapt"]) == (
+            (0.0, False) if vectors else (recipe.optim.weight_decay, True))
+    assert sorted({group["fix_lr"] for group in groups}) == [False, True]  # the predictor's lr stays fixed
+
+    layer = torch.nn.Linear(3, 2)
+    weight, bias = layer.weight.detach().clone(), layer.bias.detach().clone()
+    layer.weight.grad, layer.bias.grad = torch.ones_like(weight), torch.full_like(bias, 0.5)
+    engine.build_optimizer([{"params": list(layer.parameters())}], kind="lars", lr=0.1, momentum=0.9,
+                           weight_decay=0.1).step()
+    torch.testing.assert_close(layer.bias.detach(), bias - 0.1 * 0.5, rtol=0, atol=1e-7)  # plain SGD, no decay
+    assert not torch.allclose(layer.weight.detach(), weight - 0.1 * (1 + 0.1 * weight))  # adapted

@@ -1,0 +1,111 @@
+"""The one training engine that pretraining (`train.py`) and the classifier protocols (`finetune.py`) share: the
+seeded augmentation, the learning-rate schedule, the optimizer and the step loop. Each caller keeps only what is
+its own (the loss, what is logged, checkpoints, evaluation between epochs)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Literal
+
+import torch
+from torch.utils.data import Dataset
+
+Optimizer = Literal["sgd", "lars"]
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class Augmented(Dataset):
+    """`views` augmentations of an image and its label, for `(epoch, index)` keys (`EpochSampler`'s): seeded by
+    (seed, epoch, index), so a batch is the same whatever the worker count and after a resume."""
+
+    def __init__(self, dataset: Dataset, transform: Callable[[torch.Tensor], torch.Tensor], *, seed: int,
+                 views: int = 1):
+        self.dataset, self.transform, self.seed, self.views = dataset, transform, seed, views
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[Any, ...]:
+        epoch, index = key
+        image, label = self.dataset[index]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed((self.seed * 1_000_003 + epoch) * 10_000_019 + index)
+            return (*(self.transform(image) for _ in range(self.views)), label)
+
+
+def cosine_lr(base_lr: float, step: int, total_steps: int, *, warmup_steps: int = 0) -> float:
+    """Linear warm-up over `warmup_steps`, then a half-cosine from `base_lr` to 0 at `total_steps`, per step."""
+    if step < warmup_steps:
+        return base_lr * (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1.0, total_steps - warmup_steps)
+    return base_lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def build_optimizer(groups: list[dict[str, Any]], *, kind: Optimizer, lr: float, momentum: float,
+                    weight_decay: float) -> torch.optim.Optimizer:
+    """SGD or LARS over parameter groups (dicts with `params` and any keys of the caller's, such as `fix_lr`).
+
+    SGD decays every parameter, as the official SimSiam code. LARS follows the LARS paper, BYOL's and SimSiam's
+    large-batch set-up and solo-learn: weight matrices get weight decay and the trust ratio (also without weight
+    decay, hence `always_adapt`); biases and BN parameters (1-d) get neither.
+    """
+    if kind == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    from timm.optim import Lars  # the only other kind
+
+    split = []
+    for group in groups:
+        matrices = [p for p in group["params"] if p.ndim > 1]
+        vectors = [p for p in group["params"] if p.ndim <= 1]
+        if matrices:
+            split.append({**group, "params": matrices, "always_adapt": True})
+        if vectors:
+            split.append({**group, "params": vectors, "weight_decay": 0.0, "always_adapt": False})
+    return Lars(split, lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+
+def run_steps(
+    batches: Callable[[int, int], Iterable[Any]],
+    loss_of: Callable[[Any], tuple[torch.Tensor, Any]],
+    optimizer: torch.optim.Optimizer,
+    *,
+    lr_at: Callable[[int], float],
+    steps_per_epoch: int,
+    start_step: int,
+    stop_step: int,
+    after_step: Callable[[int, torch.Tensor, Any, float], None],
+    advice: Callable[[], str],
+    deadline: float | None = None,
+) -> int:
+    """Train from global step `start_step` to `stop_step`, or until `deadline` (`time.monotonic()`) has passed
+    after a step; return the step reached.
+
+    `batches(epoch, start_batch)` gives an epoch's batches from `start_batch` on. Each step sets the lr `lr_at`
+    gives on every group not marked `fix_lr`, takes `loss, extra = loss_of(batch)`, stops with TrainingDiverged
+    (and `advice()`) on a non-finite loss, steps the optimizer, then calls `after_step(step, loss, extra, lr)`
+    with the step count reached and the loss detached.
+    """
+    step = start_step
+    while step < stop_step:
+        epoch, start_batch = divmod(step, steps_per_epoch)
+        for batch in batches(epoch, start_batch):
+            lr = lr_at(step)
+            for group in optimizer.param_groups:
+                if not group.get("fix_lr"):
+                    group["lr"] = lr
+            loss, extra = loss_of(batch)
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(f"loss is {loss.item()} at step {step} (epoch {epoch}); {advice()}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            after_step(step, loss.detach(), extra, lr)
+            if step >= stop_step or (deadline is not None and time.monotonic() > deadline):
+                return step
+    return step
