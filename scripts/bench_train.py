@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from simsiam_zoo.losses import simsiam_loss
-from simsiam_zoo.model import HeadConfig, SimSiam, create_timm_backbone
+from simsiam_zoo.model import HeadConfig, SimSiam, untrained_backbone
 
 
 class LightlySimSiam(nn.Module):
@@ -68,8 +68,8 @@ def main() -> None:
     torch.manual_seed(0)
     x1, x2 = (torch.randn(args.batch_size, 3, args.image_size, args.image_size, device=device)
               .contiguous(memory_format=memory_format) for _ in range(2))
-    ours = SimSiam(create_timm_backbone(args.arch), HeadConfig(dim=args.dim, pred_dim=args.pred_dim))
-    theirs = LightlySimSiam(create_timm_backbone(args.arch), dim=args.dim, pred_dim=args.pred_dim)
+    ours = SimSiam(untrained_backbone(args.arch), HeadConfig(dim=args.dim, pred_dim=args.pred_dim))
+    theirs = LightlySimSiam(untrained_backbone(args.arch), dim=args.dim, pred_dim=args.pred_dim)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16")
     criterion = NegativeCosineSimilarity()
 

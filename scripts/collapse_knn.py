@@ -23,7 +23,7 @@ from torch import nn
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from simsiam_zoo.features import embed_dataset
 from simsiam_zoo.losses import normalized_std
-from simsiam_zoo.model import create_timm_backbone
+from simsiam_zoo.model import untrained_backbone
 from simsiam_zoo.recipe import Recipe, recipe_from_dict
 from simsiam_zoo.train import (
     build_dataset,
@@ -50,7 +50,7 @@ def _baselines(recipe: Recipe, split: tuple, device: str) -> list[str]:
     for label, zero_init_last in (("recipe's init", True), ("standard random init", False)):
         torch.manual_seed(recipe.run.seed)
         model = build_model(recipe)
-        model.backbone = create_timm_backbone(recipe.model.arch, zero_init_last=zero_init_last)
+        model.backbone = untrained_backbone(recipe.model.arch, zero_init_last=zero_init_last)
         rows.append(_row(label, 0, "-", model, split, recipe.model.dim, device))
     return rows
 

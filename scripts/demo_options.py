@@ -18,12 +18,12 @@ from pathlib import Path
 
 import torch
 
-from simsiam_zoo.data import FashionMNIST, Subset, Transformed
+from simsiam_zoo.data import FashionMNIST, LabelledSubset, Transformed
 from simsiam_zoo.demo import DEMO_EPOCHS, EVAL_TEST_IMAGES, EVAL_TRAIN_IMAGES, _calibrate, images_per_epoch
 from simsiam_zoo.evaluate import knn_accuracy
 from simsiam_zoo.features import embed_dataset
 from simsiam_zoo.hub.loader import load_backbone, preprocessing_from_recipe
-from simsiam_zoo.model import create_timm_backbone
+from simsiam_zoo.model import untrained_backbone
 from simsiam_zoo.recipe import load_recipe
 from simsiam_zoo.train import train
 
@@ -39,8 +39,8 @@ OPTIONS = {
 
 
 def knn_of(model: torch.nn.Module, transform, train: FashionMNIST, test: FashionMNIST) -> float:
-    bank = embed_dataset(model.eval(), Transformed(Subset(train, range(EVAL_TRAIN_IMAGES)), transform))
-    queries = embed_dataset(model, Transformed(Subset(test, range(EVAL_TEST_IMAGES)), transform))
+    bank = embed_dataset(model.eval(), Transformed(LabelledSubset(train, range(EVAL_TRAIN_IMAGES)), transform))
+    queries = embed_dataset(model, Transformed(LabelledSubset(test, range(EVAL_TEST_IMAGES)), transform))
     return knn_accuracy(*bank, *queries, ks=(20,))[20]
 
 
@@ -53,7 +53,7 @@ def run_option(name: str, changes: dict, *, minutes: float, root: Path, train_se
     images = images_per_epoch(seconds=minutes * 60, seconds_per_step=seconds_per_step,
                               batch_size=recipe.optim.batch_size, dataset_size=len(train_set))
     started = time.monotonic()
-    result = train(recipe, output_dir=root / name, device="cpu", dataset=Subset(train_set, range(images)),
+    result = train(recipe, output_dir=root / name, device="cpu", dataset=LabelledSubset(train_set, range(images)),
                    progress=False, max_minutes=minutes)
     seconds = time.monotonic() - started
     loaded = load_backbone(root / name)
@@ -75,7 +75,7 @@ def main() -> None:
         if image_size not in baselines:
             recipe = load_recipe("simsiam_r18_fashion_mnist").replace({"data.image_size": image_size})
             torch.manual_seed(recipe.run.seed)
-            baselines[image_size] = knn_of(create_timm_backbone("resnet18", zero_init_last=False),
+            baselines[image_size] = knn_of(untrained_backbone("resnet18", zero_init_last=False),
                                            preprocessing_from_recipe(recipe).transform(), train_set, test_set)
             print(f"baseline at {image_size} px: standard random-init ResNet-18, kNN top-1 "
                   f"{baselines[image_size]:.2f}% ({EVAL_TRAIN_IMAGES} bank / {EVAL_TEST_IMAGES} test images, k=20)")

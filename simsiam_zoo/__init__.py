@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     "Recipe": "simsiam_zoo.recipe",
     "SimSiam": "simsiam_zoo.model",
-    "create_backbone": "simsiam_zoo.hub.loader",
     "extract_features": "simsiam_zoo.extract",
     "load_backbone": "simsiam_zoo.hub.loader",
     "load_features": "simsiam_zoo.extract",
@@ -24,7 +23,6 @@ _EXPORTS = {
 __all__ = [
     "Recipe",
     "SimSiam",
-    "create_backbone",
     "extract_features",
     "load_backbone",
     "load_features",
@@ -37,7 +35,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from simsiam_zoo.extract import extract_features, load_features
-    from simsiam_zoo.hub.loader import create_backbone, load_backbone
+    from simsiam_zoo.hub.loader import load_backbone
     from simsiam_zoo.losses import normalized_std, simsiam_loss
     from simsiam_zoo.model import SimSiam
     from simsiam_zoo.recipe import Recipe, load_recipe

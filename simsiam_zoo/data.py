@@ -140,7 +140,9 @@ class FakeImages(Dataset):
         return (noise + 40 * label).clamp(0, 255).to(torch.uint8), label
 
 
-class Subset(Dataset):
+class LabelledSubset(Dataset):
+    """The images at `indices` of a labelled dataset, with their `labels` (torch's Subset has none)."""
+
     def __init__(self, dataset: Dataset, indices: Sequence[int]):
         self.dataset, self.indices = dataset, list(indices)
         self.labels = torch.as_tensor([int(dataset.labels[i]) for i in self.indices], dtype=torch.int64)

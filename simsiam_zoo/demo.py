@@ -19,7 +19,7 @@ import torch
 
 from simsiam_zoo._io import atomic_write_text, claim_output_dir, read_marker
 from simsiam_zoo.augment import pretrain_transform
-from simsiam_zoo.data import FashionMNIST, Subset, Transformed
+from simsiam_zoo.data import FashionMNIST, LabelledSubset, Transformed
 from simsiam_zoo.engine import Augmented
 from simsiam_zoo.evaluate import balanced_label_subset, knn_accuracy, linear_probe_sweep
 from simsiam_zoo.evaluate.protocols import digits_datasets
@@ -250,7 +250,7 @@ def _pretrain(recipe: Recipe, dataset: FashionMNIST, plan: _Plan, *, out_dir: Pa
     _say(progress, f"SimSiam without stop-gradient on {collapse_images} images x {DEMO_EPOCHS} epochs", started)
     collapse_run = train(recipe.replace({"loss.stop_gradient": False}),
                          output_dir=out_dir / f"run-no-stop-gradient-{collapse_images}", device=device,
-                         dataset=Subset(dataset, range(collapse_images)), progress=progress,
+                         dataset=LabelledSubset(dataset, range(collapse_images)), progress=progress,
                          max_minutes=max(collapse_seconds, 0.0) / 60)
     # Planned from the time actually left after the collapse run.
     main_seconds = seconds_left()
@@ -260,7 +260,7 @@ def _pretrain(recipe: Recipe, dataset: FashionMNIST, plan: _Plan, *, out_dir: Pa
                    f"(~{seconds_per_step:.2f} s/step, {main_seconds:.0f} s left for it)", started)
     # The cap keeps the deadline when the calibration was optimistic (a busy machine): the run stops where it is
     # (at least one step), and the evaluation gets its reserve.
-    main_run = train(recipe, output_dir=run_dir, device=device, dataset=Subset(dataset, range(images)),
+    main_run = train(recipe, output_dir=run_dir, device=device, dataset=LabelledSubset(dataset, range(images)),
                      progress=progress, max_minutes=max(main_seconds, 0.0) / 60)
     return collapse_run, main_run, run_dir
 

@@ -53,15 +53,16 @@ def prediction_mlp(dim: int, hidden_dim: int, *, bn_placement: BNPlacement = "de
     )
 
 
-def create_timm_backbone(arch: str, *, pretrained: bool = False, zero_init_last: bool = True) -> nn.Module:
-    """A timm classifier-less backbone. `zero_init_last` (the paper code's `zero_init_residual`) zeroes the last BN
-    of each residual branch, as training starts from; False is the standard random init, every branch live, the
-    fair random-init baseline (the zeroed network is nearly constant, a degenerate one for kNN or a linear probe).
+def untrained_backbone(arch: str, *, zero_init_last: bool = True) -> nn.Module:
+    """A randomly initialised timm backbone without classifier, to train or to be a baseline. `zero_init_last` (the
+    paper code's `zero_init_residual`) zeroes the last BN of each residual branch, as training starts from; False is
+    the standard random init, every branch live, the fair random-init baseline (the zeroed network is nearly
+    constant, a degenerate one for kNN or a linear probe).
     """
     try:
-        return timm.create_model(arch, pretrained=pretrained, num_classes=0, zero_init_last=zero_init_last)
+        return timm.create_model(arch, pretrained=False, num_classes=0, zero_init_last=zero_init_last)
     except TypeError:  # an architecture without that option has no zeroed branches either
-        return timm.create_model(arch, pretrained=pretrained, num_classes=0)
+        return timm.create_model(arch, pretrained=False, num_classes=0)
 
 
 class SiameseOutput(NamedTuple):

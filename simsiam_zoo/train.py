@@ -26,7 +26,7 @@ from simsiam_zoo import engine
 from simsiam_zoo._io import atomic_path, atomic_write_text, claim_output_dir
 from simsiam_zoo.augment import eval_transform, pretrain_transform
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, RECIPE_NAME, load_checkpoint
-from simsiam_zoo.data import EpochSampler, FakeImages, FashionMNIST, Subset, Transformed, image_folder
+from simsiam_zoo.data import EpochSampler, FakeImages, FashionMNIST, LabelledSubset, Transformed, image_folder
 from simsiam_zoo.distributed import (
     all_reduce_mean,
     convert_sync_batchnorm,
@@ -37,7 +37,7 @@ from simsiam_zoo.engine import Augmented, cosine_lr, run_steps
 from simsiam_zoo.evaluate.knn import knn_accuracy
 from simsiam_zoo.features import embed_dataset
 from simsiam_zoo.losses import normalized_std, simsiam_loss
-from simsiam_zoo.model import SiameseOutput, SimSiam, create_timm_backbone
+from simsiam_zoo.model import SiameseOutput, SimSiam, untrained_backbone
 from simsiam_zoo.recipe import Recipe, RecipeError, recipe_from_dict
 
 STEP_FIELDS = ("step", "loss", "z_std", "lr")
@@ -60,7 +60,7 @@ class TrainResult:
 
 def build_model(recipe: Recipe) -> SimSiam:
     torch.manual_seed(recipe.run.seed)
-    backbone = create_timm_backbone(recipe.model.arch)
+    backbone = untrained_backbone(recipe.model.arch)
     return SimSiam(backbone, recipe.model.heads(), momentum=recipe.model.momentum_target)
 
 
@@ -115,8 +115,8 @@ def knn_monitor_split(recipe: Recipe, dataset: Dataset) -> tuple[Dataset, Datase
     test_set = build_dataset(recipe, split="test")
     query_indices = torch.randperm(len(test_set), generator=g)[: data.knn_test_size].tolist()
     return (
-        Transformed(Subset(dataset, bank_indices), transform),
-        Transformed(Subset(test_set, query_indices), transform),
+        Transformed(LabelledSubset(dataset, bank_indices), transform),
+        Transformed(LabelledSubset(test_set, query_indices), transform),
     )
 
 
@@ -132,7 +132,7 @@ def _standard_init_knn(recipe: Recipe, split: tuple[Dataset, Dataset], device: t
     global RNG is left as it was, so that training does not depend on the monitor."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(recipe.run.seed)
-        baseline = create_timm_backbone(recipe.model.arch, zero_init_last=False)
+        baseline = untrained_backbone(recipe.model.arch, zero_init_last=False)
     return knn_monitor_accuracy(baseline.to(device), split, device)
 
 

@@ -145,11 +145,11 @@ def test_cifar_recipe_runs_the_papers_stage_resolutions_in_a_timm_loadable_model
     """The paper's CIFAR ResNet-18 (3x3/1 stem, no max-pool) at 32 px has stages at 32, 16, 8 and 4 px; the recipe
     gets them from timm's own resnet18 by a 4x upsampling, where at 32 px timm's stem would leave a 1x1 map."""
     from simsiam_zoo.hub.loader import preprocessing_from_recipe
-    from simsiam_zoo.model import create_timm_backbone
+    from simsiam_zoo.model import untrained_backbone
     from simsiam_zoo.recipe import load_recipe
 
     recipe = load_recipe("simsiam_r18_cifar")
-    model = create_timm_backbone(recipe.model.arch).eval()
+    model = untrained_backbone(recipe.model.arch).eval()
     with torch.no_grad():
         maps = model.forward_intermediates(torch.zeros(1, 3, recipe.data.image_size, recipe.data.image_size),
                                            indices=4, intermediates_only=True)

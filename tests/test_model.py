@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from simsiam_zoo.model import HeadConfig, SimSiam, create_timm_backbone, prediction_mlp, projection_mlp
+from simsiam_zoo.model import HeadConfig, SimSiam, prediction_mlp, projection_mlp, untrained_backbone
 
 
 def _layer_list(module: nn.Sequential) -> list[tuple]:
@@ -47,7 +47,7 @@ def test_bn_placements_of_table_3(placement, projector_bn, predictor_bn):
 
 
 def test_resnet50_simsiam_dimensions_and_zero_init_residual():
-    model = SimSiam(create_timm_backbone("resnet50"), HeadConfig())
+    model = SimSiam(untrained_backbone("resnet50"), HeadConfig())
     assert model.backbone.num_features == 2048
     # zero_init_residual: the last BN of every residual branch starts at 0 (official code's setting).
     assert all(block.bn3.weight.abs().sum() == 0 for layer in (model.backbone.layer1, model.backbone.layer4)
@@ -58,15 +58,15 @@ def test_resnet50_simsiam_dimensions_and_zero_init_residual():
 
 
 def test_predictor_variants():
-    backbone = create_timm_backbone("resnet18")
+    backbone = untrained_backbone("resnet18")
     assert isinstance(SimSiam(backbone, HeadConfig(dim=32, predictor="identity")).predictor, nn.Identity)
-    fixed = SimSiam(create_timm_backbone("resnet18"), HeadConfig(dim=32, pred_dim=8, predictor="fixed_random"))
+    fixed = SimSiam(untrained_backbone("resnet18"), HeadConfig(dim=32, pred_dim=8, predictor="fixed_random"))
     assert not any(p.requires_grad for p in fixed.predictor.parameters())
 
 
 def test_momentum_target_follows_the_online_encoder():
     torch.manual_seed(0)
-    model = SimSiam(create_timm_backbone("resnet18"), HeadConfig(dim=32, pred_dim=8), momentum=0.9)
+    model = SimSiam(untrained_backbone("resnet18"), HeadConfig(dim=32, pred_dim=8), momentum=0.9)
     target_before = [p.clone() for p in model.target.parameters()]
     assert not any(p.requires_grad for p in model.target.parameters())
     with torch.no_grad():

@@ -98,3 +98,15 @@ def test_a_card_with_several_results_parses_back_with_each_protocol_named() -> N
         parsed = ModelCard(card).data.eval_results
         assert [(r.metric_name, r.metric_value) for r in parsed] == expected, name
         assert {(r.task_name, r.source_url) for r in parsed} == {("Image Classification", entry.results[0].source_url)}
+
+
+def test_an_entry_that_names_its_recipe_names_a_builtin_one_for_its_architecture() -> None:
+    """`models --json` shows the recipe that trained an entry; it has to be one `train` can run, for that arch."""
+    from simsiam_zoo.recipe import load_recipe
+
+    with_recipe = [entry for entry in ZOO.values() if entry.recipe is not None]
+    assert with_recipe
+    for entry in with_recipe:
+        assert entry.summary_row()["recipe"] == entry.recipe
+        recipe = load_recipe(entry.recipe)
+        assert (recipe.model.arch, recipe.optim.batch_size) == (entry.arch, entry.batch_size), entry.name

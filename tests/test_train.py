@@ -211,7 +211,7 @@ def test_cli_help_and_recipes_start_without_the_deep_learning_stack() -> None:
     code = ("import sys; from simsiam_zoo.cli import main; from simsiam_zoo.recipe import load_recipe; "
             "load_recipe('simsiam_r18_fashion_mnist').model.heads; "
             "print(sorted(m for m in ('torch', 'timm', 'torchvision') if m in sys.modules)); "
-            "import simsiam_zoo; print(simsiam_zoo.create_backbone.__module__)")
+            "import simsiam_zoo; print(simsiam_zoo.load_backbone.__module__)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:2] == ["[]", "simsiam_zoo.hub.loader"]

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from simsiam_zoo._io import check_output
-from simsiam_zoo.data import DataError, FashionMNIST, Subset, Transformed, image_folder
+from simsiam_zoo.data import DataError, FashionMNIST, LabelledSubset, Transformed, image_folder
 from simsiam_zoo.evaluate.linear_probe import DEFAULT_WEIGHT_DECAYS, linear_probe_sweep
 from simsiam_zoo.evaluate.subsets import balanced_label_subset, read_subset_file
 from simsiam_zoo.finetune import (
@@ -137,7 +137,7 @@ def _labels(dataset: Dataset, role: str) -> torch.Tensor:
 
 
 def _paths(dataset: Dataset) -> list[str]:
-    if isinstance(dataset, Subset):
+    if isinstance(dataset, LabelledSubset):
         inner = _paths(dataset.dataset)
         return [inner[i] for i in dataset.indices]
     paths = getattr(dataset, "paths", None)
@@ -152,7 +152,11 @@ def _cap(dataset: Dataset, limit: int | None, *, seed: int) -> Dataset:
     if limit < 1:
         raise ValueError(f"a limit must be >= 1, got {limit}")
     order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
-    return Subset(dataset, order[:limit].sort().values.tolist())
+    return LabelledSubset(dataset, order[:limit].sort().values.tolist())
+
+
+def _head(dataset: Dataset, limit: int | None) -> Dataset:
+    return LabelledSubset(dataset, range(limit)) if limit is not None and limit < len(dataset) else dataset
 
 
 def _folders(name: str, train_dir: Path, test_dir: Path, *, train_limit: int | None, test_limit: int | None,
@@ -190,8 +194,7 @@ def resolve_data(
         train, test = FashionMNIST(split="train"), FashionMNIST(split="test")
         return Splits(
             "fashion_mnist",
-            Subset(train, range(train_limit)) if train_limit is not None and train_limit < len(train) else train,
-            Subset(test, range(test_limit)) if test_limit is not None and test_limit < len(test) else test,
+            _head(train, train_limit), _head(test, test_limit),
             list(FashionMNIST.classes), ("fashion_mnist", train_limit), ("fashion_mnist:test", test_limit),
         )
     if data == "digits":
@@ -305,7 +308,7 @@ def semi_supervised(
     labels = _labels(splits.train, "train")
     rows = []
     for fraction, indices in subsets.items():
-        result = _train(loaded, splits, Subset(splits.train, indices.tolist()), schedule=schedule,
+        result = _train(loaded, splits, LabelledSubset(splits.train, indices.tolist()), schedule=schedule,
                         frozen_backbone=False, run=run)
         per_class = torch.bincount(labels[indices], minlength=len(splits.classes))
         source = subset_files.get(fraction) if subset_files else None

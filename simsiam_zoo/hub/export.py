@@ -21,9 +21,9 @@ from simsiam_zoo.hub.folder import (
     write_hub_folder,
 )
 from simsiam_zoo.hub.loader import (
+    backbone_from_state,
     backbone_from_training_checkpoint,
     infer_resnet_arch,
-    load_backbone_strict,
     preprocessing_from_recipe,
 )
 from simsiam_zoo.hub.publish import check_repo_id
@@ -89,7 +89,7 @@ def export_checkpoint(
     checkpoint = load_checkpoint(checkpoint_path)
     recipe = recipe_from_dict(checkpoint["recipe"], source=str(checkpoint_path))
     state = backbone_from_training_checkpoint(checkpoint)
-    model = load_backbone_strict(recipe.model.arch, state, source=str(checkpoint_path))
+    model = backbone_from_state(recipe.model.arch, state, source=str(checkpoint_path))
     entry = _claimed_by_training_run(name, arch=recipe.model.arch)
     preprocessing = preprocessing_from_recipe(recipe)
     license = entry.license if entry else "apache-2.0"
@@ -189,7 +189,7 @@ def _write_converted(
     state: dict[str, torch.Tensor], out_dir: str | Path, *, name: str, entry: ZooEntry | None, arch: str,
     repo_id: str | None, source: str, provenance: str, inputs: Sequence[str | Path] = (), overwrite: bool = False,
 ) -> Path:
-    model = load_backbone_strict(arch, state, source=source)
+    model = backbone_from_state(arch, state, source=source)
     preprocessing = entry.preprocessing if entry else Preprocessing()
     license = entry.license if entry else "unknown"
     card = render_card(

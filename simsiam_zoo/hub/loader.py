@@ -1,4 +1,4 @@
-"""`create_backbone`: a timm backbone in eval mode plus its preprocessing, from whatever a user has.
+"""`load_backbone`: a timm backbone in eval mode plus its preprocessing, from whatever a user has.
 
 Accepted: a zoo name (`resnet50.mocov3_in1k_ep1000`: from its Hub mirror once pinned, else from the original URL,
 converted once into the cache; see simsiam_zoo.sources), an `hf-hub:ORG/NAME` id, a hub folder, a
@@ -72,7 +72,7 @@ def infer_resnet_arch(state: Mapping[str, torch.Tensor], *, source: str) -> str:
     return _RESNETS[key]
 
 
-def load_backbone_strict(arch: str, state: Mapping[str, torch.Tensor], *, source: str) -> nn.Module:
+def backbone_from_state(arch: str, state: Mapping[str, torch.Tensor], *, source: str) -> nn.Module:
     """timm `arch` without classifier, loaded strictly, with every key problem listed in the error."""
     check_architecture(arch, where=f"{source}: architecture")
     model = timm.create_model(arch, pretrained=False, num_classes=0)
@@ -123,7 +123,7 @@ def _from_folder(
             raise HubFolderError(f"{weights}: sha256 {actual} does not match the zoo entry's {expected_sha256}; "
                                  "the download is corrupt or the repo changed (delete it from the cache)")
     preprocessing = Preprocessing.from_pretrained_cfg(config["pretrained_cfg"])
-    model = load_backbone_strict(config["architecture"], read_weights(weights, upcast_half=True),
+    model = backbone_from_state(config["architecture"], read_weights(weights, upcast_half=True),
                                  source=str(weights))
     return LoadedBackbone(model, preprocessing.transform(), preprocessing, config["architecture"], source,
                           hub_id=hub_id, license=_card_license(folder))
@@ -166,7 +166,7 @@ def _from_file(path: Path, *, arch: str | None) -> LoadedBackbone:
             _, state = convert_state_dict(checkpoint)
             preprocessing = Preprocessing()
     arch = arch or infer_resnet_arch(state, source=str(path))
-    model = load_backbone_strict(arch, state, source=str(path))
+    model = backbone_from_state(arch, state, source=str(path))
     return LoadedBackbone(model, preprocessing.transform(), preprocessing, arch, str(path))
 
 
@@ -189,10 +189,10 @@ def load_backbone(
 
 
 def _random_init(arch: str, preprocessing: Preprocessing) -> LoadedBackbone:
-    """`arch` with the standard random init (every residual branch live) as a baseline; see create_timm_backbone."""
-    from simsiam_zoo.model import create_timm_backbone
+    """`arch` with the standard random init (every residual branch live) as a baseline; see untrained_backbone."""
+    from simsiam_zoo.model import untrained_backbone
 
-    model = create_timm_backbone(arch, zero_init_last=False).eval()
+    model = untrained_backbone(arch, zero_init_last=False).eval()
     return LoadedBackbone(model, preprocessing.transform(), preprocessing, arch, "random init")
 
 
@@ -232,14 +232,6 @@ def _fetch(repo_id: str, *, hub_dir: str | Path | None, revision: str | None) ->
             raise HubFolderError(f"{folder}: {repo_id} is not in the local hub directory {hub_dir}")
         return folder
     return download_hub_repo(repo_id, revision=revision)
-
-
-def create_backbone(
-    name_or_path: str | Path, *, pretrained: bool = True, hub_dir: str | Path | None = None
-) -> tuple[nn.Module, Transform]:
-    """(timm backbone in eval mode, its preprocessing transform on uint8 (3, H, W) tensors)."""
-    loaded = load_backbone(name_or_path, pretrained=pretrained, hub_dir=hub_dir)
-    return loaded.model, loaded.transform
 
 
 def is_cached(entry: ZooEntry) -> bool:

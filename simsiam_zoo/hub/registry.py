@@ -97,7 +97,8 @@ class ZooEntry:
             "converter": self.source.converter if self.source else None,
             "source_hash": f"{self.source.hash_kind}:{self.source.published_hash}"
             if self.source and self.source.published_hash else None,
-            "results": [asdict(result) for result in self.results], "aliases": list(self.aliases),
+            "recipe": self.recipe, "results": [asdict(result) for result in self.results],
+            "aliases": list(self.aliases),
             "note": self.note, "unsupported": self.unsupported,
         }
 
