@@ -1,4 +1,4 @@
-"""Throughput of simsiam_zoo.extract.extract_features against two baselines, on JPEG files it writes.
+"""Throughput of simsiam_zoo.features.extract_features against two baselines, on JPEG files it writes.
 
 (a) ours: ``extract_features`` on the JPEG folder, end to end (listing, decoding in DataLoader workers,
     batched inference_mode forward in channels_last, writing safetensors shards and the index).
@@ -34,7 +34,7 @@ from torchvision import transforms as T
 
 from simsiam_zoo.augment import eval_transform
 from simsiam_zoo.data import decode_image
-from simsiam_zoo.extract import default_num_workers, extract_features
+from simsiam_zoo.features import default_num_workers, extract_features
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 CROP_PCT = 0.875

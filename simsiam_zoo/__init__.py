@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     "Recipe": "simsiam_zoo.recipe",
     "SimSiam": "simsiam_zoo.model",
-    "extract_features": "simsiam_zoo.extract",
+    "extract_features": "simsiam_zoo.features",
     "load_backbone": "simsiam_zoo.hub.loader",
-    "load_features": "simsiam_zoo.extract",
+    "load_features": "simsiam_zoo.features",
     "load_recipe": "simsiam_zoo.recipe",
     "normalized_std": "simsiam_zoo.losses",
     "simsiam_loss": "simsiam_zoo.losses",
@@ -34,7 +34,7 @@ __all__ = [
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from simsiam_zoo.extract import extract_features, load_features
+    from simsiam_zoo.features import extract_features, load_features
     from simsiam_zoo.hub.loader import load_backbone
     from simsiam_zoo.losses import normalized_std, simsiam_loss
     from simsiam_zoo.model import SimSiam

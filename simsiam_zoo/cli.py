@@ -332,7 +332,7 @@ def extract_command(
     MODEL is a zoo name, hf-hub: id, hub folder, .safetensors file or checkpoint; its preprocessing comes
     with it. Rerun the same command to resume an interrupted extraction.
     """
-    from simsiam_zoo.extract import extract_features
+    from simsiam_zoo.features import extract_features
     from simsiam_zoo.hub.loader import load_backbone
 
     loaded = load_backbone(model, hub_dir=hub_dir)

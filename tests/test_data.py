@@ -108,7 +108,7 @@ def test_training_extraction_and_evaluation_read_data_alike(tmp_path):
     that is a link elsewhere is followed by all of them. (Training and fine-tuning once refused the notes.txt that
     extraction skipped, and followed a linked class folder that extraction left out.)"""
     from simsiam_zoo.evaluate.protocols import resolve_data
-    from simsiam_zoo.extract import extract_features, load_features
+    from simsiam_zoo.features import extract_features, load_features
     from simsiam_zoo.recipe import load_recipe
     from simsiam_zoo.train import build_dataset
     from tests.test_extract import make_transform, tiny_model

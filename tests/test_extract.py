@@ -19,7 +19,7 @@ from torch import nn
 
 from simsiam_zoo.augment import eval_transform
 from simsiam_zoo.data import FASHION_MNIST_DIR, DataError, FashionMNIST, decode_image
-from simsiam_zoo.extract import extract_features, load_features
+from simsiam_zoo.features import extract_features, load_features
 from tests._process import run_until_then_kill
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -110,7 +110,7 @@ def test_device_preprocessing_gives_the_host_pipeline_features(
             workers_seen.append(kwargs["num_workers"])
             super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr("simsiam_zoo.extract.DataLoader", RecordingLoader)
+    monkeypatch.setattr("simsiam_zoo.features.engine.DataLoader", RecordingLoader)
     runs = {}
     for device_preprocessing, workers in ((False, None), (True, 2)):
         out = tmp_path / f"out-{device_preprocessing}"
@@ -188,7 +188,7 @@ import sys, time
 import torch
 sys.path.insert(0, {root!r})  # the repository, so that `tests` imports as the package it is under pytest
 from tests.test_extract import make_transform, tiny_model
-from simsiam_zoo.extract import extract_features
+from simsiam_zoo.features import extract_features
 
 torch.set_num_threads({threads})
 

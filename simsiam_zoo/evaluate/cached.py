@@ -14,7 +14,7 @@ from simsiam_zoo.evaluate.linear_probe import DEFAULT_WEIGHT_DECAYS, linear_prob
 
 def _load_labelled(path: str | Path, role: str) -> Any:
     from simsiam_zoo.data import DataError
-    from simsiam_zoo.extract import load_features
+    from simsiam_zoo.features import load_features
 
     features = load_features(path)
     unlabelled = int((features.labels < 0).sum())

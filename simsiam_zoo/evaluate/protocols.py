@@ -341,8 +341,7 @@ def _features(
     run: RunOptions,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(embeddings, labels) of a split: cached by `extract_features` when on disk, else embedded in memory."""
-    from simsiam_zoo.extract import extract_features, load_features
-    from simsiam_zoo.features import embed_dataset
+    from simsiam_zoo.features import embed_dataset, extract_features, load_features
 
     source = splits.train_source if split == "train" else splits.test_source
     if source is None:

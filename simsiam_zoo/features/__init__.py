@@ -1,0 +1,13 @@
+"""Features: extraction into a resumable sharded store, the store itself, and the embedding engine both use.
+
+`extract` runs a source through `engine` into `store`; `embed_dataset` is the engine's in-memory path.
+"""
+
+from simsiam_zoo.features.engine import embed_dataset
+from simsiam_zoo.features.extract import ExtractSummary, default_num_workers, extract_features, weights_sha256
+from simsiam_zoo.features.store import INDEX_FILE, SETTINGS_FILE, SKIPPED_FILE, Features, load_features
+
+__all__ = [
+    "INDEX_FILE", "SETTINGS_FILE", "SKIPPED_FILE", "ExtractSummary", "Features", "default_num_workers",
+    "embed_dataset", "extract_features", "load_features", "weights_sha256",
+]

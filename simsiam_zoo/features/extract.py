@@ -1,0 +1,274 @@
+"""`extract_features`: embed every image of a source into the store, resumably.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from simsiam_zoo._io import atomic_write_text, claim_output_dir
+from simsiam_zoo.data import DataError, ImageSource, open_source
+from simsiam_zoo.features.engine import embed_shards, split_pipeline
+from simsiam_zoo.features.store import (
+    DTYPES,
+    FORMAT,
+    INDEX_FILE,
+    SKIPPED_FILE,
+    VERSION,
+    Shard,
+    plan_shards,
+    prepare_out,
+    resumable_shard,
+    write_shard,
+)
+
+_STRICT_LISTED = 50  # skipped entries named in a strict-mode error; the rest are counted
+
+
+@dataclass(frozen=True)
+class ExtractSummary:
+    """What one `extract_features` call produced; `images_per_second` counts images embedded by this call."""
+
+    out: Path
+    num_images: int  # entries in the source list: num_embedded + num_skipped
+    num_embedded: int
+    num_skipped: int
+    dim: int
+    shards: int
+    resumed_shards: int  # shards kept from an earlier, interrupted run
+    images_per_second: float
+    skipped_manifest: Path
+
+
+def _size_and_mtime(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None  # a missing file is skipped at decoding and listed as such
+    return stat.st_size, stat.st_mtime_ns
+
+
+def weights_sha256(model: nn.Module) -> str:
+    """sha256 over the model's state dict in its order (dtypes, shapes, bytes; not the names, which a wrapper
+    module changes): the same weights give the same digest whatever file, name or path they came from."""
+    digest = hashlib.sha256()
+    for tensor in model.state_dict().values():
+        value = tensor.detach().cpu().contiguous()
+        digest.update(f"{value.dtype}:{tuple(value.shape)};".encode())
+        digest.update(value.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _listing_sha256(source: ImageSource) -> str:
+    """What the entries are: their names and labels, and each file's size and mtime (an edit in place shows)."""
+    stats = [_size_and_mtime(path) for path in source.files]
+    listing = [source.paths, source.labels, sorted(source.skipped.items()), stats]
+    return hashlib.sha256(json.dumps(listing).encode()).hexdigest()
+
+
+# ------------------------------------------------------------------------------------------------ shards
+
+
+def _check_options(**options: Any) -> None:
+    allowed = {
+        "precision": ("fp32", "bf16"), "dtype": tuple(DTYPES), "output_format": ("safetensors", "npy"),
+    }
+    for name, choices in allowed.items():
+        if options[name] not in choices:
+            raise ValueError(f"{name}={options[name]!r}; expected one of {', '.join(choices)}")
+    for name in ("batch_size", "shard_size", "limit"):
+        if options[name] is not None and options[name] < 1:
+            raise ValueError(f"{name} must be at least 1, got {options[name]}")
+    if options["num_workers"] is not None and options["num_workers"] < 0:
+        raise ValueError(f"num_workers must be >= 0, got {options['num_workers']}")
+
+
+def _describe_skips(skipped: list[dict[str, Any]], num_images: int) -> str:
+    lines = [f"  {s['path']}: {s['reason']}" for s in skipped[:_STRICT_LISTED]]
+    if len(skipped) > _STRICT_LISTED:
+        lines.append(f"  ... and {len(skipped) - _STRICT_LISTED} more")
+    return f"{len(skipped)} of {num_images} images could not be embedded:\n" + "\n".join(lines)
+
+
+def default_num_workers(device: torch.device) -> int:
+    """Decoding processes for `num_workers=None`: none on a CPU device, where the forward pass already keeps
+    every core busy and workers only compete with it; up to 8 beside an accelerator."""
+    return 0 if device.type == "cpu" else min(8, os.cpu_count() or 1)
+
+
+def extract_features(
+    model: nn.Module,
+    transform: Callable[[torch.Tensor], torch.Tensor],
+    data: str | Path,
+    *,
+    out: str | Path,
+    batch_size: int = 256,
+    shard_size: int = 8192,
+    num_workers: int | None = None,
+    device: str = "cpu",
+    device_preprocessing: bool | None = None,
+    precision: Literal["fp32", "bf16"] = "fp32",
+    dtype: Literal["float32", "float16"] = "float32",
+    output_format: Literal["safetensors", "npy"] = "safetensors",
+    strict: bool = False,
+    compile: bool = False,
+    channels_last: bool = True,
+    progress: bool = True,
+    model_name: str | None = None,
+    limit: int | None = None,
+) -> ExtractSummary:
+    """Embed every image of `data` with `model(transform(uint8 image))` into shards under `out`.
+
+    `data`: an image folder (class sub-folders give labels), a text file of image paths, or `fashion_mnist`
+    / `fashion_mnist:test`. Rerunning with the same arguments resumes; an `out` holding another extraction
+    is refused. Unreadable images are skipped and listed in skipped.json, or raise DataError when `strict`.
+    A rerun resumes only when the weights (their sha256), the preprocessing and the images (paths, sizes, mtimes)
+    are those of the first run; `model_name` (e.g. a zoo name) is recorded for people. `limit` keeps the first
+    entries of the source only. The model is moved to `device` in place.
+
+    `num_workers` decoding processes; None is `default_num_workers(device)`. The float conversion and
+    normalisation always run on `device`; `device_preprocessing` moves the resize and crop there too (None: on
+    for CUDA), so that workers only decode.
+    """
+    _check_options(
+        precision=precision, dtype=dtype, output_format=output_format, batch_size=batch_size,
+        shard_size=shard_size, limit=limit, num_workers=num_workers,
+    )
+    source = open_source(data, limit=limit)
+    out = claim_output_dir(out, kind="features", inputs=(data,), legacy_files=(INDEX_FILE,))
+    settings = _settings(source, model, transform, limit=limit, precision=precision, dtype=dtype,
+                         output_format=output_format, shard_size=shard_size)
+    shards = plan_shards(len(source.paths), shard_size)
+    prepare_out(out, settings, shards, output_format)
+    store = _Store(out, source, settings, shards)
+    resumed = len(store.counts)
+    device_ = torch.device(device)
+    pipeline = split_pipeline(transform, device_preprocessing=device_.type == "cuda" if device_preprocessing is None
+                              else device_preprocessing)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    was_training = model.training
+    model.eval().to(device_, memory_format=memory_format)
+    done = sum(shard.stop - shard.start for shard in shards if shard.number in store.counts)
+    bar = tqdm(total=len(source.paths), initial=done, unit="img", disable=not progress, desc="extract",
+               dynamic_ncols=True)
+    start = time.perf_counter()
+    try:
+        with torch.inference_mode():
+            stream = embed_shards(
+                [shard for shard in shards if shard.number not in store.counts], source, pipeline,
+                torch.compile(model) if compile else model, batch_size=batch_size, bar=bar, device=device_,
+                num_workers=default_num_workers(device_) if num_workers is None else num_workers,
+                precision=precision, memory_format=memory_format,
+            )
+            embedded_now = sum(store.add(*embedded, strict=strict) for embedded in stream)
+    finally:
+        bar.close()
+        model.train(was_training)
+    elapsed = time.perf_counter() - start
+    summary = store.finish(model_name=model_name, strict=strict)
+    return ExtractSummary(
+        out=out, num_images=len(source.paths), num_embedded=summary["num_embedded"],
+        num_skipped=summary["num_skipped"], dim=summary["dim"], shards=len(shards), resumed_shards=resumed,
+        images_per_second=embedded_now / elapsed if embedded_now else 0.0, skipped_manifest=out / SKIPPED_FILE,
+    )
+
+
+def _settings(source: ImageSource, model: nn.Module, transform: Callable[[torch.Tensor], torch.Tensor], *,
+              limit: int | None, precision: str, dtype: str, output_format: str, shard_size: int) -> dict[str, Any]:
+    """What the bytes depend on; batch size, workers, device and compile only change rounding, if anything."""
+    return {
+        "source": {"kind": source.kind, "location": source.location, "limit": limit, "num_images": len(source.paths)},
+        "images": _listing_sha256(source),
+        "weights_sha256": weights_sha256(model),
+        # A transform's repr lists its steps and parameters; object addresses (of a lambda, say) are not settings.
+        "preprocessing": re.sub(r" at 0x[0-9a-f]+", "", repr(transform)),
+        "precision": precision,
+        "dtype": dtype,
+        "output_format": output_format,
+        "shard_size": shard_size,
+    }
+
+
+class _Store:
+    """One extraction's shards in OUT: those kept from an earlier run, each new one written as it is embedded
+    (an empty one once the embedding size is known), and the index written last."""
+
+    def __init__(self, out: Path, source: ImageSource, settings: dict[str, Any], shards: list[Shard]):
+        self.out, self.source, self.settings, self.shards = out, source, settings, shards
+        self.settings_sha256 = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+        self.counts: dict[int, int] = {}  # shard number -> images embedded, for the shards on disk
+        self.skips: dict[int, list[dict[str, Any]]] = {}  # shard number -> its skipped entries
+        self.dims: set[int] = set()
+        self.empty: list[Shard] = []  # shards with nothing embedded, written once D is known
+        for shard in shards:
+            found = resumable_shard(out, shard, source, output_format=settings["output_format"],
+                                    settings_sha256=self.settings_sha256)
+            if found is not None:
+                self.counts[shard.number], self.skips[shard.number] = len(found.paths), found.skipped
+                self.dims.add(found.dim)
+
+    def add(self, shard: Shard, positions: list[int], embeddings: torch.Tensor | None,
+            failures: list[tuple[int, str]], *, strict: bool) -> int:
+        """Record one embedded shard and write it (unless `strict` and it has a skip); the images it embedded."""
+        self.skips[shard.number] = [{"index": i, "path": self.source.paths[i], "reason": r} for i, r in failures]
+        if embeddings is not None:
+            self.dims.add(embeddings.shape[1])
+        if len(self.dims) > 1:
+            raise DataError(f"{self.out}: embeddings of sizes {sorted(self.dims)}: was the model changed between "
+                            "runs? Choose a new output folder")
+        if strict and self.skips[shard.number]:
+            return len(positions)  # strict: a shard with a skip is not written; the error comes once all are seen
+        if embeddings is None:
+            self.empty.append(shard)
+        else:
+            self._save(shard, positions, embeddings)
+        if self.dims:
+            for empty_shard in self.empty:
+                self._save(empty_shard, [], torch.empty(0, next(iter(self.dims))))
+            self.empty.clear()
+        return len(positions)
+
+    def _save(self, shard: Shard, positions: list[int], embeddings: torch.Tensor) -> None:
+        source = self.source
+        write_shard(
+            self.out, shard, output_format=self.settings["output_format"], settings_sha256=self.settings_sha256,
+            embeddings=embeddings.to(DTYPES[self.settings["dtype"]]), labels=[source.labels[i] for i in positions],
+            indices=positions, paths=[source.paths[i] for i in positions], skipped=self.skips[shard.number],
+        )
+        self.counts[shard.number] = len(positions)
+
+    def finish(self, *, model_name: str | None, strict: bool) -> dict[str, Any]:
+        """Write skipped.json and, last, index.json (which marks the run finished); return the index."""
+        num_images = len(self.source.paths)
+        skipped_all = [s for shard in self.shards for s in self.skips[shard.number]]
+        if strict and skipped_all:
+            raise DataError(f"{self.source.location}: strict mode: {_describe_skips(skipped_all, num_images)}")
+        if not self.dims:
+            raise DataError(f"{self.source.location}: no image could be embedded: "
+                            f"{_describe_skips(skipped_all, num_images)}")
+        output_format = self.settings["output_format"]
+        index = {
+            "format": FORMAT, "version": VERSION, **self.settings, "model_name": model_name,
+            "settings_sha256": self.settings_sha256, "classes": self.source.classes, "num_images": num_images,
+            "num_embedded": sum(self.counts.values()), "num_skipped": len(skipped_all), "dim": next(iter(self.dims)),
+            "skipped_manifest": SKIPPED_FILE,
+            "shards": [
+                {"name": shard.name, "files": shard.files(output_format), "start": shard.start, "stop": shard.stop,
+                 "num_embedded": self.counts[shard.number], "num_skipped": len(self.skips[shard.number])}
+                for shard in self.shards
+            ],
+        }
+        atomic_write_text(self.out / SKIPPED_FILE, json.dumps(skipped_all, indent=1) + "\n")
+        atomic_write_text(self.out / INDEX_FILE, json.dumps(index, indent=2) + "\n")
+        return index

@@ -1,0 +1,260 @@
+"""The features store: the shard files, their index and `load_features`.
+
+Layout of OUT:
+
+    shard-00000.safetensors  embeddings (N x D float32/float16), labels (int64, -1 unknown), indices (int64
+                             positions in the source list); metadata: paths and skipped (JSON lists),
+                             settings_sha256
+    (npy format: shard-00000.embeddings.npy, shard-00000.labels.npy, shard-00000.paths.json holding paths,
+     indices, skipped and settings_sha256)
+    settings.json            what the output depends on (weights' sha256, preprocessing, the images' paths, sizes
+                             and mtimes, ...), written first: a rerun with other inputs is refused, naming them
+    skipped.json             [{index, path, reason}] for every source entry that was not embedded
+    index.json               settings, classes, counts and shard list; written last, so it marks a finished run
+
+Shard k covers source positions [k * shard_size, (k + 1) * shard_size): the plan depends only on the source
+list and shard_size. A restarted run keeps every shard that verifies, recomputes the others, and ends with
+the same bytes as an uninterrupted run (no timestamps, deterministic key order).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file as load_safetensors
+from safetensors.torch import save as safetensors_bytes
+
+from simsiam_zoo._io import atomic_write, atomic_write_bytes, atomic_write_text
+from simsiam_zoo.data import DataError, ImageSource
+
+FORMAT = "simsiam_zoo.features"
+# 2: resumes and evaluations check the weights' sha256, the preprocessing and each image's size and mtime.
+VERSION = 2
+# What each recorded setting means, for the message that refuses a resume whose settings changed.
+_SETTING_NAMES = {
+    "images": "the images (paths, sizes or modification times)", "weights_sha256": "the model's weights",
+    "preprocessing": "the preprocessing", "source": "the data source",
+}
+INDEX_FILE = "index.json"
+SKIPPED_FILE = "skipped.json"
+SETTINGS_FILE = "settings.json"
+DTYPES = {"float32": torch.float32, "float16": torch.float16}
+_SAFETENSORS_DTYPES = {"F32": "float32", "F16": "float16"}
+
+
+@dataclass(frozen=True)
+class Features:
+    """Embeddings of a finished extraction in source order (skipped entries left out)."""
+
+    embeddings: torch.Tensor  # N x D float32
+    labels: torch.Tensor  # N int64, -1 unknown
+    paths: list[str]
+    indices: torch.Tensor  # N int64 positions in the source list
+    classes: list[str]  # label i is classes[i]
+    weights_sha256: str  # of the model that embedded them
+    preprocessing: str
+
+
+@dataclass(frozen=True)
+class Shard:
+    number: int
+    start: int
+    stop: int
+
+    @property
+    def name(self) -> str:
+        return f"shard-{self.number:05d}"
+
+    def files(self, output_format: str) -> list[str]:
+        if output_format == "safetensors":
+            return [f"{self.name}.safetensors"]
+        return [f"{self.name}.embeddings.npy", f"{self.name}.labels.npy", f"{self.name}.paths.json"]
+
+
+@dataclass
+class StoredShard:
+    """A shard's small parts read from disk; the embeddings load on demand."""
+
+    paths: list[str]
+    skipped: list[dict[str, Any]]
+    settings_sha256: str
+    labels: torch.Tensor
+    indices: torch.Tensor
+    dim: int
+    load_embeddings: Callable[[], torch.Tensor]
+
+
+def plan_shards(num_images: int, shard_size: int) -> list[Shard]:
+    return [
+        Shard(number, start, min(start + shard_size, num_images))
+        for number, start in enumerate(range(0, num_images, shard_size))
+    ]
+
+
+def _canonical_safetensors(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
+    raw = safetensors_bytes(tensors, metadata=metadata)
+    length = int.from_bytes(raw[:8], "little")
+    # safetensors writes its metadata from a hash map, in a different order in each process: sort the header
+    # so that a resumed run writes the same bytes as an uninterrupted one.
+    header = json.dumps(json.loads(raw[8 : 8 + length]), sort_keys=True, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)  # the format pads the header to keep tensor data 8-byte aligned
+    return len(header).to_bytes(8, "little") + header + raw[8 + length :]
+
+
+def write_shard(
+    out: Path, shard: Shard, *, output_format: str, settings_sha256: str, embeddings: torch.Tensor,
+    labels: list[int], indices: list[int], paths: list[str], skipped: list[dict[str, Any]],
+) -> None:
+    files = [out / name for name in shard.files(output_format)]
+    label_tensor = torch.tensor(labels, dtype=torch.int64)
+    if output_format == "safetensors":
+        indices_tensor = torch.tensor(indices, dtype=torch.int64)
+        tensors = {"embeddings": embeddings.contiguous(), "labels": label_tensor, "indices": indices_tensor}
+        metadata = {"paths": json.dumps(paths), "skipped": json.dumps(skipped), "settings_sha256": settings_sha256}
+        atomic_write_bytes(files[0], _canonical_safetensors(tensors, metadata))
+        return
+    atomic_write(files[0], lambda f: np.save(f, embeddings.numpy(), allow_pickle=False))
+    atomic_write(files[1], lambda f: np.save(f, label_tensor.numpy(), allow_pickle=False))
+    record = {"settings_sha256": settings_sha256, "paths": paths, "indices": indices, "skipped": skipped}
+    atomic_write_text(files[2], json.dumps(record))
+
+
+def read_shard(out: Path, shard: Shard, output_format: str) -> StoredShard:
+    """Headers, labels and metadata of a shard, checked for consistency; DataError naming a bad file."""
+    files = [out / name for name in shard.files(output_format)]
+    current = files[0]
+    try:
+        if output_format == "safetensors":
+            with safe_open(str(current), framework="pt") as f:
+                meta = f.metadata() or {}
+                view = f.get_slice("embeddings")
+                shape, dtype = tuple(view.get_shape()), _SAFETENSORS_DTYPES.get(view.get_dtype(), view.get_dtype())
+                labels, indices = f.get_tensor("labels"), f.get_tensor("indices")
+            record = {
+                "paths": json.loads(meta["paths"]), "skipped": json.loads(meta["skipped"]),
+                "settings_sha256": meta["settings_sha256"],
+            }
+
+            def load_embeddings() -> torch.Tensor:
+                return load_safetensors(current)["embeddings"]
+        else:
+            header = np.load(current, mmap_mode="r", allow_pickle=False)  # reads the header only
+            shape, dtype = header.shape, str(header.dtype)
+            current = files[1]
+            labels = torch.from_numpy(np.load(current, allow_pickle=False))
+            current = files[2]
+            record = json.loads(current.read_text(encoding="utf-8"))
+            indices = torch.tensor(record["indices"], dtype=torch.int64)
+
+            def load_embeddings() -> torch.Tensor:
+                return torch.from_numpy(np.load(files[0], allow_pickle=False))
+        stored = StoredShard(
+            record["paths"], record["skipped"], record["settings_sha256"], labels, indices,
+            shape[1] if len(shape) == 2 else -1, load_embeddings,
+        )
+    except (OSError, ValueError, KeyError, TypeError, IndexError, SafetensorError) as e:
+        raise DataError(f"{current}: missing or corrupt shard: {e}") from None
+    rows = {shape[0] if len(shape) == 2 else -1, len(stored.paths), len(stored.labels), len(stored.indices)}
+    if len(rows) != 1 or dtype not in DTYPES or labels.dtype != torch.int64 or indices.dtype != torch.int64:
+        raise DataError(f"{files[0]}: corrupt shard: embeddings {shape} {dtype}, {len(stored.paths)} paths, "
+                        f"{len(labels)} labels, {len(indices)} indices")
+    return stored
+
+
+def resumable_shard(
+    out: Path, shard: Shard, source: ImageSource, *, output_format: str, settings_sha256: str
+) -> StoredShard | None:
+    """The shard already on disk if it is complete and matches the plan, None if it must be (re)computed."""
+    if not any((out / name).exists() for name in shard.files(output_format)):
+        return None
+    try:
+        stored = read_shard(out, shard, output_format)
+    except DataError:
+        return None  # damaged (writes are atomic, so only by something else): recompute it
+    if stored.settings_sha256 != settings_sha256:
+        raise DataError(f"{out / shard.files(output_format)[0]}: written by an extraction with other settings; "
+                        "choose a new output folder or delete this one")
+    kept = stored.indices.tolist()
+    try:
+        positions = sorted(kept + [s["index"] for s in stored.skipped])
+    except (KeyError, TypeError):
+        return None
+    if positions != list(range(shard.start, shard.stop)):
+        return None
+    if stored.paths != [source.paths[i] for i in kept] or stored.labels.tolist() != [source.labels[i] for i in kept]:
+        return None
+    return stored
+
+
+def prepare_out(out: Path, settings: dict[str, Any], shards: list[Shard], output_format: str) -> None:
+    """Refuse an OUT holding another extraction, naming what differs; record this one's settings; clear temp files
+    a killed run left behind."""
+    settings_file = out / SETTINGS_FILE
+    recorded = next((path for path in (settings_file, out / INDEX_FILE) if path.exists()), None)
+    if recorded is not None:
+        try:
+            previous = json.loads(recorded.read_text(encoding="utf-8"))
+            version = previous.get("version")
+        except (OSError, ValueError, AttributeError) as e:
+            raise DataError(f"{recorded}: unreadable ({e}); choose a new output folder or delete this one") from None
+        if version != VERSION:
+            raise DataError(f"{out}: holds an extraction written by another version of simsiam-zoo (format {version}, "
+                            f"this one writes {VERSION}); choose a new output folder or delete this one")
+        changed = [_SETTING_NAMES.get(key, key) for key in settings if previous.get(key) != settings[key]]
+        if changed:
+            raise DataError(f"{out}: holds an extraction of other inputs or settings (changed: {', '.join(changed)}); "
+                            "choose a new output folder or delete this one")
+    planned = {name for shard in shards for name in shard.files(output_format)}
+    foreign = sorted(p.name for p in out.glob("shard-*") if p.name not in planned)
+    if foreign:
+        raise DataError(f"{out}: holds shards of another extraction ({', '.join(foreign[:5])}); "
+                        "choose a new output folder or delete this one")
+    for pattern in (".shard-*.tmp", f".{INDEX_FILE}.*.tmp", f".{SKIPPED_FILE}.*.tmp", f".{SETTINGS_FILE}.*.tmp"):
+        for stale in out.glob(pattern):
+            stale.unlink(missing_ok=True)
+    if not settings_file.exists():
+        atomic_write_text(settings_file, json.dumps({"version": VERSION, **settings}, indent=2) + "\n")
+
+
+def load_features(path: str | Path) -> Features:
+    """Embeddings (as float32), labels and paths of a finished extraction folder (or its index.json)."""
+    path = Path(path)
+    index_file = path if path.is_file() else path / INDEX_FILE
+    try:
+        index = json.loads(index_file.read_text(encoding="utf-8"))
+        output_format, dim, settings_sha256 = index["output_format"], index["dim"], index["settings_sha256"]
+        shards = [(Shard(n, s["start"], s["stop"]), s["num_embedded"]) for n, s in enumerate(index["shards"])]
+        if index["format"] != FORMAT:
+            raise ValueError(f"format {index['format']!r}, expected {FORMAT!r}")
+        if index.get("version") != VERSION:
+            raise ValueError(f"written by another version of simsiam-zoo (format {index.get('version')}, this one "
+                             f"reads {VERSION}); extract again")
+        provenance = {"classes": list(index["classes"]), "weights_sha256": index["weights_sha256"],
+                      "preprocessing": index["preprocessing"]}
+    except FileNotFoundError:
+        raise DataError(f"{index_file}: not found; not a finished extraction (rerun it to resume)") from None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise DataError(f"{index_file}: corrupt index: {e}") from None
+    embeddings, labels, indices, paths = [], [], [], []
+    for shard, num_embedded in shards:
+        stored = read_shard(index_file.parent, shard, output_format)
+        if stored.settings_sha256 != settings_sha256 or len(stored.paths) != num_embedded or stored.dim != dim:
+            raise DataError(f"{index_file.parent / shard.files(output_format)[0]}: does not match {index_file}")
+        try:
+            embeddings.append(stored.load_embeddings().float())
+        except (OSError, ValueError, KeyError, SafetensorError) as e:
+            raise DataError(f"{index_file.parent / shard.files(output_format)[0]}: corrupt shard: {e}") from None
+        labels.append(stored.labels)
+        indices.append(stored.indices)
+        paths.extend(stored.paths)
+    if not embeddings:
+        return Features(torch.empty(0, dim), torch.empty(0, dtype=torch.int64), [], torch.empty(0, dtype=torch.int64),
+                        **provenance)
+    return Features(torch.cat(embeddings), torch.cat(labels), paths, torch.cat(indices), **provenance)
