@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +13,7 @@ from pathlib import Path
 import pytest
 import timm
 import torch
-from huggingface_hub import HfApi, constants, hf_hub_download
-from huggingface_hub.errors import HfHubHTTPError
+from huggingface_hub import HfApi, constants
 from safetensors.torch import load_file, save_file
 
 from simsiam_zoo.hub.folder import (
@@ -29,6 +25,7 @@ from simsiam_zoo.hub.folder import (
     timm_config,
     write_hub_folder,
 )
+from simsiam_zoo.hub.loader import load_backbone
 from simsiam_zoo.hub.publish import NotCachedOffline, RepoNotFound, download_hub_repo, push_hub_folder
 from tests.hub_server import HubServer, hub_env, hub_server  # noqa: F401  (importing registers the fixtures)
 
@@ -215,30 +212,11 @@ def test_unknown_repo_names_it(hub: HubServer) -> None:
         download_hub_repo("zoo-test/missing")
 
 
-def _status(url: str, *, data: bytes | None = None) -> int:
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, data=data)) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-
-
-def test_server_rejects_paths_that_climb(hub: HubServer) -> None:
-    repo_id = "zoo-test/traversal"
-    HfApi(endpoint=hub.url, token="hf_test").create_repo(repo_id)
-    for path in ("resolve/main/../../../../etc/passwd", "resolve/main/%2e%2e/config.json", "resolve/main//etc/passwd"):
-        assert _status(f"{hub.url}/{repo_id}/{path}") == 400, path
-
-    escape = hub.repo_dir(repo_id).parent / "escape.txt"
-    for name in ("../escape.txt", "/tmp/escape.txt", "a/../../escape.txt"):
-        commit = [{"key": "header", "value": {"summary": "escape"}},
-                  {"key": "file", "value": {"path": name, "content": "eA==", "encoding": "base64"}}]
-        body = "\n".join(json.dumps(line) for line in commit).encode()
-        assert _status(f"{hub.url}/api/models/{repo_id}/commit/main", data=body) == 400, name
-        preupload = json.dumps({"files": [{"path": name, "sample": "", "size": 1}]}).encode()
-        assert _status(f"{hub.url}/api/models/{repo_id}/preupload/main", data=preupload) == 400, name
-    assert not escape.exists()
-
-    # huggingface_hub 2.4 refuses such a name itself; the server's 400 above is there for clients that do not.
-    with pytest.raises((ValueError, HfHubHTTPError), match=r"\.\.|400"):
-        hf_hub_download(repo_id, "../README.md")
+def test_a_hub_id_cannot_climb_out_of_the_local_hub_directory(hub_folder: Published, tmp_path: Path) -> None:
+    """With `hub_dir`, `hf-hub:ORG/NAME` is a folder below it; `..` would reach a folder the user never published."""
+    shutil.copytree(hub_folder.folder, tmp_path / "elsewhere" / "model")
+    (tmp_path / "hub" / "org").mkdir(parents=True)
+    for climbing in ("hf-hub:../elsewhere/model", "hf-hub:org/../../elsewhere/model", "hf-hub:org/.."):
+        with pytest.raises(HubFolderError, match="repo id"):
+            load_backbone(climbing, hub_dir=tmp_path / "hub")
+    assert load_backbone("hf-hub:elsewhere/model", hub_dir=tmp_path).arch == "resnet18"  # the same folder, below
