@@ -13,7 +13,7 @@ _EXPORTS = {
     "Recipe": "simsiam_zoo.recipe",
     "SimSiam": "simsiam_zoo.model",
     "extract_features": "simsiam_zoo.features",
-    "load_backbone": "simsiam_zoo.hub.loader",
+    "load_backbone": "simsiam_zoo.loader",
     "load_features": "simsiam_zoo.features",
     "load_recipe": "simsiam_zoo.recipe",
     "normalized_std": "simsiam_zoo.losses",
@@ -35,7 +35,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from simsiam_zoo.features import extract_features, load_features
-    from simsiam_zoo.hub.loader import load_backbone
+    from simsiam_zoo.loader import load_backbone
     from simsiam_zoo.losses import normalized_std, simsiam_loss
     from simsiam_zoo.model import SimSiam
     from simsiam_zoo.recipe import Recipe, load_recipe

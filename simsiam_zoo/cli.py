@@ -168,8 +168,8 @@ def models_command(pattern: str | None, *, method: str | None, licence: str | No
     """List the zoo (names containing PATTERN): method, epochs, batch, published linear top-1, licence, cached."""
     import json
 
-    from simsiam_zoo.hub.loader import is_cached
     from simsiam_zoo.hub.registry import select_entries
+    from simsiam_zoo.loader import is_cached
 
     entries = select_entries(pattern, method=method, license=licence, include_unsupported=show_all)
     rows = [{**entry.summary_row(), "cached": is_cached(entry)} for entry in entries]
@@ -193,7 +193,7 @@ def models_command(pattern: str | None, *, method: str | None, licence: str | No
 @_clean_errors
 def download_command(name: str) -> None:
     """Download zoo model NAME (or an hf-hub: id) into the Hugging Face cache and check it."""
-    from simsiam_zoo.hub.loader import load_backbone
+    from simsiam_zoo.loader import load_backbone
 
     loaded = load_backbone(name)
     click.echo(f"{name}: {loaded.arch}, {loaded.model.num_features}-d features, cached and verified")
@@ -215,7 +215,7 @@ def export_command(
     checkpoint: Path, out: Path, *, name: str, repo_id: str | None, backbone_only: bool, overwrite: bool
 ) -> None:
     """Export a training CHECKPOINT (or run folder) to a hub folder OUT that timm loads."""
-    from simsiam_zoo.hub.export import export_checkpoint
+    from simsiam_zoo.export import export_checkpoint
 
     folder = export_checkpoint(checkpoint, out, name=name, repo_id=repo_id, include_full_model=not backbone_only,
                                overwrite=overwrite)
@@ -234,7 +234,7 @@ def convert_command(
     checkpoint: Path, out: Path, *, name: str, source: str | None, arch: str | None, overwrite: bool
 ) -> None:
     """Convert another project's CHECKPOINT (SimSiam, MoCo, solo-learn, lightly, ...) to a hub folder OUT."""
-    from simsiam_zoo.hub.export import convert_to_hub
+    from simsiam_zoo.export import convert_to_hub
 
     detected, folder = convert_to_hub(checkpoint, out, name=name, source=source, arch=arch, overwrite=overwrite)
     click.echo(f"converted {checkpoint} ({detected}) -> {folder}")
@@ -266,7 +266,7 @@ def mirror_command(names: tuple[str, ...], *, org: str, dry_run: bool) -> None:
 def export_detectron2_command(model: str, out: Path) -> None:
     """Write MODEL's backbone as a detectron2 checkpoint OUT.pkl (MoCo's key renames, matching_heuristics)."""
     from simsiam_zoo.convert.detectron2 import write_detectron2_pickle
-    from simsiam_zoo.hub.loader import load_backbone
+    from simsiam_zoo.loader import load_backbone
 
     loaded = load_backbone(model)
     write_detectron2_pickle(loaded.model.state_dict(), out, author=f"simsiam-zoo:{model}")
@@ -333,7 +333,7 @@ def extract_command(
     with it. Rerun the same command to resume an interrupted extraction.
     """
     from simsiam_zoo.features import extract_features
-    from simsiam_zoo.hub.loader import load_backbone
+    from simsiam_zoo.loader import load_backbone
 
     loaded = load_backbone(model, hub_dir=hub_dir)
     summary = extract_features(

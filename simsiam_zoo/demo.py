@@ -23,10 +23,10 @@ from simsiam_zoo.data import FashionMNIST, LabelledSubset, Transformed
 from simsiam_zoo.engine import Augmented
 from simsiam_zoo.evaluate import balanced_label_subset, knn_accuracy, linear_probe_sweep
 from simsiam_zoo.evaluate.protocols import digits_datasets
+from simsiam_zoo.export import export_checkpoint, publish_local
 from simsiam_zoo.hub.cards import HUB_DATASET_IDS
-from simsiam_zoo.hub.export import export_checkpoint, publish_local
-from simsiam_zoo.hub.loader import load_backbone
 from simsiam_zoo.hub.registry import ZOO, Result
+from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.recipe import Recipe, load_recipe
 from simsiam_zoo.train import build_model, build_optimizer, recipe_loss, train
 

@@ -25,7 +25,7 @@ from simsiam_zoo.data import EpochSampler, Transformed
 from simsiam_zoo.engine import Augmented, Optimizer, build_optimizer, cosine_lr, run_steps
 from simsiam_zoo.hub.cards import PROJECT_URL, license_metadata, render_card
 from simsiam_zoo.hub.folder import HubFolderError, Preprocessing, timm_config, write_hub_folder
-from simsiam_zoo.hub.loader import LoadedBackbone
+from simsiam_zoo.loader import LoadedBackbone
 
 # Frozen-backbone evaluation is inference only, but 4096 full-size images at once would not fit most devices.
 EVAL_BATCH_SIZE = 256

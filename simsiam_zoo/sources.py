@@ -162,7 +162,7 @@ def fetch_original(entry: ZooEntry, *, progress: bool = True) -> tuple[Path, Dig
 def fetch_entry(entry: ZooEntry, *, progress: bool = True) -> Path:
     """The entry's hub folder in the cache: downloaded, verified, converted and validated on first use."""
     from simsiam_zoo.convert import ConversionError
-    from simsiam_zoo.hub.export import convert_source_file
+    from simsiam_zoo.export import convert_source_file
 
     folder = cached_folder(entry)
     if (folder / CONFIG_NAME).is_file() and (folder / WEIGHTS_NAME).is_file():

@@ -25,8 +25,8 @@ from simsiam_zoo.hub.folder import (
     timm_config,
     write_hub_folder,
 )
-from simsiam_zoo.hub.loader import load_backbone
 from simsiam_zoo.hub.publish import NotCachedOffline, RepoNotFound, download_hub_repo, push_hub_folder
+from simsiam_zoo.loader import load_backbone
 from tests.hub_server import HubServer, hub_env, hub_server  # noqa: F401  (importing registers the fixtures)
 
 CARD = """---
@@ -220,3 +220,15 @@ def test_a_hub_id_cannot_climb_out_of_the_local_hub_directory(hub_folder: Publis
         with pytest.raises(HubFolderError, match="repo id"):
             load_backbone(climbing, hub_dir=tmp_path / "hub")
     assert load_backbone("hf-hub:elsewhere/model", hub_dir=tmp_path).arch == "resnet18"  # the same folder, below
+
+
+def test_the_hub_format_is_a_leaf() -> None:
+    """`hub/` knows folders, configs, cards, the registry and publishing only: no recipe, training, checkpoint
+    conversion or loading of runs, which live above it (loader.py, export.py)."""
+    import ast
+
+    allowed = {"simsiam_zoo._io", "simsiam_zoo.augment", "simsiam_zoo.checkpoint"}
+    for module in sorted((Path(__file__).parents[1] / "simsiam_zoo" / "hub").glob("*.py")):
+        imported = {node.module for node in ast.walk(ast.parse(module.read_text()))
+                    if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("simsiam_zoo")}
+        assert {name for name in imported if not name.startswith("simsiam_zoo.hub")} <= allowed, module.name

@@ -31,11 +31,11 @@ from safetensors.torch import load_file, save_file
 from simsiam_zoo._io import MARKER_NAME
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from simsiam_zoo.data import image_folder
+from simsiam_zoo.export import export_checkpoint
 from simsiam_zoo.features import SETTINGS_FILE, extract_features
-from simsiam_zoo.hub.export import export_checkpoint
 from simsiam_zoo.hub.folder import CONFIG_NAME, WEIGHTS_NAME
-from simsiam_zoo.hub.loader import load_backbone
 from simsiam_zoo.hub.publish import push_hub_folder
+from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.recipe import load_recipe
 from simsiam_zoo.train import train
 from tests._process import run_until_then_kill

@@ -214,7 +214,7 @@ def test_cli_help_and_recipes_start_without_the_deep_learning_stack() -> None:
             "import simsiam_zoo; print(simsiam_zoo.load_backbone.__module__)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[:2] == ["[]", "simsiam_zoo.hub.loader"]
+    assert done.stdout.split("\n")[:2] == ["[]", "simsiam_zoo.loader"]
     helped = subprocess.run([sys.executable, "-m", "simsiam_zoo.cli", "--help"], capture_output=True, text=True,
                             timeout=120)
     assert helped.returncode == 0 and "train" in helped.stdout

@@ -16,12 +16,12 @@ from huggingface_hub import ModelCard
 
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from simsiam_zoo.convert import ConversionError
+from simsiam_zoo.export import export_checkpoint, publish_local
 from simsiam_zoo.hub import registry
-from simsiam_zoo.hub.export import export_checkpoint, publish_local
 from simsiam_zoo.hub.folder import CONFIG_NAME, WEIGHTS_NAME, HubFolderError, sha256_file, validate_hub_folder
-from simsiam_zoo.hub.loader import load_backbone
 from simsiam_zoo.hub.publish import push_hub_folder
 from simsiam_zoo.hub.registry import UnknownModelError
+from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.recipe import load_recipe
 from simsiam_zoo.train import build_model, train
 from tests.hub_server import HubServer, hub_env, hub_server  # noqa: F401  (importing registers the fixtures)

@@ -40,7 +40,7 @@ from simsiam_zoo.finetune import (
 )
 from simsiam_zoo.hub.cards import license_metadata
 from simsiam_zoo.hub.folder import HUB_FOLDER_KIND
-from simsiam_zoo.hub.loader import LoadedBackbone, load_backbone
+from simsiam_zoo.loader import LoadedBackbone, load_backbone
 
 DataArg = str | Path | tuple[Dataset, Dataset] | tuple[str | Path, str | Path]
 ModelArg = str | Path | LoadedBackbone

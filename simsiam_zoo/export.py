@@ -20,14 +20,14 @@ from simsiam_zoo.hub.folder import (
     validate_hub_folder,
     write_hub_folder,
 )
-from simsiam_zoo.hub.loader import (
+from simsiam_zoo.hub.publish import check_repo_id
+from simsiam_zoo.hub.registry import Result, ZooEntry, find_entry
+from simsiam_zoo.loader import (
     backbone_from_state,
     backbone_from_training_checkpoint,
     infer_resnet_arch,
     preprocessing_from_recipe,
 )
-from simsiam_zoo.hub.publish import check_repo_id
-from simsiam_zoo.hub.registry import Result, ZooEntry, find_entry
 from simsiam_zoo.recipe import Recipe, recipe_from_dict
 
 DEFAULT_ORG = "simsiam-zoo"
