@@ -10,3 +10,4 @@ PredictorKind = Literal["mlp", "identity", "fixed_random"]
 # Paper Table 3 rows: (a) no BN, (b) hidden layers only, (c) hidden + projection output (default),
 # (d) every layer including the prediction output (unstable).
 BNPlacement = Literal["none", "hidden", "default", "all"]
+Optimizer = Literal["sgd", "lars"]

@@ -7,22 +7,27 @@ be used; the message names it), 4 training stopped because the loss diverged, 5 
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 import yaml
 
 from simsiam_zoo._io import OutputRefused
 from simsiam_zoo.recipe import RecipeError, builtin_recipes, load_recipe
-
-if TYPE_CHECKING:  # the commands import the library only when they run
-    from simsiam_zoo.evaluate.protocols import RunOptions
-    from simsiam_zoo.finetune import LinearProtocolSchedule, Schedule
+from simsiam_zoo.schedules import (
+    DEFAULT_BATCH_SIZE,
+    MIN_STEPS_PER_EPOCH,
+    OPTIMIZERS,
+    LinearProtocolSchedule,
+    RunOptions,
+    Schedule,
+)
 
 EXIT_BAD_INPUT = 3
 EXIT_DIVERGED = 4
@@ -400,24 +405,27 @@ def _run_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by the commands that train on DATA: caps, seed, device, where MODEL lives. The command
     receives them as one `run` (a RunOptions)."""
 
-    def make(**options: Any) -> Any:
-        from simsiam_zoo.evaluate.protocols import RunOptions
-
-        return RunOptions(**options)
-
-    command = _bundle(command, "run", make, ("train_limit", "test_limit", "seed", "device", "num_workers", "hub_dir"))
+    command = _bundle(command, "run", RunOptions, ("train_limit", "test_limit", "seed", "device", "num_workers",
+                                                   "hub_dir"))
     for option in reversed([
-        click.option("--train-limit", type=click.IntRange(min=1), default=None,
+        click.option("--train-limit", type=click.IntRange(min=1), default=_default(RunOptions, "train_limit"),
                      help="At most N training images (Fashion-MNIST: the first N, else a seeded sample)."),
-        click.option("--test-limit", type=click.IntRange(min=1), default=None, help="At most N test images (same)."),
-        click.option("--seed", type=int, default=0, show_default=True),
-        click.option("--device", default="cpu", show_default=True, callback=_device),
-        click.option("--num-workers", type=int, default=0, show_default=True, help="Decoding processes."),
-        click.option("--hub-dir", type=click.Path(path_type=Path), default=None,
+        click.option("--test-limit", type=click.IntRange(min=1), default=_default(RunOptions, "test_limit"),
+                     help="At most N test images (same)."),
+        click.option("--seed", type=int, default=_default(RunOptions, "seed"), show_default=True),
+        click.option("--device", default=_default(RunOptions, "device"), show_default=True, callback=_device),
+        click.option("--num-workers", type=int, default=_default(RunOptions, "num_workers"), show_default=True,
+                     help="Decoding processes."),
+        click.option("--hub-dir", type=click.Path(path_type=Path), default=_default(RunOptions, "hub_dir"),
                      help="Local hub directory to load MODEL from."),
     ]):
         command = option(command)
     return command
+
+
+def _default(options: type, name: str) -> Any:
+    """The default of the dataclass `options`' field `name`, so that a CLI default and the library's are one."""
+    return next(field.default for field in dataclasses.fields(options) if field.name == name)
 
 
 def _bundle(
@@ -439,35 +447,30 @@ def _bundle(
 
 
 def _schedule_options(*, linear_protocol: bool = False, lr_help: str | None = None) -> Callable[..., Any]:
-    """--epochs, --batch-size, --weight-decay, --optimizer and --lr (--base-lr for the linear protocol). The command
-    receives them as one `schedule`: a LinearProtocolSchedule or a Schedule.
-
-    The defaults are those classes' own, written out because the library is imported only when a command runs
-    (tests/test_finetune.py checks that they agree).
-    """
-    if linear_protocol:
-        epochs, batch_size, optimizer, lr_field = 90, 4096, "lars", "base_lr"
-        lr_option = click.option("--base-lr", type=float, default=0.02, show_default=True,
-                                 help="lr = base-lr x batch / 256 (paper 0.02; the official code uses 0.1).")
-    else:
-        epochs, batch_size, optimizer, lr_field = 30, None, "sgd", "lr"
-        lr_option = click.option("--lr", type=float, default=0.1, show_default=True, help=lr_help)
-
-    def make(**options: Any) -> Any:
-        from simsiam_zoo.finetune import LinearProtocolSchedule, Schedule
-
-        return (LinearProtocolSchedule if linear_protocol else Schedule)(**options)
+    """--epochs, --batch-size, --weight-decay, --optimizer and --lr (--base-lr for the linear protocol), with the
+    defaults of the schedule class. The command receives them as one `schedule`: a LinearProtocolSchedule or a
+    Schedule."""
+    schedule = LinearProtocolSchedule if linear_protocol else Schedule
+    lr_field = "base_lr" if linear_protocol else "lr"
+    lr_option = click.option(f"--{lr_field.replace('_', '-')}", type=float, default=_default(schedule, lr_field),
+                             show_default=True, help="lr = base-lr x batch / 256 (paper 0.02; the official code uses "
+                             "0.1)." if linear_protocol else lr_help)
+    batch_size = _default(schedule, "batch_size")
 
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
-        command = _bundle(command, "schedule", make, ("epochs", "batch_size", "weight_decay", "optimizer", lr_field))
+        fields = ("epochs", "batch_size", "weight_decay", "optimizer", lr_field)
+        command = _bundle(command, "schedule", schedule, fields)
         for option in reversed([
-            click.option("--epochs", type=click.IntRange(min=1), default=epochs, show_default=True),
+            click.option("--epochs", type=click.IntRange(min=1), default=_default(schedule, "epochs"),
+                         show_default=True),
             click.option("--batch-size", type=click.IntRange(min=1), default=batch_size,
                          show_default=batch_size is not None,
-                         help=None if batch_size else "[default: 256, halved on a small train set until an epoch "
-                         "has 16 steps]"),
-            click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0, show_default=True),
-            click.option("--optimizer", type=click.Choice(["sgd", "lars"]), default=optimizer, show_default=True),
+                         help=None if batch_size else f"[default: {DEFAULT_BATCH_SIZE}, halved on a small train set "
+                         f"until an epoch has {MIN_STEPS_PER_EPOCH} steps]"),
+            click.option("--weight-decay", type=click.FloatRange(min=0), default=_default(schedule, "weight_decay"),
+                         show_default=True),
+            click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=_default(schedule, "optimizer"),
+                         show_default=True),
             lr_option,
         ]):
             command = option(command)

@@ -7,12 +7,12 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset
 
-Optimizer = Literal["sgd", "lars"]
+from simsiam_zoo.choices import Optimizer
 
 
 class TrainingDiverged(RuntimeError):

@@ -7,12 +7,10 @@ writes as a hub folder that `timm.create_model("local-dir:OUT", pretrained=True)
 from __future__ import annotations
 
 import copy
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import get_args
 
 import torch
 import torch.nn.functional as F
@@ -22,89 +20,14 @@ from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
 from simsiam_zoo.data import EpochSampler, Transformed
-from simsiam_zoo.engine import Augmented, Optimizer, build_optimizer, cosine_lr, run_steps
+from simsiam_zoo.engine import Augmented, build_optimizer, cosine_lr, run_steps
 from simsiam_zoo.hub.cards import PROJECT_URL, license_metadata, render_card
 from simsiam_zoo.hub.folder import HubFolderError, Preprocessing, timm_config, write_hub_folder
 from simsiam_zoo.loader import LoadedBackbone
+from simsiam_zoo.schedules import Schedule
 
 # Frozen-backbone evaluation is inference only, but 4096 full-size images at once would not fit most devices.
 EVAL_BATCH_SIZE = 256
-# Fine-tuning's default batch, halved on small train sets until an epoch has this many steps: with 600 labels
-# (1% of Fashion-MNIST) batch 256 gives 2 steps an epoch, and 30 epochs leave the new head near its init.
-DEFAULT_BATCH_SIZE, MIN_STEPS_PER_EPOCH, MIN_BATCH_SIZE = 256, 16, 8
-OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Schedule:
-    """How `finetune` trains: `epochs` over the train set in batches of `batch_size`, SGD or LARS with `momentum`
-    and `weight_decay`, the lr following a per-step cosine from `lr` to 0.
-
-    The defaults are the fine-tuning protocols' (semi-supervised, transfer, `finetune` command). `batch_size`
-    None is 256, halved on a small train set until an epoch has 16 steps (`batch_for`). Measured with the
-    README's 2-epoch Fashion-MNIST backbone, these defaults give 74.9% on 1% of its labels (batch 32) and 98.3%
-    on sklearn digits (batch 64), where lr 0.01 with batch 256 gave 20% and 17%.
-    """
-
-    epochs: int = 30
-    batch_size: int | None = None
-    lr: float = 0.1
-    weight_decay: float = 0.0
-    optimizer: Optimizer = "sgd"
-    momentum: float = 0.9
-
-    def __post_init__(self) -> None:
-        _check_schedule(self, lr_field="lr")
-
-    def batch_for(self, num_train: int) -> int:
-        """The batch `finetune` uses on `num_train` images: `batch_size` (or the default rule), at most all."""
-        batch = self.batch_size
-        if batch is None:
-            batch = DEFAULT_BATCH_SIZE
-            while batch > MIN_BATCH_SIZE and num_train < MIN_STEPS_PER_EPOCH * batch:
-                batch //= 2
-        return max(1, min(batch, num_train))
-
-
-@dataclass(frozen=True, kw_only=True)
-class LinearProtocolSchedule:
-    """The paper's linear protocol schedule: as `Schedule`, but the lr is `base_lr` x batch / 256 for the batch
-    actually used (`at_batch`), so one `base_lr` holds for any batch size. Paper: 90 epochs, batch 4096, LARS,
-    base_lr 0.02 (the official code's default is 0.1), no weight decay."""
-
-    epochs: int = 90
-    batch_size: int = 4096
-    base_lr: float = 0.02
-    weight_decay: float = 0.0
-    optimizer: Optimizer = "lars"
-    momentum: float = 0.9
-
-    def __post_init__(self) -> None:
-        _check_schedule(self, lr_field="base_lr")
-
-    def at_batch(self, batch_size: int) -> Schedule:
-        """The `Schedule` that trains with batches of `batch_size` images, its lr scaled from `base_lr`."""
-        return Schedule(epochs=self.epochs, batch_size=batch_size, lr=self.base_lr * batch_size / 256,
-                        weight_decay=self.weight_decay, optimizer=self.optimizer, momentum=self.momentum)
-
-
-def _check_schedule(schedule: Schedule | LinearProtocolSchedule, *, lr_field: str) -> None:
-    """Raise a ValueError naming the first field out of range; the comparisons are written so that NaN fails."""
-    lr = getattr(schedule, lr_field)
-    if not schedule.epochs >= 1:
-        raise ValueError(f"epochs must be >= 1, got {schedule.epochs!r}")
-    if schedule.batch_size is not None and not schedule.batch_size >= 1:
-        raise ValueError(f"batch_size must be >= 1, got {schedule.batch_size!r}")
-    if not (lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"{lr_field} must be a finite number > 0, got {lr!r}")
-    if not schedule.weight_decay >= 0:
-        raise ValueError(f"weight_decay must be >= 0, got {schedule.weight_decay!r}")
-    if schedule.optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {schedule.optimizer!r}")
-    if not 0 <= schedule.momentum < 1:
-        raise ValueError(f"momentum must be in [0, 1), got {schedule.momentum!r}")
-
-
 @dataclass
 class FinetuneResult:
     model: nn.Module  # the timm model with its trained `fc`, in eval mode

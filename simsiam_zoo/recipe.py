@@ -20,7 +20,7 @@ from typing import Any, Literal
 import yaml
 
 from simsiam_zoo._io import atomic_write_text
-from simsiam_zoo.choices import BNPlacement, PredictorKind, Similarity
+from simsiam_zoo.choices import BNPlacement, Optimizer, PredictorKind, Similarity
 
 if typing.TYPE_CHECKING:
     from simsiam_zoo.model import HeadConfig
@@ -81,7 +81,7 @@ class DataRecipe:
 
 @dataclass(frozen=True)
 class OptimRecipe:
-    optimizer: Literal["sgd", "lars"] = "sgd"
+    optimizer: Optimizer = "sgd"
     batch_size: int = 512
     # lr = base_lr * batch_size / 256 (the linear scaling rule of the paper, section 4.1).
     base_lr: float = 0.05

@@ -32,8 +32,6 @@ from simsiam_zoo.evaluate.subsets import balanced_label_subset, read_subset_file
 from simsiam_zoo.finetune import (
     EVAL_BATCH_SIZE,
     FinetuneResult,
-    LinearProtocolSchedule,
-    Schedule,
     classifier_license,
     finetune,
     save_classifier,
@@ -41,6 +39,7 @@ from simsiam_zoo.finetune import (
 from simsiam_zoo.hub.cards import license_metadata
 from simsiam_zoo.hub.folder import HUB_FOLDER_KIND
 from simsiam_zoo.loader import LoadedBackbone, load_backbone
+from simsiam_zoo.schedules import LinearProtocolSchedule, RunOptions, Schedule
 
 DataArg = str | Path | tuple[Dataset, Dataset] | tuple[str | Path, str | Path]
 ModelArg = str | Path | LoadedBackbone
@@ -49,31 +48,6 @@ MODES = ("linear", "finetune")
 # fine-tuning for the others (30 epochs, batch 256 or less on small sets, SGD, lr 0.1).
 LINEAR_PROTOCOL_SCHEDULE = LinearProtocolSchedule()
 FINETUNE_SCHEDULE = Schedule()
-
-
-@dataclass(frozen=True, kw_only=True)
-class RunOptions:
-    """How a protocol runs, apart from what it trains (its schedule).
-
-    `train_limit` / `test_limit` cap the splits (see the module doc); `hub_dir` is the local hub directory a model
-    name is loaded from; `seed` seeds the caps, label subsets, head initialisation, augmentation and batch order.
-    """
-
-    train_limit: int | None = None
-    test_limit: int | None = None
-    hub_dir: str | Path | None = None
-    device: str = "cpu"
-    seed: int = 0
-    num_workers: int = 0
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        for name in ("train_limit", "test_limit"):
-            limit = getattr(self, name)
-            if limit is not None and not limit >= 1:
-                raise ValueError(f"{name} must be None or >= 1, got {limit!r}")
-        if not self.num_workers >= 0:
-            raise ValueError(f"num_workers must be >= 0, got {self.num_workers!r}")
 
 
 class TensorImages(Dataset):
