@@ -96,61 +96,17 @@ def finetune(
     """
     if len(train_set) == 0 or len(val_set) == 0:
         raise ValueError(f"empty dataset: {len(train_set)} train and {len(val_set)} val images")
-    run_device = torch.device(device)
-    model = copy.deepcopy(backbone)
-    model.reset_classifier(num_classes)
-    head = model.get_classifier()
-    with torch.random.fork_rng(devices=[]):  # seeded without resetting the caller's generator
-        torch.manual_seed(seed)
-        nn.init.normal_(head.weight, mean=0.0, std=0.01)
-    nn.init.zeros_(head.bias)
-    model.to(run_device)
-    head_ids = {id(p) for p in head.parameters()}
+    model = _with_new_head(backbone, num_classes, seed=seed).to(torch.device(device))
+    head_ids = {id(p) for p in model.get_classifier().parameters()}
     for param in model.parameters():
         param.requires_grad_(not frozen_backbone or id(param) in head_ids)
-    if frozen_backbone:
-        prefix = classifier_prefix(model)
-        reference = {k: v.detach().clone() for k, v in model.state_dict().items() if not k.startswith(prefix)}
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = build_optimizer([{"params": params}], kind=schedule.optimizer, lr=schedule.lr,
-                                momentum=schedule.momentum, weight_decay=schedule.weight_decay)
-    batch = schedule.batch_for(len(train_set))
-    steps_per_epoch = len(train_set) // batch
-    total_steps = schedule.epochs * steps_per_epoch
-    augmented = Augmented(train_set, train_transform(preprocessing), seed=seed)
-    eval_transform = preprocessing.transform()
-    history: list[dict[str, float]] = []
-    started, loss_sum = time.monotonic(), 0.0
-    bar = tqdm(total=total_steps, disable=not progress, unit="step", desc="linear" if frozen_backbone else "finetune")
-
-    def batches(epoch: int, start_batch: int) -> DataLoader:
-        sampler = EpochSampler(len(train_set), batch_size=batch, seed=seed, epoch=epoch, start_batch=start_batch)
-        return DataLoader(augmented, batch_size=batch, sampler=sampler, drop_last=True, num_workers=num_workers)
-
-    def loss_of(batch_: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, None]:
-        images, labels = batch_
-        return F.cross_entropy(model(images.to(run_device)), labels.to(run_device)), None
-
-    def after_step(step: int, loss: torch.Tensor, _: None, lr: float) -> None:
-        nonlocal loss_sum
-        loss_sum += loss.item()
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.4g}")
-        if step % steps_per_epoch == 0:
-            top1 = evaluate_top1(model, val_set, eval_transform, device=run_device,
-                                 num_workers=num_workers, batch_size=min(batch, EVAL_BATCH_SIZE))
-            history.append({"epoch": step // steps_per_epoch, "loss": loss_sum / steps_per_epoch, "lr": lr,
-                            "val_top1": top1, "seconds": time.monotonic() - started})
-            loss_sum = 0.0
-            model.train(not frozen_backbone)  # eval() keeps BN on its running statistics: a frozen backbone
-
-    model.train(not frozen_backbone)
-    try:
-        run_steps(batches, loss_of, optimizer, lr_at=lambda step: cosine_lr(schedule.lr, step, total_steps),
-                  steps_per_epoch=steps_per_epoch, start_step=0, stop_step=total_steps, after_step=after_step,
-                  advice=lambda: "lower the lr")
-    finally:
-        bar.close()
+    prefix = classifier_prefix(model)
+    reference = ({k: v.detach().clone() for k, v in model.state_dict().items() if not k.startswith(prefix)}
+                 if frozen_backbone else {})
+    run = _Finetuning(model, train_set, val_set, preprocessing=preprocessing, schedule=schedule,
+                      frozen_backbone=frozen_backbone, device=torch.device(device), seed=seed,
+                      num_workers=num_workers, progress=progress)
+    run.run()
     if frozen_backbone:
         state = model.state_dict()
         changed = next((k for k, v in reference.items() if not torch.equal(state[k], v)), None)
@@ -158,7 +114,75 @@ def finetune(
             raise RuntimeError(f"linear protocol broken: backbone tensor {changed!r} changed during training "
                                "(a BN layer in train mode, or a backbone parameter in the optimiser)")
     model.eval()
-    return FinetuneResult(model, history[-1]["val_top1"], history, len(train_set), len(val_set), batch)
+    return FinetuneResult(model, run.history[-1]["val_top1"], run.history, len(train_set), len(val_set), run.batch)
+
+
+def _with_new_head(backbone: nn.Module, num_classes: int, *, seed: int) -> nn.Module:
+    """A copy of `backbone` with a new `num_classes` classifier: N(0, 0.01) weights, zero bias (main_lincls.py)."""
+    model = copy.deepcopy(backbone)
+    model.reset_classifier(num_classes)
+    head = model.get_classifier()
+    with torch.random.fork_rng(devices=[]):  # seeded without resetting the caller's generator
+        torch.manual_seed(seed)
+        nn.init.normal_(head.weight, mean=0.0, std=0.01)
+    nn.init.zeros_(head.bias)
+    return model
+
+
+class _Finetuning:
+    """One classifier run on the engine: seeded augmented batches, cross-entropy, the val top-1 after each epoch."""
+
+    def __init__(self, model: nn.Module, train_set: Dataset, val_set: Dataset, *, preprocessing: Preprocessing,
+                 schedule: Schedule, frozen_backbone: bool, device: torch.device, seed: int, num_workers: int,
+                 progress: bool):
+        self.model, self.train_set, self.val_set, self.schedule = model, train_set, val_set, schedule
+        self.frozen_backbone, self.device, self.seed, self.num_workers = frozen_backbone, device, seed, num_workers
+        self.optimizer = build_optimizer([{"params": [p for p in model.parameters() if p.requires_grad]}],
+                                         kind=schedule.optimizer, lr=schedule.lr, momentum=schedule.momentum,
+                                         weight_decay=schedule.weight_decay)
+        self.batch = schedule.batch_for(len(train_set))
+        self.steps_per_epoch = len(train_set) // self.batch
+        self.total_steps = schedule.epochs * self.steps_per_epoch
+        self.augmented = Augmented(train_set, train_transform(preprocessing), seed=seed)
+        self.eval_transform = preprocessing.transform()
+        self.history: list[dict[str, float]] = []
+        self.started, self.loss_sum = time.monotonic(), 0.0
+        self.bar = tqdm(total=self.total_steps, disable=not progress, unit="step",
+                        desc="linear" if frozen_backbone else "finetune")
+
+    def run(self) -> None:
+        self.model.train(not self.frozen_backbone)  # eval() keeps BN on its running statistics: a frozen backbone
+        try:
+            run_steps(self.batches, self.loss_of, self.optimizer, lr_at=self.lr_at,
+                      steps_per_epoch=self.steps_per_epoch, start_step=0, stop_step=self.total_steps,
+                      after_step=self.after_step, advice=lambda: "lower the lr")
+        finally:
+            self.bar.close()
+
+    def batches(self, epoch: int, start_batch: int) -> DataLoader:
+        sampler = EpochSampler(len(self.train_set), batch_size=self.batch, seed=self.seed, epoch=epoch,
+                               start_batch=start_batch)
+        return DataLoader(self.augmented, batch_size=self.batch, sampler=sampler, drop_last=True,
+                          num_workers=self.num_workers)
+
+    def lr_at(self, step: int) -> float:
+        return cosine_lr(self.schedule.lr, step, self.total_steps)
+
+    def loss_of(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, None]:
+        images, labels = batch
+        return F.cross_entropy(self.model(images.to(self.device)), labels.to(self.device)), None
+
+    def after_step(self, step: int, loss: torch.Tensor, _: None, lr: float) -> None:
+        self.loss_sum += loss.item()
+        self.bar.update(1)
+        self.bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.4g}")
+        if step % self.steps_per_epoch == 0:
+            top1 = evaluate_top1(self.model, self.val_set, self.eval_transform, device=self.device,
+                                 num_workers=self.num_workers, batch_size=min(self.batch, EVAL_BATCH_SIZE))
+            self.history.append({"epoch": step // self.steps_per_epoch, "loss": self.loss_sum / self.steps_per_epoch,
+                                 "lr": lr, "val_top1": top1, "seconds": time.monotonic() - self.started})
+            self.loss_sum = 0.0
+            self.model.train(not self.frozen_backbone)
 
 
 def classifier_license(backbone: LoadedBackbone, license: Mapping[str, str] | None = None) -> dict[str, str]:
