@@ -186,9 +186,7 @@ def run_demo(*, out_dir: str | Path = "demo_output", minutes: float = 5.0, devic
     # A run trains at least one step, after its kNN monitor's two epoch-0 embeddings (both inits).
     shortest_run = seconds_per_step + 3 * (monitor_bank + monitor_queries) * seconds_per_image
     minimum_minutes = (time.monotonic() - started + 2 * shortest_run + reserve) / 60
-    if minimum_minutes > minutes:
-        warnings.warn(f"--minutes {minutes:g} is below what the demo needs on this machine (about "
-                      f"{minimum_minutes:.1f} min): each run trains one step", stacklevel=2)
+    _warn_if_short(minutes, minimum_minutes)
     collapse_run, main_run, run_dir = _pretrain(recipe, dataset, plan, out_dir=out_dir, device=device,
                                                  progress=progress, started=started,
                                                  seconds_left=lambda: deadline - time.monotonic() - reserve,
@@ -206,15 +204,8 @@ def run_demo(*, out_dir: str | Path = "demo_output", minutes: float = 5.0, devic
     _say(progress, "extracted and evaluated features; report", started)
 
     # The exported card's model-index gets this run's numbers; the local hub copy is republished with them.
-    n_test = len(evaluation.features["simsiam"][2])
-    dataset_id = HUB_DATASET_IDS["fashion_mnist"]
-    results = (
-        Result("knn", dataset_id, f"top-1 accuracy (k=20, {n_test} test images)", round(ours["knn_top1"], 2),
-               "simsiam-zoo demo"),
-        Result("linear", dataset_id, f"top-1 accuracy (cached features, {n_test} test images)",
-               round(ours["linear_top1"], 2), "simsiam-zoo demo"),
-    )
-    folder = export_checkpoint(run_dir, folder, name=DEMO_MODEL, results=results)
+    folder = export_checkpoint(run_dir, folder, name=DEMO_MODEL,
+                               results=_results(ours, test_images=len(evaluation.features["simsiam"][2])))
     publish_local(folder, hub_dir=hub_dir, repo_id=entry.hub_id)
 
     from simsiam_zoo.report import write_report
@@ -227,6 +218,22 @@ def run_demo(*, out_dir: str | Path = "demo_output", minutes: float = 5.0, devic
     )
     _say(progress, f"done: {report}", started)
     return DemoResult(out_dir, report, rows, minimum_minutes)
+
+
+def _warn_if_short(minutes: float, minimum_minutes: float) -> None:
+    if minimum_minutes > minutes:
+        warnings.warn(f"--minutes {minutes:g} is below what the demo needs on this machine (about "
+                      f"{minimum_minutes:.1f} min): each run trains one step", stacklevel=3)
+
+
+def _results(ours: dict[str, Any], *, test_images: int) -> tuple[Result, ...]:
+    dataset = HUB_DATASET_IDS["fashion_mnist"]
+    return (
+        Result("knn", dataset, f"top-1 accuracy (k=20, {test_images} test images)", round(ours["knn_top1"], 2),
+               "simsiam-zoo demo"),
+        Result("linear", dataset, f"top-1 accuracy (cached features, {test_images} test images)",
+               round(ours["linear_top1"], 2), "simsiam-zoo demo"),
+    )
 
 
 def _standard_init(recipe: Recipe) -> Any:

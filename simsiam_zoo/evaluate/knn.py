@@ -11,6 +11,20 @@ from torch import Tensor
 from simsiam_zoo.evaluate._validation import check_features, check_labels, check_same_dim
 
 
+def _check_inputs(train_features: Tensor, train_labels: Tensor, test_features: Tensor, *, ks: Sequence[int],
+                  temperature: float, chunk_size: int) -> None:
+    check_features(train_features, "train_features")
+    check_features(test_features, "test_features")
+    check_same_dim(train_features, test_features)
+    check_labels(train_labels, train_features.shape[0], "train_labels")
+    if not ks or any(k < 1 for k in ks):
+        raise ValueError(f"k values must be >= 1, got {tuple(ks)}")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+
+
 def _knn_predict(
     train_features: Tensor,
     train_labels: Tensor,
@@ -23,17 +37,7 @@ def _knn_predict(
     device: torch.device | str | None,
 ) -> dict[int, Tensor]:
     """Predict test labels for every k in ``ks`` from one top-max(k) search."""
-    check_features(train_features, "train_features")
-    check_features(test_features, "test_features")
-    check_same_dim(train_features, test_features)
-    check_labels(train_labels, train_features.shape[0], "train_labels")
-    if not ks or any(k < 1 for k in ks):
-        raise ValueError(f"k values must be >= 1, got {tuple(ks)}")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-
+    _check_inputs(train_features, train_labels, test_features, ks=ks, temperature=temperature, chunk_size=chunk_size)
     n_train = train_features.shape[0]
     if max(ks) > n_train:
         warnings.warn(

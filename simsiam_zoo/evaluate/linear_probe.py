@@ -62,6 +62,17 @@ def _logits(probe: LinearProbe, x: Tensor) -> Tensor:
     return ((x - probe.mean) / probe.std) @ probe.weight.T + probe.bias
 
 
+def _check_fit(train_x: Tensor, train_y: Tensor, *, weight_decay: float, max_iter: int, chunk_size: int) -> None:
+    check_features(train_x, "train_x")
+    check_labels(train_y, train_x.shape[0], "train_y")
+    if not weight_decay >= 0:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+    if max_iter < 1:
+        raise ValueError(f"max_iter must be >= 1, got {max_iter}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+
+
 def fit_linear_probe(
     train_x: Tensor,
     train_y: Tensor,
@@ -81,14 +92,7 @@ def fit_linear_probe(
     accumulated over ``chunk_size`` rows at a time, so the optimisation is exactly full-batch while
     only a chunk of logits is held in memory.
     """
-    check_features(train_x, "train_x")
-    check_labels(train_y, train_x.shape[0], "train_y")
-    if not weight_decay >= 0:
-        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
-    if max_iter < 1:
-        raise ValueError(f"max_iter must be >= 1, got {max_iter}")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    _check_fit(train_x, train_y, weight_decay=weight_decay, max_iter=max_iter, chunk_size=chunk_size)
     device = torch.device(device) if device is not None else train_x.device
 
     y = train_y.to(device=device, dtype=torch.long)

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from simsiam_zoo._io import atomic_write_text, claim_output_dir
 from simsiam_zoo.data import DataError, ImageSource, open_source
-from simsiam_zoo.features.engine import embed_shards, split_pipeline
+from simsiam_zoo.features.engine import Pipeline, embed_shards, split_pipeline
 from simsiam_zoo.features.store import (
     DTYPES,
     FORMAT,
@@ -108,25 +108,12 @@ def default_num_workers(device: torch.device) -> int:
 
 
 def extract_features(
-    model: nn.Module,
-    transform: Callable[[torch.Tensor], torch.Tensor],
-    data: str | Path,
-    *,
-    out: str | Path,
-    batch_size: int = 256,
-    shard_size: int = 8192,
-    num_workers: int | None = None,
-    device: str = "cpu",
-    device_preprocessing: bool | None = None,
-    precision: Literal["fp32", "bf16"] = "fp32",
-    dtype: Literal["float32", "float16"] = "float32",
-    output_format: Literal["safetensors", "npy"] = "safetensors",
-    strict: bool = False,
-    compile: bool = False,
-    channels_last: bool = True,
-    progress: bool = True,
-    model_name: str | None = None,
-    limit: int | None = None,
+    model: nn.Module, transform: Callable[[torch.Tensor], torch.Tensor], data: str | Path, *, out: str | Path,
+    batch_size: int = 256, shard_size: int = 8192, num_workers: int | None = None, device: str = "cpu",
+    device_preprocessing: bool | None = None, precision: Literal["fp32", "bf16"] = "fp32",
+    dtype: Literal["float32", "float16"] = "float32", output_format: Literal["safetensors", "npy"] = "safetensors",
+    strict: bool = False, compile: bool = False, channels_last: bool = True, progress: bool = True,
+    model_name: str | None = None, limit: int | None = None,
 ) -> ExtractSummary:
     """Embed every image of `data` with `model(transform(uint8 image))` into shards under `out`.
 
@@ -159,21 +146,14 @@ def extract_features(
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     was_training = model.training
     model.eval().to(device_, memory_format=memory_format)
-    done = sum(shard.stop - shard.start for shard in shards if shard.number in store.counts)
-    bar = tqdm(total=len(source.paths), initial=done, unit="img", disable=not progress, desc="extract",
-               dynamic_ncols=True)
     start = time.perf_counter()
     try:
-        with torch.inference_mode():
-            stream = embed_shards(
-                [shard for shard in shards if shard.number not in store.counts], source, pipeline,
-                torch.compile(model) if compile else model, batch_size=batch_size, bar=bar, device=device_,
-                num_workers=default_num_workers(device_) if num_workers is None else num_workers,
-                precision=precision, memory_format=memory_format,
-            )
-            embedded_now = sum(store.add(*embedded, strict=strict) for embedded in stream)
+        embedded_now = _embed_missing(
+            store, pipeline, torch.compile(model) if compile else model, batch_size=batch_size, device=device_,
+            num_workers=default_num_workers(device_) if num_workers is None else num_workers, precision=precision,
+            memory_format=memory_format, progress=progress, strict=strict,
+        )
     finally:
-        bar.close()
         model.train(was_training)
     elapsed = time.perf_counter() - start
     summary = store.finish(model_name=model_name, strict=strict)
@@ -182,6 +162,22 @@ def extract_features(
         num_skipped=summary["num_skipped"], dim=summary["dim"], shards=len(shards), resumed_shards=resumed,
         images_per_second=embedded_now / elapsed if embedded_now else 0.0, skipped_manifest=out / SKIPPED_FILE,
     )
+
+
+def _embed_missing(store: _Store, pipeline: Pipeline, model: nn.Module, *, progress: bool, strict: bool,
+                   **options: Any) -> int:
+    """Embed the shards `store` does not hold yet into it; the number of images embedded."""
+    shards = store.shards
+    done = sum(shard.stop - shard.start for shard in shards if shard.number in store.counts)
+    bar = tqdm(total=len(store.source.paths), initial=done, unit="img", disable=not progress, desc="extract",
+               dynamic_ncols=True)
+    try:
+        with torch.inference_mode():
+            todo = [shard for shard in shards if shard.number not in store.counts]
+            stream = embed_shards(todo, store.source, pipeline, model, bar=bar, **options)
+            return sum(store.add(*embedded, strict=strict) for embedded in stream)
+    finally:
+        bar.close()
 
 
 def _settings(source: ImageSource, model: nn.Module, transform: Callable[[torch.Tensor], torch.Tensor], *,

@@ -105,6 +105,46 @@ def license_metadata(license: str, *, name: str | None = None, link: str | None 
     return {"license": "other", "license_name": name, "license_link": link}
 
 
+def _preprocessing_table(preprocessing: Preprocessing) -> dict[str, str | float]:
+    return {
+        "input_size": " x ".join(str(v) for v in preprocessing.input_size),
+        "interpolation": preprocessing.interpolation,
+        "crop_pct": preprocessing.crop_pct,
+        "mean": ", ".join(f"{v:.3f}" for v in preprocessing.mean),
+        "std": ", ".join(f"{v:.3f}" for v in preprocessing.std),
+    }
+
+
+def license_sentence(license: str, name: str | None, link: str | None) -> str:
+    """What the card's licence section says: this project's sentence for a known licence, else its name and link."""
+    return LICENSE_TEXT.get(license, f"{name}: {link}" if license == "other" else license)
+
+
+def model_index(results: Sequence[Result]) -> list[EvalResult]:
+    """The card's model-index entries. The Hub groups results by (task type, dataset, config, split, revision) and
+    gives each group the task name and source of its first result: every protocol on one dataset is one group, so
+    the task name is the task's, the protocol is in each metric's name, and one source must hold for the group."""
+    sources = {}
+    for result in results:
+        if sources.setdefault(result.dataset, result.source_url) != result.source_url:
+            raise ValueError(f"results on {result.dataset} from two sources; the Hub's model-index keeps one")
+    return [
+        EvalResult(
+            task_type="image-classification",
+            task_name="Image Classification",
+            dataset_type=HUB_DATASET_IDS.get(result.dataset, result.dataset),
+            dataset_name=result.dataset,
+            metric_type="accuracy",
+            metric_name=f"{PROTOCOLS.get(result.task, result.task)} {result.metric}",
+            metric_value=result.value,
+            # The Hub schema wants a URL whenever a source is named; unlinked sources stay in the table.
+            source_name=result.source if result.source_url else None,
+            source_url=result.source_url,
+        )
+        for result in results
+    ]
+
+
 def render_card(
     *,
     name: str,
@@ -129,28 +169,7 @@ def render_card(
 
     `class_names` makes it a classifier's card (image-classification); `base_model`, the Hub id of the backbone it
     was fine-tuned from, lets the Hub draw the model tree."""
-    # The Hub groups results by (task type, dataset, config, split, revision) and gives each group the task name
-    # and source of its first result: every protocol on one dataset is one group, so the task name is the task's,
-    # the protocol is in each metric's name, and one source must hold for the whole group.
-    sources = {}
-    for result in results:
-        if sources.setdefault(result.dataset, result.source_url) != result.source_url:
-            raise ValueError(f"results on {result.dataset} from two sources; the Hub's model-index keeps one")
-    eval_results = [
-        EvalResult(
-            task_type="image-classification",
-            task_name="Image Classification",
-            dataset_type=HUB_DATASET_IDS.get(result.dataset, result.dataset),
-            dataset_name=result.dataset,
-            metric_type="accuracy",
-            metric_name=f"{PROTOCOLS.get(result.task, result.task)} {result.metric}",
-            metric_value=result.value,
-            # The Hub schema wants a URL whenever a source is named; unlinked sources stay in the table.
-            source_name=result.source if result.source_url else None,
-            source_url=result.source_url,
-        )
-        for result in results
-    ] or None
+    eval_results = model_index(results)
     task = "image-classification" if class_names else "image-feature-extraction"
     data = ModelCardData(
         **license_metadata(license, name=license_name, link=license_link),
@@ -162,7 +181,7 @@ def render_card(
         datasets=hub_dataset_ids(datasets) or None,
         base_model=base_model,
         model_name=name,
-        eval_results=eval_results,
+        eval_results=eval_results or None,
     )
     card = ModelCard.from_template(
         data,
@@ -172,16 +191,10 @@ def render_card(
         arch=arch,
         num_features=num_features,
         summary=summary,
-        input_size=" x ".join(str(v) for v in preprocessing.input_size),
-        interpolation=preprocessing.interpolation,
-        crop_pct=preprocessing.crop_pct,
-        mean=", ".join(f"{v:.3f}" for v in preprocessing.mean),
-        std=", ".join(f"{v:.3f}" for v in preprocessing.std),
+        **_preprocessing_table(preprocessing),
         results=list(results),
         recipe_summary=recipe_summary,
-        license_text=" ".join(filter(None, (
-            LICENSE_TEXT.get(license, f"{license_name}: {license_link}" if license == "other" else license),
-            license_note))),
+        license_text=" ".join(filter(None, (license_sentence(license, license_name, license_link), license_note))),
         method=method,
         method_title=METHOD_TITLES.get(method or "", method),
         paper_url=f"https://arxiv.org/abs/{PAPERS[method][5]}" if method in PAPERS else None,
