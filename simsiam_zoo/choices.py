@@ -11,3 +11,6 @@ PredictorKind = Literal["mlp", "identity", "fixed_random"]
 # (d) every layer including the prediction output (unstable).
 BNPlacement = Literal["none", "hidden", "default", "all"]
 Optimizer = Literal["sgd", "lars"]
+Precision = Literal["fp32", "bf16"]  # the forward pass of extraction and training
+FeatureDtype = Literal["float32", "float16"]  # stored embeddings
+FeatureFormat = Literal["safetensors", "npy"]

@@ -13,15 +13,17 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import click
 import yaml
 
 from simsiam_zoo._io import OutputRefused
+from simsiam_zoo.choices import FeatureDtype, FeatureFormat, Precision
 from simsiam_zoo.recipe import RecipeError, builtin_recipes, load_recipe
 from simsiam_zoo.schedules import (
     DEFAULT_BATCH_SIZE,
+    EXTRACT,
     MIN_STEPS_PER_EPOCH,
     OPTIMIZERS,
     LinearProtocolSchedule,
@@ -310,17 +312,17 @@ def push_command(folder: Path, *, repo_id: str, private: bool, revision: str | N
 @click.argument("model")
 @click.argument("data")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder of feature shards.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
-@click.option("--shard-size", type=click.IntRange(min=1), default=8192, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=EXTRACT.batch_size, show_default=True)
+@click.option("--shard-size", type=click.IntRange(min=1), default=EXTRACT.shard_size, show_default=True)
 @click.option("--num-workers", type=click.IntRange(min=0), default=None,
               help="Decoding processes [default: 0 on cpu, where the forward already uses every core; else 8].")
-@click.option("--device", default="cpu", show_default=True, callback=_device)
+@click.option("--device", default=EXTRACT.device, show_default=True, callback=_device)
 @click.option("--device-preprocessing/--host-preprocessing", default=None,
               help="Resize and crop on --device instead of beside decoding [default: on for cuda].")
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True)
-@click.option("--dtype", type=click.Choice(["float32", "float16"]), default="float32", show_default=True,
+@click.option("--precision", type=click.Choice(get_args(Precision)), default=EXTRACT.precision, show_default=True)
+@click.option("--dtype", type=click.Choice(get_args(FeatureDtype)), default=EXTRACT.dtype, show_default=True,
               help="Stored embedding dtype.")
-@click.option("--format", "output_format", type=click.Choice(["safetensors", "npy"]), default="safetensors",
+@click.option("--format", "output_format", type=click.Choice(get_args(FeatureFormat)), default=EXTRACT.output_format,
               show_default=True)
 @click.option("--strict", is_flag=True, help="Any unreadable image is an error instead of a listed skip.")
 @click.option("--compile", "compile_model", is_flag=True, help="torch.compile the backbone.")

@@ -1,5 +1,6 @@
-"""How the classifier protocols train and run, as typed options (`Schedule`, `LinearProtocolSchedule`,
-`RunOptions`), without importing torch: the CLI takes its options' defaults from these dataclasses."""
+"""The typed options of what runs after pretraining: how the classifier protocols train and run (`Schedule`,
+`LinearProtocolSchedule`, `RunOptions`) and how extraction runs (`ExtractDefaults`), without importing torch: the
+CLI takes its options' defaults from these dataclasses."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import get_args
 
-from simsiam_zoo.choices import Optimizer
+from simsiam_zoo.choices import FeatureDtype, FeatureFormat, Optimizer, Precision
 
 # Fine-tuning's default batch, halved on small train sets until an epoch has this many steps: with 600 labels
 # (1% of Fashion-MNIST) batch 256 gives 2 steps an epoch, and 30 epochs leave the new head near its init.
@@ -108,3 +109,19 @@ class RunOptions:
                 raise ValueError(f"{name} must be None or >= 1, got {limit!r}")
         if not self.num_workers >= 0:
             raise ValueError(f"num_workers must be >= 0, got {self.num_workers!r}")
+
+
+@dataclass(frozen=True)
+class ExtractDefaults:
+    """The defaults of `extract_features`' options (its signature reads them from here, as the CLI does)."""
+
+    batch_size: int = 256
+    shard_size: int = 8192
+    device: str = "cpu"
+    precision: Precision = "fp32"
+    dtype: FeatureDtype = "float32"
+    output_format: FeatureFormat = "safetensors"
+    channels_last: bool = True
+
+
+EXTRACT = ExtractDefaults()

@@ -403,3 +403,18 @@ def test_empty_or_missing_sources(tmp_path: Path) -> None:
     (tmp_path / "bad" / "x.png").write_bytes(b"")
     with pytest.raises(DataError, match=r"no image could be embedded: 1 of 1 images"):
         extract_features(tiny_model(), make_transform(), tmp_path / "bad", out=tmp_path / "o5", progress=False)
+
+
+def test_the_extract_command_has_extract_features_defaults() -> None:
+    """Both read them from schedules.ExtractDefaults; every option with a value and a library default agrees."""
+    import inspect
+
+    from simsiam_zoo.cli import main
+
+    flags = {param.name: param.default for param in main.commands["extract"].params}
+    library = {name: p.default for name, p in inspect.signature(extract_features).parameters.items()
+               if p.default is not inspect.Parameter.empty}
+    shared = {"batch_size", "shard_size", "num_workers", "device", "device_preprocessing", "precision", "dtype",
+              "output_format", "limit"}  # --strict and --compile are flags: off unless given, as the library's
+    assert shared <= set(flags) & set(library)
+    assert {name: flags[name] for name in shared} == {name: library[name] for name in shared}

@@ -36,3 +36,20 @@ def check_same_dim(train: Tensor, test: Tensor) -> None:
         raise ValueError(
             f"feature dimensions differ: train has D={train.shape[1]}, test has D={test.shape[1]}"
         )
+
+
+def check_at_least(minimum: int, **values: int) -> None:
+    """Require every named value to be >= minimum, naming the first one that is not."""
+    for name, value in values.items():
+        if value < minimum:
+            raise ValueError(f"{name} must be >= {minimum}, got {value}")
+
+
+def class_count(labels: Tensor, num_classes: int | None, name: str) -> int:
+    """`num_classes`, or the largest label + 1 when None; an error when a label does not fit."""
+    max_label = int(labels.max())
+    if num_classes is None:
+        return max_label + 1
+    if max_label >= num_classes:
+        raise ValueError(f"{name} contains class {max_label} but num_classes={num_classes}")
+    return num_classes

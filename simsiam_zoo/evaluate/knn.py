@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from simsiam_zoo.evaluate._validation import check_features, check_labels, check_same_dim
+from simsiam_zoo.evaluate._validation import check_at_least, check_features, check_labels, check_same_dim, class_count
 
 
 def _check_inputs(train_features: Tensor, train_labels: Tensor, test_features: Tensor, *, ks: Sequence[int],
@@ -21,8 +21,7 @@ def _check_inputs(train_features: Tensor, train_labels: Tensor, test_features: T
         raise ValueError(f"k values must be >= 1, got {tuple(ks)}")
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    check_at_least(1, chunk_size=chunk_size)
 
 
 def _knn_predict(
@@ -51,11 +50,7 @@ def _knn_predict(
         # No-op when already fp32 on the device, so 1.28M x 2048 train features are not duplicated.
         train = train_features.to(device=device, dtype=torch.float32)
         labels = train_labels.to(device=device, dtype=torch.long)
-        max_label = int(labels.max())
-        if num_classes is None:
-            num_classes = max_label + 1
-        elif max_label >= num_classes:
-            raise ValueError(f"train_labels contain class {max_label} but num_classes={num_classes}")
+        num_classes = class_count(labels, num_classes, "train_labels")
         # Cosine similarity via per-row inverse norms instead of a normalised copy of the train matrix.
         train_inv_norm = train.norm(dim=1).clamp_min(1e-12).reciprocal()
 

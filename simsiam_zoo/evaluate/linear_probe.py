@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from simsiam_zoo.evaluate._validation import check_features, check_labels, check_same_dim
+from simsiam_zoo.evaluate._validation import check_at_least, check_features, check_labels, check_same_dim, class_count
 from simsiam_zoo.evaluate.subsets import balanced_label_subset
 
 DEFAULT_WEIGHT_DECAYS: tuple[float, ...] = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
@@ -67,10 +67,7 @@ def _check_fit(train_x: Tensor, train_y: Tensor, *, weight_decay: float, max_ite
     check_labels(train_y, train_x.shape[0], "train_y")
     if not weight_decay >= 0:
         raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
-    if max_iter < 1:
-        raise ValueError(f"max_iter must be >= 1, got {max_iter}")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    check_at_least(1, max_iter=max_iter, chunk_size=chunk_size)
 
 
 def fit_linear_probe(
@@ -96,11 +93,7 @@ def fit_linear_probe(
     device = torch.device(device) if device is not None else train_x.device
 
     y = train_y.to(device=device, dtype=torch.long)
-    max_label = int(y.max())
-    if num_classes is None:
-        num_classes = max_label + 1
-    elif max_label >= num_classes:
-        raise ValueError(f"train_y contains class {max_label} but num_classes={num_classes}")
+    num_classes = class_count(y, num_classes, "train_y")
 
     with torch.no_grad():
         x = train_x.to(device=device, dtype=torch.float32)

@@ -11,13 +11,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, get_args
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from simsiam_zoo._io import atomic_write_text, claim_output_dir
+from simsiam_zoo.choices import FeatureDtype, FeatureFormat, Precision
 from simsiam_zoo.data import DataError, ImageSource, open_source
 from simsiam_zoo.features.engine import Pipeline, embed_shards, split_pipeline
 from simsiam_zoo.features.store import (
@@ -32,6 +33,7 @@ from simsiam_zoo.features.store import (
     resumable_shard,
     write_shard,
 )
+from simsiam_zoo.schedules import EXTRACT
 
 _STRICT_LISTED = 50  # skipped entries named in a strict-mode error; the rest are counted
 
@@ -82,7 +84,7 @@ def _listing_sha256(source: ImageSource) -> str:
 
 def _check_options(**options: Any) -> None:
     allowed = {
-        "precision": ("fp32", "bf16"), "dtype": tuple(DTYPES), "output_format": ("safetensors", "npy"),
+        "precision": get_args(Precision), "dtype": get_args(FeatureDtype), "output_format": get_args(FeatureFormat),
     }
     for name, choices in allowed.items():
         if options[name] not in choices:
@@ -109,10 +111,10 @@ def default_num_workers(device: torch.device) -> int:
 
 def extract_features(
     model: nn.Module, transform: Callable[[torch.Tensor], torch.Tensor], data: str | Path, *, out: str | Path,
-    batch_size: int = 256, shard_size: int = 8192, num_workers: int | None = None, device: str = "cpu",
-    device_preprocessing: bool | None = None, precision: Literal["fp32", "bf16"] = "fp32",
-    dtype: Literal["float32", "float16"] = "float32", output_format: Literal["safetensors", "npy"] = "safetensors",
-    strict: bool = False, compile: bool = False, channels_last: bool = True, progress: bool = True,
+    batch_size: int = EXTRACT.batch_size, shard_size: int = EXTRACT.shard_size, num_workers: int | None = None,
+    device: str = EXTRACT.device, device_preprocessing: bool | None = None, precision: Precision = EXTRACT.precision,
+    dtype: FeatureDtype = EXTRACT.dtype, output_format: FeatureFormat = EXTRACT.output_format, strict: bool = False,
+    compile: bool = False, channels_last: bool = EXTRACT.channels_last, progress: bool = True,
     model_name: str | None = None, limit: int | None = None,
 ) -> ExtractSummary:
     """Embed every image of `data` with `model(transform(uint8 image))` into shards under `out`.
