@@ -8,13 +8,16 @@ seeded per (seed, epoch, index) so a batch is the same whatever the worker count
 from __future__ import annotations
 
 import gzip
+import io
 import os
+import re
 import struct
+import tarfile
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -35,12 +38,13 @@ class DataError(ValueError):
     """A data file or folder that cannot be read as given."""
 
 
-def decode_image(path: Path) -> torch.Tensor:
-    """Decode any PIL-readable image to RGB uint8 (3, H, W); a DataError naming the file otherwise."""
+def decode_image(path: Path, data: bytes | None = None) -> torch.Tensor:
+    """Decode any PIL-readable image (the file `path`, or its bytes `data`, e.g. a tar member that `path` names) to
+    RGB uint8 (3, H, W); a DataError naming `path` otherwise."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(path if data is None else io.BytesIO(data)) as image:
                 image = _to_rgb(image)
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
         raise DataError(f"{path}: cannot decode image: too large, possible decompression bomb: {e}") from None
@@ -216,24 +220,30 @@ class ImageSource:
     `labels` index `classes`, -1 when unknown; `skipped` maps the positions of entries that are not images to why.
     """
 
-    kind: Literal["folder", "list", "dataset"]
+    kind: Literal["folder", "list", "dataset", "tar"]
     location: str
     paths: list[str]
     labels: list[int]
     classes: list[str]
-    files: list[Path] = field(default_factory=list)  # per entry, for folder and list sources
+    files: list[Path] = field(default_factory=list)  # per entry, for folder, list and tar sources (shard/member)
     dataset: FashionMNIST | None = None
     skipped: dict[int, str] = field(default_factory=dict)
+    members: list[tuple[Path, int, int]] = field(default_factory=list)  # tar sources: (shard, offset, size) per entry
 
     def load(self, position: int) -> torch.Tensor:
         if self.dataset is not None:
             return self.dataset[position][0]
+        if self.members:
+            shard, offset, size = self.members[position]
+            with open(shard, "rb") as f:
+                f.seek(offset)
+                return decode_image(self.files[position], f.read(size))
         return decode_image(self.files[position])
 
     def head(self, limit: int) -> ImageSource:
         return ImageSource(
             self.kind, self.location, self.paths[:limit], self.labels[:limit], self.classes, self.files[:limit],
-            self.dataset, {i: r for i, r in self.skipped.items() if i < limit},
+            self.dataset, {i: r for i, r in self.skipped.items() if i < limit}, self.members[:limit],
         )
 
     def images(self) -> SourceImages:
@@ -263,7 +273,8 @@ class SourceImages(Dataset):
 
 
 def open_source(data: str | Path, *, limit: int | None = None) -> ImageSource:
-    """A named dataset (`fashion_mnist[:split]`), an image folder, or a text file listing image paths."""
+    """A named dataset (`fashion_mnist[:split]`), an image folder, a text file listing image paths, or WebDataset
+    tar shards (`train-{000000..000099}.tar`: each sample's image and `.cls` label, in the shards' order)."""
     if isinstance(data, str) and data.split(":")[0] == "fashion_mnist":
         if data not in NAMED_SOURCES:
             raise DataError(f"unknown named source {data!r}; expected one of {', '.join(NAMED_SOURCES)}")
@@ -273,9 +284,11 @@ def open_source(data: str | Path, *, limit: int | None = None) -> ImageSource:
                              list(dataset.classes), dataset=dataset)
     else:
         path = Path(data)
-        if path.is_symlink() and not path.exists():
+        if str(data).endswith(".tar"):
+            source = _read_tars(str(data))
+        elif path.is_symlink() and not path.exists():
             raise DataError(f"{path}: not a folder or file: a link that leads nowhere (broken, or a loop)")
-        if path.is_dir():
+        elif path.is_dir():
             source = _scan_folder(path)
         elif path.is_file():
             source = _read_list(path)
@@ -367,3 +380,73 @@ def _read_list(list_file: Path) -> ImageSource:
     paths = [line for line in lines if line and not line.startswith("#")]
     files = [list_file.parent / p for p in paths]
     return ImageSource("list", str(list_file), paths, [-1] * len(paths), [], files=files)
+
+
+def expand_braces(pattern: str) -> list[str]:
+    """WebDataset's shard patterns: `{000..099}` (zero-padded as written) and `{a,b}`, any number of them."""
+    match = re.search(r"\{([^{}]*)\}", pattern)
+    if match is None:
+        return [pattern]
+    head, body, tail = pattern[: match.start()], match.group(1), pattern[match.end():]
+    numeric = re.fullmatch(r"(\d+)\.\.(\d+)", body)
+    if numeric:
+        first, last = numeric.groups()
+        choices = [str(n).zfill(len(first)) for n in range(int(first), int(last) + 1)]
+    else:
+        choices = body.split(",")
+    return [expanded for choice in choices for expanded in expand_braces(head + choice + tail)]
+
+
+def _read_tars(pattern: str) -> ImageSource:
+    """Samples of WebDataset tar shards: members grouped by key (the name up to the basename's first dot), the image
+    by its extension, the label from `.cls`; a sample without an image is a listed skip, a missing shard an error."""
+    shards = [Path(name) for name in expand_braces(pattern)]
+    missing = [str(shard) for shard in shards if not shard.is_file()]
+    if missing:
+        raise DataError(f"{missing[0]}: no such tar shard" + (f" (and {len(missing) - 1} more)" if len(missing) > 1
+                                                               else ""))
+    paths, labels, files, members, skipped = [], [], [], [], {}
+    for shard in shards:
+        for key, sample in _samples(shard):
+            image = next((name for name in sample if name.split(".", 1)[-1].lower() in _TAR_IMAGE_TYPES), None)
+            label = sample.get("cls")
+            paths.append(f"{shard.name}/{key}")
+            labels.append(label[3] if label is not None else -1)
+            files.append(Path(f"{shard}/{key}.{image}" if image else f"{shard}/{key}"))
+            members.append(sample[image][:3] if image else (shard, 0, 0))
+            if image is None:
+                skipped[len(paths) - 1] = f"no image in the sample (members: {', '.join(sorted(sample))})"
+    num_classes = max(labels, default=-1) + 1
+    return ImageSource("tar", pattern, paths, labels, [str(i) for i in range(num_classes)], files=files,
+                       skipped=skipped, members=members)
+
+
+_TAR_IMAGE_TYPES = {extension.lstrip(".") for extension in IMAGE_EXTENSIONS}
+
+
+def _samples(shard: Path) -> Iterator[tuple[str, dict[str, tuple[Path, int, int] | Any]]]:
+    """(key, {extension: (shard, offset, size)}) per sample, in the shard's order; `cls` holds its label too."""
+    try:
+        with tarfile.open(shard) as tar:
+            key, sample = None, {}
+            for member in tar:
+                if not member.isfile():
+                    continue
+                folder, _, base = member.name.rpartition("/")
+                stem, _, extension = base.partition(".")
+                name = f"{folder}/{stem}" if folder else stem
+                if name != key and key is not None:
+                    yield key, sample
+                    sample = {}
+                key = name
+                entry: Any = (shard, member.offset_data, member.size)
+                if extension == "cls":
+                    text = tar.extractfile(member).read().decode("utf-8", errors="replace").strip()
+                    if not text.isdigit():
+                        raise DataError(f"{shard}: {member.name}: a class label must be a number, got {text[:20]!r}")
+                    entry = (*entry, int(text))
+                sample[extension] = entry
+            if key is not None:
+                yield key, sample
+    except tarfile.TarError as error:
+        raise DataError(f"{shard}: not a readable tar file ({error})") from None

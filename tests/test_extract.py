@@ -7,6 +7,7 @@ import json
 import os
 import struct
 import sys
+import tarfile
 import zlib
 from pathlib import Path
 
@@ -418,3 +419,44 @@ def test_the_extract_command_has_extract_features_defaults() -> None:
               "output_format", "limit"}  # --strict and --compile are flags: off unless given, as the library's
     assert shared <= set(flags) & set(library)
     assert {name: flags[name] for name in shared} == {name: library[name] for name in shared}
+
+
+def _tar_shards(root: Path, images: list[tuple[str, bytes, int | None]], per_shard: int) -> None:
+    """WebDataset shards `root/train-00000{i}.tar`: KEY.png (+ KEY.cls) per sample, `per_shard` samples each."""
+    root.mkdir(parents=True, exist_ok=True)
+    for number, start in enumerate(range(0, len(images), per_shard)):
+        with tarfile.open(root / f"train-{number:06d}.tar", "w") as tar:
+            for key, data, label in images[start : start + per_shard]:
+                members = [(f"{key}.png", data)] + ([(f"{key}.cls", str(label).encode())] if label is not None else [])
+                for name, body in members:
+                    info = tarfile.TarInfo(name)
+                    info.size = len(body)
+                    tar.addfile(info, io.BytesIO(body))
+
+
+def test_webdataset_tar_shards_extract_as_the_same_images_in_a_folder(tmp_path: Path) -> None:
+    """Brace patterns over tar shards give the embeddings, labels and order of the same images as files; a sample
+    without an image and a corrupt image are listed skips; a missing shard is an error naming it."""
+    folder, samples = tmp_path / "folder", []
+    for i in range(7):
+        write_png(folder / f"{i % 2}" / f"img{i}.png", i)
+        samples.append((f"s{i:03d}", (folder / f"{i % 2}" / f"img{i}.png").read_bytes(), i % 2))
+    samples.insert(3, ("s002b", b"not a png", 1))
+    _tar_shards(tmp_path / "shards", samples, per_shard=3)
+    with tarfile.open(tmp_path / "shards" / "train-000002.tar", "a") as tar:  # a sample with a label only
+        info = tarfile.TarInfo("orphan.cls")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"0"))
+    pattern = str(tmp_path / "shards" / "train-{000000..000002}.tar")
+    extract_features(tiny_model(), make_transform(), pattern, out=tmp_path / "from_tars", progress=False)
+    from_tars = load_features(tmp_path / "from_tars")
+    skipped = json.loads((tmp_path / "from_tars" / "skipped.json").read_text())
+    assert [(s["path"], s["reason"][:22]) for s in skipped] == [
+        ("train-000001.tar/s002b", "cannot decode image: c"), ("train-000002.tar/orphan", "no image in the sample")]
+    assert from_tars.paths == [f"train-00000{(i + (i >= 3)) // 3}.tar/s{i:03d}" for i in range(7)]
+    assert from_tars.labels.tolist() == [i % 2 for i in range(7)] and from_tars.classes == ["0", "1"]
+    images = [decode_image(folder / f"{i % 2}" / f"img{i}.png") for i in range(7)]
+    torch.testing.assert_close(from_tars.embeddings, direct(images), atol=1e-5, rtol=1e-5)
+    with pytest.raises(DataError, match=r"train-000003.tar: no such tar shard"):
+        extract_features(tiny_model(), make_transform(), str(tmp_path / "shards" / "train-{000000..000003}.tar"),
+                         out=tmp_path / "missing", progress=False)
