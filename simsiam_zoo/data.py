@@ -1,5 +1,5 @@
-"""What DATA is, for training, extraction and evaluation: image folders and list files (one `ImageSource`),
-Fashion-MNIST idx files, fake data.
+"""What DATA is, for training, extraction and evaluation: image folders, list files and tar shards (one
+`ImageSource`), Fashion-MNIST idx files, fake data.
 
 Every source yields `(uint8 tensor (3, H, W), label)`, label -1 when unknown. Random augmentation is
 seeded per (seed, epoch, index) so a batch is the same whatever the worker count and after a resume.
@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import torch
@@ -204,9 +204,10 @@ class Transformed(Dataset):
 # ---------------------------------------------------------------------------------------------- sources
 # What DATA is, for training, extraction and every evaluation: one ImageSource, with one policy for what is not
 # an image. Every visible entry is listed in a stable order; an entry that is not an image file by its extension,
-# or a link to a folder (never followed: a loop would count images twice), is a skip with its reason, which
-# extraction records and training and evaluation report; an image that does not decode is a skip for extraction
-# and an error naming the file for the others, which cannot leave a sample out of a batch.
+# or a link to a folder already listed (a loop would count images twice; other linked folders are followed), is a
+# skip with its reason, which extraction records and training and evaluation report; an image that does not
+# decode is a skip for extraction and an error naming the file for the others, which cannot leave a sample out of
+# a batch.
 
 NAMED_SOURCES = {"fashion_mnist": "train", "fashion_mnist:train": "train", "fashion_mnist:test": "test"}
 _NAMED_LISTED = 5  # skipped entries named in the warning of a training or evaluation source; the rest are counted
@@ -284,12 +285,12 @@ def open_source(data: str | Path, *, limit: int | None = None) -> ImageSource:
                              list(dataset.classes), dataset=dataset)
     else:
         path = Path(data)
-        if str(data).endswith(".tar"):
-            source = _read_tars(str(data))
-        elif path.is_symlink() and not path.exists():
+        if path.is_symlink() and not path.exists():
             raise DataError(f"{path}: not a folder or file: a link that leads nowhere (broken, or a loop)")
-        elif path.is_dir():
+        if path.is_dir():  # also a folder whose name ends in .tar
             source = _scan_folder(path)
+        elif str(data).endswith(".tar"):
+            source = _read_tars(str(data))
         elif path.is_file():
             source = _read_list(path)
         else:
@@ -407,13 +408,12 @@ def _read_tars(pattern: str) -> ImageSource:
                                                                else ""))
     paths, labels, files, members, skipped = [], [], [], [], {}
     for shard in shards:
-        for key, sample in _samples(shard):
-            image = next((name for name in sample if name.split(".", 1)[-1].lower() in _TAR_IMAGE_TYPES), None)
-            label = sample.get("cls")
+        for key, sample, label in _samples(shard):
+            image = next((kind for kind in sample if kind.split(".", 1)[-1].lower() in _TAR_IMAGE_TYPES), None)
             paths.append(f"{shard.name}/{key}")
-            labels.append(label[3] if label is not None else -1)
+            labels.append(-1 if label is None else label)
             files.append(Path(f"{shard}/{key}.{image}" if image else f"{shard}/{key}"))
-            members.append(sample[image][:3] if image else (shard, 0, 0))
+            members.append(sample[image] if image else (shard, 0, 0))
             if image is None:
                 skipped[len(paths) - 1] = f"no image in the sample (members: {', '.join(sorted(sample))})"
     num_classes = max(labels, default=-1) + 1
@@ -424,11 +424,11 @@ def _read_tars(pattern: str) -> ImageSource:
 _TAR_IMAGE_TYPES = {extension.lstrip(".") for extension in IMAGE_EXTENSIONS}
 
 
-def _samples(shard: Path) -> Iterator[tuple[str, dict[str, tuple[Path, int, int] | Any]]]:
-    """(key, {extension: (shard, offset, size)}) per sample, in the shard's order; `cls` holds its label too."""
+def _samples(shard: Path) -> Iterator[tuple[str, dict[str, tuple[Path, int, int]], int | None]]:
+    """(key, {extension: (shard, offset, size)}, label from `.cls` or None) per sample, in the shard's order."""
     try:
         with tarfile.open(shard) as tar:
-            key, sample = None, {}
+            key, sample, label = None, {}, None
             for member in tar:
                 if not member.isfile():
                     continue
@@ -436,17 +436,16 @@ def _samples(shard: Path) -> Iterator[tuple[str, dict[str, tuple[Path, int, int]
                 stem, _, extension = base.partition(".")
                 name = f"{folder}/{stem}" if folder else stem
                 if name != key and key is not None:
-                    yield key, sample
-                    sample = {}
+                    yield key, sample, label
+                    sample, label = {}, None
                 key = name
-                entry: Any = (shard, member.offset_data, member.size)
+                sample[extension] = (shard, member.offset_data, member.size)
                 if extension == "cls":
                     text = tar.extractfile(member).read().decode("utf-8", errors="replace").strip()
                     if not text.isdigit():
                         raise DataError(f"{shard}: {member.name}: a class label must be a number, got {text[:20]!r}")
-                    entry = (*entry, int(text))
-                sample[extension] = entry
+                    label = int(text)
             if key is not None:
-                yield key, sample
+                yield key, sample, label
     except tarfile.TarError as error:
         raise DataError(f"{shard}: not a readable tar file ({error})") from None

@@ -457,6 +457,11 @@ def test_webdataset_tar_shards_extract_as_the_same_images_in_a_folder(tmp_path: 
     assert from_tars.labels.tolist() == [i % 2 for i in range(7)] and from_tars.classes == ["0", "1"]
     images = [decode_image(folder / f"{i % 2}" / f"img{i}.png") for i in range(7)]
     torch.testing.assert_close(from_tars.embeddings, direct(images), atol=1e-5, rtol=1e-5)
+    # A folder whose name ends in .tar is a folder.
+    folder.rename(tmp_path / "images.tar")
+    extract_features(tiny_model(), make_transform(), tmp_path / "images.tar", out=tmp_path / "from_folder",
+                     progress=False)
+    assert load_features(tmp_path / "from_folder").paths == [f"{i % 2}/img{i}.png" for i in (0, 2, 4, 6, 1, 3, 5)]
     with pytest.raises(DataError, match=r"train-000003.tar: no such tar shard"):
         extract_features(tiny_model(), make_transform(), str(tmp_path / "shards" / "train-{000000..000003}.tar"),
                          out=tmp_path / "missing", progress=False)
