@@ -174,7 +174,7 @@ def run_demo(*, out_dir: str | Path = "demo_output", minutes: float = 5.0, devic
     dataset = FashionMNIST(recipe.data.path)
     plan = _Plan(out_dir, minutes=minutes, device=device)
     seconds_per_step, seconds_per_image = plan.get("timings", lambda: _calibrate(recipe, dataset, device))
-    evaluation = _Evaluation(out_dir / "features", recipe, train_images=eval_train_images,
+    evaluation = _Evaluation(out_dir / "features", recipe, dataset, train_images=eval_train_images,
                              test_images=eval_test_images, device=device)
     # The baselines go first: the trained backbone's evaluation after pretraining does the same work on the same
     # images, so its time is measured here instead of guessed.
@@ -275,11 +275,12 @@ def _pretrain(recipe: Recipe, dataset: FashionMNIST, plan: _Plan, *, out_dir: Pa
 class _Evaluation:
     """The frozen-feature evaluation of the demo's rows on one split of Fashion-MNIST and on digits."""
 
-    def __init__(self, features_dir: Path, recipe: Recipe, *, train_images: int, test_images: int, device: str):
+    def __init__(self, features_dir: Path, recipe: Recipe, train_set: FashionMNIST, *, train_images: int,
+                 test_images: int, device: str):
         self.features_dir, self.recipe, self.device = features_dir, recipe, device
         self.train_images, self.test_images = train_images, test_images
         self.digits = digits_datasets(image_size=recipe.data.image_size, seed=recipe.run.seed)
-        self.pixels_train = FashionMNIST(recipe.data.path)
+        self.pixels_train = train_set  # already read for pretraining
         self.pixels_test = FashionMNIST(recipe.data.path, split="test")
         self.features: dict[str, tuple[torch.Tensor, ...]] = {}
 
