@@ -13,12 +13,21 @@
 Defaults are the zoo's main case: ResNet-50 at 224 px from JPEGs of 320 px (about ImageNet's typical size),
 with extract_features' own worker default (none on a CPU device). Prints images/s of each and the ratios
 (a)/(b), (a)/(c) and, on CUDA, (a)/(d); asserts nothing.
+
+With ``--nproc N`` it measures the distributed extraction instead: the same JPEG folder extracted under torchrun
+by N ranks and by 1 rank, printing both rates (the whole job's, from extract_features' summary) and their ratio.
+On CPUs the machine's cores are split between the ranks (OMP_NUM_THREADS), so the ratio is what the split buys
+on the same hardware; on GPUs each rank takes one device.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import os
+import re
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -69,6 +78,47 @@ def best_rates(
     return [num_images / min(method_times) for method_times in times]
 
 
+def rank_worker(args: argparse.Namespace) -> None:
+    """One torchrun rank of the --nproc comparison: extract args.root into args.out and report the job's rate."""
+    torch.manual_seed(args.seed)  # the same random weights on every rank
+    model = timm.create_model(args.model, num_classes=0, pretrained=False).eval()
+    transform = eval_transform(image_size=args.image_size, crop_pct=CROP_PCT, mean=MEAN, std=STD)
+    summary = extract_features(model, transform, args.root, out=args.out, batch_size=args.batch_size,
+                               num_workers=args.num_workers, device=args.device, precision=args.precision,
+                               shard_size=args.shard_size, progress=False)
+    if os.environ.get("RANK", "0") == "0":
+        print(f"rate {summary.images_per_second:.3f}")
+
+
+def compare_ranks(args: argparse.Namespace) -> None:
+    """Rates of the same extraction by args.nproc torchrun ranks and by one; prints their ratio."""
+    cores = os.cpu_count() or 1
+    # Shards are what ranks share: four a rank, each a whole number of batches, so that no rank idles for want of one.
+    shard_size = max(args.batch_size, args.num_images // (4 * args.nproc) // args.batch_size * args.batch_size)
+    with tempfile.TemporaryDirectory(prefix="bench_extract_") as tmp:
+        root = Path(tmp) / "images"
+        write_jpegs(root, num_images=args.num_images, size=args.jpeg_size, num_classes=10, seed=args.seed)
+        rates = {}
+        for nproc in (1, args.nproc):
+            threads = max(1, cores // nproc) if args.device == "cpu" else 1
+            command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+                       __file__, "--rank-worker", "--root", str(root), "--out", f"{tmp}/out-{nproc}",
+                       "--model", args.model, "--image-size", str(args.image_size), "--device", args.device,
+                       "--batch-size", str(args.batch_size), "--precision", args.precision, "--seed", str(args.seed),
+                       "--shard-size", str(shard_size)]
+            if args.num_workers is not None:
+                command += ["--num-workers", str(args.num_workers)]
+            done = subprocess.run(command, capture_output=True, text=True,
+                                  env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+            if done.returncode != 0:
+                raise SystemExit(f"{nproc}-rank extraction failed:\n{done.stderr[-3000:]}")
+            rates[nproc] = float(re.search(r"^rate (\S+)$", done.stdout, re.MULTILINE).group(1))
+            print(f"{nproc} rank(s) x {threads} thread(s): {rates[nproc]:8.1f} images/s")
+    print(f"{args.num_images} JPEGs {args.jpeg_size}x{args.jpeg_size}, {args.model} at {args.image_size} px, "
+          f"batch {args.batch_size}, shards of {shard_size}, {args.precision}, device {args.device}")
+    print(f"{args.nproc} ranks / 1 rank = {rates[args.nproc] / rates[1]:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--num-images", type=int, default=256)
@@ -82,7 +132,16 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--repeats", type=int, default=3, help="best of this many interleaved runs per method")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--nproc", type=int, default=None, help="compare N torchrun ranks with one (see above)")
+    parser.add_argument("--rank-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--shard-size", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.rank_worker:
+        return rank_worker(args)
+    if args.nproc is not None:
+        return compare_ranks(args)
     device = torch.device(args.device)
     # extract_features' own default, resolved here so that (c) gets the same count.
     workers = args.num_workers if args.num_workers is not None else default_num_workers(device)

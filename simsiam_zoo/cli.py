@@ -337,18 +337,25 @@ def extract_command(
     """Embed DATA (image folder, text file of paths, or fashion_mnist[:test]) with MODEL into --out.
 
     MODEL is a zoo name, hf-hub: id, hub folder, .safetensors file or checkpoint; its preprocessing comes
-    with it. Rerun the same command to resume an interrupted extraction.
+    with it. Rerun the same command to resume an interrupted extraction. Under torchrun the ranks share the work.
     """
+    import torch
+
+    from simsiam_zoo.distributed import init_distributed, main_first
     from simsiam_zoo.features import extract_features
     from simsiam_zoo.loader import load_backbone
 
-    loaded = load_backbone(model, hub_dir=hub_dir)
+    context = init_distributed(torch.device(device))
+    with main_first(context):  # rank 0 downloads and converts; the others then read its cache
+        loaded = load_backbone(model, hub_dir=hub_dir)
     summary = extract_features(
         loaded.model, loaded.transform, data, out=out, batch_size=batch_size, shard_size=shard_size,
         num_workers=num_workers, device=device, device_preprocessing=device_preprocessing, precision=precision,
         dtype=dtype, output_format=output_format, strict=strict, compile=compile_model, limit=limit,
         model_name=loaded.source,
     )
+    if not context.is_main:
+        return
     click.echo(f"embedded {summary.num_embedded} of {summary.num_images} images ({summary.dim}-d) into {out}; "
                f"skipped {summary.num_skipped} (see {summary.skipped_manifest}); "
                f"{summary.images_per_second:.1f} images/s")

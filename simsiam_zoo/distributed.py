@@ -1,19 +1,27 @@
 """The distributed layer: torchrun environment, DDP and synchronised BatchNorm.
 
-Training code calls `init_distributed` once; with no torchrun variables it is a single process and
-nothing here does anything. torch's SyncBatchNorm only runs on accelerators, so CPU (gloo) runs get
-`CPUSyncBatchNorm`, the same statistics computed with torch.distributed's differentiable all_reduce.
+Training and extraction call `init_distributed` once; with no torchrun variables and no process group it is a
+single process and nothing here does anything. `on_main` and `all_outcomes` carry one rank's result or exception
+to the others, so that an error on one rank is raised on every rank instead of leaving the others waiting.
+torch's SyncBatchNorm only runs on accelerators, so CPU (gloo) runs get `CPUSyncBatchNorm`, the same statistics
+computed with torch.distributed's differentiable all_reduce.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 import torch.distributed.nn.functional as dist_fn
 from torch import nn
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -51,13 +59,16 @@ def check_device(name: str) -> str:
 
 
 def init_distributed(device: torch.device) -> DistributedContext:
-    """Join the torchrun process group when launched by torchrun (WORLD_SIZE > 1)."""
+    """The process group the caller initialised, or join torchrun's when launched by it (WORLD_SIZE > 1)."""
+    if dist.is_available() and dist.is_initialized():
+        return DistributedContext(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return DistributedContext()
     context = DistributedContext(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")))
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    # The group this joined is left at exit: a process that exits holding it can abort in its threads' teardown.
+    atexit.register(dist.destroy_process_group)
     return context
 
 
@@ -66,6 +77,49 @@ def local_device(device: str, context: DistributedContext) -> torch.device:
         torch.cuda.set_device(context.local_rank)
         return torch.device("cuda", context.local_rank)
     return torch.device(device)
+
+
+def all_outcomes(context: DistributedContext, work: Callable[[], T]) -> list[T]:
+    """`work()` on every rank; every rank's result in rank order, or on every rank the first rank's exception."""
+    try:
+        outcome: tuple[bool, Any] = (True, work())
+    except Exception as error:  # given to every rank below, then raised
+        outcome = (False, error)
+    outcomes = [outcome]
+    if context.enabled:
+        outcomes = [None] * context.world_size
+        dist.all_gather_object(outcomes, outcome)
+    for ok, value in outcomes:
+        if not ok:
+            raise value
+    return [value for _, value in outcomes]
+
+
+def on_main(context: DistributedContext, work: Callable[[], T]) -> T:
+    """`work()` on rank 0 only; its result, or its exception, on every rank."""
+    if not context.enabled:
+        return work()
+    outcome: list[Any] = [None]
+    if context.is_main:
+        try:
+            outcome = [(True, work())]
+        except Exception as error:  # given to every rank below, then raised
+            outcome = [(False, error)]
+    dist.broadcast_object_list(outcome, src=0)
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
+
+
+@contextlib.contextmanager
+def main_first(context: DistributedContext) -> Iterator[None]:
+    """Rank 0 runs the block before the others (a download or cache fill that ranks must not race on)."""
+    if context.enabled and not context.is_main:
+        dist.barrier()
+    yield
+    if context.enabled and context.is_main:
+        dist.barrier()
 
 
 class CPUSyncBatchNorm(nn.modules.batchnorm._BatchNorm):

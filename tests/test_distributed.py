@@ -1,13 +1,20 @@
-"""Two torchrun ranks (gloo, CPU) with synchronised BatchNorm == one process with the doubled batch."""
+"""Two torchrun ranks (gloo, CPU): pretraining with synchronised BatchNorm == one process with the doubled batch;
+extraction writes the bytes one process writes."""
 
 import csv
+import os
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
+import timm
 import torch
+from PIL import Image
 
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from simsiam_zoo.hub.folder import Preprocessing, timm_config, write_hub_folder
 
 
 def _epoch_loss(run_dir) -> float:
@@ -43,9 +50,90 @@ def test_two_rank_torchrun_matches_one_process_with_the_global_batch(tiny_recipe
     assert any(not torch.allclose(value.float(), local[key].float(), atol=1e-5) for key, value in one["model"].items())
 
 
-def _torchrun(args: list[str]) -> None:
+def _torchrun(args: list[str], *, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     launched = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", *args],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=300, env=env,
     )
     assert launched.returncode == 0, launched.stderr[-3000:]
+    return launched
+
+
+CARD = "---\nlibrary_name: timm\nlicense: mit\n---\n\nsha256 {{weights_sha256}}\n"
+
+
+def _hub_folder(root: Path) -> Path:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = timm.create_model("resnet18", num_classes=0)
+    preprocessing = Preprocessing(input_size=(3, 32, 32), crop_pct=1.0, mean=(0.5,) * 3, std=(0.25,) * 3)
+    return write_hub_folder(root / "resnet18.test", backbone_state=model.state_dict(), card=CARD,
+                            config=timm_config(model, preprocessing=preprocessing, tag="test", license="mit"))
+
+
+def _images(root: Path) -> Path:
+    """Two classes of 7 and 6 images; one file in the second is not an image and is a listed skip."""
+    for index in range(13):
+        path = root / ("cat" if index < 7 else "dog") / f"{index:02d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pixels = np.random.default_rng(index).integers(0, 256, (36, 40, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(path)
+    (root / "dog" / "99.png").write_bytes(b"not a png")
+    return root
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def test_two_rank_extraction_writes_what_one_process_writes_and_resumes(tmp_path):
+    model, images = _hub_folder(tmp_path), _images(tmp_path / "images")
+    # torchrun gives each of several ranks one thread; the single process gets the same, so that the comparison is
+    # of the work split, not of two thread counts' float rounding.
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    extract = ["-m", "simsiam_zoo.cli", "extract", str(model), str(images), "--shard-size", "3", "--num-workers", "0"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    subprocess.run([sys.executable, *extract, "--out", str(one)], check=True, capture_output=True, env=env)
+    launched = _torchrun([*extract, "--out", str(two)], env=env)
+    assert _files(two) == _files(one)
+    assert sorted(p.name for p in two.glob("shard-*")) == [f"shard-{n:05d}.safetensors" for n in range(5)]
+    assert launched.stdout.count("embedded 13 of 14 images") == 1  # rank 0 reports, for the whole job
+
+    # A killed job: the index and one shard of each rank missing. The rerun keeps the others' very files.
+    for name in ("index.json", "shard-00001.safetensors", "shard-00002.safetensors"):
+        (two / name).unlink()
+    kept = {name: (two / name).stat().st_mtime_ns for name in ("shard-00000.safetensors", "shard-00003.safetensors")}
+    _torchrun([*extract, "--out", str(two)], env=env)
+    assert _files(two) == _files(one)
+    assert {name: (two / name).stat().st_mtime_ns for name in kept} == kept
+
+
+
+API_SCRIPT = """
+import sys
+
+import torch.distributed as dist
+
+from simsiam_zoo.features import extract_features
+from tests.test_extract import make_transform, tiny_model
+
+if sys.argv[3] == "group":
+    dist.init_process_group("gloo")  # the caller's own group, not torchrun's variables, is what extraction uses
+summary = extract_features(tiny_model(), make_transform(), sys.argv[1], out=sys.argv[2], shard_size=100,
+                           num_workers=0, progress=False)
+print(f"summary {summary.num_embedded} {summary.shards}")
+if sys.argv[3] == "group":
+    dist.destroy_process_group()
+"""
+
+
+def test_the_python_api_shares_the_work_of_a_process_group_the_caller_made(tmp_path):
+    """One shard for two ranks: rank 1 has none, waits for rank 0's, and returns the same summary."""
+    images, script = _images(tmp_path / "images"), tmp_path / "extract.py"
+    script.write_text(API_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    one, two = tmp_path / "one", tmp_path / "two"
+    subprocess.run([sys.executable, str(script), str(images), str(one), "alone"], check=True, env=env)
+    launched = _torchrun([str(script), str(images), str(two), "group"], env=env)
+    assert launched.stdout.count("summary 13 1") == 2
+    assert _files(two) == _files(one)

@@ -11,7 +11,6 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
-from tqdm.auto import tqdm
 
 from simsiam_zoo.data import DataError, ImageSource
 from simsiam_zoo.features.store import Shard
@@ -116,9 +115,10 @@ def _on_device(
 def embed_shards(
     shards: list[Shard], source: ImageSource, pipeline: Pipeline, model: nn.Module,
     *, batch_size: int, num_workers: int, device: torch.device, precision: str, memory_format: torch.memory_format,
-    bar: tqdm,
+    advance: Callable[[int], None],
 ) -> Iterator[tuple[Shard, list[int], torch.Tensor | None, list[tuple[int, str]]]]:
-    """Per shard: (shard, embedded positions, their float32 embeddings or None, [(position, reason)] skipped)."""
+    """Per shard: (shard, embedded positions, their float32 embeddings or None, [(position, reason)] skipped);
+    `advance(n)` as n more entries are done."""
     # Batches never straddle shards, so a resumed shard is computed from the very same batches.
     batch_counts, batches = [], []
     for shard in shards:
@@ -133,11 +133,11 @@ def embed_shards(
     stream = iter(loader) if batches else iter(())  # no worker start-up when every shard was skipped already
     for shard, count in zip(shards, batch_counts, strict=True):
         skipped = [(i, source.skipped[i]) for i in range(shard.start, shard.stop) if i in source.skipped]
-        bar.update(len(skipped))
+        advance(len(skipped))
         positions, outputs = [], []
         for _ in range(count):
             batch_positions, images, failures = next(stream)
-            bar.update(len(batch_positions) + len(failures))
+            advance(len(batch_positions) + len(failures))
             skipped.extend(failures)
             if images is None:
                 continue

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -14,12 +15,14 @@ from pathlib import Path
 from typing import Any, get_args
 
 import torch
+import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
 from simsiam_zoo._io import atomic_write_text, claim_output_dir
 from simsiam_zoo.choices import FeatureDtype, FeatureFormat, Precision
 from simsiam_zoo.data import DataError, ImageSource, open_source
+from simsiam_zoo.distributed import DistributedContext, all_outcomes, init_distributed, local_device, on_main
 from simsiam_zoo.features.engine import Pipeline, embed_shards, split_pipeline
 from simsiam_zoo.features.store import (
     DTYPES,
@@ -131,57 +134,99 @@ def extract_features(
     `num_workers` decoding processes; None is `default_num_workers(device)`. The float conversion and
     normalisation always run on `device`; `device_preprocessing` moves the resize and crop there too (None: on
     for CUDA), so that workers only decode.
+
+    Inside a process group (torchrun, or one the caller initialised) every rank calls it alike: each embeds and
+    writes every world_size-th shard of the same plan, rank 0 writes the index once all are done, and the output
+    is the one a single process writes.
     """
     _check_options(
         precision=precision, dtype=dtype, output_format=output_format, batch_size=batch_size,
         shard_size=shard_size, limit=limit, num_workers=num_workers,
     )
-    source = open_source(data, limit=limit)
-    out = claim_output_dir(out, kind="features", inputs=(data,), legacy_files=(INDEX_FILE,))
-    settings = _settings(source, model, transform, limit=limit, precision=precision, dtype=dtype,
-                         output_format=output_format, shard_size=shard_size)
-    shards = plan_shards(len(source.paths), shard_size)
-    prepare_out(out, settings, shards, output_format)
-    store = _Store(out, source, settings, shards)
-    resumed = len(store.counts)
-    device_ = torch.device(device)
+    context = init_distributed(torch.device(device))
+    # Rank 0 lists the source and claims OUT; every rank then works from that one listing.
+    source, out, settings = on_main(context, lambda: _prepare(
+        model, transform, data, out, limit=limit, precision=precision, dtype=dtype, output_format=output_format,
+        shard_size=shard_size))
+    store = _Store(out, source, settings, plan_shards(len(source.paths), shard_size), context=context)
+    device_ = local_device(device, context)
     pipeline = split_pipeline(transform, device_preprocessing=device_.type == "cuda" if device_preprocessing is None
                               else device_preprocessing)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     was_training = model.training
     model.eval().to(device_, memory_format=memory_format)
-    start = time.perf_counter()
     try:
-        embedded_now = _embed_missing(
+        # Each rank's (images embedded, seconds taken); the rate is the whole job's.
+        embedded = all_outcomes(context, lambda: _timed(lambda: _embed_missing(
             store, pipeline, torch.compile(model) if compile else model, batch_size=batch_size, device=device_,
             num_workers=default_num_workers(device_) if num_workers is None else num_workers, precision=precision,
             memory_format=memory_format, progress=progress, strict=strict,
-        )
+        )))
     finally:
         model.train(was_training)
-    elapsed = time.perf_counter() - start
-    summary = store.finish(model_name=model_name, strict=strict)
+    parts = all_outcomes(context, store.part)
+    summary = on_main(context, lambda: store.finish(parts, model_name=model_name, strict=strict))
+    embedded_now, elapsed = sum(images for images, _ in embedded), max(seconds for _, seconds in embedded)
     return ExtractSummary(
         out=out, num_images=len(source.paths), num_embedded=summary["num_embedded"],
-        num_skipped=summary["num_skipped"], dim=summary["dim"], shards=len(shards), resumed_shards=resumed,
+        num_skipped=summary["num_skipped"], dim=summary["dim"], shards=len(store.shards),
+        resumed_shards=sum(part.resumed for part in parts),
         images_per_second=embedded_now / elapsed if embedded_now else 0.0, skipped_manifest=out / SKIPPED_FILE,
     )
 
 
+def _timed(work: Callable[[], int]) -> tuple[int, float]:
+    start = time.perf_counter()
+    return work(), time.perf_counter() - start
+
+
+def _prepare(model: nn.Module, transform: Callable[[torch.Tensor], torch.Tensor], data: str | Path,
+             out: str | Path, *, limit: int | None, shard_size: int, output_format: str,
+             **settings: Any) -> tuple[ImageSource, Path, dict[str, Any]]:
+    """Open the source, claim OUT for it and record the settings there (refusing other ones)."""
+    source = open_source(data, limit=limit)
+    out = claim_output_dir(out, kind="features", inputs=(data,), legacy_files=(INDEX_FILE,))
+    recorded = _settings(source, model, transform, limit=limit, output_format=output_format, shard_size=shard_size,
+                         **settings)
+    prepare_out(out, recorded, plan_shards(len(source.paths), shard_size), output_format)
+    return source, out, recorded
+
+
 def _embed_missing(store: _Store, pipeline: Pipeline, model: nn.Module, *, progress: bool, strict: bool,
                    **options: Any) -> int:
-    """Embed the shards `store` does not hold yet into it; the number of images embedded."""
-    shards = store.shards
-    done = sum(shard.stop - shard.start for shard in shards if shard.number in store.counts)
-    bar = tqdm(total=len(store.source.paths), initial=done, unit="img", disable=not progress, desc="extract",
-               dynamic_ncols=True)
+    """Embed this rank's shards that `store` does not hold yet into it; the number of images embedded."""
+    done = sum(shard.stop - shard.start for shard in store.mine if shard.number in store.counts)
+    bar = _JobBar(store.context, total=len(store.source.paths), enabled=progress)
     try:
+        bar.advance(done)
         with torch.inference_mode():
-            todo = [shard for shard in shards if shard.number not in store.counts]
-            stream = embed_shards(todo, store.source, pipeline, model, bar=bar, **options)
+            todo = [shard for shard in store.mine if shard.number not in store.counts]
+            stream = embed_shards(todo, store.source, pipeline, model, advance=bar.advance, **options)
             return sum(store.add(*embedded, strict=strict) for embedded in stream)
     finally:
         bar.close()
+
+
+class _JobBar:
+    """The whole job's progress, shown by rank 0: with several ranks each adds its count to the process group's
+    key-value store (torch.distributed's own, which every rank reaches), and rank 0 shows the sum."""
+
+    _calls = itertools.count()  # a key per extraction: calls are collective, so every rank counts the same
+
+    def __init__(self, context: DistributedContext, *, total: int, enabled: bool):
+        self.bar = tqdm(total=total, unit="img", disable=not (enabled and context.is_main), desc="extract",
+                        dynamic_ncols=True)
+        self.store = dist.distributed_c10d._get_default_store() if context.enabled else None
+        self.key = f"simsiam_zoo/extract/{next(self._calls)}"
+
+    def advance(self, images: int) -> None:
+        if self.store is None:
+            self.bar.update(images)
+        else:
+            self.bar.update(self.store.add(self.key, images) - self.bar.n)
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def _settings(source: ImageSource, model: nn.Module, transform: Callable[[torch.Tensor], torch.Tensor], *,
@@ -200,23 +245,38 @@ def _settings(source: ImageSource, model: nn.Module, transform: Callable[[torch.
     }
 
 
+@dataclass(frozen=True)
+class _StorePart:
+    """What one rank's store holds, for rank 0 to write the index of all."""
+
+    counts: dict[int, int]
+    skips: dict[int, list[dict[str, Any]]]
+    dims: set[int]
+    empty: list[Shard]
+    resumed: int
+
+
 class _Store:
     """One extraction's shards in OUT: those kept from an earlier run, each new one written as it is embedded
-    (an empty one once the embedding size is known), and the index written last."""
+    (an empty one once the embedding size is known), and the index written last. With several ranks each embeds
+    and writes its own shards (every world_size-th of the plan), and rank 0 the index of all."""
 
-    def __init__(self, out: Path, source: ImageSource, settings: dict[str, Any], shards: list[Shard]):
-        self.out, self.source, self.settings, self.shards = out, source, settings, shards
+    def __init__(self, out: Path, source: ImageSource, settings: dict[str, Any], shards: list[Shard], *,
+                 context: DistributedContext):
+        self.out, self.source, self.settings, self.shards, self.context = out, source, settings, shards, context
+        self.mine = shards[context.rank :: context.world_size]
         self.settings_sha256 = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
         self.counts: dict[int, int] = {}  # shard number -> images embedded, for the shards on disk
         self.skips: dict[int, list[dict[str, Any]]] = {}  # shard number -> its skipped entries
         self.dims: set[int] = set()
         self.empty: list[Shard] = []  # shards with nothing embedded, written once D is known
-        for shard in shards:
+        for shard in self.mine:
             found = resumable_shard(out, shard, source, output_format=settings["output_format"],
                                     settings_sha256=self.settings_sha256)
             if found is not None:
                 self.counts[shard.number], self.skips[shard.number] = len(found.paths), found.skipped
                 self.dims.add(found.dim)
+        self.resumed = len(self.counts)
 
     def add(self, shard: Shard, positions: list[int], embeddings: torch.Tensor | None,
             failures: list[tuple[int, str]], *, strict: bool) -> int:
@@ -224,20 +284,39 @@ class _Store:
         self.skips[shard.number] = [{"index": i, "path": self.source.paths[i], "reason": r} for i, r in failures]
         if embeddings is not None:
             self.dims.add(embeddings.shape[1])
-        if len(self.dims) > 1:
-            raise DataError(f"{self.out}: embeddings of sizes {sorted(self.dims)}: was the model changed between "
-                            "runs? Choose a new output folder")
+        self._check_dims()
         if strict and self.skips[shard.number]:
             return len(positions)  # strict: a shard with a skip is not written; the error comes once all are seen
         if embeddings is None:
             self.empty.append(shard)
         else:
             self._save(shard, positions, embeddings)
+        self._save_empty()
+        return len(positions)
+
+    def _check_dims(self) -> None:
+        if len(self.dims) > 1:
+            raise DataError(f"{self.out}: embeddings of sizes {sorted(self.dims)}: was the model changed between "
+                            "runs? Choose a new output folder")
+
+    def _save_empty(self) -> None:
         if self.dims:
             for empty_shard in self.empty:
                 self._save(empty_shard, [], torch.empty(0, next(iter(self.dims))))
             self.empty.clear()
-        return len(positions)
+
+    def part(self) -> _StorePart:
+        return _StorePart(self.counts, self.skips, self.dims, self.empty, self.resumed)
+
+    def _merge(self, parts: list[_StorePart]) -> None:
+        """Take in every rank's part (this one's included); write the empty shards a rank could not size."""
+        for part in parts:
+            self.counts.update(part.counts)
+            self.skips.update(part.skips)
+            self.dims |= part.dims
+        self.empty = [shard for part in parts for shard in part.empty]
+        self._check_dims()
+        self._save_empty()
 
     def _save(self, shard: Shard, positions: list[int], embeddings: torch.Tensor) -> None:
         source = self.source
@@ -248,8 +327,10 @@ class _Store:
         )
         self.counts[shard.number] = len(positions)
 
-    def finish(self, *, model_name: str | None, strict: bool) -> dict[str, Any]:
-        """Write skipped.json and, last, index.json (which marks the run finished); return the index."""
+    def finish(self, parts: list[_StorePart], *, model_name: str | None, strict: bool) -> dict[str, Any]:
+        """With every rank's part: write skipped.json and, last, index.json (which marks the run finished); return
+        the index."""
+        self._merge(parts)
         num_images = len(self.source.paths)
         skipped_all = [s for shard in self.shards for s in self.skips[shard.number]]
         if strict and skipped_all:
