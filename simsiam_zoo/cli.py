@@ -488,18 +488,33 @@ def _schedule_options(*, linear_protocol: bool = False, lr_help: str | None = No
     return decorate
 
 
-_DATA_HELP = "DATA: fashion_mnist, digits, or a folder with train/ and val/ (or test/) class sub-folders."
+_DATA_HELP = ("DATA: fashion_mnist, digits, or a folder with train/ and val/ (or test/) sub-folders (class folders, or "
+              "a Hugging Face DatasetDict saved with save_to_disk). With --test-data, DATA is the training source and "
+              "--test-data the test one: each an image folder, WebDataset tar shards ('train-{000000..000099}.tar'), "
+              "a Hugging Face dataset folder or parquet/arrow files ('data/train-*.parquet').")
+
+
+def _data_argument(command: Callable[..., Any]) -> Callable[..., Any]:
+    """DATA and --test-data, handed to the command as one `data`: DATA, or the (DATA, --test-data) pair."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, data: str, test_data: str | None, **kwargs: Any) -> Any:
+        return command(*args, data=data if test_data is None else (data, test_data), **kwargs)
+
+    wrapper = click.option("--test-data", default=None, metavar="SOURCE",
+                           help="The test source; DATA is then the training source (see below).")(wrapper)
+    return click.argument("data")(wrapper)
 
 
 @eval_group.command("linear-protocol", epilog=_DATA_HELP)
 @click.argument("model")
-@click.argument("data")
+@_data_argument
 @_schedule_options(linear_protocol=True)
 @_run_options
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="JSON result file.")
 @_clean_errors
 def eval_linear_protocol_command(
-    model: str, data: str, *, schedule: LinearProtocolSchedule, run: RunOptions, out: Path | None
+    model: str, data: str | tuple[str, str], *, schedule: LinearProtocolSchedule, run: RunOptions, out: Path | None
 ) -> None:
     """The paper's linear protocol: a linear classifier on MODEL's frozen backbone (BN in eval mode), on DATA."""
     from simsiam_zoo.evaluate.protocols import linear_protocol
@@ -525,7 +540,7 @@ def _parse_subset_files(pairs: tuple[str, ...]) -> dict[float, Path]:
 
 @eval_group.command("semi", epilog=_DATA_HELP)
 @click.argument("model")
-@click.argument("data")
+@_data_argument
 @click.option("--fraction", "fractions", type=click.FloatRange(0, 1, min_open=True), multiple=True,
               default=(0.01, 0.1), show_default=True,
               help="Share of the training labels to fine-tune on (class-balanced, seeded).")
@@ -536,8 +551,8 @@ def _parse_subset_files(pairs: tuple[str, ...]) -> dict[float, Path]:
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="JSON result file.")
 @_clean_errors
 def eval_semi_command(
-    model: str, data: str, *, fractions: tuple[float, ...], subset_files: tuple[str, ...], schedule: Schedule,
-    run: RunOptions, out: Path | None,
+    model: str, data: str | tuple[str, str], *, fractions: tuple[float, ...], subset_files: tuple[str, ...],
+    schedule: Schedule, run: RunOptions, out: Path | None,
 ) -> None:
     """Semi-supervised: fine-tune all of MODEL on 1% and 10% (--fraction) of DATA's training labels."""
     from simsiam_zoo.evaluate.protocols import semi_supervised
@@ -583,7 +598,7 @@ def eval_transfer_command(
 
 @main.command("finetune", epilog=_DATA_HELP)
 @click.argument("model")
-@click.argument("data")
+@_data_argument
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
               help="Classifier folder that timm loads (local-dir:OUT); the result goes to OUT/finetune.json.")
 @_schedule_options()
@@ -597,8 +612,9 @@ def eval_transfer_command(
 @_run_options
 @_clean_errors
 def finetune_command(
-    model: str, data: str, *, out_dir: Path, schedule: Schedule, frozen_backbone: bool, name: str | None,
-    license_: str | None, license_name: str | None, license_link: str | None, overwrite: bool, run: RunOptions,
+    model: str, data: str | tuple[str, str], *, out_dir: Path, schedule: Schedule, frozen_backbone: bool,
+    name: str | None, license_: str | None, license_name: str | None, license_link: str | None, overwrite: bool,
+    run: RunOptions,
 ) -> None:
     """Fine-tune MODEL on DATA and save the classifier (backbone + fc) as a timm folder --out."""
     from simsiam_zoo.evaluate.protocols import finetune_classifier

@@ -1,5 +1,5 @@
-"""What DATA is, for training, extraction and evaluation: image folders, list files and tar shards (one
-`ImageSource`), Fashion-MNIST idx files, fake data.
+"""What DATA is, for training, extraction and evaluation: image folders, list files, WebDataset tar shards and
+Hugging Face datasets (one `ImageSource`), Fashion-MNIST idx files, fake data.
 
 Every source yields `(uint8 tensor (3, H, W), label)`, label -1 when unknown. Random augmentation is
 seeded per (seed, epoch, index) so a batch is the same whatever the worker count and after a resume.
@@ -7,6 +7,7 @@ seeded per (seed, epoch, index) so a batch is the same whatever the worker count
 
 from __future__ import annotations
 
+import glob
 import gzip
 import io
 import os
@@ -17,7 +18,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -221,13 +222,13 @@ class ImageSource:
     `labels` index `classes`, -1 when unknown; `skipped` maps the positions of entries that are not images to why.
     """
 
-    kind: Literal["folder", "list", "dataset", "tar"]
+    kind: Literal["folder", "list", "dataset", "tar", "hf"]
     location: str
     paths: list[str]
     labels: list[int]
     classes: list[str]
     files: list[Path] = field(default_factory=list)  # per entry, for folder, list and tar sources (shard/member)
-    dataset: FashionMNIST | None = None
+    dataset: Dataset | None = None  # named and Hugging Face sources: entry i is dataset[i][0]
     skipped: dict[int, str] = field(default_factory=dict)
     members: list[tuple[Path, int, int]] = field(default_factory=list)  # tar sources: (shard, offset, size) per entry
 
@@ -274,8 +275,10 @@ class SourceImages(Dataset):
 
 
 def open_source(data: str | Path, *, limit: int | None = None) -> ImageSource:
-    """A named dataset (`fashion_mnist[:split]`), an image folder, a text file listing image paths, or WebDataset
-    tar shards (`train-{000000..000099}.tar`: each sample's image and `.cls` label, in the shards' order)."""
+    """A named dataset (`fashion_mnist[:split]`), an image folder, a text file listing image paths, WebDataset tar
+    shards (`train-{000000..000099}.tar`: each sample's image and `.cls` label, in the shards' order), or a Hugging
+    Face dataset: a folder written by `save_to_disk`, or parquet / arrow files (`data/train-*.parquet`) with an
+    image column and a label column (read with the `datasets` library, which prepares its Arrow cache once)."""
     if isinstance(data, str) and data.split(":")[0] == "fashion_mnist":
         if data not in NAMED_SOURCES:
             raise DataError(f"unknown named source {data!r}; expected one of {', '.join(NAMED_SOURCES)}")
@@ -287,10 +290,14 @@ def open_source(data: str | Path, *, limit: int | None = None) -> ImageSource:
         path = Path(data)
         if path.is_symlink() and not path.exists():
             raise DataError(f"{path}: not a folder or file: a link that leads nowhere (broken, or a loop)")
-        if path.is_dir():  # also a folder whose name ends in .tar
+        if path.is_dir() and any((path / name).is_file() for name in _HF_SAVED_FILES):
+            source = _read_saved_hf_dataset(path)
+        elif path.is_dir():  # also a folder whose name ends in .tar
             source = _scan_folder(path)
         elif str(data).endswith(".tar"):
             source = _read_tars(str(data))
+        elif str(data).endswith((".parquet", ".arrow")):
+            source = _read_hf_files(str(data))
         elif path.is_file():
             source = _read_list(path)
         else:
@@ -303,16 +310,15 @@ def open_source(data: str | Path, *, limit: int | None = None) -> ImageSource:
     return source
 
 
-def image_folder(root: str | Path) -> SourceImages:
-    """A labelled image folder for training or evaluation: `open_source` on it, refusing empty class folders."""
-    if not Path(root).is_dir():
-        raise DataError(f"{root}: not a folder")
-    images = open_source(Path(root)).images()
+def labelled_images(data: str | Path) -> SourceImages:
+    """The images of a source for training or evaluation (`open_source`: a folder, tar shards, a Hugging Face
+    dataset, ...), with their labels; a folder's empty class folders are refused."""
+    images = open_source(data).images()
     present = set(images.labels.tolist())
     # As torchvision's ImageFolder: a class with no images would be a label nothing can predict or be scored on.
     empty = [name for i, name in enumerate(images.classes) if i not in present]
-    if empty:
-        raise DataError(f"{root}: class folder(s) with no images: {', '.join(empty)}; add images or remove them")
+    if empty and images.source.kind == "folder":
+        raise DataError(f"{data}: class folder(s) with no images: {', '.join(empty)}; add images or remove them")
     return images
 
 
@@ -449,3 +455,100 @@ def _samples(shard: Path) -> Iterator[tuple[str, dict[str, tuple[Path, int, int]
                 yield key, sample, label
     except tarfile.TarError as error:
         raise DataError(f"{shard}: not a readable tar file ({error})") from None
+
+
+# ------------------------------------------------------------------------------------ Hugging Face datasets
+
+_HF_SAVED_FILES = ("state.json", "dataset_dict.json")
+
+
+def _hf_datasets() -> Any:
+    """The `datasets` module, an optional dependency imported when a Hugging Face source is read."""
+    try:
+        import datasets
+    except ImportError:
+        raise DataError("reading a Hugging Face dataset needs the datasets library: pip install 'simsiam-zoo[hf]'") \
+            from None
+    return datasets
+
+
+def _read_saved_hf_dataset(folder: Path) -> ImageSource:
+    """A `Dataset.save_to_disk` folder; a `DatasetDict`'s folder is refused, naming its splits' folders."""
+    datasets = _hf_datasets()
+    if (folder / "dataset_dict.json").is_file():
+        splits = ", ".join(str(folder / name) for name in sorted(p.name for p in folder.iterdir() if p.is_dir()))
+        raise DataError(f"{folder}: a Hugging Face dataset with several splits; give one split's folder ({splits})")
+    try:
+        dataset = datasets.load_from_disk(str(folder))
+    except (OSError, ValueError, KeyError) as error:
+        raise DataError(f"{folder}: not a readable Hugging Face dataset folder ({error})") from None
+    return _hf_source(dataset, str(folder), name=folder.name)
+
+
+def _read_hf_files(pattern: str) -> ImageSource:
+    """Parquet or arrow files (brace and glob patterns), one dataset in the files' sorted order."""
+    datasets = _hf_datasets()
+    names = [name for expanded in expand_braces(pattern) for name in (sorted(glob.glob(expanded)) or [expanded])]
+    missing = [name for name in names if not Path(name).is_file()]
+    if missing:
+        raise DataError(f"{missing[0]}: no such file" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    builder = "parquet" if pattern.endswith(".parquet") else "arrow"
+    try:
+        dataset = datasets.load_dataset(builder, data_files=names, split="train")
+    except Exception as error:  # the builders raise many types (pyarrow's, datasets') for a file they cannot read
+        raise DataError(f"{pattern}: not readable as {builder} files ({type(error).__name__}: {error})") from None
+    return _hf_source(dataset, pattern, name=Path(names[0]).parent.name)
+
+
+def _hf_source(dataset: Any, location: str, *, name: str) -> ImageSource:
+    """The entries of a Hugging Face dataset, named `name/row`: its image column (undecoded, so that a bad image is
+    this project's listed skip) and its ClassLabel (or integer `label`) column; a row without an image is a skip."""
+    datasets = _hf_datasets()
+    features = dataset.features
+    images = [name for name, feature in features.items() if isinstance(feature, datasets.Image)]
+    if not images:
+        raise DataError(f"{location}: no image column (columns: {', '.join(features)})")
+    image = "image" if "image" in images else images[0]
+    class_labels = [name for name, feature in features.items() if isinstance(feature, datasets.ClassLabel)]
+    label = "label" if "label" in class_labels else next(iter(class_labels), "label" if "label" in features else None)
+    labels = [-1 if value is None else int(value) for value in dataset[label]] if label is not None else \
+        [-1] * len(dataset)
+    classes = (list(features[label].names) if label in class_labels
+               else [str(i) for i in range(max(labels, default=-1) + 1)])
+    missing = _rows_without_image(dataset.with_format("arrow")[image])
+    return ImageSource(
+        "hf", location, [f"{name}/{i}" for i in range(len(dataset))], labels, classes,
+        dataset=_HFImages(dataset.cast_column(image, datasets.Image(decode=False)), image, labels, name),
+        skipped={i: f"no image in the row (column {image!r} is empty)" for i, gone in enumerate(missing) if gone},
+    )
+
+
+def _rows_without_image(column: Any) -> list[bool]:
+    """Per row of an image column (memory-mapped arrow chunks): no struct, or neither bytes nor a path. Only the
+    validity bitmaps are read, not the image bytes."""
+    import pyarrow.compute as pc
+
+    missing: list[bool] = []
+    for chunk in column.chunks:
+        empty = pc.and_(pc.is_null(chunk.field("bytes")), pc.is_null(chunk.field("path")))
+        missing.extend(pc.or_(pc.is_null(chunk), empty).to_pylist())
+    return missing
+
+
+class _HFImages(Dataset):
+    """(uint8 (3, H, W), label) of a Hugging Face dataset's undecoded image column, decoded by `decode_image`."""
+
+    def __init__(self, dataset: Any, column: str, labels: list[int], name: str):
+        self.dataset, self.column, self.labels, self.name = dataset, column, labels, name
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        value = self.dataset[index][self.column] or {}
+        where = Path(f"{self.name}/{index}")
+        if value.get("bytes") is not None:
+            return decode_image(where, value["bytes"]), self.labels[index]
+        if value.get("path") is not None:  # an image the dataset refers to by its file
+            return decode_image(Path(value["path"])), self.labels[index]
+        raise DataError(f"{where}: no image in the row")

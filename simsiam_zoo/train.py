@@ -26,7 +26,7 @@ from simsiam_zoo import engine
 from simsiam_zoo._io import atomic_path, atomic_write_text, claim_output_dir
 from simsiam_zoo.augment import eval_transform, pretrain_transform
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, RECIPE_NAME, load_checkpoint
-from simsiam_zoo.data import EpochSampler, FakeImages, FashionMNIST, LabelledSubset, Transformed, image_folder
+from simsiam_zoo.data import EpochSampler, FakeImages, FashionMNIST, LabelledSubset, Transformed, labelled_images
 from simsiam_zoo.distributed import (
     all_reduce_mean,
     convert_sync_batchnorm,
@@ -95,8 +95,8 @@ def build_dataset(recipe: Recipe, *, split: str = "train") -> Dataset:
         raise RecipeError(f"recipe {recipe.name!r}: data.path is required for an image folder")
     root = Path(data.path)
     if split == "test" and (root / "val").is_dir():
-        return image_folder(root / "val")
-    return image_folder(root / "train" if (root / "train").is_dir() else root)
+        return labelled_images(root / "val")
+    return labelled_images(root / "train" if (root / "train").is_dir() else root)
 
 
 def knn_monitor_split(recipe: Recipe, dataset: Dataset) -> tuple[Dataset, Dataset] | None:

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from simsiam_zoo import data
-from simsiam_zoo.data import DataError, EpochSampler, FashionMNIST, image_folder
+from simsiam_zoo.data import DataError, EpochSampler, FashionMNIST, labelled_images
 
 
 def test_shipped_fashion_mnist_subset_is_the_fallback(monkeypatch, tmp_path):
@@ -49,7 +49,7 @@ def test_an_empty_class_folder_is_refused(tmp_path):
         (tmp_path / name).mkdir()
     Image.new("RGB", (8, 8)).save(tmp_path / "a" / "x.png")
     with pytest.raises(DataError, match=r"class folder\(s\) with no images: b; add images or remove them"):
-        image_folder(tmp_path)
+        labelled_images(tmp_path)
 
 
 @pytest.mark.parametrize(("image_size", "crop_pct"), [(224, 0.95), (224, 0.875), (224, 0.965), (32, 1.0), (288, 0.9)])
@@ -144,3 +144,41 @@ def test_training_extraction_and_evaluation_read_data_alike(tmp_path):
         assert dataset.classes == ["cats", "dogs"]
         assert torch.equal(dataset[3][0], torch.from_numpy(np.array(Image.open(elsewhere / "train" / "0.png")))
                            .permute(2, 0, 1))
+
+
+def test_training_and_evaluation_read_hugging_face_datasets_and_tar_shards(tmp_path):
+    """A `DatasetDict.save_to_disk` folder (its train/ and test/ splits) and WebDataset tar shards give training,
+    the evaluations and a training run the images and labels of the same files."""
+    datasets = pytest.importorskip("datasets")
+    from simsiam_zoo.evaluate.protocols import resolve_data
+    from simsiam_zoo.recipe import load_recipe
+    from simsiam_zoo.train import build_dataset, train
+    from tests.test_extract import _hf_dataset, _tar_shards
+
+    files = {split: [tmp_path / "png" / split / f"{i}.png" for i in range(6)] for split in ("train", "test")}
+    for split, paths in files.items():
+        for i, path in enumerate(paths):
+            _png(path, 40 * i + (split == "test"))
+    rows = {split: [(path.read_bytes(), i % 2) for i, path in enumerate(paths)] for split, paths in files.items()}
+    datasets.DatasetDict({split: _hf_dataset(rows[split], ["cat", "dog"]) for split in rows}).save_to_disk(
+        str(tmp_path / "hf"))
+    for split in rows:
+        _tar_shards(tmp_path / "tars" / split, [(f"k{i}", data, label) for i, (data, label) in enumerate(rows[split])],
+                    per_shard=4)
+    tars = {split: str(tmp_path / "tars" / split / "train-{000000..000001}.tar") for split in rows}
+
+    recipe = load_recipe("tiny_fake").replace({"data.dataset": "imagefolder", "data.path": str(tmp_path / "hf"),
+                                               "optim.batch_size": 2, "data.knn_train_size": 0})
+    from_hf, from_tars = resolve_data(str(tmp_path / "hf")), resolve_data((tars["train"], tars["test"]))
+    for name, train_set, test_set in (("hf", from_hf.train, from_hf.test), ("tar", from_tars.train, from_tars.test),
+                                      ("train hf", build_dataset(recipe), None),
+                                      ("train tar", build_dataset(recipe.replace({"data.path": tars["train"]})), None)):
+        for split, dataset in (("train", train_set), ("test", test_set)):
+            if dataset is None:
+                continue
+            assert dataset.labels.tolist() == [0, 1] * 3, (name, split)
+            for i, path in enumerate(files[split]):
+                assert torch.equal(dataset[i][0], data.decode_image(path)), (name, split, i)
+    assert from_hf.classes == ["cat", "dog"] and from_tars.classes == ["0", "1"]
+    result = train(recipe, output_dir=tmp_path / "run", max_steps=2, progress=False)
+    assert result.step == 2

@@ -10,6 +10,7 @@ import sys
 import tarfile
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -465,3 +466,46 @@ def test_webdataset_tar_shards_extract_as_the_same_images_in_a_folder(tmp_path: 
     with pytest.raises(DataError, match=r"train-000003.tar: no such tar shard"):
         extract_features(tiny_model(), make_transform(), str(tmp_path / "shards" / "train-{000000..000003}.tar"),
                          out=tmp_path / "missing", progress=False)
+
+
+def _hf_dataset(images: list[tuple[bytes | None, int]], classes: list[str]) -> Any:
+    datasets = pytest.importorskip("datasets")
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=classes),
+                                  "note": datasets.Value("string")})
+    return datasets.Dataset.from_dict(
+        {"image": [None if data is None else {"bytes": data, "path": None} for data, _ in images],
+         "label": [label for _, label in images], "note": ["x"] * len(images)}, features=features)
+
+
+def test_hugging_face_datasets_extract_as_the_same_images_in_a_folder(tmp_path: Path) -> None:
+    """A `save_to_disk` folder, and parquet files by a glob, give the embeddings, labels and class names of the same
+    images as files; a row without an image and a corrupt image are listed skips; a dataset of several splits is
+    refused naming them; missing files are an error naming them."""
+    folder, rows = tmp_path / "folder", []
+    for i in range(7):
+        write_png(folder / f"c{i % 2}" / f"img{i}.png", i)
+        rows.append(((folder / f"c{i % 2}" / f"img{i}.png").read_bytes(), i % 2))
+    rows[3:3] = [(None, 0), (b"not a png", 1)]
+    dataset = _hf_dataset(rows, ["c0", "c1"])
+    dataset.save_to_disk(str(tmp_path / "saved"))
+    dataset.select(range(5)).to_parquet(str(tmp_path / "parquet" / "train-00000-of-00002.parquet"))
+    dataset.select(range(5, 9)).to_parquet(str(tmp_path / "parquet" / "train-00001-of-00002.parquet"))
+    images = [decode_image(folder / f"c{i % 2}" / f"img{i}.png") for i in range(7)]
+    for data, name in ((tmp_path / "saved", "saved"), (str(tmp_path / "parquet" / "train-*.parquet"), "parquet")):
+        out = tmp_path / f"from_{name}"
+        extract_features(tiny_model(), make_transform(), data, out=out, progress=False)
+        features = load_features(out)
+        skipped = json.loads((out / "skipped.json").read_text())
+        assert [(s["path"], s["reason"][:22]) for s in skipped] == [
+            (f"{name}/3", "no image in the row (c"), (f"{name}/4", "cannot decode image: c")]
+        assert features.paths == [f"{name}/{i}" for i in (0, 1, 2, 5, 6, 7, 8)]
+        assert features.labels.tolist() == [i % 2 for i in range(7)] and features.classes == ["c0", "c1"]
+        torch.testing.assert_close(features.embeddings, direct(images), atol=1e-5, rtol=1e-5)
+    datasets = pytest.importorskip("datasets")
+    datasets.DatasetDict(train=dataset, test=dataset).save_to_disk(str(tmp_path / "splits"))
+    with pytest.raises(DataError, match=r"splits: a Hugging Face dataset with several splits; give one split's "
+                                        r"folder \(.*splits/test, .*splits/train\)"):
+        extract_features(tiny_model(), make_transform(), tmp_path / "splits", out=tmp_path / "x", progress=False)
+    with pytest.raises(DataError, match=r"val-\*.parquet: no such file"):
+        extract_features(tiny_model(), make_transform(), str(tmp_path / "parquet" / "val-*.parquet"),
+                         out=tmp_path / "y", progress=False)

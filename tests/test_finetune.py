@@ -336,6 +336,34 @@ def test_cli_linear_protocol(hub_folder: Path, image_folder: Path, tmp_path: Pat
     assert result["optimizer"] == "lars" and result["epochs"] == 1
 
 
+def test_cli_linear_protocol_on_tar_shards_equals_the_same_images_in_folders(
+    hub_folder: Path, image_folder: Path, tmp_path: Path
+) -> None:
+    """DATA and --test-data as WebDataset shards holding the folders' images, in their order and with their labels:
+    the protocol trains and scores exactly as on the folders."""
+    from tests.test_extract import _tar_shards
+
+    patterns = []
+    for split in ("train", "val"):
+        classes = sorted(p.name for p in (image_folder / split).iterdir())
+        samples = [(f"{split}-{i:03d}", path.read_bytes(), classes.index(path.parent.name))
+                   for i, path in enumerate(sorted((image_folder / split).glob("*/*.png")))]
+        _tar_shards(tmp_path / split, samples, per_shard=10)
+        last = (len(samples) - 1) // 10
+        patterns.append(str(tmp_path / split / f"train-{{000000..{last:06d}}}.tar"))
+    results = []
+    for data in ([str(image_folder)], [patterns[0], "--test-data", patterns[1]]):
+        out = tmp_path / f"linear{len(results)}.json"
+        done = CliRunner().invoke(main, ["eval", "linear-protocol", str(hub_folder), *data, "--epochs", "1",
+                                         "--base-lr", "0.1", "--out", str(out)])
+        assert done.exit_code == 0, done.output
+        results.append(json.loads(out.read_text()))
+    assert (results[1]["num_train"], results[1]["num_test"]) == (24, 8)
+    # The same loss to the last bit: the same images, labels and order.
+    assert [(r["top1"], r["history"][0]["loss"]) for r in results[1:]] == [(r["top1"], r["history"][0]["loss"])
+                                                                           for r in results[:1]]
+
+
 def test_cli_reports_bad_data_and_bad_options(hub_folder: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     # Values click's types allow but the library rejects are usage errors too, caught before MODEL is loaded.

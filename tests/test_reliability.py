@@ -30,7 +30,7 @@ from safetensors.torch import load_file, save_file
 
 from simsiam_zoo._io import MARKER_NAME
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
-from simsiam_zoo.data import image_folder
+from simsiam_zoo.data import labelled_images
 from simsiam_zoo.export import export_checkpoint
 from simsiam_zoo.features import SETTINGS_FILE, extract_features
 from simsiam_zoo.hub.folder import CONFIG_NAME, WEIGHTS_NAME
@@ -376,7 +376,7 @@ def test_a_link_to_the_data_folder_is_not_a_class(tmp_path: Path) -> None:
     write_images(tmp_path, ("a", "b"), 2)
     (tmp_path / "loop").symlink_to(".", target_is_directory=True)
     with pytest.warns(UserWarning, match=r"skipped 1 of 5 entries, not images \(loop: symbolic link to a folder"):
-        dataset = image_folder(tmp_path)
+        dataset = labelled_images(tmp_path)
     assert (dataset.classes, len(dataset)) == (["a", "b"], 4)
 
 

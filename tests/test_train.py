@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
-from simsiam_zoo.data import DataError, image_folder
+from simsiam_zoo.data import DataError, labelled_images
 from simsiam_zoo.engine import TrainingDiverged
 from simsiam_zoo.losses import simsiam_loss
 from simsiam_zoo.recipe import RecipeError, load_recipe
@@ -151,12 +151,12 @@ def test_bad_data_folders_are_clear_errors(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(DataError, match=r"empty: no images found"):
-        image_folder(empty)
+        labelled_images(empty)
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "fake.jpg").write_bytes(b"not a jpeg at all")
     with pytest.raises(DataError, match=r"fake.jpg: cannot decode image"):
-        image_folder(broken)[0]
+        labelled_images(broken)[0]
 
 
 def test_training_on_an_image_folder_through_the_cli(tmp_path):
@@ -180,7 +180,7 @@ def test_training_on_an_image_folder_through_the_cli(tmp_path):
         capture_output=True, text=True,
     )
     assert missing.returncode == 3
-    assert "nope: not a folder" in missing.stderr
+    assert "nope: no such folder or file" in missing.stderr
     assert not (out / "x" / CHECKPOINT_NAME).exists()
 
 

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from simsiam_zoo._io import check_output
-from simsiam_zoo.data import DataError, FashionMNIST, LabelledSubset, Transformed, image_folder
+from simsiam_zoo.data import DataError, FashionMNIST, LabelledSubset, Transformed, labelled_images
 from simsiam_zoo.evaluate.linear_probe import DEFAULT_WEIGHT_DECAYS, linear_probe_sweep
 from simsiam_zoo.evaluate.subsets import balanced_label_subset, read_subset_file
 from simsiam_zoo.finetune import (
@@ -135,9 +135,9 @@ def _head(dataset: Dataset, limit: int | None) -> Dataset:
 
 def _folders(name: str, train_dir: Path, test_dir: Path, *, train_limit: int | None, test_limit: int | None,
              seed: int) -> Splits:
-    train, test = image_folder(train_dir), image_folder(test_dir)
+    train, test = labelled_images(train_dir), labelled_images(test_dir)
     if train.classes != test.classes:
-        raise DataError(f"{train_dir} and {test_dir} have different class folders")
+        raise DataError(f"{train_dir} and {test_dir} have different classes")
     capped_train, capped_test = _cap(train, train_limit, seed=seed), _cap(test, test_limit, seed=seed)
     # Whole folders go through extract_features (cached, resumable); sampled ones are embedded in memory.
     return Splits(

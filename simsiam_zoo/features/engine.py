@@ -29,8 +29,9 @@ class _Decoded(Dataset):
         try:
             image = self.source.load(position)
         except DataError as e:
-            prefix = f"{self.source.files[position]}: " if self.source.files else ""
-            return position, None, str(e).removeprefix(prefix)
+            # The error names the entry (its file, or its name in a dataset); the skip list names it already.
+            where = self.source.files[position] if self.source.files else self.source.paths[position]
+            return position, None, str(e).removeprefix(f"{where}: ")
         try:
             return position, self.transform(image), None
         except Exception as e:  # e.g. an image too small for the transform: that image's problem only
