@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -402,6 +403,8 @@ def eval_linear_command(*, train_features: Path, test_features: Path, device: st
 def _report(result: dict[str, Any], out: Path | None, rows: list[tuple[str, float]]) -> None:
     from simsiam_zoo.evaluate.cached import write_result
 
+    if os.environ.get("RANK", "0") != "0":  # under torchrun every rank has the result; rank 0 reports it
+        return
     click.echo(f"{'evaluation':24s} {'top-1':>8s}")
     for name, value in rows:
         click.echo(f"{name:24s} {value:>7.2f}%")

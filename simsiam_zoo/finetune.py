@@ -13,13 +13,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
 from simsiam_zoo.data import EpochSampler, Transformed
+from simsiam_zoo.distributed import (
+    DistributedContext,
+    all_reduce_mean,
+    convert_sync_batchnorm,
+    init_distributed,
+    local_device,
+)
 from simsiam_zoo.engine import Augmented, build_optimizer, cosine_lr, run_steps
 from simsiam_zoo.hub.cards import PROJECT_URL, license_metadata, render_card
 from simsiam_zoo.hub.folder import HubFolderError, Preprocessing, timm_config, write_hub_folder
@@ -57,17 +66,21 @@ def classifier_prefix(model: nn.Module) -> str:
 @torch.no_grad()
 def evaluate_top1(
     model: nn.Module, dataset: Dataset, transform: Callable[[torch.Tensor], torch.Tensor], *, device: torch.device,
-    batch_size: int = EVAL_BATCH_SIZE, num_workers: int = 0,
+    batch_size: int = EVAL_BATCH_SIZE, num_workers: int = 0, context: DistributedContext = DistributedContext(),
 ) -> float:
-    """Top-1 (%) of `model` on (uint8 image, label) pairs through the eval `transform`; leaves `model` in eval mode."""
+    """Top-1 (%) of `model` on (uint8 image, label) pairs through the eval `transform`; leaves `model` in eval mode.
+    With several ranks each scores every world_size-th image and the counts (not the means) are summed."""
     model.eval()
-    loader = DataLoader(Transformed(dataset, transform), batch_size=batch_size, num_workers=num_workers)
-    correct = total = 0
+    mine = Subset(dataset, range(context.rank, len(dataset), context.world_size))
+    loader = DataLoader(Transformed(mine, transform), batch_size=batch_size, num_workers=num_workers)
+    counts = torch.zeros(2, dtype=torch.int64, device=device)  # correct, total
     for images, labels in loader:
         logits = model(images.to(device))
-        correct += int((logits.argmax(dim=1).cpu() == torch.as_tensor(labels)).sum())
-        total += len(labels)
-    return 100.0 * correct / total
+        counts[0] += int((logits.argmax(dim=1).cpu() == torch.as_tensor(labels)).sum())
+        counts[1] += len(labels)
+    if context.enabled:
+        dist.all_reduce(counts)
+    return 100.0 * int(counts[0]) / int(counts[1])
 
 
 def finetune(
@@ -96,7 +109,9 @@ def finetune(
     """
     if len(train_set) == 0 or len(val_set) == 0:
         raise ValueError(f"empty dataset: {len(train_set)} train and {len(val_set)} val images")
-    model = _with_new_head(backbone, num_classes, seed=seed).to(torch.device(device))
+    context = init_distributed(torch.device(device))
+    device_ = local_device(device, context)
+    model = _with_new_head(backbone, num_classes, seed=seed).to(device_)
     head_ids = {id(p) for p in model.get_classifier().parameters()}
     for param in model.parameters():
         param.requires_grad_(not frozen_backbone or id(param) in head_ids)
@@ -104,9 +119,11 @@ def finetune(
     reference = ({k: v.detach().clone() for k, v in model.state_dict().items() if not k.startswith(prefix)}
                  if frozen_backbone else {})
     run = _Finetuning(model, train_set, val_set, preprocessing=preprocessing, schedule=schedule,
-                      frozen_backbone=frozen_backbone, device=torch.device(device), seed=seed,
-                      num_workers=num_workers, progress=progress)
+                      frozen_backbone=frozen_backbone, device=device_, seed=seed, num_workers=num_workers,
+                      progress=progress, context=context)
     run.run()
+    if run.model is not model:  # trained with synchronised BatchNorm: the result keeps the backbone's own modules
+        model.load_state_dict(run.model.state_dict())
     if frozen_backbone:
         state = model.state_dict()
         changed = next((k for k, v in reference.items() if not torch.equal(state[k], v)), None)
@@ -134,20 +151,24 @@ class _Finetuning:
 
     def __init__(self, model: nn.Module, train_set: Dataset, val_set: Dataset, *, preprocessing: Preprocessing,
                  schedule: Schedule, frozen_backbone: bool, device: torch.device, seed: int, num_workers: int,
-                 progress: bool):
-        self.model, self.train_set, self.val_set, self.schedule = model, train_set, val_set, schedule
+                 progress: bool, context: DistributedContext):
+        self.train_set, self.val_set, self.schedule, self.context = train_set, val_set, schedule, context
         self.frozen_backbone, self.device, self.seed, self.num_workers = frozen_backbone, device, seed, num_workers
+        if context.enabled and not frozen_backbone:  # a frozen backbone's BN keeps its running statistics
+            model = convert_sync_batchnorm(copy.deepcopy(model), device)
+        self.model = model
+        self.forward = DistributedDataParallel(model) if context.enabled else model
         self.optimizer = build_optimizer([{"params": [p for p in model.parameters() if p.requires_grad]}],
                                          kind=schedule.optimizer, lr=schedule.lr, momentum=schedule.momentum,
                                          weight_decay=schedule.weight_decay)
-        self.batch = schedule.batch_for(len(train_set))
+        self.batch = _global_batch(schedule, len(train_set), context.world_size)
         self.steps_per_epoch = len(train_set) // self.batch
         self.total_steps = schedule.epochs * self.steps_per_epoch
         self.augmented = Augmented(train_set, train_transform(preprocessing), seed=seed)
         self.eval_transform = preprocessing.transform()
         self.history: list[dict[str, float]] = []
         self.started, self.loss_sum = time.monotonic(), 0.0
-        self.bar = tqdm(total=self.total_steps, disable=not progress, unit="step",
+        self.bar = tqdm(total=self.total_steps, disable=not (progress and context.is_main), unit="step",
                         desc="linear" if frozen_backbone else "finetune")
 
     def run(self) -> None:
@@ -160,9 +181,11 @@ class _Finetuning:
             self.bar.close()
 
     def batches(self, epoch: int, start_batch: int) -> DataLoader:
-        sampler = EpochSampler(len(self.train_set), batch_size=self.batch, seed=self.seed, epoch=epoch,
-                               start_batch=start_batch)
-        return DataLoader(self.augmented, batch_size=self.batch, sampler=sampler, drop_last=True,
+        # Global batch b of the one-process order, each rank its slice: the same steps on any number of ranks.
+        per_rank, context = self.batch // self.context.world_size, self.context
+        sampler = EpochSampler(len(self.train_set), batch_size=per_rank, seed=self.seed, epoch=epoch,
+                               rank=context.rank, world_size=context.world_size, start_batch=start_batch)
+        return DataLoader(self.augmented, batch_size=per_rank, sampler=sampler, drop_last=True,
                           num_workers=self.num_workers)
 
     def lr_at(self, step: int) -> float:
@@ -170,19 +193,32 @@ class _Finetuning:
 
     def loss_of(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, None]:
         images, labels = batch
-        return F.cross_entropy(self.model(images.to(self.device)), labels.to(self.device)), None
+        return F.cross_entropy(self.forward(images.to(self.device)), labels.to(self.device)), None
 
     def after_step(self, step: int, loss: torch.Tensor, _: None, lr: float) -> None:
+        loss = all_reduce_mean(loss, self.context)  # each rank's mean over an equal share of the batch
         self.loss_sum += loss.item()
         self.bar.update(1)
         self.bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.4g}")
         if step % self.steps_per_epoch == 0:
             top1 = evaluate_top1(self.model, self.val_set, self.eval_transform, device=self.device,
-                                 num_workers=self.num_workers, batch_size=min(self.batch, EVAL_BATCH_SIZE))
+                                 num_workers=self.num_workers, batch_size=min(self.batch, EVAL_BATCH_SIZE),
+                                 context=self.context)
             self.history.append({"epoch": step // self.steps_per_epoch, "loss": self.loss_sum / self.steps_per_epoch,
                                  "lr": lr, "val_top1": top1, "seconds": time.monotonic() - self.started})
             self.loss_sum = 0.0
             self.model.train(not self.frozen_backbone)
+
+
+def _global_batch(schedule: Schedule, num_train: int, world_size: int) -> int:
+    """`schedule.batch_for(num_train)`, split evenly between the ranks: the schedule's batch must divide; one
+    capped at a small train set is rounded down to a multiple of the ranks."""
+    if schedule.batch_size is not None and schedule.batch_size % world_size:
+        raise ValueError(f"batch size {schedule.batch_size} is not divisible by {world_size} ranks")
+    batch = schedule.batch_for(num_train) // world_size * world_size
+    if batch == 0:
+        raise ValueError(f"{num_train} training images are fewer than the {world_size} ranks")
+    return batch
 
 
 def classifier_license(backbone: LoadedBackbone, license: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -2,6 +2,7 @@
 extraction writes the bytes one process writes."""
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -137,3 +138,58 @@ def test_the_python_api_shares_the_work_of_a_process_group_the_caller_made(tmp_p
     launched = _torchrun([str(script), str(images), str(two), "group"], env=env)
     assert launched.stdout.count("summary 13 1") == 2
     assert _files(two) == _files(one)
+
+
+FINETUNE_SCRIPT = """
+import os
+import sys
+
+import timm
+import torch
+
+from simsiam_zoo.finetune import finetune
+from simsiam_zoo.schedules import Schedule
+from tests.test_finetune import PREPROCESSING, coloured
+
+torch.manual_seed(0)
+backbone = timm.create_model("resnet18", num_classes=0)
+result = finetune(backbone, coloured(16, seed=1), coloured(6, seed=2), num_classes=4, preprocessing=PREPROCESSING,
+                  schedule=Schedule(epochs=2, batch_size=8, lr=0.05, weight_decay=1e-4),
+                  frozen_backbone=sys.argv[2] == "frozen", progress=False)
+if os.environ.get("RANK", "0") == "0":
+    norms = sorted({type(m).__name__ for m in result.model.modules() if "Norm" in type(m).__name__})
+    torch.save({"state": result.model.state_dict(), "history": result.history, "norms": norms}, sys.argv[1])
+"""
+
+
+@pytest.mark.parametrize("mode", ["finetune", "frozen"])
+def test_two_rank_finetune_matches_one_process_with_the_global_batch(tmp_path, mode):
+    """Fine-tuning (synchronised BN) and the linear protocol (frozen backbone) on 2 gloo ranks with 4 images each:
+    the parameters, losses and the sharded validation top-1 of one process with the batch of 8."""
+    script = tmp_path / "finetune.py"
+    script.write_text(FINETUNE_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    subprocess.run([sys.executable, str(script), str(tmp_path / "one.pt"), mode], check=True, env=env)
+    _torchrun([str(script), str(tmp_path / "two.pt"), mode], env=env)
+    one, two = (torch.load(tmp_path / name, weights_only=True) for name in ("one.pt", "two.pt"))
+    assert one["norms"] == two["norms"] == ["BatchNorm2d"]  # the result has timm's modules, not the synchronised
+    for key, value in one["state"].items():
+        assert torch.allclose(value.float(), two["state"][key].float(), atol=1e-5), key
+    assert [e["val_top1"] for e in one["history"]] == [e["val_top1"] for e in two["history"]]
+    assert [e["loss"] for e in one["history"]] == pytest.approx([e["loss"] for e in two["history"]], abs=1e-5)
+
+
+def test_two_rank_linear_protocol_through_the_cli_reports_once_what_one_process_reports(tmp_path):
+    model = _hub_folder(tmp_path)
+    for split in ("train", "val"):
+        (_images(tmp_path / "data" / split) / "dog" / "99.png").unlink()  # training cannot skip an image
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    protocol = ["-m", "simsiam_zoo.cli", "eval", "linear-protocol", str(model), str(tmp_path / "data"), "--epochs",
+                "2", "--batch-size", "6", "--base-lr", "1.0"]
+    subprocess.run([sys.executable, *protocol, "--out", str(tmp_path / "one.json")], check=True, capture_output=True,
+                   env=env)
+    launched = _torchrun([*protocol, "--out", str(tmp_path / "two.json")], env=env)
+    assert launched.stdout.count("linear protocol") == 1
+    one, two = (json.loads((tmp_path / name).read_text()) for name in ("one.json", "two.json"))
+    assert (two["num_train"], two["batch_size"], two["top1"]) == (one["num_train"], 6, one["top1"])
+    assert [e["loss"] for e in two["history"]] == pytest.approx([e["loss"] for e in one["history"]], abs=1e-5)

@@ -27,6 +27,7 @@ from torch.utils.data import Dataset
 
 from simsiam_zoo._io import check_output
 from simsiam_zoo.data import DataError, FashionMNIST, LabelledSubset, Transformed, labelled_images
+from simsiam_zoo.distributed import init_distributed, main_first
 from simsiam_zoo.evaluate.linear_probe import DEFAULT_WEIGHT_DECAYS, linear_probe_sweep
 from simsiam_zoo.evaluate.subsets import balanced_label_subset, read_subset_file
 from simsiam_zoo.finetune import (
@@ -184,7 +185,10 @@ def resolve_data(
 
 
 def _load(model: ModelArg, run: RunOptions) -> LoadedBackbone:
-    return model if isinstance(model, LoadedBackbone) else load_backbone(model, hub_dir=run.hub_dir)
+    if isinstance(model, LoadedBackbone):
+        return model
+    with main_first(init_distributed(torch.device(run.device))):  # under torchrun rank 0 fills the cache first
+        return load_backbone(model, hub_dir=run.hub_dir)
 
 
 def _labelled_splits(data: DataArg, run: RunOptions) -> Splits:
@@ -415,11 +419,13 @@ def finetune_classifier(
     splits = _labelled_splits(data, run)
     result = _train(loaded, splits, splits.train, schedule=schedule, frozen_backbone=frozen_backbone, run=run)
     how = "linear head on the frozen backbone" if frozen_backbone else "fine-tuned end to end"
-    folder = save_classifier(
-        result, out_dir, backbone=loaded, class_names=splits.classes, data_name=splits.name,
-        card_name=card_name or f"{loaded.arch}.finetuned", license=fields, inputs=inputs, overwrite=overwrite,
-        schedule_summary=f"{how}, {schedule.epochs} epochs, batch {result.batch_size}, {schedule.optimizer.upper()} "
-                         f"lr {schedule.lr:g} cosine, weight decay {schedule.weight_decay:g}, seed {run.seed}")
+    summary = (f"{how}, {schedule.epochs} epochs, batch {result.batch_size}, {schedule.optimizer.upper()} lr "
+               f"{schedule.lr:g} cosine, weight decay {schedule.weight_decay:g}, seed {run.seed}")
+    folder = Path(out_dir)
+    if init_distributed(torch.device(run.device)).is_main:  # under torchrun every rank holds the same model
+        save_classifier(result, out_dir, backbone=loaded, class_names=splits.classes, data_name=splits.name,
+                        card_name=card_name or f"{loaded.arch}.finetuned", license=fields, inputs=inputs,
+                        overwrite=overwrite, schedule_summary=summary)
     return {
         "evaluation": "finetune", "model": loaded.source, "arch": loaded.arch, "data": splits.name,
         "out": str(folder), "frozen_backbone": frozen_backbone, "num_train": result.num_train,
