@@ -418,7 +418,7 @@ def _run_options(command: Callable[..., Any]) -> Callable[..., Any]:
     receives them as one `run` (a RunOptions)."""
 
     command = _bundle(command, "run", RunOptions, ("train_limit", "test_limit", "seed", "device", "num_workers",
-                                                   "hub_dir"))
+                                                   "hub_dir", "checkpoint_dir"))
     for option in reversed([
         click.option("--train-limit", type=click.IntRange(min=1), default=_default(RunOptions, "train_limit"),
                      help="At most N training images (Fashion-MNIST: the first N, else a seeded sample)."),
@@ -430,6 +430,9 @@ def _run_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="Decoding processes."),
         click.option("--hub-dir", type=click.Path(path_type=Path), default=_default(RunOptions, "hub_dir"),
                      help="Local hub directory to load MODEL from."),
+        click.option("--checkpoint-dir", type=click.Path(path_type=Path),
+                     default=_default(RunOptions, "checkpoint_dir"),
+                     help="Save each network trained there after every epoch; the same command resumes from it."),
     ]):
         command = option(command)
     return command

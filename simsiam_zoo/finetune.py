@@ -7,6 +7,7 @@ writes as a hub folder that `timm.create_model("local-dir:OUT", pretrained=True)
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,7 +22,9 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
-from simsiam_zoo.data import EpochSampler, Transformed
+from simsiam_zoo._io import atomic_write
+from simsiam_zoo.checkpoint import load_checkpoint
+from simsiam_zoo.data import DataError, EpochSampler, Transformed
 from simsiam_zoo.distributed import (
     DistributedContext,
     all_reduce_mean,
@@ -30,6 +33,7 @@ from simsiam_zoo.distributed import (
     local_device,
 )
 from simsiam_zoo.engine import Augmented, build_optimizer, cosine_lr, run_steps
+from simsiam_zoo.features.extract import weights_sha256
 from simsiam_zoo.hub.cards import PROJECT_URL, license_metadata, render_card
 from simsiam_zoo.hub.folder import HubFolderError, Preprocessing, timm_config, write_hub_folder
 from simsiam_zoo.loader import LoadedBackbone
@@ -40,7 +44,7 @@ EVAL_BATCH_SIZE = 256
 @dataclass
 class FinetuneResult:
     model: nn.Module  # the timm model with its trained `fc`, in eval mode
-    top1: float  # val top-1 (%) after the last epoch
+    top1: float | None  # val top-1 (%) after the last epoch; None when `max_steps` stopped the run in its first
     history: list[dict[str, float]]  # per epoch: loss, lr, val_top1, seconds
     num_train: int
     num_val: int
@@ -96,6 +100,8 @@ def finetune(
     seed: int = 0,
     num_workers: int = 0,
     progress: bool = True,
+    checkpoint: str | Path | None = None,
+    max_steps: int | None = None,
 ) -> FinetuneResult:
     """Train `backbone` (a timm model, left untouched: a copy is trained) plus a new linear `fc`.
 
@@ -106,6 +112,11 @@ def finetune(
     `schedule.lr` to 0. Batches are `schedule.batch_for(len(train_set))` images, the remainder of each
     shuffled epoch dropped (a 1-image batch breaks BN); augmentation and order are seeded, so a CPU run is
     reproducible.
+
+    `checkpoint`: a file the run is saved to after each epoch and when `max_steps` (a global step count) ends
+    it early; the same call again resumes from it and ends with the parameters of a run never stopped (a finished
+    run returns at once). A checkpoint of another run (data sizes, schedule, seed, backbone weights) is refused.
+    Under torchrun (or in a process group) the ranks share each batch, as pretraining's do.
     """
     if len(train_set) == 0 or len(val_set) == 0:
         raise ValueError(f"empty dataset: {len(train_set)} train and {len(val_set)} val images")
@@ -120,8 +131,8 @@ def finetune(
                  if frozen_backbone else {})
     run = _Finetuning(model, train_set, val_set, preprocessing=preprocessing, schedule=schedule,
                       frozen_backbone=frozen_backbone, device=device_, seed=seed, num_workers=num_workers,
-                      progress=progress, context=context)
-    run.run()
+                      progress=progress, context=context, checkpoint=None if checkpoint is None else Path(checkpoint))
+    run.run(max_steps=max_steps)
     if run.model is not model:  # trained with synchronised BatchNorm: the result keeps the backbone's own modules
         model.load_state_dict(run.model.state_dict())
     if frozen_backbone:
@@ -131,7 +142,8 @@ def finetune(
             raise RuntimeError(f"linear protocol broken: backbone tensor {changed!r} changed during training "
                                "(a BN layer in train mode, or a backbone parameter in the optimiser)")
     model.eval()
-    return FinetuneResult(model, run.history[-1]["val_top1"], run.history, len(train_set), len(val_set), run.batch)
+    top1 = run.history[-1]["val_top1"] if run.history else None
+    return FinetuneResult(model, top1, run.history, len(train_set), len(val_set), run.batch)
 
 
 def _with_new_head(backbone: nn.Module, num_classes: int, *, seed: int) -> nn.Module:
@@ -151,8 +163,11 @@ class _Finetuning:
 
     def __init__(self, model: nn.Module, train_set: Dataset, val_set: Dataset, *, preprocessing: Preprocessing,
                  schedule: Schedule, frozen_backbone: bool, device: torch.device, seed: int, num_workers: int,
-                 progress: bool, context: DistributedContext):
+                 progress: bool, context: DistributedContext, checkpoint: Path | None):
         self.train_set, self.val_set, self.schedule, self.context = train_set, val_set, schedule, context
+        self.checkpoint = checkpoint
+        self.settings = {"num_train": len(train_set), "num_val": len(val_set), "schedule": dataclasses.asdict(schedule),
+                         "frozen_backbone": frozen_backbone, "seed": seed, "weights_sha256": weights_sha256(model)}
         self.frozen_backbone, self.device, self.seed, self.num_workers = frozen_backbone, device, seed, num_workers
         if context.enabled and not frozen_backbone:  # a frozen backbone's BN keeps its running statistics
             model = convert_sync_batchnorm(copy.deepcopy(model), device)
@@ -171,14 +186,39 @@ class _Finetuning:
         self.bar = tqdm(total=self.total_steps, disable=not (progress and context.is_main), unit="step",
                         desc="linear" if frozen_backbone else "finetune")
 
-    def run(self) -> None:
+    def run(self, *, max_steps: int | None) -> None:
+        start = self.resume()
+        stop = self.total_steps if max_steps is None else min(self.total_steps, max_steps)
+        self.bar.update(start)
         self.model.train(not self.frozen_backbone)  # eval() keeps BN on its running statistics: a frozen backbone
         try:
-            run_steps(self.batches, self.loss_of, self.optimizer, lr_at=self.lr_at,
-                      steps_per_epoch=self.steps_per_epoch, start_step=0, stop_step=self.total_steps,
-                      after_step=self.after_step, advice=lambda: "lower the lr")
+            step = run_steps(self.batches, self.loss_of, self.optimizer, lr_at=self.lr_at,
+                             steps_per_epoch=self.steps_per_epoch, start_step=start, stop_step=stop,
+                             after_step=self.after_step, advice=lambda: "lower the lr")
+            if step > start and step % self.steps_per_epoch:  # stopped inside an epoch (an epoch's end is saved)
+                self.save(step)
         finally:
             self.bar.close()
+
+    def resume(self) -> int:
+        """The step the checkpoint holds (0 without one), its state loaded."""
+        if self.checkpoint is None or not self.checkpoint.exists():
+            return 0
+        state = load_checkpoint(self.checkpoint)
+        if state.get("settings") != self.settings:
+            raise DataError(f"{self.checkpoint}: the checkpoint of another run (other data, schedule, seed or "
+                            "backbone); choose another checkpoint folder or delete it")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.history, self.loss_sum = state["history"], state["loss_sum"]
+        return state["step"]
+
+    def save(self, step: int) -> None:
+        if self.checkpoint is None or not self.context.is_main:
+            return
+        state = {"settings": self.settings, "step": step, "model": self.model.state_dict(),
+                 "optimizer": self.optimizer.state_dict(), "history": self.history, "loss_sum": self.loss_sum}
+        atomic_write(self.checkpoint, lambda f: torch.save(state, f))
 
     def batches(self, epoch: int, start_batch: int) -> DataLoader:
         # Global batch b of the one-process order, each rank its slice: the same steps on any number of ranks.
@@ -207,6 +247,7 @@ class _Finetuning:
             self.history.append({"epoch": step // self.steps_per_epoch, "loss": self.loss_sum / self.steps_per_epoch,
                                  "lr": lr, "val_top1": top1, "seconds": time.monotonic() - self.started})
             self.loss_sum = 0.0
+            self.save(step)
             self.model.train(not self.frozen_backbone)
 
 

@@ -91,12 +91,14 @@ class RunOptions:
     """How a protocol runs, apart from what it trains (its schedule).
 
     `train_limit` / `test_limit` cap the splits (see the module doc); `hub_dir` is the local hub directory a model
-    name is loaded from; `seed` seeds the caps, label subsets, head initialisation, augmentation and batch order.
+    name is loaded from; `seed` seeds the caps, label subsets, head initialisation, augmentation and batch order;
+    `checkpoint_dir` holds a checkpoint per network trained (after each epoch), from which the same call resumes.
     """
 
     train_limit: int | None = None
     test_limit: int | None = None
     hub_dir: str | Path | None = None
+    checkpoint_dir: str | Path | None = None
     device: str = "cpu"
     seed: int = 0
     num_workers: int = 0

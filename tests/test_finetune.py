@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from simsiam_zoo.cli import main
+from simsiam_zoo.data import DataError
 from simsiam_zoo.evaluate.protocols import (
     RunOptions,
     TensorImages,
@@ -207,6 +208,27 @@ def test_full_finetune_trains_the_backbone_and_beats_chance(loaded: LoadedBackbo
     assert finetuned.history[-1]["lr"] < finetuned.history[0]["lr"] < 0.02  # cosine decay
 
 
+def test_an_interrupted_finetune_resumes_to_the_parameters_of_an_uninterrupted_one(
+    loaded: LoadedBackbone, finetuned: FinetuneResult, tmp_path: Path
+) -> None:
+    """Stopped inside epoch 1 and resumed from its checkpoint: bit for bit the run of `finetuned`, and a rerun of
+    the finished run returns it at once; a checkpoint of another schedule is refused."""
+    checkpoint = tmp_path / "finetune.pt"
+    options = dict(num_classes=4, preprocessing=loaded.preprocessing, frozen_backbone=False, progress=False,
+                   schedule=Schedule(epochs=2, batch_size=16, lr=0.02, weight_decay=1e-4), checkpoint=checkpoint)
+    stopped = finetune(loaded.model, coloured(64, seed=1), coloured(32, seed=2), max_steps=3, **options)
+    assert stopped.history == [] and checkpoint.exists()
+    for _ in range(2):  # resumed, then finished already
+        resumed = finetune(loaded.model, coloured(64, seed=1), coloured(32, seed=2), **options)
+        state = resumed.model.state_dict()
+        assert all(torch.equal(value, state[key]) for key, value in finetuned.model.state_dict().items())
+        assert [(e["loss"], e["val_top1"]) for e in resumed.history] == [(e["loss"], e["val_top1"])
+                                                                        for e in finetuned.history]
+    with pytest.raises(DataError, match=r"finetune.pt: the checkpoint of another run"):
+        finetune(loaded.model, coloured(64, seed=1), coloured(32, seed=2),
+                 **{**options, "schedule": Schedule(epochs=3, batch_size=16, lr=0.02, weight_decay=1e-4)})
+
+
 def test_save_classifier_loads_in_plain_timm(finetuned: FinetuneResult, loaded: LoadedBackbone,
                                               tmp_path: Path) -> None:
     from huggingface_hub import ModelCard
@@ -334,6 +356,18 @@ def test_cli_linear_protocol(hub_folder: Path, image_folder: Path, tmp_path: Pat
     result = json.loads(out.read_text())
     assert result["batch_size"] == 24 and result["lr"] == pytest.approx(0.1 * 24 / 256) and result["seed"] == 3
     assert result["optimizer"] == "lars" and result["epochs"] == 1
+    # With --checkpoint-dir the finished run is kept, and the same command returns its result without training:
+    # the very history, its seconds included, and the checkpoint not written again.
+    args = ["eval", "linear-protocol", str(hub_folder), str(image_folder), "--epochs", "1", "--seed", "3",
+            "--base-lr", "0.1", "--checkpoint-dir", str(tmp_path / "ck")]
+    first = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "first.json")])
+    checkpoint = tmp_path / "ck" / "linear_protocol.pt"
+    assert first.exit_code == 0 and checkpoint.is_file(), first.output
+    written = checkpoint.stat().st_mtime_ns
+    again = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "again.json")])
+    assert again.exit_code == 0 and checkpoint.stat().st_mtime_ns == written, again.output
+    histories = [json.loads((tmp_path / name).read_text())["history"] for name in ("first.json", "again.json")]
+    assert histories[0] == histories[1] and histories[0][0]["loss"] == result["history"][0]["loss"]
 
 
 def test_cli_linear_protocol_on_tar_shards_equals_the_same_images_in_folders(

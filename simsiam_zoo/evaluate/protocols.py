@@ -208,13 +208,15 @@ def _labelled_splits(data: DataArg, run: RunOptions) -> Splits:
 
 def _train(
     loaded: LoadedBackbone, splits: Splits, train: Dataset, *, schedule: Schedule, frozen_backbone: bool,
-    run: RunOptions,
+    run: RunOptions, name: str,
 ) -> FinetuneResult:
-    """`finetune` on `train` (all or part of `splits.train`), tested on `splits.test`."""
+    """`finetune` on `train` (all or part of `splits.train`), tested on `splits.test`; checkpointed to
+    `run.checkpoint_dir`/NAME.pt when there is one, so that the same call resumes."""
+    checkpoint = None if run.checkpoint_dir is None else Path(run.checkpoint_dir) / f"{name}.pt"
     return finetune(
         loaded.model, train, splits.test, num_classes=len(splits.classes), preprocessing=loaded.preprocessing,
         schedule=schedule, frozen_backbone=frozen_backbone, device=run.device, seed=run.seed,
-        num_workers=run.num_workers, progress=run.progress,
+        num_workers=run.num_workers, progress=run.progress, checkpoint=checkpoint,
     )
 
 
@@ -234,7 +236,8 @@ def linear_protocol(
     loaded = _load(model_name_or_path, run)
     splits = _labelled_splits(data, run)
     used = schedule.at_batch(min(schedule.batch_size, len(splits.train)))
-    result = _train(loaded, splits, splits.train, schedule=used, frozen_backbone=True, run=run)
+    result = _train(loaded, splits, splits.train, schedule=used, frozen_backbone=True, run=run,
+                    name="linear_protocol")
     return {
         "evaluation": "linear_protocol", "model": loaded.source, "arch": loaded.arch, "data": splits.name,
         "num_train": result.num_train, "num_test": result.num_val, "num_classes": len(splits.classes),
@@ -287,7 +290,7 @@ def semi_supervised(
     rows = []
     for fraction, indices in subsets.items():
         result = _train(loaded, splits, LabelledSubset(splits.train, indices.tolist()), schedule=schedule,
-                        frozen_backbone=False, run=run)
+                        frozen_backbone=False, run=run, name=f"semi-{fraction:g}")
         per_class = torch.bincount(labels[indices], minlength=len(splits.classes))
         source = subset_files.get(fraction) if subset_files else None
         rows.append({
@@ -379,7 +382,8 @@ def transfer(
                 rows.append({"dataset": name, "mode": "linear", "top1": sweep["test_accuracy"],
                              "weight_decay": sweep["weight_decay"], **sizes})
             if "finetune" in modes:
-                result = _train(loaded, splits, splits.train, schedule=schedule, frozen_backbone=False, run=run)
+                result = _train(loaded, splits, splits.train, schedule=schedule, frozen_backbone=False, run=run,
+                                name=f"transfer-{name}")
                 rows.append({"dataset": name, "mode": "finetune", "top1": result.top1, "epochs": schedule.epochs,
                              "batch_size": result.batch_size, "lr": schedule.lr, **sizes})
     return {"evaluation": "transfer", "model": loaded.source, "arch": loaded.arch, "seed": run.seed, "rows": rows}
@@ -417,7 +421,8 @@ def finetune_classifier(
     loaded = _load(model, run)
     fields = classifier_license(loaded, fields)  # the backbone's, when inherited, checked before any training
     splits = _labelled_splits(data, run)
-    result = _train(loaded, splits, splits.train, schedule=schedule, frozen_backbone=frozen_backbone, run=run)
+    result = _train(loaded, splits, splits.train, schedule=schedule, frozen_backbone=frozen_backbone, run=run,
+                    name="finetune")
     how = "linear head on the frozen backbone" if frozen_backbone else "fine-tuned end to end"
     summary = (f"{how}, {schedule.epochs} epochs, batch {result.batch_size}, {schedule.optimizer.upper()} lr "
                f"{schedule.lr:g} cosine, weight decay {schedule.weight_decay:g}, seed {run.seed}")
