@@ -505,11 +505,11 @@ def _hf_source(dataset: Any, location: str, *, name: str) -> ImageSource:
     this project's listed skip) and its ClassLabel (or integer `label`) column; a row without an image is a skip."""
     datasets = _hf_datasets()
     features = dataset.features
-    images = [name for name, feature in features.items() if isinstance(feature, datasets.Image)]
+    images = [column for column, feature in features.items() if isinstance(feature, datasets.Image)]
     if not images:
         raise DataError(f"{location}: no image column (columns: {', '.join(features)})")
     image = "image" if "image" in images else images[0]
-    class_labels = [name for name, feature in features.items() if isinstance(feature, datasets.ClassLabel)]
+    class_labels = [column for column, feature in features.items() if isinstance(feature, datasets.ClassLabel)]
     label = "label" if "label" in class_labels else next(iter(class_labels), "label" if "label" in features else None)
     labels = [-1 if value is None else int(value) for value in dataset[label]] if label is not None else \
         [-1] * len(dataset)

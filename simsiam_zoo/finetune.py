@@ -166,8 +166,10 @@ class _Finetuning:
                  progress: bool, context: DistributedContext, checkpoint: Path | None):
         self.train_set, self.val_set, self.schedule, self.context = train_set, val_set, schedule, context
         self.checkpoint = checkpoint
-        self.settings = {"num_train": len(train_set), "num_val": len(val_set), "schedule": dataclasses.asdict(schedule),
-                         "frozen_backbone": frozen_backbone, "seed": seed, "weights_sha256": weights_sha256(model)}
+        # What a checkpoint must match to be resumed; the weights are hashed only when there is one to match.
+        self.settings = None if checkpoint is None else {
+            "num_train": len(train_set), "num_val": len(val_set), "schedule": dataclasses.asdict(schedule),
+            "frozen_backbone": frozen_backbone, "seed": seed, "weights_sha256": weights_sha256(model)}
         self.frozen_backbone, self.device, self.seed, self.num_workers = frozen_backbone, device, seed, num_workers
         if context.enabled and not frozen_backbone:  # a frozen backbone's BN keeps its running statistics
             model = convert_sync_batchnorm(copy.deepcopy(model), device)

@@ -216,7 +216,8 @@ class _JobBar:
     def __init__(self, context: DistributedContext, *, total: int, enabled: bool):
         self.bar = tqdm(total=total, unit="img", disable=not (enabled and context.is_main), desc="extract",
                         dynamic_ncols=True)
-        self.store = dist.distributed_c10d._get_default_store() if context.enabled else None
+        # Without a bar to show, the ranks need not count.
+        self.store = dist.distributed_c10d._get_default_store() if context.enabled and enabled else None
         self.key = f"simsiam_zoo/extract/{next(self._calls)}"
 
     def advance(self, images: int) -> None:
