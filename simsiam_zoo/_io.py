@@ -36,6 +36,21 @@ def read_marker(folder: Path) -> str | None:
     return marker.get("kind") if isinstance(marker, dict) and marker.get("written_by") == "simsiam-zoo" else None
 
 
+def read_document(
+    path: Path, parse: Callable[[str], Any], error: type[Exception], *, kind: str, missing: str,
+    parse_errors: type[Exception] | tuple[type[Exception], ...],
+) -> Any:
+    """`parse` of the UTF-8 text at `path`; each way it can fail raised as `error`, one line naming `path`."""
+    try:
+        return parse(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{path}: {missing}") from None
+    except UnicodeDecodeError as problem:
+        raise error(f"{path}: not UTF-8 text ({problem.reason} at byte {problem.start}); save it as UTF-8") from None
+    except parse_errors as problem:
+        raise error(f"{path}: not valid {kind}: {problem}") from None
+
+
 def write_marker(folder: Path, kind: str) -> None:
     atomic_write_text(folder / MARKER_NAME, json.dumps({"written_by": "simsiam-zoo", "kind": kind}) + "\n")
 

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import yaml
 
-from simsiam_zoo._io import atomic_write_text
+from simsiam_zoo._io import atomic_write_text, read_document
 from simsiam_zoo.choices import BNPlacement, Optimizer, PredictorKind, Similarity
 
 if typing.TYPE_CHECKING:
@@ -263,14 +263,8 @@ def builtin_recipes() -> list[str]:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RecipeError(f"{path}: no such recipe file") from None
-    except UnicodeDecodeError as error:
-        raise RecipeError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start}); save it as UTF-8") from None
-    except yaml.YAMLError as error:
-        raise RecipeError(f"{path}: not valid YAML: {error}") from None
+    data = read_document(path, yaml.safe_load, RecipeError, kind="YAML", parse_errors=yaml.YAMLError,
+                         missing="no such recipe file")
     if not isinstance(data, dict):
         raise RecipeError(f"{path}: a recipe must be a YAML mapping")
     return data

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import get_args
+from typing import ClassVar, get_args
 
 from simsiam_zoo.choices import FeatureDtype, FeatureFormat, Optimizer, Precision
 
@@ -18,7 +18,35 @@ OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 
 
 @dataclass(frozen=True, kw_only=True)
-class Schedule:
+class _Training:
+    """The fields both schedules have, with the fine-tuning defaults, and their checks."""
+
+    epochs: int = 30
+    batch_size: int | None = None
+    weight_decay: float = 0.0
+    optimizer: Optimizer = "sgd"
+    momentum: float = 0.9
+    lr_field: ClassVar[str]
+
+    def __post_init__(self) -> None:
+        """Raise a ValueError naming the first field out of range; the comparisons are written so that NaN fails."""
+        lr = getattr(self, self.lr_field)
+        if not self.epochs >= 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs!r}")
+        if self.batch_size is not None and not self.batch_size >= 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size!r}")
+        if not (lr > 0 and math.isfinite(lr)):
+            raise ValueError(f"{self.lr_field} must be a finite number > 0, got {lr!r}")
+        if not self.weight_decay >= 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Schedule(_Training):
     """How `finetune` trains: `epochs` over the train set in batches of `batch_size`, SGD or LARS with `momentum`
     and `weight_decay`, the lr following a per-step cosine from `lr` to 0.
 
@@ -27,15 +55,8 @@ class Schedule:
     halved on a small train set until an epoch has 16 steps (`batch_for`).
     """
 
-    epochs: int = 30
-    batch_size: int | None = None
     lr: float = 0.1
-    weight_decay: float = 0.0
-    optimizer: Optimizer = "sgd"
-    momentum: float = 0.9
-
-    def __post_init__(self) -> None:
-        _check_schedule(self, lr_field="lr")
+    lr_field: ClassVar[str] = "lr"
 
     def batch_for(self, num_train: int) -> int:
         """The batch `finetune` uses on `num_train` images: `batch_size` (or the default rule), at most all."""
@@ -48,7 +69,7 @@ class Schedule:
 
 
 @dataclass(frozen=True, kw_only=True)
-class LinearProtocolSchedule:
+class LinearProtocolSchedule(_Training):
     """The paper's linear protocol schedule: as `Schedule`, but the lr is `base_lr` x batch / 256 for the batch
     actually used (`at_batch`), so one `base_lr` holds for any batch size. Paper: 90 epochs, batch 4096, LARS,
     base_lr 0.02 (the official code's default is 0.1), no weight decay."""
@@ -56,34 +77,13 @@ class LinearProtocolSchedule:
     epochs: int = 90
     batch_size: int = 4096
     base_lr: float = 0.02
-    weight_decay: float = 0.0
     optimizer: Optimizer = "lars"
-    momentum: float = 0.9
-
-    def __post_init__(self) -> None:
-        _check_schedule(self, lr_field="base_lr")
+    lr_field: ClassVar[str] = "base_lr"
 
     def at_batch(self, batch_size: int) -> Schedule:
         """The `Schedule` that trains with batches of `batch_size` images, its lr scaled from `base_lr`."""
         return Schedule(epochs=self.epochs, batch_size=batch_size, lr=self.base_lr * batch_size / 256,
                         weight_decay=self.weight_decay, optimizer=self.optimizer, momentum=self.momentum)
-
-
-def _check_schedule(schedule: Schedule | LinearProtocolSchedule, *, lr_field: str) -> None:
-    """Raise a ValueError naming the first field out of range; the comparisons are written so that NaN fails."""
-    lr = getattr(schedule, lr_field)
-    if not schedule.epochs >= 1:
-        raise ValueError(f"epochs must be >= 1, got {schedule.epochs!r}")
-    if schedule.batch_size is not None and not schedule.batch_size >= 1:
-        raise ValueError(f"batch_size must be >= 1, got {schedule.batch_size!r}")
-    if not (lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"{lr_field} must be a finite number > 0, got {lr!r}")
-    if not schedule.weight_decay >= 0:
-        raise ValueError(f"weight_decay must be >= 0, got {schedule.weight_decay!r}")
-    if schedule.optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {schedule.optimizer!r}")
-    if not 0 <= schedule.momentum < 1:
-        raise ValueError(f"momentum must be in [0, 1), got {schedule.momentum!r}")
 
 
 @dataclass(frozen=True, kw_only=True)

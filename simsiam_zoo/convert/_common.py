@@ -62,13 +62,31 @@ def convert_prefixed(state_dict: StateDict, prefixes: tuple[str, ...], source: s
     return finalize_backbone(strip_prefix(state_dict, prefix))
 
 
-def prefixed_converter(name: str, description: str, prefixes: tuple[str, ...]) -> Converter:
-    """A format that is a torchvision-named backbone under one of `prefixes` (tried in order), beside anything else."""
+def prefixed_converter(
+    name: str,
+    description: str,
+    prefixes: tuple[str, ...],
+    *,
+    detect: Callable[[StateDict], bool] | None = None,
+    heads: tuple[str, ...] = (),
+) -> Converter:
+    """A format that is a torchvision-named backbone under one of `prefixes` (tried in order), beside anything else.
+
+    `detect` replaces the default test (the backbone's first conv under a prefix) where formats share a prefix;
+    `heads` are modules under the prefix that are not the backbone's.
+    """
+
+    def convert(state_dict: StateDict) -> dict[str, Tensor]:
+        if heads:
+            state_dict = {key: value for key, value in state_dict.items()
+                          if not any(key.startswith(prefix + head) for prefix in prefixes for head in heads)}
+        return convert_prefixed(state_dict, prefixes, name)
+
     return Converter(
         name=name,
         description=description,
-        detect=lambda state_dict: find_prefix(state_dict, prefixes) is not None,
-        convert=lambda state_dict: convert_prefixed(state_dict, prefixes, name),
+        detect=detect or (lambda state_dict: find_prefix(state_dict, prefixes) is not None),
+        convert=convert,
     )
 
 

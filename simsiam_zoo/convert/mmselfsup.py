@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from torch import Tensor
-
 from . import lightly, solo_learn
-from ._common import Converter, StateDict, convert_prefixed
+from ._common import StateDict, prefixed_converter
 
 _PREFIX = "backbone."
 
@@ -16,13 +14,9 @@ def detect(state_dict: StateDict) -> bool:
     return f"{_PREFIX}conv1.weight" in state_dict and not (solo_learn.detect(state_dict) or lightly.detect(state_dict))
 
 
-def convert(state_dict: StateDict) -> dict[str, Tensor]:
-    return convert_prefixed(state_dict, (_PREFIX,), "mmselfsup")
-
-
-CONVERTER = Converter(
-    name="mmselfsup",
-    description="mmselfsup / mmpretrain checkpoint (backbone.* with neck.*/head.*, or bare backbone.*)",
+CONVERTER = prefixed_converter(
+    "mmselfsup",
+    "mmselfsup / mmpretrain checkpoint (backbone.* with neck.*/head.*, or bare backbone.*)",
+    (_PREFIX,),
     detect=detect,
-    convert=convert,
 )

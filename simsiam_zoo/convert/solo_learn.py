@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from torch import Tensor
-
-from ._common import Converter, StateDict, convert_prefixed
+from ._common import StateDict, prefixed_converter
 
 _PREFIX = "backbone."
 _SOLO_HEADS = ("projector.", "predictor.", "classifier.", "momentum_backbone.", "momentum_projector.")
@@ -20,13 +18,9 @@ def detect(state_dict: StateDict) -> bool:
     )
 
 
-def convert(state_dict: StateDict) -> dict[str, Tensor]:
-    return convert_prefixed(state_dict, (_PREFIX,), "solo_learn")
-
-
-CONVERTER = Converter(
-    name="solo_learn",
-    description="solo-learn Lightning checkpoint (backbone.* with projector.*/predictor.*/classifier.*)",
+CONVERTER = prefixed_converter(
+    "solo_learn",
+    "solo-learn Lightning checkpoint (backbone.* with projector.*/predictor.*/classifier.*)",
+    (_PREFIX,),
     detect=detect,
-    convert=convert,
 )

@@ -19,7 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
-from simsiam_zoo._io import atomic_directory
+from simsiam_zoo._io import atomic_directory, read_document
 from simsiam_zoo.augment import CROP_MODES, eval_transform
 from simsiam_zoo.checkpoint import RECIPE_NAME
 
@@ -182,14 +182,8 @@ def _fp32_contiguous(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tenso
 
 def read_config(folder: Path) -> dict[str, Any]:
     path = folder / CONFIG_NAME
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise HubFolderError(f"{path}: missing (a hub folder needs {CONFIG_NAME} and {WEIGHTS_NAME})") from None
-    except UnicodeDecodeError as error:
-        raise HubFolderError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
-    except json.JSONDecodeError as error:
-        raise HubFolderError(f"{path}: not valid JSON: {error}") from None
+    config = read_document(path, json.loads, HubFolderError, kind="JSON", parse_errors=json.JSONDecodeError,
+                           missing=f"missing (a hub folder needs {CONFIG_NAME} and {WEIGHTS_NAME})")
     if not isinstance(config, dict) or not isinstance(config.get("pretrained_cfg", {}), dict):
         raise HubFolderError(f"{path}: expected a JSON object with a pretrained_cfg object, as timm writes")
     missing = [key for key in ("architecture", "num_classes", "pretrained_cfg") if key not in config]
