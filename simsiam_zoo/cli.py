@@ -12,6 +12,7 @@ import errno
 import functools
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, get_args
@@ -32,6 +33,8 @@ from simsiam_zoo.schedules import (
     Schedule,
 )
 
+# When the command started, before torch is imported: the demo's budget counts from here.
+_STARTED = time.monotonic()
 EXIT_BAD_INPUT = 3
 EXIT_DIVERGED = 4
 EXIT_OFFLINE = 5
@@ -129,10 +132,12 @@ def _parse_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--max-minutes", type=float, default=None, help="Stop (with a checkpoint) after this long.")
 @click.option("--max-steps", type=int, default=None, help="Stop (with a checkpoint) at this global step.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a recipe key.")
+@click.option("--strict", is_flag=True,
+              help="An image that does not decode is an error instead of a skip (the next image takes its place).")
 @_clean_errors
 def train_command(
     recipe: str, *, output_dir: Path, data_path: str | None, device: str, max_minutes: float | None,
-    max_steps: int | None, overrides: tuple[str, ...],
+    max_steps: int | None, overrides: tuple[str, ...], strict: bool,
 ) -> None:
     """Pretrain with RECIPE (a built-in name or a YAML file); rerun the same command to resume."""
     from simsiam_zoo.train import train
@@ -143,7 +148,8 @@ def train_command(
     chosen = load_recipe(recipe)
     if changes:
         chosen = chosen.replace(changes)
-    result = train(chosen, output_dir=output_dir, device=device, max_minutes=max_minutes, max_steps=max_steps)
+    result = train(chosen, output_dir=output_dir, device=device, max_minutes=max_minutes, max_steps=max_steps,
+                   strict=strict)
     for row in result.epochs[-3:]:
         click.echo(
             f"epoch {row['epoch']:>4}  loss {row['loss']:+.4f}  z-std {row['z_std']:.4f} "
@@ -160,7 +166,7 @@ def demo_command(*, out_dir: Path, minutes: float, device: str) -> None:
     """Pretrain on Fashion-MNIST, export, publish locally, reload, extract, evaluate, report: all offline."""
     from simsiam_zoo.demo import format_table, run_demo
 
-    result = run_demo(out_dir=out_dir, minutes=minutes, device=device)
+    result = run_demo(out_dir=out_dir, minutes=minutes, device=device, started=_STARTED)
     click.echo(format_table(result.table))
     click.echo(f"report: {result.report}")
 
@@ -418,7 +424,7 @@ def _run_options(command: Callable[..., Any]) -> Callable[..., Any]:
     receives them as one `run` (a RunOptions)."""
 
     command = _bundle(command, "run", RunOptions, ("train_limit", "test_limit", "seed", "device", "num_workers",
-                                                   "hub_dir", "checkpoint_dir"))
+                                                   "hub_dir", "checkpoint_dir", "strict"))
     for option in reversed([
         click.option("--train-limit", type=click.IntRange(min=1), default=_default(RunOptions, "train_limit"),
                      help="At most N training images (Fashion-MNIST: the first N, else a seeded sample)."),
@@ -433,6 +439,8 @@ def _run_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--checkpoint-dir", type=click.Path(path_type=Path),
                      default=_default(RunOptions, "checkpoint_dir"),
                      help="Save each network trained there after every epoch; the same command resumes from it."),
+        click.option("--strict", is_flag=True, default=_default(RunOptions, "strict"),
+                     help="An image that does not decode is an error instead of a skip."),
     ]):
         command = option(command)
     return command

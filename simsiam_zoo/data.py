@@ -159,6 +159,38 @@ class LabelledSubset(Dataset):
         return self.dataset[self.indices[index]]
 
 
+class Decodable(Dataset):
+    """`dataset`, where an image that does not decode (a `DataError`) is skipped, said once in a warning naming it,
+    and its place taken by the next item in order that decodes: a seeded batch keeps its size and its other
+    samples, on every rank and after a resume. With `strict` it is the error instead."""
+
+    def __init__(self, dataset: Dataset, *, strict: bool = False):
+        self.dataset, self.strict = dataset, strict
+        self._said: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Any:
+        try:
+            return self.dataset[index]
+        except DataError as error:
+            if self.strict:
+                raise
+            problem = error
+        for offset in range(1, len(self.dataset)):
+            try:
+                item = self.dataset[(index + offset) % len(self.dataset)]
+            except DataError:
+                continue
+            if index not in self._said:
+                self._said.add(index)
+                warnings.warn(f"{problem}; skipped (item {index} of {len(self.dataset)}), the next item that decodes "
+                              "takes its place (--strict makes this an error)", stacklevel=2)
+            return item
+        raise DataError(f"none of the {len(self.dataset)} items decodes; the first: {problem}")
+
+
 class EpochSampler(Sampler):
     """Shuffled per epoch from (seed, epoch), split across ranks, whole batches only.
 
@@ -294,7 +326,7 @@ def open_source(data: str | Path, *, limit: int | None = None) -> ImageSource:
             source = _read_saved_hf_dataset(path)
         elif path.is_dir():  # also a folder whose name ends in .tar
             source = _scan_folder(path)
-        elif str(data).endswith(".tar"):
+        elif str(data).endswith((".tar", ".tar.gz", ".tgz")):  # compressed ones are refused, naming the shard
             source = _read_tars(str(data))
         elif str(data).endswith((".parquet", ".arrow")):
             source = _read_hf_files(str(data))
@@ -430,10 +462,18 @@ def _read_tars(pattern: str) -> ImageSource:
 _TAR_IMAGE_TYPES = {extension.lstrip(".") for extension in IMAGE_EXTENSIONS}
 
 
+# gzip, bzip2, xz, zstd: a member's offset in such a file is not where its bytes lie.
+_COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x28\xb5\x2f\xfd")
+
+
 def _samples(shard: Path) -> Iterator[tuple[str, dict[str, tuple[Path, int, int]], int | None]]:
     """(key, {extension: (shard, offset, size)}, label from `.cls` or None) per sample, in the shard's order."""
+    with open(shard, "rb") as f:
+        if f.read(6).startswith(_COMPRESSED_MAGIC):
+            raise DataError(f"{shard}: a compressed tar; images are read where they lie in the file, so shards must "
+                            "be plain .tar (WebDataset's default): decompress it (e.g. gunzip)")
     try:
-        with tarfile.open(shard) as tar:
+        with tarfile.open(shard, mode="r:") as tar:
             key, sample, label = None, {}, None
             for member in tar:
                 if not member.isfile():

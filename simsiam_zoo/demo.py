@@ -7,6 +7,7 @@ with its model card -> publish it to a local hub directory -> load it back by zo
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 import time
@@ -28,13 +29,21 @@ from simsiam_zoo.hub.cards import HUB_DATASET_IDS
 from simsiam_zoo.hub.registry import ZOO, Result
 from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.recipe import Recipe, load_recipe
-from simsiam_zoo.train import build_model, build_optimizer, recipe_loss, train
+from simsiam_zoo.report import write_report
+from simsiam_zoo.train import TrainResult, build_model, build_optimizer, recipe_loss, train
 
 DEMO_MODEL = "resnet18.simsiam_fashion_mnist_demo"
 DEMO_EPOCHS = 5
-# Share of the pretraining time for the no-stop-gradient run (collapse shows within a few dozen steps); the
-# main run gets whatever is left before the evaluation's reserve.
-COLLAPSE_SHARE = 0.15
+# The paper's Fig. 2 experiment in miniature, the same network and augmentation with and without stop-gradient:
+# at the main run's settings the collapse takes one to two epochs (README), so this pair trains a fixed number of
+# steps at settings where it shows within them on any machine (16 px, batch 64, lr 1.0, weight decay 0.02: the
+# decay shrinks the projector's output until the BN without affine can no longer spread it). No kNN monitor.
+COLLAPSE_STEPS, COLLAPSE_BATCH = 48, 64
+COLLAPSE_SETTINGS = {"data.image_size": 16, "optim.batch_size": COLLAPSE_BATCH, "optim.base_lr": 4.0,
+                     "optim.weight_decay": 0.02, "optim.epochs": 1, "data.knn_train_size": 0,
+                     "data.knn_test_size": 0}
+# The final z-std of a pair's run: the mean over its last quarter of steps (one batch's std is noisy).
+FINAL_STEPS = COLLAPSE_STEPS // 4
 EVAL_TRAIN_IMAGES, EVAL_TEST_IMAGES = 5_000, 1_000
 # Few labels: 1% of Fashion-MNIST's 60,000 training labels (60 a class), drawn from the evaluation's train images.
 FEW_LABELS = 600
@@ -42,7 +51,7 @@ DIGITS_IMAGES = 1_797  # sklearn's digits, the transfer dataset (80% train, 20% 
 MONITOR_BANK, MONITOR_QUERIES = 1_000, 500
 # Export, publishing, loading and plots, reserved as this many training steps beside the measured evaluation: they
 # run on the same CPU, so a slower machine is slower at both (README's demo section has the wall clock this gives).
-FIXED_STEPS = 4
+FIXED_STEPS = 6
 WEIGHT_DECAYS = (1e-5, 1e-4, 1e-3)
 # The timings and run sizes chosen for a budget; a rerun with the same budget and device reuses them, so that
 # it resumes (or skips) the very runs it planned instead of planning new ones from its own timings.
@@ -54,7 +63,9 @@ class DemoResult:
     out_dir: Path
     report: Path
     table: list[dict[str, Any]]
-    minimum_minutes: float  # what the demo needs on this machine (calibration, baselines, one step a run, reserve)
+    minimum_minutes: float  # what the demo needs on this machine (calibration, baselines, the collapse pair, one
+    # step of the main run, reserve)
+    collapse: dict[str, float]  # the pair's final z-std, with ("stop_gradient") and without ("no_stop_gradient")
 
 
 def _calibrate(recipe: Recipe, dataset: FashionMNIST, device: str) -> tuple[float, float]:
@@ -163,8 +174,9 @@ def _digits(source: Any, digits: tuple[Any, Any], *, device: str) -> dict:
 def run_demo(*, out_dir: str | Path = "demo_output", minutes: float = 5.0, device: str = "cpu",
              eval_train_images: int = EVAL_TRAIN_IMAGES, eval_test_images: int = EVAL_TEST_IMAGES,
              monitor_bank: int = MONITOR_BANK, monitor_queries: int = MONITOR_QUERIES,
-             progress: bool = True) -> DemoResult:
-    started = time.monotonic()
+             progress: bool = True, started: float | None = None) -> DemoResult:
+    """The whole demo within `minutes` from `started` (a `time.monotonic()`, the command's start; default now)."""
+    started = time.monotonic() if started is None else started
     deadline = started + minutes * 60
     out_dir = claim_output_dir(out_dir, kind="demo", legacy_files=(PLAN_FILE,))
     recipe = load_recipe("simsiam_r18_fashion_mnist").replace({
@@ -183,16 +195,17 @@ def run_demo(*, out_dir: str | Path = "demo_output", minutes: float = 5.0, devic
     evaluation_seconds = plan.get("evaluation_seconds", lambda: time.monotonic() - evaluation_started)
     pixel_row = evaluation.pixel_row()
     reserve = evaluation_seconds + FIXED_STEPS * seconds_per_step
-    # A run trains at least one step, after its kNN monitor's two epoch-0 embeddings (both inits).
+    _say(progress, f"the collapse pair: {COLLAPSE_STEPS} steps with and without stop-gradient", started)
+    pair = collapse_pair(recipe, dataset, out_dir=out_dir, device=device, progress=progress)
+    # The main run trains at least one step, after its kNN monitor's two epoch-0 embeddings (both inits).
     shortest_run = seconds_per_step + 3 * (monitor_bank + monitor_queries) * seconds_per_image
-    minimum_minutes = (time.monotonic() - started + 2 * shortest_run + reserve) / 60
+    minimum_minutes = (time.monotonic() - started + shortest_run + reserve) / 60
     _warn_if_short(minutes, minimum_minutes)
-    collapse_run, main_run, run_dir = _pretrain(recipe, dataset, plan, out_dir=out_dir, device=device,
-                                                 progress=progress, started=started,
-                                                 seconds_left=lambda: deadline - time.monotonic() - reserve,
-                                                 seconds_per_step=seconds_per_step,
-                                                 monitor_seconds=(DEMO_EPOCHS + 2) * (monitor_bank + monitor_queries)
-                                                 * seconds_per_image)
+    main_run, run_dir = _pretrain(recipe, dataset, plan, out_dir=out_dir, device=device, progress=progress,
+                                  started=started, seconds_left=deadline - time.monotonic() - reserve,
+                                  seconds_per_step=seconds_per_step,
+                                  monitor_seconds=(DEMO_EPOCHS + 2) * (monitor_bank + monitor_queries)
+                                  * seconds_per_image)
 
     entry = ZOO[DEMO_MODEL]
     hub_dir = out_dir / "local_hub"
@@ -208,22 +221,21 @@ def run_demo(*, out_dir: str | Path = "demo_output", minutes: float = 5.0, devic
                                results=_results(ours, test_images=len(evaluation.features["simsiam"][2])))
     publish_local(folder, hub_dir=hub_dir, repo_id=entry.hub_id)
 
-    from simsiam_zoo.report import write_report
-
+    collapse = {"stop_gradient": final_z_std(pair[0]), "no_stop_gradient": final_z_std(pair[1])}
     report = write_report(
-        out_dir / "report", rows=rows, main_run=main_run, collapse_run=collapse_run, recipe=recipe,
+        out_dir / "report", rows=rows, main_run=main_run, collapse_pair=pair, collapse=collapse, recipe=recipe,
         card=(folder / "README.md").read_text(), features=evaluation.features["simsiam"],
         test_images=evaluation.pixels_test.images, train_images=evaluation.pixels_train.images,
         minutes=(time.monotonic() - started) / 60,
     )
     _say(progress, f"done: {report}", started)
-    return DemoResult(out_dir, report, rows, minimum_minutes)
+    return DemoResult(out_dir, report, rows, minimum_minutes, collapse)
 
 
 def _warn_if_short(minutes: float, minimum_minutes: float) -> None:
     if minimum_minutes > minutes:
         warnings.warn(f"--minutes {minutes:g} is below what the demo needs on this machine (about "
-                      f"{minimum_minutes:.1f} min): each run trains one step", stacklevel=3)
+                      f"{minimum_minutes:.1f} min): the main run trains one step", stacklevel=3)
 
 
 def _results(ours: dict[str, Any], *, test_images: int) -> tuple[Result, ...]:
@@ -242,34 +254,43 @@ def _standard_init(recipe: Recipe) -> Any:
         return load_backbone(DEMO_MODEL, pretrained=False)
 
 
-def _pretrain(recipe: Recipe, dataset: FashionMNIST, plan: _Plan, *, out_dir: Path, device: str, progress: bool,
-              started: float, seconds_left: Any, seconds_per_step: float,
-              monitor_seconds: float) -> tuple[Any, Any, Path]:
-    """The short run without stop-gradient, then the main run, each planned from the time `seconds_left()` gives
-    and stopped at its share whatever the plan said (the budget is a deadline). Returns both and the main run's
-    folder."""
-    def sized(seconds: float) -> int:
-        return images_per_epoch(seconds=seconds, seconds_per_step=seconds_per_step,
-                                batch_size=recipe.optim.batch_size, dataset_size=len(dataset))
+def collapse_pair(recipe: Recipe, dataset: FashionMNIST, *, out_dir: Path, device: str,
+                  progress: bool) -> tuple[TrainResult, TrainResult]:
+    """The recipe at `COLLAPSE_SETTINGS` for `COLLAPSE_STEPS` steps, with and without stop-gradient, each
+    resumed (or kept, when finished) from its folder in `out_dir`."""
+    images = LabelledSubset(dataset, range(COLLAPSE_STEPS * COLLAPSE_BATCH))
+    runs = []
+    for stop_gradient, name in ((True, "stop-gradient"), (False, "no-stop-gradient")):
+        runs.append(train(recipe.replace({**COLLAPSE_SETTINGS, "loss.stop_gradient": stop_gradient}),
+                          output_dir=out_dir / f"run-collapse-{name}", device=device, dataset=images,
+                          progress=progress))
+    return runs[0], runs[1]
 
-    collapse_seconds = COLLAPSE_SHARE * seconds_left()
-    collapse_images = plan.get("collapse_images", lambda: sized(collapse_seconds - monitor_seconds))
-    _say(progress, f"SimSiam without stop-gradient on {collapse_images} images x {DEMO_EPOCHS} epochs", started)
-    collapse_run = train(recipe.replace({"loss.stop_gradient": False}),
-                         output_dir=out_dir / f"run-no-stop-gradient-{collapse_images}", device=device,
-                         dataset=LabelledSubset(dataset, range(collapse_images)), progress=progress,
-                         max_minutes=max(collapse_seconds, 0.0) / 60)
-    # Planned from the time actually left after the collapse run.
-    main_seconds = seconds_left()
-    images = plan.get("main_images", lambda: sized(main_seconds - monitor_seconds))
+
+def final_z_std(run: TrainResult) -> float:
+    """The mean std of l2-normalised z over the run's last `FINAL_STEPS` steps (steps.csv)."""
+    with open(run.output_dir / "steps.csv") as f:
+        z_stds = [float(row["z_std"]) for row in csv.DictReader(f)]
+    return sum(z_stds[-FINAL_STEPS:]) / len(z_stds[-FINAL_STEPS:])
+
+
+def _pretrain(recipe: Recipe, dataset: FashionMNIST, plan: _Plan, *, out_dir: Path, device: str, progress: bool,
+              started: float, seconds_left: float, seconds_per_step: float,
+              monitor_seconds: float) -> tuple[TrainResult, Path]:
+    """The main run, planned from `seconds_left` and stopped there whatever the plan said (the budget is a
+    deadline). Returns it and its folder."""
+    images = plan.get("main_images", lambda: images_per_epoch(
+        seconds=seconds_left - monitor_seconds, seconds_per_step=seconds_per_step,
+        batch_size=recipe.optim.batch_size, dataset_size=len(dataset)))
     run_dir = out_dir / f"run-{images}"  # a run folder per plan, so that another budget starts afresh
     _say(progress, f"pretraining {recipe.model.arch} on {images} images x {DEMO_EPOCHS} epochs "
-                   f"(~{seconds_per_step:.2f} s/step, {main_seconds:.0f} s left for it)", started)
+                   f"(~{seconds_per_step:.2f} s/step, {seconds_left:.0f} s left for it)", started)
     # The cap keeps the deadline when the calibration was optimistic (a busy machine): the run stops where it is
     # (at least one step), and the evaluation gets its reserve.
+    # A run stops after the step that passes its deadline, hence one step less.
     main_run = train(recipe, output_dir=run_dir, device=device, dataset=LabelledSubset(dataset, range(images)),
-                     progress=progress, max_minutes=max(main_seconds, 0.0) / 60)
-    return collapse_run, main_run, run_dir
+                     progress=progress, max_minutes=max(seconds_left - seconds_per_step, 0.0) / 60)
+    return main_run, run_dir
 
 
 class _Evaluation:

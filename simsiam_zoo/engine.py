@@ -13,6 +13,7 @@ import torch
 from torch.utils.data import Dataset
 
 from simsiam_zoo.choices import Optimizer
+from simsiam_zoo.data import Decodable
 
 
 class TrainingDiverged(RuntimeError):
@@ -21,11 +22,15 @@ class TrainingDiverged(RuntimeError):
 
 class Augmented(Dataset):
     """`views` augmentations of an image and its label, for `(epoch, index)` keys (`EpochSampler`'s): seeded by
-    (seed, epoch, index), so a batch is the same whatever the worker count and after a resume."""
+    (seed, epoch, index), so a batch is the same whatever the worker count and after a resume.
+
+    An image that does not decode is skipped, its place taken by the next one (`Decodable`), or with `strict` the
+    error.
+    """
 
     def __init__(self, dataset: Dataset, transform: Callable[[torch.Tensor], torch.Tensor], *, seed: int,
-                 views: int = 1):
-        self.dataset, self.transform, self.seed, self.views = dataset, transform, seed, views
+                 views: int = 1, strict: bool = False):
+        self.dataset, self.transform, self.seed, self.views = Decodable(dataset, strict=strict), transform, seed, views
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -34,7 +39,9 @@ class Augmented(Dataset):
         epoch, index = key
         image, label = self.dataset[index]
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed((self.seed * 1_000_003 + epoch) * 10_000_019 + index)
+            # The CPU generator only, which the transforms draw from: torch.manual_seed would also queue a seed
+            # (and a stack trace) for every accelerator, a millisecond per sample.
+            torch.default_generator.manual_seed((self.seed * 1_000_003 + epoch) * 10_000_019 + index)
             return (*(self.transform(image) for _ in range(self.views)), label)
 
 

@@ -102,6 +102,7 @@ def finetune(
     progress: bool = True,
     checkpoint: str | Path | None = None,
     max_steps: int | None = None,
+    strict: bool = False,
 ) -> FinetuneResult:
     """Train `backbone` (a timm model, left untouched: a copy is trained) plus a new linear `fc`.
 
@@ -131,7 +132,8 @@ def finetune(
                  if frozen_backbone else {})
     run = _Finetuning(model, train_set, val_set, preprocessing=preprocessing, schedule=schedule,
                       frozen_backbone=frozen_backbone, device=device_, seed=seed, num_workers=num_workers,
-                      progress=progress, context=context, checkpoint=None if checkpoint is None else Path(checkpoint))
+                      progress=progress, context=context, checkpoint=None if checkpoint is None else Path(checkpoint),
+                      strict=strict)
     run.run(max_steps=max_steps)
     if run.model is not model:  # trained with synchronised BatchNorm: the result keeps the backbone's own modules
         model.load_state_dict(run.model.state_dict())
@@ -163,7 +165,7 @@ class _Finetuning:
 
     def __init__(self, model: nn.Module, train_set: Dataset, val_set: Dataset, *, preprocessing: Preprocessing,
                  schedule: Schedule, frozen_backbone: bool, device: torch.device, seed: int, num_workers: int,
-                 progress: bool, context: DistributedContext, checkpoint: Path | None):
+                 progress: bool, context: DistributedContext, checkpoint: Path | None, strict: bool):
         self.train_set, self.val_set, self.schedule, self.context = train_set, val_set, schedule, context
         self.checkpoint = checkpoint
         # What a checkpoint must match to be resumed; the weights are hashed only when there is one to match.
@@ -181,7 +183,7 @@ class _Finetuning:
         self.batch = _global_batch(schedule, len(train_set), context.world_size)
         self.steps_per_epoch = len(train_set) // self.batch
         self.total_steps = schedule.epochs * self.steps_per_epoch
-        self.augmented = Augmented(train_set, train_transform(preprocessing), seed=seed)
+        self.augmented = Augmented(train_set, train_transform(preprocessing), seed=seed, strict=strict)
         self.eval_transform = preprocessing.transform()
         self.history: list[dict[str, float]] = []
         self.started, self.loss_sum = time.monotonic(), 0.0

@@ -25,17 +25,16 @@ def _read_steps(run: TrainResult) -> dict[str, list[float]]:
     return {key: [float(r[key]) for r in rows] for key in ("step", "loss", "z_std")}
 
 
-def _plot_training(main: TrainResult, collapse: TrainResult, folder: Path, *, dim: int) -> None:
+def _plot_training(main: TrainResult, pair: tuple[TrainResult, TrainResult], folder: Path, *, dim: int) -> None:
     import matplotlib.pyplot as plt
 
-    runs = ((main, "with stop-gradient"), (collapse, "without stop-gradient"))
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    for run, label in runs:
+    for run, label in zip(pair, ("with stop-gradient", "without stop-gradient"), strict=True):
         steps = _read_steps(run)
         axes[0].plot(steps["step"], steps["loss"], label=label)
         axes[1].plot(steps["step"], steps["z_std"], label=label)
     axes[1].axhline(dim**-0.5, color="gray", linestyle="--", label="1/sqrt(d)")
-    axes[0].set(xlabel="step", ylabel="loss  (min -1)", title="Training loss")
+    axes[0].set(xlabel="step", ylabel="loss  (min -1)", title="Training loss (the collapse pair)")
     axes[1].set(xlabel="step", ylabel="std of l2-normalised z", title="Collapse monitor (paper Fig. 2)", ylim=(0, None))
     for ax in axes:
         ax.legend()
@@ -44,8 +43,8 @@ def _plot_training(main: TrainResult, collapse: TrainResult, folder: Path, *, di
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    for run, label in runs:
-        ax.plot([r["epoch"] for r in run.epochs], [r["knn_top1"] for r in run.epochs], marker="o", label=label)
+    ax.plot([r["epoch"] for r in main.epochs], [r["knn_top1"] for r in main.epochs], marker="o",
+            label="SimSiam (the main run)")
     standard = main.epochs[0].get("knn_top1_standard_init", float("nan"))
     if not math.isnan(standard):
         ax.axhline(standard, color="grey", linestyle="--", label="standard random init")
@@ -102,7 +101,27 @@ def _plot_embedding(features: tuple[torch.Tensor, ...], folder: Path) -> None:
     plt.close(fig)
 
 
-def _markdown(rows: list[dict[str, Any]], main: TrainResult, collapse: TrainResult, recipe: Recipe,
+def _collapse_text(main: TrainResult, pair: tuple[TrainResult, TrainResult], collapse: dict[str, float],
+                   dim: int) -> str:
+    from simsiam_zoo.demo import COLLAPSE_SETTINGS, FINAL_STEPS
+
+    with_sg, without = collapse["stop_gradient"], collapse["no_stop_gradient"]
+    settings = COLLAPSE_SETTINGS
+    lr = settings["optim.base_lr"] * settings["optim.batch_size"] / 256
+    verdict = (f"Without stop-gradient z has collapsed to {without / with_sg:.0%} of the stop-gradient run's spread "
+               "(the paper's Fig. 2)." if without < 0.5 * with_sg else
+               f"Without stop-gradient z kept {without / with_sg:.0%} of the stop-gradient run's spread: this pair "
+               "did not show the collapse of the paper's Fig. 2 (README's longer runs do).")
+    return (f"The same network and augmentation with and without stop-gradient ({pair[0].step} and {pair[1].step} "
+            f"steps of batch {settings['optim.batch_size']} at {settings['data.image_size']} px, lr {lr:g}, weight "
+            f"decay {settings['optim.weight_decay']:g}; every step logged). Final std of l2-normalised z (mean of "
+            f"the last {FINAL_STEPS} steps): with stop-gradient {with_sg:.4f} (1/sqrt(d) = {dim ** -0.5:.4f}), "
+            f"without {without:.4f}; final loss {_read_steps(pair[0])['loss'][-1]:.3f} and "
+            f"{_read_steps(pair[1])['loss'][-1]:.3f} (its minimum is -1). {verdict} The main run's last step (step "
+            f"{main.step}): loss {_read_steps(main)['loss'][-1]:.3f}, z-std {_read_steps(main)['z_std'][-1]:.4f}.")
+
+
+def _markdown(rows: list[dict[str, Any]], main: TrainResult, collapse_text: str, recipe: Recipe,
               minutes: float) -> str:
     table = ["| features | dim | kNN top-1 (k=20) | linear probe top-1 |", "| --- | --- | --- | --- |"]
     table += [f"| {r['features']} | {r['dim']} | {r['knn_top1']:.2f}% | {r['linear_top1']:.2f}% |" for r in rows]
@@ -113,7 +132,6 @@ def _markdown(rows: list[dict[str, Any]], main: TrainResult, collapse: TrainResu
         *(f"| {r['features']} | {r['few_label_knn_top1']:.2f}% | {r['few_label_linear_top1']:.2f}% | "
           f"{r['digits_knn_top1']:.2f}% | {r['digits_linear_top1']:.2f}% |" for r in rows),
     ]
-    last, collapsed = main.epochs[-1], collapse.epochs[-1]
     ours, random = rows[0], rows[1]
     knn_gain, linear_gain = ours["knn_top1"] - random["knn_top1"], ours["linear_top1"] - random["linear_top1"]
     verdict = ("beats the randomly initialised network on both" if min(knn_gain, linear_gain) > 0 else
@@ -140,13 +158,7 @@ def _markdown(rows: list[dict[str, Any]], main: TrainResult, collapse: TrainResu
         "",
         "## Collapse monitor",
         "",
-        f"End values, as training epochs' means: with stop-gradient ({main.step} steps) loss {last['loss']:.3f}, "
-        f"std of l2-normalised z {last['z_std']:.4f} (1/sqrt(d) = {last['z_std_reference']:.4f}); without it "
-        f"({collapse.step} steps) loss {collapsed['loss']:.3f}, z-std {collapsed['z_std']:.4f}. "
-        + ("Without stop-gradient z has collapsed to under half the spread (the paper's Fig. 2)."
-           if collapsed["z_std"] < 0.5 * last["z_std"] else
-           "This run without stop-gradient is too short to show the collapse of the paper's Fig. 2 (the z-std going "
-           "to 0 and the loss to -1), which README's longer CPU run shows."),
+        collapse_text,
         "",
         "![loss and collapse monitor](loss_and_collapse.png)",
         "",
@@ -195,19 +207,20 @@ def _html(markdown: str) -> str:
 
 
 def write_report(
-    folder: Path, *, rows: list[dict[str, Any]], main_run: TrainResult, collapse_run: TrainResult, recipe: Recipe,
-    card: str, features: tuple[torch.Tensor, ...], train_images: torch.Tensor, test_images: torch.Tensor,
-    minutes: float,
+    folder: Path, *, rows: list[dict[str, Any]], main_run: TrainResult, collapse_pair: tuple[TrainResult, TrainResult],
+    collapse: dict[str, float], recipe: Recipe, card: str, features: tuple[torch.Tensor, ...],
+    train_images: torch.Tensor, test_images: torch.Tensor, minutes: float,
 ) -> Path:
     """Build the report in a temp sibling folder and swap it in whole; returns report.html."""
     import matplotlib
 
     matplotlib.use("Agg")
     with atomic_directory(folder, kind="demo-report") as staging:
-        _plot_training(main_run, collapse_run, staging, dim=recipe.model.dim)
+        _plot_training(main_run, collapse_pair, staging, dim=recipe.model.dim)
         _plot_retrieval(features, train_images, test_images, staging)
         _plot_embedding(features, staging)
-        markdown = _markdown(rows, main_run, collapse_run, recipe, minutes)
+        markdown = _markdown(rows, main_run, _collapse_text(main_run, collapse_pair, collapse, recipe.model.dim),
+                             recipe, minutes)
         (staging / "report.md").write_text(markdown)
         (staging / "report.html").write_text(_html(markdown))
         (staging / "model_card.md").write_text(card)

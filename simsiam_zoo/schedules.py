@@ -92,7 +92,9 @@ class RunOptions:
 
     `train_limit` / `test_limit` cap the splits (see the module doc); `hub_dir` is the local hub directory a model
     name is loaded from; `seed` seeds the caps, label subsets, head initialisation, augmentation and batch order;
-    `checkpoint_dir` holds a checkpoint per network trained (after each epoch), from which the same call resumes.
+    `checkpoint_dir` holds a checkpoint per network trained (after each epoch), from which the same call resumes;
+    `strict` makes an image that does not decode an error (otherwise a training image is skipped, its place in the
+    batch taken by the next one, and an image of an extracted split a listed skip).
     """
 
     train_limit: int | None = None
@@ -103,6 +105,7 @@ class RunOptions:
     seed: int = 0
     num_workers: int = 0
     progress: bool = True
+    strict: bool = False
 
     def __post_init__(self) -> None:
         for name in ("train_limit", "test_limit"):

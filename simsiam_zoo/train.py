@@ -26,7 +26,15 @@ from simsiam_zoo import engine
 from simsiam_zoo._io import atomic_path, atomic_write_text, claim_output_dir
 from simsiam_zoo.augment import eval_transform, pretrain_transform
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, RECIPE_NAME, load_checkpoint
-from simsiam_zoo.data import EpochSampler, FakeImages, FashionMNIST, LabelledSubset, Transformed, labelled_images
+from simsiam_zoo.data import (
+    Decodable,
+    EpochSampler,
+    FakeImages,
+    FashionMNIST,
+    LabelledSubset,
+    Transformed,
+    labelled_images,
+)
 from simsiam_zoo.distributed import (
     all_reduce_mean,
     convert_sync_batchnorm,
@@ -99,8 +107,9 @@ def build_dataset(recipe: Recipe, *, split: str = "train") -> Dataset:
     return labelled_images(root / "train" if (root / "train").is_dir() else root)
 
 
-def knn_monitor_split(recipe: Recipe, dataset: Dataset) -> tuple[Dataset, Dataset] | None:
-    """Labelled bank and query sets for the kNN monitor, or None when there are no labels."""
+def knn_monitor_split(recipe: Recipe, dataset: Dataset, *, strict: bool = False) -> tuple[Dataset, Dataset] | None:
+    """Labelled bank and query sets for the kNN monitor, or None when there are no labels; an image that does not
+    decode is skipped as in training (`Decodable`), or with `strict` the error."""
     data = recipe.data
     labels = getattr(dataset, "labels", None)
     if data.knn_train_size <= 0 or data.knn_test_size <= 0 or labels is None or bool((labels < 0).all()):
@@ -115,8 +124,8 @@ def knn_monitor_split(recipe: Recipe, dataset: Dataset) -> tuple[Dataset, Datase
     test_set = build_dataset(recipe, split="test")
     query_indices = torch.randperm(len(test_set), generator=g)[: data.knn_test_size].tolist()
     return (
-        Transformed(LabelledSubset(dataset, bank_indices), transform),
-        Transformed(LabelledSubset(test_set, query_indices), transform),
+        Transformed(Decodable(LabelledSubset(dataset, bank_indices), strict=strict), transform),
+        Transformed(Decodable(LabelledSubset(test_set, query_indices), strict=strict), transform),
     )
 
 
@@ -173,11 +182,13 @@ def train(
     max_steps: int | None = None,
     dataset: Dataset | None = None,
     progress: bool = True,
+    strict: bool = False,
 ) -> TrainResult:
     """Pretrain per `recipe` into `output_dir`, resuming from its checkpoint when there is one.
 
     `max_minutes` and `max_steps` (a global step count) end this invocation early with a checkpoint;
-    the same call again continues the schedule as if it had never stopped.
+    the same call again continues the schedule as if it had never stopped. An image that does not decode is
+    skipped, the next one taking its place in the batch (`Augmented`), or with `strict` the error.
     """
     context = init_distributed(torch.device(device))
     dataset = dataset if dataset is not None else build_dataset(recipe)
@@ -185,7 +196,7 @@ def train(
     if context.is_main:
         output_dir = claim_output_dir(output_dir, kind="run", inputs=(recipe.data.path,),
                                       legacy_files=(CHECKPOINT_NAME,))
-    run = _Pretraining(recipe, Path(output_dir), dataset, context, local_device(device, context))
+    run = _Pretraining(recipe, Path(output_dir), dataset, context, local_device(device, context), strict=strict)
     stop_step = min(run.total_steps, max_steps) if max_steps is not None else run.total_steps
     deadline = time.monotonic() + max_minutes * 60 if max_minutes is not None else None
     run.bar = tqdm(total=run.total_steps, initial=run.step, disable=not (progress and context.is_main), unit="step")
@@ -208,11 +219,12 @@ class _Pretraining:
     """One SimSiam run on the engine: the model (resumed, wrapped for DDP and compile), its seeded views, and what
     each step and epoch records (per-step loss and z-std, the kNN monitor, checkpoints, TensorBoard)."""
 
-    def __init__(self, recipe: Recipe, output_dir: Path, dataset: Dataset, context: Any, device: torch.device):
+    def __init__(self, recipe: Recipe, output_dir: Path, dataset: Dataset, context: Any, device: torch.device, *,
+                 strict: bool):
         self.recipe, self.output_dir, self.dataset = recipe, output_dir, dataset
         self.context, self.device = context, device
         self.checkpoint_path = output_dir / CHECKPOINT_NAME
-        self.monitor_split = knn_monitor_split(recipe, dataset)
+        self.monitor_split = knn_monitor_split(recipe, dataset, strict=strict)
         model = build_model(recipe)
         self.optimizer = build_optimizer(model, recipe)
         self.state: dict[str, Any] = {"step": 0, "epochs": [], "steps": [], "epoch_sums": [0.0, 0.0, 0]}
@@ -232,7 +244,8 @@ class _Pretraining:
             raise RecipeError(f"batch size {recipe.optim.batch_size} is not divisible by {context.world_size} ranks")
         data = recipe.data
         self.views = Augmented(dataset, pretrain_transform(image_size=data.image_size, variant=data.augmentation,
-                                                           mean=data.mean, std=data.std), seed=recipe.run.seed, views=2)
+                                                           mean=data.mean, std=data.std), seed=recipe.run.seed, views=2,
+                             strict=strict)
         self.steps_per_epoch = EpochSampler(len(dataset), batch_size=self.per_rank_batch, seed=0, epoch=0,
                                             world_size=context.world_size).batches_per_epoch
         self.total_steps = recipe.optim.epochs * self.steps_per_epoch

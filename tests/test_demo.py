@@ -43,7 +43,13 @@ def test_demo_with_a_tiny_budget(tmp_path):
     with open(next(out.glob("run-[0-9]*")) / "metrics.csv") as f:
         epoch0 = next(csv.DictReader(f))
     assert float(epoch0["knn_top1_standard_init"]) > float(epoch0["knn_top1"]) + 15
-    # Both runs log every step, so the collapse figure has a point per step of the short runs.
+    # The collapse pair (the paper's Fig. 2): without stop-gradient the final z-std is below half of the
+    # stop-gradient run's, which stays near 1/sqrt(d); the report states both.
+    with_sg, without = result.collapse["stop_gradient"], result.collapse["no_stop_gradient"]
+    assert with_sg > 0.8 / 512**0.5 and without < 0.5 * with_sg, result.collapse
+    assert f"with stop-gradient {with_sg:.4f}" in (report / "report.md").read_text()
+    assert f"without {without:.4f}" in (report / "report.md").read_text()
+    # Every run logs every step, so the collapse figure has a point per step.
     for run in out.glob("run-*"):
         checkpoint = torch.load(run / "checkpoint.pt", weights_only=True)
         with open(run / "steps.csv") as f:
@@ -64,22 +70,26 @@ def test_demo_with_a_tiny_budget(tmp_path):
         torch.testing.assert_close(loaded.model(x), from_run.model(x), atol=1e-6, rtol=0)
     assert not list(out.rglob("*.tmp"))
 
-    # A second run with the same budget reuses the saved plan: the same run folders, the collapse run untouched if
-    # it finished and resumed if its deadline stopped it (no new plan from new timings, no retraining from scratch),
-    # and a complete report again.
+    # A second run with the same budget reuses the saved plan and the finished runs: the same run folders, the
+    # collapse pair untouched, the main run resumed if its deadline stopped it (no new plan from new timings, no
+    # retraining from scratch), and a complete report again.
     runs = sorted(p.name for p in out.glob("run-*"))
     plan = (out / "plan.json").read_bytes()
-    collapse = next(out.glob("run-no-stop-gradient-*")) / "checkpoint.pt"
-    collapse_bytes, collapse_step = collapse.read_bytes(), torch.load(collapse, weights_only=True)["step"]
-    planned = DEMO_EPOCHS * (json.loads(plan)["collapse_images"] // 256)
+    pair = sorted(out.glob("run-collapse-*/checkpoint.pt"))
+    assert [p.parent.name for p in pair] == ["run-collapse-no-stop-gradient", "run-collapse-stop-gradient"]
+    pair_bytes = [p.read_bytes() for p in pair]
+    main = next(out.glob("run-[0-9]*")) / "checkpoint.pt"
+    main_bytes, main_step = main.read_bytes(), torch.load(main, weights_only=True)["step"]
+    planned = DEMO_EPOCHS * (json.loads(plan)["main_images"] // 256)
     again = run_demo(out_dir=out, minutes=0.4, eval_train_images=1000, eval_test_images=300, monitor_bank=200,
                      monitor_queries=100, progress=False)
     assert sorted(p.name for p in out.glob("run-*")) == runs
     assert (out / "plan.json").read_bytes() == plan
-    if collapse_step == planned:  # finished: untouched
-        assert collapse.read_bytes() == collapse_bytes
+    assert [p.read_bytes() for p in pair] == pair_bytes and again.collapse == result.collapse
+    if main_step == planned:  # finished: untouched
+        assert main.read_bytes() == main_bytes
     else:  # stopped at its deadline: resumed, not restarted
-        assert torch.load(collapse, weights_only=True)["step"] > collapse_step
+        assert torch.load(main, weights_only=True)["step"] > main_step
     assert again.table[1:] == result.table[1:]  # the random-init and pixel baselines are deterministic
     assert (report / "report.html").stat().st_size > 0 and not list(out.rglob("*.tmp"))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import os
@@ -466,6 +467,12 @@ def test_webdataset_tar_shards_extract_as_the_same_images_in_a_folder(tmp_path: 
     with pytest.raises(DataError, match=r"train-000003.tar: no such tar shard"):
         extract_features(tiny_model(), make_transform(), str(tmp_path / "shards" / "train-{000000..000003}.tar"),
                          out=tmp_path / "missing", progress=False)
+    # A compressed shard: its members' offsets are not where their bytes lie in the file, so it is refused.
+    (tmp_path / "shards" / "train-000000.tar.gz").write_bytes(
+        gzip.compress((tmp_path / "shards" / "train-000000.tar").read_bytes()))
+    with pytest.raises(DataError, match=r"train-000000.tar.gz: a compressed tar; .* must be plain .tar"):
+        extract_features(tiny_model(), make_transform(), str(tmp_path / "shards" / "train-000000.tar.gz"),
+                         out=tmp_path / "compressed", progress=False)
 
 
 def _hf_dataset(images: list[tuple[bytes | None, int]], classes: list[str]) -> Any:

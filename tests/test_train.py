@@ -242,3 +242,41 @@ def test_lars_leaves_bn_and_bias_without_weight_decay_or_trust_ratio_in_pretrain
                            weight_decay=0.1).step()
     torch.testing.assert_close(layer.bias.detach(), bias - 0.1 * 0.5, rtol=0, atol=1e-7)  # plain SGD, no decay
     assert not torch.allclose(layer.weight.detach(), weight - 0.1 * (1 + 0.1 * weight))  # adapted
+
+
+def _two_class_folder(root: Path) -> Path:
+    for label in ("cats", "dogs"):
+        (root / label).mkdir(parents=True)
+        for i in range(8):
+            Image.new("RGB", (40, 36), (i * 30, 100 if label == "cats" else 200, 50)).save(root / label / f"{i}.png")
+    return root
+
+
+def test_an_image_that_does_not_decode_is_skipped_in_training_or_an_error_under_strict(tmp_path):
+    """Its place in the batch is taken by the next image: the run equals one on a folder where that image is a copy
+    of the next; the monitor's bank (all 16 images here) skips it too. With --strict: exit 3 naming it, no run."""
+    broken = _two_class_folder(tmp_path / "broken")
+    (broken / "cats" / "3.png").write_bytes(b"not a png at all")
+    copied = _two_class_folder(tmp_path / "copied")
+    (copied / "cats" / "3.png").write_bytes((copied / "cats" / "4.png").read_bytes())
+    recipe = load_recipe("tiny_fake").replace({"data.dataset": "imagefolder", "optim.epochs": 1,
+                                               "data.knn_train_size": 16, "data.knn_test_size": 16})
+    with pytest.warns(UserWarning, match=r"cats/3.png: cannot decode image.*; skipped .*next item that decodes"):
+        train(recipe.replace({"data.path": str(broken)}), output_dir=tmp_path / "broken-run", progress=False)
+    train(recipe.replace({"data.path": str(copied)}), output_dir=tmp_path / "copied-run", progress=False)
+    skipped = load_checkpoint(tmp_path / "broken-run" / CHECKPOINT_NAME)
+    reference = load_checkpoint(tmp_path / "copied-run" / CHECKPOINT_NAME)
+    assert skipped["step"] == reference["step"] == 2
+    for key, value in reference["model"].items():
+        torch.testing.assert_close(skipped["model"][key], value, rtol=0, atol=0, msg=key)
+    assert skipped["epochs"][0]["knn_top1"] == reference["epochs"][0]["knn_top1"]
+
+    out = tmp_path / "strict-run"
+    strict = subprocess.run(
+        [sys.executable, "-m", "simsiam_zoo.cli", "train", "tiny_fake", "--output", str(out), "--data", str(broken),
+         "--set", "data.dataset=imagefolder", "--set", "optim.epochs=1", "--strict"],
+        capture_output=True, text=True,
+    )
+    assert strict.returncode == 3, strict.stderr
+    assert re.search(r"^error: .*cats/3.png: cannot decode image", strict.stderr, re.M), strict.stderr
+    assert not (out / CHECKPOINT_NAME).exists()

@@ -216,7 +216,7 @@ def _train(
     return finetune(
         loaded.model, train, splits.test, num_classes=len(splits.classes), preprocessing=loaded.preprocessing,
         schedule=schedule, frozen_backbone=frozen_backbone, device=run.device, seed=run.seed,
-        num_workers=run.num_workers, progress=run.progress, checkpoint=checkpoint,
+        num_workers=run.num_workers, progress=run.progress, checkpoint=checkpoint, strict=run.strict,
     )
 
 
@@ -334,7 +334,7 @@ def _features(
     safe_name = re.sub(r"[^\w.-]", "_", name)
     out = cache / f"{safe_name}-{split}-{fingerprint}"
     extract_features(loaded.model, loaded.transform, location, out=out, batch_size=batch_size, limit=limit,
-                     device=run.device, num_workers=run.num_workers, progress=run.progress,
+                     device=run.device, num_workers=run.num_workers, progress=run.progress, strict=run.strict,
                      model_name=f"{loaded.source} sha256:{fingerprint}")
     features = load_features(out)
     # Images at the top of a class-folder split have no label; they are not part of the evaluation.
