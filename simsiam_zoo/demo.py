@@ -7,7 +7,6 @@ with its model card -> publish it to a local hub directory -> load it back by zo
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 import time
@@ -29,7 +28,7 @@ from simsiam_zoo.hub.cards import HUB_DATASET_IDS
 from simsiam_zoo.hub.registry import ZOO, Result
 from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.recipe import Recipe, load_recipe
-from simsiam_zoo.report import write_report
+from simsiam_zoo.report import read_steps, write_report
 from simsiam_zoo.train import TrainResult, build_model, build_optimizer, recipe_loss, train
 
 DEMO_MODEL = "resnet18.simsiam_fashion_mnist_demo"
@@ -268,10 +267,9 @@ def collapse_pair(recipe: Recipe, dataset: FashionMNIST, *, out_dir: Path, devic
 
 
 def final_z_std(run: TrainResult) -> float:
-    """The mean std of l2-normalised z over the run's last `FINAL_STEPS` steps (steps.csv)."""
-    with open(run.output_dir / "steps.csv") as f:
-        z_stds = [float(row["z_std"]) for row in csv.DictReader(f)]
-    return sum(z_stds[-FINAL_STEPS:]) / len(z_stds[-FINAL_STEPS:])
+    """The mean std of l2-normalised z over the run's last `FINAL_STEPS` logged steps."""
+    last = read_steps(run)["z_std"][-FINAL_STEPS:]
+    return sum(last) / len(last)
 
 
 def _pretrain(recipe: Recipe, dataset: FashionMNIST, plan: _Plan, *, out_dir: Path, device: str, progress: bool,
@@ -286,8 +284,8 @@ def _pretrain(recipe: Recipe, dataset: FashionMNIST, plan: _Plan, *, out_dir: Pa
     _say(progress, f"pretraining {recipe.model.arch} on {images} images x {DEMO_EPOCHS} epochs "
                    f"(~{seconds_per_step:.2f} s/step, {seconds_left:.0f} s left for it)", started)
     # The cap keeps the deadline when the calibration was optimistic (a busy machine): the run stops where it is
-    # (at least one step), and the evaluation gets its reserve.
-    # A run stops after the step that passes its deadline, hence one step less.
+    # (at least one step), and the evaluation gets its reserve. A run stops after the step that passes its cap,
+    # hence one step less.
     main_run = train(recipe, output_dir=run_dir, device=device, dataset=LabelledSubset(dataset, range(images)),
                      progress=progress, max_minutes=max(seconds_left - seconds_per_step, 0.0) / 60)
     return main_run, run_dir

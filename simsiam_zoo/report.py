@@ -19,7 +19,8 @@ from simsiam_zoo.train import TrainResult
 RETRIEVAL_QUERIES, RETRIEVAL_NEIGHBOURS = 6, 8
 
 
-def _read_steps(run: TrainResult) -> dict[str, list[float]]:
+def read_steps(run: TrainResult) -> dict[str, list[float]]:
+    """The run's steps.csv: step, loss and z_std, one value a logged step."""
     with open(run.output_dir / "steps.csv") as f:
         rows = list(csv.DictReader(f))
     return {key: [float(r[key]) for r in rows] for key in ("step", "loss", "z_std")}
@@ -30,7 +31,7 @@ def _plot_training(main: TrainResult, pair: tuple[TrainResult, TrainResult], fol
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
     for run, label in zip(pair, ("with stop-gradient", "without stop-gradient"), strict=True):
-        steps = _read_steps(run)
+        steps = read_steps(run)
         axes[0].plot(steps["step"], steps["loss"], label=label)
         axes[1].plot(steps["step"], steps["z_std"], label=label)
     axes[1].axhline(dim**-0.5, color="gray", linestyle="--", label="1/sqrt(d)")
@@ -102,23 +103,24 @@ def _plot_embedding(features: tuple[torch.Tensor, ...], folder: Path) -> None:
 
 
 def _collapse_text(main: TrainResult, pair: tuple[TrainResult, TrainResult], collapse: dict[str, float],
-                   dim: int) -> str:
-    from simsiam_zoo.demo import COLLAPSE_SETTINGS, FINAL_STEPS
+                   recipe: Recipe) -> str:
+    from simsiam_zoo.demo import COLLAPSE_SETTINGS, FINAL_STEPS  # the demo imports this module
 
     with_sg, without = collapse["stop_gradient"], collapse["no_stop_gradient"]
-    settings = COLLAPSE_SETTINGS
-    lr = settings["optim.base_lr"] * settings["optim.batch_size"] / 256
+    paired = recipe.replace(COLLAPSE_SETTINGS)
+    main_steps = read_steps(main)
     verdict = (f"Without stop-gradient z has collapsed to {without / with_sg:.0%} of the stop-gradient run's spread "
                "(the paper's Fig. 2)." if without < 0.5 * with_sg else
                f"Without stop-gradient z kept {without / with_sg:.0%} of the stop-gradient run's spread: this pair "
                "did not show the collapse of the paper's Fig. 2 (README's longer runs do).")
     return (f"The same network and augmentation with and without stop-gradient ({pair[0].step} and {pair[1].step} "
-            f"steps of batch {settings['optim.batch_size']} at {settings['data.image_size']} px, lr {lr:g}, weight "
-            f"decay {settings['optim.weight_decay']:g}; every step logged). Final std of l2-normalised z (mean of "
-            f"the last {FINAL_STEPS} steps): with stop-gradient {with_sg:.4f} (1/sqrt(d) = {dim ** -0.5:.4f}), "
-            f"without {without:.4f}; final loss {_read_steps(pair[0])['loss'][-1]:.3f} and "
-            f"{_read_steps(pair[1])['loss'][-1]:.3f} (its minimum is -1). {verdict} The main run's last step (step "
-            f"{main.step}): loss {_read_steps(main)['loss'][-1]:.3f}, z-std {_read_steps(main)['z_std'][-1]:.4f}.")
+            f"steps of batch {paired.optim.batch_size} at {paired.data.image_size} px, lr {paired.optim.lr:g}, weight "
+            f"decay {paired.optim.weight_decay:g}; every step logged). Final std of l2-normalised z (mean of the "
+            f"last {FINAL_STEPS} steps): with stop-gradient {with_sg:.4f} (1/sqrt(d) = "
+            f"{recipe.model.dim ** -0.5:.4f}), without {without:.4f}; final loss "
+            f"{read_steps(pair[0])['loss'][-1]:.3f} and "
+            f"{read_steps(pair[1])['loss'][-1]:.3f} (its minimum is -1). {verdict} The main run's last step (step "
+            f"{main.step}): loss {main_steps['loss'][-1]:.3f}, z-std {main_steps['z_std'][-1]:.4f}.")
 
 
 def _markdown(rows: list[dict[str, Any]], main: TrainResult, collapse_text: str, recipe: Recipe,
@@ -219,8 +221,8 @@ def write_report(
         _plot_training(main_run, collapse_pair, staging, dim=recipe.model.dim)
         _plot_retrieval(features, train_images, test_images, staging)
         _plot_embedding(features, staging)
-        markdown = _markdown(rows, main_run, _collapse_text(main_run, collapse_pair, collapse, recipe.model.dim),
-                             recipe, minutes)
+        markdown = _markdown(rows, main_run, _collapse_text(main_run, collapse_pair, collapse, recipe), recipe,
+                             minutes)
         (staging / "report.md").write_text(markdown)
         (staging / "report.html").write_text(_html(markdown))
         (staging / "model_card.md").write_text(card)

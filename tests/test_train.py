@@ -159,12 +159,16 @@ def test_bad_data_folders_are_clear_errors(tmp_path):
         labelled_images(broken)[0]
 
 
-def test_training_on_an_image_folder_through_the_cli(tmp_path):
-    root = tmp_path / "images"
+def _two_class_folder(root: Path) -> Path:
     for label in ("cats", "dogs"):
         (root / label).mkdir(parents=True)
         for i in range(8):
             Image.new("RGB", (40, 36), (i * 30, 100 if label == "cats" else 200, 50)).save(root / label / f"{i}.png")
+    return root
+
+
+def test_training_on_an_image_folder_through_the_cli(tmp_path):
+    root = _two_class_folder(tmp_path / "images")
     out = tmp_path / "run"
     result = subprocess.run(
         [sys.executable, "-m", "simsiam_zoo.cli", "train", "tiny_fake", "--output", str(out), "--data", str(root),
@@ -242,14 +246,6 @@ def test_lars_leaves_bn_and_bias_without_weight_decay_or_trust_ratio_in_pretrain
                            weight_decay=0.1).step()
     torch.testing.assert_close(layer.bias.detach(), bias - 0.1 * 0.5, rtol=0, atol=1e-7)  # plain SGD, no decay
     assert not torch.allclose(layer.weight.detach(), weight - 0.1 * (1 + 0.1 * weight))  # adapted
-
-
-def _two_class_folder(root: Path) -> Path:
-    for label in ("cats", "dogs"):
-        (root / label).mkdir(parents=True)
-        for i in range(8):
-            Image.new("RGB", (40, 36), (i * 30, 100 if label == "cats" else 200, 50)).save(root / label / f"{i}.png")
-    return root
 
 
 def test_an_image_that_does_not_decode_is_skipped_in_training_or_an_error_under_strict(tmp_path):
