@@ -14,3 +14,6 @@ Optimizer = Literal["sgd", "lars"]
 Precision = Literal["fp32", "bf16"]  # the forward pass of extraction and training
 FeatureDtype = Literal["float32", "float16"]  # stored embeddings
 FeatureFormat = Literal["safetensors", "npy"]
+# Batch order under several ranks: one permutation of everything (the paper's), or each rank its own stretch
+# of the data (its own tar shards) shuffled locally (`data.EpochSampler`).
+Shuffle = Literal["global", "local"]

@@ -21,7 +21,7 @@ import click
 import yaml
 
 from simsiam_zoo._io import OutputRefused
-from simsiam_zoo.choices import FeatureDtype, FeatureFormat, Precision
+from simsiam_zoo.choices import FeatureDtype, FeatureFormat, Precision, Shuffle
 from simsiam_zoo.recipe import RecipeError, builtin_recipes, load_recipe
 from simsiam_zoo.schedules import (
     DEFAULT_BATCH_SIZE,
@@ -424,7 +424,7 @@ def _run_options(command: Callable[..., Any]) -> Callable[..., Any]:
     receives them as one `run` (a RunOptions)."""
 
     command = _bundle(command, "run", RunOptions, ("train_limit", "test_limit", "seed", "device", "num_workers",
-                                                   "hub_dir", "checkpoint_dir", "strict"))
+                                                   "hub_dir", "checkpoint_dir", "strict", "shuffle"))
     for option in reversed([
         click.option("--train-limit", type=click.IntRange(min=1), default=_default(RunOptions, "train_limit"),
                      help="At most N training images (Fashion-MNIST: the first N, else a seeded sample)."),
@@ -441,6 +441,9 @@ def _run_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="Save each network trained there after every epoch; the same command resumes from it."),
         click.option("--strict", is_flag=True, default=_default(RunOptions, "strict"),
                      help="An image that does not decode is an error instead of a skip."),
+        click.option("--shuffle", type=click.Choice(get_args(Shuffle)), default=_default(RunOptions, "shuffle"),
+                     show_default=True, help="Under several ranks: one global batch order, or each rank shuffles "
+                     "its own stretch of DATA (its own tar shards)."),
     ]):
         command = option(command)
     return command

@@ -7,6 +7,7 @@ seeded per (seed, epoch, index) so a batch is the same whatever the worker count
 
 from __future__ import annotations
 
+import bisect
 import glob
 import gzip
 import io
@@ -191,31 +192,75 @@ class Decodable(Dataset):
         raise DataError(f"none of the {len(self.dataset)} items decodes; the first: {problem}")
 
 
+def rank_stretches(size: int, world_size: int, *, tar_starts: Sequence[int] = ()) -> list[range]:
+    """`world_size` consecutive stretches of `range(size)`, of equal length; with at least as many tar shards as
+    ranks each cut moves on to where the next tar begins, so that a rank's stretch is whole tar shards."""
+    firsts = [0, *tar_starts]
+
+    def cut(rank: int) -> int:
+        even = -(-rank * size // world_size)
+        if len(firsts) < world_size:
+            return even
+        later = bisect.bisect_left(firsts, even)
+        return firsts[later] if later < len(firsts) else size
+
+    cuts = [cut(rank) for rank in range(world_size)] + [size]
+    return [range(cuts[rank], cuts[rank + 1]) for rank in range(world_size)]
+
+
+def dataset_stretches(dataset: Dataset, world_size: int) -> list[range]:
+    """`rank_stretches` of a dataset: its tar shards' when it has them (`SourceImages`), else equal ones."""
+    tar_starts = dataset.tar_starts() if isinstance(dataset, SourceImages) else []
+    return rank_stretches(len(dataset), world_size, tar_starts=tar_starts)
+
+
 class EpochSampler(Sampler):
     """Shuffled per epoch from (seed, epoch), split across ranks, whole batches only.
 
     Yields `(epoch, index)` so the dataset can seed each sample's augmentation; `start_batch` skips the
     batches a resumed run has already trained on.
+
+    Global shuffling (the default): global batch b is the b-th run of one permutation of every index, each rank
+    taking its slice, so any number of ranks trains on the batches of one process. With `stretches` (one per rank,
+    `dataset_stretches`), local shuffling: each rank permutes its own stretch only, so it reads only its own tar
+    shards, which its node's page cache can keep; an epoch is the batches the smallest stretch gives. One rank's
+    stretch is everything, so a single process shuffles as globally.
     """
 
     def __init__(
         self, size: int, *, batch_size: int, seed: int, epoch: int, rank: int = 0, world_size: int = 1,
-        start_batch: int = 0,
+        start_batch: int = 0, stretches: Sequence[range] | None = None,
     ):
-        self.batches_per_epoch = size // (batch_size * world_size)
-        if self.batches_per_epoch == 0:
+        if stretches is not None and (len(stretches) != world_size or sum(map(len, stretches)) != size):
+            raise ValueError(f"{len(stretches)} stretches of {sum(map(len, stretches))} indices for {world_size} "
+                             f"ranks and {size} indices")
+        per_rank = size // world_size if stretches is None else min(map(len, stretches))
+        self.batches_per_epoch = per_rank // batch_size
+        if self.batches_per_epoch == 0 and stretches is None:
             raise DataError(f"{size} images are fewer than one global batch of {batch_size * world_size}")
+        if self.batches_per_epoch == 0:
+            raise DataError(f"the smallest rank's stretch of the data holds {per_rank} images, fewer than one batch "
+                            f"of {batch_size}")
         self.size, self.batch_size, self.seed, self.epoch = size, batch_size, seed, epoch
-        self.rank, self.world_size, self.start_batch = rank, world_size, start_batch
+        self.rank, self.world_size, self.start_batch, self.stretches = rank, world_size, start_batch, stretches
 
     def __len__(self) -> int:
         return (self.batches_per_epoch - self.start_batch) * self.batch_size
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        order = torch.randperm(self.size, generator=g)[: self.batches_per_epoch * self.batch_size * self.world_size]
-        # Global batch b holds order[b*B*W:(b+1)*B*W]; rank r takes its r-th slice of B.
-        mine = order.view(self.batches_per_epoch, self.world_size, self.batch_size)[self.start_batch :, self.rank]
+        taken = self.batches_per_epoch * self.batch_size
+        if self.stretches is None:
+            g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            order = torch.randperm(self.size, generator=g)[: taken * self.world_size]
+            # Global batch b holds order[b*B*W:(b+1)*B*W]; rank r takes its r-th slice of B.
+            mine = order.view(self.batches_per_epoch, self.world_size, self.batch_size)[self.start_batch :, self.rank]
+        else:
+            # A seed per rank, or equal stretches would be permuted alike; rank 0's is global shuffling's, so that a
+            # single process shuffles as globally.
+            g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch + self.rank * 1_000_000_007)
+            stretch = self.stretches[self.rank]
+            order = torch.randperm(len(stretch), generator=g)[:taken] + stretch.start
+            mine = order.view(self.batches_per_epoch, self.batch_size)[self.start_batch :]
         for index in mine.reshape(-1).tolist():
             yield self.epoch, index
 
@@ -246,6 +291,36 @@ NAMED_SOURCES = {"fashion_mnist": "train", "fashion_mnist:train": "train", "fash
 _NAMED_LISTED = 5  # skipped entries named in the warning of a training or evaluation source; the rest are counted
 
 
+class _MemberReader:
+    """Tar members read through one open file per process, kept while the reads stay in its shard: a process
+    reading its samples in order goes through each shard front to back, a stream to the OS, which reads ahead.
+    `os.pread` leaves the file position alone, so workers forked with the file open share it safely."""
+
+    def __init__(self) -> None:
+        self.file: io.BufferedReader | None = None
+
+    def read(self, shard: Path, offset: int, size: int) -> bytes:
+        if self.file is None or self.file.name != str(shard):
+            if self.file is not None:
+                self.file.close()
+            try:
+                self.file = open(str(shard), "rb")  # noqa: SIM115 - kept open across reads, closed on the next shard
+            except OSError as error:
+                self.file = None
+                raise DataError(f"{shard}: cannot read tar shard: {error.strerror}") from None
+        return os.pread(self.file.fileno(), size, offset)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {}  # a copy in another process (a spawned worker) opens its own file
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.file = None
+
+    def __del__(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
 @dataclass(frozen=True)
 class ImageSource:
     """Ordered entries and how to load entry i as uint8 (3, H, W).
@@ -263,16 +338,22 @@ class ImageSource:
     dataset: Dataset | None = None  # named and Hugging Face sources: entry i is dataset[i][0]
     skipped: dict[int, str] = field(default_factory=dict)
     members: list[tuple[Path, int, int]] = field(default_factory=list)  # tar sources: (shard, offset, size) per entry
+    reader: _MemberReader = field(default_factory=_MemberReader, repr=False, compare=False)
 
     def load(self, position: int) -> torch.Tensor:
         if self.dataset is not None:
             return self.dataset[position][0]
         if self.members:
-            shard, offset, size = self.members[position]
-            with open(shard, "rb") as f:
-                f.seek(offset)
-                return decode_image(self.files[position], f.read(size))
+            return decode_image(self.files[position], self.reader.read(*self.members[position]))
         return decode_image(self.files[position])
+
+    def tar_starts(self, positions: Sequence[int] | None = None) -> list[int]:
+        """Where a tar shard other than the first begins, in the list of entries or of those at `positions` (none
+        for other sources)."""
+        if not self.members:
+            return []
+        shards = [self.members[i][0] for i in (range(len(self.members)) if positions is None else positions)]
+        return [i for i in range(1, len(shards)) if shards[i] != shards[i - 1]]
 
     def head(self, limit: int) -> ImageSource:
         return ImageSource(
@@ -304,6 +385,9 @@ class SourceImages(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         return self.source.load(self.positions[index]), int(self.labels[index])
+
+    def tar_starts(self) -> list[int]:
+        return self.source.tar_starts(self.positions)
 
 
 def open_source(data: str | Path, *, limit: int | None = None) -> ImageSource:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
 import torch
 import torch.distributed as dist
@@ -24,7 +25,8 @@ from tqdm.auto import tqdm
 
 from simsiam_zoo._io import atomic_write
 from simsiam_zoo.checkpoint import load_checkpoint
-from simsiam_zoo.data import DataError, EpochSampler, Transformed
+from simsiam_zoo.choices import Shuffle
+from simsiam_zoo.data import DataError, EpochSampler, Transformed, dataset_stretches
 from simsiam_zoo.distributed import (
     DistributedContext,
     all_reduce_mean,
@@ -103,6 +105,7 @@ def finetune(
     checkpoint: str | Path | None = None,
     max_steps: int | None = None,
     strict: bool = False,
+    shuffle: Shuffle = "global",
 ) -> FinetuneResult:
     """Train `backbone` (a timm model, left untouched: a copy is trained) plus a new linear `fc`.
 
@@ -116,11 +119,15 @@ def finetune(
 
     `checkpoint`: a file the run is saved to after each epoch and when `max_steps` (a global step count) ends
     it early; the same call again resumes from it and ends with the parameters of a run never stopped (a finished
-    run returns at once). A checkpoint of another run (data sizes, schedule, seed, backbone weights) is refused.
-    Under torchrun (or in a process group) the ranks share each batch, as pretraining's do.
+    run returns at once). A checkpoint of another run (data sizes, schedule, seed, shuffling, backbone weights) is
+    refused.
+    Under torchrun (or in a process group) the ranks share each batch, as pretraining's do; with `shuffle="local"`
+    each rank draws its share from its own stretch of `train_set` instead (`data.EpochSampler`).
     """
     if len(train_set) == 0 or len(val_set) == 0:
         raise ValueError(f"empty dataset: {len(train_set)} train and {len(val_set)} val images")
+    if shuffle not in get_args(Shuffle):
+        raise ValueError(f"shuffle must be one of {', '.join(get_args(Shuffle))}, got {shuffle!r}")
     context = init_distributed(torch.device(device))
     device_ = local_device(device, context)
     model = _with_new_head(backbone, num_classes, seed=seed).to(device_)
@@ -133,7 +140,7 @@ def finetune(
     run = _Finetuning(model, train_set, val_set, preprocessing=preprocessing, schedule=schedule,
                       frozen_backbone=frozen_backbone, device=device_, seed=seed, num_workers=num_workers,
                       progress=progress, context=context, checkpoint=None if checkpoint is None else Path(checkpoint),
-                      strict=strict)
+                      strict=strict, shuffle=shuffle)
     run.run(max_steps=max_steps)
     if run.model is not model:  # trained with synchronised BatchNorm: the result keeps the backbone's own modules
         model.load_state_dict(run.model.state_dict())
@@ -165,13 +172,15 @@ class _Finetuning:
 
     def __init__(self, model: nn.Module, train_set: Dataset, val_set: Dataset, *, preprocessing: Preprocessing,
                  schedule: Schedule, frozen_backbone: bool, device: torch.device, seed: int, num_workers: int,
-                 progress: bool, context: DistributedContext, checkpoint: Path | None, strict: bool):
+                 progress: bool, context: DistributedContext, checkpoint: Path | None, strict: bool,
+                 shuffle: Shuffle):
         self.train_set, self.val_set, self.schedule, self.context = train_set, val_set, schedule, context
         self.checkpoint = checkpoint
         # What a checkpoint must match to be resumed; the weights are hashed only when there is one to match.
         self.settings = None if checkpoint is None else {
             "num_train": len(train_set), "num_val": len(val_set), "schedule": dataclasses.asdict(schedule),
-            "frozen_backbone": frozen_backbone, "seed": seed, "weights_sha256": weights_sha256(model)}
+            "frozen_backbone": frozen_backbone, "seed": seed, "shuffle": shuffle,
+            "weights_sha256": weights_sha256(model)}
         self.frozen_backbone, self.device, self.seed, self.num_workers = frozen_backbone, device, seed, num_workers
         if context.enabled and not frozen_backbone:  # a frozen backbone's BN keeps its running statistics
             model = convert_sync_batchnorm(copy.deepcopy(model), device)
@@ -181,7 +190,10 @@ class _Finetuning:
                                          kind=schedule.optimizer, lr=schedule.lr, momentum=schedule.momentum,
                                          weight_decay=schedule.weight_decay)
         self.batch = _global_batch(schedule, len(train_set), context.world_size)
-        self.steps_per_epoch = len(train_set) // self.batch
+        self.stretches = dataset_stretches(train_set, context.world_size) if shuffle == "local" else None
+        self.steps_per_epoch = EpochSampler(len(train_set), batch_size=self.batch // context.world_size, seed=0,
+                                            epoch=0, world_size=context.world_size,
+                                            stretches=self.stretches).batches_per_epoch
         self.total_steps = schedule.epochs * self.steps_per_epoch
         self.augmented = Augmented(train_set, train_transform(preprocessing), seed=seed, strict=strict)
         self.eval_transform = preprocessing.transform()
@@ -210,8 +222,8 @@ class _Finetuning:
             return 0
         state = load_checkpoint(self.checkpoint)
         if state.get("settings") != self.settings:
-            raise DataError(f"{self.checkpoint}: the checkpoint of another run (other data, schedule, seed or "
-                            "backbone); choose another checkpoint folder or delete it")
+            raise DataError(f"{self.checkpoint}: the checkpoint of another run (other data, schedule, seed, shuffling "
+                            "or backbone); choose another checkpoint folder or delete it")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.history, self.loss_sum = state["history"], state["loss_sum"]
@@ -225,10 +237,12 @@ class _Finetuning:
         atomic_write(self.checkpoint, lambda f: torch.save(state, f))
 
     def batches(self, epoch: int, start_batch: int) -> DataLoader:
-        # Global batch b of the one-process order, each rank its slice: the same steps on any number of ranks.
+        # Global shuffling: global batch b of the one-process order, each rank its slice, the same steps on any
+        # number of ranks; local: each rank's batches from its own stretch of the data.
         per_rank, context = self.batch // self.context.world_size, self.context
         sampler = EpochSampler(len(self.train_set), batch_size=per_rank, seed=self.seed, epoch=epoch,
-                               rank=context.rank, world_size=context.world_size, start_batch=start_batch)
+                               rank=context.rank, world_size=context.world_size, start_batch=start_batch,
+                               stretches=self.stretches)
         return DataLoader(self.augmented, batch_size=per_rank, sampler=sampler, drop_last=True,
                           num_workers=self.num_workers)
 

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import yaml
 
 from simsiam_zoo._io import atomic_write_text, read_document
-from simsiam_zoo.choices import BNPlacement, Optimizer, PredictorKind, Similarity
+from simsiam_zoo.choices import BNPlacement, Optimizer, PredictorKind, Shuffle, Similarity
 
 if typing.TYPE_CHECKING:
     from simsiam_zoo.model import HeadConfig
@@ -77,6 +77,9 @@ class DataRecipe:
     knn_test_size: int = 0
     fake_size: int = 64
     num_workers: int = 0
+    # Under several ranks: "global" (the paper's one permutation; any number of ranks trains on one process's
+    # batches) or "local" (each rank shuffles its own stretch of the data, its own tar shards).
+    shuffle: Shuffle = "global"
 
 
 @dataclass(frozen=True)

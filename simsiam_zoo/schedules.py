@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, get_args
 
-from simsiam_zoo.choices import FeatureDtype, FeatureFormat, Optimizer, Precision
+from simsiam_zoo.choices import FeatureDtype, FeatureFormat, Optimizer, Precision, Shuffle
 
 # Fine-tuning's default batch, halved on small train sets until an epoch has this many steps: with 600 labels
 # (1% of Fashion-MNIST) batch 256 gives 2 steps an epoch, and 30 epochs leave the new head near its init.
@@ -94,7 +94,8 @@ class RunOptions:
     name is loaded from; `seed` seeds the caps, label subsets, head initialisation, augmentation and batch order;
     `checkpoint_dir` holds a checkpoint per network trained (after each epoch), from which the same call resumes;
     `strict` makes an image that does not decode an error (otherwise a training image is skipped, its place in the
-    batch taken by the next one, and an image of an extracted split a listed skip).
+    batch taken by the next one, and an image of an extracted split a listed skip); `shuffle` is the batch order
+    under several ranks (`data.EpochSampler`: global, or local to each rank's own stretch of the data).
     """
 
     train_limit: int | None = None
@@ -106,6 +107,7 @@ class RunOptions:
     num_workers: int = 0
     progress: bool = True
     strict: bool = False
+    shuffle: Shuffle = "global"
 
     def __post_init__(self) -> None:
         for name in ("train_limit", "test_limit"):
@@ -114,6 +116,8 @@ class RunOptions:
                 raise ValueError(f"{name} must be None or >= 1, got {limit!r}")
         if not self.num_workers >= 0:
             raise ValueError(f"num_workers must be >= 0, got {self.num_workers!r}")
+        if self.shuffle not in get_args(Shuffle):
+            raise ValueError(f"shuffle must be one of {', '.join(get_args(Shuffle))}, got {self.shuffle!r}")
 
 
 @dataclass(frozen=True)

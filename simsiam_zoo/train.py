@@ -33,6 +33,7 @@ from simsiam_zoo.data import (
     FashionMNIST,
     LabelledSubset,
     Transformed,
+    dataset_stretches,
     labelled_images,
 )
 from simsiam_zoo.distributed import (
@@ -246,8 +247,9 @@ class _Pretraining:
         self.views = Augmented(dataset, pretrain_transform(image_size=data.image_size, variant=data.augmentation,
                                                            mean=data.mean, std=data.std), seed=recipe.run.seed, views=2,
                              strict=strict)
+        self.stretches = dataset_stretches(dataset, context.world_size) if data.shuffle == "local" else None
         self.steps_per_epoch = EpochSampler(len(dataset), batch_size=self.per_rank_batch, seed=0, epoch=0,
-                                            world_size=context.world_size).batches_per_epoch
+                                            world_size=context.world_size, stretches=self.stretches).batches_per_epoch
         self.total_steps = recipe.optim.epochs * self.steps_per_epoch
         if context.is_main:
             recipe.save(output_dir / RECIPE_NAME)
@@ -268,7 +270,8 @@ class _Pretraining:
     def batches(self, epoch: int, start_batch: int) -> DataLoader:
         context = self.context
         sampler = EpochSampler(len(self.dataset), batch_size=self.per_rank_batch, seed=self.recipe.run.seed,
-                               epoch=epoch, rank=context.rank, world_size=context.world_size, start_batch=start_batch)
+                               epoch=epoch, rank=context.rank, world_size=context.world_size, start_batch=start_batch,
+                               stretches=self.stretches)
         return DataLoader(self.views, batch_size=self.per_rank_batch, sampler=sampler, drop_last=True,
                           num_workers=self.recipe.data.num_workers, pin_memory=self.device.type == "cuda",
                           persistent_workers=False)

@@ -43,6 +43,26 @@ def test_epoch_sampler_splits_global_batches_across_ranks_and_resumes():
         EpochSampler(3, batch_size=4, seed=0, epoch=0)
 
 
+def test_local_shuffling_keeps_each_rank_on_its_own_stretch_and_resumes():
+    assert data.rank_stretches(10, 2) == [range(0, 5), range(5, 10)]
+    # With at least as many tars as ranks, a cut moves on to where the next tar begins; with fewer, it stays even.
+    assert data.rank_stretches(10, 2, tar_starts=[3, 6, 8]) == [range(0, 6), range(6, 10)]
+    assert data.rank_stretches(10, 4, tar_starts=[6]) == [range(0, 3), range(3, 5), range(5, 8), range(8, 10)]
+    stretches = data.rank_stretches(10, 2, tar_starts=[3, 6, 8])
+    ranks = [list(EpochSampler(10, batch_size=2, seed=1, epoch=0, rank=r, world_size=2, stretches=stretches))
+             for r in range(2)]
+    for rank, drawn in enumerate(ranks):  # 2 batches each: as many as the smaller stretch (4 images) gives
+        indices = [index for _, index in drawn]
+        assert len(indices) == len(set(indices)) == 4 and set(indices) <= set(stretches[rank])
+    resumed = EpochSampler(10, batch_size=2, seed=1, epoch=0, rank=1, world_size=2, start_batch=1, stretches=stretches)
+    assert list(resumed) == ranks[1][2:]
+    # One rank's stretch is everything: a single process shuffles as globally.
+    assert list(EpochSampler(10, batch_size=4, seed=1, epoch=3, stretches=[range(10)])) == \
+        list(EpochSampler(10, batch_size=4, seed=1, epoch=3))
+    with pytest.raises(DataError, match="smallest rank's stretch of the data holds 4 images, fewer than one batch"):
+        EpochSampler(10, batch_size=5, seed=0, epoch=0, world_size=2, stretches=stretches)
+
+
 def test_an_empty_class_folder_is_refused(tmp_path):
     """It would be a class that nothing is labelled with: an extra, unpredictable output of every classifier."""
     for name in ("a", "b"):

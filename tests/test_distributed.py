@@ -2,6 +2,7 @@
 extraction writes the bytes one process writes."""
 
 import csv
+import io
 import json
 import os
 import subprocess
@@ -100,14 +101,85 @@ def test_two_rank_extraction_writes_what_one_process_writes_and_resumes(tmp_path
     assert sorted(p.name for p in two.glob("shard-*")) == [f"shard-{n:05d}.safetensors" for n in range(5)]
     assert launched.stdout.count("embedded 13 of 14 images") == 1  # rank 0 reports, for the whole job
 
-    # A killed job: the index and one shard of each rank missing. The rerun keeps the others' very files.
-    for name in ("index.json", "shard-00001.safetensors", "shard-00002.safetensors"):
+    # A killed job: the index and one shard of each rank (0-2 and 3-4, its stretch of the images) missing. The rerun
+    # keeps the others' very files.
+    for name in ("index.json", "shard-00001.safetensors", "shard-00003.safetensors"):
         (two / name).unlink()
-    kept = {name: (two / name).stat().st_mtime_ns for name in ("shard-00000.safetensors", "shard-00003.safetensors")}
+    kept = {name: (two / name).stat().st_mtime_ns for name in ("shard-00000.safetensors", "shard-00004.safetensors")}
     _torchrun([*extract, "--out", str(two)], env=env)
     assert _files(two) == _files(one)
     assert {name: (two / name).stat().st_mtime_ns for name in kept} == kept
 
+
+
+READS_SCRIPT = """
+import json
+import os
+import sys
+from pathlib import Path
+
+import timm
+
+from simsiam_zoo import data
+from simsiam_zoo.features import extract_features
+from simsiam_zoo.finetune import finetune
+from simsiam_zoo.recipe import load_recipe
+from simsiam_zoo.schedules import Schedule
+from simsiam_zoo.train import train
+from tests.test_extract import make_transform, tiny_model
+from tests.test_finetune import PREPROCESSING, coloured
+
+read, shards = data._MemberReader.read, set()
+
+
+def recording(self, shard, offset, size):
+    shards.add(Path(shard).name)
+    return read(self, shard, offset, size)
+
+
+data._MemberReader.read = recording
+pattern, out = sys.argv[1], Path(sys.argv[2])
+recipe = load_recipe("tiny_fake").replace({"data.dataset": "imagefolder", "data.path": pattern, "optim.epochs": 1,
+                                           "optim.batch_size": 4, "data.knn_train_size": 0})
+reads = {}
+for shuffle in ("local", "global"):
+    shards.clear()
+    train(recipe.replace({"data.shuffle": shuffle}), output_dir=out / shuffle, progress=False)
+    reads[shuffle] = sorted(shards)
+shards.clear()
+extract_features(tiny_model(), make_transform(), pattern, out=out / "features", shard_size=2, num_workers=0,
+                 progress=False)
+reads["extract"] = sorted(shards)
+shards.clear()  # the validation split is other images: the tars are read by the training steps only
+finetune(timm.create_model("resnet18", num_classes=0), data.labelled_images(pattern), coloured(4, seed=0),
+         num_classes=2, preprocessing=PREPROCESSING, schedule=Schedule(epochs=1, batch_size=4, lr=0.05),
+         frozen_backbone=True, progress=False, shuffle="local")
+reads["finetune"] = sorted(shards)
+(out / f"reads-{os.environ['RANK']}.json").write_text(json.dumps(reads))
+"""
+
+
+def test_each_rank_reads_its_own_tar_shards_when_shuffling_locally_and_extracting(tmp_path):
+    """Three tars of four images, two ranks: the first takes tars 0-1 (the cut at 6 moves on to tar 2's start), the
+    other tar 2, in pretraining with data.shuffle=local, in a fine-tune with shuffle="local" and in extraction;
+    global shuffling reads across them."""
+    from tests.test_extract import _tar_shards
+
+    samples = []
+    for index in range(12):
+        image = io.BytesIO()
+        Image.fromarray(np.random.default_rng(index).integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(image, "PNG")
+        samples.append((f"k{index:02d}", image.getvalue(), index % 2))
+    _tar_shards(tmp_path / "tars", samples, per_shard=4)
+    script = tmp_path / "reads.py"
+    script.write_text(READS_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    _torchrun([str(script), str(tmp_path / "tars" / "train-{000000..000002}.tar"), str(tmp_path / "out")], env=env)
+    reads = [json.loads((tmp_path / "out" / f"reads-{rank}.json").read_text()) for rank in (0, 1)]
+    for shuffle in ("local", "finetune", "extract"):
+        assert set(reads[0][shuffle]) <= {"train-000000.tar", "train-000001.tar"}, shuffle
+        assert reads[1][shuffle] == ["train-000002.tar"], shuffle
+    assert "train-000002.tar" in reads[0]["global"] and "train-000000.tar" in reads[1]["global"]
 
 
 API_SCRIPT = """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import gzip
 import io
 import json
@@ -20,9 +21,12 @@ from PIL import Image
 from safetensors import safe_open
 from torch import nn
 
+import simsiam_zoo.data
 from simsiam_zoo.augment import eval_transform
-from simsiam_zoo.data import FASHION_MNIST_DIR, DataError, FashionMNIST, decode_image
+from simsiam_zoo.data import FASHION_MNIST_DIR, DataError, FashionMNIST, decode_image, open_source
 from simsiam_zoo.features import extract_features, load_features
+from simsiam_zoo.features.extract import rank_shards
+from simsiam_zoo.features.store import Shard
 from tests._process import run_until_then_kill
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -436,7 +440,7 @@ def _tar_shards(root: Path, images: list[tuple[str, bytes, int | None]], per_sha
                     tar.addfile(info, io.BytesIO(body))
 
 
-def test_webdataset_tar_shards_extract_as_the_same_images_in_a_folder(tmp_path: Path) -> None:
+def test_webdataset_tar_shards_extract_as_the_same_images_in_a_folder(tmp_path: Path, monkeypatch) -> None:
     """Brace patterns over tar shards give the embeddings, labels and order of the same images as files; a sample
     without an image and a corrupt image are listed skips; a missing shard is an error naming it."""
     folder, samples = tmp_path / "folder", []
@@ -450,7 +454,28 @@ def test_webdataset_tar_shards_extract_as_the_same_images_in_a_folder(tmp_path: 
         info.size = 1
         tar.addfile(info, io.BytesIO(b"0"))
     pattern = str(tmp_path / "shards" / "train-{000000..000002}.tar")
-    extract_features(tiny_model(), make_transform(), pattern, out=tmp_path / "from_tars", progress=False)
+    opened = collections.Counter()
+
+    def counting_open(file: Any, *args: Any, **kwargs: Any) -> Any:
+        opened[Path(file).name] += 1
+        return open(file, *args, **kwargs)
+
+    monkeypatch.setattr(simsiam_zoo.data, "open", counting_open, raising=False)
+    extract_features(tiny_model(), make_transform(), pattern, out=tmp_path / "from_tars", shard_size=2,
+                     num_workers=0, progress=False)
+    # Each tar is opened once to be listed and once to be read through, not once per image.
+    assert opened == {f"train-00000{i}.tar": 2 for i in range(3)}
+    # Output shards are cut where a tar begins (3 samples a tar, the last one with the orphan), so that each is
+    # read from one tar, and ranks share tars: with two ranks, one takes the first two tars, the other the last.
+    index = json.loads((tmp_path / "from_tars" / "index.json").read_text())
+    plan = [(shard["start"], shard["stop"]) for shard in index["shards"]]
+    assert plan == [(0, 2), (2, 3), (3, 5), (5, 6), (6, 8), (8, 9)]
+    shards, source = [Shard(n, start, stop) for n, (start, stop) in enumerate(plan)], open_source(pattern)
+    share = [[(shard.start, shard.stop) for shard in rank_shards(shards, source, rank=rank, world_size=2)]
+             for rank in (0, 1)]
+    assert share == [plan[:4], plan[4:]]
+    # Fewer tars than ranks: equal stretches of the source, whose shards a tar's ranks share.
+    assert [len(rank_shards(shards, source, rank=rank, world_size=4)) for rank in range(4)] == [2, 1, 2, 1]
     from_tars = load_features(tmp_path / "from_tars")
     skipped = json.loads((tmp_path / "from_tars" / "skipped.json").read_text())
     assert [(s["path"], s["reason"][:22]) for s in skipped] == [

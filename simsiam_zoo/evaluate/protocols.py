@@ -217,6 +217,7 @@ def _train(
         loaded.model, train, splits.test, num_classes=len(splits.classes), preprocessing=loaded.preprocessing,
         schedule=schedule, frozen_backbone=frozen_backbone, device=run.device, seed=run.seed,
         num_workers=run.num_workers, progress=run.progress, checkpoint=checkpoint, strict=run.strict,
+        shuffle=run.shuffle,
     )
 
 
@@ -242,7 +243,7 @@ def linear_protocol(
         "evaluation": "linear_protocol", "model": loaded.source, "arch": loaded.arch, "data": splits.name,
         "num_train": result.num_train, "num_test": result.num_val, "num_classes": len(splits.classes),
         "epochs": used.epochs, "batch_size": used.batch_size, "base_lr": schedule.base_lr, "lr": used.lr,
-        "optimizer": used.optimizer, "weight_decay": used.weight_decay, "seed": run.seed,
+        "optimizer": used.optimizer, "weight_decay": used.weight_decay, "seed": run.seed, "shuffle": run.shuffle,
         "top1": result.top1, "history": result.history,
     }
 
@@ -303,7 +304,8 @@ def semi_supervised(
         "evaluation": "semi_supervised", "model": loaded.source, "arch": loaded.arch, "data": splits.name,
         "num_train": len(splits.train), "num_test": len(splits.test), "num_classes": len(splits.classes),
         "epochs": schedule.epochs, "batch_size": schedule.batch_size, "lr": schedule.lr,
-        "weight_decay": schedule.weight_decay, "optimizer": schedule.optimizer, "seed": run.seed, "fractions": rows,
+        "weight_decay": schedule.weight_decay, "optimizer": schedule.optimizer, "seed": run.seed,
+        "shuffle": run.shuffle, "fractions": rows,
         "top1": {f"{row['fraction']:g}": row["top1"] for row in rows},
     }
 
@@ -386,7 +388,8 @@ def transfer(
                                 name=f"transfer-{name}")
                 rows.append({"dataset": name, "mode": "finetune", "top1": result.top1, "epochs": schedule.epochs,
                              "batch_size": result.batch_size, "lr": schedule.lr, **sizes})
-    return {"evaluation": "transfer", "model": loaded.source, "arch": loaded.arch, "seed": run.seed, "rows": rows}
+    return {"evaluation": "transfer", "model": loaded.source, "arch": loaded.arch, "seed": run.seed,
+            "shuffle": run.shuffle, "rows": rows}
 
 
 def _local_paths(*args: Any) -> list[str | Path]:
@@ -436,5 +439,6 @@ def finetune_classifier(
         "out": str(folder), "frozen_backbone": frozen_backbone, "num_train": result.num_train,
         "num_test": result.num_val, "num_classes": len(splits.classes), "epochs": schedule.epochs,
         "batch_size": result.batch_size, "lr": schedule.lr, "weight_decay": schedule.weight_decay,
-        "optimizer": schedule.optimizer, "seed": run.seed, "top1": result.top1, "history": result.history,
+        "optimizer": schedule.optimizer, "seed": run.seed, "shuffle": run.shuffle, "top1": result.top1,
+        "history": result.history,
     }

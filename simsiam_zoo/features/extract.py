@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from simsiam_zoo._io import atomic_write_text, claim_output_dir
 from simsiam_zoo.choices import FeatureDtype, FeatureFormat, Precision
-from simsiam_zoo.data import DataError, ImageSource, open_source
+from simsiam_zoo.data import DataError, ImageSource, open_source, rank_stretches
 from simsiam_zoo.distributed import DistributedContext, all_outcomes, init_distributed, local_device, on_main
 from simsiam_zoo.features.engine import Pipeline, embed_shards, split_pipeline
 from simsiam_zoo.features.store import (
@@ -124,8 +124,8 @@ def extract_features(
 ) -> ExtractSummary:
     """Embed every image of `data` with `model(transform(uint8 image))` into shards under `out`.
 
-    `data`: an image folder (class sub-folders give labels), a text file of image paths, or `fashion_mnist`
-    / `fashion_mnist:test`. Rerunning with the same arguments resumes; an `out` holding another extraction
+    `data`: any source `open_source` reads (an image folder, a list file, tar shards, a Hugging Face dataset,
+    `fashion_mnist[:test]`). Rerunning with the same arguments resumes; an `out` holding another extraction
     is refused. Unreadable images are skipped and listed in skipped.json, or raise DataError when `strict`.
     A rerun resumes only when the weights (their sha256), the preprocessing and the images (paths, sizes, mtimes)
     are those of the first run; `model_name` (e.g. a zoo name) is recorded for people. `limit` keeps the first
@@ -136,8 +136,8 @@ def extract_features(
     for CUDA), so that workers only decode.
 
     Inside a process group (torchrun, or one the caller initialised) every rank calls it alike: each embeds and
-    writes every world_size-th shard of the same plan, rank 0 writes the index once all are done, and the output
-    is the one a single process writes.
+    writes its share of the same plan (`rank_shards`: its own stretch of the source), rank 0 writes the index once
+    all are done, and the output is the one a single process writes.
     """
     _check_options(
         precision=precision, dtype=dtype, output_format=output_format, batch_size=batch_size,
@@ -148,7 +148,7 @@ def extract_features(
     source, out, settings = on_main(context, lambda: _prepare(
         model, transform, data, out, limit=limit, precision=precision, dtype=dtype, output_format=output_format,
         shard_size=shard_size))
-    store = _Store(out, source, settings, plan_shards(len(source.paths), shard_size), context=context)
+    store = _Store(out, source, settings, _plan(source, shard_size), context=context)
     device_ = local_device(device, context)
     pipeline = split_pipeline(transform, device_preprocessing=device_.type == "cuda" if device_preprocessing is None
                               else device_preprocessing)
@@ -188,8 +188,19 @@ def _prepare(model: nn.Module, transform: Callable[[torch.Tensor], torch.Tensor]
     out = claim_output_dir(out, kind="features", inputs=(data,), legacy_files=(INDEX_FILE,))
     recorded = _settings(source, model, transform, limit=limit, output_format=output_format, shard_size=shard_size,
                          **settings)
-    prepare_out(out, recorded, plan_shards(len(source.paths), shard_size), output_format)
+    prepare_out(out, recorded, _plan(source, shard_size), output_format)
     return source, out, recorded
+
+
+def _plan(source: ImageSource, shard_size: int) -> list[Shard]:
+    return plan_shards(len(source.paths), shard_size, breaks=source.tar_starts())
+
+
+def rank_shards(shards: list[Shard], source: ImageSource, *, rank: int, world_size: int) -> list[Shard]:
+    """Rank r's share of the plan: the shards that start in its stretch of the source (`rank_stretches`, whole tar
+    shards when there are at least as many as ranks), so that each rank reads its own tars front to back."""
+    stretch = rank_stretches(len(source.paths), world_size, tar_starts=source.tar_starts())[rank]
+    return [shard for shard in shards if shard.start in stretch]
 
 
 def _embed_missing(store: _Store, pipeline: Pipeline, model: nn.Module, *, progress: bool, strict: bool,
@@ -260,12 +271,12 @@ class _StorePart:
 class _Store:
     """One extraction's shards in OUT: those kept from an earlier run, each new one written as it is embedded
     (an empty one once the embedding size is known), and the index written last. With several ranks each embeds
-    and writes its own shards (every world_size-th of the plan), and rank 0 the index of all."""
+    and writes its own shards (`rank_shards`), and rank 0 the index of all."""
 
     def __init__(self, out: Path, source: ImageSource, settings: dict[str, Any], shards: list[Shard], *,
                  context: DistributedContext):
         self.out, self.source, self.settings, self.shards, self.context = out, source, settings, shards, context
-        self.mine = shards[context.rank :: context.world_size]
+        self.mine = rank_shards(shards, source, rank=context.rank, world_size=context.world_size)
         self.settings_sha256 = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
         self.counts: dict[int, int] = {}  # shard number -> images embedded, for the shards on disk
         self.skips: dict[int, list[dict[str, Any]]] = {}  # shard number -> its skipped entries

@@ -12,15 +12,16 @@ Layout of OUT:
     skipped.json             [{index, path, reason}] for every source entry that was not embedded
     index.json               settings, classes, counts and shard list; written last, so it marks a finished run
 
-Shard k covers source positions [k * shard_size, (k + 1) * shard_size): the plan depends only on the source
-list and shard_size. A restarted run keeps every shard that verifies, recomputes the others, and ends with
-the same bytes as an uninterrupted run (no timestamps, deterministic key order).
+Shard k covers the next shard_size source positions, cut short where a tar shard of the source begins: the plan
+depends only on the source list and shard_size. A restarted run keeps every shard that verifies, recomputes the
+others, and ends with the same bytes as an uninterrupted run (no timestamps, deterministic key order).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,11 +92,13 @@ class StoredShard:
     load_embeddings: Callable[[], torch.Tensor]
 
 
-def plan_shards(num_images: int, shard_size: int) -> list[Shard]:
-    return [
-        Shard(number, start, min(start + shard_size, num_images))
-        for number, start in enumerate(range(0, num_images, shard_size))
-    ]
+def plan_shards(num_images: int, shard_size: int, *, breaks: Sequence[int] = ()) -> list[Shard]:
+    """Runs of `shard_size` consecutive positions, also cut at each of `breaks` (where a tar shard of the source
+    begins), so that an output shard is read from one input shard."""
+    edges = sorted({0, *breaks, num_images})
+    spans = [(start, min(start + shard_size, stop)) for first, stop in itertools.pairwise(edges)
+             for start in range(first, stop, shard_size)]
+    return [Shard(number, start, stop) for number, (start, stop) in enumerate(spans)]
 
 
 def _canonical_safetensors(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
