@@ -120,9 +120,8 @@ def finetune(
     `checkpoint`: a file the run is saved to after each epoch and when `max_steps` (a global step count) ends
     it early; the same call again resumes from it and ends with the parameters of a run never stopped (a finished
     run returns at once). A checkpoint of another run (data sizes, schedule, seed, shuffling, backbone weights) is
-    refused.
-    Under torchrun (or in a process group) the ranks share each batch, as pretraining's do; with `shuffle="local"`
-    each rank draws its share from its own stretch of `train_set` instead (`data.EpochSampler`).
+    refused. Under torchrun (or in a process group) the ranks share each batch, as pretraining's do; with
+    `shuffle="local"` each rank draws its share from its own stretch of `train_set` instead (`data.EpochSampler`).
     """
     if len(train_set) == 0 or len(val_set) == 0:
         raise ValueError(f"empty dataset: {len(train_set)} train and {len(val_set)} val images")
