@@ -50,7 +50,7 @@ ELSEWHERE = [
     "tests/test_zoo.py::test_zoo_name_from_a_local_hub_checks_sha256",
     "tests/test_zoo.py::test_export_of_a_bad_checkpoint_writes_nothing",
     "tests/test_convert.py::test_truncated_file",
-    "tests/test_hub.py::test_server_rejects_paths_that_climb",
+    "tests/test_hub.py::test_a_hub_id_cannot_climb_out_of_the_local_hub_directory",
     "tests/test_hub.py::test_invalid_folder_is_refused_before_any_upload",
 ]
 OUTCOME_WIDTH = 100
@@ -76,6 +76,9 @@ def run_cases(workdir: Path) -> tuple[list[Case], str]:
     ]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     summary = (done.stdout.strip().splitlines() or ["(no output)"])[-1]
+    if done.returncode in (4, 5):  # a listed test that no longer exists (renamed), or none collected
+        raise SystemExit(f"the battery did not run (pytest exit {done.returncode}): {done.stdout[-3000:]}"
+                         f"{done.stderr[-3000:]}")
     if not junit.exists():
         raise SystemExit(f"pytest wrote no results (exit {done.returncode}):\n{done.stdout[-3000:]}"
                          f"{done.stderr[-3000:]}")

@@ -86,6 +86,7 @@ def run_steps(
     start_step: int,
     stop_step: int,
     after_step: Callable[[int, torch.Tensor, Any, float], None],
+    syncs_at: Callable[[int], bool],
     advice: Callable[[], str],
     deadline: float | None = None,
 ) -> int:
@@ -93,11 +94,15 @@ def run_steps(
     after a step; return the step reached.
 
     `batches(epoch, start_batch)` gives an epoch's batches from `start_batch` on. Each step sets the lr `lr_at`
-    gives on every group not marked `fix_lr`, takes `loss, extra = loss_of(batch)`, stops with TrainingDiverged
-    (and `advice()`) on a non-finite loss, steps the optimizer, then calls `after_step(step, loss, extra, lr)`
-    with the step count reached and the loss detached.
+    gives on every group not marked `fix_lr`, takes `loss, extra = loss_of(batch)`, steps the optimizer, then calls
+    `after_step(step, loss, extra, lr)` with the step count reached and the loss detached, still on the device.
+
+    The host waits for the device only where the caller reads values (`syncs_at(step)`: logging, checkpoints) and
+    where the run stops, so that it can queue the next steps meanwhile. There the losses since the last such point
+    are checked, before `after_step` can write anything: a non-finite one stops the run with TrainingDiverged
+    naming its step (and `advice()`).
     """
-    step = start_step
+    step, unchecked = start_step, _UncheckedLosses(start_step)
     while step < stop_step:
         epoch, start_batch = divmod(step, steps_per_epoch)
         for batch in batches(epoch, start_batch):
@@ -106,13 +111,34 @@ def run_steps(
                 if not group.get("fix_lr"):
                     group["lr"] = lr
             loss, extra = loss_of(batch)
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(f"loss is {loss.item()} at step {step} (epoch {epoch}); {advice()}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             step += 1
+            unchecked.add(loss.detach())
+            stopping = step >= stop_step or (deadline is not None and time.monotonic() > deadline)
+            if stopping or syncs_at(step):
+                unchecked.check(steps_per_epoch, advice)
             after_step(step, loss.detach(), extra, lr)
-            if step >= stop_step or (deadline is not None and time.monotonic() > deadline):
+            if stopping:
                 return step
     return step
+
+
+class _UncheckedLosses:
+    """The losses of the steps since the last check, kept on the device; `check` is one host sync for all."""
+
+    def __init__(self, first_step: int):
+        self.first_step, self.losses = first_step, []
+
+    def add(self, loss: torch.Tensor) -> None:
+        self.losses.append(loss)
+
+    def check(self, steps_per_epoch: int, advice: Callable[[], str]) -> None:
+        finite = torch.isfinite(torch.stack(self.losses)).tolist()
+        if not all(finite):
+            bad = finite.index(False)
+            step = self.first_step + bad
+            raise TrainingDiverged(f"loss is {self.losses[bad].item()} at step {step} (epoch "
+                                   f"{step // steps_per_epoch}); {advice()}")
+        self.first_step, self.losses = self.first_step + len(self.losses), []

@@ -43,6 +43,10 @@ from simsiam_zoo.schedules import Schedule
 
 # Frozen-backbone evaluation is inference only, but 4096 full-size images at once would not fit most devices.
 EVAL_BATCH_SIZE = 256
+# The progress bar's loss is read (a host sync) every this many steps, not every step.
+BAR_EVERY_STEPS = 10
+
+
 @dataclass
 class FinetuneResult:
     model: nn.Module  # the timm model with its trained `fc`, in eval mode
@@ -197,7 +201,8 @@ class _Finetuning:
         self.augmented = Augmented(train_set, train_transform(preprocessing), seed=seed, strict=strict)
         self.eval_transform = preprocessing.transform()
         self.history: list[dict[str, float]] = []
-        self.started, self.loss_sum = time.monotonic(), 0.0
+        # The epoch's running loss sum, on the device; the checkpoint holds it as a float.
+        self.started, self.loss_sum = time.monotonic(), torch.zeros((), dtype=torch.float64, device=device)
         self.bar = tqdm(total=self.total_steps, disable=not (progress and context.is_main), unit="step",
                         desc="linear" if frozen_backbone else "finetune")
 
@@ -209,7 +214,7 @@ class _Finetuning:
         try:
             step = run_steps(self.batches, self.loss_of, self.optimizer, lr_at=self.lr_at,
                              steps_per_epoch=self.steps_per_epoch, start_step=start, stop_step=stop,
-                             after_step=self.after_step, advice=lambda: "lower the lr")
+                             after_step=self.after_step, syncs_at=self.syncs_at, advice=lambda: "lower the lr")
             if step > start and step % self.steps_per_epoch:  # stopped inside an epoch (an epoch's end is saved)
                 self.save(step)
         finally:
@@ -225,14 +230,16 @@ class _Finetuning:
                             "or backbone); choose another checkpoint folder or delete it")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.history, self.loss_sum = state["history"], state["loss_sum"]
+        self.history = state["history"]
+        self.loss_sum.fill_(state["loss_sum"])
         return state["step"]
 
     def save(self, step: int) -> None:
         if self.checkpoint is None or not self.context.is_main:
             return
         state = {"settings": self.settings, "step": step, "model": self.model.state_dict(),
-                 "optimizer": self.optimizer.state_dict(), "history": self.history, "loss_sum": self.loss_sum}
+                 "optimizer": self.optimizer.state_dict(), "history": self.history,
+                 "loss_sum": self.loss_sum.item()}
         atomic_write(self.checkpoint, lambda f: torch.save(state, f))
 
     def batches(self, epoch: int, start_batch: int) -> DataLoader:
@@ -252,18 +259,25 @@ class _Finetuning:
         images, labels = batch
         return F.cross_entropy(self.forward(images.to(self.device)), labels.to(self.device)), None
 
+    def syncs_at(self, step: int) -> bool:
+        """The steps whose values the host reads: the bar's loss, an epoch's end."""
+        return step % BAR_EVERY_STEPS == 0 or step % self.steps_per_epoch == 0
+
     def after_step(self, step: int, loss: torch.Tensor, _: None, lr: float) -> None:
-        loss = all_reduce_mean(loss, self.context)  # each rank's mean over an equal share of the batch
-        self.loss_sum += loss.item()
+        # Each rank's mean over an equal share of the batch; summed on the device until a synced step reads it.
+        loss = all_reduce_mean(loss, self.context)
+        self.loss_sum += loss.double()
         self.bar.update(1)
-        self.bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.4g}")
+        if step % BAR_EVERY_STEPS == 0:
+            self.bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.4g}")
         if step % self.steps_per_epoch == 0:
             top1 = evaluate_top1(self.model, self.val_set, self.eval_transform, device=self.device,
                                  num_workers=self.num_workers, batch_size=min(self.batch, EVAL_BATCH_SIZE),
                                  context=self.context)
-            self.history.append({"epoch": step // self.steps_per_epoch, "loss": self.loss_sum / self.steps_per_epoch,
-                                 "lr": lr, "val_top1": top1, "seconds": time.monotonic() - self.started})
-            self.loss_sum = 0.0
+            mean_loss = self.loss_sum.item() / self.steps_per_epoch
+            self.history.append({"epoch": step // self.steps_per_epoch, "loss": mean_loss, "lr": lr, "val_top1": top1,
+                                 "seconds": time.monotonic() - self.started})
+            self.loss_sum.zero_()
             self.save(step)
             self.model.train(not self.frozen_backbone)
 

@@ -206,8 +206,8 @@ def train(
         run.forward.train()
         run.step = run_steps(
             run.batches, run.loss_of, run.optimizer, lr_at=run.lr_at, steps_per_epoch=run.steps_per_epoch,
-            start_step=run.step, stop_step=stop_step, after_step=run.after_step, advice=run.advice,
-            deadline=deadline,
+            start_step=run.step, stop_step=stop_step, after_step=run.after_step, syncs_at=run.syncs_at,
+            advice=run.advice, deadline=deadline,
         )
         if run.step % run.steps_per_epoch != 0 and run.step % recipe.run.checkpoint_every_steps != 0:
             run.checkpoint()
@@ -232,6 +232,9 @@ class _Pretraining:
         if self.checkpoint_path.exists():
             self.state = _resume(self.checkpoint_path, recipe, model, self.optimizer)
         self.step = self.state["step"]
+        # The epoch's running sums of loss and z-std, on the device; the checkpoint holds them as floats.
+        *sums, self.epoch_steps = self.state["epoch_sums"]
+        self.epoch_sums = torch.tensor(sums, dtype=torch.float64, device=device)
         if recipe.run.sync_batchnorm and context.enabled:
             model = convert_sync_batchnorm(model, device)  # the same parameters, so the optimizer still owns them
         self.memory_format = torch.channels_last if recipe.run.channels_last else torch.contiguous_format
@@ -288,15 +291,22 @@ class _Pretraining:
                 else "No checkpoint had been written yet")
         return f"stopped. {kept}; lower optim.base_lr or check the data."
 
+    def syncs_at(self, step: int) -> bool:
+        """The steps whose values the host reads: logged, an epoch's end, a checkpoint."""
+        run = self.recipe.run
+        return step % run.log_every_steps == 0 or step % self.steps_per_epoch == 0 or \
+            step % run.checkpoint_every_steps == 0
+
     def after_step(self, step: int, loss: torch.Tensor, out: SiameseOutput, lr: float) -> None:
         self.step = step
         self.core.update_target(step / self.total_steps)
-        step_loss = float(all_reduce_mean(loss, self.context))
-        step_z_std = float(all_reduce_mean(normalized_std(out.z1), self.context))
-        sums = self.state["epoch_sums"]
-        sums[0], sums[1], sums[2] = sums[0] + step_loss, sums[1] + step_z_std, sums[2] + 1
+        # The step's loss and z-std stay on the device (one collective, no host sync) until a logged step reads them.
+        values = all_reduce_mean(torch.stack([loss, normalized_std(out.z1.detach())]), self.context)
+        self.epoch_sums += values.double()
+        self.epoch_steps += 1
         self.bar.update(1)
         if step % self.recipe.run.log_every_steps == 0:
+            step_loss, step_z_std = values.tolist()
             self.state["steps"].append({"step": step, "loss": step_loss, "z_std": step_z_std, "lr": lr})
             self.bar.set_postfix(loss=f"{step_loss:.4f}", lr=f"{lr:.4g}")
             if self.writer is not None:
@@ -309,7 +319,7 @@ class _Pretraining:
             self.checkpoint()
 
     def _end_epoch(self, lr: float) -> None:
-        loss_sum, std_sum, count = self.state["epoch_sums"]
+        (loss_sum, std_sum), count = self.epoch_sums.tolist(), self.epoch_steps
         split = self.monitor_split
         row = {
             "epoch": self.step // self.steps_per_epoch, "step": self.step, "loss": loss_sum / count,
@@ -318,7 +328,8 @@ class _Pretraining:
             "lr": lr, "seconds": time.monotonic() - self.started,
         }
         self.state["epochs"] = [*self.state["epochs"], row]
-        self.state["epoch_sums"] = [0.0, 0.0, 0]
+        self.epoch_sums.zero_()
+        self.epoch_steps = 0
         if self.writer is not None:
             for key in ("loss", "z_std", "knn_top1"):
                 self.writer.add_scalar(f"epoch/{key}", row[key], row["epoch"])
@@ -326,7 +337,8 @@ class _Pretraining:
     def checkpoint(self) -> None:
         if self.context.is_main:
             _save_checkpoint(self.checkpoint_path, {
-                **self.state, "step": self.step, "recipe": self.recipe.to_dict(), "model": self.core.state_dict(),
+                **self.state, "step": self.step, "epoch_sums": [*self.epoch_sums.tolist(), self.epoch_steps],
+                "recipe": self.recipe.to_dict(), "model": self.core.state_dict(),
                 "optimizer": self.optimizer.state_dict()})
             _write_csv(self.output_dir / "metrics.csv", self.state["epochs"], EPOCH_FIELDS)
             _write_csv(self.output_dir / "steps.csv", self.state["steps"], STEP_FIELDS)

@@ -22,6 +22,7 @@ from PIL import Image
 
 from simsiam_zoo.cli import main
 from simsiam_zoo.data import DataError
+from simsiam_zoo.engine import TrainingDiverged
 from simsiam_zoo.evaluate.protocols import (
     RunOptions,
     TensorImages,
@@ -34,6 +35,7 @@ from simsiam_zoo.evaluate.protocols import (
 )
 from simsiam_zoo.finetune import (
     FinetuneResult,
+    _Finetuning,
     classifier_prefix,
     finetune,
     save_classifier,
@@ -227,6 +229,27 @@ def test_an_interrupted_finetune_resumes_to_the_parameters_of_an_uninterrupted_o
     with pytest.raises(DataError, match=r"finetune.pt: the checkpoint of another run"):
         finetune(loaded.model, coloured(64, seed=1), coloured(32, seed=2),
                  **{**options, "schedule": Schedule(epochs=3, batch_size=16, lr=0.02, weight_decay=1e-4)})
+
+
+def test_a_nan_in_a_finetune_is_caught_before_the_next_checkpoint_naming_its_step(
+    loaded: LoadedBackbone, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """4 steps an epoch, the host reading the loss at the epoch's end: the NaN of step 5 is found at step 8, named
+    as step 5, and the checkpoint of epoch 1 (step 4) is the one kept."""
+    original, calls = _Finetuning.loss_of, iter(range(100))
+
+    def loss_of(self, batch):
+        loss, extra = original(self, batch)
+        return (loss * math.nan if next(calls) == 5 else loss), extra
+
+    monkeypatch.setattr(_Finetuning, "loss_of", loss_of)
+    checkpoint = tmp_path / "finetune.pt"
+    with pytest.raises(TrainingDiverged, match=r"loss is nan at step 5 \(epoch 1\)"):
+        finetune(loaded.model, coloured(64, seed=1), coloured(32, seed=2), num_classes=4, progress=False,
+                 preprocessing=loaded.preprocessing, frozen_backbone=False, checkpoint=checkpoint,
+                 schedule=Schedule(epochs=2, batch_size=16, lr=0.02, weight_decay=1e-4))
+    saved = torch.load(checkpoint, weights_only=True)
+    assert saved["step"] == 4 and all(torch.isfinite(value).all() for value in saved["model"].values())
 
 
 def test_save_classifier_loads_in_plain_timm(finetuned: FinetuneResult, loaded: LoadedBackbone,

@@ -1,4 +1,5 @@
 import csv
+import math
 import re
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from simsiam_zoo.data import DataError, labelled_images
 from simsiam_zoo.engine import TrainingDiverged
 from simsiam_zoo.losses import simsiam_loss
 from simsiam_zoo.recipe import RecipeError, load_recipe
-from simsiam_zoo.train import build_model, build_optimizer, learning_rate, train
+from simsiam_zoo.train import _Pretraining, build_model, build_optimizer, learning_rate, train
 from tests._process import run_until_then_kill
 
 
@@ -276,3 +277,50 @@ def test_an_image_that_does_not_decode_is_skipped_in_training_or_an_error_under_
     assert strict.returncode == 3, strict.stderr
     assert re.search(r"^error: .*cats/3.png: cannot decode image", strict.stderr, re.M), strict.stderr
     assert not (out / CHECKPOINT_NAME).exists()
+
+
+def _loss_nan_at(monkeypatch: pytest.MonkeyPatch, run_class: type, step: int) -> None:
+    """The loss of global step `step` (0-based, counted from this run's start) becomes NaN."""
+    original, calls = run_class.loss_of, iter(range(1_000_000))
+
+    def loss_of(self, batch):
+        loss, extra = original(self, batch)
+        return (loss * math.nan if next(calls) == step else loss), extra
+
+    monkeypatch.setattr(run_class, "loss_of", loss_of)
+
+
+def test_a_nan_is_caught_at_the_next_sync_naming_its_step_before_any_checkpoint(tiny_recipe, tmp_path, monkeypatch):
+    """Logged every 100 steps, saved every 3 and at the epoch's end (4): the NaN of step 4 is found at the sync of
+    step 6, named as step 4, and the checkpoint of step 4 stays the last one written."""
+    recipe = tiny_recipe.replace({"run.log_every_steps": 100})
+    _loss_nan_at(monkeypatch, _Pretraining, 4)
+    with pytest.raises(TrainingDiverged, match=r"loss is nan at step 4 \(epoch 1\)") as diverged:
+        train(recipe, output_dir=tmp_path, progress=False)
+    assert f"The last good checkpoint is kept in {tmp_path / CHECKPOINT_NAME}" in str(diverged.value)
+    saved = load_checkpoint(tmp_path / CHECKPOINT_NAME)
+    assert saved["step"] == 4 and all(torch.isfinite(value).all() for value in saved["model"].values())
+
+
+def test_the_host_reads_step_values_only_where_the_loop_syncs(tiny_recipe, tmp_path, monkeypatch):
+    """Between logged steps, epoch ends and checkpoints, a step reads nothing back from the device (no .item(),
+    float() or bool() of a tensor), so that a GPU's queue is never drained."""
+    recipe = tiny_recipe.replace({"run.log_every_steps": 100, "run.checkpoint_every_steps": 100,
+                                  "data.knn_train_size": 0})
+    reads: list[str] = []
+    for name in ("item", "tolist", "__float__", "__bool__", "__int__"):
+        original = getattr(torch.Tensor, name)
+        monkeypatch.setattr(torch.Tensor, name, lambda self, *a, _name=name, _original=original, **k: (
+            reads.append(_name), _original(self, *a, **k))[1])
+    read_at: dict[int, list[str]] = {}
+    after_step = _Pretraining.after_step
+
+    def recorded(self, step, loss, out, lr):
+        reads.clear()
+        after_step(self, step, loss, out, lr)
+        read_at[step] = list(reads)
+
+    monkeypatch.setattr(_Pretraining, "after_step", recorded)
+    train(recipe, output_dir=tmp_path, progress=False)
+    assert sorted(read_at) == list(range(1, 9))
+    assert [step for step, names in read_at.items() if names] == [4, 8], read_at  # the two epochs' ends
