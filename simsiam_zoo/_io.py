@@ -132,6 +132,15 @@ def atomic_path(path: Path) -> Iterator[Path]:
         raise
 
 
+def remove_stale_temps(folder: Path, names: Iterable[str]) -> None:
+    """Delete the temp files `atomic_path` left beside `names` in `folder` when a kill -9 stopped it; only names
+    mkstemp made for them (`.NAME.` + 8 random characters + `.tmp`). For folders with one writer (a run)."""
+    ours = re.compile(rf"\.(?:{'|'.join(re.escape(name) for name in names)})\.[a-z0-9_]{{8}}\.tmp")
+    for stale in folder.iterdir():
+        if ours.fullmatch(stale.name) and stale.is_file() and not stale.is_symlink():
+            stale.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_directory(
     target: Path, *, kind: str, inputs: Iterable[str | os.PathLike[str] | None] = (), overwrite: bool = False

@@ -1,42 +1,244 @@
-"""The paper's augmentations (section 4.1, following MoCo v2), built from torchvision transforms v2.
+"""The paper's augmentations (section 4.1, following MoCo v2), per image on CPU workers or batched on the device,
+and timm's eval transform.
 
 Inputs are uint8 tensors (C, H, W); outputs are normalised float tensors.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 
 import torch
 from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as F
 
 
 def _to_float(mean: Sequence[float], std: Sequence[float]) -> list[v2.Transform]:
     return [v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean=list(mean), std=list(std))]
 
 
-def pretrain_transform(
-    *, image_size: int, variant: str, mean: Sequence[float], std: Sequence[float]
-) -> v2.Compose:
-    """`imagenet`: crop 0.2-1, jitter 0.4/0.4/0.4/0.1 p=0.8, grayscale p=0.2, blur p=0.5, flip.
+# One view's random draws as a row of floats, so that a batch of them collates into one tensor: the crop box (top,
+# left, height, width, in source pixels); colour jitter applied (0/1), its brightness, contrast, saturation and hue
+# factors and its order (a permutation of 0-3); grayscale (0/1); the blur's sigma (0: no blur); flip (0/1).
+TOP, LEFT, HEIGHT, WIDTH, JITTER, BRIGHTNESS, CONTRAST, SATURATION, HUE = range(9)
+ORDER = slice(9, 13)
+GRAY, SIGMA, FLIP = 13, 14, 15
+PARAMS = 16
+_SCALE, _LOG_RATIO = (0.2, 1.0), torch.log(torch.tensor([3 / 4, 4 / 3])).tolist()
+_JITTER_RANGES = ((1 - 0.4, 1 + 0.4), (1 - 0.4, 1 + 0.4), (1 - 0.4, 1 + 0.4), (-0.1, 0.1))
+# ITU-R 601-2 luma, as torchvision's rgb_to_grayscale.
+_LUMA = (0.2989, 0.587, 0.114)
 
-    `small` (CIFAR-size images, as in the paper's CIFAR experiments): the same without the blur,
-    which erases most of the content of a 32 px image.
+
+class SimSiamViews:
+    """The paper's augmentation (section 4.1, following MoCo v2) in two halves: `draw` takes a view's random
+    parameters on the host and `crop` cuts and resizes it (uint8); then either `finish` applies the rest to that
+    one image (torchvision's functional ops, on a CPU worker) or `finish_batch` to a whole batch at once, on any
+    device. Calling the object does all of it for one image.
+
+    `imagenet`: crop 0.2-1, jitter 0.4/0.4/0.4/0.1 p=0.8, grayscale p=0.2, blur p=0.5, flip. `small` (CIFAR-size
+    images, as in the paper's CIFAR experiments): the same without the blur, which erases most of a 32 px image.
+    The draws are torchvision v2's (`RandomResizedCrop`, `RandomApply(ColorJitter)`, `RandomGrayscale`,
+    `RandomApply(GaussianBlur)`, `RandomHorizontalFlip`), in their order and from the same generator, so one seed
+    gives the same views as that v2 pipeline.
     """
-    if variant not in ("imagenet", "small"):
-        raise ValueError(f"unknown augmentation {variant!r}; expected 'imagenet' or 'small'")
-    steps: list[v2.Transform] = [
-        v2.RandomResizedCrop(image_size, scale=(0.2, 1.0), antialias=True),
-        v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
-        v2.RandomGrayscale(p=0.2),
-    ]
-    if variant == "imagenet":
+
+    def __init__(self, *, image_size: int, variant: str, mean: Sequence[float], std: Sequence[float]):
+        if variant not in ("imagenet", "small"):
+            raise ValueError(f"unknown augmentation {variant!r}; expected 'imagenet' or 'small'")
+        self.image_size, self.mean, self.std = image_size, list(mean), list(std)
         # Kernel about 10% of the image side (SimCLR); sigma in [0.1, 2] as in the official code.
-        kernel = max(3, (image_size // 10) | 1)
-        steps.append(v2.RandomApply([v2.GaussianBlur(kernel, sigma=(0.1, 2.0))], p=0.5))
-    steps.append(v2.RandomHorizontalFlip())
-    return v2.Compose(steps + _to_float(mean, std))
+        self.blur_kernel = max(3, (image_size // 10) | 1) if variant == "imagenet" else None
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        params = self.draw(*image.shape[-2:])
+        return self.finish(self.crop(image, params), params)
+
+    def crop_and_draw(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The worker's half: the view cut and resized (uint8) and its parameters, for `finish_batch`."""
+        params = self.draw(*image.shape[-2:])
+        return self.crop(image, params), params
+
+    def draw(self, height: int, width: int) -> torch.Tensor:
+        """One view's parameters (a row of `PARAMS` floats) from torch's global CPU generator."""
+        params = torch.zeros(PARAMS, dtype=torch.float64)
+        params[[TOP, LEFT, HEIGHT, WIDTH]] = torch.tensor(_crop_box(height, width), dtype=torch.float64)
+        if torch.rand(1) < 0.8:
+            params[ORDER] = torch.randperm(4).double()
+            params[JITTER] = 1
+            for index, (low, high) in zip((BRIGHTNESS, CONTRAST, SATURATION, HUE), _JITTER_RANGES, strict=True):
+                params[index] = float(torch.empty(1).uniform_(low, high).item())
+        params[GRAY] = float(torch.rand(1) < 0.2)
+        if self.blur_kernel is not None and torch.rand(1) < 0.5:
+            params[SIGMA] = torch.empty(1).uniform_(0.1, 2.0).item()
+        params[FLIP] = float(torch.rand(1) < 0.5)
+        return params
+
+    def crop(self, image: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        top, left, height, width = (int(v) for v in params[[TOP, LEFT, HEIGHT, WIDTH]].tolist())
+        return F.resized_crop(image, top, left, height, width, [self.image_size, self.image_size], antialias=True)
+
+    def finish(self, image: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        """Jitter, grayscale, blur, flip and normalisation of one cropped view, as the v2 transforms do them."""
+        if params[JITTER]:
+            adjust = (F.adjust_brightness, F.adjust_contrast, F.adjust_saturation, F.adjust_hue)
+            for op in params[ORDER].long().tolist():
+                image = adjust[op](image, float(params[BRIGHTNESS + op]))
+        if params[GRAY]:
+            image = F.rgb_to_grayscale(image, num_output_channels=image.shape[-3])
+        if params[SIGMA]:
+            sigma = float(params[SIGMA])
+            image = F.gaussian_blur(image, [self.blur_kernel, self.blur_kernel], [sigma, sigma])
+        if params[FLIP]:
+            image = F.horizontal_flip(image)
+        return F.normalize(F.to_dtype(image, torch.float32, scale=True), self.mean, self.std)
+
+    def finish_batch(self, images: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        """`finish` for a batch of cropped views (N, C, H, W; uint8 or float in [0, 1]) on any device, each with
+        its own parameters (N, PARAMS, on the host). Which samples each op applies to is chosen on the host and
+        sent in one copy, so the host never waits for the device. Float32 throughout, where the per-image path
+        rounds to uint8 after each op."""
+        x = F.to_dtype(images, torch.float32, scale=True)
+        x = x.clone() if x is images else x  # the ops write in place
+        steps, packed = self._plan(params.cpu())
+        packed = _to(packed, x.device)
+        for op, start, count in steps:
+            rows, factors = packed[start:start + count].long(), packed[start + count:start + 2 * count]
+            x[rows] = op(x[rows], factors.view(-1, 1, 1, 1))
+        flip = packed[-len(x):].view(-1, 1, 1, 1) > 0
+        x = torch.where(flip, x.flip(-1), x)
+        mean, std = _constants(tuple(self.mean), tuple(self.std), x.device)
+        return (x - mean) / std
+
+    def _plan(self, params: torch.Tensor) -> tuple[list[tuple[Callable[..., torch.Tensor], int, int]], torch.Tensor]:
+        """The ops in order, each (op, offset, count) into one float tensor that holds each op's rows then their
+        factors, and the flips last."""
+        jittered, order = params[:, JITTER] > 0, params[:, ORDER].long()
+        selections = [(adjust, jittered & (order[:, position] == op), params[:, BRIGHTNESS + op])
+                      for position in range(4)
+                      for op, adjust in enumerate((_brightness, _contrast, _saturation, _hue))]
+        selections.append((_grayscale, params[:, GRAY] > 0, params[:, GRAY]))
+        if self.blur_kernel is not None:
+            selections.append((partial(_blur, kernel_size=self.blur_kernel), params[:, SIGMA] > 0, params[:, SIGMA]))
+        steps, parts, offset = [], [], 0
+        for op, chosen, factors in selections:
+            rows = torch.nonzero(chosen).flatten()
+            if len(rows):
+                steps.append((op, offset, len(rows)))
+                parts += [rows.float(), factors[rows].float()]
+                offset += 2 * len(rows)
+        parts.append(params[:, FLIP].float())
+        return steps, torch.cat(parts)
+
+
+def _to(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A host tensor on `device` without the host waiting: through pinned memory on CUDA (a copy from pageable
+    memory may wait for the stream)."""
+    if device.type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
+
+
+@functools.lru_cache(maxsize=16)
+def _constants(mean: tuple[float, ...], std: tuple[float, ...], device: torch.device) -> tuple[torch.Tensor, ...]:
+    return tuple(torch.tensor(values, device=device).view(1, -1, 1, 1) for values in (mean, std))
+
+
+def _crop_box(height: int, width: int) -> tuple[int, int, int, int]:
+    """RandomResizedCrop's box (top, left, height, width): scale 0.2-1, ratio 3/4-4/3, ten tries, then the centre."""
+    area = height * width
+    for _ in range(10):
+        target_area = area * torch.empty(1).uniform_(*_SCALE).item()
+        aspect_ratio = torch.exp(torch.empty(1).uniform_(*_LOG_RATIO)).item()
+        w = int(round(math.sqrt(target_area * aspect_ratio)))
+        h = int(round(math.sqrt(target_area / aspect_ratio)))
+        if 0 < w <= width and 0 < h <= height:
+            top = int(torch.randint(0, height - h + 1, size=(1,)).item())
+            return top, int(torch.randint(0, width - w + 1, size=(1,)).item()), h, w
+    ratio = width / height
+    if ratio < 3 / 4:
+        w, h = width, int(round(width / (3 / 4)))
+    elif ratio > 4 / 3:
+        w, h = int(round(height * (4 / 3))), height
+    else:
+        w, h = width, height
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+def _luma(x: torch.Tensor) -> torch.Tensor:
+    if x.shape[1] == 1:
+        return x
+    r, g, b = x.unbind(1)
+    return (r * _LUMA[0] + g * _LUMA[1] + b * _LUMA[2]).unsqueeze(1)
+
+
+def _blend(x: torch.Tensor, other: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    return (factor * x + (1 - factor) * other).clamp(0, 1)
+
+
+def _brightness(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    return (x * factor).clamp(0, 1)
+
+
+def _contrast(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    return _blend(x, _luma(x).mean(dim=(1, 2, 3), keepdim=True), factor)
+
+
+def _saturation(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    return x if x.shape[1] == 1 else _blend(x, _luma(x), factor)
+
+
+def _grayscale(x: torch.Tensor, _: None) -> torch.Tensor:
+    return _luma(x).expand_as(x)
+
+
+def _hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Rotate the hue by `shift` (a fraction of the circle) in HSV, as torchvision's adjust_hue."""
+    if x.shape[1] == 1:
+        return x
+    r, g, b = x.unbind(1)
+    high, low = x.amax(1), x.amin(1)
+    spread = high - low
+    flat = spread == 0  # gray: hue and saturation 0, as torchvision sets them
+    saturation = spread / torch.where(flat, torch.ones_like(high), high)
+    divisor = torch.where(flat, torch.ones_like(spread), spread)
+    hue = torch.where(high == g, 2 + (b - r) / divisor, 4 + (r - g) / divisor)
+    hue = torch.where(high == r, (g - b) / divisor, hue)
+    hue = torch.where(flat, torch.zeros_like(hue), hue)
+    hue = ((hue / 6 + 1).fmod(1) + shift.view(-1, 1, 1)).remainder(1)
+    sector6 = hue * 6
+    sector = torch.floor(sector6)
+    fraction = sector6 - sector
+    v = high
+    p = (v * (1 - saturation)).clamp(0, 1)
+    q = (v * (1 - saturation * fraction)).clamp(0, 1)
+    t = (v * (1 - saturation * (1 - fraction))).clamp(0, 1)
+    vpqt = torch.stack((v, p, q, t), dim=1)
+    select = _sectors(x.device)[:, sector.long().remainder(6)].movedim(0, 1)  # (N, 3, H, W)
+    return vpqt.gather(1, select)
+
+
+@functools.lru_cache(maxsize=16)
+def _sectors(device: torch.device) -> torch.Tensor:
+    """Which of (v, p, q, t) is R, G and B in each of the six hue sectors."""
+    return torch.tensor([[0, 2, 1, 1, 3, 0], [3, 0, 0, 2, 1, 1], [1, 1, 3, 0, 0, 2]], device=device)
+
+
+def _blur(x: torch.Tensor, sigma: torch.Tensor, *, kernel_size: int) -> torch.Tensor:
+    """A Gaussian blur with each sample's sigma: torchvision's kernel, reflect padding, as two 1-d passes."""
+    n, c, h, w = x.shape
+    lim = (kernel_size - 1) / (2.0 * math.sqrt(2.0))
+    grid = torch.linspace(-lim, lim, kernel_size, device=x.device)
+    kernels = torch.softmax(-(grid / sigma.view(-1, 1)) ** 2, dim=1)  # (N, K)
+    weight = kernels.repeat_interleave(c, dim=0)  # (N*C, K)
+    pad = kernel_size // 2
+    flat = torch.nn.functional.pad(x.reshape(1, n * c, h, w), [pad, pad, pad, pad], mode="reflect")
+    flat = torch.nn.functional.conv2d(flat, weight.view(n * c, 1, 1, kernel_size), groups=n * c)
+    flat = torch.nn.functional.conv2d(flat, weight.view(n * c, 1, kernel_size, 1), groups=n * c)
+    return flat.view(n, c, h, w)
 
 
 # timm's crop modes this transform reproduces; its third, "border" (longest side, padded), is refused, not guessed.

@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils.data import default_collate
 
 from simsiam_zoo._io import atomic_write_text, claim_output_dir, read_marker
-from simsiam_zoo.augment import pretrain_transform
 from simsiam_zoo.data import FashionMNIST, LabelledSubset, Transformed
-from simsiam_zoo.engine import Augmented
 from simsiam_zoo.evaluate import balanced_label_subset, knn_accuracy, linear_probe_sweep
 from simsiam_zoo.evaluate.protocols import digits_datasets
 from simsiam_zoo.export import export_checkpoint, publish_local
@@ -29,7 +28,7 @@ from simsiam_zoo.hub.registry import ZOO, Result
 from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.recipe import Recipe, load_recipe
 from simsiam_zoo.report import read_steps, write_report
-from simsiam_zoo.train import TrainResult, build_model, build_optimizer, recipe_loss, train
+from simsiam_zoo.train import PretrainingViews, TrainResult, build_model, build_optimizer, recipe_loss, train
 
 DEMO_MODEL = "resnet18.simsiam_fashion_mnist_demo"
 DEMO_EPOCHS = 5
@@ -69,9 +68,7 @@ class DemoResult:
 
 def _calibrate(recipe: Recipe, dataset: FashionMNIST, device: str) -> tuple[float, float]:
     """(seconds per training step on real augmented views, seconds per embedded evaluation image)."""
-    data = recipe.data
-    views = Augmented(dataset, pretrain_transform(image_size=data.image_size, variant=data.augmentation,
-                                                  mean=data.mean, std=data.std), seed=recipe.run.seed, views=2)
+    views = PretrainingViews(recipe, dataset, torch.device(device))
     memory_format = torch.channels_last if recipe.run.channels_last else torch.contiguous_format
     model = build_model(recipe).to(device, memory_format=memory_format)
     optimizer = build_optimizer(model, recipe)
@@ -79,9 +76,8 @@ def _calibrate(recipe: Recipe, dataset: FashionMNIST, device: str) -> tuple[floa
     timings = []
     for _ in range(3):  # the first step warms up the allocator and is not counted
         start = time.perf_counter()
-        samples = [views[(0, i)] for i in range(batch)]
-        x1, x2 = (torch.stack([sample[v] for sample in samples]).to(device, memory_format=memory_format)
-                  for v in (0, 1))
+        moved = views.to_device(default_collate([views.dataset[(0, i)] for i in range(batch)]))
+        x1, x2 = (views.finish(view).contiguous(memory_format=memory_format) for view in moved[:2])
         loss, _ = recipe_loss(model, recipe, x1, x2)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

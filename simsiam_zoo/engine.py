@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
@@ -43,6 +43,36 @@ class Augmented(Dataset):
             # (and a stack trace) for every accelerator, a millisecond per sample.
             torch.default_generator.manual_seed((self.seed * 1_000_003 + epoch) * 10_000_019 + index)
             return (*(self.transform(image) for _ in range(self.views)), label)
+
+
+def prefetched(batches: Iterable[Any], to_device: Callable[[Any], Any], device: torch.device) -> Iterator[Any]:
+    """`to_device` of each batch; on CUDA the copy of the next batch is queued on a side stream while the current
+    one trains (with pinned loader memory, `non_blocking` copies overlap the compute)."""
+    if device.type != "cuda":
+        yield from map(to_device, batches)
+        return
+    side = torch.cuda.Stream(device)
+    ahead = None
+    for batch in batches:
+        with torch.cuda.stream(side):
+            moved = to_device(batch)
+        if ahead is not None:
+            yield ahead
+        torch.cuda.current_stream(device).wait_stream(side)
+        _record_on_current_stream(moved, device)
+        ahead = moved
+    if ahead is not None:
+        yield ahead
+
+
+def _record_on_current_stream(batch: Any, device: torch.device) -> None:
+    """Tell the caching allocator that the compute stream uses tensors allocated on the side stream."""
+    if isinstance(batch, torch.Tensor):
+        if batch.device.type == "cuda":
+            batch.record_stream(torch.cuda.current_stream(device))
+    elif isinstance(batch, (list, tuple)):
+        for item in batch:
+            _record_on_current_stream(item, device)
 
 
 def cosine_lr(base_lr: float, step: int, total_steps: int, *, warmup_steps: int = 0) -> float:

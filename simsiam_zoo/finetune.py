@@ -250,14 +250,15 @@ class _Finetuning:
                                rank=context.rank, world_size=context.world_size, start_batch=start_batch,
                                stretches=self.stretches)
         return DataLoader(self.augmented, batch_size=per_rank, sampler=sampler, drop_last=True,
-                          num_workers=self.num_workers)
+                          num_workers=self.num_workers, pin_memory=self.device.type == "cuda")
 
     def lr_at(self, step: int) -> float:
         return cosine_lr(self.schedule.lr, step, self.total_steps)
 
     def loss_of(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, None]:
         images, labels = batch
-        return F.cross_entropy(self.forward(images.to(self.device)), labels.to(self.device)), None
+        images, labels = (t.to(self.device, non_blocking=True) for t in (images, labels))
+        return F.cross_entropy(self.forward(images), labels), None
 
     def syncs_at(self, step: int) -> bool:
         """The steps whose values the host reads: the bar's loss, an epoch's end."""

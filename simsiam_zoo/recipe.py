@@ -80,6 +80,9 @@ class DataRecipe:
     # Under several ranks: "global" (the paper's one permutation; any number of ranks trains on one process's
     # batches) or "local" (each rank shuffles its own stretch of the data, its own tar shards).
     shuffle: Shuffle = "global"
+    # Where the augmentation after the crop runs: on the training device, batched (workers only decode, crop and
+    # draw), or per image in the workers. None: on the device on CUDA, in the workers on CPU.
+    augment_on_device: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from simsiam_zoo import engine
-from simsiam_zoo._io import atomic_path, atomic_write_text, claim_output_dir
-from simsiam_zoo.augment import eval_transform, pretrain_transform
+from simsiam_zoo._io import atomic_path, atomic_write_text, claim_output_dir, remove_stale_temps
+from simsiam_zoo.augment import SimSiamViews, eval_transform
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, RECIPE_NAME, load_checkpoint
 from simsiam_zoo.data import (
     Decodable,
@@ -49,6 +49,8 @@ from simsiam_zoo.losses import normalized_std, simsiam_loss
 from simsiam_zoo.model import SiameseOutput, SimSiam, untrained_backbone
 from simsiam_zoo.recipe import Recipe, RecipeError, recipe_from_dict
 
+# The files a run rewrites as it goes (atomically: a kill can leave a temp file beside one, removed on resume).
+RUN_FILES = (CHECKPOINT_NAME, RECIPE_NAME, "metrics.csv", "steps.csv")
 STEP_FIELDS = ("step", "loss", "z_std", "lr")
 # knn_top1_standard_init (epoch 0 only): the same architecture with the standard random init, the fair baseline.
 EPOCH_FIELDS = ("epoch", "step", "loss", "z_std", "z_std_reference", "knn_top1", "knn_top1_standard_init", "lr",
@@ -161,6 +163,35 @@ def _write_csv(path: Path, rows: list[dict[str, float]], fields: Sequence[str]) 
     atomic_write_text(path, buffer.getvalue())
 
 
+class PretrainingViews:
+    """The recipe's two seeded views of each image (`Augmented`), either finished per image in the loader's
+    workers or, with `data.augment_on_device`, cropped there and finished batched on the training device."""
+
+    def __init__(self, recipe: Recipe, dataset: Dataset, device: torch.device, *, strict: bool = False):
+        data = recipe.data
+        self.device = device
+        self.augmentation = SimSiamViews(image_size=data.image_size, variant=data.augmentation, mean=data.mean,
+                                         std=data.std)
+        on_device = data.augment_on_device
+        self.on_device = device.type == "cuda" if on_device is None else on_device
+        transform = self.augmentation.crop_and_draw if self.on_device else self.augmentation
+        self.dataset = Augmented(dataset, transform, seed=recipe.run.seed, views=2, strict=strict)
+
+    def to_device(self, batch: list[Any]) -> list[Any]:
+        """A loader batch with its images copied to the device (without waiting); parameters stay on the host."""
+        def copy(view: Any) -> Any:
+            if self.on_device:
+                crops, params = view
+                return crops.to(self.device, non_blocking=True), params
+            return view.to(self.device, non_blocking=True)
+
+        return [*(copy(view) for view in batch[:2]), *batch[2:]]
+
+    def finish(self, view: Any) -> torch.Tensor:
+        """One view of a batch on the device, ready for the network."""
+        return self.augmentation.finish_batch(*view) if self.on_device else view
+
+
 def recipe_loss(
     forward: nn.Module, recipe: Recipe, x1: torch.Tensor, x2: torch.Tensor
 ) -> tuple[torch.Tensor, SiameseOutput]:
@@ -197,6 +228,7 @@ def train(
     if context.is_main:
         output_dir = claim_output_dir(output_dir, kind="run", inputs=(recipe.data.path,),
                                       legacy_files=(CHECKPOINT_NAME,))
+        remove_stale_temps(Path(output_dir), RUN_FILES)
     run = _Pretraining(recipe, Path(output_dir), dataset, context, local_device(device, context), strict=strict)
     stop_step = min(run.total_steps, max_steps) if max_steps is not None else run.total_steps
     deadline = time.monotonic() + max_minutes * 60 if max_minutes is not None else None
@@ -247,9 +279,7 @@ class _Pretraining:
         if self.per_rank_batch * context.world_size != recipe.optim.batch_size:
             raise RecipeError(f"batch size {recipe.optim.batch_size} is not divisible by {context.world_size} ranks")
         data = recipe.data
-        self.views = Augmented(dataset, pretrain_transform(image_size=data.image_size, variant=data.augmentation,
-                                                           mean=data.mean, std=data.std), seed=recipe.run.seed, views=2,
-                             strict=strict)
+        self.views = PretrainingViews(recipe, dataset, device, strict=strict)
         self.stretches = dataset_stretches(dataset, context.world_size) if data.shuffle == "local" else None
         self.steps_per_epoch = EpochSampler(len(dataset), batch_size=self.per_rank_batch, seed=0, epoch=0,
                                             world_size=context.world_size, stretches=self.stretches).batches_per_epoch
@@ -275,15 +305,16 @@ class _Pretraining:
         sampler = EpochSampler(len(self.dataset), batch_size=self.per_rank_batch, seed=self.recipe.run.seed,
                                epoch=epoch, rank=context.rank, world_size=context.world_size, start_batch=start_batch,
                                stretches=self.stretches)
-        return DataLoader(self.views, batch_size=self.per_rank_batch, sampler=sampler, drop_last=True,
-                          num_workers=self.recipe.data.num_workers, pin_memory=self.device.type == "cuda",
-                          persistent_workers=False)
+        loader = DataLoader(self.views.dataset, batch_size=self.per_rank_batch, sampler=sampler, drop_last=True,
+                            num_workers=self.recipe.data.num_workers, pin_memory=self.device.type == "cuda",
+                            persistent_workers=False)
+        return engine.prefetched(loader, self.views.to_device, self.device)
 
     def lr_at(self, step: int) -> float:
         return learning_rate(self.recipe, step, self.steps_per_epoch)
 
     def loss_of(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, SiameseOutput]:
-        x1, x2 = (x.to(self.device, non_blocking=True, memory_format=self.memory_format) for x in batch[:2])
+        x1, x2 = (self.views.finish(view).contiguous(memory_format=self.memory_format) for view in batch[:2])
         return recipe_loss(self.forward, self.recipe, x1, x2)
 
     def advice(self) -> str:

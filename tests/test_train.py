@@ -60,7 +60,11 @@ def _metrics(path: Path) -> list[dict[str, str]]:
         return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(f)]
 
 
-def test_resume_is_bit_identical_to_an_uninterrupted_run(tiny_recipe, tmp_path):
+@pytest.mark.parametrize("augment_on_device", [False, True])
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tiny_recipe, tmp_path, augment_on_device):
+    """Also with the augmentation batched on the device (here the CPU): its parameters are drawn per sample on the
+    host from the same seeds."""
+    tiny_recipe = tiny_recipe.replace({"data.augment_on_device": augment_on_device})
     whole = train(tiny_recipe, output_dir=tmp_path / "whole", progress=False)
     assert whole.completed and whole.step == 8
     # Interrupt mid-epoch (step 5 of 8, between checkpoints), then continue with the same call.
@@ -324,3 +328,14 @@ def test_the_host_reads_step_values_only_where_the_loop_syncs(tiny_recipe, tmp_p
     train(recipe, output_dir=tmp_path, progress=False)
     assert sorted(read_at) == list(range(1, 9))
     assert [step for step, names in read_at.items() if names] == [4, 8], read_at  # the two epochs' ends
+
+
+def test_a_resume_removes_the_temp_files_a_kill_left_and_nothing_else(tiny_recipe, tmp_path):
+    """A SIGKILL inside an atomic write leaves `.metrics.csv.XXXXXXXX.tmp`; the run that resumes removes such files
+    of its own and keeps anything else (a user's `.metrics.csv.mine.tmp`)."""
+    train(tiny_recipe, output_dir=tmp_path, max_steps=1, progress=False)
+    stale, mine = tmp_path / ".metrics.csv.k2x9_a0b.tmp", tmp_path / ".metrics.csv.mine.tmp"
+    for path in (stale, mine):
+        path.write_text("partial")
+    train(tiny_recipe, output_dir=tmp_path, max_steps=2, progress=False)
+    assert not stale.exists() and mine.read_text() == "partial"

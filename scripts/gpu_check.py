@@ -1,0 +1,381 @@
+"""The prepared GPU check, one section per call (scripts/gpu_check.sh runs each under a time box, then `summary`).
+
+Sections, each a ratio against a baseline measured in the same run:
+  model       SimSiam step on in-memory batches (bf16, channels_last, compile off and on): the model ceiling
+  pipeline    the same step end to end from JPEG files: augmentation per image in workers vs batched on the device
+  extract     `extract_features` on those JPEGs vs timm's compiled inference on the same images, in memory
+  evaluate    kNN and the linear probe vs scikit-learn on the same features; kNN over a large synthetic bank
+  demo        `simsiam-zoo demo` on the device, its wall clock and report
+
+Each section writes OUT/NAME.json; `summary` writes OUT/summary.json and OUT/summary.md from whatever is there.
+`--smoke` runs every code path with tiny sizes on the CPU.
+
+    python scripts/gpu_check.py SECTION OUT [--smoke]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the working tree's package, on a machine where it is not installed
+
+SECTIONS = ("model", "pipeline", "extract", "evaluate", "demo")
+
+
+def sizes(smoke: bool) -> dict[str, Any]:
+    if smoke:
+        return {"arch": "resnet18", "batch": 8, "image": 64, "steps": 3, "jpegs": 48, "jpeg_size": (96, 72),
+                "workers": 2, "bank": 2_000, "dim": 64, "queries": 200, "train": 600, "test": 200,
+                "demo_minutes": 0.3, "device": "cpu", "precision": "fp32", "compile_backend": "eager"}
+    return {"arch": "resnet50", "batch": 256, "image": 224, "steps": 30, "jpegs": 4_096, "jpeg_size": (500, 375),
+            "workers": 14, "bank": 1_281_167, "dim": 2048, "queries": 10_000, "train": 50_000, "test": 10_000,
+            "demo_minutes": 1.5, "device": "cuda", "precision": "bf16", "compile_backend": "inductor"}
+
+
+def synchronize(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def environment(device: str) -> dict[str, Any]:
+    info = {"python": platform.python_version(), "torch": torch.__version__, "device": device}
+    if device == "cuda":
+        info.update(gpu=torch.cuda.get_device_name(), cuda=torch.version.cuda,
+                    peak_memory_gib=round(torch.cuda.max_memory_allocated() / 2**30, 2))
+    else:
+        info.update(cpu=platform.processor() or platform.machine(), threads=torch.get_num_threads())
+    return info
+
+
+def recipe_for(size: dict[str, Any], *, compile: bool = False, on_device: bool | None = None, data: str | None = None):
+    from simsiam_zoo.recipe import load_recipe
+
+    overrides = {"model.arch": size["arch"], "optim.batch_size": size["batch"], "data.image_size": size["image"],
+                 "run.precision": size["precision"], "run.channels_last": size["device"] == "cuda",
+                 "run.compile": compile, "run.checkpoint_every_steps": 10**9, "run.log_every_steps": 10**9,
+                 "optim.epochs": 1000, "data.knn_train_size": 0, "data.knn_test_size": 0}
+    if data is not None:
+        overrides.update({"data.dataset": "imagefolder", "data.path": data, "data.num_workers": size["workers"],
+                          "data.augment_on_device": on_device})
+    return load_recipe("simsiam_r50_in1k_ep100").replace(overrides)
+
+
+def model_step(size: dict[str, Any], *, compile: bool) -> dict[str, Any]:
+    """Images a second (each two views) of the training step alone, on batches already on the device."""
+    from simsiam_zoo.train import build_model, build_optimizer, recipe_loss
+
+    recipe, device = recipe_for(size, compile=compile), size["device"]
+    memory_format = torch.channels_last if recipe.run.channels_last else torch.contiguous_format
+    core = build_model(recipe).to(device, memory_format=memory_format)
+    optimizer = build_optimizer(core, recipe)
+    # The smoke run compiles with dynamo alone (backend "eager"): inductor's C++ build of a ResNet takes minutes
+    # on two cores, and the path through torch.compile is what the smoke run is for.
+    forward = torch.compile(core, backend=size["compile_backend"]) if compile else core
+    views = [torch.randn(size["batch"], 3, size["image"], size["image"], device=device).contiguous(
+        memory_format=memory_format) for _ in range(2)]
+
+    def step() -> None:
+        loss, _ = recipe_loss(forward, recipe, *views)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    started = time.perf_counter()
+    for _ in range(3):  # warm-up (and compilation)
+        step()
+    synchronize(device)
+    warm = time.perf_counter() - started
+    seconds = timed(step, size["steps"], device)
+    return {"images_per_s": size["batch"] * size["steps"] / seconds, "warmup_s": warm}
+
+
+def timed(work: Callable[[], None], repeats: int, device: str) -> float:
+    synchronize(device)
+    started = time.perf_counter()
+    for _ in range(repeats):
+        work()
+    synchronize(device)
+    return time.perf_counter() - started
+
+
+def section_model(size: dict[str, Any]) -> dict[str, Any]:
+    eager = model_step(size, compile=False)
+    compiled = model_step(size, compile=True)
+    best = max(eager["images_per_s"], compiled["images_per_s"])
+    return {"eager": eager, "compiled": compiled, "ceiling_images_per_s": best}
+
+
+def write_jpegs(folder: Path, count: int, jpeg_size: tuple[int, int]) -> Path:
+    """`count` JPEGs of ImageNet's typical size in two class folders (written by all cores): smooth random colour
+    fields, so that they compress as photographs do rather than as noise."""
+    for name in ("class0", "class1"):
+        (folder / "train" / name).mkdir(parents=True, exist_ok=True)
+    jobs = [(folder / "train" / f"class{index % 2}" / f"{index:06d}.jpg", index, jpeg_size) for index in range(count)]
+    with multiprocessing.get_context("fork").Pool() as pool:
+        pool.starmap(_write_jpeg, jobs, chunksize=64)
+    return folder / "train"
+
+
+def _write_jpeg(path: Path, seed: int, jpeg_size: tuple[int, int]) -> None:
+    width, height = jpeg_size
+    coarse = np.random.default_rng(seed).integers(0, 256, (height // 16 + 1, width // 16 + 1, 3), dtype=np.uint8)
+    Image.fromarray(coarse).resize((width, height), Image.BILINEAR).save(path, quality=90)
+
+
+def pipeline_run(size: dict[str, Any], data: Path, *, on_device: bool) -> dict[str, Any]:
+    """Images a second of pretraining end to end (loader, augmentation, step), through train()'s own run."""
+    from simsiam_zoo import engine
+    from simsiam_zoo.data import labelled_images
+    from simsiam_zoo.distributed import DistributedContext
+    from simsiam_zoo.train import _Pretraining
+
+    recipe = recipe_for(size, on_device=on_device, data=str(data))
+    with tempfile.TemporaryDirectory() as out:
+        run = _Pretraining(recipe, Path(out), labelled_images(data), DistributedContext(),
+                           torch.device(size["device"]), strict=False)
+        run.bar, run.checkpoint = _NoBar(), lambda: None  # the step, not the disk
+        times: list[float] = []
+        steps = 3 + size["steps"]
+        run.forward.train()
+        engine.run_steps(run.batches, run.loss_of, run.optimizer, lr_at=run.lr_at,
+                         steps_per_epoch=run.steps_per_epoch, start_step=0, stop_step=steps,
+                         after_step=lambda step, *rest: (run.after_step(step, *rest), times.append(
+                             time.perf_counter()) if step in (3, steps) else None),
+                         syncs_at=lambda step: step in (3, steps), advice=lambda: "")
+        run.close()
+    return {"images_per_s": size["batch"] * size["steps"] / (times[1] - times[0]), "augment_on_device": on_device}
+
+
+class _NoBar:
+    def update(self, _: int) -> None:
+        pass
+
+    def set_postfix(self, **_: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def section_pipeline(size: dict[str, Any], work: Path) -> dict[str, Any]:
+    data = write_jpegs(work / "jpegs", size["jpegs"], size["jpeg_size"])
+    ceiling = model_step(size, compile=False)["images_per_s"]
+    workers = pipeline_run(size, data, on_device=False)
+    device = pipeline_run(size, data, on_device=True)
+    return {"model_step_images_per_s": ceiling, "workers": workers, "device": device,
+            "workers_vs_model": workers["images_per_s"] / ceiling, "device_vs_model": device["images_per_s"] / ceiling,
+            "decode": decode_rates(sorted(data.rglob("*.jpg"))[: size["batch"]], size["device"])}
+
+
+def decode_rates(paths: list[Path], device: str) -> dict[str, float]:
+    """JPEG decoding, images a second: torchvision on one CPU core, one file at a time (what a worker does),
+    against `decode_jpeg(device=...)` on the whole batch at once (nvJPEG on CUDA)."""
+    from torchvision.io import decode_jpeg, read_file
+
+    encoded = [read_file(str(path)) for path in paths]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    one_core = len(encoded) / timed(lambda: [decode_jpeg(data) for data in encoded], 1, "cpu")
+    torch.set_num_threads(threads)
+    decode_jpeg(encoded[:2], device=device)  # warm-up (nvJPEG's handle)
+    batched = len(encoded) / timed(lambda: decode_jpeg(encoded, device=device), 3, device) * 3
+    return {"cpu_one_core_images_per_s": one_core, "batched_on_device_images_per_s": batched}
+
+
+def section_extract(size: dict[str, Any], work: Path) -> dict[str, Any]:
+    """`extract_features` (decoding workers, the resize and crop on the device) against the same model compiled
+    in bf16 on the same images already decoded and preprocessed in memory."""
+    import timm
+
+    from simsiam_zoo.data import open_source
+    from simsiam_zoo.features import extract_features
+    from simsiam_zoo.hub.folder import Preprocessing
+
+    data = write_jpegs(work / "jpegs", size["jpegs"], size["jpeg_size"])
+    device, cuda = size["device"], size["device"] == "cuda"
+    model = timm.create_model(size["arch"], num_classes=0).eval()
+    preprocessing = Preprocessing(input_size=(3, size["image"], size["image"]), crop_pct=0.875,
+                                  interpolation="bilinear", mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+    transform = preprocessing.transform()
+    started = time.perf_counter()
+    extract_features(model, transform, data, out=work / "features", batch_size=size["batch"], device=device,
+                     num_workers=size["workers"], precision=size["precision"], compile=cuda, channels_last=cuda,
+                     progress=False)
+    synchronize(device)
+    ours = size["jpegs"] / (time.perf_counter() - started)
+    source = open_source(data)
+    images = torch.stack([transform(source.load(i)) for i in range(min(len(source.paths), size["batch"]))])
+    images = images.to(device).contiguous(memory_format=torch.channels_last if cuda else torch.contiguous_format)
+    model = model.to(device, memory_format=torch.channels_last if cuda else torch.contiguous_format)
+    compiled = torch.compile(model) if cuda else model
+
+    def infer() -> None:
+        with torch.inference_mode(), torch.autocast(device, dtype=torch.bfloat16, enabled=cuda):
+            compiled(images)
+
+    infer()
+    repeats = max(1, size["jpegs"] // len(images))
+    baseline = len(images) * repeats / timed(infer, repeats, device)
+    return {"extract_images_per_s": ours, "timm_inference_images_per_s": baseline, "ratio": ours / baseline,
+            "note": "extraction time includes its start (model hash, listing, compile)"}
+
+
+def section_evaluate(size: dict[str, Any]) -> dict[str, Any]:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.preprocessing import StandardScaler
+
+    from simsiam_zoo.evaluate import knn_accuracy
+    from simsiam_zoo.evaluate.linear_probe import fit_linear_probe, weight_decay_to_sklearn_c
+
+    device, rng = size["device"], np.random.default_rng(0)
+    centres = rng.normal(size=(10, 256)).astype(np.float32)
+
+    def features(count: int) -> tuple[np.ndarray, np.ndarray]:
+        labels = rng.integers(0, 10, count)
+        return (centres[labels] + 3 * rng.normal(size=(count, 256))).astype(np.float32), labels
+
+    (x_train, y_train), (x_test, y_test) = features(size["train"]), features(size["test"])
+    tensors = [torch.from_numpy(a).to(device) for a in (x_train, y_train, x_test, y_test)]
+    results: dict[str, Any] = {}
+    started = time.perf_counter()
+    ours_knn = knn_accuracy(*tensors, ks=(20,))[20]
+    synchronize(device)
+    results["knn"] = {"ours_s": time.perf_counter() - started, "ours_top1": ours_knn}
+    started = time.perf_counter()
+    knn = KNeighborsClassifier(n_neighbors=20, algorithm="brute", metric="cosine", n_jobs=-1,
+                               weights=lambda d: np.exp((1 - d) / 0.07)).fit(x_train, y_train)
+    results["knn"].update(sklearn_s=time.perf_counter() - started, sklearn_top1=100 * knn.score(x_test, y_test))
+    results["knn"]["sklearn_s"] = time.perf_counter() - started
+    started = time.perf_counter()
+    probe = fit_linear_probe(tensors[0], tensors[1], weight_decay=1e-3)
+    ours_linear = probe.accuracy(tensors[2], tensors[3])
+    synchronize(device)
+    results["linear"] = {"ours_s": time.perf_counter() - started, "ours_top1": ours_linear}
+    started = time.perf_counter()
+    scaler = StandardScaler().fit(x_train)
+    clf = LogisticRegression(C=weight_decay_to_sklearn_c(1e-3, len(x_train)), max_iter=200)
+    clf.fit(scaler.transform(x_train), y_train)
+    results["linear"].update(sklearn_s=time.perf_counter() - started,
+                             sklearn_top1=100 * clf.score(scaler.transform(x_test), y_test))
+    for row in results.values():
+        row["speed_ratio"] = row["sklearn_s"] / row["ours_s"]
+    bank = torch.randn(size["bank"], size["dim"], device=device, dtype=torch.float32)
+    bank_labels = torch.randint(0, 1000, (size["bank"],), device=device)
+    queries = torch.randn(size["queries"], size["dim"], device=device)
+    started = time.perf_counter()
+    knn_accuracy(bank, bank_labels, queries, bank_labels[: size["queries"]], ks=(20, 200), num_classes=1000)
+    synchronize(device)
+    results["large_knn"] = {"bank": list(bank.shape), "queries": size["queries"],
+                            "seconds": time.perf_counter() - started}
+    return results
+
+
+def section_demo(size: dict[str, Any], work: Path) -> dict[str, Any]:
+    from simsiam_zoo.demo import run_demo
+
+    started = time.monotonic()
+    small = {"eval_train_images": 300, "eval_test_images": 100, "monitor_bank": 60, "monitor_queries": 30} \
+        if size["device"] == "cpu" else {}
+    result = run_demo(out_dir=work / "demo", minutes=size["demo_minutes"], device=size["device"], progress=False,
+                      started=started, **small)
+    return {"minutes": size["demo_minutes"], "minimum_minutes": result.minimum_minutes,
+            "wall_s": time.monotonic() - started, "table": result.table, "collapse": result.collapse}
+
+
+def run_section(name: str, out: Path, smoke: bool) -> None:
+    size = sizes(smoke)
+    if size["device"] == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("no CUDA device; use --smoke on a CPU")
+    with tempfile.TemporaryDirectory(prefix="gpu_check_") as tmp:
+        work = Path(tmp)
+        started = time.perf_counter()
+        body = {"model": lambda: section_model(size), "pipeline": lambda: section_pipeline(size, work),
+                "extract": lambda: section_extract(size, work), "evaluate": lambda: section_evaluate(size),
+                "demo": lambda: section_demo(size, work)}[name]()
+    record = {"section": name, "smoke": smoke, "seconds": time.perf_counter() - started, "sizes": size,
+              "environment": environment(size["device"]), "result": body}
+    (out / f"{name}.json").write_text(json.dumps(record, indent=1, default=float) + "\n")
+
+
+def summary(out: Path) -> None:
+    """summary.json (every section's record, or its failure) and summary.md (the ratios that count)."""
+    records = {}
+    for name in SECTIONS:
+        path = out / f"{name}.json"
+        records[name] = json.loads(path.read_text()) if path.exists() else {"section": name, "failed": True}
+    (out / "summary.json").write_text(json.dumps(records, indent=1) + "\n")
+    lines = ["| section | measure | value | goal |", "| --- | --- | --- | --- |"]
+    for name, record in records.items():
+        if record.get("failed"):
+            lines.append(f"| {name} | failed or timed out (see gpu_check.log) | | |")
+            continue
+        for measure, value, goal in _rows(name, record["result"]):
+            lines.append(f"| {name} | {measure} | {_fmt(value)} | {goal} |")
+    env = next((r["environment"] for r in records.values() if "environment" in r), {})
+    header = f"Environment: {json.dumps(env)}\n\n"
+    (out / "summary.md").write_text(header + "\n".join(lines) + "\n")
+    print(header + "\n".join(lines))
+
+
+def _rows(name: str, result: dict[str, Any]) -> list[tuple[str, Any, str]]:
+    if name == "model":
+        return [("eager images/s", result["eager"]["images_per_s"], ""),
+                ("compiled images/s", result["compiled"]["images_per_s"], ">= 2,000 (H200)"),
+                ("compile warm-up s", result["compiled"]["warmup_s"], "")]
+    if name == "pipeline":
+        return [("end to end, workers augment / model step", result["workers_vs_model"], ""),
+                ("end to end, device augments / model step", result["device_vs_model"], ">= 0.9"),
+                ("device augments images/s", result["device"]["images_per_s"], ""),
+                ("JPEG decode, one CPU core, images/s", result["decode"]["cpu_one_core_images_per_s"], ""),
+                ("JPEG decode, batched on the device, images/s", result["decode"]["batched_on_device_images_per_s"],
+                 "")]
+    if name == "extract":
+        return [("extract / timm compiled inference", result["ratio"], ">= 0.8"),
+                ("extract images/s", result["extract_images_per_s"], "")]
+    if name == "evaluate":
+        return [("kNN speed vs scikit-learn", result["knn"]["speed_ratio"], ""),
+                ("kNN top-1 ours - sklearn", result["knn"]["ours_top1"] - result["knn"]["sklearn_top1"], "|x| <= 0.5"),
+                ("linear speed vs scikit-learn", result["linear"]["speed_ratio"], ""),
+                ("linear top-1 ours - sklearn", result["linear"]["ours_top1"] - result["linear"]["sklearn_top1"],
+                 "|x| <= 0.5"),
+                (f"kNN over {result['large_knn']['bank']} s", result["large_knn"]["seconds"], "< 60 (1.28 M x 2048)")]
+    deadline = max(result["minutes"], result["minimum_minutes"]) * 60
+    return [("wall clock s", result["wall_s"], f"<= {deadline:.0f} + 5 (budget, or the demo's stated minimum)"),
+            ("SimSiam linear top-1", result["table"][0]["linear_top1"], "")]
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) and math.isfinite(value) else str(value)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("section", choices=(*SECTIONS, "summary"))
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes on the CPU")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.section == "summary":
+        summary(args.out)
+    else:
+        run_section(args.section, args.out, args.smoke)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The prepared GPU check: five time-boxed sections of scripts/gpu_check.py, each recorded as it finishes (a failed
+# or timed-out section is marked and the rest still run), then OUT_DIR/summary.md and summary.json. At most 8
+# files in OUT_DIR: five sections, the summary twice, gpu_check.log.
+#
+#   bash scripts/gpu_check.sh OUT_DIR               # on a CUDA machine, about 8 minutes in all
+#   bash scripts/gpu_check.sh --cpu-smoke OUT_DIR   # every code path with tiny sizes on the CPU (CI runs it)
+#
+# It runs with the machine's own python3 (PYTHON overrides) over this working tree: no venv, no download.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PYTHON=${PYTHON:-python3}
+SMOKE=""
+if [ "${1:-}" = "--cpu-smoke" ]; then SMOKE="--smoke"; shift; fi
+OUT=${1:?usage: gpu_check.sh [--cpu-smoke] OUT_DIR}
+mkdir -p "$OUT"
+LOG="$OUT/gpu_check.log"
+: > "$LOG"
+# Seconds per section on a GPU (compile, JPEG writing and the 1.5-minute demo included); the smoke run's are smaller.
+declare -A BOX=([model]=120 [pipeline]=110 [extract]=80 [evaluate]=60 [demo]=110)
+[ -n "$SMOKE" ] && BOX=([model]=60 [pipeline]=60 [extract]=60 [evaluate]=60 [demo]=120)
+failed=0
+for section in model pipeline extract evaluate demo; do
+  rm -f "$OUT/$section.json"
+  started=$SECONDS
+  echo "== $section (at most ${BOX[$section]} s)" | tee -a "$LOG"
+  timeout --kill-after=10 "${BOX[$section]}" "$PYTHON" "$ROOT/scripts/gpu_check.py" "$section" "$OUT" $SMOKE >>"$LOG" 2>&1
+  status=$?
+  echo "== $section: exit $status after $((SECONDS - started)) s" | tee -a "$LOG"
+  [ "$status" -eq 0 ] || failed=$((failed + 1))
+done
+"$PYTHON" "$ROOT/scripts/gpu_check.py" summary "$OUT" | tee -a "$LOG"
+echo "$failed of 5 sections failed or timed out" | tee -a "$LOG"
+[ "$failed" -eq 0 ]

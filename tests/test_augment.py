@@ -1,0 +1,116 @@
+"""The pretraining augmentation: torchvision v2's pipeline, drawn on the host, applied per image or batched."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from scipy import stats
+from torchvision.transforms import v2
+
+from simsiam_zoo import augment
+from simsiam_zoo.augment import SimSiamViews
+from simsiam_zoo.data import FakeImages
+from simsiam_zoo.engine import Augmented
+from simsiam_zoo.recipe import IMAGENET_MEAN, IMAGENET_STD
+
+
+def v2_pipeline(image_size: int, variant: str) -> v2.Compose:
+    """The paper's augmentation written as torchvision v2 transforms (what the project ran before the split)."""
+    steps = [v2.RandomResizedCrop(image_size, scale=(0.2, 1.0), antialias=True),
+             v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8), v2.RandomGrayscale(p=0.2)]
+    if variant == "imagenet":
+        kernel = max(3, (image_size // 10) | 1)
+        steps.append(v2.RandomApply([v2.GaussianBlur(kernel, sigma=(0.1, 2.0))], p=0.5))
+    steps.append(v2.RandomHorizontalFlip())
+    return v2.Compose([*steps, v2.ToDtype(torch.float32, scale=True),
+                       v2.Normalize(mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD))])
+
+
+def views(image_size: int = 48, variant: str = "imagenet") -> SimSiamViews:
+    return SimSiamViews(image_size=image_size, variant=variant, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+
+
+def image(height: int = 70, width: int = 90, *, seed: int = 0, channels: int = 3) -> torch.Tensor:
+    return torch.randint(0, 256, (channels, height, width), dtype=torch.uint8,
+                         generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize(("variant", "size", "shape"), [("imagenet", 48, (70, 90)), ("small", 32, (28, 28)),
+                                                       ("imagenet", 32, (200, 40))])
+def test_one_seed_gives_the_views_of_the_torchvision_v2_pipeline(variant, size, shape):
+    """The draws are v2's, in v2's order, and the per-image ops v2's kernels: equal, not close (also for a
+    strip that needs RandomResizedCrop's fallback box)."""
+    ours, reference, picture = views(size, variant), v2_pipeline(size, variant), image(*shape)
+    for seed in range(60):
+        torch.manual_seed(seed)
+        expected = reference(picture)
+        torch.manual_seed(seed)
+        assert torch.equal(ours(picture), expected), seed
+
+
+def batch_of_views(count: int, *, size: int = 48, dtype: torch.dtype = torch.uint8):
+    torch.manual_seed(0)
+    augmentation = views(size)
+    crops, params = zip(*(augmentation.crop_and_draw(image(seed=i)) for i in range(count)), strict=True)
+    crops = torch.stack(crops)
+    return augmentation, (crops if dtype == torch.uint8 else crops.float() / 255), torch.stack(params)
+
+
+def test_each_sample_of_a_batch_has_its_own_parameters():
+    _, _, params = batch_of_views(64)
+    assert len({tuple(row) for row in params[:, augment.TOP:augment.WIDTH + 1].tolist()}) == 64
+    jittered = params[:, augment.JITTER] > 0
+    assert 30 < int(jittered.sum()) < 64
+    assert len(set(params[jittered, augment.BRIGHTNESS].tolist())) == int(jittered.sum())
+    assert len({tuple(row) for row in params[jittered, augment.ORDER].tolist()}) > 5  # the order, per sample
+    for column in (augment.GRAY, augment.FLIP):
+        assert 0 < int((params[:, column] > 0).sum()) < 64
+    assert 10 < int((params[:, augment.SIGMA] > 0).sum()) < 54
+
+
+def test_the_batched_ops_equal_torchvision_functional_ops_with_the_same_parameters():
+    """On float images (where torchvision does not round to uint8 between ops) the batched path equals the
+    per-image functional ops within 1e-5 (float32 rounding); on uint8 images within 6/255, the per-image path's
+    truncation to uint8 after each of up to six ops (0.5/255 lower on average each)."""
+    augmentation, crops, params = batch_of_views(64, dtype=torch.float32)
+    per_image = torch.stack([augmentation.finish(crop, row) for crop, row in zip(crops, params, strict=True)])
+    torch.testing.assert_close(augmentation.finish_batch(crops, params), per_image, atol=1e-5, rtol=0)
+    augmentation, crops, params = batch_of_views(64)
+    per_image = torch.stack([augmentation.finish(crop, row) for crop, row in zip(crops, params, strict=True)])
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    difference = (augmentation.finish_batch(crops, params) - per_image).abs() * std
+    assert difference.max() <= 6 / 255 and difference.mean() < 2 / 255
+
+
+def test_the_draws_follow_torchvision_distributions():
+    """Kolmogorov-Smirnov against the ranges of the v2 transforms (fixed seed): jitter factors uniform on their
+    ranges, crop areas the same as v2.RandomResizedCrop's own draws, each coin at its probability."""
+    torch.manual_seed(0)
+    ours = torch.stack([views(32).draw(96, 96) for _ in range(3000)])
+    jittered = ours[ours[:, augment.JITTER] > 0]
+    for column, (low, high) in zip((augment.BRIGHTNESS, augment.CONTRAST, augment.SATURATION, augment.HUE),
+                                   ((0.6, 1.4), (0.6, 1.4), (0.6, 1.4), (-0.1, 0.1)), strict=True):
+        assert stats.kstest(jittered[:, column].numpy(), stats.uniform(low, high - low).cdf).pvalue > 0.01
+    torch.manual_seed(1)
+    crop = v2.RandomResizedCrop(32, scale=(0.2, 1.0))
+    theirs = [crop.make_params([torch.zeros(3, 96, 96)]) for _ in range(3000)]
+    their_areas = [p["height"] * p["width"] / 96**2 for p in theirs]
+    our_areas = (ours[:, augment.HEIGHT] * ours[:, augment.WIDTH] / 96**2).numpy()
+    assert stats.ks_2samp(our_areas, their_areas).pvalue > 0.01
+    for column, p in ((augment.JITTER, 0.8), (augment.GRAY, 0.2), (augment.FLIP, 0.5), (augment.SIGMA, 0.5)):
+        assert stats.binomtest(int((ours[:, column] > 0).sum()), len(ours), p).pvalue > 0.01
+
+
+def test_on_and_off_the_device_a_seeded_sample_has_the_same_parameters_and_crop():
+    """`Augmented` seeds by (seed, epoch, index): the worker's half for the device path draws what the per-image
+    path draws, so its crop finished per image is the per-image path's view exactly."""
+    dataset = FakeImages(8, image_size=40, seed=0)
+    augmentation = views(32)
+    per_image = Augmented(dataset, augmentation, seed=3, views=2)
+    halves = Augmented(dataset, augmentation.crop_and_draw, seed=3, views=2)
+    for key in ((0, 1), (2, 5)):
+        *whole, label = per_image[key]
+        *split, same_label = halves[key]
+        assert label == same_label
+        for view, (crop, params) in zip(whole, split, strict=True):
+            assert torch.equal(augmentation.finish(crop, params), view)
