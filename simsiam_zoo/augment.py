@@ -64,18 +64,18 @@ class SimSiamViews:
 
     def draw(self, height: int, width: int) -> torch.Tensor:
         """One view's parameters (a row of `PARAMS` floats) from torch's global CPU generator."""
-        params = torch.zeros(PARAMS, dtype=torch.float64)
-        params[[TOP, LEFT, HEIGHT, WIDTH]] = torch.tensor(_crop_box(height, width), dtype=torch.float64)
+        params = [0.0] * PARAMS
+        params[TOP:WIDTH + 1] = _crop_box(height, width)
         if torch.rand(1) < 0.8:
-            params[ORDER] = torch.randperm(4).double()
-            params[JITTER] = 1
+            params[ORDER] = torch.randperm(4).tolist()
+            params[JITTER] = 1.0
             for index, (low, high) in zip((BRIGHTNESS, CONTRAST, SATURATION, HUE), _JITTER_RANGES, strict=True):
-                params[index] = float(torch.empty(1).uniform_(low, high).item())
+                params[index] = torch.empty(1).uniform_(low, high).item()
         params[GRAY] = float(torch.rand(1) < 0.2)
         if self.blur_kernel is not None and torch.rand(1) < 0.5:
             params[SIGMA] = torch.empty(1).uniform_(0.1, 2.0).item()
         params[FLIP] = float(torch.rand(1) < 0.5)
-        return params
+        return torch.tensor(params, dtype=torch.float64)
 
     def crop(self, image: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         top, left, height, width = (int(v) for v in params[[TOP, LEFT, HEIGHT, WIDTH]].tolist())

@@ -1,0 +1,121 @@
+"""Pretraining end to end against the model step alone, on the same recipe and batch.
+
+Baseline: the training step on batches already augmented and in memory (the model's ceiling on this device).
+Measured: train()'s own loop (loader, augmentation, step) with the augmentation per image in the loader
+(`data.augment_on_device: false`, the CPU default) and batched on the device (`true`). Prints images/s (each two
+views) and the ratio to the baseline; the goal is >= 0.9.
+
+    python scripts/bench_pipeline.py                          # the demo's recipe: ResNet-18, 32 px, batch 256
+    python scripts/bench_pipeline.py --workers 1 --steps 20
+    python scripts/bench_pipeline.py --quick                  # CI: tiny batch, a few steps
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from simsiam_zoo import engine
+from simsiam_zoo.data import FashionMNIST
+from simsiam_zoo.distributed import DistributedContext
+from simsiam_zoo.recipe import Recipe, load_recipe
+from simsiam_zoo.train import PretrainingViews, _Pretraining, build_model, build_optimizer, recipe_loss
+
+WARMUP = 2
+
+
+def model_step(recipe: Recipe, dataset: FashionMNIST, *, steps: int, device: torch.device) -> float:
+    """Images a second of the step alone, on one batch of real views already on the device."""
+    views = PretrainingViews(recipe.replace({"data.augment_on_device": False}), dataset, device)
+    batch = torch.utils.data.default_collate([views.dataset[(0, i)] for i in range(recipe.optim.batch_size)])
+    memory_format = torch.channels_last if recipe.run.channels_last else torch.contiguous_format
+    x1, x2 = (x.to(device).contiguous(memory_format=memory_format) for x in batch[:2])
+    model = build_model(recipe).to(device, memory_format=memory_format)
+    optimizer = build_optimizer(model, recipe)
+
+    def step() -> None:
+        loss, _ = recipe_loss(model, recipe, x1, x2)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(WARMUP):
+        step()
+    started = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return recipe.optim.batch_size * steps / (time.perf_counter() - started)
+
+
+def end_to_end(recipe: Recipe, dataset: FashionMNIST, *, steps: int, device: torch.device) -> float:
+    """Images a second of train()'s loop, between two host syncs after the warm-up steps."""
+    marks: list[float] = []
+    with tempfile.TemporaryDirectory() as out:
+        run = _Pretraining(recipe, Path(out), dataset, DistributedContext(), device, strict=False)
+        run.bar, run.checkpoint = _NoBar(), lambda: None  # the step, not the disk
+        run.forward.train()
+        ends = (WARMUP, WARMUP + steps)
+
+        def after_step(step: int, *rest: object) -> None:
+            run.after_step(step, *rest)
+            if step in ends:
+                marks.append(time.perf_counter())
+
+        engine.run_steps(run.batches, run.loss_of, run.optimizer, lr_at=run.lr_at,
+                         steps_per_epoch=run.steps_per_epoch, start_step=0, stop_step=ends[1],
+                         after_step=after_step, syncs_at=lambda step: step in ends, advice=lambda: "")
+        run.close()
+    return recipe.optim.batch_size * steps / (marks[1] - marks[0])
+
+
+class _NoBar:
+    def update(self, _: int) -> None:
+        pass
+
+    def set_postfix(self, **_: object) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--recipe", default="simsiam_r18_fashion_mnist")
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=0, help="loader workers (the demo uses 0)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best of each row counts")
+    parser.add_argument("--quick", action="store_true", help="batch 16, 2 steps, one round: that the code runs")
+    args = parser.parse_args()
+    overrides = {"data.knn_train_size": 0, "data.knn_test_size": 0, "data.num_workers": args.workers,
+                 "run.checkpoint_every_steps": 10**9, "run.log_every_steps": 10**9}
+    if args.quick:
+        overrides["optim.batch_size"], args.steps, args.rounds = 16, 2, 1
+    recipe, device = load_recipe(args.recipe).replace(overrides), torch.device(args.device)
+    dataset = FashionMNIST(recipe.data.path)
+    measures = {
+        "model step alone (baseline)": lambda: model_step(recipe, dataset, steps=args.steps, device=device),
+        "end to end, augmentation per image": lambda: end_to_end(
+            recipe.replace({"data.augment_on_device": False}), dataset, steps=args.steps, device=device),
+        "end to end, batched augmentation": lambda: end_to_end(
+            recipe.replace({"data.augment_on_device": True}), dataset, steps=args.steps, device=device),
+    }
+    best = dict.fromkeys(measures, 0.0)
+    for _ in range(args.rounds):  # interleaved, so that a slow spell of the machine hits every row alike
+        for name, measure in measures.items():
+            best[name] = max(best[name], measure())
+    print(f"{args.recipe}: {recipe.model.arch}, {recipe.data.image_size} px, batch {recipe.optim.batch_size}, "
+          f"{args.workers} loader workers, {torch.get_num_threads()} threads, {args.device}, {args.steps} steps, "
+          f"best of {args.rounds} interleaved rounds")
+    print(f"{'':42} {'images/s':>9} {'vs model step':>14}")
+    ceiling = best["model step alone (baseline)"]
+    for name, rate in best.items():
+        print(f"{name:42} {rate:9.1f} {rate / ceiling:14.2f}")
+
+if __name__ == "__main__":
+    main()
