@@ -91,6 +91,31 @@ def check_output(
                         "(or pass --overwrite to replace it)")
 
 
+def check_output_file(
+    target: str | os.PathLike[str], *, ours: Callable[[Path], bool],
+    inputs: Iterable[str | os.PathLike[str] | None] = (), overwrite: bool = False,
+) -> Path:
+    """`target` as an absolute path if this command may write its file there, else OutputRefused saying why: the
+    folders' rule for one file. Free: a path that does not exist (in a folder that is not a file), a file `ours`
+    recognises as this command's own output, or with `overwrite` any file. Never free: a folder, or an input."""
+    given = Path(target)
+    target = given.resolve()
+    for item in inputs:
+        if item is not None and Path(item).exists() and Path(item).resolve() == target:
+            raise OutputRefused(f"{given}: the output is the input {item}; choose another output path")
+    parent = next((folder for folder in target.parents if folder.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise OutputRefused(f"{given}: {parent} is a file, not a folder; choose another output path")
+    if not target.exists():
+        return target
+    if target.is_dir():
+        raise OutputRefused(f"{given}: is a folder; give a file path")
+    if overwrite or ours(target):
+        return target
+    raise OutputRefused(f"{given}: exists and was not written by this command; choose another path (or pass "
+                        "--overwrite to replace it)")
+
+
 def claim_output_dir(
     target: str | os.PathLike[str], *, kind: str, inputs: Iterable[str | os.PathLike[str] | None] = (),
     legacy_files: tuple[str, ...] = (),

@@ -276,14 +276,16 @@ def mirror_command(names: tuple[str, ...], *, org: str, dry_run: bool) -> None:
 @main.command("export-detectron2")
 @click.argument("model")
 @click.argument("out", type=click.Path(path_type=Path))
+@click.option("--overwrite", is_flag=True, help="Replace OUT even if this command did not write it (never MODEL).")
 @_clean_errors
-def export_detectron2_command(model: str, out: Path) -> None:
+def export_detectron2_command(model: str, out: Path, *, overwrite: bool) -> None:
     """Write MODEL's backbone as a detectron2 checkpoint OUT.pkl (MoCo's key renames, matching_heuristics)."""
-    from simsiam_zoo.convert.detectron2 import write_detectron2_pickle
+    from simsiam_zoo.convert.detectron2 import AUTHOR_PREFIX, write_detectron2_pickle
     from simsiam_zoo.loader import load_backbone
 
     loaded = load_backbone(model)
-    write_detectron2_pickle(loaded.model.state_dict(), out, author=f"simsiam-zoo:{model}")
+    write_detectron2_pickle(loaded.model.state_dict(), out, author=f"{AUTHOR_PREFIX}:{model}", inputs=(model,),
+                            overwrite=overwrite)
     click.echo(f"wrote {out}")
 
 

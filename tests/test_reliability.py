@@ -683,3 +683,44 @@ def test_only_its_own_stale_staging_folders_are_cleaned_up(partial_run: Path, tm
     before = own_files(users)
     assert run_cli("export", partial_run, tmp_path / "out", "--name", NAME).returncode == 0
     assert not stale.exists() and snapshot(users) == before
+
+
+def test_export_detectron2_replaces_only_its_own_file_and_never_its_model(partial_run: Path, tmp_path: Path) -> None:
+    """A file at OUT is replaced when this command wrote it, or with --overwrite, and never when it is MODEL: the
+    folders' ownership rule for one file."""
+    checkpoint = partial_run / "checkpoint.pt"
+    before = checkpoint.read_bytes()
+    done = run_cli("export-detectron2", checkpoint, checkpoint, "--overwrite")
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert error_message(done) == (f"error: {checkpoint}: the output is the input {checkpoint}; choose another "
+                                   "output path")
+    assert checkpoint.read_bytes() == before
+    theirs = tmp_path / "theirs.pkl"
+    theirs.write_text("a file of the user's")
+    done = run_cli("export-detectron2", checkpoint, theirs)
+    assert done.returncode == EXIT_BAD_INPUT
+    assert "exists and was not written by this command" in error_message(done)
+    assert theirs.read_text() == "a file of the user's"
+    ours = tmp_path / "ours.pkl"
+    for _ in range(2):  # written, then replaced as its own
+        assert run_cli("export-detectron2", checkpoint, ours).returncode == 0
+    assert run_cli("export-detectron2", checkpoint, theirs, "--overwrite").returncode == 0
+    assert theirs.read_bytes() == ours.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ours.pkl", "theirs.pkl"]
+
+
+def test_a_result_file_under_a_file_or_over_a_foreign_file_is_refused(features: Path, tmp_path: Path) -> None:
+    """`eval knn --out` under a file: one message naming it (was a traceback); over a file that is no result of an
+    evaluation: refused, the file kept; over its own result: replaced."""
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("mine")
+    done = run_cli("eval", "knn", "--train", features, "--test", features, "--out", blocker / "knn.json")
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert error_message(done) == f"error: {blocker / 'knn.json'}: {blocker} is a file, not a folder; choose " \
+                                  "another output path"
+    done = run_cli("eval", "knn", "--train", features, "--test", features, "--out", blocker)
+    assert done.returncode == EXIT_BAD_INPUT and blocker.read_text() == "mine"
+    result = tmp_path / "knn.json"
+    for _ in range(2):
+        assert run_cli("eval", "knn", "--train", features, "--test", features, "--out", result).returncode == 0
+    assert "top1" in result.read_text()

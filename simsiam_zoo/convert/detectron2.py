@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 import pickle
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from .._io import atomic_write
+from .._io import atomic_write, check_output_file
 from ._common import ConversionError, sample_keys, unexpected_keys
 
 
@@ -35,9 +35,27 @@ def to_detectron2(state_dict: Mapping[str, Tensor]) -> dict[str, np.ndarray]:
     }
 
 
+AUTHOR_PREFIX = "simsiam-zoo"
+
+
 def write_detectron2_pickle(
-    state_dict: Mapping[str, Tensor], out_path: str | os.PathLike[str], *, author: str
+    state_dict: Mapping[str, Tensor], out_path: str | os.PathLike[str], *, author: str,
+    inputs: Iterable[str | os.PathLike[str] | None] = (), overwrite: bool = False,
 ) -> None:
-    """Atomically write `{"model", "__author__", "matching_heuristics"}` for Detectron2's checkpointer."""
+    """Atomically write `{"model", "__author__", "matching_heuristics"}` for Detectron2's checkpointer. An existing
+    file is replaced only when this project wrote it (its author starts with `AUTHOR_PREFIX`) or with `overwrite`,
+    never when it is one of `inputs`."""
+    if not author.startswith(AUTHOR_PREFIX):
+        raise ValueError(f"author {author!r} must start with {AUTHOR_PREFIX!r}")
+    out_path = check_output_file(out_path, ours=_written_here, inputs=inputs, overwrite=overwrite)
     payload = {"model": to_detectron2(state_dict), "__author__": author, "matching_heuristics": True}
-    atomic_write(Path(out_path), lambda f: pickle.dump(payload, f))
+    atomic_write(out_path, lambda f: pickle.dump(payload, f))
+
+
+def _written_here(path: Path) -> bool:
+    """Whether `path` is a pickle this module wrote, read without unpickling: the author is its last string."""
+    with open(path, "rb") as f:
+        head = f.read(1)
+        f.seek(max(0, path.stat().st_size - 4096))
+        tail = f.read()
+    return head == b"\x80" and b"__author__" in tail and AUTHOR_PREFIX.encode() in tail

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from simsiam_zoo._io import atomic_write_text
+from simsiam_zoo._io import atomic_write_text, check_output_file
 from simsiam_zoo.evaluate.knn import knn_accuracy
 from simsiam_zoo.evaluate.linear_probe import DEFAULT_WEIGHT_DECAYS, linear_probe_sweep
 
@@ -78,4 +78,13 @@ def evaluate_linear(
 
 
 def write_result(result: dict[str, Any], path: str | Path) -> None:
-    atomic_write_text(Path(path), json.dumps(result, indent=2) + "\n")
+    """The result as JSON at `path`, replacing only an evaluation's result file (an object with `top1` or `rows`)."""
+    atomic_write_text(check_output_file(path, ours=_is_result), json.dumps(result, indent=2) + "\n")
+
+
+def _is_result(path: Path) -> bool:
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(saved, dict) and ("top1" in saved or "rows" in saved)  # rows: eval transfer
