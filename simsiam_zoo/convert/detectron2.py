@@ -43,10 +43,8 @@ def write_detectron2_pickle(
     inputs: Iterable[str | os.PathLike[str] | None] = (), overwrite: bool = False,
 ) -> None:
     """Atomically write `{"model", "__author__", "matching_heuristics"}` for Detectron2's checkpointer. An existing
-    file is replaced only when this project wrote it (its author starts with `AUTHOR_PREFIX`) or with `overwrite`,
-    never when it is one of `inputs`."""
-    if not author.startswith(AUTHOR_PREFIX):
-        raise ValueError(f"author {author!r} must start with {AUTHOR_PREFIX!r}")
+    file is replaced only when this project wrote it (an author that starts with `AUTHOR_PREFIX`, as the CLI's) or
+    with `overwrite`, never when it is one of `inputs`."""
     out_path = check_output_file(out_path, ours=_written_here, inputs=inputs, overwrite=overwrite)
     payload = {"model": to_detectron2(state_dict), "__author__": author, "matching_heuristics": True}
     atomic_write(out_path, lambda f: pickle.dump(payload, f))
