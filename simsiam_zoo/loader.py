@@ -1,13 +1,15 @@
 """`load_backbone`: a timm backbone in eval mode plus its preprocessing, from whatever a user has.
 
 Accepted: a zoo name (`resnet50.mocov3_in1k_ep1000`: from its Hub mirror once pinned, else from the original URL,
-converted once into the cache; see simsiam_zoo.sources), an `hf-hub:ORG/NAME` id, a hub folder, a
-`.safetensors` file, a training run folder or checkpoint, or another project's checkpoint (converted).
-Loading is strict: a missing, unexpected or mis-shaped key is an error that lists them.
+converted once into the cache; see simsiam_zoo.sources; a file or folder of the same name is reached as `./NAME`),
+an `hf-hub:ORG/NAME` id, a hub folder, a `.safetensors` file, a training run folder or checkpoint, or another
+project's checkpoint (converted). Loading is strict: a missing, unexpected or mis-shaped key is an error that lists
+them.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,7 +32,7 @@ from simsiam_zoo.hub.folder import (
     read_weights,
     sha256_file,
 )
-from simsiam_zoo.hub.registry import ZooEntry, get_entry
+from simsiam_zoo.hub.registry import ZooEntry, find_entry, get_entry
 from simsiam_zoo.recipe import Recipe
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
@@ -181,11 +183,24 @@ def load_backbone(
     nothing).
     """
     text = str(name_or_path)
-    entry = None if text.startswith("hf-hub:") or Path(text).exists() else get_entry(text)
+    entry = _zoo_entry(name_or_path)
     if entry is not None and not pretrained:
         return _random_init(entry.arch, entry.preprocessing)
     loaded = _load_pretrained(text, entry, hub_dir=hub_dir, arch=arch)
     return loaded if pretrained else _random_init(loaded.arch, loaded.preprocessing)
+
+
+def _zoo_entry(name_or_path: str | Path) -> ZooEntry | None:
+    """The zoo entry a name means, or None for an `hf-hub:` id or a path. A zoo name is never shadowed by a file
+    or folder of that name in the working directory (write `./NAME` for that one); a name that is neither a zoo
+    name nor an existing path is an error naming the closest zoo names."""
+    text = str(name_or_path)
+    if text.startswith("hf-hub:") or isinstance(name_or_path, Path):
+        return None
+    entry = find_entry(text) if "/" not in text and os.sep not in text else None
+    if entry is not None or Path(text).exists():
+        return entry
+    return get_entry(text)
 
 
 def _random_init(arch: str, preprocessing: Preprocessing) -> LoadedBackbone:

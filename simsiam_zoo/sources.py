@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ import httpx
 from huggingface_hub import is_offline_mode
 from tqdm.auto import tqdm
 
+from simsiam_zoo._io import atomic_write_text
 from simsiam_zoo.hub.folder import CONFIG_NAME, WEIGHTS_NAME, HubFolderError
 from simsiam_zoo.hub.publish import NotCachedOffline
 from simsiam_zoo.hub.registry import Source, ZooEntry
@@ -160,12 +162,13 @@ def fetch_original(entry: ZooEntry, *, progress: bool = True) -> tuple[Path, Dig
 
 
 def fetch_entry(entry: ZooEntry, *, progress: bool = True) -> Path:
-    """The entry's hub folder in the cache: downloaded, verified, converted and validated on first use."""
+    """The entry's hub folder in the cache: downloaded, verified, converted and validated on first use; checked on
+    every later use against the digests recorded when it was made (a folder without them is made again)."""
     from simsiam_zoo.convert import ConversionError
     from simsiam_zoo.export import convert_source_file
 
     folder = cached_folder(entry)
-    if (folder / CONFIG_NAME).is_file() and (folder / WEIGHTS_NAME).is_file():
+    if _cached_and_unchanged(entry, folder):
         return folder
     original, digests = fetch_original(entry, progress=progress)
     try:
@@ -177,7 +180,38 @@ def fetch_entry(entry: ZooEntry, *, progress: bool = True) -> Path:
     original.unlink()
     with contextlib.suppress(OSError):
         original.parent.rmdir()
+    record = {"original_sha256": digests.sha256, **{name: file_digests(folder / name).sha256 for name in _CHECKED}}
+    atomic_write_text(_record_path(entry), json.dumps(record, indent=1) + "\n")
     return folder
+
+
+# The files of a cached folder whose digests are recorded when it is made and checked on every load.
+_CHECKED = (WEIGHTS_NAME, CONFIG_NAME)
+
+
+def _record_path(entry: ZooEntry) -> Path:
+    return cache_root() / "models" / f"{entry.name}.sha256.json"
+
+
+def _cached_and_unchanged(entry: ZooEntry, folder: Path) -> bool:
+    """True when the cached folder holds what this project converted from the verified original; False when it
+    is not there or not whole, or has no record (made by an older version): then it is made again. ChecksumMismatch
+    when a file differs from its record: a folder changed since is never served as the entry."""
+    record_path = _record_path(entry)
+    if not all((folder / name).is_file() for name in _CHECKED) or not record_path.is_file():
+        return False
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    for name in _CHECKED:
+        digest = file_digests(folder / name).sha256
+        if not isinstance(record, dict) or digest != record.get(name):
+            raise ChecksumMismatch(
+                f"{entry.name}: {folder / name} in the cache is not the file converted from the verified original "
+                f"(sha256 {digest}, recorded {record.get(name) if isinstance(record, dict) else None}); delete "
+                f"{folder} to fetch the entry again")
+    return True
 
 
 def _source(entry: ZooEntry) -> Source:

@@ -293,3 +293,38 @@ def test_a_file_that_cannot_be_converted_is_deleted_with_a_clear_error(
     with pytest.raises(ValueError, match=expected):
         load_backbone(entry.name)
     assert not [p for p in cache_root().rglob("*") if p.is_file()]
+
+
+def test_the_cached_folder_is_checked_on_every_load_and_a_zoo_name_is_never_shadowed(
+    source_server: SourceServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Weights or config changed in the cache after conversion are refused, naming the file (they were served as
+    the entry); a folder made by an older version (no record) is made again; a folder named like the entry in the
+    working directory does not stand in for it."""
+    checkpoint, net = _torchvision("resnet18")
+    data = serialise(checkpoint)
+    entry = published(registry.ZOO["resnet50.supervised_tv_in1k"], data, arch="resnet18")
+    monkeypatch.setitem(registry.ZOO, entry.name, entry)
+    source_server.put(entry.source.url, data)
+    impostor = tmp_path / entry.name
+    impostor.mkdir()
+    monkeypatch.chdir(tmp_path)
+    load_backbone(entry.name)  # from the source, not from ./NAME (which holds nothing loadable)
+    folder = cached_folder(entry)
+    weights = folder / "model.safetensors"
+    original = weights.read_bytes()
+    other, _ = _torchvision("resnet18")
+    torch.nn.init.zeros_(other["conv1.weight"])
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in other.items() if k not in ("fc.weight", "fc.bias")}, weights)
+    with pytest.raises(ChecksumMismatch, match=rf"{entry.name}: {weights} in the cache is not the file converted "
+                                               "from the verified original"):
+        load_backbone(entry.name)
+    weights.write_bytes(original)
+    requests = len(source_server.requests)
+    next(folder.parent.glob("*.sha256.json")).unlink()  # as an older version left it
+    loaded = load_backbone(entry.name)
+    assert len(source_server.requests) == requests + 1  # made again from the source
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(IMAGE), net.eval()(IMAGE), atol=1e-5, rtol=0)
