@@ -15,12 +15,14 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+from filelock import FileLock
 from huggingface_hub import is_offline_mode
 from tqdm.auto import tqdm
 
@@ -95,16 +97,28 @@ def check_digests(source: Source, digests: Digests) -> str | None:
 
 def download(url: str, destination: Path, *, progress: bool = True, retry_wait: float = 1.0) -> None:
     """Stream `url` to `destination` through `destination.incomplete`, resuming it with `Range` when a transfer
-    breaks off (also one left by an earlier, killed run), retrying transient failures with a growing wait."""
-    partial = destination.with_name(destination.name + ".incomplete")
+    breaks off (also one left by an earlier, killed run), retrying transient failures with a growing wait.
+
+    A partial file is resumed only with the validator the server gave for it (`If-Range` with its ETag or
+    Last-Modified): a file changed on the server, or a partial file of unknown origin, starts over. One process at a
+    time downloads a destination (a lock file beside it); the others wait and find it done."""
     destination.parent.mkdir(parents=True, exist_ok=True)
+    # The lock file stays (as huggingface_hub's do): removing it would let a process that waited on it and one
+    # arriving later hold two locks at once.
+    with FileLock(destination.with_name(f".{destination.name}.lock")):
+        if not destination.exists():
+            _download_unlocked(url, destination, progress=progress, retry_wait=retry_wait)
+
+
+def _download_unlocked(url: str, destination: Path, *, progress: bool, retry_wait: float) -> None:
+    partial = _Partial(destination, url)
     problem = "no attempt made"
     for attempt in range(_RETRIES):
         if attempt:
             time.sleep(retry_wait * 2 ** (attempt - 1))
         try:
             if _transfer(url, partial, progress=progress):
-                os.replace(partial, destination)
+                partial.finish()
                 return
             problem = "the connection closed before the end of the file"
         except httpx.HTTPStatusError as error:
@@ -114,32 +128,81 @@ def download(url: str, destination: Path, *, progress: bool = True, retry_wait: 
             problem = f"HTTP {status}"
         except httpx.TransportError as error:
             problem = f"{type(error).__name__}: {error}"
-    raise SourceUnavailable(f"{url}: download failed after {_RETRIES} tries ({problem}); the partial file "
-                            f"{partial} is kept, and the next try resumes it")
+    kept = (f"the partial file {partial.path} is kept, and the next try resumes it" if partial.resumable()
+            else "nothing was kept")
+    raise SourceUnavailable(f"{url}: download failed after {_RETRIES} tries ({problem}); {kept}")
 
 
-def _transfer(url: str, partial: Path, *, progress: bool) -> bool:
-    """One request: append to `partial` from where it ends; True when the file is complete."""
-    have = partial.stat().st_size if partial.exists() else 0
-    headers = {"Range": f"bytes={have}-"} if have else {}
+class _Partial:
+    """`NAME.incomplete` and, beside it, the URL and validator (ETag or Last-Modified) its bytes came with."""
+
+    def __init__(self, destination: Path, url: str):
+        self.destination, self.url = destination, url
+        self.path = destination.with_name(destination.name + ".incomplete")
+        self.meta = destination.with_name(destination.name + ".incomplete.json")
+
+    def validator(self) -> str | None:
+        try:
+            saved = json.loads(self.meta.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            return None
+        ok = isinstance(saved, dict) and saved.get("url") == self.url and isinstance(saved.get("validator"), str)
+        return saved["validator"] if ok else None
+
+    def resumable(self) -> bool:
+        return self.path.exists() and self.path.stat().st_size > 0 and self.validator() is not None
+
+    def start(self, response: httpx.Response) -> None:
+        """A fresh transfer: its validator recorded before any byte, so that a break leaves a resumable file."""
+        etag = response.headers.get("ETag")
+        validator = etag if etag and not etag.startswith("W/") else response.headers.get("Last-Modified")
+        if validator:
+            atomic_write_text(self.meta, json.dumps({"url": self.url, "validator": validator}) + "\n")
+        else:
+            self.meta.unlink(missing_ok=True)
+
+    def finish(self) -> None:
+        os.replace(self.path, self.destination)
+        self.meta.unlink(missing_ok=True)
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)
+        self.meta.unlink(missing_ok=True)
+
+
+def _transfer(url: str, partial: _Partial, *, progress: bool) -> bool:
+    """One request: append to the partial file from where it ends (when it can be resumed); True when whole."""
+    validator = partial.validator() if partial.resumable() else None
+    have = partial.path.stat().st_size if validator else 0
+    headers = {"Range": f"bytes={have}-", "If-Range": validator} if validator else {}
     timeout = httpx.Timeout(60.0, connect=15.0)
     with httpx.stream("GET", url, headers=headers, follow_redirects=True, timeout=timeout) as response:
         if response.status_code == 416 and have:  # nothing after `have`: the server no longer has that file length
-            partial.unlink()
+            partial.path.unlink()
             return False
         response.raise_for_status()
+        if response.status_code == 206 and not _starts_at(response, have):
+            partial.discard()  # bytes from elsewhere in the file: start over
+            return False
         if response.status_code != 206:
-            have = 0  # the server ignored the Range header and sends the whole file
+            have = 0  # the whole file: the server ignored the Range, or the file changed since (If-Range)
+            partial.start(response)
         length = response.headers.get("Content-Length")
         total = have + int(length) if length is not None else None
-        with open(partial, "ab" if have else "wb") as f, tqdm(
-            total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024, desc=partial.name[:-11],
+        with open(partial.path, "ab" if have else "wb") as f, tqdm(
+            total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024, desc=partial.destination.name,
             disable=not progress, leave=False,
         ) as bar:
             for chunk in response.iter_bytes():  # as it arrives: a break keeps every byte received
                 f.write(chunk)
                 bar.update(len(chunk))
-    return total is None or partial.stat().st_size == total
+    return total is None or partial.path.stat().st_size == total
+
+
+def _starts_at(response: httpx.Response, offset: int) -> bool:
+    """Whether a 206 answer's Content-Range starts where the partial file ends."""
+    match = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
+    return match is not None and int(match.group(1)) == offset
 
 
 def fetch_original(entry: ZooEntry, *, progress: bool = True) -> tuple[Path, Digests]:

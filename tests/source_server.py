@@ -1,17 +1,21 @@
 """A file server on 127.0.0.1 standing in for the zoo's source URLs (dl.fbaipublicfiles.com, download.openmmlab.com,
 ...), and the fixture that starts it, points SIMSIAM_ZOO_SOURCE_MIRROR at it and stops it.
 
-It serves `root/<url path>` with HTTP Range support (206 + Content-Range), as those hosts do, and can misbehave on
+It serves `root/<url path>` with HTTP Range support (206 + Content-Range, an ETag honoured in If-Range), as those
+hosts do, and can misbehave on
 request: `cut[path] = n` sends the first n bytes of the next response for `path`, then drops the connection;
-`fail[path] = [503, ...]` answers those statuses first. Every request is logged as (path, Range header or None).
+`fail[path] = [503, ...]` answers those statuses first; `delay[path] = s` waits s seconds before each body;
+`after_cut(path)` runs after a cut. Every request is logged as (path, Range header or None).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import socket
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -26,6 +30,8 @@ class SourceServer:
         self.root = root
         self.cut: dict[str, int] = {}
         self.fail: dict[str, list[int]] = {}
+        self.delay: dict[str, float] = {}
+        self.after_cut: Callable[[str], None] | None = None
         self.requests: list[tuple[str, str | None]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -72,8 +78,12 @@ class SourceServer:
                     self.send_error(404)
                     return
                 data = file.read_bytes()
+                etag = f'"{hashlib.md5(data).hexdigest()}"'
                 start = 0
                 match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
+                if_range = self.headers.get("If-Range")
+                if match and if_range is not None and if_range != etag:
+                    match = None  # RFC 9110: the file changed since; send all of it
                 if match:
                     start = int(match.group(1))
                     if start >= len(data):
@@ -85,11 +95,15 @@ class SourceServer:
                     self.send_response(200)
                 self.send_header("Content-Length", str(len(data) - start))
                 self.send_header("Accept-Ranges", "bytes")
+                self.send_header("ETag", etag)
                 self.end_headers()
                 body = data[start:]
+                time.sleep(server.delay.get(path, 0.0))
                 if path in server.cut:
                     self.wfile.write(body[: server.cut.pop(path)])
                     self.wfile.flush()
+                    if server.after_cut is not None:
+                        server.after_cut(path)
                     self.connection.shutdown(socket.SHUT_RDWR)
                     self.close_connection = True
                     return

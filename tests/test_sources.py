@@ -159,7 +159,8 @@ def test_each_layout_downloads_converts_and_loads_in_plain_timm(
     assert hashlib.sha256(data).hexdigest() in card and entry.source.url in card
     assert loaded.preprocessing == entry.preprocessing and is_cached(entry)
     assert source_server.requests == [(path, None)]
-    assert not any((cache_root() / "downloads").rglob("*"))  # the original is gone once converted
+    # The original is gone once converted (the download's lock file stays, as huggingface_hub's do).
+    assert not [p for p in (cache_root() / "downloads").rglob("*") if p.is_file() and not p.name.endswith(".lock")]
     assert load_backbone(entry.name).arch == "resnet50" and len(source_server.requests) == 1  # second load: local
     config = json.loads((folder / "config.json").read_text())
     assert (config["architecture"], config["pretrained_cfg"]["license"]) == ("resnet50", entry.license)
@@ -204,7 +205,7 @@ def test_a_corrupt_download_is_refused_and_deleted(source_server: SourceServer, 
     with pytest.raises(ChecksumMismatch, match=rf"md5 {actual} does not start with the published "
                                                rf"{entry.source.published_hash}; it was deleted"):
         load_backbone(entry.name)
-    assert not [p for p in cache_root().rglob("*") if p.is_file()]
+    assert not [p for p in cache_root().rglob("*") if p.is_file() and not p.name.endswith(".lock")]
 
 
 def test_offline_loads_come_from_the_cache_and_a_model_not_cached_exits_5(source_server: SourceServer) -> None:
@@ -292,7 +293,7 @@ def test_a_file_that_cannot_be_converted_is_deleted_with_a_clear_error(
     expected = r"resnet50.dino_in1k: .*cannot read torch checkpoint .*\(the downloaded file was deleted\)"
     with pytest.raises(ValueError, match=expected):
         load_backbone(entry.name)
-    assert not [p for p in cache_root().rglob("*") if p.is_file()]
+    assert not [p for p in cache_root().rglob("*") if p.is_file() and not p.name.endswith(".lock")]
 
 
 def test_the_cached_folder_is_checked_on_every_load_and_a_zoo_name_is_never_shadowed(
@@ -328,3 +329,50 @@ def test_the_cached_folder_is_checked_on_every_load_and_a_zoo_name_is_never_shad
     assert len(source_server.requests) == requests + 1  # made again from the source
     with torch.no_grad():
         torch.testing.assert_close(loaded.model(IMAGE), net.eval()(IMAGE), atol=1e-5, rtol=0)
+
+
+def test_a_partial_file_is_resumed_only_with_its_validator(source_server: SourceServer, tmp_path: Path) -> None:
+    """A transfer cut off, then the file changed on the server: the resume asks with If-Range and gets the new
+    file whole (not old bytes + new bytes); a partial file of unknown origin is not resumed at all; a failure with
+    nothing kept does not say that something is."""
+    url, destination = "https://example.org/files/w.bin", tmp_path / "w.bin"
+    path = source_server.put(url, b"a" * 1000)
+    source_server.cut[path] = 400
+
+    def cut_then_gone(*_: object) -> None:  # the retry finds the file gone for now: the partial file stays
+        source_server.fail[path] = [404]
+
+    source_server.after_cut = cut_then_gone
+    with pytest.raises(SourceUnavailable, match="HTTP 404"):
+        download(resolve_url(url), destination, progress=False, retry_wait=0.01)
+    assert (tmp_path / "w.bin.incomplete").stat().st_size == 400
+    source_server.put(url, b"b" * 1000)
+    download(resolve_url(url), destination, progress=False, retry_wait=0.01)
+    assert destination.read_bytes() == b"b" * 1000
+    assert source_server.requests[-1] == (path, "bytes=400-")  # asked to resume, answered with the whole new file
+    stranger, junk = tmp_path / "x.bin", tmp_path / "x.bin.incomplete"
+    junk.write_bytes(b"z" * 300)  # no record of where these bytes came from
+    source_server.put("https://example.org/files/x.bin", b"c" * 1000)
+    download(resolve_url("https://example.org/files/x.bin"), stranger, progress=False, retry_wait=0.01)
+    assert stranger.read_bytes() == b"c" * 1000 and source_server.requests[-1][1] is None
+    gone = source_server.put("https://example.org/files/y.bin", b"d")
+    source_server.fail[gone] = [503] * 5
+    with pytest.raises(SourceUnavailable, match=r"after 5 tries \(HTTP 503\); nothing was kept"):
+        download(resolve_url("https://example.org/files/y.bin"), tmp_path / "y.bin", progress=False, retry_wait=0.01)
+
+
+def test_two_downloads_of_one_file_at_once_make_one_transfer(source_server: SourceServer, tmp_path: Path) -> None:
+    """The second waits on the first's lock and finds the file done (they appended to one partial file before)."""
+    import threading
+
+    url, destination = "https://example.org/files/big.bin", tmp_path / "big.bin"
+    path = source_server.put(url, bytes(range(256)) * 4000)
+    source_server.delay[path] = 0.5
+    threads = [threading.Thread(target=download, args=(resolve_url(url), destination),
+                                kwargs={"progress": False, "retry_wait": 0.01}) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert destination.read_bytes() == bytes(range(256)) * 4000
+    assert source_server.requests == [(path, None)]
