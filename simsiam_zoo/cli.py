@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import functools
+import math
 import os
 import sys
 import time
@@ -95,6 +96,13 @@ def _device(ctx: click.Context, param: click.Parameter, value: str | None) -> st
         raise click.BadParameter(str(error)) from None
 
 
+def _budget(minutes: float) -> float:
+    """--minutes: a finite, positive number (NaN compares false with every bound, so a range type lets it pass)."""
+    if not math.isfinite(minutes) or minutes <= 0:
+        raise click.BadParameter(f"{minutes}: the budget must be a positive number of minutes", param_hint="--minutes")
+    return minutes
+
+
 @click.group()
 @click.version_option(package_name="simsiam-zoo")
 def main() -> None:
@@ -159,7 +167,8 @@ def train_command(
     click.echo(f"{state} at step {result.step}/{result.total_steps}; checkpoint in {output_dir}")
 @main.command("demo")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("demo_output"), show_default=True)
-@click.option("--minutes", type=float, default=5.0, show_default=True, help="Time budget of the whole demo.")
+@click.option("--minutes", type=float, default=5.0, show_default=True, callback=lambda _c, _p, value: _budget(value),
+              help="Time budget of the whole demo.")
 @click.option("--device", default="cpu", show_default=True, callback=_device)
 @_clean_errors
 def demo_command(*, out_dir: Path, minutes: float, device: str) -> None:
@@ -303,6 +312,10 @@ def push_command(folder: Path, *, repo_id: str, private: bool, revision: str | N
                  commit_message: str | None, overwrite_card: bool, dry_run: bool) -> None:
     """Validate a hub FOLDER and upload it to the Hugging Face Hub."""
     from simsiam_zoo.hub.publish import push_hub_folder
+
+    if create_pr and revision is not None:
+        raise click.UsageError("--create-pr opens a pull request against main; it cannot be combined with --revision "
+                               "(push to the branch with --revision alone)")
 
     result = push_hub_folder(folder, repo_id=repo_id, private=private, dry_run=dry_run, revision=revision,
                              create_pr=create_pr, commit_message=commit_message, overwrite_card=overwrite_card)

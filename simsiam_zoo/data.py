@@ -529,14 +529,19 @@ def _read_tars(pattern: str) -> ImageSource:
         raise DataError(f"{missing[0]}: no such tar shard" + (f" (and {len(missing) - 1} more)" if len(missing) > 1
                                                                else ""))
     paths, labels, files, members, skipped = [], [], [], [], {}
+    # Samples are named SHARD/KEY by the shard's file name, or by its path where two shards share a name.
+    by_name = len({shard.name for shard in shards}) == len(shards)
     for shard in shards:
-        for key, sample, label in _samples(shard):
+        for key, sample, label, repeated in _samples(shard):
             image = next((kind for kind in sample if kind.split(".", 1)[-1].lower() in _TAR_IMAGE_TYPES), None)
-            paths.append(f"{shard.name}/{key}")
+            paths.append(f"{shard.name if by_name else shard}/{key}")
             labels.append(-1 if label is None else label)
             files.append(Path(f"{shard}/{key}.{image}" if image else f"{shard}/{key}"))
             members.append(sample[image] if image else (shard, 0, 0))
-            if image is None:
+            if repeated:
+                skipped[len(paths) - 1] = (f"a second sample {key} in the shard ({', '.join(sorted(sample))}): "
+                                           "WebDataset keys must be unique; the first one is used")
+            elif image is None:
                 skipped[len(paths) - 1] = f"no image in the sample (members: {', '.join(sorted(sample))})"
     num_classes = max(labels, default=-1) + 1
     return ImageSource("tar", pattern, paths, labels, [str(i) for i in range(num_classes)], files=files,
@@ -550,35 +555,46 @@ _TAR_IMAGE_TYPES = {extension.lstrip(".") for extension in IMAGE_EXTENSIONS}
 _COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x28\xb5\x2f\xfd")
 
 
-def _samples(shard: Path) -> Iterator[tuple[str, dict[str, tuple[Path, int, int]], int | None]]:
-    """(key, {extension: (shard, offset, size)}, label from `.cls` or None) per sample, in the shard's order."""
+# Above this, a `.cls` label is taken for a mistake: the classes are numbered up to the largest label.
+MAX_CLASS_LABEL = 999_999
+
+
+def _samples(shard: Path) -> Iterator[tuple[str, dict[str, tuple[Path, int, int]], int | None, bool]]:
+    """(key, {extension: (shard, offset, size)}, label from `.cls` or None, repeated) per sample, in the shard's
+    order; `repeated`: a member of the key's extension came again right after it (a second sample of that key)."""
     with open(shard, "rb") as f:
         if f.read(6).startswith(_COMPRESSED_MAGIC):
             raise DataError(f"{shard}: a compressed tar; images are read where they lie in the file, so shards must "
                             "be plain .tar (WebDataset's default): decompress it (e.g. gunzip)")
     try:
         with tarfile.open(shard, mode="r:") as tar:
-            key, sample, label = None, {}, None
+            key, sample, label, repeated = None, {}, None, False
             for member in tar:
                 if not member.isfile():
                     continue
                 folder, _, base = member.name.rpartition("/")
                 stem, _, extension = base.partition(".")
                 name = f"{folder}/{stem}" if folder else stem
-                if name != key and key is not None:
-                    yield key, sample, label
+                if key is not None and (name != key or extension in sample):
+                    yield key, sample, label, repeated
+                    repeated = name == key
                     sample, label = {}, None
                 key = name
                 sample[extension] = (shard, member.offset_data, member.size)
                 if extension == "cls":
-                    text = tar.extractfile(member).read().decode("utf-8", errors="replace").strip()
-                    if not text.isdigit():
-                        raise DataError(f"{shard}: {member.name}: a class label must be a number, got {text[:20]!r}")
-                    label = int(text)
+                    label = _class_label(shard, member, tar.extractfile(member).read())
             if key is not None:
-                yield key, sample, label
+                yield key, sample, label, repeated
     except tarfile.TarError as error:
         raise DataError(f"{shard}: not a readable tar file ({error})") from None
+
+
+def _class_label(shard: Path, member: tarfile.TarInfo, data: bytes) -> int:
+    text = data.decode("utf-8", errors="replace").strip()
+    if not re.fullmatch(r"[0-9]{1,9}", text) or int(text) > MAX_CLASS_LABEL:
+        raise DataError(f"{shard}: {member.name}: a class label must be a decimal number from 0 to "
+                        f"{MAX_CLASS_LABEL:,}, got {text[:20]!r}")
+    return int(text)
 
 
 # ------------------------------------------------------------------------------------ Hugging Face datasets
@@ -635,16 +651,32 @@ def _hf_source(dataset: Any, location: str, *, name: str) -> ImageSource:
     image = "image" if "image" in images else images[0]
     class_labels = [column for column, feature in features.items() if isinstance(feature, datasets.ClassLabel)]
     label = "label" if "label" in class_labels else next(iter(class_labels), "label" if "label" in features else None)
-    labels = [-1 if value is None else int(value) for value in dataset[label]] if label is not None else \
-        [-1] * len(dataset)
-    classes = (list(features[label].names) if label in class_labels
-               else [str(i) for i in range(max(labels, default=-1) + 1)])
+    labels, classes = _hf_labels(dataset[label] if label is not None else [None] * len(dataset),
+                                 features[label].names if label in class_labels else None, location, label)
     missing = _rows_without_image(dataset.with_format("arrow")[image])
     return ImageSource(
         "hf", location, [f"{name}/{i}" for i in range(len(dataset))], labels, classes,
         dataset=_HFImages(dataset.cast_column(image, datasets.Image(decode=False)), image, labels, name),
         skipped={i: f"no image in the row (column {image!r} is empty)" for i, gone in enumerate(missing) if gone},
     )
+
+
+def _hf_labels(values: list[Any], names: list[str] | None, location: str, column: str | None
+               ) -> tuple[list[int], list[str]]:
+    """Labels and class names of a label column: a ClassLabel's names, integers numbered as they are, or strings
+    (classes in sorted order, as an image folder's); an empty row is unlabelled (-1)."""
+    present = [value for value in values if value is not None]
+    if all(isinstance(value, str) for value in present) and present and names is None:
+        classes = sorted(set(present))
+        index = {name: i for i, name in enumerate(classes)}
+        return [-1 if value is None else index[value] for value in values], classes
+    wrong = next((value for value in present if isinstance(value, bool) or not isinstance(value, int)
+                  or not -1 <= value <= MAX_CLASS_LABEL), None)
+    if wrong is not None:
+        raise DataError(f"{location}: label column {column!r} holds {wrong!r}; expected class names or integers from "
+                        f"0 to {MAX_CLASS_LABEL:,}")
+    labels = [-1 if value is None else value for value in values]
+    return labels, list(names) if names is not None else [str(i) for i in range(max(labels, default=-1) + 1)]
 
 
 def _rows_without_image(column: Any) -> list[bool]:

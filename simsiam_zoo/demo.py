@@ -8,6 +8,7 @@ with its model card -> publish it to a local hub directory -> load it back by zo
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 import warnings
@@ -171,6 +172,8 @@ def run_demo(*, out_dir: str | Path = "demo_output", minutes: float = 5.0, devic
              monitor_bank: int = MONITOR_BANK, monitor_queries: int = MONITOR_QUERIES,
              progress: bool = True, started: float | None = None) -> DemoResult:
     """The whole demo within `minutes` from `started` (a `time.monotonic()`, the command's start; default now)."""
+    if not math.isfinite(minutes) or minutes <= 0:
+        raise ValueError(f"minutes must be a positive number, got {minutes!r}")
     started = time.monotonic() if started is None else started
     deadline = started + minutes * 60
     out_dir = claim_output_dir(out_dir, kind="demo", legacy_files=(PLAN_FILE,))

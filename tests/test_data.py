@@ -202,3 +202,54 @@ def test_training_and_evaluation_read_hugging_face_datasets_and_tar_shards(tmp_p
     assert from_hf.classes == ["cat", "dog"] and from_tars.classes == ["0", "1"]
     result = train(recipe, output_dir=tmp_path / "run", max_steps=2, progress=False)
     assert result.step == 2
+
+
+def _tar(path, members):
+    import io
+    import tarfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w") as tar:
+        for name, body in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+
+
+def test_tar_labels_repeated_keys_and_shards_of_one_name(tmp_path):
+    """A `.cls` that is no plain decimal number, or is huge, is an error naming the member (was a traceback, or a
+    list of 99,999,999,999 class names); a key that comes twice is a listed skip, not an image lost in silence; two
+    shards of one name in two folders give distinct sample names."""
+    png = (tmp_path / "a.png")
+    Image.fromarray(np.zeros((4, 4, 3), dtype=np.uint8)).save(png)
+    image = png.read_bytes()
+    for label in (b"\xd9\xa3", b"+1", b" 99999999999"):  # an Arabic-Indic digit, a sign, a huge number
+        _tar(tmp_path / "bad.tar", [("k.png", image), ("k.cls", label)])
+        with pytest.raises(DataError, match=r"bad.tar: k.cls: a class label must be a decimal number from 0 to "):
+            data.open_source(str(tmp_path / "bad.tar"))
+    _tar(tmp_path / "one" / "train.tar", [("a.png", image), ("a.cls", b"1"), ("a.png", image), ("a.cls", b"0"),
+                                          ("b.png", image)])
+    _tar(tmp_path / "two" / "train.tar", [("a.png", image)])
+    source = data.open_source(f"{tmp_path}/{{one,two}}/train.tar")
+    assert source.paths == [f"{tmp_path}/one/train.tar/a", f"{tmp_path}/one/train.tar/a",
+                            f"{tmp_path}/one/train.tar/b", f"{tmp_path}/two/train.tar/a"]
+    assert source.labels == [1, 0, -1, -1]
+    assert list(source.skipped) == [1] and "a second sample a in the shard" in source.skipped[1]
+
+
+def test_a_hugging_face_label_column_of_strings_names_the_classes(tmp_path):
+    """String labels become classes in sorted order, as an image folder's (was a traceback); other values are an
+    error naming the column."""
+    datasets = pytest.importorskip("datasets")
+    png = tmp_path / "a.png"
+    Image.fromarray(np.zeros((4, 4, 3), dtype=np.uint8)).save(png)
+    rows = {"image": [{"bytes": png.read_bytes(), "path": None}] * 3, "label": ["dog", "cat", None]}
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.Value("string")})
+    datasets.Dataset.from_dict(rows, features=features).save_to_disk(str(tmp_path / "strings"))
+    source = data.open_source(tmp_path / "strings")
+    assert source.classes == ["cat", "dog"] and source.labels == [1, 0, -1]
+    rows["label"] = [0.5, 1.0, 2.0]
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.Value("float32")})
+    datasets.Dataset.from_dict(rows, features=features).save_to_disk(str(tmp_path / "floats"))
+    with pytest.raises(DataError, match=r"floats: label column 'label' holds 0.5; expected class names or integers"):
+        data.open_source(tmp_path / "floats")

@@ -724,3 +724,26 @@ def test_a_result_file_under_a_file_or_over_a_foreign_file_is_refused(features: 
     for _ in range(2):
         assert run_cli("eval", "knn", "--train", features, "--test", features, "--out", result).returncode == 0
     assert "top1" in result.read_text()
+
+
+def test_options_that_cannot_work_are_refused_before_any_work(exported: Path, tmp_path: Path) -> None:
+    """A NaN or negative demo budget (NaN passed every range check and failed after minutes of work), a pull request
+    against a branch, a checkpoint folder that is a file or lies inside the classifier folder: one line each."""
+    for minutes in ("nan", "-1", "0"):
+        done = run_cli("demo", "--minutes", minutes, "--out", tmp_path / "demo")
+        assert done.returncode == 2 and "--minutes" in done.stderr and "positive number of minutes" in done.stderr
+    assert not (tmp_path / "demo").exists()
+    done = run_cli("push", exported, "--repo-id", "user/model", "--create-pr", "--revision", "dev")
+    assert done.returncode == 2 and "cannot be combined with --revision" in done.stderr, done.stderr[-3000:]
+    data = tmp_path / "ds"
+    write_images(data / "train", ("a", "b"), 4)
+    write_images(data / "val", ("a", "b"), 2)
+    blocker = tmp_path / "checkpoints"
+    blocker.write_text("mine")
+    done = run_cli("finetune", exported, data, "--out", tmp_path / "out", "--epochs", 1, "--checkpoint-dir", blocker)
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert error_message(done) == f"error: {blocker}: --checkpoint-dir is a file, not a folder"
+    inside = tmp_path / "out" / "checkpoints"
+    done = run_cli("finetune", exported, data, "--out", tmp_path / "out", "--epochs", 1, "--checkpoint-dir", inside)
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert "lies in the classifier folder" in error_message(done) and not (tmp_path / "out").exists()

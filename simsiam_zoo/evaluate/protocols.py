@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from simsiam_zoo._io import check_output
+from simsiam_zoo._io import OutputRefused, check_output
 from simsiam_zoo.data import DataError, FashionMNIST, LabelledSubset, Transformed, labelled_images
 from simsiam_zoo.distributed import init_distributed, main_first
 from simsiam_zoo.evaluate.linear_probe import DEFAULT_WEIGHT_DECAYS, linear_probe_sweep
@@ -206,13 +206,23 @@ def _labelled_splits(data: DataArg, run: RunOptions) -> Splits:
     return splits
 
 
+def _checkpoint_path(run: RunOptions, name: str) -> Path | None:
+    """`run.checkpoint_dir`/NAME.pt, or None; a checkpoint folder that is a file is refused (DataError)."""
+    if run.checkpoint_dir is None:
+        return None
+    folder = Path(run.checkpoint_dir)
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"{folder}: --checkpoint-dir is a file, not a folder")
+    return folder / f"{name}.pt"
+
+
 def _train(
     loaded: LoadedBackbone, splits: Splits, train: Dataset, *, schedule: Schedule, frozen_backbone: bool,
     run: RunOptions, name: str,
 ) -> FinetuneResult:
     """`finetune` on `train` (all or part of `splits.train`), tested on `splits.test`; checkpointed to
     `run.checkpoint_dir`/NAME.pt when there is one, so that the same call resumes."""
-    checkpoint = None if run.checkpoint_dir is None else Path(run.checkpoint_dir) / f"{name}.pt"
+    checkpoint = _checkpoint_path(run, name)
     return finetune(
         loaded.model, train, splits.test, num_classes=len(splits.classes), preprocessing=loaded.preprocessing,
         schedule=schedule, frozen_backbone=frozen_backbone, device=run.device, seed=run.seed,
@@ -420,6 +430,12 @@ def finetune_classifier(
     user's own files unless `overwrite`."""
     inputs = _local_paths(model, data)
     check_output(out_dir, kind=HUB_FOLDER_KIND, inputs=inputs, overwrite=overwrite)
+    _checkpoint_path(run, "finetune")
+    if run.checkpoint_dir is not None:
+        folder, checkpoints = Path(out_dir).resolve(), Path(run.checkpoint_dir).resolve()
+        if checkpoints == folder or folder in checkpoints.parents:
+            raise OutputRefused(f"{out_dir}: --checkpoint-dir {run.checkpoint_dir} lies in the classifier folder, "
+                                "which holds only the classifier; choose a checkpoint folder outside it")
     fields = license_metadata(license, name=license_name, link=license_link) if license else None
     loaded = _load(model, run)
     fields = classifier_license(loaded, fields)  # the backbone's, when inherited, checked before any training
