@@ -43,6 +43,9 @@ def read_torch_checkpoint(path: str | Path) -> Any:
         with torch.serialization.safe_globals(_DATA_GLOBALS):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        kind = _kind_of_file(Path(path))
+        if kind is not None:
+            raise ConversionError(f"{path}: not a torch checkpoint: {kind}") from exc
         try:
             names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
         except Exception:  # an unreadable archive: the message then names no globals
@@ -55,3 +58,19 @@ def read_torch_checkpoint(path: str | Path) -> Any:
         ) from exc
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         raise ConversionError(f"{path}: cannot read torch checkpoint (truncated or corrupt?): {exc}") from exc
+
+
+def _kind_of_file(path: Path) -> str | None:
+    """What a file that is neither a torch zip archive nor a pickle looks like (an HTML error page a server sent
+    instead of the file, say); None for a zip or a pickle."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError:
+        return None
+    if head.startswith((b"PK\x03\x04", b"\x80")):
+        return None
+    text = head.lstrip().lower()
+    if text.startswith((b"<!doctype html", b"<html", b"<?xml", b"<")):
+        return f"it is a web page or XML document (it starts with {head.lstrip()[:20]!r}), not the file itself"
+    return f"it starts with {head[:16]!r}, which is neither a zip archive nor a pickle"

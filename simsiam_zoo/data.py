@@ -26,6 +26,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset, Sampler
 
+from simsiam_zoo._io import read_marker
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 # 6,000 train + 1,000 test images shipped in the package (MIT, see its LICENSE) for machines without the
@@ -338,6 +340,7 @@ class ImageSource:
     dataset: Dataset | None = None  # named and Hugging Face sources: entry i is dataset[i][0]
     skipped: dict[int, str] = field(default_factory=dict)
     members: list[tuple[Path, int, int]] = field(default_factory=list)  # tar sources: (shard, offset, size) per entry
+    data_files: list[Path] = field(default_factory=list)  # Hugging Face sources: the Arrow files the rows are in
     reader: _MemberReader = field(default_factory=_MemberReader, repr=False, compare=False)
 
     def load(self, position: int) -> torch.Tensor:
@@ -460,6 +463,8 @@ def _scan_folder(root: Path) -> ImageSource:
         parts = here.relative_to(root).parts
         kept = []
         for name in sorted(d for d in dirnames if not d.startswith(".")):
+            if read_marker(here / name) is not None:
+                continue  # this project's own output (features, a run, a hub folder): never data, never listed
             try:
                 stat = (here / name).stat()
             except OSError as e:
@@ -656,6 +661,7 @@ def _hf_source(dataset: Any, location: str, *, name: str) -> ImageSource:
     missing = _rows_without_image(dataset.with_format("arrow")[image])
     return ImageSource(
         "hf", location, [f"{name}/{i}" for i in range(len(dataset))], labels, classes,
+        data_files=[Path(cache["filename"]) for cache in dataset.cache_files],
         dataset=_HFImages(dataset.cast_column(image, datasets.Image(decode=False)), image, labels, name),
         skipped={i: f"no image in the row (column {image!r} is empty)" for i, gone in enumerate(missing) if gone},
     )

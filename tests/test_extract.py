@@ -541,3 +541,42 @@ def test_hugging_face_datasets_extract_as_the_same_images_in_a_folder(tmp_path: 
     with pytest.raises(DataError, match=r"val-\*.parquet: no such file"):
         extract_features(tiny_model(), make_transform(), str(tmp_path / "parquet" / "val-*.parquet"),
                          out=tmp_path / "y", progress=False)
+
+
+def test_a_rerun_sees_its_own_output_inside_data_and_a_dataset_rewritten_in_place(tmp_path: Path) -> None:
+    """OUT inside an image folder: the rerun resumes (its own shards were listed as DATA and refused as "the images
+    changed"). A Hugging Face dataset saved again in place with other images: refused (it resumed as unchanged)."""
+    data = tmp_path / "data"
+    for i in range(4):
+        write_png(data / f"c{i % 2}" / f"{i}.png", i)
+    model, transform = tiny_model(), make_transform()
+    extract_features(model, transform, data, out=data / "features", progress=False)
+    again = extract_features(model, transform, data, out=data / "features", progress=False)
+    assert again.num_embedded == 4 and again.resumed_shards == again.shards
+    rows = [((data / f"c{i % 2}" / f"{i}.png").read_bytes(), i % 2) for i in range(4)]
+    _hf_dataset(rows, ["c0", "c1"]).save_to_disk(str(tmp_path / "saved"))
+    extract_features(model, transform, tmp_path / "saved", out=tmp_path / "hf_features", progress=False)
+    write_png(tmp_path / "other.png", 99)
+    rows[0] = ((tmp_path / "other.png").read_bytes(), 0)
+    _hf_dataset(rows, ["c0", "c1"]).save_to_disk(str(tmp_path / "saved_again"))
+    for old in (tmp_path / "saved").iterdir():
+        old.unlink()
+    for new in (tmp_path / "saved_again").iterdir():
+        new.rename(tmp_path / "saved" / new.name)
+    with pytest.raises(ValueError, match=r"changed: the images"):
+        extract_features(model, transform, tmp_path / "saved", out=tmp_path / "hf_features", progress=False)
+
+
+def test_a_web_page_served_as_a_checkpoint_is_named_as_such(tmp_path: Path) -> None:
+    """An HTML error page saved under a checkpoint's name: said so (it was called a pickle that needs arbitrary
+    code); a real pickle with foreign objects is still refused as one."""
+    from simsiam_zoo.checkpoint import read_torch_checkpoint
+    from simsiam_zoo.convert import ConversionError
+
+    page = tmp_path / "model.pth"
+    page.write_text("<!DOCTYPE html>\n<html><body>404 Not Found</body></html>")
+    with pytest.raises(ConversionError, match=r"model.pth: not a torch checkpoint: it is a web page"):
+        read_torch_checkpoint(page)
+    torch.save({"weights": torch.zeros(1), "odd": Path("x")}, tmp_path / "foreign.pth")
+    with pytest.raises(ConversionError, match=r"unpickling it needs arbitrary code"):
+        read_torch_checkpoint(tmp_path / "foreign.pth")

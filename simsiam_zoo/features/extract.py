@@ -77,10 +77,12 @@ def weights_sha256(model: nn.Module) -> str:
 
 def _listing_sha256(source: ImageSource) -> str:
     """What the entries are: their names and labels, and each file's size and mtime (an edit in place shows); for
-    tar shards each shard's, once."""
+    tar shards each shard's, once; for a Hugging Face dataset its Arrow files'."""
     shards = dict.fromkeys(shard for shard, _, _ in source.members)
     stats = [_size_and_mtime(shard) for shard in shards] or [_size_and_mtime(p) for p in source.files]
     listing = [source.paths, source.labels, sorted(source.skipped.items()), stats]
+    if source.data_files:  # a Hugging Face dataset rewritten in place: its Arrow files change
+        listing.append([_size_and_mtime(path) for path in source.data_files])
     return hashlib.sha256(json.dumps(listing).encode()).hexdigest()
 
 
