@@ -10,7 +10,9 @@ from __future__ import annotations
 import bisect
 import glob
 import gzip
+import hashlib
 import io
+import json
 import os
 import re
 import struct
@@ -427,6 +429,49 @@ def open_source(data: str | Path, *, limit: int | None = None) -> ImageSource:
         found = f"only {len(source.paths)} non-image entries" if source.paths else "nothing"
         raise DataError(f"{source.location}: no images found ({found}; extensions: {', '.join(IMAGE_EXTENSIONS)})")
     return source
+
+
+def _size_and_mtime(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None  # a missing file is skipped at decoding and listed as such
+    return stat.st_size, stat.st_mtime_ns
+
+
+def listing_sha256(source: ImageSource) -> str:
+    """What the entries are: their names and labels, and each file's size and mtime (an edit in place shows); for
+    tar shards each shard's, once; for a Hugging Face dataset its Arrow files'."""
+    shards = dict.fromkeys(shard for shard, _, _ in source.members)
+    stats = [_size_and_mtime(shard) for shard in shards] or [_size_and_mtime(p) for p in source.files]
+    listing = [source.paths, source.labels, sorted(source.skipped.items()), stats]
+    if source.data_files:  # a Hugging Face dataset rewritten in place: its Arrow files change
+        listing.append([_size_and_mtime(path) for path in source.data_files])
+    return hashlib.sha256(json.dumps(listing).encode()).hexdigest()
+
+
+def dataset_fingerprint(dataset: Dataset) -> str:
+    """sha256 of what a training set's items are, so that work saved for one is never resumed on another: images
+    of a source (or a subset) by the source's listing, its class names and the positions taken; other datasets
+    (in memory) by their labels and image tensors."""
+    digest = hashlib.sha256()
+    while True:
+        if isinstance(dataset, LabelledSubset):
+            digest.update(json.dumps(["subset", dataset.indices]).encode())
+            dataset = dataset.dataset
+        elif isinstance(dataset, SourceImages):
+            digest.update(json.dumps([dataset.positions, dataset.classes, listing_sha256(dataset.source)]).encode())
+            return digest.hexdigest()
+        elif isinstance(getattr(dataset, "dataset", None), Dataset):  # a wrapper: Transformed, Decodable
+            dataset = dataset.dataset
+        else:
+            for name in ("labels", "images"):
+                value = getattr(dataset, name, None)
+                if isinstance(value, torch.Tensor):
+                    digest.update(value.contiguous().numpy().tobytes())
+            classes = getattr(dataset, "classes", None)
+            digest.update(json.dumps([type(dataset).__name__, len(dataset), classes]).encode())
+            return digest.hexdigest()
 
 
 def labelled_images(data: str | Path) -> SourceImages:

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from simsiam_zoo._io import atomic_write
 from simsiam_zoo.checkpoint import load_checkpoint
 from simsiam_zoo.choices import Shuffle
-from simsiam_zoo.data import DataError, EpochSampler, Transformed, dataset_stretches
+from simsiam_zoo.data import DataError, EpochSampler, Transformed, dataset_fingerprint, dataset_stretches
 from simsiam_zoo.distributed import (
     DistributedContext,
     all_reduce_mean,
@@ -182,6 +182,7 @@ class _Finetuning:
         # What a checkpoint must match to be resumed; the weights are hashed only when there is one to match.
         self.settings = None if checkpoint is None else {
             "num_train": len(train_set), "num_val": len(val_set), "schedule": dataclasses.asdict(schedule),
+            "data": [dataset_fingerprint(train_set), dataset_fingerprint(val_set)],
             "frozen_backbone": frozen_backbone, "seed": seed, "shuffle": shuffle,
             "weights_sha256": weights_sha256(model)}
         self.frozen_backbone, self.device, self.seed, self.num_workers = frozen_backbone, device, seed, num_workers

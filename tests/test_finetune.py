@@ -231,6 +231,21 @@ def test_an_interrupted_finetune_resumes_to_the_parameters_of_an_uninterrupted_o
                  **{**options, "schedule": Schedule(epochs=3, batch_size=16, lr=0.02, weight_decay=1e-4)})
 
 
+def test_a_checkpoint_of_a_run_on_other_data_is_refused(loaded: LoadedBackbone, tmp_path: Path) -> None:
+    """Same counts and schedule, other images, or the same images under other class names: the checkpoint is not
+    resumed (it was, and its classifier then saved with the new data's class names)."""
+    checkpoint = tmp_path / "finetune.pt"
+    options = dict(num_classes=4, preprocessing=loaded.preprocessing, frozen_backbone=True, progress=False,
+                   schedule=Schedule(epochs=2, batch_size=16, lr=0.02, weight_decay=1e-4), checkpoint=checkpoint)
+    finetune(loaded.model, coloured(64, seed=1), coloured(32, seed=2), max_steps=2, **options)
+    renamed = coloured(64, seed=1)
+    renamed.classes = [f"other {name}" for name in renamed.classes]
+    for train in (coloured(64, seed=7), renamed):
+        with pytest.raises(DataError, match=r"finetune.pt: the checkpoint of another run"):
+            finetune(loaded.model, train, coloured(32, seed=2), **options)
+    assert finetune(loaded.model, coloured(64, seed=1), coloured(32, seed=2), **options).history  # its own data
+
+
 def test_a_nan_in_a_finetune_is_caught_before_the_next_checkpoint_naming_its_step(
     loaded: LoadedBackbone, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from simsiam_zoo._io import atomic_write_text, claim_output_dir
 from simsiam_zoo.choices import FeatureDtype, FeatureFormat, Precision
-from simsiam_zoo.data import DataError, ImageSource, open_source, rank_stretches
+from simsiam_zoo.data import DataError, ImageSource, listing_sha256, open_source, rank_stretches
 from simsiam_zoo.distributed import DistributedContext, all_outcomes, init_distributed, local_device, on_main
 from simsiam_zoo.features.engine import Pipeline, embed_shards, split_pipeline
 from simsiam_zoo.features.store import (
@@ -56,14 +56,6 @@ class ExtractSummary:
     skipped_manifest: Path
 
 
-def _size_and_mtime(path: Path) -> tuple[int, int] | None:
-    try:
-        stat = path.stat()
-    except OSError:
-        return None  # a missing file is skipped at decoding and listed as such
-    return stat.st_size, stat.st_mtime_ns
-
-
 def weights_sha256(model: nn.Module) -> str:
     """sha256 over the model's state dict in its order (dtypes, shapes, bytes; not the names, which a wrapper
     module changes): the same weights give the same digest whatever file, name or path they came from."""
@@ -73,17 +65,6 @@ def weights_sha256(model: nn.Module) -> str:
         digest.update(f"{value.dtype}:{tuple(value.shape)};".encode())
         digest.update(value.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
-
-
-def _listing_sha256(source: ImageSource) -> str:
-    """What the entries are: their names and labels, and each file's size and mtime (an edit in place shows); for
-    tar shards each shard's, once; for a Hugging Face dataset its Arrow files'."""
-    shards = dict.fromkeys(shard for shard, _, _ in source.members)
-    stats = [_size_and_mtime(shard) for shard in shards] or [_size_and_mtime(p) for p in source.files]
-    listing = [source.paths, source.labels, sorted(source.skipped.items()), stats]
-    if source.data_files:  # a Hugging Face dataset rewritten in place: its Arrow files change
-        listing.append([_size_and_mtime(path) for path in source.data_files])
-    return hashlib.sha256(json.dumps(listing).encode()).hexdigest()
 
 
 # ------------------------------------------------------------------------------------------------ shards
@@ -248,7 +229,7 @@ def _settings(source: ImageSource, model: nn.Module, transform: Callable[[torch.
     """What the bytes depend on; batch size, workers, device and compile only change rounding, if anything."""
     return {
         "source": {"kind": source.kind, "location": source.location, "limit": limit, "num_images": len(source.paths)},
-        "images": _listing_sha256(source),
+        "images": listing_sha256(source),
         "weights_sha256": weights_sha256(model),
         # A transform's repr lists its steps and parameters; object addresses (of a lambda, say) are not settings.
         "preprocessing": re.sub(r" at 0x[0-9a-f]+", "", repr(transform)),
