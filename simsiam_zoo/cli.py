@@ -75,8 +75,37 @@ def _clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             from simsiam_zoo.hub.publish import NotCachedOffline
 
             _fail(error, EXIT_OFFLINE if isinstance(error, NotCachedOffline) else EXIT_BAD_INPUT)
+        except Exception as error:
+            code = _network_exit_code(error)
+            if code is None:
+                raise
+            _fail(f"{type(error).__name__}: {_first_line(error)}", code)
 
     return wrapper
+
+
+def _network_exit_code(error: Exception) -> int | None:
+    """The exit code of an error of the Hub's or the HTTP client's (None for any other): a request the Hub
+    refused (4xx: a bad revision, a missing repo, no access) is bad input; offline mode, a Hub or source that
+    cannot be reached or answers with garbage is a model that cannot be had."""
+    import httpx
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+
+    if isinstance(error, HfHubHTTPError):
+        status = error.response.status_code if error.response is not None else None
+        return EXIT_BAD_INPUT if status is not None and 400 <= status < 500 else EXIT_OFFLINE
+    if isinstance(error, (OfflineModeIsEnabled, httpx.HTTPError)):
+        return EXIT_OFFLINE
+    try:
+        import requests
+    except ImportError:
+        return None
+    return EXIT_OFFLINE if isinstance(error, requests.RequestException) else None
+
+
+def _first_line(error: Exception) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else "(no message)"
 
 
 def _fail(error: BaseException | str, code: int) -> None:
@@ -269,17 +298,21 @@ def convert_command(
 @click.option("--dry-run", is_flag=True, help="Fetch, convert and validate; push nothing.")
 @_clean_errors
 def mirror_command(names: tuple[str, ...], *, org: str, dry_run: bool) -> None:
-    """Mirror zoo entries NAMES (default: all) whose licence permits it to the Hub, and print the lines to pin."""
-    from simsiam_zoo.mirror import mirror_entries
+    """Mirror zoo entries NAMES (default: all) whose licence permits it to the Hub, and print the lines to pin.
+    An entry that fails stops the command (its error last), after what was pushed before it and its lines."""
+    from simsiam_zoo.mirror import iter_mirror
 
-    results = mirror_entries(names, org=org, dry_run=dry_run)
-    for result in results:
-        click.echo(f"{result.action:10s} {result.repo_id}" + (f" ({result.reason})" if result.reason else ""))
-    pinned = [result for result in results if result.action in ("pushed", "up to date")]
-    if pinned:
-        click.echo("\nto pin in simsiam_zoo/hub/registry.py:")
-        for result in pinned:
-            click.echo(f"  {result.registry_line()}")
+    results = []
+    try:
+        for result in iter_mirror(names, org=org, dry_run=dry_run):
+            results.append(result)
+            click.echo(f"{result.action:10s} {result.repo_id}" + (f" ({result.reason})" if result.reason else ""))
+    finally:
+        pinned = [result for result in results if result.action in ("pushed", "up to date")]
+        if pinned:
+            click.echo("\nto pin in simsiam_zoo/hub/registry.py:")
+            for result in pinned:
+                click.echo(f"  {result.registry_line()}")
 
 
 @main.command("export-detectron2")

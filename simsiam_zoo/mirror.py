@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from simsiam_zoo.hub.folder import CARD_NAME, WEIGHTS_NAME, sha256_file
+from simsiam_zoo.hub.folder import CARD_NAME, WEIGHTS_NAME, HubFolderError, sha256_file
 from simsiam_zoo.hub.publish import HUB_FILES, check_repo_id, hub_api, push_hub_folder, remote_card
 from simsiam_zoo.hub.registry import ZOO, ZooEntry, get_entry
 from simsiam_zoo.sources import fetch_entry
@@ -38,9 +38,17 @@ def mirror_entries(
     token: str | None = None, progress: bool = True,
 ) -> list[MirrorResult]:
     """Mirror the named entries (default: every entry with a source) to `org`; see the module docstring."""
+    return list(iter_mirror(names, org=org, dry_run=dry_run, endpoint=endpoint, token=token, progress=progress))
+
+
+def iter_mirror(
+    names: Sequence[str] = (), *, org: str, dry_run: bool = False, endpoint: str | None = None,
+    token: str | None = None, progress: bool = True,
+) -> Iterator[MirrorResult]:
+    """`mirror_entries` one entry at a time, so that a caller can say what was pushed before an entry fails."""
     entries = [get_entry(name) for name in names] or [entry for entry in ZOO.values() if entry.source]
-    return [_mirror(entry, org=org, dry_run=dry_run, endpoint=endpoint, token=token, progress=progress)
-            for entry in entries]
+    for entry in entries:
+        yield _mirror(entry, org=org, dry_run=dry_run, endpoint=endpoint, token=token, progress=progress)
 
 
 def _mirror(
@@ -52,11 +60,11 @@ def _mirror(
         return MirrorResult(entry.name, repo_id, "skipped", reason=why_not)
     folder = fetch_entry(entry, progress=progress)
     digest = sha256_file(folder / WEIGHTS_NAME)
+    if dry_run:  # the Hub is not asked: a dry run works offline
+        return MirrorResult(entry.name, repo_id, "would push", digest)
     remote = _remote_card(repo_id, endpoint=endpoint, token=token)
     if remote is not None and digest in remote[1]:
         return MirrorResult(entry.name, repo_id, "up to date", digest, remote[0])
-    if dry_run:
-        return MirrorResult(entry.name, repo_id, "would push", digest)
     with tempfile.TemporaryDirectory() as staging:
         # The cached folder's card shows the zoo's own repo id in its usage snippet; the mirror's shows its own.
         for name in HUB_FILES:
@@ -65,8 +73,12 @@ def _mirror(
         card = Path(staging) / CARD_NAME
         card.write_text(card.read_text(encoding="utf-8").replace(entry.hub_id, repo_id), encoding="utf-8")
         # The zoo's own repo: its card is the zoo's, and must state the new weights' sha256.
-        pushed = push_hub_folder(staging, repo_id=repo_id, endpoint=endpoint, token=token, overwrite_card=True,
-                                 commit_message=f"Mirror {entry.name} from {entry.source_url}")
+        try:
+            pushed = push_hub_folder(staging, repo_id=repo_id, endpoint=endpoint, token=token, overwrite_card=True,
+                                     commit_message=f"Mirror {entry.name} from {entry.source_url}")
+        except HubFolderError as error:  # it names the staging copy, gone by the time it is read
+            raise type(error)(f"{entry.name}: {str(error).replace(staging, f'the mirror copy of {folder}')}") \
+                from None
     return MirrorResult(entry.name, repo_id, "pushed", digest, pushed.commit_oid)
 
 

@@ -376,3 +376,39 @@ def test_two_downloads_of_one_file_at_once_make_one_transfer(source_server: Sour
         thread.join(timeout=60)
     assert destination.read_bytes() == bytes(range(256)) * 4000
     assert source_server.requests == [(path, None)]
+
+
+def test_mirror_reports_what_it_pushed_before_a_failure_and_a_dry_run_needs_no_hub(
+    hub: HubServer, source_server: SourceServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`mirror A B`, B failing: A's push and its line to pin are printed before B's error (exit 5); a dry run works
+    with HF_HUB_OFFLINE=1 (it asked the Hub and died); an unreachable Hub names the model, exit 5."""
+    from click.testing import CliRunner
+
+    from simsiam_zoo.cli import main
+
+    checkpoint, _ = _torchvision("resnet18")
+    data = serialise(checkpoint)
+    entry = published(registry.ZOO["resnet50.barlowtwins_in1k_ep1000"], data, arch="resnet18")  # MIT
+    missing = published(registry.ZOO["resnet50.barlowtwins_in1k_ep1000_fullckpt"], b"", arch="resnet18")  # not served
+    monkeypatch.setitem(registry.ZOO, entry.name, entry)
+    monkeypatch.setitem(registry.ZOO, missing.name, missing)
+    source_server.put(entry.source.url, data)
+    monkeypatch.setenv("HF_TOKEN", "hf_test")
+    done = CliRunner().invoke(main, ["mirror", entry.name, missing.name, "--org", "zoo-mirror"])
+    assert done.exit_code == 5, done.output
+    assert f"pushed     zoo-mirror/{entry.name}" in done.stdout
+    assert f'{entry.name}: hub_id="zoo-mirror/{entry.name}"' in done.stdout
+    last = done.stderr.splitlines()[-1]  # after the progress bars
+    assert last == f"error: {resolve_url(missing.source.url)}: the server answered HTTP 404"
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    done = CliRunner().invoke(main, ["mirror", entry.name, "--org", "zoo-mirror", "--dry-run"])
+    assert done.exit_code == 0 and f"would push zoo-mirror/{entry.name}" in done.stdout, done.output
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", "http://127.0.0.1:9")
+    done = CliRunner().invoke(main, ["extract", "hf-hub:someone/model", ".", "--out", "unused"])
+    assert done.exit_code == 5, done.output
+    assert done.stderr.splitlines()[-1].startswith("error: someone/model: the Hub (http://127.0.0.1:9) could not be "
+                                                   "reached")

@@ -187,8 +187,10 @@ def download_hub_repo(
             allow_patterns=list(DOWNLOAD_FILES),
         ))
     except (LocalEntryNotFoundError, OfflineModeIsEnabled) as error:
-        if not is_offline_mode():
-            raise
+        if not is_offline_mode():  # online, yet the Hub could not be reached (it says which way in the cause)
+            raise NotCachedOffline(f"{where}: the Hub ({endpoint or constants.ENDPOINT}) could not be reached and the "
+                                   "model is not in the Hugging Face cache; try again, or check HF_ENDPOINT and the "
+                                   "network") from error
         raise NotCachedOffline(
             f"{where}: not (fully) in the Hugging Face cache, and HF_HUB_OFFLINE=1 forbids downloading it; "
             "download it once online (or unset HF_HUB_OFFLINE)"
