@@ -580,3 +580,30 @@ def test_a_web_page_served_as_a_checkpoint_is_named_as_such(tmp_path: Path) -> N
     torch.save({"weights": torch.zeros(1), "odd": Path("x")}, tmp_path / "foreign.pth")
     with pytest.raises(ConversionError, match=r"unpickling it needs arbitrary code"):
         read_torch_checkpoint(tmp_path / "foreign.pth")
+
+
+def test_a_second_extraction_into_one_folder_waits_for_the_first(tmp_path: Path) -> None:
+    """Two identical extractions into one folder raced (one deleted the other's temp settings file and died):
+    the second now waits on the folder's lock, then finds the work done and resumes it."""
+    import threading
+
+    from filelock import FileLock
+
+    from simsiam_zoo.features.store import LOCK_NAME
+
+    data = tmp_path / "data"
+    for i in range(4):
+        write_png(data / f"c{i % 2}" / f"{i}.png", i)
+    model, transform, out = tiny_model(), make_transform(), tmp_path / "out"
+    first = extract_features(model, transform, data, out=out, progress=False)
+    (out / "settings.json").unlink()  # so that the waiting one must write it: seen only once it may
+    results = []
+    with FileLock(out / LOCK_NAME):  # as the first extraction holds it while it runs
+        second = threading.Thread(target=lambda: results.append(
+            extract_features(model, transform, data, out=out, progress=False)))
+        second.start()
+        second.join(timeout=3)
+        assert second.is_alive() and not (out / "settings.json").exists()
+    second.join(timeout=60)
+    assert results and results[0].num_embedded == first.num_embedded == 4
+    assert (out / "settings.json").exists()

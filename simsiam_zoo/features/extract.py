@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
 import os
 import re
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ from typing import Any, get_args
 
 import torch
 import torch.distributed as dist
+from filelock import FileLock, Timeout
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -28,6 +31,7 @@ from simsiam_zoo.features.store import (
     DTYPES,
     FORMAT,
     INDEX_FILE,
+    LOCK_NAME,
     SKIPPED_FILE,
     VERSION,
     Shard,
@@ -127,35 +131,37 @@ def extract_features(
         shard_size=shard_size, limit=limit, num_workers=num_workers,
     )
     context = init_distributed(torch.device(device))
-    # Rank 0 lists the source and claims OUT; every rank then works from that one listing.
-    source, out, settings = on_main(context, lambda: _prepare(
-        model, transform, data, out, limit=limit, precision=precision, dtype=dtype, output_format=output_format,
-        shard_size=shard_size))
-    store = _Store(out, source, settings, _plan(source, shard_size), context=context)
-    device_ = local_device(device, context)
-    pipeline = split_pipeline(transform, device_preprocessing=device_.type == "cuda" if device_preprocessing is None
-                              else device_preprocessing)
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    was_training = model.training
-    model.eval().to(device_, memory_format=memory_format)
-    try:
-        # Each rank's (images embedded, seconds taken); the rate is the whole job's.
-        embedded = all_outcomes(context, lambda: _timed(lambda: _embed_missing(
-            store, pipeline, torch.compile(model) if compile else model, batch_size=batch_size, device=device_,
-            num_workers=default_num_workers(device_) if num_workers is None else num_workers, precision=precision,
-            memory_format=memory_format, progress=progress, strict=strict,
-        )))
-    finally:
-        model.train(was_training)
-    parts = all_outcomes(context, store.part)
-    summary = on_main(context, lambda: store.finish(parts, model_name=model_name, strict=strict))
-    embedded_now, elapsed = sum(images for images, _ in embedded), max(seconds for _, seconds in embedded)
-    return ExtractSummary(
-        out=out, num_images=len(source.paths), num_embedded=summary["num_embedded"],
-        num_skipped=summary["num_skipped"], dim=summary["dim"], shards=len(store.shards),
-        resumed_shards=sum(part.resumed for part in parts),
-        images_per_second=embedded_now / elapsed if embedded_now else 0.0, skipped_manifest=out / SKIPPED_FILE,
-    )
+    # Rank 0 lists the source, claims OUT and holds its lock until the index is written (a second extraction
+    # into OUT waits, then resumes); every rank then works from that one listing.
+    with contextlib.ExitStack() as held:
+        source, out, settings = on_main(context, lambda: _prepare(
+            model, transform, data, out, held=held, limit=limit, precision=precision, dtype=dtype,
+            output_format=output_format, shard_size=shard_size))
+        store = _Store(out, source, settings, _plan(source, shard_size), context=context)
+        device_ = local_device(device, context)
+        pipeline = split_pipeline(transform, device_preprocessing=device_.type == "cuda" if device_preprocessing is None
+                                  else device_preprocessing)
+        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        was_training = model.training
+        model.eval().to(device_, memory_format=memory_format)
+        try:
+            # Each rank's (images embedded, seconds taken); the rate is the whole job's.
+            embedded = all_outcomes(context, lambda: _timed(lambda: _embed_missing(
+                store, pipeline, torch.compile(model) if compile else model, batch_size=batch_size, device=device_,
+                num_workers=default_num_workers(device_) if num_workers is None else num_workers, precision=precision,
+                memory_format=memory_format, progress=progress, strict=strict,
+            )))
+        finally:
+            model.train(was_training)
+        parts = all_outcomes(context, store.part)
+        summary = on_main(context, lambda: store.finish(parts, model_name=model_name, strict=strict))
+        embedded_now, elapsed = sum(images for images, _ in embedded), max(seconds for _, seconds in embedded)
+        return ExtractSummary(
+            out=out, num_images=len(source.paths), num_embedded=summary["num_embedded"],
+            num_skipped=summary["num_skipped"], dim=summary["dim"], shards=len(store.shards),
+            resumed_shards=sum(part.resumed for part in parts),
+            images_per_second=embedded_now / elapsed if embedded_now else 0.0, skipped_manifest=out / SKIPPED_FILE,
+        )
 
 
 def _timed(work: Callable[[], int]) -> tuple[int, float]:
@@ -164,11 +170,19 @@ def _timed(work: Callable[[], int]) -> tuple[int, float]:
 
 
 def _prepare(model: nn.Module, transform: Callable[[torch.Tensor], torch.Tensor], data: str | Path,
-             out: str | Path, *, limit: int | None, shard_size: int, output_format: str,
+             out: str | Path, *, held: contextlib.ExitStack, limit: int | None, shard_size: int, output_format: str,
              **settings: Any) -> tuple[ImageSource, Path, dict[str, Any]]:
-    """Open the source, claim OUT for it and record the settings there (refusing other ones)."""
+    """Open the source, claim OUT for it, lock it (for as long as `held` lasts) and record the settings there
+    (refusing other ones)."""
     source = open_source(data, limit=limit)
     out = claim_output_dir(out, kind="features", inputs=(data,), legacy_files=(INDEX_FILE,))
+    lock = FileLock(out / LOCK_NAME)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        tqdm.write(f"{out}: another extraction is writing here; waiting for it to finish", file=sys.stderr)
+        lock.acquire()
+    held.callback(lock.release)
     recorded = _settings(source, model, transform, limit=limit, output_format=output_format, shard_size=shard_size,
                          **settings)
     prepare_out(out, recorded, _plan(source, shard_size), output_format)

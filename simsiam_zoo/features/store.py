@@ -46,6 +46,8 @@ _SETTING_NAMES = {
 INDEX_FILE = "index.json"
 SKIPPED_FILE = "skipped.json"
 SETTINGS_FILE = "settings.json"
+# Held by the process extracting into the folder: a second one waits (it would delete the first's temp files).
+LOCK_NAME = ".extract.lock"
 DTYPES = {"float32": torch.float32, "float16": torch.float16}
 _SAFETENSORS_DTYPES = {"F32": "float32", "F16": "float16"}
 
