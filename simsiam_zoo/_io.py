@@ -55,6 +55,17 @@ def write_marker(folder: Path, kind: str) -> None:
     atomic_write_text(folder / MARKER_NAME, json.dumps({"written_by": "simsiam-zoo", "kind": kind}) + "\n")
 
 
+def _usable_path(given: Path) -> Path:
+    """`given` resolved, or OutputRefused naming it when the file system cannot (a link loop, a name too long)."""
+    try:
+        target = given.resolve()
+        target.exists()  # ENAMETOOLONG and ELOOP show here
+    except (OSError, RuntimeError) as error:  # RuntimeError: Python < 3.13 reports a link loop so
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else "a symbolic link loop"
+        raise OutputRefused(f"{given}: cannot be used as an output path ({reason})") from None
+    return target
+
+
 def check_output(
     target: str | os.PathLike[str], *, kind: str, inputs: Iterable[str | os.PathLike[str] | None] = (),
     overwrite: bool = False, legacy_files: tuple[str, ...] = (),
@@ -67,7 +78,7 @@ def check_output(
     or holds, one of `inputs` (those that exist on disk: model names and dataset names are not paths).
     """
     given = Path(target)
-    target = given.resolve()
+    target = _usable_path(given)
     for item in inputs:
         if item is None or not Path(item).exists():
             continue
@@ -99,7 +110,7 @@ def check_output_file(
     folders' rule for one file. Free: a path that does not exist (in a folder that is not a file), a file `ours`
     recognises as this command's own output, or with `overwrite` any file. Never free: a folder, or an input."""
     given = Path(target)
-    target = given.resolve()
+    target = _usable_path(given)
     for item in inputs:
         if item is not None and Path(item).exists() and Path(item).resolve() == target:
             raise OutputRefused(f"{given}: the output is the input {item}; choose another output path")

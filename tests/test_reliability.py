@@ -747,3 +747,14 @@ def test_options_that_cannot_work_are_refused_before_any_work(exported: Path, tm
     done = run_cli("finetune", exported, data, "--out", tmp_path / "out", "--epochs", 1, "--checkpoint-dir", inside)
     assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
     assert "lies in the classifier folder" in error_message(done) and not (tmp_path / "out").exists()
+
+
+def test_an_output_path_the_file_system_cannot_take_is_one_line(exported: Path, images: Path, tmp_path: Path) -> None:
+    """OUT a symbolic link loop, or a name longer than the file system allows: exit 3 naming it (tracebacks)."""
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    long = tmp_path / ("x" * 300)
+    for out in (loop, long):
+        done = run_cli("extract", exported, images, "--out", out)
+        assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+        assert error_message(done).startswith(f"error: {out}: cannot be used as an output path (")
