@@ -33,6 +33,7 @@ from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from simsiam_zoo.data import labelled_images
 from simsiam_zoo.export import export_checkpoint
 from simsiam_zoo.features import SETTINGS_FILE, extract_features
+from simsiam_zoo.features.store import LOCK_NAME
 from simsiam_zoo.hub.folder import CONFIG_NAME, WEIGHTS_NAME
 from simsiam_zoo.hub.publish import push_hub_folder
 from simsiam_zoo.loader import load_backbone
@@ -225,8 +226,9 @@ def test_extract_that_cannot_write_keeps_finished_shards(
     done = run_cli("extract", exported, images, "--out", out, "--shard-size", 4, "--num-workers", 0, prefix=prefix)
     assert done.returncode == EXIT_CANNOT_WRITE, done.stderr[-3000:]
     assert error_message(done) == f"error: {problem}: '{out / 'shard-00001.safetensors'}'"
-    assert snapshot(out) == {name: (reference / name).read_bytes()
-                             for name in (MARKER_NAME, SETTINGS_FILE, "shard-00000.safetensors")}
+    kept = {name: data for name, data in snapshot(out).items() if name != LOCK_NAME}  # the empty lock file is new
+    assert kept == {name: (reference / name).read_bytes()
+                    for name in (MARKER_NAME, SETTINGS_FILE, "shard-00000.safetensors")}
     assert leftovers(out) == []
 
 
@@ -758,3 +760,26 @@ def test_an_output_path_the_file_system_cannot_take_is_one_line(exported: Path, 
         done = run_cli("extract", exported, images, "--out", out)
         assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
         assert error_message(done).startswith(f"error: {out}: cannot be used as an output path (")
+
+
+def test_push_refuses_a_folder_whose_files_contradict_each_other(exported: Path, tmp_path: Path) -> None:
+    """Each claim a folder makes is checked against the others (each of these was pushed): a config.json licence
+    that is not the card's; a training checkpoint (simsiam.safetensors) whose backbone is not model.safetensors'."""
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "folder"
+    shutil.copytree(exported, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["pretrained_cfg"]["license"] = "mit"
+    (folder / "config.json").write_text(json.dumps(config))
+    done = run_cli("push", folder, "--repo-id", "user/model", "--dry-run")
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert "the card's licence 'apache-2.0' is not config.json's 'mit'" in error_message(done)
+    shutil.copy2(exported / "config.json", folder / "config.json")
+    full = load_file(folder / "simsiam.safetensors")
+    full["backbone.conv1.weight"] = full["backbone.conv1.weight"] + 1
+    save_file(full, folder / "simsiam.safetensors")
+    done = run_cli("push", folder, "--repo-id", "user/model", "--dry-run")
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert error_message(done) == (f"error: {folder / 'simsiam.safetensors'}: its backbone is not the one in "
+                                   "model.safetensors (1 tensors differ or are missing, e.g. conv1.weight)")

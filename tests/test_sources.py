@@ -395,16 +395,16 @@ def test_mirror_reports_what_it_pushed_before_a_failure_and_a_dry_run_needs_no_h
     monkeypatch.setitem(registry.ZOO, missing.name, missing)
     source_server.put(entry.source.url, data)
     monkeypatch.setenv("HF_TOKEN", "hf_test")
-    done = CliRunner().invoke(main, ["mirror", entry.name, missing.name, "--org", "zoo-mirror"])
+    done = CliRunner().invoke(main, ["mirror", entry.name, missing.name, "--org", "partial"])
     assert done.exit_code == 5, done.output
-    assert f"pushed     zoo-mirror/{entry.name}" in done.stdout
-    assert f'{entry.name}: hub_id="zoo-mirror/{entry.name}"' in done.stdout
+    assert f"pushed     partial/{entry.name}" in done.stdout
+    assert f'{entry.name}: hub_id="partial/{entry.name}"' in done.stdout
     last = done.stderr.splitlines()[-1]  # after the progress bars
     assert last == f"error: {resolve_url(missing.source.url)}: the server answered HTTP 404"
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
-    done = CliRunner().invoke(main, ["mirror", entry.name, "--org", "zoo-mirror", "--dry-run"])
-    assert done.exit_code == 0 and f"would push zoo-mirror/{entry.name}" in done.stdout, done.output
+    done = CliRunner().invoke(main, ["mirror", entry.name, "--org", "partial", "--dry-run"])
+    assert done.exit_code == 0 and f"would push partial/{entry.name}" in done.stdout, done.output
     monkeypatch.delenv("HF_HUB_OFFLINE")
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
     monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", "http://127.0.0.1:9")

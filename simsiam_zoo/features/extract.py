@@ -176,17 +176,25 @@ def _prepare(model: nn.Module, transform: Callable[[torch.Tensor], torch.Tensor]
     (refusing other ones)."""
     source = open_source(data, limit=limit)
     out = claim_output_dir(out, kind="features", inputs=(data,), legacy_files=(INDEX_FILE,))
+    _lock(out, held)
+    recorded = _settings(source, model, transform, limit=limit, output_format=output_format, shard_size=shard_size,
+                         **settings)
+    prepare_out(out, recorded, _plan(source, shard_size), output_format)
+    return source, out, recorded
+
+
+def _lock(out: Path, held: contextlib.ExitStack) -> None:
+    """Hold OUT's lock for as long as `held` lasts, waiting (and saying so) while another extraction holds it. A
+    folder where the lock file cannot be made (read-only) is left to fail where the extraction writes, if it must."""
     lock = FileLock(out / LOCK_NAME)
     try:
         lock.acquire(timeout=0)
     except Timeout:
         tqdm.write(f"{out}: another extraction is writing here; waiting for it to finish", file=sys.stderr)
         lock.acquire()
+    except OSError:
+        return
     held.callback(lock.release)
-    recorded = _settings(source, model, transform, limit=limit, output_format=output_format, shard_size=shard_size,
-                         **settings)
-    prepare_out(out, recorded, _plan(source, shard_size), output_format)
-    return source, out, recorded
 
 
 def _plan(source: ImageSource, shard_size: int) -> list[Shard]:

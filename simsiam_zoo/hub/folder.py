@@ -254,6 +254,18 @@ class HubFolderInfo:
     preprocessing: Preprocessing
 
 
+def _check_full_model(path: Path, backbone: Mapping[str, torch.Tensor]) -> None:
+    """A folder's training checkpoint, when it has one, must hold the very backbone its weights file holds."""
+    if not path.exists():
+        return
+    full = read_weights(path)
+    differ = [key for key, value in backbone.items()
+              if f"backbone.{key}" not in full or not torch.equal(full[f"backbone.{key}"], value)]
+    if differ:
+        raise HubFolderError(f"{path}: its backbone is not the one in {WEIGHTS_NAME} ({len(differ)} tensors differ or "
+                             f"are missing, e.g. {', '.join(differ[:3])})")
+
+
 def validate_hub_folder(folder: str | Path) -> HubFolderInfo:
     """Check what a user of the published repo relies on; raise HubFolderError naming each problem.
 
@@ -266,7 +278,8 @@ def validate_hub_folder(folder: str | Path) -> HubFolderInfo:
     folder = Path(folder)
     config = read_config(folder)
     weights = folder / WEIGHTS_NAME
-    not_finite = non_finite_keys(read_weights(weights))
+    state = read_weights(weights)
+    not_finite = non_finite_keys(state)
     if not_finite:
         raise HubFolderError(f"{weights}: weights are not finite (NaN or inf) in {not_finite}")
     try:
@@ -285,8 +298,12 @@ def validate_hub_folder(folder: str | Path) -> HubFolderInfo:
         problems.append("license is missing")
     if digest not in card.text:
         problems.append(f"the card does not state the weights' sha256 {digest}")
+    licence = config["pretrained_cfg"].get("license")
+    if licence and card.data.license and licence != card.data.license:
+        problems.append(f"the card's licence {card.data.license!r} is not config.json's {licence!r}")
     if problems:
         raise HubFolderError(f"{card_path}: {'; '.join(problems)}")
+    _check_full_model(folder / FULL_MODEL_NAME, state)
     return HubFolderInfo(
         folder=str(folder),
         arch=config["architecture"],
