@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from simsiam_zoo import engine
 from simsiam_zoo.data import FashionMNIST
@@ -56,7 +57,7 @@ def end_to_end(recipe: Recipe, dataset: FashionMNIST, *, steps: int, device: tor
     marks: list[float] = []
     with tempfile.TemporaryDirectory() as out:
         run = _Pretraining(recipe, Path(out), dataset, DistributedContext(), device, strict=False)
-        run.bar, run.checkpoint = _NoBar(), lambda: None  # the step, not the disk
+        run.bar, run.checkpoint = tqdm(disable=True), lambda: None  # the step, not the disk
         run.forward.train()
         ends = (WARMUP, WARMUP + steps)
 
@@ -70,17 +71,6 @@ def end_to_end(recipe: Recipe, dataset: FashionMNIST, *, steps: int, device: tor
                          after_step=after_step, syncs_at=lambda step: step in ends, advice=lambda: "")
         run.close()
     return recipe.optim.batch_size * steps / (marks[1] - marks[0])
-
-
-class _NoBar:
-    def update(self, _: int) -> None:
-        pass
-
-    def set_postfix(self, **_: object) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def main() -> None:

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
+from tqdm.auto import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the working tree's package, on a machine where it is not installed
@@ -149,7 +150,7 @@ def pipeline_run(size: dict[str, Any], data: Path, *, on_device: bool) -> dict[s
     with tempfile.TemporaryDirectory() as out:
         run = _Pretraining(recipe, Path(out), labelled_images(data), DistributedContext(),
                            torch.device(size["device"]), strict=False)
-        run.bar, run.checkpoint = _NoBar(), lambda: None  # the step, not the disk
+        run.bar, run.checkpoint = tqdm(disable=True), lambda: None  # the step, not the disk
         times: list[float] = []
         steps = 3 + size["steps"]
         run.forward.train()
@@ -160,17 +161,6 @@ def pipeline_run(size: dict[str, Any], data: Path, *, on_device: bool) -> dict[s
                          syncs_at=lambda step: step in (3, steps), advice=lambda: "")
         run.close()
     return {"images_per_s": size["batch"] * size["steps"] / (times[1] - times[0]), "augment_on_device": on_device}
-
-
-class _NoBar:
-    def update(self, _: int) -> None:
-        pass
-
-    def set_postfix(self, **_: Any) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def section_pipeline(size: dict[str, Any], work: Path) -> dict[str, Any]:
