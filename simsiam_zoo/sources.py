@@ -189,13 +189,16 @@ def _transfer(url: str, partial: _Partial, *, progress: bool) -> bool:
             partial.start(response)
         length = response.headers.get("Content-Length")
         total = have + int(length) if length is not None else None
-        with open(partial.path, "ab" if have else "wb") as f, tqdm(
-            total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024, desc=partial.destination.name,
-            disable=not progress, leave=False,
-        ) as bar:
-            for chunk in response.iter_bytes():  # as it arrives: a break keeps every byte received
-                f.write(chunk)
-                bar.update(len(chunk))
+        try:
+            with open(partial.path, "ab" if have else "wb") as f, tqdm(
+                total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
+                desc=partial.destination.name, disable=not progress, leave=False,
+            ) as bar:
+                for chunk in response.iter_bytes():  # as it arrives: a break keeps every byte received
+                    f.write(chunk)
+                    bar.update(len(chunk))
+        except OSError as error:  # a full disk: a failed write names no file
+            raise OSError(error.errno, error.strerror, str(error.filename or partial.path)) from error
     return total is None or partial.path.stat().st_size == total
 
 

@@ -412,3 +412,17 @@ def test_mirror_reports_what_it_pushed_before_a_failure_and_a_dry_run_needs_no_h
     assert done.exit_code == 5, done.output
     assert done.stderr.splitlines()[-1].startswith("error: someone/model: the Hub (http://127.0.0.1:9) could not be "
                                                    "reached")
+
+
+def test_a_download_into_a_full_disk_names_the_file(source_server: SourceServer) -> None:
+    """exit 6 naming the file being written (the message named none)."""
+    from tests.test_reliability import DISK_FULL, with_setup
+
+    name = "resnet50.dino_in1k"
+    source_server.put(registry.ZOO[name].source_url, b"x" * 100_000)
+    env = {**os.environ, "SIMSIAM_ZOO_SOURCE_MIRROR": source_server.url}
+    done = subprocess.run([*with_setup(DISK_FULL), "download", name], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert done.returncode == 6, done.stderr[-3000:]
+    last = done.stderr.splitlines()[-1]
+    assert last.startswith("error: [Errno 27] File too large: ") and last.endswith(".pth.incomplete'"), last
