@@ -46,6 +46,8 @@ ELSEWHERE = [
     "tests/test_sources.py::test_a_partial_file_is_resumed_only_with_its_validator",
     "tests/test_sources.py::test_two_downloads_of_one_file_at_once_make_one_transfer",
     "tests/test_sources.py::test_mirror_reports_what_it_pushed_before_a_failure_and_a_dry_run_needs_no_hub",
+    "tests/test_sources.py::test_a_download_into_a_full_disk_names_the_file",
+    "tests/test_extract.py::test_a_second_extraction_into_one_folder_waits_for_the_first",
     "tests/test_data.py::test_tar_labels_repeated_keys_and_shards_of_one_name",
     "tests/test_data.py::test_a_hugging_face_label_column_of_strings_names_the_classes",
     "tests/test_extract.py::test_a_rerun_sees_its_own_output_inside_data_and_a_dataset_rewritten_in_place",

@@ -70,16 +70,15 @@ def _clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
                 _fail(error, EXIT_CANNOT_WRITE)
             if isinstance(error, (FileNotFoundError, NotADirectoryError)):  # NotADirectory: a path under a file
                 _fail(error, EXIT_BAD_INPUT)
+            _fail_if_network(error)  # several of the Hub's errors are OSErrors (ConnectionError, requests')
             raise
         except (RecipeError, DataError, ConversionError, HubFolderError, UnknownModelError, OutputRefused) as error:
             from simsiam_zoo.hub.publish import NotCachedOffline
 
             _fail(error, EXIT_OFFLINE if isinstance(error, NotCachedOffline) else EXIT_BAD_INPUT)
         except Exception as error:
-            code = _network_exit_code(error)
-            if code is None:
-                raise
-            _fail(f"{type(error).__name__}: {_first_line(error)}", code)
+            _fail_if_network(error)
+            raise
 
     return wrapper
 
@@ -101,6 +100,12 @@ def _network_exit_code(error: Exception) -> int | None:
     except ImportError:
         return None
     return EXIT_OFFLINE if isinstance(error, requests.RequestException) else None
+
+
+def _fail_if_network(error: Exception) -> None:
+    code = _network_exit_code(error)
+    if code is not None:
+        _fail(f"{type(error).__name__}: {_first_line(error)}", code)
 
 
 def _first_line(error: Exception) -> str:

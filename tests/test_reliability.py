@@ -783,3 +783,38 @@ def test_push_refuses_a_folder_whose_files_contradict_each_other(exported: Path,
     assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
     assert error_message(done) == (f"error: {folder / 'simsiam.safetensors'}: its backbone is not the one in "
                                    "model.safetensors (1 tensors differ or are missing, e.g. conv1.weight)")
+
+
+@pytest.mark.parametrize(("error", "code"), [
+    ("bad revision", EXIT_BAD_INPUT), ("offline", EXIT_OFFLINE), ("redirects", EXIT_OFFLINE),
+    ("undecodable", EXIT_OFFLINE), ("refused", EXIT_OFFLINE), ("server error", EXIT_OFFLINE),
+])
+def test_errors_of_the_hub_and_its_client_are_one_line_with_their_exit_code(
+    exported: Path, monkeypatch: pytest.MonkeyPatch, error: str, code: int
+) -> None:
+    """What huggingface_hub and httpx raise besides transport errors (each was a traceback): a request the Hub
+    refused is bad input, the rest a model or Hub that cannot be had."""
+    import httpx
+    from huggingface_hub.errors import BadRequestError, HfHubHTTPError, OfflineModeIsEnabled
+
+    import simsiam_zoo.hub.publish
+
+    request = httpx.Request("POST", "https://huggingface.co/api/models/user/model/commit/main")
+    raised = {
+        "bad revision": BadRequestError("Invalid rev id: bad..name\nmore detail", response=httpx.Response(400,
+                                                                                                       request=request)),
+        "offline": OfflineModeIsEnabled("Cannot reach https://huggingface.co: offline mode is enabled."),
+        "redirects": httpx.TooManyRedirects("Exceeded maximum allowed redirects.", request=request),
+        "undecodable": httpx.DecodingError("Error -3 while decompressing data", request=request),
+        "refused": httpx.ConnectError("[Errno 111] Connection refused", request=request),
+        "server error": HfHubHTTPError("502 Bad Gateway", response=httpx.Response(502, request=request)),
+    }[error]
+
+    def fails(*_: object, **__: object) -> None:
+        raise raised
+
+    monkeypatch.setattr(simsiam_zoo.hub.publish, "push_hub_folder", fails)
+    done = run_cli("push", exported, "--repo-id", "user/model")
+    assert done.returncode == code, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr and len(messages(done.stderr)) == 1
+    assert error_message(done).startswith(f"error: {type(raised).__name__}: {str(raised).splitlines()[0]}")
