@@ -426,3 +426,30 @@ def test_a_download_into_a_full_disk_names_the_file(source_server: SourceServer)
     assert done.returncode == 6, done.stderr[-3000:]
     last = done.stderr.splitlines()[-1]
     assert last.startswith("error: [Errno 27] File too large: ") and last.endswith(".pth.incomplete'"), last
+
+
+def test_a_card_refused_while_mirroring_names_the_entry_not_the_staging_copy(
+    source_server: SourceServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The validated push refuses the staging copy, which is deleted by the time the message is read: the message
+    names the entry and its cached folder instead."""
+    import simsiam_zoo.mirror
+
+    checkpoint, _ = _torchvision("resnet18")
+    data = serialise(checkpoint)
+    entry = published(registry.ZOO["resnet50.barlowtwins_in1k_ep1000"], data, arch="resnet18")  # MIT
+    monkeypatch.setitem(registry.ZOO, entry.name, entry)
+    source_server.put(entry.source.url, data)
+    staged: list[str] = []
+
+    def refuses(folder: str, **_: object) -> None:
+        staged.append(folder)
+        raise HubFolderError(f"{folder}/README.md: license is missing")
+
+    monkeypatch.setattr(simsiam_zoo.mirror, "_remote_card", lambda *_, **__: None)
+    monkeypatch.setattr(simsiam_zoo.mirror, "push_hub_folder", refuses)
+    with pytest.raises(HubFolderError) as refused:
+        mirror_entries([entry.name], org="zoo-mirror", progress=False)
+    assert str(refused.value) == (f"{entry.name}: the mirror copy of {cached_folder(entry)}/README.md: license is "
+                                  "missing")
+    assert staged and not Path(staged[0]).exists()
