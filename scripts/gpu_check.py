@@ -5,7 +5,7 @@ Sections, each a ratio against a baseline measured in the same run:
   pipeline    the same step end to end from JPEG files: augmentation per image in workers vs batched on the device
   extract     `extract_features` on those JPEGs vs timm's compiled inference on the same images, in memory
   evaluate    kNN and the linear probe vs scikit-learn on the same features; kNN over a large synthetic bank
-  demo        `simsiam-zoo demo` (2 minutes) on the device, its wall clock and report
+  demo        `simsiam-zoo demo` (1.5 minutes, so that the whole check fits 8) on the device, its wall clock
 
 Each section writes OUT/NAME.json; `summary` writes OUT/summary.json and OUT/summary.md from whatever is there.
 `--smoke` runs every code path with tiny sizes on the CPU.
@@ -45,7 +45,7 @@ def sizes(smoke: bool) -> dict[str, Any]:
                 "demo_minutes": 0.3, "device": "cpu", "precision": "fp32", "compile_backend": "eager"}
     return {"arch": "resnet50", "batch": 256, "image": 224, "steps": 30, "jpegs": 8_704, "jpeg_size": (500, 375),
             "workers": 14, "bank": 1_281_167, "dim": 2048, "queries": 10_000, "train": 50_000, "test": 10_000,
-            "demo_minutes": 2.0, "device": "cuda", "precision": "bf16", "compile_backend": "inductor"}
+            "demo_minutes": 1.5, "device": "cuda", "precision": "bf16", "compile_backend": "inductor"}
 
 
 def synchronize(device: str) -> None:
@@ -204,9 +204,10 @@ def section_extract(size: dict[str, Any], work: Path) -> dict[str, Any]:
                                   interpolation="bilinear", mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
     transform = preprocessing.transform()
     started = time.perf_counter()
+    # Extraction as users run it by default (eager, no compile), against the compiled baseline: the stricter test,
+    # and one compile less inside the section's time box.
     extract_features(model, transform, data, out=work / "features", batch_size=size["batch"], device=device,
-                     num_workers=size["workers"], precision=size["precision"], compile=cuda, channels_last=cuda,
-                     progress=False)
+                     num_workers=size["workers"], precision=size["precision"], channels_last=cuda, progress=False)
     synchronize(device)
     ours = size["jpegs"] / (time.perf_counter() - started)
     source = open_source(data)
@@ -223,7 +224,7 @@ def section_extract(size: dict[str, Any], work: Path) -> dict[str, Any]:
     repeats = max(1, size["jpegs"] // len(images))
     baseline = len(images) * repeats / timed(infer, repeats, device)
     return {"extract_images_per_s": ours, "timm_inference_images_per_s": baseline, "ratio": ours / baseline,
-            "note": "extraction time includes its start (model hash, listing, compile)"}
+            "note": "extraction (eager) time includes its start (model hash, listing); the baseline is compiled"}
 
 
 def section_evaluate(size: dict[str, Any]) -> dict[str, Any]:
