@@ -70,7 +70,6 @@ def _kind_of_file(path: Path) -> str | None:
         return None
     if head.startswith((b"PK\x03\x04", b"\x80")):
         return None
-    text = head.lstrip().lower()
-    if text.startswith((b"<!doctype html", b"<html", b"<?xml", b"<")):
+    if head.lstrip().startswith(b"<"):  # <!DOCTYPE html>, <html>, <?xml ...>
         return f"it is a web page or XML document (it starts with {head.lstrip()[:20]!r}), not the file itself"
     return f"it starts with {head[:16]!r}, which is neither a zip archive nor a pickle"

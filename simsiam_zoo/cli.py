@@ -130,7 +130,7 @@ def _device(ctx: click.Context, param: click.Parameter, value: str | None) -> st
         raise click.BadParameter(str(error)) from None
 
 
-def _budget(minutes: float) -> float:
+def _budget(ctx: click.Context, param: click.Parameter, minutes: float) -> float:
     """--minutes: a finite, positive number (NaN compares false with every bound, so a range type lets it pass)."""
     if not math.isfinite(minutes) or minutes <= 0:
         raise click.BadParameter(f"{minutes}: the budget must be a positive number of minutes", param_hint="--minutes")
@@ -201,7 +201,7 @@ def train_command(
     click.echo(f"{state} at step {result.step}/{result.total_steps}; checkpoint in {output_dir}")
 @main.command("demo")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("demo_output"), show_default=True)
-@click.option("--minutes", type=float, default=5.0, show_default=True, callback=lambda _c, _p, value: _budget(value),
+@click.option("--minutes", type=float, default=5.0, show_default=True, callback=_budget,
               help="Time budget of the whole demo.")
 @click.option("--device", default="cpu", show_default=True, callback=_device)
 @_clean_errors

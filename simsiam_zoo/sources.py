@@ -27,7 +27,7 @@ from huggingface_hub import is_offline_mode
 from tqdm.auto import tqdm
 
 from simsiam_zoo._io import atomic_write_text
-from simsiam_zoo.hub.folder import CONFIG_NAME, WEIGHTS_NAME, HubFolderError
+from simsiam_zoo.hub.folder import CONFIG_NAME, WEIGHTS_NAME, HubFolderError, sha256_file
 from simsiam_zoo.hub.publish import NotCachedOffline
 from simsiam_zoo.hub.registry import Source, ZooEntry
 
@@ -178,7 +178,7 @@ def _transfer(url: str, partial: _Partial, *, progress: bool) -> bool:
     timeout = httpx.Timeout(60.0, connect=15.0)
     with httpx.stream("GET", url, headers=headers, follow_redirects=True, timeout=timeout) as response:
         if response.status_code == 416 and have:  # nothing after `have`: the server no longer has that file length
-            partial.path.unlink()
+            partial.discard()
             return False
         response.raise_for_status()
         if response.status_code == 206 and not _starts_at(response, have):
@@ -246,7 +246,7 @@ def fetch_entry(entry: ZooEntry, *, progress: bool = True) -> Path:
     original.unlink()
     with contextlib.suppress(OSError):
         original.parent.rmdir()
-    record = {"original_sha256": digests.sha256, **{name: file_digests(folder / name).sha256 for name in _CHECKED}}
+    record = {"original_sha256": digests.sha256, **{name: sha256_file(folder / name) for name in _CHECKED}}
     atomic_write_text(_record_path(entry), json.dumps(record, indent=1) + "\n")
     return folder
 
@@ -271,7 +271,7 @@ def _cached_and_unchanged(entry: ZooEntry, folder: Path) -> bool:
     except (OSError, UnicodeDecodeError, ValueError):
         return False
     for name in _CHECKED:
-        digest = file_digests(folder / name).sha256
+        digest = sha256_file(folder / name)
         if not isinstance(record, dict) or digest != record.get(name):
             raise ChecksumMismatch(
                 f"{entry.name}: {folder / name} in the cache is not the file converted from the verified original "

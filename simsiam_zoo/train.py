@@ -265,7 +265,7 @@ class _Pretraining:
             self.state = _resume(self.checkpoint_path, recipe, model, self.optimizer)
         self.step = self.state["step"]
         # The epoch's running sums of loss and z-std, on the device; the checkpoint holds them as floats.
-        *sums, self.epoch_steps = self.state["epoch_sums"]
+        *sums, self.epoch_steps = self.state.pop("epoch_sums")
         self.epoch_sums = torch.tensor(sums, dtype=torch.float64, device=device)
         if recipe.run.sync_batchnorm and context.enabled:
             model = convert_sync_batchnorm(model, device)  # the same parameters, so the optimizer still owns them
