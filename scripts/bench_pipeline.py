@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from simsiam_zoo import engine
@@ -29,7 +30,7 @@ from simsiam_zoo.train import PretrainingViews, _Pretraining, build_model, build
 WARMUP = 2
 
 
-def model_step(recipe: Recipe, dataset: FashionMNIST, *, steps: int, device: torch.device) -> float:
+def model_step(recipe: Recipe, dataset: Dataset, *, steps: int, device: torch.device) -> float:
     """Images a second of the step alone, on one batch of real views already on the device."""
     views = PretrainingViews(recipe.replace({"data.augment_on_device": False}), dataset, device)
     batch = torch.utils.data.default_collate([views.dataset[(0, i)] for i in range(recipe.optim.batch_size)])
@@ -52,7 +53,7 @@ def model_step(recipe: Recipe, dataset: FashionMNIST, *, steps: int, device: tor
     return recipe.optim.batch_size * steps / (time.perf_counter() - started)
 
 
-def end_to_end(recipe: Recipe, dataset: FashionMNIST, *, steps: int, device: torch.device) -> float:
+def end_to_end(recipe: Recipe, dataset: Dataset, *, steps: int, device: torch.device) -> float:
     """Images a second of train()'s loop, between two host syncs after the warm-up steps."""
     marks: list[float] = []
     with tempfile.TemporaryDirectory() as out:

@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from tqdm.auto import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the working tree's package, on a machine where it is not installed
+sys.path.insert(0, str(ROOT / "scripts"))  # bench_pipeline's end-to-end timing
 
 SECTIONS = ("model", "pipeline", "extract", "evaluate", "demo")
 
@@ -140,27 +140,15 @@ def _write_jpeg(path: Path, seed: int, jpeg_size: tuple[int, int]) -> None:
 
 
 def pipeline_run(size: dict[str, Any], data: Path, *, on_device: bool) -> dict[str, Any]:
-    """Images a second of pretraining end to end (loader, augmentation, step), through train()'s own run."""
-    from simsiam_zoo import engine
+    """Images a second of pretraining end to end (loader, augmentation, step), through train()'s own run, timed as
+    scripts/bench_pipeline.py times it."""
+    from bench_pipeline import end_to_end
+
     from simsiam_zoo.data import labelled_images
-    from simsiam_zoo.distributed import DistributedContext
-    from simsiam_zoo.train import _Pretraining
 
     recipe = recipe_for(size, on_device=on_device, data=str(data))
-    with tempfile.TemporaryDirectory() as out:
-        run = _Pretraining(recipe, Path(out), labelled_images(data), DistributedContext(),
-                           torch.device(size["device"]), strict=False)
-        run.bar, run.checkpoint = tqdm(disable=True), lambda: None  # the step, not the disk
-        times: list[float] = []
-        steps = 3 + size["steps"]
-        run.forward.train()
-        engine.run_steps(run.batches, run.loss_of, run.optimizer, lr_at=run.lr_at,
-                         steps_per_epoch=run.steps_per_epoch, start_step=0, stop_step=steps,
-                         after_step=lambda step, *rest: (run.after_step(step, *rest), times.append(
-                             time.perf_counter()) if step in (3, steps) else None),
-                         syncs_at=lambda step: step in (3, steps), advice=lambda: "")
-        run.close()
-    return {"images_per_s": size["batch"] * size["steps"] / (times[1] - times[0]), "augment_on_device": on_device}
+    rate = end_to_end(recipe, labelled_images(data), steps=size["steps"], device=torch.device(size["device"]))
+    return {"images_per_s": rate, "augment_on_device": on_device}
 
 
 def section_pipeline(size: dict[str, Any], work: Path) -> dict[str, Any]:
