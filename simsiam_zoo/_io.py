@@ -16,15 +16,13 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
+from simsiam_zoo.errors import OutputRefused
+
 # mkstemp creates 0600 files; a finished file gets the mode a plain open() would have given it.
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 MARKER_NAME = ".simsiam-zoo.json"
-
-
-class OutputRefused(ValueError):
-    """An output path that exists and is not this project's to replace (or is one of the inputs)."""
 
 
 def read_marker(folder: Path) -> str | None:

@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from simsiam_zoo.errors import ConversionError
+
 CHECKPOINT_NAME = "checkpoint.pt"  # a training run's model, optimiser, step and monitor history
 RECIPE_NAME = "recipe.yaml"  # the run's recipe; a hub folder of the run publishes it too
 
@@ -37,8 +39,6 @@ _DATA_GLOBALS: list[Any] = [
 def read_torch_checkpoint(path: str | Path) -> Any:
     """`torch.load` restricted to tensors, plain containers and `_DATA_GLOBALS`; anything else is refused, never
     run, and the refusal names what the file would have imported. Errors are `ConversionError`s."""
-    from simsiam_zoo.convert import ConversionError  # imported here: simsiam_zoo.convert reads files with this module
-
     try:
         with torch.serialization.safe_globals(_DATA_GLOBALS):
             return torch.load(path, map_location="cpu", weights_only=True)

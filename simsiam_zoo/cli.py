@@ -21,9 +21,16 @@ from typing import Any, get_args
 import click
 import yaml
 
-from simsiam_zoo._io import OutputRefused
 from simsiam_zoo.choices import FeatureDtype, FeatureFormat, Precision, Shuffle
-from simsiam_zoo.recipe import RecipeError, builtin_recipes, load_recipe
+from simsiam_zoo.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_CANNOT_WRITE,
+    EXIT_INTERRUPTED,
+    EXIT_OFFLINE,
+    RecipeError,
+    SimsiamZooError,
+)
+from simsiam_zoo.recipe import builtin_recipes, load_recipe
 from simsiam_zoo.schedules import (
     DEFAULT_BATCH_SIZE,
     EXTRACT,
@@ -36,11 +43,6 @@ from simsiam_zoo.schedules import (
 
 # When the command started, before torch is imported: the demo's budget counts from here.
 _STARTED = time.monotonic()
-EXIT_BAD_INPUT = 3
-EXIT_DIVERGED = 4
-EXIT_OFFLINE = 5
-EXIT_CANNOT_WRITE = 6
-EXIT_INTERRUPTED = 130  # as a shell reports a command ended by Ctrl-C (128 + SIGINT)
 # Read-only file system, disk full, quota exceeded, file size limit (RLIMIT_FSIZE or the file system's own).
 _CANNOT_WRITE_ERRNOS = (errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
@@ -50,19 +52,13 @@ def _clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from simsiam_zoo.convert import ConversionError
-        from simsiam_zoo.data import DataError
-        from simsiam_zoo.engine import TrainingDiverged
-        from simsiam_zoo.hub.folder import HubFolderError
-        from simsiam_zoo.hub.registry import UnknownModelError
-
         try:
             return command(*args, **kwargs)
         except KeyboardInterrupt:
             _fail("interrupted; what was written so far is whole, and the same command resumes or redoes the rest",
                   EXIT_INTERRUPTED)
-        except TrainingDiverged as error:
-            _fail(error, EXIT_DIVERGED)
+        except SimsiamZooError as error:
+            _fail(error, error.exit_code)
         except (PermissionError, IsADirectoryError) as error:
             _fail(error, EXIT_CANNOT_WRITE)
         except OSError as error:
@@ -72,10 +68,6 @@ def _clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
                 _fail(error, EXIT_BAD_INPUT)
             _fail_if_network(error)  # several of the Hub's errors are OSErrors (ConnectionError, requests')
             raise
-        except (RecipeError, DataError, ConversionError, HubFolderError, UnknownModelError, OutputRefused) as error:
-            from simsiam_zoo.hub.publish import NotCachedOffline
-
-            _fail(error, EXIT_OFFLINE if isinstance(error, NotCachedOffline) else EXIT_BAD_INPUT)
         except Exception as error:
             _fail_if_network(error)
             raise

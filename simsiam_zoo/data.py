@@ -29,6 +29,7 @@ from PIL import Image
 from torch.utils.data import Dataset, Sampler
 
 from simsiam_zoo._io import read_marker
+from simsiam_zoo.errors import DataError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -38,10 +39,6 @@ FASHION_MNIST_SUBSET_DIR = Path(__file__).parent / "datasets" / "fashion_mnist_s
 FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
-
-
-class DataError(ValueError):
-    """A data file or folder that cannot be read as given."""
 
 
 def decode_image(path: Path, data: bytes | None = None) -> torch.Tensor:

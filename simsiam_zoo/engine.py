@@ -14,10 +14,7 @@ from torch.utils.data import Dataset
 
 from simsiam_zoo.choices import Optimizer
 from simsiam_zoo.data import Decodable
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
+from simsiam_zoo.errors import TrainingDiverged
 
 
 class Augmented(Dataset):

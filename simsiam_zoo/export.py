@@ -10,11 +10,11 @@ import torch
 
 from simsiam_zoo._io import atomic_directory, check_output
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from simsiam_zoo.errors import ConversionError, HubFolderError
 from simsiam_zoo.hub.cards import PROJECT_URL, paper_id, render_card
 from simsiam_zoo.hub.folder import (
     CONFIG_NAME,
     HUB_FOLDER_KIND,
-    HubFolderError,
     Preprocessing,
     timm_config,
     validate_hub_folder,
@@ -131,7 +131,7 @@ def convert_to_hub(
 
     A zoo `name` brings that entry's card (licence, published results, preprocessing) and converter, and is taken
     only for the entry's own file: one whose digests agree with the hash the entry pins or its source publishes."""
-    from simsiam_zoo.convert import ConversionError, convert_state_dict, load_checkpoint_file
+    from simsiam_zoo.convert import convert_state_dict, load_checkpoint_file
 
     checkpoint_path = Path(checkpoint_path)
     check_repo_id(repo_id or f"{DEFAULT_ORG}/{name}")

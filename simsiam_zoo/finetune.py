@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from simsiam_zoo._io import atomic_write
 from simsiam_zoo.checkpoint import load_checkpoint
 from simsiam_zoo.choices import Shuffle
-from simsiam_zoo.data import DataError, EpochSampler, Transformed, dataset_fingerprint, dataset_stretches
+from simsiam_zoo.data import EpochSampler, Transformed, dataset_fingerprint, dataset_stretches
 from simsiam_zoo.distributed import (
     DistributedContext,
     all_reduce_mean,
@@ -35,9 +35,10 @@ from simsiam_zoo.distributed import (
     local_device,
 )
 from simsiam_zoo.engine import Augmented, build_optimizer, cosine_lr, run_steps
+from simsiam_zoo.errors import DataError, HubFolderError
 from simsiam_zoo.features.extract import weights_sha256
 from simsiam_zoo.hub.cards import PROJECT_URL, license_metadata, render_card
-from simsiam_zoo.hub.folder import HubFolderError, Preprocessing, timm_config, write_hub_folder
+from simsiam_zoo.hub.folder import Preprocessing, timm_config, write_hub_folder
 from simsiam_zoo.loader import LoadedBackbone
 from simsiam_zoo.schedules import Schedule
 

@@ -20,11 +20,11 @@ import torch
 from torch import nn
 
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, read_torch_checkpoint
+from simsiam_zoo.errors import HubFolderError
 from simsiam_zoo.hub.folder import (
     CARD_NAME,
     CONFIG_NAME,
     WEIGHTS_NAME,
-    HubFolderError,
     Preprocessing,
     check_architecture,
     non_finite_keys,

@@ -21,16 +21,13 @@ import yaml
 
 from simsiam_zoo._io import atomic_write_text, read_document
 from simsiam_zoo.choices import BNPlacement, Optimizer, PredictorKind, Shuffle, Similarity
+from simsiam_zoo.errors import RecipeError
 
 if typing.TYPE_CHECKING:
     from simsiam_zoo.model import HeadConfig
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-class RecipeError(ValueError):
-    """A recipe file or override that cannot be used as given."""
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ from huggingface_hub import is_offline_mode
 from tqdm.auto import tqdm
 
 from simsiam_zoo._io import atomic_write_text
-from simsiam_zoo.hub.folder import CONFIG_NAME, WEIGHTS_NAME, HubFolderError, sha256_file
-from simsiam_zoo.hub.publish import NotCachedOffline
+from simsiam_zoo.errors import ChecksumMismatch, ConversionError, HubFolderError, NotCachedOffline, SourceUnavailable
+from simsiam_zoo.hub.folder import CONFIG_NAME, WEIGHTS_NAME, sha256_file
 from simsiam_zoo.hub.registry import Source, ZooEntry
 
 MIRROR_VARIABLE = "SIMSIAM_ZOO_SOURCE_MIRROR"
@@ -36,14 +36,6 @@ CACHE_VARIABLE = "SIMSIAM_ZOO_CACHE"
 _RETRIES = 5
 _TRANSIENT_STATUS = (408, 425, 429, 500, 502, 503, 504)
 _CHUNK = 1 << 20
-
-
-class SourceUnavailable(NotCachedOffline):
-    """The source could not be reached (offline, server down, gone); exit code 5 like any model not to be had."""
-
-
-class ChecksumMismatch(HubFolderError):
-    """A downloaded file is not the published one; it has been deleted."""
 
 
 def cache_root() -> Path:
@@ -230,7 +222,6 @@ def fetch_original(entry: ZooEntry, *, progress: bool = True) -> tuple[Path, Dig
 def fetch_entry(entry: ZooEntry, *, progress: bool = True) -> Path:
     """The entry's hub folder in the cache: downloaded, verified, converted and validated on first use; checked on
     every later use against the digests recorded when it was made (a folder without them is made again)."""
-    from simsiam_zoo.convert import ConversionError
     from simsiam_zoo.export import convert_source_file
 
     folder = cached_folder(entry)

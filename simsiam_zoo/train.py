@@ -43,11 +43,12 @@ from simsiam_zoo.distributed import (
     local_device,
 )
 from simsiam_zoo.engine import Augmented, cosine_lr, run_steps
+from simsiam_zoo.errors import RecipeError
 from simsiam_zoo.evaluate.knn import knn_accuracy
 from simsiam_zoo.features import embed_dataset
 from simsiam_zoo.losses import normalized_std, simsiam_loss
 from simsiam_zoo.model import SiameseOutput, SimSiam, untrained_backbone
-from simsiam_zoo.recipe import Recipe, RecipeError, recipe_from_dict
+from simsiam_zoo.recipe import Recipe, recipe_from_dict
 
 # The files a run rewrites as it goes (atomically: a kill can leave a temp file beside one, removed on resume).
 RUN_FILES = (CHECKPOINT_NAME, RECIPE_NAME, "metrics.csv", "steps.csv")

@@ -17,14 +17,9 @@ from safetensors.torch import save_file
 from torch import Tensor, nn
 from torchvision import models
 
-from simsiam_zoo.convert import (
-    CONVERTERS,
-    ConversionError,
-    convert_state_dict,
-    detect_format,
-    load_checkpoint_file,
-)
+from simsiam_zoo.convert import CONVERTERS, convert_state_dict, detect_format, load_checkpoint_file
 from simsiam_zoo.convert.detectron2 import to_detectron2, write_detectron2_pickle
+from simsiam_zoo.errors import ConversionError
 
 
 def _resnet(arch: str, seed: int) -> nn.Module:

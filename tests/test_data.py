@@ -7,7 +7,8 @@ import torch
 from PIL import Image
 
 from simsiam_zoo import data
-from simsiam_zoo.data import DataError, EpochSampler, FashionMNIST, labelled_images
+from simsiam_zoo.data import EpochSampler, FashionMNIST, labelled_images
+from simsiam_zoo.errors import DataError
 
 
 def test_shipped_fashion_mnist_subset_is_the_fallback(monkeypatch, tmp_path):

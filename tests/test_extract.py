@@ -23,7 +23,8 @@ from torch import nn
 
 import simsiam_zoo.data
 from simsiam_zoo.augment import eval_transform
-from simsiam_zoo.data import FASHION_MNIST_DIR, DataError, FashionMNIST, decode_image, open_source
+from simsiam_zoo.data import FASHION_MNIST_DIR, FashionMNIST, decode_image, open_source
+from simsiam_zoo.errors import DataError
 from simsiam_zoo.features import extract_features, load_features
 from simsiam_zoo.features.extract import rank_shards
 from simsiam_zoo.features.store import Shard
@@ -571,7 +572,7 @@ def test_a_web_page_served_as_a_checkpoint_is_named_as_such(tmp_path: Path) -> N
     """An HTML error page saved under a checkpoint's name: said so (it was called a pickle that needs arbitrary
     code); a real pickle with foreign objects is still refused as one."""
     from simsiam_zoo.checkpoint import read_torch_checkpoint
-    from simsiam_zoo.convert import ConversionError
+    from simsiam_zoo.errors import ConversionError
 
     page = tmp_path / "model.pth"
     page.write_text("<!DOCTYPE html>\n<html><body>404 Not Found</body></html>")

@@ -21,8 +21,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from simsiam_zoo.cli import main
-from simsiam_zoo.data import DataError
-from simsiam_zoo.engine import TrainingDiverged
+from simsiam_zoo.errors import DataError, TrainingDiverged
 from simsiam_zoo.evaluate.protocols import (
     RunOptions,
     TensorImages,
@@ -454,7 +453,7 @@ def test_cli_reports_bad_data_and_bad_options(hub_folder: Path, tmp_path: Path) 
 
 def test_a_single_class_is_refused_before_training(hub_folder: Path, image_folder: Path, tmp_path: Path) -> None:
     """Once it reported 100% and saved a 1-class classifier."""
-    from simsiam_zoo.data import DataError
+    from simsiam_zoo.errors import DataError
 
     one = tmp_path / "one"
     for split in ("train", "val"):
@@ -475,8 +474,8 @@ def test_pretrained_false_gives_the_architecture_with_random_weights(hub_folder:
 def test_a_backbone_licence_that_cannot_be_passed_on_is_refused_before_training(
     hub_folder: Path, image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from simsiam_zoo.errors import HubFolderError
     from simsiam_zoo.evaluate import protocols
-    from simsiam_zoo.hub.folder import HubFolderError
 
     folder = shutil.copytree(hub_folder, tmp_path / "backbone")
     card = folder / "README.md"

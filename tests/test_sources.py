@@ -21,12 +21,12 @@ import timm
 import torch
 from torch import nn
 
+from simsiam_zoo.errors import ChecksumMismatch, HubFolderError, NotCachedOffline, SourceUnavailable
 from simsiam_zoo.hub import registry
-from simsiam_zoo.hub.folder import CARD_NAME, HubFolderError
-from simsiam_zoo.hub.publish import NotCachedOffline
+from simsiam_zoo.hub.folder import CARD_NAME
 from simsiam_zoo.loader import is_cached, load_backbone
 from simsiam_zoo.mirror import mirror_entries
-from simsiam_zoo.sources import ChecksumMismatch, SourceUnavailable, cache_root, cached_folder, download, resolve_url
+from simsiam_zoo.sources import cache_root, cached_folder, download, resolve_url
 from tests.hub_server import HubServer, hub_env, hub_server  # noqa: F401  (importing registers the fixtures)
 from tests.source_server import SourceServer
 from tests.test_convert import _mlp, _resnet, _vissl_trunk, _Wrapper

@@ -10,10 +10,10 @@ import torch
 from PIL import Image
 
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
-from simsiam_zoo.data import DataError, labelled_images
-from simsiam_zoo.engine import TrainingDiverged
+from simsiam_zoo.data import labelled_images
+from simsiam_zoo.errors import DataError, RecipeError, TrainingDiverged
 from simsiam_zoo.losses import simsiam_loss
-from simsiam_zoo.recipe import RecipeError, load_recipe
+from simsiam_zoo.recipe import load_recipe
 from simsiam_zoo.train import _Pretraining, build_model, build_optimizer, learning_rate, train
 from tests._process import run_until_then_kill
 

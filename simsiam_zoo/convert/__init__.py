@@ -12,6 +12,8 @@ from typing import Any
 
 from torch import Tensor
 
+from simsiam_zoo.errors import ConversionError
+
 from . import (
     barlowtwins_vicreg,
     dino,
@@ -25,7 +27,7 @@ from . import (
     vissl,
 )
 from ._checkpoint import flatten_checkpoint, load_checkpoint_file
-from ._common import ConversionError, Converter, sample_keys
+from ._common import Converter, sample_keys
 
 __all__ = [
     "CONVERTERS",

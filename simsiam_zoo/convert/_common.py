@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from simsiam_zoo.errors import ConversionError
+
 StateDict = Mapping[str, Tensor]
 
 _BN = r"(?:weight|bias|running_mean|running_var|num_batches_tracked)"
@@ -17,10 +19,6 @@ _BACKBONE_KEY = re.compile(
     rf"conv1\.weight|bn1\.{_BN}"
     rf"|layer[1-4]\.\d+\.(?:conv[1-3]\.weight|bn[1-3]\.{_BN}|downsample\.0\.weight|downsample\.1\.{_BN})"
 )
-
-
-class ConversionError(ValueError):
-    """A checkpoint cannot be read, recognised or converted."""
 
 
 @dataclass(frozen=True)

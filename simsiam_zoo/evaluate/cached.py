@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from simsiam_zoo._io import atomic_write_text, check_output_file
+from simsiam_zoo.errors import DataError
 from simsiam_zoo.evaluate.knn import knn_accuracy
 from simsiam_zoo.evaluate.linear_probe import DEFAULT_WEIGHT_DECAYS, linear_probe_sweep
 
 
 def _load_labelled(path: str | Path, role: str) -> Any:
-    from simsiam_zoo.data import DataError
     from simsiam_zoo.features import load_features
 
     features = load_features(path)
@@ -27,7 +27,6 @@ def _load_labelled(path: str | Path, role: str) -> Any:
 def _load_pair(train: str | Path, test: str | Path) -> tuple[Any, Any]:
     """Train and test features that can be compared: one model, one preprocessing, one list of classes, two or
     more classes to tell apart."""
-    from simsiam_zoo.data import DataError
 
     train_f, test_f = _load_labelled(train, "train"), _load_labelled(test, "test")
     for field, what in (("weights_sha256", "models (weights sha256"), ("preprocessing", "preprocessing (")):

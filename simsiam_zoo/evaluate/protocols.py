@@ -25,9 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from simsiam_zoo._io import OutputRefused, check_output
-from simsiam_zoo.data import DataError, FashionMNIST, LabelledSubset, Transformed, labelled_images
+from simsiam_zoo._io import check_output
+from simsiam_zoo.data import FashionMNIST, LabelledSubset, Transformed, labelled_images
 from simsiam_zoo.distributed import init_distributed, main_first
+from simsiam_zoo.errors import DataError, OutputRefused
 from simsiam_zoo.evaluate.linear_probe import DEFAULT_WEIGHT_DECAYS, linear_probe_sweep
 from simsiam_zoo.evaluate.subsets import balanced_label_subset, read_subset_file
 from simsiam_zoo.finetune import (

@@ -12,7 +12,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
-from simsiam_zoo.data import DataError, ImageSource
+from simsiam_zoo.data import ImageSource
+from simsiam_zoo.errors import DataError
 from simsiam_zoo.features.store import Shard
 
 
@@ -155,8 +156,6 @@ def embed_shards(
             outputs.append(output.float().cpu())
             positions.extend(batch_positions)
         yield shard, positions, torch.cat(outputs) if outputs else None, sorted(skipped)
-
-
 
 
 @torch.no_grad()

@@ -24,8 +24,9 @@ from tqdm.auto import tqdm
 
 from simsiam_zoo._io import atomic_write_text, claim_output_dir
 from simsiam_zoo.choices import FeatureDtype, FeatureFormat, Precision
-from simsiam_zoo.data import DataError, ImageSource, listing_sha256, open_source, rank_stretches
+from simsiam_zoo.data import ImageSource, listing_sha256, open_source, rank_stretches
 from simsiam_zoo.distributed import DistributedContext, all_outcomes, init_distributed, local_device, on_main
+from simsiam_zoo.errors import DataError
 from simsiam_zoo.features.engine import Pipeline, embed_shards, split_pipeline
 from simsiam_zoo.features.store import (
     DTYPES,

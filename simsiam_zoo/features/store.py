@@ -33,7 +33,8 @@ from safetensors.torch import load_file as load_safetensors
 from safetensors.torch import save as safetensors_bytes
 
 from simsiam_zoo._io import atomic_write, atomic_write_bytes, atomic_write_text
-from simsiam_zoo.data import DataError, ImageSource
+from simsiam_zoo.data import ImageSource
+from simsiam_zoo.errors import DataError
 
 FORMAT = "simsiam_zoo.features"
 # 2: resumes and evaluations check the weights' sha256, the preprocessing and each image's size and mtime.

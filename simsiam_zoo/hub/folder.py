@@ -22,6 +22,7 @@ from safetensors.torch import save as safetensors_bytes
 from simsiam_zoo._io import atomic_directory, read_document
 from simsiam_zoo.augment import CROP_MODES, eval_transform
 from simsiam_zoo.checkpoint import RECIPE_NAME
+from simsiam_zoo.errors import HubFolderError
 
 HUB_FOLDER_KIND = "hub-folder"
 
@@ -30,10 +31,6 @@ FULL_MODEL_NAME = "simsiam.safetensors"
 CONFIG_NAME = "config.json"
 CARD_NAME = "README.md"
 _FLOAT_SUFFIXES = (".weight", ".bias", ".running_mean", ".running_var")
-
-
-class HubFolderError(ValueError):
-    """A hub folder or weights file that cannot be used as given."""
 
 
 @dataclass(frozen=True)

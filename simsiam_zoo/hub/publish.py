@@ -10,27 +10,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from simsiam_zoo.errors import HubFolderError, NotCachedOffline, RepoNotFound
 from simsiam_zoo.hub.folder import (
     CARD_NAME,
     CONFIG_NAME,
     FULL_MODEL_NAME,
     RECIPE_NAME,
     WEIGHTS_NAME,
-    HubFolderError,
     validate_hub_folder,
 )
 
 HUB_FILES = (WEIGHTS_NAME, FULL_MODEL_NAME, CONFIG_NAME, CARD_NAME, RECIPE_NAME)
 # What a user of a backbone needs; the training checkpoint (simsiam.safetensors) stays on the hub until asked for.
 DOWNLOAD_FILES = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, RECIPE_NAME)
-
-
-class NotCachedOffline(HubFolderError):
-    """HF_HUB_OFFLINE=1 and the repo is not in the local Hugging Face cache."""
-
-
-class RepoNotFound(HubFolderError):
-    """The hub has no such repo or revision, or hides it (private or gated without a valid token)."""
 
 
 @dataclass(frozen=True)

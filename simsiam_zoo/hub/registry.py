@@ -13,6 +13,7 @@ import difflib
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from simsiam_zoo.errors import UnknownModelError
 from simsiam_zoo.hub.folder import Preprocessing
 
 FASHION_MNIST_PREPROCESSING = Preprocessing(
@@ -384,11 +385,6 @@ _ENTRIES = (
 ZOO: dict[str, ZooEntry] = {entry.name: entry for entry in _ENTRIES}
 # Names entries had before they took timm's `arch.tag` form; they still resolve.
 ALIASES: dict[str, str] = {alias: entry.name for entry in _ENTRIES for alias in entry.aliases}
-
-
-class UnknownModelError(KeyError):
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 def select_entries(

@@ -1,0 +1,71 @@
+"""Every exception this project raises on purpose, each with the CLI exit code it ends a command with.
+
+The bottom layer: it imports nothing from the project, so any module may raise any of these. The builtin bases
+(ValueError, KeyError, RuntimeError) stay, so a caller's `except ValueError` keeps working.
+"""
+
+from __future__ import annotations
+
+EXIT_USAGE = 2  # click's own code for a usage error
+EXIT_BAD_INPUT = 3
+EXIT_DIVERGED = 4
+EXIT_OFFLINE = 5
+EXIT_CANNOT_WRITE = 6
+EXIT_INTERRUPTED = 130  # as a shell reports a command ended by Ctrl-C (128 + SIGINT)
+
+
+class SimsiamZooError(Exception):
+    """A failure the message explains in one line (it names the file, option or entry); no traceback needed."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class OutputRefused(SimsiamZooError, ValueError):
+    """An output path that exists and is not this project's to replace (or is one of the inputs)."""
+
+
+class RecipeError(SimsiamZooError, ValueError):
+    """A recipe file or override that cannot be used as given."""
+
+
+class DataError(SimsiamZooError, ValueError):
+    """A data file or folder that cannot be read as given."""
+
+
+class ConversionError(SimsiamZooError, ValueError):
+    """A checkpoint cannot be read, recognised or converted."""
+
+
+class HubFolderError(SimsiamZooError, ValueError):
+    """A hub folder or weights file that cannot be used as given."""
+
+
+class RepoNotFound(HubFolderError):
+    """The hub has no such repo or revision, or hides it (private or gated without a valid token)."""
+
+
+class ChecksumMismatch(HubFolderError):
+    """A downloaded or cached file is not the published one (a download that fails the check is deleted)."""
+
+
+class NotCachedOffline(HubFolderError):
+    """HF_HUB_OFFLINE=1 and the repo or file is not in the local cache."""
+
+    exit_code = EXIT_OFFLINE
+
+
+class SourceUnavailable(NotCachedOffline):
+    """A zoo entry's original URL could not be reached (offline, server down, gone): a model not to be had."""
+
+
+class UnknownModelError(SimsiamZooError, KeyError):
+    """A name that is neither a zoo entry nor an existing path; the message names the closest entries."""
+
+    def __str__(self) -> str:  # KeyError's own str() quotes the message
+        return str(self.args[0])
+
+
+class TrainingDiverged(SimsiamZooError, RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+    exit_code = EXIT_DIVERGED
