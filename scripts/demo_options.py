@@ -18,11 +18,12 @@ from pathlib import Path
 
 import torch
 
+from simsiam_zoo.backbone import preprocessing_from_recipe
 from simsiam_zoo.data import FashionMNIST, LabelledSubset, Transformed
 from simsiam_zoo.demo import DEMO_EPOCHS, EVAL_TEST_IMAGES, EVAL_TRAIN_IMAGES, _calibrate, images_per_epoch
 from simsiam_zoo.evaluate import knn_accuracy
 from simsiam_zoo.features import embed_dataset
-from simsiam_zoo.loader import load_backbone, preprocessing_from_recipe
+from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.model import untrained_backbone
 from simsiam_zoo.recipe import load_recipe
 from simsiam_zoo.train import train

@@ -1,34 +1,41 @@
-"""Turn a training checkpoint, or another project's checkpoint, into a hub folder; publish it locally."""
+"""Turn a training checkpoint, or another project's checkpoint, into a hub folder; publish it locally; a zoo
+entry's verified original converted into its cache folder (`fetch_entry`), checked again on every load."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
-from simsiam_zoo._io import atomic_directory, check_output
+from simsiam_zoo._io import atomic_directory, atomic_write_text, check_output
+from simsiam_zoo.backbone import (
+    backbone_from_state,
+    backbone_from_training_checkpoint,
+    infer_resnet_arch,
+    preprocessing_from_recipe,
+)
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
-from simsiam_zoo.errors import ConversionError, HubFolderError
+from simsiam_zoo.convert import convert_state_dict, load_checkpoint_file
+from simsiam_zoo.errors import ChecksumMismatch, ConversionError, HubFolderError
 from simsiam_zoo.hub.cards import PROJECT_URL, paper_id, render_card
 from simsiam_zoo.hub.folder import (
     CONFIG_NAME,
     HUB_FOLDER_KIND,
+    WEIGHTS_NAME,
     Preprocessing,
+    sha256_file,
     timm_config,
     validate_hub_folder,
     write_hub_folder,
 )
 from simsiam_zoo.hub.publish import check_repo_id
 from simsiam_zoo.hub.registry import Result, ZooEntry, find_entry
-from simsiam_zoo.loader import (
-    backbone_from_state,
-    backbone_from_training_checkpoint,
-    infer_resnet_arch,
-    preprocessing_from_recipe,
-)
 from simsiam_zoo.recipe import Recipe, recipe_from_dict
+from simsiam_zoo.sources import cache_root, cached_folder, check_digests, fetch_original, file_digests
 
 DEFAULT_ORG = "simsiam-zoo"
 
@@ -131,8 +138,6 @@ def convert_to_hub(
 
     A zoo `name` brings that entry's card (licence, published results, preprocessing) and converter, and is taken
     only for the entry's own file: one whose digests agree with the hash the entry pins or its source publishes."""
-    from simsiam_zoo.convert import convert_state_dict, load_checkpoint_file
-
     checkpoint_path = Path(checkpoint_path)
     check_repo_id(repo_id or f"{DEFAULT_ORG}/{name}")
     check_output(out_dir, kind=HUB_FOLDER_KIND, inputs=(checkpoint_path,), overwrite=overwrite)
@@ -157,8 +162,6 @@ def convert_to_hub(
 
 def convert_source_file(entry: ZooEntry, original: Path, *, original_sha256: str, out_dir: Path) -> Path:
     """The entry's verified original file -> its hub folder (the cache's copy, or one to mirror)."""
-    from simsiam_zoo.convert import convert_state_dict, load_checkpoint_file
-
     assert entry.source is not None
     _, state = convert_state_dict(load_checkpoint_file(original), source=entry.source.converter)
     return _write_converted(
@@ -168,10 +171,58 @@ def convert_source_file(entry: ZooEntry, original: Path, *, original_sha256: str
     )
 
 
+def fetch_entry(entry: ZooEntry, *, progress: bool = True) -> Path:
+    """The entry's hub folder in the cache: downloaded, verified, converted and validated on first use; checked on
+    every later use against the digests recorded when it was made (a folder without them is made again)."""
+    folder = cached_folder(entry)
+    if _cached_and_unchanged(entry, folder):
+        return folder
+    original, digests = fetch_original(entry, progress=progress)
+    try:
+        convert_source_file(entry, original, original_sha256=digests.sha256, out_dir=folder)
+    except (ConversionError, HubFolderError) as error:  # a file that cannot be used is not kept to be tried again
+        original.unlink()
+        raise type(error)(f"{entry.name}: {error} (the downloaded file was deleted)") from None
+    # The hub folder holds the weights and its card the original's sha256: the original is not kept.
+    original.unlink()
+    with contextlib.suppress(OSError):
+        original.parent.rmdir()
+    record = {"original_sha256": digests.sha256, **{name: sha256_file(folder / name) for name in _CHECKED}}
+    atomic_write_text(_record_path(entry), json.dumps(record, indent=1) + "\n")
+    return folder
+
+
+# The files of a cached folder whose digests are recorded when it is made and checked on every load.
+_CHECKED = (WEIGHTS_NAME, CONFIG_NAME)
+
+
+def _record_path(entry: ZooEntry) -> Path:
+    return cache_root() / "models" / f"{entry.name}.sha256.json"
+
+
+def _cached_and_unchanged(entry: ZooEntry, folder: Path) -> bool:
+    """True when the cached folder holds what this project converted from the verified original; False when it
+    is not there or not whole, or has no record (made by an older version): then it is made again. ChecksumMismatch
+    when a file differs from its record: a folder changed since is never served as the entry."""
+    record_path = _record_path(entry)
+    if not all((folder / name).is_file() for name in _CHECKED) or not record_path.is_file():
+        return False
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    for name in _CHECKED:
+        digest = sha256_file(folder / name)
+        if not isinstance(record, dict) or digest != record.get(name):
+            raise ChecksumMismatch(
+                f"{entry.name}: {folder / name} in the cache is not the file converted from the verified original "
+                f"(sha256 {digest}, recorded {record.get(name) if isinstance(record, dict) else None}); delete "
+                f"{folder} to fetch the entry again")
+    return True
+
+
 def _check_entry_file(entry: ZooEntry, path: Path, *, name: str) -> str:
     """sha256 of `path` when it is the zoo entry's own file, else a HubFolderError saying why the name is refused."""
-    from simsiam_zoo.sources import check_digests, file_digests
-
     advice = f"pass a --name of your own, or let `simsiam-zoo download {entry.name}` fetch and verify it"
     if entry.source is None:
         raise HubFolderError(f"--name {name}: that zoo entry is trained by this project, not converted; {advice}")

@@ -1,117 +1,42 @@
 """`load_backbone`: a timm backbone in eval mode plus its preprocessing, from whatever a user has.
 
 Accepted: a zoo name (`resnet50.mocov3_in1k_ep1000`: from its Hub mirror once pinned, else from the original URL,
-converted once into the cache; see simsiam_zoo.sources; a file or folder of the same name is reached as `./NAME`),
-an `hf-hub:ORG/NAME` id, a hub folder, a `.safetensors` file, a training run folder or checkpoint, or another
-project's checkpoint (converted). Loading is strict: a missing, unexpected or mis-shaped key is an error that lists
-them.
+converted once into the cache; see simsiam_zoo.export.fetch_entry; a file or folder of the same name is reached
+as `./NAME`), an `hf-hub:ORG/NAME` id, a hub folder, a `.safetensors` file, a training run folder or checkpoint, or
+another project's checkpoint (converted). Loading is strict: a missing, unexpected or mis-shaped key is an error that
+lists them.
 """
 
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
-import timm
-import torch
-from torch import nn
-
+from simsiam_zoo.backbone import (
+    LoadedBackbone,
+    backbone_from_state,
+    backbone_from_training_checkpoint,
+    infer_resnet_arch,
+    preprocessing_from_recipe,
+)
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, read_torch_checkpoint
+from simsiam_zoo.convert import convert_state_dict
 from simsiam_zoo.errors import HubFolderError
+from simsiam_zoo.export import fetch_entry
 from simsiam_zoo.hub.folder import (
     CARD_NAME,
     CONFIG_NAME,
     WEIGHTS_NAME,
     Preprocessing,
-    check_architecture,
-    non_finite_keys,
     read_config,
     read_weights,
     sha256_file,
 )
+from simsiam_zoo.hub.publish import check_repo_id, download_hub_repo
 from simsiam_zoo.hub.registry import ZooEntry, find_entry, get_entry
-from simsiam_zoo.recipe import Recipe
-
-Transform = Callable[[torch.Tensor], torch.Tensor]
-# (blocks per stage, bottleneck?) -> timm architecture
-_RESNETS = {
-    ((2, 2, 2, 2), False): "resnet18",
-    ((3, 4, 6, 3), False): "resnet34",
-    ((3, 4, 6, 3), True): "resnet50",
-    ((3, 4, 23, 3), True): "resnet101",
-    ((3, 8, 36, 3), True): "resnet152",
-}
-
-
-@dataclass(frozen=True)
-class LoadedBackbone:
-    model: nn.Module
-    transform: Transform
-    preprocessing: Preprocessing
-    arch: str
-    source: str
-    # Where the weights are published, so a model made from them can credit them: the Hub repo (a fine-tuned
-    # card's `base_model`) and the card's licence fields (`license`, and for "other" `license_name`/`license_link`).
-    hub_id: str | None = None
-    license: Mapping[str, str] | None = None
-
-
-def infer_resnet_arch(state: Mapping[str, torch.Tensor], *, source: str) -> str:
-    if "conv1.weight" not in state:
-        raise HubFolderError(f"{source}: no conv1.weight: not a torchvision/timm ResNet backbone (keys: "
-                             f"{', '.join(list(state)[:5])}{', ...' if len(state) > 5 else ''})")
-    blocks = []
-    for stage in range(1, 5):
-        indices = {int(m.group(1)) for key in state if (m := re.match(rf"layer{stage}\.(\d+)\.", key))}
-        blocks.append(len(indices))
-    key = (tuple(blocks), "layer1.0.conv3.weight" in state)
-    if key not in _RESNETS or state["conv1.weight"].shape[0] != 64:
-        raise HubFolderError(f"{source}: cannot tell the architecture from the weights (blocks {blocks}); "
-                             "give it explicitly (--arch)")
-    return _RESNETS[key]
-
-
-def backbone_from_state(arch: str, state: Mapping[str, torch.Tensor], *, source: str) -> nn.Module:
-    """timm `arch` without classifier, loaded strictly, with every key problem listed in the error."""
-    check_architecture(arch, where=f"{source}: architecture")
-    model = timm.create_model(arch, pretrained=False, num_classes=0)
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    mismatched = sorted(
-        f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
-        for k, v in expected.items() if k in state and state[k].shape != v.shape
-    )
-    problems = []
-    for label, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", mismatched)):
-        if keys:
-            shown = ", ".join(keys[:8]) + (f" (+{len(keys) - 8} more)" if len(keys) > 8 else "")
-            problems.append(f"{label}: {shown}")
-    if problems:
-        raise HubFolderError(f"{source}: weights do not fit timm {arch!r}: {'; '.join(problems)}")
-    not_finite = non_finite_keys(state)
-    if not_finite:
-        raise HubFolderError(f"{source}: weights are not finite (NaN or inf) in {not_finite}")
-    model.load_state_dict(state, strict=True)
-    return model.eval()
-
-
-def preprocessing_from_recipe(recipe: Recipe) -> Preprocessing:
-    data = recipe.data
-    # Small-image recipes train on whole images, so evaluation does not crop either.
-    crop_pct = 1.0 if data.augmentation == "small" else 0.875
-    return Preprocessing(
-        input_size=(3, data.image_size, data.image_size), crop_pct=crop_pct, mean=data.mean, std=data.std
-    )
-
-
-def backbone_from_training_checkpoint(checkpoint: Mapping[str, object]) -> dict[str, torch.Tensor]:
-    model_state = checkpoint["model"]
-    assert isinstance(model_state, Mapping)
-    return {k.removeprefix("backbone."): v for k, v in model_state.items() if k.startswith("backbone.")}
+from simsiam_zoo.model import untrained_backbone
+from simsiam_zoo.recipe import recipe_from_dict
+from simsiam_zoo.sources import cached_folder
 
 
 def _from_folder(
@@ -156,9 +81,6 @@ def _from_file(path: Path, *, arch: str | None) -> LoadedBackbone:
         else:
             preprocessing = Preprocessing()
     else:
-        from simsiam_zoo.convert import convert_state_dict
-        from simsiam_zoo.recipe import recipe_from_dict
-
         checkpoint = read_torch_checkpoint(path)
         if isinstance(checkpoint, dict) and "recipe" in checkpoint and "model" in checkpoint:  # ours
             recipe = recipe_from_dict(checkpoint["recipe"], source=str(path))
@@ -205,8 +127,6 @@ def _zoo_entry(name_or_path: str | Path) -> ZooEntry | None:
 
 def _random_init(arch: str, preprocessing: Preprocessing) -> LoadedBackbone:
     """`arch` with the standard random init (every residual branch live) as a baseline; see untrained_backbone."""
-    from simsiam_zoo.model import untrained_backbone
-
     model = untrained_backbone(arch, zero_init_last=False).eval()
     return LoadedBackbone(model, preprocessing.transform(), preprocessing, arch, "random init")
 
@@ -230,16 +150,12 @@ def _load_pretrained(
         return _from_file(path, arch=arch)
     if entry.source is not None and entry.sha256 is None and hub_dir is None:
         # Not mirrored to the Hub (or not pinned yet): the original file, converted once into the cache.
-        from simsiam_zoo.sources import fetch_entry
-
         return _from_folder(fetch_entry(entry), expected_sha256=None, source=entry.name)
     folder = _fetch(entry.hub_id, hub_dir=hub_dir, revision=entry.revision)
     return _from_folder(folder, expected_sha256=entry.sha256, source=entry.name, hub_id=entry.hub_id)
 
 
 def _fetch(repo_id: str, *, hub_dir: str | Path | None, revision: str | None) -> Path:
-    from simsiam_zoo.hub.publish import check_repo_id, download_hub_repo
-
     if hub_dir is not None:
         # The same id rules as the Hub, so an `hf-hub:` id cannot climb out of the local hub directory.
         folder = Path(hub_dir) / check_repo_id(repo_id)
@@ -253,7 +169,6 @@ def is_cached(entry: ZooEntry) -> bool:
     """Whether loading `entry` needs no download: its converted folder is in the cache, or its Hub mirror is."""
     from huggingface_hub import try_to_load_from_cache
 
-    from simsiam_zoo.sources import cached_folder
 
     if (cached_folder(entry) / WEIGHTS_NAME).is_file():
         return True

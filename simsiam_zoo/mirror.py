@@ -1,8 +1,9 @@
 """Mirroring zoo entries to the Hugging Face Hub, so that plain timm loads them with `hf-hub:ORG/NAME`.
 
 Each entry whose licence permits redistribution is fetched from its source (verified, converted, validated: see
-simsiam_zoo.sources), then pushed with the validated push. A repo whose card already states the weights' sha256 is
-left alone, so a second run pushes nothing. Each result gives the registry line to pin (hub id, revision, sha256).
+simsiam_zoo.export.fetch_entry), then pushed with the validated push. A repo whose card already states the weights'
+sha256 is left alone, so a second run pushes nothing. Each result gives the registry line to pin (hub id,
+revision, sha256).
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simsiam_zoo.errors import HubFolderError
+from simsiam_zoo.export import fetch_entry
 from simsiam_zoo.hub.folder import CARD_NAME, WEIGHTS_NAME, sha256_file
 from simsiam_zoo.hub.publish import HUB_FILES, check_repo_id, hub_api, push_hub_folder, remote_card
 from simsiam_zoo.hub.registry import ZOO, ZooEntry, get_entry
-from simsiam_zoo.sources import fetch_entry
 
 
 @dataclass(frozen=True)

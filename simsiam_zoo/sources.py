@@ -1,9 +1,9 @@
-"""Zoo entries from their original URLs: a resumable, verified download, converted into a hub folder in the cache.
+"""Zoo entries' original files from their URLs: a resumable, verified download (`fetch_entry` in export.py converts it).
 
 The download is the one torch.hub and huggingface_hub make: streamed into `NAME.incomplete` with a progress bar,
 continued with an HTTP `Range` request after a dropped connection, retried on transient errors, checked against
 the published hash (and the pinned sha256), then renamed into place. The converted hub folder lives under
-`cache_root()/models/NAME`, so the next load is local and works with `HF_HUB_OFFLINE=1`.
+`cache_root()/models/NAME` (`cached_folder`), so the next load is local and works with `HF_HUB_OFFLINE=1`.
 
 `SIMSIAM_ZOO_SOURCE_MIRROR=http://HOST:PORT/PREFIX` replaces the scheme and host of every source URL (the path is
 kept, after PREFIX): for a corporate mirror, or a test server.
@@ -11,7 +11,6 @@ kept, after PREFIX): for a corporate mirror, or a test server.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -27,8 +26,7 @@ from huggingface_hub import is_offline_mode
 from tqdm.auto import tqdm
 
 from simsiam_zoo._io import atomic_write_text
-from simsiam_zoo.errors import ChecksumMismatch, ConversionError, HubFolderError, NotCachedOffline, SourceUnavailable
-from simsiam_zoo.hub.folder import CONFIG_NAME, WEIGHTS_NAME, sha256_file
+from simsiam_zoo.errors import ChecksumMismatch, HubFolderError, NotCachedOffline, SourceUnavailable
 from simsiam_zoo.hub.registry import Source, ZooEntry
 
 MIRROR_VARIABLE = "SIMSIAM_ZOO_SOURCE_MIRROR"
@@ -217,58 +215,6 @@ def fetch_original(entry: ZooEntry, *, progress: bool = True) -> tuple[Path, Dig
         raise ChecksumMismatch(f"{entry.name}: the file downloaded from {resolve_url(source.url)} is not the "
                                f"published one: {mismatch}; it was deleted")
     return destination, digests
-
-
-def fetch_entry(entry: ZooEntry, *, progress: bool = True) -> Path:
-    """The entry's hub folder in the cache: downloaded, verified, converted and validated on first use; checked on
-    every later use against the digests recorded when it was made (a folder without them is made again)."""
-    from simsiam_zoo.export import convert_source_file
-
-    folder = cached_folder(entry)
-    if _cached_and_unchanged(entry, folder):
-        return folder
-    original, digests = fetch_original(entry, progress=progress)
-    try:
-        convert_source_file(entry, original, original_sha256=digests.sha256, out_dir=folder)
-    except (ConversionError, HubFolderError) as error:  # a file that cannot be used is not kept to be tried again
-        original.unlink()
-        raise type(error)(f"{entry.name}: {error} (the downloaded file was deleted)") from None
-    # The hub folder holds the weights and its card the original's sha256: the original is not kept.
-    original.unlink()
-    with contextlib.suppress(OSError):
-        original.parent.rmdir()
-    record = {"original_sha256": digests.sha256, **{name: sha256_file(folder / name) for name in _CHECKED}}
-    atomic_write_text(_record_path(entry), json.dumps(record, indent=1) + "\n")
-    return folder
-
-
-# The files of a cached folder whose digests are recorded when it is made and checked on every load.
-_CHECKED = (WEIGHTS_NAME, CONFIG_NAME)
-
-
-def _record_path(entry: ZooEntry) -> Path:
-    return cache_root() / "models" / f"{entry.name}.sha256.json"
-
-
-def _cached_and_unchanged(entry: ZooEntry, folder: Path) -> bool:
-    """True when the cached folder holds what this project converted from the verified original; False when it
-    is not there or not whole, or has no record (made by an older version): then it is made again. ChecksumMismatch
-    when a file differs from its record: a folder changed since is never served as the entry."""
-    record_path = _record_path(entry)
-    if not all((folder / name).is_file() for name in _CHECKED) or not record_path.is_file():
-        return False
-    try:
-        record = json.loads(record_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return False
-    for name in _CHECKED:
-        digest = sha256_file(folder / name)
-        if not isinstance(record, dict) or digest != record.get(name):
-            raise ChecksumMismatch(
-                f"{entry.name}: {folder / name} in the cache is not the file converted from the verified original "
-                f"(sha256 {digest}, recorded {record.get(name) if isinstance(record, dict) else None}); delete "
-                f"{folder} to fetch the entry again")
-    return True
 
 
 def _source(entry: ZooEntry) -> Source:

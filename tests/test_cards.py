@@ -145,7 +145,7 @@ def test_classifier_folder_loads_in_transformers_with_its_labels(tmp_path: Path)
 def test_cifar_recipe_runs_the_papers_stage_resolutions_in_a_timm_loadable_model() -> None:
     """The paper's CIFAR ResNet-18 (3x3/1 stem, no max-pool) at 32 px has stages at 32, 16, 8 and 4 px; the recipe
     gets them from timm's own resnet18 by a 4x upsampling, where at 32 px timm's stem would leave a 1x1 map."""
-    from simsiam_zoo.loader import preprocessing_from_recipe
+    from simsiam_zoo.backbone import preprocessing_from_recipe
     from simsiam_zoo.model import untrained_backbone
     from simsiam_zoo.recipe import load_recipe
 

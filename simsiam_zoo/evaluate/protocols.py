@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from simsiam_zoo._io import check_output
+from simsiam_zoo.backbone import LoadedBackbone
 from simsiam_zoo.data import FashionMNIST, LabelledSubset, Transformed, labelled_images
 from simsiam_zoo.distributed import init_distributed, main_first
 from simsiam_zoo.errors import DataError, OutputRefused
@@ -40,7 +41,7 @@ from simsiam_zoo.finetune import (
 )
 from simsiam_zoo.hub.cards import license_metadata
 from simsiam_zoo.hub.folder import HUB_FOLDER_KIND
-from simsiam_zoo.loader import LoadedBackbone, load_backbone
+from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.schedules import LinearProtocolSchedule, RunOptions, Schedule
 
 DataArg = str | Path | tuple[Dataset, Dataset] | tuple[str | Path, str | Path]

@@ -1,0 +1,97 @@
+"""A backbone's weights to a timm model, strictly: the one place a state dict becomes a network.
+
+Every key problem (missing, unexpected, mis-shaped, not finite) is listed in one error; the ResNet depth is read
+from the weights where nobody says it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import timm
+import torch
+from torch import nn
+
+from simsiam_zoo.errors import HubFolderError
+from simsiam_zoo.hub.folder import Preprocessing, check_architecture, non_finite_keys
+from simsiam_zoo.recipe import Recipe
+
+Transform = Callable[[torch.Tensor], torch.Tensor]
+# (blocks per stage, bottleneck?) -> timm architecture
+_RESNETS = {
+    ((2, 2, 2, 2), False): "resnet18",
+    ((3, 4, 6, 3), False): "resnet34",
+    ((3, 4, 6, 3), True): "resnet50",
+    ((3, 4, 23, 3), True): "resnet101",
+    ((3, 8, 36, 3), True): "resnet152",
+}
+
+
+@dataclass(frozen=True)
+class LoadedBackbone:
+    model: nn.Module
+    transform: Transform
+    preprocessing: Preprocessing
+    arch: str
+    source: str
+    # Where the weights are published, so a model made from them can credit them: the Hub repo (a fine-tuned
+    # card's `base_model`) and the card's licence fields (`license`, and for "other" `license_name`/`license_link`).
+    hub_id: str | None = None
+    license: Mapping[str, str] | None = None
+
+
+def infer_resnet_arch(state: Mapping[str, torch.Tensor], *, source: str) -> str:
+    if "conv1.weight" not in state:
+        raise HubFolderError(f"{source}: no conv1.weight: not a torchvision/timm ResNet backbone (keys: "
+                             f"{', '.join(list(state)[:5])}{', ...' if len(state) > 5 else ''})")
+    blocks = []
+    for stage in range(1, 5):
+        indices = {int(m.group(1)) for key in state if (m := re.match(rf"layer{stage}\.(\d+)\.", key))}
+        blocks.append(len(indices))
+    key = (tuple(blocks), "layer1.0.conv3.weight" in state)
+    if key not in _RESNETS or state["conv1.weight"].shape[0] != 64:
+        raise HubFolderError(f"{source}: cannot tell the architecture from the weights (blocks {blocks}); "
+                             "give it explicitly (--arch)")
+    return _RESNETS[key]
+
+
+def backbone_from_state(arch: str, state: Mapping[str, torch.Tensor], *, source: str) -> nn.Module:
+    """timm `arch` without classifier, loaded strictly, with every key problem listed in the error."""
+    check_architecture(arch, where=f"{source}: architecture")
+    model = timm.create_model(arch, pretrained=False, num_classes=0)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    mismatched = sorted(
+        f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
+        for k, v in expected.items() if k in state and state[k].shape != v.shape
+    )
+    problems = []
+    for label, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", mismatched)):
+        if keys:
+            shown = ", ".join(keys[:8]) + (f" (+{len(keys) - 8} more)" if len(keys) > 8 else "")
+            problems.append(f"{label}: {shown}")
+    if problems:
+        raise HubFolderError(f"{source}: weights do not fit timm {arch!r}: {'; '.join(problems)}")
+    not_finite = non_finite_keys(state)
+    if not_finite:
+        raise HubFolderError(f"{source}: weights are not finite (NaN or inf) in {not_finite}")
+    model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
+def preprocessing_from_recipe(recipe: Recipe) -> Preprocessing:
+    data = recipe.data
+    # Small-image recipes train on whole images, so evaluation does not crop either.
+    crop_pct = 1.0 if data.augmentation == "small" else 0.875
+    return Preprocessing(
+        input_size=(3, data.image_size, data.image_size), crop_pct=crop_pct, mean=data.mean, std=data.std
+    )
+
+
+def backbone_from_training_checkpoint(checkpoint: Mapping[str, object]) -> dict[str, torch.Tensor]:
+    model_state = checkpoint["model"]
+    assert isinstance(model_state, Mapping)
+    return {k.removeprefix("backbone."): v for k, v in model_state.items() if k.startswith("backbone.")}
