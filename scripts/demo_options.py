@@ -20,7 +20,8 @@ import torch
 
 from simsiam_zoo.backbone import preprocessing_from_recipe
 from simsiam_zoo.data import FashionMNIST, LabelledSubset, Transformed
-from simsiam_zoo.demo import DEMO_EPOCHS, EVAL_TEST_IMAGES, EVAL_TRAIN_IMAGES, _calibrate, images_per_epoch
+from simsiam_zoo.demo.run import _calibrate, images_per_epoch
+from simsiam_zoo.demo.settings import DEMO_EPOCHS, EVAL_TEST_IMAGES, EVAL_TRAIN_IMAGES
 from simsiam_zoo.evaluate import knn_accuracy
 from simsiam_zoo.features import embed_dataset
 from simsiam_zoo.loader import load_backbone

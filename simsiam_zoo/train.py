@@ -164,6 +164,13 @@ def _write_csv(path: Path, rows: list[dict[str, float]], fields: Sequence[str]) 
     atomic_write_text(path, buffer.getvalue())
 
 
+def read_steps(run: TrainResult) -> dict[str, list[float]]:
+    """The run's steps.csv: step, loss and z_std, one value a logged step."""
+    with open(run.output_dir / "steps.csv") as f:
+        rows = list(csv.DictReader(f))
+    return {key: [float(r[key]) for r in rows] for key in ("step", "loss", "z_std")}
+
+
 class PretrainingViews:
     """The recipe's two seeded views of each image (`Augmented`), either finished per image in the loader's
     workers or, with `data.augment_on_device`, cropped there and finished batched on the training device."""

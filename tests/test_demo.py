@@ -111,11 +111,11 @@ class SimulatedMachine:
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         import timm.models.resnet as resnet
 
-        import simsiam_zoo.demo
+        import simsiam_zoo.demo.run
         import simsiam_zoo.engine
         import simsiam_zoo.train
 
-        for module in (simsiam_zoo.demo, simsiam_zoo.engine, simsiam_zoo.train):
+        for module in (simsiam_zoo.demo.run, simsiam_zoo.engine, simsiam_zoo.train):
             monkeypatch.setattr(module, "time", self)
         forward = resnet.ResNet.forward
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import html
 import math
 from pathlib import Path
@@ -13,17 +12,11 @@ import torch.nn.functional as F
 
 from simsiam_zoo._io import atomic_directory
 from simsiam_zoo.data import FASHION_MNIST_CLASSES
+from simsiam_zoo.demo.settings import COLLAPSE_SETTINGS, FINAL_STEPS
 from simsiam_zoo.recipe import Recipe
-from simsiam_zoo.train import TrainResult
+from simsiam_zoo.train import TrainResult, read_steps
 
 RETRIEVAL_QUERIES, RETRIEVAL_NEIGHBOURS = 6, 8
-
-
-def read_steps(run: TrainResult) -> dict[str, list[float]]:
-    """The run's steps.csv: step, loss and z_std, one value a logged step."""
-    with open(run.output_dir / "steps.csv") as f:
-        rows = list(csv.DictReader(f))
-    return {key: [float(r[key]) for r in rows] for key in ("step", "loss", "z_std")}
 
 
 def _plot_training(main: TrainResult, pair: tuple[TrainResult, TrainResult], folder: Path, *, dim: int) -> None:
@@ -104,8 +97,6 @@ def _plot_embedding(features: tuple[torch.Tensor, ...], folder: Path) -> None:
 
 def _collapse_text(main: TrainResult, pair: tuple[TrainResult, TrainResult], collapse: dict[str, float],
                    recipe: Recipe) -> str:
-    from simsiam_zoo.demo import COLLAPSE_SETTINGS, FINAL_STEPS  # the demo imports this module
-
     with_sg, without = collapse["stop_gradient"], collapse["no_stop_gradient"]
     paired = recipe.replace(COLLAPSE_SETTINGS)
     main_steps = read_steps(main)
