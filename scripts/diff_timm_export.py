@@ -20,8 +20,9 @@ import timm
 import torch
 from safetensors.torch import load_file
 
+from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.hub.cards import render_card
-from simsiam_zoo.hub.folder import CONFIG_NAME, WEIGHTS_NAME, Preprocessing, timm_config, write_hub_folder
+from simsiam_zoo.hub.folder import CONFIG_NAME, WEIGHTS_NAME, timm_config, write_hub_folder
 
 
 def export_both(arch: str, preprocessing: Preprocessing, root: Path) -> tuple[Path, Path]:

@@ -181,9 +181,9 @@ def section_extract(size: dict[str, Any], work: Path) -> dict[str, Any]:
     in bf16 on the same images already decoded and preprocessed in memory."""
     import timm
 
+    from simsiam_zoo.augment import Preprocessing
     from simsiam_zoo.data import open_source
     from simsiam_zoo.features import extract_features
-    from simsiam_zoo.hub.folder import Preprocessing
 
     data = write_jpegs(work / "jpegs", size["jpegs"], size["jpeg_size"])
     device, cuda = size["device"], size["device"] == "cuda"

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import torch
 from torchvision.transforms import v2
@@ -260,3 +262,49 @@ def eval_transform(
     return v2.Compose(
         [v2.Resize(size, interpolation=mode, antialias=True), v2.CenterCrop(image_size), *_to_float(mean, std)]
     )
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """What a backbone expects at inference; travels with the weights in timm's `pretrained_cfg`."""
+
+    input_size: tuple[int, int, int] = (3, 224, 224)
+    interpolation: str = "bicubic"
+    crop_pct: float = 0.875
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    crop_mode: str = "center"
+
+    @classmethod
+    def from_pretrained_cfg(cls, cfg: Mapping[str, Any]) -> Preprocessing:
+        """From timm's `pretrained_cfg`; ValueError naming the field when a value cannot be used."""
+        def numbers(key: str, count: int) -> tuple[float, ...]:
+            value = cfg[key]
+            if (not isinstance(value, (list, tuple)) or len(value) != count
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+                raise ValueError(f"{key} must be a list of {count} numbers, got {value!r}")
+            return tuple(value)
+
+        input_size = tuple(int(v) for v in numbers("input_size", 3))
+        std = numbers("std", 3)
+        crop_pct = cfg.get("crop_pct", 0.875)
+        if min(input_size) < 1 or min(std) <= 0:
+            raise ValueError(f"input_size must be positive and std above 0, got {list(input_size)} and {list(std)}")
+        if not isinstance(crop_pct, (int, float)) or not 0 < crop_pct <= 1:
+            raise ValueError(f"crop_pct must be in (0, 1], got {crop_pct!r}")
+        interpolation = cfg.get("interpolation", "bicubic")
+        if interpolation not in ("bilinear", "bicubic", "nearest"):
+            raise ValueError(f"interpolation must be bilinear, bicubic or nearest, got {interpolation!r}")
+        crop_mode = cfg.get("crop_mode", "center")
+        if crop_mode not in CROP_MODES:
+            raise ValueError(f"crop_mode {crop_mode!r} is not supported (only {', '.join(CROP_MODES)})")
+        if input_size[1] != input_size[2]:
+            raise ValueError(f"input_size {list(input_size)} is not square, which is not supported")
+        return cls(input_size=input_size, interpolation=interpolation, crop_pct=float(crop_pct),
+                   mean=numbers("mean", 3), std=std, crop_mode=crop_mode)
+
+    def transform(self) -> Any:
+        return eval_transform(
+            image_size=self.input_size[-1], crop_pct=self.crop_pct, mean=self.mean, std=self.std,
+            interpolation=self.interpolation, crop_mode=self.crop_mode,
+        )

@@ -14,8 +14,9 @@ import timm
 import torch
 from torch import nn
 
+from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.errors import HubFolderError
-from simsiam_zoo.hub.folder import Preprocessing, check_architecture, non_finite_keys
+from simsiam_zoo.hub.folder import check_architecture, non_finite_keys
 from simsiam_zoo.recipe import Recipe
 
 Transform = Callable[[torch.Tensor], torch.Tensor]

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from simsiam_zoo._io import atomic_directory, atomic_write_text, check_output
+from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.backbone import (
     backbone_from_state,
     backbone_from_training_checkpoint,
@@ -26,7 +27,6 @@ from simsiam_zoo.hub.folder import (
     CONFIG_NAME,
     HUB_FOLDER_KIND,
     WEIGHTS_NAME,
-    Preprocessing,
     sha256_file,
     timm_config,
     validate_hub_folder,

@@ -24,6 +24,7 @@ from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
 from simsiam_zoo._io import atomic_write
+from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.backbone import LoadedBackbone
 from simsiam_zoo.checkpoint import load_checkpoint
 from simsiam_zoo.choices import Shuffle
@@ -39,7 +40,7 @@ from simsiam_zoo.engine import Augmented, build_optimizer, cosine_lr, run_steps
 from simsiam_zoo.errors import DataError, HubFolderError
 from simsiam_zoo.features.extract import weights_sha256
 from simsiam_zoo.hub.cards import PROJECT_URL, license_metadata, render_card
-from simsiam_zoo.hub.folder import Preprocessing, timm_config, write_hub_folder
+from simsiam_zoo.hub.folder import timm_config, write_hub_folder
 from simsiam_zoo.schedules import Schedule
 
 # Frozen-backbone evaluation is inference only, but 4096 full-size images at once would not fit most devices.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.backbone import (
     LoadedBackbone,
     backbone_from_state,
@@ -23,15 +24,7 @@ from simsiam_zoo.checkpoint import CHECKPOINT_NAME, read_torch_checkpoint
 from simsiam_zoo.convert import convert_state_dict
 from simsiam_zoo.errors import HubFolderError
 from simsiam_zoo.export import fetch_entry
-from simsiam_zoo.hub.folder import (
-    CARD_NAME,
-    CONFIG_NAME,
-    WEIGHTS_NAME,
-    Preprocessing,
-    read_config,
-    read_weights,
-    sha256_file,
-)
+from simsiam_zoo.hub.folder import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, read_config, read_weights, sha256_file
 from simsiam_zoo.hub.publish import check_repo_id, download_hub_repo
 from simsiam_zoo.hub.registry import ZooEntry, find_entry, get_entry
 from simsiam_zoo.model import untrained_backbone

@@ -23,9 +23,6 @@ from simsiam_zoo._io import atomic_write_text, read_document
 from simsiam_zoo.choices import BNPlacement, Optimizer, PredictorKind, Shuffle, Similarity
 from simsiam_zoo.errors import RecipeError
 
-if typing.TYPE_CHECKING:
-    from simsiam_zoo.model import HeadConfig
-
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -40,17 +37,6 @@ class ModelRecipe:
     bn_placement: BNPlacement = "default"
     # BYOL variant: base momentum of the EMA target encoder (None = SimSiam, no target encoder).
     momentum_target: float | None = None
-
-    def heads(self) -> HeadConfig:
-        from simsiam_zoo.model import HeadConfig
-
-        return HeadConfig(
-            dim=self.dim,
-            pred_dim=self.pred_dim,
-            projector_layers=self.projector_layers,
-            predictor=self.predictor,
-            bn_placement=self.bn_placement,
-        )
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ from simsiam_zoo.errors import RecipeError
 from simsiam_zoo.evaluate.knn import knn_accuracy
 from simsiam_zoo.features import embed_dataset
 from simsiam_zoo.losses import normalized_std, simsiam_loss
-from simsiam_zoo.model import SiameseOutput, SimSiam, untrained_backbone
+from simsiam_zoo.model import HeadConfig, SiameseOutput, SimSiam, untrained_backbone
 from simsiam_zoo.recipe import Recipe, recipe_from_dict
 
 # The files a run rewrites as it goes (atomically: a kill can leave a temp file beside one, removed on resume).
@@ -73,7 +73,10 @@ class TrainResult:
 def build_model(recipe: Recipe) -> SimSiam:
     torch.manual_seed(recipe.run.seed)
     backbone = untrained_backbone(recipe.model.arch)
-    return SimSiam(backbone, recipe.model.heads(), momentum=recipe.model.momentum_target)
+    spec = recipe.model
+    heads = HeadConfig(dim=spec.dim, pred_dim=spec.pred_dim, projector_layers=spec.projector_layers,
+                       predictor=spec.predictor, bn_placement=spec.bn_placement)
+    return SimSiam(backbone, heads, momentum=spec.momentum_target)
 
 
 def build_optimizer(model: SimSiam, recipe: Recipe) -> torch.optim.Optimizer:

@@ -11,9 +11,10 @@ import timm
 import torch
 from huggingface_hub import ModelCard
 
+from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.errors import HubFolderError
 from simsiam_zoo.hub.cards import render_card
-from simsiam_zoo.hub.folder import Preprocessing, timm_config, write_hub_folder
+from simsiam_zoo.hub.folder import timm_config, write_hub_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("diff_timm_export", ROOT / "scripts" / "diff_timm_export.py")

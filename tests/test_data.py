@@ -95,7 +95,7 @@ def test_eval_transform_crops_as_timm_for_each_crop_mode(crop_mode):
     import timm.data
     from torchvision.transforms.functional import pil_to_tensor
 
-    from simsiam_zoo.hub.folder import Preprocessing
+    from simsiam_zoo.augment import Preprocessing
 
     x = torch.arange(300).float()
     stripes = ((torch.sin(x / 7)[None, :] * torch.cos(torch.arange(200).float() / 5)[:, None] + 1) * 127).byte()
@@ -111,7 +111,7 @@ def test_eval_transform_crops_as_timm_for_each_crop_mode(crop_mode):
 @pytest.mark.parametrize(("change", "message"), [({"crop_mode": "border"}, "crop_mode 'border' is not supported"),
                                                  ({"input_size": [3, 224, 288]}, "not square")])
 def test_preprocessing_this_project_cannot_reproduce_is_refused(change, message):
-    from simsiam_zoo.hub.folder import Preprocessing
+    from simsiam_zoo.augment import Preprocessing
 
     cfg = {"input_size": [3, 224, 224], "mean": [0.5] * 3, "std": [0.5] * 3, **change}
     with pytest.raises(ValueError, match=message):

@@ -15,8 +15,9 @@ import timm
 import torch
 from PIL import Image
 
+from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
-from simsiam_zoo.hub.folder import Preprocessing, timm_config, write_hub_folder
+from simsiam_zoo.hub.folder import timm_config, write_hub_folder
 
 
 def _epoch_loss(run_dir) -> float:

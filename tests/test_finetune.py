@@ -20,6 +20,7 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
+from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.backbone import LoadedBackbone
 from simsiam_zoo.cli import main
 from simsiam_zoo.errors import DataError, TrainingDiverged
@@ -40,7 +41,7 @@ from simsiam_zoo.finetune import (
     finetune,
     save_classifier,
 )
-from simsiam_zoo.hub.folder import Preprocessing, timm_config, validate_hub_folder, write_hub_folder
+from simsiam_zoo.hub.folder import timm_config, validate_hub_folder, write_hub_folder
 from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.schedules import LinearProtocolSchedule, Schedule
 

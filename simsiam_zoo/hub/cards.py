@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.errors import HubFolderError
-from simsiam_zoo.hub.folder import Preprocessing
 from simsiam_zoo.hub.registry import METHODS as METHOD_TITLES
 from simsiam_zoo.hub.registry import Result
 

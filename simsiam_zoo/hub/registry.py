@@ -13,8 +13,8 @@ import difflib
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.errors import UnknownModelError
-from simsiam_zoo.hub.folder import Preprocessing
 
 FASHION_MNIST_PREPROCESSING = Preprocessing(
     input_size=(3, 32, 32), interpolation="bicubic", crop_pct=1.0, mean=(0.286,) * 3, std=(0.353,) * 3
