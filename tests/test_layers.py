@@ -1,0 +1,163 @@
+"""The package's layers: each module imports only from its own layer or the layers below, and nothing imports in
+a circle. Imports inside functions count as much as top-level ones (a local import hides a cycle, it does not
+remove it). README's Layout section lists the same layers."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).parents[1] / "simsiam_zoo"
+
+# Bottom to top; a name covers the module and, for a package, every module inside it unless a longer name is
+# listed elsewhere (`evaluate` is the pure metrics, `evaluate.protocols` the protocols that train).
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("foundation", ("errors", "_io", "choices")),
+    ("configuration", ("recipe", "schedules")),
+    ("tensors, files and metrics", ("augment", "data", "model", "losses", "checkpoint", "distributed", "evaluate")),
+    ("features and converters", ("features", "convert")),
+    ("training", ("engine", "train")),
+    ("zoo registry and downloads", ("hub.registry", "sources")),
+    ("hub format", ("hub",)),
+    ("backbones and classifiers", ("backbone", "finetune")),
+    ("export and the zoo cache", ("export",)),
+    ("loading and mirroring", ("loader", "mirror")),
+    ("evaluations and the demo", ("evaluate.cached", "evaluate.protocols", "demo")),
+    ("command line and public API", ("cli", "")),
+)
+
+
+def module_names() -> dict[str, Path]:
+    """Dotted names below simsiam_zoo ('' for the package itself) -> file."""
+    names = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        names[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return names
+
+
+def imports_of(name: str, path: Path, modules: set[str]) -> set[str]:
+    """The project modules `name` imports, wherever in the file: `from simsiam_zoo.x import y` is the module x.y
+    when that is a module, else x (whose __init__ runs)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    targets = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            targets += [_relative(alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".") if package else []
+                module = ".".join(parts[: len(parts) - node.level + 1] + ([node.module] if node.module else []))
+            else:
+                module = _relative(node.module or "")
+            if module is not None:
+                targets += [f"{module}.{alias.name}".lstrip(".") for alias in node.names]
+    found = set()
+    for target in targets:
+        while target is not None and target not in modules:
+            target = target.rpartition(".")[0] if target else None
+        if target is not None:
+            found.add(target)
+    return found - {name}
+
+
+def _relative(module: str) -> str | None:
+    """'simsiam_zoo.a.b' -> 'a.b', 'simsiam_zoo' -> '', anything else -> None."""
+    if module == "simsiam_zoo":
+        return ""
+    return module.removeprefix("simsiam_zoo.") if module.startswith("simsiam_zoo.") else None
+
+
+def layer_of(module: str) -> int:
+    """The index in LAYERS of the longest listed name that is `module` or a package above it."""
+    best = None
+    for index, (_, names) in enumerate(LAYERS):
+        for listed in names:
+            covers = module == listed or (listed == "" and module == "") or module.startswith(f"{listed}.")
+            if covers and (best is None or len(listed) > best[1]):
+                best = (index, len(listed))
+    if best is None:
+        raise AssertionError(f"simsiam_zoo.{module} is in no layer: add it to LAYERS in {Path(__file__).name}")
+    return best[0]
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = module_names()
+    return {name: imports_of(name, path, set(modules)) for name, path in modules.items()}
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    problems = []
+    for module, imported in sorted(graph.items()):
+        for target in sorted(imported):
+            if layer_of(target) > layer_of(module):
+                problems.append(f"simsiam_zoo.{module} ({LAYERS[layer_of(module)][0]}) imports simsiam_zoo.{target} "
+                                f"({LAYERS[layer_of(target)][0]})")
+    return problems
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One cycle per strongly connected group of modules (Tarjan's algorithm), each as a path back to its start."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    groups: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in sorted(graph[node]):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return groups
+
+
+def test_every_module_imports_only_its_own_layer_or_below() -> None:
+    graph = import_graph()
+    assert upward_imports(graph) == []
+
+
+def test_no_module_imports_in_a_circle() -> None:
+    assert cycles(import_graph()) == []
+
+
+def test_the_check_sees_an_upward_import_and_a_cycle_hidden_in_a_function() -> None:
+    graph = import_graph()
+    graph["checkpoint"] = graph["checkpoint"] | {"convert"}  # the cycle this project had, by a local import
+    assert upward_imports(graph) == ["simsiam_zoo.checkpoint (tensors, files and metrics) imports simsiam_zoo.convert "
+                                     "(features and converters)"]
+    assert ["checkpoint", "convert", "convert._checkpoint"] in cycles(graph)
+
+
+def test_imports_inside_functions_and_relative_imports_are_read(tmp_path: Path) -> None:
+    source = tmp_path / "module.py"
+    source.write_text("from ._common import x\n\ndef f():\n    from simsiam_zoo.hub.registry import ZOO\n"
+                      "    import simsiam_zoo.data\n")
+    modules = {"convert._common", "convert", "hub.registry", "hub", "data", ""}
+    assert imports_of("convert.module", source, modules) == {"convert._common", "hub.registry", "data"}
+
+
+@pytest.mark.parametrize("module", ["evaluate.knn", "evaluate.protocols", "hub.folder", "hub.registry", ""])
+def test_the_longest_listed_name_decides_the_layer(module: str) -> None:
+    expected = {"evaluate.knn": "tensors, files and metrics", "evaluate.protocols": "evaluations and the demo",
+                "hub.folder": "hub format", "hub.registry": "zoo registry and downloads",
+                "": "command line and public API"}
+    assert LAYERS[layer_of(module)][0] == expected[module]
