@@ -51,9 +51,7 @@ def best_time(fn: Callable[[], float], repeats: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n-train", type=int, default=20_000)
     parser.add_argument("--n-test", type=int, default=5_000)
     parser.add_argument("--dim", type=int, default=512)
@@ -80,9 +78,7 @@ def main() -> None:
     t_y_train, t_y_test = torch.from_numpy(y_train).to(args.device), torch.from_numpy(y_test).to(args.device)
 
     def ours_knn() -> float:
-        acc = knn_accuracy(
-            t_x_train, t_y_train, t_x_test, t_y_test, ks=(args.k,), temperature=args.temperature
-        )[args.k]
+        acc = knn_accuracy(t_x_train, t_y_train, t_x_test, t_y_test, ks=(args.k,), temperature=args.temperature)[args.k]
         if t_x_train.is_cuda:
             torch.cuda.synchronize()
         return acc
@@ -136,8 +132,7 @@ def main() -> None:
     ]
 
     print(
-        f"data: {args.n_train} train x {args.n_test} test, D={args.dim}, {args.num_classes} classes, "
-        f"noise={args.noise}"
+        f"data: {args.n_train} train x {args.n_test} test, D={args.dim}, {args.num_classes} classes, noise={args.noise}"
     )
     print(
         f"ours: simsiam_zoo.evaluate on torch {torch.__version__}, device={args.device}, "

@@ -83,9 +83,18 @@ def rank_worker(args: argparse.Namespace) -> None:
     torch.manual_seed(args.seed)  # the same random weights on every rank
     model = timm.create_model(args.model, num_classes=0, pretrained=False).eval()
     transform = eval_transform(image_size=args.image_size, crop_pct=CROP_PCT, mean=MEAN, std=STD)
-    summary = extract_features(model, transform, args.root, out=args.out, batch_size=args.batch_size,
-                               num_workers=args.num_workers, device=args.device, precision=args.precision,
-                               shard_size=args.shard_size, progress=False)
+    summary = extract_features(
+        model,
+        transform,
+        args.root,
+        out=args.out,
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+        device=args.device,
+        precision=args.precision,
+        shard_size=args.shard_size,
+        progress=False,
+    )
     if os.environ.get("RANK", "0") == "0":
         print(f"rate {summary.images_per_second:.3f}")
 
@@ -101,21 +110,46 @@ def compare_ranks(args: argparse.Namespace) -> None:
         rates = {}
         for nproc in (1, args.nproc):
             threads = max(1, cores // nproc) if args.device == "cpu" else 1
-            command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-                       __file__, "--rank-worker", "--root", str(root), "--out", f"{tmp}/out-{nproc}",
-                       "--model", args.model, "--image-size", str(args.image_size), "--device", args.device,
-                       "--batch-size", str(args.batch_size), "--precision", args.precision, "--seed", str(args.seed),
-                       "--shard-size", str(shard_size)]
+            command = [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--standalone",
+                f"--nproc-per-node={nproc}",
+                __file__,
+                "--rank-worker",
+                "--root",
+                str(root),
+                "--out",
+                f"{tmp}/out-{nproc}",
+                "--model",
+                args.model,
+                "--image-size",
+                str(args.image_size),
+                "--device",
+                args.device,
+                "--batch-size",
+                str(args.batch_size),
+                "--precision",
+                args.precision,
+                "--seed",
+                str(args.seed),
+                "--shard-size",
+                str(shard_size),
+            ]
             if args.num_workers is not None:
                 command += ["--num-workers", str(args.num_workers)]
-            done = subprocess.run(command, capture_output=True, text=True,
-                                  env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+            done = subprocess.run(
+                command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": str(threads)}
+            )
             if done.returncode != 0:
                 raise SystemExit(f"{nproc}-rank extraction failed:\n{done.stderr[-3000:]}")
             rates[nproc] = float(re.search(r"^rate (\S+)$", done.stdout, re.MULTILINE).group(1))
             print(f"{nproc} rank(s) x {threads} thread(s): {rates[nproc]:8.1f} images/s")
-    print(f"{args.num_images} JPEGs {args.jpeg_size}x{args.jpeg_size}, {args.model} at {args.image_size} px, "
-          f"batch {args.batch_size}, shards of {shard_size}, {args.precision}, device {args.device}")
+    print(
+        f"{args.num_images} JPEGs {args.jpeg_size}x{args.jpeg_size}, {args.model} at {args.image_size} px, "
+        f"batch {args.batch_size}, shards of {shard_size}, {args.precision}, device {args.device}"
+    )
     print(f"{args.nproc} ranks / 1 rank = {rates[args.nproc] / rates[1]:.2f}")
 
 
@@ -126,8 +160,12 @@ def main() -> None:
     parser.add_argument("--jpeg-size", type=int, default=320, help="side of the JPEG files")
     parser.add_argument("--model", default="resnet50", help="timm model name (random weights, pooled features)")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--num-workers", type=int, default=None,
-                        help="decoding processes for (a) and (c) (default: extract_features' choice for the device)")
+    parser.add_argument(
+        "--num-workers",
+        type=int,
+        default=None,
+        help="decoding processes for (a) and (c) (default: extract_features' choice for the device)",
+    )
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="for (a) and (b)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--repeats", type=int, default=3, help="best of this many interleaved runs per method")
@@ -158,8 +196,15 @@ def main() -> None:
 
         def ours() -> None:
             extract_features(
-                model, transform, root, out=Path(tmp) / f"out{next(runs)}", batch_size=args.batch_size,
-                num_workers=workers, device=args.device, precision=args.precision, progress=False,
+                model,
+                transform,
+                root,
+                out=Path(tmp) / f"out{next(runs)}",
+                batch_size=args.batch_size,
+                num_workers=workers,
+                device=args.device,
+                precision=args.precision,
+                progress=False,
             )
 
         inputs = torch.stack([transform(decode_image(path)) for path in paths])
@@ -171,12 +216,17 @@ def main() -> None:
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16"):
                     model(inputs[start : start + args.batch_size])
 
-        naive_transform = T.Compose([
-            T.Resize(round(args.image_size / CROP_PCT), interpolation=T.InterpolationMode.BICUBIC),
-            T.CenterCrop(args.image_size), T.ToTensor(), T.Normalize(MEAN, STD),
-        ])
+        naive_transform = T.Compose(
+            [
+                T.Resize(round(args.image_size / CROP_PCT), interpolation=T.InterpolationMode.BICUBIC),
+                T.CenterCrop(args.image_size),
+                T.ToTensor(),
+                T.Normalize(MEAN, STD),
+            ]
+        )
         loader = DataLoader(
-            datasets.ImageFolder(str(root), transform=naive_transform), batch_size=args.batch_size,
+            datasets.ImageFolder(str(root), transform=naive_transform),
+            batch_size=args.batch_size,
             num_workers=workers,
         )
 
@@ -204,9 +254,11 @@ def main() -> None:
                 timm_compiled_bf16()  # compiles
         rates = best_rates(methods, num_images=args.num_images, repeats=args.repeats, device=device)
 
-    print(f"{args.num_images} JPEGs {args.jpeg_size}x{args.jpeg_size}, {args.model} at {args.image_size} px, "
-          f"batch {args.batch_size}, {workers} workers, {args.precision}, device {device}, "
-          f"{torch.get_num_threads()} threads, best of {args.repeats}")
+    print(
+        f"{args.num_images} JPEGs {args.jpeg_size}x{args.jpeg_size}, {args.model} at {args.image_size} px, "
+        f"batch {args.batch_size}, {workers} workers, {args.precision}, device {device}, "
+        f"{torch.get_num_threads()} threads, best of {args.repeats}"
+    )
     names = [
         "(a) extract_features: JPEG folder -> safetensors shards",
         "(b) bare model forward on pre-transformed tensors",

@@ -67,9 +67,18 @@ def end_to_end(recipe: Recipe, dataset: Dataset, *, steps: int, device: torch.de
             if step in ends:
                 marks.append(time.perf_counter())
 
-        engine.run_steps(run.batches, run.loss_of, run.optimizer, lr_at=run.lr_at,
-                         steps_per_epoch=run.steps_per_epoch, start_step=0, stop_step=ends[1],
-                         after_step=after_step, syncs_at=lambda step: step in ends, advice=lambda: "")
+        engine.run_steps(
+            run.batches,
+            run.loss_of,
+            run.optimizer,
+            lr_at=run.lr_at,
+            steps_per_epoch=run.steps_per_epoch,
+            start_step=0,
+            stop_step=ends[1],
+            after_step=after_step,
+            syncs_at=lambda step: step in ends,
+            advice=lambda: "",
+        )
         run.close()
     return recipe.optim.batch_size * steps / (marks[1] - marks[0])
 
@@ -83,8 +92,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best of each row counts")
     parser.add_argument("--quick", action="store_true", help="batch 16, 2 steps, one round: that the code runs")
     args = parser.parse_args()
-    overrides = {"data.knn_train_size": 0, "data.knn_test_size": 0, "data.num_workers": args.workers,
-                 "run.checkpoint_every_steps": 10**9, "run.log_every_steps": 10**9}
+    overrides = {
+        "data.knn_train_size": 0,
+        "data.knn_test_size": 0,
+        "data.num_workers": args.workers,
+        "run.checkpoint_every_steps": 10**9,
+        "run.log_every_steps": 10**9,
+    }
     if args.quick:
         overrides["optim.batch_size"], args.steps, args.rounds = 16, 2, 1
     recipe, device = load_recipe(args.recipe).replace(overrides), torch.device(args.device)
@@ -92,21 +106,26 @@ def main() -> None:
     measures = {
         "model step alone (baseline)": lambda: model_step(recipe, dataset, steps=args.steps, device=device),
         "end to end, augmentation per image": lambda: end_to_end(
-            recipe.replace({"data.augment_on_device": False}), dataset, steps=args.steps, device=device),
+            recipe.replace({"data.augment_on_device": False}), dataset, steps=args.steps, device=device
+        ),
         "end to end, batched augmentation": lambda: end_to_end(
-            recipe.replace({"data.augment_on_device": True}), dataset, steps=args.steps, device=device),
+            recipe.replace({"data.augment_on_device": True}), dataset, steps=args.steps, device=device
+        ),
     }
     best = dict.fromkeys(measures, 0.0)
     for _ in range(args.rounds):  # interleaved, so that a slow spell of the machine hits every row alike
         for name, measure in measures.items():
             best[name] = max(best[name], measure())
-    print(f"{args.recipe}: {recipe.model.arch}, {recipe.data.image_size} px, batch {recipe.optim.batch_size}, "
-          f"{args.workers} loader workers, {torch.get_num_threads()} threads, {args.device}, {args.steps} steps, "
-          f"best of {args.rounds} interleaved rounds")
+    print(
+        f"{args.recipe}: {recipe.model.arch}, {recipe.data.image_size} px, batch {recipe.optim.batch_size}, "
+        f"{args.workers} loader workers, {torch.get_num_threads()} threads, {args.device}, {args.steps} steps, "
+        f"best of {args.rounds} interleaved rounds"
+    )
     print(f"{'':42} {'images/s':>9} {'vs model step':>14}")
     ceiling = best["model step alone (baseline)"]
     for name, rate in best.items():
         print(f"{name:42} {rate:9.1f} {rate / ceiling:14.2f}")
+
 
 if __name__ == "__main__":
     main()

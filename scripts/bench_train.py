@@ -66,8 +66,12 @@ def main() -> None:
     device = torch.device(args.device)
     memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
     torch.manual_seed(0)
-    x1, x2 = (torch.randn(args.batch_size, 3, args.image_size, args.image_size, device=device)
-              .contiguous(memory_format=memory_format) for _ in range(2))
+    x1, x2 = (
+        torch.randn(args.batch_size, 3, args.image_size, args.image_size, device=device).contiguous(
+            memory_format=memory_format
+        )
+        for _ in range(2)
+    )
     ours = SimSiam(untrained_backbone(args.arch), HeadConfig(dim=args.dim, pred_dim=args.pred_dim))
     theirs = LightlySimSiam(untrained_backbone(args.arch), dim=args.dim, pred_dim=args.pred_dim)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16")
@@ -100,8 +104,10 @@ def main() -> None:
         for name, step in steps.items():
             best[name] = min(best[name], _timed_steps(step, args.steps, device))
     images = args.steps * args.batch_size
-    print(f"{args.arch} at {args.image_size} px, batch {args.batch_size} (x2 views), {args.precision}, "
-          f"device {device}, {torch.get_num_threads()} threads, best of {args.rounds} rounds of {args.steps} steps")
+    print(
+        f"{args.arch} at {args.image_size} px, batch {args.batch_size} (x2 views), {args.precision}, "
+        f"device {device}, {torch.get_num_threads()} threads, best of {args.rounds} rounds of {args.steps} steps"
+    )
     print(f"{'implementation':16s} {'images/s':>10s}")
     for name in steps:
         print(f"{name:16s} {images / best[name]:>10.1f}")

@@ -37,10 +37,12 @@ def _row(label: str, step: int, stop_gradient: str, model: nn.Module, split: tup
     model.to(device).eval()
     encoder = nn.Sequential(model.backbone, model.projector)
     z, _ = embed_dataset(encoder, split[1], device=device)
-    return (f"{label:<24} {step:>6} {stop_gradient:>9} "
-            f"{knn_monitor_accuracy(model.backbone, split, torch.device(device)):>12.2f}% "
-            f"{knn_monitor_accuracy(encoder, split, torch.device(device)):>6.2f}% "
-            f"{float(normalized_std(z)):>7.4f} {1 / math.sqrt(dim):>9.4f}")
+    return (
+        f"{label:<24} {step:>6} {stop_gradient:>9} "
+        f"{knn_monitor_accuracy(model.backbone, split, torch.device(device)):>12.2f}% "
+        f"{knn_monitor_accuracy(encoder, split, torch.device(device)):>6.2f}% "
+        f"{float(normalized_std(z)):>7.4f} {1 / math.sqrt(dim):>9.4f}"
+    )
 
 
 def _baselines(recipe: Recipe, split: tuple, device: str) -> list[str]:
@@ -71,8 +73,17 @@ def main() -> None:
             print("\n".join(_baselines(recipe, split, args.device)))
         model = build_model(recipe)
         model.load_state_dict(checkpoint["model"])
-        print(_row(str(run), checkpoint["step"], str(recipe.loss.stop_gradient), model, split, recipe.model.dim,
-                   args.device))
+        print(
+            _row(
+                str(run),
+                checkpoint["step"],
+                str(recipe.loss.stop_gradient),
+                model,
+                split,
+                recipe.model.dim,
+                args.device,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -46,22 +46,44 @@ def knn_of(model: torch.nn.Module, transform, train: FashionMNIST, test: Fashion
     return knn_accuracy(*bank, *queries, ks=(20,))[20]
 
 
-def run_option(name: str, changes: dict, *, minutes: float, root: Path, train_set: FashionMNIST,
-               test_set: FashionMNIST) -> dict:
-    recipe = load_recipe("simsiam_r18_fashion_mnist").replace({
-        "data.knn_train_size": 0, "data.knn_test_size": 0, "data.num_workers": 0, "optim.epochs": DEMO_EPOCHS,
-        **changes})
+def run_option(
+    name: str, changes: dict, *, minutes: float, root: Path, train_set: FashionMNIST, test_set: FashionMNIST
+) -> dict:
+    recipe = load_recipe("simsiam_r18_fashion_mnist").replace(
+        {
+            "data.knn_train_size": 0,
+            "data.knn_test_size": 0,
+            "data.num_workers": 0,
+            "optim.epochs": DEMO_EPOCHS,
+            **changes,
+        }
+    )
     seconds_per_step, _ = _calibrate(recipe, train_set, "cpu")
-    images = images_per_epoch(seconds=minutes * 60, seconds_per_step=seconds_per_step,
-                              batch_size=recipe.optim.batch_size, dataset_size=len(train_set))
+    images = images_per_epoch(
+        seconds=minutes * 60,
+        seconds_per_step=seconds_per_step,
+        batch_size=recipe.optim.batch_size,
+        dataset_size=len(train_set),
+    )
     started = time.monotonic()
-    result = train(recipe, output_dir=root / name, device="cpu", dataset=LabelledSubset(train_set, range(images)),
-                   progress=False, max_minutes=minutes)
+    result = train(
+        recipe,
+        output_dir=root / name,
+        device="cpu",
+        dataset=LabelledSubset(train_set, range(images)),
+        progress=False,
+        max_minutes=minutes,
+    )
     seconds = time.monotonic() - started
     loaded = load_backbone(root / name)
-    return {"option": name, "s_per_step": seconds / max(result.step, 1), "steps": result.step,
-            "images_seen": result.step * recipe.optim.batch_size, "seconds": seconds,
-            "knn": knn_of(loaded.model, loaded.transform, train_set, test_set)}
+    return {
+        "option": name,
+        "s_per_step": seconds / max(result.step, 1),
+        "steps": result.step,
+        "images_seen": result.step * recipe.optim.batch_size,
+        "seconds": seconds,
+        "knn": knn_of(loaded.model, loaded.transform, train_set, test_set),
+    }
 
 
 def main() -> None:
@@ -77,21 +99,31 @@ def main() -> None:
         if image_size not in baselines:
             recipe = load_recipe("simsiam_r18_fashion_mnist").replace({"data.image_size": image_size})
             torch.manual_seed(recipe.run.seed)
-            baselines[image_size] = knn_of(untrained_backbone("resnet18", zero_init_last=False),
-                                           preprocessing_from_recipe(recipe).transform(), train_set, test_set)
-            print(f"baseline at {image_size} px: standard random-init ResNet-18, kNN top-1 "
-                  f"{baselines[image_size]:.2f}% ({EVAL_TRAIN_IMAGES} bank / {EVAL_TEST_IMAGES} test images, k=20)")
+            baselines[image_size] = knn_of(
+                untrained_backbone("resnet18", zero_init_last=False),
+                preprocessing_from_recipe(recipe).transform(),
+                train_set,
+                test_set,
+            )
+            print(
+                f"baseline at {image_size} px: standard random-init ResNet-18, kNN top-1 "
+                f"{baselines[image_size]:.2f}% ({EVAL_TRAIN_IMAGES} bank / {EVAL_TEST_IMAGES} test images, k=20)"
+            )
         return baselines[image_size]
 
     baseline(32)
     print(f"{'option':20s} {'s/step':>7s} {'steps':>6s} {'images':>8s} {'kNN':>7s} {'vs baseline':>12s}")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.only or OPTIONS:
-            row = run_option(name, OPTIONS[name], minutes=args.minutes, root=Path(tmp), train_set=train_set,
-                             test_set=test_set)
+            row = run_option(
+                name, OPTIONS[name], minutes=args.minutes, root=Path(tmp), train_set=train_set, test_set=test_set
+            )
             reference = baseline(OPTIONS[name].get("data.image_size", 32))
-            print(f"{name:20s} {row['s_per_step']:7.2f} {row['steps']:6d} {row['images_seen']:8d} "
-                  f"{row['knn']:6.2f}% {row['knn'] - reference:+11.2f}", flush=True)
+            print(
+                f"{name:20s} {row['s_per_step']:7.2f} {row['steps']:6d} {row['images_seen']:8d} "
+                f"{row['knn']:6.2f}% {row['knn'] - reference:+11.2f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -30,16 +30,30 @@ def export_both(arch: str, preprocessing: Preprocessing, root: Path) -> tuple[Pa
     torch.manual_seed(0)
     model = timm.create_model(arch, num_classes=0).eval()
     ours = write_hub_folder(
-        root / "ours", backbone_state=model.state_dict(),
+        root / "ours",
+        backbone_state=model.state_dict(),
         config=timm_config(model, preprocessing=preprocessing, tag="example", license="mit"),
-        card=render_card(name=f"{arch}.example", repo_id=f"example/{arch}.example", arch=arch,
-                         num_features=model.num_features, summary="An example.", license="mit", datasets=[],
-                         preprocessing=preprocessing, recipe_summary="Random weights."),
+        card=render_card(
+            name=f"{arch}.example",
+            repo_id=f"example/{arch}.example",
+            arch=arch,
+            num_features=model.num_features,
+            summary="An example.",
+            license="mit",
+            datasets=[],
+            preprocessing=preprocessing,
+            recipe_summary="Random weights.",
+        ),
     )
     theirs = root / "timm"
-    data_config = {"input_size": preprocessing.input_size, "interpolation": preprocessing.interpolation,
-                   "crop_pct": preprocessing.crop_pct, "crop_mode": "center", "mean": preprocessing.mean,
-                   "std": preprocessing.std}
+    data_config = {
+        "input_size": preprocessing.input_size,
+        "interpolation": preprocessing.interpolation,
+        "crop_pct": preprocessing.crop_pct,
+        "crop_mode": "center",
+        "mean": preprocessing.mean,
+        "std": preprocessing.std,
+    }
     try:
         timm.models.save_for_hf(model, str(theirs), safe_serialization=True, data_config=data_config)
     except TypeError:  # timm before data_config: its config then carries timm's default preprocessing
@@ -68,8 +82,11 @@ def common_order_agrees(ours: dict[str, Any], theirs: dict[str, Any]) -> bool:
     shared = [key for key in ours if key in theirs]
     if shared != [key for key in theirs if key in ours]:
         return False
-    return all(common_order_agrees(ours[key], theirs[key]) for key in shared
-               if isinstance(ours[key], dict) and isinstance(theirs[key], dict))
+    return all(
+        common_order_agrees(ours[key], theirs[key])
+        for key in shared
+        if isinstance(ours[key], dict) and isinstance(theirs[key], dict)
+    )
 
 
 def differences(arch: str, preprocessing: Preprocessing) -> list[str]:

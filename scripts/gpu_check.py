@@ -40,12 +40,42 @@ SECTIONS = ("model", "pipeline", "extract", "evaluate", "demo")
 
 def sizes(smoke: bool) -> dict[str, Any]:
     if smoke:
-        return {"arch": "resnet18", "batch": 8, "image": 64, "steps": 3, "jpegs": 48, "jpeg_size": (96, 72),
-                "workers": 2, "bank": 2_000, "dim": 64, "queries": 200, "train": 600, "test": 200,
-                "demo_minutes": 0.3, "device": "cpu", "precision": "fp32", "compile_backend": "eager"}
-    return {"arch": "resnet50", "batch": 256, "image": 224, "steps": 30, "jpegs": 8_704, "jpeg_size": (500, 375),
-            "workers": 14, "bank": 1_281_167, "dim": 2048, "queries": 10_000, "train": 50_000, "test": 10_000,
-            "demo_minutes": 1.5, "device": "cuda", "precision": "bf16", "compile_backend": "inductor"}
+        return {
+            "arch": "resnet18",
+            "batch": 8,
+            "image": 64,
+            "steps": 3,
+            "jpegs": 48,
+            "jpeg_size": (96, 72),
+            "workers": 2,
+            "bank": 2_000,
+            "dim": 64,
+            "queries": 200,
+            "train": 600,
+            "test": 200,
+            "demo_minutes": 0.3,
+            "device": "cpu",
+            "precision": "fp32",
+            "compile_backend": "eager",
+        }
+    return {
+        "arch": "resnet50",
+        "batch": 256,
+        "image": 224,
+        "steps": 30,
+        "jpegs": 8_704,
+        "jpeg_size": (500, 375),
+        "workers": 14,
+        "bank": 1_281_167,
+        "dim": 2048,
+        "queries": 10_000,
+        "train": 50_000,
+        "test": 10_000,
+        "demo_minutes": 1.5,
+        "device": "cuda",
+        "precision": "bf16",
+        "compile_backend": "inductor",
+    }
 
 
 def synchronize(device: str) -> None:
@@ -56,8 +86,11 @@ def synchronize(device: str) -> None:
 def environment(device: str) -> dict[str, Any]:
     info = {"python": platform.python_version(), "torch": torch.__version__, "device": device}
     if device == "cuda":
-        info.update(gpu=torch.cuda.get_device_name(), cuda=torch.version.cuda,
-                    peak_memory_gib=round(torch.cuda.max_memory_allocated() / 2**30, 2))
+        info.update(
+            gpu=torch.cuda.get_device_name(),
+            cuda=torch.version.cuda,
+            peak_memory_gib=round(torch.cuda.max_memory_allocated() / 2**30, 2),
+        )
     else:
         info.update(cpu=platform.processor() or platform.machine(), threads=torch.get_num_threads())
     return info
@@ -66,13 +99,28 @@ def environment(device: str) -> dict[str, Any]:
 def recipe_for(size: dict[str, Any], *, compile: bool = False, on_device: bool | None = None, data: str | None = None):
     from simsiam_zoo.recipe import load_recipe
 
-    overrides = {"model.arch": size["arch"], "optim.batch_size": size["batch"], "data.image_size": size["image"],
-                 "run.precision": size["precision"], "run.channels_last": size["device"] == "cuda",
-                 "run.compile": compile, "run.checkpoint_every_steps": 10**9, "run.log_every_steps": 10**9,
-                 "optim.epochs": 1000, "data.knn_train_size": 0, "data.knn_test_size": 0}
+    overrides = {
+        "model.arch": size["arch"],
+        "optim.batch_size": size["batch"],
+        "data.image_size": size["image"],
+        "run.precision": size["precision"],
+        "run.channels_last": size["device"] == "cuda",
+        "run.compile": compile,
+        "run.checkpoint_every_steps": 10**9,
+        "run.log_every_steps": 10**9,
+        "optim.epochs": 1000,
+        "data.knn_train_size": 0,
+        "data.knn_test_size": 0,
+    }
     if data is not None:
-        overrides.update({"data.dataset": "imagefolder", "data.path": data, "data.num_workers": size["workers"],
-                          "data.augment_on_device": on_device})
+        overrides.update(
+            {
+                "data.dataset": "imagefolder",
+                "data.path": data,
+                "data.num_workers": size["workers"],
+                "data.augment_on_device": on_device,
+            }
+        )
     return load_recipe("simsiam_r50_in1k_ep100").replace(overrides)
 
 
@@ -87,8 +135,12 @@ def model_step(size: dict[str, Any], *, compile: bool) -> dict[str, Any]:
     # The smoke run compiles with dynamo alone (backend "eager"): inductor's C++ build of a ResNet takes minutes
     # on two cores, and the path through torch.compile is what the smoke run is for.
     forward = torch.compile(core, backend=size["compile_backend"]) if compile else core
-    views = [torch.randn(size["batch"], 3, size["image"], size["image"], device=device).contiguous(
-        memory_format=memory_format) for _ in range(2)]
+    views = [
+        torch.randn(size["batch"], 3, size["image"], size["image"], device=device).contiguous(
+            memory_format=memory_format
+        )
+        for _ in range(2)
+    ]
 
     def step() -> None:
         loss, _ = recipe_loss(forward, recipe, *views)
@@ -156,9 +208,14 @@ def section_pipeline(size: dict[str, Any], work: Path) -> dict[str, Any]:
     ceiling = model_step(size, compile=False)["images_per_s"]
     workers = pipeline_run(size, data, on_device=False)
     device = pipeline_run(size, data, on_device=True)
-    return {"model_step_images_per_s": ceiling, "workers": workers, "device": device,
-            "workers_vs_model": workers["images_per_s"] / ceiling, "device_vs_model": device["images_per_s"] / ceiling,
-            "decode": decode_rates(sorted(data.rglob("*.jpg"))[: size["batch"]], size["device"])}
+    return {
+        "model_step_images_per_s": ceiling,
+        "workers": workers,
+        "device": device,
+        "workers_vs_model": workers["images_per_s"] / ceiling,
+        "device_vs_model": device["images_per_s"] / ceiling,
+        "decode": decode_rates(sorted(data.rglob("*.jpg"))[: size["batch"]], size["device"]),
+    }
 
 
 def decode_rates(paths: list[Path], device: str) -> dict[str, float]:
@@ -188,14 +245,29 @@ def section_extract(size: dict[str, Any], work: Path) -> dict[str, Any]:
     data = write_jpegs(work / "jpegs", size["jpegs"], size["jpeg_size"])
     device, cuda = size["device"], size["device"] == "cuda"
     model = timm.create_model(size["arch"], num_classes=0).eval()
-    preprocessing = Preprocessing(input_size=(3, size["image"], size["image"]), crop_pct=0.875,
-                                  interpolation="bilinear", mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+    preprocessing = Preprocessing(
+        input_size=(3, size["image"], size["image"]),
+        crop_pct=0.875,
+        interpolation="bilinear",
+        mean=(0.485, 0.456, 0.406),
+        std=(0.229, 0.224, 0.225),
+    )
     transform = preprocessing.transform()
     started = time.perf_counter()
     # Extraction as users run it by default (eager, no compile), against the compiled baseline: the stricter test,
     # and one compile less inside the section's time box.
-    extract_features(model, transform, data, out=work / "features", batch_size=size["batch"], device=device,
-                     num_workers=size["workers"], precision=size["precision"], channels_last=cuda, progress=False)
+    extract_features(
+        model,
+        transform,
+        data,
+        out=work / "features",
+        batch_size=size["batch"],
+        device=device,
+        num_workers=size["workers"],
+        precision=size["precision"],
+        channels_last=cuda,
+        progress=False,
+    )
     synchronize(device)
     ours = size["jpegs"] / (time.perf_counter() - started)
     source = open_source(data)
@@ -211,8 +283,12 @@ def section_extract(size: dict[str, Any], work: Path) -> dict[str, Any]:
     infer()
     repeats = max(1, size["jpegs"] // len(images))
     baseline = len(images) * repeats / timed(infer, repeats, device)
-    return {"extract_images_per_s": ours, "timm_inference_images_per_s": baseline, "ratio": ours / baseline,
-            "note": "extraction (eager) time includes its start (model hash, listing); the baseline is compiled"}
+    return {
+        "extract_images_per_s": ours,
+        "timm_inference_images_per_s": baseline,
+        "ratio": ours / baseline,
+        "note": "extraction (eager) time includes its start (model hash, listing); the baseline is compiled",
+    }
 
 
 def section_evaluate(size: dict[str, Any]) -> dict[str, Any]:
@@ -238,8 +314,9 @@ def section_evaluate(size: dict[str, Any]) -> dict[str, Any]:
     synchronize(device)
     results["knn"] = {"ours_s": time.perf_counter() - started, "ours_top1": ours_knn}
     started = time.perf_counter()
-    knn = KNeighborsClassifier(n_neighbors=20, algorithm="brute", metric="cosine", n_jobs=-1,
-                               weights=lambda d: np.exp((1 - d) / 0.07)).fit(x_train, y_train)
+    knn = KNeighborsClassifier(
+        n_neighbors=20, algorithm="brute", metric="cosine", n_jobs=-1, weights=lambda d: np.exp((1 - d) / 0.07)
+    ).fit(x_train, y_train)
     results["knn"].update(sklearn_s=time.perf_counter() - started, sklearn_top1=100 * knn.score(x_test, y_test))
     results["knn"]["sklearn_s"] = time.perf_counter() - started
     started = time.perf_counter()
@@ -251,8 +328,9 @@ def section_evaluate(size: dict[str, Any]) -> dict[str, Any]:
     scaler = StandardScaler().fit(x_train)
     clf = LogisticRegression(C=weight_decay_to_sklearn_c(1e-3, len(x_train)), max_iter=200)
     clf.fit(scaler.transform(x_train), y_train)
-    results["linear"].update(sklearn_s=time.perf_counter() - started,
-                             sklearn_top1=100 * clf.score(scaler.transform(x_test), y_test))
+    results["linear"].update(
+        sklearn_s=time.perf_counter() - started, sklearn_top1=100 * clf.score(scaler.transform(x_test), y_test)
+    )
     for row in results.values():
         row["speed_ratio"] = row["sklearn_s"] / row["ours_s"]
     bank = torch.randn(size["bank"], size["dim"], device=device, dtype=torch.float32)
@@ -261,8 +339,11 @@ def section_evaluate(size: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     knn_accuracy(bank, bank_labels, queries, bank_labels[: size["queries"]], ks=(20, 200), num_classes=1000)
     synchronize(device)
-    results["large_knn"] = {"bank": list(bank.shape), "queries": size["queries"],
-                            "seconds": time.perf_counter() - started}
+    results["large_knn"] = {
+        "bank": list(bank.shape),
+        "queries": size["queries"],
+        "seconds": time.perf_counter() - started,
+    }
     return results
 
 
@@ -270,12 +351,26 @@ def section_demo(size: dict[str, Any], work: Path) -> dict[str, Any]:
     from simsiam_zoo.demo import run_demo
 
     started = time.monotonic()
-    small = {"eval_train_images": 300, "eval_test_images": 100, "monitor_bank": 60, "monitor_queries": 30} \
-        if size["device"] == "cpu" else {}
-    result = run_demo(out_dir=work / "demo", minutes=size["demo_minutes"], device=size["device"], progress=False,
-                      started=started, **small)
-    return {"minutes": size["demo_minutes"], "minimum_minutes": result.minimum_minutes,
-            "wall_s": time.monotonic() - started, "table": result.table, "collapse": result.collapse}
+    small = (
+        {"eval_train_images": 300, "eval_test_images": 100, "monitor_bank": 60, "monitor_queries": 30}
+        if size["device"] == "cpu"
+        else {}
+    )
+    result = run_demo(
+        out_dir=work / "demo",
+        minutes=size["demo_minutes"],
+        device=size["device"],
+        progress=False,
+        started=started,
+        **small,
+    )
+    return {
+        "minutes": size["demo_minutes"],
+        "minimum_minutes": result.minimum_minutes,
+        "wall_s": time.monotonic() - started,
+        "table": result.table,
+        "collapse": result.collapse,
+    }
 
 
 def run_section(name: str, out: Path, smoke: bool) -> None:
@@ -285,15 +380,26 @@ def run_section(name: str, out: Path, smoke: bool) -> None:
     started = time.perf_counter()
 
     def save(body: dict[str, Any], *, complete: bool = False) -> None:
-        record = {"section": name, "smoke": smoke, "complete": complete, "seconds": time.perf_counter() - started,
-                  "sizes": size, "environment": environment(size["device"]), "result": body}
+        record = {
+            "section": name,
+            "smoke": smoke,
+            "complete": complete,
+            "seconds": time.perf_counter() - started,
+            "sizes": size,
+            "environment": environment(size["device"]),
+            "result": body,
+        }
         (out / f"{name}.json").write_text(json.dumps(record, indent=1, default=float) + "\n")
 
     with tempfile.TemporaryDirectory(prefix="gpu_check_") as tmp:
         work = Path(tmp)
-        body = {"model": lambda: section_model(size, save), "pipeline": lambda: section_pipeline(size, work),
-                "extract": lambda: section_extract(size, work), "evaluate": lambda: section_evaluate(size),
-                "demo": lambda: section_demo(size, work)}[name]()
+        body = {
+            "model": lambda: section_model(size, save),
+            "pipeline": lambda: section_pipeline(size, work),
+            "extract": lambda: section_extract(size, work),
+            "evaluate": lambda: section_evaluate(size),
+            "demo": lambda: section_demo(size, work),
+        }[name]()
     save(body, complete=True)
 
 
@@ -324,29 +430,41 @@ def summary(out: Path) -> None:
 
 def _rows(name: str, result: dict[str, Any]) -> list[tuple[str, Any, str]]:
     if name == "model":
-        return [("eager images/s", result["eager"]["images_per_s"], ""),
-                ("compiled images/s", result["compiled"]["images_per_s"], ">= 2,000 (H200)"),
-                ("compile warm-up s", result["compiled"]["warmup_s"], "")]
+        return [
+            ("eager images/s", result["eager"]["images_per_s"], ""),
+            ("compiled images/s", result["compiled"]["images_per_s"], ">= 2,000 (H200)"),
+            ("compile warm-up s", result["compiled"]["warmup_s"], ""),
+        ]
     if name == "pipeline":
-        return [("end to end, workers augment / model step", result["workers_vs_model"], ""),
-                ("end to end, device augments / model step", result["device_vs_model"], ">= 0.9"),
-                ("device augments images/s", result["device"]["images_per_s"], ""),
-                ("JPEG decode, one CPU core, images/s", result["decode"]["cpu_one_core_images_per_s"], ""),
-                ("JPEG decode, batched on the device, images/s", result["decode"]["batched_on_device_images_per_s"],
-                 "")]
+        return [
+            ("end to end, workers augment / model step", result["workers_vs_model"], ""),
+            ("end to end, device augments / model step", result["device_vs_model"], ">= 0.9"),
+            ("device augments images/s", result["device"]["images_per_s"], ""),
+            ("JPEG decode, one CPU core, images/s", result["decode"]["cpu_one_core_images_per_s"], ""),
+            ("JPEG decode, batched on the device, images/s", result["decode"]["batched_on_device_images_per_s"], ""),
+        ]
     if name == "extract":
-        return [("extract / timm compiled inference", result["ratio"], ">= 0.8"),
-                ("extract images/s", result["extract_images_per_s"], "")]
+        return [
+            ("extract / timm compiled inference", result["ratio"], ">= 0.8"),
+            ("extract images/s", result["extract_images_per_s"], ""),
+        ]
     if name == "evaluate":
-        return [("kNN speed vs scikit-learn", result["knn"]["speed_ratio"], ""),
-                ("kNN top-1 ours - sklearn", result["knn"]["ours_top1"] - result["knn"]["sklearn_top1"], "|x| <= 0.5"),
-                ("linear speed vs scikit-learn", result["linear"]["speed_ratio"], ""),
-                ("linear top-1 ours - sklearn", result["linear"]["ours_top1"] - result["linear"]["sklearn_top1"],
-                 "|x| <= 0.5"),
-                (f"kNN over {result['large_knn']['bank']} s", result["large_knn"]["seconds"], "< 60 (1.28 M x 2048)")]
+        return [
+            ("kNN speed vs scikit-learn", result["knn"]["speed_ratio"], ""),
+            ("kNN top-1 ours - sklearn", result["knn"]["ours_top1"] - result["knn"]["sklearn_top1"], "|x| <= 0.5"),
+            ("linear speed vs scikit-learn", result["linear"]["speed_ratio"], ""),
+            (
+                "linear top-1 ours - sklearn",
+                result["linear"]["ours_top1"] - result["linear"]["sklearn_top1"],
+                "|x| <= 0.5",
+            ),
+            (f"kNN over {result['large_knn']['bank']} s", result["large_knn"]["seconds"], "< 60 (1.28 M x 2048)"),
+        ]
     deadline = max(result["minutes"], result["minimum_minutes"]) * 60
-    return [("wall clock s", result["wall_s"], f"<= {deadline:.0f} + 5 (budget, or the demo's stated minimum)"),
-            ("SimSiam linear top-1", result["table"][0]["linear_top1"], "")]
+    return [
+        ("wall clock s", result["wall_s"], f"<= {deadline:.0f} + 5 (budget, or the demo's stated minimum)"),
+        ("SimSiam linear top-1", result["table"][0]["linear_top1"], ""),
+    ]
 
 
 def _fmt(value: Any) -> str:

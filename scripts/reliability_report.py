@@ -85,17 +85,29 @@ def run_cases(workdir: Path) -> tuple[list[Case], str]:
     """Run the battery under pytest; (one Case per test, pytest's summary line)."""
     basetemp, junit = workdir / "pytest", workdir / "junit.xml"
     command = [
-        sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--basetemp={basetemp}",
-        f"--junitxml={junit}", "-o", "junit_logging=system-out", "tests/test_reliability.py", *ELSEWHERE,
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--basetemp={basetemp}",
+        f"--junitxml={junit}",
+        "-o",
+        "junit_logging=system-out",
+        "tests/test_reliability.py",
+        *ELSEWHERE,
     ]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     summary = (done.stdout.strip().splitlines() or ["(no output)"])[-1]
     if done.returncode in (4, 5):  # a listed test that no longer exists (renamed), or none collected
-        raise SystemExit(f"the battery did not run (pytest exit {done.returncode}): {done.stdout[-3000:]}"
-                         f"{done.stderr[-3000:]}")
+        raise SystemExit(
+            f"the battery did not run (pytest exit {done.returncode}): {done.stdout[-3000:]}{done.stderr[-3000:]}"
+        )
     if not junit.exists():
-        raise SystemExit(f"pytest wrote no results (exit {done.returncode}):\n{done.stdout[-3000:]}"
-                         f"{done.stderr[-3000:]}")
+        raise SystemExit(
+            f"pytest wrote no results (exit {done.returncode}):\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+        )
     cases = []
     for test in ET.parse(junit).iter("testcase"):
         module = test.get("classname", "").rpartition(".")[2]
@@ -114,8 +126,9 @@ def run_cases(workdir: Path) -> tuple[list[Case], str]:
             outcome = "; ".join((problem.get("message") or problem.text or "").strip().splitlines()[:1] + lines)
         # Temp paths say nothing: keep what follows the test's own temp folder.
         outcome = re.sub(re.escape(str(basetemp)) + r"/[^/']+/", ".../", outcome)
-        cases.append(Case(f"{module.removeprefix('test_')}: {test.get('name', '').removeprefix('test_')}", outcome,
-                          verdict))
+        cases.append(
+            Case(f"{module.removeprefix('test_')}: {test.get('name', '').removeprefix('test_')}", outcome, verdict)
+        )
     return cases, summary
 
 
@@ -177,22 +190,53 @@ class Load:
 def run_load(workdir: Path, *, images: int, steps: int, goal: float, timeout: float) -> list[Load]:
     model = workdir / "model_run"
     tiny = ["--set", "run.checkpoint_every_steps=1000000"]  # one checkpoint at the end, not one every 3 steps
-    peak_rss_mib([*CLI, "train", "tiny_fake", "--output", str(model), "--max-steps", "1", *tiny],
-                 log=workdir / "model.log", timeout=timeout)
+    peak_rss_mib(
+        [*CLI, "train", "tiny_fake", "--output", str(model), "--max-steps", "1", *tiny],
+        log=workdir / "model.log",
+        timeout=timeout,
+    )
     paths = write_images(workdir / "images", 10 * images)
     rss = []
     for count in (images, 10 * images):
         listing = workdir / f"list_{count}.txt"
         listing.write_text("".join(f"{path}\n" for path in paths[:count]))
-        rss.append(peak_rss_mib(
-            [*CLI, "extract", str(model), str(listing), "--out", str(workdir / f"features_{count}"),
-             "--num-workers", "0"], log=workdir / f"extract_{count}.log", timeout=timeout))
+        rss.append(
+            peak_rss_mib(
+                [
+                    *CLI,
+                    "extract",
+                    str(model),
+                    str(listing),
+                    "--out",
+                    str(workdir / f"features_{count}"),
+                    "--num-workers",
+                    "0",
+                ],
+                log=workdir / f"extract_{count}.log",
+                timeout=timeout,
+            )
+        )
     loads = [Load(f"extract {images:,} vs {10 * images:,} images", *rss, goal)]
     rss = []
     for count in (steps, 10 * steps):
-        rss.append(peak_rss_mib(
-            [*CLI, "train", "tiny_fake", "--output", str(workdir / f"train_{count}"), "--max-steps", str(count),
-             "--set", "data.dataset=fashion_mnist", *tiny], log=workdir / f"train_{count}.log", timeout=timeout))
+        rss.append(
+            peak_rss_mib(
+                [
+                    *CLI,
+                    "train",
+                    "tiny_fake",
+                    "--output",
+                    str(workdir / f"train_{count}"),
+                    "--max-steps",
+                    str(count),
+                    "--set",
+                    "data.dataset=fashion_mnist",
+                    *tiny,
+                ],
+                log=workdir / f"train_{count}.log",
+                timeout=timeout,
+            )
+        )
     loads.append(Load(f"train on fashion_mnist, {steps} vs {10 * steps} steps", *rss, goal))
     return loads
 
@@ -202,8 +246,10 @@ def print_load(loads: list[Load]) -> None:
     print(f"{'peak RSS of one simsiam-zoo process':{width}}  {'small':>9}  {'10x':>9}  {'growth':>7}  result")
     for load in loads:
         verdict = "FAIL" if load.failed else "pass"
-        print(f"{load.name:{width}}  {load.small:7.0f} MiB  {load.large:5.0f} MiB  {load.growth:+6.1f}%  "
-              f"{verdict} (goal < {load.goal:g}%)")
+        print(
+            f"{load.name:{width}}  {load.small:7.0f} MiB  {load.large:5.0f} MiB  {load.growth:+6.1f}%  "
+            f"{verdict} (goal < {load.goal:g}%)"
+        )
 
 
 def main() -> int:

@@ -1,7 +1,7 @@
 """The README's model table, generated from the registry (simsiam_zoo/hub/registry.py), never written by hand.
 
-    .venv/bin/python scripts/zoo_table.py            # rewrite the table in README.md between its markers
-    .venv/bin/python scripts/zoo_table.py --check    # exit 1 if README.md's table is not the registry's
+.venv/bin/python scripts/zoo_table.py            # rewrite the table in README.md between its markers
+.venv/bin/python scripts/zoo_table.py --check    # exit 1 if README.md's table is not the registry's
 """
 
 from __future__ import annotations
@@ -17,20 +17,25 @@ START, END = "<!-- zoo-table:start -->", "<!-- zoo-table:end -->"
 
 
 def table() -> str:
-    rows = ["| name | method | epochs | batch | IN-1k linear top-1 | licence | source layout | published hash |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    rows = [
+        "| name | method | epochs | batch | IN-1k linear top-1 | licence | source layout | published hash |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for entry in select_entries(include_unsupported=True):
         source = entry.source
         linear = f"{entry.linear_top1:g}" if entry.linear_top1 is not None else "–"
         if entry.method == "supervised":
             linear = f"({next(r.value for r in entry.results):g}, supervised)"
-        published = f"{source.hash_kind.split('-')[0]} `{source.published_hash}`" if source and source.published_hash \
-            else "–"
+        published = (
+            f"{source.hash_kind.split('-')[0]} `{source.published_hash}`" if source and source.published_hash else "–"
+        )
         layout = f"[{source.converter}]({source.url})" if source else "this project's demo"
         if entry.unsupported:
             layout = f"not supported: {entry.unsupported.split(':')[0]}"
-        rows.append(f"| `{entry.name}` | {METHODS[entry.method]} | {entry.epochs or '–'} | {entry.batch_size or '–'} "
-                    f"| {linear} | {entry.license} | {layout} | {published} |")
+        rows.append(
+            f"| `{entry.name}` | {METHODS[entry.method]} | {entry.epochs or '–'} | {entry.batch_size or '–'} "
+            f"| {linear} | {entry.license} | {layout} | {published} |"
+        )
     return "\n".join(rows)
 
 

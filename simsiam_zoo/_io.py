@@ -35,7 +35,12 @@ def read_marker(folder: Path) -> str | None:
 
 
 def read_document(
-    path: Path, parse: Callable[[str], Any], error: type[Exception], *, kind: str, missing: str,
+    path: Path,
+    parse: Callable[[str], Any],
+    error: type[Exception],
+    *,
+    kind: str,
+    missing: str,
     parse_errors: type[Exception] | tuple[type[Exception], ...],
 ) -> Any:
     """`parse` of the UTF-8 text at `path`; each way it can fail raised as `error`, one line naming `path`."""
@@ -65,8 +70,12 @@ def _usable_path(given: Path) -> Path:
 
 
 def check_output(
-    target: str | os.PathLike[str], *, kind: str, inputs: Iterable[str | os.PathLike[str] | None] = (),
-    overwrite: bool = False, legacy_files: tuple[str, ...] = (),
+    target: str | os.PathLike[str],
+    *,
+    kind: str,
+    inputs: Iterable[str | os.PathLike[str] | None] = (),
+    overwrite: bool = False,
+    legacy_files: tuple[str, ...] = (),
 ) -> Path:
     """`target` as an absolute path if this command may write `kind` there, else OutputRefused saying why.
 
@@ -92,17 +101,23 @@ def check_output(
     if written == kind or not any(target.iterdir()) or any((target / name).exists() for name in legacy_files):
         return target
     if written is not None:
-        raise OutputRefused(f"{given}: holds a {written} written by simsiam-zoo, not a {kind}; "
-                            "choose another output path")
+        raise OutputRefused(
+            f"{given}: holds a {written} written by simsiam-zoo, not a {kind}; choose another output path"
+        )
     if overwrite:
         return target
-    raise OutputRefused(f"{given}: exists and was not written by simsiam-zoo; choose a new or empty folder "
-                        "(or pass --overwrite to replace it)")
+    raise OutputRefused(
+        f"{given}: exists and was not written by simsiam-zoo; choose a new or empty folder "
+        "(or pass --overwrite to replace it)"
+    )
 
 
 def check_output_file(
-    target: str | os.PathLike[str], *, ours: Callable[[Path], bool],
-    inputs: Iterable[str | os.PathLike[str] | None] = (), overwrite: bool = False,
+    target: str | os.PathLike[str],
+    *,
+    ours: Callable[[Path], bool],
+    inputs: Iterable[str | os.PathLike[str] | None] = (),
+    overwrite: bool = False,
 ) -> Path:
     """`target` as an absolute path if this command may write its file there, else OutputRefused saying why: the
     folders' rule for one file. Free: a path that does not exist (in a folder that is not a file), a file `ours`
@@ -121,12 +136,16 @@ def check_output_file(
         raise OutputRefused(f"{given}: is a folder; give a file path")
     if overwrite or ours(target):
         return target
-    raise OutputRefused(f"{given}: exists and was not written by this command; choose another path (or pass "
-                        "--overwrite to replace it)")
+    raise OutputRefused(
+        f"{given}: exists and was not written by this command; choose another path (or pass --overwrite to replace it)"
+    )
 
 
 def claim_output_dir(
-    target: str | os.PathLike[str], *, kind: str, inputs: Iterable[str | os.PathLike[str] | None] = (),
+    target: str | os.PathLike[str],
+    *,
+    kind: str,
+    inputs: Iterable[str | os.PathLike[str] | None] = (),
     legacy_files: tuple[str, ...] = (),
 ) -> Path:
     """Create (or reuse) an output folder that commands add files to over time, such as a run or features."""

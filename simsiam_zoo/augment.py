@@ -67,7 +67,7 @@ class SimSiamViews:
     def draw(self, height: int, width: int) -> torch.Tensor:
         """One view's parameters (a row of `PARAMS` floats) from torch's global CPU generator."""
         params = [0.0] * PARAMS
-        params[TOP:WIDTH + 1] = _crop_box(height, width)
+        params[TOP : WIDTH + 1] = _crop_box(height, width)
         if torch.rand(1) < 0.8:
             params[ORDER] = torch.randperm(4).tolist()
             params[JITTER] = 1.0
@@ -108,9 +108,9 @@ class SimSiamViews:
         steps, packed = self._plan(params.cpu())
         packed = _to(packed, x.device)
         for op, start, count in steps:
-            rows, factors = packed[start:start + count].long(), packed[start + count:start + 2 * count]
+            rows, factors = packed[start : start + count].long(), packed[start + count : start + 2 * count]
             x[rows] = op(x[rows], factors.view(-1, 1, 1, 1))
-        flip = packed[-len(x):].view(-1, 1, 1, 1) > 0
+        flip = packed[-len(x) :].view(-1, 1, 1, 1) > 0
         x = torch.where(flip, x.flip(-1), x)
         mean, std = _constants(tuple(self.mean), tuple(self.std), x.device)
         return (x - mean) / std
@@ -119,9 +119,11 @@ class SimSiamViews:
         """The ops in order, each (op, offset, count) into one float tensor that holds each op's rows then their
         factors, and the flips last."""
         jittered, order = params[:, JITTER] > 0, params[:, ORDER].long()
-        selections = [(adjust, jittered & (order[:, position] == op), params[:, BRIGHTNESS + op])
-                      for position in range(4)
-                      for op, adjust in enumerate((_brightness, _contrast, _saturation, _hue))]
+        selections = [
+            (adjust, jittered & (order[:, position] == op), params[:, BRIGHTNESS + op])
+            for position in range(4)
+            for op, adjust in enumerate((_brightness, _contrast, _saturation, _hue))
+        ]
         selections.append((_grayscale, params[:, GRAY] > 0, params[:, GRAY]))
         if self.blur_kernel is not None:
             selections.append((partial(_blur, kernel_size=self.blur_kernel), params[:, SIGMA] > 0, params[:, SIGMA]))
@@ -234,7 +236,7 @@ def _blur(x: torch.Tensor, sigma: torch.Tensor, *, kernel_size: int) -> torch.Te
     n, c, h, w = x.shape
     lim = (kernel_size - 1) / (2.0 * math.sqrt(2.0))
     grid = torch.linspace(-lim, lim, kernel_size, device=x.device)
-    kernels = torch.softmax(-(grid / sigma.view(-1, 1)) ** 2, dim=1)  # (N, K)
+    kernels = torch.softmax(-((grid / sigma.view(-1, 1)) ** 2), dim=1)  # (N, K)
     weight = kernels.repeat_interleave(c, dim=0)  # (N*C, K)
     pad = kernel_size // 2
     flat = torch.nn.functional.pad(x.reshape(1, n * c, h, w), [pad, pad, pad, pad], mode="reflect")
@@ -248,7 +250,12 @@ CROP_MODES = ("center", "squash")
 
 
 def eval_transform(
-    *, image_size: int, crop_pct: float, mean: Sequence[float], std: Sequence[float], interpolation: str = "bicubic",
+    *,
+    image_size: int,
+    crop_pct: float,
+    mean: Sequence[float],
+    std: Sequence[float],
+    interpolation: str = "bicubic",
     crop_mode: str = "center",
 ) -> v2.Compose:
     """timm's eval transform (`transforms_imagenet_eval`): resize to floor(image_size / crop_pct), the short side
@@ -278,10 +285,14 @@ class Preprocessing:
     @classmethod
     def from_pretrained_cfg(cls, cfg: Mapping[str, Any]) -> Preprocessing:
         """From timm's `pretrained_cfg`; ValueError naming the field when a value cannot be used."""
+
         def numbers(key: str, count: int) -> tuple[float, ...]:
             value = cfg[key]
-            if (not isinstance(value, (list, tuple)) or len(value) != count
-                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+            if (
+                not isinstance(value, (list, tuple))
+                or len(value) != count
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+            ):
                 raise ValueError(f"{key} must be a list of {count} numbers, got {value!r}")
             return tuple(value)
 
@@ -300,11 +311,21 @@ class Preprocessing:
             raise ValueError(f"crop_mode {crop_mode!r} is not supported (only {', '.join(CROP_MODES)})")
         if input_size[1] != input_size[2]:
             raise ValueError(f"input_size {list(input_size)} is not square, which is not supported")
-        return cls(input_size=input_size, interpolation=interpolation, crop_pct=float(crop_pct),
-                   mean=numbers("mean", 3), std=std, crop_mode=crop_mode)
+        return cls(
+            input_size=input_size,
+            interpolation=interpolation,
+            crop_pct=float(crop_pct),
+            mean=numbers("mean", 3),
+            std=std,
+            crop_mode=crop_mode,
+        )
 
     def transform(self) -> Any:
         return eval_transform(
-            image_size=self.input_size[-1], crop_pct=self.crop_pct, mean=self.mean, std=self.std,
-            interpolation=self.interpolation, crop_mode=self.crop_mode,
+            image_size=self.input_size[-1],
+            crop_pct=self.crop_pct,
+            mean=self.mean,
+            std=self.std,
+            interpolation=self.interpolation,
+            crop_mode=self.crop_mode,
         )

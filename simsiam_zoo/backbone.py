@@ -45,16 +45,19 @@ class LoadedBackbone:
 
 def infer_resnet_arch(state: Mapping[str, torch.Tensor], *, source: str) -> str:
     if "conv1.weight" not in state:
-        raise HubFolderError(f"{source}: no conv1.weight: not a torchvision/timm ResNet backbone (keys: "
-                             f"{', '.join(list(state)[:5])}{', ...' if len(state) > 5 else ''})")
+        raise HubFolderError(
+            f"{source}: no conv1.weight: not a torchvision/timm ResNet backbone (keys: "
+            f"{', '.join(list(state)[:5])}{', ...' if len(state) > 5 else ''})"
+        )
     blocks = []
     for stage in range(1, 5):
         indices = {int(m.group(1)) for key in state if (m := re.match(rf"layer{stage}\.(\d+)\.", key))}
         blocks.append(len(indices))
     key = (tuple(blocks), "layer1.0.conv3.weight" in state)
     if key not in _RESNETS or state["conv1.weight"].shape[0] != 64:
-        raise HubFolderError(f"{source}: cannot tell the architecture from the weights (blocks {blocks}); "
-                             "give it explicitly (--arch)")
+        raise HubFolderError(
+            f"{source}: cannot tell the architecture from the weights (blocks {blocks}); give it explicitly (--arch)"
+        )
     return _RESNETS[key]
 
 
@@ -67,7 +70,8 @@ def backbone_from_state(arch: str, state: Mapping[str, torch.Tensor], *, source:
     unexpected = sorted(set(state) - set(expected))
     mismatched = sorted(
         f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
-        for k, v in expected.items() if k in state and state[k].shape != v.shape
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
     )
     problems = []
     for label, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", mismatched)):

@@ -29,10 +29,15 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 # as an `AttributeDict`, a dict subclass, which is rebuilt as a plain dict without importing Lightning.
 _DATA_GLOBALS: list[Any] = [
     argparse.Namespace,
-    *((dict, name) for name in (
-        "lightning_fabric.utilities.data.AttributeDict", "lightning.fabric.utilities.data.AttributeDict",
-        "pytorch_lightning.utilities.parsing.AttributeDict", "lightning.pytorch.utilities.parsing.AttributeDict",
-    )),
+    *(
+        (dict, name)
+        for name in (
+            "lightning_fabric.utilities.data.AttributeDict",
+            "lightning.fabric.utilities.data.AttributeDict",
+            "pytorch_lightning.utilities.parsing.AttributeDict",
+            "lightning.pytorch.utilities.parsing.AttributeDict",
+        )
+    ),
 ]
 
 

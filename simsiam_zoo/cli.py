@@ -55,8 +55,10 @@ def _clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except KeyboardInterrupt:
-            _fail("interrupted; what was written so far is whole, and the same command resumes or redoes the rest",
-                  EXIT_INTERRUPTED)
+            _fail(
+                "interrupted; what was written so far is whole, and the same command resumes or redoes the rest",
+                EXIT_INTERRUPTED,
+            )
         except SimsiamZooError as error:
             _fail(error, error.exit_code)
         except (PermissionError, IsADirectoryError) as error:
@@ -158,20 +160,36 @@ def _parse_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
 
 @main.command("train")
 @click.argument("recipe")
-@click.option("--output", "output_dir", type=click.Path(path_type=Path), required=True,
-              help="Run folder: checkpoint, recipe.yaml, metrics.csv, TensorBoard logs. Reused to resume.")
+@click.option(
+    "--output",
+    "output_dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Run folder: checkpoint, recipe.yaml, metrics.csv, TensorBoard logs. Reused to resume.",
+)
 @click.option("--data", "data_path", default=None, help="Data location (sets data.path of the recipe).")
-@click.option("--device", default="cpu", show_default=True, callback=_device,
-              help="cpu, cuda (one GPU per torchrun rank).")
+@click.option(
+    "--device", default="cpu", show_default=True, callback=_device, help="cpu, cuda (one GPU per torchrun rank)."
+)
 @click.option("--max-minutes", type=float, default=None, help="Stop (with a checkpoint) after this long.")
 @click.option("--max-steps", type=int, default=None, help="Stop (with a checkpoint) at this global step.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a recipe key.")
-@click.option("--strict", is_flag=True,
-              help="An image that does not decode is an error instead of a skip (the next image takes its place).")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="An image that does not decode is an error instead of a skip (the next image takes its place).",
+)
 @_clean_errors
 def train_command(
-    recipe: str, *, output_dir: Path, data_path: str | None, device: str, max_minutes: float | None,
-    max_steps: int | None, overrides: tuple[str, ...], strict: bool,
+    recipe: str,
+    *,
+    output_dir: Path,
+    data_path: str | None,
+    device: str,
+    max_minutes: float | None,
+    max_steps: int | None,
+    overrides: tuple[str, ...],
+    strict: bool,
 ) -> None:
     """Pretrain with RECIPE (a built-in name or a YAML file); rerun the same command to resume."""
     from simsiam_zoo.train import train
@@ -182,8 +200,9 @@ def train_command(
     chosen = load_recipe(recipe)
     if changes:
         chosen = chosen.replace(changes)
-    result = train(chosen, output_dir=output_dir, device=device, max_minutes=max_minutes, max_steps=max_steps,
-                   strict=strict)
+    result = train(
+        chosen, output_dir=output_dir, device=device, max_minutes=max_minutes, max_steps=max_steps, strict=strict
+    )
     for row in result.epochs[-3:]:
         click.echo(
             f"epoch {row['epoch']:>4}  loss {row['loss']:+.4f}  z-std {row['z_std']:.4f} "
@@ -191,10 +210,13 @@ def train_command(
         )
     state = "finished" if result.completed else "stopped early (rerun to resume)"
     click.echo(f"{state} at step {result.step}/{result.total_steps}; checkpoint in {output_dir}")
+
+
 @main.command("demo")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("demo_output"), show_default=True)
-@click.option("--minutes", type=float, default=5.0, show_default=True, callback=_budget,
-              help="Time budget of the whole demo.")
+@click.option(
+    "--minutes", type=float, default=5.0, show_default=True, callback=_budget, help="Time budget of the whole demo."
+)
 @click.option("--device", default="cpu", show_default=True, callback=_device)
 @_clean_errors
 def demo_command(*, out_dir: Path, minutes: float, device: str) -> None:
@@ -212,8 +234,9 @@ def demo_command(*, out_dir: Path, minutes: float, device: str) -> None:
 @click.option("--licence", "--license", "licence", default=None, help="Only this licence (mit, cc-by-nc-4.0, ...).")
 @click.option("--all", "show_all", is_flag=True, help="Also the checkpoints that cannot be loaded, and why.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON list of entries, for scripts.")
-def models_command(pattern: str | None, *, method: str | None, licence: str | None, show_all: bool,
-                   as_json: bool) -> None:
+def models_command(
+    pattern: str | None, *, method: str | None, licence: str | None, show_all: bool, as_json: bool
+) -> None:
     """List the zoo (names containing PATTERN): method, epochs, batch, published linear top-1, licence, cached."""
     import json
 
@@ -231,10 +254,14 @@ def models_command(pattern: str | None, *, method: str | None, licence: str | No
         cached = "yes" if row["cached"] else "no"
         if row["unsupported"]:
             cached = f"not supported: {row['unsupported']}"
-        click.echo(f"{row['name']:42s} {row['method']:13s} {row['epochs'] or '-':>6} {row['batch_size'] or '-':>5} "
-                   f"{linear:>6s}  {row['license']:12s} {cached}")
-    click.echo(f"{len(rows)} models; linear: published ImageNet-1k linear top-1 (%), epochs/batch '-' where the "
-               "source does not state them (`--json` has notes and sources)")
+        click.echo(
+            f"{row['name']:42s} {row['method']:13s} {row['epochs'] or '-':>6} {row['batch_size'] or '-':>5} "
+            f"{linear:>6s}  {row['license']:12s} {cached}"
+        )
+    click.echo(
+        f"{len(rows)} models; linear: published ImageNet-1k linear top-1 (%), epochs/batch '-' where the "
+        "source does not state them (`--json` has notes and sources)"
+    )
 
 
 @main.command("download")
@@ -248,8 +275,10 @@ def download_command(name: str) -> None:
     click.echo(f"{name}: {loaded.arch}, {loaded.model.num_features}-d features, cached and verified")
 
 
-_OVERWRITE_HELP = ("Replace OUT even when it is a folder simsiam-zoo did not write (never an input); a hub folder it "
-                   "wrote is replaced without this flag.")
+_OVERWRITE_HELP = (
+    "Replace OUT even when it is a folder simsiam-zoo did not write (never an input); a hub folder it "
+    "wrote is replaced without this flag."
+)
 
 
 @main.command("export")
@@ -266,8 +295,9 @@ def export_command(
     """Export a training CHECKPOINT (or run folder) to a hub folder OUT that timm loads."""
     from simsiam_zoo.export import export_checkpoint
 
-    folder = export_checkpoint(checkpoint, out, name=name, repo_id=repo_id, include_full_model=not backbone_only,
-                               overwrite=overwrite)
+    folder = export_checkpoint(
+        checkpoint, out, name=name, repo_id=repo_id, include_full_model=not backbone_only, overwrite=overwrite
+    )
     click.echo(f"wrote {folder} (validated: timm loads it)")
 
 
@@ -323,8 +353,9 @@ def export_detectron2_command(model: str, out: Path, *, overwrite: bool) -> None
     from simsiam_zoo.loader import load_backbone
 
     loaded = load_backbone(model)
-    write_detectron2_pickle(loaded.model.state_dict(), out, author=f"{AUTHOR_PREFIX}:{model}", inputs=(model,),
-                            overwrite=overwrite)
+    write_detectron2_pickle(
+        loaded.model.state_dict(), out, author=f"{AUTHOR_PREFIX}:{model}", inputs=(model,), overwrite=overwrite
+    )
     click.echo(f"wrote {out}")
 
 
@@ -338,22 +369,43 @@ def export_detectron2_command(model: str, out: Path, *, overwrite: bool) -> None
 @click.option("--overwrite-card", is_flag=True, help="Replace the repo's README.md (default: keep one already there).")
 @click.option("--dry-run", is_flag=True, help="Validate and list what would be uploaded; upload nothing.")
 @_clean_errors
-def push_command(folder: Path, *, repo_id: str, private: bool, revision: str | None, create_pr: bool,
-                 commit_message: str | None, overwrite_card: bool, dry_run: bool) -> None:
+def push_command(
+    folder: Path,
+    *,
+    repo_id: str,
+    private: bool,
+    revision: str | None,
+    create_pr: bool,
+    commit_message: str | None,
+    overwrite_card: bool,
+    dry_run: bool,
+) -> None:
     """Validate a hub FOLDER and upload it to the Hugging Face Hub."""
     from simsiam_zoo.hub.publish import push_hub_folder
 
     if create_pr and revision is not None:
-        raise click.UsageError("--create-pr opens a pull request against main; it cannot be combined with --revision "
-                               "(push to the branch with --revision alone)")
+        raise click.UsageError(
+            "--create-pr opens a pull request against main; it cannot be combined with --revision "
+            "(push to the branch with --revision alone)"
+        )
 
-    result = push_hub_folder(folder, repo_id=repo_id, private=private, dry_run=dry_run, revision=revision,
-                             create_pr=create_pr, commit_message=commit_message, overwrite_card=overwrite_card)
+    result = push_hub_folder(
+        folder,
+        repo_id=repo_id,
+        private=private,
+        dry_run=dry_run,
+        revision=revision,
+        create_pr=create_pr,
+        commit_message=commit_message,
+        overwrite_card=overwrite_card,
+    )
     where = f"{repo_id}@{revision}" if revision else repo_id
     click.echo(f"{'would upload' if dry_run else 'uploaded'} {', '.join(result.files)} to {where}")
     if result.kept_card is not None:
-        click.echo(f"kept the README.md already on the Hub{': ' + result.kept_card if result.kept_card else ''} "
-                   "(--overwrite-card replaces it)")
+        click.echo(
+            f"kept the README.md already on the Hub{': ' + result.kept_card if result.kept_card else ''} "
+            "(--overwrite-card replaces it)"
+        )
     if result.pr_url:
         click.echo(f"pull request: {result.pr_url}")
     if result.commit_url:
@@ -366,25 +418,55 @@ def push_command(folder: Path, *, repo_id: str, private: bool, revision: str | N
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder of feature shards.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=EXTRACT.batch_size, show_default=True)
 @click.option("--shard-size", type=click.IntRange(min=1), default=EXTRACT.shard_size, show_default=True)
-@click.option("--num-workers", type=click.IntRange(min=0), default=None,
-              help="Decoding processes [default: 0 on cpu, where the forward already uses every core; else 8].")
+@click.option(
+    "--num-workers",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Decoding processes [default: 0 on cpu, where the forward already uses every core; else 8].",
+)
 @click.option("--device", default=EXTRACT.device, show_default=True, callback=_device)
-@click.option("--device-preprocessing/--host-preprocessing", default=None,
-              help="Resize and crop on --device instead of beside decoding [default: on for cuda].")
+@click.option(
+    "--device-preprocessing/--host-preprocessing",
+    default=None,
+    help="Resize and crop on --device instead of beside decoding [default: on for cuda].",
+)
 @click.option("--precision", type=click.Choice(get_args(Precision)), default=EXTRACT.precision, show_default=True)
-@click.option("--dtype", type=click.Choice(get_args(FeatureDtype)), default=EXTRACT.dtype, show_default=True,
-              help="Stored embedding dtype.")
-@click.option("--format", "output_format", type=click.Choice(get_args(FeatureFormat)), default=EXTRACT.output_format,
-              show_default=True)
+@click.option(
+    "--dtype",
+    type=click.Choice(get_args(FeatureDtype)),
+    default=EXTRACT.dtype,
+    show_default=True,
+    help="Stored embedding dtype.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(get_args(FeatureFormat)),
+    default=EXTRACT.output_format,
+    show_default=True,
+)
 @click.option("--strict", is_flag=True, help="Any unreadable image is an error instead of a listed skip.")
 @click.option("--compile", "compile_model", is_flag=True, help="torch.compile the backbone.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N images of DATA.")
 @click.option("--hub-dir", type=click.Path(path_type=Path), default=None, help="Local hub directory to load from.")
 @_clean_errors
 def extract_command(
-    model: str, data: str, *, out: Path, batch_size: int, shard_size: int, num_workers: int | None, device: str,
-    device_preprocessing: bool | None, precision: str, dtype: str, output_format: str, strict: bool,
-    compile_model: bool, limit: int | None, hub_dir: Path | None,
+    model: str,
+    data: str,
+    *,
+    out: Path,
+    batch_size: int,
+    shard_size: int,
+    num_workers: int | None,
+    device: str,
+    device_preprocessing: bool | None,
+    precision: str,
+    dtype: str,
+    output_format: str,
+    strict: bool,
+    compile_model: bool,
+    limit: int | None,
+    hub_dir: Path | None,
 ) -> None:
     """Embed DATA (image folder, text file of paths, or fashion_mnist[:test]) with MODEL into --out.
 
@@ -401,16 +483,30 @@ def extract_command(
     with main_first(context):  # rank 0 downloads and converts; the others then read its cache
         loaded = load_backbone(model, hub_dir=hub_dir)
     summary = extract_features(
-        loaded.model, loaded.transform, data, out=out, batch_size=batch_size, shard_size=shard_size,
-        num_workers=num_workers, device=device, device_preprocessing=device_preprocessing, precision=precision,
-        dtype=dtype, output_format=output_format, strict=strict, compile=compile_model, limit=limit,
+        loaded.model,
+        loaded.transform,
+        data,
+        out=out,
+        batch_size=batch_size,
+        shard_size=shard_size,
+        num_workers=num_workers,
+        device=device,
+        device_preprocessing=device_preprocessing,
+        precision=precision,
+        dtype=dtype,
+        output_format=output_format,
+        strict=strict,
+        compile=compile_model,
+        limit=limit,
         model_name=loaded.source,
     )
     if not context.is_main:
         return
-    click.echo(f"embedded {summary.num_embedded} of {summary.num_images} images ({summary.dim}-d) into {out}; "
-               f"skipped {summary.num_skipped} (see {summary.skipped_manifest}); "
-               f"{summary.images_per_second:.1f} images/s")
+    click.echo(
+        f"embedded {summary.num_embedded} of {summary.num_images} images ({summary.dim}-d) into {out}; "
+        f"skipped {summary.num_skipped} (see {summary.skipped_manifest}); "
+        f"{summary.images_per_second:.1f} images/s"
+    )
 
 
 @main.group("eval")
@@ -427,7 +523,12 @@ def eval_group() -> None:
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="JSON result file.")
 @_clean_errors
 def eval_knn_command(
-    *, train_features: Path, test_features: Path, ks: tuple[int, ...], temperature: float, device: str | None,
+    *,
+    train_features: Path,
+    test_features: Path,
+    ks: tuple[int, ...],
+    temperature: float,
+    device: str | None,
     out: Path | None,
 ) -> None:
     """Weighted cosine kNN of --test features against --train features (k=20 and 200, T=0.07)."""
@@ -468,28 +569,73 @@ def _run_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by the commands that train on DATA: caps, seed, device, where MODEL lives. The command
     receives them as one `run` (a RunOptions)."""
 
-    command = _bundle(command, "run", RunOptions, ("train_limit", "test_limit", "seed", "device", "num_workers",
-                                                   "hub_dir", "checkpoint_dir", "strict", "shuffle"))
-    for option in reversed([
-        click.option("--train-limit", type=click.IntRange(min=1), default=_default(RunOptions, "train_limit"),
-                     help="At most N training images (Fashion-MNIST: the first N, else a seeded sample)."),
-        click.option("--test-limit", type=click.IntRange(min=1), default=_default(RunOptions, "test_limit"),
-                     help="At most N test images (same)."),
-        click.option("--seed", type=int, default=_default(RunOptions, "seed"), show_default=True),
-        click.option("--device", default=_default(RunOptions, "device"), show_default=True, callback=_device),
-        click.option("--num-workers", type=int, default=_default(RunOptions, "num_workers"), show_default=True,
-                     help="Decoding processes."),
-        click.option("--hub-dir", type=click.Path(path_type=Path), default=_default(RunOptions, "hub_dir"),
-                     help="Local hub directory to load MODEL from."),
-        click.option("--checkpoint-dir", type=click.Path(path_type=Path),
-                     default=_default(RunOptions, "checkpoint_dir"),
-                     help="Save each network trained there after every epoch; the same command resumes from it."),
-        click.option("--strict", is_flag=True, default=_default(RunOptions, "strict"),
-                     help="An image that does not decode is an error instead of a skip."),
-        click.option("--shuffle", type=click.Choice(get_args(Shuffle)), default=_default(RunOptions, "shuffle"),
-                     show_default=True, help="Under several ranks: one global batch order, or each rank shuffles "
-                     "its own stretch of DATA (its own tar shards)."),
-    ]):
+    command = _bundle(
+        command,
+        "run",
+        RunOptions,
+        (
+            "train_limit",
+            "test_limit",
+            "seed",
+            "device",
+            "num_workers",
+            "hub_dir",
+            "checkpoint_dir",
+            "strict",
+            "shuffle",
+        ),
+    )
+    for option in reversed(
+        [
+            click.option(
+                "--train-limit",
+                type=click.IntRange(min=1),
+                default=_default(RunOptions, "train_limit"),
+                help="At most N training images (Fashion-MNIST: the first N, else a seeded sample).",
+            ),
+            click.option(
+                "--test-limit",
+                type=click.IntRange(min=1),
+                default=_default(RunOptions, "test_limit"),
+                help="At most N test images (same).",
+            ),
+            click.option("--seed", type=int, default=_default(RunOptions, "seed"), show_default=True),
+            click.option("--device", default=_default(RunOptions, "device"), show_default=True, callback=_device),
+            click.option(
+                "--num-workers",
+                type=int,
+                default=_default(RunOptions, "num_workers"),
+                show_default=True,
+                help="Decoding processes.",
+            ),
+            click.option(
+                "--hub-dir",
+                type=click.Path(path_type=Path),
+                default=_default(RunOptions, "hub_dir"),
+                help="Local hub directory to load MODEL from.",
+            ),
+            click.option(
+                "--checkpoint-dir",
+                type=click.Path(path_type=Path),
+                default=_default(RunOptions, "checkpoint_dir"),
+                help="Save each network trained there after every epoch; the same command resumes from it.",
+            ),
+            click.option(
+                "--strict",
+                is_flag=True,
+                default=_default(RunOptions, "strict"),
+                help="An image that does not decode is an error instead of a skip.",
+            ),
+            click.option(
+                "--shuffle",
+                type=click.Choice(get_args(Shuffle)),
+                default=_default(RunOptions, "shuffle"),
+                show_default=True,
+                help="Under several ranks: one global batch order, or each rank shuffles "
+                "its own stretch of DATA (its own tar shards).",
+            ),
+        ]
+    ):
         command = option(command)
     return command
 
@@ -523,37 +669,60 @@ def _schedule_options(*, linear_protocol: bool = False, lr_help: str | None = No
     Schedule."""
     schedule = LinearProtocolSchedule if linear_protocol else Schedule
     lr_field = "base_lr" if linear_protocol else "lr"
-    lr_option = click.option(f"--{lr_field.replace('_', '-')}", type=float, default=_default(schedule, lr_field),
-                             show_default=True, help="lr = base-lr x batch / 256 (paper 0.02; the official code uses "
-                             "0.1)." if linear_protocol else lr_help)
+    lr_option = click.option(
+        f"--{lr_field.replace('_', '-')}",
+        type=float,
+        default=_default(schedule, lr_field),
+        show_default=True,
+        help="lr = base-lr x batch / 256 (paper 0.02; the official code uses 0.1)." if linear_protocol else lr_help,
+    )
     batch_size = _default(schedule, "batch_size")
 
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
         fields = ("epochs", "batch_size", "weight_decay", "optimizer", lr_field)
         command = _bundle(command, "schedule", schedule, fields)
-        for option in reversed([
-            click.option("--epochs", type=click.IntRange(min=1), default=_default(schedule, "epochs"),
-                         show_default=True),
-            click.option("--batch-size", type=click.IntRange(min=1), default=batch_size,
-                         show_default=batch_size is not None,
-                         help=None if batch_size else f"[default: {DEFAULT_BATCH_SIZE}, halved on a small train set "
-                         f"until an epoch has {MIN_STEPS_PER_EPOCH} steps]"),
-            click.option("--weight-decay", type=click.FloatRange(min=0), default=_default(schedule, "weight_decay"),
-                         show_default=True),
-            click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=_default(schedule, "optimizer"),
-                         show_default=True),
-            lr_option,
-        ]):
+        for option in reversed(
+            [
+                click.option(
+                    "--epochs", type=click.IntRange(min=1), default=_default(schedule, "epochs"), show_default=True
+                ),
+                click.option(
+                    "--batch-size",
+                    type=click.IntRange(min=1),
+                    default=batch_size,
+                    show_default=batch_size is not None,
+                    help=None
+                    if batch_size
+                    else f"[default: {DEFAULT_BATCH_SIZE}, halved on a small train set "
+                    f"until an epoch has {MIN_STEPS_PER_EPOCH} steps]",
+                ),
+                click.option(
+                    "--weight-decay",
+                    type=click.FloatRange(min=0),
+                    default=_default(schedule, "weight_decay"),
+                    show_default=True,
+                ),
+                click.option(
+                    "--optimizer",
+                    type=click.Choice(OPTIMIZERS),
+                    default=_default(schedule, "optimizer"),
+                    show_default=True,
+                ),
+                lr_option,
+            ]
+        ):
             command = option(command)
         return command
 
     return decorate
 
 
-_DATA_HELP = ("DATA: fashion_mnist, digits, or a folder with train/ and val/ (or test/) sub-folders (class folders, or "
-              "a Hugging Face DatasetDict saved with save_to_disk). With --test-data, DATA is the training source and "
-              "--test-data the test one: each an image folder, WebDataset tar shards ('train-{000000..000099}.tar'), "
-              "a Hugging Face dataset folder or parquet/arrow files ('data/train-*.parquet').")
+_DATA_HELP = (
+    "DATA: fashion_mnist, digits, or a folder with train/ and val/ (or test/) sub-folders (class folders, or "
+    "a Hugging Face DatasetDict saved with save_to_disk). With --test-data, DATA is the training source and "
+    "--test-data the test one: each an image folder, WebDataset tar shards ('train-{000000..000099}.tar'), "
+    "a Hugging Face dataset folder or parquet/arrow files ('data/train-*.parquet')."
+)
 
 
 def _data_argument(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -563,8 +732,12 @@ def _data_argument(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, data: str, test_data: str | None, **kwargs: Any) -> Any:
         return command(*args, data=data if test_data is None else (data, test_data), **kwargs)
 
-    wrapper = click.option("--test-data", default=None, metavar="SOURCE",
-                           help="The test source; DATA is then the training source (see below).")(wrapper)
+    wrapper = click.option(
+        "--test-data",
+        default=None,
+        metavar="SOURCE",
+        help="The test source; DATA is then the training source (see below).",
+    )(wrapper)
     return click.argument("data")(wrapper)
 
 
@@ -594,8 +767,10 @@ def _parse_subset_files(pairs: tuple[str, ...]) -> dict[float, Path]:
         except ValueError:
             value = None
         if value is None or not 0 < value <= 1 or not path:
-            raise click.BadParameter(f"{pair!r}: expected FRACTION=PATH with FRACTION in (0, 1], e.g. "
-                                     "0.01=1percent.txt", param_hint="--subset-file")
+            raise click.BadParameter(
+                f"{pair!r}: expected FRACTION=PATH with FRACTION in (0, 1], e.g. 0.01=1percent.txt",
+                param_hint="--subset-file",
+            )
         files[value] = Path(path)
     return files
 
@@ -603,26 +778,47 @@ def _parse_subset_files(pairs: tuple[str, ...]) -> dict[float, Path]:
 @eval_group.command("semi", epilog=_DATA_HELP)
 @click.argument("model")
 @_data_argument
-@click.option("--fraction", "fractions", type=click.FloatRange(0, 1, min_open=True), multiple=True,
-              default=(0.01, 0.1), show_default=True,
-              help="Share of the training labels to fine-tune on (class-balanced, seeded).")
-@click.option("--subset-file", "subset_files", multiple=True, metavar="FRACTION=PATH",
-              help="SimCLR subset file (one image basename a line) to use for FRACTION instead of a seeded draw.")
+@click.option(
+    "--fraction",
+    "fractions",
+    type=click.FloatRange(0, 1, min_open=True),
+    multiple=True,
+    default=(0.01, 0.1),
+    show_default=True,
+    help="Share of the training labels to fine-tune on (class-balanced, seeded).",
+)
+@click.option(
+    "--subset-file",
+    "subset_files",
+    multiple=True,
+    metavar="FRACTION=PATH",
+    help="SimCLR subset file (one image basename a line) to use for FRACTION instead of a seeded draw.",
+)
 @_schedule_options()
 @_run_options
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="JSON result file.")
 @_clean_errors
 def eval_semi_command(
-    model: str, data: str | tuple[str, str], *, fractions: tuple[float, ...], subset_files: tuple[str, ...],
-    schedule: Schedule, run: RunOptions, out: Path | None,
+    model: str,
+    data: str | tuple[str, str],
+    *,
+    fractions: tuple[float, ...],
+    subset_files: tuple[str, ...],
+    schedule: Schedule,
+    run: RunOptions,
+    out: Path | None,
 ) -> None:
     """Semi-supervised: fine-tune all of MODEL on 1% and 10% (--fraction) of DATA's training labels."""
     from simsiam_zoo.evaluate.protocols import semi_supervised
 
-    result = semi_supervised(model, data, fractions=fractions, subset_files=_parse_subset_files(subset_files),
-                             schedule=schedule, run=run)
-    _report(result, out, [(f"fine-tune {row['fraction']:g} ({row['num_labelled']})", row["top1"])
-                          for row in result["fractions"]])
+    result = semi_supervised(
+        model, data, fractions=fractions, subset_files=_parse_subset_files(subset_files), schedule=schedule, run=run
+    )
+    _report(
+        result,
+        out,
+        [(f"fine-tune {row['fraction']:g} ({row['num_labelled']})", row["top1"]) for row in result["fractions"]],
+    )
 
 
 def _parse_datasets(entries: tuple[str, ...]) -> dict[str, str]:
@@ -637,19 +833,41 @@ def _parse_datasets(entries: tuple[str, ...]) -> dict[str, str]:
 
 @eval_group.command("transfer")
 @click.argument("model")
-@click.option("--dataset", "datasets", multiple=True, required=True, metavar="NAME=PATH",
-              help="A folder with train/ and val/ (or test/) class sub-folders, or digits / fashion_mnist.")
-@click.option("--mode", "modes", type=click.Choice(["linear", "finetune"]), multiple=True,
-              default=("linear", "finetune"), show_default=True)
+@click.option(
+    "--dataset",
+    "datasets",
+    multiple=True,
+    required=True,
+    metavar="NAME=PATH",
+    help="A folder with train/ and val/ (or test/) class sub-folders, or digits / fashion_mnist.",
+)
+@click.option(
+    "--mode",
+    "modes",
+    type=click.Choice(["linear", "finetune"]),
+    multiple=True,
+    default=("linear", "finetune"),
+    show_default=True,
+)
 @_schedule_options(lr_help="Fine-tuning lr.")
-@click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
-              help="Keep extracted features here for reuse (default: a temporary folder).")
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Keep extracted features here for reuse (default: a temporary folder).",
+)
 @_run_options
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="JSON result file.")
 @_clean_errors
 def eval_transfer_command(
-    model: str, *, datasets: tuple[str, ...], modes: tuple[str, ...], schedule: Schedule, cache_dir: Path | None,
-    run: RunOptions, out: Path | None,
+    model: str,
+    *,
+    datasets: tuple[str, ...],
+    modes: tuple[str, ...],
+    schedule: Schedule,
+    cache_dir: Path | None,
+    run: RunOptions,
+    out: Path | None,
 ) -> None:
     """Transfer MODEL to each --dataset: linear probe on cached features and full fine-tuning."""
     from simsiam_zoo.evaluate.protocols import transfer
@@ -661,29 +879,57 @@ def eval_transfer_command(
 @main.command("finetune", epilog=_DATA_HELP)
 @click.argument("model")
 @_data_argument
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
-              help="Classifier folder that timm loads (local-dir:OUT); the result goes to OUT/finetune.json.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Classifier folder that timm loads (local-dir:OUT); the result goes to OUT/finetune.json.",
+)
 @_schedule_options()
 @click.option("--frozen-backbone", is_flag=True, help="Train only the linear head (the linear protocol).")
 @click.option("--name", default=None, help="Model name on the card (default ARCH.finetuned).")
-@click.option("--license", "license_", default=None,
-              help="Card licence, a Hub licence id (default: the backbone's licence, else apache-2.0).")
+@click.option(
+    "--license",
+    "license_",
+    default=None,
+    help="Card licence, a Hub licence id (default: the backbone's licence, else apache-2.0).",
+)
 @click.option("--license-name", default=None, help="With --license other: the licence's short name.")
 @click.option("--license-link", default=None, help="With --license other: a link to the licence text.")
 @click.option("--overwrite", is_flag=True, help=_OVERWRITE_HELP.replace("OUT", "--out"))
 @_run_options
 @_clean_errors
 def finetune_command(
-    model: str, data: str | tuple[str, str], *, out_dir: Path, schedule: Schedule, frozen_backbone: bool,
-    name: str | None, license_: str | None, license_name: str | None, license_link: str | None, overwrite: bool,
+    model: str,
+    data: str | tuple[str, str],
+    *,
+    out_dir: Path,
+    schedule: Schedule,
+    frozen_backbone: bool,
+    name: str | None,
+    license_: str | None,
+    license_name: str | None,
+    license_link: str | None,
+    overwrite: bool,
     run: RunOptions,
 ) -> None:
     """Fine-tune MODEL on DATA and save the classifier (backbone + fc) as a timm folder --out."""
     from simsiam_zoo.evaluate.protocols import finetune_classifier
 
-    result = finetune_classifier(model, data, out_dir, schedule=schedule, frozen_backbone=frozen_backbone,
-                                 card_name=name, license=license_, license_name=license_name,
-                                 license_link=license_link, run=run, overwrite=overwrite)
+    result = finetune_classifier(
+        model,
+        data,
+        out_dir,
+        schedule=schedule,
+        frozen_backbone=frozen_backbone,
+        card_name=name,
+        license=license_,
+        license_name=license_name,
+        license_link=license_link,
+        run=run,
+        overwrite=overwrite,
+    )
     _report(result, out_dir / "finetune.json", [("linear" if frozen_backbone else "fine-tune", result["top1"])])
     click.echo(f"classifier in {out_dir} (timm.create_model('local-dir:{out_dir}', pretrained=True))")
 

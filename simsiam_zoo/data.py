@@ -37,7 +37,16 @@ FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 # Debian package.
 FASHION_MNIST_SUBSET_DIR = Path(__file__).parent / "datasets" / "fashion_mnist_subset"
 FASHION_MNIST_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 
 
@@ -187,8 +196,11 @@ class Decodable(Dataset):
                 continue
             if index not in self._said:
                 self._said.add(index)
-                warnings.warn(f"{problem}; skipped (item {index} of {len(self.dataset)}), the next item that decodes "
-                              "takes its place (--strict makes this an error)", stacklevel=2)
+                warnings.warn(
+                    f"{problem}; skipped (item {index} of {len(self.dataset)}), the next item that decodes "
+                    "takes its place (--strict makes this an error)",
+                    stacklevel=2,
+                )
             return item
         raise DataError(f"none of the {len(self.dataset)} items decodes; the first: {problem}")
 
@@ -229,19 +241,30 @@ class EpochSampler(Sampler):
     """
 
     def __init__(
-        self, size: int, *, batch_size: int, seed: int, epoch: int, rank: int = 0, world_size: int = 1,
-        start_batch: int = 0, stretches: Sequence[range] | None = None,
+        self,
+        size: int,
+        *,
+        batch_size: int,
+        seed: int,
+        epoch: int,
+        rank: int = 0,
+        world_size: int = 1,
+        start_batch: int = 0,
+        stretches: Sequence[range] | None = None,
     ):
         if stretches is not None and (len(stretches) != world_size or sum(map(len, stretches)) != size):
-            raise ValueError(f"{len(stretches)} stretches of {sum(map(len, stretches))} indices for {world_size} "
-                             f"ranks and {size} indices")
+            raise ValueError(
+                f"{len(stretches)} stretches of {sum(map(len, stretches))} indices for {world_size} "
+                f"ranks and {size} indices"
+            )
         per_rank = size // world_size if stretches is None else min(map(len, stretches))
         self.batches_per_epoch = per_rank // batch_size
         if self.batches_per_epoch == 0 and stretches is None:
             raise DataError(f"{size} images are fewer than one global batch of {batch_size * world_size}")
         if self.batches_per_epoch == 0:
-            raise DataError(f"the smallest rank's stretch of the data holds {per_rank} images, fewer than one batch "
-                            f"of {batch_size}")
+            raise DataError(
+                f"the smallest rank's stretch of the data holds {per_rank} images, fewer than one batch of {batch_size}"
+            )
         self.size, self.batch_size, self.seed, self.epoch = size, batch_size, seed, epoch
         self.rank, self.world_size, self.start_batch, self.stretches = rank, world_size, start_batch, stretches
 
@@ -359,8 +382,15 @@ class ImageSource:
 
     def head(self, limit: int) -> ImageSource:
         return ImageSource(
-            self.kind, self.location, self.paths[:limit], self.labels[:limit], self.classes, self.files[:limit],
-            self.dataset, {i: r for i, r in self.skipped.items() if i < limit}, self.members[:limit],
+            self.kind,
+            self.location,
+            self.paths[:limit],
+            self.labels[:limit],
+            self.classes,
+            self.files[:limit],
+            self.dataset,
+            {i: r for i, r in self.skipped.items() if i < limit},
+            self.members[:limit],
         )
 
     def images(self) -> SourceImages:
@@ -368,8 +398,11 @@ class ImageSource:
         if self.skipped:
             listed = "; ".join(f"{self.paths[i]}: {reason}" for i, reason in list(self.skipped.items())[:_NAMED_LISTED])
             more = len(self.skipped) - _NAMED_LISTED
-            warnings.warn(f"{self.location}: skipped {len(self.skipped)} of {len(self.paths)} entries, not images "
-                          f"({listed}{f'; and {more} more' if more > 0 else ''})", stacklevel=2)
+            warnings.warn(
+                f"{self.location}: skipped {len(self.skipped)} of {len(self.paths)} entries, not images "
+                f"({listed}{f'; and {more} more' if more > 0 else ''})",
+                stacklevel=2,
+            )
         return SourceImages(self, [i for i in range(len(self.paths)) if i not in self.skipped])
 
 
@@ -402,8 +435,14 @@ def open_source(data: str | Path, *, limit: int | None = None) -> ImageSource:
             raise DataError(f"unknown named source {data!r}; expected one of {', '.join(NAMED_SOURCES)}")
         split = NAMED_SOURCES[data]
         dataset = FashionMNIST(split=split)
-        source = ImageSource("dataset", f"fashion_mnist:{split}", list(dataset.paths), dataset.labels.tolist(),
-                             list(dataset.classes), dataset=dataset)
+        source = ImageSource(
+            "dataset",
+            f"fashion_mnist:{split}",
+            list(dataset.paths),
+            dataset.labels.tolist(),
+            list(dataset.classes),
+            dataset=dataset,
+        )
     else:
         path = Path(data)
         if path.is_symlink() and not path.exists():
@@ -528,8 +567,11 @@ def _scan_folder(root: Path) -> ImageSource:
     ordered = sorted(entries)
     class_index = {name: i for i, name in enumerate(classes)}
     return ImageSource(
-        "folder", str(root), ["/".join(p) for p in ordered],
-        [class_index[p[0]] if len(p) > 1 else -1 for p in ordered], classes,
+        "folder",
+        str(root),
+        ["/".join(p) for p in ordered],
+        [class_index[p[0]] if len(p) > 1 else -1 for p in ordered],
+        classes,
         files=[root.joinpath(*p) for p in ordered],
         skipped={i: entries[p] for i, p in enumerate(ordered) if entries[p] is not None},
     )
@@ -557,7 +599,7 @@ def expand_braces(pattern: str) -> list[str]:
     match = re.search(r"\{([^{}]*)\}", pattern)
     if match is None:
         return [pattern]
-    head, body, tail = pattern[: match.start()], match.group(1), pattern[match.end():]
+    head, body, tail = pattern[: match.start()], match.group(1), pattern[match.end() :]
     numeric = re.fullmatch(r"(\d+)\.\.(\d+)", body)
     if numeric:
         first, last = numeric.groups()
@@ -573,8 +615,9 @@ def _read_tars(pattern: str) -> ImageSource:
     shards = [Path(name) for name in expand_braces(pattern)]
     missing = [str(shard) for shard in shards if not shard.is_file()]
     if missing:
-        raise DataError(f"{missing[0]}: no such tar shard" + (f" (and {len(missing) - 1} more)" if len(missing) > 1
-                                                               else ""))
+        raise DataError(
+            f"{missing[0]}: no such tar shard" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+        )
     paths, labels, files, members, skipped = [], [], [], [], {}
     # Samples are named SHARD/KEY by the shard's file name, or by its path where two shards share a name.
     by_name = len({shard.name for shard in shards}) == len(shards)
@@ -586,13 +629,23 @@ def _read_tars(pattern: str) -> ImageSource:
             files.append(Path(f"{shard}/{key}.{image}" if image else f"{shard}/{key}"))
             members.append(sample[image] if image else (shard, 0, 0))
             if repeated:
-                skipped[len(paths) - 1] = (f"a second sample {key} in the shard ({', '.join(sorted(sample))}): "
-                                           "WebDataset keys must be unique; the first one is used")
+                skipped[len(paths) - 1] = (
+                    f"a second sample {key} in the shard ({', '.join(sorted(sample))}): "
+                    "WebDataset keys must be unique; the first one is used"
+                )
             elif image is None:
                 skipped[len(paths) - 1] = f"no image in the sample (members: {', '.join(sorted(sample))})"
     num_classes = max(labels, default=-1) + 1
-    return ImageSource("tar", pattern, paths, labels, [str(i) for i in range(num_classes)], files=files,
-                       skipped=skipped, members=members)
+    return ImageSource(
+        "tar",
+        pattern,
+        paths,
+        labels,
+        [str(i) for i in range(num_classes)],
+        files=files,
+        skipped=skipped,
+        members=members,
+    )
 
 
 _TAR_IMAGE_TYPES = {extension.lstrip(".") for extension in IMAGE_EXTENSIONS}
@@ -611,8 +664,10 @@ def _samples(shard: Path) -> Iterator[tuple[str, dict[str, tuple[Path, int, int]
     order; `repeated`: a member of the key's extension came again right after it (a second sample of that key)."""
     with open(shard, "rb") as f:
         if f.read(6).startswith(_COMPRESSED_MAGIC):
-            raise DataError(f"{shard}: a compressed tar; images are read where they lie in the file, so shards must "
-                            "be plain .tar (WebDataset's default): decompress it (e.g. gunzip)")
+            raise DataError(
+                f"{shard}: a compressed tar; images are read where they lie in the file, so shards must "
+                "be plain .tar (WebDataset's default): decompress it (e.g. gunzip)"
+            )
     try:
         with tarfile.open(shard, mode="r:") as tar:
             key, sample, label, repeated = None, {}, None, False
@@ -639,8 +694,10 @@ def _samples(shard: Path) -> Iterator[tuple[str, dict[str, tuple[Path, int, int]
 def _class_label(shard: Path, member: tarfile.TarInfo, data: bytes) -> int:
     text = data.decode("utf-8", errors="replace").strip()
     if not re.fullmatch(r"[0-9]{1,9}", text) or int(text) > MAX_CLASS_LABEL:
-        raise DataError(f"{shard}: {member.name}: a class label must be a decimal number from 0 to "
-                        f"{MAX_CLASS_LABEL:,}, got {text[:20]!r}")
+        raise DataError(
+            f"{shard}: {member.name}: a class label must be a decimal number from 0 to "
+            f"{MAX_CLASS_LABEL:,}, got {text[:20]!r}"
+        )
     return int(text)
 
 
@@ -654,8 +711,9 @@ def _hf_datasets() -> Any:
     try:
         import datasets
     except ImportError:
-        raise DataError("reading a Hugging Face dataset needs the datasets library: pip install 'simsiam-zoo[hf]'") \
-            from None
+        raise DataError(
+            "reading a Hugging Face dataset needs the datasets library: pip install 'simsiam-zoo[hf]'"
+        ) from None
     return datasets
 
 
@@ -698,19 +756,28 @@ def _hf_source(dataset: Any, location: str, *, name: str) -> ImageSource:
     image = "image" if "image" in images else images[0]
     class_labels = [column for column, feature in features.items() if isinstance(feature, datasets.ClassLabel)]
     label = "label" if "label" in class_labels else next(iter(class_labels), "label" if "label" in features else None)
-    labels, classes = _hf_labels(dataset[label] if label is not None else [None] * len(dataset),
-                                 features[label].names if label in class_labels else None, location, label)
+    labels, classes = _hf_labels(
+        dataset[label] if label is not None else [None] * len(dataset),
+        features[label].names if label in class_labels else None,
+        location,
+        label,
+    )
     missing = _rows_without_image(dataset.with_format("arrow")[image])
     return ImageSource(
-        "hf", location, [f"{name}/{i}" for i in range(len(dataset))], labels, classes,
+        "hf",
+        location,
+        [f"{name}/{i}" for i in range(len(dataset))],
+        labels,
+        classes,
         data_files=[Path(cache["filename"]) for cache in dataset.cache_files],
         dataset=_HFImages(dataset.cast_column(image, datasets.Image(decode=False)), image, labels, name),
         skipped={i: f"no image in the row (column {image!r} is empty)" for i, gone in enumerate(missing) if gone},
     )
 
 
-def _hf_labels(values: list[Any], names: list[str] | None, location: str, column: str | None
-               ) -> tuple[list[int], list[str]]:
+def _hf_labels(
+    values: list[Any], names: list[str] | None, location: str, column: str | None
+) -> tuple[list[int], list[str]]:
     """Labels and class names of a label column: a ClassLabel's names, integers numbered as they are, or strings
     (classes in sorted order, as an image folder's); an empty row is unlabelled (-1)."""
     present = [value for value in values if value is not None]
@@ -718,11 +785,19 @@ def _hf_labels(values: list[Any], names: list[str] | None, location: str, column
         classes = sorted(set(present))
         index = {name: i for i, name in enumerate(classes)}
         return [-1 if value is None else index[value] for value in values], classes
-    wrong = next((value for value in present if isinstance(value, bool) or not isinstance(value, int)
-                  or not -1 <= value <= MAX_CLASS_LABEL), None)
+    wrong = next(
+        (
+            value
+            for value in present
+            if isinstance(value, bool) or not isinstance(value, int) or not -1 <= value <= MAX_CLASS_LABEL
+        ),
+        None,
+    )
     if wrong is not None:
-        raise DataError(f"{location}: label column {column!r} holds {wrong!r}; expected class names or integers from "
-                        f"0 to {MAX_CLASS_LABEL:,}")
+        raise DataError(
+            f"{location}: label column {column!r} holds {wrong!r}; expected class names or integers from "
+            f"0 to {MAX_CLASS_LABEL:,}"
+        )
     labels = [-1 if value is None else value for value in values]
     return labels, list(names) if names is not None else [str(i) for i in range(max(labels, default=-1) + 1)]
 

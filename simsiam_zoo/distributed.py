@@ -51,8 +51,10 @@ def check_device(name: str) -> str:
         "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
     }
     if not available.get(device.type, False):
-        raise ValueError(f"{name!r}: this machine has no such device (it has: "
-                         f"{', '.join(kind for kind, there in available.items() if there)})")
+        raise ValueError(
+            f"{name!r}: this machine has no such device (it has: "
+            f"{', '.join(kind for kind, there in available.items() if there)})"
+        )
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise ValueError(f"{name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     return name

@@ -25,8 +25,15 @@ class Augmented(Dataset):
     error.
     """
 
-    def __init__(self, dataset: Dataset, transform: Callable[[torch.Tensor], torch.Tensor], *, seed: int,
-                 views: int = 1, strict: bool = False):
+    def __init__(
+        self,
+        dataset: Dataset,
+        transform: Callable[[torch.Tensor], torch.Tensor],
+        *,
+        seed: int,
+        views: int = 1,
+        strict: bool = False,
+    ):
         self.dataset, self.transform, self.seed, self.views = Decodable(dataset, strict=strict), transform, seed, views
 
     def __len__(self) -> int:
@@ -80,8 +87,9 @@ def cosine_lr(base_lr: float, step: int, total_steps: int, *, warmup_steps: int 
     return base_lr * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def build_optimizer(groups: list[dict[str, Any]], *, kind: Optimizer, lr: float, momentum: float,
-                    weight_decay: float) -> torch.optim.Optimizer:
+def build_optimizer(
+    groups: list[dict[str, Any]], *, kind: Optimizer, lr: float, momentum: float, weight_decay: float
+) -> torch.optim.Optimizer:
     """SGD or LARS over parameter groups (dicts with `params` and any keys of the caller's, such as `fix_lr`).
 
     SGD decays every parameter, as the official SimSiam code. LARS follows the LARS paper, BYOL's and SimSiam's
@@ -166,6 +174,7 @@ class _UncheckedLosses:
         if not all(finite):
             bad = finite.index(False)
             step = self.first_step + bad
-            raise TrainingDiverged(f"loss is {self.losses[bad].item()} at step {step} (epoch "
-                                   f"{step // steps_per_epoch}); {advice()}")
+            raise TrainingDiverged(
+                f"loss is {self.losses[bad].item()} at step {step} (epoch {step // steps_per_epoch}); {advice()}"
+            )
         self.first_step, self.losses = self.first_step + len(self.losses), []

@@ -62,11 +62,14 @@ def _claimed_by_training_run(name: str, *, arch: str) -> ZooEntry | None:
     if entry is None:
         return None
     if entry.source is not None:
-        raise HubFolderError(f"--name {name}: that zoo entry is a released checkpoint ({entry.source.url}), not this "
-                             "run; pass a name of your own")
+        raise HubFolderError(
+            f"--name {name}: that zoo entry is a released checkpoint ({entry.source.url}), not this "
+            "run; pass a name of your own"
+        )
     if entry.arch != arch:
-        raise HubFolderError(f"--name {name}: that zoo entry is a {entry.arch}, this run trains a {arch}; pass a name "
-                             "of your own")
+        raise HubFolderError(
+            f"--name {name}: that zoo entry is a {entry.arch}, this run trains a {arch}; pass a name of your own"
+        )
     return entry
 
 
@@ -89,8 +92,10 @@ def export_checkpoint(
     check_repo_id(repo_id or f"{DEFAULT_ORG}/{name}")
     check_output(out_dir, kind=HUB_FOLDER_KIND, inputs=(checkpoint_path,), overwrite=overwrite)
     if (checkpoint_path / CONFIG_NAME).is_file() and not (checkpoint_path / CHECKPOINT_NAME).exists():
-        raise HubFolderError(f"{checkpoint_path}: a hub folder, not a training run; export takes a run folder or its "
-                             f"{CHECKPOINT_NAME} (a hub folder is pushed or loaded as it is)")
+        raise HubFolderError(
+            f"{checkpoint_path}: a hub folder, not a training run; export takes a run folder or its "
+            f"{CHECKPOINT_NAME} (a hub folder is pushed or loaded as it is)"
+        )
     if checkpoint_path.is_dir():
         checkpoint_path = checkpoint_path / CHECKPOINT_NAME
     checkpoint = load_checkpoint(checkpoint_path)
@@ -104,17 +109,30 @@ def export_checkpoint(
     method = "byol" if recipe.model.momentum_target is not None else "simsiam"
     repo_id = repo_id or (entry.hub_id if entry else f"{DEFAULT_ORG}/{name}")
     card = render_card(
-        name=name, repo_id=repo_id, arch=recipe.model.arch, num_features=model.num_features,
+        name=name,
+        repo_id=repo_id,
+        arch=recipe.model.arch,
+        num_features=model.num_features,
         summary=entry.summary if entry else f"{recipe.model.arch} pretrained with recipe `{recipe.name}`.",
-        license=license, datasets=[dataset], preprocessing=preprocessing, recipe_summary=recipe_summary(recipe),
-        results=tuple(results), method=method,
+        license=license,
+        datasets=[dataset],
+        preprocessing=preprocessing,
+        recipe_summary=recipe_summary(recipe),
+        results=tuple(results),
+        method=method,
     )
     full_state = {k: v for k, v in checkpoint["model"].items() if not k.startswith("target.")}
     folder = write_hub_folder(
         out_dir,
         backbone_state=state,
-        config=timm_config(model, preprocessing=preprocessing, tag=name.partition(".")[2] or name, license=license,
-                           origin_url=PROJECT_URL, paper_ids=paper_id(method)),
+        config=timm_config(
+            model,
+            preprocessing=preprocessing,
+            tag=name.partition(".")[2] or name,
+            license=license,
+            origin_url=PROJECT_URL,
+            paper_ids=paper_id(method),
+        ),
         card=card,
         recipe_yaml=recipe.to_yaml(),
         full_model_state=full_state if include_full_model else None,
@@ -148,14 +166,22 @@ def convert_to_hub(
         detected, state = convert_state_dict(load_checkpoint_file(checkpoint_path), source=converter)
     except ConversionError as error:
         message = str(error)
-        raise ConversionError(message if message.startswith(str(checkpoint_path)) else f"{checkpoint_path}: {message}"
-                              ) from None
+        raise ConversionError(
+            message if message.startswith(str(checkpoint_path)) else f"{checkpoint_path}: {message}"
+        ) from None
     arch = arch or (entry.arch if entry else infer_resnet_arch(state, source=str(checkpoint_path)))
     origin = f"`{checkpoint_path.name}`" + (f" (sha256 `{original_sha256}`)" if original_sha256 else "")
     folder = _write_converted(
-        state, out_dir, name=name, entry=entry, arch=arch, repo_id=repo_id, source=str(checkpoint_path),
+        state,
+        out_dir,
+        name=name,
+        entry=entry,
+        arch=arch,
+        repo_id=repo_id,
+        source=str(checkpoint_path),
         provenance=f"Converted with `simsiam-zoo convert --from {detected}` from {origin}.",
-        inputs=(checkpoint_path,), overwrite=overwrite,
+        inputs=(checkpoint_path,),
+        overwrite=overwrite,
     )
     return detected, folder
 
@@ -165,9 +191,15 @@ def convert_source_file(entry: ZooEntry, original: Path, *, original_sha256: str
     assert entry.source is not None
     _, state = convert_state_dict(load_checkpoint_file(original), source=entry.source.converter)
     return _write_converted(
-        state, out_dir, name=entry.name, entry=entry, arch=entry.arch, repo_id=None, source=entry.source.url,
+        state,
+        out_dir,
+        name=entry.name,
+        entry=entry,
+        arch=entry.arch,
+        repo_id=None,
+        source=entry.source.url,
         provenance=f"Converted by simsiam-zoo's `{entry.source.converter}` converter from the original file "
-                   f"{entry.source.url} (sha256 `{original_sha256}`).",
+        f"{entry.source.url} (sha256 `{original_sha256}`).",
     )
 
 
@@ -217,7 +249,8 @@ def _cached_and_unchanged(entry: ZooEntry, folder: Path) -> bool:
             raise ChecksumMismatch(
                 f"{entry.name}: {folder / name} in the cache is not the file converted from the verified original "
                 f"(sha256 {digest}, recorded {record.get(name) if isinstance(record, dict) else None}); delete "
-                f"{folder} to fetch the entry again")
+                f"{folder} to fetch the entry again"
+            )
     return True
 
 
@@ -227,8 +260,10 @@ def _check_entry_file(entry: ZooEntry, path: Path, *, name: str) -> str:
     if entry.source is None:
         raise HubFolderError(f"--name {name}: that zoo entry is trained by this project, not converted; {advice}")
     if entry.source.sha256 is None and entry.source.hash_kind == "none":
-        raise HubFolderError(f"--name {name}: {path} cannot be checked against that zoo entry (its source publishes "
-                             f"no hash and none is pinned yet); {advice}")
+        raise HubFolderError(
+            f"--name {name}: {path} cannot be checked against that zoo entry (its source publishes "
+            f"no hash and none is pinned yet); {advice}"
+        )
     digests = file_digests(path)
     mismatch = check_digests(entry.source, digests)
     if mismatch:
@@ -237,26 +272,48 @@ def _check_entry_file(entry: ZooEntry, path: Path, *, name: str) -> str:
 
 
 def _write_converted(
-    state: dict[str, torch.Tensor], out_dir: str | Path, *, name: str, entry: ZooEntry | None, arch: str,
-    repo_id: str | None, source: str, provenance: str, inputs: Sequence[str | Path] = (), overwrite: bool = False,
+    state: dict[str, torch.Tensor],
+    out_dir: str | Path,
+    *,
+    name: str,
+    entry: ZooEntry | None,
+    arch: str,
+    repo_id: str | None,
+    source: str,
+    provenance: str,
+    inputs: Sequence[str | Path] = (),
+    overwrite: bool = False,
 ) -> Path:
     model = backbone_from_state(arch, state, source=source)
     preprocessing = entry.preprocessing if entry else Preprocessing()
     license = entry.license if entry else "unknown"
     card = render_card(
-        name=name, repo_id=repo_id or (entry.hub_id if entry else f"{DEFAULT_ORG}/{name}"), arch=arch,
+        name=name,
+        repo_id=repo_id or (entry.hub_id if entry else f"{DEFAULT_ORG}/{name}"),
+        arch=arch,
         num_features=model.num_features,
         summary=entry.summary if entry else f"{arch} backbone converted from another project's checkpoint.",
-        license=license, datasets=[entry.pretrain_dataset if entry else "imagenet-1k"], preprocessing=preprocessing,
-        recipe_summary=provenance, results=entry.results if entry else (), method=entry.method if entry else None,
-        license_note=(f"The licence of the original weights ({entry.source.url}). {entry.note or ''}".strip()
-                      if entry and entry.source else None),
+        license=license,
+        datasets=[entry.pretrain_dataset if entry else "imagenet-1k"],
+        preprocessing=preprocessing,
+        recipe_summary=provenance,
+        results=entry.results if entry else (),
+        method=entry.method if entry else None,
+        license_note=(
+            f"The licence of the original weights ({entry.source.url}). {entry.note or ''}".strip()
+            if entry and entry.source
+            else None
+        ),
     )
-    config = timm_config(model, preprocessing=preprocessing, tag=name.partition(".")[2] or name, license=license,
-                         origin_url=entry.source.url if entry and entry.source else None,
-                         paper_ids=paper_id(entry.method) if entry else None)
-    return write_hub_folder(out_dir, backbone_state=state, config=config, card=card, inputs=inputs,
-                            overwrite=overwrite)
+    config = timm_config(
+        model,
+        preprocessing=preprocessing,
+        tag=name.partition(".")[2] or name,
+        license=license,
+        origin_url=entry.source.url if entry and entry.source else None,
+        paper_ids=paper_id(entry.method) if entry else None,
+    )
+    return write_hub_folder(out_dir, backbone_state=state, config=config, card=card, inputs=inputs, overwrite=overwrite)
 
 
 def publish_local(folder: str | Path, *, hub_dir: str | Path, repo_id: str) -> Path:

@@ -61,12 +61,14 @@ class FinetuneResult:
 
 def train_transform(preprocessing: Preprocessing) -> v2.Compose:
     """RandomResizedCrop to the input size + flip (the linear / fine-tune protocol), then normalise."""
-    return v2.Compose([
-        v2.RandomResizedCrop(preprocessing.input_size[-1], antialias=True),
-        v2.RandomHorizontalFlip(),
-        v2.ToDtype(torch.float32, scale=True),
-        v2.Normalize(mean=list(preprocessing.mean), std=list(preprocessing.std)),
-    ])
+    return v2.Compose(
+        [
+            v2.RandomResizedCrop(preprocessing.input_size[-1], antialias=True),
+            v2.RandomHorizontalFlip(),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(mean=list(preprocessing.mean), std=list(preprocessing.std)),
+        ]
+    )
 
 
 def classifier_prefix(model: nn.Module) -> str:
@@ -77,8 +79,14 @@ def classifier_prefix(model: nn.Module) -> str:
 
 @torch.no_grad()
 def evaluate_top1(
-    model: nn.Module, dataset: Dataset, transform: Callable[[torch.Tensor], torch.Tensor], *, device: torch.device,
-    batch_size: int = EVAL_BATCH_SIZE, num_workers: int = 0, context: DistributedContext = DistributedContext(),
+    model: nn.Module,
+    dataset: Dataset,
+    transform: Callable[[torch.Tensor], torch.Tensor],
+    *,
+    device: torch.device,
+    batch_size: int = EVAL_BATCH_SIZE,
+    num_workers: int = 0,
+    context: DistributedContext = DistributedContext(),
 ) -> float:
     """Top-1 (%) of `model` on (uint8 image, label) pairs through the eval `transform`; leaves `model` in eval mode.
     With several ranks each scores every world_size-th image and the counts (not the means) are summed."""
@@ -140,12 +148,27 @@ def finetune(
     for param in model.parameters():
         param.requires_grad_(not frozen_backbone or id(param) in head_ids)
     prefix = classifier_prefix(model)
-    reference = ({k: v.detach().clone() for k, v in model.state_dict().items() if not k.startswith(prefix)}
-                 if frozen_backbone else {})
-    run = _Finetuning(model, train_set, val_set, preprocessing=preprocessing, schedule=schedule,
-                      frozen_backbone=frozen_backbone, device=device_, seed=seed, num_workers=num_workers,
-                      progress=progress, context=context, checkpoint=None if checkpoint is None else Path(checkpoint),
-                      strict=strict, shuffle=shuffle)
+    reference = (
+        {k: v.detach().clone() for k, v in model.state_dict().items() if not k.startswith(prefix)}
+        if frozen_backbone
+        else {}
+    )
+    run = _Finetuning(
+        model,
+        train_set,
+        val_set,
+        preprocessing=preprocessing,
+        schedule=schedule,
+        frozen_backbone=frozen_backbone,
+        device=device_,
+        seed=seed,
+        num_workers=num_workers,
+        progress=progress,
+        context=context,
+        checkpoint=None if checkpoint is None else Path(checkpoint),
+        strict=strict,
+        shuffle=shuffle,
+    )
     run.run(max_steps=max_steps)
     if run.model is not model:  # trained with synchronised BatchNorm: the result keeps the backbone's own modules
         model.load_state_dict(run.model.state_dict())
@@ -153,8 +176,10 @@ def finetune(
         state = model.state_dict()
         changed = next((k for k, v in reference.items() if not torch.equal(state[k], v)), None)
         if changed is not None:
-            raise RuntimeError(f"linear protocol broken: backbone tensor {changed!r} changed during training "
-                               "(a BN layer in train mode, or a backbone parameter in the optimiser)")
+            raise RuntimeError(
+                f"linear protocol broken: backbone tensor {changed!r} changed during training "
+                "(a BN layer in train mode, or a backbone parameter in the optimiser)"
+            )
     model.eval()
     top1 = run.history[-1]["val_top1"] if run.history else None
     return FinetuneResult(model, top1, run.history, len(train_set), len(val_set), run.batch)
@@ -175,39 +200,75 @@ def _with_new_head(backbone: nn.Module, num_classes: int, *, seed: int) -> nn.Mo
 class _Finetuning:
     """One classifier run on the engine: seeded augmented batches, cross-entropy, the val top-1 after each epoch."""
 
-    def __init__(self, model: nn.Module, train_set: Dataset, val_set: Dataset, *, preprocessing: Preprocessing,
-                 schedule: Schedule, frozen_backbone: bool, device: torch.device, seed: int, num_workers: int,
-                 progress: bool, context: DistributedContext, checkpoint: Path | None, strict: bool,
-                 shuffle: Shuffle):
+    def __init__(
+        self,
+        model: nn.Module,
+        train_set: Dataset,
+        val_set: Dataset,
+        *,
+        preprocessing: Preprocessing,
+        schedule: Schedule,
+        frozen_backbone: bool,
+        device: torch.device,
+        seed: int,
+        num_workers: int,
+        progress: bool,
+        context: DistributedContext,
+        checkpoint: Path | None,
+        strict: bool,
+        shuffle: Shuffle,
+    ):
         self.train_set, self.val_set, self.schedule, self.context = train_set, val_set, schedule, context
         self.checkpoint = checkpoint
         # What a checkpoint must match to be resumed; the weights are hashed only when there is one to match.
-        self.settings = None if checkpoint is None else {
-            "num_train": len(train_set), "num_val": len(val_set), "schedule": dataclasses.asdict(schedule),
-            "data": [dataset_fingerprint(train_set), dataset_fingerprint(val_set)],
-            "frozen_backbone": frozen_backbone, "seed": seed, "shuffle": shuffle,
-            "weights_sha256": weights_sha256(model)}
+        self.settings = (
+            None
+            if checkpoint is None
+            else {
+                "num_train": len(train_set),
+                "num_val": len(val_set),
+                "schedule": dataclasses.asdict(schedule),
+                "data": [dataset_fingerprint(train_set), dataset_fingerprint(val_set)],
+                "frozen_backbone": frozen_backbone,
+                "seed": seed,
+                "shuffle": shuffle,
+                "weights_sha256": weights_sha256(model),
+            }
+        )
         self.frozen_backbone, self.device, self.seed, self.num_workers = frozen_backbone, device, seed, num_workers
         if context.enabled and not frozen_backbone:  # a frozen backbone's BN keeps its running statistics
             model = convert_sync_batchnorm(copy.deepcopy(model), device)
         self.model = model
         self.forward = DistributedDataParallel(model) if context.enabled else model
-        self.optimizer = build_optimizer([{"params": [p for p in model.parameters() if p.requires_grad]}],
-                                         kind=schedule.optimizer, lr=schedule.lr, momentum=schedule.momentum,
-                                         weight_decay=schedule.weight_decay)
+        self.optimizer = build_optimizer(
+            [{"params": [p for p in model.parameters() if p.requires_grad]}],
+            kind=schedule.optimizer,
+            lr=schedule.lr,
+            momentum=schedule.momentum,
+            weight_decay=schedule.weight_decay,
+        )
         self.batch = _global_batch(schedule, len(train_set), context.world_size)
         self.stretches = dataset_stretches(train_set, context.world_size) if shuffle == "local" else None
-        self.steps_per_epoch = EpochSampler(len(train_set), batch_size=self.batch // context.world_size, seed=0,
-                                            epoch=0, world_size=context.world_size,
-                                            stretches=self.stretches).batches_per_epoch
+        self.steps_per_epoch = EpochSampler(
+            len(train_set),
+            batch_size=self.batch // context.world_size,
+            seed=0,
+            epoch=0,
+            world_size=context.world_size,
+            stretches=self.stretches,
+        ).batches_per_epoch
         self.total_steps = schedule.epochs * self.steps_per_epoch
         self.augmented = Augmented(train_set, train_transform(preprocessing), seed=seed, strict=strict)
         self.eval_transform = preprocessing.transform()
         self.history: list[dict[str, float]] = []
         # The epoch's running loss sum, on the device; the checkpoint holds it as a float.
         self.started, self.loss_sum = time.monotonic(), torch.zeros((), dtype=torch.float64, device=device)
-        self.bar = tqdm(total=self.total_steps, disable=not (progress and context.is_main), unit="step",
-                        desc="linear" if frozen_backbone else "finetune")
+        self.bar = tqdm(
+            total=self.total_steps,
+            disable=not (progress and context.is_main),
+            unit="step",
+            desc="linear" if frozen_backbone else "finetune",
+        )
 
     def run(self, *, max_steps: int | None) -> None:
         start = self.resume()
@@ -215,9 +276,18 @@ class _Finetuning:
         self.bar.update(start)
         self.model.train(not self.frozen_backbone)  # eval() keeps BN on its running statistics: a frozen backbone
         try:
-            step = run_steps(self.batches, self.loss_of, self.optimizer, lr_at=self.lr_at,
-                             steps_per_epoch=self.steps_per_epoch, start_step=start, stop_step=stop,
-                             after_step=self.after_step, syncs_at=self.syncs_at, advice=lambda: "lower the lr")
+            step = run_steps(
+                self.batches,
+                self.loss_of,
+                self.optimizer,
+                lr_at=self.lr_at,
+                steps_per_epoch=self.steps_per_epoch,
+                start_step=start,
+                stop_step=stop,
+                after_step=self.after_step,
+                syncs_at=self.syncs_at,
+                advice=lambda: "lower the lr",
+            )
             if step > start and step % self.steps_per_epoch:  # stopped inside an epoch (an epoch's end is saved)
                 self.save(step)
         finally:
@@ -229,8 +299,10 @@ class _Finetuning:
             return 0
         state = load_checkpoint(self.checkpoint)
         if state.get("settings") != self.settings:
-            raise DataError(f"{self.checkpoint}: the checkpoint of another run (other data, schedule, seed, shuffling "
-                            "or backbone); choose another checkpoint folder or delete it")
+            raise DataError(
+                f"{self.checkpoint}: the checkpoint of another run (other data, schedule, seed, shuffling "
+                "or backbone); choose another checkpoint folder or delete it"
+            )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.history = state["history"]
@@ -240,20 +312,38 @@ class _Finetuning:
     def save(self, step: int) -> None:
         if self.checkpoint is None or not self.context.is_main:
             return
-        state = {"settings": self.settings, "step": step, "model": self.model.state_dict(),
-                 "optimizer": self.optimizer.state_dict(), "history": self.history,
-                 "loss_sum": self.loss_sum.item()}
+        state = {
+            "settings": self.settings,
+            "step": step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "history": self.history,
+            "loss_sum": self.loss_sum.item(),
+        }
         atomic_write(self.checkpoint, lambda f: torch.save(state, f))
 
     def batches(self, epoch: int, start_batch: int) -> DataLoader:
         # Global shuffling: global batch b of the one-process order, each rank its slice, the same steps on any
         # number of ranks; local: each rank's batches from its own stretch of the data.
         per_rank, context = self.batch // self.context.world_size, self.context
-        sampler = EpochSampler(len(self.train_set), batch_size=per_rank, seed=self.seed, epoch=epoch,
-                               rank=context.rank, world_size=context.world_size, start_batch=start_batch,
-                               stretches=self.stretches)
-        return DataLoader(self.augmented, batch_size=per_rank, sampler=sampler, drop_last=True,
-                          num_workers=self.num_workers, pin_memory=self.device.type == "cuda")
+        sampler = EpochSampler(
+            len(self.train_set),
+            batch_size=per_rank,
+            seed=self.seed,
+            epoch=epoch,
+            rank=context.rank,
+            world_size=context.world_size,
+            start_batch=start_batch,
+            stretches=self.stretches,
+        )
+        return DataLoader(
+            self.augmented,
+            batch_size=per_rank,
+            sampler=sampler,
+            drop_last=True,
+            num_workers=self.num_workers,
+            pin_memory=self.device.type == "cuda",
+        )
 
     def lr_at(self, step: int) -> float:
         return cosine_lr(self.schedule.lr, step, self.total_steps)
@@ -275,12 +365,25 @@ class _Finetuning:
         if step % BAR_EVERY_STEPS == 0:
             self.bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.4g}")
         if step % self.steps_per_epoch == 0:
-            top1 = evaluate_top1(self.model, self.val_set, self.eval_transform, device=self.device,
-                                 num_workers=self.num_workers, batch_size=min(self.batch, EVAL_BATCH_SIZE),
-                                 context=self.context)
+            top1 = evaluate_top1(
+                self.model,
+                self.val_set,
+                self.eval_transform,
+                device=self.device,
+                num_workers=self.num_workers,
+                batch_size=min(self.batch, EVAL_BATCH_SIZE),
+                context=self.context,
+            )
             mean_loss = self.loss_sum.item() / self.steps_per_epoch
-            self.history.append({"epoch": step // self.steps_per_epoch, "loss": mean_loss, "lr": lr, "val_top1": top1,
-                                 "seconds": time.monotonic() - self.started})
+            self.history.append(
+                {
+                    "epoch": step // self.steps_per_epoch,
+                    "loss": mean_loss,
+                    "lr": lr,
+                    "val_top1": top1,
+                    "seconds": time.monotonic() - self.started,
+                }
+            )
             self.loss_sum.zero_()
             self.save(step)
             self.model.train(not self.frozen_backbone)
@@ -306,8 +409,10 @@ def classifier_license(backbone: LoadedBackbone, license: Mapping[str, str] | No
     except HubFolderError as error:
         if license:
             raise
-        raise HubFolderError(f"{backbone.source}: the licence on its card cannot be passed on ({error}); give the "
-                             "classifier's licence explicitly (--license)") from None
+        raise HubFolderError(
+            f"{backbone.source}: the licence on its card cannot be passed on ({error}); give the "
+            "classifier's licence explicitly (--license)"
+        ) from None
 
 
 def save_classifier(
@@ -333,16 +438,31 @@ def save_classifier(
     if len(class_names) != num_classes:
         raise ValueError(f"{len(class_names)} class names for a {num_classes}-class head")
     fields = classifier_license(backbone, license)
-    config = timm_config(model, preprocessing=backbone.preprocessing, tag=card_name.partition(".")[2] or card_name,
-                         license=fields["license"], label_names=class_names, origin_url=PROJECT_URL)
+    config = timm_config(
+        model,
+        preprocessing=backbone.preprocessing,
+        tag=card_name.partition(".")[2] or card_name,
+        license=fields["license"],
+        label_names=class_names,
+        origin_url=PROJECT_URL,
+    )
     card = render_card(
-        name=card_name, repo_id=None, arch=backbone.arch, num_features=int(model.num_features),
+        name=card_name,
+        repo_id=None,
+        arch=backbone.arch,
+        num_features=int(model.num_features),
         summary=f"Validation top-1 {result.top1:.2f}% on {result.num_val} images of {data_name}, after "
-                f"{len(result.history)} epochs on {result.num_train} images.",
-        license=fields["license"], license_name=fields.get("license_name"), license_link=fields.get("license_link"),
-        datasets=[data_name], preprocessing=backbone.preprocessing, method=None, class_names=class_names,
+        f"{len(result.history)} epochs on {result.num_train} images.",
+        license=fields["license"],
+        license_name=fields.get("license_name"),
+        license_link=fields.get("license_link"),
+        datasets=[data_name],
+        preprocessing=backbone.preprocessing,
+        method=None,
+        class_names=class_names,
         base_model=backbone.hub_id,
         recipe_summary=f"Trained with simsiam-zoo from the backbone `{backbone.source}`: {schedule_summary}.",
     )
-    return write_hub_folder(out_dir, backbone_state=model.state_dict(), config=config, card=card, inputs=inputs,
-                            overwrite=overwrite)
+    return write_hub_folder(
+        out_dir, backbone_state=model.state_dict(), config=config, card=card, inputs=inputs, overwrite=overwrite
+    )

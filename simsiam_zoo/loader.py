@@ -40,13 +40,21 @@ def _from_folder(
     if expected_sha256 is not None:
         actual = sha256_file(weights) if weights.exists() else "missing"
         if actual != expected_sha256:
-            raise HubFolderError(f"{weights}: sha256 {actual} does not match the zoo entry's {expected_sha256}; "
-                                 "the download is corrupt or the repo changed (delete it from the cache)")
+            raise HubFolderError(
+                f"{weights}: sha256 {actual} does not match the zoo entry's {expected_sha256}; "
+                "the download is corrupt or the repo changed (delete it from the cache)"
+            )
     preprocessing = Preprocessing.from_pretrained_cfg(config["pretrained_cfg"])
-    model = backbone_from_state(config["architecture"], read_weights(weights, upcast_half=True),
-                                 source=str(weights))
-    return LoadedBackbone(model, preprocessing.transform(), preprocessing, config["architecture"], source,
-                          hub_id=hub_id, license=_card_license(folder))
+    model = backbone_from_state(config["architecture"], read_weights(weights, upcast_half=True), source=str(weights))
+    return LoadedBackbone(
+        model,
+        preprocessing.transform(),
+        preprocessing,
+        config["architecture"],
+        source,
+        hub_id=hub_id,
+        license=_card_license(folder),
+    )
 
 
 def _card_license(folder: Path) -> dict[str, str] | None:
@@ -130,8 +138,12 @@ def _load_pretrained(
     if text.startswith("hf-hub:"):
         # `hf-hub:ORG/NAME@REVISION`, as timm reads it: a branch, tag or commit.
         repo_id, _, revision = text.removeprefix("hf-hub:").partition("@")
-        return _from_folder(_fetch(repo_id, hub_dir=hub_dir, revision=revision or None), expected_sha256=None,
-                            source=text, hub_id=repo_id)
+        return _from_folder(
+            _fetch(repo_id, hub_dir=hub_dir, revision=revision or None),
+            expected_sha256=None,
+            source=text,
+            hub_id=repo_id,
+        )
     if entry is None:
         path = Path(text)
         if path.is_dir():
@@ -161,7 +173,6 @@ def _fetch(repo_id: str, *, hub_dir: str | Path | None, revision: str | None) ->
 def is_cached(entry: ZooEntry) -> bool:
     """Whether loading `entry` needs no download: its converted folder is in the cache, or its Hub mirror is."""
     from huggingface_hub import try_to_load_from_cache
-
 
     if (cached_folder(entry) / WEIGHTS_NAME).is_file():
         return True

@@ -36,16 +36,26 @@ class MirrorResult:
 
 
 def mirror_entries(
-    names: Sequence[str] = (), *, org: str, dry_run: bool = False, endpoint: str | None = None,
-    token: str | None = None, progress: bool = True,
+    names: Sequence[str] = (),
+    *,
+    org: str,
+    dry_run: bool = False,
+    endpoint: str | None = None,
+    token: str | None = None,
+    progress: bool = True,
 ) -> list[MirrorResult]:
     """Mirror the named entries (default: every entry with a source) to `org`; see the module docstring."""
     return list(iter_mirror(names, org=org, dry_run=dry_run, endpoint=endpoint, token=token, progress=progress))
 
 
 def iter_mirror(
-    names: Sequence[str] = (), *, org: str, dry_run: bool = False, endpoint: str | None = None,
-    token: str | None = None, progress: bool = True,
+    names: Sequence[str] = (),
+    *,
+    org: str,
+    dry_run: bool = False,
+    endpoint: str | None = None,
+    token: str | None = None,
+    progress: bool = True,
 ) -> Iterator[MirrorResult]:
     """`mirror_entries` one entry at a time, so that a caller can say what was pushed before an entry fails."""
     entries = [get_entry(name) for name in names] or [entry for entry in ZOO.values() if entry.source]
@@ -76,11 +86,16 @@ def _mirror(
         card.write_text(card.read_text(encoding="utf-8").replace(entry.hub_id, repo_id), encoding="utf-8")
         # The zoo's own repo: its card is the zoo's, and must state the new weights' sha256.
         try:
-            pushed = push_hub_folder(staging, repo_id=repo_id, endpoint=endpoint, token=token, overwrite_card=True,
-                                     commit_message=f"Mirror {entry.name} from {entry.source_url}")
+            pushed = push_hub_folder(
+                staging,
+                repo_id=repo_id,
+                endpoint=endpoint,
+                token=token,
+                overwrite_card=True,
+                commit_message=f"Mirror {entry.name} from {entry.source_url}",
+            )
         except HubFolderError as error:  # it names the staging copy, gone by the time it is read
-            raise type(error)(f"{entry.name}: {str(error).replace(staging, f'the mirror copy of {folder}')}") \
-                from None
+            raise type(error)(f"{entry.name}: {str(error).replace(staging, f'the mirror copy of {folder}')}") from None
     return MirrorResult(entry.name, repo_id, "pushed", digest, pushed.commit_oid)
 
 

@@ -235,8 +235,10 @@ def _validate(recipe: Recipe, source: str) -> None:
         (recipe.optim.base_lr > 0, "optim.base_lr must be positive"),
         (recipe.model.dim > 0 and recipe.model.pred_dim > 0, "model.dim and model.pred_dim must be positive"),
         (recipe.data.image_size >= 16, "data.image_size must be at least 16"),
-        (recipe.model.momentum_target is None or 0 <= recipe.model.momentum_target < 1,
-         "model.momentum_target must be in [0, 1)"),
+        (
+            recipe.model.momentum_target is None or 0 <= recipe.model.momentum_target < 1,
+            "model.momentum_target must be in [0, 1)",
+        ),
     ]
     for ok, message in checks:
         if not ok:
@@ -252,8 +254,9 @@ def builtin_recipes() -> list[str]:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    data = read_document(path, yaml.safe_load, RecipeError, kind="YAML", parse_errors=yaml.YAMLError,
-                         missing="no such recipe file")
+    data = read_document(
+        path, yaml.safe_load, RecipeError, kind="YAML", parse_errors=yaml.YAMLError, missing="no such recipe file"
+    )
     if not isinstance(data, dict):
         raise RecipeError(f"{path}: a recipe must be a YAML mapping")
     return data

@@ -82,8 +82,14 @@ class LinearProtocolSchedule(_Training):
 
     def at_batch(self, batch_size: int) -> Schedule:
         """The `Schedule` that trains with batches of `batch_size` images, its lr scaled from `base_lr`."""
-        return Schedule(epochs=self.epochs, batch_size=batch_size, lr=self.base_lr * batch_size / 256,
-                        weight_decay=self.weight_decay, optimizer=self.optimizer, momentum=self.momentum)
+        return Schedule(
+            epochs=self.epochs,
+            batch_size=batch_size,
+            lr=self.base_lr * batch_size / 256,
+            weight_decay=self.weight_decay,
+            optimizer=self.optimizer,
+            momentum=self.momentum,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -118,8 +118,11 @@ def _download_unlocked(url: str, destination: Path, *, progress: bool, retry_wai
             problem = f"HTTP {status}"
         except httpx.TransportError as error:
             problem = f"{type(error).__name__}: {error}"
-    kept = (f"the partial file {partial.path} is kept, and the next try resumes it" if partial.resumable()
-            else "nothing was kept")
+    kept = (
+        f"the partial file {partial.path} is kept, and the next try resumes it"
+        if partial.resumable()
+        else "nothing was kept"
+    )
     raise SourceUnavailable(f"{url}: download failed after {_RETRIES} tries ({problem}); {kept}")
 
 
@@ -180,10 +183,19 @@ def _transfer(url: str, partial: _Partial, *, progress: bool) -> bool:
         length = response.headers.get("Content-Length")
         total = have + int(length) if length is not None else None
         try:
-            with open(partial.path, "ab" if have else "wb") as f, tqdm(
-                total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
-                desc=partial.destination.name, disable=not progress, leave=False,
-            ) as bar:
+            with (
+                open(partial.path, "ab" if have else "wb") as f,
+                tqdm(
+                    total=total,
+                    initial=have,
+                    unit="B",
+                    unit_scale=True,
+                    unit_divisor=1024,
+                    desc=partial.destination.name,
+                    disable=not progress,
+                    leave=False,
+                ) as bar,
+            ):
                 for chunk in response.iter_bytes():  # as it arrives: a break keeps every byte received
                     f.write(chunk)
                     bar.update(len(chunk))
@@ -205,15 +217,19 @@ def fetch_original(entry: ZooEntry, *, progress: bool = True) -> tuple[Path, Dig
     if not destination.exists():
         # HF_HUB_OFFLINE=1, read by huggingface_hub itself: one switch turns every download off.
         if is_offline_mode():
-            raise NotCachedOffline(f"{entry.name}: not in the cache ({cached_folder(entry)}), and HF_HUB_OFFLINE=1 "
-                                   f"forbids downloading it from {source.url}")
+            raise NotCachedOffline(
+                f"{entry.name}: not in the cache ({cached_folder(entry)}), and HF_HUB_OFFLINE=1 "
+                f"forbids downloading it from {source.url}"
+            )
         download(resolve_url(source.url), destination, progress=progress)
     digests = file_digests(destination)
     mismatch = check_digests(source, digests)
     if mismatch:
         destination.unlink()
-        raise ChecksumMismatch(f"{entry.name}: the file downloaded from {resolve_url(source.url)} is not the "
-                               f"published one: {mismatch}; it was deleted")
+        raise ChecksumMismatch(
+            f"{entry.name}: the file downloaded from {resolve_url(source.url)} is not the "
+            f"published one: {mismatch}; it was deleted"
+        )
     return destination, digests
 
 

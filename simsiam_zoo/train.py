@@ -54,8 +54,17 @@ from simsiam_zoo.recipe import Recipe, recipe_from_dict
 RUN_FILES = (CHECKPOINT_NAME, RECIPE_NAME, "metrics.csv", "steps.csv")
 STEP_FIELDS = ("step", "loss", "z_std", "lr")
 # knn_top1_standard_init (epoch 0 only): the same architecture with the standard random init, the fair baseline.
-EPOCH_FIELDS = ("epoch", "step", "loss", "z_std", "z_std_reference", "knn_top1", "knn_top1_standard_init", "lr",
-                "seconds")
+EPOCH_FIELDS = (
+    "epoch",
+    "step",
+    "loss",
+    "z_std",
+    "z_std_reference",
+    "knn_top1",
+    "knn_top1_standard_init",
+    "lr",
+    "seconds",
+)
 
 
 @dataclass
@@ -74,8 +83,13 @@ def build_model(recipe: Recipe) -> SimSiam:
     torch.manual_seed(recipe.run.seed)
     backbone = untrained_backbone(recipe.model.arch)
     spec = recipe.model
-    heads = HeadConfig(dim=spec.dim, pred_dim=spec.pred_dim, projector_layers=spec.projector_layers,
-                       predictor=spec.predictor, bn_placement=spec.bn_placement)
+    heads = HeadConfig(
+        dim=spec.dim,
+        pred_dim=spec.pred_dim,
+        projector_layers=spec.projector_layers,
+        predictor=spec.predictor,
+        bn_placement=spec.bn_placement,
+    )
     return SimSiam(backbone, heads, momentum=spec.momentum_target)
 
 
@@ -87,8 +101,9 @@ def build_optimizer(model: SimSiam, recipe: Recipe) -> torch.optim.Optimizer:
     groups: list[dict[str, Any]] = [{"params": other_params, "fix_lr": False}]
     if predictor_params:
         groups.append({"params": predictor_params, "fix_lr": optim.fix_predictor_lr})
-    return engine.build_optimizer(groups, kind=optim.optimizer, lr=optim.lr, momentum=optim.momentum,
-                                  weight_decay=optim.weight_decay)
+    return engine.build_optimizer(
+        groups, kind=optim.optimizer, lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay
+    )
 
 
 def learning_rate(recipe: Recipe, step: int, steps_per_epoch: int) -> float:
@@ -103,8 +118,10 @@ def build_dataset(recipe: Recipe, *, split: str = "train") -> Dataset:
         return FashionMNIST(data.path, split=split)
     if data.dataset == "fake":
         if data.path is not None:
-            raise RecipeError(f"recipe {recipe.name!r}: data.path {data.path!r} is set but data.dataset is 'fake', "
-                              "which generates its images; set data.dataset=imagefolder to train on that folder")
+            raise RecipeError(
+                f"recipe {recipe.name!r}: data.path {data.path!r} is set but data.dataset is 'fake', "
+                "which generates its images; set data.dataset=imagefolder to train on that folder"
+            )
         return FakeImages(data.fake_size, image_size=data.image_size, seed=recipe.run.seed + (split == "test"))
     if data.path is None:
         raise RecipeError(f"recipe {recipe.name!r}: data.path is required for an image folder")
@@ -122,8 +139,11 @@ def knn_monitor_split(recipe: Recipe, dataset: Dataset, *, strict: bool = False)
     if data.knn_train_size <= 0 or data.knn_test_size <= 0 or labels is None or bool((labels < 0).all()):
         return None
     if bool((labels < 0).any()):
-        warnings.warn(f"kNN monitor off: {int((labels < 0).sum())} of {len(labels)} images have no label (outside "
-                      "the class folders)", stacklevel=2)
+        warnings.warn(
+            f"kNN monitor off: {int((labels < 0).sum())} of {len(labels)} images have no label (outside "
+            "the class folders)",
+            stacklevel=2,
+        )
         return None
     transform = eval_transform(image_size=data.image_size, crop_pct=1.0, mean=data.mean, std=data.std)
     g = torch.Generator().manual_seed(recipe.run.seed)
@@ -181,8 +201,9 @@ class PretrainingViews:
     def __init__(self, recipe: Recipe, dataset: Dataset, device: torch.device, *, strict: bool = False):
         data = recipe.data
         self.device = device
-        self.augmentation = SimSiamViews(image_size=data.image_size, variant=data.augmentation, mean=data.mean,
-                                         std=data.std)
+        self.augmentation = SimSiamViews(
+            image_size=data.image_size, variant=data.augmentation, mean=data.mean, std=data.std
+        )
         on_device = data.augment_on_device
         self.on_device = device.type == "cuda" if on_device is None else on_device
         transform = self.augmentation.crop_and_draw if self.on_device else self.augmentation
@@ -190,6 +211,7 @@ class PretrainingViews:
 
     def to_device(self, batch: list[Any]) -> list[Any]:
         """A loader batch with its images copied to the device (without waiting); parameters stay on the host."""
+
         def copy(view: Any) -> Any:
             if self.on_device:
                 crops, params = view
@@ -210,8 +232,13 @@ def recipe_loss(
     with torch.autocast(x1.device.type, dtype=torch.bfloat16, enabled=recipe.run.precision == "bf16"):
         out = forward(x1, x2)
     loss = simsiam_loss(
-        out.p1.float(), out.p2.float(), out.z1.float(), out.z2.float(),
-        stop_gradient=recipe.loss.stop_gradient, symmetric=recipe.loss.symmetric, similarity=recipe.loss.similarity,
+        out.p1.float(),
+        out.p2.float(),
+        out.z1.float(),
+        out.z2.float(),
+        stop_gradient=recipe.loss.stop_gradient,
+        symmetric=recipe.loss.symmetric,
+        similarity=recipe.loss.similarity,
     )
     return loss, out
 
@@ -237,8 +264,9 @@ def train(
     dataset = dataset if dataset is not None else build_dataset(recipe)
     # One process claims the folder (the others would see its marker half-made); torchrun stops them all if it fails.
     if context.is_main:
-        output_dir = claim_output_dir(output_dir, kind="run", inputs=(recipe.data.path,),
-                                      legacy_files=(CHECKPOINT_NAME,))
+        output_dir = claim_output_dir(
+            output_dir, kind="run", inputs=(recipe.data.path,), legacy_files=(CHECKPOINT_NAME,)
+        )
         remove_stale_temps(Path(output_dir), RUN_FILES)
     run = _Pretraining(recipe, Path(output_dir), dataset, context, local_device(device, context), strict=strict)
     stop_step = min(run.total_steps, max_steps) if max_steps is not None else run.total_steps
@@ -248,9 +276,17 @@ def train(
         run.monitor_epoch_zero()
         run.forward.train()
         run.step = run_steps(
-            run.batches, run.loss_of, run.optimizer, lr_at=run.lr_at, steps_per_epoch=run.steps_per_epoch,
-            start_step=run.step, stop_step=stop_step, after_step=run.after_step, syncs_at=run.syncs_at,
-            advice=run.advice, deadline=deadline,
+            run.batches,
+            run.loss_of,
+            run.optimizer,
+            lr_at=run.lr_at,
+            steps_per_epoch=run.steps_per_epoch,
+            start_step=run.step,
+            stop_step=stop_step,
+            after_step=run.after_step,
+            syncs_at=run.syncs_at,
+            advice=run.advice,
+            deadline=deadline,
         )
         if run.step % run.steps_per_epoch != 0 and run.step % recipe.run.checkpoint_every_steps != 0:
             run.checkpoint()
@@ -263,8 +299,9 @@ class _Pretraining:
     """One SimSiam run on the engine: the model (resumed, wrapped for DDP and compile), its seeded views, and what
     each step and epoch records (per-step loss and z-std, the kNN monitor, checkpoints, TensorBoard)."""
 
-    def __init__(self, recipe: Recipe, output_dir: Path, dataset: Dataset, context: Any, device: torch.device, *,
-                 strict: bool):
+    def __init__(
+        self, recipe: Recipe, output_dir: Path, dataset: Dataset, context: Any, device: torch.device, *, strict: bool
+    ):
         self.recipe, self.output_dir, self.dataset = recipe, output_dir, dataset
         self.context, self.device = context, device
         self.checkpoint_path = output_dir / CHECKPOINT_NAME
@@ -292,8 +329,14 @@ class _Pretraining:
         data = recipe.data
         self.views = PretrainingViews(recipe, dataset, device, strict=strict)
         self.stretches = dataset_stretches(dataset, context.world_size) if data.shuffle == "local" else None
-        self.steps_per_epoch = EpochSampler(len(dataset), batch_size=self.per_rank_batch, seed=0, epoch=0,
-                                            world_size=context.world_size, stretches=self.stretches).batches_per_epoch
+        self.steps_per_epoch = EpochSampler(
+            len(dataset),
+            batch_size=self.per_rank_batch,
+            seed=0,
+            epoch=0,
+            world_size=context.world_size,
+            stretches=self.stretches,
+        ).batches_per_epoch
         self.total_steps = recipe.optim.epochs * self.steps_per_epoch
         if context.is_main:
             recipe.save(output_dir / RECIPE_NAME)
@@ -305,20 +348,40 @@ class _Pretraining:
         if self.step == 0 and not self.state["epochs"] and self.monitor_split is not None:
             # Epoch 0: the recipe's init (each residual branch's last BN zero, nearly constant features), and the
             # baseline the kNN curve has to beat: the same architecture with the standard random init.
-            self.state["epochs"] = [{
-                **dict.fromkeys(EPOCH_FIELDS, float("nan")), "epoch": 0, "step": 0,
-                "knn_top1": knn_monitor_accuracy(self.core.backbone, self.monitor_split, self.device),
-                "knn_top1_standard_init": _standard_init_knn(self.recipe, self.monitor_split, self.device),
-                "z_std_reference": 1 / math.sqrt(self.recipe.model.dim), "lr": 0.0, "seconds": 0.0}]
+            self.state["epochs"] = [
+                {
+                    **dict.fromkeys(EPOCH_FIELDS, float("nan")),
+                    "epoch": 0,
+                    "step": 0,
+                    "knn_top1": knn_monitor_accuracy(self.core.backbone, self.monitor_split, self.device),
+                    "knn_top1_standard_init": _standard_init_knn(self.recipe, self.monitor_split, self.device),
+                    "z_std_reference": 1 / math.sqrt(self.recipe.model.dim),
+                    "lr": 0.0,
+                    "seconds": 0.0,
+                }
+            ]
 
     def batches(self, epoch: int, start_batch: int) -> DataLoader:
         context = self.context
-        sampler = EpochSampler(len(self.dataset), batch_size=self.per_rank_batch, seed=self.recipe.run.seed,
-                               epoch=epoch, rank=context.rank, world_size=context.world_size, start_batch=start_batch,
-                               stretches=self.stretches)
-        loader = DataLoader(self.views.dataset, batch_size=self.per_rank_batch, sampler=sampler, drop_last=True,
-                            num_workers=self.recipe.data.num_workers, pin_memory=self.device.type == "cuda",
-                            persistent_workers=False)
+        sampler = EpochSampler(
+            len(self.dataset),
+            batch_size=self.per_rank_batch,
+            seed=self.recipe.run.seed,
+            epoch=epoch,
+            rank=context.rank,
+            world_size=context.world_size,
+            start_batch=start_batch,
+            stretches=self.stretches,
+        )
+        loader = DataLoader(
+            self.views.dataset,
+            batch_size=self.per_rank_batch,
+            sampler=sampler,
+            drop_last=True,
+            num_workers=self.recipe.data.num_workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+        )
         return engine.prefetched(loader, self.views.to_device, self.device)
 
     def lr_at(self, step: int) -> float:
@@ -329,15 +392,21 @@ class _Pretraining:
         return recipe_loss(self.forward, self.recipe, x1, x2)
 
     def advice(self) -> str:
-        kept = (f"The last good checkpoint is kept in {self.checkpoint_path}" if self.checkpoint_path.exists()
-                else "No checkpoint had been written yet")
+        kept = (
+            f"The last good checkpoint is kept in {self.checkpoint_path}"
+            if self.checkpoint_path.exists()
+            else "No checkpoint had been written yet"
+        )
         return f"stopped. {kept}; lower optim.base_lr or check the data."
 
     def syncs_at(self, step: int) -> bool:
         """The steps whose values the host reads: logged, an epoch's end, a checkpoint."""
         run = self.recipe.run
-        return step % run.log_every_steps == 0 or step % self.steps_per_epoch == 0 or \
-            step % run.checkpoint_every_steps == 0
+        return (
+            step % run.log_every_steps == 0
+            or step % self.steps_per_epoch == 0
+            or step % run.checkpoint_every_steps == 0
+        )
 
     def after_step(self, step: int, loss: torch.Tensor, out: SiameseOutput, lr: float) -> None:
         self.step = step
@@ -364,10 +433,14 @@ class _Pretraining:
         (loss_sum, std_sum), count = self.epoch_sums.tolist(), self.epoch_steps
         split = self.monitor_split
         row = {
-            "epoch": self.step // self.steps_per_epoch, "step": self.step, "loss": loss_sum / count,
-            "z_std": std_sum / count, "z_std_reference": 1 / math.sqrt(self.recipe.model.dim),
+            "epoch": self.step // self.steps_per_epoch,
+            "step": self.step,
+            "loss": loss_sum / count,
+            "z_std": std_sum / count,
+            "z_std_reference": 1 / math.sqrt(self.recipe.model.dim),
             "knn_top1": knn_monitor_accuracy(self.core.backbone, split, self.device) if split else float("nan"),
-            "lr": lr, "seconds": time.monotonic() - self.started,
+            "lr": lr,
+            "seconds": time.monotonic() - self.started,
         }
         self.state["epochs"] = [*self.state["epochs"], row]
         self.epoch_sums.zero_()
@@ -378,10 +451,17 @@ class _Pretraining:
 
     def checkpoint(self) -> None:
         if self.context.is_main:
-            _save_checkpoint(self.checkpoint_path, {
-                **self.state, "step": self.step, "epoch_sums": [*self.epoch_sums.tolist(), self.epoch_steps],
-                "recipe": self.recipe.to_dict(), "model": self.core.state_dict(),
-                "optimizer": self.optimizer.state_dict()})
+            _save_checkpoint(
+                self.checkpoint_path,
+                {
+                    **self.state,
+                    "step": self.step,
+                    "epoch_sums": [*self.epoch_sums.tolist(), self.epoch_steps],
+                    "recipe": self.recipe.to_dict(),
+                    "model": self.core.state_dict(),
+                    "optimizer": self.optimizer.state_dict(),
+                },
+            )
             _write_csv(self.output_dir / "metrics.csv", self.state["epochs"], EPOCH_FIELDS)
             _write_csv(self.output_dir / "steps.csv", self.state["steps"], STEP_FIELDS)
 
@@ -407,8 +487,10 @@ def _resume(path: Path, recipe: Recipe, model: SimSiam, optimizer: torch.optim.O
     try:
         optimizer.load_state_dict(saved["optimizer"])
     except ValueError as error:  # e.g. LARS before BN and biases had their own parameter groups
-        raise RecipeError(f"{path}: the optimizer state does not fit this version's parameter groups ({error}); "
-                          "use a new output folder") from None
+        raise RecipeError(
+            f"{path}: the optimizer state does not fit this version's parameter groups ({error}); "
+            "use a new output folder"
+        ) from None
     return {key: saved[key] for key in ("step", "epochs", "steps", "epoch_sums")}
 
 

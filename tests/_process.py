@@ -49,8 +49,9 @@ def run_until_then_kill(
         waiting_for = f"{getattr(until, '__name__', repr(until))}() held"
     failure = None
     with open(log, "w+b") if log is not None else tempfile.TemporaryFile() as output:
-        process = subprocess.Popen(args, stdout=output, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            args, stdout=output, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, start_new_session=True
+        )
         try:
             deadline = time.monotonic() + timeout
             while not until():

@@ -49,9 +49,12 @@ _LFS_MIN_SIZE = 10 * 1024 * 1024
 _NOT_FORWARDED = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "date", "server"}
 # A user's git config (signing, hooks, templates) must not change what the test repos get.
 _GIT_ENV = {
-    "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_AUTHOR_NAME": "hub-test", "GIT_AUTHOR_EMAIL": "hub-test@localhost",
-    "GIT_COMMITTER_NAME": "hub-test", "GIT_COMMITTER_EMAIL": "hub-test@localhost",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_AUTHOR_NAME": "hub-test",
+    "GIT_AUTHOR_EMAIL": "hub-test@localhost",
+    "GIT_COMMITTER_NAME": "hub-test",
+    "GIT_COMMITTER_EMAIL": "hub-test@localhost",
 }
 
 
@@ -133,9 +136,18 @@ class HubServer:
         log_path = self.root / "olah.log"
         with open(log_path, "wb") as log:
             self._olah = subprocess.Popen(
-                [sys.executable, "-c", "from olah.server import cli; cli()",
-                 "--config", str(config), "--log-path", str(self.root / "logs")],
-                cwd=self.root, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-c",
+                    "from olah.server import cli; cli()",
+                    "--config",
+                    str(config),
+                    "--log-path",
+                    str(self.root / "logs"),
+                ],
+                cwd=self.root,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + 60
         while True:
@@ -188,8 +200,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _base(self) -> str:
         return f"http://{self.headers['Host']}"
 
-    def _json(self, status: int, payload: Any, *, headers: dict[str, str] | None = None,
-              content_type: str = "application/json") -> None:
+    def _json(
+        self,
+        status: int,
+        payload: Any,
+        *,
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
         for key, value in {"Content-Type": content_type, "Content-Length": str(len(data)), **(headers or {})}.items():
@@ -218,9 +236,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     @staticmethod
     def _check_revision(repo: Path, revision: str) -> None:
-        if not re.fullmatch(r"[\w.-]+", revision) or subprocess.run(
+        if (
+            not re.fullmatch(r"[\w.-]+", revision)
+            or subprocess.run(
                 ["git", "-C", str(repo), "rev-parse", "--verify", "-q", f"refs/heads/{revision}"],
-                capture_output=True, env={**os.environ, **_GIT_ENV}).returncode:
+                capture_output=True,
+                env={**os.environ, **_GIT_ENV},
+            ).returncode
+        ):
             raise HttpError(404, f"Invalid rev id: {revision}", code="RevisionNotFound")
 
     def create_branch(self, *, repo_id: str, branch: str, query: dict[str, list[str]]) -> None:
@@ -262,7 +285,8 @@ class _Handler(BaseHTTPRequestHandler):
         files = [
             {
                 "path": _safe_path(file["path"]),
-                "uploadMode": "lfs" if file["path"].endswith(_LFS_SUFFIXES) or file["size"] >= _LFS_MIN_SIZE
+                "uploadMode": "lfs"
+                if file["path"].endswith(_LFS_SUFFIXES) or file["size"] >= _LFS_MIN_SIZE
                 else "regular",
                 "shouldIgnore": False,
             }
@@ -349,8 +373,9 @@ class _Handler(BaseHTTPRequestHandler):
                     _git(repo, "update-ref", f"refs/heads/{revision}", oid)
             finally:
                 _git(repo, "checkout", "-q", "-f", "main")
-        self._json(200, {"commitUrl": f"{self._base}/{repo_id}/commit/{oid}", "commitOid": oid,
-                         "pullRequestUrl": pr_url})
+        self._json(
+            200, {"commitUrl": f"{self._base}/{repo_id}/commit/{oid}", "commitOid": oid, "pullRequestUrl": pr_url}
+        )
 
     def _forward(self, path: str) -> None:
         body = b"".join(self._body_chunks()) if "Content-Length" in self.headers else None
@@ -404,7 +429,7 @@ def hub_env(hub_server: HubServer, isolated_hf_cache: Path, monkeypatch: pytest.
     old_home = constants.HF_HOME
     for name, value in list(vars(constants).items()):
         if name.isupper() and isinstance(value, str) and value.startswith(old_home):
-            monkeypatch.setattr(constants, name, os.environ["HF_HOME"] + value[len(old_home):])
+            monkeypatch.setattr(constants, name, os.environ["HF_HOME"] + value[len(old_home) :])
     monkeypatch.setattr(constants, "HF_HUB_CACHE", os.environ["HF_HUB_CACHE"])
     monkeypatch.setattr(constants, "ENDPOINT", hub_server.url)
     template = hub_server.url + "/{repo_id}/resolve/{revision}/{filename}"

@@ -68,7 +68,7 @@ class SourceServer:
                 if not path.startswith(PREFIX + "/") or ".." in path.split("/"):
                     self.send_error(400)
                     return
-                path = path[len(PREFIX):]
+                path = path[len(PREFIX) :]
                 server.requests.append((path, self.headers.get("Range")))
                 if server.fail.get(path):
                     self.send_error(server.fail[path].pop(0))

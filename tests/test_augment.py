@@ -16,14 +16,18 @@ from simsiam_zoo.recipe import IMAGENET_MEAN, IMAGENET_STD
 
 def v2_pipeline(image_size: int, variant: str) -> v2.Compose:
     """The paper's augmentation written as torchvision v2 transforms (what the project ran before the split)."""
-    steps = [v2.RandomResizedCrop(image_size, scale=(0.2, 1.0), antialias=True),
-             v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8), v2.RandomGrayscale(p=0.2)]
+    steps = [
+        v2.RandomResizedCrop(image_size, scale=(0.2, 1.0), antialias=True),
+        v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
+        v2.RandomGrayscale(p=0.2),
+    ]
     if variant == "imagenet":
         kernel = max(3, (image_size // 10) | 1)
         steps.append(v2.RandomApply([v2.GaussianBlur(kernel, sigma=(0.1, 2.0))], p=0.5))
     steps.append(v2.RandomHorizontalFlip())
-    return v2.Compose([*steps, v2.ToDtype(torch.float32, scale=True),
-                       v2.Normalize(mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD))])
+    return v2.Compose(
+        [*steps, v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD))]
+    )
 
 
 def views(image_size: int = 48, variant: str = "imagenet") -> SimSiamViews:
@@ -31,12 +35,14 @@ def views(image_size: int = 48, variant: str = "imagenet") -> SimSiamViews:
 
 
 def image(height: int = 70, width: int = 90, *, seed: int = 0, channels: int = 3) -> torch.Tensor:
-    return torch.randint(0, 256, (channels, height, width), dtype=torch.uint8,
-                         generator=torch.Generator().manual_seed(seed))
+    return torch.randint(
+        0, 256, (channels, height, width), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed)
+    )
 
 
-@pytest.mark.parametrize(("variant", "size", "shape"), [("imagenet", 48, (70, 90)), ("small", 32, (28, 28)),
-                                                       ("imagenet", 32, (200, 40))])
+@pytest.mark.parametrize(
+    ("variant", "size", "shape"), [("imagenet", 48, (70, 90)), ("small", 32, (28, 28)), ("imagenet", 32, (200, 40))]
+)
 def test_one_seed_gives_the_views_of_the_torchvision_v2_pipeline(variant, size, shape):
     """The draws are v2's, in v2's order, and the per-image ops v2's kernels: equal, not close (also for a
     strip that needs RandomResizedCrop's fallback box)."""
@@ -58,7 +64,7 @@ def batch_of_views(count: int, *, size: int = 48, dtype: torch.dtype = torch.uin
 
 def test_each_sample_of_a_batch_has_its_own_parameters():
     _, _, params = batch_of_views(64)
-    assert len({tuple(row) for row in params[:, augment.TOP:augment.WIDTH + 1].tolist()}) == 64
+    assert len({tuple(row) for row in params[:, augment.TOP : augment.WIDTH + 1].tolist()}) == 64
     jittered = params[:, augment.JITTER] > 0
     assert 30 < int(jittered.sum()) < 64
     assert len(set(params[jittered, augment.BRIGHTNESS].tolist())) == int(jittered.sum())
@@ -88,8 +94,11 @@ def test_the_draws_follow_torchvision_distributions():
     torch.manual_seed(0)
     ours = torch.stack([views(32).draw(96, 96) for _ in range(3000)])
     jittered = ours[ours[:, augment.JITTER] > 0]
-    for column, (low, high) in zip((augment.BRIGHTNESS, augment.CONTRAST, augment.SATURATION, augment.HUE),
-                                   ((0.6, 1.4), (0.6, 1.4), (0.6, 1.4), (-0.1, 0.1)), strict=True):
+    for column, (low, high) in zip(
+        (augment.BRIGHTNESS, augment.CONTRAST, augment.SATURATION, augment.HUE),
+        ((0.6, 1.4), (0.6, 1.4), (0.6, 1.4), (-0.1, 0.1)),
+        strict=True,
+    ):
         assert stats.kstest(jittered[:, column].numpy(), stats.uniform(low, high - low).cdf).pvalue > 0.01
     torch.manual_seed(1)
     crop = v2.RandomResizedCrop(32, scale=(0.2, 1.0))

@@ -32,8 +32,9 @@ EXPECTED = {
 TIMM_WEIGHTS_PROVENANCE = {"config.json -pretrained_cfg.origin_url", "config.json -pretrained_cfg.paper_ids"}
 
 
-@pytest.mark.parametrize(("arch", "image_size"), [("resnet18", 224), ("resnet50", 224), ("convnext_tiny", 224),
-                                                  ("resnet18", 32)])
+@pytest.mark.parametrize(
+    ("arch", "image_size"), [("resnet18", 224), ("resnet50", 224), ("convnext_tiny", 224), ("resnet18", 32)]
+)
 def test_config_json_is_what_timm_writes_but_for_what_we_add(arch: str, image_size: int) -> None:
     if "data_config" not in diff_timm_export.timm.models.save_for_hf.__code__.co_varnames:
         pytest.skip(f"timm {timm.__version__} cannot write another preprocessing into its config to compare")
@@ -46,15 +47,27 @@ def test_config_takes_first_conv_classifier_and_pool_size_from_timm() -> None:
     model = timm.create_model("convnext_tiny", num_classes=0)
     cfg = timm_config(model, preprocessing=Preprocessing(), tag="x", license="mit")["pretrained_cfg"]
     assert (cfg["first_conv"], cfg["classifier"], cfg["pool_size"]) == ("stem.0", "head.fc", [7, 7])
-    small = timm_config(timm.create_model("resnet18", num_classes=0), preprocessing=Preprocessing(
-        input_size=(3, 32, 32)), tag="x", license="mit")["pretrained_cfg"]
+    small = timm_config(
+        timm.create_model("resnet18", num_classes=0),
+        preprocessing=Preprocessing(input_size=(3, 32, 32)),
+        tag="x",
+        license="mit",
+    )["pretrained_cfg"]
     assert small["pool_size"] is None and "test_input_size" not in small  # timm's 7x7 is for 224 px
 
 
 def _card(**overrides: object) -> ModelCard:
-    arguments = dict(name="resnet18.x", repo_id="org/resnet18.x", arch="resnet18", num_features=512, summary="S.",
-                     license="mit", datasets=["fashion_mnist", "imagefolder", "fake"], preprocessing=Preprocessing(),
-                     recipe_summary="R.")
+    arguments = dict(
+        name="resnet18.x",
+        repo_id="org/resnet18.x",
+        arch="resnet18",
+        num_features=512,
+        summary="S.",
+        license="mit",
+        datasets=["fashion_mnist", "imagefolder", "fake"],
+        preprocessing=Preprocessing(),
+        recipe_summary="R.",
+    )
     return ModelCard(render_card(**{**arguments, **overrides}))
 
 
@@ -66,7 +79,10 @@ def test_card_datasets_are_hub_ids() -> None:
 def test_card_licence_other_needs_a_name_and_a_link() -> None:
     card = _card(license="other", license_name="weights-licence", license_link="https://example.org/LICENSE")
     assert (card.data.license, card.data.license_name, card.data.license_link) == (
-        "other", "weights-licence", "https://example.org/LICENSE")
+        "other",
+        "weights-licence",
+        "https://example.org/LICENSE",
+    )
     with pytest.raises(HubFolderError, match="needs a licence name and a link"):
         _card(license="other")
     with pytest.raises(HubFolderError, match="not a Hub licence id"):
@@ -85,10 +101,20 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, torch.nn.M
     model = timm.create_model("resnet18", num_classes=0).eval()
     preprocessing = Preprocessing(input_size=(3, 64, 64), crop_pct=0.95)
     folder = write_hub_folder(
-        tmp_path_factory.mktemp("export") / "resnet18.x", backbone_state=model.state_dict(),
+        tmp_path_factory.mktemp("export") / "resnet18.x",
+        backbone_state=model.state_dict(),
         config=timm_config(model, preprocessing=preprocessing, tag="x", license="mit"),
-        card=render_card(name="resnet18.x", repo_id="org/resnet18.x", arch="resnet18", num_features=512,
-                         summary="S.", license="mit", datasets=[], preprocessing=preprocessing, recipe_summary="R."),
+        card=render_card(
+            name="resnet18.x",
+            repo_id="org/resnet18.x",
+            arch="resnet18",
+            num_features=512,
+            summary="S.",
+            license="mit",
+            datasets=[],
+            preprocessing=preprocessing,
+            recipe_summary="R.",
+        ),
     )
     return folder, model
 
@@ -106,8 +132,9 @@ def test_exported_folder_loads_in_transformers_with_timms_features(exported: tup
     # The pipeline's preprocessing comes from config.json, as timm's does.
     image = Image.fromarray(torch.randint(0, 256, (50, 70, 3), dtype=torch.uint8).numpy())
     features = transformers.pipeline("image-feature-extraction", model=str(folder), pool=True)(image)
-    transform = timm.data.create_transform(**timm.data.resolve_data_config({}, model=timm.create_model(
-        f"local-dir:{folder}", pretrained=True)))
+    transform = timm.data.create_transform(
+        **timm.data.resolve_data_config({}, model=timm.create_model(f"local-dir:{folder}", pretrained=True))
+    )
     with torch.no_grad():
         expected = model(transform(image).unsqueeze(0))
     torch.testing.assert_close(torch.tensor(features).reshape(expected.shape), expected, rtol=1e-4, atol=1e-4)
@@ -130,11 +157,21 @@ def test_classifier_folder_loads_in_transformers_with_its_labels(tmp_path: Path)
     model = timm.create_model("resnet18", num_classes=3).eval()
     preprocessing = Preprocessing(input_size=(3, 32, 32))
     folder = write_hub_folder(
-        tmp_path / "classifier", backbone_state=model.state_dict(),
+        tmp_path / "classifier",
+        backbone_state=model.state_dict(),
         config=timm_config(model, preprocessing=preprocessing, tag="x", license="mit", label_names=["a", "b", "c"]),
-        card=render_card(name="resnet18.x", repo_id=None, arch="resnet18", num_features=512, summary="S.",
-                         license="mit", datasets=[], preprocessing=preprocessing, recipe_summary="R.",
-                         class_names=["a", "b", "c"]),
+        card=render_card(
+            name="resnet18.x",
+            repo_id=None,
+            arch="resnet18",
+            num_features=512,
+            summary="S.",
+            license="mit",
+            datasets=[],
+            preprocessing=preprocessing,
+            recipe_summary="R.",
+            class_names=["a", "b", "c"],
+        ),
     )
     wrapped = transformers.AutoModelForImageClassification.from_pretrained(folder).eval()
     assert wrapped.config.id2label == {0: "a", 1: "b", 2: "c"}
@@ -153,8 +190,9 @@ def test_cifar_recipe_runs_the_papers_stage_resolutions_in_a_timm_loadable_model
     recipe = load_recipe("simsiam_r18_cifar")
     model = untrained_backbone(recipe.model.arch).eval()
     with torch.no_grad():
-        maps = model.forward_intermediates(torch.zeros(1, 3, recipe.data.image_size, recipe.data.image_size),
-                                           indices=4, intermediates_only=True)
+        maps = model.forward_intermediates(
+            torch.zeros(1, 3, recipe.data.image_size, recipe.data.image_size), indices=4, intermediates_only=True
+        )
     assert [m.shape[-1] for m in maps] == [32, 16, 8, 4]
     # A 32 px CIFAR image goes through timm's own transform, from the exported config, to the recipe's input size.
     preprocessing = preprocessing_from_recipe(recipe)

@@ -85,9 +85,7 @@ def _check(
     return converted
 
 
-@pytest.mark.parametrize(
-    ("ddp", "arch"), [(True, "resnet50"), (False, "resnet18")], ids=["ddp", "single-gpu"]
-)
+@pytest.mark.parametrize(("ddp", "arch"), [(True, "resnet50"), (False, "resnet18")], ids=["ddp", "single-gpu"])
 def test_official_simsiam(tmp_path: Path, ddp: bool, arch: str) -> None:
     encoder = _resnet(arch, seed=0)
     encoder.fc = _mlp(encoder.fc.in_features, 32)  # SimSiam puts its projector in encoder.fc
@@ -238,13 +236,23 @@ def test_lightly_benchmark_lightning_checkpoint_with_hyper_parameters(tmp_path: 
     backbone = _resnet("resnet18", seed=17)
     backbone.fc = nn.Identity()
     teacher = copy.deepcopy(backbone)
-    model = _Wrapper(backbone=backbone, projection_head=_Wrapper(layers=_mlp(512, 32)),
-                     teacher_backbone=teacher, online_classifier=_Wrapper(classification_head=nn.Linear(512, 10)))
+    model = _Wrapper(
+        backbone=backbone,
+        projection_head=_Wrapper(layers=_mlp(512, 32)),
+        teacher_backbone=teacher,
+        online_classifier=_Wrapper(classification_head=nn.Linear(512, 10)),
+    )
     checkpoint = {
-        "epoch": 99, "global_step": 500400, "pytorch-lightning_version": "2.1.0", "state_dict": model.state_dict(),
-        "loops": {"fit_loop": {"state_dict": {}}}, "callbacks": {"ModelCheckpoint{}": {"best_model_score": None}},
-        "optimizer_states": [{"state": {}, "param_groups": [{"lr": 0.1}]}], "lr_schedulers": [],
-        "hparams_name": "kwargs", "hyper_parameters": AttributeDict(batch_size_per_device=128, num_classes=1000),
+        "epoch": 99,
+        "global_step": 500400,
+        "pytorch-lightning_version": "2.1.0",
+        "state_dict": model.state_dict(),
+        "loops": {"fit_loop": {"state_dict": {}}},
+        "callbacks": {"ModelCheckpoint{}": {"best_model_score": None}},
+        "optimizer_states": [{"state": {}, "param_groups": [{"lr": 0.1}]}],
+        "lr_schedulers": [],
+        "hparams_name": "kwargs",
+        "hyper_parameters": AttributeDict(batch_size_per_device=128, num_classes=1000),
     }
     _check(tmp_path, "epoch=99-step=500400.ckpt", checkpoint, backbone, "resnet18", "lightly")
 
@@ -257,8 +265,14 @@ def test_mmpretrain_momentum_copies_are_dropped(tmp_path: Path, copy_name: str) 
     model = _Wrapper(backbone=backbone, neck=_mlp(512, 32), head=_Wrapper(predictor=_mlp(32, 32)))
     state = {**model.state_dict(), **{f"{copy_name}.{k}": v for k, v in momentum.state_dict().items()}}
     checkpoint = {"meta": {"epoch": 200}, "state_dict": state}
-    _check(tmp_path, "byol_resnet50_16xb256-coslr-200e_in1k_20220825-de817331.pth", checkpoint, backbone, "resnet18",
-           "mmselfsup")
+    _check(
+        tmp_path,
+        "byol_resnet50_16xb256-coslr-200e_in1k_20220825-de817331.pth",
+        checkpoint,
+        backbone,
+        "resnet18",
+        "mmselfsup",
+    )
 
 
 def test_dino_full_checkpoint_uses_teacher(tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ def test_epoch_sampler_splits_global_batches_across_ranks_and_resumes():
     ranks = [list(EpochSampler(20, batch_size=2, seed=1, epoch=3, rank=r, world_size=2)) for r in range(2)]
     # Global batch b of the one-process run is the union of the ranks' batch b.
     for b in range(5):
-        assert sorted(whole[4 * b: 4 * b + 4]) == sorted(ranks[0][2 * b: 2 * b + 2] + ranks[1][2 * b: 2 * b + 2])
+        assert sorted(whole[4 * b : 4 * b + 4]) == sorted(ranks[0][2 * b : 2 * b + 2] + ranks[1][2 * b : 2 * b + 2])
     assert list(EpochSampler(20, batch_size=4, seed=1, epoch=3, start_batch=2)) == whole[8:]
     assert whole != list(EpochSampler(20, batch_size=4, seed=1, epoch=4))
     with pytest.raises(DataError, match="fewer than one global batch"):
@@ -50,16 +50,19 @@ def test_local_shuffling_keeps_each_rank_on_its_own_stretch_and_resumes():
     assert data.rank_stretches(10, 2, tar_starts=[3, 6, 8]) == [range(0, 6), range(6, 10)]
     assert data.rank_stretches(10, 4, tar_starts=[6]) == [range(0, 3), range(3, 5), range(5, 8), range(8, 10)]
     stretches = data.rank_stretches(10, 2, tar_starts=[3, 6, 8])
-    ranks = [list(EpochSampler(10, batch_size=2, seed=1, epoch=0, rank=r, world_size=2, stretches=stretches))
-             for r in range(2)]
+    ranks = [
+        list(EpochSampler(10, batch_size=2, seed=1, epoch=0, rank=r, world_size=2, stretches=stretches))
+        for r in range(2)
+    ]
     for rank, drawn in enumerate(ranks):  # 2 batches each: as many as the smaller stretch (4 images) gives
         indices = [index for _, index in drawn]
         assert len(indices) == len(set(indices)) == 4 and set(indices) <= set(stretches[rank])
     resumed = EpochSampler(10, batch_size=2, seed=1, epoch=0, rank=1, world_size=2, start_batch=1, stretches=stretches)
     assert list(resumed) == ranks[1][2:]
     # One rank's stretch is everything: a single process shuffles as globally.
-    assert list(EpochSampler(10, batch_size=4, seed=1, epoch=3, stretches=[range(10)])) == \
-        list(EpochSampler(10, batch_size=4, seed=1, epoch=3))
+    assert list(EpochSampler(10, batch_size=4, seed=1, epoch=3, stretches=[range(10)])) == list(
+        EpochSampler(10, batch_size=4, seed=1, epoch=3)
+    )
     with pytest.raises(DataError, match="smallest rank's stretch of the data holds 4 images, fewer than one batch"):
         EpochSampler(10, batch_size=5, seed=0, epoch=0, world_size=2, stretches=stretches)
 
@@ -100,16 +103,24 @@ def test_eval_transform_crops_as_timm_for_each_crop_mode(crop_mode):
     x = torch.arange(300).float()
     stripes = ((torch.sin(x / 7)[None, :] * torch.cos(torch.arange(200).float() / 5)[:, None] + 1) * 127).byte()
     image = Image.fromarray(stripes.expand(3, -1, -1).permute(1, 2, 0).numpy())
-    cfg = {"input_size": [3, 64, 64], "crop_pct": 0.9, "interpolation": "bilinear", "crop_mode": crop_mode,
-           "mean": [0.5] * 3, "std": [0.5] * 3}
+    cfg = {
+        "input_size": [3, 64, 64],
+        "crop_pct": 0.9,
+        "interpolation": "bilinear",
+        "crop_mode": crop_mode,
+        "mean": [0.5] * 3,
+        "std": [0.5] * 3,
+    }
     ours = Preprocessing.from_pretrained_cfg(cfg).transform()(pil_to_tensor(image))
     theirs = timm.data.create_transform(**timm.data.resolve_data_config(cfg))(image)
     other = Preprocessing.from_pretrained_cfg({**cfg, "crop_mode": "squash" if crop_mode == "center" else "center"})
     assert (ours - theirs).abs().mean() < 0.02 < (other.transform()(pil_to_tensor(image)) - theirs).abs().mean()
 
 
-@pytest.mark.parametrize(("change", "message"), [({"crop_mode": "border"}, "crop_mode 'border' is not supported"),
-                                                 ({"input_size": [3, 224, 288]}, "not square")])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [({"crop_mode": "border"}, "crop_mode 'border' is not supported"), ({"input_size": [3, 224, 288]}, "not square")],
+)
 def test_preprocessing_this_project_cannot_reproduce_is_refused(change, message):
     from simsiam_zoo.augment import Preprocessing
 
@@ -152,7 +163,8 @@ def test_training_extraction_and_evaluation_read_data_alike(tmp_path):
     assert extracted.paths == expected_paths and extracted.labels.tolist() == [0, 0, 0, 1, 1, 1]
     assert [(s["path"], s["reason"]) for s in skipped] == [
         ("cats/again", "symbolic link to a folder already listed (a loop), not followed"),
-        ("cats/notes.txt", "not an image file extension")]
+        ("cats/notes.txt", "not an image file extension"),
+    ]
 
     recipe = load_recipe("tiny_fake").replace({"data.dataset": "imagefolder", "data.path": str(tmp_path / "data")})
     listed = r"skipped 2 of 8 entries, not images \(cats/again: .*; cats/notes.txt: not an image file extension\)"
@@ -163,8 +175,9 @@ def test_training_extraction_and_evaluation_read_data_alike(tmp_path):
     for dataset in (trained_on, evaluated):
         assert dataset.paths == expected_paths and dataset.labels.tolist() == [0, 0, 0, 1, 1, 1]
         assert dataset.classes == ["cats", "dogs"]
-        assert torch.equal(dataset[3][0], torch.from_numpy(np.array(Image.open(elsewhere / "train" / "0.png")))
-                           .permute(2, 0, 1))
+        assert torch.equal(
+            dataset[3][0], torch.from_numpy(np.array(Image.open(elsewhere / "train" / "0.png"))).permute(2, 0, 1)
+        )
 
 
 def test_training_and_evaluation_read_hugging_face_datasets_and_tar_shards(tmp_path):
@@ -182,18 +195,31 @@ def test_training_and_evaluation_read_hugging_face_datasets_and_tar_shards(tmp_p
             _png(path, 40 * i + (split == "test"))
     rows = {split: [(path.read_bytes(), i % 2) for i, path in enumerate(paths)] for split, paths in files.items()}
     datasets.DatasetDict({split: _hf_dataset(rows[split], ["cat", "dog"]) for split in rows}).save_to_disk(
-        str(tmp_path / "hf"))
+        str(tmp_path / "hf")
+    )
     for split in rows:
-        _tar_shards(tmp_path / "tars" / split, [(f"k{i}", data, label) for i, (data, label) in enumerate(rows[split])],
-                    per_shard=4)
+        _tar_shards(
+            tmp_path / "tars" / split,
+            [(f"k{i}", data, label) for i, (data, label) in enumerate(rows[split])],
+            per_shard=4,
+        )
     tars = {split: str(tmp_path / "tars" / split / "train-{000000..000001}.tar") for split in rows}
 
-    recipe = load_recipe("tiny_fake").replace({"data.dataset": "imagefolder", "data.path": str(tmp_path / "hf"),
-                                               "optim.batch_size": 2, "data.knn_train_size": 0})
+    recipe = load_recipe("tiny_fake").replace(
+        {
+            "data.dataset": "imagefolder",
+            "data.path": str(tmp_path / "hf"),
+            "optim.batch_size": 2,
+            "data.knn_train_size": 0,
+        }
+    )
     from_hf, from_tars = resolve_data(str(tmp_path / "hf")), resolve_data((tars["train"], tars["test"]))
-    for name, train_set, test_set in (("hf", from_hf.train, from_hf.test), ("tar", from_tars.train, from_tars.test),
-                                      ("train hf", build_dataset(recipe), None),
-                                      ("train tar", build_dataset(recipe.replace({"data.path": tars["train"]})), None)):
+    for name, train_set, test_set in (
+        ("hf", from_hf.train, from_hf.test),
+        ("tar", from_tars.train, from_tars.test),
+        ("train hf", build_dataset(recipe), None),
+        ("train tar", build_dataset(recipe.replace({"data.path": tars["train"]})), None),
+    ):
         for split, dataset in (("train", train_set), ("test", test_set)):
             if dataset is None:
                 continue
@@ -221,19 +247,25 @@ def test_tar_labels_repeated_keys_and_shards_of_one_name(tmp_path):
     """A `.cls` that is no plain decimal number, or is huge, is an error naming the member (was a traceback, or a
     list of 99,999,999,999 class names); a key that comes twice is a listed skip, not an image lost in silence; two
     shards of one name in two folders give distinct sample names."""
-    png = (tmp_path / "a.png")
+    png = tmp_path / "a.png"
     Image.fromarray(np.zeros((4, 4, 3), dtype=np.uint8)).save(png)
     image = png.read_bytes()
     for label in (b"\xd9\xa3", b"+1", b" 99999999999"):  # an Arabic-Indic digit, a sign, a huge number
         _tar(tmp_path / "bad.tar", [("k.png", image), ("k.cls", label)])
         with pytest.raises(DataError, match=r"bad.tar: k.cls: a class label must be a decimal number from 0 to "):
             data.open_source(str(tmp_path / "bad.tar"))
-    _tar(tmp_path / "one" / "train.tar", [("a.png", image), ("a.cls", b"1"), ("a.png", image), ("a.cls", b"0"),
-                                          ("b.png", image)])
+    _tar(
+        tmp_path / "one" / "train.tar",
+        [("a.png", image), ("a.cls", b"1"), ("a.png", image), ("a.cls", b"0"), ("b.png", image)],
+    )
     _tar(tmp_path / "two" / "train.tar", [("a.png", image)])
     source = data.open_source(f"{tmp_path}/{{one,two}}/train.tar")
-    assert source.paths == [f"{tmp_path}/one/train.tar/a", f"{tmp_path}/one/train.tar/a",
-                            f"{tmp_path}/one/train.tar/b", f"{tmp_path}/two/train.tar/a"]
+    assert source.paths == [
+        f"{tmp_path}/one/train.tar/a",
+        f"{tmp_path}/one/train.tar/a",
+        f"{tmp_path}/one/train.tar/b",
+        f"{tmp_path}/two/train.tar/a",
+    ]
     assert source.labels == [1, 0, -1, -1]
     assert list(source.skipped) == [1] and "a second sample a in the shard" in source.skipped[1]
 

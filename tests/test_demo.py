@@ -21,20 +21,43 @@ from simsiam_zoo.loader import load_backbone
 @pytest.mark.filterwarnings("ignore:--minutes 0.4 is below what the demo needs")
 def test_demo_with_a_tiny_budget(tmp_path):
     out = tmp_path / "demo"
-    result = run_demo(out_dir=out, minutes=0.4, eval_train_images=1000, eval_test_images=300, monitor_bank=200,
-                      monitor_queries=100, progress=False)
+    result = run_demo(
+        out_dir=out,
+        minutes=0.4,
+        eval_train_images=1000,
+        eval_test_images=300,
+        monitor_bank=200,
+        monitor_queries=100,
+        progress=False,
+    )
     report = out / "report"
     assert result.report == report / "report.html"
-    for name in ("report.html", "report.md", "model_card.md", "loss_and_collapse.png", "knn_monitor.png",
-                 "retrieval.png", "embedding_pca.png"):
+    for name in (
+        "report.html",
+        "report.md",
+        "model_card.md",
+        "loss_and_collapse.png",
+        "knn_monitor.png",
+        "retrieval.png",
+        "embedding_pca.png",
+    ):
         assert (report / name).stat().st_size > 0, name
     assert [row["features"] for row in result.table] == [
-        "SimSiam (this run)", "random-init ResNet-18 (standard init)", "raw pixels (28x28)"]
+        "SimSiam (this run)",
+        "random-init ResNet-18 (standard init)",
+        "raw pixels (28x28)",
+    ]
     # Chance is 10% on each. The baselines hold far more; the tiny run's backbone, a few steps from the recipe's
     # nearly constant init, still well above chance.
     for row, floor in zip(result.table, (20.0, 40.0, 40.0), strict=True):
-        for key in ("knn_top1", "linear_top1", "few_label_knn_top1", "few_label_linear_top1", "digits_knn_top1",
-                    "digits_linear_top1"):
+        for key in (
+            "knn_top1",
+            "linear_top1",
+            "few_label_knn_top1",
+            "few_label_linear_top1",
+            "digits_knn_top1",
+            "digits_linear_top1",
+        ):
             assert floor <= row[key] <= 100.0, (row["features"], key, row[key])
     assert result.table[0]["few_labels"] == 600  # 1% of Fashion-MNIST's labels, 60 a class
     # The kNN monitor's epoch 0 has both inits: the recipe's (zeroed residual branches, nearly constant features)
@@ -80,8 +103,15 @@ def test_demo_with_a_tiny_budget(tmp_path):
     main = next(out.glob("run-[0-9]*")) / "checkpoint.pt"
     main_bytes, main_step = main.read_bytes(), torch.load(main, weights_only=True)["step"]
     planned = DEMO_EPOCHS * (json.loads(plan)["main_images"] // 256)
-    again = run_demo(out_dir=out, minutes=0.4, eval_train_images=1000, eval_test_images=300, monitor_bank=200,
-                     monitor_queries=100, progress=False)
+    again = run_demo(
+        out_dir=out,
+        minutes=0.4,
+        eval_train_images=1000,
+        eval_test_images=300,
+        monitor_bank=200,
+        monitor_queries=100,
+        progress=False,
+    )
     assert sorted(p.name for p in out.glob("run-*")) == runs
     assert (out / "plan.json").read_bytes() == plan
     assert [p.read_bytes() for p in pair] == pair_bytes and again.collapse == result.collapse
@@ -141,8 +171,16 @@ def test_demo_keeps_its_budget_on_a_simulated_slow_machine(tmp_path, monkeypatch
     started = clock.monotonic()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = run_demo(out_dir=tmp_path / "demo", minutes=minutes, eval_train_images=1000, eval_test_images=300,
-                          monitor_bank=200, monitor_queries=100, progress=False, started=started)
+        result = run_demo(
+            out_dir=tmp_path / "demo",
+            minutes=minutes,
+            eval_train_images=1000,
+            eval_test_images=300,
+            monitor_bank=200,
+            monitor_queries=100,
+            progress=False,
+            started=started,
+        )
     elapsed = clock.monotonic() - started
     below = [str(w.message) for w in caught if "is below what the demo needs" in str(w.message)]
     assert bool(below) == (result.minimum_minutes > minutes), below

@@ -56,7 +56,10 @@ def test_two_rank_torchrun_matches_one_process_with_the_global_batch(tiny_recipe
 def _torchrun(args: list[str], *, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     launched = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", *args],
-        capture_output=True, text=True, timeout=300, env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
     assert launched.returncode == 0, launched.stderr[-3000:]
     return launched
@@ -70,8 +73,12 @@ def _hub_folder(root: Path) -> Path:
         torch.manual_seed(0)
         model = timm.create_model("resnet18", num_classes=0)
     preprocessing = Preprocessing(input_size=(3, 32, 32), crop_pct=1.0, mean=(0.5,) * 3, std=(0.25,) * 3)
-    return write_hub_folder(root / "resnet18.test", backbone_state=model.state_dict(), card=CARD,
-                            config=timm_config(model, preprocessing=preprocessing, tag="test", license="mit"))
+    return write_hub_folder(
+        root / "resnet18.test",
+        backbone_state=model.state_dict(),
+        card=CARD,
+        config=timm_config(model, preprocessing=preprocessing, tag="test", license="mit"),
+    )
 
 
 def _images(root: Path) -> Path:
@@ -110,7 +117,6 @@ def test_two_rank_extraction_writes_what_one_process_writes_and_resumes(tmp_path
     _torchrun([*extract, "--out", str(two)], env=env)
     assert _files(two) == _files(one)
     assert {name: (two / name).stat().st_mtime_ns for name in kept} == kept
-
 
 
 READS_SCRIPT = """
@@ -257,10 +263,23 @@ def test_two_rank_linear_protocol_through_the_cli_reports_once_what_one_process_
     for split in ("train", "val"):
         (_images(tmp_path / "data" / split) / "dog" / "99.png").unlink()  # training cannot skip an image
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    protocol = ["-m", "simsiam_zoo.cli", "eval", "linear-protocol", str(model), str(tmp_path / "data"), "--epochs",
-                "2", "--batch-size", "6", "--base-lr", "1.0"]
-    subprocess.run([sys.executable, *protocol, "--out", str(tmp_path / "one.json")], check=True, capture_output=True,
-                   env=env)
+    protocol = [
+        "-m",
+        "simsiam_zoo.cli",
+        "eval",
+        "linear-protocol",
+        str(model),
+        str(tmp_path / "data"),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "6",
+        "--base-lr",
+        "1.0",
+    ]
+    subprocess.run(
+        [sys.executable, *protocol, "--out", str(tmp_path / "one.json")], check=True, capture_output=True, env=env
+    )
     launched = _torchrun([*protocol, "--out", str(tmp_path / "two.json")], env=env)
     assert launched.stdout.count("linear protocol") == 1
     one, two = (json.loads((tmp_path / name).read_text()) for name in ("one.json", "two.json"))

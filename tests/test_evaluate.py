@@ -137,9 +137,7 @@ def test_knn_clamps_k_to_train_size() -> None:
         (torch.randn(5), torch.arange(5), torch.randn(2, 4), "2-D"),
     ],
 )
-def test_knn_rejects_bad_inputs(
-    train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, match: str
-) -> None:
+def test_knn_rejects_bad_inputs(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         knn_classify(train_x, train_y, test_x)
 
@@ -169,9 +167,9 @@ def test_weight_decay_to_sklearn_c() -> None:
 def test_linear_probe_matches_sklearn(digits: dict[str, np.ndarray], weight_decay: float) -> None:
     x_train, y_train, x_test, y_test = _torch(digits)
     scaler = StandardScaler().fit(digits["x_train"])
-    sk = LogisticRegression(
-        C=weight_decay_to_sklearn_c(weight_decay, len(x_train)), max_iter=5000, tol=1e-8
-    ).fit(scaler.transform(digits["x_train"]), digits["y_train"])
+    sk = LogisticRegression(C=weight_decay_to_sklearn_c(weight_decay, len(x_train)), max_iter=5000, tol=1e-8).fit(
+        scaler.transform(digits["x_train"]), digits["y_train"]
+    )
     sk_acc = 100.0 * sk.score(scaler.transform(digits["x_test"]), digits["y_test"])
 
     probe = fit_linear_probe(x_train, y_train, weight_decay=weight_decay, max_iter=500)
@@ -282,9 +280,7 @@ def test_balanced_label_subset_rejects_bad_inputs() -> None:
 
 
 def test_read_subset_file(tmp_path: Path) -> None:
-    image_paths = [
-        f"/data/imagenet/train/{syn}/{syn}_{i}.JPEG" for syn in ("n01440764", "n01443537") for i in range(3)
-    ]
+    image_paths = [f"/data/imagenet/train/{syn}/{syn}_{i}.JPEG" for syn in ("n01440764", "n01443537") for i in range(3)]
     subset = tmp_path / "1percent.txt"
     subset.write_text("n01443537_2.JPEG\nn01440764_0.JPEG\n\n")
     assert read_subset_file(subset, image_paths).tolist() == [0, 5]
@@ -316,8 +312,9 @@ def test_features_of_different_models_classes_or_one_class_are_refused(tmp_path:
         for c, class_name in enumerate(classes):
             for i in range(3):
                 write_png(tmp_path / name / class_name / f"{i}.png", 10 * c + i)
-        extract_features(model or tiny_model(), make_transform(), tmp_path / name, out=tmp_path / f"{name}.feats",
-                         progress=False)
+        extract_features(
+            model or tiny_model(), make_transform(), tmp_path / name, out=tmp_path / f"{name}.feats", progress=False
+        )
         return tmp_path / f"{name}.feats"
 
     train, test = features("train", ("p", "q")), features("test", ("p", "q"))

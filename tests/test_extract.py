@@ -38,8 +38,13 @@ def tiny_model() -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         return nn.Sequential(
-            nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-            nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            nn.Conv2d(3, 8, 3, stride=2, padding=1),
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+            nn.Conv2d(8, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
         ).eval()
 
 
@@ -78,8 +83,15 @@ def test_class_folder_round_trip(tmp_path: Path, output_format: str) -> None:
     names = class_folder(tmp_path / "data")
     out = tmp_path / "out"
     summary = extract_features(
-        tiny_model(), make_transform(), tmp_path / "data", out=out, batch_size=2, shard_size=3,
-        output_format=output_format, progress=False, model_name="tiny@32",
+        tiny_model(),
+        make_transform(),
+        tmp_path / "data",
+        out=out,
+        batch_size=2,
+        shard_size=3,
+        output_format=output_format,
+        progress=False,
+        model_name="tiny@32",
     )
     assert (summary.num_images, summary.num_embedded, summary.num_skipped) == (7, 7, 0)
     assert (summary.dim, summary.shards, summary.resumed_shards) == (16, 3, 0)
@@ -103,9 +115,7 @@ def test_class_folder_round_trip(tmp_path: Path, output_format: str) -> None:
         assert json.loads((out / "shard-00001.paths.json").read_text())["paths"] == names[3:6]
 
 
-def test_device_preprocessing_gives_the_host_pipeline_features(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_device_preprocessing_gives_the_host_pipeline_features(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Resize and crop on the device (here the CPU, the same code path as CUDA) beside decoding-only workers."""
     sizes = [(40, 36), (64, 48), (33, 90), (32, 32), (120, 41)]  # the batch is ragged until the device resizes it
     for seed, size in enumerate(sizes):
@@ -123,8 +133,14 @@ def test_device_preprocessing_gives_the_host_pipeline_features(
     for device_preprocessing, workers in ((False, None), (True, 2)):
         out = tmp_path / f"out-{device_preprocessing}"
         summary = extract_features(
-            tiny_model(), make_transform(), tmp_path / "data", out=out, batch_size=4, progress=False,
-            device_preprocessing=device_preprocessing, num_workers=workers,
+            tiny_model(),
+            make_transform(),
+            tmp_path / "data",
+            out=out,
+            batch_size=4,
+            progress=False,
+            device_preprocessing=device_preprocessing,
+            num_workers=workers,
         )
         assert (summary.num_embedded, summary.num_skipped) == (5, 1)
         runs[device_preprocessing] = load_features(out).embeddings
@@ -137,8 +153,9 @@ def test_device_preprocessing_gives_the_host_pipeline_features(
         return make_transform()(image)
 
     with pytest.raises(ValueError, match="device preprocessing needs a torchvision v2.Compose"):
-        extract_features(tiny_model(), opaque, tmp_path / "data", out=tmp_path / "o", device_preprocessing=True,
-                         progress=False)
+        extract_features(
+            tiny_model(), opaque, tmp_path / "data", out=tmp_path / "o", device_preprocessing=True, progress=False
+        )
     assert not (tmp_path / "o" / "index.json").exists()
 
 
@@ -146,7 +163,12 @@ def test_float16_output_and_bf16_autocast(tmp_path: Path) -> None:
     names = class_folder(tmp_path / "data")
     out = tmp_path / "out"
     extract_features(
-        tiny_model(), make_transform(), tmp_path / "data", out=out, dtype="float16", precision="bf16",
+        tiny_model(),
+        make_transform(),
+        tmp_path / "data",
+        out=out,
+        dtype="float16",
+        precision="bf16",
         progress=False,
     )
     with safe_open(str(out / "shard-00000.safetensors"), framework="pt") as f:
@@ -178,7 +200,12 @@ def test_flat_folder_and_path_list(tmp_path: Path) -> None:
 @pytest.mark.skipif(not FASHION_MNIST_DIR.is_dir(), reason="Fashion-MNIST is not installed")
 def test_fashion_mnist_named_source(tmp_path: Path) -> None:
     summary = extract_features(
-        tiny_model(), make_transform(), "fashion_mnist:test", out=tmp_path / "out", limit=24, batch_size=10,
+        tiny_model(),
+        make_transform(),
+        "fashion_mnist:test",
+        out=tmp_path / "out",
+        limit=24,
+        batch_size=10,
         progress=False,
     )
     assert summary.num_images == summary.num_embedded == 24
@@ -246,6 +273,7 @@ def test_resume_after_sigkill_is_byte_identical(tmp_path: Path) -> None:
 
 def _png_header_only(width: int, height: int) -> bytes:
     """A PNG that claims width x height pixels: what a decompression bomb looks like to the decoder."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
@@ -281,11 +309,23 @@ def bad_image_folder(root: Path) -> None:
     write_png(root / "with space.png", 3)
 
 
-EMBEDDED = ["cmyk.jpg", "exif.jpg", "gray.png", "palette.png", "rgba.png", "sixteen.png", "with space.png",
-            "ünïcødé 名前.png"]
+EMBEDDED = [
+    "cmyk.jpg",
+    "exif.jpg",
+    "gray.png",
+    "palette.png",
+    "rgba.png",
+    "sixteen.png",
+    "with space.png",
+    "ünïcødé 名前.png",
+]
 SKIPPED = {
-    "bomb.png": "decompression bomb", "loop": "symbolic link to a folder", "notes.txt": "not an image file extension",
-    "text.jpg": "cannot identify image", "truncated.jpg": "truncated", "zero.jpg": "cannot",
+    "bomb.png": "decompression bomb",
+    "loop": "symbolic link to a folder",
+    "notes.txt": "not an image file extension",
+    "text.jpg": "cannot identify image",
+    "truncated.jpg": "truncated",
+    "zero.jpg": "cannot",
 }
 
 
@@ -293,7 +333,13 @@ def test_bad_images_are_skipped_or_converted(tmp_path: Path) -> None:
     data = tmp_path / "mixed"
     bad_image_folder(data)
     summary = extract_features(
-        tiny_model(), make_transform(), data, out=tmp_path / "out", batch_size=4, shard_size=5, num_workers=2,
+        tiny_model(),
+        make_transform(),
+        data,
+        out=tmp_path / "out",
+        batch_size=4,
+        shard_size=5,
+        num_workers=2,
         progress=False,
     )
     assert (summary.num_images, summary.num_embedded, summary.num_skipped) == (14, 8, 6)
@@ -332,7 +378,10 @@ def test_strict_mode_raises_and_writes_only_clean_shards(tmp_path: Path) -> None
     assert "3_zero.png: cannot decode image" in str(error.value) and "readme.md" in str(error.value)
     # Shards: [0, 1] [2, 3] [3_zero, 4] [5, readme]: only the clean ones are on disk.
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
-        "settings.json", "shard-00000.safetensors", "shard-00001.safetensors"]
+        "settings.json",
+        "shard-00000.safetensors",
+        "shard-00001.safetensors",
+    ]
     with pytest.raises(ValueError, match=r"other inputs or settings \(changed: dtype\)"):
         extract_features(tiny_model(), make_transform(), data, out=out, shard_size=2, dtype="float16", progress=False)
     # Accepting the skips after all keeps the clean shards.
@@ -346,12 +395,21 @@ def test_other_settings_or_source_are_refused(tmp_path: Path) -> None:
     extract_features(tiny_model(), make_transform(), tmp_path / "data", out=out, progress=False, model_name="a")
     with pytest.raises(ValueError, match=r"other inputs or settings \(changed: dtype\)"):
         extract_features(
-            tiny_model(), make_transform(), tmp_path / "data", out=out, progress=False, model_name="b",
+            tiny_model(),
+            make_transform(),
+            tmp_path / "data",
+            out=out,
+            progress=False,
+            model_name="b",
             dtype="float16",
         )
     # The same weights under another name resume (nothing to do); other weights under the same name do not.
-    assert extract_features(tiny_model(), make_transform(), tmp_path / "data", out=out, progress=False,
-                            model_name="b").resumed_shards == 1
+    assert (
+        extract_features(
+            tiny_model(), make_transform(), tmp_path / "data", out=out, progress=False, model_name="b"
+        ).resumed_shards
+        == 1
+    )
     before = snapshot(out)
     retrained = tiny_model()
     with torch.no_grad():
@@ -359,8 +417,13 @@ def test_other_settings_or_source_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"changed: the model's weights\)"):
         extract_features(retrained, make_transform(), tmp_path / "data", out=out, progress=False, model_name="a")
     with pytest.raises(ValueError, match=r"changed: the preprocessing\)"):
-        extract_features(tiny_model(), eval_transform(image_size=32, crop_pct=1.0, mean=(0.5,) * 3, std=(0.2,) * 3),
-                         tmp_path / "data", out=out, progress=False)
+        extract_features(
+            tiny_model(),
+            eval_transform(image_size=32, crop_pct=1.0, mean=(0.5,) * 3, std=(0.2,) * 3),
+            tmp_path / "data",
+            out=out,
+            progress=False,
+        )
     # The same relative path from another folder is another data source.
     class_folder(tmp_path / "elsewhere" / "data")
     with pytest.raises(ValueError, match=r"changed: the data source, "):
@@ -387,9 +450,12 @@ def test_load_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="shard-00001.safetensors: missing or corrupt shard"):
         load_features(out)
     # A rerun recomputes the damaged shard.
-    assert extract_features(
-        tiny_model(), make_transform(), tmp_path / "data", out=out, shard_size=4, progress=False
-    ).resumed_shards == 1
+    assert (
+        extract_features(
+            tiny_model(), make_transform(), tmp_path / "data", out=out, shard_size=4, progress=False
+        ).resumed_shards
+        == 1
+    )
     assert len(load_features(out).paths) == 7
 
 
@@ -420,10 +486,22 @@ def test_the_extract_command_has_extract_features_defaults() -> None:
     from simsiam_zoo.cli import main
 
     flags = {param.name: param.default for param in main.commands["extract"].params}
-    library = {name: p.default for name, p in inspect.signature(extract_features).parameters.items()
-               if p.default is not inspect.Parameter.empty}
-    shared = {"batch_size", "shard_size", "num_workers", "device", "device_preprocessing", "precision", "dtype",
-              "output_format", "limit"}  # --strict and --compile are flags: off unless given, as the library's
+    library = {
+        name: p.default
+        for name, p in inspect.signature(extract_features).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+    shared = {
+        "batch_size",
+        "shard_size",
+        "num_workers",
+        "device",
+        "device_preprocessing",
+        "precision",
+        "dtype",
+        "output_format",
+        "limit",
+    }  # --strict and --compile are flags: off unless given, as the library's
     assert shared <= set(flags) & set(library)
     assert {name: flags[name] for name in shared} == {name: library[name] for name in shared}
 
@@ -462,8 +540,9 @@ def test_webdataset_tar_shards_extract_as_the_same_images_in_a_folder(tmp_path: 
         return open(file, *args, **kwargs)
 
     monkeypatch.setattr(simsiam_zoo.data, "open", counting_open, raising=False)
-    extract_features(tiny_model(), make_transform(), pattern, out=tmp_path / "from_tars", shard_size=2,
-                     num_workers=0, progress=False)
+    extract_features(
+        tiny_model(), make_transform(), pattern, out=tmp_path / "from_tars", shard_size=2, num_workers=0, progress=False
+    )
     # Each tar is opened once to be listed and once to be read through, not once per image.
     assert opened == {f"train-00000{i}.tar": 2 for i in range(3)}
     # Output shards are cut where a tar begins (3 samples a tar, the last one with the orphan), so that each is
@@ -472,42 +551,63 @@ def test_webdataset_tar_shards_extract_as_the_same_images_in_a_folder(tmp_path: 
     plan = [(shard["start"], shard["stop"]) for shard in index["shards"]]
     assert plan == [(0, 2), (2, 3), (3, 5), (5, 6), (6, 8), (8, 9)]
     shards, source = [Shard(n, start, stop) for n, (start, stop) in enumerate(plan)], open_source(pattern)
-    share = [[(shard.start, shard.stop) for shard in rank_shards(shards, source, rank=rank, world_size=2)]
-             for rank in (0, 1)]
+    share = [
+        [(shard.start, shard.stop) for shard in rank_shards(shards, source, rank=rank, world_size=2)] for rank in (0, 1)
+    ]
     assert share == [plan[:4], plan[4:]]
     # Fewer tars than ranks: equal stretches of the source, whose shards a tar's ranks share.
     assert [len(rank_shards(shards, source, rank=rank, world_size=4)) for rank in range(4)] == [2, 1, 2, 1]
     from_tars = load_features(tmp_path / "from_tars")
     skipped = json.loads((tmp_path / "from_tars" / "skipped.json").read_text())
     assert [(s["path"], s["reason"][:22]) for s in skipped] == [
-        ("train-000001.tar/s002b", "cannot decode image: c"), ("train-000002.tar/orphan", "no image in the sample")]
+        ("train-000001.tar/s002b", "cannot decode image: c"),
+        ("train-000002.tar/orphan", "no image in the sample"),
+    ]
     assert from_tars.paths == [f"train-00000{(i + (i >= 3)) // 3}.tar/s{i:03d}" for i in range(7)]
     assert from_tars.labels.tolist() == [i % 2 for i in range(7)] and from_tars.classes == ["0", "1"]
     images = [decode_image(folder / f"{i % 2}" / f"img{i}.png") for i in range(7)]
     torch.testing.assert_close(from_tars.embeddings, direct(images), atol=1e-5, rtol=1e-5)
     # A folder whose name ends in .tar is a folder.
     folder.rename(tmp_path / "images.tar")
-    extract_features(tiny_model(), make_transform(), tmp_path / "images.tar", out=tmp_path / "from_folder",
-                     progress=False)
+    extract_features(
+        tiny_model(), make_transform(), tmp_path / "images.tar", out=tmp_path / "from_folder", progress=False
+    )
     assert load_features(tmp_path / "from_folder").paths == [f"{i % 2}/img{i}.png" for i in (0, 2, 4, 6, 1, 3, 5)]
     with pytest.raises(DataError, match=r"train-000003.tar: no such tar shard"):
-        extract_features(tiny_model(), make_transform(), str(tmp_path / "shards" / "train-{000000..000003}.tar"),
-                         out=tmp_path / "missing", progress=False)
+        extract_features(
+            tiny_model(),
+            make_transform(),
+            str(tmp_path / "shards" / "train-{000000..000003}.tar"),
+            out=tmp_path / "missing",
+            progress=False,
+        )
     # A compressed shard: its members' offsets are not where their bytes lie in the file, so it is refused.
     (tmp_path / "shards" / "train-000000.tar.gz").write_bytes(
-        gzip.compress((tmp_path / "shards" / "train-000000.tar").read_bytes()))
+        gzip.compress((tmp_path / "shards" / "train-000000.tar").read_bytes())
+    )
     with pytest.raises(DataError, match=r"train-000000.tar.gz: a compressed tar; .* must be plain .tar"):
-        extract_features(tiny_model(), make_transform(), str(tmp_path / "shards" / "train-000000.tar.gz"),
-                         out=tmp_path / "compressed", progress=False)
+        extract_features(
+            tiny_model(),
+            make_transform(),
+            str(tmp_path / "shards" / "train-000000.tar.gz"),
+            out=tmp_path / "compressed",
+            progress=False,
+        )
 
 
 def _hf_dataset(images: list[tuple[bytes | None, int]], classes: list[str]) -> Any:
     datasets = pytest.importorskip("datasets")
-    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=classes),
-                                  "note": datasets.Value("string")})
+    features = datasets.Features(
+        {"image": datasets.Image(), "label": datasets.ClassLabel(names=classes), "note": datasets.Value("string")}
+    )
     return datasets.Dataset.from_dict(
-        {"image": [None if data is None else {"bytes": data, "path": None} for data, _ in images],
-         "label": [label for _, label in images], "note": ["x"] * len(images)}, features=features)
+        {
+            "image": [None if data is None else {"bytes": data, "path": None} for data, _ in images],
+            "label": [label for _, label in images],
+            "note": ["x"] * len(images),
+        },
+        features=features,
+    )
 
 
 def test_hugging_face_datasets_extract_as_the_same_images_in_a_folder(tmp_path: Path) -> None:
@@ -530,18 +630,28 @@ def test_hugging_face_datasets_extract_as_the_same_images_in_a_folder(tmp_path: 
         features = load_features(out)
         skipped = json.loads((out / "skipped.json").read_text())
         assert [(s["path"], s["reason"][:22]) for s in skipped] == [
-            (f"{name}/3", "no image in the row (c"), (f"{name}/4", "cannot decode image: c")]
+            (f"{name}/3", "no image in the row (c"),
+            (f"{name}/4", "cannot decode image: c"),
+        ]
         assert features.paths == [f"{name}/{i}" for i in (0, 1, 2, 5, 6, 7, 8)]
         assert features.labels.tolist() == [i % 2 for i in range(7)] and features.classes == ["c0", "c1"]
         torch.testing.assert_close(features.embeddings, direct(images), atol=1e-5, rtol=1e-5)
     datasets = pytest.importorskip("datasets")
     datasets.DatasetDict(train=dataset, test=dataset).save_to_disk(str(tmp_path / "splits"))
-    with pytest.raises(DataError, match=r"splits: a Hugging Face dataset with several splits; give one split's "
-                                        r"folder \(.*splits/test, .*splits/train\)"):
+    with pytest.raises(
+        DataError,
+        match=r"splits: a Hugging Face dataset with several splits; give one split's "
+        r"folder \(.*splits/test, .*splits/train\)",
+    ):
         extract_features(tiny_model(), make_transform(), tmp_path / "splits", out=tmp_path / "x", progress=False)
     with pytest.raises(DataError, match=r"val-\*.parquet: no such file"):
-        extract_features(tiny_model(), make_transform(), str(tmp_path / "parquet" / "val-*.parquet"),
-                         out=tmp_path / "y", progress=False)
+        extract_features(
+            tiny_model(),
+            make_transform(),
+            str(tmp_path / "parquet" / "val-*.parquet"),
+            out=tmp_path / "y",
+            progress=False,
+        )
 
 
 def test_a_rerun_sees_its_own_output_inside_data_and_a_dataset_rewritten_in_place(tmp_path: Path) -> None:
@@ -600,8 +710,9 @@ def test_a_second_extraction_into_one_folder_waits_for_the_first(tmp_path: Path)
     (out / "settings.json").unlink()  # so that the waiting one must write it: seen only once it may
     results = []
     with FileLock(out / LOCK_NAME):  # as the first extraction holds it while it runs
-        second = threading.Thread(target=lambda: results.append(
-            extract_features(model, transform, data, out=out, progress=False)))
+        second = threading.Thread(
+            target=lambda: results.append(extract_features(model, transform, data, out=out, progress=False))
+        )
         second.start()
         second.join(timeout=3)
         assert second.is_alive() and not (out / "settings.json").exists()

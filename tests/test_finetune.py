@@ -88,8 +88,9 @@ def hub_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
         bn.momentum = 0.1
     config = timm_config(model, preprocessing=PREPROCESSING, tag="test", license="mit")
     card = "---\nlibrary_name: timm\nlicense: mit\n---\n\nsha256 {{weights_sha256}}\n"
-    return write_hub_folder(tmp_path_factory.mktemp("hub") / "resnet18.test", backbone_state=model.state_dict(),
-                            config=config, card=card)
+    return write_hub_folder(
+        tmp_path_factory.mktemp("hub") / "resnet18.test", backbone_state=model.state_dict(), config=config, card=card
+    )
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +115,14 @@ def image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def finetuned(loaded: LoadedBackbone) -> FinetuneResult:
     return finetune(
-        loaded.model, coloured(64, seed=1), coloured(32, seed=2), num_classes=4, preprocessing=loaded.preprocessing,
-        schedule=Schedule(epochs=2, batch_size=16, lr=0.02, weight_decay=1e-4), frozen_backbone=False, progress=False,
+        loaded.model,
+        coloured(64, seed=1),
+        coloured(32, seed=2),
+        num_classes=4,
+        preprocessing=loaded.preprocessing,
+        schedule=Schedule(epochs=2, batch_size=16, lr=0.02, weight_decay=1e-4),
+        frozen_backbone=False,
+        progress=False,
     )
 
 
@@ -127,9 +134,16 @@ def _backbone_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 def test_linear_protocol_keeps_every_backbone_tensor(loaded: LoadedBackbone) -> None:
     before = {k: v.clone() for k, v in loaded.model.state_dict().items()}
     runs = [
-        finetune(loaded.model, coloured(32, seed=1), coloured(16, seed=2), num_classes=4,
-                 preprocessing=loaded.preprocessing, frozen_backbone=True, progress=False,
-                 schedule=Schedule(epochs=2, batch_size=16, lr=1.0, optimizer="lars"))
+        finetune(
+            loaded.model,
+            coloured(32, seed=1),
+            coloured(16, seed=2),
+            num_classes=4,
+            preprocessing=loaded.preprocessing,
+            frozen_backbone=True,
+            progress=False,
+            schedule=Schedule(epochs=2, batch_size=16, lr=1.0, optimizer="lars"),
+        )
         for _ in range(2)
     ]
     after = _backbone_state(runs[0].model)
@@ -139,8 +153,9 @@ def test_linear_protocol_keeps_every_backbone_tensor(loaded: LoadedBackbone) -> 
     assert not torch.equal(runs[0].model.fc.weight, initial_fc), "the head did not train"
     # Same seed, same data: the same head, bit for bit.
     assert torch.equal(runs[0].model.fc.weight, runs[1].model.fc.weight)
-    assert [(r["loss"], r["val_top1"]) for r in runs[0].history] == [(r["loss"], r["val_top1"]) for r in
-                                                                      runs[1].history]
+    assert [(r["loss"], r["val_top1"]) for r in runs[0].history] == [
+        (r["loss"], r["val_top1"]) for r in runs[1].history
+    ]
     assert all(torch.equal(v, before[k]) for k, v in loaded.model.state_dict().items()), "the input was modified"
 
 
@@ -151,8 +166,16 @@ def test_linear_protocol_check_fires_when_a_bn_layer_trains(loaded: LoadedBackbo
     leaky = copy.deepcopy(loaded.model)
     leaky.register_forward_pre_hook(bn1_to_train_mode)
     with pytest.raises(RuntimeError, match=r"'bn1\.running_mean' changed"):
-        finetune(leaky, coloured(16, seed=1), coloured(8, seed=2), num_classes=4, preprocessing=loaded.preprocessing,
-                 schedule=Schedule(epochs=1, batch_size=8, lr=0.1), frozen_backbone=True, progress=False)
+        finetune(
+            leaky,
+            coloured(16, seed=1),
+            coloured(8, seed=2),
+            num_classes=4,
+            preprocessing=loaded.preprocessing,
+            schedule=Schedule(epochs=1, batch_size=8, lr=0.1),
+            frozen_backbone=True,
+            progress=False,
+        )
 
 
 @pytest.mark.parametrize(
@@ -180,22 +203,32 @@ def test_schedules_are_frozen_and_the_linear_one_scales_its_lr() -> None:
     schedule = LinearProtocolSchedule(base_lr=0.1, weight_decay=1e-6)
     with pytest.raises(dataclasses.FrozenInstanceError):
         schedule.epochs = 1
-    assert schedule.at_batch(512) == Schedule(epochs=90, batch_size=512, lr=0.2, weight_decay=1e-6,
-                                              optimizer="lars")
+    assert schedule.at_batch(512) == Schedule(epochs=90, batch_size=512, lr=0.2, weight_decay=1e-6, optimizer="lars")
 
 
-@pytest.mark.parametrize(("batch_size", "num_train", "expected"), [
-    (None, 60_000, 256), (None, 6_000, 256), (None, 1_437, 64), (None, 600, 32), (None, 100, 8), (None, 5, 5),
-    (100, 600, 100), (100, 50, 50),
-])
-def test_default_batch_gives_small_train_sets_enough_steps(batch_size: int | None, num_train: int,
-                                                           expected: int) -> None:
+@pytest.mark.parametrize(
+    ("batch_size", "num_train", "expected"),
+    [
+        (None, 60_000, 256),
+        (None, 6_000, 256),
+        (None, 1_437, 64),
+        (None, 600, 32),
+        (None, 100, 8),
+        (None, 5, 5),
+        (100, 600, 100),
+        (100, 50, 50),
+    ],
+)
+def test_default_batch_gives_small_train_sets_enough_steps(
+    batch_size: int | None, num_train: int, expected: int
+) -> None:
     assert Schedule(batch_size=batch_size).batch_for(num_train) == expected
 
 
 def test_linear_protocol_result(hub_folder: Path) -> None:
-    result = linear_protocol(hub_folder, (coloured(32, seed=1), coloured(16, seed=2)),
-                             schedule=LinearProtocolSchedule(epochs=1), run=QUIET)
+    result = linear_protocol(
+        hub_folder, (coloured(32, seed=1), coloured(16, seed=2)), schedule=LinearProtocolSchedule(epochs=1), run=QUIET
+    )
     # The default batch of 4096 is capped at the 32 training images, and the lr scaled with the batch used.
     assert result["batch_size"] == 32 and result["base_lr"] == 0.02 and result["lr"] == pytest.approx(0.02 * 32 / 256)
     assert result["optimizer"] == "lars" and result["num_classes"] == 4
@@ -203,8 +236,11 @@ def test_linear_protocol_result(hub_folder: Path) -> None:
 
 
 def test_full_finetune_trains_the_backbone_and_beats_chance(loaded: LoadedBackbone, finetuned: FinetuneResult) -> None:
-    changed = [k for k, v in _backbone_state(finetuned.model).items()
-               if v.is_floating_point() and not torch.equal(v, loaded.model.state_dict()[k])]
+    changed = [
+        k
+        for k, v in _backbone_state(finetuned.model).items()
+        if v.is_floating_point() and not torch.equal(v, loaded.model.state_dict()[k])
+    ]
     assert "conv1.weight" in changed and "layer4.1.bn2.running_var" in changed
     assert finetuned.top1 >= 75.0, finetuned.history  # chance is 25%
     assert [row["epoch"] for row in finetuned.history] == [1, 2]
@@ -217,27 +253,44 @@ def test_an_interrupted_finetune_resumes_to_the_parameters_of_an_uninterrupted_o
     """Stopped inside epoch 1 and resumed from its checkpoint: bit for bit the run of `finetuned`, and a rerun of
     the finished run returns it at once; a checkpoint of another schedule is refused."""
     checkpoint = tmp_path / "finetune.pt"
-    options = dict(num_classes=4, preprocessing=loaded.preprocessing, frozen_backbone=False, progress=False,
-                   schedule=Schedule(epochs=2, batch_size=16, lr=0.02, weight_decay=1e-4), checkpoint=checkpoint)
+    options = dict(
+        num_classes=4,
+        preprocessing=loaded.preprocessing,
+        frozen_backbone=False,
+        progress=False,
+        schedule=Schedule(epochs=2, batch_size=16, lr=0.02, weight_decay=1e-4),
+        checkpoint=checkpoint,
+    )
     stopped = finetune(loaded.model, coloured(64, seed=1), coloured(32, seed=2), max_steps=3, **options)
     assert stopped.history == [] and checkpoint.exists()
     for _ in range(2):  # resumed, then finished already
         resumed = finetune(loaded.model, coloured(64, seed=1), coloured(32, seed=2), **options)
         state = resumed.model.state_dict()
         assert all(torch.equal(value, state[key]) for key, value in finetuned.model.state_dict().items())
-        assert [(e["loss"], e["val_top1"]) for e in resumed.history] == [(e["loss"], e["val_top1"])
-                                                                        for e in finetuned.history]
+        assert [(e["loss"], e["val_top1"]) for e in resumed.history] == [
+            (e["loss"], e["val_top1"]) for e in finetuned.history
+        ]
     with pytest.raises(DataError, match=r"finetune.pt: the checkpoint of another run"):
-        finetune(loaded.model, coloured(64, seed=1), coloured(32, seed=2),
-                 **{**options, "schedule": Schedule(epochs=3, batch_size=16, lr=0.02, weight_decay=1e-4)})
+        finetune(
+            loaded.model,
+            coloured(64, seed=1),
+            coloured(32, seed=2),
+            **{**options, "schedule": Schedule(epochs=3, batch_size=16, lr=0.02, weight_decay=1e-4)},
+        )
 
 
 def test_a_checkpoint_of_a_run_on_other_data_is_refused(loaded: LoadedBackbone, tmp_path: Path) -> None:
     """Same counts and schedule, other images, or the same images under other class names: the checkpoint is not
     resumed (it was, and its classifier then saved with the new data's class names)."""
     checkpoint = tmp_path / "finetune.pt"
-    options = dict(num_classes=4, preprocessing=loaded.preprocessing, frozen_backbone=True, progress=False,
-                   schedule=Schedule(epochs=2, batch_size=16, lr=0.02, weight_decay=1e-4), checkpoint=checkpoint)
+    options = dict(
+        num_classes=4,
+        preprocessing=loaded.preprocessing,
+        frozen_backbone=True,
+        progress=False,
+        schedule=Schedule(epochs=2, batch_size=16, lr=0.02, weight_decay=1e-4),
+        checkpoint=checkpoint,
+    )
     finetune(loaded.model, coloured(64, seed=1), coloured(32, seed=2), max_steps=2, **options)
     renamed = coloured(64, seed=1)
     renamed.classes = [f"other {name}" for name in renamed.classes]
@@ -261,20 +314,34 @@ def test_a_nan_in_a_finetune_is_caught_before_the_next_checkpoint_naming_its_ste
     monkeypatch.setattr(_Finetuning, "loss_of", loss_of)
     checkpoint = tmp_path / "finetune.pt"
     with pytest.raises(TrainingDiverged, match=r"loss is nan at step 5 \(epoch 1\)"):
-        finetune(loaded.model, coloured(64, seed=1), coloured(32, seed=2), num_classes=4, progress=False,
-                 preprocessing=loaded.preprocessing, frozen_backbone=False, checkpoint=checkpoint,
-                 schedule=Schedule(epochs=2, batch_size=16, lr=0.02, weight_decay=1e-4))
+        finetune(
+            loaded.model,
+            coloured(64, seed=1),
+            coloured(32, seed=2),
+            num_classes=4,
+            progress=False,
+            preprocessing=loaded.preprocessing,
+            frozen_backbone=False,
+            checkpoint=checkpoint,
+            schedule=Schedule(epochs=2, batch_size=16, lr=0.02, weight_decay=1e-4),
+        )
     saved = torch.load(checkpoint, weights_only=True)
     assert saved["step"] == 4 and all(torch.isfinite(value).all() for value in saved["model"].values())
 
 
-def test_save_classifier_loads_in_plain_timm(finetuned: FinetuneResult, loaded: LoadedBackbone,
-                                              tmp_path: Path) -> None:
+def test_save_classifier_loads_in_plain_timm(finetuned: FinetuneResult, loaded: LoadedBackbone, tmp_path: Path) -> None:
     from huggingface_hub import ModelCard
 
     backbone = dataclasses.replace(loaded, hub_id="simsiam-zoo/resnet18.test")
-    out = save_classifier(finetuned, tmp_path / "classifier", backbone=backbone, class_names=CLASSES,
-                          card_name="resnet18.colours", data_name="colours", schedule_summary="2 epochs")
+    out = save_classifier(
+        finetuned,
+        tmp_path / "classifier",
+        backbone=backbone,
+        class_names=CLASSES,
+        card_name="resnet18.colours",
+        data_name="colours",
+        schedule_summary="2 epochs",
+    )
     model = timm.create_model(f"local-dir:{out}", pretrained=True).eval()
     assert model.num_classes == 4 and model.pretrained_cfg["label_names"] == CLASSES
     x = torch.randn(3, 3, 32, 32)
@@ -292,8 +359,9 @@ def test_save_classifier_loads_in_plain_timm(finetuned: FinetuneResult, loaded: 
 
 def test_semi_supervised_subsets_are_balanced_and_deterministic() -> None:
     labels = torch.arange(400) % 4
-    data = TensorImages(torch.zeros(400, 3, 1, 1, dtype=torch.uint8), labels, classes=CLASSES,
-                        paths=[f"img/{i}" for i in range(400)])
+    data = TensorImages(
+        torch.zeros(400, 3, 1, 1, dtype=torch.uint8), labels, classes=CLASSES, paths=[f"img/{i}" for i in range(400)]
+    )
     subsets = semi_supervised_subsets(data, fractions=(0.01, 0.1), seed=0)
     assert list(subsets) == [0.01, 0.1]
     assert torch.bincount(labels[subsets[0.01]]).tolist() == [1, 1, 1, 1]
@@ -308,8 +376,14 @@ def test_semi_supervised_with_a_subset_file(loaded: LoadedBackbone, tmp_path: Pa
     train, test = coloured(40, seed=1), coloured(8, seed=2)
     subset_file = tmp_path / "subset.txt"
     subset_file.write_text("".join(f"{i}.png\n" for i in (0, 1, 2, 3, 5, 6)))
-    result = semi_supervised(loaded, (train, test), fractions=(0.2,), subset_files={0.15: subset_file},
-                             schedule=Schedule(epochs=1, batch_size=16, lr=0.05), run=QUIET)
+    result = semi_supervised(
+        loaded,
+        (train, test),
+        fractions=(0.2,),
+        subset_files={0.15: subset_file},
+        schedule=Schedule(epochs=1, batch_size=16, lr=0.05),
+        run=QUIET,
+    )
     rows = {row["fraction"]: row for row in result["fractions"]}
     assert rows[0.15]["num_labelled"] == 6 and rows[0.15]["per_class"] == [1, 2, 2, 1]
     assert rows[0.15]["subset"] == str(subset_file)
@@ -334,9 +408,14 @@ def test_digits_datasets() -> None:
 def test_transfer_digits_and_an_image_folder(loaded: LoadedBackbone, image_folder: Path, tmp_path: Path) -> None:
     cache = tmp_path / "features"
     datasets = {"digits": "digits", "colours": (image_folder / "train", image_folder / "val")}
-    result = transfer(loaded, datasets, schedule=Schedule(epochs=1, batch_size=32, lr=0.05),
-                      weight_decays=(1e-4, 1e-2), cache_dir=cache,
-                      run=RunOptions(train_limit=200, test_limit=80, progress=False))
+    result = transfer(
+        loaded,
+        datasets,
+        schedule=Schedule(epochs=1, batch_size=32, lr=0.05),
+        weight_decays=(1e-4, 1e-2),
+        cache_dir=cache,
+        run=RunOptions(train_limit=200, test_limit=80, progress=False),
+    )
     rows = {(row["dataset"], row["mode"]): row for row in result["rows"]}
     assert set(rows) == {(d, m) for d in ("digits", "colours") for m in ("linear", "finetune")}
     assert rows["digits", "linear"]["top1"] > 60.0  # chance is 10%
@@ -350,9 +429,23 @@ def test_cli_finetune_and_semi(hub_folder: Path, image_folder: Path, tmp_path: P
     out = tmp_path / "classifier"
     common = ["--epochs", "1", "--batch-size", "8", "--lr", "0.05"]
     done = subprocess.run(
-        [sys.executable, "-m", "simsiam_zoo.cli", "finetune", str(hub_folder), str(image_folder), "--out", str(out),
-         *common, "--name", "resnet18.colours"],
-        capture_output=True, text=True, timeout=120, env=ONE_THREAD,
+        [
+            sys.executable,
+            "-m",
+            "simsiam_zoo.cli",
+            "finetune",
+            str(hub_folder),
+            str(image_folder),
+            "--out",
+            str(out),
+            *common,
+            "--name",
+            "resnet18.colours",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=ONE_THREAD,
     )
     assert done.returncode == 0, done.stderr
     result = json.loads((out / "finetune.json").read_text())
@@ -365,9 +458,26 @@ def test_cli_finetune_and_semi(hub_folder: Path, image_folder: Path, tmp_path: P
     subset_file.write_text("train0.png\ntrain1.png\ntrain2.png\ntrain3.png\n")
     semi_json = tmp_path / "semi.json"
     done = subprocess.run(
-        [sys.executable, "-m", "simsiam_zoo.cli", "eval", "semi", str(hub_folder), str(image_folder), "--fraction",
-         "0.5", "--subset-file", f"0.1={subset_file}", *common, "--out", str(semi_json)],
-        capture_output=True, text=True, timeout=120, env=ONE_THREAD,
+        [
+            sys.executable,
+            "-m",
+            "simsiam_zoo.cli",
+            "eval",
+            "semi",
+            str(hub_folder),
+            str(image_folder),
+            "--fraction",
+            "0.5",
+            "--subset-file",
+            f"0.1={subset_file}",
+            *common,
+            "--out",
+            str(semi_json),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=ONE_THREAD,
     )
     assert done.returncode == 0, done.stderr
     assert "fine-tune 0.1 (4)" in done.stdout
@@ -377,9 +487,12 @@ def test_cli_finetune_and_semi(hub_folder: Path, image_folder: Path, tmp_path: P
 
 def test_cli_defaults_are_the_library_defaults() -> None:
     eval_commands = main.commands["eval"].commands
-    for command, schedule in ((eval_commands["linear-protocol"], LinearProtocolSchedule()),
-                              (eval_commands["semi"], Schedule()), (eval_commands["transfer"], Schedule()),
-                              (main.commands["finetune"], Schedule())):
+    for command, schedule in (
+        (eval_commands["linear-protocol"], LinearProtocolSchedule()),
+        (eval_commands["semi"], Schedule()),
+        (eval_commands["transfer"], Schedule()),
+        (main.commands["finetune"], Schedule()),
+    ):
         defaults = {param.name: param.default for param in command.params}
         # momentum and progress have no flag: the CLI always uses their defaults.
         for options, unflagged in ((schedule, "momentum"), (RunOptions(), "progress")):
@@ -389,16 +502,43 @@ def test_cli_defaults_are_the_library_defaults() -> None:
 
 def test_cli_linear_protocol(hub_folder: Path, image_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "linear.json"
-    done = CliRunner().invoke(main, ["eval", "linear-protocol", str(hub_folder), str(image_folder), "--epochs", "1",
-                                     "--base-lr", "0.1", "--seed", "3", "--out", str(out)])
+    done = CliRunner().invoke(
+        main,
+        [
+            "eval",
+            "linear-protocol",
+            str(hub_folder),
+            str(image_folder),
+            "--epochs",
+            "1",
+            "--base-lr",
+            "0.1",
+            "--seed",
+            "3",
+            "--out",
+            str(out),
+        ],
+    )
     assert done.exit_code == 0, done.output
     result = json.loads(out.read_text())
     assert result["batch_size"] == 24 and result["lr"] == pytest.approx(0.1 * 24 / 256) and result["seed"] == 3
     assert result["optimizer"] == "lars" and result["epochs"] == 1
     # With --checkpoint-dir the finished run is kept, and the same command returns its result without training:
     # the very history, its seconds included, and the checkpoint not written again.
-    args = ["eval", "linear-protocol", str(hub_folder), str(image_folder), "--epochs", "1", "--seed", "3",
-            "--base-lr", "0.1", "--checkpoint-dir", str(tmp_path / "ck")]
+    args = [
+        "eval",
+        "linear-protocol",
+        str(hub_folder),
+        str(image_folder),
+        "--epochs",
+        "1",
+        "--seed",
+        "3",
+        "--base-lr",
+        "0.1",
+        "--checkpoint-dir",
+        str(tmp_path / "ck"),
+    ]
     first = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "first.json")])
     checkpoint = tmp_path / "ck" / "linear_protocol.pt"
     assert first.exit_code == 0 and checkpoint.is_file(), first.output
@@ -419,22 +559,27 @@ def test_cli_linear_protocol_on_tar_shards_equals_the_same_images_in_folders(
     patterns = []
     for split in ("train", "val"):
         classes = sorted(p.name for p in (image_folder / split).iterdir())
-        samples = [(f"{split}-{i:03d}", path.read_bytes(), classes.index(path.parent.name))
-                   for i, path in enumerate(sorted((image_folder / split).glob("*/*.png")))]
+        samples = [
+            (f"{split}-{i:03d}", path.read_bytes(), classes.index(path.parent.name))
+            for i, path in enumerate(sorted((image_folder / split).glob("*/*.png")))
+        ]
         _tar_shards(tmp_path / split, samples, per_shard=10)
         last = (len(samples) - 1) // 10
         patterns.append(str(tmp_path / split / f"train-{{000000..{last:06d}}}.tar"))
     results = []
     for data in ([str(image_folder)], [patterns[0], "--test-data", patterns[1]]):
         out = tmp_path / f"linear{len(results)}.json"
-        done = CliRunner().invoke(main, ["eval", "linear-protocol", str(hub_folder), *data, "--epochs", "1",
-                                         "--base-lr", "0.1", "--out", str(out)])
+        done = CliRunner().invoke(
+            main,
+            ["eval", "linear-protocol", str(hub_folder), *data, "--epochs", "1", "--base-lr", "0.1", "--out", str(out)],
+        )
         assert done.exit_code == 0, done.output
         results.append(json.loads(out.read_text()))
     assert (results[1]["num_train"], results[1]["num_test"]) == (24, 8)
     # The same loss to the last bit: the same images, labels and order.
-    assert [(r["top1"], r["history"][0]["loss"]) for r in results[1:]] == [(r["top1"], r["history"][0]["loss"])
-                                                                           for r in results[:1]]
+    assert [(r["top1"], r["history"][0]["loss"]) for r in results[1:]] == [
+        (r["top1"], r["history"][0]["loss"]) for r in results[:1]
+    ]
 
 
 def test_cli_reports_bad_data_and_bad_options(hub_folder: Path, tmp_path: Path) -> None:
@@ -442,8 +587,9 @@ def test_cli_reports_bad_data_and_bad_options(hub_folder: Path, tmp_path: Path) 
     # Values click's types allow but the library rejects are usage errors too, caught before MODEL is loaded.
     done = runner.invoke(main, ["eval", "semi", str(hub_folder), "digits", "--lr", "0"])
     assert done.exit_code == 2 and "lr must be a finite number > 0" in done.output
-    done = runner.invoke(main, ["finetune", str(hub_folder), "digits", "--out", str(tmp_path / "x"), "--num-workers",
-                                "-1"])
+    done = runner.invoke(
+        main, ["finetune", str(hub_folder), "digits", "--out", str(tmp_path / "x"), "--num-workers", "-1"]
+    )
     assert done.exit_code == 2 and "num_workers must be >= 0" in done.output
     done = runner.invoke(main, ["eval", "semi", str(hub_folder), str(tmp_path / "nowhere")])
     assert done.exit_code == 3 and "train/ and val/" in done.output

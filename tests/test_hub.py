@@ -62,8 +62,9 @@ def hub_folder(tmp_path_factory: pytest.TempPathFactory) -> Published:
             module.running_mean.copy_(torch.randn(module.num_features, generator=generator) * 0.1)
             module.running_var.copy_(torch.rand(module.num_features, generator=generator) + 0.5)
     config = timm_config(model, preprocessing=Preprocessing(), tag="test", license="apache-2.0")
-    folder = write_hub_folder(root / "resnet18", backbone_state=model.state_dict(), config=config, card=CARD,
-                              recipe_yaml="arch: resnet18\n")
+    folder = write_hub_folder(
+        root / "resnet18", backbone_state=model.state_dict(), config=config, card=CARD, recipe_yaml="arch: resnet18\n"
+    )
     inputs = torch.randn(2, 3, 64, 64, generator=generator)
     torch.save(inputs, root / "inputs.pt")
     with torch.no_grad():
@@ -75,14 +76,19 @@ def _timm_load(repo_id: str, published: Published, out: Path, *, cache: Path, of
     env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1" if offline else "0"}
     done = subprocess.run(
         [sys.executable, "-c", TIMM_LOAD, repo_id, str(published.inputs), str(out)],
-        env=env, cwd=out.parent, capture_output=True, text=True, timeout=180,
+        env=env,
+        cwd=out.parent,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return torch.load(out)
 
 
-def test_push_download_and_plain_timm_load(hub: HubServer, hub_folder: Published, tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_push_download_and_plain_timm_load(
+    hub: HubServer, hub_folder: Published, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     repo_id = "zoo-test/resnet18-roundtrip"
     result = push_hub_folder(hub_folder.folder, repo_id=repo_id, endpoint=hub.url, token="hf_test")
     assert result.files == FILES
@@ -115,8 +121,9 @@ def test_push_download_and_plain_timm_load(hub: HubServer, hub_folder: Published
 def _git_show(hub: HubServer, repo_id: str, ref: str, path: str | None = None) -> str:
     """The commit `ref` (its message) or, with `path`, that file's text at `ref`, in the server's git repo."""
     args = ["show", f"{ref}:{path}"] if path else ["show", "-s", ref]
-    return subprocess.run(["git", "-C", str(hub.repo_dir(repo_id)), *args], capture_output=True, text=True,
-                          check=True).stdout
+    return subprocess.run(
+        ["git", "-C", str(hub.repo_dir(repo_id)), *args], capture_output=True, text=True, check=True
+    ).stdout
 
 
 def test_push_to_a_branch_and_as_a_pull_request(hub: HubServer, hub_folder: Published, tmp_path: Path) -> None:
@@ -124,26 +131,40 @@ def test_push_to_a_branch_and_as_a_pull_request(hub: HubServer, hub_folder: Publ
     push_hub_folder(hub_folder.folder, repo_id=repo_id, endpoint=hub.url, token="hf_test")
     main = _git_show(hub, repo_id, "main")
 
-    branch = push_hub_folder(hub_folder.folder, repo_id=repo_id, endpoint=hub.url, token="hf_test",
-                             revision="v2", commit_message="Weights for v2", overwrite_card=True)
+    branch = push_hub_folder(
+        hub_folder.folder,
+        repo_id=repo_id,
+        endpoint=hub.url,
+        token="hf_test",
+        revision="v2",
+        commit_message="Weights for v2",
+        overwrite_card=True,
+    )
     assert branch.pr_url is None and _git_show(hub, repo_id, "main") == main
     assert "Weights for v2" in _git_show(hub, repo_id, "v2")
     assert download_hub_repo(repo_id, revision="v2", cache_dir=tmp_path / "cache").name == branch.commit_oid
 
-    pr = push_hub_folder(hub_folder.folder, repo_id=repo_id, endpoint=hub.url, token="hf_test", create_pr=True,
-                         commit_message="Proposed weights")
+    pr = push_hub_folder(
+        hub_folder.folder,
+        repo_id=repo_id,
+        endpoint=hub.url,
+        token="hf_test",
+        create_pr=True,
+        commit_message="Proposed weights",
+    )
     assert pr.pr_url == f"{hub.url}/{repo_id}/discussions/1"
     assert "Proposed weights" in _git_show(hub, repo_id, "refs/pr/1") and _git_show(hub, repo_id, "main") == main
 
 
-def test_a_card_edited_on_the_hub_is_kept_unless_asked(hub: HubServer, hub_folder: Published,
-                                                       tmp_path: Path) -> None:
+def test_a_card_edited_on_the_hub_is_kept_unless_asked(hub: HubServer, hub_folder: Published, tmp_path: Path) -> None:
     repo_id = "zoo-test/resnet18-edited-card"
     push_hub_folder(hub_folder.folder, repo_id=repo_id, endpoint=hub.url, token="hf_test")
     edited = CARD.replace("# ResNet-18 test backbone", "# Edited on the Hub").replace(
-        "{{weights_sha256}}", sha256_file(hub_folder.folder / WEIGHTS_NAME))
-    HfApi(endpoint=hub.url, token="hf_test").upload_file(path_or_fileobj=edited.encode(), path_in_repo=CARD_NAME,
-                                                        repo_id=repo_id)
+        "{{weights_sha256}}", sha256_file(hub_folder.folder / WEIGHTS_NAME)
+    )
+    HfApi(endpoint=hub.url, token="hf_test").upload_file(
+        path_or_fileobj=edited.encode(), path_in_repo=CARD_NAME, repo_id=repo_id
+    )
     again = push_hub_folder(hub_folder.folder, repo_id=repo_id, endpoint=hub.url, token="hf_test")
     assert again.kept_card == "" and CARD_NAME not in again.files
     assert "Edited on the Hub" in _git_show(hub, repo_id, "main", CARD_NAME)
@@ -153,8 +174,11 @@ def test_a_card_edited_on_the_hub_is_kept_unless_asked(hub: HubServer, hub_folde
     state = load_file(retrained / WEIGHTS_NAME)
     state["fc.weight" if "fc.weight" in state else "conv1.weight"] += 1.0
     save_file(state, retrained / WEIGHTS_NAME, metadata={"format": "pt"})
-    card = (retrained / CARD_NAME).read_text().replace(sha256_file(hub_folder.folder / WEIGHTS_NAME),
-                                                       sha256_file(retrained / WEIGHTS_NAME))
+    card = (
+        (retrained / CARD_NAME)
+        .read_text()
+        .replace(sha256_file(hub_folder.folder / WEIGHTS_NAME), sha256_file(retrained / WEIGHTS_NAME))
+    )
     (retrained / CARD_NAME).write_text(card)
     stale = push_hub_folder(retrained, repo_id=repo_id, endpoint=hub.url, token="hf_test")
     assert stale.kept_card and stale.weights_sha256 in stale.kept_card
@@ -214,5 +238,3 @@ def test_a_hub_id_cannot_climb_out_of_the_local_hub_directory(hub_folder: Publis
         with pytest.raises(HubFolderError, match="repo id"):
             load_backbone(climbing, hub_dir=tmp_path / "hub")
     assert load_backbone("hf-hub:elsewhere/model", hub_dir=tmp_path).arch == "resnet18"  # the same folder, below
-
-

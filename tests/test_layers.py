@@ -93,8 +93,10 @@ def upward_imports(graph: dict[str, set[str]]) -> list[str]:
     for module, imported in sorted(graph.items()):
         for target in sorted(imported):
             if layer_of(target) > layer_of(module):
-                problems.append(f"simsiam_zoo.{module} ({LAYERS[layer_of(module)][0]}) imports simsiam_zoo.{target} "
-                                f"({LAYERS[layer_of(target)][0]})")
+                problems.append(
+                    f"simsiam_zoo.{module} ({LAYERS[layer_of(module)][0]}) imports simsiam_zoo.{target} "
+                    f"({LAYERS[layer_of(target)][0]})"
+                )
     return problems
 
 
@@ -142,22 +144,29 @@ def test_no_module_imports_in_a_circle() -> None:
 def test_the_check_sees_an_upward_import_and_a_cycle_hidden_in_a_function() -> None:
     graph = import_graph()
     graph["checkpoint"] = graph["checkpoint"] | {"convert"}  # the cycle this project had, by a local import
-    assert upward_imports(graph) == ["simsiam_zoo.checkpoint (tensors, files and metrics) imports simsiam_zoo.convert "
-                                     "(features and converters)"]
+    assert upward_imports(graph) == [
+        "simsiam_zoo.checkpoint (tensors, files and metrics) imports simsiam_zoo.convert (features and converters)"
+    ]
     assert ["checkpoint", "convert", "convert._checkpoint"] in cycles(graph)
 
 
 def test_imports_inside_functions_and_relative_imports_are_read(tmp_path: Path) -> None:
     source = tmp_path / "module.py"
-    source.write_text("from ._common import x\n\ndef f():\n    from simsiam_zoo.hub.registry import ZOO\n"
-                      "    import simsiam_zoo.data\n")
+    source.write_text(
+        "from ._common import x\n\ndef f():\n    from simsiam_zoo.hub.registry import ZOO\n"
+        "    import simsiam_zoo.data\n"
+    )
     modules = {"convert._common", "convert", "hub.registry", "hub", "data", ""}
     assert imports_of("convert.module", source, modules) == {"convert._common", "hub.registry", "data"}
 
 
 @pytest.mark.parametrize("module", ["evaluate.knn", "evaluate.protocols", "hub.folder", "hub.registry", ""])
 def test_the_longest_listed_name_decides_the_layer(module: str) -> None:
-    expected = {"evaluate.knn": "tensors, files and metrics", "evaluate.protocols": "evaluations and the demo",
-                "hub.folder": "hub format", "hub.registry": "zoo registry and downloads",
-                "": "command line and public API"}
+    expected = {
+        "evaluate.knn": "tensors, files and metrics",
+        "evaluate.protocols": "evaluations and the demo",
+        "hub.folder": "hub format",
+        "hub.registry": "zoo registry and downloads",
+        "": "command line and public API",
+    }
     assert LAYERS[layer_of(module)][0] == expected[module]

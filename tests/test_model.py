@@ -21,16 +21,24 @@ def test_projector_matches_the_papers_layer_list():
     # Paper section 4 / official builder.py: 3 fc, BN on each, ReLU on all but the output, 2048-d, output BN
     # without affine parameters.
     assert _layer_list(projection_mlp(2048, 2048, 2048)) == [
-        ("fc", 2048, 2048, False), ("bn", 2048, True), ("relu",),
-        ("fc", 2048, 2048, False), ("bn", 2048, True), ("relu",),
-        ("fc", 2048, 2048, False), ("bn", 2048, False),
+        ("fc", 2048, 2048, False),
+        ("bn", 2048, True),
+        ("relu",),
+        ("fc", 2048, 2048, False),
+        ("bn", 2048, True),
+        ("relu",),
+        ("fc", 2048, 2048, False),
+        ("bn", 2048, False),
     ]
 
 
 def test_predictor_matches_the_papers_layer_list():
     # 2048 -> 512 -> 2048 bottleneck, BN on the hidden layer only, no ReLU or BN on the output.
     assert _layer_list(prediction_mlp(2048, 512)) == [
-        ("fc", 2048, 512, False), ("bn", 512, True), ("relu",), ("fc", 512, 2048, True),
+        ("fc", 2048, 512, False),
+        ("bn", 512, True),
+        ("relu",),
+        ("fc", 512, 2048, True),
     ]
 
 
@@ -50,8 +58,9 @@ def test_resnet50_simsiam_dimensions_and_zero_init_residual():
     model = SimSiam(untrained_backbone("resnet50"), HeadConfig())
     assert model.backbone.num_features == 2048
     # zero_init_residual: the last BN of every residual branch starts at 0 (official code's setting).
-    assert all(block.bn3.weight.abs().sum() == 0 for layer in (model.backbone.layer1, model.backbone.layer4)
-               for block in layer)
+    assert all(
+        block.bn3.weight.abs().sum() == 0 for layer in (model.backbone.layer1, model.backbone.layer4) for block in layer
+    )
     model.eval()
     out = model(torch.randn(2, 3, 32, 32), torch.randn(2, 3, 32, 32))
     assert out.p1.shape == out.z2.shape == (2, 2048)

@@ -69,7 +69,11 @@ def test_models_cli_table_and_json() -> None:
     assert entries["resnet50.byol_in1k"]["unsupported"].startswith("a JAX/Haiku dill pickle")
     mm = entries["resnet50.byol_mmpretrain_ep200"]
     assert (mm["converter"], mm["source_hash"], mm["linear_top1"], mm["cached"]) == (
-        "mmselfsup", "sha256-prefix:de817331", 71.8, False)
+        "mmselfsup",
+        "sha256-prefix:de817331",
+        71.8,
+        False,
+    )
 
 
 def test_readme_model_table_is_generated_from_the_registry() -> None:
@@ -86,15 +90,30 @@ def test_a_card_with_several_results_parses_back_with_each_protocol_named() -> N
 
     for name, expected in {
         "resnet50.dino_in1k": [("linear probe top-1 accuracy", 75.3), ("kNN top-1 accuracy", 67.5)],
-        "resnet50.barlowtwins_in1k_ep1000": [("linear probe top-1 accuracy", 73.5),
-                                             ("linear probe top-5 accuracy", 91.0)],
-        "resnet50.swav_lightly_ep100": [("linear probe top-1 accuracy", 67.2), ("fine-tuned top-1 accuracy", 75.4),
-                                        ("kNN top-1 accuracy", 49.5)],
+        "resnet50.barlowtwins_in1k_ep1000": [
+            ("linear probe top-1 accuracy", 73.5),
+            ("linear probe top-5 accuracy", 91.0),
+        ],
+        "resnet50.swav_lightly_ep100": [
+            ("linear probe top-1 accuracy", 67.2),
+            ("fine-tuned top-1 accuracy", 75.4),
+            ("kNN top-1 accuracy", 49.5),
+        ],
     }.items():
         entry = ZOO[name]
-        card = render_card(name=name, repo_id=entry.hub_id, arch="resnet50", num_features=2048, summary=entry.summary,
-                           license=entry.license, datasets=["imagenet-1k"], preprocessing=entry.preprocessing,
-                           recipe_summary="-", results=entry.results, method=entry.method)
+        card = render_card(
+            name=name,
+            repo_id=entry.hub_id,
+            arch="resnet50",
+            num_features=2048,
+            summary=entry.summary,
+            license=entry.license,
+            datasets=["imagenet-1k"],
+            preprocessing=entry.preprocessing,
+            recipe_summary="-",
+            results=entry.results,
+            method=entry.method,
+        )
         parsed = ModelCard(card).data.eval_results
         assert [(r.metric_name, r.metric_value) for r in parsed] == expected, name
         assert {(r.task_name, r.source_url) for r in parsed} == {("Image Classification", entry.results[0].source_url)}

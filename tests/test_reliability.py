@@ -90,8 +90,11 @@ _commit_api.lfs_upload = paused
 READ_ONLY = ["unshare", "--mount", "sh", "-c", 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"']
 
 
-def run_cli(*args: str | Path, prefix: list[str] | None = None, env: dict[str, str] | None = None,
-            ) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str | Path,
+    prefix: list[str] | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     """The CLI on `args`: in this process through click's test runner (a new interpreter costs seconds of imports),
     or, when the case needs a process of its own (`prefix`: a mount namespace, resource limits; `env`), as one."""
     if prefix is None and env is None:
@@ -124,7 +127,7 @@ def with_setup(setup: str) -> list[str]:
 
 def messages(stderr: str) -> list[str]:
     """The `error: ...` messages; progress bars end lines with \r, and a bar cut short by the error shares its line."""
-    return [line[line.index("error: "):] for line in stderr.replace("\r", "\n").splitlines() if "error: " in line]
+    return [line[line.index("error: ") :] for line in stderr.replace("\r", "\n").splitlines() if "error: " in line]
 
 
 def error_message(done: subprocess.CompletedProcess[str]) -> str:
@@ -203,8 +206,10 @@ def cannot_write(request: pytest.FixtureRequest, read_only_works: bool) -> Calla
     if request.param == "full disk":
         return lambda folder: (with_setup(DISK_FULL), os_error(errno.EFBIG))
     if not read_only_works:
-        pytest.skip("a read-only bind mount needs `unshare --mount` with CAP_SYS_ADMIN, which this machine lacks "
-                    "(an unprivileged container?); the full-disk variant still runs")
+        pytest.skip(
+            "a read-only bind mount needs `unshare --mount` with CAP_SYS_ADMIN, which this machine lacks "
+            "(an unprivileged container?); the full-disk variant still runs"
+        )
     return lambda folder: ([*READ_ONLY, str(folder), *CLI], os_error(errno.EROFS))
 
 
@@ -216,8 +221,9 @@ def test_extract_that_cannot_write_keeps_finished_shards(
 ) -> None:
     reference = tmp_path / "reference"
     loaded = load_backbone(str(exported))
-    extract_features(loaded.model, loaded.transform, images, out=reference, shard_size=4, progress=False,
-                     model_name=loaded.source)
+    extract_features(
+        loaded.model, loaded.transform, images, out=reference, shard_size=4, progress=False, model_name=loaded.source
+    )
     out = tmp_path / "out"
     out.mkdir()
     for name in (MARKER_NAME, SETTINGS_FILE, "shard-00000.safetensors"):  # what an interrupted earlier run left
@@ -227,8 +233,9 @@ def test_extract_that_cannot_write_keeps_finished_shards(
     assert done.returncode == EXIT_CANNOT_WRITE, done.stderr[-3000:]
     assert error_message(done) == f"error: {problem}: '{out / 'shard-00001.safetensors'}'"
     kept = {name: data for name, data in snapshot(out).items() if name != LOCK_NAME}  # the empty lock file is new
-    assert kept == {name: (reference / name).read_bytes()
-                    for name in (MARKER_NAME, SETTINGS_FILE, "shard-00000.safetensors")}
+    assert kept == {
+        name: (reference / name).read_bytes() for name in (MARKER_NAME, SETTINGS_FILE, "shard-00000.safetensors")
+    }
     assert leftovers(out) == []
 
 
@@ -283,8 +290,9 @@ def test_extract_with_a_zero_size_is_a_usage_error(exported: Path, images: Path,
 
 def kill_at_marker(setup: str, args: list[str], marker: Path, log: Path) -> None:
     """Start the CLI with `args` after `setup`, SIGKILL it once `setup`'s pause point has created `marker`."""
-    run_until_then_kill([*with_setup(setup), *args], until=marker, timeout=TIMEOUT, log=log,
-                        env={"PYTHONDONTWRITEBYTECODE": "1"})
+    run_until_then_kill(
+        [*with_setup(setup), *args], until=marker, timeout=TIMEOUT, log=log, env={"PYTHONDONTWRITEBYTECODE": "1"}
+    )
     print(f"{args[0]}: killed by SIGKILL at its pause point")  # the outcome line scripts/reliability_report.py reads
 
 
@@ -307,9 +315,11 @@ def test_kill_during_export_then_rerun_gives_the_same_folder(partial_run: Path, 
 
 def repo_tree(hub: HubServer, repo_id: str) -> tuple[str, list[str]]:
     """(`git ls-tree -r HEAD`: mode, blob id and path of every file, commit subjects) of a repo on the server."""
+
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(hub.repo_dir(repo_id)), *args], capture_output=True, text=True,
-                              check=True).stdout
+        return subprocess.run(
+            ["git", "-C", str(hub.repo_dir(repo_id)), *args], capture_output=True, text=True, check=True
+        ).stdout
 
     return git("ls-tree", "-r", "HEAD"), git("log", "--format=%s").splitlines()
 
@@ -338,8 +348,18 @@ def test_kill_during_push_then_rerun_gives_the_same_repo(
 
 
 def train_on(data: Path, out: Path) -> subprocess.CompletedProcess[str]:
-    return run_cli("train", "tiny_fake", "--output", out, "--data", data, "--set", "data.dataset=imagefolder",
-                   "--set", "optim.epochs=1")
+    return run_cli(
+        "train",
+        "tiny_fake",
+        "--output",
+        out,
+        "--data",
+        data,
+        "--set",
+        "data.dataset=imagefolder",
+        "--set",
+        "optim.epochs=1",
+    )
 
 
 def empty_folder(root: Path) -> tuple[Path, str]:
@@ -423,15 +443,20 @@ def with_cfg(**fields: object) -> Callable[[dict], dict]:
 
 CONFIG_BREAKAGES = {
     "config.json missing a field": drop_config_field,
-    "unknown architecture": edit_config(lambda c: {**c, "architecture": "resnt18"},
-                                        "architecture 'resnt18' is not a timm architecture name; did you mean"),
-    "a local-dir: architecture": edit_config(lambda c: {**c, "architecture": "local-dir:/tmp"},
-                                             "architecture 'local-dir:/tmp' is not a timm architecture name"),
+    "unknown architecture": edit_config(
+        lambda c: {**c, "architecture": "resnt18"},
+        "architecture 'resnt18' is not a timm architecture name; did you mean",
+    ),
+    "a local-dir: architecture": edit_config(
+        lambda c: {**c, "architecture": "local-dir:/tmp"},
+        "architecture 'local-dir:/tmp' is not a timm architecture name",
+    ),
     "config.json is []": edit_config(lambda c: [], "expected a JSON object with a pretrained_cfg object"),
     "config.json not UTF-8": latin1_config,
     "std 0": edit_config(with_cfg(std=[0, 0.2, 0.2]), "pretrained_cfg: input_size must be positive and std above 0"),
-    "input_size a string": edit_config(with_cfg(input_size="224"),
-                                       "pretrained_cfg: input_size must be a list of 3 numbers, got '224'"),
+    "input_size a string": edit_config(
+        with_cfg(input_size="224"), "pretrained_cfg: input_size must be a list of 3 numbers, got '224'"
+    ),
     "int64 weights": recast(torch.int64),
     "float64 weights": recast(torch.float64),
 }
@@ -483,8 +508,10 @@ def test_export_never_replaces_a_folder_it_did_not_write(partial_run: Path, tmp_
     before = own_files(precious)
     done = run_cli("export", partial_run, precious, "--name", NAME)
     assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
-    assert error_message(done) == (f"error: {precious}: exists and was not written by simsiam-zoo; choose a new or "
-                                   "empty folder (or pass --overwrite to replace it)")
+    assert error_message(done) == (
+        f"error: {precious}: exists and was not written by simsiam-zoo; choose a new or "
+        "empty folder (or pass --overwrite to replace it)"
+    )
     assert snapshot(precious) == before and leftovers(tmp_path) == []
 
 
@@ -521,8 +548,13 @@ def test_convert_into_the_folder_of_its_checkpoint_is_refused(exported: Path, tm
     torch.save(load_file(exported / WEIGHTS_NAME), folder / "model.pth")
     before = snapshot(folder)
     for out in (".", str(folder)):
-        done = subprocess.run([*CLI, "convert", "model.pth", out, "--name", NAME, "--overwrite"], cwd=folder,
-                              capture_output=True, text=True, timeout=TIMEOUT)
+        done = subprocess.run(
+            [*CLI, "convert", "model.pth", out, "--name", NAME, "--overwrite"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
         assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
         assert error_message(done) == f"error: {out}: the output holds the input model.pth; choose another output path"
     assert snapshot(folder) == before and leftovers(tmp_path) == []
@@ -555,8 +587,11 @@ def test_runs_and_features_are_not_written_into_a_foreign_folder(
     """Both add files to OUT over time (to resume), so a folder of other files is refused, not mixed into."""
     precious = tmp_path / "precious"
     before = own_files(precious)
-    args = (["train", "tiny_fake", "--output", precious, "--max-steps", 1] if command == "train" else
-            ["extract", exported, images, "--out", precious])
+    args = (
+        ["train", "tiny_fake", "--output", precious, "--max-steps", 1]
+        if command == "train"
+        else ["extract", exported, images, "--out", precious]
+    )
     done = run_cli(*args)
     assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
     assert error_message(done).startswith(f"error: {precious}: exists and was not written by simsiam-zoo")
@@ -569,15 +604,25 @@ def test_a_run_folder_is_not_replaced_by_an_export(partial_run: Path, tmp_path: 
     before = snapshot(other)
     done = run_cli("export", partial_run, other, "--name", NAME, "--overwrite")
     assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
-    assert error_message(done) == (f"error: {other}: holds a run written by simsiam-zoo, not a hub-folder; choose "
-                                   "another output path")
+    assert error_message(done) == (
+        f"error: {other}: holds a run written by simsiam-zoo, not a hub-folder; choose another output path"
+    )
     assert snapshot(other) == before
 
 
 def test_ctrl_c_exits_130_with_one_message_and_a_whole_checkpoint(recipe_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    args = [*CLI, "train", recipe_file, "--output", out, "--set", "optim.epochs=100",
-            "--set", "run.checkpoint_every_steps=1"]
+    args = [
+        *CLI,
+        "train",
+        recipe_file,
+        "--output",
+        out,
+        "--set",
+        "optim.epochs=100",
+        "--set",
+        "run.checkpoint_every_steps=1",
+    ]
     process = subprocess.Popen([str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + TIMEOUT
@@ -607,15 +652,22 @@ def features(exported: Path, images: Path, tmp_path_factory: pytest.TempPathFact
 
 def test_usage_errors_exit_2_naming_the_option(exported: Path, images: Path, features: Path, tmp_path: Path) -> None:
     cases = [
-        (["extract", exported, images, "--out", tmp_path / "x", "--device", "gpu"],
-         "Invalid value for '--device': 'gpu' is not a device name"),
-        (["extract", exported, images, "--out", tmp_path / "x", "--device", "cuda"] if not torch.cuda.is_available()
-         else ["extract", exported, images, "--out", tmp_path / "x", "--device", "cuda:99"],
-         "Invalid value for '--device': 'cuda"),
+        (
+            ["extract", exported, images, "--out", tmp_path / "x", "--device", "gpu"],
+            "Invalid value for '--device': 'gpu' is not a device name",
+        ),
+        (
+            ["extract", exported, images, "--out", tmp_path / "x", "--device", "cuda"]
+            if not torch.cuda.is_available()
+            else ["extract", exported, images, "--out", tmp_path / "x", "--device", "cuda:99"],
+            "Invalid value for '--device': 'cuda",
+        ),
         (["eval", "knn", "--train", features, "--test", features, "--k", "0"], "Invalid value for '--k': 0"),
         (["eval", "knn", "--train", features, "--test", features, "--k", "-5"], "Invalid value for '--k': -5"),
-        (["eval", "knn", "--train", features, "--test", features, "--temperature", "0"],
-         "Invalid value for '--temperature': 0"),
+        (
+            ["eval", "knn", "--train", features, "--test", features, "--temperature", "0"],
+            "Invalid value for '--temperature': 0",
+        ),
     ]
     for args, expected in cases:
         done = run_cli(*args)
@@ -635,27 +687,41 @@ def test_bad_inputs_exit_3_with_one_message_and_leave_nothing(
     save_file({"stem.weight": torch.zeros(2, 2)}, tmp_path / "not_a_resnet.safetensors")
     out = tmp_path / "out"
     cases = [
-        (["extract", tmp_path / "not_a_resnet.safetensors", images, "--out", out],
-         f"error: {tmp_path / 'not_a_resnet.safetensors'}: no conv1.weight: not a torchvision/timm ResNet backbone"),
-        (["train", recipe_file, "--output", out, "--set", "optim.batch_size=1"],
-         "error: recipe 'tiny_fake' with optim.batch_size=1: optim.batch_size must be at least 2 (BatchNorm needs two "
-         "images a batch)"),
-        (["train", recipe_file, "--output", out, "--set", "optim.base_lr=[1"],
-         "error: --set 'optim.base_lr=[1': the value is not valid YAML"),
+        (
+            ["extract", tmp_path / "not_a_resnet.safetensors", images, "--out", out],
+            f"error: {tmp_path / 'not_a_resnet.safetensors'}: no conv1.weight: not a torchvision/timm ResNet backbone",
+        ),
+        (
+            ["train", recipe_file, "--output", out, "--set", "optim.batch_size=1"],
+            "error: recipe 'tiny_fake' with optim.batch_size=1: optim.batch_size must be at least 2 (BatchNorm needs "
+            "two images a batch)",
+        ),
+        (
+            ["train", recipe_file, "--output", out, "--set", "optim.base_lr=[1"],
+            "error: --set 'optim.base_lr=[1': the value is not valid YAML",
+        ),
         (["train", latin1, "--output", out], f"error: {latin1}: not UTF-8 text"),
-        (["convert", tmp_path / "model.pth", out, "--name", "x", "--arch", "resnt18"],
-         f"error: {tmp_path / 'model.pth'}: architecture 'resnt18' is not a timm architecture name; did you mean"),
+        (
+            ["convert", tmp_path / "model.pth", out, "--name", "x", "--arch", "resnt18"],
+            f"error: {tmp_path / 'model.pth'}: architecture 'resnt18' is not a timm architecture name; did you mean",
+        ),
         (["convert", tmp_path / "nan.pth", out, "--name", "x"], "error: "),
         (["extract", exported, images, "--out", tmp_path / "a_file" / "sub"], "error: "),
-        (["export", partial_run, out, "--name", "resnet50.simsiam_in1k_ep100_bs512"],
-         "error: --name resnet50.simsiam_in1k_ep100_bs512: that zoo entry is a released checkpoint"),
+        (
+            ["export", partial_run, out, "--name", "resnet50.simsiam_in1k_ep100_bs512"],
+            "error: --name resnet50.simsiam_in1k_ep100_bs512: that zoo entry is a released checkpoint",
+        ),
         (["export", exported, out, "--name", "x"], f"error: {exported}: a hub folder, not a training run"),
-        (["export", partial_run, out, "--name", "has space/../x"],
-         "error: repo id 'simsiam-zoo/has space/../x': expected ORG/NAME"),
-        (["push", exported, "--repo-id", "simsiam-zoo/resnet50.simsiam_in1k_ep100_bs512", "--dry-run"],
-         f"error: {exported}: simsiam-zoo/resnet50.simsiam_in1k_ep100_bs512 is the repo of the zoo entry "
-         "resnet50.simsiam_in1k_ep100_bs512, and this folder is not that entry (it is a resnet18, the entry a "
-         "resnet50; its card is for 'resnet18.reliability_test')"),
+        (
+            ["export", partial_run, out, "--name", "has space/../x"],
+            "error: repo id 'simsiam-zoo/has space/../x': expected ORG/NAME",
+        ),
+        (
+            ["push", exported, "--repo-id", "simsiam-zoo/resnet50.simsiam_in1k_ep100_bs512", "--dry-run"],
+            f"error: {exported}: simsiam-zoo/resnet50.simsiam_in1k_ep100_bs512 is the repo of the zoo entry "
+            "resnet50.simsiam_in1k_ep100_bs512, and this folder is not that entry (it is a resnet18, the entry a "
+            "resnet50; its card is for 'resnet18.reliability_test')",
+        ),
     ]
     for args, expected in cases:
         done = run_cli(*args)
@@ -672,8 +738,10 @@ def test_push_refuses_links_out_of_the_folder(exported: Path, tmp_path: Path) ->
     (folder / "recipe.yaml").symlink_to("/etc/hostname")
     done = run_cli("push", folder, "--repo-id", "org/name", "--dry-run")
     assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
-    assert error_message(done) == (f"error: {folder}: recipe.yaml is a symbolic link; push uploads only regular files "
-                                   "of the folder (copy the file in instead)")
+    assert error_message(done) == (
+        f"error: {folder}: recipe.yaml is a symbolic link; push uploads only regular files "
+        "of the folder (copy the file in instead)"
+    )
 
 
 def test_only_its_own_stale_staging_folders_are_cleaned_up(partial_run: Path, tmp_path: Path) -> None:
@@ -694,8 +762,9 @@ def test_export_detectron2_replaces_only_its_own_file_and_never_its_model(partia
     before = checkpoint.read_bytes()
     done = run_cli("export-detectron2", checkpoint, checkpoint, "--overwrite")
     assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
-    assert error_message(done) == (f"error: {checkpoint}: the output is the input {checkpoint}; choose another "
-                                   "output path")
+    assert error_message(done) == (
+        f"error: {checkpoint}: the output is the input {checkpoint}; choose another output path"
+    )
     assert checkpoint.read_bytes() == before
     theirs = tmp_path / "theirs.pkl"
     theirs.write_text("a file of the user's")
@@ -718,8 +787,10 @@ def test_a_result_file_under_a_file_or_over_a_foreign_file_is_refused(features: 
     blocker.write_text("mine")
     done = run_cli("eval", "knn", "--train", features, "--test", features, "--out", blocker / "knn.json")
     assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
-    assert error_message(done) == f"error: {blocker / 'knn.json'}: {blocker} is a file, not a folder; choose " \
-                                  "another output path"
+    assert (
+        error_message(done) == f"error: {blocker / 'knn.json'}: {blocker} is a file, not a folder; choose "
+        "another output path"
+    )
     done = run_cli("eval", "knn", "--train", features, "--test", features, "--out", blocker)
     assert done.returncode == EXIT_BAD_INPUT and blocker.read_text() == "mine"
     result = tmp_path / "knn.json"
@@ -781,14 +852,23 @@ def test_push_refuses_a_folder_whose_files_contradict_each_other(exported: Path,
     save_file(full, folder / "simsiam.safetensors")
     done = run_cli("push", folder, "--repo-id", "user/model", "--dry-run")
     assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
-    assert error_message(done) == (f"error: {folder / 'simsiam.safetensors'}: its backbone is not the one in "
-                                   "model.safetensors (1 tensors differ or are missing, e.g. conv1.weight)")
+    assert error_message(done) == (
+        f"error: {folder / 'simsiam.safetensors'}: its backbone is not the one in "
+        "model.safetensors (1 tensors differ or are missing, e.g. conv1.weight)"
+    )
 
 
-@pytest.mark.parametrize(("error", "code"), [
-    ("bad revision", EXIT_BAD_INPUT), ("offline", EXIT_OFFLINE), ("redirects", EXIT_OFFLINE),
-    ("undecodable", EXIT_OFFLINE), ("refused", EXIT_OFFLINE), ("server error", EXIT_OFFLINE),
-])
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        ("bad revision", EXIT_BAD_INPUT),
+        ("offline", EXIT_OFFLINE),
+        ("redirects", EXIT_OFFLINE),
+        ("undecodable", EXIT_OFFLINE),
+        ("refused", EXIT_OFFLINE),
+        ("server error", EXIT_OFFLINE),
+    ],
+)
 def test_errors_of_the_hub_and_its_client_are_one_line_with_their_exit_code(
     exported: Path, monkeypatch: pytest.MonkeyPatch, error: str, code: int
 ) -> None:
@@ -801,8 +881,9 @@ def test_errors_of_the_hub_and_its_client_are_one_line_with_their_exit_code(
 
     request = httpx.Request("POST", "https://huggingface.co/api/models/user/model/commit/main")
     raised = {
-        "bad revision": BadRequestError("Invalid rev id: bad..name\nmore detail", response=httpx.Response(400,
-                                                                                                       request=request)),
+        "bad revision": BadRequestError(
+            "Invalid rev id: bad..name\nmore detail", response=httpx.Response(400, request=request)
+        ),
         "offline": OfflineModeIsEnabled("Cannot reach https://huggingface.co: offline mode is enabled."),
         "redirects": httpx.TooManyRedirects("Exceeded maximum allowed redirects.", request=request),
         "undecodable": httpx.DecodingError("Error -3 while decompressing data", request=request),

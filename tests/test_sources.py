@@ -65,8 +65,13 @@ def _torchvision(arch: str) -> tuple[Any, nn.Module]:
 def _dino(arch: str) -> tuple[Any, nn.Module]:
     teacher, student = _backbone(arch, 4), _backbone(arch, 5)
     wrap = lambda net: _Wrapper(module=_Wrapper(backbone=net, head=_mlp(encoder_dim(arch), 8)))  # noqa: E731
-    return {"student": wrap(student).state_dict(), "teacher": wrap(teacher).state_dict(), "epoch": 100,
-            "args": argparse.Namespace(arch=arch), "dino_loss": {"center": torch.zeros(1, 8)}}, teacher
+    return {
+        "student": wrap(student).state_dict(),
+        "teacher": wrap(teacher).state_dict(),
+        "epoch": 100,
+        "args": argparse.Namespace(arch=arch),
+        "dino_loss": {"center": torch.zeros(1, 8)},
+    }, teacher
 
 
 def _swav(arch: str) -> tuple[Any, nn.Module]:
@@ -101,8 +106,15 @@ def _lightly(arch: str) -> tuple[Any, nn.Module]:
 
 
 LAYOUTS: dict[str, Callable[[str], tuple[Any, nn.Module]]] = {
-    "official_simsiam": _simsiam, "moco": _mocov3, "torchvision": _torchvision, "dino": _dino, "swav": _swav,
-    "barlowtwins_vicreg": _barlowtwins_vicreg, "vissl": _vissl, "mmselfsup": _mmselfsup, "lightly": _lightly,
+    "official_simsiam": _simsiam,
+    "moco": _mocov3,
+    "torchvision": _torchvision,
+    "dino": _dino,
+    "swav": _swav,
+    "barlowtwins_vicreg": _barlowtwins_vicreg,
+    "vissl": _vissl,
+    "mmselfsup": _mmselfsup,
+    "lightly": _lightly,
 }
 
 
@@ -120,10 +132,14 @@ def published(entry: registry.ZooEntry, data: bytes, *, arch: str | None = None)
     """`entry` as if its source had published the hash of `data` (of the kind it publishes), for architecture
     `arch`: the test file stands in for the real one."""
     assert entry.source is not None
-    digest = {"sha256-prefix": hashlib.sha256(data).hexdigest()[:8], "md5-prefix": hashlib.md5(data).hexdigest()[:8],
-              "none": None}[entry.source.hash_kind]
-    return dataclasses.replace(entry, arch=arch or entry.arch,
-                               source=dataclasses.replace(entry.source, published_hash=digest))
+    digest = {
+        "sha256-prefix": hashlib.sha256(data).hexdigest()[:8],
+        "md5-prefix": hashlib.md5(data).hexdigest()[:8],
+        "none": None,
+    }[entry.source.hash_kind]
+    return dataclasses.replace(
+        entry, arch=arch or entry.arch, source=dataclasses.replace(entry.source, published_hash=digest)
+    )
 
 
 def first_entry(converter: str) -> registry.ZooEntry:
@@ -182,9 +198,7 @@ def test_an_interrupted_transfer_resumes_with_a_range_request(
         torch.testing.assert_close(loaded.model(IMAGE), net.eval()(IMAGE), atol=1e-5, rtol=0)
 
 
-def test_transient_errors_are_retried_and_a_missing_file_is_not(
-    source_server: SourceServer, tmp_path: Path
-) -> None:
+def test_transient_errors_are_retried_and_a_missing_file_is_not(source_server: SourceServer, tmp_path: Path) -> None:
     path = source_server.put("https://example.org/files/a.bin", b"x" * 1000)
     source_server.fail[path] = [503, 502]
     download(resolve_url("https://example.org/files/a.bin"), tmp_path / "a.bin", progress=False, retry_wait=0.01)
@@ -202,8 +216,11 @@ def test_a_corrupt_download_is_refused_and_deleted(source_server: SourceServer, 
     monkeypatch.setitem(registry.ZOO, entry.name, entry)
     source_server.put(entry.source.url, data[:-10] + b"corrupted!")
     actual = hashlib.md5(data[:-10] + b"corrupted!").hexdigest()
-    with pytest.raises(ChecksumMismatch, match=rf"md5 {actual} does not start with the published "
-                                               rf"{entry.source.published_hash}; it was deleted"):
+    with pytest.raises(
+        ChecksumMismatch,
+        match=rf"md5 {actual} does not start with the published "
+        rf"{entry.source.published_hash}; it was deleted",
+    ):
         load_backbone(entry.name)
     assert not [p for p in cache_root().rglob("*") if p.is_file() and not p.name.endswith(".lock")]
 
@@ -221,8 +238,10 @@ def test_offline_loads_come_from_the_cache_and_a_model_not_cached_exits_5(source
     assert done.returncode == 0 and "resnet50, 2048-d features" in done.stdout, done.stderr[-3000:]
     listing = subprocess.run([*CLI, "models", "dino_in1k", "--json"], capture_output=True, text=True, env=offline)
     assert [(row["name"], row["cached"]) for row in json.loads(listing.stdout)] == [
-        ("resnet50.dino_in1k", True), ("resnet50.dino_in1k_fullckpt", False),  # epochs not stated: first
-        ("resnet50.dino_in1k_ep100_example", False)]
+        ("resnet50.dino_in1k", True),
+        ("resnet50.dino_in1k_fullckpt", False),  # epochs not stated: first
+        ("resnet50.dino_in1k_ep100_example", False),
+    ]
     requests = len(source_server.requests)
     missing = subprocess.run([*CLI, "download", "resnet50.vicreg_in1k"], capture_output=True, text=True, env=offline)
     assert missing.returncode == 5, missing.stderr[-3000:]
@@ -242,7 +261,8 @@ def test_unsupported_and_unknown_entries_say_why(source_server: SourceServer) ->
 def test_the_mirror_variable_keeps_the_path_and_query(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SIMSIAM_ZOO_SOURCE_MIRROR", "http://127.0.0.1:8080/cache/")
     assert resolve_url("https://huggingface.co/x/y/resolve/main/a.pth?download=true") == (
-        "http://127.0.0.1:8080/cache/x/y/resolve/main/a.pth?download=true")
+        "http://127.0.0.1:8080/cache/x/y/resolve/main/a.pth?download=true"
+    )
     monkeypatch.setenv("SIMSIAM_ZOO_SOURCE_MIRROR", "ftp:/nowhere")
     with pytest.raises(HubFolderError, match="SIMSIAM_ZOO_SOURCE_MIRROR='ftp:/nowhere': expected http"):
         resolve_url("https://example.org/a")
@@ -262,18 +282,23 @@ def test_mirror_pushes_once_and_plain_timm_loads_the_mirror(
     assert first[1].reason == "its licence (unknown) does not permit passing the weights on"
     assert first[2].reason.startswith("not supported: a JAX/Haiku dill pickle")
     pushed = first[0]
-    assert pushed.registry_line() == (f'{entry.name}: hub_id="zoo-mirror/{entry.name}", revision="{pushed.revision}", '
-                                      f'sha256="{pushed.weights_sha256}"')
+    assert pushed.registry_line() == (
+        f'{entry.name}: hub_id="zoo-mirror/{entry.name}", revision="{pushed.revision}", '
+        f'sha256="{pushed.weights_sha256}"'
+    )
     commits = [request for request in hub.requests if "/commit/" in request]
     again = mirror_entries([entry.name], **options)
     assert [(r.action, r.revision, r.weights_sha256) for r in again] == [
-        ("up to date", pushed.revision, pushed.weights_sha256)]
+        ("up to date", pushed.revision, pushed.weights_sha256)
+    ]
     assert [request for request in hub.requests if "/commit/" in request] == commits  # nothing pushed again
     torch.save(IMAGE, tmp_path / "x.pt")
-    script = ("import sys, timm, torch\n"
-              "m = timm.create_model('hf-hub:' + sys.argv[1], pretrained=True).eval()\n"
-              "torch.save(m(torch.load(sys.argv[2])).detach(), sys.argv[3])\n"
-              "assert 'simsiam_zoo' not in sys.modules\n")
+    script = (
+        "import sys, timm, torch\n"
+        "m = timm.create_model('hf-hub:' + sys.argv[1], pretrained=True).eval()\n"
+        "torch.save(m(torch.load(sys.argv[2])).detach(), sys.argv[3])\n"
+        "assert 'simsiam_zoo' not in sys.modules\n"
+    )
     args = [sys.executable, "-c", script, pushed.repo_id, str(tmp_path / "x.pt"), str(tmp_path / "y.pt")]
     env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "cache")}
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=180)
@@ -319,8 +344,11 @@ def test_the_cached_folder_is_checked_on_every_load_and_a_zoo_name_is_never_shad
     from safetensors.torch import save_file
 
     save_file({k: v.contiguous() for k, v in other.items() if k not in ("fc.weight", "fc.bias")}, weights)
-    with pytest.raises(ChecksumMismatch, match=rf"{entry.name}: {weights} in the cache is not the file converted "
-                                               "from the verified original"):
+    with pytest.raises(
+        ChecksumMismatch,
+        match=rf"{entry.name}: {weights} in the cache is not the file converted "
+        "from the verified original",
+    ):
         load_backbone(entry.name)
     weights.write_bytes(original)
     requests = len(source_server.requests)
@@ -368,8 +396,12 @@ def test_two_downloads_of_one_file_at_once_make_one_transfer(source_server: Sour
     url, destination = "https://example.org/files/big.bin", tmp_path / "big.bin"
     path = source_server.put(url, bytes(range(256)) * 4000)
     source_server.delay[path] = 0.5
-    threads = [threading.Thread(target=download, args=(resolve_url(url), destination),
-                                kwargs={"progress": False, "retry_wait": 0.01}) for _ in range(2)]
+    threads = [
+        threading.Thread(
+            target=download, args=(resolve_url(url), destination), kwargs={"progress": False, "retry_wait": 0.01}
+        )
+        for _ in range(2)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -410,8 +442,9 @@ def test_mirror_reports_what_it_pushed_before_a_failure_and_a_dry_run_needs_no_h
     monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", "http://127.0.0.1:9")
     done = CliRunner().invoke(main, ["extract", "hf-hub:someone/model", ".", "--out", "unused"])
     assert done.exit_code == 5, done.output
-    assert done.stderr.splitlines()[-1].startswith("error: someone/model: the Hub (http://127.0.0.1:9) could not be "
-                                                   "reached")
+    assert done.stderr.splitlines()[-1].startswith(
+        "error: someone/model: the Hub (http://127.0.0.1:9) could not be reached"
+    )
 
 
 def test_a_download_into_a_full_disk_names_the_file(source_server: SourceServer) -> None:
@@ -421,8 +454,9 @@ def test_a_download_into_a_full_disk_names_the_file(source_server: SourceServer)
     name = "resnet50.dino_in1k"
     source_server.put(registry.ZOO[name].source_url, b"x" * 100_000)
     env = {**os.environ, "SIMSIAM_ZOO_SOURCE_MIRROR": source_server.url}
-    done = subprocess.run([*with_setup(DISK_FULL), "download", name], capture_output=True, text=True, env=env,
-                          timeout=300)
+    done = subprocess.run(
+        [*with_setup(DISK_FULL), "download", name], capture_output=True, text=True, env=env, timeout=300
+    )
     assert done.returncode == 6, done.stderr[-3000:]
     last = done.stderr.splitlines()[-1]
     assert last.startswith("error: [Errno 27] File too large: ") and last.endswith(".pth.incomplete'"), last
@@ -450,6 +484,7 @@ def test_a_card_refused_while_mirroring_names_the_entry_not_the_staging_copy(
     monkeypatch.setattr(simsiam_zoo.mirror, "push_hub_folder", refuses)
     with pytest.raises(HubFolderError) as refused:
         mirror_entries([entry.name], org="zoo-mirror", progress=False)
-    assert str(refused.value) == (f"{entry.name}: the mirror copy of {cached_folder(entry)}/README.md: license is "
-                                  "missing")
+    assert str(refused.value) == (
+        f"{entry.name}: the mirror copy of {cached_folder(entry)}/README.md: license is missing"
+    )
     assert staged and not Path(staged[0]).exists()

@@ -96,8 +96,19 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_recipe, tmp_path
     assert (tmp_path / CHECKPOINT_NAME).read_bytes() == good
     # Through the CLI, with its progress bar on: exit 4 and the message on a line of its own, after the bar's.
     exploding.save(tmp_path / "exploding.yaml")
-    cli = subprocess.run([sys.executable, "-m", "simsiam_zoo.cli", "train", str(tmp_path / "exploding.yaml"),
-                          "--output", str(tmp_path / "cli")], capture_output=True, text=True)
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "simsiam_zoo.cli",
+            "train",
+            str(tmp_path / "exploding.yaml"),
+            "--output",
+            str(tmp_path / "cli"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert cli.returncode == 4, cli.stderr
     assert re.search(r"(step/s|s/step).*\]\nerror: loss is (nan|inf) at step", cli.stderr), cli.stderr
 
@@ -146,8 +157,10 @@ def test_every_builtin_recipe_loads_and_ablations_differ_by_one_switch():
         if name.startswith("ablation_") and "lars" not in name:
             changed = {
                 (section, key)
-                for section, values in recipe.to_dict().items() if isinstance(values, dict)
-                for key, value in values.items() if baseline[section][key] != value
+                for section, values in recipe.to_dict().items()
+                if isinstance(values, dict)
+                for key, value in values.items()
+                if baseline[section][key] != value
             }
             assert len(changed - {("optim", "warmup_epochs")}) == 1, (name, changed)
 
@@ -176,17 +189,43 @@ def test_training_on_an_image_folder_through_the_cli(tmp_path):
     root = _two_class_folder(tmp_path / "images")
     out = tmp_path / "run"
     result = subprocess.run(
-        [sys.executable, "-m", "simsiam_zoo.cli", "train", "tiny_fake", "--output", str(out), "--data", str(root),
-         "--set", "data.dataset=imagefolder", "--set", "optim.epochs=1"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "simsiam_zoo.cli",
+            "train",
+            "tiny_fake",
+            "--output",
+            str(out),
+            "--data",
+            str(root),
+            "--set",
+            "data.dataset=imagefolder",
+            "--set",
+            "optim.epochs=1",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     assert "finished at step 2/2" in result.stdout
     assert (out / "tensorboard").is_dir() and (out / "metrics.csv").exists()
     missing = subprocess.run(
-        [sys.executable, "-m", "simsiam_zoo.cli", "train", "tiny_fake", "--output", str(out / "x"),
-         "--data", str(tmp_path / "nope"), "--set", "data.dataset=imagefolder"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "simsiam_zoo.cli",
+            "train",
+            "tiny_fake",
+            "--output",
+            str(out / "x"),
+            "--data",
+            str(tmp_path / "nope"),
+            "--set",
+            "data.dataset=imagefolder",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert missing.returncode == 3
     assert "nope: no such folder or file" in missing.stderr
@@ -205,27 +244,44 @@ def test_scientific_notation_in_yaml_is_a_number(tmp_path):
 
 def test_a_data_path_for_a_generated_dataset_is_refused(tmp_path):
     """`train tiny_fake --data /nonexistent` once ignored --data and wrote the path into recipe.yaml."""
-    cli = subprocess.run([sys.executable, "-m", "simsiam_zoo.cli", "train", "tiny_fake", "--data", "/nonexistent",
-                          "--output", str(tmp_path / "run")], capture_output=True, text=True)
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "simsiam_zoo.cli",
+            "train",
+            "tiny_fake",
+            "--data",
+            "/nonexistent",
+            "--output",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert cli.returncode == 3, cli.stderr
     assert cli.stderr.strip().splitlines()[-1] == (
         "error: recipe 'tiny_fake': data.path '/nonexistent' is set but data.dataset is 'fake', which generates its "
-        "images; set data.dataset=imagefolder to train on that folder")
+        "images; set data.dataset=imagefolder to train on that folder"
+    )
     assert not (tmp_path / "run").exists()
 
 
 def test_cli_help_and_recipes_start_without_the_deep_learning_stack() -> None:
     """`simsiam-zoo --help` and reading a recipe import neither torch nor timm (they took seconds to import); the
     package's names still load their modules on first use."""
-    code = ("import sys; from simsiam_zoo.cli import main; from simsiam_zoo.recipe import load_recipe; "
-            "load_recipe('simsiam_r18_fashion_mnist').model.heads; "
-            "print(sorted(m for m in ('torch', 'timm', 'torchvision') if m in sys.modules)); "
-            "import simsiam_zoo; print(simsiam_zoo.load_backbone.__module__)")
+    code = (
+        "import sys; from simsiam_zoo.cli import main; from simsiam_zoo.recipe import load_recipe; "
+        "load_recipe('simsiam_r18_fashion_mnist').model.heads; "
+        "print(sorted(m for m in ('torch', 'timm', 'torchvision') if m in sys.modules)); "
+        "import simsiam_zoo; print(simsiam_zoo.load_backbone.__module__)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:2] == ["[]", "simsiam_zoo.loader"]
-    helped = subprocess.run([sys.executable, "-m", "simsiam_zoo.cli", "--help"], capture_output=True, text=True,
-                            timeout=120)
+    helped = subprocess.run(
+        [sys.executable, "-m", "simsiam_zoo.cli", "--help"], capture_output=True, text=True, timeout=120
+    )
     assert helped.returncode == 0 and "train" in helped.stdout
 
 
@@ -241,14 +297,16 @@ def test_lars_leaves_bn_and_bias_without_weight_decay_or_trust_ratio_in_pretrain
     for group in groups:
         (vectors,) = {p.ndim <= 1 for p in group["params"]}
         assert (group["weight_decay"], group["always_adapt"]) == (
-            (0.0, False) if vectors else (recipe.optim.weight_decay, True))
+            (0.0, False) if vectors else (recipe.optim.weight_decay, True)
+        )
     assert sorted({group["fix_lr"] for group in groups}) == [False, True]  # the predictor's lr stays fixed
 
     layer = torch.nn.Linear(3, 2)
     weight, bias = layer.weight.detach().clone(), layer.bias.detach().clone()
     layer.weight.grad, layer.bias.grad = torch.ones_like(weight), torch.full_like(bias, 0.5)
-    engine.build_optimizer([{"params": list(layer.parameters())}], kind="lars", lr=0.1, momentum=0.9,
-                           weight_decay=0.1).step()
+    engine.build_optimizer(
+        [{"params": list(layer.parameters())}], kind="lars", lr=0.1, momentum=0.9, weight_decay=0.1
+    ).step()
     torch.testing.assert_close(layer.bias.detach(), bias - 0.1 * 0.5, rtol=0, atol=1e-7)  # plain SGD, no decay
     assert not torch.allclose(layer.weight.detach(), weight - 0.1 * (1 + 0.1 * weight))  # adapted
 
@@ -260,8 +318,9 @@ def test_an_image_that_does_not_decode_is_skipped_in_training_or_an_error_under_
     (broken / "cats" / "3.png").write_bytes(b"not a png at all")
     copied = _two_class_folder(tmp_path / "copied")
     (copied / "cats" / "3.png").write_bytes((copied / "cats" / "4.png").read_bytes())
-    recipe = load_recipe("tiny_fake").replace({"data.dataset": "imagefolder", "optim.epochs": 1,
-                                               "data.knn_train_size": 16, "data.knn_test_size": 16})
+    recipe = load_recipe("tiny_fake").replace(
+        {"data.dataset": "imagefolder", "optim.epochs": 1, "data.knn_train_size": 16, "data.knn_test_size": 16}
+    )
     with pytest.warns(UserWarning, match=r"cats/3.png: cannot decode image.*; skipped .*next item that decodes"):
         train(recipe.replace({"data.path": str(broken)}), output_dir=tmp_path / "broken-run", progress=False)
     train(recipe.replace({"data.path": str(copied)}), output_dir=tmp_path / "copied-run", progress=False)
@@ -274,9 +333,24 @@ def test_an_image_that_does_not_decode_is_skipped_in_training_or_an_error_under_
 
     out = tmp_path / "strict-run"
     strict = subprocess.run(
-        [sys.executable, "-m", "simsiam_zoo.cli", "train", "tiny_fake", "--output", str(out), "--data", str(broken),
-         "--set", "data.dataset=imagefolder", "--set", "optim.epochs=1", "--strict"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "simsiam_zoo.cli",
+            "train",
+            "tiny_fake",
+            "--output",
+            str(out),
+            "--data",
+            str(broken),
+            "--set",
+            "data.dataset=imagefolder",
+            "--set",
+            "optim.epochs=1",
+            "--strict",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert strict.returncode == 3, strict.stderr
     assert re.search(r"^error: .*cats/3.png: cannot decode image", strict.stderr, re.M), strict.stderr
@@ -309,13 +383,17 @@ def test_a_nan_is_caught_at_the_next_sync_naming_its_step_before_any_checkpoint(
 def test_the_host_reads_step_values_only_where_the_loop_syncs(tiny_recipe, tmp_path, monkeypatch):
     """Between logged steps, epoch ends and checkpoints, a step reads nothing back from the device (no .item(),
     float() or bool() of a tensor), so that a GPU's queue is never drained."""
-    recipe = tiny_recipe.replace({"run.log_every_steps": 100, "run.checkpoint_every_steps": 100,
-                                  "data.knn_train_size": 0})
+    recipe = tiny_recipe.replace(
+        {"run.log_every_steps": 100, "run.checkpoint_every_steps": 100, "data.knn_train_size": 0}
+    )
     reads: list[str] = []
     for name in ("item", "tolist", "__float__", "__bool__", "__int__"):
         original = getattr(torch.Tensor, name)
-        monkeypatch.setattr(torch.Tensor, name, lambda self, *a, _name=name, _original=original, **k: (
-            reads.append(_name), _original(self, *a, **k))[1])
+        monkeypatch.setattr(
+            torch.Tensor,
+            name,
+            lambda self, *a, _name=name, _original=original, **k: (reads.append(_name), _original(self, *a, **k))[1],
+        )
     read_at: dict[int, list[str]] = {}
     after_step = _Pretraining.after_step
 

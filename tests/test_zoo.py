@@ -64,7 +64,13 @@ def test_exported_folder_loads_in_timm_and_our_loader_with_the_training_features
             torch.testing.assert_close(loaded.model(INPUT), expected, atol=1e-6, rtol=0)
     assert loaded.preprocessing.input_size == (3, 32, 32) and loaded.preprocessing.crop_pct == 1.0
     assert sorted(p.name for p in exported.iterdir()) == [
-        ".simsiam-zoo.json", "README.md", "config.json", "model.safetensors", "recipe.yaml", "simsiam.safetensors"]
+        ".simsiam-zoo.json",
+        "README.md",
+        "config.json",
+        "model.safetensors",
+        "recipe.yaml",
+        "simsiam.safetensors",
+    ]
 
 
 def test_model_card_metadata(exported):
@@ -88,13 +94,20 @@ def test_hf_hub_through_the_loopback_server_gives_the_training_features(hub: Hub
     repo_id = "zoo-test/tiny-simsiam"
     pushed = push_hub_folder(exported, repo_id=repo_id, endpoint=hub.url, token="hf_test")
     torch.save(INPUT, tmp_path / "x.pt")
-    script = ("import sys, timm, torch\n"
-              "m = timm.create_model('hf-hub:' + sys.argv[1], pretrained=True).eval()\n"
-              "torch.save(m(torch.load(sys.argv[2])).detach(), sys.argv[3])\n"
-              "assert 'simsiam_zoo' not in sys.modules\n")
+    script = (
+        "import sys, timm, torch\n"
+        "m = timm.create_model('hf-hub:' + sys.argv[1], pretrained=True).eval()\n"
+        "torch.save(m(torch.load(sys.argv[2])).detach(), sys.argv[3])\n"
+        "assert 'simsiam_zoo' not in sys.modules\n"
+    )
     env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "cache")}
-    done = subprocess.run([sys.executable, "-c", script, repo_id, str(tmp_path / "x.pt"), str(tmp_path / "y.pt")],
-                          env=env, capture_output=True, text=True, timeout=180)
+    done = subprocess.run(
+        [sys.executable, "-c", script, repo_id, str(tmp_path / "x.pt"), str(tmp_path / "y.pt")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     expected = _reference_features(trained, INPUT)
     torch.testing.assert_close(torch.load(tmp_path / "y.pt"), expected, atol=1e-6, rtol=0)
@@ -125,8 +138,11 @@ def test_zoo_name_from_a_local_hub_checks_sha256(exported, tmp_path, monkeypatch
 
 
 def test_unknown_model_name_suggests_close_ones():
-    with pytest.raises(UnknownModelError, match=r"simsiam_resnet50.in1k: unknown zoo model; did you mean "
-                                                r"simsiam_resnet50.in1k_ep100_bs512"):
+    with pytest.raises(
+        UnknownModelError,
+        match=r"simsiam_resnet50.in1k: unknown zoo model; did you mean "
+        r"simsiam_resnet50.in1k_ep100_bs512",
+    ):
         load_backbone("simsiam_resnet50.in1k")
 
 
@@ -153,8 +169,10 @@ def test_broken_folders_give_clear_errors(exported, tmp_path):
     fp16 = shutil.copytree(exported, tmp_path / "fp16")
     from safetensors.torch import load_file, save_file
 
-    save_file({k: v.half() if v.is_floating_point() else v for k, v in load_file(fp16 / WEIGHTS_NAME).items()},
-              fp16 / WEIGHTS_NAME)
+    save_file(
+        {k: v.half() if v.is_floating_point() else v for k, v in load_file(fp16 / WEIGHTS_NAME).items()},
+        fp16 / WEIGHTS_NAME,
+    )
     with pytest.raises(HubFolderError, match="not float32"):
         validate_hub_folder(fp16)
     # What the zoo publishes is float32, but a third-party half-precision repo loads, upcast exactly.

@@ -42,7 +42,16 @@ __all__ = [
 CONVERTERS: dict[str, Converter] = {
     module.CONVERTER.name: module.CONVERTER
     for module in (
-        official_simsiam, moco, solo_learn, mmselfsup, lightly, vissl, dino, swav, barlowtwins_vicreg, torchvision
+        official_simsiam,
+        moco,
+        solo_learn,
+        mmselfsup,
+        lightly,
+        vissl,
+        dino,
+        swav,
+        barlowtwins_vicreg,
+        torchvision,
     )
 }
 
@@ -60,9 +69,7 @@ def detect_format(state_dict: Mapping[str, Any]) -> str:
     )
 
 
-def convert_state_dict(
-    state_dict: Mapping[str, Any], *, source: str | None = None
-) -> tuple[str, dict[str, Tensor]]:
+def convert_state_dict(state_dict: Mapping[str, Any], *, source: str | None = None) -> tuple[str, dict[str, Tensor]]:
     """Return `(format_name, backbone_state_dict)`, detecting the format unless `source` names it."""
     flat = flatten_checkpoint(state_dict)
     name = detect_format(flat) if source is None else source

@@ -76,8 +76,11 @@ def prefixed_converter(
 
     def convert(state_dict: StateDict) -> dict[str, Tensor]:
         if heads:
-            state_dict = {key: value for key, value in state_dict.items()
-                          if not any(key.startswith(prefix + head) for prefix in prefixes for head in heads)}
+            state_dict = {
+                key: value
+                for key, value in state_dict.items()
+                if not any(key.startswith(prefix + head) for prefix in prefixes for head in heads)
+            }
         return convert_prefixed(state_dict, prefixes, name)
 
     return Converter(

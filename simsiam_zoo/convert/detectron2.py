@@ -39,8 +39,12 @@ AUTHOR_PREFIX = "simsiam-zoo"
 
 
 def write_detectron2_pickle(
-    state_dict: Mapping[str, Tensor], out_path: str | os.PathLike[str], *, author: str,
-    inputs: Iterable[str | os.PathLike[str] | None] = (), overwrite: bool = False,
+    state_dict: Mapping[str, Tensor],
+    out_path: str | os.PathLike[str],
+    *,
+    author: str,
+    inputs: Iterable[str | os.PathLike[str] | None] = (),
+    overwrite: bool = False,
 ) -> None:
     """Atomically write `{"model", "__author__", "matching_heuristics"}` for Detectron2's checkpointer. An existing
     file is replaced only when this project wrote it (an author that starts with `AUTHOR_PREFIX`, as the CLI's) or

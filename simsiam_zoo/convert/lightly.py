@@ -44,8 +44,10 @@ def convert(state_dict: StateDict) -> dict[str, Tensor]:
         return convert_prefixed(state_dict, ("backbone.",), "lightly")
     prefix = _sequential_prefix(state_dict)
     if prefix is None:
-        raise ConversionError(f"lightly: no backbone.0.* with backbone.4.*, nor backbone.conv1.* beside lightly's "
-                              f"heads; keys: {sample_keys(state_dict)}")
+        raise ConversionError(
+            f"lightly: no backbone.0.* with backbone.4.*, nor backbone.conv1.* beside lightly's "
+            f"heads; keys: {sample_keys(state_dict)}"
+        )
     renamed = {}
     for key, value in strip_prefix(state_dict, prefix).items():
         index, _, rest = key.partition(".")
@@ -56,7 +58,7 @@ def convert(state_dict: StateDict) -> dict[str, Tensor]:
 CONVERTER = Converter(
     name="lightly",
     description="lightly model (backbone.0.*/backbone.4.* Sequential, or a benchmark .ckpt: backbone.* + "
-                "projection_head.*)",
+    "projection_head.*)",
     detect=detect,
     convert=convert,
 )

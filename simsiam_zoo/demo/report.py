@@ -37,37 +37,47 @@ def _plot_training(main: TrainResult, pair: tuple[TrainResult, TrainResult], fol
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.plot([r["epoch"] for r in main.epochs], [r["knn_top1"] for r in main.epochs], marker="o",
-            label="SimSiam (the main run)")
+    ax.plot(
+        [r["epoch"] for r in main.epochs],
+        [r["knn_top1"] for r in main.epochs],
+        marker="o",
+        label="SimSiam (the main run)",
+    )
     standard = main.epochs[0].get("knn_top1_standard_init", float("nan"))
     if not math.isnan(standard):
         ax.axhline(standard, color="grey", linestyle="--", label="standard random init")
-    ax.set(xlabel="epoch (0 = the recipe's init: last BN of each block zero)", ylabel="kNN top-1 %",
-           title="kNN monitor (backbone features)")
+    ax.set(
+        xlabel="epoch (0 = the recipe's init: last BN of each block zero)",
+        ylabel="kNN top-1 %",
+        title="kNN monitor (backbone features)",
+    )
     ax.legend()
     fig.tight_layout()
     fig.savefig(folder / "knn_monitor.png", dpi=110)
     plt.close(fig)
 
 
-def _plot_retrieval(features: tuple[torch.Tensor, ...], train_images: torch.Tensor, test_images: torch.Tensor,
-                    folder: Path) -> None:
+def _plot_retrieval(
+    features: tuple[torch.Tensor, ...], train_images: torch.Tensor, test_images: torch.Tensor, folder: Path
+) -> None:
     import matplotlib.pyplot as plt
 
     train_x, train_y, test_x, test_y = features
     queries = torch.linspace(0, len(test_x) - 1, RETRIEVAL_QUERIES).long()
     similarity = F.normalize(test_x[queries], dim=1) @ F.normalize(train_x, dim=1).T
     neighbours = similarity.topk(RETRIEVAL_NEIGHBOURS, dim=1).indices
-    fig, axes = plt.subplots(RETRIEVAL_QUERIES, RETRIEVAL_NEIGHBOURS + 1,
-                             figsize=(RETRIEVAL_NEIGHBOURS + 1, RETRIEVAL_QUERIES * 1.1))
+    fig, axes = plt.subplots(
+        RETRIEVAL_QUERIES, RETRIEVAL_NEIGHBOURS + 1, figsize=(RETRIEVAL_NEIGHBOURS + 1, RETRIEVAL_QUERIES * 1.1)
+    )
     for row, query in enumerate(queries.tolist()):
         axes[row, 0].imshow(test_images[query].numpy(), cmap="gray")
         axes[row, 0].set_title("query", fontsize=7, color="blue")
         for col, index in enumerate(neighbours[row].tolist(), start=1):
             axes[row, col].imshow(train_images[index].numpy(), cmap="gray")
             same = int(train_y[index]) == int(test_y[query])
-            axes[row, col].set_title(FASHION_MNIST_CLASSES[int(train_y[index])], fontsize=6,
-                                     color="green" if same else "red")
+            axes[row, col].set_title(
+                FASHION_MNIST_CLASSES[int(train_y[index])], fontsize=6, color="green" if same else "red"
+            )
     for ax in axes.flat:
         ax.axis("off")
     fig.suptitle("Nearest neighbours in SimSiam feature space (green: same class)", fontsize=9)
@@ -86,8 +96,10 @@ def _plot_embedding(features: tuple[torch.Tensor, ...], folder: Path) -> None:
     points = centred @ v[:, :2]
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     scatter = ax.scatter(points[:, 0].numpy(), points[:, 1].numpy(), c=test_y.numpy(), cmap="tab10", s=4)
-    handles = [plt.Line2D([], [], marker="o", linestyle="", color=scatter.cmap(scatter.norm(i)), label=name)
-               for i, name in enumerate(FASHION_MNIST_CLASSES)]
+    handles = [
+        plt.Line2D([], [], marker="o", linestyle="", color=scatter.cmap(scatter.norm(i)), label=name)
+        for i, name in enumerate(FASHION_MNIST_CLASSES)
+    ]
     ax.legend(handles=handles, fontsize=6, loc="best")
     ax.set(title="Test embeddings, first two principal components", xticks=[], yticks=[])
     fig.tight_layout()
@@ -95,75 +107,88 @@ def _plot_embedding(features: tuple[torch.Tensor, ...], folder: Path) -> None:
     plt.close(fig)
 
 
-def _collapse_text(main: TrainResult, pair: tuple[TrainResult, TrainResult], collapse: dict[str, float],
-                   recipe: Recipe) -> str:
+def _collapse_text(
+    main: TrainResult, pair: tuple[TrainResult, TrainResult], collapse: dict[str, float], recipe: Recipe
+) -> str:
     with_sg, without = collapse["stop_gradient"], collapse["no_stop_gradient"]
     paired = recipe.replace(COLLAPSE_SETTINGS)
     main_steps = read_steps(main)
-    verdict = (f"Without stop-gradient z has collapsed to {without / with_sg:.0%} of the stop-gradient run's spread "
-               "(the paper's Fig. 2)." if without < 0.5 * with_sg else
-               f"Without stop-gradient z kept {without / with_sg:.0%} of the stop-gradient run's spread: this pair "
-               "did not show the collapse of the paper's Fig. 2 (README's longer runs do).")
-    return (f"The same network and augmentation with and without stop-gradient ({pair[0].step} and {pair[1].step} "
-            f"steps of batch {paired.optim.batch_size} at {paired.data.image_size} px, lr {paired.optim.lr:g}, weight "
-            f"decay {paired.optim.weight_decay:g}; every step logged). Final std of l2-normalised z (mean of the "
-            f"last {FINAL_STEPS} steps): with stop-gradient {with_sg:.4f} (1/sqrt(d) = "
-            f"{recipe.model.dim ** -0.5:.4f}), without {without:.4f}; final loss "
-            f"{read_steps(pair[0])['loss'][-1]:.3f} and "
-            f"{read_steps(pair[1])['loss'][-1]:.3f} (its minimum is -1). {verdict} The main run's last step (step "
-            f"{main.step}): loss {main_steps['loss'][-1]:.3f}, z-std {main_steps['z_std'][-1]:.4f}.")
+    verdict = (
+        f"Without stop-gradient z has collapsed to {without / with_sg:.0%} of the stop-gradient run's spread "
+        "(the paper's Fig. 2)."
+        if without < 0.5 * with_sg
+        else f"Without stop-gradient z kept {without / with_sg:.0%} of the stop-gradient run's spread: this pair "
+        "did not show the collapse of the paper's Fig. 2 (README's longer runs do)."
+    )
+    return (
+        f"The same network and augmentation with and without stop-gradient ({pair[0].step} and {pair[1].step} "
+        f"steps of batch {paired.optim.batch_size} at {paired.data.image_size} px, lr {paired.optim.lr:g}, weight "
+        f"decay {paired.optim.weight_decay:g}; every step logged). Final std of l2-normalised z (mean of the "
+        f"last {FINAL_STEPS} steps): with stop-gradient {with_sg:.4f} (1/sqrt(d) = "
+        f"{recipe.model.dim**-0.5:.4f}), without {without:.4f}; final loss "
+        f"{read_steps(pair[0])['loss'][-1]:.3f} and "
+        f"{read_steps(pair[1])['loss'][-1]:.3f} (its minimum is -1). {verdict} The main run's last step (step "
+        f"{main.step}): loss {main_steps['loss'][-1]:.3f}, z-std {main_steps['z_std'][-1]:.4f}."
+    )
 
 
-def _markdown(rows: list[dict[str, Any]], main: TrainResult, collapse_text: str, recipe: Recipe,
-              minutes: float) -> str:
+def _markdown(rows: list[dict[str, Any]], main: TrainResult, collapse_text: str, recipe: Recipe, minutes: float) -> str:
     table = ["| features | dim | kNN top-1 (k=20) | linear probe top-1 |", "| --- | --- | --- | --- |"]
     table += [f"| {r['features']} | {r['dim']} | {r['knn_top1']:.2f}% | {r['linear_top1']:.2f}% |" for r in rows]
     few = rows[0]["few_labels"]
     where_it_matters = [
         f"| features | kNN, {few} labels | linear, {few} labels | digits kNN | digits linear |",
         "| --- | --- | --- | --- | --- |",
-        *(f"| {r['features']} | {r['few_label_knn_top1']:.2f}% | {r['few_label_linear_top1']:.2f}% | "
-          f"{r['digits_knn_top1']:.2f}% | {r['digits_linear_top1']:.2f}% |" for r in rows),
+        *(
+            f"| {r['features']} | {r['few_label_knn_top1']:.2f}% | {r['few_label_linear_top1']:.2f}% | "
+            f"{r['digits_knn_top1']:.2f}% | {r['digits_linear_top1']:.2f}% |"
+            for r in rows
+        ),
     ]
     ours, random = rows[0], rows[1]
     knn_gain, linear_gain = ours["knn_top1"] - random["knn_top1"], ours["linear_top1"] - random["linear_top1"]
-    verdict = ("beats the randomly initialised network on both" if min(knn_gain, linear_gain) > 0 else
-               "does not beat the randomly initialised network on both: this budget is too short to show that the "
-               "recipe learns more than a random ResNet's features hold")
-    return "\n".join([
-        "# simsiam-zoo demo report",
-        "",
-        f"Fashion-MNIST, {recipe.model.arch} at {recipe.data.image_size} px, recipe `{recipe.name}` "
-        f"({main.step} steps of batch {recipe.optim.batch_size}); whole demo {minutes:.1f} min.",
-        "",
-        "## Frozen-feature evaluation",
-        "",
-        *table,
-        "",
-        f"Against {random['features']}: kNN {knn_gain:+.2f} points, linear probe {linear_gain:+.2f} points; the "
-        f"pretrained backbone {verdict}.",
-        "",
-        f"Where pretrained features matter to users: few labels (kNN and linear probe trained on {few} class-balanced "
-        "images, 1% of Fashion-MNIST's training labels; the same test images) and transfer to a second dataset "
-        "(scikit-learn's 8x8 digits, 80/20 split; raw pixels are its 64 originals).",
-        "",
-        *where_it_matters,
-        "",
-        "## Collapse monitor",
-        "",
-        collapse_text,
-        "",
-        "![loss and collapse monitor](loss_and_collapse.png)",
-        "",
-        "![kNN monitor](knn_monitor.png)",
-        "",
-        "![retrieval](retrieval.png)",
-        "",
-        "![embedding](embedding_pca.png)",
-        "",
-        "The exported model card is [model_card.md](model_card.md).",
-        "",
-    ])
+    verdict = (
+        "beats the randomly initialised network on both"
+        if min(knn_gain, linear_gain) > 0
+        else "does not beat the randomly initialised network on both: this budget is too short to show that the "
+        "recipe learns more than a random ResNet's features hold"
+    )
+    return "\n".join(
+        [
+            "# simsiam-zoo demo report",
+            "",
+            f"Fashion-MNIST, {recipe.model.arch} at {recipe.data.image_size} px, recipe `{recipe.name}` "
+            f"({main.step} steps of batch {recipe.optim.batch_size}); whole demo {minutes:.1f} min.",
+            "",
+            "## Frozen-feature evaluation",
+            "",
+            *table,
+            "",
+            f"Against {random['features']}: kNN {knn_gain:+.2f} points, linear probe {linear_gain:+.2f} points; the "
+            f"pretrained backbone {verdict}.",
+            "",
+            f"Where pretrained features matter to users: few labels (kNN and linear probe trained on {few} "
+            "class-balanced images, 1% of Fashion-MNIST's training labels; the same test images) and transfer to a "
+            "second dataset (scikit-learn's 8x8 digits, 80/20 split; raw pixels are its 64 originals).",
+            "",
+            *where_it_matters,
+            "",
+            "## Collapse monitor",
+            "",
+            collapse_text,
+            "",
+            "![loss and collapse monitor](loss_and_collapse.png)",
+            "",
+            "![kNN monitor](knn_monitor.png)",
+            "",
+            "![retrieval](retrieval.png)",
+            "",
+            "![embedding](embedding_pca.png)",
+            "",
+            "The exported model card is [model_card.md](model_card.md).",
+            "",
+        ]
+    )
 
 
 def _html(markdown: str) -> str:
@@ -195,14 +220,25 @@ def _html(markdown: str) -> str:
             body.append(f"<p>{html.escape(line)}</p>")
         i += 1
     style = "body{font-family:sans-serif;max-width:60em;margin:2em auto}td,th{padding:.2em .8em;text-align:right}"
-    return f"<!doctype html><html><head><meta charset='utf-8'><title>simsiam-zoo demo</title>" \
-           f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n"
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>simsiam-zoo demo</title>"
+        f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n"
+    )
 
 
 def write_report(
-    folder: Path, *, rows: list[dict[str, Any]], main_run: TrainResult, collapse_pair: tuple[TrainResult, TrainResult],
-    collapse: dict[str, float], recipe: Recipe, card: str, features: tuple[torch.Tensor, ...],
-    train_images: torch.Tensor, test_images: torch.Tensor, minutes: float,
+    folder: Path,
+    *,
+    rows: list[dict[str, Any]],
+    main_run: TrainResult,
+    collapse_pair: tuple[TrainResult, TrainResult],
+    collapse: dict[str, float],
+    recipe: Recipe,
+    card: str,
+    features: tuple[torch.Tensor, ...],
+    train_images: torch.Tensor,
+    test_images: torch.Tensor,
+    minutes: float,
 ) -> Path:
     """Build the report in a temp sibling folder and swap it in whole; returns report.html."""
     import matplotlib
@@ -212,8 +248,7 @@ def write_report(
         _plot_training(main_run, collapse_pair, staging, dim=recipe.model.dim)
         _plot_retrieval(features, train_images, test_images, staging)
         _plot_embedding(features, staging)
-        markdown = _markdown(rows, main_run, _collapse_text(main_run, collapse_pair, collapse, recipe), recipe,
-                             minutes)
+        markdown = _markdown(rows, main_run, _collapse_text(main_run, collapse_pair, collapse, recipe), recipe, minutes)
         (staging / "report.md").write_text(markdown)
         (staging / "report.html").write_text(_html(markdown))
         (staging / "model_card.md").write_text(card)

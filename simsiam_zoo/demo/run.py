@@ -119,11 +119,23 @@ def _features(source: Any, data: str, *, out: Path, limit: int, device: str) -> 
     settings = out / SETTINGS_FILE
     # The demo's own features from an earlier run, of a model that has trained on since: made again, not mixed.
     # Only a features folder this project wrote is removed; anything else is left for extract_features to refuse.
-    if (read_marker(out) == "features" and settings.exists()
-            and json.loads(settings.read_text()).get("weights_sha256") != weights_sha256(source.model)):
+    if (
+        read_marker(out) == "features"
+        and settings.exists()
+        and json.loads(settings.read_text()).get("weights_sha256") != weights_sha256(source.model)
+    ):
         shutil.rmtree(out)
-    extract_features(source.model, source.transform, data, out=out, batch_size=256, device=device, limit=limit,
-                     progress=False, model_name=source.source)
+    extract_features(
+        source.model,
+        source.transform,
+        data,
+        out=out,
+        batch_size=256,
+        device=device,
+        limit=limit,
+        progress=False,
+        model_name=source.source,
+    )
     features = load_features(out)
     return features.embeddings, features.labels
 
@@ -134,14 +146,18 @@ def _evaluate(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor
     return {"knn_top1": knn, "linear_top1": linear["test_accuracy"], "dim": train_x.shape[1]}
 
 
-def _few_labels(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor, *,
-                seed: int) -> dict:
+def _few_labels(
+    train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor, *, seed: int
+) -> dict:
     """kNN and linear probe trained on FEW_LABELS images of the train features (a seeded draw of the same number
     from each class), evaluated on the same test set."""
     keep = balanced_label_subset(train_y, per_class=FEW_LABELS // len(train_y.unique()), seed=seed)
     scores = _evaluate(train_x[keep], train_y[keep], test_x, test_y)
-    return {"few_labels": len(keep), "few_label_knn_top1": scores["knn_top1"],
-            "few_label_linear_top1": scores["linear_top1"]}
+    return {
+        "few_labels": len(keep),
+        "few_label_knn_top1": scores["knn_top1"],
+        "few_label_linear_top1": scores["linear_top1"],
+    }
 
 
 def _digits(source: Any, digits: tuple[Any, Any], *, device: str) -> dict:
@@ -160,31 +176,52 @@ def _digits(source: Any, digits: tuple[Any, Any], *, device: str) -> dict:
 
         split = (pixels(train), train.labels, pixels(test), test.labels)
     else:
-        split = (*embed_dataset(source.model, Transformed(train, source.transform), device=device),
-                 *embed_dataset(source.model, Transformed(test, source.transform), device=device))
+        split = (
+            *embed_dataset(source.model, Transformed(train, source.transform), device=device),
+            *embed_dataset(source.model, Transformed(test, source.transform), device=device),
+        )
     scores = _evaluate(*split)
     return {"digits_knn_top1": scores["knn_top1"], "digits_linear_top1": scores["linear_top1"]}
 
 
-def run_demo(*, out_dir: str | Path = "demo_output", minutes: float = 5.0, device: str = "cpu",
-             eval_train_images: int = EVAL_TRAIN_IMAGES, eval_test_images: int = EVAL_TEST_IMAGES,
-             monitor_bank: int = MONITOR_BANK, monitor_queries: int = MONITOR_QUERIES,
-             progress: bool = True, started: float | None = None) -> DemoResult:
+def run_demo(
+    *,
+    out_dir: str | Path = "demo_output",
+    minutes: float = 5.0,
+    device: str = "cpu",
+    eval_train_images: int = EVAL_TRAIN_IMAGES,
+    eval_test_images: int = EVAL_TEST_IMAGES,
+    monitor_bank: int = MONITOR_BANK,
+    monitor_queries: int = MONITOR_QUERIES,
+    progress: bool = True,
+    started: float | None = None,
+) -> DemoResult:
     """The whole demo within `minutes` from `started` (a `time.monotonic()`, the command's start; default now)."""
     if not math.isfinite(minutes) or minutes <= 0:
         raise ValueError(f"minutes must be a positive number, got {minutes!r}")
     started = time.monotonic() if started is None else started
     deadline = started + minutes * 60
     out_dir = claim_output_dir(out_dir, kind="demo", legacy_files=(PLAN_FILE,))
-    recipe = load_recipe("simsiam_r18_fashion_mnist").replace({
-        "data.knn_train_size": monitor_bank, "data.knn_test_size": monitor_queries, "optim.epochs": DEMO_EPOCHS,
-        "data.num_workers": 0, "run.log_every_steps": 1,  # the runs are short: every step is a point of the figure
-    })
+    recipe = load_recipe("simsiam_r18_fashion_mnist").replace(
+        {
+            "data.knn_train_size": monitor_bank,
+            "data.knn_test_size": monitor_queries,
+            "optim.epochs": DEMO_EPOCHS,
+            "data.num_workers": 0,
+            "run.log_every_steps": 1,  # the runs are short: every step is a point of the figure
+        }
+    )
     dataset = FashionMNIST(recipe.data.path)
     plan = _Plan(out_dir, minutes=minutes, device=device)
     seconds_per_step, seconds_per_image = plan.get("timings", lambda: _calibrate(recipe, dataset, device))
-    evaluation = _Evaluation(out_dir / "features", recipe, dataset, train_images=eval_train_images,
-                             test_images=eval_test_images, device=device)
+    evaluation = _Evaluation(
+        out_dir / "features",
+        recipe,
+        dataset,
+        train_images=eval_train_images,
+        test_images=eval_test_images,
+        device=device,
+    )
     # The baselines go first: the trained backbone's evaluation after pretraining does the same work on the same
     # images, so its time is measured here instead of guessed.
     evaluation_started = time.monotonic()
@@ -198,11 +235,18 @@ def run_demo(*, out_dir: str | Path = "demo_output", minutes: float = 5.0, devic
     shortest_run = seconds_per_step + 3 * (monitor_bank + monitor_queries) * seconds_per_image
     minimum_minutes = (time.monotonic() - started + shortest_run + reserve) / 60
     _warn_if_short(minutes, minimum_minutes)
-    main_run, run_dir = _pretrain(recipe, dataset, plan, out_dir=out_dir, device=device, progress=progress,
-                                  started=started, seconds_left=deadline - time.monotonic() - reserve,
-                                  seconds_per_step=seconds_per_step,
-                                  monitor_seconds=(DEMO_EPOCHS + 2) * (monitor_bank + monitor_queries)
-                                  * seconds_per_image)
+    main_run, run_dir = _pretrain(
+        recipe,
+        dataset,
+        plan,
+        out_dir=out_dir,
+        device=device,
+        progress=progress,
+        started=started,
+        seconds_left=deadline - time.monotonic() - reserve,
+        seconds_per_step=seconds_per_step,
+        monitor_seconds=(DEMO_EPOCHS + 2) * (monitor_bank + monitor_queries) * seconds_per_image,
+    )
 
     entry = ZOO[DEMO_MODEL]
     hub_dir = out_dir / "local_hub"
@@ -214,15 +258,23 @@ def run_demo(*, out_dir: str | Path = "demo_output", minutes: float = 5.0, devic
     _say(progress, "extracted and evaluated features; report", started)
 
     # The exported card's model-index gets this run's numbers; the local hub copy is republished with them.
-    folder = export_checkpoint(run_dir, folder, name=DEMO_MODEL,
-                               results=_results(ours, test_images=len(evaluation.features["simsiam"][2])))
+    folder = export_checkpoint(
+        run_dir, folder, name=DEMO_MODEL, results=_results(ours, test_images=len(evaluation.features["simsiam"][2]))
+    )
     publish_local(folder, hub_dir=hub_dir, repo_id=entry.hub_id)
 
     collapse = {"stop_gradient": final_z_std(pair[0]), "no_stop_gradient": final_z_std(pair[1])}
     report = write_report(
-        out_dir / "report", rows=rows, main_run=main_run, collapse_pair=pair, collapse=collapse, recipe=recipe,
-        card=(folder / "README.md").read_text(), features=evaluation.features["simsiam"],
-        test_images=evaluation.pixels_test.images, train_images=evaluation.pixels_train.images,
+        out_dir / "report",
+        rows=rows,
+        main_run=main_run,
+        collapse_pair=pair,
+        collapse=collapse,
+        recipe=recipe,
+        card=(folder / "README.md").read_text(),
+        features=evaluation.features["simsiam"],
+        test_images=evaluation.pixels_test.images,
+        train_images=evaluation.pixels_train.images,
         minutes=(time.monotonic() - started) / 60,
     )
     _say(progress, f"done: {report}", started)
@@ -231,17 +283,30 @@ def run_demo(*, out_dir: str | Path = "demo_output", minutes: float = 5.0, devic
 
 def _warn_if_short(minutes: float, minimum_minutes: float) -> None:
     if minimum_minutes > minutes:
-        warnings.warn(f"--minutes {minutes:g} is below what the demo needs on this machine (about "
-                      f"{minimum_minutes:.1f} min): the main run trains one step", stacklevel=3)
+        warnings.warn(
+            f"--minutes {minutes:g} is below what the demo needs on this machine (about "
+            f"{minimum_minutes:.1f} min): the main run trains one step",
+            stacklevel=3,
+        )
 
 
 def _results(ours: dict[str, Any], *, test_images: int) -> tuple[Result, ...]:
     dataset = HUB_DATASET_IDS["fashion_mnist"]
     return (
-        Result("knn", dataset, f"top-1 accuracy (k=20, {test_images} test images)", round(ours["knn_top1"], 2),
-               "simsiam-zoo demo"),
-        Result("linear", dataset, f"top-1 accuracy (cached features, {test_images} test images)",
-               round(ours["linear_top1"], 2), "simsiam-zoo demo"),
+        Result(
+            "knn",
+            dataset,
+            f"top-1 accuracy (k=20, {test_images} test images)",
+            round(ours["knn_top1"], 2),
+            "simsiam-zoo demo",
+        ),
+        Result(
+            "linear",
+            dataset,
+            f"top-1 accuracy (cached features, {test_images} test images)",
+            round(ours["linear_top1"], 2),
+            "simsiam-zoo demo",
+        ),
     )
 
 
@@ -251,16 +316,23 @@ def _standard_init(recipe: Recipe) -> Any:
         return load_backbone(DEMO_MODEL, pretrained=False)
 
 
-def collapse_pair(recipe: Recipe, dataset: FashionMNIST, *, out_dir: Path, device: str,
-                  progress: bool) -> tuple[TrainResult, TrainResult]:
+def collapse_pair(
+    recipe: Recipe, dataset: FashionMNIST, *, out_dir: Path, device: str, progress: bool
+) -> tuple[TrainResult, TrainResult]:
     """The recipe at `COLLAPSE_SETTINGS` for `COLLAPSE_STEPS` steps, with and without stop-gradient, each
     resumed (or kept, when finished) from its folder in `out_dir`."""
     images = LabelledSubset(dataset, range(COLLAPSE_STEPS * COLLAPSE_BATCH))
     runs = []
     for stop_gradient, name in ((True, "stop-gradient"), (False, "no-stop-gradient")):
-        runs.append(train(recipe.replace({**COLLAPSE_SETTINGS, "loss.stop_gradient": stop_gradient}),
-                          output_dir=out_dir / f"run-collapse-{name}", device=device, dataset=images,
-                          progress=progress))
+        runs.append(
+            train(
+                recipe.replace({**COLLAPSE_SETTINGS, "loss.stop_gradient": stop_gradient}),
+                output_dir=out_dir / f"run-collapse-{name}",
+                device=device,
+                dataset=images,
+                progress=progress,
+            )
+        )
     return runs[0], runs[1]
 
 
@@ -270,30 +342,64 @@ def final_z_std(run: TrainResult) -> float:
     return sum(last) / len(last)
 
 
-def _pretrain(recipe: Recipe, dataset: FashionMNIST, plan: _Plan, *, out_dir: Path, device: str, progress: bool,
-              started: float, seconds_left: float, seconds_per_step: float,
-              monitor_seconds: float) -> tuple[TrainResult, Path]:
+def _pretrain(
+    recipe: Recipe,
+    dataset: FashionMNIST,
+    plan: _Plan,
+    *,
+    out_dir: Path,
+    device: str,
+    progress: bool,
+    started: float,
+    seconds_left: float,
+    seconds_per_step: float,
+    monitor_seconds: float,
+) -> tuple[TrainResult, Path]:
     """The main run, planned from `seconds_left` and stopped there whatever the plan said (the budget is a
     deadline). Returns it and its folder."""
-    images = plan.get("main_images", lambda: images_per_epoch(
-        seconds=seconds_left - monitor_seconds, seconds_per_step=seconds_per_step,
-        batch_size=recipe.optim.batch_size, dataset_size=len(dataset)))
+    images = plan.get(
+        "main_images",
+        lambda: images_per_epoch(
+            seconds=seconds_left - monitor_seconds,
+            seconds_per_step=seconds_per_step,
+            batch_size=recipe.optim.batch_size,
+            dataset_size=len(dataset),
+        ),
+    )
     run_dir = out_dir / f"run-{images}"  # a run folder per plan, so that another budget starts afresh
-    _say(progress, f"pretraining {recipe.model.arch} on {images} images x {DEMO_EPOCHS} epochs "
-                   f"(~{seconds_per_step:.2f} s/step, {seconds_left:.0f} s left for it)", started)
+    _say(
+        progress,
+        f"pretraining {recipe.model.arch} on {images} images x {DEMO_EPOCHS} epochs "
+        f"(~{seconds_per_step:.2f} s/step, {seconds_left:.0f} s left for it)",
+        started,
+    )
     # The cap keeps the deadline when the calibration was optimistic (a busy machine): the run stops where it is
     # (at least one step), and the evaluation gets its reserve. A run stops after the step that passes its cap,
     # hence one step less.
-    main_run = train(recipe, output_dir=run_dir, device=device, dataset=LabelledSubset(dataset, range(images)),
-                     progress=progress, max_minutes=max(seconds_left - seconds_per_step, 0.0) / 60)
+    main_run = train(
+        recipe,
+        output_dir=run_dir,
+        device=device,
+        dataset=LabelledSubset(dataset, range(images)),
+        progress=progress,
+        max_minutes=max(seconds_left - seconds_per_step, 0.0) / 60,
+    )
     return main_run, run_dir
 
 
 class _Evaluation:
     """The frozen-feature evaluation of the demo's rows on one split of Fashion-MNIST and on digits."""
 
-    def __init__(self, features_dir: Path, recipe: Recipe, train_set: FashionMNIST, *, train_images: int,
-                 test_images: int, device: str):
+    def __init__(
+        self,
+        features_dir: Path,
+        recipe: Recipe,
+        train_set: FashionMNIST,
+        *,
+        train_images: int,
+        test_images: int,
+        device: str,
+    ):
         self.features_dir, self.recipe, self.device = features_dir, recipe, device
         self.train_images, self.test_images = train_images, test_images
         self.digits = digits_datasets(image_size=recipe.data.image_size, seed=recipe.run.seed)
@@ -302,22 +408,36 @@ class _Evaluation:
         self.features: dict[str, tuple[torch.Tensor, ...]] = {}
 
     def backbone_row(self, label: str, source: Any, key: str) -> dict[str, Any]:
-        train_x, train_y = _features(source, "fashion_mnist", out=self.features_dir / f"{key}-train",
-                                     limit=self.train_images, device=self.device)
-        test_x, test_y = _features(source, "fashion_mnist:test", out=self.features_dir / f"{key}-test",
-                                   limit=self.test_images, device=self.device)
+        train_x, train_y = _features(
+            source, "fashion_mnist", out=self.features_dir / f"{key}-train", limit=self.train_images, device=self.device
+        )
+        test_x, test_y = _features(
+            source,
+            "fashion_mnist:test",
+            out=self.features_dir / f"{key}-test",
+            limit=self.test_images,
+            device=self.device,
+        )
         self.features[key] = (train_x, train_y, test_x, test_y)
         return self._row(label, (train_x, train_y, test_x, test_y), source)
 
     def pixel_row(self) -> dict[str, Any]:
         n_train, n_test = min(self.train_images, len(self.pixels_train)), min(self.test_images, len(self.pixels_test))
-        raw = (self.pixels_train.images[:n_train].flatten(1).float() / 255, self.pixels_train.labels[:n_train],
-               self.pixels_test.images[:n_test].flatten(1).float() / 255, self.pixels_test.labels[:n_test])
+        raw = (
+            self.pixels_train.images[:n_train].flatten(1).float() / 255,
+            self.pixels_train.labels[:n_train],
+            self.pixels_test.images[:n_test].flatten(1).float() / 255,
+            self.pixels_test.labels[:n_test],
+        )
         return self._row("raw pixels (28x28)", raw, None)
 
     def _row(self, label: str, split: tuple[torch.Tensor, ...], source: Any) -> dict[str, Any]:
-        return {"features": label, **_evaluate(*split), **_few_labels(*split, seed=self.recipe.run.seed),
-                **_digits(source, self.digits, device=self.device)}
+        return {
+            "features": label,
+            **_evaluate(*split),
+            **_few_labels(*split, seed=self.recipe.run.seed),
+            **_digits(source, self.digits, device=self.device),
+        }
 
 
 def _say(enabled: bool, message: str, started: float) -> None:
@@ -329,7 +449,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     width = max(len("features"), *(len(row["features"]) for row in rows))
     lines = [f"{'features':{width}s} {'dim':>5s} {'kNN top-1':>10s} {'linear top-1':>13s}"]
     for row in rows:
-        lines.append(f"{row['features']:{width}s} {row['dim']:>5d} {row['knn_top1']:>9.2f}% "
-                     f"{row['linear_top1']:>12.2f}%")
+        lines.append(
+            f"{row['features']:{width}s} {row['dim']:>5d} {row['knn_top1']:>9.2f}% {row['linear_top1']:>12.2f}%"
+        )
     return "\n".join(lines)
-

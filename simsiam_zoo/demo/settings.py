@@ -9,9 +9,15 @@ DEMO_EPOCHS = 5
 # steps at settings where it shows within them on any machine (16 px, batch 64, lr 1.0, weight decay 0.02: the
 # decay shrinks the projector's output until the BN without affine can no longer spread it). No kNN monitor.
 COLLAPSE_STEPS, COLLAPSE_BATCH = 48, 64
-COLLAPSE_SETTINGS = {"data.image_size": 16, "optim.batch_size": COLLAPSE_BATCH, "optim.base_lr": 4.0,
-                     "optim.weight_decay": 0.02, "optim.epochs": 1, "data.knn_train_size": 0,
-                     "data.knn_test_size": 0}
+COLLAPSE_SETTINGS = {
+    "data.image_size": 16,
+    "optim.batch_size": COLLAPSE_BATCH,
+    "optim.base_lr": 4.0,
+    "optim.weight_decay": 0.02,
+    "optim.epochs": 1,
+    "data.knn_train_size": 0,
+    "data.knn_test_size": 0,
+}
 # The final z-std of a pair's run: the mean over its last quarter of steps (one batch's std is noisy).
 FINAL_STEPS = COLLAPSE_STEPS // 4
 EVAL_TRAIN_IMAGES, EVAL_TEST_IMAGES = 5_000, 1_000

@@ -33,9 +33,7 @@ def check_labels(labels: Tensor, num_rows: int, name: str) -> None:
 def check_same_dim(train: Tensor, test: Tensor) -> None:
     """Require train and test features to share the feature dimension."""
     if train.shape[1] != test.shape[1]:
-        raise ValueError(
-            f"feature dimensions differ: train has D={train.shape[1]}, test has D={test.shape[1]}"
-        )
+        raise ValueError(f"feature dimensions differ: train has D={train.shape[1]}, test has D={test.shape[1]}")
 
 
 def check_at_least(minimum: int, **values: int) -> None:

@@ -19,8 +19,10 @@ def _load_labelled(path: str | Path, role: str) -> Any:
     features = load_features(path)
     unlabelled = int((features.labels < 0).sum())
     if unlabelled:
-        raise DataError(f"{path}: {unlabelled} of {len(features.labels)} {role} images have no label "
-                        "(extract from a folder with class sub-folders or a labelled dataset)")
+        raise DataError(
+            f"{path}: {unlabelled} of {len(features.labels)} {role} images have no label "
+            "(extract from a folder with class sub-folders or a labelled dataset)"
+        )
     return features
 
 
@@ -33,11 +35,15 @@ def _load_pair(train: str | Path, test: str | Path) -> tuple[Any, Any]:
         a, b = getattr(train_f, field), getattr(test_f, field)
         if a != b:
             shown = (a[:12], b[:12]) if field == "weights_sha256" else (a, b)
-            raise DataError(f"{train} and {test}: extracted with different {what} {shown[0]} vs {shown[1]}); "
-                            "extract both with the same model")
+            raise DataError(
+                f"{train} and {test}: extracted with different {what} {shown[0]} vs {shown[1]}); "
+                "extract both with the same model"
+            )
     if train_f.classes != test_f.classes:
-        raise DataError(f"{train} and {test}: different classes ({', '.join(train_f.classes)} vs "
-                        f"{', '.join(test_f.classes)}); labels would be matched by number")
+        raise DataError(
+            f"{train} and {test}: different classes ({', '.join(train_f.classes)} vs "
+            f"{', '.join(test_f.classes)}); labels would be matched by number"
+        )
     present = sorted({int(label) for label in train_f.labels})
     if len(present) < 2:
         names = ", ".join(train_f.classes[i] for i in present) or "none"
@@ -46,32 +52,60 @@ def _load_pair(train: str | Path, test: str | Path) -> tuple[Any, Any]:
 
 
 def evaluate_knn(
-    train: str | Path, test: str | Path, *, ks: Sequence[int] = (20, 200), temperature: float = 0.07,
+    train: str | Path,
+    test: str | Path,
+    *,
+    ks: Sequence[int] = (20, 200),
+    temperature: float = 0.07,
     device: str | None = None,
 ) -> dict[str, Any]:
     """Weighted cosine kNN (InstDisc/DINO protocol) of test features against train features."""
     train_f, test_f = _load_pair(train, test)
-    accuracies = knn_accuracy(train_f.embeddings, train_f.labels, test_f.embeddings, test_f.labels, ks=tuple(ks),
-                              temperature=temperature, device=device)
+    accuracies = knn_accuracy(
+        train_f.embeddings,
+        train_f.labels,
+        test_f.embeddings,
+        test_f.labels,
+        ks=tuple(ks),
+        temperature=temperature,
+        device=device,
+    )
     return {
-        "evaluation": "knn", "train": str(train), "test": str(test), "temperature": temperature,
-        "num_train": len(train_f.labels), "num_test": len(test_f.labels),
+        "evaluation": "knn",
+        "train": str(train),
+        "test": str(test),
+        "temperature": temperature,
+        "num_train": len(train_f.labels),
+        "num_test": len(test_f.labels),
         "top1": {str(k): accuracy for k, accuracy in accuracies.items()},
     }
 
 
 def evaluate_linear(
-    train: str | Path, test: str | Path, *, weight_decays: Sequence[float] = DEFAULT_WEIGHT_DECAYS,
+    train: str | Path,
+    test: str | Path,
+    *,
+    weight_decays: Sequence[float] = DEFAULT_WEIGHT_DECAYS,
     device: str | None = None,
 ) -> dict[str, Any]:
     """L-BFGS logistic regression on cached features, weight decay chosen on a held-out split of train."""
     train_f, test_f = _load_pair(train, test)
-    sweep = linear_probe_sweep(train_f.embeddings, train_f.labels, test_f.embeddings, test_f.labels,
-                               weight_decays=tuple(weight_decays), device=device)
+    sweep = linear_probe_sweep(
+        train_f.embeddings,
+        train_f.labels,
+        test_f.embeddings,
+        test_f.labels,
+        weight_decays=tuple(weight_decays),
+        device=device,
+    )
     return {
-        "evaluation": "linear", "train": str(train), "test": str(test),
-        "num_train": len(train_f.labels), "num_test": len(test_f.labels),
-        "top1": sweep["test_accuracy"], "weight_decay": sweep["weight_decay"],
+        "evaluation": "linear",
+        "train": str(train),
+        "test": str(test),
+        "num_train": len(train_f.labels),
+        "num_test": len(test_f.labels),
+        "top1": sweep["test_accuracy"],
+        "weight_decay": sweep["weight_decay"],
         "val_top1": {f"{wd:g}": accuracy for wd, accuracy in sweep["val_accuracies"].items()},
     }
 

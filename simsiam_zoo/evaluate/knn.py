@@ -11,8 +11,15 @@ from torch import Tensor
 from simsiam_zoo.evaluate._validation import check_at_least, check_features, check_labels, check_same_dim, class_count
 
 
-def _check_inputs(train_features: Tensor, train_labels: Tensor, test_features: Tensor, *, ks: Sequence[int],
-                  temperature: float, chunk_size: int) -> None:
+def _check_inputs(
+    train_features: Tensor,
+    train_labels: Tensor,
+    test_features: Tensor,
+    *,
+    ks: Sequence[int],
+    temperature: float,
+    chunk_size: int,
+) -> None:
     check_features(train_features, "train_features")
     check_features(test_features, "test_features")
     check_same_dim(train_features, test_features)

@@ -82,8 +82,9 @@ def digits_datasets(*, image_size: int = 32, seed: int = 0) -> tuple[TensorImage
     def split(mask: torch.Tensor) -> TensorImages:
         indices = mask.nonzero().squeeze(1)
         # Paths keep the index into load_digits(), so a subset file can name digits images.
-        return TensorImages(images[indices], labels[indices], classes=classes,
-                            paths=[f"digits/{i}" for i in indices.tolist()])
+        return TensorImages(
+            images[indices], labels[indices], classes=classes, paths=[f"digits/{i}" for i in indices.tolist()]
+        )
 
     return split(~is_test), split(is_test)
 
@@ -136,15 +137,19 @@ def _head(dataset: Dataset, limit: int | None) -> Dataset:
     return LabelledSubset(dataset, range(limit)) if limit is not None and limit < len(dataset) else dataset
 
 
-def _folders(name: str, train_dir: Path, test_dir: Path, *, train_limit: int | None, test_limit: int | None,
-             seed: int) -> Splits:
+def _folders(
+    name: str, train_dir: Path, test_dir: Path, *, train_limit: int | None, test_limit: int | None, seed: int
+) -> Splits:
     train, test = labelled_images(train_dir), labelled_images(test_dir)
     if train.classes != test.classes:
         raise DataError(f"{train_dir} and {test_dir} have different classes")
     capped_train, capped_test = _cap(train, train_limit, seed=seed), _cap(test, test_limit, seed=seed)
     # Whole folders go through extract_features (cached, resumable); sampled ones are embedded in memory.
     return Splits(
-        name, capped_train, capped_test, train.classes,
+        name,
+        capped_train,
+        capped_test,
+        train.classes,
         (str(train_dir), None) if capped_train is train else None,
         (str(test_dir), None) if capped_test is test else None,
     )
@@ -161,8 +166,14 @@ def resolve_data(
         if len(data) != 2:
             raise ValueError(f"expected a (train, test) pair, got {len(data)} items")
         if all(isinstance(d, (str, Path)) for d in data):
-            return _folders(f"{data[0]}+{data[1]}", Path(data[0]), Path(data[1]), train_limit=train_limit,
-                            test_limit=test_limit, seed=seed)
+            return _folders(
+                f"{data[0]}+{data[1]}",
+                Path(data[0]),
+                Path(data[1]),
+                train_limit=train_limit,
+                test_limit=test_limit,
+                seed=seed,
+            )
         train, test = _cap(data[0], train_limit, seed=seed), _cap(data[1], test_limit, seed=seed)
         num_classes = int(max(_labels(train, "train").max(), _labels(test, "test").max())) + 1
         classes = getattr(data[0], "classes", None) or [str(i) for i in range(num_classes)]
@@ -171,18 +182,21 @@ def resolve_data(
         train, test = FashionMNIST(split="train"), FashionMNIST(split="test")
         return Splits(
             "fashion_mnist",
-            _head(train, train_limit), _head(test, test_limit),
-            list(FashionMNIST.classes), ("fashion_mnist", train_limit), ("fashion_mnist:test", test_limit),
+            _head(train, train_limit),
+            _head(test, test_limit),
+            list(FashionMNIST.classes),
+            ("fashion_mnist", train_limit),
+            ("fashion_mnist:test", test_limit),
         )
     if data == "digits":
         train, test = digits_datasets(seed=seed)
-        return Splits("digits", _cap(train, train_limit, seed=seed), _cap(test, test_limit, seed=seed),
-                      train.classes)
+        return Splits("digits", _cap(train, train_limit, seed=seed), _cap(test, test_limit, seed=seed), train.classes)
     root = Path(data)
     test_dir = next((root / name for name in ("val", "test") if (root / name).is_dir()), None)
     if not (root / "train").is_dir() or test_dir is None:
-        raise DataError(f"{root}: expected train/ and val/ (or test/) class sub-folders, or a named dataset "
-                        "(fashion_mnist, digits)")
+        raise DataError(
+            f"{root}: expected train/ and val/ (or test/) class sub-folders, or a named dataset (fashion_mnist, digits)"
+        )
     return _folders(str(root), root / "train", test_dir, train_limit=train_limit, test_limit=test_limit, seed=seed)
 
 
@@ -203,8 +217,9 @@ def _labelled_splits(data: DataArg, run: RunOptions) -> Splits:
     present = torch.unique(_labels(splits.train, "train")).tolist()
     if len(present) < 2:
         names = ", ".join(splits.classes[i] for i in present if i >= 0) or "none"
-        raise DataError(f"{splits.name}: training images of {len(present)} class ({names}); a classifier needs at "
-                        "least two")
+        raise DataError(
+            f"{splits.name}: training images of {len(present)} class ({names}); a classifier needs at least two"
+        )
     return splits
 
 
@@ -219,16 +234,32 @@ def _checkpoint_path(run: RunOptions, name: str) -> Path | None:
 
 
 def _train(
-    loaded: LoadedBackbone, splits: Splits, train: Dataset, *, schedule: Schedule, frozen_backbone: bool,
-    run: RunOptions, name: str,
+    loaded: LoadedBackbone,
+    splits: Splits,
+    train: Dataset,
+    *,
+    schedule: Schedule,
+    frozen_backbone: bool,
+    run: RunOptions,
+    name: str,
 ) -> FinetuneResult:
     """`finetune` on `train` (all or part of `splits.train`), tested on `splits.test`; checkpointed to
     `run.checkpoint_dir`/NAME.pt when there is one, so that the same call resumes."""
     checkpoint = _checkpoint_path(run, name)
     return finetune(
-        loaded.model, train, splits.test, num_classes=len(splits.classes), preprocessing=loaded.preprocessing,
-        schedule=schedule, frozen_backbone=frozen_backbone, device=run.device, seed=run.seed,
-        num_workers=run.num_workers, progress=run.progress, checkpoint=checkpoint, strict=run.strict,
+        loaded.model,
+        train,
+        splits.test,
+        num_classes=len(splits.classes),
+        preprocessing=loaded.preprocessing,
+        schedule=schedule,
+        frozen_backbone=frozen_backbone,
+        device=run.device,
+        seed=run.seed,
+        num_workers=run.num_workers,
+        progress=run.progress,
+        checkpoint=checkpoint,
+        strict=run.strict,
         shuffle=run.shuffle,
     )
 
@@ -249,19 +280,33 @@ def linear_protocol(
     loaded = _load(model_name_or_path, run)
     splits = _labelled_splits(data, run)
     used = schedule.at_batch(min(schedule.batch_size, len(splits.train)))
-    result = _train(loaded, splits, splits.train, schedule=used, frozen_backbone=True, run=run,
-                    name="linear_protocol")
+    result = _train(loaded, splits, splits.train, schedule=used, frozen_backbone=True, run=run, name="linear_protocol")
     return {
-        "evaluation": "linear_protocol", "model": loaded.source, "arch": loaded.arch, "data": splits.name,
-        "num_train": result.num_train, "num_test": result.num_val, "num_classes": len(splits.classes),
-        "epochs": used.epochs, "batch_size": used.batch_size, "base_lr": schedule.base_lr, "lr": used.lr,
-        "optimizer": used.optimizer, "weight_decay": used.weight_decay, "seed": run.seed, "shuffle": run.shuffle,
-        "top1": result.top1, "history": result.history,
+        "evaluation": "linear_protocol",
+        "model": loaded.source,
+        "arch": loaded.arch,
+        "data": splits.name,
+        "num_train": result.num_train,
+        "num_test": result.num_val,
+        "num_classes": len(splits.classes),
+        "epochs": used.epochs,
+        "batch_size": used.batch_size,
+        "base_lr": schedule.base_lr,
+        "lr": used.lr,
+        "optimizer": used.optimizer,
+        "weight_decay": used.weight_decay,
+        "seed": run.seed,
+        "shuffle": run.shuffle,
+        "top1": result.top1,
+        "history": result.history,
     }
 
 
 def semi_supervised_subsets(
-    train: Dataset, *, fractions: Sequence[float], subset_files: Mapping[float, str | Path] | None = None,
+    train: Dataset,
+    *,
+    fractions: Sequence[float],
+    subset_files: Mapping[float, str | Path] | None = None,
     seed: int = 0,
 ) -> dict[float, torch.Tensor]:
     """Indices into `train` per fraction: from its subset file when given, else class-balanced and seeded.
@@ -302,22 +347,44 @@ def semi_supervised(
     labels = _labels(splits.train, "train")
     rows = []
     for fraction, indices in subsets.items():
-        result = _train(loaded, splits, LabelledSubset(splits.train, indices.tolist()), schedule=schedule,
-                        frozen_backbone=False, run=run, name=f"semi-{fraction:g}")
+        result = _train(
+            loaded,
+            splits,
+            LabelledSubset(splits.train, indices.tolist()),
+            schedule=schedule,
+            frozen_backbone=False,
+            run=run,
+            name=f"semi-{fraction:g}",
+        )
         per_class = torch.bincount(labels[indices], minlength=len(splits.classes))
         source = subset_files.get(fraction) if subset_files else None
-        rows.append({
-            "fraction": fraction,
-            "subset": str(source) if source is not None else f"class-balanced, seed {run.seed}",
-            "num_labelled": len(indices), "per_class": per_class.tolist(), "batch_size": result.batch_size,
-            "top1": result.top1, "history": result.history,
-        })
+        rows.append(
+            {
+                "fraction": fraction,
+                "subset": str(source) if source is not None else f"class-balanced, seed {run.seed}",
+                "num_labelled": len(indices),
+                "per_class": per_class.tolist(),
+                "batch_size": result.batch_size,
+                "top1": result.top1,
+                "history": result.history,
+            }
+        )
     return {
-        "evaluation": "semi_supervised", "model": loaded.source, "arch": loaded.arch, "data": splits.name,
-        "num_train": len(splits.train), "num_test": len(splits.test), "num_classes": len(splits.classes),
-        "epochs": schedule.epochs, "batch_size": schedule.batch_size, "lr": schedule.lr,
-        "weight_decay": schedule.weight_decay, "optimizer": schedule.optimizer, "seed": run.seed,
-        "shuffle": run.shuffle, "fractions": rows,
+        "evaluation": "semi_supervised",
+        "model": loaded.source,
+        "arch": loaded.arch,
+        "data": splits.name,
+        "num_train": len(splits.train),
+        "num_test": len(splits.test),
+        "num_classes": len(splits.classes),
+        "epochs": schedule.epochs,
+        "batch_size": schedule.batch_size,
+        "lr": schedule.lr,
+        "weight_decay": schedule.weight_decay,
+        "optimizer": schedule.optimizer,
+        "seed": run.seed,
+        "shuffle": run.shuffle,
+        "fractions": rows,
         "top1": {f"{row['fraction']:g}": row["top1"] for row in rows},
     }
 
@@ -332,7 +399,14 @@ def _fingerprint(loaded: LoadedBackbone) -> str:
 
 
 def _features(
-    loaded: LoadedBackbone, splits: Splits, split: str, *, name: str, cache: Path, fingerprint: str, batch_size: int,
+    loaded: LoadedBackbone,
+    splits: Splits,
+    split: str,
+    *,
+    name: str,
+    cache: Path,
+    fingerprint: str,
+    batch_size: int,
     run: RunOptions,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(embeddings, labels) of a split: cached by `extract_features` when on disk, else embedded in memory."""
@@ -342,14 +416,29 @@ def _features(
     if source is None:
         loaded.model.to(run.device)
         dataset = splits.train if split == "train" else splits.test
-        return embed_dataset(loaded.model, Transformed(dataset, loaded.transform), batch_size=batch_size,
-                             device=run.device, num_workers=run.num_workers)
+        return embed_dataset(
+            loaded.model,
+            Transformed(dataset, loaded.transform),
+            batch_size=batch_size,
+            device=run.device,
+            num_workers=run.num_workers,
+        )
     location, limit = source
     safe_name = re.sub(r"[^\w.-]", "_", name)
     out = cache / f"{safe_name}-{split}-{fingerprint}"
-    extract_features(loaded.model, loaded.transform, location, out=out, batch_size=batch_size, limit=limit,
-                     device=run.device, num_workers=run.num_workers, progress=run.progress, strict=run.strict,
-                     model_name=f"{loaded.source} sha256:{fingerprint}")
+    extract_features(
+        loaded.model,
+        loaded.transform,
+        location,
+        out=out,
+        batch_size=batch_size,
+        limit=limit,
+        device=run.device,
+        num_workers=run.num_workers,
+        progress=run.progress,
+        strict=run.strict,
+        model_name=f"{loaded.source} sha256:{fingerprint}",
+    )
     features = load_features(out)
     # Images at the top of a class-folder split have no label; they are not part of the evaluation.
     keep = features.labels >= 0
@@ -387,21 +476,56 @@ def transfer(
             splits = _labelled_splits(data, run)
             sizes = {"num_train": len(splits.train), "num_test": len(splits.test)}
             if "linear" in modes:
-                options = {"name": name, "cache": cache, "fingerprint": fingerprint,
-                           "batch_size": schedule.batch_size or EVAL_BATCH_SIZE, "run": run}
+                options = {
+                    "name": name,
+                    "cache": cache,
+                    "fingerprint": fingerprint,
+                    "batch_size": schedule.batch_size or EVAL_BATCH_SIZE,
+                    "run": run,
+                }
                 train_x, train_y = _features(loaded, splits, "train", **options)
                 test_x, test_y = _features(loaded, splits, "test", **options)
-                sweep = linear_probe_sweep(train_x, train_y, test_x, test_y, weight_decays=tuple(weight_decays),
-                                           seed=run.seed)
-                rows.append({"dataset": name, "mode": "linear", "top1": sweep["test_accuracy"],
-                             "weight_decay": sweep["weight_decay"], **sizes})
+                sweep = linear_probe_sweep(
+                    train_x, train_y, test_x, test_y, weight_decays=tuple(weight_decays), seed=run.seed
+                )
+                rows.append(
+                    {
+                        "dataset": name,
+                        "mode": "linear",
+                        "top1": sweep["test_accuracy"],
+                        "weight_decay": sweep["weight_decay"],
+                        **sizes,
+                    }
+                )
             if "finetune" in modes:
-                result = _train(loaded, splits, splits.train, schedule=schedule, frozen_backbone=False, run=run,
-                                name=f"transfer-{name}")
-                rows.append({"dataset": name, "mode": "finetune", "top1": result.top1, "epochs": schedule.epochs,
-                             "batch_size": result.batch_size, "lr": schedule.lr, **sizes})
-    return {"evaluation": "transfer", "model": loaded.source, "arch": loaded.arch, "seed": run.seed,
-            "shuffle": run.shuffle, "rows": rows}
+                result = _train(
+                    loaded,
+                    splits,
+                    splits.train,
+                    schedule=schedule,
+                    frozen_backbone=False,
+                    run=run,
+                    name=f"transfer-{name}",
+                )
+                rows.append(
+                    {
+                        "dataset": name,
+                        "mode": "finetune",
+                        "top1": result.top1,
+                        "epochs": schedule.epochs,
+                        "batch_size": result.batch_size,
+                        "lr": schedule.lr,
+                        **sizes,
+                    }
+                )
+    return {
+        "evaluation": "transfer",
+        "model": loaded.source,
+        "arch": loaded.arch,
+        "seed": run.seed,
+        "shuffle": run.shuffle,
+        "rows": rows,
+    }
 
 
 def _local_paths(*args: Any) -> list[str | Path]:
@@ -436,27 +560,53 @@ def finetune_classifier(
     if run.checkpoint_dir is not None:
         folder, checkpoints = Path(out_dir).resolve(), Path(run.checkpoint_dir).resolve()
         if checkpoints == folder or folder in checkpoints.parents:
-            raise OutputRefused(f"{out_dir}: --checkpoint-dir {run.checkpoint_dir} lies in the classifier folder, "
-                                "which holds only the classifier; choose a checkpoint folder outside it")
+            raise OutputRefused(
+                f"{out_dir}: --checkpoint-dir {run.checkpoint_dir} lies in the classifier folder, "
+                "which holds only the classifier; choose a checkpoint folder outside it"
+            )
     fields = license_metadata(license, name=license_name, link=license_link) if license else None
     loaded = _load(model, run)
     fields = classifier_license(loaded, fields)  # the backbone's, when inherited, checked before any training
     splits = _labelled_splits(data, run)
-    result = _train(loaded, splits, splits.train, schedule=schedule, frozen_backbone=frozen_backbone, run=run,
-                    name="finetune")
+    result = _train(
+        loaded, splits, splits.train, schedule=schedule, frozen_backbone=frozen_backbone, run=run, name="finetune"
+    )
     how = "linear head on the frozen backbone" if frozen_backbone else "fine-tuned end to end"
-    summary = (f"{how}, {schedule.epochs} epochs, batch {result.batch_size}, {schedule.optimizer.upper()} lr "
-               f"{schedule.lr:g} cosine, weight decay {schedule.weight_decay:g}, seed {run.seed}")
+    summary = (
+        f"{how}, {schedule.epochs} epochs, batch {result.batch_size}, {schedule.optimizer.upper()} lr "
+        f"{schedule.lr:g} cosine, weight decay {schedule.weight_decay:g}, seed {run.seed}"
+    )
     folder = Path(out_dir)
     if init_distributed(torch.device(run.device)).is_main:  # under torchrun every rank holds the same model
-        save_classifier(result, out_dir, backbone=loaded, class_names=splits.classes, data_name=splits.name,
-                        card_name=card_name or f"{loaded.arch}.finetuned", license=fields, inputs=inputs,
-                        overwrite=overwrite, schedule_summary=summary)
+        save_classifier(
+            result,
+            out_dir,
+            backbone=loaded,
+            class_names=splits.classes,
+            data_name=splits.name,
+            card_name=card_name or f"{loaded.arch}.finetuned",
+            license=fields,
+            inputs=inputs,
+            overwrite=overwrite,
+            schedule_summary=summary,
+        )
     return {
-        "evaluation": "finetune", "model": loaded.source, "arch": loaded.arch, "data": splits.name,
-        "out": str(folder), "frozen_backbone": frozen_backbone, "num_train": result.num_train,
-        "num_test": result.num_val, "num_classes": len(splits.classes), "epochs": schedule.epochs,
-        "batch_size": result.batch_size, "lr": schedule.lr, "weight_decay": schedule.weight_decay,
-        "optimizer": schedule.optimizer, "seed": run.seed, "shuffle": run.shuffle, "top1": result.top1,
+        "evaluation": "finetune",
+        "model": loaded.source,
+        "arch": loaded.arch,
+        "data": splits.name,
+        "out": str(folder),
+        "frozen_backbone": frozen_backbone,
+        "num_train": result.num_train,
+        "num_test": result.num_val,
+        "num_classes": len(splits.classes),
+        "epochs": schedule.epochs,
+        "batch_size": result.batch_size,
+        "lr": schedule.lr,
+        "weight_decay": schedule.weight_decay,
+        "optimizer": schedule.optimizer,
+        "seed": run.seed,
+        "shuffle": run.shuffle,
+        "top1": result.top1,
         "history": result.history,
     }

@@ -8,6 +8,14 @@ from simsiam_zoo.features.extract import ExtractSummary, default_num_workers, ex
 from simsiam_zoo.features.store import INDEX_FILE, SETTINGS_FILE, SKIPPED_FILE, Features, load_features
 
 __all__ = [
-    "INDEX_FILE", "SETTINGS_FILE", "SKIPPED_FILE", "ExtractSummary", "Features", "default_num_workers",
-    "embed_dataset", "extract_features", "load_features", "weights_sha256",
+    "INDEX_FILE",
+    "SETTINGS_FILE",
+    "SKIPPED_FILE",
+    "ExtractSummary",
+    "Features",
+    "default_num_workers",
+    "embed_dataset",
+    "extract_features",
+    "load_features",
+    "weights_sha256",
 ]

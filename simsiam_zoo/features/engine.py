@@ -81,8 +81,10 @@ def split_pipeline(transform: Callable[[torch.Tensor], torch.Tensor], *, device_
     cuttable = len(steps) >= 2 and isinstance(steps[-2], v2.ToDtype) and isinstance(steps[-1], v2.Normalize)
     if not cuttable:
         if device_preprocessing:
-            raise ValueError("device preprocessing needs a torchvision v2.Compose ending in ToDtype + Normalize "
-                             f"(as the loader's transforms are); got {type(transform).__name__}")
+            raise ValueError(
+                "device preprocessing needs a torchvision v2.Compose ending in ToDtype + Normalize "
+                f"(as the loader's transforms are); got {type(transform).__name__}"
+            )
         return Pipeline(transform, None, None)
     geometry, to_float = steps[:-2], v2.Compose(steps[-2:])
     if not device_preprocessing:
@@ -91,7 +93,11 @@ def split_pipeline(transform: Callable[[torch.Tensor], torch.Tensor], *, device_
 
 
 def _on_device(
-    images: torch.Tensor | list[torch.Tensor], positions: list[int], pipeline: Pipeline, *, device: torch.device,
+    images: torch.Tensor | list[torch.Tensor],
+    positions: list[int],
+    pipeline: Pipeline,
+    *,
+    device: torch.device,
     memory_format: torch.memory_format,
 ) -> tuple[list[int], torch.Tensor | None, list[tuple[int, str]]]:
     """The device half of the pipeline: (positions kept, float batch or None, failures)."""
@@ -115,8 +121,16 @@ def _on_device(
 
 
 def embed_shards(
-    shards: list[Shard], source: ImageSource, pipeline: Pipeline, model: nn.Module,
-    *, batch_size: int, num_workers: int, device: torch.device, precision: str, memory_format: torch.memory_format,
+    shards: list[Shard],
+    source: ImageSource,
+    pipeline: Pipeline,
+    model: nn.Module,
+    *,
+    batch_size: int,
+    num_workers: int,
+    device: torch.device,
+    precision: str,
+    memory_format: torch.memory_format,
     advance: Callable[[int], None],
 ) -> Iterator[tuple[Shard, list[int], torch.Tensor | None, list[tuple[int, str]]]]:
     """Per shard: (shard, embedded positions, their float32 embeddings or None, [(position, reason)] skipped);
@@ -129,8 +143,11 @@ def embed_shards(
         batch_counts.append(len(shard_batches))
         batches.extend(shard_batches)
     loader = DataLoader(
-        _Decoded(source, pipeline.on_host), batch_sampler=batches, num_workers=num_workers,
-        collate_fn=functools.partial(_collate, stack=pipeline.per_image is None), pin_memory=device.type == "cuda",
+        _Decoded(source, pipeline.on_host),
+        batch_sampler=batches,
+        num_workers=num_workers,
+        collate_fn=functools.partial(_collate, stack=pipeline.per_image is None),
+        pin_memory=device.type == "cuda",
     )
     stream = iter(loader) if batches else iter(())  # no worker start-up when every shard was skipped already
     for shard, count in zip(shards, batch_counts, strict=True):
@@ -144,7 +161,8 @@ def embed_shards(
             if images is None:
                 continue
             batch_positions, images, failures = _on_device(
-                images, batch_positions, pipeline, device=device, memory_format=memory_format)
+                images, batch_positions, pipeline, device=device, memory_format=memory_format
+            )
             skipped.extend(failures)
             if images is None:
                 continue
@@ -160,7 +178,11 @@ def embed_shards(
 
 @torch.no_grad()
 def embed_dataset(
-    backbone: nn.Module, dataset: Dataset, *, batch_size: int = 256, device: torch.device | str = "cpu",
+    backbone: nn.Module,
+    dataset: Dataset,
+    *,
+    batch_size: int = 256,
+    device: torch.device | str = "cpu",
     num_workers: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(N x D float32 embeddings, N int64 labels) of an in-memory dataset yielding (image tensor, label), for

@@ -1,5 +1,4 @@
-"""`extract_features`: embed every image of a source into the store, resumably.
-"""
+"""`extract_features`: embed every image of a source into the store, resumably."""
 
 from __future__ import annotations
 
@@ -77,7 +76,9 @@ def weights_sha256(model: nn.Module) -> str:
 
 def _check_options(**options: Any) -> None:
     allowed = {
-        "precision": get_args(Precision), "dtype": get_args(FeatureDtype), "output_format": get_args(FeatureFormat),
+        "precision": get_args(Precision),
+        "dtype": get_args(FeatureDtype),
+        "output_format": get_args(FeatureFormat),
     }
     for name, choices in allowed.items():
         if options[name] not in choices:
@@ -103,12 +104,25 @@ def default_num_workers(device: torch.device) -> int:
 
 
 def extract_features(
-    model: nn.Module, transform: Callable[[torch.Tensor], torch.Tensor], data: str | Path, *, out: str | Path,
-    batch_size: int = EXTRACT.batch_size, shard_size: int = EXTRACT.shard_size, num_workers: int | None = None,
-    device: str = EXTRACT.device, device_preprocessing: bool | None = None, precision: Precision = EXTRACT.precision,
-    dtype: FeatureDtype = EXTRACT.dtype, output_format: FeatureFormat = EXTRACT.output_format, strict: bool = False,
-    compile: bool = False, channels_last: bool = EXTRACT.channels_last, progress: bool = True,
-    model_name: str | None = None, limit: int | None = None,
+    model: nn.Module,
+    transform: Callable[[torch.Tensor], torch.Tensor],
+    data: str | Path,
+    *,
+    out: str | Path,
+    batch_size: int = EXTRACT.batch_size,
+    shard_size: int = EXTRACT.shard_size,
+    num_workers: int | None = None,
+    device: str = EXTRACT.device,
+    device_preprocessing: bool | None = None,
+    precision: Precision = EXTRACT.precision,
+    dtype: FeatureDtype = EXTRACT.dtype,
+    output_format: FeatureFormat = EXTRACT.output_format,
+    strict: bool = False,
+    compile: bool = False,
+    channels_last: bool = EXTRACT.channels_last,
+    progress: bool = True,
+    model_name: str | None = None,
+    limit: int | None = None,
 ) -> ExtractSummary:
     """Embed every image of `data` with `model(transform(uint8 image))` into shards under `out`.
 
@@ -128,40 +142,76 @@ def extract_features(
     all are done, and the output is the one a single process writes.
     """
     _check_options(
-        precision=precision, dtype=dtype, output_format=output_format, batch_size=batch_size,
-        shard_size=shard_size, limit=limit, num_workers=num_workers,
+        precision=precision,
+        dtype=dtype,
+        output_format=output_format,
+        batch_size=batch_size,
+        shard_size=shard_size,
+        limit=limit,
+        num_workers=num_workers,
     )
     context = init_distributed(torch.device(device))
     # Rank 0 lists the source, claims OUT and holds its lock until the index is written (a second extraction
     # into OUT waits, then resumes); every rank then works from that one listing.
     with contextlib.ExitStack() as held:
-        source, out, settings = on_main(context, lambda: _prepare(
-            model, transform, data, out, held=held, limit=limit, precision=precision, dtype=dtype,
-            output_format=output_format, shard_size=shard_size))
+        source, out, settings = on_main(
+            context,
+            lambda: _prepare(
+                model,
+                transform,
+                data,
+                out,
+                held=held,
+                limit=limit,
+                precision=precision,
+                dtype=dtype,
+                output_format=output_format,
+                shard_size=shard_size,
+            ),
+        )
         store = _Store(out, source, settings, _plan(source, shard_size), context=context)
         device_ = local_device(device, context)
-        pipeline = split_pipeline(transform, device_preprocessing=device_.type == "cuda" if device_preprocessing is None
-                                  else device_preprocessing)
+        pipeline = split_pipeline(
+            transform,
+            device_preprocessing=device_.type == "cuda" if device_preprocessing is None else device_preprocessing,
+        )
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
         was_training = model.training
         model.eval().to(device_, memory_format=memory_format)
         try:
             # Each rank's (images embedded, seconds taken); the rate is the whole job's.
-            embedded = all_outcomes(context, lambda: _timed(lambda: _embed_missing(
-                store, pipeline, torch.compile(model) if compile else model, batch_size=batch_size, device=device_,
-                num_workers=default_num_workers(device_) if num_workers is None else num_workers, precision=precision,
-                memory_format=memory_format, progress=progress, strict=strict,
-            )))
+            embedded = all_outcomes(
+                context,
+                lambda: _timed(
+                    lambda: _embed_missing(
+                        store,
+                        pipeline,
+                        torch.compile(model) if compile else model,
+                        batch_size=batch_size,
+                        device=device_,
+                        num_workers=default_num_workers(device_) if num_workers is None else num_workers,
+                        precision=precision,
+                        memory_format=memory_format,
+                        progress=progress,
+                        strict=strict,
+                    )
+                ),
+            )
         finally:
             model.train(was_training)
         parts = all_outcomes(context, store.part)
         summary = on_main(context, lambda: store.finish(parts, model_name=model_name, strict=strict))
         embedded_now, elapsed = sum(images for images, _ in embedded), max(seconds for _, seconds in embedded)
         return ExtractSummary(
-            out=out, num_images=len(source.paths), num_embedded=summary["num_embedded"],
-            num_skipped=summary["num_skipped"], dim=summary["dim"], shards=len(store.shards),
+            out=out,
+            num_images=len(source.paths),
+            num_embedded=summary["num_embedded"],
+            num_skipped=summary["num_skipped"],
+            dim=summary["dim"],
+            shards=len(store.shards),
             resumed_shards=sum(part.resumed for part in parts),
-            images_per_second=embedded_now / elapsed if embedded_now else 0.0, skipped_manifest=out / SKIPPED_FILE,
+            images_per_second=embedded_now / elapsed if embedded_now else 0.0,
+            skipped_manifest=out / SKIPPED_FILE,
         )
 
 
@@ -170,16 +220,26 @@ def _timed(work: Callable[[], int]) -> tuple[int, float]:
     return work(), time.perf_counter() - start
 
 
-def _prepare(model: nn.Module, transform: Callable[[torch.Tensor], torch.Tensor], data: str | Path,
-             out: str | Path, *, held: contextlib.ExitStack, limit: int | None, shard_size: int, output_format: str,
-             **settings: Any) -> tuple[ImageSource, Path, dict[str, Any]]:
+def _prepare(
+    model: nn.Module,
+    transform: Callable[[torch.Tensor], torch.Tensor],
+    data: str | Path,
+    out: str | Path,
+    *,
+    held: contextlib.ExitStack,
+    limit: int | None,
+    shard_size: int,
+    output_format: str,
+    **settings: Any,
+) -> tuple[ImageSource, Path, dict[str, Any]]:
     """Open the source, claim OUT for it, lock it (for as long as `held` lasts) and record the settings there
     (refusing other ones)."""
     source = open_source(data, limit=limit)
     out = claim_output_dir(out, kind="features", inputs=(data,), legacy_files=(INDEX_FILE,))
     _lock(out, held)
-    recorded = _settings(source, model, transform, limit=limit, output_format=output_format, shard_size=shard_size,
-                         **settings)
+    recorded = _settings(
+        source, model, transform, limit=limit, output_format=output_format, shard_size=shard_size, **settings
+    )
     prepare_out(out, recorded, _plan(source, shard_size), output_format)
     return source, out, recorded
 
@@ -209,8 +269,9 @@ def rank_shards(shards: list[Shard], source: ImageSource, *, rank: int, world_si
     return [shard for shard in shards if shard.start in stretch]
 
 
-def _embed_missing(store: _Store, pipeline: Pipeline, model: nn.Module, *, progress: bool, strict: bool,
-                   **options: Any) -> int:
+def _embed_missing(
+    store: _Store, pipeline: Pipeline, model: nn.Module, *, progress: bool, strict: bool, **options: Any
+) -> int:
     """Embed this rank's shards that `store` does not hold yet into it; the number of images embedded."""
     done = sum(shard.stop - shard.start for shard in store.mine if shard.number in store.counts)
     bar = _JobBar(store.context, total=len(store.source.paths), enabled=progress)
@@ -231,8 +292,9 @@ class _JobBar:
     _calls = itertools.count()  # a key per extraction: calls are collective, so every rank counts the same
 
     def __init__(self, context: DistributedContext, *, total: int, enabled: bool):
-        self.bar = tqdm(total=total, unit="img", disable=not (enabled and context.is_main), desc="extract",
-                        dynamic_ncols=True)
+        self.bar = tqdm(
+            total=total, unit="img", disable=not (enabled and context.is_main), desc="extract", dynamic_ncols=True
+        )
         # Without a bar to show, the ranks need not count.
         self.store = dist.distributed_c10d._get_default_store() if context.enabled and enabled else None
         self.key = f"simsiam_zoo/extract/{next(self._calls)}"
@@ -247,8 +309,17 @@ class _JobBar:
         self.bar.close()
 
 
-def _settings(source: ImageSource, model: nn.Module, transform: Callable[[torch.Tensor], torch.Tensor], *,
-              limit: int | None, precision: str, dtype: str, output_format: str, shard_size: int) -> dict[str, Any]:
+def _settings(
+    source: ImageSource,
+    model: nn.Module,
+    transform: Callable[[torch.Tensor], torch.Tensor],
+    *,
+    limit: int | None,
+    precision: str,
+    dtype: str,
+    output_format: str,
+    shard_size: int,
+) -> dict[str, Any]:
     """What the bytes depend on; batch size, workers, device and compile only change rounding, if anything."""
     return {
         "source": {"kind": source.kind, "location": source.location, "limit": limit, "num_images": len(source.paths)},
@@ -279,8 +350,15 @@ class _Store:
     (an empty one once the embedding size is known), and the index written last. With several ranks each embeds
     and writes its own shards (`rank_shards`), and rank 0 the index of all."""
 
-    def __init__(self, out: Path, source: ImageSource, settings: dict[str, Any], shards: list[Shard], *,
-                 context: DistributedContext):
+    def __init__(
+        self,
+        out: Path,
+        source: ImageSource,
+        settings: dict[str, Any],
+        shards: list[Shard],
+        *,
+        context: DistributedContext,
+    ):
         self.out, self.source, self.settings, self.shards, self.context = out, source, settings, shards, context
         self.mine = rank_shards(shards, source, rank=context.rank, world_size=context.world_size)
         self.settings_sha256 = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
@@ -289,15 +367,23 @@ class _Store:
         self.dims: set[int] = set()
         self.empty: list[Shard] = []  # shards with nothing embedded, written once D is known
         for shard in self.mine:
-            found = resumable_shard(out, shard, source, output_format=settings["output_format"],
-                                    settings_sha256=self.settings_sha256)
+            found = resumable_shard(
+                out, shard, source, output_format=settings["output_format"], settings_sha256=self.settings_sha256
+            )
             if found is not None:
                 self.counts[shard.number], self.skips[shard.number] = len(found.paths), found.skipped
                 self.dims.add(found.dim)
         self.resumed = len(self.counts)
 
-    def add(self, shard: Shard, positions: list[int], embeddings: torch.Tensor | None,
-            failures: list[tuple[int, str]], *, strict: bool) -> int:
+    def add(
+        self,
+        shard: Shard,
+        positions: list[int],
+        embeddings: torch.Tensor | None,
+        failures: list[tuple[int, str]],
+        *,
+        strict: bool,
+    ) -> int:
         """Record one embedded shard and write it (unless `strict` and it has a skip); the images it embedded."""
         self.skips[shard.number] = [{"index": i, "path": self.source.paths[i], "reason": r} for i, r in failures]
         if embeddings is not None:
@@ -314,8 +400,10 @@ class _Store:
 
     def _check_dims(self) -> None:
         if len(self.dims) > 1:
-            raise DataError(f"{self.out}: embeddings of sizes {sorted(self.dims)}: was the model changed between "
-                            "runs? Choose a new output folder")
+            raise DataError(
+                f"{self.out}: embeddings of sizes {sorted(self.dims)}: was the model changed between "
+                "runs? Choose a new output folder"
+            )
 
     def _save_empty(self) -> None:
         if self.dims:
@@ -339,9 +427,15 @@ class _Store:
     def _save(self, shard: Shard, positions: list[int], embeddings: torch.Tensor) -> None:
         source = self.source
         write_shard(
-            self.out, shard, output_format=self.settings["output_format"], settings_sha256=self.settings_sha256,
-            embeddings=embeddings.to(DTYPES[self.settings["dtype"]]), labels=[source.labels[i] for i in positions],
-            indices=positions, paths=[source.paths[i] for i in positions], skipped=self.skips[shard.number],
+            self.out,
+            shard,
+            output_format=self.settings["output_format"],
+            settings_sha256=self.settings_sha256,
+            embeddings=embeddings.to(DTYPES[self.settings["dtype"]]),
+            labels=[source.labels[i] for i in positions],
+            indices=positions,
+            paths=[source.paths[i] for i in positions],
+            skipped=self.skips[shard.number],
         )
         self.counts[shard.number] = len(positions)
 
@@ -354,17 +448,31 @@ class _Store:
         if strict and skipped_all:
             raise DataError(f"{self.source.location}: strict mode: {_describe_skips(skipped_all, num_images)}")
         if not self.dims:
-            raise DataError(f"{self.source.location}: no image could be embedded: "
-                            f"{_describe_skips(skipped_all, num_images)}")
+            raise DataError(
+                f"{self.source.location}: no image could be embedded: {_describe_skips(skipped_all, num_images)}"
+            )
         output_format = self.settings["output_format"]
         index = {
-            "format": FORMAT, "version": VERSION, **self.settings, "model_name": model_name,
-            "settings_sha256": self.settings_sha256, "classes": self.source.classes, "num_images": num_images,
-            "num_embedded": sum(self.counts.values()), "num_skipped": len(skipped_all), "dim": next(iter(self.dims)),
+            "format": FORMAT,
+            "version": VERSION,
+            **self.settings,
+            "model_name": model_name,
+            "settings_sha256": self.settings_sha256,
+            "classes": self.source.classes,
+            "num_images": num_images,
+            "num_embedded": sum(self.counts.values()),
+            "num_skipped": len(skipped_all),
+            "dim": next(iter(self.dims)),
             "skipped_manifest": SKIPPED_FILE,
             "shards": [
-                {"name": shard.name, "files": shard.files(output_format), "start": shard.start, "stop": shard.stop,
-                 "num_embedded": self.counts[shard.number], "num_skipped": len(self.skips[shard.number])}
+                {
+                    "name": shard.name,
+                    "files": shard.files(output_format),
+                    "start": shard.start,
+                    "stop": shard.stop,
+                    "num_embedded": self.counts[shard.number],
+                    "num_skipped": len(self.skips[shard.number]),
+                }
                 for shard in self.shards
             ],
         }

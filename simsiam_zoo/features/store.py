@@ -41,8 +41,10 @@ FORMAT = "simsiam_zoo.features"
 VERSION = 2
 # What each recorded setting means, for the message that refuses a resume whose settings changed.
 _SETTING_NAMES = {
-    "images": "the images (paths, sizes or modification times)", "weights_sha256": "the model's weights",
-    "preprocessing": "the preprocessing", "source": "the data source",
+    "images": "the images (paths, sizes or modification times)",
+    "weights_sha256": "the model's weights",
+    "preprocessing": "the preprocessing",
+    "source": "the data source",
 }
 INDEX_FILE = "index.json"
 SKIPPED_FILE = "skipped.json"
@@ -99,8 +101,11 @@ def plan_shards(num_images: int, shard_size: int, *, breaks: Sequence[int] = ())
     """Runs of `shard_size` consecutive positions, also cut at each of `breaks` (where a tar shard of the source
     begins), so that an output shard is read from one input shard."""
     edges = sorted({0, *breaks, num_images})
-    spans = [(start, min(start + shard_size, stop)) for first, stop in itertools.pairwise(edges)
-             for start in range(first, stop, shard_size)]
+    spans = [
+        (start, min(start + shard_size, stop))
+        for first, stop in itertools.pairwise(edges)
+        for start in range(first, stop, shard_size)
+    ]
     return [Shard(number, start, stop) for number, (start, stop) in enumerate(spans)]
 
 
@@ -115,8 +120,16 @@ def _canonical_safetensors(tensors: dict[str, torch.Tensor], metadata: dict[str,
 
 
 def write_shard(
-    out: Path, shard: Shard, *, output_format: str, settings_sha256: str, embeddings: torch.Tensor,
-    labels: list[int], indices: list[int], paths: list[str], skipped: list[dict[str, Any]],
+    out: Path,
+    shard: Shard,
+    *,
+    output_format: str,
+    settings_sha256: str,
+    embeddings: torch.Tensor,
+    labels: list[int],
+    indices: list[int],
+    paths: list[str],
+    skipped: list[dict[str, Any]],
 ) -> None:
     files = [out / name for name in shard.files(output_format)]
     label_tensor = torch.tensor(labels, dtype=torch.int64)
@@ -144,7 +157,8 @@ def read_shard(out: Path, shard: Shard, output_format: str) -> StoredShard:
                 shape, dtype = tuple(view.get_shape()), _SAFETENSORS_DTYPES.get(view.get_dtype(), view.get_dtype())
                 labels, indices = f.get_tensor("labels"), f.get_tensor("indices")
             record = {
-                "paths": json.loads(meta["paths"]), "skipped": json.loads(meta["skipped"]),
+                "paths": json.loads(meta["paths"]),
+                "skipped": json.loads(meta["skipped"]),
                 "settings_sha256": meta["settings_sha256"],
             }
 
@@ -161,16 +175,24 @@ def read_shard(out: Path, shard: Shard, output_format: str) -> StoredShard:
 
             def load_embeddings() -> torch.Tensor:
                 return torch.from_numpy(np.load(files[0], allow_pickle=False))
+
         stored = StoredShard(
-            record["paths"], record["skipped"], record["settings_sha256"], labels, indices,
-            shape[1] if len(shape) == 2 else -1, load_embeddings,
+            record["paths"],
+            record["skipped"],
+            record["settings_sha256"],
+            labels,
+            indices,
+            shape[1] if len(shape) == 2 else -1,
+            load_embeddings,
         )
     except (OSError, ValueError, KeyError, TypeError, IndexError, SafetensorError) as e:
         raise DataError(f"{current}: missing or corrupt shard: {e}") from None
     rows = {shape[0] if len(shape) == 2 else -1, len(stored.paths), len(stored.labels), len(stored.indices)}
     if len(rows) != 1 or dtype not in DTYPES or labels.dtype != torch.int64 or indices.dtype != torch.int64:
-        raise DataError(f"{files[0]}: corrupt shard: embeddings {shape} {dtype}, {len(stored.paths)} paths, "
-                        f"{len(labels)} labels, {len(indices)} indices")
+        raise DataError(
+            f"{files[0]}: corrupt shard: embeddings {shape} {dtype}, {len(stored.paths)} paths, "
+            f"{len(labels)} labels, {len(indices)} indices"
+        )
     return stored
 
 
@@ -185,8 +207,10 @@ def resumable_shard(
     except DataError:
         return None  # damaged (writes are atomic, so only by something else): recompute it
     if stored.settings_sha256 != settings_sha256:
-        raise DataError(f"{out / shard.files(output_format)[0]}: written by an extraction with other settings; "
-                        "choose a new output folder or delete this one")
+        raise DataError(
+            f"{out / shard.files(output_format)[0]}: written by an extraction with other settings; "
+            "choose a new output folder or delete this one"
+        )
     kept = stored.indices.tolist()
     try:
         positions = sorted(kept + [s["index"] for s in stored.skipped])
@@ -211,17 +235,23 @@ def prepare_out(out: Path, settings: dict[str, Any], shards: list[Shard], output
         except (OSError, ValueError, AttributeError) as e:
             raise DataError(f"{recorded}: unreadable ({e}); choose a new output folder or delete this one") from None
         if version != VERSION:
-            raise DataError(f"{out}: holds an extraction written by another version of simsiam-zoo (format {version}, "
-                            f"this one writes {VERSION}); choose a new output folder or delete this one")
+            raise DataError(
+                f"{out}: holds an extraction written by another version of simsiam-zoo (format {version}, "
+                f"this one writes {VERSION}); choose a new output folder or delete this one"
+            )
         changed = [_SETTING_NAMES.get(key, key) for key in settings if previous.get(key) != settings[key]]
         if changed:
-            raise DataError(f"{out}: holds an extraction of other inputs or settings (changed: {', '.join(changed)}); "
-                            "choose a new output folder or delete this one")
+            raise DataError(
+                f"{out}: holds an extraction of other inputs or settings (changed: {', '.join(changed)}); "
+                "choose a new output folder or delete this one"
+            )
     planned = {name for shard in shards for name in shard.files(output_format)}
     foreign = sorted(p.name for p in out.glob("shard-*") if p.name not in planned)
     if foreign:
-        raise DataError(f"{out}: holds shards of another extraction ({', '.join(foreign[:5])}); "
-                        "choose a new output folder or delete this one")
+        raise DataError(
+            f"{out}: holds shards of another extraction ({', '.join(foreign[:5])}); "
+            "choose a new output folder or delete this one"
+        )
     for pattern in (".shard-*.tmp", f".{INDEX_FILE}.*.tmp", f".{SKIPPED_FILE}.*.tmp", f".{SETTINGS_FILE}.*.tmp"):
         for stale in out.glob(pattern):
             stale.unlink(missing_ok=True)
@@ -240,10 +270,15 @@ def load_features(path: str | Path) -> Features:
         if index["format"] != FORMAT:
             raise ValueError(f"format {index['format']!r}, expected {FORMAT!r}")
         if index.get("version") != VERSION:
-            raise ValueError(f"written by another version of simsiam-zoo (format {index.get('version')}, this one "
-                             f"reads {VERSION}); extract again")
-        provenance = {"classes": list(index["classes"]), "weights_sha256": index["weights_sha256"],
-                      "preprocessing": index["preprocessing"]}
+            raise ValueError(
+                f"written by another version of simsiam-zoo (format {index.get('version')}, this one "
+                f"reads {VERSION}); extract again"
+            )
+        provenance = {
+            "classes": list(index["classes"]),
+            "weights_sha256": index["weights_sha256"],
+            "preprocessing": index["preprocessing"],
+        }
     except FileNotFoundError:
         raise DataError(f"{index_file}: not found; not a finished extraction (rerun it to resume)") from None
     except (OSError, ValueError, KeyError, TypeError) as e:
@@ -261,6 +296,7 @@ def load_features(path: str | Path) -> Features:
         indices.append(stored.indices)
         paths.extend(stored.paths)
     if not embeddings:
-        return Features(torch.empty(0, dim), torch.empty(0, dtype=torch.int64), [], torch.empty(0, dtype=torch.int64),
-                        **provenance)
+        return Features(
+            torch.empty(0, dim), torch.empty(0, dtype=torch.int64), [], torch.empty(0, dtype=torch.int64), **provenance
+        )
     return Features(torch.cat(embeddings), torch.cat(labels), paths, torch.cat(indices), **provenance)

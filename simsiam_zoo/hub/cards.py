@@ -18,58 +18,159 @@ PROJECT_URL = "https://github.com/simsiam-zoo/simsiam-zoo"
 TEMPLATE = importlib.resources.files("simsiam_zoo.cards") / "model_card.md"
 LICENSE_TEXT = {
     "cc-by-nc-4.0": "CC BY-NC 4.0: non-commercial use only, with attribution "
-                    "(https://creativecommons.org/licenses/by-nc/4.0/).",
+    "(https://creativecommons.org/licenses/by-nc/4.0/).",
     "mit": "MIT.",
     "apache-2.0": "Apache-2.0.",
     "bsd-3-clause": "BSD-3-Clause.",
     "unknown": "Not stated by the source of the weights: ask its authors before you use or pass them on.",
 }
 # The Hub's licence ids (https://huggingface.co/docs/hub/repositories-licenses) that weights here are published under.
-HUB_LICENSES = {"apache-2.0", "mit", "bsd-2-clause", "bsd-3-clause", "cc-by-4.0", "cc-by-sa-4.0", "cc-by-nc-4.0",
-                "cc-by-nc-sa-4.0", "cc-by-nc-nd-4.0", "cc0-1.0", "gpl-3.0", "lgpl-3.0", "agpl-3.0", "mpl-2.0",
-                "openrail", "unknown", "other"}
+HUB_LICENSES = {
+    "apache-2.0",
+    "mit",
+    "bsd-2-clause",
+    "bsd-3-clause",
+    "cc-by-4.0",
+    "cc-by-sa-4.0",
+    "cc-by-nc-4.0",
+    "cc-by-nc-sa-4.0",
+    "cc-by-nc-nd-4.0",
+    "cc0-1.0",
+    "gpl-3.0",
+    "lgpl-3.0",
+    "agpl-3.0",
+    "mpl-2.0",
+    "openrail",
+    "unknown",
+    "other",
+}
 # The datasets this project names, by their Hub ids; anything else (a user's folder, generated images, scikit-learn's
 # digits) has no Hub id and is left out of the card's `datasets`.
 HUB_DATASET_IDS = {"fashion_mnist": "zalando-datasets/fashion_mnist", "imagenet-1k": "imagenet-1k"}
 PROTOCOLS = {"linear": "linear probe", "knn": "kNN", "finetune": "fine-tuned", "supervised": "supervised classifier"}
 # The paper of each method, for the card's citation: (bibtex key, title, authors, venue, year, arXiv id).
 PAPERS = {
-    "simsiam": ("chen2021simsiam", "Exploring Simple Siamese Representation Learning", "Chen, Xinlei and He, Kaiming",
-                "CVPR", 2021, "2011.10566"),
-    "mocov1": ("he2020moco", "Momentum Contrast for Unsupervised Visual Representation Learning",
-               "He, Kaiming and Fan, Haoqi and Wu, Yuxin and Xie, Saining and Girshick, Ross", "CVPR", 2020,
-               "1911.05722"),
-    "mocov2": ("chen2020mocov2", "Improved Baselines with Momentum Contrastive Learning",
-               "Chen, Xinlei and Fan, Haoqi and Girshick, Ross and He, Kaiming", "arXiv", 2020, "2003.04297"),
-    "mocov3": ("chen2021mocov3", "An Empirical Study of Training Self-Supervised Vision Transformers",
-               "Chen, Xinlei and Xie, Saining and He, Kaiming", "ICCV", 2021, "2104.02057"),
-    "dino": ("caron2021dino", "Emerging Properties in Self-Supervised Vision Transformers",
-             "Caron, Mathilde and Touvron, Hugo and Misra, Ishan and J{\\'e}gou, Herv{\\'e} and Mairal, Julien and "
-             "Bojanowski, Piotr and Joulin, Armand", "ICCV", 2021, "2104.14294"),
-    "swav": ("caron2020swav", "Unsupervised Learning of Visual Features by Contrasting Cluster Assignments",
-             "Caron, Mathilde and Misra, Ishan and Mairal, Julien and Goyal, Priya and Bojanowski, Piotr and "
-             "Joulin, Armand", "NeurIPS", 2020, "2006.09882"),
-    "barlowtwins": ("zbontar2021barlow", "Barlow Twins: Self-Supervised Learning via Redundancy Reduction",
-                    "Zbontar, Jure and Jing, Li and Misra, Ishan and LeCun, Yann and Deny, St{\\'e}phane", "ICML",
-                    2021, "2103.03230"),
-    "vicreg": ("bardes2022vicreg", "VICReg: Variance-Invariance-Covariance Regularization for Self-Supervised "
-               "Learning", "Bardes, Adrien and Ponce, Jean and LeCun, Yann", "ICLR", 2022, "2105.04906"),
-    "vicregl": ("bardes2022vicregl", "VICRegL: Self-Supervised Learning of Local Visual Features",
-                "Bardes, Adrien and Ponce, Jean and LeCun, Yann", "NeurIPS", 2022, "2210.01571"),
-    "byol": ("grill2020byol", "Bootstrap Your Own Latent: A New Approach to Self-Supervised Learning",
-             "Grill, Jean-Bastien and others", "NeurIPS", 2020, "2006.07733"),
-    "densecl": ("wang2021densecl", "Dense Contrastive Learning for Self-Supervised Visual Pre-Training",
-                "Wang, Xinlong and Zhang, Rufeng and Shen, Chunhua and Kong, Tao and Li, Lei", "CVPR", 2021,
-                "2011.09157"),
-    "simclr": ("chen2020simclr", "A Simple Framework for Contrastive Learning of Visual Representations",
-               "Chen, Ting and Kornblith, Simon and Norouzi, Mohammad and Hinton, Geoffrey", "ICML", 2020,
-               "2002.05709"),
-    "pirl": ("misra2020pirl", "Self-Supervised Learning of Pretext-Invariant Representations",
-             "Misra, Ishan and van der Maaten, Laurens", "CVPR", 2020, "1912.01991"),
-    "npid": ("wu2018npid", "Unsupervised Feature Learning via Non-Parametric Instance Discrimination",
-             "Wu, Zhirong and Xiong, Yuanjun and Yu, Stella X. and Lin, Dahua", "CVPR", 2018, "1805.01978"),
-    "supervised": ("he2016resnet", "Deep Residual Learning for Image Recognition",
-                   "He, Kaiming and Zhang, Xiangyu and Ren, Shaoqing and Sun, Jian", "CVPR", 2016, "1512.03385"),
+    "simsiam": (
+        "chen2021simsiam",
+        "Exploring Simple Siamese Representation Learning",
+        "Chen, Xinlei and He, Kaiming",
+        "CVPR",
+        2021,
+        "2011.10566",
+    ),
+    "mocov1": (
+        "he2020moco",
+        "Momentum Contrast for Unsupervised Visual Representation Learning",
+        "He, Kaiming and Fan, Haoqi and Wu, Yuxin and Xie, Saining and Girshick, Ross",
+        "CVPR",
+        2020,
+        "1911.05722",
+    ),
+    "mocov2": (
+        "chen2020mocov2",
+        "Improved Baselines with Momentum Contrastive Learning",
+        "Chen, Xinlei and Fan, Haoqi and Girshick, Ross and He, Kaiming",
+        "arXiv",
+        2020,
+        "2003.04297",
+    ),
+    "mocov3": (
+        "chen2021mocov3",
+        "An Empirical Study of Training Self-Supervised Vision Transformers",
+        "Chen, Xinlei and Xie, Saining and He, Kaiming",
+        "ICCV",
+        2021,
+        "2104.02057",
+    ),
+    "dino": (
+        "caron2021dino",
+        "Emerging Properties in Self-Supervised Vision Transformers",
+        "Caron, Mathilde and Touvron, Hugo and Misra, Ishan and J{\\'e}gou, Herv{\\'e} and Mairal, Julien and "
+        "Bojanowski, Piotr and Joulin, Armand",
+        "ICCV",
+        2021,
+        "2104.14294",
+    ),
+    "swav": (
+        "caron2020swav",
+        "Unsupervised Learning of Visual Features by Contrasting Cluster Assignments",
+        "Caron, Mathilde and Misra, Ishan and Mairal, Julien and Goyal, Priya and Bojanowski, Piotr and Joulin, Armand",
+        "NeurIPS",
+        2020,
+        "2006.09882",
+    ),
+    "barlowtwins": (
+        "zbontar2021barlow",
+        "Barlow Twins: Self-Supervised Learning via Redundancy Reduction",
+        "Zbontar, Jure and Jing, Li and Misra, Ishan and LeCun, Yann and Deny, St{\\'e}phane",
+        "ICML",
+        2021,
+        "2103.03230",
+    ),
+    "vicreg": (
+        "bardes2022vicreg",
+        "VICReg: Variance-Invariance-Covariance Regularization for Self-Supervised Learning",
+        "Bardes, Adrien and Ponce, Jean and LeCun, Yann",
+        "ICLR",
+        2022,
+        "2105.04906",
+    ),
+    "vicregl": (
+        "bardes2022vicregl",
+        "VICRegL: Self-Supervised Learning of Local Visual Features",
+        "Bardes, Adrien and Ponce, Jean and LeCun, Yann",
+        "NeurIPS",
+        2022,
+        "2210.01571",
+    ),
+    "byol": (
+        "grill2020byol",
+        "Bootstrap Your Own Latent: A New Approach to Self-Supervised Learning",
+        "Grill, Jean-Bastien and others",
+        "NeurIPS",
+        2020,
+        "2006.07733",
+    ),
+    "densecl": (
+        "wang2021densecl",
+        "Dense Contrastive Learning for Self-Supervised Visual Pre-Training",
+        "Wang, Xinlong and Zhang, Rufeng and Shen, Chunhua and Kong, Tao and Li, Lei",
+        "CVPR",
+        2021,
+        "2011.09157",
+    ),
+    "simclr": (
+        "chen2020simclr",
+        "A Simple Framework for Contrastive Learning of Visual Representations",
+        "Chen, Ting and Kornblith, Simon and Norouzi, Mohammad and Hinton, Geoffrey",
+        "ICML",
+        2020,
+        "2002.05709",
+    ),
+    "pirl": (
+        "misra2020pirl",
+        "Self-Supervised Learning of Pretext-Invariant Representations",
+        "Misra, Ishan and van der Maaten, Laurens",
+        "CVPR",
+        2020,
+        "1912.01991",
+    ),
+    "npid": (
+        "wu2018npid",
+        "Unsupervised Feature Learning via Non-Parametric Instance Discrimination",
+        "Wu, Zhirong and Xiong, Yuanjun and Yu, Stella X. and Lin, Dahua",
+        "CVPR",
+        2018,
+        "1805.01978",
+    ),
+    "supervised": (
+        "he2016resnet",
+        "Deep Residual Learning for Image Recognition",
+        "He, Kaiming and Zhang, Xiangyu and Ren, Shaoqing and Sun, Jian",
+        "CVPR",
+        2016,
+        "1512.03385",
+    ),
 }
 PAPERS["deepclusterv2"] = PAPERS["selav2"] = PAPERS["swav"]  # both are introduced in the SwAV paper
 
@@ -81,8 +182,10 @@ def paper_id(method: str | None) -> str | None:
 
 def citation(method: str) -> str:
     key, title, authors, venue, year, arxiv = PAPERS[method]
-    return (f"@inproceedings{{{key},\n  title     = {{{title}}},\n  author    = {{{authors}}},\n"
-            f"  booktitle = {{{venue}}},\n  year      = {{{year}}},\n  eprint    = {{{arxiv}}}\n}}")
+    return (
+        f"@inproceedings{{{key},\n  title     = {{{title}}},\n  author    = {{{authors}}},\n"
+        f"  booktitle = {{{venue}}},\n  year      = {{{year}}},\n  eprint    = {{{arxiv}}}\n}}"
+    )
 
 
 def hub_dataset_ids(datasets: Sequence[str]) -> list[str]:
@@ -95,8 +198,10 @@ def license_metadata(license: str, *, name: str | None = None, link: str | None 
     """The card's licence fields: a Hub licence id, or `other` with the `license_name` and `license_link` the Hub
     asks for (a HubFolderError names what is missing)."""
     if license not in HUB_LICENSES:
-        raise HubFolderError(f"licence {license!r} is not a Hub licence id ({', '.join(sorted(HUB_LICENSES))}); use "
-                         "'other' with a licence name and link")
+        raise HubFolderError(
+            f"licence {license!r} is not a Hub licence id ({', '.join(sorted(HUB_LICENSES))}); use "
+            "'other' with a licence name and link"
+        )
     if license != "other":
         return {"license": license}
     if not (name and link):
@@ -177,8 +282,13 @@ def render_card(
         library_name="timm",
         pipeline_tag=task,
         # transformers loads timm folders (TimmWrapperModel); tests/test_cards.py checks it gives timm's outputs.
-        tags=[task, "supervised" if method == "supervised" else "self-supervised", *([method] if method else []),
-              "timm", "transformers"],
+        tags=[
+            task,
+            "supervised" if method == "supervised" else "self-supervised",
+            *([method] if method else []),
+            "timm",
+            "transformers",
+        ],
         datasets=hub_dataset_ids(datasets) or None,
         base_model=base_model,
         model_name=name,

@@ -44,14 +44,31 @@ def sha256_file(path: Path) -> str:
 # timm's pretrained cfg of an architecture describes timm's default weights too: where they come from, their
 # test-time size, labels and paper. A folder of other weights keeps only what describes the architecture.
 _SOURCE_KEYS = {"url", "file", "state_dict", "hf_hub_id", "hf_hub_filename", "source"}
-_TIMM_WEIGHTS_KEYS = {"test_input_size", "test_crop_pct", "test_pool_size", "label_names", "label_descriptions",
-                      "label_offset", "origin_url", "paper_ids", "paper_name", "notes", "description"}
+_TIMM_WEIGHTS_KEYS = {
+    "test_input_size",
+    "test_crop_pct",
+    "test_pool_size",
+    "label_names",
+    "label_descriptions",
+    "label_offset",
+    "origin_url",
+    "paper_ids",
+    "paper_name",
+    "notes",
+    "description",
+}
 _KEEP_NULL = {"pool_size", "first_conv", "classifier"}  # timm writes these even when null
 
 
 def timm_config(
-    model: torch.nn.Module, *, preprocessing: Preprocessing, tag: str, license: str,
-    label_names: Sequence[str] = (), origin_url: str | None = None, paper_ids: str | None = None,
+    model: torch.nn.Module,
+    *,
+    preprocessing: Preprocessing,
+    tag: str,
+    license: str,
+    label_names: Sequence[str] = (),
+    origin_url: str | None = None,
+    paper_ids: str | None = None,
 ) -> dict[str, Any]:
     """The `config.json` timm's `save_config_for_hf` writes for `model` (same keys, same order), with these
     weights' tag, preprocessing, licence, origin and labels in place of those of timm's default weights.
@@ -60,20 +77,36 @@ def timm_config(
     load a config whose `model_args` repeat `num_classes`, as timm's own writes them."""
     default = model.pretrained_cfg
     ours = {
-        "tag": tag, "custom_load": False, "input_size": list(preprocessing.input_size),
-        "interpolation": preprocessing.interpolation, "crop_pct": preprocessing.crop_pct,
-        "crop_mode": preprocessing.crop_mode, "mean": list(preprocessing.mean), "std": list(preprocessing.std),
+        "tag": tag,
+        "custom_load": False,
+        "input_size": list(preprocessing.input_size),
+        "interpolation": preprocessing.interpolation,
+        "crop_pct": preprocessing.crop_pct,
+        "crop_mode": preprocessing.crop_mode,
+        "mean": list(preprocessing.mean),
+        "std": list(preprocessing.std),
         "num_classes": model.num_classes,
-        "license": license, "origin_url": origin_url, "paper_ids": paper_ids,
+        "license": license,
+        "origin_url": origin_url,
+        "paper_ids": paper_ids,
     }
     if tuple(preprocessing.input_size[1:]) != tuple(default["input_size"][1:]):
         ours["pool_size"] = None  # timm's pool size is for its default input size
-    merged = {key: ours.get(key, value) for key, value in default.items()
-              if key in ours or key not in _SOURCE_KEYS | _TIMM_WEIGHTS_KEYS}
-    pretrained_cfg = {key: value for key, value in merged.items()
-                      if key != "architecture" and (value is not None or key in _KEEP_NULL)}
-    config: dict[str, Any] = {"architecture": default["architecture"], "num_classes": model.num_classes,
-                              "num_features": model.num_features}
+    merged = {
+        key: ours.get(key, value)
+        for key, value in default.items()
+        if key in ours or key not in _SOURCE_KEYS | _TIMM_WEIGHTS_KEYS
+    }
+    pretrained_cfg = {
+        key: value
+        for key, value in merged.items()
+        if key != "architecture" and (value is not None or key in _KEEP_NULL)
+    }
+    config: dict[str, Any] = {
+        "architecture": default["architecture"],
+        "num_classes": model.num_classes,
+        "num_features": model.num_features,
+    }
     pool = _global_pool(model)
     if pool:
         config["global_pool"] = pool
@@ -115,7 +148,8 @@ def write_hub_folder(
         (staging / WEIGHTS_NAME).write_bytes(safetensors_bytes(_fp32_contiguous(backbone_state), {"format": "pt"}))
         if full_model_state is not None:
             (staging / FULL_MODEL_NAME).write_bytes(
-                safetensors_bytes(_fp32_contiguous(full_model_state), {"format": "pt"}))
+                safetensors_bytes(_fp32_contiguous(full_model_state), {"format": "pt"})
+            )
         (staging / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
         (staging / CARD_NAME).write_text(card.replace("{{weights_sha256}}", sha256_file(staging / WEIGHTS_NAME)))
         if recipe_yaml is not None:
@@ -133,13 +167,20 @@ def _fp32_contiguous(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tenso
 
 def read_config(folder: Path) -> dict[str, Any]:
     path = folder / CONFIG_NAME
-    config = read_document(path, json.loads, HubFolderError, kind="JSON", parse_errors=json.JSONDecodeError,
-                           missing=f"missing (a hub folder needs {CONFIG_NAME} and {WEIGHTS_NAME})")
+    config = read_document(
+        path,
+        json.loads,
+        HubFolderError,
+        kind="JSON",
+        parse_errors=json.JSONDecodeError,
+        missing=f"missing (a hub folder needs {CONFIG_NAME} and {WEIGHTS_NAME})",
+    )
     if not isinstance(config, dict) or not isinstance(config.get("pretrained_cfg", {}), dict):
         raise HubFolderError(f"{path}: expected a JSON object with a pretrained_cfg object, as timm writes")
     missing = [key for key in ("architecture", "num_classes", "pretrained_cfg") if key not in config]
-    missing += [f"pretrained_cfg.{key}" for key in ("input_size", "mean", "std")
-                if key not in config.get("pretrained_cfg", {})]
+    missing += [
+        f"pretrained_cfg.{key}" for key in ("input_size", "mean", "std") if key not in config.get("pretrained_cfg", {})
+    ]
     if missing:
         raise HubFolderError(f"{path}: missing fields {', '.join(missing)}")
     check_architecture(config["architecture"], where=f"{path}: architecture")
@@ -187,12 +228,17 @@ def read_weights(path: Path, *, upcast_half: bool = False) -> dict[str, torch.Te
     if upcast_half:
         state = {key: value.float() if value.dtype in _HALF_DTYPES else value for key, value in state.items()}
     # Integer tensors are fine as counters and index tables (num_batches_tracked), never as weights or statistics.
-    wrong = [f"{key} ({str(value.dtype).removeprefix('torch.')})" for key, value in state.items()
-             if value.dtype != torch.float32 and (value.is_floating_point() or key.endswith(_FLOAT_SUFFIXES))]
+    wrong = [
+        f"{key} ({str(value.dtype).removeprefix('torch.')})"
+        for key, value in state.items()
+        if value.dtype != torch.float32 and (value.is_floating_point() or key.endswith(_FLOAT_SUFFIXES))
+    ]
     if wrong:
         more = f" (+{len(wrong) - 5} more)" if len(wrong) > 5 else ""
-        raise HubFolderError(f"{path}: tensors are not float32: {', '.join(wrong[:5])}{more}; hub folders hold "
-                             "float32 weights (`simsiam-zoo convert` casts half-precision ones)")
+        raise HubFolderError(
+            f"{path}: tensors are not float32: {', '.join(wrong[:5])}{more}; hub folders hold "
+            "float32 weights (`simsiam-zoo convert` casts half-precision ones)"
+        )
     return state
 
 
@@ -210,11 +256,16 @@ def _check_full_model(path: Path, backbone: Mapping[str, torch.Tensor]) -> None:
     if not path.exists():
         return
     full = read_weights(path)
-    differ = [key for key, value in backbone.items()
-              if f"backbone.{key}" not in full or not torch.equal(full[f"backbone.{key}"], value)]
+    differ = [
+        key
+        for key, value in backbone.items()
+        if f"backbone.{key}" not in full or not torch.equal(full[f"backbone.{key}"], value)
+    ]
     if differ:
-        raise HubFolderError(f"{path}: its backbone is not the one in {WEIGHTS_NAME} ({len(differ)} tensors differ or "
-                             f"are missing, e.g. {', '.join(differ[:3])})")
+        raise HubFolderError(
+            f"{path}: its backbone is not the one in {WEIGHTS_NAME} ({len(differ)} tensors differ or "
+            f"are missing, e.g. {', '.join(differ[:3])})"
+        )
 
 
 def validate_hub_folder(folder: str | Path) -> HubFolderInfo:

@@ -74,14 +74,19 @@ def _check_zoo_repo(folder: Path, repo_id: str, *, arch: str, weights_sha256: st
     if entry is None:
         return
     card_name = ModelCard.load(folder / CARD_NAME).data.model_name
-    problems = [f"it is a {arch}, the entry a {entry.arch}" if arch != entry.arch else None,
-                f"its card is for {card_name!r}" if card_name != entry.name else None,
-                f"its weights' sha256 is {weights_sha256}, the entry pins {entry.sha256}"
-                if entry.sha256 and entry.sha256 != weights_sha256 else None]
+    problems = [
+        f"it is a {arch}, the entry a {entry.arch}" if arch != entry.arch else None,
+        f"its card is for {card_name!r}" if card_name != entry.name else None,
+        f"its weights' sha256 is {weights_sha256}, the entry pins {entry.sha256}"
+        if entry.sha256 and entry.sha256 != weights_sha256
+        else None,
+    ]
     problems = [problem for problem in problems if problem]
     if problems:
-        raise HubFolderError(f"{folder}: {repo_id} is the repo of the zoo entry {entry.name}, and this folder is not "
-                             f"that entry ({'; '.join(problems)}); push it to a repo of its own")
+        raise HubFolderError(
+            f"{folder}: {repo_id} is the repo of the zoo entry {entry.name}, and this folder is not "
+            f"that entry ({'; '.join(problems)}); push it to a repo of its own"
+        )
 
 
 def push_hub_folder(
@@ -109,14 +114,22 @@ def push_hub_folder(
     folder = Path(folder)
     linked = [name for name in HUB_FILES if (folder / name).is_symlink()]
     if linked:  # a link could send any file of the machine to the Hub
-        raise HubFolderError(f"{folder}: {', '.join(linked)} is a symbolic link; push uploads only regular files of "
-                             "the folder (copy the file in instead)")
+        raise HubFolderError(
+            f"{folder}: {', '.join(linked)} is a symbolic link; push uploads only regular files of "
+            "the folder (copy the file in instead)"
+        )
     info = validate_hub_folder(folder)
     _check_zoo_repo(folder, repo_id, arch=info.arch, weights_sha256=info.weights_sha256)
     files = tuple(name for name in HUB_FILES if (folder / name).is_file())
     if dry_run:
-        return PushResult(repo_id=repo_id, repo_url=None, commit_url=None, commit_oid=None, files=files,
-                          weights_sha256=info.weights_sha256)
+        return PushResult(
+            repo_id=repo_id,
+            repo_url=None,
+            commit_url=None,
+            commit_oid=None,
+            files=files,
+            weights_sha256=info.weights_sha256,
+        )
 
     api = hub_api(endpoint=endpoint, token=token)
     repo_url = api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
@@ -127,8 +140,11 @@ def push_hub_folder(
         remote = remote_card(repo_id, revision=revision, endpoint=endpoint, token=token)
         if remote:
             files = tuple(name for name in files if name != CARD_NAME)
-            kept_card = "" if info.weights_sha256 in remote else (
-                f"the Hub's {CARD_NAME} is kept and does not state these weights' sha256 {info.weights_sha256}")
+            kept_card = (
+                ""
+                if info.weights_sha256 in remote
+                else (f"the Hub's {CARD_NAME} is kept and does not state these weights' sha256 {info.weights_sha256}")
+            )
     commit = api.upload_folder(
         folder_path=folder,
         repo_id=repo_id,
@@ -138,8 +154,16 @@ def push_hub_folder(
         commit_message=commit_message or f"Upload {info.arch} backbone (weights sha256 {info.weights_sha256[:12]})",
         allow_patterns=list(files),
     )
-    return PushResult(repo_id=repo_id, repo_url=str(repo_url), commit_url=commit.commit_url, commit_oid=commit.oid,
-                      files=files, weights_sha256=info.weights_sha256, pr_url=commit.pr_url, kept_card=kept_card)
+    return PushResult(
+        repo_id=repo_id,
+        repo_url=str(repo_url),
+        commit_url=commit.commit_url,
+        commit_oid=commit.oid,
+        files=files,
+        weights_sha256=info.weights_sha256,
+        pr_url=commit.pr_url,
+        kept_card=kept_card,
+    )
 
 
 def remote_card(
@@ -150,8 +174,7 @@ def remote_card(
     from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 
     try:
-        path = hf_hub_download(repo_id, CARD_NAME, revision=revision, endpoint=endpoint, token=token,
-                               cache_dir=None)
+        path = hf_hub_download(repo_id, CARD_NAME, revision=revision, endpoint=endpoint, token=token, cache_dir=None)
     except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError):
         return None
     return Path(path).read_text(encoding="utf-8")
@@ -174,15 +197,23 @@ def download_hub_repo(
     check_repo_id(repo_id)
     where = f"{repo_id}@{revision}" if revision else repo_id
     try:
-        snapshot = Path(snapshot_download(
-            repo_id, repo_type="model", revision=revision, cache_dir=cache_dir, endpoint=endpoint,
-            allow_patterns=list(DOWNLOAD_FILES),
-        ))
+        snapshot = Path(
+            snapshot_download(
+                repo_id,
+                repo_type="model",
+                revision=revision,
+                cache_dir=cache_dir,
+                endpoint=endpoint,
+                allow_patterns=list(DOWNLOAD_FILES),
+            )
+        )
     except (LocalEntryNotFoundError, OfflineModeIsEnabled) as error:
         if not is_offline_mode():  # online, yet the Hub could not be reached (it says which way in the cause)
-            raise NotCachedOffline(f"{where}: the Hub ({endpoint or constants.ENDPOINT}) could not be reached and the "
-                                   "model is not in the Hugging Face cache; try again, or check HF_ENDPOINT and the "
-                                   "network") from error
+            raise NotCachedOffline(
+                f"{where}: the Hub ({endpoint or constants.ENDPOINT}) could not be reached and the "
+                "model is not in the Hugging Face cache; try again, or check HF_ENDPOINT and the "
+                "network"
+            ) from error
         raise NotCachedOffline(
             f"{where}: not (fully) in the Hugging Face cache, and HF_HUB_OFFLINE=1 forbids downloading it; "
             "download it once online (or unset HF_HUB_OFFLINE)"

@@ -82,8 +82,14 @@ class ZooEntry:
 
     @property
     def linear_top1(self) -> float | None:
-        return next((r.value for r in self.results
-                     if (r.task, r.dataset, r.metric) == ("linear", "imagenet-1k", "top-1 accuracy")), None)
+        return next(
+            (
+                r.value
+                for r in self.results
+                if (r.task, r.dataset, r.metric) == ("linear", "imagenet-1k", "top-1 accuracy")
+            ),
+            None,
+        )
 
     @property
     def redistributable(self) -> bool:
@@ -92,23 +98,46 @@ class ZooEntry:
     def summary_row(self) -> dict[str, Any]:
         """The facts `simsiam-zoo models` shows, as JSON-ready values."""
         return {
-            "name": self.name, "arch": self.arch, "method": self.method, "epochs": self.epochs,
-            "batch_size": self.batch_size, "linear_top1": self.linear_top1, "license": self.license,
-            "hub_id": self.hub_id, "hub_sha256": self.sha256, "source_url": self.source_url,
+            "name": self.name,
+            "arch": self.arch,
+            "method": self.method,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "linear_top1": self.linear_top1,
+            "license": self.license,
+            "hub_id": self.hub_id,
+            "hub_sha256": self.sha256,
+            "source_url": self.source_url,
             "converter": self.source.converter if self.source else None,
             "source_hash": f"{self.source.hash_kind}:{self.source.published_hash}"
-            if self.source and self.source.published_hash else None,
-            "recipe": self.recipe, "results": [asdict(result) for result in self.results],
+            if self.source and self.source.published_hash
+            else None,
+            "recipe": self.recipe,
+            "results": [asdict(result) for result in self.results],
             "aliases": list(self.aliases),
-            "note": self.note, "unsupported": self.unsupported,
+            "note": self.note,
+            "unsupported": self.unsupported,
         }
 
 
 METHODS = {
-    "simsiam": "SimSiam", "mocov1": "MoCo v1", "mocov2": "MoCo v2", "mocov3": "MoCo v3", "dino": "DINO",
-    "swav": "SwAV", "deepclusterv2": "DeepCluster-v2", "selav2": "SeLa-v2", "barlowtwins": "Barlow Twins",
-    "vicreg": "VICReg", "vicregl": "VICRegL", "byol": "BYOL", "densecl": "DenseCL", "simclr": "SimCLR",
-    "pirl": "PIRL", "npid": "NPID", "supervised": "supervised",
+    "simsiam": "SimSiam",
+    "mocov1": "MoCo v1",
+    "mocov2": "MoCo v2",
+    "mocov3": "MoCo v3",
+    "dino": "DINO",
+    "swav": "SwAV",
+    "deepclusterv2": "DeepCluster-v2",
+    "selav2": "SeLa-v2",
+    "barlowtwins": "Barlow Twins",
+    "vicreg": "VICReg",
+    "vicregl": "VICRegL",
+    "byol": "BYOL",
+    "densecl": "DenseCL",
+    "simclr": "SimCLR",
+    "pirl": "PIRL",
+    "npid": "NPID",
+    "supervised": "supervised",
 }
 _ORIGINS = {
     "simsiam": ("the official SimSiam release", "https://github.com/facebookresearch/simsiam"),
@@ -123,74 +152,165 @@ _ORIGINS = {
     "densecl": ("the official DenseCL release", "https://github.com/WXinlong/DenseCL"),
     "vissl": ("the VISSL model zoo", "https://github.com/facebookresearch/vissl/blob/main/MODEL_ZOO.md"),
     "mmpretrain": ("the mmpretrain (OpenMMLab) model zoo", "https://github.com/open-mmlab/mmpretrain"),
-    "mmselfsup": ("the mmselfsup (OpenMMLab) model zoo",
-                  "https://github.com/open-mmlab/mmselfsup/blob/main/docs/en/model_zoo.md"),
-    "lightly": ("the lightly ImageNet benchmarks",
-                "https://github.com/lightly-ai/lightly/blob/master/docs/source/getting_started/benchmarks.rst"),
-    "torchvision": ("torchvision", "https://pytorch.org/vision/stable/models/generated/torchvision.models.resnet50.html"),
+    "mmselfsup": (
+        "the mmselfsup (OpenMMLab) model zoo",
+        "https://github.com/open-mmlab/mmselfsup/blob/main/docs/en/model_zoo.md",
+    ),
+    "lightly": (
+        "the lightly ImageNet benchmarks",
+        "https://github.com/lightly-ai/lightly/blob/master/docs/source/getting_started/benchmarks.rst",
+    ),
+    "torchvision": (
+        "torchvision",
+        "https://pytorch.org/vision/stable/models/generated/torchvision.models.resnet50.html",
+    ),
 }
 _FB = "https://dl.fbaipublicfiles.com"
 _MM = "https://download.openmmlab.com/mmselfsup/1.x"
 _LIGHTLY = "https://lightly-ssl-checkpoints.s3.amazonaws.com"
 _NC = "cc-by-nc-4.0"
-_MOCO_LICENCE = ("The MoCo README says CC-BY-NC 4.0; its LICENSE file is MIT since 2023-01-18. The registry keeps "
-                 "the stricter reading.")
+_MOCO_LICENCE = (
+    "The MoCo README says CC-BY-NC 4.0; its LICENSE file is MIT since 2023-01-18. The registry keeps "
+    "the stricter reading."
+)
 
 
 def _r50(
-    tag: str, *, method: str, origin: str, url: str, converter: str, license: str, epochs: int | None,
-    batch: int | None, linear: float | None, hash_kind: HashKind = "none", published_hash: str | None = None,
-    extra: tuple[tuple[str, str, float], ...] = (), note: str | None = None, aliases: tuple[str, ...] = (),
-    unsupported: str | None = None, preprocessing: Preprocessing = IMAGENET_EVAL,
+    tag: str,
+    *,
+    method: str,
+    origin: str,
+    url: str,
+    converter: str,
+    license: str,
+    epochs: int | None,
+    batch: int | None,
+    linear: float | None,
+    hash_kind: HashKind = "none",
+    published_hash: str | None = None,
+    extra: tuple[tuple[str, str, float], ...] = (),
+    note: str | None = None,
+    aliases: tuple[str, ...] = (),
+    unsupported: str | None = None,
+    preprocessing: Preprocessing = IMAGENET_EVAL,
 ) -> ZooEntry:
     """A ResNet-50 ImageNet-1k entry; `extra` holds further published results as (task, metric, value)."""
     where, results_url = _ORIGINS[origin]
     name = f"resnet50.{tag}"
-    trained = ", ".join(part for part in (f"{epochs} epochs" if epochs else None,
-                                          f"batch {batch}" if batch else None) if part)
-    summary = (f"ResNet-50 pretrained with {METHODS[method]} on ImageNet-1k{f' ({trained})' if trained else ''}, from "
-               f"{where}, converted to timm's key names.")
+    trained = ", ".join(
+        part for part in (f"{epochs} epochs" if epochs else None, f"batch {batch}" if batch else None) if part
+    )
+    summary = (
+        f"ResNet-50 pretrained with {METHODS[method]} on ImageNet-1k{f' ({trained})' if trained else ''}, from "
+        f"{where}, converted to timm's key names."
+    )
     task_name = "supervised" if method == "supervised" else "linear"
     results = tuple(
         Result(task, "imagenet-1k", metric, value, f"{where} (as published)", results_url)
-        for task, metric, value in ((task_name, "top-1 accuracy", linear), *extra) if value is not None
+        for task, metric, value in ((task_name, "top-1 accuracy", linear), *extra)
+        if value is not None
     )
     return ZooEntry(
-        name=name, arch="resnet50", hub_id=f"{MIRROR_ORG}/{name}", summary=summary, license=license,
-        pretrain_dataset="imagenet-1k", epochs=epochs, batch_size=batch, preprocessing=preprocessing, method=method,
-        source=Source(url, converter, hash_kind, published_hash), results=results, note=note, aliases=aliases,
+        name=name,
+        arch="resnet50",
+        hub_id=f"{MIRROR_ORG}/{name}",
+        summary=summary,
+        license=license,
+        pretrain_dataset="imagenet-1k",
+        epochs=epochs,
+        batch_size=batch,
+        preprocessing=preprocessing,
+        method=method,
+        source=Source(url, converter, hash_kind, published_hash),
+        results=results,
+        note=note,
+        aliases=aliases,
         unsupported=unsupported,
     )
 
 
-def _mm(tag: str, method: str, epochs: int, batch: int, path: str, linear: float, note: str | None = None,
-        origin: str = "mmpretrain") -> ZooEntry:
+def _mm(
+    tag: str,
+    method: str,
+    epochs: int,
+    batch: int,
+    path: str,
+    linear: float,
+    note: str | None = None,
+    origin: str = "mmpretrain",
+) -> ZooEntry:
     """An OpenMMLab checkpoint: the name ends in `-<first 8 hex of the sha256>.pth`."""
     published = path.rsplit("-", 1)[1].removesuffix(".pth")
-    return _r50(tag, method=method, origin=origin, url=f"{_MM}/{path}", converter="mmselfsup", license="apache-2.0",
-                epochs=epochs, batch=batch, linear=linear, hash_kind="sha256-prefix", published_hash=published,
-                note=note)
+    return _r50(
+        tag,
+        method=method,
+        origin=origin,
+        url=f"{_MM}/{path}",
+        converter="mmselfsup",
+        license="apache-2.0",
+        epochs=epochs,
+        batch=batch,
+        linear=linear,
+        hash_kind="sha256-prefix",
+        published_hash=published,
+        note=note,
+    )
 
 
-def _vissl(tag: str, method: str, epochs: int, batch: int | None, path: str, linear: float,
-           note: str | None = None) -> ZooEntry:
+def _vissl(
+    tag: str, method: str, epochs: int, batch: int | None, path: str, linear: float, note: str | None = None
+) -> ZooEntry:
     # The hex suffix of VISSL folder names is a run id, not a hash.
-    return _r50(tag, method=method, origin="vissl", url=f"{_FB}/vissl/model_zoo/{path}", converter="vissl",
-                license="mit", epochs=epochs, batch=batch, linear=linear,
-                note=note or "VISSL is MIT-licensed and states no separate licence for its weights.")
+    return _r50(
+        tag,
+        method=method,
+        origin="vissl",
+        url=f"{_FB}/vissl/model_zoo/{path}",
+        converter="vissl",
+        license="mit",
+        epochs=epochs,
+        batch=batch,
+        linear=linear,
+        note=note or "VISSL is MIT-licensed and states no separate licence for its weights.",
+    )
 
 
-def _swav(tag: str, method: str, epochs: int, batch: int, file: str, linear: float, note: str | None = None,
-          aliases: tuple[str, ...] = ()) -> ZooEntry:
-    return _r50(tag, method=method, origin="swav", url=f"{_FB}/deepcluster/{file}", converter="swav", license=_NC,
-                epochs=epochs, batch=batch, linear=linear, note=note, aliases=aliases)
+def _swav(
+    tag: str,
+    method: str,
+    epochs: int,
+    batch: int,
+    file: str,
+    linear: float,
+    note: str | None = None,
+    aliases: tuple[str, ...] = (),
+) -> ZooEntry:
+    return _r50(
+        tag,
+        method=method,
+        origin="swav",
+        url=f"{_FB}/deepcluster/{file}",
+        converter="swav",
+        license=_NC,
+        epochs=epochs,
+        batch=batch,
+        linear=linear,
+        note=note,
+        aliases=aliases,
+    )
 
 
 def _lightly(method: str, batch: int, run: str, step: int, linear: float, finetune: float, knn: float) -> ZooEntry:
     return _r50(
-        f"{method}_lightly_ep100", method=method, origin="lightly",
-        url=f"{_LIGHTLY}/{run}/pretrain/version_0/checkpoints/epoch%3D99-step%3D{step}.ckpt", converter="lightly",
-        license="unknown", epochs=100, batch=batch, linear=linear,
+        f"{method}_lightly_ep100",
+        method=method,
+        origin="lightly",
+        url=f"{_LIGHTLY}/{run}/pretrain/version_0/checkpoints/epoch%3D99-step%3D{step}.ckpt",
+        converter="lightly",
+        license="unknown",
+        epochs=100,
+        batch=batch,
+        linear=linear,
         extra=(("finetune", "top-1 accuracy", finetune), ("knn", "top-1 accuracy", knn)),
         note="lightly's code is MIT; no licence is stated for its benchmark checkpoints, so they are not mirrored.",
     )
@@ -198,40 +318,126 @@ def _lightly(method: str, batch: int, run: str, step: int, linear: float, finetu
 
 _ENTRIES = (
     # facebookresearch/simsiam
-    _r50("simsiam_in1k_ep100_bs512", method="simsiam", origin="simsiam", converter="official_simsiam", license=_NC,
-         url=f"{_FB}/simsiam/models/100ep/pretrain/checkpoint_0099.pth.tar", epochs=100, batch=512, linear=68.1,
-         aliases=("simsiam_resnet50.in1k_ep100_bs512",)),
-    _r50("simsiam_in1k_ep100_bs256", method="simsiam", origin="simsiam", converter="official_simsiam", license=_NC,
-         url=f"{_FB}/simsiam/models/100ep-256bs/pretrain/checkpoint_0099.pth.tar", epochs=100, batch=256,
-         linear=68.3),
+    _r50(
+        "simsiam_in1k_ep100_bs512",
+        method="simsiam",
+        origin="simsiam",
+        converter="official_simsiam",
+        license=_NC,
+        url=f"{_FB}/simsiam/models/100ep/pretrain/checkpoint_0099.pth.tar",
+        epochs=100,
+        batch=512,
+        linear=68.1,
+        aliases=("simsiam_resnet50.in1k_ep100_bs512",),
+    ),
+    _r50(
+        "simsiam_in1k_ep100_bs256",
+        method="simsiam",
+        origin="simsiam",
+        converter="official_simsiam",
+        license=_NC,
+        url=f"{_FB}/simsiam/models/100ep-256bs/pretrain/checkpoint_0099.pth.tar",
+        epochs=100,
+        batch=256,
+        linear=68.3,
+    ),
     # facebookresearch/moco, moco-v3
-    _r50("mocov1_in1k_ep200", method="mocov1", origin="moco", converter="moco", license=_NC, epochs=200, batch=256,
-         url=f"{_FB}/moco/moco_checkpoints/moco_v1_200ep/moco_v1_200ep_pretrain.pth.tar", linear=60.6,
-         hash_kind="md5-prefix", published_hash="b251726a", note=_MOCO_LICENCE),
-    _r50("mocov2_in1k_ep200", method="mocov2", origin="moco", converter="moco", license=_NC, epochs=200, batch=256,
-         url=f"{_FB}/moco/moco_checkpoints/moco_v2_200ep/moco_v2_200ep_pretrain.pth.tar", linear=67.7,
-         hash_kind="md5-prefix", published_hash="59fd9945", note=_MOCO_LICENCE),
-    _r50("mocov2_in1k_ep800", method="mocov2", origin="moco", converter="moco", license=_NC, epochs=800, batch=None,
-         url=f"{_FB}/moco/moco_checkpoints/moco_v2_800ep/moco_v2_800ep_pretrain.pth.tar", linear=71.1,
-         hash_kind="md5-prefix", published_hash="a04e12f8",
-         note="Batch not stated for this row (the code's default is 256). " + _MOCO_LICENCE),
-    *(_r50(f"mocov3_in1k_ep{epochs}", method="mocov3", origin="mocov3", converter="moco", license=_NC, epochs=epochs,
-           batch=4096, url=f"{_FB}/moco-v3/r-50-{epochs}ep/r-50-{epochs}ep.pth.tar", linear=linear)
-      for epochs, linear in ((100, 68.9), (300, 72.8), (1000, 74.6))),
+    _r50(
+        "mocov1_in1k_ep200",
+        method="mocov1",
+        origin="moco",
+        converter="moco",
+        license=_NC,
+        epochs=200,
+        batch=256,
+        url=f"{_FB}/moco/moco_checkpoints/moco_v1_200ep/moco_v1_200ep_pretrain.pth.tar",
+        linear=60.6,
+        hash_kind="md5-prefix",
+        published_hash="b251726a",
+        note=_MOCO_LICENCE,
+    ),
+    _r50(
+        "mocov2_in1k_ep200",
+        method="mocov2",
+        origin="moco",
+        converter="moco",
+        license=_NC,
+        epochs=200,
+        batch=256,
+        url=f"{_FB}/moco/moco_checkpoints/moco_v2_200ep/moco_v2_200ep_pretrain.pth.tar",
+        linear=67.7,
+        hash_kind="md5-prefix",
+        published_hash="59fd9945",
+        note=_MOCO_LICENCE,
+    ),
+    _r50(
+        "mocov2_in1k_ep800",
+        method="mocov2",
+        origin="moco",
+        converter="moco",
+        license=_NC,
+        epochs=800,
+        batch=None,
+        url=f"{_FB}/moco/moco_checkpoints/moco_v2_800ep/moco_v2_800ep_pretrain.pth.tar",
+        linear=71.1,
+        hash_kind="md5-prefix",
+        published_hash="a04e12f8",
+        note="Batch not stated for this row (the code's default is 256). " + _MOCO_LICENCE,
+    ),
+    *(
+        _r50(
+            f"mocov3_in1k_ep{epochs}",
+            method="mocov3",
+            origin="mocov3",
+            converter="moco",
+            license=_NC,
+            epochs=epochs,
+            batch=4096,
+            url=f"{_FB}/moco-v3/r-50-{epochs}ep/r-50-{epochs}ep.pth.tar",
+            linear=linear,
+        )
+        for epochs, linear in ((100, 68.9), (300, 72.8), (1000, 74.6))
+    ),
     # facebookresearch/dino
-    _r50("dino_in1k", method="dino", origin="dino", converter="torchvision", license="apache-2.0", epochs=None,
-         batch=4080, url=f"{_FB}/dino/dino_resnet50_pretrain/dino_resnet50_pretrain.pth", linear=75.3,
-         extra=(("knn", "top-1 accuracy", 67.5),),
-         note="The backbone-only file (teacher weights). Epochs not stated next to the file (800 implied by an "
-              "issue, unverified); batch 4080 per the maintainer."),
-    _r50("dino_in1k_fullckpt", method="dino", origin="dino", converter="dino", license="apache-2.0", epochs=None,
-         batch=4080, url=f"{_FB}/dino/dino_resnet50_pretrain/dino_resnet50_pretrain_full_checkpoint.pth",
-         linear=75.3, extra=(("knn", "top-1 accuracy", 67.5),),
-         note="The full training checkpoint of the run of resnet50.dino_in1k; the teacher is taken. Epochs "
-              "unverified."),
-    _r50("dino_in1k_ep100_example", method="dino", origin="dino", converter="dino", license="apache-2.0",
-         epochs=100, batch=None, url=f"{_FB}/dino/example_runs_logs/dino_rn50_checkpoint.pth", linear=None,
-         note="The README's 8-GPU example run; no accuracy is published for it; batch unverified."),
+    _r50(
+        "dino_in1k",
+        method="dino",
+        origin="dino",
+        converter="torchvision",
+        license="apache-2.0",
+        epochs=None,
+        batch=4080,
+        url=f"{_FB}/dino/dino_resnet50_pretrain/dino_resnet50_pretrain.pth",
+        linear=75.3,
+        extra=(("knn", "top-1 accuracy", 67.5),),
+        note="The backbone-only file (teacher weights). Epochs not stated next to the file (800 implied by an "
+        "issue, unverified); batch 4080 per the maintainer.",
+    ),
+    _r50(
+        "dino_in1k_fullckpt",
+        method="dino",
+        origin="dino",
+        converter="dino",
+        license="apache-2.0",
+        epochs=None,
+        batch=4080,
+        url=f"{_FB}/dino/dino_resnet50_pretrain/dino_resnet50_pretrain_full_checkpoint.pth",
+        linear=75.3,
+        extra=(("knn", "top-1 accuracy", 67.5),),
+        note="The full training checkpoint of the run of resnet50.dino_in1k; the teacher is taken. Epochs unverified.",
+    ),
+    _r50(
+        "dino_in1k_ep100_example",
+        method="dino",
+        origin="dino",
+        converter="dino",
+        license="apache-2.0",
+        epochs=100,
+        batch=None,
+        url=f"{_FB}/dino/example_runs_logs/dino_rn50_checkpoint.pth",
+        linear=None,
+        note="The README's 8-GPU example run; no accuracy is published for it; batch unverified.",
+    ),
     # facebookresearch/swav: SwAV, DeepCluster-v2, SeLa-v2
     _swav("swav_in1k_ep800_bs4096", "swav", 800, 4096, "swav_800ep_pretrain.pth.tar", 75.3),
     _swav("swav_in1k_ep400_bs4096", "swav", 400, 4096, "swav_400ep_pretrain.pth.tar", 74.6),
@@ -239,110 +445,361 @@ _ENTRIES = (
     _swav("swav_in1k_ep100_bs4096", "swav", 100, 4096, "swav_100ep_pretrain.pth.tar", 72.1),
     _swav("swav_in1k_ep200_bs256", "swav", 200, 256, "swav_200ep_bs256_pretrain.pth.tar", 72.7),
     _swav("swav_in1k_ep400_bs256", "swav", 400, 256, "swav_400ep_bs256_pretrain.pth.tar", 74.3),
-    _swav("swav_in1k_ep400_2x224", "swav", 400, 4096, "swav_400ep_2x224_pretrain.pth.tar", 70.1,
-          note="Without multi-crop (two 224-px views)."),
-    _swav("deepclusterv2_in1k_ep800", "deepclusterv2", 800, 4096, "deepclusterv2_800ep_pretrain.pth.tar", 75.2,
-          note="Layout assumed to be SwAV's (same code base; unverified)."),
-    _swav("deepclusterv2_in1k_ep400", "deepclusterv2", 400, 4096, "deepclusterv2_400ep_pretrain.pth.tar", 74.3,
-          note="Multi-crop 2x160 + 4x96. Layout assumed to be SwAV's (unverified)."),
-    _swav("deepclusterv2_in1k_ep400_2x224", "deepclusterv2", 400, 4096,
-          "deepclusterv2_400ep_2x224_pretrain.pth.tar", 70.2, note="Layout assumed to be SwAV's (unverified)."),
-    _swav("selav2_in1k_ep400", "selav2", 400, 4096, "selav2_400ep_pretrain.pth.tar", 71.8,
-          note="Multi-crop 2x160 + 4x96. Layout unverified (assumed SwAV's)."),
-    _swav("selav2_in1k_ep400_2x224", "selav2", 400, 4096, "selav2_400ep_2x224_pretrain.pth.tar", 67.2,
-          note="Layout unverified (assumed SwAV's)."),
+    _swav(
+        "swav_in1k_ep400_2x224",
+        "swav",
+        400,
+        4096,
+        "swav_400ep_2x224_pretrain.pth.tar",
+        70.1,
+        note="Without multi-crop (two 224-px views).",
+    ),
+    _swav(
+        "deepclusterv2_in1k_ep800",
+        "deepclusterv2",
+        800,
+        4096,
+        "deepclusterv2_800ep_pretrain.pth.tar",
+        75.2,
+        note="Layout assumed to be SwAV's (same code base; unverified).",
+    ),
+    _swav(
+        "deepclusterv2_in1k_ep400",
+        "deepclusterv2",
+        400,
+        4096,
+        "deepclusterv2_400ep_pretrain.pth.tar",
+        74.3,
+        note="Multi-crop 2x160 + 4x96. Layout assumed to be SwAV's (unverified).",
+    ),
+    _swav(
+        "deepclusterv2_in1k_ep400_2x224",
+        "deepclusterv2",
+        400,
+        4096,
+        "deepclusterv2_400ep_2x224_pretrain.pth.tar",
+        70.2,
+        note="Layout assumed to be SwAV's (unverified).",
+    ),
+    _swav(
+        "selav2_in1k_ep400",
+        "selav2",
+        400,
+        4096,
+        "selav2_400ep_pretrain.pth.tar",
+        71.8,
+        note="Multi-crop 2x160 + 4x96. Layout unverified (assumed SwAV's).",
+    ),
+    _swav(
+        "selav2_in1k_ep400_2x224",
+        "selav2",
+        400,
+        4096,
+        "selav2_400ep_2x224_pretrain.pth.tar",
+        67.2,
+        note="Layout unverified (assumed SwAV's).",
+    ),
     # facebookresearch/barlowtwins
-    _r50("barlowtwins_in1k_ep1000", method="barlowtwins", origin="barlowtwins", converter="torchvision",
-         license="mit", epochs=1000, batch=2048, url=f"{_FB}/barlowtwins/ljng/resnet50.pth", linear=73.5,
-         extra=(("linear", "top-5 accuracy", 91.0),)),
-    _r50("barlowtwins_in1k_ep1000_fullckpt", method="barlowtwins", origin="barlowtwins",
-         converter="barlowtwins_vicreg", license="mit", epochs=1000, batch=2048,
-         url=f"{_FB}/barlowtwins/ljng/checkpoint.pth", linear=73.5,
-         note="The full training checkpoint of the run of resnet50.barlowtwins_in1k_ep1000."),
-    _r50("barlowtwins_in1k_ep1000_torchhub", method="barlowtwins", origin="barlowtwins", converter="torchvision",
-         license="mit", epochs=1000, batch=2048, linear=None,
-         url=f"{_FB}/barlowtwins/ep1000_bs2048_lrw0.2_lrb0.0048_lambd0.0051/resnet50.pth",
-         note="The older run that torch.hub still loads; the README's 73.5 belongs to the newer file, so no accuracy "
-              "is known for this one."),
+    _r50(
+        "barlowtwins_in1k_ep1000",
+        method="barlowtwins",
+        origin="barlowtwins",
+        converter="torchvision",
+        license="mit",
+        epochs=1000,
+        batch=2048,
+        url=f"{_FB}/barlowtwins/ljng/resnet50.pth",
+        linear=73.5,
+        extra=(("linear", "top-5 accuracy", 91.0),),
+    ),
+    _r50(
+        "barlowtwins_in1k_ep1000_fullckpt",
+        method="barlowtwins",
+        origin="barlowtwins",
+        converter="barlowtwins_vicreg",
+        license="mit",
+        epochs=1000,
+        batch=2048,
+        url=f"{_FB}/barlowtwins/ljng/checkpoint.pth",
+        linear=73.5,
+        note="The full training checkpoint of the run of resnet50.barlowtwins_in1k_ep1000.",
+    ),
+    _r50(
+        "barlowtwins_in1k_ep1000_torchhub",
+        method="barlowtwins",
+        origin="barlowtwins",
+        converter="torchvision",
+        license="mit",
+        epochs=1000,
+        batch=2048,
+        linear=None,
+        url=f"{_FB}/barlowtwins/ep1000_bs2048_lrw0.2_lrb0.0048_lambd0.0051/resnet50.pth",
+        note="The older run that torch.hub still loads; the README's 73.5 belongs to the newer file, so no accuracy "
+        "is known for this one.",
+    ),
     # facebookresearch/vicreg, VICRegL
-    _r50("vicreg_in1k", method="vicreg", origin="vicreg", converter="torchvision", license="mit", epochs=None,
-         batch=None, url=f"{_FB}/vicreg/resnet50.pth", linear=73.2,
-         note="Epochs and batch not stated next to the file (the README's command: 1000 epochs, batch 2048)."),
-    _r50("vicreg_in1k_fullckpt", method="vicreg", origin="vicreg", converter="barlowtwins_vicreg", license="mit",
-         epochs=None, batch=None, url=f"{_FB}/vicreg/resnet50_fullckpt.pth", linear=73.2,
-         note="The full training checkpoint of the run of resnet50.vicreg_in1k."),
-    *(_r50(f"vicregl_in1k_alpha{alpha.replace('.', 'p')}", method="vicregl", origin="vicregl", converter="torchvision",
-           license=_NC, epochs=None, batch=None, url=f"{_FB}/vicregl/resnet50_alpha{alpha}.pth", linear=linear,
-           note=f"alpha {alpha}; VOC linear segmentation {miou} mIoU. Epochs and batch not stated next to the file "
-                "(the README's command: 300 epochs, batch 2048).")
-      for alpha, linear, miou in (("0.9", 71.2, 54.0), ("0.75", 70.4, 55.9))),
+    _r50(
+        "vicreg_in1k",
+        method="vicreg",
+        origin="vicreg",
+        converter="torchvision",
+        license="mit",
+        epochs=None,
+        batch=None,
+        url=f"{_FB}/vicreg/resnet50.pth",
+        linear=73.2,
+        note="Epochs and batch not stated next to the file (the README's command: 1000 epochs, batch 2048).",
+    ),
+    _r50(
+        "vicreg_in1k_fullckpt",
+        method="vicreg",
+        origin="vicreg",
+        converter="barlowtwins_vicreg",
+        license="mit",
+        epochs=None,
+        batch=None,
+        url=f"{_FB}/vicreg/resnet50_fullckpt.pth",
+        linear=73.2,
+        note="The full training checkpoint of the run of resnet50.vicreg_in1k.",
+    ),
+    *(
+        _r50(
+            f"vicregl_in1k_alpha{alpha.replace('.', 'p')}",
+            method="vicregl",
+            origin="vicregl",
+            converter="torchvision",
+            license=_NC,
+            epochs=None,
+            batch=None,
+            url=f"{_FB}/vicregl/resnet50_alpha{alpha}.pth",
+            linear=linear,
+            note=f"alpha {alpha}; VOC linear segmentation {miou} mIoU. Epochs and batch not stated next to the file "
+            "(the README's command: 300 epochs, batch 2048).",
+        )
+        for alpha, linear, miou in (("0.9", 71.2, 54.0), ("0.75", 70.4, 55.9))
+    ),
     # deepmind BYOL: a JAX/Haiku pickle
-    _r50("byol_in1k", method="byol", origin="byol", converter="torchvision", license=_NC, epochs=None, batch=4096,
-         url="https://storage.googleapis.com/deepmind-byol/checkpoints/pretrain_res50x1.pkl", linear=74.4,
-         unsupported="a JAX/Haiku dill pickle: reading it means importing dill, jax and haiku and running their code; "
-                     "use resnet50.byol_mmpretrain_ep200 (a re-implementation) instead",
-         note="Official BYOL ResNet-50 1x; 'should evaluate to ~74.4%'."),
+    _r50(
+        "byol_in1k",
+        method="byol",
+        origin="byol",
+        converter="torchvision",
+        license=_NC,
+        epochs=None,
+        batch=4096,
+        url="https://storage.googleapis.com/deepmind-byol/checkpoints/pretrain_res50x1.pkl",
+        linear=74.4,
+        unsupported="a JAX/Haiku dill pickle: reading it means importing dill, jax and haiku and running their code; "
+        "use resnet50.byol_mmpretrain_ep200 (a re-implementation) instead",
+        note="Official BYOL ResNet-50 1x; 'should evaluate to ~74.4%'.",
+    ),
     # WXinlong/DenseCL
-    _r50("densecl_in1k_ep200", method="densecl", origin="densecl", converter="torchvision", license="unknown",
-         epochs=200, batch=256, linear=None,
-         url="https://huggingface.co/xinlongwang/DenseCL/resolve/main/densecl_r50_imagenet_200ep.pth?download=true",
-         note="Code GPL-3.0, no licence stated for the weights. No ImageNet linear number published (VOC detection "
-              "58.7 AP, VOC segmentation 69.4 mIoU)."),
+    _r50(
+        "densecl_in1k_ep200",
+        method="densecl",
+        origin="densecl",
+        converter="torchvision",
+        license="unknown",
+        epochs=200,
+        batch=256,
+        linear=None,
+        url="https://huggingface.co/xinlongwang/DenseCL/resolve/main/densecl_r50_imagenet_200ep.pth?download=true",
+        note="Code GPL-3.0, no licence stated for the weights. No ImageNet linear number published (VOC detection "
+        "58.7 AP, VOC segmentation 69.4 mIoU).",
+    ),
     # facebookresearch/vissl
-    *(_vissl(f"simclr_vissl_ep{epochs}", "simclr", epochs, 4096,
-             f"simclr_rn50_{epochs}ep_simclr_8node_resnet_16_07_20.{run}/"
-             f"model_final_checkpoint_phase{epochs - 1}.torch",
-             linear)
-      for epochs, run, linear in ((100, "8edb093e", 64.4), (200, "a816c0ef", 66.61), (400, "36b338ef", 67.71),
-                                  (800, "7e8feed1", 69.68), (1000, "afe428c7", 68.8))),
-    _vissl("pirl_vissl_ep200", "pirl", 200, 1024, "pirl_jigsaw_4node_200ep_pirl_jigsaw_4node_resnet_22_07_20.ffd17b75/"
-           "model_final_checkpoint_phase199.torch", 62.55),
-    _vissl("pirl_vissl_ep800", "pirl", 800, 1024, "pirl_jigsaw_4node_pirl_jigsaw_4node_resnet_22_07_20.34377f59/"
-           "model_final_checkpoint_phase799.torch", 64.29),
-    _vissl("pirl_vissl_ep800_mlphead", "pirl", 800, None,
-           "pirl/r50_800ep_mlphead_gblur/model_final_checkpoint_phase799.torch", 69.9,
-           note="The authors' model with an MLP head and Gaussian blur; batch and layout unverified."),
-    _vissl("mocov2_vissl_ep200", "mocov2", 200, 256,
-           "moco_v2_1node_lr.03_step_b32_zero_init/model_final_checkpoint_phase199.torch", 66.4),
-    _vissl("barlowtwins_vissl_ep300", "barlowtwins", 300, 2048,
-           "barlow_twins/barlow_twins_32gpus_4node_imagenet1k_300ep_resnet50.torch", 70.75,
-           note="Layout unverified (no VISSL benchmark config names this file)."),
-    _vissl("barlowtwins_vissl_ep1000", "barlowtwins", 1000, 2048,
-           "barlow_twins/barlow_twins_32gpus_4node_imagenet1k_1000ep_resnet50.torch", 71.80,
-           note="Layout unverified (no VISSL benchmark config names this file)."),
-    _vissl("swav_vissl_ep800", "swav", 800, 4096,
-           "swav_in1k_rn50_800ep_swav_8node_resnet_27_07_20.a0a6b676/model_final_checkpoint_phase799.torch", 74.92),
-    _vissl("npid_vissl_ep200", "npid", 200, None,
-           "npid_1node_200ep_4kneg_npid_8gpu_resnet_23_07_20.9eb36512/model_final_checkpoint_phase199.torch", 52.73,
-           note="4k negatives; batch unverified."),
+    *(
+        _vissl(
+            f"simclr_vissl_ep{epochs}",
+            "simclr",
+            epochs,
+            4096,
+            f"simclr_rn50_{epochs}ep_simclr_8node_resnet_16_07_20.{run}/model_final_checkpoint_phase{epochs - 1}.torch",
+            linear,
+        )
+        for epochs, run, linear in (
+            (100, "8edb093e", 64.4),
+            (200, "a816c0ef", 66.61),
+            (400, "36b338ef", 67.71),
+            (800, "7e8feed1", 69.68),
+            (1000, "afe428c7", 68.8),
+        )
+    ),
+    _vissl(
+        "pirl_vissl_ep200",
+        "pirl",
+        200,
+        1024,
+        "pirl_jigsaw_4node_200ep_pirl_jigsaw_4node_resnet_22_07_20.ffd17b75/model_final_checkpoint_phase199.torch",
+        62.55,
+    ),
+    _vissl(
+        "pirl_vissl_ep800",
+        "pirl",
+        800,
+        1024,
+        "pirl_jigsaw_4node_pirl_jigsaw_4node_resnet_22_07_20.34377f59/model_final_checkpoint_phase799.torch",
+        64.29,
+    ),
+    _vissl(
+        "pirl_vissl_ep800_mlphead",
+        "pirl",
+        800,
+        None,
+        "pirl/r50_800ep_mlphead_gblur/model_final_checkpoint_phase799.torch",
+        69.9,
+        note="The authors' model with an MLP head and Gaussian blur; batch and layout unverified.",
+    ),
+    _vissl(
+        "mocov2_vissl_ep200",
+        "mocov2",
+        200,
+        256,
+        "moco_v2_1node_lr.03_step_b32_zero_init/model_final_checkpoint_phase199.torch",
+        66.4,
+    ),
+    _vissl(
+        "barlowtwins_vissl_ep300",
+        "barlowtwins",
+        300,
+        2048,
+        "barlow_twins/barlow_twins_32gpus_4node_imagenet1k_300ep_resnet50.torch",
+        70.75,
+        note="Layout unverified (no VISSL benchmark config names this file).",
+    ),
+    _vissl(
+        "barlowtwins_vissl_ep1000",
+        "barlowtwins",
+        1000,
+        2048,
+        "barlow_twins/barlow_twins_32gpus_4node_imagenet1k_1000ep_resnet50.torch",
+        71.80,
+        note="Layout unverified (no VISSL benchmark config names this file).",
+    ),
+    _vissl(
+        "swav_vissl_ep800",
+        "swav",
+        800,
+        4096,
+        "swav_in1k_rn50_800ep_swav_8node_resnet_27_07_20.a0a6b676/model_final_checkpoint_phase799.torch",
+        74.92,
+    ),
+    _vissl(
+        "npid_vissl_ep200",
+        "npid",
+        200,
+        None,
+        "npid_1node_200ep_4kneg_npid_8gpu_resnet_23_07_20.9eb36512/model_final_checkpoint_phase199.torch",
+        52.73,
+        note="4k negatives; batch unverified.",
+    ),
     # open-mmlab/mmpretrain and mmselfsup
-    _mm("simsiam_mmpretrain_ep100", "simsiam", 100, 256, "simsiam/simsiam_resnet50_8xb32-coslr-100e_in1k/"
-        "simsiam_resnet50_8xb32-coslr-100e_in1k_20220825-d07cb2e6.pth", 68.3),
-    _mm("simsiam_mmpretrain_ep200", "simsiam", 200, 256, "simsiam/simsiam_resnet50_8xb32-coslr-200e_in1k/"
-        "simsiam_resnet50_8xb32-coslr-200e_in1k_20220825-efe91299.pth", 69.8),
-    _mm("byol_mmpretrain_ep200", "byol", 200, 4096, "byol/byol_resnet50_16xb256-coslr-200e_in1k/"
-        "byol_resnet50_16xb256-coslr-200e_in1k_20220825-de817331.pth", 71.8),
-    _mm("mocov2_mmpretrain_ep200", "mocov2", 200, 256, "mocov2/mocov2_resnet50_8xb32-coslr-200e_in1k/"
-        "mocov2_resnet50_8xb32-coslr-200e_in1k_20220825-b6d23c86.pth", 67.5),
-    *(_mm(f"mocov3_mmpretrain_ep{epochs}", "mocov3", epochs, 4096, f"mocov3/mocov3_resnet50_8xb512-amp-coslr-"
-          f"{epochs}e_in1k/mocov3_resnet50_8xb512-amp-coslr-{epochs}e_in1k_20220927-{digest}.pth", linear)
-      for epochs, digest, linear in ((100, "f1144efa", 69.6), (300, "1e4f3304", 72.8), (800, "e043f51a", 74.4))),
-    _mm("simclr_mmpretrain_ep200", "simclr", 200, 4096, "simclr/simclr_resnet50_16xb256-coslr-200e_in1k/"
-        "simclr_resnet50_16xb256-coslr-200e_in1k_20220825-4d9cce50.pth", 66.9),
-    _mm("simclr_mmpretrain_ep800", "simclr", 800, 4096, "simclr/simclr_resnet50_16xb256-coslr-800e_in1k/"
-        "simclr_resnet50_16xb256-coslr-800e_in1k_20220825-85fcc4de.pth", 69.2,
-        note="The metafile says 200 epochs; its config trains 800 (max_epochs=800)."),
-    _mm("simclr_mmselfsup_ep200_bs256", "simclr", 200, 256, "simclr/simclr_resnet50_8xb32-coslr-200e_in1k/"
-        "simclr_resnet50_8xb32-coslr-200e_in1k_20220825-15f807a4.pth", 62.7, origin="mmselfsup"),
-    _mm("swav_mmpretrain_ep200", "swav", 200, 256, "swav/swav_resnet50_8xb32-mcrop-2-6-coslr-200e_in1k-224-96/"
-        "swav_resnet50_8xb32-mcrop-2-6-coslr-200e_in1k-224-96_20220825-5b3fc7fc.pth", 70.5,
-        note="Multi-crop 2x224 + 6x96."),
-    _mm("densecl_mmpretrain_ep200", "densecl", 200, 256, "densecl/densecl_resnet50_8xb32-coslr-200e_in1k/"
-        "densecl_resnet50_8xb32-coslr-200e_in1k_20220825-3078723b.pth", 63.5),
-    _mm("barlowtwins_mmpretrain_ep300", "barlowtwins", 300, 2048, "barlowtwins/barlowtwins_resnet50_8xb256-coslr-"
-        "300e_in1k/barlowtwins_resnet50_8xb256-coslr-300e_in1k_20220825-57307488.pth", 71.8),
-    _mm("npid_mmselfsup_ep200", "npid", 200, 256, "npid/npid_resnet50_8xb32-steplr-200e_in1k/"
-        "npid_resnet50_8xb32-steplr-200e_in1k_20220825-a67c5440.pth", 58.3, origin="mmselfsup"),
+    _mm(
+        "simsiam_mmpretrain_ep100",
+        "simsiam",
+        100,
+        256,
+        "simsiam/simsiam_resnet50_8xb32-coslr-100e_in1k/simsiam_resnet50_8xb32-coslr-100e_in1k_20220825-d07cb2e6.pth",
+        68.3,
+    ),
+    _mm(
+        "simsiam_mmpretrain_ep200",
+        "simsiam",
+        200,
+        256,
+        "simsiam/simsiam_resnet50_8xb32-coslr-200e_in1k/simsiam_resnet50_8xb32-coslr-200e_in1k_20220825-efe91299.pth",
+        69.8,
+    ),
+    _mm(
+        "byol_mmpretrain_ep200",
+        "byol",
+        200,
+        4096,
+        "byol/byol_resnet50_16xb256-coslr-200e_in1k/byol_resnet50_16xb256-coslr-200e_in1k_20220825-de817331.pth",
+        71.8,
+    ),
+    _mm(
+        "mocov2_mmpretrain_ep200",
+        "mocov2",
+        200,
+        256,
+        "mocov2/mocov2_resnet50_8xb32-coslr-200e_in1k/mocov2_resnet50_8xb32-coslr-200e_in1k_20220825-b6d23c86.pth",
+        67.5,
+    ),
+    *(
+        _mm(
+            f"mocov3_mmpretrain_ep{epochs}",
+            "mocov3",
+            epochs,
+            4096,
+            f"mocov3/mocov3_resnet50_8xb512-amp-coslr-"
+            f"{epochs}e_in1k/mocov3_resnet50_8xb512-amp-coslr-{epochs}e_in1k_20220927-{digest}.pth",
+            linear,
+        )
+        for epochs, digest, linear in ((100, "f1144efa", 69.6), (300, "1e4f3304", 72.8), (800, "e043f51a", 74.4))
+    ),
+    _mm(
+        "simclr_mmpretrain_ep200",
+        "simclr",
+        200,
+        4096,
+        "simclr/simclr_resnet50_16xb256-coslr-200e_in1k/simclr_resnet50_16xb256-coslr-200e_in1k_20220825-4d9cce50.pth",
+        66.9,
+    ),
+    _mm(
+        "simclr_mmpretrain_ep800",
+        "simclr",
+        800,
+        4096,
+        "simclr/simclr_resnet50_16xb256-coslr-800e_in1k/simclr_resnet50_16xb256-coslr-800e_in1k_20220825-85fcc4de.pth",
+        69.2,
+        note="The metafile says 200 epochs; its config trains 800 (max_epochs=800).",
+    ),
+    _mm(
+        "simclr_mmselfsup_ep200_bs256",
+        "simclr",
+        200,
+        256,
+        "simclr/simclr_resnet50_8xb32-coslr-200e_in1k/simclr_resnet50_8xb32-coslr-200e_in1k_20220825-15f807a4.pth",
+        62.7,
+        origin="mmselfsup",
+    ),
+    _mm(
+        "swav_mmpretrain_ep200",
+        "swav",
+        200,
+        256,
+        "swav/swav_resnet50_8xb32-mcrop-2-6-coslr-200e_in1k-224-96/"
+        "swav_resnet50_8xb32-mcrop-2-6-coslr-200e_in1k-224-96_20220825-5b3fc7fc.pth",
+        70.5,
+        note="Multi-crop 2x224 + 6x96.",
+    ),
+    _mm(
+        "densecl_mmpretrain_ep200",
+        "densecl",
+        200,
+        256,
+        "densecl/densecl_resnet50_8xb32-coslr-200e_in1k/densecl_resnet50_8xb32-coslr-200e_in1k_20220825-3078723b.pth",
+        63.5,
+    ),
+    _mm(
+        "barlowtwins_mmpretrain_ep300",
+        "barlowtwins",
+        300,
+        2048,
+        "barlowtwins/barlowtwins_resnet50_8xb256-coslr-"
+        "300e_in1k/barlowtwins_resnet50_8xb256-coslr-300e_in1k_20220825-57307488.pth",
+        71.8,
+    ),
+    _mm(
+        "npid_mmselfsup_ep200",
+        "npid",
+        200,
+        256,
+        "npid/npid_resnet50_8xb32-steplr-200e_in1k/npid_resnet50_8xb32-steplr-200e_in1k_20220825-a67c5440.pth",
+        58.3,
+        origin="mmselfsup",
+    ),
     # lightly-ai/lightly ImageNet benchmarks (PyTorch Lightning checkpoints)
     _lightly("barlowtwins", 256, "imagenet_resnet50_barlowtwins_2023-08-18_00-11-03", 500400, 62.9, 72.6, 45.6),
     _lightly("byol", 256, "imagenet_resnet50_byol_2024-02-14_16-10-09", 500400, 62.5, 74.5, 46.0),
@@ -352,19 +809,49 @@ _ENTRIES = (
     _lightly("swav", 256, "imagenet_resnet50_swav_2023-05-25_08-29-14", 500400, 67.2, 75.4, 49.5),
     _lightly("vicreg", 256, "imagenet_resnet50_vicreg_2023-09-11_10-53-08", 500400, 63.0, 73.7, 46.3),
     # Supervised references (torchvision), to compare the self-supervised ones with.
-    _r50("supervised_tv_in1k", method="supervised", origin="torchvision", converter="torchvision",
-         license="bsd-3-clause", epochs=None, batch=None, url="https://download.pytorch.org/models/resnet50-0676ba61.pth",
-         hash_kind="sha256-prefix", published_hash="0676ba61", linear=76.13,
-         note="Supervised reference (IMAGENET1K_V1; timm's resnet50.tv_in1k); its accuracy is the full classifier's."),
-    _r50("supervised_tv2_in1k", method="supervised", origin="torchvision", converter="torchvision",
-         license="bsd-3-clause", epochs=None, batch=None, url="https://download.pytorch.org/models/resnet50-11ad3fa6.pth",
-         hash_kind="sha256-prefix", published_hash="11ad3fa6", linear=80.858,
-         preprocessing=Preprocessing(interpolation="bilinear", crop_pct=224 / 232),
-         note="Supervised reference (IMAGENET1K_V2, resize 232 / crop 224; timm's resnet50.tv2_in1k)."),
-    _r50("supervised_tv_legacy_in1k", method="supervised", origin="torchvision", converter="torchvision",
-         license="bsd-3-clause", epochs=None, batch=None, url="https://download.pytorch.org/models/resnet50-19c8e357.pth",
-         hash_kind="sha256-prefix", published_hash="19c8e357", linear=76.1,
-         note="The pre-0.13 torchvision URL (VISSL's supervised baseline); licence assumed to be torchvision's."),
+    _r50(
+        "supervised_tv_in1k",
+        method="supervised",
+        origin="torchvision",
+        converter="torchvision",
+        license="bsd-3-clause",
+        epochs=None,
+        batch=None,
+        url="https://download.pytorch.org/models/resnet50-0676ba61.pth",
+        hash_kind="sha256-prefix",
+        published_hash="0676ba61",
+        linear=76.13,
+        note="Supervised reference (IMAGENET1K_V1; timm's resnet50.tv_in1k); its accuracy is the full classifier's.",
+    ),
+    _r50(
+        "supervised_tv2_in1k",
+        method="supervised",
+        origin="torchvision",
+        converter="torchvision",
+        license="bsd-3-clause",
+        epochs=None,
+        batch=None,
+        url="https://download.pytorch.org/models/resnet50-11ad3fa6.pth",
+        hash_kind="sha256-prefix",
+        published_hash="11ad3fa6",
+        linear=80.858,
+        preprocessing=Preprocessing(interpolation="bilinear", crop_pct=224 / 232),
+        note="Supervised reference (IMAGENET1K_V2, resize 232 / crop 224; timm's resnet50.tv2_in1k).",
+    ),
+    _r50(
+        "supervised_tv_legacy_in1k",
+        method="supervised",
+        origin="torchvision",
+        converter="torchvision",
+        license="bsd-3-clause",
+        epochs=None,
+        batch=None,
+        url="https://download.pytorch.org/models/resnet50-19c8e357.pth",
+        hash_kind="sha256-prefix",
+        published_hash="19c8e357",
+        linear=76.1,
+        note="The pre-0.13 torchvision URL (VISSL's supervised baseline); licence assumed to be torchvision's.",
+    ),
     # Ours.
     ZooEntry(
         name="resnet18.simsiam_fashion_mnist_demo",
@@ -388,13 +875,17 @@ ALIASES: dict[str, str] = {alias: entry.name for entry in _ENTRIES for alias in 
 
 
 def select_entries(
-    pattern: str | None = None, *, method: str | None = None, license: str | None = None,
+    pattern: str | None = None,
+    *,
+    method: str | None = None,
+    license: str | None = None,
     include_unsupported: bool = False,
 ) -> list[ZooEntry]:
     """Entries whose name contains `pattern`, of `method` and `license` (case-insensitive), by architecture, method,
     epochs and name; those that cannot be loaded only with `include_unsupported`."""
     chosen = [
-        entry for entry in ZOO.values()
+        entry
+        for entry in ZOO.values()
         if (pattern is None or pattern.lower() in entry.name.lower())
         and (method is None or entry.method == method.lower())
         and (license is None or entry.license == license.lower())
