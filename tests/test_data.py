@@ -12,7 +12,7 @@ from simsiam_zoo.errors import DataError
 
 
 def test_shipped_fashion_mnist_subset_is_the_fallback(monkeypatch, tmp_path):
-    monkeypatch.setattr(data, "FASHION_MNIST_DIR", tmp_path / "missing")
+    monkeypatch.setattr(data.builtin, "FASHION_MNIST_DIR", tmp_path / "missing")
     with pytest.warns(UserWarning, match="subset shipped with simsiam-zoo"):
         train = FashionMNIST()
     test = FashionMNIST(data.FASHION_MNIST_SUBSET_DIR, split="test")

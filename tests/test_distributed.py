@@ -127,7 +127,7 @@ from pathlib import Path
 
 import timm
 
-from simsiam_zoo import data
+from simsiam_zoo.data import source
 from simsiam_zoo.features import extract_features
 from simsiam_zoo.finetune import finetune
 from simsiam_zoo.recipe import load_recipe
@@ -136,7 +136,7 @@ from simsiam_zoo.train import train
 from tests.test_extract import make_transform, tiny_model
 from tests.test_finetune import PREPROCESSING, coloured
 
-read, shards = data._MemberReader.read, set()
+read, shards = source._MemberReader.read, set()
 
 
 def recording(self, shard, offset, size):
@@ -144,7 +144,7 @@ def recording(self, shard, offset, size):
     return read(self, shard, offset, size)
 
 
-data._MemberReader.read = recording
+source._MemberReader.read = recording
 pattern, out = sys.argv[1], Path(sys.argv[2])
 recipe = load_recipe("tiny_fake").replace({"data.dataset": "imagefolder", "data.path": pattern, "optim.epochs": 1,
                                            "optim.batch_size": 4, "data.knn_train_size": 0})

@@ -21,7 +21,8 @@ from PIL import Image
 from safetensors import safe_open
 from torch import nn
 
-import simsiam_zoo.data
+import simsiam_zoo.data.source
+import simsiam_zoo.data.tar
 from simsiam_zoo.augment import eval_transform
 from simsiam_zoo.data import FASHION_MNIST_DIR, FashionMNIST, decode_image, open_source
 from simsiam_zoo.errors import DataError
@@ -539,7 +540,8 @@ def test_webdataset_tar_shards_extract_as_the_same_images_in_a_folder(tmp_path: 
         opened[Path(file).name] += 1
         return open(file, *args, **kwargs)
 
-    monkeypatch.setattr(simsiam_zoo.data, "open", counting_open, raising=False)
+    for module in (simsiam_zoo.data.tar, simsiam_zoo.data.source):  # listing, then reading through
+        monkeypatch.setattr(module, "open", counting_open, raising=False)
     extract_features(
         tiny_model(), make_transform(), pattern, out=tmp_path / "from_tars", shard_size=2, num_workers=0, progress=False
     )

@@ -1,0 +1,144 @@
+"""Hugging Face datasets as an `ImageSource`: `save_to_disk` folders, parquet and arrow files."""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from simsiam_zoo.data.decode import decode_image
+from simsiam_zoo.data.source import ImageSource
+from simsiam_zoo.data.tar import MAX_CLASS_LABEL, expand_braces
+from simsiam_zoo.errors import DataError
+
+HF_SAVED_FILES = ("state.json", "dataset_dict.json")
+
+
+def _hf_datasets() -> Any:
+    """The `datasets` module, an optional dependency imported when a Hugging Face source is read."""
+    try:
+        import datasets
+    except ImportError:
+        raise DataError(
+            "reading a Hugging Face dataset needs the datasets library: pip install 'simsiam-zoo[hf]'"
+        ) from None
+    return datasets
+
+
+def read_saved_hf_dataset(folder: Path) -> ImageSource:
+    """A `Dataset.save_to_disk` folder; a `DatasetDict`'s folder is refused, naming its splits' folders."""
+    datasets = _hf_datasets()
+    if (folder / "dataset_dict.json").is_file():
+        splits = ", ".join(str(folder / name) for name in sorted(p.name for p in folder.iterdir() if p.is_dir()))
+        raise DataError(f"{folder}: a Hugging Face dataset with several splits; give one split's folder ({splits})")
+    try:
+        dataset = datasets.load_from_disk(str(folder))
+    except (OSError, ValueError, KeyError) as error:
+        raise DataError(f"{folder}: not a readable Hugging Face dataset folder ({error})") from None
+    return _hf_source(dataset, str(folder), name=folder.name)
+
+
+def read_hf_files(pattern: str) -> ImageSource:
+    """Parquet or arrow files (brace and glob patterns), one dataset in the files' sorted order."""
+    datasets = _hf_datasets()
+    names = [name for expanded in expand_braces(pattern) for name in (sorted(glob.glob(expanded)) or [expanded])]
+    missing = [name for name in names if not Path(name).is_file()]
+    if missing:
+        raise DataError(f"{missing[0]}: no such file" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    builder = "parquet" if pattern.endswith(".parquet") else "arrow"
+    try:
+        dataset = datasets.load_dataset(builder, data_files=names, split="train")
+    except Exception as error:  # the builders raise many types (pyarrow's, datasets') for a file they cannot read
+        raise DataError(f"{pattern}: not readable as {builder} files ({type(error).__name__}: {error})") from None
+    return _hf_source(dataset, pattern, name=Path(names[0]).parent.name)
+
+
+def _hf_source(dataset: Any, location: str, *, name: str) -> ImageSource:
+    """The entries of a Hugging Face dataset, named `name/row`: its image column (undecoded, so that a bad image is
+    this project's listed skip) and its ClassLabel (or integer `label`) column; a row without an image is a skip."""
+    datasets = _hf_datasets()
+    features = dataset.features
+    images = [column for column, feature in features.items() if isinstance(feature, datasets.Image)]
+    if not images:
+        raise DataError(f"{location}: no image column (columns: {', '.join(features)})")
+    image = "image" if "image" in images else images[0]
+    class_labels = [column for column, feature in features.items() if isinstance(feature, datasets.ClassLabel)]
+    label = "label" if "label" in class_labels else next(iter(class_labels), "label" if "label" in features else None)
+    labels, classes = _hf_labels(
+        dataset[label] if label is not None else [None] * len(dataset),
+        features[label].names if label in class_labels else None,
+        location,
+        label,
+    )
+    missing = _rows_without_image(dataset.with_format("arrow")[image])
+    return ImageSource(
+        "hf",
+        location,
+        [f"{name}/{i}" for i in range(len(dataset))],
+        labels,
+        classes,
+        data_files=[Path(cache["filename"]) for cache in dataset.cache_files],
+        dataset=_HFImages(dataset.cast_column(image, datasets.Image(decode=False)), image, labels, name),
+        skipped={i: f"no image in the row (column {image!r} is empty)" for i, gone in enumerate(missing) if gone},
+    )
+
+
+def _hf_labels(
+    values: list[Any], names: list[str] | None, location: str, column: str | None
+) -> tuple[list[int], list[str]]:
+    """Labels and class names of a label column: a ClassLabel's names, integers numbered as they are, or strings
+    (classes in sorted order, as an image folder's); an empty row is unlabelled (-1)."""
+    present = [value for value in values if value is not None]
+    if all(isinstance(value, str) for value in present) and present and names is None:
+        classes = sorted(set(present))
+        index = {name: i for i, name in enumerate(classes)}
+        return [-1 if value is None else index[value] for value in values], classes
+    wrong = next(
+        (
+            value
+            for value in present
+            if isinstance(value, bool) or not isinstance(value, int) or not -1 <= value <= MAX_CLASS_LABEL
+        ),
+        None,
+    )
+    if wrong is not None:
+        raise DataError(
+            f"{location}: label column {column!r} holds {wrong!r}; expected class names or integers from "
+            f"0 to {MAX_CLASS_LABEL:,}"
+        )
+    labels = [-1 if value is None else value for value in values]
+    return labels, list(names) if names is not None else [str(i) for i in range(max(labels, default=-1) + 1)]
+
+
+def _rows_without_image(column: Any) -> list[bool]:
+    """Per row of an image column (memory-mapped arrow chunks): no struct, or neither bytes nor a path. Only the
+    validity bitmaps are read, not the image bytes."""
+    import pyarrow.compute as pc
+
+    missing: list[bool] = []
+    for chunk in column.chunks:
+        empty = pc.and_(pc.is_null(chunk.field("bytes")), pc.is_null(chunk.field("path")))
+        missing.extend(pc.or_(pc.is_null(chunk), empty).to_pylist())
+    return missing
+
+
+class _HFImages(Dataset):
+    """(uint8 (3, H, W), label) of a Hugging Face dataset's undecoded image column, decoded by `decode_image`."""
+
+    def __init__(self, dataset: Any, column: str, labels: list[int], name: str):
+        self.dataset, self.column, self.labels, self.name = dataset, column, labels, name
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        value = self.dataset[index][self.column] or {}
+        where = Path(f"{self.name}/{index}")
+        if value.get("bytes") is not None:
+            return decode_image(where, value["bytes"]), self.labels[index]
+        if value.get("path") is not None:  # an image the dataset refers to by its file
+            return decode_image(Path(value["path"])), self.labels[index]
+        raise DataError(f"{where}: no image in the row")

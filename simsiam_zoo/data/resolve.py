@@ -1,0 +1,67 @@
+"""A DATA argument (a path, a pattern or a name) to its `ImageSource`, and the labelled images for training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from simsiam_zoo.data.builtin import FashionMNIST
+from simsiam_zoo.data.decode import IMAGE_EXTENSIONS
+from simsiam_zoo.data.folder import read_list, scan_folder
+from simsiam_zoo.data.hf import HF_SAVED_FILES, read_hf_files, read_saved_hf_dataset
+from simsiam_zoo.data.source import NAMED_SOURCES, ImageSource, SourceImages
+from simsiam_zoo.data.tar import read_tars
+from simsiam_zoo.errors import DataError
+
+
+def open_source(data: str | Path, *, limit: int | None = None) -> ImageSource:
+    """A named dataset (`fashion_mnist[:split]`), an image folder, a text file listing image paths, WebDataset tar
+    shards (`train-{000000..000099}.tar`: each sample's image and `.cls` label, in the shards' order), or a Hugging
+    Face dataset: a folder written by `save_to_disk`, or parquet / arrow files (`data/train-*.parquet`) with an
+    image column and a label column (read with the `datasets` library, which prepares its Arrow cache once)."""
+    if isinstance(data, str) and data.split(":")[0] == "fashion_mnist":
+        if data not in NAMED_SOURCES:
+            raise DataError(f"unknown named source {data!r}; expected one of {', '.join(NAMED_SOURCES)}")
+        split = NAMED_SOURCES[data]
+        dataset = FashionMNIST(split=split)
+        source = ImageSource(
+            "dataset",
+            f"fashion_mnist:{split}",
+            list(dataset.paths),
+            dataset.labels.tolist(),
+            list(dataset.classes),
+            dataset=dataset,
+        )
+    else:
+        path = Path(data)
+        if path.is_symlink() and not path.exists():
+            raise DataError(f"{path}: not a folder or file: a link that leads nowhere (broken, or a loop)")
+        if path.is_dir() and any((path / name).is_file() for name in HF_SAVED_FILES):
+            source = read_saved_hf_dataset(path)
+        elif path.is_dir():  # also a folder whose name ends in .tar
+            source = scan_folder(path)
+        elif str(data).endswith((".tar", ".tar.gz", ".tgz")):  # compressed ones are refused, naming the shard
+            source = read_tars(str(data))
+        elif str(data).endswith((".parquet", ".arrow")):
+            source = read_hf_files(str(data))
+        elif path.is_file():
+            source = read_list(path)
+        else:
+            raise DataError(f"{path}: no such folder or file (named sources: {', '.join(NAMED_SOURCES)})")
+    if limit is not None:
+        source = source.head(limit)
+    if len(source.skipped) == len(source.paths):
+        found = f"only {len(source.paths)} non-image entries" if source.paths else "nothing"
+        raise DataError(f"{source.location}: no images found ({found}; extensions: {', '.join(IMAGE_EXTENSIONS)})")
+    return source
+
+
+def labelled_images(data: str | Path) -> SourceImages:
+    """The images of a source for training or evaluation (`open_source`: a folder, tar shards, a Hugging Face
+    dataset, ...), with their labels; a folder's empty class folders are refused."""
+    images = open_source(data).images()
+    present = set(images.labels.tolist())
+    # As torchvision's ImageFolder: a class with no images would be a label nothing can predict or be scored on.
+    empty = [name for i, name in enumerate(images.classes) if i not in present]
+    if empty and images.source.kind == "folder":
+        raise DataError(f"{data}: class folder(s) with no images: {', '.join(empty)}; add images or remove them")
+    return images

@@ -1,0 +1,179 @@
+"""`ImageSource`, the one abstraction of DATA (a listing of images and labels, wherever the bytes are), its
+dataset, and the fingerprints that tell one listing from another."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch.utils.data import Dataset
+
+from simsiam_zoo.data.decode import decode_image
+from simsiam_zoo.data.wrappers import LabelledSubset
+from simsiam_zoo.errors import DataError
+
+NAMED_SOURCES = {"fashion_mnist": "train", "fashion_mnist:train": "train", "fashion_mnist:test": "test"}
+
+
+_NAMED_LISTED = 5  # skipped entries named in the warning of a training or evaluation source; the rest are counted
+
+
+class _MemberReader:
+    """Tar members read through one open file per process, kept while the reads stay in its shard: a process
+    reading its samples in order goes through each shard front to back, a stream to the OS, which reads ahead.
+    `os.pread` leaves the file position alone, so workers forked with the file open share it safely."""
+
+    def __init__(self) -> None:
+        self.file: io.BufferedReader | None = None
+
+    def read(self, shard: Path, offset: int, size: int) -> bytes:
+        if self.file is None or self.file.name != str(shard):
+            if self.file is not None:
+                self.file.close()
+            try:
+                self.file = open(str(shard), "rb")  # noqa: SIM115 - kept open across reads, closed on the next shard
+            except OSError as error:
+                self.file = None
+                raise DataError(f"{shard}: cannot read tar shard: {error.strerror}") from None
+        return os.pread(self.file.fileno(), size, offset)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {}  # a copy in another process (a spawned worker) opens its own file
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.file = None
+
+    def __del__(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """Ordered entries and how to load entry i as uint8 (3, H, W).
+
+    `paths` are the names recorded for the entries (relative to the folder, as listed, or dataset/split/i);
+    `labels` index `classes`, -1 when unknown; `skipped` maps the positions of entries that are not images to why.
+    """
+
+    kind: Literal["folder", "list", "dataset", "tar", "hf"]
+    location: str
+    paths: list[str]
+    labels: list[int]
+    classes: list[str]
+    files: list[Path] = field(default_factory=list)  # per entry, for folder, list and tar sources (shard/member)
+    dataset: Dataset | None = None  # named and Hugging Face sources: entry i is dataset[i][0]
+    skipped: dict[int, str] = field(default_factory=dict)
+    members: list[tuple[Path, int, int]] = field(default_factory=list)  # tar sources: (shard, offset, size) per entry
+    data_files: list[Path] = field(default_factory=list)  # Hugging Face sources: the Arrow files the rows are in
+    reader: _MemberReader = field(default_factory=_MemberReader, repr=False, compare=False)
+
+    def load(self, position: int) -> torch.Tensor:
+        if self.dataset is not None:
+            return self.dataset[position][0]
+        if self.members:
+            return decode_image(self.files[position], self.reader.read(*self.members[position]))
+        return decode_image(self.files[position])
+
+    def tar_starts(self, positions: Sequence[int] | None = None) -> list[int]:
+        """Where a tar shard other than the first begins, in the list of entries or of those at `positions` (none
+        for other sources)."""
+        if not self.members:
+            return []
+        shards = [self.members[i][0] for i in (range(len(self.members)) if positions is None else positions)]
+        return [i for i in range(1, len(shards)) if shards[i] != shards[i - 1]]
+
+    def head(self, limit: int) -> ImageSource:
+        return ImageSource(
+            self.kind,
+            self.location,
+            self.paths[:limit],
+            self.labels[:limit],
+            self.classes,
+            self.files[:limit],
+            self.dataset,
+            {i: r for i, r in self.skipped.items() if i < limit},
+            self.members[:limit],
+        )
+
+    def images(self) -> SourceImages:
+        """The entries that are images, as a dataset of (image, label); the skipped ones said in a warning."""
+        if self.skipped:
+            listed = "; ".join(f"{self.paths[i]}: {reason}" for i, reason in list(self.skipped.items())[:_NAMED_LISTED])
+            more = len(self.skipped) - _NAMED_LISTED
+            warnings.warn(
+                f"{self.location}: skipped {len(self.skipped)} of {len(self.paths)} entries, not images "
+                f"({listed}{f'; and {more} more' if more > 0 else ''})",
+                stacklevel=2,
+            )
+        return SourceImages(self, [i for i in range(len(self.paths)) if i not in self.skipped])
+
+
+class SourceImages(Dataset):
+    """The images of an ImageSource: `(uint8 (3, H, W), label)`, with `labels`, `paths` and `classes`."""
+
+    def __init__(self, source: ImageSource, positions: list[int]):
+        self.source, self.positions = source, positions
+        self.labels = torch.tensor([source.labels[i] for i in positions], dtype=torch.int64)
+        self.paths = [source.paths[i] for i in positions]
+        self.classes = source.classes
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.source.load(self.positions[index]), int(self.labels[index])
+
+    def tar_starts(self) -> list[int]:
+        return self.source.tar_starts(self.positions)
+
+
+def _size_and_mtime(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None  # a missing file is skipped at decoding and listed as such
+    return stat.st_size, stat.st_mtime_ns
+
+
+def listing_sha256(source: ImageSource) -> str:
+    """What the entries are: their names and labels, and each file's size and mtime (an edit in place shows); for
+    tar shards each shard's, once; for a Hugging Face dataset its Arrow files'."""
+    shards = dict.fromkeys(shard for shard, _, _ in source.members)
+    stats = [_size_and_mtime(shard) for shard in shards] or [_size_and_mtime(p) for p in source.files]
+    listing = [source.paths, source.labels, sorted(source.skipped.items()), stats]
+    if source.data_files:  # a Hugging Face dataset rewritten in place: its Arrow files change
+        listing.append([_size_and_mtime(path) for path in source.data_files])
+    return hashlib.sha256(json.dumps(listing).encode()).hexdigest()
+
+
+def dataset_fingerprint(dataset: Dataset) -> str:
+    """sha256 of what a training set's items are, so that work saved for one is never resumed on another: images
+    of a source (or a subset) by the source's listing, its class names and the positions taken; other datasets
+    (in memory) by their labels and image tensors."""
+    digest = hashlib.sha256()
+    while True:
+        if isinstance(dataset, LabelledSubset):
+            digest.update(json.dumps(["subset", dataset.indices]).encode())
+            dataset = dataset.dataset
+        elif isinstance(dataset, SourceImages):
+            digest.update(json.dumps([dataset.positions, dataset.classes, listing_sha256(dataset.source)]).encode())
+            return digest.hexdigest()
+        elif isinstance(getattr(dataset, "dataset", None), Dataset):  # a wrapper: Transformed, Decodable
+            dataset = dataset.dataset
+        else:
+            for name in ("labels", "images"):
+                value = getattr(dataset, name, None)
+                if isinstance(value, torch.Tensor):
+                    digest.update(value.contiguous().numpy().tobytes())
+            classes = getattr(dataset, "classes", None)
+            digest.update(json.dumps([type(dataset).__name__, len(dataset), classes]).encode())
+            return digest.hexdigest()

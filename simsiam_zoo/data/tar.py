@@ -1,0 +1,119 @@
+"""WebDataset tar shards as an `ImageSource`: samples grouped by key, `.cls` labels, read through one open file."""
+
+from __future__ import annotations
+
+import re
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from simsiam_zoo.data.decode import IMAGE_EXTENSIONS
+from simsiam_zoo.data.source import ImageSource
+from simsiam_zoo.errors import DataError
+
+
+def expand_braces(pattern: str) -> list[str]:
+    """WebDataset's shard patterns: `{000..099}` (zero-padded as written) and `{a,b}`, any number of them."""
+    match = re.search(r"\{([^{}]*)\}", pattern)
+    if match is None:
+        return [pattern]
+    head, body, tail = pattern[: match.start()], match.group(1), pattern[match.end() :]
+    numeric = re.fullmatch(r"(\d+)\.\.(\d+)", body)
+    if numeric:
+        first, last = numeric.groups()
+        choices = [str(n).zfill(len(first)) for n in range(int(first), int(last) + 1)]
+    else:
+        choices = body.split(",")
+    return [expanded for choice in choices for expanded in expand_braces(head + choice + tail)]
+
+
+def read_tars(pattern: str) -> ImageSource:
+    """Samples of WebDataset tar shards: members grouped by key (the name up to the basename's first dot), the image
+    by its extension, the label from `.cls`; a sample without an image is a listed skip, a missing shard an error."""
+    shards = [Path(name) for name in expand_braces(pattern)]
+    missing = [str(shard) for shard in shards if not shard.is_file()]
+    if missing:
+        raise DataError(
+            f"{missing[0]}: no such tar shard" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+        )
+    paths, labels, files, members, skipped = [], [], [], [], {}
+    # Samples are named SHARD/KEY by the shard's file name, or by its path where two shards share a name.
+    by_name = len({shard.name for shard in shards}) == len(shards)
+    for shard in shards:
+        for key, sample, label, repeated in _samples(shard):
+            image = next((kind for kind in sample if kind.split(".", 1)[-1].lower() in _TAR_IMAGE_TYPES), None)
+            paths.append(f"{shard.name if by_name else shard}/{key}")
+            labels.append(-1 if label is None else label)
+            files.append(Path(f"{shard}/{key}.{image}" if image else f"{shard}/{key}"))
+            members.append(sample[image] if image else (shard, 0, 0))
+            if repeated:
+                skipped[len(paths) - 1] = (
+                    f"a second sample {key} in the shard ({', '.join(sorted(sample))}): "
+                    "WebDataset keys must be unique; the first one is used"
+                )
+            elif image is None:
+                skipped[len(paths) - 1] = f"no image in the sample (members: {', '.join(sorted(sample))})"
+    num_classes = max(labels, default=-1) + 1
+    return ImageSource(
+        "tar",
+        pattern,
+        paths,
+        labels,
+        [str(i) for i in range(num_classes)],
+        files=files,
+        skipped=skipped,
+        members=members,
+    )
+
+
+_TAR_IMAGE_TYPES = {extension.lstrip(".") for extension in IMAGE_EXTENSIONS}
+
+
+# gzip, bzip2, xz, zstd: a member's offset in such a file is not where its bytes lie.
+_COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x28\xb5\x2f\xfd")
+
+
+# Above this, a `.cls` label is taken for a mistake: the classes are numbered up to the largest label.
+MAX_CLASS_LABEL = 999_999
+
+
+def _samples(shard: Path) -> Iterator[tuple[str, dict[str, tuple[Path, int, int]], int | None, bool]]:
+    """(key, {extension: (shard, offset, size)}, label from `.cls` or None, repeated) per sample, in the shard's
+    order; `repeated`: a member of the key's extension came again right after it (a second sample of that key)."""
+    with open(shard, "rb") as f:
+        if f.read(6).startswith(_COMPRESSED_MAGIC):
+            raise DataError(
+                f"{shard}: a compressed tar; images are read where they lie in the file, so shards must "
+                "be plain .tar (WebDataset's default): decompress it (e.g. gunzip)"
+            )
+    try:
+        with tarfile.open(shard, mode="r:") as tar:
+            key, sample, label, repeated = None, {}, None, False
+            for member in tar:
+                if not member.isfile():
+                    continue
+                folder, _, base = member.name.rpartition("/")
+                stem, _, extension = base.partition(".")
+                name = f"{folder}/{stem}" if folder else stem
+                if key is not None and (name != key or extension in sample):
+                    yield key, sample, label, repeated
+                    repeated = name == key
+                    sample, label = {}, None
+                key = name
+                sample[extension] = (shard, member.offset_data, member.size)
+                if extension == "cls":
+                    label = _class_label(shard, member, tar.extractfile(member).read())
+            if key is not None:
+                yield key, sample, label, repeated
+    except tarfile.TarError as error:
+        raise DataError(f"{shard}: not a readable tar file ({error})") from None
+
+
+def _class_label(shard: Path, member: tarfile.TarInfo, data: bytes) -> int:
+    text = data.decode("utf-8", errors="replace").strip()
+    if not re.fullmatch(r"[0-9]{1,9}", text) or int(text) > MAX_CLASS_LABEL:
+        raise DataError(
+            f"{shard}: {member.name}: a class label must be a decimal number from 0 to "
+            f"{MAX_CLASS_LABEL:,}, got {text[:20]!r}"
+        )
+    return int(text)
