@@ -1,0 +1,46 @@
+"""`simsiam-zoo`: thin click wrappers, one library function per command.
+
+Exit codes: 0 success, 2 usage error (click), 3 bad input (a file, folder, recipe or model that cannot
+be used; the message names it), 4 training stopped because the loss diverged, 5 offline and not cached,
+6 the output cannot be written (read-only folder, disk full), 130 interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import click
+
+from simsiam_zoo.cli.evaluate import eval_group
+from simsiam_zoo.cli.features import extract_command
+from simsiam_zoo.cli.training import demo_command, finetune_command, recipes_command, train_command
+from simsiam_zoo.cli.zoo import (
+    convert_command,
+    download_command,
+    export_command,
+    export_detectron2_command,
+    mirror_command,
+    models_command,
+    push_command,
+)
+
+
+@click.group()
+@click.version_option(package_name="simsiam-zoo")
+def main() -> None:
+    """SimSiam recipes, a timm-compatible zoo of self-supervised backbones, features and evaluations."""
+
+
+main.add_command(recipes_command)
+main.add_command(train_command)
+main.add_command(demo_command)
+main.add_command(models_command)
+main.add_command(download_command)
+main.add_command(export_command)
+main.add_command(convert_command)
+main.add_command(mirror_command)
+main.add_command(export_detectron2_command)
+main.add_command(push_command)
+main.add_command(extract_command)
+main.add_command(eval_group)
+main.add_command(finetune_command)
+
+__all__ = ["main"]

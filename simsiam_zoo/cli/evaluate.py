@@ -1,0 +1,175 @@
+"""`eval`: kNN and linear probes on extracted features, and the protocols that train on DATA."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from simsiam_zoo.cli.failures import clean_errors
+from simsiam_zoo.cli.options import (
+    DATA_HELP,
+    check_device_option,
+    data_argument,
+    parse_datasets,
+    parse_subset_files,
+    report_result,
+    run_options,
+    schedule_options,
+)
+from simsiam_zoo.schedules import (
+    LinearProtocolSchedule,
+    RunOptions,
+    Schedule,
+)
+
+
+@click.group("eval")
+def eval_group() -> None:
+    """Evaluate extracted features: kNN, linear probe."""
+
+
+@eval_group.command("knn")
+@click.option("--train", "train_features", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--test", "test_features", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--k", "ks", type=click.IntRange(min=1), multiple=True, default=(20, 200), show_default=True)
+@click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=0.07, show_default=True)
+@click.option("--device", default=None, callback=check_device_option)
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="JSON result file.")
+@clean_errors
+def eval_knn_command(
+    *,
+    train_features: Path,
+    test_features: Path,
+    ks: tuple[int, ...],
+    temperature: float,
+    device: str | None,
+    out: Path | None,
+) -> None:
+    """Weighted cosine kNN of --test features against --train features (k=20 and 200, T=0.07)."""
+    from simsiam_zoo.evaluate.cached import evaluate_knn
+
+    result = evaluate_knn(train_features, test_features, ks=ks, temperature=temperature, device=device)
+    report_result(result, out, [(f"kNN k={k}", value) for k, value in result["top1"].items()])
+
+
+@eval_group.command("linear")
+@click.option("--train", "train_features", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--test", "test_features", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--device", default=None, callback=check_device_option)
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="JSON result file.")
+@clean_errors
+def eval_linear_command(*, train_features: Path, test_features: Path, device: str | None, out: Path | None) -> None:
+    """Linear probe (L-BFGS logistic regression, weight decay chosen on a split of train) on cached features."""
+    from simsiam_zoo.evaluate.cached import evaluate_linear
+
+    result = evaluate_linear(train_features, test_features, device=device)
+    report_result(result, out, [(f"linear (wd {result['weight_decay']:g})", result["top1"])])
+
+
+@eval_group.command("linear-protocol", epilog=DATA_HELP)
+@click.argument("model")
+@data_argument
+@schedule_options(linear_protocol=True)
+@run_options
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="JSON result file.")
+@clean_errors
+def eval_linear_protocol_command(
+    model: str, data: str | tuple[str, str], *, schedule: LinearProtocolSchedule, run: RunOptions, out: Path | None
+) -> None:
+    """The paper's linear protocol: a linear classifier on MODEL's frozen backbone (BN in eval mode), on DATA."""
+    from simsiam_zoo.evaluate.protocols import linear_protocol
+
+    result = linear_protocol(model, data, schedule=schedule, run=run)
+    report_result(result, out, [("linear protocol", result["top1"])])
+
+
+@eval_group.command("semi", epilog=DATA_HELP)
+@click.argument("model")
+@data_argument
+@click.option(
+    "--fraction",
+    "fractions",
+    type=click.FloatRange(0, 1, min_open=True),
+    multiple=True,
+    default=(0.01, 0.1),
+    show_default=True,
+    help="Share of the training labels to fine-tune on (class-balanced, seeded).",
+)
+@click.option(
+    "--subset-file",
+    "subset_files",
+    multiple=True,
+    metavar="FRACTION=PATH",
+    help="SimCLR subset file (one image basename a line) to use for FRACTION instead of a seeded draw.",
+)
+@schedule_options()
+@run_options
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="JSON result file.")
+@clean_errors
+def eval_semi_command(
+    model: str,
+    data: str | tuple[str, str],
+    *,
+    fractions: tuple[float, ...],
+    subset_files: tuple[str, ...],
+    schedule: Schedule,
+    run: RunOptions,
+    out: Path | None,
+) -> None:
+    """Semi-supervised: fine-tune all of MODEL on 1% and 10% (--fraction) of DATA's training labels."""
+    from simsiam_zoo.evaluate.protocols import semi_supervised
+
+    result = semi_supervised(
+        model, data, fractions=fractions, subset_files=parse_subset_files(subset_files), schedule=schedule, run=run
+    )
+    report_result(
+        result,
+        out,
+        [(f"fine-tune {row['fraction']:g} ({row['num_labelled']})", row["top1"]) for row in result["fractions"]],
+    )
+
+
+@eval_group.command("transfer")
+@click.argument("model")
+@click.option(
+    "--dataset",
+    "datasets",
+    multiple=True,
+    required=True,
+    metavar="NAME=PATH",
+    help="A folder with train/ and val/ (or test/) class sub-folders, or digits / fashion_mnist.",
+)
+@click.option(
+    "--mode",
+    "modes",
+    type=click.Choice(["linear", "finetune"]),
+    multiple=True,
+    default=("linear", "finetune"),
+    show_default=True,
+)
+@schedule_options(lr_help="Fine-tuning lr.")
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Keep extracted features here for reuse (default: a temporary folder).",
+)
+@run_options
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="JSON result file.")
+@clean_errors
+def eval_transfer_command(
+    model: str,
+    *,
+    datasets: tuple[str, ...],
+    modes: tuple[str, ...],
+    schedule: Schedule,
+    cache_dir: Path | None,
+    run: RunOptions,
+    out: Path | None,
+) -> None:
+    """Transfer MODEL to each --dataset: linear probe on cached features and full fine-tuning."""
+    from simsiam_zoo.evaluate.protocols import transfer
+
+    result = transfer(model, parse_datasets(datasets), modes=modes, schedule=schedule, cache_dir=cache_dir, run=run)
+    report_result(result, out, [(f"{row['dataset']} {row['mode']}", row["top1"]) for row in result["rows"]])

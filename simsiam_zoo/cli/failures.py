@@ -1,0 +1,87 @@
+"""Known failures as one line on stderr and the exit code errors.py gives them, not a traceback."""
+
+from __future__ import annotations
+
+import errno
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from simsiam_zoo.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_CANNOT_WRITE,
+    EXIT_INTERRUPTED,
+    EXIT_OFFLINE,
+    SimsiamZooError,
+)
+
+# Read-only file system, disk full, quota exceeded, file size limit (RLIMIT_FSIZE or the file system's own).
+CANNOT_WRITE_ERRNOS = (errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Known failures become one line on stderr and a documented exit code, not a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except KeyboardInterrupt:
+            fail(
+                "interrupted; what was written so far is whole, and the same command resumes or redoes the rest",
+                EXIT_INTERRUPTED,
+            )
+        except SimsiamZooError as error:
+            fail(error, error.exit_code)
+        except (PermissionError, IsADirectoryError) as error:
+            fail(error, EXIT_CANNOT_WRITE)
+        except OSError as error:
+            if error.errno in CANNOT_WRITE_ERRNOS:
+                fail(error, EXIT_CANNOT_WRITE)
+            if isinstance(error, (FileNotFoundError, NotADirectoryError)):  # NotADirectory: a path under a file
+                fail(error, EXIT_BAD_INPUT)
+            fail_if_network(error)  # several of the Hub's errors are OSErrors (ConnectionError, requests')
+            raise
+        except Exception as error:
+            fail_if_network(error)
+            raise
+
+    return wrapper
+
+
+def network_exit_code(error: Exception) -> int | None:
+    """The exit code of an error of the Hub's or the HTTP client's (None for any other): a request the Hub
+    refused (4xx: a bad revision, a missing repo, no access) is bad input; offline mode, a Hub or source that
+    cannot be reached or answers with garbage is a model that cannot be had."""
+    import httpx
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+
+    if isinstance(error, HfHubHTTPError):
+        status = error.response.status_code if error.response is not None else None
+        return EXIT_BAD_INPUT if status is not None and 400 <= status < 500 else EXIT_OFFLINE
+    if isinstance(error, (OfflineModeIsEnabled, httpx.HTTPError)):
+        return EXIT_OFFLINE
+    try:
+        import requests
+    except ImportError:
+        return None
+    return EXIT_OFFLINE if isinstance(error, requests.RequestException) else None
+
+
+def fail_if_network(error: Exception) -> None:
+    code = network_exit_code(error)
+    if code is not None:
+        fail(f"{type(error).__name__}: {first_line(error)}", code)
+
+
+def first_line(error: Exception) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else "(no message)"
+
+
+def fail(error: BaseException | str, code: int) -> None:
+    click.echo(f"error: {error}", err=True)
+    sys.exit(code)

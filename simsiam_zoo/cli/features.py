@@ -1,0 +1,112 @@
+"""`extract`: features of DATA by a backbone, into resumable shards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import get_args
+
+import click
+
+from simsiam_zoo.choices import FeatureDtype, FeatureFormat, Precision
+from simsiam_zoo.cli.failures import clean_errors
+from simsiam_zoo.cli.options import check_device_option
+from simsiam_zoo.schedules import (
+    EXTRACT,
+)
+
+
+@click.command("extract")
+@click.argument("model")
+@click.argument("data")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder of feature shards.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=EXTRACT.batch_size, show_default=True)
+@click.option("--shard-size", type=click.IntRange(min=1), default=EXTRACT.shard_size, show_default=True)
+@click.option(
+    "--num-workers",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Decoding processes [default: 0 on cpu, where the forward already uses every core; else 8].",
+)
+@click.option("--device", default=EXTRACT.device, show_default=True, callback=check_device_option)
+@click.option(
+    "--device-preprocessing/--host-preprocessing",
+    default=None,
+    help="Resize and crop on --device instead of beside decoding [default: on for cuda].",
+)
+@click.option("--precision", type=click.Choice(get_args(Precision)), default=EXTRACT.precision, show_default=True)
+@click.option(
+    "--dtype",
+    type=click.Choice(get_args(FeatureDtype)),
+    default=EXTRACT.dtype,
+    show_default=True,
+    help="Stored embedding dtype.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(get_args(FeatureFormat)),
+    default=EXTRACT.output_format,
+    show_default=True,
+)
+@click.option("--strict", is_flag=True, help="Any unreadable image is an error instead of a listed skip.")
+@click.option("--compile", "compile_model", is_flag=True, help="torch.compile the backbone.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N images of DATA.")
+@click.option("--hub-dir", type=click.Path(path_type=Path), default=None, help="Local hub directory to load from.")
+@clean_errors
+def extract_command(
+    model: str,
+    data: str,
+    *,
+    out: Path,
+    batch_size: int,
+    shard_size: int,
+    num_workers: int | None,
+    device: str,
+    device_preprocessing: bool | None,
+    precision: str,
+    dtype: str,
+    output_format: str,
+    strict: bool,
+    compile_model: bool,
+    limit: int | None,
+    hub_dir: Path | None,
+) -> None:
+    """Embed DATA (image folder, text file of paths, or fashion_mnist[:test]) with MODEL into --out.
+
+    MODEL is a zoo name, hf-hub: id, hub folder, .safetensors file or checkpoint; its preprocessing comes
+    with it. Rerun the same command to resume an interrupted extraction. Under torchrun the ranks share the work.
+    """
+    import torch
+
+    from simsiam_zoo.distributed import init_distributed, main_first
+    from simsiam_zoo.features import extract_features
+    from simsiam_zoo.loader import load_backbone
+
+    context = init_distributed(torch.device(device))
+    with main_first(context):  # rank 0 downloads and converts; the others then read its cache
+        loaded = load_backbone(model, hub_dir=hub_dir)
+    summary = extract_features(
+        loaded.model,
+        loaded.transform,
+        data,
+        out=out,
+        batch_size=batch_size,
+        shard_size=shard_size,
+        num_workers=num_workers,
+        device=device,
+        device_preprocessing=device_preprocessing,
+        precision=precision,
+        dtype=dtype,
+        output_format=output_format,
+        strict=strict,
+        compile=compile_model,
+        limit=limit,
+        model_name=loaded.source,
+    )
+    if not context.is_main:
+        return
+    click.echo(
+        f"embedded {summary.num_embedded} of {summary.num_images} images ({summary.dim}-d) into {out}; "
+        f"skipped {summary.num_skipped} (see {summary.skipped_manifest}); "
+        f"{summary.images_per_second:.1f} images/s"
+    )

@@ -1,0 +1,290 @@
+"""What several commands share: option callbacks, option bundles (RunOptions, schedules), value parsers,
+the result table."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, get_args
+
+import click
+import yaml
+
+from simsiam_zoo.choices import Shuffle
+from simsiam_zoo.errors import (
+    RecipeError,
+)
+from simsiam_zoo.schedules import (
+    DEFAULT_BATCH_SIZE,
+    MIN_STEPS_PER_EPOCH,
+    OPTIMIZERS,
+    LinearProtocolSchedule,
+    RunOptions,
+    Schedule,
+)
+
+
+def check_device_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--device: a device this machine has (a usage error otherwise, before anything runs)."""
+    if value is None:
+        return None
+    from simsiam_zoo.distributed import check_device
+
+    try:
+        return check_device(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+def check_minutes_option(ctx: click.Context, param: click.Parameter, minutes: float) -> float:
+    """--minutes: a finite, positive number (NaN compares false with every bound, so a range type lets it pass)."""
+    if not math.isfinite(minutes) or minutes <= 0:
+        raise click.BadParameter(f"{minutes}: the budget must be a positive number of minutes", param_hint="--minutes")
+    return minutes
+
+
+def parse_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise RecipeError(f"--set {pair!r}: expected KEY=VALUE, e.g. optim.batch_size=64")
+        try:
+            overrides[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            raise RecipeError(f"--set {pair!r}: the value is not valid YAML ({str(error).splitlines()[0]})") from None
+    return overrides
+
+
+OVERWRITE_HELP = (
+    "Replace OUT even when it is a folder simsiam-zoo did not write (never an input); a hub folder it "
+    "wrote is replaced without this flag."
+)
+
+
+def report_result(result: dict[str, Any], out: Path | None, rows: list[tuple[str, float]]) -> None:
+    from simsiam_zoo.evaluate.cached import write_result
+
+    if os.environ.get("RANK", "0") != "0":  # under torchrun every rank has the result; rank 0 reports it
+        return
+    click.echo(f"{'evaluation':24s} {'top-1':>8s}")
+    for name, value in rows:
+        click.echo(f"{name:24s} {value:>7.2f}%")
+    if out is not None:
+        write_result(result, out)
+        click.echo(f"wrote {out}")
+
+
+def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by the commands that train on DATA: caps, seed, device, where MODEL lives. The command
+    receives them as one `run` (a RunOptions)."""
+
+    command = bundle(
+        command,
+        "run",
+        RunOptions,
+        (
+            "train_limit",
+            "test_limit",
+            "seed",
+            "device",
+            "num_workers",
+            "hub_dir",
+            "checkpoint_dir",
+            "strict",
+            "shuffle",
+        ),
+    )
+    for option in reversed(
+        [
+            click.option(
+                "--train-limit",
+                type=click.IntRange(min=1),
+                default=option_default(RunOptions, "train_limit"),
+                help="At most N training images (Fashion-MNIST: the first N, else a seeded sample).",
+            ),
+            click.option(
+                "--test-limit",
+                type=click.IntRange(min=1),
+                default=option_default(RunOptions, "test_limit"),
+                help="At most N test images (same).",
+            ),
+            click.option("--seed", type=int, default=option_default(RunOptions, "seed"), show_default=True),
+            click.option(
+                "--device",
+                default=option_default(RunOptions, "device"),
+                show_default=True,
+                callback=check_device_option,
+            ),
+            click.option(
+                "--num-workers",
+                type=int,
+                default=option_default(RunOptions, "num_workers"),
+                show_default=True,
+                help="Decoding processes.",
+            ),
+            click.option(
+                "--hub-dir",
+                type=click.Path(path_type=Path),
+                default=option_default(RunOptions, "hub_dir"),
+                help="Local hub directory to load MODEL from.",
+            ),
+            click.option(
+                "--checkpoint-dir",
+                type=click.Path(path_type=Path),
+                default=option_default(RunOptions, "checkpoint_dir"),
+                help="Save each network trained there after every epoch; the same command resumes from it.",
+            ),
+            click.option(
+                "--strict",
+                is_flag=True,
+                default=option_default(RunOptions, "strict"),
+                help="An image that does not decode is an error instead of a skip.",
+            ),
+            click.option(
+                "--shuffle",
+                type=click.Choice(get_args(Shuffle)),
+                default=option_default(RunOptions, "shuffle"),
+                show_default=True,
+                help="Under several ranks: one global batch order, or each rank shuffles "
+                "its own stretch of DATA (its own tar shards).",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def option_default(options: type, name: str) -> Any:
+    """The default of the dataclass `options`' field `name`, so that a CLI default and the library's are one."""
+    return next(field.default for field in dataclasses.fields(options) if field.name == name)
+
+
+def bundle(
+    command: Callable[..., Any], keyword: str, make: Callable[..., Any], fields: tuple[str, ...]
+) -> Callable[..., Any]:
+    """`command` called with the options `fields` replaced by one `keyword` argument, `make(**those options)`; a
+    value that `make` rejects (ValueError) is a usage error (exit 2), like one that click rejects itself."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        options = {field: kwargs.pop(field) for field in fields}
+        try:
+            kwargs[keyword] = make(**options)
+        except ValueError as error:
+            raise click.UsageError(str(error), ctx=click.get_current_context()) from None
+        return command(*args, **kwargs)
+
+    return wrapper
+
+
+def schedule_options(*, linear_protocol: bool = False, lr_help: str | None = None) -> Callable[..., Any]:
+    """--epochs, --batch-size, --weight-decay, --optimizer and --lr (--base-lr for the linear protocol), with the
+    defaults of the schedule class. The command receives them as one `schedule`: a LinearProtocolSchedule or a
+    Schedule."""
+    schedule = LinearProtocolSchedule if linear_protocol else Schedule
+    lr_field = "base_lr" if linear_protocol else "lr"
+    lr_option = click.option(
+        f"--{lr_field.replace('_', '-')}",
+        type=float,
+        default=option_default(schedule, lr_field),
+        show_default=True,
+        help="lr = base-lr x batch / 256 (paper 0.02; the official code uses 0.1)." if linear_protocol else lr_help,
+    )
+    batch_size = option_default(schedule, "batch_size")
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        fields = ("epochs", "batch_size", "weight_decay", "optimizer", lr_field)
+        command = bundle(command, "schedule", schedule, fields)
+        for option in reversed(
+            [
+                click.option(
+                    "--epochs",
+                    type=click.IntRange(min=1),
+                    default=option_default(schedule, "epochs"),
+                    show_default=True,
+                ),
+                click.option(
+                    "--batch-size",
+                    type=click.IntRange(min=1),
+                    default=batch_size,
+                    show_default=batch_size is not None,
+                    help=None
+                    if batch_size
+                    else f"[default: {DEFAULT_BATCH_SIZE}, halved on a small train set "
+                    f"until an epoch has {MIN_STEPS_PER_EPOCH} steps]",
+                ),
+                click.option(
+                    "--weight-decay",
+                    type=click.FloatRange(min=0),
+                    default=option_default(schedule, "weight_decay"),
+                    show_default=True,
+                ),
+                click.option(
+                    "--optimizer",
+                    type=click.Choice(OPTIMIZERS),
+                    default=option_default(schedule, "optimizer"),
+                    show_default=True,
+                ),
+                lr_option,
+            ]
+        ):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+DATA_HELP = (
+    "DATA: fashion_mnist, digits, or a folder with train/ and val/ (or test/) sub-folders (class folders, or "
+    "a Hugging Face DatasetDict saved with save_to_disk). With --test-data, DATA is the training source and "
+    "--test-data the test one: each an image folder, WebDataset tar shards ('train-{000000..000099}.tar'), "
+    "a Hugging Face dataset folder or parquet/arrow files ('data/train-*.parquet')."
+)
+
+
+def data_argument(command: Callable[..., Any]) -> Callable[..., Any]:
+    """DATA and --test-data, handed to the command as one `data`: DATA, or the (DATA, --test-data) pair."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, data: str, test_data: str | None, **kwargs: Any) -> Any:
+        return command(*args, data=data if test_data is None else (data, test_data), **kwargs)
+
+    wrapper = click.option(
+        "--test-data",
+        default=None,
+        metavar="SOURCE",
+        help="The test source; DATA is then the training source (see below).",
+    )(wrapper)
+    return click.argument("data")(wrapper)
+
+
+def parse_subset_files(pairs: tuple[str, ...]) -> dict[float, Path]:
+    files = {}
+    for pair in pairs:
+        fraction, _, path = pair.partition("=")
+        try:
+            value = float(fraction)
+        except ValueError:
+            value = None
+        if value is None or not 0 < value <= 1 or not path:
+            raise click.BadParameter(
+                f"{pair!r}: expected FRACTION=PATH with FRACTION in (0, 1], e.g. 0.01=1percent.txt",
+                param_hint="--subset-file",
+            )
+        files[value] = Path(path)
+    return files
+
+
+def parse_datasets(entries: tuple[str, ...]) -> dict[str, str]:
+    datasets = {}
+    for entry in entries:
+        name, sep, path = entry.partition("=")
+        if sep and not (name and path):
+            raise click.BadParameter(f"{entry!r}: expected NAME=PATH or a named dataset", param_hint="--dataset")
+        datasets[name] = path if sep else name
+    return datasets

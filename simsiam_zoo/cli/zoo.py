@@ -1,0 +1,188 @@
+"""The zoo and the Hub: `models`, `download`, `export`, `convert`, `export-detectron2`, `mirror`, `push`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from simsiam_zoo.cli.failures import clean_errors
+from simsiam_zoo.cli.options import OVERWRITE_HELP
+
+
+@click.command("models")
+@click.argument("pattern", required=False)
+@click.option("--method", default=None, help="Only this method (simsiam, mocov3, dino, swav, ...).")
+@click.option("--licence", "--license", "licence", default=None, help="Only this licence (mit, cc-by-nc-4.0, ...).")
+@click.option("--all", "show_all", is_flag=True, help="Also the checkpoints that cannot be loaded, and why.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON list of entries, for scripts.")
+def models_command(
+    pattern: str | None, *, method: str | None, licence: str | None, show_all: bool, as_json: bool
+) -> None:
+    """List the zoo (names containing PATTERN): method, epochs, batch, published linear top-1, licence, cached."""
+    import json
+
+    from simsiam_zoo.hub.registry import select_entries
+    from simsiam_zoo.loader import is_cached
+
+    entries = select_entries(pattern, method=method, license=licence, include_unsupported=show_all)
+    rows = [{**entry.summary_row(), "cached": is_cached(entry)} for entry in entries]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"{'name':42s} {'method':13s} {'epochs':>6s} {'batch':>5s} {'linear':>6s}  {'licence':12s} cached")
+    for row in rows:
+        linear = f"{row['linear_top1']:g}" if row["linear_top1"] is not None else "-"
+        cached = "yes" if row["cached"] else "no"
+        if row["unsupported"]:
+            cached = f"not supported: {row['unsupported']}"
+        click.echo(
+            f"{row['name']:42s} {row['method']:13s} {row['epochs'] or '-':>6} {row['batch_size'] or '-':>5} "
+            f"{linear:>6s}  {row['license']:12s} {cached}"
+        )
+    click.echo(
+        f"{len(rows)} models; linear: published ImageNet-1k linear top-1 (%), epochs/batch '-' where the "
+        "source does not state them (`--json` has notes and sources)"
+    )
+
+
+@click.command("download")
+@click.argument("name")
+@clean_errors
+def download_command(name: str) -> None:
+    """Download zoo model NAME (or an hf-hub: id) into the Hugging Face cache and check it."""
+    from simsiam_zoo.loader import load_backbone
+
+    loaded = load_backbone(name)
+    click.echo(f"{name}: {loaded.arch}, {loaded.model.num_features}-d features, cached and verified")
+
+
+@click.command("export")
+@click.argument("checkpoint", type=click.Path(path_type=Path, exists=True))
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--name", required=True, help="Zoo name (arch.tag); a registered name brings its card fields.")
+@click.option("--repo-id", default=None, help="Hub repo id for the card's usage snippet (default from the zoo).")
+@click.option("--backbone-only", is_flag=True, help="Leave out simsiam.safetensors (projector + predictor).")
+@click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
+@clean_errors
+def export_command(
+    checkpoint: Path, out: Path, *, name: str, repo_id: str | None, backbone_only: bool, overwrite: bool
+) -> None:
+    """Export a training CHECKPOINT (or run folder) to a hub folder OUT that timm loads."""
+    from simsiam_zoo.export import export_checkpoint
+
+    folder = export_checkpoint(
+        checkpoint, out, name=name, repo_id=repo_id, include_full_model=not backbone_only, overwrite=overwrite
+    )
+    click.echo(f"wrote {folder} (validated: timm loads it)")
+
+
+@click.command("convert")
+@click.argument("checkpoint", type=click.Path(path_type=Path, exists=True))
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--name", required=True, help="Zoo name (arch.tag) of the result.")
+@click.option("--from", "source", default=None, help="Force the source format instead of detecting it.")
+@click.option("--arch", default=None, help="timm architecture (default: the zoo entry's, or inferred).")
+@click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
+@clean_errors
+def convert_command(
+    checkpoint: Path, out: Path, *, name: str, source: str | None, arch: str | None, overwrite: bool
+) -> None:
+    """Convert another project's CHECKPOINT (SimSiam, MoCo, solo-learn, lightly, ...) to a hub folder OUT."""
+    from simsiam_zoo.export import convert_to_hub
+
+    detected, folder = convert_to_hub(checkpoint, out, name=name, source=source, arch=arch, overwrite=overwrite)
+    click.echo(f"converted {checkpoint} ({detected}) -> {folder}")
+
+
+@click.command("mirror")
+@click.argument("names", nargs=-1)
+@click.option("--org", required=True, help="Hub organisation (or user) to mirror to: ORG/NAME repos.")
+@click.option("--dry-run", is_flag=True, help="Fetch, convert and validate; push nothing.")
+@clean_errors
+def mirror_command(names: tuple[str, ...], *, org: str, dry_run: bool) -> None:
+    """Mirror zoo entries NAMES (default: all) whose licence permits it to the Hub, and print the lines to pin.
+    An entry that fails stops the command (its error last), after what was pushed before it and its lines."""
+    from simsiam_zoo.mirror import iter_mirror
+
+    results = []
+    try:
+        for result in iter_mirror(names, org=org, dry_run=dry_run):
+            results.append(result)
+            click.echo(f"{result.action:10s} {result.repo_id}" + (f" ({result.reason})" if result.reason else ""))
+    finally:
+        pinned = [result for result in results if result.action in ("pushed", "up to date")]
+        if pinned:
+            click.echo("\nto pin in simsiam_zoo/hub/registry.py:")
+            for result in pinned:
+                click.echo(f"  {result.registry_line()}")
+
+
+@click.command("export-detectron2")
+@click.argument("model")
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--overwrite", is_flag=True, help="Replace OUT even if this command did not write it (never MODEL).")
+@clean_errors
+def export_detectron2_command(model: str, out: Path, *, overwrite: bool) -> None:
+    """Write MODEL's backbone as a detectron2 checkpoint OUT.pkl (MoCo's key renames, matching_heuristics)."""
+    from simsiam_zoo.convert.detectron2 import AUTHOR_PREFIX, write_detectron2_pickle
+    from simsiam_zoo.loader import load_backbone
+
+    loaded = load_backbone(model)
+    write_detectron2_pickle(
+        loaded.model.state_dict(), out, author=f"{AUTHOR_PREFIX}:{model}", inputs=(model,), overwrite=overwrite
+    )
+    click.echo(f"wrote {out}")
+
+
+@click.command("push")
+@click.argument("folder", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--repo-id", required=True, help="ORG/NAME on the Hub.")
+@click.option("--private", is_flag=True)
+@click.option("--revision", default=None, help="Branch to commit to (created from main if new; default main).")
+@click.option("--create-pr", is_flag=True, help="Open a pull request against --revision instead of committing.")
+@click.option("--commit-message", default=None, help="Commit message (default: names the weights' sha256).")
+@click.option("--overwrite-card", is_flag=True, help="Replace the repo's README.md (default: keep one already there).")
+@click.option("--dry-run", is_flag=True, help="Validate and list what would be uploaded; upload nothing.")
+@clean_errors
+def push_command(
+    folder: Path,
+    *,
+    repo_id: str,
+    private: bool,
+    revision: str | None,
+    create_pr: bool,
+    commit_message: str | None,
+    overwrite_card: bool,
+    dry_run: bool,
+) -> None:
+    """Validate a hub FOLDER and upload it to the Hugging Face Hub."""
+    from simsiam_zoo.hub.publish import push_hub_folder
+
+    if create_pr and revision is not None:
+        raise click.UsageError(
+            "--create-pr opens a pull request against main; it cannot be combined with --revision "
+            "(push to the branch with --revision alone)"
+        )
+
+    result = push_hub_folder(
+        folder,
+        repo_id=repo_id,
+        private=private,
+        dry_run=dry_run,
+        revision=revision,
+        create_pr=create_pr,
+        commit_message=commit_message,
+        overwrite_card=overwrite_card,
+    )
+    where = f"{repo_id}@{revision}" if revision else repo_id
+    click.echo(f"{'would upload' if dry_run else 'uploaded'} {', '.join(result.files)} to {where}")
+    if result.kept_card is not None:
+        click.echo(
+            f"kept the README.md already on the Hub{': ' + result.kept_card if result.kept_card else ''} "
+            "(--overwrite-card replaces it)"
+        )
+    if result.pr_url:
+        click.echo(f"pull request: {result.pr_url}")
+    if result.commit_url:
+        click.echo(f"commit: {result.commit_url}")
