@@ -170,3 +170,20 @@ def test_the_longest_listed_name_decides_the_layer(module: str) -> None:
         "": "command line and public API",
     }
     assert LAYERS[layer_of(module)][0] == expected[module]
+
+
+def _file_of(name: str) -> str:
+    """How README writes a listed name: `data/` for a package, `hub/registry.py` for a module."""
+    if name == "":
+        return "__init__.py"
+    path = PACKAGE / name.replace(".", "/")
+    return f"{name.replace('.', '/')}/" if path.is_dir() else f"{name.replace('.', '/')}.py"
+
+
+def test_readme_layout_lists_the_same_layers() -> None:
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Layout", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split(" | ") for line in section.splitlines() if line.startswith("| ") and " --- " not in line]
+    documented = [(cells[0].removeprefix("| "), cells[1]) for cells in rows[1:]]
+    expected = [(layer, ", ".join(f"`{_file_of(name)}`" for name in names)) for layer, names in LAYERS]
+    assert documented == expected
