@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from simsiam_zoo.augment import Preprocessing
-from simsiam_zoo.errors import HubFolderError
+from simsiam_zoo.errors import HubFolderError, listed
 from simsiam_zoo.hub.folder import check_architecture, non_finite_keys
 from simsiam_zoo.recipe import Recipe
 
@@ -76,7 +76,7 @@ def backbone_from_state(arch: str, state: Mapping[str, torch.Tensor], *, source:
     problems = []
     for label, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", mismatched)):
         if keys:
-            shown = ", ".join(keys[:8]) + (f" (+{len(keys) - 8} more)" if len(keys) > 8 else "")
+            shown = listed(keys, limit=8)
             problems.append(f"{label}: {shown}")
     if problems:
         raise HubFolderError(f"{source}: weights do not fit timm {arch!r}: {'; '.join(problems)}")

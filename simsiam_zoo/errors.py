@@ -6,12 +6,21 @@ The bottom layer: it imports nothing from the project, so any module may raise a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 EXIT_USAGE = 2  # click's own code for a usage error
 EXIT_BAD_INPUT = 3
 EXIT_DIVERGED = 4
 EXIT_OFFLINE = 5
 EXIT_CANNOT_WRITE = 6
 EXIT_INTERRUPTED = 130  # as a shell reports a command ended by Ctrl-C (128 + SIGINT)
+
+
+def listed(items: Iterable[object], *, limit: int, separator: str = ", ") -> str:
+    """The first `limit` items joined, and how many more: how every message names a long list."""
+    items = [str(item) for item in items]
+    shown = separator.join(items[:limit])
+    return shown + (f"{separator}and {len(items) - limit} more" if len(items) > limit else "")
 
 
 class SimsiamZooError(Exception):

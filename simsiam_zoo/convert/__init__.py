@@ -12,7 +12,7 @@ from typing import Any
 
 from torch import Tensor
 
-from simsiam_zoo.errors import ConversionError
+from simsiam_zoo.errors import ConversionError, listed
 
 from . import (
     barlowtwins_vicreg,
@@ -27,7 +27,7 @@ from . import (
     vissl,
 )
 from ._checkpoint import flatten_checkpoint, load_checkpoint_file
-from ._common import Converter, sample_keys
+from ._common import Converter
 
 __all__ = [
     "CONVERTERS",
@@ -65,7 +65,7 @@ def detect_format(state_dict: Mapping[str, Any]) -> str:
     problem = f"ambiguous checkpoint, matches {', '.join(matches)}" if matches else "unrecognised checkpoint"
     raise ConversionError(
         f"{problem}; choose the format with --from (source= in Python): one of {', '.join(CONVERTERS)}. "
-        f"Sample keys: {sample_keys(flat)}"
+        f"Sample keys: {listed(flat, limit=8)}"
     )
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from simsiam_zoo.errors import ConversionError
+from simsiam_zoo.errors import ConversionError, listed
 
 StateDict = Mapping[str, Tensor]
 
@@ -31,12 +31,6 @@ class Converter:
     convert: Callable[[StateDict], dict[str, Tensor]]
 
 
-def sample_keys(keys: Iterable[str], limit: int = 8) -> str:
-    keys = list(keys)
-    more = f", ... ({len(keys) - limit} more)" if len(keys) > limit else ""
-    return ", ".join(keys[:limit]) + more
-
-
 def unexpected_keys(keys: Iterable[str]) -> list[str]:
     return [key for key in keys if not _BACKBONE_KEY.fullmatch(key)]
 
@@ -55,7 +49,7 @@ def convert_prefixed(state_dict: StateDict, prefixes: tuple[str, ...], source: s
     prefix = find_prefix(state_dict, prefixes)
     if prefix is None:
         raise ConversionError(
-            f"{source}: no key {[p + 'conv1.weight' for p in prefixes]}; keys: {sample_keys(state_dict)}"
+            f"{source}: no key {[p + 'conv1.weight' for p in prefixes]}; keys: {listed(state_dict, limit=8)}"
         )
     return finalize_backbone(strip_prefix(state_dict, prefix))
 
@@ -96,9 +90,9 @@ def finalize_backbone(state_dict: StateDict) -> dict[str, Tensor]:
     kept = {key: value for key, value in state_dict.items() if not key.startswith("fc.")}
     unknown = unexpected_keys(kept)
     if unknown:
-        raise ConversionError(f"not a torchvision ResNet backbone; unexpected keys: {sample_keys(unknown)}")
+        raise ConversionError(f"not a torchvision ResNet backbone; unexpected keys: {listed(unknown, limit=8)}")
     if "conv1.weight" not in kept or not any(key.startswith("layer4.") for key in kept):
-        raise ConversionError(f"incomplete ResNet backbone; keys: {sample_keys(kept)}")
+        raise ConversionError(f"incomplete ResNet backbone; keys: {listed(kept, limit=8)}")
     out: dict[str, Tensor] = {}
     for key, value in kept.items():
         dtype = torch.float32 if value.is_floating_point() else value.dtype

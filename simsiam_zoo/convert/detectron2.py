@@ -12,8 +12,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from simsiam_zoo.errors import ConversionError, listed
+
 from .._io import atomic_write, check_output_file
-from ._common import ConversionError, sample_keys, unexpected_keys
+from ._common import unexpected_keys
 
 
 def _rename(key: str) -> str:
@@ -27,7 +29,7 @@ def to_detectron2(state_dict: Mapping[str, Tensor]) -> dict[str, np.ndarray]:
     """Detectron2 names (stem.conv1.norm.*, res2..res5, shortcut) to fp32 arrays; BN counters are dropped."""
     unknown = unexpected_keys(state_dict)
     if unknown:
-        raise ConversionError(f"not a converted ResNet backbone; unexpected keys: {sample_keys(unknown)}")
+        raise ConversionError(f"not a converted ResNet backbone; unexpected keys: {listed(unknown, limit=8)}")
     return {
         _rename(key): value.detach().to(device="cpu", dtype=torch.float32).numpy()
         for key, value in state_dict.items()

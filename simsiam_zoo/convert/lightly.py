@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from simsiam_zoo.errors import listed
+
 from ._common import (
     ConversionError,
     Converter,
@@ -14,7 +16,6 @@ from ._common import (
     convert_prefixed,
     finalize_backbone,
     find_prefix,
-    sample_keys,
     strip_prefix,
 )
 
@@ -46,7 +47,7 @@ def convert(state_dict: StateDict) -> dict[str, Tensor]:
     if prefix is None:
         raise ConversionError(
             f"lightly: no backbone.0.* with backbone.4.*, nor backbone.conv1.* beside lightly's "
-            f"heads; keys: {sample_keys(state_dict)}"
+            f"heads; keys: {listed(state_dict, limit=8)}"
         )
     renamed = {}
     for key, value in strip_prefix(state_dict, prefix).items():

@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 
 from simsiam_zoo.data.decode import decode_image
 from simsiam_zoo.data.wrappers import LabelledSubset
-from simsiam_zoo.errors import DataError
+from simsiam_zoo.errors import DataError, listed
 
 NAMED_SOURCES = {"fashion_mnist": "train", "fashion_mnist:train": "train", "fashion_mnist:test": "test"}
 
@@ -107,11 +107,10 @@ class ImageSource:
     def images(self) -> SourceImages:
         """The entries that are images, as a dataset of (image, label); the skipped ones said in a warning."""
         if self.skipped:
-            listed = "; ".join(f"{self.paths[i]}: {reason}" for i, reason in list(self.skipped.items())[:_NAMED_LISTED])
-            more = len(self.skipped) - _NAMED_LISTED
+            reasons = [f"{self.paths[i]}: {reason}" for i, reason in self.skipped.items()]
             warnings.warn(
                 f"{self.location}: skipped {len(self.skipped)} of {len(self.paths)} entries, not images "
-                f"({listed}{f'; and {more} more' if more > 0 else ''})",
+                f"({listed(reasons, limit=_NAMED_LISTED, separator='; ')})",
                 stacklevel=2,
             )
         return SourceImages(self, [i for i in range(len(self.paths)) if i not in self.skipped])

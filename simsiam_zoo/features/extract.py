@@ -25,7 +25,7 @@ from simsiam_zoo._io import atomic_write_text, claim_output_dir
 from simsiam_zoo.choices import FeatureDtype, FeatureFormat, Precision
 from simsiam_zoo.data import ImageSource, listing_sha256, open_source, rank_stretches
 from simsiam_zoo.distributed import DistributedContext, all_outcomes, init_distributed, local_device, on_main
-from simsiam_zoo.errors import DataError
+from simsiam_zoo.errors import DataError, listed
 from simsiam_zoo.features.engine import Pipeline, embed_shards, split_pipeline
 from simsiam_zoo.features.store import (
     DTYPES,
@@ -91,10 +91,10 @@ def _check_options(**options: Any) -> None:
 
 
 def _describe_skips(skipped: list[dict[str, Any]], num_images: int) -> str:
-    lines = [f"  {s['path']}: {s['reason']}" for s in skipped[:_STRICT_LISTED]]
-    if len(skipped) > _STRICT_LISTED:
-        lines.append(f"  ... and {len(skipped) - _STRICT_LISTED} more")
-    return f"{len(skipped)} of {num_images} images could not be embedded:\n" + "\n".join(lines)
+    lines = [f"{s['path']}: {s['reason']}" for s in skipped]
+    return f"{len(skipped)} of {num_images} images could not be embedded:\n  " + listed(
+        lines, limit=_STRICT_LISTED, separator="\n  "
+    )
 
 
 def default_num_workers(device: torch.device) -> int:

@@ -22,7 +22,7 @@ from safetensors.torch import save as safetensors_bytes
 from simsiam_zoo._io import atomic_directory, read_document
 from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.checkpoint import RECIPE_NAME
-from simsiam_zoo.errors import HubFolderError
+from simsiam_zoo.errors import HubFolderError, listed
 
 HUB_FOLDER_KIND = "hub-folder"
 
@@ -194,7 +194,7 @@ def read_config(folder: Path) -> dict[str, Any]:
 def non_finite_keys(state: Mapping[str, torch.Tensor]) -> str:
     """The names of the float tensors holding NaN or inf (the first five, and how many more), or ""."""
     keys = [key for key, value in state.items() if value.is_floating_point() and not bool(torch.isfinite(value).all())]
-    return ", ".join(keys[:5]) + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else "")
+    return listed(keys, limit=5)
 
 
 def check_architecture(arch: Any, *, where: str) -> None:
@@ -234,9 +234,8 @@ def read_weights(path: Path, *, upcast_half: bool = False) -> dict[str, torch.Te
         if value.dtype != torch.float32 and (value.is_floating_point() or key.endswith(_FLOAT_SUFFIXES))
     ]
     if wrong:
-        more = f" (+{len(wrong) - 5} more)" if len(wrong) > 5 else ""
         raise HubFolderError(
-            f"{path}: tensors are not float32: {', '.join(wrong[:5])}{more}; hub folders hold "
+            f"{path}: tensors are not float32: {listed(wrong, limit=5)}; hub folders hold "
             "float32 weights (`simsiam-zoo convert` casts half-precision ones)"
         )
     return state
