@@ -17,6 +17,8 @@ import torch
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
+from simsiam_zoo.recipe import IMAGENET_MEAN, IMAGENET_STD
+
 
 def _to_float(mean: Sequence[float], std: Sequence[float]) -> list[v2.Transform]:
     return [v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean=list(mean), std=list(std))]
@@ -278,8 +280,8 @@ class Preprocessing:
     input_size: tuple[int, int, int] = (3, 224, 224)
     interpolation: str = "bicubic"
     crop_pct: float = 0.875
-    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
-    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
     crop_mode: str = "center"
 
     @classmethod

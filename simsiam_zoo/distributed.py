@@ -60,6 +60,11 @@ def check_device(name: str) -> str:
     return name
 
 
+def launched_rank() -> int:
+    """This process's rank as torchrun set it, 0 when not launched by torchrun (the group need not exist)."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def init_distributed(device: torch.device) -> DistributedContext:
     """The process group the caller initialised, or join torchrun's when launched by it (WORLD_SIZE > 1)."""
     if dist.is_available() and dist.is_initialized():
@@ -67,7 +72,7 @@ def init_distributed(device: torch.device) -> DistributedContext:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return DistributedContext()
-    context = DistributedContext(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")))
+    context = DistributedContext(launched_rank(), world_size, int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     # The group this joined is left at exit: a process that exits holding it can abort in its threads' teardown.
     atexit.register(dist.destroy_process_group)

@@ -21,13 +21,13 @@ from simsiam_zoo.backbone import (
 )
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from simsiam_zoo.convert import convert_state_dict, load_checkpoint_file
+from simsiam_zoo.digests import file_digests, sha256_file
 from simsiam_zoo.errors import ChecksumMismatch, ConversionError, HubFolderError
 from simsiam_zoo.hub.cards import PROJECT_URL, paper_id, render_card
 from simsiam_zoo.hub.folder import (
     CONFIG_NAME,
     HUB_FOLDER_KIND,
     WEIGHTS_NAME,
-    sha256_file,
     timm_config,
     validate_hub_folder,
     write_hub_folder,
@@ -35,7 +35,7 @@ from simsiam_zoo.hub.folder import (
 from simsiam_zoo.hub.publish import check_repo_id
 from simsiam_zoo.hub.registry import Result, ZooEntry, find_entry
 from simsiam_zoo.recipe import Recipe, recipe_from_dict
-from simsiam_zoo.sources import cache_root, cached_folder, check_digests, fetch_original, file_digests
+from simsiam_zoo.sources import cache_root, cached_folder, check_digests, fetch_original
 
 DEFAULT_ORG = "simsiam-zoo"
 

@@ -29,6 +29,7 @@ from simsiam_zoo.backbone import LoadedBackbone
 from simsiam_zoo.checkpoint import load_checkpoint
 from simsiam_zoo.choices import Shuffle
 from simsiam_zoo.data import EpochSampler, Transformed, dataset_fingerprint, dataset_stretches
+from simsiam_zoo.digests import weights_sha256
 from simsiam_zoo.distributed import (
     DistributedContext,
     all_reduce_mean,
@@ -38,7 +39,6 @@ from simsiam_zoo.distributed import (
 )
 from simsiam_zoo.engine import Augmented, build_optimizer, cosine_lr, run_steps
 from simsiam_zoo.errors import DataError, HubFolderError
-from simsiam_zoo.features.extract import weights_sha256
 from simsiam_zoo.hub.cards import PROJECT_URL, license_metadata, render_card
 from simsiam_zoo.hub.folder import timm_config, write_hub_folder
 from simsiam_zoo.schedules import Schedule

@@ -22,9 +22,10 @@ from simsiam_zoo.backbone import (
 )
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, read_torch_checkpoint
 from simsiam_zoo.convert import convert_state_dict
+from simsiam_zoo.digests import sha256_file
 from simsiam_zoo.errors import HubFolderError
 from simsiam_zoo.export import fetch_entry
-from simsiam_zoo.hub.folder import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, read_config, read_weights, sha256_file
+from simsiam_zoo.hub.folder import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, read_config, read_weights
 from simsiam_zoo.hub.publish import check_repo_id, download_hub_repo
 from simsiam_zoo.hub.registry import ZooEntry, find_entry, get_entry
 from simsiam_zoo.model import untrained_backbone

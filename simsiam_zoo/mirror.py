@@ -14,9 +14,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from simsiam_zoo.digests import sha256_file
 from simsiam_zoo.errors import HubFolderError
 from simsiam_zoo.export import fetch_entry
-from simsiam_zoo.hub.folder import CARD_NAME, WEIGHTS_NAME, sha256_file
+from simsiam_zoo.hub.folder import CARD_NAME, WEIGHTS_NAME
 from simsiam_zoo.hub.publish import HUB_FILES, check_repo_id, hub_api, push_hub_folder, remote_card
 from simsiam_zoo.hub.registry import ZOO, ZooEntry, get_entry
 

@@ -11,12 +11,10 @@ kept, after PREFIX): for a corporate mirror, or a test server.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -26,6 +24,7 @@ from huggingface_hub import is_offline_mode
 from tqdm.auto import tqdm
 
 from simsiam_zoo._io import atomic_write_text
+from simsiam_zoo.digests import Digests, file_digests
 from simsiam_zoo.errors import ChecksumMismatch, HubFolderError, NotCachedOffline, SourceUnavailable
 from simsiam_zoo.hub.registry import Source, ZooEntry
 
@@ -57,21 +56,6 @@ def resolve_url(url: str) -> str:
         raise HubFolderError(f"{MIRROR_VARIABLE}={mirror!r}: expected http(s)://HOST[:PORT][/PREFIX]")
     query = f"?{original.query}" if original.query else ""
     return f"{base.scheme}://{base.netloc}{base.path.rstrip('/')}{original.path}{query}"
-
-
-@dataclass(frozen=True)
-class Digests:
-    sha256: str
-    md5: str
-
-
-def file_digests(path: Path) -> Digests:
-    sha256, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(_CHUNK), b""):
-            sha256.update(block)
-            md5.update(block)
-    return Digests(sha256.hexdigest(), md5.hexdigest())
 
 
 def check_digests(source: Source, digests: Digests) -> str | None:

@@ -17,8 +17,9 @@ from huggingface_hub import HfApi, constants
 from safetensors.torch import load_file, save_file
 
 from simsiam_zoo.augment import Preprocessing
+from simsiam_zoo.digests import sha256_file
 from simsiam_zoo.errors import HubFolderError, NotCachedOffline, RepoNotFound
-from simsiam_zoo.hub.folder import CARD_NAME, WEIGHTS_NAME, sha256_file, timm_config, write_hub_folder
+from simsiam_zoo.hub.folder import CARD_NAME, WEIGHTS_NAME, timm_config, write_hub_folder
 from simsiam_zoo.hub.publish import download_hub_repo, push_hub_folder
 from simsiam_zoo.loader import load_backbone
 from tests.hub_server import HubServer, hub_env, hub_server  # noqa: F401  (importing registers the fixtures)

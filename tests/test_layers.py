@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).parents[1] / "simsiam_zoo"
 # Bottom to top; a name covers the module and, for a package, every module inside it unless a longer name is
 # listed elsewhere (`evaluate` is the pure metrics, `evaluate.protocols` the protocols that train).
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("foundation", ("errors", "_io", "choices")),
+    ("foundation", ("errors", "_io", "digests", "choices")),
     ("configuration", ("recipe", "schedules")),
     ("tensors, files and metrics", ("augment", "data", "model", "losses", "checkpoint", "distributed", "evaluate")),
     ("features and converters", ("features", "convert")),

@@ -15,10 +15,11 @@ import torch
 from huggingface_hub import ModelCard
 
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from simsiam_zoo.digests import sha256_file
 from simsiam_zoo.errors import ConversionError, HubFolderError, UnknownModelError
 from simsiam_zoo.export import export_checkpoint, publish_local
 from simsiam_zoo.hub import registry
-from simsiam_zoo.hub.folder import CONFIG_NAME, WEIGHTS_NAME, sha256_file, validate_hub_folder
+from simsiam_zoo.hub.folder import CONFIG_NAME, WEIGHTS_NAME, validate_hub_folder
 from simsiam_zoo.hub.publish import push_hub_folder
 from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.recipe import load_recipe

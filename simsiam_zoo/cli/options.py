@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, get_args
@@ -67,9 +66,10 @@ OVERWRITE_HELP = (
 
 
 def report_result(result: dict[str, Any], out: Path | None, rows: list[tuple[str, float]]) -> None:
+    from simsiam_zoo.distributed import launched_rank
     from simsiam_zoo.evaluate.cached import write_result
 
-    if os.environ.get("RANK", "0") != "0":  # under torchrun every rank has the result; rank 0 reports it
+    if launched_rank() != 0:  # under torchrun every rank has the result; rank 0 reports it
         return
     click.echo(f"{'evaluation':24s} {'top-1':>8s}")
     for name, value in rows:

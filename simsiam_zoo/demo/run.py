@@ -114,7 +114,8 @@ class _Plan:
 
 
 def _features(source: Any, data: str, *, out: Path, limit: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
-    from simsiam_zoo.features import SETTINGS_FILE, extract_features, load_features, weights_sha256
+    from simsiam_zoo.digests import weights_sha256
+    from simsiam_zoo.features import SETTINGS_FILE, extract_features, load_features
 
     settings = out / SETTINGS_FILE
     # The demo's own features from an earlier run, of a model that has trained on since: made again, not mixed.

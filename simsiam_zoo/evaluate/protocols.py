@@ -28,6 +28,7 @@ from torch.utils.data import Dataset
 from simsiam_zoo._io import check_output
 from simsiam_zoo.backbone import LoadedBackbone
 from simsiam_zoo.data import FashionMNIST, LabelledSubset, Transformed, labelled_images
+from simsiam_zoo.digests import weights_sha256
 from simsiam_zoo.distributed import init_distributed, main_first
 from simsiam_zoo.errors import DataError, OutputRefused
 from simsiam_zoo.evaluate.linear_probe import DEFAULT_WEIGHT_DECAYS, linear_probe_sweep
@@ -391,11 +392,7 @@ def semi_supervised(
 
 def _fingerprint(loaded: LoadedBackbone) -> str:
     """sha256 of the weights and preprocessing, so cached features never outlive the model they came from."""
-    digest = hashlib.sha256(repr(loaded.preprocessing).encode())
-    for key, value in loaded.model.state_dict().items():
-        digest.update(key.encode())
-        digest.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
+    return hashlib.sha256(f"{loaded.preprocessing!r};{weights_sha256(loaded.model)}".encode()).hexdigest()
 
 
 def _features(

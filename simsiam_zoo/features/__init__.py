@@ -3,8 +3,9 @@
 `extract` runs a source through `engine` into `store`; `embed_dataset` is the engine's in-memory path.
 """
 
+from simsiam_zoo.digests import weights_sha256
 from simsiam_zoo.features.engine import embed_dataset
-from simsiam_zoo.features.extract import ExtractSummary, default_num_workers, extract_features, weights_sha256
+from simsiam_zoo.features.extract import ExtractSummary, default_num_workers, extract_features
 from simsiam_zoo.features.store import INDEX_FILE, SETTINGS_FILE, SKIPPED_FILE, Features, load_features
 
 __all__ = [

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from simsiam_zoo._io import atomic_write_text, claim_output_dir
 from simsiam_zoo.choices import FeatureDtype, FeatureFormat, Precision
 from simsiam_zoo.data import ImageSource, listing_sha256, open_source, rank_stretches
+from simsiam_zoo.digests import weights_sha256
 from simsiam_zoo.distributed import DistributedContext, all_outcomes, init_distributed, local_device, on_main
 from simsiam_zoo.errors import DataError, listed
 from simsiam_zoo.features.engine import Pipeline, embed_shards, split_pipeline
@@ -58,17 +59,6 @@ class ExtractSummary:
     resumed_shards: int  # shards kept from an earlier, interrupted run
     images_per_second: float
     skipped_manifest: Path
-
-
-def weights_sha256(model: nn.Module) -> str:
-    """sha256 over the model's state dict in its order (dtypes, shapes, bytes; not the names, which a wrapper
-    module changes): the same weights give the same digest whatever file, name or path they came from."""
-    digest = hashlib.sha256()
-    for tensor in model.state_dict().values():
-        value = tensor.detach().cpu().contiguous()
-        digest.update(f"{value.dtype}:{tuple(value.shape)};".encode())
-        digest.update(value.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
 
 
 # ------------------------------------------------------------------------------------------------ shards

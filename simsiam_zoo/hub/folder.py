@@ -7,7 +7,6 @@ one, never a mix.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from safetensors.torch import save as safetensors_bytes
 from simsiam_zoo._io import atomic_directory, read_document
 from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.checkpoint import RECIPE_NAME
+from simsiam_zoo.digests import sha256_file
 from simsiam_zoo.errors import HubFolderError, listed
 
 HUB_FOLDER_KIND = "hub-folder"
@@ -31,14 +31,6 @@ FULL_MODEL_NAME = "simsiam.safetensors"
 CONFIG_NAME = "config.json"
 CARD_NAME = "README.md"
 _FLOAT_SUFFIXES = (".weight", ".bias", ".running_mean", ".running_var")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # timm's pretrained cfg of an architecture describes timm's default weights too: where they come from, their
