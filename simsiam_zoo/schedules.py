@@ -1,5 +1,5 @@
 """The typed options of what runs after pretraining: how the classifier protocols train and run (`Schedule`,
-`LinearProtocolSchedule`, `RunOptions`) and how extraction runs (`ExtractDefaults`), without importing torch: the
+`LinearProtocolSchedule`, `RunOptions`) and how extraction runs (`ExtractOptions`), without importing torch: the
 CLI takes its options' defaults from these dataclasses."""
 
 from __future__ import annotations
@@ -126,17 +126,38 @@ class RunOptions:
             raise ValueError(f"shuffle must be one of {', '.join(get_args(Shuffle))}, got {self.shuffle!r}")
 
 
-@dataclass(frozen=True)
-class ExtractDefaults:
-    """The defaults of `extract_features`' options (its signature reads them from here, as the CLI does)."""
+@dataclass(frozen=True, kw_only=True)
+class ExtractOptions:
+    """How `extract_features` runs; ValueError naming the option when a value cannot be used.
+
+    `num_workers` decoding processes (None: none on a CPU, up to 8 beside an accelerator); the float conversion
+    and normalisation always run on `device`, and `device_preprocessing` moves the resize and crop there too
+    (None: on for CUDA), so that workers only decode. `strict` makes an unreadable image an error instead of a
+    listed skip; `limit` keeps the first entries of the source only."""
 
     batch_size: int = 256
     shard_size: int = 8192
+    num_workers: int | None = None
     device: str = "cpu"
+    device_preprocessing: bool | None = None
     precision: Precision = "fp32"
     dtype: FeatureDtype = "float32"
     output_format: FeatureFormat = "safetensors"
+    strict: bool = False
+    compile: bool = False
     channels_last: bool = True
+    limit: int | None = None
+
+    def __post_init__(self) -> None:
+        for name, choices in (("precision", Precision), ("dtype", FeatureDtype), ("output_format", FeatureFormat)):
+            if getattr(self, name) not in get_args(choices):
+                raise ValueError(f"{name}={getattr(self, name)!r}; expected one of {', '.join(get_args(choices))}")
+        for name in ("batch_size", "shard_size", "limit"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+        if self.num_workers is not None and self.num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
 
 
-EXTRACT = ExtractDefaults()
+EXTRACT = ExtractOptions()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import gzip
 import io
 import json
@@ -481,30 +482,44 @@ def test_empty_or_missing_sources(tmp_path: Path) -> None:
 
 
 def test_the_extract_command_has_extract_features_defaults() -> None:
-    """Both read them from schedules.ExtractDefaults; every option with a value and a library default agrees."""
-    import inspect
-
+    """Every extract option is a field of ExtractOptions (the command hands them over as one) with its default;
+    the flags are off unless given, as the library's."""
     from simsiam_zoo.cli import main
+    from simsiam_zoo.schedules import ExtractOptions
 
-    flags = {param.name: param.default for param in main.commands["extract"].params}
-    library = {
-        name: p.default
-        for name, p in inspect.signature(extract_features).parameters.items()
-        if p.default is not inspect.Parameter.empty
-    }
-    shared = {
-        "batch_size",
-        "shard_size",
-        "num_workers",
-        "device",
-        "device_preprocessing",
-        "precision",
-        "dtype",
-        "output_format",
-        "limit",
-    }  # --strict and --compile are flags: off unless given, as the library's
-    assert shared <= set(flags) & set(library)
+    def default(param: Any) -> Any:  # an on/off flag's is off (click marks it unset)
+        plain_flag = getattr(param, "is_flag", False) and param.default not in (None, True, False)
+        return False if plain_flag else param.default
+
+    flags = {param.name: default(param) for param in main.commands["extract"].params}
+    library = {field.name: field.default for field in dataclasses.fields(ExtractOptions)}
+    shared = set(flags) - {"model", "data", "out", "hub_dir"}
+    assert shared == set(library) - {"channels_last"}
     assert {name: flags[name] for name in shared} == {name: library[name] for name in shared}
+
+
+def test_extract_features_takes_options_or_their_fields_as_keywords(tmp_path: Path) -> None:
+    from simsiam_zoo.schedules import ExtractOptions
+
+    options = ExtractOptions(batch_size=2, shard_size=3, limit=4)
+    by_options = extract_features(
+        tiny_model(), make_transform(), "fashion_mnist", out=tmp_path / "a", options=options, progress=False
+    )
+    by_keywords = extract_features(
+        tiny_model(),
+        make_transform(),
+        "fashion_mnist",
+        out=tmp_path / "b",
+        batch_size=2,
+        shard_size=3,
+        limit=4,
+        progress=False,
+    )
+    assert (by_options.num_embedded, by_options.shards) == (by_keywords.num_embedded, by_keywords.shards) == (4, 2)
+    with pytest.raises(ValueError, match="batch_size must be at least 1, got 0"):
+        extract_features(tiny_model(), make_transform(), "fashion_mnist", out=tmp_path / "c", batch_size=0)
+    with pytest.raises(TypeError, match="batchsize"):
+        extract_features(tiny_model(), make_transform(), "fashion_mnist", out=tmp_path / "c", batchsize=2)
 
 
 def _tar_shards(root: Path, images: list[tuple[str, bytes, int | None]], per_shard: int) -> None:

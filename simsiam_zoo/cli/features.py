@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import get_args
 
@@ -9,9 +10,22 @@ import click
 
 from simsiam_zoo.choices import FeatureDtype, FeatureFormat, Precision
 from simsiam_zoo.cli.failures import clean_errors
-from simsiam_zoo.cli.options import check_device_option
-from simsiam_zoo.schedules import (
-    EXTRACT,
+from simsiam_zoo.cli.options import bundle, check_device_option
+from simsiam_zoo.schedules import EXTRACT, ExtractOptions
+
+# The options of ExtractOptions the command has (channels_last is always on, as the library's default).
+_EXTRACT_FIELDS = (
+    "batch_size",
+    "shard_size",
+    "num_workers",
+    "device",
+    "device_preprocessing",
+    "precision",
+    "dtype",
+    "output_format",
+    "strict",
+    "compile",
+    "limit",
 )
 
 
@@ -49,28 +63,12 @@ from simsiam_zoo.schedules import (
     show_default=True,
 )
 @click.option("--strict", is_flag=True, help="Any unreadable image is an error instead of a listed skip.")
-@click.option("--compile", "compile_model", is_flag=True, help="torch.compile the backbone.")
+@click.option("--compile", is_flag=True, help="torch.compile the backbone.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N images of DATA.")
 @click.option("--hub-dir", type=click.Path(path_type=Path), default=None, help="Local hub directory to load from.")
 @clean_errors
-def extract_command(
-    model: str,
-    data: str,
-    *,
-    out: Path,
-    batch_size: int,
-    shard_size: int,
-    num_workers: int | None,
-    device: str,
-    device_preprocessing: bool | None,
-    precision: str,
-    dtype: str,
-    output_format: str,
-    strict: bool,
-    compile_model: bool,
-    limit: int | None,
-    hub_dir: Path | None,
-) -> None:
+@functools.partial(bundle, keyword="options", make=ExtractOptions, fields=_EXTRACT_FIELDS)
+def extract_command(model: str, data: str, *, out: Path, options: ExtractOptions, hub_dir: Path | None) -> None:
     """Embed DATA (image folder, text file of paths, or fashion_mnist[:test]) with MODEL into --out.
 
     MODEL is a zoo name, hf-hub: id, hub folder, .safetensors file or checkpoint; its preprocessing comes
@@ -82,27 +80,10 @@ def extract_command(
     from simsiam_zoo.features import extract_features
     from simsiam_zoo.loader import load_backbone
 
-    context = init_distributed(torch.device(device))
+    context = init_distributed(torch.device(options.device))
     with main_first(context):  # rank 0 downloads and converts; the others then read its cache
         loaded = load_backbone(model, hub_dir=hub_dir)
-    summary = extract_features(
-        loaded.model,
-        loaded.transform,
-        data,
-        out=out,
-        batch_size=batch_size,
-        shard_size=shard_size,
-        num_workers=num_workers,
-        device=device,
-        device_preprocessing=device_preprocessing,
-        precision=precision,
-        dtype=dtype,
-        output_format=output_format,
-        strict=strict,
-        compile=compile_model,
-        limit=limit,
-        model_name=loaded.source,
-    )
+    summary = extract_features(loaded.model, loaded.transform, data, out=out, options=options, model_name=loaded.source)
     if not context.is_main:
         return
     click.echo(

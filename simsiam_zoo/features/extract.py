@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -13,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -22,7 +23,6 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from simsiam_zoo._io import atomic_write_text, claim_output_dir
-from simsiam_zoo.choices import FeatureDtype, FeatureFormat, Precision
 from simsiam_zoo.data import ImageSource, listing_sha256, open_source, rank_stretches
 from simsiam_zoo.digests import weights_sha256
 from simsiam_zoo.distributed import DistributedContext, all_outcomes, init_distributed, local_device, on_main
@@ -41,7 +41,7 @@ from simsiam_zoo.features.store import (
     resumable_shard,
     write_shard,
 )
-from simsiam_zoo.schedules import EXTRACT
+from simsiam_zoo.schedules import EXTRACT, ExtractOptions
 
 _STRICT_LISTED = 50  # skipped entries named in a strict-mode error; the rest are counted
 
@@ -64,22 +64,6 @@ class ExtractSummary:
 # ------------------------------------------------------------------------------------------------ shards
 
 
-def _check_options(**options: Any) -> None:
-    allowed = {
-        "precision": get_args(Precision),
-        "dtype": get_args(FeatureDtype),
-        "output_format": get_args(FeatureFormat),
-    }
-    for name, choices in allowed.items():
-        if options[name] not in choices:
-            raise ValueError(f"{name}={options[name]!r}; expected one of {', '.join(choices)}")
-    for name in ("batch_size", "shard_size", "limit"):
-        if options[name] is not None and options[name] < 1:
-            raise ValueError(f"{name} must be at least 1, got {options[name]}")
-    if options["num_workers"] is not None and options["num_workers"] < 0:
-        raise ValueError(f"num_workers must be >= 0, got {options['num_workers']}")
-
-
 def _describe_skips(skipped: list[dict[str, Any]], num_images: int) -> str:
     lines = [f"{s['path']}: {s['reason']}" for s in skipped]
     return f"{len(skipped)} of {num_images} images could not be embedded:\n  " + listed(
@@ -99,98 +83,39 @@ def extract_features(
     data: str | Path,
     *,
     out: str | Path,
-    batch_size: int = EXTRACT.batch_size,
-    shard_size: int = EXTRACT.shard_size,
-    num_workers: int | None = None,
-    device: str = EXTRACT.device,
-    device_preprocessing: bool | None = None,
-    precision: Precision = EXTRACT.precision,
-    dtype: FeatureDtype = EXTRACT.dtype,
-    output_format: FeatureFormat = EXTRACT.output_format,
-    strict: bool = False,
-    compile: bool = False,
-    channels_last: bool = EXTRACT.channels_last,
+    options: ExtractOptions = EXTRACT,
     progress: bool = True,
     model_name: str | None = None,
-    limit: int | None = None,
+    **overrides: Any,
 ) -> ExtractSummary:
     """Embed every image of `data` with `model(transform(uint8 image))` into shards under `out`.
 
     `data`: any source `open_source` reads (an image folder, a list file, tar shards, a Hugging Face dataset,
-    `fashion_mnist[:test]`). Rerunning with the same arguments resumes; an `out` holding another extraction
-    is refused. Unreadable images are skipped and listed in skipped.json, or raise DataError when `strict`.
-    A rerun resumes only when the weights (their sha256), the preprocessing and the images (paths, sizes, mtimes)
-    are those of the first run; `model_name` (e.g. a zoo name) is recorded for people. `limit` keeps the first
-    entries of the source only. The model is moved to `device` in place.
-
-    `num_workers` decoding processes; None is `default_num_workers(device)`. The float conversion and
-    normalisation always run on `device`; `device_preprocessing` moves the resize and crop there too (None: on
-    for CUDA), so that workers only decode.
+    `fashion_mnist[:test]`). How it runs is `options` (an `ExtractOptions`), with any of its fields given here as
+    keywords instead (`batch_size=64`). Rerunning with the same arguments resumes; an `out` holding another
+    extraction is refused. Unreadable images are skipped and listed in skipped.json, or raise DataError with
+    `strict`. A rerun resumes only when the weights (their sha256), the preprocessing and the images (paths,
+    sizes, mtimes) are those of the first run; `model_name` (e.g. a zoo name) is recorded for people. The model
+    is moved to the device in place.
 
     Inside a process group (torchrun, or one the caller initialised) every rank calls it alike: each embeds and
     writes its share of the same plan (`rank_shards`: its own stretch of the source), rank 0 writes the index once
     all are done, and the output is the one a single process writes.
     """
-    _check_options(
-        precision=precision,
-        dtype=dtype,
-        output_format=output_format,
-        batch_size=batch_size,
-        shard_size=shard_size,
-        limit=limit,
-        num_workers=num_workers,
-    )
-    context = init_distributed(torch.device(device))
+    options = dataclasses.replace(options, **overrides)
+    context = init_distributed(torch.device(options.device))
     # Rank 0 lists the source, claims OUT and holds its lock until the index is written (a second extraction
     # into OUT waits, then resumes); every rank then works from that one listing.
     with contextlib.ExitStack() as held:
-        source, out, settings = on_main(
+        source, out, settings = on_main(context, lambda: _prepare(model, transform, data, out, options, held=held))
+        store = _Store(out, source, settings, _plan(source, options.shard_size), context=context)
+        # Each rank's (images embedded, seconds taken); the rate is the whole job's.
+        embedded = all_outcomes(
             context,
-            lambda: _prepare(
-                model,
-                transform,
-                data,
-                out,
-                held=held,
-                limit=limit,
-                precision=precision,
-                dtype=dtype,
-                output_format=output_format,
-                shard_size=shard_size,
-            ),
+            lambda: _timed(lambda: _embed_rank(store, model, transform, options, context=context, progress=progress)),
         )
-        store = _Store(out, source, settings, _plan(source, shard_size), context=context)
-        device_ = local_device(device, context)
-        pipeline = split_pipeline(
-            transform,
-            device_preprocessing=device_.type == "cuda" if device_preprocessing is None else device_preprocessing,
-        )
-        memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        was_training = model.training
-        model.eval().to(device_, memory_format=memory_format)
-        try:
-            # Each rank's (images embedded, seconds taken); the rate is the whole job's.
-            embedded = all_outcomes(
-                context,
-                lambda: _timed(
-                    lambda: _embed_missing(
-                        store,
-                        pipeline,
-                        torch.compile(model) if compile else model,
-                        batch_size=batch_size,
-                        device=device_,
-                        num_workers=default_num_workers(device_) if num_workers is None else num_workers,
-                        precision=precision,
-                        memory_format=memory_format,
-                        progress=progress,
-                        strict=strict,
-                    )
-                ),
-            )
-        finally:
-            model.train(was_training)
         parts = all_outcomes(context, store.part)
-        summary = on_main(context, lambda: store.finish(parts, model_name=model_name, strict=strict))
+        summary = on_main(context, lambda: store.finish(parts, model_name=model_name, strict=options.strict))
         embedded_now, elapsed = sum(images for images, _ in embedded), max(seconds for _, seconds in embedded)
         return ExtractSummary(
             out=out,
@@ -205,6 +130,39 @@ def extract_features(
         )
 
 
+def _embed_rank(
+    store: _Store,
+    model: nn.Module,
+    transform: Callable[[torch.Tensor], torch.Tensor],
+    options: ExtractOptions,
+    *,
+    context: DistributedContext,
+    progress: bool,
+) -> int:
+    """This rank's missing shards embedded on its device; the model is left in the mode it came in."""
+    device = local_device(options.device, context)
+    on_device = device.type == "cuda" if options.device_preprocessing is None else options.device_preprocessing
+    pipeline = split_pipeline(transform, device_preprocessing=on_device)
+    memory_format = torch.channels_last if options.channels_last else torch.contiguous_format
+    was_training = model.training
+    model.eval().to(device, memory_format=memory_format)
+    try:
+        return _embed_missing(
+            store,
+            pipeline,
+            torch.compile(model) if options.compile else model,
+            batch_size=options.batch_size,
+            device=device,
+            num_workers=default_num_workers(device) if options.num_workers is None else options.num_workers,
+            precision=options.precision,
+            memory_format=memory_format,
+            progress=progress,
+            strict=options.strict,
+        )
+    finally:
+        model.train(was_training)
+
+
 def _timed(work: Callable[[], int]) -> tuple[int, float]:
     start = time.perf_counter()
     return work(), time.perf_counter() - start
@@ -215,22 +173,26 @@ def _prepare(
     transform: Callable[[torch.Tensor], torch.Tensor],
     data: str | Path,
     out: str | Path,
+    options: ExtractOptions,
     *,
     held: contextlib.ExitStack,
-    limit: int | None,
-    shard_size: int,
-    output_format: str,
-    **settings: Any,
 ) -> tuple[ImageSource, Path, dict[str, Any]]:
     """Open the source, claim OUT for it, lock it (for as long as `held` lasts) and record the settings there
     (refusing other ones)."""
-    source = open_source(data, limit=limit)
+    source = open_source(data, limit=options.limit)
     out = claim_output_dir(out, kind="features", inputs=(data,), legacy_files=(INDEX_FILE,))
     _lock(out, held)
     recorded = _settings(
-        source, model, transform, limit=limit, output_format=output_format, shard_size=shard_size, **settings
+        source,
+        model,
+        transform,
+        limit=options.limit,
+        output_format=options.output_format,
+        shard_size=options.shard_size,
+        precision=options.precision,
+        dtype=options.dtype,
     )
-    prepare_out(out, recorded, _plan(source, shard_size), output_format)
+    prepare_out(out, recorded, _plan(source, options.shard_size), options.output_format)
     return source, out, recorded
 
 
