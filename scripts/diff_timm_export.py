@@ -21,7 +21,7 @@ import torch
 from safetensors.torch import load_file
 
 from simsiam_zoo.augment import Preprocessing
-from simsiam_zoo.hub.cards import render_card
+from simsiam_zoo.hub.cards import CardFields, render_card
 from simsiam_zoo.hub.folder import CONFIG_NAME, WEIGHTS_NAME, timm_config, write_hub_folder
 
 
@@ -34,15 +34,17 @@ def export_both(arch: str, preprocessing: Preprocessing, root: Path) -> tuple[Pa
         backbone_state=model.state_dict(),
         config=timm_config(model, preprocessing=preprocessing, tag="example", license="mit"),
         card=render_card(
-            name=f"{arch}.example",
-            repo_id=f"example/{arch}.example",
-            arch=arch,
-            num_features=model.num_features,
-            summary="An example.",
-            license="mit",
-            datasets=[],
-            preprocessing=preprocessing,
-            recipe_summary="Random weights.",
+            CardFields(
+                name=f"{arch}.example",
+                repo_id=f"example/{arch}.example",
+                arch=arch,
+                num_features=model.num_features,
+                summary="An example.",
+                license="mit",
+                datasets=[],
+                preprocessing=preprocessing,
+                recipe_summary="Random weights.",
+            )
         ),
     )
     theirs = root / "timm"

@@ -23,7 +23,7 @@ from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from simsiam_zoo.convert import convert_state_dict, load_checkpoint_file
 from simsiam_zoo.digests import file_digests, sha256_file
 from simsiam_zoo.errors import ChecksumMismatch, ConversionError, HubFolderError
-from simsiam_zoo.hub.cards import PROJECT_URL, paper_id, render_card
+from simsiam_zoo.hub.cards import PROJECT_URL, CardFields, paper_id, render_card
 from simsiam_zoo.hub.folder import (
     CONFIG_NAME,
     HUB_FOLDER_KIND,
@@ -109,17 +109,19 @@ def export_checkpoint(
     method = "byol" if recipe.model.momentum_target is not None else "simsiam"
     repo_id = repo_id or (entry.hub_id if entry else f"{DEFAULT_ORG}/{name}")
     card = render_card(
-        name=name,
-        repo_id=repo_id,
-        arch=recipe.model.arch,
-        num_features=model.num_features,
-        summary=entry.summary if entry else f"{recipe.model.arch} pretrained with recipe `{recipe.name}`.",
-        license=license,
-        datasets=[dataset],
-        preprocessing=preprocessing,
-        recipe_summary=recipe_summary(recipe),
-        results=tuple(results),
-        method=method,
+        CardFields(
+            name=name,
+            repo_id=repo_id,
+            arch=recipe.model.arch,
+            num_features=model.num_features,
+            summary=entry.summary if entry else f"{recipe.model.arch} pretrained with recipe `{recipe.name}`.",
+            license=license,
+            datasets=[dataset],
+            preprocessing=preprocessing,
+            recipe_summary=recipe_summary(recipe),
+            results=tuple(results),
+            method=method,
+        )
     )
     full_state = {k: v for k, v in checkpoint["model"].items() if not k.startswith("target.")}
     folder = write_hub_folder(
@@ -288,22 +290,24 @@ def _write_converted(
     preprocessing = entry.preprocessing if entry else Preprocessing()
     license = entry.license if entry else "unknown"
     card = render_card(
-        name=name,
-        repo_id=repo_id or (entry.hub_id if entry else f"{DEFAULT_ORG}/{name}"),
-        arch=arch,
-        num_features=model.num_features,
-        summary=entry.summary if entry else f"{arch} backbone converted from another project's checkpoint.",
-        license=license,
-        datasets=[entry.pretrain_dataset if entry else "imagenet-1k"],
-        preprocessing=preprocessing,
-        recipe_summary=provenance,
-        results=entry.results if entry else (),
-        method=entry.method if entry else None,
-        license_note=(
-            f"The licence of the original weights ({entry.source.url}). {entry.note or ''}".strip()
-            if entry and entry.source
-            else None
-        ),
+        CardFields(
+            name=name,
+            repo_id=repo_id or (entry.hub_id if entry else f"{DEFAULT_ORG}/{name}"),
+            arch=arch,
+            num_features=model.num_features,
+            summary=entry.summary if entry else f"{arch} backbone converted from another project's checkpoint.",
+            license=license,
+            datasets=[entry.pretrain_dataset if entry else "imagenet-1k"],
+            preprocessing=preprocessing,
+            recipe_summary=provenance,
+            results=entry.results if entry else (),
+            method=entry.method if entry else None,
+            license_note=(
+                f"The licence of the original weights ({entry.source.url}). {entry.note or ''}".strip()
+                if entry and entry.source
+                else None
+            ),
+        )
     )
     config = timm_config(
         model,

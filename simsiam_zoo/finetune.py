@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import get_args
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -27,7 +27,6 @@ from simsiam_zoo._io import atomic_write
 from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.backbone import LoadedBackbone
 from simsiam_zoo.checkpoint import load_checkpoint
-from simsiam_zoo.choices import Shuffle
 from simsiam_zoo.data import EpochSampler, Transformed, dataset_fingerprint, dataset_stretches
 from simsiam_zoo.digests import weights_sha256
 from simsiam_zoo.distributed import (
@@ -39,9 +38,9 @@ from simsiam_zoo.distributed import (
 )
 from simsiam_zoo.engine import Augmented, build_optimizer, cosine_lr, run_steps
 from simsiam_zoo.errors import DataError, HubFolderError
-from simsiam_zoo.hub.cards import PROJECT_URL, license_metadata, render_card
+from simsiam_zoo.hub.cards import PROJECT_URL, CardFields, license_metadata, render_card
 from simsiam_zoo.hub.folder import timm_config, write_hub_folder
-from simsiam_zoo.schedules import Schedule
+from simsiam_zoo.schedules import RunOptions, Schedule
 
 # Frozen-backbone evaluation is inference only, but 4096 full-size images at once would not fit most devices.
 EVAL_BATCH_SIZE = 256
@@ -112,14 +111,9 @@ def finetune(
     preprocessing: Preprocessing,
     schedule: Schedule,
     frozen_backbone: bool,
-    device: str = "cpu",
-    seed: int = 0,
-    num_workers: int = 0,
-    progress: bool = True,
+    run: RunOptions = RunOptions(),
     checkpoint: str | Path | None = None,
     max_steps: int | None = None,
-    strict: bool = False,
-    shuffle: Shuffle = "global",
 ) -> FinetuneResult:
     """Train `backbone` (a timm model, left untouched: a copy is trained) plus a new linear `fc`.
 
@@ -129,21 +123,20 @@ def finetune(
     `fc` starts at N(0, 0.01) with zero bias (official main_lincls.py); the lr follows a per-step cosine from
     `schedule.lr` to 0. Batches are `schedule.batch_for(len(train_set))` images, the remainder of each
     shuffled epoch dropped (a 1-image batch breaks BN); augmentation and order are seeded, so a CPU run is
-    reproducible.
+    reproducible. `run` gives the device, seed, decoding workers, progress bar, `strict` decoding and the batch
+    order under several ranks (its limits, hub and checkpoint folders are the protocols', not used here).
 
     `checkpoint`: a file the run is saved to after each epoch and when `max_steps` (a global step count) ends
     it early; the same call again resumes from it and ends with the parameters of a run never stopped (a finished
     run returns at once). A checkpoint of another run (data sizes, schedule, seed, shuffling, backbone weights) is
     refused. Under torchrun (or in a process group) the ranks share each batch, as pretraining's do; with
-    `shuffle="local"` each rank draws its share from its own stretch of `train_set` instead (`data.EpochSampler`).
+    `run.shuffle="local"` each rank draws its share from its own stretch of `train_set` instead (`data.EpochSampler`).
     """
     if len(train_set) == 0 or len(val_set) == 0:
         raise ValueError(f"empty dataset: {len(train_set)} train and {len(val_set)} val images")
-    if shuffle not in get_args(Shuffle):
-        raise ValueError(f"shuffle must be one of {', '.join(get_args(Shuffle))}, got {shuffle!r}")
-    context = init_distributed(torch.device(device))
-    device_ = local_device(device, context)
-    model = _with_new_head(backbone, num_classes, seed=seed).to(device_)
+    context = init_distributed(torch.device(run.device))
+    device = local_device(run.device, context)
+    model = _with_new_head(backbone, num_classes, seed=run.seed).to(device)
     head_ids = {id(p) for p in model.get_classifier().parameters()}
     for param in model.parameters():
         param.requires_grad_(not frozen_backbone or id(param) in head_ids)
@@ -153,36 +146,36 @@ def finetune(
         if frozen_backbone
         else {}
     )
-    run = _Finetuning(
+    training = _Finetuning(
         model,
         train_set,
         val_set,
         preprocessing=preprocessing,
         schedule=schedule,
         frozen_backbone=frozen_backbone,
-        device=device_,
-        seed=seed,
-        num_workers=num_workers,
-        progress=progress,
+        run=run,
+        device=device,
         context=context,
         checkpoint=None if checkpoint is None else Path(checkpoint),
-        strict=strict,
-        shuffle=shuffle,
     )
-    run.run(max_steps=max_steps)
-    if run.model is not model:  # trained with synchronised BatchNorm: the result keeps the backbone's own modules
-        model.load_state_dict(run.model.state_dict())
-    if frozen_backbone:
-        state = model.state_dict()
-        changed = next((k for k, v in reference.items() if not torch.equal(state[k], v)), None)
-        if changed is not None:
-            raise RuntimeError(
-                f"linear protocol broken: backbone tensor {changed!r} changed during training "
-                "(a BN layer in train mode, or a backbone parameter in the optimiser)"
-            )
+    training.run(max_steps=max_steps)
+    if training.model is not model:  # trained with synchronised BatchNorm: the result keeps the backbone's modules
+        model.load_state_dict(training.model.state_dict())
+    _check_unchanged(model, reference)
     model.eval()
-    top1 = run.history[-1]["val_top1"] if run.history else None
-    return FinetuneResult(model, top1, run.history, len(train_set), len(val_set), run.batch)
+    top1 = training.history[-1]["val_top1"] if training.history else None
+    return FinetuneResult(model, top1, training.history, len(train_set), len(val_set), training.batch)
+
+
+def _check_unchanged(model: nn.Module, reference: dict[str, torch.Tensor]) -> None:
+    """The linear protocol's promise: no backbone tensor of `reference` changed while the head trained."""
+    state = model.state_dict()
+    changed = next((k for k, v in reference.items() if not torch.equal(state[k], v)), None)
+    if changed is not None:
+        raise RuntimeError(
+            f"linear protocol broken: backbone tensor {changed!r} changed during training "
+            "(a BN layer in train mode, or a backbone parameter in the optimiser)"
+        )
 
 
 def _with_new_head(backbone: nn.Module, num_classes: int, *, seed: int) -> nn.Module:
@@ -197,6 +190,28 @@ def _with_new_head(backbone: nn.Module, num_classes: int, *, seed: int) -> nn.Mo
     return model
 
 
+def _resume_settings(
+    model: nn.Module,
+    train_set: Dataset,
+    val_set: Dataset,
+    schedule: Schedule,
+    run: RunOptions,
+    *,
+    frozen_backbone: bool,
+) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed: the data, schedule, seed, batch order and starting weights."""
+    return {
+        "num_train": len(train_set),
+        "num_val": len(val_set),
+        "schedule": dataclasses.asdict(schedule),
+        "data": [dataset_fingerprint(train_set), dataset_fingerprint(val_set)],
+        "frozen_backbone": frozen_backbone,
+        "seed": run.seed,
+        "shuffle": run.shuffle,
+        "weights_sha256": weights_sha256(model),
+    }
+
+
 class _Finetuning:
     """One classifier run on the engine: seeded augmented batches, cross-entropy, the val top-1 after each epoch."""
 
@@ -209,14 +224,10 @@ class _Finetuning:
         preprocessing: Preprocessing,
         schedule: Schedule,
         frozen_backbone: bool,
+        run: RunOptions,
         device: torch.device,
-        seed: int,
-        num_workers: int,
-        progress: bool,
         context: DistributedContext,
         checkpoint: Path | None,
-        strict: bool,
-        shuffle: Shuffle,
     ):
         self.train_set, self.val_set, self.schedule, self.context = train_set, val_set, schedule, context
         self.checkpoint = checkpoint
@@ -224,18 +235,10 @@ class _Finetuning:
         self.settings = (
             None
             if checkpoint is None
-            else {
-                "num_train": len(train_set),
-                "num_val": len(val_set),
-                "schedule": dataclasses.asdict(schedule),
-                "data": [dataset_fingerprint(train_set), dataset_fingerprint(val_set)],
-                "frozen_backbone": frozen_backbone,
-                "seed": seed,
-                "shuffle": shuffle,
-                "weights_sha256": weights_sha256(model),
-            }
+            else _resume_settings(model, train_set, val_set, schedule, run, frozen_backbone=frozen_backbone)
         )
-        self.frozen_backbone, self.device, self.seed, self.num_workers = frozen_backbone, device, seed, num_workers
+        self.frozen_backbone, self.device = frozen_backbone, device
+        self.seed, self.num_workers = run.seed, run.num_workers
         if context.enabled and not frozen_backbone:  # a frozen backbone's BN keeps its running statistics
             model = convert_sync_batchnorm(copy.deepcopy(model), device)
         self.model = model
@@ -248,7 +251,7 @@ class _Finetuning:
             weight_decay=schedule.weight_decay,
         )
         self.batch = _global_batch(schedule, len(train_set), context.world_size)
-        self.stretches = dataset_stretches(train_set, context.world_size) if shuffle == "local" else None
+        self.stretches = dataset_stretches(train_set, context.world_size) if run.shuffle == "local" else None
         self.steps_per_epoch = EpochSampler(
             len(train_set),
             batch_size=self.batch // context.world_size,
@@ -258,14 +261,14 @@ class _Finetuning:
             stretches=self.stretches,
         ).batches_per_epoch
         self.total_steps = schedule.epochs * self.steps_per_epoch
-        self.augmented = Augmented(train_set, train_transform(preprocessing), seed=seed, strict=strict)
+        self.augmented = Augmented(train_set, train_transform(preprocessing), seed=run.seed, strict=run.strict)
         self.eval_transform = preprocessing.transform()
         self.history: list[dict[str, float]] = []
         # The epoch's running loss sum, on the device; the checkpoint holds it as a float.
         self.started, self.loss_sum = time.monotonic(), torch.zeros((), dtype=torch.float64, device=device)
         self.bar = tqdm(
             total=self.total_steps,
-            disable=not (progress and context.is_main),
+            disable=not (run.progress and context.is_main),
             unit="step",
             desc="linear" if frozen_backbone else "finetune",
         )
@@ -447,21 +450,23 @@ def save_classifier(
         origin_url=PROJECT_URL,
     )
     card = render_card(
-        name=card_name,
-        repo_id=None,
-        arch=backbone.arch,
-        num_features=int(model.num_features),
-        summary=f"Validation top-1 {result.top1:.2f}% on {result.num_val} images of {data_name}, after "
-        f"{len(result.history)} epochs on {result.num_train} images.",
-        license=fields["license"],
-        license_name=fields.get("license_name"),
-        license_link=fields.get("license_link"),
-        datasets=[data_name],
-        preprocessing=backbone.preprocessing,
-        method=None,
-        class_names=class_names,
-        base_model=backbone.hub_id,
-        recipe_summary=f"Trained with simsiam-zoo from the backbone `{backbone.source}`: {schedule_summary}.",
+        CardFields(
+            name=card_name,
+            repo_id=None,
+            arch=backbone.arch,
+            num_features=int(model.num_features),
+            summary=f"Validation top-1 {result.top1:.2f}% on {result.num_val} images of {data_name}, after "
+            f"{len(result.history)} epochs on {result.num_train} images.",
+            license=fields["license"],
+            license_name=fields.get("license_name"),
+            license_link=fields.get("license_link"),
+            datasets=[data_name],
+            preprocessing=backbone.preprocessing,
+            method=None,
+            class_names=class_names,
+            base_model=backbone.hub_id,
+            recipe_summary=f"Trained with simsiam-zoo from the backbone `{backbone.source}`: {schedule_summary}.",
+        )
     )
     return write_hub_folder(
         out_dir, backbone_state=model.state_dict(), config=config, card=card, inputs=inputs, overwrite=overwrite

@@ -13,7 +13,7 @@ from huggingface_hub import ModelCard
 
 from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.errors import HubFolderError
-from simsiam_zoo.hub.cards import render_card
+from simsiam_zoo.hub.cards import CardFields, render_card
 from simsiam_zoo.hub.folder import timm_config, write_hub_folder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,7 +68,7 @@ def _card(**overrides: object) -> ModelCard:
         preprocessing=Preprocessing(),
         recipe_summary="R.",
     )
-    return ModelCard(render_card(**{**arguments, **overrides}))
+    return ModelCard(render_card(CardFields(**{**arguments, **overrides})))
 
 
 def test_card_datasets_are_hub_ids() -> None:
@@ -105,15 +105,17 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, torch.nn.M
         backbone_state=model.state_dict(),
         config=timm_config(model, preprocessing=preprocessing, tag="x", license="mit"),
         card=render_card(
-            name="resnet18.x",
-            repo_id="org/resnet18.x",
-            arch="resnet18",
-            num_features=512,
-            summary="S.",
-            license="mit",
-            datasets=[],
-            preprocessing=preprocessing,
-            recipe_summary="R.",
+            CardFields(
+                name="resnet18.x",
+                repo_id="org/resnet18.x",
+                arch="resnet18",
+                num_features=512,
+                summary="S.",
+                license="mit",
+                datasets=[],
+                preprocessing=preprocessing,
+                recipe_summary="R.",
+            )
         ),
     )
     return folder, model
@@ -161,16 +163,18 @@ def test_classifier_folder_loads_in_transformers_with_its_labels(tmp_path: Path)
         backbone_state=model.state_dict(),
         config=timm_config(model, preprocessing=preprocessing, tag="x", license="mit", label_names=["a", "b", "c"]),
         card=render_card(
-            name="resnet18.x",
-            repo_id=None,
-            arch="resnet18",
-            num_features=512,
-            summary="S.",
-            license="mit",
-            datasets=[],
-            preprocessing=preprocessing,
-            recipe_summary="R.",
-            class_names=["a", "b", "c"],
+            CardFields(
+                name="resnet18.x",
+                repo_id=None,
+                arch="resnet18",
+                num_features=512,
+                summary="S.",
+                license="mit",
+                datasets=[],
+                preprocessing=preprocessing,
+                recipe_summary="R.",
+                class_names=["a", "b", "c"],
+            )
         ),
     )
     wrapped = transformers.AutoModelForImageClassification.from_pretrained(folder).eval()

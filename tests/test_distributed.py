@@ -127,11 +127,12 @@ from pathlib import Path
 
 import timm
 
+from simsiam_zoo import data
 from simsiam_zoo.data import source
 from simsiam_zoo.features import extract_features
 from simsiam_zoo.finetune import finetune
 from simsiam_zoo.recipe import load_recipe
-from simsiam_zoo.schedules import Schedule
+from simsiam_zoo.schedules import RunOptions, Schedule
 from simsiam_zoo.train import train
 from tests.test_extract import make_transform, tiny_model
 from tests.test_finetune import PREPROCESSING, coloured
@@ -160,7 +161,7 @@ reads["extract"] = sorted(shards)
 shards.clear()  # the validation split is other images: the tars are read by the training steps only
 finetune(timm.create_model("resnet18", num_classes=0), data.labelled_images(pattern), coloured(4, seed=0),
          num_classes=2, preprocessing=PREPROCESSING, schedule=Schedule(epochs=1, batch_size=4, lr=0.05),
-         frozen_backbone=True, progress=False, shuffle="local")
+         frozen_backbone=True, run=RunOptions(progress=False, shuffle="local"))
 reads["finetune"] = sorted(shards)
 (out / f"reads-{os.environ['RANK']}.json").write_text(json.dumps(reads))
 """
@@ -227,14 +228,14 @@ import timm
 import torch
 
 from simsiam_zoo.finetune import finetune
-from simsiam_zoo.schedules import Schedule
+from simsiam_zoo.schedules import RunOptions, Schedule
 from tests.test_finetune import PREPROCESSING, coloured
 
 torch.manual_seed(0)
 backbone = timm.create_model("resnet18", num_classes=0)
 result = finetune(backbone, coloured(16, seed=1), coloured(6, seed=2), num_classes=4, preprocessing=PREPROCESSING,
                   schedule=Schedule(epochs=2, batch_size=8, lr=0.05, weight_decay=1e-4),
-                  frozen_backbone=sys.argv[2] == "frozen", progress=False)
+                  frozen_backbone=sys.argv[2] == "frozen", run=RunOptions(progress=False))
 if os.environ.get("RANK", "0") == "0":
     norms = sorted({type(m).__name__ for m in result.model.modules() if "Norm" in type(m).__name__})
     torch.save({"state": result.model.state_dict(), "history": result.history, "norms": norms}, sys.argv[1])

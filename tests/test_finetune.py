@@ -122,7 +122,7 @@ def finetuned(loaded: LoadedBackbone) -> FinetuneResult:
         preprocessing=loaded.preprocessing,
         schedule=Schedule(epochs=2, batch_size=16, lr=0.02, weight_decay=1e-4),
         frozen_backbone=False,
-        progress=False,
+        run=QUIET,
     )
 
 
@@ -141,7 +141,7 @@ def test_linear_protocol_keeps_every_backbone_tensor(loaded: LoadedBackbone) -> 
             num_classes=4,
             preprocessing=loaded.preprocessing,
             frozen_backbone=True,
-            progress=False,
+            run=QUIET,
             schedule=Schedule(epochs=2, batch_size=16, lr=1.0, optimizer="lars"),
         )
         for _ in range(2)
@@ -174,7 +174,7 @@ def test_linear_protocol_check_fires_when_a_bn_layer_trains(loaded: LoadedBackbo
             preprocessing=loaded.preprocessing,
             schedule=Schedule(epochs=1, batch_size=8, lr=0.1),
             frozen_backbone=True,
-            progress=False,
+            run=QUIET,
         )
 
 
@@ -257,7 +257,7 @@ def test_an_interrupted_finetune_resumes_to_the_parameters_of_an_uninterrupted_o
         num_classes=4,
         preprocessing=loaded.preprocessing,
         frozen_backbone=False,
-        progress=False,
+        run=QUIET,
         schedule=Schedule(epochs=2, batch_size=16, lr=0.02, weight_decay=1e-4),
         checkpoint=checkpoint,
     )
@@ -287,7 +287,7 @@ def test_a_checkpoint_of_a_run_on_other_data_is_refused(loaded: LoadedBackbone, 
         num_classes=4,
         preprocessing=loaded.preprocessing,
         frozen_backbone=True,
-        progress=False,
+        run=QUIET,
         schedule=Schedule(epochs=2, batch_size=16, lr=0.02, weight_decay=1e-4),
         checkpoint=checkpoint,
     )
@@ -319,7 +319,7 @@ def test_a_nan_in_a_finetune_is_caught_before_the_next_checkpoint_naming_its_ste
             coloured(64, seed=1),
             coloured(32, seed=2),
             num_classes=4,
-            progress=False,
+            run=QUIET,
             preprocessing=loaded.preprocessing,
             frozen_backbone=False,
             checkpoint=checkpoint,

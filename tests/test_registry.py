@@ -86,7 +86,7 @@ def test_a_card_with_several_results_parses_back_with_each_protocol_named() -> N
     must say its protocol, and no group may carry one protocol's name for another's number."""
     from huggingface_hub import ModelCard
 
-    from simsiam_zoo.hub.cards import render_card
+    from simsiam_zoo.hub.cards import CardFields, render_card
 
     for name, expected in {
         "resnet50.dino_in1k": [("linear probe top-1 accuracy", 75.3), ("kNN top-1 accuracy", 67.5)],
@@ -102,17 +102,19 @@ def test_a_card_with_several_results_parses_back_with_each_protocol_named() -> N
     }.items():
         entry = ZOO[name]
         card = render_card(
-            name=name,
-            repo_id=entry.hub_id,
-            arch="resnet50",
-            num_features=2048,
-            summary=entry.summary,
-            license=entry.license,
-            datasets=["imagenet-1k"],
-            preprocessing=entry.preprocessing,
-            recipe_summary="-",
-            results=entry.results,
-            method=entry.method,
+            CardFields(
+                name=name,
+                repo_id=entry.hub_id,
+                arch="resnet50",
+                num_features=2048,
+                summary=entry.summary,
+                license=entry.license,
+                datasets=["imagenet-1k"],
+                preprocessing=entry.preprocessing,
+                recipe_summary="-",
+                results=entry.results,
+                method=entry.method,
+            )
         )
         parsed = ModelCard(card).data.eval_results
         assert [(r.metric_name, r.metric_value) for r in parsed] == expected, name

@@ -272,7 +272,7 @@ def test_cli_help_and_recipes_start_without_the_deep_learning_stack() -> None:
     package's names still load their modules on first use."""
     code = (
         "import sys; from simsiam_zoo.cli import main; from simsiam_zoo.recipe import load_recipe; "
-        "load_recipe('simsiam_r18_fashion_mnist').model.heads; "
+        "load_recipe('simsiam_r18_fashion_mnist').model.arch; "
         "print(sorted(m for m in ('torch', 'timm', 'torchvision') if m in sys.modules)); "
         "import simsiam_zoo; print(simsiam_zoo.load_backbone.__module__)"
     )

@@ -255,13 +255,8 @@ def _train(
         preprocessing=loaded.preprocessing,
         schedule=schedule,
         frozen_backbone=frozen_backbone,
-        device=run.device,
-        seed=run.seed,
-        num_workers=run.num_workers,
-        progress=run.progress,
+        run=run,
         checkpoint=checkpoint,
-        strict=run.strict,
-        shuffle=run.shuffle,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.resources
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
@@ -251,67 +252,73 @@ def model_index(results: Sequence[Result]) -> list[EvalResult]:
     ]
 
 
-def render_card(
-    *,
-    name: str,
-    repo_id: str | None,
-    arch: str,
-    num_features: int,
-    summary: str,
-    license: str,
-    datasets: Sequence[str],
-    preprocessing: Preprocessing,
-    recipe_summary: str,
-    results: Sequence[Result] = (),
-    method: str | None = "simsiam",
-    license_note: str | None = None,
-    license_name: str | None = None,
-    license_link: str | None = None,
-    class_names: Sequence[str] = (),
-    base_model: str | None = None,
-) -> str:
-    """The README.md of a hub folder; `{{weights_sha256}}` is filled in by `write_hub_folder`. Without a
-    `repo_id` (a folder not published yet), the usage loads it with `local-dir:`.
+@dataclass(frozen=True, kw_only=True)
+class CardFields:
+    """What a hub folder's card says: the model, its licence, data, preprocessing, provenance and results.
 
     `class_names` makes it a classifier's card (image-classification); `base_model`, the Hub id of the backbone it
-    was fine-tuned from, lets the Hub draw the model tree."""
-    eval_results = model_index(results)
-    task = "image-classification" if class_names else "image-feature-extraction"
+    was fine-tuned from, lets the Hub draw the model tree. Without a `repo_id` (a folder not published yet), the
+    usage loads it with `local-dir:`."""
+
+    name: str
+    repo_id: str | None
+    arch: str
+    num_features: int
+    summary: str
+    license: str
+    datasets: Sequence[str]
+    preprocessing: Preprocessing
+    recipe_summary: str
+    results: Sequence[Result] = ()
+    method: str | None = "simsiam"
+    license_note: str | None = None
+    license_name: str | None = None
+    license_link: str | None = None
+    class_names: Sequence[str] = ()
+    base_model: str | None = None
+
+
+def render_card(fields: CardFields) -> str:
+    """The README.md of a hub folder; `{{weights_sha256}}` is filled in by `write_hub_folder`."""
+    f = fields
+    task = "image-classification" if f.class_names else "image-feature-extraction"
     data = ModelCardData(
-        **license_metadata(license, name=license_name, link=license_link),
+        **license_metadata(f.license, name=f.license_name, link=f.license_link),
         library_name="timm",
         pipeline_tag=task,
         # transformers loads timm folders (TimmWrapperModel); tests/test_cards.py checks it gives timm's outputs.
         tags=[
             task,
-            "supervised" if method == "supervised" else "self-supervised",
-            *([method] if method else []),
+            "supervised" if f.method == "supervised" else "self-supervised",
+            *([f.method] if f.method else []),
             "timm",
             "transformers",
         ],
-        datasets=hub_dataset_ids(datasets) or None,
-        base_model=base_model,
-        model_name=name,
-        eval_results=eval_results or None,
+        datasets=hub_dataset_ids(f.datasets) or None,
+        base_model=f.base_model,
+        model_name=f.name,
+        eval_results=model_index(f.results) or None,
     )
     card = ModelCard.from_template(
         data,
         template_str=TEMPLATE.read_text(encoding="utf-8"),
-        name=name,
-        repo_id=repo_id,
-        arch=arch,
-        num_features=num_features,
-        summary=summary,
-        **_preprocessing_table(preprocessing),
-        results=list(results),
-        recipe_summary=recipe_summary,
-        license_text=" ".join(filter(None, (license_sentence(license, license_name, license_link), license_note))),
-        method=method,
-        method_title=METHOD_TITLES.get(method or "", method),
-        paper_url=f"https://arxiv.org/abs/{PAPERS[method][5]}" if method in PAPERS else None,
-        citation=citation(method) if method in PAPERS else None,
+        name=f.name,
+        repo_id=f.repo_id,
+        arch=f.arch,
+        num_features=f.num_features,
+        summary=f.summary,
+        **_preprocessing_table(f.preprocessing),
+        results=list(f.results),
+        recipe_summary=f.recipe_summary,
+        license_text=" ".join(
+            filter(None, (license_sentence(f.license, f.license_name, f.license_link), f.license_note))
+        ),
+        method=f.method,
+        method_title=METHOD_TITLES.get(f.method or "", f.method),
+        paper_url=f"https://arxiv.org/abs/{PAPERS[f.method][5]}" if f.method in PAPERS else None,
+        citation=citation(f.method) if f.method in PAPERS else None,
         project_url=PROJECT_URL,
-        class_names=list(class_names),
-        base_model=base_model,
+        class_names=list(f.class_names),
+        base_model=f.base_model,
     )
     return str(card)
