@@ -62,23 +62,15 @@ def end_to_end(recipe: Recipe, dataset: Dataset, *, steps: int, device: torch.de
         run.forward.train()
         ends = (WARMUP, WARMUP + steps)
 
+        logged = run.after_step
+
         def after_step(step: int, *rest: object) -> None:
-            run.after_step(step, *rest)
+            logged(step, *rest)
             if step in ends:
                 marks.append(time.perf_counter())
 
-        engine.run_steps(
-            run.batches,
-            run.loss_of,
-            run.optimizer,
-            lr_at=run.lr_at,
-            steps_per_epoch=run.steps_per_epoch,
-            start_step=0,
-            stop_step=ends[1],
-            after_step=after_step,
-            syncs_at=lambda step: step in ends,
-            advice=lambda: "",
-        )
+        run.after_step, run.syncs_at = after_step, lambda step: step in ends  # the loop's syncs are the marks
+        engine.run_steps(run, start_step=0, stop_step=ends[1])
         run.close()
     return recipe.optim.batch_size * steps / (marks[1] - marks[0])
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch.utils.data import Dataset
@@ -111,50 +111,60 @@ def build_optimizer(
     return Lars(split, lr=lr, momentum=momentum, weight_decay=weight_decay)
 
 
-def run_steps(
-    batches: Callable[[int, int], Iterable[Any]],
-    loss_of: Callable[[Any], tuple[torch.Tensor, Any]],
-    optimizer: torch.optim.Optimizer,
-    *,
-    lr_at: Callable[[int], float],
-    steps_per_epoch: int,
-    start_step: int,
-    stop_step: int,
-    after_step: Callable[[int, torch.Tensor, Any, float], None],
-    syncs_at: Callable[[int], bool],
-    advice: Callable[[], str],
-    deadline: float | None = None,
-) -> int:
-    """Train from global step `start_step` to `stop_step`, or until `deadline` (`time.monotonic()`) has passed
-    after a step; return the step reached.
+class StepTask(Protocol):
+    """What `run_steps` trains: pretraining and fine-tuning are each one."""
 
-    `batches(epoch, start_batch)` gives an epoch's batches from `start_batch` on. Each step sets the lr `lr_at`
-    gives on every group not marked `fix_lr`, takes `loss, extra = loss_of(batch)`, steps the optimizer, then calls
-    `after_step(step, loss, extra, lr)` with the step count reached and the loss detached, still on the device.
+    optimizer: torch.optim.Optimizer
+    steps_per_epoch: int
 
-    The host waits for the device only where the caller reads values (`syncs_at(step)`: logging, checkpoints) and
-    where the run stops, so that it can queue the next steps meanwhile. There the losses since the last such point
-    are checked, before `after_step` can write anything: a non-finite one stops the run with TrainingDiverged
-    naming its step (and `advice()`).
+    def batches(self, epoch: int, start_batch: int) -> Iterable[Any]:
+        """The epoch's batches from `start_batch` on."""
+
+    def loss_of(self, batch: Any) -> tuple[torch.Tensor, Any]:
+        """The loss of a batch (and anything `after_step` wants of the forward pass)."""
+
+    def lr_at(self, step: int) -> float: ...
+
+    def syncs_at(self, step: int) -> bool:
+        """Whether the task reads values after this step (logging, checkpoints): the host then waits for the device."""
+
+    def after_step(self, step: int, loss: torch.Tensor, extra: Any, lr: float) -> None: ...
+
+    def advice(self) -> str:
+        """What to try when the loss diverged."""
+
+
+def run_steps(task: StepTask, *, start_step: int, stop_step: int, deadline: float | None = None) -> int:
+    """Train `task` from global step `start_step` to `stop_step`, or until `deadline` (`time.monotonic()`) has
+    passed after a step; return the step reached.
+
+    Each step sets the lr `task.lr_at` gives on every group not marked `fix_lr`, takes `loss, extra =
+    task.loss_of(batch)`, steps the optimizer, then calls `task.after_step(step, loss, extra, lr)` with the step
+    count reached and the loss detached, still on the device.
+
+    The host waits for the device only where the task reads values (`task.syncs_at(step)`) and where the run stops,
+    so that it can queue the next steps meanwhile. There the losses since the last such point are checked, before
+    `after_step` can write anything: a non-finite one stops the run with TrainingDiverged naming its step (and
+    `task.advice()`).
     """
     step, unchecked = start_step, _UncheckedLosses(start_step)
     while step < stop_step:
-        epoch, start_batch = divmod(step, steps_per_epoch)
-        for batch in batches(epoch, start_batch):
-            lr = lr_at(step)
-            for group in optimizer.param_groups:
+        epoch, start_batch = divmod(step, task.steps_per_epoch)
+        for batch in task.batches(epoch, start_batch):
+            lr = task.lr_at(step)
+            for group in task.optimizer.param_groups:
                 if not group.get("fix_lr"):
                     group["lr"] = lr
-            loss, extra = loss_of(batch)
-            optimizer.zero_grad(set_to_none=True)
+            loss, extra = task.loss_of(batch)
+            task.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
+            task.optimizer.step()
             step += 1
             unchecked.add(loss.detach())
             stopping = step >= stop_step or (deadline is not None and time.monotonic() > deadline)
-            if stopping or syncs_at(step):
-                unchecked.check(steps_per_epoch, advice)
-            after_step(step, loss.detach(), extra, lr)
+            if stopping or task.syncs_at(step):
+                unchecked.check(task.steps_per_epoch, task.advice)
+            task.after_step(step, loss.detach(), extra, lr)
             if stopping:
                 return step
     return step

@@ -279,22 +279,14 @@ class _Finetuning:
         self.bar.update(start)
         self.model.train(not self.frozen_backbone)  # eval() keeps BN on its running statistics: a frozen backbone
         try:
-            step = run_steps(
-                self.batches,
-                self.loss_of,
-                self.optimizer,
-                lr_at=self.lr_at,
-                steps_per_epoch=self.steps_per_epoch,
-                start_step=start,
-                stop_step=stop,
-                after_step=self.after_step,
-                syncs_at=self.syncs_at,
-                advice=lambda: "lower the lr",
-            )
+            step = run_steps(self, start_step=start, stop_step=stop)
             if step > start and step % self.steps_per_epoch:  # stopped inside an epoch (an epoch's end is saved)
                 self.save(step)
         finally:
             self.bar.close()
+
+    def advice(self) -> str:
+        return "lower the lr"
 
     def resume(self) -> int:
         """The step the checkpoint holds (0 without one), its state loaded."""

@@ -275,19 +275,7 @@ def train(
     try:  # the bar ends its line even on an error, so that the message starts on its own
         run.monitor_epoch_zero()
         run.forward.train()
-        run.step = run_steps(
-            run.batches,
-            run.loss_of,
-            run.optimizer,
-            lr_at=run.lr_at,
-            steps_per_epoch=run.steps_per_epoch,
-            start_step=run.step,
-            stop_step=stop_step,
-            after_step=run.after_step,
-            syncs_at=run.syncs_at,
-            advice=run.advice,
-            deadline=deadline,
-        )
+        run.step = run_steps(run, start_step=run.step, stop_step=stop_step, deadline=deadline)
         if run.step % run.steps_per_epoch != 0 and run.step % recipe.run.checkpoint_every_steps != 0:
             run.checkpoint()
     finally:
