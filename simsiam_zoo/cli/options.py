@@ -79,89 +79,86 @@ def report_result(result: dict[str, Any], out: Path | None, rows: list[tuple[str
         click.echo(f"wrote {out}")
 
 
-def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Options shared by the commands that train on DATA: caps, seed, device, where MODEL lives. The command
-    receives them as one `run` (a RunOptions)."""
-
-    command = bundle(
-        command,
-        "run",
-        RunOptions,
-        (
-            "train_limit",
-            "test_limit",
-            "seed",
-            "device",
-            "num_workers",
-            "hub_dir",
-            "checkpoint_dir",
-            "strict",
-            "shuffle",
-        ),
-    )
-    for option in reversed(
-        [
-            click.option(
-                "--train-limit",
-                type=click.IntRange(min=1),
-                default=option_default(RunOptions, "train_limit"),
-                help="At most N training images (Fashion-MNIST: the first N, else a seeded sample).",
-            ),
-            click.option(
-                "--test-limit",
-                type=click.IntRange(min=1),
-                default=option_default(RunOptions, "test_limit"),
-                help="At most N test images (same).",
-            ),
-            click.option("--seed", type=int, default=option_default(RunOptions, "seed"), show_default=True),
-            click.option(
-                "--device",
-                default=option_default(RunOptions, "device"),
-                show_default=True,
-                callback=check_device_option,
-            ),
-            click.option(
-                "--num-workers",
-                type=int,
-                default=option_default(RunOptions, "num_workers"),
-                show_default=True,
-                help="Decoding processes.",
-            ),
-            click.option(
-                "--hub-dir",
-                type=click.Path(path_type=Path),
-                default=option_default(RunOptions, "hub_dir"),
-                help="Local hub directory to load MODEL from.",
-            ),
-            click.option(
-                "--checkpoint-dir",
-                type=click.Path(path_type=Path),
-                default=option_default(RunOptions, "checkpoint_dir"),
-                help="Save each network trained there after every epoch; the same command resumes from it.",
-            ),
-            click.option(
-                "--strict",
-                is_flag=True,
-                default=option_default(RunOptions, "strict"),
-                help="An image that does not decode is an error instead of a skip.",
-            ),
-            click.option(
-                "--shuffle",
-                type=click.Choice(get_args(Shuffle)),
-                default=option_default(RunOptions, "shuffle"),
-                show_default=True,
-                help="Under several ranks: one global batch order, or each rank shuffles "
-                "its own stretch of DATA (its own tar shards).",
-            ),
-        ]
-    ):
-        command = option(command)
-    return command
-
-
 def option_default(options: type, name: str) -> Any:
     """The default of the dataclass `options`' field `name`, so that a CLI default and the library's are one."""
     return next(field.default for field in dataclasses.fields(options) if field.name == name)
+
+
+# The options every command that trains on DATA has, as RunOptions' fields; the command receives them as one.
+_RUN_FIELDS = (
+    "train_limit",
+    "test_limit",
+    "seed",
+    "device",
+    "num_workers",
+    "hub_dir",
+    "checkpoint_dir",
+    "strict",
+    "shuffle",
+)
+_RUN_OPTIONS = [
+    click.option(
+        "--train-limit",
+        type=click.IntRange(min=1),
+        default=option_default(RunOptions, "train_limit"),
+        help="At most N training images (Fashion-MNIST: the first N, else a seeded sample).",
+    ),
+    click.option(
+        "--test-limit",
+        type=click.IntRange(min=1),
+        default=option_default(RunOptions, "test_limit"),
+        help="At most N test images (same).",
+    ),
+    click.option("--seed", type=int, default=option_default(RunOptions, "seed"), show_default=True),
+    click.option(
+        "--device",
+        default=option_default(RunOptions, "device"),
+        show_default=True,
+        callback=check_device_option,
+    ),
+    click.option(
+        "--num-workers",
+        type=int,
+        default=option_default(RunOptions, "num_workers"),
+        show_default=True,
+        help="Decoding processes.",
+    ),
+    click.option(
+        "--hub-dir",
+        type=click.Path(path_type=Path),
+        default=option_default(RunOptions, "hub_dir"),
+        help="Local hub directory to load MODEL from.",
+    ),
+    click.option(
+        "--checkpoint-dir",
+        type=click.Path(path_type=Path),
+        default=option_default(RunOptions, "checkpoint_dir"),
+        help="Save each network trained there after every epoch; the same command resumes from it.",
+    ),
+    click.option(
+        "--strict",
+        is_flag=True,
+        default=option_default(RunOptions, "strict"),
+        help="An image that does not decode is an error instead of a skip.",
+    ),
+    click.option(
+        "--shuffle",
+        type=click.Choice(get_args(Shuffle)),
+        default=option_default(RunOptions, "shuffle"),
+        show_default=True,
+        help="Under several ranks: one global batch order, or each rank shuffles "
+        "its own stretch of DATA (its own tar shards).",
+    ),
+]
+
+
+def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by the commands that train on DATA: caps, seed, device, where MODEL lives. The command
+    receives them as one `run` (a RunOptions)."""
+    command = bundle(command, "run", RunOptions, _RUN_FIELDS)
+    for option in reversed(_RUN_OPTIONS):
+        command = option(command)
+    return command
 
 
 def bundle(

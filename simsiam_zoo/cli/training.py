@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from simsiam_zoo.cli.failures import clean_errors
 from simsiam_zoo.cli.options import (
     DATA_HELP,
     OVERWRITE_HELP,
+    bundle,
     check_device_option,
     check_minutes_option,
     data_argument,
@@ -116,6 +118,13 @@ def demo_command(*, out_dir: Path, minutes: float, device: str) -> None:
     click.echo(f"report: {result.report}")
 
 
+def _card_license(license_: str | None, license_name: str | None, license_link: str | None) -> dict[str, str] | None:
+    """--license, --license-name and --license-link as the card's licence fields (None: the backbone's)."""
+    from simsiam_zoo.hub.cards import license_metadata
+
+    return None if license_ is None else license_metadata(license_, name=license_name, link=license_link)
+
+
 @click.command("finetune", epilog=DATA_HELP)
 @click.argument("model")
 @data_argument
@@ -140,6 +149,7 @@ def demo_command(*, out_dir: Path, minutes: float, device: str) -> None:
 @click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP.replace("OUT", "--out"))
 @run_options
 @clean_errors
+@functools.partial(bundle, keyword="license", make=_card_license, fields=("license_", "license_name", "license_link"))
 def finetune_command(
     model: str,
     data: str | tuple[str, str],
@@ -148,9 +158,7 @@ def finetune_command(
     schedule: Schedule,
     frozen_backbone: bool,
     name: str | None,
-    license_: str | None,
-    license_name: str | None,
-    license_link: str | None,
+    license: dict[str, str] | None,
     overwrite: bool,
     run: RunOptions,
 ) -> None:
@@ -164,9 +172,7 @@ def finetune_command(
         schedule=schedule,
         frozen_backbone=frozen_backbone,
         card_name=name,
-        license=license_,
-        license_name=license_name,
-        license_link=license_link,
+        license=license,
         run=run,
         overwrite=overwrite,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -226,29 +227,39 @@ def _html(markdown: str) -> str:
     )
 
 
+@dataclass(frozen=True)
+class DemoRuns:
+    """The demo's pretraining: its main run and recipe, and the pair with and without stop-gradient with the final
+    z-std of each (`stop_gradient`, `no_stop_gradient`)."""
+
+    main: TrainResult
+    recipe: Recipe
+    collapse_pair: tuple[TrainResult, TrainResult]
+    collapse: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """The main run's (train, test) features and labels, and the raw images they came from, for the plots."""
+
+    features: tuple[torch.Tensor, ...]
+    train_images: torch.Tensor
+    test_images: torch.Tensor
+
+
 def write_report(
-    folder: Path,
-    *,
-    rows: list[dict[str, Any]],
-    main_run: TrainResult,
-    collapse_pair: tuple[TrainResult, TrainResult],
-    collapse: dict[str, float],
-    recipe: Recipe,
-    card: str,
-    features: tuple[torch.Tensor, ...],
-    train_images: torch.Tensor,
-    test_images: torch.Tensor,
-    minutes: float,
+    folder: Path, *, rows: list[dict[str, Any]], runs: DemoRuns, retrieval: Retrieval, card: str, minutes: float
 ) -> Path:
     """Build the report in a temp sibling folder and swap it in whole; returns report.html."""
     import matplotlib
 
     matplotlib.use("Agg")
     with atomic_directory(folder, kind="demo-report") as staging:
-        _plot_training(main_run, collapse_pair, staging, dim=recipe.model.dim)
-        _plot_retrieval(features, train_images, test_images, staging)
-        _plot_embedding(features, staging)
-        markdown = _markdown(rows, main_run, _collapse_text(main_run, collapse_pair, collapse, recipe), recipe, minutes)
+        _plot_training(runs.main, runs.collapse_pair, staging, dim=runs.recipe.model.dim)
+        _plot_retrieval(retrieval.features, retrieval.train_images, retrieval.test_images, staging)
+        _plot_embedding(retrieval.features, staging)
+        collapse_text = _collapse_text(runs.main, runs.collapse_pair, runs.collapse, runs.recipe)
+        markdown = _markdown(rows, runs.main, collapse_text, runs.recipe, minutes)
         (staging / "report.md").write_text(markdown)
         (staging / "report.html").write_text(_html(markdown))
         (staging / "model_card.md").write_text(card)

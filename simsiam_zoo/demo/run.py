@@ -12,6 +12,7 @@ import math
 import shutil
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from torch.utils.data import default_collate
 
 from simsiam_zoo._io import atomic_write_text, claim_output_dir, read_marker
 from simsiam_zoo.data import FashionMNIST, LabelledSubset, Transformed
-from simsiam_zoo.demo.report import write_report
+from simsiam_zoo.demo.report import DemoRuns, Retrieval, write_report
 from simsiam_zoo.demo.settings import (
     COLLAPSE_BATCH,
     COLLAPSE_SETTINGS,
@@ -203,39 +204,18 @@ def run_demo(
     started = time.monotonic() if started is None else started
     deadline = started + minutes * 60
     out_dir = claim_output_dir(out_dir, kind="demo", legacy_files=(PLAN_FILE,))
-    recipe = load_recipe("simsiam_r18_fashion_mnist").replace(
-        {
-            "data.knn_train_size": monitor_bank,
-            "data.knn_test_size": monitor_queries,
-            "optim.epochs": DEMO_EPOCHS,
-            "data.num_workers": 0,
-            "run.log_every_steps": 1,  # the runs are short: every step is a point of the figure
-        }
-    )
+    recipe = _demo_recipe(monitor_bank=monitor_bank, monitor_queries=monitor_queries)
     dataset = FashionMNIST(recipe.data.path)
     plan = _Plan(out_dir, minutes=minutes, device=device)
     seconds_per_step, seconds_per_image = plan.get("timings", lambda: _calibrate(recipe, dataset, device))
-    evaluation = _Evaluation(
-        out_dir / "features",
-        recipe,
-        dataset,
-        train_images=eval_train_images,
-        test_images=eval_test_images,
-        device=device,
-    )
-    # The baselines go first: the trained backbone's evaluation after pretraining does the same work on the same
-    # images, so its time is measured here instead of guessed.
-    evaluation_started = time.monotonic()
-    random_row = evaluation.backbone_row("random-init ResNet-18 (standard init)", _standard_init(recipe), "random")
-    evaluation_seconds = plan.get("evaluation_seconds", lambda: time.monotonic() - evaluation_started)
-    pixel_row = evaluation.pixel_row()
-    reserve = evaluation_seconds + FIXED_STEPS * seconds_per_step
+    sizes = (eval_train_images, eval_test_images)
+    evaluation = _Evaluation(out_dir / "features", recipe, dataset, sizes=sizes, device=device)
+    baselines, reserve = _baselines(evaluation, recipe, plan, seconds_per_step=seconds_per_step)
     _say(progress, f"the collapse pair: {COLLAPSE_STEPS} steps with and without stop-gradient", started)
     pair = collapse_pair(recipe, dataset, out_dir=out_dir, device=device, progress=progress)
     # The main run trains at least one step, after its kNN monitor's two epoch-0 embeddings (both inits).
     shortest_run = seconds_per_step + 3 * (monitor_bank + monitor_queries) * seconds_per_image
-    minimum_minutes = (time.monotonic() - started + shortest_run + reserve) / 60
-    _warn_if_short(minutes, minimum_minutes)
+    minimum_minutes = _warn_if_short(minutes, (time.monotonic() - started + shortest_run + reserve) / 60)
     main_run, run_dir = _pretrain(
         recipe,
         dataset,
@@ -248,47 +228,74 @@ def run_demo(
         seconds_per_step=seconds_per_step,
         monitor_seconds=(DEMO_EPOCHS + 2) * (monitor_bank + monitor_queries) * seconds_per_image,
     )
-
-    entry = ZOO[DEMO_MODEL]
-    hub_dir = out_dir / "local_hub"
-    folder = export_checkpoint(run_dir, out_dir / "export" / DEMO_MODEL, name=DEMO_MODEL)
-    publish_local(folder, hub_dir=hub_dir, repo_id=entry.hub_id)
-    _say(progress, f"published {entry.hub_id} to {hub_dir}; loading it back by name", started)
-    ours = evaluation.backbone_row("SimSiam (this run)", load_backbone(DEMO_MODEL, hub_dir=hub_dir), "simsiam")
-    rows = [ours, random_row, pixel_row]
-    _say(progress, "extracted and evaluated features; report", started)
-
-    # The exported card's model-index gets this run's numbers; the local hub copy is republished with them.
-    folder = export_checkpoint(
-        run_dir, folder, name=DEMO_MODEL, results=_results(ours, test_images=len(evaluation.features["simsiam"][2]))
-    )
-    publish_local(folder, hub_dir=hub_dir, repo_id=entry.hub_id)
-
+    rows = [_published_row(run_dir, out_dir, evaluation, say=lambda text: _say(progress, text, started)), *baselines]
     collapse = {"stop_gradient": final_z_std(pair[0]), "no_stop_gradient": final_z_std(pair[1])}
     report = write_report(
         out_dir / "report",
         rows=rows,
-        main_run=main_run,
-        collapse_pair=pair,
-        collapse=collapse,
-        recipe=recipe,
-        card=(folder / "README.md").read_text(),
-        features=evaluation.features["simsiam"],
-        test_images=evaluation.pixels_test.images,
-        train_images=evaluation.pixels_train.images,
+        runs=DemoRuns(main_run, recipe, pair, collapse),
+        retrieval=Retrieval(
+            evaluation.features["simsiam"], evaluation.pixels_train.images, evaluation.pixels_test.images
+        ),
+        card=(out_dir / "export" / DEMO_MODEL / "README.md").read_text(),
         minutes=(time.monotonic() - started) / 60,
     )
     _say(progress, f"done: {report}", started)
     return DemoResult(out_dir, report, rows, minimum_minutes, collapse)
 
 
-def _warn_if_short(minutes: float, minimum_minutes: float) -> None:
+def _baselines(
+    evaluation: _Evaluation, recipe: Recipe, plan: _Plan, *, seconds_per_step: float
+) -> tuple[list[dict[str, Any]], float]:
+    """The random-init and raw-pixel rows, and the seconds to keep for after pretraining. The baselines go first:
+    the trained backbone's evaluation does the same work on the same images, so its time is measured here instead
+    of guessed; export, publishing, loading and plots are reserved as `FIXED_STEPS` training steps."""
+    evaluation_started = time.monotonic()
+    random_row = evaluation.backbone_row("random-init ResNet-18 (standard init)", _standard_init(recipe), "random")
+    evaluation_seconds = plan.get("evaluation_seconds", lambda: time.monotonic() - evaluation_started)
+    return [random_row, evaluation.pixel_row()], evaluation_seconds + FIXED_STEPS * seconds_per_step
+
+
+def _demo_recipe(*, monitor_bank: int, monitor_queries: int) -> Recipe:
+    return load_recipe("simsiam_r18_fashion_mnist").replace(
+        {
+            "data.knn_train_size": monitor_bank,
+            "data.knn_test_size": monitor_queries,
+            "optim.epochs": DEMO_EPOCHS,
+            "data.num_workers": 0,
+            "run.log_every_steps": 1,  # the runs are short: every step is a point of the figure
+        }
+    )
+
+
+def _published_row(run_dir: Path, out_dir: Path, evaluation: _Evaluation, *, say: Callable[[str], None]) -> dict:
+    """The run exported, published locally, loaded back by its zoo name and evaluated; the card's model-index then
+    gets these numbers and the local hub copy is republished with them."""
+    hub_dir = _publish(run_dir, out_dir)
+    say(f"published {ZOO[DEMO_MODEL].hub_id} to {hub_dir}; loading it back by name")
+    ours = evaluation.backbone_row("SimSiam (this run)", load_backbone(DEMO_MODEL, hub_dir=hub_dir), "simsiam")
+    say("extracted and evaluated features; report")
+    _publish(run_dir, out_dir, results=_results(ours, test_images=len(evaluation.features["simsiam"][2])))
+    return ours
+
+
+def _publish(run_dir: Path, out_dir: Path, *, results: tuple[Result, ...] = ()) -> Path:
+    """The run exported as the demo's zoo entry and published to the demo's local hub directory (returned)."""
+    folder = export_checkpoint(run_dir, out_dir / "export" / DEMO_MODEL, name=DEMO_MODEL, results=results)
+    hub_dir = out_dir / "local_hub"
+    publish_local(folder, hub_dir=hub_dir, repo_id=ZOO[DEMO_MODEL].hub_id)
+    return hub_dir
+
+
+def _warn_if_short(minutes: float, minimum_minutes: float) -> float:
+    """A warning when the budget is below the minimum; the minimum."""
     if minimum_minutes > minutes:
         warnings.warn(
             f"--minutes {minutes:g} is below what the demo needs on this machine (about "
             f"{minimum_minutes:.1f} min): the main run trains one step",
             stacklevel=3,
         )
+    return minimum_minutes
 
 
 def _results(ours: dict[str, Any], *, test_images: int) -> tuple[Result, ...]:
@@ -392,17 +399,10 @@ class _Evaluation:
     """The frozen-feature evaluation of the demo's rows on one split of Fashion-MNIST and on digits."""
 
     def __init__(
-        self,
-        features_dir: Path,
-        recipe: Recipe,
-        train_set: FashionMNIST,
-        *,
-        train_images: int,
-        test_images: int,
-        device: str,
+        self, features_dir: Path, recipe: Recipe, train_set: FashionMNIST, *, sizes: tuple[int, int], device: str
     ):
         self.features_dir, self.recipe, self.device = features_dir, recipe, device
-        self.train_images, self.test_images = train_images, test_images
+        self.train_images, self.test_images = sizes  # images of the evaluation's train and test splits
         self.digits = digits_datasets(image_size=recipe.data.image_size, seed=recipe.run.seed)
         self.pixels_train = train_set  # already read for pretraining
         self.pixels_test = FashionMNIST(recipe.data.path, split="test")

@@ -40,7 +40,6 @@ from simsiam_zoo.finetune import (
     finetune,
     save_classifier,
 )
-from simsiam_zoo.hub.cards import license_metadata
 from simsiam_zoo.hub.folder import HUB_FOLDER_KIND
 from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.schedules import LinearProtocolSchedule, RunOptions, Schedule
@@ -534,17 +533,15 @@ def finetune_classifier(
     schedule: Schedule = FINETUNE_SCHEDULE,
     frozen_backbone: bool = False,
     card_name: str | None = None,
-    license: str | None = None,
-    license_name: str | None = None,
-    license_link: str | None = None,
+    license: Mapping[str, str] | None = None,
     run: RunOptions = RunOptions(),
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Fine-tune `model` on `data` (or train a linear head, `frozen_backbone`) and save it as a timm classifier
     folder `out_dir`; the result dict holds the test top-1 and the per-epoch history.
 
-    The card's licence is `license` (a Hub licence id; `other` with `license_name` and `license_link`), by default
-    the backbone's. `out_dir` and the licence are checked first: never the model or the data, nor a folder of the
+    The card's licence is `license`, its fields as `hub.cards.license_metadata` makes them, by default the
+    backbone's. `out_dir` and the licence are checked first: never the model or the data, nor a folder of the
     user's own files unless `overwrite`."""
     inputs = _local_paths(model, data)
     check_output(out_dir, kind=HUB_FOLDER_KIND, inputs=inputs, overwrite=overwrite)
@@ -556,9 +553,8 @@ def finetune_classifier(
                 f"{out_dir}: --checkpoint-dir {run.checkpoint_dir} lies in the classifier folder, "
                 "which holds only the classifier; choose a checkpoint folder outside it"
             )
-    fields = license_metadata(license, name=license_name, link=license_link) if license else None
     loaded = _load(model, run)
-    fields = classifier_license(loaded, fields)  # the backbone's, when inherited, checked before any training
+    fields = classifier_license(loaded, license)  # the backbone's, when inherited, checked before any training
     splits = _labelled_splits(data, run)
     result = _train(
         loaded, splits, splits.train, schedule=schedule, frozen_backbone=frozen_backbone, run=run, name="finetune"
