@@ -1,4 +1,4 @@
-"""The README's model table, generated from the registry (simsiam_zoo/hub/registry.py), never written by hand.
+"""The README's model table, generated from the registry (simsiam_zoo/zoo/entries.py), never written by hand.
 
 .venv/bin/python scripts/zoo_table.py            # rewrite the table in README.md between its markers
 .venv/bin/python scripts/zoo_table.py --check    # exit 1 if README.md's table is not the registry's
@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from simsiam_zoo.hub.registry import METHODS, select_entries
+from simsiam_zoo.zoo import METHODS, select_entries
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 START, END = "<!-- zoo-table:start -->", "<!-- zoo-table:end -->"
@@ -33,7 +33,7 @@ def table() -> str:
         if entry.unsupported:
             layout = f"not supported: {entry.unsupported.split(':')[0]}"
         rows.append(
-            f"| `{entry.name}` | {METHODS[entry.method]} | {entry.epochs or '–'} | {entry.batch_size or '–'} "
+            f"| `{entry.name}` | {METHODS[entry.method].title} | {entry.epochs or '–'} | {entry.batch_size or '–'} "
             f"| {linear} | {entry.license} | {layout} | {published} |"
         )
     return "\n".join(rows)

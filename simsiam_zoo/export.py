@@ -33,9 +33,9 @@ from simsiam_zoo.hub.folder import (
     write_hub_folder,
 )
 from simsiam_zoo.hub.publish import check_repo_id
-from simsiam_zoo.hub.registry import Result, ZooEntry, find_entry
 from simsiam_zoo.recipe import Recipe, recipe_from_dict
-from simsiam_zoo.sources import cache_root, cached_folder, check_digests, fetch_original
+from simsiam_zoo.zoo import Result, ZooEntry, find_entry
+from simsiam_zoo.zoo.download import cache_root, cached_folder, check_digests, fetch_original
 
 DEFAULT_ORG = "simsiam-zoo"
 
@@ -88,16 +88,9 @@ def export_checkpoint(
 
     `out_dir` is checked before anything is read (`check_output`): never the run itself, nor a folder of the user's
     own files unless `overwrite`."""
-    checkpoint_path = Path(checkpoint_path)
     check_repo_id(repo_id or f"{DEFAULT_ORG}/{name}")
     check_output(out_dir, kind=HUB_FOLDER_KIND, inputs=(checkpoint_path,), overwrite=overwrite)
-    if (checkpoint_path / CONFIG_NAME).is_file() and not (checkpoint_path / CHECKPOINT_NAME).exists():
-        raise HubFolderError(
-            f"{checkpoint_path}: a hub folder, not a training run; export takes a run folder or its "
-            f"{CHECKPOINT_NAME} (a hub folder is pushed or loaded as it is)"
-        )
-    if checkpoint_path.is_dir():
-        checkpoint_path = checkpoint_path / CHECKPOINT_NAME
+    checkpoint_path = _run_checkpoint(Path(checkpoint_path))
     checkpoint = load_checkpoint(checkpoint_path)
     recipe = recipe_from_dict(checkpoint["recipe"], source=str(checkpoint_path))
     state = backbone_from_training_checkpoint(checkpoint)
@@ -105,26 +98,22 @@ def export_checkpoint(
     entry = _claimed_by_training_run(name, arch=recipe.model.arch)
     preprocessing = preprocessing_from_recipe(recipe)
     license = entry.license if entry else "apache-2.0"
-    dataset = entry.pretrain_dataset if entry else recipe.data.dataset
     method = "byol" if recipe.model.momentum_target is not None else "simsiam"
-    repo_id = repo_id or (entry.hub_id if entry else f"{DEFAULT_ORG}/{name}")
-    card = render_card(
-        CardFields(
-            name=name,
-            repo_id=repo_id,
-            arch=recipe.model.arch,
-            num_features=model.num_features,
-            summary=entry.summary if entry else f"{recipe.model.arch} pretrained with recipe `{recipe.name}`.",
-            license=license,
-            datasets=[dataset],
-            preprocessing=preprocessing,
-            recipe_summary=recipe_summary(recipe),
-            results=tuple(results),
-            method=method,
-        )
+    card = CardFields(
+        name=name,
+        repo_id=repo_id or (entry.hub_id if entry else f"{DEFAULT_ORG}/{name}"),
+        arch=recipe.model.arch,
+        num_features=model.num_features,
+        summary=entry.summary if entry else f"{recipe.model.arch} pretrained with recipe `{recipe.name}`.",
+        license=license,
+        datasets=[entry.pretrain_dataset if entry else recipe.data.dataset],
+        preprocessing=preprocessing,
+        recipe_summary=recipe_summary(recipe),
+        results=tuple(results),
+        method=method,
     )
     full_state = {k: v for k, v in checkpoint["model"].items() if not k.startswith("target.")}
-    folder = write_hub_folder(
+    return write_hub_folder(
         out_dir,
         backbone_state=state,
         config=timm_config(
@@ -135,13 +124,22 @@ def export_checkpoint(
             origin_url=PROJECT_URL,
             paper_ids=paper_id(method),
         ),
-        card=card,
+        card=render_card(card),
         recipe_yaml=recipe.to_yaml(),
         full_model_state=full_state if include_full_model else None,
         inputs=(checkpoint_path,),
         overwrite=overwrite,
     )
-    return folder
+
+
+def _run_checkpoint(path: Path) -> Path:
+    """The checkpoint file of a run folder (or the file itself); a hub folder is refused."""
+    if (path / CONFIG_NAME).is_file() and not (path / CHECKPOINT_NAME).exists():
+        raise HubFolderError(
+            f"{path}: a hub folder, not a training run; export takes a run folder or its "
+            f"{CHECKPOINT_NAME} (a hub folder is pushed or loaded as it is)"
+        )
+    return path / CHECKPOINT_NAME if path.is_dir() else path
 
 
 def convert_to_hub(

@@ -137,15 +137,7 @@ def finetune(
     context = init_distributed(torch.device(run.device))
     device = local_device(run.device, context)
     model = _with_new_head(backbone, num_classes, seed=run.seed).to(device)
-    head_ids = {id(p) for p in model.get_classifier().parameters()}
-    for param in model.parameters():
-        param.requires_grad_(not frozen_backbone or id(param) in head_ids)
-    prefix = classifier_prefix(model)
-    reference = (
-        {k: v.detach().clone() for k, v in model.state_dict().items() if not k.startswith(prefix)}
-        if frozen_backbone
-        else {}
-    )
+    reference = _set_trainable(model, frozen_backbone=frozen_backbone)
     training = _Finetuning(
         model,
         train_set,
@@ -165,6 +157,18 @@ def finetune(
     model.eval()
     top1 = training.history[-1]["val_top1"] if training.history else None
     return FinetuneResult(model, top1, training.history, len(train_set), len(val_set), training.batch)
+
+
+def _set_trainable(model: nn.Module, *, frozen_backbone: bool) -> dict[str, torch.Tensor]:
+    """Every parameter trains, or with `frozen_backbone` only the classifier's; then a copy of every other tensor is
+    returned for `_check_unchanged` (else nothing)."""
+    head_ids = {id(p) for p in model.get_classifier().parameters()}
+    for param in model.parameters():
+        param.requires_grad_(not frozen_backbone or id(param) in head_ids)
+    if not frozen_backbone:
+        return {}
+    prefix = classifier_prefix(model)
+    return {k: v.detach().clone() for k, v in model.state_dict().items() if not k.startswith(prefix)}
 
 
 def _check_unchanged(model: nn.Module, reference: dict[str, torch.Tensor]) -> None:

@@ -27,10 +27,10 @@ from simsiam_zoo.errors import HubFolderError
 from simsiam_zoo.export import fetch_entry
 from simsiam_zoo.hub.folder import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, read_config, read_weights
 from simsiam_zoo.hub.publish import check_repo_id, download_hub_repo
-from simsiam_zoo.hub.registry import ZooEntry, find_entry, get_entry
 from simsiam_zoo.model import untrained_backbone
 from simsiam_zoo.recipe import recipe_from_dict
-from simsiam_zoo.sources import cached_folder
+from simsiam_zoo.zoo import ZooEntry, find_entry, get_entry
+from simsiam_zoo.zoo.download import cached_folder
 
 
 def _from_folder(

@@ -19,7 +19,7 @@ from simsiam_zoo.errors import HubFolderError
 from simsiam_zoo.export import fetch_entry
 from simsiam_zoo.hub.folder import CARD_NAME, WEIGHTS_NAME
 from simsiam_zoo.hub.publish import HUB_FILES, check_repo_id, hub_api, push_hub_folder, remote_card
-from simsiam_zoo.hub.registry import ZOO, ZooEntry, get_entry
+from simsiam_zoo.zoo import ZOO, ZooEntry, get_entry
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class MirrorResult:
     reason: str | None = None
 
     def registry_line(self) -> str:
-        """The fields to set in the entry (simsiam_zoo/hub/registry.py) so that loads come from this repo."""
+        """The fields to set in the entry (simsiam_zoo/zoo/entries.py) so that loads come from this repo."""
         return f'{self.name}: hub_id="{self.repo_id}", revision="{self.revision}", sha256="{self.weights_sha256}"'
 
 

@@ -13,8 +13,8 @@ import torch
 from simsiam_zoo.data import FASHION_MNIST_DIR
 from simsiam_zoo.demo import DEMO_EPOCHS, DEMO_MODEL, run_demo
 from simsiam_zoo.hub.folder import validate_hub_folder
-from simsiam_zoo.hub.registry import ZOO
 from simsiam_zoo.loader import load_backbone
+from simsiam_zoo.zoo import ZOO
 
 
 @pytest.mark.skipif(not FASHION_MNIST_DIR.exists(), reason="needs apt-get install dataset-fashion-mnist")

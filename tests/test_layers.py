@@ -19,7 +19,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("tensors, files and metrics", ("augment", "data", "model", "losses", "checkpoint", "distributed", "evaluate")),
     ("features and converters", ("features", "convert")),
     ("training", ("engine", "train")),
-    ("zoo registry and downloads", ("hub.registry", "sources")),
+    ("zoo", ("zoo",)),
     ("hub format", ("hub",)),
     ("backbones and classifiers", ("backbone", "finetune")),
     ("export and the zoo cache", ("export",)),
@@ -153,27 +153,26 @@ def test_the_check_sees_an_upward_import_and_a_cycle_hidden_in_a_function() -> N
 def test_imports_inside_functions_and_relative_imports_are_read(tmp_path: Path) -> None:
     source = tmp_path / "module.py"
     source.write_text(
-        "from ._common import x\n\ndef f():\n    from simsiam_zoo.hub.registry import ZOO\n"
-        "    import simsiam_zoo.data\n"
+        "from ._common import x\n\ndef f():\n    from simsiam_zoo.zoo.entries import ZOO\n    import simsiam_zoo.data\n"
     )
-    modules = {"convert._common", "convert", "hub.registry", "hub", "data", ""}
-    assert imports_of("convert.module", source, modules) == {"convert._common", "hub.registry", "data"}
+    modules = {"convert._common", "convert", "zoo.entries", "zoo", "data", ""}
+    assert imports_of("convert.module", source, modules) == {"convert._common", "zoo.entries", "data"}
 
 
-@pytest.mark.parametrize("module", ["evaluate.knn", "evaluate.protocols", "hub.folder", "hub.registry", ""])
+@pytest.mark.parametrize("module", ["evaluate.knn", "evaluate.protocols", "hub.folder", "zoo.download", ""])
 def test_the_longest_listed_name_decides_the_layer(module: str) -> None:
     expected = {
         "evaluate.knn": "tensors, files and metrics",
         "evaluate.protocols": "evaluations and the demo",
         "hub.folder": "hub format",
-        "hub.registry": "zoo registry and downloads",
+        "zoo.download": "zoo",
         "": "command line and public API",
     }
     assert LAYERS[layer_of(module)][0] == expected[module]
 
 
 def _file_of(name: str) -> str:
-    """How README writes a listed name: `data/` for a package, `hub/registry.py` for a module."""
+    """How README writes a listed name: `data/` for a package, `evaluate/cached.py` for a module."""
     if name == "":
         return "__init__.py"
     path = PACKAGE / name.replace(".", "/")
@@ -187,3 +186,44 @@ def test_readme_layout_lists_the_same_layers() -> None:
     documented = [(cells[0].removeprefix("| "), cells[1]) for cells in rows[1:]]
     expected = [(layer, ", ".join(f"`{_file_of(name)}`" for name in names)) for layer, names in LAYERS]
     assert documented == expected
+
+
+MAX_LINES, MAX_PARAMETERS = 60, 10
+
+
+def long_functions(root: Path = PACKAGE) -> list[str]:
+    """Functions over MAX_LINES lines (signature, docstring and body) or MAX_PARAMETERS parameters (not counting
+    self or cls; *args and **kwargs count one each): an options object or a helper is due."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            args = node.args
+            names = [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)]
+            count = len(names) - (names[:1] in (["self"], ["cls"])) + bool(args.vararg) + bool(args.kwarg)
+            lines = node.end_lineno - node.lineno + 1
+            if lines > MAX_LINES or count > MAX_PARAMETERS:
+                found.append(
+                    f"{path.relative_to(root.parent)}:{node.lineno} {node.name}: {lines} lines, {count} parameters"
+                )
+    return found
+
+
+def test_no_function_is_over_60_lines_or_10_parameters() -> None:
+    assert long_functions() == []
+
+
+def test_the_size_check_sees_a_long_function_and_a_long_signature(tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    body = "\n".join(f"    x{i} = {i}" for i in range(60))
+    params = ", ".join(f"p{i}" for i in range(11))
+    (package / "m.py").write_text(
+        f"def long():\n{body}\n\n\nclass C:\n    def wide(self, {params}):\n        pass\n\n"
+        f"    def fine(self, {', '.join(f'p{i}' for i in range(10))}):\n        pass\n"
+    )
+    assert long_functions(package) == [
+        "pkg/m.py:1 long: 61 lines, 0 parameters",
+        "pkg/m.py:65 wide: 2 lines, 11 parameters",
+    ]

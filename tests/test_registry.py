@@ -12,7 +12,7 @@ import timm
 
 from simsiam_zoo.convert import CONVERTERS
 from simsiam_zoo.hub.publish import check_repo_id
-from simsiam_zoo.hub.registry import ALIASES, METHODS, ZOO, find_entry, get_entry, select_entries
+from simsiam_zoo.zoo import ALIASES, METHODS, ZOO, find_entry, get_entry, select_entries
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "simsiam_zoo.cli"]

@@ -21,12 +21,12 @@ import timm
 import torch
 from torch import nn
 
+from simsiam_zoo import zoo
 from simsiam_zoo.errors import ChecksumMismatch, HubFolderError, NotCachedOffline, SourceUnavailable
-from simsiam_zoo.hub import registry
 from simsiam_zoo.hub.folder import CARD_NAME
 from simsiam_zoo.loader import is_cached, load_backbone
 from simsiam_zoo.mirror import mirror_entries
-from simsiam_zoo.sources import cache_root, cached_folder, download, resolve_url
+from simsiam_zoo.zoo.download import cache_root, cached_folder, download, resolve_url
 from tests.hub_server import HubServer, hub_env, hub_server  # noqa: F401  (importing registers the fixtures)
 from tests.source_server import SourceServer
 from tests.test_convert import _mlp, _resnet, _vissl_trunk, _Wrapper
@@ -128,7 +128,7 @@ def serialise(checkpoint: Any) -> bytes:
     return buffer.getvalue()
 
 
-def published(entry: registry.ZooEntry, data: bytes, *, arch: str | None = None) -> registry.ZooEntry:
+def published(entry: zoo.ZooEntry, data: bytes, *, arch: str | None = None) -> zoo.ZooEntry:
     """`entry` as if its source had published the hash of `data` (of the kind it publishes), for architecture
     `arch`: the test file stands in for the real one."""
     assert entry.source is not None
@@ -142,14 +142,14 @@ def published(entry: registry.ZooEntry, data: bytes, *, arch: str | None = None)
     )
 
 
-def first_entry(converter: str) -> registry.ZooEntry:
-    return next(e for e in registry.ZOO.values() if e.source and e.source.converter == converter and not e.unsupported)
+def first_entry(converter: str) -> zoo.ZooEntry:
+    return next(e for e in zoo.ZOO.values() if e.source and e.source.converter == converter and not e.unsupported)
 
 
 def test_every_converter_the_registry_names_is_tested_here() -> None:
     from simsiam_zoo.convert import CONVERTERS
 
-    named = {e.source.converter for e in registry.ZOO.values() if e.source and not e.unsupported}
+    named = {e.source.converter for e in zoo.ZOO.values() if e.source and not e.unsupported}
     assert named <= set(CONVERTERS) and named == set(LAYOUTS)
 
 
@@ -162,7 +162,7 @@ def test_each_layout_downloads_converts_and_loads_in_plain_timm(
     checkpoint, net = LAYOUTS[converter]("resnet50")
     data = serialise(checkpoint)
     entry = published(first_entry(converter), data)
-    monkeypatch.setitem(registry.ZOO, entry.name, entry)
+    monkeypatch.setitem(zoo.ZOO, entry.name, entry)
     path = source_server.put(entry.source.url, data)
     loaded = load_backbone(entry.name)
     folder = cached_folder(entry)
@@ -187,8 +187,8 @@ def test_an_interrupted_transfer_resumes_with_a_range_request(
 ) -> None:
     checkpoint, net = _torchvision("resnet18")
     data = serialise(checkpoint)
-    entry = published(registry.ZOO["resnet50.supervised_tv_in1k"], data, arch="resnet18")  # a sha256-prefix entry
-    monkeypatch.setitem(registry.ZOO, entry.name, entry)
+    entry = published(zoo.ZOO["resnet50.supervised_tv_in1k"], data, arch="resnet18")  # a sha256-prefix entry
+    monkeypatch.setitem(zoo.ZOO, entry.name, entry)
     path = source_server.put(entry.source.url, data)
     half = len(data) // 2
     source_server.cut[path] = half
@@ -211,9 +211,9 @@ def test_transient_errors_are_retried_and_a_missing_file_is_not(source_server: S
 def test_a_corrupt_download_is_refused_and_deleted(source_server: SourceServer, monkeypatch) -> None:
     checkpoint, _ = _torchvision("resnet18")
     data = serialise(checkpoint)
-    entry = dataclasses.replace(published(registry.ZOO["resnet50.mocov2_in1k_ep200"], data, arch="resnet18"))
+    entry = dataclasses.replace(published(zoo.ZOO["resnet50.mocov2_in1k_ep200"], data, arch="resnet18"))
     assert entry.source.hash_kind == "md5-prefix"
-    monkeypatch.setitem(registry.ZOO, entry.name, entry)
+    monkeypatch.setitem(zoo.ZOO, entry.name, entry)
     source_server.put(entry.source.url, data[:-10] + b"corrupted!")
     actual = hashlib.md5(data[:-10] + b"corrupted!").hexdigest()
     with pytest.raises(
@@ -229,7 +229,7 @@ def test_offline_loads_come_from_the_cache_and_a_model_not_cached_exits_5(source
     """Through the CLI, with real registry entries: DINO's backbone-only file (no published hash)."""
     name = "resnet50.dino_in1k"
     checkpoint, _ = _torchvision("resnet50")
-    source_server.put(registry.ZOO[name].source_url, serialise(checkpoint))
+    source_server.put(zoo.ZOO[name].source_url, serialise(checkpoint))
     env = {**os.environ, "SIMSIAM_ZOO_SOURCE_MIRROR": source_server.url}
     done = subprocess.run([*CLI, "download", name], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -273,8 +273,8 @@ def test_mirror_pushes_once_and_plain_timm_loads_the_mirror(
 ) -> None:
     checkpoint, net = _torchvision("resnet18")
     data = serialise(checkpoint)
-    entry = published(registry.ZOO["resnet50.barlowtwins_in1k_ep1000"], data, arch="resnet18")  # MIT
-    monkeypatch.setitem(registry.ZOO, entry.name, entry)
+    entry = published(zoo.ZOO["resnet50.barlowtwins_in1k_ep1000"], data, arch="resnet18")  # MIT
+    monkeypatch.setitem(zoo.ZOO, entry.name, entry)
     source_server.put(entry.source.url, data)
     options = dict(org="zoo-mirror", endpoint=hub.url, token="hf_test", progress=False)
     first = mirror_entries([entry.name, "resnet50.vicreg_lightly_ep100", "resnet50.byol_in1k"], **options)
@@ -312,8 +312,8 @@ def test_a_file_that_cannot_be_converted_is_deleted_with_a_clear_error(
 ) -> None:
     """A source without a published hash served a truncated file: nothing checks it before the converter does."""
     checkpoint, _ = _torchvision("resnet18")
-    entry = dataclasses.replace(registry.ZOO["resnet50.dino_in1k"], arch="resnet18")
-    monkeypatch.setitem(registry.ZOO, entry.name, entry)
+    entry = dataclasses.replace(zoo.ZOO["resnet50.dino_in1k"], arch="resnet18")
+    monkeypatch.setitem(zoo.ZOO, entry.name, entry)
     source_server.put(entry.source.url, serialise(checkpoint)[:5000])
     expected = r"resnet50.dino_in1k: .*cannot read torch checkpoint .*\(the downloaded file was deleted\)"
     with pytest.raises(ValueError, match=expected):
@@ -329,8 +329,8 @@ def test_the_cached_folder_is_checked_on_every_load_and_a_zoo_name_is_never_shad
     working directory does not stand in for it."""
     checkpoint, net = _torchvision("resnet18")
     data = serialise(checkpoint)
-    entry = published(registry.ZOO["resnet50.supervised_tv_in1k"], data, arch="resnet18")
-    monkeypatch.setitem(registry.ZOO, entry.name, entry)
+    entry = published(zoo.ZOO["resnet50.supervised_tv_in1k"], data, arch="resnet18")
+    monkeypatch.setitem(zoo.ZOO, entry.name, entry)
     source_server.put(entry.source.url, data)
     impostor = tmp_path / entry.name
     impostor.mkdir()
@@ -421,10 +421,10 @@ def test_mirror_reports_what_it_pushed_before_a_failure_and_a_dry_run_needs_no_h
 
     checkpoint, _ = _torchvision("resnet18")
     data = serialise(checkpoint)
-    entry = published(registry.ZOO["resnet50.barlowtwins_in1k_ep1000"], data, arch="resnet18")  # MIT
-    missing = published(registry.ZOO["resnet50.barlowtwins_in1k_ep1000_fullckpt"], b"", arch="resnet18")  # not served
-    monkeypatch.setitem(registry.ZOO, entry.name, entry)
-    monkeypatch.setitem(registry.ZOO, missing.name, missing)
+    entry = published(zoo.ZOO["resnet50.barlowtwins_in1k_ep1000"], data, arch="resnet18")  # MIT
+    missing = published(zoo.ZOO["resnet50.barlowtwins_in1k_ep1000_fullckpt"], b"", arch="resnet18")  # not served
+    monkeypatch.setitem(zoo.ZOO, entry.name, entry)
+    monkeypatch.setitem(zoo.ZOO, missing.name, missing)
     source_server.put(entry.source.url, data)
     monkeypatch.setenv("HF_TOKEN", "hf_test")
     done = CliRunner().invoke(main, ["mirror", entry.name, missing.name, "--org", "partial"])
@@ -452,7 +452,7 @@ def test_a_download_into_a_full_disk_names_the_file(source_server: SourceServer)
     from tests.test_reliability import DISK_FULL, with_setup
 
     name = "resnet50.dino_in1k"
-    source_server.put(registry.ZOO[name].source_url, b"x" * 100_000)
+    source_server.put(zoo.ZOO[name].source_url, b"x" * 100_000)
     env = {**os.environ, "SIMSIAM_ZOO_SOURCE_MIRROR": source_server.url}
     done = subprocess.run(
         [*with_setup(DISK_FULL), "download", name], capture_output=True, text=True, env=env, timeout=300
@@ -471,8 +471,8 @@ def test_a_card_refused_while_mirroring_names_the_entry_not_the_staging_copy(
 
     checkpoint, _ = _torchvision("resnet18")
     data = serialise(checkpoint)
-    entry = published(registry.ZOO["resnet50.barlowtwins_in1k_ep1000"], data, arch="resnet18")  # MIT
-    monkeypatch.setitem(registry.ZOO, entry.name, entry)
+    entry = published(zoo.ZOO["resnet50.barlowtwins_in1k_ep1000"], data, arch="resnet18")  # MIT
+    monkeypatch.setitem(zoo.ZOO, entry.name, entry)
     source_server.put(entry.source.url, data)
     staged: list[str] = []
 

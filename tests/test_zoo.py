@@ -14,11 +14,11 @@ import timm
 import torch
 from huggingface_hub import ModelCard
 
+from simsiam_zoo import zoo
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from simsiam_zoo.digests import sha256_file
 from simsiam_zoo.errors import ConversionError, HubFolderError, UnknownModelError
 from simsiam_zoo.export import export_checkpoint, publish_local
-from simsiam_zoo.hub import registry
 from simsiam_zoo.hub.folder import CONFIG_NAME, WEIGHTS_NAME, validate_hub_folder
 from simsiam_zoo.hub.publish import push_hub_folder
 from simsiam_zoo.loader import load_backbone
@@ -80,11 +80,11 @@ def test_model_card_metadata(exported):
     assert card.data.pipeline_tag == "image-feature-extraction"
     assert card.data.license == "mit"
     assert sha256_file(exported / WEIGHTS_NAME) in card.text
-    assert f"hf-hub:{registry.ZOO[NAME].hub_id}" in card.text
+    assert f"hf-hub:{zoo.ZOO[NAME].hub_id}" in card.text
 
 
 def test_results_go_into_the_model_index(trained, tmp_path):
-    result = registry.Result("knn", "fashion_mnist", "top-1 accuracy", 77.5, "test")
+    result = zoo.Result("knn", "fashion_mnist", "top-1 accuracy", 77.5, "test")
     folder = export_checkpoint(trained, tmp_path / "card", name=NAME, results=[result])
     card = ModelCard.load(folder / "README.md")
     assert card.data.eval_results[0].metric_value == 77.5
@@ -125,13 +125,13 @@ def test_hf_hub_through_the_loopback_server_gives_the_training_features(hub: Hub
 
 def test_zoo_name_from_a_local_hub_checks_sha256(exported, tmp_path, monkeypatch):
     hub_dir = tmp_path / "hub"
-    entry = registry.ZOO[NAME]
+    entry = zoo.ZOO[NAME]
     target = publish_local(exported, hub_dir=hub_dir, repo_id=entry.hub_id)
     assert target == hub_dir / entry.hub_id and not list(target.parent.glob(".*"))
     digest = sha256_file(exported / WEIGHTS_NAME)
-    monkeypatch.setitem(registry.ZOO, NAME, dataclasses.replace(entry, sha256=digest))
+    monkeypatch.setitem(zoo.ZOO, NAME, dataclasses.replace(entry, sha256=digest))
     assert load_backbone(NAME, hub_dir=hub_dir).arch == "resnet18"
-    monkeypatch.setitem(registry.ZOO, NAME, dataclasses.replace(entry, sha256="0" * 64))
+    monkeypatch.setitem(zoo.ZOO, NAME, dataclasses.replace(entry, sha256="0" * 64))
     with pytest.raises(HubFolderError, match=rf"model.safetensors: sha256 {digest} does not match"):
         load_backbone(NAME, hub_dir=hub_dir)
     random = load_backbone(NAME, pretrained=False)

@@ -22,8 +22,8 @@ def models_command(
     """List the zoo (names containing PATTERN): method, epochs, batch, published linear top-1, licence, cached."""
     import json
 
-    from simsiam_zoo.hub.registry import select_entries
     from simsiam_zoo.loader import is_cached
+    from simsiam_zoo.zoo import select_entries
 
     entries = select_entries(pattern, method=method, license=licence, include_unsupported=show_all)
     rows = [{**entry.summary_row(), "cached": is_cached(entry)} for entry in entries]
@@ -113,7 +113,7 @@ def mirror_command(names: tuple[str, ...], *, org: str, dry_run: bool) -> None:
     finally:
         pinned = [result for result in results if result.action in ("pushed", "up to date")]
         if pinned:
-            click.echo("\nto pin in simsiam_zoo/hub/registry.py:")
+            click.echo("\nto pin in simsiam_zoo/zoo/entries.py:")
             for result in pinned:
                 click.echo(f"  {result.registry_line()}")
 

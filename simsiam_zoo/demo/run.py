@@ -43,7 +43,6 @@ from simsiam_zoo.evaluate import balanced_label_subset, knn_accuracy, linear_pro
 from simsiam_zoo.evaluate.protocols import digits_datasets
 from simsiam_zoo.export import export_checkpoint, publish_local
 from simsiam_zoo.hub.cards import HUB_DATASET_IDS
-from simsiam_zoo.hub.registry import ZOO, Result
 from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.recipe import Recipe, load_recipe
 from simsiam_zoo.train import (
@@ -55,6 +54,7 @@ from simsiam_zoo.train import (
     recipe_loss,
     train,
 )
+from simsiam_zoo.zoo import ZOO, Result
 
 
 @dataclass(frozen=True)

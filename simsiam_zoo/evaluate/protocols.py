@@ -259,6 +259,29 @@ def _train(
     )
 
 
+def _record(
+    evaluation: str, loaded: LoadedBackbone, splits: Splits, schedule: Schedule, run: RunOptions, **fields: Any
+) -> dict[str, Any]:
+    """A protocol's result: what it trained (model, data and its sizes), how (the schedule, seed and batch order),
+    then `fields`, its own (the batch size actually used, top-1, history, ...)."""
+    return {
+        "evaluation": evaluation,
+        "model": loaded.source,
+        "arch": loaded.arch,
+        "data": splits.name,
+        "num_train": len(splits.train),
+        "num_test": len(splits.test),
+        "num_classes": len(splits.classes),
+        "epochs": schedule.epochs,
+        "lr": schedule.lr,
+        "weight_decay": schedule.weight_decay,
+        "optimizer": schedule.optimizer,
+        "seed": run.seed,
+        "shuffle": run.shuffle,
+        **fields,
+    }
+
+
 def linear_protocol(
     model_name_or_path: ModelArg,
     data: DataArg,
@@ -276,25 +299,17 @@ def linear_protocol(
     splits = _labelled_splits(data, run)
     used = schedule.at_batch(min(schedule.batch_size, len(splits.train)))
     result = _train(loaded, splits, splits.train, schedule=used, frozen_backbone=True, run=run, name="linear_protocol")
-    return {
-        "evaluation": "linear_protocol",
-        "model": loaded.source,
-        "arch": loaded.arch,
-        "data": splits.name,
-        "num_train": result.num_train,
-        "num_test": result.num_val,
-        "num_classes": len(splits.classes),
-        "epochs": used.epochs,
-        "batch_size": used.batch_size,
-        "base_lr": schedule.base_lr,
-        "lr": used.lr,
-        "optimizer": used.optimizer,
-        "weight_decay": used.weight_decay,
-        "seed": run.seed,
-        "shuffle": run.shuffle,
-        "top1": result.top1,
-        "history": result.history,
-    }
+    return _record(
+        "linear_protocol",
+        loaded,
+        splits,
+        used,
+        run,
+        batch_size=used.batch_size,
+        base_lr=schedule.base_lr,
+        top1=result.top1,
+        history=result.history,
+    )
 
 
 def semi_supervised_subsets(
@@ -364,24 +379,10 @@ def semi_supervised(
                 "history": result.history,
             }
         )
-    return {
-        "evaluation": "semi_supervised",
-        "model": loaded.source,
-        "arch": loaded.arch,
-        "data": splits.name,
-        "num_train": len(splits.train),
-        "num_test": len(splits.test),
-        "num_classes": len(splits.classes),
-        "epochs": schedule.epochs,
-        "batch_size": schedule.batch_size,
-        "lr": schedule.lr,
-        "weight_decay": schedule.weight_decay,
-        "optimizer": schedule.optimizer,
-        "seed": run.seed,
-        "shuffle": run.shuffle,
-        "fractions": rows,
-        "top1": {f"{row['fraction']:g}": row["top1"] for row in rows},
-    }
+    top1 = {f"{row['fraction']:g}": row["top1"] for row in rows}
+    return _record(
+        "semi_supervised", loaded, splits, schedule, run, batch_size=schedule.batch_size, fractions=rows, top1=top1
+    )
 
 
 def _fingerprint(loaded: LoadedBackbone) -> str:
@@ -467,48 +468,12 @@ def transfer(
             splits = _labelled_splits(data, run)
             sizes = {"num_train": len(splits.train), "num_test": len(splits.test)}
             if "linear" in modes:
-                options = {
-                    "name": name,
-                    "cache": cache,
-                    "fingerprint": fingerprint,
-                    "batch_size": schedule.batch_size or EVAL_BATCH_SIZE,
-                    "run": run,
-                }
-                train_x, train_y = _features(loaded, splits, "train", **options)
-                test_x, test_y = _features(loaded, splits, "test", **options)
-                sweep = linear_probe_sweep(
-                    train_x, train_y, test_x, test_y, weight_decays=tuple(weight_decays), seed=run.seed
-                )
+                cached = _FeatureCache(cache, fingerprint, batch_size=schedule.batch_size or EVAL_BATCH_SIZE)
                 rows.append(
-                    {
-                        "dataset": name,
-                        "mode": "linear",
-                        "top1": sweep["test_accuracy"],
-                        "weight_decay": sweep["weight_decay"],
-                        **sizes,
-                    }
+                    {**_linear_row(loaded, splits, name, cached, weight_decays=weight_decays, run=run), **sizes}
                 )
             if "finetune" in modes:
-                result = _train(
-                    loaded,
-                    splits,
-                    splits.train,
-                    schedule=schedule,
-                    frozen_backbone=False,
-                    run=run,
-                    name=f"transfer-{name}",
-                )
-                rows.append(
-                    {
-                        "dataset": name,
-                        "mode": "finetune",
-                        "top1": result.top1,
-                        "epochs": schedule.epochs,
-                        "batch_size": result.batch_size,
-                        "lr": schedule.lr,
-                        **sizes,
-                    }
-                )
+                rows.append({**_finetune_row(loaded, splits, name, schedule=schedule, run=run), **sizes})
     return {
         "evaluation": "transfer",
         "model": loaded.source,
@@ -519,10 +484,75 @@ def transfer(
     }
 
 
+@dataclass(frozen=True)
+class _FeatureCache:
+    """Where transfer's features live (`cache`/NAME-SPLIT-FINGERPRINT), and the batch they are extracted in."""
+
+    folder: Path
+    fingerprint: str
+    batch_size: int
+
+
+def _linear_row(
+    loaded: LoadedBackbone,
+    splits: Splits,
+    name: str,
+    cache: _FeatureCache,
+    *,
+    weight_decays: Sequence[float],
+    run: RunOptions,
+) -> dict[str, Any]:
+    """The L-BFGS probe on the split's cached features, its weight decay chosen on a part of train."""
+    features = {"name": name, "cache": cache.folder, "fingerprint": cache.fingerprint, "batch_size": cache.batch_size}
+    sweep = linear_probe_sweep(
+        *_features(loaded, splits, "train", run=run, **features),
+        *_features(loaded, splits, "test", run=run, **features),
+        weight_decays=tuple(weight_decays),
+        seed=run.seed,
+    )
+    return {"dataset": name, "mode": "linear", "top1": sweep["test_accuracy"], "weight_decay": sweep["weight_decay"]}
+
+
+def _finetune_row(
+    loaded: LoadedBackbone, splits: Splits, name: str, *, schedule: Schedule, run: RunOptions
+) -> dict[str, Any]:
+    """The whole network fine-tuned on the split by `schedule`."""
+    result = _train(
+        loaded, splits, splits.train, schedule=schedule, frozen_backbone=False, run=run, name=f"transfer-{name}"
+    )
+    return {
+        "dataset": name,
+        "mode": "finetune",
+        "top1": result.top1,
+        "epochs": schedule.epochs,
+        "batch_size": result.batch_size,
+        "lr": schedule.lr,
+    }
+
+
 def _local_paths(*args: Any) -> list[str | Path]:
     """The arguments (or pair members) that name files or folders, for the output checks."""
     items = [item for arg in args for item in (arg if isinstance(arg, (tuple, list)) else (arg,))]
     return [item for item in items if isinstance(item, (str, Path))]
+
+
+def _check_classifier_output(
+    out_dir: str | Path, *, inputs: Sequence[str | Path], run: RunOptions, overwrite: bool
+) -> None:
+    """The classifier folder may be written (never over the model or data), and holds no checkpoint folder."""
+    check_output(out_dir, kind=HUB_FOLDER_KIND, inputs=inputs, overwrite=overwrite)
+    _checkpoint_path(run, "finetune")
+    if run.checkpoint_dir is not None:
+        folder, checkpoints = Path(out_dir).resolve(), Path(run.checkpoint_dir).resolve()
+        if checkpoints == folder or folder in checkpoints.parents:
+            raise OutputRefused(
+                f"{out_dir}: --checkpoint-dir {run.checkpoint_dir} lies in the classifier folder, "
+                "which holds only the classifier; choose a checkpoint folder outside it"
+            )
+
+
+def _schedule_text(schedule: Schedule) -> str:
+    return f"{schedule.optimizer.upper()} lr {schedule.lr:g} cosine, weight decay {schedule.weight_decay:g}"
 
 
 def finetune_classifier(
@@ -544,15 +574,7 @@ def finetune_classifier(
     backbone's. `out_dir` and the licence are checked first: never the model or the data, nor a folder of the
     user's own files unless `overwrite`."""
     inputs = _local_paths(model, data)
-    check_output(out_dir, kind=HUB_FOLDER_KIND, inputs=inputs, overwrite=overwrite)
-    _checkpoint_path(run, "finetune")
-    if run.checkpoint_dir is not None:
-        folder, checkpoints = Path(out_dir).resolve(), Path(run.checkpoint_dir).resolve()
-        if checkpoints == folder or folder in checkpoints.parents:
-            raise OutputRefused(
-                f"{out_dir}: --checkpoint-dir {run.checkpoint_dir} lies in the classifier folder, "
-                "which holds only the classifier; choose a checkpoint folder outside it"
-            )
+    _check_classifier_output(out_dir, inputs=inputs, run=run, overwrite=overwrite)
     loaded = _load(model, run)
     fields = classifier_license(loaded, license)  # the backbone's, when inherited, checked before any training
     splits = _labelled_splits(data, run)
@@ -560,10 +582,7 @@ def finetune_classifier(
         loaded, splits, splits.train, schedule=schedule, frozen_backbone=frozen_backbone, run=run, name="finetune"
     )
     how = "linear head on the frozen backbone" if frozen_backbone else "fine-tuned end to end"
-    summary = (
-        f"{how}, {schedule.epochs} epochs, batch {result.batch_size}, {schedule.optimizer.upper()} lr "
-        f"{schedule.lr:g} cosine, weight decay {schedule.weight_decay:g}, seed {run.seed}"
-    )
+    summary = f"{how}, {schedule.epochs} epochs, batch {result.batch_size}, {_schedule_text(schedule)}, seed {run.seed}"
     folder = Path(out_dir)
     if init_distributed(torch.device(run.device)).is_main:  # under torchrun every rank holds the same model
         save_classifier(
@@ -578,23 +597,15 @@ def finetune_classifier(
             overwrite=overwrite,
             schedule_summary=summary,
         )
-    return {
-        "evaluation": "finetune",
-        "model": loaded.source,
-        "arch": loaded.arch,
-        "data": splits.name,
-        "out": str(folder),
-        "frozen_backbone": frozen_backbone,
-        "num_train": result.num_train,
-        "num_test": result.num_val,
-        "num_classes": len(splits.classes),
-        "epochs": schedule.epochs,
-        "batch_size": result.batch_size,
-        "lr": schedule.lr,
-        "weight_decay": schedule.weight_decay,
-        "optimizer": schedule.optimizer,
-        "seed": run.seed,
-        "shuffle": run.shuffle,
-        "top1": result.top1,
-        "history": result.history,
-    }
+    return _record(
+        "finetune",
+        loaded,
+        splits,
+        schedule,
+        run,
+        batch_size=result.batch_size,
+        out=str(folder),
+        frozen_backbone=frozen_backbone,
+        top1=result.top1,
+        history=result.history,
+    )

@@ -11,8 +11,8 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.errors import HubFolderError
-from simsiam_zoo.hub.registry import METHODS as METHOD_TITLES
-from simsiam_zoo.hub.registry import Result
+from simsiam_zoo.zoo import Result
+from simsiam_zoo.zoo.methods import METHODS, Paper
 
 PROJECT_URL = "https://github.com/simsiam-zoo/simsiam-zoo"
 # cards/ at the top of the repository, installed as the package simsiam_zoo.cards (see pyproject.toml).
@@ -49,144 +49,16 @@ HUB_LICENSES = {
 # digits) has no Hub id and is left out of the card's `datasets`.
 HUB_DATASET_IDS = {"fashion_mnist": "zalando-datasets/fashion_mnist", "imagenet-1k": "imagenet-1k"}
 PROTOCOLS = {"linear": "linear probe", "knn": "kNN", "finetune": "fine-tuned", "supervised": "supervised classifier"}
-# The paper of each method, for the card's citation: (bibtex key, title, authors, venue, year, arXiv id).
-PAPERS = {
-    "simsiam": (
-        "chen2021simsiam",
-        "Exploring Simple Siamese Representation Learning",
-        "Chen, Xinlei and He, Kaiming",
-        "CVPR",
-        2021,
-        "2011.10566",
-    ),
-    "mocov1": (
-        "he2020moco",
-        "Momentum Contrast for Unsupervised Visual Representation Learning",
-        "He, Kaiming and Fan, Haoqi and Wu, Yuxin and Xie, Saining and Girshick, Ross",
-        "CVPR",
-        2020,
-        "1911.05722",
-    ),
-    "mocov2": (
-        "chen2020mocov2",
-        "Improved Baselines with Momentum Contrastive Learning",
-        "Chen, Xinlei and Fan, Haoqi and Girshick, Ross and He, Kaiming",
-        "arXiv",
-        2020,
-        "2003.04297",
-    ),
-    "mocov3": (
-        "chen2021mocov3",
-        "An Empirical Study of Training Self-Supervised Vision Transformers",
-        "Chen, Xinlei and Xie, Saining and He, Kaiming",
-        "ICCV",
-        2021,
-        "2104.02057",
-    ),
-    "dino": (
-        "caron2021dino",
-        "Emerging Properties in Self-Supervised Vision Transformers",
-        "Caron, Mathilde and Touvron, Hugo and Misra, Ishan and J{\\'e}gou, Herv{\\'e} and Mairal, Julien and "
-        "Bojanowski, Piotr and Joulin, Armand",
-        "ICCV",
-        2021,
-        "2104.14294",
-    ),
-    "swav": (
-        "caron2020swav",
-        "Unsupervised Learning of Visual Features by Contrasting Cluster Assignments",
-        "Caron, Mathilde and Misra, Ishan and Mairal, Julien and Goyal, Priya and Bojanowski, Piotr and Joulin, Armand",
-        "NeurIPS",
-        2020,
-        "2006.09882",
-    ),
-    "barlowtwins": (
-        "zbontar2021barlow",
-        "Barlow Twins: Self-Supervised Learning via Redundancy Reduction",
-        "Zbontar, Jure and Jing, Li and Misra, Ishan and LeCun, Yann and Deny, St{\\'e}phane",
-        "ICML",
-        2021,
-        "2103.03230",
-    ),
-    "vicreg": (
-        "bardes2022vicreg",
-        "VICReg: Variance-Invariance-Covariance Regularization for Self-Supervised Learning",
-        "Bardes, Adrien and Ponce, Jean and LeCun, Yann",
-        "ICLR",
-        2022,
-        "2105.04906",
-    ),
-    "vicregl": (
-        "bardes2022vicregl",
-        "VICRegL: Self-Supervised Learning of Local Visual Features",
-        "Bardes, Adrien and Ponce, Jean and LeCun, Yann",
-        "NeurIPS",
-        2022,
-        "2210.01571",
-    ),
-    "byol": (
-        "grill2020byol",
-        "Bootstrap Your Own Latent: A New Approach to Self-Supervised Learning",
-        "Grill, Jean-Bastien and others",
-        "NeurIPS",
-        2020,
-        "2006.07733",
-    ),
-    "densecl": (
-        "wang2021densecl",
-        "Dense Contrastive Learning for Self-Supervised Visual Pre-Training",
-        "Wang, Xinlong and Zhang, Rufeng and Shen, Chunhua and Kong, Tao and Li, Lei",
-        "CVPR",
-        2021,
-        "2011.09157",
-    ),
-    "simclr": (
-        "chen2020simclr",
-        "A Simple Framework for Contrastive Learning of Visual Representations",
-        "Chen, Ting and Kornblith, Simon and Norouzi, Mohammad and Hinton, Geoffrey",
-        "ICML",
-        2020,
-        "2002.05709",
-    ),
-    "pirl": (
-        "misra2020pirl",
-        "Self-Supervised Learning of Pretext-Invariant Representations",
-        "Misra, Ishan and van der Maaten, Laurens",
-        "CVPR",
-        2020,
-        "1912.01991",
-    ),
-    "npid": (
-        "wu2018npid",
-        "Unsupervised Feature Learning via Non-Parametric Instance Discrimination",
-        "Wu, Zhirong and Xiong, Yuanjun and Yu, Stella X. and Lin, Dahua",
-        "CVPR",
-        2018,
-        "1805.01978",
-    ),
-    "supervised": (
-        "he2016resnet",
-        "Deep Residual Learning for Image Recognition",
-        "He, Kaiming and Zhang, Xiangyu and Ren, Shaoqing and Sun, Jian",
-        "CVPR",
-        2016,
-        "1512.03385",
-    ),
-}
-PAPERS["deepclusterv2"] = PAPERS["selav2"] = PAPERS["swav"]  # both are introduced in the SwAV paper
+
+
+def _paper(method: str | None) -> Paper | None:
+    return METHODS[method].paper if method in METHODS else None
 
 
 def paper_id(method: str | None) -> str | None:
     """The method's paper as timm's pretrained cfg names papers (`arXiv:ID`)."""
-    return f"arXiv:{PAPERS[method][5]}" if method in PAPERS else None
-
-
-def citation(method: str) -> str:
-    key, title, authors, venue, year, arxiv = PAPERS[method]
-    return (
-        f"@inproceedings{{{key},\n  title     = {{{title}}},\n  author    = {{{authors}}},\n"
-        f"  booktitle = {{{venue}}},\n  year      = {{{year}}},\n  eprint    = {{{arxiv}}}\n}}"
-    )
+    paper = _paper(method)
+    return paper.paper_id if paper else None
 
 
 def hub_dataset_ids(datasets: Sequence[str]) -> list[str]:
@@ -281,6 +153,7 @@ class CardFields:
 def render_card(fields: CardFields) -> str:
     """The README.md of a hub folder; `{{weights_sha256}}` is filled in by `write_hub_folder`."""
     f = fields
+    paper = _paper(f.method)
     task = "image-classification" if f.class_names else "image-feature-extraction"
     data = ModelCardData(
         **license_metadata(f.license, name=f.license_name, link=f.license_link),
@@ -314,9 +187,9 @@ def render_card(fields: CardFields) -> str:
             filter(None, (license_sentence(f.license, f.license_name, f.license_link), f.license_note))
         ),
         method=f.method,
-        method_title=METHOD_TITLES.get(f.method or "", f.method),
-        paper_url=f"https://arxiv.org/abs/{PAPERS[f.method][5]}" if f.method in PAPERS else None,
-        citation=citation(f.method) if f.method in PAPERS else None,
+        method_title=METHODS[f.method].title if f.method in METHODS else f.method,
+        paper_url=f"https://arxiv.org/abs/{paper.arxiv}" if paper else None,
+        citation=paper.bibtex() if paper else None,
         project_url=PROJECT_URL,
         class_names=list(f.class_names),
         base_model=f.base_model,

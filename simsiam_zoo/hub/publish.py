@@ -6,6 +6,7 @@ uploaded; only the hub folder's own files go up, whatever else lies in the folde
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,7 @@ def _check_zoo_repo(folder: Path, repo_id: str, *, arch: str, weights_sha256: st
     """A zoo entry's repo takes only that entry's weights: its architecture, its pinned sha256, a card in its name."""
     from huggingface_hub import ModelCard
 
-    from simsiam_zoo.hub.registry import ZOO
+    from simsiam_zoo.zoo import ZOO
 
     entry = next((entry for entry in ZOO.values() if entry.hub_id == repo_id), None)
     if entry is None:
@@ -112,39 +113,23 @@ def push_hub_folder(
     """
     check_repo_id(repo_id)
     folder = Path(folder)
-    linked = [name for name in HUB_FILES if (folder / name).is_symlink()]
-    if linked:  # a link could send any file of the machine to the Hub
-        raise HubFolderError(
-            f"{folder}: {', '.join(linked)} is a symbolic link; push uploads only regular files of "
-            "the folder (copy the file in instead)"
-        )
+    _refuse_links(folder)
     info = validate_hub_folder(folder)
     _check_zoo_repo(folder, repo_id, arch=info.arch, weights_sha256=info.weights_sha256)
     files = tuple(name for name in HUB_FILES if (folder / name).is_file())
+    listed = PushResult(
+        repo_id, repo_url=None, commit_url=None, commit_oid=None, files=files, weights_sha256=info.weights_sha256
+    )
     if dry_run:
-        return PushResult(
-            repo_id=repo_id,
-            repo_url=None,
-            commit_url=None,
-            commit_oid=None,
-            files=files,
-            weights_sha256=info.weights_sha256,
-        )
+        return listed
 
     api = hub_api(endpoint=endpoint, token=token)
     repo_url = api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
     if revision not in (None, "main"):
         api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
-    kept_card = None
-    if not overwrite_card:
-        remote = remote_card(repo_id, revision=revision, endpoint=endpoint, token=token)
-        if remote:
-            files = tuple(name for name in files if name != CARD_NAME)
-            kept_card = (
-                ""
-                if info.weights_sha256 in remote
-                else (f"the Hub's {CARD_NAME} is kept and does not state these weights' sha256 {info.weights_sha256}")
-            )
+    remote = None if overwrite_card else remote_card(repo_id, revision=revision, endpoint=endpoint, token=token)
+    kept_card = None if not remote else _kept_card_problem(remote, info.weights_sha256)
+    files = tuple(name for name in files if not (remote and name == CARD_NAME))
     commit = api.upload_folder(
         folder_path=folder,
         repo_id=repo_id,
@@ -154,16 +139,32 @@ def push_hub_folder(
         commit_message=commit_message or f"Upload {info.arch} backbone (weights sha256 {info.weights_sha256[:12]})",
         allow_patterns=list(files),
     )
-    return PushResult(
-        repo_id=repo_id,
+    return dataclasses.replace(
+        listed,
         repo_url=str(repo_url),
         commit_url=commit.commit_url,
         commit_oid=commit.oid,
         files=files,
-        weights_sha256=info.weights_sha256,
         pr_url=commit.pr_url,
         kept_card=kept_card,
     )
+
+
+def _refuse_links(folder: Path) -> None:
+    """A link could send any file of the machine to the Hub: push uploads only the folder's regular files."""
+    linked = [name for name in HUB_FILES if (folder / name).is_symlink()]
+    if linked:
+        raise HubFolderError(
+            f"{folder}: {', '.join(linked)} is a symbolic link; push uploads only regular files of "
+            "the folder (copy the file in instead)"
+        )
+
+
+def _kept_card_problem(remote: str, weights_sha256: str) -> str:
+    """What is wrong with keeping the Hub's card ('' when it states these weights' sha256)."""
+    if weights_sha256 in remote:
+        return ""
+    return f"the Hub's {CARD_NAME} is kept and does not state these weights' sha256 {weights_sha256}"
 
 
 def remote_card(

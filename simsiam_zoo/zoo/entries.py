@@ -1,144 +1,23 @@
-"""The zoo: one explicit registry of `arch.tag` names, each a frozen entry (like timm's pretrained cfgs,
-but a literal dict rather than module attributes).
+"""Every zoo entry: one explicit registry of `arch.tag` names, each a frozen record (like timm's pretrained cfgs, but
+a literal dict rather than module attributes), written as keyword records per release.
 
-Every public self-supervised ResNet-50 ImageNet release we know of is an entry, with the facts its own project
-publishes (shared/zoo_sources.md compiles them): where the file is, the hash published with it, the licence, the
-training epochs and batch, the published results and the converter that reads its layout. A fact the source does
-not state is None and said so in `note`, never guessed.
+Each entry holds the facts its own project publishes, cited by the public URL of its origin (`_ORIGINS`): where the
+file is, the hash published with it, the licence, the training epochs and batch, the published results and the
+converter that reads its layout. A fact the source does not state is None and said so in `note`, never guessed.
 """
 
 from __future__ import annotations
 
-import difflib
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import KW_ONLY, dataclass
 
 from simsiam_zoo.augment import Preprocessing
-from simsiam_zoo.errors import UnknownModelError
+from simsiam_zoo.zoo.methods import METHODS
+from simsiam_zoo.zoo.schema import IMAGENET_EVAL, MIRROR_ORG, HashKind, Result, Source, ZooEntry
 
 FASHION_MNIST_PREPROCESSING = Preprocessing(
     input_size=(3, 32, 32), interpolation="bicubic", crop_pct=1.0, mean=(0.286,) * 3, std=(0.353,) * 3
 )
-# The evaluation transform of these projects' linear protocols (torchvision: Resize(256), CenterCrop(224), bilinear).
-IMAGENET_EVAL = Preprocessing(interpolation="bilinear", crop_pct=0.875)
-MIRROR_ORG = "simsiam-zoo"
-# Licences under which the weights may be passed on (CC BY-NC: non-commercially, with attribution).
-REDISTRIBUTABLE = ("apache-2.0", "mit", "bsd-3-clause", "cc-by-nc-4.0")
-HashKind = Literal["sha256-prefix", "md5-prefix", "none"]
 
-
-@dataclass(frozen=True)
-class Result:
-    task: str  # "knn", "linear", "finetune", "supervised", ...
-    dataset: str  # Hub dataset id, e.g. "imagenet-1k"
-    metric: str  # "top-1 accuracy"
-    value: float
-    source: str  # where the number comes from
-    source_url: str | None = None
-
-
-@dataclass(frozen=True)
-class Source:
-    """The original checkpoint: where it is, the hash published with it, and the converter that reads it."""
-
-    url: str
-    converter: str  # a name in simsiam_zoo.convert.CONVERTERS
-    hash_kind: HashKind = "none"
-    published_hash: str | None = None  # the prefix as published (OpenMMLab/torchvision: sha256[:8]; MoCo: md5[:8])
-    # The whole file's sha256, pinned once a download has been verified; checked on every later download.
-    sha256: str | None = None
-
-    @property
-    def filename(self) -> str:
-        return self.url.split("?")[0].rsplit("/", 1)[-1].replace("%3D", "=")
-
-
-@dataclass(frozen=True)
-class ZooEntry:
-    name: str
-    arch: str
-    hub_id: str
-    summary: str
-    license: str  # the Hub's licence id (SPDX where one exists); "unknown" when the source states none
-    pretrain_dataset: str
-    epochs: int | None  # None: not stated by the source (see note)
-    batch_size: int | None
-    preprocessing: Preprocessing
-    method: str = "simsiam"
-    filename: str = "model.safetensors"
-    # sha256 of `filename` in the Hub mirror `hub_id`; None until mirrored and pinned: then the original is fetched.
-    sha256: str | None = None
-    revision: str | None = None
-    recipe: str | None = None
-    source: Source | None = None
-    results: tuple[Result, ...] = field(default_factory=tuple)
-    note: str | None = None
-    aliases: tuple[str, ...] = ()
-    unsupported: str | None = None  # why this checkpoint cannot be loaded, for `models --all`
-
-    @property
-    def source_url(self) -> str | None:
-        return self.source.url if self.source else None
-
-    @property
-    def linear_top1(self) -> float | None:
-        return next(
-            (
-                r.value
-                for r in self.results
-                if (r.task, r.dataset, r.metric) == ("linear", "imagenet-1k", "top-1 accuracy")
-            ),
-            None,
-        )
-
-    @property
-    def redistributable(self) -> bool:
-        return self.license in REDISTRIBUTABLE
-
-    def summary_row(self) -> dict[str, Any]:
-        """The facts `simsiam-zoo models` shows, as JSON-ready values."""
-        return {
-            "name": self.name,
-            "arch": self.arch,
-            "method": self.method,
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "linear_top1": self.linear_top1,
-            "license": self.license,
-            "hub_id": self.hub_id,
-            "hub_sha256": self.sha256,
-            "source_url": self.source_url,
-            "converter": self.source.converter if self.source else None,
-            "source_hash": f"{self.source.hash_kind}:{self.source.published_hash}"
-            if self.source and self.source.published_hash
-            else None,
-            "recipe": self.recipe,
-            "results": [asdict(result) for result in self.results],
-            "aliases": list(self.aliases),
-            "note": self.note,
-            "unsupported": self.unsupported,
-        }
-
-
-METHODS = {
-    "simsiam": "SimSiam",
-    "mocov1": "MoCo v1",
-    "mocov2": "MoCo v2",
-    "mocov3": "MoCo v3",
-    "dino": "DINO",
-    "swav": "SwAV",
-    "deepclusterv2": "DeepCluster-v2",
-    "selav2": "SeLa-v2",
-    "barlowtwins": "Barlow Twins",
-    "vicreg": "VICReg",
-    "vicregl": "VICRegL",
-    "byol": "BYOL",
-    "densecl": "DenseCL",
-    "simclr": "SimCLR",
-    "pirl": "PIRL",
-    "npid": "NPID",
-    "supervised": "supervised",
-}
 _ORIGINS = {
     "simsiam": ("the official SimSiam release", "https://github.com/facebookresearch/simsiam"),
     "moco": ("the official MoCo release", "https://github.com/facebookresearch/moco"),
@@ -175,58 +54,68 @@ _MOCO_LICENCE = (
 )
 
 
-def _r50(
-    tag: str,
-    *,
-    method: str,
-    origin: str,
-    url: str,
-    converter: str,
-    license: str,
-    epochs: int | None,
-    batch: int | None,
-    linear: float | None,
-    hash_kind: HashKind = "none",
-    published_hash: str | None = None,
-    extra: tuple[tuple[str, str, float], ...] = (),
-    note: str | None = None,
-    aliases: tuple[str, ...] = (),
-    unsupported: str | None = None,
-    preprocessing: Preprocessing = IMAGENET_EVAL,
-) -> ZooEntry:
-    """A ResNet-50 ImageNet-1k entry; `extra` holds further published results as (task, metric, value)."""
-    where, results_url = _ORIGINS[origin]
-    name = f"resnet50.{tag}"
-    trained = ", ".join(
-        part for part in (f"{epochs} epochs" if epochs else None, f"batch {batch}" if batch else None) if part
-    )
-    summary = (
-        f"ResNet-50 pretrained with {METHODS[method]} on ImageNet-1k{f' ({trained})' if trained else ''}, from "
-        f"{where}, converted to timm's key names."
-    )
-    task_name = "supervised" if method == "supervised" else "linear"
-    results = tuple(
-        Result(task, "imagenet-1k", metric, value, f"{where} (as published)", results_url)
-        for task, metric, value in ((task_name, "top-1 accuracy", linear), *extra)
-        if value is not None
-    )
-    return ZooEntry(
-        name=name,
-        arch="resnet50",
-        hub_id=f"{MIRROR_ORG}/{name}",
-        summary=summary,
-        license=license,
-        pretrain_dataset="imagenet-1k",
-        epochs=epochs,
-        batch_size=batch,
-        preprocessing=preprocessing,
-        method=method,
-        source=Source(url, converter, hash_kind, published_hash),
-        results=results,
-        note=note,
-        aliases=aliases,
-        unsupported=unsupported,
-    )
+@dataclass(frozen=True)
+class _ResNet50:
+    """A ResNet-50 ImageNet-1k release, as its project publishes it (`origin`: where, in `_ORIGINS`); `extra` holds
+    further published results as (task, metric, value)."""
+
+    tag: str
+    _: KW_ONLY
+    method: str
+    origin: str
+    url: str
+    converter: str
+    license: str
+    epochs: int | None
+    batch: int | None
+    linear: float | None
+    hash_kind: HashKind = "none"
+    published_hash: str | None = None
+    extra: tuple[tuple[str, str, float], ...] = ()
+    note: str | None = None
+    aliases: tuple[str, ...] = ()
+    unsupported: str | None = None
+    preprocessing: Preprocessing = IMAGENET_EVAL
+
+    def entry(self) -> ZooEntry:
+        where, results_url = _ORIGINS[self.origin]
+        name = f"resnet50.{self.tag}"
+        trained = ", ".join(
+            part
+            for part in (
+                f"{self.epochs} epochs" if self.epochs else None,
+                f"batch {self.batch}" if self.batch else None,
+            )
+            if part
+        )
+        trained = f" ({trained})" if trained else ""
+        summary = (
+            f"ResNet-50 pretrained with {METHODS[self.method].title} on ImageNet-1k{trained}, from {where}, "
+            "converted to timm's key names."
+        )
+        task_name = "supervised" if self.method == "supervised" else "linear"
+        results = tuple(
+            Result(task, "imagenet-1k", metric, value, f"{where} (as published)", results_url)
+            for task, metric, value in ((task_name, "top-1 accuracy", self.linear), *self.extra)
+            if value is not None
+        )
+        return ZooEntry(
+            name=name,
+            arch="resnet50",
+            hub_id=f"{MIRROR_ORG}/{name}",
+            summary=summary,
+            license=self.license,
+            pretrain_dataset="imagenet-1k",
+            epochs=self.epochs,
+            batch_size=self.batch,
+            preprocessing=self.preprocessing,
+            method=self.method,
+            source=Source(self.url, self.converter, self.hash_kind, self.published_hash),
+            results=results,
+            note=self.note,
+            aliases=self.aliases,
+            unsupported=self.unsupported,
+        )
 
 
 def _mm(
@@ -241,7 +130,7 @@ def _mm(
 ) -> ZooEntry:
     """An OpenMMLab checkpoint: the name ends in `-<first 8 hex of the sha256>.pth`."""
     published = path.rsplit("-", 1)[1].removesuffix(".pth")
-    return _r50(
+    return _ResNet50(
         tag,
         method=method,
         origin=origin,
@@ -254,14 +143,14 @@ def _mm(
         hash_kind="sha256-prefix",
         published_hash=published,
         note=note,
-    )
+    ).entry()
 
 
 def _vissl(
     tag: str, method: str, epochs: int, batch: int | None, path: str, linear: float, note: str | None = None
 ) -> ZooEntry:
     # The hex suffix of VISSL folder names is a run id, not a hash.
-    return _r50(
+    return _ResNet50(
         tag,
         method=method,
         origin="vissl",
@@ -272,7 +161,7 @@ def _vissl(
         batch=batch,
         linear=linear,
         note=note or "VISSL is MIT-licensed and states no separate licence for its weights.",
-    )
+    ).entry()
 
 
 def _swav(
@@ -285,7 +174,7 @@ def _swav(
     note: str | None = None,
     aliases: tuple[str, ...] = (),
 ) -> ZooEntry:
-    return _r50(
+    return _ResNet50(
         tag,
         method=method,
         origin="swav",
@@ -297,11 +186,11 @@ def _swav(
         linear=linear,
         note=note,
         aliases=aliases,
-    )
+    ).entry()
 
 
 def _lightly(method: str, batch: int, run: str, step: int, linear: float, finetune: float, knn: float) -> ZooEntry:
-    return _r50(
+    return _ResNet50(
         f"{method}_lightly_ep100",
         method=method,
         origin="lightly",
@@ -313,12 +202,12 @@ def _lightly(method: str, batch: int, run: str, step: int, linear: float, finetu
         linear=linear,
         extra=(("finetune", "top-1 accuracy", finetune), ("knn", "top-1 accuracy", knn)),
         note="lightly's code is MIT; no licence is stated for its benchmark checkpoints, so they are not mirrored.",
-    )
+    ).entry()
 
 
 _ENTRIES = (
     # facebookresearch/simsiam
-    _r50(
+    _ResNet50(
         "simsiam_in1k_ep100_bs512",
         method="simsiam",
         origin="simsiam",
@@ -329,8 +218,8 @@ _ENTRIES = (
         batch=512,
         linear=68.1,
         aliases=("simsiam_resnet50.in1k_ep100_bs512",),
-    ),
-    _r50(
+    ).entry(),
+    _ResNet50(
         "simsiam_in1k_ep100_bs256",
         method="simsiam",
         origin="simsiam",
@@ -340,9 +229,9 @@ _ENTRIES = (
         epochs=100,
         batch=256,
         linear=68.3,
-    ),
+    ).entry(),
     # facebookresearch/moco, moco-v3
-    _r50(
+    _ResNet50(
         "mocov1_in1k_ep200",
         method="mocov1",
         origin="moco",
@@ -355,8 +244,8 @@ _ENTRIES = (
         hash_kind="md5-prefix",
         published_hash="b251726a",
         note=_MOCO_LICENCE,
-    ),
-    _r50(
+    ).entry(),
+    _ResNet50(
         "mocov2_in1k_ep200",
         method="mocov2",
         origin="moco",
@@ -369,8 +258,8 @@ _ENTRIES = (
         hash_kind="md5-prefix",
         published_hash="59fd9945",
         note=_MOCO_LICENCE,
-    ),
-    _r50(
+    ).entry(),
+    _ResNet50(
         "mocov2_in1k_ep800",
         method="mocov2",
         origin="moco",
@@ -383,9 +272,9 @@ _ENTRIES = (
         hash_kind="md5-prefix",
         published_hash="a04e12f8",
         note="Batch not stated for this row (the code's default is 256). " + _MOCO_LICENCE,
-    ),
+    ).entry(),
     *(
-        _r50(
+        _ResNet50(
             f"mocov3_in1k_ep{epochs}",
             method="mocov3",
             origin="mocov3",
@@ -395,11 +284,11 @@ _ENTRIES = (
             batch=4096,
             url=f"{_FB}/moco-v3/r-50-{epochs}ep/r-50-{epochs}ep.pth.tar",
             linear=linear,
-        )
+        ).entry()
         for epochs, linear in ((100, 68.9), (300, 72.8), (1000, 74.6))
     ),
     # facebookresearch/dino
-    _r50(
+    _ResNet50(
         "dino_in1k",
         method="dino",
         origin="dino",
@@ -412,8 +301,8 @@ _ENTRIES = (
         extra=(("knn", "top-1 accuracy", 67.5),),
         note="The backbone-only file (teacher weights). Epochs not stated next to the file (800 implied by an "
         "issue, unverified); batch 4080 per the maintainer.",
-    ),
-    _r50(
+    ).entry(),
+    _ResNet50(
         "dino_in1k_fullckpt",
         method="dino",
         origin="dino",
@@ -425,8 +314,8 @@ _ENTRIES = (
         linear=75.3,
         extra=(("knn", "top-1 accuracy", 67.5),),
         note="The full training checkpoint of the run of resnet50.dino_in1k; the teacher is taken. Epochs unverified.",
-    ),
-    _r50(
+    ).entry(),
+    _ResNet50(
         "dino_in1k_ep100_example",
         method="dino",
         origin="dino",
@@ -437,7 +326,7 @@ _ENTRIES = (
         url=f"{_FB}/dino/example_runs_logs/dino_rn50_checkpoint.pth",
         linear=None,
         note="The README's 8-GPU example run; no accuracy is published for it; batch unverified.",
-    ),
+    ).entry(),
     # facebookresearch/swav: SwAV, DeepCluster-v2, SeLa-v2
     _swav("swav_in1k_ep800_bs4096", "swav", 800, 4096, "swav_800ep_pretrain.pth.tar", 75.3),
     _swav("swav_in1k_ep400_bs4096", "swav", 400, 4096, "swav_400ep_pretrain.pth.tar", 74.6),
@@ -500,7 +389,7 @@ _ENTRIES = (
         note="Layout unverified (assumed SwAV's).",
     ),
     # facebookresearch/barlowtwins
-    _r50(
+    _ResNet50(
         "barlowtwins_in1k_ep1000",
         method="barlowtwins",
         origin="barlowtwins",
@@ -511,8 +400,8 @@ _ENTRIES = (
         url=f"{_FB}/barlowtwins/ljng/resnet50.pth",
         linear=73.5,
         extra=(("linear", "top-5 accuracy", 91.0),),
-    ),
-    _r50(
+    ).entry(),
+    _ResNet50(
         "barlowtwins_in1k_ep1000_fullckpt",
         method="barlowtwins",
         origin="barlowtwins",
@@ -523,8 +412,8 @@ _ENTRIES = (
         url=f"{_FB}/barlowtwins/ljng/checkpoint.pth",
         linear=73.5,
         note="The full training checkpoint of the run of resnet50.barlowtwins_in1k_ep1000.",
-    ),
-    _r50(
+    ).entry(),
+    _ResNet50(
         "barlowtwins_in1k_ep1000_torchhub",
         method="barlowtwins",
         origin="barlowtwins",
@@ -536,9 +425,9 @@ _ENTRIES = (
         url=f"{_FB}/barlowtwins/ep1000_bs2048_lrw0.2_lrb0.0048_lambd0.0051/resnet50.pth",
         note="The older run that torch.hub still loads; the README's 73.5 belongs to the newer file, so no accuracy "
         "is known for this one.",
-    ),
+    ).entry(),
     # facebookresearch/vicreg, VICRegL
-    _r50(
+    _ResNet50(
         "vicreg_in1k",
         method="vicreg",
         origin="vicreg",
@@ -549,8 +438,8 @@ _ENTRIES = (
         url=f"{_FB}/vicreg/resnet50.pth",
         linear=73.2,
         note="Epochs and batch not stated next to the file (the README's command: 1000 epochs, batch 2048).",
-    ),
-    _r50(
+    ).entry(),
+    _ResNet50(
         "vicreg_in1k_fullckpt",
         method="vicreg",
         origin="vicreg",
@@ -561,9 +450,9 @@ _ENTRIES = (
         url=f"{_FB}/vicreg/resnet50_fullckpt.pth",
         linear=73.2,
         note="The full training checkpoint of the run of resnet50.vicreg_in1k.",
-    ),
+    ).entry(),
     *(
-        _r50(
+        _ResNet50(
             f"vicregl_in1k_alpha{alpha.replace('.', 'p')}",
             method="vicregl",
             origin="vicregl",
@@ -575,11 +464,11 @@ _ENTRIES = (
             linear=linear,
             note=f"alpha {alpha}; VOC linear segmentation {miou} mIoU. Epochs and batch not stated next to the file "
             "(the README's command: 300 epochs, batch 2048).",
-        )
+        ).entry()
         for alpha, linear, miou in (("0.9", 71.2, 54.0), ("0.75", 70.4, 55.9))
     ),
     # deepmind BYOL: a JAX/Haiku pickle
-    _r50(
+    _ResNet50(
         "byol_in1k",
         method="byol",
         origin="byol",
@@ -592,9 +481,9 @@ _ENTRIES = (
         unsupported="a JAX/Haiku dill pickle: reading it means importing dill, jax and haiku and running their code; "
         "use resnet50.byol_mmpretrain_ep200 (a re-implementation) instead",
         note="Official BYOL ResNet-50 1x; 'should evaluate to ~74.4%'.",
-    ),
+    ).entry(),
     # WXinlong/DenseCL
-    _r50(
+    _ResNet50(
         "densecl_in1k_ep200",
         method="densecl",
         origin="densecl",
@@ -606,7 +495,7 @@ _ENTRIES = (
         url="https://huggingface.co/xinlongwang/DenseCL/resolve/main/densecl_r50_imagenet_200ep.pth?download=true",
         note="Code GPL-3.0, no licence stated for the weights. No ImageNet linear number published (VOC detection "
         "58.7 AP, VOC segmentation 69.4 mIoU).",
-    ),
+    ).entry(),
     # facebookresearch/vissl
     *(
         _vissl(
@@ -809,7 +698,7 @@ _ENTRIES = (
     _lightly("swav", 256, "imagenet_resnet50_swav_2023-05-25_08-29-14", 500400, 67.2, 75.4, 49.5),
     _lightly("vicreg", 256, "imagenet_resnet50_vicreg_2023-09-11_10-53-08", 500400, 63.0, 73.7, 46.3),
     # Supervised references (torchvision), to compare the self-supervised ones with.
-    _r50(
+    _ResNet50(
         "supervised_tv_in1k",
         method="supervised",
         origin="torchvision",
@@ -822,8 +711,8 @@ _ENTRIES = (
         published_hash="0676ba61",
         linear=76.13,
         note="Supervised reference (IMAGENET1K_V1; timm's resnet50.tv_in1k); its accuracy is the full classifier's.",
-    ),
-    _r50(
+    ).entry(),
+    _ResNet50(
         "supervised_tv2_in1k",
         method="supervised",
         origin="torchvision",
@@ -837,8 +726,8 @@ _ENTRIES = (
         linear=80.858,
         preprocessing=Preprocessing(interpolation="bilinear", crop_pct=224 / 232),
         note="Supervised reference (IMAGENET1K_V2, resize 232 / crop 224; timm's resnet50.tv2_in1k).",
-    ),
-    _r50(
+    ).entry(),
+    _ResNet50(
         "supervised_tv_legacy_in1k",
         method="supervised",
         origin="torchvision",
@@ -851,7 +740,7 @@ _ENTRIES = (
         published_hash="19c8e357",
         linear=76.1,
         note="The pre-0.13 torchvision URL (VISSL's supervised baseline); licence assumed to be torchvision's.",
-    ),
+    ).entry(),
     # Ours.
     ZooEntry(
         name="resnet18.simsiam_fashion_mnist_demo",
@@ -872,37 +761,3 @@ _ENTRIES = (
 ZOO: dict[str, ZooEntry] = {entry.name: entry for entry in _ENTRIES}
 # Names entries had before they took timm's `arch.tag` form; they still resolve.
 ALIASES: dict[str, str] = {alias: entry.name for entry in _ENTRIES for alias in entry.aliases}
-
-
-def select_entries(
-    pattern: str | None = None,
-    *,
-    method: str | None = None,
-    license: str | None = None,
-    include_unsupported: bool = False,
-) -> list[ZooEntry]:
-    """Entries whose name contains `pattern`, of `method` and `license` (case-insensitive), by architecture, method,
-    epochs and name; those that cannot be loaded only with `include_unsupported`."""
-    chosen = [
-        entry
-        for entry in ZOO.values()
-        if (pattern is None or pattern.lower() in entry.name.lower())
-        and (method is None or entry.method == method.lower())
-        and (license is None or entry.license == license.lower())
-        and (include_unsupported or entry.unsupported is None)
-    ]
-    return sorted(chosen, key=lambda e: (e.arch, e.method, e.epochs or 0, e.name))
-
-
-def find_entry(name: str) -> ZooEntry | None:
-    """The entry named `name` (or one of its aliases), else None."""
-    return ZOO.get(ALIASES.get(name, name))
-
-
-def get_entry(name: str) -> ZooEntry:
-    entry = find_entry(name)
-    if entry is not None:
-        return entry
-    close = difflib.get_close_matches(name, [*ZOO, *ALIASES], n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(close)}?" if close else "; `simsiam-zoo models` lists them"
-    raise UnknownModelError(f"{name}: unknown zoo model{hint}")

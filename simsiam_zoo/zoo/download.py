@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from simsiam_zoo._io import atomic_write_text
 from simsiam_zoo.digests import Digests, file_digests
 from simsiam_zoo.errors import ChecksumMismatch, HubFolderError, NotCachedOffline, SourceUnavailable
-from simsiam_zoo.hub.registry import Source, ZooEntry
+from simsiam_zoo.zoo import Source, ZooEntry
 
 MIRROR_VARIABLE = "SIMSIAM_ZOO_SOURCE_MIRROR"
 CACHE_VARIABLE = "SIMSIAM_ZOO_CACHE"

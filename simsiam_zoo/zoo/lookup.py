@@ -1,0 +1,43 @@
+"""Finding zoo entries: by name (or a former name), by pattern, method and licence."""
+
+from __future__ import annotations
+
+import difflib
+
+from simsiam_zoo.errors import UnknownModelError
+from simsiam_zoo.zoo.entries import ALIASES, ZOO
+from simsiam_zoo.zoo.schema import ZooEntry
+
+
+def select_entries(
+    pattern: str | None = None,
+    *,
+    method: str | None = None,
+    license: str | None = None,
+    include_unsupported: bool = False,
+) -> list[ZooEntry]:
+    """Entries whose name contains `pattern`, of `method` and `license` (case-insensitive), by architecture, method,
+    epochs and name; those that cannot be loaded only with `include_unsupported`."""
+    chosen = [
+        entry
+        for entry in ZOO.values()
+        if (pattern is None or pattern.lower() in entry.name.lower())
+        and (method is None or entry.method == method.lower())
+        and (license is None or entry.license == license.lower())
+        and (include_unsupported or entry.unsupported is None)
+    ]
+    return sorted(chosen, key=lambda e: (e.arch, e.method, e.epochs or 0, e.name))
+
+
+def find_entry(name: str) -> ZooEntry | None:
+    """The entry named `name` (or one of its aliases), else None."""
+    return ZOO.get(ALIASES.get(name, name))
+
+
+def get_entry(name: str) -> ZooEntry:
+    entry = find_entry(name)
+    if entry is not None:
+        return entry
+    close = difflib.get_close_matches(name, [*ZOO, *ALIASES], n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; `simsiam-zoo models` lists them"
+    raise UnknownModelError(f"{name}: unknown zoo model{hint}")

@@ -1,0 +1,203 @@
+"""The self-supervised methods the zoo holds, by the name entries use: each one's title and paper (what a card
+cites, and timm's pretrained cfg names as `paper_ids`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Paper:
+    key: str  # the bibtex key
+    title: str
+    authors: str
+    venue: str
+    year: int
+    arxiv: str  # the arXiv id
+
+    @property
+    def paper_id(self) -> str:
+        """As timm's pretrained cfg names papers."""
+        return f"arXiv:{self.arxiv}"
+
+    def bibtex(self) -> str:
+        return (
+            f"@inproceedings{{{self.key},\n  title     = {{{self.title}}},\n  author    = {{{self.authors}}},\n"
+            f"  booktitle = {{{self.venue}}},\n  year      = {{{self.year}}},\n  eprint    = {{{self.arxiv}}}\n}}"
+        )
+
+
+@dataclass(frozen=True)
+class Method:
+    title: str
+    paper: Paper | None = None
+
+
+_SWAV = Paper(
+    "caron2020swav",
+    "Unsupervised Learning of Visual Features by Contrasting Cluster Assignments",
+    "Caron, Mathilde and Misra, Ishan and Mairal, Julien and Goyal, Priya and Bojanowski, Piotr and Joulin, Armand",
+    "NeurIPS",
+    2020,
+    "2006.09882",
+)
+METHODS = {
+    "simsiam": Method(
+        "SimSiam",
+        Paper(
+            "chen2021simsiam",
+            "Exploring Simple Siamese Representation Learning",
+            "Chen, Xinlei and He, Kaiming",
+            "CVPR",
+            2021,
+            "2011.10566",
+        ),
+    ),
+    "mocov1": Method(
+        "MoCo v1",
+        Paper(
+            "he2020moco",
+            "Momentum Contrast for Unsupervised Visual Representation Learning",
+            "He, Kaiming and Fan, Haoqi and Wu, Yuxin and Xie, Saining and Girshick, Ross",
+            "CVPR",
+            2020,
+            "1911.05722",
+        ),
+    ),
+    "mocov2": Method(
+        "MoCo v2",
+        Paper(
+            "chen2020mocov2",
+            "Improved Baselines with Momentum Contrastive Learning",
+            "Chen, Xinlei and Fan, Haoqi and Girshick, Ross and He, Kaiming",
+            "arXiv",
+            2020,
+            "2003.04297",
+        ),
+    ),
+    "mocov3": Method(
+        "MoCo v3",
+        Paper(
+            "chen2021mocov3",
+            "An Empirical Study of Training Self-Supervised Vision Transformers",
+            "Chen, Xinlei and Xie, Saining and He, Kaiming",
+            "ICCV",
+            2021,
+            "2104.02057",
+        ),
+    ),
+    "dino": Method(
+        "DINO",
+        Paper(
+            "caron2021dino",
+            "Emerging Properties in Self-Supervised Vision Transformers",
+            "Caron, Mathilde and Touvron, Hugo and Misra, Ishan and J{\\'e}gou, Herv{\\'e} and Mairal, Julien and "
+            "Bojanowski, Piotr and Joulin, Armand",
+            "ICCV",
+            2021,
+            "2104.14294",
+        ),
+    ),
+    "swav": Method("SwAV", _SWAV),
+    "deepclusterv2": Method("DeepCluster-v2", _SWAV),  # introduced in the SwAV paper
+    "selav2": Method("SeLa-v2", _SWAV),  # introduced in the SwAV paper
+    "barlowtwins": Method(
+        "Barlow Twins",
+        Paper(
+            "zbontar2021barlow",
+            "Barlow Twins: Self-Supervised Learning via Redundancy Reduction",
+            "Zbontar, Jure and Jing, Li and Misra, Ishan and LeCun, Yann and Deny, St{\\'e}phane",
+            "ICML",
+            2021,
+            "2103.03230",
+        ),
+    ),
+    "vicreg": Method(
+        "VICReg",
+        Paper(
+            "bardes2022vicreg",
+            "VICReg: Variance-Invariance-Covariance Regularization for Self-Supervised Learning",
+            "Bardes, Adrien and Ponce, Jean and LeCun, Yann",
+            "ICLR",
+            2022,
+            "2105.04906",
+        ),
+    ),
+    "vicregl": Method(
+        "VICRegL",
+        Paper(
+            "bardes2022vicregl",
+            "VICRegL: Self-Supervised Learning of Local Visual Features",
+            "Bardes, Adrien and Ponce, Jean and LeCun, Yann",
+            "NeurIPS",
+            2022,
+            "2210.01571",
+        ),
+    ),
+    "byol": Method(
+        "BYOL",
+        Paper(
+            "grill2020byol",
+            "Bootstrap Your Own Latent: A New Approach to Self-Supervised Learning",
+            "Grill, Jean-Bastien and others",
+            "NeurIPS",
+            2020,
+            "2006.07733",
+        ),
+    ),
+    "densecl": Method(
+        "DenseCL",
+        Paper(
+            "wang2021densecl",
+            "Dense Contrastive Learning for Self-Supervised Visual Pre-Training",
+            "Wang, Xinlong and Zhang, Rufeng and Shen, Chunhua and Kong, Tao and Li, Lei",
+            "CVPR",
+            2021,
+            "2011.09157",
+        ),
+    ),
+    "simclr": Method(
+        "SimCLR",
+        Paper(
+            "chen2020simclr",
+            "A Simple Framework for Contrastive Learning of Visual Representations",
+            "Chen, Ting and Kornblith, Simon and Norouzi, Mohammad and Hinton, Geoffrey",
+            "ICML",
+            2020,
+            "2002.05709",
+        ),
+    ),
+    "pirl": Method(
+        "PIRL",
+        Paper(
+            "misra2020pirl",
+            "Self-Supervised Learning of Pretext-Invariant Representations",
+            "Misra, Ishan and van der Maaten, Laurens",
+            "CVPR",
+            2020,
+            "1912.01991",
+        ),
+    ),
+    "npid": Method(
+        "NPID",
+        Paper(
+            "wu2018npid",
+            "Unsupervised Feature Learning via Non-Parametric Instance Discrimination",
+            "Wu, Zhirong and Xiong, Yuanjun and Yu, Stella X. and Lin, Dahua",
+            "CVPR",
+            2018,
+            "1805.01978",
+        ),
+    ),
+    "supervised": Method(
+        "supervised",
+        Paper(
+            "he2016resnet",
+            "Deep Residual Learning for Image Recognition",
+            "He, Kaiming and Zhang, Xiangyu and Ren, Shaoqing and Sun, Jian",
+            "CVPR",
+            2016,
+            "1512.03385",
+        ),
+    ),
+}

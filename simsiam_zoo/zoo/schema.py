@@ -1,0 +1,109 @@
+"""What a zoo entry is: a frozen record of a released checkpoint (where it is, its hash, licence, preprocessing,
+training and published results) and of the file it came from."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from simsiam_zoo.augment import Preprocessing
+
+MIRROR_ORG = "simsiam-zoo"
+# The evaluation transform of these projects' linear protocols (torchvision: Resize(256), CenterCrop(224), bilinear).
+IMAGENET_EVAL = Preprocessing(interpolation="bilinear", crop_pct=0.875)
+# Licences under which the weights may be passed on (CC BY-NC: non-commercially, with attribution).
+REDISTRIBUTABLE = ("apache-2.0", "mit", "bsd-3-clause", "cc-by-nc-4.0")
+HashKind = Literal["sha256-prefix", "md5-prefix", "none"]
+
+
+@dataclass(frozen=True)
+class Result:
+    task: str  # "knn", "linear", "finetune", "supervised", ...
+    dataset: str  # Hub dataset id, e.g. "imagenet-1k"
+    metric: str  # "top-1 accuracy"
+    value: float
+    source: str  # where the number comes from
+    source_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    """The original checkpoint: where it is, the hash published with it, and the converter that reads it."""
+
+    url: str
+    converter: str  # a name in simsiam_zoo.convert.CONVERTERS
+    hash_kind: HashKind = "none"
+    published_hash: str | None = None  # the prefix as published (OpenMMLab/torchvision: sha256[:8]; MoCo: md5[:8])
+    # The whole file's sha256, pinned once a download has been verified; checked on every later download.
+    sha256: str | None = None
+
+    @property
+    def filename(self) -> str:
+        return self.url.split("?")[0].rsplit("/", 1)[-1].replace("%3D", "=")
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    name: str
+    arch: str
+    hub_id: str
+    summary: str
+    license: str  # the Hub's licence id (SPDX where one exists); "unknown" when the source states none
+    pretrain_dataset: str
+    epochs: int | None  # None: not stated by the source (see note)
+    batch_size: int | None
+    preprocessing: Preprocessing
+    method: str = "simsiam"
+    filename: str = "model.safetensors"
+    # sha256 of `filename` in the Hub mirror `hub_id`; None until mirrored and pinned: then the original is fetched.
+    sha256: str | None = None
+    revision: str | None = None
+    recipe: str | None = None
+    source: Source | None = None
+    results: tuple[Result, ...] = field(default_factory=tuple)
+    note: str | None = None
+    aliases: tuple[str, ...] = ()
+    unsupported: str | None = None  # why this checkpoint cannot be loaded, for `models --all`
+
+    @property
+    def source_url(self) -> str | None:
+        return self.source.url if self.source else None
+
+    @property
+    def linear_top1(self) -> float | None:
+        return next(
+            (
+                r.value
+                for r in self.results
+                if (r.task, r.dataset, r.metric) == ("linear", "imagenet-1k", "top-1 accuracy")
+            ),
+            None,
+        )
+
+    @property
+    def redistributable(self) -> bool:
+        return self.license in REDISTRIBUTABLE
+
+    def summary_row(self) -> dict[str, Any]:
+        """The facts `simsiam-zoo models` shows, as JSON-ready values."""
+        return {
+            "name": self.name,
+            "arch": self.arch,
+            "method": self.method,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "linear_top1": self.linear_top1,
+            "license": self.license,
+            "hub_id": self.hub_id,
+            "hub_sha256": self.sha256,
+            "source_url": self.source_url,
+            "converter": self.source.converter if self.source else None,
+            "source_hash": f"{self.source.hash_kind}:{self.source.published_hash}"
+            if self.source and self.source.published_hash
+            else None,
+            "recipe": self.recipe,
+            "results": [asdict(result) for result in self.results],
+            "aliases": list(self.aliases),
+            "note": self.note,
+            "unsupported": self.unsupported,
+        }
