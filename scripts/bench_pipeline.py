@@ -25,7 +25,7 @@ from simsiam_zoo import engine
 from simsiam_zoo.data import FashionMNIST
 from simsiam_zoo.distributed import DistributedContext
 from simsiam_zoo.recipe import Recipe, load_recipe
-from simsiam_zoo.train import PretrainingViews, _Pretraining, build_model, build_optimizer, recipe_loss
+from simsiam_zoo.train import PretrainingViews, _Pretraining, build_model, recipe_loss, recipe_optimizer
 
 WARMUP = 2
 
@@ -37,7 +37,7 @@ def model_step(recipe: Recipe, dataset: Dataset, *, steps: int, device: torch.de
     memory_format = torch.channels_last if recipe.run.channels_last else torch.contiguous_format
     x1, x2 = (x.to(device).contiguous(memory_format=memory_format) for x in batch[:2])
     model = build_model(recipe).to(device, memory_format=memory_format)
-    optimizer = build_optimizer(model, recipe)
+    optimizer = recipe_optimizer(model, recipe)
 
     def step() -> None:
         loss, _ = recipe_loss(model, recipe, x1, x2)

@@ -126,12 +126,12 @@ def recipe_for(size: dict[str, Any], *, compile: bool = False, on_device: bool |
 
 def model_step(size: dict[str, Any], *, compile: bool) -> dict[str, Any]:
     """Images a second (each two views) of the training step alone, on batches already on the device."""
-    from simsiam_zoo.train import build_model, build_optimizer, recipe_loss
+    from simsiam_zoo.train import build_model, recipe_loss, recipe_optimizer
 
     recipe, device = recipe_for(size, compile=compile), size["device"]
     memory_format = torch.channels_last if recipe.run.channels_last else torch.contiguous_format
     core = build_model(recipe).to(device, memory_format=memory_format)
-    optimizer = build_optimizer(core, recipe)
+    optimizer = recipe_optimizer(core, recipe)
     # The smoke run compiles with dynamo alone (backend "eager"): inductor's C++ build of a ResNet takes minutes
     # on two cores, and the path through torch.compile is what the smoke run is for.
     forward = torch.compile(core, backend=size["compile_backend"]) if compile else core

@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import Dataset
 
 from simsiam_zoo.choices import Optimizer
-from simsiam_zoo.data import Decodable
+from simsiam_zoo.data import NextIfUndecodable
 from simsiam_zoo.errors import TrainingDiverged
 
 
@@ -21,8 +21,8 @@ class Augmented(Dataset):
     """`views` augmentations of an image and its label, for `(epoch, index)` keys (`EpochSampler`'s): seeded by
     (seed, epoch, index), so a batch is the same whatever the worker count and after a resume.
 
-    An image that does not decode is skipped, its place taken by the next one (`Decodable`), or with `strict` the
-    error.
+    An image that does not decode is skipped, its place taken by the next one (`NextIfUndecodable`), or with
+    `strict` the error.
     """
 
     def __init__(
@@ -34,7 +34,12 @@ class Augmented(Dataset):
         views: int = 1,
         strict: bool = False,
     ):
-        self.dataset, self.transform, self.seed, self.views = Decodable(dataset, strict=strict), transform, seed, views
+        self.dataset, self.transform, self.seed, self.views = (
+            NextIfUndecodable(dataset, strict=strict),
+            transform,
+            seed,
+            views,
+        )
 
     def __len__(self) -> int:
         return len(self.dataset)

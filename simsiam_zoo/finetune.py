@@ -40,7 +40,7 @@ from simsiam_zoo.engine import Augmented, build_optimizer, cosine_lr, run_steps
 from simsiam_zoo.errors import DataError, HubFolderError
 from simsiam_zoo.hub.cards import PROJECT_URL, CardFields, license_metadata, render_card
 from simsiam_zoo.hub.folder import timm_config, write_hub_folder
-from simsiam_zoo.schedules import RunOptions, Schedule
+from simsiam_zoo.options import RunOptions, Schedule
 
 # Frozen-backbone evaluation is inference only, but 4096 full-size images at once would not fit most devices.
 EVAL_BATCH_SIZE = 256

@@ -27,11 +27,11 @@ from simsiam_zoo._io import atomic_path, atomic_write_text, claim_output_dir, re
 from simsiam_zoo.augment import SimSiamViews, eval_transform
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, RECIPE_NAME, load_checkpoint
 from simsiam_zoo.data import (
-    Decodable,
     EpochSampler,
     FakeImages,
     FashionMNIST,
     LabelledSubset,
+    NextIfUndecodable,
     Transformed,
     dataset_stretches,
     labelled_images,
@@ -93,7 +93,7 @@ def build_model(recipe: Recipe) -> SimSiam:
     return SimSiam(backbone, heads, momentum=spec.momentum_target)
 
 
-def build_optimizer(model: SimSiam, recipe: Recipe) -> torch.optim.Optimizer:
+def recipe_optimizer(model: SimSiam, recipe: Recipe) -> torch.optim.Optimizer:
     optim = recipe.optim
     predictor_params = [p for p in model.predictor.parameters() if p.requires_grad]
     predictor_ids = {id(p) for p in predictor_params}
@@ -133,7 +133,7 @@ def build_dataset(recipe: Recipe, *, split: str = "train") -> Dataset:
 
 def knn_monitor_split(recipe: Recipe, dataset: Dataset, *, strict: bool = False) -> tuple[Dataset, Dataset] | None:
     """Labelled bank and query sets for the kNN monitor, or None when there are no labels; an image that does not
-    decode is skipped as in training (`Decodable`), or with `strict` the error."""
+    decode is skipped as in training (`NextIfUndecodable`), or with `strict` the error."""
     data = recipe.data
     labels = getattr(dataset, "labels", None)
     if data.knn_train_size <= 0 or data.knn_test_size <= 0 or labels is None or bool((labels < 0).all()):
@@ -151,8 +151,8 @@ def knn_monitor_split(recipe: Recipe, dataset: Dataset, *, strict: bool = False)
     test_set = build_dataset(recipe, split="test")
     query_indices = torch.randperm(len(test_set), generator=g)[: data.knn_test_size].tolist()
     return (
-        Transformed(Decodable(LabelledSubset(dataset, bank_indices), strict=strict), transform),
-        Transformed(Decodable(LabelledSubset(test_set, query_indices), strict=strict), transform),
+        Transformed(NextIfUndecodable(LabelledSubset(dataset, bank_indices), strict=strict), transform),
+        Transformed(NextIfUndecodable(LabelledSubset(test_set, query_indices), strict=strict), transform),
     )
 
 
@@ -295,7 +295,7 @@ class _Pretraining:
         self.checkpoint_path = output_dir / CHECKPOINT_NAME
         self.monitor_split = knn_monitor_split(recipe, dataset, strict=strict)
         model = build_model(recipe)
-        self.optimizer = build_optimizer(model, recipe)
+        self.optimizer = recipe_optimizer(model, recipe)
         self.state: dict[str, Any] = {"step": 0, "epochs": [], "steps": [], "epoch_sums": [0.0, 0.0, 0]}
         if self.checkpoint_path.exists():
             self.state = _resume(self.checkpoint_path, recipe, model, self.optimizer)

@@ -132,7 +132,7 @@ from simsiam_zoo.data import source
 from simsiam_zoo.features import extract_features
 from simsiam_zoo.finetune import finetune
 from simsiam_zoo.recipe import load_recipe
-from simsiam_zoo.schedules import RunOptions, Schedule
+from simsiam_zoo.options import RunOptions, Schedule
 from simsiam_zoo.train import train
 from tests.test_extract import make_transform, tiny_model
 from tests.test_finetune import PREPROCESSING, coloured
@@ -228,7 +228,7 @@ import timm
 import torch
 
 from simsiam_zoo.finetune import finetune
-from simsiam_zoo.schedules import RunOptions, Schedule
+from simsiam_zoo.options import RunOptions, Schedule
 from tests.test_finetune import PREPROCESSING, coloured
 
 torch.manual_seed(0)

@@ -130,7 +130,7 @@ def test_device_preprocessing_gives_the_host_pipeline_features(tmp_path: Path, m
             workers_seen.append(kwargs["num_workers"])
             super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr("simsiam_zoo.features.engine.DataLoader", RecordingLoader)
+    monkeypatch.setattr("simsiam_zoo.features.pipeline.DataLoader", RecordingLoader)
     runs = {}
     for device_preprocessing, workers in ((False, None), (True, 2)):
         out = tmp_path / f"out-{device_preprocessing}"
@@ -485,7 +485,7 @@ def test_the_extract_command_has_extract_features_defaults() -> None:
     """Every extract option is a field of ExtractOptions (the command hands them over as one) with its default;
     the flags are off unless given, as the library's."""
     from simsiam_zoo.cli import main
-    from simsiam_zoo.schedules import ExtractOptions
+    from simsiam_zoo.options import ExtractOptions
 
     def default(param: Any) -> Any:  # an on/off flag's is off (click marks it unset)
         plain_flag = getattr(param, "is_flag", False) and param.default not in (None, True, False)
@@ -499,7 +499,7 @@ def test_the_extract_command_has_extract_features_defaults() -> None:
 
 
 def test_extract_features_takes_options_or_their_fields_as_keywords(tmp_path: Path) -> None:
-    from simsiam_zoo.schedules import ExtractOptions
+    from simsiam_zoo.options import ExtractOptions
 
     options = ExtractOptions(batch_size=2, shard_size=3, limit=4)
     by_options = extract_features(

@@ -43,7 +43,7 @@ from simsiam_zoo.finetune import (
 )
 from simsiam_zoo.hub.folder import timm_config, validate_hub_folder, write_hub_folder
 from simsiam_zoo.loader import load_backbone
-from simsiam_zoo.schedules import LinearProtocolSchedule, Schedule
+from simsiam_zoo.options import LinearProtocolSchedule, Schedule
 
 PREPROCESSING = Preprocessing(input_size=(3, 32, 32), crop_pct=1.0, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
 COLOURS = torch.tensor([[220, 40, 40], [40, 200, 40], [40, 60, 220], [210, 210, 50]])

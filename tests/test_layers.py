@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).parents[1] / "simsiam_zoo"
 # listed elsewhere (`evaluate` is the pure metrics, `evaluate.protocols` the protocols that train).
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundation", ("errors", "_io", "digests", "choices")),
-    ("configuration", ("recipe", "schedules")),
+    ("configuration", ("recipe", "options")),
     ("tensors, files and metrics", ("augment", "data", "model", "losses", "checkpoint", "distributed", "evaluate")),
     ("features and converters", ("features", "convert")),
     ("training", ("engine", "train")),

@@ -14,13 +14,13 @@ from simsiam_zoo.data import labelled_images
 from simsiam_zoo.errors import DataError, RecipeError, TrainingDiverged
 from simsiam_zoo.losses import simsiam_loss
 from simsiam_zoo.recipe import load_recipe
-from simsiam_zoo.train import _Pretraining, build_model, build_optimizer, learning_rate, train
+from simsiam_zoo.train import _Pretraining, build_model, learning_rate, recipe_optimizer, train
 from tests._process import run_until_then_kill
 
 
 def test_one_training_step_decreases_the_loss_on_a_fixed_batch(tiny_recipe):
     model = build_model(tiny_recipe)
-    optimizer = build_optimizer(model, tiny_recipe)
+    optimizer = recipe_optimizer(model, tiny_recipe)
     torch.manual_seed(1)
     x1, x2 = torch.randn(8, 3, 32, 32), torch.randn(8, 3, 32, 32)
     # BN in eval mode so both evaluations of the loss see the same normalisation of the fixed batch.
@@ -293,7 +293,7 @@ def test_lars_leaves_bn_and_bias_without_weight_decay_or_trust_ratio_in_pretrain
 
     recipe = load_recipe("ablation_lars_batch_4096")
     assert recipe.optim.optimizer == "lars" and recipe.optim.weight_decay > 0
-    groups = build_optimizer(build_model(recipe), recipe).param_groups
+    groups = recipe_optimizer(build_model(recipe), recipe).param_groups
     for group in groups:
         (vectors,) = {p.ndim <= 1 for p in group["params"]}
         assert (group["weight_decay"], group["always_adapt"]) == (

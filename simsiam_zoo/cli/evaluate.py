@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from simsiam_zoo.cli.failures import clean_errors
-from simsiam_zoo.cli.options import (
+from simsiam_zoo.cli.shared import (
     DATA_HELP,
     check_device_option,
     data_argument,
@@ -17,7 +17,7 @@ from simsiam_zoo.cli.options import (
     run_options,
     schedule_options,
 )
-from simsiam_zoo.schedules import (
+from simsiam_zoo.options import (
     LinearProtocolSchedule,
     RunOptions,
     Schedule,

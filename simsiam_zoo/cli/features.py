@@ -10,8 +10,8 @@ import click
 
 from simsiam_zoo.choices import FeatureDtype, FeatureFormat, Precision
 from simsiam_zoo.cli.failures import clean_errors
-from simsiam_zoo.cli.options import bundle, check_device_option
-from simsiam_zoo.schedules import EXTRACT, ExtractOptions
+from simsiam_zoo.cli.shared import bundle, check_device_option
+from simsiam_zoo.options import EXTRACT, ExtractOptions
 
 # The options of ExtractOptions the command has (channels_last is always on, as the library's default).
 _EXTRACT_FIELDS = (

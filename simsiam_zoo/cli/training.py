@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from simsiam_zoo.cli.failures import clean_errors
-from simsiam_zoo.cli.options import (
+from simsiam_zoo.cli.shared import (
     DATA_HELP,
     OVERWRITE_HELP,
     bundle,
@@ -21,11 +21,11 @@ from simsiam_zoo.cli.options import (
     run_options,
     schedule_options,
 )
-from simsiam_zoo.recipe import builtin_recipes, load_recipe
-from simsiam_zoo.schedules import (
+from simsiam_zoo.options import (
     RunOptions,
     Schedule,
 )
+from simsiam_zoo.recipe import builtin_recipes, load_recipe
 
 # When the command started, before torch is imported: the demo's budget counts from here.
 _STARTED = time.monotonic()

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from simsiam_zoo.cli.failures import clean_errors
-from simsiam_zoo.cli.options import OVERWRITE_HELP
+from simsiam_zoo.cli.shared import OVERWRITE_HELP
 
 
 @click.command("models")

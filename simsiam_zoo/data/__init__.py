@@ -13,7 +13,7 @@ from simsiam_zoo.data.builtin import (
     FashionMNIST,
     default_fashion_mnist_root,
 )
-from simsiam_zoo.data.decode import IMAGE_EXTENSIONS, Decodable, decode_image
+from simsiam_zoo.data.decode import IMAGE_EXTENSIONS, NextIfUndecodable, decode_image
 from simsiam_zoo.data.resolve import labelled_images, open_source
 from simsiam_zoo.data.sampler import EpochSampler, dataset_stretches, rank_stretches
 from simsiam_zoo.data.source import NAMED_SOURCES, ImageSource, SourceImages, dataset_fingerprint, listing_sha256
@@ -21,7 +21,7 @@ from simsiam_zoo.data.tar import MAX_CLASS_LABEL, expand_braces, read_tars
 from simsiam_zoo.data.wrappers import LabelledSubset, Transformed
 
 __all__ = [
-    "Decodable",
+    "NextIfUndecodable",
     "EpochSampler",
     "FASHION_MNIST_CLASSES",
     "FASHION_MNIST_DIR",

@@ -55,7 +55,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-class Decodable(Dataset):
+class NextIfUndecodable(Dataset):
     """`dataset`, where an image that does not decode (a `DataError`) is skipped, said once in a warning naming it,
     and its place taken by the next item in order that decodes: a seeded batch keeps its size and its other
     samples, on every rank and after a resume. With `strict` it is the error instead."""

@@ -166,7 +166,7 @@ def dataset_fingerprint(dataset: Dataset) -> str:
         elif isinstance(dataset, SourceImages):
             digest.update(json.dumps([dataset.positions, dataset.classes, listing_sha256(dataset.source)]).encode())
             return digest.hexdigest()
-        elif isinstance(getattr(dataset, "dataset", None), Dataset):  # a wrapper: Transformed, Decodable
+        elif isinstance(getattr(dataset, "dataset", None), Dataset):  # a wrapper: Transformed, NextIfUndecodable
             dataset = dataset.dataset
         else:
             for name in ("labels", "images"):

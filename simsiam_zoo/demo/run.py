@@ -49,9 +49,9 @@ from simsiam_zoo.train import (
     PretrainingViews,
     TrainResult,
     build_model,
-    build_optimizer,
     read_steps,
     recipe_loss,
+    recipe_optimizer,
     train,
 )
 from simsiam_zoo.zoo import ZOO, Result
@@ -72,7 +72,7 @@ def _calibrate(recipe: Recipe, dataset: FashionMNIST, device: str) -> tuple[floa
     views = PretrainingViews(recipe, dataset, torch.device(device))
     memory_format = torch.channels_last if recipe.run.channels_last else torch.contiguous_format
     model = build_model(recipe).to(device, memory_format=memory_format)
-    optimizer = build_optimizer(model, recipe)
+    optimizer = recipe_optimizer(model, recipe)
     batch = recipe.optim.batch_size
     timings = []
     for _ in range(3):  # the first step warms up the allocator and is not counted

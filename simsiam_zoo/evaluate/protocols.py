@@ -42,7 +42,7 @@ from simsiam_zoo.finetune import (
 )
 from simsiam_zoo.hub.folder import HUB_FOLDER_KIND
 from simsiam_zoo.loader import load_backbone
-from simsiam_zoo.schedules import LinearProtocolSchedule, RunOptions, Schedule
+from simsiam_zoo.options import LinearProtocolSchedule, RunOptions, Schedule
 
 DataArg = str | Path | tuple[Dataset, Dataset] | tuple[str | Path, str | Path]
 ModelArg = str | Path | LoadedBackbone

@@ -4,8 +4,8 @@
 """
 
 from simsiam_zoo.digests import weights_sha256
-from simsiam_zoo.features.engine import embed_dataset
 from simsiam_zoo.features.extract import ExtractSummary, default_num_workers, extract_features
+from simsiam_zoo.features.pipeline import embed_dataset
 from simsiam_zoo.features.store import INDEX_FILE, SETTINGS_FILE, SKIPPED_FILE, Features, load_features
 
 __all__ = [

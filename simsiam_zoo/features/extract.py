@@ -27,7 +27,7 @@ from simsiam_zoo.data import ImageSource, listing_sha256, open_source, rank_stre
 from simsiam_zoo.digests import weights_sha256
 from simsiam_zoo.distributed import DistributedContext, all_outcomes, init_distributed, local_device, on_main
 from simsiam_zoo.errors import DataError, listed
-from simsiam_zoo.features.engine import Pipeline, embed_shards, split_pipeline
+from simsiam_zoo.features.pipeline import Pipeline, embed_shards, split_pipeline
 from simsiam_zoo.features.store import (
     DTYPES,
     FORMAT,
@@ -41,7 +41,7 @@ from simsiam_zoo.features.store import (
     resumable_shard,
     write_shard,
 )
-from simsiam_zoo.schedules import EXTRACT, ExtractOptions
+from simsiam_zoo.options import EXTRACT, ExtractOptions
 
 _STRICT_LISTED = 50  # skipped entries named in a strict-mode error; the rest are counted
 

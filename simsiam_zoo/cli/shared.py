@@ -17,7 +17,7 @@ from simsiam_zoo.choices import Shuffle
 from simsiam_zoo.errors import (
     RecipeError,
 )
-from simsiam_zoo.schedules import (
+from simsiam_zoo.options import (
     DEFAULT_BATCH_SIZE,
     MIN_STEPS_PER_EPOCH,
     OPTIMIZERS,

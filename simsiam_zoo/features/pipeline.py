@@ -17,7 +17,7 @@ from simsiam_zoo.errors import DataError
 from simsiam_zoo.features.store import Shard
 
 
-class _Decoded(Dataset):
+class _MarkUndecodable(Dataset):
     """(position, transformed image or None, reason or None): a bad image becomes a marker, not an error."""
 
     def __init__(self, source: ImageSource, transform: Callable[[torch.Tensor], torch.Tensor]):
@@ -143,7 +143,7 @@ def embed_shards(
         batch_counts.append(len(shard_batches))
         batches.extend(shard_batches)
     loader = DataLoader(
-        _Decoded(source, pipeline.on_host),
+        _MarkUndecodable(source, pipeline.on_host),
         batch_sampler=batches,
         num_workers=num_workers,
         collate_fn=functools.partial(_collate, stack=pipeline.per_image is None),
