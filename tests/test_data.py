@@ -139,8 +139,8 @@ def test_training_extraction_and_evaluation_read_data_alike(tmp_path):
     listed and skipped by extraction and left out, with a warning, by training and the evaluations; a class folder
     that is a link elsewhere is followed by all of them. (Training and fine-tuning once refused the notes.txt that
     extraction skipped, and followed a linked class folder that extraction left out.)"""
-    from simsiam_zoo.evaluate.protocols import resolve_data
     from simsiam_zoo.features import extract_features, load_features
+    from simsiam_zoo.protocols import resolve_data
     from simsiam_zoo.recipe import load_recipe
     from simsiam_zoo.train import build_dataset
     from tests.test_extract import make_transform, tiny_model
@@ -184,7 +184,7 @@ def test_training_and_evaluation_read_hugging_face_datasets_and_tar_shards(tmp_p
     """A `DatasetDict.save_to_disk` folder (its train/ and test/ splits) and WebDataset tar shards give training,
     the evaluations and a training run the images and labels of the same files."""
     datasets = pytest.importorskip("datasets")
-    from simsiam_zoo.evaluate.protocols import resolve_data
+    from simsiam_zoo.protocols import resolve_data
     from simsiam_zoo.recipe import load_recipe
     from simsiam_zoo.train import build_dataset, train
     from tests.test_extract import _hf_dataset, _tar_shards

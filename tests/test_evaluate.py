@@ -304,8 +304,8 @@ def test_round_half_up_matches_subset_docs() -> None:
 def test_features_of_different_models_classes_or_one_class_are_refused(tmp_path: Path) -> None:
     """Each pair once ran and printed a number: labels matched by number, rows of two models compared."""
     from simsiam_zoo.errors import DataError
-    from simsiam_zoo.evaluate.cached import evaluate_knn, evaluate_linear
     from simsiam_zoo.features import extract_features
+    from simsiam_zoo.protocols.cached import evaluate_knn, evaluate_linear
     from tests.test_extract import make_transform, tiny_model, write_png
 
     def features(name: str, classes: tuple[str, ...], model: torch.nn.Module | None = None) -> Path:

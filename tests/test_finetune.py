@@ -24,16 +24,6 @@ from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.backbone import LoadedBackbone
 from simsiam_zoo.cli import main
 from simsiam_zoo.errors import DataError, TrainingDiverged
-from simsiam_zoo.evaluate.protocols import (
-    RunOptions,
-    TensorImages,
-    digits_datasets,
-    finetune_classifier,
-    linear_protocol,
-    semi_supervised,
-    semi_supervised_subsets,
-    transfer,
-)
 from simsiam_zoo.finetune import (
     FinetuneResult,
     _Finetuning,
@@ -44,6 +34,16 @@ from simsiam_zoo.finetune import (
 from simsiam_zoo.hub.folder import timm_config, validate_hub_folder, write_hub_folder
 from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.options import LinearProtocolSchedule, Schedule
+from simsiam_zoo.protocols import (
+    RunOptions,
+    TensorImages,
+    digits_datasets,
+    finetune_classifier,
+    linear_protocol,
+    semi_supervised,
+    semi_supervised_subsets,
+    transfer,
+)
 
 PREPROCESSING = Preprocessing(input_size=(3, 32, 32), crop_pct=1.0, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
 COLOURS = torch.tensor([[220, 40, 40], [40, 200, 40], [40, 60, 220], [210, 210, 50]])
@@ -623,11 +623,11 @@ def test_a_backbone_licence_that_cannot_be_passed_on_is_refused_before_training(
     hub_folder: Path, image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from simsiam_zoo.errors import HubFolderError
-    from simsiam_zoo.evaluate import protocols
+    from simsiam_zoo.protocols import classifier
 
     folder = shutil.copytree(hub_folder, tmp_path / "backbone")
     card = folder / "README.md"
     card.write_text(card.read_text().replace("license: mit", "license: My Licence"))
-    monkeypatch.setattr(protocols, "_train", lambda *args, **kwargs: pytest.fail("trained before the check"))
+    monkeypatch.setattr(classifier, "train_head", lambda *args, **kwargs: pytest.fail("trained before the check"))
     with pytest.raises(HubFolderError, match=r"licence on its card cannot be passed on.*--license"):
-        protocols.finetune_classifier(folder, image_folder, tmp_path / "out", run=QUIET)
+        classifier.finetune_classifier(folder, image_folder, tmp_path / "out", run=QUIET)

@@ -12,7 +12,7 @@ import pytest
 PACKAGE = Path(__file__).parents[1] / "simsiam_zoo"
 
 # Bottom to top; a name covers the module and, for a package, every module inside it unless a longer name is
-# listed elsewhere (`evaluate` is the pure metrics, `evaluate.protocols` the protocols that train).
+# listed elsewhere (`hub` is the hub format, `hub.folder` one of its modules).
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundation", ("errors", "_io", "digests", "choices")),
     ("configuration", ("recipe", "options")),
@@ -24,7 +24,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("backbones and classifiers", ("backbone", "finetune")),
     ("export and the zoo cache", ("export",)),
     ("loading and mirroring", ("loader", "mirror")),
-    ("evaluations and the demo", ("evaluate.cached", "evaluate.protocols", "demo")),
+    ("protocols and the demo", ("protocols", "demo")),
     ("command line and public API", ("cli", "")),
 )
 
@@ -159,11 +159,11 @@ def test_imports_inside_functions_and_relative_imports_are_read(tmp_path: Path) 
     assert imports_of("convert.module", source, modules) == {"convert._common", "zoo.entries", "data"}
 
 
-@pytest.mark.parametrize("module", ["evaluate.knn", "evaluate.protocols", "hub.folder", "zoo.download", ""])
+@pytest.mark.parametrize("module", ["evaluate.knn", "protocols.transfer", "hub.folder", "zoo.download", ""])
 def test_the_longest_listed_name_decides_the_layer(module: str) -> None:
     expected = {
         "evaluate.knn": "tensors, files and metrics",
-        "evaluate.protocols": "evaluations and the demo",
+        "protocols.transfer": "protocols and the demo",
         "hub.folder": "hub format",
         "zoo.download": "zoo",
         "": "command line and public API",
@@ -172,7 +172,7 @@ def test_the_longest_listed_name_decides_the_layer(module: str) -> None:
 
 
 def _file_of(name: str) -> str:
-    """How README writes a listed name: `data/` for a package, `evaluate/cached.py` for a module."""
+    """How README writes a listed name: `data/` for a package, `zoo/entries.py` for a module."""
     if name == "":
         return "__init__.py"
     path = PACKAGE / name.replace(".", "/")

@@ -47,7 +47,7 @@ def eval_knn_command(
     out: Path | None,
 ) -> None:
     """Weighted cosine kNN of --test features against --train features (k=20 and 200, T=0.07)."""
-    from simsiam_zoo.evaluate.cached import evaluate_knn
+    from simsiam_zoo.protocols.cached import evaluate_knn
 
     result = evaluate_knn(train_features, test_features, ks=ks, temperature=temperature, device=device)
     report_result(result, out, [(f"kNN k={k}", value) for k, value in result["top1"].items()])
@@ -61,7 +61,7 @@ def eval_knn_command(
 @clean_errors
 def eval_linear_command(*, train_features: Path, test_features: Path, device: str | None, out: Path | None) -> None:
     """Linear probe (L-BFGS logistic regression, weight decay chosen on a split of train) on cached features."""
-    from simsiam_zoo.evaluate.cached import evaluate_linear
+    from simsiam_zoo.protocols.cached import evaluate_linear
 
     result = evaluate_linear(train_features, test_features, device=device)
     report_result(result, out, [(f"linear (wd {result['weight_decay']:g})", result["top1"])])
@@ -78,7 +78,7 @@ def eval_linear_protocol_command(
     model: str, data: str | tuple[str, str], *, schedule: LinearProtocolSchedule, run: RunOptions, out: Path | None
 ) -> None:
     """The paper's linear protocol: a linear classifier on MODEL's frozen backbone (BN in eval mode), on DATA."""
-    from simsiam_zoo.evaluate.protocols import linear_protocol
+    from simsiam_zoo.protocols import linear_protocol
 
     result = linear_protocol(model, data, schedule=schedule, run=run)
     report_result(result, out, [("linear protocol", result["top1"])])
@@ -118,7 +118,7 @@ def eval_semi_command(
     out: Path | None,
 ) -> None:
     """Semi-supervised: fine-tune all of MODEL on 1% and 10% (--fraction) of DATA's training labels."""
-    from simsiam_zoo.evaluate.protocols import semi_supervised
+    from simsiam_zoo.protocols import semi_supervised
 
     result = semi_supervised(
         model, data, fractions=fractions, subset_files=parse_subset_files(subset_files), schedule=schedule, run=run
@@ -169,7 +169,7 @@ def eval_transfer_command(
     out: Path | None,
 ) -> None:
     """Transfer MODEL to each --dataset: linear probe on cached features and full fine-tuning."""
-    from simsiam_zoo.evaluate.protocols import transfer
+    from simsiam_zoo.protocols import transfer
 
     result = transfer(model, parse_datasets(datasets), modes=modes, schedule=schedule, cache_dir=cache_dir, run=run)
     report_result(result, out, [(f"{row['dataset']} {row['mode']}", row["top1"]) for row in result["rows"]])

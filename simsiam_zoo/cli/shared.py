@@ -67,7 +67,7 @@ OVERWRITE_HELP = (
 
 def report_result(result: dict[str, Any], out: Path | None, rows: list[tuple[str, float]]) -> None:
     from simsiam_zoo.distributed import launched_rank
-    from simsiam_zoo.evaluate.cached import write_result
+    from simsiam_zoo.protocols.cached import write_result
 
     if launched_rank() != 0:  # under torchrun every rank has the result; rank 0 reports it
         return

@@ -163,7 +163,7 @@ def finetune_command(
     run: RunOptions,
 ) -> None:
     """Fine-tune MODEL on DATA and save the classifier (backbone + fc) as a timm folder --out."""
-    from simsiam_zoo.evaluate.protocols import finetune_classifier
+    from simsiam_zoo.protocols import finetune_classifier
 
     result = finetune_classifier(
         model,

@@ -40,10 +40,10 @@ from simsiam_zoo.demo.settings import (
     WEIGHT_DECAYS,
 )
 from simsiam_zoo.evaluate import balanced_label_subset, knn_accuracy, linear_probe_sweep
-from simsiam_zoo.evaluate.protocols import digits_datasets
 from simsiam_zoo.export import export_checkpoint, publish_local
 from simsiam_zoo.hub.cards import HUB_DATASET_IDS
 from simsiam_zoo.loader import load_backbone
+from simsiam_zoo.protocols import digits_datasets
 from simsiam_zoo.recipe import Recipe, load_recipe
 from simsiam_zoo.train import (
     PretrainingViews,

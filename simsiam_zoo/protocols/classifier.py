@@ -1,0 +1,109 @@
+"""A fine-tuned classifier (or a linear head on the frozen backbone) saved as a timm folder."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from simsiam_zoo._io import check_output
+from simsiam_zoo.distributed import init_distributed
+from simsiam_zoo.errors import OutputRefused
+from simsiam_zoo.finetune import (
+    classifier_license,
+    save_classifier,
+)
+from simsiam_zoo.hub.folder import HUB_FOLDER_KIND
+from simsiam_zoo.options import RunOptions, Schedule
+from simsiam_zoo.protocols.shared import (
+    FINETUNE_SCHEDULE,
+    ModelArg,
+    checkpoint_path,
+    load_model,
+    result_record,
+    train_head,
+)
+from simsiam_zoo.protocols.splits import DataArg, labelled_splits
+
+
+def _local_paths(*args: Any) -> list[str | Path]:
+    """The arguments (or pair members) that name files or folders, for the output checks."""
+    items = [item for arg in args for item in (arg if isinstance(arg, (tuple, list)) else (arg,))]
+    return [item for item in items if isinstance(item, (str, Path))]
+
+
+def _check_classifier_output(
+    out_dir: str | Path, *, inputs: Sequence[str | Path], run: RunOptions, overwrite: bool
+) -> None:
+    """The classifier folder may be written (never over the model or data), and holds no checkpoint folder."""
+    check_output(out_dir, kind=HUB_FOLDER_KIND, inputs=inputs, overwrite=overwrite)
+    checkpoint_path(run, "finetune")
+    if run.checkpoint_dir is not None:
+        folder, checkpoints = Path(out_dir).resolve(), Path(run.checkpoint_dir).resolve()
+        if checkpoints == folder or folder in checkpoints.parents:
+            raise OutputRefused(
+                f"{out_dir}: --checkpoint-dir {run.checkpoint_dir} lies in the classifier folder, "
+                "which holds only the classifier; choose a checkpoint folder outside it"
+            )
+
+
+def _schedule_text(schedule: Schedule) -> str:
+    return f"{schedule.optimizer.upper()} lr {schedule.lr:g} cosine, weight decay {schedule.weight_decay:g}"
+
+
+def finetune_classifier(
+    model: ModelArg,
+    data: DataArg,
+    out_dir: str | Path,
+    *,
+    schedule: Schedule = FINETUNE_SCHEDULE,
+    frozen_backbone: bool = False,
+    card_name: str | None = None,
+    license: Mapping[str, str] | None = None,
+    run: RunOptions = RunOptions(),
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Fine-tune `model` on `data` (or train a linear head, `frozen_backbone`) and save it as a timm classifier
+    folder `out_dir`; the result dict holds the test top-1 and the per-epoch history.
+
+    The card's licence is `license`, its fields as `hub.cards.license_metadata` makes them, by default the
+    backbone's. `out_dir` and the licence are checked first: never the model or the data, nor a folder of the
+    user's own files unless `overwrite`."""
+    inputs = _local_paths(model, data)
+    _check_classifier_output(out_dir, inputs=inputs, run=run, overwrite=overwrite)
+    loaded = load_model(model, run)
+    fields = classifier_license(loaded, license)  # the backbone's, when inherited, checked before any training
+    splits = labelled_splits(data, run)
+    result = train_head(
+        loaded, splits, splits.train, schedule=schedule, frozen_backbone=frozen_backbone, run=run, name="finetune"
+    )
+    how = "linear head on the frozen backbone" if frozen_backbone else "fine-tuned end to end"
+    summary = f"{how}, {schedule.epochs} epochs, batch {result.batch_size}, {_schedule_text(schedule)}, seed {run.seed}"
+    folder = Path(out_dir)
+    if init_distributed(torch.device(run.device)).is_main:  # under torchrun every rank holds the same model
+        save_classifier(
+            result,
+            out_dir,
+            backbone=loaded,
+            class_names=splits.classes,
+            data_name=splits.name,
+            card_name=card_name or f"{loaded.arch}.finetuned",
+            license=fields,
+            inputs=inputs,
+            overwrite=overwrite,
+            schedule_summary=summary,
+        )
+    return result_record(
+        "finetune",
+        loaded,
+        splits,
+        schedule,
+        run,
+        batch_size=result.batch_size,
+        out=str(folder),
+        frozen_backbone=frozen_backbone,
+        top1=result.top1,
+        history=result.history,
+    )

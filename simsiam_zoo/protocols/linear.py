@@ -1,0 +1,41 @@
+"""The paper's linear protocol: a linear classifier on the frozen backbone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from simsiam_zoo.options import LinearProtocolSchedule, RunOptions
+from simsiam_zoo.protocols.shared import LINEAR_PROTOCOL_SCHEDULE, ModelArg, load_model, result_record, train_head
+from simsiam_zoo.protocols.splits import DataArg, labelled_splits
+
+
+def linear_protocol(
+    model_name_or_path: ModelArg,
+    data: DataArg,
+    *,
+    schedule: LinearProtocolSchedule = LINEAR_PROTOCOL_SCHEDULE,
+    run: RunOptions = RunOptions(),
+) -> dict[str, Any]:
+    """The paper's linear evaluation: a linear `fc` on the frozen backbone (BN in eval mode), by default LARS,
+    lr = `schedule.base_lr` x batch / 256, cosine, RandomResizedCrop + flip.
+
+    Raises RuntimeError if any backbone weight or buffer changed. The batch is capped at the train set size
+    and the lr scaled with the batch actually used.
+    """
+    loaded = load_model(model_name_or_path, run)
+    splits = labelled_splits(data, run)
+    used = schedule.at_batch(min(schedule.batch_size, len(splits.train)))
+    result = train_head(
+        loaded, splits, splits.train, schedule=used, frozen_backbone=True, run=run, name="linear_protocol"
+    )
+    return result_record(
+        "linear_protocol",
+        loaded,
+        splits,
+        used,
+        run,
+        batch_size=used.batch_size,
+        base_lr=schedule.base_lr,
+        top1=result.top1,
+        history=result.history,
+    )

@@ -1,0 +1,181 @@
+"""What a protocol trains and tests on: a DATA argument resolved to labelled train and test splits, capped."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from simsiam_zoo.data import FashionMNIST, LabelledSubset, labelled_images
+from simsiam_zoo.errors import DataError
+from simsiam_zoo.evaluate.subsets import balanced_label_subset
+from simsiam_zoo.options import RunOptions
+
+DataArg = str | Path | tuple[Dataset, Dataset] | tuple[str | Path, str | Path]
+
+
+class TensorImages(Dataset):
+    """In-memory uint8 (N, 3, H, W) images with their labels."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, *, classes: Sequence[str], paths: Sequence[str]):
+        self.images, self.labels, self.classes, self.paths = images, labels, list(classes), list(paths)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.images[index], int(self.labels[index])
+
+
+def digits_datasets(*, image_size: int = 32, seed: int = 0) -> tuple[TensorImages, TensorImages]:
+    """sklearn's 8x8 digits as (train, test): bilinear-upsampled 3-channel uint8, stratified seeded 80/20 split."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    pixels = torch.from_numpy(digits.images).float()[:, None]  # (N, 1, 8, 8), values 0..16
+    upsampled = F.interpolate(pixels, size=(image_size, image_size), mode="bilinear", align_corners=False)
+    images = (upsampled * (255 / 16)).round().clamp(0, 255).to(torch.uint8).expand(-1, 3, -1, -1).contiguous()
+    labels = torch.from_numpy(digits.target).long()
+    is_test = torch.zeros(len(labels), dtype=torch.bool)
+    is_test[balanced_label_subset(labels, fraction=0.2, seed=seed)] = True
+    classes = [str(d) for d in range(10)]
+
+    def split(mask: torch.Tensor) -> TensorImages:
+        indices = mask.nonzero().squeeze(1)
+        # Paths keep the index into load_digits(), so a subset file can name digits images.
+        return TensorImages(
+            images[indices], labels[indices], classes=classes, paths=[f"digits/{i}" for i in indices.tolist()]
+        )
+
+    return split(~is_test), split(is_test)
+
+
+@dataclass(frozen=True)
+class Splits:
+    name: str
+    train: Dataset
+    test: Dataset
+    classes: list[str]
+    # (location, limit) that `extract_features` reads for each split; None: only available in memory.
+    train_source: tuple[str, int | None] | None = None
+    test_source: tuple[str, int | None] | None = None
+
+
+def labels_of(dataset: Dataset, role: str) -> torch.Tensor:
+    labels = getattr(dataset, "labels", None)
+    if labels is None:
+        raise DataError(f"the {role} dataset ({type(dataset).__name__}) has no `labels` tensor")
+    labels = torch.as_tensor(labels)
+    if len(labels) == 0:
+        raise DataError(f"the {role} dataset is empty")
+    if int(labels.min()) < 0:
+        paths = getattr(dataset, "paths", None)
+        first = f" ({paths[int((labels < 0).nonzero()[0])]}: outside the class folders)" if paths is not None else ""
+        raise DataError(f"the {role} dataset has unlabelled images{first}; evaluations need class labels")
+    return labels
+
+
+def paths_of(dataset: Dataset) -> list[str]:
+    if isinstance(dataset, LabelledSubset):
+        inner = paths_of(dataset.dataset)
+        return [inner[i] for i in dataset.indices]
+    paths = getattr(dataset, "paths", None)
+    if paths is None:
+        raise DataError(f"{type(dataset).__name__} has no `paths`, so a subset file cannot name its images")
+    return [str(p) for p in paths]
+
+
+def _cap(dataset: Dataset, limit: int | None, *, seed: int) -> Dataset:
+    if limit is None or limit >= len(dataset):
+        return dataset
+    if limit < 1:
+        raise ValueError(f"a limit must be >= 1, got {limit}")
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
+    return LabelledSubset(dataset, order[:limit].sort().values.tolist())
+
+
+def _head(dataset: Dataset, limit: int | None) -> Dataset:
+    return LabelledSubset(dataset, range(limit)) if limit is not None and limit < len(dataset) else dataset
+
+
+def _folders(
+    name: str, train_dir: Path, test_dir: Path, *, train_limit: int | None, test_limit: int | None, seed: int
+) -> Splits:
+    train, test = labelled_images(train_dir), labelled_images(test_dir)
+    if train.classes != test.classes:
+        raise DataError(f"{train_dir} and {test_dir} have different classes")
+    capped_train, capped_test = _cap(train, train_limit, seed=seed), _cap(test, test_limit, seed=seed)
+    # Whole folders go through extract_features (cached, resumable); sampled ones are embedded in memory.
+    return Splits(
+        name,
+        capped_train,
+        capped_test,
+        train.classes,
+        (str(train_dir), None) if capped_train is train else None,
+        (str(test_dir), None) if capped_test is test else None,
+    )
+
+
+def resolve_data(
+    data: DataArg, *, train_limit: int | None = None, test_limit: int | None = None, seed: int = 0
+) -> Splits:
+    """Train and test datasets (and, when on disk, their extraction sources) for a `DataArg`.
+
+    A pair of folders (train, test) is accepted as well as a pair of datasets.
+    """
+    if isinstance(data, (tuple, list)):
+        if len(data) != 2:
+            raise ValueError(f"expected a (train, test) pair, got {len(data)} items")
+        if all(isinstance(d, (str, Path)) for d in data):
+            return _folders(
+                f"{data[0]}+{data[1]}",
+                Path(data[0]),
+                Path(data[1]),
+                train_limit=train_limit,
+                test_limit=test_limit,
+                seed=seed,
+            )
+        train, test = _cap(data[0], train_limit, seed=seed), _cap(data[1], test_limit, seed=seed)
+        num_classes = int(max(labels_of(train, "train").max(), labels_of(test, "test").max())) + 1
+        classes = getattr(data[0], "classes", None) or [str(i) for i in range(num_classes)]
+        return Splits("datasets", train, test, list(classes))
+    if data == "fashion_mnist":
+        train, test = FashionMNIST(split="train"), FashionMNIST(split="test")
+        return Splits(
+            "fashion_mnist",
+            _head(train, train_limit),
+            _head(test, test_limit),
+            list(FashionMNIST.classes),
+            ("fashion_mnist", train_limit),
+            ("fashion_mnist:test", test_limit),
+        )
+    if data == "digits":
+        train, test = digits_datasets(seed=seed)
+        return Splits("digits", _cap(train, train_limit, seed=seed), _cap(test, test_limit, seed=seed), train.classes)
+    root = Path(data)
+    test_dir = next((root / name for name in ("val", "test") if (root / name).is_dir()), None)
+    if not (root / "train").is_dir() or test_dir is None:
+        raise DataError(
+            f"{root}: expected train/ and val/ (or test/) class sub-folders, or a named dataset (fashion_mnist, digits)"
+        )
+    return _folders(str(root), root / "train", test_dir, train_limit=train_limit, test_limit=test_limit, seed=seed)
+
+
+def labelled_splits(data: DataArg, run: RunOptions) -> Splits:
+    """`resolve_data` with the run's caps, checked to have a class name for every label."""
+    splits = resolve_data(data, train_limit=run.train_limit, test_limit=run.test_limit, seed=run.seed)
+    for dataset, role in ((splits.train, "train"), (splits.test, "test")):
+        top = int(labels_of(dataset, role).max())
+        if top >= len(splits.classes):
+            raise DataError(f"{splits.name}: {role} label {top} but only {len(splits.classes)} classes")
+    present = torch.unique(labels_of(splits.train, "train")).tolist()
+    if len(present) < 2:
+        names = ", ".join(splits.classes[i] for i in present if i >= 0) or "none"
+        raise DataError(
+            f"{splits.name}: training images of {len(present)} class ({names}); a classifier needs at least two"
+        )
+    return splits

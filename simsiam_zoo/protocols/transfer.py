@@ -1,0 +1,171 @@
+"""Transfer to other datasets: a linear probe on cached features and fine-tuning of the whole network."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from simsiam_zoo.backbone import LoadedBackbone
+from simsiam_zoo.data import Transformed
+from simsiam_zoo.digests import weights_sha256
+from simsiam_zoo.evaluate.linear_probe import DEFAULT_WEIGHT_DECAYS, linear_probe_sweep
+from simsiam_zoo.finetune import (
+    EVAL_BATCH_SIZE,
+)
+from simsiam_zoo.options import RunOptions, Schedule
+from simsiam_zoo.protocols.shared import FINETUNE_SCHEDULE, ModelArg, load_model, train_head
+from simsiam_zoo.protocols.splits import DataArg, Splits, labelled_splits
+
+MODES = ("linear", "finetune")
+
+
+def _fingerprint(loaded: LoadedBackbone) -> str:
+    """sha256 of the weights and preprocessing, so cached features never outlive the model they came from."""
+    return hashlib.sha256(f"{loaded.preprocessing!r};{weights_sha256(loaded.model)}".encode()).hexdigest()
+
+
+def _features(
+    loaded: LoadedBackbone,
+    splits: Splits,
+    split: str,
+    *,
+    name: str,
+    cache: Path,
+    fingerprint: str,
+    batch_size: int,
+    run: RunOptions,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(embeddings, labels) of a split: cached by `extract_features` when on disk, else embedded in memory."""
+    from simsiam_zoo.features import embed_dataset, extract_features, load_features
+
+    source = splits.train_source if split == "train" else splits.test_source
+    if source is None:
+        loaded.model.to(run.device)
+        dataset = splits.train if split == "train" else splits.test
+        return embed_dataset(
+            loaded.model,
+            Transformed(dataset, loaded.transform),
+            batch_size=batch_size,
+            device=run.device,
+            num_workers=run.num_workers,
+        )
+    location, limit = source
+    safe_name = re.sub(r"[^\w.-]", "_", name)
+    out = cache / f"{safe_name}-{split}-{fingerprint}"
+    extract_features(
+        loaded.model,
+        loaded.transform,
+        location,
+        out=out,
+        batch_size=batch_size,
+        limit=limit,
+        device=run.device,
+        num_workers=run.num_workers,
+        progress=run.progress,
+        strict=run.strict,
+        model_name=f"{loaded.source} sha256:{fingerprint}",
+    )
+    features = load_features(out)
+    # Images at the top of a class-folder split have no label; they are not part of the evaluation.
+    keep = features.labels >= 0
+    return features.embeddings[keep], features.labels[keep]
+
+
+def transfer(
+    model: ModelArg,
+    datasets: Mapping[str, DataArg],
+    *,
+    modes: Sequence[str] = MODES,
+    schedule: Schedule = FINETUNE_SCHEDULE,
+    weight_decays: Sequence[float] = DEFAULT_WEIGHT_DECAYS,
+    cache_dir: str | Path | None = None,
+    run: RunOptions = RunOptions(),
+) -> dict[str, Any]:
+    """Per downstream dataset: `linear` (L-BFGS probe on cached features, weight decay chosen among
+    `weight_decays` on a split of train) and `finetune` (the whole network, trained by `schedule`) -> `rows` of
+    {dataset, mode, top1, ...}.
+
+    Features of on-disk splits are extracted (in batches of `schedule.batch_size`, default 256) into
+    `cache_dir` (a temporary folder when None) and reused by later calls with the same model weights.
+    """
+    unknown = sorted(set(modes) - set(MODES))
+    if unknown or not modes:
+        raise ValueError(f"modes must be a non-empty subset of {MODES}, got {tuple(modes)}")
+    if not datasets:
+        raise ValueError("no datasets to transfer to")
+    loaded = load_model(model, run)
+    fingerprint = _fingerprint(loaded)[:16]
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="simsiam-zoo-features-") as scratch:
+        cache = Path(cache_dir) if cache_dir is not None else Path(scratch)
+        for name, data in datasets.items():
+            splits = labelled_splits(data, run)
+            sizes = {"num_train": len(splits.train), "num_test": len(splits.test)}
+            if "linear" in modes:
+                cached = _FeatureCache(cache, fingerprint, batch_size=schedule.batch_size or EVAL_BATCH_SIZE)
+                rows.append(
+                    {**_linear_row(loaded, splits, name, cached, weight_decays=weight_decays, run=run), **sizes}
+                )
+            if "finetune" in modes:
+                rows.append({**_finetune_row(loaded, splits, name, schedule=schedule, run=run), **sizes})
+    return {
+        "evaluation": "transfer",
+        "model": loaded.source,
+        "arch": loaded.arch,
+        "seed": run.seed,
+        "shuffle": run.shuffle,
+        "rows": rows,
+    }
+
+
+@dataclass(frozen=True)
+class _FeatureCache:
+    """Where transfer's features live (`cache`/NAME-SPLIT-FINGERPRINT), and the batch they are extracted in."""
+
+    folder: Path
+    fingerprint: str
+    batch_size: int
+
+
+def _linear_row(
+    loaded: LoadedBackbone,
+    splits: Splits,
+    name: str,
+    cache: _FeatureCache,
+    *,
+    weight_decays: Sequence[float],
+    run: RunOptions,
+) -> dict[str, Any]:
+    """The L-BFGS probe on the split's cached features, its weight decay chosen on a part of train."""
+    features = {"name": name, "cache": cache.folder, "fingerprint": cache.fingerprint, "batch_size": cache.batch_size}
+    sweep = linear_probe_sweep(
+        *_features(loaded, splits, "train", run=run, **features),
+        *_features(loaded, splits, "test", run=run, **features),
+        weight_decays=tuple(weight_decays),
+        seed=run.seed,
+    )
+    return {"dataset": name, "mode": "linear", "top1": sweep["test_accuracy"], "weight_decay": sweep["weight_decay"]}
+
+
+def _finetune_row(
+    loaded: LoadedBackbone, splits: Splits, name: str, *, schedule: Schedule, run: RunOptions
+) -> dict[str, Any]:
+    """The whole network fine-tuned on the split by `schedule`."""
+    result = train_head(
+        loaded, splits, splits.train, schedule=schedule, frozen_backbone=False, run=run, name=f"transfer-{name}"
+    )
+    return {
+        "dataset": name,
+        "mode": "finetune",
+        "top1": result.top1,
+        "epochs": schedule.epochs,
+        "batch_size": result.batch_size,
+        "lr": schedule.lr,
+    }
