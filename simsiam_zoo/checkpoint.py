@@ -1,5 +1,6 @@
-"""The one checkpoint reader: every torch checkpoint (a training run's, another project's) is read here, with
-tensors, plain containers and a short allow-list of data-only globals, never by unpickling arbitrary objects.
+"""The one checkpoint reader and writer: every torch checkpoint (a training run's, another project's) is read here,
+with tensors, plain containers and a short allow-list of data-only globals, never by unpickling arbitrary objects;
+the training loops write theirs here, whole or not at all.
 
 Also the names of a training run's files, which the training loop writes and export and the loader read.
 """
@@ -12,11 +13,30 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 
-from simsiam_zoo.errors import ConversionError
+from simsiam_zoo._io import atomic_write
+from simsiam_zoo.errors import ConversionError, SimsiamZooError
 
 CHECKPOINT_NAME = "checkpoint.pt"  # a training run's model, optimiser, step and monitor history
 RECIPE_NAME = "recipe.yaml"  # the run's recipe; a hub folder of the run publishes it too
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """`state` (tensors and plain containers, so that `load_checkpoint` reads it back) written atomically."""
+    atomic_write(path, lambda f: torch.save(state, f))
+
+
+def read_safetensors(path: Path, *, error: type[SimsiamZooError]) -> dict[str, torch.Tensor]:
+    """A safetensors file's tensors on the CPU, as stored (the caller decides about dtypes); `error` (the caller's
+    kind: a hub folder's, a conversion's) names a missing, truncated or non-safetensors file."""
+    try:
+        return load_file(str(path), device="cpu")
+    except FileNotFoundError:
+        raise error(f"{path}: missing") from None
+    except (SafetensorError, OSError, ValueError) as problem:
+        raise error(f"{path}: not a readable safetensors file (truncated or corrupt?): {problem}") from None
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -23,10 +23,9 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
-from simsiam_zoo._io import atomic_write
 from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.backbone import LoadedBackbone
-from simsiam_zoo.checkpoint import load_checkpoint
+from simsiam_zoo.checkpoint import load_checkpoint, save_checkpoint
 from simsiam_zoo.data import EpochSampler, Transformed, dataset_fingerprint, dataset_stretches
 from simsiam_zoo.digests import weights_sha256
 from simsiam_zoo.distributed import (
@@ -319,7 +318,7 @@ class _Finetuning:
             "history": self.history,
             "loss_sum": self.loss_sum.item(),
         }
-        atomic_write(self.checkpoint, lambda f: torch.save(state, f))
+        save_checkpoint(self.checkpoint, state)
 
     def batches(self, epoch: int, start_batch: int) -> DataLoader:
         # Global shuffling: global batch b of the one-process order, each rank its slice, the same steps on any

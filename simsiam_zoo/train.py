@@ -23,9 +23,9 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from simsiam_zoo import engine
-from simsiam_zoo._io import atomic_path, atomic_write_text, claim_output_dir, remove_stale_temps
+from simsiam_zoo._io import atomic_write_text, claim_output_dir, remove_stale_temps
 from simsiam_zoo.augment import SimSiamViews, eval_transform
-from simsiam_zoo.checkpoint import CHECKPOINT_NAME, RECIPE_NAME, load_checkpoint
+from simsiam_zoo.checkpoint import CHECKPOINT_NAME, RECIPE_NAME, load_checkpoint, save_checkpoint
 from simsiam_zoo.data import (
     EpochSampler,
     FakeImages,
@@ -35,6 +35,7 @@ from simsiam_zoo.data import (
     Transformed,
     dataset_stretches,
     labelled_images,
+    unlabelled,
 )
 from simsiam_zoo.distributed import (
     all_reduce_mean,
@@ -138,12 +139,9 @@ def knn_monitor_split(recipe: Recipe, dataset: Dataset, *, strict: bool = False)
     labels = getattr(dataset, "labels", None)
     if data.knn_train_size <= 0 or data.knn_test_size <= 0 or labels is None or bool((labels < 0).all()):
         return None
-    if bool((labels < 0).any()):
-        warnings.warn(
-            f"kNN monitor off: {int((labels < 0).sum())} of {len(labels)} images have no label (outside "
-            "the class folders)",
-            stacklevel=2,
-        )
+    problem = unlabelled(labels)
+    if problem:
+        warnings.warn(f"kNN monitor off: {problem} (outside the class folders)", stacklevel=2)
         return None
     transform = eval_transform(image_size=data.image_size, crop_pct=1.0, mean=data.mean, std=data.std)
     g = torch.Generator().manual_seed(recipe.run.seed)
@@ -170,13 +168,6 @@ def _standard_init_knn(recipe: Recipe, split: tuple[Dataset, Dataset], device: t
         torch.manual_seed(recipe.run.seed)
         baseline = untrained_backbone(recipe.model.arch, zero_init_last=False)
     return knn_monitor_accuracy(baseline.to(device), split, device)
-
-
-def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buffer.getvalue())
 
 
 def _write_csv(path: Path, rows: list[dict[str, float]], fields: Sequence[str]) -> None:
@@ -439,7 +430,7 @@ class _Pretraining:
 
     def checkpoint(self) -> None:
         if self.context.is_main:
-            _save_checkpoint(
+            save_checkpoint(
                 self.checkpoint_path,
                 {
                     **self.state,

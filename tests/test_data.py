@@ -286,3 +286,14 @@ def test_a_hugging_face_label_column_of_strings_names_the_classes(tmp_path):
     datasets.Dataset.from_dict(rows, features=features).save_to_disk(str(tmp_path / "floats"))
     with pytest.raises(DataError, match=r"floats: label column 'label' holds 0.5; expected class names or integers"):
         data.open_source(tmp_path / "floats")
+
+
+def test_unlabelled_counts_the_images_without_a_label_and_names_the_first() -> None:
+    from simsiam_zoo.data import unlabelled
+
+    assert unlabelled(torch.tensor([0, 1, 2])) is None
+    assert unlabelled(torch.tensor([0, -1, 2, -1])) == "2 of 4 images have no label"
+    assert (
+        unlabelled(torch.tensor([0, -1, -1]), ["a.png", "b.png", "c.png"])
+        == "2 of 3 images have no label, the first b.png"
+    )

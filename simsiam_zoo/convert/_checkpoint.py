@@ -7,13 +7,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from torch import Tensor
 
-from simsiam_zoo.checkpoint import read_torch_checkpoint
-
-from ._common import ConversionError
+from simsiam_zoo.checkpoint import read_safetensors, read_torch_checkpoint
+from simsiam_zoo.errors import ConversionError
 
 TORCH_SUFFIXES = (".pth", ".pth.tar", ".pt", ".ckpt", ".bin", ".torch")
 _CONTAINERS = ("state_dict", "model")
@@ -50,7 +47,7 @@ def load_checkpoint_file(path: str | os.PathLike[str]) -> dict[str, Tensor]:
         raise ConversionError(f"{path}: no such file")
     name = path.name.lower()
     if name.endswith(".safetensors"):
-        checkpoint = _load_safetensors(path)
+        checkpoint = read_safetensors(path, error=ConversionError)
     elif name.endswith(TORCH_SUFFIXES):
         checkpoint = read_torch_checkpoint(path)
     else:
@@ -62,10 +59,3 @@ def load_checkpoint_file(path: str | os.PathLike[str]) -> dict[str, Tensor]:
     if not flat:
         raise ConversionError(f"{path}: contains no tensors")
     return flat
-
-
-def _load_safetensors(path: Path) -> dict[str, Tensor]:
-    try:
-        return load_file(path, device="cpu")
-    except (SafetensorError, OSError) as exc:
-        raise ConversionError(f"{path}: cannot read safetensors file (truncated or corrupt?): {exc}") from exc

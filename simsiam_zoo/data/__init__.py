@@ -16,7 +16,14 @@ from simsiam_zoo.data.builtin import (
 from simsiam_zoo.data.decode import IMAGE_EXTENSIONS, NextIfUndecodable, decode_image
 from simsiam_zoo.data.resolve import labelled_images, open_source
 from simsiam_zoo.data.sampler import EpochSampler, dataset_stretches, rank_stretches
-from simsiam_zoo.data.source import NAMED_SOURCES, ImageSource, SourceImages, dataset_fingerprint, listing_sha256
+from simsiam_zoo.data.source import (
+    NAMED_SOURCES,
+    ImageSource,
+    SourceImages,
+    dataset_fingerprint,
+    listing_sha256,
+    unlabelled,
+)
 from simsiam_zoo.data.tar import MAX_CLASS_LABEL, expand_braces, read_tars
 from simsiam_zoo.data.wrappers import LabelledSubset, Transformed
 
@@ -44,5 +51,6 @@ __all__ = [
     "listing_sha256",
     "open_source",
     "rank_stretches",
+    "unlabelled",
     "read_tars",
 ]

@@ -135,6 +135,16 @@ class SourceImages(Dataset):
         return self.source.tar_starts(self.positions)
 
 
+def unlabelled(labels: torch.Tensor, paths: Sequence[object] | None = None) -> str | None:
+    """None when every image has a label, else how many have none (label -1), naming the first when `paths` are
+    known: the one wording of every "these images have no label" refusal or warning."""
+    missing = (torch.as_tensor(labels) < 0).nonzero().flatten()
+    if len(missing) == 0:
+        return None
+    first = f", the first {paths[int(missing[0])]}" if paths is not None else ""
+    return f"{len(missing)} of {len(labels)} images have no label{first}"
+
+
 def _size_and_mtime(path: Path) -> tuple[int, int] | None:
     try:
         stat = path.stat()

@@ -116,7 +116,7 @@ class _Plan:
 
 def _features(source: Any, data: str, *, out: Path, limit: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
     from simsiam_zoo.digests import weights_sha256
-    from simsiam_zoo.features import SETTINGS_FILE, extract_features, load_features
+    from simsiam_zoo.features import SETTINGS_FILE, labelled_features
 
     settings = out / SETTINGS_FILE
     # The demo's own features from an earlier run, of a model that has trained on since: made again, not mixed.
@@ -127,7 +127,7 @@ def _features(source: Any, data: str, *, out: Path, limit: int, device: str) -> 
         and json.loads(settings.read_text()).get("weights_sha256") != weights_sha256(source.model)
     ):
         shutil.rmtree(out)
-    extract_features(
+    return labelled_features(
         source.model,
         source.transform,
         data,
@@ -135,11 +135,8 @@ def _features(source: Any, data: str, *, out: Path, limit: int, device: str) -> 
         batch_size=256,
         device=device,
         limit=limit,
-        progress=False,
         model_name=source.source,
     )
-    features = load_features(out)
-    return features.embeddings, features.labels
 
 
 def _evaluate(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor) -> dict:

@@ -27,7 +27,7 @@ def check_labels(labels: Tensor, num_rows: int, name: str) -> None:
     if labels.shape[0] != num_rows:
         raise ValueError(f"{name} has {labels.shape[0]} entries but the features have {num_rows} rows")
     if labels.numel() and int(labels.min()) < 0:
-        raise ValueError(f"{name} contains negative labels (unlabelled samples); drop them before evaluating")
+        raise ValueError(f"{name} contains negative labels (images without a label); drop them before evaluating")
 
 
 def check_same_dim(train: Tensor, test: Tensor) -> None:

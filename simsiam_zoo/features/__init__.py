@@ -1,10 +1,10 @@
-"""Features: extraction into a resumable sharded store, the store itself, and the embedding engine both use.
+"""Features: extraction into a resumable sharded store, the store itself, and the embedding pipeline both use.
 
-`extract` runs a source through `engine` into `store`; `embed_dataset` is the engine's in-memory path.
+`extract` runs a source through `pipeline` into `store`; `embed_dataset` is the pipeline's in-memory path.
 """
 
 from simsiam_zoo.digests import weights_sha256
-from simsiam_zoo.features.extract import ExtractSummary, default_num_workers, extract_features
+from simsiam_zoo.features.extract import ExtractSummary, default_num_workers, extract_features, labelled_features
 from simsiam_zoo.features.pipeline import embed_dataset
 from simsiam_zoo.features.store import INDEX_FILE, SETTINGS_FILE, SKIPPED_FILE, Features, load_features
 
@@ -17,6 +17,7 @@ __all__ = [
     "default_num_workers",
     "embed_dataset",
     "extract_features",
+    "labelled_features",
     "load_features",
     "weights_sha256",
 ]

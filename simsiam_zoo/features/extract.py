@@ -36,6 +36,7 @@ from simsiam_zoo.features.store import (
     SKIPPED_FILE,
     VERSION,
     Shard,
+    load_features,
     plan_shards,
     prepare_out,
     resumable_shard,
@@ -128,6 +129,24 @@ def extract_features(
             images_per_second=embedded_now / elapsed if embedded_now else 0.0,
             skipped_manifest=out / SKIPPED_FILE,
         )
+
+
+def labelled_features(
+    model: nn.Module,
+    transform: Callable[[torch.Tensor], torch.Tensor],
+    data: str | Path,
+    *,
+    out: str | Path,
+    progress: bool = False,
+    model_name: str | None = None,
+    **options: Any,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`extract_features` (resuming what `out` holds), then the embeddings of the images with a label, and their
+    labels: what an evaluation reads (images outside a folder's class folders have none)."""
+    extract_features(model, transform, data, out=out, progress=progress, model_name=model_name, **options)
+    features = load_features(out)
+    keep = features.labels >= 0
+    return features.embeddings[keep], features.labels[keep]
 
 
 def _embed_rank(

@@ -14,13 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
 from simsiam_zoo._io import atomic_directory, read_document
 from simsiam_zoo.augment import Preprocessing
-from simsiam_zoo.checkpoint import RECIPE_NAME
+from simsiam_zoo.checkpoint import RECIPE_NAME, read_safetensors
 from simsiam_zoo.digests import sha256_file
 from simsiam_zoo.errors import HubFolderError, listed
 
@@ -211,12 +209,7 @@ def read_weights(path: Path, *, upcast_half: bool = False) -> dict[str, torch.Te
     `upcast_half` accepts float16 / bfloat16 weights (third-party repos often publish them) and returns them as
     float32, which is exact; the zoo's own folders stay float32 (validate_hub_folder keeps the default).
     """
-    try:
-        state = load_file(str(path), device="cpu")
-    except FileNotFoundError:
-        raise HubFolderError(f"{path}: missing") from None
-    except (SafetensorError, OSError, ValueError) as error:
-        raise HubFolderError(f"{path}: not a readable safetensors file ({error})") from None
+    state = read_safetensors(path, error=HubFolderError)
     if upcast_half:
         state = {key: value.float() if value.dtype in _HALF_DTYPES else value for key, value in state.items()}
     # Integer tensors are fine as counters and index tables (num_batches_tracked), never as weights or statistics.

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from simsiam_zoo._io import atomic_write_text, check_output_file
+from simsiam_zoo.data import unlabelled
 from simsiam_zoo.errors import DataError
 from simsiam_zoo.evaluate.knn import knn_accuracy
 from simsiam_zoo.evaluate.linear_probe import DEFAULT_WEIGHT_DECAYS, linear_probe_sweep
@@ -17,10 +18,10 @@ def _load_labelled(path: str | Path, role: str) -> Any:
     from simsiam_zoo.features import load_features
 
     features = load_features(path)
-    unlabelled = int((features.labels < 0).sum())
-    if unlabelled:
+    problem = unlabelled(features.labels)
+    if problem:
         raise DataError(
-            f"{path}: {unlabelled} of {len(features.labels)} {role} images have no label "
+            f"{path}: {problem} among the {role} features "
             "(extract from a folder with class sub-folders or a labelled dataset)"
         )
     return features

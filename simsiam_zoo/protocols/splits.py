@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from simsiam_zoo.data import FashionMNIST, LabelledSubset, labelled_images
+from simsiam_zoo.data import FashionMNIST, LabelledSubset, labelled_images, unlabelled
 from simsiam_zoo.errors import DataError
 from simsiam_zoo.evaluate.subsets import balanced_label_subset
 from simsiam_zoo.options import RunOptions
@@ -72,10 +72,9 @@ def labels_of(dataset: Dataset, role: str) -> torch.Tensor:
     labels = torch.as_tensor(labels)
     if len(labels) == 0:
         raise DataError(f"the {role} dataset is empty")
-    if int(labels.min()) < 0:
-        paths = getattr(dataset, "paths", None)
-        first = f" ({paths[int((labels < 0).nonzero()[0])]}: outside the class folders)" if paths is not None else ""
-        raise DataError(f"the {role} dataset has unlabelled images{first}; evaluations need class labels")
+    problem = unlabelled(labels, getattr(dataset, "paths", None))
+    if problem:
+        raise DataError(f"the {role} dataset: {problem} (outside the class folders); evaluations need class labels")
     return labels
 
 

@@ -43,7 +43,7 @@ def _features(
     run: RunOptions,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(embeddings, labels) of a split: cached by `extract_features` when on disk, else embedded in memory."""
-    from simsiam_zoo.features import embed_dataset, extract_features, load_features
+    from simsiam_zoo.features import embed_dataset, labelled_features
 
     source = splits.train_source if split == "train" else splits.test_source
     if source is None:
@@ -59,7 +59,7 @@ def _features(
     location, limit = source
     safe_name = re.sub(r"[^\w.-]", "_", name)
     out = cache / f"{safe_name}-{split}-{fingerprint}"
-    extract_features(
+    return labelled_features(
         loaded.model,
         loaded.transform,
         location,
@@ -72,10 +72,6 @@ def _features(
         strict=run.strict,
         model_name=f"{loaded.source} sha256:{fingerprint}",
     )
-    features = load_features(out)
-    # Images at the top of a class-folder split have no label; they are not part of the evaluation.
-    keep = features.labels >= 0
-    return features.embeddings[keep], features.labels[keep]
 
 
 def transfer(
