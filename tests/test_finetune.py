@@ -33,9 +33,8 @@ from simsiam_zoo.finetune import (
 )
 from simsiam_zoo.hub.folder import timm_config, validate_hub_folder, write_hub_folder
 from simsiam_zoo.loader import load_backbone
-from simsiam_zoo.options import LinearProtocolSchedule, Schedule
+from simsiam_zoo.options import LinearProtocolSchedule, RunOptions, Schedule
 from simsiam_zoo.protocols import (
-    RunOptions,
     TensorImages,
     digits_datasets,
     finetune_classifier,
