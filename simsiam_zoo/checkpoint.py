@@ -8,6 +8,7 @@ Also the names of a training run's files, which the training loop writes and exp
 from __future__ import annotations
 
 import argparse
+import io
 import pickle
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from simsiam_zoo._io import atomic_write
+from simsiam_zoo._io import atomic_write_bytes
 from simsiam_zoo.errors import ConversionError, SimsiamZooError
 
 CHECKPOINT_NAME = "checkpoint.pt"  # a training run's model, optimiser, step and monitor history
@@ -25,7 +26,11 @@ RECIPE_NAME = "recipe.yaml"  # the run's recipe; a hub folder of the run publish
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """`state` (tensors and plain containers, so that `load_checkpoint` reads it back) written atomically."""
-    atomic_write(path, lambda f: torch.save(state, f))
+    # Serialised in memory first: torch.save writing to a full disk raises a RuntimeError of its zip writer, where
+    # the plain write raises the OSError (ENOSPC, EFBIG) that names the file and its exit code.
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def read_safetensors(path: Path, *, error: type[SimsiamZooError]) -> dict[str, torch.Tensor]:

@@ -161,3 +161,35 @@ class ExtractOptions:
 
 
 EXTRACT = ExtractOptions()
+BENCHMARK_PROTOCOLS = ("knn", "linear", "fewshot")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchmarkOptions:
+    """How `run_benchmark` runs: which protocols (`knn`: k=20 and 200, T=0.07; `linear`: L-BFGS, weight decay chosen
+    on a held-out part of train; `fewshot`: `shots` images a class, `draws` seeded draws each, linear and kNN), the
+    fair baselines (`random-init`, `pixels`), the caps on each split, and where the features are computed."""
+
+    protocols: tuple[str, ...] = BENCHMARK_PROTOCOLS
+    shots: tuple[int, ...] = (1, 5, 10)
+    draws: int = 3
+    baselines: bool = True
+    device: str = "cpu"
+    batch_size: int = 256
+    num_workers: int | None = None
+    train_limit: int | None = None
+    test_limit: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.protocols) - set(BENCHMARK_PROTOCOLS))
+        if unknown or not self.protocols:
+            raise ValueError(f"protocols must be some of {', '.join(BENCHMARK_PROTOCOLS)}, got {list(self.protocols)}")
+        if "fewshot" in self.protocols and (not self.shots or min(self.shots) < 1):
+            raise ValueError(f"shots must be positive numbers of images a class, got {list(self.shots)}")
+        if self.draws < 1 or self.batch_size < 1:
+            raise ValueError(f"draws and batch_size must be at least 1, got {self.draws} and {self.batch_size}")
+        for name in ("train_limit", "test_limit"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")

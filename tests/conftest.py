@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from simsiam_zoo.recipe import Recipe, load_recipe
+from tests.builders import build_hub_folder, build_image_folder
 from tests.source_server import source_server  # noqa: F401  (the loopback server for source URLs)
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -29,3 +30,15 @@ def isolated_hf_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyt
 def tiny_recipe() -> Recipe:
     """Tiny ResNet-18 heads on 32 px fake images: 4 steps an epoch, 2 epochs, seconds on a CPU."""
     return load_recipe("tiny_fake").replace({"optim.base_lr": 0.5})
+
+
+@pytest.fixture(scope="module")
+def hub_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-init ResNet-18 hub folder at 32 px, as `export` writes them (`builders.build_hub_folder`)."""
+    return build_hub_folder(tmp_path_factory.mktemp("hub"))
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """train/ and val/ class folders of coloured PNGs (`builders.build_image_folder`)."""
+    return build_image_folder(tmp_path_factory.mktemp("colours"))

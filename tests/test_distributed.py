@@ -135,7 +135,7 @@ from simsiam_zoo.recipe import load_recipe
 from simsiam_zoo.options import RunOptions, Schedule
 from simsiam_zoo.train import train
 from tests.test_extract import make_transform, tiny_model
-from tests.test_finetune import PREPROCESSING, coloured
+from tests.builders import PREPROCESSING, coloured
 
 read, shards = source._MemberReader.read, set()
 
@@ -229,7 +229,7 @@ import torch
 
 from simsiam_zoo.finetune import finetune
 from simsiam_zoo.options import RunOptions, Schedule
-from tests.test_finetune import PREPROCESSING, coloured
+from tests.builders import PREPROCESSING, coloured
 
 torch.manual_seed(0)
 backbone = timm.create_model("resnet18", num_classes=0)

@@ -24,7 +24,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("backbones and classifiers", ("backbone", "finetune")),
     ("export and the zoo cache", ("export",)),
     ("loading and mirroring", ("loader", "mirror")),
-    ("protocols and the demo", ("protocols", "demo")),
+    ("protocols, benchmark and demo", ("protocols", "benchmark", "demo")),
     ("command line and public API", ("cli", "")),
 )
 
@@ -163,7 +163,7 @@ def test_imports_inside_functions_and_relative_imports_are_read(tmp_path: Path) 
 def test_the_longest_listed_name_decides_the_layer(module: str) -> None:
     expected = {
         "evaluate.knn": "tensors, files and metrics",
-        "protocols.transfer": "protocols and the demo",
+        "protocols.transfer": "protocols, benchmark and demo",
         "hub.folder": "hub format",
         "zoo.download": "zoo",
         "": "command line and public API",

@@ -1,0 +1,230 @@
+"""One benchmark cell: a model's (or a baseline's) features of a dataset, and a protocol's records on them.
+
+A cell is written as JSON once computed, with the fingerprint of everything its numbers depend on (the weights'
+sha256, the preprocessing, the data, the protocol's settings); a rerun skips the cells whose fingerprint holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from simsiam_zoo._io import atomic_write_text
+from simsiam_zoo.backbone import LoadedBackbone
+from simsiam_zoo.data import Transformed, dataset_fingerprint
+from simsiam_zoo.digests import weights_sha256
+from simsiam_zoo.evaluate import balanced_label_subset, fit_linear_probe, knn_accuracy, linear_probe_sweep
+from simsiam_zoo.features import embed_dataset, labelled_features
+from simsiam_zoo.options import BenchmarkOptions
+from simsiam_zoo.protocols import Splits
+
+KNN_KS, KNN_TEMPERATURE = (20, 200), 0.07
+FEWSHOT_WEIGHT_DECAY = 1e-4  # the middle of linear_probe_sweep's defaults, for draws of one image a class
+Features = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]  # train x, train y, test x, test y
+
+
+@dataclass(frozen=True)
+class Contender:
+    """A row of the leaderboard: a loaded model (its weights' sha256 and preprocessing), or the raw pixels."""
+
+    name: str
+    loaded: LoadedBackbone | None = None
+    weights: str | None = None
+    preprocessing: str | None = None
+
+    @classmethod
+    def of(cls, name: str, loaded: LoadedBackbone) -> Contender:
+        return cls(name, loaded, weights_sha256(loaded.model), repr(loaded.preprocessing))
+
+    @property
+    def digest(self) -> str:
+        """What the features depend on besides the data."""
+        return hashlib.sha256(f"{self.weights};{self.preprocessing}".encode()).hexdigest()
+
+
+def slug(name: str) -> str:
+    """A file-name-safe form of a model or dataset name."""
+    return re.sub(r"[^\w.-]+", "_", name).strip("_") or "_"
+
+
+def cell_path(out: Path, contender: str, dataset: str, protocol: str) -> Path:
+    return out / "cells" / slug(contender) / slug(dataset) / f"{protocol}.json"
+
+
+def data_fingerprint(splits: Splits) -> str:
+    return hashlib.sha256(
+        f"{dataset_fingerprint(splits.train)};{dataset_fingerprint(splits.test)}".encode()
+    ).hexdigest()
+
+
+def cell_fingerprint(contender: Contender, data: str, protocol: str, options: BenchmarkOptions) -> str:
+    """Everything a cell's numbers depend on: the model, the data (`data_fingerprint`), the protocol's settings."""
+    settings = {
+        "model": contender.digest,
+        "data": data,
+        "protocol": protocol,
+        "seed": options.seed,
+        **({"ks": KNN_KS, "temperature": KNN_TEMPERATURE} if protocol in ("knn", "fewshot") else {}),
+        **({"shots": options.shots, "draws": options.draws} if protocol == "fewshot" else {}),
+    }
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+
+def read_cell(path: Path, fingerprint: str) -> list[dict[str, Any]] | None:
+    """The cell's records when it was computed with these settings, else None."""
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return saved["records"] if isinstance(saved, dict) and saved.get("fingerprint") == fingerprint else None
+
+
+def write_cell(path: Path, fingerprint: str, records: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps({"fingerprint": fingerprint, "records": records}, indent=1) + "\n")
+
+
+def contender_features(
+    contender: Contender, splits: Splits, *, dataset: str, cache: Path, options: BenchmarkOptions
+) -> Features:
+    """(train x, train y, test x, test y): a model's embeddings (through the resumable feature store for data on
+    disk, in memory otherwise) or the raw pixels at the data's own size."""
+    if contender.loaded is None:
+        return (*_pixels(splits.train), *_pixels(splits.test))
+    name = f"{slug(contender.name)}-{slug(dataset)}-{contender.digest[:16]}"
+    return (
+        *_embedded(contender.loaded, splits.train, splits.train_source, out=cache / f"{name}-train", options=options),
+        *_embedded(contender.loaded, splits.test, splits.test_source, out=cache / f"{name}-test", options=options),
+    )
+
+
+def _embedded(
+    loaded: LoadedBackbone,
+    dataset: Dataset,
+    source: tuple[str, int | None] | None,
+    *,
+    out: Path,
+    options: BenchmarkOptions,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    if source is None:
+        loaded.model.to(options.device)
+        return embed_dataset(
+            loaded.model,
+            Transformed(dataset, loaded.transform),
+            batch_size=options.batch_size,
+            device=options.device,
+            num_workers=options.num_workers or 0,
+        )
+    location, limit = source
+    return labelled_features(
+        loaded.model,
+        loaded.transform,
+        location,
+        out=out,
+        batch_size=options.batch_size,
+        limit=limit,
+        device=options.device,
+        num_workers=options.num_workers,
+        model_name=loaded.source,
+    )
+
+
+def _pixels(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each image as its pixels in [0, 1], at the size of the first one (others are resized to it)."""
+    images, labels = zip(*(dataset[i] for i in range(len(dataset))), strict=True)
+    size = images[0].shape[-2:]
+    rows = [
+        (
+            image
+            if image.shape[-2:] == size
+            else F.interpolate(image[None].float(), size=tuple(size), mode="bilinear", antialias=True)[0]
+        )
+        .float()
+        .flatten()
+        / 255
+        for image in images
+    ]
+    return torch.stack(rows), torch.tensor(labels, dtype=torch.long)
+
+
+def protocol_records(protocol: str, features: Features, options: BenchmarkOptions) -> list[dict[str, Any]]:
+    """The protocol's records on the features: top-1 (percent), its settings and, for few-shot, the spread."""
+    compute: dict[str, Callable[[Features, BenchmarkOptions], list[dict[str, Any]]]] = {
+        "knn": _knn,
+        "linear": _linear,
+        "fewshot": _fewshot,
+    }
+    return compute[protocol](features, options)
+
+
+def _knn(features: Features, options: BenchmarkOptions) -> list[dict[str, Any]]:
+    accuracies = knn_accuracy(*features, ks=KNN_KS, temperature=KNN_TEMPERATURE, device=options.device)
+    return [{"protocol": "knn", "k": k, "temperature": KNN_TEMPERATURE, "top1": accuracies[k]} for k in KNN_KS]
+
+
+def _linear(features: Features, options: BenchmarkOptions) -> list[dict[str, Any]]:
+    sweep = linear_probe_sweep(*features, seed=options.seed, device=options.device)
+    return [{"protocol": "linear", "top1": sweep["test_accuracy"], "weight_decay": sweep["weight_decay"]}]
+
+
+def _fewshot(features: Features, options: BenchmarkOptions) -> list[dict[str, Any]]:
+    """For each number of shots, `draws` seeded class-balanced draws from train: a linear probe (its weight decay
+    chosen among the defaults on the draw itself, by leave-some-out when it has two or more a class) and kNN."""
+    train_x, train_y, test_x, test_y = features
+    records = []
+    for shots in options.shots:
+        scores: dict[str, list[float]] = {"fewshot-linear": [], "fewshot-knn": []}
+        seeds = [options.seed + draw for draw in range(options.draws)]
+        for seed in seeds:
+            chosen = balanced_label_subset(train_y, per_class=shots, seed=seed)
+            x, y = train_x[chosen], train_y[chosen]
+            scores["fewshot-knn"].append(
+                knn_accuracy(
+                    x,
+                    y,
+                    test_x,
+                    test_y,
+                    ks=(min(KNN_KS[0], len(y)),),
+                    temperature=KNN_TEMPERATURE,
+                    device=options.device,
+                )[min(KNN_KS[0], len(y))]
+            )
+            scores["fewshot-linear"].append(_fewshot_linear(x, y, test_x, test_y, seed=seed, options=options))
+        for protocol, values in scores.items():
+            spread = torch.tensor(values, dtype=torch.float64)
+            records.append(
+                {
+                    "protocol": protocol,
+                    "shots": shots,
+                    "top1": float(spread.mean()),
+                    "spread": float(spread.std(unbiased=False)),
+                    "seeds": seeds,
+                }
+            )
+    return records
+
+
+def _fewshot_linear(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    test_x: torch.Tensor,
+    test_y: torch.Tensor,
+    *,
+    seed: int,
+    options: BenchmarkOptions,
+) -> float:
+    counts = torch.bincount(y)
+    if int(counts[counts > 0].min()) < 2:  # one image a class leaves nothing to choose a weight decay on
+        probe = fit_linear_probe(x, y, weight_decay=FEWSHOT_WEIGHT_DECAY, device=options.device)
+        return float(probe.accuracy(test_x, test_y))
+    sweep = linear_probe_sweep(x, y, test_x, test_y, seed=seed, val_fraction=0.5, device=options.device)
+    return float(sweep["test_accuracy"])

@@ -1,0 +1,76 @@
+"""What a benchmark runs: the models (zoo names, globs over them, `hf-hub:` ids, hub folders, runs) and the
+datasets (`NAME=SOURCE`), all resolved, and every bad one refused, before any work."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from simsiam_zoo.errors import DataError, UnknownModelError
+from simsiam_zoo.options import BenchmarkOptions
+from simsiam_zoo.protocols import Splits, resolve_data
+from simsiam_zoo.protocols.splits import labels_of
+from simsiam_zoo.zoo import ZOO, find_entry, get_entry
+
+RANDOM_INIT, PIXELS = "random-init", "pixels"
+
+
+def expand_models(patterns: list[str]) -> list[str]:
+    """The models the patterns name, in order, each once: a glob (`'resnet50.*'`) is the zoo names it matches,
+    loadable ones only; a zoo name, an `hf-hub:` id or an existing path is itself; anything else an error naming
+    the closest zoo names."""
+    models: list[str] = []
+    for pattern in patterns:
+        if pattern in (RANDOM_INIT, PIXELS):
+            raise UnknownModelError(
+                f"{pattern}: the baselines are in every table already (--no-baselines leaves them out)"
+            )
+        if any(char in pattern for char in "*?[") and not Path(pattern).exists():
+            matched = [name for name in ZOO if fnmatch.fnmatchcase(name, pattern) and not ZOO[name].unsupported]
+            if not matched:
+                raise UnknownModelError(f"{pattern}: matches no zoo model; `simsiam-zoo models` lists them")
+            models += matched
+        elif pattern.startswith("hf-hub:") or find_entry(pattern) is not None or Path(pattern).exists():
+            models.append(pattern)
+        else:
+            get_entry(pattern)  # the error, with the closest names
+    return list(dict.fromkeys(models))
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    source: str
+    splits: Splits
+
+
+def parse_datasets(entries: list[str], options: BenchmarkOptions) -> list[Dataset]:
+    """`NAME=SOURCE` (SOURCE: `fashion_mnist`, `digits`, a folder with train/ and val/ or test/, or
+    `TRAIN,TEST`), each resolved to capped, labelled splits with at least two classes."""
+    datasets: dict[str, Dataset] = {}
+    for entry in entries:
+        name, sep, source = entry.partition("=")
+        if not sep or not name or not source:
+            raise DataError(f"--data {entry!r}: expected NAME=SOURCE, e.g. fmnist=fashion_mnist")
+        if not re.fullmatch(r"[\w.-]+", name):
+            raise DataError(f"--data {entry!r}: a dataset name is letters, digits, '.', '-' and '_'")
+        if name in datasets:
+            raise DataError(f"--data {entry!r}: the name {name} is given twice")
+        data = tuple(source.split(",", 1)) if "," in source else source
+        splits = resolve_data(data, train_limit=options.train_limit, test_limit=options.test_limit, seed=options.seed)
+        _check_classes(name, splits)
+        datasets[name] = Dataset(name, source, splits)
+    if not datasets:
+        raise DataError("no --data NAME=SOURCE given")
+    return list(datasets.values())
+
+
+def _check_classes(name: str, splits: Splits) -> None:
+    present = torch.unique(labels_of(splits.train, f"{name} train")).tolist()
+    labels_of(splits.test, f"{name} test")
+    if len(present) < 2:
+        raise DataError(f"--data {name}: its train split has images of {len(present)} class; ranking needs two or more")

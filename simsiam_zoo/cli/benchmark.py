@@ -1,0 +1,88 @@
+"""`benchmark`: which backbone for this data? Models x datasets x protocols into a leaderboard."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import click
+
+from simsiam_zoo.cli.failures import clean_errors
+from simsiam_zoo.cli.shared import bundle, check_device_option, option_default
+from simsiam_zoo.options import BENCHMARK_PROTOCOLS, BenchmarkOptions
+
+
+def _shots(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+    """--shots 1,5,10: positive numbers of images a class."""
+    try:
+        shots = tuple(int(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: expected numbers separated by commas, e.g. 1,5,10") from None
+    if not shots or min(shots) < 1:
+        raise click.BadParameter(f"{value!r}: expected positive numbers of images a class, e.g. 1,5,10")
+    return shots
+
+
+def _make_options(*, protocols: tuple[str, ...], no_baselines: bool, **options: object) -> BenchmarkOptions:
+    return BenchmarkOptions(protocols=protocols or BENCHMARK_PROTOCOLS, baselines=not no_baselines, **options)
+
+
+_FIELDS = (
+    "protocols",
+    "shots",
+    "no_baselines",
+    "device",
+    "batch_size",
+    "num_workers",
+    "train_limit",
+    "test_limit",
+    "seed",
+)
+
+
+@click.command("benchmark")
+@click.argument("models", nargs=-1, required=True)
+@click.option(
+    "--data",
+    "data",
+    multiple=True,
+    required=True,
+    metavar="NAME=SOURCE",
+    help="A dataset: fashion_mnist, digits, a folder with train/ and val/ (or test/), or TRAIN,TEST.",
+)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Leaderboard folder (resumable).")
+@click.option(
+    "--protocol",
+    "protocols",
+    multiple=True,
+    type=click.Choice(BENCHMARK_PROTOCOLS),
+    help="A protocol to run (repeat it) [default: all].",
+)
+@click.option("--shots", default="1,5,10", show_default=True, callback=_shots, help="Few-shot images a class.")
+@click.option("--no-baselines", is_flag=True, help="Leave out random-init and pixels.")
+@click.option(
+    "--device", default=option_default(BenchmarkOptions, "device"), show_default=True, callback=check_device_option
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=option_default(BenchmarkOptions, "batch_size"),
+    show_default=True,
+)
+@click.option("--num-workers", type=click.IntRange(min=0), default=None, help="Decoding processes.")
+@click.option("--train-limit", type=click.IntRange(min=1), default=None, help="At most N training images.")
+@click.option("--test-limit", type=click.IntRange(min=1), default=None, help="At most N test images.")
+@click.option("--seed", type=int, default=option_default(BenchmarkOptions, "seed"), show_default=True)
+@click.option("--hub-dir", type=click.Path(path_type=Path), default=None, help="Local hub directory to load from.")
+@clean_errors
+@functools.partial(bundle, keyword="options", make=_make_options, fields=_FIELDS)
+def benchmark_command(
+    models: tuple[str, ...], *, data: tuple[str, ...], out: Path, options: BenchmarkOptions, hub_dir: Path | None
+) -> None:
+    """Rank MODELS (zoo names, quoted globs such as 'resnet50.*', hf-hub: ids, hub folders, runs) with the
+    baselines on each --data; writes leaderboard.{json,md,html,csv} and heatmap.png to --out. A rerun computes only
+    the cells that are missing or whose model, data or settings changed."""
+    from simsiam_zoo.benchmark import run_benchmark
+
+    run_benchmark(models, data, out=out, options=options, hub_dir=hub_dir)
+    click.echo(f"leaderboard in {out / 'leaderboard.md'} (and .html, .csv, .json)")

@@ -1,0 +1,155 @@
+"""`simsiam-zoo benchmark`: cells equal the evaluations they stand for, the baselines are there, a killed run
+resumes to the same leaderboard, and bad input fails before any work."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from simsiam_zoo.benchmark import cells, run_benchmark
+from simsiam_zoo.evaluate import weight_decay_to_sklearn_c
+from simsiam_zoo.options import BenchmarkOptions
+from simsiam_zoo.protocols import digits_datasets
+from simsiam_zoo.protocols.cached import evaluate_knn, evaluate_linear
+
+QUICK = BenchmarkOptions(protocols=("knn", "linear"), batch_size=64)
+OUTPUTS = ("leaderboard.json", "leaderboard.md", "leaderboard.csv", "leaderboard.html", "heatmap.png")
+
+
+def _record(records: list[dict], model: str, dataset: str, protocol: str, **fields: object) -> dict:
+    (found,) = [
+        r
+        for r in records
+        if (r["model"], r["dataset"], r["protocol"]) == (model, dataset, protocol)
+        and all(r.get(k) == v for k, v in fields.items())
+    ]
+    return found
+
+
+def test_each_cell_is_what_the_evaluations_give_and_the_baselines_are_ranked(
+    hub_folder: Path,
+    image_folder: Path,
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "bench"
+    options = BenchmarkOptions(shots=(1, 2), draws=3, batch_size=64)
+    records = run_benchmark(
+        [str(hub_folder)], [f"colours={image_folder}", "digits=digits"], out=out, options=options, progress=False
+    )
+    models = {r["model"] for r in records}
+    assert models == {str(hub_folder), "random-init (resnet18)", "pixels"}
+    # Features of data on disk went through the feature store: the eval commands give the very same numbers.
+    model = str(hub_folder)
+    train, test = (
+        next((out / "features").glob(f"{cells.slug(model)}-colours-*-{split}")) for split in ("train", "test")
+    )
+    knn = evaluate_knn(train, test)
+    assert _record(records, model, "colours", "knn", k=20)["top1"] == knn["top1"]["20"]
+    assert _record(records, model, "colours", "knn", k=200)["top1"] == knn["top1"]["200"]
+    assert _record(records, model, "colours", "linear")["top1"] == evaluate_linear(train, test)["top1"]
+    # Few-shot: k images a class, three seeded draws, a mean and its spread.
+    train_set, test_set = digits_datasets(seed=0)
+    few = _record(records, model, "digits", "fewshot-linear", shots=2)
+    assert few["seeds"] == [0, 1, 2] and few["spread"] >= 0 and few["num_test"] == len(test_set)
+    # The raw-pixel linear cell agrees with scikit-learn on pixels computed here another way.
+    pixels = _record(records, "pixels", "digits", "linear")
+    reference = _sklearn_top1(train_set, test_set, pixels)
+    assert abs(pixels["top1"] - reference) < 0.5, (pixels["top1"], reference)
+    markdown = (out / "leaderboard.md").read_text()
+    assert "| model | colours kNN | colours linear | colours 1-shot linear" in markdown
+    assert all((out / name).stat().st_size > 0 for name in OUTPUTS)
+
+
+def _sklearn_top1(train_set, test_set, record: dict) -> float:
+    """scikit-learn's logistic regression on the digits' pixels, read here from the images, standardised with the
+    train statistics as the probe standardises, at the weight decay the benchmark chose."""
+    x_train, x_test = (dataset.images.flatten(1).float().numpy() / 255 for dataset in (train_set, test_set))
+    mean, std = x_train.mean(0), x_train.std(0) + 1e-6
+    c = weight_decay_to_sklearn_c(record["weight_decay"], len(x_train))
+    classifier = LogisticRegression(C=c, max_iter=5000).fit((x_train - mean) / std, train_set.labels.numpy())
+    return 100.0 * classifier.score((x_test - mean) / std, test_set.labels.numpy())
+
+
+def test_a_killed_run_resumes_to_the_leaderboard_of_an_uninterrupted_one(
+    hub_folder: Path,
+    image_folder: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = [f"colours={image_folder}"]
+    run_benchmark([str(hub_folder)], data, out=tmp_path / "whole", options=QUICK, progress=False)
+    computed = []
+    original = cells.protocol_records
+
+    def killed_at_the_fourth(protocol: str, *args: object) -> list[dict]:
+        computed.append(protocol)
+        if len(computed) == 4:
+            raise KeyboardInterrupt
+        return original(protocol, *args)
+
+    monkeypatch.setattr("simsiam_zoo.benchmark.run.protocol_records", killed_at_the_fourth)
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark([str(hub_folder)], data, out=tmp_path / "resumed", options=QUICK, progress=False)
+    computed.clear()
+    monkeypatch.setattr(
+        "simsiam_zoo.benchmark.run.protocol_records", lambda *args: computed.append(args[0]) or original(*args)
+    )
+    run_benchmark([str(hub_folder)], data, out=tmp_path / "resumed", options=QUICK, progress=False)
+    assert len(computed) == 3  # 3 contenders x 2 protocols, of which the first three were saved before the kill
+    for name in OUTPUTS:
+        assert (tmp_path / "resumed" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+    # A new dataset adds only its own cells; the first dataset's are read back.
+    computed.clear()
+    run_benchmark(
+        [str(hub_folder)],
+        [*data, "digits=digits"],
+        out=tmp_path / "resumed",
+        options=BenchmarkOptions(protocols=("knn", "linear"), batch_size=64, train_limit=100, test_limit=50),
+        progress=False,
+    )
+    assert len(computed) == 6
+    assert {r["dataset"] for r in json.loads((tmp_path / "resumed" / "leaderboard.json").read_text())} == {
+        "colours",
+        "digits",
+    }
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["resnet50.nope", "--data", "d=digits"], "resnet50.nope: unknown zoo model"),
+        (["vit_*", "--data", "d=digits"], "vit_*: matches no zoo model"),
+        (["MODEL", "--data", "digits"], "--data 'digits': expected NAME=SOURCE"),
+        (["MODEL", "--data", "d=TRAIN_ONLY"], "expected train/ and val/ (or test/)"),
+        (["MODEL", "--data", "d=ONE_CLASS"], "--data d: its train split has images of 1 class"),
+    ],
+)
+def test_bad_input_is_one_line_before_any_work(
+    arguments: list[str],
+    message: str,
+    hub_folder: Path,
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "only" / "train" / "a").mkdir(parents=True)
+    one = tmp_path / "one"
+    for split in ("train", "val"):
+        (one / split / "a").mkdir(parents=True)
+        from PIL import Image
+
+        Image.new("RGB", (8, 8)).save(one / split / "a" / "x.png")
+    replace = {"MODEL": str(hub_folder), "d=TRAIN_ONLY": f"d={tmp_path / 'only'}", "d=ONE_CLASS": f"d={one}"}
+    arguments = [replace.get(a, a) for a in arguments]
+    done = subprocess.run(
+        [sys.executable, "-m", "simsiam_zoo.cli", "benchmark", *arguments, "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 3, done.stderr
+    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert not (tmp_path / "out").exists()
