@@ -227,3 +227,16 @@ def test_the_size_check_sees_a_long_function_and_a_long_signature(tmp_path: Path
         "pkg/m.py:1 long: 61 lines, 0 parameters",
         "pkg/m.py:65 wide: 2 lines, 11 parameters",
     ]
+
+
+def test_every_package_is_in_the_wheel() -> None:
+    """pyproject.toml lists the packages explicitly (cards/ installs as simsiam_zoo.cards): a new package missing
+    there would import from a checkout and fail from a wheel."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    listed = set(tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {
+        "simsiam_zoo" + "".join(f".{part}" for part in path.parent.relative_to(PACKAGE).parts)
+        for path in PACKAGE.rglob("__init__.py")
+    }
+    assert found <= listed, sorted(found - listed)
