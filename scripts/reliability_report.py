@@ -1,6 +1,6 @@
 """Reliability report: the battery of failure cases, then how peak memory grows with the amount of work.
 
-1. Cases: tests/test_reliability.py, whose CLI calls each print their exit code and message, and the key
+1. Cases: tests/test_cli.py, whose CLI calls each print their exit code and message, and the key
    reliability tests of the other test files, run by pytest in one subprocess. The table lists each case, its
    outcome (per CLI call: exit code and the first line of the message) and the verdict.
 2. Load: peak RSS (wait4's ru_maxrss of the process) of `simsiam-zoo extract` over N and 10 N small images, and of
@@ -34,24 +34,24 @@ ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "simsiam_zoo.cli"]
 # Reliability cases tested elsewhere, rerun here so that the report covers the whole battery.
 ELSEWHERE = [
-    "tests/test_extract.py::test_resume_after_sigkill_is_byte_identical",
-    "tests/test_extract.py::test_bad_images_are_skipped_or_converted",
-    "tests/test_extract.py::test_load_errors_name_the_file",
-    "tests/test_extract.py::test_other_settings_or_source_are_refused",
+    "tests/test_features.py::test_resume_after_sigkill_is_byte_identical",
+    "tests/test_features.py::test_bad_images_are_skipped_or_converted",
+    "tests/test_features.py::test_load_errors_name_the_file",
+    "tests/test_features.py::test_other_settings_or_source_are_refused",
     "tests/test_evaluate.py::test_features_of_different_models_classes_or_one_class_are_refused",
-    "tests/test_sources.py::test_a_corrupt_download_is_refused_and_deleted",
-    "tests/test_sources.py::test_an_interrupted_transfer_resumes_with_a_range_request",
-    "tests/test_sources.py::test_offline_loads_come_from_the_cache_and_a_model_not_cached_exits_5",
-    "tests/test_sources.py::test_the_cached_folder_is_checked_on_every_load_and_a_zoo_name_is_never_shadowed",
-    "tests/test_sources.py::test_a_partial_file_is_resumed_only_with_its_validator",
-    "tests/test_sources.py::test_two_downloads_of_one_file_at_once_make_one_transfer",
-    "tests/test_sources.py::test_mirror_reports_what_it_pushed_before_a_failure_and_a_dry_run_needs_no_hub",
-    "tests/test_sources.py::test_a_download_into_a_full_disk_names_the_file",
-    "tests/test_extract.py::test_a_second_extraction_into_one_folder_waits_for_the_first",
+    "tests/test_zoo_download.py::test_a_corrupt_download_is_refused_and_deleted",
+    "tests/test_zoo_download.py::test_an_interrupted_transfer_resumes_with_a_range_request",
+    "tests/test_zoo_download.py::test_offline_loads_come_from_the_cache_and_a_model_not_cached_exits_5",
+    "tests/test_zoo_download.py::test_the_cached_folder_is_checked_on_every_load_and_a_zoo_name_is_never_shadowed",
+    "tests/test_zoo_download.py::test_a_partial_file_is_resumed_only_with_its_validator",
+    "tests/test_zoo_download.py::test_two_downloads_of_one_file_at_once_make_one_transfer",
+    "tests/test_zoo_download.py::test_mirror_reports_what_it_pushed_before_a_failure_and_a_dry_run_needs_no_hub",
+    "tests/test_zoo_download.py::test_a_download_into_a_full_disk_names_the_file",
+    "tests/test_features.py::test_a_second_extraction_into_one_folder_waits_for_the_first",
     "tests/test_data.py::test_tar_labels_repeated_keys_and_shards_of_one_name",
     "tests/test_data.py::test_a_hugging_face_label_column_of_strings_names_the_classes",
-    "tests/test_extract.py::test_a_rerun_sees_its_own_output_inside_data_and_a_dataset_rewritten_in_place",
-    "tests/test_extract.py::test_a_web_page_served_as_a_checkpoint_is_named_as_such",
+    "tests/test_features.py::test_a_rerun_sees_its_own_output_inside_data_and_a_dataset_rewritten_in_place",
+    "tests/test_features.py::test_a_web_page_served_as_a_checkpoint_is_named_as_such",
     "tests/test_finetune.py::test_a_checkpoint_of_a_run_on_other_data_is_refused",
     "tests/test_train.py::test_kill_during_training_then_rerun_matches",
     "tests/test_train.py::test_nan_loss_stops_and_keeps_the_last_good_checkpoint",
@@ -59,10 +59,10 @@ ELSEWHERE = [
     "tests/test_train.py::test_a_resume_removes_the_temp_files_a_kill_left_and_nothing_else",
     "tests/test_finetune.py::test_a_nan_in_a_finetune_is_caught_before_the_next_checkpoint_naming_its_step",
     "tests/test_train.py::test_training_on_an_image_folder_through_the_cli",
-    "tests/test_zoo.py::test_a_pickle_that_runs_code_is_refused_and_never_run",
-    "tests/test_zoo.py::test_broken_folders_give_clear_errors",
-    "tests/test_zoo.py::test_zoo_name_from_a_local_hub_checks_sha256",
-    "tests/test_zoo.py::test_export_of_a_bad_checkpoint_writes_nothing",
+    "tests/test_loader.py::test_a_pickle_that_runs_code_is_refused_and_never_run",
+    "tests/test_loader.py::test_broken_folders_give_clear_errors",
+    "tests/test_loader.py::test_zoo_name_from_a_local_hub_checks_sha256",
+    "tests/test_loader.py::test_export_of_a_bad_checkpoint_writes_nothing",
     "tests/test_convert.py::test_truncated_file",
     "tests/test_hub.py::test_a_hub_id_cannot_climb_out_of_the_local_hub_directory",
     "tests/test_hub.py::test_invalid_folder_is_refused_before_any_upload",
@@ -95,7 +95,7 @@ def run_cases(workdir: Path) -> tuple[list[Case], str]:
         f"--junitxml={junit}",
         "-o",
         "junit_logging=system-out",
-        "tests/test_reliability.py",
+        "tests/test_cli.py",
         *ELSEWHERE,
     ]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)

@@ -3,6 +3,7 @@ ResNet-18 hub folder and class folders of PNGs on disk. `conftest.py` makes the 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import timm
@@ -11,11 +12,14 @@ from PIL import Image
 
 from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.hub.folder import timm_config, write_hub_folder
+from simsiam_zoo.options import RunOptions
 from simsiam_zoo.protocols import TensorImages
 
 PREPROCESSING = Preprocessing(input_size=(3, 32, 32), crop_pct=1.0, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
 COLOURS = torch.tensor([[220, 40, 40], [40, 200, 40], [40, 60, 220], [210, 210, 50]])
 CLASSES = ["red", "green", "blue", "yellow"]
+ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}  # a subprocess with one intra-op thread, as one_thread
+QUIET = RunOptions(progress=False)
 
 
 def coloured(size: int, *, seed: int, image_size: int = 32) -> TensorImages:

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 
+from simsiam_zoo.backbone import LoadedBackbone
+from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.recipe import Recipe, load_recipe
 from tests.builders import build_hub_folder, build_image_folder
 from tests.source_server import source_server  # noqa: F401  (the loopback server for source URLs)
@@ -42,3 +45,19 @@ def hub_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def image_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """train/ and val/ class folders of coloured PNGs (`builders.build_image_folder`)."""
     return build_image_folder(tmp_path_factory.mktemp("colours"))
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """One intra-op thread, for modules whose batches are too small to gain from two (and lose much when a core is
+    busy): `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def loaded(hub_folder: Path) -> LoadedBackbone:
+    """`hub_folder` loaded by `load_backbone`."""
+    return load_backbone(hub_folder)

@@ -143,7 +143,7 @@ def test_training_extraction_and_evaluation_read_data_alike(tmp_path):
     from simsiam_zoo.protocols import resolve_data
     from simsiam_zoo.recipe import load_recipe
     from simsiam_zoo.train import build_dataset
-    from tests.test_extract import make_transform, tiny_model
+    from tests.test_features import make_transform, tiny_model
 
     elsewhere = tmp_path / "elsewhere" / "dogs"
     for split in ("train", "val"):
@@ -187,7 +187,7 @@ def test_training_and_evaluation_read_hugging_face_datasets_and_tar_shards(tmp_p
     from simsiam_zoo.protocols import resolve_data
     from simsiam_zoo.recipe import load_recipe
     from simsiam_zoo.train import build_dataset, train
-    from tests.test_extract import _hf_dataset, _tar_shards
+    from tests.test_features import _hf_dataset, _tar_shards
 
     files = {split: [tmp_path / "png" / split / f"{i}.png" for i in range(6)] for split in ("train", "test")}
     for split, paths in files.items():

@@ -240,3 +240,27 @@ def test_every_package_is_in_the_wheel() -> None:
         for path in PACKAGE.rglob("__init__.py")
     }
     assert found <= listed, sorted(found - listed)
+
+
+def test_test_files_mirror_the_package() -> None:
+    """tests/test_X.py tests the module or package X (test_hub_cards.py: hub/cards.py); test_layers.py the
+    package as a whole. Shared builders live in builders.py, servers in *_server.py, not in test files."""
+    modules = set(module_names())
+    unmatched = []
+    for path in sorted(Path(__file__).parent.glob("test_*.py")):
+        name = path.stem.removeprefix("test_")
+        candidates = {".".join(parts) for parts in _dotted_readings(name.split("_"))}
+        if path.name != Path(__file__).name and not candidates & modules:
+            unmatched.append(path.name)
+    assert unmatched == []
+
+
+def _dotted_readings(words: list[str]) -> list[list[str]]:
+    """Every way to read `a_b_c` as dotted parts: [a_b_c], [a, b_c], [a_b, c], [a, b, c]."""
+    if len(words) == 1:
+        return [words]
+    readings = []
+    for rest in _dotted_readings(words[1:]):
+        readings.append([words[0], *rest])
+        readings.append([f"{words[0]}_{rest[0]}", *rest[1:]])
+    return readings

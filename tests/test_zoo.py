@@ -1,243 +1,133 @@
-"""Export, registry and loader: a training checkpoint becomes a hub folder that timm and our loader read."""
+"""The zoo registry: what every entry must hold, the old names, `simsiam-zoo models`, and the README's table."""
 
 from __future__ import annotations
 
-import dataclasses
-import os
-import pickle
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import timm
-import torch
-from huggingface_hub import ModelCard
 
-from simsiam_zoo import zoo
-from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
-from simsiam_zoo.digests import sha256_file
-from simsiam_zoo.errors import ConversionError, HubFolderError, UnknownModelError
-from simsiam_zoo.export import export_checkpoint, publish_local
-from simsiam_zoo.hub.folder import CONFIG_NAME, WEIGHTS_NAME, validate_hub_folder
-from simsiam_zoo.hub.publish import push_hub_folder
-from simsiam_zoo.loader import load_backbone
-from simsiam_zoo.recipe import load_recipe
-from simsiam_zoo.train import build_model, train
-from tests.hub_server import HubServer, hub_env, hub_server  # noqa: F401  (importing registers the fixtures)
+from simsiam_zoo.convert import CONVERTERS
+from simsiam_zoo.hub.publish import check_repo_id
+from simsiam_zoo.zoo import ALIASES, METHODS, ZOO, find_entry, get_entry, select_entries
 
-NAME = "resnet18.simsiam_fashion_mnist_demo"
-# One recipe for the run and for the reference model rebuilt from its checkpoint: the two must not drift apart.
-RECIPE = load_recipe("tiny_fake").replace({"optim.base_lr": 0.5, "optim.epochs": 1})
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "simsiam_zoo.cli"]
+HUB_LICENCES = {"apache-2.0", "mit", "bsd-3-clause", "cc-by-nc-4.0", "unknown"}
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run = tmp_path_factory.mktemp("run")
-    train(RECIPE, output_dir=run, progress=False)
-    return run
+def test_every_entry_is_a_complete_record_in_timm_naming() -> None:
+    assert len([e for e in ZOO.values() if e.arch == "resnet50" and e.source]) >= 40
+    for name, entry in ZOO.items():
+        arch, _, tag = name.partition(".")
+        assert entry.name == name and arch == entry.arch and tag and timm.is_model(arch), name
+        assert check_repo_id(entry.hub_id) and entry.license in HUB_LICENCES and entry.method in METHODS, name
+        assert entry.epochs is None or entry.epochs > 0, name
+        if entry.source is None:
+            continue
+        assert entry.source.url.startswith("https://") and entry.source.converter in CONVERTERS, name
+        assert (entry.source.hash_kind == "none") == (entry.source.published_hash is None), name
+        # Where the number of epochs is in the name, it is the entry's.
+        match = re.search(r"_ep(\d+)", tag)
+        assert match is None or int(match.group(1)) == entry.epochs, name
+        for result in entry.results:
+            assert result.source_url and result.source_url.startswith("https://"), name
 
 
-@pytest.fixture(scope="module")
-def exported(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return export_checkpoint(trained, tmp_path_factory.mktemp("export") / NAME, name=NAME)
+def test_published_hash_prefixes_are_those_in_the_file_names() -> None:
+    """OpenMMLab and torchvision names end in -<sha256[:8]>.pth; the registry must not have retyped them."""
+    for entry in ZOO.values():
+        if entry.source and entry.source.hash_kind == "sha256-prefix":
+            assert entry.source.filename.removesuffix(".pth").endswith(f"-{entry.source.published_hash}"), entry.name
 
 
-def _reference_features(run: Path, x: torch.Tensor) -> torch.Tensor:
-    """The backbone as training left it, rebuilt from the checkpoint without any hub code."""
-    checkpoint = load_checkpoint(run / CHECKPOINT_NAME)
-    model = build_model(RECIPE)
-    model.load_state_dict(checkpoint["model"])
-    with torch.no_grad():
-        return model.backbone.eval()(x)
+def test_old_names_still_resolve() -> None:
+    assert get_entry("simsiam_resnet50.in1k_ep100_bs512").name == "resnet50.simsiam_in1k_ep100_bs512"
+    assert find_entry("simsiam_resnet18.fashion_mnist_demo").name == "resnet18.simsiam_fashion_mnist_demo"
+    assert all(find_entry(alias) is ZOO[name] for alias, name in ALIASES.items())
 
 
-INPUT = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+def test_selection_filters_and_order() -> None:
+    mocov3 = [e.name for e in select_entries("mocov3", license="APACHE-2.0")]
+    assert mocov3 == [f"resnet50.mocov3_mmpretrain_ep{n}" for n in (100, 300, 800)]
+    assert {e.method for e in select_entries(method="swav")} == {"swav"}
+    assert "resnet50.byol_in1k" not in {e.name for e in select_entries()}
+    assert "resnet50.byol_in1k" in {e.name for e in select_entries(include_unsupported=True)}
 
 
-def test_exported_folder_loads_in_timm_and_our_loader_with_the_training_features(trained, exported):
-    expected = _reference_features(trained, INPUT)
-    timm_model = timm.create_model(f"local-dir:{exported}", pretrained=True).eval()
-    with torch.no_grad():
-        torch.testing.assert_close(timm_model(INPUT), expected, atol=1e-6, rtol=0)
-        for source in (exported, exported / WEIGHTS_NAME, trained, trained / CHECKPOINT_NAME):
-            loaded = load_backbone(source)
-            torch.testing.assert_close(loaded.model(INPUT), expected, atol=1e-6, rtol=0)
-    assert loaded.preprocessing.input_size == (3, 32, 32) and loaded.preprocessing.crop_pct == 1.0
-    assert sorted(p.name for p in exported.iterdir()) == [
-        ".simsiam-zoo.json",
-        "README.md",
-        "config.json",
-        "model.safetensors",
-        "recipe.yaml",
-        "simsiam.safetensors",
-    ]
-
-
-def test_model_card_metadata(exported):
-    card = ModelCard.load(exported / "README.md")
-    assert card.data.library_name == "timm"
-    assert card.data.pipeline_tag == "image-feature-extraction"
-    assert card.data.license == "mit"
-    assert sha256_file(exported / WEIGHTS_NAME) in card.text
-    assert f"hf-hub:{zoo.ZOO[NAME].hub_id}" in card.text
-
-
-def test_results_go_into_the_model_index(trained, tmp_path):
-    result = zoo.Result("knn", "fashion_mnist", "top-1 accuracy", 77.5, "test")
-    folder = export_checkpoint(trained, tmp_path / "card", name=NAME, results=[result])
-    card = ModelCard.load(folder / "README.md")
-    assert card.data.eval_results[0].metric_value == 77.5
-    assert "| knn | fashion_mnist | top-1 accuracy | 77.5 | test |" in card.text
-
-
-def test_hf_hub_through_the_loopback_server_gives_the_training_features(hub: HubServer, trained, exported, tmp_path):
-    repo_id = "zoo-test/tiny-simsiam"
-    pushed = push_hub_folder(exported, repo_id=repo_id, endpoint=hub.url, token="hf_test")
-    torch.save(INPUT, tmp_path / "x.pt")
-    script = (
-        "import sys, timm, torch\n"
-        "m = timm.create_model('hf-hub:' + sys.argv[1], pretrained=True).eval()\n"
-        "torch.save(m(torch.load(sys.argv[2])).detach(), sys.argv[3])\n"
-        "assert 'simsiam_zoo' not in sys.modules\n"
-    )
-    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "cache")}
-    done = subprocess.run(
-        [sys.executable, "-c", script, repo_id, str(tmp_path / "x.pt"), str(tmp_path / "y.pt")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    expected = _reference_features(trained, INPUT)
-    torch.testing.assert_close(torch.load(tmp_path / "y.pt"), expected, atol=1e-6, rtol=0)
-    with torch.no_grad():
-        torch.testing.assert_close(load_backbone(f"hf-hub:{repo_id}").model(INPUT), expected, atol=1e-6, rtol=0)
-        # A revision, as timm reads `hf-hub:ORG/NAME@REVISION`: the commit the push made, or a branch.
-        for revision in (pushed.commit_oid, "main"):
-            pinned = load_backbone(f"hf-hub:{repo_id}@{revision}")
-            torch.testing.assert_close(pinned.model(INPUT), expected, atol=1e-6, rtol=0)
-    # The Hub answers "no such revision"; the loopback server, "no such repo": either names the revision.
-    with pytest.raises(HubFolderError, match=rf"{repo_id}@nope: (the hub repo has no revision|no such model repo or)"):
-        load_backbone(f"hf-hub:{repo_id}@nope")
-
-
-def test_zoo_name_from_a_local_hub_checks_sha256(exported, tmp_path, monkeypatch):
-    hub_dir = tmp_path / "hub"
-    entry = zoo.ZOO[NAME]
-    target = publish_local(exported, hub_dir=hub_dir, repo_id=entry.hub_id)
-    assert target == hub_dir / entry.hub_id and not list(target.parent.glob(".*"))
-    digest = sha256_file(exported / WEIGHTS_NAME)
-    monkeypatch.setitem(zoo.ZOO, NAME, dataclasses.replace(entry, sha256=digest))
-    assert load_backbone(NAME, hub_dir=hub_dir).arch == "resnet18"
-    monkeypatch.setitem(zoo.ZOO, NAME, dataclasses.replace(entry, sha256="0" * 64))
-    with pytest.raises(HubFolderError, match=rf"model.safetensors: sha256 {digest} does not match"):
-        load_backbone(NAME, hub_dir=hub_dir)
-    random = load_backbone(NAME, pretrained=False)
-    assert random.source == "random init" and random.preprocessing == entry.preprocessing
-
-
-def test_unknown_model_name_suggests_close_ones():
-    with pytest.raises(
-        UnknownModelError,
-        match=r"simsiam_resnet50.in1k: unknown zoo model; did you mean "
-        r"simsiam_resnet50.in1k_ep100_bs512",
-    ):
-        load_backbone("simsiam_resnet50.in1k")
-
-
-def test_broken_folders_give_clear_errors(exported, tmp_path):
-    import shutil
-
-    truncated = shutil.copytree(exported, tmp_path / "truncated")
-    weights = truncated / WEIGHTS_NAME
-    weights.write_bytes(weights.read_bytes()[:1000])
-    with pytest.raises(HubFolderError, match=r"truncated/model.safetensors: not a readable safetensors file"):
-        load_backbone(truncated)
-
-    wrong_arch = shutil.copytree(exported, tmp_path / "wrong_arch")
-    config = (wrong_arch / CONFIG_NAME).read_text().replace('"resnet18"', '"resnet50"')
-    (wrong_arch / CONFIG_NAME).write_text(config)
-    with pytest.raises(HubFolderError, match=r"do not fit timm 'resnet50': missing keys: .*layer1.0.bn3"):
-        load_backbone(wrong_arch)
-
-    missing_field = shutil.copytree(exported, tmp_path / "missing_field")
-    (missing_field / CONFIG_NAME).write_text('{"architecture": "resnet18", "num_classes": 0}')
-    with pytest.raises(HubFolderError, match=r"config.json: missing fields pretrained_cfg"):
-        load_backbone(missing_field)
-
-    fp16 = shutil.copytree(exported, tmp_path / "fp16")
-    from safetensors.torch import load_file, save_file
-
-    save_file(
-        {k: v.half() if v.is_floating_point() else v for k, v in load_file(fp16 / WEIGHTS_NAME).items()},
-        fp16 / WEIGHTS_NAME,
-    )
-    with pytest.raises(HubFolderError, match="not float32"):
-        validate_hub_folder(fp16)
-    # What the zoo publishes is float32, but a third-party half-precision repo loads, upcast exactly.
-    half = load_backbone(fp16).model.state_dict()
-    full = load_backbone(exported).model.state_dict()
-    assert all(half[k].dtype == full[k].dtype for k in full)
-    assert all(torch.equal(half[k], full[k].half().float()) for k in full if full[k].is_floating_point())
-    assert any(not torch.equal(half[k], full[k]) for k in full if full[k].is_floating_point())
-
-
-class _RunsCode:
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
-def test_a_pickle_that_runs_code_is_refused_and_never_run(tmp_path):
-    marker = tmp_path / "pwned"
-    evil = tmp_path / "evil.pth"
-    with open(evil, "wb") as f:
-        pickle.dump({"state_dict": _RunsCode(marker)}, f)
-    with pytest.raises(ConversionError, match=r"evil.pth: refused to load: unpickling it needs arbitrary code"):
-        load_backbone(evil)
-    assert not marker.exists()
-
-
-def test_export_of_a_bad_checkpoint_writes_nothing(trained, tmp_path):
-    checkpoint = load_checkpoint(trained / CHECKPOINT_NAME)
-    del checkpoint["model"]["backbone.layer4.1.bn2.weight"]
-    broken = tmp_path / "broken.pt"
-    torch.save(checkpoint, broken)
-    out = tmp_path / "out" / NAME
-    with pytest.raises(HubFolderError, match=r"missing keys: layer4.1.bn2.weight"):
-        export_checkpoint(broken, out, name=NAME)
-    assert not out.exists()
-    assert not out.parent.exists() or not list(out.parent.iterdir())
-
-
-def test_cli_models_export_and_detectron2(exported, trained, tmp_path):
-    def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "simsiam_zoo.cli", *args], capture_output=True, text=True)
-
-    listing = cli("models")
+def test_models_cli_table_and_json() -> None:
+    listing = subprocess.run([*CLI, "models", "--method", "simsiam"], capture_output=True, text=True, timeout=120)
     assert listing.returncode == 0, listing.stderr
-    row = next(line for line in listing.stdout.splitlines() if line.startswith("resnet50.simsiam_in1k_ep100_bs512 "))
-    assert row.split() == ["resnet50.simsiam_in1k_ep100_bs512", "simsiam", "100", "512", "68.1", "cc-by-nc-4.0", "no"]
-    done = cli("export", str(trained), str(tmp_path / "hub"), "--name", NAME, "--backbone-only")
-    assert done.returncode == 0, done.stderr
-    assert not (tmp_path / "hub" / "simsiam.safetensors").exists()
-    done = cli("export-detectron2", str(exported), str(tmp_path / "d2.pkl"))
-    assert done.returncode == 0, done.stderr
-    with open(tmp_path / "d2.pkl", "rb") as f:
-        d2 = pickle.load(f)
-    assert d2["matching_heuristics"] is True and "res5.1.conv2.norm.weight" in d2["model"]
-    unknown = cli("download", "simsiam_resnet50.in1k_ep1000")
-    assert unknown.returncode == 3 and "did you mean" in unknown.stderr
+    rows = [line.split() for line in listing.stdout.splitlines()[1:-1]]
+    assert ["resnet50.simsiam_in1k_ep100_bs512", "simsiam", "100", "512", "68.1", "cc-by-nc-4.0", "no"] in rows
+    assert listing.stdout.splitlines()[-1].startswith(f"{len(rows)} models")
+    done = subprocess.run([*CLI, "models", "byol", "--all", "--json"], capture_output=True, text=True, timeout=120)
+    entries = {row["name"]: row for row in json.loads(done.stdout)}
+    assert entries["resnet50.byol_in1k"]["unsupported"].startswith("a JAX/Haiku dill pickle")
+    mm = entries["resnet50.byol_mmpretrain_ep200"]
+    assert (mm["converter"], mm["source_hash"], mm["linear_top1"], mm["cached"]) == (
+        "mmselfsup",
+        "sha256-prefix:de817331",
+        71.8,
+        False,
+    )
 
 
-@pytest.mark.parametrize("repo_id", ["../escape", "org/../../escape", "org/name/extra"])
-def test_local_hub_ids_cannot_climb_out_of_the_hub_directory(exported, tmp_path, repo_id):
-    with pytest.raises(HubFolderError, match="repo id"):
-        publish_local(exported, hub_dir=tmp_path / "hub", repo_id=repo_id)
-    with pytest.raises(HubFolderError, match="repo id"):
-        load_backbone(f"hf-hub:{repo_id}", hub_dir=tmp_path / "hub")
-    assert not any(tmp_path.glob("**/escape"))
+def test_readme_model_table_is_generated_from_the_registry() -> None:
+    done = subprocess.run([sys.executable, "scripts/zoo_table.py", "--check"], cwd=ROOT, capture_output=True)
+    assert done.returncode == 0, "README.md's model table is stale: run python scripts/zoo_table.py"
+
+
+def test_a_card_with_several_results_parses_back_with_each_protocol_named() -> None:
+    """huggingface_hub groups results by task and dataset and names a group after its first result: each metric
+    must say its protocol, and no group may carry one protocol's name for another's number."""
+    from huggingface_hub import ModelCard
+
+    from simsiam_zoo.hub.cards import CardFields, render_card
+
+    for name, expected in {
+        "resnet50.dino_in1k": [("linear probe top-1 accuracy", 75.3), ("kNN top-1 accuracy", 67.5)],
+        "resnet50.barlowtwins_in1k_ep1000": [
+            ("linear probe top-1 accuracy", 73.5),
+            ("linear probe top-5 accuracy", 91.0),
+        ],
+        "resnet50.swav_lightly_ep100": [
+            ("linear probe top-1 accuracy", 67.2),
+            ("fine-tuned top-1 accuracy", 75.4),
+            ("kNN top-1 accuracy", 49.5),
+        ],
+    }.items():
+        entry = ZOO[name]
+        card = render_card(
+            CardFields(
+                name=name,
+                repo_id=entry.hub_id,
+                arch="resnet50",
+                num_features=2048,
+                summary=entry.summary,
+                license=entry.license,
+                datasets=["imagenet-1k"],
+                preprocessing=entry.preprocessing,
+                recipe_summary="-",
+                results=entry.results,
+                method=entry.method,
+            )
+        )
+        parsed = ModelCard(card).data.eval_results
+        assert [(r.metric_name, r.metric_value) for r in parsed] == expected, name
+        assert {(r.task_name, r.source_url) for r in parsed} == {("Image Classification", entry.results[0].source_url)}
+
+
+def test_an_entry_that_names_its_recipe_names_a_builtin_one_for_its_architecture() -> None:
+    """`models --json` shows the recipe that trained an entry; it has to be one `train` can run, for that arch."""
+    from simsiam_zoo.recipe import load_recipe
+
+    with_recipe = [entry for entry in ZOO.values() if entry.recipe is not None]
+    assert with_recipe
+    for entry in with_recipe:
+        assert entry.summary_row()["recipe"] == entry.recipe
+        recipe = load_recipe(entry.recipe)
+        assert (recipe.model.arch, recipe.optim.batch_size) == (entry.arch, entry.batch_size), entry.name

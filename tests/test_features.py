@@ -224,7 +224,7 @@ KILLED_RUN = """
 import sys, time
 import torch
 sys.path.insert(0, {root!r})  # the repository, so that `tests` imports as the package it is under pytest
-from tests.test_extract import make_transform, tiny_model
+from tests.test_features import make_transform, tiny_model
 from simsiam_zoo.features import extract_features
 
 torch.set_num_threads({threads})

@@ -449,7 +449,7 @@ def test_mirror_reports_what_it_pushed_before_a_failure_and_a_dry_run_needs_no_h
 
 def test_a_download_into_a_full_disk_names_the_file(source_server: SourceServer) -> None:
     """exit 6 naming the file being written (the message named none)."""
-    from tests.test_reliability import DISK_FULL, with_setup
+    from tests.test_cli import DISK_FULL, with_setup
 
     name = "resnet50.dino_in1k"
     source_server.put(zoo.ZOO[name].source_url, b"x" * 100_000)

@@ -2,9 +2,9 @@
 training data, broken hub folders, offline downloads. Each case checks the documented exit code, the one `error:`
 message naming the file and the problem, and that nothing half-written is left behind.
 
-Covered elsewhere and not repeated: unreadable images and kill -9 during extraction (test_extract.py); kill -9
+Covered elsewhere and not repeated: unreadable images and kill -9 during extraction (test_features.py); kill -9
 during training, a NaN loss and a missing data folder (test_train.py); pickles that run code, truncated weights, sha256
-mismatches and unknown model names (test_zoo.py, test_convert.py); `..` paths on the hub server and offline
+mismatches and unknown model names (test_loader.py, test_convert.py); `..` paths on the hub server and offline
 downloads through the library (test_hub.py).
 """
 

@@ -1,0 +1,243 @@
+"""Export, registry and loader: a training checkpoint becomes a hub folder that timm and our loader read."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+from huggingface_hub import ModelCard
+
+from simsiam_zoo import zoo
+from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from simsiam_zoo.digests import sha256_file
+from simsiam_zoo.errors import ConversionError, HubFolderError, UnknownModelError
+from simsiam_zoo.export import export_checkpoint, publish_local
+from simsiam_zoo.hub.folder import CONFIG_NAME, WEIGHTS_NAME, validate_hub_folder
+from simsiam_zoo.hub.publish import push_hub_folder
+from simsiam_zoo.loader import load_backbone
+from simsiam_zoo.recipe import load_recipe
+from simsiam_zoo.train import build_model, train
+from tests.hub_server import HubServer, hub_env, hub_server  # noqa: F401  (importing registers the fixtures)
+
+NAME = "resnet18.simsiam_fashion_mnist_demo"
+# One recipe for the run and for the reference model rebuilt from its checkpoint: the two must not drift apart.
+RECIPE = load_recipe("tiny_fake").replace({"optim.base_lr": 0.5, "optim.epochs": 1})
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("run")
+    train(RECIPE, output_dir=run, progress=False)
+    return run
+
+
+@pytest.fixture(scope="module")
+def exported(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return export_checkpoint(trained, tmp_path_factory.mktemp("export") / NAME, name=NAME)
+
+
+def _reference_features(run: Path, x: torch.Tensor) -> torch.Tensor:
+    """The backbone as training left it, rebuilt from the checkpoint without any hub code."""
+    checkpoint = load_checkpoint(run / CHECKPOINT_NAME)
+    model = build_model(RECIPE)
+    model.load_state_dict(checkpoint["model"])
+    with torch.no_grad():
+        return model.backbone.eval()(x)
+
+
+INPUT = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+
+
+def test_exported_folder_loads_in_timm_and_our_loader_with_the_training_features(trained, exported):
+    expected = _reference_features(trained, INPUT)
+    timm_model = timm.create_model(f"local-dir:{exported}", pretrained=True).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(timm_model(INPUT), expected, atol=1e-6, rtol=0)
+        for source in (exported, exported / WEIGHTS_NAME, trained, trained / CHECKPOINT_NAME):
+            loaded = load_backbone(source)
+            torch.testing.assert_close(loaded.model(INPUT), expected, atol=1e-6, rtol=0)
+    assert loaded.preprocessing.input_size == (3, 32, 32) and loaded.preprocessing.crop_pct == 1.0
+    assert sorted(p.name for p in exported.iterdir()) == [
+        ".simsiam-zoo.json",
+        "README.md",
+        "config.json",
+        "model.safetensors",
+        "recipe.yaml",
+        "simsiam.safetensors",
+    ]
+
+
+def test_model_card_metadata(exported):
+    card = ModelCard.load(exported / "README.md")
+    assert card.data.library_name == "timm"
+    assert card.data.pipeline_tag == "image-feature-extraction"
+    assert card.data.license == "mit"
+    assert sha256_file(exported / WEIGHTS_NAME) in card.text
+    assert f"hf-hub:{zoo.ZOO[NAME].hub_id}" in card.text
+
+
+def test_results_go_into_the_model_index(trained, tmp_path):
+    result = zoo.Result("knn", "fashion_mnist", "top-1 accuracy", 77.5, "test")
+    folder = export_checkpoint(trained, tmp_path / "card", name=NAME, results=[result])
+    card = ModelCard.load(folder / "README.md")
+    assert card.data.eval_results[0].metric_value == 77.5
+    assert "| knn | fashion_mnist | top-1 accuracy | 77.5 | test |" in card.text
+
+
+def test_hf_hub_through_the_loopback_server_gives_the_training_features(hub: HubServer, trained, exported, tmp_path):
+    repo_id = "zoo-test/tiny-simsiam"
+    pushed = push_hub_folder(exported, repo_id=repo_id, endpoint=hub.url, token="hf_test")
+    torch.save(INPUT, tmp_path / "x.pt")
+    script = (
+        "import sys, timm, torch\n"
+        "m = timm.create_model('hf-hub:' + sys.argv[1], pretrained=True).eval()\n"
+        "torch.save(m(torch.load(sys.argv[2])).detach(), sys.argv[3])\n"
+        "assert 'simsiam_zoo' not in sys.modules\n"
+    )
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run(
+        [sys.executable, "-c", script, repo_id, str(tmp_path / "x.pt"), str(tmp_path / "y.pt")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    expected = _reference_features(trained, INPUT)
+    torch.testing.assert_close(torch.load(tmp_path / "y.pt"), expected, atol=1e-6, rtol=0)
+    with torch.no_grad():
+        torch.testing.assert_close(load_backbone(f"hf-hub:{repo_id}").model(INPUT), expected, atol=1e-6, rtol=0)
+        # A revision, as timm reads `hf-hub:ORG/NAME@REVISION`: the commit the push made, or a branch.
+        for revision in (pushed.commit_oid, "main"):
+            pinned = load_backbone(f"hf-hub:{repo_id}@{revision}")
+            torch.testing.assert_close(pinned.model(INPUT), expected, atol=1e-6, rtol=0)
+    # The Hub answers "no such revision"; the loopback server, "no such repo": either names the revision.
+    with pytest.raises(HubFolderError, match=rf"{repo_id}@nope: (the hub repo has no revision|no such model repo or)"):
+        load_backbone(f"hf-hub:{repo_id}@nope")
+
+
+def test_zoo_name_from_a_local_hub_checks_sha256(exported, tmp_path, monkeypatch):
+    hub_dir = tmp_path / "hub"
+    entry = zoo.ZOO[NAME]
+    target = publish_local(exported, hub_dir=hub_dir, repo_id=entry.hub_id)
+    assert target == hub_dir / entry.hub_id and not list(target.parent.glob(".*"))
+    digest = sha256_file(exported / WEIGHTS_NAME)
+    monkeypatch.setitem(zoo.ZOO, NAME, dataclasses.replace(entry, sha256=digest))
+    assert load_backbone(NAME, hub_dir=hub_dir).arch == "resnet18"
+    monkeypatch.setitem(zoo.ZOO, NAME, dataclasses.replace(entry, sha256="0" * 64))
+    with pytest.raises(HubFolderError, match=rf"model.safetensors: sha256 {digest} does not match"):
+        load_backbone(NAME, hub_dir=hub_dir)
+    random = load_backbone(NAME, pretrained=False)
+    assert random.source == "random init" and random.preprocessing == entry.preprocessing
+
+
+def test_unknown_model_name_suggests_close_ones():
+    with pytest.raises(
+        UnknownModelError,
+        match=r"simsiam_resnet50.in1k: unknown zoo model; did you mean "
+        r"simsiam_resnet50.in1k_ep100_bs512",
+    ):
+        load_backbone("simsiam_resnet50.in1k")
+
+
+def test_broken_folders_give_clear_errors(exported, tmp_path):
+    import shutil
+
+    truncated = shutil.copytree(exported, tmp_path / "truncated")
+    weights = truncated / WEIGHTS_NAME
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(HubFolderError, match=r"truncated/model.safetensors: not a readable safetensors file"):
+        load_backbone(truncated)
+
+    wrong_arch = shutil.copytree(exported, tmp_path / "wrong_arch")
+    config = (wrong_arch / CONFIG_NAME).read_text().replace('"resnet18"', '"resnet50"')
+    (wrong_arch / CONFIG_NAME).write_text(config)
+    with pytest.raises(HubFolderError, match=r"do not fit timm 'resnet50': missing keys: .*layer1.0.bn3"):
+        load_backbone(wrong_arch)
+
+    missing_field = shutil.copytree(exported, tmp_path / "missing_field")
+    (missing_field / CONFIG_NAME).write_text('{"architecture": "resnet18", "num_classes": 0}')
+    with pytest.raises(HubFolderError, match=r"config.json: missing fields pretrained_cfg"):
+        load_backbone(missing_field)
+
+    fp16 = shutil.copytree(exported, tmp_path / "fp16")
+    from safetensors.torch import load_file, save_file
+
+    save_file(
+        {k: v.half() if v.is_floating_point() else v for k, v in load_file(fp16 / WEIGHTS_NAME).items()},
+        fp16 / WEIGHTS_NAME,
+    )
+    with pytest.raises(HubFolderError, match="not float32"):
+        validate_hub_folder(fp16)
+    # What the zoo publishes is float32, but a third-party half-precision repo loads, upcast exactly.
+    half = load_backbone(fp16).model.state_dict()
+    full = load_backbone(exported).model.state_dict()
+    assert all(half[k].dtype == full[k].dtype for k in full)
+    assert all(torch.equal(half[k], full[k].half().float()) for k in full if full[k].is_floating_point())
+    assert any(not torch.equal(half[k], full[k]) for k in full if full[k].is_floating_point())
+
+
+class _RunsCode:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_pickle_that_runs_code_is_refused_and_never_run(tmp_path):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pth"
+    with open(evil, "wb") as f:
+        pickle.dump({"state_dict": _RunsCode(marker)}, f)
+    with pytest.raises(ConversionError, match=r"evil.pth: refused to load: unpickling it needs arbitrary code"):
+        load_backbone(evil)
+    assert not marker.exists()
+
+
+def test_export_of_a_bad_checkpoint_writes_nothing(trained, tmp_path):
+    checkpoint = load_checkpoint(trained / CHECKPOINT_NAME)
+    del checkpoint["model"]["backbone.layer4.1.bn2.weight"]
+    broken = tmp_path / "broken.pt"
+    torch.save(checkpoint, broken)
+    out = tmp_path / "out" / NAME
+    with pytest.raises(HubFolderError, match=r"missing keys: layer4.1.bn2.weight"):
+        export_checkpoint(broken, out, name=NAME)
+    assert not out.exists()
+    assert not out.parent.exists() or not list(out.parent.iterdir())
+
+
+def test_cli_models_export_and_detectron2(exported, trained, tmp_path):
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "simsiam_zoo.cli", *args], capture_output=True, text=True)
+
+    listing = cli("models")
+    assert listing.returncode == 0, listing.stderr
+    row = next(line for line in listing.stdout.splitlines() if line.startswith("resnet50.simsiam_in1k_ep100_bs512 "))
+    assert row.split() == ["resnet50.simsiam_in1k_ep100_bs512", "simsiam", "100", "512", "68.1", "cc-by-nc-4.0", "no"]
+    done = cli("export", str(trained), str(tmp_path / "hub"), "--name", NAME, "--backbone-only")
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "hub" / "simsiam.safetensors").exists()
+    done = cli("export-detectron2", str(exported), str(tmp_path / "d2.pkl"))
+    assert done.returncode == 0, done.stderr
+    with open(tmp_path / "d2.pkl", "rb") as f:
+        d2 = pickle.load(f)
+    assert d2["matching_heuristics"] is True and "res5.1.conv2.norm.weight" in d2["model"]
+    unknown = cli("download", "simsiam_resnet50.in1k_ep1000")
+    assert unknown.returncode == 3 and "did you mean" in unknown.stderr
+
+
+@pytest.mark.parametrize("repo_id", ["../escape", "org/../../escape", "org/name/extra"])
+def test_local_hub_ids_cannot_climb_out_of_the_hub_directory(exported, tmp_path, repo_id):
+    with pytest.raises(HubFolderError, match="repo id"):
+        publish_local(exported, hub_dir=tmp_path / "hub", repo_id=repo_id)
+    with pytest.raises(HubFolderError, match="repo id"):
+        load_backbone(f"hf-hub:{repo_id}", hub_dir=tmp_path / "hub")
+    assert not any(tmp_path.glob("**/escape"))

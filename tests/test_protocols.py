@@ -1,0 +1,216 @@
+"""The protocols that train: the paper's linear protocol, semi-supervised fine-tuning, transfer, and a fine-tuned
+classifier saved as a timm folder, from the library and the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from simsiam_zoo.backbone import LoadedBackbone
+from simsiam_zoo.cli import main
+from simsiam_zoo.errors import DataError
+from simsiam_zoo.options import LinearProtocolSchedule, RunOptions, Schedule
+from simsiam_zoo.protocols import (
+    TensorImages,
+    digits_datasets,
+    finetune_classifier,
+    linear_protocol,
+    semi_supervised,
+    semi_supervised_subsets,
+    transfer,
+)
+from tests.builders import CLASSES, QUIET, coloured
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_linear_protocol_result(hub_folder: Path) -> None:
+    result = linear_protocol(
+        hub_folder, (coloured(32, seed=1), coloured(16, seed=2)), schedule=LinearProtocolSchedule(epochs=1), run=QUIET
+    )
+    # The default batch of 4096 is capped at the 32 training images, and the lr scaled with the batch used.
+    assert result["batch_size"] == 32 and result["base_lr"] == 0.02 and result["lr"] == pytest.approx(0.02 * 32 / 256)
+    assert result["optimizer"] == "lars" and result["num_classes"] == 4
+    assert len(result["history"]) == 1 and result["top1"] == result["history"][-1]["val_top1"]
+
+
+def test_semi_supervised_subsets_are_balanced_and_deterministic() -> None:
+    labels = torch.arange(400) % 4
+    data = TensorImages(
+        torch.zeros(400, 3, 1, 1, dtype=torch.uint8), labels, classes=CLASSES, paths=[f"img/{i}" for i in range(400)]
+    )
+    subsets = semi_supervised_subsets(data, fractions=(0.01, 0.1), seed=0)
+    assert list(subsets) == [0.01, 0.1]
+    assert torch.bincount(labels[subsets[0.01]]).tolist() == [1, 1, 1, 1]
+    assert torch.bincount(labels[subsets[0.1]]).tolist() == [10, 10, 10, 10]
+    again = semi_supervised_subsets(data, fractions=(0.01, 0.1), seed=0)
+    assert all(torch.equal(subsets[f], again[f]) for f in subsets)
+    other = semi_supervised_subsets(data, fractions=(0.1,), seed=1)
+    assert not torch.equal(subsets[0.1], other[0.1])
+
+
+def test_semi_supervised_with_a_subset_file(loaded: LoadedBackbone, tmp_path: Path) -> None:
+    train, test = coloured(40, seed=1), coloured(8, seed=2)
+    subset_file = tmp_path / "subset.txt"
+    subset_file.write_text("".join(f"{i}.png\n" for i in (0, 1, 2, 3, 5, 6)))
+    result = semi_supervised(
+        loaded,
+        (train, test),
+        fractions=(0.2,),
+        subset_files={0.15: subset_file},
+        schedule=Schedule(epochs=1, batch_size=16, lr=0.05),
+        run=QUIET,
+    )
+    rows = {row["fraction"]: row for row in result["fractions"]}
+    assert rows[0.15]["num_labelled"] == 6 and rows[0.15]["per_class"] == [1, 2, 2, 1]
+    assert rows[0.15]["subset"] == str(subset_file)
+    assert rows[0.2]["num_labelled"] == 8 and rows[0.2]["per_class"] == [2, 2, 2, 2]
+    assert result["top1"] == {"0.15": rows[0.15]["top1"], "0.2": rows[0.2]["top1"]}
+    subset_file.write_text("0.png\nmissing.png\n")
+    with pytest.raises(ValueError, match="missing.png"):
+        semi_supervised(loaded, (train, test), fractions=(), subset_files={0.1: subset_file}, run=QUIET)
+
+
+def test_digits_datasets() -> None:
+    train, test = digits_datasets(image_size=16, seed=0)
+    assert len(train) + len(test) == 1797 and 350 <= len(test) <= 370
+    image, label = train[0]
+    assert image.dtype == torch.uint8 and image.shape == (3, 16, 16) and 0 <= label < 10
+    assert int(train.images.max()) == 255 and torch.equal(image[0], image[2])
+    counts = torch.bincount(test.labels, minlength=10).float() / torch.bincount(train.labels, minlength=10).float()
+    assert torch.allclose(counts, torch.full((10,), 0.25), atol=0.02)  # stratified 80/20
+    assert torch.equal(digits_datasets(image_size=16, seed=0)[1].labels, test.labels)
+
+
+def test_transfer_digits_and_an_image_folder(loaded: LoadedBackbone, image_folder: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "features"
+    datasets = {"digits": "digits", "colours": (image_folder / "train", image_folder / "val")}
+    result = transfer(
+        loaded,
+        datasets,
+        schedule=Schedule(epochs=1, batch_size=32, lr=0.05),
+        weight_decays=(1e-4, 1e-2),
+        cache_dir=cache,
+        run=RunOptions(train_limit=200, test_limit=80, progress=False),
+    )
+    rows = {(row["dataset"], row["mode"]): row for row in result["rows"]}
+    assert set(rows) == {(d, m) for d in ("digits", "colours") for m in ("linear", "finetune")}
+    assert rows["digits", "linear"]["top1"] > 60.0  # chance is 10%
+    assert rows["digits", "linear"]["num_train"] == 200 and rows["colours", "finetune"]["num_test"] == 8
+    # The folder's splits went through extract_features into the cache; the in-memory digits did not.
+    extracted = sorted(index.parent.name for index in cache.glob("*/index.json"))
+    assert [name.rsplit("-", 1)[0] for name in extracted] == ["colours-test", "colours-train"]
+
+
+def test_cli_linear_protocol(hub_folder: Path, image_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "linear.json"
+    done = CliRunner().invoke(
+        main,
+        [
+            "eval",
+            "linear-protocol",
+            str(hub_folder),
+            str(image_folder),
+            "--epochs",
+            "1",
+            "--base-lr",
+            "0.1",
+            "--seed",
+            "3",
+            "--out",
+            str(out),
+        ],
+    )
+    assert done.exit_code == 0, done.output
+    result = json.loads(out.read_text())
+    assert result["batch_size"] == 24 and result["lr"] == pytest.approx(0.1 * 24 / 256) and result["seed"] == 3
+    assert result["optimizer"] == "lars" and result["epochs"] == 1
+    # With --checkpoint-dir the finished run is kept, and the same command returns its result without training:
+    # the very history, its seconds included, and the checkpoint not written again.
+    args = [
+        "eval",
+        "linear-protocol",
+        str(hub_folder),
+        str(image_folder),
+        "--epochs",
+        "1",
+        "--seed",
+        "3",
+        "--base-lr",
+        "0.1",
+        "--checkpoint-dir",
+        str(tmp_path / "ck"),
+    ]
+    first = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "first.json")])
+    checkpoint = tmp_path / "ck" / "linear_protocol.pt"
+    assert first.exit_code == 0 and checkpoint.is_file(), first.output
+    written = checkpoint.stat().st_mtime_ns
+    again = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "again.json")])
+    assert again.exit_code == 0 and checkpoint.stat().st_mtime_ns == written, again.output
+    histories = [json.loads((tmp_path / name).read_text())["history"] for name in ("first.json", "again.json")]
+    assert histories[0] == histories[1] and histories[0][0]["loss"] == result["history"][0]["loss"]
+
+
+def test_cli_linear_protocol_on_tar_shards_equals_the_same_images_in_folders(
+    hub_folder: Path, image_folder: Path, tmp_path: Path
+) -> None:
+    """DATA and --test-data as WebDataset shards holding the folders' images, in their order and with their labels:
+    the protocol trains and scores exactly as on the folders."""
+    from tests.test_features import _tar_shards
+
+    patterns = []
+    for split in ("train", "val"):
+        classes = sorted(p.name for p in (image_folder / split).iterdir())
+        samples = [
+            (f"{split}-{i:03d}", path.read_bytes(), classes.index(path.parent.name))
+            for i, path in enumerate(sorted((image_folder / split).glob("*/*.png")))
+        ]
+        _tar_shards(tmp_path / split, samples, per_shard=10)
+        last = (len(samples) - 1) // 10
+        patterns.append(str(tmp_path / split / f"train-{{000000..{last:06d}}}.tar"))
+    results = []
+    for data in ([str(image_folder)], [patterns[0], "--test-data", patterns[1]]):
+        out = tmp_path / f"linear{len(results)}.json"
+        done = CliRunner().invoke(
+            main,
+            ["eval", "linear-protocol", str(hub_folder), *data, "--epochs", "1", "--base-lr", "0.1", "--out", str(out)],
+        )
+        assert done.exit_code == 0, done.output
+        results.append(json.loads(out.read_text()))
+    assert (results[1]["num_train"], results[1]["num_test"]) == (24, 8)
+    # The same loss to the last bit: the same images, labels and order.
+    assert [(r["top1"], r["history"][0]["loss"]) for r in results[1:]] == [
+        (r["top1"], r["history"][0]["loss"]) for r in results[:1]
+    ]
+
+
+def test_a_single_class_is_refused_before_training(hub_folder: Path, image_folder: Path, tmp_path: Path) -> None:
+    """Once it reported 100% and saved a 1-class classifier."""
+
+    one = tmp_path / "one"
+    for split in ("train", "val"):
+        source = next(p for p in sorted((image_folder / split).iterdir()) if p.is_dir())
+        (one / split).mkdir(parents=True)
+        (one / split / source.name).symlink_to(source, target_is_directory=True)
+    with pytest.raises(DataError, match=rf"images of 1 class \({source.name}\); a classifier needs at least two"):
+        finetune_classifier(str(hub_folder), one, tmp_path / "out", run=RunOptions(progress=False))
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_backbone_licence_that_cannot_be_passed_on_is_refused_before_training(
+    hub_folder: Path, image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from simsiam_zoo.errors import HubFolderError
+    from simsiam_zoo.protocols import classifier
+
+    folder = shutil.copytree(hub_folder, tmp_path / "backbone")
+    card = folder / "README.md"
+    card.write_text(card.read_text().replace("license: mit", "license: My Licence"))
+    monkeypatch.setattr(classifier, "train_head", lambda *args, **kwargs: pytest.fail("trained before the check"))
+    with pytest.raises(HubFolderError, match=r"licence on its card cannot be passed on.*--license"):
+        classifier.finetune_classifier(folder, image_folder, tmp_path / "out", run=QUIET)
