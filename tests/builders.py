@@ -4,8 +4,12 @@ ResNet-18 hub folder and class folders of PNGs on disk. `conftest.py` makes the 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import traceback
 from pathlib import Path
 
+import numpy as np
 import timm
 import torch
 from PIL import Image
@@ -51,6 +55,21 @@ def build_hub_folder(root: Path) -> Path:
     return write_hub_folder(root / "resnet18.test", backbone_state=model.state_dict(), config=config, card=card)
 
 
+def write_png(path: Path, seed: int, size: tuple[int, int] = (40, 36)) -> None:
+    """A PNG of seeded random pixels, `size` (width, height), its folders made."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path)
+
+
+def write_images(root: Path, classes: tuple[str, ...], per_class: int, *, name: str = "image {i}.png") -> Path:
+    """A class folder of random PNGs: `per_class` in each of `classes` (seeded by class and index)."""
+    for label, class_name in enumerate(classes):
+        for i in range(per_class):
+            write_png(root / class_name / name.format(i=i), seed=label * 100 + i)
+    return root
+
+
 def build_image_folder(root: Path) -> Path:
     """train/ and val/ class folders of coloured PNGs under `root`."""
     for split, size, seed in (("train", 24, 1), ("val", 8, 2)):
@@ -61,3 +80,57 @@ def build_image_folder(root: Path) -> Path:
             folder.mkdir(parents=True, exist_ok=True)
             Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{split}{i}.png")
     return root
+
+
+# ------------------------------------------------------------------------------------------------ the command line
+
+CLI = [sys.executable, "-m", "simsiam_zoo.cli"]
+TIMEOUT = 300  # per command: a hang fails the test instead of stalling the suite
+
+
+def run_cli(
+    *args: str | Path,
+    prefix: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    process: bool = False,
+    timeout: float = TIMEOUT,
+) -> subprocess.CompletedProcess[str]:
+    """The one way tests drive the command line: `simsiam-zoo ARGS` in this process through click's test runner (a
+    new interpreter costs seconds of imports; a test may patch the library), or, when the case needs a process of
+    its own (`process`; `prefix`: a mount namespace, resource limits; `env`), as one. Exit code, stdout and stderr
+    as a process has them."""
+    if prefix is None and env is None and not process:
+        done = _in_process(args)
+    else:
+        command = [*(prefix or CLI), *map(str, args)]
+        environment = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment)
+    # The outcome in one line, shown with a failure and tabulated by scripts/reliability_report.py.
+    last = done.stdout.strip().splitlines()[-1:] or [""]
+    print(f"{args[0]}: exit {done.returncode}: {(messages(done.stderr) or last)[0]}")
+    return done
+
+
+def _in_process(args: tuple[str | Path, ...]) -> subprocess.CompletedProcess[str]:
+    from click.testing import CliRunner
+
+    from simsiam_zoo.cli import main
+
+    result = CliRunner().invoke(main, [str(arg) for arg in args], prog_name="simsiam-zoo")
+    stderr = result.stderr
+    if result.exc_info is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(*result.exc_info))  # what a process would have printed
+    return subprocess.CompletedProcess(["simsiam-zoo", *map(str, args)], result.exit_code, result.stdout, stderr)
+
+
+def messages(stderr: str) -> list[str]:
+    """The `error: ...` messages; progress bars end lines with \r, and a bar cut short by the error shares its line."""
+    return [line[line.index("error: ") :] for line in stderr.replace("\r", "\n").splitlines() if "error: " in line]
+
+
+def error_message(done: subprocess.CompletedProcess[str]) -> str:
+    """The one `error: ...` message of a failed command; no traceback, no second message."""
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    found = messages(done.stderr)
+    assert len(found) == 1, done.stderr[-3000:]
+    return found[0]

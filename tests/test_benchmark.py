@@ -4,8 +4,6 @@ resumes to the same leaderboard, and bad input fails before any work."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ from simsiam_zoo.evaluate import weight_decay_to_sklearn_c
 from simsiam_zoo.options import BenchmarkOptions
 from simsiam_zoo.protocols import digits_datasets
 from simsiam_zoo.protocols.cached import evaluate_knn, evaluate_linear
+from tests.builders import run_cli
 
 QUICK = BenchmarkOptions(protocols=("knn", "linear"), batch_size=64)
 OUTPUTS = ("leaderboard.json", "leaderboard.md", "leaderboard.csv", "leaderboard.html", "heatmap.png")
@@ -144,12 +143,7 @@ def test_bad_input_is_one_line_before_any_work(
         Image.new("RGB", (8, 8)).save(one / split / "a" / "x.png")
     replace = {"MODEL": str(hub_folder), "d=TRAIN_ONLY": f"d={tmp_path / 'only'}", "d=ONE_CLASS": f"d={one}"}
     arguments = [replace.get(a, a) for a in arguments]
-    done = subprocess.run(
-        [sys.executable, "-m", "simsiam_zoo.cli", "benchmark", *arguments, "--out", str(tmp_path / "out")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_cli("benchmark", *arguments, "--out", str(tmp_path / "out"), process=True)
     assert done.returncode == 3, done.stderr
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert not (tmp_path / "out").exists()

@@ -18,14 +18,11 @@ import signal
 import subprocess
 import sys
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from simsiam_zoo._io import MARKER_NAME
@@ -40,12 +37,11 @@ from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.recipe import load_recipe
 from simsiam_zoo.train import train
 from tests._process import run_until_then_kill
+from tests.builders import CLI, TIMEOUT, error_message, messages, run_cli, write_images
 from tests.hub_server import HubServer, hub_env, hub_server  # noqa: F401  (importing registers the fixtures)
 
 NAME = "resnet18.reliability_test"
-TIMEOUT = 300  # per command: a hang fails the test instead of stalling the suite
 EXIT_BAD_INPUT, EXIT_OFFLINE, EXIT_CANNOT_WRITE = 3, 5, 6
-CLI = [sys.executable, "-m", "simsiam_zoo.cli"]
 # Runs the CLI after `setup` in the same interpreter: `python -c RUN_CLI.format(setup=...) ARGS...`.
 RUN_CLI = """
 import runpy, sys
@@ -90,52 +86,8 @@ _commit_api.lfs_upload = paused
 READ_ONLY = ["unshare", "--mount", "sh", "-c", 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"']
 
 
-def run_cli(
-    *args: str | Path,
-    prefix: list[str] | None = None,
-    env: dict[str, str] | None = None,
-) -> subprocess.CompletedProcess[str]:
-    """The CLI on `args`: in this process through click's test runner (a new interpreter costs seconds of imports),
-    or, when the case needs a process of its own (`prefix`: a mount namespace, resource limits; `env`), as one."""
-    if prefix is None and env is None:
-        done = _in_process(args)
-    else:
-        command = [*(prefix or CLI), *map(str, args)]
-        environment = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
-        done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, env=environment)
-    # The outcome in one line, shown with a failure and tabulated by scripts/reliability_report.py.
-    last = done.stdout.strip().splitlines()[-1:] or [""]
-    print(f"{args[0]}: exit {done.returncode}: {(messages(done.stderr) or last)[0]}")
-    return done
-
-
-def _in_process(args: tuple[str | Path, ...]) -> subprocess.CompletedProcess[str]:
-    from click.testing import CliRunner
-
-    from simsiam_zoo.cli import main
-
-    result = CliRunner().invoke(main, [str(arg) for arg in args], prog_name="simsiam-zoo")
-    stderr = result.stderr
-    if result.exc_info is not None and not isinstance(result.exception, SystemExit):
-        stderr += "".join(traceback.format_exception(*result.exc_info))  # what a process would have printed
-    return subprocess.CompletedProcess(["simsiam-zoo", *map(str, args)], result.exit_code, result.stdout, stderr)
-
-
 def with_setup(setup: str) -> list[str]:
     return [sys.executable, "-c", RUN_CLI.format(setup=setup)]
-
-
-def messages(stderr: str) -> list[str]:
-    """The `error: ...` messages; progress bars end lines with \r, and a bar cut short by the error shares its line."""
-    return [line[line.index("error: ") :] for line in stderr.replace("\r", "\n").splitlines() if "error: " in line]
-
-
-def error_message(done: subprocess.CompletedProcess[str]) -> str:
-    """The one `error: ...` message of a failed command; no traceback, no second message."""
-    assert "Traceback" not in done.stderr, done.stderr[-3000:]
-    found = messages(done.stderr)
-    assert len(found) == 1, done.stderr[-3000:]
-    return found[0]
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -145,14 +97,6 @@ def leftovers(folder: Path) -> list[str]:
 
 def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def write_images(root: Path, classes: tuple[str, ...], per_class: int) -> None:
-    for label, name in enumerate(classes):
-        (root / name).mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            pixels = np.random.default_rng(label * 100 + i).integers(0, 256, (36, 40, 3), dtype=np.uint8)
-            Image.fromarray(pixels).save(root / name / f"image {i}.png")
 
 
 # -------------------------------------------------------------------------------------------------------- fixtures

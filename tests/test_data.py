@@ -9,6 +9,7 @@ from PIL import Image
 from simsiam_zoo import data
 from simsiam_zoo.data import EpochSampler, FashionMNIST, labelled_images
 from simsiam_zoo.errors import DataError
+from tests.builders import write_png
 
 
 def test_shipped_fashion_mnist_subset_is_the_fallback(monkeypatch, tmp_path):
@@ -129,11 +130,6 @@ def test_preprocessing_this_project_cannot_reproduce_is_refused(change, message)
         Preprocessing.from_pretrained_cfg(cfg)
 
 
-def _png(path, value):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", (40, 36), (value, 255 - value, 7)).save(path)
-
-
 def test_training_extraction_and_evaluation_read_data_alike(tmp_path):
     """One policy for what is not an image: a notes.txt in a class folder and a link back to the data folder are
     listed and skipped by extraction and left out, with a warning, by training and the evaluations; a class folder
@@ -149,8 +145,8 @@ def test_training_extraction_and_evaluation_read_data_alike(tmp_path):
     for split in ("train", "val"):
         root = tmp_path / "data" / split
         for i in range(3):
-            _png(root / "cats" / f"{i}.png", 10 * i)
-            _png(elsewhere / split / f"{i}.png", 200 + 10 * i)
+            write_png(root / "cats" / f"{i}.png", 10 * i)
+            write_png(elsewhere / split / f"{i}.png", 200 + 10 * i)
         (root / "cats" / "notes.txt").write_text("where the cats came from")
         (root / "dogs").symlink_to(elsewhere / split, target_is_directory=True)
         (root / "cats" / "again").symlink_to("..", target_is_directory=True)
@@ -192,7 +188,7 @@ def test_training_and_evaluation_read_hugging_face_datasets_and_tar_shards(tmp_p
     files = {split: [tmp_path / "png" / split / f"{i}.png" for i in range(6)] for split in ("train", "test")}
     for split, paths in files.items():
         for i, path in enumerate(paths):
-            _png(path, 40 * i + (split == "test"))
+            write_png(path, 40 * i + (split == "test"))
     rows = {split: [(path.read_bytes(), i % 2) for i, path in enumerate(paths)] for split, paths in files.items()}
     datasets.DatasetDict({split: _hf_dataset(rows[split], ["cat", "dog"]) for split in rows}).save_to_disk(
         str(tmp_path / "hf")

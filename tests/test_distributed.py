@@ -11,13 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import timm
 import torch
 from PIL import Image
 
-from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
-from simsiam_zoo.hub.folder import timm_config, write_hub_folder
+from tests.builders import build_hub_folder, write_png
 
 
 def _epoch_loss(run_dir) -> float:
@@ -65,29 +63,10 @@ def _torchrun(args: list[str], *, env: dict[str, str] | None = None) -> subproce
     return launched
 
 
-CARD = "---\nlibrary_name: timm\nlicense: mit\n---\n\nsha256 {{weights_sha256}}\n"
-
-
-def _hub_folder(root: Path) -> Path:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = timm.create_model("resnet18", num_classes=0)
-    preprocessing = Preprocessing(input_size=(3, 32, 32), crop_pct=1.0, mean=(0.5,) * 3, std=(0.25,) * 3)
-    return write_hub_folder(
-        root / "resnet18.test",
-        backbone_state=model.state_dict(),
-        card=CARD,
-        config=timm_config(model, preprocessing=preprocessing, tag="test", license="mit"),
-    )
-
-
 def _images(root: Path) -> Path:
     """Two classes of 7 and 6 images; one file in the second is not an image and is a listed skip."""
     for index in range(13):
-        path = root / ("cat" if index < 7 else "dog") / f"{index:02d}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pixels = np.random.default_rng(index).integers(0, 256, (36, 40, 3), dtype=np.uint8)
-        Image.fromarray(pixels).save(path)
+        write_png(root / ("cat" if index < 7 else "dog") / f"{index:02d}.png", seed=index)
     (root / "dog" / "99.png").write_bytes(b"not a png")
     return root
 
@@ -97,7 +76,7 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 
 def test_two_rank_extraction_writes_what_one_process_writes_and_resumes(tmp_path):
-    model, images = _hub_folder(tmp_path), _images(tmp_path / "images")
+    model, images = build_hub_folder(tmp_path), _images(tmp_path / "images")
     # torchrun gives each of several ranks one thread; the single process gets the same, so that the comparison is
     # of the work split, not of two thread counts' float rounding.
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -260,7 +239,7 @@ def test_two_rank_finetune_matches_one_process_with_the_global_batch(tmp_path, m
 
 
 def test_two_rank_linear_protocol_through_the_cli_reports_once_what_one_process_reports(tmp_path):
-    model = _hub_folder(tmp_path)
+    model = build_hub_folder(tmp_path)
     for split in ("train", "val"):
         (_images(tmp_path / "data" / split) / "dog" / "99.png").unlink()  # training cannot skip an image
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

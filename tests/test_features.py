@@ -31,6 +31,7 @@ from simsiam_zoo.features import extract_features, load_features
 from simsiam_zoo.features.extract import rank_shards
 from simsiam_zoo.features.store import Shard
 from tests._process import run_until_then_kill
+from tests.builders import write_png
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,12 +53,6 @@ def tiny_model() -> nn.Module:
 
 def make_transform() -> nn.Module:
     return eval_transform(image_size=32, crop_pct=1.0, mean=(0.5, 0.4, 0.3), std=(0.25, 0.2, 0.3))
-
-
-def write_png(path: Path, seed: int, size: tuple[int, int] = (40, 36)) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
-    Image.fromarray(pixels).save(path)
 
 
 def direct(images: list[torch.Tensor]) -> torch.Tensor:

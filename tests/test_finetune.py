@@ -6,15 +6,12 @@ import copy
 import dataclasses
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import timm
 import torch
-from click.testing import CliRunner
 
 from simsiam_zoo.backbone import LoadedBackbone
 from simsiam_zoo.cli import main
@@ -29,7 +26,7 @@ from simsiam_zoo.finetune import (
 from simsiam_zoo.hub.folder import validate_hub_folder
 from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.options import LinearProtocolSchedule, RunOptions, Schedule
-from tests.builders import CLASSES, ONE_THREAD, QUIET, coloured
+from tests.builders import CLASSES, ONE_THREAD, QUIET, coloured, run_cli
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -272,23 +269,15 @@ def test_save_classifier_loads_in_plain_timm(finetuned: FinetuneResult, loaded: 
 def test_cli_finetune_and_semi(hub_folder: Path, image_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "classifier"
     common = ["--epochs", "1", "--batch-size", "8", "--lr", "0.05"]
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "simsiam_zoo.cli",
-            "finetune",
-            str(hub_folder),
-            str(image_folder),
-            "--out",
-            str(out),
-            *common,
-            "--name",
-            "resnet18.colours",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    done = run_cli(
+        "finetune",
+        str(hub_folder),
+        str(image_folder),
+        "--out",
+        str(out),
+        *common,
+        "--name",
+        "resnet18.colours",
         env=ONE_THREAD,
     )
     assert done.returncode == 0, done.stderr
@@ -301,26 +290,18 @@ def test_cli_finetune_and_semi(hub_folder: Path, image_folder: Path, tmp_path: P
     subset_file = tmp_path / "subset.txt"
     subset_file.write_text("train0.png\ntrain1.png\ntrain2.png\ntrain3.png\n")
     semi_json = tmp_path / "semi.json"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "simsiam_zoo.cli",
-            "eval",
-            "semi",
-            str(hub_folder),
-            str(image_folder),
-            "--fraction",
-            "0.5",
-            "--subset-file",
-            f"0.1={subset_file}",
-            *common,
-            "--out",
-            str(semi_json),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    done = run_cli(
+        "eval",
+        "semi",
+        str(hub_folder),
+        str(image_folder),
+        "--fraction",
+        "0.5",
+        "--subset-file",
+        f"0.1={subset_file}",
+        *common,
+        "--out",
+        str(semi_json),
         env=ONE_THREAD,
     )
     assert done.returncode == 0, done.stderr
@@ -345,20 +326,17 @@ def test_cli_defaults_are_the_library_defaults() -> None:
 
 
 def test_cli_reports_bad_data_and_bad_options(hub_folder: Path, tmp_path: Path) -> None:
-    runner = CliRunner()
     # Values click's types allow but the library rejects are usage errors too, caught before MODEL is loaded.
-    done = runner.invoke(main, ["eval", "semi", str(hub_folder), "digits", "--lr", "0"])
-    assert done.exit_code == 2 and "lr must be a finite number > 0" in done.output
-    done = runner.invoke(
-        main, ["finetune", str(hub_folder), "digits", "--out", str(tmp_path / "x"), "--num-workers", "-1"]
-    )
-    assert done.exit_code == 2 and "num_workers must be >= 0" in done.output
-    done = runner.invoke(main, ["eval", "semi", str(hub_folder), str(tmp_path / "nowhere")])
-    assert done.exit_code == 3 and "train/ and val/" in done.output
-    done = runner.invoke(main, ["eval", "semi", str(hub_folder), "digits", "--subset-file", "one=list.txt"])
-    assert done.exit_code == 2 and "FRACTION=PATH" in done.output
-    done = runner.invoke(main, ["eval", "transfer", str(hub_folder), "--dataset", "=x"])
-    assert done.exit_code == 2 and "NAME=PATH" in done.output
+    done = run_cli("eval", "semi", str(hub_folder), "digits", "--lr", "0")
+    assert done.returncode == 2 and "lr must be a finite number > 0" in (done.stdout + done.stderr)
+    done = run_cli("finetune", str(hub_folder), "digits", "--out", str(tmp_path / "x"), "--num-workers", "-1")
+    assert done.returncode == 2 and "num_workers must be >= 0" in (done.stdout + done.stderr)
+    done = run_cli("eval", "semi", str(hub_folder), str(tmp_path / "nowhere"))
+    assert done.returncode == 3 and "train/ and val/" in (done.stdout + done.stderr)
+    done = run_cli("eval", "semi", str(hub_folder), "digits", "--subset-file", "one=list.txt")
+    assert done.returncode == 2 and "FRACTION=PATH" in (done.stdout + done.stderr)
+    done = run_cli("eval", "transfer", str(hub_folder), "--dataset", "=x")
+    assert done.returncode == 2 and "NAME=PATH" in (done.stdout + done.stderr)
 
 
 def test_pretrained_false_gives_the_architecture_with_random_weights(hub_folder: Path) -> None:

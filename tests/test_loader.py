@@ -24,6 +24,7 @@ from simsiam_zoo.hub.publish import push_hub_folder
 from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.recipe import load_recipe
 from simsiam_zoo.train import build_model, train
+from tests.builders import run_cli
 from tests.hub_server import HubServer, hub_env, hub_server  # noqa: F401  (importing registers the fixtures)
 
 NAME = "resnet18.simsiam_fashion_mnist_demo"
@@ -216,7 +217,7 @@ def test_export_of_a_bad_checkpoint_writes_nothing(trained, tmp_path):
 
 def test_cli_models_export_and_detectron2(exported, trained, tmp_path):
     def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "simsiam_zoo.cli", *args], capture_output=True, text=True)
+        return run_cli(*args, process=True)
 
     listing = cli("models")
     assert listing.returncode == 0, listing.stderr

@@ -9,10 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from click.testing import CliRunner
 
 from simsiam_zoo.backbone import LoadedBackbone
-from simsiam_zoo.cli import main
 from simsiam_zoo.errors import DataError
 from simsiam_zoo.options import LinearProtocolSchedule, RunOptions, Schedule
 from simsiam_zoo.protocols import (
@@ -24,7 +22,7 @@ from simsiam_zoo.protocols import (
     semi_supervised_subsets,
     transfer,
 )
-from tests.builders import CLASSES, QUIET, coloured
+from tests.builders import CLASSES, QUIET, coloured, run_cli
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -109,9 +107,8 @@ def test_transfer_digits_and_an_image_folder(loaded: LoadedBackbone, image_folde
 
 def test_cli_linear_protocol(hub_folder: Path, image_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "linear.json"
-    done = CliRunner().invoke(
-        main,
-        [
+    done = run_cli(
+        *[
             "eval",
             "linear-protocol",
             str(hub_folder),
@@ -124,9 +121,9 @@ def test_cli_linear_protocol(hub_folder: Path, image_folder: Path, tmp_path: Pat
             "3",
             "--out",
             str(out),
-        ],
+        ]
     )
-    assert done.exit_code == 0, done.output
+    assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads(out.read_text())
     assert result["batch_size"] == 24 and result["lr"] == pytest.approx(0.1 * 24 / 256) and result["seed"] == 3
     assert result["optimizer"] == "lars" and result["epochs"] == 1
@@ -146,12 +143,12 @@ def test_cli_linear_protocol(hub_folder: Path, image_folder: Path, tmp_path: Pat
         "--checkpoint-dir",
         str(tmp_path / "ck"),
     ]
-    first = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "first.json")])
+    first = run_cli(*args, "--out", str(tmp_path / "first.json"))
     checkpoint = tmp_path / "ck" / "linear_protocol.pt"
-    assert first.exit_code == 0 and checkpoint.is_file(), first.output
+    assert first.returncode == 0 and checkpoint.is_file(), first.stdout + first.stderr
     written = checkpoint.stat().st_mtime_ns
-    again = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "again.json")])
-    assert again.exit_code == 0 and checkpoint.stat().st_mtime_ns == written, again.output
+    again = run_cli(*args, "--out", str(tmp_path / "again.json"))
+    assert again.returncode == 0 and checkpoint.stat().st_mtime_ns == written, again.stdout + again.stderr
     histories = [json.loads((tmp_path / name).read_text())["history"] for name in ("first.json", "again.json")]
     assert histories[0] == histories[1] and histories[0][0]["loss"] == result["history"][0]["loss"]
 
@@ -176,11 +173,10 @@ def test_cli_linear_protocol_on_tar_shards_equals_the_same_images_in_folders(
     results = []
     for data in ([str(image_folder)], [patterns[0], "--test-data", patterns[1]]):
         out = tmp_path / f"linear{len(results)}.json"
-        done = CliRunner().invoke(
-            main,
-            ["eval", "linear-protocol", str(hub_folder), *data, "--epochs", "1", "--base-lr", "0.1", "--out", str(out)],
+        done = run_cli(
+            *["eval", "linear-protocol", str(hub_folder), *data, "--epochs", "1", "--base-lr", "0.1", "--out", str(out)]
         )
-        assert done.exit_code == 0, done.output
+        assert done.returncode == 0, done.stdout + done.stderr
         results.append(json.loads(out.read_text()))
     assert (results[1]["num_train"], results[1]["num_test"]) == (24, 8)
     # The same loss to the last bit: the same images, labels and order.

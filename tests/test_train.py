@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from PIL import Image
 
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from simsiam_zoo.data import labelled_images
@@ -16,6 +15,7 @@ from simsiam_zoo.losses import simsiam_loss
 from simsiam_zoo.recipe import load_recipe
 from simsiam_zoo.train import _Pretraining, build_model, learning_rate, recipe_optimizer, train
 from tests._process import run_until_then_kill
+from tests.builders import CLI, run_cli, write_images
 
 
 def test_one_training_step_decreases_the_loss_on_a_fixed_batch(tiny_recipe):
@@ -96,19 +96,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_recipe, tmp_path
     assert (tmp_path / CHECKPOINT_NAME).read_bytes() == good
     # Through the CLI, with its progress bar on: exit 4 and the message on a line of its own, after the bar's.
     exploding.save(tmp_path / "exploding.yaml")
-    cli = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "simsiam_zoo.cli",
-            "train",
-            str(tmp_path / "exploding.yaml"),
-            "--output",
-            str(tmp_path / "cli"),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    cli = run_cli("train", str(tmp_path / "exploding.yaml"), "--output", str(tmp_path / "cli"), process=True)
     assert cli.returncode == 4, cli.stderr
     assert re.search(r"(step/s|s/step).*\]\nerror: loss is (nan|inf) at step", cli.stderr), cli.stderr
 
@@ -119,7 +107,7 @@ def test_kill_during_training_then_rerun_matches(tiny_recipe, tmp_path):
     # 16 steps: the run is still going, seconds after its first checkpoint appears, even on a busy machine.
     tiny_recipe.replace({"run.checkpoint_every_steps": 1, "optim.epochs": 4}).save(recipe_file)
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "simsiam_zoo.cli", "train", str(recipe_file), "--output", str(out)]
+    command = [*CLI, "train", str(recipe_file), "--output", str(out)]
     run_until_then_kill(command, until=out / CHECKPOINT_NAME, timeout=120)
     assert (out / CHECKPOINT_NAME).exists()  # the kill did not take the checkpoint with it
     done = subprocess.run(command, capture_output=True, text=True)
@@ -177,55 +165,35 @@ def test_bad_data_folders_are_clear_errors(tmp_path):
         labelled_images(broken)[0]
 
 
-def _two_class_folder(root: Path) -> Path:
-    for label in ("cats", "dogs"):
-        (root / label).mkdir(parents=True)
-        for i in range(8):
-            Image.new("RGB", (40, 36), (i * 30, 100 if label == "cats" else 200, 50)).save(root / label / f"{i}.png")
-    return root
-
-
 def test_training_on_an_image_folder_through_the_cli(tmp_path):
-    root = _two_class_folder(tmp_path / "images")
+    root = write_images(tmp_path / "images", ("cats", "dogs"), 8, name="{i}.png")
     out = tmp_path / "run"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "simsiam_zoo.cli",
-            "train",
-            "tiny_fake",
-            "--output",
-            str(out),
-            "--data",
-            str(root),
-            "--set",
-            "data.dataset=imagefolder",
-            "--set",
-            "optim.epochs=1",
-        ],
-        capture_output=True,
-        text=True,
+    result = run_cli(
+        "train",
+        "tiny_fake",
+        "--output",
+        str(out),
+        "--data",
+        str(root),
+        "--set",
+        "data.dataset=imagefolder",
+        "--set",
+        "optim.epochs=1",
+        process=True,
     )
     assert result.returncode == 0, result.stderr
     assert "finished at step 2/2" in result.stdout
     assert (out / "tensorboard").is_dir() and (out / "metrics.csv").exists()
-    missing = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "simsiam_zoo.cli",
-            "train",
-            "tiny_fake",
-            "--output",
-            str(out / "x"),
-            "--data",
-            str(tmp_path / "nope"),
-            "--set",
-            "data.dataset=imagefolder",
-        ],
-        capture_output=True,
-        text=True,
+    missing = run_cli(
+        "train",
+        "tiny_fake",
+        "--output",
+        str(out / "x"),
+        "--data",
+        str(tmp_path / "nope"),
+        "--set",
+        "data.dataset=imagefolder",
+        process=True,
     )
     assert missing.returncode == 3
     assert "nope: no such folder or file" in missing.stderr
@@ -244,21 +212,7 @@ def test_scientific_notation_in_yaml_is_a_number(tmp_path):
 
 def test_a_data_path_for_a_generated_dataset_is_refused(tmp_path):
     """`train tiny_fake --data /nonexistent` once ignored --data and wrote the path into recipe.yaml."""
-    cli = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "simsiam_zoo.cli",
-            "train",
-            "tiny_fake",
-            "--data",
-            "/nonexistent",
-            "--output",
-            str(tmp_path / "run"),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    cli = run_cli("train", "tiny_fake", "--data", "/nonexistent", "--output", str(tmp_path / "run"), process=True)
     assert cli.returncode == 3, cli.stderr
     assert cli.stderr.strip().splitlines()[-1] == (
         "error: recipe 'tiny_fake': data.path '/nonexistent' is set but data.dataset is 'fake', which generates its "
@@ -279,9 +233,7 @@ def test_cli_help_and_recipes_start_without_the_deep_learning_stack() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:2] == ["[]", "simsiam_zoo.loader"]
-    helped = subprocess.run(
-        [sys.executable, "-m", "simsiam_zoo.cli", "--help"], capture_output=True, text=True, timeout=120
-    )
+    helped = run_cli("--help", process=True)
     assert helped.returncode == 0 and "train" in helped.stdout
 
 
@@ -314,9 +266,9 @@ def test_lars_leaves_bn_and_bias_without_weight_decay_or_trust_ratio_in_pretrain
 def test_an_image_that_does_not_decode_is_skipped_in_training_or_an_error_under_strict(tmp_path):
     """Its place in the batch is taken by the next image: the run equals one on a folder where that image is a copy
     of the next; the monitor's bank (all 16 images here) skips it too. With --strict: exit 3 naming it, no run."""
-    broken = _two_class_folder(tmp_path / "broken")
+    broken = write_images(tmp_path / "broken", ("cats", "dogs"), 8, name="{i}.png")
     (broken / "cats" / "3.png").write_bytes(b"not a png at all")
-    copied = _two_class_folder(tmp_path / "copied")
+    copied = write_images(tmp_path / "copied", ("cats", "dogs"), 8, name="{i}.png")
     (copied / "cats" / "3.png").write_bytes((copied / "cats" / "4.png").read_bytes())
     recipe = load_recipe("tiny_fake").replace(
         {"data.dataset": "imagefolder", "optim.epochs": 1, "data.knn_train_size": 16, "data.knn_test_size": 16}
@@ -332,25 +284,19 @@ def test_an_image_that_does_not_decode_is_skipped_in_training_or_an_error_under_
     assert skipped["epochs"][0]["knn_top1"] == reference["epochs"][0]["knn_top1"]
 
     out = tmp_path / "strict-run"
-    strict = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "simsiam_zoo.cli",
-            "train",
-            "tiny_fake",
-            "--output",
-            str(out),
-            "--data",
-            str(broken),
-            "--set",
-            "data.dataset=imagefolder",
-            "--set",
-            "optim.epochs=1",
-            "--strict",
-        ],
-        capture_output=True,
-        text=True,
+    strict = run_cli(
+        "train",
+        "tiny_fake",
+        "--output",
+        str(out),
+        "--data",
+        str(broken),
+        "--set",
+        "data.dataset=imagefolder",
+        "--set",
+        "optim.epochs=1",
+        "--strict",
+        process=True,
     )
     assert strict.returncode == 3, strict.stderr
     assert re.search(r"^error: .*cats/3.png: cannot decode image", strict.stderr, re.M), strict.stderr

@@ -13,9 +13,9 @@ import timm
 from simsiam_zoo.convert import CONVERTERS
 from simsiam_zoo.hub.publish import check_repo_id
 from simsiam_zoo.zoo import ALIASES, METHODS, ZOO, find_entry, get_entry, select_entries
+from tests.builders import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "simsiam_zoo.cli"]
 HUB_LICENCES = {"apache-2.0", "mit", "bsd-3-clause", "cc-by-nc-4.0", "unknown"}
 
 
@@ -59,12 +59,12 @@ def test_selection_filters_and_order() -> None:
 
 
 def test_models_cli_table_and_json() -> None:
-    listing = subprocess.run([*CLI, "models", "--method", "simsiam"], capture_output=True, text=True, timeout=120)
+    listing = run_cli("models", "--method", "simsiam")
     assert listing.returncode == 0, listing.stderr
     rows = [line.split() for line in listing.stdout.splitlines()[1:-1]]
     assert ["resnet50.simsiam_in1k_ep100_bs512", "simsiam", "100", "512", "68.1", "cc-by-nc-4.0", "no"] in rows
     assert listing.stdout.splitlines()[-1].startswith(f"{len(rows)} models")
-    done = subprocess.run([*CLI, "models", "byol", "--all", "--json"], capture_output=True, text=True, timeout=120)
+    done = run_cli("models", "byol", "--all", "--json")
     entries = {row["name"]: row for row in json.loads(done.stdout)}
     assert entries["resnet50.byol_in1k"]["unsupported"].startswith("a JAX/Haiku dill pickle")
     mm = entries["resnet50.byol_mmpretrain_ep200"]

@@ -27,11 +27,11 @@ from simsiam_zoo.hub.folder import CARD_NAME
 from simsiam_zoo.loader import is_cached, load_backbone
 from simsiam_zoo.mirror import mirror_entries
 from simsiam_zoo.zoo.download import cache_root, cached_folder, download, resolve_url
+from tests.builders import run_cli
 from tests.hub_server import HubServer, hub_env, hub_server  # noqa: F401  (importing registers the fixtures)
 from tests.source_server import SourceServer
 from tests.test_convert import _mlp, _resnet, _vissl_trunk, _Wrapper
 
-CLI = [sys.executable, "-m", "simsiam_zoo.cli"]
 IMAGE = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(3))
 
 
@@ -231,19 +231,19 @@ def test_offline_loads_come_from_the_cache_and_a_model_not_cached_exits_5(source
     checkpoint, _ = _torchvision("resnet50")
     source_server.put(zoo.ZOO[name].source_url, serialise(checkpoint))
     env = {**os.environ, "SIMSIAM_ZOO_SOURCE_MIRROR": source_server.url}
-    done = subprocess.run([*CLI, "download", name], capture_output=True, text=True, env=env, timeout=300)
+    done = run_cli("download", name, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     offline = {**env, "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([*CLI, "download", name], capture_output=True, text=True, env=offline, timeout=300)
+    done = run_cli("download", name, env=offline)
     assert done.returncode == 0 and "resnet50, 2048-d features" in done.stdout, done.stderr[-3000:]
-    listing = subprocess.run([*CLI, "models", "dino_in1k", "--json"], capture_output=True, text=True, env=offline)
+    listing = run_cli("models", "dino_in1k", "--json", env=offline)
     assert [(row["name"], row["cached"]) for row in json.loads(listing.stdout)] == [
         ("resnet50.dino_in1k", True),
         ("resnet50.dino_in1k_fullckpt", False),  # epochs not stated: first
         ("resnet50.dino_in1k_ep100_example", False),
     ]
     requests = len(source_server.requests)
-    missing = subprocess.run([*CLI, "download", "resnet50.vicreg_in1k"], capture_output=True, text=True, env=offline)
+    missing = run_cli("download", "resnet50.vicreg_in1k", env=offline)
     assert missing.returncode == 5, missing.stderr[-3000:]
     assert missing.stderr.startswith("error: resnet50.vicreg_in1k: not in the cache")
     assert len(source_server.requests) == requests  # nothing was asked of the server
@@ -415,9 +415,6 @@ def test_mirror_reports_what_it_pushed_before_a_failure_and_a_dry_run_needs_no_h
 ) -> None:
     """`mirror A B`, B failing: A's push and its line to pin are printed before B's error (exit 5); a dry run works
     with HF_HUB_OFFLINE=1 (it asked the Hub and died); an unreachable Hub names the model, exit 5."""
-    from click.testing import CliRunner
-
-    from simsiam_zoo.cli import main
 
     checkpoint, _ = _torchvision("resnet18")
     data = serialise(checkpoint)
@@ -427,21 +424,21 @@ def test_mirror_reports_what_it_pushed_before_a_failure_and_a_dry_run_needs_no_h
     monkeypatch.setitem(zoo.ZOO, missing.name, missing)
     source_server.put(entry.source.url, data)
     monkeypatch.setenv("HF_TOKEN", "hf_test")
-    done = CliRunner().invoke(main, ["mirror", entry.name, missing.name, "--org", "partial"])
-    assert done.exit_code == 5, done.output
+    done = run_cli("mirror", entry.name, missing.name, "--org", "partial")
+    assert done.returncode == 5, done.stdout + done.stderr
     assert f"pushed     partial/{entry.name}" in done.stdout
     assert f'{entry.name}: hub_id="partial/{entry.name}"' in done.stdout
     last = done.stderr.splitlines()[-1]  # after the progress bars
     assert last == f"error: {resolve_url(missing.source.url)}: the server answered HTTP 404"
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
-    done = CliRunner().invoke(main, ["mirror", entry.name, "--org", "partial", "--dry-run"])
-    assert done.exit_code == 0 and f"would push partial/{entry.name}" in done.stdout, done.output
+    done = run_cli("mirror", entry.name, "--org", "partial", "--dry-run")
+    assert done.returncode == 0 and f"would push partial/{entry.name}" in done.stdout, done.stdout + done.stderr
     monkeypatch.delenv("HF_HUB_OFFLINE")
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
     monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", "http://127.0.0.1:9")
-    done = CliRunner().invoke(main, ["extract", "hf-hub:someone/model", ".", "--out", "unused"])
-    assert done.exit_code == 5, done.output
+    done = run_cli("extract", "hf-hub:someone/model", ".", "--out", "unused")
+    assert done.returncode == 5, done.stdout + done.stderr
     assert done.stderr.splitlines()[-1].startswith(
         "error: someone/model: the Hub (http://127.0.0.1:9) could not be reached"
     )
@@ -454,9 +451,7 @@ def test_a_download_into_a_full_disk_names_the_file(source_server: SourceServer)
     name = "resnet50.dino_in1k"
     source_server.put(zoo.ZOO[name].source_url, b"x" * 100_000)
     env = {**os.environ, "SIMSIAM_ZOO_SOURCE_MIRROR": source_server.url}
-    done = subprocess.run(
-        [*with_setup(DISK_FULL), "download", name], capture_output=True, text=True, env=env, timeout=300
-    )
+    done = run_cli("download", name, prefix=with_setup(DISK_FULL), env=env)
     assert done.returncode == 6, done.stderr[-3000:]
     last = done.stderr.splitlines()[-1]
     assert last.startswith("error: [Errno 27] File too large: ") and last.endswith(".pth.incomplete'"), last
