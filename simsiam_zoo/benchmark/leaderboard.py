@@ -211,7 +211,8 @@ def _heatmap_png(records: list[dict[str, Any]]) -> bytes:
     import matplotlib.pyplot as plt
 
     models, datasets, means = dataset_means(records)
-    fig, ax = plt.subplots(figsize=(1.6 + 1.2 * len(datasets), 0.8 + 0.4 * len(models)))
+    label_inches = 0.08 * max(len(model) for model in models)  # room for the longest model name
+    fig, ax = plt.subplots(figsize=(label_inches + 1.2 * len(datasets), 0.8 + 0.4 * len(models)))
     ax.imshow(means.numpy(), cmap="viridis", aspect="auto")
     ax.set_xticks(range(len(datasets)), datasets)
     ax.set_yticks(range(len(models)), models)
@@ -219,7 +220,7 @@ def _heatmap_png(records: list[dict[str, Any]]) -> bytes:
         for j in range(len(datasets)):
             if not torch.isnan(means[i, j]):
                 ax.text(j, i, f"{float(means[i, j]):.1f}", ha="center", va="center", color="white", fontsize=8)
-    ax.set_title("mean top-1 (%) per dataset")
+    ax.set_title("mean top-1 (%) per dataset", fontsize=9)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})  # no version stamp: same bytes each run
