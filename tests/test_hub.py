@@ -53,9 +53,9 @@ class Published:
 
 
 @pytest.fixture(scope="module")
-def hub_folder(tmp_path_factory: pytest.TempPathFactory) -> Published:
+def publishable(tmp_path_factory: pytest.TempPathFactory) -> Published:
     """A ResNet-18 hub folder with random BN statistics (a load that dropped buffers shows) and its features."""
-    root = tmp_path_factory.mktemp("hub_folder")
+    root = tmp_path_factory.mktemp("publishable")
     generator = torch.Generator().manual_seed(0)
     model = timm.create_model("resnet18", num_classes=0)
     for module in model.modules():
@@ -88,29 +88,29 @@ def _timm_load(repo_id: str, published: Published, out: Path, *, cache: Path, of
 
 
 def test_push_download_and_plain_timm_load(
-    hub: HubServer, hub_folder: Published, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    hub: HubServer, publishable: Published, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     repo_id = "zoo-test/resnet18-roundtrip"
-    result = push_hub_folder(hub_folder.folder, repo_id=repo_id, endpoint=hub.url, token="hf_test")
+    result = push_hub_folder(publishable.folder, repo_id=repo_id, endpoint=hub.url, token="hf_test")
     assert result.files == FILES
-    assert result.weights_sha256 == sha256_file(hub_folder.folder / WEIGHTS_NAME)
+    assert result.weights_sha256 == sha256_file(publishable.folder / WEIGHTS_NAME)
     assert result.commit_url == f"{hub.url}/{repo_id}/commit/{result.commit_oid}"
 
     snapshot = download_hub_repo(repo_id)
     for name in FILES:
-        assert (snapshot / name).read_bytes() == (hub_folder.folder / name).read_bytes(), name
+        assert (snapshot / name).read_bytes() == (publishable.folder / name).read_bytes(), name
 
     # A cache of its own, so that timm downloads through the server rather than finding the files above.
     cache = tmp_path / "timm_cache"
     before = len(hub.requests)
-    online = _timm_load(repo_id, hub_folder, tmp_path / "online.pt", cache=cache, offline=False)
+    online = _timm_load(repo_id, publishable, tmp_path / "online.pt", cache=cache, offline=False)
     assert f"GET /{repo_id}/resolve/main/{WEIGHTS_NAME}" in hub.requests[before:]
-    torch.testing.assert_close(online, hub_folder.features, atol=1e-6, rtol=0)
+    torch.testing.assert_close(online, publishable.features, atol=1e-6, rtol=0)
 
     before = len(hub.requests)
-    offline = _timm_load(repo_id, hub_folder, tmp_path / "offline.pt", cache=cache, offline=True)
+    offline = _timm_load(repo_id, publishable, tmp_path / "offline.pt", cache=cache, offline=True)
     assert hub.requests[before:] == []
-    torch.testing.assert_close(offline, hub_folder.features, atol=1e-6, rtol=0)
+    torch.testing.assert_close(offline, publishable.features, atol=1e-6, rtol=0)
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     assert download_hub_repo(repo_id) == snapshot
@@ -127,13 +127,13 @@ def _git_show(hub: HubServer, repo_id: str, ref: str, path: str | None = None) -
     ).stdout
 
 
-def test_push_to_a_branch_and_as_a_pull_request(hub: HubServer, hub_folder: Published, tmp_path: Path) -> None:
+def test_push_to_a_branch_and_as_a_pull_request(hub: HubServer, publishable: Published, tmp_path: Path) -> None:
     repo_id = "zoo-test/resnet18-branches"
-    push_hub_folder(hub_folder.folder, repo_id=repo_id, endpoint=hub.url, token="hf_test")
+    push_hub_folder(publishable.folder, repo_id=repo_id, endpoint=hub.url, token="hf_test")
     main = _git_show(hub, repo_id, "main")
 
     branch = push_hub_folder(
-        hub_folder.folder,
+        publishable.folder,
         repo_id=repo_id,
         endpoint=hub.url,
         token="hf_test",
@@ -146,7 +146,7 @@ def test_push_to_a_branch_and_as_a_pull_request(hub: HubServer, hub_folder: Publ
     assert download_hub_repo(repo_id, revision="v2", cache_dir=tmp_path / "cache").name == branch.commit_oid
 
     pr = push_hub_folder(
-        hub_folder.folder,
+        publishable.folder,
         repo_id=repo_id,
         endpoint=hub.url,
         token="hf_test",
@@ -157,28 +157,28 @@ def test_push_to_a_branch_and_as_a_pull_request(hub: HubServer, hub_folder: Publ
     assert "Proposed weights" in _git_show(hub, repo_id, "refs/pr/1") and _git_show(hub, repo_id, "main") == main
 
 
-def test_a_card_edited_on_the_hub_is_kept_unless_asked(hub: HubServer, hub_folder: Published, tmp_path: Path) -> None:
+def test_a_card_edited_on_the_hub_is_kept_unless_asked(hub: HubServer, publishable: Published, tmp_path: Path) -> None:
     repo_id = "zoo-test/resnet18-edited-card"
-    push_hub_folder(hub_folder.folder, repo_id=repo_id, endpoint=hub.url, token="hf_test")
+    push_hub_folder(publishable.folder, repo_id=repo_id, endpoint=hub.url, token="hf_test")
     edited = CARD.replace("# ResNet-18 test backbone", "# Edited on the Hub").replace(
-        "{{weights_sha256}}", sha256_file(hub_folder.folder / WEIGHTS_NAME)
+        "{{weights_sha256}}", sha256_file(publishable.folder / WEIGHTS_NAME)
     )
     HfApi(endpoint=hub.url, token="hf_test").upload_file(
         path_or_fileobj=edited.encode(), path_in_repo=CARD_NAME, repo_id=repo_id
     )
-    again = push_hub_folder(hub_folder.folder, repo_id=repo_id, endpoint=hub.url, token="hf_test")
+    again = push_hub_folder(publishable.folder, repo_id=repo_id, endpoint=hub.url, token="hf_test")
     assert again.kept_card == "" and CARD_NAME not in again.files
     assert "Edited on the Hub" in _git_show(hub, repo_id, "main", CARD_NAME)
 
     # Other weights: the kept card no longer states their sha256, and the result says so.
-    retrained = shutil.copytree(hub_folder.folder, tmp_path / "retrained")
+    retrained = shutil.copytree(publishable.folder, tmp_path / "retrained")
     state = load_file(retrained / WEIGHTS_NAME)
     state["fc.weight" if "fc.weight" in state else "conv1.weight"] += 1.0
     save_file(state, retrained / WEIGHTS_NAME, metadata={"format": "pt"})
     card = (
         (retrained / CARD_NAME)
         .read_text()
-        .replace(sha256_file(hub_folder.folder / WEIGHTS_NAME), sha256_file(retrained / WEIGHTS_NAME))
+        .replace(sha256_file(publishable.folder / WEIGHTS_NAME), sha256_file(retrained / WEIGHTS_NAME))
     )
     (retrained / CARD_NAME).write_text(card)
     stale = push_hub_folder(retrained, repo_id=repo_id, endpoint=hub.url, token="hf_test")
@@ -188,11 +188,11 @@ def test_a_card_edited_on_the_hub_is_kept_unless_asked(hub: HubServer, hub_folde
     assert _git_show(hub, repo_id, "main", CARD_NAME) == card
 
 
-def test_dry_run_uploads_nothing(hub: HubServer, hub_folder: Published) -> None:
+def test_dry_run_uploads_nothing(hub: HubServer, publishable: Published) -> None:
     before = len(hub.requests)
-    result = push_hub_folder(hub_folder.folder, repo_id="zoo-test/dry-run", dry_run=True, endpoint=hub.url)
+    result = push_hub_folder(publishable.folder, repo_id="zoo-test/dry-run", dry_run=True, endpoint=hub.url)
     assert (result.files, result.repo_url, result.commit_oid) == (FILES, None, None)
-    assert result.weights_sha256 == sha256_file(hub_folder.folder / WEIGHTS_NAME)
+    assert result.weights_sha256 == sha256_file(publishable.folder / WEIGHTS_NAME)
     assert hub.requests[before:] == []
     assert not HfApi(endpoint=hub.url).repo_exists("zoo-test/dry-run")
 
@@ -209,9 +209,9 @@ def _truncate_weights(folder: Path) -> None:
 
 @pytest.mark.parametrize(("breakage", "message"), [(_drop_card_digest, "sha256"), (_truncate_weights, "safetensors")])
 def test_invalid_folder_is_refused_before_any_upload(
-    hub: HubServer, hub_folder: Published, tmp_path: Path, breakage: Callable[[Path], None], message: str
+    hub: HubServer, publishable: Published, tmp_path: Path, breakage: Callable[[Path], None], message: str
 ) -> None:
-    folder = shutil.copytree(hub_folder.folder, tmp_path / "broken")
+    folder = shutil.copytree(publishable.folder, tmp_path / "broken")
     breakage(folder)
     before = len(hub.requests)
     with pytest.raises(HubFolderError, match=message):
@@ -221,9 +221,9 @@ def test_invalid_folder_is_refused_before_any_upload(
 
 
 @pytest.mark.parametrize("repo_id", ["resnet18", "zoo-test/../escape", "a/b/c", "zoo-test/x..y", "zoo test/x"])
-def test_bad_repo_id_is_refused(hub_folder: Published, repo_id: str) -> None:
+def test_bad_repo_id_is_refused(publishable: Published, repo_id: str) -> None:
     with pytest.raises(HubFolderError, match="repo id"):
-        push_hub_folder(hub_folder.folder, repo_id=repo_id, dry_run=True)
+        push_hub_folder(publishable.folder, repo_id=repo_id, dry_run=True)
 
 
 def test_unknown_repo_names_it(hub: HubServer) -> None:
@@ -231,9 +231,9 @@ def test_unknown_repo_names_it(hub: HubServer) -> None:
         download_hub_repo("zoo-test/missing")
 
 
-def test_a_hub_id_cannot_climb_out_of_the_local_hub_directory(hub_folder: Published, tmp_path: Path) -> None:
+def test_a_hub_id_cannot_climb_out_of_the_local_hub_directory(publishable: Published, tmp_path: Path) -> None:
     """With `hub_dir`, `hf-hub:ORG/NAME` is a folder below it; `..` would reach a folder the user never published."""
-    shutil.copytree(hub_folder.folder, tmp_path / "elsewhere" / "model")
+    shutil.copytree(publishable.folder, tmp_path / "elsewhere" / "model")
     (tmp_path / "hub" / "org").mkdir(parents=True)
     for climbing in ("hf-hub:../elsewhere/model", "hf-hub:org/../../elsewhere/model", "hf-hub:org/.."):
         with pytest.raises(HubFolderError, match="repo id"):

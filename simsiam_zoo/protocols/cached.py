@@ -52,6 +52,11 @@ def _load_pair(train: str | Path, test: str | Path) -> tuple[Any, Any]:
     return train_f, test_f
 
 
+def _tensors(train: Any, test: Any) -> tuple[Any, Any, Any, Any]:
+    """(train embeddings, train labels, test embeddings, test labels), as the evaluations take them."""
+    return train.embeddings, train.labels, test.embeddings, test.labels
+
+
 def evaluate_knn(
     train: str | Path,
     test: str | Path,
@@ -62,15 +67,7 @@ def evaluate_knn(
 ) -> dict[str, Any]:
     """Weighted cosine kNN (InstDisc/DINO protocol) of test features against train features."""
     train_f, test_f = _load_pair(train, test)
-    accuracies = knn_accuracy(
-        train_f.embeddings,
-        train_f.labels,
-        test_f.embeddings,
-        test_f.labels,
-        ks=tuple(ks),
-        temperature=temperature,
-        device=device,
-    )
+    accuracies = knn_accuracy(*_tensors(train_f, test_f), ks=tuple(ks), temperature=temperature, device=device)
     return {
         "evaluation": "knn",
         "train": str(train),
@@ -91,14 +88,7 @@ def evaluate_linear(
 ) -> dict[str, Any]:
     """L-BFGS logistic regression on cached features, weight decay chosen on a held-out split of train."""
     train_f, test_f = _load_pair(train, test)
-    sweep = linear_probe_sweep(
-        train_f.embeddings,
-        train_f.labels,
-        test_f.embeddings,
-        test_f.labels,
-        weight_decays=tuple(weight_decays),
-        device=device,
-    )
+    sweep = linear_probe_sweep(*_tensors(train_f, test_f), weight_decays=tuple(weight_decays), device=device)
     return {
         "evaluation": "linear",
         "train": str(train),
