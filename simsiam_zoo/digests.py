@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -19,21 +20,24 @@ class Digests:
     md5: str
 
 
+def _hashed(path: Path, *digests: Any) -> None:
+    """Feed the file to every one of `digests`, in one read."""
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(_BLOCK), b""):
+            for digest in digests:
+                digest.update(block)
+
+
 def file_digests(path: Path) -> Digests:
     """sha256 and md5 of the file, in one read."""
     sha256, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(_BLOCK), b""):
-            sha256.update(block)
-            md5.update(block)
+    _hashed(path, sha256, md5)
     return Digests(sha256.hexdigest(), md5.hexdigest())
 
 
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(_BLOCK), b""):
-            digest.update(block)
+    _hashed(path, digest)
     return digest.hexdigest()
 
 

@@ -147,3 +147,9 @@ def test_bad_input_is_one_line_before_any_work(
     assert done.returncode == 3, done.stderr
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_two_model_names_with_one_slug_keep_their_own_cells(tmp_path: Path) -> None:
+    """`a/b` and `a_b` make the same file-name-safe slug; their cells must not overwrite each other's."""
+    assert cells.slug("a/b") == cells.slug("a_b")
+    assert cells.cell_path(tmp_path, "a/b", "d", "knn") != cells.cell_path(tmp_path, "a_b", "d", "knn")

@@ -57,7 +57,10 @@ def slug(name: str) -> str:
 
 
 def cell_path(out: Path, contender: str, dataset: str, protocol: str) -> Path:
-    return out / "cells" / slug(contender) / slug(dataset) / f"{protocol}.json"
+    """The cell's file; the model's folder carries a hash of its exact name, since two names (`a/b`, `a_b`) can
+    share a slug. Dataset names are file-name-safe already."""
+    folder = f"{slug(contender)}-{hashlib.sha256(contender.encode()).hexdigest()[:8]}"
+    return out / "cells" / folder / dataset / f"{protocol}.json"
 
 
 def data_fingerprint(splits: Splits) -> str:

@@ -85,7 +85,7 @@ def _dataset_cells(
     """The contender's records on the dataset: saved cells read back, missing ones computed (features once)."""
     records, pending = [], []
     for protocol in options.protocols:
-        path, fingerprint = cell_path(out, contender.name, dataset.name, protocol), None
+        path = cell_path(out, contender.name, dataset.name, protocol)
         fingerprint = cell_fingerprint(contender, data, protocol, options)
         saved = read_cell(path, fingerprint)
         if saved is None:
