@@ -131,15 +131,16 @@ class ExtractOptions:
     """How `extract_features` runs; ValueError naming the option when a value cannot be used.
 
     `num_workers` decoding processes (None: none on a CPU, up to 8 beside an accelerator); the float conversion
-    and normalisation always run on `device`, and `device_preprocessing` moves the resize and crop there too
-    (None: on for CUDA), so that workers only decode. `strict` makes an unreadable image an error instead of a
+    and normalisation always run on `device`, on the whole uint8 batch; `device_preprocessing` moves the resize and
+    crop there too, one image at a time in the main process (worth it only where few decoding cores feed a device;
+    README has the measurement). `strict` makes an unreadable image an error instead of a
     listed skip; `limit` keeps the first entries of the source only."""
 
     batch_size: int = 256
     shard_size: int = 8192
     num_workers: int | None = None
     device: str = "cpu"
-    device_preprocessing: bool | None = None
+    device_preprocessing: bool = False
     precision: Precision = "fp32"
     dtype: FeatureDtype = "float32"
     output_format: FeatureFormat = "safetensors"

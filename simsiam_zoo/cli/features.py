@@ -44,8 +44,9 @@ _EXTRACT_FIELDS = (
 @click.option("--device", default=EXTRACT.device, show_default=True, callback=check_device_option)
 @click.option(
     "--device-preprocessing/--host-preprocessing",
-    default=None,
-    help="Resize and crop on --device instead of beside decoding [default: on for cuda].",
+    default=EXTRACT.device_preprocessing,
+    show_default=True,
+    help="Resize and crop on --device, one image at a time, instead of in the decoding workers.",
 )
 @click.option("--precision", type=click.Choice(get_args(Precision)), default=EXTRACT.precision, show_default=True)
 @click.option(

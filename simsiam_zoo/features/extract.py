@@ -160,8 +160,7 @@ def _embed_rank(
 ) -> int:
     """This rank's missing shards embedded on its device; the model is left in the mode it came in."""
     device = local_device(options.device, context)
-    on_device = device.type == "cuda" if options.device_preprocessing is None else options.device_preprocessing
-    pipeline = split_pipeline(transform, device_preprocessing=on_device)
+    pipeline = split_pipeline(transform, device_preprocessing=options.device_preprocessing)
     memory_format = torch.channels_last if options.channels_last else torch.contiguous_format
     was_training = model.training
     model.eval().to(device, memory_format=memory_format)
