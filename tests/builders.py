@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from simsiam_zoo.augment import Preprocessing
+from simsiam_zoo.data import HubDataset
 from simsiam_zoo.hub.folder import timm_config, write_hub_folder
 from simsiam_zoo.options import RunOptions
 from simsiam_zoo.protocols import TensorImages
@@ -134,3 +135,40 @@ def error_message(done: subprocess.CompletedProcess[str]) -> str:
     found = messages(done.stderr)
     assert len(found) == 1, done.stderr[-3000:]
     return found[0]
+
+
+def hub_dataset_files(
+    entry: HubDataset, *, per_class: int, folder: str = "data", columns: tuple[str, str] | None = None
+) -> dict[str, bytes]:
+    """A transfer-suite dataset's repo in miniature, as the Hub holds it: one parquet file per split under
+    `folder` (`SPLIT-00000-of-00001.parquet`), the image column as `datasets.Image` (PNG bytes), the label column
+    a ClassLabel of `entry.num_classes` names, each class a colour; and a card whose `configs` name the files. The
+    columns are the entry's unless `columns` (image, label) names the repo's own."""
+    import io
+
+    import datasets
+    import yaml
+
+    image_column, label_column = columns or (entry.image_column, entry.label_column)
+    splits = sorted({*entry.train_split.split("+"), entry.test_split})
+    names = [f"class{c}" for c in range(entry.num_classes)]
+    features = datasets.Features({image_column: datasets.Image(), label_column: datasets.ClassLabel(names=names)})
+    files, configs = {}, []
+    for index, split in enumerate(splits):
+        labels = [c for c in range(entry.num_classes) for _ in range(per_class)]
+        rng = np.random.default_rng(index)
+        images = []
+        for label in labels:
+            colour = np.array([(37 * label) % 256, (91 * label) % 256, (53 * label + 100) % 256])
+            noise = rng.integers(-20, 20, (24, 24, 3))
+            buffer = io.BytesIO()
+            Image.fromarray(np.clip(colour + noise, 0, 255).astype(np.uint8)).save(buffer, format="PNG")
+            images.append({"bytes": buffer.getvalue(), "path": None})
+        table = datasets.Dataset.from_dict({image_column: images, label_column: labels}, features=features)
+        parquet = io.BytesIO()
+        table.to_parquet(parquet)
+        files[f"{folder}/{split}-00000-of-00001.parquet"] = parquet.getvalue()
+        configs.append({"split": split, "path": f"{folder}/{split}-*"})
+    card = {"configs": [{"config_name": "default", "data_files": configs, "default": True}]}
+    files["README.md"] = f"---\n{yaml.safe_dump(card)}---\n# {entry.title} in miniature\n".encode()
+    return files

@@ -7,7 +7,7 @@ takes every request: it answers the write endpoints that `create_repo` + `upload
 HF_HUB_DISABLE_XET=1 (repo create, README YAML check, preupload, LFS batch / PUT upload / verify, NDJSON commit),
 commits into those same git repos with the `git` CLI (LFS files as pointer files, objects under `.git/lfs/objects`
 where olah looks for them), and forwards everything else to olah. olah offline cannot tell the latest commit of a
-local repo, so `/api/models/ORG/NAME` without a revision is forwarded as `.../revision/main`.
+local repo, so `/api/models/ORG/NAME` (or `datasets`) without a revision is forwarded as `.../revision/main`.
 
 Any path with a `..`, `.` or empty segment (an absolute file name) is answered 400, in the URL and in JSON bodies.
 Branches are created from main (`create_branch`) and committed to; a commit with `create_pr` goes to a new
@@ -100,6 +100,18 @@ class HubServer:
     def repo_dir(self, repo_id: str) -> Path:
         return self.mirrors / "models" / repo_id
 
+    def add_dataset(self, repo_id: str, files: dict[str, bytes]) -> Path:
+        """A dataset repo of `files` (path in the repo: content), committed to main as plain git files."""
+        repo = self.mirrors / "datasets" / repo_id
+        repo.mkdir(parents=True)
+        _git(repo, "init", "-q", "-b", "main")
+        for name, content in files.items():
+            (repo / _safe_path(name)).parent.mkdir(parents=True, exist_ok=True)
+            (repo / name).write_bytes(content)
+        _git(repo, "add", "-A")
+        _git(repo, "commit", "-q", "-m", "dataset")
+        return repo
+
     def lfs_object(self, repo_id: str, oid: str) -> Path:
         return self.repo_dir(repo_id) / ".git" / "lfs" / "objects" / oid[:2] / oid[2:4] / oid
 
@@ -184,7 +196,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if method == self.command and match:
                     getattr(self, name)(**match.groupdict(), query=parse_qs(url.query))
                     return
-            if self.command in ("GET", "HEAD") and re.fullmatch(rf"/api/models/{_REPO}", path):
+            if self.command in ("GET", "HEAD") and re.fullmatch(rf"/api/(models|datasets)/{_REPO}", path):
                 self._forward(f"{url.path}/revision/main")
             else:
                 self._forward(self.path)
@@ -437,3 +449,15 @@ def hub_env(hub_server: HubServer, isolated_hf_cache: Path, monkeypatch: pytest.
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
     return hub_server
+
+
+@pytest.fixture(name="hub_datasets")
+def hub_datasets_env(hub: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> HubServer:
+    """`hub`, with the datasets library pointed at it too (it read the endpoint when first imported) and its cache
+    under this test's temp dir; `HubServer.add_dataset` puts a dataset repo there."""
+    datasets = pytest.importorskip("datasets")
+    monkeypatch.setattr(datasets.config, "HF_ENDPOINT", hub.url)
+    monkeypatch.setattr(datasets.config, "HUB_DATASETS_URL", hub.url + "/datasets/{repo_id}/resolve/{revision}/{path}")
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets-cache")
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    return hub

@@ -14,7 +14,8 @@ from simsiam_zoo.evaluate import weight_decay_to_sklearn_c
 from simsiam_zoo.options import BenchmarkOptions
 from simsiam_zoo.protocols import digits_datasets
 from simsiam_zoo.protocols.cached import evaluate_knn, evaluate_linear
-from tests.builders import run_cli
+from tests.builders import hub_dataset_files, run_cli
+from tests.hub_server import hub_datasets_env, hub_env, hub_server  # noqa: F401  (importing registers the fixtures)
 
 QUICK = BenchmarkOptions(protocols=("knn", "linear"), batch_size=64)
 OUTPUTS = ("leaderboard.json", "leaderboard.md", "leaderboard.csv", "leaderboard.html", "heatmap.png")
@@ -153,3 +154,20 @@ def test_two_model_names_with_one_slug_keep_their_own_cells(tmp_path: Path) -> N
     """`a/b` and `a_b` make the same file-name-safe slug; their cells must not overwrite each other's."""
     assert cells.slug("a/b") == cells.slug("a_b")
     assert cells.cell_path(tmp_path, "a/b", "d", "knn") != cells.cell_path(tmp_path, "a_b", "d", "knn")
+
+
+def test_a_suite_name_alone_benchmarks_that_hub_dataset(hub_folder: Path, hub_datasets, tmp_path: Path) -> None:
+    """`--data cifar10` is the suite's CIFAR-10 (read from the Hub by its repo, splits and columns), named cifar10,
+    its splits extracted through the feature store under their suite names."""
+    from simsiam_zoo.data import TRANSFER_SUITE
+
+    entry = TRANSFER_SUITE["cifar10"]
+    hub_datasets.add_dataset(entry.repo_id, hub_dataset_files(entry, per_class=3, folder="plain_text"))
+    out = tmp_path / "bench"
+    done = run_cli("benchmark", hub_folder, "--data", "cifar10", "--out", out, "--protocol", "knn", "--no-baselines")
+    assert done.returncode == 0, done.stderr
+    (record, *_) = json.loads((out / "leaderboard.json").read_text())
+    assert (record["dataset"], record["num_train"], record["num_test"]) == ("cifar10", 30, 30)
+    assert record["top1"] == 100.0  # each class one colour: any working backbone separates them
+    settings = json.loads(next((out / "features").glob("*-cifar10-*-train")).joinpath("settings.json").read_text())
+    assert settings["source"]["location"] == "cifar10:train"

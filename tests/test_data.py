@@ -9,7 +9,8 @@ from PIL import Image
 from simsiam_zoo import data
 from simsiam_zoo.data import EpochSampler, FashionMNIST, labelled_images
 from simsiam_zoo.errors import DataError
-from tests.builders import write_png
+from tests.builders import hub_dataset_files, write_png
+from tests.hub_server import hub_datasets_env, hub_env, hub_server  # noqa: F401  (importing registers the fixtures)
 
 
 def test_shipped_fashion_mnist_subset_is_the_fallback(monkeypatch, tmp_path):
@@ -293,3 +294,45 @@ def test_unlabelled_counts_the_images_without_a_label_and_names_the_first() -> N
         unlabelled(torch.tensor([0, -1, -1]), ["a.png", "b.png", "c.png"])
         == "2 of 3 images have no label, the first b.png"
     )
+
+
+def test_a_suite_dataset_is_read_from_the_hub_then_offline_from_its_cache(hub_datasets, monkeypatch) -> None:
+    """`cifar10:test` is uoft-cs/cifar10's test split (its files under plain_text/, its `img` column), through the
+    datasets library's own download path; offline, the same comes from the cache without a request."""
+    import datasets
+    from huggingface_hub import constants
+
+    entry = data.TRANSFER_SUITE["cifar10"]
+    hub_datasets.add_dataset(
+        entry.repo_id, hub_dataset_files(entry, per_class=2, folder="plain_text", columns=("img", "label"))
+    )
+    source = data.open_source("cifar10:test")
+    assert source.location == "cifar10:test" and source.classes == [f"class{c}" for c in range(10)]
+    assert source.labels == [c for c in range(10) for _ in range(2)]
+    image, label = source.images()[3]
+    assert image.shape == (3, 24, 24) and image.dtype == torch.uint8 and label == 1
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    hub_datasets.requests.clear()
+    assert data.open_source("cifar10:test").labels == source.labels and hub_datasets.requests == []
+
+
+def test_a_suite_dataset_joins_its_train_splits_and_is_checked_against_the_suite(hub_datasets) -> None:
+    """DTD trains on train+validation; a repo whose label column has other classes than the suite says is refused,
+    naming the column; a repo the Hub does not have is one line naming the dataset and the repo."""
+    import dataclasses
+
+    dtd = data.TRANSFER_SUITE["dtd"]
+    hub_datasets.add_dataset(dtd.repo_id, hub_dataset_files(dtd, per_class=1))
+    assert len(data.open_source("dtd:train").paths) == 2 * 47 and len(data.open_source("dtd").paths) == 2 * 47
+    assert len(data.open_source("dtd:test").paths) == 47
+    pets = data.TRANSFER_SUITE["pets"]
+    hub_datasets.add_dataset(pets.repo_id, hub_dataset_files(dataclasses.replace(pets, num_classes=3), per_class=1))
+    with pytest.raises(
+        DataError, match=r"^pets:test: column 'label' of timm/oxford-iiit-pet has 3 classes; the suite expects 37$"
+    ):
+        data.open_source("pets:test")
+    with pytest.raises(DataError, match=r"^eurosat:train: cannot read timm/eurosat-rgb \(split train\)"):
+        data.open_source("eurosat:train")
+    with pytest.raises(DataError, match=r"a suite dataset's split is :train or :test, got 'val'"):
+        data.open_source("dtd:val")

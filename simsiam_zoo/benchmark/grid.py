@@ -10,11 +10,14 @@ from pathlib import Path
 
 import torch
 
+from simsiam_zoo.data import TRANSFER_SUITE
 from simsiam_zoo.errors import DataError, UnknownModelError
 from simsiam_zoo.options import BenchmarkOptions
 from simsiam_zoo.protocols import Splits, resolve_data
 from simsiam_zoo.protocols.splits import labels_of
 from simsiam_zoo.zoo import ZOO, find_entry, get_entry
+
+NAMED_DATASETS = ("fashion_mnist", "digits", *TRANSFER_SUITE)
 
 RANDOM_INIT, PIXELS = "random-init", "pixels"
 
@@ -49,13 +52,17 @@ class Dataset:
 
 
 def parse_datasets(entries: list[str], options: BenchmarkOptions) -> list[Dataset]:
-    """`NAME=SOURCE` (SOURCE: `fashion_mnist`, `digits`, a folder with train/ and val/ or test/, or
-    `TRAIN,TEST`), each resolved to capped, labelled splits with at least two classes."""
+    """`NAME=SOURCE` (SOURCE: `fashion_mnist`, `digits`, a transfer-suite name, a folder with train/ and val/ or
+    test/, or `TRAIN,TEST`; a named dataset alone is its own NAME), each resolved to capped, labelled splits with
+    at least two classes."""
     datasets: dict[str, Dataset] = {}
     for entry in entries:
-        name, sep, source = entry.partition("=")
+        name, sep, source = (entry, "=", entry) if entry in NAMED_DATASETS else entry.partition("=")
         if not sep or not name or not source:
-            raise DataError(f"--data {entry!r}: expected NAME=SOURCE, e.g. fmnist=fashion_mnist")
+            raise DataError(
+                f"--data {entry!r}: expected NAME=SOURCE (e.g. fmnist=fashion_mnist) or a named dataset: "
+                f"{', '.join(NAMED_DATASETS)}"
+            )
         if not re.fullmatch(r"[\w.-]+", name):
             raise DataError(f"--data {entry!r}: a dataset name is letters, digits, '.', '-' and '_'")
         if name in datasets:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from simsiam_zoo.cli.benchmark import benchmark_command
+from simsiam_zoo.cli.benchmark import benchmark_command, datasets_command
 from simsiam_zoo.cli.evaluate import eval_group
 from simsiam_zoo.cli.features import extract_command
 from simsiam_zoo.cli.training import demo_command, finetune_command, recipes_command, train_command
@@ -43,6 +43,7 @@ main.add_command(push_command)
 main.add_command(extract_command)
 main.add_command(eval_group)
 main.add_command(benchmark_command)
+main.add_command(datasets_command)
 main.add_command(finetune_command)
 
 __all__ = ["main"]

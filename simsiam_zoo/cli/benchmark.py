@@ -48,7 +48,8 @@ _FIELDS = (
     multiple=True,
     required=True,
     metavar="NAME=SOURCE",
-    help="A dataset: fashion_mnist, digits, a folder with train/ and val/ (or test/), or TRAIN,TEST.",
+    help="A dataset: fashion_mnist, digits, a transfer-suite name (cifar10, pets, ...: `simsiam-zoo datasets`), a "
+    "folder with train/ and val/ (or test/), or TRAIN,TEST. A named dataset may stand alone (--data cifar10).",
 )
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Leaderboard folder (resumable).")
 @click.option(
@@ -86,3 +87,22 @@ def benchmark_command(
 
     run_benchmark(models, data, out=out, options=options, hub_dir=hub_dir)
     click.echo(f"leaderboard in {out / 'leaderboard.md'} (and .html, .csv, .json)")
+
+
+@click.command("datasets")
+@click.option("--json", "as_json", is_flag=True, help="Print the records as JSON.")
+def datasets_command(*, as_json: bool) -> None:
+    """The transfer suite that `benchmark --data NAME` reads from the Hugging Face Hub: repo, splits, columns."""
+    import dataclasses
+    import json
+
+    from simsiam_zoo.data import TRANSFER_SUITE
+
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(entry) for entry in TRANSFER_SUITE.values()], indent=1))
+        return
+    for entry in TRANSFER_SUITE.values():
+        click.echo(
+            f"{entry.name:14s} {entry.title:32s} {entry.repo_id:34s} {entry.train_split} -> {entry.test_split}, "
+            f"{entry.image_column}/{entry.label_column}, {entry.num_classes} classes, licence {entry.license}"
+        )

@@ -1,5 +1,5 @@
 """What DATA is, for training, extraction and evaluation: image folders, list files, WebDataset tar shards and
-Hugging Face datasets (one `ImageSource`), Fashion-MNIST idx files, fake data.
+Hugging Face datasets (one `ImageSource`; the transfer suite's by name), Fashion-MNIST idx files, fake data.
 
 Every source yields `(uint8 tensor (3, H, W), label)`, label -1 when unknown. Random augmentation is
 seeded per (seed, epoch, index) so a batch is the same whatever the worker count and after a resume.
@@ -24,6 +24,7 @@ from simsiam_zoo.data.source import (
     listing_sha256,
     unlabelled,
 )
+from simsiam_zoo.data.suite import TRANSFER_SUITE, HubDataset
 from simsiam_zoo.data.tar import MAX_CLASS_LABEL, expand_braces, read_tars
 from simsiam_zoo.data.wrappers import LabelledSubset, Transformed
 
@@ -34,6 +35,7 @@ __all__ = [
     "FASHION_MNIST_DIR",
     "FASHION_MNIST_SUBSET_DIR",
     "FakeImages",
+    "HubDataset",
     "FashionMNIST",
     "IMAGE_EXTENSIONS",
     "ImageSource",
@@ -41,6 +43,7 @@ __all__ = [
     "MAX_CLASS_LABEL",
     "NAMED_SOURCES",
     "SourceImages",
+    "TRANSFER_SUITE",
     "Transformed",
     "dataset_fingerprint",
     "dataset_stretches",

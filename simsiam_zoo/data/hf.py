@@ -11,6 +11,7 @@ from torch.utils.data import Dataset
 
 from simsiam_zoo.data.decode import decode_image
 from simsiam_zoo.data.source import ImageSource
+from simsiam_zoo.data.suite import HubDataset
 from simsiam_zoo.data.tar import MAX_CLASS_LABEL, expand_braces
 from simsiam_zoo.errors import DataError
 
@@ -56,17 +57,48 @@ def read_hf_files(pattern: str) -> ImageSource:
     return _hf_source(dataset, pattern, name=Path(names[0]).parent.name)
 
 
-def _hf_source(dataset: Any, location: str, *, name: str) -> ImageSource:
+def read_hub_dataset(entry: HubDataset, role: str) -> ImageSource:
+    """The train or test split (`role`) of a transfer-suite dataset, read with `datasets.load_dataset` from the Hub
+    (HF_ENDPOINT) or, offline, from its cache; refused when its label column does not have the suite's classes."""
+    datasets = _hf_datasets()
+    split = entry.train_split if role == "train" else entry.test_split
+    location = f"{entry.name}:{role}"
+    try:
+        dataset = datasets.load_dataset(entry.repo_id, split=split)
+    except Exception as error:  # network, cache and format errors come as many types
+        raise DataError(
+            f"{location}: cannot read {entry.repo_id} (split {split}) from the Hugging Face Hub or the datasets "
+            f"cache ({type(error).__name__}: {error})"
+        ) from None
+    source = _hf_source(dataset, location, name=entry.name, image=entry.image_column, label=entry.label_column)
+    if len(source.classes) != entry.num_classes:
+        raise DataError(
+            f"{location}: column {entry.label_column!r} of {entry.repo_id} has {len(source.classes)} classes; "
+            f"the suite expects {entry.num_classes}"
+        )
+    return source
+
+
+def _hf_source(
+    dataset: Any, location: str, *, name: str, image: str | None = None, label: str | None = None
+) -> ImageSource:
     """The entries of a Hugging Face dataset, named `name/row`: its image column (undecoded, so that a bad image is
-    this project's listed skip) and its ClassLabel (or integer `label`) column; a row without an image is a skip."""
+    this project's listed skip) and its ClassLabel (or integer `label`) column, or the columns named; a row without
+    an image is a skip."""
     datasets = _hf_datasets()
     features = dataset.features
+    missing = [column for column in (image, label) if column is not None and column not in features]
+    if missing:
+        raise DataError(f"{location}: no column {missing[0]!r} (columns: {', '.join(features)})")
     images = [column for column, feature in features.items() if isinstance(feature, datasets.Image)]
     if not images:
         raise DataError(f"{location}: no image column (columns: {', '.join(features)})")
-    image = "image" if "image" in images else images[0]
+    image = image or ("image" if "image" in images else images[0])
     class_labels = [column for column, feature in features.items() if isinstance(feature, datasets.ClassLabel)]
-    label = "label" if "label" in class_labels else next(iter(class_labels), "label" if "label" in features else None)
+    if label is None and class_labels:
+        label = "label" if "label" in class_labels else class_labels[0]
+    elif label is None:
+        label = "label" if "label" in features else None
     labels, classes = _hf_labels(
         dataset[label] if label is not None else [None] * len(dataset),
         features[label].names if label in class_labels else None,

@@ -90,9 +90,11 @@ def _calibrate(recipe: Recipe, dataset: FashionMNIST, device: str) -> tuple[floa
     return min(timings[1:]), (time.perf_counter() - start) / batch
 
 
-def images_per_epoch(*, seconds: float, seconds_per_step: float, batch_size: int, dataset_size: int) -> int:
-    """Images per epoch so that DEMO_EPOCHS epochs fit in `seconds` (at least 2 steps an epoch)."""
-    steps_per_epoch = max(2, int(seconds / seconds_per_step / DEMO_EPOCHS))
+def images_per_epoch(
+    *, seconds: float, seconds_per_step: float, batch_size: int, dataset_size: int, epochs: int = DEMO_EPOCHS
+) -> int:
+    """Images per epoch so that `epochs` epochs fit in `seconds` (at least 2 steps an epoch)."""
+    steps_per_epoch = max(2, int(seconds / seconds_per_step / epochs))
     return min(dataset_size, steps_per_epoch * batch_size)
 
 

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from simsiam_zoo.data import FashionMNIST, LabelledSubset, labelled_images, unlabelled
+from simsiam_zoo.data import TRANSFER_SUITE, FashionMNIST, LabelledSubset, labelled_images, unlabelled
 from simsiam_zoo.errors import DataError
 from simsiam_zoo.evaluate.subsets import balanced_label_subset
 from simsiam_zoo.options import RunOptions
@@ -102,8 +102,15 @@ def _head(dataset: Dataset, limit: int | None) -> Dataset:
 
 
 def _folders(
-    name: str, train_dir: Path, test_dir: Path, *, train_limit: int | None, test_limit: int | None, seed: int
+    name: str,
+    train_dir: str | Path,
+    test_dir: str | Path,
+    *,
+    train_limit: int | None,
+    test_limit: int | None,
+    seed: int,
 ) -> Splits:
+    """Two sources (folders, files, or a suite dataset's `NAME:train` and `NAME:test`) as splits."""
     train, test = labelled_images(train_dir), labelled_images(test_dir)
     if train.classes != test.classes:
         raise DataError(f"{train_dir} and {test_dir} have different classes")
@@ -155,11 +162,16 @@ def resolve_data(
     if data == "digits":
         train, test = digits_datasets(seed=seed)
         return Splits("digits", _cap(train, train_limit, seed=seed), _cap(test, test_limit, seed=seed), train.classes)
+    if isinstance(data, str) and data in TRANSFER_SUITE:
+        return _folders(
+            data, f"{data}:train", f"{data}:test", train_limit=train_limit, test_limit=test_limit, seed=seed
+        )
     root = Path(data)
     test_dir = next((root / name for name in ("val", "test") if (root / name).is_dir()), None)
     if not (root / "train").is_dir() or test_dir is None:
         raise DataError(
-            f"{root}: expected train/ and val/ (or test/) class sub-folders, or a named dataset (fashion_mnist, digits)"
+            f"{root}: expected train/ and val/ (or test/) class sub-folders, or a named dataset (fashion_mnist, "
+            f"digits, {', '.join(TRANSFER_SUITE)})"
         )
     return _folders(str(root), root / "train", test_dir, train_limit=train_limit, test_limit=test_limit, seed=seed)
 
