@@ -301,7 +301,8 @@ def _write_converted(
             results=entry.results if entry else (),
             method=entry.method if entry else None,
             license_note=(
-                f"The licence of the original weights ({entry.source.url}). {entry.note or ''}".strip()
+                f"The licence of the original weights ({entry.source.url}): {entry.license_origin}. "
+                f"{entry.note or ''}".strip()
                 if entry and entry.source
                 else None
             ),

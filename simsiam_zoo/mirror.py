@@ -19,7 +19,7 @@ from simsiam_zoo.errors import HubFolderError
 from simsiam_zoo.export import fetch_entry
 from simsiam_zoo.hub.folder import CARD_NAME, WEIGHTS_NAME
 from simsiam_zoo.hub.publish import HUB_FILES, check_repo_id, hub_api, push_hub_folder, remote_card
-from simsiam_zoo.zoo import ZOO, ZooEntry, get_entry
+from simsiam_zoo.zoo import REDISTRIBUTABLE, ZOO, ZooEntry, get_entry
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,9 @@ def _why_not_mirrored(entry: ZooEntry) -> str | None:
     if entry.source is None:
         return "trained by this project, not fetched from a source: push its folder with `simsiam-zoo push`"
     if not entry.redistributable:
-        return f"its licence ({entry.license}) does not permit passing the weights on"
+        return (
+            f"its licence ({entry.license}) is none this project passes weights on under ({', '.join(REDISTRIBUTABLE)})"
+        )
     return None
 
 

@@ -16,7 +16,7 @@ from simsiam_zoo.zoo import ALIASES, METHODS, ZOO, find_entry, get_entry, select
 from tests.builders import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
-HUB_LICENCES = {"apache-2.0", "mit", "bsd-3-clause", "cc-by-nc-4.0", "unknown"}
+HUB_LICENCES = {"apache-2.0", "mit", "bsd-3-clause", "cc-by-nc-4.0", "gpl-3.0", "unknown"}
 
 
 def test_every_entry_is_a_complete_record_in_timm_naming() -> None:
@@ -26,9 +26,12 @@ def test_every_entry_is_a_complete_record_in_timm_naming() -> None:
         assert entry.name == name and arch == entry.arch and tag and timm.is_model(arch), name
         assert check_repo_id(entry.hub_id) and entry.license in HUB_LICENCES and entry.method in METHODS, name
         assert entry.epochs is None or entry.epochs > 0, name
+        # README's licence rule: the weights' source's statement, else the repository's licence, else unknown.
+        assert (entry.license == "unknown") == (entry.license_basis == "none"), name
         if entry.source is None:
             continue
-        assert entry.source.url.startswith("https://") and entry.source.converter in CONVERTERS, name
+        assert entry.source.url.startswith("https://"), name
+        assert entry.source.converter in CONVERTERS or (entry.unsupported and entry.source.converter is None), name
         assert (entry.source.hash_kind == "none") == (entry.source.published_hash is None), name
         # Where the number of epochs is in the name, it is the entry's.
         match = re.search(r"_ep(\d+)", tag)

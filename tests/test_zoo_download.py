@@ -277,9 +277,12 @@ def test_mirror_pushes_once_and_plain_timm_loads_the_mirror(
     monkeypatch.setitem(zoo.ZOO, entry.name, entry)
     source_server.put(entry.source.url, data)
     options = dict(org="zoo-mirror", endpoint=hub.url, token="hf_test", progress=False)
-    first = mirror_entries([entry.name, "resnet50.vicreg_lightly_ep100", "resnet50.byol_in1k"], **options)
+    first = mirror_entries([entry.name, "resnet50.densecl_in1k_ep200", "resnet50.byol_in1k"], **options)
     assert [result.action for result in first] == ["pushed", "skipped", "skipped"]
-    assert first[1].reason == "its licence (unknown) does not permit passing the weights on"
+    assert first[1].reason == (
+        "its licence (gpl-3.0) is none this project passes weights on under "
+        "(apache-2.0, mit, bsd-3-clause, cc-by-nc-4.0)"
+    )
     assert first[2].reason.startswith("not supported: a JAX/Haiku dill pickle")
     pushed = first[0]
     assert pushed.registry_line() == (

@@ -12,7 +12,7 @@ from dataclasses import KW_ONLY, dataclass
 
 from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.zoo.methods import METHODS
-from simsiam_zoo.zoo.schema import IMAGENET_EVAL, MIRROR_ORG, HashKind, Result, Source, ZooEntry
+from simsiam_zoo.zoo.schema import IMAGENET_EVAL, MIRROR_ORG, HashKind, LicenseBasis, Result, Source, ZooEntry
 
 FASHION_MNIST_PREPROCESSING = Preprocessing(
     input_size=(3, 32, 32), interpolation="bicubic", crop_pct=1.0, mean=(0.286,) * 3, std=(0.353,) * 3
@@ -64,7 +64,7 @@ class _ResNet50:
     method: str
     origin: str
     url: str
-    converter: str
+    converter: str | None
     license: str
     epochs: int | None
     batch: int | None
@@ -76,9 +76,15 @@ class _ResNet50:
     aliases: tuple[str, ...] = ()
     unsupported: str | None = None
     preprocessing: Preprocessing = IMAGENET_EVAL
+    # Where the published numbers are, when not on the origin's page: (what, public URL).
+    results_source: tuple[str, str] | None = None
+    # The licence rule (README): the official repositories state their licence for the project, not for the
+    # weights alone; BYOL's README states one for its checkpoints.
+    license_basis: LicenseBasis = "repository"
 
     def entry(self) -> ZooEntry:
         where, results_url = _ORIGINS[self.origin]
+        cited, cited_url = self.results_source or (where, results_url)
         name = f"resnet50.{self.tag}"
         trained = ", ".join(
             part
@@ -95,7 +101,7 @@ class _ResNet50:
         )
         task_name = "supervised" if self.method == "supervised" else "linear"
         results = tuple(
-            Result(task, "imagenet-1k", metric, value, f"{where} (as published)", results_url)
+            Result(task, "imagenet-1k", metric, value, f"{cited} (as published)", cited_url)
             for task, metric, value in ((task_name, "top-1 accuracy", self.linear), *self.extra)
             if value is not None
         )
@@ -115,6 +121,7 @@ class _ResNet50:
             note=self.note,
             aliases=self.aliases,
             unsupported=self.unsupported,
+            license_basis="none" if self.license == "unknown" else self.license_basis,
         )
 
 
@@ -143,11 +150,26 @@ def _mm(
         hash_kind="sha256-prefix",
         published_hash=published,
         note=note,
+        results_source=(
+            (
+                f"mmpretrain's {method} results",
+                f"https://github.com/open-mmlab/mmpretrain/blob/main/configs/{method}/README.md",
+            )
+            if origin == "mmpretrain"
+            else None
+        ),
     ).entry()
 
 
 def _vissl(
-    tag: str, method: str, epochs: int, batch: int | None, path: str, linear: float, note: str | None = None
+    tag: str,
+    method: str,
+    epochs: int,
+    batch: int | None,
+    path: str,
+    linear: float,
+    note: str | None = None,
+    results_source: tuple[str, str] | None = None,
 ) -> ZooEntry:
     # The hex suffix of VISSL folder names is a run id, not a hash.
     return _ResNet50(
@@ -160,7 +182,8 @@ def _vissl(
         epochs=epochs,
         batch=batch,
         linear=linear,
-        note=note or "VISSL is MIT-licensed and states no separate licence for its weights.",
+        note=note,
+        results_source=results_source,
     ).entry()
 
 
@@ -196,12 +219,11 @@ def _lightly(method: str, batch: int, run: str, step: int, linear: float, finetu
         origin="lightly",
         url=f"{_LIGHTLY}/{run}/pretrain/version_0/checkpoints/epoch%3D99-step%3D{step}.ckpt",
         converter="lightly",
-        license="unknown",
+        license="mit",
         epochs=100,
         batch=batch,
         linear=linear,
         extra=(("finetune", "top-1 accuracy", finetune), ("knn", "top-1 accuracy", knn)),
-        note="lightly's code is MIT; no licence is stated for its benchmark checkpoints, so they are not mirrored.",
     ).entry()
 
 
@@ -322,10 +344,11 @@ _ENTRIES = (
         converter="dino",
         license="apache-2.0",
         epochs=100,
-        batch=None,
+        batch=512,
         url=f"{_FB}/dino/example_runs_logs/dino_rn50_checkpoint.pth",
         linear=None,
-        note="The README's 8-GPU example run; no accuracy is published for it; batch unverified.",
+        note="The README's 8-GPU example run; no accuracy is published for it; batch 8 x 64 (the README's command "
+        "and main_dino.py's default of 64 a GPU).",
     ).entry(),
     # facebookresearch/swav: SwAV, DeepCluster-v2, SeLa-v2
     _swav("swav_in1k_ep800_bs4096", "swav", 800, 4096, "swav_800ep_pretrain.pth.tar", 75.3),
@@ -421,10 +444,15 @@ _ENTRIES = (
         license="mit",
         epochs=1000,
         batch=2048,
-        linear=None,
+        linear=73.5,
+        extra=(("linear", "top-5 accuracy", 91.0),),
         url=f"{_FB}/barlowtwins/ep1000_bs2048_lrw0.2_lrb0.0048_lambd0.0051/resnet50.pth",
-        note="The older run that torch.hub still loads; the README's 73.5 belongs to the newer file, so no accuracy "
-        "is known for this one.",
+        results_source=(
+            "the Barlow Twins README at commit 046eec3, which put this file into hubconf.py and README.md",
+            "https://github.com/facebookresearch/barlowtwins/blob/046eec3/README.md",
+        ),
+        note="The run torch.hub loads. Commit 046eec3 (2021-06-02) published it with 73.5% top-1 / 91.0% top-5; "
+        "commit 82b7c45 (2021-12-08) only moved the README's links to the newer files and left the numbers.",
     ).entry(),
     # facebookresearch/vicreg, VICRegL
     _ResNet50(
@@ -472,8 +500,9 @@ _ENTRIES = (
         "byol_in1k",
         method="byol",
         origin="byol",
-        converter="torchvision",
+        converter=None,
         license=_NC,
+        license_basis="weights",
         epochs=None,
         batch=4096,
         url="https://storage.googleapis.com/deepmind-byol/checkpoints/pretrain_res50x1.pkl",
@@ -488,13 +517,12 @@ _ENTRIES = (
         method="densecl",
         origin="densecl",
         converter="torchvision",
-        license="unknown",
+        license="gpl-3.0",
         epochs=200,
         batch=256,
         linear=None,
         url="https://huggingface.co/xinlongwang/DenseCL/resolve/main/densecl_r50_imagenet_200ep.pth?download=true",
-        note="Code GPL-3.0, no licence stated for the weights. No ImageNet linear number published (VOC detection "
-        "58.7 AP, VOC segmentation 69.4 mIoU).",
+        note="No ImageNet linear number published (VOC detection 58.7 AP, VOC segmentation 69.4 mIoU).",
     ).entry(),
     # facebookresearch/vissl
     *(
@@ -538,6 +566,10 @@ _ENTRIES = (
         "pirl/r50_800ep_mlphead_gblur/model_final_checkpoint_phase799.torch",
         69.9,
         note="The authors' model with an MLP head and Gaussian blur; batch and layout unverified.",
+        results_source=(
+            "VISSL's PIRL project README",
+            "https://github.com/facebookresearch/vissl/blob/main/projects/PIRL/README.md",
+        ),
     ),
     _vissl(
         "mocov2_vissl_ep200",
@@ -577,10 +609,10 @@ _ENTRIES = (
         "npid_vissl_ep200",
         "npid",
         200,
-        None,
+        256,
         "npid_1node_200ep_4kneg_npid_8gpu_resnet_23_07_20.9eb36512/model_final_checkpoint_phase199.torch",
         52.73,
-        note="4k negatives; batch unverified.",
+        note="4k negatives; batch 256 as VISSL's configs/config/pretrain/npid/npid_8gpu_resnet.yaml sets it.",
     ),
     # open-mmlab/mmpretrain and mmselfsup
     _mm(
@@ -739,7 +771,9 @@ _ENTRIES = (
         hash_kind="sha256-prefix",
         published_hash="19c8e357",
         linear=76.1,
-        note="The pre-0.13 torchvision URL (VISSL's supervised baseline); licence assumed to be torchvision's.",
+        results_source=("the VISSL model zoo", "https://github.com/facebookresearch/vissl/blob/main/MODEL_ZOO.md"),
+        note="The pre-0.13 torchvision URL (VISSL's supervised baseline, whose MODEL_ZOO.md gives the 76.1; "
+        "torchvision's own weights code lists only 0676ba61 and 11ad3fa6); licence assumed to be torchvision's.",
     ).entry(),
     # Ours.
     ZooEntry(

@@ -14,6 +14,14 @@ IMAGENET_EVAL = Preprocessing(interpolation="bilinear", crop_pct=0.875)
 # Licences under which the weights may be passed on (CC BY-NC: non-commercially, with attribution).
 REDISTRIBUTABLE = ("apache-2.0", "mit", "bsd-3-clause", "cc-by-nc-4.0")
 HashKind = Literal["sha256-prefix", "md5-prefix", "none"]
+# Where an entry's licence comes from (README's licence rule): what the weights' own source states for them; else
+# the licence of the repository that releases them; else none ("unknown").
+LicenseBasis = Literal["weights", "repository", "none"]
+_LICENSE_BASIS_TEXT = {
+    "weights": "as the source states it for the weights",
+    "repository": "the licence of the repository that releases the weights, which states none for the weights alone",
+    "none": "neither the weights' source nor its repository states one",
+}
 
 
 @dataclass(frozen=True)
@@ -31,7 +39,7 @@ class Source:
     """The original checkpoint: where it is, the hash published with it, and the converter that reads it."""
 
     url: str
-    converter: str  # a name in simsiam_zoo.convert.CONVERTERS
+    converter: str | None  # a name in simsiam_zoo.convert.CONVERTERS; None where no converter can read the file
     hash_kind: HashKind = "none"
     published_hash: str | None = None  # the prefix as published (OpenMMLab/torchvision: sha256[:8]; MoCo: md5[:8])
     # The whole file's sha256, pinned once a download has been verified; checked on every later download.
@@ -64,6 +72,12 @@ class ZooEntry:
     note: str | None = None
     aliases: tuple[str, ...] = ()
     unsupported: str | None = None  # why this checkpoint cannot be loaded, for `models --all`
+    license_basis: LicenseBasis = "weights"
+
+    @property
+    def license_origin(self) -> str:
+        """Where the licence comes from, in words (for cards and `models`)."""
+        return f"{self.license}: {_LICENSE_BASIS_TEXT[self.license_basis]}"
 
     @property
     def source_url(self) -> str | None:
@@ -94,6 +108,7 @@ class ZooEntry:
             "batch_size": self.batch_size,
             "linear_top1": self.linear_top1,
             "license": self.license,
+            "license_basis": self.license_basis,
             "hub_id": self.hub_id,
             "hub_sha256": self.sha256,
             "source_url": self.source_url,
