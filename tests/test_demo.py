@@ -44,7 +44,7 @@ def test_demo_with_a_tiny_budget(tmp_path):
         assert (report / name).stat().st_size > 0, name
     assert [row["features"] for row in result.table] == [
         "SimSiam (this run)",
-        "random-init ResNet-18 (standard init)",
+        "random-init ResNet-18 (standard init), mean of 3 draws",
         "raw pixels (28x28)",
     ]
     # Chance is 10% on each. The baselines hold far more; the tiny run's backbone, a few steps from the recipe's
@@ -80,6 +80,10 @@ def test_demo_with_a_tiny_budget(tmp_path):
     ours = result.table[0]
     assert f"| SimSiam (this run) | 512 | {ours['knn_top1']:.2f}% | {ours['linear_top1']:.2f}% |" in markdown
     assert f"| SimSiam (this run) | {ours['few_label_knn_top1']:.2f}% | " in markdown
+    # Beside this run, the measured longer run, labelled with its command, length and date, and its comparisons.
+    assert "| SimSiam, longer run: `simsiam-zoo demo --minutes 30` (1170 steps, 25 min; measured 2026-12-04" in markdown
+    assert "The longer run (simsiam-zoo demo --minutes 30, the same recipe, split and protocols" in markdown
+    assert json.loads((report / "results.json").read_text())["rows"] == json.loads(json.dumps(result.table))
     # Published to the local hub directory with this run's numbers in the model-index, and loadable by name.
     published = out / "local_hub" / ZOO[DEMO_MODEL].hub_id
     validate_hub_folder(published)
@@ -188,3 +192,35 @@ def test_demo_keeps_its_budget_on_a_simulated_slow_machine(tmp_path, monkeypatch
     # The minimum is an estimate of the work, not a bound so loose that any run would keep it.
     assert result.minimum_minutes * 60 < 1.5 * elapsed
     assert result.report.stat().st_size > 0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_report_words_each_comparison_as_its_numbers_say(seed: int) -> None:
+    """Every metric's line says above, below or level as its two printed numbers do (ties and differences that
+    vanish at two decimals included), and the goal's verdict follows the goal's metrics."""
+    import random
+
+    from simsiam_zoo.demo.report import METRICS, comparisons, goal_verdict
+
+    rng = random.Random(seed)
+    baseline = {key: round(rng.uniform(60, 95), 2) for key, _ in METRICS}
+    ours = {key: value + rng.choice([-3.0, -0.004, 0.0, 0.003, 2.5]) for key, value in baseline.items()}
+    lines = comparisons({**ours, "few_labels": 600}, baseline)
+    assert len(lines) == len(METRICS) and any("600 labels" in line for line in lines)
+    for line in lines:
+        found = re.fullmatch(r"- .+: ([\d.]+)% against ([\d.]+)%, ([\d.]+) points (above|below|level with) it", line)
+        assert found, line
+        mine, theirs, gap, side = float(found[1]), float(found[2]), float(found[3]), found[4]
+        assert side == ("above" if mine > theirs else "below" if mine < theirs else "level with"), line
+        assert gap == pytest.approx(abs(mine - theirs), abs=0.006), line
+    met = all(round(ours[k], 2) > round(baseline[k], 2) for k in ("linear_top1", "few_label_linear_top1")) and all(
+        round(ours[k], 2) >= round(baseline[k], 2) for k in ("digits_knn_top1", "digits_linear_top1")
+    )
+    assert goal_verdict(ours, baseline).startswith(
+        "The pretrained backbone beats" if met else "The pretrained backbone does not meet"
+    )
+    better = {key: value + 1 for key, value in baseline.items()}
+    assert goal_verdict(better, baseline).startswith("The pretrained backbone beats")
+    assert "it is below it on the digits kNN." in goal_verdict(
+        {**better, "digits_knn_top1": baseline["digits_knn_top1"] - 0.01}, baseline
+    )

@@ -39,10 +39,9 @@ def table(records: list[dict[str, Any]]) -> tuple[list[str], list[tuple[str, lis
     ranks: dict[str, list[float]] = {m: [] for m in models}
     for index in range(len(cols)):
         present = [m for m in models if scores[m][index] is not None]
-        for model in present:
-            better = sum(scores[o][index] > scores[model][index] for o in present)
-            ties = sum(scores[o][index] == scores[model][index] for o in present)
-            ranks[model].append(better + (ties + 1) / 2)  # ties share the mean of their ranks
+        if present:  # the best score ranks 1
+            for model, rank in zip(present, _ranks([-scores[m][index] for m in present]).tolist(), strict=True):
+                ranks[model].append(rank)
     rows = [(m, scores[m], sum(ranks[m]) / len(ranks[m]) if ranks[m] else float("nan")) for m in models]
     rows.sort(key=lambda row: (row[2], row[0]))
     return [f"{d} {label}" for d, label, *_ in cols], rows
@@ -72,12 +71,14 @@ def write_leaderboard(out: Path, records: list[dict[str, Any]]) -> None:
     correlation = imagenet_correlation(rows)
     atomic_write_text(out / "leaderboard.md", _markdown(headers, rows, correlation))
     atomic_write_text(out / "leaderboard.html", _html(headers, rows, correlation))
-    atomic_write_bytes(out / "heatmap.png", _heatmap_png(records))
+    atomic_write_bytes(out / "heatmap.png", _heatmap_png(*dataset_means(records, rows)))
 
 
-def dataset_means(records: list[dict[str, Any]]) -> tuple[list[str], list[str], torch.Tensor]:
-    """(models by mean rank, datasets, each model's mean table score on each dataset; NaN where none)."""
-    headers, rows = table(records)
+def dataset_means(
+    records: list[dict[str, Any]], rows: list[tuple[str, list[float | None], float]]
+) -> tuple[list[str], list[str], torch.Tensor]:
+    """(models by mean rank, datasets, each model's mean table score on each dataset; NaN where none), from the
+    records and their `table` rows."""
     datasets = list(dict.fromkeys(r["dataset"] for r in records))
     cols = columns(records)
     means = torch.full((len(rows), len(datasets)), float("nan"), dtype=torch.float64)
@@ -204,13 +205,12 @@ def _html(
     )
 
 
-def _heatmap_png(records: list[dict[str, Any]]) -> bytes:
+def _heatmap_png(models: list[str], datasets: list[str], means: torch.Tensor) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    models, datasets, means = dataset_means(records)
     label_inches = 0.08 * max(len(model) for model in models)  # room for the longest model name
     fig, ax = plt.subplots(figsize=(label_inches + 1.2 * len(datasets), 0.8 + 0.4 * len(models)))
     ax.imshow(means.numpy(), cmap="viridis", aspect="auto")

@@ -32,3 +32,12 @@ WEIGHT_DECAYS = (1e-5, 1e-4, 1e-3)
 # The timings and run sizes chosen for a budget; a rerun with the same budget and device reuses them, so that
 # it resumes (or skips) the very runs it planned instead of planning new ones from its own timings.
 PLAN_FILE = "plan.json"
+# The measured longer run that the report shows beside the demo's own (its command, length, machine and rows).
+LONGER_RUN_FILE = "longer_run.json"
+# The fair baseline: the same network with the standard init. One draw's linear probe varies by about 3 points
+# from seed to seed on the demo's split (README), as much as the differences it is compared with: the mean of a few.
+RANDOM_INIT_DRAWS = 3
+RANDOM_INIT_LABEL = "random-init ResNet-18 (standard init)"
+# Training steps run before the main run is planned: the first ones warm up, the median of the rest is the plan's
+# seconds a step (README, the demo section: the minimum of two steps was off by up to a third).
+CALIBRATION_WARMUP, CALIBRATION_STEPS = 3, 4
