@@ -124,7 +124,10 @@ def test_a_killed_run_resumes_to_the_leaderboard_of_an_uninterrupted_one(
     [
         (["resnet50.nope", "--data", "d=digits"], "resnet50.nope: unknown zoo model"),
         (["vit_*", "--data", "d=digits"], "vit_*: matches no zoo model"),
-        (["MODEL", "--data", "digits"], "--data 'digits': expected NAME=SOURCE"),
+        (
+            ["MODEL", "--data", "mine"],
+            "--data 'mine': expected NAME=SOURCE (e.g. fmnist=fashion_mnist) or a named dataset",
+        ),
         (["MODEL", "--data", "d=TRAIN_ONLY"], "expected train/ and val/ (or test/)"),
         (["MODEL", "--data", "d=ONE_CLASS"], "--data d: its train split has images of 1 class"),
     ],
