@@ -4,7 +4,10 @@ its own (the loss, what is logged, checkpoints, evaluation between epochs)."""
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
@@ -152,6 +155,13 @@ def run_steps(task: StepTask, *, start_step: int, stop_step: int, deadline: floa
     `after_step` can write anything: a non-finite one stops the run with TrainingDiverged naming its step (and
     `task.advice()`).
     """
+    with _interrupt_at_step_end() as interrupted:
+        return _steps(task, start_step=start_step, stop_step=stop_step, deadline=deadline, interrupted=interrupted)
+
+
+def _steps(
+    task: StepTask, *, start_step: int, stop_step: int, deadline: float | None, interrupted: Callable[[], bool]
+) -> int:
     step, unchecked = start_step, _UncheckedLosses(start_step)
     while step < stop_step:
         epoch, start_batch = divmod(step, task.steps_per_epoch)
@@ -170,9 +180,36 @@ def run_steps(task: StepTask, *, start_step: int, stop_step: int, deadline: floa
             if stopping or task.syncs_at(step):
                 unchecked.check(task.steps_per_epoch, task.advice)
             task.after_step(step, loss.detach(), extra, lr)
+            if interrupted():
+                raise KeyboardInterrupt
             if stopping:
                 return step
     return step
+
+
+@contextlib.contextmanager
+def _interrupt_at_step_end() -> Iterator[Callable[[], bool]]:
+    """Ctrl-C during the steps is noted and acted on where the step ends (after its checkpoint, if it writes one),
+    by raising KeyboardInterrupt there: raised wherever the signal lands, inside a finaliser or a library's broad
+    handler, it can be swallowed and the run goes on. A second Ctrl-C interrupts at once. Only where Python's own
+    handler is in place (the main thread, no handler of the caller's)."""
+    if threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield lambda: False
+        return
+    received: list[int] = []
+
+    def note(signum: int, frame: Any) -> None:
+        if received:
+            raise KeyboardInterrupt
+        received.append(signum)
+
+    signal.signal(signal.SIGINT, note)
+    try:
+        yield lambda: bool(received)
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class _UncheckedLosses:

@@ -363,3 +363,31 @@ def test_a_resume_removes_the_temp_files_a_kill_left_and_nothing_else(tiny_recip
         path.write_text("partial")
     train(tiny_recipe, output_dir=tmp_path, max_steps=2, progress=False)
     assert not stale.exists() and mine.read_text() == "partial"
+
+
+def test_ctrl_c_that_library_code_swallows_still_stops_the_run_at_the_step_end(tiny_recipe, tmp_path, monkeypatch):
+    """SIGINT during the steps is acted on where the step ends: a KeyboardInterrupt raised inside a finaliser or a
+    broad handler (here, code that catches it at step 2) would be lost, and the run would go on to its end."""
+    import os
+    import signal
+    import time
+
+    from simsiam_zoo import engine
+
+    add, steps = engine._UncheckedLosses.add, []
+
+    def add_then_interrupt_at_step_2(self, loss):
+        steps.append(loss)
+        if len(steps) == 2:
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)  # the signal is handled here, inside the try
+            except KeyboardInterrupt:
+                pass  # what a finaliser or a library's `except BaseException` does
+        add(self, loss)
+
+    monkeypatch.setattr(engine._UncheckedLosses, "add", add_then_interrupt_at_step_2)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_recipe, output_dir=tmp_path / "run", device="cpu", progress=False)
+    assert len(steps) == 2
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Python's own handler is back
