@@ -567,7 +567,15 @@ def test_ctrl_c_exits_130_with_one_message_and_a_whole_checkpoint(recipe_file: P
         "--set",
         "run.checkpoint_every_steps=1",
     ]
-    process = subprocess.Popen([str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # As a terminal starts it: with Ctrl-C's default action. A suite started in the background by a shell without job
+    # control inherits SIGINT ignored, and Python then never installs its handler in the command.
+    process = subprocess.Popen(
+        [str(a) for a in args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         deadline = time.monotonic() + TIMEOUT
         while not (out / CHECKPOINT_NAME).exists() and process.poll() is None and time.monotonic() < deadline:
