@@ -21,10 +21,9 @@ from typing import Any
 
 import torch
 
-from simsiam_zoo.data import FashionMNIST, LabelledSubset, Transformed
+from simsiam_zoo.data import FashionMNIST, LabelledSubset
 from simsiam_zoo.demo.run import _calibrate, _Evaluation, images_per_epoch, mean_row
 from simsiam_zoo.demo.settings import DEMO_EPOCHS, EVAL_TEST_IMAGES, EVAL_TRAIN_IMAGES, RANDOM_INIT_DRAWS
-from simsiam_zoo.features import embed_dataset
 from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.recipe import Recipe, load_recipe
 from simsiam_zoo.train import train
@@ -80,9 +79,7 @@ def scores(recipe: Recipe, backbone: Any, *, root: Path, key: str, train_set: Fa
         root / "features", recipe, train_set, sizes=(EVAL_TRAIN_IMAGES, EVAL_TEST_IMAGES), device="cpu"
     )
     row = evaluation.backbone_row(key, backbone, key)
-    digits_train = evaluation.digits[0]
-    features, _ = embed_dataset(backbone.model, Transformed(digits_train, backbone.transform))
-    return {**row, "digits_effective_rank": effective_rank(features)}
+    return {**row, "digits_effective_rank": effective_rank(evaluation.digits_features[key][0])}
 
 
 def random_init_row(recipe: Recipe, run_dir: Path, *, root: Path, train_set: FashionMNIST) -> dict[str, Any]:
@@ -95,7 +92,11 @@ def random_init_row(recipe: Recipe, run_dir: Path, *, root: Path, train_set: Fas
             random_init = load_backbone(run_dir, pretrained=False)
         where = root / f"random-{recipe.model.arch}-{recipe.data.image_size}-{draw}"
         draws.append(scores(recipe, random_init, root=where, key="random", train_set=train_set))
-    return {**mean_row(draws), "digits_effective_rank": sum(d["digits_effective_rank"] for d in draws) / len(draws)}
+    label = f"random-init {recipe.model.arch} (standard init)"
+    return {
+        **mean_row(draws, label=label),
+        "digits_effective_rank": sum(d["digits_effective_rank"] for d in draws) / len(draws),
+    }
 
 
 def run_option(name: str, changes: dict, *, minutes: float, root: Path, train_set: FashionMNIST) -> dict[str, Any]:

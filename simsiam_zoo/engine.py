@@ -88,10 +88,11 @@ def _record_on_current_stream(batch: Any, device: torch.device) -> None:
 
 
 def cosine_lr(base_lr: float, step: int, total_steps: int, *, warmup_steps: int = 0) -> float:
-    """Linear warm-up over `warmup_steps`, then a half-cosine from `base_lr` to 0 at `total_steps`, per step."""
+    """Linear warm-up over `warmup_steps`, then a half-cosine from `base_lr` to 0 at `total_steps` (and 0 after it),
+    per step."""
     if step < warmup_steps:
         return base_lr * (step + 1) / warmup_steps
-    progress = (step - warmup_steps) / max(1.0, total_steps - warmup_steps)
+    progress = min(1.0, (step - warmup_steps) / max(1.0, total_steps - warmup_steps))
     return base_lr * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 

@@ -107,10 +107,12 @@ def recipe_optimizer(model: SimSiam, recipe: Recipe) -> torch.optim.Optimizer:
     )
 
 
-def learning_rate(recipe: Recipe, step: int, steps_per_epoch: int) -> float:
-    """Linear warm-up (large batches) then half-cosine decay to 0, per step."""
+def learning_rate(recipe: Recipe, step: int, steps_per_epoch: int, *, total_steps: int | None = None) -> float:
+    """Linear warm-up (large batches) then half-cosine decay to 0 at `total_steps` (the recipe's epochs unless a
+    run's horizon was fitted to its deadline), per step."""
     optim = recipe.optim
-    return cosine_lr(optim.lr, step, optim.epochs * steps_per_epoch, warmup_steps=optim.warmup_epochs * steps_per_epoch)
+    total = optim.epochs * steps_per_epoch if total_steps is None else total_steps
+    return cosine_lr(optim.lr, step, total, warmup_steps=optim.warmup_epochs * steps_per_epoch)
 
 
 def build_dataset(recipe: Recipe, *, split: str = "train") -> Dataset:
@@ -244,13 +246,21 @@ def train(
     dataset: Dataset | None = None,
     progress: bool = True,
     strict: bool = False,
+    fit_to_deadline: bool = False,
 ) -> TrainResult:
     """Pretrain per `recipe` into `output_dir`, resuming from its checkpoint when there is one.
 
     `max_minutes` and `max_steps` (a global step count) end this invocation early with a checkpoint;
     the same call again continues the schedule as if it had never stopped. An image that does not decode is
     skipped, the next one taking its place in the batch (`Augmented`), or with `strict` the error.
+
+    With `fit_to_deadline` (and `max_minutes`), the recipe's epochs are only the first plan of the schedule's
+    horizon: at each epoch's end it is re-fitted to the steps that this invocation's measured pace fits before the
+    deadline, so that the schedule ends there on a machine faster or slower than planned (the demo's budget). The
+    horizon is kept in the checkpoint.
     """
+    if fit_to_deadline and max_minutes is None:
+        raise ValueError("fit_to_deadline needs max_minutes, the deadline to fit the schedule to")
     context = init_distributed(torch.device(device))
     dataset = dataset if dataset is not None else build_dataset(recipe)
     # One process claims the folder (the others would see its marker half-made); torchrun stops them all if it fails.
@@ -259,19 +269,40 @@ def train(
             output_dir, kind="run", inputs=(recipe.data.path,), legacy_files=(CHECKPOINT_NAME,)
         )
         remove_stale_temps(Path(output_dir), RUN_FILES)
+    if fit_to_deadline and context.enabled:
+        raise ValueError("fit_to_deadline runs on one process: ranks would each fit the horizon to their own clock")
     run = _Pretraining(recipe, Path(output_dir), dataset, context, local_device(device, context), strict=strict)
-    stop_step = min(run.total_steps, max_steps) if max_steps is not None else run.total_steps
     deadline = time.monotonic() + max_minutes * 60 if max_minutes is not None else None
     run.bar = tqdm(total=run.total_steps, initial=run.step, disable=not (progress and context.is_main), unit="step")
     try:  # the bar ends its line even on an error, so that the message starts on its own
         run.monitor_epoch_zero()
         run.forward.train()
-        run.step = run_steps(run, start_step=run.step, stop_step=stop_step, deadline=deadline)
-        if run.step % run.steps_per_epoch != 0 and run.step % recipe.run.checkpoint_every_steps != 0:
+        first_step = run.step
+        run.step = _steps_to_horizon(run, max_steps=max_steps, deadline=deadline, fit=fit_to_deadline)
+        stepped_unsaved = run.step % run.steps_per_epoch != 0 and run.step % recipe.run.checkpoint_every_steps != 0
+        if run.step > first_step and stepped_unsaved:
             run.checkpoint()
     finally:
         run.close()
     return TrainResult(run.output_dir, run.step, run.total_steps, list(run.state["epochs"]))
+
+
+def _steps_to_horizon(run: _Pretraining, *, max_steps: int | None, deadline: float | None, fit: bool) -> int:
+    """The run's steps to its horizon (or `max_steps`), or until `deadline`; with `fit`, epoch by epoch, the horizon
+    re-fitted after each to the steps the pace measured since this call fits before the deadline."""
+    last = math.inf if max_steps is None else max_steps
+    if not fit:
+        return run_steps(run, start_step=run.step, stop_step=min(run.total_steps, last), deadline=deadline)
+    assert deadline is not None
+    started, first_step, step = time.monotonic(), run.step, run.step
+    while True:
+        epoch_end = (step // run.steps_per_epoch + 1) * run.steps_per_epoch
+        step = run_steps(run, start_step=step, stop_step=min(run.total_steps, last, epoch_end), deadline=deadline)
+        now = time.monotonic()
+        if step >= min(run.total_steps, last) or now > deadline:
+            return step
+        pace = (now - started) / (step - first_step)
+        run.fit_horizon(step + max(1, int((deadline - now) / pace)))
 
 
 class _Pretraining:
@@ -316,7 +347,8 @@ class _Pretraining:
             world_size=context.world_size,
             stretches=self.stretches,
         ).batches_per_epoch
-        self.total_steps = recipe.optim.epochs * self.steps_per_epoch
+        # The schedule's horizon: the recipe's epochs, unless the run was fitted to a deadline (`fit_horizon`).
+        self.total_steps = self.state.pop("horizon", recipe.optim.epochs * self.steps_per_epoch)
         if context.is_main:
             recipe.save(output_dir / RECIPE_NAME)
         self.writer = _tensorboard(output_dir) if context.is_main else None
@@ -364,7 +396,12 @@ class _Pretraining:
         return engine.prefetched(loader, self.views.to_device, self.device)
 
     def lr_at(self, step: int) -> float:
-        return learning_rate(self.recipe, step, self.steps_per_epoch)
+        return learning_rate(self.recipe, step, self.steps_per_epoch, total_steps=self.total_steps)
+
+    def fit_horizon(self, total_steps: int) -> None:
+        self.total_steps = total_steps
+        self.bar.total = total_steps
+        self.bar.refresh()
 
     def loss_of(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, SiameseOutput]:
         x1, x2 = (self.views.finish(view).contiguous(memory_format=self.memory_format) for view in batch[:2])
@@ -435,6 +472,7 @@ class _Pretraining:
                 {
                     **self.state,
                     "step": self.step,
+                    "horizon": self.total_steps,
                     "epoch_sums": [*self.epoch_sums.tolist(), self.epoch_steps],
                     "recipe": self.recipe.to_dict(),
                     "model": self.core.state_dict(),
@@ -470,7 +508,9 @@ def _resume(path: Path, recipe: Recipe, model: SimSiam, optimizer: torch.optim.O
             f"{path}: the optimizer state does not fit this version's parameter groups ({error}); "
             "use a new output folder"
         ) from None
-    return {key: saved[key] for key in ("step", "epochs", "steps", "epoch_sums")}
+    # A checkpoint written before runs could be fitted to a deadline has no horizon: the recipe's is its own.
+    horizon = {"horizon": saved["horizon"]} if "horizon" in saved else {}
+    return {**{key: saved[key] for key in ("step", "epochs", "steps", "epoch_sums")}, **horizon}
 
 
 def _optimizer_to(optimizer: torch.optim.Optimizer, device: torch.device) -> None:

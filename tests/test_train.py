@@ -391,3 +391,54 @@ def test_ctrl_c_that_library_code_swallows_still_stops_the_run_at_the_step_end(t
         train(tiny_recipe, output_dir=tmp_path / "run", device="cpu", progress=False)
     assert len(steps) == 2
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Python's own handler is back
+
+
+class _StepClock:
+    """A clock that only training steps move, each by `seconds` (read by the step loop and `train`)."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.now = seconds, 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from simsiam_zoo import engine
+        from simsiam_zoo import train as train_module
+
+        for module in (engine, train_module):
+            monkeypatch.setattr(module, "time", self)
+        loss_of = _Pretraining.loss_of
+
+        def timed(run, batch):
+            self.now += self.seconds
+            return loss_of(run, batch)
+
+        monkeypatch.setattr(_Pretraining, "loss_of", timed)
+
+
+@pytest.mark.parametrize(("seconds_per_step", "steps"), [(1.0, 20), (3.0, 6)])
+def test_a_run_fitted_to_its_deadline_ends_its_schedule_there(
+    tiny_recipe, tmp_path, monkeypatch, seconds_per_step, steps
+):
+    """The recipe plans 8 steps (2 epochs of 4); fitted to a 20 s deadline, the horizon follows the pace measured from
+    the first epoch's end: 20 steps at 1 s a step (the recipe's 8 would leave 12 s unused), 6 at 3 s (the recipe's
+    8 would be cut at the deadline mid-schedule). The lr reaches the cosine's end either way; the horizon is kept in
+    the checkpoint and a second call leaves the finished run as it is."""
+    _StepClock(seconds_per_step).install(monkeypatch)
+    result = train(tiny_recipe, output_dir=tmp_path, progress=False, max_minutes=20 / 60, fit_to_deadline=True)
+    assert (result.step, result.total_steps, result.completed) == (steps, steps, True)
+    lrs = [float(row["lr"]) for row in csv.DictReader((tmp_path / "steps.csv").open())]
+    assert len(lrs) == steps and lrs[-1] == pytest.approx(learning_rate(tiny_recipe, steps - 1, 4, total_steps=steps))
+    saved = (tmp_path / CHECKPOINT_NAME).read_bytes()
+    assert load_checkpoint(tmp_path / CHECKPOINT_NAME)["horizon"] == steps
+    again = train(tiny_recipe, output_dir=tmp_path, progress=False, max_minutes=20 / 60, fit_to_deadline=True)
+    assert (again.step, again.total_steps) == (steps, steps) and (tmp_path / CHECKPOINT_NAME).read_bytes() == saved
+
+
+def test_without_the_fit_the_recipe_s_horizon_holds(tiny_recipe, tmp_path, monkeypatch):
+    _StepClock(1.0).install(monkeypatch)
+    result = train(tiny_recipe, output_dir=tmp_path, progress=False, max_minutes=20 / 60)
+    assert (result.step, result.total_steps) == (8, 8)
+    with pytest.raises(ValueError, match="fit_to_deadline needs max_minutes"):
+        train(tiny_recipe, output_dir=tmp_path / "other", progress=False, fit_to_deadline=True)

@@ -168,9 +168,9 @@ def _few_labels(
     }
 
 
-def _digits(source: Any, digits: tuple[Any, Any], *, device: str) -> dict:
-    """Transfer to sklearn's digits (`digits_datasets`' train and test): kNN and linear probe on `source`'s
-    features (None: the 8x8 pixels)."""
+def _digits_split(source: Any, digits: tuple[Any, Any], *, device: str) -> tuple[torch.Tensor, ...]:
+    """sklearn's digits (`digits_datasets`' train and test) as (train x, train y, test x, test y): `source`'s
+    features, or with None the 8x8 pixels."""
     from simsiam_zoo.features import embed_dataset
 
     train, test = digits
@@ -182,12 +182,15 @@ def _digits(source: Any, digits: tuple[Any, Any], *, device: str) -> dict:
         def pixels(split: Any) -> torch.Tensor:
             return originals[[int(path.rpartition("/")[2]) for path in split.paths]]
 
-        split = (pixels(train), train.labels, pixels(test), test.labels)
-    else:
-        split = (
-            *embed_dataset(source.model, Transformed(train, source.transform), device=device),
-            *embed_dataset(source.model, Transformed(test, source.transform), device=device),
-        )
+        return (pixels(train), train.labels, pixels(test), test.labels)
+    return (
+        *embed_dataset(source.model, Transformed(train, source.transform), device=device),
+        *embed_dataset(source.model, Transformed(test, source.transform), device=device),
+    )
+
+
+def _digits(split: tuple[torch.Tensor, ...]) -> dict:
+    """Transfer to digits: kNN and linear probe on its split."""
     scores = _evaluate(*split)
     return {"digits_knn_top1": scores["knn_top1"], "digits_linear_top1": scores["linear_top1"]}
 
@@ -262,14 +265,15 @@ def _baselines(
         for draw in range(RANDOM_INIT_DRAWS)
     ]
     evaluation_seconds = plan.get("evaluation_seconds", lambda: (time.monotonic() - evaluation_started) / len(draws))
-    return [mean_row(draws), evaluation.pixel_row()], evaluation_seconds + FIXED_STEPS * seconds_per_step
+    baseline = mean_row(draws, label=RANDOM_INIT_LABEL)
+    return [baseline, evaluation.pixel_row()], evaluation_seconds + FIXED_STEPS * seconds_per_step
 
 
-def mean_row(draws: list[dict[str, Any]]) -> dict[str, Any]:
-    """The draws' mean score for each metric, and each metric's lowest and highest draw (`range`)."""
+def mean_row(draws: list[dict[str, Any]], *, label: str) -> dict[str, Any]:
+    """The draws' mean score for each metric, and each metric's lowest and highest draw (`range`), as `label`."""
     metrics = [key for key, value in draws[0].items() if key.endswith("_top1")]
     row = {**draws[0], **{key: sum(d[key] for d in draws) / len(draws) for key in metrics}}
-    row["features"] = f"{RANDOM_INIT_LABEL}, mean of {len(draws)} draws"
+    row["features"] = f"{label}, mean of {len(draws)} draws"
     row["range"] = {key: [min(d[key] for d in draws), max(d[key] for d in draws)] for key in metrics}
     return row
 
@@ -395,13 +399,13 @@ def _pretrain(
     run_dir = out_dir / f"run-{images}"  # a run folder per plan, so that another budget starts afresh
     _say(
         progress,
-        f"pretraining {recipe.model.arch} on {images} images x {DEMO_EPOCHS} epochs "
+        f"pretraining {recipe.model.arch} on {images} images, planned {DEMO_EPOCHS} epochs "
         f"(~{seconds_per_step:.2f} s/step, {seconds_left:.0f} s left for it)",
         started,
     )
-    # The cap keeps the deadline when the calibration was optimistic (a busy machine): the run stops where it is
-    # (at least one step), and the evaluation gets its reserve. A run stops after the step that passes its cap,
-    # hence one step less.
+    # The schedule is fitted to the deadline at each epoch's end from the steps' own pace (this machine's speed
+    # drifts by a third within minutes, README), so that it ends there whether the steps run faster or slower than
+    # calibrated. A run stops after the step that passes its deadline, hence one step less.
     main_run = train(
         recipe,
         output_dir=run_dir,
@@ -409,6 +413,7 @@ def _pretrain(
         dataset=LabelledSubset(dataset, range(images)),
         progress=progress,
         max_minutes=max(seconds_left - seconds_per_step, 0.0) / 60,
+        fit_to_deadline=True,
     )
     return main_run, run_dir
 
@@ -425,6 +430,7 @@ class _Evaluation:
         self.pixels_train = train_set  # already read for pretraining
         self.pixels_test = FashionMNIST(recipe.data.path, split="test")
         self.features: dict[str, tuple[torch.Tensor, ...]] = {}
+        self.digits_features: dict[str, tuple[torch.Tensor, ...]] = {}
 
     def backbone_row(self, label: str, source: Any, key: str) -> dict[str, Any]:
         train_x, train_y = _features(
@@ -438,7 +444,7 @@ class _Evaluation:
             device=self.device,
         )
         self.features[key] = (train_x, train_y, test_x, test_y)
-        return self._row(label, (train_x, train_y, test_x, test_y), source)
+        return self._row(label, (train_x, train_y, test_x, test_y), source, key)
 
     def pixel_row(self) -> dict[str, Any]:
         n_train, n_test = min(self.train_images, len(self.pixels_train)), min(self.test_images, len(self.pixels_test))
@@ -448,14 +454,15 @@ class _Evaluation:
             self.pixels_test.images[:n_test].flatten(1).float() / 255,
             self.pixels_test.labels[:n_test],
         )
-        return self._row("raw pixels (28x28)", raw, None)
+        return self._row("raw pixels (28x28)", raw, None, "pixels")
 
-    def _row(self, label: str, split: tuple[torch.Tensor, ...], source: Any) -> dict[str, Any]:
+    def _row(self, label: str, split: tuple[torch.Tensor, ...], source: Any, key: str) -> dict[str, Any]:
+        self.digits_features[key] = _digits_split(source, self.digits, device=self.device)
         return {
             "features": label,
             **_evaluate(*split),
             **_few_labels(*split, seed=self.recipe.run.seed),
-            **_digits(source, self.digits, device=self.device),
+            **_digits(self.digits_features[key]),
         }
 
 
