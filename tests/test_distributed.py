@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
-from tests.builders import build_hub_folder, write_png
+from tests.builders import build_hub_folder, build_image_folder, write_png
 
 
 def _epoch_loss(run_dir) -> float:
@@ -265,3 +265,27 @@ def test_two_rank_linear_protocol_through_the_cli_reports_once_what_one_process_
     one, two = (json.loads((tmp_path / name).read_text()) for name in ("one.json", "two.json"))
     assert (two["num_train"], two["batch_size"], two["top1"]) == (one["num_train"], 6, one["top1"])
     assert [e["loss"] for e in two["history"]] == pytest.approx([e["loss"] for e in one["history"]], abs=1e-5)
+
+
+def test_two_rank_benchmark_writes_the_leaderboard_one_process_writes(tmp_path):
+    """Two ranks share the extraction of the data on disk (the feature stores hold the bytes one process writes),
+    rank 0 alone embeds the in-memory digits and computes the cells; the leaderboard is one process's, and the
+    command reports once. A rerun under torchrun computes nothing and leaves every cell as it was."""
+    model, images = build_hub_folder(tmp_path), build_image_folder(tmp_path / "colours")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    benchmark = [
+        *("-m", "simsiam_zoo.cli", "benchmark", str(model), "--data", f"colours={images}", "--data", "digits=digits"),
+        *("--protocol", "knn", "--protocol", "linear", "--num-workers", "0", "--test-limit", "100"),
+    ]
+    one, two = tmp_path / "one", tmp_path / "two"
+    subprocess.run([sys.executable, *benchmark, "--out", str(one)], check=True, capture_output=True, env=env)
+    launched = _torchrun([*benchmark, "--out", str(two)], env=env)
+    assert launched.stdout.count("leaderboard in") == 1
+    assert json.loads((two / "leaderboard.json").read_text()) == json.loads((one / "leaderboard.json").read_text())
+    assert (two / "leaderboard.md").read_text() == (one / "leaderboard.md").read_text()
+    for store in sorted((one / "features").iterdir()):
+        assert _files(two / "features" / store.name) == _files(store), store.name
+    cells = {path: path.stat().st_mtime_ns for path in (two / "cells").rglob("*.json")}
+    again = _torchrun([*benchmark, "--out", str(two)], env=env)
+    assert {path: path.stat().st_mtime_ns for path in (two / "cells").rglob("*.json")} == cells
+    assert "on digits, knn" not in again.stdout + again.stderr

@@ -22,8 +22,9 @@ from simsiam_zoo._io import atomic_write_text
 from simsiam_zoo.backbone import LoadedBackbone
 from simsiam_zoo.data import Transformed, dataset_fingerprint
 from simsiam_zoo.digests import weights_sha256
+from simsiam_zoo.distributed import DistributedContext
 from simsiam_zoo.evaluate import balanced_label_subset, fit_linear_probe, knn_accuracy, linear_probe_sweep
-from simsiam_zoo.features import embed_dataset, labelled_features
+from simsiam_zoo.features import embed_dataset, extract_features, labelled, load_features
 from simsiam_zoo.options import BenchmarkOptions
 from simsiam_zoo.protocols import Splits
 
@@ -97,17 +98,28 @@ def write_cell(path: Path, fingerprint: str, records: list[dict[str, Any]]) -> N
 
 
 def contender_features(
-    contender: Contender, splits: Splits, *, dataset: str, cache: Path, options: BenchmarkOptions
-) -> Features:
+    contender: Contender,
+    splits: Splits,
+    *,
+    dataset: str,
+    cache: Path,
+    options: BenchmarkOptions,
+    context: DistributedContext | None = None,
+) -> Features | None:
     """(train x, train y, test x, test y): a model's embeddings (through the resumable feature store for data on
-    disk, in memory otherwise) or the raw pixels at the data's own size."""
+    disk, in memory otherwise) or the raw pixels at the data's own size. In a process group every rank takes part
+    in the extraction of data on disk, and only rank 0 gets the features (the others None)."""
+    main = context is None or context.is_main
     if contender.loaded is None:
-        return (*_pixels(splits.train), *_pixels(splits.test))
+        return (*_pixels(splits.train), *_pixels(splits.test)) if main else None
     name = f"{slug(contender.name)}-{slug(dataset)}-{contender.digest[:16]}"
-    return (
-        *_embedded(contender.loaded, splits.train, splits.train_source, out=cache / f"{name}-train", options=options),
-        *_embedded(contender.loaded, splits.test, splits.test_source, out=cache / f"{name}-test", options=options),
+    train = _embedded(
+        contender.loaded, splits.train, splits.train_source, out=cache / f"{name}-train", main=main, options=options
     )
+    test = _embedded(
+        contender.loaded, splits.test, splits.test_source, out=cache / f"{name}-test", main=main, options=options
+    )
+    return (*train, *test) if main else None
 
 
 def _embedded(
@@ -116,9 +128,12 @@ def _embedded(
     source: tuple[str, int | None] | None,
     *,
     out: Path,
+    main: bool,
     options: BenchmarkOptions,
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor] | tuple[()]:
     if source is None:
+        if not main:
+            return ()
         loaded.model.to(options.device)
         return embed_dataset(
             loaded.model,
@@ -128,7 +143,7 @@ def _embedded(
             num_workers=options.num_workers or 0,
         )
     location, limit = source
-    return labelled_features(
+    extract_features(
         loaded.model,
         loaded.transform,
         location,
@@ -139,6 +154,7 @@ def _embedded(
         num_workers=options.num_workers,
         model_name=loaded.source,
     )
+    return labelled(load_features(out)) if main else ()
 
 
 def _pixels(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from simsiam_zoo.benchmark.cells import (
 )
 from simsiam_zoo.benchmark.grid import PIXELS, RANDOM_INIT, Dataset, expand_models, parse_datasets
 from simsiam_zoo.benchmark.leaderboard import write_leaderboard
+from simsiam_zoo.distributed import DistributedContext, init_distributed, main_first, on_main
 from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.options import BenchmarkOptions
 
@@ -42,31 +44,43 @@ def run_benchmark(
     Every model and dataset is resolved first, so bad input fails before any work. Each cell (model x dataset x
     protocol) is saved in `out/cells` once computed and skipped by a rerun while what it depends on is unchanged;
     features of data on disk are extracted once per (model, dataset) into `out/features`, resumably. One model's
-    features of one dataset are in memory at a time."""
+    features of one dataset are in memory at a time.
+
+    Under torchrun (or in a process group the caller made) every rank calls it alike: each embeds its share of the
+    data on disk (`extract_features`), rank 0 alone embeds data in memory, runs the protocols, writes the cells and
+    the leaderboard, and shows the progress; every rank returns the records."""
+    context = init_distributed(torch.device(options.device))
     names = expand_models(list(models))
     datasets = parse_datasets(list(data), options)
     fingerprints = {dataset.name: data_fingerprint(dataset.splits) for dataset in datasets}
-    out = claim_output_dir(out, kind="benchmark")
+    out = on_main(context, lambda: claim_output_dir(out, kind="benchmark"))
     records: list[dict[str, Any]] = []
     per_contender = len(datasets) * len(options.protocols)
-    with tqdm(total=len(names) * per_contender, unit="cell", desc="benchmark", disable=not progress) as bar:
-        for contender in _contenders(names, options, hub_dir=hub_dir, bar=bar, cells=per_contender):
+    shown = progress and context.is_main
+    with tqdm(total=len(names) * per_contender, unit="cell", desc="benchmark", disable=not shown) as bar:
+        for contender in _contenders(names, options, hub_dir=hub_dir, bar=bar, cells=per_contender, context=context):
             for dataset in datasets:
-                records += _dataset_cells(
-                    contender, dataset, fingerprints[dataset.name], out=out, options=options, bar=bar
-                )
-    write_leaderboard(out, records)
+                cell = _Cell(contender, dataset, fingerprints[dataset.name], out=out, options=options, bar=bar)
+                records += cell.records(context)
+    on_main(context, lambda: write_leaderboard(out, records))
     return records
 
 
 def _contenders(
-    names: list[str], options: BenchmarkOptions, *, hub_dir: str | Path | None, bar: tqdm, cells: int
+    names: list[str],
+    options: BenchmarkOptions,
+    *,
+    hub_dir: str | Path | None,
+    bar: tqdm,
+    cells: int,
+    context: DistributedContext,
 ) -> Iterator[Contender]:
-    """The models, loaded one at a time, then the baselines: each architecture with its standard random init
-    (seeded) and the raw pixels."""
+    """The models, loaded one at a time (rank 0 first: it fills the download cache the others then read), then the
+    baselines: each architecture with its standard random init (seeded) and the raw pixels."""
     architectures: dict[str, str] = {}
     for name in names:
-        loaded = load_backbone(name, hub_dir=hub_dir)
+        with main_first(context):
+            loaded = load_backbone(name, hub_dir=hub_dir)
         architectures.setdefault(loaded.arch, name)
         yield Contender.of(name, loaded)
     if not options.baselines:
@@ -79,36 +93,60 @@ def _contenders(
     yield Contender(PIXELS)
 
 
-def _dataset_cells(
-    contender: Contender, dataset: Dataset, data: str, *, out: Path, options: BenchmarkOptions, bar: tqdm
-) -> list[dict[str, Any]]:
-    """The contender's records on the dataset: saved cells read back, missing ones computed (features once)."""
-    records, pending = [], []
-    for protocol in options.protocols:
-        path = cell_path(out, contender.name, dataset.name, protocol)
-        fingerprint = cell_fingerprint(contender, data, protocol, options)
-        saved = read_cell(path, fingerprint)
-        if saved is None:
-            pending.append((protocol, path, fingerprint))
-        else:
-            records += saved
-            bar.update(1)
-    if not pending:
-        return records
-    features = contender_features(
-        contender, dataset.splits, dataset=dataset.name, cache=out / "features", options=options
-    )
-    for protocol, path, fingerprint in pending:
-        identity = _identity(contender, dataset, data, features, options)
-        cell = [{**identity, **record} for record in protocol_records(protocol, features, options)]
-        write_cell(path, fingerprint, cell)
-        records += cell
-        bar.update(1)
-        bar.write(
-            f"{contender.name} on {dataset.name}, {protocol}: "
-            + ", ".join(f"{_variant(r)}{r['top1']:.2f}%" for r in cell)
+@dataclass(frozen=True)
+class _Cell:
+    """A contender's records on one dataset: the saved cells read back, the missing ones computed (features once)."""
+
+    contender: Contender
+    dataset: Dataset
+    data: str  # the data's fingerprint
+    _: KW_ONLY
+    out: Path
+    options: BenchmarkOptions
+    bar: tqdm
+
+    def records(self, context: DistributedContext) -> list[dict[str, Any]]:
+        # Rank 0 decides what is missing, so that every rank takes part in the same extractions.
+        saved, pending = on_main(context, self._saved)
+        if not pending:
+            return saved
+        features = contender_features(
+            self.contender,
+            self.dataset.splits,
+            dataset=self.dataset.name,
+            cache=self.out / "features",
+            options=self.options,
+            context=context,
         )
-    return records
+        return saved + on_main(context, lambda: self._computed(pending, features))
+
+    def _saved(self) -> tuple[list[dict[str, Any]], list[tuple[str, Path, str]]]:
+        records, pending = [], []
+        for protocol in self.options.protocols:
+            path = cell_path(self.out, self.contender.name, self.dataset.name, protocol)
+            fingerprint = cell_fingerprint(self.contender, self.data, protocol, self.options)
+            saved = read_cell(path, fingerprint)
+            if saved is None:
+                pending.append((protocol, path, fingerprint))
+            else:
+                records += saved
+                self.bar.update(1)
+        return records, pending
+
+    def _computed(self, pending: list[tuple[str, Path, str]], features: Features | None) -> list[dict[str, Any]]:
+        assert features is not None  # rank 0 holds them
+        records = []
+        for protocol, path, fingerprint in pending:
+            identity = _identity(self.contender, self.dataset, self.data, features, self.options)
+            cell = [{**identity, **record} for record in protocol_records(protocol, features, self.options)]
+            write_cell(path, fingerprint, cell)
+            records += cell
+            self.bar.update(1)
+            self.bar.write(
+                f"{self.contender.name} on {self.dataset.name}, {protocol}: "
+                + ", ".join(f"{_variant(r)}{r['top1']:.2f}%" for r in cell)
+            )
+        return records
 
 
 def _identity(

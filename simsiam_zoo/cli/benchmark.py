@@ -84,9 +84,11 @@ def benchmark_command(
     baselines on each --data; writes leaderboard.{json,md,html,csv} and heatmap.png to --out. A rerun computes only
     the cells that are missing or whose model, data or settings changed."""
     from simsiam_zoo.benchmark import run_benchmark
+    from simsiam_zoo.distributed import launched_rank
 
     run_benchmark(models, data, out=out, options=options, hub_dir=hub_dir)
-    click.echo(f"leaderboard in {out / 'leaderboard.md'} (and .html, .csv, .json)")
+    if launched_rank() == 0:  # under torchrun, once
+        click.echo(f"leaderboard in {out / 'leaderboard.md'} (and .html, .csv, .json)")
 
 
 @click.command("datasets")

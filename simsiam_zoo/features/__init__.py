@@ -4,7 +4,13 @@
 """
 
 from simsiam_zoo.digests import weights_sha256
-from simsiam_zoo.features.extract import ExtractSummary, default_num_workers, extract_features, labelled_features
+from simsiam_zoo.features.extract import (
+    ExtractSummary,
+    default_num_workers,
+    extract_features,
+    labelled,
+    labelled_features,
+)
 from simsiam_zoo.features.pipeline import embed_dataset
 from simsiam_zoo.features.store import INDEX_FILE, SETTINGS_FILE, SKIPPED_FILE, Features, load_features
 
@@ -17,6 +23,7 @@ __all__ = [
     "default_num_workers",
     "embed_dataset",
     "extract_features",
+    "labelled",
     "labelled_features",
     "load_features",
     "weights_sha256",

@@ -35,6 +35,7 @@ from simsiam_zoo.features.store import (
     LOCK_NAME,
     SKIPPED_FILE,
     VERSION,
+    Features,
     Shard,
     load_features,
     plan_shards,
@@ -144,7 +145,12 @@ def labelled_features(
     """`extract_features` (resuming what `out` holds), then the embeddings of the images with a label, and their
     labels: what an evaluation reads (images outside a folder's class folders have none)."""
     extract_features(model, transform, data, out=out, progress=progress, model_name=model_name, **options)
-    features = load_features(out)
+    return labelled(load_features(out))
+
+
+def labelled(features: Features) -> tuple[torch.Tensor, torch.Tensor]:
+    """The embeddings of the images with a label, and their labels (images outside a folder's class folders have
+    none)."""
     keep = features.labels >= 0
     return features.embeddings[keep], features.labels[keep]
 
