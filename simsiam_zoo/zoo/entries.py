@@ -53,6 +53,22 @@ _MOCO_LICENCE = (
     "the stricter reading."
 )
 
+# Barlow Twins' earlier releases, published in README versions since replaced.
+_BT_TORCHHUB = (
+    "the Barlow Twins README at commit 046eec3, which put this file into hubconf.py and README.md",
+    "https://github.com/facebookresearch/barlowtwins/blob/046eec3/README.md",
+)
+_BT_INITIAL = "epochs1000_bs2048_lr0.2_lambd0.0051_proj_8192_8192_8192_scale0.024"
+_BT_INITIAL_README = (
+    "the Barlow Twins README at commit 89bcefe, the last to link this run",
+    "https://github.com/facebookresearch/barlowtwins/blob/89bcefe/README.md",
+)
+_BT_INITIAL_NOTE = (
+    "The first release (commit f13c949, 2021-03-19; hubconf.py loaded it until commit 046eec3, 2021-06-02, "
+    "replaced it with the torch.hub run). It was published while the repository was CC-BY-NC 4.0 and delisted "
+    "before the relicensing to MIT (2021-07-06); the registry keeps the stricter reading."
+)
+
 
 @dataclass(frozen=True)
 class _ResNet50:
@@ -447,12 +463,51 @@ _ENTRIES = (
         linear=73.5,
         extra=(("linear", "top-5 accuracy", 91.0),),
         url=f"{_FB}/barlowtwins/ep1000_bs2048_lrw0.2_lrb0.0048_lambd0.0051/resnet50.pth",
-        results_source=(
-            "the Barlow Twins README at commit 046eec3, which put this file into hubconf.py and README.md",
-            "https://github.com/facebookresearch/barlowtwins/blob/046eec3/README.md",
-        ),
+        results_source=_BT_TORCHHUB,
         note="The run torch.hub loads. Commit 046eec3 (2021-06-02) published it with 73.5% top-1 / 91.0% top-5; "
         "commit 82b7c45 (2021-12-08) only moved the README's links to the newer files and left the numbers.",
+    ).entry(),
+    _ResNet50(
+        "barlowtwins_in1k_ep1000_torchhub_fullckpt",
+        method="barlowtwins",
+        origin="barlowtwins",
+        converter="barlowtwins_vicreg",
+        license="mit",
+        epochs=1000,
+        batch=2048,
+        linear=73.5,
+        url=f"{_FB}/barlowtwins/ep1000_bs2048_lrw0.2_lrb0.0048_lambd0.0051/checkpoint.pth",
+        results_source=_BT_TORCHHUB,
+        note="The full training checkpoint of the run of resnet50.barlowtwins_in1k_ep1000_torchhub (the README's "
+        "'full checkpoint' link from commit 046eec3 to 82b7c45).",
+    ).entry(),
+    _ResNet50(
+        "barlowtwins_in1k_ep1000_initial",
+        method="barlowtwins",
+        origin="barlowtwins",
+        converter="torchvision",
+        license=_NC,
+        epochs=1000,
+        batch=2048,
+        linear=73.3,
+        extra=(("linear", "top-5 accuracy", 91.0),),
+        url=f"{_FB}/barlowtwins/{_BT_INITIAL}/resnet50.pth",
+        results_source=_BT_INITIAL_README,
+        note=_BT_INITIAL_NOTE,
+    ).entry(),
+    _ResNet50(
+        "barlowtwins_in1k_ep1000_initial_fullckpt",
+        method="barlowtwins",
+        origin="barlowtwins",
+        converter="barlowtwins_vicreg",
+        license=_NC,
+        epochs=1000,
+        batch=2048,
+        linear=73.3,
+        url=f"{_FB}/barlowtwins/{_BT_INITIAL}/checkpoint.pth",
+        results_source=_BT_INITIAL_README,
+        note="The full training checkpoint of the run of resnet50.barlowtwins_in1k_ep1000_initial (README link "
+        "from commit 7b1baec, 2021-04-19). " + _BT_INITIAL_NOTE,
     ).entry(),
     # facebookresearch/vicreg, VICRegL
     _ResNet50(
@@ -494,6 +549,22 @@ _ENTRIES = (
             "(the README's command: 300 epochs, batch 2048).",
         ).entry()
         for alpha, linear, miou in (("0.9", 71.2, 54.0), ("0.75", 70.4, 55.9))
+    ),
+    *(
+        _ResNet50(
+            f"vicregl_in1k_alpha{alpha.replace('.', 'p')}_fullckpt",
+            method="vicregl",
+            origin="vicregl",
+            converter="barlowtwins_vicreg",
+            license=_NC,
+            epochs=None,
+            batch=None,
+            url=f"{_FB}/vicregl/resnet50_alpha{alpha}_fullckpt.pth",
+            linear=linear,
+            note=f"The full training checkpoint of the run of resnet50.vicregl_in1k_alpha{alpha.replace('.', 'p')}. "
+            "Epochs and batch not stated next to the file (the README's command: 300 epochs, batch 2048).",
+        ).entry()
+        for alpha, linear in (("0.9", 71.2), ("0.75", 70.4))
     ),
     # deepmind BYOL: a JAX/Haiku pickle
     _ResNet50(
