@@ -53,6 +53,16 @@ _MOCO_LICENCE = (
     "the stricter reading."
 )
 
+_PIRL_README = (
+    "VISSL's PIRL project README",
+    "https://github.com/facebookresearch/vissl/blob/main/projects/PIRL/README.md",
+)
+# VISSL's linear benchmark of a ResNet-50 (eval_resnet_8gpu_transfer_in1k_linear.yaml) trains a head on each of
+# several features; its MODEL_ZOO.md gives one number without naming the feature.
+_VISSL_HEADS = (
+    "VISSL's linear benchmark trains heads on conv1, res2-res5 (pooled maps) and res5avg; MODEL_ZOO.md does not "
+    "say which feature its number is from."
+)
 # Barlow Twins' earlier releases, published in README versions since replaced.
 _BT_TORCHHUB = (
     "the Barlow Twins README at commit 046eec3, which put this file into hubconf.py and README.md",
@@ -637,10 +647,7 @@ _ENTRIES = (
         "pirl/r50_800ep_mlphead_gblur/model_final_checkpoint_phase799.torch",
         69.9,
         note="The authors' model with an MLP head and Gaussian blur; batch and layout unverified.",
-        results_source=(
-            "VISSL's PIRL project README",
-            "https://github.com/facebookresearch/vissl/blob/main/projects/PIRL/README.md",
-        ),
+        results_source=_PIRL_README,
     ),
     _vissl(
         "mocov2_vissl_ep200",
@@ -684,6 +691,165 @@ _ENTRIES = (
         "npid_1node_200ep_4kneg_npid_8gpu_resnet_23_07_20.9eb36512/model_final_checkpoint_phase199.torch",
         52.73,
         note="4k negatives; batch 256 as VISSL's configs/config/pretrain/npid/npid_8gpu_resnet.yaml sets it.",
+    ),
+    *(
+        _vissl(
+            f"jigsaw_vissl_ep105_perm{perms}",
+            "jigsaw",
+            105,
+            256,
+            f"jigsaw_rn50_in1k_ep105_perm2k_jigsaw_8gpu_resnet_{run}/model_final_checkpoint_phase104.torch",
+            linear,
+            note=f"{perms} permutations (the folder names say perm2k for all three runs; VISSL's benchmark config "
+            f"names this one rn50_in1k_perm{perms}_jigsaw). Epochs and batch as the config the folder names, "
+            "configs/config/pretrain/jigsaw/jigsaw_8gpu_resnet.yaml, sets them (105 epochs; 32 images a GPU x 8). "
+            + _VISSL_HEADS,
+        )
+        for perms, run, linear in (
+            ("100", "17_07_20.db174a43", 48.57),
+            ("2k", "17_07_20.cccee144", 46.73),
+            ("10k", "20_07_20.3d706467", 48.11),
+        )
+    ),
+    _ResNet50(
+        "jigsaw_goyal19_in1k",
+        method="jigsaw",
+        origin="vissl",
+        converter="vissl",
+        license=_NC,
+        epochs=None,
+        batch=None,
+        url=f"{_FB}/vissl/model_zoo/converted_vissl_rn50_jigsaw_in1k_goyal19.torch",
+        linear=46.58,
+        note="VISSL's conversion of the Caffe2 ResNet-50 of Goyal et al. 2019 (facebookresearch/"
+        "fair_self_supervision_benchmark, whose licence is CC-BY-NC 4.0: kept, the stricter reading, rather than "
+        "VISSL's MIT). VISSL evaluates it in its torchvision-layout ResNet-50 with RGB input. Layout "
+        "(model_state_dict of _feature_blocks.* names) from VISSL's benchmark config, unverified against the file. "
+        "Epochs and batch not stated by VISSL. " + _VISSL_HEADS,
+    ).entry(),
+    _vissl(
+        "rotnet_vissl_ep105",
+        "rotnet",
+        105,
+        256,
+        "rotnet_rn50_in1k_ep105_rotnet_8gpu_resnet_17_07_20.46bada9f/model_final_checkpoint_phase125.torch",
+        48.2,
+        note="Batch as the config the folder names, configs/config/pretrain/rotnet/rotnet_8gpu_resnet.yaml, sets it "
+        "(32 images a GPU x 8; it tests every 5 epochs, hence phase 125 after 105 epochs). " + _VISSL_HEADS,
+    ),
+    _vissl(
+        "clusterfit_vissl_ep105",
+        "clusterfit",
+        105,
+        None,
+        "converted_vissl_rn50_rotnet_16kclusters_in1k_ep105.torch",
+        53.63,
+        note="16k clusters of RotNet features; a converted file whose batch VISSL does not state.",
+    ),
+    _ResNet50(
+        "npid_vissl_lemniscate",
+        method="npid",
+        origin="vissl",
+        converter="vissl",
+        license="unknown",
+        epochs=None,
+        batch=None,
+        url=f"{_FB}/vissl/model_zoo/converted_vissl_rn50_npid_lemniscate_neg4k_stepLR_8gpu.torch",
+        linear=54.99,
+        note="VISSL's conversion of the original lemniscate.pytorch ResNet-50 (its 'Oldies': 4096 negatives, NCE "
+        "loss). That repository states no licence, and VISSL's MIT is not taken for weights VISSL did not train. "
+        "Epochs and batch not stated (lemniscate's main.py defaults: 200 epochs, batch 256). Layout "
+        "(model_state_dict of _feature_blocks.* names) from VISSL's benchmark config, unverified against the file.",
+    ).entry(),
+    _vissl(
+        "npidpp_vissl_ep800",
+        "npidpp",
+        800,
+        1024,
+        "npid_pp/4node_800ep_32kneg_cosine_resnet_23_07_20.75432662/model_final_checkpoint_phase799.torch",
+        56.68,
+        note="32k negatives, cosine schedule; batch as configs/config/pretrain/npid/npid++_4nodes_resnet.yaml sets "
+        "it (32 a GPU x 8 x 4 nodes). VISSL's benchmark config loads the same run from another folder, "
+        "npid_4node_800ep_32kneg_cosine_npid++_4nodes_resnet_23_07_20.75432662/; which of the two is live is "
+        "untested.",
+    ),
+    *(
+        _vissl(
+            f"swav_vissl_ep{epochs}{tag}",
+            "swav",
+            epochs,
+            batch,
+            f"{folder}/model_final_checkpoint_phase{epochs - 1}.torch",
+            linear,
+            note=note,
+        )
+        for epochs, batch, tag, folder, linear, note in (
+            (100, 4096, "", "swav_in1k_rn50_100ep_swav_8node_resnet_27_07_20.7e6fc6bf", 71.99, None),
+            (200, 4096, "", "swav_in1k_rn50_200ep_swav_8node_resnet_27_07_20.bd595bb0", 73.85, None),
+            (400, 4096, "", "swav_in1k_rn50_400ep_swav_8node_resnet_27_07_20.a5990fc9", 74.81, None),
+            (
+                200,
+                256,
+                "_bs256",
+                "swav_4gpu_bs64_200ep_2x224_6x96_queue_swav_8node_resnet_28_07_20.a8f2c735",
+                73.07,
+                None,
+            ),
+            (
+                400,
+                256,
+                "_bs256",
+                "swav_4gpu_bs64_400ep_2x224_6x96_queue_swav_8node_resnet_28_07_20.5e967ca0",
+                74.3,
+                None,
+            ),
+            (
+                400,
+                4096,
+                "_2x224",
+                "swav_8node_2x224_rn50_in1k_swav_8node_resnet_30_07_20.c8fd7169",
+                69.53,
+                "Without multi-crop (two 224-px views).",
+            ),
+        )
+    ),
+    *(
+        _ResNet50(
+            f"deepclusterv2_vissl_ep{epochs}{tag}",
+            method="deepclusterv2",
+            origin="vissl",
+            converter="swav",
+            license=_NC,
+            epochs=epochs,
+            batch=4096,
+            url=f"{_FB}/vissl/model_zoo/deepclusterv2_{epochs}ep{tag}_pretrain.pth.tar",
+            linear=linear,
+            note=f"Multi-crop {crops}. VISSL's copy of the SwAV repository's DeepCluster-v2 file, as its row's link to "
+            "that model zoo says: batch from there (4096), licence kept as that release's (CC-BY-NC 4.0, the "
+            "stricter reading, rather than VISSL's MIT); VISSL loads it as SwAV's layout (REMOVE_PREFIX=module.).",
+        ).entry()
+        for epochs, tag, crops, linear in (
+            (400, "_2x224", "2x224", 70.01),
+            (400, "", "2x160 + 4x96", 74.32),
+            (800, "", "2x224 + 6x96", 75.18),
+        )
+    ),
+    *(
+        _vissl(
+            f"pirl_vissl_ep200_{head}head",
+            "pirl",
+            200,
+            None,
+            f"pirl/{folder}/model_final_checkpoint_phase199.torch",
+            linear,
+            note=f"The authors' model with {description}; a different file from resnet50.pirl_vissl_ep200. Batch and "
+            "layout unverified.",
+            results_source=_PIRL_README,
+        )
+        for head, folder, description, linear in (
+            ("linear", "r50_200ep", "a linear head", 62.9),
+            ("mlp", "r50_200ep_mlp_gblur", "an MLP head and Gaussian blur", 65.8),
+        )
     ),
     # open-mmlab/mmpretrain and mmselfsup
     _mm(
