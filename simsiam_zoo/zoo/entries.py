@@ -35,6 +35,10 @@ _ORIGINS = {
         "the mmselfsup (OpenMMLab) model zoo",
         "https://github.com/open-mmlab/mmselfsup/blob/main/docs/en/model_zoo.md",
     ),
+    "mmselfsup0x": (
+        "the mmselfsup 0.x (OpenMMLab) model zoo",
+        "https://github.com/open-mmlab/mmselfsup/blob/0.x/docs/en/model_zoo.md",
+    ),
     "lightly": (
         "the lightly ImageNet benchmarks",
         "https://github.com/lightly-ai/lightly/blob/master/docs/source/getting_started/benchmarks.rst",
@@ -46,6 +50,8 @@ _ORIGINS = {
 }
 _FB = "https://dl.fbaipublicfiles.com"
 _MM = "https://download.openmmlab.com/mmselfsup/1.x"
+# Where each OpenMMLab origin's files are (mmselfsup 0.x: no version folder).
+_MM_FILES = {"mmselfsup0x": "https://download.openmmlab.com/mmselfsup"}
 _LIGHTLY = "https://lightly-ssl-checkpoints.s3.amazonaws.com"
 _NC = "cc-by-nc-4.0"
 _MOCO_LICENCE = (
@@ -167,7 +173,7 @@ def _mm(
         tag,
         method=method,
         origin=origin,
-        url=f"{_MM}/{path}",
+        url=f"{_MM_FILES.get(origin, _MM)}/{path}",
         converter="mmselfsup",
         license="apache-2.0",
         epochs=epochs,
@@ -958,6 +964,90 @@ _ENTRIES = (
         58.3,
         origin="mmselfsup",
     ),
+    _mm(
+        "relativeloc_mmselfsup_ep70",
+        "relativeloc",
+        70,
+        512,
+        "relative_loc/relative-loc_resnet50_8xb64-steplr-70e_in1k/"
+        "relative-loc_resnet50_8xb64-steplr-70e_in1k_20220825-daae1b41.pth",
+        40.4,
+        note="Trained on inputs normalised with mean (124, 117, 104) and std (59, 58, 58) on 0-255 (ImageNet's, "
+        "rounded). The number is the global-pooled linear probe (resnet50_linear-8xb32-steplr-100e_in1k).",
+        origin="mmselfsup",
+    ),
+    _mm(
+        "rotnet_mmselfsup_ep70",
+        "rotnet",
+        70,
+        128,
+        "rotation_pred/rotation-pred_resnet50_8xb16-steplr-70e_in1k/"
+        "rotation-pred_resnet50_8xb16-steplr-70e_in1k_20220825-a8bf5f69.pth",
+        47.0,
+        note="mmselfsup's Rotation-Pred. The number is the global-pooled linear probe "
+        "(resnet50_linear-8xb32-steplr-100e_in1k).",
+        origin="mmselfsup",
+    ),
+    *(
+        _mm(
+            f"byol_mmselfsup_ep{epochs}_accum16",
+            "byol",
+            epochs,
+            256,
+            f"byol/byol_resnet50_8xb32-accum16-coslr-{epochs}e_in1k_20220225-{digest}.pth",
+            linear,
+            note="Batch 256 a step (8 x 32, as the metafile gives it), gradients accumulated over 16 steps: 4096 an "
+            "update (the config's comment). An mmselfsup 0.x file: the backbone is also under online_net.0, "
+            "beside target_net.",
+            origin="mmselfsup0x",
+        )
+        for epochs, digest, linear in ((200, "5c8b2c2e", 71.72), (300, "a0daa54a", 72.93))
+    ),
+    _mm(
+        "odc_mmselfsup_ep440",
+        "odc",
+        440,
+        512,
+        "odc/odc_resnet50_8xb64-steplr-440e_in1k_20220225-a755d9c0.pth",
+        53.43,
+        note="The metafile says 200 epochs; its config trains 440 (max_epochs=440). ODC's README gives 53.42 for "
+        "the global-pooled probe (AvgPool); model_zoo.md and the metafile 53.43.",
+        origin="mmselfsup0x",
+    ),
+    _mm(
+        "interclr_mmselfsup_ep200",
+        "interclr",
+        200,
+        256,
+        "interclr/interclr-moco_resnet50_8xb32-coslr-200e_in1k_20221206-38f8fdaf.pth",
+        68.04,
+        note="InterCLR-MoCo. The number is not the global-pooled probe: InterCLR's README gives it as Feature5, a "
+        "linear head on the res5 map pooled to a fixed size (resnet50_mhead_linear-8xb32-steplr-90e_in1k); no "
+        "global-pooled number is published. The backbone is also under encoder_q.0, beside encoder_k.",
+        origin="mmselfsup0x",
+    ),
+    _ResNet50(
+        "spark_mmpretrain_ep800",
+        method="spark",
+        origin="mmpretrain",
+        converter="mmselfsup",
+        license="apache-2.0",
+        epochs=800,
+        batch=4096,
+        url="https://download.openmmlab.com/mmpretrain/v1.0/spark/spark_sparse-resnet50_8xb512-amp-coslr-800e_in1k/"
+        "spark_sparse-resnet50_8xb512-amp-coslr-800e_in1k_20230612-e403c28f.pth",
+        hash_kind="sha256-prefix",
+        published_hash="e403c28f",
+        linear=None,
+        extra=(("finetune", "top-1 accuracy", 80.1), ("finetune", "top-5 accuracy", 94.9)),
+        results_source=(
+            "mmpretrain's spark results",
+            "https://github.com/open-mmlab/mmpretrain/blob/main/configs/spark/README.md",
+        ),
+        note="Pretrained as mmpretrain's SparseResNet (a ResNet-50 whose conv, BN and pooling layers are sparse "
+        "subclasses with the same parameter names). No linear probe is published: the numbers are those of the "
+        "300-epoch full fine-tune (resnet50_spark-pre_300e_in1k) in a dense ResNet-50.",
+    ).entry(),
     # lightly-ai/lightly ImageNet benchmarks (PyTorch Lightning checkpoints)
     _lightly("barlowtwins", 256, "imagenet_resnet50_barlowtwins_2023-08-18_00-11-03", 500400, 62.9, 72.6, 45.6),
     _lightly("byol", 256, "imagenet_resnet50_byol_2024-02-14_16-10-09", 500400, 62.5, 74.5, 46.0),
