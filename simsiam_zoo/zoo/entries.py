@@ -244,7 +244,9 @@ def _swav(
     ).entry()
 
 
-def _lightly(method: str, batch: int, run: str, step: int, linear: float, finetune: float, knn: float) -> ZooEntry:
+def _lightly(
+    method: str, batch: int, run: str, step: int, linear: float, finetune: float, knn: float, note: str | None = None
+) -> ZooEntry:
     return _ResNet50(
         f"{method}_lightly_ep100",
         method=method,
@@ -256,6 +258,7 @@ def _lightly(method: str, batch: int, run: str, step: int, linear: float, finetu
         batch=batch,
         linear=linear,
         extra=(("finetune", "top-1 accuracy", finetune), ("knn", "top-1 accuracy", knn)),
+        note=note,
     ).entry()
 
 
@@ -1056,6 +1059,19 @@ _ENTRIES = (
     _lightly("simclr", 256, "imagenet_resnet50_simclr_2023-06-22_09-11-13", 500400, 63.2, 73.9, 44.8),
     _lightly("swav", 256, "imagenet_resnet50_swav_2023-05-25_08-29-14", 500400, 67.2, 75.4, 49.5),
     _lightly("vicreg", 256, "imagenet_resnet50_vicreg_2023-09-11_10-53-08", 500400, 63.0, 73.7, 46.3),
+    _lightly("dcl", 256, "imagenet_resnet50_dcl_2023-07-04_16-51-40", 500400, 65.1, 73.5, 49.6),
+    _lightly("dclw", 256, "imagenet_resnet50_dclw_2023-07-07_14-57-13", 500400, 64.5, 73.2, 48.5),
+    _lightly(
+        "tico",
+        256,
+        "imagenet_resnet50_tico_2024-01-07_18-40-57",
+        250200,
+        49.7,
+        72.7,
+        26.6,
+        note="The table gives batch 256, but the checkpoint's step count (250200 in 100 epochs) is half that of the "
+        "other batch-256 runs (500400), as a batch of 512 would give.",
+    ),
     # Supervised references (torchvision), to compare the self-supervised ones with.
     _ResNet50(
         "supervised_tv_in1k",
