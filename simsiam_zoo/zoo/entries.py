@@ -59,6 +59,10 @@ _MOCO_LICENCE = (
     "the stricter reading."
 )
 
+_BYOL_JAX = (
+    "a JAX/Haiku dill pickle: reading it means importing dill, jax and haiku and running their code; "
+    "use resnet50.byol_mmpretrain_ep200 (a re-implementation) instead"
+)
 _PIRL_README = (
     "VISSL's PIRL project README",
     "https://github.com/facebookresearch/vissl/blob/main/projects/PIRL/README.md",
@@ -597,10 +601,36 @@ _ENTRIES = (
         batch=4096,
         url="https://storage.googleapis.com/deepmind-byol/checkpoints/pretrain_res50x1.pkl",
         linear=74.4,
-        unsupported="a JAX/Haiku dill pickle: reading it means importing dill, jax and haiku and running their code; "
-        "use resnet50.byol_mmpretrain_ep200 (a re-implementation) instead",
+        unsupported=_BYOL_JAX,
         note="Official BYOL ResNet-50 1x; 'should evaluate to ~74.4%'.",
     ).entry(),
+    *(
+        _ResNet50(
+            f"byol_ablation_ep300_{name.replace('batchsize_', 'bs')}",
+            method="byol",
+            origin="byol",
+            converter=None,
+            license=_NC,
+            license_basis="weights",
+            epochs=300,
+            batch=int(name.removeprefix("batchsize_")) if name.startswith("batchsize_") else None,
+            url=f"https://storage.googleapis.com/deepmind-byol/checkpoints/ablations/res50x1_{name}.pkl",
+            linear=None,
+            unsupported=_BYOL_JAX,
+            note=f"One of the README's ablation checkpoints ({what}): a ResNet-50 1x pretrained for 300 epochs, one of "
+            "three seeds picked at random; no accuracy is published next to it."
+            + ("" if name.startswith("batchsize_") else " Batch not stated for it (the default settings' is 4096)."),
+        ).entry()
+        for name, what in (
+            ("baseline", "baseline"),
+            *((f"batchsize_{batch}", f"batch size {batch}, figure 3a") for batch in (2048, 1024, 512, 256, 128, 64)),
+            ("no_grayscale", "remove grayscale, figure 3b"),
+            ("no_color", "remove color, figure 3b"),
+            ("crop_and_blur_only", "crop and blur only, figure 3b"),
+            ("crop_only", "crop only, figure 3b"),
+            ("crop_and_color_only", "crop and color only, table 18"),
+        )
+    ),
     # WXinlong/DenseCL
     _ResNet50(
         "densecl_in1k_ep200",
