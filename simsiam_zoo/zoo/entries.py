@@ -90,10 +90,15 @@ _BT_INITIAL_NOTE = (
 )
 
 
+# The pretraining data an entry names, in words (its `pretrain_dataset` is the key).
+_PRETRAIN_DATASETS = {"imagenet-1k": "ImageNet-1k", "coco": "COCO"}
+
+
 @dataclass(frozen=True)
 class _ResNet50:
-    """A ResNet-50 ImageNet-1k release, as its project publishes it (`origin`: where, in `_ORIGINS`); `extra` holds
-    further published results as (task, metric, value)."""
+    """A ResNet-50 release, pretrained on ImageNet-1k unless `pretrain_dataset` says otherwise, as its project
+    publishes it (`origin`: where, in `_ORIGINS`); `extra` holds further published results as (task, metric,
+    value)."""
 
     tag: str
     _: KW_ONLY
@@ -117,6 +122,7 @@ class _ResNet50:
     # The licence rule (README): the official repositories state their licence for the project, not for the
     # weights alone; BYOL's README states one for its checkpoints.
     license_basis: LicenseBasis = "repository"
+    pretrain_dataset: str = "imagenet-1k"
 
     def entry(self) -> ZooEntry:
         where, results_url = _ORIGINS[self.origin]
@@ -132,7 +138,8 @@ class _ResNet50:
         )
         trained = f" ({trained})" if trained else ""
         summary = (
-            f"ResNet-50 pretrained with {METHODS[self.method].title} on ImageNet-1k{trained}, from {where}, "
+            f"ResNet-50 pretrained with {METHODS[self.method].title} on {_PRETRAIN_DATASETS[self.pretrain_dataset]}"
+            f"{trained}, from {where}, "
             "converted to timm's key names."
         )
         task_name = "supervised" if self.method == "supervised" else "linear"
@@ -147,7 +154,7 @@ class _ResNet50:
             hub_id=f"{MIRROR_ORG}/{name}",
             summary=summary,
             license=self.license,
-            pretrain_dataset="imagenet-1k",
+            pretrain_dataset=self.pretrain_dataset,
             epochs=self.epochs,
             batch_size=self.batch,
             preprocessing=self.preprocessing,
@@ -644,6 +651,33 @@ _ENTRIES = (
         url="https://huggingface.co/xinlongwang/DenseCL/resolve/main/densecl_r50_imagenet_200ep.pth?download=true",
         note="No ImageNet linear number published (VOC detection 58.7 AP, VOC segmentation 69.4 mIoU).",
     ).entry(),
+    *(
+        _ResNet50(
+            f"densecl_coco_ep{epochs}",
+            method="densecl",
+            origin="densecl",
+            converter="torchvision",
+            license="gpl-3.0",
+            pretrain_dataset="coco",
+            epochs=epochs,
+            batch=batch,
+            linear=None,
+            url=f"https://huggingface.co/xinlongwang/DenseCL/resolve/main/densecl_r50_coco_{epochs}ep.pth?download=true",
+            note=f"Pretrained on COCO, not ImageNet. No ImageNet number published (VOC detection {det} AP, VOC "
+            f"segmentation {seg} mIoU). {batch_note} Layout assumed to be that of the ImageNet file "
+            "(tools/extract_backbone_weights.py; unverified).",
+        ).entry()
+        for epochs, batch, det, seg, batch_note in (
+            (
+                800,
+                256,
+                56.7,
+                67.5,
+                "COCO train2017 and batch 256 as configs/selfsup/densecl/densecl_coco_800ep.py sets them.",
+            ),
+            (1600, None, 57.2, 68.0, "The repository has no 1600-epoch config: batch not stated."),
+        )
+    ),
     # facebookresearch/vissl
     *(
         _vissl(
