@@ -177,15 +177,19 @@ def _vissl_trunk(net: nn.Module) -> nn.Module:
     return _Wrapper(_feature_blocks=nn.ModuleDict({name: getattr(net, name) for name in names}))
 
 
-@pytest.mark.parametrize("nested", [True, False], ids=["classy_state_dict", "flat-model"])
-def test_vissl(tmp_path: Path, nested: bool) -> None:
+@pytest.mark.parametrize("layout", ["classy_state_dict", "flat-model", "model_state_dict"])
+def test_vissl(tmp_path: Path, layout: str) -> None:
     net = _resnet("resnet18", seed=10)
     model = _Wrapper(trunk=_vissl_trunk(net), heads=nn.ModuleList([_Wrapper(clf=_mlp(512, 32))]))
-    if nested:
+    if layout == "classy_state_dict":
         trunk = model.trunk.state_dict()
         heads = model.heads.state_dict()
         base_model = {"model": {"trunk": trunk, "heads": heads}, "meta": {}}
         checkpoint = {"type": "consolidated", "phase_idx": 3, "classy_state_dict": {"base_model": base_model}}
+    elif layout == "model_state_dict":
+        # VISSL's conversions of other projects' files (converted_vissl_*.torch), which its benchmark configs load
+        # with STATE_DICT_KEY_NAME=model_state_dict and APPEND_PREFIX=trunk.base_model.
+        checkpoint = {"model_state_dict": model.trunk.state_dict()}
     else:
         checkpoint = model.state_dict()
     _check(tmp_path, "model_final_checkpoint_phase199.torch", checkpoint, net, "resnet18", "vissl")
@@ -212,15 +216,24 @@ def test_swav_hub_file_drops_projection_head_and_prototypes(tmp_path: Path) -> N
     _check(tmp_path, "swav_800ep_pretrain.pth.tar", _Wrapper(module=swav).state_dict(), net, "resnet18", "swav")
 
 
-def test_barlowtwins_and_vicreg_full_checkpoints(tmp_path: Path) -> None:
+@pytest.mark.parametrize("release", ["barlowtwins", "vicregl"])
+def test_barlowtwins_and_vicreg_full_checkpoints(tmp_path: Path, release: str) -> None:
     backbone = _resnet("resnet18", seed=16)
     backbone.fc = nn.Identity()
-    model = _Wrapper(module=_Wrapper(backbone=backbone, projector=_mlp(512, 32), bn=nn.BatchNorm1d(32, affine=False)))
+    if release == "vicregl":  # main_vicregl.py: VICRegL(backbone, maps_projector, projector, classifier)
+        heads = {"maps_projector": _mlp(512, 32), "projector": _mlp(512, 32), "classifier": nn.Linear(512, 10)}
+    else:
+        heads = {"projector": _mlp(512, 32), "bn": nn.BatchNorm1d(32, affine=False)}
+    model = _Wrapper(module=_Wrapper(backbone=backbone, **heads))
     checkpoint = {"epoch": 1000, "model": model.state_dict(), "optimizer": {"state": {}, "param_groups": []}}
     _check(tmp_path, "checkpoint.pth", checkpoint, backbone, "resnet18", "barlowtwins_vicreg")
 
 
-def test_lightly_benchmark_lightning_checkpoint_with_hyper_parameters(tmp_path: Path, monkeypatch) -> None:
+# The momentum copy: `teacher_backbone` (BYOL, DINO), `backbone_momentum` (TiCo).
+@pytest.mark.parametrize("momentum_name", ["teacher_backbone", "backbone_momentum"])
+def test_lightly_benchmark_lightning_checkpoint_with_hyper_parameters(
+    tmp_path: Path, monkeypatch, momentum_name: str
+) -> None:
     """lightly's benchmarks/imagenet/resnet50: torchvision ResNet with fc = Identity under `backbone`; Lightning
     pickles `save_hyperparameters()` as an AttributeDict, read back as a plain dict without importing Lightning."""
     import sys
@@ -239,8 +252,8 @@ def test_lightly_benchmark_lightning_checkpoint_with_hyper_parameters(tmp_path: 
     model = _Wrapper(
         backbone=backbone,
         projection_head=_Wrapper(layers=_mlp(512, 32)),
-        teacher_backbone=teacher,
         online_classifier=_Wrapper(classification_head=nn.Linear(512, 10)),
+        **{momentum_name: teacher},
     )
     checkpoint = {
         "epoch": 99,
@@ -273,6 +286,45 @@ def test_mmpretrain_momentum_copies_are_dropped(tmp_path: Path, copy_name: str) 
         "resnet18",
         "mmselfsup",
     )
+
+
+@pytest.mark.parametrize("algorithm", ["byol", "interclr"])
+def test_mmselfsup_0x_checkpoint_with_the_backbone_under_two_names(tmp_path: Path, algorithm: str) -> None:
+    """mmselfsup 0.x BYOL / InterCLR-MoCo: `online_net` / `encoder_q` = Sequential(backbone, neck), with
+    `self.backbone = online_net[0]`; mmcv's get_state_dict does not deduplicate, so the weights are both under
+    `online_net.0.*` and `backbone.*`, beside the momentum copy `target_net.0.*` / `encoder_k.0.*`."""
+    backbone = _resnet("resnet18", seed=20)
+    backbone.fc = nn.Identity()
+    momentum = _resnet("resnet18", seed=21)
+    momentum.fc = nn.Identity()
+    online, target = ("online_net", "target_net") if algorithm == "byol" else ("encoder_q", "encoder_k")
+    neck = _mlp(512, 32)
+    model = _Wrapper(**{online: nn.Sequential(backbone, neck), target: nn.Sequential(momentum, _mlp(512, 32))})
+    model.backbone, model.neck = backbone, neck
+    model.head = _Wrapper(predictor=_mlp(32, 32))
+    state = model.state_dict()
+    assert "backbone.conv1.weight" in state and f"{online}.0.conv1.weight" in state
+    checkpoint = {"meta": {"mmselfsup_version": "0.11.0", "epoch": 200}, "state_dict": state}
+    name = f"{algorithm}_resnet50_8xb32-coslr-200e_in1k_20220225-5c8b2c2e.pth"
+    _check(tmp_path, name, checkpoint, backbone, "resnet18", "mmselfsup")
+
+
+def test_mmpretrain_spark_sparse_resnet(tmp_path: Path) -> None:
+    """mmpretrain SparK: the SparseResNet keeps ResNet's parameter names (sparse conv / BN subclasses), beside
+    SparK's own `mask_tokens`, `enc_dec_norms`, `enc_dec_projectors` and the decoder neck."""
+    backbone = _resnet("resnet18", seed=22)
+    backbone.fc = nn.Identity()
+    model = _Wrapper(
+        backbone=backbone,
+        neck=_mlp(512, 32),
+        head=nn.Identity(),
+        enc_dec_norms=nn.ModuleList([nn.BatchNorm2d(8)]),
+        enc_dec_projectors=nn.ModuleList([nn.Conv2d(8, 8, 1)]),
+        mask_tokens=nn.ParameterList([nn.Parameter(torch.zeros(1, 8, 1, 1))]),
+    )
+    checkpoint = {"meta": {"epoch": 800}, "state_dict": model.state_dict()}
+    name = "spark_sparse-resnet50_8xb512-amp-coslr-800e_in1k_20230612-e403c28f.pth"
+    _check(tmp_path, name, checkpoint, backbone, "resnet18", "mmselfsup")
 
 
 def test_dino_full_checkpoint_uses_teacher(tmp_path: Path) -> None:

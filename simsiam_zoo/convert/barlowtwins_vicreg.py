@@ -1,5 +1,6 @@
-"""Barlow Twins and VICReg full training checkpoints: `{'epoch', 'model', 'optimizer'}`, the model DDP-wrapped with
-its ResNet under `backbone` beside `projector` (and Barlow Twins' `bn`)."""
+"""Barlow Twins, VICReg and VICRegL full training checkpoints: `{'epoch', 'model', 'optimizer'}`, the model
+DDP-wrapped with its ResNet under `backbone` beside `projector` (and Barlow Twins' `bn`, VICRegL's `maps_projector`
+and `classifier`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,6 @@ from ._common import prefixed_converter
 
 CONVERTER = prefixed_converter(
     "barlowtwins_vicreg",
-    "Barlow Twins / VICReg full checkpoint (model: module.backbone.*, module.projector.*)",
+    "Barlow Twins / VICReg(L) full checkpoint (model: module.backbone.*, module.projector.*)",
     ("module.backbone.",),
 )

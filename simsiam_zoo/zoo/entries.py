@@ -35,6 +35,10 @@ _ORIGINS = {
         "the mmselfsup (OpenMMLab) model zoo",
         "https://github.com/open-mmlab/mmselfsup/blob/main/docs/en/model_zoo.md",
     ),
+    "mmselfsup0x": (
+        "the mmselfsup 0.x (OpenMMLab) model zoo",
+        "https://github.com/open-mmlab/mmselfsup/blob/0.x/docs/en/model_zoo.md",
+    ),
     "lightly": (
         "the lightly ImageNet benchmarks",
         "https://github.com/lightly-ai/lightly/blob/master/docs/source/getting_started/benchmarks.rst",
@@ -46,6 +50,8 @@ _ORIGINS = {
 }
 _FB = "https://dl.fbaipublicfiles.com"
 _MM = "https://download.openmmlab.com/mmselfsup/1.x"
+# Where each OpenMMLab origin's files are (mmselfsup 0.x: no version folder).
+_MM_FILES = {"mmselfsup0x": "https://download.openmmlab.com/mmselfsup"}
 _LIGHTLY = "https://lightly-ssl-checkpoints.s3.amazonaws.com"
 _NC = "cc-by-nc-4.0"
 _MOCO_LICENCE = (
@@ -53,11 +59,46 @@ _MOCO_LICENCE = (
     "the stricter reading."
 )
 
+_BYOL_JAX = (
+    "a JAX/Haiku dill pickle: reading it means importing dill, jax and haiku and running their code; "
+    "use resnet50.byol_mmpretrain_ep200 (a re-implementation) instead"
+)
+_PIRL_README = (
+    "VISSL's PIRL project README",
+    "https://github.com/facebookresearch/vissl/blob/main/projects/PIRL/README.md",
+)
+# VISSL's linear benchmark of a ResNet-50 (eval_resnet_8gpu_transfer_in1k_linear.yaml) trains a head on each of
+# several features; its MODEL_ZOO.md gives one number without naming the feature.
+_VISSL_HEADS = (
+    "VISSL's linear benchmark trains heads on conv1, res2-res5 (pooled maps) and res5avg; MODEL_ZOO.md does not "
+    "say which feature its number is from."
+)
+# Barlow Twins' earlier releases, published in README versions since replaced.
+_BT_TORCHHUB = (
+    "the Barlow Twins README at commit 046eec3, which put this file into hubconf.py and README.md",
+    "https://github.com/facebookresearch/barlowtwins/blob/046eec3/README.md",
+)
+_BT_INITIAL = "epochs1000_bs2048_lr0.2_lambd0.0051_proj_8192_8192_8192_scale0.024"
+_BT_INITIAL_README = (
+    "the Barlow Twins README at commit 89bcefe, the last to link this run",
+    "https://github.com/facebookresearch/barlowtwins/blob/89bcefe/README.md",
+)
+_BT_INITIAL_NOTE = (
+    "The first release (commit f13c949, 2021-03-19; hubconf.py loaded it until commit 046eec3, 2021-06-02, "
+    "replaced it with the torch.hub run). It was published while the repository was CC-BY-NC 4.0 and delisted "
+    "before the relicensing to MIT (2021-07-06); the registry keeps the stricter reading."
+)
+
+
+# The pretraining data an entry names, in words (its `pretrain_dataset` is the key).
+_PRETRAIN_DATASETS = {"imagenet-1k": "ImageNet-1k", "coco": "COCO"}
+
 
 @dataclass(frozen=True)
 class _ResNet50:
-    """A ResNet-50 ImageNet-1k release, as its project publishes it (`origin`: where, in `_ORIGINS`); `extra` holds
-    further published results as (task, metric, value)."""
+    """A ResNet-50 release, pretrained on ImageNet-1k unless `pretrain_dataset` says otherwise, as its project
+    publishes it (`origin`: where, in `_ORIGINS`); `extra` holds further published results as (task, metric,
+    value)."""
 
     tag: str
     _: KW_ONLY
@@ -81,6 +122,7 @@ class _ResNet50:
     # The licence rule (README): the official repositories state their licence for the project, not for the
     # weights alone; BYOL's README states one for its checkpoints.
     license_basis: LicenseBasis = "repository"
+    pretrain_dataset: str = "imagenet-1k"
 
     def entry(self) -> ZooEntry:
         where, results_url = _ORIGINS[self.origin]
@@ -96,7 +138,8 @@ class _ResNet50:
         )
         trained = f" ({trained})" if trained else ""
         summary = (
-            f"ResNet-50 pretrained with {METHODS[self.method].title} on ImageNet-1k{trained}, from {where}, "
+            f"ResNet-50 pretrained with {METHODS[self.method].title} on {_PRETRAIN_DATASETS[self.pretrain_dataset]}"
+            f"{trained}, from {where}, "
             "converted to timm's key names."
         )
         task_name = "supervised" if self.method == "supervised" else "linear"
@@ -111,7 +154,7 @@ class _ResNet50:
             hub_id=f"{MIRROR_ORG}/{name}",
             summary=summary,
             license=self.license,
-            pretrain_dataset="imagenet-1k",
+            pretrain_dataset=self.pretrain_dataset,
             epochs=self.epochs,
             batch_size=self.batch,
             preprocessing=self.preprocessing,
@@ -141,7 +184,7 @@ def _mm(
         tag,
         method=method,
         origin=origin,
-        url=f"{_MM}/{path}",
+        url=f"{_MM_FILES.get(origin, _MM)}/{path}",
         converter="mmselfsup",
         license="apache-2.0",
         epochs=epochs,
@@ -212,7 +255,9 @@ def _swav(
     ).entry()
 
 
-def _lightly(method: str, batch: int, run: str, step: int, linear: float, finetune: float, knn: float) -> ZooEntry:
+def _lightly(
+    method: str, batch: int, run: str, step: int, linear: float, finetune: float, knn: float, note: str | None = None
+) -> ZooEntry:
     return _ResNet50(
         f"{method}_lightly_ep100",
         method=method,
@@ -224,6 +269,7 @@ def _lightly(method: str, batch: int, run: str, step: int, linear: float, finetu
         batch=batch,
         linear=linear,
         extra=(("finetune", "top-1 accuracy", finetune), ("knn", "top-1 accuracy", knn)),
+        note=note,
     ).entry()
 
 
@@ -447,12 +493,51 @@ _ENTRIES = (
         linear=73.5,
         extra=(("linear", "top-5 accuracy", 91.0),),
         url=f"{_FB}/barlowtwins/ep1000_bs2048_lrw0.2_lrb0.0048_lambd0.0051/resnet50.pth",
-        results_source=(
-            "the Barlow Twins README at commit 046eec3, which put this file into hubconf.py and README.md",
-            "https://github.com/facebookresearch/barlowtwins/blob/046eec3/README.md",
-        ),
+        results_source=_BT_TORCHHUB,
         note="The run torch.hub loads. Commit 046eec3 (2021-06-02) published it with 73.5% top-1 / 91.0% top-5; "
         "commit 82b7c45 (2021-12-08) only moved the README's links to the newer files and left the numbers.",
+    ).entry(),
+    _ResNet50(
+        "barlowtwins_in1k_ep1000_torchhub_fullckpt",
+        method="barlowtwins",
+        origin="barlowtwins",
+        converter="barlowtwins_vicreg",
+        license="mit",
+        epochs=1000,
+        batch=2048,
+        linear=73.5,
+        url=f"{_FB}/barlowtwins/ep1000_bs2048_lrw0.2_lrb0.0048_lambd0.0051/checkpoint.pth",
+        results_source=_BT_TORCHHUB,
+        note="The full training checkpoint of the run of resnet50.barlowtwins_in1k_ep1000_torchhub (the README's "
+        "'full checkpoint' link from commit 046eec3 to 82b7c45).",
+    ).entry(),
+    _ResNet50(
+        "barlowtwins_in1k_ep1000_initial",
+        method="barlowtwins",
+        origin="barlowtwins",
+        converter="torchvision",
+        license=_NC,
+        epochs=1000,
+        batch=2048,
+        linear=73.3,
+        extra=(("linear", "top-5 accuracy", 91.0),),
+        url=f"{_FB}/barlowtwins/{_BT_INITIAL}/resnet50.pth",
+        results_source=_BT_INITIAL_README,
+        note=_BT_INITIAL_NOTE,
+    ).entry(),
+    _ResNet50(
+        "barlowtwins_in1k_ep1000_initial_fullckpt",
+        method="barlowtwins",
+        origin="barlowtwins",
+        converter="barlowtwins_vicreg",
+        license=_NC,
+        epochs=1000,
+        batch=2048,
+        linear=73.3,
+        url=f"{_FB}/barlowtwins/{_BT_INITIAL}/checkpoint.pth",
+        results_source=_BT_INITIAL_README,
+        note="The full training checkpoint of the run of resnet50.barlowtwins_in1k_ep1000_initial (README link "
+        "from commit 7b1baec, 2021-04-19). " + _BT_INITIAL_NOTE,
     ).entry(),
     # facebookresearch/vicreg, VICRegL
     _ResNet50(
@@ -495,6 +580,22 @@ _ENTRIES = (
         ).entry()
         for alpha, linear, miou in (("0.9", 71.2, 54.0), ("0.75", 70.4, 55.9))
     ),
+    *(
+        _ResNet50(
+            f"vicregl_in1k_alpha{alpha.replace('.', 'p')}_fullckpt",
+            method="vicregl",
+            origin="vicregl",
+            converter="barlowtwins_vicreg",
+            license=_NC,
+            epochs=None,
+            batch=None,
+            url=f"{_FB}/vicregl/resnet50_alpha{alpha}_fullckpt.pth",
+            linear=linear,
+            note=f"The full training checkpoint of the run of resnet50.vicregl_in1k_alpha{alpha.replace('.', 'p')}. "
+            "Epochs and batch not stated next to the file (the README's command: 300 epochs, batch 2048).",
+        ).entry()
+        for alpha, linear in (("0.9", 71.2), ("0.75", 70.4))
+    ),
     # deepmind BYOL: a JAX/Haiku pickle
     _ResNet50(
         "byol_in1k",
@@ -507,10 +608,36 @@ _ENTRIES = (
         batch=4096,
         url="https://storage.googleapis.com/deepmind-byol/checkpoints/pretrain_res50x1.pkl",
         linear=74.4,
-        unsupported="a JAX/Haiku dill pickle: reading it means importing dill, jax and haiku and running their code; "
-        "use resnet50.byol_mmpretrain_ep200 (a re-implementation) instead",
+        unsupported=_BYOL_JAX,
         note="Official BYOL ResNet-50 1x; 'should evaluate to ~74.4%'.",
     ).entry(),
+    *(
+        _ResNet50(
+            f"byol_ablation_ep300_{name.replace('batchsize_', 'bs')}",
+            method="byol",
+            origin="byol",
+            converter=None,
+            license=_NC,
+            license_basis="weights",
+            epochs=300,
+            batch=int(name.removeprefix("batchsize_")) if name.startswith("batchsize_") else None,
+            url=f"https://storage.googleapis.com/deepmind-byol/checkpoints/ablations/res50x1_{name}.pkl",
+            linear=None,
+            unsupported=_BYOL_JAX,
+            note=f"One of the README's ablation checkpoints ({what}): a ResNet-50 1x pretrained for 300 epochs, one of "
+            "three seeds picked at random; no accuracy is published next to it."
+            + ("" if name.startswith("batchsize_") else " Batch not stated for it (the default settings' is 4096)."),
+        ).entry()
+        for name, what in (
+            ("baseline", "baseline"),
+            *((f"batchsize_{batch}", f"batch size {batch}, figure 3a") for batch in (2048, 1024, 512, 256, 128, 64)),
+            ("no_grayscale", "remove grayscale, figure 3b"),
+            ("no_color", "remove color, figure 3b"),
+            ("crop_and_blur_only", "crop and blur only, figure 3b"),
+            ("crop_only", "crop only, figure 3b"),
+            ("crop_and_color_only", "crop and color only, table 18"),
+        )
+    ),
     # WXinlong/DenseCL
     _ResNet50(
         "densecl_in1k_ep200",
@@ -524,6 +651,33 @@ _ENTRIES = (
         url="https://huggingface.co/xinlongwang/DenseCL/resolve/main/densecl_r50_imagenet_200ep.pth?download=true",
         note="No ImageNet linear number published (VOC detection 58.7 AP, VOC segmentation 69.4 mIoU).",
     ).entry(),
+    *(
+        _ResNet50(
+            f"densecl_coco_ep{epochs}",
+            method="densecl",
+            origin="densecl",
+            converter="torchvision",
+            license="gpl-3.0",
+            pretrain_dataset="coco",
+            epochs=epochs,
+            batch=batch,
+            linear=None,
+            url=f"https://huggingface.co/xinlongwang/DenseCL/resolve/main/densecl_r50_coco_{epochs}ep.pth?download=true",
+            note=f"Pretrained on COCO, not ImageNet. No ImageNet number published (VOC detection {det} AP, VOC "
+            f"segmentation {seg} mIoU). {batch_note} Layout assumed to be that of the ImageNet file "
+            "(tools/extract_backbone_weights.py; unverified).",
+        ).entry()
+        for epochs, batch, det, seg, batch_note in (
+            (
+                800,
+                256,
+                56.7,
+                67.5,
+                "COCO train2017 and batch 256 as configs/selfsup/densecl/densecl_coco_800ep.py sets them.",
+            ),
+            (1600, None, 57.2, 68.0, "The repository has no 1600-epoch config: batch not stated."),
+        )
+    ),
     # facebookresearch/vissl
     *(
         _vissl(
@@ -566,10 +720,7 @@ _ENTRIES = (
         "pirl/r50_800ep_mlphead_gblur/model_final_checkpoint_phase799.torch",
         69.9,
         note="The authors' model with an MLP head and Gaussian blur; batch and layout unverified.",
-        results_source=(
-            "VISSL's PIRL project README",
-            "https://github.com/facebookresearch/vissl/blob/main/projects/PIRL/README.md",
-        ),
+        results_source=_PIRL_README,
     ),
     _vissl(
         "mocov2_vissl_ep200",
@@ -613,6 +764,165 @@ _ENTRIES = (
         "npid_1node_200ep_4kneg_npid_8gpu_resnet_23_07_20.9eb36512/model_final_checkpoint_phase199.torch",
         52.73,
         note="4k negatives; batch 256 as VISSL's configs/config/pretrain/npid/npid_8gpu_resnet.yaml sets it.",
+    ),
+    *(
+        _vissl(
+            f"jigsaw_vissl_ep105_perm{perms}",
+            "jigsaw",
+            105,
+            256,
+            f"jigsaw_rn50_in1k_ep105_perm2k_jigsaw_8gpu_resnet_{run}/model_final_checkpoint_phase104.torch",
+            linear,
+            note=f"{perms} permutations (the folder names say perm2k for all three runs; VISSL's benchmark config "
+            f"names this one rn50_in1k_perm{perms}_jigsaw). Epochs and batch as the config the folder names, "
+            "configs/config/pretrain/jigsaw/jigsaw_8gpu_resnet.yaml, sets them (105 epochs; 32 images a GPU x 8). "
+            + _VISSL_HEADS,
+        )
+        for perms, run, linear in (
+            ("100", "17_07_20.db174a43", 48.57),
+            ("2k", "17_07_20.cccee144", 46.73),
+            ("10k", "20_07_20.3d706467", 48.11),
+        )
+    ),
+    _ResNet50(
+        "jigsaw_goyal19_in1k",
+        method="jigsaw",
+        origin="vissl",
+        converter="vissl",
+        license=_NC,
+        epochs=None,
+        batch=None,
+        url=f"{_FB}/vissl/model_zoo/converted_vissl_rn50_jigsaw_in1k_goyal19.torch",
+        linear=46.58,
+        note="VISSL's conversion of the Caffe2 ResNet-50 of Goyal et al. 2019 (facebookresearch/"
+        "fair_self_supervision_benchmark, whose licence is CC-BY-NC 4.0: kept, the stricter reading, rather than "
+        "VISSL's MIT). VISSL evaluates it in its torchvision-layout ResNet-50 with RGB input. Layout "
+        "(model_state_dict of _feature_blocks.* names) from VISSL's benchmark config, unverified against the file. "
+        "Epochs and batch not stated by VISSL. " + _VISSL_HEADS,
+    ).entry(),
+    _vissl(
+        "rotnet_vissl_ep105",
+        "rotnet",
+        105,
+        256,
+        "rotnet_rn50_in1k_ep105_rotnet_8gpu_resnet_17_07_20.46bada9f/model_final_checkpoint_phase125.torch",
+        48.2,
+        note="Batch as the config the folder names, configs/config/pretrain/rotnet/rotnet_8gpu_resnet.yaml, sets it "
+        "(32 images a GPU x 8; it tests every 5 epochs, hence phase 125 after 105 epochs). " + _VISSL_HEADS,
+    ),
+    _vissl(
+        "clusterfit_vissl_ep105",
+        "clusterfit",
+        105,
+        None,
+        "converted_vissl_rn50_rotnet_16kclusters_in1k_ep105.torch",
+        53.63,
+        note="16k clusters of RotNet features; a converted file whose batch VISSL does not state.",
+    ),
+    _ResNet50(
+        "npid_vissl_lemniscate",
+        method="npid",
+        origin="vissl",
+        converter="vissl",
+        license="unknown",
+        epochs=None,
+        batch=None,
+        url=f"{_FB}/vissl/model_zoo/converted_vissl_rn50_npid_lemniscate_neg4k_stepLR_8gpu.torch",
+        linear=54.99,
+        note="VISSL's conversion of the original lemniscate.pytorch ResNet-50 (its 'Oldies': 4096 negatives, NCE "
+        "loss). That repository states no licence, and VISSL's MIT is not taken for weights VISSL did not train. "
+        "Epochs and batch not stated (lemniscate's main.py defaults: 200 epochs, batch 256). Layout "
+        "(model_state_dict of _feature_blocks.* names) from VISSL's benchmark config, unverified against the file.",
+    ).entry(),
+    _vissl(
+        "npidpp_vissl_ep800",
+        "npidpp",
+        800,
+        1024,
+        "npid_pp/4node_800ep_32kneg_cosine_resnet_23_07_20.75432662/model_final_checkpoint_phase799.torch",
+        56.68,
+        note="32k negatives, cosine schedule; batch as configs/config/pretrain/npid/npid++_4nodes_resnet.yaml sets "
+        "it (32 a GPU x 8 x 4 nodes). VISSL's benchmark config loads the same run from another folder, "
+        "npid_4node_800ep_32kneg_cosine_npid++_4nodes_resnet_23_07_20.75432662/; which of the two is live is "
+        "untested.",
+    ),
+    *(
+        _vissl(
+            f"swav_vissl_ep{epochs}{tag}",
+            "swav",
+            epochs,
+            batch,
+            f"{folder}/model_final_checkpoint_phase{epochs - 1}.torch",
+            linear,
+            note=note,
+        )
+        for epochs, batch, tag, folder, linear, note in (
+            (100, 4096, "", "swav_in1k_rn50_100ep_swav_8node_resnet_27_07_20.7e6fc6bf", 71.99, None),
+            (200, 4096, "", "swav_in1k_rn50_200ep_swav_8node_resnet_27_07_20.bd595bb0", 73.85, None),
+            (400, 4096, "", "swav_in1k_rn50_400ep_swav_8node_resnet_27_07_20.a5990fc9", 74.81, None),
+            (
+                200,
+                256,
+                "_bs256",
+                "swav_4gpu_bs64_200ep_2x224_6x96_queue_swav_8node_resnet_28_07_20.a8f2c735",
+                73.07,
+                None,
+            ),
+            (
+                400,
+                256,
+                "_bs256",
+                "swav_4gpu_bs64_400ep_2x224_6x96_queue_swav_8node_resnet_28_07_20.5e967ca0",
+                74.3,
+                None,
+            ),
+            (
+                400,
+                4096,
+                "_2x224",
+                "swav_8node_2x224_rn50_in1k_swav_8node_resnet_30_07_20.c8fd7169",
+                69.53,
+                "Without multi-crop (two 224-px views).",
+            ),
+        )
+    ),
+    *(
+        _ResNet50(
+            f"deepclusterv2_vissl_ep{epochs}{tag}",
+            method="deepclusterv2",
+            origin="vissl",
+            converter="swav",
+            license=_NC,
+            epochs=epochs,
+            batch=4096,
+            url=f"{_FB}/vissl/model_zoo/deepclusterv2_{epochs}ep{tag}_pretrain.pth.tar",
+            linear=linear,
+            note=f"Multi-crop {crops}. VISSL's copy of the SwAV repository's DeepCluster-v2 file, as its row's link to "
+            "that model zoo says: batch from there (4096), licence kept as that release's (CC-BY-NC 4.0, the "
+            "stricter reading, rather than VISSL's MIT); VISSL loads it as SwAV's layout (REMOVE_PREFIX=module.).",
+        ).entry()
+        for epochs, tag, crops, linear in (
+            (400, "_2x224", "2x224", 70.01),
+            (400, "", "2x160 + 4x96", 74.32),
+            (800, "", "2x224 + 6x96", 75.18),
+        )
+    ),
+    *(
+        _vissl(
+            f"pirl_vissl_ep200_{head}head",
+            "pirl",
+            200,
+            None,
+            f"pirl/{folder}/model_final_checkpoint_phase199.torch",
+            linear,
+            note=f"The authors' model with {description}; a different file from resnet50.pirl_vissl_ep200. Batch and "
+            "layout unverified.",
+            results_source=_PIRL_README,
+        )
+        for head, folder, description, linear in (
+            ("linear", "r50_200ep", "a linear head", 62.9),
+            ("mlp", "r50_200ep_mlp_gblur", "an MLP head and Gaussian blur", 65.8),
+        )
     ),
     # open-mmlab/mmpretrain and mmselfsup
     _mm(
@@ -721,6 +1031,90 @@ _ENTRIES = (
         58.3,
         origin="mmselfsup",
     ),
+    _mm(
+        "relativeloc_mmselfsup_ep70",
+        "relativeloc",
+        70,
+        512,
+        "relative_loc/relative-loc_resnet50_8xb64-steplr-70e_in1k/"
+        "relative-loc_resnet50_8xb64-steplr-70e_in1k_20220825-daae1b41.pth",
+        40.4,
+        note="Trained on inputs normalised with mean (124, 117, 104) and std (59, 58, 58) on 0-255 (ImageNet's, "
+        "rounded). The number is the global-pooled linear probe (resnet50_linear-8xb32-steplr-100e_in1k).",
+        origin="mmselfsup",
+    ),
+    _mm(
+        "rotnet_mmselfsup_ep70",
+        "rotnet",
+        70,
+        128,
+        "rotation_pred/rotation-pred_resnet50_8xb16-steplr-70e_in1k/"
+        "rotation-pred_resnet50_8xb16-steplr-70e_in1k_20220825-a8bf5f69.pth",
+        47.0,
+        note="mmselfsup's Rotation-Pred. The number is the global-pooled linear probe "
+        "(resnet50_linear-8xb32-steplr-100e_in1k).",
+        origin="mmselfsup",
+    ),
+    *(
+        _mm(
+            f"byol_mmselfsup_ep{epochs}_accum16",
+            "byol",
+            epochs,
+            256,
+            f"byol/byol_resnet50_8xb32-accum16-coslr-{epochs}e_in1k_20220225-{digest}.pth",
+            linear,
+            note="Batch 256 a step (8 x 32, as the metafile gives it), gradients accumulated over 16 steps: 4096 an "
+            "update (the config's comment). An mmselfsup 0.x file: the backbone is also under online_net.0, "
+            "beside target_net.",
+            origin="mmselfsup0x",
+        )
+        for epochs, digest, linear in ((200, "5c8b2c2e", 71.72), (300, "a0daa54a", 72.93))
+    ),
+    _mm(
+        "odc_mmselfsup_ep440",
+        "odc",
+        440,
+        512,
+        "odc/odc_resnet50_8xb64-steplr-440e_in1k_20220225-a755d9c0.pth",
+        53.43,
+        note="The metafile says 200 epochs; its config trains 440 (max_epochs=440). ODC's README gives 53.42 for "
+        "the global-pooled probe (AvgPool); model_zoo.md and the metafile 53.43.",
+        origin="mmselfsup0x",
+    ),
+    _mm(
+        "interclr_mmselfsup_ep200",
+        "interclr",
+        200,
+        256,
+        "interclr/interclr-moco_resnet50_8xb32-coslr-200e_in1k_20221206-38f8fdaf.pth",
+        68.04,
+        note="InterCLR-MoCo. The number is not the global-pooled probe: InterCLR's README gives it as Feature5, a "
+        "linear head on the res5 map pooled to a fixed size (resnet50_mhead_linear-8xb32-steplr-90e_in1k); no "
+        "global-pooled number is published. The backbone is also under encoder_q.0, beside encoder_k.",
+        origin="mmselfsup0x",
+    ),
+    _ResNet50(
+        "spark_mmpretrain_ep800",
+        method="spark",
+        origin="mmpretrain",
+        converter="mmselfsup",
+        license="apache-2.0",
+        epochs=800,
+        batch=4096,
+        url="https://download.openmmlab.com/mmpretrain/v1.0/spark/spark_sparse-resnet50_8xb512-amp-coslr-800e_in1k/"
+        "spark_sparse-resnet50_8xb512-amp-coslr-800e_in1k_20230612-e403c28f.pth",
+        hash_kind="sha256-prefix",
+        published_hash="e403c28f",
+        linear=None,
+        extra=(("finetune", "top-1 accuracy", 80.1), ("finetune", "top-5 accuracy", 94.9)),
+        results_source=(
+            "mmpretrain's spark results",
+            "https://github.com/open-mmlab/mmpretrain/blob/main/configs/spark/README.md",
+        ),
+        note="Pretrained as mmpretrain's SparseResNet (a ResNet-50 whose conv, BN and pooling layers are sparse "
+        "subclasses with the same parameter names). No linear probe is published: the numbers are those of the "
+        "300-epoch full fine-tune (resnet50_spark-pre_300e_in1k) in a dense ResNet-50.",
+    ).entry(),
     # lightly-ai/lightly ImageNet benchmarks (PyTorch Lightning checkpoints)
     _lightly("barlowtwins", 256, "imagenet_resnet50_barlowtwins_2023-08-18_00-11-03", 500400, 62.9, 72.6, 45.6),
     _lightly("byol", 256, "imagenet_resnet50_byol_2024-02-14_16-10-09", 500400, 62.5, 74.5, 46.0),
@@ -729,6 +1123,19 @@ _ENTRIES = (
     _lightly("simclr", 256, "imagenet_resnet50_simclr_2023-06-22_09-11-13", 500400, 63.2, 73.9, 44.8),
     _lightly("swav", 256, "imagenet_resnet50_swav_2023-05-25_08-29-14", 500400, 67.2, 75.4, 49.5),
     _lightly("vicreg", 256, "imagenet_resnet50_vicreg_2023-09-11_10-53-08", 500400, 63.0, 73.7, 46.3),
+    _lightly("dcl", 256, "imagenet_resnet50_dcl_2023-07-04_16-51-40", 500400, 65.1, 73.5, 49.6),
+    _lightly("dclw", 256, "imagenet_resnet50_dclw_2023-07-07_14-57-13", 500400, 64.5, 73.2, 48.5),
+    _lightly(
+        "tico",
+        256,
+        "imagenet_resnet50_tico_2024-01-07_18-40-57",
+        250200,
+        49.7,
+        72.7,
+        26.6,
+        note="The table gives batch 256, but the checkpoint's step count (250200 in 100 epochs) is half that of the "
+        "other batch-256 runs (500400), as a batch of 512 would give.",
+    ),
     # Supervised references (torchvision), to compare the self-supervised ones with.
     _ResNet50(
         "supervised_tv_in1k",

@@ -41,6 +41,30 @@ _SWAV = Paper(
     2020,
     "2006.09882",
 )
+_PIRL = Paper(
+    "misra2020pirl",
+    "Self-Supervised Learning of Pretext-Invariant Representations",
+    "Misra, Ishan and van der Maaten, Laurens",
+    "CVPR",
+    2020,
+    "1912.01991",
+)
+_ROTNET = Paper(
+    "gidaris2018rotnet",
+    "Unsupervised Representation Learning by Predicting Image Rotations",
+    "Gidaris, Spyros and Singh, Praveer and Komodakis, Nikos",
+    "ICLR",
+    2018,
+    "1803.07728",
+)
+_DCL = Paper(
+    "yeh2022dcl",
+    "Decoupled Contrastive Learning",
+    "Yeh, Chun-Hsiao and Hong, Cheng-Yao and Hsu, Yen-Chi and Liu, Tyng-Luh and Chen, Yubei and LeCun, Yann",
+    "ECCV",
+    2022,
+    "2110.06848",
+)
 METHODS = {
     "simsiam": Method(
         "SimSiam",
@@ -167,17 +191,8 @@ METHODS = {
             "2002.05709",
         ),
     ),
-    "pirl": Method(
-        "PIRL",
-        Paper(
-            "misra2020pirl",
-            "Self-Supervised Learning of Pretext-Invariant Representations",
-            "Misra, Ishan and van der Maaten, Laurens",
-            "CVPR",
-            2020,
-            "1912.01991",
-        ),
-    ),
+    "pirl": Method("PIRL", _PIRL),
+    "npidpp": Method("NPID++", _PIRL),  # introduced in the PIRL paper
     "npid": Method(
         "NPID",
         Paper(
@@ -187,6 +202,88 @@ METHODS = {
             "CVPR",
             2018,
             "1805.01978",
+        ),
+    ),
+    "jigsaw": Method(
+        "Jigsaw",
+        Paper(
+            "noroozi2016jigsaw",
+            "Unsupervised Learning of Visual Representations by Solving Jigsaw Puzzles",
+            "Noroozi, Mehdi and Favaro, Paolo",
+            "ECCV",
+            2016,
+            "1603.09246",
+        ),
+    ),
+    "rotnet": Method("RotNet", _ROTNET),  # mmselfsup calls it Rotation-Pred
+    "relativeloc": Method(
+        "Relative-Loc",
+        Paper(
+            "doersch2015relativeloc",
+            "Unsupervised Visual Representation Learning by Context Prediction",
+            "Doersch, Carl and Gupta, Abhinav and Efros, Alexei A.",
+            "ICCV",
+            2015,
+            "1505.05192",
+        ),
+    ),
+    "clusterfit": Method(
+        "ClusterFit",
+        Paper(
+            "yan2020clusterfit",
+            "ClusterFit: Improving Generalization of Visual Representations",
+            "Yan, Xueting and Misra, Ishan and Gupta, Abhinav and Ghadiyaram, Deepti and Mahajan, Dhruv",
+            "CVPR",
+            2020,
+            "1912.03330",
+        ),
+    ),
+    "odc": Method(
+        "ODC",
+        Paper(
+            "zhan2020odc",
+            "Online Deep Clustering for Unsupervised Representation Learning",
+            "Zhan, Xiaohang and Xie, Jiahao and Liu, Ziwei and Ong, Yew-Soon and Loy, Chen Change",
+            "CVPR",
+            2020,
+            "2006.10645",
+        ),
+    ),
+    "interclr": Method(
+        "InterCLR",
+        Paper(
+            "xie2022interclr",
+            "Delving into Inter-Image Invariance for Unsupervised Visual Representations",
+            "Xie, Jiahao and Zhan, Xiaohang and Liu, Ziwei and Ong, Yew-Soon and Loy, Chen Change",
+            "IJCV",
+            2022,
+            "2008.11702",
+        ),
+    ),
+    "spark": Method(
+        "SparK",
+        Paper(
+            "tian2023spark",
+            "Designing BERT for Convolutional Networks: Sparse and Hierarchical Masked Modeling",
+            "Tian, Keyu and Jiang, Yi and Diao, Qishuai and Lin, Chen and Wang, Liwei and Yuan, Zehuan",
+            "ICLR",
+            2023,
+            "2301.03580",
+        ),
+    ),
+    "dcl": Method("SimCLR + DCL", _DCL),
+    "dclw": Method("SimCLR + DCLW", _DCL),  # DCL's weighted variant, in the same paper
+    "tico": Method(
+        "TiCo",
+        Paper(
+            "zhu2022tico",
+            "TiCo: Transformation Invariance and Covariance Contrast for Self-Supervised Visual Representation "
+            "Learning",
+            "Zhu, Jiachen and Moraes, Rafael M. and Karakulak, Serkan and Sobol, Vlad and Canziani, Alfredo and "
+            "LeCun, Yann",
+            "arXiv",
+            2022,
+            "2206.10698",
         ),
     ),
     "supervised": Method(
