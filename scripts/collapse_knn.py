@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from simsiam_zoo.checkpoint import CHECKPOINT_NAME, read_training_checkpoint
 from simsiam_zoo.features import embed_dataset
 from simsiam_zoo.losses import normalized_std
 from simsiam_zoo.model import untrained_backbone
@@ -64,19 +64,19 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{'run':<24} {'step':>6} {'stop-grad':>9} {'kNN backbone':>13} {'kNN z':>7} {'z-std':>7} {'1/sqrt(d)':>9}")
     for index, run in enumerate(args.runs):
-        checkpoint = load_checkpoint(run / CHECKPOINT_NAME)
-        recipe = recipe_from_dict(checkpoint["recipe"], source=str(run / CHECKPOINT_NAME))
+        checkpoint = read_training_checkpoint(run / CHECKPOINT_NAME, kind="pretraining")
+        recipe = recipe_from_dict(checkpoint.run, source=str(run / CHECKPOINT_NAME))
         split = knn_monitor_split(recipe, build_dataset(recipe))
         if split is None:
             raise SystemExit(f"{run}: its recipe has no labelled kNN monitor split")
         if index == 0:
             print("\n".join(_baselines(recipe, split, args.device)))
         model = build_model(recipe)
-        model.load_state_dict(checkpoint["model"])
+        model.load_state_dict(checkpoint.model)
         print(
             _row(
                 str(run),
-                checkpoint["step"],
+                checkpoint.step,
                 str(recipe.loss.stop_gradient),
                 model,
                 split,

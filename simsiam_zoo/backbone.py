@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from simsiam_zoo.augment import Preprocessing
+from simsiam_zoo.checkpoint import TrainingCheckpoint
 from simsiam_zoo.errors import HubFolderError, listed
 from simsiam_zoo.hub.folder import check_architecture, non_finite_keys
 from simsiam_zoo.recipe import Recipe
@@ -96,7 +97,6 @@ def preprocessing_from_recipe(recipe: Recipe) -> Preprocessing:
     )
 
 
-def backbone_from_training_checkpoint(checkpoint: Mapping[str, object]) -> dict[str, torch.Tensor]:
-    model_state = checkpoint["model"]
-    assert isinstance(model_state, Mapping)
-    return {k.removeprefix("backbone."): v for k, v in model_state.items() if k.startswith("backbone.")}
+def backbone_from_training_checkpoint(checkpoint: TrainingCheckpoint) -> dict[str, torch.Tensor]:
+    """The backbone's weights in a pretraining checkpoint (SimSiam's `backbone.*`)."""
+    return {k.removeprefix("backbone."): v for k, v in checkpoint.model.items() if k.startswith("backbone.")}

@@ -2,7 +2,9 @@
 with tensors, plain containers and a short allow-list of data-only globals, never by unpickling arbitrary objects;
 the training loops write theirs here, whole or not at all.
 
-Also the names of a training run's files, which the training loop writes and export and the loader read.
+Also the one schema of the training loops' own checkpoints (`TrainingCheckpoint`, pretraining's and fine-tuning's
+alike, with a reader for the layouts before it) and the names of a training run's files, which the training loop
+writes and export and the loader read.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 import argparse
 import io
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from safetensors import SafetensorError
@@ -31,6 +34,64 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     buffer = io.BytesIO()
     torch.save(state, buffer)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+TRAINING_FORMAT = 2  # the version of `TrainingCheckpoint`'s layout; files without one are the layouts before it
+TrainingKind = Literal["pretraining", "finetune"]
+
+
+@dataclass
+class TrainingCheckpoint:
+    """What a training loop saves to resume, pretraining's and fine-tuning's alike."""
+
+    kind: TrainingKind
+    run: dict[str, Any]  # what the run is, which a resume must match: pretraining's recipe, fine-tuning's settings
+    step: int
+    model: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    # The loop's own records: pretraining's epochs, logged steps, the epoch's running sums and the schedule's
+    # horizon; fine-tuning's history and loss sum.
+    records: dict[str, Any]
+
+    def save(self, path: Path) -> None:
+        fields = ("kind", "run", "step", "model", "optimizer", "records")
+        save_checkpoint(path, {"format": TRAINING_FORMAT, **{name: getattr(self, name) for name in fields}})
+
+
+# The layouts before `TRAINING_FORMAT`: each kind's top-level keys, read into the run and the records.
+_EARLIER_LAYOUTS: dict[TrainingKind, tuple[str, tuple[str, ...]]] = {
+    "pretraining": ("recipe", ("epochs", "steps", "epoch_sums", "horizon")),
+    "finetune": ("settings", ("history", "loss_sum")),
+}
+
+
+def read_training_checkpoint(path: str | Path, *, kind: TrainingKind) -> TrainingCheckpoint:
+    """A training loop's checkpoint of `kind`, in this layout or the one before it; another file is a
+    ConversionError naming it."""
+    saved = read_torch_checkpoint(Path(path))
+    checkpoint = training_checkpoint_from(saved, kind=kind)
+    if checkpoint is None:
+        found = f"a {saved['kind']} checkpoint" if isinstance(saved, dict) and "kind" in saved else "another file"
+        raise ConversionError(f"{path}: not a {kind} checkpoint of this project ({found})")
+    return checkpoint
+
+
+def training_checkpoint_from(saved: Any, *, kind: TrainingKind) -> TrainingCheckpoint | None:
+    """`saved` (a file `read_torch_checkpoint` read) as a checkpoint of `kind`, in this layout or the one before
+    it; None when it is not one."""
+    if not isinstance(saved, dict):
+        return None
+    if saved.get("format") == TRAINING_FORMAT:
+        if saved.get("kind") != kind:
+            return None
+        return TrainingCheckpoint(
+            kind, saved["run"], saved["step"], saved["model"], saved["optimizer"], saved["records"]
+        )
+    run_key, record_keys = _EARLIER_LAYOUTS[kind]
+    if "format" in saved or not {run_key, "step", "model", "optimizer"} <= saved.keys():
+        return None
+    records = {key: saved[key] for key in record_keys if key in saved}
+    return TrainingCheckpoint(kind, saved[run_key], saved["step"], saved["model"], saved["optimizer"], records)
 
 
 def read_safetensors(path: Path, *, error: type[SimsiamZooError]) -> dict[str, torch.Tensor]:

@@ -19,7 +19,7 @@ from simsiam_zoo.backbone import (
     infer_resnet_arch,
     preprocessing_from_recipe,
 )
-from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from simsiam_zoo.checkpoint import CHECKPOINT_NAME, read_training_checkpoint
 from simsiam_zoo.convert import convert_state_dict, load_checkpoint_file
 from simsiam_zoo.digests import file_digests, sha256_file
 from simsiam_zoo.errors import ChecksumMismatch, ConversionError, HubFolderError
@@ -91,8 +91,8 @@ def export_checkpoint(
     check_repo_id(repo_id or f"{DEFAULT_ORG}/{name}")
     check_output(out_dir, kind=HUB_FOLDER_KIND, inputs=(checkpoint_path,), overwrite=overwrite)
     checkpoint_path = _run_checkpoint(Path(checkpoint_path))
-    checkpoint = load_checkpoint(checkpoint_path)
-    recipe = recipe_from_dict(checkpoint["recipe"], source=str(checkpoint_path))
+    checkpoint = read_training_checkpoint(checkpoint_path, kind="pretraining")
+    recipe = recipe_from_dict(checkpoint.run, source=str(checkpoint_path))
     state = backbone_from_training_checkpoint(checkpoint)
     model = backbone_from_state(recipe.model.arch, state, source=str(checkpoint_path))
     entry = _claimed_by_training_run(name, arch=recipe.model.arch)
@@ -112,7 +112,7 @@ def export_checkpoint(
         results=tuple(results),
         method=method,
     )
-    full_state = {k: v for k, v in checkpoint["model"].items() if not k.startswith("target.")}
+    full_state = {k: v for k, v in checkpoint.model.items() if not k.startswith("target.")}
     return write_hub_folder(
         out_dir,
         backbone_state=state,

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.backbone import LoadedBackbone
-from simsiam_zoo.checkpoint import load_checkpoint, save_checkpoint
+from simsiam_zoo.checkpoint import TrainingCheckpoint, read_training_checkpoint
 from simsiam_zoo.data import EpochSampler, Transformed, dataset_fingerprint, dataset_stretches
 from simsiam_zoo.digests import weights_sha256
 from simsiam_zoo.distributed import (
@@ -295,30 +295,25 @@ class _Finetuning:
         """The step the checkpoint holds (0 without one), its state loaded."""
         if self.checkpoint is None or not self.checkpoint.exists():
             return 0
-        state = load_checkpoint(self.checkpoint)
-        if state.get("settings") != self.settings:
+        saved = read_training_checkpoint(self.checkpoint, kind="finetune")
+        if saved.run != self.settings:
             raise DataError(
                 f"{self.checkpoint}: the checkpoint of another run (other data, schedule, seed, shuffling "
                 "or backbone); choose another checkpoint folder or delete it"
             )
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.history = state["history"]
-        self.loss_sum.fill_(state["loss_sum"])
-        return state["step"]
+        self.model.load_state_dict(saved.model)
+        self.optimizer.load_state_dict(saved.optimizer)
+        self.history = saved.records["history"]
+        self.loss_sum.fill_(saved.records["loss_sum"])
+        return saved.step
 
     def save(self, step: int) -> None:
         if self.checkpoint is None or not self.context.is_main:
             return
-        state = {
-            "settings": self.settings,
-            "step": step,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "history": self.history,
-            "loss_sum": self.loss_sum.item(),
-        }
-        save_checkpoint(self.checkpoint, state)
+        records = {"history": self.history, "loss_sum": self.loss_sum.item()}
+        TrainingCheckpoint(
+            "finetune", self.settings, step, self.model.state_dict(), self.optimizer.state_dict(), records
+        ).save(self.checkpoint)
 
     def batches(self, epoch: int, start_batch: int) -> DataLoader:
         # Global shuffling: global batch b of the one-process order, each rank its slice, the same steps on any

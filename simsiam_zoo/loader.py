@@ -20,7 +20,7 @@ from simsiam_zoo.backbone import (
     infer_resnet_arch,
     preprocessing_from_recipe,
 )
-from simsiam_zoo.checkpoint import CHECKPOINT_NAME, read_torch_checkpoint
+from simsiam_zoo.checkpoint import CHECKPOINT_NAME, read_torch_checkpoint, training_checkpoint_from
 from simsiam_zoo.convert import convert_state_dict
 from simsiam_zoo.digests import sha256_file
 from simsiam_zoo.errors import HubFolderError
@@ -83,13 +83,14 @@ def _from_file(path: Path, *, arch: str | None) -> LoadedBackbone:
         else:
             preprocessing = Preprocessing()
     else:
-        checkpoint = read_torch_checkpoint(path)
-        if isinstance(checkpoint, dict) and "recipe" in checkpoint and "model" in checkpoint:  # ours
-            recipe = recipe_from_dict(checkpoint["recipe"], source=str(path))
-            state, arch = backbone_from_training_checkpoint(checkpoint), arch or recipe.model.arch
+        saved = read_torch_checkpoint(path)
+        ours = training_checkpoint_from(saved, kind="pretraining")
+        if ours is not None:
+            recipe = recipe_from_dict(ours.run, source=str(path))
+            state, arch = backbone_from_training_checkpoint(ours), arch or recipe.model.arch
             preprocessing = preprocessing_from_recipe(recipe)
         else:
-            _, state = convert_state_dict(checkpoint)
+            _, state = convert_state_dict(saved)
             preprocessing = Preprocessing()
     arch = arch or infer_resnet_arch(state, source=str(path))
     model = backbone_from_state(arch, state, source=str(path))

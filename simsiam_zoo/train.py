@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from simsiam_zoo import engine
 from simsiam_zoo._io import atomic_write_text, claim_output_dir, remove_stale_temps
 from simsiam_zoo.augment import SimSiamViews, eval_transform
-from simsiam_zoo.checkpoint import CHECKPOINT_NAME, RECIPE_NAME, load_checkpoint, save_checkpoint
+from simsiam_zoo.checkpoint import CHECKPOINT_NAME, RECIPE_NAME, TrainingCheckpoint, read_training_checkpoint
 from simsiam_zoo.data import (
     EpochSampler,
     FakeImages,
@@ -318,10 +318,11 @@ class _Pretraining:
         self.monitor_split = knn_monitor_split(recipe, dataset, strict=strict)
         model = build_model(recipe)
         self.optimizer = recipe_optimizer(model, recipe)
-        self.state: dict[str, Any] = {"step": 0, "epochs": [], "steps": [], "epoch_sums": [0.0, 0.0, 0]}
+        # The checkpoint's records: the epochs' rows, the logged steps, the epoch's running sums (and the horizon).
+        self.state: dict[str, Any] = {"epochs": [], "steps": [], "epoch_sums": [0.0, 0.0, 0]}
+        self.step = 0
         if self.checkpoint_path.exists():
-            self.state = _resume(self.checkpoint_path, recipe, model, self.optimizer)
-        self.step = self.state["step"]
+            self.step, self.state = _resume(self.checkpoint_path, recipe, model, self.optimizer)
         # The epoch's running sums of loss and z-std, on the device; the checkpoint holds them as floats.
         *sums, self.epoch_steps = self.state.pop("epoch_sums")
         self.epoch_sums = torch.tensor(sums, dtype=torch.float64, device=device)
@@ -467,18 +468,19 @@ class _Pretraining:
 
     def checkpoint(self) -> None:
         if self.context.is_main:
-            save_checkpoint(
-                self.checkpoint_path,
-                {
-                    **self.state,
-                    "step": self.step,
-                    "horizon": self.total_steps,
-                    "epoch_sums": [*self.epoch_sums.tolist(), self.epoch_steps],
-                    "recipe": self.recipe.to_dict(),
-                    "model": self.core.state_dict(),
-                    "optimizer": self.optimizer.state_dict(),
-                },
-            )
+            records = {
+                **self.state,
+                "epoch_sums": [*self.epoch_sums.tolist(), self.epoch_steps],
+                "horizon": self.total_steps,
+            }
+            TrainingCheckpoint(
+                "pretraining",
+                self.recipe.to_dict(),
+                self.step,
+                self.core.state_dict(),
+                self.optimizer.state_dict(),
+                records,
+            ).save(self.checkpoint_path)
             _write_csv(self.output_dir / "metrics.csv", self.state["epochs"], EPOCH_FIELDS)
             _write_csv(self.output_dir / "steps.csv", self.state["steps"], STEP_FIELDS)
 
@@ -489,28 +491,28 @@ class _Pretraining:
             self.writer.close()
 
 
-def _resume(path: Path, recipe: Recipe, model: SimSiam, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+def _resume(path: Path, recipe: Recipe, model: SimSiam, optimizer: torch.optim.Optimizer) -> tuple[int, dict[str, Any]]:
+    """The step and records of the run's checkpoint, its model and optimizer state loaded."""
     try:
-        saved = load_checkpoint(path)
+        saved = read_training_checkpoint(path, kind="pretraining")
     except Exception as error:  # a truncated or foreign file: say which and stop, keep it for inspection
         raise RecipeError(f"{path}: cannot resume from this checkpoint: {error}") from None
-    saved_recipe = recipe_from_dict(saved["recipe"], source=str(path))
+    saved_recipe = recipe_from_dict(saved.run, source=str(path))
     if saved_recipe != recipe:
         raise RecipeError(
             f"{path}: the checkpoint was trained with a different recipe ({saved_recipe.name!r}); "
             "use a new output folder or the same recipe"
         )
-    model.load_state_dict(saved["model"])
+    model.load_state_dict(saved.model)
     try:
-        optimizer.load_state_dict(saved["optimizer"])
+        optimizer.load_state_dict(saved.optimizer)
     except ValueError as error:  # e.g. LARS before BN and biases had their own parameter groups
         raise RecipeError(
             f"{path}: the optimizer state does not fit this version's parameter groups ({error}); "
             "use a new output folder"
         ) from None
     # A checkpoint written before runs could be fitted to a deadline has no horizon: the recipe's is its own.
-    horizon = {"horizon": saved["horizon"]} if "horizon" in saved else {}
-    return {**{key: saved[key] for key in ("step", "epochs", "steps", "epoch_sums")}, **horizon}
+    return saved.step, saved.records
 
 
 def _optimizer_to(optimizer: torch.optim.Optimizer, device: torch.device) -> None:

@@ -106,7 +106,7 @@ def test_demo_with_a_tiny_budget(tmp_path):
     pair_bytes = [p.read_bytes() for p in pair]
     main = next(out.glob("run-[0-9]*")) / "checkpoint.pt"
     saved = torch.load(main, weights_only=True)
-    main_bytes, main_step, planned = main.read_bytes(), saved["step"], saved["horizon"]
+    main_bytes, main_step, planned = main.read_bytes(), saved["step"], saved["records"]["horizon"]
     again = run_demo(
         out_dir=out,
         minutes=0.4,

@@ -156,11 +156,13 @@ def test_full_finetune_trains_the_backbone_and_beats_chance(loaded: LoadedBackbo
     assert finetuned.history[-1]["lr"] < finetuned.history[0]["lr"] < 0.02  # cosine decay
 
 
+@pytest.mark.parametrize("layout", ["current", "earlier"])
 def test_an_interrupted_finetune_resumes_to_the_parameters_of_an_uninterrupted_one(
-    loaded: LoadedBackbone, finetuned: FinetuneResult, tmp_path: Path
+    loaded: LoadedBackbone, finetuned: FinetuneResult, tmp_path: Path, layout: str
 ) -> None:
     """Stopped inside epoch 1 and resumed from its checkpoint: bit for bit the run of `finetuned`, and a rerun of
-    the finished run returns it at once; a checkpoint of another schedule is refused."""
+    the finished run returns it at once; a checkpoint of another schedule is refused. Also from a checkpoint in the
+    layout before `TrainingCheckpoint` (settings, history and loss sum at the top level)."""
     checkpoint = tmp_path / "finetune.pt"
     options = dict(
         num_classes=4,
@@ -172,6 +174,10 @@ def test_an_interrupted_finetune_resumes_to_the_parameters_of_an_uninterrupted_o
     )
     stopped = finetune(loaded.model, coloured(64, seed=1), coloured(32, seed=2), max_steps=3, **options)
     assert stopped.history == [] and checkpoint.exists()
+    if layout == "earlier":
+        saved = torch.load(checkpoint, weights_only=True)
+        kept = {key: saved[key] for key in ("step", "model", "optimizer")}
+        torch.save({"settings": saved["run"], **kept, **saved["records"]}, checkpoint)
     for _ in range(2):  # resumed, then finished already
         resumed = finetune(loaded.model, coloured(64, seed=1), coloured(32, seed=2), **options)
         state = resumed.model.state_dict()

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint, read_training_checkpoint
 from simsiam_zoo.data import labelled_images
-from simsiam_zoo.errors import DataError, RecipeError, TrainingDiverged
+from simsiam_zoo.errors import ConversionError, DataError, RecipeError, TrainingDiverged
 from simsiam_zoo.losses import simsiam_loss
 from simsiam_zoo.recipe import load_recipe
 from simsiam_zoo.train import _Pretraining, build_model, learning_rate, recipe_optimizer, train
@@ -77,6 +77,35 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tiny_recipe, tmp_path, 
     assert all(torch.equal(a[key], b[key]) for key in a)
     assert _metrics(tmp_path / "whole") == _metrics(tmp_path / "resumed")
     assert (tmp_path / "resumed" / "recipe.yaml").read_text() == tiny_recipe.to_yaml()
+
+
+def _as_earlier_layout(path: Path) -> None:
+    """Rewrite a run's checkpoint as runs wrote it before the one training schema: the records, the recipe, the
+    model and the optimizer at the top level, no format, no horizon."""
+    saved = load_checkpoint(path)
+    records = {key: value for key, value in saved["records"].items() if key != "horizon"}
+    earlier = {**records, "step": saved["step"], "recipe": saved["run"], "model": saved["model"]}
+    torch.save({**earlier, "optimizer": saved["optimizer"]}, path)
+
+
+def test_a_checkpoint_of_the_earlier_layout_resumes_exports_and_loads(tiny_recipe, tmp_path):
+    """Runs saved before `TrainingCheckpoint` resume to the uninterrupted run's very weights and load by path; the
+    file of another kind is refused by name."""
+    whole = train(tiny_recipe, output_dir=tmp_path / "whole", progress=False)
+    train(tiny_recipe, output_dir=tmp_path / "earlier", max_steps=5, progress=False)
+    _as_earlier_layout(tmp_path / "earlier" / CHECKPOINT_NAME)
+    assert "format" not in load_checkpoint(tmp_path / "earlier" / CHECKPOINT_NAME)
+    from simsiam_zoo.loader import load_backbone
+
+    assert load_backbone(tmp_path / "earlier").arch == "resnet18"
+    resumed = train(tiny_recipe, output_dir=tmp_path / "earlier", progress=False)
+    assert (resumed.step, resumed.total_steps) == (whole.step, whole.total_steps) == (8, 8)
+    a, b = _final_state(tmp_path / "whole"), _final_state(tmp_path / "earlier")
+    assert all(torch.equal(a[key], b[key]) for key in a)
+    saved = load_checkpoint(tmp_path / "earlier" / CHECKPOINT_NAME)
+    assert (saved["format"], saved["kind"], saved["records"]["horizon"]) == (2, "pretraining", 8)
+    with pytest.raises(ConversionError, match=r"checkpoint.pt: not a finetune checkpoint of this project \(a "):
+        read_training_checkpoint(tmp_path / "earlier" / CHECKPOINT_NAME, kind="finetune")
 
 
 def test_resume_refuses_a_different_recipe(tiny_recipe, tmp_path):
@@ -281,7 +310,7 @@ def test_an_image_that_does_not_decode_is_skipped_in_training_or_an_error_under_
     assert skipped["step"] == reference["step"] == 2
     for key, value in reference["model"].items():
         torch.testing.assert_close(skipped["model"][key], value, rtol=0, atol=0, msg=key)
-    assert skipped["epochs"][0]["knn_top1"] == reference["epochs"][0]["knn_top1"]
+    assert skipped["records"]["epochs"][0]["knn_top1"] == reference["records"]["epochs"][0]["knn_top1"]
 
     out = tmp_path / "strict-run"
     strict = run_cli(
@@ -431,7 +460,7 @@ def test_a_run_fitted_to_its_deadline_ends_its_schedule_there(
     lrs = [float(row["lr"]) for row in csv.DictReader((tmp_path / "steps.csv").open())]
     assert len(lrs) == steps and lrs[-1] == pytest.approx(learning_rate(tiny_recipe, steps - 1, 4, total_steps=steps))
     saved = (tmp_path / CHECKPOINT_NAME).read_bytes()
-    assert load_checkpoint(tmp_path / CHECKPOINT_NAME)["horizon"] == steps
+    assert read_training_checkpoint(tmp_path / CHECKPOINT_NAME, kind="pretraining").records["horizon"] == steps
     again = train(tiny_recipe, output_dir=tmp_path, progress=False, max_minutes=20 / 60, fit_to_deadline=True)
     assert (again.step, again.total_steps) == (steps, steps) and (tmp_path / CHECKPOINT_NAME).read_bytes() == saved
 
