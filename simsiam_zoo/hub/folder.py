@@ -59,12 +59,15 @@ def timm_config(
     label_names: Sequence[str] = (),
     origin_url: str | None = None,
     paper_ids: str | None = None,
+    model_args: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The `config.json` timm's `save_config_for_hf` writes for `model` (same keys, same order), with these
     weights' tag, preprocessing, licence, origin and labels in place of those of timm's default weights.
 
-    No `model_args`: the model is the architecture's default build, and `transformers`' TimmWrapperModel cannot
-    load a config whose `model_args` repeat `num_classes`, as timm's own writes them."""
+    `model_args` only as given: the arguments `model` was built with beyond its architecture's defaults (MoCo v3's
+    ViT-Small has 12 heads where timm's has 6), which timm passes to the architecture when it loads the folder. Not
+    timm's own: `transformers`' TimmWrapperModel cannot load a config whose `model_args` repeat `num_classes`, as
+    timm's writes them."""
     default = model.pretrained_cfg
     ours = {
         "tag": tag,
@@ -102,6 +105,8 @@ def timm_config(
         config["global_pool"] = pool
     if label_names:
         config["label_names"] = list(label_names)
+    if model_args:
+        config["model_args"] = dict(model_args)
     config["pretrained_cfg"] = pretrained_cfg
     return json.loads(json.dumps(config))  # tuples as the lists config.json holds
 
@@ -173,6 +178,8 @@ def read_config(folder: Path) -> dict[str, Any]:
     ]
     if missing:
         raise HubFolderError(f"{path}: missing fields {', '.join(missing)}")
+    if not isinstance(config.get("model_args", {}), dict):
+        raise HubFolderError(f"{path}: model_args must be a JSON object of timm arguments, as timm writes")
     check_architecture(config["architecture"], where=f"{path}: architecture")
     try:
         Preprocessing.from_pretrained_cfg(config["pretrained_cfg"])
