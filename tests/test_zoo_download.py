@@ -24,6 +24,7 @@ from torch import nn
 
 from simsiam_zoo import zoo
 from simsiam_zoo.augment import Preprocessing
+from simsiam_zoo.data import decode_image
 from simsiam_zoo.errors import ChecksumMismatch, HubFolderError, NotCachedOffline, SourceUnavailable
 from simsiam_zoo.export import fetch_entry
 from simsiam_zoo.features import load_features
@@ -305,6 +306,9 @@ def test_a_vit_entry_runs_extract_knn_and_finetune(
         assert done.returncode == 0, done.stderr[-3000:]
     features = load_features(tmp_path / "val")
     assert features.embeddings.shape == (8, net.embed_dim) and features.classes == sorted(CLASSES)
+    transform = entry.preprocessing.transform()
+    images = torch.stack([transform(decode_image(image_folder / "val" / path)) for path in features.paths])
+    torch.testing.assert_close(features.embeddings, vit_features(net, images), atol=1e-4, rtol=0)
     done = run_cli("eval", "knn", "--train", tmp_path / "train", "--test", tmp_path / "val", "--k", 5)
     assert done.returncode == 0 and "kNN k=5" in done.stdout, done.stderr[-3000:]
     out = tmp_path / "classifier"
