@@ -30,6 +30,8 @@ def table() -> str:
             f"{source.hash_kind.split('-')[0]} `{source.published_hash}`" if source and source.published_hash else "–"
         )
         layout = f"[{source.converter}]({source.url})" if source else "this project's demo"
+        if entry.published_by_timm:
+            layout = f"timm's [{entry.hub_id}](https://huggingface.co/{entry.hub_id}) of [this file]({source.url})"
         if entry.unsupported:
             layout = f"not supported: {entry.unsupported.split(':')[0]}"
         rows.append(

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import timm
 import torch
@@ -17,7 +18,7 @@ from torch import nn
 from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.checkpoint import TrainingCheckpoint
 from simsiam_zoo.errors import HubFolderError, listed
-from simsiam_zoo.hub.folder import check_architecture, non_finite_keys
+from simsiam_zoo.hub.folder import check_architecture, check_model_args, non_finite_keys
 from simsiam_zoo.recipe import Recipe
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
@@ -42,6 +43,8 @@ class LoadedBackbone:
     # card's `base_model`) and the card's licence fields (`license`, and for "other" `license_name`/`license_link`).
     hub_id: str | None = None
     license: Mapping[str, str] | None = None
+    # The timm arguments the architecture is built with beyond its defaults (config.json's `model_args`).
+    model_args: Mapping[str, Any] = field(default_factory=dict)
 
 
 def infer_resnet_arch(state: Mapping[str, torch.Tensor], *, source: str) -> str:
@@ -62,10 +65,17 @@ def infer_resnet_arch(state: Mapping[str, torch.Tensor], *, source: str) -> str:
     return _RESNETS[key]
 
 
-def backbone_from_state(arch: str, state: Mapping[str, torch.Tensor], *, source: str) -> nn.Module:
-    """timm `arch` without classifier, loaded strictly, with every key problem listed in the error."""
+def backbone_from_state(
+    arch: str, state: Mapping[str, torch.Tensor], *, source: str, model_args: Mapping[str, Any] | None = None
+) -> nn.Module:
+    """timm `arch` (built with `model_args`) without classifier, loaded strictly, with every key problem listed in
+    the error."""
     check_architecture(arch, where=f"{source}: architecture")
-    model = timm.create_model(arch, pretrained=False, num_classes=0)
+    check_model_args(model_args or {}, where=source)
+    try:
+        model = timm.create_model(arch, pretrained=False, num_classes=0, **(model_args or {}))
+    except TypeError as error:  # an argument the architecture does not take
+        raise HubFolderError(f"{source}: timm {arch!r} cannot be built with model_args {model_args}: {error}") from None
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

@@ -284,7 +284,8 @@ def _write_converted(
     inputs: Sequence[str | Path] = (),
     overwrite: bool = False,
 ) -> Path:
-    model = backbone_from_state(arch, state, source=source)
+    model_args = entry.model_args if entry and entry.arch == arch else {}
+    model = backbone_from_state(arch, state, source=source, model_args=model_args)
     preprocessing = entry.preprocessing if entry else Preprocessing()
     license = entry.license if entry else "unknown"
     card = render_card(
@@ -315,6 +316,7 @@ def _write_converted(
         license=license,
         origin_url=entry.source.url if entry and entry.source else None,
         paper_ids=paper_id(entry.method) if entry else None,
+        model_args=model_args,
     )
     return write_hub_folder(out_dir, backbone_state=state, config=config, card=card, inputs=inputs, overwrite=overwrite)
 

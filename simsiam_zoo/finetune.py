@@ -438,6 +438,7 @@ def save_classifier(
         license=fields["license"],
         label_names=class_names,
         origin_url=PROJECT_URL,
+        model_args=backbone.model_args,
     )
     card = render_card(
         CardFields(

@@ -1,16 +1,19 @@
 """`load_backbone`: a timm backbone in eval mode plus its preprocessing, from whatever a user has.
 
 Accepted: a zoo name (`resnet50.mocov3_in1k_ep1000`: from its Hub mirror once pinned, else from the original URL,
-converted once into the cache; see simsiam_zoo.export.fetch_entry; a file or folder of the same name is reached
-as `./NAME`), an `hf-hub:ORG/NAME` id, a hub folder, a `.safetensors` file, a training run folder or checkpoint, or
-another project's checkpoint (converted). Loading is strict: a missing, unexpected or mis-shaped key is an error that
+converted once into the cache, see simsiam_zoo.export.fetch_entry; from timm's own Hub repo where timm publishes the
+same weights, `vit_small_patch16_224.dino_in1k`; a file or folder of the same name is reached as `./NAME`), an
+`hf-hub:ORG/NAME` id, a hub folder, a `.safetensors` file, a training run folder or checkpoint, or another
+project's checkpoint (converted). Loading is strict: a missing, unexpected or mis-shaped key is an error that
 lists them.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.backbone import (
@@ -34,8 +37,15 @@ from simsiam_zoo.zoo.download import cached_folder
 
 
 def _from_folder(
-    folder: Path, *, expected_sha256: str | None, source: str, hub_id: str | None = None
+    folder: Path,
+    *,
+    expected_sha256: str | None,
+    source: str,
+    hub_id: str | None = None,
+    preprocessing: Preprocessing | None = None,
 ) -> LoadedBackbone:
+    """The backbone of a hub folder, with its config's preprocessing unless `preprocessing` (a zoo entry's: another
+    publisher's config, as timm's, states its own evaluation transform, not the one the weights' source used)."""
     config = read_config(folder)
     weights = folder / WEIGHTS_NAME
     if expected_sha256 is not None:
@@ -45,8 +55,10 @@ def _from_folder(
                 f"{weights}: sha256 {actual} does not match the zoo entry's {expected_sha256}; "
                 "the download is corrupt or the repo changed (delete it from the cache)"
             )
-    preprocessing = Preprocessing.from_pretrained_cfg(config["pretrained_cfg"])
-    model = backbone_from_state(config["architecture"], read_weights(weights, upcast_half=True), source=str(weights))
+    preprocessing = preprocessing or Preprocessing.from_pretrained_cfg(config["pretrained_cfg"])
+    model_args = config.get("model_args", {})
+    state = read_weights(weights, upcast_half=True)
+    model = backbone_from_state(config["architecture"], state, source=str(weights), model_args=model_args)
     return LoadedBackbone(
         model,
         preprocessing.transform(),
@@ -55,6 +67,7 @@ def _from_folder(
         source,
         hub_id=hub_id,
         license=_card_license(folder),
+        model_args=model_args,
     )
 
 
@@ -74,11 +87,12 @@ def _card_license(folder: Path) -> dict[str, str] | None:
 
 
 def _from_file(path: Path, *, arch: str | None) -> LoadedBackbone:
+    model_args = {}
     if path.suffix == ".safetensors":
         state = read_weights(path, upcast_half=True)
         if (path.parent / CONFIG_NAME).exists():
             config = read_config(path.parent)
-            arch = arch or config["architecture"]
+            arch, model_args = arch or config["architecture"], config.get("model_args", {})
             preprocessing = Preprocessing.from_pretrained_cfg(config["pretrained_cfg"])
         else:
             preprocessing = Preprocessing()
@@ -93,8 +107,8 @@ def _from_file(path: Path, *, arch: str | None) -> LoadedBackbone:
             _, state = convert_state_dict(saved)
             preprocessing = Preprocessing()
     arch = arch or infer_resnet_arch(state, source=str(path))
-    model = backbone_from_state(arch, state, source=str(path))
-    return LoadedBackbone(model, preprocessing.transform(), preprocessing, arch, str(path))
+    model = backbone_from_state(arch, state, source=str(path), model_args=model_args)
+    return LoadedBackbone(model, preprocessing.transform(), preprocessing, arch, str(path), model_args=model_args)
 
 
 def load_backbone(
@@ -110,9 +124,9 @@ def load_backbone(
     text = str(name_or_path)
     entry = _zoo_entry(name_or_path)
     if entry is not None and not pretrained:
-        return _random_init(entry.arch, entry.preprocessing)
+        return _random_init(entry.arch, entry.preprocessing, entry.model_args)
     loaded = _load_pretrained(text, entry, hub_dir=hub_dir, arch=arch)
-    return loaded if pretrained else _random_init(loaded.arch, loaded.preprocessing)
+    return loaded if pretrained else _random_init(loaded.arch, loaded.preprocessing, loaded.model_args)
 
 
 def _zoo_entry(name_or_path: str | Path) -> ZooEntry | None:
@@ -128,10 +142,12 @@ def _zoo_entry(name_or_path: str | Path) -> ZooEntry | None:
     return get_entry(text)
 
 
-def _random_init(arch: str, preprocessing: Preprocessing) -> LoadedBackbone:
+def _random_init(arch: str, preprocessing: Preprocessing, model_args: Mapping[str, Any]) -> LoadedBackbone:
     """`arch` with the standard random init (every residual branch live) as a baseline; see untrained_backbone."""
-    model = untrained_backbone(arch, zero_init_last=False).eval()
-    return LoadedBackbone(model, preprocessing.transform(), preprocessing, arch, "random init")
+    model = untrained_backbone(arch, zero_init_last=False, model_args=model_args).eval()
+    return LoadedBackbone(
+        model, preprocessing.transform(), preprocessing, arch, "random init", model_args=dict(model_args)
+    )
 
 
 def _load_pretrained(
@@ -155,11 +171,19 @@ def _load_pretrained(
                 return _from_file(path / CHECKPOINT_NAME, arch=arch)
             raise HubFolderError(f"{path}: neither a hub folder ({CONFIG_NAME}) nor a training run ({CHECKPOINT_NAME})")
         return _from_file(path, arch=arch)
-    if entry.source is not None and entry.sha256 is None and hub_dir is None:
+    if entry.source is not None and entry.sha256 is None and not entry.published_by_timm and hub_dir is None:
         # Not mirrored to the Hub (or not pinned yet): the original file, converted once into the cache.
         return _from_folder(fetch_entry(entry), expected_sha256=None, source=entry.name)
+    # The zoo's mirror, or timm's own repo of the same weights, whose config states timm's evaluation transform:
+    # the entry's is the one the weights' source evaluated with.
     folder = _fetch(entry.hub_id, hub_dir=hub_dir, revision=entry.revision)
-    return _from_folder(folder, expected_sha256=entry.sha256, source=entry.name, hub_id=entry.hub_id)
+    return _from_folder(
+        folder,
+        expected_sha256=entry.sha256,
+        source=entry.name,
+        hub_id=entry.hub_id,
+        preprocessing=entry.preprocessing if entry.published_by_timm else None,
+    )
 
 
 def _fetch(repo_id: str, *, hub_dir: str | Path | None, revision: str | None) -> Path:

@@ -105,6 +105,8 @@ def _why_not_mirrored(entry: ZooEntry) -> str | None:
         return f"not supported: {entry.unsupported}"
     if entry.source is None:
         return "trained by this project, not fetched from a source: push its folder with `simsiam-zoo push`"
+    if entry.published_by_timm:
+        return f"timm publishes these weights as hf-hub:{entry.hub_id}, which loads of the entry use"
     if not entry.redistributable:
         return (
             f"its licence ({entry.license}) is none this project passes weights on under ({', '.join(REDISTRIBUTABLE)})"

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import timm
 import torch
@@ -53,16 +54,19 @@ def prediction_mlp(dim: int, hidden_dim: int, *, bn_placement: BNPlacement = "de
     )
 
 
-def untrained_backbone(arch: str, *, zero_init_last: bool = True) -> nn.Module:
-    """A randomly initialised timm backbone without classifier, to train or to be a baseline. `zero_init_last` (the
-    paper code's `zero_init_residual`) zeroes the last BN of each residual branch, as training starts from; False is
-    the standard random init, every branch live, the fair random-init baseline (the zeroed network is nearly
-    constant, a degenerate one for kNN or a linear probe).
+def untrained_backbone(
+    arch: str, *, zero_init_last: bool = True, model_args: Mapping[str, Any] | None = None
+) -> nn.Module:
+    """A randomly initialised timm backbone without classifier (built with `model_args`), to train or to be a
+    baseline. `zero_init_last` (the paper code's `zero_init_residual`) zeroes the last BN of each residual branch, as
+    training starts from; False is the standard random init, every branch live, the fair random-init baseline (the
+    zeroed network is nearly constant, a degenerate one for kNN or a linear probe).
     """
+    model_args = model_args or {}
     try:
-        return timm.create_model(arch, pretrained=False, num_classes=0, zero_init_last=zero_init_last)
+        return timm.create_model(arch, pretrained=False, num_classes=0, zero_init_last=zero_init_last, **model_args)
     except TypeError:  # an architecture without that option has no zeroed branches either
-        return timm.create_model(arch, pretrained=False, num_classes=0)
+        return timm.create_model(arch, pretrained=False, num_classes=0, **model_args)
 
 
 class SiameseOutput(NamedTuple):

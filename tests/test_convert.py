@@ -7,6 +7,7 @@ import copy
 import os
 import pickle
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 import timm
 import torch
 from safetensors.torch import save_file
+from timm.models.vision_transformer import VisionTransformer
 from torch import Tensor, nn
 from torchvision import models
 
@@ -345,6 +347,146 @@ def test_dino_full_checkpoint_uses_teacher(tmp_path: Path) -> None:
     _check(tmp_path, "checkpoint.pth", checkpoint, teacher_backbone, "resnet18", "dino")
 
 
+# ------------------------------------------------------------------------------------------ vision transformers
+
+# The sources' ViTs at the size of timm's `test_vit` (160 px in 16-px patches, 64-d, 6 blocks, MLP ratio 3), built
+# as DINO's vision_transformer.py and MoCo v3's vits.py build theirs: qkv bias, LayerNorm eps 1e-6.
+TEST_VIT = dict(img_size=160, patch_size=16, embed_dim=64, depth=6, num_heads=2, mlp_ratio=3, qkv_bias=True)
+# MoCo v3's ViT-Small has 12 heads where timm's has 6 (vits.py:115-118); its stand-in has 4 where test_vit has 2.
+MOCOV3_TEST_ARGS = {"num_heads": 4}
+VIT_IMAGE = torch.randn(2, 3, 160, 160, generator=torch.Generator().manual_seed(2))
+
+
+def _vit(seed: int, **overrides: Any) -> VisionTransformer:
+    """A timm VisionTransformer of TEST_VIT's size with random weights, LayerNorms and embeddings included, and
+    attention as peaked as a trained one's (with timm's small init every head attends nearly uniformly, and the
+    number of heads would hardly change the features)."""
+    torch.manual_seed(seed)
+    net = VisionTransformer(**{**TEST_VIT, **overrides}, norm_layer=partial(nn.LayerNorm, eps=1e-6))
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, nn.LayerNorm):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.normal_(0.0, 0.1)
+        for block in net.blocks:
+            block.attn.qkv.weight.normal_(0.0, 0.25)
+        net.cls_token.normal_()
+        net.pos_embed.normal_(0.0, 0.5)
+    return net.eval()
+
+
+def vit_features(net: VisionTransformer, image: Tensor) -> Tensor:
+    """What the sources evaluate: the class token after `norm`, before any head (DINO's forward, timm 0.4.9's
+    pre-logits that MoCo v3's main_lincls.py feeds its classifier)."""
+    with torch.no_grad():
+        return net.forward_head(net.forward_features(image), pre_logits=True)
+
+
+def _dino_layout(depth: int) -> set[str]:
+    """The keys of DINO's VisionTransformer(num_classes=0) (vision_transformer.py:134-159): its backbone files."""
+    block = ("norm1", "attn.qkv", "attn.proj", "norm2", "mlp.fc1", "mlp.fc2")
+    modules = ["patch_embed.proj", "norm", *(f"blocks.{i}.{name}" for i in range(depth) for name in block)]
+    return {"cls_token", "pos_embed", *(f"{module}.{p}" for module in modules for p in ("weight", "bias"))}
+
+
+def dino_vit_file(seed: int = 20) -> tuple[dict[str, Tensor], VisionTransformer]:
+    """A DINO backbone-only ViT file: the state dict of its `vit_small(num_classes=0)` (hubconf.py loads the released
+    files into that model with strict=True), and the network it is."""
+    net = _vit(seed, num_classes=0)
+    state = dict(net.state_dict())
+    assert set(state) == _dino_layout(TEST_VIT["depth"])  # the names of DINO's own model
+    return state, net
+
+
+def _sincos_pos_embed(net: VisionTransformer) -> Tensor:
+    """VisionTransformerMoCo.build_2d_sincos_position_embedding (vits.py:53-69): fixed, the class token's zero."""
+    h, w = net.patch_embed.grid_size
+    grid = (torch.arange(w, dtype=torch.float32), torch.arange(h, dtype=torch.float32))
+    grid_w, grid_h = torch.meshgrid(*grid, indexing="ij")  # torch.meshgrid's default then
+    omega = 1.0 / 10000.0 ** (torch.arange(net.embed_dim // 4, dtype=torch.float32) / (net.embed_dim // 4))
+    out_w, out_h = grid_w.flatten()[:, None] * omega, grid_h.flatten()[:, None] * omega
+    pos = torch.cat([out_w.sin(), out_w.cos(), out_h.sin(), out_h.cos()], dim=1)
+    return torch.cat([torch.zeros(1, net.embed_dim), pos])[None]
+
+
+def _moco_mlp(layers: int, in_dim: int, mlp_dim: int, out_dim: int) -> nn.Sequential:
+    """moco-v3 builder.py `MoCo._build_mlp`: Linear without bias, BN and ReLU between, a BN without affine last."""
+    mlp: list[nn.Module] = []
+    for layer in range(layers):
+        dim1, dim2 = in_dim if layer == 0 else mlp_dim, out_dim if layer == layers - 1 else mlp_dim
+        mlp.append(nn.Linear(dim1, dim2, bias=False))
+        mlp += [nn.BatchNorm1d(dim2), nn.ReLU()] if layer < layers - 1 else [nn.BatchNorm1d(dim2, affine=False)]
+    return nn.Sequential(*mlp)
+
+
+def mocov3_vit_checkpoint(seed: int = 21) -> tuple[dict[str, Any], VisionTransformer]:
+    """`main_moco.py` saves `{'epoch', 'arch', 'state_dict': model.state_dict(), 'optimizer', 'scaler'}` of the
+    DDP-wrapped MoCo_ViT (builder.py): base and momentum encoders, each a VisionTransformerMoCo whose `head` is the
+    3-layer projector, and the 2-layer predictor. Returns it and the base encoder."""
+    dim, mlp_dim = 8, 16
+
+    def encoder(seed: int) -> VisionTransformer:
+        net = _vit(seed, num_classes=mlp_dim, **MOCOV3_TEST_ARGS)
+        net.pos_embed = nn.Parameter(_sincos_pos_embed(net), requires_grad=False)
+        net.head = _moco_mlp(3, net.embed_dim, mlp_dim, dim)
+        return net.eval()
+
+    base = encoder(seed)
+    model = _Wrapper(base_encoder=base, momentum_encoder=encoder(seed + 1), predictor=_moco_mlp(2, dim, mlp_dim, dim))
+    state = _Wrapper(module=model).state_dict()
+    return {"epoch": 300, "arch": "vit_small", "state_dict": state, "optimizer": {}, "scaler": {}}, base
+
+
+def _check_vit(tmp_path: Path, checkpoint: Any, net: VisionTransformer, expected: str, **model_args: Any) -> set[str]:
+    """Save, load, convert (detected and explicit): timm's `test_vit` (with `model_args`) holding the converted
+    weights, loaded strictly, gives `net`'s features; returns the keys the conversion left out of `net`'s."""
+    path = tmp_path / "checkpoint.pth"
+    torch.save(checkpoint, path)
+    loaded = load_checkpoint_file(path)
+    name, converted = convert_state_dict(loaded)
+    assert name == expected == detect_format(loaded)
+    assert convert_state_dict(loaded, source=expected)[1].keys() == converted.keys()
+    assert all(value.is_contiguous() and value.dtype == torch.float32 for value in converted.values())
+    model = timm.create_model("test_vit", num_classes=0, **model_args).eval()
+    model.load_state_dict(converted, strict=True)
+    with torch.no_grad():
+        torch.testing.assert_close(model(VIT_IMAGE), vit_features(net, VIT_IMAGE), atol=1e-5, rtol=0)
+    return set(net.state_dict()) - set(converted)
+
+
+def test_dino_vit_backbone_file_is_timm_names(tmp_path: Path) -> None:
+    state, net = dino_vit_file()
+    assert _check_vit(tmp_path, state, net, "timm_vit") == set()
+
+
+def test_mocov3_vit_keeps_the_base_encoder_and_its_sincos_pos_embed_and_drops_its_projector(tmp_path: Path) -> None:
+    checkpoint, base = mocov3_vit_checkpoint()
+    dropped = _check_vit(tmp_path, checkpoint, base, "mocov3_vit", **MOCOV3_TEST_ARGS)
+    # Exactly the projector, as main_lincls.py:177-189 drops it (there the classifier's head.* are what is missing).
+    assert dropped == {key for key in base.state_dict() if key.startswith("head.")} and dropped
+    converted = convert_state_dict(checkpoint)[1]
+    torch.testing.assert_close(converted["pos_embed"], _sincos_pos_embed(base), atol=0, rtol=0)
+
+
+def test_mocov3_vit_small_is_not_timms_with_its_default_heads(tmp_path: Path) -> None:
+    """The head count is in no weight shape: timm's default heads load the weights strictly and compute otherwise."""
+    checkpoint, base = mocov3_vit_checkpoint()
+    model = timm.create_model("test_vit", num_classes=0).eval()
+    model.load_state_dict(convert_state_dict(checkpoint)[1], strict=True)
+    with torch.no_grad():
+        assert not torch.allclose(model(VIT_IMAGE), vit_features(base, VIT_IMAGE), atol=1e-3)
+
+
+def test_a_vit_with_other_modules_is_refused(tmp_path: Path) -> None:
+    state, _ = dino_vit_file()
+    registers = {**state, "reg_token": torch.zeros(1, 4, 64)}
+    with pytest.raises(ConversionError, match="unexpected keys: reg_token"):
+        convert_state_dict(registers)
+    without_norm = {key: value for key, value in state.items() if not key.startswith("norm.")}
+    with pytest.raises(ConversionError, match="incomplete ViT backbone, no norm.weight"):
+        convert_state_dict(without_norm)
+
+
 def test_torchvision_resnet50_safetensors(tmp_path: Path) -> None:
     net = _resnet("resnet50", seed=14)
     _check(tmp_path, "resnet50.safetensors", net.state_dict(), net, "resnet50", "torchvision", save_file)
@@ -373,6 +515,8 @@ def test_every_converter_is_registered() -> None:
         "swav",
         "barlowtwins_vicreg",
         "torchvision",
+        "mocov3_vit",
+        "timm_vit",
     }
     assert all(name == converter.name and converter.description for name, converter in CONVERTERS.items())
 

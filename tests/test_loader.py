@@ -242,3 +242,36 @@ def test_local_hub_ids_cannot_climb_out_of_the_hub_directory(exported, tmp_path,
     with pytest.raises(HubFolderError, match="repo id"):
         load_backbone(f"hf-hub:{repo_id}", hub_dir=tmp_path / "hub")
     assert not any(tmp_path.glob("**/escape"))
+
+
+class _Marker:
+    """Unpickling it creates a file: the proof that a checkpoint was unpickled blindly."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.path),))
+
+
+@pytest.mark.parametrize(
+    "model_args",
+    [{"checkpoint_path": "EVIL"}, {"pretrained_cfg_overlay": {"url": "http://127.0.0.1:9/x.pth"}}, {"depth": [1, "a"]}],
+)
+def test_a_hub_folder_s_model_args_only_shape_the_network(hub_folder, tmp_path, model_args):
+    """A config.json from elsewhere cannot make timm read files when it builds the model: `checkpoint_path` (timm
+    would torch.load it, unpickling what it holds) and the other non-shape arguments are refused by name."""
+    import json
+    import shutil
+
+    folder = tmp_path / "folder"
+    shutil.copytree(hub_folder, folder)
+    evil, marker = tmp_path / "evil.pth", tmp_path / "unpickled"
+    torch.save({"state_dict": _Marker(str(marker))}, evil)
+    config = json.loads((folder / CONFIG_NAME).read_text())
+    model_args = {key: str(evil) if value == "EVIL" else value for key, value in model_args.items()}
+    (folder / CONFIG_NAME).write_text(json.dumps({**config, "model_args": model_args}))
+    key = next(iter(model_args))
+    with pytest.raises(HubFolderError, match=rf"config.json: model_args '{key}'=.* is not a shape argument"):
+        load_backbone(folder)
+    assert not marker.exists()

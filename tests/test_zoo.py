@@ -61,6 +61,30 @@ def test_selection_filters_and_order() -> None:
     assert "resnet50.byol_in1k" in {e.name for e in select_entries(include_unsupported=True)}
 
 
+def test_selection_and_models_by_architecture() -> None:
+    small = [e.name for e in select_entries(arch="VIT_SMALL_PATCH16_224")]
+    assert small == ["vit_small_patch16_224.dino_in1k", "vit_small_patch16_224.mocov3_in1k_ep300"]
+    done = run_cli("models", "--arch", "vit_base_patch16_224", "--json")
+    rows = {row["name"]: row for row in json.loads(done.stdout)}
+    assert set(rows) == {"vit_base_patch16_224.dino_in1k", "vit_base_patch16_224.mocov3_in1k_ep300"}
+    assert rows["vit_base_patch16_224.dino_in1k"]["hub_id"] == "timm/vit_base_patch16_224.dino"
+    listing = run_cli("models", "--arch", "resnet50").stdout.splitlines()
+    assert listing[-1].startswith(f"{len(select_entries(arch='resnet50'))} models")
+    assert all(line.startswith("resnet50.") for line in listing[1:-1])
+
+
+def test_entries_on_timms_hub_are_the_files_timms_pretrained_cfgs_name() -> None:
+    """An entry that loads from timm's repo instead of its source must be the file timm's cfg made that repo from,
+    for that architecture; its own preprocessing (its source's) is kept."""
+    on_timm = [entry for entry in ZOO.values() if entry.published_by_timm]
+    assert len(on_timm) == 4
+    for entry in on_timm:
+        cfg = timm.models.get_pretrained_cfg(entry.hub_id.removeprefix("timm/"))
+        assert entry.hub_id.removeprefix("timm/").partition(".")[0] == entry.arch, entry.name
+        assert cfg.hf_hub_id in ("timm/", entry.hub_id) and cfg.url == entry.source.url, entry.name
+        assert (cfg.crop_pct, entry.preprocessing.crop_pct) == (0.9, 0.875), entry.name
+
+
 def test_models_cli_table_and_json() -> None:
     listing = run_cli("models", "--method", "simsiam")
     assert listing.returncode == 0, listing.stderr

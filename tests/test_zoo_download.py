@@ -17,20 +17,35 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import safetensors.torch
 import timm
 import torch
 from torch import nn
 
 from simsiam_zoo import zoo
+from simsiam_zoo.augment import Preprocessing
+from simsiam_zoo.data import decode_image
 from simsiam_zoo.errors import ChecksumMismatch, HubFolderError, NotCachedOffline, SourceUnavailable
+from simsiam_zoo.export import fetch_entry
+from simsiam_zoo.features import load_features
 from simsiam_zoo.hub.folder import CARD_NAME
 from simsiam_zoo.loader import is_cached, load_backbone
 from simsiam_zoo.mirror import mirror_entries
 from simsiam_zoo.zoo.download import cache_root, cached_folder, download, resolve_url
-from tests.builders import run_cli
+from tests.builders import CLASSES, run_cli
 from tests.hub_server import HubServer, hub_env, hub_server  # noqa: F401  (importing registers the fixtures)
 from tests.source_server import SourceServer
-from tests.test_convert import _mlp, _resnet, _vissl_trunk, _Wrapper
+from tests.test_convert import (
+    MOCOV3_TEST_ARGS,
+    VIT_IMAGE,
+    _mlp,
+    _resnet,
+    _vissl_trunk,
+    _Wrapper,
+    dino_vit_file,
+    mocov3_vit_checkpoint,
+    vit_features,
+)
 
 IMAGE = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(3))
 
@@ -118,6 +133,13 @@ LAYOUTS: dict[str, Callable[[str], tuple[Any, nn.Module]]] = {
 }
 
 
+# The ViT layouts, each the registry's ViT-S entry as timm's `test_vit`: (checkpoint, network, model_args).
+VIT_LAYOUTS: dict[str, Callable[[], tuple[Any, nn.Module, dict[str, int]]]] = {
+    "timm_vit": lambda: (*dino_vit_file(), {}),
+    "mocov3_vit": lambda: (*mocov3_vit_checkpoint(), MOCOV3_TEST_ARGS),
+}
+
+
 def encoder_dim(arch: str) -> int:
     return 2048 if arch == "resnet50" else 512
 
@@ -150,7 +172,7 @@ def test_every_converter_the_registry_names_is_tested_here() -> None:
     from simsiam_zoo.convert import CONVERTERS
 
     named = {e.source.converter for e in zoo.ZOO.values() if e.source and not e.unsupported}
-    assert named <= set(CONVERTERS) and named == set(LAYOUTS)
+    assert named <= set(CONVERTERS) and named == set(LAYOUTS) | set(VIT_LAYOUTS)
 
 
 @pytest.mark.parametrize("converter", sorted(LAYOUTS))
@@ -180,6 +202,123 @@ def test_each_layout_downloads_converts_and_loads_in_plain_timm(
     assert load_backbone(entry.name).arch == "resnet50" and len(source_server.requests) == 1  # second load: local
     config = json.loads((folder / "config.json").read_text())
     assert (config["architecture"], config["pretrained_cfg"]["license"]) == ("resnet50", entry.license)
+
+
+def as_test_vit(entry: zoo.ZooEntry, model_args: dict[str, int] | None = None) -> zoo.ZooEntry:
+    """`entry` as timm's `test_vit` (built with `model_args`, else the entry's), at test_vit's own 160 px: a config
+    of another size makes timm build the architecture for it and resample the weights' `pos_embed`."""
+    preprocessing = dataclasses.replace(entry.preprocessing, input_size=(3, 160, 160))
+    model_args = entry.model_args if model_args is None else model_args
+    return dataclasses.replace(entry, arch="test_vit", preprocessing=preprocessing, model_args=model_args)
+
+
+def vit_entry(converter: str, data: bytes, model_args: dict[str, int]) -> zoo.ZooEntry:
+    """The registry's first entry of `converter` as `test_vit` built with `model_args`, publishing `data`."""
+    return as_test_vit(published(first_entry(converter), data), model_args)
+
+
+@pytest.mark.parametrize("converter", sorted(VIT_LAYOUTS))
+def test_each_vit_layout_downloads_converts_and_loads_in_plain_timm(
+    converter: str, source_server: SourceServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ViT entry's original file (DINO's backbone file, MoCo v3's checkpoint), as its source's save code lays it
+    out, fetched from its URL and converted: plain timm loads the folder, with the model_args its config carries,
+    and gives the source network's features."""
+    checkpoint, net, model_args = VIT_LAYOUTS[converter]()
+    data = serialise(checkpoint)
+    entry = vit_entry(converter, data, model_args)
+    monkeypatch.setitem(zoo.ZOO, entry.name, entry)
+    path = source_server.put(entry.source.url, data)
+    folder = fetch_entry(entry)  # the original URL's path (DINO's entries load from timm's repo: the next test)
+    model = timm.create_model(f"local-dir:{folder}", pretrained=True).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(VIT_IMAGE), vit_features(net, VIT_IMAGE), atol=1e-5, rtol=0)
+    config = json.loads((folder / "config.json").read_text())
+    assert (config["architecture"], config.get("model_args", {})) == ("test_vit", model_args)
+    assert Preprocessing.from_pretrained_cfg(config["pretrained_cfg"]) == entry.preprocessing
+    assert source_server.requests == [(path, None)]
+    if not entry.published_by_timm:
+        loaded = load_backbone(entry.name)
+        assert loaded.model_args == model_args and len(source_server.requests) == 1  # from the cache
+        with torch.no_grad():
+            torch.testing.assert_close(loaded.model(VIT_IMAGE), vit_features(net, VIT_IMAGE), atol=1e-5, rtol=0)
+
+
+def timm_hub_repo(folder: Path, state: dict[str, torch.Tensor]) -> Path:
+    """A repo as timm's own Hub repos of DINO's ViTs hold it (timm/vit_small_patch16_224.dino): timm's config with
+    its crop of 0.9, the weights, a card; here for timm's `test_vit`."""
+    folder.mkdir(parents=True)
+    safetensors.torch.save_file(state, folder / "model.safetensors")
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    cfg = dict(tag="dino", custom_load=False, input_size=[3, 160, 160], fixed_input_size=True)
+    cfg |= dict(interpolation="bicubic", crop_pct=0.9, crop_mode="center", mean=mean, std=std, num_classes=0)
+    cfg |= dict(pool_size=None, first_conv="patch_embed.proj", classifier="head", license="apache-2.0")
+    config = dict(architecture="test_vit", num_classes=0, num_features=64, global_pool="token", pretrained_cfg=cfg)
+    (folder / "config.json").write_text(json.dumps(config, indent=2))
+    (folder / CARD_NAME).write_text("---\nlicense: apache-2.0\nlibrary_name: timm\n---\n")
+    return folder
+
+
+def test_a_vit_entry_timm_publishes_loads_from_timms_repo_with_its_sources_preprocessing(
+    source_server: SourceServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """DINO's ViT-S/16 entry points at timm's repo of the same file: loads come from there (the source is not
+    asked, nothing is converted), with DINO's evaluation transform (crop 0.875) rather than the repo's 0.9; the
+    mirror leaves it to timm."""
+    state, net = dino_vit_file()
+    entry = as_test_vit(zoo.ZOO["vit_small_patch16_224.dino_in1k"])
+    monkeypatch.setitem(zoo.ZOO, entry.name, entry)
+    repo = timm_hub_repo(tmp_path / "timm" / "vit_small_patch16_224.dino", state)
+    asked = []
+
+    def download_hub_repo(repo_id: str, *, revision: str | None = None) -> Path:
+        asked.append((repo_id, revision))
+        return repo
+
+    monkeypatch.setattr("simsiam_zoo.loader.download_hub_repo", download_hub_repo)
+    loaded = load_backbone(entry.name)
+    assert asked == [("timm/vit_small_patch16_224.dino", None)] and source_server.requests == []
+    assert loaded.preprocessing == entry.preprocessing
+    assert (entry.preprocessing.interpolation, entry.preprocessing.crop_pct) == ("bicubic", 0.875)
+    assert (loaded.hub_id, loaded.license) == ("timm/vit_small_patch16_224.dino", {"license": "apache-2.0"})
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(VIT_IMAGE), vit_features(net, VIT_IMAGE), atol=1e-5, rtol=0)
+    assert load_backbone(entry.name, hub_dir=tmp_path).preprocessing.crop_pct == 0.875  # a local hub, the same
+    [mirrored] = mirror_entries([entry.name], org="zoo-mirror", dry_run=True, progress=False)
+    assert (mirrored.action, mirrored.reason) == (
+        "skipped",
+        "timm publishes these weights as hf-hub:timm/vit_small_patch16_224.dino, which loads of the entry use",
+    )
+
+
+def test_a_vit_entry_runs_extract_knn_and_finetune(
+    source_server: SourceServer, monkeypatch: pytest.MonkeyPatch, image_folder: Path, tmp_path: Path
+) -> None:
+    """MoCo v3's ViT-S entry (as test_vit with its own head count) from its source URL through the commands: the
+    features are the converted model's, kNN reads them, and the fine-tuned classifier keeps the head count."""
+    checkpoint, net, model_args = VIT_LAYOUTS["mocov3_vit"]()
+    data = serialise(checkpoint)
+    entry = vit_entry("mocov3_vit", data, model_args)
+    monkeypatch.setitem(zoo.ZOO, entry.name, entry)
+    source_server.put(entry.source.url, data)
+    for split in ("train", "val"):
+        done = run_cli("extract", entry.name, image_folder / split, "--out", tmp_path / split, "--num-workers", 0)
+        assert done.returncode == 0, done.stderr[-3000:]
+    features = load_features(tmp_path / "val")
+    assert features.embeddings.shape == (8, net.embed_dim) and features.classes == sorted(CLASSES)
+    transform = entry.preprocessing.transform()
+    images = torch.stack([transform(decode_image(image_folder / "val" / path)) for path in features.paths])
+    torch.testing.assert_close(features.embeddings, vit_features(net, images), atol=1e-4, rtol=0)
+    done = run_cli("eval", "knn", "--train", tmp_path / "train", "--test", tmp_path / "val", "--k", 5)
+    assert done.returncode == 0 and "kNN k=5" in done.stdout, done.stderr[-3000:]
+    out = tmp_path / "classifier"
+    done = run_cli(
+        "finetune", entry.name, image_folder, "--out", out, "--epochs", 1, "--batch-size", 8, "--num-workers", 0
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    model = timm.create_model(f"local-dir:{out}", pretrained=True)
+    assert json.loads((out / "config.json").read_text())["model_args"] == model_args
+    assert model.blocks[0].attn.num_heads == model_args["num_heads"] and model.num_classes == 4
 
 
 def test_an_interrupted_transfer_resumes_with_a_range_request(
@@ -236,7 +375,7 @@ def test_offline_loads_come_from_the_cache_and_a_model_not_cached_exits_5(source
     offline = {**env, "HF_HUB_OFFLINE": "1"}
     done = run_cli("download", name, env=offline)
     assert done.returncode == 0 and "resnet50, 2048-d features" in done.stdout, done.stderr[-3000:]
-    listing = run_cli("models", "dino_in1k", "--json", env=offline)
+    listing = run_cli("models", "dino_in1k", "--arch", "resnet50", "--json", env=offline)
     assert [(row["name"], row["cached"]) for row in json.loads(listing.stdout)] == [
         ("resnet50.dino_in1k", True),
         ("resnet50.dino_in1k_fullckpt", False),  # epochs not stated: first

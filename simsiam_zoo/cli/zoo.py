@@ -14,10 +14,11 @@ from simsiam_zoo.cli.shared import OVERWRITE_HELP
 @click.argument("pattern", required=False)
 @click.option("--method", default=None, help="Only this method (simsiam, mocov3, dino, swav, ...).")
 @click.option("--licence", "--license", "licence", default=None, help="Only this licence (mit, cc-by-nc-4.0, ...).")
+@click.option("--arch", default=None, help="Only this timm architecture (resnet50, vit_small_patch16_224, ...).")
 @click.option("--all", "show_all", is_flag=True, help="Also the checkpoints that cannot be loaded, and why.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON list of entries, for scripts.")
 def models_command(
-    pattern: str | None, *, method: str | None, licence: str | None, show_all: bool, as_json: bool
+    pattern: str | None, *, method: str | None, licence: str | None, arch: str | None, show_all: bool, as_json: bool
 ) -> None:
     """List the zoo (names containing PATTERN): method, epochs, batch, published linear top-1, licence, cached."""
     import json
@@ -25,7 +26,7 @@ def models_command(
     from simsiam_zoo.loader import is_cached
     from simsiam_zoo.zoo import select_entries
 
-    entries = select_entries(pattern, method=method, license=licence, include_unsupported=show_all)
+    entries = select_entries(pattern, method=method, license=licence, arch=arch, include_unsupported=show_all)
     rows = [{**entry.summary_row(), "cached": is_cached(entry)} for entry in entries]
     if as_json:
         click.echo(json.dumps(rows, indent=2))

@@ -1,8 +1,8 @@
-"""Convert self-supervised ResNet checkpoints from other codebases to timm's ResNet backbone layout.
+"""Convert self-supervised checkpoints from other codebases to timm's backbone layouts.
 
 Every converter is a pure function from a flat state dict to a backbone state dict that loads strictly
-into `timm.create_model(arch, num_classes=0)`: torchvision names, no classifier or heads, fp32 tensors,
-`num_batches_tracked` present.
+into `timm.create_model(arch, num_classes=0)`, no classifier or heads, fp32 tensors: for ResNets torchvision names
+with `num_batches_tracked` present (`_common`), for vision transformers timm's class-token ViT names (`_vit`).
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ from . import (
     lightly,
     mmselfsup,
     moco,
+    mocov3_vit,
     official_simsiam,
     solo_learn,
     swav,
+    timm_vit,
     torchvision,
     vissl,
 )
@@ -52,6 +54,8 @@ CONVERTERS: dict[str, Converter] = {
         swav,
         barlowtwins_vicreg,
         torchvision,
+        mocov3_vit,
+        timm_vit,
     )
 }
 

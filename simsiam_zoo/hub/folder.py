@@ -59,12 +59,15 @@ def timm_config(
     label_names: Sequence[str] = (),
     origin_url: str | None = None,
     paper_ids: str | None = None,
+    model_args: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The `config.json` timm's `save_config_for_hf` writes for `model` (same keys, same order), with these
     weights' tag, preprocessing, licence, origin and labels in place of those of timm's default weights.
 
-    No `model_args`: the model is the architecture's default build, and `transformers`' TimmWrapperModel cannot
-    load a config whose `model_args` repeat `num_classes`, as timm's own writes them."""
+    `model_args` only as given: the arguments `model` was built with beyond its architecture's defaults (MoCo v3's
+    ViT-Small has 12 heads where timm's has 6), which timm passes to the architecture when it loads the folder. Not
+    timm's own: `transformers`' TimmWrapperModel cannot load a config whose `model_args` repeat `num_classes`, as
+    timm's writes them."""
     default = model.pretrained_cfg
     ours = {
         "tag": tag,
@@ -102,6 +105,8 @@ def timm_config(
         config["global_pool"] = pool
     if label_names:
         config["label_names"] = list(label_names)
+    if model_args:
+        config["model_args"] = dict(model_args)
     config["pretrained_cfg"] = pretrained_cfg
     return json.loads(json.dumps(config))  # tuples as the lists config.json holds
 
@@ -173,6 +178,7 @@ def read_config(folder: Path) -> dict[str, Any]:
     ]
     if missing:
         raise HubFolderError(f"{path}: missing fields {', '.join(missing)}")
+    check_model_args(config.get("model_args", {}), where=str(path))
     check_architecture(config["architecture"], where=f"{path}: architecture")
     try:
         Preprocessing.from_pretrained_cfg(config["pretrained_cfg"])
@@ -197,6 +203,30 @@ def check_architecture(arch: Any, *, where: str) -> None:
         close = difflib.get_close_matches(str(arch), timm.list_models(), n=3) if isinstance(arch, str) else []
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise HubFolderError(f"{where} {arch!r} is not a timm architecture name{hint}")
+
+
+# The timm arguments a config's `model_args` may set: the network's shape only. Others make timm read or fetch
+# files when it builds the model (`checkpoint_path` unpickles one with torch.load, `pretrained_cfg_overlay` names
+# a URL), which a folder from elsewhere must not choose.
+MODEL_ARGS = frozenset(
+    {"num_heads", "embed_dim", "depth", "mlp_ratio", "qkv_bias", "qk_norm", "class_token", "global_pool", "fc_norm"}
+    | {"no_embed_class", "reg_tokens", "img_size", "patch_size", "init_values", "depths", "dims", "layers"}
+)
+
+
+def check_model_args(model_args: Any, *, where: str) -> None:
+    """A JSON object of `MODEL_ARGS` with plain values (numbers, booleans, strings, lists of numbers)."""
+    if not isinstance(model_args, Mapping):
+        raise HubFolderError(f"{where}: model_args must be a JSON object of timm arguments, as timm writes")
+    for key, value in model_args.items():
+        plain = isinstance(value, (bool, int, float, str, type(None))) or (
+            isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value)
+        )
+        if key not in MODEL_ARGS or not plain:
+            raise HubFolderError(
+                f"{where}: model_args {key!r}={value!r} is not a shape argument this project builds with "
+                f"({', '.join(sorted(MODEL_ARGS))})"
+            )
 
 
 _HALF_DTYPES = (torch.float16, torch.bfloat16)

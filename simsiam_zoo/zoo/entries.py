@@ -8,7 +8,7 @@ converter that reads its layout. A fact the source does not state is None and sa
 
 from __future__ import annotations
 
-from dataclasses import KW_ONLY, dataclass
+from dataclasses import KW_ONLY, dataclass, field
 
 from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.zoo.methods import METHODS
@@ -94,6 +94,14 @@ _BT_INITIAL_NOTE = (
 _PRETRAIN_DATASETS = {"imagenet-1k": "ImageNet-1k", "coco": "COCO"}
 
 
+def _trained(epochs: int | None, batch: int | None) -> str:
+    """The training facts the source states, as " (300 epochs, batch 4096)"; "" when it states neither."""
+    trained = ", ".join(
+        part for part in (f"{epochs} epochs" if epochs else None, f"batch {batch}" if batch else None) if part
+    )
+    return f" ({trained})" if trained else ""
+
+
 @dataclass(frozen=True)
 class _ResNet50:
     """A ResNet-50 release, pretrained on ImageNet-1k unless `pretrain_dataset` says otherwise, as its project
@@ -128,18 +136,9 @@ class _ResNet50:
         where, results_url = _ORIGINS[self.origin]
         cited, cited_url = self.results_source or (where, results_url)
         name = f"resnet50.{self.tag}"
-        trained = ", ".join(
-            part
-            for part in (
-                f"{self.epochs} epochs" if self.epochs else None,
-                f"batch {self.batch}" if self.batch else None,
-            )
-            if part
-        )
-        trained = f" ({trained})" if trained else ""
         summary = (
             f"ResNet-50 pretrained with {METHODS[self.method].title} on {_PRETRAIN_DATASETS[self.pretrain_dataset]}"
-            f"{trained}, from {where}, "
+            f"{_trained(self.epochs, self.batch)}, from {where}, "
             "converted to timm's key names."
         )
         task_name = "supervised" if self.method == "supervised" else "linear"
@@ -270,6 +269,140 @@ def _lightly(
         linear=linear,
         extra=(("finetune", "top-1 accuracy", finetune), ("knn", "top-1 accuracy", knn)),
         note=note,
+    ).entry()
+
+
+# Vision transformers: timm's names for the sources' architectures.
+_ARCH_TITLES = {
+    "vit_small_patch16_224": "ViT-S/16",
+    "vit_small_patch8_224": "ViT-S/8",
+    "vit_base_patch16_224": "ViT-B/16",
+    "vit_base_patch8_224": "ViT-B/8",
+}
+_DINO_README = "https://github.com/facebookresearch/dino/blob/7c446df5b9f45747937fb0d72314eb9f7b66930a/README.md"
+_MOCOV3_CONFIG = "https://github.com/facebookresearch/moco-v3/blob/c349e6e24f40d3fedb22d973f92defa4cedf37a7/CONFIG.md"
+# DINO's k-NN and linear evaluation transform (eval_knn.py:32-37, eval_linear.py:65-70): Resize(256,
+# interpolation=3), bicubic, then CenterCrop(224), ImageNet mean and std. timm's cfgs of the same weights say 0.9.
+_DINO_EVAL = Preprocessing(interpolation="bicubic", crop_pct=224 / 256)
+# The features DINO's linear protocol reads (eval_linear.py:166-170, its flags' defaults :256-259, README.md:332-344).
+_DINO_LINEAR_S = "the class tokens of the last 4 blocks, concatenated (n_last_blocks 4)"
+_DINO_LINEAR_B = "the last block's class token beside its mean patch token (n_last_blocks 1, avgpool_patchtokens)"
+
+
+def _line_anchor(url: str, lines: str) -> str:
+    """GitHub's link to lines "24-34" of the file at `url`."""
+    first, _, last = lines.partition("-")
+    return f"{url}#L{first}-L{last}" if last else f"{url}#L{first}"
+
+
+@dataclass(frozen=True)
+class _ViT:
+    """A vision transformer release pretrained on ImageNet-1k, as its project publishes it (`origin`, in `_ORIGINS`;
+    its numbers where `results_source` says). `timm_hub`: timm's own Hub repo of the very same file, which loads
+    then come from (nothing is converted; the note says so); `model_args`: what the network takes beyond timm's
+    `arch`."""
+
+    arch: str
+    tag: str
+    _: KW_ONLY
+    method: str
+    origin: str
+    url: str
+    converter: str
+    license: str
+    epochs: int | None
+    batch: int | None
+    linear: float | None
+    results_source: tuple[str, str]
+    knn: float | None = None
+    preprocessing: Preprocessing = IMAGENET_EVAL
+    timm_hub: str | None = None
+    model_args: dict[str, int] = field(default_factory=dict, hash=False)
+    note: str | None = None
+
+    def entry(self) -> ZooEntry:
+        where, _ = _ORIGINS[self.origin]
+        cited, cited_url = self.results_source
+        name = f"{self.arch}.{self.tag}"
+        how = f"as timm publishes the same file ({self.timm_hub})" if self.timm_hub else "converted to timm's key names"
+        note = self.note
+        if self.timm_hub:
+            via = (
+                f"timm publishes this very file as hf-hub:{self.timm_hub} (its pretrained cfg's url), which loads "
+                "use: nothing is converted, and that repo's crop of 0.9 gives way to the entry's preprocessing."
+            )
+            note = f"{via} {note}" if note else via
+        return ZooEntry(
+            name=name,
+            arch=self.arch,
+            hub_id=self.timm_hub or f"{MIRROR_ORG}/{name}",
+            summary=f"{_ARCH_TITLES[self.arch]} pretrained with {METHODS[self.method].title} on ImageNet-1k"
+            f"{_trained(self.epochs, self.batch)}, from {where}, {how}.",
+            license=self.license,
+            pretrain_dataset="imagenet-1k",
+            epochs=self.epochs,
+            batch_size=self.batch,
+            preprocessing=self.preprocessing,
+            method=self.method,
+            source=Source(self.url, self.converter),
+            results=tuple(
+                Result(task, "imagenet-1k", "top-1 accuracy", value, f"{cited} (as published)", cited_url)
+                for task, value in (("linear", self.linear), ("knn", self.knn))
+                if value is not None
+            ),
+            note=note,
+            license_basis="repository",
+            model_args=self.model_args,
+        )
+
+
+def _dino_vit(arch: str, folder: str, lines: str, knn: float, linear: float, pooled: str) -> ZooEntry:
+    """A DINO ViT's backbone-only file (README.md's pretrained-models table, `lines`), which timm publishes too;
+    `pooled`: the features DINO's linear protocol reads (README.md:332-344)."""
+    return _ViT(
+        arch,
+        "dino_in1k",
+        method="dino",
+        origin="dino",
+        url=f"{_FB}/dino/{folder}/{folder}.pth",
+        converter="timm_vit",
+        license="apache-2.0",
+        epochs=None,
+        batch=None,
+        linear=linear,
+        knn=knn,
+        results_source=(
+            f"the DINO README's pretrained-models table (README.md:{lines})",
+            _line_anchor(_DINO_README, lines),
+        ),
+        preprocessing=_DINO_EVAL,
+        timm_hub=f"timm/{arch}.dino",
+        note="Epochs and batch are in the run's args.txt beside the file, not in the README. The k-NN number is on "
+        "the final class token (DINO's eval_knn.py; vision_transformer.py:209-214), the features timm gives; the "
+        f"linear one on {pooled}.",
+    ).entry()
+
+
+def _mocov3_vit(arch: str, size: str, linear: float, lines: str, note: str) -> ZooEntry:
+    """A MoCo v3 ViT pre-training checkpoint of CONFIG.md's ViT table (`lines`), 300 epochs (CONFIG.md:102) at batch
+    4096 (CONFIG.md:183)."""
+    return _ViT(
+        arch,
+        "mocov3_in1k_ep300",
+        method="mocov3",
+        origin="mocov3",
+        url=f"{_FB}/moco-v3/vit-{size}-300ep/vit-{size}-300ep.pth.tar",
+        converter="mocov3_vit",
+        license=_NC,
+        epochs=300,
+        batch=4096,
+        linear=linear,
+        results_source=(f"the MoCo v3 CONFIG.md ViT table (CONFIG.md:{lines})", _line_anchor(_MOCOV3_CONFIG, lines)),
+        model_args={"num_heads": 12} if size == "s" else {},
+        note=f"{note} The base encoder, without its projector (`head`), as main_lincls.py:177-189 loads it; its "
+        "pos_embed is the fixed 2-D sin-cos one (vits.py:53-69), kept as a parameter; its features are the class "
+        "token after `norm` (timm's VisionTransformer, which vits.py subclasses). Evaluated with Resize(256) "
+        "bilinear, CenterCrop(224) (main_lincls.py:289-294).",
     ).entry()
 
 
@@ -1136,6 +1269,21 @@ _ENTRIES = (
         note="The table gives batch 256, but the checkpoint's step count (250200 in 100 epochs) is half that of the "
         "other batch-256 runs (500400), as a batch of 512 would give.",
     ),
+    # facebookresearch/dino vision transformers: the backbone-only files, as timm publishes them.
+    _dino_vit("vit_small_patch16_224", "dino_deitsmall16_pretrain", "24-34", 74.5, 77.0, _DINO_LINEAR_S),
+    _dino_vit("vit_small_patch8_224", "dino_deitsmall8_pretrain", "36-46", 78.3, 79.7, _DINO_LINEAR_S),
+    _dino_vit("vit_base_patch16_224", "dino_vitbase16_pretrain", "48-58", 76.1, 78.2, _DINO_LINEAR_B),
+    _dino_vit("vit_base_patch8_224", "dino_vitbase8_pretrain", "60-70", 77.4, 80.1, _DINO_LINEAR_B),
+    # facebookresearch/moco-v3 vision transformers
+    _mocov3_vit(
+        "vit_small_patch16_224",
+        "s",
+        73.2,
+        "194-201",
+        "MoCo v3's ViT-Small has 12 heads (vits.py:115-118) where timm's vit_small_patch16_224 has 6, with the same "
+        "weight shapes: model_args (num_heads=12) go into config.json, and timm builds the architecture with them.",
+    ),
+    _mocov3_vit("vit_base_patch16_224", "b", 76.7, "202-209", "MoCo v3's ViT-Base is timm's (vits.py:122-127)."),
     # Supervised references (torchvision), to compare the self-supervised ones with.
     _ResNet50(
         "supervised_tv_in1k",

@@ -14,16 +14,18 @@ def select_entries(
     *,
     method: str | None = None,
     license: str | None = None,
+    arch: str | None = None,
     include_unsupported: bool = False,
 ) -> list[ZooEntry]:
-    """Entries whose name contains `pattern`, of `method` and `license` (case-insensitive), by architecture, method,
-    epochs and name; those that cannot be loaded only with `include_unsupported`."""
+    """Entries whose name contains `pattern`, of `method`, `license` and timm architecture `arch` (case-insensitive),
+    by architecture, method, epochs and name; those that cannot be loaded only with `include_unsupported`."""
     chosen = [
         entry
         for entry in ZOO.values()
         if (pattern is None or pattern.lower() in entry.name.lower())
         and (method is None or entry.method == method.lower())
         and (license is None or entry.license == license.lower())
+        and (arch is None or entry.arch == arch.lower())
         and (include_unsupported or entry.unsupported is None)
     ]
     return sorted(chosen, key=lambda e: (e.arch, e.method, e.epochs or 0, e.name))

@@ -3,12 +3,14 @@ training and published results) and of the file it came from."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from simsiam_zoo.augment import Preprocessing
 
 MIRROR_ORG = "simsiam-zoo"
+TIMM_ORG = "timm"  # the Hub organisation of timm's own weights (`hf_hub_id='timm/'` in its pretrained cfgs)
 # The evaluation transform of these projects' linear protocols (torchvision: Resize(256), CenterCrop(224), bilinear).
 IMAGENET_EVAL = Preprocessing(interpolation="bilinear", crop_pct=0.875)
 # Licences under which the weights may be passed on (CC BY-NC: non-commercially, with attribution).
@@ -73,6 +75,13 @@ class ZooEntry:
     aliases: tuple[str, ...] = ()
     unsupported: str | None = None  # why this checkpoint cannot be loaded, for `models --all`
     license_basis: LicenseBasis = "weights"
+    # timm arguments the weights' network takes beyond `arch`'s defaults (config.json's `model_args`).
+    model_args: Mapping[str, Any] = field(default_factory=dict, hash=False)
+
+    @property
+    def published_by_timm(self) -> bool:
+        """Whether `hub_id` is timm's own repo of these very weights: loads come from it, nothing is converted."""
+        return self.hub_id.startswith(f"{TIMM_ORG}/")
 
     @property
     def license_origin(self) -> str:
@@ -117,6 +126,7 @@ class ZooEntry:
             if self.source and self.source.published_hash
             else None,
             "recipe": self.recipe,
+            "model_args": dict(self.model_args),
             "results": [asdict(result) for result in self.results],
             "aliases": list(self.aliases),
             "note": self.note,

@@ -1,0 +1,40 @@
+"""The layout the ViT converters produce: timm's `VisionTransformer` with a class token, pooled by it (`norm`, then
+the class token; no `fc_norm`), without classifier, as DINO's and MoCo v3's models are; fp32 tensors."""
+
+from __future__ import annotations
+
+import re
+
+import torch
+from torch import Tensor
+
+from simsiam_zoo.errors import ConversionError, listed
+
+from ._common import StateDict
+
+_AFFINE = r"(?:weight|bias)"
+# timm's (and DINO's, and MoCo v3's timm 0.4.9) names; anything else is another architecture than the one we export.
+_BACKBONE_KEY = re.compile(
+    rf"cls_token|pos_embed|patch_embed\.proj\.{_AFFINE}|norm\.{_AFFINE}"
+    rf"|blocks\.\d+\.(?:norm1|norm2|attn\.qkv|attn\.proj|mlp\.fc1|mlp\.fc2)\.{_AFFINE}"
+)
+# What every such backbone holds; its first key also tells a ViT state dict from others.
+REQUIRED = ("cls_token", "pos_embed", "patch_embed.proj.weight", "blocks.0.attn.qkv.weight", "norm.weight")
+
+
+def has_vit(state_dict: StateDict, prefix: str = "") -> bool:
+    return all(prefix + key in state_dict for key in REQUIRED[:4])
+
+
+def finalize_vit(state_dict: StateDict, *, source: str) -> dict[str, Tensor]:
+    """Check the names (a classifier `head.weight` / `head.bias` is dropped), cast to contiguous fp32."""
+    kept = {key: value for key, value in state_dict.items() if key not in ("head.weight", "head.bias")}
+    unknown = [key for key in kept if not _BACKBONE_KEY.fullmatch(key)]
+    if unknown:
+        raise ConversionError(
+            f"{source}: not a timm ViT backbone with a class token; unexpected keys: {listed(unknown, limit=8)}"
+        )
+    missing = [key for key in REQUIRED if key not in kept]
+    if missing:
+        raise ConversionError(f"{source}: incomplete ViT backbone, no {', '.join(missing)}")
+    return {key: value.detach().to(device="cpu", dtype=torch.float32).contiguous() for key, value in kept.items()}
