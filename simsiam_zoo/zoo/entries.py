@@ -281,8 +281,9 @@ _ARCH_TITLES = {
 }
 _DINO_README = "https://github.com/facebookresearch/dino/blob/7c446df5b9f45747937fb0d72314eb9f7b66930a/README.md"
 _MOCOV3_CONFIG = "https://github.com/facebookresearch/moco-v3/blob/c349e6e24f40d3fedb22d973f92defa4cedf37a7/CONFIG.md"
-# DINO's k-NN and linear evaluation transform (eval_knn.py:32-37, eval_linear.py:65-70): Resize(256,
-# interpolation=3), bicubic, then CenterCrop(224), ImageNet mean and std. timm's cfgs of the same weights say 0.9.
+# DINO's k-NN and linear evaluation transform (eval_knn.py:32-37, eval_linear.py:65-70), for its ViTs and its
+# ResNet-50 alike: Resize(256, interpolation=3), bicubic, then CenterCrop(224), ImageNet mean and std. timm's cfgs
+# of the same ViT weights say 0.9.
 _DINO_EVAL = Preprocessing(interpolation="bicubic", crop_pct=224 / 256)
 # The features DINO's linear protocol reads (eval_linear.py:166-170, its flags' defaults :256-259, README.md:332-344).
 _DINO_LINEAR_S = "the class tokens of the last 4 blocks, concatenated (n_last_blocks 4)"
@@ -494,6 +495,7 @@ _ENTRIES = (
         method="dino",
         origin="dino",
         converter="torchvision",
+        preprocessing=_DINO_EVAL,
         license="apache-2.0",
         epochs=None,
         batch=4080,
@@ -508,6 +510,7 @@ _ENTRIES = (
         method="dino",
         origin="dino",
         converter="dino",
+        preprocessing=_DINO_EVAL,
         license="apache-2.0",
         epochs=None,
         batch=4080,
@@ -521,6 +524,7 @@ _ENTRIES = (
         method="dino",
         origin="dino",
         converter="dino",
+        preprocessing=_DINO_EVAL,
         license="apache-2.0",
         epochs=100,
         batch=512,
