@@ -703,35 +703,24 @@ _ENTRIES = (
     ).entry(),
     *(
         _ResNet50(
-            f"vicregl_in1k_alpha{alpha.replace('.', 'p')}",
+            f"vicregl_in1k_alpha{alpha.replace('.', 'p')}{suffix}",
             method="vicregl",
             origin="vicregl",
-            converter="torchvision",
+            converter=converter,
             license=_NC,
             epochs=None,
             batch=None,
-            url=f"{_FB}/vicregl/resnet50_alpha{alpha}.pth",
+            url=f"{_FB}/vicregl/resnet50_alpha{alpha}{suffix}.pth",
             linear=linear,
-            note=f"alpha {alpha}; VOC linear segmentation {miou} mIoU. Epochs and batch not stated next to the file "
-            "(the README's command: 300 epochs, batch 2048).",
+            note=(
+                f"The full training checkpoint of the run of resnet50.vicregl_in1k_alpha{alpha.replace('.', 'p')}. "
+                if suffix
+                else f"alpha {alpha}; VOC linear segmentation {miou} mIoU. "
+            )
+            + "Epochs and batch not stated next to the file (the README's command: 300 epochs, batch 2048).",
         ).entry()
         for alpha, linear, miou in (("0.9", 71.2, 54.0), ("0.75", 70.4, 55.9))
-    ),
-    *(
-        _ResNet50(
-            f"vicregl_in1k_alpha{alpha.replace('.', 'p')}_fullckpt",
-            method="vicregl",
-            origin="vicregl",
-            converter="barlowtwins_vicreg",
-            license=_NC,
-            epochs=None,
-            batch=None,
-            url=f"{_FB}/vicregl/resnet50_alpha{alpha}_fullckpt.pth",
-            linear=linear,
-            note=f"The full training checkpoint of the run of resnet50.vicregl_in1k_alpha{alpha.replace('.', 'p')}. "
-            "Epochs and batch not stated next to the file (the README's command: 300 epochs, batch 2048).",
-        ).entry()
-        for alpha, linear in (("0.9", 71.2), ("0.75", 70.4))
+        for suffix, converter in (("", "torchvision"), ("_fullckpt", "barlowtwins_vicreg"))
     ),
     # deepmind BYOL: a JAX/Haiku pickle
     _ResNet50(
