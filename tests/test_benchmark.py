@@ -123,7 +123,7 @@ def test_a_killed_run_resumes_to_the_leaderboard_of_an_uninterrupted_one(
     ("arguments", "message"),
     [
         (["resnet50.nope", "--data", "d=digits"], "resnet50.nope: unknown zoo model"),
-        (["vit_*", "--data", "d=digits"], "vit_*: matches no zoo model"),
+        (["no_such_arch_*", "--data", "d=digits"], "no_such_arch_*: matches no zoo model"),
         (
             ["MODEL", "--data", "mine"],
             "--data 'mine': expected NAME=SOURCE (e.g. fmnist=fashion_mnist) or a named dataset",
