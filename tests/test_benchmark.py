@@ -174,3 +174,40 @@ def test_a_suite_name_alone_benchmarks_that_hub_dataset(hub_folder: Path, hub_da
     assert record["top1"] == 100.0  # each class one colour: any working backbone separates them
     settings = json.loads(next((out / "features").glob("*-cifar10-*-train")).joinpath("settings.json").read_text())
     assert settings["source"]["location"] == "cifar10:train"
+
+
+def test_each_network_gets_its_own_random_init(monkeypatch) -> None:
+    """Two models of one timm architecture built with other arguments (MoCo v3's ViT-S has 12 heads where timm's
+    has 6) are two networks: each gets its random-init baseline, built as it is."""
+    from tqdm.auto import tqdm
+
+    from simsiam_zoo.augment import Preprocessing
+    from simsiam_zoo.backbone import LoadedBackbone
+    from simsiam_zoo.benchmark import run
+    from simsiam_zoo.distributed import DistributedContext
+    from simsiam_zoo.model import untrained_backbone
+
+    def load(name: str, *, hub_dir=None, pretrained: bool = True) -> LoadedBackbone:
+        model_args = {"num_heads": 4} if name.startswith("four") else {}
+        model = untrained_backbone("test_vit", model_args=model_args)
+        preprocessing = Preprocessing()
+        return LoadedBackbone(model, preprocessing.transform(), preprocessing, "test_vit", name, model_args=model_args)
+
+    monkeypatch.setattr(run, "load_backbone", load)
+    with tqdm(total=3, disable=True) as bar:
+        contenders = list(
+            run._contenders(
+                ["two-a", "four", "two-b"], QUICK, hub_dir=None, bar=bar, cells=1, context=DistributedContext()
+            )
+        )
+    names = [contender.name for contender in contenders]
+    assert names == [
+        "two-a",
+        "four",
+        "two-b",
+        "random-init (test_vit)",
+        "random-init (test_vit, num_heads=4)",
+        "pixels",
+    ]
+    heads = [c.loaded.model.blocks[0].attn.num_heads for c in contenders[3:5]]
+    assert heads == [2, 4]

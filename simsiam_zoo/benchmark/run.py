@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from typing import Any
@@ -76,21 +76,27 @@ def _contenders(
     context: DistributedContext,
 ) -> Iterator[Contender]:
     """The models, loaded one at a time (rank 0 first: it fills the download cache the others then read), then the
-    baselines: each architecture with its standard random init (seeded) and the raw pixels."""
-    architectures: dict[str, str] = {}
+    baselines: each network (an architecture and the arguments it is built with) with its standard random init
+    (seeded), and the raw pixels."""
+    networks: dict[str, str] = {}  # a network's label -> the first model that is one
     for name in names:
         with main_first(context):
             loaded = load_backbone(name, hub_dir=hub_dir)
-        architectures.setdefault(loaded.arch, name)
+        networks.setdefault(_network(loaded.arch, loaded.model_args), name)
         yield Contender.of(name, loaded)
     if not options.baselines:
         return
-    bar.total += (len(architectures) + 1) * cells
-    for arch, name in architectures.items():
+    bar.total += (len(networks) + 1) * cells
+    for network, name in networks.items():
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(options.seed)
-            yield Contender.of(f"{RANDOM_INIT} ({arch})", load_backbone(name, hub_dir=hub_dir, pretrained=False))
+            yield Contender.of(f"{RANDOM_INIT} ({network})", load_backbone(name, hub_dir=hub_dir, pretrained=False))
     yield Contender(PIXELS)
+
+
+def _network(arch: str, model_args: Mapping[str, Any]) -> str:
+    """`arch`, with the arguments it is built with beyond timm's defaults (MoCo v3's ViT-S: 12 heads)."""
+    return ", ".join([arch, *(f"{key}={value}" for key, value in sorted(model_args.items()))])
 
 
 @dataclass(frozen=True)
