@@ -262,6 +262,8 @@ def train(
     if fit_to_deadline and max_minutes is None:
         raise ValueError("fit_to_deadline needs max_minutes, the deadline to fit the schedule to")
     context = init_distributed(torch.device(device))
+    if fit_to_deadline and context.enabled:
+        raise ValueError("fit_to_deadline runs on one process: ranks would each fit the horizon to their own clock")
     dataset = dataset if dataset is not None else build_dataset(recipe)
     # One process claims the folder (the others would see its marker half-made); torchrun stops them all if it fails.
     if context.is_main:
@@ -269,8 +271,6 @@ def train(
             output_dir, kind="run", inputs=(recipe.data.path,), legacy_files=(CHECKPOINT_NAME,)
         )
         remove_stale_temps(Path(output_dir), RUN_FILES)
-    if fit_to_deadline and context.enabled:
-        raise ValueError("fit_to_deadline runs on one process: ranks would each fit the horizon to their own clock")
     run = _Pretraining(recipe, Path(output_dir), dataset, context, local_device(device, context), strict=strict)
     deadline = time.monotonic() + max_minutes * 60 if max_minutes is not None else None
     run.bar = tqdm(total=run.total_steps, initial=run.step, disable=not (progress and context.is_main), unit="step")
@@ -348,7 +348,8 @@ class _Pretraining:
             world_size=context.world_size,
             stretches=self.stretches,
         ).batches_per_epoch
-        # The schedule's horizon: the recipe's epochs, unless the run was fitted to a deadline (`fit_horizon`).
+        # The schedule's horizon: the recipe's epochs, unless the run was fitted to a deadline (`fit_horizon`); a
+        # checkpoint written before runs could be fitted has none.
         self.total_steps = self.state.pop("horizon", recipe.optim.epochs * self.steps_per_epoch)
         if context.is_main:
             recipe.save(output_dir / RECIPE_NAME)
@@ -511,7 +512,6 @@ def _resume(path: Path, recipe: Recipe, model: SimSiam, optimizer: torch.optim.O
             f"{path}: the optimizer state does not fit this version's parameter groups ({error}); "
             "use a new output folder"
         ) from None
-    # A checkpoint written before runs could be fitted to a deadline has no horizon: the recipe's is its own.
     return saved.step, saved.records
 
 
