@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import io
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,8 +54,7 @@ class TrainingCheckpoint:
     records: dict[str, Any]
 
     def save(self, path: Path) -> None:
-        fields = ("kind", "run", "step", "model", "optimizer", "records")
-        save_checkpoint(path, {"format": TRAINING_FORMAT, **{name: getattr(self, name) for name in fields}})
+        save_checkpoint(path, {"format": TRAINING_FORMAT, **{f.name: getattr(self, f.name) for f in fields(self)}})
 
 
 # The layouts before `TRAINING_FORMAT`: each kind's top-level keys, read into the run and the records.
@@ -84,9 +83,7 @@ def training_checkpoint_from(saved: Any, *, kind: TrainingKind) -> TrainingCheck
     if saved.get("format") == TRAINING_FORMAT:
         if saved.get("kind") != kind:
             return None
-        return TrainingCheckpoint(
-            kind, saved["run"], saved["step"], saved["model"], saved["optimizer"], saved["records"]
-        )
+        return TrainingCheckpoint(**{f.name: saved[f.name] for f in fields(TrainingCheckpoint)})
     run_key, record_keys = _EARLIER_LAYOUTS[kind]
     if "format" in saved or not {run_key, "step", "model", "optimizer"} <= saved.keys():
         return None
