@@ -1,15 +1,24 @@
-"""What several test modules build: coloured images (an easy dataset any working model separates), a
-ResNet-18 hub folder and class folders of PNGs on disk. `conftest.py` makes the folders fixtures."""
+"""What several test modules share: coloured images (an easy dataset any working model separates), a ResNet-18 hub
+folder and class folders of PNGs on disk (`conftest.py` makes the folders fixtures); the one way to drive the
+command line; commands that cannot write or are killed mid-way, and what they leave behind."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shlex
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 import traceback
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 import numpy as np
+import pytest
 import timm
 import torch
 from PIL import Image
@@ -172,3 +181,111 @@ def hub_dataset_files(
     card = {"configs": [{"config_name": "default", "data_files": configs, "default": True}]}
     files["README.md"] = f"---\n{yaml.safe_dump(card)}---\n# {entry.title} in miniature\n".encode()
     return files
+
+
+# ---------------------------------------------------------------------------- commands that cannot write or are killed
+
+# Runs the CLI after `setup` in the same interpreter: `python -c RUN_CLI.format(setup=...) ARGS...`.
+RUN_CLI = """
+import runpy, sys
+{setup}
+sys.argv = ["simsiam-zoo", *sys.argv[1:]]
+runpy.run_module("simsiam_zoo.cli", run_name="__main__", alter_sys=True)
+"""
+# A full disk without root or a mount: no file may grow past 4 KiB, so writes fail with EFBIG. SIGXFSZ is ignored (as
+# Python does by default) so that the write fails instead of the kernel killing the process. 4 KiB lets the small
+# files through (recipe.yaml, TensorBoard events) and stops shards, weights and checkpoints.
+DISK_FULL = """
+import resource, signal
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+"""
+# A private mount namespace in which `$0` is bind-mounted read-only over itself, then the command.
+READ_ONLY = ["unshare", "--mount", "sh", "-c", 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"']
+
+
+def with_setup(setup: str) -> list[str]:
+    """The command prefix that runs the CLI after the Python statements `setup`."""
+    return [sys.executable, "-c", RUN_CLI.format(setup=setup)]
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Hidden temp files and staging folders (`.NAME.*.tmp`, `.NAME.old`) below `folder`."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob(".*") if p.name.endswith((".tmp", ".old")))
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file below `folder`, by its relative path, with its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+POLL_SECONDS = 0.05  # short next to any step a test waits for, long enough not to compete for the 2 shared cores
+TAIL_BYTES = 3000  # of the command's output, shown when the helper fails
+
+
+def run_until_then_kill(
+    command: Sequence[str | os.PathLike[str]],
+    *,
+    until: Callable[[], bool] | Path,
+    timeout: float,
+    log: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> None:
+    """Start `command`, wait until `until` holds, then SIGKILL it and reap it.
+
+    until: a path that must exist, or a function that returns true once the command has got far enough.
+    timeout: seconds from the start before the test fails.
+    log: where the command's stdout and stderr go (kept for a look after the test); a temp file when None. Opened
+        for reading too, which the failure message needs.
+    env: variables set for the command on top of this process's environment.
+
+    Fails the test, with the end of the command's output, if the command exits before `until` holds, if `timeout`
+    passes first, or if it exits on its own before the kill lands. Whatever happens, including a failure or a Ctrl-C
+    here, the command's whole process group gets SIGKILL and the command is reaped before this returns: the command
+    runs in a session of its own so that workers it started (DataLoader processes) die with it instead of lingering.
+    """
+    __tracebackhide__ = True  # a failure points at the test's call, not at this function's lines
+    args = [str(arg) for arg in command]
+    if isinstance(until, Path):
+        waiting_for = f"{until} existed"
+        until = until.exists
+    else:
+        waiting_for = f"{getattr(until, '__name__', repr(until))}() held"
+    failure = None
+    with open(log, "w+b") if log is not None else tempfile.TemporaryFile() as output:
+        process = subprocess.Popen(
+            args, stdout=output, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, start_new_session=True
+        )
+        try:
+            deadline = time.monotonic() + timeout
+            while not until():
+                if process.poll() is not None:
+                    failure = f"exited with {process.returncode} before {waiting_for}"
+                    break
+                if time.monotonic() > deadline:
+                    failure = f"{timeout:g} s passed before {waiting_for}"
+                    break
+                time.sleep(POLL_SECONDS)
+        finally:
+            # The group outlives its leader while any member lives, so this also reaches workers of a command that
+            # has already exited; ProcessLookupError means nothing of it is left.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        if failure is None and process.returncode != -signal.SIGKILL:
+            failure = f"exited with {process.returncode} on its own after {waiting_for}, before the kill"
+        if failure is not None:
+            pytest.fail(f"{_show(args)}: {failure}; {_tail(output)}")
+
+
+def _show(args: list[str]) -> str:
+    """The command for a failure message, with `python -c` scripts and other multi-line arguments elided."""
+    return shlex.join("<script>" if "\n" in arg else arg for arg in args)
+
+
+def _tail(output: IO[bytes]) -> str:
+    """The end of what the command wrote to `output`; pread leaves the offset alone, which the command shared."""
+    size = os.fstat(output.fileno()).st_size
+    start = max(0, size - TAIL_BYTES)
+    text = os.pread(output.fileno(), size - start, start).decode(errors="replace")
+    return f"its output ends:\n{text}" if text else "it wrote no output"

@@ -11,7 +11,10 @@ from simsiam_zoo.backbone import LoadedBackbone
 from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.recipe import Recipe, load_recipe
 from tests.builders import build_hub_folder, build_image_folder
-from tests.source_server import source_server  # noqa: F401  (the loopback server for source URLs)
+
+# Importing registers the loopback servers' fixtures: the Hub (hub_server, hub, hub_datasets) and source URLs.
+from tests.hub_server import hub_datasets_env, hub_env, hub_server  # noqa: F401
+from tests.source_server import source_server  # noqa: F401
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 

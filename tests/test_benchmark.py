@@ -15,7 +15,6 @@ from simsiam_zoo.options import BenchmarkOptions
 from simsiam_zoo.protocols import digits_datasets
 from simsiam_zoo.protocols.cached import evaluate_knn, evaluate_linear
 from tests.builders import hub_dataset_files, run_cli
-from tests.hub_server import hub_datasets_env, hub_env, hub_server  # noqa: F401  (importing registers the fixtures)
 
 QUICK = BenchmarkOptions(protocols=("knn", "linear"), batch_size=64)
 OUTPUTS = ("leaderboard.json", "leaderboard.md", "leaderboard.csv", "leaderboard.html", "heatmap.png")

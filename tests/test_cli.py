@@ -16,7 +16,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +27,7 @@ from safetensors.torch import load_file, save_file
 from simsiam_zoo._io import MARKER_NAME
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from simsiam_zoo.data import labelled_images
+from simsiam_zoo.errors import EXIT_BAD_INPUT, EXIT_CANNOT_WRITE, EXIT_OFFLINE
 from simsiam_zoo.export import export_checkpoint
 from simsiam_zoo.features import SETTINGS_FILE, extract_features
 from simsiam_zoo.features.store import LOCK_NAME
@@ -36,27 +36,23 @@ from simsiam_zoo.hub.publish import push_hub_folder
 from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.recipe import load_recipe
 from simsiam_zoo.train import train
-from tests._process import run_until_then_kill
-from tests.builders import CLI, TIMEOUT, error_message, messages, run_cli, write_images
-from tests.hub_server import HubServer, hub_env, hub_server  # noqa: F401  (importing registers the fixtures)
+from tests.builders import (
+    CLI,
+    DISK_FULL,
+    READ_ONLY,
+    TIMEOUT,
+    error_message,
+    leftovers,
+    messages,
+    run_cli,
+    run_until_then_kill,
+    snapshot,
+    with_setup,
+    write_images,
+)
+from tests.hub_server import HubServer
 
 NAME = "resnet18.reliability_test"
-EXIT_BAD_INPUT, EXIT_OFFLINE, EXIT_CANNOT_WRITE = 3, 5, 6
-# Runs the CLI after `setup` in the same interpreter: `python -c RUN_CLI.format(setup=...) ARGS...`.
-RUN_CLI = """
-import runpy, sys
-{setup}
-sys.argv = ["simsiam-zoo", *sys.argv[1:]]
-runpy.run_module("simsiam_zoo.cli", run_name="__main__", alter_sys=True)
-"""
-# A full disk without root or a mount: no file may grow past 4 KiB, so writes fail with EFBIG. SIGXFSZ is ignored (as
-# Python does by default) so that the write fails instead of the kernel killing the process. 4 KiB lets the small
-# files through (recipe.yaml, TensorBoard events) and stops shards, weights and checkpoints.
-DISK_FULL = """
-import resource, signal
-signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
-"""
 # Pause points, one each, where the test kills the command: after the hub folder's weights are written to its staging
 # folder (write_hub_folder hashes them next), and after the first LFS upload of a push, before its commit.
 PAUSE_EXPORT = """
@@ -82,22 +78,6 @@ def paused(*args, **kwargs):
 
 _commit_api.lfs_upload = paused
 """
-# A private mount namespace in which `$0` is bind-mounted read-only over itself, then the command.
-READ_ONLY = ["unshare", "--mount", "sh", "-c", 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"']
-
-
-def with_setup(setup: str) -> list[str]:
-    return [sys.executable, "-c", RUN_CLI.format(setup=setup)]
-
-
-def leftovers(folder: Path) -> list[str]:
-    """Hidden temp files and staging folders (`.NAME.*.tmp`, `.NAME.old`) below `folder`."""
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob(".*") if p.name.endswith((".tmp", ".old")))
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
 
 # -------------------------------------------------------------------------------------------------------- fixtures
 

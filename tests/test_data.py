@@ -10,7 +10,6 @@ from simsiam_zoo import data
 from simsiam_zoo.data import EpochSampler, FashionMNIST, labelled_images
 from simsiam_zoo.errors import DataError
 from tests.builders import hub_dataset_files, write_png
-from tests.hub_server import hub_datasets_env, hub_env, hub_server  # noqa: F401  (importing registers the fixtures)
 
 
 def test_shipped_fashion_mnist_subset_is_the_fallback(monkeypatch, tmp_path):

@@ -30,8 +30,7 @@ from simsiam_zoo.errors import DataError
 from simsiam_zoo.features import extract_features, load_features
 from simsiam_zoo.features.extract import rank_shards
 from simsiam_zoo.features.store import Shard
-from tests._process import run_until_then_kill
-from tests.builders import write_png
+from tests.builders import run_until_then_kill, snapshot, write_png
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,10 +59,6 @@ def direct(images: list[torch.Tensor]) -> torch.Tensor:
     transform = make_transform()
     with torch.inference_mode():
         return tiny_model()(torch.stack([transform(image) for image in images]))
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
 
 def class_folder(root: Path) -> list[str]:

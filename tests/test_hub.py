@@ -22,7 +22,7 @@ from simsiam_zoo.errors import HubFolderError, NotCachedOffline, RepoNotFound
 from simsiam_zoo.hub.folder import CARD_NAME, WEIGHTS_NAME, timm_config, write_hub_folder
 from simsiam_zoo.hub.publish import download_hub_repo, push_hub_folder
 from simsiam_zoo.loader import load_backbone
-from tests.hub_server import HubServer, hub_env, hub_server  # noqa: F401  (importing registers the fixtures)
+from tests.hub_server import HubServer
 
 CARD = """---
 license: apache-2.0

@@ -25,7 +25,7 @@ from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.recipe import load_recipe
 from simsiam_zoo.train import build_model, train
 from tests.builders import run_cli
-from tests.hub_server import HubServer, hub_env, hub_server  # noqa: F401  (importing registers the fixtures)
+from tests.hub_server import HubServer
 
 NAME = "resnet18.simsiam_fashion_mnist_demo"
 # One recipe for the run and for the reference model rebuilt from its checkpoint: the two must not drift apart.

@@ -14,8 +14,7 @@ from simsiam_zoo.errors import ConversionError, DataError, RecipeError, Training
 from simsiam_zoo.losses import simsiam_loss
 from simsiam_zoo.recipe import load_recipe
 from simsiam_zoo.train import _Pretraining, build_model, learning_rate, recipe_optimizer, train
-from tests._process import run_until_then_kill
-from tests.builders import CLI, run_cli, write_images
+from tests.builders import CLI, run_cli, run_until_then_kill, write_images
 
 
 def test_one_training_step_decreases_the_loss_on_a_fixed_batch(tiny_recipe):

@@ -33,7 +33,7 @@ from simsiam_zoo.loader import is_cached, load_backbone
 from simsiam_zoo.mirror import mirror_entries
 from simsiam_zoo.zoo.download import cache_root, cached_folder, download, resolve_url
 from tests.builders import CLASSES, run_cli
-from tests.hub_server import HubServer, hub_env, hub_server  # noqa: F401  (importing registers the fixtures)
+from tests.hub_server import HubServer
 from tests.source_server import SourceServer
 from tests.test_convert import (
     MOCOV3_TEST_ARGS,
