@@ -1,6 +1,6 @@
 """Reliability report: the battery of failure cases, then how peak memory grows with the amount of work.
 
-1. Cases: tests/test_cli.py, whose CLI calls each print their exit code and message, and the key
+1. Cases: tests/cli/, whose CLI calls each print their exit code and message, and the key
    reliability tests of the other test files, run by pytest in one subprocess. The table lists each case, its
    outcome (per CLI call: exit code and the first line of the message) and the verdict.
 2. Load: peak RSS (wait4's ru_maxrss of the process) of `simsiam-zoo extract` over N and 10 N small images, and of
@@ -95,7 +95,7 @@ def run_cases(workdir: Path) -> tuple[list[Case], str]:
         f"--junitxml={junit}",
         "-o",
         "junit_logging=system-out",
-        "tests/test_cli.py",
+        "tests/cli",
         *ELSEWHERE,
     ]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
@@ -110,7 +110,8 @@ def run_cases(workdir: Path) -> tuple[list[Case], str]:
         )
     cases = []
     for test in ET.parse(junit).iter("testcase"):
-        module = test.get("classname", "").rpartition(".")[2]
+        # tests.cli.test_zoo -> cli/zoo (the case's label) and tests/cli/test_zoo.py
+        module = test.get("classname", "").removeprefix("tests.").replace(".", "/")
         problem = next((child for child in test if child.tag in ("failure", "error", "skipped")), None)
         printed = test.findtext("system-out") or ""
         lines = [line for line in printed.splitlines() if re.match(r"[\w-]+: (exit -?\d+|killed)", line)]
@@ -127,7 +128,7 @@ def run_cases(workdir: Path) -> tuple[list[Case], str]:
         # Temp paths say nothing: keep what follows the test's own temp folder.
         outcome = re.sub(re.escape(str(basetemp)) + r"/[^/']+/", ".../", outcome)
         cases.append(
-            Case(f"{module.removeprefix('test_')}: {test.get('name', '').removeprefix('test_')}", outcome, verdict)
+            Case(f"{module.replace('test_', '')}: {test.get('name', '').removeprefix('test_')}", outcome, verdict)
         )
     return cases, summary
 

@@ -185,6 +185,7 @@ def hub_dataset_files(
 
 # ---------------------------------------------------------------------------- commands that cannot write or are killed
 
+EXPORT_NAME = "resnet18.reliability_test"  # what the command-line tests export under
 # Runs the CLI after `setup` in the same interpreter: `python -c RUN_CLI.format(setup=...) ARGS...`.
 RUN_CLI = """
 import runpy, sys
@@ -209,6 +210,11 @@ def with_setup(setup: str) -> list[str]:
     return [sys.executable, "-c", RUN_CLI.format(setup=setup)]
 
 
+def os_error(code: int) -> str:
+    """An OSError's message, as the command's one-line error quotes it."""
+    return f"[Errno {code}] {os.strerror(code)}"
+
+
 def leftovers(folder: Path) -> list[str]:
     """Hidden temp files and staging folders (`.NAME.*.tmp`, `.NAME.old`) below `folder`."""
     return sorted(str(p.relative_to(folder)) for p in folder.rglob(".*") if p.name.endswith((".tmp", ".old")))
@@ -217,6 +223,15 @@ def leftovers(folder: Path) -> list[str]:
 def snapshot(folder: Path) -> dict[str, bytes]:
     """Every file below `folder`, by its relative path, with its bytes."""
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def own_files(root: Path) -> dict[str, bytes]:
+    """A folder of the user's own files, returned as its snapshot."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "notes.txt").write_text("years of work")
+    (root / "sub").mkdir(exist_ok=True)
+    (root / "sub" / "data.bin").write_bytes(b"\x00\x01")
+    return snapshot(root)
 
 
 POLL_SECONDS = 0.05  # short next to any step a test waits for, long enough not to compete for the 2 shared cores

@@ -243,15 +243,19 @@ def test_every_package_is_in_the_wheel() -> None:
 
 
 def test_test_files_mirror_the_package() -> None:
-    """tests/test_X.py tests the module or package X (test_hub_cards.py: hub/cards.py); test_layers.py the
-    package as a whole. Shared builders live in builders.py, servers in *_server.py, not in test files."""
+    """tests/test_X.py tests the module or package X, tests/P/test_X.py the module P.X (hub/test_cards.py:
+    hub/cards.py), and a folder below tests/ is a package's; test_layers.py tests the package as a whole. Shared
+    builders live in builders.py, servers in *_server.py, fixtures in conftest.py, not in test files."""
+    tests = Path(__file__).parent
     modules = set(module_names())
-    unmatched = []
-    for path in sorted(Path(__file__).parent.glob("test_*.py")):
+    unmatched = [str(folder.relative_to(tests)) for folder in tests.glob("*/") if folder.name != "__pycache__"]
+    unmatched = [name for name in unmatched if name not in modules]
+    for path in sorted(tests.rglob("test_*.py")):
+        package = ".".join(path.parent.relative_to(tests).parts)
         name = path.stem.removeprefix("test_")
-        candidates = {".".join(parts) for parts in _dotted_readings(name.split("_"))}
-        if path.name != Path(__file__).name and not candidates & modules:
-            unmatched.append(path.name)
+        candidates = {".".join(filter(None, [package, *parts])) for parts in _dotted_readings(name.split("_"))}
+        if path != Path(__file__) and not candidates & modules:
+            unmatched.append(str(path.relative_to(tests)))
     assert unmatched == []
 
 

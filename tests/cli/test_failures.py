@@ -1,0 +1,208 @@
+"""Every command's failures map to the documented exit codes (`cli/failures.py`): usage errors exit 2 naming the option,
+bad inputs exit 3 with one message and leave nothing, results never land in or over what the command did not write,
+errors of the Hub and its client are one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from simsiam_zoo.errors import EXIT_BAD_INPUT, EXIT_OFFLINE
+from simsiam_zoo.hub.folder import WEIGHTS_NAME
+from tests.builders import (
+    error_message,
+    leftovers,
+    messages,
+    own_files,
+    run_cli,
+    snapshot,
+    write_images,
+)
+
+
+@pytest.mark.parametrize("command", ["train", "extract"])
+def test_runs_and_features_are_not_written_into_a_foreign_folder(
+    command: str, exported: Path, images: Path, tmp_path: Path
+) -> None:
+    """Both add files to OUT over time (to resume), so a folder of other files is refused, not mixed into."""
+    precious = tmp_path / "precious"
+    before = own_files(precious)
+    args = (
+        ["train", "tiny_fake", "--output", precious, "--max-steps", 1]
+        if command == "train"
+        else ["extract", exported, images, "--out", precious]
+    )
+    done = run_cli(*args)
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert error_message(done).startswith(f"error: {precious}: exists and was not written by simsiam-zoo")
+    assert snapshot(precious) == before
+
+
+def test_usage_errors_exit_2_naming_the_option(exported: Path, images: Path, features: Path, tmp_path: Path) -> None:
+    cases = [
+        (
+            ["extract", exported, images, "--out", tmp_path / "x", "--device", "gpu"],
+            "Invalid value for '--device': 'gpu' is not a device name",
+        ),
+        (
+            ["extract", exported, images, "--out", tmp_path / "x", "--device", "cuda"]
+            if not torch.cuda.is_available()
+            else ["extract", exported, images, "--out", tmp_path / "x", "--device", "cuda:99"],
+            "Invalid value for '--device': 'cuda",
+        ),
+        (["eval", "knn", "--train", features, "--test", features, "--k", "0"], "Invalid value for '--k': 0"),
+        (["eval", "knn", "--train", features, "--test", features, "--k", "-5"], "Invalid value for '--k': -5"),
+        (
+            ["eval", "knn", "--train", features, "--test", features, "--temperature", "0"],
+            "Invalid value for '--temperature': 0",
+        ),
+    ]
+    for args, expected in cases:
+        done = run_cli(*args)
+        assert done.returncode == 2 and expected in done.stderr and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert not (tmp_path / "x").exists()
+
+
+def test_bad_inputs_exit_3_with_one_message_and_leave_nothing(
+    partial_run: Path, exported: Path, images: Path, recipe_file: Path, tmp_path: Path
+) -> None:
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes(b"base: tiny_fake\ndescription: caf\xe9\n")
+    state = load_file(exported / WEIGHTS_NAME)
+    torch.save(state, tmp_path / "model.pth")
+    torch.save({**state, "conv1.weight": torch.full_like(state["conv1.weight"], float("nan"))}, tmp_path / "nan.pth")
+    (tmp_path / "a_file").write_text("")
+    save_file({"stem.weight": torch.zeros(2, 2)}, tmp_path / "not_a_resnet.safetensors")
+    out = tmp_path / "out"
+    cases = [
+        (
+            ["extract", tmp_path / "not_a_resnet.safetensors", images, "--out", out],
+            f"error: {tmp_path / 'not_a_resnet.safetensors'}: no conv1.weight: not a torchvision/timm ResNet backbone",
+        ),
+        (
+            ["train", recipe_file, "--output", out, "--set", "optim.batch_size=1"],
+            "error: recipe 'tiny_fake' with optim.batch_size=1: optim.batch_size must be at least 2 (BatchNorm needs "
+            "two images a batch)",
+        ),
+        (
+            ["train", recipe_file, "--output", out, "--set", "optim.base_lr=[1"],
+            "error: --set 'optim.base_lr=[1': the value is not valid YAML",
+        ),
+        (["train", latin1, "--output", out], f"error: {latin1}: not UTF-8 text"),
+        (
+            ["convert", tmp_path / "model.pth", out, "--name", "x", "--arch", "resnt18"],
+            f"error: {tmp_path / 'model.pth'}: architecture 'resnt18' is not a timm architecture name; did you mean",
+        ),
+        (["convert", tmp_path / "nan.pth", out, "--name", "x"], "error: "),
+        (["extract", exported, images, "--out", tmp_path / "a_file" / "sub"], "error: "),
+        (
+            ["export", partial_run, out, "--name", "resnet50.simsiam_in1k_ep100_bs512"],
+            "error: --name resnet50.simsiam_in1k_ep100_bs512: that zoo entry is a released checkpoint",
+        ),
+        (["export", exported, out, "--name", "x"], f"error: {exported}: a hub folder, not a training run"),
+        (
+            ["export", partial_run, out, "--name", "has space/../x"],
+            "error: repo id 'simsiam-zoo/has space/../x': expected ORG/NAME",
+        ),
+        (
+            ["push", exported, "--repo-id", "simsiam-zoo/resnet50.simsiam_in1k_ep100_bs512", "--dry-run"],
+            f"error: {exported}: simsiam-zoo/resnet50.simsiam_in1k_ep100_bs512 is the repo of the zoo entry "
+            "resnet50.simsiam_in1k_ep100_bs512, and this folder is not that entry (it is a resnet18, the entry a "
+            "resnet50; its card is for 'resnet18.reliability_test')",
+        ),
+    ]
+    for args, expected in cases:
+        done = run_cli(*args)
+        assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+        assert error_message(done).startswith(expected)
+    nan = run_cli("convert", tmp_path / "nan.pth", out, "--name", "x")
+    assert error_message(nan) == f"error: {tmp_path / 'nan.pth'}: weights are not finite (NaN or inf) in conv1.weight"
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_a_result_file_under_a_file_or_over_a_foreign_file_is_refused(features: Path, tmp_path: Path) -> None:
+    """`eval knn --out` under a file: one message naming it (was a traceback); over a file that is no result of an
+    evaluation: refused, the file kept; over its own result: replaced."""
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("mine")
+    done = run_cli("eval", "knn", "--train", features, "--test", features, "--out", blocker / "knn.json")
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert (
+        error_message(done) == f"error: {blocker / 'knn.json'}: {blocker} is a file, not a folder; choose "
+        "another output path"
+    )
+    done = run_cli("eval", "knn", "--train", features, "--test", features, "--out", blocker)
+    assert done.returncode == EXIT_BAD_INPUT and blocker.read_text() == "mine"
+    result = tmp_path / "knn.json"
+    for _ in range(2):
+        assert run_cli("eval", "knn", "--train", features, "--test", features, "--out", result).returncode == 0
+    assert "top1" in result.read_text()
+
+
+def test_options_that_cannot_work_are_refused_before_any_work(exported: Path, tmp_path: Path) -> None:
+    """A NaN or negative demo budget (NaN passed every range check and failed after minutes of work), a pull request
+    against a branch, a checkpoint folder that is a file or lies inside the classifier folder: one line each."""
+    for minutes in ("nan", "-1", "0"):
+        done = run_cli("demo", "--minutes", minutes, "--out", tmp_path / "demo")
+        assert done.returncode == 2 and "--minutes" in done.stderr and "positive number of minutes" in done.stderr
+    assert not (tmp_path / "demo").exists()
+    done = run_cli("push", exported, "--repo-id", "user/model", "--create-pr", "--revision", "dev")
+    assert done.returncode == 2 and "cannot be combined with --revision" in done.stderr, done.stderr[-3000:]
+    data = tmp_path / "ds"
+    write_images(data / "train", ("a", "b"), 4)
+    write_images(data / "val", ("a", "b"), 2)
+    blocker = tmp_path / "checkpoints"
+    blocker.write_text("mine")
+    done = run_cli("finetune", exported, data, "--out", tmp_path / "out", "--epochs", 1, "--checkpoint-dir", blocker)
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert error_message(done) == f"error: {blocker}: --checkpoint-dir is a file, not a folder"
+    inside = tmp_path / "out" / "checkpoints"
+    done = run_cli("finetune", exported, data, "--out", tmp_path / "out", "--epochs", 1, "--checkpoint-dir", inside)
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert "lies in the classifier folder" in error_message(done) and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        ("bad revision", EXIT_BAD_INPUT),
+        ("offline", EXIT_OFFLINE),
+        ("redirects", EXIT_OFFLINE),
+        ("undecodable", EXIT_OFFLINE),
+        ("refused", EXIT_OFFLINE),
+        ("server error", EXIT_OFFLINE),
+    ],
+)
+def test_errors_of_the_hub_and_its_client_are_one_line_with_their_exit_code(
+    exported: Path, monkeypatch: pytest.MonkeyPatch, error: str, code: int
+) -> None:
+    """What huggingface_hub and httpx raise besides transport errors (each was a traceback): a request the Hub
+    refused is bad input, the rest a model or Hub that cannot be had."""
+    import httpx
+    from huggingface_hub.errors import BadRequestError, HfHubHTTPError, OfflineModeIsEnabled
+
+    import simsiam_zoo.hub.publish
+
+    request = httpx.Request("POST", "https://huggingface.co/api/models/user/model/commit/main")
+    raised = {
+        "bad revision": BadRequestError(
+            "Invalid rev id: bad..name\nmore detail", response=httpx.Response(400, request=request)
+        ),
+        "offline": OfflineModeIsEnabled("Cannot reach https://huggingface.co: offline mode is enabled."),
+        "redirects": httpx.TooManyRedirects("Exceeded maximum allowed redirects.", request=request),
+        "undecodable": httpx.DecodingError("Error -3 while decompressing data", request=request),
+        "refused": httpx.ConnectError("[Errno 111] Connection refused", request=request),
+        "server error": HfHubHTTPError("502 Bad Gateway", response=httpx.Response(502, request=request)),
+    }[error]
+
+    def fails(*_: object, **__: object) -> None:
+        raise raised
+
+    monkeypatch.setattr(simsiam_zoo.hub.publish, "push_hub_folder", fails)
+    done = run_cli("push", exported, "--repo-id", "user/model")
+    assert done.returncode == code, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr and len(messages(done.stderr)) == 1
+    assert error_message(done).startswith(f"error: {type(raised).__name__}: {str(raised).splitlines()[0]}")

@@ -1,0 +1,146 @@
+"""`simsiam-zoo train` and `finetune` on outputs they cannot write, odd training data and Ctrl-C: the documented exit
+code, one `error:` line, and the last whole checkpoint kept."""
+
+from __future__ import annotations
+
+import errno
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from simsiam_zoo.data import labelled_images
+from simsiam_zoo.errors import EXIT_BAD_INPUT, EXIT_CANNOT_WRITE
+from tests.builders import (
+    CLI,
+    TIMEOUT,
+    error_message,
+    leftovers,
+    os_error,
+    run_cli,
+    snapshot,
+    write_images,
+)
+
+
+def test_training_that_cannot_write_keeps_the_last_good_checkpoint(
+    partial_run: Path, recipe_file: Path, tmp_path: Path, cannot_write: Callable[[Path], tuple[list[str], str]]
+) -> None:
+    run = shutil.copytree(partial_run, tmp_path / "run")
+    before = {name: (run / name).read_bytes() for name in (CHECKPOINT_NAME, "metrics.csv", "steps.csv")}
+    prefix, problem = cannot_write(run)
+    done = run_cli("train", recipe_file, "--output", run, prefix=prefix)
+    assert done.returncode == EXIT_CANNOT_WRITE, done.stderr[-3000:]
+    # A full disk lets the small recipe.yaml through and stops at the checkpoint; a read-only folder stops at once.
+    failed = CHECKPOINT_NAME if problem == os_error(errno.EFBIG) else "recipe.yaml"
+    assert error_message(done) == f"error: {problem}: '{run / failed}'"
+    assert {name: (run / name).read_bytes() for name in before} == before
+    assert leftovers(run) == []
+
+
+def train_on(data: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    return run_cli(
+        "train",
+        "tiny_fake",
+        "--output",
+        out,
+        "--data",
+        data,
+        "--set",
+        "data.dataset=imagefolder",
+        "--set",
+        "optim.epochs=1",
+    )
+
+
+def empty_folder(root: Path) -> tuple[Path, str]:
+    (root / "empty").mkdir()
+    return root / "empty", f"{root / 'empty'}: no images found"
+
+
+def symlink_loop(root: Path) -> tuple[Path, str]:
+    (root / "a").symlink_to(root / "b")
+    (root / "b").symlink_to(root / "a")
+    return root / "a", f"{root / 'a'}: not a folder"
+
+
+@pytest.mark.parametrize("make", [empty_folder, symlink_loop], ids=["empty folder", "symlink loop"])
+def test_unusable_data_folder_is_bad_input(tmp_path: Path, make: Callable[[Path], tuple[Path, str]]) -> None:
+    data, expected = make(tmp_path)
+    done = train_on(data, tmp_path / "run")
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert error_message(done).startswith(f"error: {expected}")
+    assert not (tmp_path / "run" / CHECKPOINT_NAME).exists()
+
+
+def test_unicode_and_spaces_in_data_paths_with_a_loop_inside(tmp_path: Path) -> None:
+    data = tmp_path / "données d'été 猫" / "x y"
+    write_images(data, ("chats noirs", "chiens 犬"), 8)
+    (data / "chiens 犬" / "back up").symlink_to("..", target_is_directory=True)  # not followed: no image twice
+    out = tmp_path / "run ü"
+    done = train_on(data, out)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "finished at step 2/2" in done.stdout  # 16 images, batch 8
+    assert (out / CHECKPOINT_NAME).exists() and leftovers(out) == []
+
+
+def test_a_link_to_the_data_folder_is_not_a_class(tmp_path: Path) -> None:
+    """Taken for a class folder, it would make every image count twice."""
+    write_images(tmp_path, ("a", "b"), 2)
+    (tmp_path / "loop").symlink_to(".", target_is_directory=True)
+    with pytest.warns(UserWarning, match=r"skipped 1 of 5 entries, not images \(loop: symbolic link to a folder"):
+        dataset = labelled_images(tmp_path)
+    assert (dataset.classes, len(dataset)) == (["a", "b"], 4)
+
+
+def test_finetune_into_its_dataset_is_refused_before_training(exported: Path, tmp_path: Path) -> None:
+    data = tmp_path / "ds"
+    write_images(data / "train", ("a", "b"), 4)
+    write_images(data / "val", ("a", "b"), 2)
+    before = snapshot(data)
+    done = run_cli("finetune", exported, data, "--out", data, "--epochs", 1, "--overwrite")
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert error_message(done) == f"error: {data}: the output is the input {data}; choose another output path"
+    assert snapshot(data) == before
+
+
+def test_ctrl_c_exits_130_with_one_message_and_a_whole_checkpoint(recipe_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = [
+        *CLI,
+        "train",
+        recipe_file,
+        "--output",
+        out,
+        "--set",
+        "optim.epochs=100",
+        "--set",
+        "run.checkpoint_every_steps=1",
+    ]
+    # As a terminal starts it: with Ctrl-C's default action. A suite started in the background by a shell without job
+    # control inherits SIGINT ignored, and Python then never installs its handler in the command.
+    process = subprocess.Popen(
+        [str(a) for a in args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not (out / CHECKPOINT_NAME).exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=TIMEOUT)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr[-3000:]
+    done = subprocess.CompletedProcess(args, process.returncode, "", stderr)
+    print(f"train: exit {done.returncode}: {error_message(done)}")  # the outcome line for the reliability report
+    assert error_message(done).startswith("error: interrupted; ")
+    assert leftovers(out) == [] and load_checkpoint(out / CHECKPOINT_NAME)["step"] >= 1

@@ -1,0 +1,290 @@
+"""`simsiam-zoo export`, `convert`, `export-detectron2`, `push` and `download`: kill -9 mid-export and mid-push, outputs
+they cannot write, folders they did not write, offline downloads."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from simsiam_zoo.errors import EXIT_BAD_INPUT, EXIT_CANNOT_WRITE, EXIT_OFFLINE
+from simsiam_zoo.hub.folder import WEIGHTS_NAME
+from simsiam_zoo.hub.publish import push_hub_folder
+from tests.builders import (
+    CLI,
+    EXPORT_NAME,
+    TIMEOUT,
+    error_message,
+    leftovers,
+    own_files,
+    run_cli,
+    run_until_then_kill,
+    snapshot,
+    with_setup,
+)
+from tests.hub_server import HubServer
+
+# Pause points, one each, where the test kills the command: after the hub folder's weights are written to its staging
+# folder (write_hub_folder hashes them next), and after the first LFS upload of a push, before its commit.
+PAUSE_EXPORT = """
+import pathlib, time
+import simsiam_zoo.hub.folder as folder
+
+def paused(path):
+    pathlib.Path({marker!r}).touch()
+    time.sleep(600)
+
+folder.sha256_file = paused
+"""
+
+
+PAUSE_PUSH = """
+import pathlib, time
+from huggingface_hub import _commit_api
+
+upload = _commit_api.lfs_upload
+
+def paused(*args, **kwargs):
+    upload(*args, **kwargs)
+    pathlib.Path({marker!r}).touch()
+    time.sleep(600)
+
+_commit_api.lfs_upload = paused
+"""
+
+
+def test_export_that_cannot_write_keeps_the_previous_folder(
+    partial_run: Path, exported: Path, tmp_path: Path, cannot_write: Callable[[Path], tuple[list[str], str]]
+) -> None:
+    hub = tmp_path / "hub"
+    target = shutil.copytree(exported, hub / EXPORT_NAME)
+    before = snapshot(target)
+    prefix, problem = cannot_write(hub)
+    done = run_cli("export", partial_run, target, "--name", EXPORT_NAME, prefix=prefix)
+    assert done.returncode == EXIT_CANNOT_WRITE, done.stderr[-3000:]
+    assert error_message(done) == f"error: {problem}: '{target}'"  # the folder asked for, not its staging copy
+    assert snapshot(target) == before
+    assert sorted(p.name for p in hub.iterdir()) == [EXPORT_NAME]
+
+
+def kill_at_marker(setup: str, args: list[str], marker: Path, log: Path) -> None:
+    """Start the CLI with `args` after `setup`, SIGKILL it once `setup`'s pause point has created `marker`."""
+    run_until_then_kill(
+        [*with_setup(setup), *args], until=marker, timeout=TIMEOUT, log=log, env={"PYTHONDONTWRITEBYTECODE": "1"}
+    )
+    print(f"{args[0]}: killed by SIGKILL at its pause point")  # the outcome line scripts/reliability_report.py reads
+
+
+def test_kill_during_export_then_rerun_gives_the_same_folder(partial_run: Path, exported: Path, tmp_path: Path) -> None:
+    hub = tmp_path / "hub"
+    target = shutil.copytree(exported, hub / EXPORT_NAME)
+    (target / "README.md").write_text("an older export\n")
+    older = snapshot(target)
+    args = ["export", str(partial_run), str(target), "--name", EXPORT_NAME]
+    marker = tmp_path / "paused"
+    kill_at_marker(PAUSE_EXPORT.format(marker=str(marker)), args, marker, tmp_path / "log")
+    assert snapshot(target) == older  # a reader still sees the whole older folder
+    assert leftovers(hub), "the kill came before the staging folder was written"
+
+    done = run_cli(*args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert snapshot(target) == snapshot(exported)
+    assert sorted(p.name for p in hub.iterdir()) == [EXPORT_NAME]
+
+
+def repo_tree(hub: HubServer, repo_id: str) -> tuple[str, list[str]]:
+    """(`git ls-tree -r HEAD`: mode, blob id and path of every file, commit subjects) of a repo on the server."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(hub.repo_dir(repo_id)), *args], capture_output=True, text=True, check=True
+        ).stdout
+
+    return git("ls-tree", "-r", "HEAD"), git("log", "--format=%s").splitlines()
+
+
+def test_kill_during_push_then_rerun_gives_the_same_repo(
+    hub: HubServer, exported: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = snapshot(exported)
+    push_hub_folder(exported, repo_id="zoo-test/reliability-reference", endpoint=hub.url, token="hf_test")
+    reference = repo_tree(hub, "zoo-test/reliability-reference")
+
+    repo_id = "zoo-test/reliability-killed"
+    args = ["push", str(exported), "--repo-id", repo_id]
+    marker = tmp_path / "paused"
+    monkeypatch.setenv("HF_TOKEN", "hf_test")
+    kill_at_marker(PAUSE_PUSH.format(marker=str(marker)), args, marker, tmp_path / "log")
+    files, commits = repo_tree(hub, repo_id)
+    assert files == "" and len(commits) == 1  # created, uploads begun, nothing committed
+    done = run_cli(*args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert repo_tree(hub, repo_id) == reference
+    assert snapshot(exported) == folder and leftovers(exported.parent) == []
+
+
+def test_download_offline_when_not_cached(isolated_hf_cache: Path) -> None:
+    name = "resnet50.simsiam_in1k_ep100_bs512"
+    done = run_cli("download", name, env={"HF_HUB_OFFLINE": "1"})
+    assert done.returncode == EXIT_OFFLINE, done.stderr[-3000:]
+    message = error_message(done)
+    assert message.startswith(f"error: {name}: not in the cache (")
+    assert "HF_HUB_OFFLINE=1 forbids downloading it from https://dl.fbaipublicfiles.com/simsiam/" in message
+    assert not [p for p in isolated_hf_cache.rglob("*") if p.is_file()]
+
+
+def test_export_never_replaces_a_folder_it_did_not_write(partial_run: Path, tmp_path: Path) -> None:
+    precious = tmp_path / "precious"
+    before = own_files(precious)
+    done = run_cli("export", partial_run, precious, "--name", EXPORT_NAME)
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert error_message(done) == (
+        f"error: {precious}: exists and was not written by simsiam-zoo; choose a new or "
+        "empty folder (or pass --overwrite to replace it)"
+    )
+    assert snapshot(precious) == before and leftovers(tmp_path) == []
+
+
+def test_export_replaces_its_own_hub_folder_and_with_overwrite_a_foreign_one(
+    partial_run: Path, exported: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    shutil.copytree(exported, out)
+    (out / "stale.txt").write_text("from an older export")
+    assert run_cli("export", partial_run, out, "--name", EXPORT_NAME).returncode == 0
+    assert snapshot(out) == snapshot(exported)  # replaced whole: the stale file is gone
+    precious = tmp_path / "precious"
+    own_files(precious)
+    assert run_cli("export", partial_run, precious, "--name", EXPORT_NAME, "--overwrite").returncode == 0
+    assert snapshot(precious) == snapshot(exported) and leftovers(tmp_path) == []
+
+
+def test_an_output_that_is_or_holds_the_input_is_refused_even_with_overwrite(partial_run: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(partial_run, run)
+    before = snapshot(run)
+    for out in (run, tmp_path):
+        done = run_cli("export", run, out, "--name", EXPORT_NAME, "--overwrite")
+        assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+        what = "is" if out == run else "holds"
+        assert error_message(done) == f"error: {out}: the output {what} the input {run}; choose another output path"
+    assert snapshot(run) == before and leftovers(tmp_path) == []
+
+
+def test_convert_into_the_folder_of_its_checkpoint_is_refused(exported: Path, tmp_path: Path) -> None:
+    """`cd d && simsiam-zoo convert model.pth d` and `convert model.pth .` once deleted or crashed."""
+    folder = tmp_path / "d"
+    folder.mkdir()
+    torch.save(load_file(exported / WEIGHTS_NAME), folder / "model.pth")
+    before = snapshot(folder)
+    for out in (".", str(folder)):
+        done = subprocess.run(
+            [*CLI, "convert", "model.pth", out, "--name", EXPORT_NAME, "--overwrite"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
+        assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+        assert error_message(done) == f"error: {out}: the output holds the input model.pth; choose another output path"
+    assert snapshot(folder) == before and leftovers(tmp_path) == []
+
+
+def test_a_file_at_out_is_never_replaced(partial_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.write_text("a file of the user's")
+    done = run_cli("export", partial_run, out, "--name", EXPORT_NAME, "--overwrite")
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert error_message(done) == f"error: {out}: exists and is not a folder; choose another output path"
+    assert out.read_text() == "a file of the user's" and sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_a_run_folder_is_not_replaced_by_an_export(partial_run: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other_run"
+    shutil.copytree(partial_run, other)
+    before = snapshot(other)
+    done = run_cli("export", partial_run, other, "--name", EXPORT_NAME, "--overwrite")
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert error_message(done) == (
+        f"error: {other}: holds a run written by simsiam-zoo, not a hub-folder; choose another output path"
+    )
+    assert snapshot(other) == before
+
+
+def test_push_refuses_links_out_of_the_folder(exported: Path, tmp_path: Path) -> None:
+    folder = shutil.copytree(exported, tmp_path / "folder")
+    (folder / "recipe.yaml").unlink()
+    (folder / "recipe.yaml").symlink_to("/etc/hostname")
+    done = run_cli("push", folder, "--repo-id", "org/name", "--dry-run")
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert error_message(done) == (
+        f"error: {folder}: recipe.yaml is a symbolic link; push uploads only regular files "
+        "of the folder (copy the file in instead)"
+    )
+
+
+def test_only_its_own_stale_staging_folders_are_cleaned_up(partial_run: Path, tmp_path: Path) -> None:
+    """A killed export leaves `.OUT.<8 random>.tmp`; the next export removes that, and never a user's `.OUT.*.old`."""
+    stale = tmp_path / ".out.ab12cd_9.tmp"  # as mkdtemp names a staging folder
+    stale.mkdir()
+    (stale / "model.safetensors").write_bytes(b"half")
+    users = tmp_path / ".out.backup.old"
+    before = own_files(users)
+    assert run_cli("export", partial_run, tmp_path / "out", "--name", EXPORT_NAME).returncode == 0
+    assert not stale.exists() and snapshot(users) == before
+
+
+def test_export_detectron2_replaces_only_its_own_file_and_never_its_model(partial_run: Path, tmp_path: Path) -> None:
+    """A file at OUT is replaced when this command wrote it, or with --overwrite, and never when it is MODEL: the
+    folders' ownership rule for one file."""
+    checkpoint = partial_run / "checkpoint.pt"
+    before = checkpoint.read_bytes()
+    done = run_cli("export-detectron2", checkpoint, checkpoint, "--overwrite")
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert error_message(done) == (
+        f"error: {checkpoint}: the output is the input {checkpoint}; choose another output path"
+    )
+    assert checkpoint.read_bytes() == before
+    theirs = tmp_path / "theirs.pkl"
+    theirs.write_text("a file of the user's")
+    done = run_cli("export-detectron2", checkpoint, theirs)
+    assert done.returncode == EXIT_BAD_INPUT
+    assert "exists and was not written by this command" in error_message(done)
+    assert theirs.read_text() == "a file of the user's"
+    ours = tmp_path / "ours.pkl"
+    for _ in range(2):  # written, then replaced as its own
+        assert run_cli("export-detectron2", checkpoint, ours).returncode == 0
+    assert run_cli("export-detectron2", checkpoint, theirs, "--overwrite").returncode == 0
+    assert theirs.read_bytes() == ours.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ours.pkl", "theirs.pkl"]
+
+
+def test_push_refuses_a_folder_whose_files_contradict_each_other(exported: Path, tmp_path: Path) -> None:
+    """Each claim a folder makes is checked against the others (each of these was pushed): a config.json licence
+    that is not the card's; a training checkpoint (simsiam.safetensors) whose backbone is not model.safetensors'."""
+    from safetensors.torch import load_file
+
+    folder = tmp_path / "folder"
+    shutil.copytree(exported, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["pretrained_cfg"]["license"] = "mit"
+    (folder / "config.json").write_text(json.dumps(config))
+    done = run_cli("push", folder, "--repo-id", "user/model", "--dry-run")
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert "the card's licence 'apache-2.0' is not config.json's 'mit'" in error_message(done)
+    shutil.copy2(exported / "config.json", folder / "config.json")
+    full = load_file(folder / "simsiam.safetensors")
+    full["backbone.conv1.weight"] = full["backbone.conv1.weight"] + 1
+    save_file(full, folder / "simsiam.safetensors")
+    done = run_cli("push", folder, "--repo-id", "user/model", "--dry-run")
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert error_message(done) == (
+        f"error: {folder / 'simsiam.safetensors'}: its backbone is not the one in "
+        "model.safetensors (1 tensors differ or are missing, e.g. conv1.weight)"
+    )
