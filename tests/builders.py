@@ -22,13 +22,15 @@ import pytest
 import timm
 import torch
 from PIL import Image
+from torch import nn
 
-from simsiam_zoo.augment import Preprocessing
+from simsiam_zoo.augment import Preprocessing, eval_transform
 from simsiam_zoo.data import HubDataset
 from simsiam_zoo.hub.folder import timm_config, write_hub_folder
 from simsiam_zoo.options import RunOptions
 from simsiam_zoo.protocols import TensorImages
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 PREPROCESSING = Preprocessing(input_size=(3, 32, 32), crop_pct=1.0, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
 COLOURS = torch.tensor([[220, 40, 40], [40, 200, 40], [40, 60, 220], [210, 210, 50]])
 CLASSES = ["red", "green", "blue", "yellow"]
@@ -90,6 +92,45 @@ def build_image_folder(root: Path) -> Path:
             folder.mkdir(parents=True, exist_ok=True)
             Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{split}{i}.png")
     return root
+
+
+# ------------------------------------------------------------------------------------------ a tiny embedding network
+
+
+def tiny_model() -> nn.Module:
+    """A small conv net with fixed weights (same in every process), pooled to 16-d embeddings."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return nn.Sequential(
+            nn.Conv2d(3, 8, 3, stride=2, padding=1),
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+            nn.Conv2d(8, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+        ).eval()
+
+
+def make_transform() -> nn.Module:
+    """The eval transform `tiny_model` is tested with: 32 px, no crop margin."""
+    return eval_transform(image_size=32, crop_pct=1.0, mean=(0.5, 0.4, 0.3), std=(0.25, 0.2, 0.3))
+
+
+def direct(images: list[torch.Tensor]) -> torch.Tensor:
+    """What the extraction should give: one plain forward on the transformed images."""
+    transform = make_transform()
+    with torch.inference_mode():
+        return tiny_model()(torch.stack([transform(image) for image in images]))
+
+
+def class_folder(root: Path) -> list[str]:
+    """Classes cat, dog (with a nested folder) and an empty emu, and a stray top image; the sorted paths."""
+    names = ["cat/a.png", "cat/b.png", "cat/c.png", "dog/a.png", "dog/b.png", "dog/puppies/p.png", "top.png"]
+    for seed, name in enumerate(names):
+        write_png(root / name, seed)
+    (root / "emu").mkdir()
+    return names
 
 
 # ------------------------------------------------------------------------------------------------ the command line

@@ -1,4 +1,5 @@
-"""Feature extraction engine: sources, on-disk format, resume after SIGKILL, bad images, strict mode."""
+"""`extract_features`: every kind of source (class folders, flat folders, path lists, builtin, tar shards, Hugging
+Face datasets) into the store, its options, resume after SIGKILL, reruns over its own output."""
 
 from __future__ import annotations
 
@@ -7,67 +8,32 @@ import dataclasses
 import gzip
 import io
 import json
-import os
-import struct
 import sys
 import tarfile
-import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from safetensors import safe_open
-from torch import nn
 
 import simsiam_zoo.data.source
 import simsiam_zoo.data.tar
-from simsiam_zoo.augment import eval_transform
 from simsiam_zoo.data import FASHION_MNIST_DIR, FashionMNIST, decode_image, open_source
 from simsiam_zoo.errors import DataError
 from simsiam_zoo.features import extract_features, load_features
 from simsiam_zoo.features.extract import rank_shards
 from simsiam_zoo.features.store import Shard
-from tests.builders import run_until_then_kill, snapshot, write_png
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def tiny_model() -> nn.Module:
-    """A small conv net with fixed weights (same in every process), pooled to 16-d embeddings."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        return nn.Sequential(
-            nn.Conv2d(3, 8, 3, stride=2, padding=1),
-            nn.BatchNorm2d(8),
-            nn.ReLU(),
-            nn.Conv2d(8, 16, 3, padding=1),
-            nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-        ).eval()
-
-
-def make_transform() -> nn.Module:
-    return eval_transform(image_size=32, crop_pct=1.0, mean=(0.5, 0.4, 0.3), std=(0.25, 0.2, 0.3))
-
-
-def direct(images: list[torch.Tensor]) -> torch.Tensor:
-    """What the extraction should give: one plain forward on the transformed images."""
-    transform = make_transform()
-    with torch.inference_mode():
-        return tiny_model()(torch.stack([transform(image) for image in images]))
-
-
-def class_folder(root: Path) -> list[str]:
-    """Classes cat, dog (with a nested folder) and an empty emu, and a stray top image; the sorted paths."""
-    names = ["cat/a.png", "cat/b.png", "cat/c.png", "dog/a.png", "dog/b.png", "dog/puppies/p.png", "top.png"]
-    for seed, name in enumerate(names):
-        write_png(root / name, seed)
-    (root / "emu").mkdir()
-    return names
+from tests.builders import (
+    REPO_ROOT,
+    class_folder,
+    direct,
+    make_transform,
+    run_until_then_kill,
+    tiny_model,
+    write_png,
+)
 
 
 @pytest.mark.parametrize("output_format", ["safetensors", "npy"])
@@ -105,50 +71,6 @@ def test_class_folder_round_trip(tmp_path: Path, output_format: str) -> None:
     else:
         assert np.load(out / "shard-00001.embeddings.npy").shape == (3, 16)
         assert json.loads((out / "shard-00001.paths.json").read_text())["paths"] == names[3:6]
-
-
-def test_device_preprocessing_gives_the_host_pipeline_features(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Resize and crop on the device (here the CPU, the same code path as CUDA) beside decoding-only workers."""
-    sizes = [(40, 36), (64, 48), (33, 90), (32, 32), (120, 41)]  # the batch is ragged until the device resizes it
-    for seed, size in enumerate(sizes):
-        write_png(tmp_path / "data" / f"img{seed}.png", seed, size)
-    (tmp_path / "data" / "img5.png").write_bytes(b"not a png")
-    workers_seen = []
-
-    class RecordingLoader(torch.utils.data.DataLoader):
-        def __init__(self, *args, **kwargs):
-            workers_seen.append(kwargs["num_workers"])
-            super().__init__(*args, **kwargs)
-
-    monkeypatch.setattr("simsiam_zoo.features.pipeline.DataLoader", RecordingLoader)
-    runs = {}
-    for device_preprocessing, workers in ((False, None), (True, 2)):
-        out = tmp_path / f"out-{device_preprocessing}"
-        summary = extract_features(
-            tiny_model(),
-            make_transform(),
-            tmp_path / "data",
-            out=out,
-            batch_size=4,
-            progress=False,
-            device_preprocessing=device_preprocessing,
-            num_workers=workers,
-        )
-        assert (summary.num_embedded, summary.num_skipped) == (5, 1)
-        runs[device_preprocessing] = load_features(out).embeddings
-    assert workers_seen == [0, 2]  # None picks no worker processes on a CPU device
-    expected = direct([decode_image(tmp_path / "data" / f"img{i}.png") for i in range(5)])
-    torch.testing.assert_close(runs[False], expected, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(runs[True], expected, atol=1e-5, rtol=1e-5)
-
-    def opaque(image: torch.Tensor) -> torch.Tensor:
-        return make_transform()(image)
-
-    with pytest.raises(ValueError, match="device preprocessing needs a torchvision v2.Compose"):
-        extract_features(
-            tiny_model(), opaque, tmp_path / "data", out=tmp_path / "o", device_preprocessing=True, progress=False
-        )
-    assert not (tmp_path / "o" / "index.json").exists()
 
 
 def test_float16_output_and_bf16_autocast(tmp_path: Path) -> None:
@@ -214,7 +136,7 @@ KILLED_RUN = """
 import sys, time
 import torch
 sys.path.insert(0, {root!r})  # the repository, so that `tests` imports as the package it is under pytest
-from tests.test_features import make_transform, tiny_model
+from tests.builders import make_transform, tiny_model
 from simsiam_zoo.features import extract_features
 
 torch.set_num_threads({threads})
@@ -261,194 +183,6 @@ def test_resume_after_sigkill_is_byte_identical(tmp_path: Path) -> None:
     for name in names:
         assert (killed / name).read_bytes() == (reference / name).read_bytes(), name
     assert json.loads((killed / "skipped.json").read_text())[0]["path"] == "img00_broken.png"
-
-
-def _png_header_only(width: int, height: int) -> bytes:
-    """A PNG that claims width x height pixels: what a decompression bomb looks like to the decoder."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    header = chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-    return b"\x89PNG\r\n\x1a\n" + header + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
-
-
-def bad_image_folder(root: Path) -> None:
-    root.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    rgb = rng.integers(0, 256, (24, 40, 3), dtype=np.uint8)
-    jpeg = io.BytesIO()
-    Image.fromarray(rgb).save(jpeg, "JPEG")
-    (root / "zero.jpg").write_bytes(b"")
-    (root / "truncated.jpg").write_bytes(jpeg.getvalue()[: len(jpeg.getvalue()) // 2])
-    (root / "text.jpg").write_text("not an image at all\n")
-    (root / "bomb.png").write_bytes(_png_header_only(20_000, 20_000))
-    (root / "notes.txt").write_text("a README among the images")
-    (root / "loop").symlink_to(".", target_is_directory=True)
-    write_png(root / ".hidden.png", 1)
-    Image.new("CMYK", (30, 20), (10, 200, 30, 0)).save(root / "cmyk.jpg")
-    Image.fromarray((np.arange(24 * 40).reshape(24, 40) * 60).astype(np.uint16)).save(root / "sixteen.png")
-    rgba = np.dstack([rgb, np.tile(np.array([0, 128, 255], dtype=np.uint8), 14)[:40][None].repeat(24, 0)])
-    Image.fromarray(rgba, "RGBA").save(root / "rgba.png")
-    palette = Image.fromarray(rng.integers(0, 4, (24, 40), dtype=np.uint8), "P")
-    palette.putpalette([255, 0, 0, 0, 255, 0, 0, 0, 255, 9, 9, 9])
-    palette.save(root / "palette.png", transparency=0)
-    Image.fromarray(rgb[..., 0], "L").save(root / "gray.png")
-    exif = Image.Exif()
-    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
-    Image.fromarray(rgb).save(root / "exif.jpg", exif=exif)
-    write_png(root / "ünïcødé 名前.png", 2)
-    write_png(root / "with space.png", 3)
-
-
-EMBEDDED = [
-    "cmyk.jpg",
-    "exif.jpg",
-    "gray.png",
-    "palette.png",
-    "rgba.png",
-    "sixteen.png",
-    "with space.png",
-    "ünïcødé 名前.png",
-]
-SKIPPED = {
-    "bomb.png": "decompression bomb",
-    "loop": "symbolic link to a folder",
-    "notes.txt": "not an image file extension",
-    "text.jpg": "cannot identify image",
-    "truncated.jpg": "truncated",
-    "zero.jpg": "cannot",
-}
-
-
-def test_bad_images_are_skipped_or_converted(tmp_path: Path) -> None:
-    data = tmp_path / "mixed"
-    bad_image_folder(data)
-    summary = extract_features(
-        tiny_model(),
-        make_transform(),
-        data,
-        out=tmp_path / "out",
-        batch_size=4,
-        shard_size=5,
-        num_workers=2,
-        progress=False,
-    )
-    assert (summary.num_images, summary.num_embedded, summary.num_skipped) == (14, 8, 6)
-    skipped = json.loads(summary.skipped_manifest.read_text())
-    assert [s["path"] for s in skipped] == sorted(SKIPPED)
-    for entry in skipped:
-        assert SKIPPED[entry["path"]] in entry["reason"], entry
-
-    features = load_features(tmp_path / "out")
-    assert features.paths == EMBEDDED
-    images = [decode_image(data / name) for name in EMBEDDED]
-    torch.testing.assert_close(features.embeddings, direct(images), atol=1e-5, rtol=1e-5)
-
-    # EXIF orientation applied: the same pixels as rotating the stored image by hand.
-    with Image.open(data / "exif.jpg") as raw:
-        rotated = np.asarray(raw.convert("RGB").transpose(Image.Transpose.ROTATE_270))
-    assert torch.equal(images[1], torch.from_numpy(rotated.copy()).permute(2, 0, 1))
-    # 16-bit scaled by 65535 -> 255, not clipped; transparent pixels flattened onto white.
-    sixteen = np.round((np.arange(24 * 40).reshape(24, 40) * 60) / 257.0).astype(np.uint8)
-    assert torch.equal(images[5][0], torch.from_numpy(sixteen))
-    assert images[4][:, 0, 0].tolist() == [255, 255, 255]
-    with Image.open(data / "palette.png") as raw:
-        y, x = np.argwhere(np.asarray(raw) == 0)[0]  # index 0: opaque red in the palette, but transparent
-    assert images[3][:, y, x].tolist() == [255, 255, 255]
-
-
-def test_strict_mode_raises_and_writes_only_clean_shards(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    for i in range(6):
-        write_png(data / f"{i}.png", i)
-    (data / "3_zero.png").write_bytes(b"")
-    (data / "readme.md").write_text("hello")
-    out = tmp_path / "out"
-    with pytest.raises(DataError, match=r"strict mode: 2 of 8 images") as error:
-        extract_features(tiny_model(), make_transform(), data, out=out, shard_size=2, strict=True, progress=False)
-    assert "3_zero.png: cannot decode image" in str(error.value) and "readme.md" in str(error.value)
-    # Shards: [0, 1] [2, 3] [3_zero, 4] [5, readme]: only the clean ones are on disk.
-    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
-        "settings.json",
-        "shard-00000.safetensors",
-        "shard-00001.safetensors",
-    ]
-    with pytest.raises(ValueError, match=r"other inputs or settings \(changed: dtype\)"):
-        extract_features(tiny_model(), make_transform(), data, out=out, shard_size=2, dtype="float16", progress=False)
-    # Accepting the skips after all keeps the clean shards.
-    summary = extract_features(tiny_model(), make_transform(), data, out=out, shard_size=2, progress=False)
-    assert (summary.resumed_shards, summary.num_embedded, summary.num_skipped) == (2, 6, 2)
-
-
-def test_other_settings_or_source_are_refused(tmp_path: Path) -> None:
-    class_folder(tmp_path / "data")
-    out = tmp_path / "out"
-    extract_features(tiny_model(), make_transform(), tmp_path / "data", out=out, progress=False, model_name="a")
-    with pytest.raises(ValueError, match=r"other inputs or settings \(changed: dtype\)"):
-        extract_features(
-            tiny_model(),
-            make_transform(),
-            tmp_path / "data",
-            out=out,
-            progress=False,
-            model_name="b",
-            dtype="float16",
-        )
-    # The same weights under another name resume (nothing to do); other weights under the same name do not.
-    assert (
-        extract_features(
-            tiny_model(), make_transform(), tmp_path / "data", out=out, progress=False, model_name="b"
-        ).resumed_shards
-        == 1
-    )
-    before = snapshot(out)
-    retrained = tiny_model()
-    with torch.no_grad():
-        retrained[0].weight.add_(0.01)
-    with pytest.raises(ValueError, match=r"changed: the model's weights\)"):
-        extract_features(retrained, make_transform(), tmp_path / "data", out=out, progress=False, model_name="a")
-    with pytest.raises(ValueError, match=r"changed: the preprocessing\)"):
-        extract_features(
-            tiny_model(),
-            eval_transform(image_size=32, crop_pct=1.0, mean=(0.5,) * 3, std=(0.2,) * 3),
-            tmp_path / "data",
-            out=out,
-            progress=False,
-        )
-    # The same relative path from another folder is another data source.
-    class_folder(tmp_path / "elsewhere" / "data")
-    with pytest.raises(ValueError, match=r"changed: the data source, "):
-        extract_features(tiny_model(), make_transform(), tmp_path / "elsewhere" / "data", out=out, progress=False)
-    image = tmp_path / "data" / "cat" / "a.png"
-    stat = image.stat()
-    write_png(image, 99)  # edited in place: same name
-    os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
-    with pytest.raises(ValueError, match=r"changed: the images \(paths, sizes or modification times\)\)"):
-        extract_features(tiny_model(), make_transform(), tmp_path / "data", out=out, progress=False)
-    write_png(tmp_path / "data" / "cat" / "new.png", 99)
-    with pytest.raises(ValueError, match=r"changed: the data source, the images"):  # one image more
-        extract_features(tiny_model(), make_transform(), tmp_path / "data", out=out, progress=False, model_name="a")
-    assert snapshot(out) == before  # the refused runs changed nothing
-
-
-def test_load_errors_name_the_file(tmp_path: Path) -> None:
-    class_folder(tmp_path / "data")
-    out = tmp_path / "out"
-    with pytest.raises(DataError, match="index.json: not found"):
-        load_features(out)
-    extract_features(tiny_model(), make_transform(), tmp_path / "data", out=out, shard_size=4, progress=False)
-    (out / "shard-00001.safetensors").write_bytes(b"garbage")
-    with pytest.raises(DataError, match="shard-00001.safetensors: missing or corrupt shard"):
-        load_features(out)
-    # A rerun recomputes the damaged shard.
-    assert (
-        extract_features(
-            tiny_model(), make_transform(), tmp_path / "data", out=out, shard_size=4, progress=False
-        ).resumed_shards
-        == 1
-    )
-    assert len(load_features(out).paths) == 7
 
 
 def test_empty_or_missing_sources(tmp_path: Path) -> None:
@@ -698,31 +432,3 @@ def test_a_web_page_served_as_a_checkpoint_is_named_as_such(tmp_path: Path) -> N
     torch.save({"weights": torch.zeros(1), "odd": Path("x")}, tmp_path / "foreign.pth")
     with pytest.raises(ConversionError, match=r"unpickling it needs arbitrary code"):
         read_torch_checkpoint(tmp_path / "foreign.pth")
-
-
-def test_a_second_extraction_into_one_folder_waits_for_the_first(tmp_path: Path) -> None:
-    """Two identical extractions into one folder raced (one deleted the other's temp settings file and died):
-    the second now waits on the folder's lock, then finds the work done and resumes it."""
-    import threading
-
-    from filelock import FileLock
-
-    from simsiam_zoo.features.store import LOCK_NAME
-
-    data = tmp_path / "data"
-    for i in range(4):
-        write_png(data / f"c{i % 2}" / f"{i}.png", i)
-    model, transform, out = tiny_model(), make_transform(), tmp_path / "out"
-    first = extract_features(model, transform, data, out=out, progress=False)
-    (out / "settings.json").unlink()  # so that the waiting one must write it: seen only once it may
-    results = []
-    with FileLock(out / LOCK_NAME):  # as the first extraction holds it while it runs
-        second = threading.Thread(
-            target=lambda: results.append(extract_features(model, transform, data, out=out, progress=False))
-        )
-        second.start()
-        second.join(timeout=3)
-        assert second.is_alive() and not (out / "settings.json").exists()
-    second.join(timeout=60)
-    assert results and results[0].num_embedded == first.num_embedded == 4
-    assert (out / "settings.json").exists()

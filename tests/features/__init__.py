@@ -1,0 +1,1 @@
+"""Tests of simsiam_zoo.features, one module each."""

@@ -1,0 +1,119 @@
+"""The features store: a rerun with other settings or another source is refused and changes nothing, `load_features`
+names the file it cannot read, and a second extraction into one folder waits for the first."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from simsiam_zoo.augment import eval_transform
+from simsiam_zoo.errors import DataError
+from simsiam_zoo.features import extract_features, load_features
+from tests.builders import (
+    class_folder,
+    make_transform,
+    snapshot,
+    tiny_model,
+    write_png,
+)
+
+
+def test_other_settings_or_source_are_refused(tmp_path: Path) -> None:
+    class_folder(tmp_path / "data")
+    out = tmp_path / "out"
+    extract_features(tiny_model(), make_transform(), tmp_path / "data", out=out, progress=False, model_name="a")
+    with pytest.raises(ValueError, match=r"other inputs or settings \(changed: dtype\)"):
+        extract_features(
+            tiny_model(),
+            make_transform(),
+            tmp_path / "data",
+            out=out,
+            progress=False,
+            model_name="b",
+            dtype="float16",
+        )
+    # The same weights under another name resume (nothing to do); other weights under the same name do not.
+    assert (
+        extract_features(
+            tiny_model(), make_transform(), tmp_path / "data", out=out, progress=False, model_name="b"
+        ).resumed_shards
+        == 1
+    )
+    before = snapshot(out)
+    retrained = tiny_model()
+    with torch.no_grad():
+        retrained[0].weight.add_(0.01)
+    with pytest.raises(ValueError, match=r"changed: the model's weights\)"):
+        extract_features(retrained, make_transform(), tmp_path / "data", out=out, progress=False, model_name="a")
+    with pytest.raises(ValueError, match=r"changed: the preprocessing\)"):
+        extract_features(
+            tiny_model(),
+            eval_transform(image_size=32, crop_pct=1.0, mean=(0.5,) * 3, std=(0.2,) * 3),
+            tmp_path / "data",
+            out=out,
+            progress=False,
+        )
+    # The same relative path from another folder is another data source.
+    class_folder(tmp_path / "elsewhere" / "data")
+    with pytest.raises(ValueError, match=r"changed: the data source, "):
+        extract_features(tiny_model(), make_transform(), tmp_path / "elsewhere" / "data", out=out, progress=False)
+    image = tmp_path / "data" / "cat" / "a.png"
+    stat = image.stat()
+    write_png(image, 99)  # edited in place: same name
+    os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    with pytest.raises(ValueError, match=r"changed: the images \(paths, sizes or modification times\)\)"):
+        extract_features(tiny_model(), make_transform(), tmp_path / "data", out=out, progress=False)
+    write_png(tmp_path / "data" / "cat" / "new.png", 99)
+    with pytest.raises(ValueError, match=r"changed: the data source, the images"):  # one image more
+        extract_features(tiny_model(), make_transform(), tmp_path / "data", out=out, progress=False, model_name="a")
+    assert snapshot(out) == before  # the refused runs changed nothing
+
+
+def test_load_errors_name_the_file(tmp_path: Path) -> None:
+    class_folder(tmp_path / "data")
+    out = tmp_path / "out"
+    with pytest.raises(DataError, match="index.json: not found"):
+        load_features(out)
+    extract_features(tiny_model(), make_transform(), tmp_path / "data", out=out, shard_size=4, progress=False)
+    (out / "shard-00001.safetensors").write_bytes(b"garbage")
+    with pytest.raises(DataError, match="shard-00001.safetensors: missing or corrupt shard"):
+        load_features(out)
+    # A rerun recomputes the damaged shard.
+    assert (
+        extract_features(
+            tiny_model(), make_transform(), tmp_path / "data", out=out, shard_size=4, progress=False
+        ).resumed_shards
+        == 1
+    )
+    assert len(load_features(out).paths) == 7
+
+
+def test_a_second_extraction_into_one_folder_waits_for_the_first(tmp_path: Path) -> None:
+    """Two identical extractions into one folder raced (one deleted the other's temp settings file and died):
+    the second now waits on the folder's lock, then finds the work done and resumes it."""
+    import threading
+
+    from filelock import FileLock
+
+    from simsiam_zoo.features.store import LOCK_NAME
+
+    data = tmp_path / "data"
+    for i in range(4):
+        write_png(data / f"c{i % 2}" / f"{i}.png", i)
+    model, transform, out = tiny_model(), make_transform(), tmp_path / "out"
+    first = extract_features(model, transform, data, out=out, progress=False)
+    (out / "settings.json").unlink()  # so that the waiting one must write it: seen only once it may
+    results = []
+    with FileLock(out / LOCK_NAME):  # as the first extraction holds it while it runs
+        second = threading.Thread(
+            target=lambda: results.append(extract_features(model, transform, data, out=out, progress=False))
+        )
+        second.start()
+        second.join(timeout=3)
+        assert second.is_alive() and not (out / "settings.json").exists()
+    second.join(timeout=60)
+    assert results and results[0].num_embedded == first.num_embedded == 4
+    assert (out / "settings.json").exists()
