@@ -5,7 +5,7 @@ the two folders differ: files, `config.json` keys (in order) and weights.
 
 Every difference should be information this project adds (card, recipe, the weights' own tag, licence, origin and
 paper) or removes on purpose (timm's `model_args`, which transformers' TimmWrapperModel cannot read when they repeat
-`num_classes`; the test-time sizes of timm's default weights). tests/test_hub.py checks exactly that list.
+`num_classes`; the test-time sizes of timm's default weights). tests/hub/test_folder.py checks exactly that list.
 """
 
 from __future__ import annotations

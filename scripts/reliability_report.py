@@ -64,8 +64,8 @@ ELSEWHERE = [
     "tests/test_loader.py::test_zoo_name_from_a_local_hub_checks_sha256",
     "tests/test_loader.py::test_export_of_a_bad_checkpoint_writes_nothing",
     "tests/test_convert.py::test_truncated_file",
-    "tests/test_hub.py::test_a_hub_id_cannot_climb_out_of_the_local_hub_directory",
-    "tests/test_hub.py::test_invalid_folder_is_refused_before_any_upload",
+    "tests/hub/test_publish.py::test_a_hub_id_cannot_climb_out_of_the_local_hub_directory",
+    "tests/hub/test_publish.py::test_invalid_folder_is_refused_before_any_upload",
 ]
 OUTCOME_WIDTH = 100
 

@@ -5,6 +5,7 @@ command line; commands that cannot write or are killed mid-way, and what they le
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import shlex
 import signal
@@ -15,6 +16,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import IO
 
 import numpy as np
@@ -36,6 +38,14 @@ COLOURS = torch.tensor([[220, 40, 40], [40, 200, 40], [40, 60, 220], [210, 210, 
 CLASSES = ["red", "green", "blue", "yellow"]
 ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}  # a subprocess with one intra-op thread, as one_thread
 QUIET = RunOptions(progress=False)
+
+
+def script_module(name: str) -> ModuleType:
+    """scripts/NAME.py imported as a module (scripts/ is not a package), for tests of what the script computes."""
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def coloured(size: int, *, seed: int, image_size: int = 32) -> TensorImages:

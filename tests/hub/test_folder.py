@@ -1,25 +1,22 @@
-"""config.json and model cards exactly as timm, the Hugging Face Hub and transformers read them."""
+"""Hub folders exactly as timm, the Hugging Face Hub and transformers read them: config.json is what timm's own
+`save_for_hf` writes but for what this project adds, and the folders load in transformers with timm's features."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 import timm
 import torch
-from huggingface_hub import ModelCard
 
 from simsiam_zoo.augment import Preprocessing
-from simsiam_zoo.errors import HubFolderError
 from simsiam_zoo.hub.cards import CardFields, render_card
 from simsiam_zoo.hub.folder import timm_config, write_hub_folder
+from tests.builders import script_module
 
-ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("diff_timm_export", ROOT / "scripts" / "diff_timm_export.py")
-diff_timm_export = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(diff_timm_export)
+diff_timm_export = script_module("diff_timm_export")
+
 
 # What an export adds to or leaves out of timm's own `save_for_hf` folder, and why (scripts/diff_timm_export.py).
 EXPECTED = {
@@ -29,6 +26,8 @@ EXPECTED = {
     "config.json ~pretrained_cfg.tag",  # these weights' tag and licence, not timm's default weights'
     "config.json ~pretrained_cfg.license",
 }
+
+
 TIMM_WEIGHTS_PROVENANCE = {"config.json -pretrained_cfg.origin_url", "config.json -pretrained_cfg.paper_ids"}
 
 
@@ -54,45 +53,6 @@ def test_config_takes_first_conv_classifier_and_pool_size_from_timm() -> None:
         license="mit",
     )["pretrained_cfg"]
     assert small["pool_size"] is None and "test_input_size" not in small  # timm's 7x7 is for 224 px
-
-
-def _card(**overrides: object) -> ModelCard:
-    arguments = dict(
-        name="resnet18.x",
-        repo_id="org/resnet18.x",
-        arch="resnet18",
-        num_features=512,
-        summary="S.",
-        license="mit",
-        datasets=["fashion_mnist", "imagefolder", "fake"],
-        preprocessing=Preprocessing(),
-        recipe_summary="R.",
-    )
-    return ModelCard(render_card(CardFields(**{**arguments, **overrides})))
-
-
-def test_card_datasets_are_hub_ids() -> None:
-    assert _card().data.datasets == ["zalando-datasets/fashion_mnist"]
-    assert _card(datasets=["imagefolder"]).data.datasets is None
-
-
-def test_card_licence_other_needs_a_name_and_a_link() -> None:
-    card = _card(license="other", license_name="weights-licence", license_link="https://example.org/LICENSE")
-    assert (card.data.license, card.data.license_name, card.data.license_link) == (
-        "other",
-        "weights-licence",
-        "https://example.org/LICENSE",
-    )
-    with pytest.raises(HubFolderError, match="needs a licence name and a link"):
-        _card(license="other")
-    with pytest.raises(HubFolderError, match="not a Hub licence id"):
-        _card(license="MIT License")
-
-
-def test_classifier_card_names_its_base_model() -> None:
-    card = _card(class_names=["cat", "dog"], base_model="simsiam-zoo/resnet18.x")
-    assert card.data.pipeline_tag == "image-classification"
-    assert card.data.base_model == "simsiam-zoo/resnet18.x" and "cat, dog" in card.text
 
 
 @pytest.fixture(scope="module")

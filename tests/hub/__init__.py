@@ -1,0 +1,1 @@
+"""Tests of simsiam_zoo.hub, one module each."""

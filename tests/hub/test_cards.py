@@ -1,0 +1,49 @@
+"""Model cards as the Hugging Face Hub reads them: dataset ids, licences, the base model of a classifier."""
+
+from __future__ import annotations
+
+import pytest
+from huggingface_hub import ModelCard
+
+from simsiam_zoo.augment import Preprocessing
+from simsiam_zoo.errors import HubFolderError
+from simsiam_zoo.hub.cards import CardFields, render_card
+
+
+def _card(**overrides: object) -> ModelCard:
+    arguments = dict(
+        name="resnet18.x",
+        repo_id="org/resnet18.x",
+        arch="resnet18",
+        num_features=512,
+        summary="S.",
+        license="mit",
+        datasets=["fashion_mnist", "imagefolder", "fake"],
+        preprocessing=Preprocessing(),
+        recipe_summary="R.",
+    )
+    return ModelCard(render_card(CardFields(**{**arguments, **overrides})))
+
+
+def test_card_datasets_are_hub_ids() -> None:
+    assert _card().data.datasets == ["zalando-datasets/fashion_mnist"]
+    assert _card(datasets=["imagefolder"]).data.datasets is None
+
+
+def test_card_licence_other_needs_a_name_and_a_link() -> None:
+    card = _card(license="other", license_name="weights-licence", license_link="https://example.org/LICENSE")
+    assert (card.data.license, card.data.license_name, card.data.license_link) == (
+        "other",
+        "weights-licence",
+        "https://example.org/LICENSE",
+    )
+    with pytest.raises(HubFolderError, match="needs a licence name and a link"):
+        _card(license="other")
+    with pytest.raises(HubFolderError, match="not a Hub licence id"):
+        _card(license="MIT License")
+
+
+def test_classifier_card_names_its_base_model() -> None:
+    card = _card(class_names=["cat", "dog"], base_model="simsiam-zoo/resnet18.x")
+    assert card.data.pipeline_tag == "image-classification"
+    assert card.data.base_model == "simsiam-zoo/resnet18.x" and "cat, dog" in card.text
