@@ -6,18 +6,20 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import io
 import os
 import shlex
 import signal
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 import pytest
@@ -90,6 +92,35 @@ def write_images(root: Path, classes: tuple[str, ...], per_class: int, *, name: 
         for i in range(per_class):
             write_png(root / class_name / name.format(i=i), seed=label * 100 + i)
     return root
+
+
+def write_tar_shards(root: Path, images: list[tuple[str, bytes, int | None]], per_shard: int) -> None:
+    """WebDataset shards `root/train-00000{i}.tar`: KEY.png (+ KEY.cls) per sample, `per_shard` samples each."""
+    root.mkdir(parents=True, exist_ok=True)
+    for number, start in enumerate(range(0, len(images), per_shard)):
+        with tarfile.open(root / f"train-{number:06d}.tar", "w") as tar:
+            for key, data, label in images[start : start + per_shard]:
+                members = [(f"{key}.png", data)] + ([(f"{key}.cls", str(label).encode())] if label is not None else [])
+                for name, body in members:
+                    info = tarfile.TarInfo(name)
+                    info.size = len(body)
+                    tar.addfile(info, io.BytesIO(body))
+
+
+def image_dataset(images: list[tuple[bytes | None, int]], classes: list[str]) -> Any:
+    """A Hugging Face dataset of (image bytes or None, label) rows, with a ClassLabel and a column no one reads."""
+    datasets = pytest.importorskip("datasets")
+    features = datasets.Features(
+        {"image": datasets.Image(), "label": datasets.ClassLabel(names=classes), "note": datasets.Value("string")}
+    )
+    return datasets.Dataset.from_dict(
+        {
+            "image": [None if data is None else {"bytes": data, "path": None} for data, _ in images],
+            "label": [label for _, label in images],
+            "note": ["x"] * len(images),
+        },
+        features=features,
+    )
 
 
 def build_image_folder(root: Path) -> Path:

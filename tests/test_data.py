@@ -139,7 +139,7 @@ def test_training_extraction_and_evaluation_read_data_alike(tmp_path):
     from simsiam_zoo.protocols import resolve_data
     from simsiam_zoo.recipe import load_recipe
     from simsiam_zoo.train import build_dataset
-    from tests.test_features import make_transform, tiny_model
+    from tests.builders import make_transform, tiny_model
 
     elsewhere = tmp_path / "elsewhere" / "dogs"
     for split in ("train", "val"):
@@ -183,18 +183,18 @@ def test_training_and_evaluation_read_hugging_face_datasets_and_tar_shards(tmp_p
     from simsiam_zoo.protocols import resolve_data
     from simsiam_zoo.recipe import load_recipe
     from simsiam_zoo.train import build_dataset, train
-    from tests.test_features import _hf_dataset, _tar_shards
+    from tests.builders import image_dataset, write_tar_shards
 
     files = {split: [tmp_path / "png" / split / f"{i}.png" for i in range(6)] for split in ("train", "test")}
     for split, paths in files.items():
         for i, path in enumerate(paths):
             write_png(path, 40 * i + (split == "test"))
     rows = {split: [(path.read_bytes(), i % 2) for i, path in enumerate(paths)] for split, paths in files.items()}
-    datasets.DatasetDict({split: _hf_dataset(rows[split], ["cat", "dog"]) for split in rows}).save_to_disk(
+    datasets.DatasetDict({split: image_dataset(rows[split], ["cat", "dog"]) for split in rows}).save_to_disk(
         str(tmp_path / "hf")
     )
     for split in rows:
-        _tar_shards(
+        write_tar_shards(
             tmp_path / "tars" / split,
             [(f"k{i}", data, label) for i, (data, label) in enumerate(rows[split])],
             per_shard=4,

@@ -113,7 +113,7 @@ from simsiam_zoo.finetune import finetune
 from simsiam_zoo.recipe import load_recipe
 from simsiam_zoo.options import RunOptions, Schedule
 from simsiam_zoo.train import train
-from tests.test_features import make_transform, tiny_model
+from tests.builders import make_transform, tiny_model
 from tests.builders import PREPROCESSING, coloured
 
 read, shards = source._MemberReader.read, set()
@@ -150,14 +150,14 @@ def test_each_rank_reads_its_own_tar_shards_when_shuffling_locally_and_extractin
     """Three tars of four images, two ranks: the first takes tars 0-1 (the cut at 6 moves on to tar 2's start), the
     other tar 2, in pretraining with data.shuffle=local, in a fine-tune with shuffle="local" and in extraction;
     global shuffling reads across them."""
-    from tests.test_features import _tar_shards
+    from tests.builders import write_tar_shards
 
     samples = []
     for index in range(12):
         image = io.BytesIO()
         Image.fromarray(np.random.default_rng(index).integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(image, "PNG")
         samples.append((f"k{index:02d}", image.getvalue(), index % 2))
-    _tar_shards(tmp_path / "tars", samples, per_shard=4)
+    write_tar_shards(tmp_path / "tars", samples, per_shard=4)
     script = tmp_path / "reads.py"
     script.write_text(READS_SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
@@ -175,7 +175,7 @@ import sys
 import torch.distributed as dist
 
 from simsiam_zoo.features import extract_features
-from tests.test_features import make_transform, tiny_model
+from tests.builders import make_transform, tiny_model
 
 if sys.argv[3] == "group":
     dist.init_process_group("gloo")  # the caller's own group, not torchrun's variables, is what extraction uses

@@ -306,8 +306,7 @@ def test_features_of_different_models_classes_or_one_class_are_refused(tmp_path:
     from simsiam_zoo.errors import DataError
     from simsiam_zoo.features import extract_features
     from simsiam_zoo.protocols.cached import evaluate_knn, evaluate_linear
-    from tests.builders import write_png
-    from tests.test_features import make_transform, tiny_model
+    from tests.builders import make_transform, tiny_model, write_png
 
     def features(name: str, classes: tuple[str, ...], model: torch.nn.Module | None = None) -> Path:
         for c, class_name in enumerate(classes):

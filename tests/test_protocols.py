@@ -158,7 +158,7 @@ def test_cli_linear_protocol_on_tar_shards_equals_the_same_images_in_folders(
 ) -> None:
     """DATA and --test-data as WebDataset shards holding the folders' images, in their order and with their labels:
     the protocol trains and scores exactly as on the folders."""
-    from tests.test_features import _tar_shards
+    from tests.builders import write_tar_shards
 
     patterns = []
     for split in ("train", "val"):
@@ -167,7 +167,7 @@ def test_cli_linear_protocol_on_tar_shards_equals_the_same_images_in_folders(
             (f"{split}-{i:03d}", path.read_bytes(), classes.index(path.parent.name))
             for i, path in enumerate(sorted((image_folder / split).glob("*/*.png")))
         ]
-        _tar_shards(tmp_path / split, samples, per_shard=10)
+        write_tar_shards(tmp_path / split, samples, per_shard=10)
         last = (len(samples) - 1) // 10
         patterns.append(str(tmp_path / split / f"train-{{000000..{last:06d}}}.tar"))
     results = []

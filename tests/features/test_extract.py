@@ -29,10 +29,12 @@ from tests.builders import (
     REPO_ROOT,
     class_folder,
     direct,
+    image_dataset,
     make_transform,
     run_until_then_kill,
     tiny_model,
     write_png,
+    write_tar_shards,
 )
 
 
@@ -246,19 +248,6 @@ def test_extract_features_takes_options_or_their_fields_as_keywords(tmp_path: Pa
         extract_features(tiny_model(), make_transform(), "fashion_mnist", out=tmp_path / "c", batchsize=2)
 
 
-def _tar_shards(root: Path, images: list[tuple[str, bytes, int | None]], per_shard: int) -> None:
-    """WebDataset shards `root/train-00000{i}.tar`: KEY.png (+ KEY.cls) per sample, `per_shard` samples each."""
-    root.mkdir(parents=True, exist_ok=True)
-    for number, start in enumerate(range(0, len(images), per_shard)):
-        with tarfile.open(root / f"train-{number:06d}.tar", "w") as tar:
-            for key, data, label in images[start : start + per_shard]:
-                members = [(f"{key}.png", data)] + ([(f"{key}.cls", str(label).encode())] if label is not None else [])
-                for name, body in members:
-                    info = tarfile.TarInfo(name)
-                    info.size = len(body)
-                    tar.addfile(info, io.BytesIO(body))
-
-
 def test_webdataset_tar_shards_extract_as_the_same_images_in_a_folder(tmp_path: Path, monkeypatch) -> None:
     """Brace patterns over tar shards give the embeddings, labels and order of the same images as files; a sample
     without an image and a corrupt image are listed skips; a missing shard is an error naming it."""
@@ -267,7 +256,7 @@ def test_webdataset_tar_shards_extract_as_the_same_images_in_a_folder(tmp_path: 
         write_png(folder / f"{i % 2}" / f"img{i}.png", i)
         samples.append((f"s{i:03d}", (folder / f"{i % 2}" / f"img{i}.png").read_bytes(), i % 2))
     samples.insert(3, ("s002b", b"not a png", 1))
-    _tar_shards(tmp_path / "shards", samples, per_shard=3)
+    write_tar_shards(tmp_path / "shards", samples, per_shard=3)
     with tarfile.open(tmp_path / "shards" / "train-000002.tar", "a") as tar:  # a sample with a label only
         info = tarfile.TarInfo("orphan.cls")
         info.size = 1
@@ -336,21 +325,6 @@ def test_webdataset_tar_shards_extract_as_the_same_images_in_a_folder(tmp_path: 
         )
 
 
-def _hf_dataset(images: list[tuple[bytes | None, int]], classes: list[str]) -> Any:
-    datasets = pytest.importorskip("datasets")
-    features = datasets.Features(
-        {"image": datasets.Image(), "label": datasets.ClassLabel(names=classes), "note": datasets.Value("string")}
-    )
-    return datasets.Dataset.from_dict(
-        {
-            "image": [None if data is None else {"bytes": data, "path": None} for data, _ in images],
-            "label": [label for _, label in images],
-            "note": ["x"] * len(images),
-        },
-        features=features,
-    )
-
-
 def test_hugging_face_datasets_extract_as_the_same_images_in_a_folder(tmp_path: Path) -> None:
     """A `save_to_disk` folder, and parquet files by a glob, give the embeddings, labels and class names of the same
     images as files; a row without an image and a corrupt image are listed skips; a dataset of several splits is
@@ -360,7 +334,7 @@ def test_hugging_face_datasets_extract_as_the_same_images_in_a_folder(tmp_path: 
         write_png(folder / f"c{i % 2}" / f"img{i}.png", i)
         rows.append(((folder / f"c{i % 2}" / f"img{i}.png").read_bytes(), i % 2))
     rows[3:3] = [(None, 0), (b"not a png", 1)]
-    dataset = _hf_dataset(rows, ["c0", "c1"])
+    dataset = image_dataset(rows, ["c0", "c1"])
     dataset.save_to_disk(str(tmp_path / "saved"))
     dataset.select(range(5)).to_parquet(str(tmp_path / "parquet" / "train-00000-of-00002.parquet"))
     dataset.select(range(5, 9)).to_parquet(str(tmp_path / "parquet" / "train-00001-of-00002.parquet"))
@@ -406,11 +380,11 @@ def test_a_rerun_sees_its_own_output_inside_data_and_a_dataset_rewritten_in_plac
     again = extract_features(model, transform, data, out=data / "features", progress=False)
     assert again.num_embedded == 4 and again.resumed_shards == again.shards
     rows = [((data / f"c{i % 2}" / f"{i}.png").read_bytes(), i % 2) for i in range(4)]
-    _hf_dataset(rows, ["c0", "c1"]).save_to_disk(str(tmp_path / "saved"))
+    image_dataset(rows, ["c0", "c1"]).save_to_disk(str(tmp_path / "saved"))
     extract_features(model, transform, tmp_path / "saved", out=tmp_path / "hf_features", progress=False)
     write_png(tmp_path / "other.png", 99)
     rows[0] = ((tmp_path / "other.png").read_bytes(), 0)
-    _hf_dataset(rows, ["c0", "c1"]).save_to_disk(str(tmp_path / "saved_again"))
+    image_dataset(rows, ["c0", "c1"]).save_to_disk(str(tmp_path / "saved_again"))
     for old in (tmp_path / "saved").iterdir():
         old.unlink()
     for new in (tmp_path / "saved_again").iterdir():

@@ -32,7 +32,7 @@ from simsiam_zoo.hub.folder import CARD_NAME
 from simsiam_zoo.loader import is_cached, load_backbone
 from simsiam_zoo.mirror import mirror_entries
 from simsiam_zoo.zoo.download import cache_root, cached_folder, download, resolve_url
-from tests.builders import CLASSES, run_cli
+from tests.builders import CLASSES, DISK_FULL, run_cli, with_setup
 from tests.hub_server import HubServer
 from tests.source_server import SourceServer
 from tests.test_convert import (
@@ -588,7 +588,6 @@ def test_mirror_reports_what_it_pushed_before_a_failure_and_a_dry_run_needs_no_h
 
 def test_a_download_into_a_full_disk_names_the_file(source_server: SourceServer) -> None:
     """exit 6 naming the file being written (the message named none)."""
-    from tests.test_cli import DISK_FULL, with_setup
 
     name = "resnet50.dino_in1k"
     source_server.put(zoo.ZOO[name].source_url, b"x" * 100_000)

@@ -1,21 +1,19 @@
-"""The zoo registry: what every entry must hold, the old names, `simsiam-zoo models`, and the README's table."""
+"""The zoo's records: what every entry must hold (in timm naming, hashes as in the file names, entries timm publishes
+as timm's pretrained cfgs name them, recipes that exist), published results, and the README's table."""
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import timm
 
 from simsiam_zoo.convert import CONVERTERS
 from simsiam_zoo.hub.publish import check_repo_id
-from simsiam_zoo.zoo import ALIASES, METHODS, ZOO, find_entry, get_entry, select_entries
-from tests.builders import run_cli
+from simsiam_zoo.zoo import METHODS, ZOO
+from tests.builders import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 HUB_LICENCES = {"apache-2.0", "mit", "bsd-3-clause", "cc-by-nc-4.0", "gpl-3.0", "unknown"}
 
 
@@ -47,32 +45,6 @@ def test_published_hash_prefixes_are_those_in_the_file_names() -> None:
             assert entry.source.filename.removesuffix(".pth").endswith(f"-{entry.source.published_hash}"), entry.name
 
 
-def test_old_names_still_resolve() -> None:
-    assert get_entry("simsiam_resnet50.in1k_ep100_bs512").name == "resnet50.simsiam_in1k_ep100_bs512"
-    assert find_entry("simsiam_resnet18.fashion_mnist_demo").name == "resnet18.simsiam_fashion_mnist_demo"
-    assert all(find_entry(alias) is ZOO[name] for alias, name in ALIASES.items())
-
-
-def test_selection_filters_and_order() -> None:
-    mocov3 = [e.name for e in select_entries("mocov3", license="APACHE-2.0")]
-    assert mocov3 == [f"resnet50.mocov3_mmpretrain_ep{n}" for n in (100, 300, 800)]
-    assert {e.method for e in select_entries(method="swav")} == {"swav"}
-    assert "resnet50.byol_in1k" not in {e.name for e in select_entries()}
-    assert "resnet50.byol_in1k" in {e.name for e in select_entries(include_unsupported=True)}
-
-
-def test_selection_and_models_by_architecture() -> None:
-    small = [e.name for e in select_entries(arch="VIT_SMALL_PATCH16_224")]
-    assert small == ["vit_small_patch16_224.dino_in1k", "vit_small_patch16_224.mocov3_in1k_ep300"]
-    done = run_cli("models", "--arch", "vit_base_patch16_224", "--json")
-    rows = {row["name"]: row for row in json.loads(done.stdout)}
-    assert set(rows) == {"vit_base_patch16_224.dino_in1k", "vit_base_patch16_224.mocov3_in1k_ep300"}
-    assert rows["vit_base_patch16_224.dino_in1k"]["hub_id"] == "timm/vit_base_patch16_224.dino"
-    listing = run_cli("models", "--arch", "resnet50").stdout.splitlines()
-    assert listing[-1].startswith(f"{len(select_entries(arch='resnet50'))} models")
-    assert all(line.startswith("resnet50.") for line in listing[1:-1])
-
-
 def test_entries_on_timms_hub_are_the_files_timms_pretrained_cfgs_name() -> None:
     """An entry that loads from timm's repo instead of its source must be the file timm's cfg made that repo from,
     for that architecture; its own preprocessing (its source's) is kept."""
@@ -85,26 +57,8 @@ def test_entries_on_timms_hub_are_the_files_timms_pretrained_cfgs_name() -> None
         assert (cfg.crop_pct, entry.preprocessing.crop_pct) == (0.9, 0.875), entry.name
 
 
-def test_models_cli_table_and_json() -> None:
-    listing = run_cli("models", "--method", "simsiam")
-    assert listing.returncode == 0, listing.stderr
-    rows = [line.split() for line in listing.stdout.splitlines()[1:-1]]
-    assert ["resnet50.simsiam_in1k_ep100_bs512", "simsiam", "100", "512", "68.1", "cc-by-nc-4.0", "no"] in rows
-    assert listing.stdout.splitlines()[-1].startswith(f"{len(rows)} models")
-    done = run_cli("models", "byol", "--all", "--json")
-    entries = {row["name"]: row for row in json.loads(done.stdout)}
-    assert entries["resnet50.byol_in1k"]["unsupported"].startswith("a JAX/Haiku dill pickle")
-    mm = entries["resnet50.byol_mmpretrain_ep200"]
-    assert (mm["converter"], mm["source_hash"], mm["linear_top1"], mm["cached"]) == (
-        "mmselfsup",
-        "sha256-prefix:de817331",
-        71.8,
-        False,
-    )
-
-
 def test_readme_model_table_is_generated_from_the_registry() -> None:
-    done = subprocess.run([sys.executable, "scripts/zoo_table.py", "--check"], cwd=ROOT, capture_output=True)
+    done = subprocess.run([sys.executable, "scripts/zoo_table.py", "--check"], cwd=REPO_ROOT, capture_output=True)
     assert done.returncode == 0, "README.md's model table is stale: run python scripts/zoo_table.py"
 
 

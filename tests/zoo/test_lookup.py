@@ -1,0 +1,53 @@
+"""Finding entries: old names still resolve, selections filter and keep their order, by architecture too, and
+`simsiam-zoo models` lists them as a table or JSON."""
+
+from __future__ import annotations
+
+import json
+
+from simsiam_zoo.zoo import ALIASES, ZOO, find_entry, get_entry, select_entries
+from tests.builders import run_cli
+
+
+def test_old_names_still_resolve() -> None:
+    assert get_entry("simsiam_resnet50.in1k_ep100_bs512").name == "resnet50.simsiam_in1k_ep100_bs512"
+    assert find_entry("simsiam_resnet18.fashion_mnist_demo").name == "resnet18.simsiam_fashion_mnist_demo"
+    assert all(find_entry(alias) is ZOO[name] for alias, name in ALIASES.items())
+
+
+def test_selection_filters_and_order() -> None:
+    mocov3 = [e.name for e in select_entries("mocov3", license="APACHE-2.0")]
+    assert mocov3 == [f"resnet50.mocov3_mmpretrain_ep{n}" for n in (100, 300, 800)]
+    assert {e.method for e in select_entries(method="swav")} == {"swav"}
+    assert "resnet50.byol_in1k" not in {e.name for e in select_entries()}
+    assert "resnet50.byol_in1k" in {e.name for e in select_entries(include_unsupported=True)}
+
+
+def test_selection_and_models_by_architecture() -> None:
+    small = [e.name for e in select_entries(arch="VIT_SMALL_PATCH16_224")]
+    assert small == ["vit_small_patch16_224.dino_in1k", "vit_small_patch16_224.mocov3_in1k_ep300"]
+    done = run_cli("models", "--arch", "vit_base_patch16_224", "--json")
+    rows = {row["name"]: row for row in json.loads(done.stdout)}
+    assert set(rows) == {"vit_base_patch16_224.dino_in1k", "vit_base_patch16_224.mocov3_in1k_ep300"}
+    assert rows["vit_base_patch16_224.dino_in1k"]["hub_id"] == "timm/vit_base_patch16_224.dino"
+    listing = run_cli("models", "--arch", "resnet50").stdout.splitlines()
+    assert listing[-1].startswith(f"{len(select_entries(arch='resnet50'))} models")
+    assert all(line.startswith("resnet50.") for line in listing[1:-1])
+
+
+def test_models_cli_table_and_json() -> None:
+    listing = run_cli("models", "--method", "simsiam")
+    assert listing.returncode == 0, listing.stderr
+    rows = [line.split() for line in listing.stdout.splitlines()[1:-1]]
+    assert ["resnet50.simsiam_in1k_ep100_bs512", "simsiam", "100", "512", "68.1", "cc-by-nc-4.0", "no"] in rows
+    assert listing.stdout.splitlines()[-1].startswith(f"{len(rows)} models")
+    done = run_cli("models", "byol", "--all", "--json")
+    entries = {row["name"]: row for row in json.loads(done.stdout)}
+    assert entries["resnet50.byol_in1k"]["unsupported"].startswith("a JAX/Haiku dill pickle")
+    mm = entries["resnet50.byol_mmpretrain_ep200"]
+    assert (mm["converter"], mm["source_hash"], mm["linear_top1"], mm["cached"]) == (
+        "mmselfsup",
+        "sha256-prefix:de817331",
+        71.8,
+        False,
+    )
