@@ -13,7 +13,7 @@ from simsiam_zoo.data.decode import decode_image
 from simsiam_zoo.data.source import ImageSource
 from simsiam_zoo.data.suite import HubDataset
 from simsiam_zoo.data.tar import MAX_CLASS_LABEL, expand_braces
-from simsiam_zoo.errors import DataError
+from simsiam_zoo.errors import DataError, listed
 
 HF_SAVED_FILES = ("state.json", "dataset_dict.json")
 
@@ -48,7 +48,7 @@ def read_hf_files(pattern: str) -> ImageSource:
     names = [name for expanded in expand_braces(pattern) for name in (sorted(glob.glob(expanded)) or [expanded])]
     missing = [name for name in names if not Path(name).is_file()]
     if missing:
-        raise DataError(f"{missing[0]}: no such file" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        raise DataError(f"{listed(missing, limit=1)}: no such file")
     builder = "parquet" if pattern.endswith(".parquet") else "arrow"
     try:
         dataset = datasets.load_dataset(builder, data_files=names, split="train")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from simsiam_zoo.data.decode import IMAGE_EXTENSIONS
 from simsiam_zoo.data.source import ImageSource
-from simsiam_zoo.errors import DataError
+from simsiam_zoo.errors import DataError, listed
 
 
 def expand_braces(pattern: str) -> list[str]:
@@ -33,9 +33,7 @@ def read_tars(pattern: str) -> ImageSource:
     shards = [Path(name) for name in expand_braces(pattern)]
     missing = [str(shard) for shard in shards if not shard.is_file()]
     if missing:
-        raise DataError(
-            f"{missing[0]}: no such tar shard" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
-        )
+        raise DataError(f"{listed(missing, limit=1)}: no such tar shard")
     paths, labels, files, members, skipped = [], [], [], [], {}
     # Samples are named SHARD/KEY by the shard's file name, or by its path where two shards share a name.
     by_name = len({shard.name for shard in shards}) == len(shards)
