@@ -419,9 +419,10 @@ _ROUTES = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def hub_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubServer]:
-    """The server for the whole session; tests reach it through the `hub` fixture."""
+    """A server for each test module, so that the repos one module pushes or adds never meet another's (they may
+    share names); tests reach it through the `hub` fixture."""
     with HubServer(tmp_path_factory.mktemp("hub_server")) as server:
         yield server
 
