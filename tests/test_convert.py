@@ -459,6 +459,23 @@ def test_dino_vit_backbone_file_is_timm_names(tmp_path: Path) -> None:
     assert _check_vit(tmp_path, state, net, "timm_vit") == set()
 
 
+def mae_vit_file(seed: int = 22) -> tuple[dict[str, Any], VisionTransformer]:
+    """An MAE pre-trained file: `{'model': the encoder's state dict}`, as main_finetune.py:237 and
+    main_linprobe.py:198 read it (loaded with only the classifier missing, :254 and :215), its pos_embed MAE's
+    fixed sin-cos one (models_mae.py:37, 67-69); and the network MAE's linear probe evaluates, models_vit.py's
+    VisionTransformer with global_pool=False: the class token after `norm` (models_vit.py:49-51)."""
+    net = _vit(seed, num_classes=0)
+    net.pos_embed = nn.Parameter(_sincos_pos_embed(net), requires_grad=False)
+    state = dict(net.state_dict())
+    assert set(state) == _dino_layout(TEST_VIT["depth"])  # the encoder of models_mae.py:33-42, in timm's names
+    return {"model": state}, net
+
+
+def test_mae_vit_file_is_timm_names_under_model(tmp_path: Path) -> None:
+    checkpoint, net = mae_vit_file()
+    assert _check_vit(tmp_path, checkpoint, net, "timm_vit") == set()
+
+
 def test_mocov3_vit_keeps_the_base_encoder_and_its_sincos_pos_embed_and_drops_its_projector(tmp_path: Path) -> None:
     checkpoint, base = mocov3_vit_checkpoint()
     dropped = _check_vit(tmp_path, checkpoint, base, "mocov3_vit", **MOCOV3_TEST_ARGS)

@@ -66,7 +66,7 @@ def test_selection_and_models_by_architecture() -> None:
     assert small == ["vit_small_patch16_224.dino_in1k", "vit_small_patch16_224.mocov3_in1k_ep300"]
     done = run_cli("models", "--arch", "vit_base_patch16_224", "--json")
     rows = {row["name"]: row for row in json.loads(done.stdout)}
-    assert set(rows) == {"vit_base_patch16_224.dino_in1k", "vit_base_patch16_224.mocov3_in1k_ep300"}
+    assert set(rows) == {f"vit_base_patch16_224.{tag}" for tag in ("dino_in1k", "mocov3_in1k_ep300", "mae_in1k_ep1600")}
     assert rows["vit_base_patch16_224.dino_in1k"]["hub_id"] == "timm/vit_base_patch16_224.dino"
     listing = run_cli("models", "--arch", "resnet50").stdout.splitlines()
     assert listing[-1].startswith(f"{len(select_entries(arch='resnet50'))} models")
@@ -77,12 +77,33 @@ def test_entries_on_timms_hub_are_the_files_timms_pretrained_cfgs_name() -> None
     """An entry that loads from timm's repo instead of its source must be the file timm's cfg made that repo from,
     for that architecture; its own preprocessing (its source's) is kept."""
     on_timm = [entry for entry in ZOO.values() if entry.published_by_timm]
-    assert len(on_timm) == 4
+    assert {entry.method for entry in on_timm} == {"dino", "mae"} and len(on_timm) == 7
     for entry in on_timm:
         cfg = timm.models.get_pretrained_cfg(entry.hub_id.removeprefix("timm/"))
         assert entry.hub_id.removeprefix("timm/").partition(".")[0] == entry.arch, entry.name
         assert cfg.hf_hub_id in ("timm/", entry.hub_id) and cfg.url == entry.source.url, entry.name
         assert (cfg.crop_pct, entry.preprocessing.crop_pct) == (0.9, 0.875), entry.name
+
+
+def test_mae_entries_pool_as_maes_linear_probe() -> None:
+    """MAE's linear probe reads the class token after the final norm (models_vit.py with global_pool=False), which
+    must be what timm builds for the architecture by default: timm's repo config sets no pooling of its own."""
+    import torch
+
+    mae = [entry for entry in ZOO.values() if entry.method == "mae"]
+    assert [entry.arch for entry in mae] == ["vit_base_patch16_224", "vit_large_patch16_224", "vit_huge_patch14_224"]
+    for entry in mae:
+        with torch.device("meta"):
+            model = timm.create_model(entry.arch, num_classes=0)
+        assert (model.global_pool, type(model.fc_norm).__name__, entry.model_args) == ("token", "Identity", {})
+        assert (entry.preprocessing.interpolation, entry.preprocessing.crop_pct) == ("bicubic", 0.875), entry.name
+
+
+def test_each_entrys_results_on_a_dataset_have_one_source() -> None:
+    """A card's model-index keeps one source per dataset (hub/cards.py model_index)."""
+    for entry in ZOO.values():
+        sources = {(result.dataset, result.source_url) for result in entry.results}
+        assert len(sources) == len({dataset for dataset, _ in sources}), entry.name
 
 
 def test_models_cli_table_and_json() -> None:

@@ -24,6 +24,7 @@ from torch import nn
 
 from simsiam_zoo import zoo
 from simsiam_zoo.augment import Preprocessing
+from simsiam_zoo.convert import convert_state_dict
 from simsiam_zoo.data import decode_image
 from simsiam_zoo.errors import ChecksumMismatch, HubFolderError, NotCachedOffline, SourceUnavailable
 from simsiam_zoo.export import fetch_entry
@@ -43,6 +44,7 @@ from tests.test_convert import (
     _vissl_trunk,
     _Wrapper,
     dino_vit_file,
+    mae_vit_file,
     mocov3_vit_checkpoint,
     vit_features,
 )
@@ -133,10 +135,12 @@ LAYOUTS: dict[str, Callable[[str], tuple[Any, nn.Module]]] = {
 }
 
 
-# The ViT layouts, each the registry's ViT-S entry as timm's `test_vit`: (checkpoint, network, model_args).
+# The ViT layouts, by the registry entry that publishes one, as timm's `test_vit`: (checkpoint, network,
+# model_args).
 VIT_LAYOUTS: dict[str, Callable[[], tuple[Any, nn.Module, dict[str, int]]]] = {
-    "timm_vit": lambda: (*dino_vit_file(), {}),
-    "mocov3_vit": lambda: (*mocov3_vit_checkpoint(), MOCOV3_TEST_ARGS),
+    "vit_small_patch16_224.dino_in1k": lambda: (*dino_vit_file(), {}),
+    "vit_small_patch16_224.mocov3_in1k_ep300": lambda: (*mocov3_vit_checkpoint(), MOCOV3_TEST_ARGS),
+    "vit_base_patch16_224.mae_in1k_ep1600": lambda: (*mae_vit_file(), {}),
 }
 
 
@@ -156,7 +160,7 @@ def published(entry: zoo.ZooEntry, data: bytes, *, arch: str | None = None) -> z
     assert entry.source is not None
     digest = {
         "sha256-prefix": hashlib.sha256(data).hexdigest()[:8],
-        "md5-prefix": hashlib.md5(data).hexdigest()[:8],
+        "md5-prefix": hashlib.md5(data).hexdigest()[: len(entry.source.published_hash or "")],
         "none": None,
     }[entry.source.hash_kind]
     return dataclasses.replace(
@@ -172,7 +176,8 @@ def test_every_converter_the_registry_names_is_tested_here() -> None:
     from simsiam_zoo.convert import CONVERTERS
 
     named = {e.source.converter for e in zoo.ZOO.values() if e.source and not e.unsupported}
-    assert named <= set(CONVERTERS) and named == set(LAYOUTS) | set(VIT_LAYOUTS)
+    vit_converters = {zoo.ZOO[name].source.converter for name in VIT_LAYOUTS}
+    assert named <= set(CONVERTERS) and named == set(LAYOUTS) | vit_converters
 
 
 @pytest.mark.parametrize("converter", sorted(LAYOUTS))
@@ -212,21 +217,21 @@ def as_test_vit(entry: zoo.ZooEntry, model_args: dict[str, int] | None = None) -
     return dataclasses.replace(entry, arch="test_vit", preprocessing=preprocessing, model_args=model_args)
 
 
-def vit_entry(converter: str, data: bytes, model_args: dict[str, int]) -> zoo.ZooEntry:
-    """The registry's first entry of `converter` as `test_vit` built with `model_args`, publishing `data`."""
-    return as_test_vit(published(first_entry(converter), data), model_args)
+def vit_entry(name: str, data: bytes, model_args: dict[str, int]) -> zoo.ZooEntry:
+    """The registry's entry `name` as `test_vit` built with `model_args`, publishing `data`."""
+    return as_test_vit(published(zoo.ZOO[name], data), model_args)
 
 
-@pytest.mark.parametrize("converter", sorted(VIT_LAYOUTS))
+@pytest.mark.parametrize("name", sorted(VIT_LAYOUTS))
 def test_each_vit_layout_downloads_converts_and_loads_in_plain_timm(
-    converter: str, source_server: SourceServer, monkeypatch: pytest.MonkeyPatch
+    name: str, source_server: SourceServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A ViT entry's original file (DINO's backbone file, MoCo v3's checkpoint), as its source's save code lays it
-    out, fetched from its URL and converted: plain timm loads the folder, with the model_args its config carries,
-    and gives the source network's features."""
-    checkpoint, net, model_args = VIT_LAYOUTS[converter]()
+    """A ViT entry's original file (DINO's backbone file, MoCo v3's checkpoint, MAE's file), as its source lays it
+    out, fetched from its URL, checked against the published hash and converted: plain timm loads the folder, with
+    the model_args its config carries, and gives the source network's features."""
+    checkpoint, net, model_args = VIT_LAYOUTS[name]()
     data = serialise(checkpoint)
-    entry = vit_entry(converter, data, model_args)
+    entry = vit_entry(name, data, model_args)
     monkeypatch.setitem(zoo.ZOO, entry.name, entry)
     path = source_server.put(entry.source.url, data)
     folder = fetch_entry(entry)  # the original URL's path (DINO's entries load from timm's repo: the next test)
@@ -244,31 +249,35 @@ def test_each_vit_layout_downloads_converts_and_loads_in_plain_timm(
             torch.testing.assert_close(loaded.model(VIT_IMAGE), vit_features(net, VIT_IMAGE), atol=1e-5, rtol=0)
 
 
-def timm_hub_repo(folder: Path, state: dict[str, torch.Tensor]) -> Path:
-    """A repo as timm's own Hub repos of DINO's ViTs hold it (timm/vit_small_patch16_224.dino): timm's config with
-    its crop of 0.9, the weights, a card; here for timm's `test_vit`."""
+def timm_hub_repo(folder: Path, state: dict[str, torch.Tensor], *, tag: str, license: str) -> Path:
+    """A repo as timm's own Hub repos of DINO's and MAE's ViTs hold it (timm/vit_small_patch16_224.dino): timm's
+    config with its crop of 0.9, the weights, a card; here for timm's `test_vit`."""
     folder.mkdir(parents=True)
     safetensors.torch.save_file(state, folder / "model.safetensors")
     mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
-    cfg = dict(tag="dino", custom_load=False, input_size=[3, 160, 160], fixed_input_size=True)
+    cfg = dict(tag=tag, custom_load=False, input_size=[3, 160, 160], fixed_input_size=True)
     cfg |= dict(interpolation="bicubic", crop_pct=0.9, crop_mode="center", mean=mean, std=std, num_classes=0)
-    cfg |= dict(pool_size=None, first_conv="patch_embed.proj", classifier="head", license="apache-2.0")
+    cfg |= dict(pool_size=None, first_conv="patch_embed.proj", classifier="head", license=license)
     config = dict(architecture="test_vit", num_classes=0, num_features=64, global_pool="token", pretrained_cfg=cfg)
     (folder / "config.json").write_text(json.dumps(config, indent=2))
-    (folder / CARD_NAME).write_text("---\nlicense: apache-2.0\nlibrary_name: timm\n---\n")
+    (folder / CARD_NAME).write_text(f"---\nlicense: {license}\nlibrary_name: timm\n---\n")
     return folder
 
 
+@pytest.mark.parametrize("name", ["vit_small_patch16_224.dino_in1k", "vit_base_patch16_224.mae_in1k_ep1600"])
 def test_a_vit_entry_timm_publishes_loads_from_timms_repo_with_its_sources_preprocessing(
-    source_server: SourceServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    name: str, source_server: SourceServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """DINO's ViT-S/16 entry points at timm's repo of the same file: loads come from there (the source is not
-    asked, nothing is converted), with DINO's evaluation transform (crop 0.875) rather than the repo's 0.9; the
-    mirror leaves it to timm."""
-    state, net = dino_vit_file()
-    entry = as_test_vit(zoo.ZOO["vit_small_patch16_224.dino_in1k"])
+    """DINO's and MAE's entries point at timm's repo of the same file: loads come from there (the source is not
+    asked, nothing is converted), with the source's evaluation transform (crop 0.875) rather than the repo's 0.9;
+    the mirror leaves it to timm."""
+    checkpoint, net, _ = VIT_LAYOUTS[name]()
+    entry = as_test_vit(zoo.ZOO[name])
     monkeypatch.setitem(zoo.ZOO, entry.name, entry)
-    repo = timm_hub_repo(tmp_path / "timm" / "vit_small_patch16_224.dino", state)
+    hub_id = entry.hub_id
+    # The repo holds the weights as timm's pretrained cfg loads them from the source file.
+    state = convert_state_dict(checkpoint, source="timm_vit")[1]
+    repo = timm_hub_repo(tmp_path / hub_id, state, tag=hub_id.rpartition(".")[2], license=entry.license)
     asked = []
 
     def download_hub_repo(repo_id: str, *, revision: str | None = None) -> Path:
@@ -277,17 +286,17 @@ def test_a_vit_entry_timm_publishes_loads_from_timms_repo_with_its_sources_prepr
 
     monkeypatch.setattr("simsiam_zoo.loader.download_hub_repo", download_hub_repo)
     loaded = load_backbone(entry.name)
-    assert asked == [("timm/vit_small_patch16_224.dino", None)] and source_server.requests == []
+    assert asked == [(hub_id, None)] and source_server.requests == []
     assert loaded.preprocessing == entry.preprocessing
     assert (entry.preprocessing.interpolation, entry.preprocessing.crop_pct) == ("bicubic", 0.875)
-    assert (loaded.hub_id, loaded.license) == ("timm/vit_small_patch16_224.dino", {"license": "apache-2.0"})
+    assert (loaded.hub_id, loaded.license) == (hub_id, {"license": entry.license})
     with torch.no_grad():
         torch.testing.assert_close(loaded.model(VIT_IMAGE), vit_features(net, VIT_IMAGE), atol=1e-5, rtol=0)
     assert load_backbone(entry.name, hub_dir=tmp_path).preprocessing.crop_pct == 0.875  # a local hub, the same
     [mirrored] = mirror_entries([entry.name], org="zoo-mirror", dry_run=True, progress=False)
     assert (mirrored.action, mirrored.reason) == (
         "skipped",
-        "timm publishes these weights as hf-hub:timm/vit_small_patch16_224.dino, which loads of the entry use",
+        f"timm publishes these weights as hf-hub:{hub_id}, which loads of the entry use",
     )
 
 
@@ -296,9 +305,10 @@ def test_a_vit_entry_runs_extract_knn_and_finetune(
 ) -> None:
     """MoCo v3's ViT-S entry (as test_vit with its own head count) from its source URL through the commands: the
     features are the converted model's, kNN reads them, and the fine-tuned classifier keeps the head count."""
-    checkpoint, net, model_args = VIT_LAYOUTS["mocov3_vit"]()
+    name = "vit_small_patch16_224.mocov3_in1k_ep300"
+    checkpoint, net, model_args = VIT_LAYOUTS[name]()
     data = serialise(checkpoint)
-    entry = vit_entry("mocov3_vit", data, model_args)
+    entry = vit_entry(name, data, model_args)
     monkeypatch.setitem(zoo.ZOO, entry.name, entry)
     source_server.put(entry.source.url, data)
     for split in ("train", "val"):

@@ -23,6 +23,7 @@ _ORIGINS = {
     "moco": ("the official MoCo release", "https://github.com/facebookresearch/moco"),
     "mocov3": ("the official MoCo v3 release", "https://github.com/facebookresearch/moco-v3/blob/main/CONFIG.md"),
     "dino": ("the official DINO release", "https://github.com/facebookresearch/dino"),
+    "mae": ("the official MAE release", "https://github.com/facebookresearch/mae"),
     "swav": ("the official SwAV / DeepCluster-v2 / SeLa-v2 release", "https://github.com/facebookresearch/swav"),
     "barlowtwins": ("the official Barlow Twins release", "https://github.com/facebookresearch/barlowtwins"),
     "vicreg": ("the official VICReg release", "https://github.com/facebookresearch/vicreg"),
@@ -278,6 +279,8 @@ _ARCH_TITLES = {
     "vit_small_patch8_224": "ViT-S/8",
     "vit_base_patch16_224": "ViT-B/16",
     "vit_base_patch8_224": "ViT-B/8",
+    "vit_large_patch16_224": "ViT-L/16",
+    "vit_huge_patch14_224": "ViT-H/14",
 }
 _DINO_README = "https://github.com/facebookresearch/dino/blob/7c446df5b9f45747937fb0d72314eb9f7b66930a/README.md"
 _MOCOV3_CONFIG = "https://github.com/facebookresearch/moco-v3/blob/c349e6e24f40d3fedb22d973f92defa4cedf37a7/CONFIG.md"
@@ -288,6 +291,10 @@ _DINO_EVAL = Preprocessing(interpolation="bicubic", crop_pct=224 / 256)
 # The features DINO's linear protocol reads (eval_linear.py:166-170, its flags' defaults :256-259, README.md:332-344).
 _DINO_LINEAR_S = "the class tokens of the last 4 blocks, concatenated (n_last_blocks 4)"
 _DINO_LINEAR_B = "the last block's class token beside its mean patch token (n_last_blocks 1, avgpool_patchtokens)"
+_MAE_REPO = "https://github.com/facebookresearch/mae/tree/efb2a8062c206524e35e47d04501ed4f544c0ae8"
+# MAE's linear-probe evaluation transform (main_linprobe.py:137-141; fine-tuning's util/datasets.py:52-61 is the
+# same at 224 px): Resize(256, interpolation=3), bicubic, then CenterCrop(224), ImageNet mean and std.
+_MAE_EVAL = Preprocessing(interpolation="bicubic", crop_pct=224 / 256)
 
 
 def _line_anchor(url: str, lines: str) -> str:
@@ -316,6 +323,8 @@ class _ViT:
     linear: float | None
     results_source: tuple[str, str]
     knn: float | None = None
+    finetune: float | None = None
+    md5: str | None = None  # the md5 prefix published beside the file
     preprocessing: Preprocessing = IMAGENET_EVAL
     timm_hub: str | None = None
     model_args: dict[str, int] = field(default_factory=dict, hash=False)
@@ -345,10 +354,10 @@ class _ViT:
             batch_size=self.batch,
             preprocessing=self.preprocessing,
             method=self.method,
-            source=Source(self.url, self.converter),
+            source=Source(self.url, self.converter, "md5-prefix" if self.md5 else "none", self.md5),
             results=tuple(
                 Result(task, "imagenet-1k", "top-1 accuracy", value, f"{cited} (as published)", cited_url)
-                for task, value in (("linear", self.linear), ("knn", self.knn))
+                for task, value in (("linear", self.linear), ("knn", self.knn), ("finetune", self.finetune))
                 if value is not None
             ),
             note=note,
@@ -404,6 +413,41 @@ def _mocov3_vit(arch: str, size: str, linear: float, lines: str, note: str) -> Z
         "pos_embed is the fixed 2-D sin-cos one (vits.py:53-69), kept as a parameter; its features are the class "
         "token after `norm` (timm's VisionTransformer, which vits.py subclasses). Evaluated with Resize(256) "
         "bilinear, CenterCrop(224) (main_lincls.py:289-294).",
+    ).entry()
+
+
+def _mae_vit(arch: str, size: str, md5: str, linear: float, paper_linear: float, finetune: float) -> ZooEntry:
+    """An MAE pre-trained checkpoint (README.md:39-58: the paper's TF/TPU runs converted to PyTorch, with their md5
+    prefixes), which timm publishes too: `{'model': the encoder's state dict}` in timm's names (main_linprobe.py:198
+    reads `model`, and timm's cfg of this url loads it strictly)."""
+    return _ViT(
+        arch,
+        "mae_in1k_ep1600",
+        method="mae",
+        origin="mae",
+        url=f"{_FB}/mae/pretrain/mae_pretrain_vit_{size}.pth",
+        converter="timm_vit",
+        license=_NC,
+        epochs=1600,
+        batch=4096,
+        linear=linear,
+        finetune=finetune,
+        md5=md5,
+        results_source=(
+            "MAE's FINETUNE.md linear-probing table, its PT/GPU row (FINETUNE.md:159-177), and the README's "
+            "fine-tuning table (README.md:62-79)",
+            _MAE_REPO,
+        ),
+        preprocessing=_MAE_EVAL,
+        timm_hub=f"timm/{arch}.mae",
+        note="1600 epochs with the normalized-pixel loss (FINETUNE.md:129); batch 4096 is PRETRAIN.md:18's, whose "
+        "hyper-parameters it says are those of the TF/TPU implementation (PRETRAIN.md:21) that trained these files. "
+        "MAE's linear probe reads the class token after the final norm (--cls_token, FINETUNE.md:143; "
+        "models_vit.py:49-51), timm's default for this architecture (global_pool 'token', no fc_norm), so the "
+        "config is timm's; a BatchNorm without affine before its classifier (main_linprobe.py:222) belongs to the "
+        "probe. Fine-tuning instead averages the patch tokens through a new fc_norm (--global_pool, FINETUNE.md:131; "
+        "models_vit.py:27-32, 46-48). The linear number is the PT/GPU code's on these files; the paper's (TF/TPU) is "
+        f"{paper_linear:g} (FINETUNE.md:167-171).",
     ).entry()
 
 
@@ -1277,6 +1321,11 @@ _ENTRIES = (
         "weight shapes: model_args (num_heads=12) go into config.json, and timm builds the architecture with them.",
     ),
     _mocov3_vit("vit_base_patch16_224", "b", 76.7, "202-209", "MoCo v3's ViT-Base is timm's (vits.py:122-127)."),
+    # facebookresearch/mae: the pre-trained checkpoints, as timm publishes them (linear FINETUNE.md:172-176,
+    # fine-tuned README.md:73-79).
+    _mae_vit("vit_base_patch16_224", "base", "8cad7c", 67.8, 68.0, 83.6),
+    _mae_vit("vit_large_patch16_224", "large", "b8b06e", 76.0, 75.8, 85.9),
+    _mae_vit("vit_huge_patch14_224", "huge", "9bdbb0", 77.2, 76.6, 86.9),
     # Supervised references (torchvision), to compare the self-supervised ones with.
     _ResNet50(
         "supervised_tv_in1k",

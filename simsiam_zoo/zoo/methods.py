@@ -122,6 +122,17 @@ METHODS = {
             "2104.14294",
         ),
     ),
+    "mae": Method(
+        "MAE",
+        Paper(
+            "he2022mae",
+            "Masked Autoencoders Are Scalable Vision Learners",
+            "He, Kaiming and Chen, Xinlei and Xie, Saining and Li, Yanghao and Doll{\\'a}r, Piotr and Girshick, Ross",
+            "CVPR",
+            2022,
+            "2111.06377",
+        ),
+    ),
     "swav": Method("SwAV", _SWAV),
     "deepclusterv2": Method("DeepCluster-v2", _SWAV),  # introduced in the SwAV paper
     "selav2": Method("SeLa-v2", _SWAV),  # introduced in the SwAV paper
