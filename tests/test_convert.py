@@ -16,6 +16,7 @@ import timm
 import torch
 from safetensors.torch import save_file
 from timm.models.vision_transformer import VisionTransformer
+from timm.models.xcit import Xcit
 from torch import Tensor, nn
 from torchvision import models
 
@@ -504,6 +505,117 @@ def test_a_vit_with_other_modules_is_refused(tmp_path: Path) -> None:
         convert_state_dict(without_norm)
 
 
+# ------------------------------------------------------------------------------------------------------- XCiT
+
+# XCiT as facebookresearch/xcit's xcit.py builds DINO's (xcit_small_12_p16 ... xcit_medium_24_p8, xcit.py:430-526:
+# qkv bias, LayerNorm eps 1e-6, layer scale, tokens_norm=True, 2 class-attention blocks), at a test size.
+XCIT_TEST = dict(embed_dim=64, depth=2, num_heads=4, eta=1.0, tokens_norm=True)
+_BN_KEYS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+
+
+def _xcit_layout(patch_size: int, depth: int, class_blocks: int = 2) -> set[str]:
+    """The keys of xcit.py's XCiT(num_classes=0): ConvPatchEmbed's conv3x3 pairs of conv and BatchNorm (:58-100),
+    XCABlock (:264-286: norm1, attn.qkv/temperature/proj, norm3, local_mp conv1/bn/conv2 (LPI :111-130), norm2,
+    mlp, gamma1-3), ClassAttentionBlock (:176-201: norm1, attn.qkv/proj, norm2, mlp, gamma1-2), norm, pos_embeder."""
+    keys = {"cls_token", *(f"{m}.{p}" for m in ("norm", "pos_embeder.token_projection") for p in ("weight", "bias"))}
+    for conv in range(4 if patch_size == 16 else 3):
+        keys |= {f"patch_embed.proj.{2 * conv}.0.weight", *(f"patch_embed.proj.{2 * conv}.1.{p}" for p in _BN_KEYS)}
+    block = (
+        "norm1",
+        "attn.qkv",
+        "attn.proj",
+        "norm3",
+        "local_mp.conv1",
+        "local_mp.conv2",
+        "norm2",
+        "mlp.fc1",
+        "mlp.fc2",
+    )
+    for i in range(depth):
+        keys |= {f"blocks.{i}.{name}" for name in ("gamma1", "gamma2", "gamma3", "attn.temperature")}
+        keys |= {f"blocks.{i}.local_mp.bn.{p}" for p in _BN_KEYS}
+        keys |= {f"blocks.{i}.{module}.{p}" for module in block for p in ("weight", "bias")}
+    class_block = ("norm1", "attn.qkv", "attn.proj", "norm2", "mlp.fc1", "mlp.fc2")
+    for i in range(class_blocks):
+        keys |= {f"cls_attn_blocks.{i}.gamma1", f"cls_attn_blocks.{i}.gamma2"}
+        keys |= {f"cls_attn_blocks.{i}.{module}.{p}" for module in class_block for p in ("weight", "bias")}
+    return keys
+
+
+def randomise_xcit(net: nn.Module, seed: int) -> nn.Module:
+    """Every weight, statistic, layer scale and temperature drawn at random (a fresh net has unit ones)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in net.state_dict().items():
+            if tensor.is_floating_point():
+                scale = 0.5 if name.endswith(("running_var", "temperature", "gamma1", "gamma2", "gamma3")) else 0.2
+                drawn = torch.randn(tensor.shape, generator=generator) * scale
+                tensor.copy_(drawn.abs() + 0.5 if name.endswith("running_var") else drawn)
+    return net.eval()
+
+
+def dino_xcit_file(net: nn.Module) -> dict[str, Tensor]:
+    """DINO's XCiT backbone-only file of `net` (a timm Xcit): the state dict of xcit.py's XCiT(num_classes=0) holding
+    the same weights (DINO's hubconf.py:98-150 loads the files into it with strict=True), in xcit.py's names: its
+    positional encoding `pos_embeder` (:357), each class-attention block's q, k, v one Linear `attn.qkv` whose
+    output rows are q, k, v in that order (:154, 161-163)."""
+    state = {}
+    for key, value in net.state_dict().items():
+        if ".attn.q." in key or ".attn.k." in key or ".attn.v." in key:
+            continue
+        state[key.replace("pos_embed.", "pos_embeder.", 1) if key.startswith("pos_embed.") else key] = value
+    for i, block in enumerate(net.cls_attn_blocks):
+        for p in ("weight", "bias"):
+            parts = [getattr(block.attn, name).state_dict()[p] for name in "qkv"]
+            state[f"cls_attn_blocks.{i}.attn.qkv.{p}"] = torch.cat(parts)
+    return state
+
+
+def _test_xcit(patch_size: int, seed: int) -> nn.Module:
+    return randomise_xcit(Xcit(patch_size=patch_size, num_classes=0, **XCIT_TEST), seed)
+
+
+def test_xcit_file_class_attention_qkv_is_read_as_q_k_v() -> None:
+    """The test file's qkv, read as xcit.py's ClassAttention reads it (reshape (B, N, 3, heads, C / heads), then
+    q, k, v = its parts, :161-163), is the q, k and v of timm's network holding the same weights."""
+    net = _test_xcit(16, seed=24)
+    state, attn, tokens = dino_xcit_file(net), net.cls_attn_blocks[1].attn, torch.randn(2, 5, 64)
+    qkv = nn.functional.linear(
+        tokens, state["cls_attn_blocks.1.attn.qkv.weight"], state["cls_attn_blocks.1.attn.qkv.bias"]
+    )
+    q, k, v = qkv.reshape(2, 5, 3, 4, 16).permute(2, 0, 3, 1, 4)
+    for part, linear in zip((q, k, v), (attn.q, attn.k, attn.v), strict=True):
+        torch.testing.assert_close(part, linear(tokens).reshape(2, 5, 4, 16).permute(0, 2, 1, 3), atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("patch_size", [16, 8])
+def test_dino_xcit_backbone_file_converts_to_timms_xcit(tmp_path: Path, patch_size: int) -> None:
+    net = _test_xcit(patch_size, seed=25)
+    state = dino_xcit_file(net)
+    assert set(state) == _xcit_layout(patch_size, XCIT_TEST["depth"])  # xcit.py's names, none of timm's own
+    path = tmp_path / "dino_xcit.pth"
+    torch.save(state, path)
+    loaded = load_checkpoint_file(path)
+    name, converted = convert_state_dict(loaded)
+    assert name == "xcit" == detect_format(loaded) and set(converted) == set(net.state_dict())  # nothing dropped
+    assert all(v.dtype == torch.float32 for k, v in converted.items() if not k.endswith("num_batches_tracked"))
+    model = Xcit(patch_size=patch_size, num_classes=0, **XCIT_TEST).eval()
+    model.load_state_dict(converted, strict=True)
+    image = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        # What DINO evaluates for XCiT (eval_linear.py:172, eval_knn.py:105): the class token after `norm`.
+        torch.testing.assert_close(model(image), vit_features(net, image), atol=1e-5, rtol=0)
+
+
+def test_an_xcit_with_other_modules_is_refused() -> None:
+    state = dino_xcit_file(_test_xcit(16, seed=26))
+    with pytest.raises(ConversionError, match="unexpected keys: dist_token"):
+        convert_state_dict({**state, "dist_token": torch.zeros(1, 1, 64)})
+    without_norm = {key: value for key, value in state.items() if not key.startswith("norm.")}
+    with pytest.raises(ConversionError, match="no norm.weight"):
+        convert_state_dict(without_norm, source="xcit")
+
+
 def test_torchvision_resnet50_safetensors(tmp_path: Path) -> None:
     net = _resnet("resnet50", seed=14)
     _check(tmp_path, "resnet50.safetensors", net.state_dict(), net, "resnet50", "torchvision", save_file)
@@ -534,6 +646,7 @@ def test_every_converter_is_registered() -> None:
         "torchvision",
         "mocov3_vit",
         "timm_vit",
+        "xcit",
     }
     assert all(name == converter.name and converter.description for name, converter in CONVERTERS.items())
 

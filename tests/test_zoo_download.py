@@ -44,8 +44,10 @@ from tests.test_convert import (
     _vissl_trunk,
     _Wrapper,
     dino_vit_file,
+    dino_xcit_file,
     mae_vit_file,
     mocov3_vit_checkpoint,
+    randomise_xcit,
     vit_features,
 )
 
@@ -141,7 +143,18 @@ VIT_LAYOUTS: dict[str, Callable[[], tuple[Any, nn.Module, dict[str, int]]]] = {
     "vit_small_patch16_224.dino_in1k": lambda: (*dino_vit_file(), {}),
     "vit_small_patch16_224.mocov3_in1k_ep300": lambda: (*mocov3_vit_checkpoint(), MOCOV3_TEST_ARGS),
     "vit_base_patch16_224.mae_in1k_ep1600": lambda: (*mae_vit_file(), {}),
+    "xcit_small_12_p16_224.dino_in1k": lambda: dino_xcit_stand_in(),
 }
+# The smallest timm architecture of each layout that is not a class-token ViT's (test_vit), with the model_args
+# that make it smaller still.
+STAND_INS = {"xcit": ("xcit_nano_12_p16_224", {"depth": 2})}
+
+
+def dino_xcit_stand_in() -> tuple[dict[str, torch.Tensor], nn.Module, dict[str, int]]:
+    """DINO's XCiT file of timm's xcit_nano_12_p16_224 with 2 blocks, in facebookresearch/xcit's names."""
+    arch, model_args = STAND_INS["xcit"]
+    net = randomise_xcit(timm.create_model(arch, num_classes=0, **model_args), seed=27)
+    return dino_xcit_file(net), net, model_args
 
 
 def encoder_dim(arch: str) -> int:
@@ -210,11 +223,13 @@ def test_each_layout_downloads_converts_and_loads_in_plain_timm(
 
 
 def as_test_vit(entry: zoo.ZooEntry, model_args: dict[str, int] | None = None) -> zoo.ZooEntry:
-    """`entry` as timm's `test_vit` (built with `model_args`, else the entry's), at test_vit's own 160 px: a config
-    of another size makes timm build the architecture for it and resample the weights' `pos_embed`."""
+    """`entry` as timm's `test_vit` (or its layout's stand-in, STAND_INS), built with `model_args`, else the
+    entry's, at test_vit's own 160 px: a config of another size makes timm build the architecture for it and
+    resample the weights' `pos_embed`."""
     preprocessing = dataclasses.replace(entry.preprocessing, input_size=(3, 160, 160))
     model_args = entry.model_args if model_args is None else model_args
-    return dataclasses.replace(entry, arch="test_vit", preprocessing=preprocessing, model_args=model_args)
+    arch = STAND_INS.get(entry.source.converter, ("test_vit",))[0]
+    return dataclasses.replace(entry, arch=arch, preprocessing=preprocessing, model_args=model_args)
 
 
 def vit_entry(name: str, data: bytes, model_args: dict[str, int]) -> zoo.ZooEntry:
@@ -226,9 +241,9 @@ def vit_entry(name: str, data: bytes, model_args: dict[str, int]) -> zoo.ZooEntr
 def test_each_vit_layout_downloads_converts_and_loads_in_plain_timm(
     name: str, source_server: SourceServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A ViT entry's original file (DINO's backbone file, MoCo v3's checkpoint, MAE's file), as its source lays it
-    out, fetched from its URL, checked against the published hash and converted: plain timm loads the folder, with
-    the model_args its config carries, and gives the source network's features."""
+    """A ViT entry's original file (DINO's ViT and XCiT backbone files, MoCo v3's checkpoint, MAE's file), as its
+    source lays it out, fetched from its URL, checked against the published hash and converted: plain timm loads
+    the folder, with the model_args its config carries, and gives the source network's features."""
     checkpoint, net, model_args = VIT_LAYOUTS[name]()
     data = serialise(checkpoint)
     entry = vit_entry(name, data, model_args)
@@ -239,7 +254,7 @@ def test_each_vit_layout_downloads_converts_and_loads_in_plain_timm(
     with torch.no_grad():
         torch.testing.assert_close(model(VIT_IMAGE), vit_features(net, VIT_IMAGE), atol=1e-5, rtol=0)
     config = json.loads((folder / "config.json").read_text())
-    assert (config["architecture"], config.get("model_args", {})) == ("test_vit", model_args)
+    assert (config["architecture"], config.get("model_args", {})) == (entry.arch, model_args)
     assert Preprocessing.from_pretrained_cfg(config["pretrained_cfg"]) == entry.preprocessing
     assert source_server.requests == [(path, None)]
     if not entry.published_by_timm:

@@ -2,7 +2,8 @@
 
 Every converter is a pure function from a flat state dict to a backbone state dict that loads strictly
 into `timm.create_model(arch, num_classes=0)`, no classifier or heads, fp32 tensors: for ResNets torchvision names
-with `num_batches_tracked` present (`_common`), for vision transformers timm's class-token ViT names (`_vit`).
+with `num_batches_tracked` present (`_common`), for vision transformers timm's class-token ViT names (`_vit`) or
+timm's XCiT names (`xcit`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from . import (
     timm_vit,
     torchvision,
     vissl,
+    xcit,
 )
 from ._checkpoint import flatten_checkpoint, load_checkpoint_file
 from ._common import Converter
@@ -56,6 +58,7 @@ CONVERTERS: dict[str, Converter] = {
         torchvision,
         mocov3_vit,
         timm_vit,
+        xcit,
     )
 }
 

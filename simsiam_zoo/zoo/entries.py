@@ -281,6 +281,10 @@ _ARCH_TITLES = {
     "vit_base_patch8_224": "ViT-B/8",
     "vit_large_patch16_224": "ViT-L/16",
     "vit_huge_patch14_224": "ViT-H/14",
+    "xcit_small_12_p16_224": "XCiT-S12/16",
+    "xcit_small_12_p8_224": "XCiT-S12/8",
+    "xcit_medium_24_p16_224": "XCiT-M24/16",
+    "xcit_medium_24_p8_224": "XCiT-M24/8",
 }
 _DINO_README = "https://github.com/facebookresearch/dino/blob/7c446df5b9f45747937fb0d72314eb9f7b66930a/README.md"
 _MOCOV3_CONFIG = "https://github.com/facebookresearch/moco-v3/blob/c349e6e24f40d3fedb22d973f92defa4cedf37a7/CONFIG.md"
@@ -390,6 +394,34 @@ def _dino_vit(arch: str, folder: str, lines: str, knn: float, linear: float, poo
         note="Epochs and batch are in the run's args.txt beside the file, not in the README. The k-NN number is on "
         "the final class token (DINO's eval_knn.py; vision_transformer.py:209-214), the features timm gives; the "
         f"linear one on {pooled}.",
+    ).entry()
+
+
+def _dino_xcit(arch: str, lines: str, knn: float, linear: float, defined: str) -> ZooEntry:
+    """A DINO XCiT backbone-only file (README.md's XCiT table, `lines`): the state dict of facebookresearch/xcit's
+    XCiT(num_classes=0) (DINO's hubconf.py:98-150 loads it with strict=True), converted by `xcit`; `defined`: the
+    lines of xcit.py that build the architecture, with timm's hyper-parameters."""
+    upstream = arch.removesuffix("_224")
+    folder = f"dino_{upstream}_pretrain"
+    return _ViT(
+        arch,
+        "dino_in1k",
+        method="dino",
+        origin="dino",
+        url=f"{_FB}/dino/{folder}/{folder}.pth",
+        converter="xcit",
+        license="apache-2.0",
+        epochs=None,
+        batch=None,
+        linear=linear,
+        knn=knn,
+        results_source=(f"the DINO README's XCiT table (README.md:{lines})", _line_anchor(_DINO_README, lines)),
+        preprocessing=_DINO_EVAL,
+        note=f"Epochs and batch are in the run's args.txt beside the file, not in the README. xcit.py's {upstream} "
+        f"(xcit.py:{defined}) is timm's {arch} (embed_dim, depth, heads, eta, tokens_norm); timm publishes no DINO "
+        "weights for it. Converted: pos_embeder is timm's pos_embed, each class-attention block's qkv timm's q, k, v. "
+        "DINO's k-NN and linear numbers are both on the model's output (eval_knn.py:105, eval_linear.py:172), the "
+        "class token after `norm`, timm's token pooling.",
     ).entry()
 
 
@@ -1311,6 +1343,11 @@ _ENTRIES = (
     _dino_vit("vit_small_patch8_224", "dino_deitsmall8_pretrain", "36-46", 78.3, 79.7, _DINO_LINEAR_S),
     _dino_vit("vit_base_patch16_224", "dino_vitbase16_pretrain", "48-58", 76.1, 78.2, _DINO_LINEAR_B),
     _dino_vit("vit_base_patch8_224", "dino_vitbase8_pretrain", "60-70", 77.4, 80.1, _DINO_LINEAR_B),
+    # facebookresearch/dino's XCiTs (facebookresearch/xcit's architectures), converted.
+    _dino_xcit("xcit_small_12_p16_224", "94-104", 76.0, 77.8, "430-435"),
+    _dino_xcit("xcit_small_12_p8_224", "105-115", 77.1, 79.2, "494-499"),
+    _dino_xcit("xcit_medium_24_p16_224", "116-126", 76.4, 78.8, "457-462"),
+    _dino_xcit("xcit_medium_24_p8_224", "127-137", 77.9, 80.3, "521-526"),
     # facebookresearch/moco-v3 vision transformers
     _mocov3_vit(
         "vit_small_patch16_224",
