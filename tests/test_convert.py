@@ -477,6 +477,25 @@ def test_mae_vit_file_is_timm_names_under_model(tmp_path: Path) -> None:
     assert _check_vit(tmp_path, checkpoint, net, "timm_vit") == set()
 
 
+def ibot_vit_file(seed: int = 28) -> tuple[dict[str, Any], VisionTransformer]:
+    """An iBOT teacher backbone file (`checkpoint_teacher.pth`): extract_backbone_weights.py:26-41 reads the
+    `teacher` of main_ibot.py's checkpoint (:348-358; the MultiCropWrapper of the backbone and the iBOTHead, not
+    DDP-wrapped) and writes {'state_dict': its `backbone.` keys without the prefix}. Returns it and the backbone,
+    iBOT's VisionTransformer (models/vision_transformer.py:134-163, timm's names, no layer scale or masked_embed in
+    the teacher, main_ibot.py:212-215)."""
+    backbone = _vit(seed, num_classes=0)
+    teacher = _Wrapper(backbone=backbone, head=_mlp(64, 32)).state_dict()
+    checkpoint = {"teacher": teacher, "student": {}, "epoch": 800}
+    extracted = {key[9:]: value for key, value in checkpoint["teacher"].items() if key.startswith("backbone")}
+    assert set(extracted) == _dino_layout(TEST_VIT["depth"])
+    return {"state_dict": extracted}, backbone
+
+
+def test_ibot_teacher_backbone_file_is_timm_names_under_state_dict(tmp_path: Path) -> None:
+    checkpoint, net = ibot_vit_file()
+    assert _check_vit(tmp_path, checkpoint, net, "timm_vit") == set()
+
+
 def test_mocov3_vit_keeps_the_base_encoder_and_its_sincos_pos_embed_and_drops_its_projector(tmp_path: Path) -> None:
     checkpoint, base = mocov3_vit_checkpoint()
     dropped = _check_vit(tmp_path, checkpoint, base, "mocov3_vit", **MOCOV3_TEST_ARGS)

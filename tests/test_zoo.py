@@ -63,10 +63,12 @@ def test_selection_filters_and_order() -> None:
 
 def test_selection_and_models_by_architecture() -> None:
     small = [e.name for e in select_entries(arch="VIT_SMALL_PATCH16_224")]
-    assert small == ["vit_small_patch16_224.dino_in1k", "vit_small_patch16_224.mocov3_in1k_ep300"]
+    tags = ["dino_in1k", "ibot_in1k_ep800", "mocov3_in1k_ep300"]
+    assert small == [f"vit_small_patch16_224.{tag}" for tag in tags]
     done = run_cli("models", "--arch", "vit_base_patch16_224", "--json")
     rows = {row["name"]: row for row in json.loads(done.stdout)}
-    assert set(rows) == {f"vit_base_patch16_224.{tag}" for tag in ("dino_in1k", "mocov3_in1k_ep300", "mae_in1k_ep1600")}
+    tags = ("dino_in1k", "mocov3_in1k_ep300", "mae_in1k_ep1600", "ibot_in1k", "ibot_in1k_randmask")
+    assert set(rows) == {f"vit_base_patch16_224.{tag}" for tag in tags}
     assert rows["vit_base_patch16_224.dino_in1k"]["hub_id"] == "timm/vit_base_patch16_224.dino"
     listing = run_cli("models", "--arch", "resnet50").stdout.splitlines()
     assert listing[-1].startswith(f"{len(select_entries(arch='resnet50'))} models")

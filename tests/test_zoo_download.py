@@ -45,6 +45,7 @@ from tests.test_convert import (
     _Wrapper,
     dino_vit_file,
     dino_xcit_file,
+    ibot_vit_file,
     mae_vit_file,
     mocov3_vit_checkpoint,
     randomise_xcit,
@@ -143,6 +144,7 @@ VIT_LAYOUTS: dict[str, Callable[[], tuple[Any, nn.Module, dict[str, int]]]] = {
     "vit_small_patch16_224.dino_in1k": lambda: (*dino_vit_file(), {}),
     "vit_small_patch16_224.mocov3_in1k_ep300": lambda: (*mocov3_vit_checkpoint(), MOCOV3_TEST_ARGS),
     "vit_base_patch16_224.mae_in1k_ep1600": lambda: (*mae_vit_file(), {}),
+    "vit_small_patch16_224.ibot_in1k_ep800": lambda: (*ibot_vit_file(), {}),
     "xcit_small_12_p16_224.dino_in1k": lambda: dino_xcit_stand_in(),
 }
 # The smallest timm architecture of each layout that is not a class-token ViT's (test_vit), with the model_args
@@ -241,9 +243,9 @@ def vit_entry(name: str, data: bytes, model_args: dict[str, int]) -> zoo.ZooEntr
 def test_each_vit_layout_downloads_converts_and_loads_in_plain_timm(
     name: str, source_server: SourceServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A ViT entry's original file (DINO's ViT and XCiT backbone files, MoCo v3's checkpoint, MAE's file), as its
-    source lays it out, fetched from its URL, checked against the published hash and converted: plain timm loads
-    the folder, with the model_args its config carries, and gives the source network's features."""
+    """A ViT entry's original file (DINO's ViT and XCiT backbone files, MoCo v3's checkpoint, MAE's and iBOT's
+    files), as its source lays it out, fetched from its URL, checked against the published hash and converted:
+    plain timm loads the folder, with the model_args its config carries, and gives the source network's features."""
     checkpoint, net, model_args = VIT_LAYOUTS[name]()
     data = serialise(checkpoint)
     entry = vit_entry(name, data, model_args)

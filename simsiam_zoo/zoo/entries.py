@@ -24,6 +24,7 @@ _ORIGINS = {
     "mocov3": ("the official MoCo v3 release", "https://github.com/facebookresearch/moco-v3/blob/main/CONFIG.md"),
     "dino": ("the official DINO release", "https://github.com/facebookresearch/dino"),
     "mae": ("the official MAE release", "https://github.com/facebookresearch/mae"),
+    "ibot": ("the official iBOT release", "https://github.com/bytedance/ibot"),
     "swav": ("the official SwAV / DeepCluster-v2 / SeLa-v2 release", "https://github.com/facebookresearch/swav"),
     "barlowtwins": ("the official Barlow Twins release", "https://github.com/facebookresearch/barlowtwins"),
     "vicreg": ("the official VICReg release", "https://github.com/facebookresearch/vicreg"),
@@ -295,6 +296,8 @@ _DINO_EVAL = Preprocessing(interpolation="bicubic", crop_pct=224 / 256)
 # The features DINO's linear protocol reads (eval_linear.py:166-170, its flags' defaults :256-259, README.md:332-344).
 _DINO_LINEAR_S = "the class tokens of the last 4 blocks, concatenated (n_last_blocks 4)"
 _DINO_LINEAR_B = "the last block's class token beside its mean patch token (n_last_blocks 1, avgpool_patchtokens)"
+_IBOT_README = "https://github.com/bytedance/ibot/blob/da316d82636a7a7356835ef224b13d5f3ace0489/README.md"
+_IBOT_FILES = "https://lf3-nlp-opensource.bytetos.com/obj/nlp-opensource/archive/2022/ibot"
 _MAE_REPO = "https://github.com/facebookresearch/mae/tree/efb2a8062c206524e35e47d04501ed4f544c0ae8"
 # MAE's linear-probe evaluation transform (main_linprobe.py:137-141; fine-tuning's util/datasets.py:52-61 is the
 # same at 224 px): Resize(256, interpolation=3), bicubic, then CenterCrop(224), ImageNet mean and std.
@@ -422,6 +425,52 @@ def _dino_xcit(arch: str, lines: str, knn: float, linear: float, defined: str) -
         "weights for it. Converted: pos_embeder is timm's pos_embed, each class-attention block's qkv timm's q, k, v. "
         "DINO's k-NN and linear numbers are both on the model's output (eval_knn.py:105, eval_linear.py:172), the "
         "class token after `norm`, timm's token pooling.",
+    ).entry()
+
+
+def _ibot_vit(
+    arch: str,
+    folder: str,
+    lines: str,
+    results: tuple[float, float, float],
+    pooled: str,
+    *,
+    trained: tuple[int | None, int | None] = (None, None),
+    tag: str = "ibot_in1k",
+) -> ZooEntry:
+    """An iBOT teacher backbone file (`backbone (t)`) of the README's ImageNet-1k table (`lines`): `results` are its
+    k-NN, linear and fine-tuned top-1; `pooled` the features its linear protocol reads (run.sh:50-59)."""
+    knn, linear, finetune = results
+    epochs, batch = trained
+    stated = (
+        "800 epochs at 64 per GPU on 2 nodes of 8 GPUs: README.md:62-77's command, whose results it gives as this "
+        "row's (args.txt beside the file not read)."
+        if epochs
+        else "Epochs and batch are in the run's args.txt beside the file, not in the README."
+    )
+    return _ViT(
+        arch,
+        tag,
+        method="ibot",
+        origin="ibot",
+        url=f"{_IBOT_FILES}/{folder}/checkpoint_teacher.pth",
+        converter="timm_vit",
+        license="apache-2.0",
+        epochs=epochs,
+        batch=batch,
+        linear=linear,
+        knn=knn,
+        finetune=finetune,
+        results_source=(
+            f"the iBOT README's pre-trained-models table (README.md:{lines})",
+            _line_anchor(_IBOT_README, lines),
+        ),
+        preprocessing=_DINO_EVAL,
+        note=f"{stated} The teacher's backbone, as extract_backbone_weights.py:26-41 writes it (README.md:256-264): "
+        "{'state_dict': its keys without `backbone.`}, timm's names (models/vision_transformer.py:134-163, no layer "
+        "scale; the teacher has no masked_embed, main_ibot.py:212-215). k-NN on the final class token after `norm` "
+        "(run.sh:50-59; eval_knn.py:142-145, n_last_blocks 1 by default, :272), the features timm gives; linear on "
+        f"{pooled}. Evaluated with Resize(256) bicubic, CenterCrop(224) (eval_knn.py:67-68, eval_linear.py:55-56).",
     ).entry()
 
 
@@ -1358,6 +1407,34 @@ _ENTRIES = (
         "weight shapes: model_args (num_heads=12) go into config.json, and timm builds the architecture with them.",
     ),
     _mocov3_vit("vit_base_patch16_224", "b", 76.7, "202-209", "MoCo v3's ViT-Base is timm's (vits.py:122-127)."),
+    # bytedance/ibot: the teacher backbones of the ImageNet-1k runs (block-wise masking unless `randmask`).
+    _ibot_vit(
+        "vit_small_patch16_224",
+        "vits_16",
+        "123-134",
+        (75.2, 77.9, 82.3),
+        _DINO_LINEAR_S,
+        trained=(800, 1024),
+        tag="ibot_in1k_ep800",
+    ),
+    _ibot_vit("vit_base_patch16_224", "vitb_16", "159-170", (77.1, 79.5, 84.0), _DINO_LINEAR_B),
+    _ibot_vit(
+        "vit_base_patch16_224",
+        "vitb_16_rand_mask",
+        "171-182",
+        (77.3, 79.8, 84.1),
+        _DINO_LINEAR_B,
+        tag="ibot_in1k_randmask",
+    ),
+    _ibot_vit("vit_large_patch16_224", "vitl_16", "183-194", (78.0, 81.0, 84.8), _DINO_LINEAR_B),
+    _ibot_vit(
+        "vit_large_patch16_224",
+        "vitl_16_rand_mask",
+        "195-206",
+        (77.7, 81.3, 85.0),
+        _DINO_LINEAR_B,
+        tag="ibot_in1k_randmask",
+    ),
     # facebookresearch/mae: the pre-trained checkpoints, as timm publishes them (linear FINETUNE.md:172-176,
     # fine-tuned README.md:73-79).
     _mae_vit("vit_base_patch16_224", "base", "8cad7c", 67.8, 68.0, 83.6),

@@ -133,6 +133,17 @@ METHODS = {
             "2111.06377",
         ),
     ),
+    "ibot": Method(
+        "iBOT",
+        Paper(
+            "zhou2022ibot",
+            "iBOT: Image BERT Pre-Training with Online Tokenizer",
+            "Zhou, Jinghao and Wei, Chen and Wang, Huiyu and Shen, Wei and Xie, Cihang and Yuille, Alan and Kong, Tao",
+            "ICLR",
+            2022,
+            "2111.07832",
+        ),
+    ),
     "swav": Method("SwAV", _SWAV),
     "deepclusterv2": Method("DeepCluster-v2", _SWAV),  # introduced in the SwAV paper
     "selav2": Method("SeLa-v2", _SWAV),  # introduced in the SwAV paper
