@@ -6,6 +6,7 @@ import argparse
 import copy
 import os
 import pickle
+import re
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -635,6 +636,101 @@ def test_an_xcit_with_other_modules_is_refused() -> None:
         convert_state_dict(without_norm, source="xcit")
 
 
+# --------------------------------------------------------------------------------------------------- ConvNeXt
+
+# VICRegL's ConvNeXt at a test size (convnext.py:76-85: 4 stages; no layer scale, layer_scale_init_value=0.0).
+VICREGL_TEST = dict(depths=(1, 1, 2, 1), dims=(16, 32, 64, 128))
+# How timm builds it for the entries (their model_args): the final norm before the pool.
+VICREGL_ARGS = {"head_norm_first": True}
+
+
+def _vicregl_layout(depths: tuple[int, ...]) -> set[str]:
+    """The keys of VICRegL's convnext.py ConvNeXt: downsample_layers (:88-101: the stem conv and LayerNorm, then
+    LayerNorm and conv), stages.i.j blocks (:29-37: dwconv, norm, pwconv1, pwconv2; no gamma without layer scale)
+    and the final norm (:122); nothing in its avgpool."""
+    modules = ["downsample_layers.0.0", "downsample_layers.0.1", "norm"]
+    modules += [f"downsample_layers.{i}.{j}" for i in (1, 2, 3) for j in (0, 1)]
+    block = ("dwconv", "norm", "pwconv1", "pwconv2")
+    modules += [f"stages.{i}.{j}.{name}" for i, depth in enumerate(depths) for j in range(depth) for name in block]
+    return {f"{module}.{p}" for module in modules for p in ("weight", "bias")}
+
+
+def vicregl_convnext_file(net: nn.Module) -> dict[str, Tensor]:
+    """VICRegL's backbone file of `net` (vicregl_convnext's): the state dict of its convnext.py ConvNeXt holding the
+    same weights, in its names (what hubconf.py loads with strict=True)."""
+    renames = (
+        (r"stem\.(\d)\.", r"downsample_layers.0.\1."),
+        (r"stages\.(\d)\.downsample\.(\d)\.", r"downsample_layers.\1.\2."),
+        (r"stages\.(\d)\.blocks\.(\d+)\.conv_dw\.", r"stages.\1.\2.dwconv."),
+        (r"stages\.(\d)\.blocks\.(\d+)\.norm\.", r"stages.\1.\2.norm."),
+        (r"stages\.(\d)\.blocks\.(\d+)\.mlp\.fc(\d)\.", r"stages.\1.\2.pwconv\3."),
+        (r"norm_pre\.", "norm."),
+    )
+    state = {}
+    for key, value in net.state_dict().items():
+        for pattern, upstream in renames:
+            key = re.sub(f"^{pattern}", upstream, key)
+        state[key] = value
+    return state
+
+
+def vicregl_features(net: nn.Module, image: Tensor) -> Tensor:
+    """What VICRegL's linear probe reads (evaluate.py:320-322, convnext.py:132-139): the last stage's map as tokens,
+    each LayerNorm-ed by the final norm, then averaged; computed here from `net`'s stages and its norm's weights."""
+    with torch.no_grad():
+        tokens = net.stages(net.stem(image)).flatten(2, 3).permute(0, 2, 1)
+        norm = net.norm_pre
+        return nn.functional.layer_norm(tokens, tokens.shape[-1:], norm.weight, norm.bias, norm.eps).mean(dim=1)
+
+
+def randomise_convnext(net: nn.Module, seed: int) -> nn.Module:
+    """Every weight drawn at random, LayerNorm scales around 1 (a fresh net's norms are the identity)."""
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in net.state_dict().items():
+            tensor.normal_(0.0, 0.3 if "norm" in name else 0.2).add_(1.0 if name.endswith("norm.weight") else 0.0)
+    return net.eval()
+
+
+def vicregl_convnext(seed: int, **shape: Any) -> nn.Module:
+    """A network as VICRegL's ConvNeXt computes (no layer scale, its final norm before the pool), random weights; timm's
+    ConvNeXt class builds it (timm's create_model would drop `ls_init_value=None` and add a layer scale)."""
+    net = timm.models.convnext.ConvNeXt(num_classes=0, ls_init_value=None, **VICREGL_ARGS, **shape)
+    return randomise_convnext(net, seed)
+
+
+def test_vicregl_convnext_file_converts_to_timms_convnext_with_its_norm_before_the_pool(tmp_path: Path) -> None:
+    net = vicregl_convnext(29, **VICREGL_TEST)
+    state = vicregl_convnext_file(net)
+    assert set(state) == _vicregl_layout(VICREGL_TEST["depths"])  # VICRegL's names, none of timm's own
+    path = tmp_path / "convnext_small_alpha0.9.pth"
+    torch.save(state, path)
+    loaded = load_checkpoint_file(path)
+    name, converted = convert_state_dict(loaded)
+    assert name == "vicregl_convnext" == detect_format(loaded)
+    # timm's blocks always have a layer scale: the conversion's are ones, the rest is the network's own.
+    gammas = {key for key in converted if key.endswith(".gamma")}
+    assert set(converted) - gammas == set(net.state_dict()) and len(gammas) == sum(VICREGL_TEST["depths"])
+    assert all(torch.equal(converted[key], torch.ones_like(converted[key])) for key in gammas)
+    model = timm.models.convnext.ConvNeXt(num_classes=0, **VICREGL_TEST, **VICREGL_ARGS).eval()
+    model.load_state_dict(converted, strict=True)
+    image = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        torch.testing.assert_close(model(image), vicregl_features(net, image), atol=1e-5, rtol=0)
+    # timm's default head normalises the pooled vector instead: the same weights, other features.
+    default = timm.models.convnext.ConvNeXt(num_classes=0, **VICREGL_TEST).eval()
+    norm = {f"head.norm.{p}": converted.pop(f"norm_pre.{p}") for p in ("weight", "bias")}
+    default.load_state_dict({**converted, **norm}, strict=True)
+    with torch.no_grad():
+        assert not torch.allclose(default(image), vicregl_features(net, image), atol=1e-3)
+
+
+def test_a_convnext_with_layer_scale_is_refused() -> None:
+    state = vicregl_convnext_file(vicregl_convnext(30, **VICREGL_TEST))
+    with pytest.raises(ConversionError, match="unexpected keys: stages.0.0.gamma"):
+        convert_state_dict({**state, "stages.0.0.gamma": torch.ones(16)})
+
+
 def test_torchvision_resnet50_safetensors(tmp_path: Path) -> None:
     net = _resnet("resnet50", seed=14)
     _check(tmp_path, "resnet50.safetensors", net.state_dict(), net, "resnet50", "torchvision", save_file)
@@ -666,6 +762,7 @@ def test_every_converter_is_registered() -> None:
         "mocov3_vit",
         "timm_vit",
         "xcit",
+        "vicregl_convnext",
     }
     assert all(name == converter.name and converter.description for name, converter in CONVERTERS.items())
 

@@ -38,6 +38,7 @@ from tests.hub_server import HubServer, hub_env, hub_server  # noqa: F401  (impo
 from tests.source_server import SourceServer
 from tests.test_convert import (
     MOCOV3_TEST_ARGS,
+    VICREGL_ARGS,
     VIT_IMAGE,
     _mlp,
     _resnet,
@@ -49,6 +50,8 @@ from tests.test_convert import (
     mae_vit_file,
     mocov3_vit_checkpoint,
     randomise_xcit,
+    vicregl_convnext,
+    vicregl_convnext_file,
     vit_features,
 )
 
@@ -138,18 +141,22 @@ LAYOUTS: dict[str, Callable[[str], tuple[Any, nn.Module]]] = {
 }
 
 
-# The ViT layouts, by the registry entry that publishes one, as timm's `test_vit`: (checkpoint, network,
-# model_args).
-VIT_LAYOUTS: dict[str, Callable[[], tuple[Any, nn.Module, dict[str, int]]]] = {
+# The layouts of the architectures other than ResNet-50, by the registry entry that publishes one, as timm's
+# `test_vit` or a stand-in (STAND_INS): (checkpoint, network, model_args).
+ENTRY_LAYOUTS: dict[str, Callable[[], tuple[Any, nn.Module, dict[str, int]]]] = {
     "vit_small_patch16_224.dino_in1k": lambda: (*dino_vit_file(), {}),
     "vit_small_patch16_224.mocov3_in1k_ep300": lambda: (*mocov3_vit_checkpoint(), MOCOV3_TEST_ARGS),
     "vit_base_patch16_224.mae_in1k_ep1600": lambda: (*mae_vit_file(), {}),
     "vit_small_patch16_224.ibot_in1k_ep800": lambda: (*ibot_vit_file(), {}),
     "xcit_small_12_p16_224.dino_in1k": lambda: dino_xcit_stand_in(),
+    "convnext_small.vicregl_in1k_alpha0p9": lambda: vicregl_convnext_stand_in(),
 }
 # The smallest timm architecture of each layout that is not a class-token ViT's (test_vit), with the model_args
 # that make it smaller still.
-STAND_INS = {"xcit": ("xcit_nano_12_p16_224", {"depth": 2})}
+STAND_INS = {
+    "xcit": ("xcit_nano_12_p16_224", {"depth": 2}),
+    "vicregl_convnext": ("convnext_small", {**VICREGL_ARGS, "depths": [1, 1, 1, 1], "dims": [16, 32, 64, 128]}),
+}
 
 
 def dino_xcit_stand_in() -> tuple[dict[str, torch.Tensor], nn.Module, dict[str, int]]:
@@ -157,6 +164,14 @@ def dino_xcit_stand_in() -> tuple[dict[str, torch.Tensor], nn.Module, dict[str, 
     arch, model_args = STAND_INS["xcit"]
     net = randomise_xcit(timm.create_model(arch, num_classes=0, **model_args), seed=27)
     return dino_xcit_file(net), net, model_args
+
+
+def vicregl_convnext_stand_in() -> tuple[dict[str, torch.Tensor], nn.Module, dict[str, Any]]:
+    """VICRegL's ConvNeXt file of a network of timm's convnext_small shrunk to one block of 16 to 128 channels per
+    stage (what the entries' model_args and the stand-in's build), in VICRegL's names."""
+    _, model_args = STAND_INS["vicregl_convnext"]
+    net = vicregl_convnext(31, depths=model_args["depths"], dims=model_args["dims"])
+    return vicregl_convnext_file(net), net, model_args
 
 
 def encoder_dim(arch: str) -> int:
@@ -191,7 +206,7 @@ def test_every_converter_the_registry_names_is_tested_here() -> None:
     from simsiam_zoo.convert import CONVERTERS
 
     named = {e.source.converter for e in zoo.ZOO.values() if e.source and not e.unsupported}
-    vit_converters = {zoo.ZOO[name].source.converter for name in VIT_LAYOUTS}
+    vit_converters = {zoo.ZOO[name].source.converter for name in ENTRY_LAYOUTS}
     assert named <= set(CONVERTERS) and named == set(LAYOUTS) | vit_converters
 
 
@@ -239,14 +254,15 @@ def vit_entry(name: str, data: bytes, model_args: dict[str, int]) -> zoo.ZooEntr
     return as_test_vit(published(zoo.ZOO[name], data), model_args)
 
 
-@pytest.mark.parametrize("name", sorted(VIT_LAYOUTS))
-def test_each_vit_layout_downloads_converts_and_loads_in_plain_timm(
+@pytest.mark.parametrize("name", sorted(ENTRY_LAYOUTS))
+def test_each_other_layout_downloads_converts_and_loads_in_plain_timm(
     name: str, source_server: SourceServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A ViT entry's original file (DINO's ViT and XCiT backbone files, MoCo v3's checkpoint, MAE's and iBOT's
-    files), as its source lays it out, fetched from its URL, checked against the published hash and converted:
-    plain timm loads the folder, with the model_args its config carries, and gives the source network's features."""
-    checkpoint, net, model_args = VIT_LAYOUTS[name]()
+    """An entry's original file (DINO's ViT and XCiT backbone files, MoCo v3's checkpoint, MAE's and iBOT's
+    files, VICRegL's ConvNeXt), as its source lays it out, fetched from its URL, checked against the published hash
+    and converted: plain timm loads the folder, with the model_args its config carries, and gives the source
+    network's features."""
+    checkpoint, net, model_args = ENTRY_LAYOUTS[name]()
     data = serialise(checkpoint)
     entry = vit_entry(name, data, model_args)
     monkeypatch.setitem(zoo.ZOO, entry.name, entry)
@@ -288,7 +304,7 @@ def test_a_vit_entry_timm_publishes_loads_from_timms_repo_with_its_sources_prepr
     """DINO's and MAE's entries point at timm's repo of the same file: loads come from there (the source is not
     asked, nothing is converted), with the source's evaluation transform (crop 0.875) rather than the repo's 0.9;
     the mirror leaves it to timm."""
-    checkpoint, net, _ = VIT_LAYOUTS[name]()
+    checkpoint, net, _ = ENTRY_LAYOUTS[name]()
     entry = as_test_vit(zoo.ZOO[name])
     monkeypatch.setitem(zoo.ZOO, entry.name, entry)
     hub_id = entry.hub_id
@@ -323,7 +339,7 @@ def test_a_vit_entry_runs_extract_knn_and_finetune(
     """MoCo v3's ViT-S entry (as test_vit with its own head count) from its source URL through the commands: the
     features are the converted model's, kNN reads them, and the fine-tuned classifier keeps the head count."""
     name = "vit_small_patch16_224.mocov3_in1k_ep300"
-    checkpoint, net, model_args = VIT_LAYOUTS[name]()
+    checkpoint, net, model_args = ENTRY_LAYOUTS[name]()
     data = serialise(checkpoint)
     entry = vit_entry(name, data, model_args)
     monkeypatch.setitem(zoo.ZOO, entry.name, entry)

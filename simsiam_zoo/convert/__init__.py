@@ -1,9 +1,10 @@
 """Convert self-supervised checkpoints from other codebases to timm's backbone layouts.
 
 Every converter is a pure function from a flat state dict to a backbone state dict that loads strictly
-into `timm.create_model(arch, num_classes=0)`, no classifier or heads, fp32 tensors: for ResNets torchvision names
-with `num_batches_tracked` present (`_common`), for vision transformers timm's class-token ViT names (`_vit`) or
-timm's XCiT names (`xcit`).
+into `timm.create_model(arch, num_classes=0)` (with an entry's `model_args`), no classifier or heads, fp32 tensors:
+for ResNets torchvision names with `num_batches_tracked` present (`_common`), for vision transformers timm's
+class-token ViT names (`_vit`) or timm's XCiT names (`xcit`), for ConvNeXts timm's ConvNeXt names
+(`vicregl_convnext`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from . import (
     swav,
     timm_vit,
     torchvision,
+    vicregl_convnext,
     vissl,
     xcit,
 )
@@ -59,6 +61,7 @@ CONVERTERS: dict[str, Converter] = {
         mocov3_vit,
         timm_vit,
         xcit,
+        vicregl_convnext,
     )
 }
 

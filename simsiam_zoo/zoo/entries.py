@@ -93,7 +93,7 @@ _BT_INITIAL_NOTE = (
 
 
 # The pretraining data an entry names, in words (its `pretrain_dataset` is the key).
-_PRETRAIN_DATASETS = {"imagenet-1k": "ImageNet-1k", "coco": "COCO"}
+_PRETRAIN_DATASETS = {"imagenet-1k": "ImageNet-1k", "imagenet-22k": "ImageNet-22k", "coco": "COCO"}
 
 
 def _trained(epochs: int | None, batch: int | None) -> str:
@@ -286,6 +286,9 @@ _ARCH_TITLES = {
     "xcit_small_12_p8_224": "XCiT-S12/8",
     "xcit_medium_24_p16_224": "XCiT-M24/16",
     "xcit_medium_24_p8_224": "XCiT-M24/8",
+    "convnext_small": "ConvNeXt-S",
+    "convnext_base": "ConvNeXt-B",
+    "convnext_xlarge": "ConvNeXt-XL",
 }
 _DINO_README = "https://github.com/facebookresearch/dino/blob/7c446df5b9f45747937fb0d72314eb9f7b66930a/README.md"
 _MOCOV3_CONFIG = "https://github.com/facebookresearch/moco-v3/blob/c349e6e24f40d3fedb22d973f92defa4cedf37a7/CONFIG.md"
@@ -298,6 +301,7 @@ _DINO_LINEAR_S = "the class tokens of the last 4 blocks, concatenated (n_last_bl
 _DINO_LINEAR_B = "the last block's class token beside its mean patch token (n_last_blocks 1, avgpool_patchtokens)"
 _IBOT_README = "https://github.com/bytedance/ibot/blob/da316d82636a7a7356835ef224b13d5f3ace0489/README.md"
 _IBOT_FILES = "https://lf3-nlp-opensource.bytetos.com/obj/nlp-opensource/archive/2022/ibot"
+_VICREGL_README = "https://github.com/facebookresearch/VICRegL/blob/803ae4c8cd1649a820f03afb4793763e95317620/README.md"
 _MAE_REPO = "https://github.com/facebookresearch/mae/tree/efb2a8062c206524e35e47d04501ed4f544c0ae8"
 # MAE's linear-probe evaluation transform (main_linprobe.py:137-141; fine-tuning's util/datasets.py:52-61 is the
 # same at 224 px): Resize(256, interpolation=3), bicubic, then CenterCrop(224), ImageNet mean and std.
@@ -311,11 +315,11 @@ def _line_anchor(url: str, lines: str) -> str:
 
 
 @dataclass(frozen=True)
-class _ViT:
-    """A vision transformer release pretrained on ImageNet-1k, as its project publishes it (`origin`, in `_ORIGINS`;
-    its numbers where `results_source` says). `timm_hub`: timm's own Hub repo of the very same file, which loads
-    then come from (nothing is converted; the note says so); `model_args`: what the network takes beyond timm's
-    `arch`."""
+class _Release:
+    """A release of another architecture than ResNet-50 (ViT, XCiT, ConvNeXt), pretrained on `pretrain_dataset`, as
+    its project publishes it (`origin`, in `_ORIGINS`; its numbers where `results_source` says). `timm_hub`: timm's
+    own Hub repo of the very same file, which loads then come from (nothing is converted; the note says so);
+    `model_args`: what the network takes beyond timm's `arch`."""
 
     arch: str
     tag: str
@@ -334,8 +338,9 @@ class _ViT:
     md5: str | None = None  # the md5 prefix published beside the file
     preprocessing: Preprocessing = IMAGENET_EVAL
     timm_hub: str | None = None
-    model_args: dict[str, int] = field(default_factory=dict, hash=False)
+    model_args: dict[str, int | bool | None] = field(default_factory=dict, hash=False)
     note: str | None = None
+    pretrain_dataset: str = "imagenet-1k"
 
     def entry(self) -> ZooEntry:
         where, _ = _ORIGINS[self.origin]
@@ -353,10 +358,10 @@ class _ViT:
             name=name,
             arch=self.arch,
             hub_id=self.timm_hub or f"{MIRROR_ORG}/{name}",
-            summary=f"{_ARCH_TITLES[self.arch]} pretrained with {METHODS[self.method].title} on ImageNet-1k"
-            f"{_trained(self.epochs, self.batch)}, from {where}, {how}.",
+            summary=f"{_ARCH_TITLES[self.arch]} pretrained with {METHODS[self.method].title} on "
+            f"{_PRETRAIN_DATASETS[self.pretrain_dataset]}{_trained(self.epochs, self.batch)}, from {where}, {how}.",
             license=self.license,
-            pretrain_dataset="imagenet-1k",
+            pretrain_dataset=self.pretrain_dataset,
             epochs=self.epochs,
             batch_size=self.batch,
             preprocessing=self.preprocessing,
@@ -376,7 +381,7 @@ class _ViT:
 def _dino_vit(arch: str, folder: str, lines: str, knn: float, linear: float, pooled: str) -> ZooEntry:
     """A DINO ViT's backbone-only file (README.md's pretrained-models table, `lines`), which timm publishes too;
     `pooled`: the features DINO's linear protocol reads (README.md:332-344)."""
-    return _ViT(
+    return _Release(
         arch,
         "dino_in1k",
         method="dino",
@@ -406,7 +411,7 @@ def _dino_xcit(arch: str, lines: str, knn: float, linear: float, defined: str) -
     lines of xcit.py that build the architecture, with timm's hyper-parameters."""
     upstream = arch.removesuffix("_224")
     folder = f"dino_{upstream}_pretrain"
-    return _ViT(
+    return _Release(
         arch,
         "dino_in1k",
         method="dino",
@@ -448,7 +453,7 @@ def _ibot_vit(
         if epochs
         else "Epochs and batch are in the run's args.txt beside the file, not in the README."
     )
-    return _ViT(
+    return _Release(
         arch,
         tag,
         method="ibot",
@@ -474,10 +479,43 @@ def _ibot_vit(
     ).entry()
 
 
+def _vicregl_convnext(arch: str, alpha: str, lines: str, linear: float, miou: float) -> ZooEntry:
+    """A VICRegL ConvNeXt backbone file of the README's table (`lines`; ImageNet-1k, but ImageNet-22k for the XL,
+    README.md:16), converted by `vicregl_convnext` to timm's ConvNeXt with VICRegL's final norm and no layer scale."""
+    size = arch.removeprefix("convnext_")
+    in22k = size == "xlarge"
+    return _Release(
+        arch,
+        f"vicregl_{'in22k' if in22k else 'in1k'}_alpha{alpha.replace('.', 'p')}",
+        method="vicregl",
+        origin="vicregl",
+        url=f"{_FB}/vicregl/convnext_{size}_alpha{alpha}.pth",
+        converter="vicregl_convnext",
+        license=_NC,
+        epochs=None,
+        batch=None,
+        linear=linear,
+        results_source=(
+            f"the VICRegL README's pre-trained-models table (README.md:{lines})",
+            _line_anchor(_VICREGL_README, lines),
+        ),
+        model_args={"head_norm_first": True},
+        pretrain_dataset="imagenet-22k" if in22k else "imagenet-1k",
+        note=f"alpha {alpha}; VOC linear segmentation {miou:g} mIoU. The linear probe reads the average of the last "
+        "stage's positions, each normalised by the final LayerNorm (evaluate.py:320-322, convnext.py:132-139), "
+        "where timm's default ConvNeXt head normalises the pooled vector: model_args head_norm_first=True gives "
+        "VICRegL's order (the norm is timm's norm_pre). Its blocks have no layer scale (convnext.py:83, "
+        "evaluate.py:141-144); timm's always have one, set to ones by the conversion (exact). Evaluated with "
+        "Resize(256) bilinear, CenterCrop(224) (evaluate.py:212-219). Epochs and batch not stated next to the file "
+        "(the README's ConvNeXt commands, README.md:138-156, give 100 epochs at batch 384 and 400 at 576, the "
+        "latter titled ConvNeXt-B but with --arch convnext_small).",
+    ).entry()
+
+
 def _mocov3_vit(arch: str, size: str, linear: float, lines: str, note: str) -> ZooEntry:
     """A MoCo v3 ViT pre-training checkpoint of CONFIG.md's ViT table (`lines`), 300 epochs (CONFIG.md:102) at batch
     4096 (CONFIG.md:183)."""
-    return _ViT(
+    return _Release(
         arch,
         "mocov3_in1k_ep300",
         method="mocov3",
@@ -501,7 +539,7 @@ def _mae_vit(arch: str, size: str, md5: str, linear: float, paper_linear: float,
     """An MAE pre-trained checkpoint (README.md:39-58: the paper's TF/TPU runs converted to PyTorch, with their md5
     prefixes), which timm publishes too: `{'model': the encoder's state dict}` in timm's names (main_linprobe.py:198
     reads `model`, and timm's cfg of this url loads it strictly)."""
-    return _ViT(
+    return _Release(
         arch,
         "mae_in1k_ep1600",
         method="mae",
@@ -1435,6 +1473,12 @@ _ENTRIES = (
         _DINO_LINEAR_B,
         tag="ibot_in1k_randmask",
     ),
+    # facebookresearch/VICRegL ConvNeXts, converted.
+    _vicregl_convnext("convnext_small", "0.9", "47-56", 75.9, 66.7),
+    _vicregl_convnext("convnext_small", "0.75", "57-66", 74.6, 67.5),
+    _vicregl_convnext("convnext_base", "0.9", "67-76", 77.1, 69.3),
+    _vicregl_convnext("convnext_base", "0.75", "77-86", 76.3, 70.4),
+    _vicregl_convnext("convnext_xlarge", "0.75", "87-96", 79.4, 78.7),
     # facebookresearch/mae: the pre-trained checkpoints, as timm publishes them (linear FINETUNE.md:172-176,
     # fine-tuned README.md:73-79).
     _mae_vit("vit_base_patch16_224", "base", "8cad7c", 67.8, 68.0, 83.6),
