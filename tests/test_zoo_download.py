@@ -175,7 +175,7 @@ def vicregl_convnext_stand_in() -> tuple[dict[str, torch.Tensor], nn.Module, dic
 
 
 def encoder_dim(arch: str) -> int:
-    return 2048 if arch == "resnet50" else 512
+    return 512 if arch in ("resnet18", "resnet34") else 2048
 
 
 def serialise(checkpoint: Any) -> bytes:
@@ -237,6 +237,33 @@ def test_each_layout_downloads_converts_and_loads_in_plain_timm(
     assert load_backbone(entry.name).arch == "resnet50" and len(source_server.requests) == 1  # second load: local
     config = json.loads((folder / "config.json").read_text())
     assert (config["architecture"], config["pretrained_cfg"]["license"]) == ("resnet50", entry.license)
+
+
+@pytest.mark.parametrize("name", ["resnet101.densecl_in1k_ep200", "resnet101.simclr_vissl_ep1000"])
+def test_the_resnet101_entries_download_convert_and_load(
+    name: str, source_server: SourceServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DenseCL's ResNet-101 file, laid out as its ResNet-50 one (tools/extract_backbone_weights.py: {'state_dict',
+    'author'}), and VISSL's (the classy_state_dict trunk, which its linear benchmark reads with RESNETS.DEPTH=101)
+    convert with the ResNet-50s' converters: timm's resnet101 gives the torchvision ResNet-101's features."""
+    if name.startswith("resnet101.densecl"):
+        net = _backbone("resnet101", 13)
+        checkpoint: Any = {"state_dict": net.state_dict(), "author": "DenseCL"}
+    else:
+        checkpoint, net = _vissl("resnet101")
+    data = serialise(checkpoint)
+    entry = published(zoo.ZOO[name], data)
+    monkeypatch.setitem(zoo.ZOO, entry.name, entry)
+    source_server.put(entry.source.url, data)
+    loaded = load_backbone(entry.name)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(IMAGE), net.eval()(IMAGE), atol=1e-5, rtol=0)
+    config = json.loads((cached_folder(entry) / "config.json").read_text())
+    assert (loaded.arch, config["architecture"], config["pretrained_cfg"]["license"]) == (
+        "resnet101",
+        "resnet101",
+        entry.license,
+    )
 
 
 def as_test_vit(entry: zoo.ZooEntry, model_args: dict[str, int] | None = None) -> zoo.ZooEntry:

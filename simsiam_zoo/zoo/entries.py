@@ -92,6 +92,7 @@ _BT_INITIAL_NOTE = (
 )
 
 
+_RESNET_TITLES = {"resnet50": "ResNet-50", "resnet101": "ResNet-101"}
 # The pretraining data an entry names, in words (its `pretrain_dataset` is the key).
 _PRETRAIN_DATASETS = {"imagenet-1k": "ImageNet-1k", "imagenet-22k": "ImageNet-22k", "coco": "COCO"}
 
@@ -105,10 +106,10 @@ def _trained(epochs: int | None, batch: int | None) -> str:
 
 
 @dataclass(frozen=True)
-class _ResNet50:
-    """A ResNet-50 release, pretrained on ImageNet-1k unless `pretrain_dataset` says otherwise, as its project
-    publishes it (`origin`: where, in `_ORIGINS`); `extra` holds further published results as (task, metric,
-    value)."""
+class _ResNet:
+    """A ResNet-50 release (another torchvision ResNet where `arch` says), pretrained on ImageNet-1k unless
+    `pretrain_dataset` says otherwise, as its project publishes it (`origin`: where, in `_ORIGINS`); `extra` holds
+    further published results as (task, metric, value)."""
 
     tag: str
     _: KW_ONLY
@@ -133,14 +134,15 @@ class _ResNet50:
     # weights alone; BYOL's README states one for its checkpoints.
     license_basis: LicenseBasis = "repository"
     pretrain_dataset: str = "imagenet-1k"
+    arch: str = "resnet50"
 
     def entry(self) -> ZooEntry:
         where, results_url = _ORIGINS[self.origin]
         cited, cited_url = self.results_source or (where, results_url)
-        name = f"resnet50.{self.tag}"
+        name = f"{self.arch}.{self.tag}"
         summary = (
-            f"ResNet-50 pretrained with {METHODS[self.method].title} on {_PRETRAIN_DATASETS[self.pretrain_dataset]}"
-            f"{_trained(self.epochs, self.batch)}, from {where}, "
+            f"{_RESNET_TITLES[self.arch]} pretrained with {METHODS[self.method].title} on "
+            f"{_PRETRAIN_DATASETS[self.pretrain_dataset]}{_trained(self.epochs, self.batch)}, from {where}, "
             "converted to timm's key names."
         )
         task_name = "supervised" if self.method == "supervised" else "linear"
@@ -151,7 +153,7 @@ class _ResNet50:
         )
         return ZooEntry(
             name=name,
-            arch="resnet50",
+            arch=self.arch,
             hub_id=f"{MIRROR_ORG}/{name}",
             summary=summary,
             license=self.license,
@@ -181,7 +183,7 @@ def _mm(
 ) -> ZooEntry:
     """An OpenMMLab checkpoint: the name ends in `-<first 8 hex of the sha256>.pth`."""
     published = path.rsplit("-", 1)[1].removesuffix(".pth")
-    return _ResNet50(
+    return _ResNet(
         tag,
         method=method,
         origin=origin,
@@ -214,9 +216,10 @@ def _vissl(
     linear: float,
     note: str | None = None,
     results_source: tuple[str, str] | None = None,
+    arch: str = "resnet50",
 ) -> ZooEntry:
     # The hex suffix of VISSL folder names is a run id, not a hash.
-    return _ResNet50(
+    return _ResNet(
         tag,
         method=method,
         origin="vissl",
@@ -228,6 +231,7 @@ def _vissl(
         linear=linear,
         note=note,
         results_source=results_source,
+        arch=arch,
     ).entry()
 
 
@@ -241,7 +245,7 @@ def _swav(
     note: str | None = None,
     aliases: tuple[str, ...] = (),
 ) -> ZooEntry:
-    return _ResNet50(
+    return _ResNet(
         tag,
         method=method,
         origin="swav",
@@ -259,7 +263,7 @@ def _swav(
 def _lightly(
     method: str, batch: int, run: str, step: int, linear: float, finetune: float, knn: float, note: str | None = None
 ) -> ZooEntry:
-    return _ResNet50(
+    return _ResNet(
         f"{method}_lightly_ep100",
         method=method,
         origin="lightly",
@@ -572,7 +576,7 @@ def _mae_vit(arch: str, size: str, md5: str, linear: float, paper_linear: float,
 
 _ENTRIES = (
     # facebookresearch/simsiam
-    _ResNet50(
+    _ResNet(
         "simsiam_in1k_ep100_bs512",
         method="simsiam",
         origin="simsiam",
@@ -584,7 +588,7 @@ _ENTRIES = (
         linear=68.1,
         aliases=("simsiam_resnet50.in1k_ep100_bs512",),
     ).entry(),
-    _ResNet50(
+    _ResNet(
         "simsiam_in1k_ep100_bs256",
         method="simsiam",
         origin="simsiam",
@@ -596,7 +600,7 @@ _ENTRIES = (
         linear=68.3,
     ).entry(),
     # facebookresearch/moco, moco-v3
-    _ResNet50(
+    _ResNet(
         "mocov1_in1k_ep200",
         method="mocov1",
         origin="moco",
@@ -610,7 +614,7 @@ _ENTRIES = (
         published_hash="b251726a",
         note=_MOCO_LICENCE,
     ).entry(),
-    _ResNet50(
+    _ResNet(
         "mocov2_in1k_ep200",
         method="mocov2",
         origin="moco",
@@ -624,7 +628,7 @@ _ENTRIES = (
         published_hash="59fd9945",
         note=_MOCO_LICENCE,
     ).entry(),
-    _ResNet50(
+    _ResNet(
         "mocov2_in1k_ep800",
         method="mocov2",
         origin="moco",
@@ -639,7 +643,7 @@ _ENTRIES = (
         note="Batch not stated for this row (the code's default is 256). " + _MOCO_LICENCE,
     ).entry(),
     *(
-        _ResNet50(
+        _ResNet(
             f"mocov3_in1k_ep{epochs}",
             method="mocov3",
             origin="mocov3",
@@ -653,7 +657,7 @@ _ENTRIES = (
         for epochs, linear in ((100, 68.9), (300, 72.8), (1000, 74.6))
     ),
     # facebookresearch/dino
-    _ResNet50(
+    _ResNet(
         "dino_in1k",
         method="dino",
         origin="dino",
@@ -668,7 +672,7 @@ _ENTRIES = (
         note="The backbone-only file (teacher weights). Epochs not stated next to the file (800 implied by an "
         "issue, unverified); batch 4080 per the maintainer.",
     ).entry(),
-    _ResNet50(
+    _ResNet(
         "dino_in1k_fullckpt",
         method="dino",
         origin="dino",
@@ -682,7 +686,7 @@ _ENTRIES = (
         extra=(("knn", "top-1 accuracy", 67.5),),
         note="The full training checkpoint of the run of resnet50.dino_in1k; the teacher is taken. Epochs unverified.",
     ).entry(),
-    _ResNet50(
+    _ResNet(
         "dino_in1k_ep100_example",
         method="dino",
         origin="dino",
@@ -758,7 +762,7 @@ _ENTRIES = (
         note="Layout unverified (assumed SwAV's).",
     ),
     # facebookresearch/barlowtwins
-    _ResNet50(
+    _ResNet(
         "barlowtwins_in1k_ep1000",
         method="barlowtwins",
         origin="barlowtwins",
@@ -770,7 +774,7 @@ _ENTRIES = (
         linear=73.5,
         extra=(("linear", "top-5 accuracy", 91.0),),
     ).entry(),
-    _ResNet50(
+    _ResNet(
         "barlowtwins_in1k_ep1000_fullckpt",
         method="barlowtwins",
         origin="barlowtwins",
@@ -782,7 +786,7 @@ _ENTRIES = (
         linear=73.5,
         note="The full training checkpoint of the run of resnet50.barlowtwins_in1k_ep1000.",
     ).entry(),
-    _ResNet50(
+    _ResNet(
         "barlowtwins_in1k_ep1000_torchhub",
         method="barlowtwins",
         origin="barlowtwins",
@@ -797,7 +801,7 @@ _ENTRIES = (
         note="The run torch.hub loads. Commit 046eec3 (2021-06-02) published it with 73.5% top-1 / 91.0% top-5; "
         "commit 82b7c45 (2021-12-08) only moved the README's links to the newer files and left the numbers.",
     ).entry(),
-    _ResNet50(
+    _ResNet(
         "barlowtwins_in1k_ep1000_torchhub_fullckpt",
         method="barlowtwins",
         origin="barlowtwins",
@@ -811,7 +815,7 @@ _ENTRIES = (
         note="The full training checkpoint of the run of resnet50.barlowtwins_in1k_ep1000_torchhub (the README's "
         "'full checkpoint' link from commit 046eec3 to 82b7c45).",
     ).entry(),
-    _ResNet50(
+    _ResNet(
         "barlowtwins_in1k_ep1000_initial",
         method="barlowtwins",
         origin="barlowtwins",
@@ -825,7 +829,7 @@ _ENTRIES = (
         results_source=_BT_INITIAL_README,
         note=_BT_INITIAL_NOTE,
     ).entry(),
-    _ResNet50(
+    _ResNet(
         "barlowtwins_in1k_ep1000_initial_fullckpt",
         method="barlowtwins",
         origin="barlowtwins",
@@ -840,7 +844,7 @@ _ENTRIES = (
         "from commit 7b1baec, 2021-04-19). " + _BT_INITIAL_NOTE,
     ).entry(),
     # facebookresearch/vicreg, VICRegL
-    _ResNet50(
+    _ResNet(
         "vicreg_in1k",
         method="vicreg",
         origin="vicreg",
@@ -852,7 +856,7 @@ _ENTRIES = (
         linear=73.2,
         note="Epochs and batch not stated next to the file (the README's command: 1000 epochs, batch 2048).",
     ).entry(),
-    _ResNet50(
+    _ResNet(
         "vicreg_in1k_fullckpt",
         method="vicreg",
         origin="vicreg",
@@ -865,7 +869,7 @@ _ENTRIES = (
         note="The full training checkpoint of the run of resnet50.vicreg_in1k.",
     ).entry(),
     *(
-        _ResNet50(
+        _ResNet(
             f"vicregl_in1k_alpha{alpha.replace('.', 'p')}{suffix}",
             method="vicregl",
             origin="vicregl",
@@ -886,7 +890,7 @@ _ENTRIES = (
         for suffix, converter in (("", "torchvision"), ("_fullckpt", "barlowtwins_vicreg"))
     ),
     # deepmind BYOL: a JAX/Haiku pickle
-    _ResNet50(
+    _ResNet(
         "byol_in1k",
         method="byol",
         origin="byol",
@@ -901,7 +905,7 @@ _ENTRIES = (
         note="Official BYOL ResNet-50 1x; 'should evaluate to ~74.4%'.",
     ).entry(),
     *(
-        _ResNet50(
+        _ResNet(
             f"byol_ablation_ep300_{name.replace('batchsize_', 'bs')}",
             method="byol",
             origin="byol",
@@ -928,7 +932,7 @@ _ENTRIES = (
         )
     ),
     # WXinlong/DenseCL
-    _ResNet50(
+    _ResNet(
         "densecl_in1k_ep200",
         method="densecl",
         origin="densecl",
@@ -941,7 +945,7 @@ _ENTRIES = (
         note="No ImageNet linear number published (VOC detection 58.7 AP, VOC segmentation 69.4 mIoU).",
     ).entry(),
     *(
-        _ResNet50(
+        _ResNet(
             f"densecl_coco_ep{epochs}",
             method="densecl",
             origin="densecl",
@@ -967,6 +971,21 @@ _ENTRIES = (
             (1600, None, 57.2, 68.0, "The repository has no 1600-epoch config: batch not stated."),
         )
     ),
+    _ResNet(
+        "densecl_in1k_ep200",
+        arch="resnet101",
+        method="densecl",
+        origin="densecl",
+        converter="torchvision",
+        license="gpl-3.0",
+        epochs=200,
+        batch=None,
+        linear=None,
+        url="https://huggingface.co/xinlongwang/DenseCL/resolve/main/densecl_r101_imagenet_200ep.pth?download=true",
+        note="No ImageNet linear number published (VOC detection 61.3 AP, VOC segmentation 74.1 mIoU; README.md:38). "
+        "The repository has no ResNet-101 config: batch not stated. Layout assumed to be that of the ResNet-50 file "
+        "(tools/extract_backbone_weights.py; unverified).",
+    ).entry(),
     # facebookresearch/vissl
     *(
         _vissl(
@@ -984,6 +1003,22 @@ _ENTRIES = (
             (800, "7e8feed1", 69.68),
             (1000, "afe428c7", 68.8),
         )
+    ),
+    # VISSL's ResNet-101 SimCLR runs (MODEL_ZOO.md:180-181), read as its linear benchmark reads them
+    # (benchmark_in1k_linear_simclr.json: RESNETS.DEPTH=101, STATE_DICT_KEY_NAME=classy_state_dict).
+    *(
+        _vissl(
+            f"simclr_vissl_ep{epochs}",
+            "simclr",
+            epochs,
+            4096,
+            f"simclr_rn101_{epochs}ep_simclr_8node_resnet_16_07_20.{run}"
+            f"/model_final_checkpoint_phase{epochs - 1}.torch",
+            linear,
+            note="Batch 4096 as for the ResNet-50 runs of the same config (simclr_8node_resnet, in the run's name).",
+            arch="resnet101",
+        )
+        for epochs, run, linear in ((100, "1ff6cb4b", 62.76), (1000, "35063cea", 71.56))
     ),
     _vissl(
         "pirl_vissl_ep200",
@@ -1073,7 +1108,7 @@ _ENTRIES = (
             ("10k", "20_07_20.3d706467", 48.11),
         )
     ),
-    _ResNet50(
+    _ResNet(
         "jigsaw_goyal19_in1k",
         method="jigsaw",
         origin="vissl",
@@ -1108,7 +1143,7 @@ _ENTRIES = (
         53.63,
         note="16k clusters of RotNet features; a converted file whose batch VISSL does not state.",
     ),
-    _ResNet50(
+    _ResNet(
         "npid_vissl_lemniscate",
         method="npid",
         origin="vissl",
@@ -1176,7 +1211,7 @@ _ENTRIES = (
         )
     ),
     *(
-        _ResNet50(
+        _ResNet(
             f"deepclusterv2_vissl_ep{epochs}{tag}",
             method="deepclusterv2",
             origin="vissl",
@@ -1382,7 +1417,7 @@ _ENTRIES = (
         "global-pooled number is published. The backbone is also under encoder_q.0, beside encoder_k.",
         origin="mmselfsup0x",
     ),
-    _ResNet50(
+    _ResNet(
         "spark_mmpretrain_ep800",
         method="spark",
         origin="mmpretrain",
@@ -1485,7 +1520,7 @@ _ENTRIES = (
     _mae_vit("vit_large_patch16_224", "large", "b8b06e", 76.0, 75.8, 85.9),
     _mae_vit("vit_huge_patch14_224", "huge", "9bdbb0", 77.2, 76.6, 86.9),
     # Supervised references (torchvision), to compare the self-supervised ones with.
-    _ResNet50(
+    _ResNet(
         "supervised_tv_in1k",
         method="supervised",
         origin="torchvision",
@@ -1499,7 +1534,7 @@ _ENTRIES = (
         linear=76.13,
         note="Supervised reference (IMAGENET1K_V1; timm's resnet50.tv_in1k); its accuracy is the full classifier's.",
     ).entry(),
-    _ResNet50(
+    _ResNet(
         "supervised_tv2_in1k",
         method="supervised",
         origin="torchvision",
@@ -1514,7 +1549,7 @@ _ENTRIES = (
         preprocessing=Preprocessing(interpolation="bilinear", crop_pct=224 / 232),
         note="Supervised reference (IMAGENET1K_V2, resize 232 / crop 224; timm's resnet50.tv2_in1k).",
     ).entry(),
-    _ResNet50(
+    _ResNet(
         "supervised_tv_legacy_in1k",
         method="supervised",
         origin="torchvision",
