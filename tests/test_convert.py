@@ -497,6 +497,49 @@ def test_ibot_teacher_backbone_file_is_timm_names_under_state_dict(tmp_path: Pat
     assert _check_vit(tmp_path, checkpoint, net, "timm_vit") == set()
 
 
+# lightly's iBOT ViT-S has timm's layer scale (benchmarks/imagenet/vitb16/ibot.py:50-54 @1ffdbd5: init_values=1e-5).
+LIGHTLY_IBOT_ARGS = {"init_values": 1e-5}
+
+
+def _masked_vit(net: VisionTransformer) -> nn.Module:
+    """lightly's MaskedVisionTransformerTIMM around a timm ViT: its `vit` beside a `mask_token` parameter."""
+    wrapper = _Wrapper(vit=net)
+    wrapper.mask_token = nn.Parameter(torch.randn(1, 1, net.embed_dim))
+    return wrapper
+
+
+def lightly_vit_checkpoint(method: str, seed: int = 32) -> tuple[dict[str, Any], VisionTransformer]:
+    """A lightly ViT benchmark Lightning checkpoint ({'epoch', 'global_step', 'state_dict', 'hyper_parameters'}) of
+    DINO (teacher `backbone`, `student_backbone`, DINO heads: vitb16/dino.py:25-36 @477d3ce) or iBOT (layer scale,
+    `teacher_backbone`, `student_backbone`: vitb16/ibot.py:50-60 @1ffdbd5), each ViT built by timm with its
+    (untrained) 1000-class `head`; returns it and the evaluated ViT."""
+    extra = LIGHTLY_IBOT_ARGS if method == "ibot" else {}
+    teacher, student = (_vit(seed + i, num_classes=10, **extra) for i in (0, 1))
+    if method == "ibot":
+        for block in teacher.blocks:
+            with torch.no_grad():
+                block.ls1.gamma.uniform_(0.5, 1.5)
+                block.ls2.gamma.uniform_(0.5, 1.5)
+    heads = dict(projection_head=_mlp(64, 8), student_projection_head=_mlp(64, 8), online_classifier=_mlp(64, 10))
+    evaluated = "teacher_backbone" if method == "ibot" else "backbone"
+    model = _Wrapper(**{evaluated: _masked_vit(teacher)}, student_backbone=_masked_vit(student), **heads)
+    state = model.state_dict()
+    return {
+        "epoch": 99,
+        "global_step": 1000900,
+        "state_dict": state,
+        "hyper_parameters": {"num_classes": 1000},
+    }, teacher
+
+
+@pytest.mark.parametrize("method", ["dino", "ibot"])
+def test_lightly_vit_benchmark_checkpoint_keeps_the_evaluated_vit(tmp_path: Path, method: str) -> None:
+    checkpoint, teacher = lightly_vit_checkpoint(method)
+    model_args = LIGHTLY_IBOT_ARGS if method == "ibot" else {}
+    # Exactly the never-trained 1000-class head of timm's ViT is left out of the evaluated network.
+    assert _check_vit(tmp_path, checkpoint, teacher, "lightly_vit", **model_args) == {"head.weight", "head.bias"}
+
+
 def test_mocov3_vit_keeps_the_base_encoder_and_its_sincos_pos_embed_and_drops_its_projector(tmp_path: Path) -> None:
     checkpoint, base = mocov3_vit_checkpoint()
     dropped = _check_vit(tmp_path, checkpoint, base, "mocov3_vit", **MOCOV3_TEST_ARGS)
@@ -763,6 +806,7 @@ def test_every_converter_is_registered() -> None:
         "timm_vit",
         "xcit",
         "vicregl_convnext",
+        "lightly_vit",
     }
     assert all(name == converter.name and converter.description for name, converter in CONVERTERS.items())
 

@@ -37,6 +37,7 @@ from tests.builders import CLASSES, run_cli
 from tests.hub_server import HubServer, hub_env, hub_server  # noqa: F401  (importing registers the fixtures)
 from tests.source_server import SourceServer
 from tests.test_convert import (
+    LIGHTLY_IBOT_ARGS,
     MOCOV3_TEST_ARGS,
     VICREGL_ARGS,
     VIT_IMAGE,
@@ -47,6 +48,7 @@ from tests.test_convert import (
     dino_vit_file,
     dino_xcit_file,
     ibot_vit_file,
+    lightly_vit_checkpoint,
     mae_vit_file,
     mocov3_vit_checkpoint,
     randomise_xcit,
@@ -148,6 +150,7 @@ ENTRY_LAYOUTS: dict[str, Callable[[], tuple[Any, nn.Module, dict[str, int]]]] = 
     "vit_small_patch16_224.mocov3_in1k_ep300": lambda: (*mocov3_vit_checkpoint(), MOCOV3_TEST_ARGS),
     "vit_base_patch16_224.mae_in1k_ep1600": lambda: (*mae_vit_file(), {}),
     "vit_small_patch16_224.ibot_in1k_ep800": lambda: (*ibot_vit_file(), {}),
+    "vit_small_patch16_224.ibot_lightly_ep100": lambda: (*lightly_vit_checkpoint("ibot"), LIGHTLY_IBOT_ARGS),
     "xcit_small_12_p16_224.dino_in1k": lambda: dino_xcit_stand_in(),
     "convnext_small.vicregl_in1k_alpha0p9": lambda: vicregl_convnext_stand_in(),
 }
@@ -286,9 +289,9 @@ def test_each_other_layout_downloads_converts_and_loads_in_plain_timm(
     name: str, source_server: SourceServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An entry's original file (DINO's ViT and XCiT backbone files, MoCo v3's checkpoint, MAE's and iBOT's
-    files, VICRegL's ConvNeXt), as its source lays it out, fetched from its URL, checked against the published hash
-    and converted: plain timm loads the folder, with the model_args its config carries, and gives the source
-    network's features."""
+    files, lightly's iBOT benchmark checkpoint, VICRegL's ConvNeXt), as its source lays it out, fetched from its URL,
+    checked against the published hash and converted: plain timm loads the folder, with the model_args its config
+    carries, and gives the source network's features."""
     checkpoint, net, model_args = ENTRY_LAYOUTS[name]()
     data = serialise(checkpoint)
     entry = vit_entry(name, data, model_args)

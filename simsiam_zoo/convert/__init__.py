@@ -20,6 +20,7 @@ from . import (
     barlowtwins_vicreg,
     dino,
     lightly,
+    lightly_vit,
     mmselfsup,
     moco,
     mocov3_vit,
@@ -62,6 +63,7 @@ CONVERTERS: dict[str, Converter] = {
         timm_vit,
         xcit,
         vicregl_convnext,
+        lightly_vit,
     )
 }
 

@@ -306,6 +306,10 @@ _DINO_LINEAR_B = "the last block's class token beside its mean patch token (n_la
 _IBOT_README = "https://github.com/bytedance/ibot/blob/da316d82636a7a7356835ef224b13d5f3ace0489/README.md"
 _IBOT_FILES = "https://lf3-nlp-opensource.bytetos.com/obj/nlp-opensource/archive/2022/ibot"
 _VICREGL_README = "https://github.com/facebookresearch/VICRegL/blob/803ae4c8cd1649a820f03afb4793763e95317620/README.md"
+_LIGHTLY_BENCHMARKS = (
+    "https://github.com/lightly-ai/lightly/blob/e8d317fc5a87f4387a85a35e689869039ec249ee/docs/source/getting_started/"
+    "benchmarks.rst"
+)
 _MAE_REPO = "https://github.com/facebookresearch/mae/tree/efb2a8062c206524e35e47d04501ed4f544c0ae8"
 # MAE's linear-probe evaluation transform (main_linprobe.py:137-141; fine-tuning's util/datasets.py:52-61 is the
 # same at 224 px): Resize(256, interpolation=3), bicubic, then CenterCrop(224), ImageNet mean and std.
@@ -513,6 +517,40 @@ def _vicregl_convnext(arch: str, alpha: str, lines: str, linear: float, miou: fl
         "Resize(256) bilinear, CenterCrop(224) (evaluate.py:212-219). Epochs and batch not stated next to the file "
         "(the README's ConvNeXt commands, README.md:138-156, give 100 epochs at batch 384 and 400 at 576, the "
         "latter titled ConvNeXt-B but with --arch convnext_small).",
+    ).entry()
+
+
+def _lightly_vit(
+    arch: str, method: str, run: str, step: int, line: int, results: tuple[float, float, float], batch: int, code: str
+) -> ZooEntry:
+    """A lightly ImageNet ViT benchmark run (benchmarks.rst's table, `line`: linear, fine-tuned and k-NN top-1; the
+    checkpoint of its last `step`), 100 epochs; `code`: the commit and file of the benchmark model that builds the
+    network."""
+    linear, finetune, knn = results
+    lines = str(line)
+    return _Release(
+        arch,
+        f"{method}_lightly_ep100",
+        method=method,
+        origin="lightly",
+        url=f"{_LIGHTLY}/{run}/pretrain/version_0/checkpoints/epoch%3D99-step%3D{step}.ckpt",
+        converter="lightly_vit",
+        license="mit",
+        epochs=100,
+        batch=batch,
+        linear=linear,
+        knn=knn,
+        finetune=finetune,
+        results_source=(
+            f"the lightly ImageNet benchmarks table (benchmarks.rst:{lines})",
+            _line_anchor(_LIGHTLY_BENCHMARKS, lines),
+        ),
+        model_args={"init_values": 1e-5} if method == "ibot" else {},
+        note=f"The network {code} builds: timm's {arch} inside lightly's MaskedVisionTransformerTIMM, whose forward "
+        "(the class token after `norm`) the k-NN, linear and fine-tuning evaluations read; the evaluated copy is "
+        "the teacher (iBOT's teacher_backbone, DINO's backbone) or MAE's encoder (backbone). Evaluated with "
+        "Resize(256) bilinear, CenterCrop(224) (benchmarks/imagenet/vitb16/knn_eval.py:47-48, "
+        "linear_eval.py:113-114). The benchmark code was committed after the run; the table names the architecture.",
     ).entry()
 
 
@@ -1514,6 +1552,37 @@ _ENTRIES = (
     _vicregl_convnext("convnext_base", "0.9", "67-76", 77.1, 69.3),
     _vicregl_convnext("convnext_base", "0.75", "77-86", 76.3, 70.4),
     _vicregl_convnext("convnext_xlarge", "0.75", "87-96", 79.4, 78.7),
+    # lightly's ImageNet ViT benchmark runs.
+    _lightly_vit(
+        "vit_small_patch16_224",
+        "dino",
+        "imagenet_vits14_dino_2025-02-16_16-03-14",
+        1000900,
+        37,
+        (73.3, 79.8, 67.5),
+        128,
+        "benchmarks/imagenet/vitb16/dino.py:25-26 (477d3ce; the run's folder says vits14, the table and code patch 16)",
+    ),
+    _lightly_vit(
+        "vit_small_patch16_224",
+        "ibot",
+        "imagenet_vits16_ibot_2025-07-10_13-47-17",
+        1000900,
+        38,
+        (72.2, 78.3, 65.4),
+        128,
+        "benchmarks/imagenet/vitb16/ibot.py:50-59 (1ffdbd5, layer scale init_values 1e-5: model_args)",
+    ),
+    _lightly_vit(
+        "vit_base_patch16_224",
+        "mae",
+        "imagenet_vitb16_mae_2024-02-25_19-57-30",
+        500400,
+        40,
+        (46.0, 81.3, 11.2),
+        256,
+        "benchmarks/imagenet/vitb16/mae.py:25-32 (053327d)",
+    ),
     # facebookresearch/mae: the pre-trained checkpoints, as timm publishes them (linear FINETUNE.md:172-176,
     # fine-tuned README.md:73-79).
     _mae_vit("vit_base_patch16_224", "base", "8cad7c", 67.8, 68.0, 83.6),
