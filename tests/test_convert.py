@@ -540,6 +540,51 @@ def test_lightly_vit_benchmark_checkpoint_keeps_the_evaluated_vit(tmp_path: Path
     assert _check_vit(tmp_path, checkpoint, teacher, "lightly_vit", **model_args) == {"head.weight", "head.bias"}
 
 
+def _mmpretrain_layout(depth: int) -> set[str]:
+    """The keys of mmpretrain's VisionTransformer (backbones/vision_transformer.py:297-367; MoCoV3ViT's): cls_token,
+    pos_embed, patch_embed.projection, layers.N (TransformerEncoderLayer :61-82: ln1, attn.qkv/proj, ln2, mmcv's FFN
+    ffn.layers.0.0 and ffn.layers.1), the final ln1; no layer scale (layer_scale_init_value 0)."""
+    block = ("ln1", "attn.qkv", "attn.proj", "ln2", "ffn.layers.0.0", "ffn.layers.1")
+    modules = ["patch_embed.projection", "ln1", *(f"layers.{i}.{name}" for i in range(depth) for name in block)]
+    return {"cls_token", "pos_embed", *(f"{module}.{p}" for module in modules for p in ("weight", "bias"))}
+
+
+def mmpretrain_vit_checkpoint(seed: int = 33) -> tuple[dict[str, Any], VisionTransformer]:
+    """mmpretrain's MoCo v3 ViT checkpoint as publish_model.py leaves it ({'meta', 'state_dict'}) of MoCoV3
+    (selfsup/mocov3.py): `backbone` (MoCoV3ViT, fixed sin-cos pos_embed, here with MoCo v3's extra heads), `neck`
+    (projector), `head` (predictor), `momentum_encoder` (CosineEMA of Sequential(backbone, neck): `module.0/1.*`,
+    `steps`); the backbone's keys renamed from a timm ViT holding the same weights. Returns it and that ViT."""
+    net = _vit(seed, num_classes=0, **MOCOV3_TEST_ARGS)
+    net.pos_embed = nn.Parameter(_sincos_pos_embed(net), requires_grad=False)
+    renames = (
+        (r"patch_embed\.proj\.", "patch_embed.projection."),
+        (r"blocks\.(\d+)\.norm(\d)\.", r"layers.\1.ln\2."),
+        (r"blocks\.(\d+)\.attn\.", r"layers.\1.attn."),
+        (r"blocks\.(\d+)\.mlp\.fc1\.", r"layers.\1.ffn.layers.0.0."),
+        (r"blocks\.(\d+)\.mlp\.fc2\.", r"layers.\1.ffn.layers.1."),
+        (r"norm\.", "ln1."),
+    )
+    backbone = {}
+    for key, value in net.state_dict().items():
+        for pattern, upstream in renames:
+            key = re.sub(f"^{pattern}", upstream, key)
+        backbone[key] = value
+    assert set(backbone) == _mmpretrain_layout(TEST_VIT["depth"])
+    state = {f"backbone.{key}": value for key, value in backbone.items()}
+    state |= {f"neck.{k}": v for k, v in _mlp(64, 8).state_dict().items()}
+    state |= {f"head.predictor.{k}": v for k, v in _mlp(8, 8).state_dict().items()}
+    state |= {f"momentum_encoder.module.0.{k}": v.clone() for k, v in backbone.items()}
+    state["momentum_encoder.steps"] = torch.tensor(1000)
+    return {"meta": {"epoch": 300}, "state_dict": state}, net
+
+
+def test_mmpretrain_vit_renames_the_backbone_and_drops_neck_head_and_momentum_encoder(tmp_path: Path) -> None:
+    checkpoint, net = mmpretrain_vit_checkpoint()
+    assert _check_vit(tmp_path, checkpoint, net, "mmpretrain_vit", **MOCOV3_TEST_ARGS) == set()
+    converted = convert_state_dict(checkpoint)[1]
+    torch.testing.assert_close(converted["pos_embed"], _sincos_pos_embed(net), atol=0, rtol=0)
+
+
 def test_mocov3_vit_keeps_the_base_encoder_and_its_sincos_pos_embed_and_drops_its_projector(tmp_path: Path) -> None:
     checkpoint, base = mocov3_vit_checkpoint()
     dropped = _check_vit(tmp_path, checkpoint, base, "mocov3_vit", **MOCOV3_TEST_ARGS)
@@ -807,6 +852,7 @@ def test_every_converter_is_registered() -> None:
         "xcit",
         "vicregl_convnext",
         "lightly_vit",
+        "mmpretrain_vit",
     }
     assert all(name == converter.name and converter.description for name, converter in CONVERTERS.items())
 

@@ -21,6 +21,7 @@ from . import (
     dino,
     lightly,
     lightly_vit,
+    mmpretrain_vit,
     mmselfsup,
     moco,
     mocov3_vit,
@@ -64,6 +65,7 @@ CONVERTERS: dict[str, Converter] = {
         xcit,
         vicregl_convnext,
         lightly_vit,
+        mmpretrain_vit,
     )
 }
 

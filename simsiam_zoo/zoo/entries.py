@@ -310,6 +310,9 @@ _LIGHTLY_BENCHMARKS = (
     "https://github.com/lightly-ai/lightly/blob/e8d317fc5a87f4387a85a35e689869039ec249ee/docs/source/getting_started/"
     "benchmarks.rst"
 )
+_MM_MOCOV3_README = (
+    "https://github.com/open-mmlab/mmpretrain/blob/ee7f2e88501f61aa95c742dd5f429f039935ee90/configs/mocov3/README.md"
+)
 _MAE_REPO = "https://github.com/facebookresearch/mae/tree/efb2a8062c206524e35e47d04501ed4f544c0ae8"
 # MAE's linear-probe evaluation transform (main_linprobe.py:137-141; fine-tuning's util/datasets.py:52-61 is the
 # same at 224 px): Resize(256, interpolation=3), bicubic, then CenterCrop(224), ImageNet mean and std.
@@ -343,7 +346,7 @@ class _Release:
     results_source: tuple[str, str]
     knn: float | None = None
     finetune: float | None = None
-    md5: str | None = None  # the md5 prefix published beside the file
+    published_hash: tuple[HashKind, str] | None = None  # the kind and prefix published with the file
     preprocessing: Preprocessing = IMAGENET_EVAL
     timm_hub: str | None = None
     model_args: dict[str, int | bool | None] = field(default_factory=dict, hash=False)
@@ -374,7 +377,7 @@ class _Release:
             batch_size=self.batch,
             preprocessing=self.preprocessing,
             method=self.method,
-            source=Source(self.url, self.converter, "md5-prefix" if self.md5 else "none", self.md5),
+            source=Source(self.url, self.converter, *(self.published_hash or ("none", None))),
             results=tuple(
                 Result(task, "imagenet-1k", "top-1 accuracy", value, f"{cited} (as published)", cited_url)
                 for task, value in (("linear", self.linear), ("knn", self.knn), ("finetune", self.finetune))
@@ -554,6 +557,36 @@ def _lightly_vit(
     ).entry()
 
 
+def _mmpretrain_mocov3_vit(arch: str, path: str, lines: str, linear: float | None, finetune: float | None) -> ZooEntry:
+    """An mmpretrain MoCo v3 ViT pre-training checkpoint (configs/mocov3/metafile.yml: 300 epochs, batch 4096;
+    README.md's table, `lines`, for its linear and fine-tuned top-1), its name ending in `-<sha256[:8]>.pth`."""
+    return _Release(
+        arch,
+        "mocov3_mmpretrain_ep300",
+        method="mocov3",
+        origin="mmpretrain",
+        url=f"{_MM}/mocov3/{path}",
+        converter="mmpretrain_vit",
+        license="apache-2.0",
+        epochs=300,
+        batch=4096,
+        linear=linear,
+        finetune=finetune,
+        published_hash=("sha256-prefix", path.rsplit("-", 1)[1].removesuffix(".pth")),
+        results_source=(
+            f"mmpretrain's MoCo v3 results (configs/mocov3/README.md:{lines})",
+            _line_anchor(_MM_MOCOV3_README, lines),
+        ),
+        model_args={"num_heads": 12} if arch == "vit_small_patch16_224" else {},
+        note="mmpretrain's MoCoV3ViT (mmpretrain/models/selfsup/mocov3.py): its `mocov3-small` has 12 heads where "
+        "timm's vit_small_patch16_224 has 6 (model_args num_heads 12), `base` and `large` are timm's; the "
+        "backbone.* of the checkpoint, its fixed sin-cos pos_embed kept, neck (projector), head (predictor) and "
+        "momentum_encoder dropped. Its linear and fine-tuning configs read the class token after the final norm "
+        "(out_type cls_token, final_norm), timm's token pooling, with ResizeEdge(256) bilinear, CenterCrop(224) "
+        "(configs/_base_/datasets/imagenet_bs32_pil_resize.py:19-24).",
+    ).entry()
+
+
 def _mocov3_vit(arch: str, size: str, linear: float, lines: str, note: str) -> ZooEntry:
     """A MoCo v3 ViT pre-training checkpoint of CONFIG.md's ViT table (`lines`), 300 epochs (CONFIG.md:102) at batch
     4096 (CONFIG.md:183)."""
@@ -593,7 +626,7 @@ def _mae_vit(arch: str, size: str, md5: str, linear: float, paper_linear: float,
         batch=4096,
         linear=linear,
         finetune=finetune,
-        md5=md5,
+        published_hash=("md5-prefix", md5),
         results_source=(
             "MAE's FINETUNE.md linear-probing table, its PT/GPU row (FINETUNE.md:159-177), and the README's "
             "fine-tuning table (README.md:62-79)",
@@ -1582,6 +1615,31 @@ _ENTRIES = (
         (46.0, 81.3, 11.2),
         256,
         "benchmarks/imagenet/vitb16/mae.py:25-32 (053327d)",
+    ),
+    # open-mmlab/mmpretrain's MoCo v3 ViTs (configs/mocov3/metafile.yml:102-200).
+    _mmpretrain_mocov3_vit(
+        "vit_small_patch16_224",
+        "mocov3_vit-small-p16_16xb256-amp-coslr-300e_in1k/"
+        "mocov3_vit-small-p16_16xb256-amp-coslr-300e_in1k-224_20220826-08bc52f7.pth",
+        "82",
+        73.6,
+        None,
+    ),
+    _mmpretrain_mocov3_vit(
+        "vit_base_patch16_224",
+        "mocov3_vit-base-p16_16xb256-amp-coslr-300e_in1k/"
+        "mocov3_vit-base-p16_16xb256-amp-coslr-300e_in1k-224_20220826-25213343.pth",
+        "83-84",
+        76.9,
+        83.0,
+    ),
+    _mmpretrain_mocov3_vit(
+        "vit_large_patch16_224",
+        "mocov3_vit-large-p16_64xb64-amp-coslr-300e_in1k/"
+        "mocov3_vit-large-p16_64xb64-amp-coslr-300e_in1k-224_20220829-9b88a442.pth",
+        "85",
+        None,
+        83.7,
     ),
     # facebookresearch/mae: the pre-trained checkpoints, as timm publishes them (linear FINETUNE.md:172-176,
     # fine-tuned README.md:73-79).
