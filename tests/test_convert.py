@@ -549,12 +549,13 @@ def _mmpretrain_layout(depth: int) -> set[str]:
     return {"cls_token", "pos_embed", *(f"{module}.{p}" for module in modules for p in ("weight", "bias"))}
 
 
-def mmpretrain_vit_checkpoint(seed: int = 33) -> tuple[dict[str, Any], VisionTransformer]:
-    """mmpretrain's MoCo v3 ViT checkpoint as publish_model.py leaves it ({'meta', 'state_dict'}) of MoCoV3
-    (selfsup/mocov3.py): `backbone` (MoCoV3ViT, fixed sin-cos pos_embed, here with MoCo v3's extra heads), `neck`
-    (projector), `head` (predictor), `momentum_encoder` (CosineEMA of Sequential(backbone, neck): `module.0/1.*`,
-    `steps`); the backbone's keys renamed from a timm ViT holding the same weights. Returns it and that ViT."""
-    net = _vit(seed, num_classes=0, **MOCOV3_TEST_ARGS)
+def mmpretrain_vit_checkpoint(method: str = "mocov3", seed: int = 33) -> tuple[dict[str, Any], VisionTransformer]:
+    """An mmpretrain ViT checkpoint as publish_model.py leaves it ({'meta', 'state_dict'}), its `backbone` (MoCoV3ViT
+    or MAEViT, fixed sin-cos pos_embed) renamed from a timm ViT holding the same weights (MoCo v3's with its extra
+    heads), beside MoCoV3's (selfsup/mocov3.py) `neck` (projector), `head` (predictor) and `momentum_encoder`
+    (CosineEMA of Sequential(backbone, neck): `module.0/1.*`, `steps`), or MAE's decoder `neck`
+    (necks/mae_neck.py:65-91). Returns it and that ViT."""
+    net = _vit(seed, num_classes=0, **(MOCOV3_TEST_ARGS if method == "mocov3" else {}))
     net.pos_embed = nn.Parameter(_sincos_pos_embed(net), requires_grad=False)
     renames = (
         (r"patch_embed\.proj\.", "patch_embed.projection."),
@@ -571,16 +572,28 @@ def mmpretrain_vit_checkpoint(seed: int = 33) -> tuple[dict[str, Any], VisionTra
         backbone[key] = value
     assert set(backbone) == _mmpretrain_layout(TEST_VIT["depth"])
     state = {f"backbone.{key}": value for key, value in backbone.items()}
-    state |= {f"neck.{k}": v for k, v in _mlp(64, 8).state_dict().items()}
-    state |= {f"head.predictor.{k}": v for k, v in _mlp(8, 8).state_dict().items()}
-    state |= {f"momentum_encoder.module.0.{k}": v.clone() for k, v in backbone.items()}
-    state["momentum_encoder.steps"] = torch.tensor(1000)
+    if method == "mocov3":
+        state |= {f"neck.{k}": v for k, v in _mlp(64, 8).state_dict().items()}
+        state |= {f"head.predictor.{k}": v for k, v in _mlp(8, 8).state_dict().items()}
+        state |= {f"momentum_encoder.module.0.{k}": v.clone() for k, v in backbone.items()}
+        state["momentum_encoder.steps"] = torch.tensor(1000)
+    else:
+        decoder = {"mask_token": torch.zeros(1, 1, 32), "decoder_pos_embed": torch.zeros(1, 101, 32)}
+        decoder |= {f"decoder_embed.{p}": torch.zeros(32, 64) if p == "weight" else torch.zeros(32) for p in _WB}
+        decoder |= {f"decoder_blocks.0.{k}": v.clone() for k, v in backbone.items() if k.startswith("layers.0.")}
+        decoder |= {f"ln1.{p}": torch.ones(32) for p in _WB} | {f"decoder_pred.{p}": torch.zeros(1) for p in _WB}
+        state |= {f"neck.{k}": v for k, v in decoder.items()}
     return {"meta": {"epoch": 300}, "state_dict": state}, net
 
 
-def test_mmpretrain_vit_renames_the_backbone_and_drops_neck_head_and_momentum_encoder(tmp_path: Path) -> None:
-    checkpoint, net = mmpretrain_vit_checkpoint()
-    assert _check_vit(tmp_path, checkpoint, net, "mmpretrain_vit", **MOCOV3_TEST_ARGS) == set()
+_WB = ("weight", "bias")
+
+
+@pytest.mark.parametrize("method", ["mocov3", "mae"])
+def test_mmpretrain_vit_renames_the_backbone_and_drops_the_rest(tmp_path: Path, method: str) -> None:
+    checkpoint, net = mmpretrain_vit_checkpoint(method)
+    model_args = MOCOV3_TEST_ARGS if method == "mocov3" else {}
+    assert _check_vit(tmp_path, checkpoint, net, "mmpretrain_vit", **model_args) == set()
     converted = convert_state_dict(checkpoint)[1]
     torch.testing.assert_close(converted["pos_embed"], _sincos_pos_embed(net), atol=0, rtol=0)
 

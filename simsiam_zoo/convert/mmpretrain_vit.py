@@ -1,7 +1,7 @@
-"""mmpretrain's (mmselfsup 1.x) ViT pre-training checkpoints, as its MoCo v3 releases hold them: an mmengine
-checkpoint `{'meta', 'state_dict'}` whose `backbone.*` is mmpretrain's `VisionTransformer` (here `MoCoV3ViT`, its
-fixed sin-cos `pos_embed` kept as a parameter), beside the projector `neck.*`, the predictor `head.*` and the EMA copy
-`momentum_encoder.*`, which are dropped.
+"""mmpretrain's (mmselfsup 1.x) ViT pre-training checkpoints, as its MoCo v3 and MAE releases hold them: an mmengine
+checkpoint `{'meta', 'state_dict'}` whose `backbone.*` is mmpretrain's `VisionTransformer` (`MoCoV3ViT`, `MAEViT`,
+their fixed sin-cos `pos_embed` kept as a parameter), beside what is dropped: MoCo v3's projector `neck.*`,
+predictor `head.*` and EMA copy `momentum_encoder.*`, MAE's decoder `neck.*`.
 
 mmpretrain names its modules otherwise than timm (mmpretrain/models/backbones/vision_transformer.py): the patch
 embedding's conv `patch_embed.projection`, blocks `layers.i` of `ln1`, `attn.qkv`, `attn.proj`, `ln2` and mmcv's FFN
@@ -52,8 +52,8 @@ def convert(state_dict: StateDict) -> dict[str, Tensor]:
 
 CONVERTER = Converter(
     name="mmpretrain_vit",
-    description="mmpretrain ViT checkpoint (backbone.patch_embed.projection, backbone.layers.N.ln1/attn/ffn/ln2, "
-    "backbone.ln1; neck.*, head.*, momentum_encoder.* dropped)",
+    description="mmpretrain ViT checkpoint, MoCo v3's or MAE's (backbone.patch_embed.projection, "
+    "backbone.layers.N.ln1/attn/ffn/ln2, backbone.ln1; neck.*, head.*, momentum_encoder.* dropped)",
     detect=detect,
     convert=convert,
 )

@@ -310,9 +310,7 @@ _LIGHTLY_BENCHMARKS = (
     "https://github.com/lightly-ai/lightly/blob/e8d317fc5a87f4387a85a35e689869039ec249ee/docs/source/getting_started/"
     "benchmarks.rst"
 )
-_MM_MOCOV3_README = (
-    "https://github.com/open-mmlab/mmpretrain/blob/ee7f2e88501f61aa95c742dd5f429f039935ee90/configs/mocov3/README.md"
-)
+_MM_COMMIT = "ee7f2e88501f61aa95c742dd5f429f039935ee90"
 _MAE_REPO = "https://github.com/facebookresearch/mae/tree/efb2a8062c206524e35e47d04501ed4f544c0ae8"
 # MAE's linear-probe evaluation transform (main_linprobe.py:137-141; fine-tuning's util/datasets.py:52-61 is the
 # same at 224 px): Resize(256, interpolation=3), bicubic, then CenterCrop(224), ImageNet mean and std.
@@ -557,34 +555,48 @@ def _lightly_vit(
     ).entry()
 
 
-def _mmpretrain_mocov3_vit(arch: str, path: str, lines: str, linear: float | None, finetune: float | None) -> ZooEntry:
-    """An mmpretrain MoCo v3 ViT pre-training checkpoint (configs/mocov3/metafile.yml: 300 epochs, batch 4096;
-    README.md's table, `lines`, for its linear and fine-tuned top-1), its name ending in `-<sha256[:8]>.pth`."""
+def _mmpretrain_vit(
+    arch: str, method: str, epochs: int, path: str, lines: str, results: tuple[float | None, float | None], note: str
+) -> ZooEntry:
+    """An mmpretrain ViT pre-training checkpoint (configs/<method>/metafile.yml: batch 4096; README.md's tables,
+    `lines`, for its linear and fine-tuned top-1 in `results`), its name ending in `-<sha256[:8]>.pth`."""
+    linear, finetune = results
+    readme = f"https://github.com/open-mmlab/mmpretrain/blob/{_MM_COMMIT}/configs/{method}/README.md"
     return _Release(
         arch,
-        "mocov3_mmpretrain_ep300",
-        method="mocov3",
+        f"{method}_mmpretrain_ep{epochs}",
+        method=method,
         origin="mmpretrain",
-        url=f"{_MM}/mocov3/{path}",
+        url=f"{_MM}/{method}/{path}",
         converter="mmpretrain_vit",
         license="apache-2.0",
-        epochs=300,
+        epochs=epochs,
         batch=4096,
         linear=linear,
         finetune=finetune,
         published_hash=("sha256-prefix", path.rsplit("-", 1)[1].removesuffix(".pth")),
         results_source=(
-            f"mmpretrain's MoCo v3 results (configs/mocov3/README.md:{lines})",
-            _line_anchor(_MM_MOCOV3_README, lines),
+            f"mmpretrain's {METHODS[method].title} results (configs/{method}/README.md:{lines})",
+            readme if "," in lines else _line_anchor(readme, lines),  # lines apart: the file, named in the text
         ),
-        model_args={"num_heads": 12} if arch == "vit_small_patch16_224" else {},
-        note="mmpretrain's MoCoV3ViT (mmpretrain/models/selfsup/mocov3.py): its `mocov3-small` has 12 heads where "
-        "timm's vit_small_patch16_224 has 6 (model_args num_heads 12), `base` and `large` are timm's; the "
-        "backbone.* of the checkpoint, its fixed sin-cos pos_embed kept, neck (projector), head (predictor) and "
-        "momentum_encoder dropped. Its linear and fine-tuning configs read the class token after the final norm "
-        "(out_type cls_token, final_norm), timm's token pooling, with ResizeEdge(256) bilinear, CenterCrop(224) "
-        "(configs/_base_/datasets/imagenet_bs32_pil_resize.py:19-24).",
+        model_args={"num_heads": 12} if (method, arch) == ("mocov3", "vit_small_patch16_224") else {},
+        note=f"{note} The checkpoint's backbone.*, its fixed sin-cos pos_embed kept, the rest dropped. Its linear "
+        "config reads the class token after the final norm (out_type cls_token, final_norm), timm's token pooling, "
+        "with ResizeEdge(256) bilinear, CenterCrop(224) (configs/_base_/datasets/imagenet_bs32_pil_resize.py:19-24).",
     ).entry()
+
+
+_MMPRETRAIN_MAE = (
+    "mmpretrain's MAEViT (mmpretrain/models/selfsup/mae.py) of arch b / l / h, timm's ViT-B/16, L/16 and H/14 (the "
+    "huge file's name says p16, its config mae_vit-huge-p14_8xb512-amp-coslr-1600e_in1k.py:9 builds patch 14); the "
+    "decoder (neck) is not the backbone. Fine-tuning instead averages the patch tokens through a new norm "
+    "(out_type avg_featmap, final_norm False: benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py:58-59)."
+)
+_MMPRETRAIN_MOCOV3 = (
+    "mmpretrain's MoCoV3ViT (mmpretrain/models/selfsup/mocov3.py): its `mocov3-small` has 12 heads where timm's "
+    "vit_small_patch16_224 has 6 (model_args num_heads 12), `base` and `large` are timm's; neck (projector), head "
+    "(predictor) and momentum_encoder are not the backbone. Its fine-tuning configs pool as the linear one."
+)
 
 
 def _mocov3_vit(arch: str, size: str, linear: float, lines: str, note: str) -> ZooEntry:
@@ -1617,29 +1629,63 @@ _ENTRIES = (
         "benchmarks/imagenet/vitb16/mae.py:25-32 (053327d)",
     ),
     # open-mmlab/mmpretrain's MoCo v3 ViTs (configs/mocov3/metafile.yml:102-200).
-    _mmpretrain_mocov3_vit(
+    _mmpretrain_vit(
         "vit_small_patch16_224",
+        "mocov3",
+        300,
         "mocov3_vit-small-p16_16xb256-amp-coslr-300e_in1k/"
         "mocov3_vit-small-p16_16xb256-amp-coslr-300e_in1k-224_20220826-08bc52f7.pth",
         "82",
-        73.6,
-        None,
+        (73.6, None),
+        _MMPRETRAIN_MOCOV3,
     ),
-    _mmpretrain_mocov3_vit(
+    _mmpretrain_vit(
         "vit_base_patch16_224",
+        "mocov3",
+        300,
         "mocov3_vit-base-p16_16xb256-amp-coslr-300e_in1k/"
         "mocov3_vit-base-p16_16xb256-amp-coslr-300e_in1k-224_20220826-25213343.pth",
         "83-84",
-        76.9,
-        83.0,
+        (76.9, 83.0),
+        _MMPRETRAIN_MOCOV3,
     ),
-    _mmpretrain_mocov3_vit(
+    _mmpretrain_vit(
         "vit_large_patch16_224",
+        "mocov3",
+        300,
         "mocov3_vit-large-p16_64xb64-amp-coslr-300e_in1k/"
         "mocov3_vit-large-p16_64xb64-amp-coslr-300e_in1k-224_20220829-9b88a442.pth",
         "85",
-        None,
-        83.7,
+        (None, 83.7),
+        _MMPRETRAIN_MOCOV3,
+    ),
+    # open-mmlab/mmpretrain's MAE ViTs (configs/mae/metafile.yml:16-123).
+    *(
+        _mmpretrain_vit(
+            f"vit_{size}_patch{14 if size == 'huge' else 16}_224",
+            "mae",
+            epochs,
+            f"mae_vit-{size}-p16_8xb512-fp16-coslr-{epochs}e_in1k/{file}.pth",
+            lines,
+            results,
+            _MMPRETRAIN_MAE,
+        )
+        for size, epochs, file, lines, results in (
+            ("base", 300, "mae_vit-base-p16_8xb512-coslr-300e-fp16_in1k_20220829-c2cf66ba", "96, 100", (60.8, 83.1)),
+            ("base", 400, "mae_vit-base-p16_8xb512-coslr-400e-fp16_in1k_20220825-bc79e40b", "97, 101", (62.5, 83.3)),
+            ("base", 800, "mae_vit-base-p16_8xb512-coslr-800e-fp16_in1k_20220825-5d81fbc4", "98, 102", (65.1, 83.3)),
+            ("base", 1600, "mae_vit-base-p16_8xb512-fp16-coslr-1600e_in1k_20220825-f7569ca2", "99, 103", (67.1, 83.5)),
+            ("large", 400, "mae_vit-large-p16_8xb512-fp16-coslr-400e_in1k_20220825-b11d0425", "104, 107", (70.7, 85.2)),
+            ("large", 800, "mae_vit-large-p16_8xb512-fp16-coslr-800e_in1k_20220825-df72726a", "105, 108", (73.7, 85.4)),
+            (
+                "large",
+                1600,
+                "mae_vit-large-p16_8xb512-fp16-coslr-1600e_in1k_20220825-cc7e98c9",
+                "106, 109",
+                (75.5, 85.7),
+            ),
+            ("huge", 1600, "mae_vit-huge-p16_8xb512-fp16-coslr-1600e_in1k_20220916-ff848775", "110", (None, 86.9)),
+        )
     ),
     # facebookresearch/mae: the pre-trained checkpoints, as timm publishes them (linear FINETUNE.md:172-176,
     # fine-tuned README.md:73-79).
