@@ -347,7 +347,7 @@ class _Release:
     published_hash: tuple[HashKind, str] | None = None  # the kind and prefix published with the file
     preprocessing: Preprocessing = IMAGENET_EVAL
     timm_hub: str | None = None
-    model_args: dict[str, int | bool | None] = field(default_factory=dict, hash=False)
+    model_args: dict[str, int | float | bool] = field(default_factory=dict, hash=False)
     note: str | None = None
     pretrain_dataset: str = "imagenet-1k"
 
