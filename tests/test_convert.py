@@ -512,17 +512,22 @@ def lightly_vit_checkpoint(method: str, seed: int = 32) -> tuple[dict[str, Any],
     """A lightly ViT benchmark Lightning checkpoint ({'epoch', 'global_step', 'state_dict', 'hyper_parameters'}) of
     DINO (teacher `backbone`, `student_backbone`, DINO heads: vitb16/dino.py:25-36 @477d3ce) or iBOT (layer scale,
     `teacher_backbone`, `student_backbone`: vitb16/ibot.py:50-60 @1ffdbd5), each ViT built by timm with its
-    (untrained) 1000-class `head`; returns it and the evaluated ViT."""
+    (untrained) 1000-class `head` inside a MaskedVisionTransformerTIMM, or LeJEPA (one bare timm ViT without head as
+    `backbone`, vitb16/lejepa.py:30-40 @8397751); returns it and the evaluated ViT."""
     extra = LIGHTLY_IBOT_ARGS if method == "ibot" else {}
-    teacher, student = (_vit(seed + i, num_classes=10, **extra) for i in (0, 1))
+    teacher, student = (_vit(seed + i, num_classes=0 if method == "lejepa" else 10, **extra) for i in (0, 1))
     if method == "ibot":
         for block in teacher.blocks:
             with torch.no_grad():
                 block.ls1.gamma.uniform_(0.5, 1.5)
                 block.ls2.gamma.uniform_(0.5, 1.5)
-    heads = dict(projection_head=_mlp(64, 8), student_projection_head=_mlp(64, 8), online_classifier=_mlp(64, 10))
-    evaluated = "teacher_backbone" if method == "ibot" else "backbone"
-    model = _Wrapper(**{evaluated: _masked_vit(teacher)}, student_backbone=_masked_vit(student), **heads)
+    heads = dict(projection_head=_mlp(64, 8), online_classifier=_mlp(64, 10))
+    if method == "lejepa":
+        model = _Wrapper(backbone=teacher, **heads)
+    else:
+        evaluated = "teacher_backbone" if method == "ibot" else "backbone"
+        students = dict(student_backbone=_masked_vit(student), student_projection_head=_mlp(64, 8))
+        model = _Wrapper(**{evaluated: _masked_vit(teacher)}, **students, **heads)
     state = model.state_dict()
     return {
         "epoch": 99,
@@ -532,12 +537,13 @@ def lightly_vit_checkpoint(method: str, seed: int = 32) -> tuple[dict[str, Any],
     }, teacher
 
 
-@pytest.mark.parametrize("method", ["dino", "ibot"])
+@pytest.mark.parametrize("method", ["dino", "ibot", "lejepa"])
 def test_lightly_vit_benchmark_checkpoint_keeps_the_evaluated_vit(tmp_path: Path, method: str) -> None:
     checkpoint, teacher = lightly_vit_checkpoint(method)
     model_args = LIGHTLY_IBOT_ARGS if method == "ibot" else {}
-    # Exactly the never-trained 1000-class head of timm's ViT is left out of the evaluated network.
-    assert _check_vit(tmp_path, checkpoint, teacher, "lightly_vit", **model_args) == {"head.weight", "head.bias"}
+    # Exactly the never-trained 1000-class head of timm's ViT (none in LeJEPA's) is left out of the evaluated network.
+    expected = set() if method == "lejepa" else {"head.weight", "head.bias"}
+    assert _check_vit(tmp_path, checkpoint, teacher, "lightly_vit", **model_args) == expected
 
 
 def _mmpretrain_layout(depth: int) -> set[str]:

@@ -152,6 +152,7 @@ ENTRY_LAYOUTS: dict[str, Callable[[], tuple[Any, nn.Module, dict[str, int]]]] = 
     "vit_base_patch16_224.mae_in1k_ep1600": lambda: (*mae_vit_file(), {}),
     "vit_small_patch16_224.ibot_in1k_ep800": lambda: (*ibot_vit_file(), {}),
     "vit_small_patch16_224.ibot_lightly_ep100": lambda: (*lightly_vit_checkpoint("ibot"), LIGHTLY_IBOT_ARGS),
+    "vit_small_patch16_224.lejepa_lightly_ep100": lambda: (*lightly_vit_checkpoint("lejepa"), {}),
     "vit_small_patch16_224.mocov3_mmpretrain_ep300": lambda: (*mmpretrain_vit_checkpoint(), MOCOV3_TEST_ARGS),
     "vit_base_patch16_224.mae_mmpretrain_ep1600": lambda: (*mmpretrain_vit_checkpoint("mae"), {}),
     "xcit_small_12_p16_224.dino_in1k": lambda: dino_xcit_stand_in(),
@@ -292,7 +293,7 @@ def test_each_other_layout_downloads_converts_and_loads_in_plain_timm(
     name: str, source_server: SourceServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An entry's original file (DINO's ViT and XCiT backbone files, MoCo v3's checkpoint, MAE's and iBOT's
-    files, lightly's iBOT and mmpretrain's MoCo v3 checkpoints, VICRegL's ConvNeXt), as its source lays it out,
+    files, lightly's iBOT and LeJEPA and mmpretrain's checkpoints, VICRegL's ConvNeXt), as its source lays it out,
     fetched from its URL, checked against the published hash and converted: plain timm loads the folder, with the
     model_args its config carries, and gives the source network's features."""
     checkpoint, net, model_args = ENTRY_LAYOUTS[name]()

@@ -522,11 +522,17 @@ def _vicregl_convnext(arch: str, alpha: str, lines: str, linear: float, miou: fl
 
 
 def _lightly_vit(
-    arch: str, method: str, run: str, step: int, line: int, results: tuple[float, float, float], batch: int, code: str
+    arch: str,
+    method: str,
+    run: str,
+    checkpoint: str,
+    line: int,
+    results: tuple[float, float, float],
+    batch: int,
+    code: str,
 ) -> ZooEntry:
-    """A lightly ImageNet ViT benchmark run (benchmarks.rst's table, `line`: linear, fine-tuned and k-NN top-1; the
-    checkpoint of its last `step`), 100 epochs; `code`: the commit and file of the benchmark model that builds the
-    network."""
+    """A lightly ImageNet ViT benchmark run (benchmarks.rst's table, `line`: linear, fine-tuned and k-NN top-1; its
+    last `checkpoint`), 100 epochs; `code`: the commit and file of the benchmark model that builds the network."""
     linear, finetune, knn = results
     lines = str(line)
     return _Release(
@@ -534,7 +540,7 @@ def _lightly_vit(
         f"{method}_lightly_ep100",
         method=method,
         origin="lightly",
-        url=f"{_LIGHTLY}/{run}/pretrain/version_0/checkpoints/epoch%3D99-step%3D{step}.ckpt",
+        url=f"{_LIGHTLY}/{run}/pretrain/version_0/checkpoints/{checkpoint}.ckpt",
         converter="lightly_vit",
         license="mit",
         epochs=100,
@@ -547,11 +553,12 @@ def _lightly_vit(
             _line_anchor(_LIGHTLY_BENCHMARKS, lines),
         ),
         model_args={"init_values": 1e-5} if method == "ibot" else {},
-        note=f"The network {code} builds: timm's {arch} inside lightly's MaskedVisionTransformerTIMM, whose forward "
-        "(the class token after `norm`) the k-NN, linear and fine-tuning evaluations read; the evaluated copy is "
-        "the teacher (iBOT's teacher_backbone, DINO's backbone) or MAE's encoder (backbone). Evaluated with "
-        "Resize(256) bilinear, CenterCrop(224) (benchmarks/imagenet/vitb16/knn_eval.py:47-48, "
-        "linear_eval.py:113-114). The benchmark code was committed after the run; the table names the architecture.",
+        note=f"The network {code} builds: timm's {arch}, whose class token after `norm` (lightly's "
+        "MaskedVisionTransformerTIMM forward, or timm's own) the k-NN, linear and fine-tuning evaluations read; the "
+        "evaluated copy is the teacher (iBOT's teacher_backbone, DINO's backbone), MAE's encoder or LeJEPA's ViT "
+        "(backbone). Evaluated with Resize(256) bilinear, CenterCrop(224) (benchmarks/imagenet/vitb16/"
+        "knn_eval.py:47-48, linear_eval.py:113-114). The benchmark code was committed after the run; the table names "
+        "the architecture.",
     ).entry()
 
 
@@ -1602,7 +1609,7 @@ _ENTRIES = (
         "vit_small_patch16_224",
         "dino",
         "imagenet_vits14_dino_2025-02-16_16-03-14",
-        1000900,
+        "epoch%3D99-step%3D1000900",
         37,
         (73.3, 79.8, 67.5),
         128,
@@ -1612,17 +1619,28 @@ _ENTRIES = (
         "vit_small_patch16_224",
         "ibot",
         "imagenet_vits16_ibot_2025-07-10_13-47-17",
-        1000900,
+        "epoch%3D99-step%3D1000900",
         38,
         (72.2, 78.3, 65.4),
         128,
         "benchmarks/imagenet/vitb16/ibot.py:50-59 (1ffdbd5, layer scale init_values 1e-5: model_args)",
     ),
     _lightly_vit(
+        "vit_small_patch16_224",
+        "lejepa",
+        "imagenet_vits16_lejepa_2026-05-20_17-59-16",
+        "epoch%3D099-val_online_cls_top1%3D0.5623",
+        39,
+        (64.0, 78.7, 47.1),
+        512,
+        "benchmarks/imagenet/vitb16/lejepa.py:30-36 (8397751; its numbers predate the loss fix of #2023, "
+        "benchmarks.rst:51)",
+    ),
+    _lightly_vit(
         "vit_base_patch16_224",
         "mae",
         "imagenet_vitb16_mae_2024-02-25_19-57-30",
-        500400,
+        "epoch%3D99-step%3D500400",
         40,
         (46.0, 81.3, 11.2),
         256,

@@ -144,6 +144,17 @@ METHODS = {
             "2111.07832",
         ),
     ),
+    "lejepa": Method(
+        "LeJEPA",
+        Paper(
+            "balestriero2025lejepa",
+            "LeJEPA: Provable and Scalable Self-Supervised Learning Without the Heuristics",
+            "Balestriero, Randall and LeCun, Yann",
+            "arXiv",
+            2025,
+            "2511.08544",
+        ),
+    ),
     "swav": Method("SwAV", _SWAV),
     "deepclusterv2": Method("DeepCluster-v2", _SWAV),  # introduced in the SwAV paper
     "selav2": Method("SeLa-v2", _SWAV),  # introduced in the SwAV paper
