@@ -6,6 +6,7 @@ import argparse
 import copy
 import os
 import pickle
+import re
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -16,6 +17,7 @@ import timm
 import torch
 from safetensors.torch import save_file
 from timm.models.vision_transformer import VisionTransformer
+from timm.models.xcit import Xcit
 from torch import Tensor, nn
 from torchvision import models
 
@@ -459,6 +461,149 @@ def test_dino_vit_backbone_file_is_timm_names(tmp_path: Path) -> None:
     assert _check_vit(tmp_path, state, net, "timm_vit") == set()
 
 
+def mae_vit_file(seed: int = 22) -> tuple[dict[str, Any], VisionTransformer]:
+    """An MAE pre-trained file: `{'model': the encoder's state dict}`, as main_finetune.py:237 and
+    main_linprobe.py:198 read it (loaded with only the classifier missing, :254 and :215), its pos_embed MAE's
+    fixed sin-cos one (models_mae.py:37, 67-69); and the network MAE's linear probe evaluates, models_vit.py's
+    VisionTransformer with global_pool=False: the class token after `norm` (models_vit.py:49-51)."""
+    net = _vit(seed, num_classes=0)
+    net.pos_embed = nn.Parameter(_sincos_pos_embed(net), requires_grad=False)
+    state = dict(net.state_dict())
+    assert set(state) == _dino_layout(TEST_VIT["depth"])  # the encoder of models_mae.py:33-42, in timm's names
+    return {"model": state}, net
+
+
+def test_mae_vit_file_is_timm_names_under_model(tmp_path: Path) -> None:
+    checkpoint, net = mae_vit_file()
+    assert _check_vit(tmp_path, checkpoint, net, "timm_vit") == set()
+
+
+def ibot_vit_file(seed: int = 28) -> tuple[dict[str, Any], VisionTransformer]:
+    """An iBOT teacher backbone file (`checkpoint_teacher.pth`): extract_backbone_weights.py:26-41 reads the
+    `teacher` of main_ibot.py's checkpoint (:348-358; the MultiCropWrapper of the backbone and the iBOTHead, not
+    DDP-wrapped) and writes {'state_dict': its `backbone.` keys without the prefix}. Returns it and the backbone,
+    iBOT's VisionTransformer (models/vision_transformer.py:134-163, timm's names, no layer scale or masked_embed in
+    the teacher, main_ibot.py:212-215)."""
+    backbone = _vit(seed, num_classes=0)
+    teacher = _Wrapper(backbone=backbone, head=_mlp(64, 32)).state_dict()
+    checkpoint = {"teacher": teacher, "student": {}, "epoch": 800}
+    extracted = {key[9:]: value for key, value in checkpoint["teacher"].items() if key.startswith("backbone")}
+    assert set(extracted) == _dino_layout(TEST_VIT["depth"])
+    return {"state_dict": extracted}, backbone
+
+
+def test_ibot_teacher_backbone_file_is_timm_names_under_state_dict(tmp_path: Path) -> None:
+    checkpoint, net = ibot_vit_file()
+    assert _check_vit(tmp_path, checkpoint, net, "timm_vit") == set()
+
+
+# lightly's iBOT ViT-S has timm's layer scale (benchmarks/imagenet/vitb16/ibot.py:50-54 @1ffdbd5: init_values=1e-5).
+LIGHTLY_IBOT_ARGS = {"init_values": 1e-5}
+
+
+def _masked_vit(net: VisionTransformer) -> nn.Module:
+    """lightly's MaskedVisionTransformerTIMM around a timm ViT: its `vit` beside a `mask_token` parameter."""
+    wrapper = _Wrapper(vit=net)
+    wrapper.mask_token = nn.Parameter(torch.randn(1, 1, net.embed_dim))
+    return wrapper
+
+
+def lightly_vit_checkpoint(method: str, seed: int = 32) -> tuple[dict[str, Any], VisionTransformer]:
+    """A lightly ViT benchmark Lightning checkpoint ({'epoch', 'global_step', 'state_dict', 'hyper_parameters'}) of
+    DINO (teacher `backbone`, `student_backbone`, DINO heads: vitb16/dino.py:25-36 @477d3ce) or iBOT (layer scale,
+    `teacher_backbone`, `student_backbone`: vitb16/ibot.py:50-60 @1ffdbd5), each ViT built by timm with its
+    (untrained) 1000-class `head` inside a MaskedVisionTransformerTIMM, or LeJEPA (one bare timm ViT without head as
+    `backbone`, vitb16/lejepa.py:30-40 @8397751); returns it and the evaluated ViT."""
+    extra = LIGHTLY_IBOT_ARGS if method == "ibot" else {}
+    teacher, student = (_vit(seed + i, num_classes=0 if method == "lejepa" else 10, **extra) for i in (0, 1))
+    if method == "ibot":
+        for block in teacher.blocks:
+            with torch.no_grad():
+                block.ls1.gamma.uniform_(0.5, 1.5)
+                block.ls2.gamma.uniform_(0.5, 1.5)
+    heads = dict(projection_head=_mlp(64, 8), online_classifier=_mlp(64, 10))
+    if method == "lejepa":
+        model = _Wrapper(backbone=teacher, **heads)
+    else:
+        evaluated = "teacher_backbone" if method == "ibot" else "backbone"
+        students = dict(student_backbone=_masked_vit(student), student_projection_head=_mlp(64, 8))
+        model = _Wrapper(**{evaluated: _masked_vit(teacher)}, **students, **heads)
+    state = model.state_dict()
+    return {
+        "epoch": 99,
+        "global_step": 1000900,
+        "state_dict": state,
+        "hyper_parameters": {"num_classes": 1000},
+    }, teacher
+
+
+@pytest.mark.parametrize("method", ["dino", "ibot", "lejepa"])
+def test_lightly_vit_benchmark_checkpoint_keeps_the_evaluated_vit(tmp_path: Path, method: str) -> None:
+    checkpoint, teacher = lightly_vit_checkpoint(method)
+    model_args = LIGHTLY_IBOT_ARGS if method == "ibot" else {}
+    # Exactly the never-trained 1000-class head of timm's ViT (none in LeJEPA's) is left out of the evaluated network.
+    expected = set() if method == "lejepa" else {"head.weight", "head.bias"}
+    assert _check_vit(tmp_path, checkpoint, teacher, "lightly_vit", **model_args) == expected
+
+
+def _mmpretrain_layout(depth: int) -> set[str]:
+    """The keys of mmpretrain's VisionTransformer (backbones/vision_transformer.py:297-367; MoCoV3ViT's): cls_token,
+    pos_embed, patch_embed.projection, layers.N (TransformerEncoderLayer :61-82: ln1, attn.qkv/proj, ln2, mmcv's FFN
+    ffn.layers.0.0 and ffn.layers.1), the final ln1; no layer scale (layer_scale_init_value 0)."""
+    block = ("ln1", "attn.qkv", "attn.proj", "ln2", "ffn.layers.0.0", "ffn.layers.1")
+    modules = ["patch_embed.projection", "ln1", *(f"layers.{i}.{name}" for i in range(depth) for name in block)]
+    return {"cls_token", "pos_embed", *(f"{module}.{p}" for module in modules for p in ("weight", "bias"))}
+
+
+def mmpretrain_vit_checkpoint(method: str = "mocov3", seed: int = 33) -> tuple[dict[str, Any], VisionTransformer]:
+    """An mmpretrain ViT checkpoint as publish_model.py leaves it ({'meta', 'state_dict'}), its `backbone` (MoCoV3ViT
+    or MAEViT, fixed sin-cos pos_embed) renamed from a timm ViT holding the same weights (MoCo v3's with its extra
+    heads), beside MoCoV3's (selfsup/mocov3.py) `neck` (projector), `head` (predictor) and `momentum_encoder`
+    (CosineEMA of Sequential(backbone, neck): `module.0/1.*`, `steps`), or MAE's decoder `neck`
+    (necks/mae_neck.py:65-91). Returns it and that ViT."""
+    net = _vit(seed, num_classes=0, **(MOCOV3_TEST_ARGS if method == "mocov3" else {}))
+    net.pos_embed = nn.Parameter(_sincos_pos_embed(net), requires_grad=False)
+    renames = (
+        (r"patch_embed\.proj\.", "patch_embed.projection."),
+        (r"blocks\.(\d+)\.norm(\d)\.", r"layers.\1.ln\2."),
+        (r"blocks\.(\d+)\.attn\.", r"layers.\1.attn."),
+        (r"blocks\.(\d+)\.mlp\.fc1\.", r"layers.\1.ffn.layers.0.0."),
+        (r"blocks\.(\d+)\.mlp\.fc2\.", r"layers.\1.ffn.layers.1."),
+        (r"norm\.", "ln1."),
+    )
+    backbone = {}
+    for key, value in net.state_dict().items():
+        for pattern, upstream in renames:
+            key = re.sub(f"^{pattern}", upstream, key)
+        backbone[key] = value
+    assert set(backbone) == _mmpretrain_layout(TEST_VIT["depth"])
+    state = {f"backbone.{key}": value for key, value in backbone.items()}
+    if method == "mocov3":
+        state |= {f"neck.{k}": v for k, v in _mlp(64, 8).state_dict().items()}
+        state |= {f"head.predictor.{k}": v for k, v in _mlp(8, 8).state_dict().items()}
+        state |= {f"momentum_encoder.module.0.{k}": v.clone() for k, v in backbone.items()}
+        state["momentum_encoder.steps"] = torch.tensor(1000)
+    else:
+        decoder = {"mask_token": torch.zeros(1, 1, 32), "decoder_pos_embed": torch.zeros(1, 101, 32)}
+        decoder |= {f"decoder_embed.{p}": torch.zeros(32, 64) if p == "weight" else torch.zeros(32) for p in _WB}
+        decoder |= {f"decoder_blocks.0.{k}": v.clone() for k, v in backbone.items() if k.startswith("layers.0.")}
+        decoder |= {f"ln1.{p}": torch.ones(32) for p in _WB} | {f"decoder_pred.{p}": torch.zeros(1) for p in _WB}
+        state |= {f"neck.{k}": v for k, v in decoder.items()}
+    return {"meta": {"epoch": 300}, "state_dict": state}, net
+
+
+_WB = ("weight", "bias")
+
+
+@pytest.mark.parametrize("method", ["mocov3", "mae"])
+def test_mmpretrain_vit_renames_the_backbone_and_drops_the_rest(tmp_path: Path, method: str) -> None:
+    checkpoint, net = mmpretrain_vit_checkpoint(method)
+    model_args = MOCOV3_TEST_ARGS if method == "mocov3" else {}
+    assert _check_vit(tmp_path, checkpoint, net, "mmpretrain_vit", **model_args) == set()
+    converted = convert_state_dict(checkpoint)[1]
+    torch.testing.assert_close(converted["pos_embed"], _sincos_pos_embed(net), atol=0, rtol=0)
+
+
 def test_mocov3_vit_keeps_the_base_encoder_and_its_sincos_pos_embed_and_drops_its_projector(tmp_path: Path) -> None:
     checkpoint, base = mocov3_vit_checkpoint()
     dropped = _check_vit(tmp_path, checkpoint, base, "mocov3_vit", **MOCOV3_TEST_ARGS)
@@ -485,6 +630,212 @@ def test_a_vit_with_other_modules_is_refused(tmp_path: Path) -> None:
     without_norm = {key: value for key, value in state.items() if not key.startswith("norm.")}
     with pytest.raises(ConversionError, match="incomplete ViT backbone, no norm.weight"):
         convert_state_dict(without_norm)
+
+
+# ------------------------------------------------------------------------------------------------------- XCiT
+
+# XCiT as facebookresearch/xcit's xcit.py builds DINO's (xcit_small_12_p16 ... xcit_medium_24_p8, xcit.py:430-526:
+# qkv bias, LayerNorm eps 1e-6, layer scale, tokens_norm=True, 2 class-attention blocks), at a test size.
+XCIT_TEST = dict(embed_dim=64, depth=2, num_heads=4, eta=1.0, tokens_norm=True)
+_BN_KEYS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+
+
+def _xcit_layout(patch_size: int, depth: int, class_blocks: int = 2) -> set[str]:
+    """The keys of xcit.py's XCiT(num_classes=0): ConvPatchEmbed's conv3x3 pairs of conv and BatchNorm (:58-100),
+    XCABlock (:264-286: norm1, attn.qkv/temperature/proj, norm3, local_mp conv1/bn/conv2 (LPI :111-130), norm2,
+    mlp, gamma1-3), ClassAttentionBlock (:176-201: norm1, attn.qkv/proj, norm2, mlp, gamma1-2), norm, pos_embeder."""
+    keys = {"cls_token", *(f"{m}.{p}" for m in ("norm", "pos_embeder.token_projection") for p in ("weight", "bias"))}
+    for conv in range(4 if patch_size == 16 else 3):
+        keys |= {f"patch_embed.proj.{2 * conv}.0.weight", *(f"patch_embed.proj.{2 * conv}.1.{p}" for p in _BN_KEYS)}
+    block = (
+        "norm1",
+        "attn.qkv",
+        "attn.proj",
+        "norm3",
+        "local_mp.conv1",
+        "local_mp.conv2",
+        "norm2",
+        "mlp.fc1",
+        "mlp.fc2",
+    )
+    for i in range(depth):
+        keys |= {f"blocks.{i}.{name}" for name in ("gamma1", "gamma2", "gamma3", "attn.temperature")}
+        keys |= {f"blocks.{i}.local_mp.bn.{p}" for p in _BN_KEYS}
+        keys |= {f"blocks.{i}.{module}.{p}" for module in block for p in ("weight", "bias")}
+    class_block = ("norm1", "attn.qkv", "attn.proj", "norm2", "mlp.fc1", "mlp.fc2")
+    for i in range(class_blocks):
+        keys |= {f"cls_attn_blocks.{i}.gamma1", f"cls_attn_blocks.{i}.gamma2"}
+        keys |= {f"cls_attn_blocks.{i}.{module}.{p}" for module in class_block for p in ("weight", "bias")}
+    return keys
+
+
+def randomise_xcit(net: nn.Module, seed: int) -> nn.Module:
+    """Every weight, statistic, layer scale and temperature drawn at random (a fresh net has unit ones)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in net.state_dict().items():
+            if tensor.is_floating_point():
+                scale = 0.5 if name.endswith(("running_var", "temperature", "gamma1", "gamma2", "gamma3")) else 0.2
+                drawn = torch.randn(tensor.shape, generator=generator) * scale
+                tensor.copy_(drawn.abs() + 0.5 if name.endswith("running_var") else drawn)
+    return net.eval()
+
+
+def dino_xcit_file(net: nn.Module) -> dict[str, Tensor]:
+    """DINO's XCiT backbone-only file of `net` (a timm Xcit): the state dict of xcit.py's XCiT(num_classes=0) holding
+    the same weights (DINO's hubconf.py:98-150 loads the files into it with strict=True), in xcit.py's names: its
+    positional encoding `pos_embeder` (:357), each class-attention block's q, k, v one Linear `attn.qkv` whose
+    output rows are q, k, v in that order (:154, 161-163)."""
+    state = {}
+    for key, value in net.state_dict().items():
+        if ".attn.q." in key or ".attn.k." in key or ".attn.v." in key:
+            continue
+        state[key.replace("pos_embed.", "pos_embeder.", 1) if key.startswith("pos_embed.") else key] = value
+    for i, block in enumerate(net.cls_attn_blocks):
+        for p in ("weight", "bias"):
+            parts = [getattr(block.attn, name).state_dict()[p] for name in "qkv"]
+            state[f"cls_attn_blocks.{i}.attn.qkv.{p}"] = torch.cat(parts)
+    return state
+
+
+def _test_xcit(patch_size: int, seed: int) -> nn.Module:
+    return randomise_xcit(Xcit(patch_size=patch_size, num_classes=0, **XCIT_TEST), seed)
+
+
+def test_xcit_file_class_attention_qkv_is_read_as_q_k_v() -> None:
+    """The test file's qkv, read as xcit.py's ClassAttention reads it (reshape (B, N, 3, heads, C / heads), then
+    q, k, v = its parts, :161-163), is the q, k and v of timm's network holding the same weights."""
+    net = _test_xcit(16, seed=24)
+    state, attn, tokens = dino_xcit_file(net), net.cls_attn_blocks[1].attn, torch.randn(2, 5, 64)
+    qkv = nn.functional.linear(
+        tokens, state["cls_attn_blocks.1.attn.qkv.weight"], state["cls_attn_blocks.1.attn.qkv.bias"]
+    )
+    q, k, v = qkv.reshape(2, 5, 3, 4, 16).permute(2, 0, 3, 1, 4)
+    for part, linear in zip((q, k, v), (attn.q, attn.k, attn.v), strict=True):
+        torch.testing.assert_close(part, linear(tokens).reshape(2, 5, 4, 16).permute(0, 2, 1, 3), atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("patch_size", [16, 8])
+def test_dino_xcit_backbone_file_converts_to_timms_xcit(tmp_path: Path, patch_size: int) -> None:
+    net = _test_xcit(patch_size, seed=25)
+    state = dino_xcit_file(net)
+    assert set(state) == _xcit_layout(patch_size, XCIT_TEST["depth"])  # xcit.py's names, none of timm's own
+    path = tmp_path / "dino_xcit.pth"
+    torch.save(state, path)
+    loaded = load_checkpoint_file(path)
+    name, converted = convert_state_dict(loaded)
+    assert name == "xcit" == detect_format(loaded) and set(converted) == set(net.state_dict())  # nothing dropped
+    assert all(v.dtype == torch.float32 for k, v in converted.items() if not k.endswith("num_batches_tracked"))
+    model = Xcit(patch_size=patch_size, num_classes=0, **XCIT_TEST).eval()
+    model.load_state_dict(converted, strict=True)
+    image = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        # What DINO evaluates for XCiT (eval_linear.py:172, eval_knn.py:105): the class token after `norm`.
+        torch.testing.assert_close(model(image), vit_features(net, image), atol=1e-5, rtol=0)
+
+
+def test_an_xcit_with_other_modules_is_refused() -> None:
+    state = dino_xcit_file(_test_xcit(16, seed=26))
+    with pytest.raises(ConversionError, match="unexpected keys: dist_token"):
+        convert_state_dict({**state, "dist_token": torch.zeros(1, 1, 64)})
+    without_norm = {key: value for key, value in state.items() if not key.startswith("norm.")}
+    with pytest.raises(ConversionError, match="no norm.weight"):
+        convert_state_dict(without_norm, source="xcit")
+
+
+# --------------------------------------------------------------------------------------------------- ConvNeXt
+
+# VICRegL's ConvNeXt at a test size (convnext.py:76-85: 4 stages; no layer scale, layer_scale_init_value=0.0).
+VICREGL_TEST = dict(depths=(1, 1, 2, 1), dims=(16, 32, 64, 128))
+# How timm builds it for the entries (their model_args): the final norm before the pool.
+VICREGL_ARGS = {"head_norm_first": True}
+
+
+def _vicregl_layout(depths: tuple[int, ...]) -> set[str]:
+    """The keys of VICRegL's convnext.py ConvNeXt: downsample_layers (:88-101: the stem conv and LayerNorm, then
+    LayerNorm and conv), stages.i.j blocks (:29-37: dwconv, norm, pwconv1, pwconv2; no gamma without layer scale)
+    and the final norm (:122); nothing in its avgpool."""
+    modules = ["downsample_layers.0.0", "downsample_layers.0.1", "norm"]
+    modules += [f"downsample_layers.{i}.{j}" for i in (1, 2, 3) for j in (0, 1)]
+    block = ("dwconv", "norm", "pwconv1", "pwconv2")
+    modules += [f"stages.{i}.{j}.{name}" for i, depth in enumerate(depths) for j in range(depth) for name in block]
+    return {f"{module}.{p}" for module in modules for p in ("weight", "bias")}
+
+
+def vicregl_convnext_file(net: nn.Module) -> dict[str, Tensor]:
+    """VICRegL's backbone file of `net` (vicregl_convnext's): the state dict of its convnext.py ConvNeXt holding the
+    same weights, in its names (what hubconf.py loads with strict=True)."""
+    renames = (
+        (r"stem\.(\d)\.", r"downsample_layers.0.\1."),
+        (r"stages\.(\d)\.downsample\.(\d)\.", r"downsample_layers.\1.\2."),
+        (r"stages\.(\d)\.blocks\.(\d+)\.conv_dw\.", r"stages.\1.\2.dwconv."),
+        (r"stages\.(\d)\.blocks\.(\d+)\.norm\.", r"stages.\1.\2.norm."),
+        (r"stages\.(\d)\.blocks\.(\d+)\.mlp\.fc(\d)\.", r"stages.\1.\2.pwconv\3."),
+        (r"norm_pre\.", "norm."),
+    )
+    state = {}
+    for key, value in net.state_dict().items():
+        for pattern, upstream in renames:
+            key = re.sub(f"^{pattern}", upstream, key)
+        state[key] = value
+    return state
+
+
+def vicregl_features(net: nn.Module, image: Tensor) -> Tensor:
+    """What VICRegL's linear probe reads (evaluate.py:320-322, convnext.py:132-139): the last stage's map as tokens,
+    each LayerNorm-ed by the final norm, then averaged; computed here from `net`'s stages and its norm's weights."""
+    with torch.no_grad():
+        tokens = net.stages(net.stem(image)).flatten(2, 3).permute(0, 2, 1)
+        norm = net.norm_pre
+        return nn.functional.layer_norm(tokens, tokens.shape[-1:], norm.weight, norm.bias, norm.eps).mean(dim=1)
+
+
+def randomise_convnext(net: nn.Module, seed: int) -> nn.Module:
+    """Every weight drawn at random, LayerNorm scales around 1 (a fresh net's norms are the identity)."""
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in net.state_dict().items():
+            tensor.normal_(0.0, 0.3 if "norm" in name else 0.2).add_(1.0 if name.endswith("norm.weight") else 0.0)
+    return net.eval()
+
+
+def vicregl_convnext(seed: int, **shape: Any) -> nn.Module:
+    """A network as VICRegL's ConvNeXt computes (no layer scale, its final norm before the pool), random weights; timm's
+    ConvNeXt class builds it (timm's create_model would drop `ls_init_value=None` and add a layer scale)."""
+    net = timm.models.convnext.ConvNeXt(num_classes=0, ls_init_value=None, **VICREGL_ARGS, **shape)
+    return randomise_convnext(net, seed)
+
+
+def test_vicregl_convnext_file_converts_to_timms_convnext_with_its_norm_before_the_pool(tmp_path: Path) -> None:
+    net = vicregl_convnext(29, **VICREGL_TEST)
+    state = vicregl_convnext_file(net)
+    assert set(state) == _vicregl_layout(VICREGL_TEST["depths"])  # VICRegL's names, none of timm's own
+    path = tmp_path / "convnext_small_alpha0.9.pth"
+    torch.save(state, path)
+    loaded = load_checkpoint_file(path)
+    name, converted = convert_state_dict(loaded)
+    assert name == "vicregl_convnext" == detect_format(loaded)
+    # timm's blocks always have a layer scale: the conversion's are ones, the rest is the network's own.
+    gammas = {key for key in converted if key.endswith(".gamma")}
+    assert set(converted) - gammas == set(net.state_dict()) and len(gammas) == sum(VICREGL_TEST["depths"])
+    assert all(torch.equal(converted[key], torch.ones_like(converted[key])) for key in gammas)
+    model = timm.models.convnext.ConvNeXt(num_classes=0, **VICREGL_TEST, **VICREGL_ARGS).eval()
+    model.load_state_dict(converted, strict=True)
+    image = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        torch.testing.assert_close(model(image), vicregl_features(net, image), atol=1e-5, rtol=0)
+    # timm's default head normalises the pooled vector instead: the same weights, other features.
+    default = timm.models.convnext.ConvNeXt(num_classes=0, **VICREGL_TEST).eval()
+    norm = {f"head.norm.{p}": converted.pop(f"norm_pre.{p}") for p in ("weight", "bias")}
+    default.load_state_dict({**converted, **norm}, strict=True)
+    with torch.no_grad():
+        assert not torch.allclose(default(image), vicregl_features(net, image), atol=1e-3)
+
+
+def test_a_convnext_with_layer_scale_is_refused() -> None:
+    state = vicregl_convnext_file(vicregl_convnext(30, **VICREGL_TEST))
+    with pytest.raises(ConversionError, match="unexpected keys: stages.0.0.gamma"):
+        convert_state_dict({**state, "stages.0.0.gamma": torch.ones(16)})
 
 
 def test_torchvision_resnet50_safetensors(tmp_path: Path) -> None:
@@ -517,6 +868,10 @@ def test_every_converter_is_registered() -> None:
         "torchvision",
         "mocov3_vit",
         "timm_vit",
+        "xcit",
+        "vicregl_convnext",
+        "lightly_vit",
+        "mmpretrain_vit",
     }
     assert all(name == converter.name and converter.description for name, converter in CONVERTERS.items())
 

@@ -1,8 +1,10 @@
 """Convert self-supervised checkpoints from other codebases to timm's backbone layouts.
 
 Every converter is a pure function from a flat state dict to a backbone state dict that loads strictly
-into `timm.create_model(arch, num_classes=0)`, no classifier or heads, fp32 tensors: for ResNets torchvision names
-with `num_batches_tracked` present (`_common`), for vision transformers timm's class-token ViT names (`_vit`).
+into `timm.create_model(arch, num_classes=0)` (with an entry's `model_args`), no classifier or heads, fp32 tensors:
+for ResNets torchvision names with `num_batches_tracked` present (`_common`), for vision transformers timm's
+class-token ViT names (`_vit`) or timm's XCiT names (`xcit`), for ConvNeXts timm's ConvNeXt names
+(`vicregl_convnext`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from . import (
     barlowtwins_vicreg,
     dino,
     lightly,
+    lightly_vit,
+    mmpretrain_vit,
     mmselfsup,
     moco,
     mocov3_vit,
@@ -26,7 +30,9 @@ from . import (
     swav,
     timm_vit,
     torchvision,
+    vicregl_convnext,
     vissl,
+    xcit,
 )
 from ._checkpoint import flatten_checkpoint, load_checkpoint_file
 from ._common import Converter
@@ -56,6 +62,10 @@ CONVERTERS: dict[str, Converter] = {
         torchvision,
         mocov3_vit,
         timm_vit,
+        xcit,
+        vicregl_convnext,
+        lightly_vit,
+        mmpretrain_vit,
     )
 }
 

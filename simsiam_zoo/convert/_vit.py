@@ -13,10 +13,11 @@ from simsiam_zoo.errors import ConversionError, listed
 from ._common import StateDict
 
 _AFFINE = r"(?:weight|bias)"
-# timm's (and DINO's, and MoCo v3's timm 0.4.9) names; anything else is another architecture than the one we export.
+# timm's (and DINO's, and MoCo v3's timm 0.4.9) names, with timm's layer scale where the network has one (lightly's
+# iBOT: `init_values`); anything else is another architecture than the one we export.
 _BACKBONE_KEY = re.compile(
     rf"cls_token|pos_embed|patch_embed\.proj\.{_AFFINE}|norm\.{_AFFINE}"
-    rf"|blocks\.\d+\.(?:norm1|norm2|attn\.qkv|attn\.proj|mlp\.fc1|mlp\.fc2)\.{_AFFINE}"
+    rf"|blocks\.\d+\.(?:(?:norm1|norm2|attn\.qkv|attn\.proj|mlp\.fc1|mlp\.fc2)\.{_AFFINE}|ls[12]\.gamma)"
 )
 # What every such backbone holds; its first key also tells a ViT state dict from others.
 REQUIRED = ("cls_token", "pos_embed", "patch_embed.proj.weight", "blocks.0.attn.qkv.weight", "norm.weight")

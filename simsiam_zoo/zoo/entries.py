@@ -23,6 +23,8 @@ _ORIGINS = {
     "moco": ("the official MoCo release", "https://github.com/facebookresearch/moco"),
     "mocov3": ("the official MoCo v3 release", "https://github.com/facebookresearch/moco-v3/blob/main/CONFIG.md"),
     "dino": ("the official DINO release", "https://github.com/facebookresearch/dino"),
+    "mae": ("the official MAE release", "https://github.com/facebookresearch/mae"),
+    "ibot": ("the official iBOT release", "https://github.com/bytedance/ibot"),
     "swav": ("the official SwAV / DeepCluster-v2 / SeLa-v2 release", "https://github.com/facebookresearch/swav"),
     "barlowtwins": ("the official Barlow Twins release", "https://github.com/facebookresearch/barlowtwins"),
     "vicreg": ("the official VICReg release", "https://github.com/facebookresearch/vicreg"),
@@ -90,8 +92,9 @@ _BT_INITIAL_NOTE = (
 )
 
 
+_RESNET_TITLES = {"resnet50": "ResNet-50", "resnet101": "ResNet-101"}
 # The pretraining data an entry names, in words (its `pretrain_dataset` is the key).
-_PRETRAIN_DATASETS = {"imagenet-1k": "ImageNet-1k", "coco": "COCO"}
+_PRETRAIN_DATASETS = {"imagenet-1k": "ImageNet-1k", "imagenet-22k": "ImageNet-22k", "coco": "COCO"}
 
 
 def _trained(epochs: int | None, batch: int | None) -> str:
@@ -103,10 +106,10 @@ def _trained(epochs: int | None, batch: int | None) -> str:
 
 
 @dataclass(frozen=True)
-class _ResNet50:
-    """A ResNet-50 release, pretrained on ImageNet-1k unless `pretrain_dataset` says otherwise, as its project
-    publishes it (`origin`: where, in `_ORIGINS`); `extra` holds further published results as (task, metric,
-    value)."""
+class _ResNet:
+    """A ResNet-50 release (another torchvision ResNet where `arch` says), pretrained on ImageNet-1k unless
+    `pretrain_dataset` says otherwise, as its project publishes it (`origin`: where, in `_ORIGINS`); `extra` holds
+    further published results as (task, metric, value)."""
 
     tag: str
     _: KW_ONLY
@@ -131,14 +134,15 @@ class _ResNet50:
     # weights alone; BYOL's README states one for its checkpoints.
     license_basis: LicenseBasis = "repository"
     pretrain_dataset: str = "imagenet-1k"
+    arch: str = "resnet50"
 
     def entry(self) -> ZooEntry:
         where, results_url = _ORIGINS[self.origin]
         cited, cited_url = self.results_source or (where, results_url)
-        name = f"resnet50.{self.tag}"
+        name = f"{self.arch}.{self.tag}"
         summary = (
-            f"ResNet-50 pretrained with {METHODS[self.method].title} on {_PRETRAIN_DATASETS[self.pretrain_dataset]}"
-            f"{_trained(self.epochs, self.batch)}, from {where}, "
+            f"{_RESNET_TITLES[self.arch]} pretrained with {METHODS[self.method].title} on "
+            f"{_PRETRAIN_DATASETS[self.pretrain_dataset]}{_trained(self.epochs, self.batch)}, from {where}, "
             "converted to timm's key names."
         )
         task_name = "supervised" if self.method == "supervised" else "linear"
@@ -149,7 +153,7 @@ class _ResNet50:
         )
         return ZooEntry(
             name=name,
-            arch="resnet50",
+            arch=self.arch,
             hub_id=f"{MIRROR_ORG}/{name}",
             summary=summary,
             license=self.license,
@@ -179,7 +183,7 @@ def _mm(
 ) -> ZooEntry:
     """An OpenMMLab checkpoint: the name ends in `-<first 8 hex of the sha256>.pth`."""
     published = path.rsplit("-", 1)[1].removesuffix(".pth")
-    return _ResNet50(
+    return _ResNet(
         tag,
         method=method,
         origin=origin,
@@ -212,9 +216,10 @@ def _vissl(
     linear: float,
     note: str | None = None,
     results_source: tuple[str, str] | None = None,
+    arch: str = "resnet50",
 ) -> ZooEntry:
     # The hex suffix of VISSL folder names is a run id, not a hash.
-    return _ResNet50(
+    return _ResNet(
         tag,
         method=method,
         origin="vissl",
@@ -226,6 +231,7 @@ def _vissl(
         linear=linear,
         note=note,
         results_source=results_source,
+        arch=arch,
     ).entry()
 
 
@@ -239,7 +245,7 @@ def _swav(
     note: str | None = None,
     aliases: tuple[str, ...] = (),
 ) -> ZooEntry:
-    return _ResNet50(
+    return _ResNet(
         tag,
         method=method,
         origin="swav",
@@ -257,7 +263,7 @@ def _swav(
 def _lightly(
     method: str, batch: int, run: str, step: int, linear: float, finetune: float, knn: float, note: str | None = None
 ) -> ZooEntry:
-    return _ResNet50(
+    return _ResNet(
         f"{method}_lightly_ep100",
         method=method,
         origin="lightly",
@@ -278,6 +284,15 @@ _ARCH_TITLES = {
     "vit_small_patch8_224": "ViT-S/8",
     "vit_base_patch16_224": "ViT-B/16",
     "vit_base_patch8_224": "ViT-B/8",
+    "vit_large_patch16_224": "ViT-L/16",
+    "vit_huge_patch14_224": "ViT-H/14",
+    "xcit_small_12_p16_224": "XCiT-S12/16",
+    "xcit_small_12_p8_224": "XCiT-S12/8",
+    "xcit_medium_24_p16_224": "XCiT-M24/16",
+    "xcit_medium_24_p8_224": "XCiT-M24/8",
+    "convnext_small": "ConvNeXt-S",
+    "convnext_base": "ConvNeXt-B",
+    "convnext_xlarge": "ConvNeXt-XL",
 }
 _DINO_README = "https://github.com/facebookresearch/dino/blob/7c446df5b9f45747937fb0d72314eb9f7b66930a/README.md"
 _MOCOV3_CONFIG = "https://github.com/facebookresearch/moco-v3/blob/c349e6e24f40d3fedb22d973f92defa4cedf37a7/CONFIG.md"
@@ -288,6 +303,18 @@ _DINO_EVAL = Preprocessing(interpolation="bicubic", crop_pct=224 / 256)
 # The features DINO's linear protocol reads (eval_linear.py:166-170, its flags' defaults :256-259, README.md:332-344).
 _DINO_LINEAR_S = "the class tokens of the last 4 blocks, concatenated (n_last_blocks 4)"
 _DINO_LINEAR_B = "the last block's class token beside its mean patch token (n_last_blocks 1, avgpool_patchtokens)"
+_IBOT_README = "https://github.com/bytedance/ibot/blob/da316d82636a7a7356835ef224b13d5f3ace0489/README.md"
+_IBOT_FILES = "https://lf3-nlp-opensource.bytetos.com/obj/nlp-opensource/archive/2022/ibot"
+_VICREGL_README = "https://github.com/facebookresearch/VICRegL/blob/803ae4c8cd1649a820f03afb4793763e95317620/README.md"
+_LIGHTLY_BENCHMARKS = (
+    "https://github.com/lightly-ai/lightly/blob/e8d317fc5a87f4387a85a35e689869039ec249ee/docs/source/getting_started/"
+    "benchmarks.rst"
+)
+_MM_COMMIT = "ee7f2e88501f61aa95c742dd5f429f039935ee90"
+_MAE_REPO = "https://github.com/facebookresearch/mae/tree/efb2a8062c206524e35e47d04501ed4f544c0ae8"
+# MAE's linear-probe evaluation transform (main_linprobe.py:137-141; fine-tuning's util/datasets.py:52-61 is the
+# same at 224 px): Resize(256, interpolation=3), bicubic, then CenterCrop(224), ImageNet mean and std.
+_MAE_EVAL = Preprocessing(interpolation="bicubic", crop_pct=224 / 256)
 
 
 def _line_anchor(url: str, lines: str) -> str:
@@ -297,11 +324,11 @@ def _line_anchor(url: str, lines: str) -> str:
 
 
 @dataclass(frozen=True)
-class _ViT:
-    """A vision transformer release pretrained on ImageNet-1k, as its project publishes it (`origin`, in `_ORIGINS`;
-    its numbers where `results_source` says). `timm_hub`: timm's own Hub repo of the very same file, which loads
-    then come from (nothing is converted; the note says so); `model_args`: what the network takes beyond timm's
-    `arch`."""
+class _Release:
+    """A release of another architecture than ResNet-50 (ViT, XCiT, ConvNeXt), pretrained on `pretrain_dataset`, as
+    its project publishes it (`origin`, in `_ORIGINS`; its numbers where `results_source` says). `timm_hub`: timm's
+    own Hub repo of the very same file, which loads then come from (nothing is converted; the note says so);
+    `model_args`: what the network takes beyond timm's `arch`."""
 
     arch: str
     tag: str
@@ -316,10 +343,13 @@ class _ViT:
     linear: float | None
     results_source: tuple[str, str]
     knn: float | None = None
+    finetune: float | None = None
+    published_hash: tuple[HashKind, str] | None = None  # the kind and prefix published with the file
     preprocessing: Preprocessing = IMAGENET_EVAL
     timm_hub: str | None = None
-    model_args: dict[str, int] = field(default_factory=dict, hash=False)
+    model_args: dict[str, int | float | bool] = field(default_factory=dict, hash=False)
     note: str | None = None
+    pretrain_dataset: str = "imagenet-1k"
 
     def entry(self) -> ZooEntry:
         where, _ = _ORIGINS[self.origin]
@@ -337,18 +367,18 @@ class _ViT:
             name=name,
             arch=self.arch,
             hub_id=self.timm_hub or f"{MIRROR_ORG}/{name}",
-            summary=f"{_ARCH_TITLES[self.arch]} pretrained with {METHODS[self.method].title} on ImageNet-1k"
-            f"{_trained(self.epochs, self.batch)}, from {where}, {how}.",
+            summary=f"{_ARCH_TITLES[self.arch]} pretrained with {METHODS[self.method].title} on "
+            f"{_PRETRAIN_DATASETS[self.pretrain_dataset]}{_trained(self.epochs, self.batch)}, from {where}, {how}.",
             license=self.license,
-            pretrain_dataset="imagenet-1k",
+            pretrain_dataset=self.pretrain_dataset,
             epochs=self.epochs,
             batch_size=self.batch,
             preprocessing=self.preprocessing,
             method=self.method,
-            source=Source(self.url, self.converter),
+            source=Source(self.url, self.converter, *(self.published_hash or ("none", None))),
             results=tuple(
                 Result(task, "imagenet-1k", "top-1 accuracy", value, f"{cited} (as published)", cited_url)
-                for task, value in (("linear", self.linear), ("knn", self.knn))
+                for task, value in (("linear", self.linear), ("knn", self.knn), ("finetune", self.finetune))
                 if value is not None
             ),
             note=note,
@@ -360,7 +390,7 @@ class _ViT:
 def _dino_vit(arch: str, folder: str, lines: str, knn: float, linear: float, pooled: str) -> ZooEntry:
     """A DINO ViT's backbone-only file (README.md's pretrained-models table, `lines`), which timm publishes too;
     `pooled`: the features DINO's linear protocol reads (README.md:332-344)."""
-    return _ViT(
+    return _Release(
         arch,
         "dino_in1k",
         method="dino",
@@ -384,10 +414,202 @@ def _dino_vit(arch: str, folder: str, lines: str, knn: float, linear: float, poo
     ).entry()
 
 
+def _dino_xcit(arch: str, lines: str, knn: float, linear: float, defined: str) -> ZooEntry:
+    """A DINO XCiT backbone-only file (README.md's XCiT table, `lines`): the state dict of facebookresearch/xcit's
+    XCiT(num_classes=0) (DINO's hubconf.py:98-150 loads it with strict=True), converted by `xcit`; `defined`: the
+    lines of xcit.py that build the architecture, with timm's hyper-parameters."""
+    upstream = arch.removesuffix("_224")
+    folder = f"dino_{upstream}_pretrain"
+    return _Release(
+        arch,
+        "dino_in1k",
+        method="dino",
+        origin="dino",
+        url=f"{_FB}/dino/{folder}/{folder}.pth",
+        converter="xcit",
+        license="apache-2.0",
+        epochs=None,
+        batch=None,
+        linear=linear,
+        knn=knn,
+        results_source=(f"the DINO README's XCiT table (README.md:{lines})", _line_anchor(_DINO_README, lines)),
+        preprocessing=_DINO_EVAL,
+        note=f"Epochs and batch are in the run's args.txt beside the file, not in the README. xcit.py's {upstream} "
+        f"(xcit.py:{defined}) is timm's {arch} (embed_dim, depth, heads, eta, tokens_norm); timm publishes no DINO "
+        "weights for it. Converted: pos_embeder is timm's pos_embed, each class-attention block's qkv timm's q, k, v. "
+        "DINO's k-NN and linear numbers are both on the model's output (eval_knn.py:105, eval_linear.py:172), the "
+        "class token after `norm`, timm's token pooling.",
+    ).entry()
+
+
+def _ibot_vit(
+    arch: str,
+    folder: str,
+    lines: str,
+    results: tuple[float, float, float],
+    pooled: str,
+    *,
+    trained: tuple[int | None, int | None] = (None, None),
+    tag: str = "ibot_in1k",
+) -> ZooEntry:
+    """An iBOT teacher backbone file (`backbone (t)`) of the README's ImageNet-1k table (`lines`): `results` are its
+    k-NN, linear and fine-tuned top-1; `pooled` the features its linear protocol reads (run.sh:50-59)."""
+    knn, linear, finetune = results
+    epochs, batch = trained
+    stated = (
+        "800 epochs at 64 per GPU on 2 nodes of 8 GPUs: README.md:62-77's command, whose results it gives as this "
+        "row's (args.txt beside the file not read)."
+        if epochs
+        else "Epochs and batch are in the run's args.txt beside the file, not in the README."
+    )
+    return _Release(
+        arch,
+        tag,
+        method="ibot",
+        origin="ibot",
+        url=f"{_IBOT_FILES}/{folder}/checkpoint_teacher.pth",
+        converter="timm_vit",
+        license="apache-2.0",
+        epochs=epochs,
+        batch=batch,
+        linear=linear,
+        knn=knn,
+        finetune=finetune,
+        results_source=(
+            f"the iBOT README's pre-trained-models table (README.md:{lines})",
+            _line_anchor(_IBOT_README, lines),
+        ),
+        preprocessing=_DINO_EVAL,
+        note=f"{stated} The teacher's backbone, as extract_backbone_weights.py:26-41 writes it (README.md:256-264): "
+        "{'state_dict': its keys without `backbone.`}, timm's names (models/vision_transformer.py:134-163, no layer "
+        "scale; the teacher has no masked_embed, main_ibot.py:212-215). k-NN on the final class token after `norm` "
+        "(run.sh:50-59; eval_knn.py:142-145, n_last_blocks 1 by default, :272), the features timm gives; linear on "
+        f"{pooled}. Evaluated with Resize(256) bicubic, CenterCrop(224) (eval_knn.py:67-68, eval_linear.py:55-56).",
+    ).entry()
+
+
+def _vicregl_convnext(arch: str, alpha: str, lines: str, linear: float, miou: float) -> ZooEntry:
+    """A VICRegL ConvNeXt backbone file of the README's table (`lines`; ImageNet-1k, but ImageNet-22k for the XL,
+    README.md:16), converted by `vicregl_convnext` to timm's ConvNeXt with VICRegL's final norm and no layer scale."""
+    size = arch.removeprefix("convnext_")
+    in22k = size == "xlarge"
+    return _Release(
+        arch,
+        f"vicregl_{'in22k' if in22k else 'in1k'}_alpha{alpha.replace('.', 'p')}",
+        method="vicregl",
+        origin="vicregl",
+        url=f"{_FB}/vicregl/convnext_{size}_alpha{alpha}.pth",
+        converter="vicregl_convnext",
+        license=_NC,
+        epochs=None,
+        batch=None,
+        linear=linear,
+        results_source=(
+            f"the VICRegL README's pre-trained-models table (README.md:{lines})",
+            _line_anchor(_VICREGL_README, lines),
+        ),
+        model_args={"head_norm_first": True},
+        pretrain_dataset="imagenet-22k" if in22k else "imagenet-1k",
+        note=f"alpha {alpha}; VOC linear segmentation {miou:g} mIoU. The linear probe reads the average of the last "
+        "stage's positions, each normalised by the final LayerNorm (evaluate.py:320-322, convnext.py:132-139), "
+        "where timm's default ConvNeXt head normalises the pooled vector: model_args head_norm_first=True gives "
+        "VICRegL's order (the norm is timm's norm_pre). Its blocks have no layer scale (convnext.py:83, "
+        "evaluate.py:141-144); timm's always have one, set to ones by the conversion (exact). Evaluated with "
+        "Resize(256) bilinear, CenterCrop(224) (evaluate.py:212-219). Epochs and batch not stated next to the file "
+        "(the README's ConvNeXt commands, README.md:138-156, give 100 epochs at batch 384 and 400 at 576, the "
+        "latter titled ConvNeXt-B but with --arch convnext_small).",
+    ).entry()
+
+
+def _lightly_vit(
+    arch: str,
+    method: str,
+    run: str,
+    checkpoint: str,
+    line: int,
+    results: tuple[float, float, float],
+    batch: int,
+    code: str,
+) -> ZooEntry:
+    """A lightly ImageNet ViT benchmark run (benchmarks.rst's table, `line`: linear, fine-tuned and k-NN top-1; its
+    last `checkpoint`), 100 epochs; `code`: the commit and file of the benchmark model that builds the network."""
+    linear, finetune, knn = results
+    lines = str(line)
+    return _Release(
+        arch,
+        f"{method}_lightly_ep100",
+        method=method,
+        origin="lightly",
+        url=f"{_LIGHTLY}/{run}/pretrain/version_0/checkpoints/{checkpoint}.ckpt",
+        converter="lightly_vit",
+        license="mit",
+        epochs=100,
+        batch=batch,
+        linear=linear,
+        knn=knn,
+        finetune=finetune,
+        results_source=(
+            f"the lightly ImageNet benchmarks table (benchmarks.rst:{lines})",
+            _line_anchor(_LIGHTLY_BENCHMARKS, lines),
+        ),
+        model_args={"init_values": 1e-5} if method == "ibot" else {},
+        note=f"The network {code} builds: timm's {arch}, whose class token after `norm` (lightly's "
+        "MaskedVisionTransformerTIMM forward, or timm's own) the k-NN, linear and fine-tuning evaluations read; the "
+        "evaluated copy is the teacher (iBOT's teacher_backbone, DINO's backbone), MAE's encoder or LeJEPA's ViT "
+        "(backbone). Evaluated with Resize(256) bilinear, CenterCrop(224) (benchmarks/imagenet/vitb16/"
+        "knn_eval.py:47-48, linear_eval.py:113-114). The benchmark code was committed after the run; the table names "
+        "the architecture.",
+    ).entry()
+
+
+def _mmpretrain_vit(
+    arch: str, method: str, epochs: int, path: str, lines: str, results: tuple[float | None, float | None], note: str
+) -> ZooEntry:
+    """An mmpretrain ViT pre-training checkpoint (configs/<method>/metafile.yml: batch 4096; README.md's tables,
+    `lines`, for its linear and fine-tuned top-1 in `results`), its name ending in `-<sha256[:8]>.pth`."""
+    linear, finetune = results
+    readme = f"https://github.com/open-mmlab/mmpretrain/blob/{_MM_COMMIT}/configs/{method}/README.md"
+    return _Release(
+        arch,
+        f"{method}_mmpretrain_ep{epochs}",
+        method=method,
+        origin="mmpretrain",
+        url=f"{_MM}/{method}/{path}",
+        converter="mmpretrain_vit",
+        license="apache-2.0",
+        epochs=epochs,
+        batch=4096,
+        linear=linear,
+        finetune=finetune,
+        published_hash=("sha256-prefix", path.rsplit("-", 1)[1].removesuffix(".pth")),
+        results_source=(
+            f"mmpretrain's {METHODS[method].title} results (configs/{method}/README.md:{lines})",
+            readme if "," in lines else _line_anchor(readme, lines),  # lines apart: the file, named in the text
+        ),
+        model_args={"num_heads": 12} if (method, arch) == ("mocov3", "vit_small_patch16_224") else {},
+        note=f"{note} The checkpoint's backbone.*, its fixed sin-cos pos_embed kept, the rest dropped. Its linear "
+        "config reads the class token after the final norm (out_type cls_token, final_norm), timm's token pooling, "
+        "with ResizeEdge(256) bilinear, CenterCrop(224) (configs/_base_/datasets/imagenet_bs32_pil_resize.py:19-24).",
+    ).entry()
+
+
+_MMPRETRAIN_MAE = (
+    "mmpretrain's MAEViT (mmpretrain/models/selfsup/mae.py) of arch b / l / h, timm's ViT-B/16, L/16 and H/14 (the "
+    "huge file's name says p16, its config mae_vit-huge-p14_8xb512-amp-coslr-1600e_in1k.py:9 builds patch 14); the "
+    "decoder (neck) is not the backbone. Fine-tuning instead averages the patch tokens through a new norm "
+    "(out_type avg_featmap, final_norm False: benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py:58-59)."
+)
+_MMPRETRAIN_MOCOV3 = (
+    "mmpretrain's MoCoV3ViT (mmpretrain/models/selfsup/mocov3.py): its `mocov3-small` has 12 heads where timm's "
+    "vit_small_patch16_224 has 6 (model_args num_heads 12), `base` and `large` are timm's; neck (projector), head "
+    "(predictor) and momentum_encoder are not the backbone. Its fine-tuning configs pool as the linear one."
+)
+
+
 def _mocov3_vit(arch: str, size: str, linear: float, lines: str, note: str) -> ZooEntry:
     """A MoCo v3 ViT pre-training checkpoint of CONFIG.md's ViT table (`lines`), 300 epochs (CONFIG.md:102) at batch
     4096 (CONFIG.md:183)."""
-    return _ViT(
+    return _Release(
         arch,
         "mocov3_in1k_ep300",
         method="mocov3",
@@ -407,9 +629,44 @@ def _mocov3_vit(arch: str, size: str, linear: float, lines: str, note: str) -> Z
     ).entry()
 
 
+def _mae_vit(arch: str, size: str, md5: str, linear: float, paper_linear: float, finetune: float) -> ZooEntry:
+    """An MAE pre-trained checkpoint (README.md:39-58: the paper's TF/TPU runs converted to PyTorch, with their md5
+    prefixes), which timm publishes too: `{'model': the encoder's state dict}` in timm's names (main_linprobe.py:198
+    reads `model`, and timm's cfg of this url loads it strictly)."""
+    return _Release(
+        arch,
+        "mae_in1k_ep1600",
+        method="mae",
+        origin="mae",
+        url=f"{_FB}/mae/pretrain/mae_pretrain_vit_{size}.pth",
+        converter="timm_vit",
+        license=_NC,
+        epochs=1600,
+        batch=4096,
+        linear=linear,
+        finetune=finetune,
+        published_hash=("md5-prefix", md5),
+        results_source=(
+            "MAE's FINETUNE.md linear-probing table, its PT/GPU row (FINETUNE.md:159-177), and the README's "
+            "fine-tuning table (README.md:62-79)",
+            _MAE_REPO,
+        ),
+        preprocessing=_MAE_EVAL,
+        timm_hub=f"timm/{arch}.mae",
+        note="1600 epochs with the normalized-pixel loss (FINETUNE.md:129); batch 4096 is PRETRAIN.md:18's, whose "
+        "hyper-parameters it says are those of the TF/TPU implementation (PRETRAIN.md:21) that trained these files. "
+        "MAE's linear probe reads the class token after the final norm (--cls_token, FINETUNE.md:143; "
+        "models_vit.py:49-51), timm's default for this architecture (global_pool 'token', no fc_norm), so the "
+        "config is timm's; a BatchNorm without affine before its classifier (main_linprobe.py:222) belongs to the "
+        "probe. Fine-tuning instead averages the patch tokens through a new fc_norm (--global_pool, FINETUNE.md:131; "
+        "models_vit.py:27-32, 46-48). The linear number is the PT/GPU code's on these files; the paper's (TF/TPU) is "
+        f"{paper_linear:g} (FINETUNE.md:167-171).",
+    ).entry()
+
+
 _ENTRIES = (
     # facebookresearch/simsiam
-    _ResNet50(
+    _ResNet(
         "simsiam_in1k_ep100_bs512",
         method="simsiam",
         origin="simsiam",
@@ -421,7 +678,7 @@ _ENTRIES = (
         linear=68.1,
         aliases=("simsiam_resnet50.in1k_ep100_bs512",),
     ).entry(),
-    _ResNet50(
+    _ResNet(
         "simsiam_in1k_ep100_bs256",
         method="simsiam",
         origin="simsiam",
@@ -433,7 +690,7 @@ _ENTRIES = (
         linear=68.3,
     ).entry(),
     # facebookresearch/moco, moco-v3
-    _ResNet50(
+    _ResNet(
         "mocov1_in1k_ep200",
         method="mocov1",
         origin="moco",
@@ -447,7 +704,7 @@ _ENTRIES = (
         published_hash="b251726a",
         note=_MOCO_LICENCE,
     ).entry(),
-    _ResNet50(
+    _ResNet(
         "mocov2_in1k_ep200",
         method="mocov2",
         origin="moco",
@@ -461,7 +718,7 @@ _ENTRIES = (
         published_hash="59fd9945",
         note=_MOCO_LICENCE,
     ).entry(),
-    _ResNet50(
+    _ResNet(
         "mocov2_in1k_ep800",
         method="mocov2",
         origin="moco",
@@ -476,7 +733,7 @@ _ENTRIES = (
         note="Batch not stated for this row (the code's default is 256). " + _MOCO_LICENCE,
     ).entry(),
     *(
-        _ResNet50(
+        _ResNet(
             f"mocov3_in1k_ep{epochs}",
             method="mocov3",
             origin="mocov3",
@@ -490,7 +747,7 @@ _ENTRIES = (
         for epochs, linear in ((100, 68.9), (300, 72.8), (1000, 74.6))
     ),
     # facebookresearch/dino
-    _ResNet50(
+    _ResNet(
         "dino_in1k",
         method="dino",
         origin="dino",
@@ -505,7 +762,7 @@ _ENTRIES = (
         note="The backbone-only file (teacher weights). Epochs not stated next to the file (800 implied by an "
         "issue, unverified); batch 4080 per the maintainer.",
     ).entry(),
-    _ResNet50(
+    _ResNet(
         "dino_in1k_fullckpt",
         method="dino",
         origin="dino",
@@ -519,7 +776,7 @@ _ENTRIES = (
         extra=(("knn", "top-1 accuracy", 67.5),),
         note="The full training checkpoint of the run of resnet50.dino_in1k; the teacher is taken. Epochs unverified.",
     ).entry(),
-    _ResNet50(
+    _ResNet(
         "dino_in1k_ep100_example",
         method="dino",
         origin="dino",
@@ -595,7 +852,7 @@ _ENTRIES = (
         note="Layout unverified (assumed SwAV's).",
     ),
     # facebookresearch/barlowtwins
-    _ResNet50(
+    _ResNet(
         "barlowtwins_in1k_ep1000",
         method="barlowtwins",
         origin="barlowtwins",
@@ -607,7 +864,7 @@ _ENTRIES = (
         linear=73.5,
         extra=(("linear", "top-5 accuracy", 91.0),),
     ).entry(),
-    _ResNet50(
+    _ResNet(
         "barlowtwins_in1k_ep1000_fullckpt",
         method="barlowtwins",
         origin="barlowtwins",
@@ -619,7 +876,7 @@ _ENTRIES = (
         linear=73.5,
         note="The full training checkpoint of the run of resnet50.barlowtwins_in1k_ep1000.",
     ).entry(),
-    _ResNet50(
+    _ResNet(
         "barlowtwins_in1k_ep1000_torchhub",
         method="barlowtwins",
         origin="barlowtwins",
@@ -634,7 +891,7 @@ _ENTRIES = (
         note="The run torch.hub loads. Commit 046eec3 (2021-06-02) published it with 73.5% top-1 / 91.0% top-5; "
         "commit 82b7c45 (2021-12-08) only moved the README's links to the newer files and left the numbers.",
     ).entry(),
-    _ResNet50(
+    _ResNet(
         "barlowtwins_in1k_ep1000_torchhub_fullckpt",
         method="barlowtwins",
         origin="barlowtwins",
@@ -648,7 +905,7 @@ _ENTRIES = (
         note="The full training checkpoint of the run of resnet50.barlowtwins_in1k_ep1000_torchhub (the README's "
         "'full checkpoint' link from commit 046eec3 to 82b7c45).",
     ).entry(),
-    _ResNet50(
+    _ResNet(
         "barlowtwins_in1k_ep1000_initial",
         method="barlowtwins",
         origin="barlowtwins",
@@ -662,7 +919,7 @@ _ENTRIES = (
         results_source=_BT_INITIAL_README,
         note=_BT_INITIAL_NOTE,
     ).entry(),
-    _ResNet50(
+    _ResNet(
         "barlowtwins_in1k_ep1000_initial_fullckpt",
         method="barlowtwins",
         origin="barlowtwins",
@@ -677,7 +934,7 @@ _ENTRIES = (
         "from commit 7b1baec, 2021-04-19). " + _BT_INITIAL_NOTE,
     ).entry(),
     # facebookresearch/vicreg, VICRegL
-    _ResNet50(
+    _ResNet(
         "vicreg_in1k",
         method="vicreg",
         origin="vicreg",
@@ -689,7 +946,7 @@ _ENTRIES = (
         linear=73.2,
         note="Epochs and batch not stated next to the file (the README's command: 1000 epochs, batch 2048).",
     ).entry(),
-    _ResNet50(
+    _ResNet(
         "vicreg_in1k_fullckpt",
         method="vicreg",
         origin="vicreg",
@@ -702,7 +959,7 @@ _ENTRIES = (
         note="The full training checkpoint of the run of resnet50.vicreg_in1k.",
     ).entry(),
     *(
-        _ResNet50(
+        _ResNet(
             f"vicregl_in1k_alpha{alpha.replace('.', 'p')}{suffix}",
             method="vicregl",
             origin="vicregl",
@@ -723,7 +980,7 @@ _ENTRIES = (
         for suffix, converter in (("", "torchvision"), ("_fullckpt", "barlowtwins_vicreg"))
     ),
     # deepmind BYOL: a JAX/Haiku pickle
-    _ResNet50(
+    _ResNet(
         "byol_in1k",
         method="byol",
         origin="byol",
@@ -738,7 +995,7 @@ _ENTRIES = (
         note="Official BYOL ResNet-50 1x; 'should evaluate to ~74.4%'.",
     ).entry(),
     *(
-        _ResNet50(
+        _ResNet(
             f"byol_ablation_ep300_{name.replace('batchsize_', 'bs')}",
             method="byol",
             origin="byol",
@@ -765,7 +1022,7 @@ _ENTRIES = (
         )
     ),
     # WXinlong/DenseCL
-    _ResNet50(
+    _ResNet(
         "densecl_in1k_ep200",
         method="densecl",
         origin="densecl",
@@ -778,7 +1035,7 @@ _ENTRIES = (
         note="No ImageNet linear number published (VOC detection 58.7 AP, VOC segmentation 69.4 mIoU).",
     ).entry(),
     *(
-        _ResNet50(
+        _ResNet(
             f"densecl_coco_ep{epochs}",
             method="densecl",
             origin="densecl",
@@ -804,6 +1061,21 @@ _ENTRIES = (
             (1600, None, 57.2, 68.0, "The repository has no 1600-epoch config: batch not stated."),
         )
     ),
+    _ResNet(
+        "densecl_in1k_ep200",
+        arch="resnet101",
+        method="densecl",
+        origin="densecl",
+        converter="torchvision",
+        license="gpl-3.0",
+        epochs=200,
+        batch=None,
+        linear=None,
+        url="https://huggingface.co/xinlongwang/DenseCL/resolve/main/densecl_r101_imagenet_200ep.pth?download=true",
+        note="No ImageNet linear number published (VOC detection 61.3 AP, VOC segmentation 74.1 mIoU; README.md:38). "
+        "The repository has no ResNet-101 config: batch not stated. Layout assumed to be that of the ResNet-50 file "
+        "(tools/extract_backbone_weights.py; unverified).",
+    ).entry(),
     # facebookresearch/vissl
     *(
         _vissl(
@@ -821,6 +1093,22 @@ _ENTRIES = (
             (800, "7e8feed1", 69.68),
             (1000, "afe428c7", 68.8),
         )
+    ),
+    # VISSL's ResNet-101 SimCLR runs (MODEL_ZOO.md:180-181), read as its linear benchmark reads them
+    # (benchmark_in1k_linear_simclr.json: RESNETS.DEPTH=101, STATE_DICT_KEY_NAME=classy_state_dict).
+    *(
+        _vissl(
+            f"simclr_vissl_ep{epochs}",
+            "simclr",
+            epochs,
+            4096,
+            f"simclr_rn101_{epochs}ep_simclr_8node_resnet_16_07_20.{run}"
+            f"/model_final_checkpoint_phase{epochs - 1}.torch",
+            linear,
+            note="Batch 4096 as for the ResNet-50 runs of the same config (simclr_8node_resnet, in the run's name).",
+            arch="resnet101",
+        )
+        for epochs, run, linear in ((100, "1ff6cb4b", 62.76), (1000, "35063cea", 71.56))
     ),
     _vissl(
         "pirl_vissl_ep200",
@@ -910,7 +1198,7 @@ _ENTRIES = (
             ("10k", "20_07_20.3d706467", 48.11),
         )
     ),
-    _ResNet50(
+    _ResNet(
         "jigsaw_goyal19_in1k",
         method="jigsaw",
         origin="vissl",
@@ -945,7 +1233,7 @@ _ENTRIES = (
         53.63,
         note="16k clusters of RotNet features; a converted file whose batch VISSL does not state.",
     ),
-    _ResNet50(
+    _ResNet(
         "npid_vissl_lemniscate",
         method="npid",
         origin="vissl",
@@ -1013,7 +1301,7 @@ _ENTRIES = (
         )
     ),
     *(
-        _ResNet50(
+        _ResNet(
             f"deepclusterv2_vissl_ep{epochs}{tag}",
             method="deepclusterv2",
             origin="vissl",
@@ -1219,7 +1507,7 @@ _ENTRIES = (
         "global-pooled number is published. The backbone is also under encoder_q.0, beside encoder_k.",
         origin="mmselfsup0x",
     ),
-    _ResNet50(
+    _ResNet(
         "spark_mmpretrain_ep800",
         method="spark",
         origin="mmpretrain",
@@ -1267,6 +1555,11 @@ _ENTRIES = (
     _dino_vit("vit_small_patch8_224", "dino_deitsmall8_pretrain", "36-46", 78.3, 79.7, _DINO_LINEAR_S),
     _dino_vit("vit_base_patch16_224", "dino_vitbase16_pretrain", "48-58", 76.1, 78.2, _DINO_LINEAR_B),
     _dino_vit("vit_base_patch8_224", "dino_vitbase8_pretrain", "60-70", 77.4, 80.1, _DINO_LINEAR_B),
+    # facebookresearch/dino's XCiTs (facebookresearch/xcit's architectures), converted.
+    _dino_xcit("xcit_small_12_p16_224", "94-104", 76.0, 77.8, "430-435"),
+    _dino_xcit("xcit_small_12_p8_224", "105-115", 77.1, 79.2, "494-499"),
+    _dino_xcit("xcit_medium_24_p16_224", "116-126", 76.4, 78.8, "457-462"),
+    _dino_xcit("xcit_medium_24_p8_224", "127-137", 77.9, 80.3, "521-526"),
     # facebookresearch/moco-v3 vision transformers
     _mocov3_vit(
         "vit_small_patch16_224",
@@ -1277,8 +1570,148 @@ _ENTRIES = (
         "weight shapes: model_args (num_heads=12) go into config.json, and timm builds the architecture with them.",
     ),
     _mocov3_vit("vit_base_patch16_224", "b", 76.7, "202-209", "MoCo v3's ViT-Base is timm's (vits.py:122-127)."),
+    # bytedance/ibot: the teacher backbones of the ImageNet-1k runs (block-wise masking unless `randmask`).
+    _ibot_vit(
+        "vit_small_patch16_224",
+        "vits_16",
+        "123-134",
+        (75.2, 77.9, 82.3),
+        _DINO_LINEAR_S,
+        trained=(800, 1024),
+        tag="ibot_in1k_ep800",
+    ),
+    _ibot_vit("vit_base_patch16_224", "vitb_16", "159-170", (77.1, 79.5, 84.0), _DINO_LINEAR_B),
+    _ibot_vit(
+        "vit_base_patch16_224",
+        "vitb_16_rand_mask",
+        "171-182",
+        (77.3, 79.8, 84.1),
+        _DINO_LINEAR_B,
+        tag="ibot_in1k_randmask",
+    ),
+    _ibot_vit("vit_large_patch16_224", "vitl_16", "183-194", (78.0, 81.0, 84.8), _DINO_LINEAR_B),
+    _ibot_vit(
+        "vit_large_patch16_224",
+        "vitl_16_rand_mask",
+        "195-206",
+        (77.7, 81.3, 85.0),
+        _DINO_LINEAR_B,
+        tag="ibot_in1k_randmask",
+    ),
+    # facebookresearch/VICRegL ConvNeXts, converted.
+    _vicregl_convnext("convnext_small", "0.9", "47-56", 75.9, 66.7),
+    _vicregl_convnext("convnext_small", "0.75", "57-66", 74.6, 67.5),
+    _vicregl_convnext("convnext_base", "0.9", "67-76", 77.1, 69.3),
+    _vicregl_convnext("convnext_base", "0.75", "77-86", 76.3, 70.4),
+    _vicregl_convnext("convnext_xlarge", "0.75", "87-96", 79.4, 78.7),
+    # lightly's ImageNet ViT benchmark runs.
+    _lightly_vit(
+        "vit_small_patch16_224",
+        "dino",
+        "imagenet_vits14_dino_2025-02-16_16-03-14",
+        "epoch%3D99-step%3D1000900",
+        37,
+        (73.3, 79.8, 67.5),
+        128,
+        "benchmarks/imagenet/vitb16/dino.py:25-26 (477d3ce; the run's folder says vits14, the table and code patch 16)",
+    ),
+    _lightly_vit(
+        "vit_small_patch16_224",
+        "ibot",
+        "imagenet_vits16_ibot_2025-07-10_13-47-17",
+        "epoch%3D99-step%3D1000900",
+        38,
+        (72.2, 78.3, 65.4),
+        128,
+        "benchmarks/imagenet/vitb16/ibot.py:50-59 (1ffdbd5, layer scale init_values 1e-5: model_args)",
+    ),
+    _lightly_vit(
+        "vit_small_patch16_224",
+        "lejepa",
+        "imagenet_vits16_lejepa_2026-05-20_17-59-16",
+        "epoch%3D099-val_online_cls_top1%3D0.5623",
+        39,
+        (64.0, 78.7, 47.1),
+        512,
+        "benchmarks/imagenet/vitb16/lejepa.py:30-36 (8397751; its numbers predate the loss fix of #2023, "
+        "benchmarks.rst:51)",
+    ),
+    _lightly_vit(
+        "vit_base_patch16_224",
+        "mae",
+        "imagenet_vitb16_mae_2024-02-25_19-57-30",
+        "epoch%3D99-step%3D500400",
+        40,
+        (46.0, 81.3, 11.2),
+        256,
+        "benchmarks/imagenet/vitb16/mae.py:25-32 (053327d)",
+    ),
+    # open-mmlab/mmpretrain's MoCo v3 ViTs (configs/mocov3/metafile.yml:102-200).
+    _mmpretrain_vit(
+        "vit_small_patch16_224",
+        "mocov3",
+        300,
+        "mocov3_vit-small-p16_16xb256-amp-coslr-300e_in1k/"
+        "mocov3_vit-small-p16_16xb256-amp-coslr-300e_in1k-224_20220826-08bc52f7.pth",
+        "82",
+        (73.6, None),
+        _MMPRETRAIN_MOCOV3,
+    ),
+    _mmpretrain_vit(
+        "vit_base_patch16_224",
+        "mocov3",
+        300,
+        "mocov3_vit-base-p16_16xb256-amp-coslr-300e_in1k/"
+        "mocov3_vit-base-p16_16xb256-amp-coslr-300e_in1k-224_20220826-25213343.pth",
+        "83-84",
+        (76.9, 83.0),
+        _MMPRETRAIN_MOCOV3,
+    ),
+    _mmpretrain_vit(
+        "vit_large_patch16_224",
+        "mocov3",
+        300,
+        "mocov3_vit-large-p16_64xb64-amp-coslr-300e_in1k/"
+        "mocov3_vit-large-p16_64xb64-amp-coslr-300e_in1k-224_20220829-9b88a442.pth",
+        "85",
+        (None, 83.7),
+        _MMPRETRAIN_MOCOV3,
+    ),
+    # open-mmlab/mmpretrain's MAE ViTs (configs/mae/metafile.yml:16-123).
+    *(
+        _mmpretrain_vit(
+            f"vit_{size}_patch{14 if size == 'huge' else 16}_224",
+            "mae",
+            epochs,
+            f"mae_vit-{size}-p16_8xb512-fp16-coslr-{epochs}e_in1k/{file}.pth",
+            lines,
+            results,
+            _MMPRETRAIN_MAE,
+        )
+        for size, epochs, file, lines, results in (
+            ("base", 300, "mae_vit-base-p16_8xb512-coslr-300e-fp16_in1k_20220829-c2cf66ba", "96, 100", (60.8, 83.1)),
+            ("base", 400, "mae_vit-base-p16_8xb512-coslr-400e-fp16_in1k_20220825-bc79e40b", "97, 101", (62.5, 83.3)),
+            ("base", 800, "mae_vit-base-p16_8xb512-coslr-800e-fp16_in1k_20220825-5d81fbc4", "98, 102", (65.1, 83.3)),
+            ("base", 1600, "mae_vit-base-p16_8xb512-fp16-coslr-1600e_in1k_20220825-f7569ca2", "99, 103", (67.1, 83.5)),
+            ("large", 400, "mae_vit-large-p16_8xb512-fp16-coslr-400e_in1k_20220825-b11d0425", "104, 107", (70.7, 85.2)),
+            ("large", 800, "mae_vit-large-p16_8xb512-fp16-coslr-800e_in1k_20220825-df72726a", "105, 108", (73.7, 85.4)),
+            (
+                "large",
+                1600,
+                "mae_vit-large-p16_8xb512-fp16-coslr-1600e_in1k_20220825-cc7e98c9",
+                "106, 109",
+                (75.5, 85.7),
+            ),
+            ("huge", 1600, "mae_vit-huge-p16_8xb512-fp16-coslr-1600e_in1k_20220916-ff848775", "110", (None, 86.9)),
+        )
+    ),
+    # facebookresearch/mae: the pre-trained checkpoints, as timm publishes them (linear FINETUNE.md:172-176,
+    # fine-tuned README.md:73-79).
+    _mae_vit("vit_base_patch16_224", "base", "8cad7c", 67.8, 68.0, 83.6),
+    _mae_vit("vit_large_patch16_224", "large", "b8b06e", 76.0, 75.8, 85.9),
+    _mae_vit("vit_huge_patch14_224", "huge", "9bdbb0", 77.2, 76.6, 86.9),
     # Supervised references (torchvision), to compare the self-supervised ones with.
-    _ResNet50(
+    _ResNet(
         "supervised_tv_in1k",
         method="supervised",
         origin="torchvision",
@@ -1292,7 +1725,7 @@ _ENTRIES = (
         linear=76.13,
         note="Supervised reference (IMAGENET1K_V1; timm's resnet50.tv_in1k); its accuracy is the full classifier's.",
     ).entry(),
-    _ResNet50(
+    _ResNet(
         "supervised_tv2_in1k",
         method="supervised",
         origin="torchvision",
@@ -1307,7 +1740,7 @@ _ENTRIES = (
         preprocessing=Preprocessing(interpolation="bilinear", crop_pct=224 / 232),
         note="Supervised reference (IMAGENET1K_V2, resize 232 / crop 224; timm's resnet50.tv2_in1k).",
     ).entry(),
-    _ResNet50(
+    _ResNet(
         "supervised_tv_legacy_in1k",
         method="supervised",
         origin="torchvision",

@@ -122,6 +122,39 @@ METHODS = {
             "2104.14294",
         ),
     ),
+    "mae": Method(
+        "MAE",
+        Paper(
+            "he2022mae",
+            "Masked Autoencoders Are Scalable Vision Learners",
+            "He, Kaiming and Chen, Xinlei and Xie, Saining and Li, Yanghao and Doll{\\'a}r, Piotr and Girshick, Ross",
+            "CVPR",
+            2022,
+            "2111.06377",
+        ),
+    ),
+    "ibot": Method(
+        "iBOT",
+        Paper(
+            "zhou2022ibot",
+            "iBOT: Image BERT Pre-Training with Online Tokenizer",
+            "Zhou, Jinghao and Wei, Chen and Wang, Huiyu and Shen, Wei and Xie, Cihang and Yuille, Alan and Kong, Tao",
+            "ICLR",
+            2022,
+            "2111.07832",
+        ),
+    ),
+    "lejepa": Method(
+        "LeJEPA",
+        Paper(
+            "balestriero2025lejepa",
+            "LeJEPA: Provable and Scalable Self-Supervised Learning Without the Heuristics",
+            "Balestriero, Randall and LeCun, Yann",
+            "arXiv",
+            2025,
+            "2511.08544",
+        ),
+    ),
     "swav": Method("SwAV", _SWAV),
     "deepclusterv2": Method("DeepCluster-v2", _SWAV),  # introduced in the SwAV paper
     "selav2": Method("SeLa-v2", _SWAV),  # introduced in the SwAV paper

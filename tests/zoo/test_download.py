@@ -24,6 +24,7 @@ from torch import nn
 
 from simsiam_zoo import zoo
 from simsiam_zoo.augment import Preprocessing
+from simsiam_zoo.convert import convert_state_dict
 from simsiam_zoo.data import decode_image
 from simsiam_zoo.errors import ChecksumMismatch, HubFolderError, NotCachedOffline, SourceUnavailable
 from simsiam_zoo.export import fetch_entry
@@ -36,14 +37,24 @@ from tests.builders import CLASSES, DISK_FULL, run_cli, with_setup
 from tests.hub_server import HubServer
 from tests.source_server import SourceServer
 from tests.test_convert import (
+    LIGHTLY_IBOT_ARGS,
     MOCOV3_TEST_ARGS,
+    VICREGL_ARGS,
     VIT_IMAGE,
     _mlp,
     _resnet,
     _vissl_trunk,
     _Wrapper,
     dino_vit_file,
+    dino_xcit_file,
+    ibot_vit_file,
+    lightly_vit_checkpoint,
+    mae_vit_file,
+    mmpretrain_vit_checkpoint,
     mocov3_vit_checkpoint,
+    randomise_xcit,
+    vicregl_convnext,
+    vicregl_convnext_file,
     vit_features,
 )
 
@@ -133,15 +144,45 @@ LAYOUTS: dict[str, Callable[[str], tuple[Any, nn.Module]]] = {
 }
 
 
-# The ViT layouts, each the registry's ViT-S entry as timm's `test_vit`: (checkpoint, network, model_args).
-VIT_LAYOUTS: dict[str, Callable[[], tuple[Any, nn.Module, dict[str, int]]]] = {
-    "timm_vit": lambda: (*dino_vit_file(), {}),
-    "mocov3_vit": lambda: (*mocov3_vit_checkpoint(), MOCOV3_TEST_ARGS),
+# The layouts of the architectures other than ResNet-50, by the registry entry that publishes one, as timm's
+# `test_vit` or a stand-in (STAND_INS): (checkpoint, network, model_args).
+ENTRY_LAYOUTS: dict[str, Callable[[], tuple[Any, nn.Module, dict[str, int]]]] = {
+    "vit_small_patch16_224.dino_in1k": lambda: (*dino_vit_file(), {}),
+    "vit_small_patch16_224.mocov3_in1k_ep300": lambda: (*mocov3_vit_checkpoint(), MOCOV3_TEST_ARGS),
+    "vit_base_patch16_224.mae_in1k_ep1600": lambda: (*mae_vit_file(), {}),
+    "vit_small_patch16_224.ibot_in1k_ep800": lambda: (*ibot_vit_file(), {}),
+    "vit_small_patch16_224.ibot_lightly_ep100": lambda: (*lightly_vit_checkpoint("ibot"), LIGHTLY_IBOT_ARGS),
+    "vit_small_patch16_224.lejepa_lightly_ep100": lambda: (*lightly_vit_checkpoint("lejepa"), {}),
+    "vit_small_patch16_224.mocov3_mmpretrain_ep300": lambda: (*mmpretrain_vit_checkpoint(), MOCOV3_TEST_ARGS),
+    "vit_base_patch16_224.mae_mmpretrain_ep1600": lambda: (*mmpretrain_vit_checkpoint("mae"), {}),
+    "xcit_small_12_p16_224.dino_in1k": lambda: dino_xcit_stand_in(),
+    "convnext_small.vicregl_in1k_alpha0p9": lambda: vicregl_convnext_stand_in(),
+}
+# The smallest timm architecture of each layout that is not a class-token ViT's (test_vit), with the model_args
+# that make it smaller still.
+STAND_INS = {
+    "xcit": ("xcit_nano_12_p16_224", {"depth": 2}),
+    "vicregl_convnext": ("convnext_small", {**VICREGL_ARGS, "depths": [1, 1, 1, 1], "dims": [16, 32, 64, 128]}),
 }
 
 
+def dino_xcit_stand_in() -> tuple[dict[str, torch.Tensor], nn.Module, dict[str, int]]:
+    """DINO's XCiT file of timm's xcit_nano_12_p16_224 with 2 blocks, in facebookresearch/xcit's names."""
+    arch, model_args = STAND_INS["xcit"]
+    net = randomise_xcit(timm.create_model(arch, num_classes=0, **model_args), seed=27)
+    return dino_xcit_file(net), net, model_args
+
+
+def vicregl_convnext_stand_in() -> tuple[dict[str, torch.Tensor], nn.Module, dict[str, Any]]:
+    """VICRegL's ConvNeXt file of a network of timm's convnext_small shrunk to one block of 16 to 128 channels per
+    stage (what the entries' model_args and the stand-in's build), in VICRegL's names."""
+    _, model_args = STAND_INS["vicregl_convnext"]
+    net = vicregl_convnext(31, depths=model_args["depths"], dims=model_args["dims"])
+    return vicregl_convnext_file(net), net, model_args
+
+
 def encoder_dim(arch: str) -> int:
-    return 2048 if arch == "resnet50" else 512
+    return 512 if arch in ("resnet18", "resnet34") else 2048
 
 
 def serialise(checkpoint: Any) -> bytes:
@@ -156,7 +197,7 @@ def published(entry: zoo.ZooEntry, data: bytes, *, arch: str | None = None) -> z
     assert entry.source is not None
     digest = {
         "sha256-prefix": hashlib.sha256(data).hexdigest()[:8],
-        "md5-prefix": hashlib.md5(data).hexdigest()[:8],
+        "md5-prefix": hashlib.md5(data).hexdigest()[: len(entry.source.published_hash or "")],
         "none": None,
     }[entry.source.hash_kind]
     return dataclasses.replace(
@@ -172,7 +213,8 @@ def test_every_converter_the_registry_names_is_tested_here() -> None:
     from simsiam_zoo.convert import CONVERTERS
 
     named = {e.source.converter for e in zoo.ZOO.values() if e.source and not e.unsupported}
-    assert named <= set(CONVERTERS) and named == set(LAYOUTS) | set(VIT_LAYOUTS)
+    vit_converters = {zoo.ZOO[name].source.converter for name in ENTRY_LAYOUTS}
+    assert named <= set(CONVERTERS) and named == set(LAYOUTS) | vit_converters
 
 
 @pytest.mark.parametrize("converter", sorted(LAYOUTS))
@@ -204,29 +246,59 @@ def test_each_layout_downloads_converts_and_loads_in_plain_timm(
     assert (config["architecture"], config["pretrained_cfg"]["license"]) == ("resnet50", entry.license)
 
 
+@pytest.mark.parametrize("name", ["resnet101.densecl_in1k_ep200", "resnet101.simclr_vissl_ep1000"])
+def test_the_resnet101_entries_download_convert_and_load(
+    name: str, source_server: SourceServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DenseCL's ResNet-101 file, laid out as its ResNet-50 one (tools/extract_backbone_weights.py: {'state_dict',
+    'author'}), and VISSL's (the classy_state_dict trunk, which its linear benchmark reads with RESNETS.DEPTH=101)
+    convert with the ResNet-50s' converters: timm's resnet101 gives the torchvision ResNet-101's features."""
+    if name.startswith("resnet101.densecl"):
+        net = _backbone("resnet101", 13)
+        checkpoint: Any = {"state_dict": net.state_dict(), "author": "DenseCL"}
+    else:
+        checkpoint, net = _vissl("resnet101")
+    data = serialise(checkpoint)
+    entry = published(zoo.ZOO[name], data)
+    monkeypatch.setitem(zoo.ZOO, entry.name, entry)
+    source_server.put(entry.source.url, data)
+    loaded = load_backbone(entry.name)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(IMAGE), net.eval()(IMAGE), atol=1e-5, rtol=0)
+    config = json.loads((cached_folder(entry) / "config.json").read_text())
+    assert (loaded.arch, config["architecture"], config["pretrained_cfg"]["license"]) == (
+        "resnet101",
+        "resnet101",
+        entry.license,
+    )
+
+
 def as_test_vit(entry: zoo.ZooEntry, model_args: dict[str, int] | None = None) -> zoo.ZooEntry:
-    """`entry` as timm's `test_vit` (built with `model_args`, else the entry's), at test_vit's own 160 px: a config
-    of another size makes timm build the architecture for it and resample the weights' `pos_embed`."""
+    """`entry` as timm's `test_vit` (or its layout's stand-in, STAND_INS), built with `model_args`, else the
+    entry's, at test_vit's own 160 px: a config of another size makes timm build the architecture for it and
+    resample the weights' `pos_embed`."""
     preprocessing = dataclasses.replace(entry.preprocessing, input_size=(3, 160, 160))
     model_args = entry.model_args if model_args is None else model_args
-    return dataclasses.replace(entry, arch="test_vit", preprocessing=preprocessing, model_args=model_args)
+    arch = STAND_INS.get(entry.source.converter, ("test_vit",))[0]
+    return dataclasses.replace(entry, arch=arch, preprocessing=preprocessing, model_args=model_args)
 
 
-def vit_entry(converter: str, data: bytes, model_args: dict[str, int]) -> zoo.ZooEntry:
-    """The registry's first entry of `converter` as `test_vit` built with `model_args`, publishing `data`."""
-    return as_test_vit(published(first_entry(converter), data), model_args)
+def vit_entry(name: str, data: bytes, model_args: dict[str, int]) -> zoo.ZooEntry:
+    """The registry's entry `name` as `test_vit` built with `model_args`, publishing `data`."""
+    return as_test_vit(published(zoo.ZOO[name], data), model_args)
 
 
-@pytest.mark.parametrize("converter", sorted(VIT_LAYOUTS))
-def test_each_vit_layout_downloads_converts_and_loads_in_plain_timm(
-    converter: str, source_server: SourceServer, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("name", sorted(ENTRY_LAYOUTS))
+def test_each_other_layout_downloads_converts_and_loads_in_plain_timm(
+    name: str, source_server: SourceServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A ViT entry's original file (DINO's backbone file, MoCo v3's checkpoint), as its source's save code lays it
-    out, fetched from its URL and converted: plain timm loads the folder, with the model_args its config carries,
-    and gives the source network's features."""
-    checkpoint, net, model_args = VIT_LAYOUTS[converter]()
+    """An entry's original file (DINO's ViT and XCiT backbone files, MoCo v3's checkpoint, MAE's and iBOT's
+    files, lightly's iBOT and LeJEPA and mmpretrain's checkpoints, VICRegL's ConvNeXt), as its source lays it out,
+    fetched from its URL, checked against the published hash and converted: plain timm loads the folder, with the
+    model_args its config carries, and gives the source network's features."""
+    checkpoint, net, model_args = ENTRY_LAYOUTS[name]()
     data = serialise(checkpoint)
-    entry = vit_entry(converter, data, model_args)
+    entry = vit_entry(name, data, model_args)
     monkeypatch.setitem(zoo.ZOO, entry.name, entry)
     path = source_server.put(entry.source.url, data)
     folder = fetch_entry(entry)  # the original URL's path (DINO's entries load from timm's repo: the next test)
@@ -234,7 +306,7 @@ def test_each_vit_layout_downloads_converts_and_loads_in_plain_timm(
     with torch.no_grad():
         torch.testing.assert_close(model(VIT_IMAGE), vit_features(net, VIT_IMAGE), atol=1e-5, rtol=0)
     config = json.loads((folder / "config.json").read_text())
-    assert (config["architecture"], config.get("model_args", {})) == ("test_vit", model_args)
+    assert (config["architecture"], config.get("model_args", {})) == (entry.arch, model_args)
     assert Preprocessing.from_pretrained_cfg(config["pretrained_cfg"]) == entry.preprocessing
     assert source_server.requests == [(path, None)]
     if not entry.published_by_timm:
@@ -244,31 +316,35 @@ def test_each_vit_layout_downloads_converts_and_loads_in_plain_timm(
             torch.testing.assert_close(loaded.model(VIT_IMAGE), vit_features(net, VIT_IMAGE), atol=1e-5, rtol=0)
 
 
-def timm_hub_repo(folder: Path, state: dict[str, torch.Tensor]) -> Path:
-    """A repo as timm's own Hub repos of DINO's ViTs hold it (timm/vit_small_patch16_224.dino): timm's config with
-    its crop of 0.9, the weights, a card; here for timm's `test_vit`."""
+def timm_hub_repo(folder: Path, state: dict[str, torch.Tensor], *, tag: str, license: str) -> Path:
+    """A repo as timm's own Hub repos of DINO's and MAE's ViTs hold it (timm/vit_small_patch16_224.dino): timm's
+    config with its crop of 0.9, the weights, a card; here for timm's `test_vit`."""
     folder.mkdir(parents=True)
     safetensors.torch.save_file(state, folder / "model.safetensors")
     mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
-    cfg = dict(tag="dino", custom_load=False, input_size=[3, 160, 160], fixed_input_size=True)
+    cfg = dict(tag=tag, custom_load=False, input_size=[3, 160, 160], fixed_input_size=True)
     cfg |= dict(interpolation="bicubic", crop_pct=0.9, crop_mode="center", mean=mean, std=std, num_classes=0)
-    cfg |= dict(pool_size=None, first_conv="patch_embed.proj", classifier="head", license="apache-2.0")
+    cfg |= dict(pool_size=None, first_conv="patch_embed.proj", classifier="head", license=license)
     config = dict(architecture="test_vit", num_classes=0, num_features=64, global_pool="token", pretrained_cfg=cfg)
     (folder / "config.json").write_text(json.dumps(config, indent=2))
-    (folder / CARD_NAME).write_text("---\nlicense: apache-2.0\nlibrary_name: timm\n---\n")
+    (folder / CARD_NAME).write_text(f"---\nlicense: {license}\nlibrary_name: timm\n---\n")
     return folder
 
 
+@pytest.mark.parametrize("name", ["vit_small_patch16_224.dino_in1k", "vit_base_patch16_224.mae_in1k_ep1600"])
 def test_a_vit_entry_timm_publishes_loads_from_timms_repo_with_its_sources_preprocessing(
-    source_server: SourceServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    name: str, source_server: SourceServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """DINO's ViT-S/16 entry points at timm's repo of the same file: loads come from there (the source is not
-    asked, nothing is converted), with DINO's evaluation transform (crop 0.875) rather than the repo's 0.9; the
-    mirror leaves it to timm."""
-    state, net = dino_vit_file()
-    entry = as_test_vit(zoo.ZOO["vit_small_patch16_224.dino_in1k"])
+    """DINO's and MAE's entries point at timm's repo of the same file: loads come from there (the source is not
+    asked, nothing is converted), with the source's evaluation transform (crop 0.875) rather than the repo's 0.9;
+    the mirror leaves it to timm."""
+    checkpoint, net, _ = ENTRY_LAYOUTS[name]()
+    entry = as_test_vit(zoo.ZOO[name])
     monkeypatch.setitem(zoo.ZOO, entry.name, entry)
-    repo = timm_hub_repo(tmp_path / "timm" / "vit_small_patch16_224.dino", state)
+    hub_id = entry.hub_id
+    # The repo holds the weights as timm's pretrained cfg loads them from the source file.
+    state = convert_state_dict(checkpoint, source="timm_vit")[1]
+    repo = timm_hub_repo(tmp_path / hub_id, state, tag=hub_id.rpartition(".")[2], license=entry.license)
     asked = []
 
     def download_hub_repo(repo_id: str, *, revision: str | None = None) -> Path:
@@ -277,17 +353,17 @@ def test_a_vit_entry_timm_publishes_loads_from_timms_repo_with_its_sources_prepr
 
     monkeypatch.setattr("simsiam_zoo.loader.download_hub_repo", download_hub_repo)
     loaded = load_backbone(entry.name)
-    assert asked == [("timm/vit_small_patch16_224.dino", None)] and source_server.requests == []
+    assert asked == [(hub_id, None)] and source_server.requests == []
     assert loaded.preprocessing == entry.preprocessing
     assert (entry.preprocessing.interpolation, entry.preprocessing.crop_pct) == ("bicubic", 0.875)
-    assert (loaded.hub_id, loaded.license) == ("timm/vit_small_patch16_224.dino", {"license": "apache-2.0"})
+    assert (loaded.hub_id, loaded.license) == (hub_id, {"license": entry.license})
     with torch.no_grad():
         torch.testing.assert_close(loaded.model(VIT_IMAGE), vit_features(net, VIT_IMAGE), atol=1e-5, rtol=0)
     assert load_backbone(entry.name, hub_dir=tmp_path).preprocessing.crop_pct == 0.875  # a local hub, the same
     [mirrored] = mirror_entries([entry.name], org="zoo-mirror", dry_run=True, progress=False)
     assert (mirrored.action, mirrored.reason) == (
         "skipped",
-        "timm publishes these weights as hf-hub:timm/vit_small_patch16_224.dino, which loads of the entry use",
+        f"timm publishes these weights as hf-hub:{hub_id}, which loads of the entry use",
     )
 
 
@@ -296,9 +372,10 @@ def test_a_vit_entry_runs_extract_knn_and_finetune(
 ) -> None:
     """MoCo v3's ViT-S entry (as test_vit with its own head count) from its source URL through the commands: the
     features are the converted model's, kNN reads them, and the fine-tuned classifier keeps the head count."""
-    checkpoint, net, model_args = VIT_LAYOUTS["mocov3_vit"]()
+    name = "vit_small_patch16_224.mocov3_in1k_ep300"
+    checkpoint, net, model_args = ENTRY_LAYOUTS[name]()
     data = serialise(checkpoint)
-    entry = vit_entry("mocov3_vit", data, model_args)
+    entry = vit_entry(name, data, model_args)
     monkeypatch.setitem(zoo.ZOO, entry.name, entry)
     source_server.put(entry.source.url, data)
     for split in ("train", "val"):

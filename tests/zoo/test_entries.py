@@ -49,12 +49,33 @@ def test_entries_on_timms_hub_are_the_files_timms_pretrained_cfgs_name() -> None
     """An entry that loads from timm's repo instead of its source must be the file timm's cfg made that repo from,
     for that architecture; its own preprocessing (its source's) is kept."""
     on_timm = [entry for entry in ZOO.values() if entry.published_by_timm]
-    assert len(on_timm) == 4
+    assert {entry.method for entry in on_timm} == {"dino", "mae"} and len(on_timm) == 7
     for entry in on_timm:
         cfg = timm.models.get_pretrained_cfg(entry.hub_id.removeprefix("timm/"))
         assert entry.hub_id.removeprefix("timm/").partition(".")[0] == entry.arch, entry.name
         assert cfg.hf_hub_id in ("timm/", entry.hub_id) and cfg.url == entry.source.url, entry.name
         assert (cfg.crop_pct, entry.preprocessing.crop_pct) == (0.9, 0.875), entry.name
+
+
+def test_mae_entries_pool_as_maes_linear_probe() -> None:
+    """MAE's linear probe reads the class token after the final norm (models_vit.py with global_pool=False), which
+    must be what timm builds for the architecture by default: timm's repo config sets no pooling of its own."""
+    import torch
+
+    mae = [entry for entry in ZOO.values() if entry.method == "mae" and entry.published_by_timm]
+    assert [entry.arch for entry in mae] == ["vit_base_patch16_224", "vit_large_patch16_224", "vit_huge_patch14_224"]
+    for entry in mae:
+        with torch.device("meta"):
+            model = timm.create_model(entry.arch, num_classes=0)
+        assert (model.global_pool, type(model.fc_norm).__name__, entry.model_args) == ("token", "Identity", {})
+        assert (entry.preprocessing.interpolation, entry.preprocessing.crop_pct) == ("bicubic", 0.875), entry.name
+
+
+def test_each_entrys_results_on_a_dataset_have_one_source() -> None:
+    """A card's model-index keeps one source per dataset (hub/cards.py model_index)."""
+    for entry in ZOO.values():
+        sources = {(result.dataset, result.source_url) for result in entry.results}
+        assert len(sources) == len({dataset for dataset, _ in sources}), entry.name
 
 
 def test_readme_model_table_is_generated_from_the_registry() -> None:

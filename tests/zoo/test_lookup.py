@@ -17,7 +17,8 @@ def test_old_names_still_resolve() -> None:
 
 def test_selection_filters_and_order() -> None:
     mocov3 = [e.name for e in select_entries("mocov3", license="APACHE-2.0")]
-    assert mocov3 == [f"resnet50.mocov3_mmpretrain_ep{n}" for n in (100, 300, 800)]
+    vits = [f"vit_{size}_patch16_224.mocov3_mmpretrain_ep300" for size in ("base", "large", "small")]
+    assert mocov3 == [f"resnet50.mocov3_mmpretrain_ep{n}" for n in (100, 300, 800)] + vits
     assert {e.method for e in select_entries(method="swav")} == {"swav"}
     assert "resnet50.byol_in1k" not in {e.name for e in select_entries()}
     assert "resnet50.byol_in1k" in {e.name for e in select_entries(include_unsupported=True)}
@@ -25,10 +26,14 @@ def test_selection_filters_and_order() -> None:
 
 def test_selection_and_models_by_architecture() -> None:
     small = [e.name for e in select_entries(arch="VIT_SMALL_PATCH16_224")]
-    assert small == ["vit_small_patch16_224.dino_in1k", "vit_small_patch16_224.mocov3_in1k_ep300"]
+    tags = ["dino_in1k", "dino_lightly_ep100", "ibot_lightly_ep100", "ibot_in1k_ep800", "lejepa_lightly_ep100"]
+    tags += ["mocov3_in1k_ep300", "mocov3_mmpretrain_ep300"]
+    assert small == [f"vit_small_patch16_224.{tag}" for tag in tags]
     done = run_cli("models", "--arch", "vit_base_patch16_224", "--json")
     rows = {row["name"]: row for row in json.loads(done.stdout)}
-    assert set(rows) == {"vit_base_patch16_224.dino_in1k", "vit_base_patch16_224.mocov3_in1k_ep300"}
+    tags = ("dino_in1k", "mocov3_in1k_ep300", "mocov3_mmpretrain_ep300", "mae_in1k_ep1600", "mae_lightly_ep100")
+    tags += ("ibot_in1k", "ibot_in1k_randmask", *(f"mae_mmpretrain_ep{n}" for n in (300, 400, 800, 1600)))
+    assert set(rows) == {f"vit_base_patch16_224.{tag}" for tag in tags}
     assert rows["vit_base_patch16_224.dino_in1k"]["hub_id"] == "timm/vit_base_patch16_224.dino"
     listing = run_cli("models", "--arch", "resnet50").stdout.splitlines()
     assert listing[-1].startswith(f"{len(select_entries(arch='resnet50'))} models")

@@ -1,0 +1,40 @@
+"""lightly's ImageNet ViT benchmarks (benchmarks/imagenet/vitb16/*.py): Lightning checkpoints whose networks hold a
+timm `VisionTransformer`, inside lightly's `MaskedVisionTransformerTIMM` (as its `vit`, beside a `mask_token`) or bare
+(LeJEPA). The network they evaluate is `teacher_backbone` (iBOT) or `backbone` (DINO's teacher, MAE's encoder,
+LeJEPA's ViT), beside a student copy, projection heads, a decoder and the online classifier; a timm ViT's own
+classifier `head` (built with 1000 classes and never trained) is dropped."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from simsiam_zoo.errors import listed
+
+from ._common import ConversionError, Converter, StateDict, strip_prefix
+from ._vit import finalize_vit, has_vit
+
+# The evaluated network's ViT, in the order tried: DINO's `student_backbone.vit.` holds no `backbone.vit.` prefix, and
+# a wrapped ViT has no `backbone.cls_token`.
+_PREFIXES = ("teacher_backbone.vit.", "backbone.vit.", "backbone.")
+
+
+def _prefix(state_dict: StateDict) -> str | None:
+    return next((prefix for prefix in _PREFIXES if has_vit(state_dict, prefix)), None)
+
+
+def convert(state_dict: StateDict) -> dict[str, Tensor]:
+    prefix = _prefix(state_dict)
+    if prefix is None:
+        raise ConversionError(
+            f"lightly_vit: no ViT under {' or '.join(_PREFIXES)}; keys: {listed(state_dict, limit=8)}"
+        )
+    return finalize_vit(strip_prefix(state_dict, prefix), source="lightly_vit")
+
+
+CONVERTER = Converter(
+    name="lightly_vit",
+    description="lightly ViT benchmark .ckpt (teacher_backbone.vit.*, backbone.vit.* or backbone.* beside "
+    "student_backbone.*, projection heads, online_classifier.*)",
+    detect=lambda state_dict: _prefix(state_dict) is not None,
+    convert=convert,
+)

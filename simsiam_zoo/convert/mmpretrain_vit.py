@@ -1,0 +1,59 @@
+"""mmpretrain's (mmselfsup 1.x) ViT pre-training checkpoints, as its MoCo v3 and MAE releases hold them: an mmengine
+checkpoint `{'meta', 'state_dict'}` whose `backbone.*` is mmpretrain's `VisionTransformer` (`MoCoV3ViT`, `MAEViT`,
+their fixed sin-cos `pos_embed` kept as a parameter), beside what is dropped: MoCo v3's projector `neck.*`,
+predictor `head.*` and EMA copy `momentum_encoder.*`, MAE's decoder `neck.*`.
+
+mmpretrain names its modules otherwise than timm (mmpretrain/models/backbones/vision_transformer.py): the patch
+embedding's conv `patch_embed.projection`, blocks `layers.i` of `ln1`, `attn.qkv`, `attn.proj`, `ln2` and mmcv's FFN
+(`ffn.layers.0.0` then `ffn.layers.1`), the final norm `ln1`. Attention reads qkv as timm does (q, k, v, then
+heads); with `out_type='cls_token'` and `final_norm` its output is timm's class token after `norm`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from torch import Tensor
+
+from simsiam_zoo.errors import listed
+
+from ._common import ConversionError, Converter, StateDict, strip_prefix
+from ._vit import finalize_vit
+
+_PREFIX = "backbone."
+_ANCHORS = ("patch_embed.projection.weight", "layers.0.attn.qkv.weight")
+# (mmpretrain's name, timm's), tried in order on the whole key.
+_RENAMES = (
+    (re.compile(r"patch_embed\.projection\.(weight|bias)"), r"patch_embed.proj.\1"),
+    (re.compile(r"layers\.(\d+)\.ln([12])\.(weight|bias)"), r"blocks.\1.norm\2.\3"),
+    (re.compile(r"layers\.(\d+)\.attn\.(qkv|proj)\.(weight|bias)"), r"blocks.\1.attn.\2.\3"),
+    (re.compile(r"layers\.(\d+)\.ffn\.layers\.0\.0\.(weight|bias)"), r"blocks.\1.mlp.fc1.\2"),
+    (re.compile(r"layers\.(\d+)\.ffn\.layers\.1\.(weight|bias)"), r"blocks.\1.mlp.fc2.\2"),
+    (re.compile(r"ln1\.(weight|bias)"), r"norm.\1"),
+)
+
+
+def detect(state_dict: StateDict) -> bool:
+    return all(_PREFIX + anchor in state_dict for anchor in _ANCHORS)
+
+
+def _renamed(key: str) -> str:
+    """timm's name; a key no rule names stays as it is, for finalize_vit to refuse as another architecture's."""
+    return next((pattern.sub(timm, key) for pattern, timm in _RENAMES if pattern.fullmatch(key)), key)
+
+
+def convert(state_dict: StateDict) -> dict[str, Tensor]:
+    if not detect(state_dict):
+        anchors = " and ".join(_PREFIX + anchor for anchor in _ANCHORS)
+        raise ConversionError(f"mmpretrain_vit: no {anchors}; keys: {listed(state_dict, limit=8)}")
+    backbone = strip_prefix(state_dict, _PREFIX)
+    return finalize_vit({_renamed(key): value for key, value in backbone.items()}, source="mmpretrain_vit")
+
+
+CONVERTER = Converter(
+    name="mmpretrain_vit",
+    description="mmpretrain ViT checkpoint, MoCo v3's or MAE's (backbone.patch_embed.projection, "
+    "backbone.layers.N.ln1/attn/ffn/ln2, backbone.ln1; neck.*, head.*, momentum_encoder.* dropped)",
+    detect=detect,
+    convert=convert,
+)
