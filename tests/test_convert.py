@@ -6,9 +6,7 @@ import argparse
 import copy
 import os
 import pickle
-import re
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,43 +17,32 @@ from safetensors.torch import save_file
 from timm.models.vision_transformer import VisionTransformer
 from timm.models.xcit import Xcit
 from torch import Tensor, nn
-from torchvision import models
 
 from simsiam_zoo.convert import CONVERTERS, convert_state_dict, detect_format, load_checkpoint_file
 from simsiam_zoo.convert.detectron2 import to_detectron2, write_detectron2_pickle
 from simsiam_zoo.errors import ConversionError
-
-
-def _resnet(arch: str, seed: int) -> nn.Module:
-    """A torchvision ResNet with random weights and non-trivial BN statistics."""
-    torch.manual_seed(seed)
-    net = getattr(models, arch)()
-    with torch.no_grad():
-        for module in net.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.normal_(0.0, 0.1)
-                module.running_mean.normal_(0.0, 0.1)
-                module.running_var.uniform_(0.5, 2.0)
-                module.num_batches_tracked.fill_(seed + 100)
-    return net.eval()
-
-
-def _mlp(in_dim: int, out_dim: int) -> nn.Sequential:
-    """Stand-in projector / predictor: its key names (N.weight, N.running_mean) are what matter."""
-    hidden = 16
-    return nn.Sequential(
-        nn.Linear(in_dim, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, out_dim)
-    )
-
-
-class _Wrapper(nn.Module):
-    """A module with named children, like the sources' model classes (and DDP's `module`)."""
-
-    def __init__(self, **children: nn.Module) -> None:
-        super().__init__()
-        for name, child in children.items():
-            self.add_module(name, child)
+from tests.checkpoints import (
+    LIGHTLY_IBOT_ARGS,
+    MOCOV3_TEST_ARGS,
+    VICREGL_ARGS,
+    VIT_IMAGE,
+    Wrapper,
+    dino_vit_file,
+    dino_xcit_file,
+    ibot_vit_file,
+    lightly_vit_checkpoint,
+    mae_vit_file,
+    mlp,
+    mmpretrain_vit_checkpoint,
+    mocov3_vit_checkpoint,
+    randomise_xcit,
+    seeded_resnet,
+    sincos_pos_embed,
+    vicregl_convnext,
+    vicregl_convnext_file,
+    vissl_trunk,
+    vit_features,
+)
 
 
 def _check(
@@ -91,11 +78,11 @@ def _check(
 
 @pytest.mark.parametrize(("ddp", "arch"), [(True, "resnet50"), (False, "resnet18")], ids=["ddp", "single-gpu"])
 def test_official_simsiam(tmp_path: Path, ddp: bool, arch: str) -> None:
-    encoder = _resnet(arch, seed=0)
-    encoder.fc = _mlp(encoder.fc.in_features, 32)  # SimSiam puts its projector in encoder.fc
-    model = _Wrapper(encoder=encoder, predictor=_mlp(32, 32))
+    encoder = seeded_resnet(arch, seed=0)
+    encoder.fc = mlp(encoder.fc.in_features, 32)  # SimSiam puts its projector in encoder.fc
+    model = Wrapper(encoder=encoder, predictor=mlp(32, 32))
     if ddp:
-        model = _Wrapper(module=model)
+        model = Wrapper(module=model)
     checkpoint = {"epoch": 100, "arch": arch, "state_dict": model.state_dict(), "optimizer": {}}
     out = _check(tmp_path, "checkpoint_0099.pth.tar", checkpoint, encoder, arch, "official_simsiam")
     assert ("layer4.2.bn3.running_var" in out) == (arch == "resnet50")
@@ -104,56 +91,56 @@ def test_official_simsiam(tmp_path: Path, ddp: bool, arch: str) -> None:
 
 @pytest.mark.parametrize("ddp", [True, False], ids=["module-prefix", "no-prefix"])
 def test_moco_v2(tmp_path: Path, ddp: bool) -> None:
-    encoder_q = _resnet("resnet18", seed=1)
+    encoder_q = seeded_resnet("resnet18", seed=1)
     encoder_q.fc = nn.Sequential(nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 128))
-    model = _Wrapper(encoder_q=encoder_q, encoder_k=_resnet("resnet18", seed=2))
+    model = Wrapper(encoder_q=encoder_q, encoder_k=seeded_resnet("resnet18", seed=2))
     model.register_buffer("queue", torch.randn(128, 64))
     model.register_buffer("queue_ptr", torch.zeros(1, dtype=torch.long))
     if ddp:
-        model = _Wrapper(module=model)
+        model = Wrapper(module=model)
     checkpoint = {"epoch": 200, "arch": "resnet18", "state_dict": model.state_dict()}
     _check(tmp_path, "moco_v2.pth.tar", checkpoint, encoder_q, "resnet18", "moco")
 
 
 def test_moco_v3(tmp_path: Path) -> None:
-    base = _resnet("resnet18", seed=3)
-    base.fc = _mlp(512, 32)
-    momentum = _resnet("resnet18", seed=4)
-    model = _Wrapper(module=_Wrapper(base_encoder=base, momentum_encoder=momentum, predictor=_mlp(32, 32)))
+    base = seeded_resnet("resnet18", seed=3)
+    base.fc = mlp(512, 32)
+    momentum = seeded_resnet("resnet18", seed=4)
+    model = Wrapper(module=Wrapper(base_encoder=base, momentum_encoder=momentum, predictor=mlp(32, 32)))
     _check(tmp_path, "r-50-100ep.pth.tar", {"state_dict": model.state_dict()}, base, "resnet18", "moco")
 
 
 def test_solo_learn(tmp_path: Path) -> None:
-    backbone = _resnet("resnet18", seed=5)
+    backbone = seeded_resnet("resnet18", seed=5)
     backbone.fc = nn.Identity()  # solo-learn removes the classifier from its backbones
-    momentum = _resnet("resnet18", seed=6)
+    momentum = seeded_resnet("resnet18", seed=6)
     momentum.fc = nn.Identity()
-    model = _Wrapper(
+    model = Wrapper(
         backbone=backbone,
-        projector=_mlp(512, 32),
-        predictor=_mlp(32, 32),
+        projector=mlp(512, 32),
+        predictor=mlp(32, 32),
         classifier=nn.Linear(512, 10),
         momentum_backbone=momentum,
-        momentum_projector=_mlp(512, 32),
+        momentum_projector=mlp(512, 32),
     )
     checkpoint = {"epoch": 9, "global_step": 90, "state_dict": model.state_dict(), "loops": {}}
     _check(tmp_path, "simsiam-ep=9.ckpt", checkpoint, backbone, "resnet18", "solo_learn")
 
 
 def test_mmselfsup(tmp_path: Path) -> None:
-    backbone = _resnet("resnet18", seed=7)
+    backbone = seeded_resnet("resnet18", seed=7)
     backbone.fc = nn.Identity()  # mmcv's ResNet has no classifier
     neck = nn.ModuleDict({"fc0": nn.Linear(512, 16), "bn0": nn.BatchNorm1d(16), "fc1": nn.Linear(16, 32)})
-    head = _Wrapper(predictor=nn.ModuleDict({"fc0": nn.Linear(32, 16), "bn0": nn.BatchNorm1d(16)}))
-    model = _Wrapper(backbone=backbone, neck=neck, head=head)
+    head = Wrapper(predictor=nn.ModuleDict({"fc0": nn.Linear(32, 16), "bn0": nn.BatchNorm1d(16)}))
+    model = Wrapper(backbone=backbone, neck=neck, head=head)
     checkpoint = {"meta": {"mmselfsup_version": "1.0.0", "epoch": 100}, "state_dict": model.state_dict()}
     _check(tmp_path, "simsiam_resnet18_8xb32-coslr-100e.pth", checkpoint, backbone, "resnet18", "mmselfsup")
 
 
 def test_bare_backbone_prefix_is_mmselfsup_and_converts_as_solo_learn_too(tmp_path: Path) -> None:
-    backbone = _resnet("resnet18", seed=8)
+    backbone = seeded_resnet("resnet18", seed=8)
     backbone.fc = nn.Identity()
-    checkpoint = {"state_dict": _Wrapper(backbone=backbone).state_dict()}
+    checkpoint = {"state_dict": Wrapper(backbone=backbone).state_dict()}
     out = _check(tmp_path, "backbone.pth", checkpoint, backbone, "resnet18", "mmselfsup")
     _, as_solo = convert_state_dict(checkpoint, source="solo_learn")
     assert all(torch.equal(as_solo[key], out[key]) for key in out)
@@ -161,13 +148,13 @@ def test_bare_backbone_prefix_is_mmselfsup_and_converts_as_solo_learn_too(tmp_pa
 
 @pytest.mark.parametrize("layout", ["lightning", "tutorial"])
 def test_lightly(tmp_path: Path, layout: str) -> None:
-    resnet = _resnet("resnet18", seed=9)
+    resnet = seeded_resnet("resnet18", seed=9)
     backbone = nn.Sequential(*list(resnet.children())[:-1])
     if layout == "lightning":
-        model = _Wrapper(
+        model = Wrapper(
             backbone=backbone,
-            projection_head=_Wrapper(layers=_mlp(512, 32)),
-            prediction_head=_Wrapper(layers=_mlp(32, 32)),
+            projection_head=Wrapper(layers=mlp(512, 32)),
+            prediction_head=Wrapper(layers=mlp(32, 32)),
             backbone_momentum=copy.deepcopy(backbone),
         )
         checkpoint = {"epoch": 3, "state_dict": model.state_dict()}
@@ -176,15 +163,10 @@ def test_lightly(tmp_path: Path, layout: str) -> None:
     _check(tmp_path, "lightly.ckpt", checkpoint, resnet, "resnet18", "lightly")
 
 
-def _vissl_trunk(net: nn.Module) -> nn.Module:
-    names = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool")
-    return _Wrapper(_feature_blocks=nn.ModuleDict({name: getattr(net, name) for name in names}))
-
-
 @pytest.mark.parametrize("layout", ["classy_state_dict", "flat-model", "model_state_dict"])
 def test_vissl(tmp_path: Path, layout: str) -> None:
-    net = _resnet("resnet18", seed=10)
-    model = _Wrapper(trunk=_vissl_trunk(net), heads=nn.ModuleList([_Wrapper(clf=_mlp(512, 32))]))
+    net = seeded_resnet("resnet18", seed=10)
+    model = Wrapper(trunk=vissl_trunk(net), heads=nn.ModuleList([Wrapper(clf=mlp(512, 32))]))
     if layout == "classy_state_dict":
         trunk = model.trunk.state_dict()
         heads = model.heads.state_dict()
@@ -201,7 +183,7 @@ def test_vissl(tmp_path: Path, layout: str) -> None:
 
 @pytest.mark.parametrize("release", ["dino", "barlowtwins", "vicreg", "densecl"])
 def test_backbone_only_releases_are_plain_torchvision_names(tmp_path: Path, release: str) -> None:
-    net = _resnet("resnet18", seed=11)
+    net = seeded_resnet("resnet18", seed=11)
     net.fc = nn.Identity()  # MultiCropWrapper (DINO), `backbone.fc = Identity()` (Barlow Twins): no classifier
     checkpoint: dict[str, Any] = net.state_dict()
     if release == "densecl":  # tools/extract_backbone_weights.py
@@ -210,25 +192,25 @@ def test_backbone_only_releases_are_plain_torchvision_names(tmp_path: Path, rele
 
 
 def test_swav_hub_file_drops_projection_head_and_prototypes(tmp_path: Path) -> None:
-    net = _resnet("resnet18", seed=15)
+    net = seeded_resnet("resnet18", seed=15)
     net.fc = nn.Identity()
     # swav's src/resnet50.py: the heads are attributes of the ResNet itself; the DDP model is saved as is.
     swav = copy.deepcopy(net)
-    swav.add_module("projection_head", _mlp(512, 32))
+    swav.add_module("projection_head", mlp(512, 32))
     swav.add_module("prototypes", nn.Linear(32, 100, bias=False))
     del swav.fc
-    _check(tmp_path, "swav_800ep_pretrain.pth.tar", _Wrapper(module=swav).state_dict(), net, "resnet18", "swav")
+    _check(tmp_path, "swav_800ep_pretrain.pth.tar", Wrapper(module=swav).state_dict(), net, "resnet18", "swav")
 
 
 @pytest.mark.parametrize("release", ["barlowtwins", "vicregl"])
 def test_barlowtwins_and_vicreg_full_checkpoints(tmp_path: Path, release: str) -> None:
-    backbone = _resnet("resnet18", seed=16)
+    backbone = seeded_resnet("resnet18", seed=16)
     backbone.fc = nn.Identity()
     if release == "vicregl":  # main_vicregl.py: VICRegL(backbone, maps_projector, projector, classifier)
-        heads = {"maps_projector": _mlp(512, 32), "projector": _mlp(512, 32), "classifier": nn.Linear(512, 10)}
+        heads = {"maps_projector": mlp(512, 32), "projector": mlp(512, 32), "classifier": nn.Linear(512, 10)}
     else:
-        heads = {"projector": _mlp(512, 32), "bn": nn.BatchNorm1d(32, affine=False)}
-    model = _Wrapper(module=_Wrapper(backbone=backbone, **heads))
+        heads = {"projector": mlp(512, 32), "bn": nn.BatchNorm1d(32, affine=False)}
+    model = Wrapper(module=Wrapper(backbone=backbone, **heads))
     checkpoint = {"epoch": 1000, "model": model.state_dict(), "optimizer": {"state": {}, "param_groups": []}}
     _check(tmp_path, "checkpoint.pth", checkpoint, backbone, "resnet18", "barlowtwins_vicreg")
 
@@ -250,13 +232,13 @@ def test_lightly_benchmark_lightning_checkpoint_with_hyper_parameters(
     for name in ("lightning_fabric", "lightning_fabric.utilities", "lightning_fabric.utilities.data"):
         monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
     sys.modules["lightning_fabric.utilities.data"].AttributeDict = AttributeDict  # type: ignore[attr-defined]
-    backbone = _resnet("resnet18", seed=17)
+    backbone = seeded_resnet("resnet18", seed=17)
     backbone.fc = nn.Identity()
     teacher = copy.deepcopy(backbone)
-    model = _Wrapper(
+    model = Wrapper(
         backbone=backbone,
-        projection_head=_Wrapper(layers=_mlp(512, 32)),
-        online_classifier=_Wrapper(classification_head=nn.Linear(512, 10)),
+        projection_head=Wrapper(layers=mlp(512, 32)),
+        online_classifier=Wrapper(classification_head=nn.Linear(512, 10)),
         **{momentum_name: teacher},
     )
     checkpoint = {
@@ -276,10 +258,10 @@ def test_lightly_benchmark_lightning_checkpoint_with_hyper_parameters(
 
 @pytest.mark.parametrize("copy_name", ["target_net.module", "momentum_encoder.module", "encoder_k.module"])
 def test_mmpretrain_momentum_copies_are_dropped(tmp_path: Path, copy_name: str) -> None:
-    backbone = _resnet("resnet18", seed=18)
+    backbone = seeded_resnet("resnet18", seed=18)
     backbone.fc = nn.Identity()
-    momentum = _Wrapper(backbone=_resnet("resnet18", seed=19), neck=_mlp(512, 32))
-    model = _Wrapper(backbone=backbone, neck=_mlp(512, 32), head=_Wrapper(predictor=_mlp(32, 32)))
+    momentum = Wrapper(backbone=seeded_resnet("resnet18", seed=19), neck=mlp(512, 32))
+    model = Wrapper(backbone=backbone, neck=mlp(512, 32), head=Wrapper(predictor=mlp(32, 32)))
     state = {**model.state_dict(), **{f"{copy_name}.{k}": v for k, v in momentum.state_dict().items()}}
     checkpoint = {"meta": {"epoch": 200}, "state_dict": state}
     _check(
@@ -297,15 +279,15 @@ def test_mmselfsup_0x_checkpoint_with_the_backbone_under_two_names(tmp_path: Pat
     """mmselfsup 0.x BYOL / InterCLR-MoCo: `online_net` / `encoder_q` = Sequential(backbone, neck), with
     `self.backbone = online_net[0]`; mmcv's get_state_dict does not deduplicate, so the weights are both under
     `online_net.0.*` and `backbone.*`, beside the momentum copy `target_net.0.*` / `encoder_k.0.*`."""
-    backbone = _resnet("resnet18", seed=20)
+    backbone = seeded_resnet("resnet18", seed=20)
     backbone.fc = nn.Identity()
-    momentum = _resnet("resnet18", seed=21)
+    momentum = seeded_resnet("resnet18", seed=21)
     momentum.fc = nn.Identity()
     online, target = ("online_net", "target_net") if algorithm == "byol" else ("encoder_q", "encoder_k")
-    neck = _mlp(512, 32)
-    model = _Wrapper(**{online: nn.Sequential(backbone, neck), target: nn.Sequential(momentum, _mlp(512, 32))})
+    neck = mlp(512, 32)
+    model = Wrapper(**{online: nn.Sequential(backbone, neck), target: nn.Sequential(momentum, mlp(512, 32))})
     model.backbone, model.neck = backbone, neck
-    model.head = _Wrapper(predictor=_mlp(32, 32))
+    model.head = Wrapper(predictor=mlp(32, 32))
     state = model.state_dict()
     assert "backbone.conv1.weight" in state and f"{online}.0.conv1.weight" in state
     checkpoint = {"meta": {"mmselfsup_version": "0.11.0", "epoch": 200}, "state_dict": state}
@@ -316,11 +298,11 @@ def test_mmselfsup_0x_checkpoint_with_the_backbone_under_two_names(tmp_path: Pat
 def test_mmpretrain_spark_sparse_resnet(tmp_path: Path) -> None:
     """mmpretrain SparK: the SparseResNet keeps ResNet's parameter names (sparse conv / BN subclasses), beside
     SparK's own `mask_tokens`, `enc_dec_norms`, `enc_dec_projectors` and the decoder neck."""
-    backbone = _resnet("resnet18", seed=22)
+    backbone = seeded_resnet("resnet18", seed=22)
     backbone.fc = nn.Identity()
-    model = _Wrapper(
+    model = Wrapper(
         backbone=backbone,
-        neck=_mlp(512, 32),
+        neck=mlp(512, 32),
         head=nn.Identity(),
         enc_dec_norms=nn.ModuleList([nn.BatchNorm2d(8)]),
         enc_dec_projectors=nn.ModuleList([nn.Conv2d(8, 8, 1)]),
@@ -333,9 +315,9 @@ def test_mmpretrain_spark_sparse_resnet(tmp_path: Path) -> None:
 
 def test_dino_full_checkpoint_uses_teacher(tmp_path: Path) -> None:
     def multicrop(seed: int) -> tuple[nn.Module, nn.Module]:
-        backbone = _resnet("resnet18", seed=seed)
+        backbone = seeded_resnet("resnet18", seed=seed)
         backbone.fc = nn.Identity()
-        return _Wrapper(module=_Wrapper(backbone=backbone, head=_mlp(512, 32))), backbone
+        return Wrapper(module=Wrapper(backbone=backbone, head=mlp(512, 32))), backbone
 
     student, _ = multicrop(12)
     teacher, teacher_backbone = multicrop(13)
@@ -347,96 +329,6 @@ def test_dino_full_checkpoint_uses_teacher(tmp_path: Path) -> None:
         "dino_loss": {"center": torch.zeros(1, 32)},
     }
     _check(tmp_path, "checkpoint.pth", checkpoint, teacher_backbone, "resnet18", "dino")
-
-
-# ------------------------------------------------------------------------------------------ vision transformers
-
-# The sources' ViTs at the size of timm's `test_vit` (160 px in 16-px patches, 64-d, 6 blocks, MLP ratio 3), built
-# as DINO's vision_transformer.py and MoCo v3's vits.py build theirs: qkv bias, LayerNorm eps 1e-6.
-TEST_VIT = dict(img_size=160, patch_size=16, embed_dim=64, depth=6, num_heads=2, mlp_ratio=3, qkv_bias=True)
-# MoCo v3's ViT-Small has 12 heads where timm's has 6 (vits.py:115-118); its stand-in has 4 where test_vit has 2.
-MOCOV3_TEST_ARGS = {"num_heads": 4}
-VIT_IMAGE = torch.randn(2, 3, 160, 160, generator=torch.Generator().manual_seed(2))
-
-
-def _vit(seed: int, **overrides: Any) -> VisionTransformer:
-    """A timm VisionTransformer of TEST_VIT's size with random weights, LayerNorms and embeddings included, and
-    attention as peaked as a trained one's (with timm's small init every head attends nearly uniformly, and the
-    number of heads would hardly change the features)."""
-    torch.manual_seed(seed)
-    net = VisionTransformer(**{**TEST_VIT, **overrides}, norm_layer=partial(nn.LayerNorm, eps=1e-6))
-    with torch.no_grad():
-        for module in net.modules():
-            if isinstance(module, nn.LayerNorm):
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.normal_(0.0, 0.1)
-        for block in net.blocks:
-            block.attn.qkv.weight.normal_(0.0, 0.25)
-        net.cls_token.normal_()
-        net.pos_embed.normal_(0.0, 0.5)
-    return net.eval()
-
-
-def vit_features(net: VisionTransformer, image: Tensor) -> Tensor:
-    """What the sources evaluate: the class token after `norm`, before any head (DINO's forward, timm 0.4.9's
-    pre-logits that MoCo v3's main_lincls.py feeds its classifier)."""
-    with torch.no_grad():
-        return net.forward_head(net.forward_features(image), pre_logits=True)
-
-
-def _dino_layout(depth: int) -> set[str]:
-    """The keys of DINO's VisionTransformer(num_classes=0) (vision_transformer.py:134-159): its backbone files."""
-    block = ("norm1", "attn.qkv", "attn.proj", "norm2", "mlp.fc1", "mlp.fc2")
-    modules = ["patch_embed.proj", "norm", *(f"blocks.{i}.{name}" for i in range(depth) for name in block)]
-    return {"cls_token", "pos_embed", *(f"{module}.{p}" for module in modules for p in ("weight", "bias"))}
-
-
-def dino_vit_file(seed: int = 20) -> tuple[dict[str, Tensor], VisionTransformer]:
-    """A DINO backbone-only ViT file: the state dict of its `vit_small(num_classes=0)` (hubconf.py loads the released
-    files into that model with strict=True), and the network it is."""
-    net = _vit(seed, num_classes=0)
-    state = dict(net.state_dict())
-    assert set(state) == _dino_layout(TEST_VIT["depth"])  # the names of DINO's own model
-    return state, net
-
-
-def _sincos_pos_embed(net: VisionTransformer) -> Tensor:
-    """VisionTransformerMoCo.build_2d_sincos_position_embedding (vits.py:53-69): fixed, the class token's zero."""
-    h, w = net.patch_embed.grid_size
-    grid = (torch.arange(w, dtype=torch.float32), torch.arange(h, dtype=torch.float32))
-    grid_w, grid_h = torch.meshgrid(*grid, indexing="ij")  # torch.meshgrid's default then
-    omega = 1.0 / 10000.0 ** (torch.arange(net.embed_dim // 4, dtype=torch.float32) / (net.embed_dim // 4))
-    out_w, out_h = grid_w.flatten()[:, None] * omega, grid_h.flatten()[:, None] * omega
-    pos = torch.cat([out_w.sin(), out_w.cos(), out_h.sin(), out_h.cos()], dim=1)
-    return torch.cat([torch.zeros(1, net.embed_dim), pos])[None]
-
-
-def _moco_mlp(layers: int, in_dim: int, mlp_dim: int, out_dim: int) -> nn.Sequential:
-    """moco-v3 builder.py `MoCo._build_mlp`: Linear without bias, BN and ReLU between, a BN without affine last."""
-    mlp: list[nn.Module] = []
-    for layer in range(layers):
-        dim1, dim2 = in_dim if layer == 0 else mlp_dim, out_dim if layer == layers - 1 else mlp_dim
-        mlp.append(nn.Linear(dim1, dim2, bias=False))
-        mlp += [nn.BatchNorm1d(dim2), nn.ReLU()] if layer < layers - 1 else [nn.BatchNorm1d(dim2, affine=False)]
-    return nn.Sequential(*mlp)
-
-
-def mocov3_vit_checkpoint(seed: int = 21) -> tuple[dict[str, Any], VisionTransformer]:
-    """`main_moco.py` saves `{'epoch', 'arch', 'state_dict': model.state_dict(), 'optimizer', 'scaler'}` of the
-    DDP-wrapped MoCo_ViT (builder.py): base and momentum encoders, each a VisionTransformerMoCo whose `head` is the
-    3-layer projector, and the 2-layer predictor. Returns it and the base encoder."""
-    dim, mlp_dim = 8, 16
-
-    def encoder(seed: int) -> VisionTransformer:
-        net = _vit(seed, num_classes=mlp_dim, **MOCOV3_TEST_ARGS)
-        net.pos_embed = nn.Parameter(_sincos_pos_embed(net), requires_grad=False)
-        net.head = _moco_mlp(3, net.embed_dim, mlp_dim, dim)
-        return net.eval()
-
-    base = encoder(seed)
-    model = _Wrapper(base_encoder=base, momentum_encoder=encoder(seed + 1), predictor=_moco_mlp(2, dim, mlp_dim, dim))
-    state = _Wrapper(module=model).state_dict()
-    return {"epoch": 300, "arch": "vit_small", "state_dict": state, "optimizer": {}, "scaler": {}}, base
 
 
 def _check_vit(tmp_path: Path, checkpoint: Any, net: VisionTransformer, expected: str, **model_args: Any) -> set[str]:
@@ -461,80 +353,14 @@ def test_dino_vit_backbone_file_is_timm_names(tmp_path: Path) -> None:
     assert _check_vit(tmp_path, state, net, "timm_vit") == set()
 
 
-def mae_vit_file(seed: int = 22) -> tuple[dict[str, Any], VisionTransformer]:
-    """An MAE pre-trained file: `{'model': the encoder's state dict}`, as main_finetune.py:237 and
-    main_linprobe.py:198 read it (loaded with only the classifier missing, :254 and :215), its pos_embed MAE's
-    fixed sin-cos one (models_mae.py:37, 67-69); and the network MAE's linear probe evaluates, models_vit.py's
-    VisionTransformer with global_pool=False: the class token after `norm` (models_vit.py:49-51)."""
-    net = _vit(seed, num_classes=0)
-    net.pos_embed = nn.Parameter(_sincos_pos_embed(net), requires_grad=False)
-    state = dict(net.state_dict())
-    assert set(state) == _dino_layout(TEST_VIT["depth"])  # the encoder of models_mae.py:33-42, in timm's names
-    return {"model": state}, net
-
-
 def test_mae_vit_file_is_timm_names_under_model(tmp_path: Path) -> None:
     checkpoint, net = mae_vit_file()
     assert _check_vit(tmp_path, checkpoint, net, "timm_vit") == set()
 
 
-def ibot_vit_file(seed: int = 28) -> tuple[dict[str, Any], VisionTransformer]:
-    """An iBOT teacher backbone file (`checkpoint_teacher.pth`): extract_backbone_weights.py:26-41 reads the
-    `teacher` of main_ibot.py's checkpoint (:348-358; the MultiCropWrapper of the backbone and the iBOTHead, not
-    DDP-wrapped) and writes {'state_dict': its `backbone.` keys without the prefix}. Returns it and the backbone,
-    iBOT's VisionTransformer (models/vision_transformer.py:134-163, timm's names, no layer scale or masked_embed in
-    the teacher, main_ibot.py:212-215)."""
-    backbone = _vit(seed, num_classes=0)
-    teacher = _Wrapper(backbone=backbone, head=_mlp(64, 32)).state_dict()
-    checkpoint = {"teacher": teacher, "student": {}, "epoch": 800}
-    extracted = {key[9:]: value for key, value in checkpoint["teacher"].items() if key.startswith("backbone")}
-    assert set(extracted) == _dino_layout(TEST_VIT["depth"])
-    return {"state_dict": extracted}, backbone
-
-
 def test_ibot_teacher_backbone_file_is_timm_names_under_state_dict(tmp_path: Path) -> None:
     checkpoint, net = ibot_vit_file()
     assert _check_vit(tmp_path, checkpoint, net, "timm_vit") == set()
-
-
-# lightly's iBOT ViT-S has timm's layer scale (benchmarks/imagenet/vitb16/ibot.py:50-54 @1ffdbd5: init_values=1e-5).
-LIGHTLY_IBOT_ARGS = {"init_values": 1e-5}
-
-
-def _masked_vit(net: VisionTransformer) -> nn.Module:
-    """lightly's MaskedVisionTransformerTIMM around a timm ViT: its `vit` beside a `mask_token` parameter."""
-    wrapper = _Wrapper(vit=net)
-    wrapper.mask_token = nn.Parameter(torch.randn(1, 1, net.embed_dim))
-    return wrapper
-
-
-def lightly_vit_checkpoint(method: str, seed: int = 32) -> tuple[dict[str, Any], VisionTransformer]:
-    """A lightly ViT benchmark Lightning checkpoint ({'epoch', 'global_step', 'state_dict', 'hyper_parameters'}) of
-    DINO (teacher `backbone`, `student_backbone`, DINO heads: vitb16/dino.py:25-36 @477d3ce) or iBOT (layer scale,
-    `teacher_backbone`, `student_backbone`: vitb16/ibot.py:50-60 @1ffdbd5), each ViT built by timm with its
-    (untrained) 1000-class `head` inside a MaskedVisionTransformerTIMM, or LeJEPA (one bare timm ViT without head as
-    `backbone`, vitb16/lejepa.py:30-40 @8397751); returns it and the evaluated ViT."""
-    extra = LIGHTLY_IBOT_ARGS if method == "ibot" else {}
-    teacher, student = (_vit(seed + i, num_classes=0 if method == "lejepa" else 10, **extra) for i in (0, 1))
-    if method == "ibot":
-        for block in teacher.blocks:
-            with torch.no_grad():
-                block.ls1.gamma.uniform_(0.5, 1.5)
-                block.ls2.gamma.uniform_(0.5, 1.5)
-    heads = dict(projection_head=_mlp(64, 8), online_classifier=_mlp(64, 10))
-    if method == "lejepa":
-        model = _Wrapper(backbone=teacher, **heads)
-    else:
-        evaluated = "teacher_backbone" if method == "ibot" else "backbone"
-        students = dict(student_backbone=_masked_vit(student), student_projection_head=_mlp(64, 8))
-        model = _Wrapper(**{evaluated: _masked_vit(teacher)}, **students, **heads)
-    state = model.state_dict()
-    return {
-        "epoch": 99,
-        "global_step": 1000900,
-        "state_dict": state,
-        "hyper_parameters": {"num_classes": 1000},
-    }, teacher
 
 
 @pytest.mark.parametrize("method", ["dino", "ibot", "lejepa"])
@@ -546,62 +372,13 @@ def test_lightly_vit_benchmark_checkpoint_keeps_the_evaluated_vit(tmp_path: Path
     assert _check_vit(tmp_path, checkpoint, teacher, "lightly_vit", **model_args) == expected
 
 
-def _mmpretrain_layout(depth: int) -> set[str]:
-    """The keys of mmpretrain's VisionTransformer (backbones/vision_transformer.py:297-367; MoCoV3ViT's): cls_token,
-    pos_embed, patch_embed.projection, layers.N (TransformerEncoderLayer :61-82: ln1, attn.qkv/proj, ln2, mmcv's FFN
-    ffn.layers.0.0 and ffn.layers.1), the final ln1; no layer scale (layer_scale_init_value 0)."""
-    block = ("ln1", "attn.qkv", "attn.proj", "ln2", "ffn.layers.0.0", "ffn.layers.1")
-    modules = ["patch_embed.projection", "ln1", *(f"layers.{i}.{name}" for i in range(depth) for name in block)]
-    return {"cls_token", "pos_embed", *(f"{module}.{p}" for module in modules for p in ("weight", "bias"))}
-
-
-def mmpretrain_vit_checkpoint(method: str = "mocov3", seed: int = 33) -> tuple[dict[str, Any], VisionTransformer]:
-    """An mmpretrain ViT checkpoint as publish_model.py leaves it ({'meta', 'state_dict'}), its `backbone` (MoCoV3ViT
-    or MAEViT, fixed sin-cos pos_embed) renamed from a timm ViT holding the same weights (MoCo v3's with its extra
-    heads), beside MoCoV3's (selfsup/mocov3.py) `neck` (projector), `head` (predictor) and `momentum_encoder`
-    (CosineEMA of Sequential(backbone, neck): `module.0/1.*`, `steps`), or MAE's decoder `neck`
-    (necks/mae_neck.py:65-91). Returns it and that ViT."""
-    net = _vit(seed, num_classes=0, **(MOCOV3_TEST_ARGS if method == "mocov3" else {}))
-    net.pos_embed = nn.Parameter(_sincos_pos_embed(net), requires_grad=False)
-    renames = (
-        (r"patch_embed\.proj\.", "patch_embed.projection."),
-        (r"blocks\.(\d+)\.norm(\d)\.", r"layers.\1.ln\2."),
-        (r"blocks\.(\d+)\.attn\.", r"layers.\1.attn."),
-        (r"blocks\.(\d+)\.mlp\.fc1\.", r"layers.\1.ffn.layers.0.0."),
-        (r"blocks\.(\d+)\.mlp\.fc2\.", r"layers.\1.ffn.layers.1."),
-        (r"norm\.", "ln1."),
-    )
-    backbone = {}
-    for key, value in net.state_dict().items():
-        for pattern, upstream in renames:
-            key = re.sub(f"^{pattern}", upstream, key)
-        backbone[key] = value
-    assert set(backbone) == _mmpretrain_layout(TEST_VIT["depth"])
-    state = {f"backbone.{key}": value for key, value in backbone.items()}
-    if method == "mocov3":
-        state |= {f"neck.{k}": v for k, v in _mlp(64, 8).state_dict().items()}
-        state |= {f"head.predictor.{k}": v for k, v in _mlp(8, 8).state_dict().items()}
-        state |= {f"momentum_encoder.module.0.{k}": v.clone() for k, v in backbone.items()}
-        state["momentum_encoder.steps"] = torch.tensor(1000)
-    else:
-        decoder = {"mask_token": torch.zeros(1, 1, 32), "decoder_pos_embed": torch.zeros(1, 101, 32)}
-        decoder |= {f"decoder_embed.{p}": torch.zeros(32, 64) if p == "weight" else torch.zeros(32) for p in _WB}
-        decoder |= {f"decoder_blocks.0.{k}": v.clone() for k, v in backbone.items() if k.startswith("layers.0.")}
-        decoder |= {f"ln1.{p}": torch.ones(32) for p in _WB} | {f"decoder_pred.{p}": torch.zeros(1) for p in _WB}
-        state |= {f"neck.{k}": v for k, v in decoder.items()}
-    return {"meta": {"epoch": 300}, "state_dict": state}, net
-
-
-_WB = ("weight", "bias")
-
-
 @pytest.mark.parametrize("method", ["mocov3", "mae"])
 def test_mmpretrain_vit_renames_the_backbone_and_drops_the_rest(tmp_path: Path, method: str) -> None:
     checkpoint, net = mmpretrain_vit_checkpoint(method)
     model_args = MOCOV3_TEST_ARGS if method == "mocov3" else {}
     assert _check_vit(tmp_path, checkpoint, net, "mmpretrain_vit", **model_args) == set()
     converted = convert_state_dict(checkpoint)[1]
-    torch.testing.assert_close(converted["pos_embed"], _sincos_pos_embed(net), atol=0, rtol=0)
+    torch.testing.assert_close(converted["pos_embed"], sincos_pos_embed(net), atol=0, rtol=0)
 
 
 def test_mocov3_vit_keeps_the_base_encoder_and_its_sincos_pos_embed_and_drops_its_projector(tmp_path: Path) -> None:
@@ -610,7 +387,7 @@ def test_mocov3_vit_keeps_the_base_encoder_and_its_sincos_pos_embed_and_drops_it
     # Exactly the projector, as main_lincls.py:177-189 drops it (there the classifier's head.* are what is missing).
     assert dropped == {key for key in base.state_dict() if key.startswith("head.")} and dropped
     converted = convert_state_dict(checkpoint)[1]
-    torch.testing.assert_close(converted["pos_embed"], _sincos_pos_embed(base), atol=0, rtol=0)
+    torch.testing.assert_close(converted["pos_embed"], sincos_pos_embed(base), atol=0, rtol=0)
 
 
 def test_mocov3_vit_small_is_not_timms_with_its_default_heads(tmp_path: Path) -> None:
@@ -632,11 +409,11 @@ def test_a_vit_with_other_modules_is_refused(tmp_path: Path) -> None:
         convert_state_dict(without_norm)
 
 
-# ------------------------------------------------------------------------------------------------------- XCiT
-
 # XCiT as facebookresearch/xcit's xcit.py builds DINO's (xcit_small_12_p16 ... xcit_medium_24_p8, xcit.py:430-526:
 # qkv bias, LayerNorm eps 1e-6, layer scale, tokens_norm=True, 2 class-attention blocks), at a test size.
 XCIT_TEST = dict(embed_dim=64, depth=2, num_heads=4, eta=1.0, tokens_norm=True)
+
+
 _BN_KEYS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 
 
@@ -667,35 +444,6 @@ def _xcit_layout(patch_size: int, depth: int, class_blocks: int = 2) -> set[str]
         keys |= {f"cls_attn_blocks.{i}.gamma1", f"cls_attn_blocks.{i}.gamma2"}
         keys |= {f"cls_attn_blocks.{i}.{module}.{p}" for module in class_block for p in ("weight", "bias")}
     return keys
-
-
-def randomise_xcit(net: nn.Module, seed: int) -> nn.Module:
-    """Every weight, statistic, layer scale and temperature drawn at random (a fresh net has unit ones)."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, tensor in net.state_dict().items():
-            if tensor.is_floating_point():
-                scale = 0.5 if name.endswith(("running_var", "temperature", "gamma1", "gamma2", "gamma3")) else 0.2
-                drawn = torch.randn(tensor.shape, generator=generator) * scale
-                tensor.copy_(drawn.abs() + 0.5 if name.endswith("running_var") else drawn)
-    return net.eval()
-
-
-def dino_xcit_file(net: nn.Module) -> dict[str, Tensor]:
-    """DINO's XCiT backbone-only file of `net` (a timm Xcit): the state dict of xcit.py's XCiT(num_classes=0) holding
-    the same weights (DINO's hubconf.py:98-150 loads the files into it with strict=True), in xcit.py's names: its
-    positional encoding `pos_embeder` (:357), each class-attention block's q, k, v one Linear `attn.qkv` whose
-    output rows are q, k, v in that order (:154, 161-163)."""
-    state = {}
-    for key, value in net.state_dict().items():
-        if ".attn.q." in key or ".attn.k." in key or ".attn.v." in key:
-            continue
-        state[key.replace("pos_embed.", "pos_embeder.", 1) if key.startswith("pos_embed.") else key] = value
-    for i, block in enumerate(net.cls_attn_blocks):
-        for p in ("weight", "bias"):
-            parts = [getattr(block.attn, name).state_dict()[p] for name in "qkv"]
-            state[f"cls_attn_blocks.{i}.attn.qkv.{p}"] = torch.cat(parts)
-    return state
 
 
 def _test_xcit(patch_size: int, seed: int) -> nn.Module:
@@ -743,12 +491,8 @@ def test_an_xcit_with_other_modules_is_refused() -> None:
         convert_state_dict(without_norm, source="xcit")
 
 
-# --------------------------------------------------------------------------------------------------- ConvNeXt
-
 # VICRegL's ConvNeXt at a test size (convnext.py:76-85: 4 stages; no layer scale, layer_scale_init_value=0.0).
 VICREGL_TEST = dict(depths=(1, 1, 2, 1), dims=(16, 32, 64, 128))
-# How timm builds it for the entries (their model_args): the final norm before the pool.
-VICREGL_ARGS = {"head_norm_first": True}
 
 
 def _vicregl_layout(depths: tuple[int, ...]) -> set[str]:
@@ -762,25 +506,6 @@ def _vicregl_layout(depths: tuple[int, ...]) -> set[str]:
     return {f"{module}.{p}" for module in modules for p in ("weight", "bias")}
 
 
-def vicregl_convnext_file(net: nn.Module) -> dict[str, Tensor]:
-    """VICRegL's backbone file of `net` (vicregl_convnext's): the state dict of its convnext.py ConvNeXt holding the
-    same weights, in its names (what hubconf.py loads with strict=True)."""
-    renames = (
-        (r"stem\.(\d)\.", r"downsample_layers.0.\1."),
-        (r"stages\.(\d)\.downsample\.(\d)\.", r"downsample_layers.\1.\2."),
-        (r"stages\.(\d)\.blocks\.(\d+)\.conv_dw\.", r"stages.\1.\2.dwconv."),
-        (r"stages\.(\d)\.blocks\.(\d+)\.norm\.", r"stages.\1.\2.norm."),
-        (r"stages\.(\d)\.blocks\.(\d+)\.mlp\.fc(\d)\.", r"stages.\1.\2.pwconv\3."),
-        (r"norm_pre\.", "norm."),
-    )
-    state = {}
-    for key, value in net.state_dict().items():
-        for pattern, upstream in renames:
-            key = re.sub(f"^{pattern}", upstream, key)
-        state[key] = value
-    return state
-
-
 def vicregl_features(net: nn.Module, image: Tensor) -> Tensor:
     """What VICRegL's linear probe reads (evaluate.py:320-322, convnext.py:132-139): the last stage's map as tokens,
     each LayerNorm-ed by the final norm, then averaged; computed here from `net`'s stages and its norm's weights."""
@@ -788,22 +513,6 @@ def vicregl_features(net: nn.Module, image: Tensor) -> Tensor:
         tokens = net.stages(net.stem(image)).flatten(2, 3).permute(0, 2, 1)
         norm = net.norm_pre
         return nn.functional.layer_norm(tokens, tokens.shape[-1:], norm.weight, norm.bias, norm.eps).mean(dim=1)
-
-
-def randomise_convnext(net: nn.Module, seed: int) -> nn.Module:
-    """Every weight drawn at random, LayerNorm scales around 1 (a fresh net's norms are the identity)."""
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        for name, tensor in net.state_dict().items():
-            tensor.normal_(0.0, 0.3 if "norm" in name else 0.2).add_(1.0 if name.endswith("norm.weight") else 0.0)
-    return net.eval()
-
-
-def vicregl_convnext(seed: int, **shape: Any) -> nn.Module:
-    """A network as VICRegL's ConvNeXt computes (no layer scale, its final norm before the pool), random weights; timm's
-    ConvNeXt class builds it (timm's create_model would drop `ls_init_value=None` and add a layer scale)."""
-    net = timm.models.convnext.ConvNeXt(num_classes=0, ls_init_value=None, **VICREGL_ARGS, **shape)
-    return randomise_convnext(net, seed)
 
 
 def test_vicregl_convnext_file_converts_to_timms_convnext_with_its_norm_before_the_pool(tmp_path: Path) -> None:
@@ -839,12 +548,12 @@ def test_a_convnext_with_layer_scale_is_refused() -> None:
 
 
 def test_torchvision_resnet50_safetensors(tmp_path: Path) -> None:
-    net = _resnet("resnet50", seed=14)
+    net = seeded_resnet("resnet50", seed=14)
     _check(tmp_path, "resnet50.safetensors", net.state_dict(), net, "resnet50", "torchvision", save_file)
 
 
 def test_half_precision_is_cast_to_float32(tmp_path: Path) -> None:
-    net = _resnet("resnet18", seed=15)
+    net = seeded_resnet("resnet18", seed=15)
     with torch.no_grad():
         for value in net.state_dict().values():
             if value.is_floating_point():
@@ -888,7 +597,7 @@ def test_ambiguous_checkpoint_names_the_candidates() -> None:
 
 
 def test_unknown_or_wrong_source() -> None:
-    state = _resnet("resnet18", seed=16).state_dict()
+    state = seeded_resnet("resnet18", seed=16).state_dict()
     with pytest.raises(ConversionError, match="unknown source"):
         convert_state_dict(state, source="byol")
     with pytest.raises(ConversionError, match="lightly"):
@@ -896,7 +605,7 @@ def test_unknown_or_wrong_source() -> None:
 
 
 def test_other_resnet_variants_are_rejected() -> None:
-    state = dict(_resnet("resnet18", seed=17).state_dict())
+    state = dict(seeded_resnet("resnet18", seed=17).state_dict())
     state["layer2.0.downsample.2.weight"] = torch.zeros(1)  # ResNet-D's avg-pool shortcut shifts indices
     with pytest.raises(ConversionError, match=r"layer2\.0\.downsample\.2\.weight"):
         convert_state_dict(state)
@@ -946,7 +655,7 @@ def test_missing_file_and_unknown_extension(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def resnet50_backbone() -> dict[str, Tensor]:
-    return convert_state_dict(_resnet("resnet50", seed=18).state_dict())[1]
+    return convert_state_dict(seeded_resnet("resnet50", seed=18).state_dict())[1]
 
 
 def test_detectron2_names_and_values(resnet50_backbone: dict[str, Tensor]) -> None:

@@ -245,7 +245,8 @@ def test_every_package_is_in_the_wheel() -> None:
 def test_test_files_mirror_the_package() -> None:
     """tests/test_X.py tests the module or package X, tests/P/test_X.py the module P.X (hub/test_cards.py:
     hub/cards.py), and a folder below tests/ is a package's; test_layers.py tests the package as a whole. Shared
-    builders live in builders.py, servers in *_server.py, fixtures in conftest.py, not in test files."""
+    builders live in builders.py (checkpoints as their sources save them in checkpoints.py), servers in *_server.py,
+    fixtures in conftest.py, not in test files."""
     tests = Path(__file__).parent
     modules = set(module_names())
     unmatched = [str(folder.relative_to(tests)) for folder in tests.glob("*/") if folder.name != "__pycache__"]
@@ -257,6 +258,19 @@ def test_test_files_mirror_the_package() -> None:
         if path != Path(__file__) and not candidates & modules:
             unmatched.append(str(path.relative_to(tests)))
     assert unmatched == []
+
+
+def test_no_test_module_imports_another() -> None:
+    """What several test modules share lives in the helper modules, so a test module imports none of its peers,
+    wherever in the file (a function-local import hid five such links)."""
+    tests = Path(__file__).parent
+    found = []
+    for path in sorted(tests.rglob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            found += [f"{path.relative_to(tests)}: {name}" for name in names if "test_" in name.rpartition(".")[2]]
+    assert found == []
 
 
 def _dotted_readings(words: list[str]) -> list[list[str]]:

@@ -34,44 +34,44 @@ from simsiam_zoo.loader import is_cached, load_backbone
 from simsiam_zoo.mirror import mirror_entries
 from simsiam_zoo.zoo.download import cache_root, cached_folder, download, resolve_url
 from tests.builders import CLASSES, DISK_FULL, run_cli, with_setup
-from tests.hub_server import HubServer
-from tests.source_server import SourceServer
-from tests.test_convert import (
+from tests.checkpoints import (
     LIGHTLY_IBOT_ARGS,
     MOCOV3_TEST_ARGS,
     VICREGL_ARGS,
     VIT_IMAGE,
-    _mlp,
-    _resnet,
-    _vissl_trunk,
-    _Wrapper,
+    Wrapper,
     dino_vit_file,
     dino_xcit_file,
     ibot_vit_file,
     lightly_vit_checkpoint,
     mae_vit_file,
+    mlp,
     mmpretrain_vit_checkpoint,
     mocov3_vit_checkpoint,
     randomise_xcit,
+    seeded_resnet,
     vicregl_convnext,
     vicregl_convnext_file,
+    vissl_trunk,
     vit_features,
 )
+from tests.hub_server import HubServer
+from tests.source_server import SourceServer
 
 IMAGE = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(3))
 
 
 def _backbone(arch: str, seed: int) -> nn.Module:
-    net = _resnet(arch, seed)
+    net = seeded_resnet(arch, seed)
     net.fc = nn.Identity()
     return net
 
 
 # Each builds (checkpoint as the source's save code lays it out, the network whose features it must give).
 def _simsiam(arch: str) -> tuple[Any, nn.Module]:
-    encoder = _resnet(arch, 0)
-    encoder.fc = _mlp(encoder_dim(arch), 8)  # the projector
-    model = _Wrapper(module=_Wrapper(encoder=encoder, predictor=_mlp(8, 8)))
+    encoder = seeded_resnet(arch, 0)
+    encoder.fc = mlp(encoder_dim(arch), 8)  # the projector
+    model = Wrapper(module=Wrapper(encoder=encoder, predictor=mlp(8, 8)))
     checkpoint = {"epoch": 100, "arch": arch, "state_dict": model.state_dict(), "optimizer": {}}
     encoder.fc = nn.Identity()
     return checkpoint, encoder
@@ -79,7 +79,7 @@ def _simsiam(arch: str) -> tuple[Any, nn.Module]:
 
 def _mocov3(arch: str) -> tuple[Any, nn.Module]:
     base = _backbone(arch, 1)
-    model = _Wrapper(module=_Wrapper(base_encoder=base, momentum_encoder=_backbone(arch, 2), predictor=_mlp(8, 8)))
+    model = Wrapper(module=Wrapper(base_encoder=base, momentum_encoder=_backbone(arch, 2), predictor=mlp(8, 8)))
     return {"epoch": 100, "arch": arch, "state_dict": model.state_dict(), "optimizer": {}, "scaler": {}}, base
 
 
@@ -90,7 +90,7 @@ def _torchvision(arch: str) -> tuple[Any, nn.Module]:
 
 def _dino(arch: str) -> tuple[Any, nn.Module]:
     teacher, student = _backbone(arch, 4), _backbone(arch, 5)
-    wrap = lambda net: _Wrapper(module=_Wrapper(backbone=net, head=_mlp(encoder_dim(arch), 8)))  # noqa: E731
+    wrap = lambda net: Wrapper(module=Wrapper(backbone=net, head=mlp(encoder_dim(arch), 8)))  # noqa: E731
     return {
         "student": wrap(student).state_dict(),
         "teacher": wrap(teacher).state_dict(),
@@ -103,31 +103,31 @@ def _dino(arch: str) -> tuple[Any, nn.Module]:
 def _swav(arch: str) -> tuple[Any, nn.Module]:
     net = _backbone(arch, 6)
     trunk = {name: child for name, child in net.named_children() if name != "fc"}
-    swav = _Wrapper(**trunk, projection_head=_mlp(encoder_dim(arch), 8), prototypes=nn.Linear(8, 30, bias=False))
-    return _Wrapper(module=swav).state_dict(), net
+    swav = Wrapper(**trunk, projection_head=mlp(encoder_dim(arch), 8), prototypes=nn.Linear(8, 30, bias=False))
+    return Wrapper(module=swav).state_dict(), net
 
 
 def _barlowtwins_vicreg(arch: str) -> tuple[Any, nn.Module]:
     net = _backbone(arch, 7)
-    model = _Wrapper(module=_Wrapper(backbone=net, projector=_mlp(encoder_dim(arch), 8), bn=nn.BatchNorm1d(8)))
+    model = Wrapper(module=Wrapper(backbone=net, projector=mlp(encoder_dim(arch), 8), bn=nn.BatchNorm1d(8)))
     return {"epoch": 1000, "model": model.state_dict(), "optimizer": {}}, net
 
 
 def _vissl(arch: str) -> tuple[Any, nn.Module]:
     net = _backbone(arch, 8)
-    base_model = {"model": {"trunk": _vissl_trunk(net).state_dict(), "heads": _mlp(encoder_dim(arch), 8).state_dict()}}
+    base_model = {"model": {"trunk": vissl_trunk(net).state_dict(), "heads": mlp(encoder_dim(arch), 8).state_dict()}}
     return {"type": "consolidated", "classy_state_dict": {"base_model": base_model}}, net
 
 
 def _mmselfsup(arch: str) -> tuple[Any, nn.Module]:
     net = _backbone(arch, 9)
-    model = _Wrapper(backbone=net, neck=_mlp(encoder_dim(arch), 8), target_net=_Wrapper(module=_backbone(arch, 10)))
+    model = Wrapper(backbone=net, neck=mlp(encoder_dim(arch), 8), target_net=Wrapper(module=_backbone(arch, 10)))
     return {"meta": {"epoch": 200}, "state_dict": model.state_dict()}, net
 
 
 def _lightly(arch: str) -> tuple[Any, nn.Module]:
     net = _backbone(arch, 11)
-    model = _Wrapper(backbone=net, projection_head=_mlp(encoder_dim(arch), 8), teacher_backbone=_backbone(arch, 12))
+    model = Wrapper(backbone=net, projection_head=mlp(encoder_dim(arch), 8), teacher_backbone=_backbone(arch, 12))
     return {"epoch": 99, "state_dict": model.state_dict(), "hyper_parameters": {"batch_size_per_device": 128}}, net
 
 

@@ -1,0 +1,327 @@
+"""Checkpoints built as each source's own save code builds them (its classes' names and nesting, its wrappers,
+its extra heads), small enough for a test, with the network the source evaluates beside each: for the converter
+tests and the zoo's download tests."""
+
+from __future__ import annotations
+
+import re
+from functools import partial
+from typing import Any
+
+import timm
+import torch
+from timm.models.vision_transformer import VisionTransformer
+from torch import Tensor, nn
+from torchvision import models
+
+
+def seeded_resnet(arch: str, seed: int) -> nn.Module:
+    """A torchvision ResNet with random weights and non-trivial BN statistics."""
+    torch.manual_seed(seed)
+    net = getattr(models, arch)()
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.normal_(0.0, 0.1)
+                module.running_mean.normal_(0.0, 0.1)
+                module.running_var.uniform_(0.5, 2.0)
+                module.num_batches_tracked.fill_(seed + 100)
+    return net.eval()
+
+
+def mlp(in_dim: int, out_dim: int) -> nn.Sequential:
+    """Stand-in projector / predictor: its key names (N.weight, N.running_mean) are what matter."""
+    hidden = 16
+    return nn.Sequential(
+        nn.Linear(in_dim, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, out_dim)
+    )
+
+
+class Wrapper(nn.Module):
+    """A module with named children, like the sources' model classes (and DDP's `module`)."""
+
+    def __init__(self, **children: nn.Module) -> None:
+        super().__init__()
+        for name, child in children.items():
+            self.add_module(name, child)
+
+
+def vissl_trunk(net: nn.Module) -> nn.Module:
+    names = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool")
+    return Wrapper(_feature_blocks=nn.ModuleDict({name: getattr(net, name) for name in names}))
+
+
+# The sources' ViTs at the size of timm's `test_vit` (160 px in 16-px patches, 64-d, 6 blocks, MLP ratio 3), built
+# as DINO's vision_transformer.py and MoCo v3's vits.py build theirs: qkv bias, LayerNorm eps 1e-6.
+TEST_VIT = dict(img_size=160, patch_size=16, embed_dim=64, depth=6, num_heads=2, mlp_ratio=3, qkv_bias=True)
+
+
+# MoCo v3's ViT-Small has 12 heads where timm's has 6 (vits.py:115-118); its stand-in has 4 where test_vit has 2.
+MOCOV3_TEST_ARGS = {"num_heads": 4}
+
+
+VIT_IMAGE = torch.randn(2, 3, 160, 160, generator=torch.Generator().manual_seed(2))
+
+
+def _vit(seed: int, **overrides: Any) -> VisionTransformer:
+    """A timm VisionTransformer of TEST_VIT's size with random weights, LayerNorms and embeddings included, and
+    attention as peaked as a trained one's (with timm's small init every head attends nearly uniformly, and the
+    number of heads would hardly change the features)."""
+    torch.manual_seed(seed)
+    net = VisionTransformer(**{**TEST_VIT, **overrides}, norm_layer=partial(nn.LayerNorm, eps=1e-6))
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, nn.LayerNorm):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.normal_(0.0, 0.1)
+        for block in net.blocks:
+            block.attn.qkv.weight.normal_(0.0, 0.25)
+        net.cls_token.normal_()
+        net.pos_embed.normal_(0.0, 0.5)
+    return net.eval()
+
+
+def vit_features(net: VisionTransformer, image: Tensor) -> Tensor:
+    """What the sources evaluate: the class token after `norm`, before any head (DINO's forward, timm 0.4.9's
+    pre-logits that MoCo v3's main_lincls.py feeds its classifier)."""
+    with torch.no_grad():
+        return net.forward_head(net.forward_features(image), pre_logits=True)
+
+
+def _dino_layout(depth: int) -> set[str]:
+    """The keys of DINO's VisionTransformer(num_classes=0) (vision_transformer.py:134-159): its backbone files."""
+    block = ("norm1", "attn.qkv", "attn.proj", "norm2", "mlp.fc1", "mlp.fc2")
+    modules = ["patch_embed.proj", "norm", *(f"blocks.{i}.{name}" for i in range(depth) for name in block)]
+    return {"cls_token", "pos_embed", *(f"{module}.{p}" for module in modules for p in ("weight", "bias"))}
+
+
+def dino_vit_file(seed: int = 20) -> tuple[dict[str, Tensor], VisionTransformer]:
+    """A DINO backbone-only ViT file: the state dict of its `vit_small(num_classes=0)` (hubconf.py loads the released
+    files into that model with strict=True), and the network it is."""
+    net = _vit(seed, num_classes=0)
+    state = dict(net.state_dict())
+    assert set(state) == _dino_layout(TEST_VIT["depth"])  # the names of DINO's own model
+    return state, net
+
+
+def sincos_pos_embed(net: VisionTransformer) -> Tensor:
+    """VisionTransformerMoCo.build_2d_sincos_position_embedding (vits.py:53-69): fixed, the class token's zero."""
+    h, w = net.patch_embed.grid_size
+    grid = (torch.arange(w, dtype=torch.float32), torch.arange(h, dtype=torch.float32))
+    grid_w, grid_h = torch.meshgrid(*grid, indexing="ij")  # torch.meshgrid's default then
+    omega = 1.0 / 10000.0 ** (torch.arange(net.embed_dim // 4, dtype=torch.float32) / (net.embed_dim // 4))
+    out_w, out_h = grid_w.flatten()[:, None] * omega, grid_h.flatten()[:, None] * omega
+    pos = torch.cat([out_w.sin(), out_w.cos(), out_h.sin(), out_h.cos()], dim=1)
+    return torch.cat([torch.zeros(1, net.embed_dim), pos])[None]
+
+
+def _moco_mlp(layers: int, in_dim: int, mlp_dim: int, out_dim: int) -> nn.Sequential:
+    """moco-v3 builder.py `MoCo._build_mlp`: Linear without bias, BN and ReLU between, a BN without affine last."""
+    mlp: list[nn.Module] = []
+    for layer in range(layers):
+        dim1, dim2 = in_dim if layer == 0 else mlp_dim, out_dim if layer == layers - 1 else mlp_dim
+        mlp.append(nn.Linear(dim1, dim2, bias=False))
+        mlp += [nn.BatchNorm1d(dim2), nn.ReLU()] if layer < layers - 1 else [nn.BatchNorm1d(dim2, affine=False)]
+    return nn.Sequential(*mlp)
+
+
+def mocov3_vit_checkpoint(seed: int = 21) -> tuple[dict[str, Any], VisionTransformer]:
+    """`main_moco.py` saves `{'epoch', 'arch', 'state_dict': model.state_dict(), 'optimizer', 'scaler'}` of the
+    DDP-wrapped MoCo_ViT (builder.py): base and momentum encoders, each a VisionTransformerMoCo whose `head` is the
+    3-layer projector, and the 2-layer predictor. Returns it and the base encoder."""
+    dim, mlp_dim = 8, 16
+
+    def encoder(seed: int) -> VisionTransformer:
+        net = _vit(seed, num_classes=mlp_dim, **MOCOV3_TEST_ARGS)
+        net.pos_embed = nn.Parameter(sincos_pos_embed(net), requires_grad=False)
+        net.head = _moco_mlp(3, net.embed_dim, mlp_dim, dim)
+        return net.eval()
+
+    base = encoder(seed)
+    model = Wrapper(base_encoder=base, momentum_encoder=encoder(seed + 1), predictor=_moco_mlp(2, dim, mlp_dim, dim))
+    state = Wrapper(module=model).state_dict()
+    return {"epoch": 300, "arch": "vit_small", "state_dict": state, "optimizer": {}, "scaler": {}}, base
+
+
+def mae_vit_file(seed: int = 22) -> tuple[dict[str, Any], VisionTransformer]:
+    """An MAE pre-trained file: `{'model': the encoder's state dict}`, as main_finetune.py:237 and
+    main_linprobe.py:198 read it (loaded with only the classifier missing, :254 and :215), its pos_embed MAE's
+    fixed sin-cos one (models_mae.py:37, 67-69); and the network MAE's linear probe evaluates, models_vit.py's
+    VisionTransformer with global_pool=False: the class token after `norm` (models_vit.py:49-51)."""
+    net = _vit(seed, num_classes=0)
+    net.pos_embed = nn.Parameter(sincos_pos_embed(net), requires_grad=False)
+    state = dict(net.state_dict())
+    assert set(state) == _dino_layout(TEST_VIT["depth"])  # the encoder of models_mae.py:33-42, in timm's names
+    return {"model": state}, net
+
+
+def ibot_vit_file(seed: int = 28) -> tuple[dict[str, Any], VisionTransformer]:
+    """An iBOT teacher backbone file (`checkpoint_teacher.pth`): extract_backbone_weights.py:26-41 reads the
+    `teacher` of main_ibot.py's checkpoint (:348-358; the MultiCropWrapper of the backbone and the iBOTHead, not
+    DDP-wrapped) and writes {'state_dict': its `backbone.` keys without the prefix}. Returns it and the backbone,
+    iBOT's VisionTransformer (models/vision_transformer.py:134-163, timm's names, no layer scale or masked_embed in
+    the teacher, main_ibot.py:212-215)."""
+    backbone = _vit(seed, num_classes=0)
+    teacher = Wrapper(backbone=backbone, head=mlp(64, 32)).state_dict()
+    checkpoint = {"teacher": teacher, "student": {}, "epoch": 800}
+    extracted = {key[9:]: value for key, value in checkpoint["teacher"].items() if key.startswith("backbone")}
+    assert set(extracted) == _dino_layout(TEST_VIT["depth"])
+    return {"state_dict": extracted}, backbone
+
+
+# lightly's iBOT ViT-S has timm's layer scale (benchmarks/imagenet/vitb16/ibot.py:50-54 @1ffdbd5: init_values=1e-5).
+LIGHTLY_IBOT_ARGS = {"init_values": 1e-5}
+
+
+def _masked_vit(net: VisionTransformer) -> nn.Module:
+    """lightly's MaskedVisionTransformerTIMM around a timm ViT: its `vit` beside a `mask_token` parameter."""
+    wrapper = Wrapper(vit=net)
+    wrapper.mask_token = nn.Parameter(torch.randn(1, 1, net.embed_dim))
+    return wrapper
+
+
+def lightly_vit_checkpoint(method: str, seed: int = 32) -> tuple[dict[str, Any], VisionTransformer]:
+    """A lightly ViT benchmark Lightning checkpoint ({'epoch', 'global_step', 'state_dict', 'hyper_parameters'}) of
+    DINO (teacher `backbone`, `student_backbone`, DINO heads: vitb16/dino.py:25-36 @477d3ce) or iBOT (layer scale,
+    `teacher_backbone`, `student_backbone`: vitb16/ibot.py:50-60 @1ffdbd5), each ViT built by timm with its
+    (untrained) 1000-class `head` inside a MaskedVisionTransformerTIMM, or LeJEPA (one bare timm ViT without head as
+    `backbone`, vitb16/lejepa.py:30-40 @8397751); returns it and the evaluated ViT."""
+    extra = LIGHTLY_IBOT_ARGS if method == "ibot" else {}
+    teacher, student = (_vit(seed + i, num_classes=0 if method == "lejepa" else 10, **extra) for i in (0, 1))
+    if method == "ibot":
+        for block in teacher.blocks:
+            with torch.no_grad():
+                block.ls1.gamma.uniform_(0.5, 1.5)
+                block.ls2.gamma.uniform_(0.5, 1.5)
+    heads = dict(projection_head=mlp(64, 8), online_classifier=mlp(64, 10))
+    if method == "lejepa":
+        model = Wrapper(backbone=teacher, **heads)
+    else:
+        evaluated = "teacher_backbone" if method == "ibot" else "backbone"
+        students = dict(student_backbone=_masked_vit(student), student_projection_head=mlp(64, 8))
+        model = Wrapper(**{evaluated: _masked_vit(teacher)}, **students, **heads)
+    state = model.state_dict()
+    return {
+        "epoch": 99,
+        "global_step": 1000900,
+        "state_dict": state,
+        "hyper_parameters": {"num_classes": 1000},
+    }, teacher
+
+
+def _mmpretrain_layout(depth: int) -> set[str]:
+    """The keys of mmpretrain's VisionTransformer (backbones/vision_transformer.py:297-367; MoCoV3ViT's): cls_token,
+    pos_embed, patch_embed.projection, layers.N (TransformerEncoderLayer :61-82: ln1, attn.qkv/proj, ln2, mmcv's FFN
+    ffn.layers.0.0 and ffn.layers.1), the final ln1; no layer scale (layer_scale_init_value 0)."""
+    block = ("ln1", "attn.qkv", "attn.proj", "ln2", "ffn.layers.0.0", "ffn.layers.1")
+    modules = ["patch_embed.projection", "ln1", *(f"layers.{i}.{name}" for i in range(depth) for name in block)]
+    return {"cls_token", "pos_embed", *(f"{module}.{p}" for module in modules for p in ("weight", "bias"))}
+
+
+def mmpretrain_vit_checkpoint(method: str = "mocov3", seed: int = 33) -> tuple[dict[str, Any], VisionTransformer]:
+    """An mmpretrain ViT checkpoint as publish_model.py leaves it ({'meta', 'state_dict'}), its `backbone` (MoCoV3ViT
+    or MAEViT, fixed sin-cos pos_embed) renamed from a timm ViT holding the same weights (MoCo v3's with its extra
+    heads), beside MoCoV3's (selfsup/mocov3.py) `neck` (projector), `head` (predictor) and `momentum_encoder`
+    (CosineEMA of Sequential(backbone, neck): `module.0/1.*`, `steps`), or MAE's decoder `neck`
+    (necks/mae_neck.py:65-91). Returns it and that ViT."""
+    net = _vit(seed, num_classes=0, **(MOCOV3_TEST_ARGS if method == "mocov3" else {}))
+    net.pos_embed = nn.Parameter(sincos_pos_embed(net), requires_grad=False)
+    renames = (
+        (r"patch_embed\.proj\.", "patch_embed.projection."),
+        (r"blocks\.(\d+)\.norm(\d)\.", r"layers.\1.ln\2."),
+        (r"blocks\.(\d+)\.attn\.", r"layers.\1.attn."),
+        (r"blocks\.(\d+)\.mlp\.fc1\.", r"layers.\1.ffn.layers.0.0."),
+        (r"blocks\.(\d+)\.mlp\.fc2\.", r"layers.\1.ffn.layers.1."),
+        (r"norm\.", "ln1."),
+    )
+    backbone = {}
+    for key, value in net.state_dict().items():
+        for pattern, upstream in renames:
+            key = re.sub(f"^{pattern}", upstream, key)
+        backbone[key] = value
+    assert set(backbone) == _mmpretrain_layout(TEST_VIT["depth"])
+    state = {f"backbone.{key}": value for key, value in backbone.items()}
+    if method == "mocov3":
+        state |= {f"neck.{k}": v for k, v in mlp(64, 8).state_dict().items()}
+        state |= {f"head.predictor.{k}": v for k, v in mlp(8, 8).state_dict().items()}
+        state |= {f"momentum_encoder.module.0.{k}": v.clone() for k, v in backbone.items()}
+        state["momentum_encoder.steps"] = torch.tensor(1000)
+    else:
+        decoder = {"mask_token": torch.zeros(1, 1, 32), "decoder_pos_embed": torch.zeros(1, 101, 32)}
+        decoder |= {f"decoder_embed.{p}": torch.zeros(32, 64) if p == "weight" else torch.zeros(32) for p in _WB}
+        decoder |= {f"decoder_blocks.0.{k}": v.clone() for k, v in backbone.items() if k.startswith("layers.0.")}
+        decoder |= {f"ln1.{p}": torch.ones(32) for p in _WB} | {f"decoder_pred.{p}": torch.zeros(1) for p in _WB}
+        state |= {f"neck.{k}": v for k, v in decoder.items()}
+    return {"meta": {"epoch": 300}, "state_dict": state}, net
+
+
+_WB = ("weight", "bias")
+
+
+def randomise_xcit(net: nn.Module, seed: int) -> nn.Module:
+    """Every weight, statistic, layer scale and temperature drawn at random (a fresh net has unit ones)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in net.state_dict().items():
+            if tensor.is_floating_point():
+                scale = 0.5 if name.endswith(("running_var", "temperature", "gamma1", "gamma2", "gamma3")) else 0.2
+                drawn = torch.randn(tensor.shape, generator=generator) * scale
+                tensor.copy_(drawn.abs() + 0.5 if name.endswith("running_var") else drawn)
+    return net.eval()
+
+
+def dino_xcit_file(net: nn.Module) -> dict[str, Tensor]:
+    """DINO's XCiT backbone-only file of `net` (a timm Xcit): the state dict of xcit.py's XCiT(num_classes=0) holding
+    the same weights (DINO's hubconf.py:98-150 loads the files into it with strict=True), in xcit.py's names: its
+    positional encoding `pos_embeder` (:357), each class-attention block's q, k, v one Linear `attn.qkv` whose
+    output rows are q, k, v in that order (:154, 161-163)."""
+    state = {}
+    for key, value in net.state_dict().items():
+        if ".attn.q." in key or ".attn.k." in key or ".attn.v." in key:
+            continue
+        state[key.replace("pos_embed.", "pos_embeder.", 1) if key.startswith("pos_embed.") else key] = value
+    for i, block in enumerate(net.cls_attn_blocks):
+        for p in ("weight", "bias"):
+            parts = [getattr(block.attn, name).state_dict()[p] for name in "qkv"]
+            state[f"cls_attn_blocks.{i}.attn.qkv.{p}"] = torch.cat(parts)
+    return state
+
+
+# How timm builds it for the entries (their model_args): the final norm before the pool.
+VICREGL_ARGS = {"head_norm_first": True}
+
+
+def vicregl_convnext_file(net: nn.Module) -> dict[str, Tensor]:
+    """VICRegL's backbone file of `net` (vicregl_convnext's): the state dict of its convnext.py ConvNeXt holding the
+    same weights, in its names (what hubconf.py loads with strict=True)."""
+    renames = (
+        (r"stem\.(\d)\.", r"downsample_layers.0.\1."),
+        (r"stages\.(\d)\.downsample\.(\d)\.", r"downsample_layers.\1.\2."),
+        (r"stages\.(\d)\.blocks\.(\d+)\.conv_dw\.", r"stages.\1.\2.dwconv."),
+        (r"stages\.(\d)\.blocks\.(\d+)\.norm\.", r"stages.\1.\2.norm."),
+        (r"stages\.(\d)\.blocks\.(\d+)\.mlp\.fc(\d)\.", r"stages.\1.\2.pwconv\3."),
+        (r"norm_pre\.", "norm."),
+    )
+    state = {}
+    for key, value in net.state_dict().items():
+        for pattern, upstream in renames:
+            key = re.sub(f"^{pattern}", upstream, key)
+        state[key] = value
+    return state
+
+
+def randomise_convnext(net: nn.Module, seed: int) -> nn.Module:
+    """Every weight drawn at random, LayerNorm scales around 1 (a fresh net's norms are the identity)."""
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in net.state_dict().items():
+            tensor.normal_(0.0, 0.3 if "norm" in name else 0.2).add_(1.0 if name.endswith("norm.weight") else 0.0)
+    return net.eval()
+
+
+def vicregl_convnext(seed: int, **shape: Any) -> nn.Module:
+    """A network as VICRegL's ConvNeXt computes (no layer scale, its final norm before the pool), random weights; timm's
+    ConvNeXt class builds it (timm's create_model would drop `ls_init_value=None` and add a layer scale)."""
+    net = timm.models.convnext.ConvNeXt(num_classes=0, ls_init_value=None, **VICREGL_ARGS, **shape)
+    return randomise_convnext(net, seed)
