@@ -65,7 +65,7 @@ def main() -> None:
     print(f"{'run':<24} {'step':>6} {'stop-grad':>9} {'kNN backbone':>13} {'kNN z':>7} {'z-std':>7} {'1/sqrt(d)':>9}")
     for index, run in enumerate(args.runs):
         checkpoint = read_training_checkpoint(run / CHECKPOINT_NAME, kind="pretraining")
-        recipe = recipe_from_dict(checkpoint.run, source=str(run / CHECKPOINT_NAME))
+        recipe = recipe_from_dict(checkpoint.run, where=str(run / CHECKPOINT_NAME))
         split = knn_monitor_split(recipe, build_dataset(recipe))
         if split is None:
             raise SystemExit(f"{run}: its recipe has no labelled kNN monitor split")

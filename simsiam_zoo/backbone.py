@@ -47,10 +47,10 @@ class LoadedBackbone:
     model_args: Mapping[str, Any] = field(default_factory=dict)
 
 
-def infer_resnet_arch(state: Mapping[str, torch.Tensor], *, source: str) -> str:
+def infer_resnet_arch(state: Mapping[str, torch.Tensor], *, where: str) -> str:
     if "conv1.weight" not in state:
         raise HubFolderError(
-            f"{source}: no conv1.weight: not a torchvision/timm ResNet backbone (keys: "
+            f"{where}: no conv1.weight: not a torchvision/timm ResNet backbone (keys: "
             f"{', '.join(list(state)[:5])}{', ...' if len(state) > 5 else ''})"
         )
     blocks = []
@@ -60,22 +60,22 @@ def infer_resnet_arch(state: Mapping[str, torch.Tensor], *, source: str) -> str:
     key = (tuple(blocks), "layer1.0.conv3.weight" in state)
     if key not in _RESNETS or state["conv1.weight"].shape[0] != 64:
         raise HubFolderError(
-            f"{source}: cannot tell the architecture from the weights (blocks {blocks}); give it explicitly (--arch)"
+            f"{where}: cannot tell the architecture from the weights (blocks {blocks}); give it explicitly (--arch)"
         )
     return _RESNETS[key]
 
 
 def backbone_from_state(
-    arch: str, state: Mapping[str, torch.Tensor], *, source: str, model_args: Mapping[str, Any] | None = None
+    arch: str, state: Mapping[str, torch.Tensor], *, where: str, model_args: Mapping[str, Any] | None = None
 ) -> nn.Module:
     """timm `arch` (built with `model_args`) without classifier, loaded strictly, with every key problem listed in
     the error."""
-    check_architecture(arch, where=f"{source}: architecture")
-    check_model_args(model_args or {}, where=source)
+    check_architecture(arch, where=f"{where}: architecture")
+    check_model_args(model_args or {}, where=where)
     try:
         model = timm.create_model(arch, pretrained=False, num_classes=0, **(model_args or {}))
     except TypeError as error:  # an argument the architecture does not take
-        raise HubFolderError(f"{source}: timm {arch!r} cannot be built with model_args {model_args}: {error}") from None
+        raise HubFolderError(f"{where}: timm {arch!r} cannot be built with model_args {model_args}: {error}") from None
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -90,10 +90,10 @@ def backbone_from_state(
             shown = listed(keys, limit=8)
             problems.append(f"{label}: {shown}")
     if problems:
-        raise HubFolderError(f"{source}: weights do not fit timm {arch!r}: {'; '.join(problems)}")
+        raise HubFolderError(f"{where}: weights do not fit timm {arch!r}: {'; '.join(problems)}")
     not_finite = non_finite_keys(state)
     if not_finite:
-        raise HubFolderError(f"{source}: weights are not finite (NaN or inf) in {not_finite}")
+        raise HubFolderError(f"{where}: weights are not finite (NaN or inf) in {not_finite}")
     model.load_state_dict(state, strict=True)
     return model.eval()
 

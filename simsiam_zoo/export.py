@@ -92,9 +92,9 @@ def export_checkpoint(
     check_output(out_dir, kind=HUB_FOLDER_KIND, inputs=(checkpoint_path,), overwrite=overwrite)
     checkpoint_path = _run_checkpoint(Path(checkpoint_path))
     checkpoint = read_training_checkpoint(checkpoint_path, kind="pretraining")
-    recipe = recipe_from_dict(checkpoint.run, source=str(checkpoint_path))
+    recipe = recipe_from_dict(checkpoint.run, where=str(checkpoint_path))
     state = backbone_from_training_checkpoint(checkpoint)
-    model = backbone_from_state(recipe.model.arch, state, source=str(checkpoint_path))
+    model = backbone_from_state(recipe.model.arch, state, where=str(checkpoint_path))
     entry = _claimed_by_training_run(name, arch=recipe.model.arch)
     preprocessing = preprocessing_from_recipe(recipe)
     license = entry.license if entry else "apache-2.0"
@@ -169,7 +169,7 @@ def convert_to_hub(
         raise ConversionError(
             message if message.startswith(str(checkpoint_path)) else f"{checkpoint_path}: {message}"
         ) from None
-    arch = arch or (entry.arch if entry else infer_resnet_arch(state, source=str(checkpoint_path)))
+    arch = arch or (entry.arch if entry else infer_resnet_arch(state, where=str(checkpoint_path)))
     origin = f"`{checkpoint_path.name}`" + (f" (sha256 `{original_sha256}`)" if original_sha256 else "")
     folder = _write_converted(
         state,
@@ -178,7 +178,7 @@ def convert_to_hub(
         entry=entry,
         arch=arch,
         repo_id=repo_id,
-        source=str(checkpoint_path),
+        where=str(checkpoint_path),
         provenance=f"Converted with `simsiam-zoo convert --from {detected}` from {origin}.",
         inputs=(checkpoint_path,),
         overwrite=overwrite,
@@ -197,7 +197,7 @@ def convert_source_file(entry: ZooEntry, original: Path, *, original_sha256: str
         entry=entry,
         arch=entry.arch,
         repo_id=None,
-        source=entry.source.url,
+        where=entry.source.url,
         provenance=f"Converted by simsiam-zoo's `{entry.source.converter}` converter from the original file "
         f"{entry.source.url} (sha256 `{original_sha256}`).",
     )
@@ -279,13 +279,13 @@ def _write_converted(
     entry: ZooEntry | None,
     arch: str,
     repo_id: str | None,
-    source: str,
+    where: str,
     provenance: str,
     inputs: Sequence[str | Path] = (),
     overwrite: bool = False,
 ) -> Path:
     model_args = entry.model_args if entry and entry.arch == arch else {}
-    model = backbone_from_state(arch, state, source=source, model_args=model_args)
+    model = backbone_from_state(arch, state, where=where, model_args=model_args)
     preprocessing = entry.preprocessing if entry else Preprocessing()
     license = entry.license if entry else "unknown"
     card = render_card(

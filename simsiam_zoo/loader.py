@@ -58,7 +58,7 @@ def _from_folder(
     preprocessing = preprocessing or Preprocessing.from_pretrained_cfg(config["pretrained_cfg"])
     model_args = config.get("model_args", {})
     state = read_weights(weights, upcast_half=True)
-    model = backbone_from_state(config["architecture"], state, source=str(weights), model_args=model_args)
+    model = backbone_from_state(config["architecture"], state, where=str(weights), model_args=model_args)
     return LoadedBackbone(
         model,
         preprocessing.transform(),
@@ -100,14 +100,14 @@ def _from_file(path: Path, *, arch: str | None) -> LoadedBackbone:
         saved = read_torch_checkpoint(path)
         ours = training_checkpoint_from(saved, kind="pretraining")
         if ours is not None:
-            recipe = recipe_from_dict(ours.run, source=str(path))
+            recipe = recipe_from_dict(ours.run, where=str(path))
             state, arch = backbone_from_training_checkpoint(ours), arch or recipe.model.arch
             preprocessing = preprocessing_from_recipe(recipe)
         else:
             _, state = convert_state_dict(saved)
             preprocessing = Preprocessing()
-    arch = arch or infer_resnet_arch(state, source=str(path))
-    model = backbone_from_state(arch, state, source=str(path), model_args=model_args)
+    arch = arch or infer_resnet_arch(state, where=str(path))
+    model = backbone_from_state(arch, state, where=str(path), model_args=model_args)
     return LoadedBackbone(model, preprocessing.transform(), preprocessing, arch, str(path), model_args=model_args)
 
 

@@ -122,7 +122,7 @@ class Recipe:
         for dotted, value in overrides.items():
             _set_dotted(data, dotted, value)
         changed = ", ".join(f"{key}={value!r}" for key, value in overrides.items())
-        return recipe_from_dict(data, source=f"recipe {self.name!r} with {changed}")
+        return recipe_from_dict(data, where=f"recipe {self.name!r} with {changed}")
 
 
 def _plain(value: Any) -> Any:
@@ -218,16 +218,16 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
     return merged
 
 
-def recipe_from_dict(data: dict[str, Any], *, source: str) -> Recipe:
+def recipe_from_dict(data: dict[str, Any], *, where: str) -> Recipe:
     try:
         recipe = _build(Recipe, data, "")
     except RecipeError as error:
-        raise RecipeError(f"{source}: {error}") from None
-    _validate(recipe, source)
+        raise RecipeError(f"{where}: {error}") from None
+    _validate(recipe, where)
     return recipe
 
 
-def _validate(recipe: Recipe, source: str) -> None:
+def _validate(recipe: Recipe, where: str) -> None:
     checks = [
         # BatchNorm in training mode needs two samples to have a variance (per process, under DDP too).
         (recipe.optim.batch_size >= 2, "optim.batch_size must be at least 2 (BatchNorm needs two images a batch)"),
@@ -242,7 +242,7 @@ def _validate(recipe: Recipe, source: str) -> None:
     ]
     for ok, message in checks:
         if not ok:
-            raise RecipeError(f"{source}: {message}")
+            raise RecipeError(f"{where}: {message}")
 
 
 def _recipes_dir() -> Path:
@@ -290,4 +290,4 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
     path = _locate(str(name_or_path))
     data = _resolve(path)
     data.setdefault("name", path.stem)
-    return recipe_from_dict(data, source=str(path))
+    return recipe_from_dict(data, where=str(path))

@@ -498,7 +498,7 @@ def _resume(path: Path, recipe: Recipe, model: SimSiam, optimizer: torch.optim.O
         saved = read_training_checkpoint(path, kind="pretraining")
     except Exception as error:  # a truncated or foreign file: say which and stop, keep it for inspection
         raise RecipeError(f"{path}: cannot resume from this checkpoint: {error}") from None
-    saved_recipe = recipe_from_dict(saved.run, source=str(path))
+    saved_recipe = recipe_from_dict(saved.run, where=str(path))
     if saved_recipe != recipe:
         raise RecipeError(
             f"{path}: the checkpoint was trained with a different recipe ({saved_recipe.name!r}); "

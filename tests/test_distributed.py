@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
-from tests.builders import build_hub_folder, build_image_folder, write_png
+from tests.builders import build_hub_folder, build_image_folder, snapshot, write_png
 
 
 def _epoch_loss(run_dir) -> float:
@@ -71,10 +71,6 @@ def _images(root: Path) -> Path:
     return root
 
 
-def _files(folder: Path) -> dict[str, bytes]:
-    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
-
-
 def test_two_rank_extraction_writes_what_one_process_writes_and_resumes(tmp_path):
     model, images = build_hub_folder(tmp_path), _images(tmp_path / "images")
     # torchrun gives each of several ranks one thread; the single process gets the same, so that the comparison is
@@ -84,7 +80,7 @@ def test_two_rank_extraction_writes_what_one_process_writes_and_resumes(tmp_path
     one, two = tmp_path / "one", tmp_path / "two"
     subprocess.run([sys.executable, *extract, "--out", str(one)], check=True, capture_output=True, env=env)
     launched = _torchrun([*extract, "--out", str(two)], env=env)
-    assert _files(two) == _files(one)
+    assert snapshot(two) == snapshot(one)
     assert sorted(p.name for p in two.glob("shard-*")) == [f"shard-{n:05d}.safetensors" for n in range(5)]
     assert launched.stdout.count("embedded 13 of 14 images") == 1  # rank 0 reports, for the whole job
 
@@ -94,7 +90,7 @@ def test_two_rank_extraction_writes_what_one_process_writes_and_resumes(tmp_path
         (two / name).unlink()
     kept = {name: (two / name).stat().st_mtime_ns for name in ("shard-00000.safetensors", "shard-00004.safetensors")}
     _torchrun([*extract, "--out", str(two)], env=env)
-    assert _files(two) == _files(one)
+    assert snapshot(two) == snapshot(one)
     assert {name: (two / name).stat().st_mtime_ns for name in kept} == kept
 
 
@@ -196,7 +192,7 @@ def test_the_python_api_shares_the_work_of_a_process_group_the_caller_made(tmp_p
     subprocess.run([sys.executable, str(script), str(images), str(one), "alone"], check=True, env=env)
     launched = _torchrun([str(script), str(images), str(two), "group"], env=env)
     assert launched.stdout.count("summary 13 1") == 2
-    assert _files(two) == _files(one)
+    assert snapshot(two) == snapshot(one)
 
 
 FINETUNE_SCRIPT = """
@@ -284,7 +280,7 @@ def test_two_rank_benchmark_writes_the_leaderboard_one_process_writes(tmp_path):
     assert json.loads((two / "leaderboard.json").read_text()) == json.loads((one / "leaderboard.json").read_text())
     assert (two / "leaderboard.md").read_text() == (one / "leaderboard.md").read_text()
     for store in sorted((one / "features").iterdir()):
-        assert _files(two / "features" / store.name) == _files(store), store.name
+        assert snapshot(two / "features" / store.name) == snapshot(store), store.name
     cells = {path: path.stat().st_mtime_ns for path in (two / "cells").rglob("*.json")}
     again = _torchrun([*benchmark, "--out", str(two)], env=env)
     assert {path: path.stat().st_mtime_ns for path in (two / "cells").rglob("*.json")} == cells

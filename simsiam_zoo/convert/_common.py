@@ -44,12 +44,12 @@ def strip_prefix(state_dict: StateDict, prefix: str) -> dict[str, Tensor]:
     return {key[len(prefix) :]: value for key, value in state_dict.items() if key.startswith(prefix)}
 
 
-def convert_prefixed(state_dict: StateDict, prefixes: tuple[str, ...], source: str) -> dict[str, Tensor]:
+def convert_prefixed(state_dict: StateDict, prefixes: tuple[str, ...], where: str) -> dict[str, Tensor]:
     """Take the torchvision-named backbone found under the first matching prefix."""
     prefix = find_prefix(state_dict, prefixes)
     if prefix is None:
         raise ConversionError(
-            f"{source}: no key {[p + 'conv1.weight' for p in prefixes]}; keys: {listed(state_dict, limit=8)}"
+            f"{where}: no key {[p + 'conv1.weight' for p in prefixes]}; keys: {listed(state_dict, limit=8)}"
         )
     return finalize_backbone(strip_prefix(state_dict, prefix))
 

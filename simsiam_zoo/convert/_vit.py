@@ -27,15 +27,15 @@ def has_vit(state_dict: StateDict, prefix: str = "") -> bool:
     return all(prefix + key in state_dict for key in REQUIRED[:4])
 
 
-def finalize_vit(state_dict: StateDict, *, source: str) -> dict[str, Tensor]:
+def finalize_vit(state_dict: StateDict, *, where: str) -> dict[str, Tensor]:
     """Check the names (a classifier `head.weight` / `head.bias` is dropped), cast to contiguous fp32."""
     kept = {key: value for key, value in state_dict.items() if key not in ("head.weight", "head.bias")}
     unknown = [key for key in kept if not _BACKBONE_KEY.fullmatch(key)]
     if unknown:
         raise ConversionError(
-            f"{source}: not a timm ViT backbone with a class token; unexpected keys: {listed(unknown, limit=8)}"
+            f"{where}: not a timm ViT backbone with a class token; unexpected keys: {listed(unknown, limit=8)}"
         )
     missing = [key for key in REQUIRED if key not in kept]
     if missing:
-        raise ConversionError(f"{source}: incomplete ViT backbone, no {', '.join(missing)}")
+        raise ConversionError(f"{where}: incomplete ViT backbone, no {', '.join(missing)}")
     return {key: value.detach().to(device="cpu", dtype=torch.float32).contiguous() for key, value in kept.items()}

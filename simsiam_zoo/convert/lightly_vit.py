@@ -28,7 +28,7 @@ def convert(state_dict: StateDict) -> dict[str, Tensor]:
         raise ConversionError(
             f"lightly_vit: no ViT under {' or '.join(_PREFIXES)}; keys: {listed(state_dict, limit=8)}"
         )
-    return finalize_vit(strip_prefix(state_dict, prefix), source="lightly_vit")
+    return finalize_vit(strip_prefix(state_dict, prefix), where="lightly_vit")
 
 
 CONVERTER = Converter(

@@ -47,7 +47,7 @@ def convert(state_dict: StateDict) -> dict[str, Tensor]:
         anchors = " and ".join(_PREFIX + anchor for anchor in _ANCHORS)
         raise ConversionError(f"mmpretrain_vit: no {anchors}; keys: {listed(state_dict, limit=8)}")
     backbone = strip_prefix(state_dict, _PREFIX)
-    return finalize_vit({_renamed(key): value for key, value in backbone.items()}, source="mmpretrain_vit")
+    return finalize_vit({_renamed(key): value for key, value in backbone.items()}, where="mmpretrain_vit")
 
 
 CONVERTER = Converter(

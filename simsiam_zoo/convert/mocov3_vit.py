@@ -28,7 +28,7 @@ def convert(state_dict: StateDict) -> dict[str, Tensor]:
     if prefix is None:
         raise ConversionError(f"mocov3_vit: no ViT under {' or '.join(_PREFIXES)}; keys: {listed(state_dict, limit=8)}")
     encoder = strip_prefix(state_dict, prefix)
-    return finalize_vit({k: v for k, v in encoder.items() if not k.startswith(_HEAD)}, source="mocov3_vit")
+    return finalize_vit({k: v for k, v in encoder.items() if not k.startswith(_HEAD)}, where="mocov3_vit")
 
 
 CONVERTER = Converter(

@@ -13,7 +13,7 @@ from ._vit import finalize_vit, has_vit
 
 
 def convert(state_dict: StateDict) -> dict[str, Tensor]:
-    return finalize_vit(state_dict, source="timm_vit")
+    return finalize_vit(state_dict, where="timm_vit")
 
 
 CONVERTER = Converter(
