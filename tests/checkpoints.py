@@ -325,3 +325,53 @@ def vicregl_convnext(seed: int, **shape: Any) -> nn.Module:
     ConvNeXt class builds it (timm's create_model would drop `ls_init_value=None` and add a layer scale)."""
     net = timm.models.convnext.ConvNeXt(num_classes=0, ls_init_value=None, **VICREGL_ARGS, **shape)
     return randomise_convnext(net, seed)
+
+
+def randomise_regnet(net: nn.Module, seed: int) -> nn.Module:
+    """Every weight and BatchNorm statistic drawn at random (a fresh net's are ones and zeros)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in net.state_dict().items():
+            if tensor.is_floating_point():
+                drawn = torch.randn(tensor.shape, generator=generator) * 0.2
+                tensor.copy_(drawn.abs() + 0.5 if name.endswith("running_var") else drawn)
+    return net.eval()
+
+
+def _classy_regnet_name(key: str) -> str:
+    """The name a timm RegNet key has in VISSL's trunk: ClassyVision's RegNet (facebookresearch/ClassyVision@08a82e8
+    classy_vision/models/anynet.py: SimpleStemIN's `stem` Sequential :120, the stages `trunk_output.block{S}`
+    :461-481 of blocks `block{S}-{I}` :361, ResBottleneckBlock's `proj`, `bn` and `f` :264-268, BottleneckTransform's
+    `a`, `b`, `se`, `c`, `final_bn` :216-240; squeeze_and_excitation_layer.py's `excitation` Sequential :36-41) as
+    feature blocks `conv1` and `res2..res5` (facebookresearch/vissl@09270ed vissl/models/trunks/regnet.py:73-85)."""
+    key = re.sub(r"^stem\.conv\.", "conv1.stem.0.", key)
+    key = re.sub(r"^stem\.bn\.", "conv1.stem.1.", key)
+    match = re.fullmatch(r"s(\d)\.b(\d+)\.(.+)", key)
+    if match is None:
+        return key
+    rest = match[3]
+    for timm_name, upstream in (
+        ("conv1.conv.", "f.a.0."),
+        ("conv1.bn.", "f.a.1."),
+        ("conv2.conv.", "f.b.0."),
+        ("conv2.bn.", "f.b.1."),
+        ("se.fc1.", "f.se.excitation.0."),
+        ("se.fc2.", "f.se.excitation.2."),
+        ("conv3.conv.", "f.c."),
+        ("conv3.bn.", "f.final_bn."),
+        ("downsample.conv.", "proj."),
+        ("downsample.bn.", "bn."),
+    ):
+        rest = re.sub(f"^{re.escape(timm_name)}", upstream, rest)
+    stage = int(match[1])
+    return f"res{stage + 1}.block{stage}-{int(match[2]) - 1}.{rest}"
+
+
+def vissl_regnet_checkpoint(net: nn.Module, heads: nn.Module) -> dict[str, Any]:
+    """VISSL's checkpoint of a RegNet trunk holding `net`'s weights (a timm RegNet), as its checkpoint saver writes
+    it (vissl/utils/checkpoint.py:73-80, 305-311: {'type', 'classy_state_dict': {'base_model': {'model': {'trunk',
+    'heads'}, 'meta'}}}),
+    its trunk's keys `_feature_blocks.*` in ClassyVision's names."""
+    trunk = {f"_feature_blocks.{_classy_regnet_name(key)}": value for key, value in net.state_dict().items()}
+    base_model = {"model": {"trunk": trunk, "heads": heads.state_dict()}, "meta": {}}
+    return {"type": "consolidated", "phase_idx": 799, "iteration": 5, "classy_state_dict": {"base_model": base_model}}

@@ -293,6 +293,8 @@ _ARCH_TITLES = {
     "convnext_small": "ConvNeXt-S",
     "convnext_base": "ConvNeXt-B",
     "convnext_xlarge": "ConvNeXt-XL",
+    "regnety_160": "RegNetY-16GF",
+    "regnety_1280": "RegNetY-128GF",
 }
 _DINO_README = "https://github.com/facebookresearch/dino/blob/7c446df5b9f45747937fb0d72314eb9f7b66930a/README.md"
 _MOCOV3_CONFIG = "https://github.com/facebookresearch/moco-v3/blob/c349e6e24f40d3fedb22d973f92defa4cedf37a7/CONFIG.md"
@@ -590,6 +592,38 @@ def _mmpretrain_vit(
         note=f"{note} The checkpoint's backbone.*, its fixed sin-cos pos_embed kept, the rest dropped. Its linear "
         "config reads the class token after the final norm (out_type cls_token, final_norm), timm's token pooling, "
         "with ResizeEdge(256) bilinear, CenterCrop(224) (configs/_base_/datasets/imagenet_bs32_pil_resize.py:19-24).",
+    ).entry()
+
+
+_VISSL_COMMIT = "09270ed25a6c2cf71263d955b64cbe076d34ac45"
+_VISSL_MODEL_ZOO = f"https://github.com/facebookresearch/vissl/blob/{_VISSL_COMMIT}/MODEL_ZOO.md"
+
+
+def _vissl_regnet(arch: str, epochs: int, path: str, line: int, linear: float, note: str) -> ZooEntry:
+    """A SwAV RegNetY trained in VISSL (MODEL_ZOO.md's SwAV table, `line`: 2x224+6x96 multi-crop, batch 4096),
+    its trunk converted by `vissl_regnet`: ClassyVision's regnet_y_16gf / regnet_y_128gf are timm's regnety_160 /
+    regnety_1280 (the same depth, w0, wa, wm and group width, SE ratio 0.25)."""
+    lines = str(line)
+    return _Release(
+        arch,
+        f"swav_vissl_ep{epochs}",
+        method="swav",
+        origin="vissl",
+        url=f"{_FB}/vissl/model_zoo/{path}",
+        converter="vissl_regnet",
+        license="mit",
+        epochs=epochs,
+        batch=4096,
+        linear=linear,
+        results_source=(
+            f"the VISSL model zoo's SwAV table (MODEL_ZOO.md:{lines})",
+            _line_anchor(_VISSL_MODEL_ZOO, lines),
+        ),
+        note=f"{note} ClassyVision's RegNet (VISSL's `regnet` trunk) holds timm's modules under other names; the "
+        "trunk is converted, the SwAV head (projection and prototypes) dropped. VISSL's RegNet linear benchmark "
+        "(configs/config/benchmark/linear_image_classification/imagenet1k/models/regnet16Gf.yaml, regnet128Gf.yaml) "
+        "trains heads on pooled res4 and res5 maps and on the average-pooled res5 (timm's features); MODEL_ZOO.md "
+        "does not say which its number is from. VISSL publishes no hash for its files.",
     ).entry()
 
 
@@ -1549,6 +1583,24 @@ _ENTRIES = (
         26.6,
         note="The table gives batch 256, but the checkpoint's step count (250200 in 100 epochs) is half that of the "
         "other batch-256 runs (500400), as a batch of 512 would give.",
+    ),
+    # VISSL's SwAV RegNetYs (MODEL_ZOO.md:229-230), converted.
+    _vissl_regnet(
+        "regnety_160",
+        800,
+        "swav_regnet16_in1k/swav_in1k_regnet16gf_model_final_checkpoint_phase799.torch",
+        229,
+        76.15,
+        "The final checkpoint of the 800-epoch run.",
+    ),
+    _vissl_regnet(
+        "regnety_1280",
+        400,
+        "swav_regnet128_in1k/model_phase230.torch",
+        230,
+        78.36,
+        "MODEL_ZOO.md's row says 400 epochs; the file it links is named model_phase230, which the table does not "
+        "explain (the epochs given are the table's).",
     ),
     # facebookresearch/dino vision transformers: the backbone-only files, as timm publishes them.
     _dino_vit("vit_small_patch16_224", "dino_deitsmall16_pretrain", "24-34", 74.5, 77.0, _DINO_LINEAR_S),

@@ -48,10 +48,12 @@ from tests.checkpoints import (
     mlp,
     mmpretrain_vit_checkpoint,
     mocov3_vit_checkpoint,
+    randomise_regnet,
     randomise_xcit,
     seeded_resnet,
     vicregl_convnext,
     vicregl_convnext_file,
+    vissl_regnet_checkpoint,
     vissl_trunk,
     vit_features,
 )
@@ -157,12 +159,14 @@ ENTRY_LAYOUTS: dict[str, Callable[[], tuple[Any, nn.Module, dict[str, int]]]] = 
     "vit_base_patch16_224.mae_mmpretrain_ep1600": lambda: (*mmpretrain_vit_checkpoint("mae"), {}),
     "xcit_small_12_p16_224.dino_in1k": lambda: dino_xcit_stand_in(),
     "convnext_small.vicregl_in1k_alpha0p9": lambda: vicregl_convnext_stand_in(),
+    "regnety_160.swav_vissl_ep800": lambda: vissl_regnet_stand_in(),
 }
 # The smallest timm architecture of each layout that is not a class-token ViT's (test_vit), with the model_args
 # that make it smaller still.
 STAND_INS = {
     "xcit": ("xcit_nano_12_p16_224", {"depth": 2}),
     "vicregl_convnext": ("convnext_small", {**VICREGL_ARGS, "depths": [1, 1, 1, 1], "dims": [16, 32, 64, 128]}),
+    "vissl_regnet": ("regnety_002", {}),
 }
 
 
@@ -179,6 +183,14 @@ def vicregl_convnext_stand_in() -> tuple[dict[str, torch.Tensor], nn.Module, dic
     _, model_args = STAND_INS["vicregl_convnext"]
     net = vicregl_convnext(31, depths=model_args["depths"], dims=model_args["dims"])
     return vicregl_convnext_file(net), net, model_args
+
+
+def vissl_regnet_stand_in() -> tuple[dict[str, Any], nn.Module, dict[str, int]]:
+    """VISSL's SwAV checkpoint of timm's regnety_002 (the smallest RegNetY), its trunk in ClassyVision's names."""
+    arch, model_args = STAND_INS["vissl_regnet"]
+    net = randomise_regnet(timm.create_model(arch, num_classes=0), seed=36)
+    heads = nn.ModuleList([Wrapper(projection_head=mlp(net.num_features, 8), prototypes0=nn.Linear(8, 30))])
+    return vissl_regnet_checkpoint(net, heads), net, model_args
 
 
 def encoder_dim(arch: str) -> int:
