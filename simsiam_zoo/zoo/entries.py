@@ -94,7 +94,12 @@ _BT_INITIAL_NOTE = (
 
 _RESNET_TITLES = {"resnet50": "ResNet-50", "resnet101": "ResNet-101"}
 # The pretraining data an entry names, in words (its `pretrain_dataset` is the key).
-_PRETRAIN_DATASETS = {"imagenet-1k": "ImageNet-1k", "imagenet-22k": "ImageNet-22k", "coco": "COCO"}
+_PRETRAIN_DATASETS = {
+    "imagenet-1k": "ImageNet-1k",
+    "imagenet-22k": "ImageNet-22k",
+    "coco": "COCO",
+    "ig-1b": "IG-1B (public Instagram images, non-EU)",
+}
 
 
 def _trained(epochs: int | None, batch: int | None) -> str:
@@ -294,6 +299,8 @@ _ARCH_TITLES = {
     "convnext_base": "ConvNeXt-B",
     "convnext_xlarge": "ConvNeXt-XL",
     "regnety_160": "RegNetY-16GF",
+    "regnety_320": "RegNetY-32GF",
+    "regnety_640": "RegNetY-64GF",
     "regnety_1280": "RegNetY-128GF",
 }
 _DINO_README = "https://github.com/facebookresearch/dino/blob/7c446df5b9f45747937fb0d72314eb9f7b66930a/README.md"
@@ -352,6 +359,8 @@ class _Release:
     model_args: dict[str, int | float | bool] = field(default_factory=dict, hash=False)
     note: str | None = None
     pretrain_dataset: str = "imagenet-1k"
+    license_basis: LicenseBasis = "repository"
+    license_name_link: tuple[str, str] | None = None  # a licence with no Hub id (`other`): its name and text's link
 
     def entry(self) -> ZooEntry:
         where, _ = _ORIGINS[self.origin]
@@ -362,7 +371,7 @@ class _Release:
         if self.timm_hub:
             via = (
                 f"timm publishes this very file as hf-hub:{self.timm_hub} (its pretrained cfg's url), which loads "
-                "use: nothing is converted, and that repo's crop of 0.9 gives way to the entry's preprocessing."
+                "use: nothing is converted, and that repo's crop gives way to the entry's preprocessing."
             )
             note = f"{via} {note}" if note else via
         return ZooEntry(
@@ -384,8 +393,10 @@ class _Release:
                 if value is not None
             ),
             note=note,
-            license_basis="repository",
+            license_basis=self.license_basis,
             model_args=self.model_args,
+            license_name=self.license_name_link[0] if self.license_name_link else None,
+            license_link=self.license_name_link[1] if self.license_name_link else None,
         )
 
 
@@ -624,6 +635,48 @@ def _vissl_regnet(arch: str, epochs: int, path: str, line: int, linear: float, n
         "(configs/config/benchmark/linear_image_classification/imagenet1k/models/regnet16Gf.yaml, regnet128Gf.yaml) "
         "trains heads on pooled res4 and res5 maps and on the average-pooled res5 (timm's features); MODEL_ZOO.md "
         "does not say which its number is from. VISSL publishes no hash for its files.",
+    ).entry()
+
+
+_SEER_README = f"https://github.com/facebookresearch/vissl/blob/{_VISSL_COMMIT}/projects/SEER/README.md"
+_SEER_LICENSE = (
+    "seer-license",
+    f"https://github.com/facebookresearch/vissl/blob/{_VISSL_COMMIT}/projects/SEER/MODEL_LICENSE.md",
+)
+
+
+def _seer(arch: str, path: str, line: int, results: tuple[float, float], pooled: str) -> ZooEntry:
+    """A SEER RegNetY pretrained on IG-1B (MODEL_ZOO.md's SEER table, `line`: linear and fine-tuned top-1 in
+    `results`), which timm publishes too (its `.seer` cfg names the same URL); VISSL's checkpoint of the trunk and
+    SwAV head, read by `vissl_regnet` where it is fetched from its source; `pooled`: the linear number's feature."""
+    linear, finetune = results
+    lines = str(line)
+    return _Release(
+        arch,
+        "seer_ig1b",
+        method="swav",
+        origin="vissl",
+        url=f"{_FB}/vissl/model_zoo/{path}",
+        converter="vissl_regnet",
+        license="other",
+        epochs=None,
+        batch=None,
+        linear=linear,
+        finetune=finetune,
+        results_source=(
+            f"the VISSL model zoo's SEER table (MODEL_ZOO.md:{lines})",
+            _line_anchor(_VISSL_MODEL_ZOO, lines),
+        ),
+        timm_hub=f"timm/{arch}.seer",
+        pretrain_dataset="ig-1b",
+        license_basis="weights",
+        license_name_link=_SEER_LICENSE,
+        note=f"SEER: SwAV on IG-1B public images (non-EU), the row's dataset. The SEER licence (non-commercial "
+        "research use only) covers the weights (projects/SEER/README.md:32-34, MODEL_LICENSE.md). The linear number "
+        f"is on {pooled} as the row says; the fine-tuned one is the SEER fine-tuned model's (projects/SEER/README.md:"
+        "27-30 links it), not this file's. Epochs and batch are not stated next to the file (SEER trains by "
+        "iterations). Evaluated with VISSL's ImageNet transform, Resize(256), CenterCrop(224) (configs/config/"
+        "benchmark/linear_image_classification/imagenet1k/eval_resnet_8gpu_transfer_in1k_linear.yaml:37-40).",
     ).entry()
 
 
@@ -1601,6 +1654,25 @@ _ENTRIES = (
         78.36,
         "MODEL_ZOO.md's row says 400 epochs; the file it links is named model_phase230, which the table does not "
         "explain (the epochs given are the table's).",
+    ),
+    # VISSL's SEER RegNetYs on IG-1B (MODEL_ZOO.md:240-242), as timm publishes them. Not the RegNetY-256GF (:243):
+    # timm's regnet.py keeps its .seer cfg commented out, "invalid weight <-> model match", and the 10B (:244) is
+    # no timm architecture.
+    _seer("regnety_320", "seer_regnet32d/seer_regnet32gf_model_iteration244000.torch", 240, (74.03, 83.4), "res5"),
+    _seer(
+        "regnety_640",
+        "seer_regnet64/seer_regnet64gf_model_final_checkpoint_phase0.torch",
+        241,
+        (75.25, 84.0),
+        "res5avg",
+    ),
+    _seer(
+        "regnety_1280",
+        "swav_ig1b_regnet128Gf_cnstant_bs32_node16_sinkhorn10_proto16k_syncBN64_warmup8k/"
+        "model_final_checkpoint_phase0.torch",
+        242,
+        (75.96, 84.5),
+        "res5avg",
     ),
     # facebookresearch/dino vision transformers: the backbone-only files, as timm publishes them.
     _dino_vit("vit_small_patch16_224", "dino_deitsmall16_pretrain", "24-34", 74.5, 77.0, _DINO_LINEAR_S),

@@ -20,6 +20,7 @@ import pytest
 import safetensors.torch
 import timm
 import torch
+from huggingface_hub import ModelCard
 from torch import nn
 
 from simsiam_zoo import zoo
@@ -160,6 +161,7 @@ ENTRY_LAYOUTS: dict[str, Callable[[], tuple[Any, nn.Module, dict[str, int]]]] = 
     "xcit_small_12_p16_224.dino_in1k": lambda: dino_xcit_stand_in(),
     "convnext_small.vicregl_in1k_alpha0p9": lambda: vicregl_convnext_stand_in(),
     "regnety_160.swav_vissl_ep800": lambda: vissl_regnet_stand_in(),
+    "regnety_320.seer_ig1b": lambda: vissl_regnet_stand_in(),
 }
 # The smallest timm architecture of each layout that is not a class-token ViT's (test_vit), with the model_args
 # that make it smaller still.
@@ -321,6 +323,9 @@ def test_each_other_layout_downloads_converts_and_loads_in_plain_timm(
     assert (config["architecture"], config.get("model_args", {})) == (entry.arch, model_args)
     assert Preprocessing.from_pretrained_cfg(config["pretrained_cfg"]) == entry.preprocessing
     assert source_server.requests == [(path, None)]
+    card = ModelCard.load(folder / CARD_NAME).data  # SEER's licence has no Hub id: `other`, named and linked
+    licence = (card.license, getattr(card, "license_name", None), getattr(card, "license_link", None))
+    assert licence == (entry.license, entry.license_name, entry.license_link)
     if not entry.published_by_timm:
         loaded = load_backbone(entry.name)
         assert loaded.model_args == model_args and len(source_server.requests) == 1  # from the cache
