@@ -224,7 +224,7 @@ def mmpretrain_vit_checkpoint(method: str = "mocov3", seed: int = 33) -> tuple[d
     or MAEViT, fixed sin-cos pos_embed) renamed from a timm ViT holding the same weights (MoCo v3's with its extra
     heads), beside MoCoV3's (selfsup/mocov3.py) `neck` (projector), `head` (predictor) and `momentum_encoder`
     (CosineEMA of Sequential(backbone, neck): `module.0/1.*`, `steps`), or MAE's decoder `neck`
-    (necks/mae_neck.py:65-91). Returns it and that ViT."""
+    (necks/mae_neck.py:65-91), MILAN's and EVA's beside their CLIP `target_generator`. Returns it and that ViT."""
     net = _vit(seed, num_classes=0, **(MOCOV3_TEST_ARGS if method == "mocov3" else {}))
     net.pos_embed = nn.Parameter(sincos_pos_embed(net), requires_grad=False)
     renames = (
@@ -253,6 +253,10 @@ def mmpretrain_vit_checkpoint(method: str = "mocov3", seed: int = 33) -> tuple[d
         decoder |= {f"decoder_blocks.0.{k}": v.clone() for k, v in backbone.items() if k.startswith("layers.0.")}
         decoder |= {f"ln1.{p}": torch.ones(32) for p in _WB} | {f"decoder_pred.{p}": torch.zeros(1) for p in _WB}
         state |= {f"neck.{k}": v for k, v in decoder.items()}
+    if method in ("milan", "eva"):
+        # Their CLIPGenerator's CLIP model (selfsup/milan.py:16-29, `tokenizer`), a module of the model's.
+        clip = {"visual.conv1.weight": torch.zeros(8, 3, 16, 16), "visual.proj": torch.zeros(8, 4)}
+        state |= {f"target_generator.tokenizer.{k}": v for k, v in (clip | {"logit_scale": torch.zeros(())}).items()}
     return {"meta": {"epoch": 300}, "state_dict": state}, net
 
 

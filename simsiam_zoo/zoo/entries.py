@@ -686,6 +686,15 @@ _MMPRETRAIN_MAE = (
     "decoder (neck) is not the backbone. Fine-tuning instead averages the patch tokens through a new norm "
     "(out_type avg_featmap, final_norm False: benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py:58-59)."
 )
+# MILAN's and EVA's MAE-style ViT-B (configs/milan/milan_vit-base-p16_16xb256-amp-coslr-400e_in1k.py:11-35,
+# configs/eva/eva-mae-style_vit-base-p16_16xb256-coslr-400e_in1k.py:1-33): mmpretrain's MAEViT, which MILANViT
+# subclasses changing only its masking (mmpretrain/models/selfsup/milan.py:52-60), so MAE's layout.
+_MMPRETRAIN_CLIP_TARGET = (
+    "mmpretrain's MAEViT of arch b, timm's ViT-B/16 (MILAN's MILANViT subclasses it, changing only which patches are "
+    "masked); the decoder (neck), the head and the CLIP target generator (target_generator, the features the "
+    "decoder is trained to predict) are not the backbone. Fine-tuning instead averages the patch tokens "
+    "(out_type avg_featmap, final_norm False: benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py:54-60)."
+)
 _MMPRETRAIN_MOCOV3 = (
     "mmpretrain's MoCoV3ViT (mmpretrain/models/selfsup/mocov3.py): its `mocov3-small` has 12 heads where timm's "
     "vit_small_patch16_224 has 6 (model_args num_heads 12), `base` and `large` are timm's; neck (projector), head "
@@ -1828,6 +1837,28 @@ _ENTRIES = (
             ),
             ("huge", 1600, "mae_vit-huge-p16_8xb512-fp16-coslr-1600e_in1k_20220916-ff848775", "110", (None, 86.9)),
         )
+    ),
+    # open-mmlab/mmpretrain's MILAN and EVA (MAE-style) ViT-B/16, 400 epochs at batch 4096 (configs/milan/
+    # metafile.yml:16-26, configs/eva/metafile.yml:24-34).
+    _mmpretrain_vit(
+        "vit_base_patch16_224",
+        "milan",
+        400,
+        "milan_vit-base-p16_16xb256-amp-coslr-400e_in1k/milan_vit-base-p16_16xb256-amp-coslr-400e_in1k_20221129-180922e8.pth",
+        "92-93",
+        (78.9, 85.3),
+        _MMPRETRAIN_CLIP_TARGET,
+    ),
+    _mmpretrain_vit(
+        "vit_base_patch16_224",
+        "eva",
+        400,
+        "eva-mae-style_vit-base-p16_16xb256-coslr-400e_in1k/"
+        "eva-mae-style_vit-base-p16_16xb256-coslr-400e_in1k_20221226-26d90f07.pth",
+        "81-82",
+        (69.0, 83.7),
+        "EVA's MAE-style pre-training of a ViT-B/16 (the README's row, not EVA's released giant models). "
+        + _MMPRETRAIN_CLIP_TARGET,
     ),
     # facebookresearch/mae: the pre-trained checkpoints, as timm publishes them (linear FINETUNE.md:172-176,
     # fine-tuned README.md:73-79).

@@ -133,6 +133,31 @@ METHODS = {
             "2111.06377",
         ),
     ),
+    # As mmpretrain's READMEs cite them (configs/milan/README.md:98-102 with the arXiv id of
+    # mmpretrain/models/selfsup/milan.py:55-56; configs/eva/README.md:95-99), both arXiv preprints there.
+    "milan": Method(
+        "MILAN",
+        Paper(
+            "hou2022milan",
+            "MILAN: Masked Image Pretraining on Language Assisted Representation",
+            "Hou, Zejiang and Sun, Fei and Chen, Yen-Kuang and Xie, Yuan and Kung, S. Y.",
+            "arXiv",
+            2022,
+            "2208.06049",
+        ),
+    ),
+    "eva": Method(
+        "EVA",
+        Paper(
+            "fang2022eva",
+            "EVA: Exploring the Limits of Masked Visual Representation Learning at Scale",
+            "Fang, Yuxin and Wang, Wen and Xie, Binhui and Sun, Quan and Wu, Ledell and Wang, Xinggang and Huang, "
+            "Tiejun and Wang, Xinlong and Cao, Yue",
+            "arXiv",
+            2022,
+            "2211.07636",
+        ),
+    ),
     "ibot": Method(
         "iBOT",
         Paper(
