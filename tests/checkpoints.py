@@ -224,9 +224,11 @@ def mmpretrain_vit_checkpoint(method: str = "mocov3", seed: int = 33) -> tuple[d
     or MAEViT, fixed sin-cos pos_embed) renamed from a timm ViT holding the same weights (MoCo v3's with its extra
     heads), beside MoCoV3's (selfsup/mocov3.py) `neck` (projector), `head` (predictor) and `momentum_encoder`
     (CosineEMA of Sequential(backbone, neck): `module.0/1.*`, `steps`), or MAE's decoder `neck`
-    (necks/mae_neck.py:65-91), MILAN's and EVA's beside their CLIP `target_generator`. Returns it and that ViT."""
+    (necks/mae_neck.py:65-91), MILAN's and EVA's beside their CLIP `target_generator`, or MaskFeat's (learnt
+    pos_embed, `mask_token`) with its linear `neck` and HOG `target_generator`. Returns it and that ViT."""
     net = _vit(seed, num_classes=0, **(MOCOV3_TEST_ARGS if method == "mocov3" else {}))
-    net.pos_embed = nn.Parameter(sincos_pos_embed(net), requires_grad=False)
+    if method != "maskfeat":  # MaskFeatViT's pos_embed is learnt (selfsup/maskfeat.py:236-243)
+        net.pos_embed = nn.Parameter(sincos_pos_embed(net), requires_grad=False)
     renames = (
         (r"patch_embed\.proj\.", "patch_embed.projection."),
         (r"blocks\.(\d+)\.norm(\d)\.", r"layers.\1.ln\2."),
@@ -247,13 +249,19 @@ def mmpretrain_vit_checkpoint(method: str = "mocov3", seed: int = 33) -> tuple[d
         state |= {f"head.predictor.{k}": v for k, v in mlp(8, 8).state_dict().items()}
         state |= {f"momentum_encoder.module.0.{k}": v.clone() for k, v in backbone.items()}
         state["momentum_encoder.steps"] = torch.tensor(1000)
-    else:
+    elif method != "maskfeat":
         decoder = {"mask_token": torch.zeros(1, 1, 32), "decoder_pos_embed": torch.zeros(1, 101, 32)}
         decoder |= {f"decoder_embed.{p}": torch.zeros(32, 64) if p == "weight" else torch.zeros(32) for p in _WB}
         decoder |= {f"decoder_blocks.0.{k}": v.clone() for k, v in backbone.items() if k.startswith("layers.0.")}
         decoder |= {f"ln1.{p}": torch.ones(32) for p in _WB} | {f"decoder_pred.{p}": torch.zeros(1) for p in _WB}
         state |= {f"neck.{k}": v for k, v in decoder.items()}
-    if method in ("milan", "eva"):
+    if method == "maskfeat":
+        # MaskFeatViT's mask_token (:231-232), LinearNeck's fc (necks/linear_neck.py:55), HOGGenerator's buffers.
+        state["backbone.mask_token"] = torch.randn(1, 1, 64)
+        state |= {f"neck.fc.{k}": v for k, v in nn.Linear(64, 108).state_dict().items()}
+        buffers = ("weight_x", "weight_y", "gaussian_kernel")
+        state |= {f"target_generator.{name}": torch.ones(1, 1, 3, 3) for name in buffers}
+    elif method in ("milan", "eva"):
         # Their CLIPGenerator's CLIP model (selfsup/milan.py:16-29, `tokenizer`), a module of the model's.
         clip = {"visual.conv1.weight": torch.zeros(8, 3, 16, 16), "visual.proj": torch.zeros(8, 4)}
         state |= {f"target_generator.tokenizer.{k}": v for k, v in (clip | {"logit_scale": torch.zeros(())}).items()}

@@ -576,10 +576,20 @@ def _lightly_vit(
 
 
 def _mmpretrain_vit(
-    arch: str, method: str, epochs: int, path: str, lines: str, results: tuple[float | None, float | None], note: str
+    arch: str,
+    method: str,
+    epochs: int,
+    path: str,
+    lines: str,
+    results: tuple[float | None, float | None],
+    note: str,
+    *,
+    batch: int = 4096,
+    tail: str | None = None,
 ) -> ZooEntry:
-    """An mmpretrain ViT pre-training checkpoint (configs/<method>/metafile.yml: batch 4096; README.md's tables,
-    `lines`, for its linear and fine-tuned top-1 in `results`), its name ending in `-<sha256[:8]>.pth`."""
+    """An mmpretrain ViT pre-training checkpoint (configs/<method>/metafile.yml: `batch`; README.md's tables,
+    `lines`, for its linear and fine-tuned top-1 in `results`), its name ending in `-<sha256[:8]>.pth`; `tail`
+    replaces what the note says of its pos_embed and evaluation where they are not the linear-probed ViTs'."""
     linear, finetune = results
     readme = f"https://github.com/open-mmlab/mmpretrain/blob/{_MM_COMMIT}/configs/{method}/README.md"
     return _Release(
@@ -591,7 +601,7 @@ def _mmpretrain_vit(
         converter="mmpretrain_vit",
         license="apache-2.0",
         epochs=epochs,
-        batch=4096,
+        batch=batch,
         linear=linear,
         finetune=finetune,
         published_hash=("sha256-prefix", path.rsplit("-", 1)[1].removesuffix(".pth")),
@@ -600,10 +610,15 @@ def _mmpretrain_vit(
             readme if "," in lines else _line_anchor(readme, lines),  # lines apart: the file, named in the text
         ),
         model_args={"num_heads": 12} if (method, arch) == ("mocov3", "vit_small_patch16_224") else {},
-        note=f"{note} The checkpoint's backbone.*, its fixed sin-cos pos_embed kept, the rest dropped. Its linear "
-        "config reads the class token after the final norm (out_type cls_token, final_norm), timm's token pooling, "
-        "with ResizeEdge(256) bilinear, CenterCrop(224) (configs/_base_/datasets/imagenet_bs32_pil_resize.py:19-24).",
+        note=f"{note} {tail or _MMPRETRAIN_LINEAR}",
     ).entry()
+
+
+_MMPRETRAIN_LINEAR = (
+    "The checkpoint's backbone.*, its fixed sin-cos pos_embed kept, the rest dropped. Its linear config reads the "
+    "class token after the final norm (out_type cls_token, final_norm), timm's token pooling, with ResizeEdge(256) "
+    "bilinear, CenterCrop(224) (configs/_base_/datasets/imagenet_bs32_pil_resize.py:19-24)."
+)
 
 
 _VISSL_COMMIT = "09270ed25a6c2cf71263d955b64cbe076d34ac45"
@@ -1859,6 +1874,23 @@ _ENTRIES = (
         (69.0, 83.7),
         "EVA's MAE-style pre-training of a ViT-B/16 (the README's row, not EVA's released giant models). "
         + _MMPRETRAIN_CLIP_TARGET,
+    ),
+    # open-mmlab/mmpretrain's MaskFeat ViT-B/16, 300 epochs at batch 2048 (configs/maskfeat/metafile.yml:16-26).
+    _mmpretrain_vit(
+        "vit_base_patch16_224",
+        "maskfeat",
+        300,
+        "maskfeat_vit-base-p16_8xb256-amp-coslr-300e_in1k/maskfeat_vit-base-p16_8xb256-amp-coslr-300e_in1k_20221101-6dfc8bf3.pth",
+        "74",
+        (None, 83.4),
+        "mmpretrain's MaskFeatViT (mmpretrain/models/selfsup/maskfeat.py:161-233) of arch b, timm's ViT-B/16 with a "
+        "learnt pos_embed and a mask_token for the masked patches; the neck (LinearNeck) and the HOG target "
+        "generator's buffers are not the backbone.",
+        batch=2048,
+        tail="The checkpoint's backbone.* but its mask_token, its learnt pos_embed kept, the rest dropped. mmpretrain "
+        "publishes no linear result for it; its fine-tuning averages the patch tokens (out_type avg_featmap, "
+        "final_norm False), where timm's features are the class token after the norm, and evaluates with "
+        "ResizeEdge(256) bilinear, CenterCrop(224) (benchmarks/vit-base-p16_8xb256-coslr-100e_in1k.py:35-40, 52-58).",
     ),
     # facebookresearch/mae: the pre-trained checkpoints, as timm publishes them (linear FINETUNE.md:172-176,
     # fine-tuned README.md:73-79).

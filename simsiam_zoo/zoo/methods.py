@@ -146,6 +146,18 @@ METHODS = {
             "2208.06049",
         ),
     ),
+    # configs/maskfeat/README.md:79-84's bibtex, the arXiv id of mmpretrain/models/selfsup/maskfeat.py:164-165.
+    "maskfeat": Method(
+        "MaskFeat",
+        Paper(
+            "wei2022maskfeat",
+            "Masked Feature Prediction for Self-Supervised Visual Pre-Training",
+            "Wei, Chen and Fan, Haoqi and Xie, Saining and Wu, Chao-Yuan and Yuille, Alan and Feichtenhofer, Christoph",
+            "CVPR",
+            2022,
+            "2112.09133",
+        ),
+    ),
     "eva": Method(
         "EVA",
         Paper(

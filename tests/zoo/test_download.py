@@ -159,6 +159,7 @@ ENTRY_LAYOUTS: dict[str, Callable[[], tuple[Any, nn.Module, dict[str, int]]]] = 
     "vit_small_patch16_224.mocov3_mmpretrain_ep300": lambda: (*mmpretrain_vit_checkpoint(), MOCOV3_TEST_ARGS),
     "vit_base_patch16_224.mae_mmpretrain_ep1600": lambda: (*mmpretrain_vit_checkpoint("mae"), {}),
     "vit_base_patch16_224.eva_mmpretrain_ep400": lambda: (*mmpretrain_vit_checkpoint("eva"), {}),
+    "vit_base_patch16_224.maskfeat_mmpretrain_ep300": lambda: (*mmpretrain_vit_checkpoint("maskfeat"), {}),
     "xcit_small_12_p16_224.dino_in1k": lambda: dino_xcit_stand_in(),
     "convnext_small.vicregl_in1k_alpha0p9": lambda: vicregl_convnext_stand_in(),
     "regnety_160.swav_vissl_ep800": lambda: vissl_regnet_stand_in(),
