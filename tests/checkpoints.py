@@ -170,6 +170,18 @@ def ibot_vit_file(seed: int = 28) -> tuple[dict[str, Any], VisionTransformer]:
     return {"state_dict": extracted}, backbone
 
 
+def ibot_student_file(seed: int = 37) -> tuple[dict[str, Any], VisionTransformer]:
+    """An iBOT student backbone file (`checkpoint_student.pth`, --checkpoint_key student): the DDP-wrapped student's
+    `module.backbone.` keys without the prefix (extract_backbone_weights.py:33-35), its masked_embed
+    (models/vision_transformer.py:170-172, masked_im_modeling) beside the backbone's. Returns it and the backbone."""
+    backbone = _vit(seed, num_classes=0)
+    student = Wrapper(module=Wrapper(backbone=backbone, head=mlp(64, 32))).state_dict()
+    student["module.backbone.masked_embed"] = torch.randn(1, 64)
+    extracted = {key[16:]: value for key, value in student.items() if key.startswith("module.backbone")}
+    assert set(extracted) == _dino_layout(TEST_VIT["depth"]) | {"masked_embed"}
+    return {"state_dict": extracted}, backbone
+
+
 # lightly's iBOT ViT-S has timm's layer scale (benchmarks/imagenet/vitb16/ibot.py:50-54 @1ffdbd5: init_values=1e-5).
 LIGHTLY_IBOT_ARGS = {"init_values": 1e-5}
 

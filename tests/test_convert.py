@@ -37,6 +37,7 @@ from tests.checkpoints import (
     Wrapper,
     dino_vit_file,
     dino_xcit_file,
+    ibot_student_file,
     ibot_vit_file,
     lightly_vit_checkpoint,
     mae_vit_file,
@@ -371,6 +372,13 @@ def test_mae_vit_file_is_timm_names_under_model(tmp_path: Path) -> None:
 def test_ibot_teacher_backbone_file_is_timm_names_under_state_dict(tmp_path: Path) -> None:
     checkpoint, net = ibot_vit_file()
     assert _check_vit(tmp_path, checkpoint, net, "timm_vit") == set()
+
+
+def test_ibot_student_backbone_file_drops_only_its_masked_embed(tmp_path: Path) -> None:
+    checkpoint, net = ibot_student_file()
+    assert _check_vit(tmp_path, checkpoint, net, "timm_vit") == set()
+    converted = convert_state_dict(checkpoint)[1]
+    assert set(checkpoint["state_dict"]) - set(converted) == {"masked_embed"}
 
 
 @pytest.mark.parametrize("method", ["dino", "ibot", "lejepa"])

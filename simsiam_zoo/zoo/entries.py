@@ -501,6 +501,42 @@ def _ibot_vit(
     ).entry()
 
 
+def _ibot_vit_in22k(
+    arch: str, folder: str, lines: str, results: tuple[float, float, float], finetuned: str
+) -> ZooEntry:
+    """An iBOT ViT pre-trained on ImageNet-22k (README.md:209-254): its student backbone file (`backbone (s)`, the
+    only backbone the table links), `results` its k-NN, linear and fine-tuned (256 px column) ImageNet-1k top-1;
+    `finetuned` what else the row gives."""
+    knn, linear, finetune = results
+    return _Release(
+        arch,
+        "ibot_in22k",
+        method="ibot",
+        origin="ibot",
+        url=f"{_IBOT_FILES}/{folder}/checkpoint_student.pth",
+        converter="timm_vit",
+        license="apache-2.0",
+        epochs=None,
+        batch=None,
+        linear=linear,
+        knn=knn,
+        finetune=finetune,
+        results_source=(
+            f"the iBOT README's ImageNet-22k table (README.md:{lines})",
+            _line_anchor(_IBOT_README, lines),
+        ),
+        preprocessing=_DINO_EVAL,
+        pretrain_dataset="imagenet-22k",
+        note="Epochs and batch are in the run's args.txt beside the file, not in the README. The student's backbone, "
+        "as extract_backbone_weights.py:26-41 writes it with --checkpoint_key student (README.md:256-264): "
+        "{'state_dict': its keys without `module.backbone.`}, timm's names (models/vision_transformer.py:134-163, no "
+        "layer scale) and the student's masked_embed (:172, masked patches' embedding in pre-training; dropped). The "
+        "k-NN, linear and fine-tuned numbers are on ImageNet-1k; k-NN on the final class token after `norm` (run.sh:"
+        f"50-59), the features timm gives; linear on {_DINO_LINEAR_B}; fine-tuned at the table's 256 column"
+        f"{finetuned}. Evaluated with Resize(256) bicubic, CenterCrop(224) (eval_knn.py:67-68, eval_linear.py:55-56).",
+    ).entry()
+
+
 def _vicregl_convnext(arch: str, alpha: str, lines: str, linear: float, miou: float) -> ZooEntry:
     """A VICRegL ConvNeXt backbone file of the README's table (`lines`; ImageNet-1k, but ImageNet-22k for the XL,
     README.md:16), converted by `vicregl_convnext` to timm's ConvNeXt with VICRegL's final norm and no layer scale."""
@@ -1745,6 +1781,11 @@ _ENTRIES = (
         (77.7, 81.3, 85.0),
         _DINO_LINEAR_B,
         tag="ibot_in1k_randmask",
+    ),
+    # bytedance/ibot's ImageNet-22k ViT-B/16 and ViT-L/16 (README.md:209-254), student backbones.
+    _ibot_vit_in22k("vit_base_patch16_224", "vitb_16_pt22k", "226-239", (71.1, 79.0, 84.4), " (none at 384, 512)"),
+    _ibot_vit_in22k(
+        "vit_large_patch16_224", "vitl_16_pt22k", "240-253", (72.9, 82.3, 86.6), "; 87.5 at 384, 87.8 at 512"
     ),
     # facebookresearch/VICRegL ConvNeXts, converted.
     _vicregl_convnext("convnext_small", "0.9", "47-56", 75.9, 66.7),
