@@ -301,6 +301,8 @@ def _write_converted(
             recipe_summary=provenance,
             results=entry.results if entry else (),
             method=entry.method if entry else None,
+            license_name=entry.license_name if entry else None,
+            license_link=entry.license_link if entry else None,
             license_note=(
                 f"The licence of the original weights ({entry.source.url}): {entry.license_origin}. "
                 f"{entry.note or ''}".strip()

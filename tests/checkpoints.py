@@ -170,6 +170,18 @@ def ibot_vit_file(seed: int = 28) -> tuple[dict[str, Any], VisionTransformer]:
     return {"state_dict": extracted}, backbone
 
 
+def ibot_student_file(seed: int = 37) -> tuple[dict[str, Any], VisionTransformer]:
+    """An iBOT student backbone file (`checkpoint_student.pth`, --checkpoint_key student): the DDP-wrapped student's
+    `module.backbone.` keys without the prefix (extract_backbone_weights.py:33-35), its masked_embed
+    (models/vision_transformer.py:170-172, masked_im_modeling) beside the backbone's. Returns it and the backbone."""
+    backbone = _vit(seed, num_classes=0)
+    student = Wrapper(module=Wrapper(backbone=backbone, head=mlp(64, 32))).state_dict()
+    student["module.backbone.masked_embed"] = torch.randn(1, 64)
+    extracted = {key[16:]: value for key, value in student.items() if key.startswith("module.backbone")}
+    assert set(extracted) == _dino_layout(TEST_VIT["depth"]) | {"masked_embed"}
+    return {"state_dict": extracted}, backbone
+
+
 # lightly's iBOT ViT-S has timm's layer scale (benchmarks/imagenet/vitb16/ibot.py:50-54 @1ffdbd5: init_values=1e-5).
 LIGHTLY_IBOT_ARGS = {"init_values": 1e-5}
 
@@ -224,9 +236,11 @@ def mmpretrain_vit_checkpoint(method: str = "mocov3", seed: int = 33) -> tuple[d
     or MAEViT, fixed sin-cos pos_embed) renamed from a timm ViT holding the same weights (MoCo v3's with its extra
     heads), beside MoCoV3's (selfsup/mocov3.py) `neck` (projector), `head` (predictor) and `momentum_encoder`
     (CosineEMA of Sequential(backbone, neck): `module.0/1.*`, `steps`), or MAE's decoder `neck`
-    (necks/mae_neck.py:65-91). Returns it and that ViT."""
+    (necks/mae_neck.py:65-91), MILAN's and EVA's beside their CLIP `target_generator`, or MaskFeat's (learnt
+    pos_embed, `mask_token`) with its linear `neck` and HOG `target_generator`. Returns it and that ViT."""
     net = _vit(seed, num_classes=0, **(MOCOV3_TEST_ARGS if method == "mocov3" else {}))
-    net.pos_embed = nn.Parameter(sincos_pos_embed(net), requires_grad=False)
+    if method != "maskfeat":  # MaskFeatViT's pos_embed is learnt (selfsup/maskfeat.py:236-243)
+        net.pos_embed = nn.Parameter(sincos_pos_embed(net), requires_grad=False)
     renames = (
         (r"patch_embed\.proj\.", "patch_embed.projection."),
         (r"blocks\.(\d+)\.norm(\d)\.", r"layers.\1.ln\2."),
@@ -247,12 +261,22 @@ def mmpretrain_vit_checkpoint(method: str = "mocov3", seed: int = 33) -> tuple[d
         state |= {f"head.predictor.{k}": v for k, v in mlp(8, 8).state_dict().items()}
         state |= {f"momentum_encoder.module.0.{k}": v.clone() for k, v in backbone.items()}
         state["momentum_encoder.steps"] = torch.tensor(1000)
-    else:
+    elif method != "maskfeat":
         decoder = {"mask_token": torch.zeros(1, 1, 32), "decoder_pos_embed": torch.zeros(1, 101, 32)}
         decoder |= {f"decoder_embed.{p}": torch.zeros(32, 64) if p == "weight" else torch.zeros(32) for p in _WB}
         decoder |= {f"decoder_blocks.0.{k}": v.clone() for k, v in backbone.items() if k.startswith("layers.0.")}
         decoder |= {f"ln1.{p}": torch.ones(32) for p in _WB} | {f"decoder_pred.{p}": torch.zeros(1) for p in _WB}
         state |= {f"neck.{k}": v for k, v in decoder.items()}
+    if method == "maskfeat":
+        # MaskFeatViT's mask_token (:231-232), LinearNeck's fc (necks/linear_neck.py:55), HOGGenerator's buffers.
+        state["backbone.mask_token"] = torch.randn(1, 1, 64)
+        state |= {f"neck.fc.{k}": v for k, v in nn.Linear(64, 108).state_dict().items()}
+        buffers = ("weight_x", "weight_y", "gaussian_kernel")
+        state |= {f"target_generator.{name}": torch.ones(1, 1, 3, 3) for name in buffers}
+    elif method in ("milan", "eva"):
+        # Their CLIPGenerator's CLIP model (selfsup/milan.py:16-29, `tokenizer`), a module of the model's.
+        clip = {"visual.conv1.weight": torch.zeros(8, 3, 16, 16), "visual.proj": torch.zeros(8, 4)}
+        state |= {f"target_generator.tokenizer.{k}": v for k, v in (clip | {"logit_scale": torch.zeros(())}).items()}
     return {"meta": {"epoch": 300}, "state_dict": state}, net
 
 
@@ -325,3 +349,53 @@ def vicregl_convnext(seed: int, **shape: Any) -> nn.Module:
     ConvNeXt class builds it (timm's create_model would drop `ls_init_value=None` and add a layer scale)."""
     net = timm.models.convnext.ConvNeXt(num_classes=0, ls_init_value=None, **VICREGL_ARGS, **shape)
     return randomise_convnext(net, seed)
+
+
+def randomise_regnet(net: nn.Module, seed: int) -> nn.Module:
+    """Every weight and BatchNorm statistic drawn at random (a fresh net's are ones and zeros)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in net.state_dict().items():
+            if tensor.is_floating_point():
+                drawn = torch.randn(tensor.shape, generator=generator) * 0.2
+                tensor.copy_(drawn.abs() + 0.5 if name.endswith("running_var") else drawn)
+    return net.eval()
+
+
+def _classy_regnet_name(key: str) -> str:
+    """The name a timm RegNet key has in VISSL's trunk: ClassyVision's RegNet (facebookresearch/ClassyVision@08a82e8
+    classy_vision/models/anynet.py: SimpleStemIN's `stem` Sequential :120, the stages `trunk_output.block{S}`
+    :461-481 of blocks `block{S}-{I}` :361, ResBottleneckBlock's `proj`, `bn` and `f` :264-268, BottleneckTransform's
+    `a`, `b`, `se`, `c`, `final_bn` :216-240; squeeze_and_excitation_layer.py's `excitation` Sequential :36-41) as
+    feature blocks `conv1` and `res2..res5` (facebookresearch/vissl@09270ed vissl/models/trunks/regnet.py:73-85)."""
+    key = re.sub(r"^stem\.conv\.", "conv1.stem.0.", key)
+    key = re.sub(r"^stem\.bn\.", "conv1.stem.1.", key)
+    match = re.fullmatch(r"s(\d)\.b(\d+)\.(.+)", key)
+    if match is None:
+        return key
+    rest = match[3]
+    for timm_name, upstream in (
+        ("conv1.conv.", "f.a.0."),
+        ("conv1.bn.", "f.a.1."),
+        ("conv2.conv.", "f.b.0."),
+        ("conv2.bn.", "f.b.1."),
+        ("se.fc1.", "f.se.excitation.0."),
+        ("se.fc2.", "f.se.excitation.2."),
+        ("conv3.conv.", "f.c."),
+        ("conv3.bn.", "f.final_bn."),
+        ("downsample.conv.", "proj."),
+        ("downsample.bn.", "bn."),
+    ):
+        rest = re.sub(f"^{re.escape(timm_name)}", upstream, rest)
+    stage = int(match[1])
+    return f"res{stage + 1}.block{stage}-{int(match[2]) - 1}.{rest}"
+
+
+def vissl_regnet_checkpoint(net: nn.Module, heads: nn.Module) -> dict[str, Any]:
+    """VISSL's checkpoint of a RegNet trunk holding `net`'s weights (a timm RegNet), as its checkpoint saver writes
+    it (vissl/utils/checkpoint.py:73-80, 305-311: {'type', 'classy_state_dict': {'base_model': {'model': {'trunk',
+    'heads'}, 'meta'}}}),
+    its trunk's keys `_feature_blocks.*` in ClassyVision's names."""
+    trunk = {f"_feature_blocks.{_classy_regnet_name(key)}": value for key, value in net.state_dict().items()}
+    base_model = {"model": {"trunk": trunk, "heads": heads.state_dict()}, "meta": {}}
+    return {"type": "consolidated", "phase_idx": 799, "iteration": 5, "classy_state_dict": {"base_model": base_model}}

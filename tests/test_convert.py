@@ -14,11 +14,19 @@ import pytest
 import timm
 import torch
 from safetensors.torch import save_file
+from timm.models.regnet import RegNet, RegNetCfg
 from timm.models.vision_transformer import VisionTransformer
 from timm.models.xcit import Xcit
 from torch import Tensor, nn
+from torch.nn import functional as F
 
-from simsiam_zoo.convert import CONVERTERS, convert_state_dict, detect_format, load_checkpoint_file
+from simsiam_zoo.convert import (
+    CONVERTERS,
+    convert_state_dict,
+    detect_format,
+    flatten_checkpoint,
+    load_checkpoint_file,
+)
 from simsiam_zoo.convert.detectron2 import to_detectron2, write_detectron2_pickle
 from simsiam_zoo.errors import ConversionError
 from tests.checkpoints import (
@@ -29,17 +37,20 @@ from tests.checkpoints import (
     Wrapper,
     dino_vit_file,
     dino_xcit_file,
+    ibot_student_file,
     ibot_vit_file,
     lightly_vit_checkpoint,
     mae_vit_file,
     mlp,
     mmpretrain_vit_checkpoint,
     mocov3_vit_checkpoint,
+    randomise_regnet,
     randomise_xcit,
     seeded_resnet,
     sincos_pos_embed,
     vicregl_convnext,
     vicregl_convnext_file,
+    vissl_regnet_checkpoint,
     vissl_trunk,
     vit_features,
 )
@@ -363,6 +374,13 @@ def test_ibot_teacher_backbone_file_is_timm_names_under_state_dict(tmp_path: Pat
     assert _check_vit(tmp_path, checkpoint, net, "timm_vit") == set()
 
 
+def test_ibot_student_backbone_file_drops_only_its_masked_embed(tmp_path: Path) -> None:
+    checkpoint, net = ibot_student_file()
+    assert _check_vit(tmp_path, checkpoint, net, "timm_vit") == set()
+    converted = convert_state_dict(checkpoint)[1]
+    assert set(checkpoint["state_dict"]) - set(converted) == {"masked_embed"}
+
+
 @pytest.mark.parametrize("method", ["dino", "ibot", "lejepa"])
 def test_lightly_vit_benchmark_checkpoint_keeps_the_evaluated_vit(tmp_path: Path, method: str) -> None:
     checkpoint, teacher = lightly_vit_checkpoint(method)
@@ -372,13 +390,18 @@ def test_lightly_vit_benchmark_checkpoint_keeps_the_evaluated_vit(tmp_path: Path
     assert _check_vit(tmp_path, checkpoint, teacher, "lightly_vit", **model_args) == expected
 
 
-@pytest.mark.parametrize("method", ["mocov3", "mae"])
+@pytest.mark.parametrize("method", ["mocov3", "mae", "milan", "maskfeat"])
 def test_mmpretrain_vit_renames_the_backbone_and_drops_the_rest(tmp_path: Path, method: str) -> None:
     checkpoint, net = mmpretrain_vit_checkpoint(method)
     model_args = MOCOV3_TEST_ARGS if method == "mocov3" else {}
     assert _check_vit(tmp_path, checkpoint, net, "mmpretrain_vit", **model_args) == set()
     converted = convert_state_dict(checkpoint)[1]
-    torch.testing.assert_close(converted["pos_embed"], sincos_pos_embed(net), atol=0, rtol=0)
+    if method != "maskfeat":
+        torch.testing.assert_close(converted["pos_embed"], sincos_pos_embed(net), atol=0, rtol=0)
+    # Everything but the backbone is dropped (neck, head, momentum copy, MILAN's CLIP and MaskFeat's HOG target
+    # generators), and of the backbone MaskFeat's mask token alone.
+    kept = {key for key in checkpoint["state_dict"] if key.startswith("backbone.")} - {"backbone.mask_token"}
+    assert len(converted) == len(kept)
 
 
 def test_mocov3_vit_keeps_the_base_encoder_and_its_sincos_pos_embed_and_drops_its_projector(tmp_path: Path) -> None:
@@ -547,6 +570,78 @@ def test_a_convnext_with_layer_scale_is_refused() -> None:
         convert_state_dict({**state, "stages.0.0.gamma": torch.ones(16)})
 
 
+# A RegNetY of four stages of 16 to 80 channels (1, 1, 2, 1 blocks; groups of 8), with SE: the shape of VISSL's RegNetY
+# trunks.
+REGNET_TEST = RegNetCfg(depth=5, w0=16, wa=16.0, wm=1.5, group_size=8, se_ratio=0.25)
+
+
+def _conv_bn(state: dict[str, Tensor], conv: str, bn: str, x: Tensor, stride: int = 1) -> Tensor:
+    weight = state[f"{conv}.weight"]
+    groups = x.shape[1] // weight.shape[1]
+    x = F.conv2d(x, weight, stride=stride, padding=weight.shape[-1] // 2, groups=groups)
+    stats = (state[f"{bn}.running_mean"], state[f"{bn}.running_var"], state[f"{bn}.weight"], state[f"{bn}.bias"])
+    return F.batch_norm(x, *stats, training=False, eps=1e-5)
+
+
+def _classy_block(state: dict[str, Tensor], block: str, x: Tensor, stride: int) -> Tensor:
+    """ClassyVision's ResBottleneckBlock (anynet.py:197-291 @08a82e8): f = a, b (conv, BN, ReLU), the
+    squeeze-excitation (squeeze_and_excitation_layer.py:36-48), c and final_bn; the shortcut is bn(proj(x)) where
+    the block has one; ReLU of their sum."""
+    f = F.relu(_conv_bn(state, f"{block}.f.a.0", f"{block}.f.a.1", x))
+    f = F.relu(_conv_bn(state, f"{block}.f.b.0", f"{block}.f.b.1", f, stride))
+    squeezed = F.adaptive_avg_pool2d(f, 1)
+    excitation = f"{block}.f.se.excitation"
+    squeezed = F.relu(F.conv2d(squeezed, state[f"{excitation}.0.weight"], state[f"{excitation}.0.bias"]))
+    f = f * torch.sigmoid(F.conv2d(squeezed, state[f"{excitation}.2.weight"], state[f"{excitation}.2.bias"]))
+    f = _conv_bn(state, f"{block}.f.c", f"{block}.f.final_bn", f)
+    shortcut = _conv_bn(state, f"{block}.proj", f"{block}.bn", x, stride) if f"{block}.proj.weight" in state else x
+    return F.relu(shortcut + f)
+
+
+def classy_regnet_features(trunk: dict[str, Tensor], image: Tensor) -> Tensor:
+    """What VISSL's RegNet trunk computes from its state dict in ClassyVision's names, pooled as its `avgpool` feature
+    block does (vissl/models/trunks/regnet.py:73-85): the stem (conv stride 2, BN, ReLU), then the stages, whose
+    first block strides by 2 (regnet.py RegNetParams: STRIDE 2 for every stage)."""
+    state = {key.removeprefix("_feature_blocks."): value for key, value in trunk.items()}
+    with torch.no_grad():
+        x = F.relu(_conv_bn(state, "conv1.stem.0", "conv1.stem.1", image, stride=2))
+        for stage in range(1, 5):
+            blocks = sorted({key.split(".")[1] for key in state if key.startswith(f"res{stage + 1}.")})
+            for index in range(len(blocks)):
+                x = _classy_block(state, f"res{stage + 1}.block{stage}-{index}", x, 2 if index == 0 else 1)
+        return x.mean(dim=(2, 3))
+
+
+def test_vissl_regnet_trunk_converts_to_timms_regnet(tmp_path: Path) -> None:
+    net = randomise_regnet(RegNet(REGNET_TEST, num_classes=0), seed=34)
+    heads = nn.ModuleList([Wrapper(projection_head=mlp(net.num_features, 8), prototypes0=nn.Linear(8, 30))])
+    checkpoint = vissl_regnet_checkpoint(net, heads)
+    trunk = checkpoint["classy_state_dict"]["base_model"]["model"]["trunk"]
+    assert all(key.startswith(("_feature_blocks.conv1.stem.", "_feature_blocks.res")) for key in trunk)
+    path = tmp_path / "swav_in1k_regnet16gf_model_final_checkpoint_phase799.torch"
+    torch.save(checkpoint, path)
+    loaded = load_checkpoint_file(path)
+    name, converted = convert_state_dict(loaded)
+    assert name == "vissl_regnet" == detect_format(loaded)
+    # Every trunk tensor is kept under timm's name; the SwAV head's tensors are what is dropped.
+    assert set(converted) == set(net.state_dict()) and len(converted) == len(trunk)
+    dropped = {key for key in flatten_checkpoint(loaded) if ".trunk." not in key}
+    assert dropped == {f"classy_state_dict.base_model.model.heads.{key}" for key in heads.state_dict()}
+    model = RegNet(REGNET_TEST, num_classes=0).eval()
+    model.load_state_dict(converted, strict=True)
+    image = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        torch.testing.assert_close(model(image), classy_regnet_features(trunk, image), atol=1e-5, rtol=0)
+
+
+def test_a_regnet_trunk_with_other_modules_is_refused() -> None:
+    checkpoint = vissl_regnet_checkpoint(randomise_regnet(RegNet(REGNET_TEST, num_classes=0), seed=35), nn.Linear(2, 2))
+    trunk = checkpoint["classy_state_dict"]["base_model"]["model"]["trunk"]
+    trunk["_feature_blocks.res2.block1-0.f.d.weight"] = torch.ones(1)
+    with pytest.raises(ConversionError, match=r"unexpected keys: s1\.b1\.f\.d\.weight"):
+        convert_state_dict(checkpoint, source="vissl_regnet")
+
+
 def test_torchvision_resnet50_safetensors(tmp_path: Path) -> None:
     net = seeded_resnet("resnet50", seed=14)
     _check(tmp_path, "resnet50.safetensors", net.state_dict(), net, "resnet50", "torchvision", save_file)
@@ -581,6 +676,7 @@ def test_every_converter_is_registered() -> None:
         "vicregl_convnext",
         "lightly_vit",
         "mmpretrain_vit",
+        "vissl_regnet",
     }
     assert all(name == converter.name and converter.description for name, converter in CONVERTERS.items())
 

@@ -4,7 +4,7 @@ Every converter is a pure function from a flat state dict to a backbone state di
 into `timm.create_model(arch, num_classes=0)` (with an entry's `model_args`), no classifier or heads, fp32 tensors:
 for ResNets torchvision names with `num_batches_tracked` present (`_common`), for vision transformers timm's
 class-token ViT names (`_vit`) or timm's XCiT names (`xcit`), for ConvNeXts timm's ConvNeXt names
-(`vicregl_convnext`).
+(`vicregl_convnext`), for RegNets timm's RegNet names (`vissl_regnet`).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from . import (
     torchvision,
     vicregl_convnext,
     vissl,
+    vissl_regnet,
     xcit,
 )
 from ._checkpoint import flatten_checkpoint, load_checkpoint_file
@@ -66,6 +67,7 @@ CONVERTERS: dict[str, Converter] = {
         vicregl_convnext,
         lightly_vit,
         mmpretrain_vit,
+        vissl_regnet,
     )
 }
 

@@ -1,7 +1,9 @@
 """mmpretrain's (mmselfsup 1.x) ViT pre-training checkpoints, as its MoCo v3 and MAE releases hold them: an mmengine
 checkpoint `{'meta', 'state_dict'}` whose `backbone.*` is mmpretrain's `VisionTransformer` (`MoCoV3ViT`, `MAEViT`,
 their fixed sin-cos `pos_embed` kept as a parameter), beside what is dropped: MoCo v3's projector `neck.*`,
-predictor `head.*` and EMA copy `momentum_encoder.*`, MAE's decoder `neck.*`.
+predictor `head.*` and EMA copy `momentum_encoder.*`, MAE's decoder `neck.*`. MaskFeat's `MaskFeatViT`
+(selfsup/maskfeat.py:161-233) holds a learnt `pos_embed` and a `mask_token` that only pre-training uses, in place of
+the masked patches' embeddings; the token is dropped too.
 
 mmpretrain names its modules otherwise than timm (mmpretrain/models/backbones/vision_transformer.py): the patch
 embedding's conv `patch_embed.projection`, blocks `layers.i` of `ln1`, `attn.qkv`, `attn.proj`, `ln2` and mmcv's FFN
@@ -47,13 +49,15 @@ def convert(state_dict: StateDict) -> dict[str, Tensor]:
         anchors = " and ".join(_PREFIX + anchor for anchor in _ANCHORS)
         raise ConversionError(f"mmpretrain_vit: no {anchors}; keys: {listed(state_dict, limit=8)}")
     backbone = strip_prefix(state_dict, _PREFIX)
+    backbone.pop("mask_token", None)  # MaskFeat's, for masked patches in pre-training; no part of the encoder
     return finalize_vit({_renamed(key): value for key, value in backbone.items()}, where="mmpretrain_vit")
 
 
 CONVERTER = Converter(
     name="mmpretrain_vit",
-    description="mmpretrain ViT checkpoint, MoCo v3's or MAE's (backbone.patch_embed.projection, "
-    "backbone.layers.N.ln1/attn/ffn/ln2, backbone.ln1; neck.*, head.*, momentum_encoder.* dropped)",
+    description="mmpretrain ViT checkpoint, MoCo v3's, MAE's or MaskFeat's (backbone.patch_embed.projection, "
+    "backbone.layers.N.ln1/attn/ffn/ln2, backbone.ln1; neck.*, head.*, momentum_encoder.*, backbone.mask_token "
+    "dropped)",
     detect=detect,
     convert=convert,
 )

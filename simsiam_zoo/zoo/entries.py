@@ -94,7 +94,12 @@ _BT_INITIAL_NOTE = (
 
 _RESNET_TITLES = {"resnet50": "ResNet-50", "resnet101": "ResNet-101"}
 # The pretraining data an entry names, in words (its `pretrain_dataset` is the key).
-_PRETRAIN_DATASETS = {"imagenet-1k": "ImageNet-1k", "imagenet-22k": "ImageNet-22k", "coco": "COCO"}
+_PRETRAIN_DATASETS = {
+    "imagenet-1k": "ImageNet-1k",
+    "imagenet-22k": "ImageNet-22k",
+    "coco": "COCO",
+    "ig-1b": "IG-1B (public Instagram images, non-EU)",
+}
 
 
 def _trained(epochs: int | None, batch: int | None) -> str:
@@ -293,6 +298,10 @@ _ARCH_TITLES = {
     "convnext_small": "ConvNeXt-S",
     "convnext_base": "ConvNeXt-B",
     "convnext_xlarge": "ConvNeXt-XL",
+    "regnety_160": "RegNetY-16GF",
+    "regnety_320": "RegNetY-32GF",
+    "regnety_640": "RegNetY-64GF",
+    "regnety_1280": "RegNetY-128GF",
 }
 _DINO_README = "https://github.com/facebookresearch/dino/blob/7c446df5b9f45747937fb0d72314eb9f7b66930a/README.md"
 _MOCOV3_CONFIG = "https://github.com/facebookresearch/moco-v3/blob/c349e6e24f40d3fedb22d973f92defa4cedf37a7/CONFIG.md"
@@ -350,6 +359,8 @@ class _Release:
     model_args: dict[str, int | float | bool] = field(default_factory=dict, hash=False)
     note: str | None = None
     pretrain_dataset: str = "imagenet-1k"
+    license_basis: LicenseBasis = "repository"
+    license_name_link: tuple[str, str] | None = None  # a licence with no Hub id (`other`): its name and text's link
 
     def entry(self) -> ZooEntry:
         where, _ = _ORIGINS[self.origin]
@@ -360,7 +371,7 @@ class _Release:
         if self.timm_hub:
             via = (
                 f"timm publishes this very file as hf-hub:{self.timm_hub} (its pretrained cfg's url), which loads "
-                "use: nothing is converted, and that repo's crop of 0.9 gives way to the entry's preprocessing."
+                "use: nothing is converted, and that repo's crop gives way to the entry's preprocessing."
             )
             note = f"{via} {note}" if note else via
         return ZooEntry(
@@ -382,8 +393,10 @@ class _Release:
                 if value is not None
             ),
             note=note,
-            license_basis="repository",
+            license_basis=self.license_basis,
             model_args=self.model_args,
+            license_name=self.license_name_link[0] if self.license_name_link else None,
+            license_link=self.license_name_link[1] if self.license_name_link else None,
         )
 
 
@@ -488,6 +501,42 @@ def _ibot_vit(
     ).entry()
 
 
+def _ibot_vit_in22k(
+    arch: str, folder: str, lines: str, results: tuple[float, float, float], finetuned: str
+) -> ZooEntry:
+    """An iBOT ViT pre-trained on ImageNet-22k (README.md:209-254): its student backbone file (`backbone (s)`, the
+    only backbone the table links), `results` its k-NN, linear and fine-tuned (256 px column) ImageNet-1k top-1;
+    `finetuned` what else the row gives."""
+    knn, linear, finetune = results
+    return _Release(
+        arch,
+        "ibot_in22k",
+        method="ibot",
+        origin="ibot",
+        url=f"{_IBOT_FILES}/{folder}/checkpoint_student.pth",
+        converter="timm_vit",
+        license="apache-2.0",
+        epochs=None,
+        batch=None,
+        linear=linear,
+        knn=knn,
+        finetune=finetune,
+        results_source=(
+            f"the iBOT README's ImageNet-22k table (README.md:{lines})",
+            _line_anchor(_IBOT_README, lines),
+        ),
+        preprocessing=_DINO_EVAL,
+        pretrain_dataset="imagenet-22k",
+        note="Epochs and batch are in the run's args.txt beside the file, not in the README. The student's backbone, "
+        "as extract_backbone_weights.py:26-41 writes it with --checkpoint_key student (README.md:256-264): "
+        "{'state_dict': its keys without `module.backbone.`}, timm's names (models/vision_transformer.py:134-163, no "
+        "layer scale) and the student's masked_embed (:172, masked patches' embedding in pre-training; dropped). The "
+        "k-NN, linear and fine-tuned numbers are on ImageNet-1k; k-NN on the final class token after `norm` (run.sh:"
+        f"50-59), the features timm gives; linear on {_DINO_LINEAR_B}; fine-tuned at the table's 256 column"
+        f"{finetuned}. Evaluated with Resize(256) bicubic, CenterCrop(224) (eval_knn.py:67-68, eval_linear.py:55-56).",
+    ).entry()
+
+
 def _vicregl_convnext(arch: str, alpha: str, lines: str, linear: float, miou: float) -> ZooEntry:
     """A VICRegL ConvNeXt backbone file of the README's table (`lines`; ImageNet-1k, but ImageNet-22k for the XL,
     README.md:16), converted by `vicregl_convnext` to timm's ConvNeXt with VICRegL's final norm and no layer scale."""
@@ -563,10 +612,20 @@ def _lightly_vit(
 
 
 def _mmpretrain_vit(
-    arch: str, method: str, epochs: int, path: str, lines: str, results: tuple[float | None, float | None], note: str
+    arch: str,
+    method: str,
+    epochs: int,
+    path: str,
+    lines: str,
+    results: tuple[float | None, float | None],
+    note: str,
+    *,
+    batch: int = 4096,
+    tail: str | None = None,
 ) -> ZooEntry:
-    """An mmpretrain ViT pre-training checkpoint (configs/<method>/metafile.yml: batch 4096; README.md's tables,
-    `lines`, for its linear and fine-tuned top-1 in `results`), its name ending in `-<sha256[:8]>.pth`."""
+    """An mmpretrain ViT pre-training checkpoint (configs/<method>/metafile.yml: `batch`; README.md's tables,
+    `lines`, for its linear and fine-tuned top-1 in `results`), its name ending in `-<sha256[:8]>.pth`; `tail`
+    replaces what the note says of its pos_embed and evaluation where they are not the linear-probed ViTs'."""
     linear, finetune = results
     readme = f"https://github.com/open-mmlab/mmpretrain/blob/{_MM_COMMIT}/configs/{method}/README.md"
     return _Release(
@@ -578,7 +637,7 @@ def _mmpretrain_vit(
         converter="mmpretrain_vit",
         license="apache-2.0",
         epochs=epochs,
-        batch=4096,
+        batch=batch,
         linear=linear,
         finetune=finetune,
         published_hash=("sha256-prefix", path.rsplit("-", 1)[1].removesuffix(".pth")),
@@ -587,9 +646,88 @@ def _mmpretrain_vit(
             readme if "," in lines else _line_anchor(readme, lines),  # lines apart: the file, named in the text
         ),
         model_args={"num_heads": 12} if (method, arch) == ("mocov3", "vit_small_patch16_224") else {},
-        note=f"{note} The checkpoint's backbone.*, its fixed sin-cos pos_embed kept, the rest dropped. Its linear "
-        "config reads the class token after the final norm (out_type cls_token, final_norm), timm's token pooling, "
-        "with ResizeEdge(256) bilinear, CenterCrop(224) (configs/_base_/datasets/imagenet_bs32_pil_resize.py:19-24).",
+        note=f"{note} {tail or _MMPRETRAIN_LINEAR}",
+    ).entry()
+
+
+_MMPRETRAIN_LINEAR = (
+    "The checkpoint's backbone.*, its fixed sin-cos pos_embed kept, the rest dropped. Its linear config reads the "
+    "class token after the final norm (out_type cls_token, final_norm), timm's token pooling, with ResizeEdge(256) "
+    "bilinear, CenterCrop(224) (configs/_base_/datasets/imagenet_bs32_pil_resize.py:19-24)."
+)
+
+
+_VISSL_COMMIT = "09270ed25a6c2cf71263d955b64cbe076d34ac45"
+_VISSL_MODEL_ZOO = f"https://github.com/facebookresearch/vissl/blob/{_VISSL_COMMIT}/MODEL_ZOO.md"
+
+
+def _vissl_regnet(arch: str, epochs: int, path: str, line: int, linear: float, note: str) -> ZooEntry:
+    """A SwAV RegNetY trained in VISSL (MODEL_ZOO.md's SwAV table, `line`: 2x224+6x96 multi-crop, batch 4096),
+    its trunk converted by `vissl_regnet`: ClassyVision's regnet_y_16gf / regnet_y_128gf are timm's regnety_160 /
+    regnety_1280 (the same depth, w0, wa, wm and group width, SE ratio 0.25)."""
+    lines = str(line)
+    return _Release(
+        arch,
+        f"swav_vissl_ep{epochs}",
+        method="swav",
+        origin="vissl",
+        url=f"{_FB}/vissl/model_zoo/{path}",
+        converter="vissl_regnet",
+        license="mit",
+        epochs=epochs,
+        batch=4096,
+        linear=linear,
+        results_source=(
+            f"the VISSL model zoo's SwAV table (MODEL_ZOO.md:{lines})",
+            _line_anchor(_VISSL_MODEL_ZOO, lines),
+        ),
+        note=f"{note} ClassyVision's RegNet (VISSL's `regnet` trunk) holds timm's modules under other names; the "
+        "trunk is converted, the SwAV head (projection and prototypes) dropped. VISSL's RegNet linear benchmark "
+        "(configs/config/benchmark/linear_image_classification/imagenet1k/models/regnet16Gf.yaml, regnet128Gf.yaml) "
+        "trains heads on pooled res4 and res5 maps and on the average-pooled res5 (timm's features); MODEL_ZOO.md "
+        "does not say which its number is from. VISSL publishes no hash for its files.",
+    ).entry()
+
+
+_SEER_README = f"https://github.com/facebookresearch/vissl/blob/{_VISSL_COMMIT}/projects/SEER/README.md"
+_SEER_LICENSE = (
+    "seer-license",
+    f"https://github.com/facebookresearch/vissl/blob/{_VISSL_COMMIT}/projects/SEER/MODEL_LICENSE.md",
+)
+
+
+def _seer(arch: str, path: str, line: int, results: tuple[float, float], pooled: str) -> ZooEntry:
+    """A SEER RegNetY pretrained on IG-1B (MODEL_ZOO.md's SEER table, `line`: linear and fine-tuned top-1 in
+    `results`), which timm publishes too (its `.seer` cfg names the same URL); VISSL's checkpoint of the trunk and
+    SwAV head, read by `vissl_regnet` where it is fetched from its source; `pooled`: the linear number's feature."""
+    linear, finetune = results
+    lines = str(line)
+    return _Release(
+        arch,
+        "seer_ig1b",
+        method="swav",
+        origin="vissl",
+        url=f"{_FB}/vissl/model_zoo/{path}",
+        converter="vissl_regnet",
+        license="other",
+        epochs=None,
+        batch=None,
+        linear=linear,
+        finetune=finetune,
+        results_source=(
+            f"the VISSL model zoo's SEER table (MODEL_ZOO.md:{lines})",
+            _line_anchor(_VISSL_MODEL_ZOO, lines),
+        ),
+        timm_hub=f"timm/{arch}.seer",
+        pretrain_dataset="ig-1b",
+        license_basis="weights",
+        license_name_link=_SEER_LICENSE,
+        note=f"SEER: SwAV on IG-1B public images (non-EU), the row's dataset. The SEER licence (non-commercial "
+        "research use only) covers the weights (projects/SEER/README.md:32-34, MODEL_LICENSE.md). The linear number "
+        f"is on {pooled} as the row says; the fine-tuned one is the SEER fine-tuned model's (projects/SEER/README.md:"
+        "27-30 links it), not this file's. Epochs and batch are not stated next to the file (SEER trains by "
+        "iterations). Evaluated with VISSL's ImageNet transform, Resize(256), CenterCrop(224) (configs/config/"
+        "benchmark/linear_image_classification/imagenet1k/eval_resnet_8gpu_transfer_in1k_linear.yaml:37-40).",
     ).entry()
 
 
@@ -598,6 +736,15 @@ _MMPRETRAIN_MAE = (
     "huge file's name says p16, its config mae_vit-huge-p14_8xb512-amp-coslr-1600e_in1k.py:9 builds patch 14); the "
     "decoder (neck) is not the backbone. Fine-tuning instead averages the patch tokens through a new norm "
     "(out_type avg_featmap, final_norm False: benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py:58-59)."
+)
+# MILAN's and EVA's MAE-style ViT-B (configs/milan/milan_vit-base-p16_16xb256-amp-coslr-400e_in1k.py:11-35,
+# configs/eva/eva-mae-style_vit-base-p16_16xb256-coslr-400e_in1k.py:1-33): mmpretrain's MAEViT, which MILANViT
+# subclasses changing only its masking (mmpretrain/models/selfsup/milan.py:52-60), so MAE's layout.
+_MMPRETRAIN_CLIP_TARGET = (
+    "mmpretrain's MAEViT of arch b, timm's ViT-B/16 (MILAN's MILANViT subclasses it, changing only which patches are "
+    "masked); the decoder (neck), the head and the CLIP target generator (target_generator, the features the "
+    "decoder is trained to predict) are not the backbone. Fine-tuning instead averages the patch tokens "
+    "(out_type avg_featmap, final_norm False: benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py:54-60)."
 )
 _MMPRETRAIN_MOCOV3 = (
     "mmpretrain's MoCoV3ViT (mmpretrain/models/selfsup/mocov3.py): its `mocov3-small` has 12 heads where timm's "
@@ -1550,6 +1697,43 @@ _ENTRIES = (
         note="The table gives batch 256, but the checkpoint's step count (250200 in 100 epochs) is half that of the "
         "other batch-256 runs (500400), as a batch of 512 would give.",
     ),
+    # VISSL's SwAV RegNetYs (MODEL_ZOO.md:229-230), converted.
+    _vissl_regnet(
+        "regnety_160",
+        800,
+        "swav_regnet16_in1k/swav_in1k_regnet16gf_model_final_checkpoint_phase799.torch",
+        229,
+        76.15,
+        "The final checkpoint of the 800-epoch run.",
+    ),
+    _vissl_regnet(
+        "regnety_1280",
+        400,
+        "swav_regnet128_in1k/model_phase230.torch",
+        230,
+        78.36,
+        "MODEL_ZOO.md's row says 400 epochs; the file it links is named model_phase230, which the table does not "
+        "explain (the epochs given are the table's).",
+    ),
+    # VISSL's SEER RegNetYs on IG-1B (MODEL_ZOO.md:240-242), as timm publishes them. Not the RegNetY-256GF (:243):
+    # timm's regnet.py keeps its .seer cfg commented out, "invalid weight <-> model match", and the 10B (:244) is
+    # no timm architecture.
+    _seer("regnety_320", "seer_regnet32d/seer_regnet32gf_model_iteration244000.torch", 240, (74.03, 83.4), "res5"),
+    _seer(
+        "regnety_640",
+        "seer_regnet64/seer_regnet64gf_model_final_checkpoint_phase0.torch",
+        241,
+        (75.25, 84.0),
+        "res5avg",
+    ),
+    _seer(
+        "regnety_1280",
+        "swav_ig1b_regnet128Gf_cnstant_bs32_node16_sinkhorn10_proto16k_syncBN64_warmup8k/"
+        "model_final_checkpoint_phase0.torch",
+        242,
+        (75.96, 84.5),
+        "res5avg",
+    ),
     # facebookresearch/dino vision transformers: the backbone-only files, as timm publishes them.
     _dino_vit("vit_small_patch16_224", "dino_deitsmall16_pretrain", "24-34", 74.5, 77.0, _DINO_LINEAR_S),
     _dino_vit("vit_small_patch8_224", "dino_deitsmall8_pretrain", "36-46", 78.3, 79.7, _DINO_LINEAR_S),
@@ -1597,6 +1781,11 @@ _ENTRIES = (
         (77.7, 81.3, 85.0),
         _DINO_LINEAR_B,
         tag="ibot_in1k_randmask",
+    ),
+    # bytedance/ibot's ImageNet-22k ViT-B/16 and ViT-L/16 (README.md:209-254), student backbones.
+    _ibot_vit_in22k("vit_base_patch16_224", "vitb_16_pt22k", "226-239", (71.1, 79.0, 84.4), " (none at 384, 512)"),
+    _ibot_vit_in22k(
+        "vit_large_patch16_224", "vitl_16_pt22k", "240-253", (72.9, 82.3, 86.6), "; 87.5 at 384, 87.8 at 512"
     ),
     # facebookresearch/VICRegL ConvNeXts, converted.
     _vicregl_convnext("convnext_small", "0.9", "47-56", 75.9, 66.7),
@@ -1704,6 +1893,45 @@ _ENTRIES = (
             ),
             ("huge", 1600, "mae_vit-huge-p16_8xb512-fp16-coslr-1600e_in1k_20220916-ff848775", "110", (None, 86.9)),
         )
+    ),
+    # open-mmlab/mmpretrain's MILAN and EVA (MAE-style) ViT-B/16, 400 epochs at batch 4096 (configs/milan/
+    # metafile.yml:16-26, configs/eva/metafile.yml:24-34).
+    _mmpretrain_vit(
+        "vit_base_patch16_224",
+        "milan",
+        400,
+        "milan_vit-base-p16_16xb256-amp-coslr-400e_in1k/milan_vit-base-p16_16xb256-amp-coslr-400e_in1k_20221129-180922e8.pth",
+        "92-93",
+        (78.9, 85.3),
+        _MMPRETRAIN_CLIP_TARGET,
+    ),
+    _mmpretrain_vit(
+        "vit_base_patch16_224",
+        "eva",
+        400,
+        "eva-mae-style_vit-base-p16_16xb256-coslr-400e_in1k/"
+        "eva-mae-style_vit-base-p16_16xb256-coslr-400e_in1k_20221226-26d90f07.pth",
+        "81-82",
+        (69.0, 83.7),
+        "EVA's MAE-style pre-training of a ViT-B/16 (the README's row, not EVA's released giant models). "
+        + _MMPRETRAIN_CLIP_TARGET,
+    ),
+    # open-mmlab/mmpretrain's MaskFeat ViT-B/16, 300 epochs at batch 2048 (configs/maskfeat/metafile.yml:16-26).
+    _mmpretrain_vit(
+        "vit_base_patch16_224",
+        "maskfeat",
+        300,
+        "maskfeat_vit-base-p16_8xb256-amp-coslr-300e_in1k/maskfeat_vit-base-p16_8xb256-amp-coslr-300e_in1k_20221101-6dfc8bf3.pth",
+        "74",
+        (None, 83.4),
+        "mmpretrain's MaskFeatViT (mmpretrain/models/selfsup/maskfeat.py:161-233) of arch b, timm's ViT-B/16 with a "
+        "learnt pos_embed and a mask_token for the masked patches; the neck (LinearNeck) and the HOG target "
+        "generator's buffers are not the backbone.",
+        batch=2048,
+        tail="The checkpoint's backbone.* but its mask_token, its learnt pos_embed kept, the rest dropped. mmpretrain "
+        "publishes no linear result for it; its fine-tuning averages the patch tokens (out_type avg_featmap, "
+        "final_norm False), where timm's features are the class token after the norm, and evaluates with "
+        "ResizeEdge(256) bilinear, CenterCrop(224) (benchmarks/vit-base-p16_8xb256-coslr-100e_in1k.py:35-40, 52-58).",
     ),
     # facebookresearch/mae: the pre-trained checkpoints, as timm publishes them (linear FINETUNE.md:172-176,
     # fine-tuned README.md:73-79).

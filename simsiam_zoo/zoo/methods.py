@@ -133,6 +133,43 @@ METHODS = {
             "2111.06377",
         ),
     ),
+    # As mmpretrain's READMEs cite them (configs/milan/README.md:98-102 with the arXiv id of
+    # mmpretrain/models/selfsup/milan.py:55-56; configs/eva/README.md:95-99), both arXiv preprints there.
+    "milan": Method(
+        "MILAN",
+        Paper(
+            "hou2022milan",
+            "MILAN: Masked Image Pretraining on Language Assisted Representation",
+            "Hou, Zejiang and Sun, Fei and Chen, Yen-Kuang and Xie, Yuan and Kung, S. Y.",
+            "arXiv",
+            2022,
+            "2208.06049",
+        ),
+    ),
+    # configs/maskfeat/README.md:79-84's bibtex, the arXiv id of mmpretrain/models/selfsup/maskfeat.py:164-165.
+    "maskfeat": Method(
+        "MaskFeat",
+        Paper(
+            "wei2022maskfeat",
+            "Masked Feature Prediction for Self-Supervised Visual Pre-Training",
+            "Wei, Chen and Fan, Haoqi and Xie, Saining and Wu, Chao-Yuan and Yuille, Alan and Feichtenhofer, Christoph",
+            "CVPR",
+            2022,
+            "2112.09133",
+        ),
+    ),
+    "eva": Method(
+        "EVA",
+        Paper(
+            "fang2022eva",
+            "EVA: Exploring the Limits of Masked Visual Representation Learning at Scale",
+            "Fang, Yuxin and Wang, Wen and Xie, Binhui and Sun, Quan and Wu, Ledell and Wang, Xinggang and Huang, "
+            "Tiejun and Wang, Xinlong and Cao, Yue",
+            "arXiv",
+            2022,
+            "2211.07636",
+        ),
+    ),
     "ibot": Method(
         "iBOT",
         Paper(

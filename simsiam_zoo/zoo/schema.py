@@ -77,6 +77,9 @@ class ZooEntry:
     license_basis: LicenseBasis = "weights"
     # timm arguments the weights' network takes beyond `arch`'s defaults (config.json's `model_args`).
     model_args: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    # A licence that has no Hub id is `other`, with the name and the link to its text the Hub shows (cards).
+    license_name: str | None = None
+    license_link: str | None = None
 
     @property
     def published_by_timm(self) -> bool:
@@ -86,7 +89,7 @@ class ZooEntry:
     @property
     def license_origin(self) -> str:
         """Where the licence comes from, in words (for cards and `models`)."""
-        return f"{self.license}: {_LICENSE_BASIS_TEXT[self.license_basis]}"
+        return f"{self.license_name or self.license}: {_LICENSE_BASIS_TEXT[self.license_basis]}"
 
     @property
     def source_url(self) -> str | None:
@@ -117,6 +120,7 @@ class ZooEntry:
             "batch_size": self.batch_size,
             "linear_top1": self.linear_top1,
             "license": self.license,
+            "license_name": self.license_name,
             "license_basis": self.license_basis,
             "hub_id": self.hub_id,
             "hub_sha256": self.sha256,

@@ -20,6 +20,7 @@ import pytest
 import safetensors.torch
 import timm
 import torch
+from huggingface_hub import ModelCard
 from torch import nn
 
 from simsiam_zoo import zoo
@@ -42,16 +43,19 @@ from tests.checkpoints import (
     Wrapper,
     dino_vit_file,
     dino_xcit_file,
+    ibot_student_file,
     ibot_vit_file,
     lightly_vit_checkpoint,
     mae_vit_file,
     mlp,
     mmpretrain_vit_checkpoint,
     mocov3_vit_checkpoint,
+    randomise_regnet,
     randomise_xcit,
     seeded_resnet,
     vicregl_convnext,
     vicregl_convnext_file,
+    vissl_regnet_checkpoint,
     vissl_trunk,
     vit_features,
 )
@@ -151,18 +155,24 @@ ENTRY_LAYOUTS: dict[str, Callable[[], tuple[Any, nn.Module, dict[str, int]]]] = 
     "vit_small_patch16_224.mocov3_in1k_ep300": lambda: (*mocov3_vit_checkpoint(), MOCOV3_TEST_ARGS),
     "vit_base_patch16_224.mae_in1k_ep1600": lambda: (*mae_vit_file(), {}),
     "vit_small_patch16_224.ibot_in1k_ep800": lambda: (*ibot_vit_file(), {}),
+    "vit_base_patch16_224.ibot_in22k": lambda: (*ibot_student_file(), {}),
     "vit_small_patch16_224.ibot_lightly_ep100": lambda: (*lightly_vit_checkpoint("ibot"), LIGHTLY_IBOT_ARGS),
     "vit_small_patch16_224.lejepa_lightly_ep100": lambda: (*lightly_vit_checkpoint("lejepa"), {}),
     "vit_small_patch16_224.mocov3_mmpretrain_ep300": lambda: (*mmpretrain_vit_checkpoint(), MOCOV3_TEST_ARGS),
     "vit_base_patch16_224.mae_mmpretrain_ep1600": lambda: (*mmpretrain_vit_checkpoint("mae"), {}),
+    "vit_base_patch16_224.eva_mmpretrain_ep400": lambda: (*mmpretrain_vit_checkpoint("eva"), {}),
+    "vit_base_patch16_224.maskfeat_mmpretrain_ep300": lambda: (*mmpretrain_vit_checkpoint("maskfeat"), {}),
     "xcit_small_12_p16_224.dino_in1k": lambda: dino_xcit_stand_in(),
     "convnext_small.vicregl_in1k_alpha0p9": lambda: vicregl_convnext_stand_in(),
+    "regnety_160.swav_vissl_ep800": lambda: vissl_regnet_stand_in(),
+    "regnety_320.seer_ig1b": lambda: vissl_regnet_stand_in(),
 }
 # The smallest timm architecture of each layout that is not a class-token ViT's (test_vit), with the model_args
 # that make it smaller still.
 STAND_INS = {
     "xcit": ("xcit_nano_12_p16_224", {"depth": 2}),
     "vicregl_convnext": ("convnext_small", {**VICREGL_ARGS, "depths": [1, 1, 1, 1], "dims": [16, 32, 64, 128]}),
+    "vissl_regnet": ("regnety_002", {}),
 }
 
 
@@ -179,6 +189,14 @@ def vicregl_convnext_stand_in() -> tuple[dict[str, torch.Tensor], nn.Module, dic
     _, model_args = STAND_INS["vicregl_convnext"]
     net = vicregl_convnext(31, depths=model_args["depths"], dims=model_args["dims"])
     return vicregl_convnext_file(net), net, model_args
+
+
+def vissl_regnet_stand_in() -> tuple[dict[str, Any], nn.Module, dict[str, int]]:
+    """VISSL's SwAV checkpoint of timm's regnety_002 (the smallest RegNetY), its trunk in ClassyVision's names."""
+    arch, model_args = STAND_INS["vissl_regnet"]
+    net = randomise_regnet(timm.create_model(arch, num_classes=0), seed=36)
+    heads = nn.ModuleList([Wrapper(projection_head=mlp(net.num_features, 8), prototypes0=nn.Linear(8, 30))])
+    return vissl_regnet_checkpoint(net, heads), net, model_args
 
 
 def encoder_dim(arch: str) -> int:
@@ -309,6 +327,9 @@ def test_each_other_layout_downloads_converts_and_loads_in_plain_timm(
     assert (config["architecture"], config.get("model_args", {})) == (entry.arch, model_args)
     assert Preprocessing.from_pretrained_cfg(config["pretrained_cfg"]) == entry.preprocessing
     assert source_server.requests == [(path, None)]
+    card = ModelCard.load(folder / CARD_NAME).data  # SEER's licence has no Hub id: `other`, named and linked
+    licence = (card.license, getattr(card, "license_name", None), getattr(card, "license_link", None))
+    assert licence == (entry.license, entry.license_name, entry.license_link)
     if not entry.published_by_timm:
         loaded = load_backbone(entry.name)
         assert loaded.model_args == model_args and len(source_server.requests) == 1  # from the cache

@@ -14,7 +14,7 @@ from simsiam_zoo.hub.publish import check_repo_id
 from simsiam_zoo.zoo import METHODS, ZOO
 from tests.builders import REPO_ROOT
 
-HUB_LICENCES = {"apache-2.0", "mit", "bsd-3-clause", "cc-by-nc-4.0", "gpl-3.0", "unknown"}
+HUB_LICENCES = {"apache-2.0", "mit", "bsd-3-clause", "cc-by-nc-4.0", "gpl-3.0", "other", "unknown"}
 
 
 def test_every_entry_is_a_complete_record_in_timm_naming() -> None:
@@ -26,6 +26,8 @@ def test_every_entry_is_a_complete_record_in_timm_naming() -> None:
         assert entry.epochs is None or entry.epochs > 0, name
         # README's licence rule: the weights' source's statement, else the repository's licence, else unknown.
         assert (entry.license == "unknown") == (entry.license_basis == "none"), name
+        # A licence with no Hub id is `other`, named and linked as the Hub asks.
+        assert (entry.license == "other") == bool(entry.license_name and entry.license_link), name
         if entry.source is None:
             continue
         assert entry.source.url.startswith("https://"), name
@@ -49,12 +51,14 @@ def test_entries_on_timms_hub_are_the_files_timms_pretrained_cfgs_name() -> None
     """An entry that loads from timm's repo instead of its source must be the file timm's cfg made that repo from,
     for that architecture; its own preprocessing (its source's) is kept."""
     on_timm = [entry for entry in ZOO.values() if entry.published_by_timm]
-    assert {entry.method for entry in on_timm} == {"dino", "mae"} and len(on_timm) == 7
+    assert {entry.method for entry in on_timm} == {"dino", "mae", "swav"} and len(on_timm) == 10
     for entry in on_timm:
         cfg = timm.models.get_pretrained_cfg(entry.hub_id.removeprefix("timm/"))
         assert entry.hub_id.removeprefix("timm/").partition(".")[0] == entry.arch, entry.name
         assert cfg.hf_hub_id in ("timm/", entry.hub_id) and cfg.url == entry.source.url, entry.name
-        assert (cfg.crop_pct, entry.preprocessing.crop_pct) == (0.9, 0.875), entry.name
+        # timm's crops: 0.9 for the ViTs, its torchvision-v2 0.965 for SEER's RegNets; the sources' own is 0.875.
+        timm_crop = 0.965 if entry.hub_id.endswith(".seer") else 0.9
+        assert (cfg.crop_pct, entry.preprocessing.crop_pct) == (timm_crop, 0.875), entry.name
 
 
 def test_mae_entries_pool_as_maes_linear_probe() -> None:

@@ -33,8 +33,16 @@ def test_selection_and_models_by_architecture() -> None:
     rows = {row["name"]: row for row in json.loads(done.stdout)}
     tags = ("dino_in1k", "mocov3_in1k_ep300", "mocov3_mmpretrain_ep300", "mae_in1k_ep1600", "mae_lightly_ep100")
     tags += ("ibot_in1k", "ibot_in1k_randmask", *(f"mae_mmpretrain_ep{n}" for n in (300, 400, 800, 1600)))
+    tags += ("milan_mmpretrain_ep400", "eva_mmpretrain_ep400", "maskfeat_mmpretrain_ep300", "ibot_in22k")
     assert set(rows) == {f"vit_base_patch16_224.{tag}" for tag in tags}
     assert rows["vit_base_patch16_224.dino_in1k"]["hub_id"] == "timm/vit_base_patch16_224.dino"
+    regnets = {arch: [e.name for e in select_entries(arch=arch)] for arch in ("regnety_160", "regnety_1280")}
+    assert regnets == {
+        "regnety_160": ["regnety_160.swav_vissl_ep800"],
+        "regnety_1280": ["regnety_1280.seer_ig1b", "regnety_1280.swav_vissl_ep400"],
+    }
+    seer = [e.name for e in select_entries(method="swav") if e.pretrain_dataset == "ig-1b"]
+    assert seer == [f"{arch}.seer_ig1b" for arch in ("regnety_1280", "regnety_320", "regnety_640")]  # by name
     listing = run_cli("models", "--arch", "resnet50").stdout.splitlines()
     assert listing[-1].startswith(f"{len(select_entries(arch='resnet50'))} models")
     assert all(line.startswith("resnet50.") for line in listing[1:-1])
