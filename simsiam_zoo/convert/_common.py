@@ -85,18 +85,29 @@ def prefixed_converter(
     )
 
 
+def checked_backbone(state_dict: StateDict, names: re.Pattern[str], *, what: str, where: str = "") -> dict[str, Tensor]:
+    """`state_dict` as a timm backbone's tensors: refused, naming the keys, unless `names` matches every key (any other
+    is another architecture than the one exported, `what`); floating tensors contiguous fp32 on the CPU, integer ones
+    (BatchNorm's num_batches_tracked) as they are."""
+    unknown = [key for key in state_dict if not names.fullmatch(key)]
+    if unknown:
+        prefix = f"{where}: " if where else ""
+        raise ConversionError(f"{prefix}not {what}; unexpected keys: {listed(unknown, limit=8)}")
+    return {
+        key: value.detach()
+        .to(device="cpu", dtype=torch.float32 if value.is_floating_point() else value.dtype)
+        .contiguous()
+        for key, value in state_dict.items()
+    }
+
+
 def finalize_backbone(state_dict: StateDict) -> dict[str, Tensor]:
     """Drop the classifier/projector under `fc.`, check the names, add missing BN counters, cast to fp32."""
     kept = {key: value for key, value in state_dict.items() if not key.startswith("fc.")}
-    unknown = unexpected_keys(kept)
-    if unknown:
-        raise ConversionError(f"not a torchvision ResNet backbone; unexpected keys: {listed(unknown, limit=8)}")
+    out = checked_backbone(kept, _BACKBONE_KEY, what="a torchvision ResNet backbone")
     if "conv1.weight" not in kept or not any(key.startswith("layer4.") for key in kept):
         raise ConversionError(f"incomplete ResNet backbone; keys: {listed(kept, limit=8)}")
-    out: dict[str, Tensor] = {}
-    for key, value in kept.items():
-        dtype = torch.float32 if value.is_floating_point() else value.dtype
-        out[key] = value.detach().to(device="cpu", dtype=dtype).contiguous()
+    for key in kept:
         counter = key.removesuffix("running_var") + "num_batches_tracked"
         # timm's BatchNorm has this buffer, so strict loading fails without it; 0 is what a fresh BN holds.
         if key.endswith(".running_var") and counter not in kept:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import re
 
-import torch
 from torch import Tensor
 
-from simsiam_zoo.errors import ConversionError, listed
+from simsiam_zoo.errors import ConversionError
 
-from ._common import StateDict
+from ._common import StateDict, checked_backbone
 
 _AFFINE = r"(?:weight|bias)"
 # timm's (and DINO's, and MoCo v3's timm 0.4.9) names, with timm's layer scale where the network has one (lightly's
@@ -30,12 +29,8 @@ def has_vit(state_dict: StateDict, prefix: str = "") -> bool:
 def finalize_vit(state_dict: StateDict, *, where: str) -> dict[str, Tensor]:
     """Check the names (a classifier `head.weight` / `head.bias` is dropped), cast to contiguous fp32."""
     kept = {key: value for key, value in state_dict.items() if key not in ("head.weight", "head.bias")}
-    unknown = [key for key in kept if not _BACKBONE_KEY.fullmatch(key)]
-    if unknown:
-        raise ConversionError(
-            f"{where}: not a timm ViT backbone with a class token; unexpected keys: {listed(unknown, limit=8)}"
-        )
-    missing = [key for key in REQUIRED if key not in kept]
+    checked = checked_backbone(kept, _BACKBONE_KEY, what="a timm ViT backbone with a class token", where=where)
+    missing = [key for key in REQUIRED if key not in checked]
     if missing:
         raise ConversionError(f"{where}: incomplete ViT backbone, no {', '.join(missing)}")
-    return {key: value.detach().to(device="cpu", dtype=torch.float32).contiguous() for key, value in kept.items()}
+    return checked

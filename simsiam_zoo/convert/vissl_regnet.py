@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import re
 
-import torch
 from torch import Tensor
 
-from simsiam_zoo.errors import listed
-
-from ._common import ConversionError, Converter, StateDict, find_prefix, strip_prefix
+from ._common import ConversionError, Converter, StateDict, checked_backbone, find_prefix, strip_prefix
 
 # A `classy_state_dict` checkpoint arrives flattened with dots; then the model's own state dict, then the trunk's.
 _PREFIXES = ("classy_state_dict.base_model.model.trunk._feature_blocks.", "trunk._feature_blocks.", "_feature_blocks.")
@@ -69,16 +66,7 @@ def convert(state_dict: StateDict) -> dict[str, Tensor]:
     if prefix is None:
         raise ConversionError(f"vissl_regnet: no key {[p + _ANCHOR for p in _PREFIXES]}")
     converted = {_renamed(key): value for key, value in strip_prefix(state_dict, prefix).items()}
-    unknown = [key for key in converted if not _TIMM_KEY.fullmatch(key)]
-    if unknown:
-        raise ConversionError(f"vissl_regnet: not a RegNet trunk; unexpected keys: {listed(unknown, limit=8)}")
-    # fp32 weights; BatchNorm's num_batches_tracked stays the integer timm's BatchNorm holds.
-    return {
-        key: value.detach()
-        .to(device="cpu", dtype=torch.float32 if value.is_floating_point() else value.dtype)
-        .contiguous()
-        for key, value in converted.items()
-    }
+    return checked_backbone(converted, _TIMM_KEY, what="a RegNet trunk", where="vissl_regnet")
 
 
 CONVERTER = Converter(

@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import re
 
-import torch
 from torch import Tensor
 
-from simsiam_zoo.errors import listed
-
-from ._common import ConversionError, Converter, StateDict
+from ._common import ConversionError, Converter, StateDict, checked_backbone
 
 _AFFINE = r"(?:weight|bias)"
 _BN = r"(?:weight|bias|running_mean|running_var|num_batches_tracked)"
@@ -55,16 +52,7 @@ def convert(state_dict: StateDict) -> dict[str, Tensor]:
     for key, value in state_dict.items():
         if key not in ("head.weight", "head.bias"):  # a classifier, if any, is not the backbone
             converted.update(_renamed(key, value))
-    unknown = [key for key in converted if not _TIMM_KEY.fullmatch(key)]
-    if unknown:
-        raise ConversionError(f"xcit: not an XCiT backbone; unexpected keys: {listed(unknown, limit=8)}")
-    # fp32 weights; BatchNorm's num_batches_tracked stays the integer timm's BatchNorm holds.
-    return {
-        key: value.detach()
-        .to(device="cpu", dtype=torch.float32 if value.is_floating_point() else value.dtype)
-        .contiguous()
-        for key, value in converted.items()
-    }
+    return checked_backbone(converted, _TIMM_KEY, what="an XCiT backbone", where="xcit")
 
 
 CONVERTER = Converter(
