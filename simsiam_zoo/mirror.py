@@ -44,21 +44,9 @@ def mirror_entries(
     endpoint: str | None = None,
     token: str | None = None,
     progress: bool = True,
-) -> list[MirrorResult]:
-    """Mirror the named entries (default: every entry with a source) to `org`; see the module docstring."""
-    return list(iter_mirror(names, org=org, dry_run=dry_run, endpoint=endpoint, token=token, progress=progress))
-
-
-def iter_mirror(
-    names: Sequence[str] = (),
-    *,
-    org: str,
-    dry_run: bool = False,
-    endpoint: str | None = None,
-    token: str | None = None,
-    progress: bool = True,
 ) -> Iterator[MirrorResult]:
-    """`mirror_entries` one entry at a time, so that a caller can say what was pushed before an entry fails."""
+    """Mirror the named entries (default: every entry with a source) to `org`, as the module docstring says; one
+    result an entry, yielded as it is done, so that a caller can say what was pushed before an entry fails."""
     entries = [get_entry(name) for name in names] or [entry for entry in ZOO.values() if entry.source]
     for entry in entries:
         yield _mirror(entry, org=org, dry_run=dry_run, endpoint=endpoint, token=token, progress=progress)

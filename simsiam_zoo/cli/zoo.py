@@ -104,11 +104,11 @@ def convert_command(
 def mirror_command(names: tuple[str, ...], *, org: str, dry_run: bool) -> None:
     """Mirror zoo entries NAMES (default: all) whose licence permits it to the Hub, and print the lines to pin.
     An entry that fails stops the command (its error last), after what was pushed before it and its lines."""
-    from simsiam_zoo.mirror import iter_mirror
+    from simsiam_zoo.mirror import mirror_entries
 
     results = []
     try:
-        for result in iter_mirror(names, org=org, dry_run=dry_run):
+        for result in mirror_entries(names, org=org, dry_run=dry_run):
             results.append(result)
             click.echo(f"{result.action:10s} {result.repo_id}" + (f" ({result.reason})" if result.reason else ""))
     finally:

@@ -514,7 +514,7 @@ def test_mirror_pushes_once_and_plain_timm_loads_the_mirror(
     monkeypatch.setitem(zoo.ZOO, entry.name, entry)
     source_server.put(entry.source.url, data)
     options = dict(org="zoo-mirror", endpoint=hub.url, token="hf_test", progress=False)
-    first = mirror_entries([entry.name, "resnet50.densecl_in1k_ep200", "resnet50.byol_in1k"], **options)
+    first = list(mirror_entries([entry.name, "resnet50.densecl_in1k_ep200", "resnet50.byol_in1k"], **options))
     assert [result.action for result in first] == ["pushed", "skipped", "skipped"]
     assert first[1].reason == (
         "its licence (gpl-3.0) is none this project passes weights on under "
@@ -527,7 +527,7 @@ def test_mirror_pushes_once_and_plain_timm_loads_the_mirror(
         f'sha256="{pushed.weights_sha256}"'
     )
     commits = [request for request in hub.requests if "/commit/" in request]
-    again = mirror_entries([entry.name], **options)
+    again = list(mirror_entries([entry.name], **options))
     assert [(r.action, r.revision, r.weights_sha256) for r in again] == [
         ("up to date", pushed.revision, pushed.weights_sha256)
     ]
@@ -717,7 +717,7 @@ def test_a_card_refused_while_mirroring_names_the_entry_not_the_staging_copy(
     monkeypatch.setattr(simsiam_zoo.mirror, "_remote_card", lambda *_, **__: None)
     monkeypatch.setattr(simsiam_zoo.mirror, "push_hub_folder", refuses)
     with pytest.raises(HubFolderError) as refused:
-        mirror_entries([entry.name], org="zoo-mirror", progress=False)
+        list(mirror_entries([entry.name], org="zoo-mirror", progress=False))
     assert str(refused.value) == (
         f"{entry.name}: the mirror copy of {cached_folder(entry)}/README.md: license is missing"
     )
