@@ -30,6 +30,7 @@ from torch import nn
 
 from simsiam_zoo.augment import Preprocessing, eval_transform
 from simsiam_zoo.data import HubDataset
+from simsiam_zoo.hub.cards import CardFields
 from simsiam_zoo.hub.folder import timm_config, write_hub_folder
 from simsiam_zoo.options import RunOptions
 from simsiam_zoo.protocols import TensorImages
@@ -48,6 +49,22 @@ def script_module(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def card_fields(**overrides: Any) -> CardFields:
+    """A ResNet-18 backbone's card fields with placeholder text, and `overrides`."""
+    fields = dict(
+        name="resnet18.x",
+        repo_id="org/resnet18.x",
+        arch="resnet18",
+        num_features=512,
+        summary="S.",
+        license="mit",
+        datasets=[],
+        preprocessing=Preprocessing(),
+        recipe_summary="R.",
+    )
+    return CardFields(**{**fields, **overrides})
 
 
 def coloured(size: int, *, seed: int, image_size: int = 32) -> TensorImages:

@@ -159,7 +159,7 @@ def render_card(fields: CardFields) -> str:
         **license_metadata(f.license, name=f.license_name, link=f.license_link),
         library_name="timm",
         pipeline_tag=task,
-        # transformers loads timm folders (TimmWrapperModel); tests/test_hub_cards.py checks it gives timm's outputs.
+        # transformers loads timm folders (TimmWrapperModel); tests/hub/test_folder.py checks it gives timm's outputs.
         tags=[
             task,
             "supervised" if f.method == "supervised" else "self-supervised",

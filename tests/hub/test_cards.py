@@ -5,24 +5,13 @@ from __future__ import annotations
 import pytest
 from huggingface_hub import ModelCard
 
-from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.errors import HubFolderError
-from simsiam_zoo.hub.cards import CardFields, render_card
+from simsiam_zoo.hub.cards import render_card
+from tests.builders import card_fields
 
 
 def _card(**overrides: object) -> ModelCard:
-    arguments = dict(
-        name="resnet18.x",
-        repo_id="org/resnet18.x",
-        arch="resnet18",
-        num_features=512,
-        summary="S.",
-        license="mit",
-        datasets=["fashion_mnist", "imagefolder", "fake"],
-        preprocessing=Preprocessing(),
-        recipe_summary="R.",
-    )
-    return ModelCard(render_card(CardFields(**{**arguments, **overrides})))
+    return ModelCard(render_card(card_fields(**{"datasets": ["fashion_mnist", "imagefolder", "fake"], **overrides})))
 
 
 def test_card_datasets_are_hub_ids() -> None:

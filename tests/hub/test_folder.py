@@ -11,9 +11,9 @@ import timm
 import torch
 
 from simsiam_zoo.augment import Preprocessing
-from simsiam_zoo.hub.cards import CardFields, render_card
+from simsiam_zoo.hub.cards import render_card
 from simsiam_zoo.hub.folder import timm_config, write_hub_folder
-from tests.builders import script_module
+from tests.builders import card_fields, script_module
 
 diff_timm_export = script_module("diff_timm_export")
 
@@ -64,19 +64,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, torch.nn.M
         tmp_path_factory.mktemp("export") / "resnet18.x",
         backbone_state=model.state_dict(),
         config=timm_config(model, preprocessing=preprocessing, tag="x", license="mit"),
-        card=render_card(
-            CardFields(
-                name="resnet18.x",
-                repo_id="org/resnet18.x",
-                arch="resnet18",
-                num_features=512,
-                summary="S.",
-                license="mit",
-                datasets=[],
-                preprocessing=preprocessing,
-                recipe_summary="R.",
-            )
-        ),
+        card=render_card(card_fields(preprocessing=preprocessing)),
     )
     return folder, model
 
@@ -122,20 +110,7 @@ def test_classifier_folder_loads_in_transformers_with_its_labels(tmp_path: Path)
         tmp_path / "classifier",
         backbone_state=model.state_dict(),
         config=timm_config(model, preprocessing=preprocessing, tag="x", license="mit", label_names=["a", "b", "c"]),
-        card=render_card(
-            CardFields(
-                name="resnet18.x",
-                repo_id=None,
-                arch="resnet18",
-                num_features=512,
-                summary="S.",
-                license="mit",
-                datasets=[],
-                preprocessing=preprocessing,
-                recipe_summary="R.",
-                class_names=["a", "b", "c"],
-            )
-        ),
+        card=render_card(card_fields(repo_id=None, preprocessing=preprocessing, class_names=["a", "b", "c"])),
     )
     wrapped = transformers.AutoModelForImageClassification.from_pretrained(folder).eval()
     assert wrapped.config.id2label == {0: "a", 1: "b", 2: "c"}
