@@ -9,7 +9,7 @@ from PIL import Image
 from simsiam_zoo import data
 from simsiam_zoo.data import EpochSampler, FashionMNIST, labelled_images
 from simsiam_zoo.errors import DataError
-from tests.builders import hub_dataset_files, write_png
+from tests.builders import hub_dataset_files, image_dataset, make_transform, tiny_model, write_png, write_tar_shards
 
 
 def test_shipped_fashion_mnist_subset_is_the_fallback(monkeypatch, tmp_path):
@@ -139,7 +139,6 @@ def test_training_extraction_and_evaluation_read_data_alike(tmp_path):
     from simsiam_zoo.protocols import resolve_data
     from simsiam_zoo.recipe import load_recipe
     from simsiam_zoo.train import build_dataset
-    from tests.builders import make_transform, tiny_model
 
     elsewhere = tmp_path / "elsewhere" / "dogs"
     for split in ("train", "val"):
@@ -183,7 +182,6 @@ def test_training_and_evaluation_read_hugging_face_datasets_and_tar_shards(tmp_p
     from simsiam_zoo.protocols import resolve_data
     from simsiam_zoo.recipe import load_recipe
     from simsiam_zoo.train import build_dataset, train
-    from tests.builders import image_dataset, write_tar_shards
 
     files = {split: [tmp_path / "png" / split / f"{i}.png" for i in range(6)] for split in ("train", "test")}
     for split, paths in files.items():

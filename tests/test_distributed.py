@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
-from tests.builders import build_hub_folder, build_image_folder, snapshot, write_png
+from tests.builders import build_hub_folder, build_image_folder, snapshot, write_png, write_tar_shards
 
 
 def _epoch_loss(run_dir) -> float:
@@ -146,7 +146,6 @@ def test_each_rank_reads_its_own_tar_shards_when_shuffling_locally_and_extractin
     """Three tars of four images, two ranks: the first takes tars 0-1 (the cut at 6 moves on to tar 2's start), the
     other tar 2, in pretraining with data.shuffle=local, in a fine-tune with shuffle="local" and in extraction;
     global shuffling reads across them."""
-    from tests.builders import write_tar_shards
 
     samples = []
     for index in range(12):

@@ -23,6 +23,7 @@ from simsiam_zoo.evaluate import (
     read_subset_file,
     weight_decay_to_sklearn_c,
 )
+from tests.builders import make_transform, tiny_model, write_png
 
 TEMPERATURE = 0.07
 
@@ -306,7 +307,6 @@ def test_features_of_different_models_classes_or_one_class_are_refused(tmp_path:
     from simsiam_zoo.errors import DataError
     from simsiam_zoo.features import extract_features
     from simsiam_zoo.protocols.cached import evaluate_knn, evaluate_linear
-    from tests.builders import make_transform, tiny_model, write_png
 
     def features(name: str, classes: tuple[str, ...], model: torch.nn.Module | None = None) -> Path:
         for c, class_name in enumerate(classes):

@@ -249,8 +249,8 @@ def test_test_files_mirror_the_package() -> None:
     fixtures in conftest.py, not in test files."""
     tests = Path(__file__).parent
     modules = set(module_names())
-    unmatched = [str(folder.relative_to(tests)) for folder in tests.glob("*/") if folder.name != "__pycache__"]
-    unmatched = [name for name in unmatched if name not in modules]
+    folders = [path.name for path in tests.iterdir() if path.is_dir() and not path.name.startswith((".", "__"))]
+    unmatched = [name for name in folders if name not in modules]
     for path in sorted(tests.rglob("test_*.py")):
         package = ".".join(path.parent.relative_to(tests).parts)
         name = path.stem.removeprefix("test_")

@@ -22,7 +22,7 @@ from simsiam_zoo.protocols import (
     semi_supervised_subsets,
     transfer,
 )
-from tests.builders import CLASSES, QUIET, coloured, run_cli
+from tests.builders import CLASSES, QUIET, coloured, run_cli, write_tar_shards
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -158,7 +158,6 @@ def test_cli_linear_protocol_on_tar_shards_equals_the_same_images_in_folders(
 ) -> None:
     """DATA and --test-data as WebDataset shards holding the folders' images, in their order and with their labels:
     the protocol trains and scores exactly as on the folders."""
-    from tests.builders import write_tar_shards
 
     patterns = []
     for split in ("train", "val"):
