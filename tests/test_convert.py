@@ -6,6 +6,7 @@ import argparse
 import copy
 import os
 import pickle
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -430,6 +431,19 @@ def test_a_vit_with_other_modules_is_refused(tmp_path: Path) -> None:
     without_norm = {key: value for key, value in state.items() if not key.startswith("norm.")}
     with pytest.raises(ConversionError, match="incomplete ViT backbone, no norm.weight"):
         convert_state_dict(without_norm)
+
+
+@pytest.mark.parametrize(
+    ("converter", "prefixes"),
+    [
+        ("mocov3_vit", "module.base_encoder. or base_encoder."),
+        ("lightly_vit", "teacher_backbone.vit. or backbone.vit. or backbone."),
+    ],
+)
+def test_a_vit_converter_asked_for_a_file_without_its_vit_names_where_it_looked(converter: str, prefixes: str) -> None:
+    state, _ = dino_vit_file()  # a ViT, but at the top level, under none of the converter's prefixes
+    with pytest.raises(ConversionError, match=rf"^{converter}: no ViT under {re.escape(prefixes)}; keys: cls_token, "):
+        convert_state_dict(state, source=converter)
 
 
 # XCiT as facebookresearch/xcit's xcit.py builds DINO's (xcit_small_12_p16 ... xcit_medium_24_p8, xcit.py:430-526:

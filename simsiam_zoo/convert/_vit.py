@@ -7,9 +7,9 @@ import re
 
 from torch import Tensor
 
-from simsiam_zoo.errors import ConversionError
+from simsiam_zoo.errors import ConversionError, listed
 
-from ._common import StateDict, checked_backbone
+from ._common import StateDict, checked_backbone, strip_prefix
 
 _AFFINE = r"(?:weight|bias)"
 # timm's (and DINO's, and MoCo v3's timm 0.4.9) names, with timm's layer scale where the network has one (lightly's
@@ -24,6 +24,19 @@ REQUIRED = ("cls_token", "pos_embed", "patch_embed.proj.weight", "blocks.0.attn.
 
 def has_vit(state_dict: StateDict, prefix: str = "") -> bool:
     return all(prefix + key in state_dict for key in REQUIRED[:4])
+
+
+def vit_prefix(state_dict: StateDict, prefixes: tuple[str, ...]) -> str | None:
+    """The first of `prefixes` under which `state_dict` holds a ViT."""
+    return next((prefix for prefix in prefixes if has_vit(state_dict, prefix)), None)
+
+
+def vit_under(state_dict: StateDict, prefixes: tuple[str, ...], *, where: str) -> dict[str, Tensor]:
+    """The ViT under the first of `prefixes` that holds one, the prefix stripped; refused, naming them, if none does."""
+    prefix = vit_prefix(state_dict, prefixes)
+    if prefix is None:
+        raise ConversionError(f"{where}: no ViT under {' or '.join(prefixes)}; keys: {listed(state_dict, limit=8)}")
+    return strip_prefix(state_dict, prefix)
 
 
 def finalize_vit(state_dict: StateDict, *, where: str) -> dict[str, Tensor]:

@@ -8,33 +8,22 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from simsiam_zoo.errors import listed
-
-from ._common import ConversionError, Converter, StateDict, strip_prefix
-from ._vit import finalize_vit, has_vit
+from ._common import Converter, StateDict
+from ._vit import finalize_vit, vit_prefix, vit_under
 
 # The evaluated network's ViT, in the order tried: DINO's `student_backbone.vit.` holds no `backbone.vit.` prefix, and
 # a wrapped ViT has no `backbone.cls_token`.
 _PREFIXES = ("teacher_backbone.vit.", "backbone.vit.", "backbone.")
 
 
-def _prefix(state_dict: StateDict) -> str | None:
-    return next((prefix for prefix in _PREFIXES if has_vit(state_dict, prefix)), None)
-
-
 def convert(state_dict: StateDict) -> dict[str, Tensor]:
-    prefix = _prefix(state_dict)
-    if prefix is None:
-        raise ConversionError(
-            f"lightly_vit: no ViT under {' or '.join(_PREFIXES)}; keys: {listed(state_dict, limit=8)}"
-        )
-    return finalize_vit(strip_prefix(state_dict, prefix), where="lightly_vit")
+    return finalize_vit(vit_under(state_dict, _PREFIXES, where="lightly_vit"), where="lightly_vit")
 
 
 CONVERTER = Converter(
     name="lightly_vit",
     description="lightly ViT benchmark .ckpt (teacher_backbone.vit.*, backbone.vit.* or backbone.* beside "
     "student_backbone.*, projection heads, online_classifier.*)",
-    detect=lambda state_dict: _prefix(state_dict) is not None,
+    detect=lambda state_dict: vit_prefix(state_dict, _PREFIXES) is not None,
     convert=convert,
 )

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from simsiam_zoo.errors import listed
-
-from ._common import ConversionError, Converter, StateDict, strip_prefix
-from ._vit import finalize_vit, has_vit
+from ._common import Converter, StateDict
+from ._vit import finalize_vit, vit_prefix, vit_under
 
 # The base encoder is the one main_lincls.py evaluates; the momentum encoder is its EMA copy.
 _PREFIXES = ("module.base_encoder.", "base_encoder.")
@@ -19,15 +17,8 @@ _PREFIXES = ("module.base_encoder.", "base_encoder.")
 _HEAD = "head."
 
 
-def _prefix(state_dict: StateDict) -> str | None:
-    return next((prefix for prefix in _PREFIXES if has_vit(state_dict, prefix)), None)
-
-
 def convert(state_dict: StateDict) -> dict[str, Tensor]:
-    prefix = _prefix(state_dict)
-    if prefix is None:
-        raise ConversionError(f"mocov3_vit: no ViT under {' or '.join(_PREFIXES)}; keys: {listed(state_dict, limit=8)}")
-    encoder = strip_prefix(state_dict, prefix)
+    encoder = vit_under(state_dict, _PREFIXES, where="mocov3_vit")
     return finalize_vit({k: v for k, v in encoder.items() if not k.startswith(_HEAD)}, where="mocov3_vit")
 
 
@@ -35,6 +26,6 @@ CONVERTER = Converter(
     name="mocov3_vit",
     description="MoCo v3 ViT checkpoint (module.base_encoder.* with its projector in head.*, "
     "module.momentum_encoder.*, module.predictor.*)",
-    detect=lambda state_dict: _prefix(state_dict) is not None,
+    detect=lambda state_dict: vit_prefix(state_dict, _PREFIXES) is not None,
     convert=convert,
 )
