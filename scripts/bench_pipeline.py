@@ -3,7 +3,8 @@
 Baseline: the training step on batches already augmented and in memory (the model's ceiling on this device).
 Measured: train()'s own loop (loader, augmentation, step) with the augmentation per image in the loader
 (`data.augment_on_device: false`, the CPU default) and batched on the device (`true`). Prints images/s (each two
-views) and the ratio to the baseline; the goal is >= 0.9.
+views) and the ratio to the baseline; the goal is >= 0.9. Then the batched run's input stages alone, without a
+step (the loader; the batched finish), to show which one holds it back.
 
     python scripts/bench_pipeline.py                          # the demo's recipe: ResNet-18, 32 px, batch 256
     python scripts/bench_pipeline.py --workers 1 --steps 20
@@ -75,6 +76,36 @@ def end_to_end(recipe: Recipe, dataset: Dataset, *, steps: int, device: torch.de
     return recipe.optim.batch_size * steps / (marks[1] - marks[0])
 
 
+def stage_rates(recipe: Recipe, dataset: Dataset, *, steps: int, device: torch.device) -> dict[str, float]:
+    """Images a second of each stage of train()'s input alone, to tell which one holds the end-to-end rate back:
+    the loader (decoding and per-image work in the workers, the copy to the device) without any step, and the
+    batched finish of both views of one loader batch already on the device (`data.augment_on_device` only)."""
+    with tempfile.TemporaryDirectory() as out:
+        run = _Pretraining(recipe, Path(out), dataset, DistributedContext(), device, strict=False)
+        batches = iter(run.batches(epoch=0, start_batch=0))
+        for _ in range(WARMUP):
+            first = next(batches)
+        started = _synced(device)
+        for _ in range(steps):
+            next(batches)
+        rates = {"loader_images_per_s": recipe.optim.batch_size * steps / (_synced(device) - started)}
+        if run.views.on_device:
+            started = _synced(device)
+            for _ in range(steps):
+                run.views.finish(first[0]), run.views.finish(first[1])
+            rates["finish_images_per_s"] = recipe.optim.batch_size * steps / (_synced(device) - started)
+        batches.close()  # the loader's workers, before the run's folder goes
+        run.close()
+    return rates
+
+
+def _synced(device: torch.device) -> float:
+    """The time once the device has done all it was given."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipe", default="simsiam_r18_fashion_mnist")
@@ -117,6 +148,9 @@ def main() -> None:
     ceiling = best["model step alone (baseline)"]
     for name, rate in best.items():
         print(f"{name:42} {rate:9.1f} {rate / ceiling:14.2f}")
+    stages = stage_rates(recipe.replace({"data.augment_on_device": True}), dataset, steps=args.steps, device=device)
+    print(f"{'batched: its loader alone, no step':42} {stages['loader_images_per_s']:9.1f}")
+    print(f"{'batched: its finish alone, no step':42} {stages['finish_images_per_s']:9.1f}")
 
 
 if __name__ == "__main__":
