@@ -222,6 +222,28 @@ def lightly_vit_checkpoint(method: str, seed: int = 32) -> tuple[dict[str, Any],
     }, teacher
 
 
+# (timm's name, mmpretrain's) of the modules of its ViT (backbones/vision_transformer.py) and BEiT (backbones/beit.py),
+# as key prefixes; the parameters within (q_bias, gamma_1, ...) are named alike.
+_MMPRETRAIN_RENAMES = (
+    (r"patch_embed\.proj\.", "patch_embed.projection."),
+    (r"blocks\.(\d+)\.norm(\d)\.", r"layers.\1.ln\2."),
+    (r"blocks\.(\d+)\.attn\.", r"layers.\1.attn."),
+    (r"blocks\.(\d+)\.mlp\.fc1\.", r"layers.\1.ffn.layers.0.0."),
+    (r"blocks\.(\d+)\.mlp\.fc2\.", r"layers.\1.ffn.layers.1."),
+    (r"blocks\.(\d+)\.gamma_", r"layers.\1.gamma_"),
+    (r"norm\.", "ln1."),
+)
+
+
+def _mmpretrain_names(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    renamed = {}
+    for key, value in state.items():
+        for pattern, upstream in _MMPRETRAIN_RENAMES:
+            key = re.sub(f"^{pattern}", upstream, key)
+        renamed[key] = value
+    return renamed
+
+
 def _mmpretrain_layout(depth: int) -> set[str]:
     """The keys of mmpretrain's VisionTransformer (backbones/vision_transformer.py:297-367; MoCoV3ViT's): cls_token,
     pos_embed, patch_embed.projection, layers.N (TransformerEncoderLayer :61-82: ln1, attn.qkv/proj, ln2, mmcv's FFN
@@ -241,19 +263,7 @@ def mmpretrain_vit_checkpoint(method: str = "mocov3", seed: int = 33) -> tuple[d
     net = _vit(seed, num_classes=0, **(MOCOV3_TEST_ARGS if method == "mocov3" else {}))
     if method != "maskfeat":  # MaskFeatViT's pos_embed is learnt (selfsup/maskfeat.py:236-243)
         net.pos_embed = nn.Parameter(sincos_pos_embed(net), requires_grad=False)
-    renames = (
-        (r"patch_embed\.proj\.", "patch_embed.projection."),
-        (r"blocks\.(\d+)\.norm(\d)\.", r"layers.\1.ln\2."),
-        (r"blocks\.(\d+)\.attn\.", r"layers.\1.attn."),
-        (r"blocks\.(\d+)\.mlp\.fc1\.", r"layers.\1.ffn.layers.0.0."),
-        (r"blocks\.(\d+)\.mlp\.fc2\.", r"layers.\1.ffn.layers.1."),
-        (r"norm\.", "ln1."),
-    )
-    backbone = {}
-    for key, value in net.state_dict().items():
-        for pattern, upstream in renames:
-            key = re.sub(f"^{pattern}", upstream, key)
-        backbone[key] = value
+    backbone = _mmpretrain_names(net.state_dict())
     assert set(backbone) == _mmpretrain_layout(TEST_VIT["depth"])
     state = {f"backbone.{key}": value for key, value in backbone.items()}
     if method == "mocov3":
@@ -281,6 +291,65 @@ def mmpretrain_vit_checkpoint(method: str = "mocov3", seed: int = 33) -> tuple[d
 
 
 _WB = ("weight", "bias")
+
+# The BEiT stand-in: timm's beit_base_patch16_224, the entries' architecture pooled by its class token as they are,
+# at test_vit's width and size (VIT_IMAGE's 160 px); 4 heads, so a mixed-up head is seen.
+BEIT_TEST_ARCH = "beit_base_patch16_224"
+BEIT_TEST_ARGS = {"global_pool": "token", "img_size": 160, "embed_dim": 64, "depth": 2, "num_heads": 4}
+
+
+def _shared_bias_beit(seed: int) -> nn.Module:
+    """timm's Beit as mmpretrain's BEiTPretrainViT is (one relative position bias shared by every block, no absolute
+    position embedding), every weight, bias, layer scale and the table random (a fresh one's table is zero, its
+    q / v biases too, its gammas all 0.1), attention as peaked as a trained one's."""
+    net = timm.create_model(
+        BEIT_TEST_ARCH, num_classes=0, **BEIT_TEST_ARGS, use_rel_pos_bias=False, use_shared_rel_pos_bias=True
+    )
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in net.named_parameters():
+            drawn = torch.randn(tensor.shape, generator=generator)
+            if name.endswith("qkv.weight") or name.endswith("relative_position_bias_table"):
+                tensor.copy_(drawn * 0.5)
+            elif "norm" in name and name.endswith("weight"):
+                tensor.copy_(drawn.abs() * 0.5 + 0.5)
+            else:
+                tensor.copy_(drawn * 0.2)
+    return net.eval()
+
+
+def _mmpretrain_beit_layout(depth: int) -> set[str]:
+    """The keys of mmpretrain's BEiTPretrainViT (selfsup/beit.py:110-217, a BEiTViT): cls_token (backbones/beit.py:408),
+    mask_token (selfsup/beit.py:217), patch_embed.projection (:395), the shared rel_pos_bias's table and index buffer
+    (:433-436; :48-50, 80-81), layers.N (BEiTTransformerEncoderLayer: ln1, ln2 (vision_transformer.py:61, 72),
+    BEiTAttention's qkv without bias, q_bias, v_bias, proj (utils/attention.py:661-668), mmcv's FFN, gamma_1,
+    gamma_2 (:174-199)), the final ln1 (:478-479); no pos_embed (use_abs_pos_emb False)."""
+    affine = ("ln1", "ln2", "attn.proj", "ffn.layers.0.0", "ffn.layers.1")
+    own = ("attn.qkv.weight", "attn.q_bias", "attn.v_bias", "gamma_1", "gamma_2")
+    blocks = {f"layers.{i}.{name}" for i in range(depth) for name in (*(f"{m}.{p}" for m in affine for p in _WB), *own)}
+    modules = {f"{module}.{p}" for module in ("patch_embed.projection", "ln1") for p in _WB}
+    table = {"rel_pos_bias.relative_position_bias_table", "rel_pos_bias.relative_position_index"}
+    return {"cls_token", "mask_token", *modules, *table, *blocks}
+
+
+def mmpretrain_beit_checkpoint(seed: int = 38) -> tuple[dict[str, Any], nn.Module]:
+    """mmpretrain's BEiT checkpoint as publish_model.py leaves it ({'meta', 'state_dict'}): its `backbone`
+    (BEiTPretrainViT) renamed from a timm Beit with the shared bias holding the same weights, beside its `mask_token`,
+    BEiTV1Head's `head.cls_head` (heads/beitv1_head.py:34) and the DALL-E encoder `target_generator` (w / b
+    parameters, selfsup/cae.py:22-60, 134-175). Returns it and that Beit."""
+    net = _shared_bias_beit(seed)
+    backbone = _mmpretrain_names(net.state_dict())
+    # A persistent buffer of mmpretrain's (backbones/beit.py:80-81) that recent timm leaves out of its state dict.
+    index = timm.models.beit.gen_relative_position_index(net.patch_embed.grid_size)
+    backbone.setdefault("rel_pos_bias.relative_position_index", index)
+    backbone["mask_token"] = torch.randn(1, 1, BEIT_TEST_ARGS["embed_dim"])
+    assert set(backbone) == _mmpretrain_beit_layout(BEIT_TEST_ARGS["depth"])
+    state = {f"backbone.{key}": value for key, value in backbone.items()}
+    state |= {f"head.cls_head.{k}": v for k, v in nn.Linear(BEIT_TEST_ARGS["embed_dim"], 32).state_dict().items()}
+    dalle = {"blocks.input.w": torch.zeros(8, 3, 7, 7), "blocks.output.conv.w": torch.zeros(32, 8, 1, 1)}
+    dalle |= {"blocks.input.b": torch.zeros(8), "blocks.output.conv.b": torch.zeros(32)}
+    state |= {f"target_generator.{k}": v for k, v in dalle.items()}
+    return {"meta": {"epoch": 300}, "state_dict": state}, net
 
 
 def randomise_xcit(net: nn.Module, seed: int) -> nn.Module:

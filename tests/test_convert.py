@@ -16,7 +16,6 @@ import timm
 import torch
 from safetensors.torch import save_file
 from timm.models.regnet import RegNet, RegNetCfg
-from timm.models.vision_transformer import VisionTransformer
 from timm.models.xcit import Xcit
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -31,6 +30,8 @@ from simsiam_zoo.convert import (
 from simsiam_zoo.convert.detectron2 import to_detectron2, write_detectron2_pickle
 from simsiam_zoo.errors import ConversionError
 from tests.checkpoints import (
+    BEIT_TEST_ARCH,
+    BEIT_TEST_ARGS,
     LIGHTLY_IBOT_ARGS,
     MOCOV3_TEST_ARGS,
     VICREGL_ARGS,
@@ -43,6 +44,7 @@ from tests.checkpoints import (
     lightly_vit_checkpoint,
     mae_vit_file,
     mlp,
+    mmpretrain_beit_checkpoint,
     mmpretrain_vit_checkpoint,
     mocov3_vit_checkpoint,
     randomise_regnet,
@@ -343,9 +345,11 @@ def test_dino_full_checkpoint_uses_teacher(tmp_path: Path) -> None:
     _check(tmp_path, "checkpoint.pth", checkpoint, teacher_backbone, "resnet18", "dino")
 
 
-def _check_vit(tmp_path: Path, checkpoint: Any, net: VisionTransformer, expected: str, **model_args: Any) -> set[str]:
-    """Save, load, convert (detected and explicit): timm's `test_vit` (with `model_args`) holding the converted
-    weights, loaded strictly, gives `net`'s features; returns the keys the conversion left out of `net`'s."""
+def _check_vit(
+    tmp_path: Path, checkpoint: Any, net: nn.Module, expected: str, arch: str = "test_vit", **model_args: Any
+) -> set[str]:
+    """Save, load, convert (detected and explicit): timm's `arch` (`test_vit`; with `model_args`) holding the
+    converted weights, loaded strictly, gives `net`'s features; returns the keys the conversion left out of `net`'s."""
     path = tmp_path / "checkpoint.pth"
     torch.save(checkpoint, path)
     loaded = load_checkpoint_file(path)
@@ -353,7 +357,7 @@ def _check_vit(tmp_path: Path, checkpoint: Any, net: VisionTransformer, expected
     assert name == expected == detect_format(loaded)
     assert convert_state_dict(loaded, source=expected)[1].keys() == converted.keys()
     assert all(value.is_contiguous() and value.dtype == torch.float32 for value in converted.values())
-    model = timm.create_model("test_vit", num_classes=0, **model_args).eval()
+    model = timm.create_model(arch, num_classes=0, **model_args).eval()
     model.load_state_dict(converted, strict=True)
     with torch.no_grad():
         torch.testing.assert_close(model(VIT_IMAGE), vit_features(net, VIT_IMAGE), atol=1e-5, rtol=0)
@@ -403,6 +407,36 @@ def test_mmpretrain_vit_renames_the_backbone_and_drops_the_rest(tmp_path: Path, 
     # generators), and of the backbone MaskFeat's mask token alone.
     kept = {key for key in checkpoint["state_dict"] if key.startswith("backbone.")} - {"backbone.mask_token"}
     assert len(converted) == len(kept)
+
+
+_SHARED_TABLE = "backbone.rel_pos_bias.relative_position_bias_table"
+
+
+def test_mmpretrain_beit_gives_every_block_the_shared_relative_position_bias_and_drops_the_rest(tmp_path: Path) -> None:
+    """The network BEiT's checkpoint holds (its one table shared by every block) computes as timm's Beit with a copy of
+    the table in each block, as upstream's fine-tuning loads it; nothing but the backbone is kept."""
+    checkpoint, net = mmpretrain_beit_checkpoint()
+    _check_vit(tmp_path, checkpoint, net, "mmpretrain_beit", BEIT_TEST_ARCH, **BEIT_TEST_ARGS)
+    state = checkpoint["state_dict"]
+    converted = convert_state_dict(checkpoint)[1]
+    tables = [converted[f"blocks.{i}.attn.relative_position_bias_table"] for i in range(BEIT_TEST_ARGS["depth"])]
+    assert all(torch.equal(table, state[_SHARED_TABLE]) for table in tables)
+    # Everything but the backbone (BEiTV1Head, the DALL-E tokenizer), and of the backbone its mask token and the
+    # shared table's index; the shared table is one per block.
+    shared = {_SHARED_TABLE, "backbone.rel_pos_bias.relative_position_index", "backbone.mask_token"}
+    kept = {key for key in state if key.startswith("backbone.")} - shared
+    assert len(converted) == len(kept) + len(tables)
+
+
+def test_an_mmpretrain_beit_of_another_layout_is_refused() -> None:
+    """An absolute position embedding (CAE's backbone) or a table per block is another network than the entries'."""
+    checkpoint, _ = mmpretrain_beit_checkpoint()
+    state = checkpoint["state_dict"]
+    with pytest.raises(ConversionError, match="^mmpretrain_beit: not BEiT's backbone .*unexpected keys: pos_embed"):
+        convert_state_dict({**state, "backbone.pos_embed": torch.zeros(1, 101, 64)})
+    without_shared = {key: value for key, value in state.items() if key != _SHARED_TABLE}
+    with pytest.raises(ConversionError, match="^mmpretrain_beit: no shared relative position bias"):
+        convert_state_dict(without_shared)
 
 
 def test_mocov3_vit_keeps_the_base_encoder_and_its_sincos_pos_embed_and_drops_its_projector(tmp_path: Path) -> None:
@@ -691,6 +725,7 @@ def test_every_converter_is_registered() -> None:
         "lightly_vit",
         "mmpretrain_vit",
         "vissl_regnet",
+        "mmpretrain_beit",
     }
     assert all(name == converter.name and converter.description for name, converter in CONVERTERS.items())
 

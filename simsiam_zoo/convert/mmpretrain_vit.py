@@ -22,8 +22,11 @@ from simsiam_zoo.errors import listed
 from ._common import ConversionError, Converter, StateDict, strip_prefix
 from ._vit import finalize_vit
 
-_PREFIX = "backbone."
+PREFIX = "backbone."
 _ANCHORS = ("patch_embed.projection.weight", "layers.0.attn.qkv.weight")
+# BEiTAttention's separate q and v biases (mmpretrain/models/utils/attention.py:648-651, 666-668): BEiT's backbone,
+# mmpretrain_beit's layout, whose qkv has no bias of its own; this ViT's qkv has one.
+BEIT_ANCHOR = "layers.0.attn.q_bias"
 # (mmpretrain's name, timm's), tried in order on the whole key.
 _RENAMES = (
     (re.compile(r"patch_embed\.projection\.(weight|bias)"), r"patch_embed.proj.\1"),
@@ -35,22 +38,27 @@ _RENAMES = (
 )
 
 
+def has_backbone_names(state_dict: StateDict) -> bool:
+    """mmpretrain's ViT module names under `backbone.`, which its BEiT backbone shares."""
+    return all(PREFIX + anchor in state_dict for anchor in _ANCHORS)
+
+
 def detect(state_dict: StateDict) -> bool:
-    return all(_PREFIX + anchor in state_dict for anchor in _ANCHORS)
+    return has_backbone_names(state_dict) and PREFIX + BEIT_ANCHOR not in state_dict
 
 
-def _renamed(key: str) -> str:
+def timm_name(key: str) -> str:
     """timm's name; a key no rule names stays as it is, for finalize_vit to refuse as another architecture's."""
     return next((pattern.sub(timm, key) for pattern, timm in _RENAMES if pattern.fullmatch(key)), key)
 
 
 def convert(state_dict: StateDict) -> dict[str, Tensor]:
-    if not detect(state_dict):
-        anchors = " and ".join(_PREFIX + anchor for anchor in _ANCHORS)
+    if not has_backbone_names(state_dict):
+        anchors = " and ".join(PREFIX + anchor for anchor in _ANCHORS)
         raise ConversionError(f"mmpretrain_vit: no {anchors}; keys: {listed(state_dict, limit=8)}")
-    backbone = strip_prefix(state_dict, _PREFIX)
+    backbone = strip_prefix(state_dict, PREFIX)
     backbone.pop("mask_token", None)  # MaskFeat's, for masked patches in pre-training; no part of the encoder
-    return finalize_vit({_renamed(key): value for key, value in backbone.items()}, where="mmpretrain_vit")
+    return finalize_vit({timm_name(key): value for key, value in backbone.items()}, where="mmpretrain_vit")
 
 
 CONVERTER = Converter(

@@ -291,6 +291,7 @@ _ARCH_TITLES = {
     "vit_base_patch8_224": "ViT-B/8",
     "vit_large_patch16_224": "ViT-L/16",
     "vit_huge_patch14_224": "ViT-H/14",
+    "beit_base_patch16_224": "BEiT-B/16",
     "xcit_small_12_p16_224": "XCiT-S12/16",
     "xcit_small_12_p8_224": "XCiT-S12/8",
     "xcit_medium_24_p16_224": "XCiT-M24/16",
@@ -1933,6 +1934,40 @@ _ENTRIES = (
         "final_norm False), where timm's features are the class token after the norm, and evaluates with "
         "ResizeEdge(256) bilinear, CenterCrop(224) (benchmarks/vit-base-p16_8xb256-coslr-100e_in1k.py:35-40, 52-58).",
     ),
+    # open-mmlab/mmpretrain's BEiT (v1) ViT-B/16, 300 epochs at batch 2048 (configs/beit/metafile.yml:23-35).
+    _Release(
+        "beit_base_patch16_224",
+        "beit_mmpretrain_ep300",
+        method="beit",
+        origin="mmpretrain",
+        url=f"{_MM}/beit/beit_vit-base-p16_8xb256-amp-coslr-300e_in1k/"
+        "beit_vit-base-p16_8xb256-amp-coslr-300e_in1k_20221128-ab79e626.pth",
+        converter="mmpretrain_beit",
+        license="apache-2.0",
+        epochs=300,
+        batch=2048,
+        linear=None,
+        finetune=83.1,
+        published_hash=("sha256-prefix", "ab79e626"),
+        results_source=(
+            "mmpretrain's BEiT results (configs/beit/README.md:74)",
+            _line_anchor(f"https://github.com/open-mmlab/mmpretrain/blob/{_MM_COMMIT}/configs/beit/README.md", "74"),
+        ),
+        # The fine-tuning config's test pipeline and normalisation (benchmarks/beit-base-p16_8xb128-coslr-100e_in1k.py:
+        # 7-12, 67-77): ResizeEdge(256) bicubic, CenterCrop(224), mean and std 127.5.
+        preprocessing=Preprocessing(interpolation="bicubic", crop_pct=224 / 256, mean=(0.5,) * 3, std=(0.5,) * 3),
+        model_args={"global_pool": "token"},
+        note="mmpretrain's BEiTPretrainViT (mmpretrain/models/selfsup/beit.py:110-217) of arch base, timm's "
+        "beit_base_patch16_224: q and v biases, layer scale, a relative position bias and no absolute position "
+        "embedding; the classifier over the DALL-E visual tokens (head), the DALL-E tokenizer (target_generator) and "
+        "the mask token are not the backbone. Its one relative position bias, shared by the blocks, is copied into "
+        "each, as the fine-tuning config loads it (use_rel_pos_bias; backbones/beit.py:621-631). mmpretrain "
+        "publishes no linear result for it; its fine-tuning keeps the final norm and averages the patch tokens "
+        "through a new norm (out_type avg_featmap: benchmarks/beit-base-p16_8xb128-coslr-100e_in1k.py:17-27, "
+        "backbones/beit.py:478-482, 613-614), which timm's Beit builds only with that new norm's weights, not in the "
+        "checkpoint, in place of the final norm (global_pool 'avg', fc_norm). model_args global_pool 'token' keep "
+        "the final norm and read the class token after it, as the pre-trained network computes it.",
+    ).entry(),
     # facebookresearch/mae: the pre-trained checkpoints, as timm publishes them (linear FINETUNE.md:172-176,
     # fine-tuned README.md:73-79).
     _mae_vit("vit_base_patch16_224", "base", "8cad7c", 67.8, 68.0, 83.6),

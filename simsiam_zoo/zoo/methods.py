@@ -170,6 +170,18 @@ METHODS = {
             "2211.07636",
         ),
     ),
+    # configs/beit/README.md:81-88's bibtex (ICLR 2022), the arXiv id of its link (:3).
+    "beit": Method(
+        "BEiT",
+        Paper(
+            "bao2022beit",
+            "BEiT: BERT Pre-Training of Image Transformers",
+            "Bao, Hangbo and Dong, Li and Piao, Songhao and Wei, Furu",
+            "ICLR",
+            2022,
+            "2106.08254",
+        ),
+    ),
     "ibot": Method(
         "iBOT",
         Paper(

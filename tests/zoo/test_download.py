@@ -36,6 +36,8 @@ from simsiam_zoo.mirror import mirror_entries
 from simsiam_zoo.zoo.download import cache_root, cached_folder, download, resolve_url
 from tests.builders import CLASSES, DISK_FULL, run_cli, with_setup
 from tests.checkpoints import (
+    BEIT_TEST_ARCH,
+    BEIT_TEST_ARGS,
     LIGHTLY_IBOT_ARGS,
     MOCOV3_TEST_ARGS,
     VICREGL_ARGS,
@@ -48,6 +50,7 @@ from tests.checkpoints import (
     lightly_vit_checkpoint,
     mae_vit_file,
     mlp,
+    mmpretrain_beit_checkpoint,
     mmpretrain_vit_checkpoint,
     mocov3_vit_checkpoint,
     randomise_regnet,
@@ -162,6 +165,7 @@ ENTRY_LAYOUTS: dict[str, Callable[[], tuple[Any, nn.Module, dict[str, int]]]] = 
     "vit_base_patch16_224.mae_mmpretrain_ep1600": lambda: (*mmpretrain_vit_checkpoint("mae"), {}),
     "vit_base_patch16_224.eva_mmpretrain_ep400": lambda: (*mmpretrain_vit_checkpoint("eva"), {}),
     "vit_base_patch16_224.maskfeat_mmpretrain_ep300": lambda: (*mmpretrain_vit_checkpoint("maskfeat"), {}),
+    "beit_base_patch16_224.beit_mmpretrain_ep300": lambda: (*mmpretrain_beit_checkpoint(), BEIT_TEST_ARGS),
     "xcit_small_12_p16_224.dino_in1k": lambda: dino_xcit_stand_in(),
     "convnext_small.vicregl_in1k_alpha0p9": lambda: vicregl_convnext_stand_in(),
     "regnety_160.swav_vissl_ep800": lambda: vissl_regnet_stand_in(),
@@ -173,6 +177,7 @@ STAND_INS = {
     "xcit": ("xcit_nano_12_p16_224", {"depth": 2}),
     "vicregl_convnext": ("convnext_small", {**VICREGL_ARGS, "depths": [1, 1, 1, 1], "dims": [16, 32, 64, 128]}),
     "vissl_regnet": ("regnety_002", {}),
+    "mmpretrain_beit": (BEIT_TEST_ARCH, BEIT_TEST_ARGS),
 }
 
 
