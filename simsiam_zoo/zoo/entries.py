@@ -99,6 +99,7 @@ _PRETRAIN_DATASETS = {
     "imagenet-22k": "ImageNet-22k",
     "coco": "COCO",
     "ig-1b": "IG-1B (public Instagram images, non-EU)",
+    "gldv2": "Google Landmarks v2",
 }
 
 
@@ -453,6 +454,38 @@ def _dino_xcit(arch: str, lines: str, knn: float, linear: float, defined: str) -
         "weights for it. Converted: pos_embeder is timm's pos_embed, each class-attention block's qkv timm's q, k, v. "
         "DINO's k-NN and linear numbers are both on the model's output (eval_knn.py:105, eval_linear.py:172), the "
         "class token after `norm`, timm's token pooling.",
+    ).entry()
+
+
+def _dino_gldv2() -> ZooEntry:
+    """DINO's ViT-S/16 pretrained on Google Landmarks v2, the default weights of its image-retrieval evaluation
+    (README.md:372-385): the state dict of its `vit_small(patch_size=16, num_classes=0)`, into which
+    eval_image_retrieval.py:131-132, 157-159 loads it strictly, so the layout of its other backbone-only files."""
+    return _Release(
+        "vit_small_patch16_224",
+        "dino_gldv2",
+        method="dino",
+        origin="dino",
+        url=f"{_FB}/dino/dino_vitsmall16_googlelandmark_pretrain/dino_vitsmall16_googlelandmark_pretrain.pth",
+        converter="timm_vit",
+        license="apache-2.0",
+        epochs=300,
+        batch=None,
+        linear=None,
+        results_source=(
+            "the DINO README's image-retrieval section (README.md:372-385)",
+            _line_anchor(_DINO_README, "372-385"),
+        ),
+        preprocessing=_DINO_EVAL,
+        pretrain_dataset="gldv2",
+        note="Pretrained on Google Landmarks v2 alone, not on ImageNet, with the settings of the README's 'boosting "
+        "DINO' run (README.md:185-198: --epochs 300), as the maintainer says (facebookresearch/dino#156); the batch "
+        "is not stated. The README publishes no result for it: its retrieval commands on Revisited Oxford and Paris "
+        "(README.md:377-385) print mAP without a reference number. That evaluation reads the class token after "
+        "`norm`, the features timm gives, of whole images whose longer side is resized to 224 px (Oxford) or 512 px "
+        "(Paris, multi-scale), uncropped, ImageNet mean and std (eval_image_retrieval.py:67-68, 106-109), which a "
+        "pretrained cfg cannot express: the entry keeps DINO's ImageNet evaluation transform (Resize(256) bicubic, "
+        "CenterCrop(224)). timm publishes no copy of it.",
     ).entry()
 
 
@@ -1740,6 +1773,7 @@ _ENTRIES = (
     _dino_vit("vit_small_patch8_224", "dino_deitsmall8_pretrain", "36-46", 78.3, 79.7, _DINO_LINEAR_S),
     _dino_vit("vit_base_patch16_224", "dino_vitbase16_pretrain", "48-58", 76.1, 78.2, _DINO_LINEAR_B),
     _dino_vit("vit_base_patch8_224", "dino_vitbase8_pretrain", "60-70", 77.4, 80.1, _DINO_LINEAR_B),
+    _dino_gldv2(),
     # facebookresearch/dino's XCiTs (facebookresearch/xcit's architectures), converted.
     _dino_xcit("xcit_small_12_p16_224", "94-104", 76.0, 77.8, "430-435"),
     _dino_xcit("xcit_small_12_p8_224", "105-115", 77.1, 79.2, "494-499"),

@@ -155,6 +155,7 @@ LAYOUTS: dict[str, Callable[[str], tuple[Any, nn.Module]]] = {
 # `test_vit` or a stand-in (STAND_INS): (checkpoint, network, model_args).
 ENTRY_LAYOUTS: dict[str, Callable[[], tuple[Any, nn.Module, dict[str, int]]]] = {
     "vit_small_patch16_224.dino_in1k": lambda: (*dino_vit_file(), {}),
+    "vit_small_patch16_224.dino_gldv2": lambda: (*dino_vit_file(seed=39), {}),
     "vit_small_patch16_224.mocov3_in1k_ep300": lambda: (*mocov3_vit_checkpoint(), MOCOV3_TEST_ARGS),
     "vit_base_patch16_224.mae_in1k_ep1600": lambda: (*mae_vit_file(), {}),
     "vit_small_patch16_224.ibot_in1k_ep800": lambda: (*ibot_vit_file(), {}),
