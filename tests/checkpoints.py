@@ -468,3 +468,52 @@ def vissl_regnet_checkpoint(net: nn.Module, heads: nn.Module) -> dict[str, Any]:
     trunk = {f"_feature_blocks.{_classy_regnet_name(key)}": value for key, value in net.state_dict().items()}
     base_model = {"model": {"trunk": trunk, "heads": heads.state_dict()}, "meta": {}}
     return {"type": "consolidated", "phase_idx": 799, "iteration": 5, "classy_state_dict": {"base_model": base_model}}
+
+
+def vissl_vit_trunk(net: VisionTransformer) -> dict[str, Tensor]:
+    """The state dict of VISSL's `vision_transformer` trunk holding `net`'s weights: timm's names but its class
+    token `class_token` and position embedding `pos_embedding` (vissl/models/trunks/vision_transformer.py:220-221
+    @f678f7a5)."""
+    renamed = {"cls_token": "class_token", "pos_embed": "pos_embedding"}
+    state = {renamed.get(key, key): value for key, value in net.state_dict().items()}
+    expected = _dino_layout(TEST_VIT["depth"]) - {"cls_token", "pos_embed"} | {"class_token", "pos_embedding"}
+    assert set(state) == expected  # the names of VISSL's trunk, with no head (its ViT has none)
+    return state
+
+
+def vissl_dino_checkpoint(student: dict[str, Tensor], teacher: dict[str, Tensor], *, ddp: bool) -> dict[str, Any]:
+    """A checkpoint of VISSL's DINO as its checkpoint hook writes it (vissl/hooks/log_hooks.py:417, 436-443@f678f7a5):
+    `loss` is the DINO loss's state dict, whose `momentum_teacher` (the teacher: the whole model, DDP-wrapped where
+    `ddp`, dino_hooks.py:43-71@f678f7a5, :71-76@df651add) holds the `teacher` trunk and heads, beside its `center`
+    buffer (vissl/losses/dino_loss.py@09270ed); `classy_state_dict` is ClassyVision's task state
+    (classy_vision/tasks/classification_task.py:937-977@08a82e8), its base_model VISSL's model state
+    (vissl/models/base_ssl_model.py:391-414@f678f7a5) of the `student` trunk, and its `loss` the loss's state again."""
+    heads = Wrapper(projection_head=mlp(8, 8), prototypes0=nn.Linear(8, 30)).state_dict()
+    wrapped = "momentum_teacher.module." if ddp else "momentum_teacher."
+    model = {"trunk": teacher, "heads": {f"0.{key}": value for key, value in heads.items()}}
+    loss = {f"{wrapped}{part}.{key}": value for part, state in model.items() for key, value in state.items()}
+    loss["center"] = torch.zeros(1, 30)
+    base_model = {"model": {"trunk": student, "heads": {f"0.{key}": value for key, value in heads.items()}}}
+    task = {"train": True, "base_model": base_model, "meters": [], "optimizer": {"state": {}, "param_groups": []}}
+    task |= {"phase_idx": 299, "train_phase_idx": 299, "num_updates": 5, "losses": [], "hooks": {}, "loss": loss}
+    return {
+        "phase_idx": 300,
+        "iteration": 5,
+        "loss": loss,
+        "iteration_num": 5,
+        "train_phase_idx": 299,
+        "classy_state_dict": task,
+    }
+
+
+def vissl_dino_vit_checkpoint(seed: int = 40, *, ddp: bool = True) -> tuple[dict[str, Any], VisionTransformer]:
+    """VISSL's DINO checkpoint of a ViT of TEST_VIT's size, student and teacher different networks; and the
+    teacher."""
+    student, teacher = _vit(seed, num_classes=0), _vit(seed + 1, num_classes=0)
+    return vissl_dino_checkpoint(vissl_vit_trunk(student), vissl_vit_trunk(teacher), ddp=ddp), teacher
+
+
+def vissl_dino_xcit_checkpoint(student: nn.Module, teacher: nn.Module) -> dict[str, Any]:
+    """VISSL's DINO checkpoint of two timm Xcits as its `xcit` trunk, whose names are xcit.py's, DINO's files' ones
+    (vissl/models/trunks/xcit.py:377-460@df651add), its teacher not DDP-wrapped (dino_hooks.py:71-76@df651add)."""
+    return vissl_dino_checkpoint(dino_xcit_file(student), dino_xcit_file(teacher), ddp=False)

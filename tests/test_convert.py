@@ -53,8 +53,11 @@ from tests.checkpoints import (
     sincos_pos_embed,
     vicregl_convnext,
     vicregl_convnext_file,
+    vissl_dino_vit_checkpoint,
+    vissl_dino_xcit_checkpoint,
     vissl_regnet_checkpoint,
     vissl_trunk,
+    vissl_vit_trunk,
     vit_features,
 )
 
@@ -480,6 +483,29 @@ def test_a_vit_converter_asked_for_a_file_without_its_vit_names_where_it_looked(
         convert_state_dict(state, source=converter)
 
 
+@pytest.mark.parametrize("ddp", [True, False], ids=["ddp-teacher", "teacher"])
+def test_vissl_dino_vit_checkpoint_gives_its_teacher(tmp_path: Path, ddp: bool) -> None:
+    """VISSL's DINO checkpoint holds the student (classy_state_dict's trunk) and the teacher (the loss's
+    momentum_teacher): the teacher is converted, its class_token and pos_embedding renamed, none of it left out."""
+    checkpoint, teacher = vissl_dino_vit_checkpoint(ddp=ddp)
+    assert _check_vit(tmp_path, checkpoint, teacher, "vissl_vit") == set()
+
+
+def test_vissl_extracted_dino_teacher_is_read_from_the_trunk(tmp_path: Path) -> None:
+    """VISSL's extra_scripts/convert_dino_checkpoint.py writes the teacher alone as the model's trunk
+    (vissl/utils/checkpoint.py:1204-1211@09270ed)."""
+    _, teacher = vissl_dino_vit_checkpoint()
+    model = {"trunk": vissl_vit_trunk(teacher), "heads": {}}
+    extracted = {"type": "consolidated", "classy_state_dict": {"base_model": {"model": model}}}
+    assert _check_vit(tmp_path, extracted, teacher, "vissl_vit") == set()
+
+
+def test_vissl_vit_asked_for_a_file_without_its_trunk_where_it_looked() -> None:
+    state, _ = dino_vit_file()  # timm's names: cls_token, not VISSL's class_token
+    with pytest.raises(ConversionError, match=r"^vissl_vit: no VISSL ViT trunk \(class_token, .*; keys: cls_token, "):
+        convert_state_dict(state, source="vissl_vit")
+
+
 # XCiT as facebookresearch/xcit's xcit.py builds DINO's (xcit_small_12_p16 ... xcit_medium_24_p8, xcit.py:430-526:
 # qkv bias, LayerNorm eps 1e-6, layer scale, tokens_norm=True, 2 class-attention blocks), at a test size.
 XCIT_TEST = dict(embed_dim=64, depth=2, num_heads=4, eta=1.0, tokens_norm=True)
@@ -551,6 +577,22 @@ def test_dino_xcit_backbone_file_converts_to_timms_xcit(tmp_path: Path, patch_si
     with torch.no_grad():
         # What DINO evaluates for XCiT (eval_linear.py:172, eval_knn.py:105): the class token after `norm`.
         torch.testing.assert_close(model(image), vit_features(net, image), atol=1e-5, rtol=0)
+
+
+def test_vissl_dino_xcit_checkpoint_gives_its_teacher(tmp_path: Path) -> None:
+    """VISSL's XCiT trunk has xcit.py's names: the teacher under the loss's momentum_teacher converts as DINO's files
+    do, the student beside it left."""
+    student, teacher = _test_xcit(16, seed=41), _test_xcit(16, seed=42)
+    path = tmp_path / "model_phase250.torch"
+    torch.save(vissl_dino_xcit_checkpoint(student, teacher), path)
+    loaded = load_checkpoint_file(path)
+    name, converted = convert_state_dict(loaded)
+    assert name == "xcit" == detect_format(loaded) and set(converted) == set(teacher.state_dict())
+    model = Xcit(patch_size=16, num_classes=0, **XCIT_TEST).eval()
+    model.load_state_dict(converted, strict=True)
+    image = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        torch.testing.assert_close(model(image), vit_features(teacher, image), atol=1e-5, rtol=0)
 
 
 def test_an_xcit_with_other_modules_is_refused() -> None:
@@ -726,6 +768,7 @@ def test_every_converter_is_registered() -> None:
         "mmpretrain_vit",
         "vissl_regnet",
         "mmpretrain_beit",
+        "vissl_vit",
     }
     assert all(name == converter.name and converter.description for name, converter in CONVERTERS.items())
 

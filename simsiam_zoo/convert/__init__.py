@@ -35,6 +35,7 @@ from . import (
     vicregl_convnext,
     vissl,
     vissl_regnet,
+    vissl_vit,
     xcit,
 )
 from ._checkpoint import flatten_checkpoint, load_checkpoint_file
@@ -71,6 +72,7 @@ CONVERTERS: dict[str, Converter] = {
         mmpretrain_vit,
         vissl_regnet,
         mmpretrain_beit,
+        vissl_vit,
     )
 }
 

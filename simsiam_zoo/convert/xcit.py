@@ -1,5 +1,7 @@
 """facebookresearch/xcit's XCiT state dict, as DINO's XCiT backbone-only files hold it (the state dict of xcit.py's
-`XCiT(num_classes=0)`, into which DINO's hubconf.py loads them with `strict=True`), to timm's `Xcit` names.
+`XCiT(num_classes=0)`, into which DINO's hubconf.py loads them with `strict=True`), to timm's `Xcit` names; VISSL's
+`xcit` trunk has the same names (vissl/models/trunks/xcit.py:377-460@df651add), found where a VISSL checkpoint
+holds it (`_vissl.TRUNK_PREFIXES`: DINO's teacher first).
 
 Two things are named otherwise: the positional encoding is `pos_embeder` (xcit.py:357) where timm's is `pos_embed`,
 and each class-attention block computes q, k and v with one Linear `attn.qkv` whose output it reads as q, k, v in
@@ -14,7 +16,8 @@ import re
 
 from torch import Tensor
 
-from ._common import ConversionError, Converter, StateDict, checked_backbone
+from ._common import ConversionError, Converter, StateDict, checked_backbone, strip_prefix
+from ._vissl import TRUNK_PREFIXES
 
 _AFFINE = r"(?:weight|bias)"
 _BN = r"(?:weight|bias|running_mean|running_var|num_batches_tracked)"
@@ -30,10 +33,16 @@ _CLASS_QKV = re.compile(rf"(cls_attn_blocks\.\d+\.attn\.)qkv\.({_AFFINE})")
 # What every such backbone holds, and what tells its state dict from a timm Xcit's or a ViT's.
 _REQUIRED = ("cls_token", "pos_embeder.token_projection.weight", "patch_embed.proj.0.0.weight", "norm.weight")
 _ANCHOR = "cls_attn_blocks.0.attn.qkv.weight"
+# DINO's files hold the network at the top level.
+_PREFIXES = ("", *TRUNK_PREFIXES)
+
+
+def _prefix(state_dict: StateDict) -> str | None:
+    return next((p for p in _PREFIXES if p + _ANCHOR in state_dict and p + _REQUIRED[1] in state_dict), None)
 
 
 def detect(state_dict: StateDict) -> bool:
-    return _ANCHOR in state_dict and _REQUIRED[1] in state_dict
+    return _prefix(state_dict) is not None
 
 
 def _renamed(key: str, value: Tensor) -> dict[str, Tensor]:
@@ -45,6 +54,7 @@ def _renamed(key: str, value: Tensor) -> dict[str, Tensor]:
 
 
 def convert(state_dict: StateDict) -> dict[str, Tensor]:
+    state_dict = strip_prefix(state_dict, _prefix(state_dict) or "")
     missing = [key for key in (*_REQUIRED, _ANCHOR) if key not in state_dict]
     if missing:
         raise ConversionError(f"xcit: not facebookresearch/xcit's XCiT, no {', '.join(missing)}")
@@ -58,7 +68,8 @@ def convert(state_dict: StateDict) -> dict[str, Tensor]:
 CONVERTER = Converter(
     name="xcit",
     description="facebookresearch/xcit XCiT state dict, as DINO's XCiT backbone-only files (pos_embeder.*, "
-    "cls_attn_blocks.N.attn.qkv.*, patch_embed.proj.*, blocks.N.*, norm.*)",
+    "cls_attn_blocks.N.attn.qkv.*, patch_embed.proj.*, blocks.N.*, norm.*), or under a VISSL checkpoint's "
+    "loss.momentum_teacher[.module].trunk. (DINO's teacher), else classy_state_dict.base_model.model.trunk.",
     detect=detect,
     convert=convert,
 )
