@@ -765,6 +765,43 @@ def _seer(arch: str, path: str, line: int, results: tuple[float, float], pooled:
     ).entry()
 
 
+# VISSL's ImageNet k-NN benchmark transform (configs/config/benchmark/nearest_neighbor/eval_resnet_8gpu_in1k_kNN.yaml:
+# 27-35@f678f7a5): Resize(256), CenterCrop(224), torchvision's bilinear default, ImageNet mean and std.
+_VISSL_KNN = (
+    "MODEL_ZOO.md names no benchmark config for the number; VISSL's ImageNet k-NN one (nearest_neighbor/"
+    "eval_resnet_8gpu_in1k_kNN.yaml:27-35@f678f7a5) evaluates with Resize(256), CenterCrop(224)."
+)
+
+
+def _vissl_dino(arch: str, path: str, line: int, knn: float, *, epochs: int | None, note: str) -> ZooEntry:
+    """A DINO run trained in VISSL (MODEL_ZOO.md's DINO table, `line`: its ImageNet k-NN top-1; batch 1024, 64 a
+    GPU on 2 nodes of 8), the checkpoint its hook writes, whose teacher the ViT's and XCiT's converters take."""
+    lines = str(line)
+    return _Release(
+        arch,
+        "dino_vissl_ep300" if epochs else "dino_vissl",
+        method="dino",
+        origin="vissl",
+        url=f"{_FB}/vissl/model_zoo/{path}",
+        converter="xcit" if arch.startswith("xcit") else "vissl_vit",
+        license="mit",
+        epochs=epochs,
+        batch=1024,
+        linear=None,
+        knn=knn,
+        results_source=(
+            f"the VISSL model zoo's DINO table (MODEL_ZOO.md:{lines})",
+            _line_anchor(_VISSL_MODEL_ZOO, lines),
+        ),
+        note=f"{note} VISSL's checkpoint holds the student (classy_state_dict's trunk) and the teacher (the DINO "
+        "loss's momentum_teacher, saved as the checkpoint's `loss`: vissl/hooks/dino_hooks.py, log_hooks.py); the "
+        "teacher, the network DINO evaluates and VISSL's extra_scripts/convert_dino_checkpoint.py extracts to "
+        "benchmark, is converted. MODEL_ZOO.md does not say which of the two its k-NN number is from (VISSL's "
+        f"benchmarks load the trunk, the student, unless the teacher is extracted). {_VISSL_KNN} VISSL publishes no "
+        "hash for its files.",
+    ).entry()
+
+
 _MMPRETRAIN_MAE = (
     "mmpretrain's MAEViT (mmpretrain/models/selfsup/mae.py) of arch b / l / h, timm's ViT-B/16, L/16 and H/14 (the "
     "huge file's name says p16, its config mae_vit-huge-p14_8xb512-amp-coslr-1600e_in1k.py:9 builds patch 14); the "
@@ -1779,6 +1816,34 @@ _ENTRIES = (
     _dino_xcit("xcit_small_12_p8_224", "105-115", 77.1, 79.2, "494-499"),
     _dino_xcit("xcit_medium_24_p16_224", "116-126", 76.4, 78.8, "457-462"),
     _dino_xcit("xcit_medium_24_p8_224", "127-137", 77.9, 80.3, "521-526"),
+    # DINO trained in VISSL (facebookresearch/vissl's MODEL_ZOO.md DINO table).
+    _vissl_dino(
+        "vit_small_patch16_224",
+        "dino_300ep_deitsmall16/model_final_checkpoint_phase299.torch",
+        273,
+        73.4,
+        epochs=300,
+        note="Trained with configs/config/pretrain/dino/dino_16gpus_deits16.yaml (MODEL_ZOO.md:269; at f678f7a5, the "
+        "commit that added the row: 300 epochs, 64 images a GPU on 2 nodes of 8, :19, 89, 129-130), VISSL's "
+        "vision_transformer trunk of 384 dimensions, 12 layers, 6 heads, qkv bias (:52-63; its MLP ratio is 4 "
+        "whatever MLP_DIM says, trunks/vision_transformer.py:183), timm's vit_small_patch16_224; its class_token and "
+        "pos_embedding are timm's cls_token and pos_embed. Its output is the class token after `norm` "
+        "(vision_transformer.py:267-283), timm's token pooling.",
+    ),
+    _vissl_dino(
+        "xcit_small_12_p16_224",
+        "dino_300ep_xcitsmall16/model_phase250.torch",
+        274,
+        74.8,
+        epochs=None,
+        note="Trained with configs/config/pretrain/dino/dino_16gpus_xcit_small_12_p16.yaml (at df651add, the commit "
+        "that added the row: 300 epochs, 64 images a GPU on 2 nodes of 8, :19, 90, 130-131), VISSL's xcit trunk of "
+        "384 dimensions, 12 layers, 8 heads, eta 1, tokens_norm (:52-64), timm's xcit_small_12_p16_224, in "
+        "xcit.py's names (trunks/xcit.py:377-460), converted as DINO's XCiT files. The row says 300 epochs, but "
+        "the file is named as VISSL's checkpoint writer names a phase's that is not the run's last "
+        "(vissl/utils/checkpoint.py:114-117@09270ed: the last is model_final_checkpoint_phase299.torch): its epochs "
+        "are not stated. Its output is the class token after `norm` (trunks/xcit.py:479-507), timm's token pooling.",
+    ),
     # facebookresearch/moco-v3 vision transformers
     _mocov3_vit(
         "vit_small_patch16_224",

@@ -58,6 +58,8 @@ from tests.checkpoints import (
     seeded_resnet,
     vicregl_convnext,
     vicregl_convnext_file,
+    vissl_dino_vit_checkpoint,
+    vissl_dino_xcit_checkpoint,
     vissl_regnet_checkpoint,
     vissl_trunk,
     vit_features,
@@ -168,6 +170,8 @@ ENTRY_LAYOUTS: dict[str, Callable[[], tuple[Any, nn.Module, dict[str, int]]]] = 
     "vit_base_patch16_224.maskfeat_mmpretrain_ep300": lambda: (*mmpretrain_vit_checkpoint("maskfeat"), {}),
     "beit_base_patch16_224.beit_mmpretrain_ep300": lambda: (*mmpretrain_beit_checkpoint(), BEIT_TEST_ARGS),
     "xcit_small_12_p16_224.dino_in1k": lambda: dino_xcit_stand_in(),
+    "vit_small_patch16_224.dino_vissl_ep300": lambda: (*vissl_dino_vit_checkpoint(), {}),
+    "xcit_small_12_p16_224.dino_vissl": lambda: vissl_dino_xcit_stand_in(),
     "convnext_small.vicregl_in1k_alpha0p9": lambda: vicregl_convnext_stand_in(),
     "regnety_160.swav_vissl_ep800": lambda: vissl_regnet_stand_in(),
     "regnety_320.seer_ig1b": lambda: vissl_regnet_stand_in(),
@@ -187,6 +191,13 @@ def dino_xcit_stand_in() -> tuple[dict[str, torch.Tensor], nn.Module, dict[str, 
     arch, model_args = STAND_INS["xcit"]
     net = randomise_xcit(timm.create_model(arch, num_classes=0, **model_args), seed=27)
     return dino_xcit_file(net), net, model_args
+
+
+def vissl_dino_xcit_stand_in() -> tuple[dict[str, Any], nn.Module, dict[str, int]]:
+    """VISSL's DINO checkpoint of two of the XCiT stand-ins, student and teacher; and the teacher."""
+    arch, model_args = STAND_INS["xcit"]
+    student, teacher = (randomise_xcit(timm.create_model(arch, num_classes=0, **model_args), seed=s) for s in (43, 44))
+    return vissl_dino_xcit_checkpoint(student, teacher), teacher, model_args
 
 
 def vicregl_convnext_stand_in() -> tuple[dict[str, torch.Tensor], nn.Module, dict[str, Any]]:
