@@ -26,7 +26,8 @@ def test_selection_filters_and_order() -> None:
 
 def test_selection_and_models_by_architecture() -> None:
     small = [e.name for e in select_entries(arch="VIT_SMALL_PATCH16_224")]
-    tags = ["dino_in1k", "dino_lightly_ep100", "ibot_lightly_ep100", "ibot_in1k_ep800", "lejepa_lightly_ep100"]
+    tags = ["dino_in1k", "dino_lightly_ep100", "dino_gldv2", "dino_vissl_ep300", "ibot_lightly_ep100"]
+    tags += ["ibot_in1k_ep800", "lejepa_lightly_ep100"]
     tags += ["mocov3_in1k_ep300", "mocov3_mmpretrain_ep300"]
     assert small == [f"vit_small_patch16_224.{tag}" for tag in tags]
     done = run_cli("models", "--arch", "vit_base_patch16_224", "--json")
