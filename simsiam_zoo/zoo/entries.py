@@ -65,6 +65,16 @@ _BYOL_JAX = (
     "a JAX/Haiku dill pickle: reading it means importing dill, jax and haiku and running their code; "
     "use resnet50.byol_mmpretrain_ep200 (a re-implementation) instead"
 )
+# VISSL's Caffe2 colorization ResNet-50s (Goyal et al. 2019), as its benchmark reads them
+# (configs/config/model_zoo/benchmark_in1k_linear_colorization.json@09270ed, models/resnet50_colorization.yaml).
+_COLORIZATION_INPUT = (
+    "a ResNet-50 of one input channel, the L of an image in Lab: VISSL builds its conv1 with 1 channel for "
+    "INPUT_TYPE lab (vissl/models/trunks/resnext.py:46-49, 113-122), feeds it the L channel of ImgPil2LabTensor's "
+    "OpenCV Lab image, rescaled to -50..50 (models/model_helpers.py:47-50, data/ssl_transforms/"
+    "img_pil_to_lab_tensor.py:33-60), and sets layer4's stride to 1 (benchmark/linear_image_classification/"
+    "imagenet1k/models/resnet50_colorization.yaml:20, 29-33); simsiam-zoo's RGB extraction cannot feed it, and "
+    "timm's resnet50 takes 3 channels"
+)
 _PIRL_README = (
     "VISSL's PIRL project README",
     "https://github.com/facebookresearch/vissl/blob/main/projects/PIRL/README.md",
@@ -100,6 +110,7 @@ _PRETRAIN_DATASETS = {
     "coco": "COCO",
     "ig-1b": "IG-1B (public Instagram images, non-EU)",
     "gldv2": "Google Landmarks v2",
+    "yfcc100m": "YFCC100M",
 }
 
 
@@ -1432,6 +1443,35 @@ _ENTRIES = (
         "(model_state_dict of _feature_blocks.* names) from VISSL's benchmark config, unverified against the file. "
         "Epochs and batch not stated by VISSL. " + _VISSL_HEADS,
     ).entry(),
+    *(
+        _ResNet(
+            f"colorization_goyal19_{dataset_tag}",
+            method="colorization",
+            origin="vissl",
+            converter=None,
+            license=_NC,
+            epochs=None,
+            batch=None,
+            url=f"{_FB}/vissl/model_zoo/converted_vissl_rn50_colorization_{dataset_tag}_goyal19.torch",
+            linear=linear,
+            pretrain_dataset=dataset,
+            unsupported=_COLORIZATION_INPUT,
+            results_source=(
+                f"the VISSL model zoo's Colorization table (MODEL_ZOO.md:{line})",
+                _line_anchor(_VISSL_MODEL_ZOO, str(line)),
+            ),
+            note="VISSL's conversion of the Caffe2 Colorization ResNet-50 of Goyal et al. 2019 (facebookresearch/"
+            "fair_self_supervision_benchmark, whose licence is CC-BY-NC 4.0: kept, the stricter reading, rather than "
+            "VISSL's MIT; converted with --bgr2rgb False, docs/source/compatibility_libraries.rst:66-73). VISSL's "
+            "linear benchmark trains heads on pooled conv1 and res2-res5 maps (resnet50_colorization.yaml:21-41); "
+            "MODEL_ZOO.md does not say which its number is from. Epochs and batch not stated by VISSL.",
+        ).entry()
+        for dataset_tag, dataset, line, linear in (
+            ("in1k", "imagenet-1k", 104, 40.11),
+            ("in22k", "imagenet-22k", 105, 49.24),
+            ("yfcc100m", "yfcc100m", 106, 47.46),
+        )
+    ),
     _vissl(
         "rotnet_vissl_ep105",
         "rotnet",

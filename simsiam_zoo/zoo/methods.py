@@ -297,6 +297,18 @@ METHODS = {
             "1603.09246",
         ),
     ),
+    # VISSL's model zoo links the paper for its Colorization rows (MODEL_ZOO.md:104-109@09270ed).
+    "colorization": Method(
+        "Colorization",
+        Paper(
+            "zhang2016colorization",
+            "Colorful Image Colorization",
+            "Zhang, Richard and Isola, Phillip and Efros, Alexei A.",
+            "ECCV",
+            2016,
+            "1603.08511",
+        ),
+    ),
     "rotnet": Method("RotNet", _ROTNET),  # mmselfsup calls it Rotation-Pred
     "relativeloc": Method(
         "Relative-Loc",
