@@ -236,7 +236,8 @@ def mmpretrain_vit_checkpoint(method: str = "mocov3", seed: int = 33) -> tuple[d
     or MAEViT, fixed sin-cos pos_embed) renamed from a timm ViT holding the same weights (MoCo v3's with its extra
     heads), beside MoCoV3's (selfsup/mocov3.py) `neck` (projector), `head` (predictor) and `momentum_encoder`
     (CosineEMA of Sequential(backbone, neck): `module.0/1.*`, `steps`), or MAE's decoder `neck`
-    (necks/mae_neck.py:65-91), MILAN's and EVA's beside their CLIP `target_generator`, or MaskFeat's (learnt
+    (necks/mae_neck.py:65-91), MILAN's and EVA's beside their CLIP `target_generator`, MFF's beside its backbone's
+    fusion `proj_layers` and `proj_weights`, PixMIM's beside its low-pass `target_generator`, or MaskFeat's (learnt
     pos_embed, `mask_token`) with its linear `neck` and HOG `target_generator`. Returns it and that ViT."""
     net = _vit(seed, num_classes=0, **(MOCOV3_TEST_ARGS if method == "mocov3" else {}))
     if method != "maskfeat":  # MaskFeatViT's pos_embed is learnt (selfsup/maskfeat.py:236-243)
@@ -273,6 +274,16 @@ def mmpretrain_vit_checkpoint(method: str = "mocov3", seed: int = 33) -> tuple[d
         state |= {f"neck.fc.{k}": v for k, v in nn.Linear(64, 108).state_dict().items()}
         buffers = ("weight_x", "weight_y", "gaussian_kernel")
         state |= {f"target_generator.{name}": torch.ones(1, 1, 3, 3) for name in buffers}
+    elif method == "mff":
+        # MFFViT's (selfsup/mff.py:87-93): a Linear per fused block but the last (out_indices [0, 2, 4, 6, 8, 11] in
+        # configs/mff/mff_vit-base-p16_8xb512-amp-coslr-300e_in1k.py:23-24), one weight per fused block.
+        fused = 6
+        for i in range(fused - 1):
+            state |= {f"backbone.proj_layers.{i}.{k}": v for k, v in nn.Linear(64, 64).state_dict().items()}
+        state["backbone.proj_weights"] = torch.randn(fused, 1, 1, 1)
+    elif method == "pixmim":
+        # LowFreqTargetGenerator's buffer (mmselfsup models/target_generators/low_freq_generator.py:28-30, 44).
+        state["target_generator.low_pass_filter"] = torch.ones(3, 160, 160)
     elif method in ("milan", "eva"):
         # Their CLIPGenerator's CLIP model (selfsup/milan.py:16-29, `tokenizer`), a module of the model's.
         clip = {"visual.conv1.weight": torch.zeros(8, 3, 16, 16), "visual.proj": torch.zeros(8, 4)}

@@ -391,7 +391,14 @@ def test_lightly_vit_benchmark_checkpoint_keeps_the_evaluated_vit(tmp_path: Path
     assert _check_vit(tmp_path, checkpoint, teacher, "lightly_vit", **model_args) == expected
 
 
-@pytest.mark.parametrize("method", ["mocov3", "mae", "milan", "maskfeat"])
+# What each method's backbone holds that is not the encoder: MaskFeat's mask token, MFF's fusion of blocks' outputs.
+_MMPRETRAIN_BACKBONE_EXTRAS = {
+    "maskfeat": {"backbone.mask_token"},
+    "mff": {"backbone.proj_weights", *(f"backbone.proj_layers.{i}.{p}" for i in range(5) for p in ("weight", "bias"))},
+}
+
+
+@pytest.mark.parametrize("method", ["mocov3", "mae", "milan", "maskfeat", "mff", "pixmim"])
 def test_mmpretrain_vit_renames_the_backbone_and_drops_the_rest(tmp_path: Path, method: str) -> None:
     checkpoint, net = mmpretrain_vit_checkpoint(method)
     model_args = MOCOV3_TEST_ARGS if method == "mocov3" else {}
@@ -399,10 +406,12 @@ def test_mmpretrain_vit_renames_the_backbone_and_drops_the_rest(tmp_path: Path, 
     converted = convert_state_dict(checkpoint)[1]
     if method != "maskfeat":
         torch.testing.assert_close(converted["pos_embed"], sincos_pos_embed(net), atol=0, rtol=0)
-    # Everything but the backbone is dropped (neck, head, momentum copy, MILAN's CLIP and MaskFeat's HOG target
-    # generators), and of the backbone MaskFeat's mask token alone.
-    kept = {key for key in checkpoint["state_dict"] if key.startswith("backbone.")} - {"backbone.mask_token"}
-    assert len(converted) == len(kept)
+    # Everything but the backbone is dropped (neck, head, momentum copy, MILAN's CLIP, MaskFeat's HOG and PixMIM's
+    # low-pass target generators), and of the backbone exactly its extras.
+    backbone = {key for key in checkpoint["state_dict"] if key.startswith("backbone.")}
+    extras = _MMPRETRAIN_BACKBONE_EXTRAS.get(method, set())
+    assert extras <= backbone
+    assert len(converted) == len(backbone - extras)
 
 
 def test_mocov3_vit_keeps_the_base_encoder_and_its_sincos_pos_embed_and_drops_its_projector(tmp_path: Path) -> None:
