@@ -320,6 +320,17 @@ _LIGHTLY_BENCHMARKS = (
     "benchmarks.rst"
 )
 _MM_COMMIT = "ee7f2e88501f61aa95c742dd5f429f039935ee90"
+_MMSELFSUP_COMMIT = "db861f30487c9a0b0cb3e35e176d6058887660bc"
+# Each OpenMMLab origin's repository at the commit its entries cite, and where in it a method's README is.
+_MM_READMES = {
+    "mmpretrain": (f"https://github.com/open-mmlab/mmpretrain/blob/{_MM_COMMIT}", "configs/{method}/README.md"),
+    "mmselfsup": (
+        f"https://github.com/open-mmlab/mmselfsup/blob/{_MMSELFSUP_COMMIT}",
+        "configs/selfsup/{method}/README.md",
+    ),
+}
+# mmpretrain's own releases (v1.0), where it has not kept mmselfsup 1.x's files.
+_MM_V1 = "https://download.openmmlab.com/mmpretrain/v1.0"
 _MAE_REPO = "https://github.com/facebookresearch/mae/tree/efb2a8062c206524e35e47d04501ed4f544c0ae8"
 # MAE's linear-probe evaluation transform (main_linprobe.py:137-141; fine-tuning's util/datasets.py:52-61 is the
 # same at 224 px): Resize(256, interpolation=3), bicubic, then CenterCrop(224), ImageNet mean and std.
@@ -622,18 +633,23 @@ def _mmpretrain_vit(
     *,
     batch: int = 4096,
     tail: str | None = None,
+    files: str = _MM,
+    origin: str = "mmpretrain",
 ) -> ZooEntry:
     """An mmpretrain ViT pre-training checkpoint (configs/<method>/metafile.yml: `batch`; README.md's tables,
-    `lines`, for its linear and fine-tuned top-1 in `results`), its name ending in `-<sha256[:8]>.pth`; `tail`
-    replaces what the note says of its pos_embed and evaluation where they are not the linear-probed ViTs'."""
+    `lines`, for its linear and fine-tuned top-1 in `results`), its name ending in `-<sha256[:8]>.pth`, under
+    `files`/<method>; `tail` replaces what the note says of its pos_embed and evaluation where they are not the
+    linear-probed ViTs'. `origin` "mmselfsup": a release mmselfsup 1.x holds and mmpretrain does not (its README
+    under configs/selfsup/)."""
     linear, finetune = results
-    readme = f"https://github.com/open-mmlab/mmpretrain/blob/{_MM_COMMIT}/configs/{method}/README.md"
+    repo, readme = _MM_READMES[origin]
+    readme = readme.format(method=method)
     return _Release(
         arch,
-        f"{method}_mmpretrain_ep{epochs}",
+        f"{method}_{origin}_ep{epochs}",
         method=method,
-        origin="mmpretrain",
-        url=f"{_MM}/{method}/{path}",
+        origin=origin,
+        url=f"{files}/{method}/{path}",
         converter="mmpretrain_vit",
         license="apache-2.0",
         epochs=epochs,
@@ -642,8 +658,9 @@ def _mmpretrain_vit(
         finetune=finetune,
         published_hash=("sha256-prefix", path.rsplit("-", 1)[1].removesuffix(".pth")),
         results_source=(
-            f"mmpretrain's {METHODS[method].title} results (configs/{method}/README.md:{lines})",
-            readme if "," in lines else _line_anchor(readme, lines),  # lines apart: the file, named in the text
+            f"{origin}'s {METHODS[method].title} results ({readme}:{lines})",
+            # lines apart: the file, named in the text
+            f"{repo}/{readme}" if "," in lines else _line_anchor(f"{repo}/{readme}", lines),
         ),
         model_args={"num_heads": 12} if (method, arch) == ("mocov3", "vit_small_patch16_224") else {},
         note=f"{note} {tail or _MMPRETRAIN_LINEAR}",
@@ -745,6 +762,33 @@ _MMPRETRAIN_CLIP_TARGET = (
     "masked); the decoder (neck), the head and the CLIP target generator (target_generator, the features the "
     "decoder is trained to predict) are not the backbone. Fine-tuning instead averages the patch tokens "
     "(out_type avg_featmap, final_norm False: benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py:54-60)."
+)
+_MMPRETRAIN_MFF = (
+    "mmpretrain's MFFViT (mmpretrain/models/selfsup/mff.py:12-95), MAE's MAEViT of arch b, timm's ViT-B/16, with "
+    "proj_layers and proj_weights that only pre-training reads: there the final norm takes a learnt mix of blocks 0, "
+    "2, 4, 6, 8 and 11's outputs (:144-159; out_indices in mff_vit-base-p16_8xb512-amp-coslr-300e_in1k.py:23-24), "
+    "where its linear probe and timm take the last block's alone. They, the decoder (neck) and the head are dropped. "
+    "The metafile's batch 2048 and MaskFeat collection (metafile.yml:19, 23) are MaskFeat's, copied; the config "
+    "trains MAE's 8 x 512 = 4096 (configs/_base_/datasets/imagenet_bs512_mae.py:23; its base's learning rate and "
+    "auto_scale_lr are for 4096: mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py:13, 56). README.md:49's "
+    "pretrain link names MAE's 1600-epoch file, its model and log MFF's 800-epoch folder. Fine-tuning instead "
+    "averages the patch tokens (out_type avg_featmap, final_norm False: benchmarks/vit-base-p16_8xb128-coslr-100e_"
+    "in1k.py:58-59)."
+)
+# PixMIM is MAE with a low-pass filtered target and a milder crop (mmselfsup models/algorithms/pixmim.py:11-40,
+# configs/selfsup/pixmim/pixmim_vit-base-p16_8xb512-amp-coslr-300e_in1k.py:1-24): MAE's MAEViT, MAE's layout.
+_MMSELFSUP_PIXMIM = (
+    "mmselfsup 1.x's PixMIM: MAE (its config's base) with a low-pass filtered target (LowFreqTargetGenerator, "
+    "radius 40) and Resize + RandomCrop in place of RandomResizedCrop; its backbone is MAE's MAEViT of arch b, "
+    "timm's ViT-B/16. The decoder (neck) and the target generator's low_pass_filter buffer are not the backbone. "
+    "Fine-tuning instead averages the patch tokens (avg_token, output_cls_token False, final_norm False: "
+    "configs/selfsup/pixmim/classification/vit-base-p16_ft-8xb128-coslr-100e_in1k.py:19-21)."
+)
+_MMSELFSUP_PIXMIM_LINEAR = (
+    "The checkpoint's backbone.*, its fixed sin-cos pos_embed kept (mmselfsup models/backbones/mae_vit.py:78), the "
+    "rest dropped. Its linear config reads the class token after the final norm (avg_token False, final_norm), "
+    "timm's token pooling, with ResizeEdge(256) bilinear, CenterCrop(224) (configs/benchmarks/classification/"
+    "imagenet/vit-base-p16_linear-8xb2048-coslr-90e_in1k.py:18-19, 42-47)."
 )
 _MMPRETRAIN_MOCOV3 = (
     "mmpretrain's MoCoV3ViT (mmpretrain/models/selfsup/mocov3.py): its `mocov3-small` has 12 heads where timm's "
@@ -1932,6 +1976,44 @@ _ENTRIES = (
         "publishes no linear result for it; its fine-tuning averages the patch tokens (out_type avg_featmap, "
         "final_norm False), where timm's features are the class token after the norm, and evaluates with "
         "ResizeEdge(256) bilinear, CenterCrop(224) (benchmarks/vit-base-p16_8xb256-coslr-100e_in1k.py:35-40, 52-58).",
+    ),
+    # open-mmlab/mmpretrain's MFF ViT-B/16, 300 and 800 epochs (configs/mff/metafile.yml:16-43).
+    *(
+        _mmpretrain_vit(
+            "vit_base_patch16_224",
+            "mff",
+            epochs,
+            f"mff_vit-base-p16_8xb512-amp-coslr-{epochs}e_in1k/"
+            f"mff_vit-base-p16_8xb512-amp-coslr-{epochs}e_in1k_{date}.pth",
+            lines,
+            results,
+            _MMPRETRAIN_MFF,
+            files=_MM_V1,
+        )
+        for epochs, date, lines, results in (
+            (300, "20230801-3c1bcce4", "46, 48", (64.2, 83.0)),
+            (800, "20230801-3af7cd9d", "47, 49", (68.3, 83.7)),
+        )
+    ),
+    # open-mmlab/mmselfsup's PixMIM ViT-B/16, 300 and 800 epochs (configs/selfsup/pixmim/metafile.yml:16-55), which
+    # mmpretrain did not take over.
+    *(
+        _mmpretrain_vit(
+            "vit_base_patch16_224",
+            "pixmim",
+            epochs,
+            f"pixmim_vit-base-p16_8xb512-amp-coslr-{epochs}e_in1k/"
+            f"pixmim_vit-base-p16_8xb512-amp-coslr-{epochs}e_in1k_{date}.pth",
+            lines,
+            results,
+            _MMSELFSUP_PIXMIM,
+            tail=_MMSELFSUP_PIXMIM_LINEAR,
+            origin="mmselfsup",
+        )
+        for epochs, date, lines, results in (
+            (300, "20230322-3304a88c", "61-64", (63.3, 83.1)),
+            (800, "20230322-e8137924", "72-75", (67.5, 83.5)),
+        )
     ),
     # facebookresearch/mae: the pre-trained checkpoints, as timm publishes them (linear FINETUNE.md:172-176,
     # fine-tuned README.md:73-79).

@@ -158,6 +158,29 @@ METHODS = {
             "2112.09133",
         ),
     ),
+    # As configs/mff/README.md:53-59 cites it (arXiv id: :3), and mmselfsup's configs/selfsup/pixmim/README.md:145-151.
+    "mff": Method(
+        "MFF",
+        Paper(
+            "liu2023mff",
+            "Improving Pixel-based MIM by Reducing Wasted Modeling Capability",
+            "Liu, Yuan and Zhang, Songyang and Chen, Jiacheng and Yu, Zhaohui and Chen, Kai and Lin, Dahua",
+            "arXiv",
+            2023,
+            "2308.00261",
+        ),
+    ),
+    "pixmim": Method(
+        "PixMIM",
+        Paper(
+            "liu2023pixmim",
+            "PixMIM: Rethinking Pixel Reconstruction in Masked Image Modeling",
+            "Liu, Yuan and Zhang, Songyang and Chen, Jiacheng and Chen, Kai and Lin, Dahua",
+            "arXiv",
+            2023,
+            "2303.02416",
+        ),
+    ),
     "eva": Method(
         "EVA",
         Paper(

@@ -162,6 +162,8 @@ ENTRY_LAYOUTS: dict[str, Callable[[], tuple[Any, nn.Module, dict[str, int]]]] = 
     "vit_base_patch16_224.mae_mmpretrain_ep1600": lambda: (*mmpretrain_vit_checkpoint("mae"), {}),
     "vit_base_patch16_224.eva_mmpretrain_ep400": lambda: (*mmpretrain_vit_checkpoint("eva"), {}),
     "vit_base_patch16_224.maskfeat_mmpretrain_ep300": lambda: (*mmpretrain_vit_checkpoint("maskfeat"), {}),
+    "vit_base_patch16_224.mff_mmpretrain_ep800": lambda: (*mmpretrain_vit_checkpoint("mff"), {}),
+    "vit_base_patch16_224.pixmim_mmselfsup_ep800": lambda: (*mmpretrain_vit_checkpoint("pixmim"), {}),
     "xcit_small_12_p16_224.dino_in1k": lambda: dino_xcit_stand_in(),
     "convnext_small.vicregl_in1k_alpha0p9": lambda: vicregl_convnext_stand_in(),
     "regnety_160.swav_vissl_ep800": lambda: vissl_regnet_stand_in(),
