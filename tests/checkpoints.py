@@ -12,6 +12,7 @@ import timm
 import torch
 from timm.models.vision_transformer import VisionTransformer
 from torch import Tensor, nn
+from torch.nn import functional as F
 from torchvision import models
 
 
@@ -410,3 +411,160 @@ def vissl_regnet_checkpoint(net: nn.Module, heads: nn.Module) -> dict[str, Any]:
     trunk = {f"_feature_blocks.{_classy_regnet_name(key)}": value for key, value in net.state_dict().items()}
     base_model = {"model": {"trunk": trunk, "heads": heads.state_dict()}, "meta": {}}
     return {"type": "consolidated", "phase_idx": 799, "iteration": 5, "classy_state_dict": {"base_model": base_model}}
+
+
+# A Swin Transformer of four stages of 16 to 128 channels, two blocks each, at VIT_IMAGE's 160 px with windows of 5:
+# maps of 40, 20, 10 and 5 patches, so every stage but the last (one window, no shift) shifts its second block's
+# windows, as SimMIM's Swin-B at 192 px with windows of 6 does (48, 24, 12, 6).
+SWIN_TEST_ARCH = "swin_base_patch4_window7_224"
+SWIN_TEST = dict(img_size=160, window_size=5, embed_dim=16, depths=[2, 2, 2, 2], num_heads=[1, 2, 2, 4])
+
+
+def _mmpretrain_relative_position_index(window: int) -> Tensor:
+    """WindowMSA's buffer (mmpretrain/models/utils/attention.py:99-103, double_step_seq :159-163 @ee7f2e88)."""
+    steps = torch.arange(0, (2 * window - 1) * window, 2 * window - 1)[:, None] + torch.arange(window)[None, :]
+    steps = steps.reshape(1, -1)
+    return (steps + steps.T).flip(1).contiguous()
+
+
+def _mmpretrain_swin_shapes(dim: int, heads: int, window: int, stage: int, depth: int, last: bool) -> dict[str, tuple]:
+    """The parameter shapes of mmpretrain's SwinBlockSequence `stage` (backbones/swin_transformer.py:139-184:
+    SwinBlock's norm1, ShiftWindowMSA's w_msa, norm2 and mmcv's FFN :75-88; mmcv's PatchMerging `downsample`, norm
+    and a reduction without bias, but in the last stage)."""
+    shapes: dict[str, tuple] = {}
+    for block in range(depth):
+        prefix = f"stages.{stage}.blocks.{block}."
+        shapes |= {f"{prefix}{norm}.{p}": (dim,) for norm in ("norm1", "norm2") for p in _WB}
+        shapes[f"{prefix}attn.w_msa.relative_position_bias_table"] = ((2 * window - 1) ** 2, heads)
+        shapes |= {f"{prefix}attn.w_msa.qkv.weight": (3 * dim, dim), f"{prefix}attn.w_msa.qkv.bias": (3 * dim,)}
+        shapes |= {f"{prefix}attn.w_msa.proj.weight": (dim, dim), f"{prefix}attn.w_msa.proj.bias": (dim,)}
+        shapes |= {f"{prefix}ffn.layers.0.0.weight": (4 * dim, dim), f"{prefix}ffn.layers.0.0.bias": (4 * dim,)}
+        shapes |= {f"{prefix}ffn.layers.1.weight": (dim, 4 * dim), f"{prefix}ffn.layers.1.bias": (dim,)}
+    if not last:
+        downsample = f"stages.{stage}.downsample."
+        shapes |= {f"{downsample}norm.{p}": (4 * dim,) for p in _WB} | {
+            f"{downsample}reduction.weight": (2 * dim, 4 * dim)
+        }
+    return shapes
+
+
+def mmpretrain_swin_checkpoint(seed: int = 37) -> dict[str, Any]:
+    """SimMIM's checkpoint as publish_model.py leaves it ({'meta', 'state_dict'}) of a SWIN_TEST-shaped network: its
+    `backbone` SimMIMSwinTransformer (selfsup/simmim.py:14-89 @ee7f2e88) in mmpretrain's names, every tensor drawn at
+    random (LayerNorm weights about 1), with its `mask_token`, the relative_position_index buffers and the final
+    stage's out_indices norm `norm3` (backbones/swin_transformer.py:404-411), beside the decoder `neck`
+    (SimMIMLinearDecoder: necks/simmim_neck.py, a 1x1 conv then PixelShuffle)."""
+    generator = torch.Generator().manual_seed(seed)
+    dims = [SWIN_TEST["embed_dim"] * 2**stage for stage in range(4)]
+    window = SWIN_TEST["window_size"]
+    shapes = {"patch_embed.projection.weight": (dims[0], 3, 4, 4), "patch_embed.projection.bias": (dims[0],)}
+    shapes |= {f"patch_embed.norm.{p}": (dims[0],) for p in _WB} | {f"norm3.{p}": (dims[3],) for p in _WB}
+    for stage, (dim, depth, heads) in enumerate(zip(dims, SWIN_TEST["depths"], SWIN_TEST["num_heads"], strict=True)):
+        shapes |= _mmpretrain_swin_shapes(dim, heads, window, stage, depth, last=stage == 3)
+    backbone = {}
+    for key, shape in shapes.items():
+        drawn = torch.randn(shape, generator=generator)
+        backbone[key] = drawn * 0.2 + 1 if "norm" in key and key.endswith("weight") else drawn * 0.3
+    for key in [key for key in backbone if key.endswith("relative_position_bias_table")]:
+        backbone[key.replace("bias_table", "index")] = _mmpretrain_relative_position_index(window)
+    backbone["mask_token"] = torch.randn(1, 1, dims[0], generator=generator)
+    state = {f"backbone.{key}": value for key, value in backbone.items()}
+    state |= {
+        "neck.decoder.0.weight": torch.randn(4**2 * 3 * 16, dims[3], 1, 1),
+        "neck.decoder.0.bias": torch.zeros(768),
+    }
+    return {"meta": {"epoch": 100}, "state_dict": state}
+
+
+class MmpretrainSwin(nn.Module):
+    """mmpretrain's SwinTransformer (pad_small_map False, as SimMIM's Swin-B) computed from its state dict, written
+    from its definitions (@ee7f2e88: backbones/swin_transformer.py SwinBlock :90-109, SwinBlockSequence :186-194,
+    SwinTransformer.forward :424-446; models/utils/attention.py WindowMSA :57-164, ShiftWindowMSA :339-503; mmcv's
+    PatchEmbed, PatchMerging and FFN, mmcv/cnn/bricks/transformer.py:254-275, 359-405, 624-636 @a8073c7), pooled as
+    its fine-tuning's GlobalAveragePooling neck does; `forward_features` and `forward_head` as vit_features reads."""
+
+    def __init__(self, backbone: dict[str, Tensor]) -> None:
+        super().__init__()
+        self.state = backbone
+
+    def _norm(self, name: str, x: Tensor) -> Tensor:
+        return F.layer_norm(x, x.shape[-1:], self.state[f"{name}.weight"], self.state[f"{name}.bias"])
+
+    def _linear(self, name: str, x: Tensor) -> Tensor:
+        return F.linear(x, self.state[f"{name}.weight"], self.state.get(f"{name}.bias"))
+
+    def _window_msa(self, name: str, windows: Tensor, mask: Tensor | None) -> Tensor:
+        count, tokens, channels = windows.shape
+        table = self.state[f"{name}.relative_position_bias_table"]
+        heads = table.shape[1]
+        qkv = self._linear(f"{name}.qkv", windows).reshape(count, tokens, 3, heads, channels // heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)
+        attn = (q * (channels // heads) ** -0.5) @ k.transpose(-2, -1)
+        bias = table[self.state[f"{name}.relative_position_index"].view(-1)].view(tokens, tokens, -1)
+        attn = attn + bias.permute(2, 0, 1).unsqueeze(0)
+        if mask is not None:
+            attn = attn.view(-1, mask.shape[0], heads, tokens, tokens) + mask.unsqueeze(1).unsqueeze(0)
+            attn = attn.view(-1, heads, tokens, tokens)
+        x = (attn.softmax(dim=-1) @ v).transpose(1, 2).reshape(count, tokens, channels)
+        return self._linear(f"{name}.proj", x)
+
+    @staticmethod
+    def _partition(x: Tensor, window: int) -> Tensor:
+        batch, height, width, channels = x.shape
+        x = x.view(batch, height // window, window, width // window, window, channels)
+        return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window, window, channels)
+
+    def _attn_mask(self, height: int, width: int, window: int, shift: int) -> Tensor | None:
+        if shift == 0:
+            return None
+        image = torch.zeros(1, height, width, 1)
+        slices = (slice(0, -window), slice(-window, -shift), slice(-shift, None))
+        for count, (rows, cols) in enumerate((rows, cols) for rows in slices for cols in slices):
+            image[:, rows, cols, :] = count
+        windows = self._partition(image, window).view(-1, window * window)
+        mask = windows.unsqueeze(1) - windows.unsqueeze(2)
+        return mask.masked_fill(mask != 0, -100.0).masked_fill(mask == 0, 0.0)
+
+    def _shift_window_msa(self, name: str, x: Tensor, hw: tuple[int, int], shifted: bool) -> Tensor:
+        batch, _, channels = x.shape
+        height, width = hw
+        window = (int(self.state[f"{name}.relative_position_bias_table"].shape[0] ** 0.5) + 1) // 2
+        shift = window // 2 if shifted else 0
+        assert min(height, width) >= window  # pad_small_map False refuses smaller maps
+        if min(height, width) == window:
+            shift = 0
+        x = x.view(batch, height, width, channels)
+        x = F.pad(x, (0, 0, 0, -width % window, 0, -height % window))
+        padded_height, padded_width = x.shape[1:3]
+        x = torch.roll(x, shifts=(-shift, -shift), dims=(1, 2))
+        mask = self._attn_mask(padded_height, padded_width, window, shift)
+        windows = self._window_msa(name, self._partition(x, window).view(-1, window * window, channels), mask)
+        windows = windows.view(batch, padded_height // window, padded_width // window, window, window, channels)
+        x = windows.permute(0, 1, 3, 2, 4, 5).reshape(batch, padded_height, padded_width, channels)
+        x = torch.roll(x, shifts=(shift, shift), dims=(1, 2))
+        return x[:, :height, :width, :].reshape(batch, height * width, channels)
+
+    def _merge(self, name: str, x: Tensor, hw: tuple[int, int]) -> tuple[Tensor, tuple[int, int]]:
+        batch, _, channels = x.shape
+        x = x.view(batch, *hw, channels).permute(0, 3, 1, 2)
+        x = F.unfold(x, kernel_size=2, stride=2).transpose(1, 2)
+        return self._linear(f"{name}.reduction", self._norm(f"{name}.norm", x)), (hw[0] // 2, hw[1] // 2)
+
+    def forward_features(self, image: Tensor) -> Tensor:
+        x = F.conv2d(image, self.state["patch_embed.projection.weight"], self.state["patch_embed.projection.bias"], 4)
+        hw = (x.shape[2], x.shape[3])
+        x = self._norm("patch_embed.norm", x.flatten(2).transpose(1, 2))
+        stages = sorted({int(key.split(".")[1]) for key in self.state if key.startswith("stages.")})
+        for stage in stages:
+            blocks = sorted({int(key.split(".")[3]) for key in self.state if key.startswith(f"stages.{stage}.blocks.")})
+            for block in blocks:
+                name = f"stages.{stage}.blocks.{block}"
+                x = x + self._shift_window_msa(f"{name}.attn.w_msa", self._norm(f"{name}.norm1", x), hw, block % 2 == 1)
+                hidden = F.gelu(self._linear(f"{name}.ffn.layers.0.0", self._norm(f"{name}.norm2", x)))
+                x = x + self._linear(f"{name}.ffn.layers.1", hidden)
+            if f"stages.{stage}.downsample.reduction.weight" in self.state:
+                x, hw = self._merge(f"stages.{stage}.downsample", x, hw)
+        return self._norm(f"norm{stages[-1]}", x)
+
+    def forward_head(self, x: Tensor, pre_logits: bool = True) -> Tensor:
+        return x.mean(dim=1)

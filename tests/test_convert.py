@@ -33,8 +33,11 @@ from simsiam_zoo.errors import ConversionError
 from tests.checkpoints import (
     LIGHTLY_IBOT_ARGS,
     MOCOV3_TEST_ARGS,
+    SWIN_TEST,
+    SWIN_TEST_ARCH,
     VICREGL_ARGS,
     VIT_IMAGE,
+    MmpretrainSwin,
     Wrapper,
     dino_vit_file,
     dino_xcit_file,
@@ -43,6 +46,7 @@ from tests.checkpoints import (
     lightly_vit_checkpoint,
     mae_vit_file,
     mlp,
+    mmpretrain_swin_checkpoint,
     mmpretrain_vit_checkpoint,
     mocov3_vit_checkpoint,
     randomise_regnet,
@@ -665,6 +669,38 @@ def test_a_regnet_trunk_with_other_modules_is_refused() -> None:
         convert_state_dict(checkpoint, source="vissl_regnet")
 
 
+def test_mmpretrain_swin_gives_the_features_of_simmims_network(tmp_path: Path) -> None:
+    """timm's SwinTransformer holding the converted weights computes what mmpretrain's SwinTransformer (written out from
+    its definitions: MmpretrainSwin) computes from the checkpoint's backbone, pooled as its fine-tuning pools."""
+    checkpoint = mmpretrain_swin_checkpoint()
+    path = tmp_path / "simmim_swin-base_8xb256-amp-coslr-100e_in1k-192_20220829-0e15782d.pth"
+    torch.save(checkpoint, path)
+    loaded = load_checkpoint_file(path)
+    name, converted = convert_state_dict(loaded)
+    assert name == "mmpretrain_swin" == detect_format(loaded)
+    backbone = {key.removeprefix("backbone."): value for key, value in checkpoint["state_dict"].items()}
+    backbone = {key: value for key, value in backbone.items() if not key.startswith("neck.")}
+    # Of the backbone, exactly SimMIM's mask token and WindowMSA's index buffers are dropped.
+    indices = {key for key in backbone if key.endswith("relative_position_index")}
+    assert len(indices) == sum(SWIN_TEST["depths"]) and len(converted) == len(backbone) - len(indices) - 1
+    model = timm.create_model(SWIN_TEST_ARCH, num_classes=0, **SWIN_TEST).eval()
+    model.load_state_dict(converted, strict=True)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            model(VIT_IMAGE), vit_features(MmpretrainSwin(backbone), VIT_IMAGE), atol=1e-5, rtol=0
+        )
+
+
+def test_an_mmpretrain_swin_with_an_absolute_position_embedding_is_refused() -> None:
+    """use_abs_pos_embed (backbones/swin_transformer.py:353-356) adds what timm's SwinTransformer has no place for."""
+    checkpoint = mmpretrain_swin_checkpoint()
+    checkpoint["state_dict"]["backbone.absolute_pos_embed"] = torch.zeros(1, 1600, 16)
+    with pytest.raises(
+        ConversionError, match="mmpretrain_swin: not a timm Swin Transformer; unexpected keys: absolute"
+    ):
+        convert_state_dict(checkpoint)
+
+
 def test_torchvision_resnet50_safetensors(tmp_path: Path) -> None:
     net = seeded_resnet("resnet50", seed=14)
     _check(tmp_path, "resnet50.safetensors", net.state_dict(), net, "resnet50", "torchvision", save_file)
@@ -700,6 +736,7 @@ def test_every_converter_is_registered() -> None:
         "lightly_vit",
         "mmpretrain_vit",
         "vissl_regnet",
+        "mmpretrain_swin",
     }
     assert all(name == converter.name and converter.description for name, converter in CONVERTERS.items())
 

@@ -4,7 +4,8 @@ Every converter is a pure function from a flat state dict to a backbone state di
 into `timm.create_model(arch, num_classes=0)` (with an entry's `model_args`), no classifier or heads, fp32 tensors:
 for ResNets torchvision names with `num_batches_tracked` present (`_common`), for vision transformers timm's
 class-token ViT names (`_vit`) or timm's XCiT names (`xcit`), for ConvNeXts timm's ConvNeXt names
-(`vicregl_convnext`), for RegNets timm's RegNet names (`vissl_regnet`).
+(`vicregl_convnext`), for RegNets timm's RegNet names (`vissl_regnet`), for Swin Transformers timm's SwinTransformer
+names (`mmpretrain_swin`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from . import (
     dino,
     lightly,
     lightly_vit,
+    mmpretrain_swin,
     mmpretrain_vit,
     mmselfsup,
     moco,
@@ -68,6 +70,7 @@ CONVERTERS: dict[str, Converter] = {
         lightly_vit,
         mmpretrain_vit,
         vissl_regnet,
+        mmpretrain_swin,
     )
 }
 
