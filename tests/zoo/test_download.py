@@ -38,8 +38,11 @@ from tests.builders import CLASSES, DISK_FULL, run_cli, with_setup
 from tests.checkpoints import (
     LIGHTLY_IBOT_ARGS,
     MOCOV3_TEST_ARGS,
+    SWIN_TEST,
+    SWIN_TEST_ARCH,
     VICREGL_ARGS,
     VIT_IMAGE,
+    MmpretrainSwin,
     Wrapper,
     dino_vit_file,
     dino_xcit_file,
@@ -48,6 +51,7 @@ from tests.checkpoints import (
     lightly_vit_checkpoint,
     mae_vit_file,
     mlp,
+    mmpretrain_swin_checkpoint,
     mmpretrain_vit_checkpoint,
     mocov3_vit_checkpoint,
     randomise_regnet,
@@ -168,6 +172,7 @@ ENTRY_LAYOUTS: dict[str, Callable[[], tuple[Any, nn.Module, dict[str, int]]]] = 
     "convnext_small.vicregl_in1k_alpha0p9": lambda: vicregl_convnext_stand_in(),
     "regnety_160.swav_vissl_ep800": lambda: vissl_regnet_stand_in(),
     "regnety_320.seer_ig1b": lambda: vissl_regnet_stand_in(),
+    "swin_base_patch4_window7_224.simmim_mmpretrain_ep800": lambda: mmpretrain_swin_stand_in(),
 }
 # The smallest timm architecture of each layout that is not a class-token ViT's (test_vit), with the model_args
 # that make it smaller still.
@@ -175,6 +180,7 @@ STAND_INS = {
     "xcit": ("xcit_nano_12_p16_224", {"depth": 2}),
     "vicregl_convnext": ("convnext_small", {**VICREGL_ARGS, "depths": [1, 1, 1, 1], "dims": [16, 32, 64, 128]}),
     "vissl_regnet": ("regnety_002", {}),
+    "mmpretrain_swin": (SWIN_TEST_ARCH, SWIN_TEST),
 }
 
 
@@ -191,6 +197,15 @@ def vicregl_convnext_stand_in() -> tuple[dict[str, torch.Tensor], nn.Module, dic
     _, model_args = STAND_INS["vicregl_convnext"]
     net = vicregl_convnext(31, depths=model_args["depths"], dims=model_args["dims"])
     return vicregl_convnext_file(net), net, model_args
+
+
+def mmpretrain_swin_stand_in() -> tuple[dict[str, Any], nn.Module, dict[str, Any]]:
+    """SimMIM's checkpoint of a Swin Transformer of timm's swin_base_patch4_window7_224 shrunk to SWIN_TEST, beside
+    mmpretrain's network computed from its backbone."""
+    arch, model_args = STAND_INS["mmpretrain_swin"]
+    checkpoint = mmpretrain_swin_checkpoint()
+    backbone = {key.removeprefix("backbone."): value for key, value in checkpoint["state_dict"].items()}
+    return checkpoint, MmpretrainSwin(backbone), model_args
 
 
 def vissl_regnet_stand_in() -> tuple[dict[str, Any], nn.Module, dict[str, int]]:
