@@ -448,15 +448,15 @@ def _mmpretrain_swin_shapes(dim: int, heads: int, window: int, stage: int, depth
     return shapes
 
 
-def mmpretrain_swin_checkpoint(seed: int = 37) -> dict[str, Any]:
-    """SimMIM's checkpoint as publish_model.py leaves it ({'meta', 'state_dict'}) of a SWIN_TEST-shaped network: its
+def mmpretrain_swin_checkpoint(seed: int = 37, window: int = SWIN_TEST["window_size"]) -> dict[str, Any]:
+    """SimMIM's checkpoint as publish_model.py leaves it ({'meta', 'state_dict'}) of a SWIN_TEST-shaped network (with
+    windows of `window`): its
     `backbone` SimMIMSwinTransformer (selfsup/simmim.py:14-89 @ee7f2e88) in mmpretrain's names, every tensor drawn at
     random (LayerNorm weights about 1), with its `mask_token`, the relative_position_index buffers and the final
     stage's out_indices norm `norm3` (backbones/swin_transformer.py:404-411), beside the decoder `neck`
     (SimMIMLinearDecoder: necks/simmim_neck.py, a 1x1 conv then PixelShuffle)."""
     generator = torch.Generator().manual_seed(seed)
     dims = [SWIN_TEST["embed_dim"] * 2**stage for stage in range(4)]
-    window = SWIN_TEST["window_size"]
     shapes = {"patch_embed.projection.weight": (dims[0], 3, 4, 4), "patch_embed.projection.bias": (dims[0],)}
     shapes |= {f"patch_embed.norm.{p}": (dims[0],) for p in _WB} | {f"norm3.{p}": (dims[3],) for p in _WB}
     for stage, (dim, depth, heads) in enumerate(zip(dims, SWIN_TEST["depths"], SWIN_TEST["num_heads"], strict=True)):
@@ -477,15 +477,17 @@ def mmpretrain_swin_checkpoint(seed: int = 37) -> dict[str, Any]:
 
 
 class MmpretrainSwin(nn.Module):
-    """mmpretrain's SwinTransformer (pad_small_map False, as SimMIM's Swin-B) computed from its state dict, written
-    from its definitions (@ee7f2e88: backbones/swin_transformer.py SwinBlock :90-109, SwinBlockSequence :186-194,
-    SwinTransformer.forward :424-446; models/utils/attention.py WindowMSA :57-164, ShiftWindowMSA :339-503; mmcv's
-    PatchEmbed, PatchMerging and FFN, mmcv/cnn/bricks/transformer.py:254-275, 359-405, 624-636 @a8073c7), pooled as
-    its fine-tuning's GlobalAveragePooling neck does; `forward_features` and `forward_head` as vit_features reads."""
+    """mmpretrain's SwinTransformer (`pad_small_map` False as SimMIM's Swin-B, True as its Swin-L) computed from its
+    state dict, written from its definitions (@ee7f2e88: backbones/swin_transformer.py SwinBlock :90-109,
+    SwinBlockSequence :186-194, SwinTransformer.forward :424-446; models/utils/attention.py WindowMSA :57-164,
+    ShiftWindowMSA :339-503; mmcv's PatchEmbed, PatchMerging and FFN, mmcv/cnn/bricks/transformer.py:254-275,
+    359-405, 624-636 @a8073c7), pooled as its fine-tuning's GlobalAveragePooling neck does; `forward_features` and
+    `forward_head` as vit_features reads."""
 
-    def __init__(self, backbone: dict[str, Tensor]) -> None:
+    def __init__(self, backbone: dict[str, Tensor], pad_small_map: bool = False) -> None:
         super().__init__()
         self.state = backbone
+        self.pad_small_map = pad_small_map
 
     def _norm(self, name: str, x: Tensor) -> Tensor:
         return F.layer_norm(x, x.shape[-1:], self.state[f"{name}.weight"], self.state[f"{name}.bias"])
@@ -530,8 +532,9 @@ class MmpretrainSwin(nn.Module):
         height, width = hw
         window = (int(self.state[f"{name}.relative_position_bias_table"].shape[0] ** 0.5) + 1) // 2
         shift = window // 2 if shifted else 0
-        assert min(height, width) >= window  # pad_small_map False refuses smaller maps
-        if min(height, width) == window:
+        # A map of one window shifts only if padded; a smaller one is padded to a window, or refused.
+        assert self.pad_small_map or min(height, width) >= window
+        if min(height, width) == window and not self.pad_small_map:
             shift = 0
         x = x.view(batch, height, width, channels)
         x = F.pad(x, (0, 0, 0, -width % window, 0, -height % window))

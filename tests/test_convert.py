@@ -669,10 +669,18 @@ def test_a_regnet_trunk_with_other_modules_is_refused() -> None:
         convert_state_dict(checkpoint, source="vissl_regnet")
 
 
-def test_mmpretrain_swin_gives_the_features_of_simmims_network(tmp_path: Path) -> None:
+# SimMIM's Swin-B (windows that fit every map: timm's defaults) and Swin-L (windows of 10 here, 12 there: the third
+# stage's map is one window, which mmpretrain's pad_small_map shifts, and the last stage's is padded to one; timm's
+# always_partition keeps the windows and shifts as they are).
+_SWIN_VARIANTS = {"base": (SWIN_TEST["window_size"], False, {}), "large": (10, True, {"always_partition": True})}
+
+
+@pytest.mark.parametrize("variant", sorted(_SWIN_VARIANTS))
+def test_mmpretrain_swin_gives_the_features_of_simmims_network(tmp_path: Path, variant: str) -> None:
     """timm's SwinTransformer holding the converted weights computes what mmpretrain's SwinTransformer (written out from
     its definitions: MmpretrainSwin) computes from the checkpoint's backbone, pooled as its fine-tuning pools."""
-    checkpoint = mmpretrain_swin_checkpoint()
+    window, pad_small_map, model_args = _SWIN_VARIANTS[variant]
+    checkpoint = mmpretrain_swin_checkpoint(window=window)
     path = tmp_path / "simmim_swin-base_8xb256-amp-coslr-100e_in1k-192_20220829-0e15782d.pth"
     torch.save(checkpoint, path)
     loaded = load_checkpoint_file(path)
@@ -683,12 +691,11 @@ def test_mmpretrain_swin_gives_the_features_of_simmims_network(tmp_path: Path) -
     # Of the backbone, exactly SimMIM's mask token and WindowMSA's index buffers are dropped.
     indices = {key for key in backbone if key.endswith("relative_position_index")}
     assert len(indices) == sum(SWIN_TEST["depths"]) and len(converted) == len(backbone) - len(indices) - 1
-    model = timm.create_model(SWIN_TEST_ARCH, num_classes=0, **SWIN_TEST).eval()
-    model.load_state_dict(converted, strict=True)
+    model = timm.create_model(SWIN_TEST_ARCH, num_classes=0, **{**SWIN_TEST, "window_size": window, **model_args})
+    model.eval().load_state_dict(converted, strict=True)
+    upstream = MmpretrainSwin(backbone, pad_small_map=pad_small_map)
     with torch.no_grad():
-        torch.testing.assert_close(
-            model(VIT_IMAGE), vit_features(MmpretrainSwin(backbone), VIT_IMAGE), atol=1e-5, rtol=0
-        )
+        torch.testing.assert_close(model(VIT_IMAGE), vit_features(upstream, VIT_IMAGE), atol=1e-5, rtol=0)
 
 
 def test_an_mmpretrain_swin_with_an_absolute_position_embedding_is_refused() -> None:

@@ -303,6 +303,7 @@ _ARCH_TITLES = {
     "regnety_640": "RegNetY-64GF",
     "regnety_1280": "RegNetY-128GF",
     "swin_base_patch4_window7_224": "Swin-B",
+    "swin_large_patch4_window7_224": "Swin-L",
 }
 _DINO_README = "https://github.com/facebookresearch/dino/blob/7c446df5b9f45747937fb0d72314eb9f7b66930a/README.md"
 _MOCOV3_CONFIG = "https://github.com/facebookresearch/moco-v3/blob/c349e6e24f40d3fedb22d973f92defa4cedf37a7/CONFIG.md"
@@ -680,24 +681,33 @@ _MMPRETRAIN_LINEAR = (
 _SIMMIM_192 = Preprocessing(input_size=(3, 192, 192), interpolation="bicubic", crop_pct=192 / 219)
 
 _SIMMIM_SWIN = (
+    "The checkpoint's backbone.* converted by mmpretrain_swin (each patch merging moved to the start of the next "
+    "stage, its input reordered from mmcv's Unfold order; the mask_token and the relative_position_index buffers "
+    "dropped), the decoder (neck) dropped. mmpretrain publishes no linear result; its fine-tuning averages the last "
+    "stage's tokens after its norm (GlobalAveragePooling: configs/_base_/models/swin_transformer/base_224.py:6), "
+    "timm's features."
+)
+_SIMMIM_SWIN_B = (
     "mmpretrain's SimMIMSwinTransformer (mmpretrain/models/selfsup/simmim.py:14-89) of arch base, pre-trained at "
     "192 px with windows of 6 (configs/simmim/simmim_swin-base-w6_8xb256-amp-coslr-100e_in1k-192px.py:9-13): timm's "
     "swin_base_patch4_window7_224 with model_args img_size 192 and window_size 6, which the checkpoint's 11 x 11 "
-    "relative position bias tables fit. The checkpoint's backbone.* converted by mmpretrain_swin (each patch merging "
-    "moved to the start of the next stage, its input reordered from mmcv's Unfold order; the mask_token and the "
-    "relative_position_index buffers dropped), the decoder (neck) dropped. mmpretrain publishes no linear result; "
-    "its fine-tuning averages the last stage's tokens after norm3 (GlobalAveragePooling: configs/_base_/models/"
-    "swin_transformer/base_224.py:6), timm's features, and evaluates the 192-px network with ResizeEdge(219) bicubic, "
-    "CenterCrop(192) (configs/_base_/datasets/imagenet_bs256_swin_192.py:40-50)."
+    "relative position bias tables fit."
+)
+# The 192-px evaluation, of the Swin-B's fine-tuning at that size.
+_SIMMIM_EVAL_192 = (
+    "Evaluated as mmpretrain evaluates a 192-px Swin, ResizeEdge(219) bicubic, CenterCrop(192) (configs/_base_/"
+    "datasets/imagenet_bs256_swin_192.py:40-50)."
 )
 
 
-def _simmim_swin(epochs: int, path: str, line: int, finetune: float, note: str) -> ZooEntry:
-    """An mmpretrain SimMIM Swin-B pre-training checkpoint (configs/simmim/metafile.yml: batch 2048, 192 px, windows of
-    6), its name ending in `-<sha256[:8]>.pth`; README.md's fine-tuned top-1 at `line`."""
+def _simmim_swin(
+    arch: str, epochs: int, path: str, line: int, finetune: float, note: str, **model_args: int | bool
+) -> ZooEntry:
+    """An mmpretrain SimMIM Swin pre-training checkpoint (configs/simmim/metafile.yml: batch 2048, 192 px), its name
+    ending in `-<sha256[:8]>.pth`; README.md's fine-tuned top-1 at `line`; `model_args` beyond the 192 px."""
     readme = f"{_MM_READMES['mmpretrain'][0]}/configs/simmim/README.md"
     return _Release(
-        "swin_base_patch4_window7_224",
+        arch,
         f"simmim_mmpretrain_ep{epochs}",
         method="simmim",
         origin="mmpretrain",
@@ -714,8 +724,8 @@ def _simmim_swin(epochs: int, path: str, line: int, finetune: float, note: str) 
             _line_anchor(readme, str(line)),
         ),
         preprocessing=_SIMMIM_192,
-        model_args={"img_size": 192, "window_size": 6},
-        note=f"{_SIMMIM_SWIN} {note}",
+        model_args={"img_size": 192, **model_args},
+        note=f"{note} {_SIMMIM_SWIN} {_SIMMIM_EVAL_192}",
     ).entry()
 
 
@@ -2060,25 +2070,47 @@ _ENTRIES = (
             (800, "20230322-e8137924", "72-75", (67.5, 83.5)),
         )
     ),
-    # open-mmlab/mmpretrain's SimMIM Swin-B at 192 px, 100 and 800 epochs at batch 2048 (configs/simmim/
-    # metafile.yml:16-42).
+    # open-mmlab/mmpretrain's SimMIM Swin-B at 192 px, 100 and 800 epochs, and Swin-L, 800 epochs, at batch 2048
+    # (configs/simmim/metafile.yml:16-55).
     _simmim_swin(
+        "swin_base_patch4_window7_224",
         100,
         "simmim_swin-base_8xb256-amp-coslr-100e_in1k-192/simmim_swin-base_8xb256-amp-coslr-100e_in1k-192_20220829-0e15782d.pth",
         76,
         82.7,
-        "The fine-tuned number is that 192-px network's (benchmarks/swin-base-w6_8xb256-coslr-100e_in1k-192px.py); "
-        "fine-tuned at 224 px with windows of 7 it is 83.5 (README.md:77).",
+        f"{_SIMMIM_SWIN_B} The fine-tuned number is that 192-px network's (benchmarks/swin-base-w6_8xb256-coslr-100e_"
+        "in1k-192px.py); fine-tuned at 224 px with windows of 7 it is 83.5 (README.md:77).",
+        window_size=6,
     ),
     _simmim_swin(
+        "swin_base_patch4_window7_224",
         800,
         "simmim_swin-base_16xb128-amp-coslr-800e_in1k-192/simmim_swin-base_16xb128-amp-coslr-800e_in1k-192_20220916-a0e931ac.pth",
         78,
         83.8,
-        "Its one published result fine-tunes at 224 px with windows of 7 (benchmarks/swin-base-w7_8xb256-coslr-100e_"
-        "in1k.py:34-56, the bias tables resized on loading: backbones/swin_transformer.py:520-548), not the 192-px "
-        "network this entry builds. The metafile's 100 epochs for this file (metafile.yml:32) are the 100-epoch row's, "
-        "copied: its config trains 800 (simmim_swin-base-w6_16xb128-amp-coslr-800e_in1k-192px.py:57).",
+        f"{_SIMMIM_SWIN_B} Its one published result fine-tunes at 224 px with windows of 7 (benchmarks/swin-base-w7_"
+        "8xb256-coslr-100e_in1k.py:34-56, the bias tables resized on loading: backbones/swin_transformer.py:520-548), "
+        "not the 192-px network this entry builds. The metafile's 100 epochs for this file (metafile.yml:32) are the "
+        "100-epoch row's, copied: its config trains 800 (simmim_swin-base-w6_16xb128-amp-coslr-800e_in1k-192px.py:57).",
+        window_size=6,
+    ),
+    _simmim_swin(
+        "swin_large_patch4_window7_224",
+        800,
+        "simmim_swin-large_16xb128-amp-coslr-800e_in1k-192/simmim_swin-large_16xb128-amp-coslr-800e_in1k-192_20220916-4ad216d3.pth",
+        79,
+        84.8,
+        "mmpretrain's SimMIMSwinTransformer of arch large, pre-trained at 192 px with windows of 12 and pad_small_map "
+        "(configs/simmim/simmim_swin-large-w12_16xb128-amp-coslr-800e_in1k-192px.py:9-14): the third stage's 12 x 12 "
+        "map is one window, which it still shifts, and the last stage's 6 x 6 map is padded to one window "
+        "(mmpretrain/models/utils/attention.py:399-424). timm's swin_large_patch4_window7_224 with model_args "
+        "img_size 192, window_size 12 and always_partition keeps every stage's windows and shifts so, with the same "
+        "features (the padding masked out of the shifted windows and attended in the others, in both). Its one "
+        "published result fine-tunes at 224 px with windows of 14 (benchmarks/swin-large-w14_8xb256-coslr-100e_"
+        "in1k.py:34-58), not the 192-px network this entry builds. The metafile's 100 epochs for this file "
+        "(metafile.yml:45) are the 100-epoch row's, copied: its config trains 800 (max_epochs, :58).",
+        window_size=12,
+        always_partition=True,
     ),
     # facebookresearch/mae: the pre-trained checkpoints, as timm publishes them (linear FINETUNE.md:172-176,
     # fine-tuned README.md:73-79).

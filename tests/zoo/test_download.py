@@ -173,6 +173,7 @@ ENTRY_LAYOUTS: dict[str, Callable[[], tuple[Any, nn.Module, dict[str, int]]]] = 
     "regnety_160.swav_vissl_ep800": lambda: vissl_regnet_stand_in(),
     "regnety_320.seer_ig1b": lambda: vissl_regnet_stand_in(),
     "swin_base_patch4_window7_224.simmim_mmpretrain_ep800": lambda: mmpretrain_swin_stand_in(),
+    "swin_large_patch4_window7_224.simmim_mmpretrain_ep800": lambda: mmpretrain_swin_stand_in(window=10),
 }
 # The smallest timm architecture of each layout that is not a class-token ViT's (test_vit), with the model_args
 # that make it smaller still.
@@ -199,13 +200,17 @@ def vicregl_convnext_stand_in() -> tuple[dict[str, torch.Tensor], nn.Module, dic
     return vicregl_convnext_file(net), net, model_args
 
 
-def mmpretrain_swin_stand_in() -> tuple[dict[str, Any], nn.Module, dict[str, Any]]:
+def mmpretrain_swin_stand_in(window: int | None = None) -> tuple[dict[str, Any], nn.Module, dict[str, Any]]:
     """SimMIM's checkpoint of a Swin Transformer of timm's swin_base_patch4_window7_224 shrunk to SWIN_TEST, beside
-    mmpretrain's network computed from its backbone."""
-    arch, model_args = STAND_INS["mmpretrain_swin"]
-    checkpoint = mmpretrain_swin_checkpoint()
+    mmpretrain's network computed from its backbone; with `window` (10: the third stage's map is one window, the
+    last's smaller), its Swin-L's pad_small_map network, which timm builds with always_partition."""
+    _, model_args = STAND_INS["mmpretrain_swin"]
+    checkpoint = mmpretrain_swin_checkpoint(window=window or model_args["window_size"])
     backbone = {key.removeprefix("backbone."): value for key, value in checkpoint["state_dict"].items()}
-    return checkpoint, MmpretrainSwin(backbone), model_args
+    if window is None:
+        return checkpoint, MmpretrainSwin(backbone), model_args
+    padded = {**model_args, "window_size": window, "always_partition": True}
+    return checkpoint, MmpretrainSwin(backbone, pad_small_map=True), padded
 
 
 def vissl_regnet_stand_in() -> tuple[dict[str, Any], nn.Module, dict[str, int]]:
