@@ -571,3 +571,110 @@ class MmpretrainSwin(nn.Module):
 
     def forward_head(self, x: Tensor, pre_logits: bool = True) -> Tensor:
         return x.mean(dim=1)
+
+
+# A ConvNeXt V2 of four stages of 8 to 32 channels (1, 1, 2, 1 blocks), the shape of SparK's convnextv2-tiny.
+CONVNEXTV2_TEST_ARCH = "convnextv2_tiny"
+CONVNEXTV2_TEST = dict(depths=[1, 1, 2, 1], dims=[8, 16, 24, 32])
+
+
+def _mmpretrain_convnext_shapes(dims: list[int], depths: list[int]) -> dict[str, tuple]:
+    """The parameter shapes of mmpretrain's SparseConvNeXt (backbones/sparse_convnext.py:172-223 @ee7f2e88, ConvNeXt's
+    modules, convnext.py:63-87) with GRN, linear pointwise convs and no layer scale, as SparK's config builds it
+    (configs/spark/spark_sparse-convnextv2-tiny_16xb256-amp-coslr-800e_in1k.py:17-25): no out_indices norms."""
+    shapes: dict[str, tuple] = {
+        "downsample_layers.0.0.weight": (dims[0], 3, 4, 4),
+        "downsample_layers.0.0.bias": (dims[0],),
+    }
+    shapes |= {f"downsample_layers.0.1.{p}": (dims[0],) for p in _WB}
+    for stage, (dim, depth) in enumerate(zip(dims, depths, strict=True)):
+        if stage:
+            shapes |= {f"downsample_layers.{stage}.0.{p}": (dims[stage - 1],) for p in _WB}
+            shapes |= {f"downsample_layers.{stage}.1.weight": (dim, dims[stage - 1], 2, 2)}
+            shapes |= {f"downsample_layers.{stage}.1.bias": (dim,)}
+        for block in range(depth):
+            prefix = f"stages.{stage}.{block}."
+            shapes |= {f"{prefix}depthwise_conv.weight": (dim, 1, 7, 7), f"{prefix}depthwise_conv.bias": (dim,)}
+            shapes |= {f"{prefix}norm.{p}": (dim,) for p in _WB} | {
+                f"{prefix}grn.{p}": (4 * dim,) for p in ("gamma", "beta")
+            }
+            shapes |= {f"{prefix}pointwise_conv1.weight": (4 * dim, dim), f"{prefix}pointwise_conv1.bias": (4 * dim,)}
+            shapes |= {f"{prefix}pointwise_conv2.weight": (dim, 4 * dim), f"{prefix}pointwise_conv2.bias": (dim,)}
+    return shapes
+
+
+# The LayerNorms' weights: the stem's, the downsampling layers', the blocks'.
+_CONVNEXT_LAYER_NORM = re.compile(r"downsample_layers\.(?:0\.1|[1-3]\.0)\.weight|stages\.\d\.\d+\.norm\.weight")
+
+
+def mmpretrain_convnext_checkpoint(seed: int = 38) -> dict[str, Any]:
+    """SparK's checkpoint as publish_model.py leaves it ({'meta', 'state_dict'}) of a CONVNEXTV2_TEST-shaped network:
+    its `backbone` SparseConvNeXt in mmpretrain's names, every tensor drawn at random (LayerNorm weights about 1),
+    beside SparK's `enc_dec_norms`, `enc_dec_projectors` and `mask_tokens` (selfsup/spark.py:56-80) and a decoder
+    `neck` (SparKLightDecoder)."""
+    generator = torch.Generator().manual_seed(seed)
+    backbone = {}
+    for key, shape in _mmpretrain_convnext_shapes(CONVNEXTV2_TEST["dims"], CONVNEXTV2_TEST["depths"]).items():
+        drawn = torch.randn(shape, generator=generator)
+        backbone[key] = drawn * 0.2 + 1 if _CONVNEXT_LAYER_NORM.fullmatch(key) else drawn * 0.3
+    state = {f"backbone.{key}": value for key, value in backbone.items()}
+    for level, dim in enumerate(CONVNEXTV2_TEST["dims"]):
+        state |= {f"enc_dec_norms.{level}.{p}": torch.ones(dim) for p in _WB}
+        state |= {
+            f"enc_dec_projectors.{level}.weight": torch.zeros(8, dim, 3, 3),
+            f"mask_tokens.{level}": torch.zeros(1, dim, 1, 1),
+        }
+    state |= {"neck.dec.0.up_sample.weight": torch.zeros(8, 8, 2, 2)}
+    return {"meta": {"epoch": 800}, "state_dict": state}
+
+
+class MmpretrainConvNeXt(nn.Module):
+    """The network SparK's ConvNeXt V2 is fine-tuned as, computed from the checkpoint's backbone (mmpretrain's dense
+    ConvNeXt, configs/spark/benchmarks/convnextv2-tiny_8xb256-coslr-300e_in1k.py:52-58, written from its definitions
+    @ee7f2e88: ConvNeXt.forward backbones/convnext.py:341-352, ConvNeXtBlock.forward :92-127, GRN models/utils/
+    norm.py:39-42, LayerNorm2d :51-90), its new `norm3` at LayerNorm's ones and zeros after the average pool;
+    `forward_features` and `forward_head` as vit_features reads."""
+
+    def __init__(self, backbone: dict[str, Tensor]) -> None:
+        super().__init__()
+        self.state = backbone
+
+    def _norm(self, name: str, x: Tensor) -> Tensor:
+        """A LayerNorm over the last dimension, eps 1e-6 (norm_cfg LN2d, eps 1e-6)."""
+        return F.layer_norm(x, x.shape[-1:], self.state[f"{name}.weight"], self.state[f"{name}.bias"], eps=1e-6)
+
+    def _norm2d(self, name: str, x: Tensor) -> Tensor:
+        return self._norm(name, x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+    def _conv(self, name: str, x: Tensor, stride: int) -> Tensor:
+        return F.conv2d(x, self.state[f"{name}.weight"], self.state[f"{name}.bias"], stride=stride)
+
+    def _block(self, name: str, x: Tensor) -> Tensor:
+        weight = self.state[f"{name}.depthwise_conv.weight"]
+        y = F.conv2d(x, weight, self.state[f"{name}.depthwise_conv.bias"], padding=3, groups=weight.shape[0])
+        y = self._norm(f"{name}.norm", y.permute(0, 2, 3, 1))
+        y = F.gelu(
+            F.linear(y, self.state[f"{name}.pointwise_conv1.weight"], self.state[f"{name}.pointwise_conv1.bias"])
+        )
+        norms = torch.norm(y, p=2, dim=(1, 2), keepdim=True)
+        y = (
+            self.state[f"{name}.grn.gamma"] * (y * (norms / (norms.mean(dim=-1, keepdim=True) + 1e-6)))
+            + self.state[f"{name}.grn.beta"]
+            + y
+        )
+        y = F.linear(y, self.state[f"{name}.pointwise_conv2.weight"], self.state[f"{name}.pointwise_conv2.bias"])
+        return x + y.permute(0, 3, 1, 2)
+
+    def forward_features(self, image: Tensor) -> Tensor:
+        x = self._norm2d("downsample_layers.0.1", self._conv("downsample_layers.0.0", image, 4))
+        for stage in range(4):
+            if stage:
+                x = self._conv(f"downsample_layers.{stage}.1", self._norm2d(f"downsample_layers.{stage}.0", x), 2)
+            blocks = sorted({int(key.split(".")[2]) for key in self.state if key.startswith(f"stages.{stage}.")})
+            for block in blocks:
+                x = self._block(f"stages.{stage}.{block}", x)
+        return x
+
+    def forward_head(self, x: Tensor, pre_logits: bool = True) -> Tensor:
+        pooled = x.mean(dim=(2, 3))
+        return F.layer_norm(pooled, pooled.shape[-1:], eps=1e-6)  # norm3, new: weight ones, bias zeros

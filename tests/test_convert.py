@@ -31,12 +31,15 @@ from simsiam_zoo.convert import (
 from simsiam_zoo.convert.detectron2 import to_detectron2, write_detectron2_pickle
 from simsiam_zoo.errors import ConversionError
 from tests.checkpoints import (
+    CONVNEXTV2_TEST,
+    CONVNEXTV2_TEST_ARCH,
     LIGHTLY_IBOT_ARGS,
     MOCOV3_TEST_ARGS,
     SWIN_TEST,
     SWIN_TEST_ARCH,
     VICREGL_ARGS,
     VIT_IMAGE,
+    MmpretrainConvNeXt,
     MmpretrainSwin,
     Wrapper,
     dino_vit_file,
@@ -46,6 +49,7 @@ from tests.checkpoints import (
     lightly_vit_checkpoint,
     mae_vit_file,
     mlp,
+    mmpretrain_convnext_checkpoint,
     mmpretrain_swin_checkpoint,
     mmpretrain_vit_checkpoint,
     mocov3_vit_checkpoint,
@@ -708,6 +712,35 @@ def test_an_mmpretrain_swin_with_an_absolute_position_embedding_is_refused() -> 
         convert_state_dict(checkpoint)
 
 
+def test_mmpretrain_convnext_gives_the_features_of_sparks_fine_tuning_network(tmp_path: Path) -> None:
+    """timm's ConvNeXt V2 holding the converted weights computes what mmpretrain's ConvNeXt, as SparK's fine-tuning
+    builds it (written out from its definitions: MmpretrainConvNeXt, its new final norm at ones and zeros), computes
+    from the checkpoint's backbone."""
+    checkpoint = mmpretrain_convnext_checkpoint()
+    path = tmp_path / "spark_sparse-convnextv2-tiny_16xb256-amp-coslr-800e_in1k_20230612-b0ea712e.pth"
+    torch.save(checkpoint, path)
+    loaded = load_checkpoint_file(path)
+    name, converted = convert_state_dict(loaded)
+    assert name == "mmpretrain_convnext" == detect_format(loaded)
+    backbone = {key.removeprefix("backbone."): value for key, value in checkpoint["state_dict"].items()}
+    backbone = {key: value for key, value in backbone.items() if key.startswith(("downsample_layers.", "stages."))}
+    # Every backbone tensor is kept, SparK's other modules dropped; the head's norm is what is added.
+    assert len(converted) == len(backbone) + 2 and converted["head.norm.weight"].eq(1).all()
+    model = timm.create_model(CONVNEXTV2_TEST_ARCH, num_classes=0, **CONVNEXTV2_TEST).eval()
+    model.load_state_dict(converted, strict=True)
+    image = VIT_IMAGE[:, :, :64, :64]
+    with torch.no_grad():
+        torch.testing.assert_close(model(image), vit_features(MmpretrainConvNeXt(backbone), image), atol=1e-5, rtol=0)
+
+
+def test_an_mmpretrain_convnext_with_layer_scale_is_refused() -> None:
+    """A layer scale (layer_scale_init_value > 0: backbones/convnext.py:85-87) is not in timm's ConvNeXt V2."""
+    checkpoint = mmpretrain_convnext_checkpoint()
+    checkpoint["state_dict"]["backbone.stages.0.0.gamma"] = torch.ones(8)
+    with pytest.raises(ConversionError, match="mmpretrain_convnext: not a timm ConvNeXt V2; unexpected keys: stages"):
+        convert_state_dict(checkpoint)
+
+
 def test_torchvision_resnet50_safetensors(tmp_path: Path) -> None:
     net = seeded_resnet("resnet50", seed=14)
     _check(tmp_path, "resnet50.safetensors", net.state_dict(), net, "resnet50", "torchvision", save_file)
@@ -744,6 +777,7 @@ def test_every_converter_is_registered() -> None:
         "mmpretrain_vit",
         "vissl_regnet",
         "mmpretrain_swin",
+        "mmpretrain_convnext",
     }
     assert all(name == converter.name and converter.description for name, converter in CONVERTERS.items())
 
