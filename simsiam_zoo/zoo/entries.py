@@ -304,6 +304,7 @@ _ARCH_TITLES = {
     "regnety_1280": "RegNetY-128GF",
     "swin_base_patch4_window7_224": "Swin-B",
     "swin_large_patch4_window7_224": "Swin-L",
+    "convnextv2_tiny": "ConvNeXt-V2-T",
 }
 _DINO_README = "https://github.com/facebookresearch/dino/blob/7c446df5b9f45747937fb0d72314eb9f7b66930a/README.md"
 _MOCOV3_CONFIG = "https://github.com/facebookresearch/moco-v3/blob/c349e6e24f40d3fedb22d973f92defa4cedf37a7/CONFIG.md"
@@ -2112,6 +2113,39 @@ _ENTRIES = (
         window_size=12,
         always_partition=True,
     ),
+    # open-mmlab/mmpretrain's SparK ConvNeXt-V2-T, 800 epochs (configs/spark/metafile.yml:47-58).
+    _Release(
+        "convnextv2_tiny",
+        "spark_mmpretrain_ep800",
+        method="spark",
+        origin="mmpretrain",
+        url=f"{_MM_V1}/spark/spark_sparse-convnextv2-tiny_16xb256-amp-coslr-800e_in1k/"
+        "spark_sparse-convnextv2-tiny_16xb256-amp-coslr-800e_in1k_20230612-b0ea712e.pth",
+        converter="mmpretrain_convnext",
+        license="apache-2.0",
+        epochs=800,
+        batch=4096,
+        linear=None,
+        finetune=82.8,
+        published_hash=("sha256-prefix", "b0ea712e"),
+        results_source=(
+            "mmpretrain's SparK results (configs/spark/README.md:76)",
+            _line_anchor(f"{_MM_READMES['mmpretrain'][0]}/configs/spark/README.md", "76"),
+        ),
+        # The fine-tuning's evaluation: ResizeEdge(256) bicubic, CenterCrop(224) (configs/_base_/datasets/
+        # imagenet_bs64_swin_224.py:43-53).
+        preprocessing=Preprocessing(interpolation="bicubic", crop_pct=224 / 256),
+        note="mmpretrain's SparseConvNeXt (mmpretrain/models/backbones/sparse_convnext.py:68-237) of arch tiny with "
+        "GRN and no layer scale (configs/spark/spark_sparse-convnextv2-tiny_16xb256-amp-coslr-800e_in1k.py:17-25), "
+        "ConvNeXt V2's block: timm's convnextv2_tiny. The checkpoint's backbone.* converted by mmpretrain_convnext; "
+        "SparK's decoder (neck), enc_dec_norms, enc_dec_projectors and mask_tokens dropped. Pre-training has no final "
+        "norm: timm's head norm is LayerNorm's initial ones and zeros, as the new norm3 with which SparK's "
+        "fine-tuning normalises the pooled features starts (benchmarks/convnextv2-tiny_8xb256-coslr-300e_in1k.py:"
+        "52-58; backbones/convnext.py:234, 335-337, 348-350), so timm's features are the average-pooled last stage, "
+        "normalised without an affine map. Batch 16 x 256 = 4096 (the config, :6-7); the metafile gives no epochs or "
+        "batch for the file, the config trains 800 (:77). mmpretrain publishes no linear result; the number is the "
+        "300-epoch fine-tune's (top-5 96.3), evaluated with ResizeEdge(256) bicubic, CenterCrop(224).",
+    ).entry(),
     # facebookresearch/mae: the pre-trained checkpoints, as timm publishes them (linear FINETUNE.md:172-176,
     # fine-tuned README.md:73-79).
     _mae_vit("vit_base_patch16_224", "base", "8cad7c", 67.8, 68.0, 83.6),

@@ -36,12 +36,15 @@ from simsiam_zoo.mirror import mirror_entries
 from simsiam_zoo.zoo.download import cache_root, cached_folder, download, resolve_url
 from tests.builders import CLASSES, DISK_FULL, run_cli, with_setup
 from tests.checkpoints import (
+    CONVNEXTV2_TEST,
+    CONVNEXTV2_TEST_ARCH,
     LIGHTLY_IBOT_ARGS,
     MOCOV3_TEST_ARGS,
     SWIN_TEST,
     SWIN_TEST_ARCH,
     VICREGL_ARGS,
     VIT_IMAGE,
+    MmpretrainConvNeXt,
     MmpretrainSwin,
     Wrapper,
     dino_vit_file,
@@ -51,6 +54,7 @@ from tests.checkpoints import (
     lightly_vit_checkpoint,
     mae_vit_file,
     mlp,
+    mmpretrain_convnext_checkpoint,
     mmpretrain_swin_checkpoint,
     mmpretrain_vit_checkpoint,
     mocov3_vit_checkpoint,
@@ -174,6 +178,7 @@ ENTRY_LAYOUTS: dict[str, Callable[[], tuple[Any, nn.Module, dict[str, int]]]] = 
     "regnety_320.seer_ig1b": lambda: vissl_regnet_stand_in(),
     "swin_base_patch4_window7_224.simmim_mmpretrain_ep800": lambda: mmpretrain_swin_stand_in(),
     "swin_large_patch4_window7_224.simmim_mmpretrain_ep800": lambda: mmpretrain_swin_stand_in(window=10),
+    "convnextv2_tiny.spark_mmpretrain_ep800": lambda: mmpretrain_convnext_stand_in(),
 }
 # The smallest timm architecture of each layout that is not a class-token ViT's (test_vit), with the model_args
 # that make it smaller still.
@@ -182,6 +187,7 @@ STAND_INS = {
     "vicregl_convnext": ("convnext_small", {**VICREGL_ARGS, "depths": [1, 1, 1, 1], "dims": [16, 32, 64, 128]}),
     "vissl_regnet": ("regnety_002", {}),
     "mmpretrain_swin": (SWIN_TEST_ARCH, SWIN_TEST),
+    "mmpretrain_convnext": (CONVNEXTV2_TEST_ARCH, CONVNEXTV2_TEST),
 }
 
 
@@ -211,6 +217,15 @@ def mmpretrain_swin_stand_in(window: int | None = None) -> tuple[dict[str, Any],
         return checkpoint, MmpretrainSwin(backbone), model_args
     padded = {**model_args, "window_size": window, "always_partition": True}
     return checkpoint, MmpretrainSwin(backbone, pad_small_map=True), padded
+
+
+def mmpretrain_convnext_stand_in() -> tuple[dict[str, Any], nn.Module, dict[str, Any]]:
+    """SparK's checkpoint of a ConvNeXt V2 of timm's convnextv2_tiny shrunk to CONVNEXTV2_TEST, beside the network
+    SparK's fine-tuning computes from its backbone."""
+    _, model_args = STAND_INS["mmpretrain_convnext"]
+    checkpoint = mmpretrain_convnext_checkpoint()
+    backbone = {key.removeprefix("backbone."): value for key, value in checkpoint["state_dict"].items()}
+    return checkpoint, MmpretrainConvNeXt(backbone), model_args
 
 
 def vissl_regnet_stand_in() -> tuple[dict[str, Any], nn.Module, dict[str, int]]:
