@@ -636,15 +636,15 @@ def _mmpretrain_vit(
     *,
     batch: int = 4096,
     tail: str | None = None,
-    files: str = _MM,
-    origin: str = "mmpretrain",
+    origin_files: tuple[str, str] = ("mmpretrain", _MM),
 ) -> ZooEntry:
     """An mmpretrain ViT pre-training checkpoint (configs/<method>/metafile.yml: `batch`; README.md's tables,
-    `lines`, for its linear and fine-tuned top-1 in `results`), its name ending in `-<sha256[:8]>.pth`, under
-    `files`/<method>; `tail` replaces what the note says of its pos_embed and evaluation where they are not the
-    linear-probed ViTs'. `origin` "mmselfsup": a release mmselfsup 1.x holds and mmpretrain does not (its README
-    under configs/selfsup/)."""
+    `lines`, for its linear and fine-tuned top-1 in `results`), its name ending in `-<sha256[:8]>.pth`; `tail`
+    replaces what the note says of its pos_embed and evaluation where they are not the linear-probed ViTs'.
+    `origin_files`: the origin ("mmselfsup": a release mmselfsup 1.x holds and mmpretrain does not, its README under
+    configs/selfsup/) and where its files are (then <method>/`path`)."""
     linear, finetune = results
+    origin, files = origin_files
     repo, readme = _MM_READMES[origin]
     readme = readme.format(method=method)
     return _Release(
@@ -2044,7 +2044,7 @@ _ENTRIES = (
             lines,
             results,
             _MMPRETRAIN_MFF,
-            files=_MM_V1,
+            origin_files=("mmpretrain", _MM_V1),
         )
         for epochs, date, lines, results in (
             (300, "20230801-3c1bcce4", "46, 48", (64.2, 83.0)),
@@ -2064,7 +2064,7 @@ _ENTRIES = (
             results,
             _MMSELFSUP_PIXMIM,
             tail=_MMSELFSUP_PIXMIM_LINEAR,
-            origin="mmselfsup",
+            origin_files=("mmselfsup", _MM),
         )
         for epochs, date, lines, results in (
             (300, "20230322-3304a88c", "61-64", (63.3, 83.1)),
