@@ -12,6 +12,7 @@ import timm
 import torch
 from timm.models.vision_transformer import VisionTransformer
 from torch import Tensor, nn
+from torch.nn import functional as F
 from torchvision import models
 
 
@@ -258,7 +259,8 @@ def mmpretrain_vit_checkpoint(method: str = "mocov3", seed: int = 33) -> tuple[d
     or MAEViT, fixed sin-cos pos_embed) renamed from a timm ViT holding the same weights (MoCo v3's with its extra
     heads), beside MoCoV3's (selfsup/mocov3.py) `neck` (projector), `head` (predictor) and `momentum_encoder`
     (CosineEMA of Sequential(backbone, neck): `module.0/1.*`, `steps`), or MAE's decoder `neck`
-    (necks/mae_neck.py:65-91), MILAN's and EVA's beside their CLIP `target_generator`, or MaskFeat's (learnt
+    (necks/mae_neck.py:65-91), MILAN's and EVA's beside their CLIP `target_generator`, MFF's beside its backbone's
+    fusion `proj_layers` and `proj_weights`, PixMIM's beside its low-pass `target_generator`, or MaskFeat's (learnt
     pos_embed, `mask_token`) with its linear `neck` and HOG `target_generator`. Returns it and that ViT."""
     net = _vit(seed, num_classes=0, **(MOCOV3_TEST_ARGS if method == "mocov3" else {}))
     if method != "maskfeat":  # MaskFeatViT's pos_embed is learnt (selfsup/maskfeat.py:236-243)
@@ -283,6 +285,16 @@ def mmpretrain_vit_checkpoint(method: str = "mocov3", seed: int = 33) -> tuple[d
         state |= {f"neck.fc.{k}": v for k, v in nn.Linear(64, 108).state_dict().items()}
         buffers = ("weight_x", "weight_y", "gaussian_kernel")
         state |= {f"target_generator.{name}": torch.ones(1, 1, 3, 3) for name in buffers}
+    elif method == "mff":
+        # MFFViT's (selfsup/mff.py:87-93): a Linear per fused block but the last (out_indices [0, 2, 4, 6, 8, 11] in
+        # configs/mff/mff_vit-base-p16_8xb512-amp-coslr-300e_in1k.py:23-24), one weight per fused block.
+        fused = 6
+        for i in range(fused - 1):
+            state |= {f"backbone.proj_layers.{i}.{k}": v for k, v in nn.Linear(64, 64).state_dict().items()}
+        state["backbone.proj_weights"] = torch.randn(fused, 1, 1, 1)
+    elif method == "pixmim":
+        # LowFreqTargetGenerator's buffer (mmselfsup models/target_generators/low_freq_generator.py:28-30, 44).
+        state["target_generator.low_pass_filter"] = torch.ones(3, 160, 160)
     elif method in ("milan", "eva"):
         # Their CLIPGenerator's CLIP model (selfsup/milan.py:16-29, `tokenizer`), a module of the model's.
         clip = {"visual.conv1.weight": torch.zeros(8, 3, 16, 16), "visual.proj": torch.zeros(8, 4)}
@@ -517,3 +529,270 @@ def vissl_dino_xcit_checkpoint(student: nn.Module, teacher: nn.Module) -> dict[s
     """VISSL's DINO checkpoint of two timm Xcits as its `xcit` trunk, whose names are xcit.py's, DINO's files' ones
     (vissl/models/trunks/xcit.py:377-460@df651add), its teacher not DDP-wrapped (dino_hooks.py:71-76@df651add)."""
     return vissl_dino_checkpoint(dino_xcit_file(student), dino_xcit_file(teacher), ddp=False)
+
+
+# A Swin Transformer of four stages of 16 to 128 channels, two blocks each, at VIT_IMAGE's 160 px with windows of 5:
+# maps of 40, 20, 10 and 5 patches, so every stage but the last (one window, no shift) shifts its second block's
+# windows, as SimMIM's Swin-B at 192 px with windows of 6 does (48, 24, 12, 6).
+SWIN_TEST_ARCH = "swin_base_patch4_window7_224"
+SWIN_TEST = dict(img_size=160, window_size=5, embed_dim=16, depths=[2, 2, 2, 2], num_heads=[1, 2, 2, 4])
+
+
+def _mmpretrain_relative_position_index(window: int) -> Tensor:
+    """WindowMSA's buffer (mmpretrain/models/utils/attention.py:99-103, double_step_seq :159-163 @ee7f2e88)."""
+    steps = torch.arange(0, (2 * window - 1) * window, 2 * window - 1)[:, None] + torch.arange(window)[None, :]
+    steps = steps.reshape(1, -1)
+    return (steps + steps.T).flip(1).contiguous()
+
+
+def _mmpretrain_swin_shapes(dim: int, heads: int, window: int, stage: int, depth: int, last: bool) -> dict[str, tuple]:
+    """The parameter shapes of mmpretrain's SwinBlockSequence `stage` (backbones/swin_transformer.py:139-184:
+    SwinBlock's norm1, ShiftWindowMSA's w_msa, norm2 and mmcv's FFN :75-88; mmcv's PatchMerging `downsample`, norm
+    and a reduction without bias, but in the last stage)."""
+    shapes: dict[str, tuple] = {}
+    for block in range(depth):
+        prefix = f"stages.{stage}.blocks.{block}."
+        shapes |= {f"{prefix}{norm}.{p}": (dim,) for norm in ("norm1", "norm2") for p in _WB}
+        shapes[f"{prefix}attn.w_msa.relative_position_bias_table"] = ((2 * window - 1) ** 2, heads)
+        shapes |= {f"{prefix}attn.w_msa.qkv.weight": (3 * dim, dim), f"{prefix}attn.w_msa.qkv.bias": (3 * dim,)}
+        shapes |= {f"{prefix}attn.w_msa.proj.weight": (dim, dim), f"{prefix}attn.w_msa.proj.bias": (dim,)}
+        shapes |= {f"{prefix}ffn.layers.0.0.weight": (4 * dim, dim), f"{prefix}ffn.layers.0.0.bias": (4 * dim,)}
+        shapes |= {f"{prefix}ffn.layers.1.weight": (dim, 4 * dim), f"{prefix}ffn.layers.1.bias": (dim,)}
+    if not last:
+        downsample = f"stages.{stage}.downsample."
+        shapes |= {f"{downsample}norm.{p}": (4 * dim,) for p in _WB} | {
+            f"{downsample}reduction.weight": (2 * dim, 4 * dim)
+        }
+    return shapes
+
+
+def mmpretrain_swin_checkpoint(seed: int = 37, window: int = SWIN_TEST["window_size"]) -> dict[str, Any]:
+    """SimMIM's checkpoint as publish_model.py leaves it ({'meta', 'state_dict'}) of a SWIN_TEST-shaped network (with
+    windows of `window`): its
+    `backbone` SimMIMSwinTransformer (selfsup/simmim.py:14-89 @ee7f2e88) in mmpretrain's names, every tensor drawn at
+    random (LayerNorm weights about 1), with its `mask_token`, the relative_position_index buffers and the final
+    stage's out_indices norm `norm3` (backbones/swin_transformer.py:404-411), beside the decoder `neck`
+    (SimMIMLinearDecoder: necks/simmim_neck.py, a 1x1 conv then PixelShuffle)."""
+    generator = torch.Generator().manual_seed(seed)
+    dims = [SWIN_TEST["embed_dim"] * 2**stage for stage in range(4)]
+    shapes = {"patch_embed.projection.weight": (dims[0], 3, 4, 4), "patch_embed.projection.bias": (dims[0],)}
+    shapes |= {f"patch_embed.norm.{p}": (dims[0],) for p in _WB} | {f"norm3.{p}": (dims[3],) for p in _WB}
+    for stage, (dim, depth, heads) in enumerate(zip(dims, SWIN_TEST["depths"], SWIN_TEST["num_heads"], strict=True)):
+        shapes |= _mmpretrain_swin_shapes(dim, heads, window, stage, depth, last=stage == 3)
+    backbone = {}
+    for key, shape in shapes.items():
+        drawn = torch.randn(shape, generator=generator)
+        backbone[key] = drawn * 0.2 + 1 if "norm" in key and key.endswith("weight") else drawn * 0.3
+    for key in [key for key in backbone if key.endswith("relative_position_bias_table")]:
+        backbone[key.replace("bias_table", "index")] = _mmpretrain_relative_position_index(window)
+    backbone["mask_token"] = torch.randn(1, 1, dims[0], generator=generator)
+    state = {f"backbone.{key}": value for key, value in backbone.items()}
+    state |= {
+        "neck.decoder.0.weight": torch.randn(4**2 * 3 * 16, dims[3], 1, 1),
+        "neck.decoder.0.bias": torch.zeros(768),
+    }
+    return {"meta": {"epoch": 100}, "state_dict": state}
+
+
+class MmpretrainSwin(nn.Module):
+    """mmpretrain's SwinTransformer (`pad_small_map` False as SimMIM's Swin-B, True as its Swin-L) computed from its
+    state dict, written from its definitions (@ee7f2e88: backbones/swin_transformer.py SwinBlock :90-109,
+    SwinBlockSequence :186-194, SwinTransformer.forward :424-446; models/utils/attention.py WindowMSA :57-164,
+    ShiftWindowMSA :339-503; mmcv's PatchEmbed, PatchMerging and FFN, mmcv/cnn/bricks/transformer.py:254-275,
+    359-405, 624-636 @a8073c7), pooled as its fine-tuning's GlobalAveragePooling neck does; `forward_features` and
+    `forward_head` as vit_features reads."""
+
+    def __init__(self, backbone: dict[str, Tensor], pad_small_map: bool = False) -> None:
+        super().__init__()
+        self.state = backbone
+        self.pad_small_map = pad_small_map
+
+    def _norm(self, name: str, x: Tensor) -> Tensor:
+        return F.layer_norm(x, x.shape[-1:], self.state[f"{name}.weight"], self.state[f"{name}.bias"])
+
+    def _linear(self, name: str, x: Tensor) -> Tensor:
+        return F.linear(x, self.state[f"{name}.weight"], self.state.get(f"{name}.bias"))
+
+    def _window_msa(self, name: str, windows: Tensor, mask: Tensor | None) -> Tensor:
+        count, tokens, channels = windows.shape
+        table = self.state[f"{name}.relative_position_bias_table"]
+        heads = table.shape[1]
+        qkv = self._linear(f"{name}.qkv", windows).reshape(count, tokens, 3, heads, channels // heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)
+        attn = (q * (channels // heads) ** -0.5) @ k.transpose(-2, -1)
+        bias = table[self.state[f"{name}.relative_position_index"].view(-1)].view(tokens, tokens, -1)
+        attn = attn + bias.permute(2, 0, 1).unsqueeze(0)
+        if mask is not None:
+            attn = attn.view(-1, mask.shape[0], heads, tokens, tokens) + mask.unsqueeze(1).unsqueeze(0)
+            attn = attn.view(-1, heads, tokens, tokens)
+        x = (attn.softmax(dim=-1) @ v).transpose(1, 2).reshape(count, tokens, channels)
+        return self._linear(f"{name}.proj", x)
+
+    @staticmethod
+    def _partition(x: Tensor, window: int) -> Tensor:
+        batch, height, width, channels = x.shape
+        x = x.view(batch, height // window, window, width // window, window, channels)
+        return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window, window, channels)
+
+    def _attn_mask(self, height: int, width: int, window: int, shift: int) -> Tensor | None:
+        if shift == 0:
+            return None
+        image = torch.zeros(1, height, width, 1)
+        slices = (slice(0, -window), slice(-window, -shift), slice(-shift, None))
+        for count, (rows, cols) in enumerate((rows, cols) for rows in slices for cols in slices):
+            image[:, rows, cols, :] = count
+        windows = self._partition(image, window).view(-1, window * window)
+        mask = windows.unsqueeze(1) - windows.unsqueeze(2)
+        return mask.masked_fill(mask != 0, -100.0).masked_fill(mask == 0, 0.0)
+
+    def _shift_window_msa(self, name: str, x: Tensor, hw: tuple[int, int], shifted: bool) -> Tensor:
+        batch, _, channels = x.shape
+        height, width = hw
+        window = (int(self.state[f"{name}.relative_position_bias_table"].shape[0] ** 0.5) + 1) // 2
+        shift = window // 2 if shifted else 0
+        # A map of one window shifts only if padded; a smaller one is padded to a window, or refused.
+        assert self.pad_small_map or min(height, width) >= window
+        if min(height, width) == window and not self.pad_small_map:
+            shift = 0
+        x = x.view(batch, height, width, channels)
+        x = F.pad(x, (0, 0, 0, -width % window, 0, -height % window))
+        padded_height, padded_width = x.shape[1:3]
+        x = torch.roll(x, shifts=(-shift, -shift), dims=(1, 2))
+        mask = self._attn_mask(padded_height, padded_width, window, shift)
+        windows = self._window_msa(name, self._partition(x, window).view(-1, window * window, channels), mask)
+        windows = windows.view(batch, padded_height // window, padded_width // window, window, window, channels)
+        x = windows.permute(0, 1, 3, 2, 4, 5).reshape(batch, padded_height, padded_width, channels)
+        x = torch.roll(x, shifts=(shift, shift), dims=(1, 2))
+        return x[:, :height, :width, :].reshape(batch, height * width, channels)
+
+    def _merge(self, name: str, x: Tensor, hw: tuple[int, int]) -> tuple[Tensor, tuple[int, int]]:
+        batch, _, channels = x.shape
+        x = x.view(batch, *hw, channels).permute(0, 3, 1, 2)
+        x = F.unfold(x, kernel_size=2, stride=2).transpose(1, 2)
+        return self._linear(f"{name}.reduction", self._norm(f"{name}.norm", x)), (hw[0] // 2, hw[1] // 2)
+
+    def forward_features(self, image: Tensor) -> Tensor:
+        x = F.conv2d(image, self.state["patch_embed.projection.weight"], self.state["patch_embed.projection.bias"], 4)
+        hw = (x.shape[2], x.shape[3])
+        x = self._norm("patch_embed.norm", x.flatten(2).transpose(1, 2))
+        stages = sorted({int(key.split(".")[1]) for key in self.state if key.startswith("stages.")})
+        for stage in stages:
+            blocks = sorted({int(key.split(".")[3]) for key in self.state if key.startswith(f"stages.{stage}.blocks.")})
+            for block in blocks:
+                name = f"stages.{stage}.blocks.{block}"
+                x = x + self._shift_window_msa(f"{name}.attn.w_msa", self._norm(f"{name}.norm1", x), hw, block % 2 == 1)
+                hidden = F.gelu(self._linear(f"{name}.ffn.layers.0.0", self._norm(f"{name}.norm2", x)))
+                x = x + self._linear(f"{name}.ffn.layers.1", hidden)
+            if f"stages.{stage}.downsample.reduction.weight" in self.state:
+                x, hw = self._merge(f"stages.{stage}.downsample", x, hw)
+        return self._norm(f"norm{stages[-1]}", x)
+
+    def forward_head(self, x: Tensor, pre_logits: bool = True) -> Tensor:
+        return x.mean(dim=1)
+
+
+# A ConvNeXt V2 of four stages of 8 to 32 channels (1, 1, 2, 1 blocks), the shape of SparK's convnextv2-tiny.
+CONVNEXTV2_TEST_ARCH = "convnextv2_tiny"
+CONVNEXTV2_TEST = dict(depths=[1, 1, 2, 1], dims=[8, 16, 24, 32])
+
+
+def _mmpretrain_convnext_shapes(dims: list[int], depths: list[int]) -> dict[str, tuple]:
+    """The parameter shapes of mmpretrain's SparseConvNeXt (backbones/sparse_convnext.py:172-223 @ee7f2e88, ConvNeXt's
+    modules, convnext.py:63-87) with GRN, linear pointwise convs and no layer scale, as SparK's config builds it
+    (configs/spark/spark_sparse-convnextv2-tiny_16xb256-amp-coslr-800e_in1k.py:17-25): no out_indices norms."""
+    shapes: dict[str, tuple] = {
+        "downsample_layers.0.0.weight": (dims[0], 3, 4, 4),
+        "downsample_layers.0.0.bias": (dims[0],),
+    }
+    shapes |= {f"downsample_layers.0.1.{p}": (dims[0],) for p in _WB}
+    for stage, (dim, depth) in enumerate(zip(dims, depths, strict=True)):
+        if stage:
+            shapes |= {f"downsample_layers.{stage}.0.{p}": (dims[stage - 1],) for p in _WB}
+            shapes |= {f"downsample_layers.{stage}.1.weight": (dim, dims[stage - 1], 2, 2)}
+            shapes |= {f"downsample_layers.{stage}.1.bias": (dim,)}
+        for block in range(depth):
+            prefix = f"stages.{stage}.{block}."
+            shapes |= {f"{prefix}depthwise_conv.weight": (dim, 1, 7, 7), f"{prefix}depthwise_conv.bias": (dim,)}
+            shapes |= {f"{prefix}norm.{p}": (dim,) for p in _WB} | {
+                f"{prefix}grn.{p}": (4 * dim,) for p in ("gamma", "beta")
+            }
+            shapes |= {f"{prefix}pointwise_conv1.weight": (4 * dim, dim), f"{prefix}pointwise_conv1.bias": (4 * dim,)}
+            shapes |= {f"{prefix}pointwise_conv2.weight": (dim, 4 * dim), f"{prefix}pointwise_conv2.bias": (dim,)}
+    return shapes
+
+
+# The LayerNorms' weights: the stem's, the downsampling layers', the blocks'.
+_CONVNEXT_LAYER_NORM = re.compile(r"downsample_layers\.(?:0\.1|[1-3]\.0)\.weight|stages\.\d\.\d+\.norm\.weight")
+
+
+def mmpretrain_convnext_checkpoint(seed: int = 38) -> dict[str, Any]:
+    """SparK's checkpoint as publish_model.py leaves it ({'meta', 'state_dict'}) of a CONVNEXTV2_TEST-shaped network:
+    its `backbone` SparseConvNeXt in mmpretrain's names, every tensor drawn at random (LayerNorm weights about 1),
+    beside SparK's `enc_dec_norms`, `enc_dec_projectors` and `mask_tokens` (selfsup/spark.py:56-80) and a decoder
+    `neck` (SparKLightDecoder)."""
+    generator = torch.Generator().manual_seed(seed)
+    backbone = {}
+    for key, shape in _mmpretrain_convnext_shapes(CONVNEXTV2_TEST["dims"], CONVNEXTV2_TEST["depths"]).items():
+        drawn = torch.randn(shape, generator=generator)
+        backbone[key] = drawn * 0.2 + 1 if _CONVNEXT_LAYER_NORM.fullmatch(key) else drawn * 0.3
+    state = {f"backbone.{key}": value for key, value in backbone.items()}
+    for level, dim in enumerate(CONVNEXTV2_TEST["dims"]):
+        state |= {f"enc_dec_norms.{level}.{p}": torch.ones(dim) for p in _WB}
+        state |= {
+            f"enc_dec_projectors.{level}.weight": torch.zeros(8, dim, 3, 3),
+            f"mask_tokens.{level}": torch.zeros(1, dim, 1, 1),
+        }
+    state |= {"neck.dec.0.up_sample.weight": torch.zeros(8, 8, 2, 2)}
+    return {"meta": {"epoch": 800}, "state_dict": state}
+
+
+class MmpretrainConvNeXt(nn.Module):
+    """The network SparK's ConvNeXt V2 is fine-tuned as, computed from the checkpoint's backbone (mmpretrain's dense
+    ConvNeXt, configs/spark/benchmarks/convnextv2-tiny_8xb256-coslr-300e_in1k.py:52-58, written from its definitions
+    @ee7f2e88: ConvNeXt.forward backbones/convnext.py:341-352, ConvNeXtBlock.forward :92-127, GRN models/utils/
+    norm.py:39-42, LayerNorm2d :51-90), its new `norm3` at LayerNorm's ones and zeros after the average pool;
+    `forward_features` and `forward_head` as vit_features reads."""
+
+    def __init__(self, backbone: dict[str, Tensor]) -> None:
+        super().__init__()
+        self.state = backbone
+
+    def _norm(self, name: str, x: Tensor) -> Tensor:
+        """A LayerNorm over the last dimension, eps 1e-6 (norm_cfg LN2d, eps 1e-6)."""
+        return F.layer_norm(x, x.shape[-1:], self.state[f"{name}.weight"], self.state[f"{name}.bias"], eps=1e-6)
+
+    def _norm2d(self, name: str, x: Tensor) -> Tensor:
+        return self._norm(name, x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+    def _conv(self, name: str, x: Tensor, stride: int) -> Tensor:
+        return F.conv2d(x, self.state[f"{name}.weight"], self.state[f"{name}.bias"], stride=stride)
+
+    def _block(self, name: str, x: Tensor) -> Tensor:
+        weight = self.state[f"{name}.depthwise_conv.weight"]
+        y = F.conv2d(x, weight, self.state[f"{name}.depthwise_conv.bias"], padding=3, groups=weight.shape[0])
+        y = self._norm(f"{name}.norm", y.permute(0, 2, 3, 1))
+        y = F.gelu(
+            F.linear(y, self.state[f"{name}.pointwise_conv1.weight"], self.state[f"{name}.pointwise_conv1.bias"])
+        )
+        norms = torch.norm(y, p=2, dim=(1, 2), keepdim=True)
+        y = (
+            self.state[f"{name}.grn.gamma"] * (y * (norms / (norms.mean(dim=-1, keepdim=True) + 1e-6)))
+            + self.state[f"{name}.grn.beta"]
+            + y
+        )
+        y = F.linear(y, self.state[f"{name}.pointwise_conv2.weight"], self.state[f"{name}.pointwise_conv2.bias"])
+        return x + y.permute(0, 3, 1, 2)
+
+    def forward_features(self, image: Tensor) -> Tensor:
+        x = self._norm2d("downsample_layers.0.1", self._conv("downsample_layers.0.0", image, 4))
+        for stage in range(4):
+            if stage:
+                x = self._conv(f"downsample_layers.{stage}.1", self._norm2d(f"downsample_layers.{stage}.0", x), 2)
+            blocks = sorted({int(key.split(".")[2]) for key in self.state if key.startswith(f"stages.{stage}.")})
+            for block in blocks:
+                x = self._block(f"stages.{stage}.{block}", x)
+        return x
+
+    def forward_head(self, x: Tensor, pre_logits: bool = True) -> Tensor:
+        pooled = x.mean(dim=(2, 3))
+        return F.layer_norm(pooled, pooled.shape[-1:], eps=1e-6)  # norm3, new: weight ones, bias zeros

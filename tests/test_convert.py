@@ -32,10 +32,16 @@ from simsiam_zoo.errors import ConversionError
 from tests.checkpoints import (
     BEIT_TEST_ARCH,
     BEIT_TEST_ARGS,
+    CONVNEXTV2_TEST,
+    CONVNEXTV2_TEST_ARCH,
     LIGHTLY_IBOT_ARGS,
     MOCOV3_TEST_ARGS,
+    SWIN_TEST,
+    SWIN_TEST_ARCH,
     VICREGL_ARGS,
     VIT_IMAGE,
+    MmpretrainConvNeXt,
+    MmpretrainSwin,
     Wrapper,
     dino_vit_file,
     dino_xcit_file,
@@ -45,6 +51,8 @@ from tests.checkpoints import (
     mae_vit_file,
     mlp,
     mmpretrain_beit_checkpoint,
+    mmpretrain_convnext_checkpoint,
+    mmpretrain_swin_checkpoint,
     mmpretrain_vit_checkpoint,
     mocov3_vit_checkpoint,
     randomise_regnet,
@@ -398,7 +406,14 @@ def test_lightly_vit_benchmark_checkpoint_keeps_the_evaluated_vit(tmp_path: Path
     assert _check_vit(tmp_path, checkpoint, teacher, "lightly_vit", **model_args) == expected
 
 
-@pytest.mark.parametrize("method", ["mocov3", "mae", "milan", "maskfeat"])
+# What each method's backbone holds that is not the encoder: MaskFeat's mask token, MFF's fusion of blocks' outputs.
+_MMPRETRAIN_BACKBONE_EXTRAS = {
+    "maskfeat": {"backbone.mask_token"},
+    "mff": {"backbone.proj_weights", *(f"backbone.proj_layers.{i}.{p}" for i in range(5) for p in ("weight", "bias"))},
+}
+
+
+@pytest.mark.parametrize("method", ["mocov3", "mae", "milan", "maskfeat", "mff", "pixmim"])
 def test_mmpretrain_vit_renames_the_backbone_and_drops_the_rest(tmp_path: Path, method: str) -> None:
     checkpoint, net = mmpretrain_vit_checkpoint(method)
     model_args = MOCOV3_TEST_ARGS if method == "mocov3" else {}
@@ -406,10 +421,12 @@ def test_mmpretrain_vit_renames_the_backbone_and_drops_the_rest(tmp_path: Path, 
     converted = convert_state_dict(checkpoint)[1]
     if method != "maskfeat":
         torch.testing.assert_close(converted["pos_embed"], sincos_pos_embed(net), atol=0, rtol=0)
-    # Everything but the backbone is dropped (neck, head, momentum copy, MILAN's CLIP and MaskFeat's HOG target
-    # generators), and of the backbone MaskFeat's mask token alone.
-    kept = {key for key in checkpoint["state_dict"] if key.startswith("backbone.")} - {"backbone.mask_token"}
-    assert len(converted) == len(kept)
+    # Everything but the backbone is dropped (neck, head, momentum copy, MILAN's CLIP, MaskFeat's HOG and PixMIM's
+    # low-pass target generators), and of the backbone exactly its extras.
+    backbone = {key for key in checkpoint["state_dict"] if key.startswith("backbone.")}
+    extras = _MMPRETRAIN_BACKBONE_EXTRAS.get(method, set())
+    assert extras <= backbone
+    assert len(converted) == len(backbone - extras)
 
 
 _SHARED_TABLE = "backbone.rel_pos_bias.relative_position_bias_table"
@@ -732,6 +749,74 @@ def test_a_regnet_trunk_with_other_modules_is_refused() -> None:
         convert_state_dict(checkpoint, source="vissl_regnet")
 
 
+# SimMIM's Swin-B (windows that fit every map: timm's defaults) and Swin-L (windows of 10 here, 12 there: the third
+# stage's map is one window, which mmpretrain's pad_small_map shifts, and the last stage's is padded to one; timm's
+# always_partition keeps the windows and shifts as they are).
+_SWIN_VARIANTS = {"base": (SWIN_TEST["window_size"], False, {}), "large": (10, True, {"always_partition": True})}
+
+
+@pytest.mark.parametrize("variant", sorted(_SWIN_VARIANTS))
+def test_mmpretrain_swin_gives_the_features_of_simmims_network(tmp_path: Path, variant: str) -> None:
+    """timm's SwinTransformer holding the converted weights computes what mmpretrain's SwinTransformer (written out from
+    its definitions: MmpretrainSwin) computes from the checkpoint's backbone, pooled as its fine-tuning pools."""
+    window, pad_small_map, model_args = _SWIN_VARIANTS[variant]
+    checkpoint = mmpretrain_swin_checkpoint(window=window)
+    path = tmp_path / "simmim_swin-base_8xb256-amp-coslr-100e_in1k-192_20220829-0e15782d.pth"
+    torch.save(checkpoint, path)
+    loaded = load_checkpoint_file(path)
+    name, converted = convert_state_dict(loaded)
+    assert name == "mmpretrain_swin" == detect_format(loaded)
+    backbone = {key.removeprefix("backbone."): value for key, value in checkpoint["state_dict"].items()}
+    backbone = {key: value for key, value in backbone.items() if not key.startswith("neck.")}
+    # Of the backbone, exactly SimMIM's mask token and WindowMSA's index buffers are dropped.
+    indices = {key for key in backbone if key.endswith("relative_position_index")}
+    assert len(indices) == sum(SWIN_TEST["depths"]) and len(converted) == len(backbone) - len(indices) - 1
+    model = timm.create_model(SWIN_TEST_ARCH, num_classes=0, **{**SWIN_TEST, "window_size": window, **model_args})
+    model.eval().load_state_dict(converted, strict=True)
+    upstream = MmpretrainSwin(backbone, pad_small_map=pad_small_map)
+    with torch.no_grad():
+        torch.testing.assert_close(model(VIT_IMAGE), vit_features(upstream, VIT_IMAGE), atol=1e-5, rtol=0)
+
+
+def test_an_mmpretrain_swin_with_an_absolute_position_embedding_is_refused() -> None:
+    """use_abs_pos_embed (backbones/swin_transformer.py:353-356) adds what timm's SwinTransformer has no place for."""
+    checkpoint = mmpretrain_swin_checkpoint()
+    checkpoint["state_dict"]["backbone.absolute_pos_embed"] = torch.zeros(1, 1600, 16)
+    with pytest.raises(
+        ConversionError, match="mmpretrain_swin: not a timm Swin Transformer; unexpected keys: absolute"
+    ):
+        convert_state_dict(checkpoint)
+
+
+def test_mmpretrain_convnext_gives_the_features_of_sparks_fine_tuning_network(tmp_path: Path) -> None:
+    """timm's ConvNeXt V2 holding the converted weights computes what mmpretrain's ConvNeXt, as SparK's fine-tuning
+    builds it (written out from its definitions: MmpretrainConvNeXt, its new final norm at ones and zeros), computes
+    from the checkpoint's backbone."""
+    checkpoint = mmpretrain_convnext_checkpoint()
+    path = tmp_path / "spark_sparse-convnextv2-tiny_16xb256-amp-coslr-800e_in1k_20230612-b0ea712e.pth"
+    torch.save(checkpoint, path)
+    loaded = load_checkpoint_file(path)
+    name, converted = convert_state_dict(loaded)
+    assert name == "mmpretrain_convnext" == detect_format(loaded)
+    backbone = {key.removeprefix("backbone."): value for key, value in checkpoint["state_dict"].items()}
+    backbone = {key: value for key, value in backbone.items() if key.startswith(("downsample_layers.", "stages."))}
+    # Every backbone tensor is kept, SparK's other modules dropped; the head's norm is what is added.
+    assert len(converted) == len(backbone) + 2 and converted["head.norm.weight"].eq(1).all()
+    model = timm.create_model(CONVNEXTV2_TEST_ARCH, num_classes=0, **CONVNEXTV2_TEST).eval()
+    model.load_state_dict(converted, strict=True)
+    image = VIT_IMAGE[:, :, :64, :64]
+    with torch.no_grad():
+        torch.testing.assert_close(model(image), vit_features(MmpretrainConvNeXt(backbone), image), atol=1e-5, rtol=0)
+
+
+def test_an_mmpretrain_convnext_with_layer_scale_is_refused() -> None:
+    """A layer scale (layer_scale_init_value > 0: backbones/convnext.py:85-87) is not in timm's ConvNeXt V2."""
+    checkpoint = mmpretrain_convnext_checkpoint()
+    checkpoint["state_dict"]["backbone.stages.0.0.gamma"] = torch.ones(8)
+    with pytest.raises(ConversionError, match="mmpretrain_convnext: not a timm ConvNeXt V2; unexpected keys: stages"):
+        convert_state_dict(checkpoint)
+
+
 def test_torchvision_resnet50_safetensors(tmp_path: Path) -> None:
     net = seeded_resnet("resnet50", seed=14)
     _check(tmp_path, "resnet50.safetensors", net.state_dict(), net, "resnet50", "torchvision", save_file)
@@ -769,6 +854,8 @@ def test_every_converter_is_registered() -> None:
         "vissl_regnet",
         "mmpretrain_beit",
         "vissl_vit",
+        "mmpretrain_swin",
+        "mmpretrain_convnext",
     }
     assert all(name == converter.name and converter.description for name, converter in CONVERTERS.items())
 

@@ -1,11 +1,12 @@
 """Convert self-supervised checkpoints from other codebases to timm's backbone layouts.
 
 Every converter is a pure function from a flat state dict to a backbone state dict that loads strictly
-into `timm.create_model(arch, num_classes=0)` (with an entry's `model_args`), no classifier or heads, fp32 tensors:
-for ResNets torchvision names with `num_batches_tracked` present (`_common`), for vision transformers timm's
-class-token ViT names (`_vit`), timm's Beit names with a relative position bias table in every block
-(`mmpretrain_beit`) or timm's XCiT names (`xcit`), for ConvNeXts timm's ConvNeXt names (`vicregl_convnext`), for
-RegNets timm's RegNet names (`vissl_regnet`).
+into `timm.create_model(arch, num_classes=0)` (with an entry's `model_args`), no classifier or heads (but the norm
+of the pooled features a ConvNeXt V2's head keeps at num_classes=0), fp32 tensors: for ResNets torchvision names with
+`num_batches_tracked` present (`_common`), for vision transformers timm's class-token ViT names (`_vit`), timm's Beit
+names with a relative position bias table in every block (`mmpretrain_beit`) or timm's XCiT names (`xcit`), for
+ConvNeXts timm's ConvNeXt names (`vicregl_convnext`) or timm's ConvNeXt V2 names (`mmpretrain_convnext`), for RegNets
+timm's RegNet names (`vissl_regnet`), for Swin Transformers timm's SwinTransformer names (`mmpretrain_swin`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from . import (
     lightly,
     lightly_vit,
     mmpretrain_beit,
+    mmpretrain_convnext,
+    mmpretrain_swin,
     mmpretrain_vit,
     mmselfsup,
     moco,
@@ -73,6 +76,8 @@ CONVERTERS: dict[str, Converter] = {
         vissl_regnet,
         mmpretrain_beit,
         vissl_vit,
+        mmpretrain_swin,
+        mmpretrain_convnext,
     )
 }
 

@@ -3,7 +3,10 @@ checkpoint `{'meta', 'state_dict'}` whose `backbone.*` is mmpretrain's `VisionTr
 their fixed sin-cos `pos_embed` kept as a parameter), beside what is dropped: MoCo v3's projector `neck.*`,
 predictor `head.*` and EMA copy `momentum_encoder.*`, MAE's decoder `neck.*`. MaskFeat's `MaskFeatViT`
 (selfsup/maskfeat.py:161-233) holds a learnt `pos_embed` and a `mask_token` that only pre-training uses, in place of
-the masked patches' embeddings; the token is dropped too.
+the masked patches' embeddings; the token is dropped too. MFF's `MFFViT` (selfsup/mff.py:87-95) adds what only its
+pre-training forward reads, the fusion of several blocks' outputs (:144-156): `proj_layers.i` (a Linear per fused block
+but the last) and `proj_weights` (their softmax weights); both are dropped. PixMIM (mmselfsup 1.x, models/algorithms/
+pixmim.py) is MAE's layout beside its `target_generator.low_pass_filter` buffer, dropped with the rest.
 
 mmpretrain names its modules otherwise than timm (mmpretrain/models/backbones/vision_transformer.py): the patch
 embedding's conv `patch_embed.projection`, blocks `layers.i` of `ln1`, `attn.qkv`, `attn.proj`, `ln2` and mmcv's FFN
@@ -36,6 +39,8 @@ _RENAMES = (
     (re.compile(r"layers\.(\d+)\.ffn\.layers\.1\.(weight|bias)"), r"blocks.\1.mlp.fc2.\2"),
     (re.compile(r"ln1\.(weight|bias)"), r"norm.\1"),
 )
+# MFF's projections of the fused blocks' outputs (selfsup/mff.py:87-91).
+_MFF_PROJ = re.compile(r"proj_layers\.\d+\.(weight|bias)")
 
 
 def has_backbone_names(state_dict: StateDict) -> bool:
@@ -58,13 +63,16 @@ def convert(state_dict: StateDict) -> dict[str, Tensor]:
         raise ConversionError(f"mmpretrain_vit: no {anchors}; keys: {listed(state_dict, limit=8)}")
     backbone = strip_prefix(state_dict, PREFIX)
     backbone.pop("mask_token", None)  # MaskFeat's, for masked patches in pre-training; no part of the encoder
+    backbone.pop("proj_weights", None)  # MFF's fusion of blocks' outputs, which only pre-training's forward reads
+    backbone = {key: value for key, value in backbone.items() if not _MFF_PROJ.fullmatch(key)}
     return finalize_vit({timm_name(key): value for key, value in backbone.items()}, where="mmpretrain_vit")
 
 
 CONVERTER = Converter(
     name="mmpretrain_vit",
-    description="mmpretrain ViT checkpoint, MoCo v3's, MAE's or MaskFeat's (backbone.patch_embed.projection, "
-    "backbone.layers.N.ln1/attn/ffn/ln2, backbone.ln1; neck.*, head.*, momentum_encoder.*, backbone.mask_token "
+    description="mmpretrain ViT checkpoint, MoCo v3's, MAE's, MaskFeat's, MFF's or PixMIM's "
+    "(backbone.patch_embed.projection, backbone.layers.N.ln1/attn/ffn/ln2, backbone.ln1; neck.*, head.*, "
+    "momentum_encoder.*, target_generator.*, backbone.mask_token, backbone.proj_layers.*, backbone.proj_weights "
     "dropped)",
     detect=detect,
     convert=convert,

@@ -212,6 +212,7 @@ MODEL_ARGS = frozenset(
     {"num_heads", "embed_dim", "depth", "mlp_ratio", "qkv_bias", "qk_norm", "class_token", "global_pool", "fc_norm"}
     | {"no_embed_class", "reg_tokens", "img_size", "patch_size", "init_values", "depths", "dims", "layers"}
     | {"head_norm_first"}  # ConvNeXt's: its final norm before the pool (timm's default: after it)
+    | {"window_size", "always_partition"}  # Swin's windows, and keeping them (and shifts) on maps of one or less
 )
 
 

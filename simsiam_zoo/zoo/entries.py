@@ -315,6 +315,9 @@ _ARCH_TITLES = {
     "regnety_320": "RegNetY-32GF",
     "regnety_640": "RegNetY-64GF",
     "regnety_1280": "RegNetY-128GF",
+    "swin_base_patch4_window7_224": "Swin-B",
+    "swin_large_patch4_window7_224": "Swin-L",
+    "convnextv2_tiny": "ConvNeXt-V2-T",
 }
 _DINO_README = "https://github.com/facebookresearch/dino/blob/7c446df5b9f45747937fb0d72314eb9f7b66930a/README.md"
 _MOCOV3_CONFIG = "https://github.com/facebookresearch/moco-v3/blob/c349e6e24f40d3fedb22d973f92defa4cedf37a7/CONFIG.md"
@@ -333,6 +336,17 @@ _LIGHTLY_BENCHMARKS = (
     "benchmarks.rst"
 )
 _MM_COMMIT = "ee7f2e88501f61aa95c742dd5f429f039935ee90"
+_MMSELFSUP_COMMIT = "db861f30487c9a0b0cb3e35e176d6058887660bc"
+# Each OpenMMLab origin's repository at the commit its entries cite, and where in it a method's README is.
+_MM_READMES = {
+    "mmpretrain": (f"https://github.com/open-mmlab/mmpretrain/blob/{_MM_COMMIT}", "configs/{method}/README.md"),
+    "mmselfsup": (
+        f"https://github.com/open-mmlab/mmselfsup/blob/{_MMSELFSUP_COMMIT}",
+        "configs/selfsup/{method}/README.md",
+    ),
+}
+# mmpretrain's own releases (v1.0), where it has not kept mmselfsup 1.x's files.
+_MM_V1 = "https://download.openmmlab.com/mmpretrain/v1.0"
 _MAE_REPO = "https://github.com/facebookresearch/mae/tree/efb2a8062c206524e35e47d04501ed4f544c0ae8"
 # MAE's linear-probe evaluation transform (main_linprobe.py:137-141; fine-tuning's util/datasets.py:52-61 is the
 # same at 224 px): Resize(256, interpolation=3), bicubic, then CenterCrop(224), ImageNet mean and std.
@@ -667,18 +681,23 @@ def _mmpretrain_vit(
     *,
     batch: int = 4096,
     tail: str | None = None,
+    origin_files: tuple[str, str] = ("mmpretrain", _MM),
 ) -> ZooEntry:
     """An mmpretrain ViT pre-training checkpoint (configs/<method>/metafile.yml: `batch`; README.md's tables,
     `lines`, for its linear and fine-tuned top-1 in `results`), its name ending in `-<sha256[:8]>.pth`; `tail`
-    replaces what the note says of its pos_embed and evaluation where they are not the linear-probed ViTs'."""
+    replaces what the note says of its pos_embed and evaluation where they are not the linear-probed ViTs'.
+    `origin_files`: the origin ("mmselfsup": a release mmselfsup 1.x holds and mmpretrain does not, its README under
+    configs/selfsup/) and where its files are (then <method>/`path`)."""
     linear, finetune = results
-    readme = f"https://github.com/open-mmlab/mmpretrain/blob/{_MM_COMMIT}/configs/{method}/README.md"
+    origin, files = origin_files
+    repo, readme = _MM_READMES[origin]
+    readme = readme.format(method=method)
     return _Release(
         arch,
-        f"{method}_mmpretrain_ep{epochs}",
+        f"{method}_{origin}_ep{epochs}",
         method=method,
-        origin="mmpretrain",
-        url=f"{_MM}/{method}/{path}",
+        origin=origin,
+        url=f"{files}/{method}/{path}",
         converter="mmpretrain_vit",
         license="apache-2.0",
         epochs=epochs,
@@ -687,8 +706,9 @@ def _mmpretrain_vit(
         finetune=finetune,
         published_hash=("sha256-prefix", path.rsplit("-", 1)[1].removesuffix(".pth")),
         results_source=(
-            f"mmpretrain's {METHODS[method].title} results (configs/{method}/README.md:{lines})",
-            readme if "," in lines else _line_anchor(readme, lines),  # lines apart: the file, named in the text
+            f"{origin}'s {METHODS[method].title} results ({readme}:{lines})",
+            # lines apart: the file, named in the text
+            f"{repo}/{readme}" if "," in lines else _line_anchor(f"{repo}/{readme}", lines),
         ),
         model_args={"num_heads": 12} if (method, arch) == ("mocov3", "vit_small_patch16_224") else {},
         note=f"{note} {tail or _MMPRETRAIN_LINEAR}",
@@ -700,6 +720,59 @@ _MMPRETRAIN_LINEAR = (
     "class token after the final norm (out_type cls_token, final_norm), timm's token pooling, with ResizeEdge(256) "
     "bilinear, CenterCrop(224) (configs/_base_/datasets/imagenet_bs32_pil_resize.py:19-24)."
 )
+
+
+# SimMIM's fine-tuning evaluation at its pre-training's 192 px: ResizeEdge(219) bicubic, CenterCrop(192)
+# (configs/_base_/datasets/imagenet_bs256_swin_192.py:40-50), ImageNet mean and std.
+_SIMMIM_192 = Preprocessing(input_size=(3, 192, 192), interpolation="bicubic", crop_pct=192 / 219)
+
+_SIMMIM_SWIN = (
+    "The checkpoint's backbone.* converted by mmpretrain_swin (each patch merging moved to the start of the next "
+    "stage, its input reordered from mmcv's Unfold order; the mask_token and the relative_position_index buffers "
+    "dropped), the decoder (neck) dropped. mmpretrain publishes no linear result; its fine-tuning averages the last "
+    "stage's tokens after its norm (GlobalAveragePooling: configs/_base_/models/swin_transformer/base_224.py:6), "
+    "timm's features."
+)
+_SIMMIM_SWIN_B = (
+    "mmpretrain's SimMIMSwinTransformer (mmpretrain/models/selfsup/simmim.py:14-89) of arch base, pre-trained at "
+    "192 px with windows of 6 (configs/simmim/simmim_swin-base-w6_8xb256-amp-coslr-100e_in1k-192px.py:9-13): timm's "
+    "swin_base_patch4_window7_224 with model_args img_size 192 and window_size 6, which the checkpoint's 11 x 11 "
+    "relative position bias tables fit."
+)
+# The 192-px evaluation, of the Swin-B's fine-tuning at that size.
+_SIMMIM_EVAL_192 = (
+    "Evaluated as mmpretrain evaluates a 192-px Swin, ResizeEdge(219) bicubic, CenterCrop(192) (configs/_base_/"
+    "datasets/imagenet_bs256_swin_192.py:40-50)."
+)
+
+
+def _simmim_swin(
+    arch: str, epochs: int, path: str, line: int, finetune: float, note: str, **model_args: int | bool
+) -> ZooEntry:
+    """An mmpretrain SimMIM Swin pre-training checkpoint (configs/simmim/metafile.yml: batch 2048, 192 px), its name
+    ending in `-<sha256[:8]>.pth`; README.md's fine-tuned top-1 at `line`; `model_args` beyond the 192 px."""
+    readme = f"{_MM_READMES['mmpretrain'][0]}/configs/simmim/README.md"
+    return _Release(
+        arch,
+        f"simmim_mmpretrain_ep{epochs}",
+        method="simmim",
+        origin="mmpretrain",
+        url=f"{_MM}/simmim/{path}",
+        converter="mmpretrain_swin",
+        license="apache-2.0",
+        epochs=epochs,
+        batch=2048,
+        linear=None,
+        finetune=finetune,
+        published_hash=("sha256-prefix", path.rsplit("-", 1)[1].removesuffix(".pth")),
+        results_source=(
+            f"mmpretrain's SimMIM results (configs/simmim/README.md:{line})",
+            _line_anchor(readme, str(line)),
+        ),
+        preprocessing=_SIMMIM_192,
+        model_args={"img_size": 192, **model_args},
+        note=f"{note} {_SIMMIM_SWIN} {_SIMMIM_EVAL_192}",
+    ).entry()
 
 
 _VISSL_COMMIT = "09270ed25a6c2cf71263d955b64cbe076d34ac45"
@@ -827,6 +900,33 @@ _MMPRETRAIN_CLIP_TARGET = (
     "masked); the decoder (neck), the head and the CLIP target generator (target_generator, the features the "
     "decoder is trained to predict) are not the backbone. Fine-tuning instead averages the patch tokens "
     "(out_type avg_featmap, final_norm False: benchmarks/vit-base-p16_8xb128-coslr-100e_in1k.py:54-60)."
+)
+_MMPRETRAIN_MFF = (
+    "mmpretrain's MFFViT (mmpretrain/models/selfsup/mff.py:12-95), MAE's MAEViT of arch b, timm's ViT-B/16, with "
+    "proj_layers and proj_weights that only pre-training reads: there the final norm takes a learnt mix of blocks 0, "
+    "2, 4, 6, 8 and 11's outputs (:144-159; out_indices in mff_vit-base-p16_8xb512-amp-coslr-300e_in1k.py:23-24), "
+    "where its linear probe and timm take the last block's alone. They, the decoder (neck) and the head are dropped. "
+    "The metafile's batch 2048 and MaskFeat collection (metafile.yml:19, 23) are MaskFeat's, copied; the config "
+    "trains MAE's 8 x 512 = 4096 (configs/_base_/datasets/imagenet_bs512_mae.py:23; its base's learning rate and "
+    "auto_scale_lr are for 4096: mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py:13, 56). README.md:49's "
+    "pretrain link names MAE's 1600-epoch file, its model and log MFF's 800-epoch folder. Fine-tuning instead "
+    "averages the patch tokens (out_type avg_featmap, final_norm False: benchmarks/vit-base-p16_8xb128-coslr-100e_"
+    "in1k.py:58-59)."
+)
+# PixMIM is MAE with a low-pass filtered target and a milder crop (mmselfsup models/algorithms/pixmim.py:11-40,
+# configs/selfsup/pixmim/pixmim_vit-base-p16_8xb512-amp-coslr-300e_in1k.py:1-24): MAE's MAEViT, MAE's layout.
+_MMSELFSUP_PIXMIM = (
+    "mmselfsup 1.x's PixMIM: MAE (its config's base) with a low-pass filtered target (LowFreqTargetGenerator, "
+    "radius 40) and Resize + RandomCrop in place of RandomResizedCrop; its backbone is MAE's MAEViT of arch b, "
+    "timm's ViT-B/16. The decoder (neck) and the target generator's low_pass_filter buffer are not the backbone. "
+    "Fine-tuning instead averages the patch tokens (avg_token, output_cls_token False, final_norm False: "
+    "configs/selfsup/pixmim/classification/vit-base-p16_ft-8xb128-coslr-100e_in1k.py:19-21)."
+)
+_MMSELFSUP_PIXMIM_LINEAR = (
+    "The checkpoint's backbone.*, its fixed sin-cos pos_embed kept (mmselfsup models/backbones/mae_vit.py:78), the "
+    "rest dropped. Its linear config reads the class token after the final norm (avg_token False, final_norm), "
+    "timm's token pooling, with ResizeEdge(256) bilinear, CenterCrop(224) (configs/benchmarks/classification/"
+    "imagenet/vit-base-p16_linear-8xb2048-coslr-90e_in1k.py:18-19, 42-47)."
 )
 _MMPRETRAIN_MOCOV3 = (
     "mmpretrain's MoCoV3ViT (mmpretrain/models/selfsup/mocov3.py): its `mocov3-small` has 12 heads where timm's "
@@ -2106,6 +2206,119 @@ _ENTRIES = (
         "backbones/beit.py:478-482, 613-614), which timm's Beit builds only with that new norm's weights, not in the "
         "checkpoint, in place of the final norm (global_pool 'avg', fc_norm). model_args global_pool 'token' keep "
         "the final norm and read the class token after it, as the pre-trained network computes it.",
+    ).entry(),
+    # open-mmlab/mmpretrain's MFF ViT-B/16, 300 and 800 epochs (configs/mff/metafile.yml:16-43).
+    *(
+        _mmpretrain_vit(
+            "vit_base_patch16_224",
+            "mff",
+            epochs,
+            f"mff_vit-base-p16_8xb512-amp-coslr-{epochs}e_in1k/"
+            f"mff_vit-base-p16_8xb512-amp-coslr-{epochs}e_in1k_{date}.pth",
+            lines,
+            results,
+            _MMPRETRAIN_MFF,
+            origin_files=("mmpretrain", _MM_V1),
+        )
+        for epochs, date, lines, results in (
+            (300, "20230801-3c1bcce4", "46, 48", (64.2, 83.0)),
+            (800, "20230801-3af7cd9d", "47, 49", (68.3, 83.7)),
+        )
+    ),
+    # open-mmlab/mmselfsup's PixMIM ViT-B/16, 300 and 800 epochs (configs/selfsup/pixmim/metafile.yml:16-55), which
+    # mmpretrain did not take over.
+    *(
+        _mmpretrain_vit(
+            "vit_base_patch16_224",
+            "pixmim",
+            epochs,
+            f"pixmim_vit-base-p16_8xb512-amp-coslr-{epochs}e_in1k/"
+            f"pixmim_vit-base-p16_8xb512-amp-coslr-{epochs}e_in1k_{date}.pth",
+            lines,
+            results,
+            _MMSELFSUP_PIXMIM,
+            tail=_MMSELFSUP_PIXMIM_LINEAR,
+            origin_files=("mmselfsup", _MM),
+        )
+        for epochs, date, lines, results in (
+            (300, "20230322-3304a88c", "61-64", (63.3, 83.1)),
+            (800, "20230322-e8137924", "72-75", (67.5, 83.5)),
+        )
+    ),
+    # open-mmlab/mmpretrain's SimMIM Swin-B at 192 px, 100 and 800 epochs, and Swin-L, 800 epochs, at batch 2048
+    # (configs/simmim/metafile.yml:16-55).
+    _simmim_swin(
+        "swin_base_patch4_window7_224",
+        100,
+        "simmim_swin-base_8xb256-amp-coslr-100e_in1k-192/simmim_swin-base_8xb256-amp-coslr-100e_in1k-192_20220829-0e15782d.pth",
+        76,
+        82.7,
+        f"{_SIMMIM_SWIN_B} The fine-tuned number is that 192-px network's (benchmarks/swin-base-w6_8xb256-coslr-100e_"
+        "in1k-192px.py); fine-tuned at 224 px with windows of 7 it is 83.5 (README.md:77).",
+        window_size=6,
+    ),
+    _simmim_swin(
+        "swin_base_patch4_window7_224",
+        800,
+        "simmim_swin-base_16xb128-amp-coslr-800e_in1k-192/simmim_swin-base_16xb128-amp-coslr-800e_in1k-192_20220916-a0e931ac.pth",
+        78,
+        83.8,
+        f"{_SIMMIM_SWIN_B} Its one published result fine-tunes at 224 px with windows of 7 (benchmarks/swin-base-w7_"
+        "8xb256-coslr-100e_in1k.py:34-56, the bias tables resized on loading: backbones/swin_transformer.py:520-548), "
+        "not the 192-px network this entry builds. The metafile's 100 epochs for this file (metafile.yml:32) are the "
+        "100-epoch row's, copied: its config trains 800 (simmim_swin-base-w6_16xb128-amp-coslr-800e_in1k-192px.py:57).",
+        window_size=6,
+    ),
+    _simmim_swin(
+        "swin_large_patch4_window7_224",
+        800,
+        "simmim_swin-large_16xb128-amp-coslr-800e_in1k-192/simmim_swin-large_16xb128-amp-coslr-800e_in1k-192_20220916-4ad216d3.pth",
+        79,
+        84.8,
+        "mmpretrain's SimMIMSwinTransformer of arch large, pre-trained at 192 px with windows of 12 and pad_small_map "
+        "(configs/simmim/simmim_swin-large-w12_16xb128-amp-coslr-800e_in1k-192px.py:9-14): the third stage's 12 x 12 "
+        "map is one window, which it still shifts, and the last stage's 6 x 6 map is padded to one window "
+        "(mmpretrain/models/utils/attention.py:399-424). timm's swin_large_patch4_window7_224 with model_args "
+        "img_size 192, window_size 12 and always_partition keeps every stage's windows and shifts so, with the same "
+        "features (the padding masked out of the shifted windows and attended in the others, in both). Its one "
+        "published result fine-tunes at 224 px with windows of 14 (benchmarks/swin-large-w14_8xb256-coslr-100e_"
+        "in1k.py:34-58), not the 192-px network this entry builds. The metafile's 100 epochs for this file "
+        "(metafile.yml:45) are the 100-epoch row's, copied: its config trains 800 (max_epochs, :58).",
+        window_size=12,
+        always_partition=True,
+    ),
+    # open-mmlab/mmpretrain's SparK ConvNeXt-V2-T, 800 epochs (configs/spark/metafile.yml:47-58).
+    _Release(
+        "convnextv2_tiny",
+        "spark_mmpretrain_ep800",
+        method="spark",
+        origin="mmpretrain",
+        url=f"{_MM_V1}/spark/spark_sparse-convnextv2-tiny_16xb256-amp-coslr-800e_in1k/"
+        "spark_sparse-convnextv2-tiny_16xb256-amp-coslr-800e_in1k_20230612-b0ea712e.pth",
+        converter="mmpretrain_convnext",
+        license="apache-2.0",
+        epochs=800,
+        batch=4096,
+        linear=None,
+        finetune=82.8,
+        published_hash=("sha256-prefix", "b0ea712e"),
+        results_source=(
+            "mmpretrain's SparK results (configs/spark/README.md:76)",
+            _line_anchor(f"{_MM_READMES['mmpretrain'][0]}/configs/spark/README.md", "76"),
+        ),
+        # The fine-tuning's evaluation: ResizeEdge(256) bicubic, CenterCrop(224) (configs/_base_/datasets/
+        # imagenet_bs64_swin_224.py:43-53).
+        preprocessing=Preprocessing(interpolation="bicubic", crop_pct=224 / 256),
+        note="mmpretrain's SparseConvNeXt (mmpretrain/models/backbones/sparse_convnext.py:68-237) of arch tiny with "
+        "GRN and no layer scale (configs/spark/spark_sparse-convnextv2-tiny_16xb256-amp-coslr-800e_in1k.py:17-25), "
+        "ConvNeXt V2's block: timm's convnextv2_tiny. The checkpoint's backbone.* converted by mmpretrain_convnext; "
+        "SparK's decoder (neck), enc_dec_norms, enc_dec_projectors and mask_tokens dropped. Pre-training has no final "
+        "norm: timm's head norm is LayerNorm's initial ones and zeros, as the new norm3 with which SparK's "
+        "fine-tuning normalises the pooled features starts (benchmarks/convnextv2-tiny_8xb256-coslr-300e_in1k.py:"
+        "52-58; backbones/convnext.py:234, 335-337, 348-350), so timm's features are the average-pooled last stage, "
+        "normalised without an affine map. Batch 16 x 256 = 4096 (the config, :6-7); the metafile gives no epochs or "
+        "batch for the file, the config trains 800 (:77). mmpretrain publishes no linear result; the number is the "
+        "300-epoch fine-tune's (top-5 96.3), evaluated with ResizeEdge(256) bicubic, CenterCrop(224).",
     ).entry(),
     # facebookresearch/mae: the pre-trained checkpoints, as timm publishes them (linear FINETUNE.md:172-176,
     # fine-tuned README.md:73-79).

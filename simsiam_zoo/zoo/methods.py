@@ -158,6 +158,42 @@ METHODS = {
             "2112.09133",
         ),
     ),
+    # configs/simmim/README.md:84-88's bibtex (its key), the arXiv id of configs/simmim/metafile.yml:12.
+    "simmim": Method(
+        "SimMIM",
+        Paper(
+            "xie2021simmim",
+            "SimMIM: A Simple Framework for Masked Image Modeling",
+            "Xie, Zhenda and Zhang, Zheng and Cao, Yue and Lin, Yutong and Bao, Jianmin and Yao, Zhuliang and Dai, Qi "
+            "and Hu, Han",
+            "CVPR",
+            2022,
+            "2111.09886",
+        ),
+    ),
+    # As configs/mff/README.md:53-59 cites it (arXiv id: :3), and mmselfsup's configs/selfsup/pixmim/README.md:145-151.
+    "mff": Method(
+        "MFF",
+        Paper(
+            "liu2023mff",
+            "Improving Pixel-based MIM by Reducing Wasted Modeling Capability",
+            "Liu, Yuan and Zhang, Songyang and Chen, Jiacheng and Yu, Zhaohui and Chen, Kai and Lin, Dahua",
+            "arXiv",
+            2023,
+            "2308.00261",
+        ),
+    ),
+    "pixmim": Method(
+        "PixMIM",
+        Paper(
+            "liu2023pixmim",
+            "PixMIM: Rethinking Pixel Reconstruction in Masked Image Modeling",
+            "Liu, Yuan and Zhang, Songyang and Chen, Jiacheng and Chen, Kai and Lin, Dahua",
+            "arXiv",
+            2023,
+            "2303.02416",
+        ),
+    ),
     "eva": Method(
         "EVA",
         Paper(

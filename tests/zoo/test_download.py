@@ -38,10 +38,16 @@ from tests.builders import CLASSES, DISK_FULL, run_cli, with_setup
 from tests.checkpoints import (
     BEIT_TEST_ARCH,
     BEIT_TEST_ARGS,
+    CONVNEXTV2_TEST,
+    CONVNEXTV2_TEST_ARCH,
     LIGHTLY_IBOT_ARGS,
     MOCOV3_TEST_ARGS,
+    SWIN_TEST,
+    SWIN_TEST_ARCH,
     VICREGL_ARGS,
     VIT_IMAGE,
+    MmpretrainConvNeXt,
+    MmpretrainSwin,
     Wrapper,
     dino_vit_file,
     dino_xcit_file,
@@ -51,6 +57,8 @@ from tests.checkpoints import (
     mae_vit_file,
     mlp,
     mmpretrain_beit_checkpoint,
+    mmpretrain_convnext_checkpoint,
+    mmpretrain_swin_checkpoint,
     mmpretrain_vit_checkpoint,
     mocov3_vit_checkpoint,
     randomise_regnet,
@@ -169,12 +177,17 @@ ENTRY_LAYOUTS: dict[str, Callable[[], tuple[Any, nn.Module, dict[str, int]]]] = 
     "vit_base_patch16_224.eva_mmpretrain_ep400": lambda: (*mmpretrain_vit_checkpoint("eva"), {}),
     "vit_base_patch16_224.maskfeat_mmpretrain_ep300": lambda: (*mmpretrain_vit_checkpoint("maskfeat"), {}),
     "beit_base_patch16_224.beit_mmpretrain_ep300": lambda: (*mmpretrain_beit_checkpoint(), BEIT_TEST_ARGS),
+    "vit_base_patch16_224.mff_mmpretrain_ep800": lambda: (*mmpretrain_vit_checkpoint("mff"), {}),
+    "vit_base_patch16_224.pixmim_mmselfsup_ep800": lambda: (*mmpretrain_vit_checkpoint("pixmim"), {}),
     "xcit_small_12_p16_224.dino_in1k": lambda: dino_xcit_stand_in(),
     "vit_small_patch16_224.dino_vissl_ep300": lambda: (*vissl_dino_vit_checkpoint(), {}),
     "xcit_small_12_p16_224.dino_vissl": lambda: vissl_dino_xcit_stand_in(),
     "convnext_small.vicregl_in1k_alpha0p9": lambda: vicregl_convnext_stand_in(),
     "regnety_160.swav_vissl_ep800": lambda: vissl_regnet_stand_in(),
     "regnety_320.seer_ig1b": lambda: vissl_regnet_stand_in(),
+    "swin_base_patch4_window7_224.simmim_mmpretrain_ep800": lambda: mmpretrain_swin_stand_in(),
+    "swin_large_patch4_window7_224.simmim_mmpretrain_ep800": lambda: mmpretrain_swin_stand_in(window=10),
+    "convnextv2_tiny.spark_mmpretrain_ep800": lambda: mmpretrain_convnext_stand_in(),
 }
 # The smallest timm architecture of each layout that is not a class-token ViT's (test_vit), with the model_args
 # that make it smaller still.
@@ -183,6 +196,8 @@ STAND_INS = {
     "vicregl_convnext": ("convnext_small", {**VICREGL_ARGS, "depths": [1, 1, 1, 1], "dims": [16, 32, 64, 128]}),
     "vissl_regnet": ("regnety_002", {}),
     "mmpretrain_beit": (BEIT_TEST_ARCH, BEIT_TEST_ARGS),
+    "mmpretrain_swin": (SWIN_TEST_ARCH, SWIN_TEST),
+    "mmpretrain_convnext": (CONVNEXTV2_TEST_ARCH, CONVNEXTV2_TEST),
 }
 
 
@@ -206,6 +221,28 @@ def vicregl_convnext_stand_in() -> tuple[dict[str, torch.Tensor], nn.Module, dic
     _, model_args = STAND_INS["vicregl_convnext"]
     net = vicregl_convnext(31, depths=model_args["depths"], dims=model_args["dims"])
     return vicregl_convnext_file(net), net, model_args
+
+
+def mmpretrain_swin_stand_in(window: int | None = None) -> tuple[dict[str, Any], nn.Module, dict[str, Any]]:
+    """SimMIM's checkpoint of a Swin Transformer of timm's swin_base_patch4_window7_224 shrunk to SWIN_TEST, beside
+    mmpretrain's network computed from its backbone; with `window` (10: the third stage's map is one window, the
+    last's smaller), its Swin-L's pad_small_map network, which timm builds with always_partition."""
+    _, model_args = STAND_INS["mmpretrain_swin"]
+    checkpoint = mmpretrain_swin_checkpoint(window=window or model_args["window_size"])
+    backbone = {key.removeprefix("backbone."): value for key, value in checkpoint["state_dict"].items()}
+    if window is None:
+        return checkpoint, MmpretrainSwin(backbone), model_args
+    padded = {**model_args, "window_size": window, "always_partition": True}
+    return checkpoint, MmpretrainSwin(backbone, pad_small_map=True), padded
+
+
+def mmpretrain_convnext_stand_in() -> tuple[dict[str, Any], nn.Module, dict[str, Any]]:
+    """SparK's checkpoint of a ConvNeXt V2 of timm's convnextv2_tiny shrunk to CONVNEXTV2_TEST, beside the network
+    SparK's fine-tuning computes from its backbone."""
+    _, model_args = STAND_INS["mmpretrain_convnext"]
+    checkpoint = mmpretrain_convnext_checkpoint()
+    backbone = {key.removeprefix("backbone."): value for key, value in checkpoint["state_dict"].items()}
+    return checkpoint, MmpretrainConvNeXt(backbone), model_args
 
 
 def vissl_regnet_stand_in() -> tuple[dict[str, Any], nn.Module, dict[str, int]]:

@@ -35,6 +35,7 @@ def test_selection_and_models_by_architecture() -> None:
     tags = ("dino_in1k", "mocov3_in1k_ep300", "mocov3_mmpretrain_ep300", "mae_in1k_ep1600", "mae_lightly_ep100")
     tags += ("ibot_in1k", "ibot_in1k_randmask", *(f"mae_mmpretrain_ep{n}" for n in (300, 400, 800, 1600)))
     tags += ("milan_mmpretrain_ep400", "eva_mmpretrain_ep400", "maskfeat_mmpretrain_ep300", "ibot_in22k")
+    tags += (*(f"mff_mmpretrain_ep{n}" for n in (300, 800)), *(f"pixmim_mmselfsup_ep{n}" for n in (300, 800)))
     assert set(rows) == {f"vit_base_patch16_224.{tag}" for tag in tags}
     assert rows["vit_base_patch16_224.dino_in1k"]["hub_id"] == "timm/vit_base_patch16_224.dino"
     regnets = {arch: [e.name for e in select_entries(arch=arch)] for arch in ("regnety_160", "regnety_1280")}
