@@ -85,14 +85,19 @@ def prefixed_converter(
     )
 
 
-def checked_backbone(state_dict: StateDict, names: re.Pattern[str], *, what: str, where: str = "") -> dict[str, Tensor]:
+def checked_backbone(
+    state_dict: StateDict, names: re.Pattern[str], *, what: str, where: str = "", required: tuple[str, ...] = ()
+) -> dict[str, Tensor]:
     """`state_dict` as a timm backbone's tensors: refused, naming the keys, unless `names` matches every key (any other
-    is another architecture than the one exported, `what`); floating tensors contiguous fp32 on the CPU, integer ones
-    (BatchNorm's num_batches_tracked) as they are."""
+    is another architecture than the one exported, `what`) and every `required` key is there; floating tensors
+    contiguous fp32 on the CPU, integer ones (BatchNorm's num_batches_tracked) as they are."""
+    prefix = f"{where}: " if where else ""
     unknown = [key for key in state_dict if not names.fullmatch(key)]
     if unknown:
-        prefix = f"{where}: " if where else ""
         raise ConversionError(f"{prefix}not {what}; unexpected keys: {listed(unknown, limit=8)}")
+    missing = [key for key in required if key not in state_dict]
+    if missing:
+        raise ConversionError(f"{prefix}incomplete backbone ({what}), no {', '.join(missing)}")
     return {
         key: value.detach()
         .to(device="cpu", dtype=torch.float32 if value.is_floating_point() else value.dtype)

@@ -42,8 +42,5 @@ def vit_under(state_dict: StateDict, prefixes: tuple[str, ...], *, where: str) -
 def finalize_vit(state_dict: StateDict, *, where: str) -> dict[str, Tensor]:
     """Check the names (a classifier `head.weight` / `head.bias` is dropped), cast to contiguous fp32."""
     kept = {key: value for key, value in state_dict.items() if key not in ("head.weight", "head.bias")}
-    checked = checked_backbone(kept, _BACKBONE_KEY, what="a timm ViT backbone with a class token", where=where)
-    missing = [key for key in REQUIRED if key not in checked]
-    if missing:
-        raise ConversionError(f"{where}: incomplete ViT backbone, no {', '.join(missing)}")
-    return checked
+    what = "a timm ViT backbone with a class token"
+    return checked_backbone(kept, _BACKBONE_KEY, what=what, where=where, required=REQUIRED)

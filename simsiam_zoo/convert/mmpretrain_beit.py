@@ -76,11 +76,8 @@ def convert(state_dict: StateDict) -> dict[str, Tensor]:
     backbone = strip_prefix(state_dict, PREFIX)
     backbone.pop("mask_token", None)  # pre-training's, for the masked patches; no part of the encoder
     renamed = _with_table_per_block({_renamed(key): value for key, value in backbone.items()})
-    checked = checked_backbone(renamed, _BACKBONE_KEY, what="BEiT's backbone (timm's Beit)", where="mmpretrain_beit")
-    missing = [key for key in _REQUIRED if key not in checked]
-    if missing:
-        raise ConversionError(f"mmpretrain_beit: incomplete BEiT backbone, no {', '.join(missing)}")
-    return checked
+    what = "BEiT's backbone (timm's Beit)"
+    return checked_backbone(renamed, _BACKBONE_KEY, what=what, where="mmpretrain_beit", required=_REQUIRED)
 
 
 CONVERTER = Converter(

@@ -64,10 +64,8 @@ def convert(state_dict: StateDict) -> dict[str, Tensor]:
         anchors = " and ".join(_PREFIX + anchor for anchor in _ANCHORS)
         raise ConversionError(f"mmpretrain_convnext: no {anchors}; keys: {listed(state_dict, limit=8)}")
     renamed = {_renamed(key): value for key, value in strip_prefix(state_dict, _PREFIX).items()}
-    converted = checked_backbone(renamed, _TIMM_KEY, what="a timm ConvNeXt V2", where="mmpretrain_convnext")
-    missing = [key for key in _REQUIRED if key not in converted]
-    if missing:
-        raise ConversionError(f"mmpretrain_convnext: incomplete ConvNeXt, no {', '.join(missing)}")
+    what = "a timm ConvNeXt V2"
+    converted = checked_backbone(renamed, _TIMM_KEY, what=what, where="mmpretrain_convnext", required=_REQUIRED)
     width = converted[_REQUIRED[-1]].shape[0]  # the last stage's
     return converted | {"head.norm.weight": torch.ones(width), "head.norm.bias": torch.zeros(width)}
 

@@ -87,11 +87,8 @@ def convert(state_dict: StateDict) -> dict[str, Tensor]:
         for key, value in backbone.items()
         if not _INDEX.fullmatch(key)
     }
-    checked = checked_backbone(converted, _TIMM_KEY, what="a timm Swin Transformer", where="mmpretrain_swin")
-    missing = [key for key in _REQUIRED if key not in checked]
-    if missing:
-        raise ConversionError(f"mmpretrain_swin: incomplete Swin Transformer, no {', '.join(missing)}")
-    return checked
+    what = "a timm Swin Transformer"
+    return checked_backbone(converted, _TIMM_KEY, what=what, where="mmpretrain_swin", required=_REQUIRED)
 
 
 CONVERTER = Converter(
