@@ -356,17 +356,23 @@ def test_dino_full_checkpoint_uses_teacher(tmp_path: Path) -> None:
     _check(tmp_path, "checkpoint.pth", checkpoint, teacher_backbone, "resnet18", "dino")
 
 
-def _check_vit(
-    tmp_path: Path, checkpoint: Any, net: nn.Module, expected: str, arch: str = "test_vit", **model_args: Any
-) -> set[str]:
-    """Save, load, convert (detected and explicit): timm's `arch` (`test_vit`; with `model_args`) holding the
-    converted weights, loaded strictly, gives `net`'s features; returns the keys the conversion left out of `net`'s."""
-    path = tmp_path / "checkpoint.pth"
+def _saved_and_converted(path: Path, checkpoint: Any, expected: str) -> dict[str, Tensor]:
+    """`checkpoint` saved at `path`, read back and converted: the converter detected is `expected`, by name and
+    alone; its conversion."""
     torch.save(checkpoint, path)
     loaded = load_checkpoint_file(path)
     name, converted = convert_state_dict(loaded)
     assert name == expected == detect_format(loaded)
     assert convert_state_dict(loaded, source=expected)[1].keys() == converted.keys()
+    return converted
+
+
+def _check_vit(
+    tmp_path: Path, checkpoint: Any, net: nn.Module, expected: str, arch: str = "test_vit", **model_args: Any
+) -> set[str]:
+    """Save, load, convert (detected and explicit): timm's `arch` (`test_vit`; with `model_args`) holding the
+    converted weights, loaded strictly, gives `net`'s features; returns the keys the conversion left out of `net`'s."""
+    converted = _saved_and_converted(tmp_path / "checkpoint.pth", checkpoint, expected)
     assert all(value.is_contiguous() and value.dtype == torch.float32 for value in converted.values())
     model = timm.create_model(arch, num_classes=0, **model_args).eval()
     model.load_state_dict(converted, strict=True)
@@ -727,14 +733,12 @@ def test_vissl_regnet_trunk_converts_to_timms_regnet(tmp_path: Path) -> None:
     checkpoint = vissl_regnet_checkpoint(net, heads)
     trunk = checkpoint["classy_state_dict"]["base_model"]["model"]["trunk"]
     assert all(key.startswith(("_feature_blocks.conv1.stem.", "_feature_blocks.res")) for key in trunk)
-    path = tmp_path / "swav_in1k_regnet16gf_model_final_checkpoint_phase799.torch"
-    torch.save(checkpoint, path)
-    loaded = load_checkpoint_file(path)
-    name, converted = convert_state_dict(loaded)
-    assert name == "vissl_regnet" == detect_format(loaded)
+    converted = _saved_and_converted(
+        tmp_path / "swav_in1k_regnet16gf_model_final_checkpoint_phase799.torch", checkpoint, "vissl_regnet"
+    )
     # Every trunk tensor is kept under timm's name; the SwAV head's tensors are what is dropped.
     assert set(converted) == set(net.state_dict()) and len(converted) == len(trunk)
-    dropped = {key for key in flatten_checkpoint(loaded) if ".trunk." not in key}
+    dropped = {key for key in flatten_checkpoint(checkpoint) if ".trunk." not in key}
     assert dropped == {f"classy_state_dict.base_model.model.heads.{key}" for key in heads.state_dict()}
     model = RegNet(REGNET_TEST, num_classes=0).eval()
     model.load_state_dict(converted, strict=True)
@@ -763,11 +767,11 @@ def test_mmpretrain_swin_gives_the_features_of_simmims_network(tmp_path: Path, v
     its definitions: MmpretrainSwin) computes from the checkpoint's backbone, pooled as its fine-tuning pools."""
     window, pad_small_map, model_args = _SWIN_VARIANTS[variant]
     checkpoint = mmpretrain_swin_checkpoint(window=window)
-    path = tmp_path / "simmim_swin-base_8xb256-amp-coslr-100e_in1k-192_20220829-0e15782d.pth"
-    torch.save(checkpoint, path)
-    loaded = load_checkpoint_file(path)
-    name, converted = convert_state_dict(loaded)
-    assert name == "mmpretrain_swin" == detect_format(loaded)
+    converted = _saved_and_converted(
+        tmp_path / "simmim_swin-base_8xb256-amp-coslr-100e_in1k-192_20220829-0e15782d.pth",
+        checkpoint,
+        "mmpretrain_swin",
+    )
     backbone = {key.removeprefix("backbone."): value for key, value in checkpoint["state_dict"].items()}
     backbone = {key: value for key, value in backbone.items() if not key.startswith("neck.")}
     # Of the backbone, exactly SimMIM's mask token and WindowMSA's index buffers are dropped.
@@ -795,11 +799,11 @@ def test_mmpretrain_convnext_gives_the_features_of_sparks_fine_tuning_network(tm
     builds it (written out from its definitions: MmpretrainConvNeXt, its new final norm at ones and zeros), computes
     from the checkpoint's backbone."""
     checkpoint = mmpretrain_convnext_checkpoint()
-    path = tmp_path / "spark_sparse-convnextv2-tiny_16xb256-amp-coslr-800e_in1k_20230612-b0ea712e.pth"
-    torch.save(checkpoint, path)
-    loaded = load_checkpoint_file(path)
-    name, converted = convert_state_dict(loaded)
-    assert name == "mmpretrain_convnext" == detect_format(loaded)
+    converted = _saved_and_converted(
+        tmp_path / "spark_sparse-convnextv2-tiny_16xb256-amp-coslr-800e_in1k_20230612-b0ea712e.pth",
+        checkpoint,
+        "mmpretrain_convnext",
+    )
     backbone = {key.removeprefix("backbone."): value for key, value in checkpoint["state_dict"].items()}
     backbone = {key: value for key, value in backbone.items() if key.startswith(("downsample_layers.", "stages."))}
     # Every backbone tensor is kept, SparK's other modules dropped; the head's norm is what is added.
