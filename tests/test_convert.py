@@ -34,7 +34,6 @@ from tests.checkpoints import (
     BEIT_TEST_ARGS,
     CONVNEXTV2_TEST,
     CONVNEXTV2_TEST_ARCH,
-    DINOV2_IMAGE,
     DINOV2_TEST,
     LIGHTLY_IBOT_ARGS,
     MOCOV3_TEST_ARGS,
@@ -529,7 +528,25 @@ def test_dinov2_backbone_file_gives_the_features_of_dinov2s_network(tmp_path: Pa
     model.load_state_dict(converted, strict=True)
     upstream = Dinov2Vit(state, num_heads=DINOV2_TEST["num_heads"])
     with torch.no_grad():
-        torch.testing.assert_close(model(DINOV2_IMAGE), vit_features(upstream, DINOV2_IMAGE), atol=1e-5, rtol=0)
+        torch.testing.assert_close(model(VIT_IMAGE), vit_features(upstream, VIT_IMAGE), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("registers", [0, 4])
+def test_dinov2_at_a_smaller_size_resamples_the_position_embedding_as_dinov2_does_with_registers_only(
+    registers: int,
+) -> None:
+    """The entries' 224 px on files made for 518 px: timm's dynamic_img_size resamples the position embedding as
+    DINOv2's models with registers do (bicubic, antialiased, to the grid), not as those without (scale factor of the
+    grid + 0.1, no antialiasing), whose features at another size therefore differ from DINOv2's own."""
+    arch = "vit_small_patch14_reg4_dinov2" if registers else "vit_small_patch14_dinov2"
+    state = dinov2_vit_file(registers=registers)
+    model = timm.create_model(arch, num_classes=0, dynamic_img_size=True, **DINOV2_TEST).eval()
+    model.load_state_dict(convert_state_dict(state)[1], strict=True)
+    upstream = Dinov2Vit(state, num_heads=DINOV2_TEST["num_heads"])
+    image = VIT_IMAGE[..., :64, :64]
+    with torch.no_grad():
+        timm_features, dinov2_features = model(image), vit_features(upstream, image)
+    assert torch.allclose(timm_features, dinov2_features, atol=1e-5, rtol=0) == bool(registers)
 
 
 def test_a_dinov2_training_checkpoints_chunked_blocks_are_refused() -> None:
