@@ -43,9 +43,12 @@ def _from_folder(
     source: str,
     hub_id: str | None = None,
     preprocessing: Preprocessing | None = None,
+    model_args: Mapping[str, Any] | None = None,
 ) -> LoadedBackbone:
     """The backbone of a hub folder, with its config's preprocessing unless `preprocessing` (a zoo entry's: another
-    publisher's config, as timm's, states its own evaluation transform, not the one the weights' source used)."""
+    publisher's config, as timm's, states its own evaluation transform, not the one the weights' source used), built
+    with its config's model_args and `model_args` (a zoo entry's, which that transform may need: DINOv2's 224 px on
+    timm's 518-px architectures)."""
     config = read_config(folder)
     weights = folder / WEIGHTS_NAME
     if expected_sha256 is not None:
@@ -56,7 +59,7 @@ def _from_folder(
                 "the download is corrupt or the repo changed (delete it from the cache)"
             )
     preprocessing = preprocessing or Preprocessing.from_pretrained_cfg(config["pretrained_cfg"])
-    model_args = config.get("model_args", {})
+    model_args = {**config.get("model_args", {}), **(model_args or {})}
     state = read_weights(weights, upcast_half=True)
     model = backbone_from_state(config["architecture"], state, where=str(weights), model_args=model_args)
     return LoadedBackbone(
@@ -183,6 +186,7 @@ def _load_pretrained(
         source=entry.name,
         hub_id=entry.hub_id,
         preprocessing=entry.preprocessing if entry.published_by_timm else None,
+        model_args=entry.model_args if entry.published_by_timm else None,
     )
 
 

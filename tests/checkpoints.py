@@ -796,3 +796,115 @@ class MmpretrainConvNeXt(nn.Module):
     def forward_head(self, x: Tensor, pre_logits: bool = True) -> Tensor:
         pooled = x.mean(dim=(2, 3))
         return F.layer_norm(pooled, pooled.shape[-1:], eps=1e-6)  # norm3, new: weight ones, bias zeros
+
+
+# DINOv2's ViTs (facebookresearch/dinov2 @b8931f7) at a test's size: VIT_IMAGE's 160 px in 16-px patches (the hub
+# loader takes the patch size as an argument, hub/backbones.py:22; timm's dynamic_img_size, which the entries use,
+# refuses an image its patches do not divide, as 14 does not 160), 48-d, 2 blocks; timm builds them from its
+# `vit_*_patch14_dinov2` architectures with these arguments.
+DINOV2_TEST = dict(img_size=160, patch_size=16, embed_dim=48, depth=2, num_heads=2)
+
+
+def _dinov2_shapes(*, swiglu: bool, registers: int) -> dict[str, tuple]:
+    """DinoVisionTransformer's parameters at DINOV2_TEST's size (models/vision_transformer.py:107-169,
+    layers/block.py:63-85), qkv bias and layer scale as the hub loader builds it (hub/backbones.py:18-61): MLP ratio
+    4, or ViT-g's SwiGLUFFNFused, whose hidden width is (int(4 * dim * 2 / 3) + 7) // 8 * 8
+    (layers/swiglu_ffn.py:54-72)."""
+    dim, patch = DINOV2_TEST["embed_dim"], DINOV2_TEST["patch_size"]
+    hidden = (int(4 * dim * 2 / 3) + 7) // 8 * 8 if swiglu else 4 * dim
+    ffn = {"w12": (2 * hidden, dim), "w3": (dim, hidden)} if swiglu else {"fc1": (hidden, dim), "fc2": (dim, hidden)}
+    block = {"norm1": (dim,), "attn.qkv": (3 * dim, dim), "attn.proj": (dim, dim), "norm2": (dim,)}
+    block |= {f"mlp.{name}": shape for name, shape in ffn.items()}
+    tokens = (DINOV2_TEST["img_size"] // patch) ** 2 + 1
+    shapes: dict[str, tuple] = {"cls_token": (1, 1, dim), "pos_embed": (1, tokens, dim)}
+    if registers:
+        shapes["register_tokens"] = (1, registers, dim)
+    shapes |= {
+        "mask_token": (1, dim),
+        "patch_embed.proj.weight": (dim, 3, patch, patch),
+        "patch_embed.proj.bias": (dim,),
+    }
+    for i in range(DINOV2_TEST["depth"]):
+        for name, shape in block.items():
+            shapes[f"blocks.{i}.{name}.weight"] = shape
+            shapes[f"blocks.{i}.{name}.bias"] = shape[:1]
+        shapes |= {f"blocks.{i}.ls1.gamma": (dim,), f"blocks.{i}.ls2.gamma": (dim,)}
+    return shapes | {"norm.weight": (dim,), "norm.bias": (dim,)}
+
+
+def dinov2_vit_file(seed: int = 41, *, swiglu: bool = False, registers: int = 0) -> dict[str, Tensor]:
+    """A DINOv2 backbone file of DINOV2_TEST's size: the state dict its hub loader reads strictly, random weights
+    (layer scales and norms far from ones, attention peaked) so that a wrongly placed tensor changes the features."""
+    generator = torch.Generator().manual_seed(seed)
+    state = {}
+    for key, shape in _dinov2_shapes(swiglu=swiglu, registers=registers).items():
+        if re.search(r"norm\d?\.weight|gamma", key):
+            state[key] = torch.rand(shape, generator=generator) + 0.5
+        else:
+            scale = 0.25 if "qkv.weight" in key else 1.0 if len(shape) == 3 else shape[-1] ** -0.5
+            state[key] = torch.randn(shape, generator=generator) * scale
+    return state
+
+
+class Dinov2Vit(nn.Module):
+    """DINOv2's DinoVisionTransformer computed from its state dict, written from its definitions (@b8931f7:
+    models/vision_transformer.py interpolate_pos_encoding :180-212, prepare_tokens_with_masks :214-233,
+    forward_features :255-271; layers/block.py Block.forward :89-114; layers/attention.py Attention :69-79;
+    layers/mlp.py :34-40; layers/swiglu_ffn.py :30-34), resampling its position embedding on square images of another
+    grid as the hub loader sets it up (hub/backbones.py:27-28; with registers :106-108); `forward_head` gives the
+    class token after `norm`, its forward's output (:325-330)."""
+
+    def __init__(self, state: dict[str, Tensor], num_heads: int) -> None:
+        super().__init__()
+        self.state = state
+        self.num_heads = num_heads
+
+    def _norm(self, name: str, x: Tensor) -> Tensor:
+        return F.layer_norm(x, x.shape[-1:], self.state[f"{name}.weight"], self.state[f"{name}.bias"], eps=1e-6)
+
+    def _linear(self, name: str, x: Tensor) -> Tensor:
+        return F.linear(x, self.state[f"{name}.weight"], self.state[f"{name}.bias"])
+
+    def _attention(self, name: str, x: Tensor) -> Tensor:
+        batch, tokens, channels = x.shape
+        qkv = self._linear(f"{name}.qkv", x).reshape(batch, tokens, 3, self.num_heads, channels // self.num_heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(batch, tokens, channels)
+        return self._linear(f"{name}.proj", out)
+
+    def _ffn(self, name: str, x: Tensor) -> Tensor:
+        if f"{name}.w12.weight" in self.state:
+            x1, x2 = self._linear(f"{name}.w12", x).chunk(2, dim=-1)
+            return self._linear(f"{name}.w3", F.silu(x1) * x2)
+        return self._linear(f"{name}.fc2", F.gelu(self._linear(f"{name}.fc1", x)))
+
+    def _pos_embed(self, grid: int) -> Tensor:
+        pos_embed = self.state["pos_embed"]
+        size = int((pos_embed.shape[1] - 1) ** 0.5)
+        if grid == size:
+            return pos_embed
+        patches = pos_embed[:, 1:].reshape(1, size, size, -1).permute(0, 3, 1, 2)
+        if "register_tokens" in self.state:  # interpolate_antialias=True, interpolate_offset=0.0
+            patches = F.interpolate(patches, size=(grid, grid), mode="bicubic", antialias=True)
+        else:  # interpolate_antialias=False, interpolate_offset=0.1
+            scale = (grid + 0.1) / size
+            patches = F.interpolate(patches, scale_factor=(scale, scale), mode="bicubic", antialias=False)
+        return torch.cat((pos_embed[:, :1], patches.permute(0, 2, 3, 1).reshape(1, grid * grid, -1)), dim=1)
+
+    def forward_features(self, image: Tensor) -> Tensor:
+        state = self.state
+        weight = state["patch_embed.proj.weight"]
+        x = F.conv2d(image, weight, state["patch_embed.proj.bias"], stride=weight.shape[-1])
+        grid = x.shape[-1]
+        x = x.flatten(2).transpose(1, 2)
+        x = torch.cat((state["cls_token"].expand(len(x), -1, -1), x), dim=1) + self._pos_embed(grid)
+        if "register_tokens" in state:
+            x = torch.cat((x[:, :1], state["register_tokens"].expand(len(x), -1, -1), x[:, 1:]), dim=1)
+        for i in range(sum(key.endswith(".ls1.gamma") for key in state)):
+            block = f"blocks.{i}"
+            x = x + state[f"{block}.ls1.gamma"] * self._attention(f"{block}.attn", self._norm(f"{block}.norm1", x))
+            x = x + state[f"{block}.ls2.gamma"] * self._ffn(f"{block}.mlp", self._norm(f"{block}.norm2", x))
+        return self._norm("norm", x)
+
+    def forward_head(self, x: Tensor, pre_logits: bool = True) -> Tensor:
+        return x[:, 0]

@@ -34,17 +34,20 @@ from tests.checkpoints import (
     BEIT_TEST_ARGS,
     CONVNEXTV2_TEST,
     CONVNEXTV2_TEST_ARCH,
+    DINOV2_TEST,
     LIGHTLY_IBOT_ARGS,
     MOCOV3_TEST_ARGS,
     SWIN_TEST,
     SWIN_TEST_ARCH,
     VICREGL_ARGS,
     VIT_IMAGE,
+    Dinov2Vit,
     MmpretrainConvNeXt,
     MmpretrainSwin,
     Wrapper,
     dino_vit_file,
     dino_xcit_file,
+    dinov2_vit_file,
     ibot_student_file,
     ibot_vit_file,
     lightly_vit_checkpoint,
@@ -508,6 +511,61 @@ def test_a_vit_converter_asked_for_a_file_without_its_vit_names_where_it_looked(
         convert_state_dict(state, source=converter)
 
 
+# timm's DINOv2 architectures: ViT-S/14 with an MLP, ViT-g/14 with SwiGLU, each without and with 4 registers.
+_DINOV2_VARIANTS = {
+    "small": ("vit_small_patch14_dinov2", False, 0),
+    "small_reg4": ("vit_small_patch14_reg4_dinov2", False, 4),
+    "giant_swiglu": ("vit_giant_patch14_dinov2", True, 0),
+    "giant_swiglu_reg4": ("vit_giant_patch14_reg4_dinov2", True, 4),
+}
+
+
+@pytest.mark.parametrize("variant", list(_DINOV2_VARIANTS))
+def test_dinov2_backbone_file_gives_the_features_of_dinov2s_network(tmp_path: Path, variant: str) -> None:
+    """timm's DINOv2 architecture holding the converted weights computes what DINOv2's DinoVisionTransformer (written
+    out from its definitions: Dinov2Vit) computes from the file: exactly its mask token is dropped."""
+    arch, swiglu, registers = _DINOV2_VARIANTS[variant]
+    state = dinov2_vit_file(swiglu=swiglu, registers=registers)
+    path = tmp_path / "dinov2_vits14_pretrain.pth"
+    torch.save(state, path)
+    loaded = load_checkpoint_file(path)
+    name, converted = convert_state_dict(loaded)
+    assert name == "dinov2" == detect_format(loaded)
+    assert len(converted) == len(state) - 1 and "mask_token" not in converted
+    model = timm.create_model(arch, num_classes=0, **DINOV2_TEST).eval()
+    model.load_state_dict(converted, strict=True)
+    upstream = Dinov2Vit(state, num_heads=DINOV2_TEST["num_heads"])
+    with torch.no_grad():
+        torch.testing.assert_close(model(VIT_IMAGE), vit_features(upstream, VIT_IMAGE), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("registers", [0, 4])
+def test_dinov2_at_a_smaller_size_resamples_the_position_embedding_as_dinov2_does_with_registers_only(
+    registers: int,
+) -> None:
+    """The entries' 224 px on files made for 518 px: timm's dynamic_img_size resamples the position embedding as
+    DINOv2's models with registers do (bicubic, antialiased, to the grid), not as those without (scale factor of the
+    grid + 0.1, no antialiasing), whose features at another size therefore differ from DINOv2's own."""
+    arch = "vit_small_patch14_reg4_dinov2" if registers else "vit_small_patch14_dinov2"
+    state = dinov2_vit_file(registers=registers)
+    model = timm.create_model(arch, num_classes=0, dynamic_img_size=True, **DINOV2_TEST).eval()
+    model.load_state_dict(convert_state_dict(state)[1], strict=True)
+    upstream = Dinov2Vit(state, num_heads=DINOV2_TEST["num_heads"])
+    image = VIT_IMAGE[..., :64, :64]
+    with torch.no_grad():
+        timm_features, dinov2_features = model(image), vit_features(upstream, image)
+    assert torch.allclose(timm_features, dinov2_features, atol=1e-5, rtol=0) == bool(registers)
+
+
+def test_a_dinov2_training_checkpoints_chunked_blocks_are_refused() -> None:
+    """Training builds the blocks in chunks (block_chunks, models/vision_transformer.py:154-161: `blocks.C.N.*`);
+    the released backbones have none, and timm's blocks are not chunked."""
+    state = {re.sub(r"^blocks\.", "blocks.0.", key): value for key, value in dinov2_vit_file().items()}
+    state["blocks.0.attn.qkv.weight"] = state["blocks.0.0.attn.qkv.weight"]
+    with pytest.raises(ConversionError, match=r"^dinov2: not a timm ViT backbone .*unexpected keys: blocks\.0\.0\."):
+        convert_state_dict(state)
+
+
 @pytest.mark.parametrize("ddp", [True, False], ids=["ddp-teacher", "teacher"])
 def test_vissl_dino_vit_checkpoint_gives_its_teacher(tmp_path: Path, ddp: bool) -> None:
     """VISSL's DINO checkpoint holds the student (classy_state_dict's trunk) and the teacher (the loss's
@@ -862,6 +920,7 @@ def test_every_converter_is_registered() -> None:
         "vissl_vit",
         "mmpretrain_swin",
         "mmpretrain_convnext",
+        "dinov2",
     }
     assert all(name == converter.name and converter.description for name, converter in CONVERTERS.items())
 

@@ -18,6 +18,9 @@ _BACKBONE_KEY = re.compile(
     rf"cls_token|pos_embed|patch_embed\.proj\.{_AFFINE}|norm\.{_AFFINE}"
     rf"|blocks\.\d+\.(?:(?:norm1|norm2|attn\.qkv|attn\.proj|mlp\.fc1|mlp\.fc2)\.{_AFFINE}|ls[12]\.gamma)"
 )
+# DINOv2's reg4 models add timm's register tokens (`reg_token`); no other source's ViT has them, so only its
+# converter accepts them.
+_WITH_REGISTERS_KEY = re.compile(rf"reg_token|{_BACKBONE_KEY.pattern}")
 # What every such backbone holds; its first key also tells a ViT state dict from others.
 REQUIRED = ("cls_token", "pos_embed", "patch_embed.proj.weight", "blocks.0.attn.qkv.weight", "norm.weight")
 
@@ -39,8 +42,10 @@ def vit_under(state_dict: StateDict, prefixes: tuple[str, ...], *, where: str) -
     return strip_prefix(state_dict, prefix)
 
 
-def finalize_vit(state_dict: StateDict, *, where: str) -> dict[str, Tensor]:
-    """Check the names (a classifier `head.weight` / `head.bias` is dropped), cast to contiguous fp32."""
+def finalize_vit(state_dict: StateDict, *, where: str, registers: bool = False) -> dict[str, Tensor]:
+    """Check the names (a classifier `head.weight` / `head.bias` is dropped; timm's `reg_token` allowed where
+    `registers`), cast to contiguous fp32."""
     kept = {key: value for key, value in state_dict.items() if key not in ("head.weight", "head.bias")}
+    names = _WITH_REGISTERS_KEY if registers else _BACKBONE_KEY
     what = "a timm ViT backbone with a class token"
-    return checked_backbone(kept, _BACKBONE_KEY, what=what, where=where, required=REQUIRED)
+    return checked_backbone(kept, names, what=what, where=where, required=REQUIRED)

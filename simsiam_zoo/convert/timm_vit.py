@@ -11,6 +11,7 @@ from torch import Tensor
 
 from ._common import Converter, StateDict
 from ._vit import finalize_vit, has_vit
+from .dinov2 import MARKER as DINOV2_MARKER
 
 
 def convert(state_dict: StateDict) -> dict[str, Tensor]:
@@ -19,11 +20,16 @@ def convert(state_dict: StateDict) -> dict[str, Tensor]:
     return finalize_vit({k: v for k, v in state_dict.items() if k != "masked_embed"}, where="timm_vit")
 
 
+def detect(state_dict: StateDict) -> bool:
+    # DINOv2's files hold timm's names too, beside its mask token and registers, which the `dinov2` converter maps.
+    return has_vit(state_dict) and DINOV2_MARKER not in state_dict
+
+
 CONVERTER = Converter(
     name="timm_vit",
     description="plain timm ViT state dict, as DINO's backbone-only files, MAE's pre-trained ones (under model) and "
     "iBOT's teacher and student backbones (under state_dict) (cls_token, pos_embed, patch_embed.proj.*, blocks.N.*, "
     "norm.*, head.* if any; an iBOT student's masked_embed dropped)",
-    detect=has_vit,
+    detect=detect,
     convert=convert,
 )

@@ -213,6 +213,7 @@ MODEL_ARGS = frozenset(
     | {"no_embed_class", "reg_tokens", "img_size", "patch_size", "init_values", "depths", "dims", "layers"}
     | {"head_norm_first"}  # ConvNeXt's: its final norm before the pool (timm's default: after it)
     | {"window_size", "always_partition"}  # Swin's windows, and keeping them (and shifts) on maps of one or less
+    | {"dynamic_img_size"}  # a ViT's position embedding resampled to each input's grid (DINOv2's, made for 518 px)
 )
 
 

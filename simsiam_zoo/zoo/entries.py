@@ -23,6 +23,7 @@ _ORIGINS = {
     "moco": ("the official MoCo release", "https://github.com/facebookresearch/moco"),
     "mocov3": ("the official MoCo v3 release", "https://github.com/facebookresearch/moco-v3/blob/main/CONFIG.md"),
     "dino": ("the official DINO release", "https://github.com/facebookresearch/dino"),
+    "dinov2": ("the official DINOv2 release", "https://github.com/facebookresearch/dinov2"),
     "mae": ("the official MAE release", "https://github.com/facebookresearch/mae"),
     "ibot": ("the official iBOT release", "https://github.com/bytedance/ibot"),
     "swav": ("the official SwAV / DeepCluster-v2 / SeLa-v2 release", "https://github.com/facebookresearch/swav"),
@@ -110,6 +111,7 @@ _PRETRAIN_DATASETS = {
     "coco": "COCO",
     "ig-1b": "IG-1B (public Instagram images, non-EU)",
     "gldv2": "Google Landmarks v2",
+    "lvd-142m": "LVD-142M",
     "yfcc100m": "YFCC100M",
 }
 
@@ -318,6 +320,14 @@ _ARCH_TITLES = {
     "swin_base_patch4_window7_224": "Swin-B",
     "swin_large_patch4_window7_224": "Swin-L",
     "convnextv2_tiny": "ConvNeXt-V2-T",
+    "vit_small_patch14_dinov2": "ViT-S/14",
+    "vit_base_patch14_dinov2": "ViT-B/14",
+    "vit_large_patch14_dinov2": "ViT-L/14",
+    "vit_giant_patch14_dinov2": "ViT-g/14",
+    "vit_small_patch14_reg4_dinov2": "ViT-S/14 with 4 registers",
+    "vit_base_patch14_reg4_dinov2": "ViT-B/14 with 4 registers",
+    "vit_large_patch14_reg4_dinov2": "ViT-L/14 with 4 registers",
+    "vit_giant_patch14_reg4_dinov2": "ViT-g/14 with 4 registers",
 }
 _DINO_README = "https://github.com/facebookresearch/dino/blob/7c446df5b9f45747937fb0d72314eb9f7b66930a/README.md"
 _MOCOV3_CONFIG = "https://github.com/facebookresearch/moco-v3/blob/c349e6e24f40d3fedb22d973f92defa4cedf37a7/CONFIG.md"
@@ -511,6 +521,63 @@ def _dino_gldv2() -> ZooEntry:
         "(Paris, multi-scale), uncropped, ImageNet mean and std (eval_image_retrieval.py:67-68, 106-109), which a "
         "pretrained cfg cannot express: the entry keeps DINO's ImageNet evaluation transform (Resize(256) bicubic, "
         "CenterCrop(224)). timm publishes no copy of it.",
+    ).entry()
+
+
+_DINOV2_REPO = "https://github.com/facebookresearch/dinov2/blob/b8931f7bf91576930313be2c6d6af376033b35f0"
+# DINOv2's linear and k-NN evaluation transform (dinov2/data/transforms.py:77-91, used by eval/linear.py:414 and
+# eval/knn.py:334): Resize(256) bicubic, then CenterCrop(224), ImageNet mean and std. timm's cfgs of the same files
+# say 518 px uncropped, the grid of their position embedding.
+_DINOV2_EVAL = Preprocessing(interpolation="bicubic", crop_pct=224 / 256)
+# At 224 px the 37 x 37 position embedding of the files (518 px) is resampled to 16 x 16 every forward (timm's
+# dynamic_img_size): timm builds these architectures at 518 px, which a 224-px input would otherwise not pass.
+_DINOV2_ARGS: dict[str, int | float | bool] = {"dynamic_img_size": True}
+_DINOV2_NOTE = (
+    "The README and MODEL_CARD state neither epochs nor batch for the released backbones; ViT-S, B and L are "
+    "distilled from the ViT-g (MODEL_CARD.md:102-103). Preprocessing is DINOv2's linear and k-NN evaluation "
+    "transform (data/transforms.py:77-91: Resize(256) bicubic, CenterCrop(224)), where the README's numbers were "
+    "measured, not timm's cfg (518 px, crop 1.0); model_args dynamic_img_size resamples the file's 37 x 37 "
+    "position embedding to the 16 x 16 grid at each forward. DINOv2's k-NN reads the model's output, the class "
+    "token after `norm` (eval/knn.py:258, models/vision_transformer.py:325-330), the features timm gives (global "
+    "pool 'token', no fc_norm); its linear number is the best of classifiers on the class tokens of the last 1 or 4 "
+    "blocks, with or without the mean patch token (eval/linear.py:171-183, 503)."
+)
+_DINOV2_RESAMPLING = {
+    False: "DINOv2 itself resamples this model's position embedding with a scale factor of (16 + 0.1) / 37 and "
+    "no antialiasing (hub/backbones.py:27-28, models/vision_transformer.py:180-212); timm's antialiased resampling "
+    "to 16 x 16 is not that, so its 224-px features are not exactly DINOv2's own.",
+    True: "Registers: Darcet et al., Vision Transformers Need Registers (arXiv:2309.16588, README.md:653-658). "
+    "DINOv2 resamples this model's position embedding to the grid with antialiasing and no offset "
+    "(hub/backbones.py:106-108), as timm's dynamic_img_size does.",
+}
+
+
+def _dinov2_vit(arch: str, model: str, lines: str, knn: float, linear: float) -> ZooEntry:
+    """A DINOv2 backbone file (README.md's pretrained-models table, `lines`: `model` is its name, as
+    hub/utils.py:17-20 makes it), which timm publishes too (`{arch}.lvd142m`, its cfg's url), read by `dinov2`."""
+    registers = "_reg4_" in arch
+    return _Release(
+        arch,
+        "dinov2_lvd142m",
+        method="dinov2",
+        origin="dinov2",
+        url=f"{_FB}/dinov2/{model.removesuffix('_reg4')}/{model}_pretrain.pth",
+        converter="dinov2",
+        license="apache-2.0",
+        epochs=None,
+        batch=None,
+        linear=linear,
+        knn=knn,
+        results_source=(
+            f"the DINOv2 README's pretrained-models table (README.md:{lines})",
+            _line_anchor(f"{_DINOV2_REPO}/README.md", lines),
+        ),
+        preprocessing=_DINOV2_EVAL,
+        timm_hub=f"timm/{arch}.lvd142m",
+        model_args=_DINOV2_ARGS,
+        pretrain_dataset="lvd-142m",
+        note=f"{_DINOV2_NOTE} {_DINOV2_RESAMPLING[registers]} Apache-2.0 covers code and weights since 2023-08-31 "
+        "(README.md:631-633, LICENSE; commit 81b2b64), CC-BY-NC before.",
     ).entry()
 
 
@@ -1119,6 +1186,15 @@ _ENTRIES = (
         note="The README's 8-GPU example run; no accuracy is published for it; batch 8 x 64 (the README's command "
         "and main_dino.py's default of 64 a GPU).",
     ).entry(),
+    # facebookresearch/dinov2
+    _dinov2_vit("vit_small_patch14_dinov2", "dinov2_vits14", "48-53", 79.0, 81.1),
+    _dinov2_vit("vit_small_patch14_reg4_dinov2", "dinov2_vits14_reg4", "56-61", 79.1, 80.9),
+    _dinov2_vit("vit_base_patch14_dinov2", "dinov2_vitb14", "64-69", 82.1, 84.5),
+    _dinov2_vit("vit_base_patch14_reg4_dinov2", "dinov2_vitb14_reg4", "72-77", 82.0, 84.6),
+    _dinov2_vit("vit_large_patch14_dinov2", "dinov2_vitl14", "80-85", 83.5, 86.3),
+    _dinov2_vit("vit_large_patch14_reg4_dinov2", "dinov2_vitl14_reg4", "88-93", 83.8, 86.7),
+    _dinov2_vit("vit_giant_patch14_dinov2", "dinov2_vitg14", "96-101", 83.5, 86.5),
+    _dinov2_vit("vit_giant_patch14_reg4_dinov2", "dinov2_vitg14_reg4", "104-109", 83.7, 87.1),
     # facebookresearch/swav: SwAV, DeepCluster-v2, SeLa-v2
     _swav("swav_in1k_ep800_bs4096", "swav", 800, 4096, "swav_800ep_pretrain.pth.tar", 75.3),
     _swav("swav_in1k_ep400_bs4096", "swav", 400, 4096, "swav_400ep_pretrain.pth.tar", 74.6),

@@ -122,6 +122,23 @@ METHODS = {
             "2104.14294",
         ),
     ),
+    # The citation in DINOv2's README (README.md:644-649@b8931f7); its models with registers cite a second paper
+    # (README.md:653-658), which their entries' notes name.
+    "dinov2": Method(
+        "DINOv2",
+        Paper(
+            "oquab2023dinov2",
+            "DINOv2: Learning Robust Visual Features without Supervision",
+            "Oquab, Maxime and Darcet, Timoth{\\'e}e and Moutakanni, Theo and Vo, Huy V. and Szafraniec, Marc and "
+            "Khalidov, Vasil and Fernandez, Pierre and Haziza, Daniel and Massa, Francisco and El-Nouby, Alaaeldin and "
+            "Howes, Russell and Huang, Po-Yao and Xu, Hu and Sharma, Vasu and Li, Shang-Wen and Galuba, Wojciech and "
+            "Rabbat, Mike and Assran, Mido and Ballas, Nicolas and Synnaeve, Gabriel and Misra, Ishan and Jegou, Herve "
+            "and Mairal, Julien and Labatut, Patrick and Joulin, Armand and Bojanowski, Piotr",
+            "arXiv",
+            2023,
+            "2304.07193",
+        ),
+    ),
     "mae": Method(
         "MAE",
         Paper(

@@ -40,17 +40,20 @@ from tests.checkpoints import (
     BEIT_TEST_ARGS,
     CONVNEXTV2_TEST,
     CONVNEXTV2_TEST_ARCH,
+    DINOV2_TEST,
     LIGHTLY_IBOT_ARGS,
     MOCOV3_TEST_ARGS,
     SWIN_TEST,
     SWIN_TEST_ARCH,
     VICREGL_ARGS,
     VIT_IMAGE,
+    Dinov2Vit,
     MmpretrainConvNeXt,
     MmpretrainSwin,
     Wrapper,
     dino_vit_file,
     dino_xcit_file,
+    dinov2_vit_file,
     ibot_student_file,
     ibot_vit_file,
     lightly_vit_checkpoint,
@@ -188,6 +191,10 @@ ENTRY_LAYOUTS: dict[str, Callable[[], tuple[Any, nn.Module, dict[str, int]]]] = 
     "swin_base_patch4_window7_224.simmim_mmpretrain_ep800": lambda: mmpretrain_swin_stand_in(),
     "swin_large_patch4_window7_224.simmim_mmpretrain_ep800": lambda: mmpretrain_swin_stand_in(window=10),
     "convnextv2_tiny.spark_mmpretrain_ep800": lambda: mmpretrain_convnext_stand_in(),
+    "vit_small_patch14_dinov2.dinov2_lvd142m": lambda: dinov2_stand_in(swiglu=False, registers=0),
+    "vit_small_patch14_reg4_dinov2.dinov2_lvd142m": lambda: dinov2_stand_in(swiglu=False, registers=4),
+    "vit_giant_patch14_dinov2.dinov2_lvd142m": lambda: dinov2_stand_in(swiglu=True, registers=0),
+    "vit_giant_patch14_reg4_dinov2.dinov2_lvd142m": lambda: dinov2_stand_in(swiglu=True, registers=4),
 }
 # The smallest timm architecture of each layout that is not a class-token ViT's (test_vit), with the model_args
 # that make it smaller still.
@@ -198,6 +205,9 @@ STAND_INS = {
     "mmpretrain_beit": (BEIT_TEST_ARCH, BEIT_TEST_ARGS),
     "mmpretrain_swin": (SWIN_TEST_ARCH, SWIN_TEST),
     "mmpretrain_convnext": (CONVNEXTV2_TEST_ARCH, CONVNEXTV2_TEST),
+    # DINOv2's: the entry's own architecture (with or without registers and SwiGLU), shrunk, with the entries'
+    # dynamic_img_size.
+    "dinov2": (None, {**DINOV2_TEST, "dynamic_img_size": True}),
 }
 
 
@@ -243,6 +253,14 @@ def mmpretrain_convnext_stand_in() -> tuple[dict[str, Any], nn.Module, dict[str,
     checkpoint = mmpretrain_convnext_checkpoint()
     backbone = {key.removeprefix("backbone."): value for key, value in checkpoint["state_dict"].items()}
     return checkpoint, MmpretrainConvNeXt(backbone), model_args
+
+
+def dinov2_stand_in(*, swiglu: bool, registers: int) -> tuple[dict[str, torch.Tensor], nn.Module, dict[str, Any]]:
+    """A DINOv2 backbone file of DINOV2_TEST's size (ViT-g's SwiGLU FFN where `swiglu`, with `registers`), beside
+    DINOv2's network computed from it."""
+    _, model_args = STAND_INS["dinov2"]
+    state = dinov2_vit_file(swiglu=swiglu, registers=registers)
+    return state, Dinov2Vit(state, num_heads=DINOV2_TEST["num_heads"]), model_args
 
 
 def vissl_regnet_stand_in() -> tuple[dict[str, Any], nn.Module, dict[str, int]]:
@@ -351,7 +369,7 @@ def as_test_vit(entry: zoo.ZooEntry, model_args: dict[str, int] | None = None) -
     resample the weights' `pos_embed`."""
     preprocessing = dataclasses.replace(entry.preprocessing, input_size=(3, 160, 160))
     model_args = entry.model_args if model_args is None else model_args
-    arch = STAND_INS.get(entry.source.converter, ("test_vit",))[0]
+    arch = STAND_INS.get(entry.source.converter, ("test_vit",))[0] or entry.arch
     return dataclasses.replace(entry, arch=arch, preprocessing=preprocessing, model_args=model_args)
 
 
@@ -391,35 +409,47 @@ def test_each_other_layout_downloads_converts_and_loads_in_plain_timm(
             torch.testing.assert_close(loaded.model(VIT_IMAGE), vit_features(net, VIT_IMAGE), atol=1e-5, rtol=0)
 
 
-def timm_hub_repo(folder: Path, state: dict[str, torch.Tensor], *, tag: str, license: str) -> Path:
+def timm_hub_repo(
+    folder: Path, state: dict[str, torch.Tensor], *, tag: str, license: str, arch: str = "test_vit"
+) -> Path:
     """A repo as timm's own Hub repos of DINO's and MAE's ViTs hold it (timm/vit_small_patch16_224.dino): timm's
-    config with its crop of 0.9, the weights, a card; here for timm's `test_vit`."""
+    config with its crop of 0.9 and no model_args, the weights, a card; here for timm's `test_vit`, or `arch`."""
     folder.mkdir(parents=True)
     safetensors.torch.save_file(state, folder / "model.safetensors")
     mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
     cfg = dict(tag=tag, custom_load=False, input_size=[3, 160, 160], fixed_input_size=True)
     cfg |= dict(interpolation="bicubic", crop_pct=0.9, crop_mode="center", mean=mean, std=std, num_classes=0)
     cfg |= dict(pool_size=None, first_conv="patch_embed.proj", classifier="head", license=license)
-    config = dict(architecture="test_vit", num_classes=0, num_features=64, global_pool="token", pretrained_cfg=cfg)
+    features = state["norm.weight"].shape[0]
+    config = dict(architecture=arch, num_classes=0, num_features=features, global_pool="token", pretrained_cfg=cfg)
     (folder / "config.json").write_text(json.dumps(config, indent=2))
     (folder / CARD_NAME).write_text(f"---\nlicense: {license}\nlibrary_name: timm\n---\n")
     return folder
 
 
-@pytest.mark.parametrize("name", ["vit_small_patch16_224.dino_in1k", "vit_base_patch16_224.mae_in1k_ep1600"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "vit_small_patch16_224.dino_in1k",
+        "vit_base_patch16_224.mae_in1k_ep1600",
+        "vit_small_patch14_reg4_dinov2.dinov2_lvd142m",
+    ],
+)
 def test_a_vit_entry_timm_publishes_loads_from_timms_repo_with_its_sources_preprocessing(
     name: str, source_server: SourceServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """DINO's and MAE's entries point at timm's repo of the same file: loads come from there (the source is not
-    asked, nothing is converted), with the source's evaluation transform (crop 0.875) rather than the repo's 0.9;
-    the mirror leaves it to timm."""
-    checkpoint, net, _ = ENTRY_LAYOUTS[name]()
-    entry = as_test_vit(zoo.ZOO[name])
+    """DINO's, MAE's and DINOv2's entries point at timm's repo of the same file: loads come from there (the source is
+    not asked, nothing is converted), with the source's evaluation transform (crop 0.875) rather than the repo's,
+    and the entry's model_args, which timm's config has not (DINOv2's dynamic_img_size); the mirror leaves it to
+    timm."""
+    checkpoint, net, model_args = ENTRY_LAYOUTS[name]()
+    entry = as_test_vit(zoo.ZOO[name], model_args)
     monkeypatch.setitem(zoo.ZOO, entry.name, entry)
     hub_id = entry.hub_id
     # The repo holds the weights as timm's pretrained cfg loads them from the source file.
-    state = convert_state_dict(checkpoint, source="timm_vit")[1]
-    repo = timm_hub_repo(tmp_path / hub_id, state, tag=hub_id.rpartition(".")[2], license=entry.license)
+    state = convert_state_dict(checkpoint, source=entry.source.converter)[1]
+    tag = hub_id.rpartition(".")[2]
+    repo = timm_hub_repo(tmp_path / hub_id, state, tag=tag, license=entry.license, arch=entry.arch)
     asked = []
 
     def download_hub_repo(repo_id: str, *, revision: str | None = None) -> Path:

@@ -51,13 +51,15 @@ def test_entries_on_timms_hub_are_the_files_timms_pretrained_cfgs_name() -> None
     """An entry that loads from timm's repo instead of its source must be the file timm's cfg made that repo from,
     for that architecture; its own preprocessing (its source's) is kept."""
     on_timm = [entry for entry in ZOO.values() if entry.published_by_timm]
-    assert {entry.method for entry in on_timm} == {"dino", "mae", "swav"} and len(on_timm) == 10
+    assert {entry.method for entry in on_timm} == {"dino", "dinov2", "mae", "swav"} and len(on_timm) == 18
+    # timm's crops: 0.9 for the ViTs, its torchvision-v2 0.965 for SEER's RegNets, none of DINOv2's 518 px; the
+    # sources' own is 0.875.
+    timm_crops = {".seer": 0.965, ".lvd142m": 1.0}
     for entry in on_timm:
         cfg = timm.models.get_pretrained_cfg(entry.hub_id.removeprefix("timm/"))
         assert entry.hub_id.removeprefix("timm/").partition(".")[0] == entry.arch, entry.name
         assert cfg.hf_hub_id in ("timm/", entry.hub_id) and cfg.url == entry.source.url, entry.name
-        # timm's crops: 0.9 for the ViTs, its torchvision-v2 0.965 for SEER's RegNets; the sources' own is 0.875.
-        timm_crop = 0.965 if entry.hub_id.endswith(".seer") else 0.9
+        timm_crop = timm_crops.get(entry.hub_id[entry.hub_id.rindex(".") :], 0.9)
         assert (cfg.crop_pct, entry.preprocessing.crop_pct) == (timm_crop, 0.875), entry.name
 
 
@@ -73,6 +75,27 @@ def test_mae_entries_pool_as_maes_linear_probe() -> None:
             model = timm.create_model(entry.arch, num_classes=0)
         assert (model.global_pool, type(model.fc_norm).__name__, entry.model_args) == ("token", "Identity", {})
         assert (entry.preprocessing.interpolation, entry.preprocessing.crop_pct) == ("bicubic", 0.875), entry.name
+
+
+def test_dinov2_entries_pool_as_dinov2s_knn_and_take_its_224_px_on_timms_518_px_architectures() -> None:
+    """DINOv2's k-NN reads the class token after the final norm (eval/knn.py:258), timm's default for these
+    architectures; timm builds them for 518 px, the grid of the files' position embedding, and the entries'
+    224 px (data/transforms.py:77-91) passes only with dynamic_img_size."""
+    import torch
+
+    dinov2 = [entry for entry in ZOO.values() if entry.method == "dinov2"]
+    assert len(dinov2) == 8 and {entry.source.converter for entry in dinov2} == {"dinov2"}
+    image = torch.zeros(1, 3, 224, 224)
+    for entry in dinov2:
+        with torch.device("meta"):
+            model = timm.create_model(entry.arch, num_classes=0)
+            assert (model.global_pool, type(model.fc_norm).__name__) == ("token", "Identity"), entry.name
+            assert model.patch_embed.img_size == (518, 518) and entry.preprocessing.input_size == (3, 224, 224)
+            assert entry.model_args == {"dynamic_img_size": True}, entry.name
+        if entry.arch.startswith("vit_small"):
+            model = timm.create_model(entry.arch, num_classes=0, **entry.model_args).eval()
+            with torch.no_grad():
+                assert model(image).shape == (1, 384), entry.name
 
 
 def test_each_entrys_results_on_a_dataset_have_one_source() -> None:
