@@ -179,7 +179,7 @@ def _ijepa_predictor(embed_dim: int, num_patches: int) -> nn.Module:
 
 
 def _adamw_state(net: nn.Module) -> dict[str, Any]:
-    """The state dict of an AdamW that has taken a step on `net` (train.py's optimizer, helper.py:107-150), which
+    """The state dict of an AdamW that has taken a step on `net` (train.py's optimizer, helper.py:142), which
     holds a tensor per parameter."""
     optimizer = torch.optim.AdamW(net.parameters())
     sum(parameter.sum() for parameter in net.parameters()).backward()

@@ -15,7 +15,7 @@ from simsiam_zoo.errors import ConversionError, listed
 from ._common import Converter, StateDict, strip_prefix
 from ._vit import finalize_vit, has_gap_vit
 
-# The target encoder (the EMA of the context encoder, train.py:332-337) is the one the I-JEPA paper evaluates
+# The target encoder (the EMA of the context encoder, train.py:332-336) is the one the I-JEPA paper evaluates
 # (arXiv:2301.08243); timm's checkpoint_filter_fn reads `encoder`, the context encoder, instead
 # (timm/models/vision_transformer.py:1408-1411@v1.0.16). Without DDP's prefix too, as a single-process save has it.
 _PREFIXES = ("target_encoder.module.", "target_encoder.")

@@ -40,6 +40,8 @@ from tests.checkpoints import (
     BEIT_TEST_ARGS,
     CONVNEXTV2_TEST,
     CONVNEXTV2_TEST_ARCH,
+    IJEPA_TEST_ARCH,
+    IJEPA_TEST_ARGS,
     LIGHTLY_IBOT_ARGS,
     MOCOV3_TEST_ARGS,
     SWIN_TEST,
@@ -53,6 +55,7 @@ from tests.checkpoints import (
     dino_xcit_file,
     ibot_student_file,
     ibot_vit_file,
+    ijepa_checkpoint,
     lightly_vit_checkpoint,
     mae_vit_file,
     mlp,
@@ -188,6 +191,7 @@ ENTRY_LAYOUTS: dict[str, Callable[[], tuple[Any, nn.Module, dict[str, int]]]] = 
     "swin_base_patch4_window7_224.simmim_mmpretrain_ep800": lambda: mmpretrain_swin_stand_in(),
     "swin_large_patch4_window7_224.simmim_mmpretrain_ep800": lambda: mmpretrain_swin_stand_in(window=10),
     "convnextv2_tiny.spark_mmpretrain_ep800": lambda: mmpretrain_convnext_stand_in(),
+    "vit_huge_patch14_gap_224.ijepa_in1k_ep300": lambda: (*ijepa_checkpoint(), IJEPA_TEST_ARGS),
 }
 # The smallest timm architecture of each layout that is not a class-token ViT's (test_vit), with the model_args
 # that make it smaller still.
@@ -198,6 +202,7 @@ STAND_INS = {
     "mmpretrain_beit": (BEIT_TEST_ARCH, BEIT_TEST_ARGS),
     "mmpretrain_swin": (SWIN_TEST_ARCH, SWIN_TEST),
     "mmpretrain_convnext": (CONVNEXTV2_TEST_ARCH, CONVNEXTV2_TEST),
+    "ijepa_vit": (IJEPA_TEST_ARCH, IJEPA_TEST_ARGS),
 }
 
 
@@ -365,9 +370,9 @@ def test_each_other_layout_downloads_converts_and_loads_in_plain_timm(
     name: str, source_server: SourceServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An entry's original file (DINO's ViT and XCiT backbone files, MoCo v3's checkpoint, MAE's and iBOT's
-    files, lightly's iBOT and LeJEPA and mmpretrain's checkpoints, VICRegL's ConvNeXt), as its source lays it out,
-    fetched from its URL, checked against the published hash and converted: plain timm loads the folder, with the
-    model_args its config carries, and gives the source network's features."""
+    files, lightly's iBOT and LeJEPA and mmpretrain's checkpoints, VICRegL's ConvNeXt, I-JEPA's checkpoint), as its
+    source lays it out, fetched from its URL, checked against the published hash and converted: plain timm loads the
+    folder, with the model_args its config carries, and gives the source network's features."""
     checkpoint, net, model_args = ENTRY_LAYOUTS[name]()
     data = serialise(checkpoint)
     entry = vit_entry(name, data, model_args)
