@@ -10,7 +10,7 @@ from typing import Any
 
 import timm
 import torch
-from timm.models.vision_transformer import VisionTransformer
+from timm.models.vision_transformer import Block, VisionTransformer
 from torch import Tensor, nn
 from torch.nn import functional as F
 from torchvision import models
@@ -78,7 +78,8 @@ def _vit(seed: int, **overrides: Any) -> VisionTransformer:
                 module.bias.normal_(0.0, 0.1)
         for block in net.blocks:
             block.attn.qkv.weight.normal_(0.0, 0.25)
-        net.cls_token.normal_()
+        if net.cls_token is not None:
+            net.cls_token.normal_()
         net.pos_embed.normal_(0.0, 0.5)
     return net.eval()
 
@@ -155,6 +156,98 @@ def mae_vit_file(seed: int = 22) -> tuple[dict[str, Any], VisionTransformer]:
     state = dict(net.state_dict())
     assert set(state) == _dino_layout(TEST_VIT["depth"])  # the encoder of models_mae.py:33-42, in timm's names
     return {"model": state}, net
+
+
+# I-JEPA's encoders at TEST_VIT's size as timm's `_gap_` ViT builds them (vit_base_patch16_gap_224 at this shape).
+IJEPA_TEST_ARCH = "vit_base_patch16_gap_224"
+IJEPA_TEST_ARGS = {"img_size": 160, "embed_dim": 64, "depth": 6, "num_heads": 2, "mlp_ratio": 3}
+
+
+def _ijepa_predictor(embed_dim: int, num_patches: int) -> nn.Module:
+    """ijepa's VisionTransformerPredictor (src/models/vision_transformer.py:220-262@52c1ae9) by its names: its
+    blocks are the encoder's Block, whose names are timm's."""
+    dim = 32
+    predictor = Wrapper(
+        predictor_embed=nn.Linear(embed_dim, dim),
+        predictor_blocks=nn.ModuleList([Block(dim, 2, qkv_bias=True) for _ in range(2)]),
+        predictor_norm=nn.LayerNorm(dim, eps=1e-6),
+        predictor_proj=nn.Linear(dim, embed_dim),
+    )
+    predictor.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
+    predictor.predictor_pos_embed = nn.Parameter(torch.zeros(1, num_patches, dim), requires_grad=False)
+    return predictor
+
+
+def _adamw_state(net: nn.Module) -> dict[str, Any]:
+    """The state dict of an AdamW that has taken a step on `net` (train.py's optimizer, helper.py:142), which
+    holds a tensor per parameter."""
+    optimizer = torch.optim.AdamW(net.parameters())
+    sum(parameter.sum() for parameter in net.parameters()).backward()
+    optimizer.step()
+    return optimizer.state_dict()
+
+
+def ijepa_checkpoint(seed: int = 45) -> tuple[dict[str, Any], nn.Module]:
+    """A checkpoint as I-JEPA's save_checkpoint writes it (src/train.py:248-260@52c1ae9): context encoder, predictor
+    and target encoder, each DDP-wrapped (train.py:221-223), beside the optimizer's state, the scaler's (bf16 runs:
+    GradScaler's numbers) and the run's numbers; and the network I-JEPA evaluates, computed from the target encoder."""
+    target, context = (_vit(s, num_classes=0, class_token=False, global_pool="avg", fc_norm=False) for s in (seed, 0))
+    state = dict(target.state_dict())
+    # The names of ijepa's VisionTransformer (vision_transformer.py:355-374): DINO's without a class token.
+    assert set(state) == _dino_layout(TEST_VIT["depth"]) - {"cls_token"}
+    predictor = _ijepa_predictor(target.embed_dim, target.patch_embed.num_patches)
+    checkpoint = {
+        "encoder": Wrapper(module=context).state_dict(),
+        "predictor": Wrapper(module=predictor).state_dict(),
+        "target_encoder": {f"module.{key}": value for key, value in state.items()},
+        "opt": _adamw_state(Wrapper(encoder=context, predictor=predictor)),
+        "scaler": {"scale": 65536.0, "growth_factor": 2.0, "backoff_factor": 0.5, "growth_interval": 2000},
+        "epoch": 300,
+        "loss": 0.1,
+        "batch_size": 128,
+        "world_size": 16,
+        "lr": 0.001,
+    }
+    return checkpoint, IjepaEncoder(state, num_heads=TEST_VIT["num_heads"])
+
+
+class IjepaEncoder(nn.Module):
+    """I-JEPA's encoder computed from its state dict, written from src/models/vision_transformer.py@52c1ae9:
+    PatchEmbed.forward (:186-189), the same grid's pos_embed added (:411-412), Block.forward (:165-171) with
+    Attention.forward (:138-150) and MLP.forward (:117-123, nn.GELU), LayerNorms of eps 1e-6 (:479-483), the final
+    norm (:422-423); then the mean of the patch tokens, as the paper's evaluation pools them. `forward_features` and
+    `forward_head` as vit_features reads."""
+
+    def __init__(self, state: dict[str, Tensor], num_heads: int) -> None:
+        super().__init__()
+        self.state, self.num_heads = state, num_heads
+
+    def _norm(self, name: str, x: Tensor) -> Tensor:
+        return F.layer_norm(x, x.shape[-1:], self.state[f"{name}.weight"], self.state[f"{name}.bias"], eps=1e-6)
+
+    def _linear(self, name: str, x: Tensor) -> Tensor:
+        return F.linear(x, self.state[f"{name}.weight"], self.state[f"{name}.bias"])
+
+    def _attention(self, name: str, x: Tensor) -> Tensor:
+        batch, tokens, dim = x.shape
+        qkv = self._linear(f"{name}.qkv", x).reshape(batch, tokens, 3, self.num_heads, dim // self.num_heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)
+        attention = (q @ k.transpose(-2, -1) * (dim // self.num_heads) ** -0.5).softmax(dim=-1)
+        return self._linear(f"{name}.proj", (attention @ v).transpose(1, 2).reshape(batch, tokens, dim))
+
+    def forward_features(self, image: Tensor) -> Tensor:
+        weight = self.state["patch_embed.proj.weight"]
+        x = F.conv2d(image, weight, self.state["patch_embed.proj.bias"], stride=weight.shape[-1])
+        x = x.flatten(2).transpose(1, 2) + self.state["pos_embed"]
+        blocks = sorted({int(key.split(".")[1]) for key in self.state if key.startswith("blocks.")})
+        for block in (f"blocks.{index}" for index in blocks):
+            x = x + self._attention(f"{block}.attn", self._norm(f"{block}.norm1", x))
+            hidden = F.gelu(self._linear(f"{block}.mlp.fc1", self._norm(f"{block}.norm2", x)))
+            x = x + self._linear(f"{block}.mlp.fc2", hidden)
+        return self._norm("norm", x)
+
+    def forward_head(self, x: Tensor, pre_logits: bool = True) -> Tensor:
+        return x.mean(dim=1)
 
 
 def ibot_vit_file(seed: int = 28) -> tuple[dict[str, Any], VisionTransformer]:

@@ -35,6 +35,8 @@ from tests.checkpoints import (
     CONVNEXTV2_TEST,
     CONVNEXTV2_TEST_ARCH,
     DINOV2_TEST,
+    IJEPA_TEST_ARCH,
+    IJEPA_TEST_ARGS,
     LIGHTLY_IBOT_ARGS,
     MOCOV3_TEST_ARGS,
     SWIN_TEST,
@@ -50,6 +52,7 @@ from tests.checkpoints import (
     dinov2_vit_file,
     ibot_student_file,
     ibot_vit_file,
+    ijepa_checkpoint,
     lightly_vit_checkpoint,
     mae_vit_file,
     mlp,
@@ -484,6 +487,29 @@ def test_mocov3_vit_small_is_not_timms_with_its_default_heads(tmp_path: Path) ->
     model.load_state_dict(convert_state_dict(checkpoint)[1], strict=True)
     with torch.no_grad():
         assert not torch.allclose(model(VIT_IMAGE), vit_features(base, VIT_IMAGE), atol=1e-3)
+
+
+def test_ijepa_keeps_the_target_encoder_without_a_class_token(tmp_path: Path) -> None:
+    """timm's `_gap_` ViT holding the converted target encoder gives the features of I-JEPA's network (the mean
+    of its normed patch tokens); everything else of the checkpoint is left out: context encoder, predictor and the
+    optimizer's state."""
+    checkpoint, net = ijepa_checkpoint()
+    assert _check_vit(tmp_path, checkpoint, net, "ijepa_vit", IJEPA_TEST_ARCH, **IJEPA_TEST_ARGS) == set()
+    flat = flatten_checkpoint(checkpoint)
+    kept = {f"target_encoder.module.{key}" for key in convert_state_dict(flat)[1]}
+    assert {key.split(".")[0] for key in set(flat) - kept} == {"encoder", "predictor", "opt"}
+    assert not any(key.startswith("target_encoder.") for key in set(flat) - kept)
+
+
+def test_ijepa_refuses_a_class_token_and_names_where_it_looked() -> None:
+    checkpoint, _ = ijepa_checkpoint()
+    extra = {**flatten_checkpoint(checkpoint), "target_encoder.module.foo": torch.zeros(1)}
+    with pytest.raises(ConversionError, match="^ijepa_vit: not a timm ViT backbone without a class token; .*: foo$"):
+        convert_state_dict(extra)
+    state, _ = dino_vit_file()  # a class-token ViT: no I-JEPA encoder, and detected as timm_vit's
+    with pytest.raises(ConversionError, match="^ijepa_vit: no ViT without a class token under target_encoder.module. "):
+        convert_state_dict({f"target_encoder.module.{k}": v for k, v in state.items()}, source="ijepa_vit")
+    assert detect_format(state) == "timm_vit"
 
 
 def test_a_vit_with_other_modules_is_refused(tmp_path: Path) -> None:
@@ -921,6 +947,7 @@ def test_every_converter_is_registered() -> None:
         "mmpretrain_swin",
         "mmpretrain_convnext",
         "dinov2",
+        "ijepa_vit",
     }
     assert all(name == converter.name and converter.description for name, converter in CONVERTERS.items())
 

@@ -4,8 +4,9 @@ Every converter is a pure function from a flat state dict to a backbone state di
 into `timm.create_model(arch, num_classes=0)` (with an entry's `model_args`), no classifier or heads (but the norm
 of the pooled features a ConvNeXt V2's head keeps at num_classes=0), fp32 tensors: for ResNets torchvision names with
 `num_batches_tracked` present (`_common`), for vision transformers timm's class-token ViT names (`_vit`; DINOv2's
-register tokens as timm's `reg_token` and ViT-g's SwiGLU as timm's packed `mlp.fc1` / `mlp.fc2`: `dinov2`), timm's
-Beit names with a relative position bias table in every block (`mmpretrain_beit`) or timm's XCiT names (`xcit`), for
+register tokens as timm's `reg_token` and ViT-g's SwiGLU as timm's packed `mlp.fc1` / `mlp.fc2`: `dinov2`), the same
+without a class token for I-JEPA's encoders (`ijepa_vit`: timm's `_gap_` ViTs), timm's Beit
+names with a relative position bias table in every block (`mmpretrain_beit`) or timm's XCiT names (`xcit`), for
 ConvNeXts timm's ConvNeXt names (`vicregl_convnext`) or timm's ConvNeXt V2 names (`mmpretrain_convnext`), for RegNets
 timm's RegNet names (`vissl_regnet`), for Swin Transformers timm's SwinTransformer names (`mmpretrain_swin`).
 """
@@ -23,6 +24,7 @@ from . import (
     barlowtwins_vicreg,
     dino,
     dinov2,
+    ijepa_vit,
     lightly,
     lightly_vit,
     mmpretrain_beit,
@@ -81,6 +83,7 @@ CONVERTERS: dict[str, Converter] = {
         mmpretrain_swin,
         mmpretrain_convnext,
         dinov2,
+        ijepa_vit,
     )
 }
 

@@ -25,6 +25,7 @@ _ORIGINS = {
     "dino": ("the official DINO release", "https://github.com/facebookresearch/dino"),
     "dinov2": ("the official DINOv2 release", "https://github.com/facebookresearch/dinov2"),
     "mae": ("the official MAE release", "https://github.com/facebookresearch/mae"),
+    "ijepa": ("the official I-JEPA release", "https://github.com/facebookresearch/ijepa"),
     "ibot": ("the official iBOT release", "https://github.com/bytedance/ibot"),
     "swav": ("the official SwAV / DeepCluster-v2 / SeLa-v2 release", "https://github.com/facebookresearch/swav"),
     "barlowtwins": ("the official Barlow Twins release", "https://github.com/facebookresearch/barlowtwins"),
@@ -305,6 +306,9 @@ _ARCH_TITLES = {
     "vit_base_patch8_224": "ViT-B/8",
     "vit_large_patch16_224": "ViT-L/16",
     "vit_huge_patch14_224": "ViT-H/14",
+    "vit_huge_patch14_gap_224": "ViT-H/14 (no class token)",
+    "vit_huge_patch16_gap_448": "ViT-H/16 at 448 px (no class token)",
+    "vit_giant_patch16_gap_224": "ViT-g/16 (no class token)",
     "beit_base_patch16_224": "BEiT-B/16",
     "xcit_small_12_p16_224": "XCiT-S12/16",
     "xcit_small_12_p8_224": "XCiT-S12/8",
@@ -1057,6 +1061,45 @@ def _mae_vit(arch: str, size: str, md5: str, linear: float, paper_linear: float,
         "probe. Fine-tuning instead averages the patch tokens through a new fc_norm (--global_pool, FINETUNE.md:131; "
         "models_vit.py:27-32, 46-48). The linear number is the PT/GPU code's on these files; the paper's (TF/TPU) is "
         f"{paper_linear:g} (FINETUNE.md:167-171).",
+    ).entry()
+
+
+_IJEPA_README = "https://github.com/facebookresearch/ijepa/blob/52c1ae95d05f743e000e8f10a1f3a79b10cff048/README.md"
+
+
+def _ijepa_vit(arch: str, pretrain: str, epochs: int, file: str, lines: str, note: str) -> ZooEntry:
+    """An I-JEPA pre-training checkpoint of the README's pretrained-models table (`lines`): its target encoder,
+    converted by ijepa_vit; `pretrain` the dataset's tag (in1k, in22k), `note` what this run's own lines state."""
+    size = int(arch.rsplit("_", 1)[1])
+    return _Release(
+        arch,
+        f"ijepa_{pretrain}_ep{epochs}",
+        method="ijepa",
+        origin="ijepa",
+        url=f"{_FB}/ijepa/{file}",
+        converter="ijepa_vit",
+        license=_NC,
+        epochs=epochs,
+        batch=2048 if (arch, pretrain) == ("vit_huge_patch14_gap_224", "in1k") else None,
+        linear=None,
+        results_source=(
+            f"the I-JEPA README's pretrained-models table (README.md:{lines})",
+            _line_anchor(_IJEPA_README, lines),
+        ),
+        # No evaluation transform is published: torchvision's Resize / CenterCrop at 0.875, bilinear as the
+        # pre-training's RandomResizedCrop (src/transforms.py:42), its ImageNet mean and std (:26-27, 50).
+        preprocessing=Preprocessing(input_size=(3, size, size), interpolation="bilinear", crop_pct=0.875),
+        pretrain_dataset="imagenet-22k" if pretrain == "in22k" else "imagenet-1k",
+        note=f"{note} The checkpoint holds context encoder, predictor and target encoder (src/train.py:248-260); "
+        "the target encoder (the context encoder's EMA, train.py:332-336) is kept, as the I-JEPA paper evaluates "
+        "it (arXiv:2301.08243), where timm's checkpoint_filter_fn reads the context encoder `encoder` from the same "
+        "url (timm/models/vision_transformer.py:1408-1411@v1.0.16). Its network (src/models/vision_transformer.py:"
+        "329-425) has no class token and a fixed sin-cos pos_embed of the patches, and normalises every token last: "
+        "timm's _gap_ ViT, whose features are the mean of those normed patch tokens (global_pool 'avg', no fc_norm). "
+        "timm's cfg names this url with hf_hub_id commented out: timm publishes no Hub copy, so the entry converts "
+        "the original. The README shows its results only as images, and the repository has no evaluation code, so "
+        "no number is given here and the evaluation transform is not stated (the entry's is torchvision's "
+        "Resize / CenterCrop at 0.875, bilinear, at the network's resolution).",
     ).entry()
 
 
@@ -2401,6 +2444,46 @@ _ENTRIES = (
     _mae_vit("vit_base_patch16_224", "base", "8cad7c", 67.8, 68.0, 83.6),
     _mae_vit("vit_large_patch16_224", "large", "b8b06e", 76.0, 75.8, 85.9),
     _mae_vit("vit_huge_patch14_224", "huge", "9bdbb0", 77.2, 76.6, 86.9),
+    # facebookresearch/ijepa: the README's pretrained models (README.md:49-88@52c1ae9), their configs' epochs.
+    _ijepa_vit(
+        "vit_huge_patch14_gap_224",
+        "in1k",
+        300,
+        "IN1K-vit.h.14-300e.pth.tar",
+        "49-58",
+        "ViT-H/14 at 224 px, 300 epochs (configs/in1k_vith14_ep300.yaml:45); batch 2048 is README.md:120's effective "
+        "batch for this config (16 GPUs of its per-GPU 128, :2).",
+    ),
+    _ijepa_vit(
+        "vit_huge_patch16_gap_448",
+        "in1k",
+        300,
+        "IN1K-vit.h.16-448px-300e.pth.tar",
+        "59-68",
+        "ViT-H/16 at 448 px, 300 epochs (configs/in1k_vith16-448_ep300.yaml:7, 45); the config's per-GPU batch is 16 "
+        "(:2) and the number of GPUs is not stated, so the batch is left empty (its log folder's name says bs.2048, "
+        ":16).",
+    ),
+    _ijepa_vit(
+        "vit_huge_patch14_gap_224",
+        "in22k",
+        66,
+        "IN22K-vit.h.14-900e.pth.tar",
+        "69-78",
+        "ViT-H/14 on ImageNet-22k, 66 epochs (the README's table and configs/in22k_vith14_ep66.yaml:49; the file's "
+        "name says 900e); the config's per-GPU batch is 32 (:6) and the number of GPUs is not stated, so the batch "
+        "is left empty (its log folder's name says bs.2048, :20).",
+    ),
+    _ijepa_vit(
+        "vit_giant_patch16_gap_224",
+        "in22k",
+        44,
+        "IN22K-vit.g.16-600e.pth.tar",
+        "79-88",
+        "ViT-g/16 on ImageNet-22k, 44 epochs (the README's table and configs/in22k_vitg16_ep44.yaml:49; the file's "
+        "name says 600e); the config's per-GPU batch is 16 (:6) and the number of GPUs is not stated, so the batch "
+        "is left empty (its log folder's name says bs.2048, :20).",
+    ),
     # Supervised references (torchvision), to compare the self-supervised ones with.
     _ResNet(
         "supervised_tv_in1k",

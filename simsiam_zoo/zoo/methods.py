@@ -257,6 +257,19 @@ METHODS = {
             "2511.08544",
         ),
     ),
+    # As the I-JEPA README cites it (README.md:149-154@52c1ae9), an arXiv preprint there.
+    "ijepa": Method(
+        "I-JEPA",
+        Paper(
+            "assran2023self",
+            "Self-Supervised Learning from Images with a Joint-Embedding Predictive Architecture",
+            "Assran, Mahmoud and Duval, Quentin and Misra, Ishan and Bojanowski, Piotr and Vincent, Pascal and "
+            "Rabbat, Michael and LeCun, Yann and Ballas, Nicolas",
+            "arXiv",
+            2023,
+            "2301.08243",
+        ),
+    ),
     "swav": Method("SwAV", _SWAV),
     "deepclusterv2": Method("DeepCluster-v2", _SWAV),  # introduced in the SwAV paper
     "selav2": Method("SeLa-v2", _SWAV),  # introduced in the SwAV paper

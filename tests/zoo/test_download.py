@@ -41,6 +41,8 @@ from tests.checkpoints import (
     CONVNEXTV2_TEST,
     CONVNEXTV2_TEST_ARCH,
     DINOV2_TEST,
+    IJEPA_TEST_ARCH,
+    IJEPA_TEST_ARGS,
     LIGHTLY_IBOT_ARGS,
     MOCOV3_TEST_ARGS,
     SWIN_TEST,
@@ -56,6 +58,7 @@ from tests.checkpoints import (
     dinov2_vit_file,
     ibot_student_file,
     ibot_vit_file,
+    ijepa_checkpoint,
     lightly_vit_checkpoint,
     mae_vit_file,
     mlp,
@@ -195,6 +198,7 @@ ENTRY_LAYOUTS: dict[str, Callable[[], tuple[Any, nn.Module, dict[str, int]]]] = 
     "vit_small_patch14_reg4_dinov2.dinov2_lvd142m": lambda: dinov2_stand_in(swiglu=False, registers=4),
     "vit_giant_patch14_dinov2.dinov2_lvd142m": lambda: dinov2_stand_in(swiglu=True, registers=0),
     "vit_giant_patch14_reg4_dinov2.dinov2_lvd142m": lambda: dinov2_stand_in(swiglu=True, registers=4),
+    "vit_huge_patch14_gap_224.ijepa_in1k_ep300": lambda: (*ijepa_checkpoint(), IJEPA_TEST_ARGS),
 }
 # The smallest timm architecture of each layout that is not a class-token ViT's (test_vit), with the model_args
 # that make it smaller still.
@@ -208,6 +212,7 @@ STAND_INS = {
     # DINOv2's: the entry's own architecture (with or without registers and SwiGLU), shrunk, with the entries'
     # dynamic_img_size.
     "dinov2": (None, {**DINOV2_TEST, "dynamic_img_size": True}),
+    "ijepa_vit": (IJEPA_TEST_ARCH, IJEPA_TEST_ARGS),
 }
 
 
@@ -383,9 +388,9 @@ def test_each_other_layout_downloads_converts_and_loads_in_plain_timm(
     name: str, source_server: SourceServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An entry's original file (DINO's ViT and XCiT backbone files, MoCo v3's checkpoint, MAE's and iBOT's
-    files, lightly's iBOT and LeJEPA and mmpretrain's checkpoints, VICRegL's ConvNeXt), as its source lays it out,
-    fetched from its URL, checked against the published hash and converted: plain timm loads the folder, with the
-    model_args its config carries, and gives the source network's features."""
+    files, lightly's iBOT and LeJEPA and mmpretrain's checkpoints, VICRegL's ConvNeXt, I-JEPA's checkpoint), as its
+    source lays it out, fetched from its URL, checked against the published hash and converted: plain timm loads the
+    folder, with the model_args its config carries, and gives the source network's features."""
     checkpoint, net, model_args = ENTRY_LAYOUTS[name]()
     data = serialise(checkpoint)
     entry = vit_entry(name, data, model_args)

@@ -98,6 +98,40 @@ def test_dinov2_entries_pool_as_dinov2s_knn_and_take_its_224_px_on_timms_518_px_
                 assert model(image).shape == (1, 384), entry.name
 
 
+# I-JEPA's encoders (src/models/vision_transformer.py:479-490@52c1ae9, vit_huge / vit_giant): embed dim, depth,
+# heads and MLP width (int(dim * mlp_ratio), :162), with each release's patch size and resolution (README.md:49-88).
+_IJEPA_ENCODERS = {
+    "vit_huge_patch14_gap_224": (1280, 32, 16, int(1280 * 4), 14, 224),
+    "vit_huge_patch16_gap_448": (1280, 32, 16, int(1280 * 4), 16, 448),
+    "vit_giant_patch16_gap_224": (1408, 40, 16, int(1408 * (48 / 11)), 16, 224),
+}
+
+
+def test_ijepa_entries_are_timms_gap_vits_of_ijepas_encoder_shapes() -> None:
+    """The tests' small stand-in cannot check the real sizes: timm's architecture of each entry, as it builds it by
+    default, must be I-JEPA's encoder, without class token, pooling the mean of the normed patch tokens."""
+    import torch
+
+    ijepa = [entry for entry in ZOO.values() if entry.method == "ijepa"]
+    assert sorted({entry.arch for entry in ijepa}) == sorted(_IJEPA_ENCODERS) and len(ijepa) == 4
+    for entry in ijepa:
+        with torch.device("meta"):
+            model = timm.create_model(entry.arch, num_classes=0)
+        dim, depth, heads, hidden, patch, size = _IJEPA_ENCODERS[entry.arch]
+        shape = (model.embed_dim, len(model.blocks), model.blocks[0].attn.num_heads)
+        assert shape + (model.blocks[0].mlp.fc1.out_features, model.patch_embed.patch_size[0]) == (
+            dim,
+            depth,
+            heads,
+            hidden,
+            patch,
+        ), entry.name
+        assert model.cls_token is None and model.pos_embed.shape[1] == (size // patch) ** 2, entry.name
+        pooling = (model.global_pool, type(model.norm).__name__, type(model.fc_norm).__name__)
+        assert pooling == ("avg", "LayerNorm", "Identity") and entry.model_args == {}, entry.name
+        assert entry.preprocessing.input_size == (3, size, size) and not entry.published_by_timm, entry.name
+
+
 def test_each_entrys_results_on_a_dataset_have_one_source() -> None:
     """A card's model-index keeps one source per dataset (hub/cards.py model_index)."""
     for entry in ZOO.values():
