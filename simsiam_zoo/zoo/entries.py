@@ -1092,7 +1092,8 @@ def _ijepa_vit(arch: str, pretrain: str, epochs: int, file: str, lines: str, not
         pretrain_dataset="imagenet-22k" if pretrain == "in22k" else "imagenet-1k",
         note=f"{note} The checkpoint holds context encoder, predictor and target encoder (src/train.py:248-260); "
         "the target encoder (the context encoder's EMA, train.py:332-336) is kept, as the I-JEPA paper evaluates "
-        "it (arXiv:2301.08243), where timm's checkpoint_filter_fn reads the context encoder `encoder` from the same "
+        "it (arXiv:2301.08243, appendix A.1: the target encoder for evaluation, its output average-pooled), where "
+        "timm's checkpoint_filter_fn reads the context encoder `encoder` from the same "
         "url (timm/models/vision_transformer.py:1408-1411@v1.0.16). Its network (src/models/vision_transformer.py:"
         "329-425) has no class token and a fixed sin-cos pos_embed of the patches, and normalises every token last: "
         "timm's _gap_ ViT, whose features are the mean of those normed patch tokens (global_pool 'avg', no fc_norm). "
