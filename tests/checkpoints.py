@@ -211,12 +211,9 @@ def ijepa_checkpoint(seed: int = 45) -> tuple[dict[str, Any], nn.Module]:
     return checkpoint, IjepaEncoder(state, num_heads=TEST_VIT["num_heads"])
 
 
-class IjepaEncoder(nn.Module):
-    """I-JEPA's encoder computed from its state dict, written from src/models/vision_transformer.py@52c1ae9:
-    PatchEmbed.forward (:186-189), the same grid's pos_embed added (:411-412), Block.forward (:165-171) with
-    Attention.forward (:138-150) and MLP.forward (:117-123, nn.GELU), LayerNorms of eps 1e-6 (:479-483), the final
-    norm (:422-423); then the mean of the patch tokens, as the paper's evaluation pools them. `forward_features` and
-    `forward_head` as vit_features reads."""
+class StateVit(nn.Module):
+    """A ViT's modules computed from a state dict in timm's names, for the written-out upstream networks below: their
+    LayerNorms (eps 1e-6), Linears and multi-head self-attention over `qkv` (q, k, v, then heads) and `proj`."""
 
     def __init__(self, state: dict[str, Tensor], num_heads: int) -> None:
         super().__init__()
@@ -234,6 +231,14 @@ class IjepaEncoder(nn.Module):
         q, k, v = qkv.permute(2, 0, 3, 1, 4)
         attention = (q @ k.transpose(-2, -1) * (dim // self.num_heads) ** -0.5).softmax(dim=-1)
         return self._linear(f"{name}.proj", (attention @ v).transpose(1, 2).reshape(batch, tokens, dim))
+
+
+class IjepaEncoder(StateVit):
+    """I-JEPA's encoder computed from its state dict, written from src/models/vision_transformer.py@52c1ae9:
+    PatchEmbed.forward (:186-189), the same grid's pos_embed added (:411-412), Block.forward (:165-171) with
+    Attention.forward (:138-150) and MLP.forward (:117-123, nn.GELU), LayerNorms of eps 1e-6 (:479-483), the final
+    norm (:422-423); then the mean of the patch tokens, as the paper's evaluation pools them. `forward_features` and
+    `forward_head` as vit_features reads."""
 
     def forward_features(self, image: Tensor) -> Tensor:
         weight = self.state["patch_embed.proj.weight"]
@@ -939,31 +944,13 @@ def dinov2_vit_file(seed: int = 41, *, swiglu: bool = False, registers: int = 0)
     return state
 
 
-class Dinov2Vit(nn.Module):
+class Dinov2Vit(StateVit):
     """DINOv2's DinoVisionTransformer computed from its state dict, written from its definitions (@b8931f7:
     models/vision_transformer.py interpolate_pos_encoding :180-212, prepare_tokens_with_masks :214-233,
     forward_features :255-271; layers/block.py Block.forward :89-114; layers/attention.py Attention :69-79;
     layers/mlp.py :34-40; layers/swiglu_ffn.py :30-34), resampling its position embedding on square images of another
     grid as the hub loader sets it up (hub/backbones.py:27-28; with registers :106-108); `forward_head` gives the
     class token after `norm`, its forward's output (:325-330)."""
-
-    def __init__(self, state: dict[str, Tensor], num_heads: int) -> None:
-        super().__init__()
-        self.state = state
-        self.num_heads = num_heads
-
-    def _norm(self, name: str, x: Tensor) -> Tensor:
-        return F.layer_norm(x, x.shape[-1:], self.state[f"{name}.weight"], self.state[f"{name}.bias"], eps=1e-6)
-
-    def _linear(self, name: str, x: Tensor) -> Tensor:
-        return F.linear(x, self.state[f"{name}.weight"], self.state[f"{name}.bias"])
-
-    def _attention(self, name: str, x: Tensor) -> Tensor:
-        batch, tokens, channels = x.shape
-        qkv = self._linear(f"{name}.qkv", x).reshape(batch, tokens, 3, self.num_heads, channels // self.num_heads)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(batch, tokens, channels)
-        return self._linear(f"{name}.proj", out)
 
     def _ffn(self, name: str, x: Tensor) -> Tensor:
         if f"{name}.w12.weight" in self.state:
