@@ -334,10 +334,11 @@ _MMPRETRAIN_RENAMES = (
 )
 
 
-def _mmpretrain_names(state: dict[str, Tensor]) -> dict[str, Tensor]:
+def _upstream_names(state: dict[str, Tensor], renames: tuple[tuple[str, str], ...]) -> dict[str, Tensor]:
+    """`state` under its source's names: each (timm's prefix pattern, upstream's) of `renames` applied in turn."""
     renamed = {}
     for key, value in state.items():
-        for pattern, upstream in _MMPRETRAIN_RENAMES:
+        for pattern, upstream in renames:
             key = re.sub(f"^{pattern}", upstream, key)
         renamed[key] = value
     return renamed
@@ -363,7 +364,7 @@ def mmpretrain_vit_checkpoint(method: str = "mocov3", seed: int = 33) -> tuple[d
     net = _vit(seed, num_classes=0, **(MOCOV3_TEST_ARGS if method == "mocov3" else {}))
     if method != "maskfeat":  # MaskFeatViT's pos_embed is learnt (selfsup/maskfeat.py:236-243)
         net.pos_embed = nn.Parameter(sincos_pos_embed(net), requires_grad=False)
-    backbone = _mmpretrain_names(net.state_dict())
+    backbone = _upstream_names(net.state_dict(), _MMPRETRAIN_RENAMES)
     assert set(backbone) == _mmpretrain_layout(TEST_VIT["depth"])
     state = {f"backbone.{key}": value for key, value in backbone.items()}
     if method == "mocov3":
@@ -448,7 +449,7 @@ def mmpretrain_beit_checkpoint(seed: int = 38) -> tuple[dict[str, Any], nn.Modul
     BEiTV1Head's `head.cls_head` (heads/beitv1_head.py:34) and the DALL-E encoder `target_generator` (w / b
     parameters, selfsup/cae.py:22-60, 134-175). Returns it and that Beit."""
     net = _shared_bias_beit(seed)
-    backbone = _mmpretrain_names(net.state_dict())
+    backbone = _upstream_names(net.state_dict(), _MMPRETRAIN_RENAMES)
     # A persistent buffer of mmpretrain's (backbones/beit.py:80-81) that recent timm leaves out of its state dict.
     index = timm.models.beit.gen_relative_position_index(net.patch_embed.grid_size)
     backbone.setdefault("rel_pos_bias.relative_position_index", index)
@@ -506,12 +507,7 @@ def vicregl_convnext_file(net: nn.Module) -> dict[str, Tensor]:
         (r"stages\.(\d)\.blocks\.(\d+)\.mlp\.fc(\d)\.", r"stages.\1.\2.pwconv\3."),
         (r"norm_pre\.", "norm."),
     )
-    state = {}
-    for key, value in net.state_dict().items():
-        for pattern, upstream in renames:
-            key = re.sub(f"^{pattern}", upstream, key)
-        state[key] = value
-    return state
+    return _upstream_names(net.state_dict(), renames)
 
 
 def randomise_convnext(net: nn.Module, seed: int) -> nn.Module:
