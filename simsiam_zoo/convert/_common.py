@@ -35,9 +35,12 @@ def unexpected_keys(keys: Iterable[str]) -> list[str]:
     return [key for key in keys if not _BACKBONE_KEY.fullmatch(key)]
 
 
-def find_prefix(state_dict: StateDict, prefixes: Iterable[str], anchor: str = "conv1.weight") -> str | None:
-    """The first prefix under which `anchor` exists, matched exactly."""
-    return next((prefix for prefix in prefixes if prefix + anchor in state_dict), None)
+def find_prefix(
+    state_dict: StateDict, prefixes: Iterable[str], anchor: str | tuple[str, ...] = "conv1.weight"
+) -> str | None:
+    """The first prefix under which `anchor` (or every one of several) exists, matched exactly."""
+    anchors = (anchor,) if isinstance(anchor, str) else anchor
+    return next((prefix for prefix in prefixes if all(prefix + key in state_dict for key in anchors)), None)
 
 
 def strip_prefix(state_dict: StateDict, prefix: str) -> dict[str, Tensor]:

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from simsiam_zoo.errors import ConversionError, listed
 
-from ._common import StateDict, checked_backbone, strip_prefix
+from ._common import StateDict, checked_backbone, find_prefix, strip_prefix
 
 _AFFINE = r"(?:weight|bias)"
 # timm's (and DINO's, and MoCo v3's timm 0.4.9) names, with timm's layer scale where the network has one (lightly's
@@ -41,7 +41,7 @@ def has_gap_vit(state_dict: StateDict, prefix: str = "") -> bool:
 
 def vit_prefix(state_dict: StateDict, prefixes: tuple[str, ...]) -> str | None:
     """The first of `prefixes` under which `state_dict` holds a ViT."""
-    return next((prefix for prefix in prefixes if has_vit(state_dict, prefix)), None)
+    return find_prefix(state_dict, prefixes, anchor=REQUIRED[:4])
 
 
 def vit_under(state_dict: StateDict, prefixes: tuple[str, ...], *, where: str) -> dict[str, Tensor]:

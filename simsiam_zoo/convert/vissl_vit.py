@@ -9,7 +9,7 @@ from torch import Tensor
 
 from simsiam_zoo.errors import listed
 
-from ._common import ConversionError, Converter, StateDict, strip_prefix
+from ._common import ConversionError, Converter, StateDict, find_prefix, strip_prefix
 from ._vissl import TRUNK_PREFIXES
 from ._vit import finalize_vit
 
@@ -19,7 +19,7 @@ _ANCHORS = ("class_token", "pos_embedding", "blocks.0.attn.qkv.weight")
 
 
 def _trunk_prefix(state_dict: StateDict) -> str | None:
-    return next((p for p in TRUNK_PREFIXES if all(p + anchor in state_dict for anchor in _ANCHORS)), None)
+    return find_prefix(state_dict, TRUNK_PREFIXES, anchor=_ANCHORS)
 
 
 def convert(state_dict: StateDict) -> dict[str, Tensor]:

@@ -16,7 +16,7 @@ import re
 
 from torch import Tensor
 
-from ._common import ConversionError, Converter, StateDict, checked_backbone, strip_prefix
+from ._common import ConversionError, Converter, StateDict, checked_backbone, find_prefix, strip_prefix
 from ._vissl import TRUNK_PREFIXES
 
 _AFFINE = r"(?:weight|bias)"
@@ -38,7 +38,7 @@ _PREFIXES = ("", *TRUNK_PREFIXES)
 
 
 def _prefix(state_dict: StateDict) -> str | None:
-    return next((p for p in _PREFIXES if p + _ANCHOR in state_dict and p + _REQUIRED[1] in state_dict), None)
+    return find_prefix(state_dict, _PREFIXES, anchor=(_ANCHOR, _REQUIRED[1]))
 
 
 def detect(state_dict: StateDict) -> bool:
