@@ -6,6 +6,7 @@ import pytest
 import torch
 from scipy import stats
 from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as F
 
 from simsiam_zoo import augment
 from simsiam_zoo.augment import SimSiamViews
@@ -86,6 +87,17 @@ def test_the_batched_ops_equal_torchvision_functional_ops_with_the_same_paramete
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     difference = (augmentation.finish_batch(crops, params) - per_image).abs() * std
     assert difference.max() <= 6 / 255 and difference.mean() < 2 / 255
+
+
+def test_the_batched_hue_equals_torchvision_on_gray_pixels_and_ties():
+    """Random images almost never hold a gray pixel (hue undefined) or two channels tied at the maximum, where the
+    hue takes torchvision's branch order: these images are made of nothing else, on a few levels."""
+    levels = torch.tensor([0, 0.2, 0.5, 1.0])
+    pixels = torch.cartesian_prod(levels, levels, levels).T.reshape(1, 3, 8, 8)  # every mix, gray and ties included
+    x = pixels.expand(5, -1, -1, -1).contiguous()
+    shifts = torch.tensor([-0.1, -0.05, 0.0, 0.03, 0.1])
+    expected = torch.stack([F.adjust_hue(image, float(shift)) for image, shift in zip(x, shifts, strict=True)])
+    torch.testing.assert_close(augment._hue(x.clone(), shifts), expected, atol=1e-6, rtol=0)
 
 
 def test_the_draws_follow_torchvision_distributions():
