@@ -24,7 +24,7 @@ import torch
 
 from simsiam_zoo.data import FashionMNIST, LabelledSubset
 from simsiam_zoo.demo.run import _calibrate, _Evaluation, images_per_epoch, mean_row
-from simsiam_zoo.demo.settings import DEMO_EPOCHS, EVAL_TEST_IMAGES, EVAL_TRAIN_IMAGES, RANDOM_INIT_DRAWS
+from simsiam_zoo.demo.settings import DEMO_EPOCHS, DEMO_INPUT, EVAL_TEST_IMAGES, EVAL_TRAIN_IMAGES, RANDOM_INIT_DRAWS
 from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.recipe import Recipe, load_recipe
 from simsiam_zoo.train import train
@@ -67,7 +67,7 @@ def option_recipe(changes: dict[str, Any]) -> Recipe:
         {
             "data.knn_train_size": 0,
             "data.knn_test_size": 0,
-            "data.num_workers": 0,
+            **DEMO_INPUT,
             "optim.epochs": DEMO_EPOCHS,
             **changes,
         }

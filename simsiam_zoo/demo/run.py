@@ -31,6 +31,7 @@ from simsiam_zoo.demo.settings import (
     COLLAPSE_SETTINGS,
     COLLAPSE_STEPS,
     DEMO_EPOCHS,
+    DEMO_INPUT,
     DEMO_MODEL,
     EVAL_TEST_IMAGES,
     EVAL_TRAIN_IMAGES,
@@ -284,7 +285,7 @@ def _demo_recipe(*, monitor_bank: int, monitor_queries: int) -> Recipe:
             "data.knn_train_size": monitor_bank,
             "data.knn_test_size": monitor_queries,
             "optim.epochs": DEMO_EPOCHS,
-            "data.num_workers": 0,
+            **DEMO_INPUT,
             "run.log_every_steps": 1,  # the runs are short: every step is a point of the figure
         }
     )

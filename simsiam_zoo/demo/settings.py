@@ -4,6 +4,10 @@ from __future__ import annotations
 
 DEMO_MODEL = "resnet18.simsiam_fashion_mnist_demo"
 DEMO_EPOCHS = 5
+# How the demo's runs feed their steps, on any device: decoding inline (on a CPU, worker processes only take cores
+# from the step) and the augmentation batched on the training device, the CPU included, where it keeps more of the
+# step's rate than the per-image path (README's benchmarks: scripts/bench_pipeline.py measures both).
+DEMO_INPUT = {"data.num_workers": 0, "data.augment_on_device": True}
 # The paper's Fig. 2 experiment in miniature, the same network and augmentation with and without stop-gradient:
 # at the main run's settings the collapse takes one to two epochs (README), so this pair trains a fixed number of
 # steps at settings where it shows within them on any machine (16 px, batch 64, lr 1.0, weight decay 0.02: the
