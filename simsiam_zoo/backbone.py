@@ -84,8 +84,19 @@ def backbone_from_state(
         for k, v in expected.items()
         if k in state and state[k].shape != v.shape
     )
+    # load_state_dict would cast integer weights to float (and float counters to integers) without a word.
+    mistyped = sorted(
+        f"{k} {_dtype(state[k])} where timm has {_dtype(v)}"
+        for k, v in expected.items()
+        if k in state and state[k].is_floating_point() != v.is_floating_point()
+    )
     problems = []
-    for label, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", mismatched)):
+    for label, keys in (
+        ("missing keys", missing),
+        ("unexpected keys", unexpected),
+        ("wrong shapes", mismatched),
+        ("wrong dtypes", mistyped),
+    ):
         if keys:
             shown = listed(keys, limit=8)
             problems.append(f"{label}: {shown}")
@@ -96,6 +107,10 @@ def backbone_from_state(
         raise HubFolderError(f"{where}: weights are not finite (NaN or inf) in {not_finite}")
     model.load_state_dict(state, strict=True)
     return model.eval()
+
+
+def _dtype(tensor: torch.Tensor) -> str:
+    return str(tensor.dtype).removeprefix("torch.")
 
 
 def preprocessing_from_recipe(recipe: Recipe) -> Preprocessing:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import io
 import pickle
+import warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -128,7 +129,10 @@ def read_torch_checkpoint(path: str | Path) -> Any:
     """`torch.load` restricted to tensors, plain containers and `_DATA_GLOBALS`; anything else is refused, never
     run, and the refusal names what the file would have imported. Errors are `ConversionError`s."""
     try:
-        with torch.serialization.safe_globals(_DATA_GLOBALS):
+        # torch warns about what it meets in an odd file (a pickle protocol, sparse or quantized tensors) on stderr;
+        # the file is judged here instead, in the one line of its error.
+        with torch.serialization.safe_globals(_DATA_GLOBALS), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         kind = _kind_of_file(Path(path))
@@ -144,8 +148,9 @@ def read_torch_checkpoint(path: str | Path) -> Any:
             "tensors and plain containers, which could run anything. If you trust its source, re-save its "
             "state_dict elsewhere and convert that."
         ) from exc
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise ConversionError(f"{path}: cannot read torch checkpoint (truncated or corrupt?): {exc}") from exc
+    except Exception as exc:  # a truncated or corrupt file fails anywhere in torch's reader, with any error
+        reason = str(exc).strip() or type(exc).__name__
+        raise ConversionError(f"{path}: cannot read torch checkpoint (truncated or corrupt?): {reason}") from exc
 
 
 def _kind_of_file(path: Path) -> str | None:

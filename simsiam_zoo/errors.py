@@ -17,8 +17,10 @@ EXIT_INTERRUPTED = 130  # as a shell reports a command ended by Ctrl-C (128 + SI
 
 
 def listed(items: Iterable[object], *, limit: int, separator: str = ", ") -> str:
-    """The first `limit` items joined, and how many more: how every message names a long list."""
-    items = [str(item) for item in items]
+    """The first `limit` items joined, and how many more: how every message names a long list. An item with a line
+    break or another control character (a key in someone's checkpoint) is shown quoted, so the message stays one
+    line."""
+    items = [text if text.isprintable() else repr(text) for text in map(str, items)]
     shown = separator.join(items[:limit])
     return shown + (f"{separator}and {len(items) - limit} more" if len(items) > limit else "")
 

@@ -7,9 +7,12 @@ import contextlib
 import json
 import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
+from torch import nn
 
 from simsiam_zoo._io import atomic_directory, atomic_write_text, check_output
 from simsiam_zoo.augment import Preprocessing
@@ -34,7 +37,7 @@ from simsiam_zoo.hub.folder import (
 )
 from simsiam_zoo.hub.publish import check_repo_id
 from simsiam_zoo.recipe import Recipe, recipe_from_dict
-from simsiam_zoo.zoo import Result, ZooEntry, find_entry
+from simsiam_zoo.zoo import ZOO, Result, ZooEntry, find_entry
 from simsiam_zoo.zoo.download import cache_root, cached_folder, check_digests, fetch_original
 
 DEFAULT_ORG = "simsiam-zoo"
@@ -172,13 +175,11 @@ def convert_to_hub(
     arch = arch or (entry.arch if entry else infer_resnet_arch(state, where=str(checkpoint_path)))
     origin = f"`{checkpoint_path.name}`" + (f" (sha256 `{original_sha256}`)" if original_sha256 else "")
     folder = _write_converted(
-        state,
+        _built(state, arch=arch, entry=entry, converter=detected, where=str(checkpoint_path)),
         out_dir,
         name=name,
         entry=entry,
-        arch=arch,
         repo_id=repo_id,
-        where=str(checkpoint_path),
         provenance=f"Converted with `simsiam-zoo convert --from {detected}` from {origin}.",
         inputs=(checkpoint_path,),
         overwrite=overwrite,
@@ -191,13 +192,11 @@ def convert_source_file(entry: ZooEntry, original: Path, *, original_sha256: str
     assert entry.source is not None
     _, state = convert_state_dict(load_checkpoint_file(original), source=entry.source.converter)
     return _write_converted(
-        state,
+        _built(state, arch=entry.arch, entry=entry, converter=entry.source.converter, where=entry.source.url),
         out_dir,
         name=entry.name,
         entry=entry,
-        arch=entry.arch,
         repo_id=None,
-        where=entry.source.url,
         provenance=f"Converted by simsiam-zoo's `{entry.source.converter}` converter from the original file "
         f"{entry.source.url} (sha256 `{original_sha256}`).",
     )
@@ -212,9 +211,11 @@ def fetch_entry(entry: ZooEntry, *, progress: bool = True) -> Path:
     original, digests = fetch_original(entry, progress=progress)
     try:
         convert_source_file(entry, original, original_sha256=digests.sha256, out_dir=folder)
-    except (ConversionError, HubFolderError) as error:  # a file that cannot be used is not kept to be tried again
-        original.unlink()
-        raise type(error)(f"{entry.name}: {error} (the downloaded file was deleted)") from None
+    except Exception as error:  # a file that cannot be used is not kept, or every later call would fail on it again
+        original.unlink(missing_ok=True)
+        if isinstance(error, (ConversionError, HubFolderError)):
+            raise type(error)(f"{entry.name}: {error} (the downloaded file was deleted)") from None
+        raise
     # The hub folder holds the weights and its card the original's sha256: the original is not kept.
     original.unlink()
     with contextlib.suppress(OSError):
@@ -271,33 +272,54 @@ def _check_entry_file(entry: ZooEntry, path: Path, *, name: str) -> str:
     return digests.sha256
 
 
+@dataclass(frozen=True)
+class _Built:
+    """A converted state dict in the timm network it loads into strictly, with the arguments and preprocessing its
+    folder will say."""
+
+    state: dict[str, torch.Tensor]
+    model: nn.Module
+    arch: str
+    model_args: dict[str, Any]
+    preprocessing: Preprocessing
+
+
+def _built(state: dict[str, torch.Tensor], *, arch: str, entry: ZooEntry | None, converter: str, where: str) -> _Built:
+    if entry:
+        model_args = dict(entry.model_args) if entry.arch == arch else {}
+        model = backbone_from_state(arch, state, where=where, model_args=model_args)
+        return _Built(state, model, arch, model_args, entry.preprocessing)
+    # The zoo's entries read by the same converter, into this architecture if there are any.
+    alike = [e for e in ZOO.values() if e.source and e.source.converter == converter]
+    same_arch = [e for e in alike if e.arch == arch]
+    model_args = dict(_agreed([e.model_args for e in same_arch or alike], default={}))
+    model = backbone_from_state(arch, state, where=where, model_args=model_args)
+    native = Preprocessing(input_size=tuple(model.pretrained_cfg["input_size"]))
+    return _Built(state, model, arch, model_args, _agreed([e.preprocessing for e in same_arch], default=native))
+
+
 def _write_converted(
-    state: dict[str, torch.Tensor],
+    built: _Built,
     out_dir: str | Path,
     *,
     name: str,
     entry: ZooEntry | None,
-    arch: str,
     repo_id: str | None,
-    where: str,
     provenance: str,
     inputs: Sequence[str | Path] = (),
     overwrite: bool = False,
 ) -> Path:
-    model_args = entry.model_args if entry and entry.arch == arch else {}
-    model = backbone_from_state(arch, state, where=where, model_args=model_args)
-    preprocessing = entry.preprocessing if entry else Preprocessing()
     license = entry.license if entry else "unknown"
     card = render_card(
         CardFields(
             name=name,
             repo_id=repo_id or (entry.hub_id if entry else f"{DEFAULT_ORG}/{name}"),
-            arch=arch,
-            num_features=model.num_features,
-            summary=entry.summary if entry else f"{arch} backbone converted from another project's checkpoint.",
+            arch=built.arch,
+            num_features=built.model.num_features,
+            summary=entry.summary if entry else f"{built.arch} backbone converted from another project's checkpoint.",
             license=license,
             datasets=[entry.pretrain_dataset if entry else "imagenet-1k"],
-            preprocessing=preprocessing,
+            preprocessing=built.preprocessing,
             recipe_summary=provenance,
             results=entry.results if entry else (),
             method=entry.method if entry else None,
@@ -312,15 +334,26 @@ def _write_converted(
         )
     )
     config = timm_config(
-        model,
-        preprocessing=preprocessing,
+        built.model,
+        preprocessing=built.preprocessing,
         tag=name.partition(".")[2] or name,
         license=license,
         origin_url=entry.source.url if entry and entry.source else None,
         paper_ids=paper_id(entry.method) if entry else None,
-        model_args=model_args,
+        model_args=built.model_args,
     )
-    return write_hub_folder(out_dir, backbone_state=state, config=config, card=card, inputs=inputs, overwrite=overwrite)
+    return write_hub_folder(
+        out_dir, backbone_state=built.state, config=config, card=card, inputs=inputs, overwrite=overwrite
+    )
+
+
+def _agreed(values: list[Any], *, default: Any) -> Any:
+    """For a checkpoint converted under a name of the user's own: what the zoo's entries alike all use (the layout
+    fixes it: MoCo v3's ViT-S has 12 heads, every VICRegL ConvNeXt normalises before pooling, DINOv2's entries
+    evaluate at 224 px), else `default` (no model_args; the standard evaluation transform at the input size timm
+    builds the architecture for)."""
+    distinct = [value for index, value in enumerate(values) if value not in values[:index]]
+    return distinct[0] if len(distinct) == 1 else default
 
 
 def publish_local(folder: str | Path, *, hub_dir: str | Path, repo_id: str) -> Path:

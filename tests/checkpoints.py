@@ -128,14 +128,14 @@ def _moco_mlp(layers: int, in_dim: int, mlp_dim: int, out_dim: int) -> nn.Sequen
     return nn.Sequential(*mlp)
 
 
-def mocov3_vit_checkpoint(seed: int = 21) -> tuple[dict[str, Any], VisionTransformer]:
+def mocov3_vit_checkpoint(seed: int = 21, **shape: Any) -> tuple[dict[str, Any], VisionTransformer]:
     """`main_moco.py` saves `{'epoch', 'arch', 'state_dict': model.state_dict(), 'optimizer', 'scaler'}` of the
     DDP-wrapped MoCo_ViT (builder.py): base and momentum encoders, each a VisionTransformerMoCo whose `head` is the
-    3-layer projector, and the 2-layer predictor. Returns it and the base encoder."""
+    3-layer projector, and the 2-layer predictor. Returns it and the base encoder (`shape`: other than TEST_VIT's)."""
     dim, mlp_dim = 8, 16
 
     def encoder(seed: int) -> VisionTransformer:
-        net = _vit(seed, num_classes=mlp_dim, **MOCOV3_TEST_ARGS)
+        net = _vit(seed, num_classes=mlp_dim, **{**MOCOV3_TEST_ARGS, **shape})
         net.pos_embed = nn.Parameter(sincos_pos_embed(net), requires_grad=False)
         net.head = _moco_mlp(3, net.embed_dim, mlp_dim, dim)
         return net.eval()

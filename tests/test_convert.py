@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import os
 import pickle
 import re
@@ -20,6 +21,8 @@ from timm.models.xcit import Xcit
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from simsiam_zoo import load_backbone
+from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.convert import (
     CONVERTERS,
     convert_state_dict,
@@ -29,6 +32,7 @@ from simsiam_zoo.convert import (
 )
 from simsiam_zoo.convert.detectron2 import to_detectron2, write_detectron2_pickle
 from simsiam_zoo.errors import ConversionError
+from simsiam_zoo.export import convert_to_hub
 from tests.checkpoints import (
     BEIT_TEST_ARCH,
     BEIT_TEST_ARGS,
@@ -878,6 +882,13 @@ def test_an_mmpretrain_swin_with_an_absolute_position_embedding_is_refused() -> 
         convert_state_dict(checkpoint)
 
 
+def test_an_mmpretrain_swin_with_an_unnumbered_stage_key_is_refused() -> None:
+    checkpoint = mmpretrain_swin_checkpoint()
+    checkpoint["state_dict"]["backbone.stages.extra.w"] = torch.zeros(1)
+    with pytest.raises(ConversionError, match="unexpected keys: stages.extra.w"):
+        convert_state_dict(checkpoint)
+
+
 def test_mmpretrain_convnext_gives_the_features_of_sparks_fine_tuning_network(tmp_path: Path) -> None:
     """timm's ConvNeXt V2 holding the converted weights computes what mmpretrain's ConvNeXt, as SparK's fine-tuning
     builds it (written out from its definitions: MmpretrainConvNeXt, its new final norm at ones and zeros), computes
@@ -1070,3 +1081,70 @@ def test_detectron2_failed_write_leaves_nothing(
     with pytest.raises(OSError, match="disk full"):
         write_detectron2_pickle(resnet50_backbone, tmp_path / "r50.pkl", author="x")
     assert list(tmp_path.iterdir()) == []
+
+
+# MoCo v3's ViT-Small (vits.py:115-118) and timm's convnext_tiny, the sizes of real zoo architectures.
+MOCOV3_VIT_SMALL = {"img_size": 224, "embed_dim": 384, "depth": 12, "num_heads": 12, "mlp_ratio": 4}
+CONVNEXT_TINY = {"depths": (3, 3, 9, 3), "dims": (96, 192, 384, 768)}
+
+
+def test_a_name_of_ones_own_takes_what_the_zoos_entries_of_that_layout_share(tmp_path: Path) -> None:
+    """`convert` under a name of the user's own (the zoo's entry names are kept for the entries' own files): the
+    model_args that the entries of its converter and architecture share (MoCo v3's ViT-S: 12 heads, which no weight
+    shape shows), else that all entries of its converter share (every VICRegL ConvNeXt normalises before the pool;
+    the zoo has no ConvNeXt-T), and each loads back with the features of the network it came from."""
+    checkpoint, base = mocov3_vit_checkpoint(23, **MOCOV3_VIT_SMALL)
+    torch.save(checkpoint, tmp_path / "mocov3_vits.pth.tar")
+    image = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(7))
+    vicregl = vicregl_convnext(31, **CONVNEXT_TINY)
+    torch.save(vicregl_convnext_file(vicregl), tmp_path / "vicregl_convnext_tiny.pth")
+    for file, arch, model_args, expected in (
+        ("mocov3_vits.pth.tar", "vit_small_patch16_224", {"num_heads": 12}, vit_features(base, image)),
+        ("vicregl_convnext_tiny.pth", "convnext_tiny", VICREGL_ARGS, vicregl_features(vicregl, image)),
+    ):
+        _, folder = convert_to_hub(tmp_path / file, tmp_path / arch, name=f"mine.{arch}", arch=arch)
+        assert json.loads((folder / "config.json").read_text())["model_args"] == model_args
+        loaded = load_backbone(str(folder))
+        with torch.no_grad():
+            torch.testing.assert_close(loaded.model(image), expected, atol=1e-4, rtol=0)
+
+
+def test_a_name_of_ones_own_is_evaluated_at_the_size_timm_builds_its_architecture_for(tmp_path: Path) -> None:
+    """No entry of the converter has the architecture: the standard evaluation transform at the architecture's own
+    input size (a ViT built for 384 px refuses 224), not at 224."""
+    torch.save(timm.create_model("vit_tiny_patch16_384", num_classes=0).state_dict(), tmp_path / "vit.pth")
+    _, folder = convert_to_hub(tmp_path / "vit.pth", tmp_path / "out", name="mine.vit", arch="vit_tiny_patch16_384")
+    loaded = load_backbone(str(folder))
+    assert loaded.preprocessing == Preprocessing(input_size=(3, 384, 384))
+    view = loaded.transform(torch.randint(0, 256, (3, 400, 500), dtype=torch.uint8))
+    with torch.no_grad():
+        assert loaded.model(view.unsqueeze(0)).shape == (1, 192)
+
+
+@pytest.mark.parametrize(
+    ("tensor", "kind"),
+    [
+        (torch.eye(3).to_sparse(), "sparse"),
+        (torch.empty(3, device="meta"), "meta, without data"),
+        (torch.ones(3, dtype=torch.complex64), "complex"),
+    ],
+)
+def test_tensors_that_cannot_be_weights_are_refused_by_name_before_any_converter(
+    tmp_path: Path, tensor: Tensor, kind: str
+) -> None:
+    """A converter would fail on them with torch's own error (a sparse tensor has no contiguous(), a meta one no
+    data) or cast them in silence (a complex one loses its imaginary part), and torch warns on stderr."""
+    torch.save({"state_dict": {"conv1.weight": torch.ones(1), "odd": tensor}}, tmp_path / "odd.pth")
+    with pytest.raises(ConversionError, match=rf"odd.pth: tensors that cannot be weights: odd \({kind}\)$"):
+        load_checkpoint_file(tmp_path / "odd.pth")
+
+
+def test_integer_weights_are_refused_not_cast(tmp_path: Path) -> None:
+    """A strict load casts an int64 pos_embed (or a bool weight) to float without a word, and the hub folder would
+    hold integers."""
+    state = timm.create_model("vit_tiny_patch16_224", num_classes=0).state_dict()
+    state["pos_embed"] = state["pos_embed"].long()
+    torch.save(state, tmp_path / "vit.pth")
+    with pytest.raises(ValueError, match="wrong dtypes: pos_embed int64 where timm has float32"):
+        convert_to_hub(tmp_path / "vit.pth", tmp_path / "out", name="mine.vit", arch="vit_tiny_patch16_224")
+    assert not (tmp_path / "out").exists()

@@ -37,3 +37,5 @@ def test_listed_names_the_first_items_and_counts_the_rest() -> None:
     assert errors.listed(["a", "b"], limit=2) == "a, b"
     assert errors.listed([], limit=2) == ""
     assert errors.listed((1, 2, 3), limit=1, separator="; ") == "1; and 2 more"
+    # A key of someone's checkpoint with a line break would break the one-line message.
+    assert errors.listed(["a\nb", "c"], limit=2) == "'a\\nb', c"

@@ -7,10 +7,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from simsiam_zoo.checkpoint import read_safetensors, read_torch_checkpoint
-from simsiam_zoo.errors import ConversionError
+from simsiam_zoo.errors import ConversionError, listed
 
 TORCH_SUFFIXES = (".pth", ".pth.tar", ".pt", ".ckpt", ".bin", ".torch")
 _CONTAINERS = ("state_dict", "model")
@@ -44,7 +45,7 @@ def load_checkpoint_file(path: str | os.PathLike[str]) -> dict[str, Tensor]:
     """Read a `.safetensors` or torch checkpoint on CPU and return its flattened tensors."""
     path = Path(path)
     if not path.is_file():
-        raise ConversionError(f"{path}: no such file")
+        raise ConversionError(f"{path}: {'a folder, not a checkpoint file' if path.is_dir() else 'no such file'}")
     name = path.name.lower()
     if name.endswith(".safetensors"):
         checkpoint = read_safetensors(path, error=ConversionError)
@@ -58,4 +59,19 @@ def load_checkpoint_file(path: str | os.PathLike[str]) -> dict[str, Tensor]:
     flat = flatten_checkpoint(checkpoint)
     if not flat:
         raise ConversionError(f"{path}: contains no tensors")
+    unusual = [f"{key} ({_kind(value)})" for key, value in flat.items() if _kind(value)]
+    if unusual:
+        raise ConversionError(f"{path}: tensors that cannot be weights: {listed(unusual, limit=5)}")
     return flat
+
+
+def _kind(tensor: Tensor) -> str:
+    """What makes a tensor unusable as weights (a dense real tensor with data: ""), said before a converter meets
+    it and fails with torch's own error."""
+    if tensor.layout != torch.strided:
+        return "sparse"
+    if tensor.is_meta:
+        return "meta, without data"
+    if tensor.is_quantized:
+        return "quantized"
+    return "complex" if tensor.is_complex() else ""

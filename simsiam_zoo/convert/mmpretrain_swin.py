@@ -81,7 +81,8 @@ def convert(state_dict: StateDict) -> dict[str, Tensor]:
         raise ConversionError(f"mmpretrain_swin: no {anchors}; keys: {listed(state_dict, limit=8)}")
     backbone = strip_prefix(state_dict, _PREFIX)
     backbone.pop("mask_token", None)  # SimMIM's, for masked patches in pre-training; no part of the encoder
-    last_stage = max(int(key.split(".")[1]) for key in backbone if key.startswith("stages."))
+    # Any other key under stages. (not numbered) stays as it is, for the check to refuse.
+    last_stage = max(int(m[1]) for key in backbone if (m := re.match(r"stages\.(\d+)\.", key)))
     converted = {
         _renamed(key, last_stage): _unfold_to_timm(value) if _DOWNSAMPLE.fullmatch(key) else value
         for key, value in backbone.items()

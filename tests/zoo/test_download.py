@@ -23,7 +23,7 @@ import torch
 from huggingface_hub import ModelCard
 from torch import nn
 
-from simsiam_zoo import zoo
+from simsiam_zoo import export, zoo
 from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.convert import convert_state_dict
 from simsiam_zoo.data import decode_image
@@ -636,16 +636,41 @@ def test_mirror_pushes_once_and_plain_timm_loads_the_mirror(
         torch.testing.assert_close(torch.load(tmp_path / "y.pt"), net.eval()(IMAGE), atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize(("legacy_format", "length"), [(False, 5000), (True, 750), (True, 500)])
 def test_a_file_that_cannot_be_converted_is_deleted_with_a_clear_error(
-    source_server: SourceServer, monkeypatch: pytest.MonkeyPatch
+    source_server: SourceServer, monkeypatch: pytest.MonkeyPatch, legacy_format: bool, length: int
 ) -> None:
-    """A source without a published hash served a truncated file: nothing checks it before the converter does."""
+    """A source without a published hash served a truncated file: nothing checks it before the converter does. The
+    torch format before 1.6 (not a zip) fails in torch's reader with other errors: cut at 500 bytes a struct.error,
+    which gave a traceback and kept the file for every later call to fail on; at 750 an EOFError without a
+    message."""
     checkpoint, _ = _torchvision("resnet18")
     entry = dataclasses.replace(zoo.ZOO["resnet50.dino_in1k"], arch="resnet18")
     monkeypatch.setitem(zoo.ZOO, entry.name, entry)
-    source_server.put(entry.source.url, serialise(checkpoint)[:5000])
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer, _use_new_zipfile_serialization=not legacy_format)
+    source_server.put(entry.source.url, buffer.getvalue()[:length])
     expected = r"resnet50.dino_in1k: .*cannot read torch checkpoint .*\(the downloaded file was deleted\)"
     with pytest.raises(ValueError, match=expected):
+        load_backbone(entry.name)
+    assert not [p for p in cache_root().rglob("*") if p.is_file() and not p.name.endswith(".lock")]
+
+
+def test_a_download_is_deleted_whatever_stops_its_conversion(
+    source_server: SourceServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error that is no ConversionError (a converter's own failure) still deletes the file, or every later
+    load would fail on it again without downloading."""
+    checkpoint, _ = _torchvision("resnet18")
+    entry = dataclasses.replace(zoo.ZOO["resnet50.dino_in1k"], arch="resnet18")
+    monkeypatch.setitem(zoo.ZOO, entry.name, entry)
+    source_server.put(entry.source.url, serialise(checkpoint))
+
+    def failing(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("a converter's own failure")
+
+    monkeypatch.setattr(export, "convert_source_file", failing)
+    with pytest.raises(RuntimeError, match="a converter's own failure"):
         load_backbone(entry.name)
     assert not [p for p in cache_root().rglob("*") if p.is_file() and not p.name.endswith(".lock")]
 
