@@ -51,7 +51,16 @@ def read_document(
     except UnicodeDecodeError as problem:
         raise error(f"{path}: not UTF-8 text ({problem.reason} at byte {problem.start}); save it as UTF-8") from None
     except parse_errors as problem:
-        raise error(f"{path}: not valid {kind}: {problem}") from None
+        raise error(f"{path}: not valid {kind}: {_one_line(problem)}") from None
+
+
+def _one_line(problem: Exception) -> str:
+    """A parser's error in one line: PyYAML's spans several (the problem, then a quote of the text with a caret
+    under the place), which its `problem` and `problem_mark` say in a few words."""
+    mark, what = getattr(problem, "problem_mark", None), getattr(problem, "problem", None)
+    if mark is not None and what:
+        return f"{what} (line {mark.line + 1}, column {mark.column + 1})"
+    return " ".join(str(problem).split())
 
 
 def write_marker(folder: Path, kind: str) -> None:
@@ -74,15 +83,16 @@ def check_output(
     *,
     kind: str,
     inputs: Iterable[str | os.PathLike[str] | None] = (),
-    overwrite: bool = False,
+    overwrite: bool | None = None,
     legacy_files: tuple[str, ...] = (),
 ) -> Path:
     """`target` as an absolute path if this command may write `kind` there, else OutputRefused saying why.
 
     Free: a path that does not exist, an empty folder, or a folder whose marker says it is a `kind` this project
     wrote (or, for folders written before markers, that holds one of `legacy_files`). `overwrite` also frees a
-    folder of other files. Never free: a file, a folder of another kind this project wrote, and any path that is,
-    or holds, one of `inputs` (those that exist on disk: model names and dataset names are not paths).
+    folder of other files; None when the command has no --overwrite, which the refusal then does not suggest.
+    Never free: a file, a folder of another kind this project wrote, and any path that is, or holds, one of
+    `inputs` (those that exist on disk: model names and dataset names are not paths).
     """
     given = Path(target)
     target = _usable_path(given)
@@ -107,9 +117,13 @@ def check_output(
     if overwrite:
         return target
     raise OutputRefused(
-        f"{given}: exists and was not written by simsiam-zoo; choose a new or empty folder "
-        "(or pass --overwrite to replace it)"
+        f"{given}: exists and was not written by simsiam-zoo; choose a new or empty folder{_or(overwrite)}"
     )
+
+
+def _or(overwrite: bool | None) -> str:
+    """The refusal's way out for a command that has --overwrite."""
+    return "" if overwrite is None else " (or pass --overwrite to replace it)"
 
 
 def check_output_file(
@@ -117,11 +131,12 @@ def check_output_file(
     *,
     ours: Callable[[Path], bool],
     inputs: Iterable[str | os.PathLike[str] | None] = (),
-    overwrite: bool = False,
+    overwrite: bool | None = None,
 ) -> Path:
     """`target` as an absolute path if this command may write its file there, else OutputRefused saying why: the
     folders' rule for one file. Free: a path that does not exist (in a folder that is not a file), a file `ours`
-    recognises as this command's own output, or with `overwrite` any file. Never free: a folder, or an input."""
+    recognises as this command's own output, or with `overwrite` any file (None: the command has no --overwrite).
+    Never free: a folder, or an input."""
     given = Path(target)
     target = _usable_path(given)
     for item in inputs:
@@ -136,9 +151,7 @@ def check_output_file(
         raise OutputRefused(f"{given}: is a folder; give a file path")
     if overwrite or ours(target):
         return target
-    raise OutputRefused(
-        f"{given}: exists and was not written by this command; choose another path (or pass --overwrite to replace it)"
-    )
+    raise OutputRefused(f"{given}: exists and was not written by this command; choose another path{_or(overwrite)}")
 
 
 def claim_output_dir(
@@ -196,7 +209,7 @@ def remove_stale_temps(folder: Path, names: Iterable[str]) -> None:
 
 @contextlib.contextmanager
 def atomic_directory(
-    target: Path, *, kind: str, inputs: Iterable[str | os.PathLike[str] | None] = (), overwrite: bool = False
+    target: Path, *, kind: str, inputs: Iterable[str | os.PathLike[str] | None] = (), overwrite: bool | None = None
 ) -> Iterator[Path]:
     """Yield an empty staging folder beside `target`; on success it replaces `target` whole, else vanishes.
 

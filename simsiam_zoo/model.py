@@ -8,6 +8,7 @@ prediction MLP = fc(d->d/4)-BN-ReLU-fc(d/4->d), BN on the hidden layer only.
 from __future__ import annotations
 
 import copy
+import difflib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from simsiam_zoo.choices import BNPlacement, PredictorKind
+from simsiam_zoo.errors import RecipeError
 
 
 def _fc_block(in_dim: int, out_dim: int, *, bn: bool, relu: bool, affine: bool = True) -> list[nn.Module]:
@@ -52,6 +54,15 @@ def prediction_mlp(dim: int, hidden_dim: int, *, bn_placement: BNPlacement = "de
         *_fc_block(dim, hidden_dim, bn=hidden_bn, relu=True),
         *_fc_block(hidden_dim, dim, bn=output_bn, relu=False),
     )
+
+
+def check_arch(arch: str) -> None:
+    """A RecipeError naming `model.arch` (and the closest names) unless timm has that architecture: said before a
+    run claims its folder, not as timm's error once it has."""
+    if ":" in arch or not timm.is_model(arch):
+        close = difflib.get_close_matches(arch, timm.list_models(), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise RecipeError(f"model.arch {arch!r} is not a timm architecture{hint}")
 
 
 def untrained_backbone(

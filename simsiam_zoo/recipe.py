@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 import types
 import typing
@@ -228,15 +229,29 @@ def recipe_from_dict(data: dict[str, Any], *, where: str) -> Recipe:
 
 
 def _validate(recipe: Recipe, where: str) -> None:
+    """Values of the right type that no run can use, refused before a run claims its folder (NaN compares false with
+    every bound, so the float checks hold only for finite numbers)."""
+    model, data, optim, run = recipe.model, recipe.data, recipe.optim, recipe.run
     checks = [
         # BatchNorm in training mode needs two samples to have a variance (per process, under DDP too).
-        (recipe.optim.batch_size >= 2, "optim.batch_size must be at least 2 (BatchNorm needs two images a batch)"),
-        (recipe.optim.epochs > 0, "optim.epochs must be positive"),
-        (recipe.optim.base_lr > 0, "optim.base_lr must be positive"),
-        (recipe.model.dim > 0 and recipe.model.pred_dim > 0, "model.dim and model.pred_dim must be positive"),
-        (recipe.data.image_size >= 16, "data.image_size must be at least 16"),
+        (optim.batch_size >= 2, "optim.batch_size must be at least 2 (BatchNorm needs two images a batch)"),
+        (optim.epochs > 0, "optim.epochs must be positive"),
+        (0 < optim.base_lr < math.inf, "optim.base_lr must be a positive number"),
+        (0 <= optim.weight_decay < math.inf, "optim.weight_decay must be a number >= 0"),
+        (0 <= optim.momentum < 1, "optim.momentum must be in [0, 1)"),
+        (0 <= optim.warmup_epochs <= optim.epochs, "optim.warmup_epochs must be in [0, optim.epochs]"),
+        (model.dim > 0 and model.pred_dim > 0, "model.dim and model.pred_dim must be positive"),
+        (model.projector_layers >= 1, "model.projector_layers must be at least 1"),
+        (data.image_size >= 16, "data.image_size must be at least 16"),
+        (all(math.isfinite(value) for value in data.mean), "data.mean must be finite numbers"),
+        (all(0 < value < math.inf for value in data.std), "data.std must be positive numbers"),
+        (min(data.knn_train_size, data.knn_test_size) >= 0, "data.knn_train_size and knn_test_size must be >= 0"),
+        (data.fake_size >= 1, "data.fake_size must be at least 1"),
+        (data.num_workers >= 0, "data.num_workers must be >= 0"),
+        (run.checkpoint_every_steps >= 1, "run.checkpoint_every_steps must be at least 1"),
+        (run.log_every_steps >= 1, "run.log_every_steps must be at least 1"),
         (
-            recipe.model.momentum_target is None or 0 <= recipe.model.momentum_target < 1,
+            model.momentum_target is None or 0 <= model.momentum_target < 1,
             "model.momentum_target must be in [0, 1)",
         ),
     ]

@@ -48,7 +48,7 @@ from simsiam_zoo.errors import RecipeError
 from simsiam_zoo.evaluate.knn import knn_accuracy
 from simsiam_zoo.features import embed_dataset
 from simsiam_zoo.losses import normalized_std, simsiam_loss
-from simsiam_zoo.model import HeadConfig, SiameseOutput, SimSiam, untrained_backbone
+from simsiam_zoo.model import HeadConfig, SiameseOutput, SimSiam, check_arch, untrained_backbone
 from simsiam_zoo.recipe import Recipe, recipe_from_dict
 
 # The files a run rewrites as it goes (atomically: a kill can leave a temp file beside one, removed on resume).
@@ -264,6 +264,7 @@ def train(
     context = init_distributed(torch.device(device))
     if fit_to_deadline and context.enabled:
         raise ValueError("fit_to_deadline runs on one process: ranks would each fit the horizon to their own clock")
+    check_arch(recipe.model.arch)
     dataset = dataset if dataset is not None else build_dataset(recipe)
     # One process claims the folder (the others would see its marker half-made); torchrun stops them all if it fails.
     if context.is_main:

@@ -22,6 +22,37 @@ def test_bad_recipes_name_the_problem(tmp_path):
         load_recipe(bad_type)
     with pytest.raises(RecipeError, match="did you mean"):
         load_recipe("simsiam_r50_in1k_ep10")
+    tab = tmp_path / "tab.yaml"
+    tab.write_text("base: tiny_fake\ndata:\n\timage_size: 32\n")
+    with pytest.raises(RecipeError) as raised:  # PyYAML's own message quotes the line with a caret under it
+        load_recipe(tab)
+    assert str(raised.value) == (
+        f"{tab}: not valid YAML: found character '\\t' that cannot start any token (line 3, column 1)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"run.log_every_steps": 0}, "run.log_every_steps must be at least 1"),
+        ({"run.checkpoint_every_steps": -3}, "run.checkpoint_every_steps must be at least 1"),
+        ({"data.fake_size": -5}, "data.fake_size must be at least 1"),
+        ({"data.num_workers": -1}, "data.num_workers must be >= 0"),
+        ({"data.knn_train_size": -1}, "data.knn_train_size and knn_test_size must be >= 0"),
+        ({"data.std": [0, 0, 0]}, "data.std must be positive numbers"),
+        ({"data.mean": [float("nan"), 0, 0]}, "data.mean must be finite numbers"),
+        ({"model.projector_layers": 0}, "model.projector_layers must be at least 1"),
+        ({"optim.weight_decay": -1}, "optim.weight_decay must be a number >= 0"),
+        ({"optim.base_lr": float("inf")}, "optim.base_lr must be a positive number"),
+        ({"optim.warmup_epochs": -1}, r"optim.warmup_epochs must be in \[0, optim.epochs\]"),
+        ({"optim.momentum": 1.0}, r"optim.momentum must be in \[0, 1\)"),
+    ],
+)
+def test_values_no_run_can_use_are_refused_naming_the_key(override, message):
+    """Each passed the type check and failed later (a ZeroDivisionError, torch's or timm's error after the run had
+    claimed its folder) or was used in silence (a kNN monitor of nan, a schedule shifted by a negative warm-up)."""
+    with pytest.raises(RecipeError, match=message):
+        load_recipe("tiny_fake").replace(override)
 
 
 def test_every_builtin_recipe_loads_and_ablations_differ_by_one_switch():

@@ -39,10 +39,13 @@ def check_device_option(ctx: click.Context, param: click.Parameter, value: str |
         raise click.BadParameter(str(error)) from None
 
 
-def check_minutes_option(ctx: click.Context, param: click.Parameter, minutes: float) -> float:
-    """--minutes: a finite, positive number (NaN compares false with every bound, so a range type lets it pass)."""
-    if not math.isfinite(minutes) or minutes <= 0:
-        raise click.BadParameter(f"{minutes}: the budget must be a positive number of minutes", param_hint="--minutes")
+def check_minutes_option(ctx: click.Context, param: click.Parameter, minutes: float | None) -> float | None:
+    """--minutes / --max-minutes: a finite, positive number, or not given (NaN compares false with every bound, so a
+    range type lets it pass)."""
+    if minutes is not None and (not math.isfinite(minutes) or minutes <= 0):
+        raise click.BadParameter(
+            f"{minutes}: the budget must be a positive number of minutes", param_hint=param.opts[0]
+        )
     return minutes
 
 

@@ -56,8 +56,16 @@ def recipes_command() -> None:
     callback=check_device_option,
     help="cpu, cuda (one GPU per torchrun rank).",
 )
-@click.option("--max-minutes", type=float, default=None, help="Stop (with a checkpoint) after this long.")
-@click.option("--max-steps", type=int, default=None, help="Stop (with a checkpoint) at this global step.")
+@click.option(
+    "--max-minutes",
+    type=float,
+    default=None,
+    callback=check_minutes_option,
+    help="Stop (with a checkpoint) after this long.",
+)
+@click.option(
+    "--max-steps", type=click.IntRange(min=1), default=None, help="Stop (with a checkpoint) at this global step."
+)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a recipe key.")
 @click.option(
     "--strict",
@@ -89,6 +97,9 @@ def train_command(
         chosen, output_dir=output_dir, device=device, max_minutes=max_minutes, max_steps=max_steps, strict=strict
     )
     for row in result.epochs[-3:]:
+        if row["epoch"] == 0:  # the kNN monitor's score of the network before any step: no loss yet
+            click.echo(f"epoch    0  before training  kNN {row['knn_top1']:.2f}%")
+            continue
         click.echo(
             f"epoch {row['epoch']:>4}  loss {row['loss']:+.4f}  z-std {row['z_std']:.4f} "
             f"(1/sqrt(d) = {row['z_std_reference']:.4f})  kNN {row['knn_top1']:.2f}%"

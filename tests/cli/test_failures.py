@@ -27,7 +27,8 @@ from tests.builders import (
 def test_runs_and_features_are_not_written_into_a_foreign_folder(
     command: str, exported: Path, images: Path, tmp_path: Path
 ) -> None:
-    """Both add files to OUT over time (to resume), so a folder of other files is refused, not mixed into."""
+    """Both add files to OUT over time (to resume), so a folder of other files is refused, not mixed into; neither
+    has --overwrite, so the refusal does not suggest it."""
     precious = tmp_path / "precious"
     before = own_files(precious)
     args = (
@@ -38,6 +39,7 @@ def test_runs_and_features_are_not_written_into_a_foreign_folder(
     done = run_cli(*args)
     assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
     assert error_message(done).startswith(f"error: {precious}: exists and was not written by simsiam-zoo")
+    assert "--overwrite" not in error_message(done)
     assert snapshot(precious) == before
 
 
@@ -59,6 +61,12 @@ def test_usage_errors_exit_2_naming_the_option(exported: Path, images: Path, fea
             ["eval", "knn", "--train", features, "--test", features, "--temperature", "0"],
             "Invalid value for '--temperature': 0",
         ),
+        # NaN compares false with every bound: a range type lets it through to a run that never stops.
+        (
+            ["train", "tiny_fake", "--output", tmp_path / "x", "--max-minutes", "nan"],
+            "Invalid value for '--max-minutes'",
+        ),
+        (["train", "tiny_fake", "--output", tmp_path / "x", "--max-steps", "0"], "Invalid value for '--max-steps'"),
     ]
     for args, expected in cases:
         done = run_cli(*args)
@@ -92,6 +100,10 @@ def test_bad_inputs_exit_3_with_one_message_and_leave_nothing(
             "error: --set 'optim.base_lr=[1': the value is not valid YAML",
         ),
         (["train", latin1, "--output", out], f"error: {latin1}: not UTF-8 text"),
+        (
+            ["train", recipe_file, "--output", out, "--set", "model.arch=resnet999"],
+            "error: model.arch 'resnet999' is not a timm architecture; did you mean",
+        ),
         (
             ["convert", tmp_path / "model.pth", out, "--name", "x", "--arch", "resnt18"],
             f"error: {tmp_path / 'model.pth'}: architecture 'resnt18' is not a timm architecture name; did you mean",
