@@ -114,6 +114,20 @@ def test_knn_hand_computed_votes() -> None:
     }
 
 
+def test_knn_votes_at_a_small_temperature_do_not_overflow() -> None:
+    """exp(sim / T) is inf in float32 once sim / T > 88 (T = 0.01 here), and every class would tie at class 0: the
+    vote is the float64 one. At T = 0.07 the two neighbours at 0.99 and 0.98 (class 0) outvote the nearest one at
+    0.999 (class 1); at 0.01 and 0.005 the nearest one outweighs them."""
+    angles = torch.tensor([0.99, 0.98, 0.999])
+    train = torch.stack([angles, (1 - angles**2).sqrt()], dim=1)
+    labels, query = torch.tensor([0, 0, 1]), torch.tensor([[1.0, 0.0]])
+    assert torch.isinf(torch.exp(angles / 0.01)).all()
+    for temperature, expected in ((0.07, 0), (0.01, 1), (0.005, 1)):
+        weights = torch.exp(angles.double() / temperature)
+        assert int(weights[2] > weights[:2].sum()) == expected
+        assert knn_classify(train, labels, query, k=3, temperature=temperature).tolist() == [expected]
+
+
 def test_knn_clamps_k_to_train_size() -> None:
     train = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
     labels = torch.tensor([0, 0, 1])

@@ -70,7 +70,9 @@ def _knn_predict(
             top_sim, top_idx = _nearest(sim, k_max)
             del sim  # free it before the next chunk's matmul allocates another, halving peak memory
             top_labels = labels[top_idx]
-            top_weight = (top_sim / temperature).exp_()
+            # exp(sim / T) over each row's largest, which leaves the votes' order as it is: at a small T the
+            # plain exponential overflows float32 (sim / T > 88), and every vote would be inf.
+            top_weight = ((top_sim - top_sim[:, :1]) / temperature).exp_()
             for k, chunks in preds.items():
                 # Ordered by (similarity, index): the first k columns are the k nearest, whatever the other ks.
                 k_eff = min(k, n_train)
