@@ -34,7 +34,7 @@ from safetensors.torch import save as safetensors_bytes
 
 from simsiam_zoo._io import atomic_write, atomic_write_bytes, atomic_write_text
 from simsiam_zoo.data import ImageSource
-from simsiam_zoo.errors import DataError
+from simsiam_zoo.errors import DataError, listed
 
 FORMAT = "simsiam_zoo.features"
 # 2: resumes and evaluations check the weights' sha256, the preprocessing and each image's size and mtime.
@@ -259,6 +259,20 @@ def prepare_out(out: Path, settings: dict[str, Any], shards: list[Shard], output
         atomic_write_text(settings_file, json.dumps({"version": VERSION, **settings}, indent=2) + "\n")
 
 
+def _check_values(shard_file: Path, embeddings: torch.Tensor, labels: torch.Tensor, *, classes: int) -> None:
+    """Values no evaluation can use, said naming the shard: NaN or inf features (a shard edited, or a model whose
+    features overflow), labels outside the index's classes (an edit; -1, no label, aside)."""
+    bad_rows = (~torch.isfinite(embeddings)).any(dim=1).nonzero().flatten()
+    if len(bad_rows):
+        raise DataError(f"{shard_file}: corrupt shard: NaN or inf in {len(bad_rows)} rows (the first: {bad_rows[0]})")
+    bad_labels = labels[(labels < -1) | (labels >= classes)].unique()
+    if len(bad_labels):
+        raise DataError(
+            f"{shard_file}: corrupt shard: labels {listed(bad_labels.tolist(), limit=5)} are not among the "
+            f"{classes} classes of its index"
+        )
+
+
 def load_features(path: str | Path) -> Features:
     """Embeddings (as float32), labels and paths of a finished extraction folder (or its index.json)."""
     path = Path(path)
@@ -286,12 +300,14 @@ def load_features(path: str | Path) -> Features:
     embeddings, labels, indices, paths = [], [], [], []
     for shard, num_embedded in shards:
         stored = read_shard(index_file.parent, shard, output_format)
+        shard_file = index_file.parent / shard.files(output_format)[0]
         if stored.settings_sha256 != settings_sha256 or len(stored.paths) != num_embedded or stored.dim != dim:
-            raise DataError(f"{index_file.parent / shard.files(output_format)[0]}: does not match {index_file}")
+            raise DataError(f"{shard_file}: does not match {index_file}")
         try:
             embeddings.append(stored.load_embeddings().float())
         except (OSError, ValueError, KeyError, SafetensorError) as e:
-            raise DataError(f"{index_file.parent / shard.files(output_format)[0]}: corrupt shard: {e}") from None
+            raise DataError(f"{shard_file}: corrupt shard: {e}") from None
+        _check_values(shard_file, embeddings[-1], stored.labels, classes=len(provenance["classes"]))
         labels.append(stored.labels)
         indices.append(stored.indices)
         paths.extend(stored.paths)

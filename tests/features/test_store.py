@@ -91,6 +91,33 @@ def test_load_errors_name_the_file(tmp_path: Path) -> None:
     assert len(load_features(out).paths) == 7
 
 
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("embeddings", (0, 1), float("nan")), r"NaN or inf in 1 rows \(the first: 0\)"),
+        (("labels", 1, 7), "labels 7 are not among the 3 classes of its index"),
+    ],
+)
+def test_a_shard_edited_into_values_no_evaluation_can_use_is_named(tmp_path: Path, edit, message) -> None:
+    """Rewritten as valid safetensors with its metadata kept, it passed every check: kNN scored a NaN row and the
+    linear probe failed with torch's error; a label outside the classes was voted with."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    class_folder(tmp_path / "data")
+    out = tmp_path / "out"
+    extract_features(tiny_model(), make_transform(), tmp_path / "data", out=out, shard_size=4, progress=False)
+    shard = out / "shard-00001.safetensors"
+    with safe_open(str(shard), framework="pt") as f:
+        metadata = f.metadata()
+    tensors = load_file(shard)
+    name, where, value = edit
+    tensors[name][where] = value
+    save_file(tensors, shard, metadata=metadata)
+    with pytest.raises(DataError, match=f"shard-00001.safetensors: corrupt shard: {message}$"):
+        load_features(out)
+
+
 def test_a_second_extraction_into_one_folder_waits_for_the_first(tmp_path: Path) -> None:
     """Two identical extractions into one folder raced (one deleted the other's temp settings file and died):
     the second now waits on the folder's lock, then finds the work done and resumes it."""
