@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from sklearn.linear_model import LogisticRegression
 
 from simsiam_zoo.benchmark import cells, run_benchmark
@@ -62,6 +63,21 @@ def test_each_cell_is_what_the_evaluations_give_and_the_baselines_are_ranked(
     markdown = (out / "leaderboard.md").read_text()
     assert "| model | colours kNN | colours linear | colours 1-shot linear" in markdown
     assert all((out / name).stat().st_size > 0 for name in OUTPUTS)
+
+
+def test_a_number_of_shots_the_smallest_class_has_not_is_left_out_with_a_warning() -> None:
+    """Six images in the smallest class: a 100-shot cell would be three identical draws of the whole set, recorded
+    as 100-shot with no spread."""
+    generator = torch.Generator().manual_seed(0)
+    train_y, test_y = torch.tensor([0] * 6 + [1] * 9), torch.tensor([0, 1] * 4)
+    features = (torch.randn(15, 8, generator=generator), train_y, torch.randn(8, 8, generator=generator), test_y)
+    options = BenchmarkOptions(protocols=("fewshot",), shots=(1, 6, 7, 100), draws=2)
+    with pytest.warns(UserWarning) as caught:
+        records = cells.protocol_records("fewshot", features, options, dataset="mine")
+    assert {record["shots"] for record in records} == {1, 6}
+    assert [str(w.message) for w in caught] == [
+        f"mine: {shots}-shot left out: its smallest class has 6 train images" for shots in (7, 100)
+    ]
 
 
 def _sklearn_top1(train_set, test_set, record: dict) -> float:

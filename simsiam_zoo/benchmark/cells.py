@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,13 +176,14 @@ def _pixels(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack(rows), torch.tensor(labels, dtype=torch.long)
 
 
-def protocol_records(protocol: str, features: Features, options: BenchmarkOptions) -> list[dict[str, Any]]:
-    """The protocol's records on the features: top-1 (percent), its settings and, for few-shot, the spread."""
-    compute: dict[str, Callable[[Features, BenchmarkOptions], list[dict[str, Any]]]] = {
-        "knn": _knn,
-        "linear": _linear,
-        "fewshot": _fewshot,
-    }
+def protocol_records(
+    protocol: str, features: Features, options: BenchmarkOptions, *, dataset: str
+) -> list[dict[str, Any]]:
+    """The protocol's records on the `dataset`'s features: top-1 (percent), its settings and, for few-shot, the
+    spread."""
+    if protocol == "fewshot":
+        return _fewshot(features, options, dataset=dataset)
+    compute: dict[str, Callable[[Features, BenchmarkOptions], list[dict[str, Any]]]] = {"knn": _knn, "linear": _linear}
     return compute[protocol](features, options)
 
 
@@ -195,12 +197,21 @@ def _linear(features: Features, options: BenchmarkOptions) -> list[dict[str, Any
     return [{"protocol": "linear", "top1": sweep["test_accuracy"], "weight_decay": sweep["weight_decay"]}]
 
 
-def _fewshot(features: Features, options: BenchmarkOptions) -> list[dict[str, Any]]:
+def _fewshot(features: Features, options: BenchmarkOptions, *, dataset: str) -> list[dict[str, Any]]:
     """For each number of shots, `draws` seeded class-balanced draws from train: a linear probe (its weight decay
-    chosen among the defaults on the draw itself, by leave-some-out when it has two or more a class) and kNN."""
+    chosen among the defaults on the draw itself, by leave-some-out when it has two or more a class) and kNN. A
+    number of shots that the smallest class has not is left out with a warning: every draw would be that class
+    whole, and the column would name more shots than it had."""
     train_x, train_y, test_x, test_y = features
+    counts = torch.bincount(train_y)
+    smallest = int(counts[counts > 0].min())
     records = []
     for shots in options.shots:
+        if shots > smallest:
+            warnings.warn(
+                f"{dataset}: {shots}-shot left out: its smallest class has {smallest} train images", stacklevel=2
+            )
+            continue
         scores: dict[str, list[float]] = {"fewshot-linear": [], "fewshot-knn": []}
         seeds = [options.seed + draw for draw in range(options.draws)]
         for seed in seeds:

@@ -144,7 +144,10 @@ class _Cell:
         records = []
         for protocol, path, fingerprint in pending:
             identity = _identity(self.contender, self.dataset, self.data, features, self.options)
-            cell = [{**identity, **record} for record in protocol_records(protocol, features, self.options)]
+            cell = [
+                {**identity, **record}
+                for record in protocol_records(protocol, features, self.options, dataset=self.dataset)
+            ]
             write_cell(path, fingerprint, cell)
             records += cell
             self.bar.update(1)
