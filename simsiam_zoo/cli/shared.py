@@ -43,9 +43,7 @@ def check_minutes_option(ctx: click.Context, param: click.Parameter, minutes: fl
     """--minutes / --max-minutes: a finite, positive number, or not given (NaN compares false with every bound, so a
     range type lets it pass)."""
     if minutes is not None and (not math.isfinite(minutes) or minutes <= 0):
-        raise click.BadParameter(
-            f"{minutes}: the budget must be a positive number of minutes", param_hint=param.opts[0]
-        )
+        raise click.BadParameter(f"{minutes}: the budget must be a positive number of minutes")
     return minutes
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -10,11 +11,45 @@ from simsiam_zoo.cli.failures import clean_errors
 from simsiam_zoo.cli.shared import OVERWRITE_HELP
 
 
+def _zoo_value(field: str) -> Callable[[click.Context, click.Parameter, str | None], str | None]:
+    """A filter's value that some zoo entry has (any case), else a usage error listing the closest ones: a
+    misspelt filter would list no model and say nothing of why."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        import difflib
+
+        from simsiam_zoo.zoo import ZOO
+
+        known = sorted({str(getattr(entry, field)) for entry in ZOO.values()})
+        if value is None or value.lower() in known:
+            return value
+        close = difflib.get_close_matches(value.lower(), known, n=3)
+        raise click.BadParameter(
+            f"{value!r}: no zoo entry has it" + (f"; did you mean {', '.join(close)}?" if close else "")
+        )
+
+    return check
+
+
 @click.command("models")
 @click.argument("pattern", required=False)
-@click.option("--method", default=None, help="Only this method (simsiam, mocov3, dino, swav, ...).")
-@click.option("--licence", "--license", "licence", default=None, help="Only this licence (mit, cc-by-nc-4.0, ...).")
-@click.option("--arch", default=None, help="Only this timm architecture (resnet50, vit_small_patch16_224, ...).")
+@click.option(
+    "--method", default=None, callback=_zoo_value("method"), help="Only this method (simsiam, mocov3, dino, swav, ...)."
+)
+@click.option(
+    "--licence",
+    "--license",
+    "licence",
+    default=None,
+    callback=_zoo_value("license"),
+    help="Only this licence (mit, cc-by-nc-4.0, ...).",
+)
+@click.option(
+    "--arch",
+    default=None,
+    callback=_zoo_value("arch"),
+    help="Only this timm architecture (resnet50, vit_small_patch16_224, ...).",
+)
 @click.option("--all", "show_all", is_flag=True, help="Also the checkpoints that cannot be loaded, and why.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON list of entries, for scripts.")
 def models_command(

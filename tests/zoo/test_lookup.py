@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from simsiam_zoo.zoo import ALIASES, ZOO, find_entry, get_entry, select_entries
 from tests.builders import run_cli
 
@@ -48,6 +50,20 @@ def test_selection_and_models_by_architecture() -> None:
     listing = run_cli("models", "--arch", "resnet50").stdout.splitlines()
     assert listing[-1].startswith(f"{len(select_entries(arch='resnet50'))} models")
     assert all(line.startswith("resnet50.") for line in listing[1:-1])
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--method", "dinov", "'dinov': no zoo entry has it; did you mean dinov2, dino?"),
+        ("--licence", "bogus", "'bogus': no zoo entry has it"),
+        ("--arch", "resnet5", "'resnet5': no zoo entry has it; did you mean resnet50"),
+    ],
+)
+def test_a_filter_no_entry_has_is_a_usage_error(option: str, value: str, expected: str) -> None:
+    """A misspelt filter listed "0 models" and said nothing of why."""
+    done = run_cli("models", option, value)
+    assert done.returncode == 2 and expected in done.stderr, done.stderr
 
 
 def test_models_cli_table_and_json() -> None:
