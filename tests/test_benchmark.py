@@ -101,18 +101,19 @@ def test_a_killed_run_resumes_to_the_leaderboard_of_an_uninterrupted_one(
     computed = []
     original = cells.protocol_records
 
-    def killed_at_the_fourth(protocol: str, *args: object) -> list[dict]:
+    def killed_at_the_fourth(protocol: str, *args: object, **kwargs: object) -> list[dict]:
         computed.append(protocol)
         if len(computed) == 4:
             raise KeyboardInterrupt
-        return original(protocol, *args)
+        return original(protocol, *args, **kwargs)
 
     monkeypatch.setattr("simsiam_zoo.benchmark.run.protocol_records", killed_at_the_fourth)
     with pytest.raises(KeyboardInterrupt):
         run_benchmark([str(hub_folder)], data, out=tmp_path / "resumed", options=QUICK, progress=False)
     computed.clear()
     monkeypatch.setattr(
-        "simsiam_zoo.benchmark.run.protocol_records", lambda *args: computed.append(args[0]) or original(*args)
+        "simsiam_zoo.benchmark.run.protocol_records",
+        lambda *args, **kwargs: computed.append(args[0]) or original(*args, **kwargs),
     )
     run_benchmark([str(hub_folder)], data, out=tmp_path / "resumed", options=QUICK, progress=False)
     assert len(computed) == 3  # 3 contenders x 2 protocols, of which the first three were saved before the kill
