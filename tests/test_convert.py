@@ -1128,6 +1128,7 @@ def test_a_name_of_ones_own_is_evaluated_at_the_size_timm_builds_its_architectur
         (torch.empty(3, device="meta"), "meta, without data"),
         (torch.ones(3, dtype=torch.complex64), "complex"),
     ],
+    ids=["sparse", "meta", "complex"],
 )
 def test_tensors_that_cannot_be_weights_are_refused_by_name_before_any_converter(
     tmp_path: Path, tensor: Tensor, kind: str

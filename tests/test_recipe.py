@@ -31,22 +31,25 @@ def test_bad_recipes_name_the_problem(tmp_path):
     )
 
 
+UNUSABLE_VALUES = [
+    ({"run.log_every_steps": 0}, "run.log_every_steps must be at least 1"),
+    ({"run.checkpoint_every_steps": -3}, "run.checkpoint_every_steps must be at least 1"),
+    ({"data.fake_size": -5}, "data.fake_size must be at least 1"),
+    ({"data.num_workers": -1}, "data.num_workers must be >= 0"),
+    ({"data.knn_train_size": -1}, "data.knn_train_size and knn_test_size must be >= 0"),
+    ({"data.std": [0, 0, 0]}, "data.std must be positive numbers"),
+    ({"data.mean": [float("nan"), 0, 0]}, "data.mean must be finite numbers"),
+    ({"model.projector_layers": 0}, "model.projector_layers must be at least 1"),
+    ({"optim.weight_decay": -1}, "optim.weight_decay must be a number >= 0"),
+    ({"optim.base_lr": float("inf")}, "optim.base_lr must be a positive number"),
+    ({"optim.warmup_epochs": -1}, r"optim.warmup_epochs must be in \[0, optim.epochs\]"),
+    ({"optim.momentum": 1.0}, r"optim.momentum must be in \[0, 1\)"),
+]
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
-    [
-        ({"run.log_every_steps": 0}, "run.log_every_steps must be at least 1"),
-        ({"run.checkpoint_every_steps": -3}, "run.checkpoint_every_steps must be at least 1"),
-        ({"data.fake_size": -5}, "data.fake_size must be at least 1"),
-        ({"data.num_workers": -1}, "data.num_workers must be >= 0"),
-        ({"data.knn_train_size": -1}, "data.knn_train_size and knn_test_size must be >= 0"),
-        ({"data.std": [0, 0, 0]}, "data.std must be positive numbers"),
-        ({"data.mean": [float("nan"), 0, 0]}, "data.mean must be finite numbers"),
-        ({"model.projector_layers": 0}, "model.projector_layers must be at least 1"),
-        ({"optim.weight_decay": -1}, "optim.weight_decay must be a number >= 0"),
-        ({"optim.base_lr": float("inf")}, "optim.base_lr must be a positive number"),
-        ({"optim.warmup_epochs": -1}, r"optim.warmup_epochs must be in \[0, optim.epochs\]"),
-        ({"optim.momentum": 1.0}, r"optim.momentum must be in \[0, 1\)"),
-    ],
+    [pytest.param(*case, id=", ".join(f"{k}={v}" for k, v in case[0].items())) for case in UNUSABLE_VALUES],
 )
 def test_values_no_run_can_use_are_refused_naming_the_key(override, message):
     """Each passed the type check and failed later (a ZeroDivisionError, torch's or timm's error after the run had

@@ -97,6 +97,7 @@ def test_load_errors_name_the_file(tmp_path: Path) -> None:
         (("embeddings", (0, 1), float("nan")), r"NaN or inf in 1 rows \(the first: 0\)"),
         (("labels", 1, 7), "labels 7 are not among the 3 classes of its index"),
     ],
+    ids=["a NaN row", "a label outside the classes"],
 )
 def test_a_shard_edited_into_values_no_evaluation_can_use_is_named(tmp_path: Path, edit, message) -> None:
     """Rewritten as valid safetensors with its metadata kept, it passed every check: kNN scored a NaN row and the
