@@ -44,7 +44,7 @@ from simsiam_zoo.distributed import (
     local_device,
 )
 from simsiam_zoo.engine import Augmented, cosine_lr, run_steps
-from simsiam_zoo.errors import RecipeError
+from simsiam_zoo.errors import DataError, RecipeError
 from simsiam_zoo.evaluate.knn import knn_accuracy
 from simsiam_zoo.features import embed_dataset
 from simsiam_zoo.losses import normalized_std, simsiam_loss
@@ -266,6 +266,13 @@ def train(
         raise ValueError("fit_to_deadline runs on one process: ranks would each fit the horizon to their own clock")
     check_arch(recipe.model.arch)
     dataset = dataset if dataset is not None else build_dataset(recipe)
+    global_batch = recipe.optim.batch_size * context.world_size
+    if len(dataset) < global_batch:  # said here, naming the data and the option, before the folder is claimed
+        ranks = f" x {context.world_size} ranks" if context.enabled else ""
+        raise DataError(
+            f"{recipe.data.path or recipe.data.dataset}: {len(dataset)} images are fewer than one global batch "
+            f"(optim.batch_size {recipe.optim.batch_size}{ranks})"
+        )
     # One process claims the folder (the others would see its marker half-made); torchrun stops them all if it fails.
     if context.is_main:
         output_dir = claim_output_dir(

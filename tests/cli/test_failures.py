@@ -104,6 +104,10 @@ def test_bad_inputs_exit_3_with_one_message_and_leave_nothing(
             ["train", recipe_file, "--output", out, "--set", "model.arch=resnet999"],
             "error: model.arch 'resnet999' is not a timm architecture; did you mean",
         ),
+        (  # it was said by the sampler, after the run had claimed its folder, naming neither data nor option
+            ["train", "tiny_fake", "--output", out, "--set", "data.fake_size=3"],
+            "error: fake: 3 images are fewer than one global batch (optim.batch_size 8)",
+        ),
         (
             ["convert", tmp_path / "model.pth", out, "--name", "x", "--arch", "resnt18"],
             f"error: {tmp_path / 'model.pth'}: architecture 'resnt18' is not a timm architecture name; did you mean",
