@@ -4,7 +4,6 @@ CLI takes its options' defaults from these dataclasses."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, get_args
@@ -15,6 +14,10 @@ from simsiam_zoo.choices import FeatureDtype, FeatureFormat, Optimizer, Precisio
 # (1% of Fashion-MNIST) batch 256 gives 2 steps an epoch, and 30 epochs leave the new head near its init.
 DEFAULT_BATCH_SIZE, MIN_STEPS_PER_EPOCH, MIN_BATCH_SIZE = 256, 16, 8
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
+
+
+# The largest finite float32: hyper-parameters beyond it overflow in the optimizers' float32 arithmetic.
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,10 +38,11 @@ class _Training:
             raise ValueError(f"epochs must be >= 1, got {self.epochs!r}")
         if self.batch_size is not None and not self.batch_size >= 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size!r}")
-        if not (lr > 0 and math.isfinite(lr)):
+        # The optimizers compute in float32: a larger number overflows inside torch's step.
+        if not 0 < lr <= FLOAT32_MAX:
             raise ValueError(f"{self.lr_field} must be a finite number > 0, got {lr!r}")
-        if not self.weight_decay >= 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if not 0 <= self.weight_decay <= FLOAT32_MAX:
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         if not 0 <= self.momentum < 1:
@@ -122,6 +126,8 @@ class RunOptions:
                 raise ValueError(f"{name} must be None or >= 1, got {limit!r}")
         if not self.num_workers >= 0:
             raise ValueError(f"num_workers must be >= 0, got {self.num_workers!r}")
+        if not -(2**63) <= self.seed < 2**64:  # what torch.manual_seed takes
+            raise ValueError(f"seed must be in [-2**63, 2**64), got {self.seed!r}")
         if self.shuffle not in get_args(Shuffle):
             raise ValueError(f"shuffle must be one of {', '.join(get_args(Shuffle))}, got {self.shuffle!r}")
 

@@ -10,6 +10,7 @@ from simsiam_zoo.cli.failures import clean_errors
 from simsiam_zoo.cli.shared import (
     DATA_HELP,
     check_device_option,
+    check_fractions,
     data_argument,
     parse_datasets,
     parse_subset_files,
@@ -91,6 +92,7 @@ def eval_linear_protocol_command(
     "--fraction",
     "fractions",
     type=click.FloatRange(0, 1, min_open=True),
+    callback=check_fractions,
     multiple=True,
     default=(0.01, 0.1),
     show_default=True,

@@ -274,6 +274,8 @@ def parse_subset_files(pairs: tuple[str, ...]) -> dict[float, Path]:
                 f"{pair!r}: expected FRACTION=PATH with FRACTION in (0, 1], e.g. 0.01=1percent.txt",
                 param_hint="--subset-file",
             )
+        if value in files:  # the last would win in silence
+            raise click.BadParameter(f"{pair!r}: a second file for {value:g}", param_hint="--subset-file")
         files[value] = Path(path)
     return files
 
@@ -284,5 +286,17 @@ def parse_datasets(entries: tuple[str, ...]) -> dict[str, str]:
         name, sep, path = entry.partition("=")
         if sep and not (name and path):
             raise click.BadParameter(f"{entry!r}: expected NAME=PATH or a named dataset", param_hint="--dataset")
+        if "/" in name or "\\" in name or name.startswith("."):  # it names files in --checkpoint-dir and --cache-dir
+            raise click.BadParameter(f"{entry!r}: NAME must not hold a path separator or start with '.'")
+        if name in datasets:  # the last would win in silence
+            raise click.BadParameter(f"{entry!r}: a second dataset named {name!r}", param_hint="--dataset")
         datasets[name] = path if sep else name
     return datasets
+
+
+def check_fractions(ctx: click.Context, param: click.Parameter, fractions: tuple[float, ...]) -> tuple[float, ...]:
+    """--fraction: each in (0, 1] (NaN compares false with every bound, so a range type lets it pass)."""
+    for fraction in fractions:
+        if not 0 < fraction <= 1:
+            raise click.BadParameter(f"{fraction}: a share of the training labels, in (0, 1]")
+    return fractions

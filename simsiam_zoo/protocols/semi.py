@@ -37,6 +37,11 @@ def semi_supervised_subsets(
                 subsets[fraction] = read_subset_file(subset_files[fraction], paths_of(train))
             except (ValueError, OSError) as error:
                 raise DataError(f"subset file for {fraction:g}: {error}") from None
+            classes = torch.unique(labels[subsets[fraction]]).numel()
+            if classes < 2:
+                raise DataError(
+                    f"{subset_files[fraction]}: its images are of {classes} class; a classifier needs at least two"
+                )
         else:
             subsets[fraction] = balanced_label_subset(labels, fraction=fraction, seed=seed)
     return subsets

@@ -181,6 +181,47 @@ def test_options_that_cannot_work_are_refused_before_any_work(exported: Path, tm
     assert "lies in the classifier folder" in error_message(done) and not (tmp_path / "out").exists()
 
 
+def test_evaluation_options_no_run_can_use_are_refused_before_any_work(exported: Path, tmp_path: Path) -> None:
+    """Each was a traceback after loading or training (NaN passed --fraction's range, 1e300 overflowed the
+    optimizer's float32, the seed torch's), a chance-level result (an infinite weight decay), a silent choice (the
+    last --dataset or --subset-file of a name won), a path out of --checkpoint-dir (a dataset named '../x'), or a
+    card named '../../evil'."""
+    data = tmp_path / "ds"
+    write_images(data / "train", ("a", "b"), 4)
+    write_images(data / "val", ("a", "b"), 2)
+    (tmp_path / "a.txt").write_text("a_0.png\n")
+    semi = ["eval", "semi", exported, data, "--epochs", 1]
+    usage = [
+        ([*semi, "--fraction", "nan"], "Invalid value for '--fraction': nan"),
+        ([*semi, "--lr", "1e300"], "lr must be a finite number > 0, got 1e+300"),
+        ([*semi, "--weight-decay", "inf"], "weight_decay must be a finite number >= 0, got inf"),
+        ([*semi, "--seed", str(10**23)], "seed must be in [-2**63, 2**64)"),
+        (
+            [*semi, "--subset-file", f"0.1={tmp_path / 'a.txt'}", "--subset-file", f"0.1={tmp_path / 'a.txt'}"],
+            "a second file for 0.1",
+        ),
+        (["eval", "transfer", exported, "--dataset", f"x={data}", "--dataset", f"x={data}"], "a second dataset"),
+        (["eval", "transfer", exported, "--dataset", f"../x={data}"], "must not hold a path separator"),
+    ]
+    for args, expected in usage:
+        done = run_cli(*args)
+        assert done.returncode == 2 and expected in done.stderr, (args, done.stderr[-2000:])
+    done = run_cli("finetune", exported, data, "--out", tmp_path / "out", "--epochs", 1, "--name", "../../evil")
+    assert done.returncode == EXIT_BAD_INPUT and "repo id 'simsiam-zoo/../../evil'" in error_message(done)
+    assert not (tmp_path / "out").exists() and leftovers(tmp_path) == []
+    named = tmp_path / "named"  # a subset file of one class's images: it reported chance as a result
+    for split, count in (("train", 4), ("val", 2)):
+        for label in ("a", "b"):
+            write_images(named / split, (label,), count, name=f"{label} {{i}}.png")
+    (tmp_path / "one_class.txt").write_text("a 0.png\na 1.png\n")
+    done = run_cli(*semi[:3], named, "--epochs", 1, "--subset-file", f"0.1={tmp_path / 'one_class.txt'}")
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-2000:]
+    assert (
+        error_message(done)
+        == f"error: {tmp_path / 'one_class.txt'}: its images are of 1 class; a classifier needs at least two"
+    )
+
+
 @pytest.mark.parametrize(
     ("error", "code"),
     [
