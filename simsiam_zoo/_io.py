@@ -117,11 +117,11 @@ def check_output(
     if overwrite:
         return target
     raise OutputRefused(
-        f"{given}: exists and was not written by simsiam-zoo; choose a new or empty folder{_or(overwrite)}"
+        f"{given}: exists and was not written by simsiam-zoo; choose a new or empty folder{_overwrite_hint(overwrite)}"
     )
 
 
-def _or(overwrite: bool | None) -> str:
+def _overwrite_hint(overwrite: bool | None) -> str:
     """The refusal's way out for a command that has --overwrite."""
     return "" if overwrite is None else " (or pass --overwrite to replace it)"
 
@@ -151,7 +151,9 @@ def check_output_file(
         raise OutputRefused(f"{given}: is a folder; give a file path")
     if overwrite or ours(target):
         return target
-    raise OutputRefused(f"{given}: exists and was not written by this command; choose another path{_or(overwrite)}")
+    raise OutputRefused(
+        f"{given}: exists and was not written by this command; choose another path{_overwrite_hint(overwrite)}"
+    )
 
 
 def claim_output_dir(

@@ -59,7 +59,7 @@ def load_checkpoint_file(path: str | os.PathLike[str]) -> dict[str, Tensor]:
     flat = flatten_checkpoint(checkpoint)
     if not flat:
         raise ConversionError(f"{path}: contains no tensors")
-    unusual = [f"{key} ({_kind(value)})" for key, value in flat.items() if _kind(value)]
+    unusual = [f"{key} ({kind})" for key, value in flat.items() if (kind := _kind(value))]
     if unusual:
         raise ConversionError(f"{path}: tensors that cannot be weights: {listed(unusual, limit=5)}")
     return flat
