@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,33 @@ from tests.hub_server import hub_datasets_env, hub_env, hub_server  # noqa: F401
 from tests.source_server import source_server  # noqa: F401
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+def _remove_what_was_made(request: pytest.FixtureRequest, basetemp: Path) -> Iterator[None]:
+    """Remove the temp dirs made while this fixture was up, unless a test failed meanwhile (its files tell why)."""
+    before, failed = set(basetemp.iterdir()), request.session.testsfailed
+    yield
+    if request.session.testsfailed == failed:
+        for path in set(basetemp.iterdir()) - before:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+# pytest removes a passing test's `tmp_path` (pyproject's retention policy), but not the dirs that `mktemp` makes for
+# caches, servers and module fixtures: kept to the session's end, a suite's trained runs and checkpoints came to 15 GB
+# and filled a CI machine's disk. These two remove them when their test, or their module, is done.
+@pytest.fixture(scope="module", autouse=True)
+def module_temp_dirs_removed(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    yield from _remove_what_was_made(request, tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(autouse=True)
+def temp_dirs_of_each_test_removed(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    # Module fixtures are set up before any function fixture (pytest orders by scope), so they are not this test's.
+    yield from _remove_what_was_made(request, tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(autouse=True)
