@@ -96,13 +96,7 @@ def check_output(
     """
     given = Path(target)
     target = _usable_path(given)
-    for item in inputs:
-        if item is None or not Path(item).exists():
-            continue
-        source = Path(item).resolve()
-        if source == target or target in source.parents:
-            what = "is" if source == target else "holds"
-            raise OutputRefused(f"{given}: the output {what} the input {item}; choose another output path")
+    _refuse_inputs(given, target, inputs)
     if not target.exists():
         return target
     if not target.is_dir():
@@ -121,6 +115,38 @@ def check_output(
     )
 
 
+def _refuse_inputs(
+    given: Path, target: Path, inputs: Iterable[str | os.PathLike[str] | None], *, inside: bool = False
+) -> None:
+    """OutputRefused when `target` is or holds one of `inputs` that exist, or with `inside` lies in one. A folder
+    with this project's marker may lie in an input: image folders never list one (`data.folder.scan_folder`)."""
+    for item in inputs:
+        if item is None or not Path(item).exists():
+            continue
+        source = Path(item).resolve()
+        if source == target or target in source.parents:
+            what = "is" if source == target else "holds"
+            raise OutputRefused(f"{given}: the output {what} the input {item}; choose another output path")
+        if inside and source in target.parents:
+            raise OutputRefused(f"{given}: the output lies inside the input {item}; choose a path outside it")
+
+
+def check_work_folder(
+    target: str | os.PathLike[str], *, option: str, inputs: Iterable[str | os.PathLike[str] | None] = ()
+) -> Path:
+    """`target` as an absolute path if a command may keep its working files there (checkpoints, cached features),
+    else OutputRefused naming `option`: a folder, or a path to make one at, outside every input. It has no marker,
+    so inside an image folder it would be listed as a class."""
+    given = Path(target)
+    target = _usable_path(given)
+    _refuse_inputs(given, target, inputs, inside=True)
+    blocking = next((folder for folder in (target, *target.parents) if folder.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        where = "is a file" if blocking == target else f"lies under the file {blocking}"
+        raise OutputRefused(f"{given}: {option} {where}, not a folder")
+    return target
+
+
 def _overwrite_hint(overwrite: bool | None) -> str:
     """The refusal's way out for a command that has --overwrite."""
     return "" if overwrite is None else " (or pass --overwrite to replace it)"
@@ -136,7 +162,9 @@ def check_output_file(
     """`target` as an absolute path if this command may write its file there, else OutputRefused saying why: the
     folders' rule for one file. Free: a path that does not exist (in a folder that is not a file), a file `ours`
     recognises as this command's own output, or with `overwrite` any file (None: the command has no --overwrite).
-    Never free: a folder, or an input."""
+    Never free: a folder (or a path that ends with a separator, as a folder's may), or an input."""
+    if os.fspath(target).endswith(("/", os.sep)):
+        raise OutputRefused(f"{os.fspath(target)}: ends with a separator, as a folder does; give a file path")
     given = Path(target)
     target = _usable_path(given)
     for item in inputs:

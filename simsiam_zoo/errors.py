@@ -43,6 +43,12 @@ class DataError(SimsiamZooError, ValueError):
     """A data file or folder that cannot be read as given."""
 
 
+class DatasetUnavailable(DataError):
+    """A Hub dataset that cannot be had: offline and not in the datasets cache, or the Hub cannot be reached."""
+
+    exit_code = EXIT_OFFLINE
+
+
 class ConversionError(SimsiamZooError, ValueError):
     """A checkpoint cannot be read, recognised or converted."""
 

@@ -8,7 +8,7 @@ from PIL import Image
 
 from simsiam_zoo import data
 from simsiam_zoo.data import EpochSampler, FashionMNIST, labelled_images
-from simsiam_zoo.errors import DataError
+from simsiam_zoo.errors import EXIT_BAD_INPUT, DataError, DatasetUnavailable
 from tests.builders import hub_dataset_files, image_dataset, make_transform, tiny_model, write_png, write_tar_shards
 
 
@@ -312,6 +312,8 @@ def test_a_suite_dataset_is_read_from_the_hub_then_offline_from_its_cache(hub_da
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     hub_datasets.requests.clear()
     assert data.open_source("cifar10:test").labels == source.labels and hub_datasets.requests == []
+    with pytest.raises(DatasetUnavailable, match=r"^eurosat:train: cannot read timm/eurosat-rgb .*Couldn't reach"):
+        data.open_source("eurosat:train")  # not cached: a dataset that cannot be had offline (exit 5), not bad input
 
 
 def test_a_suite_dataset_joins_its_train_splits_and_is_checked_against_the_suite(hub_datasets) -> None:
@@ -329,7 +331,8 @@ def test_a_suite_dataset_joins_its_train_splits_and_is_checked_against_the_suite
         DataError, match=r"^pets:test: column 'label' of timm/oxford-iiit-pet has 3 classes; the suite expects 37$"
     ):
         data.open_source("pets:test")
-    with pytest.raises(DataError, match=r"^eurosat:train: cannot read timm/eurosat-rgb \(split train\)"):
+    with pytest.raises(DataError, match=r"^eurosat:train: cannot read timm/eurosat-rgb \(split train\)") as missing:
         data.open_source("eurosat:train")
+    assert missing.value.exit_code == EXIT_BAD_INPUT  # the Hub answered: no such repo
     with pytest.raises(DataError, match=r"a suite dataset's split is :train or :test, got 'val'"):
         data.open_source("dtd:val")

@@ -11,10 +11,12 @@ from simsiam_zoo.cli.shared import (
     DATA_HELP,
     check_device_option,
     check_fractions,
+    check_result_out,
     data_argument,
     parse_datasets,
     parse_subset_files,
     report_result,
+    result_out_option,
     run_options,
     schedule_options,
 )
@@ -36,7 +38,7 @@ def eval_group() -> None:
 @click.option("--k", "ks", type=click.IntRange(min=1), multiple=True, default=(20, 200), show_default=True)
 @click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=0.07, show_default=True)
 @click.option("--device", default=None, callback=check_device_option)
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="JSON result file.")
+@result_out_option
 @clean_errors
 def eval_knn_command(
     *,
@@ -45,9 +47,10 @@ def eval_knn_command(
     ks: tuple[int, ...],
     temperature: float,
     device: str | None,
-    out: Path | None,
+    out: str | None,
 ) -> None:
     """Weighted cosine kNN of --test features against --train features (k=20 and 200, T=0.07)."""
+    check_result_out(out)
     from simsiam_zoo.protocols.cached import evaluate_knn
 
     result = evaluate_knn(train_features, test_features, ks=ks, temperature=temperature, device=device)
@@ -58,10 +61,11 @@ def eval_knn_command(
 @click.option("--train", "train_features", type=click.Path(path_type=Path, exists=True), required=True)
 @click.option("--test", "test_features", type=click.Path(path_type=Path, exists=True), required=True)
 @click.option("--device", default=None, callback=check_device_option)
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="JSON result file.")
+@result_out_option
 @clean_errors
-def eval_linear_command(*, train_features: Path, test_features: Path, device: str | None, out: Path | None) -> None:
+def eval_linear_command(*, train_features: Path, test_features: Path, device: str | None, out: str | None) -> None:
     """Linear probe (L-BFGS logistic regression, weight decay chosen on a split of train) on cached features."""
+    check_result_out(out)
     from simsiam_zoo.protocols.cached import evaluate_linear
 
     result = evaluate_linear(train_features, test_features, device=device)
@@ -73,12 +77,13 @@ def eval_linear_command(*, train_features: Path, test_features: Path, device: st
 @data_argument
 @schedule_options(linear_protocol=True)
 @run_options
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="JSON result file.")
+@result_out_option
 @clean_errors
 def eval_linear_protocol_command(
-    model: str, data: str | tuple[str, str], *, schedule: LinearProtocolSchedule, run: RunOptions, out: Path | None
+    model: str, data: str | tuple[str, str], *, schedule: LinearProtocolSchedule, run: RunOptions, out: str | None
 ) -> None:
     """The paper's linear protocol: a linear classifier on MODEL's frozen backbone (BN in eval mode), on DATA."""
+    check_result_out(out)
     from simsiam_zoo.protocols import linear_protocol
 
     result = linear_protocol(model, data, schedule=schedule, run=run)
@@ -107,7 +112,7 @@ def eval_linear_protocol_command(
 )
 @schedule_options()
 @run_options
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="JSON result file.")
+@result_out_option
 @clean_errors
 def eval_semi_command(
     model: str,
@@ -117,9 +122,10 @@ def eval_semi_command(
     subset_files: tuple[str, ...],
     schedule: Schedule,
     run: RunOptions,
-    out: Path | None,
+    out: str | None,
 ) -> None:
     """Semi-supervised: fine-tune all of MODEL on 1% and 10% (--fraction) of DATA's training labels."""
+    check_result_out(out)
     from simsiam_zoo.protocols import semi_supervised
 
     result = semi_supervised(
@@ -158,7 +164,7 @@ def eval_semi_command(
     help="Keep extracted features here for reuse (default: a temporary folder).",
 )
 @run_options
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="JSON result file.")
+@result_out_option
 @clean_errors
 def eval_transfer_command(
     model: str,
@@ -168,9 +174,10 @@ def eval_transfer_command(
     schedule: Schedule,
     cache_dir: Path | None,
     run: RunOptions,
-    out: Path | None,
+    out: str | None,
 ) -> None:
     """Transfer MODEL to each --dataset: linear probe on cached features and full fine-tuning."""
+    check_result_out(out)
     from simsiam_zoo.protocols import transfer
 
     result = transfer(model, parse_datasets(datasets), modes=modes, schedule=schedule, cache_dir=cache_dir, run=run)

@@ -66,7 +66,19 @@ OVERWRITE_HELP = (
 )
 
 
-def report_result(result: dict[str, Any], out: Path | None, rows: list[tuple[str, float]]) -> None:
+# A string, not a Path, so that the check sees a trailing separator (`--out results/`) that Path would drop.
+result_out_option = click.option("--out", type=click.Path(), default=None, help="JSON result file.")
+
+
+def check_result_out(out: str | None) -> None:
+    """--out, checked before the evaluation runs: a refusal after it would lose the result."""
+    from simsiam_zoo.protocols.cached import check_result_path
+
+    if out is not None:
+        check_result_path(out)
+
+
+def report_result(result: dict[str, Any], out: str | Path | None, rows: list[tuple[str, float]]) -> None:
     from simsiam_zoo.distributed import launched_rank
     from simsiam_zoo.protocols.cached import write_result
 

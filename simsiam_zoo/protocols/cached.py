@@ -101,9 +101,15 @@ def evaluate_linear(
     }
 
 
+def check_result_path(path: str | Path) -> Path:
+    """`path` as an absolute path if a result may be written there: new, or an evaluation's result file (an object
+    with `top1` or `rows`), never a folder or another file (OutputRefused). Commands check it before they run."""
+    return check_output_file(path, ours=_is_result)
+
+
 def write_result(result: dict[str, Any], path: str | Path) -> None:
-    """The result as JSON at `path`, replacing only an evaluation's result file (an object with `top1` or `rows`)."""
-    atomic_write_text(check_output_file(path, ours=_is_result), json.dumps(result, indent=2) + "\n")
+    """The result as JSON at `path`, where `check_result_path` allows it."""
+    atomic_write_text(check_result_path(path), json.dumps(result, indent=2) + "\n")
 
 
 def _is_result(path: Path) -> bool:

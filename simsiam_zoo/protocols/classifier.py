@@ -22,18 +22,13 @@ from simsiam_zoo.options import RunOptions, Schedule
 from simsiam_zoo.protocols.shared import (
     FINETUNE_SCHEDULE,
     ModelArg,
-    checkpoint_path,
+    check_checkpoint_dir,
     load_model,
+    local_paths,
     result_record,
     train_head,
 )
 from simsiam_zoo.protocols.splits import DataArg, labelled_splits
-
-
-def _local_paths(*args: Any) -> list[str | Path]:
-    """The arguments (or pair members) that name files or folders, for the output checks."""
-    items = [item for arg in args for item in (arg if isinstance(arg, (tuple, list)) else (arg,))]
-    return [item for item in items if isinstance(item, (str, Path))]
 
 
 def _check_classifier_output(
@@ -41,7 +36,7 @@ def _check_classifier_output(
 ) -> None:
     """The classifier folder may be written (never over the model or data), and holds no checkpoint folder."""
     check_output(out_dir, kind=HUB_FOLDER_KIND, inputs=inputs, overwrite=overwrite)
-    checkpoint_path(run, "finetune")
+    check_checkpoint_dir(run, *inputs)
     if run.checkpoint_dir is not None:
         folder, checkpoints = Path(out_dir).resolve(), Path(run.checkpoint_dir).resolve()
         if checkpoints == folder or folder in checkpoints.parents:
@@ -73,7 +68,7 @@ def finetune_classifier(
     The card's licence is `license`, its fields as `hub.cards.license_metadata` makes them, by default the
     backbone's. `out_dir` and the licence are checked first: never the model or the data, nor a folder of the
     user's own files unless `overwrite`."""
-    inputs = _local_paths(model, data)
+    inputs = local_paths(model, data)
     if card_name is not None:  # as export checks its --name: the card and config name the model by it
         check_repo_id(f"{DEFAULT_ORG}/{card_name}")
     _check_classifier_output(out_dir, inputs=inputs, run=run, overwrite=overwrite)

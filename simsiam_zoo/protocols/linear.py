@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from simsiam_zoo.options import LinearProtocolSchedule, RunOptions
-from simsiam_zoo.protocols.shared import LINEAR_PROTOCOL_SCHEDULE, ModelArg, load_model, result_record, train_head
+from simsiam_zoo.protocols.shared import (
+    LINEAR_PROTOCOL_SCHEDULE,
+    ModelArg,
+    check_checkpoint_dir,
+    load_model,
+    result_record,
+    train_head,
+)
 from simsiam_zoo.protocols.splits import DataArg, labelled_splits
 
 
@@ -22,6 +29,7 @@ def linear_protocol(
     Raises RuntimeError if any backbone weight or buffer changed. The batch is capped at the train set size
     and the lr scaled with the batch actually used.
     """
+    check_checkpoint_dir(run, model_name_or_path, data)
     loaded = load_model(model_name_or_path, run)
     splits = labelled_splits(data, run)
     used = schedule.at_batch(min(schedule.batch_size, len(splits.train)))

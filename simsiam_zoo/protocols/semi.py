@@ -13,7 +13,14 @@ from simsiam_zoo.data import LabelledSubset
 from simsiam_zoo.errors import DataError
 from simsiam_zoo.evaluate.subsets import balanced_label_subset, read_subset_file
 from simsiam_zoo.options import RunOptions, Schedule
-from simsiam_zoo.protocols.shared import FINETUNE_SCHEDULE, ModelArg, load_model, result_record, train_head
+from simsiam_zoo.protocols.shared import (
+    FINETUNE_SCHEDULE,
+    ModelArg,
+    check_checkpoint_dir,
+    load_model,
+    result_record,
+    train_head,
+)
 from simsiam_zoo.protocols.splits import DataArg, labelled_splits, labels_of, paths_of
 
 
@@ -61,6 +68,7 @@ def semi_supervised(
     Subsets are class-balanced and seeded (`balanced_label_subset`), or read from SimCLR subset files
     (`{0.01: "1percent.txt"}`, image basenames) where given.
     """
+    check_checkpoint_dir(run, model, data)
     loaded = load_model(model, run)
     splits = labelled_splits(data, run)
     subsets = semi_supervised_subsets(splits.train, fractions=fractions, subset_files=subset_files, seed=run.seed)

@@ -9,9 +9,9 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from simsiam_zoo._io import check_work_folder
 from simsiam_zoo.backbone import LoadedBackbone
 from simsiam_zoo.distributed import init_distributed, main_first
-from simsiam_zoo.errors import DataError
 from simsiam_zoo.finetune import (
     FinetuneResult,
     finetune,
@@ -38,14 +38,22 @@ def load_model(model: ModelArg, run: RunOptions) -> LoadedBackbone:
         return load_backbone(model, hub_dir=run.hub_dir)
 
 
+def local_paths(*args: Any) -> list[str | Path]:
+    """The arguments (or pair members) that name files or folders, for the output checks."""
+    items = [item for arg in args for item in (arg if isinstance(arg, (tuple, list)) else (arg,))]
+    return [item for item in items if isinstance(item, (str, Path))]
+
+
+def check_checkpoint_dir(run: RunOptions, *inputs: Any) -> None:
+    """`run.checkpoint_dir`, checked before anything trains: a folder (or a path for one), outside the model and
+    the data (`inputs`, the protocol's arguments) -> OutputRefused."""
+    if run.checkpoint_dir is not None:
+        check_work_folder(run.checkpoint_dir, option="--checkpoint-dir", inputs=local_paths(*inputs))
+
+
 def checkpoint_path(run: RunOptions, name: str) -> Path | None:
-    """`run.checkpoint_dir`/NAME.pt, or None; a checkpoint folder that is a file is refused (DataError)."""
-    if run.checkpoint_dir is None:
-        return None
-    folder = Path(run.checkpoint_dir)
-    if folder.exists() and not folder.is_dir():
-        raise DataError(f"{folder}: --checkpoint-dir is a file, not a folder")
-    return folder / f"{name}.pt"
+    """`run.checkpoint_dir`/NAME.pt, or None (the folder checked by `check_checkpoint_dir`)."""
+    return None if run.checkpoint_dir is None else Path(run.checkpoint_dir) / f"{name}.pt"
 
 
 def train_head(

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from simsiam_zoo._io import check_work_folder
 from simsiam_zoo.backbone import LoadedBackbone
 from simsiam_zoo.data import Transformed
 from simsiam_zoo.digests import weights_sha256
@@ -20,7 +21,14 @@ from simsiam_zoo.finetune import (
     EVAL_BATCH_SIZE,
 )
 from simsiam_zoo.options import RunOptions, Schedule
-from simsiam_zoo.protocols.shared import FINETUNE_SCHEDULE, ModelArg, load_model, train_head
+from simsiam_zoo.protocols.shared import (
+    FINETUNE_SCHEDULE,
+    ModelArg,
+    check_checkpoint_dir,
+    load_model,
+    local_paths,
+    train_head,
+)
 from simsiam_zoo.protocols.splits import DataArg, Splits, labelled_splits
 
 MODES = ("linear", "finetune")
@@ -96,13 +104,17 @@ def transfer(
         raise ValueError(f"modes must be a non-empty subset of {MODES}, got {tuple(modes)}")
     if not datasets:
         raise ValueError("no datasets to transfer to")
+    check_checkpoint_dir(run, model, *datasets.values())
+    if cache_dir is not None:
+        check_work_folder(cache_dir, option="--cache-dir", inputs=local_paths(model, *datasets.values()))
     loaded = load_model(model, run)
     fingerprint = _fingerprint(loaded)[:16]
+    # Every dataset is opened before the first trains: a bad one stops the call before hours of work are lost.
+    all_splits = {name: labelled_splits(data, run) for name, data in datasets.items()}
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="simsiam-zoo-features-") as scratch:
         cache = Path(cache_dir) if cache_dir is not None else Path(scratch)
-        for name, data in datasets.items():
-            splits = labelled_splits(data, run)
+        for name, splits in all_splits.items():
             sizes = {"num_train": len(splits.train), "num_test": len(splits.test)}
             if "linear" in modes:
                 cached = _FeatureCache(cache, fingerprint, batch_size=schedule.batch_size or EVAL_BATCH_SIZE)

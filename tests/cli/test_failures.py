@@ -263,3 +263,54 @@ def test_errors_of_the_hub_and_its_client_are_one_line_with_their_exit_code(
     assert done.returncode == code, done.stderr[-3000:]
     assert "Traceback" not in done.stderr and len(messages(done.stderr)) == 1
     assert error_message(done).startswith(f"error: {type(raised).__name__}: {str(raised).splitlines()[0]}")
+
+
+def test_outputs_are_checked_before_any_work_and_work_folders_never_land_inside_an_input(
+    exported: Path, images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused before anything trains, each was found after it (a result lost), or wrote into what it read: a result
+    path that is a folder or ends with a separator (it wrote a file named like the folder), a second transfer
+    dataset that cannot be used (the first trained, then no JSON), a checkpoint or cache folder that is a file (a
+    raw errno) or lies inside the data (it has no marker, so the data would list it as a class)."""
+    import simsiam_zoo.protocols.shared as shared
+
+    def no_training(*args: object, **kwargs: object) -> None:
+        raise AssertionError("trained before its outputs were checked")
+
+    monkeypatch.setattr(shared, "finetune", no_training)
+    data = tmp_path / "ds"
+    write_images(data / "train", ("a", "b"), 4)
+    write_images(data / "val", ("a", "b"), 2)
+    one_class = tmp_path / "one_class"
+    write_images(one_class / "train", ("a",), 4)
+    write_images(one_class / "val", ("a",), 2)
+    folder, blocker = tmp_path / "results", tmp_path / "notes.txt"
+    folder.mkdir()
+    blocker.write_text("mine")
+    before = snapshot(tmp_path)
+    transfer = ["eval", "transfer", exported, "--dataset", f"ds={data}", "--epochs", 1]
+    cases = [
+        (["eval", "linear-protocol", exported, data, "--out", folder], f"{folder}: is a folder; give a file path"),
+        (
+            ["eval", "semi", exported, data, "--out", f"{tmp_path}/new/"],
+            f"{tmp_path}/new/: ends with a separator, as a folder does; give a file path",
+        ),
+        (
+            [*transfer, "--dataset", f"bad={one_class}"],
+            f"{one_class}: training images of 1 class (a); a classifier needs at least two",
+        ),
+        ([*transfer, "--cache-dir", blocker], f"{blocker}: --cache-dir is a file, not a folder"),
+        (
+            [*transfer, "--cache-dir", data / "train" / "cache"],
+            f"{data / 'train' / 'cache'}: the output lies inside the input {data}; choose a path outside it",
+        ),
+        (
+            ["eval", "semi", exported, data, "--checkpoint-dir", data / "ckpt"],
+            f"{data / 'ckpt'}: the output lies inside the input {data}; choose a path outside it",
+        ),
+    ]
+    for args, expected in cases:
+        done = run_cli(*args)
+        assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+        assert error_message(done) == f"error: {expected}", args
+    assert snapshot(tmp_path) == before and sorted(p.name for p in folder.iterdir()) == []
