@@ -48,8 +48,11 @@ def temp_dirs_of_each_test_removed(
 
 
 @pytest.fixture(autouse=True)
-def isolated_hf_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every Hugging Face and torch cache path points at a temp dir: no test reads or writes ~/.cache."""
+def isolated_hf_cache(
+    temp_dirs_of_each_test_removed: None, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Every Hugging Face and torch cache path points at a temp dir: no test reads or writes ~/.cache. Made after
+    the remover is up (pytest sets up a conftest's autouse fixtures by name), so that it goes with its test."""
     home = tmp_path_factory.mktemp("hf_home")
     for variable in ("HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "TORCH_HOME", "XDG_CACHE_HOME"):
         monkeypatch.setenv(variable, str(home / variable.lower()))
