@@ -192,8 +192,10 @@ class BenchmarkOptions:
         unknown = sorted(set(self.protocols) - set(BENCHMARK_PROTOCOLS))
         if unknown or not self.protocols:
             raise ValueError(f"protocols must be some of {', '.join(BENCHMARK_PROTOCOLS)}, got {list(self.protocols)}")
-        if "fewshot" in self.protocols and (not self.shots or min(self.shots) < 1):
-            raise ValueError(f"shots must be positive numbers of images a class, got {list(self.shots)}")
+        if "fewshot" in self.protocols and (
+            not self.shots or min(self.shots) < 1 or len(set(self.shots)) < len(self.shots)
+        ):
+            raise ValueError(f"shots must be distinct positive numbers of images a class, got {list(self.shots)}")
         if self.draws < 1 or self.batch_size < 1:
             raise ValueError(f"draws and batch_size must be at least 1, got {self.draws} and {self.batch_size}")
         for name in ("train_limit", "test_limit"):

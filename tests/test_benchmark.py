@@ -146,6 +146,11 @@ def test_a_killed_run_resumes_to_the_leaderboard_of_an_uninterrupted_one(
         ),
         (["MODEL", "--data", "d=TRAIN_ONLY"], "expected train/ and val/ (or test/)"),
         (["MODEL", "--data", "d=ONE_CLASS"], "--data d: its train split has images of 1 class"),
+        (["MODEL", "--data", "..=digits"], "a dataset name is letters, digits, '.', '-' and '_', not dots alone"),
+        (
+            ["MODEL", "--data", "d=digits", "--protocol", "fewshot", "--shots", "500,1000"],
+            "--data d: its smallest class has 139 train images, fewer than every --shots (500, 1000)",
+        ),
     ],
 )
 def test_bad_input_is_one_line_before_any_work(
@@ -227,3 +232,33 @@ def test_each_network_gets_its_own_random_init(monkeypatch) -> None:
     ]
     heads = [c.loaded.model.blocks[0].attn.num_heads for c in contenders[3:5]]
     assert heads == [2, 4]
+
+
+def test_repeated_or_empty_shots_are_usage_errors(hub_folder: Path, tmp_path: Path) -> None:
+    """`--shots 1,1` scored 1-shot twice, `1,,2` passed."""
+    for shots in ("1,1", "1,,2"):
+        done = run_cli("benchmark", hub_folder, "--data", "d=digits", "--shots", shots, "--out", tmp_path / "out")
+        assert done.returncode == 2 and "Invalid value for '--shots'" in done.stderr, done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_cell_edited_after_it_was_written_is_computed_again(
+    hub_folder: Path, image_folder: Path, tmp_path: Path
+) -> None:
+    """A top-1 changed by hand was ranked as it stood; a wrong type or records that are no list were a traceback."""
+    data, options = [f"colours={image_folder}"], BenchmarkOptions(protocols=("knn",), batch_size=64, baselines=False)
+    out = tmp_path / "out"
+    run_benchmark([str(hub_folder)], data, out=out, options=options, progress=False)
+    (cell,) = (out / "cells").rglob("knn.json")
+    written, leaderboard = cell.read_text(), (out / "leaderboard.json").read_bytes()
+    saved = json.loads(written)
+    edits = [
+        [{**saved["records"][0], "top1": 12.5}, *saved["records"][1:]],
+        [{**saved["records"][0], "top1": "abc"}, *saved["records"][1:]],
+        {"x": 1},
+    ]
+    for records in edits:
+        cell.write_text(json.dumps({**saved, "records": records}))
+        with pytest.warns(UserWarning, match="its records are not those the benchmark wrote; computing it again"):
+            run_benchmark([str(hub_folder)], data, out=out, options=options, progress=False)
+        assert cell.read_text() == written and (out / "leaderboard.json").read_bytes() == leaderboard

@@ -280,6 +280,10 @@ def test_a_hugging_face_label_column_of_strings_names_the_classes(tmp_path):
     datasets.Dataset.from_dict(rows, features=features).save_to_disk(str(tmp_path / "floats"))
     with pytest.raises(DataError, match=r"floats: label column 'label' holds 0.5; expected class names or integers"):
         data.open_source(tmp_path / "floats")
+    # Saved with no rows, it has no Arrow file, which datasets cannot load (an IndexError, a traceback).
+    datasets.Dataset.from_dict({"image": [], "label": []}, features=features).save_to_disk(str(tmp_path / "empty"))
+    with pytest.raises(DataError, match=r"empty: no images found \(a Hugging Face dataset saved with 0 rows\)"):
+        data.open_source(tmp_path / "empty")
 
 
 def test_unlabelled_counts_the_images_without_a_label_and_names_the_first() -> None:

@@ -84,18 +84,31 @@ def cell_fingerprint(contender: Contender, data: str, protocol: str, options: Be
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 
+def _records_sha256(records: Any) -> str:
+    return hashlib.sha256(json.dumps(records, sort_keys=True).encode()).hexdigest()
+
+
 def read_cell(path: Path, fingerprint: str) -> list[dict[str, Any]] | None:
-    """The cell's records when it was computed with these settings, else None."""
+    """The cell's records when it was computed with these settings, else None (computed again). Records that are
+    not the ones written (their sha256, saved with them, differs: a cell edited by hand or by another program)
+    are computed again too, with a warning, rather than ranked or read as numbers."""
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
         return None
-    return saved["records"] if isinstance(saved, dict) and saved.get("fingerprint") == fingerprint else None
+    if not isinstance(saved, dict) or saved.get("fingerprint") != fingerprint:
+        return None
+    if saved.get("records_sha256") != _records_sha256(saved.get("records")):
+        if "records_sha256" in saved:  # a cell of an earlier version has none, and is computed again in silence
+            warnings.warn(f"{path}: its records are not those the benchmark wrote; computing it again", stacklevel=2)
+        return None
+    return saved["records"]
 
 
 def write_cell(path: Path, fingerprint: str, records: list[dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps({"fingerprint": fingerprint, "records": records}, indent=1) + "\n")
+    cell = {"fingerprint": fingerprint, "records_sha256": _records_sha256(records), "records": records}
+    atomic_write_text(path, json.dumps(cell, indent=1) + "\n")
 
 
 def contender_features(

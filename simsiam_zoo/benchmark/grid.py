@@ -63,21 +63,31 @@ def parse_datasets(entries: list[str], options: BenchmarkOptions) -> list[Datase
                 f"--data {entry!r}: expected NAME=SOURCE (e.g. fmnist=fashion_mnist) or a named dataset: "
                 f"{', '.join(NAMED_DATASETS)}"
             )
-        if not re.fullmatch(r"[\w.-]+", name):
-            raise DataError(f"--data {entry!r}: a dataset name is letters, digits, '.', '-' and '_'")
+        if not re.fullmatch(r"[\w.-]+", name) or not name.strip("."):  # '.' and '..' name other folders
+            raise DataError(f"--data {entry!r}: a dataset name is letters, digits, '.', '-' and '_', not dots alone")
         if name in datasets:
             raise DataError(f"--data {entry!r}: the name {name} is given twice")
         data = tuple(source.split(",", 1)) if "," in source else source
         splits = resolve_data(data, train_limit=options.train_limit, test_limit=options.test_limit, seed=options.seed)
-        _check_classes(name, splits)
+        _check_classes(name, splits, options)
         datasets[name] = Dataset(name, source, splits)
     if not datasets:
         raise DataError("no --data NAME=SOURCE given")
     return list(datasets.values())
 
 
-def _check_classes(name: str, splits: Splits) -> None:
-    present = torch.unique(labels_of(splits.train, f"{name} train")).tolist()
+def _check_classes(name: str, splits: Splits, options: BenchmarkOptions) -> None:
+    """Two classes or more; and where few-shot is the only protocol, a smallest class with one of --shots' numbers
+    (the protocol leaves out a number of shots above it: with none left the dataset would have no result)."""
+    labels = labels_of(splits.train, f"{name} train")
     labels_of(splits.test, f"{name} test")
+    counts = torch.bincount(labels)
+    present = counts[counts > 0]
     if len(present) < 2:
         raise DataError(f"--data {name}: its train split has images of {len(present)} class; ranking needs two or more")
+    smallest = int(present.min())
+    if set(options.protocols) == {"fewshot"} and smallest < min(options.shots):
+        raise DataError(
+            f"--data {name}: its smallest class has {smallest} train images, fewer than every --shots "
+            f"({', '.join(map(str, options.shots))}); few-shot would give it no result"
+        )

@@ -13,13 +13,15 @@ from simsiam_zoo.options import BENCHMARK_PROTOCOLS, BenchmarkOptions
 
 
 def _shots(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
-    """--shots 1,5,10: positive numbers of images a class."""
+    """--shots 1,5,10: positive numbers of images a class, each once."""
     try:
-        shots = tuple(int(part) for part in value.split(",") if part.strip())
+        shots = tuple(int(part) for part in value.split(","))
     except ValueError:
         raise click.BadParameter(f"{value!r}: expected numbers separated by commas, e.g. 1,5,10") from None
-    if not shots or min(shots) < 1:
+    if min(shots) < 1:
         raise click.BadParameter(f"{value!r}: expected positive numbers of images a class, e.g. 1,5,10")
+    if len(set(shots)) < len(shots):
+        raise click.BadParameter(f"{value!r}: a number of shots is given twice")
     return shots
 
 

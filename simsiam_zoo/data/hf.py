@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import json
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +37,25 @@ def read_saved_hf_dataset(folder: Path) -> ImageSource:
     if (folder / "dataset_dict.json").is_file():
         splits = ", ".join(str(folder / name) for name in sorted(p.name for p in folder.iterdir() if p.is_dir()))
         raise DataError(f"{folder}: a Hugging Face dataset with several splits; give one split's folder ({splits})")
+    if _saved_rows_files(folder) == []:  # datasets cannot load a dataset saved with no rows (an IndexError)
+        raise DataError(f"{folder}: no images found (a Hugging Face dataset saved with 0 rows)")
     try:
         dataset = datasets.load_from_disk(str(folder))
-    except (OSError, ValueError, KeyError) as error:
-        raise DataError(f"{folder}: not a readable Hugging Face dataset folder ({error})") from None
+    except Exception as error:  # as for the Hub's: a folder it cannot read fails in many types
+        raise DataError(
+            f"{folder}: not a readable Hugging Face dataset folder ({type(error).__name__}: {error})"
+        ) from None
     return _hf_source(dataset, str(folder), name=folder.name)
+
+
+def _saved_rows_files(folder: Path) -> list[Any] | None:
+    """The Arrow files that `save_to_disk` listed in the folder's state.json, or None where it cannot say."""
+    try:
+        state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    files = state.get("_data_files") if isinstance(state, dict) else None
+    return files if isinstance(files, list) else None
 
 
 def read_hf_files(pattern: str) -> ImageSource:

@@ -4,6 +4,7 @@ the documented exit code, one `error:` line naming the file and the problem, not
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +24,7 @@ from tests.builders import (
     leftovers,
     run_cli,
     snapshot,
+    write_images,
 )
 
 
@@ -148,3 +150,14 @@ def test_an_output_path_the_file_system_cannot_take_is_one_line(exported: Path, 
         done = run_cli("extract", exported, images, "--out", out)
         assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
         assert error_message(done).startswith(f"error: {out}: cannot be used as an output path (")
+
+
+def test_a_fifo_named_like_an_image_is_a_listed_skip_not_a_wait(exported: Path, tmp_path: Path) -> None:
+    """A named pipe in a class folder: opening it waited for a writer, and extract sat at 0 images for ever."""
+    data = tmp_path / "data"
+    write_images(data, ("a", "b"), 2)
+    os.mkfifo(data / "b" / "pipe.png")
+    done = run_cli("extract", exported, data, "--out", tmp_path / "feats", process=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    skipped = json.loads((tmp_path / "feats" / "skipped.json").read_text())
+    assert [(s["path"], s["reason"]) for s in skipped] == [(str(Path("b") / "pipe.png"), "not a regular file")]
