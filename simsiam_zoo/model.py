@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 import timm
 import torch
+from timm.models import get_pretrained_cfg
 from torch import nn
 
 from simsiam_zoo.choices import BNPlacement, PredictorKind
@@ -56,13 +57,20 @@ def prediction_mlp(dim: int, hidden_dim: int, *, bn_placement: BNPlacement = "de
     )
 
 
-def check_arch(arch: str) -> None:
-    """A RecipeError naming `model.arch` (and the closest names) unless timm has that architecture: said before a
-    run claims its folder, not as timm's error once it has."""
+def check_arch(arch: str, image_size: int) -> None:
+    """A RecipeError naming `model.arch` (and the closest names) unless timm has that architecture and it takes
+    `image_size` px images (a ViT or Swin is built for one size): said before a run claims its folder, not as
+    timm's error once it has."""
     if ":" in arch or not timm.is_model(arch):
         close = difflib.get_close_matches(arch, timm.list_models(), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise RecipeError(f"model.arch {arch!r} is not a timm architecture{hint}")
+    config = get_pretrained_cfg(arch)
+    if config is not None and config.fixed_input_size and config.input_size[-1] != image_size:
+        raise RecipeError(
+            f"model.arch {arch!r} takes only {config.input_size[-1]} px images (timm's fixed input size); "
+            f"data.image_size is {image_size}"
+        )
 
 
 def untrained_backbone(

@@ -250,6 +250,7 @@ def _validate(recipe: Recipe, where: str) -> None:
         (data.num_workers >= 0, "data.num_workers must be >= 0"),
         (run.checkpoint_every_steps >= 1, "run.checkpoint_every_steps must be at least 1"),
         (run.log_every_steps >= 1, "run.log_every_steps must be at least 1"),
+        (-(2**63) <= run.seed < 2**64, "run.seed must be in [-2**63, 2**64), torch's seed range"),
         (
             model.momentum_target is None or 0 <= model.momentum_target < 1,
             "model.momentum_target must be in [0, 1)",

@@ -264,7 +264,7 @@ def train(
     context = init_distributed(torch.device(device))
     if fit_to_deadline and context.enabled:
         raise ValueError("fit_to_deadline runs on one process: ranks would each fit the horizon to their own clock")
-    check_arch(recipe.model.arch)
+    check_arch(recipe.model.arch, recipe.data.image_size)
     dataset = dataset if dataset is not None else build_dataset(recipe)
     global_batch = recipe.optim.batch_size * context.world_size
     if len(dataset) < global_batch:  # said here, naming the data and the option, before the folder is claimed

@@ -369,3 +369,18 @@ def test_knn_neighbours_do_not_depend_on_the_other_ks() -> None:
         np.add.at(votes, train_labels.numpy()[nearest], np.exp(row[nearest] / 0.07))
         expected.append(int(votes.argmax()))
     assert alone.tolist() == expected
+
+
+def test_features_with_a_nan_or_inf_row_are_refused_naming_the_argument() -> None:
+    """kNN voted with NaN similarities (a score of chance, as if valid); the probe failed inside torch's L-BFGS."""
+    from simsiam_zoo.evaluate import knn_accuracy, linear_probe_sweep
+
+    generator = torch.Generator().manual_seed(0)
+    x, y = torch.randn(20, 4, generator=generator), torch.arange(20) % 2
+    for bad in (float("nan"), float("inf")):
+        broken = x.clone()
+        broken[3, 1] = bad
+        with pytest.raises(ValueError, match=r"^train_features has 1 rows with NaN or inf$"):
+            knn_accuracy(broken, y, x, y, ks=(3,))
+        with pytest.raises(ValueError, match=r"^test_x has 1 rows with NaN or inf$"):
+            linear_probe_sweep(x, y, broken, y)

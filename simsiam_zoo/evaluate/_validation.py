@@ -16,6 +16,10 @@ def check_features(features: Tensor, name: str) -> None:
         raise ValueError(f"{name} is empty (0 rows)")
     if features.shape[1] == 0:
         raise ValueError(f"{name} has 0 feature dimensions")
+    # A row sum is NaN or inf where the row holds one: a check of N values, not a bool copy of the whole bank.
+    bad = int((~torch.isfinite(features.sum(dim=1, dtype=torch.float64))).sum())
+    if bad:
+        raise ValueError(f"{name} has {bad} rows with NaN or inf")
 
 
 def check_labels(labels: Tensor, num_rows: int, name: str) -> None:

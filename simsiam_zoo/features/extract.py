@@ -363,6 +363,7 @@ class _Store:
         """Record one embedded shard and write it (unless `strict` and it has a skip); the images it embedded."""
         self.skips[shard.number] = [{"index": i, "path": self.source.paths[i], "reason": r} for i, r in failures]
         if embeddings is not None:
+            self._check_finite(positions, embeddings)
             self.dims.add(embeddings.shape[1])
         self._check_dims()
         if strict and self.skips[shard.number]:
@@ -373,6 +374,16 @@ class _Store:
             self._save(shard, positions, embeddings)
         self._save_empty()
         return len(positions)
+
+    def _check_finite(self, positions: list[int], embeddings: torch.Tensor) -> None:
+        """A row of NaN or inf is the model's failure, not the image's: no shard holds one (the readers refuse it)."""
+        bad = (~torch.isfinite(embeddings).all(dim=1)).nonzero().flatten().tolist()
+        if bad:
+            raise DataError(
+                f"{self.out}: the model gave non-finite embeddings (NaN or inf) for {len(bad)} of {len(positions)} "
+                f"images of a shard, the first {self.source.paths[positions[bad[0]]]}; its weights or its input "
+                "are broken"
+            )
 
     def _check_dims(self) -> None:
         if len(self.dims) > 1:

@@ -104,6 +104,15 @@ def test_bad_inputs_exit_3_with_one_message_and_leave_nothing(
             ["train", recipe_file, "--output", out, "--set", "model.arch=resnet999"],
             "error: model.arch 'resnet999' is not a timm architecture; did you mean",
         ),
+        (  # both were a traceback from torch or timm once the run had claimed its folder
+            ["train", recipe_file, "--output", out, "--set", f"run.seed={2**70}"],
+            f"error: recipe 'tiny_fake' with run.seed={2**70}: run.seed must be in [-2**63, 2**64), torch's seed range",
+        ),
+        (
+            ["train", recipe_file, "--output", out, "--set", "model.arch=vit_tiny_patch16_224"],
+            "error: model.arch 'vit_tiny_patch16_224' takes only 224 px images (timm's fixed input size); "
+            "data.image_size is 32",
+        ),
         (  # it was said by the sampler, after the run had claimed its folder, naming neither data nor option
             ["train", "tiny_fake", "--output", out, "--set", "data.fake_size=3"],
             "error: fake: 3 images are fewer than one global batch (optim.batch_size 8)",

@@ -406,3 +406,18 @@ def test_a_web_page_served_as_a_checkpoint_is_named_as_such(tmp_path: Path) -> N
     torch.save({"weights": torch.zeros(1), "odd": Path("x")}, tmp_path / "foreign.pth")
     with pytest.raises(ConversionError, match=r"unpickling it needs arbitrary code"):
         read_torch_checkpoint(tmp_path / "foreign.pth")
+
+
+def test_a_model_that_gives_nan_embeddings_writes_no_shard_of_them(tmp_path: Path) -> None:
+    """The shards were written and the run reported whole; every reader then refused them as corrupt."""
+
+    class Broken(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.mean((2, 3)) * float("nan")
+
+    data = tmp_path / "data"
+    for i in range(4):
+        write_png(data / f"c{i % 2}" / f"{i}.png", i)
+    with pytest.raises(DataError, match=r"the model gave non-finite embeddings \(NaN or inf\) for 2 of 2 images"):
+        extract_features(Broken(), make_transform(), data, out=tmp_path / "out", shard_size=2, progress=False)
+    assert not list((tmp_path / "out").glob("*shard*"))
