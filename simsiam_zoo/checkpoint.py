@@ -148,6 +148,8 @@ def read_torch_checkpoint(path: str | Path) -> Any:
             "tensors and plain containers, which could run anything. If you trust its source, re-save its "
             "state_dict elsewhere and convert that."
         ) from exc
+    except FileNotFoundError:
+        raise ConversionError(f"{path}: no such file") from None
     except Exception as exc:  # a truncated or corrupt file fails anywhere in torch's reader, with any error
         reason = str(exc).strip() or type(exc).__name__
         raise ConversionError(f"{path}: cannot read torch checkpoint (truncated or corrupt?): {reason}") from exc

@@ -142,6 +142,10 @@ def _run_checkpoint(path: Path) -> Path:
             f"{path}: a hub folder, not a training run; export takes a run folder or its "
             f"{CHECKPOINT_NAME} (a hub folder is pushed or loaded as it is)"
         )
+    if path.is_dir() and not (path / CHECKPOINT_NAME).exists():
+        raise ConversionError(
+            f"{path}: no {CHECKPOINT_NAME}: not a training run, or one stopped before its first checkpoint"
+        )
     return path / CHECKPOINT_NAME if path.is_dir() else path
 
 

@@ -139,9 +139,12 @@ def _zoo_entry(name_or_path: str | Path) -> ZooEntry | None:
     text = str(name_or_path)
     if text.startswith("hf-hub:") or isinstance(name_or_path, Path):
         return None
-    entry = find_entry(text) if "/" not in text and os.sep not in text else None
+    is_path = "/" in text or os.sep in text  # a zoo name has no separator
+    entry = None if is_path else find_entry(text)
     if entry is not None or Path(text).exists():
         return entry
+    if is_path:
+        raise HubFolderError(f"{text}: no such file or folder (a Hugging Face Hub model is hf-hub:ORG/NAME)")
     return get_entry(text)
 
 

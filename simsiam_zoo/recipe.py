@@ -126,6 +126,22 @@ class Recipe:
         return recipe_from_dict(data, where=f"recipe {self.name!r} with {changed}")
 
 
+def recipe_differences(before: Recipe, after: Recipe) -> list[str]:
+    """`key: before -> after` for each dotted key whose value differs."""
+    old, new = _dotted(before.to_dict()), _dotted(after.to_dict())
+    return [f"{key}: {old.get(key)!r} -> {value!r}" for key, value in new.items() if old.get(key) != value]
+
+
+def _dotted(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_dotted(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}

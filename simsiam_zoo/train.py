@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import numbers
 import time
 import warnings
 from collections.abc import Sequence
@@ -44,12 +45,12 @@ from simsiam_zoo.distributed import (
     local_device,
 )
 from simsiam_zoo.engine import Augmented, cosine_lr, run_steps
-from simsiam_zoo.errors import DataError, RecipeError
+from simsiam_zoo.errors import DataError, RecipeError, listed
 from simsiam_zoo.evaluate.knn import knn_accuracy
 from simsiam_zoo.features import embed_dataset
 from simsiam_zoo.losses import normalized_std, simsiam_loss
 from simsiam_zoo.model import HeadConfig, SiameseOutput, SimSiam, check_arch, untrained_backbone
-from simsiam_zoo.recipe import Recipe, recipe_from_dict
+from simsiam_zoo.recipe import Recipe, recipe_differences, recipe_from_dict
 
 # The files a run rewrites as it goes (atomically: a kill can leave a temp file beside one, removed on resume).
 RUN_FILES = (CHECKPOINT_NAME, RECIPE_NAME, "metrics.csv", "steps.csv")
@@ -259,6 +260,7 @@ def train(
     deadline, so that the schedule ends there on a machine faster or slower than planned (the demo's budget). The
     horizon is kept in the checkpoint.
     """
+    _check_limits(recipe, max_minutes=max_minutes, max_steps=max_steps)
     if fit_to_deadline and max_minutes is None:
         raise ValueError("fit_to_deadline needs max_minutes, the deadline to fit the schedule to")
     context = init_distributed(torch.device(device))
@@ -500,6 +502,19 @@ class _Pretraining:
             self.writer.close()
 
 
+def _check_limits(recipe: Any, *, max_minutes: float | None, max_steps: int | None) -> None:
+    """The arguments a notebook gets wrong, said as the CLI says them (NaN minutes ran the whole schedule, -1 one
+    step; 1.5 steps ran two; a recipe's name was an AttributeError)."""
+    if not isinstance(recipe, Recipe):
+        raise TypeError(f"recipe must be a Recipe (load_recipe(NAME_OR_PATH)), got {type(recipe).__name__}")
+    if max_minutes is not None and not (isinstance(max_minutes, (int, float)) and max_minutes >= 0):
+        raise ValueError(f"max_minutes must be a number of minutes >= 0, got {max_minutes!r}")
+    if max_steps is not None and (
+        isinstance(max_steps, bool) or not isinstance(max_steps, numbers.Integral) or max_steps < 1
+    ):
+        raise ValueError(f"max_steps must be an int >= 1, got {max_steps!r}")
+
+
 def _resume(path: Path, recipe: Recipe, model: SimSiam, optimizer: torch.optim.Optimizer) -> tuple[int, dict[str, Any]]:
     """The step and records of the run's checkpoint, its model and optimizer state loaded."""
     try:
@@ -508,8 +523,9 @@ def _resume(path: Path, recipe: Recipe, model: SimSiam, optimizer: torch.optim.O
         raise RecipeError(f"{path}: cannot resume from this checkpoint: {error}") from None
     saved_recipe = recipe_from_dict(saved.run, where=str(path))
     if saved_recipe != recipe:
+        changed = listed(recipe_differences(saved_recipe, recipe), limit=3, separator="; ")
         raise RecipeError(
-            f"{path}: the checkpoint was trained with a different recipe ({saved_recipe.name!r}); "
+            f"{path}: the checkpoint was trained with a different recipe ({changed}); "
             "use a new output folder or the same recipe"
         )
     model.load_state_dict(saved.model)

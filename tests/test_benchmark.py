@@ -262,3 +262,14 @@ def test_a_cell_edited_after_it_was_written_is_computed_again(
         with pytest.warns(UserWarning, match="its records are not those the benchmark wrote; computing it again"):
             run_benchmark([str(hub_folder)], data, out=out, options=options, progress=False)
         assert cell.read_text() == written and (out / "leaderboard.json").read_bytes() == leaderboard
+
+
+def test_run_benchmark_names_a_string_or_nothing_where_a_list_belongs(tmp_path: Path) -> None:
+    """A model path as a string was iterated letter by letter ("t: unknown zoo model"); no models was a max() error."""
+    with pytest.raises(TypeError, match=r"^models must be a list, got the single models '/x/y'; pass \[models\]$"):
+        run_benchmark("/x/y", ["digits"], out=tmp_path / "out")
+    with pytest.raises(ValueError, match=r"^no models to benchmark$"):
+        run_benchmark([], ["digits"], out=tmp_path / "out")
+    with pytest.raises(TypeError, match=r"^data must be a list"):
+        run_benchmark(["resnet18"], "digits", out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()

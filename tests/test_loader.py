@@ -148,6 +148,19 @@ def test_unknown_model_name_suggests_close_ones():
         load_backbone("simsiam_resnet50.in1k")
 
 
+def test_a_path_that_does_not_exist_or_holds_no_checkpoint_is_named_so(tmp_path: Path) -> None:
+    """A missing path was an "unknown zoo model" or a corrupt checkpoint with a raw errno; a run stopped before its
+    first checkpoint was a corrupt one too."""
+    for missing in (tmp_path / "gone" / "x.pth", "org/name"):
+        with pytest.raises(HubFolderError, match=rf"^{missing}: no such file or folder \(a Hugging Face Hub model"):
+            load_backbone(str(missing))
+    with pytest.raises(ConversionError, match=rf"^{tmp_path / 'gone'}: no such file$"):
+        load_backbone(tmp_path / "gone")
+    (tmp_path / "run").mkdir()
+    with pytest.raises(ConversionError, match=rf"^{tmp_path / 'run'}: no checkpoint.pt: not a training run, or one"):
+        export_checkpoint(tmp_path / "run", tmp_path / "out", name="x")
+
+
 def test_broken_folders_give_clear_errors(exported, tmp_path):
     import shutil
 

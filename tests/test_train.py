@@ -425,3 +425,29 @@ def test_without_the_fit_the_recipe_s_horizon_holds(tiny_recipe, tmp_path, monke
     assert (result.step, result.total_steps) == (8, 8)
     with pytest.raises(ValueError, match="fit_to_deadline needs max_minutes"):
         train(tiny_recipe, output_dir=tmp_path / "other", progress=False, fit_to_deadline=True)
+
+
+def test_a_resume_with_another_recipe_names_the_keys_that_differ(tiny_recipe, tmp_path):
+    """It named the recipe, whose name an edited copy keeps, and so said nothing of what had changed."""
+    train(tiny_recipe, output_dir=tmp_path, max_steps=1, progress=False)
+    edited = tiny_recipe.replace({"run.log_every_steps": 7, "optim.base_lr": 0.25})
+    with pytest.raises(
+        RecipeError, match=r"different recipe \(optim\.base_lr: 0\.5 -> 0\.25; run\.log_every_steps: \d+ -> 7\)"
+    ):
+        train(edited, output_dir=tmp_path, progress=False)
+
+
+def test_train_arguments_a_notebook_gets_wrong_are_named(tiny_recipe, tmp_path):
+    """NaN minutes ran the whole schedule, -1 one step, 1.5 steps two; a recipe's name was an AttributeError."""
+    cases = [
+        ({"max_minutes": float("nan")}, ValueError, "max_minutes must be a number of minutes >= 0, got nan"),
+        ({"max_minutes": -1}, ValueError, "max_minutes must be a number of minutes >= 0, got -1"),
+        ({"max_steps": 1.5}, ValueError, "max_steps must be an int >= 1, got 1.5"),
+        ({"max_steps": "2"}, ValueError, "max_steps must be an int >= 1, got '2'"),
+    ]
+    for arguments, error, message in cases:
+        with pytest.raises(error, match=re.escape(message)):
+            train(tiny_recipe, output_dir=tmp_path / "run", progress=False, **arguments)
+    with pytest.raises(TypeError, match=re.escape("recipe must be a Recipe (load_recipe(NAME_OR_PATH)), got str")):
+        train("tiny_fake", output_dir=tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()

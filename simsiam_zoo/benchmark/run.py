@@ -49,6 +49,11 @@ def run_benchmark(
     Under torchrun (or in a process group the caller made) every rank calls it alike: each embeds its share of the
     data on disk (`extract_features`), rank 0 alone embeds data in memory, runs the protocols, writes the cells and
     the leaderboard, and shows the progress; every rank returns the records."""
+    for argument, values in (("models", models), ("data", data)):
+        if isinstance(values, (str, Path)):  # a string is a sequence too: of one-letter model names
+            raise TypeError(f"{argument} must be a list, got the single {argument} {str(values)!r}; pass [{argument}]")
+        if not values:
+            raise ValueError(f"no {argument} to benchmark")
     context = init_distributed(torch.device(options.device))
     names = expand_models(list(models))
     datasets = parse_datasets(list(data), options)
