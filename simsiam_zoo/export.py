@@ -36,7 +36,7 @@ from simsiam_zoo.hub.folder import (
     write_hub_folder,
 )
 from simsiam_zoo.hub.publish import check_repo_id
-from simsiam_zoo.recipe import Recipe, recipe_from_dict
+from simsiam_zoo.recipe import Recipe, load_recipe, recipe_from_dict
 from simsiam_zoo.zoo import ZOO, Result, ZooEntry, find_entry
 from simsiam_zoo.zoo.download import cache_root, cached_folder, check_digests, fetch_original
 
@@ -99,6 +99,10 @@ def export_checkpoint(
     state = backbone_from_training_checkpoint(checkpoint)
     model = backbone_from_state(recipe.model.arch, state, where=str(checkpoint_path))
     entry = _claimed_by_training_run(name, arch=recipe.model.arch)
+    # The entry describes the run only when the run trained on its recipe's data; else the run describes itself.
+    described = (
+        entry if entry and entry.recipe and load_recipe(entry.recipe).data.dataset == recipe.data.dataset else None
+    )
     preprocessing = preprocessing_from_recipe(recipe)
     license = entry.license if entry else "apache-2.0"
     method = "byol" if recipe.model.momentum_target is not None else "simsiam"
@@ -107,9 +111,9 @@ def export_checkpoint(
         repo_id=repo_id or (entry.hub_id if entry else f"{DEFAULT_ORG}/{name}"),
         arch=recipe.model.arch,
         num_features=model.num_features,
-        summary=entry.summary if entry else f"{recipe.model.arch} pretrained with recipe `{recipe.name}`.",
+        summary=described.summary if described else f"{recipe.model.arch} pretrained with recipe `{recipe.name}`.",
         license=license,
-        datasets=[entry.pretrain_dataset if entry else recipe.data.dataset],
+        datasets=[described.pretrain_dataset if described else recipe.data.dataset],
         preprocessing=preprocessing,
         recipe_summary=recipe_summary(recipe),
         results=tuple(results),

@@ -82,6 +82,10 @@ def test_model_card_metadata(exported):
     assert card.data.license == "mit"
     assert sha256_file(exported / WEIGHTS_NAME) in card.text
     assert f"hf-hub:{zoo.ZOO[NAME].hub_id}" in card.text
+    # A run on other data than the entry's recipe (here fake images) is described by its own: the card said it was
+    # pretrained on Fashion-MNIST by the demo, and its recipe section said otherwise.
+    assert not card.data.datasets and zoo.ZOO[NAME].summary not in card.text  # fake images are no Hub dataset
+    assert "resnet18 pretrained with recipe `tiny_fake`." in card.text
 
 
 def test_results_go_into_the_model_index(trained, tmp_path):
