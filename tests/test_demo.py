@@ -19,7 +19,7 @@ from simsiam_zoo.zoo import ZOO
 
 @pytest.mark.skipif(not FASHION_MNIST_DIR.exists(), reason="needs apt-get install dataset-fashion-mnist")
 @pytest.mark.filterwarnings("ignore:--minutes 0.4 is below what the demo needs")
-def test_demo_with_a_tiny_budget(tmp_path):
+def test_demo_with_a_tiny_budget(tmp_path, capsys):
     out = tmp_path / "demo"
     result = run_demo(
         out_dir=out,
@@ -28,8 +28,15 @@ def test_demo_with_a_tiny_budget(tmp_path):
         eval_test_images=300,
         monitor_bank=200,
         monitor_queries=100,
-        progress=False,
     )
+    # Each stage is said as it starts (the first line came after minutes of calibration and baselines).
+    stages = [line.split("] ", 1)[1].split(" ")[:2] for line in capsys.readouterr().out.splitlines() if "[demo" in line]
+    assert [" ".join(words) for words in stages[:4]] == [
+        "timing a",
+        "the baselines:",
+        "the collapse",
+        "pretraining resnet18",
+    ]
     report = out / "report"
     assert result.report == report / "report.html"
     for name in (

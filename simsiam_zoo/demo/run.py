@@ -217,9 +217,12 @@ def run_demo(
     recipe = _demo_recipe(monitor_bank=monitor_bank, monitor_queries=monitor_queries)
     dataset = FashionMNIST(recipe.data.path)
     plan = _Plan(out_dir, minutes=minutes, device=device)
+    # Said as each stage starts: the first minutes hold no training, and a budget below the minimum shows only after.
+    _say(progress, "timing a few training steps and embeddings on this machine, to plan the budget", started)
     seconds_per_step, seconds_per_image = plan.get("timings", lambda: _calibrate(recipe, dataset, device))
     sizes = (eval_train_images, eval_test_images)
     evaluation = _Evaluation(out_dir / "features", recipe, dataset, sizes=sizes, device=device)
+    _say(progress, f"the baselines: {RANDOM_INIT_DRAWS} random inits and the raw pixels, evaluated", started)
     baselines, reserve = _baselines(evaluation, recipe, plan, seconds_per_step=seconds_per_step)
     _say(progress, f"the collapse pair: {COLLAPSE_STEPS} steps with and without stop-gradient", started)
     pair = collapse_pair(recipe, dataset, out_dir=out_dir, device=device, progress=progress)
