@@ -21,7 +21,7 @@ def decode_image(path: Path, data: bytes | None = None) -> torch.Tensor:
     """Decode any PIL-readable image (the file `path`, or its bytes `data`, e.g. a tar member that `path` names) to
     RGB uint8 (3, H, W); a DataError naming `path` otherwise."""
     if data is None and not path.is_file():  # opening a FIFO or a device would wait for a writer, maybe forever
-        raise DataError(f"{path}: not a regular file")
+        raise DataError(f"{path}: {'not a regular file' if path.exists() else 'no such file'}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -14,7 +14,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from simsiam_zoo._io import MARKER_NAME
-from simsiam_zoo.errors import EXIT_BAD_INPUT, EXIT_CANNOT_WRITE
+from simsiam_zoo.data import decode_image
+from simsiam_zoo.errors import EXIT_BAD_INPUT, EXIT_CANNOT_WRITE, DataError
 from simsiam_zoo.features import SETTINGS_FILE, extract_features
 from simsiam_zoo.features.store import LOCK_NAME
 from simsiam_zoo.hub.folder import CONFIG_NAME, WEIGHTS_NAME
@@ -161,3 +162,5 @@ def test_a_fifo_named_like_an_image_is_a_listed_skip_not_a_wait(exported: Path, 
     assert done.returncode == 0, done.stderr[-3000:]
     skipped = json.loads((tmp_path / "feats" / "skipped.json").read_text())
     assert [(s["path"], s["reason"]) for s in skipped] == [(str(Path("b") / "pipe.png"), "not a regular file")]
+    with pytest.raises(DataError, match=r"gone.png: no such file$"):  # removed since the folder was listed
+        decode_image(tmp_path / "gone.png")
