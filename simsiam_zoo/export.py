@@ -76,6 +76,14 @@ def _claimed_by_training_run(name: str, *, arch: str) -> ZooEntry | None:
     return entry
 
 
+def _describing(entry: ZooEntry | None, recipe: Recipe) -> ZooEntry | None:
+    """The entry, if it describes the run (its card's summary and data): when the run trained on the data of the
+    entry's recipe. Otherwise the run describes itself."""
+    if entry and entry.recipe and load_recipe(entry.recipe).data.dataset == recipe.data.dataset:
+        return entry
+    return None
+
+
 def export_checkpoint(
     checkpoint_path: str | Path,
     out_dir: str | Path,
@@ -99,10 +107,7 @@ def export_checkpoint(
     state = backbone_from_training_checkpoint(checkpoint)
     model = backbone_from_state(recipe.model.arch, state, where=str(checkpoint_path))
     entry = _claimed_by_training_run(name, arch=recipe.model.arch)
-    # The entry describes the run only when the run trained on its recipe's data; else the run describes itself.
-    described = (
-        entry if entry and entry.recipe and load_recipe(entry.recipe).data.dataset == recipe.data.dataset else None
-    )
+    described = _describing(entry, recipe)
     preprocessing = preprocessing_from_recipe(recipe)
     license = entry.license if entry else "apache-2.0"
     method = "byol" if recipe.model.momentum_target is not None else "simsiam"
