@@ -16,6 +16,7 @@ from sklearn.preprocessing import StandardScaler
 
 from simsiam_zoo.evaluate import (
     balanced_label_subset,
+    class_sizes,
     fit_linear_probe,
     knn_accuracy,
     knn_classify,
@@ -283,6 +284,11 @@ def test_balanced_label_subset_per_class_count() -> None:
         balanced_label_subset(labels, fraction=0.1, per_class=6, seed=0)
     with pytest.raises(ValueError, match="per_class"):
         balanced_label_subset(labels, per_class=0, seed=0)
+
+
+def test_class_sizes_leaves_out_absent_classes() -> None:
+    labels = torch.tensor([5, 0, 5, 2, 5, 0])  # classes 1, 3 and 4 have no sample
+    assert class_sizes(labels).tolist() == np.unique(labels.numpy(), return_counts=True)[1].tolist() == [2, 1, 3]
 
 
 def test_balanced_label_subset_rejects_bad_inputs() -> None:

@@ -24,7 +24,7 @@ from simsiam_zoo.backbone import LoadedBackbone
 from simsiam_zoo.data import Transformed, dataset_fingerprint
 from simsiam_zoo.digests import weights_sha256
 from simsiam_zoo.distributed import DistributedContext
-from simsiam_zoo.evaluate import balanced_label_subset, fit_linear_probe, knn_accuracy, linear_probe_sweep
+from simsiam_zoo.evaluate import balanced_label_subset, class_sizes, fit_linear_probe, knn_accuracy, linear_probe_sweep
 from simsiam_zoo.features import embed_dataset, extract_features, labelled, load_features
 from simsiam_zoo.options import BenchmarkOptions
 from simsiam_zoo.protocols import Splits
@@ -216,8 +216,7 @@ def _fewshot(features: Features, options: BenchmarkOptions, *, dataset: str) -> 
     number of shots that the smallest class has not is left out with a warning: every draw would be that class
     whole, and the column would name more shots than it had."""
     train_x, train_y, test_x, test_y = features
-    counts = torch.bincount(train_y)
-    smallest = int(counts[counts > 0].min())
+    smallest = int(class_sizes(train_y).min())
     records = []
     for shots in options.shots:
         if shots > smallest:
@@ -265,8 +264,7 @@ def _fewshot_linear(
     seed: int,
     options: BenchmarkOptions,
 ) -> float:
-    counts = torch.bincount(y)
-    if int(counts[counts > 0].min()) < 2:  # one image a class leaves nothing to choose a weight decay on
+    if int(class_sizes(y).min()) < 2:  # one image a class leaves nothing to choose a weight decay on
         probe = fit_linear_probe(x, y, weight_decay=FEWSHOT_WEIGHT_DECAY, device=options.device)
         return float(probe.accuracy(test_x, test_y))
     sweep = linear_probe_sweep(x, y, test_x, test_y, seed=seed, val_fraction=0.5, device=options.device)

@@ -8,10 +8,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from simsiam_zoo.data import TRANSFER_SUITE
 from simsiam_zoo.errors import DataError, UnknownModelError
+from simsiam_zoo.evaluate import class_sizes
 from simsiam_zoo.options import BenchmarkOptions
 from simsiam_zoo.protocols import Splits, resolve_data
 from simsiam_zoo.protocols.splits import labels_of
@@ -81,8 +80,7 @@ def _check_classes(name: str, splits: Splits, options: BenchmarkOptions) -> None
     (the protocol leaves out a number of shots above it: with none left the dataset would have no result)."""
     labels = labels_of(splits.train, f"{name} train")
     labels_of(splits.test, f"{name} test")
-    counts = torch.bincount(labels)
-    present = counts[counts > 0]
+    present = class_sizes(labels)
     if len(present) < 2:
         raise DataError(f"--data {name}: its train split has images of {len(present)} class; ranking needs two or more")
     smallest = int(present.min())

@@ -11,13 +11,14 @@ from simsiam_zoo.evaluate.linear_probe import (
     linear_probe_sweep,
     weight_decay_to_sklearn_c,
 )
-from simsiam_zoo.evaluate.subsets import balanced_label_subset, read_subset_file
+from simsiam_zoo.evaluate.subsets import balanced_label_subset, class_sizes, read_subset_file
 
 __all__ = [
     "DEFAULT_WEIGHT_DECAYS",
     "LinearProbe",
     "SweepResult",
     "balanced_label_subset",
+    "class_sizes",
     "fit_linear_probe",
     "knn_accuracy",
     "knn_classify",

@@ -13,6 +13,12 @@ from torch import Tensor
 from simsiam_zoo.evaluate._validation import check_labels
 
 
+def class_sizes(labels: Tensor) -> Tensor:
+    """The number of samples of each class that ``labels`` has, classes without one left out."""
+    counts = torch.bincount(labels)
+    return counts[counts > 0]
+
+
 def balanced_label_subset(
     labels: Tensor, *, fraction: float | None = None, per_class: int | None = None, seed: int
 ) -> Tensor:
