@@ -14,6 +14,7 @@ from functools import partial
 from typing import Any
 
 import torch
+from torch import nn
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
@@ -247,6 +248,32 @@ def _blur(x: torch.Tensor, sigma: torch.Tensor, *, kernel_size: int) -> torch.Te
     return flat.view(n, c, h, w)
 
 
+class CheckedImages(nn.Module):
+    """The eval transform's first step: its input as documented, a uint8 image tensor (C, H, W) or batch (N, C, H,
+    W) of 1 or 3 channels, or a float one in [0, 1]; anything else a TypeError or ValueError naming what it got.
+    Without it a numpy array came back unchanged, a 0-255 float image was normalised 255 times too bright, and a
+    PIL image or an HWC tensor failed inside Normalize."""
+
+    def forward(self, images: Any) -> torch.Tensor:
+        if not isinstance(images, torch.Tensor):
+            kind = f"{type(images).__module__}.{type(images).__qualname__}"
+            raise TypeError(
+                f"the transform takes a uint8 image tensor (C, H, W), got a {kind} "
+                "(v2.functional.pil_to_tensor converts a PIL image, torch.from_numpy an array)"
+            )
+        if images.ndim not in (3, 4) or images.shape[-3] not in (1, 3):
+            raise ValueError(
+                f"the transform takes a uint8 image tensor (C, H, W) or batch (N, C, H, W) of 1 or 3 channels, got "
+                f"shape {tuple(images.shape)}"
+            )
+        if images.is_floating_point() and images.numel() and not 0 <= float(images.min()) <= float(images.max()) <= 1:
+            raise ValueError(
+                f"the transform takes a float image in [0, 1], got values in [{float(images.min()):g}, "
+                f"{float(images.max()):g}] (give the uint8 image instead)"
+            )
+        return images
+
+
 # timm's crop modes this transform reproduces; its third, "border" (longest side, padded), is refused, not guessed.
 CROP_MODES = ("center", "squash")
 
@@ -269,7 +296,12 @@ def eval_transform(
     resize = math.floor(image_size / crop_pct)
     size = (resize, resize) if crop_mode == "squash" else resize
     return v2.Compose(
-        [v2.Resize(size, interpolation=mode, antialias=True), v2.CenterCrop(image_size), *_to_float(mean, std)]
+        [
+            CheckedImages(),
+            v2.Resize(size, interpolation=mode, antialias=True),
+            v2.CenterCrop(image_size),
+            *_to_float(mean, std),
+        ]
     )
 
 

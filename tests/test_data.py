@@ -1,5 +1,6 @@
 import gzip
 import json
+import re
 
 import numpy as np
 import pytest
@@ -90,6 +91,29 @@ def test_eval_resize_and_crop_are_timms(image_size, crop_pct):
     resize = next(t for t in ours.transforms if isinstance(t, v2.Resize))
     crop = next(t for t in ours.transforms if isinstance(t, v2.CenterCrop))
     assert (resize.size[0], list(crop.size)) == (theirs.transforms[0].size, [image_size, image_size])
+
+
+def test_the_eval_transform_names_an_input_it_does_not_take():
+    """A numpy array came back unchanged and a 0-255 float image was normalised 255 times too bright, in silence;
+    a PIL image or an HWC tensor failed inside Normalize. uint8, [0, 1] floats, batches and grey images work."""
+    transform = make_transform()
+    ramp = torch.arange(40)[:, None] + 2 * torch.arange(48)[None, :]  # smooth: bicubic overshoots no clamp
+    image = torch.stack([ramp, ramp + 50, ramp + 100]).to(torch.uint8)
+    expected = transform(image)
+    # Up to the uint8 resize's rounding: 2/255 over the smallest std, 0.2.
+    assert torch.allclose(transform(image.float() / 255), expected, atol=2 / 255 / 0.2)
+    assert torch.equal(transform(image[None].repeat(2, 1, 1, 1))[1], expected)
+    assert transform(image[:1]).shape == expected.shape
+    refused = [
+        (image.numpy(), TypeError, "got a numpy.ndarray"),
+        (Image.fromarray(image.permute(1, 2, 0).numpy()), TypeError, "got a PIL.Image.Image"),
+        (image.float(), ValueError, "takes a float image in [0, 1], got values in [0, 233]"),
+        (image.permute(1, 2, 0), ValueError, "of 1 or 3 channels, got shape (40, 48, 3)"),
+        (image[0], ValueError, "got shape (40, 48)"),
+    ]
+    for wrong, error, message in refused:
+        with pytest.raises(error, match=re.escape(message)):
+            transform(wrong)
 
 
 @pytest.mark.parametrize("crop_mode", ["center", "squash"])
