@@ -60,6 +60,12 @@ def check_device(name: str) -> str:
     return name
 
 
+def device_named(name: str | torch.device) -> torch.device:
+    """The device `name`, where this machine has it; else `check_device`'s ValueError (torch's own error said
+    'gpu' is not a device type only deep inside a run, and a missing CUDA only at its first copy)."""
+    return torch.device(check_device(str(name)))
+
+
 def launched_rank() -> int:
     """This process's rank as torchrun set it, 0 when not launched by torchrun (the group need not exist)."""
     return int(os.environ.get("RANK", "0"))

@@ -32,6 +32,7 @@ from simsiam_zoo.distributed import (
     DistributedContext,
     all_reduce_mean,
     convert_sync_batchnorm,
+    device_named,
     init_distributed,
     local_device,
 )
@@ -133,7 +134,7 @@ def finetune(
     """
     if len(train_set) == 0 or len(val_set) == 0:
         raise ValueError(f"empty dataset: {len(train_set)} train and {len(val_set)} val images")
-    context = init_distributed(torch.device(run.device))
+    context = init_distributed(device_named(run.device))
     device = local_device(run.device, context)
     model = _with_new_head(backbone, num_classes, seed=run.seed).to(device)
     reference = _set_trainable(model, frozen_backbone=frozen_backbone)

@@ -41,6 +41,7 @@ from simsiam_zoo.data import (
 from simsiam_zoo.distributed import (
     all_reduce_mean,
     convert_sync_batchnorm,
+    device_named,
     init_distributed,
     local_device,
 )
@@ -263,18 +264,11 @@ def train(
     _check_limits(recipe, max_minutes=max_minutes, max_steps=max_steps)
     if fit_to_deadline and max_minutes is None:
         raise ValueError("fit_to_deadline needs max_minutes, the deadline to fit the schedule to")
-    context = init_distributed(torch.device(device))
+    context = init_distributed(device_named(device))
     if fit_to_deadline and context.enabled:
         raise ValueError("fit_to_deadline runs on one process: ranks would each fit the horizon to their own clock")
     check_arch(recipe.model.arch, recipe.data.image_size)
-    dataset = dataset if dataset is not None else build_dataset(recipe)
-    global_batch = recipe.optim.batch_size * context.world_size
-    if len(dataset) < global_batch:  # said here, naming the data and the option, before the folder is claimed
-        ranks = f" x {context.world_size} ranks" if context.enabled else ""
-        raise DataError(
-            f"{recipe.data.path or recipe.data.dataset}: {len(dataset)} images are fewer than one global batch "
-            f"(optim.batch_size {recipe.optim.batch_size}{ranks})"
-        )
+    dataset = _training_data(recipe, dataset, world_size=context.world_size)
     # One process claims the folder (the others would see its marker half-made); torchrun stops them all if it fails.
     if context.is_main:
         output_dir = claim_output_dir(
@@ -295,6 +289,50 @@ def train(
     finally:
         run.close()
     return TrainResult(run.output_dir, run.step, run.total_steps, list(run.state["epochs"]))
+
+
+def _training_data(recipe: Recipe, dataset: Dataset | None, *, world_size: int) -> Dataset:
+    """The recipe's dataset, or the one given with its first item's form checked; either with one global batch at
+    least. Said here, naming the data, before the run claims its folder (the loader's workers said it later, as
+    torchvision's or collate's error)."""
+    where = f"{recipe.data.path or recipe.data.dataset}"
+    if dataset is None:
+        dataset = build_dataset(recipe)
+    else:
+        where = f"dataset ({type(dataset).__name__})"
+        _check_training_item(dataset, where)
+    global_batch = recipe.optim.batch_size * world_size
+    if len(dataset) < global_batch:
+        ranks = f" x {world_size} ranks" if world_size > 1 else ""
+        raise DataError(
+            f"{where}: {len(dataset)} images are fewer than one global batch "
+            f"(optim.batch_size {recipe.optim.batch_size}{ranks})"
+        )
+    return dataset
+
+
+def _check_training_item(dataset: Dataset, where: str) -> None:
+    """Item 0 of a dataset given to `train` is (image, label), the image a uint8 tensor (C, H, W) of 1 or 3
+    channels, as the recipe's datasets give them (an image that does not decode is a skip, not checked here)."""
+    if len(dataset) == 0:
+        raise DataError(f"{where}: the dataset is empty")
+    try:
+        item = dataset[0]
+    except DataError:
+        return
+    if not (isinstance(item, (tuple, list)) and len(item) == 2):
+        length = f" of {len(item)}" if isinstance(item, (tuple, list)) else ""
+        got = f"a {type(item).__module__}.{type(item).__qualname__}{length}"
+    elif not isinstance(item[0], torch.Tensor):
+        got = f"a {type(item[0]).__module__}.{type(item[0]).__qualname__} image"
+    elif item[0].dtype != torch.uint8 or item[0].ndim != 3 or item[0].shape[0] not in (1, 3):
+        got = f"a {item[0].dtype} image of shape {tuple(item[0].shape)}"
+    else:
+        return
+    raise DataError(
+        f"{where}: item 0 is {got}; train needs (image, label) items, each image a uint8 tensor (C, H, W) "
+        "with 1 or 3 channels"
+    )
 
 
 def _steps_to_horizon(run: _Pretraining, *, max_steps: int | None, deadline: float | None, fit: bool) -> int:

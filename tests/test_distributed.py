@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -97,6 +98,7 @@ def test_two_rank_extraction_writes_what_one_process_writes_and_resumes(tmp_path
 READS_SCRIPT = """
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -196,6 +198,7 @@ def test_the_python_api_shares_the_work_of_a_process_group_the_caller_made(tmp_p
 
 FINETUNE_SCRIPT = """
 import os
+import re
 import sys
 
 import timm
@@ -284,3 +287,36 @@ def test_two_rank_benchmark_writes_the_leaderboard_one_process_writes(tmp_path):
     again = _torchrun([*benchmark, "--out", str(two)], env=env)
     assert {path: path.stat().st_mtime_ns for path in (two / "cells").rglob("*.json")} == cells
     assert "on digits, knn" not in again.stdout + again.stderr
+
+
+@pytest.mark.parametrize("device", ["gpu", "cuda:99"])
+def test_the_python_api_refuses_a_device_this_machine_has_not_before_any_work(tiny_recipe, tmp_path, device):
+    """The CLI's --device check, made by the library: torch's own error came deep inside a run ('gpu'), or at the
+    first copy after the folder was claimed (a CUDA device the machine has not)."""
+    from simsiam_zoo import extract_features, train
+    from simsiam_zoo.benchmark import run_benchmark
+    from simsiam_zoo.demo import run_demo
+    from simsiam_zoo.evaluate import fit_linear_probe, knn_accuracy
+    from simsiam_zoo.features import embed_dataset
+    from simsiam_zoo.options import BenchmarkOptions
+    from tests.builders import make_transform, tiny_model
+
+    x, y = torch.randn(8, 4), torch.arange(8) % 2
+    calls = {
+        "train": lambda: train(tiny_recipe, output_dir=tmp_path / "out", device=device, progress=False),
+        "extract": lambda: extract_features(
+            tiny_model(), make_transform(), tmp_path, out=tmp_path / "out", device=device
+        ),
+        "benchmark": lambda: run_benchmark(
+            ["random-init"], ["d=digits"], out=tmp_path / "out", options=BenchmarkOptions(device=device)
+        ),
+        "demo": lambda: run_demo(out_dir=tmp_path / "out", device=device, progress=False),
+        "knn": lambda: knn_accuracy(x, y, x, y, ks=(3,), device=device),
+        "linear": lambda: fit_linear_probe(x, y, weight_decay=0.0, device=device),
+        "embed": lambda: embed_dataset(tiny_model(), [(torch.zeros(3, 8, 8), 0)], device=device),
+    }
+    expected = "'gpu' is not a device name" if device == "gpu" else "'cuda:99': this machine has"
+    for name, call in calls.items():
+        with pytest.raises(ValueError, match=re.escape(expected)):
+            call()
+        assert not (tmp_path / "out").exists(), name

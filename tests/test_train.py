@@ -451,3 +451,35 @@ def test_train_arguments_a_notebook_gets_wrong_are_named(tiny_recipe, tmp_path):
     with pytest.raises(TypeError, match=re.escape("recipe must be a Recipe (load_recipe(NAME_OR_PATH)), got str")):
         train("tiny_fake", output_dir=tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
+
+
+class _Items(torch.utils.data.Dataset):
+    def __init__(self, item, length: int = 16):
+        self.item, self.length = item, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int):
+        return self.item
+
+
+def test_a_dataset_of_other_items_is_named_before_the_run_claims_its_folder(tiny_recipe, tmp_path):
+    """A PIL image, a float or HWC tensor, an item without its label: a torchvision or unpacking error in the loop
+    before, with the folder claimed and its recipe.yaml written."""
+    uint8 = torch.zeros(3, 32, 32, dtype=torch.uint8)
+    cases = [
+        (_Items((uint8.float(), 0)), "item 0 is a torch.float32 image of shape (3, 32, 32)"),
+        (_Items((uint8.permute(1, 2, 0), 0)), "item 0 is a torch.uint8 image of shape (32, 32, 3)"),
+        (_Items((uint8.numpy(), 0)), "item 0 is a numpy.ndarray image"),
+        (_Items(uint8), "item 0 is a torch.Tensor;"),
+        (_Items((uint8, 0), length=3), "3 images are fewer than one global batch (optim.batch_size 8)"),
+    ]
+    for dataset, message in cases:
+        with pytest.raises(DataError, match=re.escape(f"dataset (_Items): {message}")):
+            train(tiny_recipe, output_dir=tmp_path / "run", dataset=dataset, progress=False)
+    assert not (tmp_path / "run").exists()
+    result = train(
+        tiny_recipe, output_dir=tmp_path / "run", dataset=_Items((uint8[:1], 0)), max_steps=1, progress=False
+    )
+    assert result.step == 1  # one channel is a grey image, as Fashion-MNIST's

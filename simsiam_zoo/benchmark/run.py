@@ -24,7 +24,7 @@ from simsiam_zoo.benchmark.cells import (
 )
 from simsiam_zoo.benchmark.grid import PIXELS, RANDOM_INIT, Dataset, expand_models, parse_datasets
 from simsiam_zoo.benchmark.leaderboard import write_leaderboard
-from simsiam_zoo.distributed import DistributedContext, init_distributed, main_first, on_main
+from simsiam_zoo.distributed import DistributedContext, device_named, init_distributed, main_first, on_main
 from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.options import BenchmarkOptions
 
@@ -54,7 +54,7 @@ def run_benchmark(
             raise TypeError(f"{argument} must be a list, got the single {argument} {str(values)!r}; pass [{argument}]")
         if not values:
             raise ValueError(f"no {argument} to benchmark")
-    context = init_distributed(torch.device(options.device))
+    context = init_distributed(device_named(options.device))
     names = expand_models(list(models))
     datasets = parse_datasets(list(data), options)
     fingerprints = {dataset.name: data_fingerprint(dataset.splits) for dataset in datasets}

@@ -75,13 +75,12 @@ def extract_command(model: str, data: str, *, out: Path, options: ExtractOptions
     MODEL is a zoo name, hf-hub: id, hub folder, .safetensors file or checkpoint; its preprocessing comes
     with it. Rerun the same command to resume an interrupted extraction. Under torchrun the ranks share the work.
     """
-    import torch
 
-    from simsiam_zoo.distributed import init_distributed, main_first
+    from simsiam_zoo.distributed import device_named, init_distributed, main_first
     from simsiam_zoo.features import extract_features
     from simsiam_zoo.loader import load_backbone
 
-    context = init_distributed(torch.device(options.device))
+    context = init_distributed(device_named(options.device))
     with main_first(context):  # rank 0 downloads and converts; the others then read its cache
         loaded = load_backbone(model, hub_dir=hub_dir)
     summary = extract_features(loaded.model, loaded.transform, data, out=out, options=options, model_name=loaded.source)

@@ -45,6 +45,7 @@ from simsiam_zoo.demo.settings import (
     RANDOM_INIT_LABEL,
     WEIGHT_DECAYS,
 )
+from simsiam_zoo.distributed import check_device
 from simsiam_zoo.evaluate import balanced_label_subset, knn_accuracy, linear_probe_sweep
 from simsiam_zoo.export import export_checkpoint, publish_local
 from simsiam_zoo.hub.cards import HUB_DATASET_IDS
@@ -211,6 +212,7 @@ def run_demo(
     """The whole demo within `minutes` from `started` (a `time.monotonic()`, the command's start; default now)."""
     if not math.isfinite(minutes) or minutes <= 0:
         raise ValueError(f"minutes must be a positive number, got {minutes!r}")
+    check_device(device)
     started = time.monotonic() if started is None else started
     deadline = started + minutes * 60
     out_dir = claim_output_dir(out_dir, kind="demo", legacy_files=(PLAN_FILE,))

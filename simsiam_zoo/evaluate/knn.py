@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from simsiam_zoo.distributed import device_named
 from simsiam_zoo.evaluate._validation import check_at_least, check_features, check_labels, check_same_dim, class_count
 
 
@@ -51,7 +52,7 @@ def _knn_predict(
             "(every training sample votes)",
             stacklevel=3,
         )
-    device = torch.device(device) if device is not None else train_features.device
+    device = device_named(device) if device is not None else train_features.device
 
     with torch.no_grad():
         # No-op when already fp32 on the device, so 1.28M x 2048 train features are not duplicated.

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from simsiam_zoo.distributed import device_named
 from simsiam_zoo.evaluate._validation import check_at_least, check_features, check_labels, check_same_dim, class_count
 from simsiam_zoo.evaluate.subsets import balanced_label_subset
 
@@ -90,7 +91,7 @@ def fit_linear_probe(
     only a chunk of logits is held in memory.
     """
     _check_fit(train_x, train_y, weight_decay=weight_decay, max_iter=max_iter, chunk_size=chunk_size)
-    device = torch.device(device) if device is not None else train_x.device
+    device = device_named(device) if device is not None else train_x.device
 
     y = train_y.to(device=device, dtype=torch.long)
     num_classes = class_count(y, num_classes, "train_y")

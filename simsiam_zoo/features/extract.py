@@ -25,7 +25,14 @@ from tqdm.auto import tqdm
 from simsiam_zoo._io import atomic_write_text, claim_output_dir
 from simsiam_zoo.data import ImageSource, listing_sha256, open_source, rank_stretches
 from simsiam_zoo.digests import weights_sha256
-from simsiam_zoo.distributed import DistributedContext, all_outcomes, init_distributed, local_device, on_main
+from simsiam_zoo.distributed import (
+    DistributedContext,
+    all_outcomes,
+    device_named,
+    init_distributed,
+    local_device,
+    on_main,
+)
 from simsiam_zoo.errors import DataError, listed
 from simsiam_zoo.features.pipeline import Pipeline, embed_shards, split_pipeline
 from simsiam_zoo.features.store import (
@@ -105,7 +112,7 @@ def extract_features(
     all are done, and the output is the one a single process writes.
     """
     options = dataclasses.replace(options, **overrides)
-    context = init_distributed(torch.device(options.device))
+    context = init_distributed(device_named(options.device))
     # Rank 0 lists the source, claims OUT and holds its lock until the index is written (a second extraction
     # into OUT waits, then resumes); every rank then works from that one listing.
     with contextlib.ExitStack() as held:

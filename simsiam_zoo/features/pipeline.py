@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
 from simsiam_zoo.data import ImageSource
+from simsiam_zoo.distributed import device_named
 from simsiam_zoo.errors import DataError
 from simsiam_zoo.features.store import Shard
 
@@ -187,7 +188,7 @@ def embed_dataset(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(N x D float32 embeddings, N int64 labels) of an in-memory dataset yielding (image tensor, label), for
     monitors and evaluations; the backbone's train/eval mode is restored."""
-    device = torch.device(device)
+    device = device_named(device)
     was_training = backbone.training
     backbone.eval()
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, pin_memory=device.type == "cuda")

@@ -6,10 +6,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from simsiam_zoo._io import check_output
-from simsiam_zoo.distributed import init_distributed
+from simsiam_zoo.distributed import device_named, init_distributed
 from simsiam_zoo.errors import OutputRefused
 from simsiam_zoo.export import DEFAULT_ORG
 from simsiam_zoo.finetune import (
@@ -81,7 +79,7 @@ def finetune_classifier(
     how = "linear head on the frozen backbone" if frozen_backbone else "fine-tuned end to end"
     summary = f"{how}, {schedule.epochs} epochs, batch {result.batch_size}, {_schedule_text(schedule)}, seed {run.seed}"
     folder = Path(out_dir)
-    if init_distributed(torch.device(run.device)).is_main:  # under torchrun every rank holds the same model
+    if init_distributed(device_named(run.device)).is_main:  # under torchrun every rank holds the same model
         save_classifier(
             result,
             out_dir,

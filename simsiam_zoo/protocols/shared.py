@@ -6,12 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch.utils.data import Dataset
 
 from simsiam_zoo._io import check_work_folder
 from simsiam_zoo.backbone import LoadedBackbone
-from simsiam_zoo.distributed import init_distributed, main_first
+from simsiam_zoo.distributed import device_named, init_distributed, main_first
 from simsiam_zoo.finetune import (
     FinetuneResult,
     finetune,
@@ -34,7 +33,7 @@ FINETUNE_SCHEDULE = Schedule()
 def load_model(model: ModelArg, run: RunOptions) -> LoadedBackbone:
     if isinstance(model, LoadedBackbone):
         return model
-    with main_first(init_distributed(torch.device(run.device))):  # under torchrun rank 0 fills the cache first
+    with main_first(init_distributed(device_named(run.device))):  # under torchrun rank 0 fills the cache first
         return load_backbone(model, hub_dir=run.hub_dir)
 
 
