@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import io
 import pickle
+import pickletools
+import re
 import warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -138,10 +140,11 @@ def read_torch_checkpoint(path: str | Path) -> Any:
         kind = _kind_of_file(Path(path))
         if kind is not None:
             raise ConversionError(f"{path}: not a torch checkpoint: {kind}") from exc
-        try:
-            names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-        except Exception:  # an unreadable archive: the message then names no globals
-            names = []
+        if _pickles_cut_short(Path(path)):  # torch took the cut name of a global as a global to refuse
+            raise ConversionError(
+                f"{path}: cannot read torch checkpoint (truncated or corrupt?): a pickle ends early"
+            ) from None
+        names = _unsafe_globals(path, exc)
         listed = f" ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})" if names else ""
         raise ConversionError(
             f"{path}: refused to load: unpickling it needs arbitrary code{listed}: it holds objects other than "
@@ -153,6 +156,35 @@ def read_torch_checkpoint(path: str | Path) -> Any:
     except Exception as exc:  # a truncated or corrupt file fails anywhere in torch's reader, with any error
         reason = str(exc).strip() or type(exc).__name__
         raise ConversionError(f"{path}: cannot read torch checkpoint (truncated or corrupt?): {reason}") from exc
+
+
+def _unsafe_globals(path: str | Path, refusal: Exception) -> list[str]:
+    """What the refused file would import: every such global of a zip archive, or the first of a pre-1.6 pickle
+    file as torch's refusal names it."""
+    try:
+        return torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:  # not a zip archive
+        # torch's two wordings: "GLOBAL x.y was not an allowed global", "GLOBAL x.y whose module x is blocked".
+        return re.findall(r"GLOBAL ([\w.]+) (?:was not an allowed|whose module)", str(refusal))[:1]
+
+
+def _pickles_cut_short(path: Path) -> bool:
+    """Whether a pickle file ends inside one of its pickles (torch's format before 1.6 is five of them, then the
+    tensors' bytes; a pickle.dump is one). A zip archive is not one."""
+    try:
+        with open(path, "rb") as f:
+            if not f.peek(1).startswith(b"\x80"):
+                return False
+            for _ in range(5):
+                if not f.peek(1):
+                    return False
+                for _ in pickletools.genops(f):
+                    pass
+    except ValueError:  # "pickle exhausted before seeing STOP", or a byte that is no opcode
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def _kind_of_file(path: Path) -> str | None:

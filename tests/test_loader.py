@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
 import pickle
@@ -218,6 +219,26 @@ def test_a_pickle_that_runs_code_is_refused_and_never_run(tmp_path):
     with pytest.raises(ConversionError, match=r"evil.pth: refused to load: unpickling it needs arbitrary code"):
         load_backbone(evil)
     assert not marker.exists()
+
+
+def test_a_torch_file_of_the_format_before_1_6_is_judged_as_one(tmp_path):
+    """torch's own reader took a name cut short by truncation for a global to refuse ("needs arbitrary code"), and
+    named none of the globals a whole file of this format would import."""
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pth"
+    torch.save({"state_dict": _RunsCode(marker)}, evil, _use_new_zipfile_serialization=False)
+    with pytest.raises(
+        ConversionError, match=r"evil.pth: refused to load: unpickling it needs arbitrary code \((posix|nt)\.system\)"
+    ):
+        load_backbone(evil)
+    assert not marker.exists()
+    whole = tmp_path / "whole.pth"
+    torch.save(collections.OrderedDict(weight=torch.ones(4)), whole, _use_new_zipfile_serialization=False)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.pth"
+    cut.write_bytes(data[: data.index(b"OrderedDict") + 3])
+    with pytest.raises(ConversionError, match=r"cut.pth: cannot read torch checkpoint \(truncated or corrupt\?\)"):
+        load_backbone(cut)
 
 
 def test_export_of_a_bad_checkpoint_writes_nothing(trained, tmp_path):
