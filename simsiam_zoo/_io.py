@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
-from simsiam_zoo.errors import OutputRefused
+from simsiam_zoo.errors import OutputRefused, listed
 
 # mkstemp creates 0600 files; a finished file gets the mode a plain open() would have given it.
 _UMASK = os.umask(0)
@@ -63,8 +63,22 @@ def _one_line(problem: Exception) -> str:
     return " ".join(str(problem).split())
 
 
-def write_marker(folder: Path, kind: str) -> None:
-    atomic_write_text(folder / MARKER_NAME, json.dumps({"written_by": "simsiam-zoo", "kind": kind}) + "\n")
+def write_marker(folder: Path, kind: str, *, files: Iterable[str] | None = None) -> None:
+    """Mark `folder` as a `kind` this project wrote; `files`: the names it holds, for a folder written whole."""
+    marker: dict[str, Any] = {"written_by": "simsiam-zoo", "kind": kind}
+    if files is not None:
+        marker["files"] = sorted({*files, MARKER_NAME})
+    atomic_write_text(folder / MARKER_NAME, json.dumps(marker) + "\n")
+
+
+def _names_not_written(folder: Path) -> list[str]:
+    """What a folder written whole holds besides the files its marker lists (none for a marker without a list: a
+    folder that grows, or one written before markers listed files)."""
+    try:
+        written = json.loads((folder / MARKER_NAME).read_text(encoding="utf-8")).get("files")
+    except (OSError, ValueError, AttributeError):
+        return []
+    return sorted(set(os.listdir(folder)) - set(written)) if isinstance(written, list) else []
 
 
 def _usable_path(given: Path) -> Path:
@@ -102,6 +116,11 @@ def check_output(
     if not target.is_dir():
         raise OutputRefused(f"{given}: exists and is not a folder; choose another output path")
     written = read_marker(target)
+    if written == kind and not overwrite and (added := _names_not_written(target)):
+        raise OutputRefused(
+            f"{given}: a {kind} simsiam-zoo wrote, but it now also holds {listed(added, limit=3)}, which "
+            f"replacing it would delete; move them out{_overwrite_hint(overwrite)}"
+        )
     if written == kind or not any(target.iterdir()) or any((target / name).exists() for name in legacy_files):
         return target
     if written is not None:
@@ -162,14 +181,20 @@ def check_output_file(
     """`target` as an absolute path if this command may write its file there, else OutputRefused saying why: the
     folders' rule for one file. Free: a path that does not exist (in a folder that is not a file), a file `ours`
     recognises as this command's own output, or with `overwrite` any file (None: the command has no --overwrite).
-    Never free: a folder (or a path that ends with a separator, as a folder's may), or an input."""
+    Never free: a folder (or a path that ends with a separator, as a folder's may), an input, or a file inside an
+    input folder (a new file may go there)."""
     if os.fspath(target).endswith(("/", os.sep)):
         raise OutputRefused(f"{os.fspath(target)}: ends with a separator, as a folder does; give a file path")
     given = Path(target)
     target = _usable_path(given)
     for item in inputs:
-        if item is not None and Path(item).exists() and Path(item).resolve() == target:
+        if item is None or not Path(item).exists():
+            continue
+        source = Path(item).resolve()
+        if source == target:
             raise OutputRefused(f"{given}: the output is the input {item}; choose another output path")
+        if source in target.parents and target.exists():  # a file of a model folder, say its weights
+            raise OutputRefused(f"{given}: the output is a file of the input {item}; choose another output path")
     parent = next((folder for folder in target.parents if folder.exists()), None)
     if parent is not None and not parent.is_dir():
         raise OutputRefused(f"{given}: {parent} is a file, not a folder; choose another output path")
@@ -255,7 +280,7 @@ def atomic_directory(
         _raise_about(error, target, None)
     try:
         yield staging
-        write_marker(staging, kind)
+        write_marker(staging, kind, files=os.listdir(staging))
         for path in (staging, *staging.iterdir()):
             set_default_mode(path)
         old = staging.with_suffix(".old")  # as unique as the staging folder's own name

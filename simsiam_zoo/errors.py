@@ -6,6 +6,7 @@ The bottom layer: it imports nothing from the project, so any module may raise a
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable
 
 EXIT_USAGE = 2  # click's own code for a usage error
@@ -86,3 +87,15 @@ class TrainingDiverged(SimsiamZooError, RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
     exit_code = EXIT_DIVERGED
+
+
+def http_client_errors(name: str) -> tuple[type[Exception], ...]:
+    """The error class `name` ("HTTPError", "TransportError") of each HTTP client installed: huggingface_hub's from
+    2.0 on is httpx2, whose errors are not httpx's; the zoo's own downloads use httpx."""
+    classes = []
+    for client in ("httpx", "httpx2"):
+        try:
+            classes.append(getattr(importlib.import_module(client), name))
+        except ImportError:
+            continue
+    return tuple(classes)

@@ -16,6 +16,7 @@ from simsiam_zoo.errors import (
     EXIT_INTERRUPTED,
     EXIT_OFFLINE,
     SimsiamZooError,
+    http_client_errors,
 )
 
 # Read-only file system, disk full, quota exceeded, file size limit (RLIMIT_FSIZE or the file system's own).
@@ -56,13 +57,12 @@ def network_exit_code(error: Exception) -> int | None:
     """The exit code of an error of the Hub's or the HTTP client's (None for any other): a request the Hub
     refused (4xx: a bad revision, a missing repo, no access) is bad input; offline mode, a Hub or source that
     cannot be reached or answers with garbage is a model that cannot be had."""
-    import httpx
     from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
     if isinstance(error, HfHubHTTPError):
         status = error.response.status_code if error.response is not None else None
         return EXIT_BAD_INPUT if status is not None and 400 <= status < 500 else EXIT_OFFLINE
-    if isinstance(error, (OfflineModeIsEnabled, httpx.HTTPError)):
+    if isinstance(error, (OfflineModeIsEnabled, *http_client_errors("HTTPError"))):
         return EXIT_OFFLINE
     try:
         import requests
@@ -74,7 +74,12 @@ def network_exit_code(error: Exception) -> int | None:
 def fail_if_network(error: Exception) -> None:
     code = network_exit_code(error)
     if code is not None:
-        fail(f"{type(error).__name__}: {first_line(error)}", code)
+        where = ""
+        if isinstance(error, http_client_errors("TransportError")):  # no answer, so no URL in the message
+            from huggingface_hub import constants
+
+            where = f" (the Hugging Face Hub at {constants.ENDPOINT})"
+        fail(f"{type(error).__name__}: {first_line(error)}{where}", code)
 
 
 def first_line(error: Exception) -> str:

@@ -160,7 +160,8 @@ def mirror_command(names: tuple[str, ...], *, org: str, dry_run: bool) -> None:
 @click.option("--overwrite", is_flag=True, help="Replace OUT even if this command did not write it (never MODEL).")
 @clean_errors
 def export_detectron2_command(model: str, out: Path, *, overwrite: bool) -> None:
-    """Write MODEL's backbone as a detectron2 checkpoint OUT.pkl (MoCo's key renames, matching_heuristics)."""
+    """Write MODEL's backbone as a detectron2 checkpoint at OUT, a pickle (name it .pkl, as detectron2 expects;
+    MoCo's key renames, matching_heuristics)."""
     from simsiam_zoo.convert.detectron2 import AUTHOR_PREFIX, write_detectron2_pickle
     from simsiam_zoo.loader import load_backbone
 

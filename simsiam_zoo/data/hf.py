@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import httpx
 import torch
 from torch.utils.data import Dataset
 
@@ -15,7 +14,7 @@ from simsiam_zoo.data.decode import decode_image
 from simsiam_zoo.data.source import ImageSource
 from simsiam_zoo.data.suite import HubDataset
 from simsiam_zoo.data.tar import MAX_CLASS_LABEL, expand_braces
-from simsiam_zoo.errors import DataError, DatasetUnavailable, listed
+from simsiam_zoo.errors import DataError, DatasetUnavailable, http_client_errors, listed
 
 HF_SAVED_FILES = ("state.json", "dataset_dict.json")
 
@@ -83,7 +82,7 @@ def read_hub_dataset(entry: HubDataset, role: str) -> ImageSource:
         dataset = datasets.load_dataset(entry.repo_id, split=split)
     except Exception as error:  # network, cache and format errors come as many types
         # datasets says "Couldn't reach" as a ConnectionError (offline mode's too); httpx's are the Hub client's.
-        unreachable = isinstance(error, (ConnectionError, httpx.TransportError))
+        unreachable = isinstance(error, (ConnectionError, *http_client_errors("TransportError")))
         raise (DatasetUnavailable if unreachable else DataError)(
             f"{location}: cannot read {entry.repo_id} (split {split}) from the Hugging Face Hub or the datasets "
             f"cache ({type(error).__name__}: {error})"

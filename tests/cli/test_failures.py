@@ -4,6 +4,7 @@ errors of the Hub and its client are one line."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -272,6 +273,19 @@ def test_errors_of_the_hub_and_its_client_are_one_line_with_their_exit_code(
     assert done.returncode == code, done.stderr[-3000:]
     assert "Traceback" not in done.stderr and len(messages(done.stderr)) == 1
     assert error_message(done).startswith(f"error: {type(raised).__name__}: {str(raised).splitlines()[0]}")
+
+
+def test_a_hub_that_cannot_be_reached_through_the_installed_client_is_one_line_with_exit_5(exported: Path) -> None:
+    """Through the real client, whatever it is: huggingface_hub 2 raises httpx2's errors, which are not httpx's, and
+    `push` to a closed endpoint was an 88-line traceback with exit 1."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    env = {"HF_ENDPOINT": endpoint, "HF_HUB_DISABLE_XET": "1", "HF_HUB_OFFLINE": "0"}
+    done = run_cli("push", exported, "--repo-id", "user/model", env=env)
+    assert done.returncode == EXIT_OFFLINE, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr and len(messages(done.stderr)) == 1
+    assert error_message(done).endswith(f"(the Hugging Face Hub at {endpoint})")
 
 
 def test_outputs_are_checked_before_any_work_and_work_folders_never_land_inside_an_input(

@@ -154,11 +154,26 @@ def test_export_never_replaces_a_folder_it_did_not_write(partial_run: Path, tmp_
 def test_export_replaces_its_own_hub_folder_and_with_overwrite_a_foreign_one(
     partial_run: Path, exported: Path, tmp_path: Path
 ) -> None:
+    """Its own folder is replaced whole, unless it now holds files the export did not write (a user's notes, a
+    hub folder converted into it): those were deleted with it, in silence. A folder of an older version, whose
+    marker lists no files, is replaced whole."""
     out = tmp_path / "out"
     shutil.copytree(exported, out)
-    (out / "stale.txt").write_text("from an older export")
+    (out / "notes.txt").write_text("the user's")
+    before = snapshot(out)
+    done = run_cli("export", partial_run, out, "--name", EXPORT_NAME)
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert error_message(done) == (
+        f"error: {out}: a hub-folder simsiam-zoo wrote, but it now also holds notes.txt, which replacing it would "
+        "delete; move them out (or pass --overwrite to replace it)"
+    )
+    assert snapshot(out) == before
+    marker = out / ".simsiam-zoo.json"
+    marker.write_text(
+        json.dumps({key: value for key, value in json.loads(marker.read_text()).items() if key != "files"})
+    )
     assert run_cli("export", partial_run, out, "--name", EXPORT_NAME).returncode == 0
-    assert snapshot(out) == snapshot(exported)  # replaced whole: the stale file is gone
+    assert snapshot(out) == snapshot(exported)  # replaced whole: the older export's file is gone
     precious = tmp_path / "precious"
     own_files(precious)
     assert run_cli("export", partial_run, precious, "--name", EXPORT_NAME, "--overwrite").returncode == 0
@@ -241,14 +256,21 @@ def test_only_its_own_stale_staging_folders_are_cleaned_up(partial_run: Path, tm
 
 
 def test_export_detectron2_replaces_only_its_own_file_and_never_its_model(partial_run: Path, tmp_path: Path) -> None:
-    """A file at OUT is replaced when this command wrote it, or with --overwrite, and never when it is MODEL: the
-    folders' ownership rule for one file."""
+    """A file at OUT is replaced when this command wrote it, or with --overwrite, and never when it is MODEL or one
+    of its files: the folders' ownership rule for one file."""
     checkpoint = partial_run / "checkpoint.pt"
     before = checkpoint.read_bytes()
     done = run_cli("export-detectron2", checkpoint, checkpoint, "--overwrite")
     assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
     assert error_message(done) == (
         f"error: {checkpoint}: the output is the input {checkpoint}; choose another output path"
+    )
+    assert checkpoint.read_bytes() == before
+    # MODEL a folder, OUT one of its files: the run's checkpoint (a hub folder's weights) became the pickle.
+    done = run_cli("export-detectron2", partial_run, checkpoint, "--overwrite")
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert error_message(done) == (
+        f"error: {checkpoint}: the output is a file of the input {partial_run}; choose another output path"
     )
     assert checkpoint.read_bytes() == before
     theirs = tmp_path / "theirs.pkl"
