@@ -250,7 +250,8 @@ def _blur(x: torch.Tensor, sigma: torch.Tensor, *, kernel_size: int) -> torch.Te
 
 class CheckedImages(nn.Module):
     """The eval transform's first step: its input as documented, a uint8 image tensor (C, H, W) or batch (N, C, H,
-    W) of 1 or 3 channels, or a float one in [0, 1]; anything else a TypeError or ValueError naming what it got.
+    W) of 1 or 3 channels and some pixels, or a float one in [0, 1]; anything else (other integer types included: a
+    16-bit image came out near-black) a TypeError or ValueError naming what it got.
     Without it a numpy array came back unchanged, a 0-255 float image was normalised 255 times too bright, and a
     PIL image or an HWC tensor failed inside Normalize."""
 
@@ -261,10 +262,15 @@ class CheckedImages(nn.Module):
                 f"the transform takes a uint8 image tensor (C, H, W), got a {kind} "
                 "(v2.functional.pil_to_tensor converts a PIL image, torch.from_numpy an array)"
             )
-        if images.ndim not in (3, 4) or images.shape[-3] not in (1, 3):
+        if images.ndim not in (3, 4) or images.shape[-3] not in (1, 3) or 0 in images.shape:
             raise ValueError(
                 f"the transform takes a uint8 image tensor (C, H, W) or batch (N, C, H, W) of 1 or 3 channels, got "
                 f"shape {tuple(images.shape)}"
+            )
+        if images.dtype != torch.uint8 and not (images.is_floating_point() and not images.is_complex()):
+            raise TypeError(
+                f"the transform takes a uint8 image tensor, or a float one in [0, 1], got {images.dtype} (a 16-bit "
+                "image: divide by 65535 into a float one)"
             )
         if images.is_floating_point() and images.numel() and not 0 <= float(images.min()) <= float(images.max()) <= 1:
             raise ValueError(

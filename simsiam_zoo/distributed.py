@@ -55,6 +55,8 @@ def check_device(name: str) -> str:
             f"{name!r}: this machine has no such device (it has: "
             f"{', '.join(kind for kind, there in available.items() if there)})"
         )
+    if device.type != "cuda" and device.index not in (None, 0):  # torch takes "cpu:5" as the CPU
+        raise ValueError(f"{name!r}: this machine has one {device.type} device, {device.type}:0")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise ValueError(f"{name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     return name

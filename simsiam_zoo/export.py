@@ -58,6 +58,18 @@ def recipe_summary(recipe: Recipe) -> str:
     )
 
 
+def _check_name(name: str, repo_id: str | None) -> None:
+    """The Hub repo the card names: `repo_id`, or the default organisation's repo of `name`, which must then make
+    one (it was refused as a repo id the user never gave)."""
+    if repo_id is not None:
+        check_repo_id(repo_id)
+        return
+    try:
+        check_repo_id(f"{DEFAULT_ORG}/{name}")
+    except HubFolderError as error:
+        raise HubFolderError(f"--name {name!r}: not usable as the name of a Hub model ({error})") from None
+
+
 def _claimed_by_training_run(name: str, *, arch: str) -> ZooEntry | None:
     """The zoo entry a training run is exported as, if `name` is one: only this project's own entries (no source
     URL) of the same architecture may be; a released checkpoint's name would lend the run its results."""
@@ -99,7 +111,7 @@ def export_checkpoint(
 
     `out_dir` is checked before anything is read (`check_output`): never the run itself, nor a folder of the user's
     own files unless `overwrite`."""
-    check_repo_id(repo_id or f"{DEFAULT_ORG}/{name}")
+    _check_name(name, repo_id)
     check_output(out_dir, kind=HUB_FOLDER_KIND, inputs=(checkpoint_path,), overwrite=overwrite)
     checkpoint_path = _run_checkpoint(Path(checkpoint_path))
     checkpoint = read_training_checkpoint(checkpoint_path, kind="pretraining")
@@ -173,7 +185,7 @@ def convert_to_hub(
     A zoo `name` brings that entry's card (licence, published results, preprocessing) and converter, and is taken
     only for the entry's own file: one whose digests agree with the hash the entry pins or its source publishes."""
     checkpoint_path = Path(checkpoint_path)
-    check_repo_id(repo_id or f"{DEFAULT_ORG}/{name}")
+    _check_name(name, repo_id)
     check_output(out_dir, kind=HUB_FOLDER_KIND, inputs=(checkpoint_path,), overwrite=overwrite)
     entry = find_entry(name)
     original_sha256 = _check_entry_file(entry, checkpoint_path, name=name) if entry else None

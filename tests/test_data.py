@@ -110,6 +110,9 @@ def test_the_eval_transform_names_an_input_it_does_not_take():
         (image.float(), ValueError, "takes a float image in [0, 1], got values in [0, 233]"),
         (image.permute(1, 2, 0), ValueError, "of 1 or 3 channels, got shape (40, 48, 3)"),
         (image[0], ValueError, "got shape (40, 48)"),
+        (image[:, :0], ValueError, "got shape (3, 0, 48)"),  # a ZeroDivisionError in the resize
+        (image.to(torch.int32) * 257, TypeError, "got torch.int32 (a 16-bit image"),  # came out near-black
+        (image.bool(), TypeError, "got torch.bool"),
     ]
     for wrong, error, message in refused:
         with pytest.raises(error, match=re.escape(message)):

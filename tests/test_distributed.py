@@ -289,7 +289,7 @@ def test_two_rank_benchmark_writes_the_leaderboard_one_process_writes(tmp_path):
     assert "on digits, knn" not in again.stdout + again.stderr
 
 
-@pytest.mark.parametrize("device", ["gpu", "cuda:99"])
+@pytest.mark.parametrize("device", ["gpu", "cuda:99", "cpu:5"])
 def test_the_python_api_refuses_a_device_this_machine_has_not_before_any_work(tiny_recipe, tmp_path, device):
     """The CLI's --device check, made by the library: torch's own error came deep inside a run ('gpu'), or at the
     first copy after the folder was claimed (a CUDA device the machine has not)."""
@@ -315,7 +315,9 @@ def test_the_python_api_refuses_a_device_this_machine_has_not_before_any_work(ti
         "linear": lambda: fit_linear_probe(x, y, weight_decay=0.0, device=device),
         "embed": lambda: embed_dataset(tiny_model(), [(torch.zeros(3, 8, 8), 0)], device=device),
     }
-    expected = "'gpu' is not a device name" if device == "gpu" else "'cuda:99': this machine has"
+    expected = {"gpu": "'gpu' is not a device name", "cpu:5": "'cpu:5': this machine has one cpu device, cpu:0"}.get(
+        device, "'cuda:99': this machine has"
+    )
     for name, call in calls.items():
         with pytest.raises(ValueError, match=re.escape(expected)):
             call()

@@ -131,7 +131,12 @@ def test_bad_inputs_exit_3_with_one_message_and_leave_nothing(
         (["export", exported, out, "--name", "x"], f"error: {exported}: a hub folder, not a training run"),
         (
             ["export", partial_run, out, "--name", "has space/../x"],
-            "error: repo id 'simsiam-zoo/has space/../x': expected ORG/NAME",
+            "error: --name 'has space/../x': not usable as the name of a Hub model (repo id "
+            "'simsiam-zoo/has space/../x': expected ORG/NAME)",
+        ),
+        (
+            ["convert", tmp_path / "model.pth", out, "--name", ""],
+            "error: --name '': not usable as the name of a Hub model (repo id 'simsiam-zoo/': Repo id must use",
         ),
         (
             ["push", exported, "--repo-id", "simsiam-zoo/resnet50.simsiam_in1k_ep100_bs512", "--dry-run"],
