@@ -38,7 +38,7 @@ from simsiam_zoo.hub.folder import (
 from simsiam_zoo.hub.publish import check_repo_id
 from simsiam_zoo.recipe import Recipe, load_recipe, recipe_from_dict
 from simsiam_zoo.zoo import ZOO, Result, ZooEntry, find_entry
-from simsiam_zoo.zoo.download import cache_root, cached_folder, check_digests, fetch_original
+from simsiam_zoo.zoo.download import cache_root, cached_folder, check_digests, discard_download, fetch_original
 
 DEFAULT_ORG = "simsiam-zoo"
 
@@ -237,12 +237,12 @@ def fetch_entry(entry: ZooEntry, *, progress: bool = True) -> Path:
     try:
         convert_source_file(entry, original, original_sha256=digests.sha256, out_dir=folder)
     except Exception as error:  # a file that cannot be used is not kept, or every later call would fail on it again
-        original.unlink(missing_ok=True)
+        discard_download(original)
         if isinstance(error, (ConversionError, HubFolderError)):
             raise type(error)(f"{entry.name}: {error} (the downloaded file was deleted)") from None
         raise
     # The hub folder holds the weights and its card the original's sha256: the original is not kept.
-    original.unlink()
+    discard_download(original)
     with contextlib.suppress(OSError):
         original.parent.rmdir()
     record = {"original_sha256": digests.sha256, **{name: sha256_file(folder / name) for name in _CHECKED}}

@@ -69,19 +69,53 @@ def check_digests(source: Source, digests: Digests) -> str | None:
     return None
 
 
-def download(url: str, destination: Path, *, progress: bool = True, retry_wait: float = 1.0) -> None:
+def download(url: str, destination: Path, *, progress: bool = True, retry_wait: float = 1.0) -> Digests:
     """Stream `url` to `destination` through `destination.incomplete`, resuming it with `Range` when a transfer
-    breaks off (also one left by an earlier, killed run), retrying transient failures with a growing wait.
+    breaks off (also one left by an earlier, killed run), retrying transient failures with a growing wait; the
+    file's digests.
 
     A partial file is resumed only with the validator the server gave for it (`If-Range` with its ETag or
-    Last-Modified): a file changed on the server, or a partial file of unknown origin, starts over. One process at a
-    time downloads a destination (a lock file beside it); the others wait and find it done."""
+    Last-Modified): a file changed on the server, or a partial file of unknown origin, starts over. A complete file
+    is kept only beside the record made when its transfer ended (`kept_download`). One process at a time downloads a
+    destination (a lock file beside it); the others wait and find it done."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     # The lock file stays (as huggingface_hub's do): removing it would let a process that waited on it and one
     # arriving later hold two locks at once.
     with FileLock(destination.with_name(f".{destination.name}.lock")):
-        if not destination.exists():
+        digests = kept_download(url, destination)
+        if digests is None:
             _download_unlocked(url, destination, progress=progress, retry_wait=retry_wait)
+            digests = file_digests(destination)
+            record = {"url": url, "sha256": digests.sha256}
+            atomic_write_text(_origin_path(destination), json.dumps(record) + "\n")
+        return digests
+
+
+def kept_download(url: str, destination: Path) -> Digests | None:
+    """The digests of a complete download of `url` whose record (written when its transfer ended) names that URL
+    and the file's sha256; else None, and the file, one of unknown origin or changed since, deleted. A file placed
+    there by hand, or left by a kill before its record, was converted as the entry's and called verified."""
+    if not destination.exists():
+        return None
+    try:
+        record = json.loads(_origin_path(destination).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        record = None
+    if isinstance(record, dict) and record.get("url") == url:
+        digests = file_digests(destination)
+        if digests.sha256 == record.get("sha256"):
+            return digests
+    discard_download(destination)
+    return None
+
+
+def discard_download(destination: Path) -> None:
+    destination.unlink(missing_ok=True)
+    _origin_path(destination).unlink(missing_ok=True)
+
+
+def _origin_path(destination: Path) -> Path:
+    return destination.with_name(destination.name + ".origin.json")
 
 
 def _download_unlocked(url: str, destination: Path, *, progress: bool, retry_wait: float) -> None:
@@ -197,21 +231,19 @@ def _starts_at(response: httpx.Response, offset: int) -> bool:
 def fetch_original(entry: ZooEntry, *, progress: bool = True) -> tuple[Path, Digests]:
     """The entry's original file, downloaded into the cache and verified; a file that fails the check is deleted."""
     source = _source(entry)
-    destination = cache_root() / "downloads" / entry.name / source.filename
-    if not destination.exists():
-        # HF_HUB_OFFLINE=1, read by huggingface_hub itself: one switch turns every download off.
-        if is_offline_mode():
-            raise NotCachedOffline(
-                f"{entry.name}: not in the cache ({cached_folder(entry)}), and HF_HUB_OFFLINE=1 "
-                f"forbids downloading it from {source.url}"
-            )
-        download(resolve_url(source.url), destination, progress=progress)
-    digests = file_digests(destination)
+    destination, url = cache_root() / "downloads" / entry.name / source.filename, resolve_url(source.url)
+    # HF_HUB_OFFLINE=1, read by huggingface_hub itself: one switch turns every download off.
+    if is_offline_mode() and kept_download(url, destination) is None:
+        raise NotCachedOffline(
+            f"{entry.name}: not in the cache ({cached_folder(entry)}), and HF_HUB_OFFLINE=1 "
+            f"forbids downloading it from {source.url}"
+        )
+    digests = download(url, destination, progress=progress)
     mismatch = check_digests(source, digests)
     if mismatch:
-        destination.unlink()
+        discard_download(destination)
         raise ChecksumMismatch(
-            f"{entry.name}: the file downloaded from {resolve_url(source.url)} is not the "
+            f"{entry.name}: the file downloaded from {url} is not the "
             f"published one: {mismatch}; it was deleted"
         )
     return destination, digests

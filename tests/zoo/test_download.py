@@ -743,6 +743,27 @@ def test_a_partial_file_is_resumed_only_with_its_validator(source_server: Source
         download(resolve_url("https://example.org/files/y.bin"), tmp_path / "y.bin", progress=False, retry_wait=0.01)
 
 
+def test_a_complete_file_is_kept_only_with_the_record_of_its_transfer(
+    source_server: SourceServer, tmp_path: Path
+) -> None:
+    """A whole file in the downloads folder was converted as the entry's and called "cached and verified", with no
+    request: one put there by hand, one of another URL, or one changed since its transfer is downloaded again; one
+    whose record holds (a kill between the transfer and the conversion) is used without a request."""
+    url, destination = "https://example.org/files/v.bin", tmp_path / "v.bin"
+    path = source_server.put(url, b"e" * 1000)
+    destination.write_bytes(b"someone else's")
+    assert download(resolve_url(url), destination, progress=False).sha256 == hashlib.sha256(b"e" * 1000).hexdigest()
+    assert destination.read_bytes() == b"e" * 1000 and len(source_server.requests) == 1
+    download(resolve_url(url), destination, progress=False)
+    assert len(source_server.requests) == 1  # its own record: kept
+    destination.write_bytes(b"f" * 1000)  # changed since
+    download(resolve_url(url), destination, progress=False)
+    assert destination.read_bytes() == b"e" * 1000 and source_server.requests[1:] == [(path, None)]
+    source_server.put("https://example.org/other/v.bin", b"g" * 10)
+    download(resolve_url("https://example.org/other/v.bin"), destination, progress=False)
+    assert destination.read_bytes() == b"g" * 10  # the record named another URL
+
+
 def test_two_downloads_of_one_file_at_once_make_one_transfer(source_server: SourceServer, tmp_path: Path) -> None:
     """The second waits on the first's lock and finds the file done (they appended to one partial file before)."""
     import threading
