@@ -58,7 +58,7 @@ def recipe_summary(recipe: Recipe) -> str:
     )
 
 
-def _check_name(name: str, repo_id: str | None) -> None:
+def check_model_name(name: str, repo_id: str | None = None) -> None:
     """The Hub repo the card names: `repo_id`, or the default organisation's repo of `name`, which must then make
     one (it was refused as a repo id the user never gave)."""
     if repo_id is not None:
@@ -111,7 +111,7 @@ def export_checkpoint(
 
     `out_dir` is checked before anything is read (`check_output`): never the run itself, nor a folder of the user's
     own files unless `overwrite`."""
-    _check_name(name, repo_id)
+    check_model_name(name, repo_id)
     check_output(out_dir, kind=HUB_FOLDER_KIND, inputs=(checkpoint_path,), overwrite=overwrite)
     checkpoint_path = _run_checkpoint(Path(checkpoint_path))
     checkpoint = read_training_checkpoint(checkpoint_path, kind="pretraining")
@@ -185,7 +185,7 @@ def convert_to_hub(
     A zoo `name` brings that entry's card (licence, published results, preprocessing) and converter, and is taken
     only for the entry's own file: one whose digests agree with the hash the entry pins or its source publishes."""
     checkpoint_path = Path(checkpoint_path)
-    _check_name(name, repo_id)
+    check_model_name(name, repo_id)
     check_output(out_dir, kind=HUB_FOLDER_KIND, inputs=(checkpoint_path,), overwrite=overwrite)
     entry = find_entry(name)
     original_sha256 = _check_entry_file(entry, checkpoint_path, name=name) if entry else None

@@ -9,13 +9,12 @@ from typing import Any
 from simsiam_zoo._io import check_output
 from simsiam_zoo.distributed import device_named, init_distributed
 from simsiam_zoo.errors import OutputRefused
-from simsiam_zoo.export import DEFAULT_ORG
+from simsiam_zoo.export import check_model_name
 from simsiam_zoo.finetune import (
     classifier_license,
     save_classifier,
 )
 from simsiam_zoo.hub.folder import HUB_FOLDER_KIND
-from simsiam_zoo.hub.publish import check_repo_id
 from simsiam_zoo.options import RunOptions, Schedule
 from simsiam_zoo.protocols.shared import (
     FINETUNE_SCHEDULE,
@@ -68,7 +67,7 @@ def finetune_classifier(
     user's own files unless `overwrite`."""
     inputs = local_paths(model, data)
     if card_name is not None:  # as export checks its --name: the card and config name the model by it
-        check_repo_id(f"{DEFAULT_ORG}/{card_name}")
+        check_model_name(card_name)
     _check_classifier_output(out_dir, inputs=inputs, run=run, overwrite=overwrite)
     loaded = load_model(model, run)
     fields = classifier_license(loaded, license)  # the backbone's, when inherited, checked before any training

@@ -243,8 +243,7 @@ def fetch_original(entry: ZooEntry, *, progress: bool = True) -> tuple[Path, Dig
     if mismatch:
         discard_download(destination)
         raise ChecksumMismatch(
-            f"{entry.name}: the file downloaded from {url} is not the "
-            f"published one: {mismatch}; it was deleted"
+            f"{entry.name}: the file downloaded from {url} is not the published one: {mismatch}; it was deleted"
         )
     return destination, digests
 

@@ -222,7 +222,10 @@ def test_evaluation_options_no_run_can_use_are_refused_before_any_work(exported:
         done = run_cli(*args)
         assert done.returncode == 2 and expected in done.stderr, (args, done.stderr[-2000:])
     done = run_cli("finetune", exported, data, "--out", tmp_path / "out", "--epochs", 1, "--name", "../../evil")
-    assert done.returncode == EXIT_BAD_INPUT and "repo id 'simsiam-zoo/../../evil'" in error_message(done)
+    assert done.returncode == EXIT_BAD_INPUT
+    assert error_message(done).startswith(
+        "error: --name '../../evil': not usable as the name of a Hub model (repo id 'simsiam-zoo/../../evil'"
+    )
     assert not (tmp_path / "out").exists() and leftovers(tmp_path) == []
     named = tmp_path / "named"  # a subset file of one class's images: it reported chance as a result
     for split, count in (("train", 4), ("val", 2)):
