@@ -41,6 +41,14 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def git_blob_sha1(path: Path) -> str:
+    """git's name of the file's bytes (the sha1 of `blob SIZE`, a NUL byte, then them): the Hub's for a file that
+    is not in LFS."""
+    digest = hashlib.sha1(f"blob {path.stat().st_size}\0".encode(), usedforsecurity=False)
+    _hashed(path, digest)
+    return digest.hexdigest()
+
+
 def weights_sha256(model: nn.Module) -> str:
     """sha256 over the model's state dict in its order (dtypes, shapes, bytes; not the names, which a wrapper
     module changes): the same weights give the same digest whatever file, name or path they came from."""

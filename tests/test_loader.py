@@ -21,7 +21,7 @@ from simsiam_zoo.digests import sha256_file
 from simsiam_zoo.errors import ConversionError, HubFolderError, UnknownModelError
 from simsiam_zoo.export import export_checkpoint, publish_local
 from simsiam_zoo.hub.folder import CONFIG_NAME, WEIGHTS_NAME, validate_hub_folder
-from simsiam_zoo.hub.publish import push_hub_folder
+from simsiam_zoo.hub.publish import download_hub_repo, push_hub_folder
 from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.recipe import load_recipe
 from simsiam_zoo.train import build_model, train
@@ -127,6 +127,30 @@ def test_hf_hub_through_the_loopback_server_gives_the_training_features(hub: Hub
     # The Hub answers "no such revision"; the loopback server, "no such repo": either names the revision.
     with pytest.raises(HubFolderError, match=rf"{repo_id}@nope: (the hub repo has no revision|no such model repo or)"):
         load_backbone(f"hf-hub:{repo_id}@nope")
+
+
+def test_a_file_changed_in_the_hugging_face_cache_is_refused_naming_it(hub: HubServer, exported):
+    """The cache names each blob by the digest the Hub gave (sha256 in LFS, git's sha1 otherwise): weights or a
+    config swapped on disk were loaded as the repo's, and `download` called them "cached and verified"."""
+    from safetensors.torch import load_file, save_file
+
+    from simsiam_zoo.errors import ChecksumMismatch
+
+    repo_id = "zoo-test/tampered"
+    push_hub_folder(exported, repo_id=repo_id, endpoint=hub.url, token="hf_test")
+    load_backbone(f"hf-hub:{repo_id}")
+    folder = download_hub_repo(repo_id)  # the snapshot that load used
+    weights, config = (folder / WEIGHTS_NAME).resolve(), (folder / CONFIG_NAME).resolve()
+    original = weights.read_bytes()
+    other = load_file(weights)
+    other["conv1.weight"] += 1
+    save_file(other, weights)
+    with pytest.raises(ChecksumMismatch, match=rf"{WEIGHTS_NAME}: the Hugging Face cache's copy is not the file"):
+        load_backbone(f"hf-hub:{repo_id}")
+    weights.write_bytes(original)
+    config.write_text(config.read_text().replace('"num_features"', ' "num_features"'))
+    with pytest.raises(ChecksumMismatch, match=rf"{CONFIG_NAME}: the Hugging Face cache's copy is not the file"):
+        load_backbone(f"hf-hub:{repo_id}")
 
 
 def test_zoo_name_from_a_local_hub_checks_sha256(exported, tmp_path, monkeypatch):

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from simsiam_zoo.errors import HubFolderError, NotCachedOffline, RepoNotFound
+from simsiam_zoo.digests import git_blob_sha1, sha256_file
+from simsiam_zoo.errors import ChecksumMismatch, HubFolderError, NotCachedOffline, RepoNotFound
 from simsiam_zoo.hub.folder import (
     CARD_NAME,
     CONFIG_NAME,
@@ -230,4 +231,23 @@ def download_hub_repo(
     missing = [name for name in (CONFIG_NAME, WEIGHTS_NAME) if not (snapshot / name).is_file()]
     if missing:
         raise HubFolderError(f"{where}: the repo has no {' or '.join(missing)}, so it is not a timm hub folder")
+    _check_cached_blobs(snapshot)
     return snapshot
+
+
+def _check_cached_blobs(snapshot: Path) -> None:
+    """Each file of a snapshot against the name of the cache's blob it links to, which is the digest the Hub gave
+    (sha256 for a file in LFS, git's sha1 for another): a blob changed on disk since was served as the repo's."""
+    for path in sorted(snapshot.iterdir()):
+        if not path.is_symlink():  # a cache without links (Windows) copies the files: nothing to check against
+            continue
+        blob = path.resolve()
+        digest = {64: sha256_file, 40: git_blob_sha1}.get(len(blob.name))
+        if digest is None or not blob.is_file() or not all(c in "0123456789abcdef" for c in blob.name):
+            continue
+        actual = digest(blob)
+        if actual != blob.name:
+            raise ChecksumMismatch(
+                f"{path}: the Hugging Face cache's copy is not the file the Hub served (its digest {actual}, the "
+                f"Hub's {blob.name}); delete {blob} to download it again"
+            )
