@@ -99,3 +99,9 @@ def http_client_errors(name: str) -> tuple[type[Exception], ...]:
         except ImportError:
             continue
     return tuple(classes)
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message that says something: another library's error in a one-line message."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else "(no message)"

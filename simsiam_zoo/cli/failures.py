@@ -16,6 +16,7 @@ from simsiam_zoo.errors import (
     EXIT_INTERRUPTED,
     EXIT_OFFLINE,
     SimsiamZooError,
+    first_line,
     http_client_errors,
 )
 
@@ -80,11 +81,6 @@ def fail_if_network(error: Exception) -> None:
 
             where = f" (the Hugging Face Hub at {constants.ENDPOINT})"
         fail(f"{type(error).__name__}: {first_line(error)}{where}", code)
-
-
-def first_line(error: Exception) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[0] if lines else "(no message)"
 
 
 def fail(error: BaseException | str, code: int) -> None:

@@ -20,7 +20,7 @@ from simsiam_zoo._io import atomic_directory, read_document
 from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.checkpoint import RECIPE_NAME, read_safetensors
 from simsiam_zoo.digests import sha256_file
-from simsiam_zoo.errors import HubFolderError, listed
+from simsiam_zoo.errors import HubFolderError, first_line, listed
 
 HUB_FOLDER_KIND = "hub-folder"
 
@@ -307,9 +307,13 @@ def validate_hub_folder(folder: str | Path) -> HubFolderInfo:
         raise HubFolderError(f"{folder}: timm cannot load this folder: {error}") from None
     digest = sha256_file(weights)
     card_path = folder / CARD_NAME
-    if not card_path.exists():
+    if not card_path.is_file():
         raise HubFolderError(f"{card_path}: missing model card")
-    card = ModelCard.load(card_path)
+    try:
+        card = ModelCard.load(card_path)
+    except Exception as error:  # YAML, encoding and huggingface_hub's own errors: the Hub would not read it either
+        reason = f"{type(error).__name__}: {first_line(error)}"
+        raise HubFolderError(f"{card_path}: not a model card the Hub can read ({reason})") from None
     problems = []
     if card.data.library_name != "timm":
         problems.append("library_name must be 'timm'")

@@ -207,7 +207,24 @@ def _truncate_weights(folder: Path) -> None:
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
 
 
-@pytest.mark.parametrize(("breakage", "message"), [(_drop_card_digest, "sha256"), (_truncate_weights, "safetensors")])
+def _break_card_yaml(folder: Path) -> None:  # a traceback from huggingface_hub's card parser, exit 1
+    card = folder / CARD_NAME
+    card.write_text(card.read_text().replace("library_name: timm", "library_name: timm\nlibrary_name: [x", 1))
+
+
+def _card_not_utf8(folder: Path) -> None:
+    (folder / CARD_NAME).write_bytes(b"\xff\xfe x")
+
+
+@pytest.mark.parametrize(
+    ("breakage", "message"),
+    [
+        (_drop_card_digest, "sha256"),
+        (_truncate_weights, "safetensors"),
+        (_break_card_yaml, r"README.md: not a model card the Hub can read \(ParserError: "),
+        (_card_not_utf8, r"README.md: not a model card the Hub can read \(UnicodeDecodeError: "),
+    ],
+)
 def test_invalid_folder_is_refused_before_any_upload(
     hub: HubServer, publishable: Published, tmp_path: Path, breakage: Callable[[Path], None], message: str
 ) -> None:
