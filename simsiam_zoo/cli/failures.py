@@ -75,12 +75,20 @@ def network_exit_code(error: Exception) -> int | None:
 def fail_if_network(error: Exception) -> None:
     code = network_exit_code(error)
     if code is not None:
-        where = ""
-        if isinstance(error, http_client_errors("TransportError")):  # no answer, so no URL in the message
-            from huggingface_hub import constants
+        fail(f"{type(error).__name__}: {first_line(error)}{_more_of(error)}", code)
 
-            where = f" (the Hugging Face Hub at {constants.ENDPOINT})"
-        fail(f"{type(error).__name__}: {first_line(error)}{where}", code)
+
+def _more_of(error: Exception) -> str:
+    """What the first line of a Hub error leaves out: the Hub's own reason (on a later line, after "Bad request:"),
+    or, where nothing answered, the Hub that was asked."""
+    reason = getattr(error, "server_message", None)
+    if isinstance(reason, str) and reason.strip() and reason.strip() not in first_line(error):
+        return f" ({' '.join(reason.split())})"
+    if isinstance(error, http_client_errors("TransportError")):
+        from huggingface_hub import constants
+
+        return f" (the Hugging Face Hub at {constants.ENDPOINT})"
+    return ""
 
 
 def fail(error: BaseException | str, code: int) -> None:

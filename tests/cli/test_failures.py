@@ -244,6 +244,7 @@ def test_evaluation_options_no_run_can_use_are_refused_before_any_work(exported:
     ("error", "code"),
     [
         ("bad revision", EXIT_BAD_INPUT),
+        ("bad branch", EXIT_BAD_INPUT),
         ("offline", EXIT_OFFLINE),
         ("redirects", EXIT_OFFLINE),
         ("undecodable", EXIT_OFFLINE),
@@ -266,6 +267,11 @@ def test_errors_of_the_hub_and_its_client_are_one_line_with_their_exit_code(
         "bad revision": BadRequestError(
             "Invalid rev id: bad..name\nmore detail", response=httpx.Response(400, request=request)
         ),
+        "bad branch": BadRequestError(  # the Hub's reason comes on a line after "Bad request:"
+            "Bad request:\ninvalid branch name 'bad branch'",
+            response=httpx.Response(400, request=request),
+            server_message="invalid branch name 'bad branch'",
+        ),
         "offline": OfflineModeIsEnabled("Cannot reach https://huggingface.co: offline mode is enabled."),
         "redirects": httpx.TooManyRedirects("Exceeded maximum allowed redirects.", request=request),
         "undecodable": httpx.DecodingError("Error -3 while decompressing data", request=request),
@@ -281,6 +287,8 @@ def test_errors_of_the_hub_and_its_client_are_one_line_with_their_exit_code(
     assert done.returncode == code, done.stderr[-3000:]
     assert "Traceback" not in done.stderr and len(messages(done.stderr)) == 1
     assert error_message(done).startswith(f"error: {type(raised).__name__}: {str(raised).splitlines()[0]}")
+    if error == "bad branch":
+        assert error_message(done) == "error: BadRequestError: Bad request: (invalid branch name 'bad branch')"
 
 
 def test_a_hub_that_cannot_be_reached_through_the_installed_client_is_one_line_with_exit_5(exported: Path) -> None:
