@@ -25,8 +25,8 @@ from tqdm.auto import tqdm
 from simsiam_zoo import engine
 from simsiam_zoo.data import FashionMNIST
 from simsiam_zoo.distributed import DistributedContext
+from simsiam_zoo.pretrain import PretrainingViews, _Pretraining, build_model, recipe_loss, recipe_optimizer
 from simsiam_zoo.recipe import Recipe, load_recipe
-from simsiam_zoo.train import PretrainingViews, _Pretraining, build_model, recipe_loss, recipe_optimizer
 
 WARMUP = 2
 

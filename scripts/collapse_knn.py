@@ -24,13 +24,13 @@ from simsiam_zoo.checkpoint import CHECKPOINT_NAME, read_training_checkpoint
 from simsiam_zoo.features import embed_dataset
 from simsiam_zoo.losses import normalized_std
 from simsiam_zoo.model import untrained_backbone
-from simsiam_zoo.recipe import Recipe, recipe_from_dict
-from simsiam_zoo.train import (
+from simsiam_zoo.pretrain import (
     build_dataset,
     build_model,
     knn_monitor_accuracy,
     knn_monitor_split,
 )
+from simsiam_zoo.recipe import Recipe, recipe_from_dict
 
 
 def _row(label: str, step: int, stop_gradient: str, model: nn.Module, split: tuple, dim: int, device: str) -> str:

@@ -26,8 +26,8 @@ from simsiam_zoo.data import FashionMNIST, LabelledSubset
 from simsiam_zoo.demo.run import _calibrate, _Evaluation, images_per_epoch, mean_row
 from simsiam_zoo.demo.settings import DEMO_EPOCHS, DEMO_INPUT, EVAL_TEST_IMAGES, EVAL_TRAIN_IMAGES, RANDOM_INIT_DRAWS
 from simsiam_zoo.loader import load_backbone
+from simsiam_zoo.pretrain import train
 from simsiam_zoo.recipe import Recipe, load_recipe
-from simsiam_zoo.train import train
 
 OPTIONS: dict[str, dict[str, Any]] = {
     "recipe": {},  # the demo's: ResNet-18, timm stem at 32 px (1x1 last map), batch 256, lr 0.06, wd 5e-4

@@ -18,7 +18,7 @@ _EXPORTS = {
     "load_recipe": "simsiam_zoo.recipe",
     "normalized_std": "simsiam_zoo.losses",
     "simsiam_loss": "simsiam_zoo.losses",
-    "train": "simsiam_zoo.train",
+    "train": "simsiam_zoo.pretrain",
 }
 __all__ = [
     "Recipe",
@@ -38,8 +38,8 @@ if TYPE_CHECKING:
     from simsiam_zoo.loader import load_backbone
     from simsiam_zoo.losses import normalized_std, simsiam_loss
     from simsiam_zoo.model import SimSiam
+    from simsiam_zoo.pretrain import train
     from simsiam_zoo.recipe import Recipe, load_recipe
-    from simsiam_zoo.train import train
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,4 @@
-"""The one training engine that pretraining (`train.py`) and the classifier protocols (`finetune.py`) share: the
+"""The one training engine that pretraining (`pretrain.py`) and the classifier protocols (`finetune.py`) share: the
 seeded augmentation, the learning-rate schedule, the optimizer and the step loop. Each caller keeps only what is
 its own (the loss, what is logged, checkpoints, evaluation between epochs)."""
 

@@ -163,9 +163,9 @@ def test_training_extraction_and_evaluation_read_data_alike(tmp_path):
     that is a link elsewhere is followed by all of them. (Training and fine-tuning once refused the notes.txt that
     extraction skipped, and followed a linked class folder that extraction left out.)"""
     from simsiam_zoo.features import extract_features, load_features
+    from simsiam_zoo.pretrain import build_dataset
     from simsiam_zoo.protocols import resolve_data
     from simsiam_zoo.recipe import load_recipe
-    from simsiam_zoo.train import build_dataset
 
     elsewhere = tmp_path / "elsewhere" / "dogs"
     for split in ("train", "val"):
@@ -206,9 +206,9 @@ def test_training_and_evaluation_read_hugging_face_datasets_and_tar_shards(tmp_p
     """A `DatasetDict.save_to_disk` folder (its train/ and test/ splits) and WebDataset tar shards give training,
     the evaluations and a training run the images and labels of the same files."""
     datasets = pytest.importorskip("datasets")
+    from simsiam_zoo.pretrain import build_dataset, train
     from simsiam_zoo.protocols import resolve_data
     from simsiam_zoo.recipe import load_recipe
-    from simsiam_zoo.train import build_dataset, train
 
     files = {split: [tmp_path / "png" / split / f"{i}.png" for i in range(6)] for split in ("train", "test")}
     for split, paths in files.items():

@@ -154,9 +154,9 @@ class SimulatedMachine:
 
         import simsiam_zoo.demo.run
         import simsiam_zoo.engine
-        import simsiam_zoo.train
+        import simsiam_zoo.pretrain
 
-        for module in (simsiam_zoo.demo.run, simsiam_zoo.engine, simsiam_zoo.train):
+        for module in (simsiam_zoo.demo.run, simsiam_zoo.engine, simsiam_zoo.pretrain):
             monkeypatch.setattr(module, "time", self)
         forward = resnet.ResNet.forward
 

@@ -110,7 +110,7 @@ from simsiam_zoo.features import extract_features
 from simsiam_zoo.finetune import finetune
 from simsiam_zoo.recipe import load_recipe
 from simsiam_zoo.options import RunOptions, Schedule
-from simsiam_zoo.train import train
+from simsiam_zoo.pretrain import train
 from tests.builders import make_transform, tiny_model
 from tests.builders import PREPROCESSING, coloured
 

@@ -18,7 +18,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("configuration", ("recipe", "options")),
     ("tensors, files and metrics", ("augment", "data", "model", "losses", "checkpoint", "distributed", "evaluate")),
     ("features and converters", ("features", "convert")),
-    ("training", ("engine", "train")),
+    ("training", ("engine", "pretrain")),
     ("zoo", ("zoo",)),
     ("hub format", ("hub",)),
     ("backbones and classifiers", ("backbone", "finetune")),
@@ -282,3 +282,13 @@ def _dotted_readings(words: list[str]) -> list[list[str]]:
         readings.append([words[0], *rest])
         readings.append([f"{words[0]}_{rest[0]}", *rest[1:]])
     return readings
+
+
+def test_no_public_name_is_also_a_module_of_the_package() -> None:
+    """Importing a submodule sets the package's attribute of its name: `from simsiam_zoo import train` gave the
+    module `simsiam_zoo.train` once anything had imported it (the demo, the CLI), and the function before."""
+    import importlib.util
+
+    import simsiam_zoo
+
+    assert [name for name in simsiam_zoo.__all__ if importlib.util.find_spec(f"simsiam_zoo.{name}")] == []

@@ -23,8 +23,8 @@ from simsiam_zoo.export import export_checkpoint, publish_local
 from simsiam_zoo.hub.folder import CONFIG_NAME, WEIGHTS_NAME, validate_hub_folder
 from simsiam_zoo.hub.publish import download_hub_repo, push_hub_folder
 from simsiam_zoo.loader import load_backbone
+from simsiam_zoo.pretrain import build_model, train
 from simsiam_zoo.recipe import load_recipe
-from simsiam_zoo.train import build_model, train
 from tests.builders import run_cli
 from tests.hub_server import HubServer
 

@@ -85,7 +85,7 @@ def train_command(
     strict: bool,
 ) -> None:
     """Pretrain with RECIPE (a built-in name or a YAML file); rerun the same command to resume."""
-    from simsiam_zoo.train import train
+    from simsiam_zoo.pretrain import train
 
     changes = parse_overrides(overrides)
     if data_path is not None:

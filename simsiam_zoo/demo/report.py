@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from simsiam_zoo._io import atomic_directory
 from simsiam_zoo.data import FASHION_MNIST_CLASSES
 from simsiam_zoo.demo.settings import COLLAPSE_SETTINGS, FINAL_STEPS, LONGER_RUN_FILE
+from simsiam_zoo.pretrain import TrainResult, read_steps
 from simsiam_zoo.recipe import Recipe
-from simsiam_zoo.train import TrainResult, read_steps
 
 RETRIEVAL_QUERIES, RETRIEVAL_NEIGHBOURS = 6, 8
 METRICS = (

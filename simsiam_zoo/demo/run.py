@@ -50,9 +50,7 @@ from simsiam_zoo.evaluate import balanced_label_subset, knn_accuracy, linear_pro
 from simsiam_zoo.export import export_checkpoint, publish_local
 from simsiam_zoo.hub.cards import HUB_DATASET_IDS
 from simsiam_zoo.loader import load_backbone
-from simsiam_zoo.protocols import digits_datasets
-from simsiam_zoo.recipe import Recipe, load_recipe
-from simsiam_zoo.train import (
+from simsiam_zoo.pretrain import (
     PretrainingViews,
     TrainResult,
     build_model,
@@ -61,6 +59,8 @@ from simsiam_zoo.train import (
     recipe_optimizer,
     train,
 )
+from simsiam_zoo.protocols import digits_datasets
+from simsiam_zoo.recipe import Recipe, load_recipe
 from simsiam_zoo.zoo import ZOO, Result
 
 

@@ -14,8 +14,8 @@ import pytest
 from simsiam_zoo.export import export_checkpoint
 from simsiam_zoo.features import extract_features
 from simsiam_zoo.loader import load_backbone
+from simsiam_zoo.pretrain import train
 from simsiam_zoo.recipe import load_recipe
-from simsiam_zoo.train import train
 from tests.builders import (
     CLI,
     DISK_FULL,

@@ -12,8 +12,8 @@ from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint, read_traini
 from simsiam_zoo.data import labelled_images
 from simsiam_zoo.errors import ConversionError, DataError, RecipeError, TrainingDiverged
 from simsiam_zoo.losses import simsiam_loss
+from simsiam_zoo.pretrain import _Pretraining, build_model, learning_rate, recipe_optimizer, train
 from simsiam_zoo.recipe import load_recipe
-from simsiam_zoo.train import _Pretraining, build_model, learning_rate, recipe_optimizer, train
 from tests.builders import CLI, run_cli, run_until_then_kill, write_images
 
 
@@ -387,7 +387,7 @@ class _StepClock:
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         from simsiam_zoo import engine
-        from simsiam_zoo import train as train_module
+        from simsiam_zoo import pretrain as train_module
 
         for module in (engine, train_module):
             monkeypatch.setattr(module, "time", self)
