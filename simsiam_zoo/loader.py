@@ -183,6 +183,8 @@ def _load_pretrained(
     # The zoo's mirror, or timm's own repo of the same weights, whose config states timm's evaluation transform:
     # the entry's is the one the weights' source evaluated with.
     folder = _fetch(entry.hub_id, hub_dir=hub_dir, revision=entry.revision)
+    if entry.sha256 is None and not entry.published_by_timm:
+        _check_unpinned_entry(folder, entry)
     return _from_folder(
         folder,
         expected_sha256=entry.sha256,
@@ -191,6 +193,23 @@ def _load_pretrained(
         preprocessing=entry.preprocessing if entry.published_by_timm else None,
         model_args=entry.model_args if entry.published_by_timm else None,
     )
+
+
+def _check_unpinned_entry(folder: Path, entry: ZooEntry) -> None:
+    """A zoo entry's repo without a pinned sha256 holds at least that entry: its architecture, a card in its name
+    (anything the repo held was loaded as the entry, with that repo's preprocessing)."""
+    from huggingface_hub import ModelCard
+
+    arch = read_config(folder)["architecture"]
+    try:
+        card_name = ModelCard.load(folder / CARD_NAME).data.model_name if (folder / CARD_NAME).is_file() else None
+    except Exception:  # a card the Hub would not parse names no model
+        card_name = None
+    if arch != entry.arch or card_name != entry.name:
+        raise HubFolderError(
+            f"{entry.name}: {entry.hub_id} holds a {arch} whose card names {card_name!r}, not this zoo entry (a "
+            f"{entry.arch}); the repo changed, or the entry points at another one"
+        )
 
 
 def _fetch(repo_id: str, *, hub_dir: str | Path | None, revision: str | None) -> Path:

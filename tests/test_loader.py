@@ -166,6 +166,15 @@ def test_zoo_name_from_a_local_hub_checks_sha256(exported, tmp_path, monkeypatch
         load_backbone(NAME, hub_dir=hub_dir)
     random = load_backbone(NAME, pretrained=False)
     assert random.source == "random init" and random.preprocessing == entry.preprocessing
+    # No pinned sha256: the repo must hold that entry at least. Another model in it was loaded as the entry.
+    monkeypatch.setitem(zoo.ZOO, NAME, entry)
+    assert load_backbone(NAME, hub_dir=hub_dir).arch == "resnet18"
+    card = target / "README.md"
+    card.write_text(card.read_text().replace(f"model_name: {NAME}", "model_name: resnet18.other", 1))
+    with pytest.raises(
+        HubFolderError, match=rf"{NAME}: {entry.hub_id} holds a resnet18 whose card names 'resnet18.other'"
+    ):
+        load_backbone(NAME, hub_dir=hub_dir)
 
 
 def test_unknown_model_name_suggests_close_ones():
