@@ -1,9 +1,9 @@
 """Mirroring zoo entries to the Hugging Face Hub, so that plain timm loads them with `hf-hub:ORG/NAME`.
 
 Each entry whose licence permits redistribution is fetched from its source (verified, converted, validated: see
-simsiam_zoo.export.fetch_entry), then pushed with the validated push. A repo whose card already states the weights'
-sha256 is left alone, so a second run pushes nothing. Each result gives the registry line to pin (hub id,
-revision, sha256).
+simsiam_zoo.export.fetch_entry), then pushed with the validated push. A repo whose weights are already these (the
+sha256 the Hub gives them) and whose card states it is left alone, so a second run pushes nothing. Each result
+gives the registry line to pin (hub id, revision, sha256).
 """
 
 from __future__ import annotations
@@ -63,8 +63,8 @@ def _mirror(
     digest = sha256_file(folder / WEIGHTS_NAME)
     if dry_run:  # the Hub is not asked: a dry run works offline
         return MirrorResult(entry.name, repo_id, "would push", digest)
-    remote = _remote_card(repo_id, endpoint=endpoint, token=token)
-    if remote is not None and digest in remote[1]:
+    remote = _remote_state(repo_id, endpoint=endpoint, token=token)
+    if remote is not None and remote[1] == digest and digest in remote[2]:
         return MirrorResult(entry.name, repo_id, "up to date", digest, remote[0])
     with tempfile.TemporaryDirectory() as staging:
         # The cached folder's card shows the zoo's own repo id in its usage snippet; the mirror's shows its own.
@@ -102,12 +102,17 @@ def _why_not_mirrored(entry: ZooEntry) -> str | None:
     return None
 
 
-def _remote_card(repo_id: str, *, endpoint: str | None, token: str | None) -> tuple[str, str] | None:
-    """(revision, README text) of the repo on the Hub, or None when it does not exist yet."""
+def _remote_state(repo_id: str, *, endpoint: str | None, token: str | None) -> tuple[str, str | None, str] | None:
+    """(revision, the sha256 the Hub gives its weights, README text) of the repo, or None when it does not exist
+    yet. The weights' own digest, not the card's text: a push of other weights keeps the card by default."""
     from huggingface_hub.errors import RepositoryNotFoundError
 
+    api = hub_api(endpoint=endpoint, token=token)
     try:
-        revision = hub_api(endpoint=endpoint, token=token).model_info(repo_id).sha or ""
+        revision = api.model_info(repo_id).sha or ""
     except RepositoryNotFoundError:
         return None
-    return revision, remote_card(repo_id, revision=revision, endpoint=endpoint, token=token) or ""
+    files = api.get_paths_info(repo_id, [WEIGHTS_NAME], revision=revision)
+    lfs = getattr(files[0], "lfs", None) if files else None
+    card = remote_card(repo_id, revision=revision, endpoint=endpoint, token=token) or ""
+    return revision, getattr(lfs, "sha256", None), card

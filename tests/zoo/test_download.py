@@ -34,7 +34,7 @@ from simsiam_zoo.hub.folder import CARD_NAME
 from simsiam_zoo.loader import is_cached, load_backbone
 from simsiam_zoo.mirror import mirror_entries
 from simsiam_zoo.zoo.download import cache_root, cached_folder, download, resolve_url
-from tests.builders import CLASSES, DISK_FULL, run_cli, with_setup
+from tests.builders import CLASSES, DISK_FULL, build_hub_folder, run_cli, with_setup
 from tests.checkpoints import (
     BEIT_TEST_ARCH,
     BEIT_TEST_ARGS,
@@ -621,6 +621,13 @@ def test_mirror_pushes_once_and_plain_timm_loads_the_mirror(
         ("up to date", pushed.revision, pushed.weights_sha256)
     ]
     assert [request for request in hub.requests if "/commit/" in request] == commits  # nothing pushed again
+    # Other weights pushed into the repo by another hand keep its card, which states the mirror's sha256: the
+    # mirror was called up to date, and its pin line named a revision holding those other weights.
+    from simsiam_zoo.hub.publish import push_hub_folder
+
+    push_hub_folder(build_hub_folder(tmp_path / "other"), repo_id=pushed.repo_id, endpoint=hub.url, token="hf_test")
+    repaired = list(mirror_entries([entry.name], **options))
+    assert [(r.action, r.weights_sha256) for r in repaired] == [("pushed", pushed.weights_sha256)]
     torch.save(IMAGE, tmp_path / "x.pt")
     script = (
         "import sys, timm, torch\n"
