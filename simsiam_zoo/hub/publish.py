@@ -125,6 +125,8 @@ def push_hub_folder(
         return listed
 
     api = hub_api(endpoint=endpoint, token=token)
+    if private:
+        _refuse_public_repo(api, repo_id)
     repo_url = api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
     if revision not in (None, "main"):
         api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
@@ -149,6 +151,22 @@ def push_hub_folder(
         pr_url=commit.pr_url,
         kept_card=kept_card,
     )
+
+
+def _refuse_public_repo(api: Any, repo_id: str) -> None:
+    """`private` makes a new repo private; an existing one keeps its visibility (create_repo leaves it), so a
+    private push to a public repo would publish the weights."""
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    try:
+        public = api.model_info(repo_id).private is False
+    except RepositoryNotFoundError:
+        return
+    if public:
+        raise HubFolderError(
+            f"{repo_id}: a private push, but the repo exists and is public; nothing was uploaded (make it private "
+            "on the Hub first, or push without --private)"
+        )
 
 
 def _refuse_links(folder: Path) -> None:

@@ -188,6 +188,19 @@ def test_a_card_edited_on_the_hub_is_kept_unless_asked(hub: HubServer, publishab
     assert _git_show(hub, repo_id, "main", CARD_NAME) == card
 
 
+def test_a_private_push_to_a_public_repo_uploads_nothing(hub: HubServer, publishable: Published) -> None:
+    """create_repo leaves an existing repo's visibility as it is: the weights went into the public repo."""
+    push_hub_folder(publishable.folder, repo_id="zoo-test/public", endpoint=hub.url, token="hf_test")
+    before = len(hub.requests)
+    with pytest.raises(HubFolderError, match="zoo-test/public: a private push, but the repo exists and is public"):
+        push_hub_folder(publishable.folder, repo_id="zoo-test/public", private=True, endpoint=hub.url, token="hf_test")
+    assert not [request for request in hub.requests[before:] if "/commit/" in request or "/lfs/" in request]
+    fresh = push_hub_folder(
+        publishable.folder, repo_id="zoo-test/private", private=True, endpoint=hub.url, token="hf_test"
+    )
+    assert fresh.commit_oid  # a new repo is created private
+
+
 def test_dry_run_uploads_nothing(hub: HubServer, publishable: Published) -> None:
     before = len(hub.requests)
     result = push_hub_folder(publishable.folder, repo_id="zoo-test/dry-run", dry_run=True, endpoint=hub.url)
