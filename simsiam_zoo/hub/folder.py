@@ -20,7 +20,8 @@ from simsiam_zoo._io import atomic_directory, read_document
 from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.checkpoint import RECIPE_NAME, read_safetensors
 from simsiam_zoo.digests import sha256_file
-from simsiam_zoo.errors import HubFolderError, first_line, listed
+from simsiam_zoo.errors import HubFolderError, RecipeError, first_line, listed
+from simsiam_zoo.recipe import load_recipe
 
 HUB_FOLDER_KIND = "hub-folder"
 
@@ -289,7 +290,7 @@ def validate_hub_folder(folder: str | Path) -> HubFolderInfo:
     """Check what a user of the published repo relies on; raise HubFolderError naming each problem.
 
     timm loads it by itself (`local-dir:`), strictly; the weights are fp32 safetensors; the card carries
-    valid metadata and the sha256 of the weights.
+    valid metadata and the sha256 of the weights; a recipe.yaml is a recipe.
     """
     import timm
     from huggingface_hub import ModelCard
@@ -327,6 +328,7 @@ def validate_hub_folder(folder: str | Path) -> HubFolderInfo:
     if problems:
         raise HubFolderError(f"{card_path}: {'; '.join(problems)}")
     _check_full_model(folder / FULL_MODEL_NAME, state)
+    _check_recipe(folder / RECIPE_NAME)
     return HubFolderInfo(
         folder=str(folder),
         arch=config["architecture"],
@@ -334,3 +336,19 @@ def validate_hub_folder(folder: str | Path) -> HubFolderInfo:
         weights_sha256=digest,
         preprocessing=Preprocessing.from_pretrained_cfg(config["pretrained_cfg"]),
     )
+
+
+# A recipe is a few kilobytes: a larger file under its name is no recipe, and is not read whole to find out.
+_MAX_RECIPE_BYTES = 1 << 20
+
+
+def _check_recipe(path: Path) -> None:
+    """The folder's recipe.yaml, where it has one, reads as a recipe (push uploaded any file of that name)."""
+    if not path.exists() and not path.is_symlink():
+        return
+    if not path.is_file() or path.stat().st_size > _MAX_RECIPE_BYTES:
+        raise HubFolderError(f"{path}: not a recipe (a folder's recipe.yaml is a YAML file of at most 1 MiB)")
+    try:
+        load_recipe(path)
+    except RecipeError as error:
+        raise HubFolderError(str(error)) from None

@@ -22,6 +22,7 @@ from simsiam_zoo.errors import HubFolderError, NotCachedOffline, RepoNotFound
 from simsiam_zoo.hub.folder import CARD_NAME, WEIGHTS_NAME, timm_config, write_hub_folder
 from simsiam_zoo.hub.publish import download_hub_repo, push_hub_folder
 from simsiam_zoo.loader import load_backbone
+from simsiam_zoo.recipe import load_recipe
 from tests.hub_server import HubServer
 
 CARD = """---
@@ -63,8 +64,9 @@ def publishable(tmp_path_factory: pytest.TempPathFactory) -> Published:
             module.running_mean.copy_(torch.randn(module.num_features, generator=generator) * 0.1)
             module.running_var.copy_(torch.rand(module.num_features, generator=generator) + 0.5)
     config = timm_config(model, preprocessing=Preprocessing(), tag="test", license="apache-2.0")
+    recipe = load_recipe("tiny_fake").to_yaml()
     folder = write_hub_folder(
-        root / "resnet18", backbone_state=model.state_dict(), config=config, card=CARD, recipe_yaml="arch: resnet18\n"
+        root / "resnet18", backbone_state=model.state_dict(), config=config, card=CARD, recipe_yaml=recipe
     )
     inputs = torch.randn(2, 3, 64, 64, generator=generator)
     torch.save(inputs, root / "inputs.pt")
@@ -229,6 +231,16 @@ def _card_not_utf8(folder: Path) -> None:
     (folder / CARD_NAME).write_bytes(b"\xff\xfe x")
 
 
+def _recipe_no_run_can_use(folder: Path) -> None:  # listed for upload as it stood
+    recipe = folder / "recipe.yaml"
+    recipe.write_text(recipe.read_text().replace("batch_size: 8", "batch_size: 0", 1))
+
+
+def _recipe_too_big(folder: Path) -> None:
+    with open(folder / "recipe.yaml", "ab") as f:
+        f.truncate(3 << 30)  # sparse: 3 GB on paper
+
+
 @pytest.mark.parametrize(
     ("breakage", "message"),
     [
@@ -236,6 +248,8 @@ def _card_not_utf8(folder: Path) -> None:
         (_truncate_weights, "safetensors"),
         (_break_card_yaml, r"README.md: not a model card the Hub can read \(ParserError: "),
         (_card_not_utf8, r"README.md: not a model card the Hub can read \(UnicodeDecodeError: "),
+        (_recipe_no_run_can_use, r"recipe.yaml: optim.batch_size must be at least"),
+        (_recipe_too_big, r"recipe.yaml: not a recipe \(a folder's recipe.yaml is a YAML file of at most 1 MiB\)"),
     ],
 )
 def test_invalid_folder_is_refused_before_any_upload(
