@@ -93,20 +93,19 @@ def download(url: str, destination: Path, *, progress: bool = True, retry_wait: 
 
 def kept_download(url: str, destination: Path) -> Digests | None:
     """The digests of a complete download of `url` whose record (written when its transfer ended) names that URL
-    and the file's sha256; else None, and the file, one of unknown origin or changed since, deleted. A file placed
-    there by hand, or left by a kill before its record, was converted as the entry's and called verified."""
+    and the file's sha256; else None: a file of unknown origin or changed since, which the next transfer replaces.
+    A file placed there by hand, or left by a kill before its record, was converted as the entry's and called
+    verified."""
     if not destination.exists():
         return None
     try:
         record = json.loads(_origin_path(destination).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
-        record = None
-    if isinstance(record, dict) and record.get("url") == url:
-        digests = file_digests(destination)
-        if digests.sha256 == record.get("sha256"):
-            return digests
-    discard_download(destination)
-    return None
+        return None
+    if not isinstance(record, dict) or record.get("url") != url:
+        return None
+    digests = file_digests(destination)
+    return digests if digests.sha256 == record.get("sha256") else None
 
 
 def discard_download(destination: Path) -> None:
