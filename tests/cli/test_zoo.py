@@ -139,16 +139,24 @@ def test_download_offline_when_not_cached(isolated_hf_cache: Path) -> None:
     assert not [p for p in isolated_hf_cache.rglob("*") if p.is_file()]
 
 
+def _export_is_refused(partial_run: Path, out: Path, message: str) -> None:
+    """`export` into `out` exits 3 with `message` about it, and leaves it as it was."""
+    before = snapshot(out)
+    done = run_cli("export", partial_run, out, "--name", EXPORT_NAME)
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert error_message(done) == f"error: {out}: {message}"
+    assert snapshot(out) == before
+
+
 def test_export_never_replaces_a_folder_it_did_not_write(partial_run: Path, tmp_path: Path) -> None:
     precious = tmp_path / "precious"
-    before = own_files(precious)
-    done = run_cli("export", partial_run, precious, "--name", EXPORT_NAME)
-    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
-    assert error_message(done) == (
-        f"error: {precious}: exists and was not written by simsiam-zoo; choose a new or "
-        "empty folder (or pass --overwrite to replace it)"
+    own_files(precious)
+    _export_is_refused(
+        partial_run,
+        precious,
+        "exists and was not written by simsiam-zoo; choose a new or empty folder (or pass --overwrite to replace it)",
     )
-    assert snapshot(precious) == before and leftovers(tmp_path) == []
+    assert leftovers(tmp_path) == []
 
 
 def test_export_replaces_its_own_hub_folder_and_with_overwrite_a_foreign_one(
@@ -160,14 +168,12 @@ def test_export_replaces_its_own_hub_folder_and_with_overwrite_a_foreign_one(
     out = tmp_path / "out"
     shutil.copytree(exported, out)
     (out / "notes.txt").write_text("the user's")
-    before = snapshot(out)
-    done = run_cli("export", partial_run, out, "--name", EXPORT_NAME)
-    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
-    assert error_message(done) == (
-        f"error: {out}: a hub-folder simsiam-zoo wrote, but it now also holds notes.txt, which replacing it would "
-        "delete; move them out (or pass --overwrite to replace it)"
+    _export_is_refused(
+        partial_run,
+        out,
+        "a hub-folder simsiam-zoo wrote, but it now also holds notes.txt, which replacing it would delete; move them "
+        "out (or pass --overwrite to replace it)",
     )
-    assert snapshot(out) == before
     marker = out / ".simsiam-zoo.json"
     marker.write_text(
         json.dumps({key: value for key, value in json.loads(marker.read_text()).items() if key != "files"})
