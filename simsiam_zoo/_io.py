@@ -71,6 +71,19 @@ def write_marker(folder: Path, kind: str, *, files: Iterable[str] | None = None)
     atomic_write_text(folder / MARKER_NAME, json.dumps(marker) + "\n")
 
 
+def list_in_marker(path: Path) -> None:
+    """Add `path`, a file this project wrote into a folder written whole (finetune's result beside its classifier),
+    to the files its marker lists: replacing the folder then takes it along, not refuses for it."""
+    marker_path = path.parent / MARKER_NAME
+    try:
+        marker = json.loads(marker_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if isinstance(marker, dict) and isinstance(marker.get("files"), list) and path.name not in marker["files"]:
+        marker["files"] = sorted({*marker["files"], path.name})
+        atomic_write_text(marker_path, json.dumps(marker) + "\n")
+
+
 def _names_not_written(folder: Path) -> list[str]:
     """What a folder written whole holds besides the files its marker lists (none for a marker without a list: a
     folder that grows, or one written before markers listed files)."""
@@ -127,7 +140,8 @@ def check_output(
         raise OutputRefused(
             f"{given}: holds a {written} written by simsiam-zoo, not a {kind}; choose another output path"
         )
-    if overwrite:
+    if overwrite:  # frees a folder of other files, never one inside an input (a class of the data, a run's logs)
+        _refuse_inputs(given, target, inputs, inside=True)
         return target
     raise OutputRefused(
         f"{given}: exists and was not written by simsiam-zoo; choose a new or empty folder{_overwrite_hint(overwrite)}"

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from simsiam_zoo._io import atomic_write_text, check_output_file
+from simsiam_zoo._io import atomic_write_text, check_output_file, list_in_marker
 from simsiam_zoo.data import unlabelled
 from simsiam_zoo.errors import DataError
 from simsiam_zoo.evaluate.knn import knn_accuracy
@@ -109,7 +109,9 @@ def check_result_path(path: str | Path) -> Path:
 
 def write_result(result: dict[str, Any], path: str | Path) -> None:
     """The result as JSON at `path`, where `check_result_path` allows it."""
-    atomic_write_text(check_result_path(path), json.dumps(result, indent=2) + "\n")
+    target = check_result_path(path)
+    atomic_write_text(target, json.dumps(result, indent=2) + "\n")
+    list_in_marker(target)
 
 
 def _is_result(path: Path) -> bool:
