@@ -230,10 +230,15 @@ def claim_output_dir(
     inputs: Iterable[str | os.PathLike[str] | None] = (),
     legacy_files: tuple[str, ...] = (),
 ) -> Path:
-    """Create (or reuse) an output folder that commands add files to over time, such as a run or features."""
+    """Create (or reuse) an output folder that commands add files to over time, such as a run or features.
+
+    A folder taken for one of `legacy_files` (an older version's, without a marker) is not marked: the command
+    has yet to read that file, which may be a user's of the same name, and a marked folder is no longer listed as
+    data (a class folder holding an `index.json` vanished from every read after a refused `extract`)."""
     folder = check_output(target, kind=kind, inputs=inputs, legacy_files=legacy_files)
+    unmarked = folder.is_dir() and read_marker(folder) is None and any(folder.iterdir())
     folder.mkdir(parents=True, exist_ok=True)
-    if read_marker(folder) != kind:
+    if read_marker(folder) != kind and not unmarked:
         write_marker(folder, kind)
     return Path(target)
 

@@ -44,6 +44,26 @@ def test_runs_and_features_are_not_written_into_a_foreign_folder(
     assert snapshot(precious) == before
 
 
+@pytest.mark.parametrize("command", ["train", "extract"])
+def test_a_folder_with_a_file_named_as_the_command_s_own_is_not_marked_when_refused(
+    command: str, exported: Path, images: Path, tmp_path: Path
+) -> None:
+    """A folder holding a `checkpoint.pt` or `index.json` is taken for an older version's run or extraction; when
+    that file is another's, the command refuses it, and used to leave its marker there: a class folder so marked
+    was no longer listed as data by any command."""
+    folder = tmp_path / "labelled"
+    own_files(folder)
+    (folder / ("checkpoint.pt" if command == "train" else "index.json")).write_text('{"source": "labelme"}')
+    args = (
+        ["train", "tiny_fake", "--output", folder, "--max-steps", 1]
+        if command == "train"
+        else ["extract", exported, images, "--out", folder]
+    )
+    done = run_cli(*args)
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert not (folder / ".simsiam-zoo.json").exists()
+
+
 def test_usage_errors_exit_2_naming_the_option(exported: Path, images: Path, features: Path, tmp_path: Path) -> None:
     cases = [
         (
