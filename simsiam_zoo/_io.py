@@ -11,10 +11,14 @@ import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, NoReturn
+
+from filelock import FileLock, Timeout
+from tqdm.auto import tqdm
 
 from simsiam_zoo.errors import OutputRefused, listed
 
@@ -241,6 +245,21 @@ def claim_output_dir(
     if read_marker(folder) != kind and not unmarked:
         write_marker(folder, kind)
     return Path(target)
+
+
+def hold_lock(path: Path, held: contextlib.ExitStack, *, waiting: str) -> None:
+    """Hold the lock file `path` for as long as `held` lasts, waiting (and saying `waiting`) while another process
+    holds it. Where the lock file cannot be made (a read-only folder), nothing is held: the command then fails
+    where it writes, if it must."""
+    lock = FileLock(path)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        tqdm.write(waiting, file=sys.stderr)
+        lock.acquire()
+    except OSError:
+        return
+    held.callback(lock.release)
 
 
 def set_default_mode(path: Path) -> None:

@@ -6,6 +6,7 @@ atomically, and a restart in the same output folder continues bit-for-bit where 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
@@ -24,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from simsiam_zoo import engine
-from simsiam_zoo._io import atomic_write_text, claim_output_dir, remove_stale_temps
+from simsiam_zoo._io import atomic_write_text, claim_output_dir, hold_lock, remove_stale_temps
 from simsiam_zoo.augment import SimSiamViews, eval_transform
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, RECIPE_NAME, TrainingCheckpoint, read_training_checkpoint
 from simsiam_zoo.data import (
@@ -55,6 +56,7 @@ from simsiam_zoo.recipe import Recipe, recipe_differences, recipe_from_dict
 
 # The files a run rewrites as it goes (atomically: a kill can leave a temp file beside one, removed on resume).
 RUN_FILES = (CHECKPOINT_NAME, RECIPE_NAME, "metrics.csv", "steps.csv")
+RUN_LOCK = ".train.lock"
 STEP_FIELDS = ("step", "loss", "z_std", "lr")
 # knn_top1_standard_init (epoch 0 only): the same architecture with the standard random init, the fair baseline.
 EPOCH_FIELDS = (
@@ -269,26 +271,34 @@ def train(
         raise ValueError("fit_to_deadline runs on one process: ranks would each fit the horizon to their own clock")
     check_arch(recipe.model.arch, recipe.data.image_size)
     dataset = _training_data(recipe, dataset, world_size=context.world_size)
-    # One process claims the folder (the others would see its marker half-made); torchrun stops them all if it fails.
-    if context.is_main:
-        output_dir = claim_output_dir(
-            output_dir, kind="run", inputs=(recipe.data.path,), legacy_files=(CHECKPOINT_NAME,)
-        )
-        remove_stale_temps(Path(output_dir), RUN_FILES)
-    run = _Pretraining(recipe, Path(output_dir), dataset, context, local_device(device, context), strict=strict)
-    deadline = time.monotonic() + max_minutes * 60 if max_minutes is not None else None
-    run.bar = tqdm(total=run.total_steps, initial=run.step, disable=not (progress and context.is_main), unit="step")
-    try:  # the bar ends its line even on an error, so that the message starts on its own
-        run.monitor_epoch_zero()
-        run.forward.train()
-        first_step = run.step
-        run.step = _steps_to_horizon(run, max_steps=max_steps, deadline=deadline, fit=fit_to_deadline)
-        stepped_unsaved = run.step % run.steps_per_epoch != 0 and run.step % recipe.run.checkpoint_every_steps != 0
-        if run.step > first_step and stepped_unsaved:
-            run.checkpoint()
-    finally:
-        run.close()
+    with contextlib.ExitStack() as held:
+        if context.is_main:
+            output_dir = _claim_run_dir(recipe, output_dir, held)
+        run = _Pretraining(recipe, Path(output_dir), dataset, context, local_device(device, context), strict=strict)
+        deadline = time.monotonic() + max_minutes * 60 if max_minutes is not None else None
+        shown = progress and context.is_main
+        run.bar = tqdm(total=run.total_steps, initial=run.step, disable=not shown, unit="step")
+        try:  # the bar ends its line even on an error, so that the message starts on its own
+            run.monitor_epoch_zero()
+            run.forward.train()
+            first_step = run.step
+            run.step = _steps_to_horizon(run, max_steps=max_steps, deadline=deadline, fit=fit_to_deadline)
+            unsaved = run.step % run.steps_per_epoch != 0 and run.step % recipe.run.checkpoint_every_steps != 0
+            if run.step > first_step and unsaved:
+                run.checkpoint()
+        finally:
+            run.close()
     return TrainResult(run.output_dir, run.step, run.total_steps, list(run.state["epochs"]))
+
+
+def _claim_run_dir(recipe: Recipe, output_dir: str | Path, held: contextlib.ExitStack) -> Path:
+    """The run folder, claimed and locked for as long as `held` lasts: a second `train` on it waits, then resumes
+    what the first saved (or is refused for another recipe), where both used to write it at once and report success.
+    One process claims it (the others would see its marker half-made); torchrun stops them all if it fails."""
+    folder = Path(claim_output_dir(output_dir, kind="run", inputs=(recipe.data.path,), legacy_files=(CHECKPOINT_NAME,)))
+    hold_lock(folder / RUN_LOCK, held, waiting=f"{folder}: another train is writing this run; waiting for it to end")
+    remove_stale_temps(folder, RUN_FILES)  # under the lock: another run's temp files are not stale
+    return folder
 
 
 def _training_data(recipe: Recipe, dataset: Dataset | None, *, world_size: int) -> Dataset:

@@ -483,3 +483,26 @@ def test_a_dataset_of_other_items_is_named_before_the_run_claims_its_folder(tiny
         tiny_recipe, output_dir=tmp_path / "run", dataset=_Items((uint8[:1], 0)), max_steps=1, progress=False
     )
     assert result.step == 1  # one channel is a grey image, as Fashion-MNIST's
+
+
+def test_a_second_train_on_one_run_waits_for_the_first_then_resumes_it(tiny_recipe, tmp_path):
+    """Two `train`s on one run folder wrote it at once, both saying they had finished: one's work was lost. The
+    second now waits on the folder's lock, then resumes from what the first saved."""
+    import threading
+
+    from filelock import FileLock
+
+    from simsiam_zoo.pretrain import RUN_LOCK
+
+    run = tmp_path / "run"
+    train(tiny_recipe, output_dir=run, max_steps=1, progress=False)
+    results = []
+    with FileLock(run / RUN_LOCK):  # as the first train holds it while it runs
+        second = threading.Thread(
+            target=lambda: results.append(train(tiny_recipe, output_dir=run, max_steps=2, progress=False))
+        )
+        second.start()
+        second.join(timeout=5)
+        assert second.is_alive() and read_training_checkpoint(run / CHECKPOINT_NAME, kind="pretraining").step == 1
+    second.join(timeout=120)
+    assert results and results[0].step == 2

@@ -9,7 +9,6 @@ import itertools
 import json
 import os
 import re
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,11 +17,10 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from filelock import FileLock, Timeout
 from torch import nn
 from tqdm.auto import tqdm
 
-from simsiam_zoo._io import atomic_write_text, claim_output_dir
+from simsiam_zoo._io import atomic_write_text, claim_output_dir, hold_lock
 from simsiam_zoo.data import ImageSource, listing_sha256, open_source, rank_stretches
 from simsiam_zoo.digests import weights_sha256
 from simsiam_zoo.distributed import (
@@ -212,7 +210,7 @@ def _prepare(
     (refusing other ones)."""
     source = open_source(data, limit=options.limit)
     out = claim_output_dir(out, kind="features", inputs=(data,), legacy_files=(INDEX_FILE,))
-    _lock(out, held)
+    hold_lock(out / LOCK_NAME, held, waiting=f"{out}: another extraction is writing here; waiting for it to finish")
     recorded = _settings(
         source,
         model,
@@ -225,20 +223,6 @@ def _prepare(
     )
     prepare_out(out, recorded, _plan(source, options.shard_size), options.output_format)
     return source, out, recorded
-
-
-def _lock(out: Path, held: contextlib.ExitStack) -> None:
-    """Hold OUT's lock for as long as `held` lasts, waiting (and saying so) while another extraction holds it. A
-    folder where the lock file cannot be made (read-only) is left to fail where the extraction writes, if it must."""
-    lock = FileLock(out / LOCK_NAME)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        tqdm.write(f"{out}: another extraction is writing here; waiting for it to finish", file=sys.stderr)
-        lock.acquire()
-    except OSError:
-        return
-    held.callback(lock.release)
 
 
 def _plan(source: ImageSource, shard_size: int) -> list[Shard]:
