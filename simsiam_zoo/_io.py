@@ -7,6 +7,7 @@ an existing OUT is replaced or reused only when its marker says so, and never wh
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -312,6 +313,14 @@ def atomic_directory(
     """
     target = check_output(target, kind=kind, inputs=inputs, overwrite=overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as held:
+        # One writer at a time: the cleanup below took a second writer's staging folder for a killed run's.
+        hold_lock(_lock_path(target), held, waiting=f"{target}: another command is writing it; waiting for it")
+        yield from _replace_whole(target, kind)
+
+
+def _replace_whole(target: Path, kind: str) -> Iterator[Path]:
+    """`atomic_directory`'s work, under its lock."""
     try:
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     except OSError as error:
@@ -338,6 +347,14 @@ def atomic_directory(
     for stale in target.parent.iterdir():
         if ours.fullmatch(stale.name) and stale.is_dir() and not stale.is_symlink():
             shutil.rmtree(stale, ignore_errors=True)
+
+
+def _lock_path(target: Path) -> Path:
+    """A lock file for `target` outside it and its folder (where a user would see it), in the temp folder."""
+    folder = Path(tempfile.gettempdir()) / "simsiam-zoo-locks"
+    with contextlib.suppress(OSError):  # then the lock cannot be made, and `hold_lock` holds none
+        folder.mkdir(exist_ok=True)
+    return folder / f"{hashlib.sha256(os.fsencode(target)).hexdigest()[:32]}.lock"
 
 
 def _raise_about(error: OSError, target: Path, temp: Path | None) -> NoReturn:

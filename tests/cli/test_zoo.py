@@ -186,6 +186,34 @@ def test_export_replaces_its_own_hub_folder_and_with_overwrite_a_foreign_one(
     assert snapshot(precious) == snapshot(exported) and leftovers(tmp_path) == []
 
 
+def test_a_second_writer_of_one_hub_folder_waits_for_the_first(partial_run: Path, tmp_path: Path) -> None:
+    """Two exports into one OUT at once: the first's cleanup took the second's staging folder for a killed run's,
+    and the second failed naming that hidden folder (exit 3). The second now waits for the first."""
+    import threading
+
+    from filelock import FileLock
+
+    from simsiam_zoo._io import _lock_path
+    from simsiam_zoo.export import export_checkpoint
+
+    out = tmp_path / "out"
+    errors: list[BaseException] = []
+
+    def export() -> None:
+        try:
+            export_checkpoint(partial_run, out, name=EXPORT_NAME)
+        except BaseException as error:
+            errors.append(error)
+
+    with FileLock(_lock_path(out.resolve())):  # as the first writer holds it
+        second = threading.Thread(target=export)
+        second.start()
+        second.join(timeout=3)
+        assert second.is_alive() and not out.exists() and leftovers(tmp_path) == []
+    second.join(timeout=120)
+    assert not errors and (out / WEIGHTS_NAME).is_file() and leftovers(tmp_path) == []
+
+
 def test_an_output_that_is_or_holds_the_input_is_refused_even_with_overwrite(partial_run: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     shutil.copytree(partial_run, run)
