@@ -124,6 +124,9 @@ def load_backbone(
     architecture and preprocessing with random weights, as `_random_init` makes them (a zoo name then downloads
     nothing).
     """
+    if not isinstance(name_or_path, (str, os.PathLike)) or not str(name_or_path).strip():
+        # None or a number read as an unknown zoo model; "" loaded the working directory
+        raise TypeError(f"name_or_path must be a zoo name, an hf-hub: id or a path, got {name_or_path!r}")
     text = str(name_or_path)
     entry = _zoo_entry(name_or_path)
     if entry is not None and not pretrained:

@@ -324,6 +324,8 @@ def _training_data(recipe: Recipe, dataset: Dataset | None, *, world_size: int) 
 def _check_training_item(dataset: Dataset, where: str) -> None:
     """Item 0 of a dataset given to `train` is (image, label), the image a uint8 tensor (C, H, W) of 1 or 3
     channels, as the recipe's datasets give them (an image that does not decode is a skip, not checked here)."""
+    if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):  # a generator, an IterableDataset
+        raise DataError(f"{where}: not a map-style dataset (len() and dataset[i]): train draws its items by index")
     if len(dataset) == 0:
         raise DataError(f"{where}: the dataset is empty")
     try:

@@ -268,8 +268,14 @@ def test_run_benchmark_names_a_string_or_nothing_where_a_list_belongs(tmp_path: 
     """A model path as a string was iterated letter by letter ("t: unknown zoo model"); no models was a max() error."""
     with pytest.raises(TypeError, match=r"^models must be a list, got the single models '/x/y'; pass \[models\]$"):
         run_benchmark("/x/y", ["digits"], out=tmp_path / "out")
-    with pytest.raises(ValueError, match=r"^no models to benchmark$"):
-        run_benchmark([], ["digits"], out=tmp_path / "out")
+    for empty in ([], (name for name in [])):  # a generator passed the check for an empty list
+        with pytest.raises(ValueError, match=r"^no models to benchmark$"):
+            run_benchmark(empty, ["digits"], out=tmp_path / "out")
     with pytest.raises(TypeError, match=r"^data must be a list"):
         run_benchmark(["resnet18"], "digits", out=tmp_path / "out")
+    with pytest.raises(TypeError, match=r"^data must be a list"):
+        run_benchmark(["resnet18"], Path("digits"), out=tmp_path / "out")
     assert not (tmp_path / "out").exists()
+    from simsiam_zoo.benchmark.run import _listed
+
+    assert _listed("models", (Path("/x/y"), "resnet18")) == ["/x/y", "resnet18"]  # a Path was a TypeError in a glob

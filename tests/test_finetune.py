@@ -25,7 +25,7 @@ from simsiam_zoo.finetune import (
 )
 from simsiam_zoo.hub.folder import validate_hub_folder
 from simsiam_zoo.loader import load_backbone
-from simsiam_zoo.options import LinearProtocolSchedule, RunOptions, Schedule
+from simsiam_zoo.options import BenchmarkOptions, ExtractOptions, LinearProtocolSchedule, RunOptions, Schedule
 from tests.builders import CLASSES, ONE_THREAD, QUIET, coloured, run_cli
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -111,6 +111,15 @@ def test_linear_protocol_check_fires_when_a_bn_layer_trains(loaded: LoadedBackbo
         (LinearProtocolSchedule, {"batch_size": -1}, "batch_size"),
         (RunOptions, {"train_limit": 0}, "train_limit"),
         (RunOptions, {"num_workers": -1}, "num_workers"),
+        (Schedule, {"epochs": 1.5}, "epochs"),  # whole numbers: 2.5 images a batch failed deep in the run
+        (Schedule, {"batch_size": True}, "batch_size"),
+        (RunOptions, {"test_limit": 2.5}, "test_limit"),
+        (ExtractOptions, {"batch_size": 2.5}, "batch_size"),
+        (ExtractOptions, {"limit": True}, "limit"),  # it embedded one image
+        (ExtractOptions, {"shard_size": 2.5}, "shard_size"),
+        (BenchmarkOptions, {"draws": 1.5}, "draws"),
+        (BenchmarkOptions, {"shots": (1.5,)}, "shots"),
+        (BenchmarkOptions, {"train_limit": 2.5}, "train_limit"),
     ],
 )
 def test_bad_schedule_or_run_value_names_the_field(make: type, values: dict[str, Any], field: str) -> None:

@@ -197,6 +197,9 @@ def test_a_path_that_does_not_exist_or_holds_no_checkpoint_is_named_so(tmp_path:
     (tmp_path / "run").mkdir()
     with pytest.raises(ConversionError, match=rf"^{tmp_path / 'run'}: no checkpoint.pt: not a training run, or one"):
         export_checkpoint(tmp_path / "run", tmp_path / "out", name="x")
+    for nothing in ("", "  ", None, 123):  # "" loaded the working directory; None and 123 were unknown zoo models
+        with pytest.raises(TypeError, match="name_or_path must be a zoo name, an hf-hub: id or a path, got"):
+            load_backbone(nothing)
 
 
 def test_broken_folders_give_clear_errors(exported, tmp_path):

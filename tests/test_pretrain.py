@@ -478,6 +478,8 @@ def test_a_dataset_of_other_items_is_named_before_the_run_claims_its_folder(tiny
     for dataset, message in cases:
         with pytest.raises(DataError, match=re.escape(f"dataset (_Items): {message}")):
             train(tiny_recipe, output_dir=tmp_path / "run", dataset=dataset, progress=False)
+    with pytest.raises(DataError, match=re.escape("dataset (generator): not a map-style dataset")):
+        train(tiny_recipe, output_dir=tmp_path / "run", dataset=(item for item in []), progress=False)
     assert not (tmp_path / "run").exists()
     result = train(
         tiny_recipe, output_dir=tmp_path / "run", dataset=_Items((uint8[:1], 0)), max_steps=1, progress=False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
@@ -49,14 +50,10 @@ def run_benchmark(
     Under torchrun (or in a process group the caller made) every rank calls it alike: each embeds its share of the
     data on disk (`extract_features`), rank 0 alone embeds data in memory, runs the protocols, writes the cells and
     the leaderboard, and shows the progress; every rank returns the records."""
-    for argument, values in (("models", models), ("data", data)):
-        if isinstance(values, (str, Path)):  # a string is a sequence too: of one-letter model names
-            raise TypeError(f"{argument} must be a list, got the single {argument} {str(values)!r}; pass [{argument}]")
-        if not values:
-            raise ValueError(f"no {argument} to benchmark")
+    models, data = _listed("models", models), _listed("data", data)
     context = init_distributed(device_named(options.device))
-    names = expand_models(list(models))
-    datasets = parse_datasets(list(data), options)
+    names = expand_models(models)
+    datasets = parse_datasets(data, options)
     fingerprints = {dataset.name: data_fingerprint(dataset.splits) for dataset in datasets}
     out = on_main(context, lambda: claim_output_dir(out, kind="benchmark"))
     records: list[dict[str, Any]] = []
@@ -69,6 +66,18 @@ def run_benchmark(
                 records += cell.records(context)
     on_main(context, lambda: write_leaderboard(out, records))
     return records
+
+
+def _listed(argument: str, values: Any) -> list[str]:
+    """`values` (a list, a tuple, any iterable of names or paths) as a list of strings; a string alone is a
+    TypeError (it is a sequence too: of one-letter names), none at all a ValueError (a generator passed a check for
+    an empty list, and then failed in max())."""
+    if isinstance(values, (str, os.PathLike)):
+        raise TypeError(f"{argument} must be a list, got the single {argument} {str(values)!r}; pass [{argument}]")
+    listed = [os.fspath(value) if isinstance(value, os.PathLike) else value for value in values]
+    if not listed:
+        raise ValueError(f"no {argument} to benchmark")
+    return listed
 
 
 def _contenders(
