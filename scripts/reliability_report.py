@@ -84,6 +84,9 @@ ELSEWHERE = [
     "tests/test_loader.py::test_a_file_changed_in_the_hugging_face_cache_is_refused_naming_it",
     "tests/hub/test_publish.py::test_a_private_push_to_a_public_repo_uploads_nothing",
     "tests/zoo/test_download.py::test_mirror_pushes_once_and_plain_timm_loads_the_mirror",
+    "tests/test_pretrain.py::test_a_second_train_on_one_run_waits_for_the_first_then_resumes_it",
+    "tests/test_finetune.py::test_cli_finetune_and_semi",
+    "tests/test_benchmark.py::test_run_benchmark_names_a_string_or_nothing_where_a_list_belongs",
 ]
 OUTCOME_WIDTH = 100
 
