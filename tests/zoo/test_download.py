@@ -856,7 +856,7 @@ def test_a_card_refused_while_mirroring_names_the_entry_not_the_staging_copy(
         staged.append(folder)
         raise HubFolderError(f"{folder}/README.md: license is missing")
 
-    monkeypatch.setattr(simsiam_zoo.mirror, "_remote_card", lambda *_, **__: None)
+    monkeypatch.setattr(simsiam_zoo.mirror, "_remote_state", lambda *_, **__: None)
     monkeypatch.setattr(simsiam_zoo.mirror, "push_hub_folder", refuses)
     with pytest.raises(HubFolderError) as refused:
         list(mirror_entries([entry.name], org="zoo-mirror", progress=False))
