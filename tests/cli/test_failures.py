@@ -32,15 +32,9 @@ def test_runs_and_features_are_not_written_into_a_foreign_folder(
     has --overwrite, so the refusal does not suggest it."""
     precious = tmp_path / "precious"
     before = own_files(precious)
-    args = (
-        ["train", "tiny_fake", "--output", precious, "--max-steps", 1]
-        if command == "train"
-        else ["extract", exported, images, "--out", precious]
-    )
-    done = run_cli(*args)
-    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
-    assert error_message(done).startswith(f"error: {precious}: exists and was not written by simsiam-zoo")
-    assert "--overwrite" not in error_message(done)
+    message = _refused(command, precious, exported=exported, images=images)
+    assert message.startswith(f"error: {precious}: exists and was not written by simsiam-zoo")
+    assert "--overwrite" not in message
     assert snapshot(precious) == before
 
 
@@ -54,14 +48,20 @@ def test_a_folder_with_a_file_named_as_the_command_s_own_is_not_marked_when_refu
     folder = tmp_path / "labelled"
     own_files(folder)
     (folder / ("checkpoint.pt" if command == "train" else "index.json")).write_text('{"source": "labelme"}')
+    _refused(command, folder, exported=exported, images=images)
+    assert not (folder / ".simsiam-zoo.json").exists()
+
+
+def _refused(command: str, out: Path, *, exported: Path, images: Path) -> str:
+    """`train` (tiny_fake) or `extract` (`exported` of `images`) into `out` exits 3; its message."""
     args = (
-        ["train", "tiny_fake", "--output", folder, "--max-steps", 1]
+        ["train", "tiny_fake", "--output", out, "--max-steps", 1]
         if command == "train"
-        else ["extract", exported, images, "--out", folder]
+        else ["extract", exported, images, "--out", out]
     )
     done = run_cli(*args)
     assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
-    assert not (folder / ".simsiam-zoo.json").exists()
+    return error_message(done)
 
 
 def test_usage_errors_exit_2_naming_the_option(exported: Path, images: Path, features: Path, tmp_path: Path) -> None:
