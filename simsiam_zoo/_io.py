@@ -32,11 +32,17 @@ MARKER_NAME = ".simsiam-zoo.json"
 
 def read_marker(folder: Path) -> str | None:
     """The kind of output this project wrote into `folder` ("hub-folder", "run", ...), or None."""
+    marker = _marker(folder)
+    return marker.get("kind") if marker is not None else None
+
+
+def _marker(folder: Path) -> dict[str, Any] | None:
+    """The marker this project wrote into `folder`, or None (none there, unreadable, or another's)."""
     try:
         marker = json.loads((folder / MARKER_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return marker.get("kind") if isinstance(marker, dict) and marker.get("written_by") == "simsiam-zoo" else None
+    return marker if isinstance(marker, dict) and marker.get("written_by") == "simsiam-zoo" else None
 
 
 def read_document(
@@ -79,23 +85,16 @@ def write_marker(folder: Path, kind: str, *, files: Iterable[str] | None = None)
 def list_in_marker(path: Path) -> None:
     """Add `path`, a file this project wrote into a folder written whole (finetune's result beside its classifier),
     to the files its marker lists: replacing the folder then takes it along, not refuses for it."""
-    marker_path = path.parent / MARKER_NAME
-    try:
-        marker = json.loads(marker_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return
-    if isinstance(marker, dict) and isinstance(marker.get("files"), list) and path.name not in marker["files"]:
+    marker = _marker(path.parent)
+    if marker is not None and isinstance(marker.get("files"), list) and path.name not in marker["files"]:
         marker["files"] = sorted({*marker["files"], path.name})
-        atomic_write_text(marker_path, json.dumps(marker) + "\n")
+        atomic_write_text(path.parent / MARKER_NAME, json.dumps(marker) + "\n")
 
 
 def _names_not_written(folder: Path) -> list[str]:
     """What a folder written whole holds besides the files its marker lists (none for a marker without a list: a
     folder that grows, or one written before markers listed files)."""
-    try:
-        written = json.loads((folder / MARKER_NAME).read_text(encoding="utf-8")).get("files")
-    except (OSError, ValueError, AttributeError):
-        return []
+    written = (_marker(folder) or {}).get("files")
     return sorted(set(os.listdir(folder)) - set(written)) if isinstance(written, list) else []
 
 
