@@ -74,16 +74,24 @@ def _from_folder(
     )
 
 
-def _card_license(folder: Path) -> dict[str, str] | None:
-    """The licence fields of the folder's card, or None without a card or licence."""
+def _card_data(folder: Path) -> Any:
+    """The metadata of the folder's card, or None without a card or with one the Hub would not parse (which states
+    nothing we could pass on: no licence, no model name)."""
     from huggingface_hub import ModelCard
 
     path = folder / CARD_NAME
     if not path.is_file():
         return None
     try:
-        data = ModelCard.load(path).data
-    except Exception:  # a card the Hub would not parse states no licence that we could pass on
+        return ModelCard.load(path).data
+    except Exception:
+        return None
+
+
+def _card_license(folder: Path) -> dict[str, str] | None:
+    """The licence fields of the folder's card, or None without a card or licence."""
+    data = _card_data(folder)
+    if data is None:
         return None
     fields = {key: getattr(data, key, None) for key in ("license", "license_name", "license_link")}
     return {key: value for key, value in fields.items() if isinstance(value, str)} if fields["license"] else None
@@ -201,13 +209,8 @@ def _load_pretrained(
 def _check_unpinned_entry(folder: Path, entry: ZooEntry) -> None:
     """A zoo entry's repo without a pinned sha256 holds at least that entry: its architecture, a card in its name
     (anything the repo held was loaded as the entry, with that repo's preprocessing)."""
-    from huggingface_hub import ModelCard
-
     arch = read_config(folder)["architecture"]
-    try:
-        card_name = ModelCard.load(folder / CARD_NAME).data.model_name if (folder / CARD_NAME).is_file() else None
-    except Exception:  # a card the Hub would not parse names no model
-        card_name = None
+    card_name = getattr(_card_data(folder), "model_name", None)
     if arch != entry.arch or card_name != entry.name:
         raise HubFolderError(
             f"{entry.name}: {entry.hub_id} holds a {arch} whose card names {card_name!r}, not this zoo entry (a "
