@@ -21,7 +21,7 @@ OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 FLOAT32_MAX = 3.4028234663852886e38
 
 
-def _is_int(value: object) -> bool:
+def is_int(value: object) -> bool:
     """A whole number that is not a bool: 2.5 images a batch failed deep in the run, True embedded one image."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
@@ -40,9 +40,9 @@ class _Training:
     def __post_init__(self) -> None:
         """Raise a ValueError naming the first field out of range; the comparisons are written so that NaN fails."""
         lr = getattr(self, self.lr_field)
-        if not (_is_int(self.epochs) and self.epochs >= 1):
+        if not (is_int(self.epochs) and self.epochs >= 1):
             raise ValueError(f"epochs must be >= 1, got {self.epochs!r}")
-        if self.batch_size is not None and not (_is_int(self.batch_size) and self.batch_size >= 1):
+        if self.batch_size is not None and not (is_int(self.batch_size) and self.batch_size >= 1):
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size!r}")
         # The optimizers compute in float32: a larger number overflows inside torch's step.
         if not 0 < lr <= FLOAT32_MAX:
@@ -128,9 +128,9 @@ class RunOptions:
     def __post_init__(self) -> None:
         for name in ("train_limit", "test_limit"):
             limit = getattr(self, name)
-            if limit is not None and not (_is_int(limit) and limit >= 1):
+            if limit is not None and not (is_int(limit) and limit >= 1):
                 raise ValueError(f"{name} must be None or >= 1, got {limit!r}")
-        if not (_is_int(self.num_workers) and self.num_workers >= 0):
+        if not (is_int(self.num_workers) and self.num_workers >= 0):
             raise ValueError(f"num_workers must be >= 0, got {self.num_workers!r}")
         if not -(2**63) <= self.seed < 2**64:  # what torch.manual_seed takes
             raise ValueError(f"seed must be in [-2**63, 2**64), got {self.seed!r}")
@@ -167,9 +167,9 @@ class ExtractOptions:
                 raise ValueError(f"{name}={getattr(self, name)!r}; expected one of {', '.join(get_args(choices))}")
         for name in ("batch_size", "shard_size", "limit"):
             value = getattr(self, name)
-            if value is not None and not (_is_int(value) and value >= 1):
+            if value is not None and not (is_int(value) and value >= 1):
                 raise ValueError(f"{name} must be at least 1, got {value!r}")
-        if self.num_workers is not None and not (_is_int(self.num_workers) and self.num_workers >= 0):
+        if self.num_workers is not None and not (is_int(self.num_workers) and self.num_workers >= 0):
             raise ValueError(f"num_workers must be >= 0, got {self.num_workers!r}")
 
 
@@ -200,11 +200,11 @@ class BenchmarkOptions:
             raise ValueError(f"protocols must be some of {', '.join(BENCHMARK_PROTOCOLS)}, got {list(self.protocols)}")
         if "fewshot" in self.protocols and (
             not self.shots
-            or not all(_is_int(shots) and shots >= 1 for shots in self.shots)
+            or not all(is_int(shots) and shots >= 1 for shots in self.shots)
             or len(set(self.shots)) < len(self.shots)
         ):
             raise ValueError(f"shots must be distinct positive numbers of images a class, got {list(self.shots)}")
         for name in ("draws", "batch_size", "train_limit", "test_limit"):
             value = getattr(self, name)
-            if (value is not None or name in ("draws", "batch_size")) and not (_is_int(value) and value >= 1):
+            if (value is not None or name in ("draws", "batch_size")) and not (is_int(value) and value >= 1):
                 raise ValueError(f"{name} must be at least 1, got {value!r}")

@@ -10,7 +10,6 @@ import contextlib
 import csv
 import io
 import math
-import numbers
 import time
 import warnings
 from collections.abc import Sequence
@@ -52,6 +51,7 @@ from simsiam_zoo.evaluate.knn import knn_accuracy
 from simsiam_zoo.features import embed_dataset
 from simsiam_zoo.losses import normalized_std, simsiam_loss
 from simsiam_zoo.model import HeadConfig, SiameseOutput, SimSiam, check_arch, untrained_backbone
+from simsiam_zoo.options import is_int
 from simsiam_zoo.recipe import Recipe, recipe_differences, recipe_from_dict
 
 # The files a run rewrites as it goes (atomically: a kill can leave a temp file beside one, removed on resume).
@@ -559,9 +559,7 @@ def _check_limits(recipe: Any, *, max_minutes: float | None, max_steps: int | No
         raise TypeError(f"recipe must be a Recipe (load_recipe(NAME_OR_PATH)), got {type(recipe).__name__}")
     if max_minutes is not None and not (isinstance(max_minutes, (int, float)) and max_minutes >= 0):
         raise ValueError(f"max_minutes must be a number of minutes >= 0, got {max_minutes!r}")
-    if max_steps is not None and (
-        isinstance(max_steps, bool) or not isinstance(max_steps, numbers.Integral) or max_steps < 1
-    ):
+    if max_steps is not None and not (is_int(max_steps) and max_steps >= 1):
         raise ValueError(f"max_steps must be an int >= 1, got {max_steps!r}")
 
 
