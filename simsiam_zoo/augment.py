@@ -272,11 +272,13 @@ class CheckedImages(nn.Module):
                 f"the transform takes a uint8 image tensor, or a float one in [0, 1], got {images.dtype} (a 16-bit "
                 "image: divide by 65535 into a float one)"
             )
-        if images.is_floating_point() and images.numel() and not 0 <= float(images.min()) <= float(images.max()) <= 1:
-            raise ValueError(
-                f"the transform takes a float image in [0, 1], got values in [{float(images.min()):g}, "
-                f"{float(images.max()):g}] (give the uint8 image instead)"
-            )
+        if images.is_floating_point():
+            low, high = (float(bound) for bound in torch.aminmax(images))
+            if not 0 <= low <= high <= 1:  # NaN fails too
+                raise ValueError(
+                    f"the transform takes a float image in [0, 1], got values in [{low:g}, {high:g}] (give the uint8 "
+                    "image instead)"
+                )
         return images
 
 
