@@ -18,6 +18,7 @@ from torch import nn
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
+from simsiam_zoo.errors import type_name
 from simsiam_zoo.recipe import IMAGENET_MEAN, IMAGENET_STD
 
 
@@ -257,9 +258,8 @@ class CheckedImages(nn.Module):
 
     def forward(self, images: Any) -> torch.Tensor:
         if not isinstance(images, torch.Tensor):
-            kind = f"{type(images).__module__}.{type(images).__qualname__}"
             raise TypeError(
-                f"the transform takes a uint8 image tensor (C, H, W), got a {kind} "
+                f"the transform takes a uint8 image tensor (C, H, W), got a {type_name(images)} "
                 "(v2.functional.pil_to_tensor converts a PIL image, torch.from_numpy an array)"
             )
         if images.ndim not in (3, 4) or images.shape[-3] not in (1, 3) or 0 in images.shape:

@@ -105,3 +105,8 @@ def first_line(error: BaseException) -> str:
     """The first line of an error's message that says something: another library's error in a one-line message."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return lines[0] if lines else "(no message)"
+
+
+def type_name(value: object) -> str:
+    """`value`'s type as a message names it, with its module: `PIL.Image.Image`, `numpy.ndarray`."""
+    return f"{type(value).__module__}.{type(value).__qualname__}"

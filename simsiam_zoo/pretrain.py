@@ -46,7 +46,7 @@ from simsiam_zoo.distributed import (
     local_device,
 )
 from simsiam_zoo.engine import Augmented, cosine_lr, run_steps
-from simsiam_zoo.errors import DataError, RecipeError, listed
+from simsiam_zoo.errors import DataError, RecipeError, listed, type_name
 from simsiam_zoo.evaluate.knn import knn_accuracy
 from simsiam_zoo.features import embed_dataset
 from simsiam_zoo.losses import normalized_std, simsiam_loss
@@ -334,9 +334,9 @@ def _check_training_item(dataset: Dataset, where: str) -> None:
         return
     if not (isinstance(item, (tuple, list)) and len(item) == 2):
         length = f" of {len(item)}" if isinstance(item, (tuple, list)) else ""
-        got = f"a {type(item).__module__}.{type(item).__qualname__}{length}"
+        got = f"a {type_name(item)}{length}"
     elif not isinstance(item[0], torch.Tensor):
-        got = f"a {type(item[0]).__module__}.{type(item[0]).__qualname__} image"
+        got = f"a {type_name(item[0])} image"
     elif item[0].dtype != torch.uint8 or item[0].ndim != 3 or item[0].shape[0] not in (1, 3):
         got = f"a {item[0].dtype} image of shape {tuple(item[0].shape)}"
     else:
