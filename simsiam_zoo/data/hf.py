@@ -81,7 +81,8 @@ def read_hub_dataset(entry: HubDataset, role: str) -> ImageSource:
     try:
         dataset = datasets.load_dataset(entry.repo_id, split=split)
     except Exception as error:  # network, cache and format errors come as many types
-        # datasets says "Couldn't reach" as a ConnectionError (offline mode's too); httpx's are the Hub client's.
+        # datasets says "Couldn't reach" as a ConnectionError (offline mode's too); httpx's errors, or httpx2's from
+        # huggingface_hub 2 on, are the Hub client's.
         unreachable = isinstance(error, (ConnectionError, *http_client_errors("TransportError")))
         raise (DatasetUnavailable if unreachable else DataError)(
             f"{location}: cannot read {entry.repo_id} (split {split}) from the Hugging Face Hub or the datasets "
