@@ -98,7 +98,6 @@ def test_two_rank_extraction_writes_what_one_process_writes_and_resumes(tmp_path
 READS_SCRIPT = """
 import json
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -198,7 +197,6 @@ def test_the_python_api_shares_the_work_of_a_process_group_the_caller_made(tmp_p
 
 FINETUNE_SCRIPT = """
 import os
-import re
 import sys
 
 import timm
