@@ -50,7 +50,7 @@ def eval_knn_command(
     out: str | None,
 ) -> None:
     """Weighted cosine kNN of --test features against --train features (k=20 and 200, T=0.07)."""
-    check_result_out(out)
+    check_result_out(out, evaluation="knn")
     from simsiam_zoo.protocols.cached import evaluate_knn
 
     result = evaluate_knn(train_features, test_features, ks=ks, temperature=temperature, device=device)
@@ -65,7 +65,7 @@ def eval_knn_command(
 @clean_errors
 def eval_linear_command(*, train_features: Path, test_features: Path, device: str | None, out: str | None) -> None:
     """Linear probe (L-BFGS logistic regression, weight decay chosen on a split of train) on cached features."""
-    check_result_out(out)
+    check_result_out(out, evaluation="linear")
     from simsiam_zoo.protocols.cached import evaluate_linear
 
     result = evaluate_linear(train_features, test_features, device=device)
@@ -83,7 +83,7 @@ def eval_linear_protocol_command(
     model: str, data: str | tuple[str, str], *, schedule: LinearProtocolSchedule, run: RunOptions, out: str | None
 ) -> None:
     """The paper's linear protocol: a linear classifier on MODEL's frozen backbone (BN in eval mode), on DATA."""
-    check_result_out(out)
+    check_result_out(out, evaluation="linear_protocol")
     from simsiam_zoo.protocols import linear_protocol
 
     result = linear_protocol(model, data, schedule=schedule, run=run)
@@ -125,7 +125,7 @@ def eval_semi_command(
     out: str | None,
 ) -> None:
     """Semi-supervised: fine-tune all of MODEL on 1% and 10% (--fraction) of DATA's training labels."""
-    check_result_out(out)
+    check_result_out(out, evaluation="semi_supervised")
     from simsiam_zoo.protocols import semi_supervised
 
     result = semi_supervised(
@@ -177,7 +177,7 @@ def eval_transfer_command(
     out: str | None,
 ) -> None:
     """Transfer MODEL to each --dataset: linear probe on cached features and full fine-tuning."""
-    check_result_out(out)
+    check_result_out(out, evaluation="transfer")
     from simsiam_zoo.protocols import transfer
 
     result = transfer(model, parse_datasets(datasets), modes=modes, schedule=schedule, cache_dir=cache_dir, run=run)

@@ -70,12 +70,12 @@ OVERWRITE_HELP = (
 result_out_option = click.option("--out", type=click.Path(), default=None, help="JSON result file.")
 
 
-def check_result_out(out: str | None) -> None:
-    """--out, checked before the evaluation runs: a refusal after it would lose the result."""
+def check_result_out(out: str | None, *, evaluation: str) -> None:
+    """--out, checked before `evaluation` runs: a refusal after it would lose the result."""
     from simsiam_zoo.protocols.cached import check_result_path
 
     if out is not None:
-        check_result_path(out)
+        check_result_path(out, evaluation=evaluation)
 
 
 def report_result(result: dict[str, Any], out: str | Path | None, rows: list[tuple[str, float]]) -> None:

@@ -101,22 +101,26 @@ def evaluate_linear(
     }
 
 
-def check_result_path(path: str | Path) -> Path:
-    """`path` as an absolute path if a result may be written there: new, or an evaluation's result file (an object
-    with `top1` or `rows`), never a folder or another file (OutputRefused). Commands check it before they run."""
-    return check_output_file(path, ours=_is_result)
+def check_result_path(path: str | Path, *, evaluation: str) -> Path:
+    """`path` as an absolute path if a result of `evaluation` may be written there: new, or a result file of that
+    same evaluation, never a folder, another file or another command's result, such as the `finetune.json` beside
+    a classifier (OutputRefused). Commands check it before they run."""
+    return check_output_file(path, ours=lambda file: _result_of(file) == evaluation)
 
 
 def write_result(result: dict[str, Any], path: str | Path) -> None:
     """The result as JSON at `path`, where `check_result_path` allows it."""
-    target = check_result_path(path)
+    target = check_result_path(path, evaluation=result["evaluation"])
     atomic_write_text(target, json.dumps(result, indent=2) + "\n")
     list_in_marker(target)
 
 
-def _is_result(path: Path) -> bool:
+def _result_of(path: Path) -> str | None:
+    """The evaluation whose result `path` holds, or None (not a result this project wrote)."""
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
-        return False
-    return isinstance(saved, dict) and ("top1" in saved or "rows" in saved)  # rows: eval transfer
+        return None
+    if not isinstance(saved, dict) or not ("top1" in saved or "rows" in saved):  # rows: eval transfer
+        return None
+    return saved.get("evaluation") if isinstance(saved.get("evaluation"), str) else None

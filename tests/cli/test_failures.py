@@ -4,6 +4,7 @@ errors of the Hub and its client are one line."""
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -191,6 +192,12 @@ def test_a_result_file_under_a_file_or_over_a_foreign_file_is_refused(features: 
     for _ in range(2):
         assert run_cli("eval", "knn", "--train", features, "--test", features, "--out", result).returncode == 0
     assert "top1" in result.read_text()
+    # Another evaluation's result, such as the finetune.json beside a classifier, is another command's file.
+    other = run_cli("eval", "linear", "--train", features, "--test", features, "--out", result)
+    assert other.returncode == EXIT_BAD_INPUT and error_message(other) == (
+        f"error: {result}: exists and was not written by this command; choose another path"
+    )
+    assert json.loads(result.read_text())["evaluation"] == "knn"
 
 
 def test_options_that_cannot_work_are_refused_before_any_work(exported: Path, tmp_path: Path) -> None:
