@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -49,6 +50,7 @@ def clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             raise
         except Exception as error:
             fail_if_network(error)
+            fail_if_out_of_memory(error)
             raise
 
     return wrapper
@@ -89,6 +91,25 @@ def _more_of(error: Exception) -> str:
 
         return f" (the Hugging Face Hub at {constants.ENDPOINT})"
     return ""
+
+
+def fail_if_out_of_memory(error: Exception) -> None:
+    """A tensor too large for the device (a recipe's batch or image size beyond its memory): torch's CUDA error, or
+    the CPU allocator's RuntimeError, as one line. Whatever was written before is whole (every write is atomic)."""
+    import torch
+
+    cpu = re.search(r"can't allocate memory: you tried to allocate (\d+) bytes", str(error))
+    if cpu is not None:
+        fail(f"out of memory: the CPU could not allocate {_gib(int(cpu[1]))}; {_SMALLER}", EXIT_BAD_INPUT)
+    if isinstance(error, torch.OutOfMemoryError):
+        fail(f"out of memory: {first_line(error).rstrip('.')}; {_SMALLER}", EXIT_BAD_INPUT)
+
+
+_SMALLER = "use a smaller batch or image size (optim.batch_size, data.image_size, --batch-size)"
+
+
+def _gib(size: int) -> str:
+    return f"{size / 2**30:,.1f} GiB"
 
 
 def fail(error: BaseException | str, code: int) -> None:

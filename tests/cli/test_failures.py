@@ -380,3 +380,23 @@ def test_outputs_are_checked_before_any_work_and_work_folders_never_land_inside_
         assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
         assert error_message(done) == f"error: {expected}", args
     assert snapshot(tmp_path) == before and sorted(p.name for p in folder.iterdir()) == []
+
+
+def test_a_tensor_beyond_the_memory_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A recipe whose batch cannot be held (`data.image_size=1000000`): one line saying so and what to lower, exit 3
+    (a RuntimeError traceback from the CPU allocator, exit 1); torch's CUDA out-of-memory error reads the same way."""
+    from simsiam_zoo.cli.failures import fail_if_out_of_memory
+
+    args = ("--set", "data.image_size=1000000", "--max-steps", "1")
+    done = run_cli("train", "tiny_fake", "--output", tmp_path / "run", *args)
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    smaller = "use a smaller batch or image size (optim.batch_size, data.image_size, --batch-size)"
+    assert error_message(done).startswith("error: out of memory: the CPU could not allocate ")
+    assert error_message(done).endswith(f" GiB; {smaller}")
+    cuda = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB.\nSee the documentation")
+    with pytest.raises(SystemExit) as exited:
+        fail_if_out_of_memory(cuda)
+    assert exited.value.code == EXIT_BAD_INPUT
+    assert (
+        capsys.readouterr().err == f"error: out of memory: CUDA out of memory. Tried to allocate 20.00 GiB; {smaller}\n"
+    )
