@@ -108,10 +108,12 @@ def images_per_epoch(
 
 
 class _Plan:
-    """The plan of `PLAN_FILE`, for one budget and device; each value is written the moment it is chosen."""
+    """The plan of `PLAN_FILE`, for one budget, device and evaluation size; each value is written the moment it is
+    chosen, and read back as JSON gives it, so that a first run and a rerun see the same values."""
 
-    def __init__(self, out_dir: Path, *, minutes: float, device: str):
-        self.path, self.key = out_dir / PLAN_FILE, {"minutes": minutes, "device": device}
+    def __init__(self, out_dir: Path, *, minutes: float, device: str, sizes: tuple[int, int]):
+        self.path = out_dir / PLAN_FILE
+        self.key = {"minutes": minutes, "device": device, "evaluation_images": list(sizes)}
         try:
             saved = json.loads(self.path.read_text())
         except (OSError, ValueError):
@@ -120,7 +122,7 @@ class _Plan:
 
     def get(self, name: str, choose: Any) -> Any:
         if name not in self.values:
-            self.values[name] = choose()
+            self.values[name] = json.loads(json.dumps(choose()))
             atomic_write_text(self.path, json.dumps(self.values, indent=1) + "\n")
         return self.values[name]
 
@@ -218,11 +220,11 @@ def run_demo(
     out_dir = claim_output_dir(out_dir, kind="demo", legacy_files=(PLAN_FILE,))
     recipe = _demo_recipe(monitor_bank=monitor_bank, monitor_queries=monitor_queries)
     dataset = FashionMNIST(recipe.data.path)
-    plan = _Plan(out_dir, minutes=minutes, device=device)
+    sizes = (eval_train_images, eval_test_images)
+    plan = _Plan(out_dir, minutes=minutes, device=device, sizes=sizes)
     # Said as each stage starts: the first minutes hold no training, and a budget below the minimum shows only after.
     _say(progress, "timing a few training steps and embeddings on this machine, to plan the budget", started)
     seconds_per_step, seconds_per_image = plan.get("timings", lambda: _calibrate(recipe, dataset, device))
-    sizes = (eval_train_images, eval_test_images)
     evaluation = _Evaluation(out_dir / "features", recipe, dataset, sizes=sizes, device=device)
     _say(progress, f"the baselines: {RANDOM_INIT_DRAWS} random inits and the raw pixels, evaluated", started)
     baselines, reserve = _baselines(evaluation, recipe, plan, seconds_per_step=seconds_per_step)
@@ -264,15 +266,20 @@ def _baselines(
 ) -> tuple[list[dict[str, Any]], float]:
     """The random-init and raw-pixel rows, and the seconds to keep for after pretraining. The baselines go first:
     the trained backbone's evaluation does the same work on the same images, so its time is measured here instead
-    of guessed; export, publishing, loading and plots are reserved as `FIXED_STEPS` training steps."""
-    evaluation_started = time.monotonic()
-    draws = [
-        evaluation.backbone_row(RANDOM_INIT_LABEL, _standard_init(recipe, draw=draw), f"random-{draw}")
-        for draw in range(RANDOM_INIT_DRAWS)
-    ]
-    evaluation_seconds = plan.get("evaluation_seconds", lambda: (time.monotonic() - evaluation_started) / len(draws))
-    baseline = mean_row(draws, label=RANDOM_INIT_LABEL)
-    return [baseline, evaluation.pixel_row()], evaluation_seconds + FIXED_STEPS * seconds_per_step
+    of guessed; export, publishing, loading and plots are reserved as `FIXED_STEPS` training steps. The rows are
+    deterministic, so a rerun takes them from the plan."""
+
+    def evaluate() -> dict[str, Any]:
+        evaluation_started = time.monotonic()
+        draws = [
+            evaluation.backbone_row(RANDOM_INIT_LABEL, _standard_init(recipe, draw=draw), f"random-{draw}")
+            for draw in range(RANDOM_INIT_DRAWS)
+        ]
+        seconds = (time.monotonic() - evaluation_started) / len(draws)
+        return {"rows": [mean_row(draws, label=RANDOM_INIT_LABEL), evaluation.pixel_row()], "seconds": seconds}
+
+    baselines = plan.get("baselines", evaluate)
+    return baselines["rows"], baselines["seconds"] + FIXED_STEPS * seconds_per_step
 
 
 def mean_row(draws: list[dict[str, Any]], *, label: str) -> dict[str, Any]:
@@ -436,7 +443,6 @@ class _Evaluation:
         self.pixels_train = train_set  # already read for pretraining
         self.pixels_test = FashionMNIST(recipe.data.path, split="test")
         self.features: dict[str, tuple[torch.Tensor, ...]] = {}
-        self.digits_features: dict[str, tuple[torch.Tensor, ...]] = {}
 
     def backbone_row(self, label: str, source: Any, key: str) -> dict[str, Any]:
         train_x, train_y = _features(
@@ -450,7 +456,7 @@ class _Evaluation:
             device=self.device,
         )
         self.features[key] = (train_x, train_y, test_x, test_y)
-        return self._row(label, (train_x, train_y, test_x, test_y), source, key)
+        return self._row(label, (train_x, train_y, test_x, test_y), source)
 
     def pixel_row(self) -> dict[str, Any]:
         n_train, n_test = min(self.train_images, len(self.pixels_train)), min(self.test_images, len(self.pixels_test))
@@ -460,15 +466,14 @@ class _Evaluation:
             self.pixels_test.images[:n_test].flatten(1).float() / 255,
             self.pixels_test.labels[:n_test],
         )
-        return self._row("raw pixels (28x28)", raw, None, "pixels")
+        return self._row("raw pixels (28x28)", raw, None)
 
-    def _row(self, label: str, split: tuple[torch.Tensor, ...], source: Any, key: str) -> dict[str, Any]:
-        self.digits_features[key] = _digits_split(source, self.digits, device=self.device)
+    def _row(self, label: str, split: tuple[torch.Tensor, ...], source: Any) -> dict[str, Any]:
         return {
             "features": label,
             **_evaluate(*split),
             **_few_labels(*split, seed=self.recipe.run.seed),
-            **_digits(self.digits_features[key]),
+            **_digits(_digits_split(source, self.digits, device=self.device)),
         }
 
 
