@@ -35,6 +35,7 @@ from simsiam_zoo.data import (
     NextIfUndecodable,
     Transformed,
     dataset_stretches,
+    held_out_folder,
     labelled_images,
     unlabelled,
 )
@@ -133,9 +134,18 @@ def build_dataset(recipe: Recipe, *, split: str = "train") -> Dataset:
     if data.path is None:
         raise RecipeError(f"recipe {recipe.name!r}: data.path is required for an image folder")
     root = Path(data.path)
-    if split == "test" and (root / "val").is_dir():
-        return labelled_images(root / "val")
     return labelled_images(root / "train" if (root / "train").is_dir() else root)
+
+
+def held_out_dataset(recipe: Recipe) -> Dataset | None:
+    """The labelled images apart from training that the kNN monitor queries (Fashion-MNIST's test split, a folder's
+    `val/` or `test/`, fake images of another seed), or None where the data has none: a folder without either, or
+    images given to `train` as a dataset."""
+    data = recipe.data
+    if data.dataset != "imagefolder":
+        return build_dataset(recipe, split="test")
+    held_out = held_out_folder(Path(data.path)) if data.path is not None else None
+    return labelled_images(held_out) if held_out is not None else None
 
 
 def knn_monitor_split(recipe: Recipe, dataset: Dataset, *, strict: bool = False) -> tuple[Dataset, Dataset] | None:
@@ -151,9 +161,17 @@ def knn_monitor_split(recipe: Recipe, dataset: Dataset, *, strict: bool = False)
         return None
     transform = eval_transform(image_size=data.image_size, crop_pct=1.0, mean=data.mean, std=data.std)
     g = torch.Generator().manual_seed(recipe.run.seed)
-    bank_indices = torch.randperm(len(dataset), generator=g)[: data.knn_train_size].tolist()
-    test_set = build_dataset(recipe, split="test")
-    query_indices = torch.randperm(len(test_set), generator=g)[: data.knn_test_size].tolist()
+    test_set = held_out_dataset(recipe)
+    if test_set is None:  # no split apart from training: the queries are held out of the bank, a fifth at most
+        order = torch.randperm(len(dataset), generator=g).tolist()
+        queries = min(data.knn_test_size, len(dataset) // 5)
+        if queries == 0:
+            warnings.warn(f"kNN monitor off: {len(dataset)} images, too few to hold queries out", stacklevel=2)
+            return None
+        test_set, bank_indices, query_indices = dataset, order[queries : queries + data.knn_train_size], order[:queries]
+    else:
+        bank_indices = torch.randperm(len(dataset), generator=g)[: data.knn_train_size].tolist()
+        query_indices = torch.randperm(len(test_set), generator=g)[: data.knn_test_size].tolist()
     return (
         Transformed(NextIfUndecodable(LabelledSubset(dataset, bank_indices), strict=strict), transform),
         Transformed(NextIfUndecodable(LabelledSubset(test_set, query_indices), strict=strict), transform),

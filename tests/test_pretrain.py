@@ -12,7 +12,15 @@ from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint, read_traini
 from simsiam_zoo.data import labelled_images
 from simsiam_zoo.errors import ConversionError, DataError, RecipeError, TrainingDiverged
 from simsiam_zoo.losses import simsiam_loss
-from simsiam_zoo.pretrain import _Pretraining, build_model, learning_rate, recipe_optimizer, train
+from simsiam_zoo.pretrain import (
+    _Pretraining,
+    build_dataset,
+    build_model,
+    knn_monitor_split,
+    learning_rate,
+    recipe_optimizer,
+    train,
+)
 from simsiam_zoo.recipe import load_recipe
 from tests.builders import CLI, run_cli, run_until_then_kill, write_images
 
@@ -248,7 +256,8 @@ def test_lars_leaves_bn_and_bias_without_weight_decay_or_trust_ratio_in_pretrain
 
 def test_an_image_that_does_not_decode_is_skipped_in_training_or_an_error_under_strict(tmp_path):
     """Its place in the batch is taken by the next image: the run equals one on a folder where that image is a copy
-    of the next; the monitor's bank (all 16 images here) skips it too. With --strict: exit 3 naming it, no run."""
+    of the next; the monitor (13 images in its bank, 3 held out as queries) skips it too. With --strict: exit 3
+    naming it, no run."""
     broken = write_images(tmp_path / "broken", ("cats", "dogs"), 8, name="{i}.png")
     (broken / "cats" / "3.png").write_bytes(b"not a png at all")
     copied = write_images(tmp_path / "copied", ("cats", "dogs"), 8, name="{i}.png")
@@ -508,3 +517,25 @@ def test_a_second_train_on_one_run_waits_for_the_first_then_resumes_it(tiny_reci
         assert second.is_alive() and read_training_checkpoint(run / CHECKPOINT_NAME, kind="pretraining").step == 1
     second.join(timeout=120)
     assert results and results[0].step == 2
+
+
+def test_the_knn_monitor_holds_its_queries_out_of_the_bank(tmp_path):
+    """A folder without `val/`: the queries were drawn from the very images of the bank (noise with random labels
+    scored 87.5%); a fifth of the images at most is now held out as queries. With `val/`, its images are the
+    queries and the bank is drawn from the training images."""
+    flat = write_images(tmp_path / "flat", ("cats", "dogs"), 12)
+    recipe = load_recipe("tiny_fake").replace(
+        {"data.dataset": "imagefolder", "data.path": str(flat), "data.knn_train_size": 100, "data.knn_test_size": 100}
+    )
+    dataset = build_dataset(recipe)
+    bank, queries = knn_monitor_split(recipe, dataset)
+    bank_ids, query_ids = (set(part.dataset.dataset.indices) for part in (bank, queries))
+    assert queries.dataset.dataset.dataset is dataset and not bank_ids & query_ids
+    assert (len(bank_ids), len(query_ids)) == (20, 4)
+    split = tmp_path / "split"
+    write_images(split / "train", ("cats", "dogs"), 12)
+    write_images(split / "val", ("cats", "dogs"), 3)
+    recipe = recipe.replace({"data.path": str(split)})
+    bank, queries = knn_monitor_split(recipe, build_dataset(recipe))
+    assert (len(bank), len(queries)) == (24, 6)
+    assert queries.dataset.dataset.dataset.source.location == str(split / "val")

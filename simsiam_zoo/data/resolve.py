@@ -72,3 +72,8 @@ def labelled_images(data: str | Path) -> SourceImages:
     if empty and images.source.kind == "folder":
         raise DataError(f"{data}: class folder(s) with no images: {', '.join(empty)}; add images or remove them")
     return images
+
+
+def held_out_folder(root: Path) -> Path | None:
+    """A data folder's images apart from its training images: `val/`, else `test/`; None when it has neither."""
+    return next((root / name for name in ("val", "test") if (root / name).is_dir()), None)

@@ -10,7 +10,14 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from simsiam_zoo.data import TRANSFER_SUITE, FashionMNIST, LabelledSubset, labelled_images, unlabelled
+from simsiam_zoo.data import (
+    TRANSFER_SUITE,
+    FashionMNIST,
+    LabelledSubset,
+    held_out_folder,
+    labelled_images,
+    unlabelled,
+)
 from simsiam_zoo.errors import DataError
 from simsiam_zoo.evaluate.subsets import balanced_label_subset
 from simsiam_zoo.options import RunOptions
@@ -167,7 +174,7 @@ def resolve_data(
             data, f"{data}:train", f"{data}:test", train_limit=train_limit, test_limit=test_limit, seed=seed
         )
     root = Path(data)
-    test_dir = next((root / name for name in ("val", "test") if (root / name).is_dir()), None)
+    test_dir = held_out_folder(root)
     if not (root / "train").is_dir() or test_dir is None:
         raise DataError(
             f"{root}: expected train/ and val/ (or test/) class sub-folders, or a named dataset (fashion_mnist, "
