@@ -160,10 +160,13 @@ def test_knn_rejects_bad_inputs(train_x: torch.Tensor, train_y: torch.Tensor, te
 
 def test_knn_rejects_bad_options() -> None:
     x, y = torch.randn(5, 4), torch.arange(5)
-    with pytest.raises(ValueError, match="k values"):
+    with pytest.raises(ValueError, match="ks must be whole numbers"):
         knn_classify(x, y, x, k=0)
-    with pytest.raises(ValueError, match="temperature"):
-        knn_classify(x, y, x, temperature=0.0)
+    with pytest.raises(ValueError, match=r"ks must be whole numbers >= 1, got \(2.5,\)"):  # was torch's topk error
+        knn_accuracy(x, y, x, y, ks=(2.5,))
+    for temperature in (0.0, float("nan"), float("inf")):  # NaN failed later, inf weighed every neighbour alike
+        with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
+            knn_classify(x, y, x, temperature=temperature)
     with pytest.raises(ValueError, match="num_classes"):
         knn_classify(x, y, x, k=2, num_classes=3)
     with pytest.raises(ValueError, match="test_labels"):

@@ -11,6 +11,7 @@ from simsiam_zoo.cli.shared import (
     DATA_HELP,
     check_device_option,
     check_fractions,
+    check_positive_finite,
     check_result_out,
     data_argument,
     parse_datasets,
@@ -36,7 +37,7 @@ def eval_group() -> None:
 @click.option("--train", "train_features", type=click.Path(path_type=Path, exists=True), required=True)
 @click.option("--test", "test_features", type=click.Path(path_type=Path, exists=True), required=True)
 @click.option("--k", "ks", type=click.IntRange(min=1), multiple=True, default=(20, 200), show_default=True)
-@click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=0.07, show_default=True)
+@click.option("--temperature", type=float, default=0.07, show_default=True, callback=check_positive_finite)
 @click.option("--device", default=None, callback=check_device_option)
 @result_out_option
 @clean_errors

@@ -47,6 +47,13 @@ def check_minutes_option(ctx: click.Context, param: click.Parameter, minutes: fl
     return minutes
 
 
+def check_positive_finite(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """A float option that must be a finite number above 0 (NaN compares false with every bound of a range type)."""
+    if not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f"{value}: a finite number above 0")
+    return value
+
+
 def parse_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
     overrides = {}
     for pair in pairs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 
@@ -10,6 +11,7 @@ from torch import Tensor
 
 from simsiam_zoo.distributed import device_named
 from simsiam_zoo.evaluate._validation import check_at_least, check_features, check_labels, check_same_dim, class_count
+from simsiam_zoo.options import is_int
 
 
 def _check_inputs(
@@ -25,10 +27,10 @@ def _check_inputs(
     check_features(test_features, "test_features")
     check_same_dim(train_features, test_features)
     check_labels(train_labels, train_features.shape[0], "train_labels")
-    if not ks or any(k < 1 for k in ks):
-        raise ValueError(f"k values must be >= 1, got {tuple(ks)}")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
+    if not ks or any(not is_int(k) or k < 1 for k in ks):
+        raise ValueError(f"ks must be whole numbers >= 1, got {tuple(ks)}")
+    if not (math.isfinite(temperature) and temperature > 0):  # inf weighed every neighbour alike, NaN failed later
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
     check_at_least(1, chunk_size=chunk_size)
 
 

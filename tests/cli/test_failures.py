@@ -79,9 +79,12 @@ def test_usage_errors_exit_2_naming_the_option(exported: Path, images: Path, fea
         ),
         (["eval", "knn", "--train", features, "--test", features, "--k", "0"], "Invalid value for '--k': 0"),
         (["eval", "knn", "--train", features, "--test", features, "--k", "-5"], "Invalid value for '--k': -5"),
-        (
-            ["eval", "knn", "--train", features, "--test", features, "--temperature", "0"],
-            "Invalid value for '--temperature': 0",
+        *(
+            (
+                ["eval", "knn", "--train", features, "--test", features, "--temperature", value],
+                f"Invalid value for '--temperature': {value}: a finite number above 0",
+            )
+            for value in ("0.0", "nan", "inf")  # NaN was a traceback, inf an unweighted vote
         ),
         # NaN compares false with every bound: a range type lets it through to a run that never stops.
         (
