@@ -36,6 +36,7 @@ from simsiam_zoo.data import (
     Transformed,
     dataset_stretches,
     held_out_folder,
+    is_named_source,
     labelled_images,
     unlabelled,
 )
@@ -133,6 +134,8 @@ def build_dataset(recipe: Recipe, *, split: str = "train") -> Dataset:
         return FakeImages(data.fake_size, image_size=data.image_size, seed=recipe.run.seed + (split == "test"))
     if data.path is None:
         raise RecipeError(f"recipe {recipe.name!r}: data.path is required for an image folder")
+    if is_named_source(data.path):  # `cifar10`, `cifar10:train`: the suite dataset's split, as any DATA reads it
+        return labelled_images(data.path)
     root = Path(data.path)
     return labelled_images(root / "train" if (root / "train").is_dir() else root)
 
@@ -144,7 +147,12 @@ def held_out_dataset(recipe: Recipe) -> Dataset | None:
     data = recipe.data
     if data.dataset != "imagefolder":
         return build_dataset(recipe, split="test")
-    held_out = held_out_folder(Path(data.path)) if data.path is not None else None
+    if data.path is None:
+        return None
+    if is_named_source(data.path):  # its test split, unless that is what trains
+        test_split = f"{data.path.partition(':')[0]}:test"
+        return labelled_images(test_split) if data.path != test_split else None
+    held_out = held_out_folder(Path(data.path))
     return labelled_images(held_out) if held_out is not None else None
 
 

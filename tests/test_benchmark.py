@@ -195,6 +195,13 @@ def test_a_suite_name_alone_benchmarks_that_hub_dataset(hub_folder: Path, hub_da
     assert record["top1"] == 100.0  # each class one colour: any working backbone separates them
     settings = json.loads(next((out / "features").glob("*-cifar10-*-train")).joinpath("settings.json").read_text())
     assert settings["source"]["location"] == "cifar10:train"
+    # Its splits by name as a TRAIN,TEST pair, as any two sources (they were taken for paths: "no such folder").
+    pair = tmp_path / "pair"
+    args = ("--data", "c=cifar10:train,cifar10:test", "--out", pair, "--protocol", "knn", "--no-baselines")
+    done = run_cli("benchmark", hub_folder, *args)
+    assert done.returncode == 0, done.stderr
+    (record, *_) = json.loads((pair / "leaderboard.json").read_text())
+    assert (record["dataset"], record["num_train"], record["num_test"], record["top1"]) == ("c", 30, 30, 100.0)
 
 
 def test_each_network_gets_its_own_random_init(monkeypatch) -> None:

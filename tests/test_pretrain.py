@@ -16,13 +16,14 @@ from simsiam_zoo.pretrain import (
     _Pretraining,
     build_dataset,
     build_model,
+    held_out_dataset,
     knn_monitor_split,
     learning_rate,
     recipe_optimizer,
     train,
 )
 from simsiam_zoo.recipe import load_recipe
-from tests.builders import CLI, run_cli, run_until_then_kill, write_images
+from tests.builders import CLI, hub_dataset_files, run_cli, run_until_then_kill, write_images
 
 
 def test_one_training_step_decreases_the_loss_on_a_fixed_batch(tiny_recipe):
@@ -539,3 +540,18 @@ def test_the_knn_monitor_holds_its_queries_out_of_the_bank(tmp_path):
     bank, queries = knn_monitor_split(recipe, build_dataset(recipe))
     assert (len(bank), len(queries)) == (24, 6)
     assert queries.dataset.dataset.dataset.source.location == str(split / "val")
+
+
+def test_a_named_dataset_as_the_data_path_is_read_by_its_name(hub_datasets):
+    """`train --data cifar10:train` (or `fashion_mnist:test`): the named dataset's split, as every command that reads
+    DATA reads it (it was "no such folder or file"); the kNN monitor queries its test split, unless that trains."""
+    from simsiam_zoo.data import TRANSFER_SUITE
+
+    entry = TRANSFER_SUITE["cifar10"]
+    hub_datasets.add_dataset(entry.repo_id, hub_dataset_files(entry, per_class=2, folder="plain_text"))
+    recipe = load_recipe("tiny_fake").replace({"data.dataset": "imagefolder", "data.path": "cifar10:train"})
+    assert build_dataset(recipe).source.location == "cifar10:train"
+    assert held_out_dataset(recipe).source.location == "cifar10:test"
+    trains_on_test = recipe.replace({"data.path": "fashion_mnist:test"})
+    assert build_dataset(trains_on_test).source.location == "fashion_mnist:test"
+    assert held_out_dataset(trains_on_test) is None

@@ -14,18 +14,24 @@ from simsiam_zoo.data.tar import read_tars
 from simsiam_zoo.errors import DataError
 
 
+def is_named_source(data: str | Path) -> bool:
+    """Whether DATA names a dataset (`fashion_mnist[:split]`, a transfer-suite name[:split]): a string only, as a
+    command gets it (a Path drops the `./` that makes `./cifar10` a folder)."""
+    return isinstance(data, str) and data.split(":")[0] in ("fashion_mnist", *TRANSFER_SUITE)
+
+
 def open_source(data: str | Path, *, limit: int | None = None) -> ImageSource:
     """A named dataset (`fashion_mnist[:split]`, or a transfer-suite name such as `cifar10[:train|:test]`, read
     from the Hugging Face Hub), an image folder, a text file listing image paths, WebDataset tar
     shards (`train-{000000..000099}.tar`: each sample's image and `.cls` label, in the shards' order), or a Hugging
     Face dataset: a folder written by `save_to_disk`, or parquet / arrow files (`data/train-*.parquet`) with an
     image column and a label column (read with the `datasets` library, which prepares its Arrow cache once)."""
-    if isinstance(data, str) and data.split(":")[0] in TRANSFER_SUITE:
+    if is_named_source(data) and data.split(":")[0] in TRANSFER_SUITE:
         name, _, role = data.partition(":")
         if role not in ("", "train", "test"):
             raise DataError(f"{data!r}: a suite dataset's split is :train or :test, got {role!r}")
         source = read_hub_dataset(TRANSFER_SUITE[name], role or "train")
-    elif isinstance(data, str) and data.split(":")[0] == "fashion_mnist":
+    elif is_named_source(data):  # fashion_mnist[:split]
         if data not in NAMED_SOURCES:
             raise DataError(f"unknown named source {data!r}; expected one of {', '.join(NAMED_SOURCES)}")
         split = NAMED_SOURCES[data]

@@ -144,10 +144,10 @@ def resolve_data(
         if len(data) != 2:
             raise ValueError(f"expected a (train, test) pair, got {len(data)} items")
         if all(isinstance(d, (str, Path)) for d in data):
-            return _folders(
+            return _folders(  # as given: a string may name a suite dataset's split (`cifar10:test`), a Path not
                 f"{data[0]}+{data[1]}",
-                Path(data[0]),
-                Path(data[1]),
+                data[0],
+                data[1],
                 train_limit=train_limit,
                 test_limit=test_limit,
                 seed=seed,
