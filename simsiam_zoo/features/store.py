@@ -273,6 +273,16 @@ def _check_values(shard_file: Path, embeddings: torch.Tensor, labels: torch.Tens
         )
 
 
+def _check_coverage(shards: list[tuple[Shard, int]], *, num_images: int, num_embedded: int) -> None:
+    """A finished extraction's shards follow one another from its first image to its last, and hold what it
+    embedded, one image at least (an index edited to list no shards gave empty features, then a traceback)."""
+    stops = [0] + [shard.stop for shard, _ in shards]
+    if any(shard.start != stop for (shard, _), stop in zip(shards, stops, strict=False)) or stops[-1] != num_images:
+        raise ValueError(f"its shards do not cover its {num_images} images one after another")
+    if sum(count for _, count in shards) != num_embedded or num_embedded < 1:
+        raise ValueError(f"its shards hold {sum(count for _, count in shards)} embeddings, not its {num_embedded}")
+
+
 def load_features(path: str | Path) -> Features:
     """Embeddings (as float32), labels and paths of a finished extraction folder (or its index.json)."""
     path = Path(path)
@@ -281,6 +291,7 @@ def load_features(path: str | Path) -> Features:
         index = json.loads(index_file.read_text(encoding="utf-8"))
         output_format, dim, settings_sha256 = index["output_format"], index["dim"], index["settings_sha256"]
         shards = [(Shard(n, s["start"], s["stop"]), s["num_embedded"]) for n, s in enumerate(index["shards"])]
+        _check_coverage(shards, num_images=index["num_images"], num_embedded=index["num_embedded"])
         if index["format"] != FORMAT:
             raise ValueError(f"format {index['format']!r}, expected {FORMAT!r}")
         if index.get("version") != VERSION:

@@ -3,6 +3,7 @@ names the file it cannot read, and a second extraction into one folder waits for
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -89,6 +90,16 @@ def test_load_errors_name_the_file(tmp_path: Path) -> None:
         == 1
     )
     assert len(load_features(out).paths) == 7
+    # An index edited to list fewer shards than its images (none): it gave empty features, then a traceback.
+    index = json.loads((out / "index.json").read_text())
+    for shards, message in (([], "do not cover its 7 images"), (index["shards"][:1], "do not cover its 7 images")):
+        (out / "index.json").write_text(json.dumps({**index, "shards": shards}))
+        with pytest.raises(DataError, match=f"index.json: corrupt index: its shards {message} one after another$"):
+            load_features(out)
+    shards = [dict(index["shards"][0], num_embedded=3), *index["shards"][1:]]
+    (out / "index.json").write_text(json.dumps({**index, "shards": shards}))
+    with pytest.raises(DataError, match="index.json: corrupt index: its shards hold 6 embeddings, not its 7$"):
+        load_features(out)
 
 
 @pytest.mark.parametrize(
