@@ -4,6 +4,7 @@ resumes to the same leaderboard, and bad input fails before any work."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from simsiam_zoo.benchmark import cells, run_benchmark
+from simsiam_zoo.errors import OutputRefused
 from simsiam_zoo.evaluate import weight_decay_to_sklearn_c
 from simsiam_zoo.options import BenchmarkOptions
 from simsiam_zoo.protocols import digits_datasets
@@ -133,6 +135,12 @@ def test_a_killed_run_resumes_to_the_leaderboard_of_an_uninterrupted_one(
         "colours",
         "digits",
     }
+    # A folder where a cell's file goes: refused naming it before the cell is computed (a raw errno, exit 6, after).
+    cell = next((tmp_path / "whole" / "cells").rglob("knn.json"))
+    cell.unlink()
+    cell.mkdir()
+    with pytest.raises(OutputRefused, match=f"^{re.escape(str(cell))}: a folder where the benchmark keeps"):
+        run_benchmark([str(hub_folder)], data, out=tmp_path / "whole", options=QUICK, progress=False)
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ from simsiam_zoo.backbone import LoadedBackbone
 from simsiam_zoo.data import Transformed, dataset_fingerprint
 from simsiam_zoo.digests import weights_sha256
 from simsiam_zoo.distributed import DistributedContext
+from simsiam_zoo.errors import OutputRefused
 from simsiam_zoo.evaluate import balanced_label_subset, class_sizes, fit_linear_probe, knn_accuracy, linear_probe_sweep
 from simsiam_zoo.features import embed_dataset, extract_features, labelled, load_features
 from simsiam_zoo.options import BenchmarkOptions
@@ -91,7 +92,10 @@ def _records_sha256(records: Any) -> str:
 def read_cell(path: Path, fingerprint: str) -> list[dict[str, Any]] | None:
     """The cell's records when it was computed with these settings, else None (computed again). Records that are
     not the ones written (their sha256, saved with them, differs: a cell edited by hand or by another program)
-    are computed again too, with a warning, rather than ranked or read as numbers."""
+    are computed again too, with a warning, rather than ranked or read as numbers. A folder in its place is
+    refused before the cell is computed: writing the cell would fail there (a raw errno, after the work)."""
+    if path.is_dir():
+        raise OutputRefused(f"{path}: a folder where the benchmark keeps this cell's result file; move it away")
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
