@@ -47,4 +47,6 @@ def normalized_std(z: torch.Tensor) -> torch.Tensor:
 
     Collapse to a constant gives 0; outputs spread like a zero-mean isotropic Gaussian give 1/sqrt(d).
     """
+    if z.dim() != 2 or z.shape[0] < 2 or z.shape[1] < 1:  # a shape check: no host sync in the step loop
+        raise ValueError(f"z must be a batch of two or more vectors (N, d), got shape {tuple(z.shape)}")
     return F.normalize(z.float(), dim=-1).std(dim=0).mean()

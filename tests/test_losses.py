@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -88,3 +90,12 @@ def test_gradient_steps_decrease_the_loss():
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0] - 0.3
+
+
+@pytest.mark.parametrize("shape", [(8,), (0, 8), (1, 8), (4, 0), (2, 3, 4)])
+def test_normalized_std_names_a_shape_that_is_no_batch_of_vectors(shape):
+    """One vector gave a plain number, an empty batch NaN with only torch's warning."""
+    with pytest.raises(
+        ValueError, match=rf"z must be a batch of two or more vectors \(N, d\), got shape {re.escape(str(shape))}"
+    ):
+        normalized_std(torch.randn(shape))
