@@ -285,9 +285,34 @@ def builtin_recipes() -> list[str]:
     return sorted(path.stem for path in _recipes_dir().glob("*.yaml"))
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping: PyYAML keeps the last in silence, and a
+    recipe with `batch_size` twice trained with the second."""
+
+
+def _unique_key_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if not isinstance(key, typing.Hashable):
+            continue  # construct_mapping names an unhashable key itself
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"key {key!r} given twice", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_key_mapping)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     data = read_document(
-        path, yaml.safe_load, RecipeError, kind="YAML", parse_errors=yaml.YAMLError, missing="no such recipe file"
+        path,
+        lambda text: yaml.load(text, Loader=_UniqueKeyLoader),  # a SafeLoader: no Python objects
+        RecipeError,
+        kind="YAML",
+        parse_errors=yaml.YAMLError,
+        missing="no such recipe file",
     )
     if not isinstance(data, dict):
         raise RecipeError(f"{path}: a recipe must be a YAML mapping")

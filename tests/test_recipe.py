@@ -29,6 +29,20 @@ def test_bad_recipes_name_the_problem(tmp_path):
     assert str(raised.value) == (
         f"{tab}: not valid YAML: found character '\\t' that cannot start any token (line 3, column 1)"
     )
+    # A key given twice in one mapping, `base` too: PyYAML kept the last in silence (batch 4 trained).
+    for text, where in (
+        ("base: tiny_fake\noptim:\n  batch_size: 8\n  batch_size: 4\n", "'batch_size' given twice (line 4, column 3)"),
+        ("base: tiny_fake\nbase: simsiam_r50_in1k_ep100\n", "'base' given twice (line 2, column 1)"),
+    ):
+        twice = tmp_path / "twice.yaml"
+        twice.write_text(text)
+        with pytest.raises(RecipeError) as raised:
+            load_recipe(twice)
+        assert str(raised.value) == f"{twice}: not valid YAML: key {where}"
+    # A recipe as it saves itself, each section's keys once, loads as before.
+    saved = tmp_path / "saved.yaml"
+    saved.write_text(load_recipe("tiny_fake").to_yaml())
+    assert load_recipe(saved).to_dict() == load_recipe("tiny_fake").to_dict()
 
 
 UNUSABLE_VALUES = [

@@ -60,6 +60,8 @@ def parse_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep:
             raise RecipeError(f"--set {pair!r}: expected KEY=VALUE, e.g. optim.batch_size=64")
+        if key.strip() in overrides:  # the last one won in silence
+            raise RecipeError(f"--set {key.strip()}: given twice; give each key once")
         try:
             overrides[key.strip()] = yaml.safe_load(value)
         except yaml.YAMLError as error:

@@ -124,6 +124,10 @@ def test_bad_inputs_exit_3_with_one_message_and_leave_nothing(
             ["train", recipe_file, "--output", out, "--set", "optim.base_lr=[1"],
             "error: --set 'optim.base_lr=[1': the value is not valid YAML",
         ),
+        (  # the last one won in silence
+            ["train", recipe_file, "--output", out, "--set", "optim.batch_size=4", "--set", "optim.batch_size=16"],
+            "error: --set optim.batch_size: given twice; give each key once",
+        ),
         (["train", latin1, "--output", out], f"error: {latin1}: not UTF-8 text"),
         (
             ["train", recipe_file, "--output", out, "--set", "model.arch=resnet999"],
