@@ -26,6 +26,7 @@ from simsiam_zoo.errors import RecipeError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+MAX_FAKE_SIZE = 1_000_000  # generated images (data.dataset: fake), for tests and timings
 
 
 @dataclass(frozen=True)
@@ -262,7 +263,8 @@ def _validate(recipe: Recipe, where: str) -> None:
         (all(math.isfinite(value) for value in data.mean), "data.mean must be finite numbers"),
         (all(0 < value < math.inf for value in data.std), "data.std must be positive numbers"),
         (min(data.knn_train_size, data.knn_test_size) >= 0, "data.knn_train_size and knn_test_size must be >= 0"),
-        (data.fake_size >= 1, "data.fake_size must be at least 1"),
+        # A billion generated images were listed for minutes before the first step.
+        (1 <= data.fake_size <= MAX_FAKE_SIZE, f"data.fake_size must be in [1, {MAX_FAKE_SIZE:_}]"),
         (data.num_workers >= 0, "data.num_workers must be >= 0"),
         (run.checkpoint_every_steps >= 1, "run.checkpoint_every_steps must be at least 1"),
         (run.log_every_steps >= 1, "run.log_every_steps must be at least 1"),

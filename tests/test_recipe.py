@@ -48,7 +48,8 @@ def test_bad_recipes_name_the_problem(tmp_path):
 UNUSABLE_VALUES = [
     ({"run.log_every_steps": 0}, "run.log_every_steps must be at least 1"),
     ({"run.checkpoint_every_steps": -3}, "run.checkpoint_every_steps must be at least 1"),
-    ({"data.fake_size": -5}, "data.fake_size must be at least 1"),
+    ({"data.fake_size": -5}, r"data.fake_size must be in \[1, 1_000_000\]"),
+    ({"data.fake_size": 10**9}, r"data.fake_size must be in \[1, 1_000_000\]"),
     ({"data.num_workers": -1}, "data.num_workers must be >= 0"),
     ({"data.knn_train_size": -1}, "data.knn_train_size and knn_test_size must be >= 0"),
     ({"data.std": [0, 0, 0]}, "data.std must be positive numbers"),
