@@ -232,14 +232,20 @@ def claim_output_dir(
     *,
     kind: str,
     inputs: Iterable[str | os.PathLike[str] | None] = (),
+    models: Iterable[str | os.PathLike[str] | None] = (),
     legacy_files: tuple[str, ...] = (),
 ) -> Path:
     """Create (or reuse) an output folder that commands add files to over time, such as a run or features.
 
+    It may lie inside an input folder of data (marked, no read of the data lists it), never inside one of `models`:
+    it would become a file of that model, pushed with it and refused by its export.
+
     A folder taken for one of `legacy_files` (an older version's, without a marker) is not marked: the command
     has yet to read that file, which may be a user's of the same name, and a marked folder is no longer listed as
     data (a class folder holding an `index.json` vanished from every read after a refused `extract`)."""
-    folder = check_output(target, kind=kind, inputs=inputs, legacy_files=legacy_files)
+    models = list(models)
+    _refuse_inputs(Path(target), _usable_path(Path(target)), models, inside=True)
+    folder = check_output(target, kind=kind, inputs=[*inputs, *models], legacy_files=legacy_files)
     unmarked = folder.is_dir() and read_marker(folder) is None and any(folder.iterdir())
     folder.mkdir(parents=True, exist_ok=True)
     if read_marker(folder) != kind and not unmarked:

@@ -55,7 +55,7 @@ def run_benchmark(
     names = expand_models(models)
     datasets = parse_datasets(data, options)
     fingerprints = {dataset.name: data_fingerprint(dataset.splits) for dataset in datasets}
-    out = on_main(context, lambda: claim_output_dir(out, kind="benchmark"))
+    out = on_main(context, lambda: claim_output_dir(out, kind="benchmark", models=names))
     records: list[dict[str, Any]] = []
     per_contender = len(datasets) * len(options.protocols)
     shown = progress and context.is_main

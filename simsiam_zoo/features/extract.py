@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import itertools
 import json
@@ -114,7 +115,8 @@ def extract_features(
     # Rank 0 lists the source, claims OUT and holds its lock until the index is written (a second extraction
     # into OUT waits, then resumes); every rank then works from that one listing.
     with contextlib.ExitStack() as held:
-        source, out, settings = on_main(context, lambda: _prepare(model, transform, data, out, options, held=held))
+        prepare = functools.partial(_prepare, model, transform, data, out, options, held=held, model_name=model_name)
+        source, out, settings = on_main(context, prepare)
         store = _Store(out, source, settings, _plan(source, options.shard_size), context=context)
         # Each rank's (images embedded, seconds taken); the rate is the whole job's.
         embedded = all_outcomes(
@@ -205,11 +207,12 @@ def _prepare(
     options: ExtractOptions,
     *,
     held: contextlib.ExitStack,
+    model_name: str | None,
 ) -> tuple[ImageSource, Path, dict[str, Any]]:
-    """Open the source, claim OUT for it, lock it (for as long as `held` lasts) and record the settings there
-    (refusing other ones)."""
+    """Open the source, claim OUT for it (never inside the model's folder, when `model_name` is one), lock it (for
+    as long as `held` lasts) and record the settings there (refusing other ones)."""
     source = open_source(data, limit=options.limit)
-    out = claim_output_dir(out, kind="features", inputs=(data,), legacy_files=(INDEX_FILE,))
+    out = claim_output_dir(out, kind="features", inputs=(data,), models=(model_name,), legacy_files=(INDEX_FILE,))
     hold_lock(out / LOCK_NAME, held, waiting=f"{out}: another extraction is writing here; waiting for it to finish")
     recorded = _settings(
         source,
