@@ -87,6 +87,13 @@ ELSEWHERE = [
     "tests/test_pretrain.py::test_a_second_train_on_one_run_waits_for_the_first_then_resumes_it",
     "tests/test_finetune.py::test_cli_finetune_and_semi",
     "tests/test_benchmark.py::test_run_benchmark_names_a_string_or_nothing_where_a_list_belongs",
+    "tests/test_pretrain.py::test_the_knn_monitor_holds_its_queries_out_of_the_bank",
+    "tests/test_pretrain.py::test_a_named_dataset_as_the_data_path_is_read_by_its_name",
+    "tests/test_benchmark.py::test_a_suite_name_alone_benchmarks_that_hub_dataset",
+    "tests/test_benchmark.py::test_a_killed_run_resumes_to_the_leaderboard_of_an_uninterrupted_one",
+    "tests/test_evaluate.py::test_knn_rejects_bad_options",
+    "tests/test_losses.py::test_normalized_std_names_a_shape_that_is_no_batch_of_vectors",
+    "tests/test_recipe.py::test_bad_recipes_name_the_problem",
 ]
 OUTCOME_WIDTH = 100
 
