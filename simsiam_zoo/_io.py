@@ -114,6 +114,7 @@ def check_output(
     *,
     kind: str,
     inputs: Iterable[str | os.PathLike[str] | None] = (),
+    models: Iterable[str | os.PathLike[str] | None] = (),
     overwrite: bool | None = None,
     legacy_files: tuple[str, ...] = (),
 ) -> Path:
@@ -123,10 +124,14 @@ def check_output(
     wrote (or, for folders written before markers, that holds one of `legacy_files`). `overwrite` also frees a
     folder of other files; None when the command has no --overwrite, which the refusal then does not suggest.
     Never free: a file, a folder of another kind this project wrote, and any path that is, or holds, one of
-    `inputs` (those that exist on disk: model names and dataset names are not paths).
+    `inputs` (those that exist on disk: model names and dataset names are not paths), or lies inside one of
+    `models` (it would become a file of that model, pushed with it and refused by its export). Inside a folder of
+    data it may lie: marked, no read of the data lists it.
     """
     given = Path(target)
     target = _usable_path(given)
+    models = list(models)
+    _refuse_inputs(given, target, models, inside=True)
     _refuse_inputs(given, target, inputs)
     if not target.exists():
         return target
@@ -235,17 +240,13 @@ def claim_output_dir(
     models: Iterable[str | os.PathLike[str] | None] = (),
     legacy_files: tuple[str, ...] = (),
 ) -> Path:
-    """Create (or reuse) an output folder that commands add files to over time, such as a run or features.
-
-    It may lie inside an input folder of data (marked, no read of the data lists it), never inside one of `models`:
-    it would become a file of that model, pushed with it and refused by its export.
+    """Create (or reuse) an output folder that commands add files to over time, such as a run or features (where
+    `check_output` allows it).
 
     A folder taken for one of `legacy_files` (an older version's, without a marker) is not marked: the command
     has yet to read that file, which may be a user's of the same name, and a marked folder is no longer listed as
     data (a class folder holding an `index.json` vanished from every read after a refused `extract`)."""
-    models = list(models)
-    _refuse_inputs(Path(target), _usable_path(Path(target)), models, inside=True)
-    folder = check_output(target, kind=kind, inputs=[*inputs, *models], legacy_files=legacy_files)
+    folder = check_output(target, kind=kind, inputs=inputs, models=models, legacy_files=legacy_files)
     unmarked = folder.is_dir() and read_marker(folder) is None and any(folder.iterdir())
     folder.mkdir(parents=True, exist_ok=True)
     if read_marker(folder) != kind and not unmarked:

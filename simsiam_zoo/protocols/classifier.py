@@ -29,10 +29,11 @@ from simsiam_zoo.protocols.splits import DataArg, labelled_splits
 
 
 def _check_classifier_output(
-    out_dir: str | Path, *, inputs: Sequence[str | Path], run: RunOptions, overwrite: bool
+    out_dir: str | Path, *, model: ModelArg, inputs: Sequence[str | Path], run: RunOptions, overwrite: bool
 ) -> None:
-    """The classifier folder may be written (never over the model or data), and holds no checkpoint folder."""
-    check_output(out_dir, kind=HUB_FOLDER_KIND, inputs=inputs, overwrite=overwrite)
+    """The classifier folder may be written (never over the model or data, nor inside the model's folder), and
+    holds no checkpoint folder."""
+    check_output(out_dir, kind=HUB_FOLDER_KIND, inputs=inputs, models=local_paths(model), overwrite=overwrite)
     check_checkpoint_dir(run, *inputs)
     if run.checkpoint_dir is not None:
         folder, checkpoints = Path(out_dir).resolve(), Path(run.checkpoint_dir).resolve()
@@ -68,7 +69,7 @@ def finetune_classifier(
     inputs = local_paths(model, data)
     if card_name is not None:  # as export checks its --name: the card and config name the model by it
         check_model_name(card_name)
-    _check_classifier_output(out_dir, inputs=inputs, run=run, overwrite=overwrite)
+    _check_classifier_output(out_dir, model=model, inputs=inputs, run=run, overwrite=overwrite)
     loaded = load_model(model, run)
     fields = classifier_license(loaded, license)  # the backbone's, when inherited, checked before any training
     splits = labelled_splits(data, run)

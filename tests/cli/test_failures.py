@@ -410,12 +410,13 @@ def test_a_tensor_beyond_the_memory_is_one_line(tmp_path: Path, capsys: pytest.C
 
 
 def test_an_output_inside_the_model_folder_is_refused(exported: Path, images: Path) -> None:
-    """`extract MODEL DATA --out MODEL/features` and `benchmark MODEL ... --out MODEL/bench` wrote into the hub folder,
-    to be pushed with it and to make its export refuse; inside the data, features are still written (marked)."""
+    """`extract MODEL DATA --out MODEL/features`, `benchmark MODEL ... --out MODEL/bench` and `finetune MODEL DATA --out
+    MODEL/classifier` wrote into the hub folder, to be pushed with it and to make its export refuse."""
     before = snapshot(exported)
     extract = ["extract", exported, images, "--out", exported / "features"]
     bench = ["benchmark", exported, "--data", f"d={images},{images}", "--protocol", "knn", "--out", exported / "bench"]
-    for args in (extract, bench):
+    finetune = ["finetune", exported, images, "--test-data", images, "--out", exported / "classifier"]
+    for args in (extract, bench, finetune):
         done = run_cli(*args)
         assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
         assert error_message(done) == (
