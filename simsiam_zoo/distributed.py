@@ -21,6 +21,8 @@ import torch.distributed as dist
 import torch.distributed.nn.functional as dist_fn
 from torch import nn
 
+from simsiam_zoo.errors import SimsiamZooError
+
 T = TypeVar("T")
 
 
@@ -125,6 +127,19 @@ def on_main(context: DistributedContext, work: Callable[[], T]) -> T:
     if not ok:
         raise value
     return value
+
+
+def check_same_on_every_rank(context: DistributedContext, **values: Any) -> None:
+    """SimsiamZooError (bad input) on every rank when a rank was launched with other `values` (options) than rank 0:
+    the ranks of one job would each follow their own (a rank's other lr trained in silence, another max_steps made
+    the others fail)."""
+    gathered = all_outcomes(context, lambda: values)
+    for rank, theirs in enumerate(gathered[1:], start=1):
+        differ = sorted(name for name in values if theirs.get(name) != gathered[0].get(name))
+        if differ:
+            raise SimsiamZooError(
+                f"rank {rank} was launched with other {', '.join(differ)} than rank 0; launch every rank alike"
+            )
 
 
 @contextlib.contextmanager

@@ -42,10 +42,12 @@ from simsiam_zoo.data import (
 )
 from simsiam_zoo.distributed import (
     all_reduce_mean,
+    check_same_on_every_rank,
     convert_sync_batchnorm,
     device_named,
     init_distributed,
     local_device,
+    on_main,
 )
 from simsiam_zoo.engine import Augmented, cosine_lr, run_steps
 from simsiam_zoo.errors import DataError, RecipeError, listed, type_name
@@ -296,10 +298,12 @@ def train(
     if fit_to_deadline and context.enabled:
         raise ValueError("fit_to_deadline runs on one process: ranks would each fit the horizon to their own clock")
     check_arch(recipe.model.arch, recipe.data.image_size)
+    check_same_on_every_rank(context, recipe=recipe.to_dict(), max_minutes=max_minutes, max_steps=max_steps)
     dataset = _training_data(recipe, dataset, world_size=context.world_size)
     with contextlib.ExitStack() as held:
-        if context.is_main:
-            output_dir = _claim_run_dir(recipe, output_dir, held)
+        # The other ranks read the run (its checkpoint) only once rank 0 holds it: a second launch on one folder
+        # waits whole, where its rank 1 started from step 0 beside its rank 0's resume.
+        output_dir = on_main(context, lambda: _claim_run_dir(recipe, output_dir, held))
         run = _Pretraining(recipe, Path(output_dir), dataset, context, local_device(device, context), strict=strict)
         deadline = time.monotonic() + max_minutes * 60 if max_minutes is not None else None
         shown = progress and context.is_main
@@ -320,7 +324,7 @@ def train(
 def _claim_run_dir(recipe: Recipe, output_dir: str | Path, held: contextlib.ExitStack) -> Path:
     """The run folder, claimed and locked for as long as `held` lasts: a second `train` on it waits, then resumes
     what the first saved (or is refused for another recipe), where both used to write it at once and report success.
-    One process claims it (the others would see its marker half-made); torchrun stops them all if it fails."""
+    One process claims it (the others would see its marker half-made), and every rank gets its refusal."""
     folder = Path(claim_output_dir(output_dir, kind="run", inputs=(recipe.data.path,), legacy_files=(CHECKPOINT_NAME,)))
     hold_lock(folder / RUN_LOCK, held, waiting=f"{folder}: another train is writing this run; waiting for it to end")
     remove_stale_temps(folder, RUN_FILES)  # under the lock: another run's temp files are not stale

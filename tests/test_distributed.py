@@ -51,6 +51,33 @@ def test_two_rank_torchrun_matches_one_process_with_the_global_batch(tiny_recipe
     local = load_checkpoint(tmp_path / "local_bn" / CHECKPOINT_NAME)["model"]
     assert any(not torch.allclose(value.float(), local[key].float(), atol=1e-5) for key, value in one["model"].items())
 
+    # A rank launched with other options is refused on every rank before the run is claimed (its lr trained in
+    # silence, the checkpoint's recipe saying rank 0's).
+    per_rank = tmp_path / "per_rank.sh"
+    other_lr = '$( [ "$RANK" = 1 ] && echo --set optim.base_lr=0.25 )'
+    per_rank.write_text(
+        f"#!/bin/sh\nexec {sys.executable} {' '.join(train_args)} --output {tmp_path / 'mixed'} {other_lr}\n"
+    )
+    per_rank.chmod(0o755)
+    mixed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "--no-python",
+            per_rank,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert mixed.returncode != 0
+    assert mixed.stderr.count("error: rank 1 was launched with other recipe than rank 0; launch every rank alike") == 2
+    assert not (tmp_path / "mixed").exists()
+
 
 def _torchrun(args: list[str], *, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     launched = subprocess.run(
