@@ -37,7 +37,7 @@ from simsiam_zoo.distributed import (
     local_device,
 )
 from simsiam_zoo.engine import Augmented, build_optimizer, cosine_lr, run_steps
-from simsiam_zoo.errors import DataError, HubFolderError
+from simsiam_zoo.errors import DataError, HubFolderError, SimsiamZooError
 from simsiam_zoo.hub.cards import PROJECT_URL, CardFields, license_metadata, render_card
 from simsiam_zoo.hub.folder import timm_config, write_hub_folder
 from simsiam_zoo.options import RunOptions, Schedule
@@ -386,11 +386,14 @@ class _Finetuning:
 def _global_batch(schedule: Schedule, num_train: int, world_size: int) -> int:
     """`schedule.batch_for(num_train)`, split evenly between the ranks: the schedule's batch must divide; one
     capped at a small train set is rounded down to a multiple of the ranks."""
-    if schedule.batch_size is not None and schedule.batch_size % world_size:
-        raise ValueError(f"batch size {schedule.batch_size} is not divisible by {world_size} ranks")
+    if schedule.batch_size is not None and schedule.batch_size % world_size:  # bad input: one line, not a traceback
+        raise SimsiamZooError(
+            f"batch size {schedule.batch_size} (--batch-size) is not divisible by the {world_size} ranks; "
+            f"give a multiple of {world_size}"
+        )
     batch = schedule.batch_for(num_train) // world_size * world_size
     if batch == 0:
-        raise ValueError(f"{num_train} training images are fewer than the {world_size} ranks")
+        raise DataError(f"{num_train} training images are fewer than the {world_size} ranks")
     return batch
 
 

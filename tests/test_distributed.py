@@ -288,6 +288,18 @@ def test_two_rank_linear_protocol_through_the_cli_reports_once_what_one_process_
     one, two = (json.loads((tmp_path / name).read_text()) for name in ("one.json", "two.json"))
     assert (two["num_train"], two["batch_size"], two["top1"]) == (one["num_train"], 6, one["top1"])
     assert [e["loss"] for e in two["history"]] == pytest.approx([e["loss"] for e in one["history"]], abs=1e-5)
+    # A batch the ranks cannot share: one line on each rank, exit 3 (it was a traceback from each).
+    odd = [*protocol[:-4], "--batch-size", "3", "--out", str(tmp_path / "odd.json")]
+    launched = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", *odd],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    message = "error: batch size 3 (--batch-size) is not divisible by the 2 ranks; give a multiple of 2"
+    assert launched.stderr.count(message) == 2, launched.stderr[-3000:]
+    assert "(exitcode: 3)" in launched.stderr and "ValueError" not in launched.stderr  # torchrun's own report
 
 
 def test_two_rank_benchmark_writes_the_leaderboard_one_process_writes(tmp_path):
