@@ -56,7 +56,7 @@ from simsiam_zoo.features import embed_dataset
 from simsiam_zoo.losses import normalized_std, simsiam_loss
 from simsiam_zoo.model import HeadConfig, SiameseOutput, SimSiam, check_arch, untrained_backbone
 from simsiam_zoo.options import is_int
-from simsiam_zoo.recipe import Recipe, recipe_differences, recipe_from_dict
+from simsiam_zoo.recipe import Recipe, checked_recipe, recipe_differences, recipe_from_dict
 
 # The files a run rewrites as it goes (atomically: a kill can leave a temp file beside one, removed on resume).
 RUN_FILES = (CHECKPOINT_NAME, RECIPE_NAME, "metrics.csv", "steps.csv")
@@ -291,6 +291,7 @@ def train(
     deadline, so that the schedule ends there on a machine faster or slower than planned (the demo's budget). The
     horizon is kept in the checkpoint.
     """
+    recipe = checked_recipe(recipe)
     _check_limits(recipe, max_minutes=max_minutes, max_steps=max_steps)
     if fit_to_deadline and max_minutes is None:
         raise ValueError("fit_to_deadline needs max_minutes, the deadline to fit the schedule to")

@@ -159,7 +159,19 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
         if not isinstance(child, dict):
             raise RecipeError(f"overrides: {dotted!r} does not name a recipe section")
         node = child
+    if isinstance(value, dict) and isinstance(node.get(leaf), dict):  # a section's keys, merged as `base` merges
+        for key, item in value.items():  # (the section was replaced: its other keys fell back to the defaults)
+            _set_dotted(data, f"{dotted}.{key}", item)
+        return
     node[leaf] = value
+
+
+def checked_recipe(recipe: Any) -> Recipe:
+    """`recipe` built again from its values and validated, as `load_recipe` and `Recipe.replace` validate: one made
+    with `dataclasses.replace` or by hand skipped them (a NaN lr trained into NaN weights, reported whole)."""
+    if not isinstance(recipe, Recipe):
+        raise TypeError(f"recipe must be a Recipe (load_recipe, Recipe.replace), got {type(recipe).__name__}")
+    return recipe_from_dict(recipe.to_dict(), where=f"recipe {recipe.name!r}")
 
 
 # YAML 1.1 (PyYAML) reads `1e-4` as a string: a float needs a dot there. People write it everywhere, so a string
@@ -260,8 +272,9 @@ def _validate(recipe: Recipe, where: str) -> None:
         (model.dim > 0 and model.pred_dim > 0, "model.dim and model.pred_dim must be positive"),
         (model.projector_layers >= 1, "model.projector_layers must be at least 1"),
         (data.image_size >= 16, "data.image_size must be at least 16"),
-        (all(math.isfinite(value) for value in data.mean), "data.mean must be finite numbers"),
-        (all(0 < value < math.inf for value in data.std), "data.std must be positive numbers"),
+        # Images are in [0, 1]: beyond these bounds the normalised views overflowed into NaN features.
+        (all(-1e6 <= value <= 1e6 for value in data.mean), "data.mean must be numbers in [-1e6, 1e6]"),
+        (all(1e-6 <= value <= 1e6 for value in data.std), "data.std must be numbers in [1e-6, 1e6]"),
         (min(data.knn_train_size, data.knn_test_size) >= 0, "data.knn_train_size and knn_test_size must be >= 0"),
         # A billion generated images were listed for minutes before the first step.
         (1 <= data.fake_size <= MAX_FAKE_SIZE, f"data.fake_size must be in [1, {MAX_FAKE_SIZE:_}]"),

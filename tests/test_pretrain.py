@@ -555,3 +555,22 @@ def test_a_named_dataset_as_the_data_path_is_read_by_its_name(hub_datasets):
     trains_on_test = recipe.replace({"data.path": "fashion_mnist:test"})
     assert build_dataset(trains_on_test).source.location == "fashion_mnist:test"
     assert held_out_dataset(trains_on_test) is None
+
+
+def test_a_recipe_made_by_hand_is_checked_before_the_run_claims_its_folder(tmp_path):
+    """A Recipe made with dataclasses.replace skipped every check: a NaN lr trained into NaN weights reported whole,
+    a negative batch failed in torch after the folder was claimed."""
+    import dataclasses
+
+    from simsiam_zoo.errors import RecipeError
+
+    recipe = load_recipe("tiny_fake")
+    for optim, message in (
+        (dataclasses.replace(recipe.optim, base_lr=float("nan")), "optim.base_lr must be a positive number"),
+        (dataclasses.replace(recipe.optim, batch_size=-3), "optim.batch_size must be at least 2"),
+    ):
+        with pytest.raises(RecipeError, match=message):
+            train(dataclasses.replace(recipe, optim=optim), output_dir=tmp_path / "run", max_steps=1, progress=False)
+        assert not (tmp_path / "run").exists()
+    with pytest.raises(TypeError, match="recipe must be a Recipe"):
+        train(recipe.to_dict(), output_dir=tmp_path / "run", max_steps=1, progress=False)

@@ -1,6 +1,8 @@
 """The typed recipe: bad YAML names the file, the key and the problem; every builtin recipe loads and each ablation
 differs from the paper's baseline by one switch; numbers in YAML 1.1's scientific notation are numbers."""
 
+import dataclasses
+
 import pytest
 
 from simsiam_zoo.errors import RecipeError
@@ -52,8 +54,10 @@ UNUSABLE_VALUES = [
     ({"data.fake_size": 10**9}, r"data.fake_size must be in \[1, 1_000_000\]"),
     ({"data.num_workers": -1}, "data.num_workers must be >= 0"),
     ({"data.knn_train_size": -1}, "data.knn_train_size and knn_test_size must be >= 0"),
-    ({"data.std": [0, 0, 0]}, "data.std must be positive numbers"),
-    ({"data.mean": [float("nan"), 0, 0]}, "data.mean must be finite numbers"),
+    ({"data.std": [0, 0, 0]}, r"data.std must be numbers in \[1e-6, 1e6\]"),
+    ({"data.std": [1e-45, 1, 1]}, r"data.std must be numbers in \[1e-6, 1e6\]"),  # NaN features, then a traceback
+    ({"data.mean": [float("nan"), 0, 0]}, r"data.mean must be numbers in \[-1e6, 1e6\]"),
+    ({"data.mean": [1e40, 0, 0]}, r"data.mean must be numbers in \[-1e6, 1e6\]"),
     ({"model.projector_layers": 0}, "model.projector_layers must be at least 1"),
     ({"optim.weight_decay": -1}, "optim.weight_decay must be a number >= 0"),
     ({"optim.base_lr": float("inf")}, "optim.base_lr must be a positive number"),
@@ -97,3 +101,13 @@ def test_scientific_notation_in_yaml_is_a_number(tmp_path):
     assert (recipe.optim.weight_decay, recipe.optim.base_lr) == (1e-4, 0.05)
     with pytest.raises(RecipeError, match="optim.base_lr: expected a number, got 'fast'"):
         recipe.replace({"optim.base_lr": "fast"})
+
+
+def test_a_section_given_whole_to_replace_keeps_its_other_keys() -> None:
+    """`replace({"optim": {"batch_size": 4}})` reset the section's other keys to the dataclass defaults (epochs 100
+    where the recipe says 2); it now merges, as a YAML `base` does."""
+    recipe = load_recipe("tiny_fake")
+    merged = recipe.replace({"optim": {"batch_size": 4}})
+    assert merged.optim == dataclasses.replace(recipe.optim, batch_size=4)
+    with pytest.raises(RecipeError, match="optim"):
+        recipe.replace({"optim": {"batch_sise": 4}})
