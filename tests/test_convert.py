@@ -1149,3 +1149,15 @@ def test_integer_weights_are_refused_not_cast(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="wrong dtypes: pos_embed int64 where timm has float32"):
         convert_to_hub(tmp_path / "vit.pth", tmp_path / "out", name="mine.vit", arch="vit_tiny_patch16_224")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_training_checkpoint_of_this_project_is_exported_not_converted(tiny_recipe, tmp_path: Path) -> None:
+    """`convert run/checkpoint.pt` took it for solo-learn's and wrote a guessed 224 px preprocessing and an ImageNet
+    card for a run on 32 px generated images; it is now refused, pointing at `export`."""
+    from simsiam_zoo.pretrain import train
+
+    run = tmp_path / "run"
+    train(tiny_recipe, output_dir=run, max_steps=1, progress=False)
+    with pytest.raises(ConversionError, match=r"checkpoint.pt: a pretraining checkpoint of simsiam-zoo, not another"):
+        convert_to_hub(run / "checkpoint.pt", tmp_path / "out", name="resnet18.mine")
+    assert not (tmp_path / "out").exists()

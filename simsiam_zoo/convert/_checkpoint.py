@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from simsiam_zoo.checkpoint import read_safetensors, read_torch_checkpoint
+from simsiam_zoo.checkpoint import read_safetensors, read_torch_checkpoint, training_checkpoint_from
 from simsiam_zoo.errors import ConversionError, listed
 
 TORCH_SUFFIXES = (".pth", ".pth.tar", ".pt", ".ckpt", ".bin", ".torch")
@@ -51,6 +51,7 @@ def load_checkpoint_file(path: str | os.PathLike[str]) -> dict[str, Tensor]:
         checkpoint = read_safetensors(path, error=ConversionError)
     elif name.endswith(TORCH_SUFFIXES):
         checkpoint = read_torch_checkpoint(path)
+        _refuse_own(path, checkpoint)
     else:
         expected = ", ".join((".safetensors", *TORCH_SUFFIXES))
         raise ConversionError(f"{path}: unsupported file type; expected one of {expected}")
@@ -63,6 +64,17 @@ def load_checkpoint_file(path: str | os.PathLike[str]) -> dict[str, Tensor]:
     if unusual:
         raise ConversionError(f"{path}: tensors that cannot be weights: {listed(unusual, limit=5)}")
     return flat
+
+
+def _refuse_own(path: Path, checkpoint: Any) -> None:
+    """This project's own training checkpoint is exported, not converted: a conversion took it for solo-learn's and
+    wrote a guessed 224 px preprocessing and an ImageNet card for a run on other images."""
+    for kind in ("pretraining", "finetune"):
+        if training_checkpoint_from(checkpoint, kind=kind) is not None:
+            raise ConversionError(
+                f"{path}: a {kind} checkpoint of simsiam-zoo, not another project's; export it (`simsiam-zoo export "
+                f"{path.parent}`): its recipe gives the preprocessing and the card"
+            )
 
 
 def _kind(tensor: Tensor) -> str:
