@@ -14,6 +14,11 @@ from simsiam_zoo.choices import Similarity
 
 def negative_similarity(p: torch.Tensor, z: torch.Tensor, *, similarity: Similarity = "cosine") -> torch.Tensor:
     """D(p, z) of the paper, averaged over the batch. Minimum -1 for cosine."""
+    if p.dim() != 2 or p.shape != z.shape or p.shape[0] == 0:  # shapes only: no host sync in the step loop
+        # Two shapes broadcast into another loss in silence; an empty batch gave NaN.
+        raise ValueError(
+            f"p and z must be batches of vectors (N, d) of one shape, got {tuple(p.shape)} and {tuple(z.shape)}"
+        )
     if similarity == "cosine":
         return -F.cosine_similarity(p, z, dim=-1).mean()
     if similarity == "cross_entropy":

@@ -99,3 +99,14 @@ def test_normalized_std_names_a_shape_that_is_no_batch_of_vectors(shape):
         ValueError, match=rf"z must be a batch of two or more vectors \(N, d\), got shape {re.escape(str(shape))}"
     ):
         normalized_std(torch.randn(shape))
+
+
+def test_the_loss_names_predictions_and_projections_of_other_shapes():
+    """A projection of one row broadcast against a batch of predictions gave another number in silence (-0.08 where
+    the loss of the whole batch is -1), an empty batch NaN."""
+    a = torch.randn(4, 8)
+    for z in (a[:1], a[:, :4], a[0]):
+        with pytest.raises(ValueError, match="p and z must be batches of vectors"):
+            simsiam_loss(a, a, z, z)
+    with pytest.raises(ValueError, match=r"got \(0, 8\) and \(0, 8\)"):
+        negative_similarity(torch.empty(0, 8), torch.empty(0, 8))
