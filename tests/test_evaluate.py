@@ -242,6 +242,26 @@ def test_linear_probe_rejects_bad_inputs() -> None:
         linear_probe_sweep(x, y, torch.randn(2, 4), torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="val_fraction"):
         linear_probe_sweep(x, y, x, y, val_fraction=1.0)
+    for weight_decay in (float("inf"), 1e300):  # torch's float32 overflow error
+        with pytest.raises(ValueError, match=r"weight_decay must be in \[0, 1e6\]"):
+            fit_linear_probe(x, y, weight_decay=weight_decay)
+    with pytest.raises(ValueError, match="max_iter and chunk_size must be whole numbers"):  # 1.5 ran
+        fit_linear_probe(x, y, weight_decay=1e-3, max_iter=1.5)
+
+
+def test_features_that_float32_cannot_hold_or_are_no_tensor_are_named() -> None:
+    """float64 features of 1e39 or 1e-50 were cast to float32 and scored near chance in silence; a numpy array was an
+    AttributeError."""
+    generator = torch.Generator().manual_seed(0)
+    x, y = torch.randn(40, 8, generator=generator, dtype=torch.float64), torch.arange(40) % 2
+    for scale in (1e39, 1e-50):
+        with pytest.raises(ValueError, match=r"train_features has rows whose largest value is beyond 1e\+15 or below"):
+            knn_accuracy(x * scale, y, x, y, ks=(5,))
+        with pytest.raises(ValueError, match="train_x has rows whose largest value"):
+            fit_linear_probe(x * scale, y, weight_decay=1e-3)
+    with pytest.raises(TypeError, match="train_features must be a torch.Tensor, got numpy.ndarray"):
+        knn_accuracy(x.numpy(), y, x, y)
+    assert knn_accuracy(x * 1e6, y, x, y, ks=(5,)) == knn_accuracy(x, y, x, y, ks=(5,))  # cosine: any real scale
 
 
 def test_linear_probe_sweep_picks_listed_wd_deterministically(digits: dict[str, np.ndarray]) -> None:

@@ -5,9 +5,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from simsiam_zoo.errors import type_name
+
+MAX_MAGNITUDE = 1e15
+
 
 def check_features(features: Tensor, name: str) -> None:
-    """Require a non-empty floating-point (N, D) tensor."""
+    """Require a non-empty floating-point (N, D) tensor of finite values that float32 arithmetic keeps."""
+    if not isinstance(features, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type_name(features)}")
     if features.ndim != 2:
         raise ValueError(f"{name} must be 2-D (N, D), got shape {tuple(features.shape)}")
     if not features.is_floating_point():
@@ -20,6 +26,14 @@ def check_features(features: Tensor, name: str) -> None:
     bad = int((~torch.isfinite(features.sum(dim=1, dtype=torch.float64))).sum())
     if bad:
         raise ValueError(f"{name} has {bad} rows with NaN or inf")
+    # The evaluations compute in float32: rows of 1e39 (float64) or 1e-50 overflowed or vanished into chance-level
+    # scores, in silence. Real features are nowhere near these bounds.
+    largest = features.abs().amax(dim=1)
+    if bool((largest > MAX_MAGNITUDE).any() or ((largest > 0) & (largest < 1 / MAX_MAGNITUDE)).any()):
+        raise ValueError(
+            f"{name} has rows whose largest value is beyond {MAX_MAGNITUDE:.0e} or below {1 / MAX_MAGNITUDE:.0e} "
+            "in magnitude, which float32 arithmetic does not keep; rescale the features"
+        )
 
 
 def check_labels(labels: Tensor, num_rows: int, name: str) -> None:
