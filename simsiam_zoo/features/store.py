@@ -228,7 +228,10 @@ def prepare_out(out: Path, settings: dict[str, Any], shards: list[Shard], output
     a killed run left behind."""
     settings_file = out / SETTINGS_FILE
     recorded = next((path for path in (settings_file, out / INDEX_FILE) if path.exists()), None)
-    if recorded is not None:
+    embedded = (out / INDEX_FILE).exists() or any(out.glob("shard-*"))
+    # Settings recorded by a run that failed before its first shard protect nothing: the fixed rerun (another
+    # model, say) replaces them, where it was refused until the folder was deleted by hand.
+    if recorded is not None and embedded:
         try:
             previous = json.loads(recorded.read_text(encoding="utf-8"))
             version = previous.get("version")
@@ -255,7 +258,7 @@ def prepare_out(out: Path, settings: dict[str, Any], shards: list[Shard], output
     for pattern in (".shard-*.tmp", f".{INDEX_FILE}.*.tmp", f".{SKIPPED_FILE}.*.tmp", f".{SETTINGS_FILE}.*.tmp"):
         for stale in out.glob(pattern):
             stale.unlink(missing_ok=True)
-    if not settings_file.exists():
+    if not embedded or not settings_file.exists():
         atomic_write_text(settings_file, json.dumps({"version": VERSION, **settings}, indent=2) + "\n")
 
 

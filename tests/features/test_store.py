@@ -156,3 +156,17 @@ def test_a_second_extraction_into_one_folder_waits_for_the_first(tmp_path: Path)
     second.join(timeout=60)
     assert results and results[0].num_embedded == first.num_embedded == 4
     assert (out / "settings.json").exists()
+
+
+def test_a_run_that_failed_before_its_first_shard_does_not_block_the_fixed_rerun(tmp_path: Path) -> None:
+    """A model that gives no embeddings (a conv layer's maps) failed with a clear error but left its settings, and
+    the rerun with the right model was refused ("changed: the model's weights") until the folder was deleted."""
+    class_folder(tmp_path / "data")
+    out = tmp_path / "out"
+    with pytest.raises(ValueError):
+        extract_features(torch.nn.Conv2d(3, 4, 3), make_transform(), tmp_path / "data", out=out, progress=False)
+    assert (out / "settings.json").exists() and not list(out.glob("shard-*"))
+    done = extract_features(tiny_model(), make_transform(), tmp_path / "data", out=out, progress=False)
+    assert done.num_embedded == len(load_features(out).paths) == 7
+    with pytest.raises(DataError, match=r"holds an extraction of other inputs or settings \(changed: the model"):
+        extract_features(torch.nn.Conv2d(3, 4, 3), make_transform(), tmp_path / "data", out=out, progress=False)
