@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -16,6 +17,7 @@ from simsiam_zoo.data import ImageSource
 from simsiam_zoo.distributed import device_named
 from simsiam_zoo.errors import DataError
 from simsiam_zoo.features.store import Shard
+from simsiam_zoo.options import is_int
 
 
 class _MarkUndecodable(Dataset):
@@ -186,17 +188,31 @@ def embed_dataset(
     device: torch.device | str = "cpu",
     num_workers: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N x D float32 embeddings, N int64 labels) of an in-memory dataset yielding (image tensor, label), for
-    monitors and evaluations; the backbone's train/eval mode is restored."""
+    """(N x D float32 embeddings, N int64 labels) of an in-memory dataset yielding (transformed float image tensor,
+    whole-number label), for monitors and evaluations; the backbone's train/eval mode is restored."""
     device = device_named(device)
+    if not (is_int(batch_size) and batch_size >= 1) or len(dataset) == 0:
+        raise ValueError(f"embed_dataset needs a batch_size >= 1 and images, got {batch_size!r} and {len(dataset)}")
     was_training = backbone.training
     backbone.eval()
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, pin_memory=device.type == "cuda")
     features, labels = [], []
     try:
         for images, batch_labels in loader:
+            labels.append(_whole_labels(batch_labels))
+            if not images.is_floating_point():  # a uint8 image is the backbone's transform's input, not its own
+                raise ValueError(f"images must be float tensors (the backbone's transform applied), got {images.dtype}")
             features.append(backbone(images.to(device, non_blocking=True)).float().cpu())
-            labels.append(torch.as_tensor(batch_labels, dtype=torch.int64))
     finally:
         backbone.train(was_training)
     return torch.cat(features), torch.cat(labels)
+
+
+def _whole_labels(batch_labels: Any) -> torch.Tensor:
+    """A batch's labels as int64, refusing fractions (0.7 and 1.9 became 0 and 1 in silence) and bools."""
+    labels = torch.as_tensor(batch_labels)
+    if labels.dtype == torch.bool or labels.dtype.is_floating_point or labels.dtype.is_complex:
+        raise ValueError(
+            f"labels must be whole numbers, got {labels.dtype} labels such as {labels.flatten()[0].item()!r}"
+        )
+    return labels.to(torch.int64)

@@ -187,3 +187,20 @@ def test_strict_mode_raises_and_writes_only_clean_shards(tmp_path: Path) -> None
     # Accepting the skips after all keeps the clean shards.
     summary = extract_features(tiny_model(), make_transform(), data, out=out, shard_size=2, progress=False)
     assert (summary.resumed_shards, summary.num_embedded, summary.num_skipped) == (2, 6, 2)
+
+
+def test_embed_dataset_names_what_it_does_not_take() -> None:
+    """Float labels were truncated in silence (0.7 and 1.9 became 0 and 1); uint8 images, an empty dataset and
+    batch_size None failed deep in torch."""
+    from simsiam_zoo.features import embed_dataset
+
+    model, image = tiny_model(), torch.rand(3, 32, 32)
+    with pytest.raises(ValueError, match="labels must be whole numbers, got torch.float64 labels such as 0.7"):
+        embed_dataset(model, [(image, 0.7), (image, 1.9)], batch_size=2)
+    with pytest.raises(ValueError, match="images must be float tensors .*, got torch.uint8"):
+        embed_dataset(model, [((image * 255).to(torch.uint8), 0)], batch_size=2)
+    for dataset, batch_size in (([], 2), ([(image, 0)], None)):
+        with pytest.raises(ValueError, match="embed_dataset needs a batch_size >= 1 and images"):
+            embed_dataset(model, dataset, batch_size=batch_size)
+    embeddings, labels = embed_dataset(model, [(image, 0), (image, 3)], batch_size=2)
+    assert labels.tolist() == [0, 3] and embeddings.shape[0] == 2
