@@ -53,30 +53,20 @@ def test_two_rank_torchrun_matches_one_process_with_the_global_batch(tiny_recipe
 
     # A rank launched with other options is refused on every rank before the run is claimed (its lr trained in
     # silence, the checkpoint's recipe saying rank 0's).
-    per_rank = tmp_path / "per_rank.sh"
-    other_lr = '$( [ "$RANK" = 1 ] && echo --set optim.base_lr=0.25 )'
-    per_rank.write_text(
-        f"#!/bin/sh\nexec {sys.executable} {' '.join(train_args)} --output {tmp_path / 'mixed'} {other_lr}\n"
-    )
-    per_rank.chmod(0o755)
-    mixed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc-per-node",
-            "2",
-            "--no-python",
-            per_rank,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    mixed = _rank_1_given(tmp_path, [*train_args, "--output", str(tmp_path / "mixed")], "--set optim.base_lr=0.25")
     assert mixed.returncode != 0
     assert mixed.stderr.count("error: rank 1 was launched with other recipe than rank 0; launch every rank alike") == 2
     assert not (tmp_path / "mixed").exists()
+
+
+def _rank_1_given(tmp_path: Path, args: list[str], extra: str) -> subprocess.CompletedProcess:
+    """Two ranks of `python ARGS`, rank 1 given `extra` options too (through a script, as torchrun gives each rank
+    the same command)."""
+    per_rank = tmp_path / "per_rank.sh"
+    per_rank.write_text(f'#!/bin/sh\nexec {sys.executable} {" ".join(args)} $( [ "$RANK" = 1 ] && echo {extra} )\n')
+    per_rank.chmod(0o755)
+    command = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "--no-python", per_rank]
+    return subprocess.run([sys.executable, *command], capture_output=True, text=True, timeout=300)
 
 
 def _torchrun(args: list[str], *, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -120,6 +110,11 @@ def test_two_rank_extraction_writes_what_one_process_writes_and_resumes(tmp_path
     _torchrun([*extract, "--out", str(two)], env=env)
     assert snapshot(two) == snapshot(one)
     assert {name: (two / name).stat().st_mtime_ns for name in kept} == kept
+    # A rank launched with another shard size: refused on every rank before any work (a KeyError from each).
+    mixed = _rank_1_given(tmp_path, [*extract, "--out", str(tmp_path / "mixed")], "--shard-size 4")
+    assert mixed.returncode != 0
+    assert mixed.stderr.count("error: rank 1 was launched with other options than rank 0; launch every rank") == 2
+    assert not (tmp_path / "mixed").exists()
 
 
 READS_SCRIPT = """

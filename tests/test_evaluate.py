@@ -262,6 +262,10 @@ def test_features_that_float32_cannot_hold_or_are_no_tensor_are_named() -> None:
     with pytest.raises(TypeError, match="train_features must be a torch.Tensor, got numpy.ndarray"):
         knn_accuracy(x.numpy(), y, x, y)
     assert knn_accuracy(x * 1e6, y, x, y, ks=(5,)) == knn_accuracy(x, y, x, y, ks=(5,))  # cosine: any real scale
+    huge = y.clone()
+    huge[0] = 2**40  # the allocator was asked for 44 TB of votes
+    with pytest.raises(ValueError, match="train_labels contains class 1099511627776: over 1_000_000 classes"):
+        knn_accuracy(x, huge, x, y, ks=(5,))
 
 
 def test_linear_probe_sweep_picks_listed_wd_deterministically(digits: dict[str, np.ndarray]) -> None:

@@ -8,6 +8,7 @@ from torch import Tensor
 from simsiam_zoo.errors import type_name
 
 MAX_MAGNITUDE = 1e15
+MAX_CLASSES = 1_000_000
 
 
 def check_features(features: Tensor, name: str) -> None:
@@ -64,6 +65,8 @@ def check_at_least(minimum: int, **values: int) -> None:
 def class_count(labels: Tensor, num_classes: int | None, name: str) -> int:
     """`num_classes`, or the largest label + 1 when None; an error when a label does not fit."""
     max_label = int(labels.max())
+    if num_classes is None and max_label >= MAX_CLASSES:  # a label of 2**40 asked the allocator for 44 TB of votes
+        raise ValueError(f"{name} contains class {max_label}: over {MAX_CLASSES:_} classes; number them from 0")
     if num_classes is None:
         return max_label + 1
     if max_label >= num_classes:

@@ -27,6 +27,7 @@ from simsiam_zoo.digests import weights_sha256
 from simsiam_zoo.distributed import (
     DistributedContext,
     all_outcomes,
+    check_same_on_every_rank,
     device_named,
     init_distributed,
     local_device,
@@ -112,6 +113,7 @@ def extract_features(
     """
     options = dataclasses.replace(options, **overrides)
     context = init_distributed(device_named(options.device))
+    check_same_on_every_rank(context, options=dataclasses.asdict(options), data=str(data), out=str(out))
     # Rank 0 lists the source, claims OUT and holds its lock until the index is written (a second extraction
     # into OUT waits, then resumes); every rank then works from that one listing.
     with contextlib.ExitStack() as held:
