@@ -135,12 +135,22 @@ def load_backbone(
     if not isinstance(name_or_path, (str, os.PathLike)) or not str(name_or_path).strip():
         # None or a number read as an unknown zoo model; "" loaded the working directory
         raise TypeError(f"name_or_path must be a zoo name, an hf-hub: id or a path, got {name_or_path!r}")
+    if not isinstance(pretrained, bool):  # "no" is true
+        raise TypeError(f"pretrained must be True or False, got {pretrained!r}")
     text = str(name_or_path)
     entry = _zoo_entry(name_or_path)
     if entry is not None and not pretrained:
-        return _random_init(entry.arch, entry.preprocessing, entry.model_args)
-    loaded = _load_pretrained(text, entry, hub_dir=hub_dir, arch=arch)
+        return _check_arch(_random_init(entry.arch, entry.preprocessing, entry.model_args), arch, text)
+    loaded = _check_arch(_load_pretrained(text, entry, hub_dir=hub_dir, arch=arch), arch, text)
     return loaded if pretrained else _random_init(loaded.arch, loaded.preprocessing, loaded.model_args)
+
+
+def _check_arch(loaded: LoadedBackbone, arch: str | None, name: str) -> LoadedBackbone:
+    """`loaded`, when it is the `arch` asked for: a zoo entry or a hub folder names its own architecture, and an
+    `arch` that differs was ignored in silence (a resnet18 came back for "resnet50")."""
+    if arch is not None and loaded.arch != arch:
+        raise ValueError(f"arch={arch!r}, but {name} is a {loaded.arch}; leave arch out for it")
+    return loaded
 
 
 def _zoo_entry(name_or_path: str | Path) -> ZooEntry | None:

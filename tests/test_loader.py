@@ -6,6 +6,7 @@ import collections
 import dataclasses
 import os
 import pickle
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -200,6 +201,17 @@ def test_a_path_that_does_not_exist_or_holds_no_checkpoint_is_named_so(tmp_path:
     for nothing in ("", "  ", None, 123):  # "" loaded the working directory; None and 123 were unknown zoo models
         with pytest.raises(TypeError, match="name_or_path must be a zoo name, an hf-hub: id or a path, got"):
             load_backbone(nothing)
+
+
+def test_an_arch_or_pretrained_the_model_does_not_match_is_named(exported):
+    """`arch="resnet50"` for a resnet18 hub folder gave the resnet18 in silence; `pretrained="no"` was true."""
+    with pytest.raises(ValueError, match=rf"arch='resnet50', but {re.escape(str(exported))} is a resnet18; leave arch"):
+        load_backbone(str(exported), arch="resnet50")
+    with pytest.raises(ValueError, match="arch='resnet18', but resnet50.simsiam_in1k_ep100_bs512 is a resnet50"):
+        load_backbone("resnet50.simsiam_in1k_ep100_bs512", pretrained=False, arch="resnet18")
+    with pytest.raises(TypeError, match="pretrained must be True or False, got 'no'"):
+        load_backbone(str(exported), pretrained="no")
+    assert load_backbone(str(exported), arch="resnet18").arch == "resnet18"
 
 
 def test_broken_folders_give_clear_errors(exported, tmp_path):
