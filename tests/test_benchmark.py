@@ -294,3 +294,14 @@ def test_run_benchmark_names_a_string_or_nothing_where_a_list_belongs(tmp_path: 
     from simsiam_zoo.benchmark.run import _listed
 
     assert _listed("models", (Path("/x/y"), "resnet18")) == ["/x/y", "resnet18"]  # a Path was a TypeError in a glob
+
+
+def test_a_model_folder_given_by_two_spellings_is_one_model(hub_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`benchmark models/m ./models/m` ranked one model twice, as two rows."""
+    from simsiam_zoo.benchmark.grid import expand_models
+
+    monkeypatch.chdir(hub_folder.parent)
+    spellings = [hub_folder.name, f"./{hub_folder.name}", str(hub_folder), f"{hub_folder.name}/"]
+    assert expand_models(spellings) == [hub_folder.name]
+    zoo = "resnet50.simsiam_in1k_ep100_bs512"
+    assert expand_models([zoo, hub_folder.name, zoo]) == [zoo, hub_folder.name]

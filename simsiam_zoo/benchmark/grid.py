@@ -40,7 +40,12 @@ def expand_models(patterns: list[str]) -> list[str]:
             models.append(pattern)
         else:
             get_entry(pattern)  # the error, with the closest names
-    return list(dict.fromkeys(models))
+    # Each once: a folder by any of its spellings (`models/m`, `./models/m` were two rows of one model).
+    unique: dict[str, str] = {}
+    for model in models:
+        local = not model.startswith("hf-hub:") and find_entry(model) is None
+        unique.setdefault(str(Path(model).resolve()) if local else model, model)
+    return list(unique.values())
 
 
 @dataclass(frozen=True)
