@@ -245,8 +245,14 @@ def test_linear_probe_rejects_bad_inputs() -> None:
     for weight_decay in (float("inf"), 1e300):  # torch's float32 overflow error
         with pytest.raises(ValueError, match=r"weight_decay must be in \[0, 1e6\]"):
             fit_linear_probe(x, y, weight_decay=weight_decay)
-    with pytest.raises(ValueError, match="max_iter and chunk_size must be whole numbers"):  # 1.5 ran
-        fit_linear_probe(x, y, weight_decay=1e-3, max_iter=1.5)
+    for max_iter in (1.5, True):  # both ran
+        with pytest.raises(ValueError, match=rf"max_iter must be a whole number >= 1, got {max_iter!r}"):
+            fit_linear_probe(x, y, weight_decay=1e-3, max_iter=max_iter)
+    for seed in (0.5, 2**70):  # torch's errors
+        with pytest.raises(ValueError, match=r"seed must be a whole number in \[-2\*\*63, 2\*\*64\)"):
+            linear_probe_sweep(x, y, x, y, seed=seed)
+    with pytest.raises(ValueError, match=r"chunk_size must be a whole number >= 1, got 2.5"):  # range()'s TypeError
+        knn_accuracy(x, y, x, y, chunk_size=2.5)
 
 
 def test_features_that_float32_cannot_hold_or_are_no_tensor_are_named() -> None:

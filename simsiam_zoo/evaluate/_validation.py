@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from simsiam_zoo.errors import type_name
+from simsiam_zoo.options import is_int
 
 MAX_MAGNITUDE = 1e15
 MAX_CLASSES = 1_000_000
@@ -58,8 +59,8 @@ def check_same_dim(train: Tensor, test: Tensor) -> None:
 def check_at_least(minimum: int, **values: int) -> None:
     """Require every named value to be >= minimum, naming the first one that is not."""
     for name, value in values.items():
-        if value < minimum:
-            raise ValueError(f"{name} must be >= {minimum}, got {value}")
+        if not is_int(value) or value < minimum:  # 2.5 failed in range(), True passed as 1
+            raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
 
 
 def class_count(labels: Tensor, num_classes: int | None, name: str) -> int:

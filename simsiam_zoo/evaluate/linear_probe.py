@@ -13,7 +13,6 @@ from torch import Tensor
 from simsiam_zoo.distributed import device_named
 from simsiam_zoo.evaluate._validation import check_at_least, check_features, check_labels, check_same_dim, class_count
 from simsiam_zoo.evaluate.subsets import balanced_label_subset
-from simsiam_zoo.options import is_int
 
 DEFAULT_WEIGHT_DECAYS: tuple[float, ...] = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 
@@ -69,8 +68,6 @@ def _check_fit(train_x: Tensor, train_y: Tensor, *, weight_decay: float, max_ite
     check_labels(train_y, train_x.shape[0], "train_y")
     if not 0 <= weight_decay <= 1e6:  # 1e300 or inf overflowed float32 in torch's error
         raise ValueError(f"weight_decay must be in [0, 1e6], got {weight_decay}")
-    if not (is_int(max_iter) and is_int(chunk_size)):
-        raise ValueError(f"max_iter and chunk_size must be whole numbers, got {max_iter!r} and {chunk_size!r}")
     check_at_least(1, max_iter=max_iter, chunk_size=chunk_size)
 
 

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from simsiam_zoo.evaluate._validation import check_labels
+from simsiam_zoo.options import is_int
 
 
 def class_sizes(labels: Tensor) -> Tensor:
@@ -35,8 +36,10 @@ def balanced_label_subset(
         raise ValueError("give one of fraction and per_class")
     if fraction is not None and not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-    if per_class is not None and per_class < 1:
-        raise ValueError(f"per_class must be at least 1, got {per_class}")
+    if per_class is not None and not (is_int(per_class) and per_class >= 1):
+        raise ValueError(f"per_class must be a whole number >= 1, got {per_class!r}")
+    if not (is_int(seed) and -(2**63) <= seed < 2**64):  # torch's seed range: 0.5 and 2**70 were torch's errors
+        raise ValueError(f"seed must be a whole number in [-2**63, 2**64), got {seed!r}")
 
     labels = labels.cpu()
     generator = torch.Generator().manual_seed(seed)
