@@ -69,7 +69,9 @@ def _rank_1_given(tmp_path: Path, args: list[str], extra: str) -> subprocess.Com
     return subprocess.run([sys.executable, *command], capture_output=True, text=True, timeout=300)
 
 
-def _torchrun(args: list[str], *, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def _torchrun(
+    args: list[str], *, env: dict[str, str] | None = None, succeeds: bool = True
+) -> subprocess.CompletedProcess:
     launched = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", *args],
         capture_output=True,
@@ -77,7 +79,7 @@ def _torchrun(args: list[str], *, env: dict[str, str] | None = None) -> subproce
         timeout=300,
         env=env,
     )
-    assert launched.returncode == 0, launched.stderr[-3000:]
+    assert (launched.returncode == 0) == succeeds, launched.stderr[-3000:]
     return launched
 
 
@@ -285,13 +287,7 @@ def test_two_rank_linear_protocol_through_the_cli_reports_once_what_one_process_
     assert [e["loss"] for e in two["history"]] == pytest.approx([e["loss"] for e in one["history"]], abs=1e-5)
     # A batch the ranks cannot share: one line on each rank, exit 3 (it was a traceback from each).
     odd = [*protocol[:-4], "--batch-size", "3", "--out", str(tmp_path / "odd.json")]
-    launched = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", *odd],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
+    launched = _torchrun(odd, env=env, succeeds=False)
     message = "error: batch size 3 (--batch-size) is not divisible by the 2 ranks; give a multiple of 2"
     assert launched.stderr.count(message) == 2, launched.stderr[-3000:]
     assert "(exitcode: 3)" in launched.stderr and "ValueError" not in launched.stderr  # torchrun's own report
