@@ -169,8 +169,8 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
 def checked_recipe(recipe: Any) -> Recipe:
     """`recipe` built again from its values and validated, as `load_recipe` and `Recipe.replace` validate: one made
     with `dataclasses.replace` or by hand skipped them (a NaN lr trained into NaN weights, reported whole)."""
-    if not isinstance(recipe, Recipe):
-        raise TypeError(f"recipe must be a Recipe (load_recipe, Recipe.replace), got {type(recipe).__name__}")
+    if not isinstance(recipe, Recipe):  # a recipe's name was an AttributeError
+        raise TypeError(f"recipe must be a Recipe (load_recipe(NAME_OR_PATH)), got {type(recipe).__name__}")
     return recipe_from_dict(recipe.to_dict(), where=f"recipe {recipe.name!r}")
 
 
