@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from simsiam_zoo.data import FashionMNIST, LabelledSubset
-from simsiam_zoo.demo.run import _calibrate, _Evaluation, images_per_epoch, mean_row
+from simsiam_zoo.demo.run import _calibrate, _digits_split, _Evaluation, images_per_epoch, mean_row
 from simsiam_zoo.demo.settings import DEMO_EPOCHS, DEMO_INPUT, EVAL_TEST_IMAGES, EVAL_TRAIN_IMAGES, RANDOM_INIT_DRAWS
 from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.pretrain import train
@@ -86,7 +86,8 @@ def scores(recipe: Recipe, backbone: Any, *, root: Path, key: str, train_set: Fa
         root / "features", recipe, train_set, sizes=(EVAL_TRAIN_IMAGES, EVAL_TEST_IMAGES), device="cpu"
     )
     row = evaluation.backbone_row(key, backbone, key)
-    return {**row, "digits_effective_rank": effective_rank(evaluation.digits_features[key][0])}
+    digits_train = _digits_split(backbone, evaluation.digits, device="cpu")[0]
+    return {**row, "digits_effective_rank": effective_rank(digits_train)}
 
 
 def random_init_row(recipe: Recipe, run_dir: Path, *, root: Path, train_set: FashionMNIST) -> dict[str, Any]:
