@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -140,6 +141,12 @@ def check_same_on_every_rank(context: DistributedContext, **values: Any) -> None
             raise SimsiamZooError(
                 f"rank {rank} was launched with other {', '.join(differ)} than rank 0; launch every rank alike"
             )
+
+
+def job_options(options: Any) -> dict[str, Any]:
+    """The fields of an options dataclass that every rank of one job shares: all but a rank's own device (`cuda:1`)
+    and progress bar."""
+    return {name: value for name, value in dataclasses.asdict(options).items() if name not in ("device", "progress")}
 
 
 @contextlib.contextmanager

@@ -35,6 +35,7 @@ from simsiam_zoo.distributed import (
     convert_sync_batchnorm,
     device_named,
     init_distributed,
+    job_options,
     local_device,
 )
 from simsiam_zoo.engine import Augmented, build_optimizer, cosine_lr, run_steps
@@ -136,10 +137,8 @@ def finetune(
     if len(train_set) == 0 or len(val_set) == 0:
         raise ValueError(f"empty dataset: {len(train_set)} train and {len(val_set)} val images")
     context = init_distributed(device_named(run.device))
-    # Each rank may name its own device and show its own progress; everything else is one job's.
-    same_run = {name: value for name, value in dataclasses.asdict(run).items() if name not in ("device", "progress")}
     sizes = (num_classes, len(train_set), len(val_set), frozen_backbone)
-    check_same_on_every_rank(context, schedule=dataclasses.asdict(schedule), run=same_run, sizes=sizes)
+    check_same_on_every_rank(context, schedule=job_options(schedule), run=job_options(run), sizes=sizes)
     device = local_device(run.device, context)
     model = _with_new_head(backbone, num_classes, seed=run.seed).to(device)
     reference = _set_trainable(model, frozen_backbone=frozen_backbone)

@@ -30,6 +30,7 @@ from simsiam_zoo.distributed import (
     check_same_on_every_rank,
     device_named,
     init_distributed,
+    job_options,
     local_device,
     on_main,
 )
@@ -113,9 +114,7 @@ def extract_features(
     """
     options = dataclasses.replace(options, **overrides)
     context = init_distributed(device_named(options.device))
-    # Each rank may name its own device (`cuda:1`); everything else is one job's.
-    same = {name: value for name, value in dataclasses.asdict(options).items() if name != "device"}
-    check_same_on_every_rank(context, options=same, data=str(data), out=str(out))
+    check_same_on_every_rank(context, options=job_options(options), data=str(data), out=str(out))
     # Rank 0 lists the source, claims OUT and holds its lock until the index is written (a second extraction
     # into OUT waits, then resumes); every rank then works from that one listing.
     with contextlib.ExitStack() as held:
