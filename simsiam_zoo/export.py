@@ -245,7 +245,11 @@ def fetch_entry(entry: ZooEntry, *, progress: bool = True) -> Path:
     discard_download(original)
     with contextlib.suppress(OSError):
         original.parent.rmdir()
-    record = {"original_sha256": digests.sha256, **{name: sha256_file(folder / name) for name in _CHECKED}}
+    record = {
+        "original_sha256": digests.sha256,
+        **{name: sha256_file(folder / name) for name in _CHECKED},
+        "stat": {name: _stat_of(folder / name) for name in _CHECKED},
+    }
     atomic_write_text(_record_path(entry), json.dumps(record, indent=1) + "\n")
     return folder
 
@@ -256,6 +260,27 @@ _CHECKED = (WEIGHTS_NAME, CONFIG_NAME)
 
 def _record_path(entry: ZooEntry) -> Path:
     return cache_root() / "models" / f"{entry.name}.sha256.json"
+
+
+def _stat_of(path: Path) -> list[int]:
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def converted_cache_status(entry: ZooEntry) -> str:
+    """`yes` when the entry's converted folder is in the cache as it was made, `changed` when a file's size or
+    modification time differs from its record (every load refuses it), `no` otherwise. Cheap enough for a
+    listing: it compares what the file system says, where a load hashes the files."""
+    folder, record_path = cached_folder(entry), _record_path(entry)
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        now = {name: _stat_of(folder / name) for name in _CHECKED}
+    except FileNotFoundError:
+        return "no"
+    except (OSError, UnicodeDecodeError, ValueError):
+        return "changed"
+    recorded = record.get("stat", now) if isinstance(record, dict) else None  # an older version recorded no stat
+    return "yes" if recorded == now else "changed"
 
 
 def _cached_and_unchanged(entry: ZooEntry, folder: Path) -> bool:
@@ -277,6 +302,9 @@ def _cached_and_unchanged(entry: ZooEntry, folder: Path) -> bool:
                 f"(sha256 {digest}, recorded {record.get(name) if isinstance(record, dict) else None}); delete "
                 f"{folder} to fetch the entry again"
             )
+    stat = {name: _stat_of(folder / name) for name in _CHECKED}
+    if record.get("stat") != stat:  # the same files, touched or recorded by an older version: a listing reads this
+        atomic_write_text(record_path, json.dumps({**record, "stat": stat}, indent=1) + "\n")
     return True
 
 

@@ -27,13 +27,12 @@ from simsiam_zoo.checkpoint import CHECKPOINT_NAME, read_torch_checkpoint, train
 from simsiam_zoo.convert import convert_state_dict
 from simsiam_zoo.digests import sha256_file
 from simsiam_zoo.errors import HubFolderError
-from simsiam_zoo.export import fetch_entry
+from simsiam_zoo.export import converted_cache_status, fetch_entry
 from simsiam_zoo.hub.folder import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, read_config, read_weights
 from simsiam_zoo.hub.publish import check_repo_id, download_hub_repo
 from simsiam_zoo.model import untrained_backbone
 from simsiam_zoo.recipe import recipe_from_dict
 from simsiam_zoo.zoo import ZooEntry, find_entry, get_entry
-from simsiam_zoo.zoo.download import cached_folder
 
 
 def _from_folder(
@@ -238,11 +237,13 @@ def _fetch(repo_id: str, *, hub_dir: str | Path | None, revision: str | None) ->
     return download_hub_repo(repo_id, revision=revision)
 
 
-def is_cached(entry: ZooEntry) -> bool:
-    """Whether loading `entry` needs no download: its converted folder is in the cache, or its Hub mirror is."""
+def cache_status(entry: ZooEntry) -> str:
+    """`yes` when loading `entry` needs no download (its converted folder is in the cache as made, or its Hub
+    mirror is), `changed` when its cached folder was changed since (loads refuse it), else `no`."""
     from huggingface_hub import try_to_load_from_cache
 
-    if (cached_folder(entry) / WEIGHTS_NAME).is_file():
-        return True
+    status = converted_cache_status(entry)
+    if status != "no":
+        return status
     found = try_to_load_from_cache(entry.hub_id, entry.filename, revision=entry.revision)
-    return isinstance(found, str)
+    return "yes" if isinstance(found, str) else "no"

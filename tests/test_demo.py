@@ -169,19 +169,20 @@ class SimulatedMachine:
 
 
 # Four times this project's 2-core machine: 4.4 s for a training step of 256 pairs of 32 px views.
-FOUR_TIMES_SLOWER = 4.4 / (2 * 256 * 32 * 32 * 3)
+SIMULATED_STEP_SECONDS = 4.4
+FOUR_TIMES_SLOWER = SIMULATED_STEP_SECONDS / (2 * 256 * 32 * 32 * 3)
 
 
 @pytest.mark.skipif(not FASHION_MNIST_DIR.exists(), reason="needs apt-get install dataset-fashion-mnist")
-@pytest.mark.parametrize(("minutes", "calibration_error"), [(4.0, 1.5), (0.2, 1.0)])
+@pytest.mark.parametrize(("minutes", "calibration_error"), [(2.5, 1.5), (0.2, 1.0)])
 def test_demo_keeps_its_budget_on_a_simulated_slow_machine(tmp_path, monkeypatch, minutes, calibration_error):
     """The budget is a deadline: on a simulated machine four times slower than this one (calibration, training,
     embedding and extraction all are), the whole demo ends within budget + 5 s of its clock, or within the minimum
     it states for that machine when the budget is below it (said in a warning). Deterministic: no wall clock.
 
-    With 4 minutes the calibration says 1.5x the steps' real time (a machine busy while it calibrates, or whose
+    With 2.5 minutes the calibration says 1.5x the steps' real time (a machine busy while it calibrates, or whose
     speed drifts, README): the main run's schedule is fitted to its deadline from its own pace, so it trains past
-    its planned epochs and ends its schedule where its time ends (the planned steps alone leave a quarter unused)."""
+    its planned epochs and ends its schedule where its time ends (the planned steps alone leave a third unused)."""
     import simsiam_zoo.demo.run as demo_run
 
     clock = SimulatedMachine(FOUR_TIMES_SLOWER)
@@ -206,6 +207,9 @@ def test_demo_keeps_its_budget_on_a_simulated_slow_machine(tmp_path, monkeypatch
     # its minutes (small steps and evaluations cost this machine far more than the simulated clock).
     monkeypatch.setattr(demo_run, "COLLAPSE_STEPS", 8)
     monkeypatch.setattr(demo_run, "RANDOM_INIT_DRAWS", 1)
+    # The simulated clock has no warm-up: one timed step gives the calibration what seven give on a real machine.
+    monkeypatch.setattr(demo_run, "CALIBRATION_WARMUP", 0)
+    monkeypatch.setattr(demo_run, "CALIBRATION_STEPS", 1)
     started = clock.monotonic()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -223,8 +227,10 @@ def test_demo_keeps_its_budget_on_a_simulated_slow_machine(tmp_path, monkeypatch
     below = [str(w.message) for w in caught if "is below what the demo needs" in str(w.message)]
     assert bool(below) == (result.minimum_minutes > minutes), below
     assert elapsed <= max(minutes, result.minimum_minutes) * 60 + 5, (elapsed, result.minimum_minutes)
-    # The minimum is an estimate of the work, not a bound so loose that any run would keep it.
-    assert result.minimum_minutes * 60 < 1.5 * elapsed
+    # The minimum is an estimate of the work, not a bound so loose that any run would keep it. It reserves steps'
+    # time for export, publishing and plots, which the simulated clock does not charge.
+    unsimulated = demo_run.FIXED_STEPS * SIMULATED_STEP_SECONDS * calibration_error
+    assert result.minimum_minutes * 60 < 1.5 * (elapsed + unsimulated)
     assert result.report.stat().st_size > 0
     if not below:
         [(main, took, window)] = main_runs

@@ -304,7 +304,8 @@ def test_two_rank_benchmark_writes_the_leaderboard_one_process_writes(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     benchmark = [
         *("-m", "simsiam_zoo.cli", "benchmark", str(model), "--data", f"colours={images}", "--data", "digits=digits"),
-        *("--protocol", "knn", "--protocol", "linear", "--num-workers", "0", "--test-limit", "100"),
+        *("--protocol", "knn", "--protocol", "linear", "--num-workers", "0", "--train-limit", "300"),
+        *("--test-limit", "100"),
     ]
     one, two = tmp_path / "one", tmp_path / "two"
     subprocess.run([sys.executable, *benchmark, "--out", str(one)], check=True, capture_output=True, env=env)
@@ -318,6 +319,10 @@ def test_two_rank_benchmark_writes_the_leaderboard_one_process_writes(tmp_path):
     again = _torchrun([*benchmark, "--out", str(two)], env=env)
     assert {path: path.stat().st_mtime_ns for path in (two / "cells").rglob("*.json")} == cells
     assert "on digits, knn" not in again.stdout + again.stderr
+    # A rank launched with other caps: refused on every rank before any work (each ranked its own share).
+    mixed = _rank_1_given(tmp_path, [*benchmark, "--out", str(tmp_path / "mixed")], "--seed 1")
+    assert mixed.stderr.count("error: rank 1 was launched with other options than rank 0;") == 2, mixed.stderr[-3000:]
+    assert not (tmp_path / "mixed").exists()
 
 
 @pytest.mark.parametrize("device", ["gpu", "cuda:99", "cpu:5"])

@@ -25,7 +25,15 @@ from simsiam_zoo.benchmark.cells import (
 )
 from simsiam_zoo.benchmark.grid import PIXELS, RANDOM_INIT, Dataset, expand_models, parse_datasets
 from simsiam_zoo.benchmark.leaderboard import write_leaderboard
-from simsiam_zoo.distributed import DistributedContext, device_named, init_distributed, main_first, on_main
+from simsiam_zoo.distributed import (
+    DistributedContext,
+    check_same_on_every_rank,
+    device_named,
+    init_distributed,
+    job_options,
+    main_first,
+    on_main,
+)
 from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.options import BenchmarkOptions
 
@@ -54,6 +62,7 @@ def run_benchmark(
     context = init_distributed(device_named(options.device))
     names = expand_models(models)
     datasets = parse_datasets(data, options)
+    check_same_on_every_rank(context, models=names, data=list(data), out=str(out), options=job_options(options))
     fingerprints = {dataset.name: data_fingerprint(dataset.splits) for dataset in datasets}
     out = on_main(context, lambda: claim_output_dir(out, kind="benchmark", models=names))
     records: list[dict[str, Any]] = []

@@ -58,18 +58,18 @@ def models_command(
     """List the zoo (names containing PATTERN): method, epochs, batch, published linear top-1, licence, cached."""
     import json
 
-    from simsiam_zoo.loader import is_cached
+    from simsiam_zoo.loader import cache_status
     from simsiam_zoo.zoo import select_entries
 
     entries = select_entries(pattern, method=method, license=licence, arch=arch, include_unsupported=show_all)
-    rows = [{**entry.summary_row(), "cached": is_cached(entry)} for entry in entries]
+    rows = [{**entry.summary_row(), "cached": cache_status(entry)} for entry in entries]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     click.echo(f"{'name':42s} {'method':13s} {'epochs':>6s} {'batch':>5s} {'linear':>6s}  {'licence':12s} cached")
     for row in rows:
         linear = f"{row['linear_top1']:g}" if row["linear_top1"] is not None else "-"
-        cached = "yes" if row["cached"] else "no"
+        cached = "changed since verified: loads refuse it" if row["cached"] == "changed" else row["cached"]
         if row["unsupported"]:
             cached = f"not supported: {row['unsupported']}"
         click.echo(

@@ -31,7 +31,7 @@ from simsiam_zoo.errors import ChecksumMismatch, HubFolderError, NotCachedOfflin
 from simsiam_zoo.export import fetch_entry
 from simsiam_zoo.features import load_features
 from simsiam_zoo.hub.folder import CARD_NAME
-from simsiam_zoo.loader import is_cached, load_backbone
+from simsiam_zoo.loader import cache_status, load_backbone
 from simsiam_zoo.mirror import mirror_entries
 from simsiam_zoo.zoo.download import cache_root, cached_folder, download, resolve_url
 from tests.builders import CLASSES, DISK_FULL, build_hub_folder, run_cli, with_setup
@@ -332,7 +332,7 @@ def test_each_layout_downloads_converts_and_loads_in_plain_timm(
         torch.testing.assert_close(loaded.model(IMAGE), expected, atol=1e-5, rtol=0)
     card = (folder / CARD_NAME).read_text()
     assert hashlib.sha256(data).hexdigest() in card and entry.source.url in card
-    assert loaded.preprocessing == entry.preprocessing and is_cached(entry)
+    assert loaded.preprocessing == entry.preprocessing and cache_status(entry) == "yes"
     assert source_server.requests == [(path, None)]
     # The original is gone once converted (the download's lock file stays, as huggingface_hub's do).
     assert not [p for p in (cache_root() / "downloads").rglob("*") if p.is_file() and not p.name.endswith(".lock")]
@@ -564,9 +564,9 @@ def test_offline_loads_come_from_the_cache_and_a_model_not_cached_exits_5(source
     assert done.returncode == 0 and "resnet50, 2048-d features" in done.stdout, done.stderr[-3000:]
     listing = run_cli("models", "dino_in1k", "--arch", "resnet50", "--json", env=offline)
     assert [(row["name"], row["cached"]) for row in json.loads(listing.stdout)] == [
-        ("resnet50.dino_in1k", True),
-        ("resnet50.dino_in1k_fullckpt", False),  # epochs not stated: first
-        ("resnet50.dino_in1k_ep100_example", False),
+        ("resnet50.dino_in1k", "yes"),
+        ("resnet50.dino_in1k_fullckpt", "no"),  # epochs not stated: first
+        ("resnet50.dino_in1k_ep100_example", "no"),
     ]
     requests = len(source_server.requests)
     missing = run_cli("download", "resnet50.vicreg_in1k", env=offline)
@@ -704,7 +704,9 @@ def test_the_cached_folder_is_checked_on_every_load_and_a_zoo_name_is_never_shad
     torch.nn.init.zeros_(other["conv1.weight"])
     from safetensors.torch import save_file
 
+    assert cache_status(entry) == "yes"
     save_file({k: v.contiguous() for k, v in other.items() if k not in ("fc.weight", "fc.bias")}, weights)
+    assert cache_status(entry) == "changed"  # what `models` lists, from the file's size and time, not a hash
     with pytest.raises(
         ChecksumMismatch,
         match=rf"{entry.name}: {weights} in the cache is not the file converted "
@@ -712,6 +714,9 @@ def test_the_cached_folder_is_checked_on_every_load_and_a_zoo_name_is_never_shad
     ):
         load_backbone(entry.name)
     weights.write_bytes(original)
+    assert cache_status(entry) == "changed"
+    load_backbone(entry.name)  # the very files again: verified by their hash, and the listing's record renewed
+    assert cache_status(entry) == "yes"
     requests = len(source_server.requests)
     next(folder.parent.glob("*.sha256.json")).unlink()  # as an older version left it
     loaded = load_backbone(entry.name)

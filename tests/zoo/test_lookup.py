@@ -80,5 +80,5 @@ def test_models_cli_table_and_json() -> None:
         "mmselfsup",
         "sha256-prefix:de817331",
         71.8,
-        False,
+        "no",
     )
