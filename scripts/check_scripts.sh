@@ -17,6 +17,7 @@ step $PY scripts/bench_eval.py --n-train 2000 --n-test 200 --dim 64 --repeats 1
 step $PY scripts/bench_extract.py --num-images 32 --model resnet18 --image-size 64 --jpeg-size 64 --batch-size 16 \
   --repeats 1
 step $PY scripts/bench_pipeline.py --quick
+step $PY scripts/bench_input_size.py --quick
 step $PY scripts/diff_timm_export.py resnet18 --image-size 64
 step .venv/bin/simsiam-zoo train tiny_fake --output "$WORK/run" --max-steps 2
 step $PY scripts/collapse_knn.py "$WORK/run"

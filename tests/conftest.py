@@ -17,7 +17,23 @@ from tests.builders import build_hub_folder, build_image_folder
 from tests.hub_server import hub_datasets_env, hub_env, hub_server  # noqa: F401
 from tests.source_server import source_server  # noqa: F401
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# pyproject runs the suite in two pytest-xdist workers, which share the cores: one thread each, and one for the
+# commands the tests start too (a test that compares a command's result with the library's, bit for bit, needs both
+# on the same count). Run alone (`-p no:xdist` or `-n 0`), a test has up to two.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+else:
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture
+def two_threads() -> Iterator[None]:
+    """Two threads for a test whose numbers were measured on two (float rounding differs with the count)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
 
 
 def _remove_what_was_made(request: pytest.FixtureRequest, basetemp: Path) -> Iterator[None]:

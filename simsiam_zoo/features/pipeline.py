@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 from torchvision.transforms import v2
 
 from simsiam_zoo.data import ImageSource
@@ -195,7 +195,13 @@ def embed_dataset(
         raise ValueError(f"embed_dataset needs a batch_size >= 1 and images, got {batch_size!r} and {len(dataset)}")
     was_training = backbone.training
     backbone.eval()
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, pin_memory=device.type == "cuda")
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        pin_memory=device.type == "cuda",
+        collate_fn=_images_stacked,
+    )
     features, labels = [], []
     try:
         for images, batch_labels in loader:
@@ -208,11 +214,19 @@ def embed_dataset(
     return torch.cat(features), torch.cat(labels)
 
 
-def _whole_labels(batch_labels: Any) -> torch.Tensor:
-    """A batch's labels as int64, refusing fractions (0.7 and 1.9 became 0 and 1 in silence) and bools."""
-    labels = torch.as_tensor(batch_labels)
-    if labels.dtype == torch.bool or labels.dtype.is_floating_point or labels.dtype.is_complex:
-        raise ValueError(
-            f"labels must be whole numbers, got {labels.dtype} labels such as {labels.flatten()[0].item()!r}"
-        )
+def _images_stacked(batch: list[tuple[Any, Any]]) -> tuple[Any, list[Any]]:
+    """The images collated as usual, the labels left a list for `_whole_labels` to check (collating 2**70 was
+    torch's overflow error)."""
+    return default_collate([image for image, _ in batch]), [label for _, label in batch]
+
+
+def _whole_labels(batch_labels: list[Any]) -> torch.Tensor:
+    """A batch's labels as int64, refusing fractions (0.7 and 1.9 became 0 and 1 in silence), bools, and what is
+    no number or does not fit (class names, 2**70: torch's own error came from inside the loop)."""
+    try:
+        labels = torch.as_tensor(batch_labels)
+    except (TypeError, ValueError, OverflowError, RuntimeError):
+        labels = None
+    if labels is None or labels.dtype == torch.bool or labels.dtype.is_floating_point or labels.dtype.is_complex:
+        raise ValueError(f"labels must be whole numbers (class indices), got labels such as {batch_labels[0]!r}")
     return labels.to(torch.int64)

@@ -195,8 +195,11 @@ def test_embed_dataset_names_what_it_does_not_take() -> None:
     from simsiam_zoo.features import embed_dataset
 
     model, image = tiny_model(), torch.rand(3, 32, 32)
-    with pytest.raises(ValueError, match="labels must be whole numbers, got torch.float64 labels such as 0.7"):
-        embed_dataset(model, [(image, 0.7), (image, 1.9)], batch_size=2)
+    for label in (0.7, True, "cat", 2**70):  # truncated to 0, or torch's TypeError or overflow from its collate
+        with pytest.raises(
+            ValueError, match=f"labels must be whole numbers .class indices., got labels such as {label!r}"
+        ):
+            embed_dataset(model, [(image, label), (image, label)], batch_size=2)
     with pytest.raises(ValueError, match="images must be float tensors .*, got torch.uint8"):
         embed_dataset(model, [((image * 255).to(torch.uint8), 0)], batch_size=2)
     for dataset, batch_size in (([], 2), ([(image, 0)], None)):
