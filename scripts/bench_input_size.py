@@ -15,15 +15,16 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from simsiam_zoo.pretrain import build_model, recipe_loss, recipe_optimizer
+from simsiam_zoo.pretrain import build_model, recipe_optimizer, recipe_step
 from simsiam_zoo.recipe import Recipe, load_recipe
 
 
-def stepper(recipe: Recipe) -> Callable[[], None]:
+def stepper(recipe: Recipe) -> Callable[[], Any]:
     """One training step on fixed random batches of `recipe`'s size (what the input pipeline would hand over)."""
     size = recipe.data.image_size
     x1, x2 = (
@@ -33,16 +34,10 @@ def stepper(recipe: Recipe) -> Callable[[], None]:
     model = build_model(recipe).to(memory_format=torch.channels_last)
     optimizer = recipe_optimizer(model, recipe)
 
-    def step() -> None:
-        loss, _ = recipe_loss(model, recipe, x1, x2)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    return step
+    return lambda: recipe_step(model, recipe, optimizer, x1, x2)
 
 
-def seconds_per_step(step: Callable[[], None], *, steps: int, warmup: int) -> float:
+def seconds_per_step(step: Callable[[], Any], *, steps: int, warmup: int) -> float:
     for _ in range(warmup):
         step()
     started = time.perf_counter()
@@ -51,7 +46,7 @@ def seconds_per_step(step: Callable[[], None], *, steps: int, warmup: int) -> fl
     return (time.perf_counter() - started) / steps
 
 
-def one_by_one_conv_shares(step: Callable[[], None]) -> tuple[float, float]:
+def one_by_one_conv_shares(step: Callable[[], Any]) -> tuple[float, float]:
     """(share of one step's operator time in 3x3 weight gradients over 1x1 maps, their time / their forward's;
     0 when the step has none)."""
     with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as profiled:

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from simsiam_zoo import engine
 from simsiam_zoo.data import FashionMNIST
 from simsiam_zoo.distributed import DistributedContext
-from simsiam_zoo.pretrain import PretrainingViews, _Pretraining, build_model, recipe_loss, recipe_optimizer
+from simsiam_zoo.pretrain import PretrainingViews, _Pretraining, build_model, recipe_optimizer, recipe_step
 from simsiam_zoo.recipe import Recipe, load_recipe
 
 WARMUP = 2
@@ -40,17 +40,11 @@ def model_step(recipe: Recipe, dataset: Dataset, *, steps: int, device: torch.de
     model = build_model(recipe).to(device, memory_format=memory_format)
     optimizer = recipe_optimizer(model, recipe)
 
-    def step() -> None:
-        loss, _ = recipe_loss(model, recipe, x1, x2)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
     for _ in range(WARMUP):
-        step()
+        recipe_step(model, recipe, optimizer, x1, x2)
     started = time.perf_counter()
     for _ in range(steps):
-        step()
+        recipe_step(model, recipe, optimizer, x1, x2)
     return recipe.optim.batch_size * steps / (time.perf_counter() - started)
 
 

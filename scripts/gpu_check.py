@@ -144,7 +144,7 @@ def recipe_for(size: dict[str, Any], *, compile: bool = False, on_device: bool |
 
 def model_step(size: dict[str, Any], *, compile: bool) -> dict[str, Any]:
     """Images a second (each two views) of the training step alone, on batches already on the device."""
-    from simsiam_zoo.pretrain import build_model, recipe_loss, recipe_optimizer
+    from simsiam_zoo.pretrain import build_model, recipe_optimizer, recipe_step
 
     recipe, device = recipe_for(size, compile=compile), size["device"]
     memory_format = torch.channels_last if recipe.run.channels_last else torch.contiguous_format
@@ -161,10 +161,7 @@ def model_step(size: dict[str, Any], *, compile: bool) -> dict[str, Any]:
     ]
 
     def step() -> None:
-        loss, _ = recipe_loss(forward, recipe, *views)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        recipe_step(forward, recipe, optimizer, *views)
 
     started = time.perf_counter()
     for _ in range(3):  # warm-up (and compilation)

@@ -268,6 +268,18 @@ def recipe_loss(
     return loss, out
 
 
+def recipe_step(
+    forward: nn.Module, recipe: Recipe, optimizer: torch.optim.Optimizer, x1: torch.Tensor, x2: torch.Tensor
+) -> torch.Tensor:
+    """One optimiser step on one batch of two views, at the optimiser's current lr; its loss, detached. The training
+    loop's step without its schedule, checks and logging: what calibration and benchmarks time."""
+    loss, _ = recipe_loss(forward, recipe, x1, x2)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
 def train(
     recipe: Recipe,
     *,

@@ -55,8 +55,8 @@ from simsiam_zoo.pretrain import (
     TrainResult,
     build_model,
     read_steps,
-    recipe_loss,
     recipe_optimizer,
+    recipe_step,
     train,
 )
 from simsiam_zoo.protocols import digits_datasets
@@ -88,10 +88,7 @@ def _calibrate(recipe: Recipe, dataset: FashionMNIST, device: str) -> tuple[floa
         start = time.perf_counter()
         moved = views.to_device(default_collate([views.dataset[(0, i)] for i in range(batch)]))
         x1, x2 = (views.finish(view).contiguous(memory_format=memory_format) for view in moved[:2])
-        loss, _ = recipe_loss(model, recipe, x1, x2)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        recipe_step(model, recipe, optimizer, x1, x2)
         timings.append(time.perf_counter() - start)
     start = time.perf_counter()
     with torch.inference_mode():
