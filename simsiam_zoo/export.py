@@ -248,7 +248,7 @@ def fetch_entry(entry: ZooEntry, *, progress: bool = True) -> Path:
     record = {
         "original_sha256": digests.sha256,
         **{name: sha256_file(folder / name) for name in _CHECKED},
-        "stat": {name: _stat_of(folder / name) for name in _CHECKED},
+        "stat": _stats(folder),
     }
     atomic_write_text(_record_path(entry), json.dumps(record, indent=1) + "\n")
     return folder
@@ -262,23 +262,23 @@ def _record_path(entry: ZooEntry) -> Path:
     return cache_root() / "models" / f"{entry.name}.sha256.json"
 
 
-def _stat_of(path: Path) -> list[int]:
-    stat = path.stat()
-    return [stat.st_size, stat.st_mtime_ns]
+def _stats(folder: Path) -> dict[str, list[int]]:
+    """Each checked file's size and modification time, which a listing compares instead of hashing."""
+    stats = {name: (folder / name).stat() for name in _CHECKED}
+    return {name: [stat.st_size, stat.st_mtime_ns] for name, stat in stats.items()}
 
 
 def converted_cache_status(entry: ZooEntry) -> str:
     """`yes` when the entry's converted folder is in the cache as it was made, `changed` when a file's size or
-    modification time differs from its record (every load refuses it), `no` otherwise. Cheap enough for a
-    listing: it compares what the file system says, where a load hashes the files."""
+    modification time differs from its record (every load refuses it), `no` otherwise (a file or a readable record
+    missing: the load makes the folder again). Cheap enough for a listing: it compares what the file system says,
+    where a load hashes the files."""
     folder, record_path = cached_folder(entry), _record_path(entry)
     try:
         record = json.loads(record_path.read_text(encoding="utf-8"))
-        now = {name: _stat_of(folder / name) for name in _CHECKED}
-    except FileNotFoundError:
-        return "no"
+        now = _stats(folder)
     except (OSError, UnicodeDecodeError, ValueError):
-        return "changed"
+        return "no"
     recorded = record.get("stat", now) if isinstance(record, dict) else None  # an older version recorded no stat
     return "yes" if recorded == now else "changed"
 
@@ -302,7 +302,7 @@ def _cached_and_unchanged(entry: ZooEntry, folder: Path) -> bool:
                 f"(sha256 {digest}, recorded {record.get(name) if isinstance(record, dict) else None}); delete "
                 f"{folder} to fetch the entry again"
             )
-    stat = {name: _stat_of(folder / name) for name in _CHECKED}
+    stat = _stats(folder)
     if record.get("stat") != stat:  # the same files, touched or recorded by an older version: a listing reads this
         atomic_write_text(record_path, json.dumps({**record, "stat": stat}, indent=1) + "\n")
     return True

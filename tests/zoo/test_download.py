@@ -718,7 +718,10 @@ def test_the_cached_folder_is_checked_on_every_load_and_a_zoo_name_is_never_shad
     load_backbone(entry.name)  # the very files again: verified by their hash, and the listing's record renewed
     assert cache_status(entry) == "yes"
     requests = len(source_server.requests)
-    next(folder.parent.glob("*.sha256.json")).unlink()  # as an older version left it
+    record = next(folder.parent.glob("*.sha256.json"))
+    record.write_text("{not json")  # a record that cannot be read: the load makes the folder again, as listed
+    assert cache_status(entry) == "no"
+    record.unlink()  # as an older version left it
     loaded = load_backbone(entry.name)
     assert len(source_server.requests) == requests + 1  # made again from the source
     with torch.no_grad():
