@@ -76,18 +76,15 @@ def main() -> None:
     batch, steps, warmup = (16, 1, 1) if args.quick else (args.batch_size, args.steps, 2)
     base = load_recipe("simsiam_r18_fashion_mnist").replace({"optim.batch_size": batch})
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; ResNet-18 SimSiam step, batch {batch}")
-    timings = {}
+    rows = {}  # size: (seconds a step, share in the 1x1 weight gradients, their time / their forward's)
     for size in sorted({32, *args.sizes}):
         step = stepper(base.replace({"data.image_size": size}))
-        timings[size] = seconds_per_step(step, steps=steps, warmup=warmup)
-        share, versus_forward = one_by_one_conv_shares(step)
-        timings[size, "share"], timings[size, "ratio"] = share, versus_forward
+        rows[size] = (seconds_per_step(step, steps=steps, warmup=warmup), *one_by_one_conv_shares(step))
     print("size | s/step | vs 32 px (baseline) | 3x3 weight gradients on 1x1 maps: share of step, x their forward")
-    for size in sorted({32, *args.sizes}):
-        ratio = timings[size, "ratio"]
+    for size, (seconds, share, ratio) in rows.items():
         print(
-            f"{size:4d} | {timings[size]:.3f} | {timings[size] / timings[32]:.2f}x | "
-            f"{timings[size, 'share']:.0%}, {f'{ratio:.1f}x' if ratio else 'no 1x1 maps'}"
+            f"{size:4d} | {seconds:.3f} | {seconds / rows[32][0]:.2f}x | "
+            f"{share:.0%}, {f'{ratio:.1f}x' if ratio else 'no 1x1 maps'}"
         )
 
 
