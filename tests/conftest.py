@@ -19,7 +19,7 @@ from tests.source_server import source_server  # noqa: F401
 
 # pyproject runs the suite in two pytest-xdist workers, which share the cores: one thread each, and one for the
 # commands the tests start too (a test that compares a command's result with the library's, bit for bit, needs both
-# on the same count). Run alone (`-p no:xdist` or `-n 0`), a test has up to two.
+# on the same count). Run serially (`-n 0`; addopts gives `-n`, so xdist stays loaded), a test has up to two.
 if "PYTEST_XDIST_WORKER" in os.environ:
     os.environ["OMP_NUM_THREADS"] = "1"
     torch.set_num_threads(1)
