@@ -197,7 +197,7 @@ def _load_pretrained(
                 return _from_file(path / CHECKPOINT_NAME, arch=arch)
             raise HubFolderError(f"{path}: neither a hub folder ({CONFIG_NAME}) nor a training run ({CHECKPOINT_NAME})")
         return _from_file(path, arch=arch)
-    if entry.source is not None and entry.sha256 is None and not entry.published_by_timm and hub_dir is None:
+    if entry.converted_from_source and hub_dir is None:
         # Not mirrored to the Hub (or not pinned yet): the original file, converted once into the cache.
         return _from_folder(fetch_entry(entry), expected_sha256=None, source=entry.name)
     # The zoo's mirror, or timm's own repo of the same weights, whose config states timm's evaluation transform:
@@ -239,11 +239,11 @@ def _fetch(repo_id: str, *, hub_dir: str | Path | None, revision: str | None) ->
 
 def cache_status(entry: ZooEntry) -> str:
     """`yes` when loading `entry` needs no download (its converted folder is in the cache as made, or its Hub
-    mirror is), `changed` when its cached folder was changed since (loads refuse it), else `no`."""
+    mirror is), `changed` when its converted folder was changed since (loads refuse it), else `no`. Only the
+    place a load reads counts: a converted folder left from before the entry was mirrored is not."""
     from huggingface_hub import try_to_load_from_cache
 
-    status = converted_cache_status(entry)
-    if status != "no":
-        return status
+    if entry.converted_from_source:
+        return converted_cache_status(entry)
     found = try_to_load_from_cache(entry.hub_id, entry.filename, revision=entry.revision)
     return "yes" if isinstance(found, str) else "no"

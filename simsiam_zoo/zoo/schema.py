@@ -87,6 +87,11 @@ class ZooEntry:
         return self.hub_id.startswith(f"{TIMM_ORG}/")
 
     @property
+    def converted_from_source(self) -> bool:
+        """Whether loads convert the original file into the cache: not mirrored (or not pinned yet), not timm's."""
+        return self.source is not None and self.sha256 is None and not self.published_by_timm
+
+    @property
     def license_origin(self) -> str:
         """Where the licence comes from, in words (for cards and `models`)."""
         return f"{self.license_name or self.license}: {_LICENSE_BASIS_TEXT[self.license_basis]}"

@@ -717,6 +717,8 @@ def test_the_cached_folder_is_checked_on_every_load_and_a_zoo_name_is_never_shad
     assert cache_status(entry) == "changed"
     load_backbone(entry.name)  # the very files again: verified by their hash, and the listing's record renewed
     assert cache_status(entry) == "yes"
+    # Once mirrored and pinned, loads read the Hub mirror: the converted folder left behind is not what they use.
+    assert cache_status(dataclasses.replace(entry, sha256="0" * 64)) == "no"
     requests = len(source_server.requests)
     record = next(folder.parent.glob("*.sha256.json"))
     record.write_text("{not json")  # a record that cannot be read: the load makes the folder again, as listed
