@@ -245,11 +245,9 @@ def fetch_entry(entry: ZooEntry, *, progress: bool = True) -> Path:
     discard_download(original)
     with contextlib.suppress(OSError):
         original.parent.rmdir()
-    record = {
-        "original_sha256": digests.sha256,
-        **{name: sha256_file(folder / name) for name in _CHECKED},
-        "stat": _stats(folder),
-    }
+    stat = _stats(folder)  # before hashing, as in _cached_and_unchanged
+    record = {"original_sha256": digests.sha256, **{name: sha256_file(folder / name) for name in _CHECKED}}
+    record["stat"] = stat
     atomic_write_text(_record_path(entry), json.dumps(record, indent=1) + "\n")
     return folder
 
@@ -269,18 +267,18 @@ def _stats(folder: Path) -> dict[str, list[int]]:
 
 
 def converted_cache_status(entry: ZooEntry) -> str:
-    """`yes` when the entry's converted folder is in the cache as it was made, `changed` when a file's size or
-    modification time differs from its record (every load refuses it), `no` otherwise (a file or a readable record
-    missing: the load makes the folder again). Cheap enough for a listing: it compares what the file system says,
-    where a load hashes the files."""
+    """`yes` when each file of the entry's converted folder has the size and modification time it had when last
+    verified, `unverified` when one differs or an older version made the record without them (the next load hashes
+    the files: it refuses changed bytes and renews the record for the same), `no` otherwise (a file or a readable
+    record missing: the load makes the folder again). Cheap enough for a listing: it compares what the file system
+    says, where a load hashes the files."""
     folder, record_path = cached_folder(entry), _record_path(entry)
     try:
         record = json.loads(record_path.read_text(encoding="utf-8"))
         now = _stats(folder)
     except (OSError, UnicodeDecodeError, ValueError):
         return "no"
-    recorded = record.get("stat", now) if isinstance(record, dict) else None  # an older version recorded no stat
-    return "yes" if recorded == now else "changed"
+    return "yes" if isinstance(record, dict) and record.get("stat") == now else "unverified"
 
 
 def _cached_and_unchanged(entry: ZooEntry, folder: Path) -> bool:
@@ -294,6 +292,7 @@ def _cached_and_unchanged(entry: ZooEntry, folder: Path) -> bool:
         record = json.loads(record_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
         return False
+    stat = _stats(folder)  # before hashing: a file changed while it is hashed no longer matches what is recorded
     for name in _CHECKED:
         digest = sha256_file(folder / name)
         if not isinstance(record, dict) or digest != record.get(name):
@@ -302,9 +301,9 @@ def _cached_and_unchanged(entry: ZooEntry, folder: Path) -> bool:
                 f"(sha256 {digest}, recorded {record.get(name) if isinstance(record, dict) else None}); delete "
                 f"{folder} to fetch the entry again"
             )
-    stat = _stats(folder)
     if record.get("stat") != stat:  # the same files, touched or recorded by an older version: a listing reads this
-        atomic_write_text(record_path, json.dumps({**record, "stat": stat}, indent=1) + "\n")
+        with contextlib.suppress(OSError):  # a cache this user cannot write still loads; it lists as unverified
+            atomic_write_text(record_path, json.dumps({**record, "stat": stat}, indent=1) + "\n")
     return True
 
 

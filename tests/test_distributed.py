@@ -6,6 +6,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,8 +15,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file, save_file
 
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from simsiam_zoo.hub.folder import WEIGHTS_NAME
 from tests.builders import build_hub_folder, build_image_folder, snapshot, write_png, write_tar_shards
 
 
@@ -116,6 +119,16 @@ def test_two_rank_extraction_writes_what_one_process_writes_and_resumes(tmp_path
     mixed = _rank_1_given(tmp_path, [*extract, "--out", str(tmp_path / "mixed")], "--shard-size 4")
     assert mixed.returncode != 0
     assert mixed.stderr.count("error: rank 1 was launched with other options than rank 0; launch every rank") == 2
+    assert not (tmp_path / "mixed").exists()
+    # A rank given other weights (another --hub-dir): refused on every rank before any work (each embedded its share
+    # with its own model).
+    for hub, shift in (("hub-a", 0), ("hub-b", 1)):
+        folder = shutil.copytree(model, tmp_path / hub / "org" / model.name)
+        weights = load_file(folder / WEIGHTS_NAME)
+        save_file({key: value + shift for key, value in weights.items()}, folder / WEIGHTS_NAME)
+    by_hub = [*extract[:3], f"hf-hub:org/{model.name}", *extract[4:], "--hub-dir", str(tmp_path / "hub-a")]
+    mixed = _rank_1_given(tmp_path, [*by_hub, "--out", str(tmp_path / "mixed")], f"--hub-dir {tmp_path / 'hub-b'}")
+    assert mixed.stderr.count("error: rank 1 was launched with other weights than rank 0;") == 2, mixed.stderr[-3000:]
     assert not (tmp_path / "mixed").exists()
 
 

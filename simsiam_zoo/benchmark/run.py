@@ -61,8 +61,11 @@ def run_benchmark(
     models, data = _listed("models", models), _listed("data", data)
     context = init_distributed(device_named(options.device))
     names = expand_models(models)
+    hub = None if hub_dir is None else os.fspath(hub_dir)
+    check_same_on_every_rank(
+        context, models=names, data=list(data), out=str(out), options=job_options(options), hub_dir=hub
+    )
     datasets = parse_datasets(data, options)
-    check_same_on_every_rank(context, models=names, data=list(data), out=str(out), options=job_options(options))
     fingerprints = {dataset.name: data_fingerprint(dataset.splits) for dataset in datasets}
     out = on_main(context, lambda: claim_output_dir(out, kind="benchmark", models=names))
     records: list[dict[str, Any]] = []

@@ -31,6 +31,9 @@ def _zoo_value(field: str) -> Callable[[click.Context, click.Parameter, str | No
     return check
 
 
+_UNVERIFIED = "unverified: size or time not as last verified; the next load hashes it (refused if changed)"
+
+
 @click.command("models")
 @click.argument("pattern", required=False)
 @click.option(
@@ -69,7 +72,7 @@ def models_command(
     click.echo(f"{'name':42s} {'method':13s} {'epochs':>6s} {'batch':>5s} {'linear':>6s}  {'licence':12s} cached")
     for row in rows:
         linear = f"{row['linear_top1']:g}" if row["linear_top1"] is not None else "-"
-        cached = "changed since verified: loads refuse it" if row["cached"] == "changed" else row["cached"]
+        cached = _UNVERIFIED if row["cached"] == "unverified" else row["cached"]
         if row["unsupported"]:
             cached = f"not supported: {row['unsupported']}"
         click.echo(

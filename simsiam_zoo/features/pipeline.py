@@ -4,10 +4,12 @@ for extraction's shards (`embed_shards`) and for in-memory datasets (`embed_data
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, default_collate
@@ -222,11 +224,19 @@ def _images_stacked(batch: list[tuple[Any, Any]]) -> tuple[Any, list[Any]]:
 
 def _whole_labels(batch_labels: list[Any]) -> torch.Tensor:
     """A batch's labels as int64, refusing fractions (0.7 and 1.9 became 0 and 1 in silence), bools, and what is
-    no number or does not fit (class names, 2**70: torch's own error came from inside the loop)."""
-    try:
-        labels = torch.as_tensor(batch_labels)
-    except (TypeError, ValueError, OverflowError, RuntimeError):
-        labels = None
-    if labels is None or labels.dtype == torch.bool or labels.dtype.is_floating_point or labels.dtype.is_complex:
-        raise ValueError(f"labels must be whole numbers (class indices), got labels such as {batch_labels[0]!r}")
-    return labels.to(torch.int64)
+    no number or does not fit (class names, 2**70: torch's own error came from inside the loop). The error names
+    the first such label."""
+    indices = [_class_index(label) for label in batch_labels]
+    if None in indices:
+        bad = batch_labels[indices.index(None)]
+        raise ValueError(f"labels must be whole numbers (class indices), got labels such as {bad!r}")
+    return torch.tensor(indices, dtype=torch.int64)
+
+
+def _class_index(label: Any) -> int | None:
+    """The label as a Python int (from an int, a numpy or torch integer, or a one-element array of one), or None."""
+    if isinstance(label, torch.Tensor | np.ndarray | np.generic) and math.prod(label.shape) == 1:
+        label = label.item()
+    if not is_int(label):
+        return None
+    return int(label) if -(2**63) <= label < 2**63 else None

@@ -199,7 +199,7 @@ def test_embed_dataset_names_what_it_does_not_take() -> None:
         with pytest.raises(
             ValueError, match=f"labels must be whole numbers .class indices., got labels such as {label!r}"
         ):
-            embed_dataset(model, [(image, label), (image, label)], batch_size=2)
+            embed_dataset(model, [(image, 0), (image, label)], batch_size=2)  # named, not the good label first
     with pytest.raises(ValueError, match="images must be float tensors .*, got torch.uint8"):
         embed_dataset(model, [((image * 255).to(torch.uint8), 0)], batch_size=2)
     for dataset, batch_size in (([], 2), ([(image, 0)], None)):
@@ -207,3 +207,6 @@ def test_embed_dataset_names_what_it_does_not_take() -> None:
             embed_dataset(model, dataset, batch_size=batch_size)
     embeddings, labels = embed_dataset(model, [(image, 0), (image, 3)], batch_size=2)
     assert labels.tolist() == [0, 3] and embeddings.shape[0] == 2
+    numbered = [(image, np.int64(1)), (image, np.array([2])), (image, torch.tensor(3)), (image, torch.tensor([4]))]
+    _, labels = embed_dataset(model, numbered, batch_size=2)  # numpy and torch integers, one-element arrays of them
+    assert labels.tolist() == [1, 2, 3, 4] and labels.dtype == torch.int64

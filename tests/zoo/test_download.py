@@ -682,6 +682,37 @@ def test_a_download_is_deleted_whatever_stops_its_conversion(
     assert not [p for p in cache_root().rglob("*") if p.is_file() and not p.name.endswith(".lock")]
 
 
+def _permission_denied(path: Path, *args: Any, **kwargs: Any) -> None:
+    raise PermissionError(13, "Permission denied", str(path))
+
+
+def test_a_cached_file_changed_while_a_load_hashes_it_is_listed_as_unverified(
+    source_server: SourceServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The record a listing compares is the files' state before they were hashed: a change during the hash (here
+    a new modification time, right after it) is not recorded as verified."""
+    checkpoint, _ = _torchvision("resnet18")
+    data = serialise(checkpoint)
+    entry = published(zoo.ZOO["resnet50.supervised_tv_in1k"], data, arch="resnet18")
+    monkeypatch.setitem(zoo.ZOO, entry.name, entry)
+    source_server.put(entry.source.url, data)
+    load_backbone(entry.name)
+    weights, real_sha256 = cached_folder(entry) / "model.safetensors", export.sha256_file
+
+    def hash_then_touch(path: Path) -> str:
+        digest = real_sha256(path)
+        if path == weights:
+            os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+        return digest
+
+    monkeypatch.setattr(export, "sha256_file", hash_then_touch)
+    load_backbone(entry.name)
+    assert cache_status(entry) == "unverified"  # until a load hashes the file as it is now
+    monkeypatch.setattr(export, "sha256_file", real_sha256)
+    load_backbone(entry.name)
+    assert cache_status(entry) == "yes"
+
+
 def test_the_cached_folder_is_checked_on_every_load_and_a_zoo_name_is_never_shadowed(
     source_server: SourceServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -706,7 +737,7 @@ def test_the_cached_folder_is_checked_on_every_load_and_a_zoo_name_is_never_shad
 
     assert cache_status(entry) == "yes"
     save_file({k: v.contiguous() for k, v in other.items() if k not in ("fc.weight", "fc.bias")}, weights)
-    assert cache_status(entry) == "changed"  # what `models` lists, from the file's size and time, not a hash
+    assert cache_status(entry) == "unverified"  # what `models` lists, from the file's size and time, not a hash
     with pytest.raises(
         ChecksumMismatch,
         match=rf"{entry.name}: {weights} in the cache is not the file converted "
@@ -714,13 +745,22 @@ def test_the_cached_folder_is_checked_on_every_load_and_a_zoo_name_is_never_shad
     ):
         load_backbone(entry.name)
     weights.write_bytes(original)
-    assert cache_status(entry) == "changed"
+    assert cache_status(entry) == "unverified"
     load_backbone(entry.name)  # the very files again: verified by their hash, and the listing's record renewed
+    assert cache_status(entry) == "yes"
+    record = next(folder.parent.glob("*.sha256.json"))
+    recorded = json.loads(record.read_text())
+    record.write_text(json.dumps({key: value for key, value in recorded.items() if key != "stat"}))  # an older one's
+    assert cache_status(entry) == "unverified"  # not "yes": nothing was compared
+    with monkeypatch.context() as read_only:  # a cache this user cannot write: the load works, the record stays
+        read_only.setattr(export, "atomic_write_text", _permission_denied)
+        load_backbone(entry.name)
+    assert cache_status(entry) == "unverified"
+    load_backbone(entry.name)
     assert cache_status(entry) == "yes"
     # Once mirrored and pinned, loads read the Hub mirror: the converted folder left behind is not what they use.
     assert cache_status(dataclasses.replace(entry, sha256="0" * 64)) == "no"
     requests = len(source_server.requests)
-    record = next(folder.parent.glob("*.sha256.json"))
     record.write_text("{not json")  # a record that cannot be read: the load makes the folder again, as listed
     assert cache_status(entry) == "no"
     record.unlink()  # as an older version left it
