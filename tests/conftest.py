@@ -17,14 +17,12 @@ from tests.builders import build_hub_folder, build_image_folder
 from tests.hub_server import hub_datasets_env, hub_env, hub_server  # noqa: F401
 from tests.source_server import source_server  # noqa: F401
 
-# pyproject runs the suite in two pytest-xdist workers, which share the cores: one thread each, and one for the
-# commands the tests start too (a test that compares a command's result with the library's, bit for bit, needs both
-# on the same count). Run serially (`-n 0`; addopts gives `-n`, so xdist stays loaded), a test has up to two.
-if "PYTEST_XDIST_WORKER" in os.environ:
-    os.environ["OMP_NUM_THREADS"] = "1"
-    torch.set_num_threads(1)
-else:
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+# pyproject runs the suite in two pytest-xdist workers, which share the cores: one thread each. Run serially (`-n 0`;
+# addopts gives `-n`, so xdist stays loaded), a test has up to two. The commands the tests start get the same count:
+# a test that compares a command's result with the library's, bit for bit, needs both on one count.
+_THREADS = 1 if "PYTEST_XDIST_WORKER" in os.environ else min(2, os.cpu_count() or 1)
+os.environ["OMP_NUM_THREADS"] = str(_THREADS)
+torch.set_num_threads(_THREADS)
 
 
 @pytest.fixture
