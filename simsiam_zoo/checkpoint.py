@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load, load_file
+from safetensors.torch import load_file
 
 from simsiam_zoo._io import atomic_write_bytes
 from simsiam_zoo.errors import ConversionError, SimsiamZooError
@@ -94,12 +94,11 @@ def training_checkpoint_from(saved: Any, *, kind: TrainingKind) -> TrainingCheck
     return TrainingCheckpoint(kind, saved[run_key], saved["step"], saved["model"], saved["optimizer"], records)
 
 
-def read_safetensors(path: Path, *, error: type[SimsiamZooError], data: bytes | None = None) -> dict[str, torch.Tensor]:
+def read_safetensors(path: Path, *, error: type[SimsiamZooError]) -> dict[str, torch.Tensor]:
     """A safetensors file's tensors on the CPU, as stored (the caller decides about dtypes); `error` (the caller's
-    kind: a hub folder's, a conversion's) names a missing, truncated or non-safetensors file. `data`: the file's
-    bytes, when the caller has read them to check their digest (parsed as checked, not read again)."""
+    kind: a hub folder's, a conversion's) names a missing, truncated or non-safetensors file."""
     try:
-        return load_file(str(path), device="cpu") if data is None else load(data)
+        return load_file(str(path), device="cpu")
     except FileNotFoundError:
         raise error(f"{path}: missing") from None
     except (SafetensorError, OSError, ValueError) as problem:

@@ -278,7 +278,9 @@ def converted_cache_status(entry: ZooEntry) -> str:
         now = _stats(folder)
     except (OSError, UnicodeDecodeError, ValueError):
         return "no"
-    return "yes" if isinstance(record, dict) and record.get("stat") == now else "unverified"
+    if not isinstance(record, dict):
+        return "no"
+    return "yes" if record.get("stat") == now else "unverified"
 
 
 def _cached_and_unchanged(entry: ZooEntry, folder: Path) -> bool:
@@ -292,13 +294,15 @@ def _cached_and_unchanged(entry: ZooEntry, folder: Path) -> bool:
         record = json.loads(record_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
         return False
+    if not isinstance(record, dict):  # no record this project writes: made again, as an unreadable one
+        return False
     stat = _stats(folder)  # before hashing: a file changed while it is hashed no longer matches what is recorded
     for name in _CHECKED:
         digest = sha256_file(folder / name)
-        if not isinstance(record, dict) or digest != record.get(name):
+        if digest != record.get(name):
             raise ChecksumMismatch(
                 f"{entry.name}: {folder / name} in the cache is not the file converted from the verified original "
-                f"(sha256 {digest}, recorded {record.get(name) if isinstance(record, dict) else None}); delete "
+                f"(sha256 {digest}, recorded {record.get(name)}); delete "
                 f"{folder} to fetch the entry again"
             )
     if record.get("stat") != stat:  # the same files, touched or recorded by an older version: a listing reads this

@@ -10,7 +10,6 @@ lists them.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,6 +25,7 @@ from simsiam_zoo.backbone import (
 )
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, read_torch_checkpoint, training_checkpoint_from
 from simsiam_zoo.convert import convert_state_dict
+from simsiam_zoo.digests import sha256_file
 from simsiam_zoo.errors import HubFolderError
 from simsiam_zoo.export import converted_cache_status, fetch_entry
 from simsiam_zoo.hub.folder import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, read_config, read_weights
@@ -50,10 +50,16 @@ def _from_folder(
     timm's 518-px architectures)."""
     config = read_config(folder)
     weights = folder / WEIGHTS_NAME
-    data = None if expected_sha256 is None else _checked_bytes(weights, expected_sha256)
+    if expected_sha256 is not None:
+        actual = sha256_file(weights) if weights.exists() else "missing"
+        if actual != expected_sha256:
+            raise HubFolderError(
+                f"{weights}: sha256 {actual} does not match the zoo entry's {expected_sha256}; "
+                "the download is corrupt or the repo changed (delete it from the cache)"
+            )
     preprocessing = preprocessing or Preprocessing.from_pretrained_cfg(config["pretrained_cfg"])
     model_args = {**config.get("model_args", {}), **(model_args or {})}
-    state = read_weights(weights, upcast_half=True, data=data)
+    state = read_weights(weights, upcast_half=True)
     model = backbone_from_state(config["architecture"], state, where=str(weights), model_args=model_args)
     return LoadedBackbone(
         model,
@@ -65,23 +71,6 @@ def _from_folder(
         license=_card_license(folder),
         model_args=model_args,
     )
-
-
-def _checked_bytes(weights: Path, expected_sha256: str) -> bytes:
-    """The file's bytes, read once and checked against the pinned digest: the weights loaded are the bytes hashed,
-    whatever changes the file after."""
-    try:
-        data = weights.read_bytes()
-    except FileNotFoundError:
-        data, actual = None, "missing"
-    else:
-        actual = hashlib.sha256(data).hexdigest()
-    if data is None or actual != expected_sha256:
-        raise HubFolderError(
-            f"{weights}: sha256 {actual} does not match the zoo entry's {expected_sha256}; "
-            "the download is corrupt or the repo changed (delete it from the cache)"
-        )
-    return data
 
 
 def _card_data(folder: Path) -> Any:

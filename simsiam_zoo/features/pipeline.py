@@ -235,6 +235,8 @@ def _whole_labels(batch_labels: list[Any]) -> torch.Tensor:
 
 def _class_index(label: Any) -> int | None:
     """The label as a Python int (from an int, a numpy or torch integer, or a one-element array of one), or None."""
+    if isinstance(label, np.ndarray | np.generic) and label.dtype.kind not in "iuO":  # datetime64 .item()s an int
+        return None
     if isinstance(label, torch.Tensor | np.ndarray | np.generic) and math.prod(label.shape) == 1:
         label = label.item()
     if not is_int(label):

@@ -236,15 +236,14 @@ def check_model_args(model_args: Any, *, where: str) -> None:
 _HALF_DTYPES = (torch.float16, torch.bfloat16)
 
 
-def read_weights(path: Path, *, upcast_half: bool = False, data: bytes | None = None) -> dict[str, torch.Tensor]:
+def read_weights(path: Path, *, upcast_half: bool = False) -> dict[str, torch.Tensor]:
     """A safetensors file of float32 weights; a clear error for a missing, truncated or non-safetensors file, and
     for weights of another dtype (which loading would silently cast).
 
     `upcast_half` accepts float16 / bfloat16 weights (third-party repos often publish them) and returns them as
-    float32, which is exact; the zoo's own folders stay float32 (validate_hub_folder keeps the default). `data`:
-    the file's bytes, already read (see read_safetensors).
+    float32, which is exact; the zoo's own folders stay float32 (validate_hub_folder keeps the default).
     """
-    state = read_safetensors(path, error=HubFolderError, data=data)
+    state = read_safetensors(path, error=HubFolderError)
     if upcast_half:
         state = {key: value.float() if value.dtype in _HALF_DTYPES else value for key, value in state.items()}
     # Integer tensors are fine as counters and index tables (num_batches_tracked), never as weights or statistics.

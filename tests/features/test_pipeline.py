@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -195,9 +196,10 @@ def test_embed_dataset_names_what_it_does_not_take() -> None:
     from simsiam_zoo.features import embed_dataset
 
     model, image = tiny_model(), torch.rand(3, 32, 32)
-    for label in (0.7, True, "cat", 2**70):  # truncated to 0, or torch's TypeError or overflow from its collate
+    # Truncated to 0, torch's TypeError or overflow from its collate; a numpy datetime's .item() is an int.
+    for label in (0.7, True, "cat", 2**70, np.datetime64(5, "ns")):
         with pytest.raises(
-            ValueError, match=f"labels must be whole numbers .class indices., got labels such as {label!r}"
+            ValueError, match=f"whole numbers .class indices., got labels such as {re.escape(repr(label))}"
         ):
             embed_dataset(model, [(image, 0), (image, label)], batch_size=2)  # named, not the good label first
     with pytest.raises(ValueError, match="images must be float tensors .*, got torch.uint8"):

@@ -763,6 +763,11 @@ def test_the_cached_folder_is_checked_on_every_load_and_a_zoo_name_is_never_shad
     requests = len(source_server.requests)
     record.write_text("{not json")  # a record that cannot be read: the load makes the folder again, as listed
     assert cache_status(entry) == "no"
+    record.write_text("[]")  # nor one of another shape (every load refused the folder, listed as "unverified")
+    assert cache_status(entry) == "no"
+    load_backbone(entry.name)
+    assert len(source_server.requests) == requests + 1  # made again from the source
+    requests += 1
     record.unlink()  # as an older version left it
     loaded = load_backbone(entry.name)
     assert len(source_server.requests) == requests + 1  # made again from the source
