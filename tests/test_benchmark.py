@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from simsiam_zoo.evaluate import weight_decay_to_sklearn_c
 from simsiam_zoo.options import BenchmarkOptions
 from simsiam_zoo.protocols import digits_datasets
 from simsiam_zoo.protocols.cached import evaluate_knn, evaluate_linear
-from tests.builders import hub_dataset_files, run_cli
+from tests.builders import build_image_folder, hub_dataset_files, run_cli
 
 QUICK = BenchmarkOptions(protocols=("knn", "linear"), batch_size=64)
 OUTPUTS = ("leaderboard.json", "leaderboard.md", "leaderboard.csv", "leaderboard.html", "heatmap.png")
@@ -155,6 +156,10 @@ def test_a_killed_run_resumes_to_the_leaderboard_of_an_uninterrupted_one(
         (["MODEL", "--data", "d=TRAIN_ONLY"], "expected train/ and val/ (or test/)"),
         (["MODEL", "--data", "d=ONE_CLASS"], "--data d: its train split has images of 1 class"),
         (["MODEL", "--data", "..=digits"], "a dataset name is letters, digits, '.', '-' and '_', not dots alone"),
+        (  # the classes left out could never be right, whoever is ranked
+            ["MODEL", "--data", "d=digits", "--train-limit", "5"],
+            "classes of its test split have no train image (--train-limit 5 left them out): ",
+        ),
         (
             ["MODEL", "--data", "d=digits", "--protocol", "fewshot", "--shots", "500,1000"],
             "--data d: its smallest class has 139 train images, fewer than every --shots (500, 1000)",
@@ -180,6 +185,38 @@ def test_bad_input_is_one_line_before_any_work(
     assert done.returncode == 3, done.stderr
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_changed_folder_gets_its_own_features_and_an_undecodable_image_is_left_out_for_every_contender(
+    hub_folder: Path, tmp_path: Path
+) -> None:
+    """The rerun after an image was added was refused ("holds an extraction of other inputs"), and the pixels
+    baseline failed on an image that extraction had skipped for the models, after their cells were written."""
+    folder, out = build_image_folder(tmp_path / "colours"), tmp_path / "bench"
+    options = BenchmarkOptions(protocols=("knn",), batch_size=64)
+    run_benchmark([str(hub_folder)], [f"c={folder}"], out=out, options=options, progress=False)
+    (folder / "train" / "red" / "broken.png").write_bytes(b"not a png")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        records = run_benchmark([str(hub_folder)], [f"c={folder}"], out=out, options=options, progress=False)
+    said = [str(warning.message) for warning in caught]
+    assert any("1 of its images do not decode and are left out for every contender" in text for text in said), said
+    assert any("broken.png" in text and "left out, as extraction left it out" in text for text in said), said
+    assert {(r["model"], r["num_train"]) for r in records if r["k"] == 20} == {
+        (str(hub_folder), 24),
+        ("random-init (resnet18)", 24),
+        ("pixels", 24),
+    }
+
+
+def test_a_class_of_one_train_image_gets_the_fixed_weight_decay() -> None:
+    """One image a class leaves no validation split to choose a weight decay on: the probe's ValueError was a
+    traceback after the kNN cell was written."""
+    generator = torch.Generator().manual_seed(0)
+    features = (torch.randn(3, 8, generator=generator), torch.tensor([0, 1, 2]))
+    features += (torch.randn(6, 8, generator=generator), torch.tensor([0, 1, 2] * 2))
+    (record,) = cells.protocol_records("linear", features, QUICK, dataset="tiny")
+    assert record["weight_decay"] == cells.FIXED_WEIGHT_DECAY and 0 <= record["top1"] <= 100
 
 
 def test_two_model_names_with_one_slug_keep_their_own_cells(tmp_path: Path) -> None:

@@ -24,14 +24,14 @@ from simsiam_zoo.backbone import LoadedBackbone
 from simsiam_zoo.data import Transformed, dataset_fingerprint
 from simsiam_zoo.digests import weights_sha256
 from simsiam_zoo.distributed import DistributedContext
-from simsiam_zoo.errors import OutputRefused
+from simsiam_zoo.errors import DataError, OutputRefused
 from simsiam_zoo.evaluate import balanced_label_subset, class_sizes, fit_linear_probe, knn_accuracy, linear_probe_sweep
 from simsiam_zoo.features import embed_dataset, extract_features, labelled, load_features
 from simsiam_zoo.options import BenchmarkOptions
 from simsiam_zoo.protocols import Splits
 
 KNN_KS, KNN_TEMPERATURE = (20, 200), 0.07
-FEWSHOT_WEIGHT_DECAY = 1e-4  # the middle of linear_probe_sweep's defaults, for draws of one image a class
+FIXED_WEIGHT_DECAY = 1e-4  # the middle of linear_probe_sweep's defaults, where a class has one image
 Features = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]  # train x, train y, test x, test y
 
 
@@ -120,17 +120,24 @@ def contender_features(
     splits: Splits,
     *,
     dataset: str,
+    data: str,
     cache: Path,
     options: BenchmarkOptions,
     context: DistributedContext | None = None,
 ) -> Features | None:
     """(train x, train y, test x, test y): a model's embeddings (through the resumable feature store for data on
     disk, in memory otherwise) or the raw pixels at the data's own size. In a process group every rank takes part
-    in the extraction of data on disk, and only rank 0 gets the features (the others None)."""
+    in the extraction of data on disk, and only rank 0 gets the features (the others None). `data`: the data's
+    fingerprint, in the store's name with the model's, so that other caps or an edited folder get stores of their
+    own (a store of other inputs is refused, not replaced)."""
     main = context is None or context.is_main
     if contender.loaded is None:
-        return (*_pixels(splits.train), *_pixels(splits.test)) if main else None
-    name = f"{slug(contender.name)}-{slug(dataset)}-{contender.digest[:16]}"
+        if not main:
+            return None
+        train = _pixels(splits.train, skip_undecodable=splits.train_source is not None)
+        return (*train, *_pixels(splits.test, skip_undecodable=splits.test_source is not None))
+    inputs = hashlib.sha256(f"{contender.digest};{data}".encode()).hexdigest()
+    name = f"{slug(contender.name)}-{slug(dataset)}-{inputs[:16]}"
     train = _embedded(
         contender.loaded, splits.train, splits.train_source, out=cache / f"{name}-train", main=main, options=options
     )
@@ -161,7 +168,7 @@ def _embedded(
             num_workers=options.num_workers or 0,
         )
     location, limit = source
-    extract_features(
+    summary = extract_features(
         loaded.model,
         loaded.transform,
         location,
@@ -172,12 +179,28 @@ def _embedded(
         num_workers=options.num_workers,
         model_name=loaded.source,
     )
+    if main and summary.num_skipped:
+        warnings.warn(
+            f"{location}: {summary.num_skipped} of its images do not decode and are left out for every contender "
+            f"(each feature store's {summary.skipped_manifest.name} names them)",
+            stacklevel=2,
+        )
     return labelled(load_features(out)) if main else ()
 
 
-def _pixels(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each image as its pixels in [0, 1], at the size of the first one (others are resized to it)."""
-    images, labels = zip(*(dataset[i] for i in range(len(dataset))), strict=True)
+def _pixels(dataset: Dataset, *, skip_undecodable: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each image as its pixels in [0, 1], at the size of the first one (others are resized to it). With
+    `skip_undecodable` (a split that models read by extraction, which skips them) an image that does not decode is
+    left out, as it is for every model; otherwise it is the error naming it."""
+    items = []
+    for index in range(len(dataset)):
+        try:
+            items.append(dataset[index])
+        except DataError as problem:
+            if not skip_undecodable:
+                raise
+            warnings.warn(f"{problem}; left out, as extraction left it out for every model", stacklevel=2)
+    images, labels = zip(*items, strict=True)
     size = images[0].shape[-2:]
     rows = [
         (
@@ -210,8 +233,8 @@ def _knn(features: Features, options: BenchmarkOptions) -> list[dict[str, Any]]:
 
 
 def _linear(features: Features, options: BenchmarkOptions) -> list[dict[str, Any]]:
-    sweep = linear_probe_sweep(*features, seed=options.seed, device=options.device)
-    return [{"protocol": "linear", "top1": sweep["test_accuracy"], "weight_decay": sweep["weight_decay"]}]
+    accuracy, weight_decay = _probe(*features, seed=options.seed, val_fraction=0.2, options=options)
+    return [{"protocol": "linear", "top1": accuracy, "weight_decay": weight_decay}]
 
 
 def _fewshot(features: Features, options: BenchmarkOptions, *, dataset: str) -> list[dict[str, Any]]:
@@ -244,7 +267,8 @@ def _fewshot(features: Features, options: BenchmarkOptions, *, dataset: str) -> 
                     device=options.device,
                 )[min(KNN_KS[0], len(y))]
             )
-            scores["fewshot-linear"].append(_fewshot_linear(x, y, test_x, test_y, seed=seed, options=options))
+            accuracy, _ = _probe(x, y, test_x, test_y, seed=seed, val_fraction=0.5, options=options)
+            scores["fewshot-linear"].append(accuracy)
         for protocol, values in scores.items():
             spread = torch.tensor(values, dtype=torch.float64)
             records.append(
@@ -259,17 +283,20 @@ def _fewshot(features: Features, options: BenchmarkOptions, *, dataset: str) -> 
     return records
 
 
-def _fewshot_linear(
+def _probe(
     x: torch.Tensor,
     y: torch.Tensor,
     test_x: torch.Tensor,
     test_y: torch.Tensor,
     *,
     seed: int,
+    val_fraction: float,
     options: BenchmarkOptions,
-) -> float:
-    if int(class_sizes(y).min()) < 2:  # one image a class leaves nothing to choose a weight decay on
-        probe = fit_linear_probe(x, y, weight_decay=FEWSHOT_WEIGHT_DECAY, device=options.device)
-        return float(probe.accuracy(test_x, test_y))
-    sweep = linear_probe_sweep(x, y, test_x, test_y, seed=seed, val_fraction=0.5, device=options.device)
-    return float(sweep["test_accuracy"])
+) -> tuple[float, float]:
+    """(test top-1, weight decay) of a linear probe, its weight decay chosen on a held-out `val_fraction` of each
+    class; a class of one image leaves nothing to choose on, and the decay is `FIXED_WEIGHT_DECAY`."""
+    if int(class_sizes(y).min()) < 2:
+        probe = fit_linear_probe(x, y, weight_decay=FIXED_WEIGHT_DECAY, device=options.device)
+        return float(probe.accuracy(test_x, test_y)), FIXED_WEIGHT_DECAY
+    sweep = linear_probe_sweep(x, y, test_x, test_y, seed=seed, val_fraction=val_fraction, device=options.device)
+    return float(sweep["test_accuracy"]), float(sweep["weight_decay"])

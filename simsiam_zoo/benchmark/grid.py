@@ -84,10 +84,15 @@ def _check_classes(name: str, splits: Splits, options: BenchmarkOptions) -> None
     """Two classes or more; and where few-shot is the only protocol, a smallest class with one of --shots' numbers
     (the protocol leaves out a number of shots above it: with none left the dataset would have no result)."""
     labels = labels_of(splits.train, f"{name} train")
-    labels_of(splits.test, f"{name} test")
+    test_labels = labels_of(splits.test, f"{name} test")
     present = class_sizes(labels)
     if len(present) < 2:
         raise DataError(f"--data {name}: its train split has images of {len(present)} class; ranking needs two or more")
+    untrained = sorted(set(test_labels.tolist()) - set(labels.tolist()))
+    if untrained:  # their test images could never be right, whoever is ranked
+        names = ", ".join(splits.classes[i] for i in untrained[:5]) + (", ..." if len(untrained) > 5 else "")
+        cap = f" (--train-limit {options.train_limit} left them out)" if options.train_limit is not None else ""
+        raise DataError(f"--data {name}: {len(untrained)} classes of its test split have no train image{cap}: {names}")
     smallest = int(present.min())
     if set(options.protocols) == {"fewshot"} and smallest < min(options.shots):
         raise DataError(

@@ -146,6 +146,7 @@ class _Cell:
             self.contender,
             self.dataset.splits,
             dataset=self.dataset.name,
+            data=self.data,
             cache=self.out / "features",
             options=self.options,
             context=context,
@@ -172,7 +173,7 @@ class _Cell:
             identity = _identity(self.contender, self.dataset, self.data, features, self.options)
             cell = [
                 {**identity, **record}
-                for record in protocol_records(protocol, features, self.options, dataset=self.dataset)
+                for record in protocol_records(protocol, features, self.options, dataset=self.dataset.name)
             ]
             write_cell(path, fingerprint, cell)
             records += cell
