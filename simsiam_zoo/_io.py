@@ -143,7 +143,7 @@ def check_output(
             f"{given}: a {kind} simsiam-zoo wrote, but it now also holds {listed(added, limit=3)}, which "
             f"replacing it would delete; move them out{_overwrite_hint(overwrite)}"
         )
-    if written == kind or not any(target.iterdir()) or any((target / name).exists() for name in legacy_files):
+    if written == kind or _holds_nothing(target) or any((target / name).exists() for name in legacy_files):
         return target
     if written is not None:
         raise OutputRefused(
@@ -232,6 +232,12 @@ def check_output_file(
     )
 
 
+def _holds_nothing(folder: Path) -> bool:
+    """Empty, or holding only the temp file of a marker being written: another process claiming it at this moment
+    (it was refused as a folder of someone else's files)."""
+    return all(name.startswith(f".{MARKER_NAME}.") and name.endswith(".tmp") for name in os.listdir(folder))
+
+
 def claim_output_dir(
     target: str | os.PathLike[str],
     *,
@@ -247,7 +253,7 @@ def claim_output_dir(
     has yet to read that file, which may be a user's of the same name, and a marked folder is no longer listed as
     data (a class folder holding an `index.json` vanished from every read after a refused `extract`)."""
     folder = check_output(target, kind=kind, inputs=inputs, models=models, legacy_files=legacy_files)
-    unmarked = folder.is_dir() and read_marker(folder) is None and any(folder.iterdir())
+    unmarked = folder.is_dir() and read_marker(folder) is None and not _holds_nothing(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if read_marker(folder) != kind and not unmarked:
         write_marker(folder, kind)

@@ -39,6 +39,22 @@ def test_runs_and_features_are_not_written_into_a_foreign_folder(
     assert snapshot(precious) == before
 
 
+def test_a_folder_another_process_is_claiming_is_not_taken_for_someone_else_s(tmp_path: Path) -> None:
+    """Two benchmarks started at once into one OUT: the second met the first's marker in flight (its temp file, in a
+    folder with no marker yet) and refused the folder as "not written by simsiam-zoo"."""
+    from simsiam_zoo._io import MARKER_NAME, claim_output_dir, read_marker
+    from simsiam_zoo.errors import OutputRefused
+
+    claimed, foreign = tmp_path / "claimed", tmp_path / "foreign"
+    for folder in (claimed, foreign):
+        folder.mkdir()
+        (folder / f".{MARKER_NAME}.k3x9.tmp").write_text("")
+    assert claim_output_dir(claimed, kind="benchmark") == claimed and read_marker(claimed) == "benchmark"
+    (foreign / "notes.txt").write_text("the user's")
+    with pytest.raises(OutputRefused, match="exists and was not written by simsiam-zoo"):
+        claim_output_dir(foreign, kind="benchmark")
+
+
 @pytest.mark.parametrize("command", ["train", "extract"])
 def test_a_folder_with_a_file_named_as_the_command_s_own_is_not_marked_when_refused(
     command: str, exported: Path, images: Path, tmp_path: Path
