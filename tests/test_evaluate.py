@@ -388,6 +388,31 @@ def test_features_of_different_models_classes_or_one_class_are_refused(tmp_path:
         evaluate_linear(single, features("single_test", ("p",)))
 
 
+def test_a_class_of_one_train_image_is_never_held_out_to_choose_the_weight_decay(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Its one image in the validation split was unseen by every fit; one image a class left no fit split at all,
+    and `eval linear` gave the sweep's traceback (exit 1)."""
+    from simsiam_zoo.errors import DataError
+    from simsiam_zoo.evaluate import linear_probe as module
+    from simsiam_zoo.features import extract_features
+    from simsiam_zoo.protocols.cached import evaluate_linear
+
+    fitted: list[torch.Tensor] = []
+    real_fit = module.fit_linear_probe
+    monkeypatch.setattr(module, "fit_linear_probe", lambda x, y, **kw: fitted.append(y) or real_fit(x, y, **kw))
+    x, y = torch.randn(9, 4, generator=torch.Generator().manual_seed(0)), torch.tensor([0, 1, 1, 1, 1, 2, 2, 2, 2])
+    linear_probe_sweep(x, y, x, y, weight_decays=(1e-3,))
+    assert 0 in fitted[0].tolist()  # the choosing fit saw class 0
+    with pytest.raises(ValueError, match="every class has one train sample: none is left to choose a weight decay"):
+        linear_probe_sweep(x[:3], torch.tensor([0, 1, 2]), x, y)
+    for c, name in enumerate(("p", "q")):
+        write_png(tmp_path / "one_each" / name / "0.png", c)
+    extract_features(tiny_model(), make_transform(), tmp_path / "one_each", out=tmp_path / "one.feats", progress=False)
+    with pytest.raises(DataError, match=r"one.feats: each class has one image, which leaves none to choose the weight"):
+        evaluate_linear(tmp_path / "one.feats", tmp_path / "one.feats")
+
+
 def test_knn_neighbours_do_not_depend_on_the_other_ks() -> None:
     """Near-constant features tie at the k-th place for most queries; ties go to the smaller train index, so k=20's
     answer is the same asked alone or with k=200, and equals a stable sort by (similarity, index)."""

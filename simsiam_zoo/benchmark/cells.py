@@ -31,7 +31,7 @@ from simsiam_zoo.options import BenchmarkOptions
 from simsiam_zoo.protocols import Splits
 
 KNN_KS, KNN_TEMPERATURE = (20, 200), 0.07
-FIXED_WEIGHT_DECAY = 1e-4  # the middle of linear_probe_sweep's defaults, where a class has one image
+FIXED_WEIGHT_DECAY = 1e-4  # the middle of linear_probe_sweep's defaults, where each class has one image
 Features = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]  # train x, train y, test x, test y
 
 
@@ -294,8 +294,8 @@ def _probe(
     options: BenchmarkOptions,
 ) -> tuple[float, float]:
     """(test top-1, weight decay) of a linear probe, its weight decay chosen on a held-out `val_fraction` of each
-    class; a class of one image leaves nothing to choose on, and the decay is `FIXED_WEIGHT_DECAY`."""
-    if int(class_sizes(y).min()) < 2:
+    class; one image a class leaves nothing to choose on, and the decay is `FIXED_WEIGHT_DECAY`."""
+    if int(class_sizes(y).max()) < 2:
         probe = fit_linear_probe(x, y, weight_decay=FIXED_WEIGHT_DECAY, device=options.device)
         return float(probe.accuracy(test_x, test_y)), FIXED_WEIGHT_DECAY
     sweep = linear_probe_sweep(x, y, test_x, test_y, seed=seed, val_fraction=val_fraction, device=options.device)

@@ -150,8 +150,8 @@ def linear_probe_sweep(
     """Choose the weight decay on a held-out split of train, refit on all train, report test top-1.
 
     The validation split is class-stratified (:func:`balanced_label_subset` with ``val_fraction`` and
-    ``seed``), so the result is deterministic. Ties in validation accuracy go to the larger weight
-    decay, the more regularised model.
+    ``seed``) over the classes with two samples or more, so the result is deterministic. Ties in validation
+    accuracy go to the larger weight decay, the more regularised model.
     """
     check_features(train_x, "train_x")
     check_features(test_x, "test_x")
@@ -165,7 +165,11 @@ def linear_probe_sweep(
 
     # Every fit gets the full class count, so a split that misses a rare class still yields comparable heads.
     num_classes = int(train_y.max()) + 1
-    val_idx = balanced_label_subset(train_y, fraction=val_fraction, seed=seed)
+    # Held out of classes of two or more only: a class's one sample in the validation split was unseen by every fit.
+    splittable = (torch.bincount(train_y.cpu()) >= 2)[train_y.cpu()].nonzero().squeeze(1)
+    if splittable.numel() == 0:
+        raise ValueError("every class has one train sample: none is left to choose a weight decay on")
+    val_idx = splittable[balanced_label_subset(train_y.cpu()[splittable], fraction=val_fraction, seed=seed)]
     is_val = torch.zeros(train_x.shape[0], dtype=torch.bool)
     is_val[val_idx] = True
     fit_idx = (~is_val).nonzero().squeeze(1)

@@ -295,6 +295,8 @@ def load_features(path: str | Path) -> Features:
         output_format, dim, settings_sha256 = index["output_format"], index["dim"], index["settings_sha256"]
         shards = [(Shard(n, s["start"], s["stop"]), s["num_embedded"]) for n, s in enumerate(index["shards"])]
         _check_coverage(shards, num_images=index["num_images"], num_embedded=index["num_embedded"])
+        if index["source"]["num_images"] != index["num_images"]:  # the source's listing, recorded in the settings
+            raise ValueError(f"it lists {index['num_images']} images of a source of {index['source']['num_images']}")
         if index["format"] != FORMAT:
             raise ValueError(f"format {index['format']!r}, expected {FORMAT!r}")
         if index.get("version") != VERSION:
@@ -315,7 +317,9 @@ def load_features(path: str | Path) -> Features:
     for shard, num_embedded in shards:
         stored = read_shard(index_file.parent, shard, output_format)
         shard_file = index_file.parent / shard.files(output_format)[0]
-        if stored.settings_sha256 != settings_sha256 or len(stored.paths) != num_embedded or stored.dim != dim:
+        inside = all(shard.start <= int(i) < shard.stop for i in stored.indices)
+        recorded = stored.settings_sha256 == settings_sha256 and len(stored.paths) == num_embedded
+        if not (recorded and stored.dim == dim and inside):
             raise DataError(f"{shard_file}: does not match {index_file}")
         try:
             embeddings.append(stored.load_embeddings().float())

@@ -88,6 +88,8 @@ def evaluate_linear(
 ) -> dict[str, Any]:
     """L-BFGS logistic regression on cached features, weight decay chosen on a held-out split of train."""
     train_f, test_f = _load_pair(train, test)
+    if len(train_f.labels) == len(set(train_f.labels.tolist())):
+        raise DataError(f"{train}: each class has one image, which leaves none to choose the weight decay on")
     sweep = linear_probe_sweep(*_tensors(train_f, test_f), weight_decays=tuple(weight_decays), device=device)
     return {
         "evaluation": "linear",

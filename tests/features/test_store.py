@@ -100,6 +100,16 @@ def test_load_errors_name_the_file(tmp_path: Path) -> None:
     (out / "index.json").write_text(json.dumps({**index, "shards": shards}))
     with pytest.raises(DataError, match="index.json: corrupt index: its shards hold 6 embeddings, not its 7$"):
         load_features(out)
+    # Its last shard dropped, the counts edited to match: it scored 4 of the 7 images as if they were all.
+    edited = {**index, "shards": index["shards"][:1], "num_images": 4, "num_embedded": 4}
+    (out / "index.json").write_text(json.dumps(edited))
+    with pytest.raises(DataError, match="index.json: corrupt index: it lists 4 images of a source of 7$"):
+        load_features(out)
+    # Shard boundaries moved: shard 0 holds images 0-3, not the 0-2 its entry now says.
+    shards = [dict(index["shards"][0], stop=3), dict(index["shards"][1], start=3)]
+    (out / "index.json").write_text(json.dumps({**index, "shards": shards}))
+    with pytest.raises(DataError, match="shard-00000.safetensors: does not match .*index.json$"):
+        load_features(out)
 
 
 @pytest.mark.parametrize(
