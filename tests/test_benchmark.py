@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import warnings
 from pathlib import Path
 
@@ -207,6 +208,12 @@ def test_a_changed_folder_gets_its_own_features_and_an_undecodable_image_is_left
         ("random-init (resnet18)", 24),
         ("pixels", 24),
     }
+    # A test image added: the train split's stores are the same ones (an ImageNet train split is not embedded again).
+    stores = {path: path.stat().st_mtime_ns for path in (out / "features").glob("*-train/shard-*")}
+    shutil.copy(next((folder / "val" / "red").iterdir()), folder / "val" / "red" / "added.png")
+    run_benchmark([str(hub_folder)], [f"c={folder}"], out=out, options=options, progress=False)
+    assert {path: path.stat().st_mtime_ns for path in (out / "features").glob("*-train/shard-*")} == stores
+    assert len(list((out / "features").glob("*-test"))) == 2 * 2  # two contenders, the test split before and after
 
 
 def test_a_class_of_one_train_image_gets_the_fixed_weight_decay() -> None:

@@ -66,14 +66,24 @@ def cell_path(out: Path, contender: str, dataset: str, protocol: str) -> Path:
     return out / "cells" / folder / dataset / f"{protocol}.json"
 
 
-def data_fingerprint(splits: Splits) -> str:
-    return hashlib.sha256(
-        f"{dataset_fingerprint(splits.train)};{dataset_fingerprint(splits.test)}".encode()
-    ).hexdigest()
+@dataclass(frozen=True)
+class DataFingerprint:
+    """What a dataset's splits are (`dataset_fingerprint` of each), and of both together, which cells record."""
+
+    train: str
+    test: str
+
+    @classmethod
+    def of(cls, splits: Splits) -> DataFingerprint:
+        return cls(dataset_fingerprint(splits.train), dataset_fingerprint(splits.test))
+
+    @property
+    def both(self) -> str:
+        return hashlib.sha256(f"{self.train};{self.test}".encode()).hexdigest()
 
 
 def cell_fingerprint(contender: Contender, data: str, protocol: str, options: BenchmarkOptions) -> str:
-    """Everything a cell's numbers depend on: the model, the data (`data_fingerprint`), the protocol's settings."""
+    """Everything a cell's numbers depend on: the model, the data (`DataFingerprint.both`), the protocol's settings."""
     settings = {
         "model": contender.digest,
         "data": data,
@@ -120,31 +130,35 @@ def contender_features(
     splits: Splits,
     *,
     dataset: str,
-    data: str,
+    data: DataFingerprint,
     cache: Path,
     options: BenchmarkOptions,
     context: DistributedContext | None = None,
 ) -> Features | None:
     """(train x, train y, test x, test y): a model's embeddings (through the resumable feature store for data on
     disk, in memory otherwise) or the raw pixels at the data's own size. In a process group every rank takes part
-    in the extraction of data on disk, and only rank 0 gets the features (the others None). `data`: the data's
-    fingerprint, in the store's name with the model's, so that other caps or an edited folder get stores of their
-    own (a store of other inputs is refused, not replaced)."""
+    in the extraction of data on disk, and only rank 0 gets the features (the others None). Each split's store is
+    named by the model and that split's fingerprint (`data`), so that other caps or an edited folder get stores of
+    their own (a store of other inputs is refused, not replaced) and an unchanged split keeps its store."""
     main = context is None or context.is_main
     if contender.loaded is None:
         if not main:
             return None
         train = _pixels(splits.train, skip_undecodable=splits.train_source is not None)
         return (*train, *_pixels(splits.test, skip_undecodable=splits.test_source is not None))
-    inputs = hashlib.sha256(f"{contender.digest};{data}".encode()).hexdigest()
-    name = f"{slug(contender.name)}-{slug(dataset)}-{inputs[:16]}"
-    train = _embedded(
-        contender.loaded, splits.train, splits.train_source, out=cache / f"{name}-train", main=main, options=options
-    )
-    test = _embedded(
-        contender.loaded, splits.test, splits.test_source, out=cache / f"{name}-test", main=main, options=options
-    )
-    return (*train, *test) if main else None
+
+    def store(split: str, fingerprint: str) -> Path:
+        inputs = hashlib.sha256(f"{contender.digest};{fingerprint}".encode()).hexdigest()
+        return cache / f"{slug(contender.name)}-{slug(dataset)}-{inputs[:16]}-{split}"
+
+    embedded = [
+        _embedded(contender.loaded, split, source, out=store(name, fingerprint), main=main, options=options)
+        for name, split, source, fingerprint in (
+            ("train", splits.train, splits.train_source, data.train),
+            ("test", splits.test, splits.test_source, data.test),
+        )
+    ]
+    return (*embedded[0], *embedded[1]) if main else None
 
 
 def _embedded(

@@ -90,7 +90,8 @@ def _check_classes(name: str, splits: Splits, options: BenchmarkOptions) -> None
         raise DataError(f"--data {name}: its train split has images of {len(present)} class; ranking needs two or more")
     untrained = sorted(set(test_labels.tolist()) - set(labels.tolist()))
     if untrained:  # their test images could never be right, whoever is ranked
-        names = ", ".join(splits.classes[i] for i in untrained[:5]) + (", ..." if len(untrained) > 5 else "")
+        named = [splits.classes[i] if i < len(splits.classes) else str(i) for i in untrained[:5]]
+        names = ", ".join(named) + (", ..." if len(untrained) > 5 else "")
         cap = f" (--train-limit {options.train_limit} left them out)" if options.train_limit is not None else ""
         raise DataError(f"--data {name}: {len(untrained)} classes of its test split have no train image{cap}: {names}")
     smallest = int(present.min())

@@ -14,11 +14,11 @@ from tqdm.auto import tqdm
 from simsiam_zoo._io import claim_output_dir
 from simsiam_zoo.benchmark.cells import (
     Contender,
+    DataFingerprint,
     Features,
     cell_fingerprint,
     cell_path,
     contender_features,
-    data_fingerprint,
     protocol_records,
     read_cell,
     write_cell,
@@ -61,12 +61,12 @@ def run_benchmark(
     models, data = _listed("models", models), _listed("data", data)
     context = init_distributed(device_named(options.device))
     names = expand_models(models)
-    hub = None if hub_dir is None else os.fspath(hub_dir)
+    hub = None if hub_dir is None else os.path.abspath(hub_dir)
     check_same_on_every_rank(
         context, models=names, data=list(data), out=str(out), options=job_options(options), hub_dir=hub
     )
     datasets = parse_datasets(data, options)
-    fingerprints = {dataset.name: data_fingerprint(dataset.splits) for dataset in datasets}
+    fingerprints = {dataset.name: DataFingerprint.of(dataset.splits) for dataset in datasets}
     out = on_main(context, lambda: claim_output_dir(out, kind="benchmark", models=names))
     records: list[dict[str, Any]] = []
     per_contender = len(datasets) * len(options.protocols)
@@ -131,7 +131,7 @@ class _Cell:
 
     contender: Contender
     dataset: Dataset
-    data: str  # the data's fingerprint
+    data: DataFingerprint
     _: KW_ONLY
     out: Path
     options: BenchmarkOptions
@@ -157,7 +157,7 @@ class _Cell:
         records, pending = [], []
         for protocol in self.options.protocols:
             path = cell_path(self.out, self.contender.name, self.dataset.name, protocol)
-            fingerprint = cell_fingerprint(self.contender, self.data, protocol, self.options)
+            fingerprint = cell_fingerprint(self.contender, self.data.both, protocol, self.options)
             saved = read_cell(path, fingerprint)
             if saved is None:
                 pending.append((protocol, path, fingerprint))
@@ -170,7 +170,7 @@ class _Cell:
         assert features is not None  # rank 0 holds them
         records = []
         for protocol, path, fingerprint in pending:
-            identity = _identity(self.contender, self.dataset, self.data, features, self.options)
+            identity = _identity(self.contender, self.dataset, self.data.both, features, self.options)
             cell = [
                 {**identity, **record}
                 for record in protocol_records(protocol, features, self.options, dataset=self.dataset.name)

@@ -317,7 +317,8 @@ def load_features(path: str | Path) -> Features:
     for shard, num_embedded in shards:
         stored = read_shard(index_file.parent, shard, output_format)
         shard_file = index_file.parent / shard.files(output_format)[0]
-        inside = all(shard.start <= int(i) < shard.stop for i in stored.indices)
+        positions = torch.as_tensor(stored.indices)
+        inside = bool(((positions >= shard.start) & (positions < shard.stop)).all())
         recorded = stored.settings_sha256 == settings_sha256 and len(stored.paths) == num_embedded
         if not (recorded and stored.dim == dim and inside):
             raise DataError(f"{shard_file}: does not match {index_file}")
