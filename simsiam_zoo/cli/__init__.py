@@ -7,6 +7,8 @@ be used; the message names it), 4 training stopped because the loss diverged, 5 
 
 from __future__ import annotations
 
+import warnings
+
 import click
 
 from simsiam_zoo.cli.benchmark import benchmark_command, datasets_command
@@ -28,6 +30,12 @@ from simsiam_zoo.cli.zoo import (
 @click.version_option(package_name="simsiam-zoo")
 def main() -> None:
     """SimSiam recipes, a timm-compatible zoo of self-supervised backbones, features and evaluations."""
+    # A command's warnings are for its user: one line each, not Python's file, line and quoted source line.
+    warnings.formatwarning = _one_line
+
+
+def _one_line(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> str:
+    return f"warning: {message}\n"
 
 
 main.add_command(recipes_command)

@@ -39,6 +39,20 @@ def test_runs_and_features_are_not_written_into_a_foreign_folder(
     assert snapshot(precious) == before
 
 
+def test_a_command_s_warnings_are_one_line_each(tmp_path: Path) -> None:
+    """They came as Python shows them: the library's file and line, the category, then a quoted line of its source."""
+    from simsiam_zoo.features import extract_features
+    from tests.builders import make_transform, tiny_model
+
+    write_images(tmp_path / "data", ("a", "b"), 3)
+    extract_features(tiny_model(), make_transform(), tmp_path / "data", out=tmp_path / "feats", progress=False)
+    done = run_cli("eval", "knn", "--train", tmp_path / "feats", "--test", tmp_path / "feats", process=True)
+    assert done.returncode == 0, done.stderr
+    warned = [line for line in done.stderr.splitlines() if "exceeds the 6 training samples" in line]
+    assert warned and all(line.startswith("warning: k=") for line in warned), done.stderr
+    assert "UserWarning" not in done.stderr and "knn_accuracy(" not in done.stderr, done.stderr
+
+
 def test_a_folder_another_process_is_claiming_is_not_taken_for_someone_else_s(tmp_path: Path) -> None:
     """Two benchmarks started at once into one OUT: the second met the first's marker in flight (its temp file, in a
     folder with no marker yet) and refused the folder as "not written by simsiam-zoo"."""
