@@ -115,12 +115,12 @@ def extract_features(
     options = dataclasses.replace(options, **overrides)
     context = init_distributed(device_named(options.device))
     # The weights too: a rank given another model (another --hub-dir) would embed its share with them.
-    weights = weights_sha256(model) if context.enabled else None
+    weights = weights_sha256(model)
     check_same_on_every_rank(context, options=job_options(options), data=str(data), out=str(out), weights=weights)
     # Rank 0 lists the source, claims OUT and holds its lock until the index is written (a second extraction
     # into OUT waits, then resumes); every rank then works from that one listing.
     with contextlib.ExitStack() as held:
-        prepare = functools.partial(_prepare, model, transform, data, out, options, held=held, model_name=model_name)
+        prepare = functools.partial(_prepare, weights, transform, data, out, options, held=held, model_name=model_name)
         source, out, settings = on_main(context, prepare)
         store = _Store(out, source, settings, _plan(source, options.shard_size), context=context)
         # Each rank's (images embedded, seconds taken); the rate is the whole job's.
@@ -205,7 +205,7 @@ def _timed(work: Callable[[], int]) -> tuple[int, float]:
 
 
 def _prepare(
-    model: nn.Module,
+    weights: str,
     transform: Callable[[torch.Tensor], torch.Tensor],
     data: str | Path,
     out: str | Path,
@@ -221,7 +221,7 @@ def _prepare(
     hold_lock(out / LOCK_NAME, held, waiting=f"{out}: another extraction is writing here; waiting for it to finish")
     recorded = _settings(
         source,
-        model,
+        weights,
         transform,
         limit=options.limit,
         output_format=options.output_format,
@@ -286,7 +286,7 @@ class _JobBar:
 
 def _settings(
     source: ImageSource,
-    model: nn.Module,
+    weights: str,
     transform: Callable[[torch.Tensor], torch.Tensor],
     *,
     limit: int | None,
@@ -299,7 +299,7 @@ def _settings(
     return {
         "source": {"kind": source.kind, "location": source.location, "limit": limit, "num_images": len(source.paths)},
         "images": listing_sha256(source),
-        "weights_sha256": weights_sha256(model),
+        "weights_sha256": weights,
         # A transform's repr lists its steps and parameters; object addresses (of a lambda, say) are not settings.
         "preprocessing": re.sub(r" at 0x[0-9a-f]+", "", repr(transform)),
         "precision": precision,
