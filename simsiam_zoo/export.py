@@ -246,8 +246,11 @@ def fetch_entry(entry: ZooEntry, *, progress: bool = True) -> Path:
     with contextlib.suppress(OSError):
         original.parent.rmdir()
     stat = _stats(folder)  # before hashing, as in _cached_and_unchanged
-    record = {"original_sha256": digests.sha256, **{name: sha256_file(folder / name) for name in _CHECKED}}
-    record["stat"] = stat
+    record = {
+        "original_sha256": digests.sha256,
+        **{name: sha256_file(folder / name) for name in _CHECKED},
+        "stat": stat,
+    }
     atomic_write_text(_record_path(entry), json.dumps(record, indent=1) + "\n")
     return folder
 

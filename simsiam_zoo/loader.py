@@ -240,8 +240,8 @@ def _fetch(repo_id: str, *, hub_dir: str | Path | None, revision: str | None) ->
 def cache_status(entry: ZooEntry) -> str:
     """`yes` when loading `entry` needs no download (its converted folder is in the cache as made, or its Hub
     mirror is), `unverified` when its converted folder's files are not as last verified (the next load hashes
-    them), else `no`. Only the
-    place a load reads counts: a converted folder left from before the entry was mirrored is not."""
+    them), else `no`. Only the place a load reads counts: a converted folder left from before the entry was
+    mirrored is not."""
     from huggingface_hub import try_to_load_from_cache
 
     if entry.converted_from_source:

@@ -12,6 +12,7 @@ from simsiam_zoo.data import unlabelled
 from simsiam_zoo.errors import DataError
 from simsiam_zoo.evaluate.knn import knn_accuracy
 from simsiam_zoo.evaluate.linear_probe import DEFAULT_WEIGHT_DECAYS, linear_probe_sweep
+from simsiam_zoo.evaluate.subsets import class_sizes
 
 
 def _load_labelled(path: str | Path, role: str) -> Any:
@@ -88,7 +89,7 @@ def evaluate_linear(
 ) -> dict[str, Any]:
     """L-BFGS logistic regression on cached features, weight decay chosen on a held-out split of train."""
     train_f, test_f = _load_pair(train, test)
-    if len(train_f.labels) == len(set(train_f.labels.tolist())):
+    if int(class_sizes(train_f.labels).max()) < 2:  # linear_probe_sweep's ValueError, named as the input it is
         raise DataError(f"{train}: each class has one image, which leaves none to choose the weight decay on")
     sweep = linear_probe_sweep(*_tensors(train_f, test_f), weight_decays=tuple(weight_decays), device=device)
     return {
