@@ -336,6 +336,20 @@ def test_two_rank_benchmark_writes_the_leaderboard_one_process_writes(tmp_path):
     mixed = _rank_1_given(tmp_path, [*benchmark, "--out", str(tmp_path / "mixed")], "--seed 1")
     assert mixed.stderr.count("error: rank 1 was launched with other options than rank 0;") == 2, mixed.stderr[-3000:]
     assert not (tmp_path / "mixed").exists()
+    # Nodes holding the model's very weights in hubs at paths of their own: one job. Other weights: refused on every
+    # rank before the model's first cell.
+    by_hub = ["-m", "simsiam_zoo.cli", "benchmark", f"hf-hub:org/{model.name}", "--data", "digits=digits"]
+    by_hub += ["--protocol", "knn", "--no-baselines", "--train-limit", "100", "--test-limit", "50"]
+    for hub in ("hub-a", "hub-b"):
+        shutil.copytree(model, tmp_path / hub / "org" / model.name)
+    by_hub_a = [*by_hub, "--hub-dir", str(tmp_path / "hub-a")]
+    paths = _rank_1_given(tmp_path, [*by_hub_a, "--out", str(tmp_path / "paths")], f"--hub-dir {tmp_path / 'hub-b'}")
+    assert paths.returncode == 0, paths.stderr[-3000:]
+    weights = tmp_path / "hub-b" / "org" / model.name / WEIGHTS_NAME
+    save_file({key: value + 1 for key, value in load_file(weights).items()}, weights)
+    mixed = _rank_1_given(tmp_path, [*by_hub_a, "--out", str(tmp_path / "mixed")], f"--hub-dir {tmp_path / 'hub-b'}")
+    assert mixed.stderr.count("error: rank 1 was launched with other weights than rank 0;") == 2, mixed.stderr[-3000:]
+    assert [path.name for path in (tmp_path / "mixed").iterdir()] == [".simsiam-zoo.json"]  # claimed, nothing more
 
 
 @pytest.mark.parametrize("device", ["gpu", "cuda:99", "cpu:5"])

@@ -61,10 +61,7 @@ def run_benchmark(
     models, data = _listed("models", models), _listed("data", data)
     context = init_distributed(device_named(options.device))
     names = expand_models(models)
-    hub = None if hub_dir is None else os.path.abspath(hub_dir)
-    check_same_on_every_rank(
-        context, models=names, data=list(data), out=str(out), options=job_options(options), hub_dir=hub
-    )
+    check_same_on_every_rank(context, models=names, data=list(data), out=str(out), options=job_options(options))
     datasets = parse_datasets(data, options)
     fingerprints = {dataset.name: DataFingerprint.of(dataset.splits) for dataset in datasets}
     out = on_main(context, lambda: claim_output_dir(out, kind="benchmark", models=names))
@@ -103,13 +100,18 @@ def _contenders(
 ) -> Iterator[Contender]:
     """The models, loaded one at a time (rank 0 first: it fills the download cache the others then read), then the
     baselines: each network (an architecture and the arguments it is built with) with its standard random init
-    (seeded), and the raw pixels."""
+    (seeded), and the raw pixels.
+
+    Every rank must hold a model's very weights, whatever its `hub_dir` (nodes keep their hubs at paths of their
+    own): a rank with others would embed its share of the data with them."""
     networks: dict[str, str] = {}  # a network's label -> the first model that is one
     for name in names:
         with main_first(context):
             loaded = load_backbone(name, hub_dir=hub_dir)
         networks.setdefault(_network(loaded.arch, loaded.model_args), name)
-        yield Contender.of(name, loaded)
+        contender = Contender.of(name, loaded)
+        check_same_on_every_rank(context, weights=(name, contender.weights, contender.preprocessing))
+        yield contender
     if not options.baselines:
         return
     bar.total += (len(networks) + 1) * cells
