@@ -290,9 +290,32 @@ def load_features(path: str | Path) -> Features:
     """Embeddings (as float32), labels and paths of a finished extraction folder (or its index.json)."""
     path = Path(path)
     index_file = path if path.is_file() else path / INDEX_FILE
+    index, shards = _read_index(index_file)
+    provenance = {key: index[key] for key in ("classes", "weights_sha256", "preprocessing")}
+    embeddings, labels, indices, paths = [], [], [], []
+    for shard, num_embedded in shards:  # one at least: the index was checked
+        stored = read_shard(index_file.parent, shard, index["output_format"])
+        shard_file = index_file.parent / shard.files(index["output_format"])[0]
+        positions = torch.as_tensor(stored.indices)
+        inside = bool(((positions >= shard.start) & (positions < shard.stop)).all())
+        recorded = stored.settings_sha256 == index["settings_sha256"] and len(stored.paths) == num_embedded
+        if not (recorded and stored.dim == index["dim"] and inside):
+            raise DataError(f"{shard_file}: does not match {index_file}")
+        try:
+            embeddings.append(stored.load_embeddings().float())
+        except (OSError, ValueError, KeyError, SafetensorError) as e:
+            raise DataError(f"{shard_file}: corrupt shard: {e}") from None
+        _check_values(shard_file, embeddings[-1], stored.labels, classes=len(provenance["classes"]))
+        labels.append(stored.labels)
+        indices.append(stored.indices)
+        paths.extend(stored.paths)
+    return Features(torch.cat(embeddings), torch.cat(labels), paths, torch.cat(indices), **provenance)
+
+
+def _read_index(index_file: Path) -> tuple[dict[str, Any], list[tuple[Shard, int]]]:
+    """A finished extraction's index, checked (DataError naming it), and its shards with their embedding counts."""
     try:
         index = json.loads(index_file.read_text(encoding="utf-8"))
-        output_format, dim, settings_sha256 = index["output_format"], index["dim"], index["settings_sha256"]
         shards = [(Shard(n, s["start"], s["stop"]), s["num_embedded"]) for n, s in enumerate(index["shards"])]
         _check_coverage(shards, num_images=index["num_images"], num_embedded=index["num_embedded"])
         if index["source"]["num_images"] != index["num_images"]:  # the source's listing, recorded in the settings
@@ -304,34 +327,12 @@ def load_features(path: str | Path) -> Features:
                 f"written by another version of simsiam-zoo (format {index.get('version')}, this one "
                 f"reads {VERSION}); extract again"
             )
-        provenance = {
-            "classes": list(index["classes"]),
-            "weights_sha256": index["weights_sha256"],
-            "preprocessing": index["preprocessing"],
-        }
+        missing = sorted({"output_format", "dim", "settings_sha256", "weights_sha256", "preprocessing"} - set(index))
+        if missing:
+            raise ValueError(f"it has no {', '.join(missing)}")
+        index["classes"] = list(index["classes"])
     except FileNotFoundError:
         raise DataError(f"{index_file}: not found; not a finished extraction (rerun it to resume)") from None
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise DataError(f"{index_file}: corrupt index: {e}") from None
-    embeddings, labels, indices, paths = [], [], [], []
-    for shard, num_embedded in shards:
-        stored = read_shard(index_file.parent, shard, output_format)
-        shard_file = index_file.parent / shard.files(output_format)[0]
-        positions = torch.as_tensor(stored.indices)
-        inside = bool(((positions >= shard.start) & (positions < shard.stop)).all())
-        recorded = stored.settings_sha256 == settings_sha256 and len(stored.paths) == num_embedded
-        if not (recorded and stored.dim == dim and inside):
-            raise DataError(f"{shard_file}: does not match {index_file}")
-        try:
-            embeddings.append(stored.load_embeddings().float())
-        except (OSError, ValueError, KeyError, SafetensorError) as e:
-            raise DataError(f"{shard_file}: corrupt shard: {e}") from None
-        _check_values(shard_file, embeddings[-1], stored.labels, classes=len(provenance["classes"]))
-        labels.append(stored.labels)
-        indices.append(stored.indices)
-        paths.extend(stored.paths)
-    if not embeddings:
-        return Features(
-            torch.empty(0, dim), torch.empty(0, dtype=torch.int64), [], torch.empty(0, dtype=torch.int64), **provenance
-        )
-    return Features(torch.cat(embeddings), torch.cat(labels), paths, torch.cat(indices), **provenance)
+    return index, shards
