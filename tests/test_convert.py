@@ -1140,6 +1140,26 @@ def test_tensors_that_cannot_be_weights_are_refused_by_name_before_any_converter
         load_checkpoint_file(tmp_path / "odd.pth")
 
 
+def test_a_checkpoint_that_unfolds_without_end_is_refused_and_a_dict_held_twice_is_not(tmp_path: Path) -> None:
+    """Untrusted files: 2 KB whose dicts each hold the next one twice took seconds and GBs a level more (a
+    MemoryError traceback at 21 levels), a dict that holds itself a RecursionError. A model saved as its own EMA too
+    is converted."""
+    bomb = {"w": torch.ones(1)}
+    for _ in range(21):
+        bomb = {"a": bomb, "b": bomb}
+    looped = {"w": torch.ones(1)}
+    looped["again"] = looped
+    for name, tree in (("bomb", bomb), ("looped", looped)):
+        torch.save({"state_dict": tree}, tmp_path / f"{name}.pth")
+    with pytest.raises(ConversionError, match=r"bomb.pth: more than 1,000,000 dicts and tensors; not a checkpoint"):
+        load_checkpoint_file(tmp_path / "bomb.pth")
+    with pytest.raises(ConversionError, match=r"looped.pth: again: holds itself; not a checkpoint of weights$"):
+        load_checkpoint_file(tmp_path / "looped.pth")
+    weights = {"conv1.weight": torch.ones(1)}
+    torch.save({"teacher": weights, "student": weights}, tmp_path / "twice.pth")
+    assert load_checkpoint_file(tmp_path / "twice.pth").keys() == {"teacher.conv1.weight", "student.conv1.weight"}
+
+
 def test_integer_weights_are_refused_not_cast(tmp_path: Path) -> None:
     """A strict load casts an int64 pos_embed (or a bool weight) to float without a word, and the hub folder would
     hold integers."""

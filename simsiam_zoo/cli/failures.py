@@ -103,6 +103,8 @@ def fail_if_out_of_memory(error: Exception) -> None:
         fail(f"out of memory: the CPU could not allocate {_gib(int(cpu[1]))}; {_SMALLER}", EXIT_BAD_INPUT)
     if isinstance(error, torch.OutOfMemoryError):
         fail(f"out of memory: {first_line(error).rstrip('.')}; {_SMALLER}", EXIT_BAD_INPUT)
+    if isinstance(error, MemoryError):  # Python's own allocator (a file that unfolds into more than the memory)
+        fail(f"out of memory: Python could not allocate more; {_SMALLER}", EXIT_BAD_INPUT)
 
 
 _SMALLER = "use a smaller batch or image size (optim.batch_size, data.image_size, --batch-size)"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +29,30 @@ def flatten_checkpoint(checkpoint: Mapping[str, Any]) -> dict[str, Tensor]:
             checkpoint = checkpoint[container]
             break
     flat: dict[str, Tensor] = {}
-    _flatten_into(checkpoint, "", flat)
+    _flatten_into(checkpoint, "", flat, ancestors=(id(checkpoint),), visits=itertools.count(1))
     return flat
 
 
-def _flatten_into(tree: Mapping[Any, Any], prefix: str, out: dict[str, Tensor]) -> None:
-    # Non-tensor leaves (epoch, hyper-parameters, optimizer param groups) carry no weights.
+# Far beyond any saved model (a ViT-g with its optimizer state is some thousands of dicts and tensors).
+_MAX_NESTING, _MAX_VISITS = 32, 1_000_000
+
+
+def _flatten_into(
+    tree: Mapping[Any, Any], prefix: str, out: dict[str, Tensor], *, ancestors: tuple[int, ...], visits: Iterator[int]
+) -> None:
+    # Non-tensor leaves (epoch, hyper-parameters, optimizer param groups) carry no weights. The bounds are for
+    # untrusted files: a few KB whose dicts each hold the next one twice unfold into 2**depth keys, a dict that
+    # holds itself without end. (A dict held twice, such as `ema` saved as the very `model`, is not a cycle.)
     for key, value in tree.items():
+        if next(visits) > _MAX_VISITS:
+            raise ConversionError(f"more than {_MAX_VISITS:,} dicts and tensors; not a checkpoint of weights")
         if isinstance(value, Tensor):
             out[f"{prefix}{key}"] = value
         elif isinstance(value, Mapping):
-            _flatten_into(value, f"{prefix}{key}.", out)
+            if id(value) in ancestors or len(ancestors) >= _MAX_NESTING:
+                where = "holds itself" if id(value) in ancestors else f"nests dicts more than {_MAX_NESTING} deep"
+                raise ConversionError(f"{prefix}{key}: {where}; not a checkpoint of weights")
+            _flatten_into(value, f"{prefix}{key}.", out, ancestors=(*ancestors, id(value)), visits=visits)
 
 
 def load_checkpoint_file(path: str | os.PathLike[str]) -> dict[str, Tensor]:
@@ -57,7 +71,10 @@ def load_checkpoint_file(path: str | os.PathLike[str]) -> dict[str, Tensor]:
         raise ConversionError(f"{path}: unsupported file type; expected one of {expected}")
     if not isinstance(checkpoint, Mapping):
         raise ConversionError(f"{path}: expected a dict of tensors, found {type(checkpoint).__name__}")
-    flat = flatten_checkpoint(checkpoint)
+    try:
+        flat = flatten_checkpoint(checkpoint)
+    except ConversionError as error:
+        raise ConversionError(f"{path}: {error}") from None
     if not flat:
         raise ConversionError(f"{path}: contains no tensors")
     unusual = [f"{key} ({kind})" for key, value in flat.items() if (kind := _kind(value))]

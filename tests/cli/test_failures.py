@@ -437,6 +437,10 @@ def test_a_tensor_beyond_the_memory_is_one_line(tmp_path: Path, capsys: pytest.C
     assert (
         capsys.readouterr().err == f"error: out of memory: CUDA out of memory. Tried to allocate 20.00 GiB; {smaller}\n"
     )
+    with pytest.raises(SystemExit) as exited:
+        fail_if_out_of_memory(MemoryError())
+    assert exited.value.code == EXIT_BAD_INPUT
+    assert capsys.readouterr().err == f"error: out of memory: Python could not allocate more; {smaller}\n"
 
 
 def test_an_output_inside_the_model_folder_is_refused(exported: Path, images: Path) -> None:
