@@ -254,18 +254,29 @@ def download_hub_repo(
 
 
 def _check_cached_blobs(snapshot: Path) -> None:
-    """Each file of a snapshot against the name of the cache's blob it links to, which is the digest the Hub gave
-    (sha256 for a file in LFS, git's sha1 for another): a blob changed on disk since was served as the repo's."""
+    """Each file of a snapshot against the cache's blobs, which are named by the digest the Hub gave (sha256 for a
+    file in LFS, git's sha1 for another): a blob changed on disk since was served as the repo's, and so was a copy
+    in the snapshot itself (a backup restored with its links followed). A cache that keeps no blobs (Windows
+    without links: each file is moved into its snapshot) has nothing to check against."""
+    blobs = snapshot.parent.parent / "blobs"
+    kept = {blob.name for blob in blobs.iterdir()} if blobs.is_dir() else set()
     for path in sorted(snapshot.iterdir()):
-        if not path.is_symlink():  # a cache without links (Windows) copies the files: nothing to check against
-            continue
-        blob = path.resolve()
-        digest = {64: sha256_file, 40: git_blob_sha1}.get(len(blob.name))
-        if digest is None or not blob.is_file() or not all(c in "0123456789abcdef" for c in blob.name):
-            continue
-        actual = digest(blob)
-        if actual != blob.name:
+        if path.is_symlink():
+            _check_blob(path, path.resolve())
+        elif kept and path.is_file() and sha256_file(path) not in kept and git_blob_sha1(path) not in kept:
             raise ChecksumMismatch(
-                f"{path}: the Hugging Face cache's copy is not the file the Hub served (its digest {actual}, the "
-                f"Hub's {blob.name}); delete {blob} to download it again"
+                f"{path}: the Hugging Face cache's copy is no file the Hub served (a copy, not a link to a blob, and "
+                f"no blob in {blobs} has its digest); delete {snapshot} to download it again"
             )
+
+
+def _check_blob(path: Path, blob: Path) -> None:
+    digest = {64: sha256_file, 40: git_blob_sha1}.get(len(blob.name))
+    if digest is None or not blob.is_file() or not all(c in "0123456789abcdef" for c in blob.name):
+        return
+    actual = digest(blob)
+    if actual != blob.name:
+        raise ChecksumMismatch(
+            f"{path}: the Hugging Face cache's copy is not the file the Hub served (its digest {actual}, the "
+            f"Hub's {blob.name}); delete {blob} to download it again"
+        )
