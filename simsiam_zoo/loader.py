@@ -205,7 +205,7 @@ def _load_pretrained(
     folder = _fetch(entry.hub_id, hub_dir=hub_dir, revision=entry.revision)
     if entry.sha256 is None and not entry.published_by_timm:
         _check_unpinned_entry(folder, entry)
-    return _from_folder(
+    loaded = _from_folder(
         folder,
         expected_sha256=entry.sha256,
         source=entry.name,
@@ -213,6 +213,14 @@ def _load_pretrained(
         preprocessing=entry.preprocessing if entry.published_by_timm else None,
         model_args=entry.model_args if entry.published_by_timm else None,
     )
+    # The zoo's mirror of converted weights states the preprocessing the entry records (the conversion wrote it):
+    # another one there (a config edited on the Hub, a wrong pin) would be used in silence.
+    if entry.source is not None and not entry.published_by_timm and loaded.preprocessing != entry.preprocessing:
+        raise HubFolderError(
+            f"{entry.name}: {entry.hub_id}'s {CONFIG_NAME} gives the preprocessing {loaded.preprocessing}, the "
+            f"entry {entry.preprocessing}; the repo changed, or the entry points at another one"
+        )
+    return loaded
 
 
 def _check_unpinned_entry(folder: Path, entry: ZooEntry) -> None:

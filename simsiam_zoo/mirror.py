@@ -2,8 +2,9 @@
 
 Each entry whose licence permits redistribution is fetched from its source (verified, converted, validated: see
 simsiam_zoo.export.fetch_entry), then pushed with the validated push. A repo whose weights are already these (the
-sha256 the Hub gives them) and whose card states it is left alone, so a second run pushes nothing. Each result
-gives the registry line to pin (hub id, revision, sha256).
+sha256 the Hub gives them), whose config is this one (the preprocessing loads use) and whose card states the sha256
+is left alone, so a second run pushes nothing. Each result gives the registry line to pin (hub id, revision,
+sha256).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from pathlib import Path
 from simsiam_zoo.digests import sha256_file
 from simsiam_zoo.errors import HubFolderError
 from simsiam_zoo.export import fetch_entry
-from simsiam_zoo.hub.folder import CARD_NAME, WEIGHTS_NAME
-from simsiam_zoo.hub.publish import HUB_FILES, check_repo_id, hub_api, push_hub_folder, remote_card
+from simsiam_zoo.hub.folder import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME
+from simsiam_zoo.hub.publish import HUB_FILES, check_repo_id, hub_api, push_hub_folder, remote_text
 from simsiam_zoo.zoo import REDISTRIBUTABLE, ZOO, ZooEntry, get_entry
 
 
@@ -64,8 +65,9 @@ def _mirror(
     if dry_run:  # the Hub is not asked: a dry run works offline
         return MirrorResult(entry.name, repo_id, "would push", digest)
     remote = _remote_state(repo_id, endpoint=endpoint, token=token)
-    if remote is not None and remote[1] == digest and digest in remote[2]:
-        return MirrorResult(entry.name, repo_id, "up to date", digest, remote[0])
+    config = (folder / CONFIG_NAME).read_text(encoding="utf-8")
+    if remote is not None and (remote.weights_sha256, remote.config) == (digest, config) and digest in remote.card:
+        return MirrorResult(entry.name, repo_id, "up to date", digest, remote.revision)
     with tempfile.TemporaryDirectory() as staging:
         # The cached folder's card shows the zoo's own repo id in its usage snippet; the mirror's shows its own.
         for name in HUB_FILES:
@@ -102,9 +104,19 @@ def _why_not_mirrored(entry: ZooEntry) -> str | None:
     return None
 
 
-def _remote_state(repo_id: str, *, endpoint: str | None, token: str | None) -> tuple[str, str | None, str] | None:
-    """(revision, the sha256 the Hub gives its weights, README text) of the repo, or None when it does not exist
-    yet. The weights' own digest, not the card's text: a push of other weights keeps the card by default."""
+@dataclass(frozen=True)
+class _RemoteState:
+    """A repo's latest revision: the sha256 the Hub gives its weights (not the card's: a push of other weights keeps
+    the card by default), its config (the preprocessing loads use) and its card."""
+
+    revision: str
+    weights_sha256: str | None
+    config: str | None
+    card: str
+
+
+def _remote_state(repo_id: str, *, endpoint: str | None, token: str | None) -> _RemoteState | None:
+    """What the repo holds, or None when it does not exist yet."""
     from huggingface_hub.errors import RepositoryNotFoundError
 
     api = hub_api(endpoint=endpoint, token=token)
@@ -114,5 +126,10 @@ def _remote_state(repo_id: str, *, endpoint: str | None, token: str | None) -> t
         return None
     files = api.get_paths_info(repo_id, [WEIGHTS_NAME], revision=revision)
     lfs = getattr(files[0], "lfs", None) if files else None
-    card = remote_card(repo_id, revision=revision, endpoint=endpoint, token=token) or ""
-    return revision, getattr(lfs, "sha256", None), card
+    where = dict(revision=revision, endpoint=endpoint, token=token)
+    return _RemoteState(
+        revision,
+        getattr(lfs, "sha256", None),
+        remote_text(repo_id, CONFIG_NAME, **where),
+        remote_text(repo_id, CARD_NAME, **where) or "",
+    )

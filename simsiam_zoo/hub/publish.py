@@ -19,6 +19,7 @@ from simsiam_zoo.hub.folder import (
     FULL_MODEL_NAME,
     RECIPE_NAME,
     WEIGHTS_NAME,
+    HubFolderInfo,
     validate_hub_folder,
 )
 
@@ -66,8 +67,9 @@ def check_repo_id(repo_id: str) -> str:
     return repo_id
 
 
-def _check_zoo_repo(folder: Path, repo_id: str, *, arch: str, weights_sha256: str) -> None:
-    """A zoo entry's repo takes only that entry's weights: its architecture, its pinned sha256, a card in its name."""
+def _check_zoo_repo(folder: Path, repo_id: str, info: HubFolderInfo) -> None:
+    """A zoo entry's repo takes only that entry's weights: its architecture, its pinned sha256, a card in its name,
+    and (for weights converted from a source) the preprocessing the entry records."""
     from huggingface_hub import ModelCard
 
     from simsiam_zoo.zoo import ZOO
@@ -77,10 +79,13 @@ def _check_zoo_repo(folder: Path, repo_id: str, *, arch: str, weights_sha256: st
         return
     card_name = ModelCard.load(folder / CARD_NAME).data.model_name
     problems = [
-        f"it is a {arch}, the entry a {entry.arch}" if arch != entry.arch else None,
+        f"it is a {info.arch}, the entry a {entry.arch}" if info.arch != entry.arch else None,
         f"its card is for {card_name!r}" if card_name != entry.name else None,
-        f"its weights' sha256 is {weights_sha256}, the entry pins {entry.sha256}"
-        if entry.sha256 and entry.sha256 != weights_sha256
+        f"its weights' sha256 is {info.weights_sha256}, the entry pins {entry.sha256}"
+        if entry.sha256 and entry.sha256 != info.weights_sha256
+        else None,
+        f"its config's preprocessing is {info.preprocessing}, the entry's {entry.preprocessing}"
+        if entry.source is not None and info.preprocessing != entry.preprocessing
         else None,
     ]
     problems = [problem for problem in problems if problem]
@@ -116,7 +121,7 @@ def push_hub_folder(
     folder = Path(folder)
     _refuse_links(folder)
     info = validate_hub_folder(folder)
-    _check_zoo_repo(folder, repo_id, arch=info.arch, weights_sha256=info.weights_sha256)
+    _check_zoo_repo(folder, repo_id, info)
     files = tuple(name for name in HUB_FILES if (folder / name).is_file())
     listed = PushResult(
         repo_id, repo_url=None, commit_url=None, commit_oid=None, files=files, weights_sha256=info.weights_sha256
@@ -190,11 +195,18 @@ def remote_card(
     repo_id: str, *, revision: str | None = None, endpoint: str | None = None, token: str | None = None
 ) -> str | None:
     """The text of the repo's README.md at `revision`, or None when the repo, revision or card does not exist."""
+    return remote_text(repo_id, CARD_NAME, revision=revision, endpoint=endpoint, token=token)
+
+
+def remote_text(
+    repo_id: str, filename: str, *, revision: str | None = None, endpoint: str | None = None, token: str | None = None
+) -> str | None:
+    """The text of the repo's `filename` at `revision`, or None when the repo, revision or file does not exist."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 
     try:
-        path = hf_hub_download(repo_id, CARD_NAME, revision=revision, endpoint=endpoint, token=token, cache_dir=None)
+        path = hf_hub_download(repo_id, filename, revision=revision, endpoint=endpoint, token=token, cache_dir=None)
     except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError):
         return None
     return Path(path).read_text(encoding="utf-8")

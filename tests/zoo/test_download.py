@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -628,6 +629,28 @@ def test_mirror_pushes_once_and_plain_timm_loads_the_mirror(
     push_hub_folder(build_hub_folder(tmp_path / "other"), repo_id=pushed.repo_id, endpoint=hub.url, token="hf_test")
     repaired = list(mirror_entries([entry.name], **options))
     assert [(r.action, r.weights_sha256) for r in repaired] == [("pushed", pushed.weights_sha256)]
+    # Its config edited (another preprocessing) by another hand, weights and card kept: up to date, it was.
+    edited = shutil.copytree(fetch_entry(entry), tmp_path / "edited")
+    config = json.loads((edited / "config.json").read_text())
+    config["pretrained_cfg"]["mean"] = [0.0, 0.0, 0.0]
+    (edited / "config.json").write_text(json.dumps(config))
+    edited_push = push_hub_folder(edited, repo_id=pushed.repo_id, endpoint=hub.url, token="hf_test")
+    # Pinned to it, the entry's loads refuse it (they used its preprocessing), and so does a push to the entry's repo.
+    pinned = dataclasses.replace(
+        entry, hub_id=pushed.repo_id, revision=edited_push.commit_oid, sha256=pushed.weights_sha256
+    )
+    monkeypatch.setitem(zoo.ZOO, entry.name, pinned)
+    with pytest.raises(HubFolderError, match=rf"{entry.name}: {pushed.repo_id}'s config.json gives the preprocessing"):
+        load_backbone(entry.name)
+    monkeypatch.setitem(zoo.ZOO, entry.name, entry)
+    with pytest.raises(HubFolderError, match=r"that entry \(its config's preprocessing is Preprocessing\("):
+        push_hub_folder(edited, repo_id=entry.hub_id, dry_run=True)
+    repaired = list(mirror_entries([entry.name], **options))
+    assert [(r.action, r.weights_sha256) for r in repaired] == [("pushed", pushed.weights_sha256)]
+    assert [r.action for r in mirror_entries([entry.name], **options)] == ["up to date"]
+    monkeypatch.setitem(zoo.ZOO, entry.name, dataclasses.replace(pinned, revision=repaired[0].revision))
+    with torch.no_grad():
+        torch.testing.assert_close(load_backbone(entry.name).model(IMAGE), net.eval()(IMAGE), atol=1e-5, rtol=0)
     torch.save(IMAGE, tmp_path / "x.pt")
     script = (
         "import sys, timm, torch\n"
