@@ -71,27 +71,50 @@ def read_training_checkpoint(path: str | Path, *, kind: TrainingKind) -> Trainin
     """A training loop's checkpoint of `kind`, in this layout or the one before it; another file is a
     ConversionError naming it."""
     saved = read_torch_checkpoint(Path(path))
-    checkpoint = training_checkpoint_from(saved, kind=kind)
+    checkpoint = training_checkpoint_from(saved, kind=kind, where=str(path))
     if checkpoint is None:
         found = f"a {saved['kind']} checkpoint" if isinstance(saved, dict) and "kind" in saved else "another file"
         raise ConversionError(f"{path}: not a {kind} checkpoint of this project ({found})")
     return checkpoint
 
 
-def training_checkpoint_from(saved: Any, *, kind: TrainingKind) -> TrainingCheckpoint | None:
-    """`saved` (a file `read_torch_checkpoint` read) as a checkpoint of `kind`, in this layout or the one before
-    it; None when it is not one."""
+def training_checkpoint_from(saved: Any, *, kind: TrainingKind, where: str) -> TrainingCheckpoint | None:
+    """`saved` (the file `where` that `read_torch_checkpoint` read) as a checkpoint of `kind`, in this layout or the
+    one before it; None when it is not one, a ConversionError naming `where` when it is one with a field missing or
+    of another type (an edited file gave an AttributeError deep in an export)."""
     if not isinstance(saved, dict):
         return None
     if saved.get("format") == TRAINING_FORMAT:
         if saved.get("kind") != kind:
             return None
-        return TrainingCheckpoint(**{f.name: saved[f.name] for f in fields(TrainingCheckpoint)})
-    run_key, record_keys = _EARLIER_LAYOUTS[kind]
-    if "format" in saved or not {run_key, "step", "model", "optimizer"} <= saved.keys():
-        return None
-    records = {key: saved[key] for key in record_keys if key in saved}
-    return TrainingCheckpoint(kind, saved[run_key], saved["step"], saved["model"], saved["optimizer"], records)
+        missing = [f.name for f in fields(TrainingCheckpoint) if f.name not in saved]
+        if missing:
+            raise ConversionError(f"{where}: corrupt {kind} checkpoint: no {', '.join(missing)}")
+        checkpoint = TrainingCheckpoint(**{f.name: saved[f.name] for f in fields(TrainingCheckpoint)})
+    else:
+        run_key, record_keys = _EARLIER_LAYOUTS[kind]
+        if "format" in saved or not {run_key, "step", "model", "optimizer"} <= saved.keys():
+            return None
+        records = {key: saved[key] for key in record_keys if key in saved}
+        checkpoint = TrainingCheckpoint(
+            kind, saved[run_key], saved["step"], saved["model"], saved["optimizer"], records
+        )
+    problem = _type_problem(checkpoint)
+    if problem:
+        raise ConversionError(f"{where}: corrupt {kind} checkpoint: {problem}")
+    return checkpoint
+
+
+def _type_problem(checkpoint: TrainingCheckpoint) -> str | None:
+    for name in ("run", "model", "optimizer", "records"):
+        if not isinstance(getattr(checkpoint, name), dict):
+            return f"its {name} is a {type(getattr(checkpoint, name)).__name__}, not a dict"
+    if not isinstance(checkpoint.step, int) or isinstance(checkpoint.step, bool) or checkpoint.step < 0:
+        return f"its step is {checkpoint.step!r}, not a count"
+    odd = [key for key, value in checkpoint.model.items() if not isinstance(key, str) or not torch.is_tensor(value)]
+    if odd:
+        return f"its model holds {odd[0]!r}, not a name and a tensor"
+    return None
 
 
 def read_safetensors(path: Path, *, error: type[SimsiamZooError]) -> dict[str, torch.Tensor]:

@@ -108,7 +108,7 @@ def _from_file(path: Path, *, arch: str | None) -> LoadedBackbone:
             preprocessing = Preprocessing()
     else:
         saved = read_torch_checkpoint(path)
-        ours = training_checkpoint_from(saved, kind="pretraining")
+        ours = training_checkpoint_from(saved, kind="pretraining", where=str(path))
         if ours is not None:
             recipe = recipe_from_dict(ours.run, where=str(path))
             state, arch = backbone_from_training_checkpoint(ours), arch or recipe.model.arch

@@ -23,7 +23,7 @@ from simsiam_zoo.pretrain import (
     train,
 )
 from simsiam_zoo.recipe import load_recipe
-from tests.builders import CLI, hub_dataset_files, run_cli, run_until_then_kill, write_images
+from tests.builders import CLI, error_message, hub_dataset_files, run_cli, run_until_then_kill, write_images
 
 
 def test_one_training_step_decreases_the_loss_on_a_fixed_batch(tiny_recipe):
@@ -114,6 +114,28 @@ def test_a_checkpoint_of_the_earlier_layout_resumes_exports_and_loads(tiny_recip
     assert (saved["format"], saved["kind"], saved["records"]["horizon"]) == (2, "pretraining", 8)
     with pytest.raises(ConversionError, match=r"checkpoint.pt: not a finetune checkpoint of this project \(a "):
         read_training_checkpoint(tmp_path / "earlier" / CHECKPOINT_NAME, kind="finetune")
+
+
+def test_a_checkpoint_with_a_field_of_another_type_is_one_line_naming_it(tiny_recipe, tmp_path):
+    """An edited checkpoint.pt gave export an AttributeError traceback, exit 1 (`model` a string or a list), or a
+    recipe error about a key 'n' (`run` a string)."""
+    train(tiny_recipe, output_dir=tmp_path / "run", max_steps=1, progress=False)
+    saved = load_checkpoint(tmp_path / "run" / CHECKPOINT_NAME)
+    edits = {
+        "its model is a str, not a dict": {"model": "x"},
+        "its model holds 1, not a name and a tensor": {"model": {1: torch.ones(1)}},
+        "its run is a str, not a dict": {"run": "nonsense"},
+        "its step is 1.5, not a count": {"step": 1.5},
+    }
+    for problem, edit in edits.items():
+        torch.save({**saved, **edit}, tmp_path / "edited.pt")
+        done = run_cli("export", tmp_path / "edited.pt", tmp_path / "out", "--name", "resnet18.edited")
+        assert done.returncode == 3, done.stderr[-3000:]
+        assert error_message(done) == f"error: {tmp_path / 'edited.pt'}: corrupt pretraining checkpoint: {problem}"
+    torch.save({key: value for key, value in saved.items() if key != "step"}, tmp_path / "edited.pt")
+    with pytest.raises(ConversionError, match=r"edited.pt: corrupt pretraining checkpoint: no step$"):
+        read_training_checkpoint(tmp_path / "edited.pt", kind="pretraining")
+    assert not (tmp_path / "out").exists()
 
 
 def test_resume_refuses_a_different_recipe(tiny_recipe, tmp_path):

@@ -87,7 +87,7 @@ def _refuse_own(path: Path, checkpoint: Any) -> None:
     """This project's own training checkpoint is exported, not converted: a conversion took it for solo-learn's and
     wrote a guessed 224 px preprocessing and an ImageNet card for a run on other images."""
     for kind in ("pretraining", "finetune"):
-        if training_checkpoint_from(checkpoint, kind=kind) is not None:
+        if training_checkpoint_from(checkpoint, kind=kind, where=str(path)) is not None:
             raise ConversionError(
                 f"{path}: a {kind} checkpoint of simsiam-zoo, not another project's; export it (`simsiam-zoo export "
                 f"{path.parent}`): its recipe gives the preprocessing and the card"
