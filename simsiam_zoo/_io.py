@@ -204,20 +204,14 @@ def check_output_file(
     """`target` as an absolute path if this command may write its file there, else OutputRefused saying why: the
     folders' rule for one file. Free: a path that does not exist (in a folder that is not a file), a file `ours`
     recognises as this command's own output, or with `overwrite` any file (None: the command has no --overwrite).
-    Never free: a folder (or a path that ends with a separator, as a folder's may), an input, or a file inside an
-    input folder (a new file may go there)."""
+    Never free: a folder (or a path that ends with a separator, as a folder's may), what is not a regular file (a
+    FIFO, which the check of `ours` would wait on), an input, or a path inside an input folder (a new file there
+    is then pushed or exported with the model, or refused by its export)."""
     if os.fspath(target).endswith(("/", os.sep)):
         raise OutputRefused(f"{os.fspath(target)}: ends with a separator, as a folder does; give a file path")
     given = Path(target)
     target = _usable_path(given)
-    for item in inputs:
-        if item is None or not Path(item).exists():
-            continue
-        source = Path(item).resolve()
-        if source == target:
-            raise OutputRefused(f"{given}: the output is the input {item}; choose another output path")
-        if source in target.parents and target.exists():  # a file of a model folder, say its weights
-            raise OutputRefused(f"{given}: the output is a file of the input {item}; choose another output path")
+    _refuse_inputs(given, target, inputs, inside=True)
     parent = next((folder for folder in target.parents if folder.exists()), None)
     if parent is not None and not parent.is_dir():
         raise OutputRefused(f"{given}: {parent} is a file, not a folder; choose another output path")
@@ -225,6 +219,8 @@ def check_output_file(
         return target
     if target.is_dir():
         raise OutputRefused(f"{given}: is a folder; give a file path")
+    if not target.is_file():
+        raise OutputRefused(f"{given}: is not a regular file (a FIFO, socket or device); give a file path")
     if overwrite or ours(target):
         return target
     raise OutputRefused(

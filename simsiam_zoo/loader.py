@@ -26,7 +26,7 @@ from simsiam_zoo.backbone import (
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, read_torch_checkpoint, training_checkpoint_from
 from simsiam_zoo.convert import convert_state_dict
 from simsiam_zoo.digests import sha256_file
-from simsiam_zoo.errors import HubFolderError
+from simsiam_zoo.errors import HubFolderError, UnknownModelError
 from simsiam_zoo.export import converted_cache_status, fetch_entry
 from simsiam_zoo.hub.folder import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, read_config, read_weights
 from simsiam_zoo.hub.publish import check_repo_id, download_hub_repo
@@ -131,9 +131,12 @@ def load_backbone(
     architecture and preprocessing with random weights, as `_random_init` makes them (a zoo name then downloads
     nothing).
     """
-    if not isinstance(name_or_path, (str, os.PathLike)) or not str(name_or_path).strip():
-        # None or a number read as an unknown zoo model; "" loaded the working directory
+    if not isinstance(name_or_path, (str, os.PathLike)):  # None or a number read as an unknown zoo model
         raise TypeError(f"name_or_path must be a zoo name, an hf-hub: id or a path, got {name_or_path!r}")
+    if not os.fspath(name_or_path).strip():  # "" loaded the working directory
+        raise UnknownModelError(
+            f"{os.fspath(name_or_path)!r}: an empty model name; give a zoo name, an hf-hub: id or a path"
+        )
     if not isinstance(pretrained, bool):  # "no" is true
         raise TypeError(f"pretrained must be True or False, got {pretrained!r}")
     text = str(name_or_path)

@@ -26,7 +26,7 @@ from simsiam_zoo.hub.publish import download_hub_repo, push_hub_folder
 from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.pretrain import build_model, train
 from simsiam_zoo.recipe import load_recipe
-from tests.builders import run_cli
+from tests.builders import error_message, run_cli
 from tests.hub_server import HubServer
 
 NAME = "resnet18.simsiam_fashion_mnist_demo"
@@ -206,9 +206,17 @@ def test_a_path_that_does_not_exist_or_holds_no_checkpoint_is_named_so(tmp_path:
     (tmp_path / "run").mkdir()
     with pytest.raises(ConversionError, match=rf"^{tmp_path / 'run'}: no checkpoint.pt: not a training run, or one"):
         export_checkpoint(tmp_path / "run", tmp_path / "out", name="x")
-    for nothing in ("", "  ", None, 123):  # "" loaded the working directory; None and 123 were unknown zoo models
+    for nothing in (None, 123):  # unknown zoo models
         with pytest.raises(TypeError, match="name_or_path must be a zoo name, an hf-hub: id or a path, got"):
             load_backbone(nothing)
+    for blank in ("", "  "):  # "" loaded the working directory; then a TypeError, a traceback in the CLI
+        with pytest.raises(UnknownModelError, match=rf"^{blank!r}: an empty model name; give a zoo name, an hf-hub"):
+            load_backbone(blank)
+    done = run_cli("download", " ")
+    assert (done.returncode, error_message(done)) == (
+        3,
+        "error: ' ': an empty model name; give a zoo name, an hf-hub: id or a path",
+    )
 
 
 def test_an_arch_or_pretrained_the_model_does_not_match_is_named(exported):

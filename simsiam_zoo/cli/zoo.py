@@ -159,18 +159,21 @@ def mirror_command(names: tuple[str, ...], *, org: str, dry_run: bool) -> None:
 
 @click.command("export-detectron2")
 @click.argument("model")
-@click.argument("out", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path())  # a string: a Path drops the trailing separator that marks a folder
 @click.option("--overwrite", is_flag=True, help="Replace OUT even if this command did not write it (never MODEL).")
 @clean_errors
-def export_detectron2_command(model: str, out: Path, *, overwrite: bool) -> None:
+def export_detectron2_command(model: str, out: str, *, overwrite: bool) -> None:
     """Write MODEL's backbone as a detectron2 checkpoint at OUT, a pickle (name it .pkl, as detectron2 expects;
     MoCo's key renames, matching_heuristics)."""
-    from simsiam_zoo.convert.detectron2 import AUTHOR_PREFIX, write_detectron2_pickle
+    from simsiam_zoo.checkpoint import CHECKPOINT_NAME
+    from simsiam_zoo.convert.detectron2 import AUTHOR_PREFIX, check_detectron2_output, write_detectron2_pickle
     from simsiam_zoo.loader import load_backbone
 
+    run = Path(model).parent if Path(model).name == CHECKPOINT_NAME else None  # a run's checkpoint: the run's too
+    check_detectron2_output(out, inputs=(model, run), overwrite=overwrite)  # before any download
     loaded = load_backbone(model)
     write_detectron2_pickle(
-        loaded.model.state_dict(), out, author=f"{AUTHOR_PREFIX}:{model}", inputs=(model,), overwrite=overwrite
+        loaded.model.state_dict(), out, author=f"{AUTHOR_PREFIX}:{model}", inputs=(model, run), overwrite=overwrite
     )
     click.echo(f"wrote {out}")
 

@@ -50,10 +50,18 @@ def write_detectron2_pickle(
 ) -> None:
     """Atomically write `{"model", "__author__", "matching_heuristics"}` for Detectron2's checkpointer. An existing
     file is replaced only when this project wrote it (an author that starts with `AUTHOR_PREFIX`, as the CLI's) or
-    with `overwrite`, never when it is one of `inputs`."""
-    out_path = check_output_file(out_path, ours=_written_here, inputs=inputs, overwrite=overwrite)
+    with `overwrite`, never when it is one of `inputs` or lies inside one."""
+    out_path = check_detectron2_output(out_path, inputs=inputs, overwrite=overwrite)
     payload = {"model": to_detectron2(state_dict), "__author__": author, "matching_heuristics": True}
     atomic_write(out_path, lambda f: pickle.dump(payload, f))
+
+
+def check_detectron2_output(
+    out_path: str | os.PathLike[str], *, inputs: Iterable[str | os.PathLike[str] | None] = (), overwrite: bool = False
+) -> Path:
+    """`out_path` as an absolute path if `write_detectron2_pickle` may write there, else OutputRefused saying why:
+    a caller checks before loading the model."""
+    return check_output_file(out_path, ours=_written_here, inputs=inputs, overwrite=overwrite)
 
 
 def _written_here(path: Path) -> bool:

@@ -4,6 +4,7 @@ they cannot write, folders they did not write, offline downloads."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -310,9 +311,28 @@ def test_export_detectron2_replaces_only_its_own_file_and_never_its_model(partia
     done = run_cli("export-detectron2", partial_run, checkpoint, "--overwrite")
     assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
     assert error_message(done) == (
-        f"error: {checkpoint}: the output is a file of the input {partial_run}; choose another output path"
+        f"error: {checkpoint}: the output lies inside the input {partial_run}; choose a path outside it"
     )
     assert checkpoint.read_bytes() == before
+    # A new file in the model's folder (pushed or exported with it, or refused by its export); a file of the run
+    # whose checkpoint MODEL is (its recipe.yaml became the pickle); a FIFO (the ownership check waited on it for
+    # good); a path ending in a separator (a file of that name was written).
+    recipe = partial_run / "recipe.yaml"
+    os.mkfifo(tmp_path / "fifo.pkl")
+    refusals = [
+        (partial_run, partial_run / "new.pkl", "the output lies inside the input"),
+        (checkpoint, recipe, "the output lies inside the input"),
+        (checkpoint, tmp_path / "fifo.pkl", "is not a regular file (a FIFO, socket or device); give a file path"),
+        (checkpoint, f"{tmp_path / 'folder'}/", "ends with a separator, as a folder does; give a file path"),
+    ]
+    snapshot_before = snapshot(partial_run)
+    for model, out, refusal in refusals:
+        fifo = str(out).endswith("fifo.pkl")  # in a process of its own: a wait fails the test, not hangs it
+        done = run_cli("export-detectron2", model, out, "--overwrite", process=fifo, timeout=120)
+        assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+        assert refusal in error_message(done)
+    assert snapshot(partial_run) == snapshot_before and not (tmp_path / "folder").exists()
+    (tmp_path / "fifo.pkl").unlink()
     theirs = tmp_path / "theirs.pkl"
     theirs.write_text("a file of the user's")
     done = run_cli("export-detectron2", checkpoint, theirs)
