@@ -179,12 +179,27 @@ def knn_monitor_split(recipe: Recipe, dataset: Dataset, *, strict: bool = False)
             warnings.warn(f"kNN monitor off: {len(dataset)} images, too few to hold queries out", stacklevel=2)
             return None
         test_set, bank_indices, query_indices = dataset, order[queries : queries + data.knn_train_size], order[:queries]
+    elif _other_classes(dataset, test_set):
+        # Each folder numbers its own classes: a val/ without one of train's scored every query against another.
+        warnings.warn(f"kNN monitor off: {_other_classes(dataset, test_set)}", stacklevel=2)
+        return None
     else:
         bank_indices = torch.randperm(len(dataset), generator=g)[: data.knn_train_size].tolist()
         query_indices = torch.randperm(len(test_set), generator=g)[: data.knn_test_size].tolist()
     return (
         Transformed(NextIfUndecodable(LabelledSubset(dataset, bank_indices), strict=strict), transform),
         Transformed(NextIfUndecodable(LabelledSubset(test_set, query_indices), strict=strict), transform),
+    )
+
+
+def _other_classes(train: Dataset, held_out: Dataset) -> str:
+    """What differs between the classes of two labelled sets that name theirs ('' when they agree or are unnamed)."""
+    train_classes, held_out_classes = getattr(train, "classes", None), getattr(held_out, "classes", None)
+    if train_classes is None or held_out_classes is None or train_classes == held_out_classes:
+        return ""
+    return (
+        f"the held-out images' classes ({listed(held_out_classes, limit=5)}) are not the training images' "
+        f"({listed(train_classes, limit=5)})"
     )
 
 

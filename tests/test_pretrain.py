@@ -1,6 +1,7 @@
 import csv
 import math
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -562,6 +563,10 @@ def test_the_knn_monitor_holds_its_queries_out_of_the_bank(tmp_path):
     bank, queries = knn_monitor_split(recipe, build_dataset(recipe))
     assert (len(bank), len(queries)) == (24, 6)
     assert queries.dataset.dataset.dataset.source.location == str(split / "val")
+    # A val/ without one of the classes: each folder numbers its own, so its dogs were scored as cats (0%).
+    shutil.rmtree(split / "val" / "cats")
+    with pytest.warns(UserWarning, match=r"kNN monitor off: the held-out images' classes \(dogs\) are not the"):
+        assert knn_monitor_split(recipe, build_dataset(recipe)) is None
 
 
 def test_a_named_dataset_as_the_data_path_is_read_by_its_name(hub_datasets):
