@@ -259,6 +259,12 @@ class _Finetuning:
             weight_decay=schedule.weight_decay,
         )
         self.batch = _global_batch(schedule, len(train_set), context.world_size)
+        has_batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+        if self.batch // context.world_size == 1 and has_batchnorm and not frozen_backbone:  # torch: a ValueError
+            raise SimsiamZooError(
+                f"a batch of one image a rank (--batch-size {schedule.batch_size}, {len(train_set)} training images) "
+                "cannot train the backbone's BatchNorm; give --batch-size 2 or more, or --frozen-backbone"
+            )
         self.stretches = dataset_stretches(train_set, context.world_size) if run.shuffle == "local" else None
         self.steps_per_epoch = EpochSampler(
             len(train_set),
@@ -306,10 +312,14 @@ class _Finetuning:
                 f"{self.checkpoint}: the checkpoint of another run (other data, schedule, seed, shuffling "
                 "or backbone); choose another checkpoint folder or delete it"
             )
-        self.model.load_state_dict(saved.model)
-        self.optimizer.load_state_dict(saved.optimizer)
-        self.history = saved.records["history"]
-        self.loss_sum.fill_(saved.records["loss_sum"])
+        try:  # an edited file: keys or shapes that are not this model's, records missing
+            self.model.load_state_dict(saved.model)
+            self.optimizer.load_state_dict(saved.optimizer)
+            self.history, loss_sum = list(saved.records["history"]), float(saved.records["loss_sum"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as error:
+            found = " ".join(f"{type(error).__name__}: {error}".split())[:300]
+            raise DataError(f"{self.checkpoint}: cannot resume: corrupt checkpoint ({found})") from None
+        self.loss_sum.fill_(loss_sum)
         return saved.step
 
     def save(self, step: int) -> None:

@@ -50,7 +50,7 @@ from simsiam_zoo.distributed import (
     on_main,
 )
 from simsiam_zoo.engine import Augmented, cosine_lr, run_steps
-from simsiam_zoo.errors import DataError, RecipeError, listed, type_name
+from simsiam_zoo.errors import DataError, RecipeError, first_line, listed, type_name
 from simsiam_zoo.evaluate.knn import knn_accuracy
 from simsiam_zoo.features import embed_dataset
 from simsiam_zoo.losses import normalized_std, simsiam_loss
@@ -440,7 +440,9 @@ class _Pretraining:
         self.state: dict[str, Any] = {"epochs": [], "steps": [], "epoch_sums": [0.0, 0.0, 0]}
         self.step = 0
         if self.checkpoint_path.exists():
-            self.step, self.state = _resume(self.checkpoint_path, recipe, model, self.optimizer)
+            resumed = _resume(self.checkpoint_path, recipe, model, self.optimizer, num_images=len(dataset))
+            self.step, self.state = resumed
+        self.state["num_images"] = len(dataset)
         # The epoch's running sums of loss and z-std, on the device; the checkpoint holds them as floats.
         *sums, self.epoch_steps = self.state.pop("epoch_sums")
         self.epoch_sums = torch.tensor(sums, dtype=torch.float64, device=device)
@@ -619,8 +621,11 @@ def _check_limits(*, max_minutes: float | None, max_steps: int | None) -> None:
         raise ValueError(f"max_steps must be an int >= 1, got {max_steps!r}")
 
 
-def _resume(path: Path, recipe: Recipe, model: SimSiam, optimizer: torch.optim.Optimizer) -> tuple[int, dict[str, Any]]:
-    """The step and records of the run's checkpoint, its model and optimizer state loaded."""
+def _resume(
+    path: Path, recipe: Recipe, model: SimSiam, optimizer: torch.optim.Optimizer, *, num_images: int
+) -> tuple[int, dict[str, Any]]:
+    """The step and records of the run's checkpoint, its model and optimizer state loaded; a RecipeError naming it
+    when it cannot continue this run on these `num_images` images."""
     try:
         saved = read_training_checkpoint(path, kind="pretraining")
     except Exception as error:  # a truncated or foreign file: say which and stop, keep it for inspection
@@ -632,15 +637,38 @@ def _resume(path: Path, recipe: Recipe, model: SimSiam, optimizer: torch.optim.O
             f"{path}: the checkpoint was trained with a different recipe ({changed}); "
             "use a new output folder or the same recipe"
         )
-    model.load_state_dict(saved.model)
+    _check_records(path, saved.step, saved.records, num_images=num_images)
+    try:
+        model.load_state_dict(saved.model)
+    except RuntimeError as error:  # an edited file: keys or shapes that are not the recipe's model
+        found = " ".join(str(error).split())[:300]
+        raise RecipeError(f"{path}: cannot resume: its model is not the recipe's ({found})") from None
     try:
         optimizer.load_state_dict(saved.optimizer)
-    except ValueError as error:  # e.g. LARS before BN and biases had their own parameter groups
+    except (ValueError, KeyError, TypeError, RuntimeError) as error:  # LARS before BN and biases had own groups
+        problem = f"{type(error).__name__}: {first_line(error)}"
         raise RecipeError(
-            f"{path}: the optimizer state does not fit this version's parameter groups ({error}); "
+            f"{path}: the optimizer state does not fit this version's parameter groups ({problem}); "
             "use a new output folder"
         ) from None
     return saved.step, saved.records
+
+
+def _check_records(path: Path, step: int, records: dict[str, Any], *, num_images: int) -> None:
+    """The loop's records as it writes them, and the data the run trained on: images added since made the epochs
+    longer under the old schedule, a resume that was no continuation of the run."""
+    sums, horizon = records.get("epoch_sums"), records.get("horizon", step)
+    lists = all(isinstance(records.get(key), list) for key in ("epochs", "steps"))
+    if not (lists and isinstance(sums, list) and len(sums) == 3):
+        raise RecipeError(f"{path}: cannot resume: corrupt checkpoint (its epochs, steps or epoch sums)")
+    if not isinstance(horizon, int) or isinstance(horizon, bool) or not 0 <= step <= horizon:
+        raise RecipeError(f"{path}: cannot resume: corrupt checkpoint (step {step} of a horizon of {horizon!r})")
+    trained_on = records.get("num_images", num_images)  # a checkpoint written before it was recorded: unknown
+    if trained_on != num_images:
+        raise RecipeError(
+            f"{path}: the run trained on {trained_on} images and the data now has {num_images}; resume it with "
+            "the same data, or use a new output folder"
+        )
 
 
 def _optimizer_to(optimizer: torch.optim.Optimizer, device: torch.device) -> None:

@@ -14,8 +14,9 @@ import timm
 import torch
 
 from simsiam_zoo.backbone import LoadedBackbone
+from simsiam_zoo.checkpoint import load_checkpoint
 from simsiam_zoo.cli import main
-from simsiam_zoo.errors import DataError, TrainingDiverged
+from simsiam_zoo.errors import DataError, SimsiamZooError, TrainingDiverged
 from simsiam_zoo.finetune import (
     FinetuneResult,
     _Finetuning,
@@ -222,6 +223,20 @@ def test_a_checkpoint_of_a_run_on_other_data_is_refused(loaded: LoadedBackbone, 
         with pytest.raises(DataError, match=r"finetune.pt: the checkpoint of another run"):
             finetune(loaded.model, train, coloured(32, seed=2), **options)
     assert finetune(loaded.model, coloured(64, seed=1), coloured(32, seed=2), **options).history  # its own data
+    # Its own run's checkpoint, edited: a RuntimeError or KeyError traceback on resume.
+    saved = load_checkpoint(checkpoint)
+    for edit in ({"records": {}}, {"model": {}}):
+        torch.save({**saved, **edit}, checkpoint)
+        with pytest.raises(DataError, match=r"finetune.pt: cannot resume: corrupt checkpoint \((KeyError|RuntimeErr)"):
+            finetune(loaded.model, coloured(64, seed=1), coloured(32, seed=2), **options)
+    # A batch of one image cannot train BatchNorm: torch's ValueError, a traceback in the CLI.
+    with pytest.raises(SimsiamZooError, match=r"^a batch of one image a rank \(--batch-size 1, 64 training images\)"):
+        finetune(
+            loaded.model,
+            coloured(64, seed=1),
+            coloured(32, seed=2),
+            **{**options, "frozen_backbone": False, "checkpoint": None, "schedule": Schedule(epochs=1, batch_size=1)},
+        )
 
 
 def test_a_nan_in_a_finetune_is_caught_before_the_next_checkpoint_naming_its_step(

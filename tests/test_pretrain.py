@@ -139,6 +139,35 @@ def test_a_checkpoint_with_a_field_of_another_type_is_one_line_naming_it(tiny_re
     assert not (tmp_path / "out").exists()
 
 
+def test_a_resume_from_an_edited_checkpoint_or_other_data_is_refused_naming_it(tiny_recipe, tmp_path):
+    """An edited checkpoint gave a RuntimeError, KeyError or ZeroDivisionError traceback on resume, or "finished at
+    step 1000000000/12"; images added to the data since resumed the old schedule over longer epochs."""
+    run, data = tmp_path / "run", write_images(tmp_path / "data", ("cats", "dogs"), 8)
+    recipe = tiny_recipe.replace({"data.dataset": "imagefolder", "data.path": str(data), "optim.batch_size": 4})
+    train(recipe, output_dir=run, max_steps=2, progress=False)
+    path = run / CHECKPOINT_NAME
+    saved = load_checkpoint(path)
+    model = {key: value for key, value in saved["model"].items() if key != "predictor.0.weight"}
+    records = {key: value for key, value in saved["records"].items() if key != "epoch_sums"}
+    edits = {
+        "its model is not the recipe's (Error(s) in loading state_dict for SimSiam: Missing key(s)": {"model": model},
+        "corrupt checkpoint (its epochs, steps or epoch sums)": {"records": records},
+        "corrupt checkpoint (step 1000000000 of a horizon of 8)": {"step": 10**9},
+        "the optimizer state does not fit this version's parameter groups (KeyError: 'param_groups')": {
+            "optimizer": {}
+        },
+    }
+    for problem, edit in edits.items():
+        torch.save({**saved, **edit}, path)
+        with pytest.raises(RecipeError, match=re.escape(f"{path}: ") + r".*" + re.escape(problem)):
+            train(recipe, output_dir=run, progress=False)
+    torch.save(saved, path)
+    write_images(data, ("owls",), 8)
+    with pytest.raises(RecipeError, match=r"checkpoint.pt: the run trained on 16 images and the data now has 24; "):
+        train(recipe, output_dir=run, progress=False)
+    assert load_checkpoint(path)["step"] == 2
+
+
 def test_resume_refuses_a_different_recipe(tiny_recipe, tmp_path):
     train(tiny_recipe, output_dir=tmp_path, max_steps=1, progress=False)
     with pytest.raises(RecipeError, match="different recipe"):
