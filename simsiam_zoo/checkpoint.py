@@ -177,6 +177,9 @@ def read_torch_checkpoint(path: str | Path) -> Any:
     except FileNotFoundError:
         raise ConversionError(f"{path}: no such file") from None
     except Exception as exc:  # a truncated or corrupt file fails anywhere in torch's reader, with any error
+        kind = _kind_of_file(Path(path))  # a text file fails with a KeyError of a number read from its bytes
+        if kind is not None:
+            raise ConversionError(f"{path}: not a torch checkpoint: {kind}") from None
         reason = str(exc).strip() or type(exc).__name__
         raise ConversionError(f"{path}: cannot read torch checkpoint (truncated or corrupt?): {reason}") from exc
 

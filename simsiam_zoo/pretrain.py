@@ -50,7 +50,7 @@ from simsiam_zoo.distributed import (
     on_main,
 )
 from simsiam_zoo.engine import Augmented, cosine_lr, run_steps
-from simsiam_zoo.errors import DataError, RecipeError, first_line, listed, type_name
+from simsiam_zoo.errors import ConversionError, DataError, RecipeError, first_line, listed, type_name
 from simsiam_zoo.evaluate.knn import knn_accuracy
 from simsiam_zoo.features import embed_dataset
 from simsiam_zoo.losses import normalized_std, simsiam_loss
@@ -628,8 +628,8 @@ def _resume(
     when it cannot continue this run on these `num_images` images."""
     try:
         saved = read_training_checkpoint(path, kind="pretraining")
-    except Exception as error:  # a truncated or foreign file: say which and stop, keep it for inspection
-        raise RecipeError(f"{path}: cannot resume from this checkpoint: {error}") from None
+    except ConversionError as error:  # a truncated or foreign file, named: say so and stop, keep it for inspection
+        raise RecipeError(f"{error} (cannot resume from it)") from None
     saved_recipe = recipe_from_dict(saved.run, where=str(path))
     if saved_recipe != recipe:
         changed = listed(recipe_differences(saved_recipe, recipe), limit=3, separator="; ")

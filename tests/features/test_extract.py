@@ -403,6 +403,10 @@ def test_a_web_page_served_as_a_checkpoint_is_named_as_such(tmp_path: Path) -> N
     page.write_text("<!DOCTYPE html>\n<html><body>404 Not Found</body></html>")
     with pytest.raises(ConversionError, match=r"model.pth: not a torch checkpoint: it is a web page"):
         read_torch_checkpoint(page)
+    # A text file failed in torch's reader with a KeyError of a number read from its bytes, and said only that.
+    page.write_text("hello world\n")
+    with pytest.raises(ConversionError, match=r"model.pth: not a torch checkpoint: it starts with b'hello world\\n'"):
+        read_torch_checkpoint(page)
     torch.save({"weights": torch.zeros(1), "odd": Path("x")}, tmp_path / "foreign.pth")
     with pytest.raises(ConversionError, match=r"unpickling it needs arbitrary code"):
         read_torch_checkpoint(tmp_path / "foreign.pth")
