@@ -107,6 +107,13 @@ def first_line(error: BaseException) -> str:
     return lines[0] if lines else "(no message)"
 
 
+def squeezed(error: BaseException, *, limit: int = 300) -> str:
+    """Another library's error of several lines (torch's missing keys, one a line) as one line of at most about
+    `limit` characters, its type first."""
+    text = " ".join(f"{type(error).__name__}: {error}".split())
+    return text if len(text) <= limit else f"{text[:limit]}..."
+
+
 def type_name(value: object) -> str:
     """`value`'s type as a message names it, with its module: `PIL.Image.Image`, `numpy.ndarray`."""
     return f"{type(value).__module__}.{type(value).__qualname__}"

@@ -39,7 +39,7 @@ from simsiam_zoo.distributed import (
     local_device,
 )
 from simsiam_zoo.engine import Augmented, build_optimizer, cosine_lr, run_steps
-from simsiam_zoo.errors import DataError, HubFolderError, SimsiamZooError
+from simsiam_zoo.errors import DataError, HubFolderError, SimsiamZooError, squeezed
 from simsiam_zoo.hub.cards import PROJECT_URL, CardFields, license_metadata, render_card
 from simsiam_zoo.hub.folder import timm_config, write_hub_folder
 from simsiam_zoo.options import RunOptions, Schedule
@@ -317,8 +317,7 @@ class _Finetuning:
             self.optimizer.load_state_dict(saved.optimizer)
             self.history, loss_sum = list(saved.records["history"]), float(saved.records["loss_sum"])
         except (RuntimeError, ValueError, KeyError, TypeError) as error:
-            found = " ".join(f"{type(error).__name__}: {error}".split())[:300]
-            raise DataError(f"{self.checkpoint}: cannot resume: corrupt checkpoint ({found})") from None
+            raise DataError(f"{self.checkpoint}: cannot resume: corrupt checkpoint ({squeezed(error)})") from None
         self.loss_sum.fill_(loss_sum)
         return saved.step
 

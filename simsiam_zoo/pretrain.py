@@ -50,7 +50,7 @@ from simsiam_zoo.distributed import (
     on_main,
 )
 from simsiam_zoo.engine import Augmented, cosine_lr, run_steps
-from simsiam_zoo.errors import ConversionError, DataError, RecipeError, first_line, listed, type_name
+from simsiam_zoo.errors import ConversionError, DataError, RecipeError, first_line, listed, squeezed, type_name
 from simsiam_zoo.evaluate.knn import knn_accuracy
 from simsiam_zoo.features import embed_dataset
 from simsiam_zoo.losses import normalized_std, simsiam_loss
@@ -641,8 +641,7 @@ def _resume(
     try:
         model.load_state_dict(saved.model)
     except RuntimeError as error:  # an edited file: keys or shapes that are not the recipe's model
-        found = " ".join(str(error).split())[:300]
-        raise RecipeError(f"{path}: cannot resume: its model is not the recipe's ({found})") from None
+        raise RecipeError(f"{path}: cannot resume: its model is not the recipe's ({squeezed(error)})") from None
     try:
         optimizer.load_state_dict(saved.optimizer)
     except (ValueError, KeyError, TypeError, RuntimeError) as error:  # LARS before BN and biases had own groups

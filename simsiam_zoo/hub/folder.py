@@ -20,7 +20,7 @@ from simsiam_zoo._io import atomic_directory, read_document
 from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.checkpoint import RECIPE_NAME, read_safetensors
 from simsiam_zoo.digests import sha256_file
-from simsiam_zoo.errors import HubFolderError, RecipeError, first_line, listed
+from simsiam_zoo.errors import HubFolderError, RecipeError, first_line, listed, squeezed
 from simsiam_zoo.recipe import load_recipe
 
 HUB_FOLDER_KIND = "hub-folder"
@@ -305,7 +305,7 @@ def validate_hub_folder(folder: str | Path) -> HubFolderInfo:
     try:
         model = timm.create_model(f"local-dir:{folder}", pretrained=True)
     except Exception as error:  # timm raises several types for a bad folder; all mean "users cannot load it"
-        raise HubFolderError(f"{folder}: timm cannot load this folder: {error}") from None
+        raise HubFolderError(f"{folder}: timm cannot load this folder: {squeezed(error)}") from None
     digest = sha256_file(weights)
     card_path = folder / CARD_NAME
     if not card_path.is_file():

@@ -370,3 +370,12 @@ def test_push_refuses_a_folder_whose_files_contradict_each_other(exported: Path,
         f"error: {folder / 'simsiam.safetensors'}: its backbone is not the one in "
         "model.safetensors (1 tensors differ or are missing, e.g. conv1.weight)"
     )
+    # An architecture the weights do not fit: torch's error of a line a key was the message (exit 3 all the same).
+    shutil.copy2(exported / "simsiam.safetensors", folder / "simsiam.safetensors")
+    config["pretrained_cfg"].pop("license")
+    (folder / "config.json").write_text(json.dumps({**config, "architecture": "resnet34"}))
+    done = run_cli("push", folder, "--repo-id", "user/model", "--dry-run")
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    message = error_message(done)
+    assert message.startswith(f"error: {folder}: timm cannot load this folder: RuntimeError: Error(s) in loading")
+    assert message.endswith("...") and len(message) < 500
