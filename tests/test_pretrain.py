@@ -150,7 +150,7 @@ def test_a_resume_from_an_edited_checkpoint_or_other_data_is_refused_naming_it(t
     model = {key: value for key, value in saved["model"].items() if key != "predictor.0.weight"}
     records = {key: value for key, value in saved["records"].items() if key != "epoch_sums"}
     edits = {
-        "its model is not the recipe's (Error(s) in loading state_dict for SimSiam: Missing key(s)": {"model": model},
+        "its model is not the recipe's (RuntimeError: Error(s) in loading state_dict for SimSiam": {"model": model},
         "corrupt checkpoint (its epochs, steps or epoch sums)": {"records": records},
         "corrupt checkpoint (step 1000000000 of a horizon of 8)": {"step": 10**9},
         "the optimizer state does not fit this version's parameter groups (KeyError: 'param_groups')": {
