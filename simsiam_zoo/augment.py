@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import partial
 from typing import Any
 
@@ -360,6 +360,15 @@ class Preprocessing:
             mean=numbers("mean", 3),
             std=std,
             crop_mode=crop_mode,
+        )
+
+    def differences(self, other: Preprocessing, whose: str) -> str:
+        """Where this differs from `other` (`whose` names it), as a message says it: `mean (0, 0, 0) where the
+        entry has (0.485, 0.456, 0.406)`."""
+        return "; ".join(
+            f"{field.name} {getattr(self, field.name)} where {whose} has {getattr(other, field.name)}"
+            for field in fields(self)
+            if getattr(self, field.name) != getattr(other, field.name)
         )
 
     def transform(self) -> Any:

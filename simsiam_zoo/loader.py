@@ -220,8 +220,9 @@ def _load_pretrained(
     # another one there (a config edited on the Hub, a wrong pin) would be used in silence.
     if entry.source is not None and not entry.published_by_timm and loaded.preprocessing != entry.preprocessing:
         raise HubFolderError(
-            f"{entry.name}: {entry.hub_id}'s {CONFIG_NAME} gives the preprocessing {loaded.preprocessing}, the "
-            f"entry {entry.preprocessing}; the repo changed, or the entry points at another one"
+            f"{entry.name}: {entry.hub_id}'s {CONFIG_NAME} gives the preprocessing "
+            f"{loaded.preprocessing.differences(entry.preprocessing, 'the entry')}; the repo changed, or the entry "
+            "points at another one"
         )
     return loaded
 

@@ -84,8 +84,8 @@ def _check_zoo_repo(folder: Path, repo_id: str, info: HubFolderInfo) -> None:
         f"its weights' sha256 is {info.weights_sha256}, the entry pins {entry.sha256}"
         if entry.sha256 and entry.sha256 != info.weights_sha256
         else None,
-        f"its config's preprocessing is {info.preprocessing}, the entry's {entry.preprocessing}"
-        if entry.source is not None and info.preprocessing != entry.preprocessing
+        f"its config's preprocessing has {info.preprocessing.differences(entry.preprocessing, 'the entry')}"
+        if entry.source is not None and info.arch == entry.arch and info.preprocessing != entry.preprocessing
         else None,
     ]
     problems = [problem for problem in problems if problem]
