@@ -27,6 +27,12 @@ from simsiam_zoo.errors import RecipeError
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 MAX_FAKE_SIZE = 1_000_000  # generated images (data.dataset: fake), for tests and timings
+# Weights and optimizer state are float32 (bf16 autocast keeps them so): torch.optim refused a larger weight decay or
+# lr as an overflow, a traceback after the run had claimed its folder.
+FLOAT32_MAX = 3.4028234663852886e38
+_BEYOND_FLOAT32 = f"must be at most {FLOAT32_MAX:.4g} in size (float32, the weights' type)"
+# torch takes every count and size as a C int64 (a tensor shape, a step): a larger one was a C++ overflow traceback.
+INT64_LIMIT = 2**63
 
 
 @dataclass(frozen=True)
@@ -214,6 +220,8 @@ def _check_value(annotation: Any, value: Any, where: str) -> Any:
             return float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise RecipeError(f"{where}: expected a number, got {value!r}")
+        if isinstance(value, int) and abs(value) > FLOAT32_MAX:  # float(10**400) is an OverflowError
+            raise RecipeError(f"{where}: {_BEYOND_FLOAT32}")
         return float(value)
     if annotation is str:
         if not isinstance(value, str):
@@ -290,6 +298,25 @@ def _validate(recipe: Recipe, where: str) -> None:
     for ok, message in checks:
         if not ok:
             raise RecipeError(f"{where}: {message}")
+    beyond = _beyond_machine_numbers(recipe)
+    if beyond is not None:
+        raise RecipeError(f"{where}: {beyond}")
+
+
+def _beyond_machine_numbers(recipe: Recipe) -> str | None:
+    """What is wrong with the first number torch cannot hold, a float beyond float32 or an integer beyond int64, or
+    with the lr they make; None when each fits. Run after the checks of each key (NaN, inf and the seed's own range
+    are theirs)."""
+    for key, value in _dotted(recipe.to_dict()).items():
+        for number in value if isinstance(value, list) else [value]:
+            if isinstance(number, float) and math.isfinite(number) and abs(number) > FLOAT32_MAX:
+                return f"{key} {_BEYOND_FLOAT32}"
+            # The seed's range is torch's own, wider one.
+            if type(number) is int and key != "run.seed" and not -INT64_LIMIT <= number < INT64_LIMIT:
+                return f"{key} must be in [-2**63, 2**63), the int64 torch takes it as"
+    if recipe.optim.lr > FLOAT32_MAX:  # each factor fits, their product need not
+        return f"optim.base_lr * optim.batch_size / 256 (the lr) {_BEYOND_FLOAT32}"
+    return None
 
 
 def _recipes_dir() -> Path:
@@ -335,26 +362,44 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _resolve(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    if path in seen:
-        raise RecipeError(f"{path}: `base` recipes form a cycle")
+    # Resolved: `rec/loop.yaml` and `rec/../rec/loop.yaml` are one file, and a cycle through `..` recursed until
+    # the path was too long for the OS.
+    real = path.resolve()
+    if real in seen:
+        raise RecipeError(f"{path}: `base` recipes form a cycle: {' -> '.join(map(str, (*seen, real)))}")
     data = _read_yaml(path)
     base = data.pop("base", None)
     if base is None:
         return data
-    return _deep_merge(_resolve(_locate(str(base), relative_to=path.parent), (*seen, path)), data)
+    if not isinstance(base, str):
+        raise RecipeError(f"{path}: base: expected a recipe name or file, got {base!r}")
+    return _deep_merge(_resolve(_locate_base(base, named_in=path), (*seen, real)), data)
 
 
-def _locate(name_or_path: str, *, relative_to: Path | None = None) -> Path:
-    candidates = [Path(name_or_path)]
-    if relative_to is not None:
-        candidates.append(relative_to / f"{name_or_path}.yaml")
-    candidates.append(_recipes_dir() / f"{name_or_path}.yaml")
-    for candidate in candidates:
+def _locate(name_or_path: str) -> Path:
+    """The recipe a user names: a path (from the current directory, as every path on a command line), else a
+    built-in recipe."""
+    for candidate in (Path(name_or_path), _recipes_dir() / f"{name_or_path}.yaml"):
         if candidate.is_file():
             return candidate
-    close = difflib.get_close_matches(name_or_path, builtin_recipes(), n=3)
-    hint = f"; did you mean {', '.join(close)}?" if close else "; `simsiam-zoo recipes` lists them"
-    raise RecipeError(f"{name_or_path}: no recipe file or built-in recipe of that name{hint}")
+    raise RecipeError(f"{name_or_path}: no recipe file or built-in recipe of that name{_closest_builtin(name_or_path)}")
+
+
+def _locate_base(base: str, *, named_in: Path) -> Path:
+    """The `base` a recipe file names: beside that file, else a built-in recipe, never from the current directory
+    (a recipe then trained whichever file of that name the directory it was run from held)."""
+    folder = named_in.parent
+    for candidate in (folder / base, folder / f"{base}.yaml", _recipes_dir() / f"{base}.yaml"):
+        if candidate.is_file():
+            return candidate
+    raise RecipeError(
+        f"{named_in}: base: {base!r}: no recipe file beside it or built-in recipe of that name{_closest_builtin(base)}"
+    )
+
+
+def _closest_builtin(name: str) -> str:
+    close = difflib.get_close_matches(name, builtin_recipes(), n=3)
+    return f"; did you mean {', '.join(close)}?" if close else "; `simsiam-zoo recipes` lists them"
 
 
 def load_recipe(name_or_path: str | Path) -> Recipe:

@@ -63,6 +63,12 @@ UNUSABLE_VALUES = [
     ({"optim.base_lr": float("inf")}, "optim.base_lr must be a positive number"),
     ({"optim.warmup_epochs": -1}, r"optim.warmup_epochs must be in \[0, optim.epochs\]"),
     ({"optim.momentum": 1.0}, r"optim.momentum must be in \[0, 1\)"),
+    # Each was torch's overflow traceback (torch.optim's, or C++ unpacking an int64) after the run claimed its folder.
+    ({"optim.weight_decay": 1e300}, r"optim.weight_decay must be at most 3.403e\+38 in size \(float32"),
+    ({"optim.base_lr": 1e300}, r"optim.base_lr must be at most 3.403e\+38 in size \(float32"),
+    ({"optim.base_lr": 1e38, "optim.batch_size": 2**20}, r"optim.base_lr \* optim.batch_size / 256 \(the lr\)"),
+    ({"model.pred_dim": 10**20}, r"model.pred_dim must be in \[-2\*\*63, 2\*\*63\), the int64 torch takes"),
+    ({"data.image_size": 10**20}, r"data.image_size must be in \[-2\*\*63, 2\*\*63\)"),
 ]
 
 
@@ -111,3 +117,64 @@ def test_a_section_given_whole_to_replace_keeps_its_other_keys() -> None:
     assert merged.optim == dataclasses.replace(recipe.optim, batch_size=4)
     with pytest.raises(RecipeError, match="optim"):
         recipe.replace({"optim": {"batch_sise": 4}})
+
+
+def test_numbers_at_the_edge_of_their_machine_types_are_kept() -> None:
+    """The bounds refuse only what torch cannot hold: the seed keeps torch's own range, wider than int64."""
+    recipe = load_recipe("tiny_fake").replace(
+        {"run.seed": 2**64 - 1, "run.checkpoint_every_steps": 2**63 - 1, "optim.weight_decay": 3.4e38}
+    )
+    assert (recipe.run.seed, recipe.optim.weight_decay) == (2**64 - 1, 3.4e38)
+
+
+def test_an_integer_beyond_float_range_for_a_float_key_is_refused() -> None:
+    """float(10**400) was Python's OverflowError, a traceback."""
+    with pytest.raises(RecipeError, match=r"optim.weight_decay: must be at most 3.403e\+38 in size \(float32"):
+        load_recipe("tiny_fake").replace({"optim.weight_decay": 10**400})
+
+
+def test_a_base_is_found_beside_the_file_that_names_it_never_in_the_current_directory(tmp_path, monkeypatch) -> None:
+    """`base: parent.yaml` was looked up in the current directory first (and `parent.yaml` never beside the file): from
+    elsewhere the recipe failed, from a directory with another parent.yaml it trained that one."""
+    recipes, elsewhere = tmp_path / "recipes", tmp_path / "elsewhere"
+    recipes.mkdir()
+    elsewhere.mkdir()
+    (recipes / "parent.yaml").write_text("base: tiny_fake\noptim:\n  batch_size: 4\n")
+    (elsewhere / "parent.yaml").write_text("base: tiny_fake\noptim:\n  batch_size: 16\n")
+    (elsewhere / "nowhere.yaml").write_text("base: tiny_fake\n")
+    monkeypatch.chdir(elsewhere)
+    for name, base in (("child.yaml", "parent.yaml"), ("short.yaml", "parent"), ("up.yaml", "../recipes/parent")):
+        (recipes / name).write_text(f"base: {base}\n")
+        assert load_recipe(recipes / name).optim.batch_size == 4, base
+    orphan = recipes / "orphan.yaml"
+    orphan.write_text("base: nowhere.yaml\n")
+    with pytest.raises(RecipeError) as raised:
+        load_recipe(orphan)
+    assert str(raised.value).startswith(
+        f"{orphan}: base: 'nowhere.yaml': no recipe file beside it or built-in recipe of that name; "
+    )
+    orphan.write_text("base: [tiny_fake]\n")
+    with pytest.raises(RecipeError, match=r"orphan.yaml: base: expected a recipe name or file, got \['tiny_fake'\]"):
+        load_recipe(orphan)
+    # The recipe named on the command line is a path from the current directory, as any path there.
+    assert load_recipe("parent.yaml").optim.batch_size == 16
+
+
+def test_a_base_cycle_through_parent_folders_is_one_error_naming_the_files(tmp_path, monkeypatch) -> None:
+    """`rec/loop.yaml` with `base: ../rec/loop` recursed until the OS refused the path as too long."""
+    folder = tmp_path / "rec"
+    folder.mkdir()
+    folder = folder.resolve()  # the cycle is said in the files' own names, links followed
+    loop = folder / "loop.yaml"
+    loop.write_text("base: ../rec/loop\n")
+    with pytest.raises(RecipeError) as raised:
+        load_recipe(loop)
+    assert str(raised.value).endswith(f"`base` recipes form a cycle: {loop} -> {loop}")
+    (folder / "a.yaml").write_text("base: ../rec/b.yaml\n")
+    (folder / "b.yaml").write_text("base: ./a\n")
+    monkeypatch.chdir(folder)
+    with pytest.raises(RecipeError) as raised:
+        load_recipe("a.yaml")
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.endswith(f"form a cycle: {folder / 'a.yaml'} -> {folder / 'b.yaml'} -> {folder / 'a.yaml'}")

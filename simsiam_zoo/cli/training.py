@@ -32,6 +32,7 @@ _STARTED = time.monotonic()
 
 
 @click.command("recipes")
+@clean_errors
 def recipes_command() -> None:
     """List the built-in training recipes."""
     for name in builtin_recipes():

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from simsiam_zoo import recipe
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from simsiam_zoo.data import labelled_images
 from simsiam_zoo.errors import EXIT_BAD_INPUT, EXIT_CANNOT_WRITE
@@ -96,6 +97,29 @@ def test_a_link_to_the_data_folder_is_not_a_class(tmp_path: Path) -> None:
     with pytest.warns(UserWarning, match=r"skipped 1 of 5 entries, not images \(loop: symbolic link to a folder"):
         dataset = labelled_images(tmp_path)
     assert (dataset.classes, len(dataset)) == (["a", "b"], 4)
+
+
+def test_numbers_torch_cannot_hold_are_refused_before_the_run_claims_its_folder(tmp_path: Path) -> None:
+    """Each was torch's overflow traceback, exit 1, in a run folder already claimed."""
+    out = tmp_path / "run"
+    for key, value, problem in (
+        ("optim.weight_decay", "1e300", "must be at most 3.403e+38 in size (float32, the weights' type)"),
+        ("model.pred_dim", 10**20, "must be in [-2**63, 2**63), the int64 torch takes it as"),
+    ):
+        done = run_cli("train", "tiny_fake", "--output", out, "--set", f"{key}={value}")
+        assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+        assert error_message(done) == f"error: recipe 'tiny_fake' with {key}={value!r}: {key} {problem}"
+    assert not out.exists()
+
+
+def test_recipes_with_a_broken_builtin_file_is_one_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`simsiam-zoo recipes` was the one command without clean errors: a traceback."""
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("optim: [\n")
+    monkeypatch.setattr(recipe, "_recipes_dir", lambda: tmp_path)
+    done = run_cli("recipes")
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert error_message(done).startswith(f"error: {broken}: not valid YAML: ")
 
 
 def test_finetune_into_its_dataset_is_refused_before_training(exported: Path, tmp_path: Path) -> None:
