@@ -197,7 +197,7 @@ def convert_to_hub(
         raise ConversionError(
             message if message.startswith(str(checkpoint_path)) else f"{checkpoint_path}: {message}"
         ) from None
-    arch = arch or (entry.arch if entry else infer_resnet_arch(state, where=str(checkpoint_path)))
+    arch = arch or (entry.arch if entry else _inferred_arch(state, checkpoint_path))
     origin = f"`{checkpoint_path.name}`" + (f" (sha256 `{original_sha256}`)" if original_sha256 else "")
     folder = _write_converted(
         _built(state, arch=arch, entry=entry, converter=detected, where=str(checkpoint_path)),
@@ -355,6 +355,13 @@ def _built(state: dict[str, torch.Tensor], *, arch: str, entry: ZooEntry | None,
     model = backbone_from_state(arch, state, where=where, model_args=model_args)
     native = Preprocessing(input_size=tuple(model.pretrained_cfg["input_size"]))
     return _Built(state, model, arch, model_args, _agreed([e.preprocessing for e in same_arch], default=native))
+
+
+def _inferred_arch(state: dict[str, Any], checkpoint_path: Path) -> str:
+    try:
+        return infer_resnet_arch(state, where=str(checkpoint_path))
+    except HubFolderError as error:  # a ViT, say: only ResNets are told by their keys
+        raise HubFolderError(f"{error}; name its timm architecture (--arch)") from None
 
 
 def _write_converted(

@@ -31,8 +31,9 @@ from simsiam_zoo.convert import (
     load_checkpoint_file,
 )
 from simsiam_zoo.convert.detectron2 import to_detectron2, write_detectron2_pickle
-from simsiam_zoo.errors import ConversionError
+from simsiam_zoo.errors import ConversionError, HubFolderError
 from simsiam_zoo.export import convert_to_hub
+from tests.builders import error_message, run_cli
 from tests.checkpoints import (
     BEIT_TEST_ARCH,
     BEIT_TEST_ARGS,
@@ -394,6 +395,20 @@ def _check_vit(
 def test_dino_vit_backbone_file_is_timm_names(tmp_path: Path) -> None:
     state, net = dino_vit_file()
     assert _check_vit(tmp_path, state, net, "timm_vit") == set()
+
+
+def test_a_vit_without_its_arch_is_told_to_name_it_and_not_exported_for_detectron2(tmp_path: Path) -> None:
+    """Only a ResNet is told by its keys: the refusal said "not a ResNet backbone" and not what to do; detectron2's
+    export of a ViT said "not a converted ResNet backbone" without naming MODEL."""
+    state, _ = dino_vit_file()
+    torch.save(state, tmp_path / "vit.pth")
+    with pytest.raises(HubFolderError, match=r"vit.pth: no conv1.weight: .*; name its timm architecture \(--arch\)$"):
+        convert_to_hub(tmp_path / "vit.pth", tmp_path / "out", name="mine.vit")
+    convert_to_hub(tmp_path / "vit.pth", tmp_path / "out", name="mine.vit", arch="test_vit")
+    done = run_cli("export-detectron2", tmp_path / "out", tmp_path / "vit.pkl")
+    assert done.returncode == 3, done.stderr[-3000:]
+    assert error_message(done).startswith(f"error: {tmp_path / 'out'}: not a ResNet backbone, which is all detectron2")
+    assert not (tmp_path / "vit.pkl").exists()
 
 
 def test_mae_vit_file_is_timm_names_under_model(tmp_path: Path) -> None:

@@ -167,14 +167,18 @@ def export_detectron2_command(model: str, out: str, *, overwrite: bool) -> None:
     MoCo's key renames, matching_heuristics)."""
     from simsiam_zoo.checkpoint import CHECKPOINT_NAME
     from simsiam_zoo.convert.detectron2 import AUTHOR_PREFIX, check_detectron2_output, write_detectron2_pickle
+    from simsiam_zoo.errors import ConversionError
     from simsiam_zoo.loader import load_backbone
 
     run = Path(model).parent if Path(model).name == CHECKPOINT_NAME else None  # a run's checkpoint: the run's too
     check_detectron2_output(out, inputs=(model, run), overwrite=overwrite)  # before any download
     loaded = load_backbone(model)
-    write_detectron2_pickle(
-        loaded.model.state_dict(), out, author=f"{AUTHOR_PREFIX}:{model}", inputs=(model, run), overwrite=overwrite
-    )
+    try:
+        write_detectron2_pickle(
+            loaded.model.state_dict(), out, author=f"{AUTHOR_PREFIX}:{model}", inputs=(model, run), overwrite=overwrite
+        )
+    except ConversionError as error:  # the state's keys: MODEL is what to name
+        raise ConversionError(f"{model}: {error}") from None
     click.echo(f"wrote {out}")
 
 
@@ -202,6 +206,8 @@ def push_command(
     """Validate a hub FOLDER and upload it to the Hugging Face Hub."""
     from simsiam_zoo.hub.publish import push_hub_folder
 
+    if revision is not None and not revision.strip():  # the Hub answered 404, as if the repo did not exist
+        raise click.BadParameter("an empty branch name", param_hint="--revision")
     if create_pr and revision is not None:
         raise click.UsageError(
             "--create-pr opens a pull request against main; it cannot be combined with --revision "

@@ -29,7 +29,9 @@ def to_detectron2(state_dict: Mapping[str, Tensor]) -> dict[str, np.ndarray]:
     """Detectron2 names (stem.conv1.norm.*, res2..res5, shortcut) to fp32 arrays; BN counters are dropped."""
     unknown = unexpected_keys(state_dict)
     if unknown:
-        raise ConversionError(f"not a converted ResNet backbone; unexpected keys: {listed(unknown, limit=8)}")
+        raise ConversionError(
+            f"not a ResNet backbone, which is all detectron2 builds; unexpected keys: {listed(unknown, limit=8)}"
+        )
     return {
         _rename(key): value.detach().to(device="cpu", dtype=torch.float32).numpy()
         for key, value in state_dict.items()
