@@ -104,6 +104,13 @@ ELSEWHERE = [
     "tests/features/test_store.py::test_a_run_that_failed_before_its_first_shard_does_not_block_the_fixed_rerun",
     "tests/test_loader.py::test_an_arch_or_pretrained_the_model_does_not_match_is_named",
     "tests/test_benchmark.py::test_a_model_folder_given_by_two_spellings_is_one_model",
+    "tests/test_convert.py::test_a_checkpoint_that_unfolds_without_end_is_refused_and_a_dict_held_twice_is_not",
+    "tests/test_convert.py::test_a_vit_without_its_arch_is_told_to_name_it_and_not_exported_for_detectron2",
+    "tests/test_pretrain.py::test_a_checkpoint_with_a_field_of_another_type_is_one_line_naming_it",
+    "tests/test_pretrain.py::test_a_resume_from_an_edited_checkpoint_or_other_data_is_refused_naming_it",
+    "tests/test_recipe.py::test_a_base_is_found_beside_the_file_that_names_it_never_in_the_current_directory",
+    "tests/test_recipe.py::test_a_base_cycle_through_parent_folders_is_one_error_naming_the_files",
+    "tests/test_recipe.py::test_an_integer_beyond_float_range_for_a_float_key_is_refused",
 ]
 OUTCOME_WIDTH = 100
 
