@@ -101,6 +101,11 @@ def fail_if_out_of_memory(error: Exception) -> None:
     cpu = re.search(r"can't allocate memory: you tried to allocate (\d+) bytes", str(error))
     if cpu is not None:
         fail(f"out of memory: the CPU could not allocate {_gib(int(cpu[1]))}; {_SMALLER}", EXIT_BAD_INPUT)
+    if isinstance(error, RuntimeError) and str(error).startswith("Storage size calculation overflowed"):
+        fail(
+            f"out of memory: a tensor of more bytes than any memory holds ({first_line(error)}); {_SMALLER}",
+            EXIT_BAD_INPUT,
+        )
     if isinstance(error, torch.OutOfMemoryError):
         fail(f"out of memory: {first_line(error).rstrip('.')}; {_SMALLER}", EXIT_BAD_INPUT)
     if isinstance(error, MemoryError):  # Python's own allocator (a file that unfolds into more than the memory)

@@ -439,6 +439,9 @@ def test_a_tensor_beyond_the_memory_is_one_line(tmp_path: Path, capsys: pytest.C
     assert (
         capsys.readouterr().err == f"error: out of memory: CUDA out of memory. Tried to allocate 20.00 GiB; {smaller}\n"
     )
+    done = run_cli("train", "tiny_fake", "--output", tmp_path / "huge", "--set", f"model.pred_dim={2**62}")
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]  # torch's RuntimeError of its size calculation
+    assert error_message(done).startswith("error: out of memory: a tensor of more bytes than any memory holds (")
     with pytest.raises(SystemExit) as exited:
         fail_if_out_of_memory(MemoryError())
     assert exited.value.code == EXIT_BAD_INPUT
