@@ -259,8 +259,6 @@ class _Finetuning:
             weight_decay=schedule.weight_decay,
         )
         self.batch = _global_batch(schedule, len(train_set), context.world_size)
-        if not frozen_backbone:
-            _check_batchnorm_batch(model, self.batch // context.world_size, schedule, len(train_set))
         self.stretches = dataset_stretches(train_set, context.world_size) if run.shuffle == "local" else None
         self.steps_per_epoch = EpochSampler(
             len(train_set),
@@ -404,15 +402,6 @@ def _global_batch(schedule: Schedule, num_train: int, world_size: int) -> int:
     if batch == 0:
         raise DataError(f"{num_train} training images are fewer than the {world_size} ranks")
     return batch
-
-
-def _check_batchnorm_batch(model: nn.Module, per_rank: int, schedule: Schedule, num_train: int) -> None:
-    """A trained BatchNorm needs two images a batch at least (torch raises a ValueError at the first step)."""
-    if per_rank == 1 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
-        raise SimsiamZooError(
-            f"a batch of one image a rank (--batch-size {schedule.batch_size}, {num_train} training images) "
-            "cannot train the backbone's BatchNorm; give --batch-size 2 or more, or --frozen-backbone"
-        )
 
 
 def classifier_license(backbone: LoadedBackbone, license: Mapping[str, str] | None = None) -> dict[str, str]:

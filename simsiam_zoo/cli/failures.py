@@ -51,6 +51,8 @@ def clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as error:
             fail_if_network(error)
             fail_if_out_of_memory(error)
+            if "Expected more than 1 value per channel when training" in str(error):  # torch's BatchNorm
+                fail(f"{first_line(error)}: a batch of one image a rank; {_LARGER}", EXIT_BAD_INPUT)
             raise
 
     return wrapper
@@ -113,6 +115,7 @@ def fail_if_out_of_memory(error: Exception) -> None:
 
 
 _SMALLER = "use a smaller batch or image size (optim.batch_size, data.image_size, --batch-size)"
+_LARGER = "give --batch-size 2 or more (or --frozen-backbone, whose BatchNorm keeps its statistics)"
 
 
 def _gib(size: int) -> str:

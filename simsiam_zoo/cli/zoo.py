@@ -165,12 +165,11 @@ def mirror_command(names: tuple[str, ...], *, org: str, dry_run: bool) -> None:
 def export_detectron2_command(model: str, out: str, *, overwrite: bool) -> None:
     """Write MODEL's backbone as a detectron2 checkpoint at OUT, a pickle (name it .pkl, as detectron2 expects;
     MoCo's key renames, matching_heuristics)."""
-    from simsiam_zoo.checkpoint import CHECKPOINT_NAME
     from simsiam_zoo.convert.detectron2 import AUTHOR_PREFIX, check_detectron2_output, write_detectron2_pickle
     from simsiam_zoo.errors import ConversionError
     from simsiam_zoo.loader import load_backbone
 
-    run = Path(model).parent if Path(model).name == CHECKPOINT_NAME else None  # a run's checkpoint: the run's too
+    run = _run_of(Path(model))
     check_detectron2_output(out, inputs=(model, run), overwrite=overwrite)  # before any download
     loaded = load_backbone(model)
     try:
@@ -180,6 +179,18 @@ def export_detectron2_command(model: str, out: str, *, overwrite: bool) -> None:
     except ConversionError as error:  # the state's keys: MODEL is what to name
         raise ConversionError(f"{model}: {error}") from None
     click.echo(f"wrote {out}")
+
+
+def _run_of(model: Path) -> Path | None:
+    """The training run whose checkpoint `model` is (its folder is an input too: its recipe.yaml became the
+    pickle), or None: another project's checkpoint.pt lies in a folder of the user's."""
+    from simsiam_zoo._io import read_marker
+    from simsiam_zoo.checkpoint import CHECKPOINT_NAME, RECIPE_NAME
+
+    run = model.parent
+    if model.name != CHECKPOINT_NAME or not (read_marker(run) == "run" or (run / RECIPE_NAME).is_file()):
+        return None
+    return run
 
 
 @click.command("push")

@@ -256,6 +256,14 @@ def test_options_that_cannot_work_are_refused_before_any_work(exported: Path, tm
     done = run_cli("finetune", exported, data, "--out", tmp_path / "out", "--epochs", 1, "--checkpoint-dir", blocker)
     assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
     assert error_message(done) == f"error: {blocker}: --checkpoint-dir is a file, not a folder"
+    # A batch of one image whose BatchNorm sees one value a channel (layer4 of a 32 px image): torch's traceback.
+    done = run_cli("finetune", exported, data, "--out", tmp_path / "one", "--epochs", 1, "--batch-size", 1)
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert error_message(done).startswith("error: Expected more than 1 value per channel when training, got input")
+    assert error_message(done).endswith(
+        "a batch of one image a rank; give --batch-size 2 or more (or --frozen-backbone, whose BatchNorm keeps its "
+        "statistics)"
+    )
     inside = tmp_path / "out" / "checkpoints"
     done = run_cli("finetune", exported, data, "--out", tmp_path / "out", "--epochs", 1, "--checkpoint-dir", inside)
     assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]

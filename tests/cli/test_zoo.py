@@ -333,6 +333,13 @@ def test_export_detectron2_replaces_only_its_own_file_and_never_its_model(partia
         assert refusal in error_message(done)
     assert snapshot(partial_run) == snapshot_before and not (tmp_path / "folder").exists()
     (tmp_path / "fifo.pkl").unlink()
+    # Another project's checkpoint.pt in a folder of the user's: a pickle beside it is fine.
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    shutil.copy2(checkpoint, downloads / "checkpoint.pt")
+    (downloads / "recipe.yaml").unlink(missing_ok=True)
+    assert run_cli("export-detectron2", downloads / "checkpoint.pt", downloads / "r18.pkl").returncode == 0
+    shutil.rmtree(downloads)
     theirs = tmp_path / "theirs.pkl"
     theirs.write_text("a file of the user's")
     done = run_cli("export-detectron2", checkpoint, theirs)
