@@ -393,7 +393,8 @@ def _locate_base(base: str, *, named_in: Path) -> Path:
         if candidate.is_file():
             return candidate
     raise RecipeError(
-        f"{named_in}: base: {base!r}: no recipe file beside it or built-in recipe of that name{_closest_builtin(base)}"
+        f"{named_in}: base: {base!r}: no recipe file beside it (a base is found from the file that names it, "
+        f"not from the current directory) or built-in recipe of that name{_closest_builtin(base)}"
     )
 
 

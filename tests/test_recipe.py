@@ -151,7 +151,8 @@ def test_a_base_is_found_beside_the_file_that_names_it_never_in_the_current_dire
     with pytest.raises(RecipeError) as raised:
         load_recipe(orphan)
     assert str(raised.value).startswith(
-        f"{orphan}: base: 'nowhere.yaml': no recipe file beside it or built-in recipe of that name; "
+        f"{orphan}: base: 'nowhere.yaml': no recipe file beside it (a base is found from the file that names it, "
+        "not from the current directory) or built-in recipe of that name; "
     )
     orphan.write_text("base: [tiny_fake]\n")
     with pytest.raises(RecipeError, match=r"orphan.yaml: base: expected a recipe name or file, got \['tiny_fake'\]"):
