@@ -152,14 +152,26 @@ def test_a_file_changed_in_the_hugging_face_cache_is_refused_naming_it(hub: HubS
     config.write_text(config.read_text().replace('"num_features"', ' "num_features"'))
     with pytest.raises(ChecksumMismatch, match=rf"{CONFIG_NAME}: the Hugging Face cache's copy is not the file"):
         load_backbone(f"hf-hub:{repo_id}")
-    # A backup restored with its links followed: copies, checked against the blobs, which it holds too.
+    # A backup restored with its links followed (or a cache without links): copies, checked against the Hub's
+    # listing of the revision.
     config.write_text(config.read_text().replace(' "num_features"', '"num_features"'))
     (folder / WEIGHTS_NAME).unlink()
     (folder / WEIGHTS_NAME).write_bytes(original)
     load_backbone(f"hf-hub:{repo_id}")
     save_file(other, folder / WEIGHTS_NAME)
-    with pytest.raises(ChecksumMismatch, match=rf"{WEIGHTS_NAME}: the Hugging Face cache's copy is no file the Hub"):
+    with pytest.raises(
+        ChecksumMismatch, match=rf"{WEIGHTS_NAME}: the Hugging Face cache's copy is not the file the Hub lists"
+    ):
         load_backbone(f"hf-hub:{repo_id}")
+    # Xet's shared store: the blob the snapshot links to links on, to a file of another name (refused as changed).
+    store = weights.parent / "ab" / ("ab" + "1" * 62)
+    store.parent.mkdir()
+    store.write_bytes(original)
+    weights.unlink()
+    weights.symlink_to(store)
+    (folder / WEIGHTS_NAME).unlink()
+    (folder / WEIGHTS_NAME).symlink_to(Path("..", "..", "blobs", weights.name))
+    load_backbone(f"hf-hub:{repo_id}")
 
 
 def test_zoo_name_from_a_local_hub_checks_sha256(exported, tmp_path, monkeypatch):

@@ -7,6 +7,7 @@ uploaded; only the hub folder's own files go up, whatever else lies in the folde
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -261,34 +262,52 @@ def download_hub_repo(
     missing = [name for name in (CONFIG_NAME, WEIGHTS_NAME) if not (snapshot / name).is_file()]
     if missing:
         raise HubFolderError(f"{where}: the repo has no {' or '.join(missing)}, so it is not a timm hub folder")
-    _check_cached_blobs(snapshot)
+    _check_cached_blobs(snapshot, repo_id=repo_id, endpoint=endpoint)
     return snapshot
 
 
-def _check_cached_blobs(snapshot: Path) -> None:
-    """Each file of a snapshot against the cache's blobs, which are named by the digest the Hub gave (sha256 for a
-    file in LFS, git's sha1 for another): a blob changed on disk since was served as the repo's, and so was a copy
-    in the snapshot itself (a backup restored with its links followed). A cache that keeps no blobs (Windows
-    without links: each file is moved into its snapshot) has nothing to check against."""
-    blobs = snapshot.parent.parent / "blobs"
-    kept = {blob.name for blob in blobs.iterdir()} if blobs.is_dir() else set()
+def _check_cached_blobs(snapshot: Path, *, repo_id: str, endpoint: str | None) -> None:
+    """Each file of a snapshot against the digest the Hub gave it (sha256 for a file in LFS, git's sha1 for another):
+    a link, against the name of the blob it links to (a blob changed on disk since was served as the repo's); a copy
+    (a cache without links, or a backup restored with its links followed), against the Hub's own listing of the
+    snapshot's revision, when the Hub can be asked (offline, nothing says what the copy should be)."""
+    from huggingface_hub import is_offline_mode
+
+    copies = []
     for path in sorted(snapshot.iterdir()):
         if path.is_symlink():
-            _check_blob(path, path.resolve())
-        elif kept and path.is_file() and sha256_file(path) not in kept and git_blob_sha1(path) not in kept:
-            raise ChecksumMismatch(
-                f"{path}: the Hugging Face cache's copy is no file the Hub served (a copy, not a link to a blob, and "
-                f"no blob in {blobs} has its digest); delete {snapshot} to download it again"
-            )
+            _check_blob(path)
+        elif path.is_file():
+            copies.append(path)
+    if copies and not is_offline_mode():
+        _check_copies(copies, repo_id=repo_id, revision=snapshot.name, endpoint=endpoint)
 
 
-def _check_blob(path: Path, blob: Path) -> None:
-    digest = {64: sha256_file, 40: git_blob_sha1}.get(len(blob.name))
-    if digest is None or not blob.is_file() or not all(c in "0123456789abcdef" for c in blob.name):
+def _check_blob(path: Path) -> None:
+    # The link's own target names the blob; the blob may link on to a shared store (Xet's) under another name.
+    name = Path(os.readlink(path)).name
+    digest = {64: sha256_file, 40: git_blob_sha1}.get(len(name))
+    blob = path.resolve()
+    if digest is None or not blob.is_file() or not all(c in "0123456789abcdef" for c in name):
         return
     actual = digest(blob)
-    if actual != blob.name:
+    if actual != name:
         raise ChecksumMismatch(
             f"{path}: the Hugging Face cache's copy is not the file the Hub served (its digest {actual}, the "
-            f"Hub's {blob.name}); delete {blob} to download it again"
+            f"Hub's {name}); delete {path.parent.parent.parent / 'blobs' / name} to download it again"
         )
+
+
+def _check_copies(copies: list[Path], *, repo_id: str, revision: str, endpoint: str | None) -> None:
+    listed = hub_api(endpoint=endpoint).get_paths_info(repo_id, [path.name for path in copies], revision=revision)
+    given = {entry.path: (entry.lfs.sha256 if entry.lfs else entry.blob_id) for entry in listed}
+    for path in copies:
+        expected = given.get(path.name)
+        if expected is None:
+            continue
+        actual = (sha256_file if len(expected) == 64 else git_blob_sha1)(path)
+        if actual != expected:
+            raise ChecksumMismatch(
+                f"{path}: the Hugging Face cache's copy is not the file the Hub lists for revision {revision} "
+                f"(its digest {actual}, the Hub's {expected}); delete {path} to download it again"
+            )
