@@ -50,7 +50,7 @@ from simsiam_zoo.distributed import (
     on_main,
 )
 from simsiam_zoo.engine import Augmented, cosine_lr, run_steps
-from simsiam_zoo.errors import ConversionError, DataError, RecipeError, first_line, listed, squeezed, type_name
+from simsiam_zoo.errors import ConversionError, DataError, RecipeError, listed, squeezed, type_name
 from simsiam_zoo.evaluate.knn import knn_accuracy
 from simsiam_zoo.features import embed_dataset
 from simsiam_zoo.losses import normalized_std, simsiam_loss
@@ -179,9 +179,9 @@ def knn_monitor_split(recipe: Recipe, dataset: Dataset, *, strict: bool = False)
             warnings.warn(f"kNN monitor off: {len(dataset)} images, too few to hold queries out", stacklevel=2)
             return None
         test_set, bank_indices, query_indices = dataset, order[queries : queries + data.knn_train_size], order[:queries]
-    elif _other_classes(dataset, test_set):
+    elif differ := _other_classes(dataset, test_set):
         # Each folder numbers its own classes: a val/ without one of train's scored every query against another.
-        warnings.warn(f"kNN monitor off: {_other_classes(dataset, test_set)}", stacklevel=2)
+        warnings.warn(f"kNN monitor off: {differ}", stacklevel=2)
         return None
     else:
         bank_indices = torch.randperm(len(dataset), generator=g)[: data.knn_train_size].tolist()
@@ -440,8 +440,9 @@ class _Pretraining:
         self.state: dict[str, Any] = {"epochs": [], "steps": [], "epoch_sums": [0.0, 0.0, 0]}
         self.step = 0
         if self.checkpoint_path.exists():
-            resumed = _resume(self.checkpoint_path, recipe, model, self.optimizer, num_images=len(dataset))
-            self.step, self.state = resumed
+            self.step, self.state = _resume(
+                self.checkpoint_path, recipe, model, self.optimizer, num_images=len(dataset)
+            )
         self.state["num_images"] = len(dataset)
         # The epoch's running sums of loss and z-std, on the device; the checkpoint holds them as floats.
         *sums, self.epoch_steps = self.state.pop("epoch_sums")
@@ -645,9 +646,8 @@ def _resume(
     try:
         optimizer.load_state_dict(saved.optimizer)
     except (ValueError, KeyError, TypeError, RuntimeError) as error:  # LARS before BN and biases had own groups
-        problem = f"{type(error).__name__}: {first_line(error)}"
         raise RecipeError(
-            f"{path}: the optimizer state does not fit this version's parameter groups ({problem}); "
+            f"{path}: the optimizer state does not fit this version's parameter groups ({squeezed(error)}); "
             "use a new output folder"
         ) from None
     return saved.step, saved.records

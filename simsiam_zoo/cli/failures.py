@@ -51,8 +51,7 @@ def clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as error:
             fail_if_network(error)
             fail_if_out_of_memory(error)
-            if "Expected more than 1 value per channel when training" in str(error):  # torch's BatchNorm
-                fail(f"{first_line(error)}: a batch of one image a rank; {_LARGER}", EXIT_BAD_INPUT)
+            fail_if_batch_of_one(error)
             raise
 
     return wrapper
@@ -112,6 +111,13 @@ def fail_if_out_of_memory(error: Exception) -> None:
         fail(f"out of memory: {first_line(error).rstrip('.')}; {_SMALLER}", EXIT_BAD_INPUT)
     if isinstance(error, MemoryError):  # Python's own allocator (a file that unfolds into more than the memory)
         fail(f"out of memory: Python could not allocate more; {_SMALLER}", EXIT_BAD_INPUT)
+
+
+def fail_if_batch_of_one(error: Exception) -> None:
+    """torch's BatchNorm error for a batch whose one image leaves one value a channel (a fine-tune of small images
+    with --batch-size 1), as one line naming the option."""
+    if "Expected more than 1 value per channel when training" in str(error):
+        fail(f"{first_line(error)}: a batch of one image a rank; {_LARGER}", EXIT_BAD_INPUT)
 
 
 _SMALLER = "use a smaller batch or image size (optim.batch_size, data.image_size, --batch-size)"

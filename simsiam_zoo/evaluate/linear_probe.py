@@ -135,6 +135,22 @@ class SweepResult(TypedDict):
     probe: LinearProbe  # the refit probe
 
 
+def _fit_and_validation_split(train_y: Tensor, *, val_fraction: float, seed: int) -> tuple[Tensor, Tensor]:
+    """CPU indices of the samples to fit on and of the class-stratified validation split, held out of the classes
+    of two samples or more only: a class's one sample in the validation split was unseen by every fit."""
+    labels = train_y.cpu()
+    splittable = (torch.bincount(labels) >= 2)[labels].nonzero().squeeze(1)
+    if splittable.numel() == 0:
+        raise ValueError("every class has one train sample: none is left to choose a weight decay on")
+    val_idx = splittable[balanced_label_subset(labels[splittable], fraction=val_fraction, seed=seed)]
+    is_val = torch.zeros(len(labels), dtype=torch.bool)
+    is_val[val_idx] = True
+    fit_idx = (~is_val).nonzero().squeeze(1)
+    if fit_idx.numel() == 0:
+        raise ValueError("the validation split takes every train sample; lower val_fraction")
+    return fit_idx, val_idx
+
+
 def linear_probe_sweep(
     train_x: Tensor,
     train_y: Tensor,
@@ -165,17 +181,7 @@ def linear_probe_sweep(
 
     # Every fit gets the full class count, so a split that misses a rare class still yields comparable heads.
     num_classes = int(train_y.max()) + 1
-    # Held out of classes of two or more only: a class's one sample in the validation split was unseen by every fit.
-    splittable = (torch.bincount(train_y.cpu()) >= 2)[train_y.cpu()].nonzero().squeeze(1)
-    if splittable.numel() == 0:
-        raise ValueError("every class has one train sample: none is left to choose a weight decay on")
-    val_idx = splittable[balanced_label_subset(train_y.cpu()[splittable], fraction=val_fraction, seed=seed)]
-    is_val = torch.zeros(train_x.shape[0], dtype=torch.bool)
-    is_val[val_idx] = True
-    fit_idx = (~is_val).nonzero().squeeze(1)
-    if fit_idx.numel() == 0:
-        raise ValueError("the validation split takes every train sample; lower val_fraction")
-
+    fit_idx, val_idx = _fit_and_validation_split(train_y, val_fraction=val_fraction, seed=seed)
     # CPU index tensors index tensors on any device.
     fit_x, fit_y = train_x[fit_idx], train_y[fit_idx]
     val_x, val_y = train_x[val_idx], train_y[val_idx]
