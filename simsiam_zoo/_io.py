@@ -323,7 +323,7 @@ def atomic_directory(
     target.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as held:
         # One writer at a time: the cleanup below took a second writer's staging folder for a killed run's.
-        hold_lock(_lock_path(target), held, waiting=f"{target}: another command is writing it; waiting for it")
+        hold_lock(lock_path_outside(target), held, waiting=f"{target}: another command is writing it; waiting for it")
         yield from _replace_whole(target, kind)
 
 
@@ -357,7 +357,7 @@ def _replace_whole(target: Path, kind: str) -> Iterator[Path]:
             shutil.rmtree(stale, ignore_errors=True)
 
 
-def _lock_path(target: Path) -> Path:
+def lock_path_outside(target: Path) -> Path:
     """A lock file for `target` outside it and its folder (where a user would see it), in the temp folder."""
     folder = Path(tempfile.gettempdir()) / "simsiam-zoo-locks"
     with contextlib.suppress(OSError):  # then the lock cannot be made, and `hold_lock` holds none

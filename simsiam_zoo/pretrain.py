@@ -24,7 +24,14 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from simsiam_zoo import engine
-from simsiam_zoo._io import atomic_write_text, claim_output_dir, hold_lock, remove_stale_temps
+from simsiam_zoo._io import (
+    atomic_write_text,
+    claim_output_dir,
+    hold_lock,
+    lock_path_outside,
+    read_marker,
+    remove_stale_temps,
+)
 from simsiam_zoo.augment import SimSiamViews, eval_transform
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, RECIPE_NAME, TrainingCheckpoint, read_training_checkpoint
 from simsiam_zoo.data import (
@@ -354,7 +361,10 @@ def _claim_run_dir(recipe: Recipe, output_dir: str | Path, held: contextlib.Exit
     what the first saved (or is refused for another recipe), where both used to write it at once and report success.
     One process claims it (the others would see its marker half-made), and every rank gets its refusal."""
     folder = Path(claim_output_dir(output_dir, kind="run", inputs=(recipe.data.path,), legacy_files=(CHECKPOINT_NAME,)))
-    hold_lock(folder / RUN_LOCK, held, waiting=f"{folder}: another train is writing this run; waiting for it to end")
+    # A folder taken for an older version's run (no marker) may be a user's own that holds a `checkpoint.pt`: its
+    # lock lives outside it, so that a refused train leaves nothing there. Such a folder is never marked later.
+    lock = folder / RUN_LOCK if read_marker(folder) == "run" else lock_path_outside(folder.resolve())
+    hold_lock(lock, held, waiting=f"{folder}: another train is writing this run; waiting for it to end")
     remove_stale_temps(folder, RUN_FILES)  # under the lock: another run's temp files are not stale
     return folder
 

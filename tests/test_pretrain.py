@@ -1,5 +1,6 @@
 import csv
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -630,3 +631,14 @@ def test_a_recipe_made_by_hand_is_checked_before_the_run_claims_its_folder(tmp_p
         assert not (tmp_path / "run").exists()
     with pytest.raises(TypeError, match="recipe must be a Recipe"):
         train(recipe.to_dict(), output_dir=tmp_path / "run", max_steps=1, progress=False)
+
+
+def test_a_refused_train_leaves_nothing_in_a_folder_taken_for_an_older_run(tiny_recipe, tmp_path):
+    """A folder holding a `checkpoint.pt` is taken for an older version's run (it has no marker). Where that file
+    is someone else's, `train` is refused: it used to leave its `.train.lock` behind in the user's folder."""
+    mine = tmp_path / "downloads"
+    mine.mkdir()
+    torch.save({"weight": torch.zeros(2)}, mine / CHECKPOINT_NAME)
+    with pytest.raises(RecipeError, match=r"checkpoint.pt: not a pretraining checkpoint of this project"):
+        train(tiny_recipe, output_dir=mine, progress=False)
+    assert sorted(os.listdir(mine)) == [CHECKPOINT_NAME]

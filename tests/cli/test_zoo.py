@@ -194,7 +194,7 @@ def test_a_second_writer_of_one_hub_folder_waits_for_the_first(partial_run: Path
 
     from filelock import FileLock
 
-    from simsiam_zoo._io import _lock_path
+    from simsiam_zoo._io import lock_path_outside
     from simsiam_zoo.export import export_checkpoint
 
     out = tmp_path / "out"
@@ -206,7 +206,7 @@ def test_a_second_writer_of_one_hub_folder_waits_for_the_first(partial_run: Path
         except BaseException as error:
             errors.append(error)
 
-    with FileLock(_lock_path(out.resolve())):  # as the first writer holds it
+    with FileLock(lock_path_outside(out.resolve())):  # as the first writer holds it
         second = threading.Thread(target=export)
         second.start()
         second.join(timeout=3)
