@@ -108,6 +108,8 @@ ELSEWHERE = [
     "tests/test_convert.py::test_a_vit_without_its_arch_is_told_to_name_it_and_not_exported_for_detectron2",
     "tests/test_pretrain.py::test_a_checkpoint_with_a_field_of_another_type_is_one_line_naming_it",
     "tests/test_pretrain.py::test_a_resume_from_an_edited_checkpoint_or_other_data_is_refused_naming_it",
+    "tests/test_pretrain.py::test_a_resume_on_a_fresh_copy_of_its_data_continues",
+    "tests/test_pretrain.py::test_a_refused_train_leaves_nothing_in_a_folder_taken_for_an_older_run",
     "tests/test_recipe.py::test_a_base_is_found_beside_the_file_that_names_it_never_in_the_current_directory",
     "tests/test_recipe.py::test_a_base_cycle_through_parent_folders_is_one_error_naming_the_files",
     "tests/test_recipe.py::test_an_integer_beyond_float_range_for_a_float_key_is_refused",

@@ -41,6 +41,7 @@ from simsiam_zoo.data import (
     LabelledSubset,
     NextIfUndecodable,
     Transformed,
+    dataset_fingerprint,
     dataset_stretches,
     held_out_folder,
     is_named_source,
@@ -449,11 +450,10 @@ class _Pretraining:
         # The checkpoint's records: the epochs' rows, the logged steps, the epoch's running sums (and the horizon).
         self.state: dict[str, Any] = {"epochs": [], "steps": [], "epoch_sums": [0.0, 0.0, 0]}
         self.step = 0
+        data = _data_records(dataset)
         if self.checkpoint_path.exists():
-            self.step, self.state = _resume(
-                self.checkpoint_path, recipe, model, self.optimizer, num_images=len(dataset)
-            )
-        self.state["num_images"] = len(dataset)
+            self.step, self.state = _resume(self.checkpoint_path, recipe, model, self.optimizer, data=data)
+        self.state.update(data)
         # The epoch's running sums of loss and z-std, on the device; the checkpoint holds them as floats.
         *sums, self.epoch_steps = self.state.pop("epoch_sums")
         self.epoch_sums = torch.tensor(sums, dtype=torch.float64, device=device)
@@ -633,10 +633,10 @@ def _check_limits(*, max_minutes: float | None, max_steps: int | None) -> None:
 
 
 def _resume(
-    path: Path, recipe: Recipe, model: SimSiam, optimizer: torch.optim.Optimizer, *, num_images: int
+    path: Path, recipe: Recipe, model: SimSiam, optimizer: torch.optim.Optimizer, *, data: dict[str, Any]
 ) -> tuple[int, dict[str, Any]]:
     """The step and records of the run's checkpoint, its model and optimizer state loaded; a RecipeError naming it
-    when it cannot continue this run on these `num_images` images."""
+    when it cannot continue this run on this `data` (`_data_records`)."""
     try:
         saved = read_training_checkpoint(path, kind="pretraining")
     except ConversionError as error:  # a truncated or foreign file, named: say so and stop, keep it for inspection
@@ -648,7 +648,7 @@ def _resume(
             f"{path}: the checkpoint was trained with a different recipe ({changed}); "
             "use a new output folder or the same recipe"
         )
-    _check_records(path, saved.step, saved.records, num_images=num_images)
+    _check_records(path, saved.step, saved.records, data=data)
     try:
         model.load_state_dict(saved.model)
     except RuntimeError as error:  # an edited file: keys or shapes that are not the recipe's model
@@ -663,20 +663,32 @@ def _resume(
     return saved.step, saved.records
 
 
-def _check_records(path: Path, step: int, records: dict[str, Any], *, num_images: int) -> None:
+def _data_records(dataset: Dataset) -> dict[str, Any]:
+    """What a checkpoint records of the data it trained on: the number of images, and a digest of their names and
+    labels (not file times: data copied anew to the same place, as to a node's disk for each job, is the same)."""
+    return {"num_images": len(dataset), "data_sha256": dataset_fingerprint(dataset, file_stats=False)}
+
+
+def _check_records(path: Path, step: int, records: dict[str, Any], *, data: dict[str, Any]) -> None:
     """The loop's records as it writes them, and the data the run trained on: images added since made the epochs
-    longer under the old schedule, a resume that was no continuation of the run."""
+    longer under the old schedule, others in their place trained on what the run never saw, a resume that was no
+    continuation of the run. Checkpoints written before a record existed do not check it."""
     sums, horizon = records.get("epoch_sums"), records.get("horizon", step)
     lists = all(isinstance(records.get(key), list) for key in ("epochs", "steps"))
     if not (lists and isinstance(sums, list) and len(sums) == 3):
         raise RecipeError(f"{path}: cannot resume: corrupt checkpoint (its epochs, steps or epoch sums)")
     if not isinstance(horizon, int) or isinstance(horizon, bool) or not 0 <= step <= horizon:
         raise RecipeError(f"{path}: cannot resume: corrupt checkpoint (step {step} of a horizon of {horizon!r})")
-    trained_on = records.get("num_images", num_images)  # a checkpoint written before it was recorded: unknown
-    if trained_on != num_images:
+    trained_on = records.get("num_images", data["num_images"])
+    if trained_on != data["num_images"]:
         raise RecipeError(
-            f"{path}: the run trained on {trained_on} images and the data now has {num_images}; resume it with "
-            "the same data, or use a new output folder"
+            f"{path}: the run trained on {trained_on} images and the data now has {data['num_images']}; resume it "
+            "with the same data, or use a new output folder"
+        )
+    if records.get("data_sha256", data["data_sha256"]) != data["data_sha256"]:
+        raise RecipeError(
+            f"{path}: the run trained on other images (their names or labels differ from the data's now); resume "
+            "it with the same data, or use a new output folder"
         )
 
 

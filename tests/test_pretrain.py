@@ -163,10 +163,24 @@ def test_a_resume_from_an_edited_checkpoint_or_other_data_is_refused_naming_it(t
         with pytest.raises(RecipeError, match=re.escape(f"{path}: ") + r".*" + re.escape(problem)):
             train(recipe, output_dir=run, progress=False)
     torch.save(saved, path)
+    (data / "cats" / "image 0.png").rename(data / "dogs" / "image 0 (a cat).png")  # as many images, one relabelled
+    with pytest.raises(RecipeError, match=r"checkpoint.pt: the run trained on other images \(their names or labels "):
+        train(recipe, output_dir=run, progress=False)
     write_images(data, ("owls",), 8)
     with pytest.raises(RecipeError, match=r"checkpoint.pt: the run trained on 16 images and the data now has 24; "):
         train(recipe, output_dir=run, progress=False)
     assert load_checkpoint(path)["step"] == 2
+
+
+def test_a_resume_on_a_fresh_copy_of_its_data_continues(tiny_recipe, tmp_path):
+    """Data copied anew to the same place (a node's local disk, each job) has new file times: the run resumes, as
+    the same names and labels are the same data."""
+    run, data = tmp_path / "run", write_images(tmp_path / "data", ("cats", "dogs"), 8)
+    recipe = tiny_recipe.replace({"data.dataset": "imagefolder", "data.path": str(data), "optim.batch_size": 4})
+    train(recipe, output_dir=run, max_steps=2, progress=False)
+    for image in data.rglob("*.png"):
+        os.utime(image, ns=(0, 0))
+    assert train(recipe, output_dir=run, max_steps=3, progress=False).step == 3
 
 
 def test_resume_refuses_a_different_recipe(tiny_recipe, tmp_path):

@@ -153,28 +153,33 @@ def _size_and_mtime(path: Path) -> tuple[int, int] | None:
     return stat.st_size, stat.st_mtime_ns
 
 
-def listing_sha256(source: ImageSource) -> str:
-    """What the entries are: their names and labels, and each file's size and mtime (an edit in place shows); for
-    tar shards each shard's, once; for a Hugging Face dataset its Arrow files'."""
-    shards = dict.fromkeys(shard for shard, _, _ in source.members)
-    stats = [_size_and_mtime(shard) for shard in shards] or [_size_and_mtime(p) for p in source.files]
-    listing = [source.paths, source.labels, sorted(source.skipped.items()), stats]
-    if source.data_files:  # a Hugging Face dataset rewritten in place: its Arrow files change
-        listing.append([_size_and_mtime(path) for path in source.data_files])
+def listing_sha256(source: ImageSource, *, file_stats: bool = True) -> str:
+    """What the entries are: their names and labels, and with `file_stats` each file's size and mtime (an edit in
+    place shows); for tar shards each shard's, once; for a Hugging Face dataset its Arrow files'."""
+    listing: list[Any] = [source.paths, source.labels, sorted(source.skipped.items())]
+    if file_stats:
+        shards = dict.fromkeys(shard for shard, _, _ in source.members)
+        listing.append([_size_and_mtime(shard) for shard in shards] or [_size_and_mtime(p) for p in source.files])
+        if source.data_files:  # a Hugging Face dataset rewritten in place: its Arrow files change
+            listing.append([_size_and_mtime(path) for path in source.data_files])
     return hashlib.sha256(json.dumps(listing).encode()).hexdigest()
 
 
-def dataset_fingerprint(dataset: Dataset) -> str:
+def dataset_fingerprint(dataset: Dataset, *, file_stats: bool = True) -> str:
     """sha256 of what a training set's items are, so that work saved for one is never resumed on another: images
-    of a source (or a subset) by the source's listing, its class names and the positions taken; other datasets
-    (in memory) by their labels and image tensors."""
+    of a source (or a subset) by the source's listing (`listing_sha256`), its class names and the positions taken;
+    other datasets (in memory) by their labels and image tensors."""
     digest = hashlib.sha256()
     while True:
         if isinstance(dataset, LabelledSubset):
             digest.update(json.dumps(["subset", dataset.indices]).encode())
             dataset = dataset.dataset
         elif isinstance(dataset, SourceImages):
-            digest.update(json.dumps([dataset.positions, dataset.classes, listing_sha256(dataset.source)]).encode())
+            digest.update(
+                json.dumps(
+                    [dataset.positions, dataset.classes, listing_sha256(dataset.source, file_stats=file_stats)]
+                ).encode()
+            )
             return digest.hexdigest()
         elif isinstance(getattr(dataset, "dataset", None), Dataset):  # a wrapper: Transformed, NextIfUndecodable
             dataset = dataset.dataset
