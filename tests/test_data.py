@@ -1,6 +1,7 @@
 import gzip
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -289,6 +290,65 @@ def test_tar_labels_repeated_keys_and_shards_of_one_name(tmp_path):
     ]
     assert source.labels == [1, 0, -1, -1]
     assert list(source.skipped) == [1] and "a second sample a in the shard" in source.skipped[1]
+
+
+def test_a_truncated_tar_shard_is_refused_and_a_sample_is_read_as_webdataset_reads_it(tmp_path):
+    """A shard cut at a member's header (an interrupted copy) was read to the cut in silence: samples and labels
+    lost, exit 0. `.CLS` is a label as `.PNG` is an image (the label was dropped); a key repeated later in the
+    shard, not only right after itself, is a listed skip; of `a.seg.png` and `a.jpg` the image is `a.jpg`, and a
+    sample with two images is a listed skip (the first in the tar was embedded)."""
+    png = tmp_path / "a.png"
+    Image.fromarray(np.zeros((4, 4, 3), dtype=np.uint8)).save(png)
+    image = png.read_bytes()
+    members = [(f"s{i}.{kind}", body) for i in range(3) for kind, body in (("png", image), ("cls", b"1"))]
+    _tar(tmp_path / "whole.tar", members)
+    whole = (tmp_path / "whole.tar").read_bytes()
+    assert data.open_source(str(tmp_path / "whole.tar")).labels == [1, 1, 1]
+    ends = [512 + 512 * ((len(image) + 511) // 512), 2 * 512 + 512 * ((len(image) + 511) // 512) + 512]
+    for cut in (ends[0], ends[1], ends[1] + 100):  # before a member's header, after one, inside one
+        (tmp_path / "cut.tar").write_bytes(whole[:cut])
+        with pytest.raises(
+            DataError,
+            match=r"cut.tar: not a readable tar file \(it ends without the tar's end-of-archive block after byte ",
+        ):
+            data.open_source(str(tmp_path / "cut.tar"))
+    _tar(
+        tmp_path / "odd.tar",
+        [("a.PNG", image), ("a.CLS", b"1"), ("b.png", image), ("a.png", image), ("a.cls", b"0")]
+        + [("c.seg.png", image), ("c.jpg", image), ("c.cls", b"0"), ("d.png", image), ("d.webp", image)],
+    )
+    source = data.open_source(str(tmp_path / "odd.tar"))
+    assert [path.rpartition("/")[2] for path in source.paths] == ["a", "b", "a", "c", "d"]
+    assert source.labels == [1, -1, 0, 0, -1]
+    assert "a second sample a in the shard" in source.skipped[2]
+    assert source.files[3].name == "c.jpg"
+    assert sorted(source.skipped) == [2, 4] and "several images in the sample (png, webp)" in source.skipped[4]
+
+
+def test_bytes_that_are_no_image_are_named_the_same_every_time() -> None:
+    """A tar member or dataset row that is no image was said with PIL's `<_io.BytesIO object at 0x7f95...>`: two
+    identical extractions wrote other bytes to `skipped.json` and to the shards."""
+    reasons = set()
+    for _ in range(2):
+        with pytest.raises(DataError) as refused:
+            data.decode_image(Path("shard.tar/key.png"), b"notimage")
+        reasons.add(str(refused.value))
+    assert reasons == {"shard.tar/key.png: cannot decode image: cannot identify image file (no format PIL reads)"}
+
+
+def test_a_limit_counts_images_not_the_other_files_listed(tmp_path):
+    """`--limit N` is the first N images: files listed and skipped as no images (a `.txt`) are kept as skips but
+    not counted (`--limit 2` of three notes, then images, found no image)."""
+    for i in range(3):
+        (tmp_path / "a").mkdir(exist_ok=True)
+        (tmp_path / "a" / f"{i}.txt").write_text("notes")
+        Image.fromarray(np.zeros((4, 4, 3), dtype=np.uint8)).save(tmp_path / "a" / f"{i + 3}.png")
+    source = data.open_source(tmp_path, limit=2)
+    assert source.paths == ["a/0.txt", "a/1.txt", "a/2.txt", "a/3.png", "a/4.png"] and sorted(source.skipped) == [
+        0,
+        1,
+        2,
+    ]
 
 
 def test_a_hugging_face_label_column_of_strings_names_the_classes(tmp_path):

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from simsiam_zoo.errors import DataError
@@ -29,6 +29,8 @@ def decode_image(path: Path, data: bytes | None = None) -> torch.Tensor:
                 image = _to_rgb(image)
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
         raise DataError(f"{path}: cannot decode image: too large, possible decompression bomb: {e}") from None
+    except UnidentifiedImageError:  # PIL's message names the file object: of bytes, by its address in memory
+        raise DataError(f"{path}: cannot decode image: cannot identify image file (no format PIL reads)") from None
     except Exception as e:
         # Malformed files make PIL raise more than OSError (struct.error, IndexError, ZeroDivisionError, ...);
         # each means only that this one file is unreadable.

@@ -3,8 +3,10 @@ dataset, and the fingerprints that tell one listing from another."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
+import itertools
 import json
 import os
 import warnings
@@ -92,16 +94,18 @@ class ImageSource:
         return [i for i in range(1, len(shards)) if shards[i] != shards[i - 1]]
 
     def head(self, limit: int) -> ImageSource:
-        return ImageSource(
-            self.kind,
-            self.location,
-            self.paths[:limit],
-            self.labels[:limit],
-            self.classes,
-            self.files[:limit],
-            self.dataset,
-            {i: r for i, r in self.skipped.items() if i < limit},
-            self.members[:limit],
+        """The entries up to the `limit`-th image: the ones skipped before it are kept, as listed, but not counted.
+        The rest of the listing stays whole (a Hugging Face dataset's Arrow files, which tell a rewrite)."""
+        images = (i for i in range(len(self.paths)) if i not in self.skipped)
+        end = next(itertools.islice(images, limit - 1, None), len(self.paths) - 1) + 1
+        return dataclasses.replace(
+            self,
+            paths=self.paths[:end],
+            labels=self.labels[:end],
+            files=self.files[:end],
+            skipped={i: reason for i, reason in self.skipped.items() if i < end},
+            members=self.members[:end],
+            reader=_MemberReader(),
         )
 
     def images(self) -> SourceImages:

@@ -39,7 +39,7 @@ def read_tars(pattern: str) -> ImageSource:
     by_name = len({shard.name for shard in shards}) == len(shards)
     for shard in shards:
         for key, sample, label, repeated in _samples(shard):
-            image = next((kind for kind in sample if kind.split(".", 1)[-1].lower() in _TAR_IMAGE_TYPES), None)
+            image, problem = _image_member(sample)
             paths.append(f"{shard.name if by_name else shard}/{key}")
             labels.append(-1 if label is None else label)
             files.append(Path(f"{shard}/{key}.{image}" if image else f"{shard}/{key}"))
@@ -49,8 +49,8 @@ def read_tars(pattern: str) -> ImageSource:
                     f"a second sample {key} in the shard ({', '.join(sorted(sample))}): "
                     "WebDataset keys must be unique; the first one is used"
                 )
-            elif image is None:
-                skipped[len(paths) - 1] = f"no image in the sample (members: {', '.join(sorted(sample))})"
+            elif problem is not None:
+                skipped[len(paths) - 1] = problem
     num_classes = max(labels, default=-1) + 1
     return ImageSource(
         "tar",
@@ -67,6 +67,19 @@ def read_tars(pattern: str) -> ImageSource:
 _TAR_IMAGE_TYPES = {extension.lstrip(".") for extension in IMAGE_EXTENSIONS}
 
 
+def _image_member(sample: dict[str, tuple[Path, int, int]]) -> tuple[str | None, str | None]:
+    """The extension of the sample's image, or None and why: the member named KEY.EXT for an image EXT (of
+    `a.seg.png` and `a.jpg`, `a.jpg`), else the one member whose last extension is an image's; two are a doubt."""
+    members = ", ".join(sorted(sample))
+    whole = [kind for kind in sample if kind in _TAR_IMAGE_TYPES]
+    images = whole or [kind for kind in sample if kind.rpartition(".")[2] in _TAR_IMAGE_TYPES]
+    if not images:
+        return None, f"no image in the sample (members: {members})"
+    if len(images) > 1:
+        return None, f"several images in the sample ({', '.join(sorted(images))}), so none is taken for its image"
+    return images[0], None
+
+
 # gzip, bzip2, xz, zstd: a member's offset in such a file is not where its bytes lie.
 _COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x28\xb5\x2f\xfd")
 
@@ -77,7 +90,8 @@ MAX_CLASS_LABEL = 999_999
 
 def _samples(shard: Path) -> Iterator[tuple[str, dict[str, tuple[Path, int, int]], int | None, bool]]:
     """(key, {extension: (shard, offset, size)}, label from `.cls` or None, repeated) per sample, in the shard's
-    order; `repeated`: a member of the key's extension came again right after it (a second sample of that key)."""
+    order, extensions in lower case (as WebDataset reads them); `repeated`: the key came before in the shard (a
+    second sample of that key). A shard that ends before its end-of-archive block is refused (`_check_end`)."""
     with open(shard, "rb") as f:
         if f.read(6).startswith(_COMPRESSED_MAGIC):
             raise DataError(
@@ -86,25 +100,40 @@ def _samples(shard: Path) -> Iterator[tuple[str, dict[str, tuple[Path, int, int]
             )
     try:
         with tarfile.open(shard, mode="r:") as tar:
-            key, sample, label, repeated = None, {}, None, False
+            key, sample, label, repeated, seen = None, {}, None, False, set()
             for member in tar:
                 if not member.isfile():
                     continue
                 folder, _, base = member.name.rpartition("/")
                 stem, _, extension = base.partition(".")
-                name = f"{folder}/{stem}" if folder else stem
+                name, extension = f"{folder}/{stem}" if folder else stem, extension.lower()
                 if key is not None and (name != key or extension in sample):
                     yield key, sample, label, repeated
-                    repeated = name == key
                     sample, label = {}, None
+                if not sample:
+                    repeated = name in seen
+                    seen.add(name)
                 key = name
                 sample[extension] = (shard, member.offset_data, member.size)
                 if extension == "cls":
                     label = _class_label(shard, member, tar.extractfile(member).read())
+            _check_end(shard, tar)
             if key is not None:
                 yield key, sample, label, repeated
     except tarfile.TarError as error:
         raise DataError(f"{shard}: not a readable tar file ({error})") from None
+
+
+def _check_end(shard: Path, tar: tarfile.TarFile) -> None:
+    """Python's tarfile ends its listing in silence at a header cut short or missing, as an interrupted copy
+    leaves it (the members after the cut were lost unsaid): the archive must go on with its end-of-archive block."""
+    assert tar.fileobj is not None
+    tar.fileobj.seek(tar.offset)
+    if tar.fileobj.read(tarfile.BLOCKSIZE) != tarfile.NUL * tarfile.BLOCKSIZE:
+        raise tarfile.ReadError(
+            f"it ends without the tar's end-of-archive block after byte {tar.offset:,}: cut short, as an "
+            "interrupted copy leaves it?"
+        )
 
 
 def _class_label(shard: Path, member: tarfile.TarInfo, data: bytes) -> int:

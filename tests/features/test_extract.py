@@ -25,6 +25,7 @@ from simsiam_zoo.errors import DataError
 from simsiam_zoo.features import extract_features, load_features
 from simsiam_zoo.features.extract import rank_shards
 from simsiam_zoo.features.store import Shard
+from simsiam_zoo.options import ExtractOptions
 from tests.builders import (
     REPO_ROOT,
     class_folder,
@@ -382,6 +383,8 @@ def test_a_rerun_sees_its_own_output_inside_data_and_a_dataset_rewritten_in_plac
     rows = [((data / f"c{i % 2}" / f"{i}.png").read_bytes(), i % 2) for i in range(4)]
     image_dataset(rows, ["c0", "c1"]).save_to_disk(str(tmp_path / "saved"))
     extract_features(model, transform, tmp_path / "saved", out=tmp_path / "hf_features", progress=False)
+    limited = ExtractOptions(limit=3)  # its listing lost the Arrow files: the rewrite resumed the old features
+    extract_features(model, transform, tmp_path / "saved", out=tmp_path / "hf_head", options=limited, progress=False)
     write_png(tmp_path / "other.png", 99)
     rows[0] = ((tmp_path / "other.png").read_bytes(), 0)
     image_dataset(rows, ["c0", "c1"]).save_to_disk(str(tmp_path / "saved_again"))
@@ -391,6 +394,10 @@ def test_a_rerun_sees_its_own_output_inside_data_and_a_dataset_rewritten_in_plac
         new.rename(tmp_path / "saved" / new.name)
     with pytest.raises(ValueError, match=r"changed: the images"):
         extract_features(model, transform, tmp_path / "saved", out=tmp_path / "hf_features", progress=False)
+    with pytest.raises(ValueError, match=r"changed: the images"):
+        extract_features(
+            model, transform, tmp_path / "saved", out=tmp_path / "hf_head", options=limited, progress=False
+        )
 
 
 def test_a_web_page_served_as_a_checkpoint_is_named_as_such(tmp_path: Path) -> None:
