@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from simsiam_zoo.cli.failures import clean_errors
-from simsiam_zoo.cli.shared import bundle, check_device_option, option_default
+from simsiam_zoo.cli.shared import NonEmptyPath, NonEmptyText, bundle, check_device_option, option_default
 from simsiam_zoo.options import BENCHMARK_PROTOCOLS, BenchmarkOptions
 
 
@@ -47,13 +47,14 @@ _FIELDS = (
 @click.option(
     "--data",
     "data",
+    type=NonEmptyText(),
     multiple=True,
     required=True,
     metavar="NAME=SOURCE",
     help="A dataset: fashion_mnist, digits, a transfer-suite name (cifar10, pets, ...: `simsiam-zoo datasets`), a "
     "folder with train/ and val/ (or test/), or TRAIN,TEST. A named dataset may stand alone (--data cifar10).",
 )
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Leaderboard folder (resumable).")
+@click.option("--out", type=NonEmptyPath(path_type=Path), required=True, help="Leaderboard folder (resumable).")
 @click.option(
     "--protocol",
     "protocols",
@@ -76,7 +77,7 @@ _FIELDS = (
 @click.option("--train-limit", type=click.IntRange(min=1), default=None, help="At most N training images.")
 @click.option("--test-limit", type=click.IntRange(min=1), default=None, help="At most N test images.")
 @click.option("--seed", type=int, default=option_default(BenchmarkOptions, "seed"), show_default=True)
-@click.option("--hub-dir", type=click.Path(path_type=Path), default=None, help="Local hub directory to load from.")
+@click.option("--hub-dir", type=NonEmptyPath(path_type=Path), default=None, help="Local hub directory to load from.")
 @clean_errors
 @functools.partial(bundle, keyword="options", make=_make_options, fields=_FIELDS)
 def benchmark_command(

@@ -9,6 +9,7 @@ import click
 from simsiam_zoo.cli.failures import clean_errors
 from simsiam_zoo.cli.shared import (
     DATA_HELP,
+    NonEmptyPath,
     check_device_option,
     check_fractions,
     check_positive_finite,
@@ -34,8 +35,8 @@ def eval_group() -> None:
 
 
 @eval_group.command("knn")
-@click.option("--train", "train_features", type=click.Path(path_type=Path, exists=True), required=True)
-@click.option("--test", "test_features", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--train", "train_features", type=NonEmptyPath(path_type=Path, exists=True), required=True)
+@click.option("--test", "test_features", type=NonEmptyPath(path_type=Path, exists=True), required=True)
 @click.option("--k", "ks", type=click.IntRange(min=1), multiple=True, default=(20, 200), show_default=True)
 @click.option("--temperature", type=float, default=0.07, show_default=True, callback=check_positive_finite)
 @click.option("--device", default=None, callback=check_device_option)
@@ -59,8 +60,8 @@ def eval_knn_command(
 
 
 @eval_group.command("linear")
-@click.option("--train", "train_features", type=click.Path(path_type=Path, exists=True), required=True)
-@click.option("--test", "test_features", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--train", "train_features", type=NonEmptyPath(path_type=Path, exists=True), required=True)
+@click.option("--test", "test_features", type=NonEmptyPath(path_type=Path, exists=True), required=True)
 @click.option("--device", default=None, callback=check_device_option)
 @result_out_option
 @clean_errors
@@ -160,7 +161,7 @@ def eval_semi_command(
 @schedule_options(lr_help="Fine-tuning lr.")
 @click.option(
     "--cache-dir",
-    type=click.Path(path_type=Path),
+    type=NonEmptyPath(path_type=Path),
     default=None,
     help="Keep extracted features here for reuse (default: a temporary folder).",
 )

@@ -10,7 +10,7 @@ import click
 
 from simsiam_zoo.choices import FeatureDtype, FeatureFormat, Precision
 from simsiam_zoo.cli.failures import clean_errors
-from simsiam_zoo.cli.shared import bundle, check_device_option
+from simsiam_zoo.cli.shared import NonEmptyPath, NonEmptyText, bundle, check_device_option
 from simsiam_zoo.options import EXTRACT, ExtractOptions
 
 # The options of ExtractOptions the command has (channels_last is always on, as the library's default).
@@ -31,8 +31,8 @@ _EXTRACT_FIELDS = (
 
 @click.command("extract")
 @click.argument("model")
-@click.argument("data")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder of feature shards.")
+@click.argument("data", type=NonEmptyText())
+@click.option("--out", type=NonEmptyPath(path_type=Path), required=True, help="Output folder of feature shards.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=EXTRACT.batch_size, show_default=True)
 @click.option("--shard-size", type=click.IntRange(min=1), default=EXTRACT.shard_size, show_default=True)
 @click.option(
@@ -66,7 +66,7 @@ _EXTRACT_FIELDS = (
 @click.option("--strict", is_flag=True, help="Any unreadable image is an error instead of a listed skip.")
 @click.option("--compile", is_flag=True, help="torch.compile the backbone.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N images of DATA.")
-@click.option("--hub-dir", type=click.Path(path_type=Path), default=None, help="Local hub directory to load from.")
+@click.option("--hub-dir", type=NonEmptyPath(path_type=Path), default=None, help="Local hub directory to load from.")
 @clean_errors
 @functools.partial(bundle, keyword="options", make=ExtractOptions, fields=_EXTRACT_FIELDS)
 def extract_command(model: str, data: str, *, out: Path, options: ExtractOptions, hub_dir: Path | None) -> None:

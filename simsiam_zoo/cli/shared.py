@@ -26,6 +26,29 @@ from simsiam_zoo.options import (
     Schedule,
 )
 
+_EMPTY = "an empty path (an unset variable?): pathlib reads it as the current folder; write '.' for that"
+
+
+class NonEmptyPath(click.Path):
+    """click.Path, refusing '' and blanks: an unset shell variable, which the current folder stood in for (it was
+    extracted whole, or written to)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail(_EMPTY, param, ctx)
+        return super().convert(value, param, ctx)
+
+
+class NonEmptyText(click.ParamType):
+    """A source name or path (DATA, --data), refusing '' and blanks as NonEmptyPath does."""
+
+    name = "text"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail(_EMPTY, param, ctx)
+        return value
+
 
 def check_device_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """--device: a device this machine has (a usage error otherwise, before anything runs)."""
@@ -76,7 +99,7 @@ OVERWRITE_HELP = (
 
 
 # A string, not a Path, so that the check sees a trailing separator (`--out results/`) that Path would drop.
-result_out_option = click.option("--out", type=click.Path(), default=None, help="JSON result file.")
+result_out_option = click.option("--out", type=NonEmptyPath(), default=None, help="JSON result file.")
 
 
 def check_result_out(out: str | None, *, evaluation: str) -> None:
@@ -147,13 +170,13 @@ _RUN_OPTIONS = [
     ),
     click.option(
         "--hub-dir",
-        type=click.Path(path_type=Path),
+        type=NonEmptyPath(path_type=Path),
         default=option_default(RunOptions, "hub_dir"),
         help="Local hub directory to load MODEL from.",
     ),
     click.option(
         "--checkpoint-dir",
-        type=click.Path(path_type=Path),
+        type=NonEmptyPath(path_type=Path),
         default=option_default(RunOptions, "checkpoint_dir"),
         help="Save each network trained there after every epoch; the same command resumes from it.",
     ),
@@ -275,11 +298,12 @@ def data_argument(command: Callable[..., Any]) -> Callable[..., Any]:
 
     wrapper = click.option(
         "--test-data",
+        type=NonEmptyText(),
         default=None,
         metavar="SOURCE",
         help="The test source; DATA is then the training source (see below).",
     )(wrapper)
-    return click.argument("data")(wrapper)
+    return click.argument("data", type=NonEmptyText())(wrapper)
 
 
 def parse_subset_files(pairs: tuple[str, ...]) -> dict[float, Path]:

@@ -12,6 +12,8 @@ from simsiam_zoo.cli.failures import clean_errors
 from simsiam_zoo.cli.shared import (
     DATA_HELP,
     OVERWRITE_HELP,
+    NonEmptyPath,
+    NonEmptyText,
     bundle,
     check_device_option,
     check_minutes_option,
@@ -45,11 +47,13 @@ def recipes_command() -> None:
 @click.option(
     "--output",
     "output_dir",
-    type=click.Path(path_type=Path),
+    type=NonEmptyPath(path_type=Path),
     required=True,
     help="Run folder: checkpoint, recipe.yaml, metrics.csv, TensorBoard logs. Reused to resume.",
 )
-@click.option("--data", "data_path", default=None, help="Data location (sets data.path of the recipe).")
+@click.option(
+    "--data", "data_path", type=NonEmptyText(), default=None, help="Data location (sets data.path of the recipe)."
+)
 @click.option(
     "--device",
     default="cpu",
@@ -110,7 +114,7 @@ def train_command(
 
 
 @click.command("demo")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("demo_output"), show_default=True)
+@click.option("--out", "out_dir", type=NonEmptyPath(path_type=Path), default=Path("demo_output"), show_default=True)
 @click.option(
     "--minutes",
     type=float,
@@ -143,7 +147,7 @@ def _card_license(license_: str | None, license_name: str | None, license_link: 
 @click.option(
     "--out",
     "out_dir",
-    type=click.Path(path_type=Path),
+    type=NonEmptyPath(path_type=Path),
     required=True,
     help="Classifier folder that timm loads (local-dir:OUT); the result goes to OUT/finetune.json.",
 )

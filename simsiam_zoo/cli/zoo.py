@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from simsiam_zoo.cli.failures import clean_errors
-from simsiam_zoo.cli.shared import OVERWRITE_HELP
+from simsiam_zoo.cli.shared import OVERWRITE_HELP, NonEmptyPath
 
 
 def _zoo_value(field: str) -> Callable[[click.Context, click.Parameter, str | None], str | None]:
@@ -97,8 +97,8 @@ def download_command(name: str) -> None:
 
 
 @click.command("export")
-@click.argument("checkpoint", type=click.Path(path_type=Path, exists=True))
-@click.argument("out", type=click.Path(path_type=Path))
+@click.argument("checkpoint", type=NonEmptyPath(path_type=Path, exists=True))
+@click.argument("out", type=NonEmptyPath(path_type=Path))
 @click.option("--name", required=True, help="Zoo name (arch.tag); a registered name brings its card fields.")
 @click.option("--repo-id", default=None, help="Hub repo id for the card's usage snippet (default from the zoo).")
 @click.option("--backbone-only", is_flag=True, help="Leave out simsiam.safetensors (projector + predictor).")
@@ -117,8 +117,8 @@ def export_command(
 
 
 @click.command("convert")
-@click.argument("checkpoint", type=click.Path(path_type=Path, exists=True))
-@click.argument("out", type=click.Path(path_type=Path))
+@click.argument("checkpoint", type=NonEmptyPath(path_type=Path, exists=True))
+@click.argument("out", type=NonEmptyPath(path_type=Path))
 @click.option("--name", required=True, help="Zoo name (arch.tag) of the result.")
 @click.option("--from", "source", default=None, help="Force the source format instead of detecting it.")
 @click.option("--arch", default=None, help="timm architecture (default: the zoo entry's, or inferred).")
@@ -159,7 +159,7 @@ def mirror_command(names: tuple[str, ...], *, org: str, dry_run: bool) -> None:
 
 @click.command("export-detectron2")
 @click.argument("model")
-@click.argument("out", type=click.Path())  # a string: a Path drops the trailing separator that marks a folder
+@click.argument("out", type=NonEmptyPath())  # a string: a Path drops the trailing separator that marks a folder
 @click.option("--overwrite", is_flag=True, help="Replace OUT even if this command did not write it (never MODEL).")
 @clean_errors
 def export_detectron2_command(model: str, out: str, *, overwrite: bool) -> None:
@@ -194,7 +194,7 @@ def _run_of(model: Path) -> Path | None:
 
 
 @click.command("push")
-@click.argument("folder", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.argument("folder", type=NonEmptyPath(path_type=Path, exists=True, file_okay=False))
 @click.option("--repo-id", required=True, help="ORG/NAME on the Hub.")
 @click.option("--private", is_flag=True)
 @click.option("--revision", default=None, help="Branch to commit to (created from main if new; default main).")

@@ -53,7 +53,7 @@ from simsiam_zoo.features.store import (
 )
 from simsiam_zoo.options import EXTRACT, ExtractOptions
 
-_STRICT_LISTED = 50  # skipped entries named in a strict-mode error; the rest are counted
+_NAMED_SKIPS = 5  # skipped entries named in a strict-mode or no-image error; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -75,10 +75,8 @@ class ExtractSummary:
 
 
 def _describe_skips(skipped: list[dict[str, Any]], num_images: int) -> str:
-    lines = [f"{s['path']}: {s['reason']}" for s in skipped]
-    return f"{len(skipped)} of {num_images} images could not be embedded:\n  " + listed(
-        lines, limit=_STRICT_LISTED, separator="\n  "
-    )
+    named = listed((f"{s['path']}: {s['reason']}" for s in skipped), limit=_NAMED_SKIPS, separator="; ")
+    return f"{len(skipped)} of {num_images} images could not be embedded ({named})"
 
 
 def default_num_workers(device: torch.device) -> int:

@@ -122,6 +122,13 @@ def test_usage_errors_exit_2_naming_the_option(exported: Path, images: Path, fea
             "Invalid value for '--max-minutes'",
         ),
         (["train", "tiny_fake", "--output", tmp_path / "x", "--max-steps", "0"], "Invalid value for '--max-steps'"),
+        # An unset variable: pathlib reads '' as the current directory, which was extracted whole, or written to.
+        (["extract", exported, "", "--out", tmp_path / "x"], "Invalid value for 'DATA': an empty path"),
+        (["extract", exported, images, "--out", ""], "Invalid value for '--out': an empty path"),
+        (["train", "tiny_fake", "--output", tmp_path / "x", "--data", " "], "Invalid value for '--data': an empty"),
+        (["eval", "knn", "--train", "", "--test", features], "Invalid value for '--train': an empty path"),
+        (["export", "", tmp_path / "x"], "Invalid value for 'CHECKPOINT': an empty path"),
+        (["benchmark", exported, "--data", "", "--out", tmp_path / "x"], "Invalid value for '--data': an empty"),
     ]
     for args, expected in cases:
         done = run_cli(*args)

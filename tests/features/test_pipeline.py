@@ -177,6 +177,7 @@ def test_strict_mode_raises_and_writes_only_clean_shards(tmp_path: Path) -> None
     with pytest.raises(DataError, match=r"strict mode: 2 of 8 images") as error:
         extract_features(tiny_model(), make_transform(), data, out=out, shard_size=2, strict=True, progress=False)
     assert "3_zero.png: cannot decode image" in str(error.value) and "readme.md" in str(error.value)
+    assert "\n" not in str(error.value)  # one line, as every error (it was a line per file)
     # Shards: [0, 1] [2, 3] [3_zero, 4] [5, readme]: only the clean ones are on disk.
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
         "settings.json",
