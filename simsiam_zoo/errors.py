@@ -17,6 +17,12 @@ EXIT_CANNOT_WRITE = 6
 EXIT_INTERRUPTED = 130  # as a shell reports a command ended by Ctrl-C (128 + SIGINT)
 
 
+def one_line(text: str) -> str:
+    """`text` with its line breaks and other control characters escaped (`\\n`): a file named with a newline kept
+    a message from being the one line a command prints."""
+    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode() for char in text)
+
+
 def listed(items: Iterable[object], *, limit: int, separator: str = ", ") -> str:
     """The first `limit` items joined, and how many more: how every message names a long list. An item with a line
     break or another control character (a key in someone's checkpoint) is shown quoted, so the message stays one

@@ -351,6 +351,17 @@ def test_a_limit_counts_images_not_the_other_files_listed(tmp_path):
     ]
 
 
+def test_an_image_folder_holding_a_state_json_is_read_as_images(tmp_path):
+    """A `state.json` of the user's own was enough to take the folder for a saved Hugging Face dataset, refused as
+    a broken one; `save_to_disk` writes it beside `dataset_info.json`."""
+    Image.fromarray(np.zeros((4, 4, 3), dtype=np.uint8)).save(tmp_path / "c0.png")
+    (tmp_path / "cats").mkdir()
+    (tmp_path / "c0.png").rename(tmp_path / "cats" / "c0.png")
+    (tmp_path / "state.json").write_text("{}")
+    source = data.open_source(tmp_path)
+    assert source.paths == ["cats/c0.png", "state.json"] and list(source.skipped) == [1]
+
+
 def test_a_hugging_face_label_column_of_strings_names_the_classes(tmp_path):
     """String labels become classes in sorted order, as an image folder's (was a traceback); other values are an
     error naming the column."""

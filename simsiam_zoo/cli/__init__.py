@@ -24,6 +24,7 @@ from simsiam_zoo.cli.zoo import (
     models_command,
     push_command,
 )
+from simsiam_zoo.errors import one_line
 
 
 @click.group()
@@ -35,7 +36,7 @@ def main() -> None:
 
 
 def _one_line(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> str:
-    return f"warning: {message}\n"
+    return f"warning: {one_line(str(message))}\n"
 
 
 main.add_command(recipes_command)

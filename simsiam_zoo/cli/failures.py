@@ -19,6 +19,7 @@ from simsiam_zoo.errors import (
     SimsiamZooError,
     first_line,
     http_client_errors,
+    one_line,
 )
 
 # Read-only file system, disk full, quota exceeded, file size limit (RLIMIT_FSIZE or the file system's own).
@@ -129,5 +130,5 @@ def _gib(size: int) -> str:
 
 
 def fail(error: BaseException | str, code: int) -> None:
-    click.echo(f"error: {error}", err=True)
+    click.echo(f"error: {one_line(str(error))}", err=True)
     sys.exit(code)

@@ -16,7 +16,13 @@ from simsiam_zoo.data.suite import HubDataset
 from simsiam_zoo.data.tar import MAX_CLASS_LABEL, expand_braces
 from simsiam_zoo.errors import DataError, DatasetUnavailable, http_client_errors, listed
 
-HF_SAVED_FILES = ("state.json", "dataset_dict.json")
+
+def is_saved_hf_dataset(folder: Path) -> bool:
+    """A folder `save_to_disk` wrote: a Dataset's `state.json` beside its `dataset_info.json`, or a DatasetDict's
+    `dataset_dict.json` (an image folder holding a `state.json` of its own was refused as a broken dataset)."""
+    if (folder / "dataset_dict.json").is_file():
+        return True
+    return (folder / "state.json").is_file() and (folder / "dataset_info.json").is_file()
 
 
 def _hf_datasets() -> Any:

@@ -7,7 +7,7 @@ from pathlib import Path
 from simsiam_zoo.data.builtin import FashionMNIST
 from simsiam_zoo.data.decode import IMAGE_EXTENSIONS
 from simsiam_zoo.data.folder import read_list, scan_folder
-from simsiam_zoo.data.hf import HF_SAVED_FILES, read_hf_files, read_hub_dataset, read_saved_hf_dataset
+from simsiam_zoo.data.hf import is_saved_hf_dataset, read_hf_files, read_hub_dataset, read_saved_hf_dataset
 from simsiam_zoo.data.source import NAMED_SOURCES, ImageSource, SourceImages
 from simsiam_zoo.data.suite import TRANSFER_SUITE
 from simsiam_zoo.data.tar import read_tars
@@ -48,7 +48,7 @@ def open_source(data: str | Path, *, limit: int | None = None) -> ImageSource:
         path = Path(data)
         if path.is_symlink() and not path.exists():
             raise DataError(f"{path}: not a folder or file: a link that leads nowhere (broken, or a loop)")
-        if path.is_dir() and any((path / name).is_file() for name in HF_SAVED_FILES):
+        if path.is_dir() and is_saved_hf_dataset(path):
             source = read_saved_hf_dataset(path)
         elif path.is_dir():  # also a folder whose name ends in .tar
             source = scan_folder(path)

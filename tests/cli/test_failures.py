@@ -53,6 +53,14 @@ def test_a_command_s_warnings_are_one_line_each(tmp_path: Path) -> None:
     assert "UserWarning" not in done.stderr and "knn_accuracy(" not in done.stderr, done.stderr
 
 
+def test_a_file_named_with_a_line_break_keeps_messages_one_line(exported: Path, tmp_path: Path) -> None:
+    """A warning or error naming such a file was split over two lines, the second not starting with its kind."""
+    (tmp_path / "bad\nname.png").write_bytes(b"")
+    done = run_cli("extract", exported, tmp_path / "bad\nname.png", "--out", tmp_path / "feats")
+    assert done.returncode == EXIT_BAD_INPUT and "bad\\nname.png: " in error_message(done), done.stderr
+    assert not any(line.startswith("name.png") for line in done.stderr.splitlines()), done.stderr
+
+
 def test_a_folder_another_process_is_claiming_is_not_taken_for_someone_else_s(tmp_path: Path) -> None:
     """Two benchmarks started at once into one OUT: the second met the first's marker in flight (its temp file, in a
     folder with no marker yet) and refused the folder as "not written by simsiam-zoo"."""
