@@ -42,10 +42,10 @@ def model_step(recipe: Recipe, dataset: Dataset, *, steps: int, device: torch.de
 
     for _ in range(WARMUP):
         recipe_step(model, recipe, optimizer, x1, x2)
-    started = time.perf_counter()
+    started = _synced(device)
     for _ in range(steps):
         recipe_step(model, recipe, optimizer, x1, x2)
-    return recipe.optim.batch_size * steps / (time.perf_counter() - started)
+    return recipe.optim.batch_size * steps / (_synced(device) - started)
 
 
 def end_to_end(recipe: Recipe, dataset: Dataset, *, steps: int, device: torch.device) -> float:

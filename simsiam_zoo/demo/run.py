@@ -84,15 +84,19 @@ def _calibrate(recipe: Recipe, dataset: FashionMNIST, device: str) -> tuple[floa
     timings = []
     # The first steps warm up (allocator, oneDNN's kernel choices: the second and third still run up to a third
     # slower than the tenth), so a few are timed after them and the median taken.
+    # On CUDA the step is only queued when recipe_step returns: each timing ends once the device has done it.
+    synchronize = torch.cuda.synchronize if torch.device(device).type == "cuda" else lambda: None
     for _ in range(CALIBRATION_WARMUP + CALIBRATION_STEPS):
         start = time.perf_counter()
         moved = views.to_device(default_collate([views.dataset[(0, i)] for i in range(batch)]))
         x1, x2 = (views.finish(view).contiguous(memory_format=memory_format) for view in moved[:2])
         recipe_step(model, recipe, optimizer, x1, x2)
+        synchronize()
         timings.append(time.perf_counter() - start)
     start = time.perf_counter()
     with torch.inference_mode():
         model.backbone.eval()(x1)
+    synchronize()
     return statistics.median(timings[CALIBRATION_WARMUP:]), (time.perf_counter() - start) / batch
 
 
