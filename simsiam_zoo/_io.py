@@ -134,6 +134,8 @@ def check_output(
     _refuse_inputs(given, target, models, inside=True)
     _refuse_inputs(given, target, inputs)
     if not target.exists():
+        if (where := _file_in_the_way(target)) is not None:  # was the OS's "Not a directory", later
+            raise OutputRefused(f"{given}: {where}, not a folder; choose another output path")
         return target
     if not target.is_dir():
         raise OutputRefused(f"{given}: exists and is not a folder; choose another output path")
@@ -182,11 +184,18 @@ def check_work_folder(
     given = Path(target)
     target = _usable_path(given)
     _refuse_inputs(given, target, inputs, inside=True)
-    blocking = next((folder for folder in (target, *target.parents) if folder.exists()), None)
-    if blocking is not None and not blocking.is_dir():
-        where = "is a file" if blocking == target else f"lies under the file {blocking}"
+    where = _file_in_the_way(target)
+    if where is not None:
         raise OutputRefused(f"{given}: {option} {where}, not a folder")
     return target
+
+
+def _file_in_the_way(target: Path) -> str | None:
+    """ "is a file" or "lies under the file X" where a folder cannot be made at `target`, else None."""
+    blocking = next((folder for folder in (target, *target.parents) if folder.exists()), None)
+    if blocking is None or blocking.is_dir():
+        return None
+    return "is a file" if blocking == target else f"lies under the file {blocking}"
 
 
 def _overwrite_hint(overwrite: bool | None) -> str:

@@ -175,7 +175,7 @@ def knn_monitor_split(recipe: Recipe, dataset: Dataset, *, strict: bool = False)
         return None
     problem = unlabelled(labels)
     if problem:
-        warnings.warn(f"kNN monitor off: {problem} (outside the class folders)", stacklevel=2)
+        warnings.warn(f"kNN monitor off: {problem}", stacklevel=2)
         return None
     transform = eval_transform(image_size=data.image_size, crop_pct=1.0, mean=data.mean, std=data.std)
     g = torch.Generator().manual_seed(recipe.run.seed)

@@ -362,6 +362,15 @@ def test_an_image_folder_holding_a_state_json_is_read_as_images(tmp_path):
     assert source.paths == ["cats/c0.png", "state.json"] and list(source.skipped) == [1]
 
 
+def test_parquet_files_in_the_current_folder_are_named_by_it(tmp_path, monkeypatch):
+    """`FOLDER/ROW`: a file named without its folder gave `/0`, `/1`, ..., which read as absolute paths."""
+    png = tmp_path / "a.png"
+    Image.fromarray(np.zeros((4, 4, 3), dtype=np.uint8)).save(png)
+    image_dataset([(png.read_bytes(), 0), (png.read_bytes(), 1)], ["cat", "dog"]).to_parquet(tmp_path / "x.parquet")
+    monkeypatch.chdir(tmp_path)
+    assert data.open_source("x.parquet").paths == [f"{tmp_path.name}/0", f"{tmp_path.name}/1"]
+
+
 def test_a_hugging_face_label_column_of_strings_names_the_classes(tmp_path):
     """String labels become classes in sorted order, as an image folder's (was a traceback); other values are an
     error naming the column."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import time
 from pathlib import Path
 
@@ -102,12 +103,13 @@ def train_command(
         chosen, output_dir=output_dir, device=device, max_minutes=max_minutes, max_steps=max_steps, strict=strict
     )
     for row in result.epochs[-3:]:
+        knn = "" if math.isnan(row["knn_top1"]) else f"  kNN {row['knn_top1']:.2f}%"  # NaN: the monitor is off
         if row["epoch"] == 0:  # the kNN monitor's score of the network before any step: no loss yet
-            click.echo(f"epoch    0  before training  kNN {row['knn_top1']:.2f}%")
+            click.echo(f"epoch    0  before training{knn}")
             continue
         click.echo(
             f"epoch {row['epoch']:>4}  loss {row['loss']:+.4f}  z-std {row['z_std']:.4f} "
-            f"(1/sqrt(d) = {row['z_std_reference']:.4f})  kNN {row['knn_top1']:.2f}%"
+            f"(1/sqrt(d) = {row['z_std_reference']:.4f}){knn}"
         )
     state = "finished" if result.completed else "stopped early (rerun to resume)"
     click.echo(f"{state} at step {result.step}/{result.total_steps}; checkpoint in {output_dir}")

@@ -75,7 +75,7 @@ def read_hf_files(pattern: str) -> ImageSource:
         dataset = datasets.load_dataset(builder, data_files=names, split="train")
     except Exception as error:  # the builders raise many types (pyarrow's, datasets') for a file they cannot read
         raise DataError(f"{pattern}: not readable as {builder} files ({type(error).__name__}: {error})") from None
-    return _hf_source(dataset, pattern, name=Path(names[0]).parent.name)
+    return _hf_source(dataset, pattern, name=Path(names[0]).absolute().parent.name)  # "x.parquet": its folder
 
 
 def read_hub_dataset(entry: HubDataset, role: str) -> ImageSource:

@@ -81,7 +81,7 @@ def labels_of(dataset: Dataset, role: str) -> torch.Tensor:
         raise DataError(f"the {role} dataset is empty")
     problem = unlabelled(labels, getattr(dataset, "paths", None))
     if problem:
-        raise DataError(f"the {role} dataset: {problem} (outside the class folders); evaluations need class labels")
+        raise DataError(f"the {role} dataset: {problem}; evaluations need class labels")
     return labels
 
 

@@ -59,6 +59,11 @@ def test_extract_into_a_file_is_bad_input(exported: Path, images: Path, tmp_path
     assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
     assert error_message(done) == f"error: {out}: exists and is not a folder; choose another output path"
     assert out.read_text() == "{}"
+    done = run_cli("extract", exported, images, "--out", out / "sub", "--num-workers", 0)  # the OS's errno
+    assert (
+        error_message(done)
+        == f"error: {out / 'sub'}: lies under the file {out}, not a folder; choose another output path"
+    )
 
 
 @pytest.mark.parametrize("option", ["--batch-size", "--shard-size", "--limit"])

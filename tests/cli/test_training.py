@@ -90,6 +90,14 @@ def test_unicode_and_spaces_in_data_paths_with_a_loop_inside(tmp_path: Path) -> 
     assert (out / CHECKPOINT_NAME).exists() and leftovers(out) == []
 
 
+def test_images_without_classes_train_without_the_knn_monitor(tmp_path: Path) -> None:
+    """No labels, no monitor: the command printed `kNN nan%` for each epoch."""
+    data = write_images(tmp_path, ("data",), 16) / "data"
+    done = train_on(data, tmp_path / "run")
+    assert done.returncode == 0 and "epoch    1  loss" in done.stdout, done.stderr[-3000:]
+    assert "kNN" not in done.stdout and "nan" not in done.stdout, done.stdout
+
+
 def test_a_link_to_the_data_folder_is_not_a_class(tmp_path: Path) -> None:
     """Taken for a class folder, it would make every image count twice."""
     write_images(tmp_path, ("a", "b"), 2)
