@@ -46,6 +46,7 @@ from simsiam_zoo.data import (
     held_out_folder,
     is_named_source,
     labelled_images,
+    numbered_alike,
     unlabelled,
 )
 from simsiam_zoo.distributed import (
@@ -203,7 +204,7 @@ def knn_monitor_split(recipe: Recipe, dataset: Dataset, *, strict: bool = False)
 def _other_classes(train: Dataset, held_out: Dataset) -> str:
     """What differs between the classes of two labelled sets that name theirs ('' when they agree or are unnamed)."""
     train_classes, held_out_classes = getattr(train, "classes", None), getattr(held_out, "classes", None)
-    if train_classes is None or held_out_classes is None or train_classes == held_out_classes:
+    if train_classes is None or held_out_classes is None or numbered_alike(train_classes, held_out_classes):
         return ""
     return (
         f"the held-out images' classes ({listed(held_out_classes, limit=5)}) are not the training images' "

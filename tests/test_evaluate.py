@@ -378,7 +378,11 @@ def test_features_of_different_models_classes_or_one_class_are_refused(tmp_path:
     cases = {
         features("other_model", ("p", "q"), other): "extracted with different models",
         features("other_classes", ("a", "b")): "different classes (p, q vs a, b); labels would be matched by number",
+        features("only_q", ("q",)): "different classes (p, q vs q); labels would be matched by number",
     }
+    # A test split without the last classes numbers the others as the training split does (tar shards' classes
+    # are their numbers, 0 to the largest label: a test shard without the top one was refused).
+    assert evaluate_linear(train, features("only_p", ("p",)))["num_test"] == 3
     for refused, message in cases.items():
         for evaluate in (evaluate_knn, evaluate_linear):
             with pytest.raises(DataError, match=re.escape(message)):

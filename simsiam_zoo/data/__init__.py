@@ -22,6 +22,7 @@ from simsiam_zoo.data.source import (
     SourceImages,
     dataset_fingerprint,
     listing_sha256,
+    numbered_alike,
     unlabelled,
 )
 from simsiam_zoo.data.suite import TRANSFER_SUITE, HubDataset
@@ -56,6 +57,7 @@ __all__ = [
     "listing_sha256",
     "open_source",
     "rank_stretches",
+    "numbered_alike",
     "unlabelled",
     "read_tars",
 ]

@@ -139,6 +139,13 @@ class SourceImages(Dataset):
         return self.source.tar_starts(self.positions)
 
 
+def numbered_alike(train_classes: Sequence[str], test_classes: Sequence[str]) -> bool:
+    """Whether a test set's labels name the classes that the same numbers name in a training set: its classes are
+    the training set's first ones (all of them, or a test split without the last; tar shards' classes are their
+    numbers up to the largest label)."""
+    return list(test_classes) == list(train_classes[: len(test_classes)])
+
+
 def unlabelled(labels: torch.Tensor, paths: Sequence[object] | None = None) -> str | None:
     """None when every image has a label, else how many have none (label -1), naming the first when `paths` are
     known: the one wording of every "these images have no label" refusal or warning."""

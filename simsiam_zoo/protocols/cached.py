@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from simsiam_zoo._io import atomic_write_text, check_output_file, list_in_marker
-from simsiam_zoo.data import unlabelled
+from simsiam_zoo.data import numbered_alike, unlabelled
 from simsiam_zoo.errors import DataError
 from simsiam_zoo.evaluate.knn import knn_accuracy
 from simsiam_zoo.evaluate.linear_probe import DEFAULT_WEIGHT_DECAYS, linear_probe_sweep
@@ -41,7 +41,7 @@ def _load_pair(train: str | Path, test: str | Path) -> tuple[Any, Any]:
                 f"{train} and {test}: extracted with different {what} {shown[0]} vs {shown[1]}); "
                 "extract both with the same model"
             )
-    if train_f.classes != test_f.classes:
+    if not numbered_alike(train_f.classes, test_f.classes):
         raise DataError(
             f"{train} and {test}: different classes ({', '.join(train_f.classes)} vs "
             f"{', '.join(test_f.classes)}); labels would be matched by number"

@@ -16,6 +16,7 @@ from simsiam_zoo.data import (
     LabelledSubset,
     held_out_folder,
     labelled_images,
+    numbered_alike,
     unlabelled,
 )
 from simsiam_zoo.errors import DataError
@@ -119,7 +120,7 @@ def _folders(
 ) -> Splits:
     """Two sources (folders, files, or a suite dataset's `NAME:train` and `NAME:test`) as splits."""
     train, test = labelled_images(train_dir), labelled_images(test_dir)
-    if train.classes != test.classes:
+    if not numbered_alike(train.classes, test.classes):
         raise DataError(f"{train_dir} and {test_dir} have different classes")
     capped_train, capped_test = _cap(train, train_limit, seed=seed), _cap(test, test_limit, seed=seed)
     # Whole folders go through extract_features (cached, resumable); sampled ones are embedded in memory.
