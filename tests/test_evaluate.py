@@ -372,6 +372,8 @@ def test_features_of_different_models_classes_or_one_class_are_refused(tmp_path:
 
     train, test = features("train", ("p", "q")), features("test", ("p", "q"))
     assert evaluate_knn(train, test, ks=(1,))["num_test"] == 6  # a sound pair runs
+    with pytest.warns(UserWarning, match=r"train.feats: features of the same images; the score measures"):
+        assert evaluate_knn(train, train, ks=(1,))["top1"] == {"1": 100.0}  # scored against itself, in silence
     other = tiny_model()
     with torch.no_grad():
         other[0].weight.mul_(2)

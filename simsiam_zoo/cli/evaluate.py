@@ -52,7 +52,7 @@ def eval_knn_command(
     out: str | None,
 ) -> None:
     """Weighted cosine kNN of --test features against --train features (k=20 and 200, T=0.07)."""
-    check_result_out(out, evaluation="knn")
+    check_result_out(out, evaluation="knn", inputs=(train_features, test_features))
     from simsiam_zoo.protocols.cached import evaluate_knn
 
     result = evaluate_knn(train_features, test_features, ks=ks, temperature=temperature, device=device)
@@ -67,7 +67,7 @@ def eval_knn_command(
 @clean_errors
 def eval_linear_command(*, train_features: Path, test_features: Path, device: str | None, out: str | None) -> None:
     """Linear probe (L-BFGS logistic regression, weight decay chosen on a split of train) on cached features."""
-    check_result_out(out, evaluation="linear")
+    check_result_out(out, evaluation="linear", inputs=(train_features, test_features))
     from simsiam_zoo.protocols.cached import evaluate_linear
 
     result = evaluate_linear(train_features, test_features, device=device)
@@ -85,7 +85,7 @@ def eval_linear_protocol_command(
     model: str, data: str | tuple[str, str], *, schedule: LinearProtocolSchedule, run: RunOptions, out: str | None
 ) -> None:
     """The paper's linear protocol: a linear classifier on MODEL's frozen backbone (BN in eval mode), on DATA."""
-    check_result_out(out, evaluation="linear_protocol")
+    check_result_out(out, evaluation="linear_protocol", inputs=(model, data))
     from simsiam_zoo.protocols import linear_protocol
 
     result = linear_protocol(model, data, schedule=schedule, run=run)
@@ -127,7 +127,7 @@ def eval_semi_command(
     out: str | None,
 ) -> None:
     """Semi-supervised: fine-tune all of MODEL on 1% and 10% (--fraction) of DATA's training labels."""
-    check_result_out(out, evaluation="semi_supervised")
+    check_result_out(out, evaluation="semi_supervised", inputs=(model, data))
     from simsiam_zoo.protocols import semi_supervised
 
     result = semi_supervised(
@@ -179,7 +179,7 @@ def eval_transfer_command(
     out: str | None,
 ) -> None:
     """Transfer MODEL to each --dataset: linear probe on cached features and full fine-tuning."""
-    check_result_out(out, evaluation="transfer")
+    check_result_out(out, evaluation="transfer", inputs=(model, *parse_datasets(datasets).values()))
     from simsiam_zoo.protocols import transfer
 
     result = transfer(model, parse_datasets(datasets), modes=modes, schedule=schedule, cache_dir=cache_dir, run=run)

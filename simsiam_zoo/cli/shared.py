@@ -102,12 +102,14 @@ OVERWRITE_HELP = (
 result_out_option = click.option("--out", type=NonEmptyPath(), default=None, help="JSON result file.")
 
 
-def check_result_out(out: str | None, *, evaluation: str) -> None:
-    """--out, checked before `evaluation` runs: a refusal after it would lose the result."""
+def check_result_out(out: str | None, *, evaluation: str, inputs: tuple[str | Path | tuple[str, str], ...]) -> None:
+    """--out, checked before `evaluation` runs (a refusal after it would lose the result), outside its `inputs`:
+    the features folders, MODEL and DATA (a pair with --test-data)."""
     from simsiam_zoo.protocols.cached import check_result_path
 
+    paths = [part for given in inputs for part in (given if isinstance(given, tuple) else (given,))]
     if out is not None:
-        check_result_path(out, evaluation=evaluation)
+        check_result_path(out, evaluation=evaluation, inputs=paths)
 
 
 def report_result(result: dict[str, Any], out: str | Path | None, rows: list[tuple[str, float]]) -> None:

@@ -66,6 +66,7 @@ class Features:
     classes: list[str]  # label i is classes[i]
     weights_sha256: str  # of the model that embedded them
     preprocessing: str
+    images_sha256: str = ""  # of the source's listing (`listing_sha256`), "" where the index does not record it
 
 
 @dataclass(frozen=True)
@@ -292,6 +293,7 @@ def load_features(path: str | Path) -> Features:
     index_file = path if path.is_file() else path / INDEX_FILE
     index, shards = _read_index(index_file)
     provenance = {key: index[key] for key in ("classes", "weights_sha256", "preprocessing")}
+    provenance["images_sha256"] = str(index.get("images", ""))
     embeddings, labels, indices, paths = [], [], [], []
     for shard, num_embedded in shards:  # one at least: the index was checked
         stored = read_shard(index_file.parent, shard, index["output_format"])

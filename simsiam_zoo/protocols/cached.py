@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,12 @@ def _load_pair(train: str | Path, test: str | Path) -> tuple[Any, Any]:
         raise DataError(
             f"{train} and {test}: different classes ({', '.join(train_f.classes)} vs "
             f"{', '.join(test_f.classes)}); labels would be matched by number"
+        )
+    if train_f.images_sha256 and train_f.images_sha256 == test_f.images_sha256:
+        warnings.warn(
+            f"{train} and {test}: features of the same images; the score measures how the features recall their own "
+            "images (1-NN: 100%), not how they generalise to others",
+            stacklevel=2,
         )
     present = sorted({int(label) for label in train_f.labels})
     if len(present) < 2:
@@ -104,11 +111,12 @@ def evaluate_linear(
     }
 
 
-def check_result_path(path: str | Path, *, evaluation: str) -> Path:
+def check_result_path(path: str | Path, *, evaluation: str, inputs: Iterable[str | Path | None] = ()) -> Path:
     """`path` as an absolute path if a result of `evaluation` may be written there: new, or a result file of that
     same evaluation, never a folder, another file or another command's result, such as the `finetune.json` beside
-    a classifier (OutputRefused). Commands check it before they run."""
-    return check_output_file(path, ours=lambda file: _result_of(file) == evaluation)
+    a classifier, nor a path in one of `inputs` (a features folder, MODEL's) (OutputRefused). Commands check it
+    before they run."""
+    return check_output_file(path, ours=lambda file: _result_of(file) == evaluation, inputs=inputs)
 
 
 def write_result(result: dict[str, Any], path: str | Path) -> None:

@@ -436,6 +436,15 @@ def test_outputs_are_checked_before_any_work_and_work_folders_never_land_inside_
             ["eval", "semi", exported, data, "--checkpoint-dir", data / "ckpt"],
             f"{data / 'ckpt'}: the output lies inside the input {data}; choose a path outside it",
         ),
+        # A result file inside an input folder (it was written into the model's or the features' folder).
+        (
+            ["eval", "linear-protocol", exported, data, "--out", exported / "lp.json"],
+            f"{exported / 'lp.json'}: the output lies inside the input {exported}; choose a path outside it",
+        ),
+        (
+            [*transfer, "--out", data / "transfer.json"],
+            f"{data / 'transfer.json'}: the output lies inside the input {data}; choose a path outside it",
+        ),
     ]
     for args, expected in cases:
         done = run_cli(*args)
