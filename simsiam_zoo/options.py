@@ -174,6 +174,8 @@ class ExtractOptions:
 
 
 EXTRACT = ExtractOptions()
+# The largest time budget a command takes, a year: more is a typo, and 1e308 minutes overflowed the demo's plan.
+MAX_MINUTES = 366 * 24 * 60
 BENCHMARK_PROTOCOLS = ("knn", "linear", "fewshot")
 
 

@@ -19,6 +19,7 @@ from simsiam_zoo.errors import (
 )
 from simsiam_zoo.options import (
     DEFAULT_BATCH_SIZE,
+    MAX_MINUTES,
     MIN_STEPS_PER_EPOCH,
     OPTIMIZERS,
     LinearProtocolSchedule,
@@ -63,10 +64,10 @@ def check_device_option(ctx: click.Context, param: click.Parameter, value: str |
 
 
 def check_minutes_option(ctx: click.Context, param: click.Parameter, minutes: float | None) -> float | None:
-    """--minutes / --max-minutes: a finite, positive number, or not given (NaN compares false with every bound, so a
-    range type lets it pass)."""
-    if minutes is not None and (not math.isfinite(minutes) or minutes <= 0):
-        raise click.BadParameter(f"{minutes}: the budget must be a positive number of minutes")
+    """--minutes / --max-minutes: a positive number up to a year, or not given (NaN compares false with every
+    bound, so a range type lets it pass)."""
+    if minutes is not None and not 0 < minutes <= MAX_MINUTES:
+        raise click.BadParameter(f"{minutes}: the budget must be a positive number of minutes, at most {MAX_MINUTES:,}")
     return minutes
 
 

@@ -8,7 +8,6 @@ with its model card -> publish it to a local hub directory -> load it back by zo
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import statistics
 import time
@@ -50,6 +49,7 @@ from simsiam_zoo.evaluate import balanced_label_subset, knn_accuracy, linear_pro
 from simsiam_zoo.export import export_checkpoint, publish_local
 from simsiam_zoo.hub.cards import HUB_DATASET_IDS
 from simsiam_zoo.loader import load_backbone
+from simsiam_zoo.options import MAX_MINUTES
 from simsiam_zoo.pretrain import (
     PretrainingViews,
     TrainResult,
@@ -213,8 +213,8 @@ def run_demo(
     started: float | None = None,
 ) -> DemoResult:
     """The whole demo within `minutes` from `started` (a `time.monotonic()`, the command's start; default now)."""
-    if not math.isfinite(minutes) or minutes <= 0:
-        raise ValueError(f"minutes must be a positive number, got {minutes!r}")
+    if not 0 < minutes <= MAX_MINUTES:
+        raise ValueError(f"minutes must be a positive number up to {MAX_MINUTES:,} (a year), got {minutes!r}")
     check_device(device)
     started = time.monotonic() if started is None else started
     deadline = started + minutes * 60
@@ -414,7 +414,7 @@ def _pretrain(
     _say(
         progress,
         f"pretraining {recipe.model.arch} on {images} images, planned {DEMO_EPOCHS} epochs "
-        f"(~{seconds_per_step:.2f} s/step, {seconds_left:.0f} s left for it)",
+        f"(~{seconds_per_step:.2f} s/step, {max(seconds_left, 0):.0f} s left for it)",  # spent: it was negative
         started,
     )
     # The schedule is fitted to the deadline at each epoch's end from the steps' own pace (this machine's speed

@@ -255,7 +255,7 @@ def test_a_result_file_under_a_file_or_over_a_foreign_file_is_refused(features: 
 def test_options_that_cannot_work_are_refused_before_any_work(exported: Path, tmp_path: Path) -> None:
     """A NaN or negative demo budget (NaN passed every range check and failed after minutes of work), a pull request
     against a branch, a checkpoint folder that is a file or lies inside the classifier folder: one line each."""
-    for minutes in ("nan", "-1", "0"):
+    for minutes in ("nan", "-1", "0", "1e308"):  # 1e308 overflowed the plan after minutes of work
         done = run_cli("demo", "--minutes", minutes, "--out", tmp_path / "demo")
         assert done.returncode == 2 and "--minutes" in done.stderr and "positive number of minutes" in done.stderr
     assert not (tmp_path / "demo").exists()
