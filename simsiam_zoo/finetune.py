@@ -93,7 +93,12 @@ def evaluate_top1(
     With several ranks each scores every world_size-th image and the counts (not the means) are summed."""
     model.eval()
     mine = Subset(dataset, range(context.rank, len(dataset), context.world_size))
-    loader = DataLoader(Transformed(mine, transform), batch_size=batch_size, num_workers=num_workers)
+    loader = DataLoader(
+        Transformed(mine, transform),
+        batch_size=batch_size,
+        num_workers=num_workers,
+        generator=torch.Generator(),  # the workers' base seed: drawn from its own, not the caller's generator
+    )
     counts = torch.zeros(2, dtype=torch.int64, device=device)  # correct, total
     for images, labels in loader:
         logits = model(images.to(device))
@@ -189,9 +194,9 @@ def _check_unchanged(model: nn.Module, reference: dict[str, torch.Tensor]) -> No
 def _with_new_head(backbone: nn.Module, num_classes: int, *, seed: int) -> nn.Module:
     """A copy of `backbone` with a new `num_classes` classifier: N(0, 0.01) weights, zero bias (main_lincls.py)."""
     model = copy.deepcopy(backbone)
-    model.reset_classifier(num_classes)
-    head = model.get_classifier()
-    with torch.random.fork_rng(devices=[]):  # seeded without resetting the caller's generator
+    with torch.random.fork_rng(devices=[]):  # seeded without resetting (or advancing) the caller's generator
+        model.reset_classifier(num_classes)
+        head = model.get_classifier()
         torch.manual_seed(seed)
         nn.init.normal_(head.weight, mean=0.0, std=0.01)
     nn.init.zeros_(head.bias)
@@ -344,6 +349,7 @@ class _Finetuning:
             drop_last=True,
             num_workers=self.num_workers,
             pin_memory=self.device.type == "cuda",
+            generator=torch.Generator(),  # the workers' base seed: drawn from its own, not the caller's generator
         )
 
     def lr_at(self, step: int) -> float:

@@ -98,8 +98,8 @@ class TrainResult:
 
 
 def build_model(recipe: Recipe) -> SimSiam:
-    torch.manual_seed(recipe.run.seed)
-    backbone = untrained_backbone(recipe.model.arch)
+    """The recipe's network, initialised from its seed without resetting the caller's generator (every draw after
+    `train` was the same whatever seed a notebook had set)."""
     spec = recipe.model
     heads = HeadConfig(
         dim=spec.dim,
@@ -108,7 +108,9 @@ def build_model(recipe: Recipe) -> SimSiam:
         predictor=spec.predictor,
         bn_placement=spec.bn_placement,
     )
-    return SimSiam(backbone, heads, momentum=spec.momentum_target)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(recipe.run.seed)
+        return SimSiam(untrained_backbone(spec.arch), heads, momentum=spec.momentum_target)
 
 
 def recipe_optimizer(model: SimSiam, recipe: Recipe) -> torch.optim.Optimizer:
@@ -526,6 +528,7 @@ class _Pretraining:
             num_workers=self.recipe.data.num_workers,
             pin_memory=self.device.type == "cuda",
             persistent_workers=False,
+            generator=torch.Generator(),  # the workers' base seed: drawn from its own, not the caller's generator
         )
         return engine.prefetched(loader, self.views.to_device, self.device)
 

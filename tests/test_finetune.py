@@ -366,3 +366,38 @@ def test_pretrained_false_gives_the_architecture_with_random_weights(hub_folder:
     trained, random = load_backbone(hub_folder), load_backbone(hub_folder, pretrained=False)
     assert (random.arch, random.preprocessing, random.source) == (trained.arch, trained.preprocessing, "random init")
     assert not torch.equal(random.model.state_dict()["conv1.weight"], trained.model.state_dict()["conv1.weight"])
+
+
+def test_the_library_leaves_the_caller_s_random_generator_as_it_was(loaded: LoadedBackbone, tmp_path: Path) -> None:
+    """A notebook's seeded draws after `train` were the same whatever seed it had set (the model's init seeded the
+    global generator); `finetune`, `extract_features` and `embed_dataset` advanced it (their loaders' base seeds,
+    the new head's default init)."""
+    from simsiam_zoo.features import embed_dataset, extract_features
+    from simsiam_zoo.pretrain import train
+    from simsiam_zoo.recipe import load_recipe
+    from tests.builders import make_transform, write_images
+
+    write_images(tmp_path / "data", ("a", "b"), 2)
+    images = [(torch.rand(3, 32, 32), label) for label in range(4)]
+    calls = {
+        "train": lambda: train(load_recipe("tiny_fake"), output_dir=tmp_path / "run", max_steps=1, progress=False),
+        "finetune": lambda: finetune(
+            loaded.model,
+            coloured(16, seed=1),
+            coloured(8, seed=2),
+            num_classes=4,
+            preprocessing=loaded.preprocessing,
+            schedule=Schedule(epochs=1, batch_size=8),
+            frozen_backbone=True,
+            run=QUIET,
+        ),
+        "extract_features": lambda: extract_features(
+            loaded.model, make_transform(), tmp_path / "data", out=tmp_path / "features", progress=False
+        ),
+        "embed_dataset": lambda: embed_dataset(loaded.model, images, batch_size=2),
+    }
+    for name, call in calls.items():
+        torch.manual_seed(12345)
+        before = torch.get_rng_state()
+        call()
+        assert torch.equal(torch.get_rng_state(), before), name

@@ -153,6 +153,7 @@ def embed_shards(
         num_workers=num_workers,
         collate_fn=functools.partial(_collate, stack=pipeline.per_image is None),
         pin_memory=device.type == "cuda",
+        generator=torch.Generator(),  # the workers' base seed: drawn from its own, not the caller's generator
     )
     stream = iter(loader) if batches else iter(())  # no worker start-up when every shard was skipped already
     for shard, count in zip(shards, batch_counts, strict=True):
@@ -203,6 +204,7 @@ def embed_dataset(
         num_workers=num_workers,
         pin_memory=device.type == "cuda",
         collate_fn=_images_stacked,
+        generator=torch.Generator(),  # the workers' base seed: drawn from its own, not the caller's generator
     )
     features, labels = [], []
     try:
