@@ -401,3 +401,5 @@ def test_the_library_leaves_the_caller_s_random_generator_as_it_was(loaded: Load
         before = torch.get_rng_state()
         call()
         assert torch.equal(torch.get_rng_state(), before), name
+    # Nor its model's memory format: extract_features left it channels_last, and `weight.view(-1)` failed.
+    assert all(p.is_contiguous() for p in loaded.model.parameters())

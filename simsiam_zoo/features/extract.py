@@ -174,11 +174,12 @@ def _embed_rank(
     context: DistributedContext,
     progress: bool,
 ) -> int:
-    """This rank's missing shards embedded on its device; the model is left in the mode it came in."""
+    """This rank's missing shards embedded on its device; the model is left in the mode and memory format it came
+    in (left channels_last, a notebook's `weight.view(-1)` failed)."""
     device = local_device(options.device, context)
     pipeline = split_pipeline(transform, device_preprocessing=options.device_preprocessing)
     memory_format = torch.channels_last if options.channels_last else torch.contiguous_format
-    was_training = model.training
+    was_training, was_format = model.training, _memory_format_of(model)
     model.eval().to(device, memory_format=memory_format)
     try:
         return _embed_missing(
@@ -194,7 +195,17 @@ def _embed_rank(
             strict=options.strict,
         )
     finally:
-        model.train(was_training)
+        model.train(was_training).to(memory_format=was_format)
+
+
+def _memory_format_of(model: nn.Module) -> torch.memory_format:
+    """channels_last where a 4-D parameter is laid out so (and not also contiguous: a 1x1 kernel is both)."""
+    laid_out = (
+        p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous()
+        for p in model.parameters()
+        if p.dim() == 4
+    )
+    return torch.channels_last if any(laid_out) else torch.contiguous_format
 
 
 def _timed(work: Callable[[], int]) -> tuple[int, float]:
