@@ -253,6 +253,26 @@ def test_linear_probe_rejects_bad_inputs() -> None:
             linear_probe_sweep(x, y, x, y, seed=seed)
     with pytest.raises(ValueError, match=r"chunk_size must be a whole number >= 1, got 2.5"):  # range()'s TypeError
         knn_accuracy(x, y, x, y, chunk_size=2.5)
+    # Each was an AttributeError, torch's allocator or a TypeError deep in the work.
+    for labels in (y.numpy(), y.tolist()):
+        with pytest.raises(TypeError, match=r"train_labels must be a torch.Tensor, got (numpy.ndarray|builtins.list)"):
+            knn_accuracy(x, labels, x, y)
+        with pytest.raises(TypeError, match=r"train_y must be a torch.Tensor"):
+            fit_linear_probe(x, labels, weight_decay=1e-3)
+        with pytest.raises(TypeError, match=r"labels must be a torch.Tensor"):
+            balanced_label_subset(labels, fraction=0.5, seed=0)
+    for num_classes in (10**12, 5.5, "5", 0):
+        with pytest.raises(ValueError, match=r"num_classes must be a whole number from 1 to 1_000_000, got"):
+            knn_accuracy(x, y, x, y, num_classes=num_classes)
+        with pytest.raises(ValueError, match=r"num_classes must be a whole number from 1 to 1_000_000, got"):
+            fit_linear_probe(x, y, weight_decay=1e-3, num_classes=num_classes)
+    for chunk_size in (0, -1, 2.5):
+        with pytest.raises(ValueError, match=r"chunk_size must be a whole number >= 1"):
+            probe.predict(x, chunk_size=chunk_size)
+    with pytest.raises(TypeError, match=r"weight_decays must be a sequence of numbers, got builtins.float"):
+        linear_probe_sweep(x, y, x, y, weight_decays=1e-3)
+    swept = linear_probe_sweep(x, y, x, y, weight_decays=np.array([1e-3, 1e-2]), max_iter=5)  # its truth value
+    assert set(swept["val_accuracies"]) == {1e-3, 1e-2}
 
 
 def test_features_that_float32_cannot_hold_or_are_no_tensor_are_named() -> None:
@@ -412,6 +432,9 @@ def test_a_class_of_one_train_image_is_never_held_out_to_choose_the_weight_decay
     assert 0 in fitted[0].tolist()  # the choosing fit saw class 0
     with pytest.raises(ValueError, match="every class has one train sample: none is left to choose a weight decay"):
         linear_probe_sweep(x[:3], torch.tensor([0, 1, 2]), x, y)
+    # Rounded half up, a fraction of 0.75 took both images of a class of two: no fit saw it.
+    fit, val = module._fit_and_validation_split(torch.tensor([0, 0] + [1] * 10), val_fraction=0.75, seed=0)
+    assert fit.tolist()[0] == 0 and 1 in val.tolist() and sorted(fit.tolist() + val.tolist()) == list(range(12))
     for c, name in enumerate(("p", "q")):
         write_png(tmp_path / "one_each" / name / "0.png", c)
     extract_features(tiny_model(), make_transform(), tmp_path / "one_each", out=tmp_path / "one.feats", progress=False)

@@ -42,6 +42,8 @@ def check_features(features: Tensor, name: str) -> None:
 
 def check_labels(labels: Tensor, num_rows: int, name: str) -> None:
     """Require a 1-D integer tensor of non-negative labels, one per feature row."""
+    if not isinstance(labels, Tensor):  # a list or numpy array failed deep in the checks (AttributeError)
+        raise TypeError(f"{name} must be a torch.Tensor, got {type_name(labels)}")
     if labels.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {tuple(labels.shape)}")
     if labels.dtype == torch.bool or labels.dtype.is_floating_point or labels.dtype.is_complex:
@@ -72,6 +74,8 @@ def class_count(labels: Tensor, num_classes: int | None, name: str) -> int:
         raise ValueError(f"{name} contains class {max_label}: over {MAX_CLASSES:_} classes; number them from 0")
     if num_classes is None:
         return max_label + 1
+    if not is_int(num_classes) or not 1 <= num_classes <= MAX_CLASSES:  # 10**12 asked for 40 TB of votes
+        raise ValueError(f"num_classes must be a whole number from 1 to {MAX_CLASSES:_}, got {num_classes!r}")
     if max_label >= num_classes:
         raise ValueError(f"{name} contains class {max_label} but num_classes={num_classes}")
     return num_classes

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypedDict
 
@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from simsiam_zoo.distributed import device_named
+from simsiam_zoo.errors import type_name
 from simsiam_zoo.evaluate._validation import check_at_least, check_features, check_labels, check_same_dim, class_count
 from simsiam_zoo.evaluate.subsets import balanced_label_subset
 
@@ -44,6 +45,7 @@ class LinearProbe:
     def predict(self, x: Tensor, *, chunk_size: int = 65536) -> Tensor:
         """Predicted int64 labels for (N, D) features, on ``x``'s device."""
         check_features(x, "x")
+        check_at_least(1, chunk_size=chunk_size)
         if x.shape[1] != self.weight.shape[1]:
             raise ValueError(f"x has D={x.shape[1]} but the probe was fit on D={self.weight.shape[1]}")
         preds = [
@@ -137,18 +139,21 @@ class SweepResult(TypedDict):
 
 def _fit_and_validation_split(train_y: Tensor, *, val_fraction: float, seed: int) -> tuple[Tensor, Tensor]:
     """CPU indices of the samples to fit on and of the class-stratified validation split, held out of the classes
-    of two samples or more only: a class's one sample in the validation split was unseen by every fit."""
+    of two samples or more only, and never all of one: a class's samples in the validation split alone were unseen
+    by every fit."""
     labels = train_y.cpu()
-    splittable = (torch.bincount(labels) >= 2)[labels].nonzero().squeeze(1)
+    counts = torch.bincount(labels)
+    splittable = (counts >= 2)[labels].nonzero().squeeze(1)
     if splittable.numel() == 0:
         raise ValueError("every class has one train sample: none is left to choose a weight decay on")
     val_idx = splittable[balanced_label_subset(labels[splittable], fraction=val_fraction, seed=seed)]
     is_val = torch.zeros(len(labels), dtype=torch.bool)
     is_val[val_idx] = True
-    fit_idx = (~is_val).nonzero().squeeze(1)
-    if fit_idx.numel() == 0:
-        raise ValueError("the validation split takes every train sample; lower val_fraction")
-    return fit_idx, val_idx
+    # Rounded half up, a large fraction takes a whole class (2 of 2 at 0.75): its first one goes back to the fit.
+    taken_whole = (torch.bincount(labels[val_idx], minlength=len(counts)) == counts) & (counts > 0)
+    for whole in taken_whole.nonzero().squeeze(1).tolist():
+        is_val[val_idx[labels[val_idx] == whole][0]] = False
+    return (~is_val).nonzero().squeeze(1), is_val.nonzero().squeeze(1)
 
 
 def linear_probe_sweep(
@@ -174,6 +179,9 @@ def linear_probe_sweep(
     check_same_dim(train_x, test_x)
     check_labels(train_y, train_x.shape[0], "train_y")
     check_labels(test_y, test_x.shape[0], "test_y")
+    if not isinstance(weight_decays, Iterable) or isinstance(weight_decays, (str, bytes)):
+        raise TypeError(f"weight_decays must be a sequence of numbers, got {type_name(weight_decays)}")
+    weight_decays = [float(wd) for wd in weight_decays]  # a numpy array's truth value was ambiguous
     if not weight_decays:
         raise ValueError("weight_decays is empty")
     if not 0 < val_fraction < 1:
