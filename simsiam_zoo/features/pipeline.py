@@ -196,6 +196,8 @@ def embed_dataset(
     device = device_named(device)
     if not (is_int(batch_size) and batch_size >= 1) or len(dataset) == 0:
         raise ValueError(f"embed_dataset needs a batch_size >= 1 and images, got {batch_size!r} and {len(dataset)}")
+    if not (is_int(num_workers) and num_workers >= 0):  # torch's error came after the backbone was set to eval
+        raise ValueError(f"num_workers must be a whole number >= 0, got {num_workers!r}")
     was_training = backbone.training
     backbone.eval()
     loader = DataLoader(

@@ -208,6 +208,11 @@ def test_embed_dataset_names_what_it_does_not_take() -> None:
     for dataset, batch_size in (([], 2), ([(image, 0)], None)):
         with pytest.raises(ValueError, match="embed_dataset needs a batch_size >= 1 and images"):
             embed_dataset(model, dataset, batch_size=batch_size)
+    model.train()
+    for num_workers in (-1, "2"):  # torch's errors, the model left in eval mode
+        with pytest.raises(ValueError, match=rf"num_workers must be a whole number >= 0, got {num_workers!r}"):
+            embed_dataset(model, [(image, 0)], num_workers=num_workers)
+    assert model.training
     embeddings, labels = embed_dataset(model, [(image, 0), (image, 3)], batch_size=2)
     assert labels.tolist() == [0, 3] and embeddings.shape[0] == 2
     numbered = [(image, np.int64(1)), (image, np.array([2])), (image, torch.tensor(3)), (image, torch.tensor([4]))]
