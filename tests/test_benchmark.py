@@ -99,9 +99,12 @@ def test_a_killed_run_resumes_to_the_leaderboard_of_an_uninterrupted_one(
     image_folder: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     data = [f"colours={image_folder}"]
     run_benchmark([str(hub_folder)], data, out=tmp_path / "whole", options=QUICK, progress=False)
+    shown = capsys.readouterr()
+    assert (shown.out, shown.err) == ("", "")  # progress=False showed the extractions' bars and each cell's line
     computed = []
     original = cells.protocol_records
 

@@ -134,6 +134,7 @@ def contender_features(
     cache: Path,
     options: BenchmarkOptions,
     context: DistributedContext | None = None,
+    progress: bool = True,
 ) -> Features | None:
     """(train x, train y, test x, test y): a model's embeddings (through the resumable feature store for data on
     disk, in memory otherwise) or the raw pixels at the data's own size. In a process group every rank takes part
@@ -152,7 +153,9 @@ def contender_features(
         return cache / f"{slug(contender.name)}-{slug(dataset)}-{inputs[:16]}-{split}"
 
     embedded = [
-        _embedded(contender.loaded, split, source, out=store(name, fingerprint), main=main, options=options)
+        _embedded(
+            contender.loaded, split, source, out=store(name, fingerprint), main=main, options=options, progress=progress
+        )
         for name, split, source, fingerprint in (
             ("train", splits.train, splits.train_source, data.train),
             ("test", splits.test, splits.test_source, data.test),
@@ -169,6 +172,7 @@ def _embedded(
     out: Path,
     main: bool,
     options: BenchmarkOptions,
+    progress: bool,
 ) -> tuple[torch.Tensor, torch.Tensor] | tuple[()]:
     if source is None:
         if not main:
@@ -192,6 +196,7 @@ def _embedded(
         device=options.device,
         num_workers=options.num_workers,
         model_name=loaded.source,
+        progress=progress,
     )
     if main and summary.num_skipped:
         warnings.warn(

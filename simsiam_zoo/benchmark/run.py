@@ -152,6 +152,7 @@ class _Cell:
             cache=self.out / "features",
             options=self.options,
             context=context,
+            progress=not self.bar.disable,
         )
         return saved + on_main(context, lambda: self._computed(pending, features))
 
@@ -180,10 +181,11 @@ class _Cell:
             write_cell(path, fingerprint, cell)
             records += cell
             self.bar.update(1)
-            self.bar.write(
-                f"{self.contender.name} on {self.dataset.name}, {protocol}: "
-                + ", ".join(f"{_variant(r)}{r['top1']:.2f}%" for r in cell)
-            )
+            if not self.bar.disable:  # tqdm writes even for a bar it does not show
+                self.bar.write(
+                    f"{self.contender.name} on {self.dataset.name}, {protocol}: "
+                    + ", ".join(f"{_variant(r)}{r['top1']:.2f}%" for r in cell)
+                )
         return records
 
 
