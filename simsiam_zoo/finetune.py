@@ -42,7 +42,7 @@ from simsiam_zoo.engine import Augmented, build_optimizer, cosine_lr, run_steps
 from simsiam_zoo.errors import DataError, HubFolderError, SimsiamZooError, squeezed
 from simsiam_zoo.hub.cards import PROJECT_URL, CardFields, license_metadata, render_card
 from simsiam_zoo.hub.folder import timm_config, write_hub_folder
-from simsiam_zoo.options import RunOptions, Schedule
+from simsiam_zoo.options import MAX_CLASSES, RunOptions, Schedule, is_int
 
 # Frozen-backbone evaluation is inference only, but 4096 full-size images at once would not fit most devices.
 EVAL_BATCH_SIZE = 256
@@ -102,11 +102,23 @@ def evaluate_top1(
     counts = torch.zeros(2, dtype=torch.int64, device=device)  # correct, total
     for images, labels in loader:
         logits = model(images.to(device))
+        check_label_range(labels, logits.shape[1], "the validation set")  # one out of range scored 0%, in silence
         counts[0] += int((logits.argmax(dim=1).cpu() == torch.as_tensor(labels)).sum())
         counts[1] += len(labels)
     if context.enabled:
         dist.all_reduce(counts)
     return 100.0 * int(counts[0]) / int(counts[1])
+
+
+def check_label_range(labels: torch.Tensor, num_classes: int, where: str) -> None:
+    """A batch's labels are class indices below `num_classes`, checked on the host before they travel (torch's
+    error came mid-run: on CUDA a device-side assert)."""
+    labels = torch.as_tensor(labels)
+    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+        raise DataError(f"{where}: labels must be whole numbers (class indices), got {labels.dtype}")
+    if labels.numel() and not 0 <= int(labels.min()) <= int(labels.max()) < num_classes:
+        low, high = int(labels.min()), int(labels.max())
+        raise DataError(f"{where}: a label of {low if low < 0 else high}; the classes are 0 to {num_classes - 1}")
 
 
 def finetune(
@@ -141,6 +153,10 @@ def finetune(
     """
     if len(train_set) == 0 or len(val_set) == 0:
         raise ValueError(f"empty dataset: {len(train_set)} train and {len(val_set)} val images")
+    if not (is_int(num_classes) and 1 <= num_classes <= MAX_CLASSES):  # 0 failed in timm, as an AttributeError
+        raise ValueError(f"num_classes must be a whole number from 1 to {MAX_CLASSES:_}, got {num_classes!r}")
+    if not isinstance(frozen_backbone, bool):  # "no" is true
+        raise TypeError(f"frozen_backbone must be True or False, got {frozen_backbone!r}")
     context = init_distributed(device_named(run.device))
     sizes = (num_classes, len(train_set), len(val_set), frozen_backbone)
     check_same_on_every_rank(context, schedule=job_options(schedule), run=job_options(run), sizes=sizes)
@@ -252,6 +268,7 @@ class _Finetuning:
         )
         self.frozen_backbone, self.device = frozen_backbone, device
         self.seed, self.num_workers = run.seed, run.num_workers
+        self.num_classes = model.get_classifier().out_features
         if context.enabled and not frozen_backbone:  # a frozen backbone's BN keeps its running statistics
             model = convert_sync_batchnorm(copy.deepcopy(model), device)
         self.model = model
@@ -357,6 +374,7 @@ class _Finetuning:
 
     def loss_of(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, None]:
         images, labels = batch
+        check_label_range(labels, self.num_classes, "the training set")
         images, labels = (t.to(self.device, non_blocking=True) for t in (images, labels))
         return F.cross_entropy(self.forward(images), labels), None
 

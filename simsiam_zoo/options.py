@@ -26,6 +26,22 @@ def is_int(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+MAX_CLASSES = 1_000_000  # a label or class count beyond it is a mistake (2**40 asked for 44 TB of votes)
+
+
+def check_seed(seed: object) -> None:
+    """A seed torch.manual_seed takes: 0.5 was truncated in silence, "x" failed after the work it seeded."""
+    if not (is_int(seed) and -(2**63) <= seed < 2**64):
+        raise ValueError(f"seed must be a whole number in [-2**63, 2**64), got {seed!r}")
+
+
+def check_flags(options: object, *names: str) -> None:
+    """Each named field a bool: "no" is true in Python, and was taken as True."""
+    for name in names:
+        if not isinstance(getattr(options, name), bool):
+            raise TypeError(f"{name} must be True or False, got {getattr(options, name)!r}")
+
+
 @dataclass(frozen=True, kw_only=True)
 class _Training:
     """The fields both schedules have, with the fine-tuning defaults, and their checks."""
@@ -132,8 +148,8 @@ class RunOptions:
                 raise ValueError(f"{name} must be None or >= 1, got {limit!r}")
         if not (is_int(self.num_workers) and self.num_workers >= 0):
             raise ValueError(f"num_workers must be >= 0, got {self.num_workers!r}")
-        if not -(2**63) <= self.seed < 2**64:  # what torch.manual_seed takes
-            raise ValueError(f"seed must be in [-2**63, 2**64), got {self.seed!r}")
+        check_seed(self.seed)
+        check_flags(self, "progress", "strict")
         if self.shuffle not in get_args(Shuffle):
             raise ValueError(f"shuffle must be one of {', '.join(get_args(Shuffle))}, got {self.shuffle!r}")
 
@@ -171,6 +187,7 @@ class ExtractOptions:
                 raise ValueError(f"{name} must be at least 1, got {value!r}")
         if self.num_workers is not None and not (is_int(self.num_workers) and self.num_workers >= 0):
             raise ValueError(f"num_workers must be >= 0, got {self.num_workers!r}")
+        check_flags(self, "device_preprocessing", "strict", "compile", "channels_last")
 
 
 EXTRACT = ExtractOptions()
@@ -210,3 +227,5 @@ class BenchmarkOptions:
             value = getattr(self, name)
             if (value is not None or name in ("draws", "batch_size")) and not (is_int(value) and value >= 1):
                 raise ValueError(f"{name} must be at least 1, got {value!r}")
+        check_seed(self.seed)
+        check_flags(self, "baselines")

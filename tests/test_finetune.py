@@ -121,10 +121,18 @@ def test_linear_protocol_check_fires_when_a_bn_layer_trains(loaded: LoadedBackbo
         (BenchmarkOptions, {"draws": 1.5}, "draws"),
         (BenchmarkOptions, {"shots": (1.5,)}, "shots"),
         (BenchmarkOptions, {"train_limit": 2.5}, "train_limit"),
+        # A seed torch would truncate (0.5), or refuse after the work ("x"); a flag that is no bool ("no" is true).
+        (RunOptions, {"seed": 0.5}, "seed"),
+        (RunOptions, {"seed": True}, "seed"),
+        (BenchmarkOptions, {"seed": "x"}, "seed"),
+        (BenchmarkOptions, {"seed": 0.5}, "seed"),
+        (BenchmarkOptions, {"baselines": "no"}, "baselines"),
+        (RunOptions, {"strict": "yes"}, "strict"),
+        (ExtractOptions, {"channels_last": "no"}, "channels_last"),
     ],
 )
 def test_bad_schedule_or_run_value_names_the_field(make: type, values: dict[str, Any], field: str) -> None:
-    with pytest.raises(ValueError, match=rf"^{field} must be"):
+    with pytest.raises((ValueError, TypeError), match=rf"^{field} must be"):
         make(**values)
 
 
@@ -403,3 +411,31 @@ def test_the_library_leaves_the_caller_s_random_generator_as_it_was(loaded: Load
         assert torch.equal(torch.get_rng_state(), before), name
     # Nor its model's memory format: extract_features left it channels_last, and `weight.view(-1)` failed.
     assert all(p.is_contiguous() for p in loaded.model.parameters())
+
+
+def test_finetune_names_a_class_count_or_labels_it_cannot_train_on(loaded: LoadedBackbone) -> None:
+    """num_classes 0 failed in timm (AttributeError); a label beyond the classes failed mid-run in torch (IndexError;
+    on CUDA a device-side assert), or, in the validation set, scored 0% in silence; "no" froze the backbone."""
+    from simsiam_zoo.protocols.splits import TensorImages
+
+    def shifted(images: TensorImages, by: int) -> TensorImages:
+        return TensorImages(images.images, images.labels + by, classes=CLASSES, paths=images.paths)
+
+    train, val = coloured(16, seed=1), coloured(8, seed=2)
+    cases = [
+        ({"num_classes": 0}, ValueError, r"num_classes must be a whole number from 1 to 1_000_000, got 0"),
+        ({"frozen_backbone": "no"}, TypeError, r"frozen_backbone must be True or False, got 'no'"),
+        ({"train_set": shifted(train, -1)}, DataError, r"the training set: a label of -1; the classes are 0 to 3"),
+        ({"val_set": shifted(val, 5)}, DataError, r"the validation set: a label of 8; the classes are 0 to 3"),
+        ({"num_classes": 2}, DataError, r"the training set: a label of 3; the classes are 0 to 1"),
+    ]
+    for change, error, message in cases:
+        arguments = {"train_set": train, "val_set": val, "num_classes": 4, "frozen_backbone": True, **change}
+        with pytest.raises(error, match=message):
+            finetune(
+                loaded.model,
+                preprocessing=loaded.preprocessing,
+                schedule=Schedule(epochs=1, batch_size=8),
+                run=QUIET,
+                **arguments,
+            )

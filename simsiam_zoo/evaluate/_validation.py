@@ -6,10 +6,9 @@ import torch
 from torch import Tensor
 
 from simsiam_zoo.errors import type_name
-from simsiam_zoo.options import is_int
+from simsiam_zoo.options import MAX_CLASSES, is_int
 
 MAX_MAGNITUDE = 1e15
-MAX_CLASSES = 1_000_000
 
 
 def check_features(features: Tensor, name: str) -> None:

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from simsiam_zoo.evaluate._validation import check_labels
-from simsiam_zoo.options import is_int
+from simsiam_zoo.options import check_seed, is_int
 
 
 def class_sizes(labels: Tensor) -> Tensor:
@@ -38,8 +38,7 @@ def balanced_label_subset(
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
     if per_class is not None and not (is_int(per_class) and per_class >= 1):
         raise ValueError(f"per_class must be a whole number >= 1, got {per_class!r}")
-    if not (is_int(seed) and -(2**63) <= seed < 2**64):  # torch's seed range: 0.5 and 2**70 were torch's errors
-        raise ValueError(f"seed must be a whole number in [-2**63, 2**64), got {seed!r}")
+    check_seed(seed)  # 0.5 and 2**70 were torch's errors
 
     labels = labels.cpu()
     generator = torch.Generator().manual_seed(seed)

@@ -299,7 +299,7 @@ def test_evaluation_options_no_run_can_use_are_refused_before_any_work(exported:
         ([*semi, "--fraction", "nan"], "Invalid value for '--fraction': nan"),
         ([*semi, "--lr", "1e300"], "lr must be a finite number > 0, got 1e+300"),
         ([*semi, "--weight-decay", "inf"], "weight_decay must be a finite number >= 0, got inf"),
-        ([*semi, "--seed", str(10**23)], "seed must be in [-2**63, 2**64)"),
+        ([*semi, "--seed", str(10**23)], "seed must be a whole number in [-2**63, 2**64)"),
         (
             [*semi, "--subset-file", f"0.1={tmp_path / 'a.txt'}", "--subset-file", f"0.1={tmp_path / 'a.txt'}"],
             "a second file for 0.1",
