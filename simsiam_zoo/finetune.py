@@ -100,9 +100,10 @@ def evaluate_top1(
         generator=torch.Generator(),  # the workers' base seed: drawn from its own, not the caller's generator
     )
     counts = torch.zeros(2, dtype=torch.int64, device=device)  # correct, total
+    num_classes = model.num_classes  # timm's
     for images, labels in loader:
+        check_label_range(labels, num_classes, "the validation set")  # one out of range scored 0%, in silence
         logits = model(images.to(device))
-        check_label_range(labels, logits.shape[1], "the validation set")  # one out of range scored 0%, in silence
         counts[0] += int((logits.argmax(dim=1).cpu() == torch.as_tensor(labels)).sum())
         counts[1] += len(labels)
     if context.enabled:
@@ -151,12 +152,7 @@ def finetune(
     refused. Under torchrun (or in a process group) the ranks share each batch, as pretraining's do; with
     `run.shuffle="local"` each rank draws its share from its own stretch of `train_set` instead (`data.EpochSampler`).
     """
-    if len(train_set) == 0 or len(val_set) == 0:
-        raise ValueError(f"empty dataset: {len(train_set)} train and {len(val_set)} val images")
-    if not (is_int(num_classes) and 1 <= num_classes <= MAX_CLASSES):  # 0 failed in timm, as an AttributeError
-        raise ValueError(f"num_classes must be a whole number from 1 to {MAX_CLASSES:_}, got {num_classes!r}")
-    if not isinstance(frozen_backbone, bool):  # "no" is true
-        raise TypeError(f"frozen_backbone must be True or False, got {frozen_backbone!r}")
+    _check_arguments(train_set, val_set, num_classes=num_classes, frozen_backbone=frozen_backbone)
     context = init_distributed(device_named(run.device))
     sizes = (num_classes, len(train_set), len(val_set), frozen_backbone)
     check_same_on_every_rank(context, schedule=job_options(schedule), run=job_options(run), sizes=sizes)
@@ -182,6 +178,15 @@ def finetune(
     model.eval()
     top1 = training.history[-1]["val_top1"] if training.history else None
     return FinetuneResult(model, top1, training.history, len(train_set), len(val_set), training.batch)
+
+
+def _check_arguments(train_set: Dataset, val_set: Dataset, *, num_classes: int, frozen_backbone: bool) -> None:
+    if len(train_set) == 0 or len(val_set) == 0:
+        raise ValueError(f"empty dataset: {len(train_set)} train and {len(val_set)} val images")
+    if not (is_int(num_classes) and 1 <= num_classes <= MAX_CLASSES):  # 0 failed in timm, as an AttributeError
+        raise ValueError(f"num_classes must be a whole number from 1 to {MAX_CLASSES:_}, got {num_classes!r}")
+    if not isinstance(frozen_backbone, bool):  # "no" is true
+        raise TypeError(f"frozen_backbone must be True or False, got {frozen_backbone!r}")
 
 
 def _set_trainable(model: nn.Module, *, frozen_backbone: bool) -> dict[str, torch.Tensor]:
@@ -213,7 +218,7 @@ def _with_new_head(backbone: nn.Module, num_classes: int, *, seed: int) -> nn.Mo
     with torch.random.fork_rng(devices=[]):  # seeded without resetting (or advancing) the caller's generator
         model.reset_classifier(num_classes)
         head = model.get_classifier()
-        torch.manual_seed(seed)
+        torch.default_generator.manual_seed(seed)  # the CPU's: torch.manual_seed also reset CUDA's
         nn.init.normal_(head.weight, mean=0.0, std=0.01)
     nn.init.zeros_(head.bias)
     return model
@@ -268,7 +273,7 @@ class _Finetuning:
         )
         self.frozen_backbone, self.device = frozen_backbone, device
         self.seed, self.num_workers = run.seed, run.num_workers
-        self.num_classes = model.get_classifier().out_features
+        self.num_classes = model.num_classes  # timm's: a Conv2d classifier (dla, dpn) has no out_features
         if context.enabled and not frozen_backbone:  # a frozen backbone's BN keeps its running statistics
             model = convert_sync_batchnorm(copy.deepcopy(model), device)
         self.model = model

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import ClassVar, get_args
 
 from simsiam_zoo.choices import FeatureDtype, FeatureFormat, Optimizer, Precision, Shuffle
+from simsiam_zoo.errors import type_name
 
 # Fine-tuning's default batch, halved on small train sets until an epoch has this many steps: with 600 labels
 # (1% of Fashion-MNIST) batch 256 gives 2 steps an epoch, and 30 epochs leave the new head near its init.
@@ -38,8 +39,9 @@ def check_seed(seed: object) -> None:
 def check_flags(options: object, *names: str) -> None:
     """Each named field a bool: "no" is true in Python, and was taken as True."""
     for name in names:
-        if not isinstance(getattr(options, name), bool):
-            raise TypeError(f"{name} must be True or False, got {getattr(options, name)!r}")
+        value = getattr(options, name)
+        if not isinstance(value, bool):  # a numpy bool too: bool(value) says which one it is meant as
+            raise TypeError(f"{name} must be True or False, got {value!r} ({type_name(value)})")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,13 +158,14 @@ class RunOptions:
 
 @dataclass(frozen=True, kw_only=True)
 class ExtractOptions:
-    """How `extract_features` runs; ValueError naming the option when a value cannot be used.
+    """How `extract_features` runs; ValueError naming the option when a value cannot be used (TypeError for a
+    flag that is no bool).
 
     `num_workers` decoding processes (None: none on a CPU, up to 8 beside an accelerator); the float conversion
     and normalisation always run on `device`, on the whole uint8 batch; `device_preprocessing` moves the resize and
     crop there too, one image at a time in the main process (worth it only where few decoding cores feed a device;
     README has the measurement). `strict` makes an unreadable image an error instead of a
-    listed skip; `limit` keeps the first entries of the source only."""
+    listed skip; `limit` keeps the source's first `limit` images (and the entries skipped before them) only."""
 
     batch_size: int = 256
     shard_size: int = 8192

@@ -109,7 +109,7 @@ def build_model(recipe: Recipe) -> SimSiam:
         bn_placement=spec.bn_placement,
     )
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(recipe.run.seed)
+        torch.default_generator.manual_seed(recipe.run.seed)  # the CPU's: torch.manual_seed also reset CUDA's
         return SimSiam(untrained_backbone(spec.arch), heads, momentum=spec.momentum_target)
 
 
@@ -225,7 +225,7 @@ def _standard_init_knn(recipe: Recipe, split: tuple[Dataset, Dataset], device: t
     """kNN monitor accuracy of `recipe`'s architecture with the standard random init, seeded by the recipe; the
     global RNG is left as it was, so that training does not depend on the monitor."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(recipe.run.seed)
+        torch.default_generator.manual_seed(recipe.run.seed)  # the CPU's: torch.manual_seed also reset CUDA's
         baseline = untrained_backbone(recipe.model.arch, zero_init_last=False)
     return knn_monitor_accuracy(baseline.to(device), split, device)
 

@@ -295,8 +295,8 @@ def test_tar_labels_repeated_keys_and_shards_of_one_name(tmp_path):
 def test_a_truncated_tar_shard_is_refused_and_a_sample_is_read_as_webdataset_reads_it(tmp_path):
     """A shard cut at a member's header (an interrupted copy) was read to the cut in silence: samples and labels
     lost, exit 0. `.CLS` is a label as `.PNG` is an image (the label was dropped); a key repeated later in the
-    shard, not only right after itself, is a listed skip; of `a.seg.png` and `a.jpg` the image is `a.jpg`, and a
-    sample with two images is a listed skip (the first in the tar was embedded)."""
+    shard, not only right after itself, is a listed skip; of `a.seg.png` and `a.jpg` the image is `a.jpg`, of
+    `d.webp` and `d.png` the PNG (the first in the tar was embedded), and two others are a listed skip."""
     png = tmp_path / "a.png"
     Image.fromarray(np.zeros((4, 4, 3), dtype=np.uint8)).save(png)
     image = png.read_bytes()
@@ -315,14 +315,17 @@ def test_a_truncated_tar_shard_is_refused_and_a_sample_is_read_as_webdataset_rea
     _tar(
         tmp_path / "odd.tar",
         [("a.PNG", image), ("a.CLS", b"1"), ("b.png", image), ("a.png", image), ("a.cls", b"0")]
-        + [("c.seg.png", image), ("c.jpg", image), ("c.cls", b"0"), ("d.png", image), ("d.webp", image)],
+        + [("c.seg.png", image), ("c.jpg", image), ("c.cls", b"0"), ("d.webp", image), ("d.png", image)]
+        + [("e.left.png", image), ("e.right.png", image)],
     )
     source = data.open_source(str(tmp_path / "odd.tar"))
-    assert [path.rpartition("/")[2] for path in source.paths] == ["a", "b", "a", "c", "d"]
-    assert source.labels == [1, -1, 0, 0, -1]
+    assert [path.rpartition("/")[2] for path in source.paths] == ["a", "b", "a", "c", "d", "e"]
+    assert source.labels == [1, -1, 0, 0, -1, -1]
     assert "a second sample a in the shard" in source.skipped[2]
-    assert source.files[3].name == "c.jpg"
-    assert sorted(source.skipped) == [2, 4] and "several images in the sample (png, webp)" in source.skipped[4]
+    assert (source.files[3].name, source.files[4].name) == ("c.jpg", "d.png")  # as to_tuple("jpg;png") reads them
+    assert (
+        sorted(source.skipped) == [2, 5] and "several images in the sample (left.png, right.png)" in source.skipped[5]
+    )
 
 
 def test_bytes_that_are_no_image_are_named_the_same_every_time() -> None:
@@ -369,6 +372,23 @@ def test_parquet_files_in_the_current_folder_are_named_by_it(tmp_path, monkeypat
     image_dataset([(png.read_bytes(), 0), (png.read_bytes(), 1)], ["cat", "dog"]).to_parquet(tmp_path / "x.parquet")
     monkeypatch.chdir(tmp_path)
     assert data.open_source("x.parquet").paths == [f"{tmp_path.name}/0", f"{tmp_path.name}/1"]
+
+
+def test_any_dataset_train_is_given_has_a_fingerprint():
+    """`train(dataset=...)` records one to check a resume: classes in a numpy array, labels that need grad, failed
+    in json and numpy (TypeError, RuntimeError) before the first step."""
+
+    class Mine(torch.utils.data.Dataset):
+        classes = np.array(["cat", "dog"])
+        labels = torch.tensor([0.0, 1.0], requires_grad=True)
+
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, index):
+            return torch.zeros(3, 8, 8, dtype=torch.uint8), index
+
+    assert len(data.dataset_fingerprint(Mine())) == 64
 
 
 def test_a_hugging_face_label_column_of_strings_names_the_classes(tmp_path):

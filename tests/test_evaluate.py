@@ -261,6 +261,11 @@ def test_linear_probe_rejects_bad_inputs() -> None:
             fit_linear_probe(x, labels, weight_decay=1e-3)
         with pytest.raises(TypeError, match=r"labels must be a torch.Tensor"):
             balanced_label_subset(labels, fraction=0.5, seed=0)
+    for labels in (5, None):  # their len() was the TypeError
+        with pytest.raises(TypeError, match=r"labels must be a torch.Tensor, got builtins"):
+            balanced_label_subset(labels, fraction=0.5, seed=0)
+    with pytest.raises(ValueError, match=r"labels must be 1-D, got shape \(\)"):
+        balanced_label_subset(torch.tensor(3), fraction=0.5, seed=0)
     for num_classes in (10**12, 5.5, "5", 0):
         with pytest.raises(ValueError, match=r"num_classes must be a whole number from 1 to 1_000_000, got"):
             knn_accuracy(x, y, x, y, num_classes=num_classes)

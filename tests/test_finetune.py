@@ -376,7 +376,9 @@ def test_pretrained_false_gives_the_architecture_with_random_weights(hub_folder:
     assert not torch.equal(random.model.state_dict()["conv1.weight"], trained.model.state_dict()["conv1.weight"])
 
 
-def test_the_library_leaves_the_caller_s_random_generator_as_it_was(loaded: LoadedBackbone, tmp_path: Path) -> None:
+def test_the_library_leaves_the_caller_s_random_generator_as_it_was(
+    loaded: LoadedBackbone, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A notebook's seeded draws after `train` were the same whatever seed it had set (the model's init seeded the
     global generator); `finetune`, `extract_features` and `embed_dataset` advanced it (their loaders' base seeds,
     the new head's default init)."""
@@ -404,11 +406,14 @@ def test_the_library_leaves_the_caller_s_random_generator_as_it_was(loaded: Load
         ),
         "embed_dataset": lambda: embed_dataset(loaded.model, images, batch_size=2),
     }
+    reseeded: list[int] = []  # torch.manual_seed reseeds every CUDA generator too, which no fork restores
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", reseeded.append)
     for name, call in calls.items():
         torch.manual_seed(12345)
+        reseeded.clear()
         before = torch.get_rng_state()
         call()
-        assert torch.equal(torch.get_rng_state(), before), name
+        assert torch.equal(torch.get_rng_state(), before) and reseeded == [], name
     # Nor its model's memory format: extract_features left it channels_last, and `weight.view(-1)` failed.
     assert all(p.is_contiguous() for p in loaded.model.parameters())
 
@@ -429,6 +434,10 @@ def test_finetune_names_a_class_count_or_labels_it_cannot_train_on(loaded: Loade
         ({"val_set": shifted(val, 5)}, DataError, r"the validation set: a label of 8; the classes are 0 to 3"),
         ({"num_classes": 2}, DataError, r"the training set: a label of 3; the classes are 0 to 1"),
     ]
+    # A timm classifier that is a 1x1 convolution (DLA, DPN) has no out_features: the class count is timm's own.
+    dla = timm.create_model("dla46_c", num_classes=0)
+    common = {"preprocessing": loaded.preprocessing, "schedule": Schedule(epochs=1, batch_size=8), "run": QUIET}
+    assert finetune(dla, train, val, num_classes=4, frozen_backbone=True, **common).top1 >= 0
     for change, error, message in cases:
         arguments = {"train_set": train, "val_set": val, "num_classes": 4, "frozen_backbone": True, **change}
         with pytest.raises(error, match=message):

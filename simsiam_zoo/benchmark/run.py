@@ -117,7 +117,7 @@ def _contenders(
     bar.total += (len(networks) + 1) * cells
     for network, name in networks.items():
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(options.seed)
+            torch.default_generator.manual_seed(options.seed)  # the CPU's: torch.manual_seed also reset CUDA's
             yield Contender.of(f"{RANDOM_INIT} ({network})", load_backbone(name, hub_dir=hub_dir, pretrained=False))
     yield Contender(PIXELS)
 

@@ -106,9 +106,12 @@ result_out_option = click.option("--out", type=NonEmptyPath(), default=None, hel
 def check_result_out(out: str | None, *, evaluation: str, inputs: tuple[str | Path | tuple[str, str], ...]) -> None:
     """--out, checked before `evaluation` runs (a refusal after it would lose the result), outside its `inputs`:
     the features folders, MODEL and DATA (a pair with --test-data)."""
+    from simsiam_zoo._io import read_marker
     from simsiam_zoo.protocols.cached import check_result_path
 
     paths = [part for given in inputs for part in (given if isinstance(given, tuple) else (given,))]
+    # A training run folder as MODEL may hold its evaluations: nothing pushes or lists its files.
+    paths = [path for path in paths if read_marker(Path(path)) != "run"]
     if out is not None:
         check_result_path(out, evaluation=evaluation, inputs=paths)
 

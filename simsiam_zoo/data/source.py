@@ -198,7 +198,7 @@ def dataset_fingerprint(dataset: Dataset, *, file_stats: bool = True) -> str:
             for name in ("labels", "images"):
                 value = getattr(dataset, name, None)
                 if isinstance(value, torch.Tensor):
-                    digest.update(value.contiguous().numpy().tobytes())
+                    digest.update(value.detach().cpu().contiguous().numpy().tobytes())
             classes = getattr(dataset, "classes", None)
-            digest.update(json.dumps([type(dataset).__name__, len(dataset), classes]).encode())
+            digest.update(json.dumps([type(dataset).__name__, len(dataset), classes], default=str).encode())
             return digest.hexdigest()

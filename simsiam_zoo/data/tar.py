@@ -64,19 +64,21 @@ def read_tars(pattern: str) -> ImageSource:
     )
 
 
-_TAR_IMAGE_TYPES = {extension.lstrip(".") for extension in IMAGE_EXTENSIONS}
+_TAR_IMAGE_TYPES = [extension.lstrip(".") for extension in IMAGE_EXTENSIONS]  # in order of preference
 
 
 def _image_member(sample: dict[str, tuple[Path, int, int]]) -> tuple[str | None, str | None]:
-    """The extension of the sample's image, or None and why: the member named KEY.EXT for an image EXT (of
-    `a.seg.png` and `a.jpg`, `a.jpg`), else the one member whose last extension is an image's; two are a doubt."""
-    members = ", ".join(sorted(sample))
-    whole = [kind for kind in sample if kind in _TAR_IMAGE_TYPES]
-    images = whole or [kind for kind in sample if kind.rpartition(".")[2] in _TAR_IMAGE_TYPES]
+    """The extension of the sample's image, or None and why: a member KEY.EXT of an image EXT, the first in
+    `IMAGE_EXTENSIONS`' order (`jpg` before `png`, as WebDataset's `to_tuple("jpg;png")` reads a JPEG and its PNG
+    mask; and `a.jpg` rather than `a.seg.png`), else the one member whose last extension is an image's."""
+    whole = [kind for kind in _TAR_IMAGE_TYPES if kind in sample]
+    if whole:
+        return whole[0], None
+    images = sorted(kind for kind in sample if kind.rpartition(".")[2] in _TAR_IMAGE_TYPES)
     if not images:
-        return None, f"no image in the sample (members: {members})"
+        return None, f"no image in the sample (members: {', '.join(sorted(sample))})"
     if len(images) > 1:
-        return None, f"several images in the sample ({', '.join(sorted(images))}), so none is taken for its image"
+        return None, f"several images in the sample ({', '.join(images)}), so none is taken for its image"
     return images[0], None
 
 

@@ -39,15 +39,15 @@ def check_features(features: Tensor, name: str) -> None:
         )
 
 
-def check_labels(labels: Tensor, num_rows: int, name: str) -> None:
-    """Require a 1-D integer tensor of non-negative labels, one per feature row."""
+def check_labels(labels: Tensor, num_rows: int | None, name: str) -> None:
+    """Require a 1-D integer tensor of non-negative labels, one per feature row (any number with None)."""
     if not isinstance(labels, Tensor):  # a list or numpy array failed deep in the checks (AttributeError)
         raise TypeError(f"{name} must be a torch.Tensor, got {type_name(labels)}")
     if labels.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {tuple(labels.shape)}")
     if labels.dtype == torch.bool or labels.dtype.is_floating_point or labels.dtype.is_complex:
         raise ValueError(f"{name} must be an integer tensor, got {labels.dtype}")
-    if labels.shape[0] != num_rows:
+    if num_rows is not None and labels.shape[0] != num_rows:
         raise ValueError(f"{name} has {labels.shape[0]} entries but the features have {num_rows} rows")
     if labels.numel() and int(labels.min()) < 0:
         raise ValueError(f"{name} contains negative labels (images without a label); drop them before evaluating")

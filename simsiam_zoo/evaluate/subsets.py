@@ -29,7 +29,7 @@ def balanced_label_subset(
     (all it has if fewer), drawn without replacement from a generator seeded with ``seed``, so the same labels and
     seed always give the same subset.
     """
-    check_labels(labels, len(labels), "labels")
+    check_labels(labels, None, "labels")
     if labels.numel() == 0:
         raise ValueError("labels is empty")
     if (fraction is None) == (per_class is None):

@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from simsiam_zoo.errors import EXIT_BAD_INPUT, EXIT_OFFLINE
+from simsiam_zoo.errors import EXIT_BAD_INPUT, EXIT_OFFLINE, OutputRefused
 from simsiam_zoo.hub.folder import WEIGHTS_NAME
 from tests.builders import (
     error_message,
@@ -59,6 +59,17 @@ def test_a_file_named_with_a_line_break_keeps_messages_one_line(exported: Path, 
     done = run_cli("extract", exported, tmp_path / "bad\nname.png", "--out", tmp_path / "feats")
     assert done.returncode == EXIT_BAD_INPUT and "bad\\nname.png: " in error_message(done), done.stderr
     assert not any(line.startswith("name.png") for line in done.stderr.splitlines()), done.stderr
+
+
+def test_an_evaluation_of_a_run_may_keep_its_result_in_the_run_folder(partial_run: Path, tmp_path: Path) -> None:
+    """MODEL may be a training run: nothing pushes or lists its files, so its folder may hold results (refused as
+    an input folder, with the model's and the data's)."""
+    from simsiam_zoo.cli.shared import check_result_out
+
+    check_result_out(str(partial_run / "linear.json"), evaluation="linear_protocol", inputs=(partial_run, "digits"))
+    data = write_images(tmp_path / "data", ("a", "b"), 1)
+    with pytest.raises(OutputRefused, match=r"the output lies inside the input"):
+        check_result_out(str(data / "linear.json"), evaluation="linear_protocol", inputs=(partial_run, str(data)))
 
 
 def test_a_folder_another_process_is_claiming_is_not_taken_for_someone_else_s(tmp_path: Path) -> None:
