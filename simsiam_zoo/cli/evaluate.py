@@ -31,7 +31,7 @@ from simsiam_zoo.options import (
 
 @click.group("eval")
 def eval_group() -> None:
-    """Evaluate extracted features: kNN, linear probe."""
+    """Evaluate backbones: kNN and linear probe of extracted features, and the protocols that train on DATA."""
 
 
 @eval_group.command("knn")

@@ -39,7 +39,7 @@ _EXTRACT_FIELDS = (
     "--num-workers",
     type=click.IntRange(min=0),
     default=None,
-    help="Decoding processes [default: 0 on cpu, where the forward already uses every core; else 8].",
+    help="Decoding processes [default: 0 on cpu, where the forward already uses every core; else up to 8, one a core].",
 )
 @click.option("--device", default=EXTRACT.device, show_default=True, callback=check_device_option)
 @click.option(
@@ -70,7 +70,8 @@ _EXTRACT_FIELDS = (
 @clean_errors
 @functools.partial(bundle, keyword="options", make=ExtractOptions, fields=_EXTRACT_FIELDS)
 def extract_command(model: str, data: str, *, out: Path, options: ExtractOptions, hub_dir: Path | None) -> None:
-    """Embed DATA (image folder, text file of paths, or fashion_mnist[:test]) with MODEL into --out.
+    """Embed DATA with MODEL into --out: an image folder, a text file of paths, fashion_mnist[:train|:test], a
+    transfer-suite name, WebDataset tar shards, or a Hugging Face dataset folder or parquet / arrow files.
 
     MODEL is a zoo name, hf-hub: id, hub folder, .safetensors file or checkpoint; its preprocessing comes
     with it. Rerun the same command to resume an interrupted extraction. Under torchrun the ranks share the work.
