@@ -118,6 +118,7 @@ ELSEWHERE = [
     "tests/test_finetune.py::test_the_library_leaves_the_caller_s_random_generator_as_it_was",
     "tests/test_finetune.py::test_finetune_names_a_class_count_or_labels_it_cannot_train_on",
     "tests/test_data.py::test_any_dataset_train_is_given_has_a_fingerprint",
+    "tests/test_distributed.py::test_a_finetune_whose_ranks_hold_other_backbones_is_refused_before_any_step",
     "tests/test_recipe.py::test_a_base_is_found_beside_the_file_that_names_it_never_in_the_current_directory",
     "tests/test_recipe.py::test_a_base_cycle_through_parent_folders_is_one_error_naming_the_files",
     "tests/test_recipe.py::test_an_integer_beyond_float_range_for_a_float_key_is_refused",

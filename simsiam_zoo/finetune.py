@@ -155,7 +155,11 @@ def finetune(
     _check_arguments(train_set, val_set, num_classes=num_classes, frozen_backbone=frozen_backbone)
     context = init_distributed(device_named(run.device))
     sizes = (num_classes, len(train_set), len(val_set), frozen_backbone)
-    check_same_on_every_rank(context, schedule=job_options(schedule), run=job_options(run), sizes=sizes)
+    # Another rank's weights: DDP would train rank 0's copy there, and a frozen backbone then "changed".
+    weights = weights_sha256(backbone) if context.enabled else None
+    check_same_on_every_rank(
+        context, schedule=job_options(schedule), run=job_options(run), sizes=sizes, weights=weights
+    )
     device = local_device(run.device, context)
     model = _with_new_head(backbone, num_classes, seed=run.seed).to(device)
     reference = _set_trainable(model, frozen_backbone=frozen_backbone)

@@ -139,6 +139,7 @@ import sys
 from pathlib import Path
 
 import timm
+import torch
 
 from simsiam_zoo import data
 from simsiam_zoo.data import source
@@ -172,8 +173,10 @@ extract_features(tiny_model(), make_transform(), pattern, out=out / "features", 
                  progress=False)
 reads["extract"] = sorted(shards)
 shards.clear()  # the validation split is other images: the tars are read by the training steps only
+torch.manual_seed(0)  # one backbone on both ranks
+# Four classes: the tars' two and the colours' four (a validation label beyond the classes is refused).
 finetune(timm.create_model("resnet18", num_classes=0), data.labelled_images(pattern), coloured(4, seed=0),
-         num_classes=2, preprocessing=PREPROCESSING, schedule=Schedule(epochs=1, batch_size=4, lr=0.05),
+         num_classes=4, preprocessing=PREPROCESSING, schedule=Schedule(epochs=1, batch_size=4, lr=0.05),
          frozen_backbone=True, run=RunOptions(progress=False, shuffle="local"))
 reads["finetune"] = sorted(shards)
 (out / f"reads-{os.environ['RANK']}.json").write_text(json.dumps(reads))
@@ -269,6 +272,17 @@ def test_two_rank_finetune_matches_one_process_with_the_global_batch(tmp_path, m
         assert torch.allclose(value.float(), two["state"][key].float(), atol=1e-5), key
     assert [e["val_top1"] for e in one["history"]] == [e["val_top1"] for e in two["history"]]
     assert [e["loss"] for e in one["history"]] == pytest.approx([e["loss"] for e in two["history"]], abs=1e-5)
+
+
+def test_a_finetune_whose_ranks_hold_other_backbones_is_refused_before_any_step(tmp_path):
+    """Each rank's own random backbone: DDP trained rank 0's on both, and the frozen check then said rank 1's
+    backbone "changed during training". The weights are now compared across ranks first."""
+    script = tmp_path / "mixed.py"
+    script.write_text(FINETUNE_SCRIPT.replace("torch.manual_seed(0)", "torch.manual_seed(int(os.environ['RANK']))"))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    launched = _torchrun([str(script), str(tmp_path / "two.pt"), "frozen"], env=env, succeeds=False)
+    assert launched.stderr.count("rank 1 was launched with other weights than rank 0") == 2, launched.stderr[-3000:]
+    assert not (tmp_path / "two.pt").exists()
 
 
 def test_two_rank_linear_protocol_through_the_cli_reports_once_what_one_process_reports(tmp_path):
