@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 from simsiam_zoo.choices import Optimizer
 from simsiam_zoo.data import NextIfUndecodable
 from simsiam_zoo.errors import TrainingDiverged
+from simsiam_zoo.model import seeded
 
 
 class Augmented(Dataset):
@@ -50,10 +51,9 @@ class Augmented(Dataset):
     def __getitem__(self, key: tuple[int, int]) -> tuple[Any, ...]:
         epoch, index = key
         image, label = self.dataset[index]
-        with torch.random.fork_rng(devices=[]):
-            # The CPU generator only, which the transforms draw from: torch.manual_seed would also queue a seed
-            # (and a stack trace) for every accelerator, a millisecond per sample.
-            torch.default_generator.manual_seed((self.seed * 1_000_003 + epoch) * 10_000_019 + index)
+        # The CPU generator only, which the transforms draw from: torch.manual_seed would also queue a seed (and a
+        # stack trace) for every accelerator, a millisecond per sample.
+        with seeded((self.seed * 1_000_003 + epoch) * 10_000_019 + index):
             return (*(self.transform(image) for _ in range(self.views)), label)
 
 

@@ -42,7 +42,8 @@ from simsiam_zoo.engine import Augmented, build_optimizer, cosine_lr, run_steps
 from simsiam_zoo.errors import DataError, HubFolderError, SimsiamZooError, squeezed
 from simsiam_zoo.hub.cards import PROJECT_URL, CardFields, license_metadata, render_card
 from simsiam_zoo.hub.folder import timm_config, write_hub_folder
-from simsiam_zoo.options import MAX_CLASSES, RunOptions, Schedule, is_int
+from simsiam_zoo.model import seeded
+from simsiam_zoo.options import RunOptions, Schedule, check_class_count
 
 # Frozen-backbone evaluation is inference only, but 4096 full-size images at once would not fit most devices.
 EVAL_BATCH_SIZE = 256
@@ -187,8 +188,7 @@ def finetune(
 def _check_arguments(train_set: Dataset, val_set: Dataset, *, num_classes: int, frozen_backbone: bool) -> None:
     if len(train_set) == 0 or len(val_set) == 0:
         raise ValueError(f"empty dataset: {len(train_set)} train and {len(val_set)} val images")
-    if not (is_int(num_classes) and 1 <= num_classes <= MAX_CLASSES):  # 0 failed in timm, as an AttributeError
-        raise ValueError(f"num_classes must be a whole number from 1 to {MAX_CLASSES:_}, got {num_classes!r}")
+    check_class_count(num_classes)
     if not isinstance(frozen_backbone, bool):  # "no" is true
         raise TypeError(f"frozen_backbone must be True or False, got {frozen_backbone!r}")
 
@@ -219,10 +219,10 @@ def _check_unchanged(model: nn.Module, reference: dict[str, torch.Tensor]) -> No
 def _with_new_head(backbone: nn.Module, num_classes: int, *, seed: int) -> nn.Module:
     """A copy of `backbone` with a new `num_classes` classifier: N(0, 0.01) weights, zero bias (main_lincls.py)."""
     model = copy.deepcopy(backbone)
-    with torch.random.fork_rng(devices=[]):  # seeded without resetting (or advancing) the caller's generator
+    with torch.random.fork_rng(devices=[]):  # timm's own init of the new head draws, not from the caller's
         model.reset_classifier(num_classes)
-        head = model.get_classifier()
-        torch.default_generator.manual_seed(seed)  # the CPU's: torch.manual_seed also reset CUDA's
+    head = model.get_classifier()
+    with seeded(seed):
         nn.init.normal_(head.weight, mean=0.0, std=0.01)
     nn.init.zeros_(head.bias)
     return model

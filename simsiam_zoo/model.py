@@ -7,10 +7,11 @@ prediction MLP = fc(d->d/4)-BN-ReLU-fc(d/4->d), BN on the hidden layer only.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import difflib
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -71,6 +72,16 @@ def check_arch(arch: str, image_size: int) -> None:
             f"model.arch {arch!r} takes only {config.input_size[-1]} px images (timm's fixed input size); "
             f"data.image_size is {image_size}"
         )
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Random draws (a network's init) seeded by `seed`, the caller's generators left as they were: the CPU's is
+    seeded in a fork, and no CUDA generator is touched (torch.manual_seed reseeds them all, which no fork restores;
+    a notebook's draws after `train` were the same whatever seed it had set)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        yield
 
 
 def untrained_backbone(

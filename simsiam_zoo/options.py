@@ -30,6 +30,12 @@ def is_int(value: object) -> bool:
 MAX_CLASSES = 1_000_000  # a label or class count beyond it is a mistake (2**40 asked for 44 TB of votes)
 
 
+def check_class_count(num_classes: object) -> None:
+    """A number of classes from 1 to MAX_CLASSES: 0 failed in timm, 10**12 asked the allocator for 40 TB."""
+    if not (is_int(num_classes) and 1 <= num_classes <= MAX_CLASSES):
+        raise ValueError(f"num_classes must be a whole number from 1 to {MAX_CLASSES:_}, got {num_classes!r}")
+
+
 def check_seed(seed: object) -> None:
     """A seed torch.manual_seed takes: 0.5 was truncated in silence, "x" failed after the work it seeded."""
     if not (is_int(seed) and -(2**63) <= seed < 2**64):

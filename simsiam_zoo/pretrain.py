@@ -63,7 +63,7 @@ from simsiam_zoo.errors import ConversionError, DataError, RecipeError, listed, 
 from simsiam_zoo.evaluate.knn import knn_accuracy
 from simsiam_zoo.features import embed_dataset
 from simsiam_zoo.losses import normalized_std, simsiam_loss
-from simsiam_zoo.model import HeadConfig, SiameseOutput, SimSiam, check_arch, untrained_backbone
+from simsiam_zoo.model import HeadConfig, SiameseOutput, SimSiam, check_arch, seeded, untrained_backbone
 from simsiam_zoo.options import is_int
 from simsiam_zoo.recipe import Recipe, checked_recipe, recipe_differences, recipe_from_dict
 
@@ -108,8 +108,7 @@ def build_model(recipe: Recipe) -> SimSiam:
         predictor=spec.predictor,
         bn_placement=spec.bn_placement,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.default_generator.manual_seed(recipe.run.seed)  # the CPU's: torch.manual_seed also reset CUDA's
+    with seeded(recipe.run.seed):
         return SimSiam(untrained_backbone(spec.arch), heads, momentum=spec.momentum_target)
 
 
@@ -224,8 +223,7 @@ def knn_monitor_accuracy(encoder: nn.Module, split: tuple[Dataset, Dataset], dev
 def _standard_init_knn(recipe: Recipe, split: tuple[Dataset, Dataset], device: torch.device) -> float:
     """kNN monitor accuracy of `recipe`'s architecture with the standard random init, seeded by the recipe; the
     global RNG is left as it was, so that training does not depend on the monitor."""
-    with torch.random.fork_rng(devices=[]):
-        torch.default_generator.manual_seed(recipe.run.seed)  # the CPU's: torch.manual_seed also reset CUDA's
+    with seeded(recipe.run.seed):
         baseline = untrained_backbone(recipe.model.arch, zero_init_last=False)
     return knn_monitor_accuracy(baseline.to(device), split, device)
 

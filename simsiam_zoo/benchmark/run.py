@@ -8,7 +8,6 @@ from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from tqdm.auto import tqdm
 
 from simsiam_zoo._io import claim_output_dir
@@ -35,6 +34,7 @@ from simsiam_zoo.distributed import (
     on_main,
 )
 from simsiam_zoo.loader import load_backbone
+from simsiam_zoo.model import seeded
 from simsiam_zoo.options import BenchmarkOptions
 
 
@@ -116,8 +116,7 @@ def _contenders(
         return
     bar.total += (len(networks) + 1) * cells
     for network, name in networks.items():
-        with torch.random.fork_rng(devices=[]):
-            torch.default_generator.manual_seed(options.seed)  # the CPU's: torch.manual_seed also reset CUDA's
+        with seeded(options.seed):
             yield Contender.of(f"{RANDOM_INIT} ({network})", load_backbone(name, hub_dir=hub_dir, pretrained=False))
     yield Contender(PIXELS)
 

@@ -35,8 +35,7 @@ class NonEmptyPath(click.Path):
     extracted whole, or written to)."""
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, str) and not value.strip():
-            self.fail(_EMPTY, param, ctx)
+        _refuse_blank(self, value, param, ctx)
         return super().convert(value, param, ctx)
 
 
@@ -46,9 +45,13 @@ class NonEmptyText(click.ParamType):
     name = "text"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, str) and not value.strip():
-            self.fail(_EMPTY, param, ctx)
+        _refuse_blank(self, value, param, ctx)
         return value
+
+
+def _refuse_blank(kind: click.ParamType, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> None:
+    if isinstance(value, str) and not value.strip():
+        kind.fail(_EMPTY, param, ctx)
 
 
 def check_device_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

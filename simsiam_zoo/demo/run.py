@@ -49,6 +49,7 @@ from simsiam_zoo.evaluate import balanced_label_subset, knn_accuracy, linear_pro
 from simsiam_zoo.export import export_checkpoint, publish_local
 from simsiam_zoo.hub.cards import HUB_DATASET_IDS
 from simsiam_zoo.loader import load_backbone
+from simsiam_zoo.model import seeded
 from simsiam_zoo.options import MAX_MINUTES
 from simsiam_zoo.pretrain import (
     PretrainingViews,
@@ -355,8 +356,7 @@ def _results(ours: dict[str, Any], *, test_images: int) -> tuple[Result, ...]:
 
 
 def _standard_init(recipe: Recipe, *, draw: int) -> Any:
-    with torch.random.fork_rng(devices=[]):  # the same random network on a rerun, so its features resume
-        torch.default_generator.manual_seed(recipe.run.seed + draw)  # not CUDA's, which no fork restores
+    with seeded(recipe.run.seed + draw):  # the same random network on a rerun, so its features resume
         return load_backbone(DEMO_MODEL, pretrained=False)
 
 

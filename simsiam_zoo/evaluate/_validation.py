@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from simsiam_zoo.errors import type_name
-from simsiam_zoo.options import MAX_CLASSES, is_int
+from simsiam_zoo.options import MAX_CLASSES, check_class_count, is_int
 
 MAX_MAGNITUDE = 1e15
 
@@ -73,8 +73,7 @@ def class_count(labels: Tensor, num_classes: int | None, name: str) -> int:
         raise ValueError(f"{name} contains class {max_label}: over {MAX_CLASSES:_} classes; number them from 0")
     if num_classes is None:
         return max_label + 1
-    if not is_int(num_classes) or not 1 <= num_classes <= MAX_CLASSES:  # 10**12 asked for 40 TB of votes
-        raise ValueError(f"num_classes must be a whole number from 1 to {MAX_CLASSES:_}, got {num_classes!r}")
+    check_class_count(num_classes)
     if max_label >= num_classes:
         raise ValueError(f"{name} contains class {max_label} but num_classes={num_classes}")
     return num_classes
