@@ -91,6 +91,7 @@ class TrainResult:
     step: int
     total_steps: int
     epochs: list[dict[str, float]] = field(default_factory=list)
+    resumed_at: int = 0  # the step this invocation started from: steps before it were trained by earlier ones
 
     @property
     def completed(self) -> bool:
@@ -345,17 +346,17 @@ def train(
         deadline = time.monotonic() + max_minutes * 60 if max_minutes is not None else None
         shown = progress and context.is_main
         run.bar = tqdm(total=run.total_steps, initial=run.step, disable=not shown, unit="step")
+        first_step = run.step
         try:  # the bar ends its line even on an error, so that the message starts on its own
             run.monitor_epoch_zero()
             run.forward.train()
-            first_step = run.step
             run.step = _steps_to_horizon(run, max_steps=max_steps, deadline=deadline, fit=fit_to_deadline)
             unsaved = run.step % run.steps_per_epoch != 0 and run.step % recipe.run.checkpoint_every_steps != 0
             if run.step > first_step and unsaved:
                 run.checkpoint()
         finally:
             run.close()
-    return TrainResult(run.output_dir, run.step, run.total_steps, list(run.state["epochs"]))
+    return TrainResult(run.output_dir, run.step, run.total_steps, list(run.state["epochs"]), resumed_at=first_step)
 
 
 def _claim_run_dir(recipe: Recipe, output_dir: str | Path, held: contextlib.ExitStack) -> Path:

@@ -131,6 +131,8 @@ def test_demo_with_a_tiny_budget(tmp_path, capsys):
         assert main.read_bytes() == main_bytes
     else:  # stopped at its deadline: resumed, not restarted
         assert torch.load(main, weights_only=True)["step"] > main_step
+    # Its report counts the steps an earlier run trained, since its minutes are its own only.
+    assert f"{main_step} of them by an earlier run in this folder" in (report / "report.md").read_text()
     # The random-init and pixel baselines are deterministic: the rerun takes their rows from the plan.
     assert json.loads(plan)["baselines"]["rows"] == json.loads(json.dumps(result.table[1:])) == again.table[1:]
     assert (report / "report.html").stat().st_size > 0 and not list(out.rglob("*.tmp"))

@@ -79,9 +79,9 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tiny_recipe, tmp_path, 
     assert whole.completed and whole.step == 8
     # Interrupt mid-epoch (step 5 of 8, between checkpoints), then continue with the same call.
     first = train(tiny_recipe, output_dir=tmp_path / "resumed", max_steps=5, progress=False)
-    assert not first.completed and first.step == 5
+    assert not first.completed and first.step == 5 and first.resumed_at == 0
     resumed = train(tiny_recipe, output_dir=tmp_path / "resumed", progress=False)
-    assert resumed.completed
+    assert resumed.completed and resumed.resumed_at == 5
     a, b = _final_state(tmp_path / "whole"), _final_state(tmp_path / "resumed")
     assert a.keys() == b.keys()
     assert all(torch.equal(a[key], b[key]) for key in a)

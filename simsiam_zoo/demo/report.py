@@ -233,6 +233,12 @@ def _longer_text(longer: dict[str, Any]) -> list[str]:
     ]
 
 
+def _earlier_steps(main: TrainResult) -> str:
+    """Says how many of the run's steps an earlier demo trained: a rerun resumes its folder, and its minutes
+    count only its own."""
+    return f", {main.resumed_at} of them by an earlier run in this folder" if main.resumed_at else ""
+
+
 def _markdown(rows: list[dict[str, Any]], main: TrainResult, collapse_text: str, recipe: Recipe, minutes: float) -> str:
     longer = longer_run()
     longer_rows = [{**longer["rows"][0], "features": _longer_label(longer, longer["rows"][0])}]
@@ -244,7 +250,8 @@ def _markdown(rows: list[dict[str, Any]], main: TrainResult, collapse_text: str,
             "# simsiam-zoo demo report",
             "",
             f"Fashion-MNIST, {recipe.model.arch} at {recipe.data.image_size} px, recipe `{recipe.name}` "
-            f"({main.step} steps of batch {recipe.optim.batch_size}); whole demo {minutes:.1f} min.",
+            f"({main.step} steps of batch {recipe.optim.batch_size}{_earlier_steps(main)}); whole demo "
+            f"{minutes:.1f} min.",
             "",
             "## Frozen-feature evaluation",
             "",
