@@ -158,6 +158,10 @@ def test_a_killed_run_resumes_to_the_leaderboard_of_an_uninterrupted_one(
             "--data 'mine': expected NAME=SOURCE (e.g. fmnist=fashion_mnist) or a named dataset",
         ),
         (["MODEL", "--data", "d=TRAIN_ONLY"], "expected train/ and val/ (or test/)"),
+        (  # after a good model: it stopped the grid when its turn came, the leaderboard unwritten
+            ["MODEL", "EMPTY", "--data", "d=digits"],
+            "empty: neither a hub folder (config.json) nor a training run (checkpoint.pt)",
+        ),
         (["MODEL", "--data", "d=ONE_CLASS"], "--data d: its train split has images of 1 class"),
         (["MODEL", "--data", "..=digits"], "a dataset name is letters, digits, '.', '-' and '_', not dots alone"),
         (  # the classes left out could never be right, whoever is ranked
@@ -183,7 +187,13 @@ def test_bad_input_is_one_line_before_any_work(
         from PIL import Image
 
         Image.new("RGB", (8, 8)).save(one / split / "a" / "x.png")
-    replace = {"MODEL": str(hub_folder), "d=TRAIN_ONLY": f"d={tmp_path / 'only'}", "d=ONE_CLASS": f"d={one}"}
+    (tmp_path / "empty").mkdir()
+    replace = {
+        "MODEL": str(hub_folder),
+        "EMPTY": str(tmp_path / "empty"),
+        "d=TRAIN_ONLY": f"d={tmp_path / 'only'}",
+        "d=ONE_CLASS": f"d={one}",
+    }
     arguments = [replace.get(a, a) for a in arguments]
     done = run_cli("benchmark", *arguments, "--out", str(tmp_path / "out"), process=True)
     assert done.returncode == 3, done.stderr
@@ -259,9 +269,11 @@ def test_a_suite_name_alone_benchmarks_that_hub_dataset(hub_folder: Path, hub_da
     assert (record["dataset"], record["num_train"], record["num_test"], record["top1"]) == ("c", 30, 30, 100.0)
 
 
-def test_each_network_gets_its_own_random_init(monkeypatch) -> None:
+def test_each_network_gets_its_own_random_init_fed_each_of_its_preprocessings(monkeypatch) -> None:
     """Two models of one timm architecture built with other arguments (MoCo v3's ViT-S has 12 heads where timm's
-    has 6) are two networks: each gets its random-init baseline, built as it is."""
+    has 6) are two networks: each gets its random-init baseline, built as it is. A network whose models want other
+    inputs gets a baseline fed each of them, named alike in any order of the models (the first model's inputs fed
+    the one baseline, unfair to the other)."""
     from tqdm.auto import tqdm
 
     from simsiam_zoo.augment import Preprocessing
@@ -273,18 +285,17 @@ def test_each_network_gets_its_own_random_init(monkeypatch) -> None:
     def load(name: str, *, hub_dir=None, pretrained: bool = True) -> LoadedBackbone:
         model_args = {"num_heads": 4} if name.startswith("four") else {}
         model = untrained_backbone("test_vit", model_args=model_args)
-        preprocessing = Preprocessing()
+        preprocessing = Preprocessing(input_size=(3, 64, 64)) if name == "big" else Preprocessing()
         return LoadedBackbone(model, preprocessing.transform(), preprocessing, "test_vit", name, model_args=model_args)
 
     monkeypatch.setattr(run, "load_backbone", load)
-    with tqdm(total=3, disable=True) as bar:
-        contenders = list(
-            run._contenders(
-                ["two-a", "four", "two-b"], QUICK, hub_dir=None, bar=bar, cells=1, context=DistributedContext()
-            )
-        )
-    names = [contender.name for contender in contenders]
-    assert names == [
+
+    def contenders(names: list[str]) -> list:
+        with tqdm(total=3, disable=True) as bar:
+            return list(run._contenders(names, QUICK, hub_dir=None, bar=bar, cells=1, context=DistributedContext()))
+
+    listed = contenders(["two-a", "four", "two-b"])
+    assert [contender.name for contender in listed] == [
         "two-a",
         "four",
         "two-b",
@@ -292,8 +303,30 @@ def test_each_network_gets_its_own_random_init(monkeypatch) -> None:
         "random-init (test_vit, num_heads=4)",
         "pixels",
     ]
-    heads = [c.loaded.model.blocks[0].attn.num_heads for c in contenders[3:5]]
+    heads = [c.loaded.model.blocks[0].attn.num_heads for c in listed[3:5]]
     assert heads == [2, 4]
+
+    baselines = {}
+    for names in (["two-a", "big"], ["big", "two-a"]):
+        baselines[names[0]] = {c.name: c.loaded.preprocessing.input_size for c in contenders(names)[2:4]}
+    assert (
+        baselines["two-a"]
+        == baselines["big"]
+        == {
+            "random-init (test_vit; preprocessing of big)": (3, 64, 64),
+            "random-init (test_vit; preprocessing of two-a)": (3, 224, 224),
+        }
+    )
+
+
+def test_the_markdown_leaderboard_keeps_a_row_for_a_name_with_a_pipe_or_a_line_break() -> None:
+    from simsiam_zoo.benchmark.leaderboard import _markdown
+
+    text = _markdown(["d knn"], [("hubs/a|b", [2.0], 1.0), ("n\nl", [1.0], 2.0)], ([], None))
+    rows = [line for line in text.splitlines() if line.startswith("|")]
+    assert len(rows) == 4  # header, rule, two models
+    assert all(len(re.findall(r"(?<!\\)\|", row)) == 4 for row in rows)
+    assert rows[2].startswith("| hubs/a\\|b |") and rows[3].startswith("| n<br>l |")
 
 
 def test_repeated_or_empty_shots_are_usage_errors(hub_folder: Path, tmp_path: Path) -> None:
@@ -352,3 +385,25 @@ def test_a_model_folder_given_by_two_spellings_is_one_model(hub_folder: Path, mo
     assert expand_models(spellings) == [hub_folder.name]
     zoo = "resnet50.simsiam_in1k_ep100_bs512"
     assert expand_models([zoo, hub_folder.name, zoo]) == [zoo, hub_folder.name]
+
+
+def test_the_pixels_of_photos_are_at_most_32_px_a_side_and_one_size_for_both_splits(tmp_path: Path) -> None:
+    """A photo's pixels at its own size were half a million features an image (a suite dataset needed 100s of GB),
+    and each split took its own first image's size: a test split starting with a portrait could not be scored."""
+    from PIL import Image
+
+    from simsiam_zoo.benchmark.cells import PIXELS_PREPROCESSING, Contender, contender_features
+    from simsiam_zoo.protocols import resolve_data
+
+    for split, (width, height) in (("train", (48, 80)), ("val", (80, 48))):
+        for label, colour in (("a", "red"), ("b", "blue")):
+            (tmp_path / split / label).mkdir(parents=True)
+            for index in range(2):
+                Image.new("RGB", (width + index, height), colour).save(tmp_path / split / label / f"{index}.png")
+    splits = resolve_data((tmp_path / "train", tmp_path / "val"))
+    pixels = Contender("pixels", preprocessing=PIXELS_PREPROCESSING)
+    train_x, _, test_x, _ = contender_features(
+        pixels, splits, dataset="d", data=None, cache=tmp_path / "cache", options=QUICK, progress=False
+    )
+    assert train_x.shape == (4, 3 * 32 * 19) and test_x.shape == (4, 3 * 32 * 19)
+    assert float(train_x[0].view(3, -1)[0].mean()) > 0.99 and float(train_x[0].view(3, -1)[2].max()) < 0.01

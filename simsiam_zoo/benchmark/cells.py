@@ -31,6 +31,9 @@ from simsiam_zoo.options import BenchmarkOptions
 from simsiam_zoo.protocols import Splits
 
 KNN_KS, KNN_TEMPERATURE = (20, 200), 0.07
+PIXELS_SIDE = 32  # the raw-pixel baseline's longest side (CIFAR's; Fashion-MNIST and digits keep their own)
+# In the pixels' cells' fingerprint and records: cells of pixels at a photo's own size are computed again.
+PIXELS_PREPROCESSING = f"the first train image's size, at most {PIXELS_SIDE} px a side, bilinear with antialias"
 FIXED_WEIGHT_DECAY = 1e-4  # the middle of linear_probe_sweep's defaults, where each class has one image
 Features = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]  # train x, train y, test x, test y
 
@@ -137,7 +140,7 @@ def contender_features(
     progress: bool = True,
 ) -> Features | None:
     """(train x, train y, test x, test y): a model's embeddings (through the resumable feature store for data on
-    disk, in memory otherwise) or the raw pixels at the data's own size. In a process group every rank takes part
+    disk, in memory otherwise) or the raw pixels (`_pixels`). In a process group every rank takes part
     in the extraction of data on disk, and only rank 0 gets the features (the others None). Each split's store is
     named by the model and that split's fingerprint (`data`), so that other caps or an edited folder get stores of
     their own (a store of other inputs is refused, not replaced) and an unchanged split keeps its store."""
@@ -145,8 +148,10 @@ def contender_features(
     if contender.loaded is None:
         if not main:
             return None
-        train = _pixels(splits.train, skip_undecodable=splits.train_source is not None)
-        return (*train, *_pixels(splits.test, skip_undecodable=splits.test_source is not None))
+        # One size for both splits, the first train image's: the test split's first one may be another shape.
+        train_x, train_y, size = _pixels(splits.train, size=None, skip_undecodable=splits.train_source is not None)
+        test_x, test_y, _ = _pixels(splits.test, size=size, skip_undecodable=splits.test_source is not None)
+        return train_x, train_y, test_x, test_y
 
     def store(split: str, fingerprint: str) -> Path:
         inputs = hashlib.sha256(f"{contender.digest};{fingerprint}".encode()).hexdigest()
@@ -207,32 +212,35 @@ def _embedded(
     return labelled(load_features(out)) if main else ()
 
 
-def _pixels(dataset: Dataset, *, skip_undecodable: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each image as its pixels in [0, 1], at the size of the first one (others are resized to it). With
-    `skip_undecodable` (a split that models read by extraction, which skips them) an image that does not decode is
-    left out, as it is for every model; otherwise it is the error naming it."""
-    items = []
+def _pixels(
+    dataset: Dataset, *, size: tuple[int, int] | None, skip_undecodable: bool
+) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
+    """Each image as its pixels in [0, 1] at `size` (None: the first image's, at most `PIXELS_SIDE` a side), resized
+    as it is read, and that size. With `skip_undecodable` (a split that models read by extraction, which skips them)
+    an image that does not decode is left out, as it is for every model; otherwise it is the error naming it."""
+    rows, labels = [], []
     for index in range(len(dataset)):
         try:
-            items.append(dataset[index])
+            image, label = dataset[index]
         except DataError as problem:
             if not skip_undecodable:
                 raise
             warnings.warn(f"{problem}; left out, as extraction left it out for every model", stacklevel=2)
-    images, labels = zip(*items, strict=True)
-    size = images[0].shape[-2:]
-    rows = [
-        (
-            image
-            if image.shape[-2:] == size
-            else F.interpolate(image[None].float(), size=tuple(size), mode="bilinear", antialias=True)[0]
-        )
-        .float()
-        .flatten()
-        / 255
-        for image in images
-    ]
-    return torch.stack(rows), torch.tensor(labels, dtype=torch.long)
+            continue
+        size = size or _pixel_size(image.shape[-2:])
+        if image.shape[-2:] != size:
+            image = F.interpolate(image[None].float(), size=size, mode="bilinear", antialias=True)[0]
+        rows.append(image.float().flatten() / 255)
+        labels.append(label)
+    return torch.stack(rows), torch.tensor(labels, dtype=torch.long), size
+
+
+def _pixel_size(shape: torch.Size) -> tuple[int, int]:
+    """The raw-pixel baseline's size for a first image of `shape`: its own, scaled down to `PIXELS_SIDE` on its
+    longer side (a photo at its own size was half a million features an image: a suite dataset needed 100s of GB)."""
+    height, width = int(shape[0]), int(shape[1])
+    scale = min(1.0, PIXELS_SIDE / max(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
 
 
 def protocol_records(

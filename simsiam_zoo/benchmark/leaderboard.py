@@ -148,14 +148,19 @@ def _markdown(
         "rank over the columns, the best of each column in bold. `random-init` is the same architecture with "
         "the standard initialisation, `pixels` the raw pixels.",
         "",
-        "| model | " + " | ".join(headers) + " | mean rank |",
+        "| model | " + " | ".join(map(_markdown_text, headers)) + " | mean rank |",
         "| --- " * (len(headers) + 2) + "|",
     ]
     for model, scores, rank in rows:
         cells = " | ".join(_cell(s, b, bold=("**", "**")) for s, b in zip(scores, bests, strict=True))
-        lines.append(f"| {model} | {cells} | {rank:.2f} |")
+        lines.append(f"| {_markdown_text(model)} | {cells} | {rank:.2f} |")
     lines += ["", "![mean top-1 per dataset](heatmap.png)", "", *_correlation_lines(correlation)]
     return "\n".join(lines) + "\n"
+
+
+def _markdown_text(text: str) -> str:
+    """`text` as one table cell: a pipe split a model's row into more columns, a line break into two rows."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", "").replace("\n", "<br>")
 
 
 def _correlation_lines(correlation: tuple[list[tuple[str, float, float]], float | None]) -> list[str]:
@@ -169,7 +174,7 @@ def _correlation_lines(correlation: tuple[list[tuple[str, float, float]], float 
         "| model | mean top-1 here | ImageNet linear top-1 (published) |",
         "| --- | --- | --- |",
     ]
-    lines += [f"| {model} | {mean:.2f} | {published:.1f} |" for model, mean, published in pairs]
+    lines += [f"| {_markdown_text(model)} | {mean:.2f} | {published:.1f} |" for model, mean, published in pairs]
     lines += [
         "",
         f"Spearman's rank correlation: {rho:.3f}"

@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from simsiam_zoo._io import claim_output_dir
 from simsiam_zoo.benchmark.cells import (
+    PIXELS_PREPROCESSING,
     Contender,
     DataFingerprint,
     Features,
@@ -36,6 +37,7 @@ from simsiam_zoo.distributed import (
 from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.model import seeded
 from simsiam_zoo.options import BenchmarkOptions
+from simsiam_zoo.zoo import find_entry
 
 
 def run_benchmark(
@@ -62,6 +64,7 @@ def run_benchmark(
     context = init_distributed(device_named(options.device))
     names = expand_models(models)
     check_same_on_every_rank(context, models=names, data=list(data), out=str(out), options=job_options(options))
+    _check_local_models(names, hub_dir=hub_dir)
     datasets = parse_datasets(data, options)
     fingerprints = {dataset.name: DataFingerprint.of(dataset.splits) for dataset in datasets}
     out = on_main(context, lambda: claim_output_dir(out, kind="benchmark", models=names))
@@ -75,6 +78,15 @@ def run_benchmark(
                 records += cell.records(context)
     on_main(context, lambda: write_leaderboard(out, records))
     return records
+
+
+def _check_local_models(names: list[str], *, hub_dir: str | Path | None) -> None:
+    """Load each model that needs no download once, before any work: an empty folder or truncated weights
+    listed after other models stopped the grid, its leaderboard unwritten, when its turn came (hours in). The
+    others are loaded as the grid reaches them (a zoo of downloads is no check to run first)."""
+    for name in names:
+        if hub_dir is not None or (find_entry(name) is None and not name.startswith("hf-hub:")):
+            load_backbone(name, hub_dir=hub_dir)
 
 
 def _listed(argument: str, values: Any) -> list[str]:
@@ -100,25 +112,40 @@ def _contenders(
 ) -> Iterator[Contender]:
     """The models, loaded one at a time (rank 0 first: it fills the download cache the others then read), then the
     baselines: each network (an architecture and the arguments it is built with) with its standard random init
-    (seeded), and the raw pixels.
+    (seeded) fed each preprocessing its models have, and the raw pixels.
 
     Every rank must hold a model's very weights, whatever its `hub_dir` (nodes keep their hubs at paths of their
     own): a rank with others would embed its share of the data with them."""
-    networks: dict[str, str] = {}  # a network's label -> the first model that is one
+    fed: dict[tuple[str, str], list[str]] = {}  # (a network's label, a preprocessing) -> the models that are both
     for name in names:
         with main_first(context):
             loaded = load_backbone(name, hub_dir=hub_dir)
-        networks.setdefault(_network(loaded.arch, loaded.model_args), name)
         contender = Contender.of(name, loaded)
+        fed.setdefault((_network(loaded.arch, loaded.model_args), contender.preprocessing), []).append(name)
         check_same_on_every_rank(context, weights=(name, contender.weights, contender.preprocessing))
         yield contender
     if not options.baselines:
         return
-    bar.total += (len(networks) + 1) * cells
-    for network, name in networks.items():
+    bar.total += (len(fed) + 1) * cells
+    for label, name in _random_inits(fed).items():
         with seeded(options.seed):
-            yield Contender.of(f"{RANDOM_INIT} ({network})", load_backbone(name, hub_dir=hub_dir, pretrained=False))
-    yield Contender(PIXELS)
+            yield Contender.of(label, load_backbone(name, hub_dir=hub_dir, pretrained=False))
+    yield Contender(PIXELS, preprocessing=PIXELS_PREPROCESSING)
+
+
+def _random_inits(fed: dict[tuple[str, str], list[str]]) -> dict[str, str]:
+    """Each random-init baseline's name -> the model whose network and preprocessing it takes. A network fed
+    several preprocessings gets one baseline for each, named after the first of its models by name (the order
+    models were listed in gave one baseline the first model's inputs, unfair to the others)."""
+    preprocessings: dict[str, int] = {}
+    for network, _ in fed:
+        preprocessings[network] = preprocessings.get(network, 0) + 1
+    return {
+        f"{RANDOM_INIT} ({network})"
+        if preprocessings[network] == 1
+        else f"{RANDOM_INIT} ({network}; preprocessing of {min(models)})": models[0]
+        for (network, _), models in fed.items()
+    }
 
 
 def _network(arch: str, model_args: Mapping[str, Any]) -> str:
