@@ -59,6 +59,8 @@ def read_document(
         return parse(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise error(f"{path}: {missing}") from None
+    except IsADirectoryError:  # an errno read as "output cannot be written" (exit 6)
+        raise error(f"{path}: a folder, where a {kind} file belongs") from None
     except UnicodeDecodeError as problem:
         raise error(f"{path}: not UTF-8 text ({problem.reason} at byte {problem.start}); save it as UTF-8") from None
     except parse_errors as problem:

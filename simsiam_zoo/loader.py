@@ -206,7 +206,7 @@ def _load_pretrained(
     # The zoo's mirror, or timm's own repo of the same weights, whose config states timm's evaluation transform:
     # the entry's is the one the weights' source evaluated with.
     folder = _fetch(entry.hub_id, hub_dir=hub_dir, revision=entry.revision)
-    if entry.sha256 is None and not entry.published_by_timm:
+    if entry.sha256 is None:
         _check_unpinned_entry(folder, entry)
     loaded = _from_folder(
         folder,
@@ -228,14 +228,15 @@ def _load_pretrained(
 
 
 def _check_unpinned_entry(folder: Path, entry: ZooEntry) -> None:
-    """A zoo entry's repo without a pinned sha256 holds at least that entry: its architecture, a card in its name
-    (anything the repo held was loaded as the entry, with that repo's preprocessing)."""
+    """A zoo entry's repo without a pinned sha256 holds at least that entry: its architecture, and a card in its
+    name unless timm publishes it (timm's cards name timm's model); anything the repo held was loaded as the entry."""
     arch = read_config(folder)["architecture"]
-    card_name = getattr(_card_data(folder), "model_name", None)
+    card_name = entry.name if entry.published_by_timm else getattr(_card_data(folder), "model_name", None)
     if arch != entry.arch or card_name != entry.name:
+        card = "" if entry.published_by_timm else f" whose card names {card_name!r}"
         raise HubFolderError(
-            f"{entry.name}: {entry.hub_id} holds a {arch} whose card names {card_name!r}, not this zoo entry (a "
-            f"{entry.arch}); the repo changed, or the entry points at another one"
+            f"{entry.name}: {entry.hub_id} holds a {arch}{card}, not this zoo entry (a {entry.arch}); the repo "
+            "changed, or the entry points at another one"
         )
 
 

@@ -5,11 +5,14 @@ It serves `root/<url path>` with HTTP Range support (206 + Content-Range, an ETa
 hosts do, and can misbehave on
 request: `cut[path] = n` sends the first n bytes of the next response for `path`, then drops the connection;
 `fail[path] = [503, ...]` answers those statuses first; `delay[path] = s` waits s seconds before each body;
-`after_cut(path)` runs after a cut. Every request is logged as (path, Range header or None).
+`after_cut(path)` runs after a cut; `gzip` paths are sent gzip-encoded whatever the client accepts (a misconfigured
+nginx); `redirect[path] = other` answers 302 to `other`. Every request is logged as (path, Range header or None), and
+its Accept-Encoding in `accepted_encodings`.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import re
 import socket
@@ -32,6 +35,9 @@ class SourceServer:
         self.fail: dict[str, list[int]] = {}
         self.delay: dict[str, float] = {}
         self.after_cut: Callable[[str], None] | None = None
+        self.gzip: set[str] = set()
+        self.redirect: dict[str, str] = {}
+        self.accepted_encodings: list[str | None] = []
         self.requests: list[tuple[str, str | None]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -70,6 +76,12 @@ class SourceServer:
                     return
                 path = path[len(PREFIX) :]
                 server.requests.append((path, self.headers.get("Range")))
+                server.accepted_encodings.append(self.headers.get("Accept-Encoding"))
+                if path in server.redirect:
+                    self.send_response(302)
+                    self.send_header("Location", PREFIX + server.redirect[path])
+                    self.end_headers()
+                    return
                 if server.fail.get(path):
                     self.send_error(server.fail[path].pop(0))
                     return
@@ -78,6 +90,8 @@ class SourceServer:
                     self.send_error(404)
                     return
                 data = file.read_bytes()
+                if path in server.gzip:
+                    data = gzip.compress(data, mtime=0)
                 etag = f'"{hashlib.md5(data).hexdigest()}"'
                 start = 0
                 match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
@@ -96,6 +110,8 @@ class SourceServer:
                 self.send_header("Content-Length", str(len(data) - start))
                 self.send_header("Accept-Ranges", "bytes")
                 self.send_header("ETag", etag)
+                if path in server.gzip:
+                    self.send_header("Content-Encoding", "gzip")
                 self.end_headers()
                 body = data[start:]
                 time.sleep(server.delay.get(path, 0.0))

@@ -130,7 +130,7 @@ def test_hf_hub_through_the_loopback_server_gives_the_training_features(hub: Hub
         load_backbone(f"hf-hub:{repo_id}@nope")
 
 
-def test_a_file_changed_in_the_hugging_face_cache_is_refused_naming_it(hub: HubServer, exported):
+def test_a_file_changed_in_the_hugging_face_cache_is_refused_naming_it(hub: HubServer, exported, monkeypatch):
     """The cache names each blob by the digest the Hub gave (sha256 in LFS, git's sha1 otherwise): weights or a
     config swapped on disk were loaded as the repo's, and `download` called them "cached and verified"."""
     from safetensors.torch import load_file, save_file
@@ -169,6 +169,25 @@ def test_a_file_changed_in_the_hugging_face_cache_is_refused_naming_it(hub: HubS
     store.write_bytes(original)
     weights.unlink()
     weights.symlink_to(store)
+    (folder / WEIGHTS_NAME).unlink()
+    (folder / WEIGHTS_NAME).symlink_to(Path("..", "..", "blobs", weights.name))
+    load_backbone(f"hf-hub:{repo_id}")
+    # Links made by hand, to other weights or to a blob of another file (a valid name): online, checked against the
+    # Hub's listing; offline, a link the cache did not make is refused. Both were "cached and verified".
+    from huggingface_hub import constants
+
+    evil = weights.parent.parent / "evil.safetensors"
+    save_file(other, evil)
+    for target in (evil, config):
+        (folder / WEIGHTS_NAME).unlink()
+        (folder / WEIGHTS_NAME).symlink_to(target)
+        with pytest.raises(ChecksumMismatch, match=rf"{WEIGHTS_NAME}: the Hugging Face cache's copy is not the file"):
+            load_backbone(f"hf-hub:{repo_id}")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    (folder / WEIGHTS_NAME).unlink()
+    (folder / WEIGHTS_NAME).symlink_to(evil)
+    with pytest.raises(ChecksumMismatch, match=rf"{WEIGHTS_NAME}: a link the Hugging Face cache did not make \(to "):
+        load_backbone(f"hf-hub:{repo_id}")
     (folder / WEIGHTS_NAME).unlink()
     (folder / WEIGHTS_NAME).symlink_to(Path("..", "..", "blobs", weights.name))
     load_backbone(f"hf-hub:{repo_id}")
@@ -260,6 +279,10 @@ def test_broken_folders_give_clear_errors(exported, tmp_path):
     missing_field = shutil.copytree(exported, tmp_path / "missing_field")
     (missing_field / CONFIG_NAME).write_text('{"architecture": "resnet18", "num_classes": 0}')
     with pytest.raises(HubFolderError, match=r"config.json: missing fields pretrained_cfg"):
+        load_backbone(missing_field)
+    (missing_field / CONFIG_NAME).unlink()
+    (missing_field / CONFIG_NAME).mkdir()  # was an errno, exit 6 ("output cannot be written")
+    with pytest.raises(HubFolderError, match=r"missing_field/config.json: a folder, where a JSON file belongs$"):
         load_backbone(missing_field)
 
     fp16 = shutil.copytree(exported, tmp_path / "fp16")

@@ -267,45 +267,60 @@ def download_hub_repo(
 
 
 def _check_cached_blobs(snapshot: Path, *, repo_id: str, endpoint: str | None) -> None:
-    """Each file of a snapshot against the digest the Hub gave it (sha256 for a file in LFS, git's sha1 for another):
-    a link, against the name of the blob it links to (a blob changed on disk since was served as the repo's); a copy
-    (a cache without links, or a backup restored with its links followed), against the Hub's own listing of the
-    snapshot's revision, when the Hub can be asked (offline, nothing says what the copy should be)."""
+    """Each file of a snapshot against the digest the Hub gave it (sha256 for a file in LFS, git's sha1 for another).
+    A link the cache made (to `blobs/DIGEST` of this repo) is checked against that name: a blob changed on disk
+    since was served as the repo's. Online, every file is then checked against the Hub's own listing of the
+    snapshot's revision: a copy (a cache without links, a backup restored with its links followed), a link made by
+    hand, or a link to another revision's blob. Offline, nothing says what a copy should be, and a link the cache
+    did not make is refused (it was served as "cached and verified")."""
     from huggingface_hub import is_offline_mode
 
-    copies = []
+    blobs = Path(os.path.normpath(snapshot.parent.parent / "blobs"))
+    digests = {}  # each file's digest: its blob's name once checked, else None (hashed against the listing)
     for path in sorted(snapshot.iterdir()):
-        if path.is_symlink():
-            _check_blob(path)
-        elif path.is_file():
-            copies.append(path)
-    if copies and not is_offline_mode():
-        _check_copies(copies, repo_id=repo_id, revision=snapshot.name, endpoint=endpoint)
-
-
-def _check_blob(path: Path) -> None:
-    # The link's own target names the blob; the blob may link on to a shared store (Xet's) under another name.
-    name = Path(os.readlink(path)).name
-    digest = {64: sha256_file, 40: git_blob_sha1}.get(len(name))
-    blob = path.resolve()
-    if digest is None or not blob.is_file() or not all(c in "0123456789abcdef" for c in name):
+        if path.is_symlink() or path.is_file():
+            digests[path] = _checked_blob_name(path, blobs) if path.is_symlink() else None
+    if is_offline_mode():
+        foreign = [path for path, digest in digests.items() if path.is_symlink() and digest is None]
+        if foreign:
+            raise ChecksumMismatch(
+                f"{foreign[0]}: a link the Hugging Face cache did not make (to {os.readlink(foreign[0])}, not to a "
+                f"blob in {blobs}); delete it to download it again"
+            )
         return
-    actual = digest(blob)
+    _check_listed(digests, repo_id=repo_id, revision=snapshot.name, endpoint=endpoint)
+
+
+def _checked_blob_name(path: Path, blobs: Path) -> str | None:
+    """The digest a link of the cache's own names (its blob's file name), once the blob's content is checked
+    against it; None for a link elsewhere. The blob may link on to a shared store (Xet's) under another name."""
+    target = Path(os.path.normpath(path.parent / os.readlink(path)))
+    name = target.name
+    digest = {64: sha256_file, 40: git_blob_sha1}.get(len(name))
+    if (
+        digest is None
+        or target.parent != blobs
+        or not target.is_file()
+        or not all(c in "0123456789abcdef" for c in name)
+    ):
+        return None
+    actual = digest(target)
     if actual != name:
         raise ChecksumMismatch(
             f"{path}: the Hugging Face cache's copy is not the file the Hub served (its digest {actual}, the "
-            f"Hub's {name}); delete {path.parent.parent.parent / 'blobs' / name} to download it again"
+            f"Hub's {name}); delete {target} to download it again"
         )
+    return name
 
 
-def _check_copies(copies: list[Path], *, repo_id: str, revision: str, endpoint: str | None) -> None:
-    listed = hub_api(endpoint=endpoint).get_paths_info(repo_id, [path.name for path in copies], revision=revision)
+def _check_listed(digests: dict[Path, str | None], *, repo_id: str, revision: str, endpoint: str | None) -> None:
+    listed = hub_api(endpoint=endpoint).get_paths_info(repo_id, [path.name for path in digests], revision=revision)
     given = {entry.path: (entry.lfs.sha256 if entry.lfs else entry.blob_id) for entry in listed}
-    for path in copies:
+    for path, digest in digests.items():
         expected = given.get(path.name)
         if expected is None:
             continue
-        actual = (sha256_file if len(expected) == 64 else git_blob_sha1)(path)
+        actual = digest or (sha256_file if len(expected) == 64 else git_blob_sha1)(path)
         if actual != expected:
             raise ChecksumMismatch(
                 f"{path}: the Hugging Face cache's copy is not the file the Hub lists for revision {revision} "

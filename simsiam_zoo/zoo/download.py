@@ -133,6 +133,8 @@ def _download_unlocked(url: str, destination: Path, *, progress: bool, retry_wai
             if status not in _TRANSIENT_STATUS:
                 raise SourceUnavailable(f"{url}: the server answered HTTP {status}") from None
             problem = f"HTTP {status}"
+        except (httpx.TooManyRedirects, httpx.DecodingError) as error:  # the same again on a retry
+            raise SourceUnavailable(f"{url}: {type(error).__name__}: {error}") from None
         except httpx.TransportError as error:
             problem = f"{type(error).__name__}: {error}"
     kept = (
@@ -184,7 +186,11 @@ def _transfer(url: str, partial: _Partial, *, progress: bool) -> bool:
     """One request: append to the partial file from where it ends (when it can be resumed); True when whole."""
     validator = partial.validator() if partial.resumable() else None
     have = partial.path.stat().st_size if validator else 0
-    headers = {"Range": f"bytes={have}-", "If-Range": validator} if validator else {}
+    # The file's own bytes: offsets and Content-Length count them (a gzip-encoded answer decoded to more, and each
+    # retry asked for the rest of a file already whole).
+    headers = {"Accept-Encoding": "identity"} | (
+        {"Range": f"bytes={have}-", "If-Range": validator} if validator else {}
+    )
     timeout = httpx.Timeout(60.0, connect=15.0)
     with httpx.stream("GET", url, headers=headers, follow_redirects=True, timeout=timeout) as response:
         if response.status_code == 416 and have:  # nothing after `have`: the server no longer has that file length
@@ -197,7 +203,8 @@ def _transfer(url: str, partial: _Partial, *, progress: bool) -> bool:
         if response.status_code != 206:
             have = 0  # the whole file: the server ignored the Range, or the file changed since (If-Range)
             partial.start(response)
-        length = response.headers.get("Content-Length")
+        encoded = response.headers.get("Content-Encoding", "identity") != "identity"  # sent though not asked for
+        length = None if encoded else response.headers.get("Content-Length")
         total = have + int(length) if length is not None else None
         try:
             with (

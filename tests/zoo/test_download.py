@@ -476,6 +476,11 @@ def test_a_vit_entry_timm_publishes_loads_from_timms_repo_with_its_sources_prepr
         "skipped",
         f"timm publishes these weights as hf-hub:{hub_id}, which loads of the entry use",
     )
+    # Timm's repo holding another network (no sha256 is pinned for timm's repos) was loaded as the entry.
+    config = json.loads((repo / "config.json").read_text())
+    (repo / "config.json").write_text(json.dumps({**config, "architecture": "vit_tiny_patch16_224"}))
+    with pytest.raises(HubFolderError, match=rf"^{entry.name}: {hub_id} holds a vit_tiny_patch16_224, not this zoo"):
+        load_backbone(entry.name)
 
 
 def test_a_vit_entry_runs_extract_knn_and_finetune(
@@ -532,6 +537,22 @@ def test_transient_errors_are_retried_and_a_missing_file_is_not(source_server: S
     assert (tmp_path / "a.bin").read_bytes() == b"x" * 1000 and len(source_server.requests) == 3
     with pytest.raises(SourceUnavailable, match=r"/mirror/files/b.bin: the server answered HTTP 404"):
         download(resolve_url("https://example.org/files/b.bin"), tmp_path / "b.bin", progress=False, retry_wait=0.01)
+    assert not (tmp_path / "b.bin").exists()
+
+
+def test_a_gzip_encoded_answer_or_a_redirect_loop_is_one_try(source_server: SourceServer, tmp_path: Path) -> None:
+    """A server gzip-encoding the file though asked for its own bytes: its Content-Length counted the encoded bytes,
+    so five whole transfers ended in "the connection closed before the end of the file". A redirect loop came out as
+    a raw httpx error naming neither the URL nor the model."""
+    data = bytes(range(256)) * 400
+    path = source_server.put("https://example.org/files/a.bin", data)
+    source_server.gzip.add(path)
+    download(resolve_url("https://example.org/files/a.bin"), tmp_path / "a.bin", progress=False, retry_wait=0.01)
+    assert (tmp_path / "a.bin").read_bytes() == data and source_server.requests == [(path, None)]
+    assert source_server.accepted_encodings == ["identity"]
+    source_server.redirect["/files/loop.bin"] = "/files/loop.bin"
+    with pytest.raises(SourceUnavailable, match=r"/mirror/files/loop.bin: TooManyRedirects: "):
+        download(resolve_url("https://example.org/files/loop.bin"), tmp_path / "b.bin", progress=False, retry_wait=0)
     assert not (tmp_path / "b.bin").exists()
 
 
