@@ -19,6 +19,7 @@ from simsiam_zoo.choices import Optimizer
 from simsiam_zoo.data import NextIfUndecodable
 from simsiam_zoo.errors import TrainingDiverged
 from simsiam_zoo.model import seeded
+from simsiam_zoo.options import folded_seed
 
 
 class Augmented(Dataset):
@@ -53,7 +54,7 @@ class Augmented(Dataset):
         image, label = self.dataset[index]
         # The CPU generator only, which the transforms draw from: torch.manual_seed would also queue a seed (and a
         # stack trace) for every accelerator, a millisecond per sample.
-        with seeded((self.seed * 1_000_003 + epoch) * 10_000_019 + index):
+        with seeded(folded_seed((self.seed * 1_000_003 + epoch) * 10_000_019 + index)):
             return (*(self.transform(image) for _ in range(self.views)), label)
 
 
@@ -87,11 +88,11 @@ def _record_on_current_stream(batch: Any, device: torch.device) -> None:
             _record_on_current_stream(item, device)
 
 
-def cosine_lr(base_lr: float, step: int, total_steps: int, *, warmup_steps: int = 0) -> float:
-    """Linear warm-up over `warmup_steps`, then a half-cosine from `base_lr` to 0 at `total_steps` (and 0 after it),
-    per step."""
-    if step < warmup_steps:
-        return base_lr * (step + 1) / warmup_steps
+def cosine_lr(base_lr: float, step: int, total_steps: int, *, warmup_steps: float = 0) -> float:
+    """Linear warm-up over `warmup_steps` (a fraction of an epoch's steps may end between two), then a half-cosine
+    from `base_lr` to 0 at `total_steps` (and 0 after it), per step."""
+    if step < warmup_steps:  # never above base_lr: 2.5 warm-up steps gave 1.2x it, 1e-300 an overflow in the step
+        return base_lr * min(1.0, (step + 1) / warmup_steps)
     progress = min(1.0, (step - warmup_steps) / max(1.0, total_steps - warmup_steps))
     return base_lr * 0.5 * (1.0 + math.cos(math.pi * progress))
 

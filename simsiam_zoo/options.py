@@ -42,6 +42,13 @@ def check_seed(seed: object) -> None:
         raise ValueError(f"seed must be a whole number in [-2**63, 2**64), got {seed!r}")
 
 
+def folded_seed(mixed: int) -> int:
+    """A seed mixed from a run's seed and more (an epoch, an index, a rank), folded into torch's seed range where it
+    leaves it (a recipe's seed of 2,000,000 overflowed at the first sample). Mixes inside the range are kept, so every
+    seed that ran before draws what it drew."""
+    return mixed if -(2**63) <= mixed < 2**64 else mixed % 2**64
+
+
 def check_flags(options: object, *names: str) -> None:
     """Each named field a bool: "no" is true in Python, and was taken as True."""
     for name in names:

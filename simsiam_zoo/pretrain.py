@@ -336,7 +336,9 @@ def train(
     if fit_to_deadline and context.enabled:
         raise ValueError("fit_to_deadline runs on one process: ranks would each fit the horizon to their own clock")
     check_arch(recipe.model.arch, recipe.data.image_size)
-    check_same_on_every_rank(context, recipe=recipe.to_dict(), max_minutes=max_minutes, max_steps=max_steps)
+    check_same_on_every_rank(
+        context, recipe=recipe.to_dict(), max_minutes=max_minutes, max_steps=max_steps, strict=strict
+    )
     dataset = _training_data(recipe, dataset, world_size=context.world_size)
     with contextlib.ExitStack() as held:
         # The other ranks read the run (its checkpoint) only once rank 0 holds it: a second launch on one folder
@@ -382,14 +384,29 @@ def _training_data(recipe: Recipe, dataset: Dataset | None, *, world_size: int) 
     else:
         where = f"dataset ({type(dataset).__name__})"
         _check_training_item(dataset, where)
-    global_batch = recipe.optim.batch_size * world_size
-    if len(dataset) < global_batch:
-        ranks = f" x {world_size} ranks" if world_size > 1 else ""
+    _check_batch_split(recipe, world_size)
+    if len(dataset) < recipe.optim.batch_size:  # the global batch, which the ranks share
         raise DataError(
-            f"{where}: {len(dataset)} images are fewer than one global batch "
-            f"(optim.batch_size {recipe.optim.batch_size}{ranks})"
+            f"{where}: {len(dataset)} images are fewer than one global batch (optim.batch_size "
+            f"{recipe.optim.batch_size})"
         )
     return dataset
+
+
+def _check_batch_split(recipe: Recipe, world_size: int) -> None:
+    """`optim.batch_size` is the global batch: each rank takes an equal share, of two images at least where its
+    BatchNorm statistics are its own (without `run.sync_batchnorm`). Both said before the run claims its folder
+    (torch's BatchNorm error advised `--batch-size`, an option of `finetune`)."""
+    batch = recipe.optim.batch_size
+    if batch % world_size:
+        raise RecipeError(
+            f"optim.batch_size {batch} is not divisible by the {world_size} ranks; give a multiple of {world_size}"
+        )
+    if batch // world_size < 2 and not recipe.run.sync_batchnorm:
+        raise RecipeError(
+            f"optim.batch_size {batch} over {world_size} ranks is one image a rank, and BatchNorm needs two without "
+            "run.sync_batchnorm: give a larger optim.batch_size, or set run.sync_batchnorm: true"
+        )
 
 
 def _check_training_item(dataset: Dataset, where: str) -> None:
@@ -467,9 +484,7 @@ class _Pretraining:
         self.forward: nn.Module = DistributedDataParallel(self.core) if context.enabled else self.core
         if recipe.run.compile:
             self.forward = torch.compile(self.forward)
-        self.per_rank_batch = recipe.optim.batch_size // context.world_size
-        if self.per_rank_batch * context.world_size != recipe.optim.batch_size:
-            raise RecipeError(f"batch size {recipe.optim.batch_size} is not divisible by {context.world_size} ranks")
+        self.per_rank_batch = recipe.optim.batch_size // context.world_size  # divisible: `_check_batch_split`
         data = recipe.data
         self.views = PretrainingViews(recipe, dataset, device, strict=strict)
         self.stretches = dataset_stretches(dataset, context.world_size) if data.shuffle == "local" else None

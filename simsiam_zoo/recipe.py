@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import math
 import re
+import reprlib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -185,11 +186,20 @@ def checked_recipe(recipe: Any) -> Recipe:
 _SCIENTIFIC = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
+def _shown(value: Any) -> str:
+    """`value`'s repr cut short: a 433-byte YAML of nested aliases is a list whose whole repr took 351 MB."""
+    return _SHORT_REPR.repr(value)
+
+
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxlevel, _SHORT_REPR.maxlist, _SHORT_REPR.maxdict, _SHORT_REPR.maxstring = 2, 4, 4, 80
+
+
 def _check_value(annotation: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(annotation)
     if origin is Literal:
         if value not in typing.get_args(annotation):
-            raise RecipeError(f"{where}: {value!r} is not one of {list(typing.get_args(annotation))}")
+            raise RecipeError(f"{where}: {_shown(value)} is not one of {list(typing.get_args(annotation))}")
         return value
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(annotation)
@@ -200,32 +210,32 @@ def _check_value(annotation: Any, value: Any, where: str) -> Any:
     if origin is tuple:
         item_types = typing.get_args(annotation)
         if not isinstance(value, (list, tuple)) or len(value) != len(item_types):
-            raise RecipeError(f"{where}: expected a list of {len(item_types)} numbers, got {value!r}")
+            raise RecipeError(f"{where}: expected a list of {len(item_types)} numbers, got {_shown(value)}")
         pairs = enumerate(zip(item_types, value, strict=True))
         return tuple(_check_value(t, v, f"{where}[{i}]") for i, (t, v) in pairs)
     if dataclasses.is_dataclass(annotation):
         if not isinstance(value, dict):
-            raise RecipeError(f"{where}: expected a mapping, got {value!r}")
+            raise RecipeError(f"{where}: expected a mapping, got {_shown(value)}")
         return _build(annotation, value, where)
     if annotation is bool:
         if not isinstance(value, bool):
-            raise RecipeError(f"{where}: expected true or false, got {value!r}")
+            raise RecipeError(f"{where}: expected true or false, got {_shown(value)}")
         return value
     if annotation is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise RecipeError(f"{where}: expected an integer, got {value!r}")
+            raise RecipeError(f"{where}: expected an integer, got {_shown(value)}")
         return value
     if annotation is float:
         if isinstance(value, str) and _SCIENTIFIC.fullmatch(value.strip()):
             return float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise RecipeError(f"{where}: expected a number, got {value!r}")
+            raise RecipeError(f"{where}: expected a number, got {_shown(value)}")
         if isinstance(value, int) and abs(value) > FLOAT32_MAX:  # float(10**400) is an OverflowError
             raise RecipeError(f"{where}: {_BEYOND_FLOAT32}")
         return float(value)
     if annotation is str:
         if not isinstance(value, str):
-            raise RecipeError(f"{where}: expected a string, got {value!r}")
+            raise RecipeError(f"{where}: expected a string, got {_shown(value)}")
         return value
     raise TypeError(f"unsupported recipe annotation {annotation!r}")
 
@@ -372,7 +382,7 @@ def _resolve(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if base is None:
         return data
     if not isinstance(base, str):
-        raise RecipeError(f"{path}: base: expected a recipe name or file, got {base!r}")
+        raise RecipeError(f"{path}: base: expected a recipe name or file, got {_shown(base)}")
     return _deep_merge(_resolve(_locate_base(base, named_in=path), (*seen, real)), data)
 
 

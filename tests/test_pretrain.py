@@ -12,6 +12,7 @@ import torch
 
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint, read_training_checkpoint
 from simsiam_zoo.data import labelled_images
+from simsiam_zoo.engine import cosine_lr
 from simsiam_zoo.errors import ConversionError, DataError, RecipeError, TrainingDiverged
 from simsiam_zoo.losses import simsiam_loss
 from simsiam_zoo.pretrain import (
@@ -52,6 +53,10 @@ def test_learning_rate_schedule():
     assert learning_rate(recipe, 99, 10) == pytest.approx(0.2)
     assert learning_rate(recipe, 100 + 450, 10) == pytest.approx(0.1)
     assert learning_rate(recipe, 999, 10) < 1e-5
+    # A warm-up ending between two steps never goes above the lr (2.5 steps gave 1.2x it at the third), and a tiny
+    # one is the lr at once (1e-300 overflowed in the optimizer step).
+    assert [cosine_lr(1.0, step, 100, warmup_steps=2.5) for step in range(3)] == pytest.approx([0.4, 0.8, 1.0])
+    assert cosine_lr(1.0, 0, 100, warmup_steps=1e-300) == 1.0
 
 
 def test_predictor_keeps_a_constant_lr(tiny_recipe, tmp_path):
@@ -656,3 +661,32 @@ def test_a_refused_train_leaves_nothing_in_a_folder_taken_for_an_older_run(tiny_
     with pytest.raises(RecipeError, match=r"checkpoint.pt: not a pretraining checkpoint of this project"):
         train(tiny_recipe, output_dir=mine, progress=False)
     assert sorted(os.listdir(mine)) == [CHECKPOINT_NAME]
+
+
+@pytest.mark.parametrize("seed", [2_000_000, -(2**63), 2**64 - 1])
+def test_every_seed_the_recipe_takes_trains(tiny_recipe, tmp_path, seed):
+    """A seed above about 1.8 million overflowed torch's seed range in the per-sample mix: a traceback at the first
+    batch, the run folder claimed. Seeds whose mixes fit draw what they drew before (a mix is folded only outside)."""
+    from simsiam_zoo.options import folded_seed
+
+    recipe = tiny_recipe.replace({"run.seed": seed, "data.knn_train_size": 0})
+    assert train(recipe, output_dir=tmp_path, max_steps=1, progress=False).step == 1
+    assert folded_seed(12_345 * 1_000_003 + 7) == 12_345 * 1_000_003 + 7 and folded_seed(2**64) == 0
+
+
+def test_the_global_batch_is_split_over_the_ranks_and_checked_before_the_run_claims_its_folder(tiny_recipe) -> None:
+    """Under torchrun, 8 images were "fewer than one global batch (optim.batch_size 8 x 2 ranks)", though the ranks
+    share the batch; a batch of 3 over 2 ranks and one image a rank without SyncBN failed after the folder was
+    claimed, the latter advising --batch-size, an option of finetune."""
+    from simsiam_zoo.pretrain import _training_data
+
+    recipe = tiny_recipe.replace({"data.fake_size": 8, "optim.batch_size": 8})
+    assert len(_training_data(recipe, None, world_size=2)) == 8
+    with pytest.raises(
+        RecipeError, match=r"^optim.batch_size 3 is not divisible by the 2 ranks; give a multiple of 2$"
+    ):
+        _training_data(recipe.replace({"optim.batch_size": 3}), None, world_size=2)
+    alone = recipe.replace({"optim.batch_size": 2, "run.sync_batchnorm": False})
+    with pytest.raises(RecipeError, match=r"^optim.batch_size 2 over 2 ranks is one image a rank, and BatchNorm needs"):
+        _training_data(alone, None, world_size=2)
+    assert len(_training_data(alone.replace({"run.sync_batchnorm": True}), None, world_size=2)) == 8

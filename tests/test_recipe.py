@@ -179,3 +179,16 @@ def test_a_base_cycle_through_parent_folders_is_one_error_naming_the_files(tmp_p
     message = str(raised.value)
     assert "\n" not in message
     assert message.endswith(f"form a cycle: {folder / 'a.yaml'} -> {folder / 'b.yaml'} -> {folder / 'a.yaml'}")
+
+
+def test_a_value_of_nested_aliases_is_named_in_a_short_line(tmp_path) -> None:
+    """433 bytes of YAML aliases made a 351 MB error message (each level repeats the one below nine times), and the
+    CLI's one-line rendering of it a MemoryError traceback."""
+    levels = ["      - &a0 [" + ", ".join(['"lol"'] * 9) + "]"]
+    levels += [f"      - &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 8)]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("base: tiny_fake\nmodel:\n  arch:\n" + "\n".join(levels) + "\n")
+    with pytest.raises(RecipeError) as raised:
+        load_recipe(bomb)
+    assert "model.arch: expected a string, got [['lol', 'lol', 'lol', 'lol', ...]," in str(raised.value)
+    assert len(str(raised.value)) < 300

@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import Dataset
 
 from simsiam_zoo.errors import DataError
+from simsiam_zoo.options import folded_seed
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 
@@ -97,7 +98,7 @@ class FakeImages(Dataset):
         return self.size
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
+        g = torch.Generator().manual_seed(folded_seed(self.seed * 1_000_003 + index))
         label = int(self.labels[index])
         noise = torch.randint(0, 96, (3, self.image_size, self.image_size), generator=g)
         return (noise + 40 * label).clamp(0, 255).to(torch.uint8), label

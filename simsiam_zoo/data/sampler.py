@@ -10,6 +10,7 @@ from torch.utils.data import Dataset, Sampler
 
 from simsiam_zoo.data.source import SourceImages
 from simsiam_zoo.errors import DataError
+from simsiam_zoo.options import folded_seed
 
 
 def rank_stretches(size: int, world_size: int, *, tar_starts: Sequence[int] = ()) -> list[range]:
@@ -81,14 +82,14 @@ class EpochSampler(Sampler):
     def __iter__(self) -> Iterator[tuple[int, int]]:
         taken = self.batches_per_epoch * self.batch_size
         if self.stretches is None:
-            g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            g = torch.Generator().manual_seed(folded_seed(self.seed * 100_003 + self.epoch))
             order = torch.randperm(self.size, generator=g)[: taken * self.world_size]
             # Global batch b holds order[b*B*W:(b+1)*B*W]; rank r takes its r-th slice of B.
             mine = order.view(self.batches_per_epoch, self.world_size, self.batch_size)[self.start_batch :, self.rank]
         else:
             # A seed per rank, or equal stretches would be permuted alike; rank 0's is global shuffling's, so that a
             # single process shuffles as globally.
-            g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch + self.rank * 1_000_000_007)
+            g = torch.Generator().manual_seed(folded_seed(self.seed * 100_003 + self.epoch + self.rank * 1_000_000_007))
             stretch = self.stretches[self.rank]
             order = torch.randperm(len(stretch), generator=g)[:taken] + stretch.start
             mine = order.view(self.batches_per_epoch, self.batch_size)[self.start_batch :]
