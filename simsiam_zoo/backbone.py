@@ -76,30 +76,7 @@ def backbone_from_state(
         model = timm.create_model(arch, pretrained=False, num_classes=0, **(model_args or {}))
     except TypeError as error:  # an argument the architecture does not take
         raise HubFolderError(f"{where}: timm {arch!r} cannot be built with model_args {model_args}: {error}") from None
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    mismatched = sorted(
-        f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in state and state[k].shape != v.shape
-    )
-    # load_state_dict would cast integer weights to float (and float counters to integers) without a word.
-    mistyped = sorted(
-        f"{k} {_dtype(state[k])} where timm has {_dtype(v)}"
-        for k, v in expected.items()
-        if k in state and state[k].is_floating_point() != v.is_floating_point()
-    )
-    problems = []
-    for label, keys in (
-        ("missing keys", missing),
-        ("unexpected keys", unexpected),
-        ("wrong shapes", mismatched),
-        ("wrong dtypes", mistyped),
-    ):
-        if keys:
-            shown = listed(keys, limit=8)
-            problems.append(f"{label}: {shown}")
+    problems = weight_problems(model.state_dict(), state, reference="timm")
     if problems:
         raise HubFolderError(f"{where}: weights do not fit timm {arch!r}: {'; '.join(problems)}")
     not_finite = non_finite_keys(state)
@@ -109,8 +86,57 @@ def backbone_from_state(
     return model.eval()
 
 
+def weight_problems(
+    expected: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor], *, reference: str
+) -> list[str]:
+    """Every way `state` does not fit the network whose state dict is `expected` (named `reference` in the
+    messages): missing, unexpected, mis-shaped and mistyped keys."""
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    mismatched = sorted(
+        f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    )
+    # load_state_dict would cast integer or bool weights to float, float64 to float32, and float or bool counters to
+    # integers, without a word.
+    mistyped = sorted(
+        f"{k} {_described(state[k])} where {reference} has {_dtype(v)}"
+        for k, v in expected.items()
+        if k in state and _mistyped(state[k], v)
+    )
+    return [
+        f"{label}: {listed(keys, limit=8)}"
+        for label, keys in (
+            ("missing keys", missing),
+            ("unexpected keys", unexpected),
+            ("wrong shapes", mismatched),
+            ("wrong dtypes", mistyped),
+        )
+        if keys
+    ]
+
+
+def _mistyped(tensor: torch.Tensor, expected: torch.Tensor) -> bool:
+    """Another dtype than `expected`'s (any integer one for an integer counter), or no dense tensor with data."""
+    if tensor.layout != torch.strided or tensor.is_meta or tensor.is_quantized:
+        return True
+    return tensor.dtype != expected.dtype and not (_is_integer(tensor) and _is_integer(expected))
+
+
+def _is_integer(tensor: torch.Tensor) -> bool:
+    return not (tensor.is_floating_point() or tensor.is_complex() or tensor.dtype == torch.bool)
+
+
 def _dtype(tensor: torch.Tensor) -> str:
     return str(tensor.dtype).removeprefix("torch.")
+
+
+def _described(tensor: torch.Tensor) -> str:
+    """The dtype, and a layout other than dense or a tensor without data."""
+    if tensor.layout != torch.strided:
+        return f"{_dtype(tensor)} ({str(tensor.layout).removeprefix('torch.')})"
+    return f"{_dtype(tensor)} (meta, without data)" if tensor.is_meta else _dtype(tensor)
 
 
 def preprocessing_from_recipe(recipe: Recipe) -> Preprocessing:

@@ -21,8 +21,9 @@ from simsiam_zoo.backbone import (
     backbone_from_training_checkpoint,
     infer_resnet_arch,
     preprocessing_from_recipe,
+    weight_problems,
 )
-from simsiam_zoo.checkpoint import CHECKPOINT_NAME, read_training_checkpoint
+from simsiam_zoo.checkpoint import CHECKPOINT_NAME, TrainingCheckpoint, read_training_checkpoint
 from simsiam_zoo.convert import convert_state_dict, load_checkpoint_file
 from simsiam_zoo.digests import file_digests, sha256_file
 from simsiam_zoo.errors import ChecksumMismatch, ConversionError, HubFolderError
@@ -31,11 +32,13 @@ from simsiam_zoo.hub.folder import (
     CONFIG_NAME,
     HUB_FOLDER_KIND,
     WEIGHTS_NAME,
+    non_finite_keys,
     timm_config,
     validate_hub_folder,
     write_hub_folder,
 )
 from simsiam_zoo.hub.publish import check_repo_id
+from simsiam_zoo.pretrain import build_model
 from simsiam_zoo.recipe import Recipe, load_recipe, recipe_from_dict
 from simsiam_zoo.zoo import ZOO, Result, ZooEntry, find_entry
 from simsiam_zoo.zoo.download import cache_root, cached_folder, check_digests, discard_download, fetch_original
@@ -136,7 +139,7 @@ def export_checkpoint(
         results=tuple(results),
         method=method,
     )
-    full_state = {k: v for k, v in checkpoint.model.items() if not k.startswith("target.")}
+    full_state = _checked_full_model(checkpoint, recipe, where=str(checkpoint_path)) if include_full_model else None
     return write_hub_folder(
         out_dir,
         backbone_state=state,
@@ -150,10 +153,26 @@ def export_checkpoint(
         ),
         card=render_card(card),
         recipe_yaml=recipe.to_yaml(),
-        full_model_state=full_state if include_full_model else None,
+        full_model_state=full_state,
         inputs=(checkpoint_path,),
         overwrite=overwrite,
     )
+
+
+def _checked_full_model(checkpoint: TrainingCheckpoint, recipe: Recipe, *, where: str) -> dict[str, torch.Tensor]:
+    """The run's SimSiam model (backbone, projector, predictor; not a momentum target) as the recipe builds it, every
+    key, float32 weights all finite, or an error naming the checkpoint before anything is staged: the folder's
+    validation would name the staged copy, deleted by then, and sees nothing of a projector left out."""
+    with torch.device("meta"):  # the network's keys, shapes and dtypes, without memory or initialisation
+        expected = {k: v for k, v in build_model(recipe).state_dict().items() if not k.startswith("target.")}
+    state = {k: v for k, v in checkpoint.model.items() if not k.startswith("target.")}
+    problems = weight_problems(expected, state, reference="the recipe's model")
+    if problems:
+        raise ConversionError(f"{where}: the model does not fit recipe {recipe.name!r}: {'; '.join(problems)}")
+    not_finite = non_finite_keys(state)
+    if not_finite:
+        raise ConversionError(f"{where}: weights are not finite (NaN or inf) in {not_finite}")
+    return state
 
 
 def _run_checkpoint(path: Path) -> Path:
@@ -189,7 +208,7 @@ def convert_to_hub(
     check_output(out_dir, kind=HUB_FOLDER_KIND, inputs=(checkpoint_path,), overwrite=overwrite)
     entry = find_entry(name)
     original_sha256 = _check_entry_file(entry, checkpoint_path, name=name) if entry else None
-    converter = source or (entry.source.converter if entry and entry.source else None)
+    converter = source if source is not None else (entry.source.converter if entry and entry.source else None)
     try:
         detected, state = convert_state_dict(load_checkpoint_file(checkpoint_path), source=converter)
     except ConversionError as error:

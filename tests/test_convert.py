@@ -1196,3 +1196,91 @@ def test_a_training_checkpoint_of_this_project_is_exported_not_converted(tiny_re
     with pytest.raises(ConversionError, match=r"checkpoint.pt: a pretraining checkpoint of simsiam-zoo, not another"):
         convert_to_hub(run / "checkpoint.pt", tmp_path / "out", name="resnet18.mine")
     assert not (tmp_path / "out").exists()
+
+
+def _resnet18_state() -> dict[str, Tensor]:
+    return dict(seeded_resnet("resnet18", seed=19).state_dict())
+
+
+def test_weights_that_share_memory_are_written(tmp_path: Path) -> None:
+    """One tensor saved under two names (tied weights): safetensors refused to write them, a 46-line traceback."""
+    state = _resnet18_state()
+    state["bn1.bias"] = state["bn1.weight"]
+    torch.save(state, tmp_path / "shared.pth")
+    _, folder = convert_to_hub(tmp_path / "shared.pth", tmp_path / "out", name="resnet18.shared")
+    loaded = load_backbone(str(folder)).model.state_dict()
+    for key in ("bn1.weight", "bn1.bias"):
+        assert torch.equal(loaded[key], state["bn1.weight"])
+
+
+def test_one_name_for_two_tensors_is_refused_and_one_tensor_under_both_is_not(tmp_path: Path) -> None:
+    """`conv1.weight` beside `conv1: {weight}`: the order of the keys decided which one was converted, in silence."""
+    state = _resnet18_state()
+    torch.save({**state, "conv1": {"weight": torch.zeros_like(state["conv1.weight"])}}, tmp_path / "collide.pth")
+    with pytest.raises(ConversionError, match=r"collide.pth: conv1.weight: appears twice, holding two different"):
+        load_checkpoint_file(tmp_path / "collide.pth")
+    torch.save({**state, "conv1": {"weight": state["conv1.weight"]}}, tmp_path / "same.pth")
+    assert torch.equal(load_checkpoint_file(tmp_path / "same.pth")["conv1.weight"], state["conv1.weight"])
+
+
+@pytest.mark.parametrize(
+    ("key", "tensor", "refusal"),
+    [
+        (
+            "conv1.weight",
+            torch.ones(64, 3, 7, 7, dtype=torch.int32),
+            "wrong dtypes: conv1.weight int32 where timm has float32",
+        ),
+        (
+            "bn1.weight",
+            torch.ones(64, dtype=torch.complex64),
+            r"tensors that cannot be weights: bn1.weight \(complex\)",
+        ),
+        ("bn1.weight", torch.ones(64).to_sparse(), r"tensors that cannot be weights: bn1.weight \(sparse\)"),
+        ("bn1.weight", torch.empty(64, device="meta"), r"tensors that cannot be weights: bn1.weight \(meta"),
+        (
+            "bn1.num_batches_tracked",
+            torch.tensor(True),
+            "wrong dtypes: bn1.num_batches_tracked bool where timm has int64",
+        ),
+    ],
+    ids=["int32-weight", "complex", "sparse", "meta", "bool-counter"],
+)
+def test_convert_state_dict_refuses_by_name_what_is_no_fp32_weight_or_integer_counter(
+    key: str, tensor: Tensor, refusal: str
+) -> None:
+    """Its docstring promises fp32 weights: an int32 or complex one came back as it was, a sparse or meta one raised
+    torch's own error, and a bool counter reached the hub folder as BOOL."""
+    with pytest.raises(ConversionError, match=refusal):
+        convert_state_dict({**_resnet18_state(), key: tensor})
+
+
+def test_an_integer_counter_of_another_width_becomes_timms_int64() -> None:
+    counter = torch.tensor(7, dtype=torch.uint8)
+    _, converted = convert_state_dict({**_resnet18_state(), "bn1.num_batches_tracked": counter})
+    assert converted["bn1.num_batches_tracked"].dtype == torch.int64 and int(converted["bn1.num_batches_tracked"]) == 7
+
+
+def test_float64_weights_beyond_float32s_range_are_said_to_overflow(tmp_path: Path) -> None:
+    """1e300 is finite: "not finite (NaN or inf)" named the cast's result, not the file's weights."""
+    torch.save(
+        {**_resnet18_state(), "conv1.weight": torch.full((64, 3, 7, 7), 1e300, dtype=torch.float64)},
+        tmp_path / "big.pth",
+    )
+    with pytest.raises(ConversionError, match=r"big.pth: weights beyond float32's range .* in conv1.weight$"):
+        convert_to_hub(tmp_path / "big.pth", tmp_path / "out", name="resnet18.big")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_state_dict_of_hyper_parameters_beside_the_model_is_passed_over(tmp_path: Path) -> None:
+    state = _resnet18_state()
+    torch.save({"state_dict": {"epoch": 3}, "model": state}, tmp_path / "both.pth")
+    assert load_checkpoint_file(tmp_path / "both.pth").keys() == state.keys()
+
+
+def test_an_empty_source_is_refused_not_taken_for_none(tmp_path: Path) -> None:
+    """`convert --from ''` detected the format, where `convert_state_dict(source='')` refuses it."""
+    torch.save(_resnet18_state(), tmp_path / "tv.pth")
+    with pytest.raises(ConversionError, match=r"tv.pth: unknown source ''"):
+        convert_to_hub(tmp_path / "tv.pth", tmp_path / "out", name="resnet18.tv", source="")
+    assert not (tmp_path / "out").exists()

@@ -46,7 +46,7 @@ from . import (
     xcit,
 )
 from ._checkpoint import flatten_checkpoint, load_checkpoint_file
-from ._common import Converter
+from ._common import Converter, unusable_tensors
 
 __all__ = [
     "CONVERTERS",
@@ -104,6 +104,9 @@ def detect_format(state_dict: Mapping[str, Any]) -> str:
 def convert_state_dict(state_dict: Mapping[str, Any], *, source: str | None = None) -> tuple[str, dict[str, Tensor]]:
     """Return `(format_name, backbone_state_dict)`, detecting the format unless `source` names it."""
     flat = flatten_checkpoint(state_dict)
+    unusable = unusable_tensors(flat)
+    if unusable:
+        raise ConversionError(f"tensors that cannot be weights: {unusable}")
     name = detect_format(flat) if source is None else source
     if name not in CONVERTERS:
         raise ConversionError(f"unknown source {name!r}; known: {', '.join(CONVERTERS)}")

@@ -8,28 +8,36 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from simsiam_zoo.checkpoint import read_safetensors, read_torch_checkpoint, training_checkpoint_from
-from simsiam_zoo.errors import ConversionError, listed
+from simsiam_zoo.errors import ConversionError
+
+from ._common import unusable_tensors
 
 TORCH_SUFFIXES = (".pth", ".pth.tar", ".pt", ".ckpt", ".bin", ".torch")
 _CONTAINERS = ("state_dict", "model")
 
 
 def flatten_checkpoint(checkpoint: Mapping[str, Any]) -> dict[str, Tensor]:
-    """Unwrap a `state_dict`/`model` container, then join nested dict keys with dots, keeping tensors only.
+    """Unwrap the first `state_dict`/`model` container that holds tensors, then join nested dict keys with dots,
+    keeping tensors only.
 
     Nested checkpoints (VISSL's `classy_state_dict`, DINO's `teacher`/`student`) thus become flat keys such as
-    `teacher.module.backbone.conv1.weight` that the converters match by prefix. Flat dicts pass unchanged.
+    `teacher.module.backbone.conv1.weight` that the converters match by prefix. Flat dicts pass unchanged. A
+    `state_dict` of hyper-parameters beside the `model` of weights is passed over.
     """
     for container in _CONTAINERS:
         if isinstance(checkpoint.get(container), Mapping):
-            checkpoint = checkpoint[container]
-            break
+            flat = _flattened(checkpoint[container])
+            if flat:
+                return flat
+    return _flattened(checkpoint)
+
+
+def _flattened(tree: Mapping[Any, Any]) -> dict[str, Tensor]:
     flat: dict[str, Tensor] = {}
-    _flatten_into(checkpoint, "", flat, ancestors=(id(checkpoint),), visits=itertools.count(1))
+    _flatten_into(tree, "", flat, ancestors=(id(tree),), visits=itertools.count(1))
     return flat
 
 
@@ -47,7 +55,13 @@ def _flatten_into(
         if next(visits) > _MAX_VISITS:
             raise ConversionError(f"more than {_MAX_VISITS:,} dicts and tensors; not a checkpoint of weights")
         if isinstance(value, Tensor):
-            out[f"{prefix}{key}"] = value
+            name = f"{prefix}{key}"
+            # `conv1.weight` beside `conv1: {weight}` (or a key 1 beside "1"): the order of the keys decided which one
+            # a converter got. One tensor held under both names is no conflict.
+            if out.setdefault(name, value) is not value:
+                raise ConversionError(
+                    f"{name}: appears twice, holding two different tensors; not a checkpoint of weights"
+                )
         elif isinstance(value, Mapping):
             if id(value) in ancestors or len(ancestors) >= _MAX_NESTING:
                 where = "holds itself" if id(value) in ancestors else f"nests dicts more than {_MAX_NESTING} deep"
@@ -77,9 +91,9 @@ def load_checkpoint_file(path: str | os.PathLike[str]) -> dict[str, Tensor]:
         raise ConversionError(f"{path}: {error}") from None
     if not flat:
         raise ConversionError(f"{path}: contains no tensors")
-    unusual = [f"{key} ({kind})" for key, value in flat.items() if (kind := _kind(value))]
+    unusual = unusable_tensors(flat)
     if unusual:
-        raise ConversionError(f"{path}: tensors that cannot be weights: {listed(unusual, limit=5)}")
+        raise ConversionError(f"{path}: tensors that cannot be weights: {unusual}")
     return flat
 
 
@@ -92,15 +106,3 @@ def _refuse_own(path: Path, checkpoint: Any) -> None:
                 f"{path}: a {kind} checkpoint of simsiam-zoo, not another project's; export it (`simsiam-zoo export "
                 f"{path.parent}`): its recipe gives the preprocessing and the card"
             )
-
-
-def _kind(tensor: Tensor) -> str:
-    """What makes a tensor unusable as weights (a dense real tensor with data: ""), said before a converter meets
-    it and fails with torch's own error."""
-    if tensor.layout != torch.strided:
-        return "sparse"
-    if tensor.is_meta:
-        return "meta, without data"
-    if tensor.is_quantized:
-        return "quantized"
-    return "complex" if tensor.is_complex() else ""

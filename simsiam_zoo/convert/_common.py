@@ -92,8 +92,9 @@ def checked_backbone(
     state_dict: StateDict, names: re.Pattern[str], *, what: str, where: str = "", required: tuple[str, ...] = ()
 ) -> dict[str, Tensor]:
     """`state_dict` as a timm backbone's tensors: refused, naming the keys, unless `names` matches every key (any other
-    is another architecture than the one exported, `what`) and every `required` key is there; floating tensors
-    contiguous fp32 on the CPU, integer ones (BatchNorm's num_batches_tracked) as they are."""
+    is another architecture than the one exported, `what`), every `required` key is there and every tensor is of the
+    kind timm has (weights floating, BatchNorm's num_batches_tracked integer); weights contiguous fp32 on the CPU,
+    counters int64, exactly."""
     prefix = f"{where}: " if where else ""
     unknown = [key for key in state_dict if not names.fullmatch(key)]
     if unknown:
@@ -101,12 +102,59 @@ def checked_backbone(
     missing = [key for key in required if key not in state_dict]
     if missing:
         raise ConversionError(f"{prefix}incomplete backbone ({what}), no {', '.join(missing)}")
-    return {
-        key: value.detach()
-        .to(device="cpu", dtype=torch.float32 if value.is_floating_point() else value.dtype)
-        .contiguous()
+    # A strict load would cast an integer, bool or complex weight to float, and a bool or float counter to an
+    # integer, without a word.
+    mistyped = [
+        f"{key} {str(value.dtype).removeprefix('torch.')} where timm has {str(_timm_dtype(key)).removeprefix('torch.')}"
         for key, value in state_dict.items()
+        if not _of_timms_kind(key, value)
+    ]
+    if mistyped:
+        raise ConversionError(f"{prefix}wrong dtypes: {listed(mistyped, limit=8)}")
+    converted = {
+        key: value.detach().to(device="cpu", dtype=_timm_dtype(key)).contiguous() for key, value in state_dict.items()
     }
+    overflowing = [key for key, value in state_dict.items() if _overflows(value, converted[key])]
+    if overflowing:
+        raise ConversionError(
+            f"{prefix}weights beyond float32's range (finite, they overflow to inf) in {listed(overflowing, limit=5)}"
+        )
+    return converted
+
+
+def _timm_dtype(key: str) -> torch.dtype:
+    return torch.int64 if key.endswith("num_batches_tracked") else torch.float32
+
+
+def _of_timms_kind(key: str, tensor: Tensor) -> bool:
+    """Floating for a weight, integer (not bool) for a counter: what casting to timm's dtype keeps exactly."""
+    if _timm_dtype(key).is_floating_point:
+        return tensor.is_floating_point()
+    return not (tensor.is_floating_point() or tensor.is_complex() or tensor.is_quantized or tensor.dtype == torch.bool)
+
+
+def _overflows(original: Tensor, cast: Tensor) -> bool:
+    """Whether casting made finite values infinite (a float64 weight of 1e300)."""
+    if original.dtype != torch.float64:  # float16 and bfloat16 fit in float32's range
+        return False
+    return bool((torch.isinf(cast) & torch.isfinite(original.detach().cpu())).any())
+
+
+def unusable_tensors(state_dict: StateDict) -> str:
+    """The tensors no converter can read (the first five, and how many more), each with what it is; or ""."""
+    return listed([f"{key} ({kind})" for key, value in state_dict.items() if (kind := _unusable(value))], limit=5)
+
+
+def _unusable(tensor: Tensor) -> str:
+    """What makes a tensor unusable as weights (a dense real tensor with data: ""), said before a converter meets
+    it and fails with torch's own error."""
+    if tensor.layout != torch.strided:
+        return "sparse"
+    if tensor.is_meta:
+        return "meta, without data"
+    if tensor.is_quantized:
+        return "quantized"
+    return "complex" if tensor.is_complex() else ""
 
 
 def finalize_backbone(state_dict: StateDict) -> dict[str, Tensor]:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import pickle
+import pickletools
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -67,9 +69,61 @@ def check_detectron2_output(
 
 
 def _written_here(path: Path) -> bool:
-    """Whether `path` is a pickle this module wrote, read without unpickling: the author is its last string."""
-    with open(path, "rb") as f:
-        head = f.read(1)
-        f.seek(max(0, path.stat().st_size - 4096))
-        tail = f.read()
-    return head == b"\x80" and b"__author__" in tail and AUTHOR_PREFIX.encode() in tail
+    """Whether `path` is a pickle this module wrote: a dict whose `__author__` is a string that starts with
+    `AUTHOR_PREFIX`. Read without unpickling: its opcodes are walked, and nothing in the file is run or built."""
+    try:
+        with open(path, "rb") as f:
+            top = _top_level_object(f)
+    except (ValueError, IndexError):  # not a pickle, or a malformed one: pickletools' and the stack's errors
+        return False
+    author = top.get("__author__") if isinstance(top, dict) else None
+    return isinstance(author, str) and author.startswith(AUTHOR_PREFIX)
+
+
+_MARK = object()
+_MEMO_PUTS = {"PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"}
+_MEMO_GETS = {"GET", "BINGET", "LONG_BINGET"}
+
+
+def _top_level_object(pickled: BinaryIO) -> Any:
+    """The object a pickle stream builds, traced by the opcodes' stack effects: strings and dicts of strings as they
+    are, every other object (arrays, globals, numbers) as None, so no class is looked up or called."""
+    stack: list[Any] = []
+    memo: dict[int, Any] = {}
+    for opcode, arg, _ in pickletools.genops(pickled):
+        if opcode.name == "STOP":
+            return stack.pop()
+        if opcode.name in _MEMO_PUTS:
+            memo[len(memo) if arg is None else arg] = stack[-1]
+            continue
+        popped = _pop(stack, opcode.stack_before)
+        if opcode.name in _MEMO_GETS:
+            stack.append(memo.get(arg))
+        elif opcode.name == "EMPTY_DICT":
+            stack.append({})
+        elif opcode.name in ("SETITEM", "SETITEMS"):
+            target, *items = popped
+            if isinstance(target, dict):
+                target.update(
+                    (key, value) for key, value in zip(items[::2], items[1::2], strict=True) if isinstance(key, str)
+                )
+            stack.append(target)
+        elif opcode.stack_after == [pickletools.pyunicode]:
+            stack.append(arg)
+        else:
+            stack.extend(_MARK if kind is pickletools.markobject else None for kind in opcode.stack_after)
+    raise ValueError("pickle ends before its STOP")
+
+
+def _pop(stack: list[Any], before: list[pickletools.StackObject]) -> list[Any]:
+    """The objects an opcode takes off `stack`: as many as `before` names, or for an opcode of a mark, the objects
+    under the last mark it needs and every one above that mark (the mark itself left out)."""
+    count = len(before)
+    if pickletools.markobject in before:
+        last_mark = len(stack) - 1 - stack[::-1].index(_MARK)  # ValueError when there is none
+        count = len(stack) - last_mark + before.index(pickletools.markobject)
+    if count > len(stack):
+        raise IndexError("pickle stack underflow")
+    popped = stack[len(stack) - count :]
+    del stack[len(stack) - count :]
+    return [item for item in popped if item is not _MARK]

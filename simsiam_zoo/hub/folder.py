@@ -141,11 +141,9 @@ def write_hub_folder(
     with atomic_directory(out_dir, kind=HUB_FOLDER_KIND, inputs=inputs, overwrite=overwrite) as staging:
         # Serialised in memory, written by Python: a full disk is then an OSError (errno, file) like any other write,
         # where safetensors' own file writer raises a SafetensorError that only quotes the OS message.
-        (staging / WEIGHTS_NAME).write_bytes(safetensors_bytes(_fp32_contiguous(backbone_state), {"format": "pt"}))
+        (staging / WEIGHTS_NAME).write_bytes(safetensors_bytes(_storable(backbone_state), {"format": "pt"}))
         if full_model_state is not None:
-            (staging / FULL_MODEL_NAME).write_bytes(
-                safetensors_bytes(_fp32_contiguous(full_model_state), {"format": "pt"})
-            )
+            (staging / FULL_MODEL_NAME).write_bytes(safetensors_bytes(_storable(full_model_state), {"format": "pt"}))
         (staging / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
         (staging / CARD_NAME).write_text(card.replace("{{weights_sha256}}", sha256_file(staging / WEIGHTS_NAME)))
         if recipe_yaml is not None:
@@ -154,11 +152,25 @@ def write_hub_folder(
     return out_dir
 
 
-def _fp32_contiguous(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {
-        key: (value.float() if value.is_floating_point() else value).detach().cpu().contiguous()
-        for key, value in state.items()
-    }
+def _storable(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Each tensor contiguous on the CPU, float ones fp32 and integer ones (BatchNorm's counters) int64, as timm
+    has them, and each in memory of its own: safetensors refuses tensors that share memory (tied weights, a key
+    saved as another's very tensor), and none of these calls copies a tensor that already is what it asks for."""
+    stored: dict[str, torch.Tensor] = {}
+    storages: set[int] = set()
+    for key, value in state.items():
+        tensor = value.detach().to(device="cpu", dtype=_stored_dtype(value)).contiguous()
+        storage = tensor.untyped_storage().data_ptr()
+        stored[key] = tensor.clone() if storage in storages else tensor
+        storages.add(storage)
+    return stored
+
+
+def _stored_dtype(tensor: torch.Tensor) -> torch.dtype:
+    if tensor.is_floating_point():
+        return torch.float32
+    integer = not (tensor.is_complex() or tensor.is_quantized or tensor.dtype == torch.bool)
+    return torch.int64 if integer else tensor.dtype  # the others are refused before a folder is written
 
 
 def read_config(folder: Path) -> dict[str, Any]:
@@ -270,10 +282,15 @@ class HubFolderInfo:
 
 
 def _check_full_model(path: Path, backbone: Mapping[str, torch.Tensor]) -> None:
-    """A folder's training checkpoint, when it has one, must hold the very backbone its weights file holds."""
+    """A folder's training checkpoint, when it has one, must hold the very backbone its weights file holds, a
+    projector (every recipe has one; the predictor may be the identity) and finite weights only."""
     if not path.exists():
         return
     full = read_weights(path)
+    not_finite = non_finite_keys(full)
+    if not_finite or not any(key.startswith("projector.") for key in full):
+        problem = f"weights are not finite (NaN or inf) in {not_finite}" if not_finite else "no projector.* weights"
+        raise HubFolderError(f"{path}: not a usable SimSiam model: {problem}")
     differ = [
         key
         for key, value in backbone.items()

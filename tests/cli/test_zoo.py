@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -386,3 +387,104 @@ def test_push_refuses_a_folder_whose_files_contradict_each_other(exported: Path,
     message = error_message(done)
     assert message.startswith(f"error: {folder}: timm cannot load this folder: RuntimeError: Error(s) in loading")
     assert message.endswith("...") and len(message) < 500
+
+
+def _edited_checkpoint(partial_run: Path, folder: Path, edit: Callable[[dict[str, torch.Tensor]], None]) -> Path:
+    """`partial_run`'s checkpoint.pt, its model's tensors changed by `edit`, saved in `folder`."""
+    saved = torch.load(partial_run / "checkpoint.pt", map_location="cpu", weights_only=True)
+    edit(saved["model"])
+    folder.mkdir()
+    torch.save(saved, folder / "checkpoint.pt")
+    return folder / "checkpoint.pt"
+
+
+def test_export_writes_tied_weights(partial_run: Path, tmp_path: Path) -> None:
+    """A model whose two weights are one tensor: safetensors refused to save them, a 46-line traceback (exit 1)."""
+
+    def tie(model: dict[str, torch.Tensor]) -> None:
+        model["backbone.bn1.bias"] = model["backbone.bn1.weight"]
+
+    checkpoint = _edited_checkpoint(partial_run, tmp_path / "tied", tie)
+    done = run_cli("export", checkpoint, tmp_path / "out", "--name", EXPORT_NAME)
+    assert done.returncode == 0, done.stderr[-3000:]
+    full = load_file(tmp_path / "out" / "simsiam.safetensors")
+    assert torch.equal(full["backbone.bn1.bias"], full["backbone.bn1.weight"])
+
+
+def _nan_projector(model: dict[str, torch.Tensor]) -> None:
+    model["projector.0.weight"] = torch.full_like(model["projector.0.weight"], float("nan"))
+
+
+def _no_projector(model: dict[str, torch.Tensor]) -> None:
+    for key in [key for key in model if key.startswith("projector.")]:
+        del model[key]
+
+
+def _int64_predictor(model: dict[str, torch.Tensor]) -> None:
+    model["predictor.0.weight"] = model["predictor.0.weight"].long()
+
+
+def _bool_projector(model: dict[str, torch.Tensor]) -> None:
+    model["projector.0.weight"] = model["projector.0.weight"].bool()
+
+
+@pytest.mark.parametrize(
+    ("edit", "refusal"),
+    [
+        (_nan_projector, "weights are not finite (NaN or inf) in projector.0.weight"),
+        (_no_projector, "the model does not fit recipe 'tiny_fake': missing keys: projector.0.weight"),
+        (_int64_predictor, "wrong dtypes: predictor.0.weight int64 where the recipe's model has float32"),
+        (_bool_projector, "wrong dtypes: projector.0.weight bool where the recipe's model has float32"),
+    ],
+    ids=["nan-projector", "no-projector", "int64-predictor", "bool-projector"],
+)
+def test_export_refuses_a_training_model_that_is_not_the_recipes_naming_the_checkpoint(
+    partial_run: Path, tmp_path: Path, edit: Callable[[dict[str, torch.Tensor]], None], refusal: str
+) -> None:
+    """simsiam.safetensors was published with NaN in its projector, or without one, and called validated; an int64
+    predictor was refused naming the staged copy (`.OUT.x.tmp/simsiam.safetensors`), deleted by then."""
+    checkpoint = _edited_checkpoint(partial_run, tmp_path / "run", edit)
+    done = run_cli("export", checkpoint, tmp_path / "out", "--name", EXPORT_NAME)
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    message = error_message(done)
+    assert message.startswith(f"error: {checkpoint}: ") and refusal in message
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["run"]
+
+
+def test_push_refuses_a_training_checkpoint_that_is_not_finite_or_has_no_projector(
+    exported: Path, tmp_path: Path
+) -> None:
+    folder = shutil.copytree(exported, tmp_path / "folder")
+    full = load_file(exported / "simsiam.safetensors")
+    for changed, problem in (
+        ({**full, "projector.0.weight": full["projector.0.weight"] * float("nan")}, "weights are not finite"),
+        ({key: value for key, value in full.items() if not key.startswith("projector.")}, "no projector.* weights"),
+    ):
+        save_file(changed, folder / "simsiam.safetensors")
+        done = run_cli("push", folder, "--repo-id", "user/model", "--dry-run")
+        assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+        assert error_message(done).startswith(f"error: {folder / 'simsiam.safetensors'}: ")
+        assert problem in error_message(done)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"model": {}, "__author__": "MOCO", "note": "compare with simsiam-zoo"},
+        {"model": {"__author__": "simsiam-zoo"}},
+        {"__author__": 5, "note": "simsiam-zoo"},
+    ],
+    ids=["another-author", "nested-author", "author-no-string"],
+)
+def test_export_detectron2_never_takes_a_users_pickle_for_its_own(
+    exported: Path, tmp_path: Path, payload: dict[str, object]
+) -> None:
+    """A pickle of the user's whose last 4 KB held `__author__` and `simsiam-zoo` anywhere was replaced without
+    --overwrite; only a top-level `__author__` string starting with simsiam-zoo, read without unpickling, is ours."""
+    theirs = tmp_path / "user_r50.pkl"
+    theirs.write_bytes(pickle.dumps(payload))
+    before = theirs.read_bytes()
+    done = run_cli("export-detectron2", exported, theirs)
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert "exists and was not written by this command" in error_message(done)
+    assert theirs.read_bytes() == before
