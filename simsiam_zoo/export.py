@@ -26,7 +26,7 @@ from simsiam_zoo.backbone import (
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, TrainingCheckpoint, read_training_checkpoint
 from simsiam_zoo.convert import convert_state_dict, load_checkpoint_file
 from simsiam_zoo.digests import file_digests, sha256_file
-from simsiam_zoo.errors import ChecksumMismatch, ConversionError, HubFolderError
+from simsiam_zoo.errors import ChecksumMismatch, ConversionError, HubFolderError, OutputRefused
 from simsiam_zoo.hub.cards import PROJECT_URL, CardFields, paper_id, render_card
 from simsiam_zoo.hub.folder import (
     CONFIG_NAME,
@@ -252,6 +252,7 @@ def fetch_entry(entry: ZooEntry, *, progress: bool = True) -> Path:
     folder = cached_folder(entry)
     if _cached_and_unchanged(entry, folder):
         return folder
+    _check_cache_writable(entry, folder)
     original, digests = fetch_original(entry, progress=progress)
     try:
         convert_source_file(entry, original, original_sha256=digests.sha256, out_dir=folder)
@@ -272,6 +273,15 @@ def fetch_entry(entry: ZooEntry, *, progress: bool = True) -> Path:
     }
     atomic_write_text(_record_path(entry), json.dumps(record, indent=1) + "\n")
     return folder
+
+
+def _check_cache_writable(entry: ZooEntry, folder: Path) -> None:
+    """Where the converted folder and its record go must be free before the download: a folder of someone's files
+    there (or a folder where the record goes) was found after the whole transfer and conversion, which the next
+    try repeated, and the refusal advised an --overwrite that `download` has not."""
+    check_output(folder, kind=HUB_FOLDER_KIND)
+    if _record_path(entry).is_dir():
+        raise OutputRefused(f"{_record_path(entry)}: a folder, where the cache keeps {entry.name}'s digests; move it")
 
 
 # The files of a cached folder whose digests are recorded when it is made and checked on every load.

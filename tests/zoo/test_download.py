@@ -28,7 +28,7 @@ from simsiam_zoo import export, zoo
 from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.convert import convert_state_dict
 from simsiam_zoo.data import decode_image
-from simsiam_zoo.errors import ChecksumMismatch, HubFolderError, NotCachedOffline, SourceUnavailable
+from simsiam_zoo.errors import ChecksumMismatch, HubFolderError, NotCachedOffline, OutputRefused, SourceUnavailable
 from simsiam_zoo.export import fetch_entry
 from simsiam_zoo.features import load_features
 from simsiam_zoo.hub.folder import CARD_NAME
@@ -554,6 +554,29 @@ def test_a_gzip_encoded_answer_or_a_redirect_loop_is_one_try(source_server: Sour
     with pytest.raises(SourceUnavailable, match=r"/mirror/files/loop.bin: TooManyRedirects: "):
         download(resolve_url("https://example.org/files/loop.bin"), tmp_path / "b.bin", progress=False, retry_wait=0)
     assert not (tmp_path / "b.bin").exists()
+
+
+def test_a_cache_folder_of_someone_elses_files_is_refused_before_the_download(
+    source_server: SourceServer, monkeypatch
+) -> None:
+    """Found after the whole transfer and conversion (which every retry repeated), advising an --overwrite that
+    `download` has not; a folder where the record goes failed the same way, with an errno."""
+    checkpoint, _ = _torchvision("resnet18")
+    entry = published(zoo.ZOO["resnet50.supervised_tv_in1k"], serialise(checkpoint), arch="resnet18")
+    monkeypatch.setitem(zoo.ZOO, entry.name, entry)
+    source_server.put(entry.source.url, serialise(checkpoint))
+    folder = cached_folder(entry)
+    folder.mkdir(parents=True)
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(OutputRefused, match=rf"^{folder}: .*not written by simsiam-zoo") as raised:
+        load_backbone(entry.name)
+    assert "--overwrite" not in str(raised.value) and source_server.requests == []
+    (folder / "notes.txt").unlink()
+    record = cache_root() / "models" / f"{entry.name}.sha256.json"
+    record.mkdir()
+    with pytest.raises(OutputRefused, match=rf"^{record}: a folder, where the cache keeps {entry.name}'s digests"):
+        load_backbone(entry.name)
+    assert source_server.requests == []
 
 
 def test_a_corrupt_download_is_refused_and_deleted(source_server: SourceServer, monkeypatch) -> None:
