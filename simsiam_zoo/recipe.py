@@ -242,6 +242,17 @@ def _check_value(annotation: Any, value: Any, where: str) -> Any:
 
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     hints = typing.get_type_hints(cls)
+    _refuse_unknown_keys(cls, data, where)
+    kwargs = {key: _check_value(hints[key], value, f"{where}.{key}" if where else key) for key, value in data.items()}
+    try:
+        return cls(**kwargs)
+    except TypeError as error:  # a required key is missing
+        raise RecipeError(f"{where or 'recipe'}: {error}") from None
+
+
+def _refuse_unknown_keys(cls: type, data: dict[str, Any], where: str, *, deep: bool = False) -> None:
+    """A key `cls` has not, named with the closest one; `deep`: in its sections too (a file of a `base` chain, read
+    alone, so that the error names the file the key is in, not the one naming it as a base)."""
     known = [f.name for f in dataclasses.fields(cls)]
     unknown = [key for key in data if key not in known]
     if unknown:
@@ -249,11 +260,11 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
         close = difflib.get_close_matches(str(key), known, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(known)}"
         raise RecipeError(f"{where or 'recipe'}: unknown key {key!r}{hint}")
-    kwargs = {key: _check_value(hints[key], value, f"{where}.{key}" if where else key) for key, value in data.items()}
-    try:
-        return cls(**kwargs)
-    except TypeError as error:  # a required key is missing
-        raise RecipeError(f"{where or 'recipe'}: {error}") from None
+    if deep:
+        hints = typing.get_type_hints(cls)
+        for key, value in data.items():
+            if dataclasses.is_dataclass(hints[key]) and isinstance(value, dict):
+                _refuse_unknown_keys(hints[key], value, f"{where}.{key}" if where else key)
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -304,6 +315,11 @@ def _validate(recipe: Recipe, where: str) -> None:
             model.momentum_target is None or 0 <= model.momentum_target < 1,
             "model.momentum_target must be in [0, 1)",
         ),
+        # The momentum target is never differentiated: without stop-gradient it trained exactly as with it.
+        (
+            model.momentum_target is None or recipe.loss.stop_gradient,
+            "loss.stop_gradient: false has no effect with model.momentum_target (its target gets no gradient)",
+        ),
     ]
     for ok, message in checks:
         if not ok:
@@ -345,6 +361,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _unique_key_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
+        if key_node.tag == _MERGE_TAG:  # `<<: *defaults`, which the keys beside it override, as YAML means
+            continue
         key = loader.construct_object(key_node, deep=deep)
         if not isinstance(key, typing.Hashable):
             continue  # construct_mapping names an unhashable key itself
@@ -354,6 +372,7 @@ def _unique_key_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: 
     return loader.construct_mapping(node, deep=deep)
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_key_mapping)
 
 
@@ -379,6 +398,10 @@ def _resolve(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         raise RecipeError(f"{path}: `base` recipes form a cycle: {' -> '.join(map(str, (*seen, real)))}")
     data = _read_yaml(path)
     base = data.pop("base", None)
+    try:
+        _refuse_unknown_keys(Recipe, data, "", deep=True)
+    except RecipeError as error:
+        raise RecipeError(f"{path}: {error}") from None
     if base is None:
         return data
     if not isinstance(base, str):

@@ -59,6 +59,10 @@ UNUSABLE_VALUES = [
     ({"data.mean": [float("nan"), 0, 0]}, r"data.mean must be numbers in \[-1e6, 1e6\]"),
     ({"data.mean": [1e40, 0, 0]}, r"data.mean must be numbers in \[-1e6, 1e6\]"),
     ({"model.projector_layers": 0}, "model.projector_layers must be at least 1"),
+    (  # trained exactly as with stop-gradient: the momentum target is never differentiated
+        {"model.momentum_target": 0.99, "loss.stop_gradient": False},
+        "loss.stop_gradient: false has no effect with model.momentum_target",
+    ),
     ({"optim.weight_decay": -1}, "optim.weight_decay must be a number >= 0"),
     ({"optim.base_lr": float("inf")}, "optim.base_lr must be a positive number"),
     ({"optim.warmup_epochs": -1}, r"optim.warmup_epochs must be in \[0, optim.epochs\]"),
@@ -192,3 +196,28 @@ def test_a_value_of_nested_aliases_is_named_in_a_short_line(tmp_path) -> None:
         load_recipe(bomb)
     assert "model.arch: expected a string, got [['lol', 'lol', 'lol', 'lol', ...]," in str(raised.value)
     assert len(str(raised.value)) < 300
+
+
+def test_yaml_merge_keys_are_read_as_yaml_means_them(tmp_path) -> None:
+    """`<<: *defaults` was "not valid YAML" (the duplicate-key check built the merge key); the keys beside it
+    override the merged ones, and a key given twice beside it is still refused."""
+    merged = tmp_path / "merged.yaml"
+    merged.write_text(
+        "base: tiny_fake\nx-defaults: &defaults {batch_size: 4, epochs: 3}\noptim:\n  <<: *defaults\n  epochs: 5\n"
+    )
+    with pytest.raises(RecipeError, match="unknown key 'x-defaults'"):  # read as YAML; the recipe's keys still rule
+        load_recipe(merged)
+    merged.write_text("base: tiny_fake\noptim:\n  <<: {batch_size: 4, epochs: 3}\n  epochs: 5\n")
+    assert (load_recipe(merged).optim.batch_size, load_recipe(merged).optim.epochs) == (4, 5)
+    merged.write_text("base: tiny_fake\noptim:\n  <<: {batch_size: 4}\n  epochs: 5\n  epochs: 6\n")
+    with pytest.raises(RecipeError, match="key 'epochs' given twice"):
+        load_recipe(merged)
+
+
+def test_an_unknown_key_in_a_base_is_named_with_the_file_it_is_in(tmp_path) -> None:
+    """It was blamed on the file naming that base."""
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "typo.yaml").write_text("base: tiny_fake\noptim:\n  batch_sise: 8\n")
+    (tmp_path / "lib" / "mine.yaml").write_text("base: typo\n")
+    with pytest.raises(RecipeError, match=r"typo.yaml: optim: unknown key 'batch_sise'; did you mean 'batch_size'"):
+        load_recipe(tmp_path / "lib" / "mine.yaml")
