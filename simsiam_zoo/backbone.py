@@ -72,18 +72,29 @@ def backbone_from_state(
     the error."""
     check_architecture(arch, where=f"{where}: architecture")
     check_model_args(model_args or {}, where=where)
-    try:
-        model = timm.create_model(arch, pretrained=False, num_classes=0, **(model_args or {}))
-    except TypeError as error:  # an argument the architecture does not take
-        raise HubFolderError(f"{where}: timm {arch!r} cannot be built with model_args {model_args}: {error}") from None
-    problems = weight_problems(model.state_dict(), state, reference="timm")
-    if problems:
-        raise HubFolderError(f"{where}: weights do not fit timm {arch!r}: {'; '.join(problems)}")
+    if model_args:  # a config's `embed_dim: 100000` allocated (or `depth: 600` initialised) it all before the check
+        with torch.device("meta"):
+            _check_fits(_created(arch, model_args, where=where), state, arch=arch, where=where)
+    model = _created(arch, model_args, where=where)
+    _check_fits(model, state, arch=arch, where=where)
     not_finite = non_finite_keys(state)
     if not_finite:
         raise HubFolderError(f"{where}: weights are not finite (NaN or inf) in {not_finite}")
     model.load_state_dict(state, strict=True)
     return model.eval()
+
+
+def _created(arch: str, model_args: Mapping[str, Any] | None, *, where: str) -> nn.Module:
+    try:
+        return timm.create_model(arch, pretrained=False, num_classes=0, **(model_args or {}))
+    except TypeError as error:  # an argument the architecture does not take
+        raise HubFolderError(f"{where}: timm {arch!r} cannot be built with model_args {model_args}: {error}") from None
+
+
+def _check_fits(model: nn.Module, state: Mapping[str, torch.Tensor], *, arch: str, where: str) -> None:
+    problems = weight_problems(model.state_dict(), state, reference="timm")
+    if problems:
+        raise HubFolderError(f"{where}: weights do not fit timm {arch!r}: {'; '.join(problems)}")
 
 
 def weight_problems(

@@ -391,6 +391,22 @@ class _Marker:
         return (Path.touch, (Path(self.path),))
 
 
+def test_model_args_of_a_huge_network_are_refused_before_it_is_built() -> None:
+    """A few bytes of a config's model_args (a ViT of width 131072: 200 GB a block) failed in the allocator, a
+    traceback; a deeper one initialised for minutes. The weights are checked against the network built without
+    memory first."""
+    import timm
+
+    from simsiam_zoo.backbone import backbone_from_state
+
+    state = timm.create_model("test_vit", num_classes=0).state_dict()
+    with pytest.raises(HubFolderError, match=r"^x: weights do not fit timm 'test_vit': .*wrong shapes: .*blocks"):
+        backbone_from_state("test_vit", state, where="x", model_args={"embed_dim": 2**17})
+    assert backbone_from_state(
+        "test_vit", state, where="x", model_args={"depth": len(timm.create_model("test_vit").blocks)}
+    )
+
+
 @pytest.mark.parametrize(
     "model_args",
     [{"checkpoint_path": "EVIL"}, {"pretrained_cfg_overlay": {"url": "http://127.0.0.1:9/x.pth"}}, {"depth": [1, "a"]}],
