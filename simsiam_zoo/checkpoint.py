@@ -225,17 +225,8 @@ def _kind_of_file(path: Path) -> str | None:
         return None
     if head.lstrip().startswith(b"<"):  # <!DOCTYPE html>, <html>, <?xml ...>
         return f"it is a web page or XML document (it starts with {head.lstrip()[:20]!r}), not the file itself"
-    if _is_whole_pickle(path):  # protocols 0 and 1 have no b"\x80" header: "neither ... nor a pickle" was wrong
-        return "it is a pickle of protocol 0 or 1, which torch.save never writes (a zip archive, or protocol 2 on)"
-    return f"it starts with {head[:16]!r}, which is neither a zip archive nor a pickle"
-
-
-def _is_whole_pickle(path: Path) -> bool:
-    """Whether the file's opcodes make one whole pickle, read without running or importing anything."""
-    try:
-        with open(path, "rb") as f:
-            for _ in pickletools.genops(f):
-                pass
-    except (ValueError, OSError):  # a byte that is no opcode, or no STOP before the end
-        return False
-    return True
+    # A pickle of protocol 0 or 1 has no header byte either: torch.save writes one only when asked.
+    return (
+        f"it starts with {head[:16]!r}, which is neither a zip archive nor a pickle of protocol 2 or later "
+        "(what torch.save writes by default)"
+    )

@@ -191,6 +191,9 @@ def test_a_file_changed_in_the_hugging_face_cache_is_refused_naming_it(hub: HubS
     (folder / WEIGHTS_NAME).unlink()
     (folder / WEIGHTS_NAME).symlink_to(Path("..", "..", "blobs", weights.name))
     load_backbone(f"hf-hub:{repo_id}")
+    # Online but the Hub unreachable: huggingface_hub serves the cache, and so does the check (its listing failed).
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    assert download_hub_repo(repo_id, endpoint="http://127.0.0.1:9") == folder
 
 
 def test_zoo_name_from_a_local_hub_checks_sha256(exported, tmp_path, monkeypatch):
@@ -428,3 +431,14 @@ def test_a_hub_folder_s_model_args_only_shape_the_network(hub_folder, tmp_path, 
     with pytest.raises(HubFolderError, match=rf"config.json: model_args '{key}'=.* is not a shape argument"):
         load_backbone(folder)
     assert not marker.exists()
+
+
+def test_another_projects_checkpoint_that_does_not_convert_is_named_by_the_loader(tmp_path: Path) -> None:
+    """`extract model.pth` said "wrong dtypes: ..." without the file (convert named it, the loader did not)."""
+    import torchvision
+
+    state = torchvision.models.resnet18().state_dict()
+    state["bn1.num_batches_tracked"] = torch.tensor(3.0)
+    torch.save(state, tmp_path / "model.pth")
+    with pytest.raises(ConversionError, match=rf"^{tmp_path / 'model.pth'}: wrong dtypes: bn1.num_batches_tracked"):
+        load_backbone(tmp_path / "model.pth")

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import os
 import pickle
-import pickletools
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -69,61 +67,22 @@ def check_detectron2_output(
 
 
 def _written_here(path: Path) -> bool:
-    """Whether `path` is a pickle this module wrote: a dict whose `__author__` is a string that starts with
-    `AUTHOR_PREFIX`. Read without unpickling: its opcodes are walked, and nothing in the file is run or built."""
-    try:
-        with open(path, "rb") as f:
-            top = _top_level_object(f)
-    except (ValueError, IndexError):  # not a pickle, or a malformed one: pickletools' and the stack's errors
-        return False
-    author = top.get("__author__") if isinstance(top, dict) else None
-    return isinstance(author, str) and author.startswith(AUTHOR_PREFIX)
+    """Whether `path` is a pickle `write_detectron2_pickle` wrote: its last bytes are the opcodes that end that dict,
+    `__author__` set to a string starting with `AUTHOR_PREFIX`, then `matching_heuristics` set to True, then STOP.
+    Read as bytes, never unpickled, and only the last 4 KB (the file may be someone's multi-GB pickle); a frame
+    boundary inside those opcodes (rare) reads as not ours, which refuses rather than replaces."""
+    with open(path, "rb") as f:
+        head = f.read(1)
+        f.seek(max(0, path.stat().st_size - 4096))
+        tail = f.read()
+    return head == b"\x80" and _OWN_ENDING.search(tail) is not None
 
 
-_MARK = object()
-_MEMO_PUTS = {"PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"}
-_MEMO_GETS = {"GET", "BINGET", "LONG_BINGET"}
-
-
-def _top_level_object(pickled: BinaryIO) -> Any:
-    """The object a pickle stream builds, traced by the opcodes' stack effects: strings and dicts of strings as they
-    are, every other object (arrays, globals, numbers) as None, so no class is looked up or called."""
-    stack: list[Any] = []
-    memo: dict[int, Any] = {}
-    for opcode, arg, _ in pickletools.genops(pickled):
-        if opcode.name == "STOP":
-            return stack.pop()
-        if opcode.name in _MEMO_PUTS:
-            memo[len(memo) if arg is None else arg] = stack[-1]
-            continue
-        popped = _pop(stack, opcode.stack_before)
-        if opcode.name in _MEMO_GETS:
-            stack.append(memo.get(arg))
-        elif opcode.name == "EMPTY_DICT":
-            stack.append({})
-        elif opcode.name in ("SETITEM", "SETITEMS"):
-            target, *items = popped
-            if isinstance(target, dict):
-                target.update(
-                    (key, value) for key, value in zip(items[::2], items[1::2], strict=True) if isinstance(key, str)
-                )
-            stack.append(target)
-        elif opcode.stack_after == [pickletools.pyunicode]:
-            stack.append(arg)
-        else:
-            stack.extend(_MARK if kind is pickletools.markobject else None for kind in opcode.stack_after)
-    raise ValueError("pickle ends before its STOP")
-
-
-def _pop(stack: list[Any], before: list[pickletools.StackObject]) -> list[Any]:
-    """The objects an opcode takes off `stack`: as many as `before` names, or for an opcode of a mark, the objects
-    under the last mark it needs and every one above that mark (the mark itself left out)."""
-    count = len(before)
-    if pickletools.markobject in before:
-        last_mark = len(stack) - 1 - stack[::-1].index(_MARK)  # ValueError when there is none
-        count = len(stack) - last_mark + before.index(pickletools.markobject)
-    if count > len(stack):
-        raise IndexError("pickle stack underflow")
-    popped = stack[len(stack) - count :]
-    del stack[len(stack) - count :]
-    return [item for item in popped if item is not _MARK]
+# SHORT_BINUNICODE "__author__", MEMOIZE, a SHORT_BINUNICODE or BINUNICODE starting with AUTHOR_PREFIX, MEMOIZE,
+# "matching_heuristics", MEMOIZE, NEWTRUE, SETITEMS, STOP: the top-level dict's last items, as pickle.dump ends it.
+_OWN_ENDING = re.compile(
+    rb"\x8c\n__author__\x94(?:\x8c.|X.{4})"
+    + re.escape(AUTHOR_PREFIX.encode())
+    + rb".*?\x94\x8c\x13matching_heuristics\x94\x88u\.\Z",
+    re.DOTALL,
+)

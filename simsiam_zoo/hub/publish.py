@@ -269,41 +269,39 @@ def download_hub_repo(
 def _check_cached_blobs(snapshot: Path, *, repo_id: str, endpoint: str | None) -> None:
     """Each file of a snapshot against the digest the Hub gave it (sha256 for a file in LFS, git's sha1 for another).
     A link the cache made (to `blobs/DIGEST` of this repo) is checked against that name: a blob changed on disk
-    since was served as the repo's. Online, every file is then checked against the Hub's own listing of the
+    since was served as the repo's. When the Hub answers, every file is then checked against its listing of the
     snapshot's revision: a copy (a cache without links, a backup restored with its links followed), a link made by
-    hand, or a link to another revision's blob. Offline, nothing says what a copy should be, and a link the cache
-    did not make is refused (it was served as "cached and verified")."""
-    from huggingface_hub import is_offline_mode
-
+    hand, or a link to another revision's blob. Offline, or when the Hub cannot be reached (huggingface_hub then
+    serves the cache), nothing says what a copy should be, and a link the cache did not make is refused (it was
+    served as "cached and verified")."""
     blobs = Path(os.path.normpath(snapshot.parent.parent / "blobs"))
-    digests = {}  # each file's digest: its blob's name once checked, else None (hashed against the listing)
-    for path in sorted(snapshot.iterdir()):
-        if path.is_symlink() or path.is_file():
-            digests[path] = _checked_blob_name(path, blobs) if path.is_symlink() else None
-    if is_offline_mode():
+    # Each file's digest: its blob's name once checked, "" for a link to a blob of another name (a proxy's ETag),
+    # None for a copy or a link elsewhere. A link to a missing blob is a file the snapshot lacks (an optional card).
+    digests = {
+        path: _checked_blob_name(path, blobs) if path.is_symlink() else None
+        for path in sorted(snapshot.iterdir())
+        if path.is_file()
+    }
+    if not _checked_against_listing(digests, repo_id=repo_id, revision=snapshot.name, endpoint=endpoint):
         foreign = [path for path, digest in digests.items() if path.is_symlink() and digest is None]
         if foreign:
             raise ChecksumMismatch(
                 f"{foreign[0]}: a link the Hugging Face cache did not make (to {os.readlink(foreign[0])}, not to a "
                 f"blob in {blobs}); delete it to download it again"
             )
-        return
-    _check_listed(digests, repo_id=repo_id, revision=snapshot.name, endpoint=endpoint)
 
 
 def _checked_blob_name(path: Path, blobs: Path) -> str | None:
     """The digest a link of the cache's own names (its blob's file name), once the blob's content is checked
-    against it; None for a link elsewhere. The blob may link on to a shared store (Xet's) under another name."""
+    against it; "" for a link to a blob whose name is no digest; None for a link elsewhere. The blob may link on
+    to a shared store (Xet's) under another name."""
     target = Path(os.path.normpath(path.parent / os.readlink(path)))
+    if target.parent != blobs:
+        return None
     name = target.name
     digest = {64: sha256_file, 40: git_blob_sha1}.get(len(name))
-    if (
-        digest is None
-        or target.parent != blobs
-        or not target.is_file()
-        or not all(c in "0123456789abcdef" for c in name)
-    ):
-        return None
+    if digest is None or not all(c in "0123456789abcdef" for c in name):
+        return ""
     actual = digest(target)
     if actual != name:
         raise ChecksumMismatch(
@@ -313,8 +311,19 @@ def _checked_blob_name(path: Path, blobs: Path) -> str | None:
     return name
 
 
-def _check_listed(digests: dict[Path, str | None], *, repo_id: str, revision: str, endpoint: str | None) -> None:
-    listed = hub_api(endpoint=endpoint).get_paths_info(repo_id, [path.name for path in digests], revision=revision)
+def _checked_against_listing(
+    digests: dict[Path, str | None], *, repo_id: str, revision: str, endpoint: str | None
+) -> bool:
+    """Whether the Hub's listing of the revision was read and every file matches it (a mismatch is the error);
+    False offline or when the Hub cannot be reached."""
+    from huggingface_hub import is_offline_mode
+
+    if is_offline_mode():
+        return False
+    try:
+        listed = hub_api(endpoint=endpoint).get_paths_info(repo_id, [path.name for path in digests], revision=revision)
+    except Exception:  # unreachable, a 5xx, a timeout: whatever the client raises, the cache is what there is
+        return False
     given = {entry.path: (entry.lfs.sha256 if entry.lfs else entry.blob_id) for entry in listed}
     for path, digest in digests.items():
         expected = given.get(path.name)
@@ -326,3 +335,4 @@ def _check_listed(digests: dict[Path, str | None], *, repo_id: str, revision: st
                 f"{path}: the Hugging Face cache's copy is not the file the Hub lists for revision {revision} "
                 f"(its digest {actual}, the Hub's {expected}); delete {path} to download it again"
             )
+    return True

@@ -417,10 +417,10 @@ def test_a_web_page_served_as_a_checkpoint_is_named_as_such(tmp_path: Path) -> N
     torch.save({"weights": torch.zeros(1), "odd": Path("x")}, tmp_path / "foreign.pth")
     with pytest.raises(ConversionError, match=r"unpickling it needs arbitrary code"):
         read_torch_checkpoint(tmp_path / "foreign.pth")
-    # Protocols 0 and 1 have no header byte: "neither a zip archive nor a pickle". Walked, never run.
+    # Protocols 0 and 1 have no header byte: they were "neither a zip archive nor a pickle". Never run.
     marker = tmp_path / "ran"
     page.write_bytes(f"cos\nsystem\n(Vtouch {marker}\ntR.".encode())
-    with pytest.raises(ConversionError, match=r"model.pth: not a torch checkpoint: it is a pickle of protocol 0 or 1"):
+    with pytest.raises(ConversionError, match=r"nor a pickle of protocol 2 or later \(what torch.save writes by"):
         read_torch_checkpoint(page)
     assert not marker.exists()
 
