@@ -13,6 +13,7 @@ import atexit
 import contextlib
 import dataclasses
 import os
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -159,6 +160,14 @@ def main_first(context: DistributedContext) -> Iterator[None]:
         dist.barrier()
 
 
+def _summed_over_ranks(tensor: torch.Tensor) -> torch.Tensor:
+    """The differentiable all-reduce. torch marks it deprecated for a private module's, without autograd on every
+    backend; its FutureWarning, once per BatchNorm a step, was hundreds of lines in a fine-tune's output."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"torch\.distributed\.nn\.functional\.all_reduce is deprecated")
+        return dist_fn.all_reduce(tensor)
+
+
 class CPUSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
     """BatchNorm whose training statistics cover the global batch of all ranks (any device)."""
 
@@ -168,11 +177,11 @@ class CPUSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
         reduce_dims = [0, *range(2, x.dim())]
         shape = [1, -1] + [1] * (x.dim() - 2)
         local_count = torch.tensor([x.numel() / x.shape[1]], dtype=x.dtype, device=x.device)
-        count = dist_fn.all_reduce(local_count)
-        mean = dist_fn.all_reduce(x.sum(reduce_dims)) / count
+        count = _summed_over_ranks(local_count)
+        mean = _summed_over_ranks(x.sum(reduce_dims)) / count
         centred = x - mean.view(shape)
         # Two passes (mean, then centred squares) keep the variance as exact as the one-process BN.
-        var = dist_fn.all_reduce(centred.pow(2).sum(reduce_dims)) / count
+        var = _summed_over_ranks(centred.pow(2).sum(reduce_dims)) / count
         if self.track_running_stats:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
