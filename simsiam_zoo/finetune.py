@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
@@ -30,6 +29,7 @@ from simsiam_zoo.data import EpochSampler, Transformed, dataset_fingerprint, dat
 from simsiam_zoo.digests import weights_sha256
 from simsiam_zoo.distributed import (
     DistributedContext,
+    all_outcomes,
     all_reduce_mean,
     check_same_on_every_rank,
     convert_sync_batchnorm,
@@ -100,16 +100,21 @@ def evaluate_top1(
         num_workers=num_workers,
         generator=torch.Generator(),  # the workers' base seed: drawn from its own, not the caller's generator
     )
-    counts = torch.zeros(2, dtype=torch.int64, device=device)  # correct, total
     num_classes = model.num_classes  # timm's
-    for images, labels in loader:
-        check_label_range(labels, num_classes, "the validation set")  # one out of range scored 0%, in silence
-        logits = model(images.to(device))
-        counts[0] += int((logits.argmax(dim=1).cpu() == torch.as_tensor(labels)).sum())
-        counts[1] += len(labels)
-    if context.enabled:
-        dist.all_reduce(counts)
-    return 100.0 * int(counts[0]) / int(counts[1])
+
+    def counted() -> tuple[int, int]:  # (correct, total) of this rank's share
+        correct = total = 0
+        for images, labels in loader:
+            check_label_range(labels, num_classes, "the validation set")  # one out of range scored 0%, in silence
+            logits = model(images.to(device))
+            correct += int((logits.argmax(dim=1).cpu() == torch.as_tensor(labels)).sum())
+            total += len(labels)
+        return correct, total
+
+    # Gathered as outcomes: an image that fails on one rank is its error on every rank (the others died in the
+    # all-reduce with gloo's traceback).
+    correct, total = (sum(column) for column in zip(*all_outcomes(context, counted), strict=True))
+    return 100.0 * correct / total
 
 
 def check_label_range(labels: torch.Tensor, num_classes: int, where: str) -> None:

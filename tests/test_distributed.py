@@ -406,3 +406,16 @@ def test_the_python_api_refuses_a_device_this_machine_has_not_before_any_work(ti
         with pytest.raises(ValueError, match=re.escape(expected)):
             call()
         assert not (tmp_path / "out").exists(), name
+
+
+def test_an_image_that_fails_on_one_rank_in_a_finetunes_validation_is_the_error_on_every_rank(tmp_path):
+    """The rank whose share held it said it in one line; the other died in the all-reduce with gloo's 90-line
+    traceback ("Connection closed by peer")."""
+    model, data = build_hub_folder(tmp_path / "hub"), build_image_folder(tmp_path / "colours")
+    second = sorted((data / "val").rglob("*.png"))[1]  # rank 1's share: every second image
+    second.write_bytes(b"junk")
+    args = ["-m", "simsiam_zoo.cli", "finetune", str(model), str(data), "--out", str(tmp_path / "out"), "--epochs", "1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    launched = _torchrun(args, env=env, succeeds=False)
+    assert launched.stderr.count(f"{second.name}: cannot decode image") == 2, launched.stderr[-3000:]
+    assert "Connection closed" not in launched.stderr and "[rank" not in launched.stderr, launched.stderr[-3000:]
