@@ -10,11 +10,10 @@ computed with torch.distributed's differentiable all_reduce.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import dataclasses
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -150,14 +149,29 @@ def job_options(options: Any) -> dict[str, Any]:
     return {name: value for name, value in dataclasses.asdict(options).items() if name not in ("device", "progress")}
 
 
-@contextlib.contextmanager
-def main_first(context: DistributedContext) -> Iterator[None]:
-    """Rank 0 runs the block before the others (a download or cache fill that ranks must not race on)."""
-    if context.enabled and not context.is_main:
-        dist.barrier()
-    yield
-    if context.enabled and context.is_main:
-        dist.barrier()
+def main_first(context: DistributedContext, work: Callable[[], T]) -> T:
+    """`work()` on rank 0, then on the others (a download or cache fill that ranks must not race on); each rank's
+    result is its own. A failure on any rank is that error on every rank: a rank left waiting for it died with
+    gloo's traceback (a model missing from one rank's own --hub-dir)."""
+    if not context.enabled:
+        return work()
+    first = _raised_on_every_rank(context, work if context.is_main else lambda: None)
+    return _raised_on_every_rank(context, (lambda: first) if context.is_main else work)
+
+
+def _raised_on_every_rank(context: DistributedContext, work: Callable[[], T]) -> T:
+    """`work()`'s result on this rank, once every rank's succeeded; else the first rank's exception on every rank.
+    Only the exceptions travel (a result may be a model)."""
+    try:
+        result, failure = work(), None
+    except Exception as error:  # given to every rank below, then raised
+        result, failure = None, error
+    failures: list[Any] = [None] * context.world_size
+    dist.all_gather_object(failures, failure)
+    for raised in failures:
+        if raised is not None:
+            raise raised
+    return result  # type: ignore[return-value]
 
 
 def _summed_over_ranks(tensor: torch.Tensor) -> torch.Tensor:

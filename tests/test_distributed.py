@@ -136,6 +136,11 @@ def test_two_rank_extraction_writes_what_one_process_writes_and_resumes(tmp_path
     mixed = _rank_1_given(tmp_path, [*by_hub, "--out", str(tmp_path / "mixed")], f"--hub-dir {tmp_path / 'hub-b'}")
     assert mixed.stderr.count("error: rank 1 was launched with other weights than rank 0;") == 2, mixed.stderr[-3000:]
     assert not (tmp_path / "mixed").exists()
+    # A rank whose own hub lacks the model: its error on every rank (rank 0 died waiting, with gloo's traceback).
+    (tmp_path / "hub-c").mkdir()
+    lacking = _rank_1_given(tmp_path, [*by_hub, "--out", str(tmp_path / "lacking")], f"--hub-dir {tmp_path / 'hub-c'}")
+    assert lacking.stderr.count("is not in the local hub directory") == 2, lacking.stderr[-3000:]
+    assert "[rank" not in lacking.stderr and not (tmp_path / "lacking").exists()
 
 
 READS_SCRIPT = """

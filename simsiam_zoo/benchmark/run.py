@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass
@@ -118,8 +119,7 @@ def _contenders(
     own): a rank with others would embed its share of the data with them."""
     fed: dict[tuple[str, str], list[str]] = {}  # (a network's label, a preprocessing) -> the models that are both
     for name in names:
-        with main_first(context):
-            loaded = load_backbone(name, hub_dir=hub_dir)
+        loaded = main_first(context, functools.partial(load_backbone, name, hub_dir=hub_dir))
         contender = Contender.of(name, loaded)
         fed.setdefault((_network(loaded.arch, loaded.model_args), contender.preprocessing), []).append(name)
         check_same_on_every_rank(context, weights=(name, contender.weights, contender.preprocessing))

@@ -82,8 +82,8 @@ def extract_command(model: str, data: str, *, out: Path, options: ExtractOptions
     from simsiam_zoo.loader import load_backbone
 
     context = init_distributed(device_named(options.device))
-    with main_first(context):  # rank 0 downloads and converts; the others then read its cache
-        loaded = load_backbone(model, hub_dir=hub_dir)
+    # Rank 0 downloads and converts; the others then read its cache.
+    loaded = main_first(context, lambda: load_backbone(model, hub_dir=hub_dir))
     summary = extract_features(loaded.model, loaded.transform, data, out=out, options=options, model_name=loaded.source)
     if not context.is_main:
         return

@@ -33,8 +33,8 @@ FINETUNE_SCHEDULE = Schedule()
 def load_model(model: ModelArg, run: RunOptions) -> LoadedBackbone:
     if isinstance(model, LoadedBackbone):
         return model
-    with main_first(init_distributed(device_named(run.device))):  # under torchrun rank 0 fills the cache first
-        return load_backbone(model, hub_dir=run.hub_dir)
+    context = init_distributed(device_named(run.device))  # under torchrun rank 0 fills the cache first
+    return main_first(context, lambda: load_backbone(model, hub_dir=run.hub_dir))
 
 
 def local_paths(*args: Any) -> list[str | Path]:
