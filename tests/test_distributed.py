@@ -124,7 +124,7 @@ def test_two_rank_extraction_writes_what_one_process_writes_and_resumes(tmp_path
     # A rank launched with another shard size: refused on every rank before any work (a KeyError from each).
     mixed = _rank_1_given(tmp_path, [*extract, "--out", str(tmp_path / "mixed")], "--shard-size 4")
     assert mixed.returncode != 0
-    assert mixed.stderr.count("error: rank 1 was launched with other options than rank 0; launch every rank") == 2
+    assert mixed.stderr.count("error: rank 1 was launched with other shard_size than rank 0; launch every rank") == 2
     assert not (tmp_path / "mixed").exists()
     # A rank given other weights (another --hub-dir): refused on every rank before any work (each embedded its share
     # with its own model).
@@ -360,7 +360,7 @@ def test_two_rank_benchmark_writes_the_leaderboard_one_process_writes(tmp_path):
     assert "on digits, knn" not in again.stdout + again.stderr
     # A rank launched with other caps: refused on every rank before any work (each ranked its own share).
     mixed = _rank_1_given(tmp_path, [*benchmark, "--out", str(tmp_path / "mixed")], "--seed 1")
-    assert mixed.stderr.count("error: rank 1 was launched with other options than rank 0;") == 2, mixed.stderr[-3000:]
+    assert mixed.stderr.count("error: rank 1 was launched with other seed than rank 0;") == 2, mixed.stderr[-3000:]
     assert not (tmp_path / "mixed").exists()
     # Nodes holding the model's very weights in hubs at paths of their own: one job. Other weights: refused on every
     # rank before the model's first cell.

@@ -64,7 +64,7 @@ def run_benchmark(
     models, data = _listed("models", models), _listed("data", data)
     context = init_distributed(device_named(options.device))
     names = expand_models(models)
-    check_same_on_every_rank(context, models=names, data=list(data), out=str(out), options=job_options(options))
+    check_same_on_every_rank(context, models=names, data=list(data), out=str(out), **job_options(options))
     _check_local_models(names, hub_dir=hub_dir)
     datasets = parse_datasets(data, options)
     fingerprints = {dataset.name: DataFingerprint.of(dataset.splits) for dataset in datasets}

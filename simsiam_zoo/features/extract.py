@@ -114,7 +114,7 @@ def extract_features(
     context = init_distributed(device_named(options.device))
     # The weights too: a rank given another model (another --hub-dir) would embed its share with them.
     weights = weights_sha256(model)
-    check_same_on_every_rank(context, options=job_options(options), data=str(data), out=str(out), weights=weights)
+    check_same_on_every_rank(context, **job_options(options), data=str(data), out=str(out), weights=weights)
     # Rank 0 lists the source, claims OUT and holds its lock until the index is written (a second extraction
     # into OUT waits, then resumes); every rank then works from that one listing.
     with contextlib.ExitStack() as held:
