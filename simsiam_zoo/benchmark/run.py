@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import functools
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -137,9 +138,7 @@ def _random_inits(fed: dict[tuple[str, str], list[str]]) -> dict[str, str]:
     """Each random-init baseline's name -> the model whose network and preprocessing it takes. A network fed
     several preprocessings gets one baseline for each, named after the first of its models by name (the order
     models were listed in gave one baseline the first model's inputs, unfair to the others)."""
-    preprocessings: dict[str, int] = {}
-    for network, _ in fed:
-        preprocessings[network] = preprocessings.get(network, 0) + 1
+    preprocessings = collections.Counter(network for network, _ in fed)
     return {
         f"{RANDOM_INIT} ({network})"
         if preprocessings[network] == 1
