@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from simsiam_zoo.augment import Preprocessing
-from simsiam_zoo.checkpoint import TrainingCheckpoint
+from simsiam_zoo.checkpoint import TrainingCheckpoint, is_integer_tensor
 from simsiam_zoo.errors import HubFolderError, listed
 from simsiam_zoo.hub.folder import check_architecture, check_model_args, non_finite_keys
 from simsiam_zoo.recipe import Recipe
@@ -132,11 +132,7 @@ def _mistyped(tensor: torch.Tensor, expected: torch.Tensor) -> bool:
     """Another dtype than `expected`'s (any integer one for an integer counter), or no dense tensor with data."""
     if tensor.layout != torch.strided or tensor.is_meta or tensor.is_quantized:
         return True
-    return tensor.dtype != expected.dtype and not (_is_integer(tensor) and _is_integer(expected))
-
-
-def _is_integer(tensor: torch.Tensor) -> bool:
-    return not (tensor.is_floating_point() or tensor.is_complex() or tensor.dtype == torch.bool)
+    return tensor.dtype != expected.dtype and not (is_integer_tensor(tensor) and is_integer_tensor(expected))
 
 
 def _dtype(tensor: torch.Tensor) -> str:

@@ -117,6 +117,12 @@ def _type_problem(checkpoint: TrainingCheckpoint) -> str | None:
     return None
 
 
+def is_integer_tensor(tensor: torch.Tensor) -> bool:
+    """An integer tensor, as BatchNorm's counters are: not floating, complex, quantized or bool (a bool or float
+    counter, and an integer weight, are cast in silence by a load)."""
+    return not (tensor.is_floating_point() or tensor.is_complex() or tensor.is_quantized or tensor.dtype == torch.bool)
+
+
 def read_safetensors(path: Path, *, error: type[SimsiamZooError]) -> dict[str, torch.Tensor]:
     """A safetensors file's tensors on the CPU, as stored (the caller decides about dtypes); `error` (the caller's
     kind: a hub folder's, a conversion's) names a missing, truncated or non-safetensors file."""

@@ -18,7 +18,7 @@ from safetensors.torch import save as safetensors_bytes
 
 from simsiam_zoo._io import atomic_directory, read_document
 from simsiam_zoo.augment import Preprocessing
-from simsiam_zoo.checkpoint import RECIPE_NAME, read_safetensors
+from simsiam_zoo.checkpoint import RECIPE_NAME, is_integer_tensor, read_safetensors
 from simsiam_zoo.digests import sha256_file
 from simsiam_zoo.errors import HubFolderError, RecipeError, first_line, listed, squeezed
 from simsiam_zoo.recipe import load_recipe
@@ -169,8 +169,8 @@ def _storable(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def _stored_dtype(tensor: torch.Tensor) -> torch.dtype:
     if tensor.is_floating_point():
         return torch.float32
-    integer = not (tensor.is_complex() or tensor.is_quantized or tensor.dtype == torch.bool)
-    return torch.int64 if integer else tensor.dtype  # the others are refused before a folder is written
+    # The dtypes that are neither are refused before a folder is written.
+    return torch.int64 if is_integer_tensor(tensor) else tensor.dtype
 
 
 def read_config(folder: Path) -> dict[str, Any]:
