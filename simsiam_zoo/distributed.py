@@ -143,10 +143,11 @@ def check_same_on_every_rank(context: DistributedContext, **values: Any) -> None
             )
 
 
-def job_options(options: Any) -> dict[str, Any]:
-    """The fields of an options dataclass that every rank of one job shares: all but a rank's own device (`cuda:1`)
-    and progress bar."""
-    return {name: value for name, value in dataclasses.asdict(options).items() if name not in ("device", "progress")}
+def job_options(options: Any, *, prefix: str = "") -> dict[str, Any]:
+    """The fields of an options dataclass that every rank of one job shares, each named `prefix + field`: all but a
+    rank's own device (`cuda:1`), progress bar and decoding workers (their count changes no byte)."""
+    own = ("device", "progress", "num_workers")
+    return {prefix + name: value for name, value in dataclasses.asdict(options).items() if name not in own}
 
 
 def main_first(context: DistributedContext, work: Callable[[], T]) -> T:

@@ -164,7 +164,11 @@ def finetune(
     # Another rank's weights: DDP would train rank 0's copy there, and a frozen backbone then "changed".
     weights = weights_sha256(backbone) if context.enabled else None
     check_same_on_every_rank(
-        context, schedule=job_options(schedule), run=job_options(run), sizes=sizes, weights=weights
+        context,
+        **job_options(schedule, prefix="schedule."),
+        **job_options(run, prefix="run."),
+        sizes=sizes,
+        weights=weights,
     )
     device = local_device(run.device, context)
     model = _with_new_head(backbone, num_classes, seed=run.seed).to(device)
