@@ -227,8 +227,7 @@ class _UncheckedLosses:
         finite = torch.isfinite(torch.stack(self.losses)).tolist()
         if not all(finite):
             bad = finite.index(False)
-            step = self.first_step + bad
-            raise TrainingDiverged(
-                f"loss is {self.losses[bad].item()} at step {step} (epoch {step // steps_per_epoch}); {advice()}"
-            )
+            step = self.first_step + bad + 1  # counted from 1, as steps.csv and metrics.csv count steps and epochs
+            epoch = (step - 1) // steps_per_epoch + 1
+            raise TrainingDiverged(f"loss is {self.losses[bad].item()} at step {step} (epoch {epoch}); {advice()}")
         self.first_step, self.losses = self.first_step + len(self.losses), []

@@ -242,8 +242,8 @@ def test_a_checkpoint_of_a_run_on_other_data_is_refused(loaded: LoadedBackbone, 
 def test_a_nan_in_a_finetune_is_caught_before_the_next_checkpoint_naming_its_step(
     loaded: LoadedBackbone, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """4 steps an epoch, the host reading the loss at the epoch's end: the NaN of step 5 is found at step 8, named
-    as step 5, and the checkpoint of epoch 1 (step 4) is the one kept."""
+    """4 steps an epoch, the host reading the loss at the epoch's end: the NaN of the sixth step is found at step 8,
+    named as step 6 of epoch 2 (counted from 1), and the checkpoint of epoch 1 (step 4) is the one kept."""
     original, calls = _Finetuning.loss_of, iter(range(100))
 
     def loss_of(self, batch):
@@ -252,7 +252,7 @@ def test_a_nan_in_a_finetune_is_caught_before_the_next_checkpoint_naming_its_ste
 
     monkeypatch.setattr(_Finetuning, "loss_of", loss_of)
     checkpoint = tmp_path / "finetune.pt"
-    with pytest.raises(TrainingDiverged, match=r"loss is nan at step 5 \(epoch 1\)"):
+    with pytest.raises(TrainingDiverged, match=r"loss is nan at step 6 \(epoch 2\)"):
         finetune(
             loaded.model,
             coloured(64, seed=1),

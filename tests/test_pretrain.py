@@ -380,11 +380,12 @@ def _loss_nan_at(monkeypatch: pytest.MonkeyPatch, run_class: type, step: int) ->
 
 
 def test_a_nan_is_caught_at_the_next_sync_naming_its_step_before_any_checkpoint(tiny_recipe, tmp_path, monkeypatch):
-    """Logged every 100 steps, saved every 3 and at the epoch's end (4): the NaN of step 4 is found at the sync of
-    step 6, named as step 4, and the checkpoint of step 4 stays the last one written."""
+    """Logged every 100 steps, saved every 3 and at the epoch's end (4): the NaN of the fifth step is found at the
+    sync of step 6, named as step 5 of epoch 2 (counted from 1, as steps.csv and metrics.csv count them), and the
+    checkpoint of step 4 stays the last one written."""
     recipe = tiny_recipe.replace({"run.log_every_steps": 100})
     _loss_nan_at(monkeypatch, _Pretraining, 4)
-    with pytest.raises(TrainingDiverged, match=r"loss is nan at step 4 \(epoch 1\)") as diverged:
+    with pytest.raises(TrainingDiverged, match=r"loss is nan at step 5 \(epoch 2\)") as diverged:
         train(recipe, output_dir=tmp_path, progress=False)
     assert f"The last good checkpoint is kept in {tmp_path / CHECKPOINT_NAME}" in str(diverged.value)
     saved = load_checkpoint(tmp_path / CHECKPOINT_NAME)
