@@ -36,7 +36,8 @@ def test_two_rank_torchrun_matches_one_process_with_the_global_batch(tiny_recipe
     single, ddp = tmp_path / "single", tmp_path / "ddp"
     train_args = ["-m", "simsiam_zoo.cli", "train", str(recipe_file)]
     subprocess.run([sys.executable, *train_args, "--output", str(single)], check=True, capture_output=True)
-    _torchrun([*train_args, "--output", str(ddp)])
+    launched = _torchrun([*train_args, "--output", str(ddp)])
+    assert launched.stdout.count("finished at step 2/2") == 1  # rank 0 reports, for the whole job
     one, two = load_checkpoint(single / CHECKPOINT_NAME), load_checkpoint(ddp / CHECKPOINT_NAME)
     assert one["step"] == two["step"] == 2
     assert _epoch_loss(single) == pytest.approx(_epoch_loss(ddp), abs=1e-5)
@@ -419,10 +420,14 @@ def test_an_image_that_fails_on_one_rank_in_a_finetunes_validation_is_the_error_
     """The rank whose share held it said it in one line; the other died in the all-reduce with gloo's 90-line
     traceback ("Connection closed by peer")."""
     model, data = build_hub_folder(tmp_path / "hub"), build_image_folder(tmp_path / "colours")
-    second = sorted((data / "val").rglob("*.png"))[1]  # rank 1's share: every second image
+    first, second = sorted((data / "val").rglob("*.png"))[:2]  # rank 1's share: every second image
     second.write_bytes(b"junk")
     args = ["-m", "simsiam_zoo.cli", "finetune", str(model), str(data), "--out", str(tmp_path / "out"), "--epochs", "1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     launched = _torchrun(args, env=env, succeeds=False)
     assert launched.stderr.count(f"{second.name}: cannot decode image") == 2, launched.stderr[-3000:]
     assert "Connection closed" not in launched.stderr and "[rank" not in launched.stderr, launched.stderr[-3000:]
+    # Mended, the same command fine-tunes, and rank 0 alone reports (every rank said where the classifier is).
+    shutil.copy(first, second)
+    launched = _torchrun(args, env=env)
+    assert launched.stdout.count("classifier in") == launched.stdout.count("fine-tune ") == 1, launched.stdout

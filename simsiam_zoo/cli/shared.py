@@ -119,7 +119,10 @@ def check_result_out(out: str | None, *, evaluation: str, inputs: tuple[str | Pa
         check_result_path(out, evaluation=evaluation, inputs=paths)
 
 
-def report_result(result: dict[str, Any], out: str | Path | None, rows: list[tuple[str, float]]) -> None:
+def report_result(
+    result: dict[str, Any], out: str | Path | None, rows: list[tuple[str, float]], *, closing: str | None = None
+) -> None:
+    """The table of `rows`, `result` written to `out` and a `closing` line, from rank 0 only."""
     from simsiam_zoo.distributed import launched_rank
     from simsiam_zoo.protocols.cached import write_result
 
@@ -131,6 +134,8 @@ def report_result(result: dict[str, Any], out: str | Path | None, rows: list[tup
     if out is not None:
         write_result(result, out)
         click.echo(f"wrote {out}")
+    if closing is not None:
+        click.echo(closing)
 
 
 def option_default(options: type, name: str) -> Any:

@@ -91,6 +91,7 @@ def train_command(
     strict: bool,
 ) -> None:
     """Pretrain with RECIPE (a built-in name or a YAML file); rerun the same command to resume."""
+    from simsiam_zoo.distributed import launched_rank
     from simsiam_zoo.pretrain import train
 
     changes = parse_overrides(overrides)
@@ -102,6 +103,8 @@ def train_command(
     result = train(
         chosen, output_dir=output_dir, device=device, max_minutes=max_minutes, max_steps=max_steps, strict=strict
     )
+    if launched_rank() != 0:  # under torchrun every rank has the result; rank 0 reports it
+        return
     for row in result.epochs[-3:]:
         knn = "" if math.isnan(row["knn_top1"]) else f"  kNN {row['knn_top1']:.2f}%"  # NaN: the monitor is off
         if row["epoch"] == 0:  # the kNN monitor's score of the network before any step: no loss yet
@@ -194,5 +197,9 @@ def finetune_command(
         run=run,
         overwrite=overwrite,
     )
-    report_result(result, out_dir / "finetune.json", [("linear" if frozen_backbone else "fine-tune", result["top1"])])
-    click.echo(f"classifier in {out_dir} (timm.create_model('local-dir:{out_dir}', pretrained=True))")
+    report_result(
+        result,
+        out_dir / "finetune.json",
+        [("linear" if frozen_backbone else "fine-tune", result["top1"])],
+        closing=f"classifier in {out_dir} (timm.create_model('local-dir:{out_dir}', pretrained=True))",
+    )
