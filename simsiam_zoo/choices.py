@@ -17,3 +17,5 @@ FeatureFormat = Literal["safetensors", "npy"]
 # Batch order under several ranks: one permutation of everything (the paper's), or each rank its own stretch
 # of the data (its own tar shards) shuffled locally (`data.EpochSampler`).
 Shuffle = Literal["global", "local"]
+# Decoding processes a rank may ask for: a typo of 10**20 forked until the OOM killer came.
+MAX_NUM_WORKERS = 256

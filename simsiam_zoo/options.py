@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, get_args
 
-from simsiam_zoo.choices import FeatureDtype, FeatureFormat, Optimizer, Precision, Shuffle
+from simsiam_zoo.choices import MAX_NUM_WORKERS, FeatureDtype, FeatureFormat, Optimizer, Precision, Shuffle
 from simsiam_zoo.errors import type_name
 
 # Fine-tuning's default batch, halved on small train sets until an epoch has this many steps: with 600 labels
@@ -47,6 +47,14 @@ def folded_seed(mixed: int) -> int:
     leaves it (a recipe's seed of 2,000,000 overflowed at the first sample). Mixes inside the range are kept, so every
     seed that ran before draws what it drew."""
     return mixed if -(2**63) <= mixed < 2**64 else mixed % 2**64
+
+
+def check_num_workers(num_workers: object, *, default_allowed: bool = True) -> None:
+    """A count of decoding processes from 0 to MAX_NUM_WORKERS, or None (the command's default) where allowed."""
+    if (num_workers is not None or not default_allowed) and not (
+        is_int(num_workers) and 0 <= num_workers <= MAX_NUM_WORKERS
+    ):
+        raise ValueError(f"num_workers must be a whole number from 0 to {MAX_NUM_WORKERS}, got {num_workers!r}")
 
 
 def check_flags(options: object, *names: str) -> None:
@@ -161,8 +169,7 @@ class RunOptions:
             limit = getattr(self, name)
             if limit is not None and not (is_int(limit) and limit >= 1):
                 raise ValueError(f"{name} must be None or >= 1, got {limit!r}")
-        if not (is_int(self.num_workers) and self.num_workers >= 0):
-            raise ValueError(f"num_workers must be >= 0, got {self.num_workers!r}")
+        check_num_workers(self.num_workers)
         check_seed(self.seed)
         check_flags(self, "progress", "strict")
         if self.shuffle not in get_args(Shuffle):
@@ -201,8 +208,7 @@ class ExtractOptions:
             value = getattr(self, name)
             if value is not None and not (is_int(value) and value >= 1):
                 raise ValueError(f"{name} must be at least 1, got {value!r}")
-        if self.num_workers is not None and not (is_int(self.num_workers) and self.num_workers >= 0):
-            raise ValueError(f"num_workers must be >= 0, got {self.num_workers!r}")
+        check_num_workers(self.num_workers)
         check_flags(self, "device_preprocessing", "strict", "compile", "channels_last")
 
 
@@ -243,5 +249,6 @@ class BenchmarkOptions:
             value = getattr(self, name)
             if (value is not None or name in ("draws", "batch_size")) and not (is_int(value) and value >= 1):
                 raise ValueError(f"{name} must be at least 1, got {value!r}")
+        check_num_workers(self.num_workers)
         check_seed(self.seed)
         check_flags(self, "baselines")

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import yaml
 
 from simsiam_zoo._io import atomic_write_text, read_document
-from simsiam_zoo.choices import BNPlacement, Optimizer, PredictorKind, Shuffle, Similarity
+from simsiam_zoo.choices import MAX_NUM_WORKERS, BNPlacement, Optimizer, PredictorKind, Shuffle, Similarity
 from simsiam_zoo.errors import RecipeError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -307,7 +307,7 @@ def _validate(recipe: Recipe, where: str) -> None:
         (min(data.knn_train_size, data.knn_test_size) >= 0, "data.knn_train_size and knn_test_size must be >= 0"),
         # A billion generated images were listed for minutes before the first step.
         (1 <= data.fake_size <= MAX_FAKE_SIZE, f"data.fake_size must be in [1, {MAX_FAKE_SIZE:_}]"),
-        (data.num_workers >= 0, "data.num_workers must be >= 0"),
+        (0 <= data.num_workers <= MAX_NUM_WORKERS, f"data.num_workers must be in [0, {MAX_NUM_WORKERS}]"),
         (run.checkpoint_every_steps >= 1, "run.checkpoint_every_steps must be at least 1"),
         (run.log_every_steps >= 1, "run.log_every_steps must be at least 1"),
         (-(2**63) <= run.seed < 2**64, "run.seed must be in [-2**63, 2**64), torch's seed range"),

@@ -112,6 +112,8 @@ def test_linear_protocol_check_fires_when_a_bn_layer_trains(loaded: LoadedBackbo
         (LinearProtocolSchedule, {"batch_size": -1}, "batch_size"),
         (RunOptions, {"train_limit": 0}, "train_limit"),
         (RunOptions, {"num_workers": -1}, "num_workers"),
+        (ExtractOptions, {"num_workers": 10**20}, "num_workers"),  # forked until the OOM killer came
+        (BenchmarkOptions, {"num_workers": 257}, "num_workers"),
         (Schedule, {"epochs": 1.5}, "epochs"),  # whole numbers: 2.5 images a batch failed deep in the run
         (Schedule, {"batch_size": True}, "batch_size"),
         (RunOptions, {"test_limit": 2.5}, "test_limit"),
@@ -360,8 +362,9 @@ def test_cli_reports_bad_data_and_bad_options(hub_folder: Path, tmp_path: Path) 
     # Values click's types allow but the library rejects are usage errors too, caught before MODEL is loaded.
     done = run_cli("eval", "semi", str(hub_folder), "digits", "--lr", "0")
     assert done.returncode == 2 and "lr must be a finite number > 0" in (done.stdout + done.stderr)
-    done = run_cli("finetune", str(hub_folder), "digits", "--out", str(tmp_path / "x"), "--num-workers", "-1")
-    assert done.returncode == 2 and "num_workers must be >= 0" in (done.stdout + done.stderr)
+    for workers in ("-1", "257"):
+        done = run_cli("finetune", str(hub_folder), "digits", "--out", str(tmp_path / "x"), "--num-workers", workers)
+        assert done.returncode == 2 and f"'--num-workers': {workers} is not in the range 0<=x<=256" in done.stderr
     done = run_cli("eval", "semi", str(hub_folder), str(tmp_path / "nowhere"))
     assert done.returncode == 3 and "train/ and val/" in (done.stdout + done.stderr)
     done = run_cli("eval", "semi", str(hub_folder), "digits", "--subset-file", "one=list.txt")

@@ -52,7 +52,8 @@ UNUSABLE_VALUES = [
     ({"run.checkpoint_every_steps": -3}, "run.checkpoint_every_steps must be at least 1"),
     ({"data.fake_size": -5}, r"data.fake_size must be in \[1, 1_000_000\]"),
     ({"data.fake_size": 10**9}, r"data.fake_size must be in \[1, 1_000_000\]"),
-    ({"data.num_workers": -1}, "data.num_workers must be >= 0"),
+    ({"data.num_workers": -1}, r"data.num_workers must be in \[0, 256\]"),
+    ({"data.num_workers": 10**20}, r"data.num_workers must be in \[0, 256\]"),
     ({"data.knn_train_size": -1}, "data.knn_train_size and knn_test_size must be >= 0"),
     ({"data.std": [0, 0, 0]}, r"data.std must be numbers in \[1e-6, 1e6\]"),
     ({"data.std": [1e-45, 1, 1]}, r"data.std must be numbers in \[1e-6, 1e6\]"),  # NaN features, then a traceback

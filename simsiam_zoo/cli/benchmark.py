@@ -8,7 +8,14 @@ from pathlib import Path
 import click
 
 from simsiam_zoo.cli.failures import clean_errors
-from simsiam_zoo.cli.shared import NonEmptyPath, NonEmptyText, bundle, check_device_option, option_default
+from simsiam_zoo.cli.shared import (
+    WORKER_COUNT,
+    NonEmptyPath,
+    NonEmptyText,
+    bundle,
+    check_device_option,
+    option_default,
+)
 from simsiam_zoo.options import BENCHMARK_PROTOCOLS, BenchmarkOptions
 
 
@@ -73,7 +80,7 @@ _FIELDS = (
     default=option_default(BenchmarkOptions, "batch_size"),
     show_default=True,
 )
-@click.option("--num-workers", type=click.IntRange(min=0), default=None, help="Decoding processes.")
+@click.option("--num-workers", type=WORKER_COUNT, default=None, help="Decoding processes.")
 @click.option("--train-limit", type=click.IntRange(min=1), default=None, help="At most N training images.")
 @click.option("--test-limit", type=click.IntRange(min=1), default=None, help="At most N test images.")
 @click.option("--seed", type=int, default=option_default(BenchmarkOptions, "seed"), show_default=True)

@@ -10,7 +10,7 @@ import click
 
 from simsiam_zoo.choices import FeatureDtype, FeatureFormat, Precision
 from simsiam_zoo.cli.failures import clean_errors
-from simsiam_zoo.cli.shared import NonEmptyPath, NonEmptyText, bundle, check_device_option
+from simsiam_zoo.cli.shared import WORKER_COUNT, NonEmptyPath, NonEmptyText, bundle, check_device_option
 from simsiam_zoo.options import EXTRACT, ExtractOptions
 
 # The options of ExtractOptions the command has (channels_last is always on, as the library's default).
@@ -37,7 +37,7 @@ _EXTRACT_FIELDS = (
 @click.option("--shard-size", type=click.IntRange(min=1), default=EXTRACT.shard_size, show_default=True)
 @click.option(
     "--num-workers",
-    type=click.IntRange(min=0),
+    type=WORKER_COUNT,
     default=None,
     help="Decoding processes [default: 0 on cpu, where the forward already uses every core; else up to 8, one a core].",
 )

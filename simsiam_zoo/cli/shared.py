@@ -13,7 +13,7 @@ from typing import Any, get_args
 import click
 import yaml
 
-from simsiam_zoo.choices import Shuffle
+from simsiam_zoo.choices import MAX_NUM_WORKERS, Shuffle
 from simsiam_zoo.errors import (
     RecipeError,
 )
@@ -28,6 +28,9 @@ from simsiam_zoo.options import (
 )
 
 _EMPTY = "an empty path (an unset variable?): pathlib reads it as the current folder; write '.' for that"
+
+# --num-workers of every command: a typo of 10**20 forked until the OOM killer came.
+WORKER_COUNT = click.IntRange(min=0, max=MAX_NUM_WORKERS)
 
 
 class NonEmptyPath(click.Path):
@@ -177,7 +180,7 @@ _RUN_OPTIONS = [
     ),
     click.option(
         "--num-workers",
-        type=int,
+        type=WORKER_COUNT,
         default=option_default(RunOptions, "num_workers"),
         show_default=True,
         help="Decoding processes.",

@@ -97,7 +97,8 @@ class ImageSource:
         """The entries up to the `limit`-th image: the ones skipped before it are kept, as listed, but not counted.
         The rest of the listing stays whole (a Hugging Face dataset's Arrow files, which tell a rewrite)."""
         images = (i for i in range(len(self.paths)) if i not in self.skipped)
-        end = next(itertools.islice(images, limit - 1, None), len(self.paths) - 1) + 1
+        # islice refuses a start beyond sys.maxsize: a limit past the listing is the listing
+        end = next(itertools.islice(images, min(limit, len(self.paths)) - 1, None), len(self.paths) - 1) + 1
         return dataclasses.replace(
             self,
             paths=self.paths[:end],

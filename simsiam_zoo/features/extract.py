@@ -21,7 +21,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
-from simsiam_zoo._io import atomic_write_text, claim_output_dir, hold_lock
+from simsiam_zoo._io import atomic_write_text, claim_output_dir, hold_lock, lock_path_outside, read_marker
 from simsiam_zoo.data import ImageSource, listing_sha256, open_source, rank_stretches
 from simsiam_zoo.digests import weights_sha256
 from simsiam_zoo.distributed import (
@@ -76,7 +76,7 @@ class ExtractSummary:
 
 def _describe_skips(skipped: list[dict[str, Any]], num_images: int) -> str:
     named = listed((f"{s['path']}: {s['reason']}" for s in skipped), limit=_NAMED_SKIPS, separator="; ")
-    return f"{len(skipped)} of {num_images} images could not be embedded ({named})"
+    return f"{len(skipped)} of {num_images} entries could not be embedded ({named})"
 
 
 def default_num_workers(device: torch.device) -> int:
@@ -227,7 +227,12 @@ def _prepare(
     as long as `held` lasts) and record the settings there (refusing other ones)."""
     source = open_source(data, limit=options.limit)
     out = claim_output_dir(out, kind="features", inputs=(data,), models=(model_name,), legacy_files=(INDEX_FILE,))
-    hold_lock(out / LOCK_NAME, held, waiting=f"{out}: another extraction is writing here; waiting for it to finish")
+    if source.kind == "folder" and Path(data).resolve() in Path(out).resolve().parents:
+        # Listed before its marker was written, an empty OUT made beforehand in DATA was a class of its own.
+        source = open_source(data, limit=options.limit)
+    # A folder taken for an older version's index (no marker) may be a user's own: its lock lives outside it.
+    lock = out / LOCK_NAME if read_marker(Path(out)) == "features" else lock_path_outside(Path(out).resolve())
+    hold_lock(lock, held, waiting=f"{out}: another extraction is writing here; waiting for it to finish")
     recorded = _settings(
         source,
         weights,
@@ -392,6 +397,13 @@ class _Store:
                 f"images of a shard, the first {self.source.paths[positions[bad[0]]]}; its weights or its input "
                 "are broken"
             )
+        dtype = self.settings["dtype"]
+        if not torch.isfinite(embeddings.to(DTYPES[dtype])).all():  # stored as inf, which every reader refuses
+            largest = embeddings.abs().max().item()
+            raise DataError(
+                f"{self.out}: the model's embeddings reach {largest:.4g}, beyond --dtype {dtype}'s range "
+                f"({torch.finfo(DTYPES[dtype]).max:.4g}); extract with --dtype float32 into a new output folder"
+            )
 
     def _check_dims(self) -> None:
         if len(self.dims) > 1:
@@ -441,7 +453,11 @@ class _Store:
         num_images = len(self.source.paths)
         skipped_all = [s for shard in self.shards for s in self.skips[shard.number]]
         if strict and skipped_all:
-            raise DataError(f"{self.source.location}: strict mode: {_describe_skips(skipped_all, num_images)}")
+            raise DataError(
+                f"{self.source.location}: strict mode: {_describe_skips(skipped_all, num_images)}; their shards were "
+                f"not written, and {self.out} records the images as they are: once they are mended or removed, "
+                "extract into a new output folder (or delete that one)"
+            )
         if not self.dims:
             raise DataError(
                 f"{self.source.location}: no image could be embedded: {_describe_skips(skipped_all, num_images)}"

@@ -19,7 +19,7 @@ from simsiam_zoo.data import ImageSource
 from simsiam_zoo.distributed import device_named
 from simsiam_zoo.errors import DataError
 from simsiam_zoo.features.store import Shard
-from simsiam_zoo.options import is_int
+from simsiam_zoo.options import check_num_workers, is_int
 
 
 class _MarkUndecodable(Dataset):
@@ -196,8 +196,7 @@ def embed_dataset(
     device = device_named(device)
     if not (is_int(batch_size) and batch_size >= 1) or len(dataset) == 0:
         raise ValueError(f"embed_dataset needs a batch_size >= 1 and images, got {batch_size!r} and {len(dataset)}")
-    if not (is_int(num_workers) and num_workers >= 0):  # torch's error came after the backbone was set to eval
-        raise ValueError(f"num_workers must be a whole number >= 0, got {num_workers!r}")
+    check_num_workers(num_workers, default_allowed=False)  # torch's error came after the backbone was set to eval
     was_training = backbone.training
     backbone.eval()
     loader = DataLoader(

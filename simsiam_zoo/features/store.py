@@ -238,6 +238,8 @@ def prepare_out(out: Path, settings: dict[str, Any], shards: list[Shard], output
             version = previous.get("version")
         except (OSError, ValueError, AttributeError) as e:
             raise DataError(f"{recorded}: unreadable ({e}); choose a new output folder or delete this one") from None
+        if recorded.name == INDEX_FILE and previous.get("format") != FORMAT:  # a user's own index.json
+            raise DataError(f"{recorded}: not an index of features simsiam-zoo wrote; choose another output folder")
         if version != VERSION:
             raise DataError(
                 f"{out}: holds an extraction written by another version of simsiam-zoo (format {version}, "

@@ -204,7 +204,7 @@ def test_empty_or_missing_sources(tmp_path: Path) -> None:
         extract_features(tiny_model(), make_transform(), tmp_path / "list.txt", out=tmp_path / "o4", progress=False)
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "x.png").write_bytes(b"")
-    with pytest.raises(DataError, match=r"no image could be embedded: 1 of 1 images"):
+    with pytest.raises(DataError, match=r"no image could be embedded: 1 of 1 entries"):
         extract_features(tiny_model(), make_transform(), tmp_path / "bad", out=tmp_path / "o5", progress=False)
 
 
@@ -438,3 +438,55 @@ def test_a_model_that_gives_nan_embeddings_writes_no_shard_of_them(tmp_path: Pat
     with pytest.raises(DataError, match=r"the model gave non-finite embeddings \(NaN or inf\) for 2 of 2 images"):
         extract_features(Broken(), make_transform(), data, out=tmp_path / "out", shard_size=2, progress=False)
     assert not list((tmp_path / "out").glob("*shard*"))
+
+
+def test_embeddings_beyond_float16_are_refused_naming_the_dtype(tmp_path: Path) -> None:
+    """Stored as float16 they were inf: the run said "embedded 4 of 4", and every reader then called the shard
+    corrupt. Refused before the shard is written, naming --dtype; float32 keeps them."""
+
+    class Large(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.mean((2, 3)) * 0 + 1e5
+
+    data = tmp_path / "data"
+    for i in range(4):
+        write_png(data / f"c{i % 2}" / f"{i}.png", i)
+    with pytest.raises(DataError, match=r"reach 1e\+05, beyond --dtype float16's range \(6\.55e\+04\); extract with"):
+        extract_features(Large(), make_transform(), data, out=tmp_path / "half", dtype="float16", progress=False)
+    assert not list((tmp_path / "half").glob("*shard*"))
+    extract_features(Large(), make_transform(), data, out=tmp_path / "full", progress=False)
+    assert load_features(tmp_path / "full").embeddings.max() == 1e5
+
+
+def test_an_empty_output_folder_made_inside_the_data_is_no_class(tmp_path: Path) -> None:
+    """Listed before its marker was written, it was a class of its own: every label moved by one, and the same
+    command then refused the folder as holding an extraction of other images."""
+    data = tmp_path / "data"
+    for i in range(4):
+        write_png(data / f"c{i % 2}" / f"{i}.png", i)
+    (data / "afeats").mkdir()
+    for _ in range(2):  # the rerun finds it finished
+        extract_features(tiny_model(), make_transform(), data, out=data / "afeats", progress=False)
+    features = load_features(data / "afeats")
+    assert (features.classes, features.labels.tolist()) == (["c0", "c1"], [0, 0, 1, 1])
+
+
+def test_a_users_folder_holding_an_index_json_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    """It was said to hold an extraction "written by another version of simsiam-zoo (format None)", with advice to
+    delete it, and the refused run left its lock file there."""
+    data, site = tmp_path / "data", tmp_path / "site"
+    write_png(data / "c0" / "0.png", 0)
+    site.mkdir()
+    (site / "index.json").write_text('{"pages": 3}')
+    with pytest.raises(DataError, match=r"site/index.json: not an index of features simsiam-zoo wrote; choose anoth"):
+        extract_features(tiny_model(), make_transform(), data, out=site, progress=False)
+    assert sorted(path.name for path in site.iterdir()) == ["index.json"]
+
+
+def test_a_limit_beyond_any_listing_keeps_every_image(tmp_path: Path) -> None:
+    """A limit past sys.maxsize was a ValueError traceback from itertools.islice."""
+    data = tmp_path / "data"
+    for i in range(3):
+        write_png(data / "c0" / f"{i}.png", i)
+    summary = extract_features(tiny_model(), make_transform(), data, out=tmp_path / "out", limit=10**30, progress=False)
+    assert summary.num_embedded == 3
