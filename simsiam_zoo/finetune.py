@@ -163,13 +163,8 @@ def finetune(
     sizes = (num_classes, len(train_set), len(val_set), frozen_backbone)
     # Another rank's weights: DDP would train rank 0's copy there, and a frozen backbone then "changed".
     weights = weights_sha256(backbone) if context.enabled else None
-    check_same_on_every_rank(
-        context,
-        **job_options(schedule, prefix="schedule."),
-        **job_options(run, prefix="run."),
-        sizes=sizes,
-        weights=weights,
-    )
+    options = job_options(schedule, prefix="schedule.") | job_options(run, prefix="run.")
+    check_same_on_every_rank(context, **options, sizes=sizes, weights=weights)
     device = local_device(run.device, context)
     model = _with_new_head(backbone, num_classes, seed=run.seed).to(device)
     reference = _set_trainable(model, frozen_backbone=frozen_backbone)
