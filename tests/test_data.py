@@ -467,3 +467,121 @@ def test_a_suite_dataset_joins_its_train_splits_and_is_checked_against_the_suite
     assert missing.value.exit_code == EXIT_BAD_INPUT  # the Hub answered: no such repo
     with pytest.raises(DataError, match=r"a suite dataset's split is :train or :test, got 'val'"):
         data.open_source("dtd:val")
+
+
+def test_a_sparse_tar_member_is_refused_naming_it(tmp_path):
+    """A member of `tar --sparse` lists as a regular file, but its bytes are packed (the holes left out): it was
+    read as the packed bytes and whatever followed them in the shard, in silence."""
+    import shutil
+    import subprocess
+    import tarfile
+
+    tar = shutil.which("tar")
+    if tar is None or "GNU tar" not in subprocess.run([tar, "--version"], capture_output=True, text=True).stdout:
+        pytest.skip("needs GNU tar to write a sparse member")
+    with open(tmp_path / "s.png", "wb") as f:  # data, a 1 MiB hole, data
+        f.write(b"\x89PNG" * 128)
+        f.seek(1 << 20, 1)
+        f.write(b"tail" * 128)
+    (tmp_path / "s.cls").write_bytes(b"1")
+    subprocess.run([tar, "--sparse", "--format=gnu", "-cf", "x.tar", "s.png", "s.cls"], cwd=tmp_path, check=True)
+    with tarfile.open(tmp_path / "x.tar") as written:
+        assert written.getmember("s.png").issparse()
+    with pytest.raises(DataError, match=r"x.tar: s.png: a sparse member, .* write shards without tar's --sparse"):
+        data.open_source(str(tmp_path / "x.tar"))
+
+
+def test_a_link_in_a_tar_named_as_an_image_is_a_listed_skip(tmp_path):
+    """A hard or symbolic link named KEY.png was left out of the listing in silence (a sample of a link alone was
+    not there at all, one with a label was "no image in the sample"); WebDataset reads regular files only, so a
+    link is never the image, and a sample whose only image is a link is a skip that says so."""
+    import io
+    import tarfile
+
+    Image.fromarray(np.zeros((4, 4, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    image = (tmp_path / "a.png").read_bytes()
+    with tarfile.open(tmp_path / "links.tar", "w") as tar:
+        for name, body, link in [
+            ("a.png", image, None),
+            ("a.cls", b"0", None),
+            ("b.png", None, ("a.png", tarfile.LNKTYPE)),
+            ("b.cls", b"1", None),
+            ("c.png", None, ("a.png", tarfile.SYMTYPE)),
+            ("d.jpg", None, ("a.png", tarfile.SYMTYPE)),
+            ("d.png", image, None),
+        ]:
+            info = tarfile.TarInfo(name)
+            if link is None:
+                info.size = len(body)
+                tar.addfile(info, io.BytesIO(body))
+            else:
+                info.linkname, info.type = link
+                tar.addfile(info)
+    source = data.open_source(str(tmp_path / "links.tar"))
+    assert [path.rpartition("/")[2] for path in source.paths] == ["a", "b", "c", "d"]
+    assert source.labels == [0, 1, -1, -1]
+    assert source.skipped == {
+        1: "its image (png) is a hard link in the tar, which WebDataset does not read",
+        2: "its image (png) is a symbolic link in the tar, which WebDataset does not read",
+    }
+    assert source.files[3].name == "d.png" and torch.equal(source.load(3), source.load(0))
+
+
+def test_a_shard_pattern_of_too_many_names_is_refused_before_they_are_written_out():
+    """`{0000000..9999999}` (a mistyped range) built and looked up ten million names (4.5 GB, minutes) before the
+    first missing one was named; the count is known from the braces alone."""
+    with pytest.raises(DataError, match=r"^tars/x-\{00000000..99999999\}.tar: names 100,000,000 files, more than 1,0"):
+        data.expand_braces("tars/x-{00000000..99999999}.tar")
+    with pytest.raises(DataError, match=r"^t/\{a,b\}-\{0..9999\}-\{0..99\}.tar: names 2,000,000 files"):
+        data.open_source("t/{a,b}-{0..9999}-{0..99}.tar")
+    with pytest.raises(DataError, match=r"^x-\{a\{1,2\}\}.tar: braces inside braces"):
+        data.expand_braces("x-{a{1,2}}.tar")
+    assert data.expand_braces("s-{08..11}-{a,b}.tar") == [
+        f"s-{n}-{c}.tar" for n in ("08", "09", "10", "11") for c in "ab"
+    ]
+    assert data.expand_braces("s-{3..1}.tar") == [] and data.expand_braces("a{b.tar") == ["a{b.tar"]
+
+
+def test_a_list_file_with_a_byte_order_mark_and_crlf_reads_its_first_path(tmp_path):
+    """A list saved by a Windows editor (a UTF-8 byte-order mark, CRLF line ends) made its first path
+    '\\ufeffdata1/cat/0.png', a listed skip "no such file"."""
+    for i in range(2):
+        write_png(tmp_path / "data1" / "cat" / f"{i}.png", i)
+    (tmp_path / "list.txt").write_bytes(b"\xef\xbb\xbfdata1/cat/0.png\r\ndata1/cat/1.png\r\n")
+    source = data.open_source(tmp_path / "list.txt")
+    assert source.paths == ["data1/cat/0.png", "data1/cat/1.png"]
+    assert torch.equal(source.load(0), data.decode_image(tmp_path / "data1" / "cat" / "0.png"))
+
+
+def test_tar_and_parquet_sources_are_one_source_from_any_working_directory(tmp_path, monkeypatch):
+    """Tar and parquet patterns were recorded as typed: `./tars/...` and `tars/...`, or the same pattern from
+    another folder, were another source, and an extraction resumed from elsewhere was refused as "changed: the data
+    source"; image folders were resolved and resumed."""
+    from simsiam_zoo.features import extract_features
+
+    write_png(tmp_path / "a.png", 0)
+    image = (tmp_path / "a.png").read_bytes()
+    write_tar_shards(tmp_path / "tars", [(f"k{i}", image, i % 2) for i in range(4)], per_shard=2)
+    for folder in ("one", "two"):  # two shards of one name: samples are named by the shards' paths
+        _tar(tmp_path / "tars" / folder / "train.tar", [("a.png", image)])
+    image_dataset([(image, 0), (image, 1)], ["cat", "dog"]).to_parquet(tmp_path / "tars" / "x.parquet")
+    (tmp_path / "elsewhere").mkdir()
+    patterns = ["tars/train-{000000..000001}.tar", "tars/{one,two}/train.tar", "tars/x.parquet"]
+    sources = {}
+    for where, prefix in (
+        (tmp_path, ""),
+        (tmp_path, "./"),
+        (tmp_path / "tars", "../"),
+        (tmp_path / "elsewhere", "../"),
+    ):
+        monkeypatch.chdir(where)
+        sources[where, prefix] = [data.open_source(prefix + pattern) for pattern in patterns]
+    for source in sources.values():
+        assert [s.location for s in source] == [str(tmp_path / pattern) for pattern in patterns]
+        assert [s.paths for s in source] == [s.paths for s in sources[tmp_path, ""]]
+    kwargs = {"progress": False, "num_workers": 0}
+    monkeypatch.chdir(tmp_path)
+    extract_features(tiny_model(), make_transform(), "./" + patterns[0], out=tmp_path / "out", **kwargs)
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    again = extract_features(tiny_model(), make_transform(), "../" + patterns[0], out=tmp_path / "out", **kwargs)
+    assert again.num_embedded == 4 and again.resumed_shards == again.shards

@@ -77,7 +77,8 @@ def read_list(list_file: Path) -> ImageSource:
         raise DataError(f"{list_file}: cannot read: {e.strerror}") from None
     if b"\0" in raw:
         raise DataError(f"{list_file}: not a text file of image paths")
-    lines = [line.strip() for line in raw.decode("utf-8", errors="surrogateescape").splitlines()]
+    # utf-8-sig: a list saved by a Windows editor begins with a byte-order mark, which is no part of its first path.
+    lines = [line.strip() for line in raw.decode("utf-8-sig", errors="surrogateescape").splitlines()]
     paths = [line for line in lines if line and not line.startswith("#")]
     files = [list_file.parent / p for p in paths]
     return ImageSource("list", str(list_file), paths, [-1] * len(paths), [], files=files)

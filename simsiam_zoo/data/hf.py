@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from simsiam_zoo.data.decode import decode_image
 from simsiam_zoo.data.source import ImageSource
 from simsiam_zoo.data.suite import HubDataset
 from simsiam_zoo.data.tar import MAX_CLASS_LABEL, expand_braces
-from simsiam_zoo.errors import DataError, DatasetUnavailable, http_client_errors, listed
+from simsiam_zoo.errors import DataError, DatasetUnavailable, http_client_errors
 
 
 def is_saved_hf_dataset(folder: Path) -> bool:
@@ -67,15 +68,17 @@ def read_hf_files(pattern: str) -> ImageSource:
     """Parquet or arrow files (brace and glob patterns), one dataset in the files' sorted order."""
     datasets = _hf_datasets()
     names = [name for expanded in expand_braces(pattern) for name in (sorted(glob.glob(expanded)) or [expanded])]
-    missing = [name for name in names if not Path(name).is_file()]
-    if missing:
-        raise DataError(f"{listed(missing, limit=1)}: no such file")
+    missing = next((name for name in names if not Path(name).is_file()), None)
+    if missing is not None:
+        raise DataError(f"{missing}: no such file")
     builder = "parquet" if pattern.endswith(".parquet") else "arrow"
     try:
         dataset = datasets.load_dataset(builder, data_files=names, split="train")
     except Exception as error:  # the builders raise many types (pyarrow's, datasets') for a file they cannot read
         raise DataError(f"{pattern}: not readable as {builder} files ({type(error).__name__}: {error})") from None
-    return _hf_source(dataset, pattern, name=Path(names[0]).absolute().parent.name)  # "x.parquet": its folder
+    # The pattern made absolute (braces and globs kept): the same files from any working directory are one source.
+    location = os.path.abspath(pattern)
+    return _hf_source(dataset, location, name=Path(names[0]).absolute().parent.name)  # "x.parquet": its folder
 
 
 def read_hub_dataset(entry: HubDataset, role: str) -> ImageSource:

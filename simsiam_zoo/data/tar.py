@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 import re
 import tarfile
 from collections.abc import Iterator
@@ -9,31 +11,57 @@ from pathlib import Path
 
 from simsiam_zoo.data.decode import IMAGE_EXTENSIONS
 from simsiam_zoo.data.source import ImageSource
-from simsiam_zoo.errors import DataError, listed
+from simsiam_zoo.errors import DataError
+
+# Above this many names, a shard pattern is taken for a mistyped range (`{0000000..9999999}`), refused before the
+# names are written out (ten million of them took 4.5 GB and minutes).
+MAX_SHARDS = 1_000_000
+
+_BRACES = re.compile(r"\{([^{}]*)\}")
 
 
 def expand_braces(pattern: str) -> list[str]:
-    """WebDataset's shard patterns: `{000..099}` (zero-padded as written) and `{a,b}`, any number of them."""
-    match = re.search(r"\{([^{}]*)\}", pattern)
+    """WebDataset's shard patterns: `{000..099}` (zero-padded as written) and `{a,b}`, any number of them, not
+    nested; more than `MAX_SHARDS` names are refused, counted before they are written out."""
+    if _BRACES.search(_BRACES.sub("", pattern)):
+        raise DataError(f"{pattern}: braces inside braces; write the choices out (`{{a,b1,b2}}`)")
+    count = math.prod(_count(body) for body in _BRACES.findall(pattern))
+    if count > MAX_SHARDS:
+        raise DataError(f"{pattern}: names {count:,} files, more than {MAX_SHARDS:,}: a mistyped range?")
+    return _expand(pattern)
+
+
+_NUMBERS = re.compile(r"(\d+)\.\.(\d+)")
+
+
+def _count(body: str) -> int:
+    """How many choices one brace stands for, without writing them out."""
+    numbers = _NUMBERS.fullmatch(body)
+    return max(0, int(numbers[2]) - int(numbers[1]) + 1) if numbers else len(body.split(","))
+
+
+def _expand(pattern: str) -> list[str]:
+    match = _BRACES.search(pattern)
     if match is None:
         return [pattern]
     head, body, tail = pattern[: match.start()], match.group(1), pattern[match.end() :]
-    numeric = re.fullmatch(r"(\d+)\.\.(\d+)", body)
-    if numeric:
-        first, last = numeric.groups()
+    numbers = _NUMBERS.fullmatch(body)
+    if numbers:
+        first, last = numbers.groups()
         choices = [str(n).zfill(len(first)) for n in range(int(first), int(last) + 1)]
     else:
         choices = body.split(",")
-    return [expanded for choice in choices for expanded in expand_braces(head + choice + tail)]
+    return [expanded for choice in choices for expanded in _expand(head + choice + tail)]
 
 
 def read_tars(pattern: str) -> ImageSource:
     """Samples of WebDataset tar shards: members grouped by key (the name up to the basename's first dot), the image
     by its extension, the label from `.cls`; a sample without an image is a listed skip, a missing shard an error."""
-    shards = [Path(name) for name in expand_braces(pattern)]
-    missing = [str(shard) for shard in shards if not shard.is_file()]
-    if missing:
-        raise DataError(f"{listed(missing, limit=1)}: no such tar shard")
+    # Absolute, so that the listing is the same from any working directory, a resume from elsewhere included.
+    shards = [Path(os.path.abspath(name)) for name in expand_braces(pattern)]
+    missing = next((shard for shard in shards if not shard.is_file()), None)
+    if missing is not None:
+        raise DataError(f"{missing}: no such tar shard")
     paths, labels, files, members, skipped = [], [], [], [], {}
     # Samples are named SHARD/KEY by the shard's file name, or by its path where two shards share a name.
     by_name = len({shard.name for shard in shards}) == len(shards)
@@ -54,7 +82,7 @@ def read_tars(pattern: str) -> ImageSource:
     num_classes = max(labels, default=-1) + 1
     return ImageSource(
         "tar",
-        pattern,
+        os.path.abspath(pattern),  # the pattern as given from anywhere (`./tars/x.tar`, `tars/x.tar`)
         paths,
         labels,
         [str(i) for i in range(num_classes)],
@@ -66,20 +94,47 @@ def read_tars(pattern: str) -> ImageSource:
 
 _TAR_IMAGE_TYPES = [extension.lstrip(".") for extension in IMAGE_EXTENSIONS]  # in order of preference
 
+# A member of a sample: (shard, offset, size) of a regular file, else what the member is (a link WebDataset does not
+# read, kept so that its sample is a listed skip rather than lost).
+_Member = tuple[Path, int, int] | str
 
-def _image_member(sample: dict[str, tuple[Path, int, int]]) -> tuple[str | None, str | None]:
+
+def _image_member(sample: dict[str, _Member]) -> tuple[str | None, str | None]:
     """The extension of the sample's image, or None and why: a member KEY.EXT of an image EXT, the first in
     `IMAGE_EXTENSIONS`' order (`jpg` before `png`, as WebDataset's `to_tuple("jpg;png")` reads a JPEG and its PNG
-    mask; and `a.jpg` rather than `a.seg.png`), else the one member whose last extension is an image's."""
-    whole = [kind for kind in _TAR_IMAGE_TYPES if kind in sample]
+    mask; and `a.jpg` rather than `a.seg.png`), else the one member whose last extension is an image's; links are
+    never the image, as WebDataset reads regular files only."""
+    files = [kind for kind, member in sample.items() if not isinstance(member, str)]
+    whole = [kind for kind in _TAR_IMAGE_TYPES if kind in files]
     if whole:
         return whole[0], None
-    images = sorted(kind for kind in sample if kind.rpartition(".")[2] in _TAR_IMAGE_TYPES)
+    images = sorted(kind for kind in files if kind.rpartition(".")[2] in _TAR_IMAGE_TYPES)
+    links = sorted((kind, member) for kind, member in sample.items() if isinstance(member, str))
+    if not images and links:
+        return None, f"its image ({links[0][0]}) is {links[0][1]} in the tar, which WebDataset does not read"
     if not images:
         return None, f"no image in the sample (members: {', '.join(sorted(sample))})"
     if len(images) > 1:
         return None, f"several images in the sample ({', '.join(images)}), so none is taken for its image"
     return images[0], None
+
+
+_LINKS = {tarfile.LNKTYPE: "a hard link", tarfile.SYMTYPE: "a symbolic link"}
+
+
+def _member(shard: Path, member: tarfile.TarInfo, extension: str) -> _Member | None:
+    """Where a regular member's bytes lie; what a link named as an image is; None for the rest (folders, other
+    links), which are no part of a sample. A sparse member is refused: its bytes are not where the tar lists them."""
+    if member.issparse():
+        raise DataError(
+            f"{shard}: {member.name}: a sparse member, whose bytes are not stored as one run in the shard; "
+            "write shards without tar's --sparse (as WebDataset writes them)"
+        )
+    if member.isfile():
+        return shard, member.offset_data, member.size
+    if member.type in _LINKS and extension.rpartition(".")[2] in _TAR_IMAGE_TYPES:
+        return _LINKS[member.type]
+    return None
 
 
 # gzip, bzip2, xz, zstd: a member's offset in such a file is not where its bytes lie.
@@ -90,8 +145,8 @@ _COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x28\xb5\x2f\xfd")
 MAX_CLASS_LABEL = 999_999
 
 
-def _samples(shard: Path) -> Iterator[tuple[str, dict[str, tuple[Path, int, int]], int | None, bool]]:
-    """(key, {extension: (shard, offset, size)}, label from `.cls` or None, repeated) per sample, in the shard's
+def _samples(shard: Path) -> Iterator[tuple[str, dict[str, _Member], int | None, bool]]:
+    """(key, {extension: `_Member`}, label from `.cls` or None, repeated) per sample, in the shard's
     order, extensions in lower case (as WebDataset reads them); `repeated`: the key came before in the shard (a
     second sample of that key). A shard that ends before its end-of-archive block is refused (`_check_end`)."""
     with open(shard, "rb") as f:
@@ -104,11 +159,12 @@ def _samples(shard: Path) -> Iterator[tuple[str, dict[str, tuple[Path, int, int]
         with tarfile.open(shard, mode="r:") as tar:
             key, sample, label, repeated, seen = None, {}, None, False, set()
             for member in tar:
-                if not member.isfile():
-                    continue
                 folder, _, base = member.name.rpartition("/")
                 stem, _, extension = base.partition(".")
                 name, extension = f"{folder}/{stem}" if folder else stem, extension.lower()
+                where = _member(shard, member, extension)
+                if where is None:
+                    continue
                 if key is not None and (name != key or extension in sample):
                     yield key, sample, label, repeated
                     sample, label = {}, None
@@ -116,7 +172,7 @@ def _samples(shard: Path) -> Iterator[tuple[str, dict[str, tuple[Path, int, int]
                     repeated = name in seen
                     seen.add(name)
                 key = name
-                sample[extension] = (shard, member.offset_data, member.size)
+                sample[extension] = where
                 if extension == "cls":
                     label = _class_label(shard, member, tar.extractfile(member).read())
             _check_end(shard, tar)
