@@ -185,7 +185,7 @@ def test_training_extraction_and_evaluation_read_data_alike(tmp_path):
     skipped = json.loads((tmp_path / "features" / "skipped.json").read_text())
     assert extracted.paths == expected_paths and extracted.labels.tolist() == [0, 0, 0, 1, 1, 1]
     assert [(s["path"], s["reason"]) for s in skipped] == [
-        ("cats/again", "symbolic link to a folder already listed (a loop), not followed"),
+        ("cats/again", "a second path to a folder already listed (a link to it, or a loop), not followed"),
         ("cats/notes.txt", "not an image file extension"),
     ]
 
