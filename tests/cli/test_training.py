@@ -102,7 +102,7 @@ def test_a_link_to_the_data_folder_is_not_a_class(tmp_path: Path) -> None:
     """Taken for a class folder, it would make every image count twice."""
     write_images(tmp_path, ("a", "b"), 2)
     (tmp_path / "loop").symlink_to(".", target_is_directory=True)
-    with pytest.warns(UserWarning, match=r"skipped 1 of 5 entries, not images \(loop: symbolic link to a folder"):
+    with pytest.warns(UserWarning, match=r"skipped 1 of 5 entries, not images \(loop: a second path to a folder"):
         dataset = labelled_images(tmp_path)
     assert (dataset.classes, len(dataset)) == (["a", "b"], 4)
 

@@ -122,7 +122,7 @@ EMBEDDED = [
 
 SKIPPED = {
     "bomb.png": "decompression bomb",
-    "loop": "symbolic link to a folder",
+    "loop": "a second path to a folder",
     "notes.txt": "not an image file extension",
     "text.jpg": "cannot identify image",
     "truncated.jpg": "truncated",
