@@ -1,5 +1,6 @@
 import gzip
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -585,3 +586,27 @@ def test_tar_and_parquet_sources_are_one_source_from_any_working_directory(tmp_p
     monkeypatch.chdir(tmp_path / "elsewhere")
     again = extract_features(tiny_model(), make_transform(), "../" + patterns[0], out=tmp_path / "out", **kwargs)
     assert again.num_embedded == 4 and again.resumed_shards == again.shards
+
+
+def test_a_suite_dataset_the_hub_cannot_serve_is_one_line_without_the_hubs_retry_lines(monkeypatch, caplog):
+    """huggingface_hub logged two lines a retried request: ten over 30 s before the one-line error when offline. A
+    wait the Hub's rate limit asks for is still said."""
+    datasets = pytest.importorskip("datasets")
+    logger = logging.getLogger("huggingface_hub.utils._http")
+    lines = [
+        "'[Errno -2] Name or service not known' thrown while requesting HEAD https://huggingface.co/x/README.md",
+        "Retrying in 1s [Retry 1/5].",
+        "Rate limited. Waiting 5.0s before retry [Retry 2/5].",
+    ]
+
+    def unreachable(*args, **kwargs):
+        for line in lines:
+            logger.warning(line)
+        raise ConnectionError("Couldn't reach 'uoft-cs/cifar10' on the Hub (LocalEntryNotFoundError)")
+
+    monkeypatch.setattr(datasets, "load_dataset", unreachable)
+    with pytest.raises(DatasetUnavailable, match=r"^cifar10:test: cannot read uoft-cs/cifar10 \(split test\)"):
+        data.open_source("cifar10:test")
+    assert [record.getMessage() for record in caplog.records] == lines[2:]
+    logger.warning(lines[1])  # only while the dataset is read
+    assert caplog.records[-1].getMessage() == lines[1]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +91,8 @@ def read_hub_dataset(entry: HubDataset, role: str) -> ImageSource:
     split = entry.train_split if role == "train" else entry.test_split
     location = f"{entry.name}:{role}"
     try:
-        dataset = datasets.load_dataset(entry.repo_id, split=split)
+        with _quiet_retries():
+            dataset = datasets.load_dataset(entry.repo_id, split=split)
     except Exception as error:  # network, cache and format errors come as many types
         # datasets says "Couldn't reach" as a ConnectionError (offline mode's too); httpx's errors, or httpx2's from
         # huggingface_hub 2 on, are the Hub client's.
@@ -104,6 +108,25 @@ def read_hub_dataset(entry: HubDataset, role: str) -> ImageSource:
             f"the suite expects {entry.num_classes}"
         )
     return source
+
+
+@contextlib.contextmanager
+def _quiet_retries() -> Iterator[None]:
+    """Without huggingface_hub's two lines a retried request (ten over 30 s when the Hub cannot be reached, before
+    the one-line error), as the zoo's own downloads retry; a wait the Hub's rate limit asks for is still said."""
+    logger = logging.getLogger("huggingface_hub.utils._http")
+    retries = _RetryLines()
+    logger.addFilter(retries)
+    try:
+        yield
+    finally:
+        logger.removeFilter(retries)
+
+
+class _RetryLines(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith("Retrying in ") or " thrown while requesting " in message)
 
 
 def _hf_source(
