@@ -44,6 +44,7 @@ from simsiam_zoo.hub.cards import PROJECT_URL, CardFields, license_metadata, ren
 from simsiam_zoo.hub.folder import timm_config, write_hub_folder
 from simsiam_zoo.model import seeded
 from simsiam_zoo.options import RunOptions, Schedule, check_class_count
+from simsiam_zoo.zoo import Result
 
 # Frozen-backbone evaluation is inference only, but 4096 full-size images at once would not fit most devices.
 EVAL_BATCH_SIZE = 256
@@ -59,6 +60,7 @@ class FinetuneResult:
     num_train: int
     num_val: int
     batch_size: int  # the batch trained with (`Schedule.batch_for`)
+    frozen_backbone: bool = False  # a linear head on the frozen backbone, else fine-tuned end to end
 
 
 def train_transform(preprocessing: Preprocessing) -> v2.Compose:
@@ -161,10 +163,7 @@ def finetune(
     _check_arguments(train_set, val_set, num_classes=num_classes, frozen_backbone=frozen_backbone)
     context = init_distributed(device_named(run.device))
     sizes = (num_classes, len(train_set), len(val_set), frozen_backbone)
-    # Another rank's weights: DDP would train rank 0's copy there, and a frozen backbone then "changed".
-    weights = weights_sha256(backbone) if context.enabled else None
-    options = job_options(schedule, prefix="schedule.") | job_options(run, prefix="run.")
-    check_same_on_every_rank(context, **options, sizes=sizes, weights=weights)
+    _check_ranks_alike(context, backbone, schedule=schedule, run=run, sizes=sizes)
     device = local_device(run.device, context)
     model = _with_new_head(backbone, num_classes, seed=run.seed).to(device)
     reference = _set_trainable(model, frozen_backbone=frozen_backbone)
@@ -186,7 +185,19 @@ def finetune(
     _check_unchanged(model, reference)
     model.eval()
     top1 = training.history[-1]["val_top1"] if training.history else None
-    return FinetuneResult(model, top1, training.history, len(train_set), len(val_set), training.batch)
+    return FinetuneResult(
+        model, top1, training.history, len(train_set), len(val_set), training.batch, frozen_backbone=frozen_backbone
+    )
+
+
+def _check_ranks_alike(
+    context: DistributedContext, backbone: nn.Module, *, schedule: Schedule, run: RunOptions, sizes: tuple
+) -> None:
+    """Every rank launched with rank 0's options, data sizes and backbone weights: another rank's weights were
+    trained as rank 0's copy by DDP, and a frozen backbone then "changed"."""
+    weights = weights_sha256(backbone) if context.enabled else None
+    options = job_options(schedule, prefix="schedule.") | job_options(run, prefix="run.")
+    check_same_on_every_rank(context, **options, sizes=sizes, weights=weights)
 
 
 def _check_arguments(train_set: Dataset, val_set: Dataset, *, num_classes: int, frozen_backbone: bool) -> None:
@@ -322,6 +333,8 @@ class _Finetuning:
         self.bar.update(start)
         self.model.train(not self.frozen_backbone)  # eval() keeps BN on its running statistics: a frozen backbone
         try:
+            if start and start % self.steps_per_epoch == 0 and len(self.history) < start // self.steps_per_epoch:
+                self.end_epoch(start, self.lr_at(start - 1))  # the epoch's validation failed before it was recorded
             step = run_steps(self, start_step=start, stop_step=stop)
             if step > start and step % self.steps_per_epoch:  # stopped inside an epoch (an epoch's end is saved)
                 self.save(step)
@@ -403,28 +416,34 @@ class _Finetuning:
         if step % BAR_EVERY_STEPS == 0:
             self.bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.4g}")
         if step % self.steps_per_epoch == 0:
-            top1 = evaluate_top1(
-                self.model,
-                self.val_set,
-                self.eval_transform,
-                device=self.device,
-                num_workers=self.num_workers,
-                batch_size=min(self.batch, EVAL_BATCH_SIZE),
-                context=self.context,
-            )
-            mean_loss = self.loss_sum.item() / self.steps_per_epoch
-            self.history.append(
-                {
-                    "epoch": step // self.steps_per_epoch,
-                    "loss": mean_loss,
-                    "lr": lr,
-                    "val_top1": top1,
-                    "seconds": time.monotonic() - self.started,
-                }
-            )
-            self.loss_sum.zero_()
-            self.save(step)
-            self.model.train(not self.frozen_backbone)
+            self.save(step)  # the epoch's training, kept should its validation fail (an image that does not decode)
+            self.end_epoch(step, lr)
+
+    def end_epoch(self, step: int, lr: float) -> None:
+        """Validate the epoch that ends at `step`, record it and save; also on a resume from an epoch whose
+        validation failed."""
+        top1 = evaluate_top1(
+            self.model,
+            self.val_set,
+            self.eval_transform,
+            device=self.device,
+            num_workers=self.num_workers,
+            batch_size=min(self.batch, EVAL_BATCH_SIZE),
+            context=self.context,
+        )
+        mean_loss = self.loss_sum.item() / self.steps_per_epoch
+        self.history.append(
+            {
+                "epoch": step // self.steps_per_epoch,
+                "loss": mean_loss,
+                "lr": lr,
+                "val_top1": top1,
+                "seconds": time.monotonic() - self.started,
+            }
+        )
+        self.loss_sum.zero_()
+        self.save(step)
+        self.model.train(not self.frozen_backbone)
 
 
 def _global_batch(schedule: Schedule, num_train: int, world_size: int) -> int:
@@ -454,6 +473,15 @@ def classifier_license(backbone: LoadedBackbone, license: Mapping[str, str] | No
             f"{backbone.source}: the licence on its card cannot be passed on ({error}); give the "
             "classifier's licence explicitly (--license)"
         ) from None
+
+
+def _validation_results(result: FinetuneResult, data_name: str) -> tuple[Result, ...]:
+    """The card's Results row: the validation top-1 its summary states (the table said none were recorded)."""
+    if result.top1 is None:  # stopped before its first epoch's end
+        return ()
+    task = "linear" if result.frozen_backbone else "finetune"
+    metric = f"top-1 accuracy (validation, {result.num_val} images)"
+    return (Result(task, data_name, metric, round(result.top1, 2), "simsiam-zoo finetune"),)
 
 
 def save_classifier(
@@ -503,6 +531,7 @@ def save_classifier(
             preprocessing=backbone.preprocessing,
             method=None,
             class_names=class_names,
+            results=_validation_results(result, data_name),
             base_model=backbone.hub_id,
             recipe_summary=f"Trained with simsiam-zoo from the backbone `{backbone.source}`: {schedule_summary}.",
         )

@@ -417,6 +417,14 @@ def test_features_of_different_models_classes_or_one_class_are_refused(tmp_path:
     single = features("single", ("p",))
     with pytest.raises(DataError, match=r"single.feats: images of 1 class \(p\); a classifier needs at least two"):
         evaluate_linear(single, features("single_test", ("p",)))
+    # Features float32 arithmetic cannot keep (a diverged model's, which extract stores): a ValueError traceback.
+    huge = tiny_model()
+    with torch.no_grad():
+        huge[3].weight.mul_(1e17)
+    huge_train, huge_test = features("huge", ("p", "q"), huge), features("huge_test", ("p", "q"), huge)
+    for evaluate in (evaluate_knn, evaluate_linear):
+        with pytest.raises(DataError, match=r"huge.feats: its features has rows whose largest value is beyond 1e\+15"):
+            evaluate(huge_train, huge_test)
 
 
 def test_a_class_of_one_train_image_is_never_held_out_to_choose_the_weight_decay(

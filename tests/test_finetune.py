@@ -214,6 +214,46 @@ def test_an_interrupted_finetune_resumes_to_the_parameters_of_an_uninterrupted_o
         )
 
 
+def test_an_epoch_whose_validation_fails_is_kept_and_validated_on_the_resume(
+    loaded: LoadedBackbone, finetuned: FinetuneResult, tmp_path: Path
+) -> None:
+    """A validation image that does not decode stopped the run after the epoch's training, and the epoch's checkpoint
+    was written only after its validation: the epoch was lost (hours at ImageNet's size). It is saved first now, and
+    the rerun, the image mended, validates it and goes on to the run never stopped."""
+
+    class FailingUntilMended(torch.utils.data.Dataset):
+        def __init__(self, images: torch.utils.data.Dataset) -> None:
+            self.images, self.mended = images, False
+
+        def __len__(self) -> int:
+            return len(self.images)
+
+        def __getitem__(self, index: int) -> Any:
+            if index == 5 and not self.mended:
+                raise DataError("val/5.png: cannot decode image")
+            return self.images[index]
+
+    checkpoint, val_set = tmp_path / "finetune.pt", FailingUntilMended(coloured(32, seed=2))
+    options = dict(
+        num_classes=4,
+        preprocessing=loaded.preprocessing,
+        frozen_backbone=False,
+        run=QUIET,
+        schedule=Schedule(epochs=2, batch_size=16, lr=0.02, weight_decay=1e-4),
+        checkpoint=checkpoint,
+    )
+    with pytest.raises(DataError, match="val/5.png: cannot decode image"):
+        finetune(loaded.model, coloured(64, seed=1), val_set, **options)
+    assert torch.load(checkpoint, weights_only=True)["step"] == 4  # the first epoch, 64 images of batch 16
+    val_set.mended = True
+    resumed = finetune(loaded.model, coloured(64, seed=1), val_set, **options)
+    state = resumed.model.state_dict()
+    assert all(torch.equal(value, state[key]) for key, value in finetuned.model.state_dict().items())
+    assert [(e["epoch"], e["loss"], e["lr"], e["val_top1"]) for e in resumed.history] == [
+        (e["epoch"], e["loss"], e["lr"], e["val_top1"]) for e in finetuned.history
+    ]
+
+
 def test_a_checkpoint_of_a_run_on_other_data_is_refused(loaded: LoadedBackbone, tmp_path: Path) -> None:
     """Same counts and schedule, other images, or the same images under other class names: the checkpoint is not
     resumed (it was, and its classifier then saved with the new data's class names)."""
@@ -296,6 +336,10 @@ def test_save_classifier_loads_in_plain_timm(finetuned: FinetuneResult, loaded: 
     card = ModelCard.load(out / "README.md")
     assert card.data.pipeline_tag == "image-classification" and card.data.base_model == "simsiam-zoo/resnet18.test"
     assert card.data.license == "mit" and "red" in card.text and "local-dir:" in card.text
+    # Its Results table holds the validation top-1 its summary states (it said none were recorded).
+    row = f"| finetune | colours | top-1 accuracy (validation, 32 images) | {round(finetuned.top1, 2)} | simsiam-zoo"
+    assert row in card.text and "No evaluation results" not in card.text
+    assert card.data.eval_results[0].metric_value == round(finetuned.top1, 2)
 
 
 def test_cli_finetune_and_semi(hub_folder: Path, image_folder: Path, tmp_path: Path) -> None:

@@ -41,7 +41,9 @@ def scan_folder(root: Path) -> ImageSource:
                 entries[(*parts, name)] = f"cannot list folder: {e.strerror}"
                 continue
             if (stat.st_dev, stat.st_ino) in listed:
-                entries[(*parts, name)] = "a second path to a folder already listed (a link to it, or a loop), not followed"
+                entries[(*parts, name)] = (
+                    "a second path to a folder already listed (a link to it, or a loop), not followed"
+                )
             else:
                 listed.add((stat.st_dev, stat.st_ino))
                 kept.append(name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from simsiam_zoo.evaluate._validation import check_features
 from simsiam_zoo.evaluate.knn import knn_accuracy, knn_classify
 from simsiam_zoo.evaluate.linear_probe import (
     DEFAULT_WEIGHT_DECAYS,
@@ -18,6 +19,7 @@ __all__ = [
     "LinearProbe",
     "SweepResult",
     "balanced_label_subset",
+    "check_features",
     "class_sizes",
     "fit_linear_probe",
     "knn_accuracy",

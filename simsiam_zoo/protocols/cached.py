@@ -11,6 +11,7 @@ from typing import Any
 from simsiam_zoo._io import atomic_write_text, check_output_file, list_in_marker
 from simsiam_zoo.data import numbered_alike, unlabelled
 from simsiam_zoo.errors import DataError
+from simsiam_zoo.evaluate import check_features
 from simsiam_zoo.evaluate.knn import knn_accuracy
 from simsiam_zoo.evaluate.linear_probe import DEFAULT_WEIGHT_DECAYS, linear_probe_sweep
 from simsiam_zoo.evaluate.subsets import class_sizes
@@ -20,6 +21,10 @@ def _load_labelled(path: str | Path, role: str) -> Any:
     from simsiam_zoo.features import load_features
 
     features = load_features(path)
+    try:  # values float32 arithmetic cannot keep (a diverged model's): a ValueError traceback from the evaluation
+        check_features(features.embeddings, "its features")
+    except ValueError as error:
+        raise DataError(f"{path}: {error}") from None
     problem = unlabelled(features.labels)
     if problem:
         raise DataError(

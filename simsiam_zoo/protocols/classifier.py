@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from simsiam_zoo._io import check_output
+from simsiam_zoo.checkpoint import RECIPE_NAME
 from simsiam_zoo.distributed import device_named, init_distributed
 from simsiam_zoo.errors import OutputRefused
 from simsiam_zoo.export import check_model_name
@@ -14,7 +15,7 @@ from simsiam_zoo.finetune import (
     classifier_license,
     save_classifier,
 )
-from simsiam_zoo.hub.folder import HUB_FOLDER_KIND
+from simsiam_zoo.hub.folder import FULL_MODEL_NAME, HUB_FOLDER_KIND
 from simsiam_zoo.options import RunOptions, Schedule
 from simsiam_zoo.protocols.shared import (
     FINETUNE_SCHEDULE,
@@ -34,6 +35,13 @@ def _check_classifier_output(
     """The classifier folder may be written (never over the model or data, nor inside the model's folder), and
     holds no checkpoint folder."""
     check_output(out_dir, kind=HUB_FOLDER_KIND, inputs=inputs, models=local_paths(model), overwrite=overwrite)
+    # An export's folder is a hub folder too: replaced by a classifier, its projector and predictor were gone.
+    pretrained = [name for name in (FULL_MODEL_NAME, RECIPE_NAME) if (Path(out_dir) / name).exists()]
+    if pretrained and not overwrite:
+        raise OutputRefused(
+            f"{out_dir}: holds a pretrained export ({', '.join(pretrained)}), which the classifier folder would "
+            "replace; choose another folder (or pass --overwrite to replace it)"
+        )
     check_checkpoint_dir(run, *inputs)
     if run.checkpoint_dir is not None:
         folder, checkpoints = Path(out_dir).resolve(), Path(run.checkpoint_dir).resolve()

@@ -5,6 +5,7 @@ errors of the Hub and its client are one line."""
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 from pathlib import Path
 
@@ -294,6 +295,17 @@ def test_options_that_cannot_work_are_refused_before_any_work(exported: Path, tm
     done = run_cli("finetune", exported, data, "--out", tmp_path / "out", "--epochs", 1, "--checkpoint-dir", inside)
     assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
     assert "lies in the classifier folder" in error_message(done) and not (tmp_path / "out").exists()
+    # An export's folder (a hub folder too) was replaced by the classifier: its projector and predictor gone.
+    other_export = tmp_path / "export"
+    shutil.copytree(exported, other_export)
+    before = snapshot(other_export)
+    done = run_cli("finetune", exported, data, "--out", other_export, "--epochs", 1)
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert error_message(done) == (
+        f"error: {other_export}: holds a pretrained export (simsiam.safetensors, recipe.yaml), which the classifier "
+        "folder would replace; choose another folder (or pass --overwrite to replace it)"
+    )
+    assert snapshot(other_export) == before
 
 
 def test_evaluation_options_no_run_can_use_are_refused_before_any_work(exported: Path, tmp_path: Path) -> None:
