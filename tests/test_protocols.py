@@ -18,11 +18,12 @@ from simsiam_zoo.protocols import (
     digits_datasets,
     finetune_classifier,
     linear_protocol,
+    resolve_data,
     semi_supervised,
     semi_supervised_subsets,
     transfer,
 )
-from tests.builders import CLASSES, QUIET, coloured, run_cli, write_tar_shards
+from tests.builders import CLASSES, QUIET, coloured, run_cli, write_images, write_tar_shards
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -103,6 +104,90 @@ def test_transfer_digits_and_an_image_folder(loaded: LoadedBackbone, image_folde
     # The folder's splits went through extract_features into the cache; the in-memory digits did not.
     extracted = sorted(index.parent.name for index in cache.glob("*/index.json"))
     assert [name.rsplit("-", 1)[0] for name in extracted] == ["colours-test", "colours-train"]
+
+
+def test_transfer_caches_two_names_that_read_alike_once_made_safe_apart(
+    loaded: LoadedBackbone, image_folder: Path, tmp_path: Path
+) -> None:
+    """`a b` and `a_b` once shared a cache folder: the second dataset was refused as "other inputs"."""
+    other = tmp_path / "other"
+    for split, per_class in (("train", 3), ("val", 2)):
+        write_images(other / split, ("p", "q"), per_class)
+    cache = tmp_path / "features"
+    datasets = {"a b": image_folder, "a_b": other}
+    result = transfer(loaded, datasets, modes=("linear",), weight_decays=(1e-2,), cache_dir=cache, run=QUIET)
+    assert [(row["dataset"], row["num_train"], row["num_test"]) for row in result["rows"]] == [
+        ("a b", 24, 8),
+        ("a_b", 6, 4),
+    ]
+    assert len(list(cache.glob("a_b-*/index.json"))) == 4
+
+
+def test_transfer_caches_the_features_of_each_limit(loaded: LoadedBackbone, tmp_path: Path) -> None:
+    """Another --train-limit was refused as "other inputs" of the cached features; each cap now has its own, and
+    a rerun with a cap already run reuses them."""
+    cache = tmp_path / "features"
+
+    def linear_row(train_limit: int) -> dict:
+        run = RunOptions(train_limit=train_limit, test_limit=20, progress=False)
+        result = transfer(loaded, {"fm": "fashion_mnist"}, modes=("linear",), cache_dir=cache, run=run)
+        return result["rows"][0]
+
+    def stores() -> dict[str, int]:
+        return {shard.parent.name: shard.stat().st_mtime_ns for shard in cache.glob("*/shard-*")}
+
+    first = linear_row(60)
+    extracted = stores()
+    assert linear_row(90)["num_train"] == 90
+    assert linear_row(60) == first
+    assert len(stores()) == 3 and {name: stores()[name] for name in extracted} == extracted  # not extracted again
+
+
+def test_a_train_limit_that_leaves_a_test_class_untrained_is_refused_before_training(
+    hub_folder: Path, image_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It scored in silence, the test images of the classes left out wrong whatever the model."""
+    from simsiam_zoo.protocols import classifier
+
+    monkeypatch.setattr(classifier, "train_head", lambda *args, **kwargs: pytest.fail("trained before the check"))
+    run = RunOptions(train_limit=3, progress=False)  # seeded: 2 blue images and 1 yellow
+    with pytest.raises(
+        DataError, match=r"2 classes of its test split have no train image \(--train-limit 3 .*green, red"
+    ):
+        classifier.finetune_classifier(hub_folder, image_folder, tmp_path / "out", run=run)
+
+
+def _data_folder(root: Path, image_folder: Path, *, val_classes: dict[str, Path | None]) -> Path:
+    """root/train, image_folder's; root/val holding `val_classes`, each a link to a folder, or empty (None)."""
+    (root / "val").mkdir(parents=True)
+    (root / "train").symlink_to(image_folder / "train", target_is_directory=True)
+    for name, folder in val_classes.items():
+        if folder is None:
+            (root / "val" / name).mkdir()
+        else:
+            (root / "val" / name).symlink_to(folder, target_is_directory=True)
+    return root
+
+
+def test_a_val_folder_without_one_of_trains_classes_is_scored_with_trains_labels(
+    loaded: LoadedBackbone, image_folder: Path, tmp_path: Path
+) -> None:
+    """Once refused as "different classes", and its empty class folder as one with no images: no way out but
+    adding images. Now val's classes are train's, by name, whether green is missing or an empty folder."""
+    val = {name: image_folder / "val" / name for name in ("blue", "red", "yellow")}
+    absent = _data_folder(tmp_path / "absent", image_folder, val_classes=val)
+    empty = _data_folder(tmp_path / "empty", image_folder, val_classes={**val, "green": None})
+    tests = [resolve_data(data).test for data in (absent, empty)]
+    assert tests[0].paths == tests[1].paths and tests[0].labels.tolist() == tests[1].labels.tolist()
+    train_classes = sorted(CLASSES)  # blue, green, red, yellow: class folders in name order
+    assert sorted(set(tests[0].labels.tolist())) == [train_classes.index(name) for name in ("blue", "red", "yellow")]
+    # The linear probe on extracted features scores both alike: the relabelled split is not extracted (which would
+    # label it by its own class folders, red as 1).
+    result = transfer(loaded, {"absent": absent, "empty": empty}, modes=("linear",), weight_decays=(1e-2,), run=QUIET)
+    assert result["rows"][0]["top1"] == result["rows"][1]["top1"] and result["rows"][0]["num_test"] == 6
+    (tmp_path / "absent" / "val" / "purple").symlink_to(image_folder / "val" / "green", target_is_directory=True)
+    with pytest.raises(DataError, match=r"absent/val: 1 class\(es\) that .*absent/train lacks.*: purple$"):
+        resolve_data(absent)
 
 
 def test_cli_linear_protocol(hub_folder: Path, image_folder: Path, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,12 +15,14 @@ from simsiam_zoo.data import (
     TRANSFER_SUITE,
     FashionMNIST,
     LabelledSubset,
+    SourceImages,
     held_out_folder,
     labelled_images,
     numbered_alike,
+    open_source,
     unlabelled,
 )
-from simsiam_zoo.errors import DataError
+from simsiam_zoo.errors import DataError, listed
 from simsiam_zoo.evaluate.subsets import balanced_label_subset
 from simsiam_zoo.options import RunOptions
 
@@ -109,6 +112,28 @@ def _head(dataset: Dataset, limit: int | None) -> Dataset:
     return LabelledSubset(dataset, range(limit)) if limit is not None and limit < len(dataset) else dataset
 
 
+def _held_out_images(test_dir: str | Path, train: SourceImages, train_dir: str | Path) -> tuple[SourceImages, bool]:
+    """The test split's images, labelled with train's indices of their classes (matched by name), and whether
+    those are its own labels. A test split may lack some of train's classes, and hold empty class folders (nothing
+    to score there), but a class with test images that train lacks is refused: no classifier trained there can
+    predict it."""
+    source = open_source(test_dir)
+    images = source.images()
+    present = sorted(set(images.labels.tolist()) - {-1})
+    unknown = [source.classes[i] for i in present if source.classes[i] not in train.classes]
+    if unknown:
+        raise DataError(
+            f"{test_dir}: {len(unknown)} class(es) that {train_dir} lacks, which no classifier trained there can "
+            f"predict: {listed(unknown, limit=5)}"
+        )
+    if numbered_alike(train.classes, source.classes):
+        return images, True
+    index = {name: i for i, name in enumerate(train.classes)}
+    # -1 (no label) stays; so do the entries of a class train lacks, which are skipped ones (not images)
+    labels = [index.get(source.classes[label], -1) if label >= 0 else -1 for label in source.labels]
+    return SourceImages(dataclasses.replace(source, labels=labels, classes=train.classes), images.positions), False
+
+
 def _folders(
     name: str,
     train_dir: str | Path,
@@ -119,18 +144,19 @@ def _folders(
     seed: int,
 ) -> Splits:
     """Two sources (folders, files, or a suite dataset's `NAME:train` and `NAME:test`) as splits."""
-    train, test = labelled_images(train_dir), labelled_images(test_dir)
-    if not numbered_alike(train.classes, test.classes):
-        raise DataError(f"{train_dir} and {test_dir} have different classes")
+    train = labelled_images(train_dir)
+    test, own_labels = _held_out_images(test_dir, train, train_dir)
     capped_train, capped_test = _cap(train, train_limit, seed=seed), _cap(test, test_limit, seed=seed)
-    # Whole folders go through extract_features (cached, resumable); sampled ones are embedded in memory.
+    # Whole splits go through extract_features (cached, resumable), sampled ones are embedded in memory; and so is
+    # a test split relabelled to train's numbers, which extraction would label by its own class folders.
+    extracted_test = capped_test is test and own_labels
     return Splits(
         name,
         capped_train,
         capped_test,
         train.classes,
         (str(train_dir), None) if capped_train is train else None,
-        (str(test_dir), None) if capped_test is test else None,
+        (str(test_dir), None) if extracted_test else None,
     )
 
 
@@ -185,7 +211,8 @@ def resolve_data(
 
 
 def labelled_splits(data: DataArg, run: RunOptions) -> Splits:
-    """`resolve_data` with the run's caps, checked to have a class name for every label."""
+    """`resolve_data` with the run's caps, checked to have a class name for every label, two classes or more to
+    train on, and train images of every class it is tested on."""
     splits = resolve_data(data, train_limit=run.train_limit, test_limit=run.test_limit, seed=run.seed)
     for dataset, role in ((splits.train, "train"), (splits.test, "test")):
         top = int(labels_of(dataset, role).max())
@@ -197,4 +224,15 @@ def labelled_splits(data: DataArg, run: RunOptions) -> Splits:
         raise DataError(
             f"{splits.name}: training images of {len(present)} class ({names}); a classifier needs at least two"
         )
+    _check_trained_classes(splits, present, run)
     return splits
+
+
+def _check_trained_classes(splits: Splits, present: list[int], run: RunOptions) -> None:
+    """Every class of the test split has train images: the test images of one without could never be right, and
+    the score would fall in silence (as `benchmark` refuses it)."""
+    untrained = sorted(set(labels_of(splits.test, "test").tolist()) - set(present))
+    if untrained:
+        names = listed((splits.classes[i] for i in untrained), limit=5)
+        cap = f" (--train-limit {run.train_limit} left them out; raise it)" if run.train_limit is not None else ""
+        raise DataError(f"{splits.name}: {len(untrained)} classes of its test split have no train image{cap}: {names}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -14,7 +15,7 @@ import torch
 
 from simsiam_zoo._io import check_work_folder
 from simsiam_zoo.backbone import LoadedBackbone
-from simsiam_zoo.data import Transformed
+from simsiam_zoo.data import Transformed, is_named_source
 from simsiam_zoo.digests import weights_sha256
 from simsiam_zoo.evaluate.linear_probe import DEFAULT_WEIGHT_DECAYS, linear_probe_sweep
 from simsiam_zoo.finetune import (
@@ -65,8 +66,13 @@ def _features(
             num_workers=run.num_workers,
         )
     location, limit = source
+    # Named by what is extracted (the model, the source wherever it is run from, its cap) and not by the name alone:
+    # another --train-limit, or a name that reads as another once made safe, gets a folder of its own (both were
+    # refused as "other inputs", and deleting the folder only brought the refusal back).
+    where = location if is_named_source(location) else str(Path(location).resolve())
+    inputs = hashlib.sha256(json.dumps([fingerprint, where, limit]).encode()).hexdigest()[:16]
     safe_name = re.sub(r"[^\w.-]", "_", name)
-    out = cache / f"{safe_name}-{split}-{fingerprint}"
+    out = cache / f"{safe_name}-{split}-{inputs}"
     return labelled_features(
         loaded.model,
         loaded.transform,
@@ -135,7 +141,8 @@ def transfer(
 
 @dataclass(frozen=True)
 class _FeatureCache:
-    """Where transfer's features live (`cache`/NAME-SPLIT-FINGERPRINT), and the batch they are extracted in."""
+    """Where transfer's features live (`cache`/NAME-SPLIT-INPUTS, INPUTS a digest of the model's fingerprint and
+    of what is extracted), and the batch they are extracted in."""
 
     folder: Path
     fingerprint: str
