@@ -18,6 +18,7 @@ from simsiam_zoo.evaluate import (
     balanced_label_subset,
     class_sizes,
     fit_linear_probe,
+    knn,
     knn_accuracy,
     knn_classify,
     linear_probe_sweep,
@@ -69,6 +70,31 @@ def test_knn_matches_sklearn(digits: dict[str, np.ndarray], k: int) -> None:
     assert abs(ours - 100.0 * np.mean(sk_pred == digits["y_test"])) <= 0.5
     assert np.mean(pred.numpy() == sk_pred) >= 0.99
     assert ours > 80.0  # the task is learnable, so agreement is not agreement on noise
+
+
+def test_knn_of_nearly_collinear_features_matches_sklearn(digits: dict[str, np.ndarray]) -> None:
+    """Features sharing one large direction (a barely trained or random backbone's: similarities within 1e-9 of each
+    other) scored near chance in float32, the ties going to the first classes. A CPU now compares in float64, as
+    scikit-learn does; an accelerator's float32 products with the rows' offsets from their mean direction keep the
+    order too."""
+    rng = np.random.default_rng(1)
+    shared = 1.6e5 * np.abs(rng.normal(size=32))
+    x_train, x_test = (np.float32(digits[name] + shared).astype(np.float64) for name in ("x_train", "x_test"))
+    sk = KNeighborsClassifier(
+        n_neighbors=20, metric="cosine", algorithm="brute", weights=lambda dist: np.exp((1.0 - dist) / TEMPERATURE)
+    ).fit(x_train, digits["y_train"])
+    train, test = torch.tensor(x_train, dtype=torch.float32), torch.tensor(x_test, dtype=torch.float32)
+    pred = knn_classify(train, torch.tensor(digits["y_train"]), test, k=20, temperature=TEMPERATURE)
+    assert (pred.numpy() == sk.predict(x_test)).all()
+    assert 100.0 * np.mean(pred.numpy() == digits["y_test"]) > 80.0
+
+    unit = torch.nn.functional.normalize
+    exact = unit(torch.tensor(x_test)) @ unit(torch.tensor(x_train)).T
+    plain = unit(test) @ unit(train).T  # what the protocol computed before: its nearest is mostly another row
+    centred = knn._similarities(unit(test), train, knn._mean_direction(train))  # float32, as on an accelerator
+    assert centred.dtype == torch.float32
+    assert (plain.argmax(dim=1) == exact.argmax(dim=1)).double().mean() < 0.5
+    assert (centred.argmax(dim=1) == exact.argmax(dim=1)).double().mean() >= 0.99
 
 
 def test_knn_accuracy_matches_knn_classify_per_k(digits: dict[str, np.ndarray]) -> None:
