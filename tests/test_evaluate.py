@@ -67,8 +67,9 @@ def test_knn_matches_sklearn(digits: dict[str, np.ndarray], k: int) -> None:
     ours = knn_accuracy(x_train, y_train, x_test, y_test, ks=(k,), temperature=TEMPERATURE)[k]
 
     assert pred.dtype == torch.long and pred.shape == y_test.shape
-    assert abs(ours - 100.0 * np.mean(sk_pred == digits["y_test"])) <= 0.5
-    assert np.mean(pred.numpy() == sk_pred) >= 0.99
+    # Exact on a CPU (float64, as scikit-learn computes): every prediction the same.
+    assert ours == 100.0 * np.mean(sk_pred == digits["y_test"])
+    assert (pred.numpy() == sk_pred).all()
     assert ours > 80.0  # the task is learnable, so agreement is not agreement on noise
 
 
