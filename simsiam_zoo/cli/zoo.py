@@ -69,19 +69,20 @@ def models_command(
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    click.echo(f"{'name':42s} {'method':13s} {'epochs':>6s} {'batch':>5s} {'linear':>6s}  {'licence':12s} cached")
+    width = max([len("name"), *(len(row["name"]) for row in rows)])  # the longest name sets the column
+    click.echo(f"{'name':{width}s} {'method':13s} {'epochs':>6s} {'batch':>5s} {'linear':>6s}  {'licence':12s} cached")
     for row in rows:
         linear = f"{row['linear_top1']:g}" if row["linear_top1"] is not None else "-"
         cached = _UNVERIFIED if row["cached"] == "unverified" else row["cached"]
         if row["unsupported"]:
             cached = f"not supported: {row['unsupported']}"
         click.echo(
-            f"{row['name']:42s} {row['method']:13s} {row['epochs'] or '-':>6} {row['batch_size'] or '-':>5} "
+            f"{row['name']:{width}s} {row['method']:13s} {row['epochs'] or '-':>6} {row['batch_size'] or '-':>5} "
             f"{linear:>6s}  {row['license']:12s} {cached}"
         )
     click.echo(
-        f"{len(rows)} models; linear: published ImageNet-1k linear top-1 (%), epochs/batch '-' where the "
-        "source does not state them (`--json` has notes and sources)"
+        f"{len(rows)} model{'' if len(rows) == 1 else 's'}; linear: published ImageNet-1k linear top-1 (%), "
+        "epochs/batch '-' where the source does not state them (`--json` has notes and sources)"
     )
 
 

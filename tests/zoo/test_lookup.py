@@ -72,6 +72,14 @@ def test_models_cli_table_and_json() -> None:
     rows = [line.split() for line in listing.stdout.splitlines()[1:-1]]
     assert ["resnet50.simsiam_in1k_ep100_bs512", "simsiam", "100", "512", "68.1", "cc-by-nc-4.0", "no"] in rows
     assert listing.stdout.splitlines()[-1].startswith(f"{len(rows)} models")
+    # Names longer than 42 characters pushed their row's columns out of line; one entry was "1 models".
+    lines = run_cli("models", "mocov3_mmpretrain").stdout.splitlines()
+    assert len({line.index(" mocov3 ") for line in lines[1:-1]} | {lines[0].index(" method ")}) == 1, lines
+    assert (
+        run_cli("models", "vit_base_patch16_224.mocov3_mmpretrain_ep300")
+        .stdout.splitlines()[-1]
+        .startswith("1 model; ")
+    )
     done = run_cli("models", "byol", "--all", "--json")
     entries = {row["name"]: row for row in json.loads(done.stdout)}
     assert entries["resnet50.byol_in1k"]["unsupported"].startswith("a JAX/Haiku dill pickle")
