@@ -477,8 +477,6 @@ def classifier_license(backbone: LoadedBackbone, license: Mapping[str, str] | No
 
 def _validation_results(result: FinetuneResult, data_name: str) -> tuple[Result, ...]:
     """The card's Results row: the validation top-1 its summary states (the table said none were recorded)."""
-    if result.top1 is None:  # stopped before its first epoch's end
-        return ()
     task = "linear" if result.frozen_backbone else "finetune"
     metric = f"top-1 accuracy (validation, {result.num_val} images)"
     return (Result(task, data_name, metric, round(result.top1, 2), "simsiam-zoo finetune"),)

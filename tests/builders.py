@@ -233,8 +233,12 @@ def _in_process(args: tuple[str | Path, ...]) -> subprocess.CompletedProcess[str
 
 
 def messages(stderr: str) -> list[str]:
-    """The `error: ...` messages; progress bars end lines with \r, and a bar cut short by the error shares its line."""
-    return [line[line.index("error: ") :] for line in stderr.replace("\r", "\n").splitlines() if "error: " in line]
+    """The `error: ...` messages, each on a line of its own (progress bars end lines with \r; a bar the error cut
+    short is closed first: the error went on its line)."""
+    lines = stderr.replace("\r", "\n").splitlines()
+    found = [line for line in lines if "error: " in line]
+    assert all(line.startswith("error: ") for line in found), found
+    return found
 
 
 def error_message(done: subprocess.CompletedProcess[str]) -> str:

@@ -152,7 +152,7 @@ def test_a_train_limit_that_leaves_a_test_class_untrained_is_refused_before_trai
     monkeypatch.setattr(classifier, "train_head", lambda *args, **kwargs: pytest.fail("trained before the check"))
     run = RunOptions(train_limit=3, progress=False)  # seeded: 2 blue images and 1 yellow
     with pytest.raises(
-        DataError, match=r"2 classes of its test split have no train image \(--train-limit 3 .*green, red"
+        DataError, match=r"test classes with no train image \(or --train-limit 3 left them out\): .*green, red"
     ):
         classifier.finetune_classifier(hub_folder, image_folder, tmp_path / "out", run=run)
 
@@ -181,8 +181,9 @@ def test_a_val_folder_without_one_of_trains_classes_is_scored_with_trains_labels
     assert tests[0].paths == tests[1].paths and tests[0].labels.tolist() == tests[1].labels.tolist()
     train_classes = sorted(CLASSES)  # blue, green, red, yellow: class folders in name order
     assert sorted(set(tests[0].labels.tolist())) == [train_classes.index(name) for name in ("blue", "red", "yellow")]
-    # The linear probe on extracted features scores both alike: the relabelled split is not extracted (which would
-    # label it by its own class folders, red as 1).
+    # The linear probe on extracted features scores both alike: the relabelled split is extracted (cached, resumable,
+    # an undecodable image a listed skip), and its store's own numbers (red as 1) read as train's.
+    assert resolve_data(absent).test_source is not None
     result = transfer(loaded, {"absent": absent, "empty": empty}, modes=("linear",), weight_decays=(1e-2,), run=QUIET)
     assert result["rows"][0]["top1"] == result["rows"][1]["top1"] and result["rows"][0]["num_test"] == 6
     (tmp_path / "absent" / "val" / "purple").symlink_to(image_folder / "val" / "green", target_is_directory=True)

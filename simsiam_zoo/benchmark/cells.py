@@ -166,7 +166,11 @@ def contender_features(
             ("test", splits.test, splits.test_source, data.test),
         )
     ]
-    return (*embedded[0], *embedded[1]) if main else None
+    if not main:
+        return None
+    (train_x, train_y), (test_x, test_y) = embedded
+    stored = splits.test_source is not None  # its store numbers the classes its own way
+    return train_x, train_y, test_x, splits.stored_labels("test", test_y) if stored else test_y
 
 
 def _embedded(

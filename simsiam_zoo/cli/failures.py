@@ -130,5 +130,15 @@ def _gib(size: int) -> str:
 
 
 def fail(error: BaseException | str, code: int) -> None:
+    _end_progress_bars()
     click.echo(f"error: {one_line(str(error))}", err=True)
     sys.exit(code)
+
+
+def _end_progress_bars() -> None:
+    """Close the bars still drawn, each ending its line: an error said while one was drawn went on its line
+    ("finetune:  33%|...| 12/36 error: ...")."""
+    from tqdm import tqdm
+
+    for bar in list(getattr(tqdm, "_instances", ())):
+        bar.close()

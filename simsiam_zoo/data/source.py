@@ -98,7 +98,8 @@ class ImageSource:
         The rest of the listing stays whole (a Hugging Face dataset's Arrow files, which tell a rewrite)."""
         images = (i for i in range(len(self.paths)) if i not in self.skipped)
         # islice refuses a start beyond sys.maxsize: a limit past the listing is the listing
-        end = next(itertools.islice(images, min(limit, len(self.paths)) - 1, None), len(self.paths) - 1) + 1
+        start = max(min(limit, len(self.paths)), 1) - 1  # an empty listing stays empty ("no images found")
+        end = next(itertools.islice(images, start, None), len(self.paths) - 1) + 1
         return dataclasses.replace(
             self,
             paths=self.paths[:end],

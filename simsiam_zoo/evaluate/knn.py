@@ -114,7 +114,14 @@ def _similarities(query: Tensor, train: Tensor, centre: Tensor) -> Tensor:
     sim = torch.empty(query.shape[0], train.shape[0], device=query.device, dtype=query.dtype)
     for start in range(0, train.shape[0], _TRAIN_CHUNK):
         offsets = (_unit_rows(train, start) - centre).to(query.dtype)
-        torch.matmul(query, offsets.T, out=sim[:, start : start + _TRAIN_CHUNK])
+        rows = offsets.shape[0]
+        if rows < _TRAIN_CHUNK < train.shape[0]:
+            # Every block of one shape: a product of another shape rounds otherwise, and a train row there tied with
+            # its duplicate in another block no more (ties go to the smaller index).
+            padded = torch.nn.functional.pad(offsets, (0, 0, 0, _TRAIN_CHUNK - rows))
+            sim[:, start:] = (query @ padded.T)[:, :rows]
+        else:
+            torch.matmul(query, offsets.T, out=sim[:, start : start + rows])
     return sim
 
 
@@ -151,11 +158,11 @@ def knn_classify(
     """Predict test labels by temperature-weighted kNN voting on cosine similarity.
 
     Each of the k most similar train samples votes for its label with weight exp(sim / temperature);
-    the class with the largest summed weight wins. Features are l2-normalised (in float64) and compared on
-    ``device`` (default: the train features' device) as products with the train rows' offsets from their mean
-    direction: in float64 on a CPU, in float32 on an accelerator (which keeps near-collinear features apart down
-    to about 1e-7 of the offsets' length); test rows ``chunk_size`` at a time, so peak extra memory is about
-    chunk_size x N_train x 8 bytes on a CPU (4 on an accelerator). ``k`` larger than N_train is clamped to
+    the class with the largest summed weight wins. Features are l2-normalised (in float64; float32 on mps) and
+    compared on ``device`` (default: the train features' device) as products with the train rows' offsets from
+    their mean direction: in float64 on a CPU, in float32 on an accelerator (which keeps near-collinear features
+    apart down to about 1e-7 of the offsets' length); test rows ``chunk_size`` at a time, so peak extra memory is
+    about chunk_size x N_train x 8 bytes on a CPU (4 on an accelerator). ``k`` larger than N_train is clamped to
     N_train with a warning. ``num_classes`` defaults to max(train_labels) + 1.
 
     Returns int64 predictions of shape (N_test,) on the test features' device.

@@ -22,7 +22,7 @@ def _load_labelled(path: str | Path, role: str) -> Any:
 
     features = load_features(path)
     try:  # values float32 arithmetic cannot keep (a diverged model's): a ValueError traceback from the evaluation
-        check_features(features.embeddings, "its features")
+        check_features(features.embeddings, "the store")
     except ValueError as error:
         raise DataError(f"{path}: {error}") from None
     problem = unlabelled(features.labels)

@@ -74,6 +74,14 @@ class Splits:
     # (location, limit) that `extract_features` reads for each split; None: only available in memory.
     train_source: tuple[str, int | None] | None = None
     test_source: tuple[str, int | None] | None = None
+    # Train's index of each class of the test source, where its own numbering differs (a val/ lacking a class).
+    test_label_map: tuple[int, ...] | None = None
+
+    def stored_labels(self, split: str, labels: torch.Tensor) -> torch.Tensor:
+        """The labels of a split's extracted features (the source's own numbering) as train numbers the classes."""
+        if split == "test" and self.test_label_map is not None:
+            return torch.tensor(self.test_label_map, dtype=labels.dtype)[labels]
+        return labels
 
 
 def labels_of(dataset: Dataset, role: str) -> torch.Tensor:
@@ -112,13 +120,20 @@ def _head(dataset: Dataset, limit: int | None) -> Dataset:
     return LabelledSubset(dataset, range(limit)) if limit is not None and limit < len(dataset) else dataset
 
 
-def _held_out_images(test_dir: str | Path, train: SourceImages, train_dir: str | Path) -> tuple[SourceImages, bool]:
-    """The test split's images, labelled with train's indices of their classes (matched by name), and whether
-    those are its own labels. A test split may lack some of train's classes, and hold empty class folders (nothing
-    to score there), but a class with test images that train lacks is refused: no classifier trained there can
-    predict it."""
+def _held_out_images(
+    test_dir: str | Path, train: SourceImages, train_dir: str | Path
+) -> tuple[SourceImages, tuple[int, ...] | None]:
+    """The test split's images, labelled with train's indices of their classes (matched by name), and those indices
+    by the split's own (None: the same numbers). A test split may lack some of train's classes, and hold empty class
+    folders (nothing to score there), but a class with test images that train lacks is refused: no classifier
+    trained there can predict it. Names are matched within one kind of source only (a tar's classes are its numbers).
+    """
     source = open_source(test_dir)
     images = source.images()
+    if numbered_alike(train.classes, source.classes):
+        return images, None
+    if source.kind != train.source.kind:
+        raise DataError(f"{train_dir} and {test_dir} have different classes, and are not two sources of one kind")
     present = sorted(set(images.labels.tolist()) - {-1})
     unknown = [source.classes[i] for i in present if source.classes[i] not in train.classes]
     if unknown:
@@ -126,12 +141,12 @@ def _held_out_images(test_dir: str | Path, train: SourceImages, train_dir: str |
             f"{test_dir}: {len(unknown)} class(es) that {train_dir} lacks, which no classifier trained there can "
             f"predict: {listed(unknown, limit=5)}"
         )
-    if numbered_alike(train.classes, source.classes):
-        return images, True
     index = {name: i for i, name in enumerate(train.classes)}
+    to_train = tuple(index.get(name, -1) for name in source.classes)  # -1: a class train lacks, with no image
     # -1 (no label) stays; so do the entries of a class train lacks, which are skipped ones (not images)
-    labels = [index.get(source.classes[label], -1) if label >= 0 else -1 for label in source.labels]
-    return SourceImages(dataclasses.replace(source, labels=labels, classes=train.classes), images.positions), False
+    labels = [to_train[label] if label >= 0 else -1 for label in source.labels]
+    relabelled = SourceImages(dataclasses.replace(source, labels=labels, classes=train.classes), images.positions)
+    return relabelled, to_train
 
 
 def _folders(
@@ -145,18 +160,18 @@ def _folders(
 ) -> Splits:
     """Two sources (folders, files, or a suite dataset's `NAME:train` and `NAME:test`) as splits."""
     train = labelled_images(train_dir)
-    test, own_labels = _held_out_images(test_dir, train, train_dir)
+    test, test_label_map = _held_out_images(test_dir, train, train_dir)
     capped_train, capped_test = _cap(train, train_limit, seed=seed), _cap(test, test_limit, seed=seed)
-    # Whole splits go through extract_features (cached, resumable), sampled ones are embedded in memory; and so is
-    # a test split relabelled to train's numbers, which extraction would label by its own class folders.
-    extracted_test = capped_test is test and own_labels
+    # Whole splits go through extract_features (cached, resumable), sampled ones are embedded in memory; a test
+    # split's store holds its own class numbers, which `Splits.stored_labels` maps to train's.
     return Splits(
         name,
         capped_train,
         capped_test,
         train.classes,
         (str(train_dir), None) if capped_train is train else None,
-        (str(test_dir), None) if extracted_test else None,
+        (str(test_dir), None) if capped_test is test else None,
+        test_label_map,
     )
 
 
@@ -234,5 +249,5 @@ def _check_trained_classes(splits: Splits, present: list[int], run: RunOptions) 
     untrained = sorted(set(labels_of(splits.test, "test").tolist()) - set(present))
     if untrained:
         names = listed((splits.classes[i] for i in untrained), limit=5)
-        cap = f" (--train-limit {run.train_limit} left them out; raise it)" if run.train_limit is not None else ""
-        raise DataError(f"{splits.name}: {len(untrained)} classes of its test split have no train image{cap}: {names}")
+        cap = f" (or --train-limit {run.train_limit} left them out)" if run.train_limit is not None else ""
+        raise DataError(f"{splits.name}: test classes with no train image{cap}: {names}")

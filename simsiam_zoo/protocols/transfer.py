@@ -73,7 +73,7 @@ def _features(
     inputs = hashlib.sha256(json.dumps([fingerprint, where, limit]).encode()).hexdigest()[:16]
     safe_name = re.sub(r"[^\w.-]", "_", name)
     out = cache / f"{safe_name}-{split}-{inputs}"
-    return labelled_features(
+    embeddings, labels = labelled_features(
         loaded.model,
         loaded.transform,
         location,
@@ -86,6 +86,7 @@ def _features(
         strict=run.strict,
         model_name=f"{loaded.source} sha256:{fingerprint}",
     )
+    return embeddings, splits.stored_labels(split, labels)
 
 
 def transfer(

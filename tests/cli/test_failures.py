@@ -308,6 +308,19 @@ def test_options_that_cannot_work_are_refused_before_any_work(exported: Path, tm
     assert snapshot(other_export) == before
 
 
+def test_an_error_while_a_progress_bar_is_drawn_is_on_a_line_of_its_own(exported: Path, tmp_path: Path) -> None:
+    """A corrupt checkpoint read while fine-tuning's bar was drawn: the error went on the bar's line."""
+    data = tmp_path / "ds"
+    write_images(data / "train", ("a", "b"), 4)
+    write_images(data / "val", ("a", "b"), 2)
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "finetune.pt").write_bytes(b"PK\x03\x04 cut short")
+    done = run_cli("finetune", exported, data, "--out", tmp_path / "out", "--checkpoint-dir", tmp_path / "checkpoints")
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert "finetune: " in done.stderr  # the bar was drawn
+    assert error_message(done).startswith(f"error: {tmp_path / 'checkpoints' / 'finetune.pt'}: cannot read torch")
+
+
 def test_evaluation_options_no_run_can_use_are_refused_before_any_work(exported: Path, tmp_path: Path) -> None:
     """Each was a traceback after loading or training (NaN passed --fraction's range, 1e300 overflowed the
     optimizer's float32, the seed torch's), a chance-level result (an infinite weight decay), a silent choice (the

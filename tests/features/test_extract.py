@@ -490,3 +490,6 @@ def test_a_limit_beyond_any_listing_keeps_every_image(tmp_path: Path) -> None:
         write_png(data / "c0" / f"{i}.png", i)
     summary = extract_features(tiny_model(), make_transform(), data, out=tmp_path / "out", limit=10**30, progress=False)
     assert summary.num_embedded == 3
+    (tmp_path / "empty").mkdir()  # an empty listing with a limit: islice's ValueError, not "no images found"
+    with pytest.raises(DataError, match=r"empty: no images found \(nothing;"):
+        open_source(tmp_path / "empty", limit=5)
