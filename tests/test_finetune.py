@@ -176,6 +176,18 @@ def test_full_finetune_trains_the_backbone_and_beats_chance(loaded: LoadedBackbo
     assert finetuned.history[-1]["lr"] < finetuned.history[0]["lr"] < 0.02  # cosine decay
 
 
+def _checkpointed_options(loaded: LoadedBackbone, checkpoint: Path) -> dict[str, Any]:
+    """`finetuned`'s run, checkpointed to `checkpoint`."""
+    return dict(
+        num_classes=4,
+        preprocessing=loaded.preprocessing,
+        frozen_backbone=False,
+        run=QUIET,
+        schedule=Schedule(epochs=2, batch_size=16, lr=0.02, weight_decay=1e-4),
+        checkpoint=checkpoint,
+    )
+
+
 @pytest.mark.parametrize("layout", ["current", "earlier"])
 def test_an_interrupted_finetune_resumes_to_the_parameters_of_an_uninterrupted_one(
     loaded: LoadedBackbone, finetuned: FinetuneResult, tmp_path: Path, layout: str
@@ -184,14 +196,7 @@ def test_an_interrupted_finetune_resumes_to_the_parameters_of_an_uninterrupted_o
     the finished run returns it at once; a checkpoint of another schedule is refused. Also from a checkpoint in the
     layout before `TrainingCheckpoint` (settings, history and loss sum at the top level)."""
     checkpoint = tmp_path / "finetune.pt"
-    options = dict(
-        num_classes=4,
-        preprocessing=loaded.preprocessing,
-        frozen_backbone=False,
-        run=QUIET,
-        schedule=Schedule(epochs=2, batch_size=16, lr=0.02, weight_decay=1e-4),
-        checkpoint=checkpoint,
-    )
+    options = _checkpointed_options(loaded, checkpoint)
     stopped = finetune(loaded.model, coloured(64, seed=1), coloured(32, seed=2), max_steps=3, **options)
     assert stopped.history == [] and checkpoint.exists()
     if layout == "earlier":
@@ -234,14 +239,7 @@ def test_an_epoch_whose_validation_fails_is_kept_and_validated_on_the_resume(
             return self.images[index]
 
     checkpoint, val_set = tmp_path / "finetune.pt", FailingUntilMended(coloured(32, seed=2))
-    options = dict(
-        num_classes=4,
-        preprocessing=loaded.preprocessing,
-        frozen_backbone=False,
-        run=QUIET,
-        schedule=Schedule(epochs=2, batch_size=16, lr=0.02, weight_decay=1e-4),
-        checkpoint=checkpoint,
-    )
+    options = _checkpointed_options(loaded, checkpoint)
     with pytest.raises(DataError, match="val/5.png: cannot decode image"):
         finetune(loaded.model, coloured(64, seed=1), val_set, **options)
     assert torch.load(checkpoint, weights_only=True)["step"] == 4  # the first epoch, 64 images of batch 16
@@ -258,14 +256,7 @@ def test_a_checkpoint_of_a_run_on_other_data_is_refused(loaded: LoadedBackbone, 
     """Same counts and schedule, other images, or the same images under other class names: the checkpoint is not
     resumed (it was, and its classifier then saved with the new data's class names)."""
     checkpoint = tmp_path / "finetune.pt"
-    options = dict(
-        num_classes=4,
-        preprocessing=loaded.preprocessing,
-        frozen_backbone=True,
-        run=QUIET,
-        schedule=Schedule(epochs=2, batch_size=16, lr=0.02, weight_decay=1e-4),
-        checkpoint=checkpoint,
-    )
+    options = {**_checkpointed_options(loaded, checkpoint), "frozen_backbone": True}
     finetune(loaded.model, coloured(64, seed=1), coloured(32, seed=2), max_steps=2, **options)
     renamed = coloured(64, seed=1)
     renamed.classes = [f"other {name}" for name in renamed.classes]
