@@ -613,9 +613,14 @@ def test_the_knn_monitor_holds_its_queries_out_of_the_bank(tmp_path):
     bank, queries = knn_monitor_split(recipe, build_dataset(recipe))
     assert (len(bank), len(queries)) == (24, 6)
     assert queries.dataset.dataset.dataset.source.location == str(split / "val")
-    # A val/ without one of the classes: each folder numbers its own, so its dogs were scored as cats (0%).
+    # A val/ without one of the classes: each folder numbers its own, so its dogs were scored as cats (0%), and
+    # then the monitor was turned off. Its classes are now train's, matched by name.
     shutil.rmtree(split / "val" / "cats")
-    with pytest.warns(UserWarning, match=r"kNN monitor off: the held-out images' classes \(dogs\) are not the"):
+    bank, queries = knn_monitor_split(recipe, build_dataset(recipe))
+    assert [label for _, label in queries] == [1, 1, 1]  # dogs, as train numbers them
+    # A class that training lacks could never be predicted: the monitor is off, and training goes on.
+    write_images(split / "val", ("birds",), 2)
+    with pytest.warns(UserWarning, match=r"kNN monitor off: .*val: 1 class\(es\) that .* lacks, .*: birds$"):
         assert knn_monitor_split(recipe, build_dataset(recipe)) is None
 
 
@@ -628,10 +633,10 @@ def test_a_named_dataset_as_the_data_path_is_read_by_its_name(hub_datasets):
     hub_datasets.add_dataset(entry.repo_id, hub_dataset_files(entry, per_class=2, folder="plain_text"))
     recipe = load_recipe("tiny_fake").replace({"data.dataset": "imagefolder", "data.path": "cifar10:train"})
     assert build_dataset(recipe).source.location == "cifar10:train"
-    assert held_out_dataset(recipe).source.location == "cifar10:test"
+    assert held_out_dataset(recipe, build_dataset(recipe)).source.location == "cifar10:test"
     trains_on_test = recipe.replace({"data.path": "fashion_mnist:test"})
     assert build_dataset(trains_on_test).source.location == "fashion_mnist:test"
-    assert held_out_dataset(trains_on_test) is None
+    assert held_out_dataset(trains_on_test, build_dataset(trains_on_test)) is None
 
 
 def test_a_recipe_made_by_hand_is_checked_before_the_run_claims_its_folder(tmp_path):

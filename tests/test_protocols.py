@@ -73,6 +73,17 @@ def test_semi_supervised_with_a_subset_file(loaded: LoadedBackbone, tmp_path: Pa
     subset_file.write_text("0.png\nmissing.png\n")
     with pytest.raises(ValueError, match="missing.png"):
         semi_supervised(loaded, (train, test), fractions=(), subset_files={0.1: subset_file}, run=QUIET)
+    assert "batch_size" not in result  # each fraction's row has the one it used
+
+
+def test_semi_supervised_refuses_a_subset_file_that_labels_no_image_of_a_test_class(
+    loaded: LoadedBackbone, tmp_path: Path
+) -> None:
+    train, test = coloured(40, seed=1), coloured(8, seed=2)
+    subset_file = tmp_path / "subset.txt"
+    subset_file.write_text("".join(f"{i}.png\n" for i in (0, 1, 2, 4, 5, 6)))  # class 3: images 3, 7, ...
+    with pytest.raises(DataError, match=rf"{subset_file}: labels no image of the test classes {CLASSES[3]}$"):
+        semi_supervised(loaded, (train, test), fractions=(), subset_files={0.1: subset_file}, run=QUIET)
 
 
 def test_digits_datasets() -> None:

@@ -14,7 +14,13 @@ from simsiam_zoo.data.builtin import (
     default_fashion_mnist_root,
 )
 from simsiam_zoo.data.decode import IMAGE_EXTENSIONS, NextIfUndecodable, decode_image
-from simsiam_zoo.data.resolve import held_out_folder, is_named_source, labelled_images, open_source
+from simsiam_zoo.data.resolve import (
+    held_out_folder,
+    held_out_images,
+    is_named_source,
+    labelled_images,
+    open_source,
+)
 from simsiam_zoo.data.sampler import EpochSampler, dataset_stretches, rank_stretches
 from simsiam_zoo.data.source import (
     NAMED_SOURCES,
@@ -52,6 +58,7 @@ __all__ = [
     "default_fashion_mnist_root",
     "expand_braces",
     "held_out_folder",
+    "held_out_images",
     "is_named_source",
     "labelled_images",
     "listing_sha256",

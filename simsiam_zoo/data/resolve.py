@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from simsiam_zoo.data.builtin import FashionMNIST
 from simsiam_zoo.data.decode import IMAGE_EXTENSIONS
 from simsiam_zoo.data.folder import read_list, scan_folder
 from simsiam_zoo.data.hf import is_saved_hf_dataset, read_hf_files, read_hub_dataset, read_saved_hf_dataset
-from simsiam_zoo.data.source import NAMED_SOURCES, ImageSource, SourceImages
+from simsiam_zoo.data.source import NAMED_SOURCES, ImageSource, SourceImages, numbered_alike
 from simsiam_zoo.data.suite import TRANSFER_SUITE
 from simsiam_zoo.data.tar import read_tars
-from simsiam_zoo.errors import DataError
+from simsiam_zoo.errors import DataError, listed
 
 
 def is_named_source(data: str | Path) -> bool:
@@ -83,3 +84,32 @@ def labelled_images(data: str | Path) -> SourceImages:
 def held_out_folder(root: Path) -> Path | None:
     """A data folder's images apart from its training images: `val/`, else `test/`; None when it has neither."""
     return next((root / name for name in ("val", "test") if (root / name).is_dir()), None)
+
+
+def held_out_images(
+    test_dir: str | Path, train: SourceImages, *, train_name: str | Path
+) -> tuple[SourceImages, tuple[int, ...] | None]:
+    """The test split's images, labelled with train's indices of their classes (matched by name), and those indices
+    by the split's own (None: the same numbers). A test split may lack some of train's classes, and hold empty class
+    folders (nothing to score there), but a class with test images that train lacks is refused: no classifier
+    trained there can predict it. Names are matched within one kind of source only (a tar's classes are its numbers).
+    """
+    source = open_source(test_dir)
+    images = source.images()
+    if numbered_alike(train.classes, source.classes):
+        return images, None
+    if source.kind != train.source.kind:
+        raise DataError(f"{train_name} and {test_dir} have different classes, and are not two sources of one kind")
+    present = sorted(set(images.labels.tolist()) - {-1})
+    unknown = [source.classes[i] for i in present if source.classes[i] not in train.classes]
+    if unknown:
+        raise DataError(
+            f"{test_dir}: {len(unknown)} class(es) that {train_name} lacks, which no classifier trained there can "
+            f"predict: {listed(unknown, limit=5)}"
+        )
+    index = {name: i for i, name in enumerate(train.classes)}
+    to_train = tuple(index.get(name, -1) for name in source.classes)  # -1: a class train lacks, with no image
+    # -1 (no label) stays; so do the entries of a class train lacks, which are skipped ones (not images)
+    labels = [to_train[label] if label >= 0 else -1 for label in source.labels]
+    relabelled = SourceImages(dataclasses.replace(source, labels=labels, classes=train.classes), images.positions)
+    return relabelled, to_train

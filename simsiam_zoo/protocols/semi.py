@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import Dataset
 
 from simsiam_zoo.data import LabelledSubset
-from simsiam_zoo.errors import DataError
+from simsiam_zoo.errors import DataError, listed
 from simsiam_zoo.evaluate.subsets import balanced_label_subset, read_subset_file
 from simsiam_zoo.options import RunOptions, Schedule
 from simsiam_zoo.protocols.shared import (
@@ -21,7 +21,7 @@ from simsiam_zoo.protocols.shared import (
     result_record,
     train_head,
 )
-from simsiam_zoo.protocols.splits import DataArg, labelled_splits, labels_of, paths_of
+from simsiam_zoo.protocols.splits import DataArg, Splits, labelled_splits, labels_of, paths_of
 
 
 def semi_supervised_subsets(
@@ -54,6 +54,15 @@ def semi_supervised_subsets(
     return subsets
 
 
+def _check_labelled_classes(splits: Splits, labelled: torch.Tensor, subset_file: str | Path) -> None:
+    """Every test class has a labelled image in the subset file's draw: one without could never be predicted, and
+    the score would fall in silence (a class-balanced draw keeps one of each class)."""
+    missing = sorted(set(labels_of(splits.test, "test").tolist()) - set(labelled.tolist()))
+    if missing:
+        names = listed((splits.classes[i] for i in missing), limit=5)
+        raise DataError(f"{subset_file}: labels no image of the test classes {names}")
+
+
 def semi_supervised(
     model: ModelArg,
     data: DataArg,
@@ -73,6 +82,8 @@ def semi_supervised(
     splits = labelled_splits(data, run)
     subsets = semi_supervised_subsets(splits.train, fractions=fractions, subset_files=subset_files, seed=run.seed)
     labels = labels_of(splits.train, "train")
+    for fraction, path in (subset_files or {}).items():
+        _check_labelled_classes(splits, labels[subsets[float(fraction)]], path)
     rows = []
     for fraction, indices in subsets.items():
         result = train_head(
@@ -98,6 +109,4 @@ def semi_supervised(
             }
         )
     top1 = {f"{row['fraction']:g}": row["top1"] for row in rows}
-    return result_record(
-        "semi_supervised", loaded, splits, schedule, run, batch_size=schedule.batch_size, fractions=rows, top1=top1
-    )
+    return result_record("semi_supervised", loaded, splits, schedule, run, fractions=rows, top1=top1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,11 +14,9 @@ from simsiam_zoo.data import (
     TRANSFER_SUITE,
     FashionMNIST,
     LabelledSubset,
-    SourceImages,
     held_out_folder,
+    held_out_images,
     labelled_images,
-    numbered_alike,
-    open_source,
     unlabelled,
 )
 from simsiam_zoo.errors import DataError, listed
@@ -120,35 +117,6 @@ def _head(dataset: Dataset, limit: int | None) -> Dataset:
     return LabelledSubset(dataset, range(limit)) if limit is not None and limit < len(dataset) else dataset
 
 
-def _held_out_images(
-    test_dir: str | Path, train: SourceImages, train_dir: str | Path
-) -> tuple[SourceImages, tuple[int, ...] | None]:
-    """The test split's images, labelled with train's indices of their classes (matched by name), and those indices
-    by the split's own (None: the same numbers). A test split may lack some of train's classes, and hold empty class
-    folders (nothing to score there), but a class with test images that train lacks is refused: no classifier
-    trained there can predict it. Names are matched within one kind of source only (a tar's classes are its numbers).
-    """
-    source = open_source(test_dir)
-    images = source.images()
-    if numbered_alike(train.classes, source.classes):
-        return images, None
-    if source.kind != train.source.kind:
-        raise DataError(f"{train_dir} and {test_dir} have different classes, and are not two sources of one kind")
-    present = sorted(set(images.labels.tolist()) - {-1})
-    unknown = [source.classes[i] for i in present if source.classes[i] not in train.classes]
-    if unknown:
-        raise DataError(
-            f"{test_dir}: {len(unknown)} class(es) that {train_dir} lacks, which no classifier trained there can "
-            f"predict: {listed(unknown, limit=5)}"
-        )
-    index = {name: i for i, name in enumerate(train.classes)}
-    to_train = tuple(index.get(name, -1) for name in source.classes)  # -1: a class train lacks, with no image
-    # -1 (no label) stays; so do the entries of a class train lacks, which are skipped ones (not images)
-    labels = [to_train[label] if label >= 0 else -1 for label in source.labels]
-    relabelled = SourceImages(dataclasses.replace(source, labels=labels, classes=train.classes), images.positions)
-    return relabelled, to_train
-
-
 def _folders(
     name: str,
     train_dir: str | Path,
@@ -160,7 +128,7 @@ def _folders(
 ) -> Splits:
     """Two sources (folders, files, or a suite dataset's `NAME:train` and `NAME:test`) as splits."""
     train = labelled_images(train_dir)
-    test, test_label_map = _held_out_images(test_dir, train, train_dir)
+    test, test_label_map = held_out_images(test_dir, train, train_name=train_dir)
     capped_train, capped_test = _cap(train, train_limit, seed=seed), _cap(test, test_limit, seed=seed)
     # Whole splits go through extract_features (cached, resumable), sampled ones are embedded in memory; a test
     # split's store holds its own class numbers, which `Splits.stored_labels` maps to train's.
