@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simsiam_zoo.data import TRANSFER_SUITE
-from simsiam_zoo.errors import DataError, UnknownModelError
+from simsiam_zoo.errors import DataError, UnknownModelError, listed
 from simsiam_zoo.evaluate import class_sizes
 from simsiam_zoo.options import BenchmarkOptions
 from simsiam_zoo.protocols import Splits, resolve_data
-from simsiam_zoo.protocols.splits import labels_of
+from simsiam_zoo.protocols.splits import labels_of, untrained_classes
 from simsiam_zoo.zoo import ZOO, find_entry, get_entry
 
 NAMED_DATASETS = ("fashion_mnist", "digits", *TRANSFER_SUITE)
@@ -84,16 +84,15 @@ def _check_classes(name: str, splits: Splits, options: BenchmarkOptions) -> None
     """Two classes or more; and where few-shot is the only protocol, a smallest class with one of --shots' numbers
     (the protocol leaves out a number of shots above it: with none left the dataset would have no result)."""
     labels = labels_of(splits.train, f"{name} train")
-    test_labels = labels_of(splits.test, f"{name} test")
     present = class_sizes(labels)
     if len(present) < 2:
         raise DataError(f"--data {name}: its train split has images of {len(present)} class; ranking needs two or more")
-    untrained = sorted(set(test_labels.tolist()) - set(labels.tolist()))
-    if untrained:  # their test images could never be right, whoever is ranked
-        named = [splits.classes[i] if i < len(splits.classes) else str(i) for i in untrained[:5]]
-        names = ", ".join(named) + (", ..." if len(untrained) > 5 else "")
+    if untrained := untrained_classes(splits):
         cap = f" (--train-limit {options.train_limit} left them out)" if options.train_limit is not None else ""
-        raise DataError(f"--data {name}: {len(untrained)} classes of its test split have no train image{cap}: {names}")
+        raise DataError(
+            f"--data {name}: {len(untrained)} classes of its test split have no train image{cap}: "
+            f"{listed(untrained, limit=5)}"
+        )
     smallest = int(present.min())
     if set(options.protocols) == {"fewshot"} and smallest < min(options.shots):
         raise DataError(

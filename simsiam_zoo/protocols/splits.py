@@ -207,15 +207,19 @@ def labelled_splits(data: DataArg, run: RunOptions) -> Splits:
         raise DataError(
             f"{splits.name}: training images of {len(present)} class ({names}); a classifier needs at least two"
         )
-    _check_trained_classes(splits, present, run)
+    _check_trained_classes(splits, run)
     return splits
 
 
-def _check_trained_classes(splits: Splits, present: list[int], run: RunOptions) -> None:
-    """Every class of the test split has train images: the test images of one without could never be right, and
-    the score would fall in silence (as `benchmark` refuses it)."""
-    untrained = sorted(set(labels_of(splits.test, "test").tolist()) - set(present))
-    if untrained:
-        names = listed((splits.classes[i] for i in untrained), limit=5)
+def untrained_classes(splits: Splits) -> list[str]:
+    """The names of the test split's classes without a train image: their test images could never be right, and
+    the score would fall in silence (the protocols and `benchmark` refuse such splits)."""
+    trained = set(labels_of(splits.train, "train").tolist())
+    untrained = sorted(set(labels_of(splits.test, "test").tolist()) - trained)
+    return [splits.classes[i] if i < len(splits.classes) else str(i) for i in untrained]
+
+
+def _check_trained_classes(splits: Splits, run: RunOptions) -> None:
+    if untrained := untrained_classes(splits):
         cap = f" (or --train-limit {run.train_limit} left them out)" if run.train_limit is not None else ""
-        raise DataError(f"{splits.name}: test classes with no train image{cap}: {names}")
+        raise DataError(f"{splits.name}: test classes with no train image{cap}: {listed(untrained, limit=5)}")
