@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,12 +36,12 @@ def _check_classifier_output(
     """The classifier folder may be written (never over the model or data, nor inside the model's folder), and
     holds no checkpoint folder."""
     check_output(out_dir, kind=HUB_FOLDER_KIND, inputs=inputs, models=local_paths(model), overwrite=overwrite)
-    # An export's folder is a hub folder too: replaced by a classifier, its projector and predictor were gone.
-    pretrained = [name for name in (FULL_MODEL_NAME, RECIPE_NAME) if (Path(out_dir) / name).exists()]
-    if pretrained and not overwrite:
+    # An export's or convert's folder is a hub folder too: replaced by a classifier, its backbone (and an
+    # export's projector and predictor) were gone.
+    if not overwrite and (backbone := _backbone_in(Path(out_dir))):
         raise OutputRefused(
-            f"{out_dir}: holds a pretrained export ({', '.join(pretrained)}), which the classifier folder would "
-            "replace; choose another folder (or pass --overwrite to replace it)"
+            f"{out_dir}: holds a pretrained backbone ({backbone}), which the classifier folder would replace; "
+            "choose another folder (or pass --overwrite to replace it)"
         )
     check_checkpoint_dir(run, *inputs)
     if run.checkpoint_dir is not None:
@@ -50,6 +51,18 @@ def _check_classifier_output(
                 f"{out_dir}: --checkpoint-dir {run.checkpoint_dir} lies in the classifier folder, "
                 "which holds only the classifier; choose a checkpoint folder outside it"
             )
+
+
+def _backbone_in(folder: Path) -> str:
+    """What names `folder` as a pretrained backbone's (an export's files, or a config of no classes), or ''."""
+    exported = [name for name in (FULL_MODEL_NAME, RECIPE_NAME) if (folder / name).exists()]
+    if exported:
+        return ", ".join(exported)
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return ""
+    return "config.json: num_classes 0" if isinstance(config, dict) and config.get("num_classes") == 0 else ""
 
 
 def _schedule_text(schedule: Schedule) -> str:

@@ -302,9 +302,17 @@ def test_options_that_cannot_work_are_refused_before_any_work(exported: Path, tm
     done = run_cli("finetune", exported, data, "--out", other_export, "--epochs", 1)
     assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
     assert error_message(done) == (
-        f"error: {other_export}: holds a pretrained export (simsiam.safetensors, recipe.yaml), which the classifier "
-        "folder would replace; choose another folder (or pass --overwrite to replace it)"
+        f"error: {other_export}: holds a pretrained backbone (simsiam.safetensors, recipe.yaml), which the "
+        "classifier folder would replace; choose another folder (or pass --overwrite to replace it)"
     )
+    assert snapshot(other_export) == before
+    # A backbone alone, as `convert` writes it (a config of no classes), was replaced too.
+    (other_export / "simsiam.safetensors").unlink()
+    (other_export / "recipe.yaml").unlink()
+    before = snapshot(other_export)
+    done = run_cli("finetune", exported, data, "--out", other_export, "--epochs", 1)
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert "holds a pretrained backbone (config.json: num_classes 0)" in error_message(done)
     assert snapshot(other_export) == before
 
 
