@@ -436,7 +436,9 @@ def test_features_of_different_models_classes_or_one_class_are_refused(tmp_path:
         return tmp_path / f"{name}.feats"
 
     train, test = features("train", ("p", "q")), features("test", ("p", "q"))
-    assert evaluate_knn(train, test, ks=(1,))["num_test"] == 6  # a sound pair runs
+    result = evaluate_knn(train, test, ks=(1, 20))  # a sound pair runs; k=20 is clamped to the 6 train features
+    assert result["num_test"] == 6 and result["neighbours"] == {"1": 1, "20": 6}
+    assert result["top1"]["20"] == evaluate_knn(train, test, ks=(6,))["top1"]["6"]
     with pytest.warns(UserWarning, match=r"train.feats: features of the same images; the score measures"):
         assert evaluate_knn(train, train, ks=(1,))["top1"] == {"1": 100.0}  # scored against itself, in silence
     other = tiny_model()
@@ -449,7 +451,8 @@ def test_features_of_different_models_classes_or_one_class_are_refused(tmp_path:
     }
     # A test split without the last classes numbers the others as the training split does (tar shards' classes
     # are their numbers, 0 to the largest label: a test shard without the top one was refused).
-    assert evaluate_linear(train, features("only_p", ("p",)))["num_test"] == 3
+    linear = evaluate_linear(train, features("only_p", ("p",)))
+    assert linear["num_test"] == 3 and (linear["val_fraction"], linear["seed"], linear["max_iter"]) == (0.2, 0, 200)
     for refused, message in cases.items():
         for evaluate in (evaluate_knn, evaluate_linear):
             with pytest.raises(DataError, match=re.escape(message)):

@@ -16,6 +16,10 @@ from simsiam_zoo.evaluate.knn import knn_accuracy
 from simsiam_zoo.evaluate.linear_probe import DEFAULT_WEIGHT_DECAYS, linear_probe_sweep
 from simsiam_zoo.evaluate.subsets import class_sizes
 
+# What the linear probe holds out of train to choose the weight decay on (a seeded, class-stratified fifth), and
+# the L-BFGS iterations of each fit: stated in the result beside the decay chosen.
+LINEAR_PROBE_SETTINGS = {"val_fraction": 0.2, "seed": 0, "max_iter": 200}
+
 
 def _load_labelled(path: str | Path, role: str) -> Any:
     from simsiam_zoo.features import load_features
@@ -89,6 +93,8 @@ def evaluate_knn(
         "num_train": len(train_f.labels),
         "num_test": len(test_f.labels),
         "top1": {str(k): accuracy for k, accuracy in accuracies.items()},
+        # a k beyond the train features is clamped to them (kNN's keys stay the ks asked for)
+        "neighbours": {str(k): min(k, len(train_f.labels)) for k in accuracies},
     }
 
 
@@ -103,7 +109,9 @@ def evaluate_linear(
     train_f, test_f = _load_pair(train, test)
     if int(class_sizes(train_f.labels).max()) < 2:  # linear_probe_sweep's ValueError, named as the input it is
         raise DataError(f"{train}: each class has one image, which leaves none to choose the weight decay on")
-    sweep = linear_probe_sweep(*_tensors(train_f, test_f), weight_decays=tuple(weight_decays), device=device)
+    sweep = linear_probe_sweep(
+        *_tensors(train_f, test_f), weight_decays=tuple(weight_decays), device=device, **LINEAR_PROBE_SETTINGS
+    )
     return {
         "evaluation": "linear",
         "train": str(train),
@@ -113,6 +121,7 @@ def evaluate_linear(
         "top1": sweep["test_accuracy"],
         "weight_decay": sweep["weight_decay"],
         "val_top1": {f"{wd:g}": accuracy for wd, accuracy in sweep["val_accuracies"].items()},
+        **LINEAR_PROBE_SETTINGS,
     }
 
 
