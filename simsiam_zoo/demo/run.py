@@ -440,7 +440,7 @@ class _Evaluation:
     ):
         self.features_dir, self.recipe, self.device = features_dir, recipe, device
         self.train_images, self.test_images = sizes  # images of the evaluation's train and test splits
-        self.digits = digits_datasets(image_size=recipe.data.image_size, seed=recipe.run.seed)
+        self.digits = digits_datasets(image_size=recipe.data.image_size)
         self.pixels_train = train_set  # already read for pretraining
         self.pixels_test = FashionMNIST(recipe.data.path, split="test")
         self.features: dict[str, tuple[torch.Tensor, ...]] = {}
