@@ -586,6 +586,15 @@ def test_tar_and_parquet_sources_are_one_source_from_any_working_directory(tmp_p
     monkeypatch.chdir(tmp_path / "elsewhere")
     again = extract_features(tiny_model(), make_transform(), "../" + patterns[0], out=tmp_path / "out", **kwargs)
     assert again.num_embedded == 4 and again.resumed_shards == again.shards
+    # A store of the version before, which recorded the pattern as typed, resumes from the folder it was typed in.
+    settings = json.loads((tmp_path / "out" / "settings.json").read_text())
+    settings["source"]["location"] = patterns[0]
+    (tmp_path / "out" / "settings.json").write_text(json.dumps(settings))
+    with pytest.raises(DataError, match=r"changed: the data source\)"):  # elsewhere/tars/...: not that source
+        extract_features(tiny_model(), make_transform(), "../" + patterns[0], out=tmp_path / "out", **kwargs)
+    monkeypatch.chdir(tmp_path)
+    again = extract_features(tiny_model(), make_transform(), patterns[0], out=tmp_path / "out", **kwargs)
+    assert again.num_embedded == 4 and again.resumed_shards == again.shards
 
 
 def test_a_suite_dataset_the_hub_cannot_serve_is_one_line_without_the_hubs_retry_lines(monkeypatch, caplog):

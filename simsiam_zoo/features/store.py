@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -245,7 +246,9 @@ def prepare_out(out: Path, settings: dict[str, Any], shards: list[Shard], output
                 f"{out}: holds an extraction written by another version of simsiam-zoo (format {version}, "
                 f"this one writes {VERSION}); choose a new output folder or delete this one"
             )
-        changed = [_SETTING_NAMES.get(key, key) for key in settings if previous.get(key) != settings[key]]
+        changed = [
+            _SETTING_NAMES.get(name, name) for name, value in settings.items() if not _alike(name, previous, value)
+        ]
         if changed:
             raise DataError(
                 f"{out}: holds an extraction of other inputs or settings (changed: {', '.join(changed)}); "
@@ -263,6 +266,17 @@ def prepare_out(out: Path, settings: dict[str, Any], shards: list[Shard], output
             stale.unlink(missing_ok=True)
     if not embedded or not settings_file.exists():
         atomic_write_text(settings_file, json.dumps({"version": VERSION, **settings}, indent=2) + "\n")
+
+
+def _alike(name: str, previous: dict[str, Any], current: Any) -> bool:
+    """Setting `name` recorded (in `previous`) as it is now. The version before recorded tar and parquet patterns
+    as typed (relative): such a pattern is read from the folder the resume runs in."""
+    recorded = previous.get(name)
+    if recorded == current:
+        return True
+    if name == "source" and isinstance(recorded, dict) and isinstance(recorded.get("location"), str):
+        return {**recorded, "location": os.path.abspath(recorded["location"])} == current
+    return False
 
 
 def _check_values(shard_file: Path, embeddings: torch.Tensor, labels: torch.Tensor, *, classes: int) -> None:
