@@ -66,7 +66,7 @@ from simsiam_zoo.features import embed_dataset
 from simsiam_zoo.losses import normalized_std, simsiam_loss
 from simsiam_zoo.model import HeadConfig, SiameseOutput, SimSiam, check_arch, seeded, untrained_backbone
 from simsiam_zoo.options import is_int
-from simsiam_zoo.recipe import Recipe, checked_recipe, recipe_differences, recipe_from_dict
+from simsiam_zoo.recipe import Recipe, checked_recipe, recipe_differences, recipe_from_dict, shared_settings
 
 # The files a run rewrites as it goes (atomically: a kill can leave a temp file beside one, removed on resume).
 RUN_FILES = (CHECKPOINT_NAME, RECIPE_NAME, "metrics.csv", "steps.csv")
@@ -330,7 +330,7 @@ def train(
         raise ValueError("fit_to_deadline runs on one process: ranks would each fit the horizon to their own clock")
     check_arch(recipe.model.arch, recipe.data.image_size)
     check_same_on_every_rank(
-        context, recipe=recipe.to_dict(), max_minutes=max_minutes, max_steps=max_steps, strict=strict
+        context, recipe=shared_settings(recipe), max_minutes=max_minutes, max_steps=max_steps, strict=strict
     )
     dataset = _training_data(recipe, dataset, world_size=context.world_size)
     with contextlib.ExitStack() as held:
@@ -653,8 +653,8 @@ def _resume(
     except ConversionError as error:  # a truncated or foreign file, named: say so and stop, keep it for inspection
         raise RecipeError(f"{error} (cannot resume from it)") from None
     saved_recipe = recipe_from_dict(saved.run, where=str(path))
-    if saved_recipe != recipe:
-        changed = listed(recipe_differences(saved_recipe, recipe), limit=3, separator="; ")
+    if differences := recipe_differences(saved_recipe, recipe):
+        changed = listed(differences, limit=3, separator="; ")
         raise RecipeError(
             f"{path}: the checkpoint was trained with a different recipe ({changed}); "
             "use a new output folder or the same recipe"

@@ -134,10 +134,24 @@ class Recipe:
         return recipe_from_dict(data, where=f"recipe {self.name!r} with {changed}")
 
 
+# The keys that change no byte of a run, which a resume or a torchrun rank may set its own way: the decoding workers
+# (each sample's augmentation is drawn by seed, epoch and index, whatever process draws it).
+PROCESS_KEYS = frozenset({"data.num_workers"})
+
+
 def recipe_differences(before: Recipe, after: Recipe) -> list[str]:
-    """`key: before -> after` for each dotted key whose value differs."""
+    """`key: before -> after` for each dotted key whose value differs, but `PROCESS_KEYS`."""
     old, new = _dotted(before.to_dict()), _dotted(after.to_dict())
-    return [f"{key}: {old.get(key)!r} -> {value!r}" for key, value in new.items() if old.get(key) != value]
+    return [
+        f"{key}: {old.get(key)!r} -> {value!r}"
+        for key, value in new.items()
+        if old.get(key) != value and key not in PROCESS_KEYS
+    ]
+
+
+def shared_settings(recipe: Recipe) -> dict[str, Any]:
+    """The recipe's dotted keys that every rank of one job must share (all but `PROCESS_KEYS`)."""
+    return {key: value for key, value in _dotted(recipe.to_dict()).items() if key not in PROCESS_KEYS}
 
 
 def _dotted(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -520,6 +520,17 @@ def test_a_resume_with_another_recipe_names_the_keys_that_differ(tiny_recipe, tm
         train(edited, output_dir=tmp_path, progress=False)
 
 
+def test_a_resume_with_other_decoding_workers_continues_the_same_run(tiny_recipe, tmp_path):
+    """The workers change no byte (each sample is drawn by seed, epoch and index): a resume with another
+    `data.num_workers` was refused as "a different recipe"."""
+    train(tiny_recipe, output_dir=tmp_path / "straight", max_steps=3, progress=False)
+    train(tiny_recipe, output_dir=tmp_path / "resumed", max_steps=1, progress=False)
+    more_workers = tiny_recipe.replace({"data.num_workers": 2})
+    assert train(more_workers, output_dir=tmp_path / "resumed", max_steps=3, progress=False).step == 3
+    straight, resumed = _final_state(tmp_path / "straight"), _final_state(tmp_path / "resumed")
+    assert all(torch.equal(straight[key], resumed[key]) for key in straight)
+
+
 def test_train_arguments_a_notebook_gets_wrong_are_named(tiny_recipe, tmp_path):
     """NaN minutes ran the whole schedule, -1 one step, 1.5 steps two; a recipe's name was an AttributeError."""
     cases = [
