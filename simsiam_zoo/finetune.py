@@ -40,7 +40,7 @@ from simsiam_zoo.distributed import (
 )
 from simsiam_zoo.engine import Augmented, build_optimizer, cosine_lr, run_steps
 from simsiam_zoo.errors import DataError, HubFolderError, SimsiamZooError, squeezed
-from simsiam_zoo.hub.cards import PROJECT_URL, CardFields, license_metadata, render_card
+from simsiam_zoo.hub.cards import PROJECT_URL, CardFields, license_metadata, render_card, shown_on_a_card
 from simsiam_zoo.hub.folder import timm_config, write_hub_folder
 from simsiam_zoo.model import seeded
 from simsiam_zoo.options import RunOptions, Schedule, check_class_count
@@ -505,6 +505,7 @@ def save_classifier(
     if len(class_names) != num_classes:
         raise ValueError(f"{len(class_names)} class names for a {num_classes}-class head")
     fields = classifier_license(backbone, license)
+    data_name = shown_on_a_card(data_name)
     config = timm_config(
         model,
         preprocessing=backbone.preprocessing,
@@ -531,7 +532,8 @@ def save_classifier(
             class_names=class_names,
             results=_validation_results(result, data_name),
             base_model=backbone.hub_id,
-            recipe_summary=f"Trained with simsiam-zoo from the backbone `{backbone.source}`: {schedule_summary}.",
+            recipe_summary=f"Trained with simsiam-zoo from the backbone `{shown_on_a_card(backbone.source)}`: "
+            f"{schedule_summary}.",
         )
     )
     return write_hub_folder(

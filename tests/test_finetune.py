@@ -354,6 +354,10 @@ def test_cli_finetune_and_semi(hub_folder: Path, image_folder: Path, tmp_path: P
     assert result["top1"] == result["history"][-1]["val_top1"]
     model = timm.create_model(f"local-dir:{out}", pretrained=True)
     assert model.pretrained_cfg["label_names"] == sorted(CLASSES)  # the class folders, in label order
+    # The card, made to be published, names the data and the backbone by their folders' names, not the paths.
+    card = (out / "README.md").read_text()
+    assert str(tmp_path.parent) not in card and f"images of {image_folder.name}" in card
+    assert f"from the backbone `{hub_folder.name}`" in card and f"| finetune | {image_folder.name} |" in card
 
     subset_file = tmp_path / "subset.txt"
     subset_file.write_text("train0.png\ntrain1.png\ntrain2.png\ntrain3.png\n")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib.resources
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
@@ -59,6 +61,12 @@ def paper_id(method: str | None) -> str | None:
     """The method's paper as timm's pretrained cfg names papers (`arXiv:ID`)."""
     paper = _paper(method)
     return paper.paper_id if paper else None
+
+
+def shown_on_a_card(name: str) -> str:
+    """A local file or folder as its last part (a published card names the data or model, not the user's path);
+    anything else (a zoo name, a named dataset) as it is."""
+    return Path(name).name if os.path.exists(name) else name
 
 
 def hub_dataset_ids(datasets: Sequence[str]) -> list[str]:
