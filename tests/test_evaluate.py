@@ -423,7 +423,7 @@ def test_round_half_up_matches_subset_docs() -> None:
 def test_features_of_different_models_classes_or_one_class_are_refused(tmp_path: Path) -> None:
     """Each pair once ran and printed a number: labels matched by number, rows of two models compared."""
     from simsiam_zoo.errors import DataError
-    from simsiam_zoo.features import extract_features
+    from simsiam_zoo.features import extract_features, load_features
     from simsiam_zoo.protocols.cached import evaluate_knn, evaluate_linear
 
     def features(name: str, classes: tuple[str, ...], model: torch.nn.Module | None = None) -> Path:
@@ -438,6 +438,9 @@ def test_features_of_different_models_classes_or_one_class_are_refused(tmp_path:
     train, test = features("train", ("p", "q")), features("test", ("p", "q"))
     result = evaluate_knn(train, test, ks=(1, 20))  # a sound pair runs; k=20 is clamped to the 6 train features
     assert result["num_test"] == 6 and result["neighbours"] == {"1": 1, "20": 6}
+    stored = load_features(train)  # what the result was computed from: the folders absolute, the model's digest
+    assert (result["train"], result["test"]) == (str(train.resolve()), str(test.resolve()))
+    assert (result["weights_sha256"], result["preprocessing"]) == (stored.weights_sha256, stored.preprocessing)
     assert result["top1"]["20"] == evaluate_knn(train, test, ks=(6,))["top1"]["6"]
     with pytest.warns(UserWarning, match=r"train.feats: features of the same images; the score measures"):
         assert evaluate_knn(train, train, ks=(1,))["top1"] == {"1": 100.0}  # scored against itself, in silence

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -69,6 +70,17 @@ def _load_pair(train: str | Path, test: str | Path) -> tuple[Any, Any]:
     return train_f, test_f
 
 
+def _inputs(train: str | Path, test: str | Path, features: Any) -> dict[str, str]:
+    """What a result was computed from: the two feature folders (absolute: the result may be read from elsewhere),
+    and the model and preprocessing that embedded both."""
+    return {
+        "train": os.path.abspath(train),
+        "test": os.path.abspath(test),
+        "weights_sha256": features.weights_sha256,
+        "preprocessing": features.preprocessing,
+    }
+
+
 def _tensors(train: Any, test: Any) -> tuple[Any, Any, Any, Any]:
     """(train embeddings, train labels, test embeddings, test labels), as the evaluations take them."""
     return train.embeddings, train.labels, test.embeddings, test.labels
@@ -87,8 +99,7 @@ def evaluate_knn(
     accuracies = knn_accuracy(*_tensors(train_f, test_f), ks=tuple(ks), temperature=temperature, device=device)
     return {
         "evaluation": "knn",
-        "train": str(train),
-        "test": str(test),
+        **_inputs(train, test, train_f),
         "temperature": temperature,
         "num_train": len(train_f.labels),
         "num_test": len(test_f.labels),
@@ -114,8 +125,7 @@ def evaluate_linear(
     )
     return {
         "evaluation": "linear",
-        "train": str(train),
-        "test": str(test),
+        **_inputs(train, test, train_f),
         "num_train": len(train_f.labels),
         "num_test": len(test_f.labels),
         "top1": sweep["test_accuracy"],
