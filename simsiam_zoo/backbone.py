@@ -59,9 +59,7 @@ def infer_resnet_arch(state: Mapping[str, torch.Tensor], *, where: str) -> str:
         blocks.append(len(indices))
     key = (tuple(blocks), "layer1.0.conv3.weight" in state)
     if key not in _RESNETS or state["conv1.weight"].shape[0] != 64:
-        raise HubFolderError(
-            f"{where}: cannot tell the architecture from the weights (blocks {blocks}); give it explicitly (--arch)"
-        )
+        raise HubFolderError(f"{where}: cannot tell the architecture from the weights (blocks {blocks})")
     return _RESNETS[key]
 
 

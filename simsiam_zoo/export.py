@@ -24,7 +24,7 @@ from simsiam_zoo.backbone import (
     weight_problems,
 )
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, TrainingCheckpoint, read_training_checkpoint
-from simsiam_zoo.convert import convert_state_dict, load_checkpoint_file
+from simsiam_zoo.convert import checkpoint_tensors, convert_state_dict, load_checkpoint_file
 from simsiam_zoo.digests import file_digests, sha256_file
 from simsiam_zoo.errors import ChecksumMismatch, ConversionError, HubFolderError, OutputRefused
 from simsiam_zoo.hub.cards import PROJECT_URL, CardFields, paper_id, render_card
@@ -209,14 +209,10 @@ def convert_to_hub(
     entry = find_entry(name)
     original_sha256 = _check_entry_file(entry, checkpoint_path, name=name) if entry else None
     converter = source if source is not None else (entry.source.converter if entry and entry.source else None)
-    try:
-        detected, state = convert_state_dict(load_checkpoint_file(checkpoint_path), source=converter)
-    except ConversionError as error:
-        message = str(error)
-        raise ConversionError(
-            message if message.startswith(str(checkpoint_path)) else f"{checkpoint_path}: {message}"
-        ) from None
-    arch = arch or (entry.arch if entry else _inferred_arch(state, checkpoint_path))
+    detected, state = _converted(load_checkpoint_file(checkpoint_path), checkpoint_path, converter=converter)
+    arch = arch or (
+        entry.arch if entry else _inferred_arch(state, checkpoint_path, hint="name its timm architecture (--arch)")
+    )
     origin = f"`{checkpoint_path.name}`" + (f" (sha256 `{original_sha256}`)" if original_sha256 else "")
     folder = _write_converted(
         _built(state, arch=arch, entry=entry, converter=detected, where=str(checkpoint_path)),
@@ -361,7 +357,7 @@ def _check_entry_file(entry: ZooEntry, path: Path, *, name: str) -> str:
 
 
 @dataclass(frozen=True)
-class _Built:
+class ConvertedBackbone:
     """A converted state dict in the timm network it loads into strictly, with the arguments and preprocessing its
     folder will say."""
 
@@ -372,29 +368,53 @@ class _Built:
     preprocessing: Preprocessing
 
 
-def _built(state: dict[str, torch.Tensor], *, arch: str, entry: ZooEntry | None, converter: str, where: str) -> _Built:
+def _built(
+    state: dict[str, torch.Tensor], *, arch: str, entry: ZooEntry | None, converter: str, where: str
+) -> ConvertedBackbone:
     if entry:
         model_args = dict(entry.model_args) if entry.arch == arch else {}
         model = backbone_from_state(arch, state, where=where, model_args=model_args)
-        return _Built(state, model, arch, model_args, entry.preprocessing)
+        return ConvertedBackbone(state, model, arch, model_args, entry.preprocessing)
     # The zoo's entries read by the same converter, into this architecture if there are any.
     alike = [e for e in ZOO.values() if e.source and e.source.converter == converter]
     same_arch = [e for e in alike if e.arch == arch]
     model_args = dict(_agreed([e.model_args for e in same_arch or alike], default={}))
     model = backbone_from_state(arch, state, where=where, model_args=model_args)
     native = Preprocessing(input_size=tuple(model.pretrained_cfg["input_size"]))
-    return _Built(state, model, arch, model_args, _agreed([e.preprocessing for e in same_arch], default=native))
+    return ConvertedBackbone(
+        state, model, arch, model_args, _agreed([e.preprocessing for e in same_arch], default=native)
+    )
 
 
-def _inferred_arch(state: dict[str, Any], checkpoint_path: Path) -> str:
+def _inferred_arch(state: dict[str, Any], checkpoint_path: Path, *, hint: str) -> str:
     try:
         return infer_resnet_arch(state, where=str(checkpoint_path))
     except HubFolderError as error:  # a ViT, say: only ResNets are told by their keys
-        raise HubFolderError(f"{error}; name its timm architecture (--arch)") from None
+        raise HubFolderError(f"{error}; {hint}") from None
+
+
+def _converted(tensors: dict[str, torch.Tensor], path: Path, *, converter: str | None) -> tuple[str, dict[str, Any]]:
+    """(the format, timm's backbone state) of a checkpoint's tensors, its errors naming the file."""
+    try:
+        return convert_state_dict(tensors, source=converter)
+    except ConversionError as error:
+        message = str(error)
+        raise ConversionError(message if message.startswith(str(path)) else f"{path}: {message}") from None
+
+
+def converted_backbone(checkpoint: Any, path: str | Path, *, arch: str | None = None) -> ConvertedBackbone:
+    """Another project's checkpoint (read from `path`) as `convert` would write it: its format detected, its
+    architecture told by its keys unless given, and the model_args and preprocessing that the zoo's entries of that
+    format agree on. `load_backbone` of the file and of its converted folder then give one model."""
+    path = Path(path)
+    detected, state = _converted(checkpoint_tensors(checkpoint, path), path, converter=None)
+    hint = "convert it naming its timm architecture (`simsiam-zoo convert --arch`), and use the folder"
+    arch = arch or _inferred_arch(state, path, hint=hint)
+    return _built(state, arch=arch, entry=None, converter=detected, where=str(path))
 
 
 def _write_converted(
-    built: _Built,
+    built: ConvertedBackbone,
     out_dir: str | Path,
     *,
     name: str,

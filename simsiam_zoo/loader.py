@@ -24,10 +24,9 @@ from simsiam_zoo.backbone import (
     preprocessing_from_recipe,
 )
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, read_torch_checkpoint, training_checkpoint_from
-from simsiam_zoo.convert import convert_state_dict
 from simsiam_zoo.digests import sha256_file
-from simsiam_zoo.errors import ConversionError, HubFolderError, UnknownModelError
-from simsiam_zoo.export import converted_cache_status, fetch_entry
+from simsiam_zoo.errors import HubFolderError, UnknownModelError
+from simsiam_zoo.export import converted_backbone, converted_cache_status, fetch_entry
 from simsiam_zoo.hub.folder import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, read_config, read_weights
 from simsiam_zoo.hub.publish import check_repo_id, download_hub_repo
 from simsiam_zoo.model import untrained_backbone
@@ -113,20 +112,19 @@ def _from_file(path: Path, *, arch: str | None) -> LoadedBackbone:
             recipe = recipe_from_dict(ours.run, where=str(path))
             state, arch = backbone_from_training_checkpoint(ours), arch or recipe.model.arch
             preprocessing = preprocessing_from_recipe(recipe)
-        else:
-            state = _converted(saved, where=path)
-            preprocessing = Preprocessing()
+        else:  # another project's: as `convert` writes it, whose folder then loads as the same model
+            built = converted_backbone(saved, path, arch=arch)
+            return LoadedBackbone(
+                built.model,
+                built.preprocessing.transform(),
+                built.preprocessing,
+                built.arch,
+                str(path),
+                model_args=built.model_args,
+            )
     arch = arch or infer_resnet_arch(state, where=str(path))
     model = backbone_from_state(arch, state, where=str(path), model_args=model_args)
     return LoadedBackbone(model, preprocessing.transform(), preprocessing, arch, str(path), model_args=model_args)
-
-
-def _converted(saved: Any, *, where: Path) -> dict[str, Any]:
-    """Another project's checkpoint as timm's backbone, its errors naming the file (the converters' name keys)."""
-    try:
-        return convert_state_dict(saved)[1]
-    except ConversionError as error:
-        raise ConversionError(f"{where}: {error}") from None
 
 
 def load_backbone(

@@ -442,3 +442,27 @@ def test_another_projects_checkpoint_that_does_not_convert_is_named_by_the_loade
     torch.save(state, tmp_path / "model.pth")
     with pytest.raises(ConversionError, match=rf"^{tmp_path / 'model.pth'}: wrong dtypes: bn1.num_batches_tracked"):
         load_backbone(tmp_path / "model.pth")
+
+
+def test_another_projects_checkpoint_loads_as_its_converted_folder_does(tmp_path: Path) -> None:
+    """A MoCo file given to `extract` or `benchmark` was embedded with bicubic resizing, its converted folder with
+    the bilinear that MoCo's entries use: the same weights scored apart. A list or an empty dict saved as a `.pth`
+    was an AttributeError traceback (convert named the file)."""
+    from simsiam_zoo.export import convert_to_hub
+    from tests.checkpoints import Wrapper, seeded_resnet
+
+    encoder_q = seeded_resnet("resnet50", seed=1)
+    encoder_q.fc = torch.nn.Sequential(torch.nn.Linear(2048, 16), torch.nn.ReLU(), torch.nn.Linear(16, 8))
+    raw = tmp_path / "moco.pth.tar"
+    torch.save({"epoch": 200, "state_dict": Wrapper(module=Wrapper(encoder_q=encoder_q)).state_dict()}, raw)
+    convert_to_hub(raw, tmp_path / "converted", name="resnet50.my_moco")
+    from_file, from_folder = load_backbone(raw), load_backbone(tmp_path / "converted")
+    assert from_file.preprocessing == from_folder.preprocessing and from_file.preprocessing.interpolation == "bilinear"
+    assert (from_file.arch, from_file.model_args) == (from_folder.arch, from_folder.model_args)
+    image = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(from_file.model(image), from_folder.model(image))
+    for saved, problem in (([torch.zeros(1)], "expected a dict of tensors, found list"), ({}, "contains no tensors")):
+        torch.save(saved, tmp_path / "odd.pth")
+        with pytest.raises(ConversionError, match=rf"^{tmp_path / 'odd.pth'}: {problem}$"):
+            load_backbone(tmp_path / "odd.pth")

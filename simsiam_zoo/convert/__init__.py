@@ -45,7 +45,7 @@ from . import (
     vissl_vit,
     xcit,
 )
-from ._checkpoint import flatten_checkpoint, load_checkpoint_file
+from ._checkpoint import checkpoint_tensors, flatten_checkpoint, load_checkpoint_file
 from ._common import Converter, unusable_tensors
 
 __all__ = [
@@ -55,6 +55,7 @@ __all__ = [
     "convert_state_dict",
     "detect_format",
     "flatten_checkpoint",
+    "checkpoint_tensors",
     "load_checkpoint_file",
 ]
 

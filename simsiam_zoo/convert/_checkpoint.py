@@ -83,6 +83,12 @@ def load_checkpoint_file(path: str | os.PathLike[str]) -> dict[str, Tensor]:
     else:
         expected = ", ".join((".safetensors", *TORCH_SUFFIXES))
         raise ConversionError(f"{path}: unsupported file type; expected one of {expected}")
+    return checkpoint_tensors(checkpoint, path)
+
+
+def checkpoint_tensors(checkpoint: Any, path: str | os.PathLike[str]) -> dict[str, Tensor]:
+    """The flattened tensors of a checkpoint read from `path`; a ConversionError naming the file where it is no dict
+    (a list, a tensor), holds no tensors, or holds tensors that cannot be weights."""
     if not isinstance(checkpoint, Mapping):
         raise ConversionError(f"{path}: expected a dict of tensors, found {type(checkpoint).__name__}")
     try:
