@@ -404,6 +404,16 @@ def test_a_vit_without_its_arch_is_told_to_name_it_and_not_exported_for_detectro
     torch.save(state, tmp_path / "vit.pth")
     with pytest.raises(HubFolderError, match=r"vit.pth: no conv1.weight: .*; name its timm architecture \(--arch\)$"):
         convert_to_hub(tmp_path / "vit.pth", tmp_path / "out", name="mine.vit")
+    # A ResNet of blocks no architecture has: the hint said twice ("give it explicitly (--arch); name its ...").
+    resnet = {
+        key: value for key, value in seeded_resnet("resnet18", seed=0).state_dict().items() if "layer4.1" not in key
+    }
+    torch.save(resnet, tmp_path / "cut.pth")
+    with pytest.raises(
+        HubFolderError, match=r"cut.pth: cannot tell the architecture .*\(blocks \[2, 2, 2, 1\]\); name its timm arch"
+    ) as refused:
+        convert_to_hub(tmp_path / "cut.pth", tmp_path / "out", name="mine.cut")
+    assert str(refused.value).count("--arch") == 1
     convert_to_hub(tmp_path / "vit.pth", tmp_path / "out", name="mine.vit", arch="test_vit")
     done = run_cli("export-detectron2", tmp_path / "out", tmp_path / "vit.pkl")
     assert done.returncode == 3, done.stderr[-3000:]
