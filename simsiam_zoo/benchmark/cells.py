@@ -138,19 +138,23 @@ def contender_features(
     options: BenchmarkOptions,
     context: DistributedContext | None = None,
     progress: bool = True,
+    warned: set[str] | None = None,
 ) -> Features | None:
     """(train x, train y, test x, test y): a model's embeddings (through the resumable feature store for data on
     disk, in memory otherwise) or the raw pixels (`_pixels`). In a process group every rank takes part
     in the extraction of data on disk, and only rank 0 gets the features (the others None). Each split's store is
     named by the model and that split's fingerprint (`data`), so that other caps or an edited folder get stores of
-    their own (a store of other inputs is refused, not replaced) and an unchanged split keeps its store."""
+    their own (a store of other inputs is refused, not replaced) and an unchanged split keeps its store. Images
+    that do not decode are said once a split, for the first contender that meets them: `warned` (shared by the
+    calls of one benchmark) holds the splits said."""
     main = context is None or context.is_main
+    warned = set() if warned is None else warned
     if contender.loaded is None:
         if not main:
             return None
         # One size for both splits, the first train image's: the test split's first one may be another shape.
-        train_x, train_y, size = _pixels(splits.train, size=None, skip_undecodable=splits.train_source is not None)
-        test_x, test_y, _ = _pixels(splits.test, size=size, skip_undecodable=splits.test_source is not None)
+        train_x, train_y, size = _pixels(splits.train, size=None, source=splits.train_source, warned=warned)
+        test_x, test_y, _ = _pixels(splits.test, size=size, source=splits.test_source, warned=warned)
         return train_x, train_y, test_x, test_y
 
     def store(split: str, fingerprint: str) -> Path:
@@ -159,7 +163,14 @@ def contender_features(
 
     embedded = [
         _embedded(
-            contender.loaded, split, source, out=store(name, fingerprint), main=main, options=options, progress=progress
+            contender.loaded,
+            split,
+            source,
+            out=store(name, fingerprint),
+            main=main,
+            options=options,
+            progress=progress,
+            warned=warned,
         )
         for name, split, source, fingerprint in (
             ("train", splits.train, splits.train_source, data.train),
@@ -182,6 +193,7 @@ def _embedded(
     main: bool,
     options: BenchmarkOptions,
     progress: bool,
+    warned: set[str],
 ) -> tuple[torch.Tensor, torch.Tensor] | tuple[()]:
     if source is None:
         if not main:
@@ -207,29 +219,34 @@ def _embedded(
         model_name=loaded.source,
         progress=progress,
     )
-    if main and summary.num_skipped:
+    undecodable = summary.num_skipped - summary.num_not_images  # the entries that are no images were said listed
+    if main and undecodable and location not in warned:
+        warned.add(location)
+        images = "1 image does" if undecodable == 1 else f"{undecodable} images do"
         warnings.warn(
-            f"{location}: {summary.num_skipped} of its images do not decode and are left out for every contender "
-            f"(each feature store's {summary.skipped_manifest.name} names them)",
+            f"{location}: {images} not decode, left out for every contender (each feature store's "
+            f"{summary.skipped_manifest.name} names them)",
             stacklevel=2,
         )
     return labelled(load_features(out)) if main else ()
 
 
 def _pixels(
-    dataset: Dataset, *, size: tuple[int, int] | None, skip_undecodable: bool
+    dataset: Dataset, *, size: tuple[int, int] | None, source: tuple[str, int | None] | None, warned: set[str]
 ) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
     """Each image as its pixels in [0, 1] at `size` (None: the first image's, at most `PIXELS_SIDE` a side), resized
-    as it is read, and that size. With `skip_undecodable` (a split that models read by extraction, which skips them)
-    an image that does not decode is left out, as it is for every model; otherwise it is the error naming it."""
+    as it is read, and that size. In a split that models read by extraction from `source`, which skips them, an
+    image that does not decode is left out, as it is for every model (named unless the split is in `warned`);
+    otherwise it is the error naming it."""
     rows, labels = [], []
     for index in range(len(dataset)):
         try:
             image, label = dataset[index]
         except DataError as problem:
-            if not skip_undecodable:
+            if source is None:
                 raise
-            warnings.warn(f"{problem}; left out, as extraction left it out for every model", stacklevel=2)
+            if source[0] not in warned:
+                warnings.warn(f"{problem}; left out, as extraction left it out for every model", stacklevel=2)
             continue
         size = size or _pixel_size(image.shape[-2:])
         if image.shape[-2:] != size:

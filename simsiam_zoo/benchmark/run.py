@@ -71,12 +71,15 @@ def run_benchmark(
     fingerprints = {dataset.name: DataFingerprint.of(dataset.splits) for dataset in datasets}
     out = on_main(context, lambda: claim_output_dir(out, kind="benchmark", models=names))
     records: list[dict[str, Any]] = []
+    warned: set[str] = set()
     per_contender = len(datasets) * len(options.protocols)
     shown = progress and context.is_main
     with tqdm(total=len(names) * per_contender, unit="cell", desc="benchmark", disable=not shown) as bar:
         for contender in _contenders(names, options, hub_dir=hub_dir, bar=bar, cells=per_contender, context=context):
             for dataset in datasets:
-                cell = _Cell(contender, dataset, fingerprints[dataset.name], out=out, options=options, bar=bar)
+                cell = _Cell(
+                    contender, dataset, fingerprints[dataset.name], out=out, options=options, bar=bar, warned=warned
+                )
                 records += cell.records(context)
     on_main(context, lambda: write_leaderboard(out, records))
     return records
@@ -163,6 +166,7 @@ class _Cell:
     out: Path
     options: BenchmarkOptions
     bar: tqdm
+    warned: set[str]  # the splits whose undecodable images were said (once a benchmark, not once a contender)
 
     def records(self, context: DistributedContext) -> list[dict[str, Any]]:
         # Rank 0 decides what is missing, so that every rank takes part in the same extractions.
@@ -178,6 +182,7 @@ class _Cell:
             options=self.options,
             context=context,
             progress=not self.bar.disable,
+            warned=self.warned,
         )
         return saved + on_main(context, lambda: self._computed(pending, features))
 

@@ -64,6 +64,7 @@ class ExtractSummary:
     num_images: int  # entries in the source list: num_embedded + num_skipped
     num_embedded: int
     num_skipped: int
+    num_not_images: int  # of the skipped, the entries listed as no images (the others did not decode)
     dim: int
     shards: int
     resumed_shards: int  # shards kept from an earlier, interrupted run
@@ -134,6 +135,7 @@ def extract_features(
             num_images=len(source.paths),
             num_embedded=summary["num_embedded"],
             num_skipped=summary["num_skipped"],
+            num_not_images=len(source.skipped),
             dim=summary["dim"],
             shards=len(store.shards),
             resumed_shards=sum(part.resumed for part in parts),
