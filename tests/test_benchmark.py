@@ -19,7 +19,7 @@ from simsiam_zoo.evaluate import weight_decay_to_sklearn_c
 from simsiam_zoo.options import BenchmarkOptions
 from simsiam_zoo.protocols import digits_datasets
 from simsiam_zoo.protocols.cached import evaluate_knn, evaluate_linear
-from tests.builders import build_image_folder, hub_dataset_files, run_cli
+from tests.builders import build_image_folder, error_message, hub_dataset_files, run_cli
 
 QUICK = BenchmarkOptions(protocols=("knn", "linear"), batch_size=64)
 OUTPUTS = ("leaderboard.json", "leaderboard.md", "leaderboard.csv", "leaderboard.html", "heatmap.png")
@@ -412,3 +412,14 @@ def test_the_pixels_of_photos_are_at_most_32_px_a_side_and_one_size_for_both_spl
     )
     assert train_x.shape == (4, 3 * 32 * 19) and test_x.shape == (4, 3 * 32 * 19)
     assert float(train_x[0].view(3, -1)[0].mean()) > 0.99 and float(train_x[0].view(3, -1)[2].max()) < 0.01
+
+
+def test_offline_a_model_missing_from_the_caches_is_refused_before_any_work(hub_folder: Path, tmp_path: Path) -> None:
+    """With HF_HUB_OFFLINE=1 a zoo model not in the caches stopped the grid at its turn: the models before it were
+    computed, and no leaderboard was written."""
+    out = tmp_path / "bench"
+    arguments = ["--data", "d=digits", "--protocol", "knn", "--no-baselines", "--out", out]
+    done = run_cli("benchmark", hub_folder, "resnet50.vicreg_in1k", *arguments, env={"HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 5, done.stderr[-3000:]
+    assert error_message(done).startswith("error: resnet50.vicreg_in1k: not in the cache")
+    assert not out.exists()

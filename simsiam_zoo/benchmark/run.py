@@ -10,6 +10,7 @@ from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from typing import Any
 
+from huggingface_hub import is_offline_mode
 from tqdm.auto import tqdm
 
 from simsiam_zoo._io import claim_output_dir
@@ -87,10 +88,12 @@ def run_benchmark(
 
 def _check_local_models(names: list[str], *, hub_dir: str | Path | None) -> None:
     """Load each model that needs no download once, before any work: an empty folder or truncated weights
-    listed after other models stopped the grid, its leaderboard unwritten, when its turn came (hours in). The
+    listed after other models stopped the grid, its leaderboard unwritten, when its turn came (hours in). Offline
+    (HF_HUB_OFFLINE=1) that is every model: one missing from the caches stopped the grid so too. Online, the
     others are loaded as the grid reaches them (a zoo of downloads is no check to run first)."""
+    offline = is_offline_mode()
     for name in names:
-        if hub_dir is not None or (find_entry(name) is None and not name.startswith("hf-hub:")):
+        if offline or hub_dir is not None or (find_entry(name) is None and not name.startswith("hf-hub:")):
             load_backbone(name, hub_dir=hub_dir)
 
 
