@@ -52,7 +52,7 @@ def end_to_end(recipe: Recipe, dataset: Dataset, *, steps: int, device: torch.de
     """Images a second of train()'s loop, between two host syncs after the warm-up steps."""
     marks: list[float] = []
     with tempfile.TemporaryDirectory() as out:
-        run = _Pretraining(recipe, Path(out), dataset, DistributedContext(), device, strict=False)
+        run = _Pretraining(recipe, build_model(recipe), Path(out), dataset, DistributedContext(), device, strict=False)
         run.bar, run.checkpoint = tqdm(disable=True), lambda: None  # the step, not the disk
         run.forward.train()
         ends = (WARMUP, WARMUP + steps)
@@ -75,7 +75,7 @@ def stage_rates(recipe: Recipe, dataset: Dataset, *, steps: int, device: torch.d
     the loader (decoding and per-image work in the workers, the copy to the device) without any step, and the
     batched finish of both views of one loader batch already on the device (`data.augment_on_device` only)."""
     with tempfile.TemporaryDirectory() as out:
-        run = _Pretraining(recipe, Path(out), dataset, DistributedContext(), device, strict=False)
+        run = _Pretraining(recipe, build_model(recipe), Path(out), dataset, DistributedContext(), device, strict=False)
         batches = iter(run.batches(epoch=0, start_batch=0))
         for _ in range(WARMUP):
             first = next(batches)

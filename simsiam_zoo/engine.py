@@ -180,7 +180,7 @@ def _steps(
             unchecked.add(loss.detach())
             stopping = step >= stop_step or (deadline is not None and time.monotonic() > deadline)
             if stopping or task.syncs_at(step):
-                unchecked.check(task.steps_per_epoch, task.advice)
+                unchecked.check(task.optimizer, task.steps_per_epoch, task.advice)
             task.after_step(step, loss.detach(), extra, lr)
             if interrupted():
                 raise KeyboardInterrupt
@@ -223,11 +223,33 @@ class _UncheckedLosses:
     def add(self, loss: torch.Tensor) -> None:
         self.losses.append(loss)
 
-    def check(self, steps_per_epoch: int, advice: Callable[[], str]) -> None:
+    def check(self, optimizer: torch.optim.Optimizer, steps_per_epoch: int, advice: Callable[[], str]) -> None:
+        """A non-finite loss, or weights (`optimizer`'s) gone non-finite with the loss still finite (bf16 on a CPU
+        made NaN of kernel positions that see only padding): TrainingDiverged naming the step, before anything is
+        written of it."""
         finite = torch.isfinite(torch.stack(self.losses)).tolist()
         if not all(finite):
             bad = finite.index(False)
             step = self.first_step + bad + 1  # counted from 1, as steps.csv and metrics.csv count steps and epochs
             epoch = (step - 1) // steps_per_epoch + 1
             raise TrainingDiverged(f"loss is {self.losses[bad].item()} at step {step} (epoch {epoch}); {advice()}")
+        shape = _non_finite_parameter(optimizer)
+        if shape is not None:
+            first, last = self.first_step + 1, self.first_step + len(self.losses)
+            steps = f"step {last}" if first == last else f"steps {first} to {last}"
+            raise TrainingDiverged(
+                f"weights became NaN or inf (a parameter of shape {shape}) in {steps} (epoch "
+                f"{(last - 1) // steps_per_epoch + 1}), the loss still finite; {advice()}"
+            )
         self.first_step, self.losses = self.first_step + len(self.losses), []
+
+
+def _non_finite_parameter(optimizer: torch.optim.Optimizer) -> list[int] | None:
+    """The shape of the first parameter `optimizer` trains that holds a NaN or inf, or None; one host sync."""
+    params = [param for group in optimizer.param_groups for param in group["params"]]
+    if not params:
+        return None
+    finite = torch.stack([param.detach().isfinite().all() for param in params])
+    if bool(finite.all()):
+        return None
+    return list(params[int((~finite).nonzero()[0])].shape)

@@ -114,6 +114,21 @@ def build_model(recipe: Recipe) -> SimSiam:
         return SimSiam(untrained_backbone(spec.arch), heads, momentum=spec.momentum_target)
 
 
+def _recipe_model(recipe: Recipe) -> SimSiam:
+    """`build_model`, before the run claims its folder: a network this machine cannot allocate (a `model.dim` with
+    digits too many) is the recipe's error, naming its heads' sizes (the out-of-memory message named the batch and
+    image sizes, and the folder was left claimed)."""
+    try:
+        return build_model(recipe)
+    except (RuntimeError, MemoryError) as error:
+        if isinstance(error, RuntimeError) and "allocate" not in str(error):
+            raise
+        raise RecipeError(
+            f"recipe {recipe.name!r}: its network does not fit in memory (model.dim {recipe.model.dim}, "
+            f"model.pred_dim {recipe.model.pred_dim}); give smaller heads"
+        ) from None
+
+
 def recipe_optimizer(model: SimSiam, recipe: Recipe) -> torch.optim.Optimizer:
     optim = recipe.optim
     predictor_params = [p for p in model.predictor.parameters() if p.requires_grad]
@@ -181,6 +196,8 @@ def knn_monitor_split(recipe: Recipe, dataset: Dataset, *, strict: bool = False)
     if data.knn_train_size <= 0 or data.knn_test_size <= 0 or labels is None or bool((labels < 0).all()):
         return None
     problem = unlabelled(labels)
+    if not problem and len(torch.unique(torch.as_tensor(labels))) < 2:
+        problem = "the images are of one class, which every query would be right about"
     if problem:
         warnings.warn(f"kNN monitor off: {problem}", stacklevel=2)
         return None
@@ -333,11 +350,13 @@ def train(
         context, recipe=shared_settings(recipe), max_minutes=max_minutes, max_steps=max_steps, strict=strict
     )
     dataset = _training_data(recipe, dataset, world_size=context.world_size)
+    model = _recipe_model(recipe)
     with contextlib.ExitStack() as held:
         # The other ranks read the run (its checkpoint) only once rank 0 holds it: a second launch on one folder
         # waits whole, where its rank 1 started from step 0 beside its rank 0's resume.
         output_dir = on_main(context, lambda: _claim_run_dir(recipe, output_dir, held))
-        run = _Pretraining(recipe, Path(output_dir), dataset, context, local_device(device, context), strict=strict)
+        device = local_device(device, context)
+        run = _Pretraining(recipe, model, Path(output_dir), dataset, context, device, strict=strict)
         deadline = time.monotonic() + max_minutes * 60 if max_minutes is not None else None
         shown = progress and context.is_main
         run.bar = tqdm(total=run.total_steps, initial=run.step, disable=not shown, unit="step")
@@ -451,13 +470,20 @@ class _Pretraining:
     each step and epoch records (per-step loss and z-std, the kNN monitor, checkpoints, TensorBoard)."""
 
     def __init__(
-        self, recipe: Recipe, output_dir: Path, dataset: Dataset, context: Any, device: torch.device, *, strict: bool
+        self,
+        recipe: Recipe,
+        model: SimSiam,
+        output_dir: Path,
+        dataset: Dataset,
+        context: Any,
+        device: torch.device,
+        *,
+        strict: bool,
     ):
         self.recipe, self.output_dir, self.dataset = recipe, output_dir, dataset
         self.context, self.device = context, device
         self.checkpoint_path = output_dir / CHECKPOINT_NAME
         self.monitor_split = knn_monitor_split(recipe, dataset, strict=strict)
-        model = build_model(recipe)
         self.optimizer = recipe_optimizer(model, recipe)
         # The checkpoint's records: the epochs' rows, the logged steps, the epoch's running sums (and the horizon).
         self.state: dict[str, Any] = {"epochs": [], "steps": [], "epoch_sums": [0.0, 0.0, 0]}
@@ -495,7 +521,11 @@ class _Pretraining:
         if context.is_main:
             recipe.save(output_dir / RECIPE_NAME)
         self.writer = _tensorboard(output_dir) if context.is_main else None
-        self.started = time.monotonic()
+        # metrics.csv's seconds count the run's training time over its invocations (they restarted at a resume); a
+        # checkpoint written before it held them counts from the resume.
+        earlier = self.state.pop("seconds", 0.0)
+        valid = isinstance(earlier, (int, float)) and math.isfinite(earlier) and earlier >= 0
+        self.started = time.monotonic() - (earlier if valid else 0.0)
         self.bar: Any = None
 
     def monitor_epoch_zero(self) -> None:
@@ -615,6 +645,7 @@ class _Pretraining:
                 **self.state,
                 "epoch_sums": [*self.epoch_sums.tolist(), self.epoch_steps],
                 "horizon": self.total_steps,
+                "seconds": time.monotonic() - self.started,
             }
             TrainingCheckpoint(
                 "pretraining",
@@ -660,6 +691,12 @@ def _resume(
             "use a new output folder or the same recipe"
         )
     _check_records(path, saved.step, saved.records, data=data)
+    not_finite = [key for key, value in saved.model.items() if value.is_floating_point() and not value.isfinite().all()]
+    if not_finite:  # a checkpoint of an earlier version, which saved such weights (only the loss was checked)
+        raise RecipeError(
+            f"{path}: its weights are not finite (NaN or inf) in {listed(not_finite, limit=3)}; the run diverged "
+            "before this checkpoint: cannot resume from it (train again into a new output folder)"
+        )
     try:
         model.load_state_dict(saved.model)
     except RuntimeError as error:  # an edited file: keys or shapes that are not the recipe's model

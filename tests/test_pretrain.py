@@ -392,6 +392,44 @@ def test_a_nan_is_caught_at_the_next_sync_naming_its_step_before_any_checkpoint(
     assert saved["step"] == 4 and all(torch.isfinite(value).all() for value in saved["model"].values())
 
 
+def test_weights_gone_nan_with_a_finite_loss_stop_the_run_before_their_checkpoint(tiny_recipe, tmp_path, monkeypatch):
+    """bf16 on a CPU made NaN of kernel positions that see only padding: the loss stayed finite, the NaN weights
+    were saved, the run reported success, and a resume trained on from them."""
+    import simsiam_zoo.pretrain as pretrain
+
+    recipe, original = tiny_recipe.replace({"run.log_every_steps": 100}), pretrain.recipe_optimizer
+
+    def poisoned(model, recipe):  # the optimizer's sixth step leaves a NaN in conv1
+        optimizer = original(model, recipe)
+        step, calls = optimizer.step, iter(range(1_000_000))
+
+        def stepped(*args, **kwargs):
+            result = step(*args, **kwargs)
+            if next(calls) == 5:
+                with torch.no_grad():
+                    model.backbone.conv1.weight[0, 0, 0, 0] = math.nan
+            return result
+
+        optimizer.step = stepped
+        return optimizer
+
+    monkeypatch.setattr(pretrain, "recipe_optimizer", poisoned)
+    with pytest.raises(
+        TrainingDiverged,
+        match=r"weights became NaN or inf \(a parameter of shape \[64, 3, 7, 7\]\) in "
+        r"steps 5 to 6 \(epoch 2\), the loss still finite; stopped. The last good checkpoint is kept",
+    ):
+        train(recipe, output_dir=tmp_path, progress=False)
+    saved = load_checkpoint(tmp_path / CHECKPOINT_NAME)
+    assert saved["step"] == 4 and all(torch.isfinite(value).all() for value in saved["model"].values())
+    # A checkpoint of NaN weights (an earlier version wrote them) is no run to resume.
+    saved["model"]["backbone.conv1.weight"][0, 0, 0, 0] = math.nan
+    torch.save(saved, tmp_path / CHECKPOINT_NAME)
+    monkeypatch.undo()
+    with pytest.raises(RecipeError, match=r"its weights are not finite \(NaN or inf\) in backbone.conv1.weight; "):
+        train(recipe, output_dir=tmp_path, progress=False)
+
+
 def test_the_host_reads_step_values_only_where_the_loop_syncs(tiny_recipe, tmp_path, monkeypatch):
     """Between logged steps, epoch ends and checkpoints, a step reads nothing back from the device (no .item(),
     float() or bool() of a tensor), so that a GPU's queue is never drained."""
@@ -481,6 +519,29 @@ class _StepClock:
             return loss_of(run, batch)
 
         monkeypatch.setattr(_Pretraining, "loss_of", timed)
+
+
+def test_metrics_seconds_count_the_runs_training_time_over_its_resumes(tiny_recipe, tmp_path, monkeypatch):
+    """A resume restarted them: epoch 2 of a run stopped inside it said 1 s, after epoch 1's 4 s."""
+    _StepClock(1.0).install(monkeypatch)
+    recipe = tiny_recipe.replace({"data.knn_train_size": 0, "run.checkpoint_every_steps": 1})
+    train(recipe, output_dir=tmp_path / "resumed", max_steps=6, progress=False)
+    train(recipe, output_dir=tmp_path / "resumed", progress=False)
+    train(recipe, output_dir=tmp_path / "whole", progress=False)
+    seconds = {
+        run: [row["seconds"] for row in csv.DictReader((tmp_path / run / "metrics.csv").read_text().splitlines())]
+        for run in ("resumed", "whole")
+    }
+    assert seconds["resumed"] == seconds["whole"] == ["4.0", "8.0"]
+
+
+def test_heads_too_large_for_memory_are_the_recipes_error_before_the_run_claims_its_folder(tiny_recipe, tmp_path):
+    """The out-of-memory message named the batch and image sizes (and `--batch-size`, an option train lacks), and
+    the run's folder was left claimed."""
+    huge = tiny_recipe.replace({"model.dim": 99_999_999_999})  # a 200 TB projector, beyond any address space
+    with pytest.raises(RecipeError, match=r"its network does not fit in memory \(model.dim 99999999999, model.pred"):
+        train(huge, output_dir=tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize(("seconds_per_step", "steps"), [(1.0, 20), (3.0, 6)])
@@ -629,6 +690,10 @@ def test_the_knn_monitor_holds_its_queries_out_of_the_bank(tmp_path):
     shutil.rmtree(split / "val" / "cats")
     bank, queries = knn_monitor_split(recipe, build_dataset(recipe))
     assert [label for _, label in queries] == [1, 1, 1]  # dogs, as train numbers them
+    # Images of one class measure nothing (every query right): the monitor said 100%.
+    one_class = recipe.replace({"data.path": str(write_images(tmp_path / "one", ("cats",), 12))})
+    with pytest.warns(UserWarning, match=r"kNN monitor off: the images are of one class"):
+        assert knn_monitor_split(one_class, build_dataset(one_class)) is None
     # A class that training lacks could never be predicted: the monitor is off, and training goes on.
     write_images(split / "val", ("birds",), 2)
     with pytest.warns(UserWarning, match=r"kNN monitor off: .*val: 1 class\(es\) that .* lacks, .*: birds$"):

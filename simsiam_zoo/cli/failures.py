@@ -121,7 +121,9 @@ def fail_if_batch_of_one(error: Exception) -> None:
         fail(f"{first_line(error)}: a batch of one image a rank; {_LARGER}", EXIT_BAD_INPUT)
 
 
-_SMALLER = "use a smaller batch or image size (optim.batch_size, data.image_size, --batch-size)"
+_SMALLER = (
+    "use a smaller batch or image size (a recipe's optim.batch_size and data.image_size, a command's --batch-size)"
+)
 _LARGER = "give --batch-size 2 or more (or --frozen-backbone, whose BatchNorm keeps its statistics)"
 
 

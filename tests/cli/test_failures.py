@@ -505,7 +505,9 @@ def test_a_tensor_beyond_the_memory_is_one_line(tmp_path: Path, capsys: pytest.C
     args = ("--set", "data.image_size=1000000", "--max-steps", "1")
     done = run_cli("train", "tiny_fake", "--output", tmp_path / "run", *args)
     assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
-    smaller = "use a smaller batch or image size (optim.batch_size, data.image_size, --batch-size)"
+    smaller = (
+        "use a smaller batch or image size (a recipe's optim.batch_size and data.image_size, a command's --batch-size)"
+    )
     assert error_message(done).startswith("error: out of memory: the CPU could not allocate ")
     assert error_message(done).endswith(f" GiB; {smaller}")
     cuda = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB.\nSee the documentation")
