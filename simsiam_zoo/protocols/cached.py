@@ -156,6 +156,7 @@ def _result_of(path: Path) -> str | None:
         saved = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
         return None
-    if not isinstance(saved, dict) or not ("top1" in saved or "rows" in saved):  # rows: eval transfer
+    # Every result names its sizes and scores (rows: eval transfer's); a user's JSON of an "evaluation" is no result.
+    if not isinstance(saved, dict) or not (("top1" in saved and "num_train" in saved) or "rows" in saved):
         return None
     return saved.get("evaluation") if isinstance(saved.get("evaluation"), str) else None

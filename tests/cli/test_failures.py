@@ -262,6 +262,11 @@ def test_a_result_file_under_a_file_or_over_a_foreign_file_is_refused(features: 
         f"error: {result}: exists and was not written by this command; choose another path"
     )
     assert json.loads(result.read_text())["evaluation"] == "knn"
+    # A user's JSON that says which evaluation it is about is no result (it was replaced).
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"evaluation": "knn", "top1": "ask Ana"}')
+    mine = run_cli("eval", "knn", "--train", features, "--test", features, "--out", notes)
+    assert mine.returncode == EXIT_BAD_INPUT and notes.read_text() == '{"evaluation": "knn", "top1": "ask Ana"}'
 
 
 def test_options_that_cannot_work_are_refused_before_any_work(exported: Path, tmp_path: Path) -> None:
