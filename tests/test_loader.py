@@ -130,6 +130,47 @@ def test_hf_hub_through_the_loopback_server_gives_the_training_features(hub: Hub
         load_backbone(f"hf-hub:{repo_id}@nope")
 
 
+def test_links_through_a_linked_folder_another_repos_snapshot_or_a_file_put_there_are_refused(
+    hub: HubServer, exported, monkeypatch
+):
+    """Three ways past the blob check, each "cached and verified": a link whose text names this repo's blob through
+    a linked folder (`d/../../../blobs/X`, `d` leading elsewhere), a file the Hub does not list put in the snapshot
+    (a card's licence was read from it), and offline a `refs/main` naming another repo's snapshot."""
+    from huggingface_hub import constants
+
+    from simsiam_zoo.errors import ChecksumMismatch
+
+    for repo_id in ("zoo-test/linked", "zoo-test/other"):
+        push_hub_folder(exported, repo_id=repo_id, endpoint=hub.url, token="hf_test")
+    folder, other = download_hub_repo("zoo-test/linked"), download_hub_repo("zoo-test/other")
+    config = (folder / CONFIG_NAME).resolve()
+    elsewhere = folder.parents[2] / "elsewhere"
+    (elsewhere / "p" / "q" / "r").mkdir(parents=True)
+    (elsewhere / "blobs").mkdir()
+    (elsewhere / "blobs" / config.name).write_text(config.read_text().replace('"num_features"', ' "num_features"'))
+    (folder / "d").symlink_to(elsewhere / "p" / "q" / "r")
+    (folder / CONFIG_NAME).unlink()
+    (folder / CONFIG_NAME).symlink_to(Path("d", "..", "..", "..", "blobs", config.name))
+    with pytest.raises(ChecksumMismatch, match=rf"{CONFIG_NAME}: the Hugging Face cache's copy is not the file the"):
+        load_backbone("hf-hub:zoo-test/linked")
+    (folder / CONFIG_NAME).unlink()
+    (folder / CONFIG_NAME).symlink_to(Path("..", "..", "blobs", config.name))
+    (folder / "extra.md").write_text("---\nlicense: mit\n---\n")
+    with pytest.raises(ChecksumMismatch, match=r"extra.md: a file the Hub does not list for revision "):
+        load_backbone("hf-hub:zoo-test/linked")
+    (folder / "extra.md").unlink()
+    load_backbone("hf-hub:zoo-test/linked")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    (folder / CONFIG_NAME).unlink()
+    (folder / CONFIG_NAME).symlink_to(Path("d", "..", "..", "..", "blobs", config.name))
+    with pytest.raises(ChecksumMismatch, match=rf"{CONFIG_NAME}: a link the Hugging Face cache did not make"):
+        load_backbone("hf-hub:zoo-test/linked")
+    refs = folder.parents[1] / "refs" / "main"
+    refs.write_text(f"../../{other.parents[1].name}/snapshots/{other.name}")
+    with pytest.raises(ChecksumMismatch, match=r"not a snapshot folder of zoo-test/linked's in the Hugging Face"):
+        load_backbone("hf-hub:zoo-test/linked")
+
+
 def test_a_file_changed_in_the_hugging_face_cache_is_refused_naming_it(hub: HubServer, exported, monkeypatch):
     """The cache names each blob by the digest the Hub gave (sha256 in LFS, git's sha1 otherwise): weights or a
     config swapped on disk were loaded as the repo's, and `download` called them "cached and verified"."""

@@ -259,11 +259,27 @@ def download_hub_repo(
             f"{where}: no such {what} on {endpoint or constants.ENDPOINT} "
             "(or it is private or gated, and no valid token was given)"
         ) from error
+    _check_snapshot_place(snapshot, repo_id=repo_id, cache_dir=cache_dir)
     missing = [name for name in (CONFIG_NAME, WEIGHTS_NAME) if not (snapshot / name).is_file()]
     if missing:
         raise HubFolderError(f"{where}: the repo has no {' or '.join(missing)}, so it is not a timm hub folder")
     _check_cached_blobs(snapshot, repo_id=repo_id, endpoint=endpoint)
     return snapshot
+
+
+def _check_snapshot_place(snapshot: Path, *, repo_id: str, cache_dir: str | Path | None) -> None:
+    """The snapshot folder is one of this repo's own in the cache: a `refs/main` naming another repo's snapshot
+    (`../../models--org--other/snapshots/...`), or a snapshot folder linked elsewhere, served that model as this
+    one, "cached and verified" against the other place's blobs."""
+    from huggingface_hub import constants
+    from huggingface_hub.file_download import repo_folder_name
+
+    own = Path(cache_dir or constants.HF_HUB_CACHE) / repo_folder_name(repo_id=repo_id, repo_type="model")
+    if Path(os.path.realpath(snapshot)).parent != Path(os.path.realpath(own / "snapshots")):
+        raise ChecksumMismatch(
+            f"{snapshot}: not a snapshot folder of {repo_id}'s in the Hugging Face cache (it leads to "
+            f"{os.path.realpath(snapshot)}); delete {own} to download it again"
+        )
 
 
 def _check_cached_blobs(snapshot: Path, *, repo_id: str, endpoint: str | None) -> None:
@@ -295,14 +311,17 @@ def _checked_blob_name(path: Path, blobs: Path) -> str | None:
     """The digest a link of the cache's own names (its blob's file name), once the blob's content is checked
     against it; "" for a link to a blob whose name is no digest; None for a link elsewhere. The blob may link on
     to a shared store (Xet's) under another name."""
-    target = Path(os.path.normpath(path.parent / os.readlink(path)))
-    if target.parent != blobs:
+    link = path.parent / os.readlink(path)
+    # Where the link leads, its folders' links followed (`d/../../blobs/X` through a linked `d` led elsewhere, where
+    # the text said this repo's blobs); the blob itself may link on.
+    target = Path(os.path.realpath(link.parent)) / link.name
+    if target.parent != Path(os.path.realpath(blobs)):
         return None
     name = target.name
     digest = {64: sha256_file, 40: git_blob_sha1}.get(len(name))
     if digest is None or not all(c in "0123456789abcdef" for c in name):
         return ""
-    actual = digest(target)
+    actual = digest(path)  # the file a load reads
     if actual != name:
         raise ChecksumMismatch(
             f"{path}: the Hugging Face cache's copy is not the file the Hub served (its digest {actual}, the "
@@ -327,8 +346,11 @@ def _checked_against_listing(
     given = {entry.path: (entry.lfs.sha256 if entry.lfs else entry.blob_id) for entry in listed}
     for path, digest in digests.items():
         expected = given.get(path.name)
-        if expected is None:
-            continue
+        if expected is None:  # a card put there was read for the model's licence
+            raise ChecksumMismatch(
+                f"{path}: a file the Hub does not list for revision {revision} of {repo_id}; delete it (the cache "
+                "holds only files of the repo)"
+            )
         actual = digest or (sha256_file if len(expected) == 64 else git_blob_sha1)(path)
         if actual != expected:
             raise ChecksumMismatch(
