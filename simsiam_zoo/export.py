@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from simsiam_zoo._io import atomic_directory, atomic_write_text, check_output
+from simsiam_zoo._io import MARKER_NAME, atomic_directory, atomic_write_text, check_output
 from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.backbone import (
     backbone_from_state,
@@ -262,11 +262,7 @@ def fetch_entry(entry: ZooEntry, *, progress: bool = True) -> Path:
     with contextlib.suppress(OSError):
         original.parent.rmdir()
     stat = _stats(folder)  # before hashing, as in _cached_and_unchanged
-    record = {
-        "original_sha256": digests.sha256,
-        **{name: sha256_file(folder / name) for name in _CHECKED},
-        "stat": stat,
-    }
+    record = {"original_sha256": digests.sha256, "files": _digests(folder), "stat": stat}
     atomic_write_text(_record_path(entry), json.dumps(record, indent=1) + "\n")
     return folder
 
@@ -280,8 +276,18 @@ def _check_cache_writable(entry: ZooEntry, folder: Path) -> None:
         raise OutputRefused(f"{_record_path(entry)}: a folder, where the cache keeps {entry.name}'s digests; move it")
 
 
-# The files of a cached folder whose digests are recorded when it is made and checked on every load.
+# The files a cached folder must hold; every file it holds (its card too: a load reads the licence there, and a
+# mirror pushes it) is recorded when the folder is made and checked on every load.
 _CHECKED = (WEIGHTS_NAME, CONFIG_NAME)
+
+
+def _served(folder: Path) -> list[str]:
+    """The files of a cached folder that a load reads or a mirror pushes: all but its marker."""
+    return sorted(path.name for path in folder.iterdir() if path.name != MARKER_NAME)
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {name: sha256_file(folder / name) for name in _served(folder)}
 
 
 def _record_path(entry: ZooEntry) -> Path:
@@ -290,7 +296,7 @@ def _record_path(entry: ZooEntry) -> Path:
 
 def _stats(folder: Path) -> dict[str, list[int]]:
     """Each checked file's size and modification time, which a listing compares instead of hashing."""
-    stats = {name: (folder / name).stat() for name in _CHECKED}
+    stats = {name: (folder / name).stat() for name in _served(folder)}
     return {name: [stat.st_size, stat.st_mtime_ns] for name, stat in stats.items()}
 
 
@@ -314,29 +320,38 @@ def converted_cache_status(entry: ZooEntry) -> str:
 def _cached_and_unchanged(entry: ZooEntry, folder: Path) -> bool:
     """True when the cached folder holds what this project converted from the verified original; False when it
     is not there or not whole, or has no record (made by an older version): then it is made again. ChecksumMismatch
-    when a file differs from its record: a folder changed since is never served as the entry."""
+    when a file differs from its record, or was added or removed: a folder changed since is never served as the
+    entry."""
     record_path = _record_path(entry)
     if not all((folder / name).is_file() for name in _CHECKED) or not record_path.is_file():
         return False
     try:
         record = json.loads(record_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return False
     if not isinstance(record, dict):  # no record this project writes: made again, as an unreadable one
         return False
     stat = _stats(folder)  # before hashing: a file changed while it is hashed no longer matches what is recorded
-    for name in _CHECKED:
-        digest = sha256_file(folder / name)
-        if digest != record.get(name):
+    # A record of the version before holds the weights' and config's digests alone: the card is recorded as it is.
+    whole = isinstance(record.get("files"), dict)
+    recorded = record["files"] if whole else {name: record.get(name) for name in _CHECKED}
+    digests = _digests(folder) if whole else {name: sha256_file(folder / name) for name in _CHECKED}
+    for name in sorted({*recorded, *digests}):
+        if digests.get(name) != recorded.get(name):
             raise ChecksumMismatch(
                 f"{entry.name}: {folder / name} in the cache is not the file converted from the verified original "
-                f"(sha256 {digest}, recorded {record.get(name)}); delete "
-                f"{folder} to fetch the entry again"
+                f"({_found(digests.get(name))}, recorded {_found(recorded.get(name))}); delete {folder} to fetch the "
+                "entry again"
             )
-    if record.get("stat") != stat:  # the same files, touched or recorded by an older version: a listing reads this
+    if record.get("stat") != stat or not whole:  # touched, or recorded by an older version
+        renewed = {"original_sha256": record.get("original_sha256"), "files": _digests(folder), "stat": stat}
         with contextlib.suppress(OSError):  # a cache this user cannot write still loads; it lists as unverified
-            atomic_write_text(record_path, json.dumps({**record, "stat": stat}, indent=1) + "\n")
+            atomic_write_text(record_path, json.dumps(renewed, indent=1) + "\n")
     return True
+
+
+def _found(digest: str | None) -> str:
+    return f"sha256 {digest}" if digest else "no such file"
 
 
 def _check_entry_file(entry: ZooEntry, path: Path, *, name: str) -> str:

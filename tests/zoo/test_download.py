@@ -826,6 +826,20 @@ def test_the_cached_folder_is_checked_on_every_load_and_a_zoo_name_is_never_shad
     assert cache_status(entry) == "unverified"
     load_backbone(entry.name)
     assert cache_status(entry) == "yes"
+    # The card (a load reads its licence, a mirror pushes it) and any file put beside it: they were never checked.
+    card = folder / "README.md"
+    kept = card.read_text()
+    card.write_text(kept.replace("license: ", "license: apache-2.0\nold_license: "))
+    with pytest.raises(ChecksumMismatch, match=rf"{entry.name}: {card} in the cache is not the file converted"):
+        load_backbone(entry.name)
+    card.write_text(kept)
+    (folder / "recipe.yaml").write_text("name: planted\n")
+    with pytest.raises(
+        ChecksumMismatch, match=r"recipe.yaml in the cache is not the file converted from .*, recorded no such file\)"
+    ):
+        load_backbone(entry.name)
+    (folder / "recipe.yaml").unlink()
+    load_backbone(entry.name)
     # Once mirrored and pinned, loads read the Hub mirror: the converted folder left behind is not what they use.
     assert cache_status(dataclasses.replace(entry, sha256="0" * 64)) == "no"
     requests = len(source_server.requests)
