@@ -40,7 +40,7 @@ def _marker(folder: Path) -> dict[str, Any] | None:
     """The marker this project wrote into `folder`, or None (none there, unreadable, or another's)."""
     try:
         marker = json.loads((folder / MARKER_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested too deep, as '[' * 100000
         return None
     return marker if isinstance(marker, dict) and marker.get("written_by") == "simsiam-zoo" else None
 
@@ -54,7 +54,8 @@ def read_document(
     missing: str,
     parse_errors: type[Exception] | tuple[type[Exception], ...],
 ) -> Any:
-    """`parse` of the UTF-8 text at `path`; each way it can fail raised as `error`, one line naming `path`."""
+    """`parse` of the UTF-8 text at `path`; each way it can fail raised as `error`, one line naming `path` (a
+    document nested too deep for the parser and a number too long for Python's int included)."""
     try:
         return parse(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -64,6 +65,14 @@ def read_document(
     except UnicodeDecodeError as problem:
         raise error(f"{path}: not UTF-8 text ({problem.reason} at byte {problem.start}); save it as UTF-8") from None
     except parse_errors as problem:
+        raise error(f"{path}: not valid {kind}: {_one_line(problem)}") from None
+    except RecursionError:  # the parsers recurse once a level: '[' * 100000 went past Python's limit
+        raise error(
+            f"{path}: not valid {kind}: nested too deep (Python's recursion limit is {sys.getrecursionlimit()})"
+        ) from None
+    except error:  # already one line naming the file: `parse`'s own check
+        raise
+    except ValueError as problem:  # what the parsers raise besides their own errors: a number of over 4300 digits
         raise error(f"{path}: not valid {kind}: {_one_line(problem)}") from None
 
 

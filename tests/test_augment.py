@@ -135,3 +135,49 @@ def test_on_and_off_the_device_a_seeded_sample_has_the_same_parameters_and_crop(
         assert label == same_label
         for view, (crop, params) in zip(whole, split, strict=True):
             assert torch.equal(augmentation.finish(crop, params), view)
+
+
+GOOD_CFG = {"input_size": [3, 224, 224], "crop_pct": 0.875, "mean": [0.5] * 3, "std": [0.25] * 3}
+
+# A config from elsewhere chooses these (a hub folder's config.json): each is a ValueError naming its field, where
+# an infinite or 400-digit size raised OverflowError, a NaN mean was pushed, and a 100000 px side asked 30 GB.
+UNUSABLE_CFGS = {
+    "input_size inf": ({"input_size": [3, float("inf"), float("inf")]}, "input_size must be whole numbers"),
+    "input_size 10**400": ({"input_size": [3, 10**400, 10**400]}, "input_size must be whole numbers"),
+    "input_size channels 10**400": ({"input_size": [10**400, 224, 224]}, "input_size must be whole numbers"),
+    "input_size channels 1e30": (
+        {"input_size": [1e30, 224, 224]},
+        r"input_size must have 3 channels \(RGB, as timm's\), got 10000",
+    ),
+    "input_size channels 4": ({"input_size": [4, 224, 224]}, "input_size must have 3 channels .*, got 4$"),
+    "input_size a fraction": ({"input_size": [3, 224.5, 224.5]}, "input_size must be whole numbers"),
+    "input_size over PIL's limit": ({"input_size": [3, 100000, 100000]}, r"input_size \[3, 100000, 100000\] is over"),
+    "mean NaN": ({"mean": [float("nan"), 0.5, 0.5]}, r"mean must be finite numbers, got \[nan, 0.5, 0.5\]"),
+    "mean inf": ({"mean": [float("-inf"), 0.5, 0.5]}, "mean must be finite numbers"),
+    "mean 10**400": ({"mean": [10**400, 0.5, 0.5]}, "mean must be finite numbers"),
+    "mean beyond float32": ({"mean": [1e39, 0.5, 0.5], "std": [1e30] * 3}, "do not normalise pixels to finite"),
+    "std inf": ({"std": [float("inf"), 1, 1]}, "std must be finite numbers above 0"),
+    "std NaN": ({"std": [float("nan"), 1, 1]}, "std must be finite numbers above 0"),
+    "std negative": ({"std": [-1, 1, 1]}, r"std above 0, got \[3, 224, 224\] and \[-1, 1, 1\]"),
+    "std 1e-300": ({"std": [1e-300, 1, 1]}, "do not normalise pixels to finite float32 values"),
+    "crop_pct NaN": ({"crop_pct": float("nan")}, r"crop_pct must be in \(0, 1\], got nan"),
+    "crop_pct True": ({"crop_pct": True}, r"crop_pct must be in \(0, 1\], got True"),
+    "crop_pct 1e-300": ({"crop_pct": 1e-300}, "crop_pct 1e-300 resizes images to 2.24e"),
+    "crop_pct 5e-324": ({"crop_pct": 5e-324}, "crop_pct 5e-324 resizes images to inf px"),
+}
+
+
+@pytest.mark.parametrize(("change", "message"), UNUSABLE_CFGS.values(), ids=UNUSABLE_CFGS.keys())
+def test_preprocessing_that_cannot_work_is_a_value_error_naming_its_field(change: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message) as raised:
+        augment.Preprocessing.from_pretrained_cfg({**GOOD_CFG, **change})
+    assert "\n" not in str(raised.value) and len(str(raised.value)) < 300  # one line, a 400-digit number cut short
+
+
+def test_whole_float_sizes_and_the_largest_image_pil_decodes_are_taken() -> None:
+    from PIL import Image
+
+    side = int(Image.MAX_IMAGE_PIXELS**0.5)
+    taken = augment.Preprocessing.from_pretrained_cfg({**GOOD_CFG, "input_size": [3.0, side, side], "crop_pct": 1})
+    assert taken.input_size == (3, side, side) and all(type(v) is int for v in taken.input_size)
+    assert augment.Preprocessing.from_pretrained_cfg({**GOOD_CFG, "mean": [0, 0, 0], "std": [1, 1, 1]}).std == (1, 1, 1)

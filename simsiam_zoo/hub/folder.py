@@ -21,6 +21,7 @@ from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.checkpoint import RECIPE_NAME, is_integer_tensor, read_safetensors
 from simsiam_zoo.digests import sha256_file
 from simsiam_zoo.errors import HubFolderError, RecipeError, first_line, listed, squeezed
+from simsiam_zoo.options import MAX_CLASSES, is_int
 from simsiam_zoo.recipe import load_recipe
 
 HUB_FOLDER_KIND = "hub-folder"
@@ -193,9 +194,15 @@ def read_config(folder: Path) -> dict[str, Any]:
         raise HubFolderError(f"{path}: missing fields {', '.join(missing)}")
     check_model_args(config.get("model_args", {}), where=str(path))
     check_architecture(config["architecture"], where=f"{path}: architecture")
+    num_classes = config["num_classes"]
+    if not (is_int(num_classes) and 0 <= num_classes <= MAX_CLASSES):  # -5 loaded; 10**12 is a head no memory holds
+        shown = repr(num_classes) if len(repr(num_classes)) <= 40 else f"{repr(num_classes)[:37]}..."
+        raise HubFolderError(
+            f"{path}: num_classes must be a whole number from 0 (a backbone) to {MAX_CLASSES:_}, got {shown}"
+        )
     try:
         Preprocessing.from_pretrained_cfg(config["pretrained_cfg"])
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, OverflowError) as error:
         raise HubFolderError(f"{path}: pretrained_cfg: {error}") from None
     return config
 

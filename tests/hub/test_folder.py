@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,9 +12,10 @@ import timm
 import torch
 
 from simsiam_zoo.augment import Preprocessing
+from simsiam_zoo.errors import EXIT_BAD_INPUT, HubFolderError, OutputRefused
 from simsiam_zoo.hub.cards import render_card
-from simsiam_zoo.hub.folder import timm_config, write_hub_folder
-from tests.builders import card_fields, script_module
+from simsiam_zoo.hub.folder import CONFIG_NAME, read_config, timm_config, write_hub_folder
+from tests.builders import card_fields, error_message, run_cli, script_module
 
 diff_timm_export = script_module("diff_timm_export")
 
@@ -140,3 +142,85 @@ def test_cifar_recipe_runs_the_papers_stage_resolutions_in_a_timm_loadable_model
     from PIL import Image
 
     assert transform(Image.new("RGB", (32, 32))).shape == (3, 128, 128)
+
+
+def config_text(exported: Path, cfg: str = "", *, num_classes: str = "0") -> str:
+    """The folder's config.json with `cfg` (JSON text, as a hostile file may hold: `Infinity`, `NaN`) added at the
+    end of its pretrained_cfg (the last field), where JSON's last-wins keys make it override the field."""
+    config = json.loads((exported / CONFIG_NAME).read_text())
+    assert list(config)[-1] == "pretrained_cfg" and config["num_classes"] == 0
+    text = json.dumps(config).replace('"num_classes": 0', f'"num_classes": {num_classes}', 1)
+    return f"{text[:-2]}, {cfg}}}}}" if cfg else text
+
+
+# What a hostile config.json can hold, and the start of the one-line error after the file's path: an infinite or
+# 400-digit input size raised OverflowError (a traceback), a NaN mean was pushed (and written back as the invalid
+# JSON token NaN), a 100000 px side asked for 30 GB an image, a num_classes of -5 loaded, and JSON nested 100000
+# deep raised RecursionError.
+HOSTILE_CONFIGS = {
+    "input_size Infinity": ('"input_size": [3, Infinity, Infinity]', "pretrained_cfg: input_size must be whole"),
+    "input_size 10**400": (f'"input_size": [3, {10**400}, {10**400}]', "pretrained_cfg: input_size must be whole"),
+    "input_size 100000 px": ('"input_size": [3, 100000, 100000]', "pretrained_cfg: input_size [3, 100000, 100000]"),
+    "input_size 4 channels": ('"input_size": [4, 64, 64]', "pretrained_cfg: input_size must have 3 channels"),
+    "input_size 1e30 channels": ('"input_size": [1e30, 64, 64]', "pretrained_cfg: input_size must have 3 channels"),
+    "mean NaN": ('"mean": [NaN, 0.5, 0.5]', "pretrained_cfg: mean must be finite numbers, got [nan, 0.5, 0.5]"),
+    "mean 10**400": (f'"mean": [{10**400}, 0.5, 0.5]', "pretrained_cfg: mean must be finite numbers"),
+    "std Infinity": ('"std": [Infinity, 1, 1]', "pretrained_cfg: std must be finite numbers above 0"),
+    "std -1": ('"std": [-1, 1, 1]', "pretrained_cfg: input_size must be positive and std above 0"),
+    "crop_pct NaN": ('"crop_pct": NaN', "pretrained_cfg: crop_pct must be in (0, 1], got nan"),
+}
+
+
+@pytest.mark.parametrize(("cfg", "message"), HOSTILE_CONFIGS.values(), ids=HOSTILE_CONFIGS.keys())
+def test_a_config_with_values_that_cannot_work_is_one_line_naming_file_and_field(
+    exported: tuple[Path, torch.nn.Module], tmp_path: Path, cfg: str, message: str
+) -> None:
+    config = tmp_path / CONFIG_NAME
+    config.write_text(config_text(exported[0], cfg))
+    with pytest.raises(HubFolderError) as raised:
+        read_config(tmp_path)
+    assert str(raised.value).startswith(f"{config}: {message}"), str(raised.value)
+    assert "\n" not in str(raised.value) and len(str(raised.value)) < 400
+
+
+@pytest.mark.parametrize("num_classes", ["-5", "2.5", "true", "null", "1e400", str(10**400), "10000000000"])
+def test_a_num_classes_that_is_no_class_count_is_refused(
+    exported: tuple[Path, torch.nn.Module], tmp_path: Path, num_classes: str
+) -> None:
+    """-5 loaded in load_backbone; 10**10 classes is a head no memory holds."""
+    config = tmp_path / CONFIG_NAME
+    config.write_text(config_text(exported[0], num_classes=num_classes))
+    with pytest.raises(HubFolderError, match="num_classes must be a whole number from 0") as raised:
+        read_config(tmp_path)
+    assert str(raised.value).startswith(f"{config}: num_classes") and len(str(raised.value)) < 200
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000, '{"a": ' * 100_000, "1" * 5000])
+def test_a_config_nested_too_deep_or_with_a_number_too_long_is_one_line(tmp_path: Path, text: str) -> None:
+    """JSON nested 100000 deep raised RecursionError, and an integer of 5000 digits Python's ValueError."""
+    (tmp_path / CONFIG_NAME).write_text(text)
+    with pytest.raises(HubFolderError, match=r"not valid JSON: (nested too deep|Exceeds the limit)") as raised:
+        read_config(tmp_path)
+    assert str(raised.value).startswith(f"{tmp_path / CONFIG_NAME}: not valid JSON: ")
+    assert "\n" not in str(raised.value)
+
+
+def test_push_of_a_folder_with_an_infinite_input_size_is_exit_3(
+    exported: tuple[Path, torch.nn.Module], tmp_path: Path
+) -> None:
+    """Was an OverflowError traceback (exit 1) from `push --dry-run`."""
+    folder = tmp_path / "model"
+    shutil.copytree(exported[0], folder)
+    (folder / CONFIG_NAME).write_text(config_text(exported[0], '"input_size": [3, Infinity, Infinity]'))
+    done = run_cli("push", folder, "--repo-id", "org/x", "--dry-run")
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert error_message(done).startswith(f"error: {folder / CONFIG_NAME}: pretrained_cfg: input_size must be whole")
+
+
+def test_a_marker_nested_too_deep_is_no_marker_of_ours(tmp_path: Path) -> None:
+    """A folder's `.simsiam-zoo.json` of '[' * 100000 raised RecursionError; it is someone else's folder."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".simsiam-zoo.json").write_text("[" * 100_000)
+    with pytest.raises(OutputRefused, match="exists and was not written by simsiam-zoo"):
+        write_hub_folder(out, backbone_state={}, config={}, card="")
