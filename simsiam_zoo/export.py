@@ -310,7 +310,7 @@ def converted_cache_status(entry: ZooEntry) -> str:
     try:
         record = json.loads(record_path.read_text(encoding="utf-8"))
         now = _stats(folder)
-    except (OSError, UnicodeDecodeError, ValueError):
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return "no"
     if not isinstance(record, dict):
         return "no"

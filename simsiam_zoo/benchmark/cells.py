@@ -111,7 +111,7 @@ def read_cell(path: Path, fingerprint: str) -> list[dict[str, Any]] | None:
         raise OutputRefused(f"{path}: a folder where the benchmark keeps this cell's result file; move it away")
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return None
     if not isinstance(saved, dict) or saved.get("fingerprint") != fingerprint:
         return None

@@ -61,7 +61,7 @@ def _saved_rows_files(folder: Path) -> list[Any] | None:
     """The Arrow files that `save_to_disk` listed in the folder's state.json, or None where it cannot say."""
     try:
         state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return None
     files = state.get("_data_files") if isinstance(state, dict) else None
     return files if isinstance(files, list) else None

@@ -118,7 +118,7 @@ class _Plan:
         self.key = {"minutes": minutes, "device": device, "evaluation_images": list(sizes)}
         try:
             saved = json.loads(self.path.read_text())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             saved = {}
         self.values = saved if isinstance(saved, dict) and saved.get("key") == self.key else {"key": self.key}
 

@@ -111,6 +111,10 @@ def plan_shards(num_images: int, shard_size: int, *, breaks: Sequence[int] = ())
     return [Shard(number, start, stop) for number, (start, stop) in enumerate(spans)]
 
 
+def _reason(error: Exception) -> str:
+    return "nested too deep" if isinstance(error, RecursionError) else str(error)
+
+
 def _canonical_safetensors(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
     raw = safetensors_bytes(tensors, metadata=metadata)
     length = int.from_bytes(raw[:8], "little")
@@ -187,8 +191,8 @@ def read_shard(out: Path, shard: Shard, output_format: str) -> StoredShard:
             shape[1] if len(shape) == 2 else -1,
             load_embeddings,
         )
-    except (OSError, ValueError, KeyError, TypeError, IndexError, SafetensorError) as e:
-        raise DataError(f"{current}: missing or corrupt shard: {e}") from None
+    except (OSError, ValueError, KeyError, TypeError, RecursionError, IndexError, SafetensorError) as e:
+        raise DataError(f"{current}: missing or corrupt shard: {_reason(e)}") from None
     rows = {shape[0] if len(shape) == 2 else -1, len(stored.paths), len(stored.labels), len(stored.indices)}
     if len(rows) != 1 or dtype not in DTYPES or labels.dtype != torch.int64 or indices.dtype != torch.int64:
         raise DataError(
@@ -237,7 +241,7 @@ def prepare_out(out: Path, settings: dict[str, Any], shards: list[Shard], output
         try:
             previous = json.loads(recorded.read_text(encoding="utf-8"))
             version = previous.get("version")
-        except (OSError, ValueError, AttributeError) as e:
+        except (OSError, ValueError, AttributeError, RecursionError) as e:
             raise DataError(f"{recorded}: unreadable ({e}); choose a new output folder or delete this one") from None
         if recorded.name == INDEX_FILE and previous.get("format") != FORMAT:  # a user's own index.json
             raise DataError(f"{recorded}: not an index of features simsiam-zoo wrote; choose another output folder")
@@ -351,6 +355,6 @@ def _read_index(index_file: Path) -> tuple[dict[str, Any], list[tuple[Shard, int
         index["classes"] = list(index["classes"])
     except FileNotFoundError:
         raise DataError(f"{index_file}: not found; not a finished extraction (rerun it to resume)") from None
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise DataError(f"{index_file}: corrupt index: {e}") from None
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
+        raise DataError(f"{index_file}: corrupt index: {_reason(e)}") from None
     return index, shards

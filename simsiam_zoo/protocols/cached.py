@@ -154,7 +154,7 @@ def _result_of(path: Path) -> str | None:
     """The evaluation whose result `path` holds, or None (not a result this project wrote)."""
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return None
     # Every result names its sizes and scores (rows: eval transfer's); a user's JSON of an "evaluation" is no result.
     if not isinstance(saved, dict) or not (("top1" in saved and "num_train" in saved) or "rows" in saved):

@@ -60,7 +60,7 @@ def _backbone_in(folder: Path) -> str:
         return ", ".join(exported)
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return ""
     return "config.json: num_classes 0" if isinstance(config, dict) and config.get("num_classes") == 0 else ""
 

@@ -100,7 +100,7 @@ def kept_download(url: str, destination: Path) -> Digests | None:
         return None
     try:
         record = json.loads(_origin_path(destination).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return None
     if not isinstance(record, dict) or record.get("url") != url:
         return None
@@ -156,7 +156,7 @@ class _Partial:
     def validator(self) -> str | None:
         try:
             saved = json.loads(self.meta.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError):
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError):
             return None
         ok = isinstance(saved, dict) and saved.get("url") == self.url and isinstance(saved.get("validator"), str)
         return saved["validator"] if ok else None

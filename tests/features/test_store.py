@@ -92,6 +92,9 @@ def test_load_errors_name_the_file(tmp_path: Path) -> None:
     assert len(load_features(out).paths) == 7
     # An index edited to list fewer shards than its images (none): it gave empty features, then a traceback.
     index = json.loads((out / "index.json").read_text())
+    (out / "index.json").write_text("[" * 100_000)  # nested too deep for the parser: a RecursionError traceback
+    with pytest.raises(DataError, match="index.json: corrupt index: nested too deep$"):
+        load_features(out)
     for shards, message in (([], "do not cover its 7 images"), (index["shards"][:1], "do not cover its 7 images")):
         (out / "index.json").write_text(json.dumps({**index, "shards": shards}))
         with pytest.raises(DataError, match=f"index.json: corrupt index: its shards {message} one after another$"):
