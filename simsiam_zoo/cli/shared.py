@@ -96,6 +96,8 @@ def parse_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
             overrides[key.strip()] = yaml.safe_load(value)
         except yaml.YAMLError as error:
             raise RecipeError(f"--set {pair!r}: the value is not valid YAML ({str(error).splitlines()[0]})") from None
+        except RecursionError:  # '[' * 100000: the parser recurses once a level
+            raise RecipeError(f"--set {key.strip()}: the value is nested too deep") from None
     return overrides
 
 

@@ -181,6 +181,10 @@ def test_bad_inputs_exit_3_with_one_message_and_leave_nothing(
             ["train", recipe_file, "--output", out, "--set", "optim.base_lr=[1"],
             "error: --set 'optim.base_lr=[1': the value is not valid YAML",
         ),
+        (  # a RecursionError traceback
+            ["train", recipe_file, "--output", out, "--set", "optim.base_lr=" + "[" * 100_000],
+            "error: --set optim.base_lr: the value is nested too deep",
+        ),
         (  # the last one won in silence
             ["train", recipe_file, "--output", out, "--set", "optim.batch_size=4", "--set", "optim.batch_size=16"],
             "error: --set optim.batch_size: given twice; give each key once",
