@@ -11,11 +11,14 @@ kept, after PREFIX): for a corporate mirror, or a test server.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import re
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -33,6 +36,8 @@ CACHE_VARIABLE = "SIMSIAM_ZOO_CACHE"
 _RETRIES = 5
 _TRANSIENT_STATUS = (408, 425, 429, 500, 502, 503, 504)
 _CHUNK = 1 << 20
+# A partial file's length and sha256 are recorded this often (and where a transfer stops): a kill loses the rest.
+_RECORD_EVERY = 64 << 20
 
 
 def cache_root() -> Path:
@@ -146,23 +151,48 @@ def _download_unlocked(url: str, destination: Path, *, progress: bool, retry_wai
 
 
 class _Partial:
-    """`NAME.incomplete` and, beside it, the URL and validator (ETag or Last-Modified) its bytes came with."""
+    """`NAME.incomplete` and, beside it, the URL and validator (ETag or Last-Modified) its bytes came with, and the
+    length and sha256 of its bytes as last written (every `_RECORD_EVERY` bytes and where a transfer stops): a
+    resume takes those bytes only if they are still what was received (a partial file changed on disk was resumed
+    and recorded as the original)."""
 
     def __init__(self, destination: Path, url: str):
         self.destination, self.url = destination, url
         self.path = destination.with_name(destination.name + ".incomplete")
         self.meta = destination.with_name(destination.name + ".incomplete.json")
 
-    def validator(self) -> str | None:
+    def _saved(self) -> dict[str, Any]:
         try:
             saved = json.loads(self.meta.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError, RecursionError):
-            return None
+            return {}
         ok = isinstance(saved, dict) and saved.get("url") == self.url and isinstance(saved.get("validator"), str)
-        return saved["validator"] if ok else None
+        return saved if ok else {}
+
+    def validator(self) -> str | None:
+        return self._saved().get("validator")
 
     def resumable(self) -> bool:
         return self.path.exists() and self.path.stat().st_size > 0 and self.validator() is not None
+
+    def received(self) -> Any:
+        """A sha256 hasher of the bytes last recorded, the file cut to them; None when they are not what was
+        received (or no record says what was: a partial file of an older version starts over)."""
+        saved = self._saved()
+        size, digest = saved.get("size"), saved.get("sha256")
+        if not (isinstance(size, int) and 0 < size <= self.path.stat().st_size and isinstance(digest, str)):
+            return None
+        os.truncate(self.path, size)  # bytes after the record (a kill between two records) are not known good
+        hasher = hashlib.sha256()
+        with open(self.path, "rb") as f:
+            while block := f.read(_CHUNK):
+                hasher.update(block)
+        return hasher if hasher.hexdigest() == digest else None
+
+    def record(self, size: int, hasher: Any) -> None:
+        saved = self._saved()
+        if saved:
+            atomic_write_text(self.meta, json.dumps({**saved, "size": size, "sha256": hasher.hexdigest()}) + "\n")
 
     def start(self, response: httpx.Response) -> None:
         """A fresh transfer: its validator recorded before any byte, so that a break leaves a resumable file."""
@@ -184,7 +214,8 @@ class _Partial:
 
 def _transfer(url: str, partial: _Partial, *, progress: bool) -> bool:
     """One request: append to the partial file from where it ends (when it can be resumed); True when whole."""
-    validator = partial.validator() if partial.resumable() else None
+    received = partial.received() if partial.resumable() else None
+    validator = partial.validator() if received is not None else None
     have = partial.path.stat().st_size if validator else 0
     # The file's own bytes: offsets and Content-Length count them (a gzip-encoded answer decoded to more, and each
     # retry asked for the rest of a file already whole).
@@ -201,7 +232,7 @@ def _transfer(url: str, partial: _Partial, *, progress: bool) -> bool:
             partial.discard()  # bytes from elsewhere in the file: start over
             return False
         if response.status_code != 206:
-            have = 0  # the whole file: the server ignored the Range, or the file changed since (If-Range)
+            have, received = 0, hashlib.sha256()  # the whole file: the Range ignored, or the file changed (If-Range)
             partial.start(response)
         encoded = response.headers.get("Content-Encoding", "identity") != "identity"  # sent though not asked for
         length = None if encoded else response.headers.get("Content-Length")
@@ -220,12 +251,32 @@ def _transfer(url: str, partial: _Partial, *, progress: bool) -> bool:
                     leave=False,
                 ) as bar,
             ):
-                for chunk in response.iter_bytes():  # as it arrives: a break keeps every byte received
-                    f.write(chunk)
-                    bar.update(len(chunk))
+                _write_received(response, f, partial, received, start=have, bar=bar)
         except OSError as error:  # a full disk: a failed write names no file
             raise OSError(error.errno, error.strerror, str(error.filename or partial.path)) from error
     return total is None or partial.path.stat().st_size == total
+
+
+def _write_received(
+    response: httpx.Response, f: Any, partial: _Partial, received: Any, *, start: int, bar: Any
+) -> None:
+    """The answer's bytes appended as they arrive (a break keeps every byte received), and recorded with their
+    sha256 every `_RECORD_EVERY` bytes and where the transfer stops, whichever way."""
+    size, recorded = start, start
+    try:
+        for chunk in response.iter_bytes():
+            f.write(chunk)
+            received.update(chunk)
+            size += len(chunk)
+            bar.update(len(chunk))
+            if size - recorded >= _RECORD_EVERY:
+                f.flush()
+                partial.record(size, received)
+                recorded = size
+    finally:
+        with contextlib.suppress(OSError):  # a full disk: the error on its way out says so
+            f.flush()
+            partial.record(size, received)
 
 
 def _starts_at(response: httpx.Response, offset: int) -> bool:

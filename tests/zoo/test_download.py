@@ -34,7 +34,7 @@ from simsiam_zoo.features import load_features
 from simsiam_zoo.hub.folder import CARD_NAME
 from simsiam_zoo.loader import cache_status, load_backbone
 from simsiam_zoo.mirror import mirror_entries
-from simsiam_zoo.zoo.download import cache_root, cached_folder, download, resolve_url
+from simsiam_zoo.zoo.download import cache_root, cached_folder, discard_download, download, resolve_url
 from tests.builders import CLASSES, DISK_FULL, build_hub_folder, run_cli, with_setup
 from tests.checkpoints import (
     BEIT_TEST_ARCH,
@@ -885,6 +885,33 @@ def test_a_partial_file_is_resumed_only_with_its_validator(source_server: Source
     source_server.fail[gone] = [503] * 5
     with pytest.raises(SourceUnavailable, match=r"after 5 tries \(HTTP 503\); nothing was kept"):
         download(resolve_url("https://example.org/files/y.bin"), tmp_path / "y.bin", progress=False, retry_wait=0.01)
+
+
+def test_a_partial_file_changed_on_disk_is_downloaded_again(source_server: SourceServer, tmp_path: Path) -> None:
+    """Bytes of a partial file changed since they were received were resumed after, and the whole recorded as the
+    original (for an entry that publishes no hash, nothing checked it). Only the bytes last recorded with their
+    sha256 are resumed: a partial file changed, or of a version that recorded none, starts over."""
+    url, destination = "https://example.org/files/p.bin", tmp_path / "p.bin"
+    data = bytes(range(256)) * 40
+    path = source_server.put(url, data)
+    for edit in (lambda partial: partial.write_bytes(b"X" + partial.read_bytes()[1:]), None):
+        source_server.cut[path] = 4000
+        source_server.after_cut = lambda *_: source_server.fail.__setitem__(path, [404])
+        with pytest.raises(SourceUnavailable, match="HTTP 404"):
+            download(resolve_url(url), destination, progress=False, retry_wait=0.01)
+        partial, meta = tmp_path / "p.bin.incomplete", tmp_path / "p.bin.incomplete.json"
+        recorded = json.loads(meta.read_text())
+        assert (recorded["size"], recorded["sha256"]) == (4000, hashlib.sha256(data[:4000]).hexdigest())
+        if edit is not None:
+            edit(partial)
+        else:  # as the version before wrote it: no length or digest
+            meta.write_text(json.dumps({key: recorded[key] for key in ("url", "validator")}))
+        source_server.cut.pop(path, None)
+        source_server.fail.pop(path, None)
+        source_server.after_cut = None
+        assert download(resolve_url(url), destination, progress=False).sha256 == hashlib.sha256(data).hexdigest()
+        assert destination.read_bytes() == data and source_server.requests[-1] == (path, None)  # whole, no Range
+        discard_download(destination)
 
 
 def test_a_complete_file_is_kept_only_with_the_record_of_its_transfer(
