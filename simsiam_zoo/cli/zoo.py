@@ -92,7 +92,13 @@ def models_command(
 def download_command(name: str) -> None:
     """Download zoo model NAME (or an hf-hub: id) into the Hugging Face cache and check it."""
     from simsiam_zoo.loader import load_backbone
+    from simsiam_zoo.zoo import find_entry
 
+    if name.strip() and not name.startswith("hf-hub:") and find_entry(name) is None and Path(name).exists():
+        raise click.BadParameter(
+            f"{name!r} is a local file or folder, which loads as it is; download fetches zoo names and hf-hub: ids",
+            param_hint="NAME",
+        )
     loaded = load_backbone(name)
     click.echo(f"{name}: {loaded.arch}, {loaded.model.num_features}-d features, cached and verified")
 

@@ -141,6 +141,12 @@ def test_download_offline_when_not_cached(isolated_hf_cache: Path) -> None:
     assert not [p for p in isolated_hf_cache.rglob("*") if p.is_file()]
 
 
+def test_download_of_a_local_folder_is_a_usage_error(exported: Path) -> None:
+    """It loaded the folder and said "cached and verified": nothing was cached, nor verified."""
+    done = run_cli("download", exported)
+    assert done.returncode == 2 and "is a local file or folder, which loads as it is" in done.stderr, done.stderr
+
+
 def _export_is_refused(partial_run: Path, out: Path, message: str) -> None:
     """`export` into `out` exits 3 with `message` about it, and leaves it as it was."""
     before = snapshot(out)
