@@ -75,13 +75,13 @@ def _from_folder(
 def _card_data(folder: Path) -> Any:
     """The metadata of the folder's card, or None without a card or with one the Hub would not parse (which states
     nothing we could pass on: no licence, no model name)."""
-    from huggingface_hub import ModelCard
+    from simsiam_zoo.hub.cards import read_card
 
     path = folder / CARD_NAME
     if not path.is_file():
         return None
     try:
-        return ModelCard.load(path).data
+        return read_card(path).data
     except Exception:
         return None
 

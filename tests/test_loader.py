@@ -507,3 +507,16 @@ def test_another_projects_checkpoint_loads_as_its_converted_folder_does(tmp_path
         torch.save(saved, tmp_path / "odd.pth")
         with pytest.raises(ConversionError, match=rf"^{tmp_path / 'odd.pth'}: {problem}$"):
             load_backbone(tmp_path / "odd.pth")
+
+
+def test_a_card_without_metadata_loads_without_the_hubs_log_line(exported, tmp_path, caplog) -> None:
+    """huggingface_hub's "Repo card metadata block was not found" was printed raw beside the one-line messages."""
+    import logging
+    import shutil
+
+    folder = tmp_path / "plain"
+    shutil.copytree(exported, folder)
+    (folder / "README.md").write_text("# A card without metadata\n")
+    with caplog.at_level(logging.WARNING):
+        assert load_backbone(folder).license is None
+    assert not [record for record in caplog.records if "metadata block" in record.getMessage()]

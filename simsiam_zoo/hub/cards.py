@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.resources
+import logging
 import os
 import re
 from collections.abc import Sequence
@@ -61,6 +62,21 @@ def paper_id(method: str | None) -> str | None:
     """The method's paper as timm's pretrained cfg names papers (`arXiv:ID`)."""
     paper = _paper(method)
     return paper.paper_id if paper else None
+
+
+def read_card(path: Path) -> ModelCard:
+    """`ModelCard.load` of a card file, without huggingface_hub's log line for a card with no metadata ("Repo card
+    metadata block was not found", printed raw beside the one-line messages): the caller says what that means."""
+    logger = logging.getLogger("huggingface_hub.repocard")
+
+    def keep(record: logging.LogRecord) -> bool:
+        return "metadata block was not found" not in record.getMessage()
+
+    logger.addFilter(keep)
+    try:
+        return ModelCard.load(path)
+    finally:
+        logger.removeFilter(keep)
 
 
 def shown_on_a_card(name: str) -> str:

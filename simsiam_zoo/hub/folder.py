@@ -317,7 +317,8 @@ def validate_hub_folder(folder: str | Path) -> HubFolderInfo:
     valid metadata and the sha256 of the weights; a recipe.yaml is a recipe.
     """
     import timm
-    from huggingface_hub import ModelCard
+
+    from simsiam_zoo.hub.cards import read_card
 
     folder = Path(folder)
     config = read_config(folder)
@@ -335,7 +336,7 @@ def validate_hub_folder(folder: str | Path) -> HubFolderInfo:
     if not card_path.is_file():
         raise HubFolderError(f"{card_path}: missing model card")
     try:
-        card = ModelCard.load(card_path)
+        card = read_card(card_path)
     except Exception as error:  # YAML, encoding and huggingface_hub's own errors: the Hub would not read it either
         reason = f"{type(error).__name__}: {first_line(error)}"
         raise HubFolderError(f"{card_path}: not a model card the Hub can read ({reason})") from None

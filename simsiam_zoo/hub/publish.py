@@ -71,14 +71,13 @@ def check_repo_id(repo_id: str) -> str:
 def _check_zoo_repo(folder: Path, repo_id: str, info: HubFolderInfo) -> None:
     """A zoo entry's repo takes only that entry's weights: its architecture, its pinned sha256, a card in its name,
     and (for weights converted from a source) the preprocessing the entry records."""
-    from huggingface_hub import ModelCard
-
+    from simsiam_zoo.hub.cards import read_card
     from simsiam_zoo.zoo import ZOO
 
     entry = next((entry for entry in ZOO.values() if entry.hub_id == repo_id), None)
     if entry is None:
         return
-    card_name = ModelCard.load(folder / CARD_NAME).data.model_name
+    card_name = read_card(folder / CARD_NAME).data.model_name
     problems = [
         f"it is a {info.arch}, the entry a {entry.arch}" if info.arch != entry.arch else None,
         f"its card is for {card_name!r}" if card_name != entry.name else None,
