@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from simsiam_zoo._io import MARKER_NAME, atomic_directory, atomic_write_text, check_output
+from simsiam_zoo._io import atomic_directory, atomic_write_text, check_output
 from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.backbone import (
     backbone_from_state,
@@ -282,8 +282,9 @@ _CHECKED = (WEIGHTS_NAME, CONFIG_NAME)
 
 
 def _served(folder: Path) -> list[str]:
-    """The files of a cached folder that a load reads or a mirror pushes: all but its marker."""
-    return sorted(path.name for path in folder.iterdir() if path.name != MARKER_NAME)
+    """The files of a cached folder that a load reads or a mirror pushes: all but hidden ones (its marker, a
+    `.DS_Store`) and folders, which neither reads."""
+    return sorted(path.name for path in folder.iterdir() if path.is_file() and not path.name.startswith("."))
 
 
 def _digests(folder: Path) -> dict[str, str]:
@@ -344,7 +345,10 @@ def _cached_and_unchanged(entry: ZooEntry, folder: Path) -> bool:
                 "entry again"
             )
     if record.get("stat") != stat or not whole:  # touched, or recorded by an older version
-        renewed = {"original_sha256": record.get("original_sha256"), "files": _digests(folder), "stat": stat}
+        # The digests just checked (hashing again would record a file changed since as good); an older record's
+        # others (the card) as they are now.
+        files = digests if whole else {**_digests(folder), **digests}
+        renewed = {"original_sha256": record.get("original_sha256"), "files": files, "stat": stat}
         with contextlib.suppress(OSError):  # a cache this user cannot write still loads; it lists as unverified
             atomic_write_text(record_path, json.dumps(renewed, indent=1) + "\n")
     return True

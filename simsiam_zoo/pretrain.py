@@ -196,7 +196,7 @@ def knn_monitor_split(recipe: Recipe, dataset: Dataset, *, strict: bool = False)
     if data.knn_train_size <= 0 or data.knn_test_size <= 0 or labels is None or bool((labels < 0).all()):
         return None
     problem = unlabelled(labels)
-    if not problem and len(torch.unique(torch.as_tensor(labels))) < 2:
+    if not problem and len(set(torch.as_tensor(labels).tolist()) - {-1}) < 2:
         problem = "the images are of one class, which every query would be right about"
     if problem:
         warnings.warn(f"kNN monitor off: {problem}", stacklevel=2)

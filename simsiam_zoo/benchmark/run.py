@@ -67,7 +67,7 @@ def run_benchmark(
     context = init_distributed(device_named(options.device))
     names = expand_models(models)
     check_same_on_every_rank(context, models=names, data=list(data), out=str(out), **job_options(options))
-    _check_local_models(names, hub_dir=hub_dir)
+    _check_local_models(names, hub_dir=hub_dir, context=context)
     datasets = parse_datasets(data, options)
     fingerprints = {dataset.name: DataFingerprint.of(dataset.splits) for dataset in datasets}
     out = on_main(context, lambda: claim_output_dir(out, kind="benchmark", models=names))
@@ -86,7 +86,7 @@ def run_benchmark(
     return records
 
 
-def _check_local_models(names: list[str], *, hub_dir: str | Path | None) -> None:
+def _check_local_models(names: list[str], *, hub_dir: str | Path | None, context: DistributedContext) -> None:
     """Load each model that needs no download once, before any work: an empty folder or truncated weights
     listed after other models stopped the grid, its leaderboard unwritten, when its turn came (hours in). Offline
     (HF_HUB_OFFLINE=1) that is every model: one missing from the caches stopped the grid so too. Online, the
@@ -94,7 +94,7 @@ def _check_local_models(names: list[str], *, hub_dir: str | Path | None) -> None
     offline = is_offline_mode()
     for name in names:
         if offline or hub_dir is not None or (find_entry(name) is None and not name.startswith("hf-hub:")):
-            load_backbone(name, hub_dir=hub_dir)
+            main_first(context, functools.partial(load_backbone, name, hub_dir=hub_dir))  # rank 0 fills a cache
 
 
 def _listed(argument: str, values: Any) -> list[str]:

@@ -82,7 +82,7 @@ def read_card(path: Path) -> ModelCard:
 def shown_on_a_card(name: str) -> str:
     """A local file or folder as its last part (a published card names the data or model, not the user's path);
     anything else (a zoo name, a named dataset) as it is."""
-    return Path(name).name if os.path.exists(name) else name
+    return Path(name).resolve().name if os.path.exists(name) else name
 
 
 def hub_dataset_ids(datasets: Sequence[str]) -> list[str]:

@@ -273,7 +273,7 @@ def _check_snapshot_place(snapshot: Path, *, repo_id: str, cache_dir: str | Path
     from huggingface_hub import constants
     from huggingface_hub.file_download import repo_folder_name
 
-    own = Path(cache_dir or constants.HF_HUB_CACHE) / repo_folder_name(repo_id=repo_id, repo_type="model")
+    own = Path(cache_dir or constants.HF_HUB_CACHE).expanduser() / repo_folder_name(repo_id=repo_id, repo_type="model")
     if Path(os.path.realpath(snapshot)).parent != Path(os.path.realpath(own / "snapshots")):
         raise ChecksumMismatch(
             f"{snapshot}: not a snapshot folder of {repo_id}'s in the Hugging Face cache (it leads to "

@@ -217,6 +217,7 @@ def _transfer(url: str, partial: _Partial, *, progress: bool) -> bool:
     received = partial.received() if partial.resumable() else None
     validator = partial.validator() if received is not None else None
     have = partial.path.stat().st_size if validator else 0
+    received = received if validator else hashlib.sha256()  # a fresh transfer (a 206 from 0 to an unranged ask)
     # The file's own bytes: offsets and Content-Length count them (a gzip-encoded answer decoded to more, and each
     # retry asked for the rest of a file already whole).
     headers = {"Accept-Encoding": "identity"} | (

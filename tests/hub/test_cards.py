@@ -36,3 +36,17 @@ def test_classifier_card_names_its_base_model() -> None:
     card = _card(class_names=["cat", "dog"], base_model="simsiam-zoo/resnet18.x")
     assert card.data.pipeline_tag == "image-classification"
     assert card.data.base_model == "simsiam-zoo/resnet18.x" and "cat, dog" in card.text
+
+
+def test_a_local_path_is_shown_on_a_card_by_its_folders_name(tmp_path, monkeypatch) -> None:
+    """A classifier's card named the user's paths; then the current folder, `.`, was shown as an empty name."""
+    from simsiam_zoo.hub.cards import shown_on_a_card
+
+    (tmp_path / "pets").mkdir()
+    monkeypatch.chdir(tmp_path / "pets")
+    assert [shown_on_a_card(name) for name in (str(tmp_path / "pets"), ".", "./", "fashion_mnist")] == [
+        "pets",
+        "pets",
+        "pets",
+        "fashion_mnist",
+    ]

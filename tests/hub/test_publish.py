@@ -283,3 +283,16 @@ def test_a_hub_id_cannot_climb_out_of_the_local_hub_directory(publishable: Publi
         with pytest.raises(HubFolderError, match="repo id"):
             load_backbone(climbing, hub_dir=tmp_path / "hub")
     assert load_backbone("hf-hub:elsewhere/model", hub_dir=tmp_path).arch == "resnet18"  # the same folder, below
+
+
+def test_a_cache_dir_given_with_a_tilde_holds_the_repos_own_snapshots(tmp_path, monkeypatch) -> None:
+    """huggingface_hub expands `~` in a cache_dir; the check of the snapshot's place did not, and refused it."""
+    from simsiam_zoo.errors import ChecksumMismatch
+    from simsiam_zoo.hub.publish import _check_snapshot_place
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    snapshot = tmp_path / "hfc" / "models--org--name" / "snapshots" / ("a" * 40)
+    snapshot.mkdir(parents=True)
+    _check_snapshot_place(snapshot, repo_id="org/name", cache_dir="~/hfc")
+    with pytest.raises(ChecksumMismatch, match=r"not a snapshot folder of org/other's in the Hugging Face cache"):
+        _check_snapshot_place(snapshot, repo_id="org/other", cache_dir="~/hfc")

@@ -839,7 +839,15 @@ def test_the_cached_folder_is_checked_on_every_load_and_a_zoo_name_is_never_shad
     ):
         load_backbone(entry.name)
     (folder / "recipe.yaml").unlink()
+    (folder / ".DS_Store").write_bytes(b"a file browser's")  # hidden: neither read nor pushed
+    # A renewal records the digests it checked: hashing again recorded a file changed in between as good.
+    hashed = []
+    checked = export.sha256_file
+    monkeypatch.setattr(export, "sha256_file", lambda path: hashed.append(path.name) or checked(path))
     load_backbone(entry.name)
+    assert sorted(hashed) == ["README.md", "config.json", "model.safetensors"]
+    monkeypatch.setattr(export, "sha256_file", checked)
+    (folder / ".DS_Store").unlink()  # a folder made again would keep it, and so is refused while it is there
     # Once mirrored and pinned, loads read the Hub mirror: the converted folder left behind is not what they use.
     assert cache_status(dataclasses.replace(entry, sha256="0" * 64)) == "no"
     requests = len(source_server.requests)
