@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import math
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from functools import partial
@@ -19,7 +18,7 @@ from torch import nn
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-from simsiam_zoo.errors import type_name
+from simsiam_zoo.errors import shown_value, type_name
 from simsiam_zoo.recipe import IMAGENET_MEAN, IMAGENET_STD
 
 
@@ -319,17 +318,6 @@ CHANNELS = 3
 _FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 
 
-def _shown(value: Any, limit: int = 80) -> str:
-    """`value` as a message quotes it, cut short: a config's 400-digit number is not worth a screenful."""
-    try:
-        text = repr(value)
-    except ValueError:  # an int over Python's 4300 digits cannot be written out at all
-        return f"a number of over {sys.get_int_max_str_digits()} digits"
-    except RecursionError:
-        return "lists nested too deep to show"
-    return text if len(text) <= limit else f"{text[: limit - 3]}..."
-
-
 def _as_float(value: float) -> float:
     """`value` as a float, and inf where it is too large for one (an int of 400 digits raised OverflowError)."""
     try:
@@ -345,7 +333,7 @@ def _numbers(cfg: Mapping[str, Any], key: str, count: int) -> tuple[float, ...]:
         or len(value) != count
         or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
     ):
-        raise ValueError(f"{key} must be a list of {count} numbers, got {_shown(value)}")
+        raise ValueError(f"{key} must be a list of {count} numbers, got {shown_value(value)}")
     return tuple(value)
 
 
@@ -356,22 +344,22 @@ def _input_size(cfg: Mapping[str, Any]) -> tuple[int, int, int]:
 
     value = _numbers(cfg, "input_size", 3)
     if not all(math.isfinite(_as_float(v)) and float(v).is_integer() for v in value):
-        raise ValueError(f"input_size must be whole numbers [channels, height, width], got {_shown(list(value))}")
+        raise ValueError(f"input_size must be whole numbers [channels, height, width], got {shown_value(list(value))}")
     input_size = tuple(int(v) for v in value)
     if min(input_size) < 1:
         std = cfg.get("std")
         raise ValueError(
-            f"input_size must be positive and std above 0, got {_shown(list(input_size))} and {_shown(std)}"
+            f"input_size must be positive and std above 0, got {shown_value(list(input_size))} and {shown_value(std)}"
         )
     if input_size[0] != CHANNELS:
-        raise ValueError(f"input_size must have {CHANNELS} channels (RGB, as timm's), got {_shown(input_size[0])}")
+        raise ValueError(f"input_size must have {CHANNELS} channels (RGB, as timm's), got {shown_value(input_size[0])}")
     if input_size[1] != input_size[2]:
-        raise ValueError(f"input_size {_shown(list(input_size))} is not square, which is not supported")
+        raise ValueError(f"input_size {shown_value(list(input_size))} is not square, which is not supported")
     limit = Image.MAX_IMAGE_PIXELS
     if limit is not None and input_size[1] * input_size[2] > limit:
         raise ValueError(
-            f"input_size {_shown(list(input_size))} is over {limit:_} pixels an image (PIL's limit for decompression "
-            "bombs, Image.MAX_IMAGE_PIXELS)"
+            f"input_size {shown_value(list(input_size))} is over {limit:_} pixels an image (PIL's limit for "
+            "decompression bombs, Image.MAX_IMAGE_PIXELS)"
         )
     return input_size  # type: ignore[return-value]
 
@@ -380,21 +368,21 @@ def _normalisation(cfg: Mapping[str, Any]) -> tuple[tuple[float, ...], tuple[flo
     """`mean` and `std`: 3 finite numbers each, std above 0, that normalise pixels in [0, 1] to finite float32s."""
     mean, std = _numbers(cfg, "mean", CHANNELS), _numbers(cfg, "std", CHANNELS)
     if not all(math.isfinite(_as_float(m)) for m in mean):
-        raise ValueError(f"mean must be finite numbers, got {_shown(list(mean))}")
+        raise ValueError(f"mean must be finite numbers, got {shown_value(list(mean))}")
     if not all(math.isfinite(_as_float(s)) for s in std):
-        raise ValueError(f"std must be finite numbers above 0, got {_shown(list(std))}")
+        raise ValueError(f"std must be finite numbers above 0, got {shown_value(list(std))}")
     if min(std) <= 0:
         input_size = cfg.get("input_size")
         raise ValueError(
-            f"input_size must be positive and std above 0, got {_shown(input_size)} and {_shown(list(std))}"
+            f"input_size must be positive and std above 0, got {shown_value(input_size)} and {shown_value(list(std))}"
         )
     for m, s in zip(mean, std, strict=True):
         # Normalize runs in float32: a mean of 1e39 is inf there, and a std of 1e-300 turns every pixel into inf.
         spread = max(abs(_as_float(m)), abs(_as_float(1 - m)))
         if not (abs(_as_float(m)) <= _FLOAT32_MAX and _as_float(s) <= _FLOAT32_MAX and spread / s <= _FLOAT32_MAX):
             raise ValueError(
-                f"mean {_shown(list(mean))} and std {_shown(list(std))} do not normalise pixels to finite float32 "
-                "values (std too small or mean too large)"
+                f"mean {shown_value(list(mean))} and std {shown_value(list(std))} do not normalise pixels to finite "
+                "float32 values (std too small or mean too large)"
             )
     return mean, std
 
@@ -404,12 +392,12 @@ def _check_crop_pct(crop_pct: Any, side: int) -> None:
     from PIL import Image
 
     if not isinstance(crop_pct, (int, float)) or isinstance(crop_pct, bool) or not 0 < crop_pct <= 1:
-        raise ValueError(f"crop_pct must be in (0, 1], got {_shown(crop_pct)}")
+        raise ValueError(f"crop_pct must be in (0, 1], got {shown_value(crop_pct)}")
     resize, limit = side / crop_pct, Image.MAX_IMAGE_PIXELS
     if not math.isfinite(resize) or (limit is not None and resize * resize > limit):
         bound = "the largest float" if limit is None else f"PIL's limit of {limit:_} pixels an image"
         raise ValueError(
-            f"crop_pct {_shown(crop_pct)} resizes images to {resize:g} px a side before the crop, over {bound}"
+            f"crop_pct {shown_value(crop_pct)} resizes images to {resize:g} px a side before the crop, over {bound}"
         )
 
 
@@ -435,10 +423,10 @@ class Preprocessing:
         _check_crop_pct(crop_pct, input_size[-1])
         interpolation = cfg.get("interpolation", "bicubic")
         if interpolation not in ("bilinear", "bicubic", "nearest"):
-            raise ValueError(f"interpolation must be bilinear, bicubic or nearest, got {_shown(interpolation)}")
+            raise ValueError(f"interpolation must be bilinear, bicubic or nearest, got {shown_value(interpolation)}")
         crop_mode = cfg.get("crop_mode", "center")
         if crop_mode not in CROP_MODES:
-            raise ValueError(f"crop_mode {_shown(crop_mode)} is not supported (only {', '.join(CROP_MODES)})")
+            raise ValueError(f"crop_mode {shown_value(crop_mode)} is not supported (only {', '.join(CROP_MODES)})")
         return cls(
             input_size=input_size,
             interpolation=interpolation,

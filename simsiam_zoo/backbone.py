@@ -16,9 +16,9 @@ import torch
 from torch import nn
 
 from simsiam_zoo.augment import Preprocessing
-from simsiam_zoo.checkpoint import TrainingCheckpoint, is_integer_tensor
+from simsiam_zoo.checkpoint import TrainingCheckpoint, is_integer_tensor, non_finite_keys
 from simsiam_zoo.errors import HubFolderError, listed
-from simsiam_zoo.hub.folder import check_architecture, check_model_args, non_finite_keys
+from simsiam_zoo.hub.folder import check_architecture, check_model_args
 from simsiam_zoo.recipe import Recipe
 
 Transform = Callable[[torch.Tensor], torch.Tensor]

@@ -15,6 +15,7 @@ import pickle
 import pickletools
 import re
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -24,7 +25,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from simsiam_zoo._io import atomic_write_bytes
-from simsiam_zoo.errors import ConversionError, SimsiamZooError
+from simsiam_zoo.errors import ConversionError, SimsiamZooError, listed
 
 CHECKPOINT_NAME = "checkpoint.pt"  # a training run's model, optimiser, step and monitor history
 RECIPE_NAME = "recipe.yaml"  # the run's recipe; a hub folder of the run publishes it too
@@ -115,6 +116,12 @@ def _type_problem(checkpoint: TrainingCheckpoint) -> str | None:
     if odd:
         return f"its model holds {odd[0]!r}, not a name and a tensor"
     return None
+
+
+def non_finite_keys(state: Mapping[str, torch.Tensor]) -> str:
+    """The names of the float tensors holding NaN or inf (the first five, and how many more), or ""."""
+    keys = [key for key, value in state.items() if value.is_floating_point() and not bool(torch.isfinite(value).all())]
+    return listed(keys, limit=5)
 
 
 def is_integer_tensor(tensor: torch.Tensor) -> bool:

@@ -36,9 +36,14 @@ def file_digests(path: Path) -> Digests:
 
 
 def sha256_file(path: Path) -> str:
+    return sha256_of(path).hexdigest()
+
+
+def sha256_of(path: Path) -> Any:
+    """A sha256 hasher fed the file, to go on with bytes appended to it (a resumed download)."""
     digest = hashlib.sha256()
     _hashed(path, digest)
-    return digest.hexdigest()
+    return digest
 
 
 def git_blob_sha1(path: Path) -> str:

@@ -7,6 +7,7 @@ The bottom layer: it imports nothing from the project, so any module may raise a
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Iterable
 
 EXIT_USAGE = 2  # click's own code for a usage error
@@ -118,6 +119,17 @@ def squeezed(error: BaseException, *, limit: int = 300) -> str:
     `limit` characters, its type first."""
     text = " ".join(f"{type(error).__name__}: {error}".split())
     return text if len(text) <= limit else f"{text[:limit]}..."
+
+
+def shown_value(value: object, limit: int = 80) -> str:
+    """`value` as a message quotes it, cut short: a config's 400-digit number is not worth a screenful."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int over Python's 4300 digits cannot be written out at all
+        return f"a number of over {sys.get_int_max_str_digits()} digits"
+    except RecursionError:
+        return "lists nested too deep to show"
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def type_name(value: object) -> str:

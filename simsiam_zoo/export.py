@@ -23,7 +23,7 @@ from simsiam_zoo.backbone import (
     preprocessing_from_recipe,
     weight_problems,
 )
-from simsiam_zoo.checkpoint import CHECKPOINT_NAME, TrainingCheckpoint, read_training_checkpoint
+from simsiam_zoo.checkpoint import CHECKPOINT_NAME, TrainingCheckpoint, non_finite_keys, read_training_checkpoint
 from simsiam_zoo.convert import checkpoint_tensors, convert_state_dict, load_checkpoint_file
 from simsiam_zoo.digests import file_digests, sha256_file
 from simsiam_zoo.errors import ChecksumMismatch, ConversionError, HubFolderError, OutputRefused
@@ -32,7 +32,6 @@ from simsiam_zoo.hub.folder import (
     CONFIG_NAME,
     HUB_FOLDER_KIND,
     WEIGHTS_NAME,
-    non_finite_keys,
     timm_config,
     validate_hub_folder,
     write_hub_folder,

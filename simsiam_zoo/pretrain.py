@@ -33,7 +33,13 @@ from simsiam_zoo._io import (
     remove_stale_temps,
 )
 from simsiam_zoo.augment import SimSiamViews, eval_transform
-from simsiam_zoo.checkpoint import CHECKPOINT_NAME, RECIPE_NAME, TrainingCheckpoint, read_training_checkpoint
+from simsiam_zoo.checkpoint import (
+    CHECKPOINT_NAME,
+    RECIPE_NAME,
+    TrainingCheckpoint,
+    non_finite_keys,
+    read_training_checkpoint,
+)
 from simsiam_zoo.data import (
     EpochSampler,
     FakeImages,
@@ -691,10 +697,10 @@ def _resume(
             "use a new output folder or the same recipe"
         )
     _check_records(path, saved.step, saved.records, data=data)
-    not_finite = [key for key, value in saved.model.items() if value.is_floating_point() and not value.isfinite().all()]
+    not_finite = non_finite_keys(saved.model)
     if not_finite:  # a checkpoint of an earlier version, which saved such weights (only the loss was checked)
         raise RecipeError(
-            f"{path}: its weights are not finite (NaN or inf) in {listed(not_finite, limit=3)}; the run diverged "
+            f"{path}: its weights are not finite (NaN or inf) in {not_finite}; the run diverged "
             "before this checkpoint: cannot resume from it (train again into a new output folder)"
         )
     try:

@@ -141,12 +141,8 @@ PROCESS_KEYS = frozenset({"data.num_workers"})
 
 def recipe_differences(before: Recipe, after: Recipe) -> list[str]:
     """`key: before -> after` for each dotted key whose value differs, but `PROCESS_KEYS`."""
-    old, new = _dotted(before.to_dict()), _dotted(after.to_dict())
-    return [
-        f"{key}: {old.get(key)!r} -> {value!r}"
-        for key, value in new.items()
-        if old.get(key) != value and key not in PROCESS_KEYS
-    ]
+    old, new = shared_settings(before), shared_settings(after)
+    return [f"{key}: {old.get(key)!r} -> {value!r}" for key, value in new.items() if old.get(key) != value]
 
 
 def shared_settings(recipe: Recipe) -> dict[str, Any]:

@@ -18,9 +18,9 @@ from safetensors.torch import save as safetensors_bytes
 
 from simsiam_zoo._io import atomic_directory, read_document
 from simsiam_zoo.augment import Preprocessing
-from simsiam_zoo.checkpoint import RECIPE_NAME, is_integer_tensor, read_safetensors
+from simsiam_zoo.checkpoint import RECIPE_NAME, is_integer_tensor, non_finite_keys, read_safetensors
 from simsiam_zoo.digests import sha256_file
-from simsiam_zoo.errors import HubFolderError, RecipeError, first_line, listed, squeezed
+from simsiam_zoo.errors import HubFolderError, RecipeError, first_line, listed, shown_value, squeezed
 from simsiam_zoo.options import MAX_CLASSES, is_int
 from simsiam_zoo.recipe import load_recipe
 
@@ -196,21 +196,15 @@ def read_config(folder: Path) -> dict[str, Any]:
     check_architecture(config["architecture"], where=f"{path}: architecture")
     num_classes = config["num_classes"]
     if not (is_int(num_classes) and 0 <= num_classes <= MAX_CLASSES):  # -5 loaded; 10**12 is a head no memory holds
-        shown = repr(num_classes) if len(repr(num_classes)) <= 40 else f"{repr(num_classes)[:37]}..."
         raise HubFolderError(
-            f"{path}: num_classes must be a whole number from 0 (a backbone) to {MAX_CLASSES:_}, got {shown}"
+            f"{path}: num_classes must be a whole number from 0 (a backbone) to {MAX_CLASSES:_}, got "
+            f"{shown_value(num_classes, limit=40)}"
         )
     try:
         Preprocessing.from_pretrained_cfg(config["pretrained_cfg"])
     except (TypeError, ValueError, OverflowError) as error:
         raise HubFolderError(f"{path}: pretrained_cfg: {error}") from None
     return config
-
-
-def non_finite_keys(state: Mapping[str, torch.Tensor]) -> str:
-    """The names of the float tensors holding NaN or inf (the first five, and how many more), or ""."""
-    keys = [key for key, value in state.items() if value.is_floating_point() and not bool(torch.isfinite(value).all())]
-    return listed(keys, limit=5)
 
 
 def check_architecture(arch: Any, *, where: str) -> None:

@@ -27,7 +27,7 @@ from huggingface_hub import is_offline_mode
 from tqdm.auto import tqdm
 
 from simsiam_zoo._io import atomic_write_text
-from simsiam_zoo.digests import Digests, file_digests
+from simsiam_zoo.digests import Digests, file_digests, sha256_of
 from simsiam_zoo.errors import ChecksumMismatch, HubFolderError, NotCachedOffline, SourceUnavailable
 from simsiam_zoo.zoo import Source, ZooEntry
 
@@ -35,7 +35,6 @@ MIRROR_VARIABLE = "SIMSIAM_ZOO_SOURCE_MIRROR"
 CACHE_VARIABLE = "SIMSIAM_ZOO_CACHE"
 _RETRIES = 5
 _TRANSIENT_STATUS = (408, 425, 429, 500, 502, 503, 504)
-_CHUNK = 1 << 20
 # A partial file's length and sha256 are recorded this often (and where a transfer stops): a kill loses the rest.
 _RECORD_EVERY = 64 << 20
 
@@ -183,10 +182,7 @@ class _Partial:
         if not (isinstance(size, int) and 0 < size <= self.path.stat().st_size and isinstance(digest, str)):
             return None
         os.truncate(self.path, size)  # bytes after the record (a kill between two records) are not known good
-        hasher = hashlib.sha256()
-        with open(self.path, "rb") as f:
-            while block := f.read(_CHUNK):
-                hasher.update(block)
+        hasher = sha256_of(self.path)
         return hasher if hasher.hexdigest() == digest else None
 
     def record(self, size: int, hasher: Any) -> None:
