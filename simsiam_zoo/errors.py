@@ -83,6 +83,10 @@ class SourceUnavailable(NotCachedOffline):
     """A zoo entry's original URL could not be reached (offline, server down, gone): a model not to be had."""
 
 
+class UncheckedFileWarning(UserWarning):
+    """A cached file served with nothing to check it against (offline, a copy where the cache keeps links)."""
+
+
 class UnknownModelError(SimsiamZooError, KeyError):
     """A name that is neither a zoo entry nor an existing path; the message names the closest entries."""
 

@@ -111,10 +111,12 @@ def export_checkpoint(
     """A training checkpoint (or run folder) -> a validated hub folder named `name` (one of this project's zoo
     entries, or new). The card's results are `results`, the run's own: never a registry entry's.
 
-    `out_dir` is checked before anything is read (`check_output`): never the run itself, nor a folder of the user's
-    own files unless `overwrite`."""
+    `out_dir` is checked before anything is read (`check_output`): never the run or a folder inside it (a resume
+    or the next export would take it for the run's), nor a folder of the user's own files unless `overwrite`."""
     check_model_name(name, repo_id)
-    check_output(out_dir, kind=HUB_FOLDER_KIND, inputs=(checkpoint_path,), overwrite=overwrite)
+    check_output(
+        out_dir, kind=HUB_FOLDER_KIND, inputs=(checkpoint_path,), models=(checkpoint_path,), overwrite=overwrite
+    )
     checkpoint_path = _run_checkpoint(Path(checkpoint_path))
     checkpoint = read_training_checkpoint(checkpoint_path, kind="pretraining")
     recipe = recipe_from_dict(checkpoint.run, where=str(checkpoint_path))

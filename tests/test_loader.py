@@ -237,6 +237,34 @@ def test_a_file_changed_in_the_hugging_face_cache_is_refused_naming_it(hub: HubS
     assert download_hub_repo(repo_id, endpoint="http://127.0.0.1:9") == folder
 
 
+def test_offline_a_copy_in_the_hugging_face_cache_is_said_unchecked(hub: HubServer, exported, monkeypatch):
+    """Offline, a copy where the cache keeps a link has nothing to be checked against: it loads (README: "taken as
+    it is"), and `download` said "cached and verified" of it. A folder where the weights should be said the repo
+    had none."""
+    from huggingface_hub import constants
+
+    from simsiam_zoo.errors import ChecksumMismatch, UncheckedFileWarning
+
+    repo_id = "zoo-test/copied"
+    push_hub_folder(exported, repo_id=repo_id, endpoint=hub.url, token="hf_test")
+    folder = download_hub_repo(repo_id)
+    assert "cached and verified" in run_cli("download", f"hf-hub:{repo_id}").stdout
+    weights = (folder / WEIGHTS_NAME).resolve()
+    (folder / WEIGHTS_NAME).unlink()
+    (folder / WEIGHTS_NAME).write_bytes(weights.read_bytes())
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.warns(UncheckedFileWarning, match=rf"{WEIGHTS_NAME} taken as found, unchecked"):
+        load_backbone(f"hf-hub:{repo_id}")
+    done = run_cli("download", f"hf-hub:{repo_id}", env={"HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 0 and "cached, not all of it verified" in done.stdout, done.stdout
+    assert f"{WEIGHTS_NAME} taken as found, unchecked" in done.stderr
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    (folder / WEIGHTS_NAME).unlink()
+    (folder / WEIGHTS_NAME).mkdir()
+    with pytest.raises(ChecksumMismatch, match=rf"{WEIGHTS_NAME}: not a file in the Hugging Face cache"):
+        load_backbone(f"hf-hub:{repo_id}")
+
+
 def test_zoo_name_from_a_local_hub_checks_sha256(exported, tmp_path, monkeypatch):
     hub_dir = tmp_path / "hub"
     entry = zoo.ZOO[NAME]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import click
 
 from simsiam_zoo.cli.failures import clean_errors
 from simsiam_zoo.cli.shared import OVERWRITE_HELP, NonEmptyPath
+from simsiam_zoo.errors import UncheckedFileWarning
 
 
 def _zoo_value(field: str) -> Callable[[click.Context, click.Parameter, str | None], str | None]:
@@ -99,8 +101,14 @@ def download_command(name: str) -> None:
             f"{name!r} is a local file or folder, which loads as it is; download fetches zoo names and hf-hub: ids",
             param_hint="NAME",
         )
-    loaded = load_backbone(name)
-    click.echo(f"{name}: {loaded.arch}, {loaded.model.num_features}-d features, cached and verified")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UncheckedFileWarning)
+        loaded = load_backbone(name)
+    for warning in caught:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    checked = not any(issubclass(warning.category, UncheckedFileWarning) for warning in caught)
+    state = "cached and verified" if checked else "cached, not all of it verified (see the warning)"
+    click.echo(f"{name}: {loaded.arch}, {loaded.model.num_features}-d features, {state}")
 
 
 @click.command("export")

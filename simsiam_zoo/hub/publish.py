@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from simsiam_zoo.digests import git_blob_sha1, sha256_file
-from simsiam_zoo.errors import ChecksumMismatch, HubFolderError, NotCachedOffline, RepoNotFound
+from simsiam_zoo.errors import (
+    ChecksumMismatch,
+    HubFolderError,
+    NotCachedOffline,
+    RepoNotFound,
+    UncheckedFileWarning,
+    listed,
+)
 from simsiam_zoo.hub.folder import (
     CARD_NAME,
     CONFIG_NAME,
@@ -259,6 +267,11 @@ def download_hub_repo(
             "(or it is private or gated, and no valid token was given)"
         ) from error
     _check_snapshot_place(snapshot, repo_id=repo_id, cache_dir=cache_dir)
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
+        if (snapshot / name).exists() and not (snapshot / name).is_file():
+            raise ChecksumMismatch(
+                f"{snapshot / name}: not a file in the Hugging Face cache; delete it to download it again"
+            )
     missing = [name for name in (CONFIG_NAME, WEIGHTS_NAME) if not (snapshot / name).is_file()]
     if missing:
         raise HubFolderError(f"{where}: the repo has no {' or '.join(missing)}, so it is not a timm hub folder")
@@ -303,6 +316,14 @@ def _check_cached_blobs(snapshot: Path, *, repo_id: str, endpoint: str | None) -
             raise ChecksumMismatch(
                 f"{foreign[0]}: a link the Hugging Face cache did not make (to {os.readlink(foreign[0])}, not to a "
                 f"blob in {blobs}); delete it to download it again"
+            )
+        copies = [path.name for path, digest in digests.items() if not path.is_symlink()]
+        if copies:
+            warnings.warn(
+                f"{snapshot}: {listed(copies, limit=5)} taken as found, unchecked (copies, not the cache's links to "
+                "its blobs, and the Hub's listing could not be read)",
+                UncheckedFileWarning,
+                stacklevel=2,
             )
 
 

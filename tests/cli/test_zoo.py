@@ -231,12 +231,12 @@ def test_an_output_that_is_or_holds_the_input_is_refused_even_with_overwrite(par
         assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
         what = "is" if out == run else "holds"
         assert error_message(done) == f"error: {out}: the output {what} the input {run}; choose another output path"
-    # A folder of the input's own (the run's logs) was freed by --overwrite and replaced by the hub folder.
-    done = run_cli("export", run, run / "tensorboard", "--name", EXPORT_NAME, "--overwrite")
-    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
-    assert error_message(done) == (
-        f"error: {run / 'tensorboard'}: the output lies inside the input {run}; choose a path outside it"
-    )
+    # A folder of the input's own (the run's logs) was freed by --overwrite and replaced by the hub folder; a new
+    # folder inside the run was written there (export-detectron2 refused it).
+    for out, overwrite in ((run / "tensorboard", ["--overwrite"]), (run / "hub", [])):
+        done = run_cli("export", run, out, "--name", EXPORT_NAME, *overwrite)
+        assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+        assert error_message(done) == f"error: {out}: the output lies inside the input {run}; choose a path outside it"
     assert snapshot(run) == before and leftovers(tmp_path) == []
 
 
