@@ -95,6 +95,11 @@ def test_load_errors_name_the_file(tmp_path: Path) -> None:
     (out / "index.json").write_text("[" * 100_000)  # nested too deep for the parser: a RecursionError traceback
     with pytest.raises(DataError, match="index.json: corrupt index: nested too deep$"):
         load_features(out)
+    settings = (out / "settings.json").read_text()
+    (out / "settings.json").write_text("[" * 100_000)
+    with pytest.raises(DataError, match=r"settings.json: unreadable \(nested too deep\); choose a new output"):
+        extract_features(tiny_model(), make_transform(), tmp_path / "data", out=out, shard_size=4, progress=False)
+    (out / "settings.json").write_text(settings)
     for shards, message in (([], "do not cover its 7 images"), (index["shards"][:1], "do not cover its 7 images")):
         (out / "index.json").write_text(json.dumps({**index, "shards": shards}))
         with pytest.raises(DataError, match=f"index.json: corrupt index: its shards {message} one after another$"):
