@@ -32,7 +32,7 @@ RECIPE_NAME = "recipe.yaml"  # the run's recipe; a hub folder of the run publish
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """`state` (tensors and plain containers, so that `load_checkpoint` reads it back) written atomically."""
+    """`state` (tensors and plain containers, so that `read_torch_checkpoint` reads it back) written atomically."""
     # Serialised in memory first: torch.save writing to a full disk raises a RuntimeError of its zip writer, where
     # the plain write raises the OSError (ENOSPC, EFBIG) that names the file and its exit code.
     buffer = io.BytesIO()
@@ -139,11 +139,6 @@ def read_safetensors(path: Path, *, error: type[SimsiamZooError]) -> dict[str, t
         raise error(f"{path}: missing") from None
     except (SafetensorError, OSError, ValueError) as problem:
         raise error(f"{path}: not a readable safetensors file (truncated or corrupt?): {problem}") from None
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """A training checkpoint as `read_torch_checkpoint` reads it (a clear error names a bad file)."""
-    return read_torch_checkpoint(Path(path))
 
 
 # Globals these checkpoints hold besides tensors, each rebuilt by something that only sets data. DINO and other

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from simsiam_zoo.checkpoint import CHECKPOINT_NAME, read_torch_checkpoint
 from simsiam_zoo.hub.folder import WEIGHTS_NAME
 from tests.builders import build_hub_folder, build_image_folder, snapshot, write_png, write_tar_shards
 
@@ -38,7 +38,7 @@ def test_two_rank_torchrun_matches_one_process_with_the_global_batch(tiny_recipe
     subprocess.run([sys.executable, *train_args, "--output", str(single)], check=True, capture_output=True)
     launched = _torchrun([*train_args, "--output", str(ddp)])
     assert launched.stdout.count("finished at step 2/2") == 1  # rank 0 reports, for the whole job
-    one, two = load_checkpoint(single / CHECKPOINT_NAME), load_checkpoint(ddp / CHECKPOINT_NAME)
+    one, two = read_torch_checkpoint(single / CHECKPOINT_NAME), read_torch_checkpoint(ddp / CHECKPOINT_NAME)
     assert one["step"] == two["step"] == 2
     assert _epoch_loss(single) == pytest.approx(_epoch_loss(ddp), abs=1e-5)
     # Two SGD steps with momentum: equal parameters mean equal gradients at every step (and equal
@@ -52,7 +52,7 @@ def test_two_rank_torchrun_matches_one_process_with_the_global_batch(tiny_recipe
 
     # The comparison is sharp enough to see per-rank BatchNorm statistics: without SyncBN it differs.
     _torchrun([*train_args, "--output", str(tmp_path / "local_bn"), "--set", "run.sync_batchnorm=false"])
-    local = load_checkpoint(tmp_path / "local_bn" / CHECKPOINT_NAME)["model"]
+    local = read_torch_checkpoint(tmp_path / "local_bn" / CHECKPOINT_NAME)["model"]
     assert any(not torch.allclose(value.float(), local[key].float(), atol=1e-5) for key, value in one["model"].items())
 
     # A rank launched with other options is refused on every rank before the run is claimed (its lr trained in
@@ -69,7 +69,7 @@ def test_two_rank_torchrun_matches_one_process_with_the_global_batch(tiny_recipe
     one_batch = [*train_args, "--output", str(tmp_path / "one_batch"), "--set", "data.fake_size=8"]
     launched = _rank_1_given(tmp_path, one_batch, "--set data.num_workers=1")
     assert launched.returncode == 0, launched.stderr[-3000:]
-    assert load_checkpoint(tmp_path / "one_batch" / CHECKPOINT_NAME)["step"] == 1
+    assert read_torch_checkpoint(tmp_path / "one_batch" / CHECKPOINT_NAME)["step"] == 1
 
 
 def _rank_1_given(tmp_path: Path, args: list[str], extra: str) -> subprocess.CompletedProcess:

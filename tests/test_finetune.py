@@ -14,7 +14,7 @@ import timm
 import torch
 
 from simsiam_zoo.backbone import LoadedBackbone
-from simsiam_zoo.checkpoint import load_checkpoint
+from simsiam_zoo.checkpoint import read_torch_checkpoint
 from simsiam_zoo.cli import main
 from simsiam_zoo.errors import DataError, TrainingDiverged
 from simsiam_zoo.finetune import (
@@ -265,7 +265,7 @@ def test_a_checkpoint_of_a_run_on_other_data_is_refused(loaded: LoadedBackbone, 
             finetune(loaded.model, train, coloured(32, seed=2), **options)
     assert finetune(loaded.model, coloured(64, seed=1), coloured(32, seed=2), **options).history  # its own data
     # Its own run's checkpoint, edited: a RuntimeError or KeyError traceback on resume.
-    saved = load_checkpoint(checkpoint)
+    saved = read_torch_checkpoint(checkpoint)
     for edit in ({"records": {}}, {"model": {}}):
         torch.save({**saved, **edit}, checkpoint)
         with pytest.raises(DataError, match=r"finetune.pt: cannot resume: corrupt checkpoint \((KeyError|RuntimeErr)"):

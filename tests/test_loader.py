@@ -17,7 +17,7 @@ import torch
 from huggingface_hub import ModelCard
 
 from simsiam_zoo import zoo
-from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from simsiam_zoo.checkpoint import CHECKPOINT_NAME, read_torch_checkpoint
 from simsiam_zoo.digests import sha256_file
 from simsiam_zoo.errors import ConversionError, HubFolderError, UnknownModelError
 from simsiam_zoo.export import export_checkpoint, publish_local
@@ -48,7 +48,7 @@ def exported(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _reference_features(run: Path, x: torch.Tensor) -> torch.Tensor:
     """The backbone as training left it, rebuilt from the checkpoint without any hub code."""
-    checkpoint = load_checkpoint(run / CHECKPOINT_NAME)
+    checkpoint = read_torch_checkpoint(run / CHECKPOINT_NAME)
     model = build_model(RECIPE)
     model.load_state_dict(checkpoint["model"])
     with torch.no_grad():
@@ -413,7 +413,7 @@ def test_a_torch_file_of_the_format_before_1_6_is_judged_as_one(tmp_path):
 
 
 def test_export_of_a_bad_checkpoint_writes_nothing(trained, tmp_path):
-    checkpoint = load_checkpoint(trained / CHECKPOINT_NAME)
+    checkpoint = read_torch_checkpoint(trained / CHECKPOINT_NAME)
     del checkpoint["model"]["backbone.layer4.1.bn2.weight"]
     broken = tmp_path / "broken.pt"
     torch.save(checkpoint, broken)

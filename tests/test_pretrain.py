@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint, read_training_checkpoint
+from simsiam_zoo.checkpoint import CHECKPOINT_NAME, read_torch_checkpoint, read_training_checkpoint
 from simsiam_zoo.data import labelled_images
 from simsiam_zoo.engine import cosine_lr
 from simsiam_zoo.errors import ConversionError, DataError, RecipeError, TrainingDiverged
@@ -61,13 +61,13 @@ def test_learning_rate_schedule():
 
 def test_predictor_keeps_a_constant_lr(tiny_recipe, tmp_path):
     train(tiny_recipe, output_dir=tmp_path, progress=False)
-    groups = load_checkpoint(tmp_path / CHECKPOINT_NAME)["optimizer"]["param_groups"]
+    groups = read_torch_checkpoint(tmp_path / CHECKPOINT_NAME)["optimizer"]["param_groups"]
     assert groups[1]["fix_lr"] and groups[1]["lr"] == pytest.approx(tiny_recipe.optim.lr)
     assert groups[0]["lr"] < tiny_recipe.optim.lr / 10
 
 
 def _final_state(path: Path) -> dict[str, torch.Tensor]:
-    return load_checkpoint(path / CHECKPOINT_NAME)["model"]
+    return read_torch_checkpoint(path / CHECKPOINT_NAME)["model"]
 
 
 def _metrics(path: Path) -> list[dict[str, str]]:
@@ -97,7 +97,7 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tiny_recipe, tmp_path, 
 def _as_earlier_layout(path: Path) -> None:
     """Rewrite a run's checkpoint as runs wrote it before the one training schema: the records, the recipe, the
     model and the optimizer at the top level, no format, no horizon."""
-    saved = load_checkpoint(path)
+    saved = read_torch_checkpoint(path)
     records = {key: value for key, value in saved["records"].items() if key != "horizon"}
     earlier = {**records, "step": saved["step"], "recipe": saved["run"], "model": saved["model"]}
     torch.save({**earlier, "optimizer": saved["optimizer"]}, path)
@@ -109,7 +109,7 @@ def test_a_checkpoint_of_the_earlier_layout_resumes_exports_and_loads(tiny_recip
     whole = train(tiny_recipe, output_dir=tmp_path / "whole", progress=False)
     train(tiny_recipe, output_dir=tmp_path / "earlier", max_steps=5, progress=False)
     _as_earlier_layout(tmp_path / "earlier" / CHECKPOINT_NAME)
-    assert "format" not in load_checkpoint(tmp_path / "earlier" / CHECKPOINT_NAME)
+    assert "format" not in read_torch_checkpoint(tmp_path / "earlier" / CHECKPOINT_NAME)
     from simsiam_zoo.loader import load_backbone
 
     assert load_backbone(tmp_path / "earlier").arch == "resnet18"
@@ -117,7 +117,7 @@ def test_a_checkpoint_of_the_earlier_layout_resumes_exports_and_loads(tiny_recip
     assert (resumed.step, resumed.total_steps) == (whole.step, whole.total_steps) == (8, 8)
     a, b = _final_state(tmp_path / "whole"), _final_state(tmp_path / "earlier")
     assert all(torch.equal(a[key], b[key]) for key in a)
-    saved = load_checkpoint(tmp_path / "earlier" / CHECKPOINT_NAME)
+    saved = read_torch_checkpoint(tmp_path / "earlier" / CHECKPOINT_NAME)
     assert (saved["format"], saved["kind"], saved["records"]["horizon"]) == (2, "pretraining", 8)
     with pytest.raises(ConversionError, match=r"checkpoint.pt: not a finetune checkpoint of this project \(a "):
         read_training_checkpoint(tmp_path / "earlier" / CHECKPOINT_NAME, kind="finetune")
@@ -127,7 +127,7 @@ def test_a_checkpoint_with_a_field_of_another_type_is_one_line_naming_it(tiny_re
     """An edited checkpoint.pt gave export an AttributeError traceback, exit 1 (`model` a string or a list), or a
     recipe error about a key 'n' (`run` a string)."""
     train(tiny_recipe, output_dir=tmp_path / "run", max_steps=1, progress=False)
-    saved = load_checkpoint(tmp_path / "run" / CHECKPOINT_NAME)
+    saved = read_torch_checkpoint(tmp_path / "run" / CHECKPOINT_NAME)
     edits = {
         "its model is a str, not a dict": {"model": "x"},
         "its model holds 1, not a name and a tensor": {"model": {1: torch.ones(1)}},
@@ -152,7 +152,7 @@ def test_a_resume_from_an_edited_checkpoint_or_other_data_is_refused_naming_it(t
     recipe = tiny_recipe.replace({"data.dataset": "imagefolder", "data.path": str(data), "optim.batch_size": 4})
     train(recipe, output_dir=run, max_steps=2, progress=False)
     path = run / CHECKPOINT_NAME
-    saved = load_checkpoint(path)
+    saved = read_torch_checkpoint(path)
     model = {key: value for key, value in saved["model"].items() if key != "predictor.0.weight"}
     records = {key: value for key, value in saved["records"].items() if key != "epoch_sums"}
     edits = {
@@ -174,7 +174,7 @@ def test_a_resume_from_an_edited_checkpoint_or_other_data_is_refused_naming_it(t
     write_images(data, ("owls",), 8)
     with pytest.raises(RecipeError, match=r"checkpoint.pt: the run trained on 16 images and the data now has 24; "):
         train(recipe, output_dir=run, progress=False)
-    assert load_checkpoint(path)["step"] == 2
+    assert read_torch_checkpoint(path)["step"] == 2
 
 
 def test_a_resume_on_a_fresh_copy_of_its_data_continues(tiny_recipe, tmp_path):
@@ -341,8 +341,8 @@ def test_an_image_that_does_not_decode_is_skipped_in_training_or_an_error_under_
     with pytest.warns(UserWarning, match=r"cats/3.png: cannot decode image.*; skipped .*next item that decodes"):
         train(recipe.replace({"data.path": str(broken)}), output_dir=tmp_path / "broken-run", progress=False)
     train(recipe.replace({"data.path": str(copied)}), output_dir=tmp_path / "copied-run", progress=False)
-    skipped = load_checkpoint(tmp_path / "broken-run" / CHECKPOINT_NAME)
-    reference = load_checkpoint(tmp_path / "copied-run" / CHECKPOINT_NAME)
+    skipped = read_torch_checkpoint(tmp_path / "broken-run" / CHECKPOINT_NAME)
+    reference = read_torch_checkpoint(tmp_path / "copied-run" / CHECKPOINT_NAME)
     assert skipped["step"] == reference["step"] == 2
     for key, value in reference["model"].items():
         torch.testing.assert_close(skipped["model"][key], value, rtol=0, atol=0, msg=key)
@@ -388,7 +388,7 @@ def test_a_nan_is_caught_at_the_next_sync_naming_its_step_before_any_checkpoint(
     with pytest.raises(TrainingDiverged, match=r"loss is nan at step 5 \(epoch 2\)") as diverged:
         train(recipe, output_dir=tmp_path, progress=False)
     assert f"The last good checkpoint is kept in {tmp_path / CHECKPOINT_NAME}" in str(diverged.value)
-    saved = load_checkpoint(tmp_path / CHECKPOINT_NAME)
+    saved = read_torch_checkpoint(tmp_path / CHECKPOINT_NAME)
     assert saved["step"] == 4 and all(torch.isfinite(value).all() for value in saved["model"].values())
 
 
@@ -420,7 +420,7 @@ def test_weights_gone_nan_with_a_finite_loss_stop_the_run_before_their_checkpoin
         r"steps 5 to 6 \(epoch 2\), the loss still finite; stopped. The last good checkpoint is kept",
     ):
         train(recipe, output_dir=tmp_path, progress=False)
-    saved = load_checkpoint(tmp_path / CHECKPOINT_NAME)
+    saved = read_torch_checkpoint(tmp_path / CHECKPOINT_NAME)
     assert saved["step"] == 4 and all(torch.isfinite(value).all() for value in saved["model"].values())
     # A checkpoint of NaN weights (an earlier version wrote them) is no run to resume.
     saved["model"]["backbone.conv1.weight"][0, 0, 0, 0] = math.nan

@@ -27,7 +27,6 @@ FINAL_STEPS = COLLAPSE_STEPS // 4
 EVAL_TRAIN_IMAGES, EVAL_TEST_IMAGES = 5_000, 1_000
 # Few labels: 1% of Fashion-MNIST's 60,000 training labels (60 a class), drawn from the evaluation's train images.
 FEW_LABELS = 600
-DIGITS_IMAGES = 1_797  # sklearn's digits, the transfer dataset (80% train, 20% test)
 MONITOR_BANK, MONITOR_QUERIES = 1_000, 500
 # Export, publishing, loading and plots, reserved as this many training steps beside the measured evaluation: they
 # run on the same CPU, so a slower machine is slower at both (README's demo section has the wall clock this gives).

@@ -242,7 +242,9 @@ def prepare_out(out: Path, settings: dict[str, Any], shards: list[Shard], output
             previous = json.loads(recorded.read_text(encoding="utf-8"))
             version = previous.get("version")
         except (OSError, ValueError, AttributeError, RecursionError) as e:
-            raise DataError(f"{recorded}: unreadable ({_reason(e)}); choose a new output folder or delete this one") from None
+            raise DataError(
+                f"{recorded}: unreadable ({_reason(e)}); choose a new output folder or delete this one"
+            ) from None
         if recorded.name == INDEX_FILE and previous.get("format") != FORMAT:  # a user's own index.json
             raise DataError(f"{recorded}: not an index of features simsiam-zoo wrote; choose another output folder")
         if version != VERSION:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from simsiam_zoo import recipe
-from simsiam_zoo.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from simsiam_zoo.checkpoint import CHECKPOINT_NAME, read_torch_checkpoint
 from simsiam_zoo.data import labelled_images
 from simsiam_zoo.errors import EXIT_BAD_INPUT, EXIT_CANNOT_WRITE
 from tests.builders import (
@@ -175,4 +175,4 @@ def test_ctrl_c_exits_130_with_one_message_and_a_whole_checkpoint(recipe_file: P
     done = subprocess.CompletedProcess(args, process.returncode, "", stderr)
     print(f"train: exit {done.returncode}: {error_message(done)}")  # the outcome line for the reliability report
     assert error_message(done).startswith("error: interrupted; ")
-    assert leftovers(out) == [] and load_checkpoint(out / CHECKPOINT_NAME)["step"] >= 1
+    assert leftovers(out) == [] and read_torch_checkpoint(out / CHECKPOINT_NAME)["step"] >= 1
