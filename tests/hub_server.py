@@ -349,7 +349,7 @@ class _Handler(BaseHTTPRequestHandler):
         lines = [json.loads(line) for line in b"".join(self._body_chunks()).splitlines() if line.strip()]
         if not lines or lines[0]["key"] != "header":
             raise HttpError(400, "a commit starts with a header line")
-        header, files = lines[0]["value"], {}
+        header, files, deleted = lines[0]["value"], {}, []
         for line in lines[1:]:  # check every line before writing anything: a refused commit changes nothing
             value, path = line["value"], _safe_path(line["value"]["path"])
             if line["key"] == "file" and value.get("encoding") == "base64":
@@ -359,6 +359,8 @@ class _Handler(BaseHTTPRequestHandler):
                 if not stored.is_file():
                     raise HttpError(400, f"{path}: LFS object {value['oid']} was not uploaded")
                 files[path] = _LFS_POINTER.format(oid=value["oid"], size=stored.stat().st_size).encode()
+            elif line["key"] == "deletedFile":
+                deleted.append(path)
             else:
                 raise HttpError(400, f"unsupported commit operation {line['key']!r} for {path!r}")
         create_pr = query.get("create_pr", ["0"])[0] in ("1", "true", "True")
@@ -372,7 +374,10 @@ class _Handler(BaseHTTPRequestHandler):
                 for path, content in files.items():
                     (repo / path).parent.mkdir(parents=True, exist_ok=True)
                     (repo / path).write_bytes(content)
-                _git(repo, "add", "--", *files)
+                if files:
+                    _git(repo, "add", "--", *files)
+                if deleted:
+                    _git(repo, "rm", "-q", "--ignore-unmatch", "--", *deleted)
                 description = ["-m", header["description"]] if header.get("description") else []
                 _git(repo, "commit", "-q", "--allow-empty", "-m", header["summary"], *description)
                 oid = _git(repo, "rev-parse", "HEAD")

@@ -121,7 +121,8 @@ def push_hub_folder(
     (a branch, created from main if new; default main), or as a pull request against it (`create_pr`).
 
     A README.md already in the repo is kept, as timm's push keeps it (it may have been edited on the Hub), unless
-    `overwrite_card`; `kept_card` then says whether it still states the new weights' sha256. A dry run validates
+    `overwrite_card`; `kept_card` then says whether it still states the new weights' sha256. A training checkpoint
+    or recipe the folder lacks is removed from the repo; the repo's other files stay. A dry run validates
     and lists the files without touching the network. Raises HubFolderError, before any upload, for a bad repo id
     or a folder that fails `validate_hub_folder`.
     """
@@ -154,6 +155,9 @@ def push_hub_folder(
         create_pr=create_pr,
         commit_message=commit_message or f"Upload {info.arch} backbone (weights sha256 {info.weights_sha256[:12]})",
         allow_patterns=list(files),
+        # The repo's hub files this folder lacks, left from an earlier push: a training checkpoint or recipe beside
+        # other weights (a backbone-only export, a converted model), which validate_hub_folder refuses locally.
+        delete_patterns=[name for name in (FULL_MODEL_NAME, RECIPE_NAME) if name not in files] or None,
     )
     return dataclasses.replace(
         listed,

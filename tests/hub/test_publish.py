@@ -190,6 +190,28 @@ def test_a_card_edited_on_the_hub_is_kept_unless_asked(hub: HubServer, publishab
     assert _git_show(hub, repo_id, "main", CARD_NAME) == card
 
 
+def test_a_push_removes_the_hub_files_its_folder_lacks(hub: HubServer, publishable: Published, tmp_path: Path) -> None:
+    """A converted model (no recipe) pushed over a run's push left the run's recipe.yaml beside other weights, a
+    pair validate_hub_folder refuses; the user's own files stay."""
+    repo_id = "zoo-test/repushed"
+    push_hub_folder(publishable.folder, repo_id=repo_id, endpoint=hub.url, token="hf_test")
+    HfApi(endpoint=hub.url, token="hf_test").upload_file(
+        path_or_fileobj=b"mine", path_in_repo="notes/recipe.yaml", repo_id=repo_id
+    )
+    converted = shutil.copytree(publishable.folder, tmp_path / "converted")
+    (converted / "recipe.yaml").unlink()
+    result = push_hub_folder(converted, repo_id=repo_id, endpoint=hub.url, token="hf_test")
+    listed = subprocess.run(
+        ["git", "-C", str(hub.repo_dir(repo_id)), "ls-tree", "-r", "--name-only", "main"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert "recipe.yaml" not in result.files and sorted(listed) == sorted(
+        {*FILES, "notes/recipe.yaml"} - {"recipe.yaml"}
+    )
+
+
 def test_a_private_push_to_a_public_repo_uploads_nothing(hub: HubServer, publishable: Published) -> None:
     """create_repo leaves an existing repo's visibility as it is: the weights went into the public repo."""
     push_hub_folder(publishable.folder, repo_id="zoo-test/public", endpoint=hub.url, token="hf_test")
