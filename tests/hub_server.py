@@ -92,6 +92,7 @@ class HubServer:
         self.mirrors = root / "mirrors"
         self.lock = threading.Lock()
         self.requests: list[str] = []  # "METHOD /path" of every request, so tests can tell what reached the hub
+        self.upload_status: int | None = None  # a status every LFS upload is answered with (a refusal, an outage)
         self._httpd = _FrontServer(("127.0.0.1", 0), _Handler, hub=self)
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
         self._olah: subprocess.Popen[bytes] | None = None
@@ -324,6 +325,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def lfs_upload(self, *, repo_id: str, oid: str, query: dict[str, list[str]]) -> None:
         self._repo(repo_id)
+        if self.server.hub.upload_status is not None:
+            b"".join(self._body_chunks())
+            raise HttpError(self.server.hub.upload_status, "upload refused")
         target = self.server.hub.lfs_object(repo_id, oid)
         target.parent.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()

@@ -5,6 +5,7 @@ errors of the Hub and its client are one line."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 from pathlib import Path
@@ -24,6 +25,7 @@ from tests.builders import (
     snapshot,
     write_images,
 )
+from tests.hub_server import HubServer
 
 
 @pytest.mark.parametrize("command", ["train", "extract"])
@@ -431,6 +433,19 @@ def test_errors_of_the_hub_and_its_client_are_one_line_with_their_exit_code(
     assert error_message(done).startswith(f"error: {type(raised).__name__}: {str(raised).splitlines()[0]}")
     if error == "bad branch":
         assert error_message(done) == "error: BadRequestError: Bad request: (invalid branch name 'bad branch')"
+
+
+def test_a_refused_weights_upload_is_one_line(hub: HubServer, exported: Path) -> None:
+    """huggingface_hub wraps a failed LFS upload in a plain RuntimeError: a 153-line traceback with exit 1 (a 5xx
+    takes the same way, after the client's retries, to exit 5)."""
+    hub.upload_status = 403
+    try:
+        done = run_cli("push", exported, "--repo-id", "zoo-test/upload-refused")
+    finally:
+        hub.upload_status = None
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr and len(messages(done.stderr)) == 1
+    assert re.match(r"error: Error while uploading '[a-z.]+' to the Hub: HfHubHTTPError: .*403", error_message(done))
 
 
 def test_a_hub_that_cannot_be_reached_through_the_installed_client_is_one_line_with_exit_5(exported: Path) -> None:
