@@ -207,7 +207,10 @@ def remote_card(
     repo_id: str, *, revision: str | None = None, endpoint: str | None = None, token: str | None = None
 ) -> str | None:
     """The text of the repo's README.md at `revision`, or None when the repo, revision or card does not exist."""
-    return remote_text(repo_id, CARD_NAME, revision=revision, endpoint=endpoint, token=token)
+    try:
+        return remote_text(repo_id, CARD_NAME, revision=revision, endpoint=endpoint, token=token)
+    except HubFolderError as error:
+        raise HubFolderError(f"{error}; push with --overwrite-card to replace it") from None
 
 
 def remote_text(
@@ -221,7 +224,12 @@ def remote_text(
         path = hf_hub_download(repo_id, filename, revision=revision, endpoint=endpoint, token=token, cache_dir=None)
     except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError):
         return None
-    return Path(path).read_text(encoding="utf-8")
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise HubFolderError(
+            f"{repo_id}: its {filename} on the Hub{f' at {revision}' if revision else ''} is not UTF-8 text ({error})"
+        ) from None
 
 
 def download_hub_repo(

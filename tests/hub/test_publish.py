@@ -190,6 +190,18 @@ def test_a_card_edited_on_the_hub_is_kept_unless_asked(hub: HubServer, publishab
     assert _git_show(hub, repo_id, "main", CARD_NAME) == card
 
 
+def test_a_card_on_the_hub_that_is_not_utf8_is_named(hub: HubServer, publishable: Published) -> None:
+    """It was a UnicodeDecodeError traceback; --overwrite-card replaces it."""
+    repo_id = "zoo-test/latin1-card"
+    push_hub_folder(publishable.folder, repo_id=repo_id, endpoint=hub.url, token="hf_test")
+    repo = hub.repo_dir(repo_id)  # git takes what huggingface_hub's upload refuses (it reads a card as UTF-8)
+    (repo / CARD_NAME).write_bytes("# Modèle\n".encode("latin-1"))
+    subprocess.run(["git", "-C", str(repo), "commit", "-qam", "latin-1 card"], check=True, capture_output=True)
+    with pytest.raises(HubFolderError, match=rf"{repo_id}: its README.md on the Hub is not UTF-8 text \(.*--overwrite"):
+        push_hub_folder(publishable.folder, repo_id=repo_id, endpoint=hub.url, token="hf_test")
+    push_hub_folder(publishable.folder, repo_id=repo_id, endpoint=hub.url, token="hf_test", overwrite_card=True)
+
+
 def test_a_push_removes_the_hub_files_its_folder_lacks(hub: HubServer, publishable: Published, tmp_path: Path) -> None:
     """A converted model (no recipe) pushed over a run's push left the run's recipe.yaml beside other weights, a
     pair validate_hub_folder refuses; the user's own files stay."""
