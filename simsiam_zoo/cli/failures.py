@@ -50,6 +50,7 @@ def clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             fail_if_network(error)  # several of the Hub's errors are OSErrors (ConnectionError, requests')
             raise
         except Exception as error:
+            fail_if_unsendable_token(error)
             fail_if_network(error)
             fail_if_out_of_memory(error)
             fail_if_batch_of_one(error)
@@ -98,6 +99,16 @@ def _more_of(error: Exception) -> str:
 
         return f" (the Hugging Face Hub at {constants.ENDPOINT})"
     return ""
+
+
+def fail_if_unsendable_token(error: Exception) -> None:
+    """httpx's error for a token no HTTP header can carry, as one line naming where the token comes from."""
+    if isinstance(error, UnicodeEncodeError) and str(error).endswith("(header 'authorization')"):
+        fail(
+            "the Hugging Face token (HF_TOKEN, or the one `hf auth login` saved) holds a character that is not "
+            "ASCII, which no HTTP header can carry; set it again",
+            EXIT_BAD_INPUT,
+        )
 
 
 def fail_if_out_of_memory(error: Exception) -> None:

@@ -448,6 +448,14 @@ def test_a_refused_weights_upload_is_one_line(hub: HubServer, exported: Path) ->
     assert re.match(r"error: Error while uploading '[a-z.]+' to the Hub: HfHubHTTPError: .*403", error_message(done))
 
 
+def test_a_token_no_http_header_can_carry_is_one_line(exported: Path) -> None:
+    """An HF_TOKEN with an accent was a UnicodeEncodeError traceback from the HTTP client, for push and download."""
+    env = {"HF_TOKEN": "hf_tök", "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_OFFLINE": "0"}
+    done = run_cli("push", exported, "--repo-id", "user/model", env=env)
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert error_message(done).startswith("error: the Hugging Face token (HF_TOKEN, or the one `hf auth login` saved)")
+
+
 def test_a_hub_that_cannot_be_reached_through_the_installed_client_is_one_line_with_exit_5(exported: Path) -> None:
     """Through the real client, whatever it is: huggingface_hub 2 raises httpx2's errors, which are not httpx's, and
     `push` to a closed endpoint was an 88-line traceback with exit 1."""
