@@ -237,10 +237,14 @@ def _convert_cpu(module: nn.Module) -> nn.Module:
     return converted
 
 
-def all_reduce_mean(value: torch.Tensor, context: DistributedContext) -> torch.Tensor:
+def all_reduce_sum(value: torch.Tensor, context: DistributedContext) -> torch.Tensor:
     value = value.detach()
     if not context.enabled:
         return value
     value = value.clone()
     dist.all_reduce(value)
-    return value / context.world_size
+    return value
+
+
+def all_reduce_mean(value: torch.Tensor, context: DistributedContext) -> torch.Tensor:
+    return all_reduce_sum(value, context) / context.world_size

@@ -54,4 +54,22 @@ def normalized_std(z: torch.Tensor) -> torch.Tensor:
     """
     if z.dim() != 2 or z.shape[0] < 2 or z.shape[1] < 1:  # a shape check: no host sync in the step loop
         raise ValueError(f"z must be a batch of two or more vectors (N, d), got shape {tuple(z.shape)}")
-    return F.normalize(z.float(), dim=-1).std(dim=0).mean()
+    return std_from_moments(normalized_moments(z))
+
+
+@torch.no_grad()
+def normalized_moments(z: torch.Tensor) -> torch.Tensor:
+    """The row count, then the per-channel sums and sums of squares of l2-normalised outputs `z` (N, d): summed
+    over the ranks' shares of a batch, `std_from_moments` gives the whole batch's `normalized_std` (a mean of the
+    ranks' own stds depended on how many there were). In float64 (float32 on MPS, which lacks it), so that taking
+    the mean's square off the mean square loses nothing that matters."""
+    precise = torch.float32 if z.device.type == "mps" else torch.float64
+    unit = F.normalize(z.to(precise), dim=-1)
+    return torch.cat([unit.new_full((1,), unit.shape[0]), unit.sum(dim=0), unit.square().sum(dim=0)])
+
+
+def std_from_moments(moments: torch.Tensor) -> torch.Tensor:
+    """`normalized_std` of the rows whose `normalized_moments` (summed) these are."""
+    count, (sums, squares) = moments[0], moments[1:].view(2, -1)
+    variance = (squares - sums.square() / count) / (count - 1)  # Bessel's correction, as torch.std
+    return variance.clamp_min(0).sqrt().mean()

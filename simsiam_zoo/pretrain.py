@@ -57,7 +57,7 @@ from simsiam_zoo.data import (
     unlabelled,
 )
 from simsiam_zoo.distributed import (
-    all_reduce_mean,
+    all_reduce_sum,
     check_same_on_every_rank,
     convert_sync_batchnorm,
     device_named,
@@ -69,7 +69,7 @@ from simsiam_zoo.engine import Augmented, cosine_lr, run_steps
 from simsiam_zoo.errors import ConversionError, DataError, RecipeError, listed, squeezed, type_name
 from simsiam_zoo.evaluate.knn import knn_accuracy
 from simsiam_zoo.features import embed_dataset
-from simsiam_zoo.losses import normalized_std, simsiam_loss
+from simsiam_zoo.losses import normalized_moments, simsiam_loss, std_from_moments
 from simsiam_zoo.model import HeadConfig, SiameseOutput, SimSiam, check_arch, seeded, untrained_backbone
 from simsiam_zoo.options import is_int
 from simsiam_zoo.recipe import Recipe, checked_recipe, recipe_differences, recipe_from_dict, shared_settings
@@ -607,8 +607,11 @@ class _Pretraining:
     def after_step(self, step: int, loss: torch.Tensor, out: SiameseOutput, lr: float) -> None:
         self.step = step
         self.core.update_target(step / self.total_steps)
-        # The step's loss and z-std stay on the device (one collective, no host sync) until a logged step reads them.
-        values = all_reduce_mean(torch.stack([loss, normalized_std(out.z1.detach())]), self.context)
+        # The step's loss and z-std stay on the device (one collective, no host sync) until a logged step reads them;
+        # the z-std is the whole batch's, its moments summed over the ranks.
+        moments = normalized_moments(out.z1.detach())
+        summed = all_reduce_sum(torch.cat([loss.detach().to(moments.dtype).view(1), moments]), self.context)
+        values = torch.stack([summed[0] / self.context.world_size, std_from_moments(summed[1:])])
         self.epoch_sums += values.double()
         self.epoch_steps += 1
         self.bar.update(1)

@@ -22,9 +22,9 @@ from simsiam_zoo.hub.folder import WEIGHTS_NAME
 from tests.builders import build_hub_folder, build_image_folder, snapshot, write_png, write_tar_shards
 
 
-def _epoch_loss(run_dir) -> float:
+def _epoch_loss(run_dir, column: str = "loss") -> float:
     with open(run_dir / "metrics.csv") as f:
-        return float(list(csv.DictReader(f))[-1]["loss"])
+        return float(list(csv.DictReader(f))[-1][column])
 
 
 def test_two_rank_torchrun_matches_one_process_with_the_global_batch(tiny_recipe, tmp_path):
@@ -41,6 +41,8 @@ def test_two_rank_torchrun_matches_one_process_with_the_global_batch(tiny_recipe
     one, two = read_torch_checkpoint(single / CHECKPOINT_NAME), read_torch_checkpoint(ddp / CHECKPOINT_NAME)
     assert one["step"] == two["step"] == 2
     assert _epoch_loss(single) == pytest.approx(_epoch_loss(ddp), abs=1e-5)
+    # The whole batch's z-std (a mean of the ranks' own stds depended on the rank count).
+    assert _epoch_loss(single, "z_std") == pytest.approx(_epoch_loss(ddp, "z_std"), abs=1e-6)
     # Two SGD steps with momentum: equal parameters mean equal gradients at every step (and equal
     # BN running statistics mean the batch statistics covered the global batch).
     for key, value in one["model"].items():
@@ -52,6 +54,10 @@ def test_two_rank_torchrun_matches_one_process_with_the_global_batch(tiny_recipe
 
     # The comparison is sharp enough to see per-rank BatchNorm statistics: without SyncBN it differs.
     _torchrun([*train_args, "--output", str(tmp_path / "local_bn"), "--set", "run.sync_batchnorm=false"])
+    # One image a rank, BatchNorm synchronised: the ranks' z-std of one vector each was a ValueError traceback.
+    _torchrun(
+        [*train_args, "--output", str(tmp_path / "one_a_rank"), "--set", "optim.batch_size=2", "--max-steps", "1"]
+    )
     local = read_torch_checkpoint(tmp_path / "local_bn" / CHECKPOINT_NAME)["model"]
     assert any(not torch.allclose(value.float(), local[key].float(), atol=1e-5) for key, value in one["model"].items())
 
