@@ -155,19 +155,16 @@ def push_hub_folder(
         create_pr=create_pr,
         commit_message=commit_message or f"Upload {info.arch} backbone (weights sha256 {info.weights_sha256[:12]})",
         allow_patterns=list(files),
-        # The repo's hub files this folder lacks, left from an earlier push: a training checkpoint or recipe beside
-        # other weights (a backbone-only export, a converted model), which validate_hub_folder refuses locally.
-        delete_patterns=[name for name in (FULL_MODEL_NAME, RECIPE_NAME) if name not in files] or None,
+        delete_patterns=_left_by_an_earlier_push(files),
     )
-    return dataclasses.replace(
-        listed,
-        repo_url=str(repo_url),
-        commit_url=commit.commit_url,
-        commit_oid=commit.oid,
-        files=files,
-        pr_url=commit.pr_url,
-        kept_card=kept_card,
-    )
+    pushed = {"commit_url": commit.commit_url, "commit_oid": commit.oid, "pr_url": commit.pr_url}
+    return dataclasses.replace(listed, repo_url=str(repo_url), files=files, kept_card=kept_card, **pushed)
+
+
+def _left_by_an_earlier_push(files: tuple[str, ...]) -> list[str] | None:
+    """The repo's hub files a push of `files` removes: a training checkpoint or recipe an earlier push left beside
+    other weights (a backbone-only export, a converted model), a pair validate_hub_folder refuses locally."""
+    return [name for name in (FULL_MODEL_NAME, RECIPE_NAME) if name not in files] or None
 
 
 def _refuse_public_repo(api: Any, repo_id: str) -> None:
