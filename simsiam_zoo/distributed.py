@@ -150,6 +150,24 @@ def job_options(options: Any, *, prefix: str = "") -> dict[str, Any]:
     return {prefix + name: value for name, value in dataclasses.asdict(options).items() if name not in own}
 
 
+def main_only(context: DistributedContext, work: Callable[[], T]) -> T | None:
+    """`work()` on rank 0 alone (a write to the run's folder), its result there, None elsewhere; its failure is
+    raised on every rank (the others trained on until gloo's traceback, after rank 0's read-only folder)."""
+    if not context.enabled:
+        return work()
+    return _raised_on_every_rank(context, work if context.is_main else lambda: None)
+
+
+def any_rank(flag: bool, context: DistributedContext, device: torch.device) -> bool:
+    """Whether `flag` holds on some rank: one answer on every rank, so that they stop at one step (each rank's own
+    clock stopped it at its own step, the others then waiting on a collective it never joined)."""
+    if not context.enabled:
+        return flag
+    value = torch.tensor([float(flag)], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
 def main_first(context: DistributedContext, work: Callable[[], T]) -> T:
     """`work()` on rank 0, then on the others (a download or cache fill that ranks must not race on); each rank's
     result is its own. A failure on any rank is that error on every rank: a rank left waiting for it died with

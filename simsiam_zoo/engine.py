@@ -8,7 +8,6 @@ import contextlib
 import math
 import signal
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
@@ -144,9 +143,11 @@ class StepTask(Protocol):
         """What to try when the loss diverged."""
 
 
-def run_steps(task: StepTask, *, start_step: int, stop_step: int, deadline: float | None = None) -> int:
-    """Train `task` from global step `start_step` to `stop_step`, or until `deadline` (`time.monotonic()`) has
-    passed after a step; return the step reached.
+def run_steps(
+    task: StepTask, *, start_step: int, stop_step: int, stop_after: Callable[[int], bool] | None = None
+) -> int:
+    """Train `task` from global step `start_step` to `stop_step`, or to the first step after which `stop_after`
+    says to stop (a deadline passed); return the step reached.
 
     Each step sets the lr `task.lr_at` gives on every group not marked `fix_lr`, takes `loss, extra =
     task.loss_of(batch)`, steps the optimizer, then calls `task.after_step(step, loss, extra, lr)` with the step
@@ -158,11 +159,16 @@ def run_steps(task: StepTask, *, start_step: int, stop_step: int, deadline: floa
     `task.advice()`).
     """
     with _interrupt_at_step_end() as interrupted:
-        return _steps(task, start_step=start_step, stop_step=stop_step, deadline=deadline, interrupted=interrupted)
+        return _steps(task, start_step=start_step, stop_step=stop_step, stop_after=stop_after, interrupted=interrupted)
 
 
 def _steps(
-    task: StepTask, *, start_step: int, stop_step: int, deadline: float | None, interrupted: Callable[[], bool]
+    task: StepTask,
+    *,
+    start_step: int,
+    stop_step: int,
+    stop_after: Callable[[int], bool] | None,
+    interrupted: Callable[[], bool],
 ) -> int:
     step, unchecked = start_step, _UncheckedLosses(start_step)
     while step < stop_step:
@@ -178,7 +184,7 @@ def _steps(
             task.optimizer.step()
             step += 1
             unchecked.add(loss.detach())
-            stopping = step >= stop_step or (deadline is not None and time.monotonic() > deadline)
+            stopping = step >= stop_step or (stop_after is not None and stop_after(step))
             if stopping or task.syncs_at(step):
                 unchecked.check(task.optimizer, task.steps_per_epoch, task.advice)
             task.after_step(step, loss.detach(), extra, lr)

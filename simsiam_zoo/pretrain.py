@@ -12,7 +12,7 @@ import io
 import math
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,11 +58,13 @@ from simsiam_zoo.data import (
 )
 from simsiam_zoo.distributed import (
     all_reduce_sum,
+    any_rank,
     check_same_on_every_rank,
     convert_sync_batchnorm,
     device_named,
     init_distributed,
     local_device,
+    main_only,
     on_main,
 )
 from simsiam_zoo.engine import Augmented, cosine_lr, run_steps
@@ -356,13 +358,17 @@ def train(
         context, recipe=shared_settings(recipe), max_minutes=max_minutes, max_steps=max_steps, strict=strict
     )
     dataset = _training_data(recipe, dataset, world_size=context.world_size)
+    # Each rank reads the data at its path (a node's own copy): other images there trained in silence, or a count
+    # that made one rank stop early left the others waiting on it.
+    data = _data_records(dataset)
+    check_same_on_every_rank(context, data=data)
     model = _recipe_model(recipe)
     with contextlib.ExitStack() as held:
         # The other ranks read the run (its checkpoint) only once rank 0 holds it: a second launch on one folder
         # waits whole, where its rank 1 started from step 0 beside its rank 0's resume.
         output_dir = on_main(context, lambda: _claim_run_dir(recipe, output_dir, held))
         device = local_device(device, context)
-        run = _Pretraining(recipe, model, Path(output_dir), dataset, context, device, strict=strict)
+        run = _Pretraining(recipe, model, Path(output_dir), dataset, context, device, strict=strict, records=data)
         deadline = time.monotonic() + max_minutes * 60 if max_minutes is not None else None
         shown = progress and context.is_main
         run.bar = tqdm(total=run.total_steps, initial=run.step, disable=not shown, unit="step")
@@ -457,13 +463,14 @@ def _steps_to_horizon(run: _Pretraining, *, max_steps: int | None, deadline: flo
     """The run's steps to its horizon (or `max_steps`), or until `deadline`; with `fit`, epoch by epoch, the horizon
     re-fitted after each to the steps the pace measured since this call fits before the deadline."""
     last = math.inf if max_steps is None else max_steps
+    past = run.deadline_check(deadline)
     if not fit:
-        return run_steps(run, start_step=run.step, stop_step=min(run.total_steps, last), deadline=deadline)
+        return run_steps(run, start_step=run.step, stop_step=min(run.total_steps, last), stop_after=past)
     assert deadline is not None
     started, first_step, step = time.monotonic(), run.step, run.step
     while True:
         epoch_end = (step // run.steps_per_epoch + 1) * run.steps_per_epoch
-        step = run_steps(run, start_step=step, stop_step=min(run.total_steps, last, epoch_end), deadline=deadline)
+        step = run_steps(run, start_step=step, stop_step=min(run.total_steps, last, epoch_end), stop_after=past)
         now = time.monotonic()
         if step >= min(run.total_steps, last) or now > deadline:
             return step
@@ -485,8 +492,10 @@ class _Pretraining:
         device: torch.device,
         *,
         strict: bool,
+        records: dict[str, Any] | None = None,
     ):
         self.recipe, self.output_dir, self.dataset = recipe, output_dir, dataset
+        records = records or _data_records(dataset)
         self.context, self.device = context, device
         self.checkpoint_path = output_dir / CHECKPOINT_NAME
         self.monitor_split = knn_monitor_split(recipe, dataset, strict=strict)
@@ -494,10 +503,9 @@ class _Pretraining:
         # The checkpoint's records: the epochs' rows, the logged steps, the epoch's running sums (and the horizon).
         self.state: dict[str, Any] = {"epochs": [], "steps": [], "epoch_sums": [0.0, 0.0, 0]}
         self.step = 0
-        data = _data_records(dataset)
         if self.checkpoint_path.exists():
-            self.step, self.state = _resume(self.checkpoint_path, recipe, model, self.optimizer, data=data)
-        self.state.update(data)
+            self.step, self.state = _resume(self.checkpoint_path, recipe, model, self.optimizer, data=records)
+        self.state.update(records)
         # The epoch's running sums of loss and z-std, on the device; the checkpoint holds them as floats.
         *sums, self.epoch_steps = self.state.pop("epoch_sums")
         self.epoch_sums = torch.tensor(sums, dtype=torch.float64, device=device)
@@ -524,9 +532,8 @@ class _Pretraining:
         # The schedule's horizon: the recipe's epochs, unless the run was fitted to a deadline (`fit_horizon`); a
         # checkpoint written before runs could be fitted has none.
         self.total_steps = self.state.pop("horizon", recipe.optim.epochs * self.steps_per_epoch)
-        if context.is_main:
-            recipe.save(output_dir / RECIPE_NAME)
-        self.writer = _tensorboard(output_dir) if context.is_main else None
+        _check_epoch_length(self.checkpoint_path, self.state.pop("steps_per_epoch", None), self.steps_per_epoch)
+        self.writer = main_only(context, lambda: _run_outputs(recipe, output_dir))
         # metrics.csv's seconds count the run's training time over its invocations (they restarted at a resume); a
         # checkpoint written before it held them counts from the resume.
         earlier = self.state.pop("seconds", 0.0)
@@ -577,6 +584,15 @@ class _Pretraining:
 
     def lr_at(self, step: int) -> float:
         return learning_rate(self.recipe, step, self.steps_per_epoch, total_steps=self.total_steps)
+
+    def deadline_check(self, deadline: float | None) -> Callable[[int], bool] | None:
+        """Whether to stop after a step, `deadline` (`time.monotonic()`) having passed. Ranks, each with its own clock
+        and start, agree where the host waits anyway (`syncs_at`), so that they stop at one step."""
+        if deadline is None:
+            return None
+        if not self.context.enabled:
+            return lambda step: time.monotonic() > deadline
+        return lambda step: self.syncs_at(step) and any_rank(time.monotonic() > deadline, self.context, self.device)
 
     def fit_horizon(self, total_steps: int) -> None:
         self.total_steps = total_steps
@@ -654,6 +670,7 @@ class _Pretraining:
                 **self.state,
                 "epoch_sums": [*self.epoch_sums.tolist(), self.epoch_steps],
                 "horizon": self.total_steps,
+                "steps_per_epoch": self.steps_per_epoch,
                 "seconds": time.monotonic() - self.started,
             }
             TrainingCheckpoint(
@@ -754,6 +771,23 @@ def _optimizer_to(optimizer: torch.optim.Optimizer, device: torch.device) -> Non
         for key, value in param_state.items():
             if isinstance(value, torch.Tensor):
                 param_state[key] = value.to(device)
+
+
+def _run_outputs(recipe: Recipe, output_dir: Path) -> Any:
+    """The run's recipe.yaml written, and its TensorBoard writer."""
+    recipe.save(output_dir / RECIPE_NAME)
+    return _tensorboard(output_dir)
+
+
+def _check_epoch_length(path: Path, saved: Any, steps_per_epoch: int) -> None:
+    """A resume's epochs are as long as the checkpoint's (which records it from this version on): under
+    `data.shuffle: local` the length depends on the number of processes, and a resume on another number mixed
+    two lengths in one schedule (an epoch's row missing, steps past the last recorded)."""
+    if saved is not None and saved != steps_per_epoch:
+        raise RecipeError(
+            f"{path}: the run's epochs are {saved} steps, this launch's {steps_per_epoch} (data.shuffle: local "
+            "splits the data by process): resume it with the number of processes it was trained with"
+        )
 
 
 def _tensorboard(output_dir: Path) -> Any:

@@ -204,6 +204,47 @@ reads["finetune"] = sorted(shards)
 """
 
 
+SLOW_RANK_0 = """
+import os, time
+if os.environ.get("RANK") == "0":  # rank 0 opens TensorBoard late (a shared disk): its clock starts after rank 1's
+    import simsiam_zoo.pretrain as pretrain
+    opened = pretrain._tensorboard
+    pretrain._tensorboard = lambda folder: (time.sleep(4), opened(folder))[1]
+"""
+
+
+def test_ranks_that_differ_in_data_clock_or_folder_stop_together(tiny_recipe, tmp_path):
+    """Each rank reads the data at its path and keeps its own clock; rank 0 alone writes the run's files. Ranks
+    reading other images trained in silence (or, with other counts, one died with gloo's traceback); a deadline
+    reached on one rank's clock first stopped it alone; rank 0's failed write of recipe.yaml left rank 1 training
+    until gloo's traceback."""
+    recipe = tiny_recipe.replace({"data.knn_train_size": 0, "optim.epochs": 40, "run.log_every_steps": 2})
+    recipe.save(tmp_path / "recipe.yaml")
+    train = ["-m", "simsiam_zoo.cli", "train", str(tmp_path / "recipe.yaml")]
+    for rank in (0, 1):
+        _images(tmp_path / f"rank{rank}" / "data")
+    (tmp_path / "rank1" / "data" / "cat" / "00.png").rename(tmp_path / "rank1" / "data" / "cat" / "00b.png")
+    per_rank = tmp_path / "per_rank.sh"
+    per_rank.write_text(f'#!/bin/sh\ncd "{tmp_path}/rank$RANK" && exec {sys.executable} "$@"\n')
+    per_rank.chmod(0o755)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "--no-python"]
+    args = [*train, "--data", "data", "--set", "data.dataset=imagefolder", "--output", str(tmp_path / "mixed")]
+    mixed = subprocess.run([*launch, per_rank, *args], capture_output=True, text=True, timeout=300, env=env)
+    assert mixed.stderr.count("error: rank 1 was launched with other data than rank 0; launch every rank") == 2
+    assert not (tmp_path / "mixed").exists()
+
+    (tmp_path / "slow").mkdir()
+    (tmp_path / "slow" / "sitecustomize.py").write_text(SLOW_RANK_0)
+    env["PYTHONPATH"] += os.pathsep + str(tmp_path / "slow")
+    run = tmp_path / "run"
+    _torchrun([*train, "--output", str(run), "--max-minutes", "0.1"], env=env)
+    (run / "recipe.yaml").unlink()
+    (run / "recipe.yaml").mkdir()  # rank 0 cannot write it
+    failed = _torchrun([*train, "--output", str(run), "--max-steps", "60"], succeeds=False)
+    assert failed.stderr.count(f"error: [Errno 21] Is a directory: '{run / 'recipe.yaml'}'") == 2, failed.stderr
+
+
 def test_each_rank_reads_its_own_tar_shards_when_shuffling_locally_and_extracting(tmp_path):
     """Three tars of four images, two ranks: the first takes tars 0-1 (the cut at 6 moves on to tar 2's start), the
     other tar 2, in pretraining with data.shuffle=local, in a fine-tune with shuffle="local" and in extraction;

@@ -162,6 +162,10 @@ def test_a_resume_from_an_edited_checkpoint_or_other_data_is_refused_naming_it(t
         "the optimizer state does not fit this version's parameter groups (KeyError: 'param_groups')": {
             "optimizer": {}
         },
+        # As a run with data.shuffle: local on another number of processes has them: two lengths in one schedule.
+        "the run's epochs are 3 steps, this launch's 4 (data.shuffle: local splits the data by process)": {
+            "records": {**saved["records"], "steps_per_epoch": 3}
+        },
     }
     for problem, edit in edits.items():
         torch.save({**saved, **edit}, path)
