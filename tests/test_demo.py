@@ -12,6 +12,7 @@ import torch
 
 from simsiam_zoo.data import FASHION_MNIST_DIR
 from simsiam_zoo.demo import DEMO_EPOCHS, DEMO_MODEL, run_demo
+from simsiam_zoo.demo.settings import PROBE_SETTINGS
 from simsiam_zoo.hub.folder import validate_hub_folder
 from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.zoo import ZOO
@@ -97,6 +98,9 @@ def test_demo_with_a_tiny_budget(tmp_path, capsys):
     validate_hub_folder(published)
     card = (published / "README.md").read_text()
     assert re.search(rf"value: {ours['knn_top1']:.2f}".rstrip("0").rstrip("."), card)
+    # The probe's settings, cheaper than `eval linear`'s, are said where its number is (it gave another in silence).
+    assert f"The linear probe here: {PROBE_SETTINGS}, the same for every row" in markdown
+    assert f"linear probe top-1 accuracy (cached features, {PROBE_SETTINGS}, 300 test images)" in " ".join(card.split())
     loaded = load_backbone(DEMO_MODEL, hub_dir=out / "local_hub")
     from_run = load_backbone(next(out.glob("run-[0-9]*")))
     x = torch.randn(2, 3, 32, 32)

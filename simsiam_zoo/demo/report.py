@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from simsiam_zoo._io import atomic_directory
 from simsiam_zoo.data import FASHION_MNIST_CLASSES
-from simsiam_zoo.demo.settings import COLLAPSE_SETTINGS, FINAL_STEPS, LONGER_RUN_FILE
+from simsiam_zoo.demo.settings import COLLAPSE_SETTINGS, FINAL_STEPS, LONGER_RUN_FILE, PROBE_SETTINGS
 from simsiam_zoo.pretrain import TrainResult, read_steps
 from simsiam_zoo.recipe import Recipe
 
@@ -256,6 +256,9 @@ def _markdown(rows: list[dict[str, Any]], main: TrainResult, collapse_text: str,
             "## Frozen-feature evaluation",
             "",
             *table,
+            "",
+            f"The linear probe here: {PROBE_SETTINGS}, the same for every row (`simsiam-zoo eval linear`, six "
+            "decays and 200 iterations, gives another number on these features).",
             "",
             f"Against {random['features']}, the fair baseline (same network, standard init, same protocols):",
             "",

@@ -40,6 +40,8 @@ from simsiam_zoo.demo.settings import (
     MONITOR_BANK,
     MONITOR_QUERIES,
     PLAN_FILE,
+    PROBE_MAX_ITER,
+    PROBE_SETTINGS,
     RANDOM_INIT_DRAWS,
     RANDOM_INIT_LABEL,
     WEIGHT_DECAYS,
@@ -156,7 +158,7 @@ def _features(source: Any, data: str, *, out: Path, limit: int, device: str) -> 
 
 def _evaluate(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor) -> dict:
     knn = knn_accuracy(train_x, train_y, test_x, test_y, ks=(20,))[20]
-    linear = linear_probe_sweep(train_x, train_y, test_x, test_y, weight_decays=WEIGHT_DECAYS, max_iter=100)
+    linear = linear_probe_sweep(train_x, train_y, test_x, test_y, weight_decays=WEIGHT_DECAYS, max_iter=PROBE_MAX_ITER)
     return {"knn_top1": knn, "linear_top1": linear["test_accuracy"], "dim": train_x.shape[1]}
 
 
@@ -348,7 +350,7 @@ def _results(ours: dict[str, Any], *, test_images: int) -> tuple[Result, ...]:
         Result(
             "linear",
             dataset,
-            f"top-1 accuracy (cached features, {test_images} test images)",
+            f"top-1 accuracy (cached features, {PROBE_SETTINGS}, {test_images} test images)",
             round(ours["linear_top1"], 2),
             "simsiam-zoo demo",
         ),
