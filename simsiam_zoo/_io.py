@@ -198,6 +198,14 @@ def check_work_folder(
     where = _file_in_the_way(target)
     if where is not None:
         raise OutputRefused(f"{given}: {option} {where}, not a folder")
+    # Nor in an output of this project's (a hub folder then held the cache, and its export was refused).
+    marked = next((folder for folder in (target, *target.parents) if read_marker(folder) is not None), None)
+    if marked is not None:
+        where = "is" if marked == target else f"lies inside {marked},"
+        raise OutputRefused(
+            f"{given}: {option} {where} a {read_marker(marked)} simsiam-zoo wrote, which holds its own files only; "
+            "choose another folder"
+        )
     return target
 
 

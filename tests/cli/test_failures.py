@@ -491,6 +491,7 @@ def test_outputs_are_checked_before_any_work_and_work_folders_never_land_inside_
     folder, blocker = tmp_path / "results", tmp_path / "notes.txt"
     folder.mkdir()
     blocker.write_text("mine")
+    other_model = shutil.copytree(exported, tmp_path / "other_model")
     before = snapshot(tmp_path)
     transfer = ["eval", "transfer", exported, "--dataset", f"ds={data}", "--epochs", 1]
     cases = [
@@ -511,6 +512,17 @@ def test_outputs_are_checked_before_any_work_and_work_folders_never_land_inside_
         (
             ["eval", "semi", exported, data, "--checkpoint-dir", data / "ckpt"],
             f"{data / 'ckpt'}: the output lies inside the input {data}; choose a path outside it",
+        ),
+        # Nor in an output of this project's: a hub folder holding a cache was refused by its next export.
+        (
+            [*transfer, "--cache-dir", other_model],
+            f"{other_model}: --cache-dir is a hub-folder simsiam-zoo wrote, which holds its own files only; choose "
+            "another folder",
+        ),
+        (
+            ["eval", "semi", exported, data, "--checkpoint-dir", other_model / "ckpt"],
+            f"{other_model / 'ckpt'}: --checkpoint-dir lies inside {other_model}, a hub-folder simsiam-zoo wrote, "
+            "which holds its own files only; choose another folder",
         ),
         # A result file inside an input folder (it was written into the model's or the features' folder).
         (
