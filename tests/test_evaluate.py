@@ -460,6 +460,17 @@ def test_features_of_different_models_classes_or_one_class_are_refused(tmp_path:
         for evaluate in (evaluate_knn, evaluate_linear):
             with pytest.raises(DataError, match=re.escape(message)):
                 evaluate(train, refused)
+    # A train class whose images all failed to decode (listed, no feature): its test images scored 0% in silence.
+    for c, class_name in enumerate(("p", "q", "r")):
+        for i in range(3):
+            write_png(tmp_path / "lost" / class_name / f"{i}.png", 10 * c + i)
+    for image in (tmp_path / "lost" / "r").iterdir():
+        image.write_bytes(b"not a png")
+    extract_features(tiny_model(), make_transform(), tmp_path / "lost", out=tmp_path / "lost.feats", progress=False)
+    three = features("three", ("p", "q", "r"))
+    for evaluate in (evaluate_knn, evaluate_linear):
+        with pytest.raises(DataError, match=r"lost.feats: no features of the test classes r \(a --limit, or images"):
+            evaluate(tmp_path / "lost.feats", three)
     single = features("single", ("p",))
     with pytest.raises(DataError, match=r"single.feats: images of 1 class \(p\); a classifier needs at least two"):
         evaluate_linear(single, features("single_test", ("p",)))

@@ -171,6 +171,18 @@ def test_a_train_limit_that_leaves_a_test_class_untrained_is_refused_before_trai
         classifier.finetune_classifier(hub_folder, image_folder, tmp_path / "out", run=run)
 
 
+def test_transfer_refuses_a_train_class_whose_images_all_failed_to_decode(
+    loaded: LoadedBackbone, image_folder: Path, tmp_path: Path
+) -> None:
+    """The listing has the class, extraction skipped each of its images: its test images scored 0% in silence."""
+    data = shutil.copytree(image_folder, tmp_path / "data")
+    lost = sorted((data / "train").iterdir())[0]
+    for image in lost.iterdir():
+        image.write_bytes(b"not an image")
+    with pytest.raises(DataError, match=rf"lost: no train image of the test classes {lost.name} decoded; nothing"):
+        transfer(loaded, {"lost": (data / "train", data / "val")}, modes=("linear",), run=RunOptions(progress=False))
+
+
 def _data_folder(root: Path, image_folder: Path, *, val_classes: dict[str, Path | None]) -> Path:
     """root/train, image_folder's; root/val holding `val_classes`, each a link to a folder, or empty (None)."""
     (root / "val").mkdir(parents=True)

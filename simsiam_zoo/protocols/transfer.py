@@ -17,6 +17,7 @@ from simsiam_zoo._io import check_work_folder
 from simsiam_zoo.backbone import LoadedBackbone
 from simsiam_zoo.data import Transformed, is_named_source
 from simsiam_zoo.digests import weights_sha256
+from simsiam_zoo.errors import DataError, listed
 from simsiam_zoo.evaluate.linear_probe import DEFAULT_WEIGHT_DECAYS, linear_probe_sweep
 from simsiam_zoo.finetune import (
     EVAL_BATCH_SIZE,
@@ -161,12 +162,13 @@ def _linear_row(
 ) -> dict[str, Any]:
     """The L-BFGS probe on the split's cached features, its weight decay chosen on a part of train."""
     features = {"name": name, "cache": cache.folder, "fingerprint": cache.fingerprint, "batch_size": cache.batch_size}
-    sweep = linear_probe_sweep(
-        *_features(loaded, splits, "train", run=run, **features),
-        *_features(loaded, splits, "test", run=run, **features),
-        weight_decays=tuple(weight_decays),
-        seed=run.seed,
-    )
+    train_x, train_y = _features(loaded, splits, "train", run=run, **features)
+    test_x, test_y = _features(loaded, splits, "test", run=run, **features)
+    # The splits' check counts listed images; one that did not decode has no feature (a class can lose them all).
+    if lost := sorted(set(test_y.tolist()) - set(train_y.tolist())):
+        names = listed([splits.classes[i] if i < len(splits.classes) else str(i) for i in lost], limit=5)
+        raise DataError(f"{name}: no train image of the test classes {names} decoded; nothing trained can predict them")
+    sweep = linear_probe_sweep(train_x, train_y, test_x, test_y, weight_decays=tuple(weight_decays), seed=run.seed)
     return {"dataset": name, "mode": "linear", "top1": sweep["test_accuracy"], "weight_decay": sweep["weight_decay"]}
 
 
