@@ -80,6 +80,21 @@ def test_an_empty_class_folder_is_refused(tmp_path):
         labelled_images(tmp_path)
 
 
+def test_class_folders_named_in_either_unicode_form_are_one_class(tmp_path):
+    """A folder copied from macOS names `café` decomposed (NFD): train and val were refused as "different classes
+    (café, zeta vs café, zeta)", or numbered apart (the two forms sort apart from `cafe z`)."""
+    import unicodedata
+
+    for split, form in (("train", "NFC"), ("val", "NFD")):
+        for name in (unicodedata.normalize(form, "café"), "cafe z"):
+            write_png(tmp_path / split / name / "x.png", seed=0)
+    train, val = labelled_images(tmp_path / "train"), labelled_images(tmp_path / "val")
+    assert train.classes == val.classes == ["cafe z", "café"] and list(train.labels) == list(val.labels)
+    write_png(tmp_path / "train" / unicodedata.normalize("NFD", "café") / "y.png", seed=1)
+    with pytest.raises(DataError, match=r"class folders .* and another are one name in two Unicode forms; rename"):
+        labelled_images(tmp_path / "train")
+
+
 @pytest.mark.parametrize(("image_size", "crop_pct"), [(224, 0.95), (224, 0.875), (224, 0.965), (32, 1.0), (288, 0.9)])
 def test_eval_resize_and_crop_are_timms(image_size, crop_pct):
     """timm floors image_size / crop_pct (235 at 0.95 and 224 px, where rounding gives 236)."""

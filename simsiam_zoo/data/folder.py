@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import unicodedata
 from pathlib import Path
 
 from simsiam_zoo._io import read_marker
@@ -56,16 +57,28 @@ def scan_folder(root: Path) -> ImageSource:
                 entries[(*parts, name)] = None if is_image else "not an image file extension"
     # Sorting by parts keeps each folder's entries together ("a/x" before "a b/y").
     ordered = sorted(entries)
-    class_index = {name: i for i, name in enumerate(classes)}
+    names = _class_names(root, classes)
+    class_index = {folder: names.index(unicodedata.normalize("NFC", folder)) for folder in classes}
     return ImageSource(
         "folder",
         str(root),
         ["/".join(p) for p in ordered],
         [class_index[p[0]] if len(p) > 1 else -1 for p in ordered],
-        classes,
+        names,
         files=[root.joinpath(*p) for p in ordered],
         skipped={i: entries[p] for i, p in enumerate(ordered) if entries[p] is not None},
     )
+
+
+def _class_names(root: Path, folders: list[str]) -> list[str]:
+    """The class folders' names in Unicode's composed form (NFC), sorted: a folder copied from macOS has the
+    decomposed form (NFD), and `café` in train and val was two classes that printed alike (refused, or numbered
+    apart). Two folders of one name in both forms are refused."""
+    composed = {unicodedata.normalize("NFC", folder): folder for folder in folders}
+    if len(composed) < len(folders):
+        twins = sorted(folder for folder in folders if composed[unicodedata.normalize("NFC", folder)] != folder)
+        raise DataError(f"{root}: class folders {twins[0]!r} and another are one name in two Unicode forms; rename one")
+    return sorted(composed)
 
 
 def read_list(list_file: Path) -> ImageSource:
