@@ -109,6 +109,14 @@ def _names_not_written(folder: Path) -> list[str]:
     return sorted(set(os.listdir(folder)) - set(written)) if isinstance(written, list) else []
 
 
+# What a message calls each kind of output a marker names.
+_NOUNS = {"hub-folder": "hub folder", "features": "feature store", "demo": "demo output", "demo-report": "demo report"}
+
+
+def _noun(kind: str | None) -> str:
+    return _NOUNS.get(kind or "", kind or "folder")
+
+
 def _usable_path(given: Path) -> Path:
     """`given` resolved, or OutputRefused naming it when the file system cannot (a link loop, a name too long)."""
     try:
@@ -153,14 +161,14 @@ def check_output(
     written = read_marker(target)
     if written == kind and not overwrite and (added := _names_not_written(target)):
         raise OutputRefused(
-            f"{given}: a {kind} simsiam-zoo wrote, but it now also holds {listed(added, limit=3)}, which "
+            f"{given}: a {_noun(kind)} simsiam-zoo wrote, but it now also holds {listed(added, limit=3)}, which "
             f"replacing it would delete; move them out{_overwrite_hint(overwrite)}"
         )
     if written == kind or _holds_nothing(target) or any((target / name).exists() for name in legacy_files):
         return target
     if written is not None:
         raise OutputRefused(
-            f"{given}: holds a {written} written by simsiam-zoo, not a {kind}; choose another output path"
+            f"{given}: holds a {_noun(written)} written by simsiam-zoo, not a {_noun(kind)}; choose another output path"
         )
     if overwrite:  # frees a folder of other files, never one inside an input (a class of the data, a run's logs)
         _refuse_inputs(given, target, inputs, inside=True)
@@ -203,8 +211,8 @@ def check_work_folder(
     if marked is not None:
         where = "is" if marked == target else f"lies inside {marked},"
         raise OutputRefused(
-            f"{given}: {option} {where} a {read_marker(marked)} simsiam-zoo wrote, which holds its own files only; "
-            "choose another folder"
+            f"{given}: {option} {where} a {_noun(read_marker(marked))} simsiam-zoo wrote, which holds its own files "
+            "only; choose another folder"
         )
     return target
 

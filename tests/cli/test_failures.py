@@ -516,12 +516,12 @@ def test_outputs_are_checked_before_any_work_and_work_folders_never_land_inside_
         # Nor in an output of this project's: a hub folder holding a cache was refused by its next export.
         (
             [*transfer, "--cache-dir", other_model],
-            f"{other_model}: --cache-dir is a hub-folder simsiam-zoo wrote, which holds its own files only; choose "
+            f"{other_model}: --cache-dir is a hub folder simsiam-zoo wrote, which holds its own files only; choose "
             "another folder",
         ),
         (
             ["eval", "semi", exported, data, "--checkpoint-dir", other_model / "ckpt"],
-            f"{other_model / 'ckpt'}: --checkpoint-dir lies inside {other_model}, a hub-folder simsiam-zoo wrote, "
+            f"{other_model / 'ckpt'}: --checkpoint-dir lies inside {other_model}, a hub folder simsiam-zoo wrote, "
             "which holds its own files only; choose another folder",
         ),
         # A result file inside an input folder (it was written into the model's or the features' folder).

@@ -179,7 +179,7 @@ def test_export_replaces_its_own_hub_folder_and_with_overwrite_a_foreign_one(
     _export_is_refused(
         partial_run,
         out,
-        "a hub-folder simsiam-zoo wrote, but it now also holds notes.txt, which replacing it would delete; move them "
+        "a hub folder simsiam-zoo wrote, but it now also holds notes.txt, which replacing it would delete; move them "
         "out (or pass --overwrite to replace it)",
     )
     marker = out / ".simsiam-zoo.json"
@@ -275,7 +275,7 @@ def test_a_run_folder_is_not_replaced_by_an_export(partial_run: Path, tmp_path: 
     done = run_cli("export", partial_run, other, "--name", EXPORT_NAME, "--overwrite")
     assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
     assert error_message(done) == (
-        f"error: {other}: holds a run written by simsiam-zoo, not a hub-folder; choose another output path"
+        f"error: {other}: holds a run written by simsiam-zoo, not a hub folder; choose another output path"
     )
     assert snapshot(other) == before
 
