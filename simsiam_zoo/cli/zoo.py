@@ -149,9 +149,23 @@ def convert_command(
     click.echo(f"converted {checkpoint} ({detected}) -> {folder}")
 
 
+def _hub_org(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """An organisation or user name the Hub takes in ORG/NAME (an error said "repo id '/resnet50...'")."""
+    from simsiam_zoo.errors import HubFolderError
+    from simsiam_zoo.hub.publish import check_repo_id
+
+    try:
+        check_repo_id(f"{value}/name")
+    except HubFolderError:
+        raise click.BadParameter(f"{value!r} is not an organisation or user name the Hub takes") from None
+    return value
+
+
 @click.command("mirror")
 @click.argument("names", nargs=-1)
-@click.option("--org", required=True, help="Hub organisation (or user) to mirror to: ORG/NAME repos.")
+@click.option(
+    "--org", required=True, callback=_hub_org, help="Hub organisation (or user) to mirror to: ORG/NAME repos."
+)
 @click.option("--dry-run", is_flag=True, help="Fetch, convert and validate; push nothing.")
 @clean_errors
 def mirror_command(names: tuple[str, ...], *, org: str, dry_run: bool) -> None:

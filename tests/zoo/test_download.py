@@ -988,6 +988,9 @@ def test_mirror_reports_what_it_pushed_before_a_failure_and_a_dry_run_needs_no_h
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
     done = run_cli("mirror", entry.name, "--org", "partial", "--dry-run")
     assert done.returncode == 0 and f"would push partial/{entry.name}" in done.stdout, done.stdout + done.stderr
+    for org in ("", "a/b"):  # said as "repo id '/resnet50...': ...", never naming --org
+        done = run_cli("mirror", entry.name, "--org", org, "--dry-run")
+        assert done.returncode == 2 and f"'--org': {org!r} is not an organisation or user name" in done.stderr
     monkeypatch.delenv("HF_HUB_OFFLINE")
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
     monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", "http://127.0.0.1:9")
