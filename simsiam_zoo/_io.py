@@ -102,11 +102,17 @@ def list_in_marker(path: Path) -> None:
         atomic_write_text(path.parent / MARKER_NAME, json.dumps(marker) + "\n")
 
 
+def _names_written(folder: Path) -> list[str] | None:
+    """The files a folder written whole holds by its marker; None for any other folder."""
+    written = (_marker(folder) or {}).get("files")
+    return written if isinstance(written, list) else None
+
+
 def _names_not_written(folder: Path) -> list[str]:
     """What a folder written whole holds besides the files its marker lists (none for a marker without a list: a
     folder that grows, or one written before markers listed files)."""
-    written = (_marker(folder) or {}).get("files")
-    return sorted(set(os.listdir(folder)) - set(written)) if isinstance(written, list) else []
+    written = _names_written(folder)
+    return sorted(set(os.listdir(folder)) - set(written)) if written is not None else []
 
 
 # What a message calls each kind of output a marker names.
@@ -114,7 +120,7 @@ _NOUNS = {"hub-folder": "hub folder", "features": "feature store", "demo": "demo
 
 
 def _noun(kind: str | None) -> str:
-    return _NOUNS.get(kind or "", kind or "folder")
+    return _NOUNS.get(kind or "", kind or "folder")  # None: a marker read again after it was removed
 
 
 def _usable_path(given: Path) -> Path:
@@ -206,12 +212,13 @@ def check_work_folder(
     where = _file_in_the_way(target)
     if where is not None:
         raise OutputRefused(f"{given}: {option} {where}, not a folder")
-    # Nor in an output of this project's (a hub folder then held the cache, and its export was refused).
-    marked = next((folder for folder in (target, *target.parents) if read_marker(folder) is not None), None)
-    if marked is not None:
-        where = "is" if marked == target else f"lies inside {marked},"
+    # Nor in an output written whole, which lists its files (a hub folder then held the cache, and its next export
+    # was refused); a run or feature store grows, and another folder in it is no harm.
+    whole = next((folder for folder in (target, *target.parents) if _names_written(folder) is not None), None)
+    if whole is not None:
+        where = "is" if whole == target else f"lies inside {whole},"
         raise OutputRefused(
-            f"{given}: {option} {where} a {_noun(read_marker(marked))} simsiam-zoo wrote, which holds its own files "
+            f"{given}: {option} {where} a {_noun(read_marker(whole))} simsiam-zoo wrote, which holds its own files "
             "only; choose another folder"
         )
     return target

@@ -150,6 +150,12 @@ def job_options(options: Any, *, prefix: str = "") -> dict[str, Any]:
     return {prefix + name: value for name, value in dataclasses.asdict(options).items() if name not in own}
 
 
+def on_every_rank(context: DistributedContext, work: Callable[[], T]) -> T:
+    """`work()` on every rank, each rank's result its own; a failure on any rank is that error on every rank (the
+    others waited for the failed rank in their next collective until torchrun stopped them)."""
+    return work() if not context.enabled else _raised_on_every_rank(context, work)
+
+
 def main_only(context: DistributedContext, work: Callable[[], T]) -> T | None:
     """`work()` on rank 0 alone (a write to the run's folder), its result there, None elsewhere; its failure is
     raised on every rank (the others trained on until gloo's traceback, after rank 0's read-only folder)."""

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from simsiam_zoo._io import atomic_directory, atomic_write_text, check_output
+from simsiam_zoo._io import atomic_directory, atomic_write_text, check_output, read_marker
 from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.backbone import (
     backbone_from_state,
@@ -114,9 +114,8 @@ def export_checkpoint(
     `out_dir` is checked before anything is read (`check_output`): never the run or a folder inside it (a resume
     or the next export would take it for the run's), nor a folder of the user's own files unless `overwrite`."""
     check_model_name(name, repo_id)
-    check_output(
-        out_dir, kind=HUB_FOLDER_KIND, inputs=(checkpoint_path,), models=(checkpoint_path,), overwrite=overwrite
-    )
+    run = Path(checkpoint_path).parent if read_marker(Path(checkpoint_path).parent) == "run" else checkpoint_path
+    check_output(out_dir, kind=HUB_FOLDER_KIND, inputs=(checkpoint_path,), models=(run,), overwrite=overwrite)
     checkpoint_path = _run_checkpoint(Path(checkpoint_path))
     checkpoint = read_training_checkpoint(checkpoint_path, kind="pretraining")
     recipe = recipe_from_dict(checkpoint.run, where=str(checkpoint_path))

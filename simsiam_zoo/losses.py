@@ -52,9 +52,9 @@ def normalized_std(z: torch.Tensor) -> torch.Tensor:
 
     Collapse to a constant gives 0; outputs spread like a zero-mean isotropic Gaussian give 1/sqrt(d).
     """
-    if z.dim() != 2 or z.shape[0] < 2 or z.shape[1] < 1:  # a shape check: no host sync in the step loop
+    if z.dim() != 2 or z.shape[0] < 2 or z.shape[1] < 1:  # a shape check only: reads nothing from the device
         raise ValueError(f"z must be a batch of two or more vectors (N, d), got shape {tuple(z.shape)}")
-    return std_from_moments(normalized_moments(z))
+    return std_from_moments(normalized_moments(z)).float()
 
 
 @torch.no_grad()

@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from simsiam_zoo.digests import sha256_file
 from simsiam_zoo.errors import HubFolderError
@@ -131,5 +132,13 @@ def _remote_state(repo_id: str, *, endpoint: str | None, token: str | None) -> _
         revision,
         getattr(lfs, "sha256", None),
         remote_text(repo_id, CONFIG_NAME, **where),
-        remote_text(repo_id, CARD_NAME, **where) or "",
+        _remote_card(repo_id, where),
     )
+
+
+def _remote_card(repo_id: str, where: dict[str, Any]) -> str:
+    """The repo's card, "" without one or with one that is not UTF-8 text (mirror replaces it either way)."""
+    try:
+        return remote_text(repo_id, CARD_NAME, **where) or ""
+    except HubFolderError:
+        return ""

@@ -57,6 +57,8 @@ from simsiam_zoo.data import (
     unlabelled,
 )
 from simsiam_zoo.distributed import (
+    DistributedContext,
+    all_outcomes,
     all_reduce_sum,
     any_rank,
     check_same_on_every_rank,
@@ -65,6 +67,7 @@ from simsiam_zoo.distributed import (
     init_distributed,
     local_device,
     main_only,
+    on_every_rank,
     on_main,
 )
 from simsiam_zoo.engine import Augmented, cosine_lr, run_steps
@@ -357,11 +360,11 @@ def train(
     check_same_on_every_rank(
         context, recipe=shared_settings(recipe), max_minutes=max_minutes, max_steps=max_steps, strict=strict
     )
-    dataset = _training_data(recipe, dataset, world_size=context.world_size)
-    # Each rank reads the data at its path (a node's own copy): other images there trained in silence, or a count
-    # that made one rank stop early left the others waiting on it.
+    given = dataset
+    # Each rank reads the data at its path (a node's own copy): a failure there is every rank's error.
+    dataset = on_every_rank(context, lambda: _training_data(recipe, given, world_size=context.world_size))
     data = _data_records(dataset)
-    check_same_on_every_rank(context, data=data)
+    _check_same_data(context, data)
     model = _recipe_model(recipe)
     with contextlib.ExitStack() as held:
         # The other ranks read the run (its checkpoint) only once rank 0 holds it: a second launch on one folder
@@ -415,6 +418,19 @@ def _training_data(recipe: Recipe, dataset: Dataset | None, *, world_size: int) 
             f"{recipe.optim.batch_size})"
         )
     return dataset
+
+
+def _check_same_data(context: DistributedContext, records: dict[str, Any]) -> None:
+    """Every rank found the images rank 0 found (`_data_records`): other images at the path trained in silence, and
+    another count made one rank stop early, the others left waiting for it."""
+    gathered = all_outcomes(context, lambda: records)
+    for rank, theirs in enumerate(gathered[1:], start=1):
+        ours, count = gathered[0], theirs["num_images"]
+        if theirs != ours:
+            what = f"{count} images, rank 0 {ours['num_images']}" if count != ours["num_images"] else "other names"
+            raise DataError(
+                f"rank {rank} finds other images at the data's path than rank 0 ({what}); give every node the same copy"
+            )
 
 
 def _check_batch_split(recipe: Recipe, world_size: int) -> None:

@@ -161,10 +161,9 @@ class SimulatedMachine:
         import timm.models.resnet as resnet
 
         import simsiam_zoo.demo.run
-        import simsiam_zoo.engine
         import simsiam_zoo.pretrain
 
-        for module in (simsiam_zoo.demo.run, simsiam_zoo.engine, simsiam_zoo.pretrain):
+        for module in (simsiam_zoo.demo.run, simsiam_zoo.pretrain):
             monkeypatch.setattr(module, "time", self)
         forward = resnet.ResNet.forward
 

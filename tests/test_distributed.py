@@ -206,10 +206,13 @@ reads["finetune"] = sorted(shards)
 
 SLOW_RANK_0 = """
 import os, time
-if os.environ.get("RANK") == "0":  # rank 0 opens TensorBoard late (a shared disk): its clock starts after rank 1's
+if os.environ.get("RANK") == "0":  # rank 0 starts its clock 4 s after rank 1 (after the last collective before it)
     import simsiam_zoo.pretrain as pretrain
-    opened = pretrain._tensorboard
-    pretrain._tensorboard = lambda folder: (time.sleep(4), opened(folder))[1]
+    made = pretrain._Pretraining.__init__
+    def slow(self, *args, **kwargs):
+        made(self, *args, **kwargs)
+        time.sleep(4)
+    pretrain._Pretraining.__init__ = slow
 """
 
 
@@ -218,7 +221,7 @@ def test_ranks_that_differ_in_data_clock_or_folder_stop_together(tiny_recipe, tm
     reading other images trained in silence (or, with other counts, one died with gloo's traceback); a deadline
     reached on one rank's clock first stopped it alone; rank 0's failed write of recipe.yaml left rank 1 training
     until gloo's traceback."""
-    recipe = tiny_recipe.replace({"data.knn_train_size": 0, "optim.epochs": 40, "run.log_every_steps": 2})
+    recipe = tiny_recipe.replace({"data.knn_train_size": 0, "optim.epochs": 160, "run.log_every_steps": 2})
     recipe.save(tmp_path / "recipe.yaml")
     train = ["-m", "simsiam_zoo.cli", "train", str(tmp_path / "recipe.yaml")]
     for rank in (0, 1):
@@ -231,7 +234,9 @@ def test_ranks_that_differ_in_data_clock_or_folder_stop_together(tiny_recipe, tm
     launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "--no-python"]
     args = [*train, "--data", "data", "--set", "data.dataset=imagefolder", "--output", str(tmp_path / "mixed")]
     mixed = subprocess.run([*launch, per_rank, *args], capture_output=True, text=True, timeout=300, env=env)
-    assert mixed.stderr.count("error: rank 1 was launched with other data than rank 0; launch every rank") == 2
+    assert (
+        mixed.stderr.count("error: rank 1 finds other images at the data's path than rank 0 (other names); give") == 2
+    )
     assert not (tmp_path / "mixed").exists()
 
     (tmp_path / "slow").mkdir()
@@ -239,6 +244,7 @@ def test_ranks_that_differ_in_data_clock_or_folder_stop_together(tiny_recipe, tm
     env["PYTHONPATH"] += os.pathsep + str(tmp_path / "slow")
     run = tmp_path / "run"
     _torchrun([*train, "--output", str(run), "--max-minutes", "0.1"], env=env)
+    assert read_torch_checkpoint(run / CHECKPOINT_NAME)["step"] < 160 * 4  # stopped by the deadline
     (run / "recipe.yaml").unlink()
     (run / "recipe.yaml").mkdir()  # rank 0 cannot write it
     failed = _torchrun([*train, "--output", str(run), "--max-steps", "60"], succeeds=False)

@@ -502,7 +502,7 @@ def test_ctrl_c_that_library_code_swallows_still_stops_the_run_at_the_step_end(t
 
 
 class _StepClock:
-    """A clock that only training steps move, each by `seconds` (read by the step loop and `train`)."""
+    """A clock that only training steps move, each by `seconds` (read by `train` and its deadline check)."""
 
     def __init__(self, seconds: float):
         self.seconds, self.now = seconds, 1000.0
@@ -511,11 +511,9 @@ class _StepClock:
         return self.now
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from simsiam_zoo import engine
         from simsiam_zoo import pretrain as train_module
 
-        for module in (engine, train_module):
-            monkeypatch.setattr(module, "time", self)
+        monkeypatch.setattr(train_module, "time", self)
         loss_of = _Pretraining.loss_of
 
         def timed(run, batch):

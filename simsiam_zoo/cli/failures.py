@@ -79,9 +79,8 @@ def network_exit_code(error: Exception) -> int | None:
 
 def fail_if_network(error: Exception) -> None:
     # huggingface_hub wraps a failed LFS upload ("Error while uploading 'X' to the Hub.") around the HTTP error.
-    cause = error.__cause__ if type(error) is RuntimeError and isinstance(error.__cause__, Exception) else None
-    code = network_exit_code(cause) if cause is not None else None
-    if cause is not None and code is not None:
+    cause = error.__cause__ if type(error) is RuntimeError else None
+    if isinstance(cause, Exception) and (code := network_exit_code(cause)) is not None:
         fail(f"{first_line(error).rstrip('.')}: {type(cause).__name__}: {first_line(cause)}{_more_of(cause)}", code)
     code = network_exit_code(error)
     if code is not None:

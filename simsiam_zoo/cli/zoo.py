@@ -271,6 +271,8 @@ def push_command(
             f"kept the README.md already on the Hub{': ' + result.kept_card if result.kept_card else ''} "
             "(--overwrite-card replaces it)"
         )
+    if result.removed:
+        click.echo(f"removed {', '.join(result.removed)}: an earlier push's, beside other weights")
     if result.pr_url:
         click.echo(f"pull request: {result.pr_url}")
     if result.commit_url:

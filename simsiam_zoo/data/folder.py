@@ -58,7 +58,8 @@ def scan_folder(root: Path) -> ImageSource:
     # Sorting by parts keeps each folder's entries together ("a/x" before "a b/y").
     ordered = sorted(entries)
     names = _class_names(root, classes)
-    class_index = {folder: names.index(unicodedata.normalize("NFC", folder)) for folder in classes}
+    numbers = {name: number for number, name in enumerate(names)}
+    class_index = {folder: numbers[unicodedata.normalize("NFC", folder)] for folder in classes}
     return ImageSource(
         "folder",
         str(root),
@@ -77,7 +78,9 @@ def _class_names(root: Path, folders: list[str]) -> list[str]:
     composed = {unicodedata.normalize("NFC", folder): folder for folder in folders}
     if len(composed) < len(folders):
         twins = sorted(folder for folder in folders if composed[unicodedata.normalize("NFC", folder)] != folder)
-        raise DataError(f"{root}: class folders {twins[0]!r} and another are one name in two Unicode forms; rename one")
+        raise DataError(
+            f"{root}: class folders {ascii(twins[0])} and another are one name in two Unicode forms; rename one"
+        )
     return sorted(composed)
 
 

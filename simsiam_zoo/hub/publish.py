@@ -48,6 +48,7 @@ class PushResult:
     pr_url: str | None = None
     # The Hub's README.md was kept (as timm keeps it): "" when it states these weights' sha256, else why it is stale.
     kept_card: str | None = None
+    removed: tuple[str, ...] = ()  # an earlier push's files that belonged to other weights
 
 
 def hub_api(*, endpoint: str | None = None, token: str | None = None) -> Any:
@@ -122,7 +123,8 @@ def push_hub_folder(
 
     A README.md already in the repo is kept, as timm's push keeps it (it may have been edited on the Hub), unless
     `overwrite_card`; `kept_card` then says whether it still states the new weights' sha256. A training checkpoint
-    or recipe the folder lacks is removed from the repo; the repo's other files stay. A dry run validates
+    or recipe the folder lacks is removed from the repo where it belongs to other weights (`removed`); the repo's
+    other files stay. A dry run validates
     and lists the files without touching the network. Raises HubFolderError, before any upload, for a bad repo id
     or a folder that fails `validate_hub_folder`.
     """
@@ -147,6 +149,7 @@ def push_hub_folder(
     remote = None if overwrite_card else remote_card(repo_id, revision=revision, endpoint=endpoint, token=token)
     kept_card = None if not remote else _kept_card_problem(remote, info.weights_sha256)
     files = tuple(name for name in files if not (remote and name == CARD_NAME))
+    removed = _left_by_an_earlier_push(api, repo_id, revision=revision, files=files, weights_sha256=info.weights_sha256)
     commit = api.upload_folder(
         folder_path=folder,
         repo_id=repo_id,
@@ -155,16 +158,33 @@ def push_hub_folder(
         create_pr=create_pr,
         commit_message=commit_message or f"Upload {info.arch} backbone (weights sha256 {info.weights_sha256[:12]})",
         allow_patterns=list(files),
-        delete_patterns=_left_by_an_earlier_push(files),
+        delete_patterns=list(removed) or None,
     )
-    pushed = {"commit_url": commit.commit_url, "commit_oid": commit.oid, "pr_url": commit.pr_url}
+    pushed = {"commit_url": commit.commit_url, "commit_oid": commit.oid, "pr_url": commit.pr_url, "removed": removed}
     return dataclasses.replace(listed, repo_url=str(repo_url), files=files, kept_card=kept_card, **pushed)
 
 
-def _left_by_an_earlier_push(files: tuple[str, ...]) -> list[str] | None:
-    """The repo's hub files a push of `files` removes: a training checkpoint or recipe an earlier push left beside
-    other weights (a backbone-only export, a converted model), a pair validate_hub_folder refuses locally."""
-    return [name for name in (FULL_MODEL_NAME, RECIPE_NAME) if name not in files] or None
+def _left_by_an_earlier_push(
+    api: Any, repo_id: str, *, revision: str | None, files: tuple[str, ...], weights_sha256: str
+) -> tuple[str, ...]:
+    """The training checkpoint or recipe an earlier push left in the repo beside other weights than these (a
+    backbone-only export or a converted model pushed over a run's), a pair validate_hub_folder refuses locally.
+    Beside these very weights they stay (the same model pushed again from a folder that lacks them)."""
+    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+
+    candidates = [name for name in (FULL_MODEL_NAME, RECIPE_NAME) if name not in files]
+    if not candidates:
+        return ()
+    try:
+        listed = {
+            entry.path: entry for entry in api.get_paths_info(repo_id, [WEIGHTS_NAME, *candidates], revision=revision)
+        }
+    except (EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError):
+        return ()
+    weights = listed.get(WEIGHTS_NAME)
+    if weights is None or (weights.lfs is not None and weights.lfs.sha256 == weights_sha256):
+        return ()
+    return tuple(name for name in candidates if name in listed)
 
 
 def _refuse_public_repo(api: Any, repo_id: str) -> None:

@@ -233,8 +233,12 @@ def test_an_output_that_is_or_holds_the_input_is_refused_even_with_overwrite(par
         assert error_message(done) == f"error: {out}: the output {what} the input {run}; choose another output path"
     # A folder of the input's own (the run's logs) was freed by --overwrite and replaced by the hub folder; a new
     # folder inside the run was written there (export-detectron2 refused it).
-    for out, overwrite in ((run / "tensorboard", ["--overwrite"]), (run / "hub", [])):
-        done = run_cli("export", run, out, "--name", EXPORT_NAME, *overwrite)
+    for given, out, overwrite in (
+        (run, run / "tensorboard", ["--overwrite"]),
+        (run, run / "hub", []),
+        (run / "checkpoint.pt", run / "hub", []),
+    ):
+        done = run_cli("export", given, out, "--name", EXPORT_NAME, *overwrite)
         assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
         assert error_message(done) == f"error: {out}: the output lies inside the input {run}; choose a path outside it"
     assert snapshot(run) == before and leftovers(tmp_path) == []

@@ -204,24 +204,30 @@ def test_a_card_on_the_hub_that_is_not_utf8_is_named(hub: HubServer, publishable
 
 def test_a_push_removes_the_hub_files_its_folder_lacks(hub: HubServer, publishable: Published, tmp_path: Path) -> None:
     """A converted model (no recipe) pushed over a run's push left the run's recipe.yaml beside other weights, a
-    pair validate_hub_folder refuses; the user's own files stay."""
+    pair validate_hub_folder refuses; the same weights pushed again from a folder without it keep it, and the user's
+    own files stay."""
     repo_id = "zoo-test/repushed"
+
+    def repo_files() -> list[str]:
+        listing = ["git", "-C", str(hub.repo_dir(repo_id)), "ls-tree", "-r", "--name-only", "main"]
+        return sorted(subprocess.run(listing, capture_output=True, text=True, check=True).stdout.split())
+
     push_hub_folder(publishable.folder, repo_id=repo_id, endpoint=hub.url, token="hf_test")
     HfApi(endpoint=hub.url, token="hf_test").upload_file(
         path_or_fileobj=b"mine", path_in_repo="notes/recipe.yaml", repo_id=repo_id
     )
     converted = shutil.copytree(publishable.folder, tmp_path / "converted")
     (converted / "recipe.yaml").unlink()
-    result = push_hub_folder(converted, repo_id=repo_id, endpoint=hub.url, token="hf_test")
-    listed = subprocess.run(
-        ["git", "-C", str(hub.repo_dir(repo_id)), "ls-tree", "-r", "--name-only", "main"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    assert "recipe.yaml" not in result.files and sorted(listed) == sorted(
-        {*FILES, "notes/recipe.yaml"} - {"recipe.yaml"}
-    )
+    again = push_hub_folder(converted, repo_id=repo_id, endpoint=hub.url, token="hf_test")
+    assert again.removed == () and repo_files() == sorted({*FILES, "notes/recipe.yaml"})
+    state, before = load_file(converted / WEIGHTS_NAME), sha256_file(converted / WEIGHTS_NAME)
+    state["conv1.weight"] += 1.0
+    save_file(state, converted / WEIGHTS_NAME, metadata={"format": "pt"})
+    card = (converted / CARD_NAME).read_text().replace(before, sha256_file(converted / WEIGHTS_NAME))
+    (converted / CARD_NAME).write_text(card)
+    other = push_hub_folder(converted, repo_id=repo_id, endpoint=hub.url, token="hf_test")
+    assert other.removed == ("recipe.yaml",) and "recipe.yaml" not in other.files
+    assert repo_files() == sorted({*FILES, "notes/recipe.yaml"} - {"recipe.yaml"})
 
 
 def test_a_private_push_to_a_public_repo_uploads_nothing(hub: HubServer, publishable: Published) -> None:
