@@ -214,10 +214,8 @@ def pipeline_run(size: dict[str, Any], data: Path, *, on_device: bool) -> dict[s
     from simsiam_zoo.data import labelled_images
 
     recipe = recipe_for(size, on_device=on_device, data=str(data))
-    # The workers' run is the slow baseline (about 0.1x of the step on the H200): a third of the steps time it as
-    # well and keep the section inside its box.
-    steps = size["steps"] if on_device else max(2, size["steps"] // 3)
-    rate = end_to_end(recipe, labelled_images(data), steps=steps, device=torch.device(size["device"]))
+    steps, device = _whole_rounds(size, on_device), torch.device(size["device"])
+    rate = end_to_end(recipe, labelled_images(data), steps=steps, device=device)
     return {"images_per_s": rate, "augment_on_device": on_device}
 
 
@@ -237,9 +235,18 @@ def section_pipeline(size: dict[str, Any], work: Path, save: Callable[[dict[str,
     result["decode"] = decode_rates(sorted(data.rglob("*.jpg"))[: size["batch"]], size["device"])
     save(result)
     recipe = recipe_for(size, on_device=True, data=str(data))
-    steps = max(2, size["steps"] // 3)
+    steps = _whole_rounds(size, on_device=True)
     result["stages"] = stage_rates(recipe, labelled_images(data), steps=steps, device=torch.device(size["device"]))
     return result
+
+
+def _whole_rounds(size: dict[str, Any], on_device: bool) -> int:
+    """Timed steps after the warm-up: whole rounds of the loader's workers. Each worker makes a whole batch, and
+    the loader asks for two a worker at its start, so the first rounds are ready together: a count that is no
+    multiple of the workers, or fewer than the batches made during the warm-up, times batches made before the
+    clock started (10 steps of the H200's 14 workers would have timed the step alone). The slow baseline (the
+    augmentation in the workers, about 0.1x of the step there) times one round, the device's run two."""
+    return size["workers"] * (2 if on_device else 1)
 
 
 def decode_rates(paths: list[Path], device: str) -> dict[str, float]:
@@ -458,7 +465,10 @@ def run_section(name: str, out: Path, smoke: bool) -> None:
             "environment": environment(size["device"]),
             "result": body,
         }
-        (out / f"{name}.json").write_text(json.dumps(record, indent=1, default=float) + "\n")
+        # A time-out may land in the write: the record is whole or the last one stays.
+        partial = out / f".{name}.json.tmp"
+        partial.write_text(json.dumps(record, indent=1, default=float) + "\n")
+        partial.replace(out / f"{name}.json")
 
     with tempfile.TemporaryDirectory(prefix="gpu_check_") as tmp:
         work = Path(tmp)
@@ -477,7 +487,10 @@ def summary(out: Path) -> None:
     records = {}
     for name in SECTIONS:
         path = out / f"{name}.json"
-        records[name] = json.loads(path.read_text()) if path.exists() else {"section": name, "failed": True}
+        try:
+            records[name] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            records[name] = {"section": name, "failed": True}
     (out / "summary.json").write_text(json.dumps(records, indent=1) + "\n")
     lines = ["| section | measure | value | goal |", "| --- | --- | --- | --- |"]
     for name, record in records.items():

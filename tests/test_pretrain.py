@@ -16,6 +16,7 @@ from simsiam_zoo.engine import cosine_lr
 from simsiam_zoo.errors import ConversionError, DataError, RecipeError, TrainingDiverged
 from simsiam_zoo.losses import simsiam_loss
 from simsiam_zoo.pretrain import (
+    PretrainingViews,
     _Pretraining,
     build_dataset,
     build_model,
@@ -573,6 +574,20 @@ def test_without_the_fit_the_recipe_s_horizon_holds(tiny_recipe, tmp_path, monke
         train(tiny_recipe, output_dir=tmp_path / "other", progress=False, fit_to_deadline=True)
 
 
+@pytest.mark.parametrize(
+    ("switch", "device", "on_device"),
+    [(None, "cuda", True), (None, "cpu", False), (False, "cuda", False), (True, "cpu", True)],
+)
+def test_the_augmentation_is_batched_on_the_device_by_default_on_cuda_only(tiny_recipe, switch, device, on_device):
+    """`data.augment_on_device: null` means on CUDA only; either value given is kept on any device. (Building the
+    views touches no device, so the CUDA default is checked without one.)"""
+    recipe = tiny_recipe.replace({"data.augment_on_device": switch})
+    views = PretrainingViews(recipe, build_dataset(recipe), torch.device(device))
+    assert views.on_device is on_device
+    crops_only = isinstance(views.dataset[(0, 0)][0], tuple)
+    assert crops_only is on_device
+
+
 def test_a_resume_with_another_recipe_names_the_keys_that_differ(tiny_recipe, tmp_path):
     """It named the recipe, whose name an edited copy keeps, and so said nothing of what had changed."""
     train(tiny_recipe, output_dir=tmp_path, max_steps=1, progress=False)
@@ -583,9 +598,11 @@ def test_a_resume_with_another_recipe_names_the_keys_that_differ(tiny_recipe, tm
         train(edited, output_dir=tmp_path, progress=False)
 
 
-def test_a_resume_with_other_decoding_workers_continues_the_same_run(tiny_recipe, tmp_path):
-    """The workers change no byte (each sample is drawn by seed, epoch and index): a resume with another
-    `data.num_workers` was refused as "a different recipe"."""
+@pytest.mark.parametrize("augment_on_device", [False, True])
+def test_a_resume_with_other_decoding_workers_continues_the_same_run(tiny_recipe, tmp_path, augment_on_device):
+    """The workers change no byte (each sample is drawn by seed, epoch and index), whether they finish the views
+    or only crop and draw: a resume with another `data.num_workers` was refused as "a different recipe"."""
+    tiny_recipe = tiny_recipe.replace({"data.augment_on_device": augment_on_device})
     train(tiny_recipe, output_dir=tmp_path / "straight", max_steps=3, progress=False)
     train(tiny_recipe, output_dir=tmp_path / "resumed", max_steps=1, progress=False)
     more_workers = tiny_recipe.replace({"data.num_workers": 2})
