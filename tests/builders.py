@@ -43,6 +43,30 @@ ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}  # a subprocess with one int
 QUIET = RunOptions(progress=False)
 
 
+def reads_in(monkeypatch: pytest.MonkeyPatch, owner: type, method: str) -> dict[int, list[str]]:
+    """The tensor reads (`.item()`, `tolist()`, `float()`, `bool()`, `int()`: what waits for a device) made inside
+    `owner.method(self, step, ...)`, by step: the places a training loop syncs the host."""
+    reads: list[str] = []
+    for name in ("item", "tolist", "__float__", "__bool__", "__int__"):
+        original = getattr(torch.Tensor, name)
+        monkeypatch.setattr(
+            torch.Tensor,
+            name,
+            lambda self, *a, _name=name, _original=original, **k: (reads.append(_name), _original(self, *a, **k))[1],
+        )
+    read_at: dict[int, list[str]] = {}
+    wrapped = getattr(owner, method)
+
+    def recorded(self: Any, step: int, *args: Any) -> Any:
+        reads.clear()
+        result = wrapped(self, step, *args)
+        read_at[step] = list(reads)
+        return result
+
+    monkeypatch.setattr(owner, method, recorded)
+    return read_at
+
+
 def script_module(name: str) -> ModuleType:
     """scripts/NAME.py imported as a module (scripts/ is not a package), for tests of what the script computes."""
     spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / f"{name}.py")

@@ -75,6 +75,17 @@ def test_each_sample_of_a_batch_has_its_own_parameters():
     assert 10 < int((params[:, augment.SIGMA] > 0).sum()) < 54
 
 
+@pytest.mark.parametrize("variant", ["imagenet", "small"])
+def test_the_batched_finish_reads_nothing_back_from_the_device(variant):
+    """On the meta device a tensor has a shape and no data, so any read of the images' values on the host (a
+    `.item()`, a `nonzero` choosing the rows, a plan made from device tensors) raises: the finish runs whole there,
+    so on a GPU it queues its work without waiting."""
+    augmentation, crops, params = batch_of_views(32)
+    augmentation = views(48, variant)
+    finished = augmentation.finish_batch(crops.to("meta"), params)
+    assert finished.device.type == "meta" and finished.shape == crops.shape and finished.dtype == torch.float32
+
+
 def test_the_batched_ops_equal_torchvision_functional_ops_with_the_same_parameters():
     """On float images (where torchvision does not round to uint8 between ops) the batched path equals the
     per-image functional ops within 1e-5 (float32 rounding); on uint8 images within 6/255, the per-image path's

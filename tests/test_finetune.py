@@ -27,7 +27,7 @@ from simsiam_zoo.finetune import (
 from simsiam_zoo.hub.folder import validate_hub_folder
 from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.options import BenchmarkOptions, ExtractOptions, LinearProtocolSchedule, RunOptions, Schedule
-from tests.builders import CLASSES, ONE_THREAD, QUIET, coloured, run_cli
+from tests.builders import CLASSES, ONE_THREAD, QUIET, coloured, reads_in, run_cli
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -299,6 +299,26 @@ def test_a_nan_in_a_finetune_is_caught_before_the_next_checkpoint_naming_its_ste
         )
     saved = torch.load(checkpoint, weights_only=True)
     assert saved["step"] == 4 and all(torch.isfinite(value).all() for value in saved["model"].values())
+
+
+def test_a_finetune_reads_step_values_only_where_its_loop_syncs(
+    loaded: LoadedBackbone, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """4 steps an epoch over 3 epochs: the host reads the loss at the bar's steps (every 10th) and at the epochs'
+    ends, and no other step reads anything back from the device."""
+    read_at = reads_in(monkeypatch, _Finetuning, "after_step")
+    finetune(
+        loaded.model,
+        coloured(64, seed=1),
+        coloured(32, seed=2),
+        num_classes=4,
+        run=QUIET,
+        preprocessing=loaded.preprocessing,
+        frozen_backbone=False,
+        schedule=Schedule(epochs=3, batch_size=16, lr=0.02, weight_decay=1e-4),
+    )
+    assert sorted(read_at) == list(range(1, 13))
+    assert [step for step, names in read_at.items() if names] == [4, 8, 10, 12], read_at
 
 
 def test_save_classifier_loads_in_plain_timm(finetuned: FinetuneResult, loaded: LoadedBackbone, tmp_path: Path) -> None:

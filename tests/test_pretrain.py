@@ -27,7 +27,15 @@ from simsiam_zoo.pretrain import (
     train,
 )
 from simsiam_zoo.recipe import load_recipe
-from tests.builders import CLI, error_message, hub_dataset_files, run_cli, run_until_then_kill, write_images
+from tests.builders import (
+    CLI,
+    error_message,
+    hub_dataset_files,
+    reads_in,
+    run_cli,
+    run_until_then_kill,
+    write_images,
+)
 
 
 def test_one_training_step_decreases_the_loss_on_a_fixed_batch(tiny_recipe):
@@ -441,23 +449,7 @@ def test_the_host_reads_step_values_only_where_the_loop_syncs(tiny_recipe, tmp_p
     recipe = tiny_recipe.replace(
         {"run.log_every_steps": 100, "run.checkpoint_every_steps": 100, "data.knn_train_size": 0}
     )
-    reads: list[str] = []
-    for name in ("item", "tolist", "__float__", "__bool__", "__int__"):
-        original = getattr(torch.Tensor, name)
-        monkeypatch.setattr(
-            torch.Tensor,
-            name,
-            lambda self, *a, _name=name, _original=original, **k: (reads.append(_name), _original(self, *a, **k))[1],
-        )
-    read_at: dict[int, list[str]] = {}
-    after_step = _Pretraining.after_step
-
-    def recorded(self, step, loss, out, lr):
-        reads.clear()
-        after_step(self, step, loss, out, lr)
-        read_at[step] = list(reads)
-
-    monkeypatch.setattr(_Pretraining, "after_step", recorded)
+    read_at = reads_in(monkeypatch, _Pretraining, "after_step")
     train(recipe, output_dir=tmp_path, progress=False)
     assert sorted(read_at) == list(range(1, 9))
     assert [step for step, names in read_at.items() if names] == [4, 8], read_at  # the two epochs' ends
