@@ -76,6 +76,8 @@ def stage_rates(recipe: Recipe, dataset: Dataset, *, steps: int, device: torch.d
     batched finish of both views of one loader batch already on the device (`data.augment_on_device` only)."""
     with tempfile.TemporaryDirectory() as out:
         run = _Pretraining(recipe, build_model(recipe), Path(out), dataset, DistributedContext(), device, strict=False)
+        if WARMUP + steps > run.steps_per_epoch:  # the loader ends with its epoch
+            raise ValueError(f"{WARMUP} + {steps} steps do not fit in an epoch of {run.steps_per_epoch}")
         batches = iter(run.batches(epoch=0, start_batch=0))
         for _ in range(WARMUP):
             first = next(batches)
