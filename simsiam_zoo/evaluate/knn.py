@@ -65,7 +65,8 @@ def _knn_predict(
 
         k_max = min(max(ks), n_train)
         preds: dict[int, list[Tensor]] = {k: [] for k in ks}
-        # Exact on a CPU (float64, as scikit-learn); float32 products on an accelerator, where float64 is slow.
+        # Exact on a CPU (float64, as scikit-learn on float64 features); float32 products on an accelerator, where
+        # float64 is slow.
         compute = torch.float64 if device.type == "cpu" else torch.float32
         for start in range(0, test_features.shape[0], chunk_size):
             query = test_features[start : start + chunk_size].to(device=device, dtype=compute)
