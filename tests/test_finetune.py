@@ -32,18 +32,24 @@ from tests.builders import CLASSES, ONE_THREAD, QUIET, coloured, reads_in, run_c
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def finetuned(loaded: LoadedBackbone) -> FinetuneResult:
+def finetune_on_colours(loaded: LoadedBackbone, *, epochs: int, **options: Any) -> FinetuneResult:
+    """A full fine-tune on 64 coloured images (4 steps an epoch), validated on 32 others."""
     return finetune(
         loaded.model,
         coloured(64, seed=1),
         coloured(32, seed=2),
         num_classes=4,
         preprocessing=loaded.preprocessing,
-        schedule=Schedule(epochs=2, batch_size=16, lr=0.02, weight_decay=1e-4),
+        schedule=Schedule(epochs=epochs, batch_size=16, lr=0.02, weight_decay=1e-4),
         frozen_backbone=False,
         run=QUIET,
+        **options,
     )
+
+
+@pytest.fixture(scope="module")
+def finetuned(loaded: LoadedBackbone) -> FinetuneResult:
+    return finetune_on_colours(loaded, epochs=2)
 
 
 def _backbone_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -286,17 +292,7 @@ def test_a_nan_in_a_finetune_is_caught_before_the_next_checkpoint_naming_its_ste
     monkeypatch.setattr(_Finetuning, "loss_of", loss_of)
     checkpoint = tmp_path / "finetune.pt"
     with pytest.raises(TrainingDiverged, match=r"loss is nan at step 6 \(epoch 2\)"):
-        finetune(
-            loaded.model,
-            coloured(64, seed=1),
-            coloured(32, seed=2),
-            num_classes=4,
-            run=QUIET,
-            preprocessing=loaded.preprocessing,
-            frozen_backbone=False,
-            checkpoint=checkpoint,
-            schedule=Schedule(epochs=2, batch_size=16, lr=0.02, weight_decay=1e-4),
-        )
+        finetune_on_colours(loaded, epochs=2, checkpoint=checkpoint)
     saved = torch.load(checkpoint, weights_only=True)
     assert saved["step"] == 4 and all(torch.isfinite(value).all() for value in saved["model"].values())
 
@@ -307,16 +303,7 @@ def test_a_finetune_reads_step_values_only_where_its_loop_syncs(
     """4 steps an epoch over 3 epochs: the host reads the loss at the bar's steps (every 10th) and at the epochs'
     ends, and no other step reads anything back from the device."""
     read_at = reads_in(monkeypatch, _Finetuning, "after_step")
-    finetune(
-        loaded.model,
-        coloured(64, seed=1),
-        coloured(32, seed=2),
-        num_classes=4,
-        run=QUIET,
-        preprocessing=loaded.preprocessing,
-        frozen_backbone=False,
-        schedule=Schedule(epochs=3, batch_size=16, lr=0.02, weight_decay=1e-4),
-    )
+    finetune_on_colours(loaded, epochs=3)
     assert sorted(read_at) == list(range(1, 13))
     assert [step for step, names in read_at.items() if names] == [4, 8, 10, 12], read_at
 
