@@ -18,12 +18,11 @@ kornia_rs` and `PYTHONPATH=DIR`).
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 
 import kornia
 import kornia.augmentation as K
 import torch
+from bench_extract import best_rates
 
 from simsiam_zoo.augment import SimSiamViews
 from simsiam_zoo.recipe import IMAGENET_MEAN, IMAGENET_STD
@@ -40,30 +39,6 @@ def kornia_pipeline(views: SimSiamViews) -> torch.nn.Module:
         K.RandomHorizontalFlip(),
         K.Normalize(mean=torch.tensor(IMAGENET_MEAN), std=torch.tensor(IMAGENET_STD)),
     )
-
-
-def seconds(run: Callable[[], torch.Tensor], device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    started = time.perf_counter()
-    run()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - started
-
-
-def best_rates(
-    runs: dict[str, Callable[[], torch.Tensor]], *, images: int, rounds: int, device: torch.device
-) -> dict[str, float]:
-    """Images a second of each run, its best round; the runs take turns in each round, so that the machine's drift
-    (its speed varies by a third within minutes) falls on all of them."""
-    for run in runs.values():
-        run()  # warm-up: first-use costs (kernels, caches) are no part of the rate
-    best = dict.fromkeys(runs, float("inf"))
-    for _ in range(rounds):
-        for name, run in runs.items():
-            best[name] = min(best[name], seconds(run, device))
-    return {name: images / time_taken for name, time_taken in best.items()}
 
 
 def compare(batch: int, size: int, variant: str, *, rounds: int, device: torch.device) -> dict[str, float]:
@@ -83,7 +58,10 @@ def compare(batch: int, size: int, variant: str, *, rounds: int, device: torch.d
             [views.finish(image, row) for image, row in zip(on_device, params, strict=True)]
         ),
     }
-    return best_rates(runs, images=batch, rounds=rounds, device=device)
+    for run in runs.values():
+        run()  # warm-up: first-use costs (kernels, caches) are no part of the rate
+    rates = best_rates(list(runs.values()), num_images=batch, repeats=rounds, device=device)
+    return dict(zip(runs, rates, strict=True))
 
 
 def main() -> None:

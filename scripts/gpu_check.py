@@ -450,6 +450,8 @@ def section_demo(size: dict[str, Any], work: Path) -> dict[str, Any]:
 
 
 def run_section(name: str, out: Path, smoke: bool) -> None:
+    from simsiam_zoo._io import atomic_write_text
+
     size = sizes(smoke)
     if size["device"] == "cuda" and not torch.cuda.is_available():
         raise SystemExit("no CUDA device; use --smoke on a CPU")
@@ -466,9 +468,7 @@ def run_section(name: str, out: Path, smoke: bool) -> None:
             "result": body,
         }
         # A time-out may land in the write: the record is whole or the last one stays.
-        partial = out / f".{name}.json.tmp"
-        partial.write_text(json.dumps(record, indent=1, default=float) + "\n")
-        partial.replace(out / f"{name}.json")
+        atomic_write_text(out / f"{name}.json", json.dumps(record, indent=1, default=float) + "\n")
 
     with tempfile.TemporaryDirectory(prefix="gpu_check_") as tmp:
         work = Path(tmp)

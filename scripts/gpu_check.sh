@@ -30,7 +30,7 @@ for section in model pipeline extract evaluate demo; do
   echo "== $section (at most ${BOX[$section]} s)" | tee -a "$LOG"
   timeout --kill-after=3 "${BOX[$section]}" "$PYTHON" "$ROOT/scripts/gpu_check.py" "$section" "$OUT" $SMOKE >>"$LOG" 2>&1
   status=$?
-  rm -f "$OUT/.$section.json.tmp"  # a record the time-out cut before its rename
+  rm -f "$OUT/.$section.json."*.tmp  # a record the time-out cut before its rename
   echo "== $section: exit $status after $((SECONDS - started)) s" | tee -a "$LOG"
   [ "$status" -eq 0 ] || failed=$((failed + 1))
 done

@@ -80,9 +80,8 @@ def test_the_batched_finish_reads_nothing_back_from_the_device(variant):
     """On the meta device a tensor has a shape and no data, so any read of the images' values on the host (a
     `.item()`, a `nonzero` choosing the rows, a plan made from device tensors) raises: the finish runs whole there,
     so on a GPU it queues its work without waiting."""
-    augmentation, crops, params = batch_of_views(32)
-    augmentation = views(48, variant)
-    finished = augmentation.finish_batch(crops.to("meta"), params)
+    _, crops, params = batch_of_views(32)
+    finished = views(48, variant).finish_batch(crops.to("meta"), params)
     assert finished.device.type == "meta" and finished.shape == crops.shape and finished.dtype == torch.float32
 
 
