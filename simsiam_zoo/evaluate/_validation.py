@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 import torch
 from torch import Tensor
 
@@ -77,3 +79,10 @@ def class_count(labels: Tensor, num_classes: int | None, name: str) -> int:
     if max_label >= num_classes:
         raise ValueError(f"{name} contains class {max_label} but num_classes={num_classes}")
     return num_classes
+
+
+def untrained_classes(train_labels: Iterable[int], test_labels: Iterable[int], classes: Sequence[str]) -> list[str]:
+    """The test classes no train label holds, by name (by number past `classes`), in class order: nothing trained
+    on those labels can predict them, and their images scored 0% in silence."""
+    numbers = sorted({int(label) for label in test_labels} - {int(label) for label in train_labels})
+    return [classes[i] if i < len(classes) else str(i) for i in numbers]

@@ -12,7 +12,7 @@ from typing import Any
 from simsiam_zoo._io import atomic_write_text, check_output_file, list_in_marker
 from simsiam_zoo.data import numbered_alike, unlabelled
 from simsiam_zoo.errors import DataError, listed
-from simsiam_zoo.evaluate import check_features
+from simsiam_zoo.evaluate import check_features, untrained_classes
 from simsiam_zoo.evaluate.knn import knn_accuracy
 from simsiam_zoo.evaluate.linear_probe import DEFAULT_WEIGHT_DECAYS, linear_probe_sweep
 from simsiam_zoo.evaluate.subsets import class_sizes
@@ -67,10 +67,9 @@ def _load_pair(train: str | Path, test: str | Path) -> tuple[Any, Any]:
     if len(present) < 2:
         names = ", ".join(train_f.classes[i] for i in present) or "none"
         raise DataError(f"{train}: images of {len(present)} class ({names}); a classifier needs at least two")
-    if untrained := sorted({int(label) for label in test_f.labels} - set(present)):
-        names = [test_f.classes[i] if i < len(test_f.classes) else str(i) for i in untrained]
+    if untrained := untrained_classes(present, test_f.labels, test_f.classes):
         raise DataError(
-            f"{train}: no features of the test classes {listed(names, limit=5)} (a --limit, or images that did not "
+            f"{train}: no features of the test classes {listed(untrained, limit=5)} (a --limit, or images that did not "
             "decode, left them out), which nothing trained there can predict"
         )
     return train_f, test_f

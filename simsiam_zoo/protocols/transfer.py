@@ -18,6 +18,7 @@ from simsiam_zoo.backbone import LoadedBackbone
 from simsiam_zoo.data import Transformed, is_named_source
 from simsiam_zoo.digests import weights_sha256
 from simsiam_zoo.errors import DataError, listed
+from simsiam_zoo.evaluate import untrained_classes
 from simsiam_zoo.evaluate.linear_probe import DEFAULT_WEIGHT_DECAYS, linear_probe_sweep
 from simsiam_zoo.finetune import (
     EVAL_BATCH_SIZE,
@@ -165,9 +166,11 @@ def _linear_row(
     train_x, train_y = _features(loaded, splits, "train", run=run, **features)
     test_x, test_y = _features(loaded, splits, "test", run=run, **features)
     # The splits' check counts listed images; one that did not decode has no feature (a class can lose them all).
-    if lost := sorted(set(test_y.tolist()) - set(train_y.tolist())):
-        names = listed([splits.classes[i] if i < len(splits.classes) else str(i) for i in lost], limit=5)
-        raise DataError(f"{name}: no train image of the test classes {names} decoded; nothing trained can predict them")
+    if lost := untrained_classes(train_y.tolist(), test_y.tolist(), splits.classes):
+        raise DataError(
+            f"{name}: no train image of the test classes {listed(lost, limit=5)} decoded; nothing trained can predict "
+            "them"
+        )
     sweep = linear_probe_sweep(train_x, train_y, test_x, test_y, weight_decays=tuple(weight_decays), seed=run.seed)
     return {"dataset": name, "mode": "linear", "top1": sweep["test_accuracy"], "weight_decay": sweep["weight_decay"]}
 
