@@ -324,6 +324,7 @@ def section_extract(size: dict[str, Any], work: Path, save: Callable[[dict[str, 
             compiled(images.contiguous(memory_format=memory_format))
 
     infer(batch)  # compilation
+    synchronize(device)
     started = time.perf_counter()
     for images, _ in timm_loader(size, data, preprocessing):
         infer(images.to(device))
