@@ -18,7 +18,7 @@ LOG="$OUT/gpu_check.log"
 : > "$LOG"
 # Seconds per section on a GPU (start-up, compile, JPEG writing and the 1.5-minute demo included): 475 in all, sized
 # from the first H200 run (model: eager 13 s, inductor's first compile over 87 s; pipeline 98 s, of which about 60
-# for three rounds of the workers' baseline at 192 images/s, two now; extract 51 s before timm's loader joined;
+# went to the workers' baseline at 192 images/s, 30 timed steps then, 14 now; extract 51 s before timm's loader joined;
 # evaluate 20 s). The smoke run's are only there to stop a hang (a section takes 5-50 s here, the demo 1-2 minutes;
 # CI machines may be four times slower, and a busy one ran the demo past 300 s).
 declare -A BOX=([model]=140 [pipeline]=100 [extract]=90 [evaluate]=32 [demo]=113)
