@@ -146,7 +146,7 @@ def load_backbone(
     if not isinstance(pretrained, bool):  # "no" is true
         raise TypeError(f"pretrained must be True or False, got {pretrained!r}")
     text = str(name_or_path)
-    entry = _zoo_entry(name_or_path)
+    entry = zoo_entry(name_or_path)
     if entry is not None and not pretrained:
         return _check_arch(_random_init(entry.arch, entry.preprocessing, entry.model_args), arch, text)
     loaded = _check_arch(_load_pretrained(text, entry, hub_dir=hub_dir, arch=arch), arch, text)
@@ -161,7 +161,7 @@ def _check_arch(loaded: LoadedBackbone, arch: str | None, name: str) -> LoadedBa
     return loaded
 
 
-def _zoo_entry(name_or_path: str | Path) -> ZooEntry | None:
+def zoo_entry(name_or_path: str | Path) -> ZooEntry | None:
     """The zoo entry a name means, or None for an `hf-hub:` id or a path. A zoo name is never shadowed by a file
     or folder of that name in the working directory (write `./NAME` for that one); a name that is neither a zoo
     name nor an existing path is an error naming the closest zoo names."""

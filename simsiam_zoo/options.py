@@ -237,8 +237,10 @@ class BenchmarkOptions:
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.protocols) - set(BENCHMARK_PROTOCOLS))
-        if unknown or not self.protocols:
-            raise ValueError(f"protocols must be some of {', '.join(BENCHMARK_PROTOCOLS)}, got {list(self.protocols)}")
+        if unknown or not self.protocols or len(set(self.protocols)) < len(self.protocols):
+            raise ValueError(
+                f"protocols must be some of {', '.join(BENCHMARK_PROTOCOLS)}, each once, got {list(self.protocols)}"
+            )
         if "fewshot" in self.protocols and (
             not self.shots
             or not all(is_int(shots) and shots >= 1 for shots in self.shots)

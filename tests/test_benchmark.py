@@ -13,7 +13,7 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from simsiam_zoo.benchmark import cells, run_benchmark
+from simsiam_zoo.benchmark import cells, grid, run_benchmark
 from simsiam_zoo.errors import OutputRefused
 from simsiam_zoo.evaluate import weight_decay_to_sklearn_c
 from simsiam_zoo.options import BenchmarkOptions
@@ -152,6 +152,11 @@ def test_a_killed_run_resumes_to_the_leaderboard_of_an_uninterrupted_one(
     ("arguments", "message"),
     [
         (["resnet50.nope", "--data", "d=digits"], "resnet50.nope: unknown zoo model"),
+        (["missing/x.pth", "--data", "d=digits"], "missing/x.pth: no such file or folder"),
+        (  # its row took the baseline's place in leaderboard.md, the two sharing one cell file
+            ["random-init (resnet18)", "--data", "d=digits"],
+            "random-init (resnet18): named like a random-init baseline's row; pass it as ./random-init (resnet18)",
+        ),
         (["no_such_arch_*", "--data", "d=digits"], "no_such_arch_*: matches no zoo model"),
         (
             ["MODEL", "--data", "mine"],
@@ -216,7 +221,7 @@ def test_a_changed_folder_gets_its_own_features_and_an_undecodable_image_is_left
         records = run_benchmark([str(hub_folder)], [f"c={folder}"], out=out, options=options, progress=False)
     said = [str(warning.message) for warning in caught]
     # Once, not once a contender; the notes not counted among the images that do not decode.
-    undecodable = [text for text in said if "not decode" in text or "left out, as extraction" in text]
+    undecodable = [text for text in said if "not decode" in text or "left out, as it is" in text]
     assert undecodable == [
         f"{folder / 'train'}: 1 image does not decode, left out for every contender (each feature "
         "store's skipped.json names them)"
@@ -232,6 +237,45 @@ def test_a_changed_folder_gets_its_own_features_and_an_undecodable_image_is_left
     run_benchmark([str(hub_folder)], [f"c={folder}"], out=out, options=options, progress=False)
     assert {path: path.stat().st_mtime_ns for path in (out / "features").glob("*-train/shard-*")} == stores
     assert len(list((out / "features").glob("*-test"))) == 2 * 2  # two contenders, the test split before and after
+
+
+def test_a_sampled_split_leaves_an_undecodable_image_out_for_every_contender(hub_folder: Path, tmp_path: Path) -> None:
+    """A capped folder is embedded in memory, not extracted: an image that did not decode there stopped the run
+    (exit 3) where the whole folder left it out."""
+    folder = build_image_folder(tmp_path / "colours")
+    (folder / "train" / "red" / "broken.png").write_bytes(b"not a png")
+    options = BenchmarkOptions(protocols=("knn",), batch_size=64, train_limit=24)  # 24 of the 25, broken.png among them
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        records = run_benchmark([str(hub_folder)], [f"c={folder}"], out=tmp_path / "b", options=options, progress=False)
+    said = [str(warning.message) for warning in caught if "decode" in str(warning.message)]
+    assert said == ["--data c, its sampled train split: 1 image does not decode, left out for every contender"], said
+    assert {r["num_train"] for r in records} == {23} and len({r["model"] for r in records}) == 3
+
+
+def test_test_images_that_are_train_images_too_are_warned_about(tmp_path: Path) -> None:
+    """`NAME=TRAIN,TEST` of one split ranked contenders on images they were fitted to, without a word."""
+    folder = build_image_folder(tmp_path / "colours")
+    (tmp_path / "linked").mkdir()
+    (tmp_path / "linked" / "train").symlink_to(folder / "train")
+    (tmp_path / "linked" / "val").symlink_to(folder / "train")
+    for data, shared in (
+        (f"s={folder / 'train'},{folder / 'train'}", 24),
+        (f"l={tmp_path / 'linked'}", 24),
+        (f"c={folder}", 0),
+    ):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            grid.parse_datasets([data], BenchmarkOptions(protocols=("knn",)))
+        said = [str(warning.message) for warning in caught if "train images too" in str(warning.message)]
+        assert said == (
+            [
+                f"--data {data[0]}: {shared} of its 24 test images are train images too; their scores "
+                "measure how the features recall their own images, not how they generalise to others"
+            ]
+            if shared
+            else []
+        ), (data, said)
 
 
 def test_a_class_of_one_train_image_gets_the_fixed_weight_decay() -> None:
@@ -335,10 +379,16 @@ def test_the_markdown_leaderboard_keeps_a_row_for_a_name_with_a_pipe_or_a_line_b
 
 
 def test_repeated_or_empty_shots_are_usage_errors(hub_folder: Path, tmp_path: Path) -> None:
-    """`--shots 1,1` scored 1-shot twice, `1,,2` passed."""
+    """`--shots 1,1` scored 1-shot twice, `1,,2` passed; `--protocol knn --protocol knn` ran each kNN cell twice and
+    listed its records twice."""
     for shots in ("1,1", "1,,2"):
         done = run_cli("benchmark", hub_folder, "--data", "d=digits", "--shots", shots, "--out", tmp_path / "out")
         assert done.returncode == 2 and "Invalid value for '--shots'" in done.stderr, done.stderr
+    protocols = ["--protocol", "knn", "--protocol", "linear", "--protocol", "knn"]
+    done = run_cli("benchmark", hub_folder, "--data", "d=digits", *protocols, "--out", tmp_path / "out")
+    assert done.returncode == 2 and "Invalid value for '--protocol': knn given twice" in done.stderr, done.stderr
+    with pytest.raises(ValueError, match="each once"):
+        BenchmarkOptions(protocols=("knn", "knn"))
     assert not (tmp_path / "out").exists()
 
 

@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 
 from simsiam_zoo._io import atomic_write_text
 from simsiam_zoo.backbone import LoadedBackbone
-from simsiam_zoo.data import Transformed, dataset_fingerprint
+from simsiam_zoo.data import NoneIfUndecodable, Transformed, dataset_fingerprint
 from simsiam_zoo.digests import weights_sha256
 from simsiam_zoo.distributed import DistributedContext
 from simsiam_zoo.errors import DataError, OutputRefused
@@ -31,7 +31,7 @@ from simsiam_zoo.options import BenchmarkOptions
 from simsiam_zoo.protocols import Splits
 
 KNN_KS, KNN_TEMPERATURE = (20, 200), 0.07
-PIXELS_SIDE = 32  # the raw-pixel baseline's longest side (CIFAR's; Fashion-MNIST and digits keep their own)
+PIXELS_SIDE = 32  # the raw-pixel baseline's longest side (CIFAR's; Fashion-MNIST and digits, 32 px, keep theirs)
 # In the pixels' cells' fingerprint and records: cells of pixels at a photo's own size are computed again.
 PIXELS_PREPROCESSING = f"the first train image's size, at most {PIXELS_SIDE} px a side, bilinear with antialias"
 FIXED_WEIGHT_DECAY = 1e-4  # the middle of linear_probe_sweep's defaults, where each class has one image
@@ -153,8 +153,8 @@ def contender_features(
         if not main:
             return None
         # One size for both splits, the first train image's: the test split's first one may be another shape.
-        train_x, train_y, size = _pixels(splits.train, size=None, source=splits.train_source, warned=warned)
-        test_x, test_y, _ = _pixels(splits.test, size=size, source=splits.test_source, warned=warned)
+        train_x, train_y, size = _pixels(splits.train, size=None, said=_said(dataset, "train", splits), warned=warned)
+        test_x, test_y, _ = _pixels(splits.test, size=size, said=_said(dataset, "test", splits), warned=warned)
         return train_x, train_y, test_x, test_y
 
     def store(split: str, fingerprint: str) -> Path:
@@ -170,6 +170,7 @@ def contender_features(
             main=main,
             options=options,
             progress=progress,
+            said=_said(dataset, name, splits),
             warned=warned,
         )
         for name, split, source, fingerprint in (
@@ -184,6 +185,20 @@ def contender_features(
     return train_x, train_y, test_x, splits.stored_labels("test", test_y) if stored else test_y
 
 
+def _said(dataset: str, split: str, splits: Splits) -> str:
+    """How the warnings name a split's images: the location extraction reads, or the sample a cap drew."""
+    source = splits.train_source if split == "train" else splits.test_source
+    return source[0] if source is not None else f"--data {dataset}, its sampled {split} split"
+
+
+def _left_out(said: str, count: int, warned: set[str], *, named: str = "") -> None:
+    """One warning a split (`said`) for its images that do not decode, by the first contender that meets them."""
+    if count and said not in warned:
+        warned.add(said)
+        images = "1 image does" if count == 1 else f"{count} images do"
+        warnings.warn(f"{said}: {images} not decode, left out for every contender{named}", stacklevel=3)
+
+
 def _embedded(
     loaded: LoadedBackbone,
     dataset: Dataset,
@@ -193,19 +208,22 @@ def _embedded(
     main: bool,
     options: BenchmarkOptions,
     progress: bool,
+    said: str,
     warned: set[str],
 ) -> tuple[torch.Tensor, torch.Tensor] | tuple[()]:
     if source is None:
         if not main:
             return ()
         loaded.model.to(options.device)
-        return embed_dataset(
+        embedded = embed_dataset(
             loaded.model,
-            Transformed(dataset, loaded.transform),
+            NoneIfUndecodable(Transformed(dataset, loaded.transform)),
             batch_size=options.batch_size,
             device=options.device,
             num_workers=options.num_workers or 0,
         )
+        _left_out(said, len(dataset) - len(embedded[1]), warned)
+        return embedded
     location, limit = source
     summary = extract_features(
         loaded.model,
@@ -219,34 +237,25 @@ def _embedded(
         model_name=loaded.source,
         progress=progress,
     )
-    undecodable = summary.num_skipped - summary.num_not_images  # the entries that are no images were said listed
-    if main and undecodable and location not in warned:
-        warned.add(location)
-        images = "1 image does" if undecodable == 1 else f"{undecodable} images do"
-        warnings.warn(
-            f"{location}: {images} not decode, left out for every contender (each feature store's "
-            f"{summary.skipped_manifest.name} names them)",
-            stacklevel=2,
-        )
+    if main:  # the entries that are no images were said, listed
+        named = f" (each feature store's {summary.skipped_manifest.name} names them)"
+        _left_out(said, summary.num_skipped - summary.num_not_images, warned, named=named)
     return labelled(load_features(out)) if main else ()
 
 
 def _pixels(
-    dataset: Dataset, *, size: tuple[int, int] | None, source: tuple[str, int | None] | None, warned: set[str]
+    dataset: Dataset, *, size: tuple[int, int] | None, said: str, warned: set[str]
 ) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
     """Each image as its pixels in [0, 1] at `size` (None: the first image's, at most `PIXELS_SIDE` a side), resized
-    as it is read, and that size. In a split that models read by extraction from `source`, which skips them, an
-    image that does not decode is left out, as it is for every model (named unless the split is in `warned`);
-    otherwise it is the error naming it."""
+    as it is read, and that size. An image that does not decode is left out, as it is for every model (named
+    unless the split, `said`, is in `warned`)."""
     rows, labels = [], []
     for index in range(len(dataset)):
         try:
             image, label = dataset[index]
         except DataError as problem:
-            if source is None:
-                raise
-            if source[0] not in warned:
-                warnings.warn(f"{problem}; left out, as extraction left it out for every model", stacklevel=2)
+            if said not in warned:
+                warnings.warn(f"{problem}; left out, as it is for every model", stacklevel=2)
             continue
         size = size or _pixel_size(image.shape[-2:])
         if image.shape[-2:] != size:

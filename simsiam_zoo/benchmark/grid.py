@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from simsiam_zoo.data import TRANSFER_SUITE
+from simsiam_zoo.data import TRANSFER_SUITE, image_keys
 from simsiam_zoo.errors import DataError, UnknownModelError, listed
 from simsiam_zoo.evaluate import class_sizes
+from simsiam_zoo.loader import zoo_entry
 from simsiam_zoo.options import BenchmarkOptions
 from simsiam_zoo.protocols import Splits, resolve_data
 from simsiam_zoo.protocols.splits import labels_of, untrained_classes
-from simsiam_zoo.zoo import ZOO, find_entry, get_entry
+from simsiam_zoo.zoo import ZOO, find_entry
 
 NAMED_DATASETS = ("fashion_mnist", "digits", *TRANSFER_SUITE)
 
@@ -31,6 +33,8 @@ def expand_models(patterns: list[str]) -> list[str]:
             raise UnknownModelError(
                 f"{pattern}: the baselines are in every table already (--no-baselines leaves them out)"
             )
+        if pattern.startswith(f"{RANDOM_INIT} ("):  # a folder named like a baseline's row would take its place
+            raise UnknownModelError(f"{pattern}: named like a random-init baseline's row; pass it as ./{pattern}")
         if any(char in pattern for char in "*?[") and not Path(pattern).exists():
             matched = [name for name in ZOO if fnmatch.fnmatchcase(name, pattern) and not ZOO[name].unsupported]
             if not matched:
@@ -39,7 +43,7 @@ def expand_models(patterns: list[str]) -> list[str]:
         elif pattern.startswith("hf-hub:") or find_entry(pattern) is not None or Path(pattern).exists():
             models.append(pattern)
         else:
-            get_entry(pattern)  # the error, with the closest names
+            zoo_entry(pattern)  # the error: a path that does not exist, or a name with the closest zoo names
     # Each once: a folder by any of its spellings (`models/m`, `./models/m` were two rows of one model).
     unique: dict[str, str] = {}
     for model in models:
@@ -74,10 +78,24 @@ def parse_datasets(entries: list[str], options: BenchmarkOptions) -> list[Datase
         data = tuple(source.split(",", 1)) if "," in source else source
         splits = resolve_data(data, train_limit=options.train_limit, test_limit=options.test_limit, seed=options.seed)
         _check_classes(name, splits, options)
+        _warn_if_shared(name, splits)
         datasets[name] = Dataset(name, source, splits)
     if not datasets:
         raise DataError("no --data NAME=SOURCE given")
     return list(datasets.values())
+
+
+def _warn_if_shared(name: str, splits: Splits) -> None:
+    """A warning when test images are train images too (`TRAIN,TEST` of one split, a val/ linked to train/): their
+    scores would rank how the features recall their own images (1-NN: 100%), as `eval knn` warns too."""
+    train, test = image_keys(splits.train), image_keys(splits.test)
+    shared = len(set(test) & set(train)) if train is not None and test is not None else 0
+    if shared:
+        warnings.warn(
+            f"--data {name}: {shared} of its {len(test)} test images are train images too; their scores measure "
+            "how the features recall their own images, not how they generalise to others",
+            stacklevel=2,
+        )
 
 
 def _check_classes(name: str, splits: Splits, options: BenchmarkOptions) -> None:

@@ -32,6 +32,13 @@ def _shots(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int,
     return shots
 
 
+def _protocols(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    """--protocol knn --protocol linear: each once (a repeat ran its cells twice and listed its records twice)."""
+    if repeated := sorted({protocol for protocol in value if value.count(protocol) > 1}):
+        raise click.BadParameter(f"{', '.join(repeated)} given twice")
+    return value
+
+
 def _make_options(*, protocols: tuple[str, ...], no_baselines: bool, **options: object) -> BenchmarkOptions:
     return BenchmarkOptions(protocols=protocols or BENCHMARK_PROTOCOLS, baselines=not no_baselines, **options)
 
@@ -67,7 +74,8 @@ _FIELDS = (
     "protocols",
     multiple=True,
     type=click.Choice(BENCHMARK_PROTOCOLS),
-    help="A protocol to run (repeat it) [default: all].",
+    callback=_protocols,
+    help="A protocol to run (repeat the option for more) [default: all].",
 )
 @click.option("--shots", default="1,5,10", show_default=True, callback=_shots, help="Few-shot images a class.")
 @click.option("--no-baselines", is_flag=True, help="Leave out random-init and pixels.")

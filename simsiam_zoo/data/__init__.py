@@ -13,7 +13,7 @@ from simsiam_zoo.data.builtin import (
     FashionMNIST,
     default_fashion_mnist_root,
 )
-from simsiam_zoo.data.decode import IMAGE_EXTENSIONS, NextIfUndecodable, decode_image
+from simsiam_zoo.data.decode import IMAGE_EXTENSIONS, NextIfUndecodable, NoneIfUndecodable, decode_image
 from simsiam_zoo.data.resolve import (
     held_out_folder,
     held_out_images,
@@ -27,6 +27,7 @@ from simsiam_zoo.data.source import (
     ImageSource,
     SourceImages,
     dataset_fingerprint,
+    image_keys,
     listing_sha256,
     numbered_alike,
     unlabelled,
@@ -37,6 +38,7 @@ from simsiam_zoo.data.wrappers import LabelledSubset, Transformed
 
 __all__ = [
     "NextIfUndecodable",
+    "NoneIfUndecodable",
     "EpochSampler",
     "FASHION_MNIST_CLASSES",
     "FASHION_MNIST_DIR",
@@ -53,6 +55,7 @@ __all__ = [
     "TRANSFER_SUITE",
     "Transformed",
     "dataset_fingerprint",
+    "image_keys",
     "dataset_stretches",
     "decode_image",
     "default_fashion_mnist_root",

@@ -92,3 +92,20 @@ class NextIfUndecodable(Dataset):
                 )
             return item
         raise DataError(f"none of the {len(self.dataset)} items decodes; the first: {problem}")
+
+
+class NoneIfUndecodable(Dataset):
+    """`dataset`, where an item whose image does not decode (a `DataError`) is None: a split embedded in memory
+    leaves it out (`embed_dataset` drops the Nones), as an extraction leaves it out of a split on disk."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Any:
+        try:
+            return self.dataset[index]
+        except DataError:
+            return None

@@ -4,6 +4,7 @@ dataset, and the fingerprints that tell one listing from another."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import io
 import itertools
@@ -204,3 +205,21 @@ def dataset_fingerprint(dataset: Dataset, *, file_stats: bool = True) -> str:
             classes = getattr(dataset, "classes", None)
             digest.update(json.dumps([type(dataset).__name__, len(dataset), classes], default=str).encode())
             return digest.hexdigest()
+
+
+def image_keys(dataset: Dataset) -> list[str] | None:
+    """Where each item's image is (a file through its folder's real path, a tar member, a named dataset's entry), so
+    that two splits can be told to share images; None for a dataset of other items (in memory)."""
+    if isinstance(dataset, LabelledSubset):
+        inner = image_keys(dataset.dataset)
+        return None if inner is None else [inner[i] for i in dataset.indices]
+    if not isinstance(dataset, SourceImages):
+        paths = getattr(dataset, "paths", None)  # the digits' "digits/INDEX"
+        return [f"{type(dataset).__name__}:{path}" for path in paths] if paths is not None else None
+    source, real = dataset.source, functools.lru_cache(maxsize=None)(os.path.realpath)
+    if source.members:
+        return [f"{real(source.files[i])}@{source.members[i][1]}" for i in dataset.positions]
+    if source.files:
+        return [os.path.join(real(source.files[i].parent), source.files[i].name) for i in dataset.positions]
+    where = source.location if source.kind == "dataset" else real(source.location)
+    return [f"{where}:{source.paths[i]}" for i in dataset.positions]

@@ -192,7 +192,8 @@ def embed_dataset(
     num_workers: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(N x D float32 embeddings, N int64 labels) of an in-memory dataset yielding (transformed float image tensor,
-    whole-number label), for monitors and evaluations; the backbone's train/eval mode is restored."""
+    whole-number label), or None for an item it leaves out (`NoneIfUndecodable`), for monitors and evaluations;
+    the backbone's train/eval mode is restored."""
     device = device_named(device)
     if not (is_int(batch_size) and batch_size >= 1) or len(dataset) == 0:
         raise ValueError(f"embed_dataset needs a batch_size >= 1 and images, got {batch_size!r} and {len(dataset)}")
@@ -210,19 +211,24 @@ def embed_dataset(
     features, labels = [], []
     try:
         for images, batch_labels in loader:
+            if not batch_labels:
+                continue  # every item of the batch left out
             labels.append(_whole_labels(batch_labels))
             if not images.is_floating_point():  # a uint8 image is the backbone's transform's input, not its own
                 raise ValueError(f"images must be float tensors (the backbone's transform applied), got {images.dtype}")
             features.append(backbone(images.to(device, non_blocking=True)).float().cpu())
     finally:
         backbone.train(was_training)
+    if not labels:
+        raise DataError(f"none of the {len(dataset)} images decodes")
     return torch.cat(features), torch.cat(labels)
 
 
-def _images_stacked(batch: list[tuple[Any, Any]]) -> tuple[Any, list[Any]]:
+def _images_stacked(batch: list[tuple[Any, Any] | None]) -> tuple[Any, list[Any]]:
     """The images collated as usual, the labels left a list for `_whole_labels` to check (collating 2**70 was
-    torch's overflow error)."""
-    return default_collate([image for image, _ in batch]), [label for _, label in batch]
+    torch's overflow error); the items left out (None) dropped."""
+    kept = [item for item in batch if item is not None]
+    return (default_collate([image for image, _ in kept]) if kept else None), [label for _, label in kept]
 
 
 def _whole_labels(batch_labels: list[Any]) -> torch.Tensor:

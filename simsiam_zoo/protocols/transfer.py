@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 import tempfile
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ import torch
 
 from simsiam_zoo._io import check_work_folder
 from simsiam_zoo.backbone import LoadedBackbone
-from simsiam_zoo.data import Transformed, is_named_source
+from simsiam_zoo.data import NoneIfUndecodable, Transformed, is_named_source
 from simsiam_zoo.digests import weights_sha256
 from simsiam_zoo.errors import DataError, listed
 from simsiam_zoo.evaluate import untrained_classes
@@ -60,13 +61,18 @@ def _features(
     if source is None:
         loaded.model.to(run.device)
         dataset = splits.train if split == "train" else splits.test
-        return embed_dataset(
+        transformed = Transformed(dataset, loaded.transform)
+        embeddings, labels = embed_dataset(
             loaded.model,
-            Transformed(dataset, loaded.transform),
+            transformed if run.strict else NoneIfUndecodable(transformed),
             batch_size=batch_size,
             device=run.device,
             num_workers=run.num_workers,
         )
+        if left_out := len(dataset) - len(labels):  # as extraction leaves them out of a split on disk
+            images = "1 image does" if left_out == 1 else f"{left_out} images do"
+            warnings.warn(f"{name}, its sampled {split} split: {images} not decode, left out", stacklevel=2)
+        return embeddings, labels
     location, limit = source
     # Named by what is extracted (the model, the source wherever it is run from, its cap) and not by the name alone:
     # another --train-limit, or a name that reads as another once made safe, gets a folder of its own (both were
