@@ -183,6 +183,23 @@ def test_transfer_refuses_a_train_class_whose_images_all_failed_to_decode(
         transfer(loaded, {"lost": (data / "train", data / "val")}, modes=("linear",), run=RunOptions(progress=False))
 
 
+def test_transfer_leaves_an_undecodable_image_of_a_sampled_split_out(
+    loaded: LoadedBackbone, image_folder: Path, tmp_path: Path
+) -> None:
+    """A capped split is embedded in memory: an image that did not decode there was the run's error, where a whole
+    split's extraction leaves it out; with --strict it still is."""
+    data = shutil.copytree(image_folder, tmp_path / "data")
+    broken = next((data / "train").iterdir()) / "broken.png"
+    broken.write_bytes(b"not an image")
+    size = sum(1 for path in (data / "train").rglob("*.png"))
+    run = RunOptions(progress=False, train_limit=size - 1, seed=1)  # a sample that holds broken.png
+    with pytest.warns(UserWarning, match="^capped, its sampled train split: 1 image does not decode, left out$"):
+        result = transfer(loaded, {"capped": str(data)}, modes=("linear",), weight_decays=(1e-2,), run=run)
+    assert [row["mode"] for row in result["rows"]] == ["linear"]
+    with pytest.raises(DataError, match="broken.png: cannot decode image"):
+        transfer(loaded, {"capped": str(data)}, modes=("linear",), run=RunOptions(**{**vars(run), "strict": True}))
+
+
 def _data_folder(root: Path, image_folder: Path, *, val_classes: dict[str, Path | None]) -> Path:
     """root/train, image_folder's; root/val holding `val_classes`, each a link to a folder, or empty (None)."""
     (root / "val").mkdir(parents=True)
