@@ -637,3 +637,19 @@ def test_a_suite_dataset_the_hub_cannot_serve_is_one_line_without_the_hubs_retry
     assert [record.getMessage() for record in caplog.records] == lines[2:]
     logger.warning(lines[1])  # only while the dataset is read
     assert caplog.records[-1].getMessage() == lines[1]
+
+
+def test_image_keys_tell_the_same_images_apart_from_others_whatever_the_path_to_them(tmp_path, monkeypatch):
+    """`benchmark` warns where a test split shares images with train: a member of a tar shard is one image however
+    its shard is reached (a link to its folder), two members are two, and a sample keeps its images' keys."""
+    write_png(tmp_path / "a.png", 0)
+    image = (tmp_path / "a.png").read_bytes()
+    write_tar_shards(tmp_path / "tars", [(f"k{i}", image, i % 2) for i in range(4)], per_shard=2)
+    (tmp_path / "linked").symlink_to(tmp_path / "tars", target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    shards = "train-{000000..000001}.tar"
+    direct, linked = (labelled_images(f"{folder}/{shards}") for folder in ("tars", "linked"))
+    keys = data.image_keys(direct)
+    assert len(set(keys)) == 4 and data.image_keys(linked) == keys
+    assert data.image_keys(data.LabelledSubset(direct, [3, 1])) == [keys[3], keys[1]]
+    assert data.image_keys(labelled_images(tmp_path / "tars" / "train-000000.tar")) == keys[:2]

@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 
 from simsiam_zoo._io import atomic_write_text
 from simsiam_zoo.backbone import LoadedBackbone
-from simsiam_zoo.data import NoneIfUndecodable, Transformed, dataset_fingerprint
+from simsiam_zoo.data import NoneIfUndecodable, Transformed, dataset_fingerprint, not_decoding
 from simsiam_zoo.digests import weights_sha256
 from simsiam_zoo.distributed import DistributedContext
 from simsiam_zoo.errors import DataError, OutputRefused
@@ -31,7 +31,7 @@ from simsiam_zoo.options import BenchmarkOptions
 from simsiam_zoo.protocols import Splits
 
 KNN_KS, KNN_TEMPERATURE = (20, 200), 0.07
-PIXELS_SIDE = 32  # the raw-pixel baseline's longest side (CIFAR's; Fashion-MNIST and digits, 32 px, keep theirs)
+PIXELS_SIDE = 32  # the raw-pixel baseline's longest side (CIFAR's): Fashion-MNIST's 28 px and digits' 32 px stay
 # In the pixels' cells' fingerprint and records: cells of pixels at a photo's own size are computed again.
 PIXELS_PREPROCESSING = f"the first train image's size, at most {PIXELS_SIDE} px a side, bilinear with antialias"
 FIXED_WEIGHT_DECAY = 1e-4  # the middle of linear_probe_sweep's defaults, where each class has one image
@@ -195,8 +195,7 @@ def _left_out(said: str, count: int, warned: set[str], *, named: str = "") -> No
     """One warning a split (`said`) for its images that do not decode, by the first contender that meets them."""
     if count and said not in warned:
         warned.add(said)
-        images = "1 image does" if count == 1 else f"{count} images do"
-        warnings.warn(f"{said}: {images} not decode, left out for every contender{named}", stacklevel=3)
+        warnings.warn(f"{said}: {not_decoding(count)}, left out for every contender{named}", stacklevel=3)
 
 
 def _embedded(
@@ -247,21 +246,21 @@ def _pixels(
     dataset: Dataset, *, size: tuple[int, int] | None, said: str, warned: set[str]
 ) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
     """Each image as its pixels in [0, 1] at `size` (None: the first image's, at most `PIXELS_SIDE` a side), resized
-    as it is read, and that size. An image that does not decode is left out, as it is for every model (named
-    unless the split, `said`, is in `warned`)."""
-    rows, labels = [], []
+    as it is read, and that size. An image that does not decode is left out, as it is for every model (said once
+    a split, `_left_out`, naming the first)."""
+    rows, labels, problems = [], [], []
     for index in range(len(dataset)):
         try:
             image, label = dataset[index]
         except DataError as problem:
-            if said not in warned:
-                warnings.warn(f"{problem}; left out, as it is for every model", stacklevel=2)
+            problems.append(problem)
             continue
         size = size or _pixel_size(image.shape[-2:])
         if image.shape[-2:] != size:
             image = F.interpolate(image[None].float(), size=size, mode="bilinear", antialias=True)[0]
         rows.append(image.float().flatten() / 255)
         labels.append(label)
+    _left_out(said, len(problems), warned, named=f" (the first: {problems[0]})" if problems else "")
     return torch.stack(rows), torch.tensor(labels, dtype=torch.long), size
 
 

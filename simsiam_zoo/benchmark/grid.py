@@ -11,7 +11,7 @@ from pathlib import Path
 
 from simsiam_zoo.data import TRANSFER_SUITE, image_keys
 from simsiam_zoo.errors import DataError, UnknownModelError, listed
-from simsiam_zoo.evaluate import class_sizes
+from simsiam_zoo.evaluate import SELF_RECALL, class_sizes
 from simsiam_zoo.loader import zoo_entry
 from simsiam_zoo.options import BenchmarkOptions
 from simsiam_zoo.protocols import Splits, resolve_data
@@ -25,8 +25,8 @@ RANDOM_INIT, PIXELS = "random-init", "pixels"
 
 def expand_models(patterns: list[str]) -> list[str]:
     """The models the patterns name, in order, each once: a glob (`'resnet50.*'`) is the zoo names it matches,
-    loadable ones only; a zoo name, an `hf-hub:` id or an existing path is itself; anything else an error naming
-    the closest zoo names."""
+    loadable ones only; a zoo name, an `hf-hub:` id or an existing path is itself; a path that does not exist is
+    an error saying so, anything else one naming the closest zoo names."""
     models: list[str] = []
     for pattern in patterns:
         if pattern in (RANDOM_INIT, PIXELS):
@@ -92,8 +92,7 @@ def _warn_if_shared(name: str, splits: Splits) -> None:
     shared = len(set(test) & set(train)) if train is not None and test is not None else 0
     if shared:
         warnings.warn(
-            f"--data {name}: {shared} of its {len(test)} test images are train images too; their scores measure "
-            "how the features recall their own images, not how they generalise to others",
+            f"--data {name}: {shared} of its {len(test)} test images are train images too; {SELF_RECALL}",
             stacklevel=2,
         )
 

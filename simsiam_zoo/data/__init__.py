@@ -13,7 +13,13 @@ from simsiam_zoo.data.builtin import (
     FashionMNIST,
     default_fashion_mnist_root,
 )
-from simsiam_zoo.data.decode import IMAGE_EXTENSIONS, NextIfUndecodable, NoneIfUndecodable, decode_image
+from simsiam_zoo.data.decode import (
+    IMAGE_EXTENSIONS,
+    NextIfUndecodable,
+    NoneIfUndecodable,
+    decode_image,
+    not_decoding,
+)
 from simsiam_zoo.data.resolve import (
     held_out_folder,
     held_out_images,
@@ -39,6 +45,7 @@ from simsiam_zoo.data.wrappers import LabelledSubset, Transformed
 __all__ = [
     "NextIfUndecodable",
     "NoneIfUndecodable",
+    "not_decoding",
     "EpochSampler",
     "FASHION_MNIST_CLASSES",
     "FASHION_MNIST_DIR",

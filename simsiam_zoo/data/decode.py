@@ -109,3 +109,8 @@ class NoneIfUndecodable(Dataset):
             return self.dataset[index]
         except DataError:
             return None
+
+
+def not_decoding(count: int) -> str:
+    """How many images do not decode, as a warning says it."""
+    return "1 image does not decode" if count == 1 else f"{count} images do not decode"

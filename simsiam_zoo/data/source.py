@@ -217,9 +217,9 @@ def image_keys(dataset: Dataset) -> list[str] | None:
         paths = getattr(dataset, "paths", None)  # the digits' "digits/INDEX"
         return [f"{type(dataset).__name__}:{path}" for path in paths] if paths is not None else None
     source, real = dataset.source, functools.lru_cache(maxsize=None)(os.path.realpath)
-    if source.members:
-        return [f"{real(source.files[i])}@{source.members[i][1]}" for i in dataset.positions]
+    if source.members:  # (shard, offset, size)
+        return [f"{real(source.members[i][0])}@{source.members[i][1]}" for i in dataset.positions]
     if source.files:
         return [os.path.join(real(source.files[i].parent), source.files[i].name) for i in dataset.positions]
-    where = source.location if source.kind == "dataset" else real(source.location)
+    where = source.location if source.kind == "dataset" or ":" in source.location else real(source.location)
     return [f"{where}:{source.paths[i]}" for i in dataset.positions]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simsiam_zoo.evaluate._validation import check_features, untrained_classes
+from simsiam_zoo.evaluate._validation import SELF_RECALL, check_features, untrained_classes
 from simsiam_zoo.evaluate.knn import knn_accuracy, knn_classify
 from simsiam_zoo.evaluate.linear_probe import (
     DEFAULT_WEIGHT_DECAYS,
@@ -27,5 +27,6 @@ __all__ = [
     "linear_probe_sweep",
     "read_subset_file",
     "untrained_classes",
+    "SELF_RECALL",
     "weight_decay_to_sklearn_c",
 ]

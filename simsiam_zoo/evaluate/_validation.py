@@ -86,3 +86,9 @@ def untrained_classes(train_labels: Iterable[int], test_labels: Iterable[int], c
     on those labels can predict them, and their images scored 0% in silence."""
     numbers = sorted({int(label) for label in test_labels} - {int(label) for label in train_labels})
     return [classes[i] if i < len(classes) else str(i) for i in numbers]
+
+
+# Said where a score's test images are its train images too (`eval knn` / `linear`, `benchmark`).
+SELF_RECALL = (
+    "the score measures how the features recall their own images (1-NN: 100%), not how they generalise to others"
+)

@@ -12,7 +12,7 @@ from typing import Any
 from simsiam_zoo._io import atomic_write_text, check_output_file, list_in_marker
 from simsiam_zoo.data import numbered_alike, unlabelled
 from simsiam_zoo.errors import DataError, listed
-from simsiam_zoo.evaluate import check_features, untrained_classes
+from simsiam_zoo.evaluate import SELF_RECALL, check_features, untrained_classes
 from simsiam_zoo.evaluate.knn import knn_accuracy
 from simsiam_zoo.evaluate.linear_probe import DEFAULT_WEIGHT_DECAYS, linear_probe_sweep
 from simsiam_zoo.evaluate.subsets import class_sizes
@@ -59,8 +59,7 @@ def _load_pair(train: str | Path, test: str | Path) -> tuple[Any, Any]:
         )
     if train_f.images_sha256 and train_f.images_sha256 == test_f.images_sha256:
         warnings.warn(
-            f"{train} and {test}: features of the same images; the score measures how the features recall their own "
-            "images (1-NN: 100%), not how they generalise to others",
+            f"{train} and {test}: features of the same images; {SELF_RECALL}",
             stacklevel=2,
         )
     present = sorted({int(label) for label in train_f.labels})

@@ -16,7 +16,7 @@ import torch
 
 from simsiam_zoo._io import check_work_folder
 from simsiam_zoo.backbone import LoadedBackbone
-from simsiam_zoo.data import NoneIfUndecodable, Transformed, is_named_source
+from simsiam_zoo.data import NoneIfUndecodable, Transformed, is_named_source, not_decoding
 from simsiam_zoo.digests import weights_sha256
 from simsiam_zoo.errors import DataError, listed
 from simsiam_zoo.evaluate import untrained_classes
@@ -70,8 +70,7 @@ def _features(
             num_workers=run.num_workers,
         )
         if left_out := len(dataset) - len(labels):  # as extraction leaves them out of a split on disk
-            images = "1 image does" if left_out == 1 else f"{left_out} images do"
-            warnings.warn(f"{name}, its sampled {split} split: {images} not decode, left out", stacklevel=2)
+            warnings.warn(f"{name}, its sampled {split} split: {not_decoding(left_out)}, left out", stacklevel=2)
         return embeddings, labels
     location, limit = source
     # Named by what is extracted (the model, the source wherever it is run from, its cap) and not by the name alone:
