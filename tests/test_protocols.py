@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import pytest
@@ -193,9 +194,12 @@ def test_transfer_leaves_an_undecodable_image_of_a_sampled_split_out(
     broken.write_bytes(b"not an image")
     size = sum(1 for path in (data / "train").rglob("*.png"))
     run = RunOptions(progress=False, train_limit=size - 1, seed=1)  # a sample that holds broken.png
-    with pytest.warns(UserWarning, match="^capped, its sampled train split: 1 image does not decode, left out$"):
+    with pytest.warns(UserWarning, match="^capped, its train split: 1 image does not decode, left out$"):
         result = transfer(loaded, {"capped": str(data)}, modes=("linear",), weight_decays=(1e-2,), run=run)
-    assert [row["mode"] for row in result["rows"]] == ["linear"]
+    assert result["rows"][0]["num_train"] == size - 2  # the sample, less the image scored by none
+    with pytest.warns(UserWarning, match="^whole, its train split: 1 image does not decode, left out$"):
+        result = transfer(loaded, {"whole": str(data)}, modes=("linear",), weight_decays=(1e-2,), run=QUIET)
+    assert result["rows"][0]["num_train"] == size - 1  # reported as listed, with no word, before
     with pytest.raises(DataError, match="broken.png: cannot decode image"):
         transfer(loaded, {"capped": str(data)}, modes=("linear",), run=RunOptions(**{**vars(run), "strict": True}))
 
@@ -338,3 +342,16 @@ def test_a_backbone_licence_that_cannot_be_passed_on_is_refused_before_training(
     monkeypatch.setattr(classifier, "train_head", lambda *args, **kwargs: pytest.fail("trained before the check"))
     with pytest.raises(HubFolderError, match=r"licence on its card cannot be passed on.*--license"):
         classifier.finetune_classifier(folder, image_folder, tmp_path / "out", run=QUIET)
+
+
+def test_a_protocol_tested_on_its_train_images_is_warned_about(image_folder: Path) -> None:
+    """`finetune DATA/train --test-data DATA/train` (and semi's, linear's, transfer's) published a score on the
+    images it was fitted to as a validation top-1, without a word; `eval knn` warned."""
+    from simsiam_zoo.protocols.splits import labelled_splits
+
+    train = image_folder / "train"
+    with pytest.warns(UserWarning, match=r": 24 of its 24 test images are train images too; the score measures"):
+        labelled_splits((train, Path(f"{train}/")), QUIET)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        labelled_splits(image_folder, QUIET)

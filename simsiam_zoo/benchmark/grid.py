@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import fnmatch
 import re
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from simsiam_zoo.data import TRANSFER_SUITE, image_keys
+from simsiam_zoo.data import TRANSFER_SUITE
 from simsiam_zoo.errors import DataError, UnknownModelError, listed
-from simsiam_zoo.evaluate import SELF_RECALL, class_sizes
+from simsiam_zoo.evaluate import class_sizes
 from simsiam_zoo.loader import zoo_entry
 from simsiam_zoo.options import BenchmarkOptions
 from simsiam_zoo.protocols import Splits, resolve_data
-from simsiam_zoo.protocols.splits import labels_of, untrained_classes
+from simsiam_zoo.protocols.splits import labels_of, untrained_classes, warn_if_shared
 from simsiam_zoo.zoo import ZOO, find_entry
 
 NAMED_DATASETS = ("fashion_mnist", "digits", *TRANSFER_SUITE)
@@ -78,23 +77,11 @@ def parse_datasets(entries: list[str], options: BenchmarkOptions) -> list[Datase
         data = tuple(source.split(",", 1)) if "," in source else source
         splits = resolve_data(data, train_limit=options.train_limit, test_limit=options.test_limit, seed=options.seed)
         _check_classes(name, splits, options)
-        _warn_if_shared(name, splits)
+        warn_if_shared(splits, named=f"--data {name}")
         datasets[name] = Dataset(name, source, splits)
     if not datasets:
         raise DataError("no --data NAME=SOURCE given")
     return list(datasets.values())
-
-
-def _warn_if_shared(name: str, splits: Splits) -> None:
-    """A warning when test images are train images too (`TRAIN,TEST` of one split, a val/ linked to train/): their
-    scores would rank how the features recall their own images (1-NN: 100%), as `eval knn` warns too."""
-    train, test = image_keys(splits.train), image_keys(splits.test)
-    shared = len(set(test) & set(train)) if train is not None and test is not None else 0
-    if shared:
-        warnings.warn(
-            f"--data {name}: {shared} of its {len(test)} test images are train images too; {SELF_RECALL}",
-            stacklevel=2,
-        )
 
 
 def _check_classes(name: str, splits: Splits, options: BenchmarkOptions) -> None:

@@ -143,6 +143,8 @@ def _card_license(license_: str | None, license_name: str | None, license_link: 
     """--license, --license-name and --license-link as the card's licence fields (None: the backbone's)."""
     from simsiam_zoo.hub.cards import license_metadata
 
+    if (license_name or license_link) and license_ != "other":  # ignored in silence, the card kept another licence
+        raise click.UsageError("--license-name and --license-link go with --license other")
     return None if license_ is None else license_metadata(license_, name=license_name, link=license_link)
 
 

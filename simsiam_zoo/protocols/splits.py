@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +17,12 @@ from simsiam_zoo.data import (
     LabelledSubset,
     held_out_folder,
     held_out_images,
+    image_keys,
     labelled_images,
     unlabelled,
 )
 from simsiam_zoo.errors import DataError, listed
+from simsiam_zoo.evaluate import SELF_RECALL
 from simsiam_zoo.evaluate.subsets import balanced_label_subset
 from simsiam_zoo.options import RunOptions
 
@@ -209,7 +212,19 @@ def labelled_splits(data: DataArg, run: RunOptions) -> Splits:
             f"{splits.name}: training images of {len(present)} class ({names}); a classifier needs at least two"
         )
     _check_trained_classes(splits, run)
+    warn_if_shared(splits, named=splits.name)
     return splits
+
+
+def warn_if_shared(splits: Splits, *, named: str) -> None:
+    """A warning when test images are train images too (`TRAIN,TEST` of one split, a val/ linked to train/): a
+    score on them measures how the features recall their own images, as `eval knn` warns too."""
+    train, test = image_keys(splits.train), image_keys(splits.test)
+    shared = len(set(test) & set(train)) if train is not None and test is not None else 0
+    if shared:
+        warnings.warn(
+            f"{named}: {shared} of its {len(test)} test images are train images too; {SELF_RECALL}", stacklevel=3
+        )
 
 
 def untrained_classes(splits: Splits) -> list[str]:

@@ -62,16 +62,13 @@ def _features(
         loaded.model.to(run.device)
         dataset = splits.train if split == "train" else splits.test
         transformed = Transformed(dataset, loaded.transform)
-        embeddings, labels = embed_dataset(
+        return embed_dataset(  # an image that does not decode left out, as extraction leaves it out
             loaded.model,
             transformed if run.strict else NoneIfUndecodable(transformed),
             batch_size=batch_size,
             device=run.device,
             num_workers=run.num_workers,
         )
-        if left_out := len(dataset) - len(labels):  # as extraction leaves them out of a split on disk
-            warnings.warn(f"{name}, its sampled {split} split: {not_decoding(left_out)}, left out", stacklevel=2)
-        return embeddings, labels
     location, limit = source
     # Named by what is extracted (the model, the source wherever it is run from, its cap) and not by the name alone:
     # another --train-limit, or a name that reads as another once made safe, gets a folder of its own (both were
@@ -133,7 +130,7 @@ def transfer(
             if "linear" in modes:
                 cached = _FeatureCache(cache, fingerprint, batch_size=schedule.batch_size or EVAL_BATCH_SIZE)
                 rows.append(
-                    {**_linear_row(loaded, splits, name, cached, weight_decays=weight_decays, run=run), **sizes}
+                    {**sizes, **_linear_row(loaded, splits, name, cached, weight_decays=weight_decays, run=run)}
                 )
             if "finetune" in modes:
                 rows.append({**_finetune_row(loaded, splits, name, schedule=schedule, run=run), **sizes})
@@ -170,6 +167,9 @@ def _linear_row(
     features = {"name": name, "cache": cache.folder, "fingerprint": cache.fingerprint, "batch_size": cache.batch_size}
     train_x, train_y = _features(loaded, splits, "train", run=run, **features)
     test_x, test_y = _features(loaded, splits, "test", run=run, **features)
+    for split, images, labels in (("train", splits.train, train_y), ("test", splits.test, test_y)):
+        if left_out := len(images) - len(labels):  # a temporary feature store's skip list goes with it
+            warnings.warn(f"{name}, its {split} split: {not_decoding(left_out)}, left out", stacklevel=2)
     # The splits' check counts listed images; one that did not decode has no feature (a class can lose them all).
     if lost := untrained_classes(train_y.tolist(), test_y.tolist(), splits.classes):
         raise DataError(
@@ -177,7 +177,14 @@ def _linear_row(
             "them"
         )
     sweep = linear_probe_sweep(train_x, train_y, test_x, test_y, weight_decays=tuple(weight_decays), seed=run.seed)
-    return {"dataset": name, "mode": "linear", "top1": sweep["test_accuracy"], "weight_decay": sweep["weight_decay"]}
+    return {
+        "dataset": name,
+        "mode": "linear",
+        "top1": sweep["test_accuracy"],
+        "weight_decay": sweep["weight_decay"],
+        "num_train": len(train_y),  # the images scored: those that decode
+        "num_test": len(test_y),
+    }
 
 
 def _finetune_row(

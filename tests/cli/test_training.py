@@ -176,3 +176,12 @@ def test_ctrl_c_exits_130_with_one_message_and_a_whole_checkpoint(recipe_file: P
     print(f"train: exit {done.returncode}: {error_message(done)}")  # the outcome line for the reliability report
     assert error_message(done).startswith("error: interrupted; ")
     assert leftovers(out) == [] and read_torch_checkpoint(out / CHECKPOINT_NAME)["step"] >= 1
+
+
+def test_a_licence_name_or_link_without_license_other_is_a_usage_error(tmp_path: Path) -> None:
+    """`--license-name foo` alone was ignored in silence: the card kept the backbone's licence."""
+    for options in (["--license-name", "foo"], ["--license", "mit", "--license-link", "https://example.org/l"]):
+        done = run_cli("finetune", "MODEL", "DATA", "--out", tmp_path / "out", *options)
+        assert done.returncode == 2, done.stderr
+        assert "--license-name and --license-link go with --license other" in done.stderr
+    assert not (tmp_path / "out").exists()
