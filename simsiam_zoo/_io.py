@@ -214,20 +214,14 @@ def check_work_folder(
         raise OutputRefused(f"{given}: {option} {where}, not a folder")
     # Nor in an output written whole, which lists its files (a hub folder then held the cache, and its next export
     # was refused); a run or feature store grows, and another folder in it is no harm.
-    _refuse_whole_outputs(given, target, (target, *target.parents), what=f"{option} ", choose="folder")
-    return target
-
-
-def _refuse_whole_outputs(given: Path, target: Path, folders: Iterable[Path], *, what: str, choose: str) -> None:
-    """OutputRefused where `target` (`given` as an absolute path) is, or lies inside, one of `folders` that is an
-    output written whole (listing its files): its next write replaces it, and what else it holds is lost or refused."""
-    whole = next((folder for folder in folders if _names_written(folder) is not None), None)
+    whole = next((folder for folder in (target, *target.parents) if _names_written(folder) is not None), None)
     if whole is not None:
         where = "is" if whole == target else f"lies inside {whole},"
         raise OutputRefused(
-            f"{given}: {what}{where} a {_noun(read_marker(whole))} simsiam-zoo wrote, which holds its own files "
-            f"only; choose another {choose}"
+            f"{given}: {option} {where} a {_noun(read_marker(whole))} simsiam-zoo wrote, which holds its own files "
+            "only; choose another folder"
         )
+    return target
 
 
 def _file_in_the_way(target: Path) -> str | None:
@@ -264,8 +258,6 @@ def check_output_file(
     parent = next((folder for folder in target.parents if folder.exists()), None)
     if parent is not None and not parent.is_dir():
         raise OutputRefused(f"{given}: {parent} is a file, not a folder; choose another output path")
-    # A result in a hub folder went with the folder's next write (a fine-tune or export there), in silence.
-    _refuse_whole_outputs(given, target, target.parents, what="", choose="path")
     if not target.exists():
         return target
     if target.is_dir():
