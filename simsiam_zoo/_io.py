@@ -93,15 +93,6 @@ def write_marker(folder: Path, kind: str, *, files: Iterable[str] | None = None)
     atomic_write_text(folder / MARKER_NAME, json.dumps(marker) + "\n")
 
 
-def list_in_marker(path: Path) -> None:
-    """Add `path`, a file this project wrote into a folder written whole (finetune's result beside its classifier),
-    to the files its marker lists: replacing the folder then takes it along, not refuses for it."""
-    marker = _marker(path.parent)
-    if marker is not None and isinstance(marker.get("files"), list) and path.name not in marker["files"]:
-        marker["files"] = sorted({*marker["files"], path.name})
-        atomic_write_text(path.parent / MARKER_NAME, json.dumps(marker) + "\n")
-
-
 def _names_written(folder: Path) -> list[str] | None:
     """The files a folder written whole holds by its marker; None for any other folder."""
     written = (_marker(folder) or {}).get("files")
@@ -214,14 +205,20 @@ def check_work_folder(
         raise OutputRefused(f"{given}: {option} {where}, not a folder")
     # Nor in an output written whole, which lists its files (a hub folder then held the cache, and its next export
     # was refused); a run or feature store grows, and another folder in it is no harm.
-    whole = next((folder for folder in (target, *target.parents) if _names_written(folder) is not None), None)
+    _refuse_whole_outputs(given, target, (target, *target.parents), what=f"{option} ", choose="folder")
+    return target
+
+
+def _refuse_whole_outputs(given: Path, target: Path, folders: Iterable[Path], *, what: str, choose: str) -> None:
+    """OutputRefused where `target` (`given` as an absolute path) is, or lies inside, one of `folders` that is an
+    output written whole (listing its files): its next write replaces it, and what else it holds is lost or refused."""
+    whole = next((folder for folder in folders if _names_written(folder) is not None), None)
     if whole is not None:
         where = "is" if whole == target else f"lies inside {whole},"
         raise OutputRefused(
-            f"{given}: {option} {where} a {_noun(read_marker(whole))} simsiam-zoo wrote, which holds its own files "
-            "only; choose another folder"
+            f"{given}: {what}{where} a {_noun(read_marker(whole))} simsiam-zoo wrote, which holds its own files "
+            f"only; choose another {choose}"
         )
-    return target
 
 
 def _file_in_the_way(target: Path) -> str | None:
@@ -249,7 +246,8 @@ def check_output_file(
     recognises as this command's own output, or with `overwrite` any file (None: the command has no --overwrite).
     Never free: a folder (or a path that ends with a separator, as a folder's may), what is not a regular file (a
     FIFO, which the check of `ours` would wait on), an input, or a path inside an input folder (a new file there
-    is then pushed or exported with the model, or refused by its export)."""
+    is then pushed or exported with the model, or refused by its export), nor in a folder written whole (a hub
+    folder: its next write takes along or refuses for what else it holds)."""
     if os.fspath(target).endswith(("/", os.sep)):
         raise OutputRefused(f"{os.fspath(target)}: ends with a separator, as a folder does; give a file path")
     given = Path(target)
@@ -258,6 +256,8 @@ def check_output_file(
     parent = next((folder for folder in target.parents if folder.exists()), None)
     if parent is not None and not parent.is_dir():
         raise OutputRefused(f"{given}: {parent} is a file, not a folder; choose another output path")
+    # A file put in a folder written whole was taken along, or refused for, by that folder's next write.
+    _refuse_whole_outputs(given, target, target.parents, what="", choose="path")
     if not target.exists():
         return target
     if target.is_dir():

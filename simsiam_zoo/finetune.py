@@ -50,6 +50,8 @@ from simsiam_zoo.zoo import Result
 EVAL_BATCH_SIZE = 256
 # The progress bar's loss is read (a host sync) every this many steps, not every step.
 BAR_EVERY_STEPS = 10
+# The fine-tune's result, a file of the classifier folder: written with it, replaced with it.
+RESULT_NAME = "finetune.json"
 
 
 @dataclass
@@ -482,45 +484,68 @@ def _validation_results(result: FinetuneResult, data_name: str) -> tuple[Result,
     return (Result(task, data_name, metric, round(result.top1, 2), "simsiam-zoo finetune"),)
 
 
+@dataclass(frozen=True)
+class ClassifierCard:
+    """What a classifier folder's card says besides its weights: its name (`ARCH.TAG`), the data and classes it
+    was trained on, how (`schedule_summary`, a phrase), and its licence (the Hub's fields; None: the backbone's,
+    else Apache-2.0, this project's)."""
+
+    name: str
+    data_name: str
+    class_names: Sequence[str]
+    schedule_summary: str
+    license: Mapping[str, str] | None = None
+
+
 def save_classifier(
     result: FinetuneResult,
     out_dir: str | Path,
     *,
     backbone: LoadedBackbone,
-    class_names: Sequence[str],
-    card_name: str,
-    data_name: str,
-    schedule_summary: str,
-    license: Mapping[str, str] | None = None,
+    card: ClassifierCard,
+    result_json: str | None = None,
     inputs: Sequence[str | Path | None] = (),
     overwrite: bool = False,
 ) -> Path:
-    """Write the fine-tuned model as a timm hub folder (weights with `fc`, config with labels, card), atomically;
-    `out_dir` is replaced only as `write_hub_folder` allows.
-
-    The card's licence is `license` (the Hub's fields), else the backbone's, else Apache-2.0 (this project's);
-    a backbone published on the Hub becomes the card's `base_model`."""
+    """Write the fine-tuned model as a timm hub folder (weights with `fc`, config with labels, the `card`, and
+    `result_json` as RESULT_NAME), atomically; `out_dir` is replaced only as `write_hub_folder` allows. A
+    backbone published on the Hub becomes the card's `base_model`."""
     model = result.model
     num_classes = model.get_classifier().out_features
-    if len(class_names) != num_classes:
-        raise ValueError(f"{len(class_names)} class names for a {num_classes}-class head")
-    fields = classifier_license(backbone, license)
-    data_name = shown_on_a_card(data_name)
+    if len(card.class_names) != num_classes:
+        raise ValueError(f"{len(card.class_names)} class names for a {num_classes}-class head")
+    fields = classifier_license(backbone, card.license)
     config = timm_config(
         model,
         preprocessing=backbone.preprocessing,
-        tag=card_name.partition(".")[2] or card_name,
+        tag=card.name.partition(".")[2] or card.name,
         license=fields["license"],
-        label_names=class_names,
+        label_names=card.class_names,
         origin_url=PROJECT_URL,
         model_args=backbone.model_args,
     )
-    card = render_card(
+    return write_hub_folder(
+        out_dir,
+        backbone_state=model.state_dict(),
+        config=config,
+        card=_render_classifier_card(result, backbone, card, fields),
+        more_texts={RESULT_NAME: result_json} if result_json is not None else None,
+        inputs=inputs,
+        overwrite=overwrite,
+    )
+
+
+def _render_classifier_card(
+    result: FinetuneResult, backbone: LoadedBackbone, card: ClassifierCard, fields: Mapping[str, str]
+) -> str:
+    """The card's Markdown, its licence `fields` as `classifier_license` made them."""
+    data_name = shown_on_a_card(card.data_name)
+    return render_card(
         CardFields(
-            name=card_name,
+            name=card.name,
             repo_id=None,
             arch=backbone.arch,
-            num_features=int(model.num_features),
+            num_features=int(result.model.num_features),
             summary=f"Validation top-1 {result.top1:.2f}% on {result.num_val} images of {data_name}, after "
             f"{len(result.history)} epochs on {result.num_train} images.",
             license=fields["license"],
@@ -529,13 +554,10 @@ def save_classifier(
             datasets=[data_name],
             preprocessing=backbone.preprocessing,
             method=None,
-            class_names=class_names,
+            class_names=card.class_names,
             results=_validation_results(result, data_name),
             base_model=backbone.hub_id,
             recipe_summary=f"Trained with simsiam-zoo from the backbone `{shown_on_a_card(backbone.source)}`: "
-            f"{schedule_summary}.",
+            f"{card.schedule_summary}.",
         )
-    )
-    return write_hub_folder(
-        out_dir, backbone_state=model.state_dict(), config=config, card=card, inputs=inputs, overwrite=overwrite
     )

@@ -18,6 +18,7 @@ from simsiam_zoo.checkpoint import read_torch_checkpoint
 from simsiam_zoo.cli import main
 from simsiam_zoo.errors import DataError, TrainingDiverged
 from simsiam_zoo.finetune import (
+    ClassifierCard,
     FinetuneResult,
     _Finetuning,
     classifier_prefix,
@@ -316,10 +317,9 @@ def test_save_classifier_loads_in_plain_timm(finetuned: FinetuneResult, loaded: 
         finetuned,
         tmp_path / "classifier",
         backbone=backbone,
-        class_names=CLASSES,
-        card_name="resnet18.colours",
-        data_name="colours",
-        schedule_summary="2 epochs",
+        card=ClassifierCard(
+            name="resnet18.colours", data_name="colours", class_names=CLASSES, schedule_summary="2 epochs"
+        ),
     )
     model = timm.create_model(f"local-dir:{out}", pretrained=True).eval()
     assert model.num_classes == 4 and model.pretrained_cfg["label_names"] == CLASSES
@@ -356,8 +356,11 @@ def test_cli_finetune_and_semi(hub_folder: Path, image_folder: Path, tmp_path: P
     for _ in range(2):  # the same command again replaces its folder (it was refused for its own finetune.json)
         done = run_cli(*finetune, env=ONE_THREAD)
         assert done.returncode == 0, done.stderr
+    assert f"wrote {out / 'finetune.json'}" in done.stdout
     result = json.loads((out / "finetune.json").read_text())
     assert result["evaluation"] == "finetune" and result["num_classes"] == 4
+    # Written with the folder, as one of its files: the folder's next write replaces it (another file is refused).
+    assert "finetune.json" in json.loads((out / ".simsiam-zoo.json").read_text())["files"]
     assert result["top1"] == result["history"][-1]["val_top1"]
     model = timm.create_model(f"local-dir:{out}", pretrained=True)
     assert model.pretrained_cfg["label_names"] == sorted(CLASSES)  # the class folders, in label order

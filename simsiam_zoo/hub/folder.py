@@ -130,11 +130,13 @@ def write_hub_folder(
     card: str,
     recipe_yaml: str | None = None,
     full_model_state: Mapping[str, torch.Tensor] | None = None,
+    more_texts: Mapping[str, str] | None = None,
     inputs: Sequence[str | Path | None] = (),
     overwrite: bool = False,
 ) -> Path:
     """Write a complete hub folder atomically; an existing folder is replaced only once the new one is whole
-    and passes `validate_hub_folder`, so a folder users cannot load never replaces one they can.
+    and passes `validate_hub_folder`, so a folder users cannot load never replaces one they can. `more_texts`:
+    further text files by name (a fine-tune's result), written with it and listed in its marker.
 
     `out_dir` may be replaced only when this project wrote it as a hub folder (`overwrite`: or any folder), and
     never when it is or holds one of `inputs` (see `check_output`)."""
@@ -149,6 +151,8 @@ def write_hub_folder(
         (staging / CARD_NAME).write_text(card.replace("{{weights_sha256}}", sha256_file(staging / WEIGHTS_NAME)))
         if recipe_yaml is not None:
             (staging / RECIPE_NAME).write_text(recipe_yaml)
+        for name, text in (more_texts or {}).items():
+            (staging / name).write_text(text)
         validate_hub_folder(staging)
     return out_dir
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from simsiam_zoo._io import atomic_write_text, check_output_file, list_in_marker
+from simsiam_zoo._io import atomic_write_text, check_output_file
 from simsiam_zoo.data import numbered_alike, unlabelled
 from simsiam_zoo.errors import DataError, listed
 from simsiam_zoo.evaluate import SELF_RECALL, check_features, untrained_classes
@@ -151,7 +151,6 @@ def write_result(result: dict[str, Any], path: str | Path) -> None:
     """The result as JSON at `path`, where `check_result_path` allows it."""
     target = check_result_path(path, evaluation=result["evaluation"])
     atomic_write_text(target, json.dumps(result, indent=2) + "\n")
-    list_in_marker(target)
 
 
 def _result_of(path: Path) -> str | None:

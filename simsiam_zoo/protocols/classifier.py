@@ -12,10 +12,7 @@ from simsiam_zoo.checkpoint import RECIPE_NAME
 from simsiam_zoo.distributed import device_named, init_distributed
 from simsiam_zoo.errors import OutputRefused
 from simsiam_zoo.export import check_model_name
-from simsiam_zoo.finetune import (
-    classifier_license,
-    save_classifier,
-)
+from simsiam_zoo.finetune import ClassifierCard, classifier_license, save_classifier
 from simsiam_zoo.hub.folder import FULL_MODEL_NAME, HUB_FOLDER_KIND
 from simsiam_zoo.options import RunOptions, Schedule
 from simsiam_zoo.protocols.shared import (
@@ -82,7 +79,7 @@ def finetune_classifier(
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Fine-tune `model` on `data` (or train a linear head, `frozen_backbone`) and save it as a timm classifier
-    folder `out_dir`; the result dict holds the test top-1 and the per-epoch history.
+    folder `out_dir`, with the result (the test top-1 and the per-epoch history) in it as finetune.json.
 
     The card's licence is `license`, its fields as `hub.cards.license_metadata` makes them, by default the
     backbone's. `out_dir` and the licence are checked first: never the model or the data, nor a folder of the
@@ -99,29 +96,32 @@ def finetune_classifier(
     )
     how = "linear head on the frozen backbone" if frozen_backbone else "fine-tuned end to end"
     summary = f"{how}, {schedule.epochs} epochs, batch {result.batch_size}, {_schedule_text(schedule)}, seed {run.seed}"
-    folder = Path(out_dir)
-    if init_distributed(device_named(run.device)).is_main:  # under torchrun every rank holds the same model
-        save_classifier(
-            result,
-            out_dir,
-            backbone=loaded,
-            class_names=splits.classes,
-            data_name=splits.name,
-            card_name=card_name or f"{loaded.arch}.finetuned",
-            license=fields,
-            inputs=inputs,
-            overwrite=overwrite,
-            schedule_summary=summary,
-        )
-    return result_record(
+    record = result_record(
         "finetune",
         loaded,
         splits,
         schedule,
         run,
         batch_size=result.batch_size,
-        out=str(folder),
+        out=str(Path(out_dir)),
         frozen_backbone=frozen_backbone,
         top1=result.top1,
         history=result.history,
     )
+    if init_distributed(device_named(run.device)).is_main:  # under torchrun every rank holds the same model
+        save_classifier(
+            result,
+            out_dir,
+            backbone=loaded,
+            card=ClassifierCard(
+                name=card_name or f"{loaded.arch}.finetuned",
+                data_name=splits.name,
+                class_names=splits.classes,
+                schedule_summary=summary,
+                license=fields,
+            ),
+            result_json=json.dumps(record, indent=2) + "\n",
+            inputs=inputs,
+            overwrite=overwrite,
+        )
+    return record

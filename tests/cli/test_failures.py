@@ -533,6 +533,13 @@ def test_outputs_are_checked_before_any_work_and_work_folders_never_land_inside_
             [*transfer, "--out", data / "transfer.json"],
             f"{data / 'transfer.json'}: the output lies inside the input {data}; choose a path outside it",
         ),
+        # Nor inside a hub folder that is no input: listed in its marker, its next export or fine-tune there
+        # deleted the result in silence.
+        (
+            ["eval", "semi", exported, data, "--out", other_model / "semi.json"],
+            f"{other_model / 'semi.json'}: lies inside {other_model}, a hub folder simsiam-zoo wrote, which holds its "
+            "own files only; choose another path",
+        ),
     ]
     for args, expected in cases:
         done = run_cli(*args)
