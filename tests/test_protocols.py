@@ -4,6 +4,7 @@ classifier saved as a timm folder, from the library and the CLI."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -202,6 +203,16 @@ def test_transfer_leaves_an_undecodable_image_of_a_sampled_split_out(
     assert result["rows"][0]["num_train"] == size - 1  # reported as listed, with no word, before
     with pytest.raises(DataError, match="broken.png: cannot decode image"):
         transfer(loaded, {"capped": str(data)}, modes=("linear",), run=RunOptions(**{**vars(run), "strict": True}))
+    # A whole split's --strict error names the image, not the temporary feature store it was found in: that store
+    # is deleted by the time the message is read (it advised mending or deleting it).
+    strict = RunOptions(progress=False, strict=True)
+    with pytest.raises(DataError) as refused:
+        transfer(loaded, {"whole": str(data)}, modes=("linear",), run=strict)
+    assert str(refused.value).startswith(f"{data / 'train'}: strict mode: 1 of {size} entries could not be embedded (")
+    assert "broken.png" in str(refused.value) and "simsiam-zoo-features-" not in str(refused.value)
+    cache = tmp_path / "cache"  # a cache the user keeps: the store's own error, naming it
+    with pytest.raises(DataError, match=f"strict mode: .* and {re.escape(str(cache))}/whole-train-"):
+        transfer(loaded, {"whole": str(data)}, modes=("linear",), cache_dir=cache, run=strict)
 
 
 def _data_folder(root: Path, image_folder: Path, *, val_classes: dict[str, Path | None]) -> Path:

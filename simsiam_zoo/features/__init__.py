@@ -7,6 +7,7 @@ from simsiam_zoo.digests import weights_sha256
 from simsiam_zoo.features.extract import (
     ExtractSummary,
     default_num_workers,
+    describe_skips,
     extract_features,
     labelled,
     labelled_features,
@@ -21,6 +22,7 @@ __all__ = [
     "ExtractSummary",
     "Features",
     "default_num_workers",
+    "describe_skips",
     "embed_dataset",
     "extract_features",
     "labelled",

@@ -75,7 +75,8 @@ class ExtractSummary:
 # ------------------------------------------------------------------------------------------------ shards
 
 
-def _describe_skips(skipped: list[dict[str, Any]], num_images: int) -> str:
+def describe_skips(skipped: list[dict[str, Any]], num_images: int) -> str:
+    """How many of `num_images` a store skipped, the first few named with their reasons (skipped.json's entries)."""
     named = listed((f"{s['path']}: {s['reason']}" for s in skipped), limit=_NAMED_SKIPS, separator="; ")
     return f"{len(skipped)} of {num_images} entries could not be embedded ({named})"
 
@@ -456,13 +457,13 @@ class _Store:
         skipped_all = [s for shard in self.shards for s in self.skips[shard.number]]
         if strict and skipped_all:
             raise DataError(
-                f"{self.source.location}: strict mode: {_describe_skips(skipped_all, num_images)}; their shards were "
+                f"{self.source.location}: strict mode: {describe_skips(skipped_all, num_images)}; their shards were "
                 f"not written, and {self.out} records the images as they are: once they are mended or removed, "
                 "extract into a new output folder (or delete that one)"
             )
         if not self.dims:
             raise DataError(
-                f"{self.source.location}: no image could be embedded: {_describe_skips(skipped_all, num_images)}"
+                f"{self.source.location}: no image could be embedded: {describe_skips(skipped_all, num_images)}"
             )
         output_format = self.settings["output_format"]
         index = {

@@ -44,15 +44,7 @@ def _fingerprint(loaded: LoadedBackbone) -> str:
 
 
 def _features(
-    loaded: LoadedBackbone,
-    splits: Splits,
-    split: str,
-    *,
-    name: str,
-    cache: Path,
-    fingerprint: str,
-    batch_size: int,
-    run: RunOptions,
+    loaded: LoadedBackbone, splits: Splits, split: str, *, name: str, cache: _FeatureCache, run: RunOptions
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(embeddings, labels) of a split: cached by `extract_features` when on disk, else embedded in memory."""
     from simsiam_zoo.features import embed_dataset, labelled_features
@@ -65,7 +57,7 @@ def _features(
         return embed_dataset(  # an image that does not decode left out, as extraction leaves it out
             loaded.model,
             transformed if run.strict else NoneIfUndecodable(transformed),
-            batch_size=batch_size,
+            batch_size=cache.batch_size,
             device=run.device,
             num_workers=run.num_workers,
         )
@@ -74,23 +66,34 @@ def _features(
     # another --train-limit, or a name that reads as another once made safe, gets a folder of its own (both were
     # refused as "other inputs", and deleting the folder only brought the refusal back).
     where = location if is_named_source(location) else str(Path(location).resolve())
-    inputs = hashlib.sha256(json.dumps([fingerprint, where, limit]).encode()).hexdigest()[:16]
+    inputs = hashlib.sha256(json.dumps([cache.fingerprint, where, limit]).encode()).hexdigest()[:16]
     safe_name = re.sub(r"[^\w.-]", "_", name)
-    out = cache / f"{safe_name}-{split}-{inputs}"
+    out = cache.folder / f"{safe_name}-{split}-{inputs}"
     embeddings, labels = labelled_features(
         loaded.model,
         loaded.transform,
         location,
         out=out,
-        batch_size=batch_size,
+        batch_size=cache.batch_size,
         limit=limit,
         device=run.device,
         num_workers=run.num_workers,
         progress=run.progress,
-        strict=run.strict,
-        model_name=f"{loaded.source} sha256:{fingerprint}",
+        strict=run.strict and cache.kept,  # the store's strict error advises on a folder the user keeps
+        model_name=f"{loaded.source} sha256:{cache.fingerprint}",
     )
+    if run.strict and not cache.kept:
+        _refuse_skips(out, location, num_images=len(splits.train if split == "train" else splits.test))
     return embeddings, splits.stored_labels(split, labels)
+
+
+def _refuse_skips(store: Path, location: str, *, num_images: int) -> None:
+    """--strict over a temporary feature store: a DataError naming the images it skipped, read before the store
+    is deleted (its own error named the store, gone by then, as a folder to mend or delete)."""
+    from simsiam_zoo.features import SKIPPED_FILE, describe_skips
+
+    if skipped := json.loads((store / SKIPPED_FILE).read_text(encoding="utf-8")):
+        raise DataError(f"{location}: strict mode: {describe_skips(skipped, num_images)}")
 
 
 def transfer(
@@ -128,7 +131,9 @@ def transfer(
         for name, splits in all_splits.items():
             sizes = {"num_train": len(splits.train), "num_test": len(splits.test)}
             if "linear" in modes:
-                cached = _FeatureCache(cache, fingerprint, batch_size=schedule.batch_size or EVAL_BATCH_SIZE)
+                cached = _FeatureCache(
+                    cache, fingerprint, batch_size=schedule.batch_size or EVAL_BATCH_SIZE, kept=cache_dir is not None
+                )
                 rows.append(
                     {**sizes, **_linear_row(loaded, splits, name, cached, weight_decays=weight_decays, run=run)}
                 )
@@ -152,6 +157,7 @@ class _FeatureCache:
     folder: Path
     fingerprint: str
     batch_size: int
+    kept: bool  # False: a temporary folder, deleted when the call returns
 
 
 def _linear_row(
@@ -164,9 +170,8 @@ def _linear_row(
     run: RunOptions,
 ) -> dict[str, Any]:
     """The L-BFGS probe on the split's cached features, its weight decay chosen on a part of train."""
-    features = {"name": name, "cache": cache.folder, "fingerprint": cache.fingerprint, "batch_size": cache.batch_size}
-    train_x, train_y = _features(loaded, splits, "train", run=run, **features)
-    test_x, test_y = _features(loaded, splits, "test", run=run, **features)
+    train_x, train_y = _features(loaded, splits, "train", name=name, cache=cache, run=run)
+    test_x, test_y = _features(loaded, splits, "test", name=name, cache=cache, run=run)
     for split, images, labels in (("train", splits.train, train_y), ("test", splits.test, test_y)):
         if left_out := len(images) - len(labels):  # a temporary feature store's skip list goes with it
             warnings.warn(f"{name}, its {split} split: {not_decoding(left_out)}, left out", stacklevel=2)
