@@ -14,7 +14,7 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
@@ -99,11 +99,17 @@ def _names_written(folder: Path) -> list[str] | None:
     return written if isinstance(written, list) else None
 
 
-def _names_not_written(folder: Path) -> list[str]:
+def _names_not_written(folder: Path, own_names: Collection[str] | None = None) -> list[str]:
     """What a folder written whole holds besides the files its marker lists (none for a marker without a list: a
-    folder that grows, or one written before markers listed files)."""
+    folder that grows, or one written before markers listed files). Where its kind has a fixed set of files,
+    `own_names`, only those count as its own, listed or not: an earlier version listed any result written into a
+    hub folder, and one before it listed nothing."""
     written = _names_written(folder)
-    return sorted(set(os.listdir(folder)) - set(written)) if written is not None else []
+    if own_names is None:
+        own = written
+    else:
+        own = list(own_names) if written is None else [name for name in written if name in own_names]
+    return sorted(set(os.listdir(folder)) - {*own, MARKER_NAME}) if own is not None else []
 
 
 # What a message calls each kind of output a marker names.
@@ -133,6 +139,7 @@ def check_output(
     models: Iterable[str | os.PathLike[str] | None] = (),
     overwrite: bool | None = None,
     legacy_files: tuple[str, ...] = (),
+    own_names: Collection[str] | None = None,
 ) -> Path:
     """`target` as an absolute path if this command may write `kind` there, else OutputRefused saying why.
 
@@ -141,14 +148,16 @@ def check_output(
     folder of other files; None when the command has no --overwrite, which the refusal then does not suggest.
     Never free: a file, a folder of another kind this project wrote, and any path that is, or holds, one of
     `inputs` (those that exist on disk: model names and dataset names are not paths), or lies inside one of
-    `models` (it would become a file of that model, pushed with it and refused by its export). Inside a folder of
-    data it may lie: marked, no read of the data lists it.
+    `models` (it would become a file of that model, pushed with it and refused by its export), or inside a folder
+    written whole (its next write refused for it). Inside a folder of data it may lie: marked, no read of the data
+    lists it. `own_names`: the files a `kind` folder holds, where that is a fixed set (see `_names_not_written`).
     """
     given = Path(target)
     target = _usable_path(given)
     models = list(models)
     _refuse_inputs(given, target, models, inside=True)
     _refuse_inputs(given, target, inputs)
+    _refuse_whole_outputs(given, target, target.parents, what="", choose="folder")
     if not target.exists():
         if (where := _file_in_the_way(target)) is not None:  # was the OS's "Not a directory", later
             raise OutputRefused(f"{given}: {where}, not a folder; choose another output path")
@@ -156,7 +165,7 @@ def check_output(
     if not target.is_dir():
         raise OutputRefused(f"{given}: exists and is not a folder; choose another output path")
     written = read_marker(target)
-    if written == kind and not overwrite and (added := _names_not_written(target)):
+    if written == kind and not overwrite and (added := _names_not_written(target, own_names)):
         raise OutputRefused(
             f"{given}: a {_noun(kind)} simsiam-zoo wrote, but it now also holds {listed(added, limit=3)}, which "
             f"replacing it would delete; move them out{_overwrite_hint(overwrite)}"
@@ -354,7 +363,12 @@ def remove_stale_temps(folder: Path, names: Iterable[str]) -> None:
 
 @contextlib.contextmanager
 def atomic_directory(
-    target: Path, *, kind: str, inputs: Iterable[str | os.PathLike[str] | None] = (), overwrite: bool | None = None
+    target: Path,
+    *,
+    kind: str,
+    inputs: Iterable[str | os.PathLike[str] | None] = (),
+    overwrite: bool | None = None,
+    own_names: Collection[str] | None = None,
 ) -> Iterator[Path]:
     """Yield an empty staging folder beside `target`; on success it replaces `target` whole, else vanishes.
 
@@ -362,7 +376,7 @@ def atomic_directory(
     the marker. A reader sees the old folder or the new one; an interruption leaves at most a hidden `.NAME.*`
     folder, cleaned up by the next successful call.
     """
-    target = check_output(target, kind=kind, inputs=inputs, overwrite=overwrite)
+    target = check_output(target, kind=kind, inputs=inputs, overwrite=overwrite, own_names=own_names)
     target.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as held:
         # One writer at a time: the cleanup below took a second writer's staging folder for a killed run's.

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from simsiam_zoo._io import atomic_directory, atomic_write_text, check_output, read_marker
+from simsiam_zoo._io import atomic_directory, atomic_write_text, read_marker
 from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.backbone import (
     backbone_from_state,
@@ -30,8 +30,10 @@ from simsiam_zoo.errors import ChecksumMismatch, ConversionError, HubFolderError
 from simsiam_zoo.hub.cards import PROJECT_URL, CardFields, paper_id, render_card
 from simsiam_zoo.hub.folder import (
     CONFIG_NAME,
+    HUB_FOLDER_FILES,
     HUB_FOLDER_KIND,
     WEIGHTS_NAME,
+    check_hub_output,
     timm_config,
     validate_hub_folder,
     write_hub_folder,
@@ -111,11 +113,11 @@ def export_checkpoint(
     """A training checkpoint (or run folder) -> a validated hub folder named `name` (one of this project's zoo
     entries, or new). The card's results are `results`, the run's own: never a registry entry's.
 
-    `out_dir` is checked before anything is read (`check_output`): never the run or a folder inside it (a resume
+    `out_dir` is checked before anything is read (`check_hub_output`): never the run or a folder inside it (a resume
     or the next export would take it for the run's), nor a folder of the user's own files unless `overwrite`."""
     check_model_name(name, repo_id)
     run = Path(checkpoint_path).parent if read_marker(Path(checkpoint_path).parent) == "run" else checkpoint_path
-    check_output(out_dir, kind=HUB_FOLDER_KIND, inputs=(checkpoint_path,), models=(run,), overwrite=overwrite)
+    check_hub_output(out_dir, inputs=(checkpoint_path,), models=(run,), overwrite=overwrite)
     checkpoint_path = _run_checkpoint(Path(checkpoint_path))
     checkpoint = read_training_checkpoint(checkpoint_path, kind="pretraining")
     recipe = recipe_from_dict(checkpoint.run, where=str(checkpoint_path))
@@ -205,7 +207,7 @@ def convert_to_hub(
     only for the entry's own file: one whose digests agree with the hash the entry pins or its source publishes."""
     checkpoint_path = Path(checkpoint_path)
     check_model_name(name, repo_id)
-    check_output(out_dir, kind=HUB_FOLDER_KIND, inputs=(checkpoint_path,), overwrite=overwrite)
+    check_hub_output(out_dir, inputs=(checkpoint_path,), overwrite=overwrite)
     entry = find_entry(name)
     original_sha256 = _check_entry_file(entry, checkpoint_path, name=name) if entry else None
     converter = source if source is not None else (entry.source.converter if entry and entry.source else None)
@@ -271,7 +273,7 @@ def _check_cache_writable(entry: ZooEntry, folder: Path) -> None:
     """Where the converted folder and its record go must be free before the download: a folder of someone's files
     there (or a folder where the record goes) was found after the whole transfer and conversion, which the next
     try repeated, and the refusal advised an --overwrite that `download` has not."""
-    check_output(folder, kind=HUB_FOLDER_KIND)
+    check_hub_output(folder)
     if _record_path(entry).is_dir():
         raise OutputRefused(f"{_record_path(entry)}: a folder, where the cache keeps {entry.name}'s digests; move it")
 
@@ -494,8 +496,8 @@ def publish_local(folder: str | Path, *, hub_dir: str | Path, repo_id: str) -> P
     """Copy a validated hub folder to `hub_dir/ORG/NAME`, replacing any previous copy atomically."""
     validate_hub_folder(folder)
     target = Path(hub_dir) / check_repo_id(repo_id)
-    with atomic_directory(target, kind=HUB_FOLDER_KIND, inputs=(folder,)) as staging:
-        for path in Path(folder).iterdir():
-            if path.is_file():
-                shutil.copy2(path, staging / path.name)
+    with atomic_directory(target, kind=HUB_FOLDER_KIND, inputs=(folder,), own_names=HUB_FOLDER_FILES) as staging:
+        for name in HUB_FOLDER_FILES:  # as `push` uploads them: a file put beside them is not the model's
+            if (Path(folder) / name).is_file():
+                shutil.copy2(Path(folder) / name, staging / name)
     return target

@@ -50,8 +50,6 @@ from simsiam_zoo.zoo import Result
 EVAL_BATCH_SIZE = 256
 # The progress bar's loss is read (a host sync) every this many steps, not every step.
 BAR_EVERY_STEPS = 10
-# The fine-tune's result, a file of the classifier folder: written with it, replaced with it.
-RESULT_NAME = "finetune.json"
 
 
 @dataclass
@@ -508,7 +506,7 @@ def save_classifier(
     overwrite: bool = False,
 ) -> Path:
     """Write the fine-tuned model as a timm hub folder (weights with `fc`, config with labels, the `card`, and
-    `result_json` as RESULT_NAME), atomically; `out_dir` is replaced only as `write_hub_folder` allows. A
+    `result_json` as FINETUNE_RESULT_NAME), atomically; `out_dir` is replaced only as `write_hub_folder` allows. A
     backbone published on the Hub becomes the card's `base_model`."""
     model = result.model
     num_classes = model.get_classifier().out_features
@@ -529,7 +527,7 @@ def save_classifier(
         backbone_state=model.state_dict(),
         config=config,
         card=_render_classifier_card(result, backbone, card, fields),
-        more_texts={RESULT_NAME: result_json} if result_json is not None else None,
+        finetune_result=result_json,
         inputs=inputs,
         overwrite=overwrite,
     )

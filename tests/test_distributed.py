@@ -392,6 +392,14 @@ def test_two_rank_linear_protocol_through_the_cli_reports_once_what_one_process_
     message = "error: rank 1 was launched with other schedule.epochs than rank 0;"
     assert mixed.stderr.count(message) == 2, mixed.stderr[-3000:]
     assert "(exitcode: 3)" in launched.stderr and "ValueError" not in launched.stderr  # torchrun's own report
+    # Transfer's linear probe without --cache-dir: each rank's temporary feature folder was its own, refused as
+    # "launched with other out"; now a line naming --cache-dir, and with one the ranks share it.
+    transfer = ["-m", "simsiam_zoo.cli", "eval", "transfer", str(model), "--dataset", f"d={tmp_path / 'data'}"]
+    launched = _torchrun([*transfer, "--mode", "linear"], env=env, succeeds=False)
+    assert launched.stderr.count("error: --cache-dir: the linear probe under torchrun") == 2, launched.stderr[-3000:]
+    cached = [*transfer, "--mode", "linear", "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "t.json")]
+    launched = _torchrun(cached, env=env)
+    assert json.loads((tmp_path / "t.json").read_text())["rows"][0]["num_train"] == 13
 
 
 def test_two_rank_benchmark_writes_the_leaderboard_one_process_writes(tmp_path):

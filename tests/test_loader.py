@@ -7,6 +7,7 @@ import dataclasses
 import os
 import pickle
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -263,6 +264,18 @@ def test_offline_a_copy_in_the_hugging_face_cache_is_said_unchecked(hub: HubServ
     (folder / WEIGHTS_NAME).mkdir()
     with pytest.raises(ChecksumMismatch, match=rf"{WEIGHTS_NAME}: not a file in the Hugging Face cache"):
         load_backbone(f"hf-hub:{repo_id}")
+
+
+def test_a_local_hub_copy_holds_the_hub_folders_files_only(exported, tmp_path):
+    """A file put beside a hub folder's (a user's notes) was copied into the local hub, and made every later copy
+    of that model refused there ("also holds notes.txt"); `push` never uploaded it."""
+    folder = shutil.copytree(exported, tmp_path / "model")
+    (folder / "notes.txt").write_text("the user's")
+    for _ in range(2):
+        target = publish_local(folder, hub_dir=tmp_path / "hub", repo_id="user/model")
+    assert sorted(path.name for path in target.iterdir()) == sorted(
+        [".simsiam-zoo.json", *(path.name for path in exported.iterdir() if not path.name.startswith("."))]
+    )
 
 
 def test_zoo_name_from_a_local_hub_checks_sha256(exported, tmp_path, monkeypatch):

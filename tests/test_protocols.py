@@ -209,7 +209,7 @@ def test_transfer_leaves_an_undecodable_image_of_a_sampled_split_out(
     with pytest.raises(DataError) as refused:
         transfer(loaded, {"whole": str(data)}, modes=("linear",), run=strict)
     assert str(refused.value).startswith(f"{data / 'train'}: strict mode: 1 of {size} entries could not be embedded (")
-    assert "broken.png" in str(refused.value) and "simsiam-zoo-features-" not in str(refused.value)
+    assert "broken.png" in str(refused.value) and "delete that one" not in str(refused.value)
     cache = tmp_path / "cache"  # a cache the user keeps: the store's own error, naming it
     with pytest.raises(DataError, match=f"strict mode: .* and {re.escape(str(cache))}/whole-train-"):
         transfer(loaded, {"whole": str(data)}, modes=("linear",), cache_dir=cache, run=strict)
@@ -339,6 +339,18 @@ def test_a_single_class_is_refused_before_training(hub_folder: Path, image_folde
     with pytest.raises(DataError, match=rf"images of 1 class \({source.name}\); a classifier needs at least two"):
         finetune_classifier(str(hub_folder), one, tmp_path / "out", run=RunOptions(progress=False))
     assert not (tmp_path / "out").exists()
+
+
+def test_finetune_writes_its_result_in_the_classifier_folder_it_writes_whole(
+    hub_folder: Path, image_folder: Path, tmp_path: Path
+) -> None:
+    """The library call wrote no result: the CLI added finetune.json to the folder afterwards, and listed it in its
+    marker through a path that listed any result written into a hub folder (deleted by its next write)."""
+    out = tmp_path / "classifier"
+    schedule = Schedule(epochs=1, batch_size=8, lr=0.05)
+    result = finetune_classifier(str(hub_folder), image_folder, out, schedule=schedule, run=QUIET)
+    assert json.loads((out / "finetune.json").read_text()) == json.loads(json.dumps(result))
+    assert "finetune.json" in json.loads((out / ".simsiam-zoo.json").read_text())["files"]
 
 
 def test_a_backbone_licence_that_cannot_be_passed_on_is_refused_before_training(

@@ -186,7 +186,7 @@ def finetune_command(
     run: RunOptions,
 ) -> None:
     """Fine-tune MODEL on DATA and save the classifier (backbone + fc) as a timm folder --out."""
-    from simsiam_zoo.finetune import RESULT_NAME
+    from simsiam_zoo.hub.folder import FINETUNE_RESULT_NAME
     from simsiam_zoo.protocols import finetune_classifier
 
     result = finetune_classifier(
@@ -204,6 +204,6 @@ def finetune_command(
         result,
         None,  # written in the classifier folder, with it
         [("linear" if frozen_backbone else "fine-tune", result["top1"])],
-        closing=f"wrote {out_dir / RESULT_NAME}\n"
+        closing=f"wrote {out_dir / FINETUNE_RESULT_NAME}\n"
         f"classifier in {out_dir} (timm.create_model('local-dir:{out_dir}', pretrained=True))",
     )

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from safetensors.torch import save as safetensors_bytes
 
-from simsiam_zoo._io import atomic_directory, read_document
+from simsiam_zoo._io import atomic_directory, check_output, read_document
 from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.checkpoint import RECIPE_NAME, is_integer_tensor, non_finite_keys, read_safetensors
 from simsiam_zoo.digests import sha256_file
@@ -30,6 +30,10 @@ WEIGHTS_NAME = "model.safetensors"
 FULL_MODEL_NAME = "simsiam.safetensors"
 CONFIG_NAME = "config.json"
 CARD_NAME = "README.md"
+# A fine-tune's result, a file of its classifier folder: written with it, replaced with it.
+FINETUNE_RESULT_NAME = "finetune.json"
+# Every file a hub folder of this project holds: any other in one is a user's, never deleted with the folder.
+HUB_FOLDER_FILES = (WEIGHTS_NAME, FULL_MODEL_NAME, CONFIG_NAME, CARD_NAME, RECIPE_NAME, FINETUNE_RESULT_NAME)
 _FLOAT_SUFFIXES = (".weight", ".bias", ".running_mean", ".running_var")
 
 
@@ -122,6 +126,20 @@ def _global_pool(model: torch.nn.Module) -> str | None:
     return pool if isinstance(pool, str) else None
 
 
+def check_hub_output(
+    out_dir: str | Path,
+    *,
+    inputs: Sequence[str | Path | None] = (),
+    models: Sequence[str | Path | None] = (),
+    overwrite: bool | None = None,
+) -> Path:
+    """`check_output` for a hub folder, whose own files are HUB_FOLDER_FILES: one that holds any other file is
+    replaced only with `overwrite`."""
+    return check_output(
+        out_dir, kind=HUB_FOLDER_KIND, inputs=inputs, models=models, overwrite=overwrite, own_names=HUB_FOLDER_FILES
+    )
+
+
 def write_hub_folder(
     out_dir: str | Path,
     *,
@@ -130,18 +148,20 @@ def write_hub_folder(
     card: str,
     recipe_yaml: str | None = None,
     full_model_state: Mapping[str, torch.Tensor] | None = None,
-    more_texts: Mapping[str, str] | None = None,
+    finetune_result: str | None = None,
     inputs: Sequence[str | Path | None] = (),
     overwrite: bool = False,
 ) -> Path:
     """Write a complete hub folder atomically; an existing folder is replaced only once the new one is whole
-    and passes `validate_hub_folder`, so a folder users cannot load never replaces one they can. `more_texts`:
-    further text files by name (a fine-tune's result), written with it and listed in its marker.
+    and passes `validate_hub_folder`, so a folder users cannot load never replaces one they can. `finetune_result`:
+    a fine-tune's result (JSON), written as FINETUNE_RESULT_NAME.
 
     `out_dir` may be replaced only when this project wrote it as a hub folder (`overwrite`: or any folder), and
     never when it is or holds one of `inputs` (see `check_output`)."""
     out_dir = Path(out_dir)
-    with atomic_directory(out_dir, kind=HUB_FOLDER_KIND, inputs=inputs, overwrite=overwrite) as staging:
+    with atomic_directory(
+        out_dir, kind=HUB_FOLDER_KIND, inputs=inputs, overwrite=overwrite, own_names=HUB_FOLDER_FILES
+    ) as staging:
         # Serialised in memory, written by Python: a full disk is then an OSError (errno, file) like any other write,
         # where safetensors' own file writer raises a SafetensorError that only quotes the OS message.
         (staging / WEIGHTS_NAME).write_bytes(safetensors_bytes(_storable(backbone_state), {"format": "pt"}))
@@ -151,8 +171,8 @@ def write_hub_folder(
         (staging / CARD_NAME).write_text(card.replace("{{weights_sha256}}", sha256_file(staging / WEIGHTS_NAME)))
         if recipe_yaml is not None:
             (staging / RECIPE_NAME).write_text(recipe_yaml)
-        for name, text in (more_texts or {}).items():
-            (staging / name).write_text(text)
+        if finetune_result is not None:
+            (staging / FINETUNE_RESULT_NAME).write_text(finetune_result)
         validate_hub_folder(staging)
     return out_dir
 

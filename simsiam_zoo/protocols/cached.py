@@ -141,9 +141,9 @@ def evaluate_linear(
 
 def check_result_path(path: str | Path, *, evaluation: str, inputs: Iterable[str | Path | None] = ()) -> Path:
     """`path` as an absolute path if a result of `evaluation` may be written there: new, or a result file of that
-    same evaluation, never a folder, another file or another command's result, such as the `finetune.json` beside
-    a classifier, nor a path in one of `inputs` (a features folder, MODEL's) (OutputRefused). Commands check it
-    before they run."""
+    same evaluation, never a folder, another file or another command's result, nor a path in one of `inputs` (a
+    features folder, MODEL's) or in a hub folder, such as a classifier's `finetune.json` (OutputRefused). Commands
+    check it before they run."""
     return check_output_file(path, ours=lambda file: _result_of(file) == evaluation, inputs=inputs)
 
 

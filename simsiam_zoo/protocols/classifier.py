@@ -7,13 +7,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from simsiam_zoo._io import check_output
 from simsiam_zoo.checkpoint import RECIPE_NAME
 from simsiam_zoo.distributed import device_named, init_distributed
 from simsiam_zoo.errors import OutputRefused
 from simsiam_zoo.export import check_model_name
 from simsiam_zoo.finetune import ClassifierCard, classifier_license, save_classifier
-from simsiam_zoo.hub.folder import FULL_MODEL_NAME, HUB_FOLDER_KIND
+from simsiam_zoo.hub.folder import FULL_MODEL_NAME, check_hub_output
 from simsiam_zoo.options import RunOptions, Schedule
 from simsiam_zoo.protocols.shared import (
     FINETUNE_SCHEDULE,
@@ -32,7 +31,7 @@ def _check_classifier_output(
 ) -> None:
     """The classifier folder may be written (never over the model or data, nor inside the model's folder), and
     holds no checkpoint folder."""
-    check_output(out_dir, kind=HUB_FOLDER_KIND, inputs=inputs, models=local_paths(model), overwrite=overwrite)
+    check_hub_output(out_dir, inputs=inputs, models=local_paths(model), overwrite=overwrite)
     # An export's or convert's folder is a hub folder too: replaced by a classifier, its backbone (and an
     # export's projector and predictor) were gone.
     if not overwrite and (backbone := _backbone_in(Path(out_dir))):

@@ -18,7 +18,8 @@ from simsiam_zoo._io import check_work_folder
 from simsiam_zoo.backbone import LoadedBackbone
 from simsiam_zoo.data import NoneIfUndecodable, Transformed, is_named_source, not_decoding
 from simsiam_zoo.digests import weights_sha256
-from simsiam_zoo.errors import DataError, listed
+from simsiam_zoo.distributed import device_named, init_distributed
+from simsiam_zoo.errors import DataError, OutputRefused, listed
 from simsiam_zoo.evaluate import untrained_classes
 from simsiam_zoo.evaluate.linear_probe import DEFAULT_WEIGHT_DECAYS, linear_probe_sweep
 from simsiam_zoo.finetune import (
@@ -121,6 +122,12 @@ def transfer(
     check_checkpoint_dir(run, model, *datasets.values())
     if cache_dir is not None:
         check_work_folder(cache_dir, option="--cache-dir", inputs=local_paths(model, *datasets.values()))
+    elif "linear" in modes and init_distributed(device_named(run.device)).enabled:
+        # Each rank's temporary folder is its own: the ranks were refused as launched with other outputs.
+        raise OutputRefused(
+            "--cache-dir: the linear probe under torchrun extracts into one feature folder every rank reads; give "
+            "one (on a file system every node reaches)"
+        )
     loaded = load_model(model, run)
     fingerprint = _fingerprint(loaded)[:16]
     # Every dataset is opened before the first trains: a bad one stops the call before hours of work are lost.

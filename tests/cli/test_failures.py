@@ -540,6 +540,12 @@ def test_outputs_are_checked_before_any_work_and_work_folders_never_land_inside_
             f"{other_model / 'semi.json'}: lies inside {other_model}, a hub folder simsiam-zoo wrote, which holds its "
             "own files only; choose another path",
         ),
+        # Nor an output folder: its next write was refused for it ("also holds feats").
+        (
+            ["extract", exported, data / "val", "--out", other_model / "feats"],
+            f"{other_model / 'feats'}: lies inside {other_model}, a hub folder simsiam-zoo wrote, which holds its own "
+            "files only; choose another folder",
+        ),
     ]
     for args, expected in cases:
         done = run_cli(*args)

@@ -171,23 +171,26 @@ def test_export_replaces_its_own_hub_folder_and_with_overwrite_a_foreign_one(
     partial_run: Path, exported: Path, tmp_path: Path
 ) -> None:
     """Its own folder is replaced whole, unless it now holds files the export did not write (a user's notes, a
-    hub folder converted into it): those were deleted with it, in silence. A folder of an older version, whose
-    marker lists no files, is replaced whole."""
+    hub folder converted into it): those were deleted with it, in silence. So are they where an older version's
+    marker lists them (it listed any result written into the folder) or lists no files (both were deleted)."""
     out = tmp_path / "out"
     shutil.copytree(exported, out)
     (out / "notes.txt").write_text("the user's")
-    _export_is_refused(
-        partial_run,
-        out,
+    refusal = (
         "a hub folder simsiam-zoo wrote, but it now also holds notes.txt, which replacing it would delete; move them "
-        "out (or pass --overwrite to replace it)",
+        "out (or pass --overwrite to replace it)"
     )
+    _export_is_refused(partial_run, out, refusal)
     marker = out / ".simsiam-zoo.json"
-    marker.write_text(
-        json.dumps({key: value for key, value in json.loads(marker.read_text()).items() if key != "files"})
-    )
+    written = json.loads(marker.read_text())
+    marker.write_text(json.dumps({**written, "files": [*written["files"], "notes.txt"]}))
+    _export_is_refused(partial_run, out, refusal)
+    marker.write_text(json.dumps({key: value for key, value in written.items() if key != "files"}))
+    _export_is_refused(partial_run, out, refusal)
+    (out / "notes.txt").unlink()
+    (out / "model.safetensors").write_bytes(b"an older export's weights")
     assert run_cli("export", partial_run, out, "--name", EXPORT_NAME).returncode == 0
-    assert snapshot(out) == snapshot(exported)  # replaced whole: the older export's file is gone
+    assert snapshot(out) == snapshot(exported)  # replaced whole
     precious = tmp_path / "precious"
     own_files(precious)
     assert run_cli("export", partial_run, precious, "--name", EXPORT_NAME, "--overwrite").returncode == 0
