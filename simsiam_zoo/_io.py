@@ -93,6 +93,15 @@ def write_marker(folder: Path, kind: str, *, files: Iterable[str] | None = None)
     atomic_write_text(folder / MARKER_NAME, json.dumps(marker) + "\n")
 
 
+# The kinds of output `atomic_directory` writes whole; a marker of one written before markers listed files lists none.
+_WRITTEN_WHOLE = ("hub-folder", "demo-report")
+
+
+def _written_whole(folder: Path) -> bool:
+    """`folder` is an output this project writes whole, which holds its own files only."""
+    return _names_written(folder) is not None or read_marker(folder) in _WRITTEN_WHOLE
+
+
 def _names_written(folder: Path) -> list[str] | None:
     """The files a folder written whole holds by its marker; None for any other folder."""
     written = (_marker(folder) or {}).get("files")
@@ -221,7 +230,7 @@ def check_work_folder(
 def _refuse_whole_outputs(given: Path, target: Path, folders: Iterable[Path], *, what: str, choose: str) -> None:
     """OutputRefused where `target` (`given` as an absolute path) is, or lies inside, one of `folders` that is an
     output written whole (listing its files): its next write replaces it, and what else it holds is lost or refused."""
-    whole = next((folder for folder in folders if _names_written(folder) is not None), None)
+    whole = next((folder for folder in folders if _written_whole(folder)), None)
     if whole is not None:
         where = "is" if whole == target else f"lies inside {whole},"
         raise OutputRefused(
@@ -376,6 +385,8 @@ def atomic_directory(
     the marker. A reader sees the old folder or the new one; an interruption leaves at most a hidden `.NAME.*`
     folder, cleaned up by the next successful call.
     """
+    if kind not in _WRITTEN_WHOLE:
+        raise ValueError(f"{kind!r} is not a kind written whole ({', '.join(_WRITTEN_WHOLE)})")
     target = check_output(target, kind=kind, inputs=inputs, overwrite=overwrite, own_names=own_names)
     target.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as held:

@@ -496,8 +496,10 @@ def publish_local(folder: str | Path, *, hub_dir: str | Path, repo_id: str) -> P
     """Copy a validated hub folder to `hub_dir/ORG/NAME`, replacing any previous copy atomically."""
     validate_hub_folder(folder)
     target = Path(hub_dir) / check_repo_id(repo_id)
-    with atomic_directory(target, kind=HUB_FOLDER_KIND, inputs=(folder,), own_names=HUB_FOLDER_FILES) as staging:
-        for name in HUB_FOLDER_FILES:  # as `push` uploads them: a file put beside them is not the model's
+    # The copy is this function's alone: what an earlier version copied into it (a user's notes beside the
+    # model) is replaced with it, as its marker lists.
+    with atomic_directory(target, kind=HUB_FOLDER_KIND, inputs=(folder,)) as staging:
+        for name in HUB_FOLDER_FILES:  # the hub folder's own files: one put beside them is not the model's
             if (Path(folder) / name).is_file():
                 shutil.copy2(Path(folder) / name, staging / name)
     return target

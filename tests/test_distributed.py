@@ -396,7 +396,11 @@ def test_two_rank_linear_protocol_through_the_cli_reports_once_what_one_process_
     # "launched with other out"; now a line naming --cache-dir, and with one the ranks share it.
     transfer = ["-m", "simsiam_zoo.cli", "eval", "transfer", str(model), "--dataset", f"d={tmp_path / 'data'}"]
     launched = _torchrun([*transfer, "--mode", "linear"], env=env, succeeds=False)
-    assert launched.stderr.count("error: --cache-dir: the linear probe under torchrun") == 2, launched.stderr[-3000:]
+    message = "error: --cache-dir: under torchrun the linear probe extracts d's images into one feature folder"
+    assert launched.stderr.count(message) == 2, launched.stderr[-3000:]
+    # A split embedded in memory (a built-in dataset, a capped folder) needs no feature folder.
+    in_memory = [*transfer[:-1], "d=digits", "--mode", "linear", "--out", str(tmp_path / "digits.json")]
+    assert _torchrun(in_memory, env=env).stdout.count("d linear ") == 1  # reported once
     cached = [*transfer, "--mode", "linear", "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "t.json")]
     launched = _torchrun(cached, env=env)
     assert json.loads((tmp_path / "t.json").read_text())["rows"][0]["num_train"] == 13

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import json
 import os
 import pickle
 import re
@@ -267,15 +268,18 @@ def test_offline_a_copy_in_the_hugging_face_cache_is_said_unchecked(hub: HubServ
 
 
 def test_a_local_hub_copy_holds_the_hub_folders_files_only(exported, tmp_path):
-    """A file put beside a hub folder's (a user's notes) was copied into the local hub, and made every later copy
-    of that model refused there ("also holds notes.txt"); `push` never uploaded it."""
+    """A file put beside a hub folder's (a user's notes) was copied into the local hub as the model's; `push` never
+    uploaded it. A copy an earlier version made, its marker listing the notes, is replaced with them."""
     folder = shutil.copytree(exported, tmp_path / "model")
     (folder / "notes.txt").write_text("the user's")
-    for _ in range(2):
-        target = publish_local(folder, hub_dir=tmp_path / "hub", repo_id="user/model")
-    assert sorted(path.name for path in target.iterdir()) == sorted(
-        [".simsiam-zoo.json", *(path.name for path in exported.iterdir() if not path.name.startswith("."))]
-    )
+    own = sorted([".simsiam-zoo.json", *(path.name for path in exported.iterdir() if not path.name.startswith("."))])
+    target = publish_local(folder, hub_dir=tmp_path / "hub", repo_id="user/model")
+    assert sorted(path.name for path in target.iterdir()) == own
+    marker = json.loads((target / ".simsiam-zoo.json").read_text())
+    (target / ".simsiam-zoo.json").write_text(json.dumps({**marker, "files": [*marker["files"], "notes.txt"]}))
+    (target / "notes.txt").write_text("the user's")
+    target = publish_local(folder, hub_dir=tmp_path / "hub", repo_id="user/model")
+    assert sorted(path.name for path in target.iterdir()) == own
 
 
 def test_zoo_name_from_a_local_hub_checks_sha256(exported, tmp_path, monkeypatch):

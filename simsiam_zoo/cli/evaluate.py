@@ -163,7 +163,8 @@ def eval_semi_command(
     "--cache-dir",
     type=NonEmptyPath(path_type=Path),
     default=None,
-    help="Keep extracted features here for reuse (default: a temporary folder).",
+    help="Keep extracted features here for reuse (default: a temporary folder; under torchrun, give one for data on "
+    "disk).",
 )
 @run_options
 @result_out_option

@@ -122,16 +122,12 @@ def transfer(
     check_checkpoint_dir(run, model, *datasets.values())
     if cache_dir is not None:
         check_work_folder(cache_dir, option="--cache-dir", inputs=local_paths(model, *datasets.values()))
-    elif "linear" in modes and init_distributed(device_named(run.device)).enabled:
-        # Each rank's temporary folder is its own: the ranks were refused as launched with other outputs.
-        raise OutputRefused(
-            "--cache-dir: the linear probe under torchrun extracts into one feature folder every rank reads; give "
-            "one (on a file system every node reaches)"
-        )
     loaded = load_model(model, run)
     fingerprint = _fingerprint(loaded)[:16]
     # Every dataset is opened before the first trains: a bad one stops the call before hours of work are lost.
     all_splits = {name: labelled_splits(data, run) for name, data in datasets.items()}
+    if "linear" in modes and cache_dir is None:
+        _check_extraction_shared(all_splits, run)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="simsiam-zoo-features-") as scratch:
         cache = Path(cache_dir) if cache_dir is not None else Path(scratch)
@@ -154,6 +150,17 @@ def transfer(
         "shuffle": run.shuffle,
         "rows": rows,
     }
+
+
+def _check_extraction_shared(all_splits: Mapping[str, Splits], run: RunOptions) -> None:
+    """Under torchrun, a split on disk is extracted into one feature folder every rank reads: not a temporary one,
+    each rank's own (the ranks were refused as "launched with other out"). In-memory splits need none."""
+    on_disk = [name for name, splits in all_splits.items() if (splits.train_source or splits.test_source)]
+    if on_disk and init_distributed(device_named(run.device)).enabled:
+        raise OutputRefused(
+            f"--cache-dir: under torchrun the linear probe extracts {on_disk[0]}'s images into one feature folder "
+            "every rank reads; give one (on a file system every node reaches)"
+        )
 
 
 @dataclass(frozen=True)

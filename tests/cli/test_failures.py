@@ -492,6 +492,9 @@ def test_outputs_are_checked_before_any_work_and_work_folders_never_land_inside_
     folder.mkdir()
     blocker.write_text("mine")
     other_model = shutil.copytree(exported, tmp_path / "other_model")
+    older = shutil.copytree(exported, tmp_path / "older_model")  # of a version whose markers listed no files
+    marker = json.loads((older / ".simsiam-zoo.json").read_text())
+    (older / ".simsiam-zoo.json").write_text(json.dumps({key: marker[key] for key in marker if key != "files"}))
     before = snapshot(tmp_path)
     transfer = ["eval", "transfer", exported, "--dataset", f"ds={data}", "--epochs", 1]
     cases = [
@@ -539,6 +542,11 @@ def test_outputs_are_checked_before_any_work_and_work_folders_never_land_inside_
             ["eval", "semi", exported, data, "--out", other_model / "semi.json"],
             f"{other_model / 'semi.json'}: lies inside {other_model}, a hub folder simsiam-zoo wrote, which holds its "
             "own files only; choose another path",
+        ),
+        (
+            ["eval", "semi", exported, data, "--out", older / "semi.json"],
+            f"{older / 'semi.json'}: lies inside {older}, a hub folder simsiam-zoo wrote, which holds its own files "
+            "only; choose another path",
         ),
         # Nor an output folder: its next write was refused for it ("also holds feats").
         (
