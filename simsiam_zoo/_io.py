@@ -229,7 +229,7 @@ def check_work_folder(
 
 def _refuse_whole_outputs(given: Path, target: Path, folders: Iterable[Path], *, what: str, choose: str) -> None:
     """OutputRefused where `target` (`given` as an absolute path) is, or lies inside, one of `folders` that is an
-    output written whole (listing its files): its next write replaces it, and what else it holds is lost or refused."""
+    output written whole (`_written_whole`): its next write replaces it, and what else it holds is refused for."""
     whole = next((folder for folder in folders if _written_whole(folder)), None)
     if whole is not None:
         where = "is" if whole == target else f"lies inside {whole},"

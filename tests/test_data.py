@@ -113,6 +113,27 @@ def test_eval_resize_and_crop_are_timms(image_size, crop_pct):
     assert (resize.size[0], list(crop.size)) == (theirs.transforms[0].size, [image_size, image_size])
 
 
+@pytest.mark.parametrize("model", ["resnet50.a1_in1k", "resnet50.tv_in1k"])  # bicubic at 0.95, bilinear at 0.875
+def test_the_eval_transform_of_a_photo_is_timms_within_one_grey_level(model):
+    """The resize runs on the decoded uint8 tensor (torchvision's antialiased kernels), not on the PIL image as
+    timm's `create_transform` does: on scikit-learn's two sample photos every pixel is within one grey level of
+    timm's (their rounding to uint8), and most are equal."""
+    import sklearn
+    import timm.data
+
+    from simsiam_zoo.augment import Preprocessing
+    from simsiam_zoo.data.decode import decode_image
+
+    cfg = timm.create_model(model, pretrained=False).pretrained_cfg
+    ours = Preprocessing.from_pretrained_cfg(cfg).transform()
+    theirs = timm.data.create_transform(**timm.data.resolve_data_config(cfg))
+    std = torch.tensor(cfg["std"]).view(3, 1, 1)
+    for photo in sorted((Path(sklearn.__file__).parent / "datasets" / "images").glob("*.jpg")):
+        with Image.open(photo) as image:
+            grey_levels = ((ours(decode_image(photo)) - theirs(image.convert("RGB"))) * std * 255).abs()
+        assert grey_levels.max() < 1.001 and grey_levels.mean() < 0.05, (photo.name, grey_levels.max())
+
+
 def test_the_eval_transform_names_an_input_it_does_not_take():
     """A numpy array came back unchanged and a 0-255 float image was normalised 255 times too bright, in silence;
     a PIL image or an HWC tensor failed inside Normalize. uint8, [0, 1] floats, batches and grey images work."""
