@@ -402,7 +402,7 @@ def test_two_rank_linear_protocol_through_the_cli_reports_once_what_one_process_
     in_memory = [*transfer[:-1], "d=digits", "--mode", "linear", "--out", str(tmp_path / "digits.json")]
     assert _torchrun(in_memory, env=env).stdout.count("d linear ") == 1  # reported once
     cached = [*transfer, "--mode", "linear", "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "t.json")]
-    launched = _torchrun(cached, env=env)
+    _torchrun(cached, env=env)
     assert json.loads((tmp_path / "t.json").read_text())["rows"][0]["num_train"] == 13
 
 

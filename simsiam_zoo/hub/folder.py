@@ -30,10 +30,12 @@ WEIGHTS_NAME = "model.safetensors"
 FULL_MODEL_NAME = "simsiam.safetensors"
 CONFIG_NAME = "config.json"
 CARD_NAME = "README.md"
-# A fine-tune's result, a file of its classifier folder: written with it, replaced with it.
+# The model's files, those `push` uploads.
+HUB_FILES = (WEIGHTS_NAME, FULL_MODEL_NAME, CONFIG_NAME, CARD_NAME, RECIPE_NAME)
+# A fine-tune's result, a file of its classifier folder: written with it, replaced with it, not pushed.
 FINETUNE_RESULT_NAME = "finetune.json"
 # Every file a hub folder of this project holds: any other in one is a user's, never deleted with the folder.
-HUB_FOLDER_FILES = (WEIGHTS_NAME, FULL_MODEL_NAME, CONFIG_NAME, CARD_NAME, RECIPE_NAME, FINETUNE_RESULT_NAME)
+HUB_FOLDER_FILES = (*HUB_FILES, FINETUNE_RESULT_NAME)
 _FLOAT_SUFFIXES = (".weight", ".bias", ".running_mean", ".running_var")
 
 

@@ -26,13 +26,13 @@ from simsiam_zoo.hub.folder import (
     CARD_NAME,
     CONFIG_NAME,
     FULL_MODEL_NAME,
+    HUB_FILES,
     RECIPE_NAME,
     WEIGHTS_NAME,
     HubFolderInfo,
     validate_hub_folder,
 )
 
-HUB_FILES = (WEIGHTS_NAME, FULL_MODEL_NAME, CONFIG_NAME, CARD_NAME, RECIPE_NAME)
 # What a user of a backbone needs; the training checkpoint (simsiam.safetensors) stays on the hub until asked for.
 DOWNLOAD_FILES = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, RECIPE_NAME)
 
