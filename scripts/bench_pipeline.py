@@ -34,7 +34,7 @@ WARMUP = 2
 def model_step(recipe: Recipe, dataset: Dataset, *, steps: int, device: torch.device) -> float:
     """Images a second of the step alone, on one batch of real views already on the device."""
     views = PretrainingViews(recipe.replace({"data.augment_on_device": False}), dataset, device)
-    batch = torch.utils.data.default_collate([views.dataset[(0, i)] for i in range(recipe.optim.batch_size)])
+    batch = torch.utils.data.default_collate([views.dataset.sample((0, i)) for i in range(recipe.optim.batch_size)])
     memory_format = torch.channels_last if recipe.run.channels_last else torch.contiguous_format
     x1, x2 = (x.to(device).contiguous(memory_format=memory_format) for x in batch[:2])
     model = build_model(recipe).to(device, memory_format=memory_format)

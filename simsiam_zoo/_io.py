@@ -159,13 +159,15 @@ def check_output(
     `inputs` (those that exist on disk: model names and dataset names are not paths), or lies inside one of
     `models` (it would become a file of that model, pushed with it and refused by its export), or inside a folder
     written whole (its next write refused for it). Inside a folder of data it may lie: marked, no read of the data
-    lists it. `own_names`: the files a `kind` folder holds, where that is a fixed set (see `_names_not_written`).
+    lists it; but not where it would make a folder above it there, which has no marker. `own_names`: the files a
+    `kind` folder holds, where that is a fixed set (see `_names_not_written`).
     """
     given = Path(target)
     target = _usable_path(given)
     models = list(models)
     _refuse_inputs(given, target, models, inside=True)
     _refuse_inputs(given, target, inputs)
+    _refuse_unmarked_folders_in_inputs(given, target, inputs)
     _refuse_whole_outputs(given, target, target.parents, what="", choose="folder")
     if not target.exists():
         if (where := _file_in_the_way(target)) is not None:  # was the OS's "Not a directory", later
@@ -207,6 +209,23 @@ def _refuse_inputs(
             raise OutputRefused(f"{given}: the output {what} the input {item}; choose another output path")
         if inside and source in target.parents:
             raise OutputRefused(f"{given}: the output lies inside the input {item}; choose a path outside it")
+
+
+def _refuse_unmarked_folders_in_inputs(
+    given: Path, target: Path, inputs: Iterable[str | os.PathLike[str] | None]
+) -> None:
+    """OutputRefused where making `target` would make folders above it inside an input folder: only the output gets
+    a marker, so every read of the input took such a folder for data (a class of no images)."""
+    for item in inputs:
+        if item is None or not Path(item).is_dir():
+            continue
+        source = Path(item).resolve()
+        made = [folder for folder in target.parents if source in folder.parents and not folder.exists()]
+        if made:
+            raise OutputRefused(
+                f"{given}: would make the folder {made[-1]} inside the input {item}, which reads of it would take for "
+                "data; choose a path outside it, or one whose folder exists"
+            )
 
 
 def check_work_folder(

@@ -86,8 +86,11 @@ class SimSiamViews:
         return torch.tensor(params, dtype=torch.float64)
 
     def crop(self, image: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        """The view cut and resized, RGB: a grey image (C = 1, which `train` takes) is made RGB as a decoded file is,
+        so that the colour ops see three channels on either path and a batch stacks grey and colour views."""
         top, left, height, width = (int(v) for v in params[TOP : WIDTH + 1].tolist())
-        return F.resized_crop(image, top, left, height, width, [self.image_size, self.image_size], antialias=True)
+        view = F.resized_crop(image, top, left, height, width, [self.image_size, self.image_size], antialias=True)
+        return view.expand(3, -1, -1) if view.shape[-3] == 1 else view
 
     def finish(self, image: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         """Jitter, grayscale, blur, flip and normalisation of one cropped view, as the v2 transforms do them."""

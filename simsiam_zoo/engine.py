@@ -9,24 +9,37 @@ import math
 import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 from simsiam_zoo.choices import Optimizer
 from simsiam_zoo.data import NextIfUndecodable
-from simsiam_zoo.errors import TrainingDiverged
+from simsiam_zoo.errors import DataError, TrainingDiverged
 from simsiam_zoo.model import seeded
 from simsiam_zoo.options import folded_seed
+
+
+@dataclass(frozen=True)
+class Unread:
+    """What stood in for an image that does not decode, for the training process to say: item `index` skipped for
+    `problem` (the next one that decodes in its place), or with `fatal` the run's error (`strict`, or none decodes)."""
+
+    index: int
+    problem: str
+    fatal: bool = False
 
 
 class Augmented(Dataset):
     """`views` augmentations of an image and its label, for `(epoch, index)` keys (`EpochSampler`'s): seeded by
     (seed, epoch, index), so a batch is the same whatever the worker count and after a resume.
 
-    An image that does not decode is skipped, its place taken by the next one (`NextIfUndecodable`), or with
-    `strict` the error.
+    An item is `(sample, unread)`: the sample `(*views, label)` and None, or an `Unread` where the image does not
+    decode (its place taken by the next one that does, `NextIfUndecodable`; with `strict` the error). `batches`
+    says those in the training process: a loader worker warned again in every epoch (each epoch's workers are new),
+    and its error came wrapped in torch's traceback.
     """
 
     def __init__(
@@ -48,13 +61,54 @@ class Augmented(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, key: tuple[int, int]) -> tuple[Any, ...]:
+    def __getitem__(self, key: tuple[int, int]) -> tuple[tuple[Any, ...] | None, Unread | None]:
         epoch, index = key
-        image, label = self.dataset[index]
+        try:
+            (image, label), problem = self.dataset.next_decoding(index)
+        except DataError as error:
+            return None, Unread(index, str(error), fatal=True)
         # The CPU generator only, which the transforms draw from: torch.manual_seed would also queue a seed (and a
         # stack trace) for every accelerator, a millisecond per sample.
         with seeded(folded_seed((self.seed * 1_000_003 + epoch) * 10_000_019 + index)):
-            return (*(self.transform(image) for _ in range(self.views)), label)
+            sample = (*(self.transform(image) for _ in range(self.views)), label)
+        return sample, None if problem is None else Unread(index, problem)
+
+    def batches(self, sampler: Sampler, *, batch_size: int, num_workers: int, pin_memory: bool) -> Iterator[Any]:
+        """The collated samples of `sampler`'s batches of keys; an image skipped said once a run, or the error."""
+        loader = DataLoader(
+            self,
+            batch_size=batch_size,
+            sampler=sampler,
+            drop_last=True,
+            num_workers=num_workers,
+            pin_memory=pin_memory,
+            collate_fn=_collate_samples,
+            generator=torch.Generator(),  # the workers' base seed: drawn from its own, not the caller's generator
+        )
+        for batch, unread in loader:
+            for item in unread:
+                self._say(item)
+            yield batch
+
+    def sample(self, key: tuple[int, int]) -> tuple[Any, ...]:
+        """The sample of `key` alone, as a batch of `batches` has it (outside a loader: calibrations, benchmarks)."""
+        sample, unread = self[key]
+        if unread is not None:
+            self._say(unread)
+        return sample
+
+    def _say(self, unread: Unread) -> None:
+        if unread.fatal:
+            raise DataError(unread.problem)
+        self.dataset.say_skipped(unread.index, unread.problem)
+
+
+def _collate_samples(items: list[tuple[Any, Unread | None]]) -> tuple[Any, list[Unread]]:
+    """A batch of `Augmented` items: the samples collated and what stood in for images, or only the fatal ones."""
+    unread = [item for _, item in items if item is not None]
+    if any(item.fatal for item in unread):
+        return None, [item for item in unread if item.fatal]
+    return default_collate([sample for sample, _ in items]), unread
 
 
 def prefetched(batches: Iterable[Any], to_device: Callable[[Any], Any], device: torch.device) -> Iterator[Any]:

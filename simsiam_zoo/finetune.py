@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -371,7 +371,7 @@ class _Finetuning:
             "finetune", self.settings, step, self.model.state_dict(), self.optimizer.state_dict(), records
         ).save(self.checkpoint)
 
-    def batches(self, epoch: int, start_batch: int) -> DataLoader:
+    def batches(self, epoch: int, start_batch: int) -> Iterator[Any]:
         # Global shuffling: global batch b of the one-process order, each rank its slice, the same steps on any
         # number of ranks; local: each rank's batches from its own stretch of the data.
         per_rank, context = self.batch // self.context.world_size, self.context
@@ -385,14 +385,8 @@ class _Finetuning:
             start_batch=start_batch,
             stretches=self.stretches,
         )
-        return DataLoader(
-            self.augmented,
-            batch_size=per_rank,
-            sampler=sampler,
-            drop_last=True,
-            num_workers=self.num_workers,
-            pin_memory=self.device.type == "cuda",
-            generator=torch.Generator(),  # the workers' base seed: drawn from its own, not the caller's generator
+        return self.augmented.batches(
+            sampler, batch_size=per_rank, num_workers=self.num_workers, pin_memory=self.device.type == "cuda"
         )
 
     def lr_at(self, step: int) -> float:

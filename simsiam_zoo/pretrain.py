@@ -12,7 +12,7 @@ import io
 import math
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from simsiam_zoo import engine
@@ -52,6 +52,7 @@ from simsiam_zoo.data import (
     dataset_stretches,
     held_out_folder,
     held_out_images,
+    images_fingerprint,
     is_named_source,
     labelled_images,
     unlabelled,
@@ -517,11 +518,9 @@ class _Pretraining:
         self.monitor_split = knn_monitor_split(recipe, dataset, strict=strict)
         self.optimizer = recipe_optimizer(model, recipe)
         # The checkpoint's records: the epochs' rows, the logged steps, the epoch's running sums (and the horizon).
-        self.state: dict[str, Any] = {"epochs": [], "steps": [], "epoch_sums": [0.0, 0.0, 0]}
-        self.step = 0
-        if self.checkpoint_path.exists():
-            self.step, self.state = _resume(self.checkpoint_path, recipe, model, self.optimizer, data=records)
-        self.state.update(records)
+        self.step, self.state = _resume(
+            self.checkpoint_path, recipe, model, self.optimizer, dataset=dataset, data=records
+        )
         # The epoch's running sums of loss and z-std, on the device; the checkpoint holds them as floats.
         *sums, self.epoch_steps = self.state.pop("epoch_sums")
         self.epoch_sums = torch.tensor(sums, dtype=torch.float64, device=device)
@@ -550,6 +549,8 @@ class _Pretraining:
         self.total_steps = self.state.pop("horizon", recipe.optim.epochs * self.steps_per_epoch)
         _check_epoch_length(self.checkpoint_path, self.state.pop("steps_per_epoch", None), self.steps_per_epoch)
         self.writer = main_only(context, lambda: _run_outputs(recipe, output_dir))
+        if self.step and context.is_main:  # a kill between the checkpoint and its tables left them a step behind
+            self._write_tables()
         # metrics.csv's seconds count the run's training time over its invocations (they restarted at a resume); a
         # checkpoint written before it held them counts from the resume.
         earlier = self.state.pop("seconds", 0.0)
@@ -574,7 +575,7 @@ class _Pretraining:
                 }
             ]
 
-    def batches(self, epoch: int, start_batch: int) -> DataLoader:
+    def batches(self, epoch: int, start_batch: int) -> Iterator[Any]:
         context = self.context
         sampler = EpochSampler(
             len(self.dataset),
@@ -586,17 +587,13 @@ class _Pretraining:
             start_batch=start_batch,
             stretches=self.stretches,
         )
-        loader = DataLoader(
-            self.views.dataset,
+        batches = self.views.dataset.batches(
+            sampler,
             batch_size=self.per_rank_batch,
-            sampler=sampler,
-            drop_last=True,
             num_workers=self.recipe.data.num_workers,
             pin_memory=self.device.type == "cuda",
-            persistent_workers=False,
-            generator=torch.Generator(),  # the workers' base seed: drawn from its own, not the caller's generator
         )
-        return engine.prefetched(loader, self.views.to_device, self.device)
+        return engine.prefetched(batches, self.views.to_device, self.device)
 
     def lr_at(self, step: int) -> float:
         return learning_rate(self.recipe, step, self.steps_per_epoch, total_steps=self.total_steps)
@@ -697,8 +694,12 @@ class _Pretraining:
                 self.optimizer.state_dict(),
                 records,
             ).save(self.checkpoint_path)
-            _write_csv(self.output_dir / "metrics.csv", self.state["epochs"], EPOCH_FIELDS)
-            _write_csv(self.output_dir / "steps.csv", self.state["steps"], STEP_FIELDS)
+            self._write_tables()
+
+    def _write_tables(self) -> None:
+        """metrics.csv and steps.csv, from the records the checkpoint holds."""
+        _write_csv(self.output_dir / "metrics.csv", self.state["epochs"], EPOCH_FIELDS)
+        _write_csv(self.output_dir / "steps.csv", self.state["steps"], STEP_FIELDS)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -717,10 +718,19 @@ def _check_limits(*, max_minutes: float | None, max_steps: int | None) -> None:
 
 
 def _resume(
-    path: Path, recipe: Recipe, model: SimSiam, optimizer: torch.optim.Optimizer, *, data: dict[str, Any]
+    path: Path,
+    recipe: Recipe,
+    model: SimSiam,
+    optimizer: torch.optim.Optimizer,
+    *,
+    dataset: Dataset,
+    data: dict[str, Any],
 ) -> tuple[int, dict[str, Any]]:
-    """The step and records of the run's checkpoint, its model and optimizer state loaded; a RecipeError naming it
-    when it cannot continue this run on this `data` (`_data_records`)."""
+    """The step and records of the run's checkpoint, its model and optimizer state loaded (step 0 and empty records
+    without one), `data` (`dataset`'s `_data_records`) among them; a RecipeError naming it when it cannot continue
+    this run on `dataset`."""
+    if not path.exists():
+        return 0, {"epochs": [], "steps": [], "epoch_sums": [0.0, 0.0, 0], **data}
     try:
         saved = read_training_checkpoint(path, kind="pretraining")
     except ConversionError as error:  # a truncated or foreign file, named: say so and stop, keep it for inspection
@@ -732,7 +742,7 @@ def _resume(
             f"{path}: the checkpoint was trained with a different recipe ({changed}); "
             "use a new output folder or the same recipe"
         )
-    _check_records(path, saved.step, saved.records, data=data)
+    _check_records(path, saved.step, saved.records, data=data, dataset=dataset)
     not_finite = non_finite_keys(saved.model)
     if not_finite:  # a checkpoint of an earlier version, which saved such weights (only the loss was checked)
         raise RecipeError(
@@ -750,16 +760,30 @@ def _resume(
             f"{path}: the optimizer state does not fit this version's parameter groups ({squeezed(error)}); "
             "use a new output folder"
         ) from None
-    return saved.step, saved.records
+    # An earlier version's digest of the data, which `images_sha256` replaces.
+    records = {key: value for key, value in saved.records.items() if key != "data_sha256"}
+    return saved.step, {**records, **data}
 
 
 def _data_records(dataset: Dataset) -> dict[str, Any]:
     """What a checkpoint records of the data it trained on: the number of images, and a digest of their names and
-    labels (not file times: data copied anew to the same place, as to a node's disk for each job, is the same)."""
-    return {"num_images": len(dataset), "data_sha256": dataset_fingerprint(dataset, file_stats=False)}
+    labels (not file times: data copied anew to the same place, as to a node's disk for each job, is the same; nor
+    files beside them that are no image, which training leaves out)."""
+    return {"num_images": len(dataset), "images_sha256": images_fingerprint(dataset)}
 
 
-def _check_records(path: Path, step: int, records: dict[str, Any], *, data: dict[str, Any]) -> None:
+def _trained_on_other_images(records: dict[str, Any], data: dict[str, Any], dataset: Dataset) -> bool:
+    """Whether the checkpoint's digest of its images differs from `data`'s. A checkpoint of an earlier version
+    holds the digest of the whole listing (`data_sha256`, non-image entries included), so it is compared with that;
+    one older still holds none."""
+    if "images_sha256" in records:
+        return records["images_sha256"] != data["images_sha256"]
+    if "data_sha256" in records:
+        return records["data_sha256"] != dataset_fingerprint(dataset, file_stats=False)
+    return False
+
+
+def _check_records(path: Path, step: int, records: dict[str, Any], *, data: dict[str, Any], dataset: Dataset) -> None:
     """The loop's records as it writes them, and the data the run trained on: images added since made the epochs
     longer under the old schedule, others in their place trained on what the run never saw, a resume that was no
     continuation of the run. Checkpoints written before a record existed do not check it."""
@@ -775,7 +799,7 @@ def _check_records(path: Path, step: int, records: dict[str, Any], *, data: dict
             f"{path}: the run trained on {trained_on} images and the data now has {data['num_images']}; resume it "
             "with the same data, or use a new output folder"
         )
-    if records.get("data_sha256", data["data_sha256"]) != data["data_sha256"]:
+    if _trained_on_other_images(records, data, dataset):
         raise RecipeError(
             f"{path}: the run trained on other images (their names or labels differ from the data's now); resume "
             "it with the same data, or use a new output folder"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import os
 import re
 import reprlib
 import types
@@ -140,9 +141,23 @@ PROCESS_KEYS = frozenset({"data.num_workers"})
 
 
 def recipe_differences(before: Recipe, after: Recipe) -> list[str]:
-    """`key: before -> after` for each dotted key whose value differs, but `PROCESS_KEYS`."""
+    """`key: before -> after` for each dotted key whose value differs, but `PROCESS_KEYS`; `data.path` compared as
+    the file or folder it names (`data/`, `./data` and an absolute path of it are one)."""
     old, new = shared_settings(before), shared_settings(after)
-    return [f"{key}: {old.get(key)!r} -> {value!r}" for key, value in new.items() if old.get(key) != value]
+    return [f"{key}: {old.get(key)!r} -> {value!r}" for key, value in new.items() if _differs(key, old.get(key), value)]
+
+
+def _differs(key: str, before: Any, after: Any) -> bool:
+    if key == "data.path" and isinstance(before, str) and isinstance(after, str):
+        return _place(before) != _place(after)
+    return before != after
+
+
+def _place(path: str) -> str:
+    """The real path of a file or folder that exists; any other string (a dataset's name, a pattern) as given. Only
+    the spelling of one place: a copy elsewhere is other data to a resume, whose digest of the images does not see
+    their pixels (nor the kNN monitor's `val/` beside them)."""
+    return os.path.realpath(path) if os.path.exists(path) else path
 
 
 def shared_settings(recipe: Recipe) -> dict[str, Any]:

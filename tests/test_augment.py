@@ -55,6 +55,23 @@ def test_one_seed_gives_the_views_of_the_torchvision_v2_pipeline(variant, size, 
         assert torch.equal(ours(picture), expected), seed
 
 
+def test_a_grey_image_has_the_views_of_its_rgb_copy_on_either_path():
+    """A one-channel image (a notebook's dataset) is made RGB at its crop: per image, its views are v2's of its
+    three-channel copy (on one channel saturation and hue did nothing, and contrast took the channel's own mean, so
+    that the two paths' views differed), and the worker's half stacks with colour views for the batched finish (a
+    grey crop could not take three channels' normalisation)."""
+    ours, reference, grey = views(32), v2_pipeline(32, "imagenet"), image(40, 40, channels=1)
+    for seed in range(30):
+        torch.manual_seed(seed)
+        expected = reference(grey.expand(3, -1, -1))
+        torch.manual_seed(seed)
+        assert torch.equal(ours(grey), expected), seed
+        torch.manual_seed(seed)
+        crop, params = ours.crop_and_draw(grey)
+        assert crop.shape == (3, 32, 32)
+        assert torch.equal(ours.finish(crop, params), expected), seed
+
+
 def batch_of_views(count: int, *, size: int = 48, dtype: torch.dtype = torch.uint8):
     torch.manual_seed(0)
     augmentation = views(size)
@@ -140,8 +157,8 @@ def test_on_and_off_the_device_a_seeded_sample_has_the_same_parameters_and_crop(
     per_image = Augmented(dataset, augmentation, seed=3, views=2)
     halves = Augmented(dataset, augmentation.crop_and_draw, seed=3, views=2)
     for key in ((0, 1), (2, 5)):
-        *whole, label = per_image[key]
-        *split, same_label = halves[key]
+        *whole, label = per_image.sample(key)
+        *split, same_label = halves.sample(key)
         assert label == same_label
         for view, (crop, params) in zip(whole, split, strict=True):
             assert torch.equal(augmentation.finish(crop, params), view)

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, read_torch_checkpoint, read_training_checkpoint
-from simsiam_zoo.data import labelled_images
+from simsiam_zoo.data import dataset_fingerprint, labelled_images
 from simsiam_zoo.engine import cosine_lr
-from simsiam_zoo.errors import ConversionError, DataError, RecipeError, TrainingDiverged
+from simsiam_zoo.errors import ConversionError, DataError, OutputRefused, RecipeError, TrainingDiverged
 from simsiam_zoo.losses import simsiam_loss
 from simsiam_zoo.pretrain import (
     PretrainingViews,
@@ -576,7 +576,7 @@ def test_the_augmentation_is_batched_on_the_device_by_default_on_cuda_only(tiny_
     recipe = tiny_recipe.replace({"data.augment_on_device": switch})
     views = PretrainingViews(recipe, build_dataset(recipe), torch.device(device))
     assert views.on_device is on_device
-    crops_only = isinstance(views.dataset[(0, 0)][0], tuple)
+    crops_only = isinstance(views.dataset.sample((0, 0))[0], tuple)
     assert crops_only is on_device
 
 
@@ -783,3 +783,102 @@ def test_the_global_batch_is_split_over_the_ranks_and_checked_before_the_run_cla
     with pytest.raises(RecipeError, match=r"^optim.batch_size 2 over 2 ranks is one image a rank, and BatchNorm needs"):
         _training_data(alone, None, world_size=2)
     assert len(_training_data(alone.replace({"run.sync_batchnorm": True}), None, world_size=2)) == 8
+
+
+def test_a_rerun_rewrites_the_tables_a_kill_left_behind_the_checkpoint(tiny_recipe, tmp_path):
+    """A kill after the last checkpoint was written but before metrics.csv and steps.csv were left them a step behind
+    for good: the rerun found the run finished and wrote nothing."""
+    run = tmp_path / "run"
+    train(tiny_recipe.replace({"run.log_every_steps": 1}), output_dir=run, progress=False)
+    tables = {name: (run / name).read_text() for name in ("metrics.csv", "steps.csv")}
+    for name, text in tables.items():
+        (run / name).write_text("".join(text.splitlines(keepends=True)[:-2]))  # as the checkpoint before left them
+    assert train(tiny_recipe.replace({"run.log_every_steps": 1}), output_dir=run, progress=False).step == 8
+    assert {name: (run / name).read_text() for name in tables} == tables
+
+
+def test_files_beside_the_images_or_another_spelling_of_their_path_resume_the_run(tiny_recipe, tmp_path):
+    """Training leaves a README or notes beside the images out, and `data/` or a link is the folder `data` is: each
+    was refused as "trained on other images" or "a different recipe (data.path: ...)". A copy elsewhere is still
+    refused (the digest sees names and labels, not pixels, nor the monitor's `val/`); a checkpoint of an earlier
+    version, which digested the whole listing, still resumes and still refuses other images."""
+    data = write_images(tmp_path / "data", ("cats", "dogs"), 8)
+    recipe = tiny_recipe.replace({"data.dataset": "imagefolder", "data.path": str(data), "optim.batch_size": 4})
+    train(recipe, output_dir=tmp_path / "straight", max_steps=5, progress=False)
+    run = tmp_path / "run"
+    train(recipe, output_dir=run, max_steps=1, progress=False)
+    (data / "README.txt").write_text("where these images come from\n")
+    (data / "cats" / "notes.txt").write_text("one is blurred\n")
+    assert train(recipe, output_dir=run, max_steps=2, progress=False).step == 2
+    assert train(recipe.replace({"data.path": f"{data}/"}), output_dir=run, max_steps=3, progress=False).step == 3
+    (tmp_path / "link").symlink_to(data)
+    assert train(recipe.replace({"data.path": str(tmp_path / "link")}), output_dir=run, max_steps=4, progress=False)
+    copy = shutil.copytree(data, tmp_path / "copy")
+    with pytest.raises(RecipeError, match=r"different recipe \(data\.path: '.*/link' -> '.*/copy'\)"):
+        train(recipe.replace({"data.path": str(copy)}), output_dir=run, progress=False)
+    # As an earlier version wrote it: the digest of the listing, non-image entries included, as it was then.
+    path = run / CHECKPOINT_NAME
+    saved = read_torch_checkpoint(path)
+    records = {key: value for key, value in saved["records"].items() if key != "images_sha256"}
+    legacy = dataset_fingerprint(build_dataset(recipe), file_stats=False)
+    torch.save({**saved, "records": {**records, "data_sha256": "0" * 64}}, path)
+    with pytest.raises(RecipeError, match=r"checkpoint.pt: the run trained on other images"):
+        train(recipe, output_dir=run, progress=False)
+    torch.save({**saved, "records": {**records, "data_sha256": legacy}}, path)
+    assert train(recipe, output_dir=run, max_steps=5, progress=False).step == 5
+    assert "data_sha256" not in read_torch_checkpoint(path)["records"]
+    straight, resumed = _final_state(tmp_path / "straight"), _final_state(run)
+    assert all(torch.equal(straight[key], resumed[key]) for key in straight)
+
+
+def test_an_output_that_would_make_a_folder_inside_the_data_is_refused(tiny_recipe, tmp_path):
+    """`--output DATA/runs/r1` made DATA/runs, unmarked: every later read of DATA took it for a class of no images,
+    so that the run never resumed. A run folder made directly in the data is marked, and trains."""
+    data = write_images(tmp_path / "data", ("cats", "dogs"), 8)
+    recipe = tiny_recipe.replace({"data.dataset": "imagefolder", "data.path": str(data), "optim.batch_size": 4})
+    with pytest.raises(OutputRefused, match=r"r1: would make the folder .*data/runs inside the input .*data, "):
+        train(recipe, output_dir=data / "runs" / "r1", max_steps=1, progress=False)
+    assert sorted(path.name for path in data.iterdir()) == ["cats", "dogs"]
+    train(recipe, output_dir=data / "r1", max_steps=1, progress=False)
+    assert train(recipe, output_dir=data / "r1", max_steps=2, progress=False).step == 2
+
+
+class _GreyImages(torch.utils.data.Dataset):
+    """One-channel uint8 images, as a notebook's dataset may give them (`train` takes C = 1 or 3)."""
+
+    labels = torch.arange(16) % 2
+
+    def __len__(self) -> int:
+        return 16
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        image = torch.randint(0, 256, (1, 40, 40), dtype=torch.uint8, generator=torch.Generator().manual_seed(index))
+        return image, int(self.labels[index])
+
+
+@pytest.mark.parametrize("augment_on_device", [False, True])
+def test_grey_images_train_with_the_augmentation_in_the_workers_or_batched(tiny_recipe, tmp_path, augment_on_device):
+    """Batched (CUDA's default), a one-channel view could not take the three channels' normalisation (a
+    RuntimeError after the run claimed its folder)."""
+    recipe = tiny_recipe.replace({"data.augment_on_device": augment_on_device, "optim.batch_size": 8})
+    assert train(recipe, output_dir=tmp_path / "run", dataset=_GreyImages(), progress=False).step == 4
+
+
+def test_a_skipped_image_is_said_once_a_run_with_loader_workers_and_strict_is_one_line(tmp_path):
+    """Each epoch's loader workers are new: each said the image again (every epoch, on the progress bar's line),
+    and under --strict the error came as torch's wrapped traceback."""
+    broken = write_images(tmp_path / "broken", ("cats", "dogs"), 8, name="{i}.png")
+    (broken / "cats" / "3.png").write_bytes(b"not a png at all")
+    recipe = load_recipe("tiny_fake").replace(
+        {"data.dataset": "imagefolder", "data.path": str(broken), "data.num_workers": 1, "optim.epochs": 3}
+    )
+    with pytest.warns(UserWarning) as said:
+        train(recipe.replace({"data.knn_train_size": 0}), output_dir=tmp_path / "run", progress=False)
+    assert [str(w.message) for w in said if "3.png" in str(w.message)] == [
+        f"{broken / 'cats' / '3.png'}: cannot decode image: cannot identify image file (no format PIL reads); "
+        "skipped (item 3 of 16), the next item that decodes takes its place (--strict makes this an error)"
+    ]
+    recipe.replace({"data.knn_train_size": 0}).save(tmp_path / "workers.yaml")
+    strict = run_cli("train", tmp_path / "workers.yaml", "--output", tmp_path / "strict", "--strict", process=True)
+    assert strict.returncode == 3, strict.stderr
+    assert re.fullmatch(r"error: .*cats/3.png: cannot decode image: [^\n]*", error_message(strict)), strict.stderr

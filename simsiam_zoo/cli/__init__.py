@@ -13,6 +13,7 @@ import click
 
 from simsiam_zoo.cli.benchmark import benchmark_command, datasets_command
 from simsiam_zoo.cli.evaluate import eval_group
+from simsiam_zoo.cli.failures import CommandGroup
 from simsiam_zoo.cli.features import extract_command
 from simsiam_zoo.cli.training import demo_command, finetune_command, recipes_command, train_command
 from simsiam_zoo.cli.zoo import (
@@ -27,7 +28,7 @@ from simsiam_zoo.cli.zoo import (
 from simsiam_zoo.errors import one_line
 
 
-@click.group()
+@click.group(cls=CommandGroup)
 @click.version_option(package_name="simsiam-zoo")
 def main() -> None:
     """SimSiam recipes, a timm-compatible zoo of self-supervised backbones, features and evaluations."""

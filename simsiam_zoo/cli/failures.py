@@ -7,7 +7,7 @@ import functools
 import re
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -34,10 +34,7 @@ def clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except KeyboardInterrupt:
-            fail(
-                "interrupted; what was written so far is whole, and the same command resumes or redoes the rest",
-                EXIT_INTERRUPTED,
-            )
+            fail_interrupted()
         except SimsiamZooError as error:
             fail(error, error.exit_code)
         except (PermissionError, IsADirectoryError) as error:
@@ -57,6 +54,25 @@ def clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             raise
 
     return wrapper
+
+
+class CommandGroup(click.Group):
+    """The commands, where Ctrl-C while a command's options are read (`--device` imports torch) is the interruption
+    the command itself reports (click said "Aborted!", exit 1)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            fail_interrupted()
+
+
+def fail_interrupted() -> NoReturn:
+    """Ctrl-C's one line and exit code."""
+    fail(
+        "interrupted; what was written so far is whole, and the same command resumes or redoes the rest",
+        EXIT_INTERRUPTED,
+    )
 
 
 def network_exit_code(error: Exception) -> int | None:
@@ -146,7 +162,7 @@ def _gib(size: int) -> str:
     return f"{size / 2**30:,.1f} GiB"
 
 
-def fail(error: BaseException | str, code: int) -> None:
+def fail(error: BaseException | str, code: int) -> NoReturn:
     _end_progress_bars()
     click.echo(f"error: {one_line(str(error))}", err=True)
     sys.exit(code)

@@ -96,6 +96,8 @@ def train_command(
 
     changes = parse_overrides(overrides)
     if data_path is not None:
+        if "data.path" in changes:  # the one of them given last won in silence
+            raise click.UsageError("--data and --set data.path both set the data's path; give one of them")
         changes["data.path"] = data_path
     chosen = load_recipe(recipe)
     if changes:

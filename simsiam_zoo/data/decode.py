@@ -72,26 +72,35 @@ class NextIfUndecodable(Dataset):
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> Any:
+        item, problem = self.next_decoding(index)
+        if problem is not None:
+            self.say_skipped(index, problem)
+        return item
+
+    def next_decoding(self, index: int) -> tuple[Any, str | None]:
+        """Item `index` and None, or the next item that decodes and why `index` did not (raised with `strict`)."""
         try:
-            return self.dataset[index]
+            return self.dataset[index], None
         except DataError as error:
             if self.strict:
                 raise
             problem = error
         for offset in range(1, len(self.dataset)):
             try:
-                item = self.dataset[(index + offset) % len(self.dataset)]
+                return self.dataset[(index + offset) % len(self.dataset)], str(problem)
             except DataError:
                 continue
-            if index not in self._said:
-                self._said.add(index)
-                warnings.warn(
-                    f"{problem}; skipped (item {index} of {len(self.dataset)}), the next item that decodes "
-                    "takes its place (--strict makes this an error)",
-                    stacklevel=2,
-                )
-            return item
         raise DataError(f"none of the {len(self.dataset)} items decodes; the first: {problem}")
+
+    def say_skipped(self, index: int, problem: str) -> None:
+        """The warning that item `index` was skipped for `problem`, once."""
+        if index not in self._said:
+            self._said.add(index)
+            warnings.warn(
+                f"{problem}; skipped (item {index} of {len(self.dataset)}), the next item that decodes "
+                "takes its place (--strict makes this an error)",
+                stacklevel=3,
+            )
 
 
 class NoneIfUndecodable(Dataset):

@@ -11,7 +11,7 @@ import itertools
 import json
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -183,17 +183,27 @@ def dataset_fingerprint(dataset: Dataset, *, file_stats: bool = True) -> str:
     """sha256 of what a training set's items are, so that work saved for one is never resumed on another: images
     of a source (or a subset) by the source's listing (`listing_sha256`), its class names and the positions taken;
     other datasets (in memory) by their labels and image tensors."""
+    return _fingerprint(
+        dataset, lambda images: [images.positions, images.classes, listing_sha256(images.source, file_stats=file_stats)]
+    )
+
+
+def images_fingerprint(dataset: Dataset) -> str:
+    """`dataset_fingerprint` of the images alone: their names, labels and class names. Entries that are no image (a
+    README beside them) and file times change nothing: what pretraining's resume checks."""
+    return _fingerprint(dataset, lambda images: [images.classes, images.paths, images.labels.tolist()])
+
+
+def _fingerprint(dataset: Dataset, describe: Callable[[SourceImages], list[Any]]) -> str:
+    """sha256 of `describe` of the source images under `dataset`'s subsets and wrappers (and the subsets' indices),
+    or of an in-memory dataset's labels and image tensors."""
     digest = hashlib.sha256()
     while True:
         if isinstance(dataset, LabelledSubset):
             digest.update(json.dumps(["subset", dataset.indices]).encode())
             dataset = dataset.dataset
         elif isinstance(dataset, SourceImages):
-            digest.update(
-                json.dumps(
-                    [dataset.positions, dataset.classes, listing_sha256(dataset.source, file_stats=file_stats)]
-                ).encode()
-            )
+            digest.update(json.dumps(describe(dataset)).encode())
             return digest.hexdigest()
         elif isinstance(getattr(dataset, "dataset", None), Dataset):  # a wrapper: Transformed, NextIfUndecodable
             dataset = dataset.dataset

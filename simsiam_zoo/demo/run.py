@@ -91,7 +91,7 @@ def _calibrate(recipe: Recipe, dataset: FashionMNIST, device: str) -> tuple[floa
     synchronize = torch.cuda.synchronize if torch.device(device).type == "cuda" else lambda: None
     for _ in range(CALIBRATION_WARMUP + CALIBRATION_STEPS):
         start = time.perf_counter()
-        moved = views.to_device(default_collate([views.dataset[(0, i)] for i in range(batch)]))
+        moved = views.to_device(default_collate([views.dataset.sample((0, i)) for i in range(batch)]))
         x1, x2 = (views.finish(view).contiguous(memory_format=memory_format) for view in moved[:2])
         recipe_step(model, recipe, optimizer, x1, x2)
         synchronize()

@@ -185,3 +185,28 @@ def test_a_licence_name_or_link_without_license_other_is_a_usage_error(tmp_path:
         assert done.returncode == 2, done.stderr
         assert "--license-name and --license-link go with --license other" in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_ctrl_c_while_the_options_are_read_is_the_documented_interruption(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--device` imports torch while click reads the options, outside the command: Ctrl-C there said "Aborted!"
+    with exit 1, where the exit codes say 130."""
+
+    def interrupted(device: str) -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("simsiam_zoo.distributed.check_device", interrupted)
+    done = run_cli("train", "tiny_fake", "--output", tmp_path / "run", "--device", "cpu")
+    assert done.returncode == 130, done.stderr
+    assert error_message(done).startswith("error: interrupted; ")
+    assert not (tmp_path / "run").exists()
+
+
+def test_data_given_by_both_data_and_set_is_a_usage_error(tmp_path: Path) -> None:
+    """The one given last won in silence."""
+    done = run_cli(
+        "train", "tiny_fake", "--output", tmp_path / "run", "--data", tmp_path, "--set", f"data.path={tmp_path}"
+    )
+    assert done.returncode == 2, done.stderr
+    assert "--data and --set data.path both set the data's path" in done.stderr
