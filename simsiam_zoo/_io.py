@@ -167,7 +167,6 @@ def check_output(
     models = list(models)
     _refuse_inputs(given, target, models, inside=True)
     _refuse_inputs(given, target, inputs)
-    _refuse_unmarked_folders_in_inputs(given, target, inputs)
     _refuse_whole_outputs(given, target, target.parents, what="", choose="folder")
     if not target.exists():
         if (where := _file_in_the_way(target)) is not None:  # was the OS's "Not a directory", later
@@ -199,7 +198,9 @@ def _refuse_inputs(
     given: Path, target: Path, inputs: Iterable[str | os.PathLike[str] | None], *, inside: bool = False
 ) -> None:
     """OutputRefused when `target` is or holds one of `inputs` that exist, or with `inside` lies in one. A folder
-    with this project's marker may lie in an input: image folders never list one (`data.folder.scan_folder`)."""
+    with this project's marker may lie in an input: image folders never list one (`data.folder.scan_folder`); but
+    making it must make no folder above it there, which has no marker (every read took it for a class of no
+    images)."""
     for item in inputs:
         if item is None or not Path(item).exists():
             continue
@@ -209,19 +210,8 @@ def _refuse_inputs(
             raise OutputRefused(f"{given}: the output {what} the input {item}; choose another output path")
         if inside and source in target.parents:
             raise OutputRefused(f"{given}: the output lies inside the input {item}; choose a path outside it")
-
-
-def _refuse_unmarked_folders_in_inputs(
-    given: Path, target: Path, inputs: Iterable[str | os.PathLike[str] | None]
-) -> None:
-    """OutputRefused where making `target` would make folders above it inside an input folder: only the output gets
-    a marker, so every read of the input took such a folder for data (a class of no images)."""
-    for item in inputs:
-        if item is None or not Path(item).is_dir():
-            continue
-        source = Path(item).resolve()
         made = [folder for folder in target.parents if source in folder.parents and not folder.exists()]
-        if made:
+        if made and source.is_dir():  # under a file, `_file_in_the_way` names it
             raise OutputRefused(
                 f"{given}: would make the folder {made[-1]} inside the input {item}, which reads of it would take for "
                 "data; choose a path outside it, or one whose folder exists"
