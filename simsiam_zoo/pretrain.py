@@ -813,10 +813,10 @@ def _optimizer_to(optimizer: torch.optim.Optimizer, device: torch.device) -> Non
                 param_state[key] = value.to(device)
 
 
-def _run_outputs(recipe: Recipe, output_dir: Path) -> Any:
+def _run_outputs(recipe: Recipe, output_dir: Path) -> _TensorBoard:
     """The run's recipe.yaml written, and its TensorBoard writer."""
     recipe.save(output_dir / RECIPE_NAME)
-    return _tensorboard(output_dir)
+    return _TensorBoard(output_dir / "tensorboard")
 
 
 def _check_epoch_length(path: Path, saved: Any, steps_per_epoch: int) -> None:
@@ -830,7 +830,20 @@ def _check_epoch_length(path: Path, saved: Any, steps_per_epoch: int) -> None:
         )
 
 
-def _tensorboard(output_dir: Path) -> Any:
-    from torch.utils.tensorboard import SummaryWriter
+class _TensorBoard:
+    """The run's TensorBoard writer, opened at its first scalar: each opening makes an event file, and a rerun of a
+    finished run, which logs none, left an empty one each time."""
 
-    return SummaryWriter(str(output_dir / "tensorboard"))
+    def __init__(self, folder: Path):
+        self.folder, self.writer = folder, None
+
+    def add_scalar(self, tag: str, value: float, step: int) -> None:
+        if self.writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.folder))
+        self.writer.add_scalar(tag, value, step)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()

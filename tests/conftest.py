@@ -25,15 +25,6 @@ os.environ["OMP_NUM_THREADS"] = str(_THREADS)
 torch.set_num_threads(_THREADS)
 
 
-@pytest.fixture
-def two_threads() -> Iterator[None]:
-    """Two threads for a test whose numbers were measured on two (float rounding differs with the count)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
-
-
 def _remove_what_was_made(request: pytest.FixtureRequest, basetemp: Path) -> Iterator[None]:
     """Remove the temp dirs made while this fixture was up, unless a test failed meanwhile (its files tell why)."""
     before, failed = set(basetemp.iterdir()), request.session.testsfailed

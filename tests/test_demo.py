@@ -20,7 +20,6 @@ from simsiam_zoo.zoo import ZOO
 
 @pytest.mark.skipif(not FASHION_MNIST_DIR.exists(), reason="needs apt-get install dataset-fashion-mnist")
 @pytest.mark.filterwarnings("ignore:--minutes 0.4 is below what the demo needs")
-@pytest.mark.usefixtures("two_threads")  # the collapse pair's margin is README's, measured on two threads
 def test_demo_with_a_tiny_budget(tmp_path, capsys):
     out = tmp_path / "demo"
     result = run_demo(
