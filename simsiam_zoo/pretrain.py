@@ -548,7 +548,8 @@ class _Pretraining:
         # checkpoint written before runs could be fitted has none.
         self.total_steps = self.state.pop("horizon", recipe.optim.epochs * self.steps_per_epoch)
         _check_epoch_length(self.checkpoint_path, self.state.pop("steps_per_epoch", None), self.steps_per_epoch)
-        self.writer = main_only(context, lambda: _run_outputs(recipe, output_dir))
+        steps_left = self.step < self.total_steps
+        self.writer = main_only(context, lambda: _run_outputs(recipe, output_dir, steps_left=steps_left))
         if self.step and context.is_main:  # a kill between the checkpoint and its tables left them a step behind
             self._write_tables()
         # metrics.csv's seconds count the run's training time over its invocations (they restarted at a resume); a
@@ -813,10 +814,12 @@ def _optimizer_to(optimizer: torch.optim.Optimizer, device: torch.device) -> Non
                 param_state[key] = value.to(device)
 
 
-def _run_outputs(recipe: Recipe, output_dir: Path) -> _TensorBoard:
-    """The run's recipe.yaml written, and its TensorBoard writer."""
+def _run_outputs(recipe: Recipe, output_dir: Path, *, steps_left: bool) -> Any:
+    """The run's recipe.yaml written, and its TensorBoard writer where the run has steps left: each writer makes an
+    event file, and every rerun of a finished run left an empty one. Opened here, not at the first scalar, so that a
+    failure to open it is every rank's error before any step (`main_only`)."""
     recipe.save(output_dir / RECIPE_NAME)
-    return _TensorBoard(output_dir / "tensorboard")
+    return _tensorboard(output_dir) if steps_left else None
 
 
 def _check_epoch_length(path: Path, saved: Any, steps_per_epoch: int) -> None:
@@ -830,20 +833,7 @@ def _check_epoch_length(path: Path, saved: Any, steps_per_epoch: int) -> None:
         )
 
 
-class _TensorBoard:
-    """The run's TensorBoard writer, opened at its first scalar: each opening makes an event file, and a rerun of a
-    finished run, which logs none, left an empty one each time."""
+def _tensorboard(output_dir: Path) -> Any:
+    from torch.utils.tensorboard import SummaryWriter
 
-    def __init__(self, folder: Path):
-        self.folder, self.writer = folder, None
-
-    def add_scalar(self, tag: str, value: float, step: int) -> None:
-        if self.writer is None:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.writer = SummaryWriter(str(self.folder))
-        self.writer.add_scalar(tag, value, step)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+    return SummaryWriter(str(output_dir / "tensorboard"))

@@ -42,7 +42,8 @@ def clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except OSError as error:
             if error.errno in CANNOT_WRITE_ERRNOS:
                 fail(error, EXIT_CANNOT_WRITE)
-            if isinstance(error, (FileNotFoundError, NotADirectoryError)):  # NotADirectory: a path under a file
+            # NotADirectory: a path under a file; FileExists: a file where a folder is made (a run's tensorboard).
+            if isinstance(error, (FileNotFoundError, NotADirectoryError, FileExistsError)):
                 fail(error, EXIT_BAD_INPUT)
             fail_if_network(error)  # several of the Hub's errors are OSErrors (ConnectionError, requests')
             raise

@@ -120,6 +120,19 @@ def test_numbers_torch_cannot_hold_are_refused_before_the_run_claims_its_folder(
     assert not out.exists()
 
 
+def test_a_file_where_a_run_makes_a_folder_is_bad_input_before_any_step(tmp_path: Path) -> None:
+    """A file named `tensorboard` in a run folder (where the run's TensorBoard folder goes) was a FileExistsError
+    traceback, exit 1."""
+    out = tmp_path / "run"
+    assert run_cli("train", "tiny_fake", "--output", out, "--max-steps", 2).returncode == 0
+    shutil.rmtree(out / "tensorboard")
+    (out / "tensorboard").write_text("mine")
+    done = run_cli("train", "tiny_fake", "--output", out)
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert error_message(done) == f"error: {os_error(errno.EEXIST)}: '{out / 'tensorboard'}'"
+    assert read_torch_checkpoint(out / CHECKPOINT_NAME)["step"] == 2 and (out / "tensorboard").read_text() == "mine"
+
+
 def test_recipes_with_a_broken_builtin_file_is_one_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`simsiam-zoo recipes` was the one command without clean errors: a traceback."""
     broken = tmp_path / "broken.yaml"
