@@ -467,8 +467,8 @@ def test_a_resume_removes_the_temp_files_a_kill_left_and_nothing_else(tiny_recip
 
 
 def test_a_rerun_of_a_finished_run_adds_no_tensorboard_file(tiny_recipe, tmp_path):
-    """TensorBoard's writer opens at the first scalar: each opening makes an event file, and every rerun of a
-    finished run (which logs nothing) added an empty one."""
+    """TensorBoard's writer is opened only where the run has steps left: each opening makes an event file, and every
+    rerun of a finished run (which logs nothing) added an empty one."""
     recipe = tiny_recipe.replace({"optim.epochs": 1})
     train(recipe, output_dir=tmp_path, progress=False)
     events = sorted((tmp_path / "tensorboard").iterdir())
