@@ -131,6 +131,7 @@ def export_checkpoint(
     card = CardFields(
         name=name,
         repo_id=repo_id or (entry.hub_id if entry else f"{DEFAULT_ORG}/{name}"),
+        zoo_entry=entry is not None,
         arch=recipe.model.arch,
         num_features=model.num_features,
         summary=described.summary if described else f"{recipe.model.arch} pretrained with recipe `{recipe.name}`.",
@@ -450,6 +451,7 @@ def _write_converted(
         CardFields(
             name=name,
             repo_id=repo_id or (entry.hub_id if entry else f"{DEFAULT_ORG}/{name}"),
+            zoo_entry=entry is not None,
             arch=built.arch,
             num_features=built.model.num_features,
             summary=entry.summary if entry else f"{built.arch} backbone converted from another project's checkpoint.",

@@ -164,8 +164,6 @@ def learning_rate(recipe: Recipe, step: int, steps_per_epoch: int, *, total_step
 
 def build_dataset(recipe: Recipe, *, split: str = "train") -> Dataset:
     data = recipe.data
-    if data.dataset == "fashion_mnist":
-        return FashionMNIST(data.path, split=split)
     if data.dataset == "fake":
         if data.path is not None:
             raise RecipeError(
@@ -173,12 +171,27 @@ def build_dataset(recipe: Recipe, *, split: str = "train") -> Dataset:
                 "which generates its images; set data.dataset=imagefolder to train on that folder"
             )
         return FakeImages(data.fake_size, image_size=data.image_size, seed=recipe.run.seed + (split == "test"))
+    if data.path is not None and is_named_source(data.path):
+        # `cifar10:train`, `fashion_mnist:test`: the named dataset's split, as any DATA reads it, whatever the recipe
+        # reads at a path of its own (Fashion-MNIST's recipe looked for its IDX files in a folder of that name).
+        return labelled_images(data.path)
+    if data.dataset == "fashion_mnist":
+        return _fashion_mnist_files(recipe, split=split)
     if data.path is None:
         raise RecipeError(f"recipe {recipe.name!r}: data.path is required for an image folder")
-    if is_named_source(data.path):  # `cifar10`, `cifar10:train`: the suite dataset's split, as any DATA reads it
-        return labelled_images(data.path)
     root = Path(data.path)
     return labelled_images(root / "train" if (root / "train").is_dir() else root)
+
+
+def _fashion_mnist_files(recipe: Recipe, *, split: str) -> Dataset:
+    """Fashion-MNIST's IDX files, in data.path or where Debian's package puts them."""
+    path = recipe.data.path
+    if path is not None and not (Path(path) / "train-images-idx3-ubyte.gz").is_file():
+        raise DataError(
+            f"{path}: no Fashion-MNIST IDX files (train-images-idx3-ubyte.gz), which recipe {recipe.name!r} reads "
+            "(data.dataset 'fashion_mnist'); set data.dataset=imagefolder to train on a folder of images"
+        )
+    return FashionMNIST(path, split=split)
 
 
 def held_out_dataset(recipe: Recipe, train: Dataset) -> Dataset | None:
@@ -187,7 +200,8 @@ def held_out_dataset(recipe: Recipe, train: Dataset) -> Dataset | None:
     has none: a folder without either, or images given to `train` as a dataset. A source's classes are numbered as
     `train`'s, matched by name (a `val/` may lack some of them: each folder numbers its own)."""
     data = recipe.data
-    if data.dataset != "imagefolder":
+    named = data.path is not None and is_named_source(data.path)
+    if data.dataset != "imagefolder" and not named:
         return build_dataset(recipe, split="test")
     if data.path is None or not isinstance(train, SourceImages):  # a dataset given to `train`: its classes unnamed
         return None

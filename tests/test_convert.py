@@ -1203,8 +1203,13 @@ def test_a_training_checkpoint_of_this_project_is_exported_not_converted(tiny_re
 
     run = tmp_path / "run"
     train(tiny_recipe, output_dir=run, max_steps=1, progress=False)
-    with pytest.raises(ConversionError, match=r"checkpoint.pt: a pretraining checkpoint of simsiam-zoo, not another"):
+    with pytest.raises(
+        ConversionError, match=r"checkpoint.pt: a pretraining checkpoint of simsiam-zoo, not another"
+    ) as error:
         convert_to_hub(run / "checkpoint.pt", tmp_path / "out", name="resnet18.mine")
+    # The advice runs as printed (it lacked OUT and --name: a usage error).
+    advised = re.search(r"`simsiam-zoo (export [^`]+)`", str(error.value))[1].replace("OUT", str(tmp_path / "hub"))
+    assert run_cli(*advised.replace("NAME", "resnet18.mine").split()).returncode == 0
     assert not (tmp_path / "out").exists()
 
 

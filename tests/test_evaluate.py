@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -156,15 +157,17 @@ def test_knn_hand_computed_votes() -> None:
 
 
 def test_knn_votes_at_a_small_temperature_do_not_overflow() -> None:
-    """exp(sim / T) is inf in float32 once sim / T > 88 (T = 0.01 here), and every class would tie at class 0: the
-    vote is the float64 one. At T = 0.07 the two neighbours at 0.99 and 0.98 (class 0) outvote the nearest one at
-    0.999 (class 1); at 0.01 and 0.005 the nearest one outweighs them."""
-    angles = torch.tensor([0.99, 0.98, 0.999])
-    train = torch.stack([angles, (1 - angles**2).sqrt()], dim=1)
-    labels, query = torch.tensor([0, 0, 1]), torch.tensor([[1.0, 0.0]])
-    assert torch.isinf(torch.exp(angles / 0.01)).all()
-    for temperature, expected in ((0.07, 0), (0.01, 1), (0.005, 1)):
-        weights = torch.exp(angles.double() / temperature)
+    """exp(sim / T) is inf once sim / T passes 709 in float64 (the CPU's votes; 88 in float32, an accelerator's),
+    and every class would tie at class 0. At T = 0.07 the two neighbours at 0.99 and 0.98 (class 0) outvote the
+    nearest one at 0.999 (class 1); at 0.001 the nearest one outweighs them. The mirrored rows (class 2) put the
+    train rows' mean direction at zero, so that the similarities the votes use keep their size."""
+    angles = torch.tensor([0.99, 0.98, 0.999], dtype=torch.float64)
+    near = torch.stack([angles, (1 - angles**2).sqrt()], dim=1)
+    train, labels = torch.cat([near, -near]), torch.tensor([0, 0, 1, 2, 2, 2])
+    query = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+    assert torch.isinf(torch.exp(angles / 0.001)).all()
+    for temperature, expected in ((0.07, 0), (0.001, 1)):
+        weights = torch.exp((angles - angles.max()) / temperature)
         assert int(weights[2] > weights[:2].sum()) == expected
         assert knn_classify(train, labels, query, k=3, temperature=temperature).tolist() == [expected]
 
@@ -175,7 +178,10 @@ def test_knn_clamps_k_to_train_size() -> None:
     query = torch.tensor([[0.1, 1.0], [1.0, 0.05]])
     with pytest.warns(UserWarning, match="exceeds the 3 training samples"):
         clamped = knn_classify(train, labels, query, k=50, temperature=1.0)
-    assert torch.equal(clamped, knn_classify(train, labels, query, k=3, temperature=1.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # k equal to the training samples needs no clamp
+        every_sample = knn_classify(train, labels, query, k=3, temperature=1.0)
+    assert torch.equal(clamped, every_sample)
     with pytest.warns(UserWarning):
         accs = knn_accuracy(train, labels, query, torch.tensor([1, 0]), ks=(1, 50), temperature=1.0)
     assert set(accs) == {1, 50}
@@ -218,8 +224,11 @@ def test_knn_rejects_bad_options() -> None:
 
 def test_weight_decay_to_sklearn_c() -> None:
     assert weight_decay_to_sklearn_c(1e-3, 500) == pytest.approx(2.0)
+    assert weight_decay_to_sklearn_c(0.5, 1) == pytest.approx(2.0)
     with pytest.raises(ValueError, match="weight_decay"):
         weight_decay_to_sklearn_c(0.0, 500)
+    with pytest.raises(ValueError, match="num_samples must be >= 1, got 0"):
+        weight_decay_to_sklearn_c(1e-3, 0)
 
 
 @pytest.mark.parametrize("weight_decay", [1e-3, 1e-2])
@@ -259,9 +268,11 @@ def test_linear_probe_leaves_input_untouched(dtype: torch.dtype) -> None:
 
 
 def test_linear_probe_handles_constant_feature() -> None:
-    x = torch.cat([torch.randn(40, 3), torch.full((40, 1), 7.0)], dim=1)
+    spreads = torch.tensor([1.0, 0.01, 100.0])  # a feature of small spread is scaled all the same
+    x = torch.cat([torch.randn(40, 3) * spreads, torch.full((40, 1), 7.0)], dim=1)
     y = (x[:, 0] > 0).long()
     probe = fit_linear_probe(x, y, weight_decay=1e-3)
+    torch.testing.assert_close(probe.std[:3], x[:, :3].std(dim=0, correction=0))
     assert probe.std[3] == 1.0
     assert torch.isfinite(probe.weight).all()
     assert probe.accuracy(x, y) > 90.0
@@ -282,9 +293,11 @@ def test_linear_probe_rejects_bad_inputs() -> None:
         linear_probe_sweep(x, y, torch.randn(2, 4), torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="val_fraction"):
         linear_probe_sweep(x, y, x, y, val_fraction=1.0)
-    for weight_decay in (float("inf"), 1e300):  # torch's float32 overflow error
+    for weight_decay in (float("inf"), 1e300, -1e-9):  # torch's float32 overflow error
         with pytest.raises(ValueError, match=r"weight_decay must be in \[0, 1e6\]"):
             fit_linear_probe(x, y, weight_decay=weight_decay)
+    for weight_decay in (0.0, 1e6):  # the range's ends
+        assert fit_linear_probe(x, y, weight_decay=weight_decay, max_iter=2).weight.isfinite().all()
     for max_iter in (1.5, True):  # both ran
         with pytest.raises(ValueError, match=rf"max_iter must be a whole number >= 1, got {max_iter!r}"):
             fit_linear_probe(x, y, weight_decay=1e-3, max_iter=max_iter)
@@ -505,6 +518,9 @@ def test_a_class_of_one_train_image_is_never_held_out_to_choose_the_weight_decay
     # Rounded half up, a fraction of 0.75 took both images of a class of two: no fit saw it.
     fit, val = module._fit_and_validation_split(torch.tensor([0, 0] + [1] * 10), val_fraction=0.75, seed=0)
     assert fit.tolist()[0] == 0 and 1 in val.tolist() and sorted(fit.tolist() + val.tolist()) == list(range(12))
+    # A label the train split lacks (1 here) is no class the validation split took whole.
+    fit, val = module._fit_and_validation_split(torch.tensor([0] * 4 + [2] * 4), val_fraction=0.25, seed=0)
+    assert sorted(fit.tolist() + val.tolist()) == list(range(8)) and len(val) == 2
     for c, name in enumerate(("p", "q")):
         write_png(tmp_path / "one_each" / name / "0.png", c)
     extract_features(tiny_model(), make_transform(), tmp_path / "one_each", out=tmp_path / "one.feats", progress=False)

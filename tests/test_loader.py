@@ -282,6 +282,22 @@ def test_a_local_hub_copy_holds_the_hub_folders_files_only(exported, tmp_path):
     assert sorted(path.name for path in target.iterdir()) == own
 
 
+@pytest.mark.parametrize("repo_id", ["me/my-model", None])
+def test_a_cards_usage_loads_a_model_named_by_its_user(trained, exported, tmp_path, repo_id):
+    """The card of a run exported under a name of the user's own told simsiam-zoo users to load it by that name,
+    which no zoo registers (UnknownModelError); it gives the repo the card names, as the timm usage does. A zoo
+    entry's card keeps its name."""
+    assert f'load_backbone("{NAME}")' in (exported / "README.md").read_text()
+    folder = export_checkpoint(trained, tmp_path / "mine", name="resnet18.mine", repo_id=repo_id)
+    text = (folder / "README.md").read_text()
+    timm_id = re.search(r'timm\.create_model\("hf-hub:([^"]+)"', text)[1]
+    load_id = re.search(r'load_backbone\("([^"]+)"\)', text)[1]
+    assert load_id == f"hf-hub:{timm_id}" and f"simsiam-zoo extract {load_id} IMAGES/" in text
+    publish_local(folder, hub_dir=tmp_path / "hub", repo_id=timm_id)
+    loaded = load_backbone(load_id, hub_dir=tmp_path / "hub")
+    torch.testing.assert_close(loaded.model(INPUT), _reference_features(trained, INPUT))
+
+
 def test_zoo_name_from_a_local_hub_checks_sha256(exported, tmp_path, monkeypatch):
     hub_dir = tmp_path / "hub"
     entry = zoo.ZOO[NAME]

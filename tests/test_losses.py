@@ -4,7 +4,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from simsiam_zoo.losses import negative_similarity, normalized_std, simsiam_loss
+from simsiam_zoo.losses import (
+    negative_similarity,
+    normalized_moments,
+    normalized_std,
+    simsiam_loss,
+    std_from_moments,
+)
 
 
 def _pair(seed: int = 0, n: int = 16, d: int = 32):
@@ -75,6 +81,20 @@ def test_normalized_std_detects_collapse_and_spread():
     assert normalized_std(collapsed).item() < 1e-4
     spread = torch.randn(4096, d)
     assert normalized_std(spread).item() == pytest.approx(1 / d**0.5, rel=0.05)
+
+
+@pytest.mark.parametrize("shape", [(2, 1), (3, 5), (64, 16)])
+def test_normalized_std_is_torchs_std_of_the_normalised_rows(shape):
+    """The smallest batch and width it takes, and Bessel's correction as torch.std has it."""
+    z = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    expected = F.normalize(z, dim=-1).std(dim=0).mean()
+    assert normalized_std(z).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_moments_summed_over_a_batchs_shares_give_the_whole_batchs_std():
+    z = torch.randn(10, 8, generator=torch.Generator().manual_seed(0))
+    summed = sum(normalized_moments(share) for share in z.split([3, 7]))
+    assert std_from_moments(summed).item() == pytest.approx(normalized_std(z).item(), rel=1e-6)
 
 
 def test_gradient_steps_decrease_the_loss():

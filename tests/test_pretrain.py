@@ -287,6 +287,22 @@ def test_training_on_an_image_folder_through_the_cli(tmp_path):
     assert not (out / "x" / CHECKPOINT_NAME).exists()
 
 
+def test_a_folder_of_images_for_the_fashion_mnist_recipe_says_which_recipe_key_reads_it(tmp_path):
+    """The recipe reads Fashion-MNIST's IDX files at data.path: a folder of images was "Fashion-MNIST file not found
+    (apt-get install dataset-fashion-mnist)", with the package installed."""
+    write_images(tmp_path / "images", ("a", "b"), 2)
+    cli = run_cli(
+        "train", "simsiam_r18_fashion_mnist", "--data", str(tmp_path / "images"), "--output", str(tmp_path / "run")
+    )
+    assert cli.returncode == 3, cli.stderr
+    assert cli.stderr.strip().splitlines()[-1] == (
+        f"error: {tmp_path / 'images'}: no Fashion-MNIST IDX files (train-images-idx3-ubyte.gz), which recipe "
+        "'simsiam_r18_fashion_mnist' reads (data.dataset 'fashion_mnist'); set data.dataset=imagefolder to train on "
+        "a folder of images"
+    )
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_data_path_for_a_generated_dataset_is_refused(tmp_path):
     """`train tiny_fake --data /nonexistent` once ignored --data and wrote the path into recipe.yaml."""
     cli = run_cli("train", "tiny_fake", "--data", "/nonexistent", "--output", str(tmp_path / "run"), process=True)
@@ -741,6 +757,12 @@ def test_a_named_dataset_as_the_data_path_is_read_by_its_name(hub_datasets):
     trains_on_test = recipe.replace({"data.path": "fashion_mnist:test"})
     assert build_dataset(trains_on_test).source.location == "fashion_mnist:test"
     assert held_out_dataset(trains_on_test, build_dataset(trains_on_test)) is None
+    # Fashion-MNIST's recipe reads its IDX files at data.path: a named dataset there was looked for as a folder.
+    fashion = load_recipe("simsiam_r18_fashion_mnist")
+    for path, held_out in (("cifar10:train", "cifar10:test"), ("fashion_mnist:train", "fashion_mnist:test")):
+        named = fashion.replace({"data.path": path})
+        assert build_dataset(named).source.location == path
+        assert held_out_dataset(named, build_dataset(named)).source.location == held_out
 
 
 def test_a_recipe_made_by_hand_is_checked_before_the_run_claims_its_folder(tmp_path):

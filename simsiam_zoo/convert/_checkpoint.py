@@ -106,9 +106,12 @@ def checkpoint_tensors(checkpoint: Any, path: str | os.PathLike[str]) -> dict[st
 def _refuse_own(path: Path, checkpoint: Any) -> None:
     """This project's own training checkpoint is exported, not converted: a conversion took it for solo-learn's and
     wrote a guessed 224 px preprocessing and an ImageNet card for a run on other images."""
-    for kind in ("pretraining", "finetune"):
+    advice = {
+        "pretraining": f"export it (`simsiam-zoo export {path.parent} OUT --name NAME`): its recipe gives the "
+        "preprocessing and the card",
+        # A fine-tune's checkpoint is its resume file: the finished run writes the hub folder itself.
+        "finetune": "the fine-tune writes its hub folder to its --out when it ends (rerun its command to resume it)",
+    }
+    for kind, what_to_do in advice.items():
         if training_checkpoint_from(checkpoint, kind=kind, where=str(path)) is not None:
-            raise ConversionError(
-                f"{path}: a {kind} checkpoint of simsiam-zoo, not another project's; export it (`simsiam-zoo export "
-                f"{path.parent}`): its recipe gives the preprocessing and the card"
-            )
+            raise ConversionError(f"{path}: a {kind} checkpoint of simsiam-zoo, not another project's; {what_to_do}")

@@ -154,7 +154,8 @@ class CardFields:
 
     `class_names` makes it a classifier's card (image-classification); `base_model`, the Hub id of the backbone it
     was fine-tuned from, lets the Hub draw the model tree. Without a `repo_id` (a folder not published yet), the
-    usage loads it with `local-dir:`."""
+    usage loads it with `local-dir:`. simsiam-zoo loads a `zoo_entry` (a name the zoo registers) by its name, any
+    other by its `hf-hub:` id (the name alone was an unknown zoo model)."""
 
     name: str
     repo_id: str | None
@@ -172,6 +173,7 @@ class CardFields:
     license_link: str | None = None
     class_names: Sequence[str] = ()
     base_model: str | None = None
+    zoo_entry: bool = False
 
 
 def render_card(fields: CardFields) -> str:
@@ -201,6 +203,8 @@ def render_card(fields: CardFields) -> str:
         template_str=TEMPLATE.read_text(encoding="utf-8"),
         name=f.name,
         repo_id=f.repo_id,
+        zoo_entry=f.zoo_entry,
+        load_id=f.name if f.zoo_entry else f"hf-hub:{f.repo_id}" if f.repo_id else "PATH_TO_THIS_FOLDER",
         arch=f.arch,
         num_features=f.num_features,
         summary=f.summary,
