@@ -39,7 +39,7 @@ from simsiam_zoo.hub.folder import (
     write_hub_folder,
 )
 from simsiam_zoo.hub.publish import check_repo_id
-from simsiam_zoo.pretrain import build_model
+from simsiam_zoo.pretrain import build_model, trained_dataset
 from simsiam_zoo.recipe import Recipe, load_recipe, recipe_from_dict
 from simsiam_zoo.zoo import ZOO, Result, ZooEntry, find_entry
 from simsiam_zoo.zoo.download import cache_root, cached_folder, check_digests, discard_download, fetch_original
@@ -95,7 +95,7 @@ def _claimed_by_training_run(name: str, *, arch: str) -> ZooEntry | None:
 def _describing(entry: ZooEntry | None, recipe: Recipe) -> ZooEntry | None:
     """The entry, if it describes the run (its card's summary and data): when the run trained on the data of the
     entry's recipe. Otherwise the run describes itself."""
-    if entry and entry.recipe and load_recipe(entry.recipe).data.dataset == recipe.data.dataset:
+    if entry and entry.recipe and trained_dataset(load_recipe(entry.recipe)) == trained_dataset(recipe):
         return entry
     return None
 
@@ -128,15 +128,16 @@ def export_checkpoint(
     preprocessing = preprocessing_from_recipe(recipe)
     license = entry.license if entry else "apache-2.0"
     method = "byol" if recipe.model.momentum_target is not None else "simsiam"
+    card_repo = repo_id or (entry.hub_id if entry else f"{DEFAULT_ORG}/{name}")
     card = CardFields(
         name=name,
-        repo_id=repo_id or (entry.hub_id if entry else f"{DEFAULT_ORG}/{name}"),
-        zoo_entry=entry is not None,
+        repo_id=card_repo,
+        zoo_entry=entry is not None and card_repo == entry.hub_id,
         arch=recipe.model.arch,
         num_features=model.num_features,
         summary=described.summary if described else f"{recipe.model.arch} pretrained with recipe `{recipe.name}`.",
         license=license,
-        datasets=[described.pretrain_dataset if described else recipe.data.dataset],
+        datasets=[described.pretrain_dataset if described else trained_dataset(recipe)],
         preprocessing=preprocessing,
         recipe_summary=recipe_summary(recipe),
         results=tuple(results),
@@ -447,11 +448,12 @@ def _write_converted(
     overwrite: bool = False,
 ) -> Path:
     license = entry.license if entry else "unknown"
+    card_repo = repo_id or (entry.hub_id if entry else f"{DEFAULT_ORG}/{name}")
     card = render_card(
         CardFields(
             name=name,
-            repo_id=repo_id or (entry.hub_id if entry else f"{DEFAULT_ORG}/{name}"),
-            zoo_entry=entry is not None,
+            repo_id=card_repo,
+            zoo_entry=entry is not None and card_repo == entry.hub_id,
             arch=built.arch,
             num_features=built.model.num_features,
             summary=entry.summary if entry else f"{built.arch} backbone converted from another project's checkpoint.",

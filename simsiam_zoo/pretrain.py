@@ -183,13 +183,22 @@ def build_dataset(recipe: Recipe, *, split: str = "train") -> Dataset:
     return labelled_images(root / "train" if (root / "train").is_dir() else root)
 
 
+def trained_dataset(recipe: Recipe) -> str:
+    """What a run trains on, as its card names it: a named DATA's dataset (`cifar10` for `cifar10:train`), whatever
+    the recipe reads at a path of its own, else the recipe's reader (`fashion_mnist`, `imagefolder`, `fake`)."""
+    path = recipe.data.path
+    return path.partition(":")[0] if path is not None and is_named_source(path) else recipe.data.dataset
+
+
 def _fashion_mnist_files(recipe: Recipe, *, split: str) -> Dataset:
     """Fashion-MNIST's IDX files, in data.path or where Debian's package puts them."""
     path = recipe.data.path
+    reads = f"recipe {recipe.name!r} reads Fashion-MNIST's IDX files there (data.dataset 'fashion_mnist')"
+    if path is not None and not Path(path).is_dir():
+        raise DataError(f"{path}: no such folder; {reads}")
     if path is not None and not (Path(path) / "train-images-idx3-ubyte.gz").is_file():
         raise DataError(
-            f"{path}: no Fashion-MNIST IDX files (train-images-idx3-ubyte.gz), which recipe {recipe.name!r} reads "
-            "(data.dataset 'fashion_mnist'); set data.dataset=imagefolder to train on a folder of images"
+            f"{path}: no train-images-idx3-ubyte.gz; {reads}: set data.dataset=imagefolder for a folder of images"
         )
     return FashionMNIST(path, split=split)
 

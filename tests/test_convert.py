@@ -8,6 +8,8 @@ import json
 import os
 import pickle
 import re
+import shlex
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -1203,13 +1205,12 @@ def test_a_training_checkpoint_of_this_project_is_exported_not_converted(tiny_re
 
     run = tmp_path / "run"
     train(tiny_recipe, output_dir=run, max_steps=1, progress=False)
-    with pytest.raises(
-        ConversionError, match=r"checkpoint.pt: a pretraining checkpoint of simsiam-zoo, not another"
-    ) as error:
-        convert_to_hub(run / "checkpoint.pt", tmp_path / "out", name="resnet18.mine")
-    # The advice runs as printed (it lacked OUT and --name: a usage error).
-    advised = re.search(r"`simsiam-zoo (export [^`]+)`", str(error.value))[1].replace("OUT", str(tmp_path / "hub"))
-    assert run_cli(*advised.replace("NAME", "resnet18.mine").split()).returncode == 0
+    saved = shutil.copy(run / "checkpoint.pt", tmp_path / "my step 1.pt")
+    with pytest.raises(ConversionError, match=r"step 1.pt: a pretraining checkpoint of simsiam-zoo, not another") as e:
+        convert_to_hub(saved, tmp_path / "out", name="resnet18.mine")
+    # The advice runs as printed, on the file given (it named its folder, without OUT and --name: a usage error).
+    advised = re.search(r"`simsiam-zoo (export [^`]+)`", str(e.value))[1].replace("OUT", str(tmp_path / "hub"))
+    assert run_cli(*shlex.split(advised.replace("NAME", "resnet18.mine"))).returncode == 0
     assert not (tmp_path / "out").exists()
 
 

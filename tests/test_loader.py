@@ -28,7 +28,7 @@ from simsiam_zoo.hub.publish import download_hub_repo, push_hub_folder
 from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.pretrain import build_model, train
 from simsiam_zoo.recipe import load_recipe
-from tests.builders import error_message, run_cli
+from tests.builders import coloured, error_message, run_cli
 from tests.hub_server import HubServer
 
 NAME = "resnet18.simsiam_fashion_mnist_demo"
@@ -296,6 +296,23 @@ def test_a_cards_usage_loads_a_model_named_by_its_user(trained, exported, tmp_pa
     publish_local(folder, hub_dir=tmp_path / "hub", repo_id=timm_id)
     loaded = load_backbone(load_id, hub_dir=tmp_path / "hub")
     torch.testing.assert_close(loaded.model(INPUT), _reference_features(trained, INPUT))
+
+
+def test_a_card_names_the_data_a_run_trained_on_and_the_repo_it_loads_from(tmp_path):
+    """Fashion-MNIST's recipe trained on `cifar10:train` got Fashion-MNIST's dataset id, and under the demo entry's
+    name that entry's summary; that name exported into a repo of the user's own told simsiam-zoo users to load the
+    entry's weights."""
+    recipe = load_recipe("simsiam_r18_fashion_mnist").replace(
+        {"data.path": "cifar10:train", "optim.batch_size": 8, "data.knn_train_size": 0, "data.knn_test_size": 0}
+    )
+    run = tmp_path / "run"
+    train(recipe, output_dir=run, dataset=coloured(16, seed=0), max_steps=1, progress=False)
+    mine = ModelCard.load(export_checkpoint(run, tmp_path / "mine", name="resnet18.mine") / "README.md")
+    assert mine.data.datasets is None  # no Hub id known for it: none rather than another dataset's
+    demo = export_checkpoint(run, tmp_path / "demo", name=NAME, repo_id="me/demo")
+    text = (demo / "README.md").read_text()
+    assert ModelCard(text).data.datasets is None and zoo.ZOO[NAME].summary not in text
+    assert 'load_backbone("hf-hub:me/demo")' in text and 'create_model("hf-hub:me/demo"' in text
 
 
 def test_zoo_name_from_a_local_hub_checks_sha256(exported, tmp_path, monkeypatch):

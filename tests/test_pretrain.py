@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from simsiam_zoo.checkpoint import CHECKPOINT_NAME, read_torch_checkpoint, read_training_checkpoint
-from simsiam_zoo.data import dataset_fingerprint, labelled_images
+from simsiam_zoo.data import FASHION_MNIST_SUBSET_DIR, FashionMNIST, dataset_fingerprint, labelled_images
 from simsiam_zoo.engine import cosine_lr
 from simsiam_zoo.errors import ConversionError, DataError, OutputRefused, RecipeError, TrainingDiverged
 from simsiam_zoo.losses import simsiam_loss
@@ -289,18 +289,23 @@ def test_training_on_an_image_folder_through_the_cli(tmp_path):
 
 def test_a_folder_of_images_for_the_fashion_mnist_recipe_says_which_recipe_key_reads_it(tmp_path):
     """The recipe reads Fashion-MNIST's IDX files at data.path: a folder of images was "Fashion-MNIST file not found
-    (apt-get install dataset-fashion-mnist)", with the package installed."""
+    (apt-get install dataset-fashion-mnist)", with the package installed; a folder of IDX files trains."""
     write_images(tmp_path / "images", ("a", "b"), 2)
     cli = run_cli(
         "train", "simsiam_r18_fashion_mnist", "--data", str(tmp_path / "images"), "--output", str(tmp_path / "run")
     )
     assert cli.returncode == 3, cli.stderr
     assert cli.stderr.strip().splitlines()[-1] == (
-        f"error: {tmp_path / 'images'}: no Fashion-MNIST IDX files (train-images-idx3-ubyte.gz), which recipe "
-        "'simsiam_r18_fashion_mnist' reads (data.dataset 'fashion_mnist'); set data.dataset=imagefolder to train on "
-        "a folder of images"
+        f"error: {tmp_path / 'images'}: no train-images-idx3-ubyte.gz; recipe 'simsiam_r18_fashion_mnist' reads "
+        "Fashion-MNIST's IDX files there (data.dataset 'fashion_mnist'): set data.dataset=imagefolder for a folder "
+        "of images"
     )
     assert not (tmp_path / "run").exists()
+    recipe = load_recipe("simsiam_r18_fashion_mnist")
+    with pytest.raises(DataError, match=r"nowhere: no such folder; recipe 'simsiam_r18_fashion_mnist' reads"):
+        build_dataset(recipe.replace({"data.path": str(tmp_path / "nowhere")}))
+    files = build_dataset(recipe.replace({"data.path": str(FASHION_MNIST_SUBSET_DIR)}))
+    assert isinstance(files, FashionMNIST) and len(files) == 6000
 
 
 def test_a_data_path_for_a_generated_dataset_is_refused(tmp_path):

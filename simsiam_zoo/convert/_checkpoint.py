@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shlex
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -107,8 +108,8 @@ def _refuse_own(path: Path, checkpoint: Any) -> None:
     """This project's own training checkpoint is exported, not converted: a conversion took it for solo-learn's and
     wrote a guessed 224 px preprocessing and an ImageNet card for a run on other images."""
     advice = {
-        "pretraining": f"export it (`simsiam-zoo export {path.parent} OUT --name NAME`): its recipe gives the "
-        "preprocessing and the card",
+        "pretraining": f"export it (`simsiam-zoo export {shlex.quote(str(path))} OUT --name NAME`): its recipe "
+        "gives the preprocessing and the card",
         # A fine-tune's checkpoint is its resume file: the finished run writes the hub folder itself.
         "finetune": "the fine-tune writes its hub folder to its --out when it ends (rerun its command to resume it)",
     }

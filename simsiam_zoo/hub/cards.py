@@ -154,8 +154,8 @@ class CardFields:
 
     `class_names` makes it a classifier's card (image-classification); `base_model`, the Hub id of the backbone it
     was fine-tuned from, lets the Hub draw the model tree. Without a `repo_id` (a folder not published yet), the
-    usage loads it with `local-dir:`. simsiam-zoo loads a `zoo_entry` (a name the zoo registers) by its name, any
-    other by its `hf-hub:` id (the name alone was an unknown zoo model)."""
+    usage loads it with `local-dir:`. simsiam-zoo loads a `zoo_entry` (a name the zoo registers, in the entry's own
+    repo) by its name, any other by its `hf-hub:` id (the name alone was an unknown zoo model, or the entry's)."""
 
     name: str
     repo_id: str | None
