@@ -62,6 +62,8 @@ def test_learning_rate_schedule():
     assert learning_rate(recipe, 99, 10) == pytest.approx(0.2)
     assert learning_rate(recipe, 100 + 450, 10) == pytest.approx(0.1)
     assert learning_rate(recipe, 999, 10) < 1e-5
+    # At the schedule's end and after it (a run resumed with more epochs than its horizon): 0, not a cosine rising.
+    assert [cosine_lr(1.0, step, 100) for step in (100, 150, 199)] == [0.0, 0.0, 0.0]
     # A warm-up ending between two steps never goes above the lr (2.5 steps gave 1.2x it at the third), and a tiny
     # one is the lr at once (1e-300 overflowed in the optimizer step).
     assert [cosine_lr(1.0, step, 100, warmup_steps=2.5) for step in range(3)] == pytest.approx([0.4, 0.8, 1.0])
