@@ -74,6 +74,13 @@ def check_model_name(name: str, repo_id: str | None = None) -> None:
         raise HubFolderError(f"--name {name!r}: not usable as the name of a Hub model ({error})") from None
 
 
+def _card_repo(name: str, repo_id: str | None, entry: ZooEntry | None) -> dict[str, Any]:
+    """The repo a card names (the one given, the entry's, or the default organisation's `name`), and whether its
+    simsiam-zoo usage may load it by the entry's name: only where it is the entry's own repo."""
+    repo = repo_id or (entry.hub_id if entry else f"{DEFAULT_ORG}/{name}")
+    return {"repo_id": repo, "zoo_entry": entry is not None and repo == entry.hub_id}
+
+
 def _claimed_by_training_run(name: str, *, arch: str) -> ZooEntry | None:
     """The zoo entry a training run is exported as, if `name` is one: only this project's own entries (no source
     URL) of the same architecture may be; a released checkpoint's name would lend the run its results."""
@@ -128,11 +135,9 @@ def export_checkpoint(
     preprocessing = preprocessing_from_recipe(recipe)
     license = entry.license if entry else "apache-2.0"
     method = "byol" if recipe.model.momentum_target is not None else "simsiam"
-    card_repo = repo_id or (entry.hub_id if entry else f"{DEFAULT_ORG}/{name}")
     card = CardFields(
         name=name,
-        repo_id=card_repo,
-        zoo_entry=entry is not None and card_repo == entry.hub_id,
+        **_card_repo(name, repo_id, entry),
         arch=recipe.model.arch,
         num_features=model.num_features,
         summary=described.summary if described else f"{recipe.model.arch} pretrained with recipe `{recipe.name}`.",
@@ -448,12 +453,10 @@ def _write_converted(
     overwrite: bool = False,
 ) -> Path:
     license = entry.license if entry else "unknown"
-    card_repo = repo_id or (entry.hub_id if entry else f"{DEFAULT_ORG}/{name}")
     card = render_card(
         CardFields(
             name=name,
-            repo_id=card_repo,
-            zoo_entry=entry is not None and card_repo == entry.hub_id,
+            **_card_repo(name, repo_id, entry),
             arch=built.arch,
             num_features=built.model.num_features,
             summary=entry.summary if entry else f"{built.arch} backbone converted from another project's checkpoint.",
