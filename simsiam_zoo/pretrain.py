@@ -171,7 +171,7 @@ def build_dataset(recipe: Recipe, *, split: str = "train") -> Dataset:
                 "which generates its images; set data.dataset=imagefolder to train on that folder"
             )
         return FakeImages(data.fake_size, image_size=data.image_size, seed=recipe.run.seed + (split == "test"))
-    if data.path is not None and is_named_source(data.path):
+    if _named_dataset(recipe) is not None:
         # `cifar10:train`, `fashion_mnist:test`: the named dataset's split, as any DATA reads it, whatever the recipe
         # reads at a path of its own (Fashion-MNIST's recipe looked for its IDX files in a folder of that name).
         return labelled_images(data.path)
@@ -183,23 +183,29 @@ def build_dataset(recipe: Recipe, *, split: str = "train") -> Dataset:
     return labelled_images(root / "train" if (root / "train").is_dir() else root)
 
 
-def trained_dataset(recipe: Recipe) -> str:
-    """What a run trains on, as its card names it: a named DATA's dataset (`cifar10` for `cifar10:train`), whatever
-    the recipe reads at a path of its own, else the recipe's reader (`fashion_mnist`, `imagefolder`, `fake`)."""
+def _named_dataset(recipe: Recipe) -> str | None:
+    """The dataset data.path names (`cifar10` for `cifar10:train`), or None where it is a path or unset."""
     path = recipe.data.path
-    return path.partition(":")[0] if path is not None and is_named_source(path) else recipe.data.dataset
+    return path.partition(":")[0] if path is not None and is_named_source(path) else None
+
+
+def trained_dataset(recipe: Recipe) -> str:
+    """What a run trains on, as its card names it: a named DATA's dataset, whatever the recipe reads at a path of
+    its own, else the recipe's reader (`fashion_mnist`, `imagefolder`, `fake`)."""
+    return _named_dataset(recipe) or recipe.data.dataset
 
 
 def _fashion_mnist_files(recipe: Recipe, *, split: str) -> Dataset:
     """Fashion-MNIST's IDX files, in data.path or where Debian's package puts them."""
     path = recipe.data.path
-    reads = f"recipe {recipe.name!r} reads Fashion-MNIST's IDX files there (data.dataset 'fashion_mnist')"
-    if path is not None and not Path(path).is_dir():
-        raise DataError(f"{path}: no such folder; {reads}")
-    if path is not None and not (Path(path) / "train-images-idx3-ubyte.gz").is_file():
-        raise DataError(
-            f"{path}: no train-images-idx3-ubyte.gz; {reads}: set data.dataset=imagefolder for a folder of images"
-        )
+    if path is not None:
+        reads = f"recipe {recipe.name!r} reads Fashion-MNIST's IDX files there (data.dataset 'fashion_mnist')"
+        if not Path(path).is_dir():
+            raise DataError(f"{path}: no such folder; {reads}")
+        if not (Path(path) / "train-images-idx3-ubyte.gz").is_file():
+            raise DataError(
+                f"{path}: no train-images-idx3-ubyte.gz; {reads}: set data.dataset=imagefolder for a folder of images"
+            )
     return FashionMNIST(path, split=split)
 
 
@@ -209,13 +215,13 @@ def held_out_dataset(recipe: Recipe, train: Dataset) -> Dataset | None:
     has none: a folder without either, or images given to `train` as a dataset. A source's classes are numbered as
     `train`'s, matched by name (a `val/` may lack some of them: each folder numbers its own)."""
     data = recipe.data
-    named = data.path is not None and is_named_source(data.path)
-    if data.dataset != "imagefolder" and not named:
+    named = _named_dataset(recipe)
+    if data.dataset != "imagefolder" and named is None:
         return build_dataset(recipe, split="test")
     if data.path is None or not isinstance(train, SourceImages):  # a dataset given to `train`: its classes unnamed
         return None
-    if is_named_source(data.path):  # its test split, unless that is what trains
-        held_out = f"{data.path.partition(':')[0]}:test"
+    if named is not None:  # its test split, unless that is what trains
+        held_out = f"{named}:test"
         if data.path == held_out:
             return None
     else:

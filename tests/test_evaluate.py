@@ -293,7 +293,7 @@ def test_linear_probe_rejects_bad_inputs() -> None:
         linear_probe_sweep(x, y, torch.randn(2, 4), torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="val_fraction"):
         linear_probe_sweep(x, y, x, y, val_fraction=1.0)
-    for weight_decay in (float("inf"), 1e300, -1e-9):  # torch's float32 overflow error
+    for weight_decay in (float("inf"), 1e300, -1e-9):  # inf and 1e300 were torch's float32 overflow error
         with pytest.raises(ValueError, match=r"weight_decay must be in \[0, 1e6\]"):
             fit_linear_probe(x, y, weight_decay=weight_decay)
     for weight_decay in (0.0, 1e6):  # the range's ends
