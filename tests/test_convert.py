@@ -1214,6 +1214,22 @@ def test_a_training_checkpoint_of_this_project_is_exported_not_converted(tiny_re
     assert not (tmp_path / "out").exists()
 
 
+def test_a_fine_tune_checkpoint_of_this_project_points_at_its_own_hub_folder(tmp_path: Path) -> None:
+    """A fine-tune's checkpoint is its resume file: the finished run writes the hub folder, which `export` does not
+    read either."""
+    from simsiam_zoo.checkpoint import TrainingCheckpoint
+
+    state = _resnet18_state()
+    TrainingCheckpoint("finetune", {"epochs": 1}, 3, state, {}, {}).save(tmp_path / "checkpoint.pt")
+    with pytest.raises(ConversionError) as raised:
+        convert_to_hub(tmp_path / "checkpoint.pt", tmp_path / "out", name="resnet18.mine")
+    assert str(raised.value) == (
+        f"{tmp_path / 'checkpoint.pt'}: a finetune checkpoint of simsiam-zoo, not another project's; the fine-tune "
+        "writes its hub folder to its --out when it ends (rerun its command to resume it)"
+    )
+    assert not (tmp_path / "out").exists()
+
+
 def _resnet18_state() -> dict[str, Tensor]:
     return dict(seeded_resnet("resnet18", seed=19).state_dict())
 

@@ -14,9 +14,6 @@ import click
 import yaml
 
 from simsiam_zoo.choices import MAX_NUM_WORKERS, Shuffle
-from simsiam_zoo.errors import (
-    RecipeError,
-)
 from simsiam_zoo.options import (
     DEFAULT_BATCH_SIZE,
     MAX_MINUTES,
@@ -84,20 +81,21 @@ def check_positive_finite(ctx: click.Context, param: click.Parameter, value: flo
     return value
 
 
-def parse_overrides(pairs: tuple[str, ...]) -> dict[str, Any]:
+def parse_overrides(ctx: click.Context, param: click.Parameter, pairs: tuple[str, ...]) -> dict[str, Any]:
+    """--set KEY=VALUE pairs as a mapping of recipe keys to YAML values; a malformed pair is a usage error."""
     overrides = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
-            raise RecipeError(f"--set {pair!r}: expected KEY=VALUE, e.g. optim.batch_size=64")
+            raise click.BadParameter(f"{pair!r}: expected KEY=VALUE, e.g. optim.batch_size=64")
         if key.strip() in overrides:  # the last one won in silence
-            raise RecipeError(f"--set {key.strip()}: given twice; give each key once")
+            raise click.BadParameter(f"{key.strip()}: given twice; give each key once")
         try:
             overrides[key.strip()] = yaml.safe_load(value)
         except yaml.YAMLError as error:
-            raise RecipeError(f"--set {pair!r}: the value is not valid YAML ({str(error).splitlines()[0]})") from None
+            raise click.BadParameter(f"{pair!r}: the value is not valid YAML ({str(error).splitlines()[0]})") from None
         except RecursionError:  # '[' * 100000: the parser recurses once a level
-            raise RecipeError(f"--set {key.strip()}: the value is nested too deep") from None
+            raise click.BadParameter(f"{key.strip()}: the value is nested too deep") from None
     return overrides
 
 

@@ -6,6 +6,7 @@ import functools
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -72,7 +73,9 @@ def recipes_command() -> None:
 @click.option(
     "--max-steps", type=click.IntRange(min=1), default=None, help="Stop (with a checkpoint) at this global step."
 )
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a recipe key.")
+@click.option(
+    "--set", "overrides", multiple=True, metavar="KEY=VALUE", callback=parse_overrides, help="Override a recipe key."
+)
 @click.option(
     "--strict",
     is_flag=True,
@@ -87,14 +90,14 @@ def train_command(
     device: str,
     max_minutes: float | None,
     max_steps: int | None,
-    overrides: tuple[str, ...],
+    overrides: dict[str, Any],
     strict: bool,
 ) -> None:
     """Pretrain with RECIPE (a built-in name or a YAML file); rerun the same command to resume."""
     from simsiam_zoo.distributed import launched_rank
     from simsiam_zoo.pretrain import train
 
-    changes = parse_overrides(overrides)
+    changes = dict(overrides)
     if data_path is not None:
         if "data.path" in changes:  # the one of them given last won in silence
             raise click.UsageError("--data and --set data.path both set the data's path; give one of them")

@@ -131,11 +131,24 @@ def export_command(
     click.echo(f"wrote {folder} (validated: timm loads it)")
 
 
+def _converter_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A converter's name; checked here, not as a click.Choice, whose list would import torch at --help."""
+    if value is None:
+        return None
+    from simsiam_zoo.convert import CONVERTERS
+
+    if value not in CONVERTERS:
+        raise click.BadParameter(f"{value!r} is no converter; one of {', '.join(CONVERTERS)}")
+    return value
+
+
 @click.command("convert")
 @click.argument("checkpoint", type=NonEmptyPath(path_type=Path, exists=True))
 @click.argument("out", type=NonEmptyPath(path_type=Path))
 @click.option("--name", required=True, help="Zoo name (arch.tag) of the result.")
-@click.option("--from", "source", default=None, help="Force the source format instead of detecting it.")
+@click.option(
+    "--from", "source", default=None, callback=_converter_name, help="Force the source format instead of detecting it."
+)
 @click.option("--arch", default=None, help="timm architecture (default: the zoo entry's, or inferred).")
 @click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
 @clean_errors

@@ -148,6 +148,35 @@ def test_usage_errors_exit_2_naming_the_option(exported: Path, images: Path, fea
         (["extract", exported, "", "--out", tmp_path / "x"], "Invalid value for 'DATA': an empty path"),
         (["extract", exported, images, "--out", ""], "Invalid value for '--out': an empty path"),
         (["train", "tiny_fake", "--output", tmp_path / "x", "--data", " "], "Invalid value for '--data': an empty"),
+        (
+            ["train", "tiny_fake", "--output", tmp_path / "x", "--set", "optim.batch_size"],
+            "Invalid value for '--set': 'optim.batch_size': expected KEY=VALUE",
+        ),
+        (
+            ["train", "tiny_fake", "--output", tmp_path / "x", "--set", "optim.base_lr=[1"],
+            "Invalid value for '--set': 'optim.base_lr=[1': the value is not valid YAML",
+        ),
+        (  # a RecursionError traceback
+            ["train", "tiny_fake", "--output", tmp_path / "x", "--set", "optim.base_lr=" + "[" * 100_000],
+            "Invalid value for '--set': optim.base_lr: the value is nested too deep",
+        ),
+        (  # the last one won in silence
+            [
+                "train",
+                "tiny_fake",
+                "--output",
+                tmp_path / "x",
+                "--set",
+                "optim.batch_size=4",
+                "--set",
+                "optim.batch_size=16",
+            ],
+            "Invalid value for '--set': optim.batch_size: given twice; give each key once",
+        ),
+        (
+            ["convert", exported / WEIGHTS_NAME, tmp_path / "x", "--name", "resnet18.x", "--from", "bogus"],
+            "Invalid value for '--from': 'bogus' is no converter; one of official_simsiam, moco,",
+        ),
         (["eval", "knn", "--train", "", "--test", features], "Invalid value for '--train': an empty path"),
         (["export", "", tmp_path / "x"], "Invalid value for 'CHECKPOINT': an empty path"),
         (["benchmark", exported, "--data", "", "--out", tmp_path / "x"], "Invalid value for '--data': an empty"),
@@ -178,18 +207,6 @@ def test_bad_inputs_exit_3_with_one_message_and_leave_nothing(
             ["train", recipe_file, "--output", out, "--set", "optim.batch_size=1"],
             "error: recipe 'tiny_fake' with optim.batch_size=1: optim.batch_size must be at least 2 (BatchNorm needs "
             "two images a batch)",
-        ),
-        (
-            ["train", recipe_file, "--output", out, "--set", "optim.base_lr=[1"],
-            "error: --set 'optim.base_lr=[1': the value is not valid YAML",
-        ),
-        (  # a RecursionError traceback
-            ["train", recipe_file, "--output", out, "--set", "optim.base_lr=" + "[" * 100_000],
-            "error: --set optim.base_lr: the value is nested too deep",
-        ),
-        (  # the last one won in silence
-            ["train", recipe_file, "--output", out, "--set", "optim.batch_size=4", "--set", "optim.batch_size=16"],
-            "error: --set optim.batch_size: given twice; give each key once",
         ),
         (["train", latin1, "--output", out], f"error: {latin1}: not UTF-8 text"),
         (
