@@ -401,7 +401,9 @@ def train(
         # waits whole, where its rank 1 started from step 0 beside its rank 0's resume.
         output_dir = on_main(context, lambda: _claim_run_dir(recipe, output_dir, held))
         device = local_device(device, context)
-        run = _Pretraining(recipe, model, Path(output_dir), dataset, context, device, strict=strict, records=data)
+        run = _Pretraining(
+            recipe, model, Path(output_dir), dataset, context, device, strict=strict, max_steps=max_steps, records=data
+        )
         deadline = time.monotonic() + max_minutes * 60 if max_minutes is not None else None
         shown = progress and context.is_main
         run.bar = tqdm(total=run.total_steps, initial=run.step, disable=not shown, unit="step")
@@ -538,6 +540,7 @@ class _Pretraining:
         device: torch.device,
         *,
         strict: bool,
+        max_steps: int | None = None,
         records: dict[str, Any] | None = None,
     ):
         self.recipe, self.output_dir, self.dataset = recipe, output_dir, dataset
@@ -577,7 +580,7 @@ class _Pretraining:
         # checkpoint written before runs could be fitted has none.
         self.total_steps = self.state.pop("horizon", recipe.optim.epochs * self.steps_per_epoch)
         _check_epoch_length(self.checkpoint_path, self.state.pop("steps_per_epoch", None), self.steps_per_epoch)
-        steps_left = self.step < self.total_steps
+        steps_left = self.step < min(self.total_steps, max_steps or self.total_steps)
         self.writer = main_only(context, lambda: _run_outputs(recipe, output_dir, steps_left=steps_left))
         if self.step and context.is_main:  # a kill between the checkpoint and its tables left them a step behind
             self._write_tables()
@@ -844,9 +847,10 @@ def _optimizer_to(optimizer: torch.optim.Optimizer, device: torch.device) -> Non
 
 
 def _run_outputs(recipe: Recipe, output_dir: Path, *, steps_left: bool) -> Any:
-    """The run's recipe.yaml written, and its TensorBoard writer where the run has steps left: each writer makes an
-    event file, and every rerun of a finished run left an empty one. Opened here, not at the first scalar, so that a
-    failure to open it is every rank's error before any step (`main_only`)."""
+    """The run's recipe.yaml written, and its TensorBoard writer where this invocation has steps to take: each writer
+    makes an event file, and every rerun of a finished run (or one at its `max_steps`) left an empty one. Opened
+    here, not at the first scalar, so that a failure to open it is every rank's error before any step
+    (`main_only`)."""
     recipe.save(output_dir / RECIPE_NAME)
     return _tensorboard(output_dir) if steps_left else None
 

@@ -490,14 +490,21 @@ def test_a_resume_removes_the_temp_files_a_kill_left_and_nothing_else(tiny_recip
 
 
 def test_a_rerun_of_a_finished_run_adds_no_tensorboard_file(tiny_recipe, tmp_path):
-    """TensorBoard's writer is opened only where the run has steps left: each opening makes an event file, and every
-    rerun of a finished run (which logs nothing) added an empty one."""
+    """TensorBoard's writer is opened only where the invocation has steps to take: each opening makes an event file,
+    and every rerun of a finished run, or one at or past its --max-steps (which log nothing), added an empty one."""
     recipe = tiny_recipe.replace({"optim.epochs": 1})
-    train(recipe, output_dir=tmp_path, progress=False)
-    events = sorted((tmp_path / "tensorboard").iterdir())
+    finished = tmp_path / "finished"
+    train(recipe, output_dir=finished, progress=False)
+    events = sorted((finished / "tensorboard").iterdir())
     assert len(events) == 1 and events[0].stat().st_size > 100
-    assert train(recipe, output_dir=tmp_path, progress=False).step == 4
-    assert sorted((tmp_path / "tensorboard").iterdir()) == events
+    assert train(recipe, output_dir=finished, progress=False).step == 4
+    assert sorted((finished / "tensorboard").iterdir()) == events
+    halfway = tmp_path / "halfway"
+    assert train(recipe, output_dir=halfway, max_steps=2, progress=False).step == 2
+    events = sorted((halfway / "tensorboard").iterdir())
+    for max_steps in (2, 1):  # rerun at, or past, its --max-steps: no step to take either
+        assert train(recipe, output_dir=halfway, max_steps=max_steps, progress=False).step == 2
+    assert sorted((halfway / "tensorboard").iterdir()) == events
 
 
 def test_ctrl_c_that_library_code_swallows_still_stops_the_run_at_the_step_end(tiny_recipe, tmp_path, monkeypatch):
