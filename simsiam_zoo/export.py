@@ -71,7 +71,7 @@ def check_model_name(name: str, repo_id: str | None = None) -> None:
     try:
         check_repo_id(f"{DEFAULT_ORG}/{name}")
     except HubFolderError as error:
-        raise HubFolderError(f"--name {name!r}: not usable as the name of a Hub model ({error})") from None
+        raise HubFolderError(f"{name!r} is not usable as the name of a Hub model ({error})") from None
 
 
 def _card_repo(name: str, repo_id: str | None, entry: ZooEntry | None) -> dict[str, Any]:

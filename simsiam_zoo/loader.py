@@ -190,7 +190,11 @@ def _load_pretrained(
 ) -> LoadedBackbone:
     if text.startswith("hf-hub:"):
         # `hf-hub:ORG/NAME@REVISION`, as timm reads it: a branch, tag or commit.
-        repo_id, _, revision = text.removeprefix("hf-hub:").partition("@")
+        repo_id, at, revision = text.removeprefix("hf-hub:").partition("@")
+        if at and not revision.strip():  # it loaded main in silence
+            raise UnknownModelError(
+                f"{text}: an empty revision after '@'; name a branch, tag or commit, or drop the '@'"
+            )
         return _from_folder(
             _fetch(repo_id, hub_dir=hub_dir, revision=revision or None),
             expected_sha256=None,

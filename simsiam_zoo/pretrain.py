@@ -380,9 +380,7 @@ def train(
     horizon is kept in the checkpoint.
     """
     recipe = checked_recipe(recipe)
-    _check_limits(max_minutes=max_minutes, max_steps=max_steps)
-    if fit_to_deadline and max_minutes is None:
-        raise ValueError("fit_to_deadline needs max_minutes, the deadline to fit the schedule to")
+    _check_limits(max_minutes=max_minutes, max_steps=max_steps, fit_to_deadline=fit_to_deadline)
     context = init_distributed(device_named(device))
     if fit_to_deadline and context.enabled:
         raise ValueError("fit_to_deadline runs on one process: ranks would each fit the horizon to their own clock")
@@ -741,13 +739,15 @@ class _Pretraining:
             self.writer.close()
 
 
-def _check_limits(*, max_minutes: float | None, max_steps: int | None) -> None:
+def _check_limits(*, max_minutes: float | None, max_steps: int | None, fit_to_deadline: bool) -> None:
     """The arguments a notebook gets wrong, said as the CLI says them (NaN minutes ran the whole schedule, -1 one
     step; 1.5 steps ran two)."""
     if max_minutes is not None and not (isinstance(max_minutes, (int, float)) and max_minutes >= 0):
         raise ValueError(f"max_minutes must be a number of minutes >= 0, got {max_minutes!r}")
     if max_steps is not None and not (is_int(max_steps) and max_steps >= 1):
         raise ValueError(f"max_steps must be an int >= 1, got {max_steps!r}")
+    if fit_to_deadline and max_minutes is None:
+        raise ValueError("fit_to_deadline needs max_minutes, the deadline to fit the schedule to")
 
 
 def _resume(

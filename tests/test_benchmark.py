@@ -14,7 +14,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from simsiam_zoo.benchmark import cells, grid, run_benchmark
-from simsiam_zoo.errors import OutputRefused
+from simsiam_zoo.errors import DataError, OutputRefused
 from simsiam_zoo.evaluate import weight_decay_to_sklearn_c
 from simsiam_zoo.options import BenchmarkOptions
 from simsiam_zoo.protocols import digits_datasets
@@ -158,17 +158,12 @@ def test_a_killed_run_resumes_to_the_leaderboard_of_an_uninterrupted_one(
             "random-init (resnet18): named like a random-init baseline's row; pass it as ./random-init (resnet18)",
         ),
         (["no_such_arch_*", "--data", "d=digits"], "no_such_arch_*: matches no zoo model"),
-        (
-            ["MODEL", "--data", "mine"],
-            "--data 'mine': expected NAME=SOURCE (e.g. fmnist=fashion_mnist) or a named dataset",
-        ),
         (["MODEL", "--data", "d=TRAIN_ONLY"], "expected train/ and val/ (or test/)"),
         (  # after a good model: it stopped the grid when its turn came, the leaderboard unwritten
             ["MODEL", "EMPTY", "--data", "d=digits"],
             "empty: neither a hub folder (config.json) nor a training run (checkpoint.pt)",
         ),
         (["MODEL", "--data", "d=ONE_CLASS"], "--data d: its train split has images of 1 class"),
-        (["MODEL", "--data", "..=digits"], "a dataset name is letters, digits, '.', '-' and '_', not dots alone"),
         (  # the classes left out could never be right, whoever is ranked
             ["MODEL", "--data", "d=digits", "--train-limit", "5"],
             "classes of its test split have no train image (--train-limit 5 left them out): ",
@@ -203,6 +198,26 @@ def test_bad_input_is_one_line_before_any_work(
     done = run_cli("benchmark", *arguments, "--out", str(tmp_path / "out"), process=True)
     assert done.returncode == 3, done.stderr
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (["mine"], "'mine': expected NAME=SOURCE (e.g. fmnist=fashion_mnist) or a named dataset"),
+        (["..=digits"], "'..=digits': a dataset name is letters, digits, '.', '-' and '_', not dots alone"),
+        (["a=digits", "a=fashion_mnist"], "'a=fashion_mnist': the name a is given twice"),
+        (["a=,digits"], "'a=,digits': TRAIN,TEST with an empty side"),  # '' was read as the current folder
+    ],
+)
+def test_a_malformed_data_entry_is_a_usage_error(data: list[str], message: str, hub_folder: Path, tmp_path: Path):
+    """The form of --data, as `eval transfer --dataset`'s: exit 2 naming the option (it was exit 3, bad input); the
+    Python API refuses the same entries as a DataError."""
+    options = [arg for entry in data for arg in ("--data", entry)]
+    done = run_cli("benchmark", str(hub_folder), *options, "--out", str(tmp_path / "out"), process=True)
+    assert done.returncode == 2 and f"Invalid value for '--data': {message}" in done.stderr, done.stderr
+    with pytest.raises(DataError, match=re.escape(f"--data {message}")):
+        run_benchmark([str(hub_folder)], data, out=tmp_path / "out", options=QUICK, progress=False)
     assert not (tmp_path / "out").exists()
 
 

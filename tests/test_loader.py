@@ -130,6 +130,8 @@ def test_hf_hub_through_the_loopback_server_gives_the_training_features(hub: Hub
     # The Hub answers "no such revision"; the loopback server, "no such repo": either names the revision.
     with pytest.raises(HubFolderError, match=rf"{repo_id}@nope: (the hub repo has no revision|no such model repo or)"):
         load_backbone(f"hf-hub:{repo_id}@nope")
+    with pytest.raises(UnknownModelError, match=rf"^hf-hub:{repo_id}@ : an empty revision after '@'"):
+        load_backbone(f"hf-hub:{repo_id}@ ")  # it loaded main in silence
 
 
 def test_links_through_a_linked_folder_another_repos_snapshot_or_a_file_put_there_are_refused(

@@ -58,30 +58,45 @@ class Dataset:
     splits: Splits
 
 
+def dataset_entries(entries: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """The `--data` entries as {NAME: SOURCE}, each of a usable form, else a ValueError naming it: the CLI's usage
+    error and `parse_datasets`' DataError."""
+    sources: dict[str, str] = {}
+    for entry in entries:
+        name, sep, source = (entry, "=", entry) if entry in NAMED_DATASETS else entry.partition("=")
+        if not sep or not name or not source:
+            raise ValueError(
+                f"{entry!r}: expected NAME=SOURCE (e.g. fmnist=fashion_mnist) or a named dataset: "
+                f"{', '.join(NAMED_DATASETS)}"
+            )
+        if not re.fullmatch(r"[\w.-]+", name) or not name.strip("."):  # '.' and '..' name other folders
+            raise ValueError(f"{entry!r}: a dataset name is letters, digits, '.', '-' and '_', not dots alone")
+        if name in sources:
+            raise ValueError(f"{entry!r}: the name {name} is given twice")
+        if "," in source and not all(side.strip() for side in source.split(",", 1)):  # read as the current folder
+            raise ValueError(f"{entry!r}: TRAIN,TEST with an empty side (an unset variable?)")
+        sources[name] = source
+    return sources
+
+
 def parse_datasets(entries: list[str], options: BenchmarkOptions) -> list[Dataset]:
     """`NAME=SOURCE` (SOURCE: `fashion_mnist`, `digits`, a transfer-suite name, a folder with train/ and val/ or
     test/, or `TRAIN,TEST`; a named dataset alone is its own NAME), each resolved to capped, labelled splits with
     at least two classes."""
-    datasets: dict[str, Dataset] = {}
-    for entry in entries:
-        name, sep, source = (entry, "=", entry) if entry in NAMED_DATASETS else entry.partition("=")
-        if not sep or not name or not source:
-            raise DataError(
-                f"--data {entry!r}: expected NAME=SOURCE (e.g. fmnist=fashion_mnist) or a named dataset: "
-                f"{', '.join(NAMED_DATASETS)}"
-            )
-        if not re.fullmatch(r"[\w.-]+", name) or not name.strip("."):  # '.' and '..' name other folders
-            raise DataError(f"--data {entry!r}: a dataset name is letters, digits, '.', '-' and '_', not dots alone")
-        if name in datasets:
-            raise DataError(f"--data {entry!r}: the name {name} is given twice")
+    try:
+        sources = dataset_entries(entries)
+    except ValueError as error:
+        raise DataError(f"--data {error}") from None
+    if not sources:
+        raise DataError("no --data NAME=SOURCE given")
+    datasets = []
+    for name, source in sources.items():
         data = tuple(source.split(",", 1)) if "," in source else source
         splits = resolve_data(data, train_limit=options.train_limit, test_limit=options.test_limit, seed=options.seed)
         _check_classes(name, splits, options)
         warn_if_shared(splits, named=f"--data {name}")
-        datasets[name] = Dataset(name, source, splits)
-    if not datasets:
-        raise DataError("no --data NAME=SOURCE given")
-    return list(datasets.values())
+        datasets.append(Dataset(name, source, splits))
+    return datasets
 
 
 def _check_classes(name: str, splits: Splits, options: BenchmarkOptions) -> None:

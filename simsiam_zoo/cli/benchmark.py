@@ -56,14 +56,26 @@ _FIELDS = (
 )
 
 
+def _dataset_entries(ctx: click.Context, param: click.Parameter, entries: tuple[str, ...]) -> tuple[str, ...]:
+    """--data entries of a usable form (a name given twice, or no NAME=, is a usage error, not bad input)."""
+    from simsiam_zoo.benchmark.grid import dataset_entries
+
+    try:
+        dataset_entries(entries)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    return entries
+
+
 @click.command("benchmark")
-@click.argument("models", nargs=-1, required=True)
+@click.argument("models", nargs=-1, required=True, type=NonEmptyText("model name or path"))
 @click.option(
     "--data",
     "data",
     type=NonEmptyText(),
     multiple=True,
     required=True,
+    callback=_dataset_entries,
     metavar="NAME=SOURCE",
     help="A dataset: fashion_mnist, digits, a transfer-suite name (cifar10, pets, ...: `simsiam-zoo datasets`), a "
     "folder with train/ and val/ (or test/), or TRAIN,TEST. A named dataset may stand alone (--data cifar10).",

@@ -10,6 +10,7 @@ from simsiam_zoo.cli.failures import clean_errors
 from simsiam_zoo.cli.shared import (
     DATA_HELP,
     NonEmptyPath,
+    NonEmptyText,
     check_device_option,
     check_fractions,
     check_positive_finite,
@@ -75,7 +76,7 @@ def eval_linear_command(*, train_features: Path, test_features: Path, device: st
 
 
 @eval_group.command("linear-protocol", epilog=DATA_HELP)
-@click.argument("model")
+@click.argument("model", type=NonEmptyText("model name or path"))
 @data_argument
 @schedule_options(linear_protocol=True)
 @run_options
@@ -93,7 +94,7 @@ def eval_linear_protocol_command(
 
 
 @eval_group.command("semi", epilog=DATA_HELP)
-@click.argument("model")
+@click.argument("model", type=NonEmptyText("model name or path"))
 @data_argument
 @click.option(
     "--fraction",
@@ -141,7 +142,7 @@ def eval_semi_command(
 
 
 @eval_group.command("transfer")
-@click.argument("model")
+@click.argument("model", type=NonEmptyText("model name or path"))
 @click.option(
     "--dataset",
     "datasets",

@@ -30,7 +30,7 @@ _EXTRACT_FIELDS = (
 
 
 @click.command("extract")
-@click.argument("model")
+@click.argument("model", type=NonEmptyText("model name or path"))
 @click.argument("data", type=NonEmptyText())
 @click.option("--out", type=NonEmptyPath(path_type=Path), required=True, help="Output folder of feature shards.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=EXTRACT.batch_size, show_default=True)

@@ -40,12 +40,19 @@ class NonEmptyPath(click.Path):
 
 
 class NonEmptyText(click.ParamType):
-    """A source name or path (DATA, --data), refusing '' and blanks as NonEmptyPath does."""
+    """A source name or path (DATA, --data), or with `what` a name (a model's, a recipe's), refusing '' and blanks
+    as NonEmptyPath does."""
 
     name = "text"
 
+    def __init__(self, what: str | None = None):
+        self.what = what
+
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        _refuse_blank(self, value, param, ctx)
+        if self.what is None:
+            _refuse_blank(self, value, param, ctx)
+        elif isinstance(value, str) and not value.strip():
+            self.fail(f"an empty {self.what} (an unset variable?)", param, ctx)
         return value
 
 
@@ -81,12 +88,39 @@ def check_positive_finite(ctx: click.Context, param: click.Parameter, value: flo
     return value
 
 
+def check_repo_id_option(ctx: click.Context, param: click.Parameter, repo_id: str | None) -> str | None:
+    """--repo-id: ORG/NAME as the Hub takes it, checked before any work."""
+    if repo_id is None:
+        return None
+    from simsiam_zoo.errors import HubFolderError
+    from simsiam_zoo.hub.publish import check_repo_id
+
+    try:
+        return check_repo_id(repo_id)
+    except HubFolderError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+def check_card_name(name: str | None, *, repo_id: str | None = None) -> None:
+    """--name of a card, a usage error where it makes no Hub repo (the library checks it too, as bad input); with
+    --repo-id given the card names that repo instead (checked by `check_repo_id_option`)."""
+    if name is None or repo_id is not None:
+        return
+    from simsiam_zoo.errors import HubFolderError
+    from simsiam_zoo.export import check_model_name
+
+    try:
+        check_model_name(name)
+    except HubFolderError as error:
+        raise click.BadParameter(str(error), param_hint="'--name'") from None
+
+
 def parse_overrides(ctx: click.Context, param: click.Parameter, pairs: tuple[str, ...]) -> dict[str, Any]:
     """--set KEY=VALUE pairs as a mapping of recipe keys to YAML values; a malformed pair is a usage error."""
     overrides = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep:
+        if not (sep and key.strip()):
             raise click.BadParameter(f"{pair!r}: expected KEY=VALUE, e.g. optim.batch_size=64")
         if key.strip() in overrides:  # the last one won in silence
             raise click.BadParameter(f"{key.strip()}: given twice; give each key once")
@@ -334,10 +368,10 @@ def parse_subset_files(pairs: tuple[str, ...]) -> dict[float, Path]:
         if value is None or not 0 < value <= 1 or not path:
             raise click.BadParameter(
                 f"{pair!r}: expected FRACTION=PATH with FRACTION in (0, 1], e.g. 0.01=1percent.txt",
-                param_hint="--subset-file",
+                param_hint="'--subset-file'",
             )
         if value in files:  # the last would win in silence
-            raise click.BadParameter(f"{pair!r}: a second file for {value:g}", param_hint="--subset-file")
+            raise click.BadParameter(f"{pair!r}: a second file for {value:g}", param_hint="'--subset-file'")
         files[value] = Path(path)
     return files
 
@@ -346,12 +380,12 @@ def parse_datasets(entries: tuple[str, ...]) -> dict[str, str]:
     datasets = {}
     for entry in entries:
         name, sep, path = entry.partition("=")
-        if sep and not (name and path):
-            raise click.BadParameter(f"{entry!r}: expected NAME=PATH or a named dataset", param_hint="--dataset")
+        if not entry.strip() or sep and not (name.strip() and path.strip()):  # '' was read as the current folder
+            raise click.BadParameter(f"{entry!r}: expected NAME=PATH or a named dataset", param_hint="'--dataset'")
         if "/" in name or "\\" in name or name.startswith("."):  # it names files in --checkpoint-dir and --cache-dir
             raise click.BadParameter(f"{entry!r}: NAME must not hold a path separator or start with '.'")
         if name in datasets:  # the last would win in silence
-            raise click.BadParameter(f"{entry!r}: a second dataset named {name!r}", param_hint="--dataset")
+            raise click.BadParameter(f"{entry!r}: a second dataset named {name!r}", param_hint="'--dataset'")
         datasets[name] = path if sep else name
     return datasets
 

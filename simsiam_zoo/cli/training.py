@@ -17,6 +17,7 @@ from simsiam_zoo.cli.shared import (
     NonEmptyPath,
     NonEmptyText,
     bundle,
+    check_card_name,
     check_device_option,
     check_minutes_option,
     data_argument,
@@ -45,7 +46,7 @@ def recipes_command() -> None:
 
 
 @click.command("train")
-@click.argument("recipe")
+@click.argument("recipe", type=NonEmptyText("recipe name or file"))
 @click.option(
     "--output",
     "output_dir",
@@ -154,7 +155,7 @@ def _card_license(license_: str | None, license_name: str | None, license_link: 
 
 
 @click.command("finetune", epilog=DATA_HELP)
-@click.argument("model")
+@click.argument("model", type=NonEmptyText("model name or path"))
 @data_argument
 @click.option(
     "--out",
@@ -165,7 +166,9 @@ def _card_license(license_: str | None, license_name: str | None, license_link: 
 )
 @schedule_options()
 @click.option("--frozen-backbone", is_flag=True, help="Train only the linear head (the linear protocol).")
-@click.option("--name", default=None, help="Model name on the card (default ARCH.finetuned).")
+@click.option(
+    "--name", type=NonEmptyText("model name"), default=None, help="Model name on the card (default ARCH.finetuned)."
+)
 @click.option(
     "--license",
     "license_",
@@ -194,6 +197,7 @@ def finetune_command(
     from simsiam_zoo.hub.folder import FINETUNE_RESULT_NAME
     from simsiam_zoo.protocols import finetune_classifier
 
+    check_card_name(name)
     result = finetune_classifier(
         model,
         data,

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from simsiam_zoo.cli.failures import clean_errors
-from simsiam_zoo.cli.shared import OVERWRITE_HELP, NonEmptyPath
+from simsiam_zoo.cli.shared import OVERWRITE_HELP, NonEmptyPath, NonEmptyText, check_card_name, check_repo_id_option
 from simsiam_zoo.errors import UncheckedFileWarning
 
 
@@ -89,17 +89,17 @@ def models_command(
 
 
 @click.command("download")
-@click.argument("name")
+@click.argument("name", type=NonEmptyText("model name or hf-hub: id"))
 @clean_errors
 def download_command(name: str) -> None:
     """Download zoo model NAME (or an hf-hub: id) into the Hugging Face cache and check it."""
     from simsiam_zoo.loader import load_backbone
     from simsiam_zoo.zoo import find_entry
 
-    if name.strip() and not name.startswith("hf-hub:") and find_entry(name) is None and Path(name).exists():
+    if not name.startswith("hf-hub:") and find_entry(name) is None and Path(name).exists():
         raise click.BadParameter(
             f"{name!r} is a local file or folder, which loads as it is; download fetches zoo names and hf-hub: ids",
-            param_hint="NAME",
+            param_hint="'NAME'",
         )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UncheckedFileWarning)
@@ -115,7 +115,12 @@ def download_command(name: str) -> None:
 @click.argument("checkpoint", type=NonEmptyPath(path_type=Path, exists=True))
 @click.argument("out", type=NonEmptyPath(path_type=Path))
 @click.option("--name", required=True, help="Zoo name (arch.tag); a registered name brings its card fields.")
-@click.option("--repo-id", default=None, help="Hub repo id for the card's usage snippet (default from the zoo).")
+@click.option(
+    "--repo-id",
+    default=None,
+    callback=check_repo_id_option,
+    help="Hub repo id for the card's usage snippet (default from the zoo).",
+)
 @click.option("--backbone-only", is_flag=True, help="Leave out simsiam.safetensors (projector + predictor).")
 @click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
 @clean_errors
@@ -125,6 +130,7 @@ def export_command(
     """Export a training CHECKPOINT (or run folder) to a hub folder OUT that timm loads."""
     from simsiam_zoo.export import export_checkpoint
 
+    check_card_name(name, repo_id=repo_id)
     folder = export_checkpoint(
         checkpoint, out, name=name, repo_id=repo_id, include_full_model=not backbone_only, overwrite=overwrite
     )
@@ -149,7 +155,12 @@ def _converter_name(ctx: click.Context, param: click.Parameter, value: str | Non
 @click.option(
     "--from", "source", default=None, callback=_converter_name, help="Force the source format instead of detecting it."
 )
-@click.option("--arch", default=None, help="timm architecture (default: the zoo entry's, or inferred).")
+@click.option(
+    "--arch",
+    type=NonEmptyText("architecture"),
+    default=None,
+    help="timm architecture (default: the zoo entry's, or inferred).",
+)
 @click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
 @clean_errors
 def convert_command(
@@ -158,6 +169,7 @@ def convert_command(
     """Convert another project's CHECKPOINT (SimSiam, MoCo, solo-learn, lightly, ...) to a hub folder OUT."""
     from simsiam_zoo.export import convert_to_hub
 
+    check_card_name(name)
     detected, folder = convert_to_hub(checkpoint, out, name=name, source=source, arch=arch, overwrite=overwrite)
     click.echo(f"converted {checkpoint} ({detected}) -> {folder}")
 
@@ -175,7 +187,7 @@ def _hub_org(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 
 @click.command("mirror")
-@click.argument("names", nargs=-1)
+@click.argument("names", nargs=-1, type=NonEmptyText("zoo name"))
 @click.option(
     "--org", required=True, callback=_hub_org, help="Hub organisation (or user) to mirror to: ORG/NAME repos."
 )
@@ -200,7 +212,7 @@ def mirror_command(names: tuple[str, ...], *, org: str, dry_run: bool) -> None:
 
 
 @click.command("export-detectron2")
-@click.argument("model")
+@click.argument("model", type=NonEmptyText("model name or path"))
 @click.argument("out", type=NonEmptyPath())  # a string: a Path drops the trailing separator that marks a folder
 @click.option("--overwrite", is_flag=True, help="Replace OUT even if this command did not write it (never MODEL).")
 @clean_errors
@@ -237,7 +249,7 @@ def _run_of(model: Path) -> Path | None:
 
 @click.command("push")
 @click.argument("folder", type=NonEmptyPath(path_type=Path, exists=True, file_okay=False))
-@click.option("--repo-id", required=True, help="ORG/NAME on the Hub.")
+@click.option("--repo-id", required=True, callback=check_repo_id_option, help="ORG/NAME on the Hub.")
 @click.option("--private", is_flag=True)
 @click.option("--revision", default=None, help="Branch to commit to (created from main if new; default main).")
 @click.option("--create-pr", is_flag=True, help="Open a pull request against --revision instead of committing.")
@@ -260,7 +272,7 @@ def push_command(
     from simsiam_zoo.hub.publish import push_hub_folder
 
     if revision is not None and not revision.strip():  # the Hub answered 404, as if the repo did not exist
-        raise click.BadParameter("an empty branch name", param_hint="--revision")
+        raise click.BadParameter("an empty branch name", param_hint="'--revision'")
     if create_pr and revision is not None:
         raise click.UsageError(
             "--create-pr opens a pull request against main; it cannot be combined with --revision "
