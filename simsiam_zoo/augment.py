@@ -108,10 +108,10 @@ class SimSiamViews:
         return F.normalize(F.to_dtype(image, torch.float32, scale=True), self.mean, self.std)
 
     def finish_batch(self, images: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
-        """`finish` for a batch of cropped views (N, C, H, W; uint8 or float in [0, 1]) on any device, each with
-        its own parameters (N, PARAMS, on the host). Which samples each op applies to is chosen on the host and
-        sent in one copy, so the host never waits for the device. Float32 throughout, where the per-image path
-        rounds to uint8 after each op."""
+        """`finish` for a batch of cropped views (N, 3, H, W, as `crop` makes them; uint8 or float in [0, 1]) on
+        any device, each with its own parameters (N, PARAMS, on the host). Which samples each op applies to is chosen
+        on the host and sent in one copy, so the host never waits for the device. Float32 throughout, where the
+        per-image path rounds to uint8 after each op."""
         x = F.to_dtype(images, torch.float32, scale=True)
         x = x.clone() if x is images else x  # the ops write in place
         steps, packed = self._plan(params.cpu())
@@ -182,8 +182,6 @@ def _crop_box(height: int, width: int) -> tuple[int, int, int, int]:
 
 
 def _luma(x: torch.Tensor) -> torch.Tensor:
-    if x.shape[1] == 1:
-        return x
     r, g, b = x.unbind(1)
     return (r * _LUMA[0] + g * _LUMA[1] + b * _LUMA[2]).unsqueeze(1)
 
@@ -206,7 +204,7 @@ def _contrast(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
 
 
 def _saturation(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    return x if x.shape[1] == 1 else _blend(x, _luma(x), factor)
+    return _blend(x, _luma(x), factor)
 
 
 def _grayscale(x: torch.Tensor, _: None) -> torch.Tensor:
@@ -220,8 +218,6 @@ def _hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     channel c = max - (max - min) * clamp(min(k, 4 - k), 0, 1) with k = (n_c + 6 * hue) mod 6, n = (5, 3, 1),
     which gives each channel the v, p, q or t that torchvision's sector table picks, without the table's gather.
     """
-    if x.shape[1] == 1:
-        return x
     r, g, b = x.unbind(1)
     low, high = torch.aminmax(x, dim=1)
     spread = high - low

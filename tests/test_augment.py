@@ -42,11 +42,12 @@ def image(height: int = 70, width: int = 90, *, seed: int = 0, channels: int = 3
 
 
 @pytest.mark.parametrize(
-    ("variant", "size", "shape"), [("imagenet", 48, (70, 90)), ("small", 32, (28, 28)), ("imagenet", 32, (200, 40))]
+    ("variant", "size", "shape"),
+    [("imagenet", 48, (70, 90)), ("small", 32, (28, 28)), ("imagenet", 32, (200, 40)), ("small", 32, (40, 200))],
 )
 def test_one_seed_gives_the_views_of_the_torchvision_v2_pipeline(variant, size, shape):
-    """The draws are v2's, in v2's order, and the per-image ops v2's kernels: equal, not close (also for a
-    strip that needs RandomResizedCrop's fallback box)."""
+    """The draws are v2's, in v2's order, and the per-image ops v2's kernels: equal, not close (also for a tall
+    and a wide strip, which need RandomResizedCrop's fallback box)."""
     ours, reference, picture = views(size, variant), v2_pipeline(size, variant), image(*shape)
     for seed in range(60):
         torch.manual_seed(seed)
@@ -114,6 +115,14 @@ def test_the_batched_ops_equal_torchvision_functional_ops_with_the_same_paramete
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     difference = (augmentation.finish_batch(crops, params) - per_image).abs() * std
     assert difference.max() <= 6 / 255 and difference.mean() < 2 / 255
+
+
+def test_the_batched_finish_leaves_its_input_as_it_was():
+    """The ops write in place: on float views (which `to_dtype` returns as they are) into a copy, not the caller's."""
+    augmentation, crops, params = batch_of_views(16, dtype=torch.float32)
+    before = crops.clone()
+    augmentation.finish_batch(crops, params)
+    assert torch.equal(crops, before)
 
 
 def test_the_batched_hue_equals_torchvision_on_gray_pixels_and_ties():
@@ -199,6 +208,14 @@ def test_preprocessing_that_cannot_work_is_a_value_error_naming_its_field(change
     with pytest.raises(ValueError, match=message) as raised:
         augment.Preprocessing.from_pretrained_cfg({**GOOD_CFG, **change})
     assert "\n" not in str(raised.value) and len(str(raised.value)) < 300  # one line, a 400-digit number cut short
+
+
+def test_the_eval_transform_refuses_a_crop_mode_it_does_not_reproduce() -> None:
+    """timm's "border" (the longest side, padded) would be read as "center" in silence."""
+    settings = {"image_size": 32, "crop_pct": 0.875, "mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+    assert augment.eval_transform(**settings, crop_mode="squash")(image(40, 60)).shape == (3, 32, 32)
+    with pytest.raises(ValueError, match="crop_mode must be one of center, squash, got 'border'"):
+        augment.eval_transform(**settings, crop_mode="border")
 
 
 def test_whole_float_sizes_and_the_largest_image_pil_decodes_are_taken() -> None:
