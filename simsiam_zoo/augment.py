@@ -112,6 +112,10 @@ class SimSiamViews:
         any device, each with its own parameters (N, PARAMS, on the host). Which samples each op applies to is chosen
         on the host and sent in one copy, so the host never waits for the device. Float32 throughout, where the
         per-image path rounds to uint8 after each op."""
+        if images.ndim != 4 or images.shape[1] != 3:  # the ops read three channels
+            raise ValueError(
+                f"finish_batch takes RGB views (N, 3, H, W), as `crop` makes them; got {tuple(images.shape)}"
+            )
         x = F.to_dtype(images, torch.float32, scale=True)
         x = x.clone() if x is images else x  # the ops write in place
         steps, packed = self._plan(params.cpu())

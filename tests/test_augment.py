@@ -117,12 +117,17 @@ def test_the_batched_ops_equal_torchvision_functional_ops_with_the_same_paramete
     assert difference.max() <= 6 / 255 and difference.mean() < 2 / 255
 
 
-def test_the_batched_finish_leaves_its_input_as_it_was():
-    """The ops write in place: on float views (which `to_dtype` returns as they are) into a copy, not the caller's."""
+def test_the_batched_finish_leaves_its_input_as_it_was_and_takes_rgb_views():
+    """The ops write in place: on float views (which `to_dtype` returns as they are) into a copy, not the caller's.
+    They read three channels, as `crop` makes every view."""
     augmentation, crops, params = batch_of_views(16, dtype=torch.float32)
     before = crops.clone()
     augmentation.finish_batch(crops, params)
     assert torch.equal(crops, before)
+    with pytest.raises(
+        ValueError, match=r"takes RGB views \(N, 3, H, W\), as `crop` makes them; got \(16, 1, 48, 48\)"
+    ):
+        augmentation.finish_batch(crops[:, :1], params)  # an unpacking error in the luma
 
 
 def test_the_batched_hue_equals_torchvision_on_gray_pixels_and_ties():

@@ -208,6 +208,7 @@ def test_bad_input_is_one_line_before_any_work(
         (["..=digits"], "'..=digits': a dataset name is letters, digits, '.', '-' and '_', not dots alone"),
         (["a=digits", "a=fashion_mnist"], "'a=fashion_mnist': the name a is given twice"),
         (["a=,digits"], "'a=,digits': TRAIN,TEST with an empty side"),  # '' was read as the current folder
+        (["a= "], "'a= ': expected NAME=SOURCE"),
     ],
 )
 def test_a_malformed_data_entry_is_a_usage_error(data: list[str], message: str, hub_folder: Path, tmp_path: Path):

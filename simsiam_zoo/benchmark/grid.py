@@ -64,7 +64,7 @@ def dataset_entries(entries: list[str] | tuple[str, ...]) -> dict[str, str]:
     sources: dict[str, str] = {}
     for entry in entries:
         name, sep, source = (entry, "=", entry) if entry in NAMED_DATASETS else entry.partition("=")
-        if not sep or not name or not source:
+        if not sep or not name or not source.strip():
             raise ValueError(
                 f"{entry!r}: expected NAME=SOURCE (e.g. fmnist=fashion_mnist) or a named dataset: "
                 f"{', '.join(NAMED_DATASETS)}"
