@@ -14,6 +14,7 @@ from simsiam_zoo.cli.shared import (
     NonEmptyText,
     bundle,
     check_device_option,
+    check_each_once,
     option_default,
 )
 from simsiam_zoo.options import BENCHMARK_PROTOCOLS, BenchmarkOptions
@@ -30,13 +31,6 @@ def _shots(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int,
     if len(set(shots)) < len(shots):
         raise click.BadParameter(f"{value!r}: a number of shots is given twice")
     return shots
-
-
-def _protocols(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
-    """--protocol knn --protocol linear: each once (a repeat ran its cells twice and listed its records twice)."""
-    if repeated := sorted({protocol for protocol in value if value.count(protocol) > 1}):
-        raise click.BadParameter(f"{', '.join(repeated)} given twice")
-    return value
 
 
 def _make_options(*, protocols: tuple[str, ...], no_baselines: bool, **options: object) -> BenchmarkOptions:
@@ -86,7 +80,7 @@ def _dataset_entries(ctx: click.Context, param: click.Parameter, entries: tuple[
     "protocols",
     multiple=True,
     type=click.Choice(BENCHMARK_PROTOCOLS),
-    callback=_protocols,
+    callback=check_each_once,
     help="A protocol to run (repeat the option for more) [default: all].",
 )
 @click.option("--shots", default="1,5,10", show_default=True, callback=_shots, help="Few-shot images a class.")

@@ -12,6 +12,7 @@ from simsiam_zoo.cli.shared import (
     NonEmptyPath,
     NonEmptyText,
     check_device_option,
+    check_each_once,
     check_fractions,
     check_positive_finite,
     check_result_out,
@@ -38,7 +39,15 @@ def eval_group() -> None:
 @eval_group.command("knn")
 @click.option("--train", "train_features", type=NonEmptyPath(path_type=Path, exists=True), required=True)
 @click.option("--test", "test_features", type=NonEmptyPath(path_type=Path, exists=True), required=True)
-@click.option("--k", "ks", type=click.IntRange(min=1), multiple=True, default=(20, 200), show_default=True)
+@click.option(
+    "--k",
+    "ks",
+    type=click.IntRange(min=1),
+    multiple=True,
+    default=(20, 200),
+    show_default=True,
+    callback=check_each_once,
+)
 @click.option("--temperature", type=float, default=0.07, show_default=True, callback=check_positive_finite)
 @click.option("--device", default=None, callback=check_device_option)
 @result_out_option
@@ -156,6 +165,7 @@ def eval_semi_command(
     "modes",
     type=click.Choice(["linear", "finetune"]),
     multiple=True,
+    callback=check_each_once,
     default=("linear", "finetune"),
     show_default=True,
 )

@@ -390,9 +390,17 @@ def parse_datasets(entries: tuple[str, ...]) -> dict[str, str]:
     return datasets
 
 
+def check_each_once(ctx: click.Context, param: click.Parameter, values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A repeatable option whose values are each given once: a repeat ran its work twice (benchmark's cells, listed
+    twice), or ran it again for nothing (a semi-supervised fraction, a transfer mode, a k)."""
+    if repeated := sorted({str(value) for value in values if values.count(value) > 1}):
+        raise click.BadParameter(f"{', '.join(repeated)} given twice")
+    return values
+
+
 def check_fractions(ctx: click.Context, param: click.Parameter, fractions: tuple[float, ...]) -> tuple[float, ...]:
-    """--fraction: each in (0, 1] (NaN compares false with every bound, so a range type lets it pass)."""
+    """--fraction: each in (0, 1] (NaN compares false with every bound, so a range type lets it pass), each once."""
     for fraction in fractions:
         if not 0 < fraction <= 1:
             raise click.BadParameter(f"{fraction}: a share of the training labels, in (0, 1]")
-    return fractions
+    return check_each_once(ctx, param, fractions)

@@ -131,6 +131,10 @@ def test_usage_errors_exit_2_naming_the_option(exported: Path, images: Path, fea
         ),
         (["eval", "knn", "--train", features, "--test", features, "--k", "0"], "Invalid value for '--k': 0"),
         (["eval", "knn", "--train", features, "--test", features, "--k", "-5"], "Invalid value for '--k': -5"),
+        (
+            ["eval", "knn", "--train", features, "--test", features, "--k", "3", "--k", "3"],
+            "Invalid value for '--k': 3 given twice",
+        ),
         *(
             (
                 ["eval", "knn", "--train", features, "--test", features, "--temperature", value],
@@ -396,6 +400,11 @@ def test_evaluation_options_no_run_can_use_are_refused_before_any_work(exported:
         ),
         (["eval", "transfer", exported, "--dataset", f"x={data}", "--dataset", f"x={data}"], "a second dataset"),
         (["eval", "transfer", exported, "--dataset", f"../x={data}"], "must not hold a path separator"),
+        ([*semi, "--fraction", "0.1", "--fraction", "0.1"], "Invalid value for '--fraction': 0.1 given twice"),
+        (
+            ["eval", "transfer", exported, "--dataset", f"x={data}", "--mode", "linear", "--mode", "linear"],
+            "Invalid value for '--mode': linear given twice",  # each ran its work again
+        ),
     ]
     for args, expected in usage:
         done = run_cli(*args)
