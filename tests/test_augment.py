@@ -43,7 +43,13 @@ def image(height: int = 70, width: int = 90, *, seed: int = 0, channels: int = 3
 
 @pytest.mark.parametrize(
     ("variant", "size", "shape"),
-    [("imagenet", 48, (70, 90)), ("small", 32, (28, 28)), ("imagenet", 32, (200, 40)), ("small", 32, (40, 200))],
+    [
+        ("imagenet", 48, (70, 90)),
+        ("imagenet", 64, (70, 90)),  # a blur kernel of 7, 10% of the side: 48 and 32 px round to what 1/11 gives
+        ("small", 32, (28, 28)),
+        ("imagenet", 32, (200, 40)),
+        ("small", 32, (40, 200)),
+    ],
 )
 def test_one_seed_gives_the_views_of_the_torchvision_v2_pipeline(variant, size, shape):
     """The draws are v2's, in v2's order, and the per-image ops v2's kernels: equal, not close (also for a tall
@@ -83,6 +89,7 @@ def batch_of_views(count: int, *, size: int = 48, dtype: torch.dtype = torch.uin
 
 def test_each_sample_of_a_batch_has_its_own_parameters():
     _, _, params = batch_of_views(64)
+    assert params.shape == (64, augment.PARAMS)
     assert len({tuple(row) for row in params[:, augment.TOP : augment.WIDTH + 1].tolist()}) == 64
     jittered = params[:, augment.JITTER] > 0
     assert 30 < int(jittered.sum()) < 64
@@ -200,6 +207,10 @@ UNUSABLE_CFGS = {
     "std inf": ({"std": [float("inf"), 1, 1]}, "std must be finite numbers above 0"),
     "std NaN": ({"std": [float("nan"), 1, 1]}, "std must be finite numbers above 0"),
     "std negative": ({"std": [-1, 1, 1]}, r"std above 0, got \[3, 224, 224\] and \[-1, 1, 1\]"),
+    "std 0": ({"std": [0, 1, 1]}, r"std above 0, got \[3, 224, 224\] and \[0, 1, 1\]"),  # a ZeroDivisionError
+    "mean of two numbers": ({"mean": [0.5, 0.5]}, r"mean must be a list of 3 numbers, got \[0.5, 0.5\]"),
+    "mean holding a bool": ({"mean": [True, 0.5, 0.5]}, "mean must be a list of 3 numbers"),
+    "crop_pct 0": ({"crop_pct": 0}, r"crop_pct must be in \(0, 1\], got 0"),
     "std 1e-300": ({"std": [1e-300, 1, 1]}, "do not normalise pixels to finite float32 values"),
     "crop_pct NaN": ({"crop_pct": float("nan")}, r"crop_pct must be in \(0, 1\], got nan"),
     "crop_pct True": ({"crop_pct": True}, r"crop_pct must be in \(0, 1\], got True"),
@@ -221,6 +232,21 @@ def test_the_eval_transform_refuses_a_crop_mode_it_does_not_reproduce() -> None:
     assert augment.eval_transform(**settings, crop_mode="squash")(image(40, 60)).shape == (3, 32, 32)
     with pytest.raises(ValueError, match="crop_mode must be one of center, squash, got 'border'"):
         augment.eval_transform(**settings, crop_mode="border")
+
+
+def test_the_defaults_are_timms_and_the_bound_of_float32_is_where_pixels_would_overflow() -> None:
+    """A config without crop_pct takes timm's default; the normalisation's bound is the largest value a pixel in
+    [0, 1] reaches, max(|mean|, |1 - mean|) / std, not a wider one."""
+    from timm.data import DEFAULT_CROP_PCT, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+
+    default = augment.Preprocessing()
+    assert (default.input_size, default.crop_pct) == ((3, 224, 224), DEFAULT_CROP_PCT)
+    assert (default.mean, default.std) == (IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD)
+    cfg = {key: value for key, value in GOOD_CFG.items() if key != "crop_pct"}
+    assert augment.Preprocessing.from_pretrained_cfg(cfg).crop_pct == DEFAULT_CROP_PCT
+    tiny_std = augment.Preprocessing.from_pretrained_cfg({**GOOD_CFG, "std": [2e-39] * 3})  # 0.5 / std fits
+    pixels = tiny_std.transform()(torch.tensor([0, 255], dtype=torch.uint8).repeat(3, 112, 112))
+    assert torch.isfinite(pixels).all() and pixels.abs().max() > 1e38
 
 
 def test_whole_float_sizes_and_the_largest_image_pil_decodes_are_taken() -> None:

@@ -145,7 +145,10 @@ def test_the_eval_transform_names_an_input_it_does_not_take():
     assert torch.allclose(transform(image.float() / 255), expected, atol=2 / 255 / 0.2)
     assert torch.equal(transform(image[None].repeat(2, 1, 1, 1))[1], expected)
     assert transform(image[:1]).shape == expected.shape
+    for blank in (0.0, 1.0):  # the bounds of [0, 1], on a constant image: white pixels are in range
+        assert torch.isfinite(transform(torch.full((3, 40, 48), blank))).all()
     refused = [
+        (image.float() / 200, ValueError, "takes a float image in [0, 1], got values in [0, 1.165]"),
         (image.numpy(), TypeError, "got a numpy.ndarray"),
         (Image.fromarray(image.permute(1, 2, 0).numpy()), TypeError, "got a PIL.Image.Image"),
         (image.float(), ValueError, "takes a float image in [0, 1], got values in [0, 233]"),
