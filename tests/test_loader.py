@@ -28,7 +28,7 @@ from simsiam_zoo.hub.publish import download_hub_repo, push_hub_folder
 from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.pretrain import build_model, train
 from simsiam_zoo.recipe import load_recipe
-from tests.builders import coloured, error_message, run_cli
+from tests.builders import coloured, run_cli
 from tests.hub_server import HubServer
 
 NAME = "resnet18.simsiam_fashion_mnist_demo"
@@ -367,11 +367,8 @@ def test_a_path_that_does_not_exist_or_holds_no_checkpoint_is_named_so(tmp_path:
     for blank in ("", "  "):  # "" loaded the working directory; then a TypeError, a traceback in the CLI
         with pytest.raises(UnknownModelError, match=rf"^{blank!r}: an empty model name; give a zoo name, an hf-hub"):
             load_backbone(blank)
-    done = run_cli("download", " ")
-    assert (done.returncode, error_message(done)) == (
-        3,
-        "error: ' ': an empty model name; give a zoo name, an hf-hub: id or a path",
-    )
+    done = run_cli("download", " ")  # a usage error in the CLI
+    assert done.returncode == 2 and "Invalid value for 'NAME': an empty model name" in done.stderr, done.stderr
 
 
 def test_an_arch_or_pretrained_the_model_does_not_match_is_named(exported):
