@@ -126,6 +126,7 @@ ELSEWHERE = [
     "tests/test_benchmark.py::test_the_markdown_leaderboard_keeps_a_row_for_a_name_with_a_pipe_or_a_line_break",
     "tests/test_benchmark.py::test_the_pixels_of_photos_are_at_most_32_px_a_side_and_one_size_for_both_splits",
     "tests/test_benchmark.py::test_bad_input_is_one_line_before_any_work",
+    "tests/test_benchmark.py::test_a_malformed_data_entry_is_a_usage_error",
     "tests/zoo/test_download.py::test_a_gzip_encoded_answer_or_a_redirect_loop_is_one_try",
     "tests/zoo/test_download.py::test_a_cache_folder_of_someone_elses_files_is_refused_before_the_download",
     "tests/test_loader.py::test_model_args_of_a_huge_network_are_refused_before_it_is_built",
