@@ -101,6 +101,19 @@ def check_repo_id_option(ctx: click.Context, param: click.Parameter, repo_id: st
         raise click.BadParameter(str(error)) from None
 
 
+def check_branch_option(ctx: click.Context, param: click.Parameter, branch: str | None) -> str | None:
+    """--revision of a push: a branch name git takes, checked before any work."""
+    if branch is None:
+        return None
+    from simsiam_zoo.errors import HubFolderError
+    from simsiam_zoo.hub.publish import check_branch_name
+
+    try:
+        return check_branch_name(branch)
+    except HubFolderError as error:
+        raise click.BadParameter(str(error)) from None
+
+
 def check_card_name(name: str | None, *, repo_id: str | None = None) -> None:
     """--name of a card, a usage error where it makes no Hub repo (the library checks it too, as bad input); with
     --repo-id given the card names that repo instead (checked by `check_repo_id_option`)."""

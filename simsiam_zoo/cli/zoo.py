@@ -9,7 +9,14 @@ from pathlib import Path
 import click
 
 from simsiam_zoo.cli.failures import clean_errors
-from simsiam_zoo.cli.shared import OVERWRITE_HELP, NonEmptyPath, NonEmptyText, check_card_name, check_repo_id_option
+from simsiam_zoo.cli.shared import (
+    OVERWRITE_HELP,
+    NonEmptyPath,
+    NonEmptyText,
+    check_branch_option,
+    check_card_name,
+    check_repo_id_option,
+)
 from simsiam_zoo.errors import UncheckedFileWarning
 
 
@@ -251,7 +258,12 @@ def _run_of(model: Path) -> Path | None:
 @click.argument("folder", type=NonEmptyPath(path_type=Path, exists=True, file_okay=False))
 @click.option("--repo-id", required=True, callback=check_repo_id_option, help="ORG/NAME on the Hub.")
 @click.option("--private", is_flag=True)
-@click.option("--revision", default=None, help="Branch to commit to (created from main if new; default main).")
+@click.option(
+    "--revision",
+    default=None,
+    callback=check_branch_option,
+    help="Branch to commit to (created from main if new; default main).",
+)
 @click.option("--create-pr", is_flag=True, help="Open a pull request against --revision instead of committing.")
 @click.option("--commit-message", default=None, help="Commit message (default: names the weights' sha256).")
 @click.option("--overwrite-card", is_flag=True, help="Replace the repo's README.md (default: keep one already there).")
@@ -271,8 +283,6 @@ def push_command(
     """Validate a hub FOLDER and upload it to the Hugging Face Hub."""
     from simsiam_zoo.hub.publish import push_hub_folder
 
-    if revision is not None and not revision.strip():  # the Hub answered 404, as if the repo did not exist
-        raise click.BadParameter("an empty branch name", param_hint="'--revision'")
     if create_pr and revision is not None:
         raise click.UsageError(
             "--create-pr opens a pull request against main; it cannot be combined with --revision "

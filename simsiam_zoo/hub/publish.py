@@ -77,6 +77,31 @@ def check_repo_id(repo_id: str) -> str:
     return repo_id
 
 
+def check_branch_name(branch: str) -> str:
+    """`branch` if git takes it as a branch name (`git check-ref-format`'s rules), else a HubFolderError saying why
+    not: the Hub refuses such a name only after the repo is created."""
+    problem = _branch_name_problem(branch)
+    if problem is not None:
+        raise HubFolderError(f"branch name {branch!r}: {problem}")
+    return branch
+
+
+def _branch_name_problem(name: str) -> str | None:
+    if not name.strip():
+        return "empty"
+    bad = next((c for c in name if ord(c) < 0x20 or ord(c) == 0x7F or c in " ~^:?*[\\"), None)
+    if bad is not None:
+        return f"holds {bad!r}, which git refuses in a ref"
+    sequence = next((seq for seq in ("..", "@{", "//") if seq in name), None)
+    if sequence is not None:
+        return f"holds {sequence!r}, which git refuses in a ref"
+    if name.startswith(("-", "/")) or name.endswith(("/", ".")) or name in ("@", "HEAD"):
+        return "git refuses a branch that starts with '-' or '/', ends with '/' or '.', or is '@' or 'HEAD'"
+    if any(part.startswith(".") or part.endswith(".lock") for part in name.split("/")):
+        return "git refuses a part (between '/') that starts with '.' or ends with '.lock'"
+    return None
+
+
 def _check_zoo_repo(folder: Path, repo_id: str, info: HubFolderInfo) -> None:
     """A zoo entry's repo takes only that entry's weights: its architecture, its pinned sha256, a card in its name,
     and (for weights converted from a source) the preprocessing the entry records."""
@@ -129,6 +154,8 @@ def push_hub_folder(
     or a folder that fails `validate_hub_folder`.
     """
     check_repo_id(repo_id)
+    if revision is not None:
+        check_branch_name(revision)
     folder = Path(folder)
     _refuse_links(folder)
     info = validate_hub_folder(folder)

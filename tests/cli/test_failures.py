@@ -324,7 +324,9 @@ def test_options_that_cannot_work_are_refused_before_any_work(exported: Path, tm
     done = run_cli("push", exported, "--repo-id", "user/model", "--create-pr", "--revision", "dev")
     assert done.returncode == 2 and "cannot be combined with --revision" in done.stderr, done.stderr[-3000:]
     done = run_cli("push", exported, "--repo-id", "user/model", "--revision", "")  # the Hub's 404: "no such repo"
-    assert done.returncode == 2 and "Invalid value for '--revision': an empty branch name" in done.stderr, done.stderr
+    assert done.returncode == 2 and "Invalid value for '--revision': branch name '': empty" in done.stderr, done.stderr
+    done = run_cli("push", exported, "--repo-id", "user/model", "--revision", "a..b", "--dry-run")
+    assert done.returncode == 2 and "'--revision': branch name 'a..b': holds '..'" in done.stderr, done.stderr
     data = tmp_path / "ds"
     write_images(data / "train", ("a", "b"), 4)
     write_images(data / "val", ("a", "b"), 2)
