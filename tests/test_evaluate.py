@@ -182,9 +182,9 @@ def test_knn_clamps_k_to_train_size() -> None:
         warnings.simplefilter("error")  # k equal to the training samples needs no clamp
         every_sample = knn_classify(train, labels, query, k=3, temperature=1.0)
     assert torch.equal(clamped, every_sample)
-    with pytest.warns(UserWarning):
-        accs = knn_accuracy(train, labels, query, torch.tensor([1, 0]), ks=(1, 50), temperature=1.0)
-    assert set(accs) == {1, 50}
+    with pytest.warns(UserWarning, match=r"k=5, 50 exceed the 3 training samples; clamping k to 3") as caught:
+        accs = knn_accuracy(train, labels, query, torch.tensor([1, 0]), ks=(1, 50, 3, 5), temperature=1.0)
+    assert set(accs) == {1, 50, 3, 5} and len(caught) == 1  # every clamped k named, not only the largest
 
 
 @pytest.mark.parametrize(
@@ -457,6 +457,16 @@ def test_features_of_different_models_classes_or_one_class_are_refused(tmp_path:
     assert result["top1"]["20"] == evaluate_knn(train, test, ks=(6,))["top1"]["6"]
     with pytest.warns(UserWarning, match=r"train.feats: features of the same images; the score measures"):
         assert evaluate_knn(train, train, ks=(1,))["top1"] == {"1": 100.0}  # scored against itself, in silence
+    # Test images among the train images, not all of them (a --limit of the same data): warned in silence before.
+    extract_features(
+        tiny_model(), make_transform(), tmp_path / "train", out=tmp_path / "head.feats", progress=False, limit=4
+    )
+    for evaluate, options in ((evaluate_knn, {"ks": (1,)}), (evaluate_linear, {})):
+        with pytest.warns(UserWarning, match=r"head.feats: 4 of the 4 test images are train images too; the score"):
+            evaluate(train, tmp_path / "head.feats", **options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # images apart: no warning
+        evaluate_knn(train, test, ks=(1,))
     other = tiny_model()
     with torch.no_grad():
         other[0].weight.mul_(2)

@@ -66,7 +66,12 @@ def eval_knn_command(
     from simsiam_zoo.protocols.cached import evaluate_knn
 
     result = evaluate_knn(train_features, test_features, ks=ks, temperature=temperature, device=device)
-    report_result(result, out, [(f"kNN k={k}", value) for k, value in result["top1"].items()])
+    report_result(result, out, [(_knn_row(k, result["neighbours"][k]), value) for k, value in result["top1"].items()])
+
+
+def _knn_row(k: str, neighbours: int) -> str:
+    """The row of a k, saying where fewer train features than k voted (the k was clamped to them)."""
+    return f"kNN k={k}" if int(k) == neighbours else f"kNN k={k} (all {neighbours})"
 
 
 @eval_group.command("linear")

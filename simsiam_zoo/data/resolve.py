@@ -59,6 +59,11 @@ def open_source(data: str | Path, *, limit: int | None = None) -> ImageSource:
             source = read_hf_files(str(data))
         elif path.is_file():
             source = read_list(path)
+        elif path.exists():  # `<(find ...)` too: a list is read again on a resume, and its paths are relative to it
+            raise DataError(
+                f"{path}: not a folder or a regular file (a pipe or a device); write a list of image paths "
+                "to a file and give that"
+            )
         else:
             raise DataError(f"{path}: no such folder or file (named sources: {', '.join(NAMED_SOURCES)})")
     if limit is not None:

@@ -48,10 +48,10 @@ def _knn_predict(
     """Predict test labels for every k in ``ks`` from one top-max(k) search."""
     _check_inputs(train_features, train_labels, test_features, ks=ks, temperature=temperature, chunk_size=chunk_size)
     n_train = train_features.shape[0]
-    if max(ks) > n_train:
+    if clamped := sorted({k for k in ks if k > n_train}):
         warnings.warn(
-            f"k={max(ks)} exceeds the {n_train} training samples; clamping k to {n_train} "
-            "(every training sample votes)",
+            f"k={', '.join(map(str, clamped))} {'exceeds' if len(clamped) == 1 else 'exceed'} the {n_train} training "
+            f"samples; clamping k to {n_train} (every training sample votes)",
             stacklevel=3,
         )
     device = device_named(device) if device is not None else train_features.device

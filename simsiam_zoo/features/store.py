@@ -68,6 +68,16 @@ class Features:
     weights_sha256: str  # of the model that embedded them
     preprocessing: str
     images_sha256: str = ""  # of the source's listing (`listing_sha256`), "" where the index does not record it
+    source_kind: str = ""  # "folder", "list", "tar", "dataset" or "hf" (`ImageSource.kind`), as extracted
+    source_location: str = ""
+
+    def image_keys(self) -> list[str]:
+        """Where each embedded image is, comparable across two extractions: a folder's, a list's and a tar's images
+        by their files' paths, a dataset's by its location and entry."""
+        if self.source_kind in ("folder", "list", "tar"):
+            base = self.source_location if self.source_kind == "folder" else os.path.dirname(self.source_location)
+            return [os.path.normpath(os.path.join(base, path)) for path in self.paths]
+        return [f"{self.source_kind}:{self.source_location}:{path}" for path in self.paths]
 
 
 @dataclass(frozen=True)
@@ -316,6 +326,9 @@ def load_features(path: str | Path) -> Features:
     index, shards = _read_index(index_file)
     provenance = {key: index[key] for key in ("classes", "weights_sha256", "preprocessing")}
     provenance["images_sha256"] = str(index.get("images", ""))
+    provenance["source_kind"], provenance["source_location"] = (
+        str(index["source"].get(key, "")) for key in ("kind", "location")
+    )
     embeddings, labels, indices, paths = [], [], [], []
     for shard, num_embedded in shards:  # one at least: the index was checked
         stored = read_shard(index_file.parent, shard, index["output_format"])

@@ -58,8 +58,10 @@ def _load_pair(train: str | Path, test: str | Path) -> tuple[Any, Any]:
             f"{', '.join(test_f.classes)}); labels would be matched by number"
         )
     if train_f.images_sha256 and train_f.images_sha256 == test_f.images_sha256:
+        warnings.warn(f"{train} and {test}: features of the same images; {SELF_RECALL}", stacklevel=2)
+    elif shared := len(set(test_f.image_keys()) & set(train_f.image_keys())):  # a --limit of one, a split in another
         warnings.warn(
-            f"{train} and {test}: features of the same images; {SELF_RECALL}",
+            f"{train} and {test}: {shared} of the {len(test_f.paths)} test images are train images too; {SELF_RECALL}",
             stacklevel=2,
         )
     present = sorted({int(label) for label in train_f.labels})

@@ -51,8 +51,9 @@ def test_a_command_s_warnings_are_one_line_each(tmp_path: Path) -> None:
     extract_features(tiny_model(), make_transform(), tmp_path / "data", out=tmp_path / "feats", progress=False)
     done = run_cli("eval", "knn", "--train", tmp_path / "feats", "--test", tmp_path / "feats", process=True)
     assert done.returncode == 0, done.stderr
-    warned = [line for line in done.stderr.splitlines() if "exceeds the 6 training samples" in line]
+    warned = [line for line in done.stderr.splitlines() if "k=20, 200 exceed the 6 training samples" in line]
     assert warned and all(line.startswith("warning: k=") for line in warned), done.stderr
+    assert "kNN k=20 (all 6) " in done.stdout and "kNN k=200 (all 6) " in done.stdout, done.stdout  # not 20 votes
     assert "UserWarning" not in done.stderr and "knn_accuracy(" not in done.stderr, done.stderr
 
 

@@ -8,6 +8,7 @@ import dataclasses
 import gzip
 import io
 import json
+import os
 import sys
 import tarfile
 from pathlib import Path
@@ -199,6 +200,9 @@ def test_empty_or_missing_sources(tmp_path: Path) -> None:
         extract_features(tiny_model(), make_transform(), tmp_path / "docs", out=tmp_path / "o2", progress=False)
     with pytest.raises(DataError, match="nowhere: no such folder or file"):
         extract_features(tiny_model(), make_transform(), tmp_path / "nowhere", out=tmp_path / "o3", progress=False)
+    os.mkfifo(tmp_path / "fifo")  # as `<(find ...)` gives: it was "no such folder or file"
+    with pytest.raises(DataError, match=r"fifo: not a folder or a regular file \(a pipe or a device\); write a list"):
+        extract_features(tiny_model(), make_transform(), tmp_path / "fifo", out=tmp_path / "o3", progress=False)
     (tmp_path / "list.txt").write_text("# nothing yet\n\n")
     with pytest.raises(DataError, match="list.txt: no images found"):
         extract_features(tiny_model(), make_transform(), tmp_path / "list.txt", out=tmp_path / "o4", progress=False)

@@ -28,13 +28,22 @@ from simsiam_zoo import export, zoo
 from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.convert import convert_state_dict
 from simsiam_zoo.data import decode_image
+from simsiam_zoo.digests import Digests
 from simsiam_zoo.errors import ChecksumMismatch, HubFolderError, NotCachedOffline, OutputRefused, SourceUnavailable
 from simsiam_zoo.export import fetch_entry
 from simsiam_zoo.features import load_features
 from simsiam_zoo.hub.folder import CARD_NAME
 from simsiam_zoo.loader import cache_status, load_backbone
 from simsiam_zoo.mirror import mirror_entries
-from simsiam_zoo.zoo.download import cache_root, cached_folder, discard_download, download, resolve_url
+from simsiam_zoo.zoo import Source
+from simsiam_zoo.zoo.download import (
+    cache_root,
+    cached_folder,
+    check_digests,
+    discard_download,
+    download,
+    resolve_url,
+)
 from tests.builders import CLASSES, DISK_FULL, build_hub_folder, run_cli, with_setup
 from tests.checkpoints import (
     BEIT_TEST_ARCH,
@@ -629,7 +638,37 @@ def test_unsupported_and_unknown_entries_say_why(source_server: SourceServer) ->
         load_backbone("resnet50.simclr_vissl_ep100")  # the server has no such file: 404
 
 
+def test_a_download_is_checked_against_the_pinned_sha256_and_the_published_prefix() -> None:
+    """Each check on its own (no registry entry pins a sha256 yet, and a changed file failed both at once)."""
+    file = Digests(sha256="ab" * 32, md5="cd" * 16)
+    other = "ef" * 32
+    cases = {
+        Source("u", None, "none", None, sha256=file.sha256): None,
+        Source("u", None, "sha256-prefix", "abab", sha256=file.sha256): None,
+        Source("u", None, "md5-prefix", "cdcd"): None,
+        Source("u", None, "none", None, sha256=other): f"sha256 {file.sha256} is not the pinned {other}",
+        Source("u", None, "sha256-prefix", "efef"): f"sha256 {file.sha256} does not start with the published efef",
+        Source("u", None, "md5-prefix", "abab"): f"md5 {file.md5} does not start with the published abab",
+    }
+    for source, problem in cases.items():
+        assert check_digests(source, file) == problem, source
+
+
+def test_the_cache_is_simsiam_zoo_cache_else_xdg_cache_home_else_home(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SIMSIAM_ZOO_CACHE", str(tmp_path / "mine"))
+    assert cache_root() == tmp_path / "mine"
+    monkeypatch.setenv("SIMSIAM_ZOO_CACHE", "")  # set but empty: as unset
+    assert cache_root() == Path(os.environ["XDG_CACHE_HOME"]) / "simsiam-zoo"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_root() == tmp_path / "home" / ".cache" / "simsiam-zoo"
+
+
 def test_the_mirror_variable_keeps_the_path_and_query(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SIMSIAM_ZOO_SOURCE_MIRROR")
+    assert resolve_url("https://example.org/a?b=c") == "https://example.org/a?b=c"
     monkeypatch.setenv("SIMSIAM_ZOO_SOURCE_MIRROR", "http://127.0.0.1:8080/cache/")
     assert resolve_url("https://huggingface.co/x/y/resolve/main/a.pth?download=true") == (
         "http://127.0.0.1:8080/cache/x/y/resolve/main/a.pth?download=true"
