@@ -6,8 +6,9 @@ hosts do, and can misbehave on
 request: `cut[path] = n` sends the first n bytes of the next response for `path`, then drops the connection;
 `fail[path] = [503, ...]` answers those statuses first; `delay[path] = s` waits s seconds before each body;
 `after_cut(path)` runs after a cut; `gzip` paths are sent gzip-encoded whatever the client accepts (a misconfigured
-nginx); `redirect[path] = other` answers 302 to `other`. Every request is logged as (path, Range header or None), and
-its Accept-Encoding in `accepted_encodings`.
+nginx); `redirect[path] = other` answers 302 to `other`; `misplaced[path] = offset` answers the next ranged request
+with a 206 from `offset` instead of the start asked for (a broken proxy). Every request is logged as (path, Range
+header or None), and its Accept-Encoding in `accepted_encodings`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class SourceServer:
         self.after_cut: Callable[[str], None] | None = None
         self.gzip: set[str] = set()
         self.redirect: dict[str, str] = {}
+        self.misplaced: dict[str, int] = {}
         self.accepted_encodings: list[str | None] = []
         self.requests: list[tuple[str, str | None]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -99,7 +101,7 @@ class SourceServer:
                 if match and if_range is not None and if_range != etag:
                     match = None  # RFC 9110: the file changed since; send all of it
                 if match:
-                    start = int(match.group(1))
+                    start = server.misplaced.pop(path, int(match.group(1)))
                     if start >= len(data):
                         self.send_error(416)
                         return

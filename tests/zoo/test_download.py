@@ -539,6 +539,20 @@ def test_an_interrupted_transfer_resumes_with_a_range_request(
         torch.testing.assert_close(loaded.model(IMAGE), net.eval()(IMAGE), atol=1e-5, rtol=0)
 
 
+def test_a_resumed_transfer_answered_from_another_offset_starts_over(
+    source_server: SourceServer, tmp_path: Path
+) -> None:
+    """A 206 whose Content-Range starts elsewhere than the partial file ends: appended, it made a file of the right
+    length and the wrong bytes."""
+    data = bytes(range(256)) * 400
+    path = source_server.put("https://example.org/files/a.bin", data)
+    half = len(data) // 2
+    source_server.cut[path], source_server.misplaced[path] = half, 0
+    digests = download(resolve_url("https://example.org/files/a.bin"), tmp_path / "a.bin", progress=False, retry_wait=0)
+    assert (tmp_path / "a.bin").read_bytes() == data and digests.sha256 == hashlib.sha256(data).hexdigest()
+    assert source_server.requests == [(path, None), (path, f"bytes={half}-"), (path, None)]
+
+
 def test_transient_errors_are_retried_and_a_missing_file_is_not(source_server: SourceServer, tmp_path: Path) -> None:
     path = source_server.put("https://example.org/files/a.bin", b"x" * 1000)
     source_server.fail[path] = [503, 502]
