@@ -78,7 +78,14 @@ from simsiam_zoo.features import embed_dataset
 from simsiam_zoo.losses import normalized_moments, simsiam_loss, std_from_moments
 from simsiam_zoo.model import HeadConfig, SiameseOutput, SimSiam, check_arch, seeded, untrained_backbone
 from simsiam_zoo.options import is_int
-from simsiam_zoo.recipe import Recipe, checked_recipe, recipe_differences, recipe_from_dict, shared_settings
+from simsiam_zoo.recipe import (
+    Recipe,
+    checked_recipe,
+    data_place,
+    recipe_differences,
+    recipe_from_dict,
+    shared_settings,
+)
 
 # The files a run rewrites as it goes (atomically: a kill can leave a temp file beside one, removed on resume).
 RUN_FILES = (CHECKPOINT_NAME, RECIPE_NAME, "metrics.csv", "steps.csv")
@@ -762,13 +769,17 @@ def _resume(
     """The step and records of the run's checkpoint, its model and optimizer state loaded (step 0 and empty records
     without one), `data` (`dataset`'s `_data_records`) among them; a RecipeError naming it when it cannot continue
     this run on `dataset`."""
+    # Where data.path led when the run began: a relative path read again from another folder is another place.
+    place = {"data_place": data_place(recipe.data.path)} if recipe.data.path is not None else {}
     if not path.exists():
-        return 0, {"epochs": [], "steps": [], "epoch_sums": [0.0, 0.0, 0], **data}
+        return 0, {"epochs": [], "steps": [], "epoch_sums": [0.0, 0.0, 0], **data, **place}
     try:
         saved = read_training_checkpoint(path, kind="pretraining")
     except ConversionError as error:  # a truncated or foreign file, named: say so and stop, keep it for inspection
         raise RecipeError(f"{error} (cannot resume from it)") from None
     saved_recipe = recipe_from_dict(saved.run, where=str(path))
+    if isinstance(saved.records.get("data_place"), str) and saved_recipe.data.path is not None:
+        saved_recipe = saved_recipe.replace({"data.path": saved.records["data_place"]})
     if differences := recipe_differences(saved_recipe, recipe):
         changed = listed(differences, limit=3, separator="; ")
         raise RecipeError(
@@ -795,7 +806,7 @@ def _resume(
         ) from None
     # An earlier version's digest of the data, which `images_sha256` replaces.
     records = {key: value for key, value in saved.records.items() if key != "data_sha256"}
-    return saved.step, {**records, **data}
+    return saved.step, {**records, **data, **place}
 
 
 def _data_records(dataset: Dataset) -> dict[str, Any]:

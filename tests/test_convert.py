@@ -1154,8 +1154,19 @@ def test_a_name_of_ones_own_is_evaluated_at_the_size_timm_builds_its_architectur
         (torch.eye(3).to_sparse(), "sparse"),
         (torch.empty(3, device="meta"), "meta, without data"),
         (torch.ones(3, dtype=torch.complex64), "complex"),
+        # A traceback from the cast ("copy_kernel" not implemented): float4 passed as floating.
+        (
+            torch.zeros(4, dtype=torch.uint8).view(torch.float4_e2m1fn_x2),
+            "float4_e2m1fn_x2, which torch cannot convert",
+        ),
+        # A 44 MB file that needed 1.8 TB once cast ("out of memory", naming neither the file nor the tensor).
+        (
+            torch.zeros(1).as_strided((10**5, 10**5, 7, 7), (0, 0, 0, 0)),
+            "a view of 490,000,000,000 elements over 1 stored value",
+        ),
+        (torch.arange(6.0).as_strided((4, 3), (1, 1)), "a view of 12 elements over 6 stored values"),
     ],
-    ids=["sparse", "meta", "complex"],
+    ids=["sparse", "meta", "complex", "float4", "stride-0", "overlapping"],
 )
 def test_tensors_that_cannot_be_weights_are_refused_by_name_before_any_converter(
     tmp_path: Path, tensor: Tensor, kind: str
@@ -1275,8 +1286,13 @@ def test_one_name_for_two_tensors_is_refused_and_one_tensor_under_both_is_not(tm
             torch.tensor(True),
             "wrong dtypes: bn1.num_batches_tracked bool where timm has int64",
         ),
+        (  # an integer as timm's counter is, which torch cannot cast (a traceback)
+            "bn1.num_batches_tracked",
+            torch.zeros(1, dtype=torch.uint8).view(torch.uint4),
+            r"bn1.num_batches_tracked \(uint4, which torch cannot convert\)",
+        ),
     ],
-    ids=["int32-weight", "complex", "sparse", "meta", "bool-counter"],
+    ids=["int32-weight", "complex", "sparse", "meta", "bool-counter", "uint4-counter"],
 )
 def test_convert_state_dict_refuses_by_name_what_is_no_fp32_weight_or_integer_counter(
     key: str, tensor: Tensor, refusal: str

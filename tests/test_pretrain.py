@@ -35,6 +35,7 @@ from tests.builders import (
     run_cli,
     run_until_then_kill,
     write_images,
+    write_png,
 )
 
 
@@ -201,6 +202,26 @@ def test_a_resume_on_a_fresh_copy_of_its_data_continues(tiny_recipe, tmp_path):
     for image in data.rglob("*.png"):
         os.utime(image, ns=(0, 0))
     assert train(recipe, output_dir=run, max_steps=3, progress=False).step == 3
+
+
+def test_a_relative_data_path_is_the_folder_it_led_to_when_the_run_began(tiny_recipe, tmp_path, monkeypatch):
+    """The recipe keeps `data` as typed, and a resume compared it as the folder it names from its own working
+    directory: `data` from another folder (other pixels under the same names) trained on in silence, and the run's
+    own folder given by its absolute path was refused."""
+    write_images(tmp_path / "data", ("cats", "dogs"), 8)
+    (tmp_path / "elsewhere").mkdir()
+    shutil.copytree(tmp_path / "data", tmp_path / "elsewhere" / "data")
+    for image in (tmp_path / "elsewhere" / "data").rglob("*.png"):
+        write_png(image, seed=7)
+    recipe = tiny_recipe.replace({"data.dataset": "imagefolder", "data.path": "data", "optim.batch_size": 4})
+    monkeypatch.chdir(tmp_path)
+    train(recipe, output_dir=tmp_path / "run", max_steps=1, progress=False)
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    began = os.path.realpath(tmp_path / "data")
+    with pytest.raises(RecipeError, match=re.escape(f"different recipe (data.path: '{began}' -> 'data')")):
+        train(recipe, output_dir=tmp_path / "run", max_steps=2, progress=False)
+    absolute = recipe.replace({"data.path": str(tmp_path / "data")})
+    assert train(absolute, output_dir=tmp_path / "run", max_steps=2, progress=False).step == 2
 
 
 def test_resume_refuses_a_different_recipe(tiny_recipe, tmp_path):

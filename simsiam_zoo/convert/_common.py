@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -154,7 +155,25 @@ def _unusable(tensor: Tensor) -> str:
         return "meta, without data"
     if tensor.is_quantized:
         return "quantized"
-    return "complex" if tensor.is_complex() else ""
+    if tensor.is_complex():
+        return "complex"
+    if not _castable(tensor.dtype):  # float4 passed as floating; a traceback from the cast
+        return f"{str(tensor.dtype).removeprefix('torch.')}, which torch cannot convert"
+    stored = tensor.untyped_storage().nbytes() // tensor.element_size()
+    if tensor.numel() > stored:  # a stride-0 view of a few stored values: terabytes once cast
+        return f"a view of {tensor.numel():,} elements over {stored:,} stored value{'s' if stored != 1 else ''}"
+    return ""
+
+
+@functools.cache
+def _castable(dtype: torch.dtype) -> bool:
+    """Whether torch converts `dtype` to timm's (float32, or int64 for counters): a one-element probe."""
+    try:
+        probe = torch.zeros(dtype.itemsize, dtype=torch.uint8).view(dtype)
+        probe.to(torch.float32), probe.to(torch.int64)
+    except (RuntimeError, NotImplementedError, TypeError):
+        return False
+    return True
 
 
 def finalize_backbone(state_dict: StateDict) -> dict[str, Tensor]:
