@@ -88,30 +88,26 @@ def check_positive_finite(ctx: click.Context, param: click.Parameter, value: flo
     return value
 
 
-def check_repo_id_option(ctx: click.Context, param: click.Parameter, repo_id: str | None) -> str | None:
-    """--repo-id: ORG/NAME as the Hub takes it, checked before any work."""
-    if repo_id is None:
-        return None
-    from simsiam_zoo.errors import HubFolderError
-    from simsiam_zoo.hub.publish import check_repo_id
+def _hub_name_check(check: str) -> Callable[[click.Context, click.Parameter, str | None], str | None]:
+    """A callback for an option naming something on the Hub: `hub.publish`'s `check` of it, before any work, its
+    HubFolderError a usage error. Imported when the option is given: `--help` loads no huggingface_hub."""
 
-    try:
-        return check_repo_id(repo_id)
-    except HubFolderError as error:
-        raise click.BadParameter(str(error)) from None
+    def callback(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from simsiam_zoo.errors import HubFolderError
+        from simsiam_zoo.hub import publish
+
+        try:
+            return getattr(publish, check)(value)
+        except HubFolderError as error:
+            raise click.BadParameter(str(error)) from None
+
+    return callback
 
 
-def check_branch_option(ctx: click.Context, param: click.Parameter, branch: str | None) -> str | None:
-    """--revision of a push: a branch name git takes, checked before any work."""
-    if branch is None:
-        return None
-    from simsiam_zoo.errors import HubFolderError
-    from simsiam_zoo.hub.publish import check_branch_name
-
-    try:
-        return check_branch_name(branch)
-    except HubFolderError as error:
-        raise click.BadParameter(str(error)) from None
+check_repo_id_option = _hub_name_check("check_repo_id")  # --repo-id: ORG/NAME as the Hub takes it
+check_branch_option = _hub_name_check("check_branch_name")  # --revision of a push: a branch name git takes
 
 
 def check_card_name(name: str | None, *, repo_id: str | None = None) -> None:
