@@ -21,7 +21,7 @@ from typing import IO, Any, NoReturn
 from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
-from simsiam_zoo.errors import OutputRefused, listed
+from simsiam_zoo.errors import OutputRefused, listed, type_name
 
 # mkstemp creates 0600 files; a finished file gets the mode a plain open() would have given it.
 _UMASK = os.umask(0)
@@ -162,6 +162,7 @@ def check_output(
     lists it; but not where it would make a folder above it there, which has no marker. `own_names`: the files a
     `kind` folder holds, where that is a fixed set (see `_names_not_written`).
     """
+    _check_overwrite(overwrite)
     given = Path(target)
     target = _usable_path(given)
     models = list(models)
@@ -256,6 +257,12 @@ def _file_in_the_way(target: Path) -> str | None:
     return "is a file" if blocking == target else f"lies under the file {blocking}"
 
 
+def _check_overwrite(overwrite: bool | None) -> None:
+    """ "no" is true in Python: taken as True, it deleted a folder of the caller's own files."""
+    if overwrite is not None and not isinstance(overwrite, bool):
+        raise TypeError(f"overwrite must be True or False, got {overwrite!r} ({type_name(overwrite)})")
+
+
 def _overwrite_hint(overwrite: bool | None) -> str:
     """The refusal's way out for a command that has --overwrite."""
     return "" if overwrite is None else " (or pass --overwrite to replace it)"
@@ -275,6 +282,7 @@ def check_output_file(
     FIFO, which the check of `ours` would wait on), an input, or a path inside an input folder (a new file there
     is then pushed or exported with the model, or refused by its export), nor in a folder written whole (a hub
     folder: its next write takes along or refuses for what else it holds)."""
+    _check_overwrite(overwrite)
     if os.fspath(target).endswith(("/", os.sep)):
         raise OutputRefused(f"{os.fspath(target)}: ends with a separator, as a folder does; give a file path")
     given = Path(target)

@@ -84,7 +84,9 @@ def backbone_from_state(
 
 def _created(arch: str, model_args: Mapping[str, Any] | None, *, where: str) -> nn.Module:
     try:
-        return timm.create_model(arch, pretrained=False, num_classes=0, **(model_args or {}))
+        # The init's draws, which the weights then replace, are not the caller's: a notebook's next draw changed.
+        with torch.random.fork_rng(devices=[]):
+            return timm.create_model(arch, pretrained=False, num_classes=0, **(model_args or {}))
     except TypeError as error:  # an argument the architecture does not take
         raise HubFolderError(f"{where}: timm {arch!r} cannot be built with model_args {model_args}: {error}") from None
 

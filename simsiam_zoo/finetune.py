@@ -130,6 +130,10 @@ def check_label_range(labels: torch.Tensor, num_classes: int, where: str) -> Non
         raise DataError(f"{where}: a label of {low if low < 0 else high}; the classes are 0 to {num_classes - 1}")
 
 
+# Gradients whatever the caller's mode: under a notebook's `no_grad` or `inference_mode` (whose tensors autograd
+# cannot save) the first step failed in torch, after the run had claimed its folder.
+@torch.inference_mode(False)
+@torch.enable_grad()
 def finetune(
     backbone: nn.Module,
     train_set: Dataset,

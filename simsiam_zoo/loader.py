@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.backbone import (
     LoadedBackbone,
@@ -179,7 +181,8 @@ def zoo_entry(name_or_path: str | Path) -> ZooEntry | None:
 
 def _random_init(arch: str, preprocessing: Preprocessing, model_args: Mapping[str, Any]) -> LoadedBackbone:
     """`arch` with the standard random init (every residual branch live) as a baseline; see untrained_backbone."""
-    model = untrained_backbone(arch, zero_init_last=False, model_args=model_args).eval()
+    with torch.random.fork_rng(devices=[]):  # the init's draws are not the caller's
+        model = untrained_backbone(arch, zero_init_last=False, model_args=model_args).eval()
     return LoadedBackbone(
         model, preprocessing.transform(), preprocessing, arch, "random init", model_args=dict(model_args)
     )

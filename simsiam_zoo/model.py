@@ -84,6 +84,19 @@ def seeded(seed: int) -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """`model` in eval mode for the block, then each of its modules back in its own mode: `model.train(mode)`
+    set every module to the top one's (a frozen BatchNorm inside a training model came back training)."""
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
 def untrained_backbone(
     arch: str, *, zero_init_last: bool = True, model_args: Mapping[str, Any] | None = None
 ) -> nn.Module:

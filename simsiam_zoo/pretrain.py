@@ -363,6 +363,10 @@ def recipe_step(
     return loss.detach()
 
 
+# Gradients whatever the caller's mode: under a notebook's `no_grad` or `inference_mode` (whose tensors autograd
+# cannot save) the first step failed in torch, after the run had claimed its folder.
+@torch.inference_mode(False)
+@torch.enable_grad()
 def train(
     recipe: Recipe,
     *,

@@ -470,6 +470,68 @@ def test_the_library_leaves_the_caller_s_random_generator_as_it_was(
     assert all(p.is_contiguous() for p in loaded.model.parameters())
 
 
+def test_the_library_leaves_each_module_of_the_caller_s_model_in_its_own_mode(hub_folder: Path, tmp_path: Path) -> None:
+    """`model.train(was_training)` after an extraction set every module to the top one's mode: a BatchNorm the
+    caller froze inside a training model came back training. Loading a backbone drew its random init from the
+    caller's generator (a notebook's next draw changed)."""
+    from simsiam_zoo.features import embed_dataset, extract_features
+    from tests.builders import make_transform, write_images
+
+    write_images(tmp_path / "data", ("a", "b"), 2)
+    model = load_backbone(hub_folder).model.train()
+    model.bn1.eval()
+    extract_features(model, make_transform(), tmp_path / "data", out=tmp_path / "features", progress=False)
+    embed_dataset(model, [(torch.rand(3, 32, 32), 0)], batch_size=1)
+    assert model.training and model.layer1.training and not model.bn1.training
+    for pretrained in (True, False):
+        torch.manual_seed(0)
+        before = torch.get_rng_state()
+        load_backbone(hub_folder, pretrained=pretrained)
+        assert torch.equal(torch.get_rng_state(), before), pretrained
+
+
+@pytest.mark.parametrize("mode", [torch.no_grad, torch.inference_mode])
+def test_training_and_probes_run_under_the_caller_s_no_grad_or_inference_mode(
+    mode: Any, loaded: LoadedBackbone, tmp_path: Path
+) -> None:
+    """A notebook cell under `no_grad` or `inference_mode` (features made the usual way): each failed in torch's
+    autograd, `train` after claiming its folder."""
+    from simsiam_zoo.evaluate import fit_linear_probe, linear_probe_sweep
+    from simsiam_zoo.pretrain import train
+    from simsiam_zoo.recipe import load_recipe
+
+    with mode():
+        features, labels = torch.randn(20, 4), torch.arange(20) % 2
+        assert train(load_recipe("tiny_fake"), output_dir=tmp_path / "run", max_steps=1, progress=False).step == 1
+        assert fit_linear_probe(features, labels, weight_decay=1e-3).weight.shape == (2, 4)
+        assert 0 <= linear_probe_sweep(features, labels, features, labels)["test_accuracy"] <= 100
+        tuned = finetune(
+            loaded.model,
+            coloured(8, seed=1),
+            coloured(4, seed=2),
+            num_classes=4,
+            run=QUIET,
+            preprocessing=loaded.preprocessing,
+            schedule=Schedule(epochs=1, batch_size=4),
+            frozen_backbone=False,
+        )
+    assert len(tuned.history) == 1
+
+
+def test_an_overwrite_that_is_no_bool_is_refused_and_the_folder_kept(hub_folder: Path, tmp_path: Path) -> None:
+    """ "no" is true in Python: taken as True, it replaced a folder of the caller's own files."""
+    from simsiam_zoo.protocols import finetune_classifier
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("mine")
+    with pytest.raises(TypeError, match=r"overwrite must be True or False, got 'no'"):
+        finetune_classifier(
+            hub_folder, "digits", mine, schedule=Schedule(epochs=1, batch_size=8), run=QUIET, overwrite="no"
+        )
+    assert [p.name for p in mine.iterdir()] == ["thesis.txt"]
+
+
 def test_finetune_names_a_class_count_or_labels_it_cannot_train_on(loaded: LoadedBackbone) -> None:
     """num_classes 0 failed in timm (AttributeError); a label beyond the classes failed mid-run in torch (IndexError;
     on CUDA a device-side assert), or, in the validation set, scored 0% in silence; "no" froze the backbone."""

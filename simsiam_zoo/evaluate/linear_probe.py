@@ -73,6 +73,10 @@ def _check_fit(train_x: Tensor, train_y: Tensor, *, weight_decay: float, max_ite
     check_at_least(1, max_iter=max_iter, chunk_size=chunk_size)
 
 
+# Gradients whatever the caller's mode: features made under `torch.inference_mode()` (the usual way), or a call
+# inside `no_grad`, failed in torch's autograd.
+@torch.inference_mode(False)
+@torch.enable_grad()
 def fit_linear_probe(
     train_x: Tensor,
     train_y: Tensor,
@@ -95,7 +99,7 @@ def fit_linear_probe(
     _check_fit(train_x, train_y, weight_decay=weight_decay, max_iter=max_iter, chunk_size=chunk_size)
     device = device_named(device) if device is not None else train_x.device
 
-    y = train_y.to(device=device, dtype=torch.long)
+    y = train_y.to(device=device, dtype=torch.long, copy=True)  # an inference tensor cannot be saved for backward
     num_classes = class_count(y, num_classes, "train_y")
 
     with torch.no_grad():

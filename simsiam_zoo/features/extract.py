@@ -51,6 +51,7 @@ from simsiam_zoo.features.store import (
     resumable_shard,
     write_shard,
 )
+from simsiam_zoo.model import evaluating
 from simsiam_zoo.options import EXTRACT, ExtractOptions
 
 _NAMED_SKIPS = 5  # skipped entries named in a strict-mode or no-image error; the rest are counted
@@ -182,23 +183,24 @@ def _embed_rank(
     device = local_device(options.device, context)
     pipeline = split_pipeline(transform, device_preprocessing=options.device_preprocessing)
     memory_format = torch.channels_last if options.channels_last else torch.contiguous_format
-    was_training, was_format = model.training, _memory_format_of(model)
-    model.eval().to(device, memory_format=memory_format)
+    was_format = _memory_format_of(model)
+    model.to(device, memory_format=memory_format)
     try:
-        return _embed_missing(
-            store,
-            pipeline,
-            torch.compile(model) if options.compile else model,
-            batch_size=options.batch_size,
-            device=device,
-            num_workers=default_num_workers(device) if options.num_workers is None else options.num_workers,
-            precision=options.precision,
-            memory_format=memory_format,
-            progress=progress,
-            strict=options.strict,
-        )
+        with evaluating(model):
+            return _embed_missing(
+                store,
+                pipeline,
+                torch.compile(model) if options.compile else model,
+                batch_size=options.batch_size,
+                device=device,
+                num_workers=default_num_workers(device) if options.num_workers is None else options.num_workers,
+                precision=options.precision,
+                memory_format=memory_format,
+                progress=progress,
+                strict=options.strict,
+            )
     finally:
-        model.train(was_training).to(memory_format=was_format)
+        model.to(memory_format=was_format)
 
 
 def _memory_format_of(model: nn.Module) -> torch.memory_format:

@@ -19,6 +19,7 @@ from simsiam_zoo.data import ImageSource
 from simsiam_zoo.distributed import device_named
 from simsiam_zoo.errors import DataError
 from simsiam_zoo.features.store import Shard
+from simsiam_zoo.model import evaluating
 from simsiam_zoo.options import check_num_workers, is_int
 
 
@@ -198,8 +199,6 @@ def embed_dataset(
     if not (is_int(batch_size) and batch_size >= 1) or len(dataset) == 0:
         raise ValueError(f"embed_dataset needs a batch_size >= 1 and images, got {batch_size!r} and {len(dataset)}")
     check_num_workers(num_workers, default_allowed=False)  # torch's error came after the backbone was set to eval
-    was_training = backbone.training
-    backbone.eval()
     loader = DataLoader(
         dataset,
         batch_size=batch_size,
@@ -209,7 +208,7 @@ def embed_dataset(
         generator=torch.Generator(),  # the workers' base seed: drawn from its own, not the caller's generator
     )
     features, labels = [], []
-    try:
+    with evaluating(backbone):
         for images, batch_labels in loader:
             if not batch_labels:
                 continue  # every item of the batch left out
@@ -217,8 +216,6 @@ def embed_dataset(
             if not images.is_floating_point():  # a uint8 image is the backbone's transform's input, not its own
                 raise ValueError(f"images must be float tensors (the backbone's transform applied), got {images.dtype}")
             features.append(backbone(images.to(device, non_blocking=True)).float().cpu())
-    finally:
-        backbone.train(was_training)
     if not labels:
         raise DataError(f"none of the {len(dataset)} images decodes")
     return torch.cat(features), torch.cat(labels)
