@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import difflib
+import itertools
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from timm.models import get_pretrained_cfg
 from torch import nn
 
 from simsiam_zoo.choices import BNPlacement, PredictorKind
-from simsiam_zoo.errors import RecipeError
+from simsiam_zoo.errors import RecipeError, type_name
 
 
 def _fc_block(in_dim: int, out_dim: int, *, bn: bool, relu: bool, affine: bool = True) -> list[nn.Module]:
@@ -82,6 +83,21 @@ def seeded(seed: int) -> Iterator[None]:
     with torch.random.fork_rng(devices=[]):
         torch.default_generator.manual_seed(seed)
         yield
+
+
+def check_embedding_model(model: Any, *, name: str = "model") -> None:
+    """A float32 module with its weights, said before any work: a float16 or bfloat16 one failed in torch's conv
+    (after the output folder was claimed), one on the meta device in the weights' digest, None in an AttributeError."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{name} must be a torch.nn.Module, got {model!r} ({type_name(model)})")
+    if any(tensor.is_meta for tensor in itertools.chain(model.parameters(), model.buffers())):
+        raise ValueError(f"{name} has tensors on the meta device, without data: load its weights first")
+    other = sorted({str(p.dtype) for p in model.parameters() if p.is_floating_point() and p.dtype != torch.float32})
+    if other:
+        raise ValueError(
+            f"{name} has {', '.join(other)} parameters; give it in float32 (precision='bf16' runs the forward pass in "
+            "bfloat16)"
+        )
 
 
 @contextlib.contextmanager

@@ -329,6 +329,9 @@ def test_linear_probe_rejects_bad_inputs() -> None:
             probe.predict(x, chunk_size=chunk_size)
     with pytest.raises(TypeError, match=r"weight_decays must be a sequence of numbers, got builtins.float"):
         linear_probe_sweep(x, y, x, y, weight_decays=1e-3)
+    for bad in ([], [-1.0], ["x"], [True], [float("nan")]):  # a comparison TypeError, or fits of no sense
+        with pytest.raises(ValueError, match=r"weight_decays must be numbers in \[0, 1e6\], at least one; got"):
+            linear_probe_sweep(x, y, x, y, weight_decays=bad)
     swept = linear_probe_sweep(x, y, x, y, weight_decays=np.array([1e-3, 1e-2]), max_iter=5)  # its truth value
     assert set(swept["val_accuracies"]) == {1e-3, 1e-2}
 

@@ -518,6 +518,33 @@ def test_training_and_probes_run_under_the_caller_s_no_grad_or_inference_mode(
     assert len(tuned.history) == 1
 
 
+def test_a_model_or_argument_no_extraction_can_use_is_refused_before_any_work(hub_folder: Path, tmp_path: Path) -> None:
+    """A float16 or meta model failed in torch (the output folder claimed), None in an AttributeError, a None
+    transform on every image; `transfer` checked its weight decays after extracting every split."""
+    from simsiam_zoo.features import embed_dataset, extract_features
+    from simsiam_zoo.protocols import transfer
+    from tests.builders import make_transform, write_images
+
+    write_images(tmp_path / "data", ("a", "b"), 2)
+    half = load_backbone(hub_folder).model.half()
+    with torch.device("meta"):
+        meta = timm.create_model("resnet18", num_classes=0)
+    cases = [
+        (half, make_transform(), ValueError, r"model has torch.float16 parameters; give it in float32"),
+        (meta, make_transform(), ValueError, r"model has tensors on the meta device, without data"),
+        (None, make_transform(), TypeError, r"model must be a torch.nn.Module, got None \(builtins.NoneType\)"),
+        (load_backbone(hub_folder).model, None, TypeError, r"transform must be callable"),
+    ]
+    for model, transform, error, message in cases:
+        with pytest.raises(error, match=message):
+            extract_features(model, transform, tmp_path / "data", out=tmp_path / "features", progress=False)
+        assert not (tmp_path / "features").exists()
+    with pytest.raises(ValueError, match=r"backbone has torch.bfloat16 parameters"):
+        embed_dataset(load_backbone(hub_folder).model.bfloat16(), [(torch.rand(3, 32, 32), 0)], batch_size=1)
+    with pytest.raises(ValueError, match=r"weight_decays must be numbers in \[0, 1e6\]"):
+        transfer(hub_folder, {"d": tmp_path / "nowhere"}, modes=("linear",), weight_decays=[-1.0], run=QUIET)
+
+
 def test_an_overwrite_that_is_no_bool_is_refused_and_the_folder_kept(hub_folder: Path, tmp_path: Path) -> None:
     """ "no" is true in Python: taken as True, it replaced a folder of the caller's own files."""
     from simsiam_zoo.protocols import finetune_classifier

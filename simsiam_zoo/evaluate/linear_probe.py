@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import torch
 import torch.nn.functional as F
@@ -160,6 +161,18 @@ def _fit_and_validation_split(train_y: Tensor, *, val_fraction: float, seed: int
     return (~is_val).nonzero().squeeze(1), is_val.nonzero().squeeze(1)
 
 
+def check_weight_decays(weight_decays: Any) -> tuple[float, ...]:
+    """`weight_decays` as floats, each one `fit_linear_probe` takes; else a TypeError or ValueError naming it (said
+    before any work: `transfer` extracted every split first)."""
+    if not isinstance(weight_decays, Iterable) or isinstance(weight_decays, (str, bytes)):
+        raise TypeError(f"weight_decays must be a sequence of numbers, got {type_name(weight_decays)}")
+    values = list(weight_decays)  # a numpy array's truth value was ambiguous
+    bad = next((wd for wd in values if not (isinstance(wd, numbers.Real) and not isinstance(wd, bool))), None)
+    if bad is not None or not values or not all(0 <= wd <= 1e6 for wd in values):
+        raise ValueError(f"weight_decays must be numbers in [0, 1e6], at least one; got {values!r}")
+    return tuple(float(wd) for wd in values)
+
+
 def linear_probe_sweep(
     train_x: Tensor,
     train_y: Tensor,
@@ -183,11 +196,7 @@ def linear_probe_sweep(
     check_same_dim(train_x, test_x)
     check_labels(train_y, train_x.shape[0], "train_y")
     check_labels(test_y, test_x.shape[0], "test_y")
-    if not isinstance(weight_decays, Iterable) or isinstance(weight_decays, (str, bytes)):
-        raise TypeError(f"weight_decays must be a sequence of numbers, got {type_name(weight_decays)}")
-    weight_decays = [float(wd) for wd in weight_decays]  # a numpy array's truth value was ambiguous
-    if not weight_decays:
-        raise ValueError("weight_decays is empty")
+    weight_decays = check_weight_decays(weight_decays)
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
 

@@ -51,7 +51,7 @@ from simsiam_zoo.features.store import (
     resumable_shard,
     write_shard,
 )
-from simsiam_zoo.model import evaluating
+from simsiam_zoo.model import check_embedding_model, evaluating
 from simsiam_zoo.options import EXTRACT, ExtractOptions
 
 _NAMED_SKIPS = 5  # skipped entries named in a strict-mode or no-image error; the rest are counted
@@ -113,6 +113,9 @@ def extract_features(
     writes its share of the same plan (`rank_shards`: its own stretch of the source), rank 0 writes the index once
     all are done, and the output is the one a single process writes.
     """
+    check_embedding_model(model)
+    if not callable(transform):  # None failed on every image, after the output was claimed
+        raise TypeError(f"transform must be callable (uint8 image -> float tensor), got {transform!r}")
     options = dataclasses.replace(options, **overrides)
     context = init_distributed(device_named(options.device))
     # The weights too: a rank given another model (another --hub-dir) would embed its share with them.

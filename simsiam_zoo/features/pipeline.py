@@ -19,7 +19,7 @@ from simsiam_zoo.data import ImageSource
 from simsiam_zoo.distributed import device_named
 from simsiam_zoo.errors import DataError
 from simsiam_zoo.features.store import Shard
-from simsiam_zoo.model import evaluating
+from simsiam_zoo.model import check_embedding_model, evaluating
 from simsiam_zoo.options import check_num_workers, is_int
 
 
@@ -195,6 +195,7 @@ def embed_dataset(
     """(N x D float32 embeddings, N int64 labels) of an in-memory dataset yielding (transformed float image tensor,
     whole-number label), or None for an item it leaves out (`NoneIfUndecodable`), for monitors and evaluations;
     the backbone's train/eval mode is restored."""
+    check_embedding_model(backbone, name="backbone")
     device = device_named(device)
     if not (is_int(batch_size) and batch_size >= 1) or len(dataset) == 0:
         raise ValueError(f"embed_dataset needs a batch_size >= 1 and images, got {batch_size!r} and {len(dataset)}")

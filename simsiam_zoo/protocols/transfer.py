@@ -21,7 +21,7 @@ from simsiam_zoo.digests import weights_sha256
 from simsiam_zoo.distributed import device_named, init_distributed
 from simsiam_zoo.errors import DataError, OutputRefused, listed
 from simsiam_zoo.evaluate import untrained_classes
-from simsiam_zoo.evaluate.linear_probe import DEFAULT_WEIGHT_DECAYS, linear_probe_sweep
+from simsiam_zoo.evaluate.linear_probe import DEFAULT_WEIGHT_DECAYS, check_weight_decays, linear_probe_sweep
 from simsiam_zoo.finetune import (
     EVAL_BATCH_SIZE,
 )
@@ -119,6 +119,7 @@ def transfer(
         raise ValueError(f"modes must be a non-empty subset of {MODES}, got {tuple(modes)}")
     if not datasets:
         raise ValueError("no datasets to transfer to")
+    weight_decays = check_weight_decays(weight_decays)
     check_checkpoint_dir(run, model, *datasets.values())
     if cache_dir is not None:
         check_work_folder(cache_dir, option="--cache-dir", inputs=local_paths(model, *datasets.values()))
