@@ -27,6 +27,23 @@ def is_int(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def is_real(value: object) -> bool:
+    """A real number that is not a bool: True was taken as 1."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_real(name: str, value: object) -> None:
+    """A real number (`is_real`): "0.1" failed in a comparison that named nothing."""
+    if not is_real(value):
+        raise TypeError(f"{name} must be a number, got {value!r} ({type_name(value)})")
+
+
+def check_bool(name: str, value: object) -> None:
+    """True or False: "no" is true in Python, and was taken as True."""
+    if not isinstance(value, bool):  # a numpy bool too: bool(value) says which one it is meant as
+        raise TypeError(f"{name} must be True or False, got {value!r} ({type_name(value)})")
+
+
 MAX_CLASSES = 1_000_000  # a label or class count beyond it is a mistake (2**40 asked for 44 TB of votes)
 
 
@@ -60,9 +77,7 @@ def check_num_workers(num_workers: object, *, default_allowed: bool = True) -> N
 def check_flags(options: object, *names: str) -> None:
     """Each named field a bool: "no" is true in Python, and was taken as True."""
     for name in names:
-        value = getattr(options, name)
-        if not isinstance(value, bool):  # a numpy bool too: bool(value) says which one it is meant as
-            raise TypeError(f"{name} must be True or False, got {value!r} ({type_name(value)})")
+        check_bool(name, getattr(options, name))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,6 +94,8 @@ class _Training:
     def __post_init__(self) -> None:
         """Raise a ValueError naming the first field out of range; the comparisons are written so that NaN fails."""
         lr = getattr(self, self.lr_field)
+        for name in (self.lr_field, "weight_decay", "momentum"):
+            check_real(name, getattr(self, name))
         if not (is_int(self.epochs) and self.epochs >= 1):
             raise ValueError(f"epochs must be >= 1, got {self.epochs!r}")
         if self.batch_size is not None and not (is_int(self.batch_size) and self.batch_size >= 1):

@@ -77,7 +77,7 @@ from simsiam_zoo.evaluate.knn import knn_accuracy
 from simsiam_zoo.features import embed_dataset
 from simsiam_zoo.losses import normalized_moments, simsiam_loss, std_from_moments
 from simsiam_zoo.model import HeadConfig, SiameseOutput, SimSiam, check_arch, seeded, untrained_backbone
-from simsiam_zoo.options import is_int
+from simsiam_zoo.options import check_bool, is_int, is_real
 from simsiam_zoo.recipe import (
     Recipe,
     checked_recipe,
@@ -391,7 +391,7 @@ def train(
     horizon is kept in the checkpoint.
     """
     recipe = checked_recipe(recipe)
-    _check_limits(max_minutes=max_minutes, max_steps=max_steps, fit_to_deadline=fit_to_deadline)
+    _check_limits(max_minutes=max_minutes, max_steps=max_steps, fit_to_deadline=fit_to_deadline, progress=progress)
     context = init_distributed(device_named(device))
     if fit_to_deadline and context.enabled:
         raise ValueError("fit_to_deadline runs on one process: ranks would each fit the horizon to their own clock")
@@ -750,13 +750,14 @@ class _Pretraining:
             self.writer.close()
 
 
-def _check_limits(*, max_minutes: float | None, max_steps: int | None, fit_to_deadline: bool) -> None:
+def _check_limits(*, max_minutes: float | None, max_steps: int | None, fit_to_deadline: bool, progress: bool) -> None:
     """The arguments a notebook gets wrong, said as the CLI says them (NaN minutes ran the whole schedule, -1 one
     step; 1.5 steps ran two)."""
-    if max_minutes is not None and not (isinstance(max_minutes, (int, float)) and max_minutes >= 0):
+    if max_minutes is not None and not (is_real(max_minutes) and max_minutes >= 0):
         raise ValueError(f"max_minutes must be a number of minutes >= 0, got {max_minutes!r}")
     if max_steps is not None and not (is_int(max_steps) and max_steps >= 1):
         raise ValueError(f"max_steps must be an int >= 1, got {max_steps!r}")
+    check_bool("progress", progress)  # "no" showed the bars
     if fit_to_deadline and max_minutes is None:
         raise ValueError("fit_to_deadline needs max_minutes, the deadline to fit the schedule to")
 

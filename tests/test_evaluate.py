@@ -329,6 +329,13 @@ def test_linear_probe_rejects_bad_inputs() -> None:
             probe.predict(x, chunk_size=chunk_size)
     with pytest.raises(TypeError, match=r"weight_decays must be a sequence of numbers, got builtins.float"):
         linear_probe_sweep(x, y, x, y, weight_decays=1e-3)
+    for name, call in {  # comparison TypeErrors naming nothing, or True taken as 1
+        "weight_decay": lambda bad: fit_linear_probe(x, y, weight_decay=bad),
+        "temperature": lambda bad: knn_accuracy(x, y, x, y, temperature=bad),
+    }.items():
+        for bad in (None, "0.1", True):
+            with pytest.raises(TypeError, match=rf"{name} must be a number, got {re.escape(repr(bad))}"):
+                call(bad)
     for bad in ([], [-1.0], ["x"], [True], [float("nan")]):  # a comparison TypeError, or fits of no sense
         with pytest.raises(ValueError, match=r"weight_decays must be numbers in \[0, 1e6\], at least one; got"):
             linear_probe_sweep(x, y, x, y, weight_decays=bad)

@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -543,6 +544,23 @@ def test_a_model_or_argument_no_extraction_can_use_is_refused_before_any_work(hu
         embed_dataset(load_backbone(hub_folder).model.bfloat16(), [(torch.rand(3, 32, 32), 0)], batch_size=1)
     with pytest.raises(ValueError, match=r"weight_decays must be numbers in \[0, 1e6\]"):
         transfer(hub_folder, {"d": tmp_path / "nowhere"}, modes=("linear",), weight_decays=[-1.0], run=QUIET)
+
+
+def test_a_schedule_or_benchmark_argument_of_the_wrong_type_is_named() -> None:
+    """Comparison TypeErrors that named nothing (Schedule(lr="0.1")), True taken as 1, an AttributeError naming
+    `device` for options that are None."""
+    from simsiam_zoo.benchmark import run_benchmark
+
+    for field, bad in (("lr", "0.1"), ("weight_decay", "0"), ("momentum", None), ("lr", True)):
+        with pytest.raises(TypeError, match=rf"{field} must be a number, got {re.escape(repr(bad))}"):
+            Schedule(**{field: bad})
+    for arguments, message in (
+        ({"options": None}, "options must be a BenchmarkOptions, got None"),
+        ({"progress": "no"}, "progress must be True or False, got 'no'"),
+    ):
+        with pytest.raises(TypeError, match=message):
+            run_benchmark(["random-init:resnet18"], ["digits"], out="never-written", **arguments)
+    assert not Path("never-written").exists()
 
 
 def test_an_overwrite_that_is_no_bool_is_refused_and_the_folder_kept(hub_folder: Path, tmp_path: Path) -> None:

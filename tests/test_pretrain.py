@@ -678,10 +678,12 @@ def test_train_arguments_a_notebook_gets_wrong_are_named(tiny_recipe, tmp_path):
         ({"max_minutes": -1}, ValueError, "max_minutes must be a number of minutes >= 0, got -1"),
         ({"max_steps": 1.5}, ValueError, "max_steps must be an int >= 1, got 1.5"),
         ({"max_steps": "2"}, ValueError, "max_steps must be an int >= 1, got '2'"),
+        ({"max_minutes": True}, ValueError, "max_minutes must be a number of minutes >= 0, got True"),  # 1 minute
+        ({"progress": "no"}, TypeError, "progress must be True or False, got 'no'"),  # the bars shown
     ]
     for arguments, error, message in cases:
         with pytest.raises(error, match=re.escape(message)):
-            train(tiny_recipe, output_dir=tmp_path / "run", progress=False, **arguments)
+            train(tiny_recipe, output_dir=tmp_path / "run", **{"progress": False, **arguments})
     with pytest.raises(TypeError, match=re.escape("recipe must be a Recipe (load_recipe(NAME_OR_PATH)), got str")):
         train("tiny_fake", output_dir=tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()

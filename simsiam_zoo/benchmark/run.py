@@ -37,9 +37,10 @@ from simsiam_zoo.distributed import (
     main_first,
     on_main,
 )
+from simsiam_zoo.errors import type_name
 from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.model import seeded
-from simsiam_zoo.options import BenchmarkOptions
+from simsiam_zoo.options import BenchmarkOptions, check_bool
 from simsiam_zoo.zoo import find_entry
 
 
@@ -64,6 +65,9 @@ def run_benchmark(
     data on disk (`extract_features`), rank 0 alone embeds data in memory, runs the protocols, writes the cells and
     the leaderboard, and shows the progress; every rank returns the records."""
     models, data = _listed("models", models), _listed("data", data)
+    check_bool("progress", progress)  # "no" showed the bars
+    if not isinstance(options, BenchmarkOptions):  # None or a dict: an AttributeError naming `device`
+        raise TypeError(f"options must be a BenchmarkOptions, got {options!r} ({type_name(options)})")
     context = init_distributed(device_named(options.device))
     names = expand_models(models)
     check_same_on_every_rank(context, models=names, data=list(data), out=str(out), **job_options(options))

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from simsiam_zoo.distributed import device_named
 from simsiam_zoo.evaluate._validation import check_at_least, check_features, check_labels, check_same_dim, class_count
-from simsiam_zoo.options import is_int
+from simsiam_zoo.options import check_real, is_int
 
 
 def _check_inputs(
@@ -29,6 +29,7 @@ def _check_inputs(
     check_labels(train_labels, train_features.shape[0], "train_labels")
     if not ks or any(not is_int(k) or k < 1 for k in ks):
         raise ValueError(f"ks must be whole numbers >= 1, got {tuple(ks)}")
+    check_real("temperature", temperature)
     if not (math.isfinite(temperature) and temperature > 0):  # inf weighed every neighbour alike, NaN failed later
         raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
     check_at_least(1, chunk_size=chunk_size)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
@@ -15,6 +14,7 @@ from simsiam_zoo.distributed import device_named
 from simsiam_zoo.errors import type_name
 from simsiam_zoo.evaluate._validation import check_at_least, check_features, check_labels, check_same_dim, class_count
 from simsiam_zoo.evaluate.subsets import balanced_label_subset
+from simsiam_zoo.options import check_real, is_real
 
 DEFAULT_WEIGHT_DECAYS: tuple[float, ...] = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 
@@ -69,6 +69,7 @@ def _logits(probe: LinearProbe, x: Tensor) -> Tensor:
 def _check_fit(train_x: Tensor, train_y: Tensor, *, weight_decay: float, max_iter: int, chunk_size: int) -> None:
     check_features(train_x, "train_x")
     check_labels(train_y, train_x.shape[0], "train_y")
+    check_real("weight_decay", weight_decay)
     if not 0 <= weight_decay <= 1e6:  # 1e300 or inf overflowed float32 in torch's error
         raise ValueError(f"weight_decay must be in [0, 1e6], got {weight_decay}")
     check_at_least(1, max_iter=max_iter, chunk_size=chunk_size)
@@ -167,7 +168,7 @@ def check_weight_decays(weight_decays: Any) -> tuple[float, ...]:
     if not isinstance(weight_decays, Iterable) or isinstance(weight_decays, (str, bytes)):
         raise TypeError(f"weight_decays must be a sequence of numbers, got {type_name(weight_decays)}")
     values = list(weight_decays)  # a numpy array's truth value was ambiguous
-    bad = next((wd for wd in values if not (isinstance(wd, numbers.Real) and not isinstance(wd, bool))), None)
+    bad = next((wd for wd in values if not is_real(wd)), None)
     if bad is not None or not values or not all(0 <= wd <= 1e6 for wd in values):
         raise ValueError(f"weight_decays must be numbers in [0, 1e6], at least one; got {values!r}")
     return tuple(float(wd) for wd in values)

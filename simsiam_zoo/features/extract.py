@@ -52,7 +52,7 @@ from simsiam_zoo.features.store import (
     write_shard,
 )
 from simsiam_zoo.model import check_embedding_model, evaluating
-from simsiam_zoo.options import EXTRACT, ExtractOptions
+from simsiam_zoo.options import EXTRACT, ExtractOptions, check_bool
 
 _NAMED_SKIPS = 5  # skipped entries named in a strict-mode or no-image error; the rest are counted
 
@@ -114,6 +114,7 @@ def extract_features(
     all are done, and the output is the one a single process writes.
     """
     check_embedding_model(model)
+    check_bool("progress", progress)  # "no" showed the bars
     if not callable(transform):  # None failed on every image, after the output was claimed
         raise TypeError(f"transform must be callable (uint8 image -> float tensor), got {transform!r}")
     options = dataclasses.replace(options, **overrides)
