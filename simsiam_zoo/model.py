@@ -85,14 +85,16 @@ def seeded(seed: int) -> Iterator[None]:
         yield
 
 
-def check_embedding_model(model: Any, *, name: str = "model") -> None:
-    """A float32 module with its weights, said before any work: a float16 or bfloat16 one failed in torch's conv
-    (after the output folder was claimed), one on the meta device in the weights' digest, None in an AttributeError."""
+def check_embedding_model(model: Any, *, name: str = "model", bf16: bool = False) -> None:
+    """A float32 module with its weights (or bfloat16 ones, under `bf16` autocast), said before any work: a float16
+    one failed in torch's conv (after the output folder was claimed), one on the meta device in the weights' digest,
+    None in an AttributeError."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"{name} must be a torch.nn.Module, got {model!r} ({type_name(model)})")
     if any(tensor.is_meta for tensor in itertools.chain(model.parameters(), model.buffers())):
         raise ValueError(f"{name} has tensors on the meta device, without data: load its weights first")
-    other = sorted({str(p.dtype) for p in model.parameters() if p.is_floating_point() and p.dtype != torch.float32})
+    taken = (torch.float32, torch.bfloat16) if bf16 else (torch.float32,)
+    other = sorted({str(p.dtype) for p in model.parameters() if p.is_floating_point() and p.dtype not in taken})
     if other:
         raise ValueError(
             f"{name} has {', '.join(other)} parameters; give it in float32 (precision='bf16' runs the forward pass in "

@@ -10,6 +10,7 @@ import contextlib
 import csv
 import io
 import math
+import os
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -81,7 +82,6 @@ from simsiam_zoo.options import check_bool, is_int, is_real
 from simsiam_zoo.recipe import (
     Recipe,
     checked_recipe,
-    data_place,
     recipe_differences,
     recipe_from_dict,
     shared_settings,
@@ -560,7 +560,7 @@ class _Pretraining:
         self.optimizer = recipe_optimizer(model, recipe)
         # The checkpoint's records: the epochs' rows, the logged steps, the epoch's running sums (and the horizon).
         self.step, self.state = _resume(
-            self.checkpoint_path, recipe, model, self.optimizer, dataset=dataset, data=records
+            self.checkpoint_path, recipe, model, self.optimizer, dataset=dataset, data=records, ranks=context.enabled
         )
         # The epoch's running sums of loss and z-std, on the device; the checkpoint holds them as floats.
         *sums, self.epoch_steps = self.state.pop("epoch_sums")
@@ -770,27 +770,21 @@ def _resume(
     *,
     dataset: Dataset,
     data: dict[str, Any],
+    ranks: bool,
 ) -> tuple[int, dict[str, Any]]:
     """The step and records of the run's checkpoint, its model and optimizer state loaded (step 0 and empty records
-    without one), `data` (`dataset`'s `_data_records`) among them; a RecipeError naming it when it cannot continue
-    this run on `dataset`."""
-    # Where data.path led when the run began: a relative path read again from another folder is another place.
-    place = {"data_place": data_place(recipe.data.path)} if recipe.data.path is not None else {}
+    without one), `data` (`dataset`'s `_data_records`) and where data.path leads (`_data_place`) among them; a
+    RecipeError naming it when it cannot continue this run on `dataset`."""
+    # Under torchrun (`ranks`) each node may read its own copy at the path: every rank compares the path as given.
+    place = None if ranks else _data_place(recipe.data.path)
+    place_record = {"data_place": place} if place is not None else {}
     if not path.exists():
-        return 0, {"epochs": [], "steps": [], "epoch_sums": [0.0, 0.0, 0], **data, **place}
+        return 0, {"epochs": [], "steps": [], "epoch_sums": [0.0, 0.0, 0], **data, **place_record}
     try:
         saved = read_training_checkpoint(path, kind="pretraining")
     except ConversionError as error:  # a truncated or foreign file, named: say so and stop, keep it for inspection
         raise RecipeError(f"{error} (cannot resume from it)") from None
-    saved_recipe = recipe_from_dict(saved.run, where=str(path))
-    if isinstance(saved.records.get("data_place"), str) and saved_recipe.data.path is not None:
-        saved_recipe = saved_recipe.replace({"data.path": saved.records["data_place"]})
-    if differences := recipe_differences(saved_recipe, recipe):
-        changed = listed(differences, limit=3, separator="; ")
-        raise RecipeError(
-            f"{path}: the checkpoint was trained with a different recipe ({changed}); "
-            "use a new output folder or the same recipe"
-        )
+    _check_same_recipe(path, saved, recipe, place=place)
     _check_records(path, saved.step, saved.records, data=data, dataset=dataset)
     not_finite = non_finite_keys(saved.model)
     if not_finite:  # a checkpoint of an earlier version, which saved such weights (only the loss was checked)
@@ -811,7 +805,30 @@ def _resume(
         ) from None
     # An earlier version's digest of the data, which `images_sha256` replaces.
     records = {key: value for key, value in saved.records.items() if key != "data_sha256"}
-    return saved.step, {**records, **data, **place}
+    return saved.step, {**records, **data, **place_record}
+
+
+def _check_same_recipe(path: Path, saved: Any, recipe: Recipe, *, place: str | None) -> None:
+    """A RecipeError naming the keys where `recipe` is not the checkpoint's; data.path compared as the place it led
+    to when the run began (`place` against the checkpoint's record, where both are known)."""
+    saved_recipe = recipe_from_dict(saved.run, where=str(path))
+    recorded = saved.records.get("data_place")
+    if isinstance(recorded, str) and place is not None and saved_recipe.data.path is not None:
+        saved_recipe = saved_recipe.replace({"data.path": recorded})
+        recipe = recipe.replace({"data.path": place})
+    if differences := recipe_differences(saved_recipe, recipe):
+        changed = listed(differences, limit=3, separator="; ")
+        raise RecipeError(
+            f"{path}: the checkpoint was trained with a different recipe ({changed}); "
+            "use a new output folder or the same recipe"
+        )
+
+
+def _data_place(path: str | None) -> str | None:
+    """Where data.path leads from this working folder, as a resume compares it: the real path of a folder, file or
+    shard pattern (`data/` typed in another folder is other data), a named dataset as named (a folder of its name
+    here is not what it reads)."""
+    return path if path is None or is_named_source(path) else os.path.realpath(path)
 
 
 def _data_records(dataset: Dataset) -> dict[str, Any]:

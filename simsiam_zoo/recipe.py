@@ -149,11 +149,11 @@ def recipe_differences(before: Recipe, after: Recipe) -> list[str]:
 
 def _differs(key: str, before: Any, after: Any) -> bool:
     if key == "data.path" and isinstance(before, str) and isinstance(after, str):
-        return data_place(before) != data_place(after)
+        return _place(before) != _place(after)
     return before != after
 
 
-def data_place(path: str) -> str:
+def _place(path: str) -> str:
     """The real path of a file or folder that exists; any other string (a dataset's name, a pattern) as given. Only
     the spelling of one place: a copy elsewhere is other data to a resume, whose digest of the images does not see
     their pixels (nor the kNN monitor's `val/` beside them)."""

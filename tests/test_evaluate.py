@@ -341,6 +341,8 @@ def test_linear_probe_rejects_bad_inputs() -> None:
             linear_probe_sweep(x, y, x, y, weight_decays=bad)
     swept = linear_probe_sweep(x, y, x, y, weight_decays=np.array([1e-3, 1e-2]), max_iter=5)  # its truth value
     assert set(swept["val_accuracies"]) == {1e-3, 1e-2}
+    swept = linear_probe_sweep(x, y, x, y, weight_decays=torch.tensor([1e-3, 1e-2], dtype=torch.float64), max_iter=5)
+    assert set(swept["val_accuracies"]) == {1e-3, 1e-2}
 
 
 def test_features_that_float32_cannot_hold_or_are_no_tensor_are_named() -> None:

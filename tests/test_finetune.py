@@ -540,6 +540,9 @@ def test_a_model_or_argument_no_extraction_can_use_is_refused_before_any_work(hu
         with pytest.raises(error, match=message):
             extract_features(model, transform, tmp_path / "data", out=tmp_path / "features", progress=False)
         assert not (tmp_path / "features").exists()
+    bf16 = load_backbone(hub_folder).model.bfloat16()  # run under bf16 autocast, as before
+    data, out = tmp_path / "data", tmp_path / "bf16"
+    assert extract_features(bf16, make_transform(), data, out=out, precision="bf16", progress=False).num_embedded == 4
     with pytest.raises(ValueError, match=r"backbone has torch.bfloat16 parameters"):
         embed_dataset(load_backbone(hub_folder).model.bfloat16(), [(torch.rand(3, 32, 32), 0)], batch_size=1)
     with pytest.raises(ValueError, match=r"weight_decays must be numbers in \[0, 1e6\]"):

@@ -17,6 +17,7 @@ from simsiam_zoo.errors import ConversionError, DataError, OutputRefused, Recipe
 from simsiam_zoo.losses import simsiam_loss
 from simsiam_zoo.pretrain import (
     PretrainingViews,
+    _data_place,
     _Pretraining,
     build_dataset,
     build_model,
@@ -217,11 +218,15 @@ def test_a_relative_data_path_is_the_folder_it_led_to_when_the_run_began(tiny_re
     monkeypatch.chdir(tmp_path)
     train(recipe, output_dir=tmp_path / "run", max_steps=1, progress=False)
     monkeypatch.chdir(tmp_path / "elsewhere")
-    began = os.path.realpath(tmp_path / "data")
-    with pytest.raises(RecipeError, match=re.escape(f"different recipe (data.path: '{began}' -> 'data')")):
+    began, now = (os.path.realpath(folder / "data") for folder in (tmp_path, tmp_path / "elsewhere"))
+    with pytest.raises(RecipeError, match=re.escape(f"different recipe (data.path: '{began}' -> '{now}')")):
         train(recipe, output_dir=tmp_path / "run", max_steps=2, progress=False)
     absolute = recipe.replace({"data.path": str(tmp_path / "data")})
     assert train(absolute, output_dir=tmp_path / "run", max_steps=2, progress=False).step == 2
+    # A named dataset is the dataset whatever folder of its name lies here; a shard pattern is made absolute.
+    (tmp_path / "elsewhere" / "fashion_mnist").mkdir()
+    assert _data_place("fashion_mnist") == "fashion_mnist" and _data_place("cifar10:train") == "cifar10:train"
+    assert _data_place("tars/x-{000..009}.tar") == os.path.realpath("tars/x-{000..009}.tar").replace(os.sep, "/")
 
 
 def test_resume_refuses_a_different_recipe(tiny_recipe, tmp_path):
@@ -891,7 +896,7 @@ def test_files_beside_the_images_or_another_spelling_of_their_path_resume_the_ru
     linked = recipe.replace({"data.path": str(tmp_path / "link")})
     assert train(linked, output_dir=run, max_steps=4, progress=False).step == 4
     copy = shutil.copytree(data, tmp_path / "copy")
-    with pytest.raises(RecipeError, match=r"different recipe \(data\.path: '.*/link' -> '.*/copy'\)"):
+    with pytest.raises(RecipeError, match=r"different recipe \(data\.path: '.*/data' -> '.*/copy'\)"):
         train(recipe.replace({"data.path": str(copy)}), output_dir=run, progress=False)
     # As an earlier version wrote it: the digest of the listing, non-image entries included, as it was then.
     path = run / CHECKPOINT_NAME

@@ -160,9 +160,14 @@ def _unusable(tensor: Tensor) -> str:
     if not _castable(tensor.dtype):  # float4 passed as floating; a traceback from the cast
         return f"{str(tensor.dtype).removeprefix('torch.')}, which torch cannot convert"
     stored = tensor.untyped_storage().nbytes() // tensor.element_size()
-    if tensor.numel() > stored:  # a stride-0 view of a few stored values: terabytes once cast
+    # A stride-0 view of a few stored values, terabytes once cast (an expanded BN buffer is a few hundred bytes).
+    if tensor.numel() > stored and tensor.numel() > _LARGEST_WEIGHT:
         return f"a view of {tensor.numel():,} elements over {stored:,} stored value{'s' if stored != 1 else ''}"
     return ""
+
+
+# Elements of the largest weight any backbone here has, with room: a ViT-g's embedding is about 10**7.
+_LARGEST_WEIGHT = 2**31
 
 
 @functools.cache

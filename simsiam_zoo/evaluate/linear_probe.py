@@ -14,7 +14,7 @@ from simsiam_zoo.distributed import device_named
 from simsiam_zoo.errors import type_name
 from simsiam_zoo.evaluate._validation import check_at_least, check_features, check_labels, check_same_dim, class_count
 from simsiam_zoo.evaluate.subsets import balanced_label_subset
-from simsiam_zoo.options import check_real, is_real
+from simsiam_zoo.options import check_real
 
 DEFAULT_WEIGHT_DECAYS: tuple[float, ...] = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 
@@ -168,10 +168,13 @@ def check_weight_decays(weight_decays: Any) -> tuple[float, ...]:
     if not isinstance(weight_decays, Iterable) or isinstance(weight_decays, (str, bytes)):
         raise TypeError(f"weight_decays must be a sequence of numbers, got {type_name(weight_decays)}")
     values = list(weight_decays)  # a numpy array's truth value was ambiguous
-    bad = next((wd for wd in values if not is_real(wd)), None)
-    if bad is not None or not values or not all(0 <= wd <= 1e6 for wd in values):
+    try:  # numpy's and torch's scalars too; a bool or a string is no weight decay
+        floats = tuple(float(wd) for wd in values if not isinstance(wd, (bool, str, bytes)))
+    except (TypeError, ValueError):
+        floats = ()
+    if not values or len(floats) < len(values) or not all(0 <= wd <= 1e6 for wd in floats):
         raise ValueError(f"weight_decays must be numbers in [0, 1e6], at least one; got {values!r}")
-    return tuple(float(wd) for wd in values)
+    return floats
 
 
 def linear_probe_sweep(

@@ -113,11 +113,11 @@ def extract_features(
     writes its share of the same plan (`rank_shards`: its own stretch of the source), rank 0 writes the index once
     all are done, and the output is the one a single process writes.
     """
-    check_embedding_model(model)
+    options = dataclasses.replace(options, **overrides)
+    check_embedding_model(model, bf16=options.precision == "bf16")
     check_bool("progress", progress)  # "no" showed the bars
     if not callable(transform):  # None failed on every image, after the output was claimed
         raise TypeError(f"transform must be callable (uint8 image -> float tensor), got {transform!r}")
-    options = dataclasses.replace(options, **overrides)
     context = init_distributed(device_named(options.device))
     # The weights too: a rank given another model (another --hub-dir) would embed its share with them.
     weights = weights_sha256(model)

@@ -87,7 +87,7 @@ def check_branch_name(branch: str) -> str:
 
 
 def _branch_name_problem(name: str) -> str | None:
-    if not name.strip():
+    if not name:
         return "empty"
     bad = next((c for c in name if ord(c) < 0x20 or ord(c) == 0x7F or c in " ~^:?*[\\"), None)
     if bad is not None:
@@ -95,8 +95,8 @@ def _branch_name_problem(name: str) -> str | None:
     sequence = next((seq for seq in ("..", "@{", "//") if seq in name), None)
     if sequence is not None:
         return f"holds {sequence!r}, which git refuses in a ref"
-    if name.startswith(("-", "/")) or name.endswith(("/", ".")) or name in ("@", "HEAD"):
-        return "git refuses a branch that starts with '-' or '/', ends with '/' or '.', or is '@' or 'HEAD'"
+    if name.startswith(("-", "/")) or name.endswith(("/", ".")) or name == "HEAD":
+        return "git refuses a branch that starts with '-' or '/', ends with '/' or '.', or is 'HEAD'"
     if any(part.startswith(".") or part.endswith(".lock") for part in name.split("/")):
         return "git refuses a part (between '/') that starts with '.' or ends with '.lock'"
     return None
