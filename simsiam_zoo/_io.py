@@ -21,7 +21,8 @@ from typing import IO, Any, NoReturn
 from filelock import FileLock, Timeout
 from tqdm.auto import tqdm
 
-from simsiam_zoo.errors import OutputRefused, listed, type_name
+from simsiam_zoo.arguments import check_bool
+from simsiam_zoo.errors import OutputRefused, listed
 
 # mkstemp creates 0600 files; a finished file gets the mode a plain open() would have given it.
 _UMASK = os.umask(0)
@@ -259,8 +260,8 @@ def _file_in_the_way(target: Path) -> str | None:
 
 def _check_overwrite(overwrite: bool | None) -> None:
     """ "no" is true in Python: taken as True, it deleted a folder of the caller's own files."""
-    if overwrite is not None and not isinstance(overwrite, bool):
-        raise TypeError(f"overwrite must be True or False, got {overwrite!r} ({type_name(overwrite)})")
+    if overwrite is not None:
+        check_bool("overwrite", overwrite)
 
 
 def _overwrite_hint(overwrite: bool | None) -> str:

@@ -18,6 +18,7 @@ from torch import nn
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
+from simsiam_zoo.arguments import is_real
 from simsiam_zoo.errors import shown_value, type_name
 from simsiam_zoo.recipe import IMAGENET_MEAN, IMAGENET_STD
 
@@ -331,11 +332,7 @@ def _as_float(value: float) -> float:
 
 def _numbers(cfg: Mapping[str, Any], key: str, count: int) -> tuple[float, ...]:
     value = cfg[key]
-    if (
-        not isinstance(value, (list, tuple))
-        or len(value) != count
-        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-    ):
+    if not isinstance(value, (list, tuple)) or len(value) != count or not all(is_real(v) for v in value):
         raise ValueError(f"{key} must be a list of {count} numbers, got {shown_value(value)}")
     return tuple(value)
 
@@ -394,7 +391,7 @@ def _check_crop_pct(crop_pct: Any, side: int) -> None:
     """`crop_pct` a number in (0, 1] whose resize (side / crop_pct a side) stays within PIL's pixel limit."""
     from PIL import Image
 
-    if not isinstance(crop_pct, (int, float)) or isinstance(crop_pct, bool) or not 0 < crop_pct <= 1:
+    if not is_real(crop_pct) or not 0 < crop_pct <= 1:
         raise ValueError(f"crop_pct must be in (0, 1], got {shown_value(crop_pct)}")
     resize, limit = side / crop_pct, Image.MAX_IMAGE_PIXELS
     if not math.isfinite(resize) or (limit is not None and resize * resize > limit):

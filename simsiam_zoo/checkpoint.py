@@ -25,6 +25,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from simsiam_zoo._io import atomic_write_bytes
+from simsiam_zoo.arguments import is_int
 from simsiam_zoo.errors import ConversionError, SimsiamZooError, listed
 
 CHECKPOINT_NAME = "checkpoint.pt"  # a training run's model, optimiser, step and monitor history
@@ -110,7 +111,7 @@ def _type_problem(checkpoint: TrainingCheckpoint) -> str | None:
     for name in ("run", "model", "optimizer", "records"):
         if not isinstance(getattr(checkpoint, name), dict):
             return f"its {name} is a {type(getattr(checkpoint, name)).__name__}, not a dict"
-    if not isinstance(checkpoint.step, int) or isinstance(checkpoint.step, bool) or checkpoint.step < 0:
+    if not is_int(checkpoint.step) or checkpoint.step < 0:
         return f"its step is {checkpoint.step!r}, not a count"
     odd = [key for key, value in checkpoint.model.items() if not isinstance(key, str) or not torch.is_tensor(value)]
     if odd:

@@ -137,5 +137,7 @@ def shown_value(value: object, limit: int = 80) -> str:
 
 
 def type_name(value: object) -> str:
-    """`value`'s type as a message names it, with its module: `PIL.Image.Image`, `numpy.ndarray`."""
-    return f"{type(value).__module__}.{type(value).__qualname__}"
+    """`value`'s type as a message names it, with its module unless a builtin: `PIL.Image.Image`, `numpy.ndarray`,
+    `str`."""
+    module = type(value).__module__
+    return type(value).__qualname__ if module == "builtins" else f"{module}.{type(value).__qualname__}"

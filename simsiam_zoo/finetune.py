@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
+from simsiam_zoo.arguments import check_bool
 from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.backbone import LoadedBackbone
 from simsiam_zoo.checkpoint import TrainingCheckpoint, read_training_checkpoint
@@ -208,8 +209,7 @@ def _check_arguments(train_set: Dataset, val_set: Dataset, *, num_classes: int, 
     if len(train_set) == 0 or len(val_set) == 0:
         raise ValueError(f"empty dataset: {len(train_set)} train and {len(val_set)} val images")
     check_class_count(num_classes)
-    if not isinstance(frozen_backbone, bool):  # "no" is true
-        raise TypeError(f"frozen_backbone must be True or False, got {frozen_backbone!r}")
+    check_bool("frozen_backbone", frozen_backbone)
 
 
 def _set_trainable(model: nn.Module, *, frozen_backbone: bool) -> dict[str, torch.Tensor]:

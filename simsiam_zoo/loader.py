@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from simsiam_zoo.arguments import check_bool
 from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.backbone import (
     LoadedBackbone,
@@ -145,8 +146,7 @@ def load_backbone(
         raise UnknownModelError(
             f"{os.fspath(name_or_path)!r}: an empty model name; give a zoo name, an hf-hub: id or a path"
         )
-    if not isinstance(pretrained, bool):  # "no" is true
-        raise TypeError(f"pretrained must be True or False, got {pretrained!r}")
+    check_bool("pretrained", pretrained)
     text = str(name_or_path)
     entry = zoo_entry(name_or_path)
     if entry is not None and not pretrained:

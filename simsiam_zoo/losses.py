@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from simsiam_zoo.choices import Similarity
+from simsiam_zoo.errors import type_name
 
 
 def negative_similarity(p: torch.Tensor, z: torch.Tensor, *, similarity: Similarity = "cosine") -> torch.Tensor:
@@ -38,6 +39,9 @@ def simsiam_loss(
     similarity: Similarity = "cosine",
 ) -> torch.Tensor:
     """L = D(p1, sg(z2))/2 + D(p2, sg(z1))/2  (or only the first term when not symmetric)."""
+    for name, value in (("p1", p1), ("p2", p2), ("z1", z1), ("z2", z2)):  # a numpy array had no .detach()
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type_name(value)}")
     if stop_gradient:
         z1, z2 = z1.detach(), z2.detach()
     loss = negative_similarity(p1, z2, similarity=similarity)

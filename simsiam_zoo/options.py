@@ -4,13 +4,12 @@ CLI takes its options' defaults from these dataclasses."""
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, get_args
 
+from simsiam_zoo.arguments import check_bool, check_real, is_int
 from simsiam_zoo.choices import MAX_NUM_WORKERS, FeatureDtype, FeatureFormat, Optimizer, Precision, Shuffle
-from simsiam_zoo.errors import type_name
 
 # Fine-tuning's default batch, halved on small train sets until an epoch has this many steps: with 600 labels
 # (1% of Fashion-MNIST) batch 256 gives 2 steps an epoch, and 30 epochs leave the new head near its init.
@@ -20,28 +19,6 @@ OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 
 # The largest finite float32: hyper-parameters beyond it overflow in the optimizers' float32 arithmetic.
 FLOAT32_MAX = 3.4028234663852886e38
-
-
-def is_int(value: object) -> bool:
-    """A whole number that is not a bool: 2.5 images a batch failed deep in the run, True embedded one image."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def is_real(value: object) -> bool:
-    """A real number that is not a bool: True was taken as 1."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def check_real(name: str, value: object) -> None:
-    """A real number (`is_real`): "0.1" failed in a comparison that named nothing."""
-    if not is_real(value):
-        raise TypeError(f"{name} must be a number, got {value!r} ({type_name(value)})")
-
-
-def check_bool(name: str, value: object) -> None:
-    """True or False: "no" is true in Python, and was taken as True."""
-    if not isinstance(value, bool):  # a numpy bool too: bool(value) says which one it is meant as
-        raise TypeError(f"{name} must be True or False, got {value!r} ({type_name(value)})")
 
 
 MAX_CLASSES = 1_000_000  # a label or class count beyond it is a mistake (2**40 asked for 44 TB of votes)

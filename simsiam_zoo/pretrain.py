@@ -33,6 +33,7 @@ from simsiam_zoo._io import (
     read_marker,
     remove_stale_temps,
 )
+from simsiam_zoo.arguments import check_bool, is_int, is_real
 from simsiam_zoo.augment import SimSiamViews, eval_transform
 from simsiam_zoo.checkpoint import (
     CHECKPOINT_NAME,
@@ -78,7 +79,6 @@ from simsiam_zoo.evaluate.knn import knn_accuracy
 from simsiam_zoo.features import embed_dataset
 from simsiam_zoo.losses import normalized_moments, simsiam_loss, std_from_moments
 from simsiam_zoo.model import HeadConfig, SiameseOutput, SimSiam, check_arch, seeded, untrained_backbone
-from simsiam_zoo.options import check_bool, is_int, is_real
 from simsiam_zoo.recipe import (
     Recipe,
     checked_recipe,
@@ -857,7 +857,7 @@ def _check_records(path: Path, step: int, records: dict[str, Any], *, data: dict
     lists = all(isinstance(records.get(key), list) for key in ("epochs", "steps"))
     if not (lists and isinstance(sums, list) and len(sums) == 3):
         raise RecipeError(f"{path}: cannot resume: corrupt checkpoint (its epochs, steps or epoch sums)")
-    if not isinstance(horizon, int) or isinstance(horizon, bool) or not 0 <= step <= horizon:
+    if not is_int(horizon) or not 0 <= step <= horizon:
         raise RecipeError(f"{path}: cannot resume: corrupt checkpoint (step {step} of a horizon of {horizon!r})")
     trained_on = records.get("num_images", data["num_images"])
     if trained_on != data["num_images"]:

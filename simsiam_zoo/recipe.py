@@ -23,6 +23,7 @@ from typing import Any, Literal
 import yaml
 
 from simsiam_zoo._io import atomic_write_text, read_document
+from simsiam_zoo.arguments import is_int, is_real
 from simsiam_zoo.choices import MAX_NUM_WORKERS, BNPlacement, Optimizer, PredictorKind, Shuffle, Similarity
 from simsiam_zoo.errors import RecipeError
 
@@ -247,13 +248,13 @@ def _check_value(annotation: Any, value: Any, where: str) -> Any:
             raise RecipeError(f"{where}: expected true or false, got {_shown(value)}")
         return value
     if annotation is int:
-        if isinstance(value, bool) or not isinstance(value, int):
+        if not is_int(value):
             raise RecipeError(f"{where}: expected an integer, got {_shown(value)}")
-        return value
+        return int(value)  # a numpy integer would not dump to YAML
     if annotation is float:
         if isinstance(value, str) and _SCIENTIFIC.fullmatch(value.strip()):
             return float(value)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if not is_real(value):
             raise RecipeError(f"{where}: expected a number, got {_shown(value)}")
         if isinstance(value, int) and abs(value) > FLOAT32_MAX:  # float(10**400) is an OverflowError
             raise RecipeError(f"{where}: {_BEYOND_FLOAT32}")

@@ -533,7 +533,7 @@ def test_a_model_or_argument_no_extraction_can_use_is_refused_before_any_work(hu
     cases = [
         (half, make_transform(), ValueError, r"model has torch.float16 parameters; give it in float32"),
         (meta, make_transform(), ValueError, r"model has tensors on the meta device, without data"),
-        (None, make_transform(), TypeError, r"model must be a torch.nn.Module, got None \(builtins.NoneType\)"),
+        (None, make_transform(), TypeError, r"model must be a torch.nn.Module, got None \(NoneType\)"),
         (load_backbone(hub_folder).model, None, TypeError, r"transform must be callable"),
     ]
     for model, transform, error, message in cases:
@@ -564,6 +564,58 @@ def test_a_schedule_or_benchmark_argument_of_the_wrong_type_is_named() -> None:
         with pytest.raises(TypeError, match=message):
             run_benchmark(["random-init:resnet18"], ["digits"], out="never-written", **arguments)
     assert not Path("never-written").exists()
+
+
+def test_a_protocol_argument_of_the_wrong_type_is_named_before_the_model_loads(tmp_path: Path) -> None:
+    """A list for transfer's datasets had no .values(); a single number for ks, fractions or modes was no sequence
+    (a string one of letters); None or a dict for options failed after the model loaded, in an AttributeError;
+    None as data in Path(). The model named here does not exist: each check comes first."""
+    from simsiam_zoo.evaluate import knn_accuracy
+    from simsiam_zoo.features import extract_features
+    from simsiam_zoo.losses import simsiam_loss
+    from simsiam_zoo.options import LinearProtocolSchedule
+    from simsiam_zoo.protocols import finetune_classifier, linear_protocol, semi_supervised, transfer
+    from simsiam_zoo.protocols.cached import evaluate_knn
+
+    missing, features, labels = tmp_path / "no-model", torch.randn(6, 4), torch.arange(6) % 2
+    cases = {
+        r"datasets must be a mapping of names to data, such as \{'pets': 'pets'\}, got list": lambda: transfer(
+            missing, ["digits"]
+        ),
+        r"modes must be a sequence such as \('linear', 'finetune'\), got 'linear' \(str\)": lambda: transfer(
+            missing, {"d": "digits"}, modes="linear"
+        ),
+        r"run must be a RunOptions, got None \(NoneType\)": lambda: transfer(missing, {"d": "digits"}, run=None),
+        r"schedule must be a Schedule, got \{'epochs': 1\} \(dict\)": lambda: semi_supervised(
+            missing, "digits", schedule={"epochs": 1}
+        ),
+        r"schedule must be a LinearProtocolSchedule, got Schedule\(": lambda: linear_protocol(
+            missing, "digits", schedule=Schedule()
+        ),
+        r"data must be a dataset name, a folder or a \(train, test\) pair, got None": lambda: linear_protocol(
+            missing, None, schedule=LinearProtocolSchedule()
+        ),
+        r"fractions must be a sequence such as \(0.01, 0.1\), got 0.1 \(float\)": lambda: semi_supervised(
+            missing, "digits", fractions=0.1
+        ),
+        r"frozen_backbone must be True or False, got 'no'": lambda: finetune_classifier(
+            missing, "digits", tmp_path / "out", frozen_backbone="no"
+        ),
+        r"ks must be a sequence such as \(20, 200\), got 20 \(int\)": lambda: evaluate_knn(missing, missing, ks=20),
+        r"ks must be a sequence such as \(20, 200\), got '20' \(str\)": lambda: knn_accuracy(
+            features, labels, features, labels, ks="20"
+        ),
+        r"z2 must be a torch.Tensor, got numpy.ndarray": lambda: simsiam_loss(
+            features, features, features, features.numpy()
+        ),
+        r"options must be an ExtractOptions, got None": lambda: extract_features(
+            torch.nn.Identity(), torch.nn.Identity(), missing, out=tmp_path / "features", options=None
+        ),
+    }
+    for message, call in cases.items():
+        with pytest.raises(TypeError, match=message):
+            call()
+    assert sorted(path.name for path in tmp_path.iterdir()) == []
 
 
 def test_an_overwrite_that_is_no_bool_is_refused_and_the_folder_kept(hub_folder: Path, tmp_path: Path) -> None:

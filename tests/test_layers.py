@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).parents[1] / "simsiam_zoo"
 # Bottom to top; a name covers the module and, for a package, every module inside it unless a longer name is
 # listed elsewhere (`hub` is the hub format, `hub.folder` one of its modules).
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("foundation", ("errors", "_io", "digests", "choices")),
+    ("foundation", ("errors", "arguments", "_io", "digests", "choices")),
     ("configuration", ("recipe", "options")),
     ("tensors, files and metrics", ("augment", "data", "model", "losses", "checkpoint", "distributed", "evaluate")),
     ("features and converters", ("features", "convert")),

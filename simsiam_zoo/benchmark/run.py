@@ -14,6 +14,7 @@ from huggingface_hub import is_offline_mode
 from tqdm.auto import tqdm
 
 from simsiam_zoo._io import claim_output_dir
+from simsiam_zoo.arguments import check_bool, check_instance
 from simsiam_zoo.benchmark.cells import (
     PIXELS_PREPROCESSING,
     Contender,
@@ -37,10 +38,9 @@ from simsiam_zoo.distributed import (
     main_first,
     on_main,
 )
-from simsiam_zoo.errors import type_name
 from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.model import seeded
-from simsiam_zoo.options import BenchmarkOptions, check_bool
+from simsiam_zoo.options import BenchmarkOptions
 from simsiam_zoo.zoo import find_entry
 
 
@@ -66,8 +66,7 @@ def run_benchmark(
     the leaderboard, and shows the progress; every rank returns the records."""
     models, data = _listed("models", models), _listed("data", data)
     check_bool("progress", progress)  # "no" showed the bars
-    if not isinstance(options, BenchmarkOptions):  # None or a dict: an AttributeError naming `device`
-        raise TypeError(f"options must be a BenchmarkOptions, got {options!r} ({type_name(options)})")
+    check_instance("options", options, BenchmarkOptions)  # None or a dict: an AttributeError naming `device`
     context = init_distributed(device_named(options.device))
     names = expand_models(models)
     check_same_on_every_rank(context, models=names, data=list(data), out=str(out), **job_options(options))

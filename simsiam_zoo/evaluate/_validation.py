@@ -7,8 +7,9 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import Tensor
 
+from simsiam_zoo.arguments import is_int
 from simsiam_zoo.errors import type_name
-from simsiam_zoo.options import MAX_CLASSES, check_class_count, is_int
+from simsiam_zoo.options import MAX_CLASSES, check_class_count
 
 MAX_MAGNITUDE = 1e15
 

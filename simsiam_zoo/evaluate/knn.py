@@ -9,9 +9,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from simsiam_zoo.arguments import as_sequence, check_real, is_int
 from simsiam_zoo.distributed import device_named
 from simsiam_zoo.evaluate._validation import check_at_least, check_features, check_labels, check_same_dim, class_count
-from simsiam_zoo.options import check_real, is_int
 
 
 def _check_inputs(
@@ -197,13 +197,14 @@ def knn_accuracy(
 
     Same protocol and options as :func:`knn_classify`; keys are the requested ks even when clamped.
     """
+    ks = as_sequence("ks", ks, example="(20, 200)")
     check_features(test_features, "test_features")
     check_labels(test_labels, test_features.shape[0], "test_labels")
     preds = _knn_predict(
         train_features,
         train_labels,
         test_features,
-        ks=tuple(ks),
+        ks=ks,
         temperature=temperature,
         num_classes=num_classes,
         chunk_size=chunk_size,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
@@ -10,11 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from simsiam_zoo.arguments import as_sequence, check_real
 from simsiam_zoo.distributed import device_named
-from simsiam_zoo.errors import type_name
 from simsiam_zoo.evaluate._validation import check_at_least, check_features, check_labels, check_same_dim, class_count
 from simsiam_zoo.evaluate.subsets import balanced_label_subset
-from simsiam_zoo.options import check_real
 
 DEFAULT_WEIGHT_DECAYS: tuple[float, ...] = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 
@@ -165,9 +164,7 @@ def _fit_and_validation_split(train_y: Tensor, *, val_fraction: float, seed: int
 def check_weight_decays(weight_decays: Any) -> tuple[float, ...]:
     """`weight_decays` as floats, each one `fit_linear_probe` takes; else a TypeError or ValueError naming it (said
     before any work: `transfer` extracted every split first)."""
-    if not isinstance(weight_decays, Iterable) or isinstance(weight_decays, (str, bytes)):
-        raise TypeError(f"weight_decays must be a sequence of numbers, got {type_name(weight_decays)}")
-    values = list(weight_decays)  # a numpy array's truth value was ambiguous
+    values = list(as_sequence("weight_decays", weight_decays, example="(1e-4, 1e-3)"))  # not a numpy array's truth
     try:  # numpy's and torch's scalars too; a bool or a string is no weight decay
         floats = tuple(float(wd) for wd in values if not isinstance(wd, (bool, str, bytes)))
     except (TypeError, ValueError):

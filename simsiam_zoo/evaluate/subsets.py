@@ -10,8 +10,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from simsiam_zoo.arguments import is_int
 from simsiam_zoo.evaluate._validation import check_labels
-from simsiam_zoo.options import check_seed, is_int
+from simsiam_zoo.options import check_seed
 
 
 def class_sizes(labels: Tensor) -> Tensor:

@@ -22,6 +22,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from simsiam_zoo._io import atomic_write_text, claim_output_dir, hold_lock, lock_path_outside, read_marker
+from simsiam_zoo.arguments import check_bool, check_instance
 from simsiam_zoo.data import ImageSource, listing_sha256, open_source, rank_stretches
 from simsiam_zoo.digests import weights_sha256
 from simsiam_zoo.distributed import (
@@ -52,7 +53,7 @@ from simsiam_zoo.features.store import (
     write_shard,
 )
 from simsiam_zoo.model import check_embedding_model, evaluating
-from simsiam_zoo.options import EXTRACT, ExtractOptions, check_bool
+from simsiam_zoo.options import EXTRACT, ExtractOptions
 
 _NAMED_SKIPS = 5  # skipped entries named in a strict-mode or no-image error; the rest are counted
 
@@ -113,11 +114,7 @@ def extract_features(
     writes its share of the same plan (`rank_shards`: its own stretch of the source), rank 0 writes the index once
     all are done, and the output is the one a single process writes.
     """
-    options = dataclasses.replace(options, **overrides)
-    check_embedding_model(model, bf16=options.precision == "bf16")
-    check_bool("progress", progress)  # "no" showed the bars
-    if not callable(transform):  # None failed on every image, after the output was claimed
-        raise TypeError(f"transform must be callable (uint8 image -> float tensor), got {transform!r}")
+    options = _checked_arguments(model, transform, options, overrides, progress=progress)
     context = init_distributed(device_named(options.device))
     # The weights too: a rank given another model (another --hub-dir) would embed its share with them.
     weights = weights_sha256(model)
@@ -148,6 +145,20 @@ def extract_features(
             images_per_second=embedded_now / elapsed if embedded_now else 0.0,
             skipped_manifest=out / SKIPPED_FILE,
         )
+
+
+def _checked_arguments(
+    model: nn.Module, transform: Any, options: ExtractOptions, overrides: dict[str, Any], *, progress: bool
+) -> ExtractOptions:
+    """`options` with the `overrides`, each argument checked before any work: None as options failed in
+    dataclasses.replace, a None transform on every image after the output was claimed, "no" showed the bars."""
+    check_instance("options", options, ExtractOptions)
+    options = dataclasses.replace(options, **overrides)
+    check_embedding_model(model, bf16=options.precision == "bf16")
+    check_bool("progress", progress)
+    if not callable(transform):
+        raise TypeError(f"transform must be callable (uint8 image -> float tensor), got {transform!r}")
+    return options
 
 
 def labelled_features(

@@ -15,12 +15,13 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, default_collate
 from torchvision.transforms import v2
 
+from simsiam_zoo.arguments import is_int
 from simsiam_zoo.data import ImageSource
 from simsiam_zoo.distributed import device_named
 from simsiam_zoo.errors import DataError
 from simsiam_zoo.features.store import Shard
 from simsiam_zoo.model import check_embedding_model, evaluating
-from simsiam_zoo.options import check_num_workers, is_int
+from simsiam_zoo.options import check_num_workers
 
 
 class _MarkUndecodable(Dataset):

@@ -17,11 +17,12 @@ import torch
 from safetensors.torch import save as safetensors_bytes
 
 from simsiam_zoo._io import atomic_directory, check_output, read_document
+from simsiam_zoo.arguments import is_int
 from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.checkpoint import RECIPE_NAME, is_integer_tensor, non_finite_keys, read_safetensors
 from simsiam_zoo.digests import sha256_file
 from simsiam_zoo.errors import HubFolderError, RecipeError, first_line, listed, shown_value, squeezed
-from simsiam_zoo.options import MAX_CLASSES, is_int
+from simsiam_zoo.options import MAX_CLASSES
 from simsiam_zoo.recipe import load_recipe
 
 HUB_FOLDER_KIND = "hub-folder"

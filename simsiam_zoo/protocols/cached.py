@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from simsiam_zoo._io import atomic_write_text, check_output_file
+from simsiam_zoo.arguments import as_sequence
 from simsiam_zoo.data import numbered_alike, unlabelled
 from simsiam_zoo.errors import DataError, listed
 from simsiam_zoo.evaluate import SELF_RECALL, check_features, untrained_classes
 from simsiam_zoo.evaluate.knn import knn_accuracy
-from simsiam_zoo.evaluate.linear_probe import DEFAULT_WEIGHT_DECAYS, linear_probe_sweep
+from simsiam_zoo.evaluate.linear_probe import DEFAULT_WEIGHT_DECAYS, check_weight_decays, linear_probe_sweep
 from simsiam_zoo.evaluate.subsets import class_sizes
 
 # What the linear probe holds out of train to choose the weight decay on (a seeded, class-stratified fifth), and
@@ -101,8 +102,9 @@ def evaluate_knn(
     device: str | None = None,
 ) -> dict[str, Any]:
     """Weighted cosine kNN (InstDisc/DINO protocol) of test features against train features."""
+    ks = as_sequence("ks", ks, example="(20, 200)")
     train_f, test_f = _load_pair(train, test)
-    accuracies = knn_accuracy(*_tensors(train_f, test_f), ks=tuple(ks), temperature=temperature, device=device)
+    accuracies = knn_accuracy(*_tensors(train_f, test_f), ks=ks, temperature=temperature, device=device)
     return {
         "evaluation": "knn",
         **_inputs(train, test, train_f),
@@ -123,11 +125,12 @@ def evaluate_linear(
     device: str | None = None,
 ) -> dict[str, Any]:
     """L-BFGS logistic regression on cached features, weight decay chosen on a held-out split of train."""
+    weight_decays = check_weight_decays(weight_decays)
     train_f, test_f = _load_pair(train, test)
     if int(class_sizes(train_f.labels).max()) < 2:  # linear_probe_sweep's ValueError, named as the input it is
         raise DataError(f"{train}: each class has one image, which leaves none to choose the weight decay on")
     sweep = linear_probe_sweep(
-        *_tensors(train_f, test_f), weight_decays=tuple(weight_decays), device=device, **LINEAR_PROBE_SETTINGS
+        *_tensors(train_f, test_f), weight_decays=weight_decays, device=device, **LINEAR_PROBE_SETTINGS
     )
     return {
         "evaluation": "linear",

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from simsiam_zoo.arguments import check_bool
 from simsiam_zoo.checkpoint import RECIPE_NAME
 from simsiam_zoo.distributed import device_named, init_distributed
 from simsiam_zoo.errors import OutputRefused
@@ -17,6 +18,7 @@ from simsiam_zoo.options import RunOptions, Schedule
 from simsiam_zoo.protocols.shared import (
     FINETUNE_SCHEDULE,
     ModelArg,
+    check_arguments,
     check_checkpoint_dir,
     load_model,
     local_paths,
@@ -27,10 +29,18 @@ from simsiam_zoo.protocols.splits import DataArg, labelled_splits
 
 
 def _check_classifier_output(
-    out_dir: str | Path, *, model: ModelArg, inputs: Sequence[str | Path], run: RunOptions, overwrite: bool
+    out_dir: str | Path,
+    *,
+    model: ModelArg,
+    inputs: Sequence[str | Path],
+    run: RunOptions,
+    overwrite: bool,
+    card_name: str | None,
 ) -> None:
-    """The classifier folder may be written (never over the model or data, nor inside the model's folder), and
-    holds no checkpoint folder."""
+    """The classifier folder may be written (never over the model or data, nor inside the model's folder), holds
+    no checkpoint folder, and `card_name` is a name to give it."""
+    if card_name is not None:  # as export checks its --name: the card and config name the model by it
+        check_model_name(card_name)
     check_hub_output(out_dir, inputs=inputs, models=local_paths(model), overwrite=overwrite)
     # An export's or convert's folder is a hub folder too: replaced by a classifier, its backbone (and an
     # export's projector and predictor) were gone.
@@ -83,10 +93,10 @@ def finetune_classifier(
     The card's licence is `license`, its fields as `hub.cards.license_metadata` makes them, by default the
     backbone's. `out_dir` and the licence are checked first: never the model or the data, nor a folder of the
     user's own files unless `overwrite`."""
+    check_arguments(data, schedule=schedule, run=run)
+    check_bool("frozen_backbone", frozen_backbone)
     inputs = local_paths(model, data)
-    if card_name is not None:  # as export checks its --name: the card and config name the model by it
-        check_model_name(card_name)
-    _check_classifier_output(out_dir, model=model, inputs=inputs, run=run, overwrite=overwrite)
+    _check_classifier_output(out_dir, model=model, inputs=inputs, run=run, overwrite=overwrite, card_name=card_name)
     loaded = load_model(model, run)
     fields = classifier_license(loaded, license)  # the backbone's, when inherited, checked before any training
     splits = labelled_splits(data, run)

@@ -8,6 +8,7 @@ from simsiam_zoo.options import LinearProtocolSchedule, RunOptions
 from simsiam_zoo.protocols.shared import (
     LINEAR_PROTOCOL_SCHEDULE,
     ModelArg,
+    check_arguments,
     check_checkpoint_dir,
     load_model,
     result_record,
@@ -29,6 +30,7 @@ def linear_protocol(
     Raises RuntimeError if any backbone weight or buffer changed. The batch is capped at the train set size
     and the lr scaled with the batch actually used.
     """
+    check_arguments(data, schedule=schedule, run=run, schedule_kind=LinearProtocolSchedule)
     check_checkpoint_dir(run, model_name_or_path, data)
     loaded = load_model(model_name_or_path, run)
     splits = labelled_splits(data, run)

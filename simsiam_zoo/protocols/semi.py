@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from simsiam_zoo.arguments import as_sequence
 from simsiam_zoo.data import LabelledSubset
 from simsiam_zoo.errors import DataError, listed
 from simsiam_zoo.evaluate.subsets import balanced_label_subset, read_subset_file
@@ -16,6 +17,7 @@ from simsiam_zoo.options import RunOptions, Schedule
 from simsiam_zoo.protocols.shared import (
     FINETUNE_SCHEDULE,
     ModelArg,
+    check_arguments,
     check_checkpoint_dir,
     load_model,
     result_record,
@@ -77,6 +79,8 @@ def semi_supervised(
     Subsets are class-balanced and seeded (`balanced_label_subset`), or read from SimCLR subset files
     (`{0.01: "1percent.txt"}`, image basenames) where given.
     """
+    check_arguments(data, schedule=schedule, run=run)
+    fractions = as_sequence("fractions", fractions, example="(0.01, 0.1)")
     check_checkpoint_dir(run, model, data)
     loaded = load_model(model, run)
     splits = labelled_splits(data, run)

@@ -9,6 +9,7 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from simsiam_zoo._io import check_work_folder
+from simsiam_zoo.arguments import check_instance
 from simsiam_zoo.backbone import LoadedBackbone
 from simsiam_zoo.distributed import device_named, init_distributed, main_first
 from simsiam_zoo.finetune import (
@@ -17,7 +18,7 @@ from simsiam_zoo.finetune import (
 )
 from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.options import LinearProtocolSchedule, RunOptions, Schedule
-from simsiam_zoo.protocols.splits import Splits
+from simsiam_zoo.protocols.splits import Splits, check_data_arg
 
 ModelArg = str | Path | LoadedBackbone
 
@@ -28,6 +29,15 @@ LINEAR_PROTOCOL_SCHEDULE = LinearProtocolSchedule()
 
 
 FINETUNE_SCHEDULE = Schedule()
+
+
+def check_arguments(*data: object, schedule: object, run: object, schedule_kind: type = Schedule) -> None:
+    """The data arguments and typed options by their types, before any work: None or a dict as options failed
+    after loading the model, naming a field; None as data in Path()."""
+    check_instance("schedule", schedule, schedule_kind)
+    check_instance("run", run, RunOptions)
+    for each in data:
+        check_data_arg(each)
 
 
 def load_model(model: ModelArg, run: RunOptions) -> LoadedBackbone:

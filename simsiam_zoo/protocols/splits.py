@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from simsiam_zoo.data import (
     labelled_images,
     unlabelled,
 )
-from simsiam_zoo.errors import DataError, listed
+from simsiam_zoo.errors import DataError, listed, shown_value, type_name
 from simsiam_zoo.evaluate import SELF_RECALL
 from simsiam_zoo.evaluate.subsets import balanced_label_subset
 from simsiam_zoo.options import RunOptions
@@ -147,6 +148,15 @@ def _folders(
     )
 
 
+def check_data_arg(data: object) -> None:
+    """A `DataArg` by its type (a pair's members are checked as it opens): None or a number failed in Path()."""
+    if not isinstance(data, (str, os.PathLike, tuple, list)):
+        raise TypeError(
+            f"data must be a dataset name, a folder or a (train, test) pair, got {shown_value(data)} "
+            f"({type_name(data)})"
+        )
+
+
 def resolve_data(
     data: DataArg, *, train_limit: int | None = None, test_limit: int | None = None, seed: int = 0
 ) -> Splits:
@@ -154,6 +164,7 @@ def resolve_data(
 
     A pair of folders (train, test) is accepted as well as a pair of datasets.
     """
+    check_data_arg(data)
     if isinstance(data, (tuple, list)):
         if len(data) != 2:
             raise ValueError(f"expected a (train, test) pair, got {len(data)} items")

@@ -15,11 +15,12 @@ from typing import Any
 import torch
 
 from simsiam_zoo._io import check_work_folder
+from simsiam_zoo.arguments import as_sequence
 from simsiam_zoo.backbone import LoadedBackbone
 from simsiam_zoo.data import NoneIfUndecodable, Transformed, is_named_source, not_decoding
 from simsiam_zoo.digests import weights_sha256
 from simsiam_zoo.distributed import device_named, init_distributed
-from simsiam_zoo.errors import DataError, OutputRefused, listed
+from simsiam_zoo.errors import DataError, OutputRefused, listed, type_name
 from simsiam_zoo.evaluate import untrained_classes
 from simsiam_zoo.evaluate.linear_probe import DEFAULT_WEIGHT_DECAYS, check_weight_decays, linear_probe_sweep
 from simsiam_zoo.finetune import (
@@ -29,6 +30,7 @@ from simsiam_zoo.options import RunOptions, Schedule
 from simsiam_zoo.protocols.shared import (
     FINETUNE_SCHEDULE,
     ModelArg,
+    check_arguments,
     check_checkpoint_dir,
     load_model,
     local_paths,
@@ -114,11 +116,9 @@ def transfer(
     Features of on-disk splits are extracted (in batches of `schedule.batch_size`, default 256) into
     `cache_dir` (a temporary folder when None) and reused by later calls with the same model weights.
     """
-    unknown = sorted(set(modes) - set(MODES))
-    if unknown or not modes:
-        raise ValueError(f"modes must be a non-empty subset of {MODES}, got {tuple(modes)}")
-    if not datasets:
-        raise ValueError("no datasets to transfer to")
+    modes = _checked_modes(modes)
+    _check_datasets(datasets)
+    check_arguments(*datasets.values(), schedule=schedule, run=run)
     weight_decays = check_weight_decays(weight_decays)
     check_checkpoint_dir(run, model, *datasets.values())
     if cache_dir is not None:
@@ -151,6 +151,22 @@ def transfer(
         "shuffle": run.shuffle,
         "rows": rows,
     }
+
+
+def _checked_modes(modes: Sequence[str]) -> tuple[str, ...]:
+    modes = as_sequence("modes", modes, example=repr(MODES))
+    if set(modes) - set(MODES) or not modes:
+        raise ValueError(f"modes must be a non-empty subset of {MODES}, got {modes}")
+    return modes
+
+
+def _check_datasets(datasets: Mapping[str, DataArg]) -> None:
+    if not isinstance(datasets, Mapping):  # a list of names had no .values()
+        raise TypeError(
+            f"datasets must be a mapping of names to data, such as {{'pets': 'pets'}}, got {type_name(datasets)}"
+        )
+    if not datasets:
+        raise ValueError("no datasets to transfer to")
 
 
 def _check_extraction_shared(all_splits: Mapping[str, Splits], run: RunOptions) -> None:
