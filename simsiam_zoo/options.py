@@ -30,10 +30,10 @@ def check_class_count(num_classes: object) -> None:
         raise ValueError(f"num_classes must be a whole number from 1 to {MAX_CLASSES:_}, got {num_classes!r}")
 
 
-def check_seed(seed: object) -> None:
+def check_seed(seed: object, *, name: str = "seed") -> None:
     """A seed torch.manual_seed takes: 0.5 was truncated in silence, "x" failed after the work it seeded."""
     if not (is_int(seed) and -(2**63) <= seed < 2**64):
-        raise ValueError(f"seed must be a whole number in [-2**63, 2**64), got {seed!r}")
+        raise ValueError(f"{name} must be a whole number in [-2**63, 2**64), got {seed!r}")
 
 
 def folded_seed(mixed: int) -> int:
@@ -247,4 +247,6 @@ class BenchmarkOptions:
                 raise ValueError(f"{name} must be at least 1, got {value!r}")
         check_num_workers(self.num_workers)
         check_seed(self.seed)
+        if "fewshot" in self.protocols:  # the draws are seeded seed, seed + 1, ...: each a seed torch takes
+            check_seed(self.seed + self.draws - 1, name=f"seed + draws - 1 (seed {self.seed}, draws {self.draws})")
         check_flags(self, "baselines")

@@ -82,6 +82,13 @@ def test_a_number_of_shots_the_smallest_class_has_not_is_left_out_with_a_warning
     assert [str(w.message) for w in caught] == [
         f"mine: {shots}-shot left out: its smallest class has 6 train images" for shots in (7, 100)
     ]
+    # No column for a number of shots a dataset left out, where another dataset has it.
+    from simsiam_zoo.benchmark.leaderboard import columns
+
+    mine = [{**record, "dataset": "mine"} for record in records]
+    other = [{**record, "dataset": "other"} for record in records if record["shots"] == 1]
+    labels = [(dataset, label) for dataset, label, *_ in columns(mine + other)]
+    assert labels == [("mine", "1-shot linear"), ("mine", "6-shot linear"), ("other", "1-shot linear")]
 
 
 def _sklearn_top1(train_set, test_set, record: dict) -> float:
@@ -456,6 +463,57 @@ def test_a_model_folder_given_by_two_spellings_is_one_model(hub_folder: Path, mo
     assert expand_models(spellings) == [hub_folder.name]
     zoo = "resnet50.simsiam_in1k_ep100_bs512"
     assert expand_models([zoo, hub_folder.name, zoo]) == [zoo, hub_folder.name]
+    # A zoo model by its alias and by its name: two rows of one model, each ranked against the other.
+    assert expand_models(["simsiam_resnet50.in1k_ep100_bs512", zoo]) == ["simsiam_resnet50.in1k_ep100_bs512"]
+
+
+def test_the_same_weights_in_another_network_get_their_own_cells(hub_folder: Path) -> None:
+    """`model_args` changed in config.json (`global_pool: max`), the weights not: the cells and feature stores of
+    the first network were reused, its scores shown for the second."""
+    import dataclasses
+
+    from simsiam_zoo.loader import load_backbone
+
+    loaded = load_backbone(hub_folder)
+    other = dataclasses.replace(loaded, model_args={"global_pool": "max"})
+    assert cells.Contender.of("m", loaded).digest != cells.Contender.of("m", other).digest
+    assert cells.Contender.of("m", loaded).digest == cells.Contender.of("m", load_backbone(hub_folder)).digest
+
+
+def test_a_file_or_folder_in_the_place_of_the_benchmark_s_own_is_refused_before_any_work(
+    hub_folder: Path, image_folder: Path, tmp_path: Path
+) -> None:
+    """A folder where leaderboard.md goes failed after all the work (a raw errno, the leaderboard files of two runs
+    left side by side); a file where a cell's folder goes, with a raw errno after the cell was computed; an OUT
+    inside a split, after the first cells were written into the data."""
+    from simsiam_zoo._io import write_marker
+
+    data, options = [f"colours={image_folder}"], BenchmarkOptions(protocols=("knn",), batch_size=64, baselines=False)
+    out = tmp_path / "out"
+    out.mkdir()
+    write_marker(out, "benchmark")
+    (out / "leaderboard.md").mkdir()
+    with pytest.raises(OutputRefused, match=r"leaderboard.md: not a file, where the benchmark writes its"):
+        run_benchmark([str(hub_folder)], data, out=out, options=options, progress=False)
+    assert not (out / "cells").exists()
+    inside = image_folder / "val" / "bench"
+    with pytest.raises(OutputRefused, match=r"bench: the output lies inside the input .*val; choose a path outside"):
+        run_benchmark([str(hub_folder)], data, out=inside, options=options, progress=False)
+    assert not inside.exists()
+    cell = cells.cell_path(tmp_path / "b", "m", "colours", "knn")
+    cell.parent.parent.mkdir(parents=True)
+    cell.parent.write_text("notes")
+    with pytest.raises(OutputRefused, match=r"colours: a file where the benchmark keeps a folder of cells"):
+        cells.read_cell(cell, "fingerprint")
+    assert cell.parent.read_text() == "notes"
+
+
+def test_the_seeds_of_the_few_shot_draws_are_checked_with_the_seed() -> None:
+    """--seed 2**64-1 with 3 draws passed, and failed after the work, seeding its second draw with 2**64."""
+    with pytest.raises(ValueError, match=r"seed \+ draws - 1 \(seed 18446744073709551615, draws 3\) must be"):
+        BenchmarkOptions(protocols=("fewshot",), seed=2**64 - 1, draws=3)
+    assert BenchmarkOptions(protocols=("knn",), seed=2**64 - 1).seed == 2**64 - 1  # no draws, nothing past it
+    assert BenchmarkOptions(protocols=("fewshot",), seed=2**64 - 3, draws=3).draws == 3
 
 
 def test_the_pixels_of_photos_are_at_most_32_px_a_side_and_one_size_for_both_splits(tmp_path: Path) -> None:

@@ -40,21 +40,26 @@ Features = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]  # trai
 
 @dataclass(frozen=True)
 class Contender:
-    """A row of the leaderboard: a loaded model (its weights' sha256 and preprocessing), or the raw pixels."""
+    """A row of the leaderboard: a loaded model (its network, its weights' sha256 and preprocessing), or the raw
+    pixels."""
 
     name: str
     loaded: LoadedBackbone | None = None
     weights: str | None = None
     preprocessing: str | None = None
+    # The architecture and its `model_args`: the same weights in another network (`global_pool: max`, another
+    # `num_heads`) embed otherwise, and their cells were reused.
+    network: str | None = None
 
     @classmethod
     def of(cls, name: str, loaded: LoadedBackbone) -> Contender:
-        return cls(name, loaded, weights_sha256(loaded.model), repr(loaded.preprocessing))
+        network = json.dumps({"arch": loaded.arch, "model_args": dict(loaded.model_args)}, sort_keys=True)
+        return cls(name, loaded, weights_sha256(loaded.model), repr(loaded.preprocessing), network)
 
     @property
     def digest(self) -> str:
         """What the features depend on besides the data."""
-        return hashlib.sha256(f"{self.weights};{self.preprocessing}".encode()).hexdigest()
+        return hashlib.sha256(f"{self.weights};{self.preprocessing};{self.network}".encode()).hexdigest()
 
 
 def slug(name: str) -> str:
@@ -109,6 +114,9 @@ def read_cell(path: Path, fingerprint: str) -> list[dict[str, Any]] | None:
     refused before the cell is computed: writing the cell would fail there (a raw errno, after the work)."""
     if path.is_dir():
         raise OutputRefused(f"{path}: a folder where the benchmark keeps this cell's result file; move it away")
+    for folder in path.parents[:3]:  # the dataset's, the model's and the cells folder
+        if folder.exists() and not folder.is_dir():
+            raise OutputRefused(f"{folder}: a file where the benchmark keeps a folder of cells; move it away")
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, RecursionError):

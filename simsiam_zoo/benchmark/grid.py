@@ -43,11 +43,13 @@ def expand_models(patterns: list[str]) -> list[str]:
             models.append(pattern)
         else:
             zoo_entry(pattern)  # the error: a path that does not exist, or a name with the closest zoo names
-    # Each once: a folder by any of its spellings (`models/m`, `./models/m` were two rows of one model).
+    # Each once: a folder by any of its spellings (`models/m`, `./models/m` were two rows of one model), a zoo
+    # model by any of its names (an alias and its name were two rows, ranked against each other).
     unique: dict[str, str] = {}
     for model in models:
-        local = not model.startswith("hf-hub:") and find_entry(model) is None
-        unique.setdefault(str(Path(model).resolve()) if local else model, model)
+        entry = None if model.startswith("hf-hub:") else find_entry(model)
+        key = model if model.startswith("hf-hub:") else entry.name if entry is not None else str(Path(model).resolve())
+        unique.setdefault(key, model)
     return list(unique.values())
 
 

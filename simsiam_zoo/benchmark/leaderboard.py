@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from simsiam_zoo._io import atomic_write_bytes, atomic_write_text
+from simsiam_zoo.errors import OutputRefused
 from simsiam_zoo.zoo import find_entry
 
 # The table's columns per dataset: (label, protocol, the record field that picks a variant, its value).
@@ -25,9 +26,13 @@ def columns(records: list[dict[str, Any]]) -> list[tuple[str, str, str, str | No
     datasets = list(dict.fromkeys(r["dataset"] for r in records))
     shots = sorted({r["shots"] for r in records if r["protocol"] == "fewshot-linear"})
     per_dataset = [*_FIXED_COLUMNS, *((f"{s}-shot linear", "fewshot-linear", "shots", s) for s in shots)]
-    present = {(r["dataset"], r["protocol"]) for r in records}
+    # A number of shots left out on one dataset (its smallest class too small) is no column of it.
+    present = {(r["dataset"], r["protocol"], r.get(field)) for r in records for field in ("shots", None)}
     return [
-        (d, label, p, field, value) for d in datasets for label, p, field, value in per_dataset if (d, p) in present
+        (d, label, p, field, value)
+        for d in datasets
+        for label, p, field, value in per_dataset
+        if (d, p, value if field == "shots" else None) in present
     ]
 
 
@@ -61,6 +66,17 @@ def _score(
         ),
         None,
     )
+
+
+LEADERBOARD_FILES = ("leaderboard.json", "leaderboard.csv", "leaderboard.md", "leaderboard.html", "heatmap.png")
+
+
+def check_leaderboard_paths(out: Path) -> None:
+    """OutputRefused where a leaderboard file's place holds something else (a folder): found after all the work,
+    it failed with a raw errno and left the files of two runs side by side."""
+    for name in LEADERBOARD_FILES:
+        if (out / name).exists() and not (out / name).is_file():
+            raise OutputRefused(f"{out / name}: not a file, where the benchmark writes its {name}; move it away")
 
 
 def write_leaderboard(out: Path, records: list[dict[str, Any]]) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from huggingface_hub import is_offline_mode
 from tqdm.auto import tqdm
 
-from simsiam_zoo._io import claim_output_dir
+from simsiam_zoo._io import check_work_folder, claim_output_dir
 from simsiam_zoo.arguments import check_bool, check_instance
 from simsiam_zoo.benchmark.cells import (
     PIXELS_PREPROCESSING,
@@ -28,7 +28,8 @@ from simsiam_zoo.benchmark.cells import (
     write_cell,
 )
 from simsiam_zoo.benchmark.grid import PIXELS, RANDOM_INIT, Dataset, expand_models, parse_datasets
-from simsiam_zoo.benchmark.leaderboard import write_leaderboard
+from simsiam_zoo.benchmark.leaderboard import check_leaderboard_paths, write_leaderboard
+from simsiam_zoo.data import is_named_source
 from simsiam_zoo.distributed import (
     DistributedContext,
     check_same_on_every_rank,
@@ -73,7 +74,7 @@ def run_benchmark(
     _check_local_models(names, hub_dir=hub_dir, context=context)
     datasets = parse_datasets(data, options)
     fingerprints = {dataset.name: DataFingerprint.of(dataset.splits) for dataset in datasets}
-    out = on_main(context, lambda: claim_output_dir(out, kind="benchmark", models=names))
+    out = on_main(context, lambda: _claim_out(out, names, datasets))
     records: list[dict[str, Any]] = []
     warned: set[str] = set()
     per_contender = len(datasets) * len(options.protocols)
@@ -87,6 +88,17 @@ def run_benchmark(
                 records += cell.records(context)
     on_main(context, lambda: write_leaderboard(out, records))
     return records
+
+
+def _claim_out(out: str | Path, names: list[str], datasets: list[Dataset]) -> Path:
+    """OUT claimed for the benchmark, outside every split on disk (its feature stores were refused there after the
+    first cells were computed, which were left in the data) and with room for each leaderboard file."""
+    splits = [dataset.splits for dataset in datasets]
+    sources = [source[0] for split in splits for source in (split.train_source, split.test_source) if source]
+    check_work_folder(out, option="--out", inputs=[source for source in sources if not is_named_source(source)])
+    claimed = claim_output_dir(out, kind="benchmark", models=names)
+    check_leaderboard_paths(claimed)
+    return claimed
 
 
 def _check_local_models(names: list[str], *, hub_dir: str | Path | None, context: DistributedContext) -> None:
