@@ -57,6 +57,8 @@ def read_document(
 ) -> Any:
     """`parse` of the UTF-8 text at `path`; each way it can fail raised as `error`, one line naming `path` (a
     document nested too deep for the parser and a number too long for Python's int included)."""
+    if path.exists() and not (path.is_file() or path.is_dir()):  # a FIFO's read waited for a writer, for good
+        raise error(f"{path}: not a regular file (a FIFO, socket or device), where a {kind} file belongs")
     try:
         return parse(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

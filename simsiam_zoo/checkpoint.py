@@ -134,6 +134,8 @@ def is_integer_tensor(tensor: torch.Tensor) -> bool:
 def read_safetensors(path: Path, *, error: type[SimsiamZooError]) -> dict[str, torch.Tensor]:
     """A safetensors file's tensors on the CPU, as stored (the caller decides about dtypes); `error` (the caller's
     kind: a hub folder's, a conversion's) names a missing, truncated or non-safetensors file."""
+    if path.exists() and not (path.is_file() or path.is_dir()):  # a FIFO's read waited for a writer, for good
+        raise error(f"{path}: not a regular file (a FIFO, socket or device)")
     try:
         return load_file(str(path), device="cpu")
     except FileNotFoundError:

@@ -317,6 +317,8 @@ def converted_cache_status(entry: ZooEntry) -> str:
     record missing: the load makes the folder again). Cheap enough for a listing: it compares what the file system
     says, where a load hashes the files."""
     folder, record_path = cached_folder(entry), _record_path(entry)
+    if not record_path.is_file():  # a FIFO's read waited for a writer, for good
+        return "no"
     try:
         record = json.loads(record_path.read_text(encoding="utf-8"))
         now = _stats(folder)

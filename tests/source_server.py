@@ -7,8 +7,10 @@ request: `cut[path] = n` sends the first n bytes of the next response for `path`
 `fail[path] = [503, ...]` answers those statuses first; `delay[path] = s` waits s seconds before each body;
 `after_cut(path)` runs after a cut; `gzip` paths are sent gzip-encoded whatever the client accepts (a misconfigured
 nginx); `redirect[path] = other` answers 302 to `other`; `misplaced[path] = offset` answers the next ranged request
-with a 206 from `offset` instead of the start asked for (a broken proxy). Every request is logged as (path, Range
-header or None), and its Accept-Encoding in `accepted_encodings`.
+with a 206 from `offset` instead of the start asked for (a broken proxy); `short[path] = n` answers it with a 206 of
+n bytes only (its Content-Range saying so); `ignore_if_range` paths answer a Range whatever If-Range says (the rest
+of a file that changed); `etag[path]` is sent as the ETag instead of the content's hash. Every request is logged as
+(path, Range header or None), and its Accept-Encoding in `accepted_encodings`.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ class SourceServer:
         self.gzip: set[str] = set()
         self.redirect: dict[str, str] = {}
         self.misplaced: dict[str, int] = {}
+        self.short: dict[str, int] = {}
+        self.ignore_if_range: set[str] = set()
+        self.etag: dict[str, str] = {}
         self.accepted_encodings: list[str | None] = []
         self.requests: list[tuple[str, str | None]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -94,28 +99,30 @@ class SourceServer:
                 data = file.read_bytes()
                 if path in server.gzip:
                     data = gzip.compress(data, mtime=0)
-                etag = f'"{hashlib.md5(data).hexdigest()}"'
+                etag = server.etag.get(path, f'"{hashlib.md5(data).hexdigest()}"')
                 start = 0
                 match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
                 if_range = self.headers.get("If-Range")
-                if match and if_range is not None and if_range != etag:
+                if match and if_range is not None and if_range != etag and path not in server.ignore_if_range:
                     match = None  # RFC 9110: the file changed since; send all of it
                 if match:
                     start = server.misplaced.pop(path, int(match.group(1)))
                     if start >= len(data):
                         self.send_error(416)
                         return
+                    end = min(len(data), start + server.short.pop(path, len(data)))
                     self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                    self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
                 else:
+                    end = len(data)
                     self.send_response(200)
-                self.send_header("Content-Length", str(len(data) - start))
+                self.send_header("Content-Length", str(end - start))
                 self.send_header("Accept-Ranges", "bytes")
                 self.send_header("ETag", etag)
                 if path in server.gzip:
                     self.send_header("Content-Encoding", "gzip")
                 self.end_headers()
-                body = data[start:]
+                body = data[start:end]
                 time.sleep(server.delay.get(path, 0.0))
                 if path in server.cut:
                     self.wfile.write(body[: server.cut.pop(path)])

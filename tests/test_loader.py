@@ -405,6 +405,18 @@ def test_broken_folders_give_clear_errors(exported, tmp_path):
     (missing_field / CONFIG_NAME).mkdir()  # was an errno, exit 6 ("output cannot be written")
     with pytest.raises(HubFolderError, match=r"missing_field/config.json: a folder, where a JSON file belongs$"):
         load_backbone(missing_field)
+    # A FIFO waited for a writer, for good (a config, the weights, a zoo cache's record that `models` lists).
+    fifo = shutil.copytree(exported, tmp_path / "fifo")
+    (fifo / CONFIG_NAME).unlink()
+    os.mkfifo(fifo / CONFIG_NAME)
+    with pytest.raises(HubFolderError, match=r"fifo/config.json: not a regular file \(a FIFO, socket or device\)"):
+        load_backbone(fifo)
+    (fifo / CONFIG_NAME).unlink()
+    shutil.copy(exported / CONFIG_NAME, fifo / CONFIG_NAME)
+    (fifo / WEIGHTS_NAME).unlink()
+    os.mkfifo(fifo / WEIGHTS_NAME)
+    with pytest.raises(HubFolderError, match=r"fifo/model.safetensors: not a regular file \(a FIFO, socket or dev"):
+        load_backbone(fifo)
 
     fp16 = shutil.copytree(exported, tmp_path / "fp16")
     from safetensors.torch import load_file, save_file

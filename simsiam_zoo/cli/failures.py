@@ -45,6 +45,8 @@ def clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             # NotADirectory: a path under a file; FileExists: a file where a folder is made (a run's tensorboard).
             if isinstance(error, (FileNotFoundError, NotADirectoryError, FileExistsError)):
                 fail(error, EXIT_BAD_INPUT)
+            if error.errno in (errno.ENAMETOOLONG, errno.ELOOP):  # a 300-letter model name; a link to itself
+                fail(error, EXIT_BAD_INPUT)
             fail_if_network(error)  # several of the Hub's errors are OSErrors (ConnectionError, requests')
             raise
         except Exception as error:

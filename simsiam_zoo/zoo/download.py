@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from simsiam_zoo._io import atomic_write_text
 from simsiam_zoo.digests import Digests, file_digests, sha256_of
-from simsiam_zoo.errors import ChecksumMismatch, HubFolderError, NotCachedOffline, SourceUnavailable
+from simsiam_zoo.errors import ChecksumMismatch, HubFolderError, NotCachedOffline, OutputRefused, SourceUnavailable
 from simsiam_zoo.zoo import Source, ZooEntry
 
 MIRROR_VARIABLE = "SIMSIAM_ZOO_SOURCE_MIRROR"
@@ -55,8 +55,12 @@ def resolve_url(url: str) -> str:
     mirror = os.environ.get(MIRROR_VARIABLE)
     if not mirror:
         return url
-    base, original = urlsplit(mirror), urlsplit(url)
-    if base.scheme not in ("http", "https") or not base.netloc:
+    try:  # `http://[::1` and a port that is no number failed in a traceback
+        base, original = urlsplit(mirror), urlsplit(url)
+        usable = base.scheme in ("http", "https") and bool(base.hostname) and (base.port is None or base.port > 0)
+    except ValueError:
+        usable = False
+    if not usable:
         raise HubFolderError(f"{MIRROR_VARIABLE}={mirror!r}: expected http(s)://HOST[:PORT][/PREFIX]")
     query = f"?{original.query}" if original.query else ""
     return f"{base.scheme}://{base.netloc}{base.path.rstrip('/')}{original.path}{query}"
@@ -83,6 +87,8 @@ def download(url: str, destination: Path, *, progress: bool = True, retry_wait: 
     is kept only beside the record made when its transfer ended (`kept_download`). One process at a time downloads a
     destination (a lock file beside it); the others wait and find it done."""
     destination.parent.mkdir(parents=True, exist_ok=True)
+    if destination.is_dir():  # found after the whole transfer, in the rename, on every run
+        raise OutputRefused(f"{destination}: a folder where the download goes; move it away")
     # The lock file stays (as huggingface_hub's do): removing it would let a process that waited on it and one
     # arriving later hold two locks at once.
     with FileLock(destination.with_name(f".{destination.name}.lock")):
@@ -137,7 +143,12 @@ def _download_unlocked(url: str, destination: Path, *, progress: bool, retry_wai
             if status not in _TRANSIENT_STATUS:
                 raise SourceUnavailable(f"{url}: the server answered HTTP {status}") from None
             problem = f"HTTP {status}"
-        except (httpx.TooManyRedirects, httpx.DecodingError) as error:  # the same again on a retry
+        except httpx.DecodingError as error:
+            if not partial.resumable():  # the same again on a retry
+                raise SourceUnavailable(f"{url}: {type(error).__name__}: {error}") from None
+            partial.discard()  # the rest of an encoded answer, which decodes alone to nothing: start over
+            problem = f"{type(error).__name__}: {error}"
+        except httpx.TooManyRedirects as error:  # the same again on a retry
             raise SourceUnavailable(f"{url}: {type(error).__name__}: {error}") from None
         except httpx.TransportError as error:
             problem = f"{type(error).__name__}: {error}"
@@ -165,7 +176,7 @@ class _Partial:
             saved = json.loads(self.meta.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError, RecursionError):
             return {}
-        ok = isinstance(saved, dict) and saved.get("url") == self.url and isinstance(saved.get("validator"), str)
+        ok = isinstance(saved, dict) and saved.get("url") == self.url and _sendable(saved.get("validator"))
         return saved if ok else {}
 
     def validator(self) -> str | None:
@@ -191,13 +202,18 @@ class _Partial:
             atomic_write_text(self.meta, json.dumps({**saved, "size": size, "sha256": hasher.hexdigest()}) + "\n")
 
     def start(self, response: httpx.Response) -> None:
-        """A fresh transfer: its validator recorded before any byte, so that a break leaves a resumable file."""
-        etag = response.headers.get("ETag")
-        validator = etag if etag and not etag.startswith("W/") else response.headers.get("Last-Modified")
-        if validator:
+        """A fresh transfer: its validator recorded before any byte, so that a break leaves a resumable file. An
+        encoded answer is not resumable: its offsets count encoded bytes, the file holds decoded ones."""
+        validator = _validator_of(response)
+        if _sendable(validator) and not _encoded(response):
             atomic_write_text(self.meta, json.dumps({"url": self.url, "validator": validator}) + "\n")
         else:
             self.meta.unlink(missing_ok=True)
+
+    def unlink_if_linked(self) -> None:
+        """A link in the partial file's place is removed, never written through (it led to a user's file)."""
+        if self.path.is_symlink():
+            self.discard()
 
     def finish(self) -> None:
         os.replace(self.path, self.destination)
@@ -208,8 +224,41 @@ class _Partial:
         self.meta.unlink(missing_ok=True)
 
 
+def _validator_of(response: httpx.Response) -> str | None:
+    """The answer's strong ETag, else its Last-Modified: what an If-Range sends back."""
+    etag = response.headers.get("ETag")
+    return etag if etag and not etag.startswith("W/") else response.headers.get("Last-Modified")
+
+
+def _sendable(validator: object) -> bool:
+    """A validator a header can carry back: `"café"` failed in a traceback on this run and every later one."""
+    return isinstance(validator, str) and validator.isascii() and validator.isprintable()
+
+
+def _encoded(response: httpx.Response) -> bool:
+    return response.headers.get("Content-Encoding", "identity") != "identity"  # sent though not asked for
+
+
+def _total(response: httpx.Response, have: int) -> int | None:
+    """The file's length: a 206's Content-Range says it (a short range was taken for the whole file), a 200's
+    Content-Length; None when unknown (an encoded answer, or no length sent)."""
+    if response.status_code == 206:
+        match = re.fullmatch(r"bytes \d+-\d+/(\d+)", response.headers.get("Content-Range", "").strip())
+        if match:
+            return int(match.group(1))
+    length = None if _encoded(response) else response.headers.get("Content-Length")
+    return have + int(length) if length is not None and length.isdigit() else None
+
+
+def _open_partial(path: Path, mode: str) -> Any:
+    """The partial file opened without following a link in its place (one made after `unlink_if_linked`)."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode == "ab" else os.O_TRUNC) | getattr(os, "O_NOFOLLOW", 0)
+    return open(os.open(path, flags, 0o644), mode)
+
+
 def _transfer(url: str, partial: _Partial, *, progress: bool) -> bool:
     """One request: append to the partial file from where it ends (when it can be resumed); True when whole."""
+    partial.unlink_if_linked()
     received = partial.received() if partial.resumable() else None
     validator = partial.validator() if received is not None else None
     have = partial.path.stat().st_size if validator else 0
@@ -225,18 +274,16 @@ def _transfer(url: str, partial: _Partial, *, progress: bool) -> bool:
             partial.discard()
             return False
         response.raise_for_status()
-        if response.status_code == 206 and not _starts_at(response, have):
-            partial.discard()  # bytes from elsewhere in the file: start over
+        if response.status_code == 206 and not (_starts_at(response, have) and _same_file(response, validator)):
+            partial.discard()  # bytes from elsewhere in the file, or from another file: start over
             return False
         if response.status_code != 206:
             have, received = 0, hashlib.sha256()  # the whole file: the Range ignored, or the file changed (If-Range)
             partial.start(response)
-        encoded = response.headers.get("Content-Encoding", "identity") != "identity"  # sent though not asked for
-        length = None if encoded else response.headers.get("Content-Length")
-        total = have + int(length) if length is not None else None
+        total = _total(response, have)
         try:
             with (
-                open(partial.path, "ab" if have else "wb") as f,
+                _open_partial(partial.path, "ab" if have else "wb") as f,
                 tqdm(
                     total=total,
                     initial=have,
@@ -274,6 +321,13 @@ def _write_received(
         with contextlib.suppress(OSError):  # a full disk: the error on its way out says so
             f.flush()
             partial.record(size, received)
+
+
+def _same_file(response: httpx.Response, validator: str | None) -> bool:
+    """Whether a 206 is of the file the partial one holds: a server that ignores If-Range sent the rest of another
+    (its own validator beside it), and the two halves were called verified."""
+    sent = _validator_of(response)
+    return validator is None or sent is None or sent == validator
 
 
 def _starts_at(response: httpx.Response, offset: int) -> bool:

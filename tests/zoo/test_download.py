@@ -10,6 +10,8 @@ import hashlib
 import io
 import json
 import os
+import random
+import re
 import shutil
 import subprocess
 import sys
@@ -553,6 +555,56 @@ def test_a_resumed_transfer_answered_from_another_offset_starts_over(
     assert source_server.requests == [(path, None), (path, f"bytes={half}-"), (path, None)]
 
 
+def test_the_rest_of_another_file_a_short_range_or_an_unsendable_etag_never_makes_a_wrong_file(
+    source_server: SourceServer, tmp_path: Path
+) -> None:
+    """A server that ignores If-Range sent the rest of the file that replaced the first (its own ETag beside it): the
+    two halves were called verified. A 206 shorter than the file was taken for the whole of it. An ETag of non-ASCII
+    letters was kept, and every later run failed sending it back, in a traceback."""
+    first, second = bytes(range(256)) * 400, bytes(reversed(range(256))) * 400
+    path = source_server.put("https://example.org/files/a.bin", first)
+    half = len(first) // 2
+    source_server.cut[path] = half
+    source_server.ignore_if_range.add(path)
+    source_server.after_cut = lambda served: source_server.put("https://example.org/files/a.bin", second)
+    url, target = resolve_url("https://example.org/files/a.bin"), tmp_path / "a.bin"
+    digests = download(url, target, progress=False, retry_wait=0)
+    assert target.read_bytes() == second and digests.sha256 == hashlib.sha256(second).hexdigest()
+    assert source_server.requests == [(path, None), (path, f"bytes={half}-"), (path, None)]
+    source_server.after_cut, source_server.requests = None, []
+    source_server.cut[path], source_server.short[path] = 100, 50
+    download(url, tmp_path / "b.bin", progress=False, retry_wait=0)
+    assert (tmp_path / "b.bin").read_bytes() == second
+    assert source_server.requests == [(path, None), (path, "bytes=100-"), (path, "bytes=150-")]
+    source_server.etag[path], source_server.cut[path], source_server.requests = '"caf\u00e9"', half, []
+    download(url, tmp_path / "c.bin", progress=False, retry_wait=0)
+    assert (tmp_path / "c.bin").read_bytes() == second and source_server.requests == [(path, None), (path, None)]
+
+
+def test_a_gzip_encoded_transfer_cut_short_starts_over_and_a_link_is_never_written_through(
+    source_server: SourceServer, tmp_path: Path
+) -> None:
+    """A gzip-encoded answer cut short left decoded bytes resumed at encoded offsets: every later run failed to
+    decode. A link where the partial file goes had the download written into the file it led to."""
+    data = random.Random(0).randbytes(100_000)  # gzip leaves it as long: a cut at 2,000 bytes is mid-transfer
+    path = source_server.put("https://example.org/files/a.bin", data)
+    source_server.gzip.add(path)
+    source_server.cut[path] = 2000
+    url = resolve_url("https://example.org/files/a.bin")
+    download(url, tmp_path / "a.bin", progress=False, retry_wait=0)
+    assert (tmp_path / "a.bin").read_bytes() == data and source_server.requests == [(path, None), (path, None)]
+    mine = tmp_path / "notes.txt"
+    mine.write_text("mine")
+    (tmp_path / "b.bin.incomplete").symlink_to(mine)
+    download(url, tmp_path / "b.bin", progress=False, retry_wait=0)
+    assert mine.read_text() == "mine" and (tmp_path / "b.bin").read_bytes() == data
+    (tmp_path / "c.bin").mkdir()
+    source_server.requests = []
+    with pytest.raises(OutputRefused, match=r"c.bin: a folder where the download goes; move it away"):
+        download(url, tmp_path / "c.bin", progress=False, retry_wait=0)
+    assert source_server.requests == []
+
+
 def test_transient_errors_are_retried_and_a_missing_file_is_not(source_server: SourceServer, tmp_path: Path) -> None:
     path = source_server.put("https://example.org/files/a.bin", b"x" * 1000)
     source_server.fail[path] = [503, 502]
@@ -650,6 +702,19 @@ def test_unsupported_and_unknown_entries_say_why(source_server: SourceServer) ->
     assert source_server.requests == []
     with pytest.raises(NotCachedOffline):
         load_backbone("resnet50.simclr_vissl_ep100")  # the server has no such file: 404
+    # A name longer than a file name may be (the check for a path of that name failed) and a link to itself where
+    # the lock goes: a traceback each.
+    done = run_cli("download", "a" * 300, process=True)
+    assert done.returncode == 3 and "File name too long" in done.stderr and len(done.stderr.splitlines()) == 1
+    lock = cache_root() / "downloads" / "resnet50.dino_in1k" / ".dino_resnet50_pretrain.pth.lock"
+    lock.parent.mkdir(parents=True)
+    lock.symlink_to(lock)
+    done = run_cli("download", "resnet50.dino_in1k", process=True)
+    assert done.returncode == 3 and "Too many levels of symbolic links" in done.stderr, done.stderr
+    # A FIFO where the zoo cache keeps an entry's record: `models` waited on it for good.
+    (cache_root() / "models").mkdir(parents=True, exist_ok=True)
+    os.mkfifo(cache_root() / "models" / "resnet50.dino_in1k.sha256.json")
+    assert cache_status(zoo.ZOO["resnet50.dino_in1k"]) == "no"
 
 
 def test_a_download_is_checked_against_the_pinned_sha256_and_the_published_prefix() -> None:
@@ -687,9 +752,10 @@ def test_the_mirror_variable_keeps_the_path_and_query(monkeypatch: pytest.Monkey
     assert resolve_url("https://huggingface.co/x/y/resolve/main/a.pth?download=true") == (
         "http://127.0.0.1:8080/cache/x/y/resolve/main/a.pth?download=true"
     )
-    monkeypatch.setenv("SIMSIAM_ZOO_SOURCE_MIRROR", "ftp:/nowhere")
-    with pytest.raises(HubFolderError, match="SIMSIAM_ZOO_SOURCE_MIRROR='ftp:/nowhere': expected http"):
-        resolve_url("https://example.org/a")
+    for mirror in ("ftp:/nowhere", "http://[::1", "http://127.0.0.1:abc", "http://127.0.0.1:0"):  # tracebacks
+        monkeypatch.setenv("SIMSIAM_ZOO_SOURCE_MIRROR", mirror)
+        with pytest.raises(HubFolderError, match=re.escape(f"SIMSIAM_ZOO_SOURCE_MIRROR={mirror!r}: expected http")):
+            resolve_url("https://example.org/a")
 
 
 def test_mirror_pushes_once_and_plain_timm_loads_the_mirror(
