@@ -13,7 +13,7 @@ from typing import Any
 from huggingface_hub import is_offline_mode
 from tqdm.auto import tqdm
 
-from simsiam_zoo._io import check_work_folder, claim_output_dir
+from simsiam_zoo._io import check_output, check_work_folder, claim_output_dir
 from simsiam_zoo.arguments import check_bool, check_instance
 from simsiam_zoo.benchmark.cells import (
     PIXELS_PREPROCESSING,
@@ -95,7 +95,10 @@ def _claim_out(out: str | Path, names: list[str], datasets: list[Dataset]) -> Pa
     first cells were computed, which were left in the data) and with room for each leaderboard file."""
     splits = [dataset.splits for dataset in datasets]
     sources = [source[0] for split in splits for source in (split.train_source, split.test_source) if source]
-    check_work_folder(out, option="--out", inputs=[source for source in sources if not is_named_source(source)])
+    on_disk = [source for source in sources if not is_named_source(source)]
+    if on_disk:  # after the checks every command makes, worded as theirs
+        check_output(out, kind="benchmark", models=names)
+        check_work_folder(out, option="--out", inputs=on_disk)
     claimed = claim_output_dir(out, kind="benchmark", models=names)
     check_leaderboard_paths(claimed)
     return claimed

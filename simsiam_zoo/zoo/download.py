@@ -253,7 +253,7 @@ def _total(response: httpx.Response, have: int) -> int | None:
 def _open_partial(path: Path, mode: str) -> Any:
     """The partial file opened without following a link in its place (one made after `unlink_if_linked`)."""
     flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode == "ab" else os.O_TRUNC) | getattr(os, "O_NOFOLLOW", 0)
-    return open(os.open(path, flags, 0o644), mode)
+    return open(os.open(path, flags, 0o666), mode)  # as a plain open() makes it
 
 
 def _transfer(url: str, partial: _Partial, *, progress: bool) -> bool:
