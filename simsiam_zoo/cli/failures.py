@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -52,6 +53,7 @@ def clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as error:
             fail_if_unsendable_token(error)
             fail_if_network(error)
+            fail_if_unreadable_hub_answer(error)
             fail_if_out_of_memory(error)
             fail_if_batch_of_one(error)
             raise
@@ -104,6 +106,25 @@ def fail_if_network(error: Exception) -> None:
     code = network_exit_code(error)
     if code is not None:
         fail(f"{type(error).__name__}: {first_line(error)}{_more_of(error)}", code)
+
+
+def fail_if_unreadable_hub_answer(error: Exception) -> None:
+    """An answer of the Hub's that huggingface_hub could not read (a captive portal's HTML page, JSON of another
+    shape) fails inside its parsing, in a traceback: one line, exit 5, as a Hub that cannot be reached."""
+    import json
+    import traceback
+
+    from huggingface_hub import constants
+
+    if not isinstance(error, (json.JSONDecodeError, KeyError, AttributeError, TypeError, IndexError)):
+        return
+    package = f"{os.sep}huggingface_hub{os.sep}"
+    if any(package in frame.filename for frame in traceback.extract_tb(error.__traceback__)):
+        fail(
+            f"the Hugging Face Hub at {constants.ENDPOINT} answered with what no client can read "
+            f"({type(error).__name__}: {first_line(error)}); check HF_ENDPOINT and the network",
+            EXIT_OFFLINE,
+        )
 
 
 def _more_of(error: Exception) -> str:

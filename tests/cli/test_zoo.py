@@ -141,6 +141,42 @@ def test_download_offline_when_not_cached(isolated_hf_cache: Path) -> None:
     assert not [p for p in isolated_hf_cache.rglob("*") if p.is_file()]
 
 
+@pytest.mark.parametrize("body", [b"<html>Sign in to the network</html>", b"{}"])
+def test_a_hub_answering_what_no_client_can_read_is_one_line_exit_5(
+    body: bytes, exported: Path, isolated_hf_cache: Path
+) -> None:
+    """A captive portal's page (or JSON of another shape) for every request: push, download and mirror ended in
+    tracebacks from inside huggingface_hub's parsing (JSONDecodeError, AttributeError, KeyError)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Portal(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_POST = do_HEAD = do_GET
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Portal)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = {"HF_ENDPOINT": f"http://127.0.0.1:{server.server_address[1]}", "HF_TOKEN": "hf_x", "HF_HUB_OFFLINE": "0"}
+        for args in (("push", exported, "--repo-id", "me/x"), ("download", "hf-hub:me/x")):
+            done = run_cli(*args, env=env)
+            assert done.returncode == EXIT_OFFLINE, done.stderr
+            assert "answered with what no client can read" in done.stderr, done.stderr
+            assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_download_of_a_local_folder_is_a_usage_error(exported: Path) -> None:
     """It loaded the folder and said "cached and verified": nothing was cached, nor verified."""
     done = run_cli("download", exported)
