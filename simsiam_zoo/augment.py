@@ -384,7 +384,7 @@ def _normalisation(cfg: Mapping[str, Any]) -> tuple[tuple[float, ...], tuple[flo
                 f"mean {shown_value(list(mean))} and std {shown_value(list(std))} do not normalise pixels to finite "
                 "float32 values (std too small or mean too large)"
             )
-    return mean, std
+    return tuple(map(float, mean)), tuple(map(float, std))  # a numpy float would not write to config.json
 
 
 def _check_crop_pct(crop_pct: Any, side: int) -> None:

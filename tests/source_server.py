@@ -9,7 +9,8 @@ request: `cut[path] = n` sends the first n bytes of the next response for `path`
 nginx); `redirect[path] = other` answers 302 to `other`; `misplaced[path] = offset` answers the next ranged request
 with a 206 from `offset` instead of the start asked for (a broken proxy); `short[path] = n` answers it with a 206 of
 n bytes only (its Content-Range saying so); `ignore_if_range` paths answer a Range whatever If-Range says (the rest
-of a file that changed); `etag[path]` is sent as the ETag instead of the content's hash. Every request is logged as
+of a file that changed); `etag[path]` is sent as the ETag instead of the content's hash; `coding[path]` is sent as
+the Content-Encoding of bytes left as they are (`aws-chunked`, `x-gzip`). Every request is logged as
 (path, Range header or None), and its Accept-Encoding in `accepted_encodings`.
 """
 
@@ -44,6 +45,7 @@ class SourceServer:
         self.short: dict[str, int] = {}
         self.ignore_if_range: set[str] = set()
         self.etag: dict[str, str] = {}
+        self.coding: dict[str, str] = {}
         self.accepted_encodings: list[str | None] = []
         self.requests: list[tuple[str, str | None]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -119,8 +121,8 @@ class SourceServer:
                 self.send_header("Content-Length", str(end - start))
                 self.send_header("Accept-Ranges", "bytes")
                 self.send_header("ETag", etag)
-                if path in server.gzip:
-                    self.send_header("Content-Encoding", "gzip")
+                if path in server.gzip or path in server.coding:
+                    self.send_header("Content-Encoding", server.coding.get(path, "gzip"))
                 self.end_headers()
                 body = data[start:end]
                 time.sleep(server.delay.get(path, 0.0))

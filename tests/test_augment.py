@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from scipy import stats
@@ -247,6 +249,11 @@ def test_the_defaults_are_timms_and_the_bound_of_float32_is_where_pixels_would_o
     tiny_std = augment.Preprocessing.from_pretrained_cfg({**GOOD_CFG, "std": [2e-39] * 3})  # 0.5 / std fits
     pixels = tiny_std.transform()(torch.tensor([0, 255], dtype=torch.uint8).repeat(3, 112, 112))
     assert torch.isfinite(pixels).all() and pixels.abs().max() > 1e38
+    # numpy's numbers (a config made in a notebook) are taken, as floats a config.json can hold.
+    import numpy as np
+
+    numpy_cfg = augment.Preprocessing.from_pretrained_cfg({**GOOD_CFG, "mean": list(np.full(3, 0.5, np.float32))})
+    assert json.dumps(numpy_cfg.mean) == "[0.5, 0.5, 0.5]"
 
 
 def test_whole_float_sizes_and_the_largest_image_pil_decodes_are_taken() -> None:

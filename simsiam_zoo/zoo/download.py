@@ -235,8 +235,15 @@ def _sendable(validator: object) -> bool:
     return isinstance(validator, str) and validator.isascii() and validator.isprintable()
 
 
+# The codings httpx decodes: the file then holds other bytes than the answer's offsets count. Any other coding
+# (`aws-chunked`, `x-gzip` on a .tar.gz) arrives as sent, and resumes at its offsets.
+_DECODED_CODINGS = {"gzip", "deflate", "br", "zstd"}
+
+
 def _encoded(response: httpx.Response) -> bool:
-    return response.headers.get("Content-Encoding", "identity") != "identity"  # sent though not asked for
+    """Whether httpx decodes the answer (sent encoded though not asked for)."""
+    codings = response.headers.get_list("Content-Encoding", split_commas=True)
+    return bool({coding.strip().lower() for coding in codings} & _DECODED_CODINGS)
 
 
 def _total(response: httpx.Response, have: int) -> int | None:
@@ -252,7 +259,8 @@ def _total(response: httpx.Response, have: int) -> int | None:
 
 def _open_partial(path: Path, mode: str) -> Any:
     """The partial file opened without following a link in its place (one made after `unlink_if_linked`)."""
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode == "ab" else os.O_TRUNC) | getattr(os, "O_NOFOLLOW", 0)
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode == "ab" else os.O_TRUNC)
+    flags |= getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)  # neither exists on every system
     return open(os.open(path, flags, 0o666), mode)  # as a plain open() makes it
 
 

@@ -593,6 +593,11 @@ def test_a_gzip_encoded_transfer_cut_short_starts_over_and_a_link_is_never_writt
     url = resolve_url("https://example.org/files/a.bin")
     download(url, tmp_path / "a.bin", progress=False, retry_wait=0)
     assert (tmp_path / "a.bin").read_bytes() == data and source_server.requests == [(path, None), (path, None)]
+    # A coding httpx does not decode arrives as sent: it resumes at its offsets.
+    other = source_server.put("https://example.org/files/d.bin", data)
+    source_server.coding[other], source_server.cut[other] = "aws-chunked", 2000
+    download(resolve_url("https://example.org/files/d.bin"), tmp_path / "d.bin", progress=False, retry_wait=0)
+    assert (tmp_path / "d.bin").read_bytes() == data and source_server.requests[-1] == (other, "bytes=2000-")
     mine = tmp_path / "notes.txt"
     mine.write_text("mine")
     (tmp_path / "b.bin.incomplete").symlink_to(mine)
