@@ -1,9 +1,10 @@
-"""The project's two digests: of a file's bytes (sha256, and the md5 some sources publish) and of a model's
-weights (whatever file, name or wrapper they came through)."""
+"""The project's digests: of a file's bytes (sha256, and the md5 some sources publish), of a model's weights
+(whatever file, name or wrapper they came through) and of the network they are built into."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,3 +64,9 @@ def weights_sha256(model: nn.Module) -> str:
         digest.update(f"{value.dtype}:{tuple(value.shape)};".encode())
         digest.update(value.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
+
+
+def network_sha256(model: nn.Module) -> str:
+    """sha256 of the network as printed (its modules and the settings their repr shows, object addresses left
+    out): the same weights in another network (a max pool where the average was) embed otherwise."""
+    return hashlib.sha256(re.sub(r" at 0x[0-9a-f]+", "", repr(model)).encode()).hexdigest()

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from simsiam_zoo._io import atomic_write_text, claim_output_dir, hold_lock, lock_path_outside, read_marker
 from simsiam_zoo.arguments import check_bool, check_instance
 from simsiam_zoo.data import ImageSource, listing_sha256, open_source, rank_stretches
-from simsiam_zoo.digests import weights_sha256
+from simsiam_zoo.digests import network_sha256, weights_sha256
 from simsiam_zoo.distributed import (
     DistributedContext,
     all_outcomes,
@@ -106,8 +106,8 @@ def extract_features(
     `fashion_mnist[:test]`). How it runs is `options` (an `ExtractOptions`), with any of its fields given here as
     keywords instead (`batch_size=64`). Rerunning with the same arguments resumes; an `out` holding another
     extraction is refused. Unreadable images are skipped and listed in skipped.json, or raise DataError with
-    `strict`. A rerun resumes only when the weights (their sha256), the preprocessing and the images (paths,
-    sizes, mtimes) are those of the first run; `model_name` (e.g. a zoo name) is recorded for people. The model
+    `strict`. A rerun resumes only when the weights (their sha256), the network as printed (its repr), the
+    preprocessing and the images (paths, sizes, mtimes) are those of the first run; `model_name` (e.g. a zoo name) is recorded for people. The model
     is moved to the device in place.
 
     Inside a process group (torchrun, or one the caller initialised) every rank calls it alike: each embeds and
@@ -118,11 +118,14 @@ def extract_features(
     context = init_distributed(device_named(options.device))
     # The weights too: a rank given another model (another --hub-dir) would embed its share with them.
     weights = weights_sha256(model)
+    model_record = {"weights_sha256": weights, "network": network_sha256(model)}
     check_same_on_every_rank(context, **job_options(options), data=str(data), out=str(out), weights=weights)
     # Rank 0 lists the source, claims OUT and holds its lock until the index is written (a second extraction
     # into OUT waits, then resumes); every rank then works from that one listing.
     with contextlib.ExitStack() as held:
-        prepare = functools.partial(_prepare, weights, transform, data, out, options, held=held, model_name=model_name)
+        prepare = functools.partial(
+            _prepare, model_record, transform, data, out, options, held=held, model_name=model_name
+        )
         source, out, settings = on_main(context, prepare)
         store = _Store(out, source, settings, _plan(source, options.shard_size), context=context)
         # Each rank's (images embedded, seconds taken); the rate is the whole job's.
@@ -234,7 +237,7 @@ def _timed(work: Callable[[], int]) -> tuple[int, float]:
 
 
 def _prepare(
-    weights: str,
+    model_record: dict[str, str],
     transform: Callable[[torch.Tensor], torch.Tensor],
     data: str | Path,
     out: str | Path,
@@ -255,7 +258,7 @@ def _prepare(
     hold_lock(lock, held, waiting=f"{out}: another extraction is writing here; waiting for it to finish")
     recorded = _settings(
         source,
-        weights,
+        model_record,
         transform,
         limit=options.limit,
         output_format=options.output_format,
@@ -320,7 +323,7 @@ class _JobBar:
 
 def _settings(
     source: ImageSource,
-    weights: str,
+    model_record: dict[str, str],
     transform: Callable[[torch.Tensor], torch.Tensor],
     *,
     limit: int | None,
@@ -333,7 +336,7 @@ def _settings(
     return {
         "source": {"kind": source.kind, "location": source.location, "limit": limit, "num_images": len(source.paths)},
         "images": listing_sha256(source),
-        "weights_sha256": weights,
+        **model_record,  # the weights' sha256 and the network's
         # A transform's repr lists its steps and parameters; object addresses (of a lambda, say) are not settings.
         "preprocessing": re.sub(r" at 0x[0-9a-f]+", "", repr(transform)),
         "precision": precision,

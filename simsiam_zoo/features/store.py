@@ -44,6 +44,7 @@ VERSION = 2
 _SETTING_NAMES = {
     "images": "the images (paths, sizes or modification times)",
     "weights_sha256": "the model's weights",
+    "network": "the network (its architecture or settings)",
     "preprocessing": "the preprocessing",
     "source": "the data source",
 }
@@ -288,7 +289,7 @@ def _alike(name: str, previous: dict[str, Any], current: Any) -> bool:
     """Setting `name` recorded (in `previous`) as it is now. The version before recorded tar and parquet patterns
     as typed (relative): such a pattern is read from the folder the resume runs in."""
     recorded = previous.get(name)
-    if recorded == current:
+    if recorded == current or (name == "network" and name not in previous):  # the version before recorded none
         return True
     if name == "source" and isinstance(recorded, dict) and isinstance(recorded.get("location"), str):
         return {**recorded, "location": os.path.abspath(recorded["location"])} == current

@@ -57,6 +57,16 @@ def test_other_settings_or_source_are_refused(tmp_path: Path) -> None:
             out=out,
             progress=False,
         )
+    # The same weights in another network (a max pool where the average was): other embeddings, resumed as the
+    # first network's. A store of the version before records no network, and resumes.
+    max_pooled = tiny_model()
+    max_pooled[5] = torch.nn.AdaptiveMaxPool2d(1)
+    with pytest.raises(ValueError, match=r"changed: the network \(its architecture or settings\)\)"):
+        extract_features(max_pooled, make_transform(), tmp_path / "data", out=out, progress=False)
+    settings = json.loads((out / "settings.json").read_text())
+    (out / "settings.json").write_text(json.dumps({k: v for k, v in settings.items() if k != "network"}))
+    assert extract_features(tiny_model(), make_transform(), tmp_path / "data", out=out, progress=False).resumed_shards
+    before = snapshot(out)
     # The same relative path from another folder is another data source.
     class_folder(tmp_path / "elsewhere" / "data")
     with pytest.raises(ValueError, match=r"changed: the data source, "):
