@@ -107,8 +107,8 @@ def extract_features(
     keywords instead (`batch_size=64`). Rerunning with the same arguments resumes; an `out` holding another
     extraction is refused. Unreadable images are skipped and listed in skipped.json, or raise DataError with
     `strict`. A rerun resumes only when the weights (their sha256), the network as printed (its repr), the
-    preprocessing and the images (paths, sizes, mtimes) are those of the first run; `model_name` (e.g. a zoo name) is recorded for people. The model
-    is moved to the device in place.
+    preprocessing and the images (paths, sizes, mtimes) are those of the first run; `model_name` (e.g. a zoo
+    name) is recorded for people. The model is moved to the device in place.
 
     Inside a process group (torchrun, or one the caller initialised) every rank calls it alike: each embeds and
     writes its share of the same plan (`rank_shards`: its own stretch of the source), rank 0 writes the index once
