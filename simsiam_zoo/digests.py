@@ -67,6 +67,9 @@ def weights_sha256(model: nn.Module) -> str:
 
 
 def network_sha256(model: nn.Module) -> str:
-    """sha256 of the network as printed (its modules and the settings their repr shows, object addresses left
-    out): the same weights in another network (a max pool where the average was) embed otherwise."""
-    return hashlib.sha256(re.sub(r" at 0x[0-9a-f]+", "", repr(model)).encode()).hexdigest()
+    """sha256 of the network's layers as printed, in order (each module without children and the settings its
+    repr shows, object addresses left out): the same weights in another network (a max pool where the average was)
+    embed otherwise. Modules that only hold others are left out, as `weights_sha256` leaves out names: a wrapper
+    (DistributedDataParallel, torch.compile's, one of the caller's own) is the same network."""
+    layers = (repr(module) for module in model.modules() if next(module.children(), None) is None)
+    return hashlib.sha256(re.sub(r" at 0x[0-9a-f]+", "", "\n".join(layers)).encode()).hexdigest()

@@ -106,7 +106,7 @@ def extract_features(
     `fashion_mnist[:test]`). How it runs is `options` (an `ExtractOptions`), with any of its fields given here as
     keywords instead (`batch_size=64`). Rerunning with the same arguments resumes; an `out` holding another
     extraction is refused. Unreadable images are skipped and listed in skipped.json, or raise DataError with
-    `strict`. A rerun resumes only when the weights (their sha256), the network as printed (its repr), the
+    `strict`. A rerun resumes only when the weights (their sha256), the model's layers as printed (their reprs), the
     preprocessing and the images (paths, sizes, mtimes) are those of the first run; `model_name` (e.g. a zoo
     name) is recorded for people. The model is moved to the device in place.
 
