@@ -15,6 +15,7 @@ from simsiam_zoo.cli.benchmark import benchmark_command, datasets_command
 from simsiam_zoo.cli.evaluate import eval_group
 from simsiam_zoo.cli.failures import CommandGroup
 from simsiam_zoo.cli.features import extract_command
+from simsiam_zoo.cli.hub_requests import bound_hub_requests
 from simsiam_zoo.cli.training import demo_command, finetune_command, recipes_command, train_command
 from simsiam_zoo.cli.zoo import (
     convert_command,
@@ -34,6 +35,7 @@ def main() -> None:
     """SimSiam recipes, a timm-compatible zoo of self-supervised backbones, features and evaluations."""
     # A command's warnings are for its user: one line each, not Python's file, line and quoted source line.
     warnings.formatwarning = _one_line
+    bound_hub_requests()
 
 
 def _one_line(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> str:

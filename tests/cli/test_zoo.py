@@ -177,6 +177,35 @@ def test_a_hub_answering_what_no_client_can_read_is_one_line_exit_5(
         server.server_close()
 
 
+def test_a_hub_that_never_answers_ends_in_one_line_exit_5(exported: Path, isolated_hf_cache: Path) -> None:
+    """A Hub that takes the connection and never answers: huggingface_hub's API calls (repo info, create_repo)
+    have no timeout, and push and download waited for ever."""
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    try:
+        env = {
+            "HF_ENDPOINT": f"http://127.0.0.1:{listener.getsockname()[1]}",
+            "HF_TOKEN": "hf_x",
+            "HF_HUB_OFFLINE": "0",
+            "SIMSIAM_ZOO_HUB_TIMEOUT": "0.5",
+        }
+        for args in (("push", exported, "--repo-id", "me/x"), ("download", "hf-hub:me/x")):
+            done = run_cli(*args, env=env, timeout=120)
+            assert done.returncode == EXIT_OFFLINE, done.stderr
+            assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+            assert "Timeout" in done.stderr or "could not be reached" in done.stderr, done.stderr
+    finally:
+        listener.close()
+
+
+@pytest.mark.parametrize("value", ["0", "nan", "soon"])
+def test_a_hub_timeout_that_is_no_number_of_seconds_is_refused(value: str) -> None:
+    done = run_cli("download", "hf-hub:me/x", env={"SIMSIAM_ZOO_HUB_TIMEOUT": value})
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr
+    assert error_message(done) == f"error: SIMSIAM_ZOO_HUB_TIMEOUT={value!r}: not a positive number of seconds"
+
+
 def test_download_of_a_local_folder_is_a_usage_error(exported: Path) -> None:
     """It loaded the folder and said "cached and verified": nothing was cached, nor verified."""
     done = run_cli("download", exported)
