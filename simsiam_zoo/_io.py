@@ -46,6 +46,11 @@ def _marker(folder: Path) -> dict[str, Any] | None:
     return marker if isinstance(marker, dict) and marker.get("written_by") == "simsiam-zoo" else None
 
 
+def is_special_file(path: Path) -> bool:
+    """A FIFO, socket or device at `path` (through links): a read of a FIFO waits for a writer, for good."""
+    return path.exists() and not (path.is_file() or path.is_dir())
+
+
 def read_document(
     path: Path,
     parse: Callable[[str], Any],
@@ -57,7 +62,7 @@ def read_document(
 ) -> Any:
     """`parse` of the UTF-8 text at `path`; each way it can fail raised as `error`, one line naming `path` (a
     document nested too deep for the parser and a number too long for Python's int included)."""
-    if path.exists() and not (path.is_file() or path.is_dir()):  # a FIFO's read waited for a writer, for good
+    if is_special_file(path):
         raise error(f"{path}: not a regular file (a FIFO, socket or device), where a {kind} file belongs")
     try:
         return parse(path.read_text(encoding="utf-8"))

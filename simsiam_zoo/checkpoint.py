@@ -24,7 +24,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from simsiam_zoo._io import atomic_write_bytes
+from simsiam_zoo._io import atomic_write_bytes, is_special_file
 from simsiam_zoo.arguments import is_int
 from simsiam_zoo.errors import ConversionError, SimsiamZooError, listed
 
@@ -134,7 +134,7 @@ def is_integer_tensor(tensor: torch.Tensor) -> bool:
 def read_safetensors(path: Path, *, error: type[SimsiamZooError]) -> dict[str, torch.Tensor]:
     """A safetensors file's tensors on the CPU, as stored (the caller decides about dtypes); `error` (the caller's
     kind: a hub folder's, a conversion's) names a missing, truncated or non-safetensors file."""
-    if path.exists() and not (path.is_file() or path.is_dir()):  # a FIFO's read waited for a writer, for good
+    if is_special_file(path):
         raise error(f"{path}: not a regular file (a FIFO, socket or device)")
     try:
         return load_file(str(path), device="cpu")
