@@ -112,6 +112,24 @@ def http_client_errors(name: str) -> tuple[type[Exception], ...]:
     return tuple(classes)
 
 
+def unreadable_hub_answer(error: BaseException, *, endpoint: str) -> str | None:
+    """What to say of an error raised inside huggingface_hub's own code as it read an answer no client can read (a
+    captive portal's HTML page, JSON of another shape), or None for any other error."""
+    import json
+    import os
+    import traceback
+
+    if not isinstance(error, (json.JSONDecodeError, KeyError, AttributeError, TypeError, IndexError)):
+        return None
+    package = f"{os.sep}huggingface_hub{os.sep}"
+    if not any(package in frame.filename for frame in traceback.extract_tb(error.__traceback__)):
+        return None
+    return (
+        f"the Hugging Face Hub at {endpoint} answered with what no client can read "
+        f"({type(error).__name__}: {first_line(error)}); check HF_ENDPOINT and the network"
+    )
+
+
 def first_line(error: BaseException) -> str:
     """The first line of an error's message that says something: another library's error in a one-line message."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]

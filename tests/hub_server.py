@@ -18,6 +18,7 @@ refused with 400 rather than half-done.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import http.client
 import json
@@ -471,3 +472,30 @@ def hub_datasets_env(hub: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets-cache")
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
     return hub
+
+
+@contextlib.contextmanager
+def portal_server(body: bytes) -> Iterator[str]:
+    """The endpoint of a server on 127.0.0.1 that answers every request with `body` as a 200, as a captive
+    portal does: what no Hub client can read."""
+
+    class Portal(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_POST = do_HEAD = do_GET
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Portal)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

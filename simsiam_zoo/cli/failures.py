@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import os
 import re
 import sys
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from simsiam_zoo.errors import (
     first_line,
     http_client_errors,
     one_line,
+    unreadable_hub_answer,
 )
 
 # Read-only file system, disk full, quota exceeded, file size limit (RLIMIT_FSIZE or the file system's own).
@@ -109,22 +109,13 @@ def fail_if_network(error: Exception) -> None:
 
 
 def fail_if_unreadable_hub_answer(error: Exception) -> None:
-    """An answer of the Hub's that huggingface_hub could not read (a captive portal's HTML page, JSON of another
-    shape) fails inside its parsing, in a traceback: one line, exit 5, as a Hub that cannot be reached."""
-    import json
-    import traceback
-
+    """An answer of the Hub's that huggingface_hub could not read fails inside its parsing, in a traceback: one
+    line, exit 5, as a Hub that cannot be reached."""
     from huggingface_hub import constants
 
-    if not isinstance(error, (json.JSONDecodeError, KeyError, AttributeError, TypeError, IndexError)):
-        return
-    package = f"{os.sep}huggingface_hub{os.sep}"
-    if any(package in frame.filename for frame in traceback.extract_tb(error.__traceback__)):
-        fail(
-            f"the Hugging Face Hub at {constants.ENDPOINT} answered with what no client can read "
-            f"({type(error).__name__}: {first_line(error)}); check HF_ENDPOINT and the network",
-            EXIT_OFFLINE,
-        )
+    message = unreadable_hub_answer(error, endpoint=constants.ENDPOINT)
+    if message is not None:
+        fail(message, EXIT_OFFLINE)
 
 
 def _more_of(error: Exception) -> str:

@@ -21,6 +21,7 @@ from simsiam_zoo.errors import (
     RepoNotFound,
     UncheckedFileWarning,
     listed,
+    unreadable_hub_answer,
 )
 from simsiam_zoo.hub.folder import (
     CARD_NAME,
@@ -322,6 +323,11 @@ def download_hub_repo(
             f"{where}: no such {what} on {endpoint or constants.ENDPOINT} "
             "(or it is private or gated, and no valid token was given)"
         ) from error
+    except Exception as error:
+        message = unreadable_hub_answer(error, endpoint=endpoint or constants.ENDPOINT)
+        if message is None:
+            raise
+        raise NotCachedOffline(f"{where}: {message}") from error
     _check_snapshot_place(snapshot, repo_id=repo_id, cache_dir=cache_dir)
     for name in (CONFIG_NAME, WEIGHTS_NAME):
         if (snapshot / name).exists() and not (snapshot / name).is_file():

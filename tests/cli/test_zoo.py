@@ -30,7 +30,7 @@ from tests.builders import (
     snapshot,
     with_setup,
 )
-from tests.hub_server import HubServer
+from tests.hub_server import HubServer, portal_server
 
 # Pause points, one each, where the test kills the command: after the hub folder's weights are written to its staging
 # folder (write_hub_folder hashes them next), and after the first LFS upload of a push, before its commit.
@@ -147,34 +147,13 @@ def test_a_hub_answering_what_no_client_can_read_is_one_line_exit_5(
 ) -> None:
     """A captive portal's page (or JSON of another shape) for every request: push, download and mirror ended in
     tracebacks from inside huggingface_hub's parsing (JSONDecodeError, AttributeError, KeyError)."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    class Portal(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        do_POST = do_HEAD = do_GET
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Portal)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        env = {"HF_ENDPOINT": f"http://127.0.0.1:{server.server_address[1]}", "HF_TOKEN": "hf_x", "HF_HUB_OFFLINE": "0"}
+    with portal_server(body) as endpoint:
+        env = {"HF_ENDPOINT": endpoint, "HF_TOKEN": "hf_x", "HF_HUB_OFFLINE": "0"}
         for args in (("push", exported, "--repo-id", "me/x"), ("download", "hf-hub:me/x")):
             done = run_cli(*args, env=env)
             assert done.returncode == EXIT_OFFLINE, done.stderr
             assert "answered with what no client can read" in done.stderr, done.stderr
             assert len(done.stderr.strip().splitlines()) == 1, done.stderr
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_hub_that_never_answers_ends_in_one_line_exit_5(exported: Path, isolated_hf_cache: Path) -> None:

@@ -24,7 +24,7 @@ from simsiam_zoo.hub.folder import CARD_NAME, WEIGHTS_NAME, timm_config, write_h
 from simsiam_zoo.hub.publish import download_hub_repo, push_hub_folder
 from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.recipe import load_recipe
-from tests.hub_server import HubServer
+from tests.hub_server import HubServer, portal_server
 
 CARD = """---
 license: apache-2.0
@@ -120,6 +120,22 @@ def test_push_download_and_plain_timm_load(
     with pytest.raises(NotCachedOffline, match="zoo-test/never-pushed.*HF_HUB_OFFLINE=1"):
         download_hub_repo("zoo-test/never-pushed")
     assert hub.requests[before:] == []
+
+
+@pytest.mark.parametrize("body", [b"<html>Sign in to the network</html>", b"{}"])
+def test_a_hub_answering_what_no_client_can_read_is_not_cached_offline(
+    body: bytes, isolated_hf_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """load_backbone("hf-hub:...") in a notebook behind a captive portal raised huggingface_hub's JSONDecodeError
+    or AttributeError from inside its parsing, naming neither the model nor the Hub."""
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    with portal_server(body) as endpoint:
+        message = f"me/x: the Hugging Face Hub at {re.escape(endpoint)} answered with what no client can read"
+        with pytest.raises(NotCachedOffline, match=message):
+            download_hub_repo("me/x", endpoint=endpoint)
+        monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+        with pytest.raises(NotCachedOffline, match=message):
+            load_backbone("hf-hub:me/x")
 
 
 def _git_show(hub: HubServer, repo_id: str, ref: str, path: str | None = None) -> str:
