@@ -431,3 +431,28 @@ def _tail(output: IO[bytes]) -> str:
     start = max(0, size - TAIL_BYTES)
     text = os.pread(output.fileno(), size - start, start).decode(errors="replace")
     return f"its output ends:\n{text}" if text else "it wrote no output"
+
+
+def make_fifo(path: Path, *, release_after: float = 20.0) -> Path:
+    """A FIFO at `path`. A read of it waits for a writer, for good: a reader still waiting after `release_after`
+    seconds (the wait a test refuses) gets an end of file, so that the test fails rather than hangs."""
+    import stat
+    import threading
+
+    os.mkfifo(path)
+
+    def release() -> None:
+        time.sleep(release_after)
+        for _ in range(100):
+            try:
+                if not stat.S_ISFIFO(os.stat(path).st_mode):
+                    return
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))  # a waiting reader opens and reads nothing
+                return
+            except FileNotFoundError:
+                return
+            except OSError:  # ENXIO: no reader yet
+                time.sleep(0.1)
+
+    threading.Thread(target=release, daemon=True).start()
+    return path

@@ -28,7 +28,7 @@ from simsiam_zoo.hub.publish import download_hub_repo, push_hub_folder
 from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.pretrain import build_model, train
 from simsiam_zoo.recipe import load_recipe
-from tests.builders import coloured, run_cli
+from tests.builders import coloured, make_fifo, run_cli
 from tests.hub_server import HubServer
 
 NAME = "resnet18.simsiam_fashion_mnist_demo"
@@ -408,13 +408,13 @@ def test_broken_folders_give_clear_errors(exported, tmp_path):
     # A FIFO waited for a writer, for good (a config, the weights, a zoo cache's record that `models` lists).
     fifo = shutil.copytree(exported, tmp_path / "fifo")
     (fifo / CONFIG_NAME).unlink()
-    os.mkfifo(fifo / CONFIG_NAME)
+    make_fifo(fifo / CONFIG_NAME)
     with pytest.raises(HubFolderError, match=r"fifo/config.json: not a regular file \(a FIFO, socket or device\)"):
         load_backbone(fifo)
     (fifo / CONFIG_NAME).unlink()
     shutil.copy(exported / CONFIG_NAME, fifo / CONFIG_NAME)
     (fifo / WEIGHTS_NAME).unlink()
-    os.mkfifo(fifo / WEIGHTS_NAME)
+    make_fifo(fifo / WEIGHTS_NAME)
     with pytest.raises(HubFolderError, match=r"fifo/model.safetensors: not a regular file \(a FIFO, socket or dev"):
         load_backbone(fifo)
 

@@ -8,7 +8,6 @@ import dataclasses
 import gzip
 import io
 import json
-import os
 import sys
 import tarfile
 from pathlib import Path
@@ -32,6 +31,7 @@ from tests.builders import (
     class_folder,
     direct,
     image_dataset,
+    make_fifo,
     make_transform,
     run_until_then_kill,
     tiny_model,
@@ -200,7 +200,7 @@ def test_empty_or_missing_sources(tmp_path: Path) -> None:
         extract_features(tiny_model(), make_transform(), tmp_path / "docs", out=tmp_path / "o2", progress=False)
     with pytest.raises(DataError, match="nowhere: no such folder or file"):
         extract_features(tiny_model(), make_transform(), tmp_path / "nowhere", out=tmp_path / "o3", progress=False)
-    os.mkfifo(tmp_path / "fifo")  # as `<(find ...)` gives: it was "no such folder or file"
+    make_fifo(tmp_path / "fifo")  # as `<(find ...)` gives: it was "no such folder or file"
     with pytest.raises(DataError, match=r"fifo: not a folder or a regular file \(a pipe or a device\); write a list"):
         extract_features(tiny_model(), make_transform(), tmp_path / "fifo", out=tmp_path / "o3", progress=False)
     (tmp_path / "list.txt").write_text("# nothing yet\n\n")

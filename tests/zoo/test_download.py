@@ -46,7 +46,7 @@ from simsiam_zoo.zoo.download import (
     download,
     resolve_url,
 )
-from tests.builders import CLASSES, DISK_FULL, build_hub_folder, run_cli, with_setup
+from tests.builders import CLASSES, DISK_FULL, build_hub_folder, make_fifo, run_cli, with_setup
 from tests.checkpoints import (
     BEIT_TEST_ARCH,
     BEIT_TEST_ARGS,
@@ -718,7 +718,7 @@ def test_unsupported_and_unknown_entries_say_why(source_server: SourceServer) ->
     assert done.returncode == 3 and "Too many levels of symbolic links" in done.stderr, done.stderr
     # A FIFO where the zoo cache keeps an entry's record: `models` waited on it for good.
     (cache_root() / "models").mkdir(parents=True, exist_ok=True)
-    os.mkfifo(cache_root() / "models" / "resnet50.dino_in1k.sha256.json")
+    make_fifo(cache_root() / "models" / "resnet50.dino_in1k.sha256.json")
     assert cache_status(zoo.ZOO["resnet50.dino_in1k"]) == "no"
 
 
