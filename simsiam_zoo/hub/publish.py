@@ -283,6 +283,26 @@ def download_hub_repo(
     """The snapshot folder of `repo_id` in the Hugging Face cache with config.json, model.safetensors, and the card
     and recipe when the repo has them; downloaded if needed, or taken from the cache alone with HF_HUB_OFFLINE=1.
     """
+    check_repo_id(repo_id)
+    where = f"{repo_id}@{revision}" if revision else repo_id
+    snapshot = _snapshot(repo_id, where, revision=revision, cache_dir=cache_dir, endpoint=endpoint)
+    _check_snapshot_place(snapshot, repo_id=repo_id, cache_dir=cache_dir)
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
+        if (snapshot / name).exists() and not (snapshot / name).is_file():
+            raise ChecksumMismatch(
+                f"{snapshot / name}: not a file in the Hugging Face cache; delete it to download it again"
+            )
+    missing = [name for name in (CONFIG_NAME, WEIGHTS_NAME) if not (snapshot / name).is_file()]
+    if missing:
+        raise HubFolderError(f"{where}: the repo has no {' or '.join(missing)}, so it is not a timm hub folder")
+    _check_cached_blobs(snapshot, repo_id=repo_id, endpoint=endpoint)
+    return snapshot
+
+
+def _snapshot(
+    repo_id: str, where: str, *, revision: str | None, cache_dir: str | Path | None, endpoint: str | None
+) -> Path:
+    """snapshot_download's folder of the hub files, each way it fails said as this project's error about `where`."""
     from huggingface_hub import constants, is_offline_mode, snapshot_download
     from huggingface_hub.errors import (
         LocalEntryNotFoundError,
@@ -291,10 +311,9 @@ def download_hub_repo(
         RevisionNotFoundError,
     )
 
-    check_repo_id(repo_id)
-    where = f"{repo_id}@{revision}" if revision else repo_id
+    hub = endpoint or constants.ENDPOINT
     try:
-        snapshot = Path(
+        return Path(
             snapshot_download(
                 repo_id,
                 repo_type="model",
@@ -307,9 +326,8 @@ def download_hub_repo(
     except (LocalEntryNotFoundError, OfflineModeIsEnabled) as error:
         if not is_offline_mode():  # online, yet the Hub could not be reached (it says which way in the cause)
             raise NotCachedOffline(
-                f"{where}: the Hub ({endpoint or constants.ENDPOINT}) could not be reached and the "
-                "model is not in the Hugging Face cache; try again, or check HF_ENDPOINT and the "
-                "network"
+                f"{where}: the Hub ({hub}) could not be reached and the model is not in the Hugging Face cache; try "
+                "again, or check HF_ENDPOINT and the network"
             ) from error
         raise NotCachedOffline(
             f"{where}: not (fully) in the Hugging Face cache, and HF_HUB_OFFLINE=1 forbids downloading it; "
@@ -320,25 +338,13 @@ def download_hub_repo(
     except RepositoryNotFoundError as error:
         what = "model repo" if revision is None else "model repo or revision"
         raise RepoNotFound(
-            f"{where}: no such {what} on {endpoint or constants.ENDPOINT} "
-            "(or it is private or gated, and no valid token was given)"
+            f"{where}: no such {what} on {hub} (or it is private or gated, and no valid token was given)"
         ) from error
     except Exception as error:
-        message = unreadable_hub_answer(error, endpoint=endpoint or constants.ENDPOINT)
+        message = unreadable_hub_answer(error, endpoint=hub)
         if message is None:
             raise
         raise NotCachedOffline(f"{where}: {message}") from error
-    _check_snapshot_place(snapshot, repo_id=repo_id, cache_dir=cache_dir)
-    for name in (CONFIG_NAME, WEIGHTS_NAME):
-        if (snapshot / name).exists() and not (snapshot / name).is_file():
-            raise ChecksumMismatch(
-                f"{snapshot / name}: not a file in the Hugging Face cache; delete it to download it again"
-            )
-    missing = [name for name in (CONFIG_NAME, WEIGHTS_NAME) if not (snapshot / name).is_file()]
-    if missing:
-        raise HubFolderError(f"{where}: the repo has no {' or '.join(missing)}, so it is not a timm hub folder")
-    _check_cached_blobs(snapshot, repo_id=repo_id, endpoint=endpoint)
-    return snapshot
 
 
 def _check_snapshot_place(snapshot: Path, *, repo_id: str, cache_dir: str | Path | None) -> None:
