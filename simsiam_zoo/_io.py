@@ -39,6 +39,8 @@ def read_marker(folder: Path) -> str | None:
 
 def _marker(folder: Path) -> dict[str, Any] | None:
     """The marker this project wrote into `folder`, or None (none there, unreadable, or another's)."""
+    if is_special_file(folder / MARKER_NAME):  # a FIFO's read waited for a writer, for good
+        return None
     try:
         marker = json.loads((folder / MARKER_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested too deep, as '[' * 100000

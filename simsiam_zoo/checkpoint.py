@@ -164,6 +164,8 @@ _DATA_GLOBALS: list[Any] = [
 def read_torch_checkpoint(path: str | Path) -> Any:
     """`torch.load` restricted to tensors, plain containers and `_DATA_GLOBALS`; anything else is refused, never
     run, and the refusal names what the file would have imported. Errors are `ConversionError`s."""
+    if is_special_file(Path(path)):
+        raise ConversionError(f"{path}: not a regular file (a FIFO, socket or device)")
     try:
         # torch warns about what it meets in an odd file (a pickle protocol, sparse or quantized tensors) on stderr;
         # the file is judged here instead, in the one line of its error.

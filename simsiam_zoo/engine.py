@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
+from simsiam_zoo.arguments import is_real
 from simsiam_zoo.choices import Optimizer
 from simsiam_zoo.data import NextIfUndecodable
 from simsiam_zoo.errors import DataError, TrainingDiverged
@@ -313,3 +314,14 @@ def _non_finite_parameter(optimizer: torch.optim.Optimizer) -> list[int] | None:
     if bool(finite.all()):
         return None
     return list(params[int((~finite).nonzero()[0])].shape)
+
+
+def rows_whole(rows: Any, fields: tuple[str, ...], *, optional: frozenset[str] | set[str] = frozenset()) -> bool:
+    """Rows of a table as a training loop writes them into its checkpoint: dicts of numbers, with each of `fields`
+    but the `optional` ones (a checkpoint's edited rows failed in the tables' writer or the report at the end)."""
+    return isinstance(rows, list) and all(
+        isinstance(row, dict)
+        and set(fields) - set(optional) <= row.keys() <= set(fields)
+        and all(is_real(value) for value in row.values())
+        for row in rows
+    )

@@ -39,6 +39,7 @@ from simsiam_zoo.hub.folder import (
     write_hub_folder,
 )
 from simsiam_zoo.hub.publish import check_repo_id
+from simsiam_zoo.model import pooled_width
 from simsiam_zoo.pretrain import build_model, trained_dataset
 from simsiam_zoo.recipe import Recipe, load_recipe, recipe_from_dict
 from simsiam_zoo.zoo import ZOO, Result, ZooEntry, find_entry
@@ -139,7 +140,7 @@ def export_checkpoint(
         name=name,
         **_card_repo(name, repo_id, entry),
         arch=recipe.model.arch,
-        num_features=model.num_features,
+        num_features=pooled_width(model),
         summary=described.summary if described else f"{recipe.model.arch} pretrained with recipe `{recipe.name}`.",
         license=license,
         datasets=[described.pretrain_dataset if described else trained_dataset(recipe)],
@@ -460,7 +461,7 @@ def _write_converted(
             name=name,
             **_card_repo(name, repo_id, entry),
             arch=built.arch,
-            num_features=built.model.num_features,
+            num_features=pooled_width(built.model),
             summary=entry.summary if entry else f"{built.arch} backbone converted from another project's checkpoint.",
             license=license,
             datasets=[entry.pretrain_dataset if entry else "imagenet-1k"],

@@ -39,11 +39,11 @@ from simsiam_zoo.distributed import (
     job_options,
     local_device,
 )
-from simsiam_zoo.engine import Augmented, build_optimizer, cosine_lr, run_steps
+from simsiam_zoo.engine import Augmented, build_optimizer, cosine_lr, rows_whole, run_steps
 from simsiam_zoo.errors import DataError, HubFolderError, SimsiamZooError, squeezed
 from simsiam_zoo.hub.cards import PROJECT_URL, CardFields, license_metadata, render_card, shown_on_a_card
 from simsiam_zoo.hub.folder import timm_config, write_hub_folder
-from simsiam_zoo.model import seeded
+from simsiam_zoo.model import pooled_width, seeded
 from simsiam_zoo.options import RunOptions, Schedule, check_class_count
 from simsiam_zoo.zoo import Result
 
@@ -51,6 +51,8 @@ from simsiam_zoo.zoo import Result
 EVAL_BATCH_SIZE = 256
 # The progress bar's loss is read (a host sync) every this many steps, not every step.
 BAR_EVERY_STEPS = 10
+# A row of `FinetuneResult.history`, an epoch of fine-tuning.
+HISTORY_FIELDS = ("epoch", "loss", "lr", "val_top1", "seconds")
 
 
 @dataclass
@@ -364,6 +366,8 @@ class _Finetuning:
             self.history, loss_sum = list(saved.records["history"]), float(saved.records["loss_sum"])
         except (RuntimeError, ValueError, KeyError, TypeError) as error:
             raise DataError(f"{self.checkpoint}: cannot resume: corrupt checkpoint ({squeezed(error)})") from None
+        if not rows_whole(self.history, HISTORY_FIELDS) or len(self.history) > saved.step // self.steps_per_epoch:
+            raise DataError(f"{self.checkpoint}: cannot resume: corrupt checkpoint (its history of epochs)")
         self.loss_sum.fill_(loss_sum)
         return saved.step
 
@@ -430,15 +434,8 @@ class _Finetuning:
             context=self.context,
         )
         mean_loss = self.loss_sum.item() / self.steps_per_epoch
-        self.history.append(
-            {
-                "epoch": step // self.steps_per_epoch,
-                "loss": mean_loss,
-                "lr": lr,
-                "val_top1": top1,
-                "seconds": time.monotonic() - self.started,
-            }
-        )
+        row = (step // self.steps_per_epoch, mean_loss, lr, top1, time.monotonic() - self.started)
+        self.history.append(dict(zip(HISTORY_FIELDS, row, strict=True)))
         self.loss_sum.zero_()
         self.save(step)
         self.model.train(not self.frozen_backbone)
@@ -541,7 +538,7 @@ def _render_classifier_card(
             name=card.name,
             repo_id=None,
             arch=backbone.arch,
-            num_features=int(result.model.num_features),
+            num_features=pooled_width(result.model),
             summary=f"Validation top-1 {result.top1:.2f}% on {result.num_val} images of {data_name}, after "
             f"{len(result.history)} epochs on {result.num_train} images.",
             license=fields["license"],

@@ -146,12 +146,18 @@ class HeadConfig:
     bn_placement: BNPlacement = "default"
 
 
+def pooled_width(backbone: nn.Module) -> int:
+    """The width of what a timm backbone without classifier gives: its `head_hidden_size` where a layer follows the
+    pooling (MobileNetV3's and GhostNet's conv_head: 1024 where `num_features` says 288), else `num_features`."""
+    return int(getattr(backbone, "head_hidden_size", None) or backbone.num_features)
+
+
 class SimSiam(nn.Module):
     """f = projector(backbone(x)), h = predictor. With `momentum` set it is BYOL's momentum-target variant."""
 
     def __init__(self, backbone: nn.Module, heads: HeadConfig, *, momentum: float | None = None):
         super().__init__()
-        feature_dim = backbone.num_features
+        feature_dim = pooled_width(backbone)
         self.backbone = backbone
         # The paper's projector hidden width equals the backbone width (2048 for ResNet-50).
         self.projector = projection_mlp(

@@ -73,7 +73,7 @@ from simsiam_zoo.distributed import (
     on_every_rank,
     on_main,
 )
-from simsiam_zoo.engine import Augmented, cosine_lr, run_steps
+from simsiam_zoo.engine import Augmented, cosine_lr, rows_whole, run_steps
 from simsiam_zoo.errors import ConversionError, DataError, RecipeError, listed, squeezed, type_name
 from simsiam_zoo.evaluate.knn import knn_accuracy
 from simsiam_zoo.features import embed_dataset
@@ -854,12 +854,14 @@ def _check_records(path: Path, step: int, records: dict[str, Any], *, data: dict
     longer under the old schedule, others in their place trained on what the run never saw, a resume that was no
     continuation of the run. Checkpoints written before a record existed do not check it."""
     sums, horizon = records.get("epoch_sums"), records.get("horizon", step)
-    lists = all(isinstance(records.get(key), list) for key in ("epochs", "steps"))
-    if not (lists and isinstance(sums, list) and len(sums) == 3):
+    epochs = rows_whole(records.get("epochs"), EPOCH_FIELDS, optional={"knn_top1_standard_init"})
+    if not (epochs and rows_whole(records.get("steps"), STEP_FIELDS) and _sums_whole(sums)):
         raise RecipeError(f"{path}: cannot resume: corrupt checkpoint (its epochs, steps or epoch sums)")
     if not is_int(horizon) or not 0 <= step <= horizon:
         raise RecipeError(f"{path}: cannot resume: corrupt checkpoint (step {step} of a horizon of {horizon!r})")
     trained_on = records.get("num_images", data["num_images"])
+    if not is_int(trained_on):
+        raise RecipeError(f"{path}: cannot resume: corrupt checkpoint (a count of {trained_on!r} images)")
     if trained_on != data["num_images"]:
         raise RecipeError(
             f"{path}: the run trained on {trained_on} images and the data now has {data['num_images']}; resume it "
@@ -870,6 +872,11 @@ def _check_records(path: Path, step: int, records: dict[str, Any], *, data: dict
             f"{path}: the run trained on other images (their names or labels differ from the data's now); resume "
             "it with the same data, or use a new output folder"
         )
+
+
+def _sums_whole(sums: Any) -> bool:
+    """The epoch's running sums as the loop writes them: the loss's and z-std's, then its count of steps."""
+    return isinstance(sums, list) and len(sums) == 3 and all(map(is_real, sums[:2])) and is_int(sums[2])
 
 
 def _optimizer_to(optimizer: torch.optim.Optimizer, device: torch.device) -> None:

@@ -433,26 +433,35 @@ def _tail(output: IO[bytes]) -> str:
     return f"its output ends:\n{text}" if text else "it wrote no output"
 
 
+_RELEASE_FIFO = """
+import os, stat, sys, time
+path, release_after = sys.argv[1], float(sys.argv[2])
+time.sleep(release_after)
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    try:
+        if not stat.S_ISFIFO(os.stat(path).st_mode):
+            break
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))  # a waiting reader opens and reads nothing
+    except FileNotFoundError:
+        break
+    except OSError:  # ENXIO: no reader waiting
+        pass
+    time.sleep(0.05)
+"""
+
+
 def make_fifo(path: Path, *, release_after: float = 20.0) -> Path:
     """A FIFO at `path`. A read of it waits for a writer, for good: a reader still waiting after `release_after`
-    seconds (the wait a test refuses) gets an end of file, so that the test fails rather than hangs."""
-    import stat
-    import threading
-
+    seconds (the wait a test refuses) gets an end of file, and so does each one for a minute after, so that the
+    test fails rather than hangs. The releaser is a process of its own: a read that waits holding the GIL
+    (safetensors' open) would stop a thread."""
     os.mkfifo(path)
-
-    def release() -> None:
-        time.sleep(release_after)
-        for _ in range(100):
-            try:
-                if not stat.S_ISFIFO(os.stat(path).st_mode):
-                    return
-                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))  # a waiting reader opens and reads nothing
-                return
-            except FileNotFoundError:
-                return
-            except OSError:  # ENXIO: no reader yet
-                time.sleep(0.1)
-
-    threading.Thread(target=release, daemon=True).start()
+    subprocess.Popen(
+        [sys.executable, "-c", _RELEASE_FIFO, str(path), str(release_after)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     return path

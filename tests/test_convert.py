@@ -25,6 +25,7 @@ from torch.nn import functional as F
 
 from simsiam_zoo import load_backbone
 from simsiam_zoo.augment import Preprocessing
+from simsiam_zoo.checkpoint import read_torch_checkpoint
 from simsiam_zoo.convert import (
     CONVERTERS,
     convert_state_dict,
@@ -35,7 +36,7 @@ from simsiam_zoo.convert import (
 from simsiam_zoo.convert.detectron2 import to_detectron2, write_detectron2_pickle
 from simsiam_zoo.errors import ConversionError, HubFolderError
 from simsiam_zoo.export import convert_to_hub
-from tests.builders import error_message, run_cli
+from tests.builders import error_message, make_fifo, run_cli
 from tests.checkpoints import (
     BEIT_TEST_ARCH,
     BEIT_TEST_ARGS,
@@ -1337,3 +1338,16 @@ def test_an_empty_source_is_refused_not_taken_for_none(tmp_path: Path) -> None:
     with pytest.raises(ConversionError, match=r"tv.pth: unknown source ''"):
         convert_to_hub(tmp_path / "tv.pth", tmp_path / "out", name="resnet18.tv", source="")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_fifo_or_a_device_as_the_checkpoint_is_refused_by_name(tmp_path: Path) -> None:
+    """`convert`, `export` of a run folder and a loaded file path waited on a FIFO for a writer, for good; convert
+    called a FIFO or /dev/zero "no such file"."""
+    fifo = make_fifo(tmp_path / "fifo.pt")
+    for path in (fifo, Path("/dev/zero")):
+        with pytest.raises(ConversionError, match=rf"^{path}: not a regular file \(a FIFO, socket or device\)$"):
+            load_checkpoint_file(path)
+    with pytest.raises(ConversionError, match=r"fifo.pt: not a regular file \(a FIFO, socket or device\)$"):
+        read_torch_checkpoint(fifo)
+    with pytest.raises(ConversionError, match=r"nowhere.pt: no such file$"):
+        load_checkpoint_file(tmp_path / "nowhere.pt")

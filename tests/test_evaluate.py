@@ -26,7 +26,7 @@ from simsiam_zoo.evaluate import (
     read_subset_file,
     weight_decay_to_sklearn_c,
 )
-from tests.builders import make_transform, tiny_model, write_png
+from tests.builders import make_fifo, make_transform, tiny_model, write_png
 
 TEMPERATURE = 0.07
 
@@ -436,6 +436,9 @@ def test_read_subset_file(tmp_path: Path) -> None:
     subset.write_text("\n")
     with pytest.raises(ValueError, match="no images"):
         read_subset_file(subset, image_paths)
+    fifo = make_fifo(tmp_path / "fifo.txt")  # the read waited for a writer, for good
+    with pytest.raises(ValueError, match=r"fifo.txt': not a regular file \(a FIFO, socket or device\)$"):
+        read_subset_file(fifo, image_paths)
 
 
 def test_round_half_up_matches_subset_docs() -> None:

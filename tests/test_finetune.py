@@ -278,6 +278,11 @@ def test_a_checkpoint_of_a_run_on_other_data_is_refused(loaded: LoadedBackbone, 
         torch.save({**saved, **edit}, checkpoint)
         with pytest.raises(DataError, match=r"finetune.pt: cannot resume: corrupt checkpoint \((KeyError|RuntimeErr)"):
             finetune(loaded.model, coloured(64, seed=1), coloured(32, seed=2), **options)
+    # Its history edited: a TypeError or a KeyError (`val_top1`) after the rest of the run.
+    for history in ([1, 2, 3], [{"epoch": 1}]):
+        torch.save({**saved, "records": {**saved["records"], "history": history}}, checkpoint)
+        with pytest.raises(DataError, match=r"finetune.pt: cannot resume: corrupt checkpoint \(its history of epochs"):
+            finetune(loaded.model, coloured(64, seed=1), coloured(32, seed=2), **options)
 
 
 def test_a_nan_in_a_finetune_is_caught_before_the_next_checkpoint_naming_its_step(

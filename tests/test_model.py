@@ -2,7 +2,14 @@ import pytest
 import torch
 from torch import nn
 
-from simsiam_zoo.model import HeadConfig, SimSiam, prediction_mlp, projection_mlp, untrained_backbone
+from simsiam_zoo.model import (
+    HeadConfig,
+    SimSiam,
+    pooled_width,
+    prediction_mlp,
+    projection_mlp,
+    untrained_backbone,
+)
 
 
 def _layer_list(module: nn.Sequential) -> list[tuple]:
@@ -86,3 +93,15 @@ def test_momentum_target_follows_the_online_encoder():
     assert max(moved) == pytest.approx(0.1, rel=1e-4)
     out = model(torch.randn(4, 3, 32, 32), torch.randn(4, 3, 32, 32))
     assert not out.z1.requires_grad and out.p1.requires_grad
+
+
+@pytest.mark.parametrize("arch", ["mobilenetv3_small_050", "resnet18"])
+def test_the_projector_takes_the_width_the_backbone_gives(arch: str) -> None:
+    """MobileNetV3's conv_head follows its pooling: 1024 features where `num_features` says 288, and the first step
+    failed in the projector (mat1 and mat2 shapes cannot be multiplied) after the run had claimed its folder."""
+    backbone = untrained_backbone(arch)
+    model = SimSiam(backbone, HeadConfig(dim=32, pred_dim=8)).eval()
+    images = torch.randn(2, 3, 32, 32)
+    width = backbone(images).shape[-1]
+    assert pooled_width(backbone) == width == model.projector[0].in_features
+    assert model.encode(images).shape == (2, 32)

@@ -171,6 +171,22 @@ def test_a_resume_from_an_edited_checkpoint_or_other_data_is_refused_naming_it(t
     edits = {
         "its model is not the recipe's (RuntimeError: Error(s) in loading state_dict for SimSiam": {"model": model},
         "corrupt checkpoint (its epochs, steps or epoch sums)": {"records": records},
+        # Records of the right types, their contents edited: tracebacks from the tables' writer, the epoch's sums,
+        # or the report after the whole run (a row without its kNN score).
+        **{
+            f"corrupt checkpoint (its epochs, steps or epoch sums){' ' * n}": {"records": {**saved["records"], **edit}}
+            for n, edit in enumerate(
+                (
+                    {"epochs": [1, 2]},
+                    {"epochs": [{"epoch": 0}]},
+                    {"steps": [{"bogus": 1}]},
+                    {"steps": [{"step": 1, "loss": "x", "z_std": 0.1, "lr": 0.1}]},
+                    {"epoch_sums": ["a", "b", 3]},
+                    {"epoch_sums": [0.0, 0.0, "x"]},
+                )
+            )
+        },
+        "corrupt checkpoint (a count of '16' images)": {"records": {**saved["records"], "num_images": "16"}},
         "corrupt checkpoint (step 1000000000 of a horizon of 8)": {"step": 10**9},
         "the optimizer state does not fit this version's parameter groups (KeyError: 'param_groups')": {
             "optimizer": {}
@@ -182,7 +198,7 @@ def test_a_resume_from_an_edited_checkpoint_or_other_data_is_refused_naming_it(t
     }
     for problem, edit in edits.items():
         torch.save({**saved, **edit}, path)
-        with pytest.raises(RecipeError, match=re.escape(f"{path}: ") + r".*" + re.escape(problem)):
+        with pytest.raises(RecipeError, match=re.escape(f"{path}: ") + r".*" + re.escape(problem.rstrip())):
             train(recipe, output_dir=run, progress=False)
     torch.save(saved, path)
     (data / "cats" / "image 0.png").rename(data / "dogs" / "image 0 (a cat).png")  # as many images, one relabelled

@@ -101,6 +101,7 @@ def models_command(
 def download_command(name: str) -> None:
     """Download zoo model NAME (or an hf-hub: id) into the Hugging Face cache and check it."""
     from simsiam_zoo.loader import load_backbone
+    from simsiam_zoo.model import pooled_width
     from simsiam_zoo.zoo import find_entry
 
     if not name.startswith("hf-hub:") and find_entry(name) is None and Path(name).exists():
@@ -115,7 +116,7 @@ def download_command(name: str) -> None:
         warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     checked = not any(issubclass(warning.category, UncheckedFileWarning) for warning in caught)
     state = "cached and verified" if checked else "cached, not all of it verified (see the warning)"
-    click.echo(f"{name}: {loaded.arch}, {loaded.model.num_features}-d features, {state}")
+    click.echo(f"{name}: {loaded.arch}, {pooled_width(loaded.model)}-d features, {state}")
 
 
 @click.command("export")

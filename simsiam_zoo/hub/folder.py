@@ -22,6 +22,7 @@ from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.checkpoint import RECIPE_NAME, is_integer_tensor, non_finite_keys, read_safetensors
 from simsiam_zoo.digests import sha256_file
 from simsiam_zoo.errors import HubFolderError, RecipeError, first_line, listed, shown_value, squeezed
+from simsiam_zoo.model import pooled_width
 from simsiam_zoo.options import MAX_CLASSES
 from simsiam_zoo.recipe import load_recipe
 
@@ -378,7 +379,7 @@ def validate_hub_folder(folder: str | Path) -> HubFolderInfo:
     return HubFolderInfo(
         folder=str(folder),
         arch=config["architecture"],
-        num_features=int(model.num_features),
+        num_features=pooled_width(model),
         weights_sha256=digest,
         preprocessing=Preprocessing.from_pretrained_cfg(config["pretrained_cfg"]),
     )

@@ -22,6 +22,7 @@ from tests.builders import (
     TIMEOUT,
     error_message,
     leftovers,
+    make_fifo,
     os_error,
     run_cli,
     snapshot,
@@ -131,6 +132,26 @@ def test_a_file_where_a_run_makes_a_folder_is_bad_input_before_any_step(tmp_path
     assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
     assert error_message(done) == f"error: {os_error(errno.EEXIST)}: '{out / 'tensorboard'}'"
     assert read_torch_checkpoint(out / CHECKPOINT_NAME)["step"] == 2 and (out / "tensorboard").read_text() == "mine"
+
+
+def test_a_fifo_as_a_runs_checkpoint_or_marker_is_refused_by_name(tmp_path: Path) -> None:
+    """A resume read the FIFO where checkpoint.pt goes (and the folder check the one where the marker goes) and
+    waited for a writer, for good."""
+    out = tmp_path / "run"
+    assert run_cli("train", "tiny_fake", "--output", out, "--max-steps", 1).returncode == 0
+    (out / CHECKPOINT_NAME).unlink()
+    make_fifo(out / CHECKPOINT_NAME)
+    done = run_cli("train", "tiny_fake", "--output", out, "--max-steps", 2)
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert error_message(done) == (
+        f"error: {out / CHECKPOINT_NAME}: not a regular file (a FIFO, socket or device) (cannot resume from it)"
+    )
+    marked = tmp_path / "marked"
+    marked.mkdir()
+    make_fifo(marked / ".simsiam-zoo.json")
+    done = run_cli("train", "tiny_fake", "--output", marked, "--max-steps", 1)
+    assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
+    assert "exists and was not written by simsiam-zoo" in error_message(done)
 
 
 def test_recipes_with_a_broken_builtin_file_is_one_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

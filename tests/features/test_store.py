@@ -15,6 +15,7 @@ from simsiam_zoo.errors import DataError
 from simsiam_zoo.features import extract_features, load_features
 from tests.builders import (
     class_folder,
+    make_fifo,
     make_transform,
     snapshot,
     tiny_model,
@@ -127,6 +128,16 @@ def test_load_errors_name_the_file(tmp_path: Path) -> None:
     shards = [dict(index["shards"][0], stop=3), dict(index["shards"][1], start=3)]
     (out / "index.json").write_text(json.dumps({**index, "shards": shards}))
     with pytest.raises(DataError, match="shard-00000.safetensors: does not match .*index.json$"):
+        load_features(out)
+    # A FIFO as a shard or as the index: the read waited for a writer, for good.
+    (out / "index.json").write_text(json.dumps(index))
+    (out / "shard-00001.safetensors").unlink()
+    make_fifo(out / "shard-00001.safetensors")
+    with pytest.raises(DataError, match=r"shard-00001.safetensors: not a regular file \(a FIFO, socket or device\)$"):
+        load_features(out)
+    (out / "index.json").unlink()
+    make_fifo(out / "index.json")
+    with pytest.raises(DataError, match=r"index.json: not a regular file \(a FIFO, socket or device\)$"):
         load_features(out)
 
 
