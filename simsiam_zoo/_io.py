@@ -244,7 +244,23 @@ def check_work_folder(
     # Nor in an output written whole, which lists its files (a hub folder then held the cache, and its next export
     # was refused); a run or feature store grows, and another folder in it is no harm.
     _refuse_whole_outputs(given, target, (target, *target.parents), what=f"{option} ", choose="folder")
+    refuse_unwritable(given, target)
     return target
+
+
+def refuse_unwritable(given: Path, folder: Path) -> None:
+    """The OSError of a file made in `folder` (or in the nearest folder above it that exists: the command makes the
+    rest), raised before the work rather than after it: a read-only or immutable folder failed a 90-epoch linear
+    probe's write of its result. The probe file is removed at once."""
+    where = next((path for path in (folder, *folder.parents) if path.is_dir()), None)
+    if where is None:
+        return
+    try:
+        handle, probe = tempfile.mkstemp(dir=where, prefix=".simsiam-zoo-", suffix=".probe")
+    except OSError as error:
+        raise OSError(error.errno, f"{error.strerror}: cannot write into {where}", os.fspath(given)) from None
+    os.close(handle)
+    os.unlink(probe)
 
 
 def _refuse_whole_outputs(given: Path, target: Path, folders: Iterable[Path], *, what: str, choose: str) -> None:
@@ -303,10 +319,11 @@ def check_output_file(
         raise OutputRefused(f"{given}: {parent} is a file, not a folder; choose another output path")
     # A file put in a folder written whole was taken along, or refused for, by that folder's next write.
     _refuse_whole_outputs(given, target, target.parents, what="", choose="path")
-    if not target.exists():
-        return target
     if target.is_dir():
         raise OutputRefused(f"{given}: is a folder; give a file path")
+    refuse_unwritable(given, target.parent)
+    if not target.exists():
+        return target
     if not target.is_file():
         raise OutputRefused(f"{given}: is not a regular file (a FIFO, socket or device); give a file path")
     if overwrite or ours(target):

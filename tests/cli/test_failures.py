@@ -4,6 +4,7 @@ errors of the Hub and its client are one line."""
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 import shutil
@@ -14,12 +15,15 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from simsiam_zoo.errors import EXIT_BAD_INPUT, EXIT_OFFLINE, OutputRefused
+from simsiam_zoo.errors import EXIT_BAD_INPUT, EXIT_CANNOT_WRITE, EXIT_OFFLINE, OutputRefused
 from simsiam_zoo.hub.folder import WEIGHTS_NAME
 from tests.builders import (
+    CLI,
+    READ_ONLY,
     error_message,
     leftovers,
     messages,
+    os_error,
     own_files,
     run_cli,
     snapshot,
@@ -380,6 +384,29 @@ def test_an_error_while_a_progress_bar_is_drawn_is_on_a_line_of_its_own(exported
     assert done.returncode == EXIT_BAD_INPUT, done.stderr[-3000:]
     assert "finetune: " in done.stderr  # the bar was drawn
     assert error_message(done).startswith(f"error: {tmp_path / 'checkpoints' / 'finetune.pt'}: cannot read torch")
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_any_training(
+    exported: Path, tmp_path: Path, read_only_works: bool
+) -> None:
+    """A read-only folder for --out or --checkpoint-dir: the linear protocol trained to its end, printed its top-1,
+    then failed to write it (exit 6, the result lost); semi-supervised fine-tuning failed after its first epoch."""
+    if not read_only_works:
+        pytest.skip("a read-only bind mount needs `unshare --mount` with CAP_SYS_ADMIN, which this machine lacks")
+    data = tmp_path / "ds"
+    write_images(data / "train", ("a", "b"), 4)
+    write_images(data / "val", ("a", "b"), 2)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    for args, given in (
+        (["eval", "linear-protocol", exported, data, "--epochs", 1, "--out", locked / "lp.json"], "lp.json"),
+        (["eval", "semi", exported, data, "--fraction", 0.5, "--epochs", 1, "--checkpoint-dir", locked / "ck"], "ck"),
+    ):
+        done = run_cli(*args, prefix=[*READ_ONLY, str(locked), *CLI])
+        assert done.returncode == EXIT_CANNOT_WRITE, done.stderr[-3000:]
+        problem = os_error(errno.EROFS)
+        assert error_message(done) == f"error: {problem}: cannot write into {locked}: '{locked / given}'"
+        assert done.stdout == "" and list(locked.iterdir()) == []
 
 
 def test_evaluation_options_no_run_can_use_are_refused_before_any_work(exported: Path, tmp_path: Path) -> None:
