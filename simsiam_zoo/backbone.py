@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from simsiam_zoo.augment import Preprocessing
-from simsiam_zoo.checkpoint import TrainingCheckpoint, is_integer_tensor, non_finite_keys
+from simsiam_zoo.checkpoint import TrainingCheckpoint, is_integer_tensor, negative_variance_keys, non_finite_keys
 from simsiam_zoo.errors import HubFolderError, listed
 from simsiam_zoo.hub.folder import check_architecture, check_model_args
 from simsiam_zoo.recipe import Recipe
@@ -78,6 +78,8 @@ def backbone_from_state(
     not_finite = non_finite_keys(state)
     if not_finite:
         raise HubFolderError(f"{where}: weights are not finite (NaN or inf) in {not_finite}")
+    if negative := negative_variance_keys(state):
+        raise HubFolderError(f"{where}: negative BatchNorm variances in {negative}: every feature would be NaN")
     model.load_state_dict(state, strict=True)
     return model.eval()
 

@@ -23,7 +23,13 @@ from simsiam_zoo.backbone import (
     preprocessing_from_recipe,
     weight_problems,
 )
-from simsiam_zoo.checkpoint import CHECKPOINT_NAME, TrainingCheckpoint, non_finite_keys, read_training_checkpoint
+from simsiam_zoo.checkpoint import (
+    CHECKPOINT_NAME,
+    TrainingCheckpoint,
+    negative_variance_keys,
+    non_finite_keys,
+    read_training_checkpoint,
+)
 from simsiam_zoo.convert import checkpoint_tensors, convert_state_dict, load_checkpoint_file
 from simsiam_zoo.digests import file_digests, sha256_file
 from simsiam_zoo.errors import ChecksumMismatch, ConversionError, HubFolderError, OutputRefused
@@ -182,6 +188,8 @@ def _checked_full_model(checkpoint: TrainingCheckpoint, recipe: Recipe, *, where
     not_finite = non_finite_keys(state)
     if not_finite:
         raise ConversionError(f"{where}: weights are not finite (NaN or inf) in {not_finite}")
+    if negative := negative_variance_keys(state):
+        raise ConversionError(f"{where}: negative BatchNorm variances in {negative}: every feature would be NaN")
     return state
 
 

@@ -286,6 +286,16 @@ def test_bad_inputs_exit_3_with_one_message_and_leave_nothing(
         assert error_message(done).startswith(expected)
     nan = run_cli("convert", tmp_path / "nan.pth", out, "--name", "x")
     assert error_message(nan) == f"error: {tmp_path / 'nan.pth'}: weights are not finite (NaN or inf) in conv1.weight"
+    # A negative running variance: "converted", and every feature of the model NaN.
+    state = torch.load(tmp_path / "nan.pth", weights_only=True)
+    state["conv1.weight"] = torch.zeros_like(state["conv1.weight"])
+    state["bn1.running_var"][0] = -1.0
+    torch.save(state, tmp_path / "negative.pth")
+    negative = run_cli("convert", tmp_path / "negative.pth", out, "--name", "x")
+    assert error_message(negative) == (
+        f"error: {tmp_path / 'negative.pth'}: negative BatchNorm variances in bn1.running_var: every feature would be "
+        "NaN"
+    )
     assert not out.exists() and leftovers(tmp_path) == []
 
 
