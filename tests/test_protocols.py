@@ -3,6 +3,7 @@ classifier saved as a timm folder, from the library and the CLI."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import shutil
@@ -183,6 +184,20 @@ def test_transfer_refuses_a_train_class_whose_images_all_failed_to_decode(
         image.write_bytes(b"not an image")
     with pytest.raises(DataError, match=rf"lost: no train image of the test classes {lost.name} decoded; nothing"):
         transfer(loaded, {"lost": (data / "train", data / "val")}, modes=("linear",), run=RunOptions(progress=False))
+
+
+def test_transfer_refuses_a_dataset_of_one_train_image_a_class_before_any_work(
+    loaded: LoadedBackbone, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its linear probe has no image to choose a weight decay on: a ValueError traceback after the datasets before
+    it were extracted, probed and fine-tuned."""
+    evaluated = []
+    transfer_module = importlib.import_module("simsiam_zoo.protocols.transfer")  # the package's name is the function
+    monkeypatch.setattr(transfer_module, "_linear_row", lambda *args, **kwargs: evaluated.append(args) or {})
+    datasets = {"many": (coloured(16, seed=1), coloured(8, seed=2)), "one": (coloured(4, seed=3), coloured(4, seed=4))}
+    with pytest.raises(DataError, match=r"^--dataset one: each class of its train split has one image, which "):
+        transfer(loaded, datasets, modes=("linear",), run=RunOptions(progress=False))
+    assert evaluated == []
 
 
 def test_transfer_leaves_an_undecodable_image_of_a_sampled_split_out(

@@ -21,7 +21,7 @@ from simsiam_zoo.data import NoneIfUndecodable, Transformed, is_named_source, no
 from simsiam_zoo.digests import weights_sha256
 from simsiam_zoo.distributed import device_named, init_distributed
 from simsiam_zoo.errors import DataError, OutputRefused, listed, type_name
-from simsiam_zoo.evaluate import untrained_classes
+from simsiam_zoo.evaluate import class_sizes, untrained_classes
 from simsiam_zoo.evaluate.linear_probe import DEFAULT_WEIGHT_DECAYS, check_weight_decays, linear_probe_sweep
 from simsiam_zoo.finetune import (
     EVAL_BATCH_SIZE,
@@ -36,7 +36,7 @@ from simsiam_zoo.protocols.shared import (
     local_paths,
     train_head,
 )
-from simsiam_zoo.protocols.splits import DataArg, Splits, labelled_splits
+from simsiam_zoo.protocols.splits import DataArg, Splits, labelled_splits, labels_of
 
 MODES = ("linear", "finetune")
 
@@ -127,6 +127,8 @@ def transfer(
     fingerprint = _fingerprint(loaded)[:16]
     # Every dataset is opened before the first trains: a bad one stops the call before hours of work are lost.
     all_splits = {name: labelled_splits(data, run) for name, data in datasets.items()}
+    if "linear" in modes:
+        _check_weight_decay_choosable(all_splits)
     if "linear" in modes and cache_dir is None:
         _check_extraction_shared(all_splits, run)
     rows: list[dict[str, Any]] = []
@@ -167,6 +169,17 @@ def _check_datasets(datasets: Mapping[str, DataArg]) -> None:
         )
     if not datasets:
         raise ValueError("no datasets to transfer to")
+
+
+def _check_weight_decay_choosable(all_splits: Mapping[str, Splits]) -> None:
+    """The linear probe chooses its weight decay on train images held out of a class of two or more: a dataset
+    whose classes have one train image each failed in the sweep, after the datasets before it were evaluated."""
+    for name, splits in all_splits.items():
+        if int(class_sizes(labels_of(splits.train, "train")).max()) < 2:
+            raise DataError(
+                f"--dataset {name}: each class of its train split has one image, which leaves none to choose the "
+                "linear probe's weight decay on (--mode finetune alone needs none)"
+            )
 
 
 def _check_extraction_shared(all_splits: Mapping[str, Splits], run: RunOptions) -> None:
