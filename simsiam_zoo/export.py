@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import timm
 import torch
 from torch import nn
 
@@ -88,6 +89,16 @@ def _card_repo(name: str, repo_id: str | None, entry: ZooEntry | None) -> dict[s
     return {"repo_id": repo, "zoo_entry": entry is not None and repo == entry.hub_id}
 
 
+def check_name_names_arch(name: str, arch: str) -> None:
+    """timm's `arch.tag`: a name whose first part is a timm architecture is one of that architecture (a card
+    titled resnet18.mine over resnet50 weights told its readers to load it as a resnet18). Any other name is free."""
+    named, dot, tag = name.partition(".")
+    if dot and named != arch and timm.is_model(named):
+        raise HubFolderError(
+            f"--name {name}: names a {named}, and the weights are a {arch}; name it {arch}.{tag} or a name of your own"
+        )
+
+
 def _claimed_by_training_run(name: str, *, arch: str) -> ZooEntry | None:
     """The zoo entry a training run is exported as, if `name` is one: only this project's own entries (no source
     URL) of the same architecture may be; a released checkpoint's name would lend the run its results."""
@@ -135,9 +146,10 @@ def export_checkpoint(
     checkpoint_path = _run_checkpoint(Path(checkpoint_path))
     checkpoint = read_training_checkpoint(checkpoint_path, kind="pretraining")
     recipe = recipe_from_dict(checkpoint.run, where=str(checkpoint_path))
+    entry = _claimed_by_training_run(name, arch=recipe.model.arch)
+    check_name_names_arch(name, recipe.model.arch)
     state = backbone_from_training_checkpoint(checkpoint)
     model = backbone_from_state(recipe.model.arch, state, where=str(checkpoint_path))
-    entry = _claimed_by_training_run(name, arch=recipe.model.arch)
     described = _describing(entry, recipe)
     preprocessing = preprocessing_from_recipe(recipe)
     license = entry.license if entry else "apache-2.0"
@@ -231,6 +243,7 @@ def convert_to_hub(
     arch = arch or (
         entry.arch if entry else _inferred_arch(state, checkpoint_path, hint="name its timm architecture (--arch)")
     )
+    check_name_names_arch(name, arch)
     origin = f"`{checkpoint_path.name}`" + (f" (sha256 `{original_sha256}`)" if original_sha256 else "")
     folder = _write_converted(
         _built(state, arch=arch, entry=entry, converter=detected, where=str(checkpoint_path)),

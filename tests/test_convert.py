@@ -1351,3 +1351,15 @@ def test_a_fifo_or_a_device_as_the_checkpoint_is_refused_by_name(tmp_path: Path)
         read_torch_checkpoint(fifo)
     with pytest.raises(ConversionError, match=r"nowhere.pt: no such file$"):
         load_checkpoint_file(tmp_path / "nowhere.pt")
+
+
+def test_a_name_of_another_architecture_is_refused(tmp_path: Path) -> None:
+    """timm's `arch.tag`: resnet18 weights named resnet50.mine made a card telling its readers to load a resnet50.
+    A name whose first part is no timm architecture is the user's own."""
+    torch.save(_resnet18_state(), tmp_path / "tv.pth")
+    refusal = r"^--name resnet50.mine: names a resnet50, and the weights are a resnet18; name it resnet18.mine or a "
+    with pytest.raises(HubFolderError, match=refusal):
+        convert_to_hub(tmp_path / "tv.pth", tmp_path / "out", name="resnet50.mine")
+    assert not (tmp_path / "out").exists()
+    for name in ("resnet18.mine", "mine.v1", "mine"):
+        assert convert_to_hub(tmp_path / "tv.pth", tmp_path / name, name=name)[1].is_dir()

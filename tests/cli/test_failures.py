@@ -274,6 +274,10 @@ def test_bad_inputs_exit_3_with_one_message_and_leave_nothing(
         ),
         (["export", exported, out, "--name", "x"], f"error: {exported}: a hub folder, not a training run"),
         (
+            ["export", partial_run, out, "--name", "resnet50.mine"],
+            "error: --name resnet50.mine: names a resnet50, and the weights are a resnet18; name it resnet18.mine or",
+        ),
+        (
             ["push", exported, "--repo-id", "simsiam-zoo/resnet50.simsiam_in1k_ep100_bs512", "--dry-run"],
             f"error: {exported}: simsiam-zoo/resnet50.simsiam_in1k_ep100_bs512 is the repo of the zoo entry "
             "resnet50.simsiam_in1k_ep100_bs512, and this folder is not that entry (it is a resnet18, the entry a "
