@@ -487,13 +487,20 @@ def test_features_of_different_models_classes_or_one_class_are_refused(tmp_path:
         other[0].weight.mul_(2)
     cases = {
         features("other_model", ("p", "q"), other): "extracted with different models",
-        features("other_classes", ("a", "b")): "different classes (p, q vs a, b); labels would be matched by number",
-        features("only_q", ("q",)): "different classes (p, q vs q); labels would be matched by number",
+        features("other_classes", ("a", "b")): "different classes (p, q vs a, b): the test classes a, b are none of",
+        features("more_classes", ("p", "q", "r")): "different classes (p, q vs p, q, r): the test classes r are none",
     }
     # A test split without the last classes numbers the others as the training split does (tar shards' classes
     # are their numbers, 0 to the largest label: a test shard without the top one was refused).
     linear = evaluate_linear(train, features("only_p", ("p",)))
     assert linear["num_test"] == 3 and (linear["val_fraction"], linear["seed"], linear["max_iter"]) == (0.2, 0, 200)
+    # Without a first or middle class, the test's are matched to train's by name (refused as "different classes",
+    # though the names said which was which): q's images scored as q, not as p, the class numbered 0 in both.
+    only_q, train_f = load_features(features("only_q", ("q",))), load_features(train)
+    q_labels = torch.ones(len(only_q.labels), dtype=torch.int64)  # q is train's class 1
+    expected = knn_accuracy(train_f.embeddings, train_f.labels, only_q.embeddings, q_labels, ks=(1, 3))
+    scored = evaluate_knn(train, tmp_path / "only_q.feats", ks=(1, 3))["top1"]
+    assert scored == {str(k): pytest.approx(v) for k, v in expected.items()}
     for refused, message in cases.items():
         for evaluate in (evaluate_knn, evaluate_linear):
             with pytest.raises(DataError, match=re.escape(message)):

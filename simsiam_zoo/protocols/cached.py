@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from simsiam_zoo._io import atomic_write_text, check_output_file
 from simsiam_zoo.arguments import as_sequence
@@ -17,6 +20,7 @@ from simsiam_zoo.evaluate import SELF_RECALL, check_features, untrained_classes
 from simsiam_zoo.evaluate.knn import knn_accuracy
 from simsiam_zoo.evaluate.linear_probe import DEFAULT_WEIGHT_DECAYS, check_weight_decays, linear_probe_sweep
 from simsiam_zoo.evaluate.subsets import class_sizes
+from simsiam_zoo.features import Features
 
 # What the linear probe holds out of train to choose the weight decay on (a seeded, class-stratified fifth), and
 # the L-BFGS iterations of each fit: stated in the result beside the decay chosen.
@@ -40,6 +44,23 @@ def _load_labelled(path: str | Path, role: str) -> Any:
     return features
 
 
+def _numbered_as_train(train_f: Features, test_f: Features, *, where: str) -> Features:
+    """The test features with labels that number classes as the train features do, matched by name (a test split
+    without one of the middle classes numbers the rest otherwise); a DataError where a test image's class is none
+    of train's."""
+    if numbered_alike(train_f.classes, test_f.classes):
+        return test_f
+    number = {name: i for i, name in enumerate(train_f.classes)}
+    present = [test_f.classes[label] for label in sorted({int(label) for label in test_f.labels})]
+    if unknown := [name for name in present if name not in number]:
+        raise DataError(
+            f"{where}: different classes ({', '.join(train_f.classes)} vs {', '.join(test_f.classes)}): the test "
+            f"classes {listed(unknown, limit=5)} are none of train's, and nothing trained there can predict them"
+        )
+    renumbered = torch.tensor([number.get(name, -1) for name in test_f.classes], dtype=test_f.labels.dtype)
+    return dataclasses.replace(test_f, labels=renumbered[test_f.labels], classes=list(train_f.classes))
+
+
 def _load_pair(train: str | Path, test: str | Path) -> tuple[Any, Any]:
     """Train and test features that can be compared: one model, one preprocessing, one list of classes, two or
     more classes to tell apart."""
@@ -53,11 +74,7 @@ def _load_pair(train: str | Path, test: str | Path) -> tuple[Any, Any]:
                 f"{train} and {test}: extracted with different {what} {shown[0]} vs {shown[1]}); "
                 "extract both with the same model"
             )
-    if not numbered_alike(train_f.classes, test_f.classes):
-        raise DataError(
-            f"{train} and {test}: different classes ({', '.join(train_f.classes)} vs "
-            f"{', '.join(test_f.classes)}); labels would be matched by number"
-        )
+    test_f = _numbered_as_train(train_f, test_f, where=f"{train} and {test}")
     if train_f.images_sha256 and train_f.images_sha256 == test_f.images_sha256:
         warnings.warn(f"{train} and {test}: features of the same images; {SELF_RECALL}", stacklevel=2)
     elif shared := len(set(test_f.image_keys()) & set(train_f.image_keys())):  # a --limit of one, a split in another
