@@ -416,12 +416,18 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+# Far more than any real recipe's, far less than Python's recursion limit.
+MAX_BASE_CHAIN = 64
+
+
 def _resolve(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     # Resolved: `rec/loop.yaml` and `rec/../rec/loop.yaml` are one file, and a cycle through `..` recursed until
     # the path was too long for the OS.
     real = path.resolve()
     if real in seen:
         raise RecipeError(f"{path}: `base` recipes form a cycle: {' -> '.join(map(str, (*seen, real)))}")
+    if len(seen) >= MAX_BASE_CHAIN:  # deeper, Python's recursion limit was blamed on a valid file, "nested too deep"
+        raise RecipeError(f"{seen[0]}: its `base` chain is longer than {MAX_BASE_CHAIN} files (at {path})")
     data = _read_yaml(path)
     base = data.pop("base", None)
     try:
@@ -449,8 +455,11 @@ def _locate_base(base: str, *, named_in: Path) -> Path:
     (a recipe then trained whichever file of that name the directory it was run from held)."""
     folder = named_in.parent
     for candidate in (folder / base, folder / f"{base}.yaml", _recipes_dir() / f"{base}.yaml"):
-        if candidate.is_file():
-            return candidate
+        try:
+            if candidate.is_file():
+                return candidate
+        except OSError as error:  # a name too long for the file system: its errno named no recipe file
+            raise RecipeError(f"{named_in}: base: {_shown(base)}: {error.strerror}") from None
     raise RecipeError(
         f"{named_in}: base: {base!r}: no recipe file beside it (a base is found from the file that names it, "
         f"not from the current directory) or built-in recipe of that name{_closest_builtin(base)}"

@@ -186,6 +186,20 @@ def test_a_base_cycle_through_parent_folders_is_one_error_naming_the_files(tmp_p
     assert message.endswith(f"form a cycle: {folder / 'a.yaml'} -> {folder / 'b.yaml'} -> {folder / 'a.yaml'}")
 
 
+def test_a_base_chain_too_long_or_a_base_name_too_long_is_named(tmp_path) -> None:
+    """A chain of ~970 files was blamed on a valid one of them as YAML "nested too deep" (Python's recursion limit);
+    a 5,000-letter base was the OS's errno, naming no recipe file."""
+    for i in range(100):
+        (tmp_path / f"r{i}.yaml").write_text(f"base: r{i + 1}\n")
+    (tmp_path / "r100.yaml").write_text("base: tiny_fake\n")
+    with pytest.raises(RecipeError, match=r"r0.yaml: its `base` chain is longer than 64 files \(at .*r64.yaml\)$"):
+        load_recipe(tmp_path / "r0.yaml")
+    assert load_recipe(tmp_path / "r40.yaml").name  # 60 files and a built-in: taken
+    (tmp_path / "long.yaml").write_text(f"base: {'b' * 5000}\n")
+    with pytest.raises(RecipeError, match=r"long.yaml: base: 'bbb.*bbb': File name too long$"):
+        load_recipe(tmp_path / "long.yaml")
+
+
 def test_a_value_of_nested_aliases_is_named_in_a_short_line(tmp_path) -> None:
     """433 bytes of YAML aliases made a 351 MB error message (each level repeats the one below nine times), and the
     CLI's one-line rendering of it a MemoryError traceback."""
