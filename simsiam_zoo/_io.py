@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Collection, Iterable, Iterator
@@ -49,8 +50,25 @@ def _marker(folder: Path) -> dict[str, Any] | None:
 
 
 def is_special_file(path: Path) -> bool:
-    """A FIFO, socket or device at `path` (through links): a read of a FIFO waits for a writer, for good."""
-    return path.exists() and not (path.is_file() or path.is_dir())
+    """A FIFO, socket or device at `path` (through links): a read of a FIFO waits for a writer, for good. False
+    where the path cannot be looked at (no permission, a name too long): the read that follows says why."""
+    try:
+        return path.exists() and not (path.is_file() or path.is_dir())
+    except OSError:
+        return False
+
+
+def read_text_once(path: Path) -> str:
+    """The UTF-8 text of a file, or of a pipe a shell gives (`<(...)`, /dev/stdin): a pipe without a writer reads
+    as empty, not as a wait for one for good. Devices and sockets are refused (ValueError)."""
+    if not is_special_file(path):
+        return path.read_text(encoding="utf-8")
+    if not stat.S_ISFIFO(path.stat().st_mode):
+        raise ValueError("not a regular file or a pipe (a socket or device)")
+    handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens at once, writer or not
+    os.set_blocking(handle, True)  # then reads wait for what a writer sends, and end where it closes
+    with open(handle, encoding="utf-8") as pipe:
+        return pipe.read()
 
 
 def read_document(

@@ -855,7 +855,9 @@ def _check_records(path: Path, step: int, records: dict[str, Any], *, data: dict
     continuation of the run. Checkpoints written before a record existed do not check it."""
     sums, horizon = records.get("epoch_sums"), records.get("horizon", step)
     epochs = rows_whole(records.get("epochs"), EPOCH_FIELDS, optional={"knn_top1_standard_init"})
-    if not (epochs and rows_whole(records.get("steps"), STEP_FIELDS) and _sums_whole(sums)):
+    # z_std joined the step rows later: an earlier version's rows resume, their z_std empty in steps.csv.
+    steps = rows_whole(records.get("steps"), STEP_FIELDS, optional={"z_std"})
+    if not (epochs and steps and _sums_whole(sums)):
         raise RecipeError(f"{path}: cannot resume: corrupt checkpoint (its epochs, steps or epoch sums)")
     if not is_int(horizon) or not 0 <= step <= horizon:
         raise RecipeError(f"{path}: cannot resume: corrupt checkpoint (step {step} of a horizon of {horizon!r})")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -436,9 +439,20 @@ def test_read_subset_file(tmp_path: Path) -> None:
     subset.write_text("\n")
     with pytest.raises(ValueError, match="no images"):
         read_subset_file(subset, image_paths)
-    fifo = make_fifo(tmp_path / "fifo.txt")  # the read waited for a writer, for good
-    with pytest.raises(ValueError, match=r"fifo.txt': not a regular file \(a FIFO, socket or device\)$"):
-        read_subset_file(fifo, image_paths)
+    # A pipe, as `<(grep ...)` or /dev/stdin gives it, is read to its end; a FIFO without a writer is empty (its
+    # read waited for a writer, for good); a device is refused (/dev/zero read for ever).
+    readable, writable = os.pipe()
+    writer = threading.Thread(
+        target=lambda: (time.sleep(0.5), os.write(writable, b"n01443537_2.JPEG\n"), os.close(writable))
+    )
+    writer.start()
+    assert read_subset_file(f"/dev/fd/{readable}", image_paths).tolist() == [5]
+    writer.join()
+    os.close(readable)
+    with pytest.raises(ValueError, match="fifo.txt' lists no images"):
+        read_subset_file(make_fifo(tmp_path / "fifo.txt"), image_paths)
+    with pytest.raises(ValueError, match=r"/dev/zero': not a regular file or a pipe \(a socket or device\)$"):
+        read_subset_file("/dev/zero", image_paths)
 
 
 def test_round_half_up_matches_subset_docs() -> None:

@@ -109,9 +109,10 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tiny_recipe, tmp_path, 
 
 def _as_earlier_layout(path: Path) -> None:
     """Rewrite a run's checkpoint as runs wrote it before the one training schema: the records, the recipe, the
-    model and the optimizer at the top level, no format, no horizon."""
+    model and the optimizer at the top level, no format, no horizon, step rows without the z-std (added later)."""
     saved = read_torch_checkpoint(path)
     records = {key: value for key, value in saved["records"].items() if key != "horizon"}
+    records["steps"] = [{key: value for key, value in row.items() if key != "z_std"} for row in records["steps"]]
     earlier = {**records, "step": saved["step"], "recipe": saved["run"], "model": saved["model"]}
     torch.save({**earlier, "optimizer": saved["optimizer"]}, path)
 

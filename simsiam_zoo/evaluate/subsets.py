@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from simsiam_zoo._io import is_special_file
+from simsiam_zoo._io import read_text_once
 from simsiam_zoo.arguments import is_int
 from simsiam_zoo.evaluate._validation import check_labels
 from simsiam_zoo.options import check_seed
@@ -62,9 +62,11 @@ def read_subset_file(path: str | os.PathLike[str], image_paths: Sequence[str | o
     ``n01440764_10026.JPEG``, matched against each path's basename. Names not found in
     ``image_paths`` raise ValueError.
     """
-    if is_special_file(Path(path)):
-        raise ValueError(f"subset file {os.fspath(path)!r}: not a regular file (a FIFO, socket or device)")
-    names = {line.strip() for line in Path(path).read_text().splitlines() if line.strip()}
+    try:
+        text = read_text_once(Path(path))
+    except ValueError as error:
+        raise ValueError(f"subset file {os.fspath(path)!r}: {error}") from None
+    names = {line.strip() for line in text.splitlines() if line.strip()}
     if not names:
         raise ValueError(f"subset file {os.fspath(path)!r} lists no images")
     index_of: dict[str, int] = {}
