@@ -278,7 +278,8 @@ def refuse_unwritable(given: Path, folder: Path) -> None:
     except OSError as error:
         raise OSError(error.errno, f"{error.strerror}: cannot write into {where}", os.fspath(given)) from None
     os.close(handle)
-    os.unlink(probe)
+    with contextlib.suppress(OSError):  # an append-only folder takes files and keeps them
+        os.unlink(probe)
 
 
 def _refuse_whole_outputs(given: Path, target: Path, folders: Iterable[Path], *, what: str, choose: str) -> None:
@@ -339,11 +340,11 @@ def check_output_file(
     _refuse_whole_outputs(given, target, target.parents, what="", choose="path")
     if target.is_dir():
         raise OutputRefused(f"{given}: is a folder; give a file path")
+    if target.exists() and not target.is_file():
+        raise OutputRefused(f"{given}: is not a regular file (a FIFO, socket or device); give a file path")
     refuse_unwritable(given, target.parent)
     if not target.exists():
         return target
-    if not target.is_file():
-        raise OutputRefused(f"{given}: is not a regular file (a FIFO, socket or device); give a file path")
     if overwrite or ours(target):
         return target
     raise OutputRefused(

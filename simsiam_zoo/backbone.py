@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from simsiam_zoo.augment import Preprocessing
-from simsiam_zoo.checkpoint import TrainingCheckpoint, is_integer_tensor, negative_variance_keys, non_finite_keys
+from simsiam_zoo.checkpoint import TrainingCheckpoint, is_integer_tensor, non_finite_keys
 from simsiam_zoo.errors import HubFolderError, listed
 from simsiam_zoo.hub.folder import check_architecture, check_model_args
 from simsiam_zoo.recipe import Recipe
@@ -78,10 +78,22 @@ def backbone_from_state(
     not_finite = non_finite_keys(state)
     if not_finite:
         raise HubFolderError(f"{where}: weights are not finite (NaN or inf) in {not_finite}")
-    if negative := negative_variance_keys(state):
-        raise HubFolderError(f"{where}: negative BatchNorm variances in {negative}: every feature would be NaN")
     model.load_state_dict(state, strict=True)
+    if negative := _negative_variances(model):
+        raise HubFolderError(f"{where}: negative BatchNorm variances in {negative}: every feature would be NaN")
     return model.eval()
+
+
+def _negative_variances(model: nn.Module) -> str:
+    """The running variances of normalisation layers below -eps (the first five, and how many more), or "": the
+    square root of variance + eps makes every feature NaN (a rounding's -1e-7 over an eps of 1e-5 does not)."""
+    names = [
+        f"{name}.running_var"
+        for name, module in model.named_modules()
+        if isinstance(getattr(module, "running_var", None), torch.Tensor)
+        and bool((module.running_var + getattr(module, "eps", 0.0) < 0).any())
+    ]
+    return listed(names, limit=5)
 
 
 def _created(arch: str, model_args: Mapping[str, Any] | None, *, where: str) -> nn.Module:

@@ -125,13 +125,6 @@ def non_finite_keys(state: Mapping[str, torch.Tensor]) -> str:
     return listed(keys, limit=5)
 
 
-def negative_variance_keys(state: Mapping[str, torch.Tensor]) -> str:
-    """The names of the BatchNorm running variances below zero (the first five, and how many more), or "": a
-    normalisation by the square root of one makes every feature NaN."""
-    keys = [key for key, value in state.items() if key.endswith("running_var") and bool((value < 0).any())]
-    return listed(keys, limit=5)
-
-
 def is_integer_tensor(tensor: torch.Tensor) -> bool:
     """An integer tensor, as BatchNorm's counters are: not floating, complex, quantized or bool (a bool or float
     counter, and an integer weight, are cast in silence by a load)."""

@@ -27,7 +27,6 @@ from simsiam_zoo.backbone import (
 from simsiam_zoo.checkpoint import (
     CHECKPOINT_NAME,
     TrainingCheckpoint,
-    negative_variance_keys,
     non_finite_keys,
     read_training_checkpoint,
 )
@@ -93,9 +92,12 @@ def check_name_names_arch(name: str, arch: str) -> None:
     """timm's `arch.tag`: a name whose first part is a timm architecture is one of that architecture (a card
     titled resnet18.mine over resnet50 weights told its readers to load it as a resnet18). Any other name is free."""
     named, dot, tag = name.partition(".")
-    if dot and named != arch and timm.is_model(named):
+    built = arch.partition(".")[0]  # an architecture given with a pretrained tag, as timm takes it
+    registered = set(timm.list_models())  # not timm's deprecated aliases, which name another architecture's weights
+    if dot and named != built and named in registered and built in registered:
         raise HubFolderError(
-            f"--name {name}: names a {named}, and the weights are a {arch}; name it {arch}.{tag} or a name of your own"
+            f"--name {name}: names a {named}, and the weights are a {built}; name it {built}.{tag} or a name of your "
+            "own"
         )
 
 
@@ -200,8 +202,6 @@ def _checked_full_model(checkpoint: TrainingCheckpoint, recipe: Recipe, *, where
     not_finite = non_finite_keys(state)
     if not_finite:
         raise ConversionError(f"{where}: weights are not finite (NaN or inf) in {not_finite}")
-    if negative := negative_variance_keys(state):
-        raise ConversionError(f"{where}: negative BatchNorm variances in {negative}: every feature would be NaN")
     return state
 
 

@@ -1363,3 +1363,19 @@ def test_a_name_of_another_architecture_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
     for name in ("resnet18.mine", "mine.v1", "mine"):
         assert convert_to_hub(tmp_path / "tv.pth", tmp_path / name, name=name)[1].is_dir()
+    # The architecture given with a pretrained tag, as timm takes it, is still a resnet18.
+    assert convert_to_hub(tmp_path / "tv.pth", tmp_path / "tagged", name="resnet18.t", arch="resnet18.a1_in1k")[1]
+
+
+def test_a_negative_running_variance_is_refused_where_it_makes_features_nan(tmp_path: Path) -> None:
+    """Below -eps the square root of variance + eps is NaN for every feature (it converted, "validated"); a
+    rounding's -1e-7 over BatchNorm's eps of 1e-5 gives finite features, and loads."""
+    state = _resnet18_state()
+    state["bn1.running_var"][0] = -1e-7
+    torch.save(state, tmp_path / "rounded.pth")
+    assert convert_to_hub(tmp_path / "rounded.pth", tmp_path / "rounded", name="resnet18.rounded")[1].is_dir()
+    state["layer1.0.bn2.running_var"][3] = -1.0
+    torch.save(state, tmp_path / "negative.pth")
+    with pytest.raises(HubFolderError, match=r"negative.pth: negative BatchNorm variances in layer1.0.bn2.running_var"):
+        convert_to_hub(tmp_path / "negative.pth", tmp_path / "negative", name="resnet18.negative")
+    assert not (tmp_path / "negative").exists()
