@@ -58,6 +58,12 @@ def is_special_file(path: Path) -> bool:
         return False
 
 
+def refuse_special_file(path: Path, error: type[Exception]) -> None:
+    """`error` naming `path` where it is a FIFO, socket or device (`is_special_file`), before a read waits on it."""
+    if is_special_file(path):
+        raise error(f"{path}: not a regular file (a FIFO, socket or device)")
+
+
 def read_text_once(path: Path) -> str:
     """The UTF-8 text of a file, or of a pipe a shell gives (`<(...)`, /dev/stdin): a pipe without a writer reads
     as empty, not as a wait for one for good. Devices and sockets are refused (ValueError)."""

@@ -24,7 +24,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from simsiam_zoo._io import atomic_write_bytes, is_special_file
+from simsiam_zoo._io import atomic_write_bytes, refuse_special_file
 from simsiam_zoo.arguments import is_int
 from simsiam_zoo.errors import ConversionError, SimsiamZooError, listed
 
@@ -134,8 +134,7 @@ def is_integer_tensor(tensor: torch.Tensor) -> bool:
 def read_safetensors(path: Path, *, error: type[SimsiamZooError]) -> dict[str, torch.Tensor]:
     """A safetensors file's tensors on the CPU, as stored (the caller decides about dtypes); `error` (the caller's
     kind: a hub folder's, a conversion's) names a missing, truncated or non-safetensors file."""
-    if is_special_file(path):
-        raise error(f"{path}: not a regular file (a FIFO, socket or device)")
+    refuse_special_file(path, error)
     try:
         return load_file(str(path), device="cpu")
     except FileNotFoundError:
@@ -164,8 +163,7 @@ _DATA_GLOBALS: list[Any] = [
 def read_torch_checkpoint(path: str | Path) -> Any:
     """`torch.load` restricted to tensors, plain containers and `_DATA_GLOBALS`; anything else is refused, never
     run, and the refusal names what the file would have imported. Errors are `ConversionError`s."""
-    if is_special_file(Path(path)):
-        raise ConversionError(f"{path}: not a regular file (a FIFO, socket or device)")
+    refuse_special_file(Path(path), ConversionError)
     try:
         # torch warns about what it meets in an odd file (a pickle protocol, sparse or quantized tensors) on stderr;
         # the file is judged here instead, in the one line of its error.

@@ -11,7 +11,7 @@ from typing import Any
 
 from torch import Tensor
 
-from simsiam_zoo._io import is_special_file
+from simsiam_zoo._io import refuse_special_file
 from simsiam_zoo.checkpoint import read_safetensors, read_torch_checkpoint, training_checkpoint_from
 from simsiam_zoo.errors import ConversionError
 
@@ -76,8 +76,7 @@ def load_checkpoint_file(path: str | os.PathLike[str]) -> dict[str, Tensor]:
     path = Path(path)
     if path.is_dir():
         raise ConversionError(f"{path}: a folder, not a checkpoint file")
-    if is_special_file(path):
-        raise ConversionError(f"{path}: not a regular file (a FIFO, socket or device)")
+    refuse_special_file(path, ConversionError)
     if not path.is_file():
         raise ConversionError(f"{path}: no such file")
     name = path.name.lower()

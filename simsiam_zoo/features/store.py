@@ -33,7 +33,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file as load_safetensors
 from safetensors.torch import save as safetensors_bytes
 
-from simsiam_zoo._io import atomic_write, atomic_write_bytes, atomic_write_text, is_special_file
+from simsiam_zoo._io import atomic_write, atomic_write_bytes, atomic_write_text, refuse_special_file
 from simsiam_zoo.data import ImageSource
 from simsiam_zoo.errors import DataError, listed
 
@@ -165,8 +165,8 @@ def write_shard(
 def read_shard(out: Path, shard: Shard, output_format: str) -> StoredShard:
     """Headers, labels and metadata of a shard, checked for consistency; DataError naming a bad file."""
     files = [out / name for name in shard.files(output_format)]
-    if special := [file for file in files if is_special_file(file)]:
-        raise DataError(f"{special[0]}: not a regular file (a FIFO, socket or device)")
+    for file in files:
+        refuse_special_file(file, DataError)
     current = files[0]
     try:
         if output_format == "safetensors":
@@ -354,8 +354,7 @@ def load_features(path: str | Path) -> Features:
 
 def _read_index(index_file: Path) -> tuple[dict[str, Any], list[tuple[Shard, int]]]:
     """A finished extraction's index, checked (DataError naming it), and its shards with their embedding counts."""
-    if is_special_file(index_file):
-        raise DataError(f"{index_file}: not a regular file (a FIFO, socket or device)")
+    refuse_special_file(index_file, DataError)
     try:
         index = json.loads(index_file.read_text(encoding="utf-8"))
         shards = [(Shard(n, s["start"], s["stop"]), s["num_embedded"]) for n, s in enumerate(index["shards"])]
