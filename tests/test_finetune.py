@@ -416,7 +416,7 @@ def test_cli_defaults_are_the_library_defaults() -> None:
 def test_cli_reports_bad_data_and_bad_options(hub_folder: Path, tmp_path: Path) -> None:
     # Values click's types allow but the library rejects are usage errors too, caught before MODEL is loaded.
     done = run_cli("eval", "semi", str(hub_folder), "digits", "--lr", "0")
-    assert done.returncode == 2 and "lr must be a finite number > 0" in (done.stdout + done.stderr)
+    assert done.returncode == 2 and "--lr must be a finite number > 0" in (done.stdout + done.stderr)
     for workers in ("-1", "257"):
         done = run_cli("finetune", str(hub_folder), "digits", "--out", str(tmp_path / "x"), "--num-workers", workers)
         assert done.returncode == 2 and f"'--num-workers': {workers} is not in the range 0<=x<=256" in done.stderr

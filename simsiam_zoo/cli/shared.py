@@ -278,10 +278,16 @@ def bundle(
         try:
             kwargs[keyword] = make(**options)
         except ValueError as error:
-            raise click.UsageError(str(error), ctx=click.get_current_context()) from None
+            raise click.UsageError(_named_as_option(str(error), fields), ctx=click.get_current_context()) from None
         return command(*args, **kwargs)
 
     return wrapper
+
+
+def _named_as_option(message: str, fields: tuple[str, ...]) -> str:
+    """`message` with its leading field name (the dataclass's `weight_decay`) as typed (`--weight-decay`)."""
+    field = next((field for field in fields if message.startswith(f"{field} ")), None)
+    return message if field is None else f"--{field.replace('_', '-')}{message[len(field) :]}"
 
 
 def schedule_options(*, linear_protocol: bool = False, lr_help: str | None = None) -> Callable[..., Any]:
@@ -392,7 +398,13 @@ def parse_datasets(entries: tuple[str, ...]) -> dict[str, str]:
         if not entry.strip() or sep and not (name.strip() and path.strip()):  # '' was read as the current folder
             raise click.BadParameter(f"{entry!r}: expected NAME=PATH or a named dataset", param_hint="'--dataset'")
         if "/" in name or "\\" in name or name.startswith("."):  # it names files in --checkpoint-dir and --cache-dir
-            raise click.BadParameter(f"{entry!r}: NAME must not hold a path separator or start with '.'")
+            if not sep:
+                raise click.BadParameter(
+                    f"{entry!r}: a folder needs a name, NAME=PATH (e.g. mine={entry})", param_hint="'--dataset'"
+                )
+            raise click.BadParameter(
+                f"{entry!r}: NAME must not hold a path separator or start with '.'", param_hint="'--dataset'"
+            )
         if name in datasets:  # the last would win in silence
             raise click.BadParameter(f"{entry!r}: a second dataset named {name!r}", param_hint="'--dataset'")
         datasets[name] = path if sep else name

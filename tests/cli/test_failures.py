@@ -435,8 +435,8 @@ def test_evaluation_options_no_run_can_use_are_refused_before_any_work(exported:
     semi = ["eval", "semi", exported, data, "--epochs", 1]
     usage = [
         ([*semi, "--fraction", "nan"], "Invalid value for '--fraction': nan"),
-        ([*semi, "--lr", "1e300"], "lr must be a finite number > 0, got 1e+300"),
-        ([*semi, "--weight-decay", "inf"], "weight_decay must be a finite number >= 0, got inf"),
+        ([*semi, "--lr", "1e300"], "--lr must be a finite number > 0, got 1e+300"),
+        ([*semi, "--weight-decay", "inf"], "--weight-decay must be a finite number >= 0, got inf"),
         ([*semi, "--seed", str(10**23)], "seed must be a whole number in [-2**63, 2**64)"),
         (
             [*semi, "--subset-file", f"0.1={tmp_path / 'a.txt'}", "--subset-file", f"0.1={tmp_path / 'a.txt'}"],
@@ -444,6 +444,10 @@ def test_evaluation_options_no_run_can_use_are_refused_before_any_work(exported:
         ),
         (["eval", "transfer", exported, "--dataset", f"x={data}", "--dataset", f"x={data}"], "a second dataset"),
         (["eval", "transfer", exported, "--dataset", f"../x={data}"], "must not hold a path separator"),
+        (
+            ["eval", "transfer", exported, "--dataset", str(data)],
+            f"a folder needs a name, NAME=PATH (e.g. mine={data})",
+        ),
         ([*semi, "--fraction", "0.1", "--fraction", "0.1"], "Invalid value for '--fraction': 0.1 given twice"),
         (
             ["eval", "transfer", exported, "--dataset", f"x={data}", "--mode", "linear", "--mode", "linear"],
