@@ -18,7 +18,7 @@ from torch import nn
 from simsiam_zoo.augment import Preprocessing
 from simsiam_zoo.checkpoint import TrainingCheckpoint, is_integer_tensor, non_finite_keys
 from simsiam_zoo.errors import HubFolderError, listed
-from simsiam_zoo.hub.folder import check_architecture, check_model_args
+from simsiam_zoo.hub.folder import check_architecture, check_model_args, shape_args
 from simsiam_zoo.recipe import Recipe
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
@@ -64,12 +64,20 @@ def infer_resnet_arch(state: Mapping[str, torch.Tensor], *, where: str) -> str:
 
 
 def backbone_from_state(
-    arch: str, state: Mapping[str, torch.Tensor], *, where: str, model_args: Mapping[str, Any] | None = None
+    arch: str,
+    state: Mapping[str, torch.Tensor],
+    *,
+    where: str,
+    model_args: Mapping[str, Any] | None = None,
+    num_classes: int = 0,
 ) -> nn.Module:
     """timm `arch` (built with `model_args`) without classifier, loaded strictly, with every key problem listed in
-    the error."""
+    the error. The weights of a classifier (`num_classes` above 0: a fine-tune's, timm's own) hold exactly the
+    classifier timm builds for them, which is dropped."""
     check_architecture(arch, where=f"{where}: architecture")
     check_model_args(model_args or {}, where=where)
+    if num_classes:
+        state = _without_classifier(arch, state, model_args, num_classes=num_classes, where=where)
     if model_args:  # a config's `embed_dim: 100000` allocated (or `depth: 600` initialised) it all before the check
         with torch.device("meta"):
             _check_fits(_created(arch, model_args, where=where), state, arch=arch, where=where)
@@ -96,11 +104,28 @@ def _negative_variances(model: nn.Module) -> str:
     return listed(names, limit=5)
 
 
-def _created(arch: str, model_args: Mapping[str, Any] | None, *, where: str) -> nn.Module:
+def _without_classifier(
+    arch: str, state: Mapping[str, torch.Tensor], model_args: Mapping[str, Any] | None, *, num_classes: int, where: str
+) -> dict[str, torch.Tensor]:
+    """`state` less the classifier of `num_classes` that timm puts on `arch`, after checking that `state` is that
+    whole classifier model (built on the meta device: no memory, no init)."""
+    with torch.device("meta"):
+        classifier = _created(arch, model_args, where=where, num_classes=num_classes)
+        head = set(classifier.state_dict()) - set(_created(arch, model_args, where=where).state_dict())
+    problems = weight_problems(classifier.state_dict(), state, reference="timm")
+    if problems:
+        raise HubFolderError(
+            f"{where}: weights do not fit timm {arch!r} with a classifier of {num_classes} classes (the config's "
+            f"num_classes): {'; '.join(problems)}"
+        )
+    return {key: value for key, value in state.items() if key not in head}
+
+
+def _created(arch: str, model_args: Mapping[str, Any] | None, *, where: str, num_classes: int = 0) -> nn.Module:
     try:
         # The init's draws, which the weights then replace, are not the caller's: a notebook's next draw changed.
         with torch.random.fork_rng(devices=[]):
-            return timm.create_model(arch, pretrained=False, num_classes=0, **(model_args or {}))
+            return timm.create_model(arch, pretrained=False, num_classes=num_classes, **shape_args(model_args or {}))
     except TypeError as error:  # an argument the architecture does not take
         raise HubFolderError(f"{where}: timm {arch!r} cannot be built with model_args {model_args}: {error}") from None
 

@@ -30,7 +30,7 @@ from simsiam_zoo.checkpoint import CHECKPOINT_NAME, read_torch_checkpoint, train
 from simsiam_zoo.digests import sha256_file
 from simsiam_zoo.errors import HubFolderError, UnknownModelError
 from simsiam_zoo.export import converted_backbone, converted_cache_status, fetch_entry
-from simsiam_zoo.hub.folder import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, read_config, read_weights
+from simsiam_zoo.hub.folder import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, read_config, read_weights, shape_args
 from simsiam_zoo.hub.publish import check_repo_id, download_hub_repo
 from simsiam_zoo.model import untrained_backbone
 from simsiam_zoo.recipe import recipe_from_dict
@@ -60,9 +60,11 @@ def _from_folder(
                 "the download is corrupt or the repo changed (delete it from the cache)"
             )
     preprocessing = preprocessing or Preprocessing.from_pretrained_cfg(config["pretrained_cfg"])
-    model_args = {**config.get("model_args", {}), **(model_args or {})}
+    model_args = shape_args({**config.get("model_args", {}), **(model_args or {})})
     state = read_weights(weights, upcast_half=True)
-    model = backbone_from_state(config["architecture"], state, where=str(weights), model_args=model_args)
+    model = backbone_from_state(
+        config["architecture"], state, where=str(weights), model_args=model_args, num_classes=config["num_classes"]
+    )
     return LoadedBackbone(
         model,
         preprocessing.transform(),
@@ -99,12 +101,13 @@ def _card_license(folder: Path) -> dict[str, str] | None:
 
 
 def _from_file(path: Path, *, arch: str | None) -> LoadedBackbone:
-    model_args = {}
+    model_args, num_classes = {}, 0
     if path.suffix == ".safetensors":
         state = read_weights(path, upcast_half=True)
         if (path.parent / CONFIG_NAME).exists():
             config = read_config(path.parent)
-            arch, model_args = arch or config["architecture"], config.get("model_args", {})
+            arch, model_args = arch or config["architecture"], shape_args(config.get("model_args", {}))
+            num_classes = config["num_classes"]
             preprocessing = Preprocessing.from_pretrained_cfg(config["pretrained_cfg"])
         else:
             preprocessing = Preprocessing()
@@ -126,7 +129,7 @@ def _from_file(path: Path, *, arch: str | None) -> LoadedBackbone:
                 model_args=built.model_args,
             )
     arch = arch or infer_resnet_arch(state, where=str(path))
-    model = backbone_from_state(arch, state, where=str(path), model_args=model_args)
+    model = backbone_from_state(arch, state, where=str(path), model_args=model_args, num_classes=num_classes)
     return LoadedBackbone(model, preprocessing.transform(), preprocessing, arch, str(path), model_args=model_args)
 
 

@@ -609,3 +609,37 @@ def test_a_card_without_metadata_loads_without_the_hubs_log_line(exported, tmp_p
     with caplog.at_level(logging.WARNING):
         assert load_backbone(folder).license is None
     assert not [record for record in caplog.records if "metadata block" in record.getMessage()]
+
+
+def test_folders_timm_saves_load_as_backbones_their_classifier_dropped(tmp_path: Path) -> None:
+    """timm's `save_for_hf` writes `num_classes` and `in_chans` into `model_args` (refused as not shape arguments),
+    and a classifier's folder (a fine-tune's, most of timm's Hub repos) held weights 'that did not fit': each loads
+    as the backbone, the classifier checked whole and dropped, embedding as timm's pre-logits do."""
+    from timm.models import save_for_hf
+
+    images = torch.randn(2, 3, 32, 32)
+    for num_classes in (0, 3):
+        torch.manual_seed(num_classes)
+        saved = timm.create_model("resnet18", num_classes=num_classes).eval()
+        save_for_hf(saved, tmp_path / str(num_classes), safe_serialization=True)
+        loaded = load_backbone(tmp_path / str(num_classes))
+        assert json.loads((tmp_path / str(num_classes) / CONFIG_NAME).read_text())["model_args"]["in_chans"] == 3
+        assert loaded.model_args == {"global_pool": "avg"}
+        with torch.no_grad():
+            expected = saved.forward_head(saved.forward_features(images), pre_logits=True)
+            assert torch.allclose(loaded.model(images), expected, atol=1e-5)
+    folder, config_file = tmp_path / "3", tmp_path / "3" / CONFIG_NAME
+    config = json.loads(config_file.read_text())
+    wrong = [
+        ({**config, "num_classes": 5}, r"model_args num_classes=3 is not the config's num_classes=5"),
+        (
+            {**config, "num_classes": 5, "model_args": {}},
+            r"with a classifier of 5 classes \(the config's num_classes\): wrong shapes: fc.bias",
+        ),
+        ({**config, "num_classes": 0, "model_args": {}}, r"unexpected keys: fc.bias, fc.weight"),
+        ({**config, "model_args": {"in_chans": 1}}, r"model_args in_chans=1; images are read as RGB \(3\)"),
+    ]
+    for edited, message in wrong:
+        config_file.write_text(json.dumps(edited))
+        with pytest.raises(HubFolderError, match=message):
+            load_backbone(folder)

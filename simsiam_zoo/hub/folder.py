@@ -228,6 +228,11 @@ def read_config(folder: Path) -> dict[str, Any]:
             f"{path}: num_classes must be a whole number from 0 (a backbone) to {MAX_CLASSES:_}, got "
             f"{shown_value(num_classes, limit=40)}"
         )
+    if config.get("model_args", {}).get("num_classes", num_classes) != num_classes:
+        raise HubFolderError(
+            f"{path}: model_args num_classes={config['model_args']['num_classes']!r} is not the config's "
+            f"num_classes={num_classes}"
+        )
     try:
         Preprocessing.from_pretrained_cfg(config["pretrained_cfg"])
     except (TypeError, ValueError, OverflowError) as error:
@@ -259,11 +264,26 @@ MODEL_ARGS = frozenset(
 )
 
 
+# What timm's own `save_for_hf` writes beside the shape: the classifier's size (the config's `num_classes`, which
+# loading builds and then drops) and the input channels, 3 for the RGB images every reader here makes.
+BUILD_ARGS = frozenset({"num_classes", "in_chans"})
+
+
+def shape_args(model_args: Mapping[str, Any]) -> dict[str, Any]:
+    """A config's `model_args` without `BUILD_ARGS`: what the backbone is built with."""
+    return {key: value for key, value in model_args.items() if key not in BUILD_ARGS}
+
+
 def check_model_args(model_args: Any, *, where: str) -> None:
-    """A JSON object of `MODEL_ARGS` with plain values (numbers, booleans, strings, lists of numbers)."""
+    """A JSON object of `MODEL_ARGS` with plain values (numbers, booleans, strings, lists of numbers), and
+    `BUILD_ARGS` as timm writes them."""
     if not isinstance(model_args, Mapping):
         raise HubFolderError(f"{where}: model_args must be a JSON object of timm arguments, as timm writes")
-    for key, value in model_args.items():
+    if model_args.get("in_chans", 3) != 3:
+        raise HubFolderError(f"{where}: model_args in_chans={model_args['in_chans']!r}; images are read as RGB (3)")
+    if not is_int(model_args.get("num_classes", 0)):
+        raise HubFolderError(f"{where}: model_args num_classes={model_args['num_classes']!r} is not a whole number")
+    for key, value in shape_args(model_args).items():
         plain = isinstance(value, (bool, int, float, str, type(None))) or (
             isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value)
         )
