@@ -36,6 +36,33 @@ def test_corrupt_idx_file_names_the_file(tmp_path):
         FashionMNIST(tmp_path)
 
 
+def _write_idx(path: Path, array: np.ndarray) -> None:
+    with gzip.open(path, "wb") as f:
+        f.write(b"\x00\x00\x08" + bytes([array.ndim]) + b"".join(n.to_bytes(4, "big") for n in array.shape))
+        f.write(array.tobytes())
+
+
+@pytest.mark.parametrize(
+    ("images", "labels", "message"),
+    [
+        # A header of 255 dimensions was a struct.error; 4-D and 2-D images a RuntimeError at the first batch.
+        (np.zeros((4, 28, 28, 3), np.uint8), np.zeros(4, np.uint8), r"images-idx3-ubyte.gz: an idx file of 4 dim"),
+        (np.zeros((4, 784), np.uint8), np.zeros(4, np.uint8), r"images-idx3-ubyte.gz: an idx file of 2 dimensions"),
+        # A label beyond the ten classes trained, or scored 0% as measured.
+        (np.zeros((4, 28, 28), np.uint8), np.array([0, 1, 200, 2], np.uint8), r"labels-idx1-ubyte.gz: a label of 200"),
+    ],
+)
+def test_idx_files_of_other_shapes_or_labels_are_named(tmp_path, images, labels, message):
+    _write_idx(tmp_path / "train-images-idx3-ubyte.gz", images)
+    _write_idx(tmp_path / "train-labels-idx1-ubyte.gz", labels)
+    with pytest.raises(DataError, match=message):
+        FashionMNIST(tmp_path)
+    with gzip.open(tmp_path / "train-images-idx3-ubyte.gz", "wb") as f:
+        f.write(b"\x00\x00\x08\xff" + b"\x00" * 12)
+    with pytest.raises(DataError, match=r"images-idx3-ubyte.gz: an idx file of 255 dimensions; Fashion-MNIST's has 3"):
+        FashionMNIST(tmp_path)
+
+
 def test_epoch_sampler_splits_global_batches_across_ranks_and_resumes():
     whole = list(EpochSampler(20, batch_size=4, seed=1, epoch=3))
     ranks = [list(EpochSampler(20, batch_size=2, seed=1, epoch=3, rank=r, world_size=2)) for r in range(2)]

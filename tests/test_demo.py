@@ -274,3 +274,38 @@ def test_the_report_words_each_comparison_as_its_numbers_say(seed: int) -> None:
     assert "it is below it on the digits kNN." in goal_verdict(
         {**better, "digits_knn_top1": baseline["digits_knn_top1"] - 0.01}, baseline
     )
+
+
+@pytest.mark.skipif(not FASHION_MNIST_DIR.exists(), reason="needs apt-get install dataset-fashion-mnist")
+def test_a_users_plan_json_is_not_taken_for_a_demos(tmp_path) -> None:
+    """A folder holding a `plan.json` was taken for a demo's of a version before markers: the user's file was
+    replaced once the timing ended, the demo's files put beside their own."""
+    from simsiam_zoo.errors import OutputRefused
+
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "plan.json").write_text('{"my": "project plan"}')
+    (folder / "notes.md").write_text("thesis")
+    with pytest.raises(OutputRefused, match=r"project: exists and was not written by simsiam-zoo \(plan.json is not"):
+        run_demo(out_dir=folder, minutes=0.1, progress=False)
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.md", "plan.json"]
+    assert (folder / "plan.json").read_text() == '{"my": "project plan"}'
+
+
+def test_a_demo_plan_holding_values_of_other_shapes_chooses_them_again(tmp_path) -> None:
+    """An edited or damaged plan's `timings: "ab"` or baselines without their seconds were tracebacks on the rerun
+    (TypeError, KeyError); its settings of a features folder of `[1]`, an AttributeError."""
+    from simsiam_zoo._io import write_marker
+    from simsiam_zoo.demo.run import _baselines_whole, _checked, _Plan, _positive_numbers, _weights_of
+
+    write_marker(tmp_path, "demo")
+    key = {"minutes": 1.0, "device": "cpu", "evaluation_images": [10, 5]}
+    saved = {"key": key, "timings": "ab", "baselines": {"rows": [{}, {}]}, "main_images": 512}
+    (tmp_path / "plan.json").write_text(json.dumps(saved))
+    plan = _Plan(tmp_path, minutes=1.0, device="cpu", sizes=(10, 5))
+    assert plan.get("timings", lambda: (0.5, 0.01), valid=lambda value: _positive_numbers(value, 2)) == [0.5, 0.01]
+    assert not _checked(_baselines_whole, saved["baselines"])
+    assert plan.get("main_images", lambda: 256, valid=lambda value: value > 0) == 512  # valid: kept
+    assert json.loads((tmp_path / "plan.json").read_text())["timings"] == [0.5, 0.01]
+    (tmp_path / "settings.json").write_text("[1]")
+    assert _weights_of(tmp_path / "settings.json") is None

@@ -36,7 +36,8 @@ FASHION_MNIST_CLASSES = (
 )
 
 
-def _read_idx(path: Path) -> np.ndarray:
+def _read_idx(path: Path, *, ndim: int) -> np.ndarray:
+    """The array of an idx.gz file of unsigned bytes with `ndim` dimensions (labels 1, images 3)."""
     try:
         with gzip.open(path, "rb") as f:
             data = f.read()
@@ -46,7 +47,8 @@ def _read_idx(path: Path) -> np.ndarray:
         raise DataError(f"{path}: unreadable idx.gz file: {e}") from None
     if len(data) < 8 or data[:2] != b"\x00\x00" or data[2] != 0x08:
         raise DataError(f"{path}: not an unsigned-byte idx file")
-    ndim = data[3]
+    if data[3] != ndim or len(data) < 4 + 4 * ndim:
+        raise DataError(f"{path}: an idx file of {data[3]} dimensions; Fashion-MNIST's has {ndim}")
     shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if body.size != int(np.prod(shape)):
@@ -73,8 +75,11 @@ class FashionMNIST(Dataset):
     def __init__(self, root: str | Path | None = None, *, split: str = "train"):
         root = Path(root) if root is not None else default_fashion_mnist_root()
         prefix = {"train": "train", "test": "t10k"}[split]
-        self.images = torch.from_numpy(_read_idx(root / f"{prefix}-images-idx3-ubyte.gz").copy())
-        self.labels = torch.from_numpy(_read_idx(root / f"{prefix}-labels-idx1-ubyte.gz").astype(np.int64))
+        self.images = torch.from_numpy(_read_idx(root / f"{prefix}-images-idx3-ubyte.gz", ndim=3).copy())
+        labels = root / f"{prefix}-labels-idx1-ubyte.gz"
+        self.labels = torch.from_numpy(_read_idx(labels, ndim=1).astype(np.int64))
+        if len(self.labels) and int(self.labels.max()) >= len(self.classes):
+            raise DataError(f"{labels}: a label of {int(self.labels.max())}; Fashion-MNIST's are 0 to 9")
         if len(self.images) != len(self.labels):
             raise DataError(f"{root}: {len(self.images)} images but {len(self.labels)} labels")
         self.paths = [f"fashion_mnist/{split}/{i}" for i in range(len(self.images))]

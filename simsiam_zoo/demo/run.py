@@ -8,6 +8,7 @@ with its model card -> publish it to a local hub directory -> load it back by zo
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import statistics
 import time
@@ -21,6 +22,7 @@ import torch
 from torch.utils.data import default_collate
 
 from simsiam_zoo._io import atomic_write_text, claim_output_dir, read_marker
+from simsiam_zoo.arguments import is_int
 from simsiam_zoo.data import FashionMNIST, LabelledSubset, Transformed
 from simsiam_zoo.demo.report import DemoRuns, Retrieval, write_report
 from simsiam_zoo.demo.settings import (
@@ -47,6 +49,7 @@ from simsiam_zoo.demo.settings import (
     WEIGHT_DECAYS,
 )
 from simsiam_zoo.distributed import check_device
+from simsiam_zoo.errors import OutputRefused
 from simsiam_zoo.evaluate import balanced_label_subset, knn_accuracy, linear_probe_sweep
 from simsiam_zoo.export import export_checkpoint, publish_local
 from simsiam_zoo.hub.cards import HUB_DATASET_IDS
@@ -118,17 +121,47 @@ class _Plan:
     def __init__(self, out_dir: Path, *, minutes: float, device: str, sizes: tuple[int, int]):
         self.path = out_dir / PLAN_FILE
         self.key = {"minutes": minutes, "device": device, "evaluation_images": list(sizes)}
+        saved = self._saved(out_dir)
+        self.values = saved if saved.get("key") == self.key else {"key": self.key}
+
+    def _saved(self, out_dir: Path) -> dict[str, Any]:
+        """The plan file as a demo wrote it, or {}. An unmarked folder was taken for its plan file (a version
+        before markers): one that is no demo's plan is a user's file of that name, which is not replaced."""
         try:
             saved = json.loads(self.path.read_text())
         except (OSError, ValueError, RecursionError):
-            saved = {}
-        self.values = saved if isinstance(saved, dict) and saved.get("key") == self.key else {"key": self.key}
+            saved = None
+        if isinstance(saved, dict) and isinstance(saved.get("key"), dict) and saved["key"].keys() == self.key.keys():
+            return saved
+        if self.path.exists() and read_marker(out_dir) != "demo":
+            raise OutputRefused(
+                f"{out_dir}: exists and was not written by simsiam-zoo ({PLAN_FILE} is not a demo's plan); choose "
+                "a new or empty folder"
+            )
+        return {}
 
-    def get(self, name: str, choose: Any) -> Any:
-        if name not in self.values:
+    def get(self, name: str, choose: Callable[[], Any], *, valid: Callable[[Any], bool]) -> Any:
+        """The plan's `name`, chosen (and written) unless the plan holds a `valid` one."""
+        if name not in self.values or not _checked(valid, self.values[name]):
             self.values[name] = json.loads(json.dumps(choose()))
             atomic_write_text(self.path, json.dumps(self.values, indent=1) + "\n")
         return self.values[name]
+
+
+def _checked(valid: Callable[[Any], bool], value: Any) -> bool:
+    """`valid(value)`, False where the check itself fails on a value of another shape (an edited plan file)."""
+    try:
+        return bool(valid(value))
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError):
+        return False
+
+
+def _positive_numbers(values: Any, count: int) -> bool:
+    return (
+        isinstance(values, list)
+        and len(values) == count
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < math.inf for v in values)
+    )
 
 
 def _features(source: Any, data: str, *, out: Path, limit: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -138,11 +171,7 @@ def _features(source: Any, data: str, *, out: Path, limit: int, device: str) -> 
     settings = out / SETTINGS_FILE
     # The demo's own features from an earlier run, of a model that has trained on since: made again, not mixed.
     # Only a features folder this project wrote is removed; anything else is left for extract_features to refuse.
-    if (
-        read_marker(out) == "features"
-        and settings.exists()
-        and json.loads(settings.read_text()).get("weights_sha256") != weights_sha256(source.model)
-    ):
+    if read_marker(out) == "features" and settings.exists() and _weights_of(settings) != weights_sha256(source.model):
         shutil.rmtree(out)
     return labelled_features(
         source.model,
@@ -154,6 +183,15 @@ def _features(source: Any, data: str, *, out: Path, limit: int, device: str) -> 
         limit=limit,
         model_name=source.source,
     )
+
+
+def _weights_of(settings: Path) -> Any:
+    """The weights' sha256 a features folder's settings record, or None where they record none (edited)."""
+    try:
+        recorded = json.loads(settings.read_text())
+    except (OSError, ValueError, RecursionError):
+        return None
+    return recorded.get("weights_sha256") if isinstance(recorded, dict) else None
 
 
 def _evaluate(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor) -> dict:
@@ -228,7 +266,9 @@ def run_demo(
     plan = _Plan(out_dir, minutes=minutes, device=device, sizes=sizes)
     # Said as each stage starts: the first minutes hold no training, and a budget below the minimum shows only after.
     _say(progress, "timing a few training steps and embeddings on this machine, to plan the budget", started)
-    seconds_per_step, seconds_per_image = plan.get("timings", lambda: _calibrate(recipe, dataset, device))
+    seconds_per_step, seconds_per_image = plan.get(
+        "timings", lambda: _calibrate(recipe, dataset, device), valid=lambda value: _positive_numbers(value, 2)
+    )
     evaluation = _Evaluation(out_dir / "features", recipe, dataset, sizes=sizes, device=device)
     _say(progress, f"the baselines: {RANDOM_INIT_DRAWS} random inits and the raw pixels, evaluated", started)
     baselines, reserve = _baselines(evaluation, recipe, plan, seconds_per_step=seconds_per_step)
@@ -282,8 +322,38 @@ def _baselines(
         seconds = (time.monotonic() - evaluation_started) / len(draws)
         return {"rows": [mean_row(draws, label=RANDOM_INIT_LABEL), evaluation.pixel_row()], "seconds": seconds}
 
-    baselines = plan.get("baselines", evaluate)
+    baselines = plan.get(
+        "baselines",
+        evaluate,
+        valid=_baselines_whole,
+    )
     return baselines["rows"], baselines["seconds"] + FIXED_STEPS * seconds_per_step
+
+
+_ROW_SCORES = tuple(
+    f"{prefix}{method}_top1" for prefix in ("", "few_label_", "digits_") for method in ("knn", "linear")
+)
+
+
+def _baselines_whole(baselines: Any) -> bool:
+    """The plan file's baselines: the seconds one took, the random inits' mean row with its range, the pixels' row."""
+    random_init, pixels = baselines["rows"]
+    ranges = [random_init["range"][key] for key in _ROW_SCORES]
+    return (
+        _positive_numbers([baselines["seconds"]], 1)
+        and _row_whole(random_init)
+        and _row_whole(pixels)
+        and all(len(bounds) == 2 and _percentages(bounds) for bounds in ranges)
+    )
+
+
+def _row_whole(row: Any) -> bool:
+    """A baseline row holds its label, width and every score."""
+    return isinstance(row["features"], str) and is_int(row["dim"]) and _percentages([row[key] for key in _ROW_SCORES])
+
+
+def _percentages(values: Any) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 100 for v in values)
 
 
 def mean_row(draws: list[dict[str, Any]], *, label: str) -> dict[str, Any]:
@@ -411,6 +481,7 @@ def _pretrain(
             batch_size=recipe.optim.batch_size,
             dataset_size=len(dataset),
         ),
+        valid=lambda value: is_int(value) and 0 < value <= len(dataset),
     )
     run_dir = out_dir / f"run-{images}"  # a run folder per plan, so that another budget starts afresh
     _say(
