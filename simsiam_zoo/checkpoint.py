@@ -136,9 +136,12 @@ def read_safetensors(path: Path, *, error: type[SimsiamZooError]) -> dict[str, t
     kind: a hub folder's, a conversion's) names a missing, truncated or non-safetensors file."""
     refuse_special_file(path, error)
     try:
+        path.open("rb").close()  # safetensors says "No such file" of a file it may not read
         return load_file(str(path), device="cpu")
     except FileNotFoundError:
         raise error(f"{path}: missing") from None
+    except PermissionError:
+        raise error(f"{path}: permission denied: cannot be read") from None
     except (SafetensorError, OSError, ValueError) as problem:
         raise error(f"{path}: not a readable safetensors file (truncated or corrupt?): {problem}") from None
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import errno
 import functools
+import os
 import re
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -39,6 +41,8 @@ def clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except SimsiamZooError as error:
             fail(error, error.exit_code)
         except (PermissionError, IsADirectoryError) as error:
+            if isinstance(error, PermissionError) and (unreadable := unreadable_path(error)) is not None:
+                fail(f"{unreadable}: permission denied: cannot be read", EXIT_BAD_INPUT)
             fail(error, EXIT_CANNOT_WRITE)
         except OSError as error:
             if error.errno in CANNOT_WRITE_ERRNOS:
@@ -59,6 +63,18 @@ def clean_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             raise
 
     return wrapper
+
+
+def unreadable_path(error: PermissionError) -> Path | None:
+    """What a permission error failed to read: a folder on the way that cannot be entered, or the file or folder
+    itself where it cannot be read; None where it is readable (the error was a write's: exit 6)."""
+    if error.filename is None:
+        return None
+    path = Path(os.fsdecode(error.filename))
+    for folder in reversed(path.parents):
+        if folder.is_dir() and not os.access(folder, os.X_OK):
+            return folder
+    return path if os.path.lexists(path) and not os.access(path, os.R_OK) else None
 
 
 class CommandGroup(click.Group):

@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import re
 import shutil
 import socket
+import tarfile
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -698,3 +702,42 @@ def test_an_output_inside_the_model_folder_is_refused(exported: Path, images: Pa
             f"error: {args[-1]}: the output lies inside the input {exported}; choose a path outside it"
         )
     assert snapshot(exported) == before
+
+
+@pytest.fixture
+def shared_folder() -> Iterator[Path]:
+    """A folder another user may work in (pytest's tmp_path is its owner's alone)."""
+    folder = Path(tempfile.mkdtemp())
+    folder.chmod(0o777)
+    yield folder
+    for inside in folder.rglob("*"):
+        inside.chmod(0o755 if inside.is_dir() else 0o644)
+    shutil.rmtree(folder)
+
+
+@pytest.mark.skipif(os.geteuid() == 0 and shutil.which("setpriv") is None, reason="root reads every file")
+def test_inputs_that_cannot_be_read_are_bad_input_named_as_such(shared_folder: Path, hub_folder: Path) -> None:
+    """A config.json, a DATA folder or a tar shard the user may not read was exit 6 ("cannot be written") with
+    Python's errno line (the folder's named by a file in it that does not exist); weights were called missing."""
+    user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
+    data = write_images(shared_folder / "data", ("a", "b"), 2)
+    with tarfile.open(shared_folder / "shard.tar", "w") as tar:
+        tar.add(next(data.rglob("*.png")), "0.png")
+    for name in ("hub", "weights", "config"):
+        shutil.copytree(hub_folder, shared_folder / name)
+    for locked in ("weights/model.safetensors", "config/config.json", "data", "shard.tar"):
+        (shared_folder / locked).chmod(0)
+    cases = [
+        ("weights", "data", "weights/model.safetensors: permission denied: cannot be read"),
+        ("config", "data", "config/config.json: permission denied: cannot be read"),
+        ("weights", "data/a", "weights/model.safetensors: permission denied: cannot be read"),
+        ("hub", "data", f"{shared_folder / 'data'}: permission denied: cannot be read"),
+        ("hub", "shard.tar", f"{shared_folder / 'shard.tar'}: permission denied: cannot be read"),
+    ]
+    environment = {"HOME": str(shared_folder), "HF_HOME": str(shared_folder / "hf")}
+    for model, images, message in cases:
+        out = shared_folder / "out"
+        paths = (shared_folder / model, shared_folder / images)
+        done = run_cli("extract", *paths, "--out", out, prefix=[*user, *CLI], env=environment)
+        assert done.returncode == EXIT_BAD_INPUT and error_message(done).endswith(message), (model, images, done.stderr)
+        assert not out.exists()
