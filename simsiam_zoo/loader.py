@@ -275,5 +275,12 @@ def cache_status(entry: ZooEntry) -> str:
 
     if entry.converted_from_source:
         return converted_cache_status(entry)
-    found = try_to_load_from_cache(entry.hub_id, entry.filename, revision=entry.revision)
-    return "yes" if isinstance(found, str) else "no"
+    try:
+        # A load reads both (a weights file alone was "yes", then "the repo has no config.json").
+        found = [
+            try_to_load_from_cache(entry.hub_id, name, revision=entry.revision)
+            for name in (entry.filename, CONFIG_NAME)
+        ]
+    except (OSError, ValueError):  # a cache someone edited: a `refs/main` of other bytes than a commit's name
+        return "no"
+    return "yes" if all(isinstance(path, str) and Path(path).is_file() for path in found) else "no"

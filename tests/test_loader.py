@@ -643,3 +643,29 @@ def test_folders_timm_saves_load_as_backbones_their_classifier_dropped(tmp_path:
         config_file.write_text(json.dumps(edited))
         with pytest.raises(HubFolderError, match=message):
             load_backbone(folder)
+
+
+def test_models_says_a_hub_entry_is_cached_only_where_a_load_finds_its_files(tmp_path, monkeypatch) -> None:
+    """A weights file alone was "yes" (the load then: "the repo has no config.json"); a `refs/main` of other bytes
+    than a commit's name, a UnicodeDecodeError traceback from `models`."""
+    from huggingface_hub import constants
+
+    from simsiam_zoo.loader import cache_status
+
+    entry = zoo.ZOO["vit_small_patch14_dinov2.dinov2_lvd142m"]
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    repo = tmp_path / f"models--{entry.hub_id.replace('/', '--')}"
+    snapshot = repo / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0" * 40)
+    (snapshot / WEIGHTS_NAME).write_bytes(b"weights")
+    assert cache_status(entry) == "no"
+    (snapshot / CONFIG_NAME).write_text("{}")
+    assert cache_status(entry) == "yes"
+    (repo / "refs" / "main").write_bytes(b"\xff\xfe\x00bad")
+    assert cache_status(entry) == "no"
+    (repo / "refs" / "main").write_text("0" * 40)
+    (snapshot / WEIGHTS_NAME).unlink()
+    (snapshot / WEIGHTS_NAME).mkdir()
+    assert cache_status(entry) == "no"
