@@ -528,5 +528,16 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda f: f.write(text), binary=False)
 
 
+def write_text_if_changed(path: Path, text: str) -> None:
+    """`atomic_write_text` unless `path` holds `text` already: a finished output rerun in a read-only folder (a
+    shared cache) writes nothing."""
+    try:
+        if path.is_file() and path.read_text() == text:
+            return
+    except (OSError, UnicodeDecodeError):
+        pass
+    atomic_write_text(path, text)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     atomic_write(path, lambda f: f.write(data))

@@ -21,7 +21,13 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
-from simsiam_zoo._io import atomic_write_text, claim_output_dir, hold_lock, lock_path_outside, read_marker
+from simsiam_zoo._io import (
+    claim_output_dir,
+    hold_lock,
+    lock_path_outside,
+    read_marker,
+    write_text_if_changed,
+)
 from simsiam_zoo.arguments import check_bool, check_instance
 from simsiam_zoo.data import ImageSource, listing_sha256, open_source, rank_stretches
 from simsiam_zoo.digests import network_sha256, weights_sha256
@@ -510,6 +516,6 @@ class _Store:
                 for shard in self.shards
             ],
         }
-        atomic_write_text(self.out / SKIPPED_FILE, json.dumps(skipped_all, indent=1) + "\n")
-        atomic_write_text(self.out / INDEX_FILE, json.dumps(index, indent=2) + "\n")
+        write_text_if_changed(self.out / SKIPPED_FILE, json.dumps(skipped_all, indent=1) + "\n")
+        write_text_if_changed(self.out / INDEX_FILE, json.dumps(index, indent=2) + "\n")
         return index

@@ -209,3 +209,15 @@ def test_a_run_that_failed_before_its_first_shard_does_not_block_the_fixed_rerun
     assert done.num_embedded == len(load_features(out).paths) == 7
     with pytest.raises(DataError, match=r"holds an extraction of other inputs or settings \(changed: the model"):
         extract_features(torch.nn.Conv2d(3, 4, 3), make_transform(), tmp_path / "data", out=out, progress=False)
+
+
+def test_a_finished_extraction_rerun_writes_nothing(tmp_path: Path) -> None:
+    """The rerun of a finished extraction rewrote skipped.json and index.json as they were: in a read-only folder
+    (a shared cache, an immutable one) that failed, exit 6, where nothing was to be written."""
+    class_folder(tmp_path / "data")
+    out = tmp_path / "out"
+    extract_features(tiny_model(), make_transform(), tmp_path / "data", out=out, progress=False)
+    files = {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in out.rglob("*") if path.is_file()}
+    summary = extract_features(tiny_model(), make_transform(), tmp_path / "data", out=out, progress=False)
+    assert summary.resumed_shards == summary.shards
+    assert {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in out.rglob("*") if path.is_file()} == files
