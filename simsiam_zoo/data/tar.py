@@ -9,6 +9,7 @@ import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from simsiam_zoo._io import refuse_special_file
 from simsiam_zoo.data.decode import IMAGE_EXTENSIONS
 from simsiam_zoo.data.source import ImageSource
 from simsiam_zoo.errors import DataError
@@ -59,9 +60,12 @@ def read_tars(pattern: str) -> ImageSource:
     by its extension, the label from `.cls`; a sample without an image is a listed skip, a missing shard an error."""
     # Absolute, so that the listing is the same from any working directory, a resume from elsewhere included.
     shards = [Path(os.path.abspath(name)) for name in expand_braces(pattern)]
-    missing = next((shard for shard in shards if not shard.is_file()), None)
-    if missing is not None:
-        raise DataError(f"{missing}: no such tar shard")
+    for shard in shards:
+        refuse_special_file(shard, DataError)
+        if shard.is_dir():
+            raise DataError(f"{shard}: a folder, not a tar shard")
+        if not shard.is_file():
+            raise DataError(f"{shard}: no such tar shard")
     paths, labels, files, members, skipped = [], [], [], [], {}
     # Samples are named SHARD/KEY by the shard's file name, or by its path where two shards share a name.
     by_name = len({shard.name for shard in shards}) == len(shards)

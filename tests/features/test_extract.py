@@ -316,6 +316,16 @@ def test_webdataset_tar_shards_extract_as_the_same_images_in_a_folder(tmp_path: 
             out=tmp_path / "missing",
             progress=False,
         )
+    # A folder or a FIFO of a shard's name was "no such tar shard".
+    shard = tmp_path / "shards" / "train-000003.tar"
+    shard.mkdir()
+    with pytest.raises(DataError, match=r"train-000003.tar: a folder, not a tar shard"):
+        simsiam_zoo.data.tar.read_tars(str(tmp_path / "shards" / "train-{000000..000003}.tar"))
+    shard.rmdir()
+    make_fifo(shard)
+    with pytest.raises(DataError, match=r"train-000003.tar: not a regular file \(a FIFO, socket or device\)"):
+        simsiam_zoo.data.tar.read_tars(str(tmp_path / "shards" / "train-{000000..000003}.tar"))
+    shard.unlink()
     # A compressed shard: its members' offsets are not where their bytes lie in the file, so it is refused.
     (tmp_path / "shards" / "train-000000.tar.gz").write_bytes(
         gzip.compress((tmp_path / "shards" / "train-000000.tar").read_bytes())
