@@ -9,6 +9,8 @@ sha256).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -22,6 +24,7 @@ from simsiam_zoo.export import fetch_entry
 from simsiam_zoo.hub.folder import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME
 from simsiam_zoo.hub.publish import HUB_FILES, check_repo_id, hub_api, push_hub_folder, remote_text
 from simsiam_zoo.zoo import REDISTRIBUTABLE, ZOO, ZooEntry, get_entry
+from simsiam_zoo.zoo.download import cache_root
 
 
 @dataclass(frozen=True)
@@ -69,12 +72,13 @@ def _mirror(
     config = (folder / CONFIG_NAME).read_text(encoding="utf-8")
     if remote is not None and (remote.weights_sha256, remote.config) == (digest, config) and digest in remote.card:
         return MirrorResult(entry.name, repo_id, "up to date", digest, remote.revision)
-    with tempfile.TemporaryDirectory() as staging:
+    with _staging_folder() as staging_path:
+        staging = str(staging_path)
         # The cached folder's card shows the zoo's own repo id in its usage snippet; the mirror's shows its own.
         for name in HUB_FILES:
             if (folder / name).is_file():
-                shutil.copy2(folder / name, Path(staging) / name)
-        card = Path(staging) / CARD_NAME
+                _linked_or_copied(folder / name, staging_path / name, copy=name == CARD_NAME)
+        card = staging_path / CARD_NAME
         card.write_text(card.read_text(encoding="utf-8").replace(entry.hub_id, repo_id), encoding="utf-8")
         # The zoo's own repo: its card is the zoo's, and must state the new weights' sha256.
         try:
@@ -89,6 +93,45 @@ def _mirror(
         except HubFolderError as error:  # it names the staging copy, gone by the time it is read
             raise type(error)(f"{entry.name}: {str(error).replace(staging, f'the mirror copy of {folder}')}") from None
     return MirrorResult(entry.name, repo_id, "pushed", digest, pushed.commit_oid)
+
+
+@contextlib.contextmanager
+def _staging_folder() -> Iterator[Path]:
+    """A folder in the zoo cache to push from, removed after. Those of mirrors that were killed (their process is
+    gone) are removed first: a system temp folder kept a killed push's copy for good."""
+    root = cache_root() / "mirror-staging"
+    root.mkdir(parents=True, exist_ok=True)
+    for stale in root.iterdir():
+        pid = stale.name.partition("-")[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root))
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's
+        return True
+    return True
+
+
+def _linked_or_copied(source: Path, destination: Path, *, copy: bool) -> None:
+    """`destination` a hard link to `source` (the weights are not copied), or a copy where it is to be edited
+    (`copy`) or no link can be made (another file system)."""
+    if not copy:
+        try:
+            os.link(source, destination)
+            return
+        except OSError:
+            pass
+    shutil.copy2(source, destination)
 
 
 def _why_not_mirrored(entry: ZooEntry) -> str | None:

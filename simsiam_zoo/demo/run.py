@@ -156,6 +156,11 @@ def _checked(valid: Callable[[Any], bool], value: Any) -> bool:
         return False
 
 
+def _two_timings(values: Any) -> bool:
+    """The plan's seconds a training step and an embedded image take."""
+    return _positive_numbers(values, 2)
+
+
 def _positive_numbers(values: Any, count: int) -> bool:
     return (
         isinstance(values, list)
@@ -254,9 +259,7 @@ def run_demo(
     started: float | None = None,
 ) -> DemoResult:
     """The whole demo within `minutes` from `started` (a `time.monotonic()`, the command's start; default now)."""
-    if not 0 < minutes <= MAX_MINUTES:
-        raise ValueError(f"minutes must be a positive number up to {MAX_MINUTES:,} (a year), got {minutes!r}")
-    check_device(device)
+    _check_arguments(minutes=minutes, device=device)
     started = time.monotonic() if started is None else started
     deadline = started + minutes * 60
     out_dir = claim_output_dir(out_dir, kind="demo", legacy_files=(PLAN_FILE,))
@@ -266,9 +269,8 @@ def run_demo(
     plan = _Plan(out_dir, minutes=minutes, device=device, sizes=sizes)
     # Said as each stage starts: the first minutes hold no training, and a budget below the minimum shows only after.
     _say(progress, "timing a few training steps and embeddings on this machine, to plan the budget", started)
-    seconds_per_step, seconds_per_image = plan.get(
-        "timings", lambda: _calibrate(recipe, dataset, device), valid=lambda value: _positive_numbers(value, 2)
-    )
+    timings = plan.get("timings", lambda: _calibrate(recipe, dataset, device), valid=_two_timings)
+    seconds_per_step, seconds_per_image = timings
     evaluation = _Evaluation(out_dir / "features", recipe, dataset, sizes=sizes, device=device)
     _say(progress, f"the baselines: {RANDOM_INIT_DRAWS} random inits and the raw pixels, evaluated", started)
     baselines, reserve = _baselines(evaluation, recipe, plan, seconds_per_step=seconds_per_step)
@@ -303,6 +305,12 @@ def run_demo(
     )
     _say(progress, f"done: {report}", started)
     return DemoResult(out_dir, report, rows, minimum_minutes, collapse)
+
+
+def _check_arguments(*, minutes: float, device: str) -> None:
+    if not 0 < minutes <= MAX_MINUTES:
+        raise ValueError(f"minutes must be a positive number up to {MAX_MINUTES:,} (a year), got {minutes!r}")
+    check_device(device)
 
 
 def _baselines(

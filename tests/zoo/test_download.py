@@ -34,7 +34,7 @@ from simsiam_zoo.digests import Digests
 from simsiam_zoo.errors import ChecksumMismatch, HubFolderError, NotCachedOffline, OutputRefused, SourceUnavailable
 from simsiam_zoo.export import fetch_entry
 from simsiam_zoo.features import load_features
-from simsiam_zoo.hub.folder import CARD_NAME
+from simsiam_zoo.hub.folder import CARD_NAME, WEIGHTS_NAME
 from simsiam_zoo.loader import cache_status, load_backbone
 from simsiam_zoo.mirror import mirror_entries
 from simsiam_zoo.zoo import Source
@@ -772,7 +772,15 @@ def test_mirror_pushes_once_and_plain_timm_loads_the_mirror(
     monkeypatch.setitem(zoo.ZOO, entry.name, entry)
     source_server.put(entry.source.url, data)
     options = dict(org="zoo-mirror", endpoint=hub.url, token="hf_test", progress=False)
+    # A killed mirror's staging copy (90 MB of weights in the system temp folder, kept for good) is removed by the
+    # next; a running one's is left.
+    staging = cache_root() / "mirror-staging"
+    killed, running = staging / f"{2**22 + 1}-killed", staging / f"{os.getpid()}-running"
+    for folder in (killed, running):
+        folder.mkdir(parents=True)
+        (folder / WEIGHTS_NAME).write_bytes(b"weights")
     first = list(mirror_entries([entry.name, "resnet50.densecl_in1k_ep200", "resnet50.byol_in1k"], **options))
+    assert list(staging.iterdir()) == [running]
     assert [result.action for result in first] == ["pushed", "skipped", "skipped"]
     assert first[1].reason == (
         "its licence (gpl-3.0) is none this project passes weights on under "
