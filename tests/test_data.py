@@ -1,4 +1,5 @@
 import gzip
+import io
 import json
 import logging
 import re
@@ -12,7 +13,15 @@ from PIL import Image
 from simsiam_zoo import data
 from simsiam_zoo.data import EpochSampler, FashionMNIST, labelled_images
 from simsiam_zoo.errors import EXIT_BAD_INPUT, DataError, DatasetUnavailable
-from tests.builders import hub_dataset_files, image_dataset, make_transform, tiny_model, write_png, write_tar_shards
+from tests.builders import (
+    hub_dataset_files,
+    image_dataset,
+    make_transform,
+    run_cli,
+    tiny_model,
+    write_png,
+    write_tar_shards,
+)
 
 
 def test_shipped_fashion_mnist_subset_is_the_fallback(monkeypatch, tmp_path):
@@ -704,3 +713,31 @@ def test_image_keys_tell_the_same_images_apart_from_others_whatever_the_path_to_
     assert len(set(keys)) == 4 and data.image_keys(linked) == keys
     assert data.image_keys(data.LabelledSubset(direct, [3, 1])) == [keys[3], keys[1]]
     assert data.image_keys(labelled_images(tmp_path / "tars" / "train-000000.tar")) == keys[:2]
+
+
+def _jpeg_with_corrupt_exif() -> bytes:
+    """A JPEG whose EXIF block is cut short: PIL decodes it and warns "Corrupt EXIF data"."""
+    import struct
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((8, 10, 3), 90, np.uint8)).save(buffer, "JPEG")
+    jpeg, exif = buffer.getvalue(), b"Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\x00\x05\x01\x12"
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif + jpeg[2:]
+
+
+def test_a_warning_of_pils_about_an_image_names_it_on_a_line_of_its_own(tmp_path, hub_folder) -> None:
+    """PIL's "Corrupt EXIF data" warning named no image (one line for a whole dataset) and was written onto the
+    progress bar's line."""
+    for name in ("a", "b"):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        (tmp_path / "data" / name / "phone.jpg").write_bytes(_jpeg_with_corrupt_exif())
+    data.decode._WARNED.clear()
+    with pytest.warns(UserWarning) as shown:
+        data.decode_image(tmp_path / "data" / "a" / "phone.jpg")
+        data.decode_image(tmp_path / "data" / "b" / "phone.jpg")
+    assert [str(w.message).partition(":")[0] for w in shown] == [str(tmp_path / "data" / "a" / "phone.jpg")]
+    data.decode._WARNED.clear()
+    done = run_cli("extract", hub_folder, tmp_path / "data", "--out", tmp_path / "out", process=True)
+    assert done.returncode == 0
+    lines = [line.split("\r")[-1] for line in done.stderr.splitlines() if "Corrupt EXIF" in line]
+    assert len(lines) == 1 and lines[0].startswith(f"warning: {tmp_path / 'data'}"), done.stderr

@@ -7,7 +7,9 @@ be used; the message names it), 4 training stopped because the loss diverged, 5 
 
 from __future__ import annotations
 
+import sys
 import warnings
+from typing import Any
 
 import click
 
@@ -35,11 +37,19 @@ def main() -> None:
     """SimSiam recipes, a timm-compatible zoo of self-supervised backbones, features and evaluations."""
     # A command's warnings are for its user: one line each, not Python's file, line and quoted source line.
     warnings.formatwarning = _one_line
+    warnings.showwarning = _show_above_bars
     bound_hub_requests()
 
 
 def _one_line(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> str:
     return f"warning: {one_line(str(message))}\n"
+
+
+def _show_above_bars(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """A warning on a line of its own above a progress bar being drawn (it was written on the bar's line)."""
+    from tqdm import tqdm
+
+    tqdm.write(_one_line(message, category).rstrip("\n"), file=sys.stderr)
 
 
 main.add_command(recipes_command)

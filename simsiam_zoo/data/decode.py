@@ -23,7 +23,8 @@ def decode_image(path: Path, data: bytes | None = None) -> torch.Tensor:
     if data is None and not path.is_file():  # opening a FIFO or a device would wait for a writer, maybe forever
         raise DataError(f"{path}: {'not a regular file' if path.exists() else 'no such file'}")
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path if data is None else io.BytesIO(data)) as image:
                 image = _to_rgb(image)
@@ -35,7 +36,23 @@ def decode_image(path: Path, data: bytes | None = None) -> torch.Tensor:
         # Malformed files make PIL raise more than OSError (struct.error, IndexError, ZeroDivisionError, ...);
         # each means only that this one file is unreadable.
         raise DataError(f"{path}: cannot decode image: {e or type(e).__name__}") from None
+    for warning in caught:
+        _warn_naming(path, warning)
     return torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1).contiguous()
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_naming(path: Path, warning: warnings.WarningMessage) -> None:
+    """PIL's warning about an image it decodes ("Corrupt EXIF data"), naming the image, once a message a process
+    (a dataset may hold thousands alike; each was PIL's line without a name)."""
+    message = str(warning.message)
+    if message not in _WARNED:
+        _WARNED.add(message)
+        warnings.warn(
+            f"{path}: {message} (the image is used; later ones alike are not named)", warning.category, stacklevel=3
+        )
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
