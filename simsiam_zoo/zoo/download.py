@@ -152,11 +152,11 @@ def _download_unlocked(url: str, destination: Path, *, progress: bool, retry_wai
             raise SourceUnavailable(f"{url}: {type(error).__name__}: {error}") from None
         except httpx.TransportError as error:
             problem = f"{type(error).__name__}: {error}"
-    kept = (
-        f"the partial file {partial.path} is kept, and the next try resumes it"
-        if partial.resumable()
-        else "nothing was kept"
-    )
+    if partial.resumable():
+        kept = f"the partial file {partial.path} is kept, and the next try resumes it"
+    else:  # a source without a validator: its bytes cannot be resumed, so they are not left in the cache
+        partial.discard()
+        kept = "nothing was kept"
     raise SourceUnavailable(f"{url}: download failed after {_RETRIES} tries ({problem}); {kept}")
 
 

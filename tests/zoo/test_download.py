@@ -1025,6 +1025,13 @@ def test_a_partial_file_is_resumed_only_with_its_validator(source_server: Source
     source_server.fail[gone] = [503] * 5
     with pytest.raises(SourceUnavailable, match=r"after 5 tries \(HTTP 503\); nothing was kept"):
         download(resolve_url("https://example.org/files/y.bin"), tmp_path / "y.bin", progress=False, retry_wait=0.01)
+    # Cut off by a source giving no validator it could be resumed with: "nothing was kept" kept its bytes for good.
+    unvalidated = source_server.put("https://example.org/files/z.bin", b"e" * 1000)
+    source_server.etag[unvalidated], source_server.cut[unvalidated] = "café", 400
+    source_server.after_cut = lambda *_: source_server.fail.__setitem__(unvalidated, [503] * 5)
+    with pytest.raises(SourceUnavailable, match=r"\(HTTP 503\); nothing was kept"):
+        download(resolve_url("https://example.org/files/z.bin"), tmp_path / "z.bin", progress=False, retry_wait=0.01)
+    assert not list(tmp_path.glob("z.bin*"))
 
 
 def test_a_partial_file_changed_on_disk_is_downloaded_again(source_server: SourceServer, tmp_path: Path) -> None:
