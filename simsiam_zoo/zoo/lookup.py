@@ -40,6 +40,9 @@ def get_entry(name: str) -> ZooEntry:
     entry = find_entry(name)
     if entry is not None:
         return entry
-    close = difflib.get_close_matches(name, [*ZOO, *ALIASES], n=3, cutoff=0.5)
+    known = [*ZOO, *ALIASES]
+    # Names are lower case as timm's: RESNET50.VICREG_IN1K is nearer to none of them by letters.
+    close = [known_name for known_name in known if known_name.lower() == name.lower()]
+    close = close or difflib.get_close_matches(name.lower(), known, n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else "; `simsiam-zoo models` lists them"
     raise UnknownModelError(f"{name}: unknown zoo model{hint}")

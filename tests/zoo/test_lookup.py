@@ -90,3 +90,13 @@ def test_models_cli_table_and_json() -> None:
         71.8,
         "no",
     )
+
+
+def test_a_name_in_other_case_is_pointed_at_the_entry() -> None:
+    """`download RESNET50.VICREG_IN1K` was told only that `models` lists the entries (no name is near by letters)."""
+    from simsiam_zoo.errors import UnknownModelError
+
+    with pytest.raises(
+        UnknownModelError, match=r"^RESNET50.VICREG_IN1K: unknown zoo model; did you mean resnet50.vicreg_in1k\?$"
+    ):
+        get_entry("RESNET50.VICREG_IN1K")
