@@ -108,10 +108,13 @@ def _without_classifier(
     arch: str, state: Mapping[str, torch.Tensor], model_args: Mapping[str, Any] | None, *, num_classes: int, where: str
 ) -> dict[str, torch.Tensor]:
     """`state` less the classifier of `num_classes` that timm puts on `arch`, after checking that `state` is that
-    whole classifier model (built on the meta device: no memory, no init)."""
+    whole classifier model (built on the meta device: no memory, no init); `state` as it is where it holds none
+    of that classifier."""
     with torch.device("meta"):
         classifier = _created(arch, model_args, where=where, num_classes=num_classes)
         head = set(classifier.state_dict()) - set(_created(arch, model_args, where=where).state_dict())
+    if not head & state.keys():  # a backbone's weights under a config naming its classes (timm loads it so)
+        return dict(state)
     problems = weight_problems(classifier.state_dict(), state, reference="timm")
     if problems:
         raise HubFolderError(

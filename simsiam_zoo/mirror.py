@@ -13,10 +13,13 @@ import contextlib
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock, Timeout
 
 from simsiam_zoo.digests import sha256_file
 from simsiam_zoo.errors import HubFolderError
@@ -97,29 +100,45 @@ def _mirror(
 
 @contextlib.contextmanager
 def _staging_folder() -> Iterator[Path]:
-    """A folder in the zoo cache to push from, removed after. Those of mirrors that were killed (their process is
-    gone) are removed first: a system temp folder kept a killed push's copy for good."""
+    """A folder in the zoo cache to push from, removed after, held by a lock file beside it while in use. Those no
+    mirror holds (a killed one's) are removed first: a system temp folder kept a killed push's copy for good. A
+    cache one may not write to stages in the system temp folder, as before."""
     root = cache_root() / "mirror-staging"
-    root.mkdir(parents=True, exist_ok=True)
-    for stale in root.iterdir():
-        pid = stale.name.partition("-")[0]
-        if pid.isdigit() and not _process_alive(int(pid)):
-            shutil.rmtree(stale, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root))
     try:
+        root.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(root / f"{uuid.uuid4().hex}.lock")
+        lock.acquire()  # before its folder is made: a cleanup never meets that folder unheld
+    except OSError:
+        with tempfile.TemporaryDirectory() as staging_elsewhere:
+            yield Path(staging_elsewhere)
+        return
+    staging = root / Path(lock.lock_file).stem
+    try:
+        staging.mkdir()
+        _remove_unheld(root, keep=staging)
         yield staging
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        lock.release()
+        Path(lock.lock_file).unlink(missing_ok=True)
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's
-        return True
-    return True
+def _remove_unheld(root: Path, *, keep: Path) -> None:
+    """The staging folders under `root` whose lock no process holds (a lock is the process's while it runs, in
+    any PID namespace: a PID said nothing of another container's mirror)."""
+    for stale in root.iterdir():
+        if stale == keep or not stale.is_dir():
+            continue
+        lock = FileLock(f"{stale}.lock")
+        try:
+            lock.acquire(timeout=0)
+        except (Timeout, OSError):
+            continue
+        try:
+            shutil.rmtree(stale, ignore_errors=True)
+        finally:
+            lock.release()
+        Path(f"{stale}.lock").unlink(missing_ok=True)
 
 
 def _linked_or_copied(source: Path, destination: Path, *, copy: bool) -> None:

@@ -3,6 +3,7 @@ import io
 import json
 import logging
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -736,6 +737,12 @@ def test_a_warning_of_pils_about_an_image_names_it_on_a_line_of_its_own(tmp_path
         data.decode_image(tmp_path / "data" / "a" / "phone.jpg")
         data.decode_image(tmp_path / "data" / "b" / "phone.jpg")
     assert [str(w.message).partition(":")[0] for w in shown] == [str(tmp_path / "data" / "a" / "phone.jpg")]
+    # The caller's filters are PIL's message's: one that ignores it is kept (the named message passed it).
+    data.decode._WARNED.clear()
+    with warnings.catch_warnings(record=True) as kept:
+        warnings.filterwarnings("ignore", "Corrupt EXIF data")
+        data.decode_image(tmp_path / "data" / "a" / "phone.jpg")
+    assert kept == []
     data.decode._WARNED.clear()
     done = run_cli("extract", hub_folder, tmp_path / "data", "--out", tmp_path / "out", process=True)
     assert done.returncode == 0

@@ -290,6 +290,13 @@ def test_a_users_plan_json_is_not_taken_for_a_demos(tmp_path) -> None:
         run_demo(out_dir=folder, minutes=0.1, progress=False)
     assert sorted(p.name for p in folder.iterdir()) == ["notes.md", "plan.json"]
     assert (folder / "plan.json").read_text() == '{"my": "project plan"}'
+    # A demo's folder of an earlier version, unmarked, its plan keyed on the budget and device alone, is still one.
+    from simsiam_zoo.demo.run import _Plan
+
+    (folder / "plan.json").write_text('{"key": {"minutes": 5.0, "device": "cpu"}, "main_images": 2048}')
+    assert _Plan(folder, minutes=5.0, device="cpu", sizes=(10, 5)).values == {
+        "key": {"minutes": 5.0, "device": "cpu", "evaluation_images": [10, 5]}
+    }
 
 
 def test_a_demo_plan_holding_values_of_other_shapes_chooses_them_again(tmp_path) -> None:

@@ -628,6 +628,10 @@ def test_folders_timm_saves_load_as_backbones_their_classifier_dropped(tmp_path:
         with torch.no_grad():
             expected = saved.forward_head(saved.forward_features(images), pre_logits=True)
             assert torch.allclose(loaded.model(images), expected, atol=1e-5)
+    # A backbone's weights under a config naming 1000 classes: timm loads it so (with num_classes=0), and so here.
+    backbone_config = json.loads((tmp_path / "0" / CONFIG_NAME).read_text())
+    (tmp_path / "0" / CONFIG_NAME).write_text(json.dumps({**backbone_config, "num_classes": 1000, "model_args": {}}))
+    assert load_backbone(tmp_path / "0").model_args == {}
     folder, config_file = tmp_path / "3", tmp_path / "3" / CONFIG_NAME
     config = json.loads(config_file.read_text())
     wrong = [

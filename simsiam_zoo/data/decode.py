@@ -23,8 +23,9 @@ def decode_image(path: Path, data: bytes | None = None) -> torch.Tensor:
     if data is None and not path.is_file():  # opening a FIFO or a device would wait for a writer, maybe forever
         raise DataError(f"{path}: {'not a regular file' if path.exists() else 'no such file'}")
     try:
+        # Recorded as the caller's filters let them through (an ignored one is not named; under `-W error` one is
+        # this image's error, as before), then named.
         with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path if data is None else io.BytesIO(data)) as image:
                 image = _to_rgb(image)

@@ -773,14 +773,28 @@ def test_mirror_pushes_once_and_plain_timm_loads_the_mirror(
     source_server.put(entry.source.url, data)
     options = dict(org="zoo-mirror", endpoint=hub.url, token="hf_test", progress=False)
     # A killed mirror's staging copy (90 MB of weights in the system temp folder, kept for good) is removed by the
-    # next; a running one's is left.
+    # next; a running one's, its lock held (by a process of its own: in any PID namespace), is left.
     staging = cache_root() / "mirror-staging"
-    killed, running = staging / f"{2**22 + 1}-killed", staging / f"{os.getpid()}-running"
+    killed, running = staging / "killed", staging / "running"
     for folder in (killed, running):
         folder.mkdir(parents=True)
         (folder / WEIGHTS_NAME).write_bytes(b"weights")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, filelock; held = filelock.FileLock(sys.argv[1]); held.acquire(); print(1, flush=True); "
+            "sys.stdin.read()",
+            f"{running}.lock",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline() == "1\n"
     first = list(mirror_entries([entry.name, "resnet50.densecl_in1k_ep200", "resnet50.byol_in1k"], **options))
-    assert list(staging.iterdir()) == [running]
+    holder.communicate("")
+    assert sorted(path.name for path in staging.iterdir()) == ["running", "running.lock"]
     assert [result.action for result in first] == ["pushed", "skipped", "skipped"]
     assert first[1].reason == (
         "its licence (gpl-3.0) is none this project passes weights on under "
