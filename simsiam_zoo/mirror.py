@@ -75,13 +75,12 @@ def _mirror(
     config = (folder / CONFIG_NAME).read_text(encoding="utf-8")
     if remote is not None and (remote.weights_sha256, remote.config) == (digest, config) and digest in remote.card:
         return MirrorResult(entry.name, repo_id, "up to date", digest, remote.revision)
-    with _staging_folder() as staging_path:
-        staging = str(staging_path)
+    with _staging_folder() as staging:
         # The cached folder's card shows the zoo's own repo id in its usage snippet; the mirror's shows its own.
         for name in HUB_FILES:
             if (folder / name).is_file():
-                _linked_or_copied(folder / name, staging_path / name, copy=name == CARD_NAME)
-        card = staging_path / CARD_NAME
+                _linked_or_copied(folder / name, staging / name, copy=name == CARD_NAME)
+        card = staging / CARD_NAME
         card.write_text(card.read_text(encoding="utf-8").replace(entry.hub_id, repo_id), encoding="utf-8")
         # The zoo's own repo: its card is the zoo's, and must state the new weights' sha256.
         try:
@@ -94,7 +93,8 @@ def _mirror(
                 commit_message=f"Mirror {entry.name} from {entry.source_url}",
             )
         except HubFolderError as error:  # it names the staging copy, gone by the time it is read
-            raise type(error)(f"{entry.name}: {str(error).replace(staging, f'the mirror copy of {folder}')}") from None
+            message = str(error).replace(str(staging), f"the mirror copy of {folder}")
+            raise type(error)(f"{entry.name}: {message}") from None
     return MirrorResult(entry.name, repo_id, "pushed", digest, pushed.commit_oid)
 
 

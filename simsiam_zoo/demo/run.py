@@ -24,7 +24,7 @@ from torch.utils.data import default_collate
 from simsiam_zoo._io import atomic_write_text, claim_output_dir, read_marker
 from simsiam_zoo.arguments import is_int
 from simsiam_zoo.data import FashionMNIST, LabelledSubset, Transformed
-from simsiam_zoo.demo.report import DemoRuns, Retrieval, write_report
+from simsiam_zoo.demo.report import METRICS, DemoRuns, Retrieval, write_report
 from simsiam_zoo.demo.settings import (
     CALIBRATION_STEPS,
     CALIBRATION_WARMUP,
@@ -332,17 +332,11 @@ def _baselines(
         seconds = (time.monotonic() - evaluation_started) / len(draws)
         return {"rows": [mean_row(draws, label=RANDOM_INIT_LABEL), evaluation.pixel_row()], "seconds": seconds}
 
-    baselines = plan.get(
-        "baselines",
-        evaluate,
-        valid=_baselines_whole,
-    )
+    baselines = plan.get("baselines", evaluate, valid=_baselines_whole)
     return baselines["rows"], baselines["seconds"] + FIXED_STEPS * seconds_per_step
 
 
-_ROW_SCORES = tuple(
-    f"{prefix}{method}_top1" for prefix in ("", "few_label_", "digits_") for method in ("knn", "linear")
-)
+_ROW_SCORES = tuple(key for key, _ in METRICS)
 
 
 def _baselines_whole(baselines: Any) -> bool:
