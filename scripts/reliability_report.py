@@ -182,6 +182,8 @@ ELSEWHERE = [
     "tests/test_data.py::test_a_warning_of_pils_about_an_image_names_it_on_a_line_of_its_own",
     "tests/features/test_store.py::test_a_finished_extraction_rerun_writes_nothing",
     "tests/test_data.py::test_class_folders_named_in_either_unicode_form_are_one_class",
+    "tests/features/test_store.py::test_a_store_of_the_versions_before_resumes",
+    "tests/features/test_store.py::test_the_same_weights_in_attention_of_other_heads_are_refused",
 ]
 OUTCOME_WIDTH = 100
 

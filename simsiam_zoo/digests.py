@@ -73,3 +73,31 @@ def network_sha256(model: nn.Module) -> str:
     (DistributedDataParallel, torch.compile's, one of the caller's own) is the same network."""
     layers = (repr(module) for module in model.modules() if next(module.children(), None) is None)
     return hashlib.sha256(re.sub(r" at 0x[0-9a-f]+", "", "\n".join(layers)).encode()).hexdigest()
+
+
+# Attributes that change how a network runs, not what it computes: timm's switch for training in less memory, and
+# its choice of attention kernel (set from the environment and the torch version).
+_NOT_SETTINGS = frozenset({"training", "grad_checkpointing", "fused_attn"})
+# Wrappers with settings of their own (DistributedDataParallel's buckets, torch.compile's), not the network's.
+_WRAPPER_PACKAGES = ("torch.nn.parallel", "torch._dynamo")
+
+
+def network_attributes_sha256(model: nn.Module) -> str:
+    """sha256 of the settings the layers' reprs leave out: the numbers, strings and flags that modules holding
+    others keep as attributes (a ViT's `global_pool`, its attention's `num_heads`), in order, names left out as
+    `network_sha256` leaves them out (a wrapper holding no such settings is the same network)."""
+    held = (
+        module
+        for module in model.modules()
+        if next(module.children(), None) is not None and not type(module).__module__.startswith(_WRAPPER_PACKAGES)
+    )
+    settings = (_settings_of(module) for module in held)
+    return hashlib.sha256("\n".join(line for line in settings if line).encode()).hexdigest()
+
+
+def _settings_of(module: nn.Module) -> str:
+    return ", ".join(
+        f"{name}={value!r}"
+        for name, value in sorted(vars(module).items())
+        if not name.startswith("_") and name not in _NOT_SETTINGS and isinstance(value, (bool, int, float, str))
+    )

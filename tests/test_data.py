@@ -637,7 +637,7 @@ def test_tar_and_parquet_sources_are_one_source_from_any_working_directory(tmp_p
     """Tar and parquet patterns were recorded as typed: `./tars/...` and `tars/...`, or the same pattern from
     another folder, were another source, and an extraction resumed from elsewhere was refused as "changed: the data
     source"; image folders were resolved and resumed."""
-    from simsiam_zoo.features import extract_features
+    from simsiam_zoo.features import extract, extract_features
 
     write_png(tmp_path / "a.png", 0)
     image = (tmp_path / "a.png").read_bytes()
@@ -665,14 +665,24 @@ def test_tar_and_parquet_sources_are_one_source_from_any_working_directory(tmp_p
     monkeypatch.chdir(tmp_path / "elsewhere")
     again = extract_features(tiny_model(), make_transform(), "../" + patterns[0], out=tmp_path / "out", **kwargs)
     assert again.num_embedded == 4 and again.resumed_shards == again.shards
-    # A store of the version before, which recorded the pattern as typed, resumes from the folder it was typed in.
-    settings = json.loads((tmp_path / "out" / "settings.json").read_text())
-    settings["source"]["location"] = patterns[0]
-    (tmp_path / "out" / "settings.json").write_text(json.dumps(settings))
-    with pytest.raises(DataError, match=r"changed: the data source\)"):  # elsewhere/tars/...: not that source
-        extract_features(tiny_model(), make_transform(), "../" + patterns[0], out=tmp_path / "out", **kwargs)
+    # A store of the version before, which recorded the pattern as typed (its shards carry the digest of that
+    # record), resumes from the folder it was typed in.
+    current_settings = extract._settings
+
+    def as_typed(*args, **kwargs):
+        settings = current_settings(*args, **kwargs)
+        return {**settings, "source": {**settings["source"], "location": patterns[0]}}
+
     monkeypatch.chdir(tmp_path)
-    again = extract_features(tiny_model(), make_transform(), patterns[0], out=tmp_path / "out", **kwargs)
+    monkeypatch.setattr(extract, "_settings", as_typed)
+    extract_features(tiny_model(), make_transform(), patterns[0], out=tmp_path / "legacy", **kwargs)
+    monkeypatch.setattr(extract, "_settings", current_settings)
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    with pytest.raises(DataError, match=r"changed: the data source\)"):  # elsewhere/tars/...: not that source
+        extract_features(tiny_model(), make_transform(), "../" + patterns[0], out=tmp_path / "legacy", **kwargs)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "legacy" / "index.json").unlink()
+    again = extract_features(tiny_model(), make_transform(), patterns[0], out=tmp_path / "legacy", **kwargs)
     assert again.num_embedded == 4 and again.resumed_shards == again.shards
 
 

@@ -30,7 +30,7 @@ from simsiam_zoo._io import (
 )
 from simsiam_zoo.arguments import check_bool, check_instance
 from simsiam_zoo.data import ImageSource, listing_sha256, open_source, rank_stretches
-from simsiam_zoo.digests import network_sha256, weights_sha256
+from simsiam_zoo.digests import network_attributes_sha256, network_sha256, weights_sha256
 from simsiam_zoo.distributed import (
     DistributedContext,
     all_outcomes,
@@ -124,7 +124,11 @@ def extract_features(
     context = init_distributed(device_named(options.device))
     # The weights too: a rank given another model (another --hub-dir) would embed its share with them.
     weights = weights_sha256(model)
-    model_record = {"weights_sha256": weights, "network": network_sha256(model)}
+    model_record = {
+        "weights_sha256": weights,
+        "network": network_sha256(model),
+        "network_attributes": network_attributes_sha256(model),
+    }
     check_same_on_every_rank(context, **job_options(options), data=str(data), out=str(out), weights=weights)
     # Rank 0 lists the source, claims OUT and holds its lock until the index is written (a second extraction
     # into OUT waits, then resumes); every rank then works from that one listing.
@@ -262,7 +266,7 @@ def _prepare(
     # A folder taken for an older version's index (no marker) may be a user's own: its lock lives outside it.
     lock = out / LOCK_NAME if read_marker(Path(out)) == "features" else lock_path_outside(Path(out).resolve())
     hold_lock(lock, held, waiting=f"{out}: another extraction is writing here; waiting for it to finish")
-    recorded = _settings(
+    current = _settings(
         source,
         model_record,
         transform,
@@ -272,8 +276,8 @@ def _prepare(
         precision=options.precision,
         dtype=options.dtype,
     )
-    prepare_out(out, recorded, _plan(source, options.shard_size), options.output_format)
-    return source, out, recorded
+    settings = prepare_out(out, current, _plan(source, options.shard_size), options.output_format)
+    return source, out, settings
 
 
 def _plan(source: ImageSource, shard_size: int) -> list[Shard]:

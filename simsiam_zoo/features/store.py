@@ -45,6 +45,7 @@ _SETTING_NAMES = {
     "images": "the images (paths, sizes or modification times)",
     "weights_sha256": "the model's weights",
     "network": "the network (its architecture or settings)",
+    "network_attributes": "the network's settings (attributes such as a ViT's global_pool or num_heads)",
     "preprocessing": "the preprocessing",
     "source": "the data source",
 }
@@ -53,6 +54,8 @@ SKIPPED_FILE = "skipped.json"
 SETTINGS_FILE = "settings.json"
 # Held by the process extracting into the folder: a second one waits (it would delete the first's temp files).
 LOCK_NAME = ".extract.lock"
+# Settings that versions before recorded none of: such a store resumes (as it was, unchecked for them).
+_RECORDED_LATER = ("network", "network_attributes")
 DTYPES = {"float32": torch.float32, "float16": torch.float16}
 _SAFETENSORS_DTYPES = {"F32": "float32", "F16": "float16"}
 
@@ -242,29 +245,16 @@ def resumable_shard(
     return stored
 
 
-def prepare_out(out: Path, settings: dict[str, Any], shards: list[Shard], output_format: str) -> None:
+def prepare_out(out: Path, settings: dict[str, Any], shards: list[Shard], output_format: str) -> dict[str, Any]:
     """Refuse an OUT holding another extraction, naming what differs; record this one's settings; clear temp files
-    a killed run left behind."""
+    a killed run left behind. Returns the settings to go on under: those recorded, where a version before recorded
+    fewer or a pattern as typed (its shards carry the digest of that record)."""
     settings_file = out / SETTINGS_FILE
-    recorded = next((path for path in (settings_file, out / INDEX_FILE) if path.exists()), None)
     embedded = (out / INDEX_FILE).exists() or any(out.glob("shard-*"))
     # Settings recorded by a run that failed before its first shard protect nothing: the fixed rerun (another
     # model, say) replaces them, where it was refused until the folder was deleted by hand.
-    if recorded is not None and embedded:
-        try:
-            previous = json.loads(recorded.read_text(encoding="utf-8"))
-            version = previous.get("version")
-        except (OSError, ValueError, AttributeError, RecursionError) as e:
-            raise DataError(
-                f"{recorded}: unreadable ({_reason(e)}); choose a new output folder or delete this one"
-            ) from None
-        if recorded.name == INDEX_FILE and previous.get("format") != FORMAT:  # a user's own index.json
-            raise DataError(f"{recorded}: not an index of features simsiam-zoo wrote; choose another output folder")
-        if version != VERSION:
-            raise DataError(
-                f"{out}: holds an extraction written by another version of simsiam-zoo (format {version}, "
-                f"this one writes {VERSION}); choose a new output folder or delete this one"
-            )
+    previous = _recorded_settings(out) if embedded else None
+    if previous is not None:
         changed = [
             _SETTING_NAMES.get(name, name) for name, value in settings.items() if not _alike(name, previous, value)
         ]
@@ -273,6 +263,7 @@ def prepare_out(out: Path, settings: dict[str, Any], shards: list[Shard], output
                 f"{out}: holds an extraction of other inputs or settings (changed: {', '.join(changed)}); "
                 "choose a new output folder or delete this one"
             )
+        settings = {name: previous[name] for name in settings if name in previous}
     planned = {name for shard in shards for name in shard.files(output_format)}
     foreign = sorted(p.name for p in out.glob("shard-*") if p.name not in planned)
     if foreign:
@@ -285,13 +276,37 @@ def prepare_out(out: Path, settings: dict[str, Any], shards: list[Shard], output
             stale.unlink(missing_ok=True)
     if not embedded or not settings_file.exists():
         atomic_write_text(settings_file, json.dumps({"version": VERSION, **settings}, indent=2) + "\n")
+    return settings
+
+
+def _recorded_settings(out: Path) -> dict[str, Any] | None:
+    """The settings an extraction recorded in OUT (in its index, for the versions before settings.json), None
+    where there are none; an unreadable record, another format or version refused."""
+    recorded = next((path for path in (out / SETTINGS_FILE, out / INDEX_FILE) if path.exists()), None)
+    if recorded is None:
+        return None
+    try:
+        previous = json.loads(recorded.read_text(encoding="utf-8"))
+        version = previous.get("version")
+    except (OSError, ValueError, AttributeError, RecursionError) as e:
+        raise DataError(
+            f"{recorded}: unreadable ({_reason(e)}); choose a new output folder or delete this one"
+        ) from None
+    if recorded.name == INDEX_FILE and previous.get("format") != FORMAT:  # a user's own index.json
+        raise DataError(f"{recorded}: not an index of features simsiam-zoo wrote; choose another output folder")
+    if version != VERSION:
+        raise DataError(
+            f"{out}: holds an extraction written by another version of simsiam-zoo (format {version}, "
+            f"this one writes {VERSION}); choose a new output folder or delete this one"
+        )
+    return previous
 
 
 def _alike(name: str, previous: dict[str, Any], current: Any) -> bool:
     """Setting `name` recorded (in `previous`) as it is now. The version before recorded tar and parquet patterns
     as typed (relative): such a pattern is read from the folder the resume runs in."""
     recorded = previous.get(name)
-    if recorded == current or (name == "network" and name not in previous):  # the version before recorded none
+    if recorded == current or (name in _RECORDED_LATER and name not in previous):
         return True
     if name == "source" and isinstance(recorded, dict) and isinstance(recorded.get("location"), str):
         return {**recorded, "location": os.path.abspath(recorded["location"])} == current

@@ -8,11 +8,12 @@ import os
 from pathlib import Path
 
 import pytest
+import timm
 import torch
 
 from simsiam_zoo.augment import eval_transform
 from simsiam_zoo.errors import DataError
-from simsiam_zoo.features import extract_features, load_features
+from simsiam_zoo.features import extract, extract_features, load_features
 from tests.builders import (
     class_folder,
     make_fifo,
@@ -21,6 +22,48 @@ from tests.builders import (
     tiny_model,
     write_png,
 )
+
+
+def test_a_store_of_the_versions_before_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Versions before recorded no network (nor its attributes): their shards carry the digest of the settings
+    # without them (they were refused as "written by an extraction with other settings").
+    class_folder(tmp_path / "data")
+    out = tmp_path / "out"
+    current_settings = extract._settings
+    monkeypatch.setattr(
+        extract,
+        "_settings",
+        lambda *args, **kwargs: {
+            k: v for k, v in current_settings(*args, **kwargs).items() if k not in ("network", "network_attributes")
+        },
+    )
+    extract_features(tiny_model(), make_transform(), tmp_path / "data", out=out, progress=False, shard_size=2)
+    monkeypatch.undo()
+    (out / "shard-00001.safetensors").unlink()
+    (out / "index.json").unlink()
+    summary = extract_features(tiny_model(), make_transform(), tmp_path / "data", out=out, progress=False, shard_size=2)
+    assert (summary.resumed_shards, summary.num_embedded) == (3, 7)
+    assert len(load_features(out).paths) == 7
+
+
+def test_the_same_weights_in_attention_of_other_heads_are_refused(tmp_path: Path) -> None:
+    # The attention's number of heads is no layer's repr: the same weights in 4 heads resumed the 2 heads' shards.
+    class_folder(tmp_path / "data")
+    vit = {"img_size": 32, "patch_size": 16, "embed_dim": 16, "depth": 1, "num_classes": 0}
+    two_heads = timm.create_model("vit_tiny_patch16_224", num_heads=2, **vit)
+    four_heads = timm.create_model("vit_tiny_patch16_224", num_heads=4, **vit)
+    four_heads.load_state_dict(two_heads.state_dict())
+    out = tmp_path / "out"
+    extract_features(two_heads, make_transform(), tmp_path / "data", out=out, progress=False)
+    before = snapshot(out)
+    with pytest.raises(ValueError, match=r"changed: the network's settings \(attributes such as"):
+        extract_features(four_heads, make_transform(), tmp_path / "data", out=out, progress=False)
+    assert snapshot(out) == before
+    # A wrapper with no settings of its own is the same network.
+    resumed = extract_features(
+        torch.nn.Sequential(two_heads), make_transform(), tmp_path / "data", out=out, progress=False
+    )
+    assert resumed.resumed_shards == 1
 
 
 def test_other_settings_or_source_are_refused(tmp_path: Path) -> None:
@@ -59,15 +102,12 @@ def test_other_settings_or_source_are_refused(tmp_path: Path) -> None:
             progress=False,
         )
     # The same weights in another network (a max pool where the average was): other embeddings, resumed as the
-    # first network's. A store of the version before records no network, and resumes.
+    # first network's.
     max_pooled = tiny_model()
     max_pooled[5] = torch.nn.AdaptiveMaxPool2d(1)
     with pytest.raises(ValueError, match=r"changed: the network \(its architecture or settings\)\)"):
         extract_features(max_pooled, make_transform(), tmp_path / "data", out=out, progress=False)
-    settings = json.loads((out / "settings.json").read_text())
-    (out / "settings.json").write_text(json.dumps({k: v for k, v in settings.items() if k != "network"}))
-    assert extract_features(tiny_model(), make_transform(), tmp_path / "data", out=out, progress=False).resumed_shards
-    before = snapshot(out)
+    assert snapshot(out) == before
     # The same relative path from another folder is another data source.
     class_folder(tmp_path / "elsewhere" / "data")
     with pytest.raises(ValueError, match=r"changed: the data source, "):
