@@ -124,11 +124,7 @@ def extract_features(
     context = init_distributed(device_named(options.device))
     # The weights too: a rank given another model (another --hub-dir) would embed its share with them.
     weights = weights_sha256(model)
-    model_record = {
-        "weights_sha256": weights,
-        "network": network_sha256(model),
-        "network_attributes": network_attributes_sha256(model),
-    }
+    model_record = _model_record(model, weights)
     check_same_on_every_rank(context, **job_options(options), data=str(data), out=str(out), weights=weights)
     # Rank 0 lists the source, claims OUT and holds its lock until the index is written (a second extraction
     # into OUT waits, then resumes); every rank then works from that one listing.
@@ -158,6 +154,15 @@ def extract_features(
             images_per_second=embedded_now / elapsed if embedded_now else 0.0,
             skipped_manifest=out / SKIPPED_FILE,
         )
+
+
+def _model_record(model: nn.Module, weights_sha256: str) -> dict[str, str]:
+    """The model as a resume compares it: its weights, its layers as printed and the attributes they do not print."""
+    return {
+        "weights_sha256": weights_sha256,
+        "network": network_sha256(model),
+        "network_attributes": network_attributes_sha256(model),
+    }
 
 
 def _checked_arguments(
