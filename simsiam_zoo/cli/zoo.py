@@ -67,7 +67,8 @@ _UNVERIFIED = "unverified: size or time not as last verified; the next load hash
 def models_command(
     pattern: str | None, *, method: str | None, licence: str | None, arch: str | None, show_all: bool, as_json: bool
 ) -> None:
-    """List the zoo (names containing PATTERN): method, epochs, batch, published linear top-1, licence, cached."""
+    """List the zoo (names containing PATTERN, or matching it where it has wildcards: 'resnet50.*_ep800*'): method,
+    epochs, batch, published linear top-1, licence, cached."""
     import json
 
     from simsiam_zoo.loader import cache_status

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import fnmatch
 
 from simsiam_zoo.errors import UnknownModelError
 from simsiam_zoo.zoo.entries import ALIASES, ZOO
@@ -17,18 +18,27 @@ def select_entries(
     arch: str | None = None,
     include_unsupported: bool = False,
 ) -> list[ZooEntry]:
-    """Entries whose name contains `pattern`, of `method`, `license` and timm architecture `arch` (case-insensitive),
-    by architecture, method, epochs and name; those that cannot be loaded only with `include_unsupported`."""
+    """Entries whose name matches `pattern`, of `method`, `license` and timm architecture `arch` (case-insensitive),
+    by architecture, method, epochs and name; those that cannot be loaded only with `include_unsupported`. A pattern
+    with wildcards is a glob over the whole name, as timm's and `benchmark`'s (`resnet50.*_ep800*`); any other is
+    a part of the name."""
     chosen = [
         entry
         for entry in ZOO.values()
-        if (pattern is None or pattern.lower() in entry.name.lower())
+        if (pattern is None or _matches(entry.name, pattern))
         and (method is None or entry.method == method.lower())
         and (license is None or entry.license == license.lower())
         and (arch is None or entry.arch == arch.lower())
         and (include_unsupported or entry.unsupported is None)
     ]
     return sorted(chosen, key=lambda e: (e.arch, e.method, e.epochs or 0, e.name))
+
+
+def _matches(name: str, pattern: str) -> bool:
+    name, pattern = name.lower(), pattern.lower()
+    if any(wildcard in pattern for wildcard in "*?["):
+        return fnmatch.fnmatchcase(name, pattern)
+    return pattern in name
 
 
 def find_entry(name: str) -> ZooEntry | None:

@@ -24,6 +24,11 @@ def test_selection_filters_and_order() -> None:
     assert {e.method for e in select_entries(method="swav")} == {"swav"}
     assert "resnet50.byol_in1k" not in {e.name for e in select_entries()}
     assert "resnet50.byol_in1k" in {e.name for e in select_entries(include_unsupported=True)}
+    # A pattern with wildcards is a glob over the whole name, as timm's and benchmark's (it matched no name).
+    simsiam = [e.name for e in select_entries("RESNET50.SIMSIAM*")]
+    assert simsiam and all(name.startswith("resnet50.simsiam_") for name in simsiam)
+    assert [e.name for e in select_entries("*simsiam*demo")] == ["resnet18.simsiam_fashion_mnist_demo"]
+    assert select_entries("simsiam*demo") == []
 
 
 def test_selection_and_models_by_architecture() -> None:
