@@ -165,7 +165,7 @@ def test_a_killed_run_resumes_to_the_leaderboard_of_an_uninterrupted_one(
             "random-init (resnet18): named like a random-init baseline's row; pass it as ./random-init (resnet18)",
         ),
         (["no_such_arch_*", "--data", "d=digits"], "no_such_arch_*: matches no zoo model"),
-        (["MODEL", "--data", "d=TRAIN_ONLY"], "expected train/ and val/ (or test/)"),
+        (["MODEL", "--data", "d=TRAIN_ONLY"], "expected train/ and val/ (or validation/ or test/)"),
         (  # after a good model: it stopped the grid when its turn came, the leaderboard unwritten
             ["MODEL", "EMPTY", "--data", "d=digits"],
             "empty: neither a hub folder (config.json) nor a training run (checkpoint.pt)",
@@ -547,3 +547,13 @@ def test_offline_a_model_missing_from_the_caches_is_refused_before_any_work(hub_
     assert done.returncode == 5, done.stderr[-3000:]
     assert error_message(done).startswith("error: resnet50.vicreg_in1k: not in the cache")
     assert not out.exists()
+
+
+def test_train_test_splits_at_a_comma_outside_braces() -> None:
+    # `x=a-{0,1}.parquet,b.parquet` was split inside its brace list: "a-{0: no such folder or file".
+    assert grid.train_test("a-{0,1}.parquet") == "a-{0,1}.parquet"
+    assert grid.train_test("a-{0,1}.parquet,b-{2..3}.tar") == ("a-{0,1}.parquet", "b-{2..3}.tar")
+    assert grid.train_test("train,test") == ("train", "test")
+    assert grid.dataset_entries(["x=a-{0,1}.parquet"]) == {"x": "a-{0,1}.parquet"}
+    with pytest.raises(ValueError, match="TRAIN,TEST with an empty side"):
+        grid.dataset_entries(["x=a-{0,1}.parquet,"])

@@ -493,6 +493,83 @@ def test_a_hugging_face_label_column_of_strings_names_the_classes(tmp_path):
         data.open_source(tmp_path / "empty")
 
 
+def test_parquet_files_of_other_class_names_or_labels_beyond_them_are_refused(tmp_path):
+    """datasets reads every file with the first one's features: a shard encoded with its own class names had its
+    labels numbered by the first's (in silence); labels beyond a ClassLabel's names made a store its reader calls
+    corrupt. A file pyarrow cannot read is named, not datasets' wrapper error."""
+    png = _png_bytes(tmp_path)
+    image_dataset([(png, 0), (png, 1), (png, 2)], ["cat", "dog", "emu"]).to_parquet(tmp_path / "train-0.parquet")
+    image_dataset([(png, 0), (png, 1)], ["dog", "emu"]).to_parquet(tmp_path / "train-1.parquet")
+    with pytest.raises(DataError, match=r"train-1.parquet: other columns or class names than .*train-0.parquet \("):
+        data.open_source(str(tmp_path / "train-*.parquet"))
+    (tmp_path / "train-1.parquet").write_bytes(b"hello")
+    with pytest.raises(DataError, match=r"train-1.parquet: not readable as a parquet file \(Parquet file size is 5"):
+        data.open_source(str(tmp_path / "train-*.parquet"))
+    table = image_dataset([(png, 0), (png, 1)], ["cat", "dog"]).data.table
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    labels = table.column_names.index("label")  # the file's labels set past its names, the names kept
+    pq.write_table(table.set_column(labels, "label", pc.add(table["label"], 1)), tmp_path / "beyond.parquet")
+    with pytest.raises(DataError, match=r"label column 'label' holds 2, beyond its 2 class names \(cat, dog\)"):
+        data.open_source(str(tmp_path / "beyond.parquet"))
+
+
+def test_a_hugging_face_dataset_saved_with_a_format_or_columns_chosen_reads_whole(tmp_path):
+    """A format saved with the dataset (torch, pandas) gave labels of other types (refused as not integers, or a
+    pandas traceback), and columns hidden by it a KeyError."""
+    dataset = image_dataset([(_png_bytes(tmp_path), 0), (_png_bytes(tmp_path), 1)], ["cat", "dog"])
+    for name, saved in {
+        "torch": dataset.with_format("torch"),
+        "pandas": dataset.with_format("pandas"),
+        "columns": dataset.with_format(None, columns=["image"]),
+    }.items():
+        saved.save_to_disk(str(tmp_path / name))
+        source = data.open_source(tmp_path / name)
+        assert (source.labels, source.classes) == ([0, 1], ["cat", "dog"]), name
+        assert source.load(0).shape == (3, 4, 4)
+
+
+def test_hugging_face_columns_that_are_not_one_image_and_labels_are_refused(tmp_path):
+    """Two image columns, none named `image`: the first (a mask) was embedded in silence; a `label` column of
+    images was decoded whole before a refusal naming a memory address."""
+    datasets = pytest.importorskip("datasets")
+    image = {"bytes": _png_bytes(tmp_path), "path": None}
+    two = datasets.Features({"mask": datasets.Image(), "img": datasets.Image()})
+    datasets.Dataset.from_dict({"mask": [image], "img": [image]}, features=two).save_to_disk(str(tmp_path / "two"))
+    with pytest.raises(DataError, match=r"two: several image columns \(mask, img\) and none named 'image'; rename"):
+        data.open_source(tmp_path / "two")
+    nested = datasets.Features({"image": datasets.Image(), "label": datasets.Sequence(datasets.Value("int64"))})
+    rows = {"image": [image], "label": [[1, 2]]}
+    datasets.Dataset.from_dict(rows, features=nested).save_to_disk(str(tmp_path / "nested"))
+    with pytest.raises(DataError, match=r"nested: label column 'label' holds (Sequence|List) values; expected class"):
+        data.open_source(tmp_path / "nested")
+
+
+def test_named_sources_are_suggested_and_an_empty_split_is_refused():
+    with pytest.raises(DataError, match=r"cifar-10: no such folder or file; did you mean the named source cifar10\?"):
+        data.open_source("cifar-10")
+    with pytest.raises(DataError, match=r"no such folder or file \(named sources: fashion_mnist, .* cifar10, "):
+        data.open_source("no-such-folder")
+    with pytest.raises(DataError, match=r"'cifar10:': a suite dataset's split is :train or :test"):
+        data.open_source("cifar10:")  # `cifar10:$SPLIT` with SPLIT unset read cifar10:train
+
+
+def test_a_held_out_split_may_be_named_validation(tmp_path):
+    # A DatasetDict's splits are train/validation/test; its test split often has no labels (-1).
+    for split in ("train", "validation", "test"):
+        (tmp_path / split).mkdir()
+    assert data.held_out_folder(tmp_path) == tmp_path / "validation"
+    (tmp_path / "val").mkdir()
+    assert data.held_out_folder(tmp_path) == tmp_path / "val"
+
+
+def _png_bytes(folder) -> bytes:
+    png = folder / "image.png"
+    Image.fromarray(np.full((4, 4, 3), 120, dtype=np.uint8)).save(png)
+    return png.read_bytes()
+
+
 def test_unlabelled_counts_the_images_without_a_label_and_names_the_first() -> None:
     from simsiam_zoo.data import unlabelled
 

@@ -75,10 +75,21 @@ def dataset_entries(entries: list[str] | tuple[str, ...]) -> dict[str, str]:
             raise ValueError(f"{entry!r}: a dataset name is letters, digits, '.', '-' and '_', not dots alone")
         if name in sources:
             raise ValueError(f"{entry!r}: the name {name} is given twice")
-        if "," in source and not all(side.strip() for side in source.split(",", 1)):  # read as the current folder
+        sides = train_test(source)
+        if isinstance(sides, tuple) and not all(side.strip() for side in sides):  # read as the current folder
             raise ValueError(f"{entry!r}: TRAIN,TEST with an empty side (an unset variable?)")
         sources[name] = source
     return sources
+
+
+def train_test(source: str) -> str | tuple[str, str]:
+    """`TRAIN,TEST` split at its first comma outside braces (`a-{0,1}.parquet` is one source), else `source`."""
+    depth = 0
+    for i, char in enumerate(source):
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if char == "," and depth <= 0:
+            return source[:i], source[i + 1 :]
+    return source
 
 
 def parse_datasets(entries: list[str], options: BenchmarkOptions) -> list[Dataset]:
@@ -93,7 +104,7 @@ def parse_datasets(entries: list[str], options: BenchmarkOptions) -> list[Datase
         raise DataError("no --data NAME=SOURCE given")
     datasets = []
     for name, source in sources.items():
-        data = tuple(source.split(",", 1)) if "," in source else source
+        data = train_test(source)
         splits = resolve_data(data, train_limit=options.train_limit, test_limit=options.test_limit, seed=options.seed)
         _check_classes(name, splits, options)
         warn_if_shared(splits, named=f"--data {name}")

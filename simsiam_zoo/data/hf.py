@@ -18,7 +18,7 @@ from simsiam_zoo.data.decode import decode_image
 from simsiam_zoo.data.source import ImageSource
 from simsiam_zoo.data.suite import HubDataset
 from simsiam_zoo.data.tar import MAX_CLASS_LABEL, expand_braces
-from simsiam_zoo.errors import DataError, DatasetUnavailable, http_client_errors
+from simsiam_zoo.errors import DataError, DatasetUnavailable, http_client_errors, listed
 
 
 def is_saved_hf_dataset(folder: Path) -> bool:
@@ -75,13 +75,87 @@ def read_hf_files(pattern: str) -> ImageSource:
     if missing is not None:
         raise DataError(f"{missing}: no such file")
     builder = "parquet" if pattern.endswith(".parquet") else "arrow"
+    _check_one_dataset(names, builder)
     try:
-        dataset = datasets.load_dataset(builder, data_files=names, split="train")
+        with _quiet("datasets"):
+            dataset = datasets.load_dataset(builder, data_files=names, split="train")
     except Exception as error:  # the builders raise many types (pyarrow's, datasets') for a file they cannot read
-        raise DataError(f"{pattern}: not readable as {builder} files ({type(error).__name__}: {error})") from None
+        cause = _root_cause(error)
+        if isinstance(cause, OSError):  # the cache datasets prepares could not be written (a full disk)
+            cache = cause.filename or f"the datasets cache ({datasets.config.HF_DATASETS_CACHE})"
+            raise type(cause)(cause.errno, cause.strerror, cache) from None
+        raise DataError(f"{pattern}: not readable as {builder} files ({type(cause).__name__}: {cause})") from None
     # The pattern made absolute (braces and globs kept): the same files from any working directory are one source.
     location = os.path.abspath(pattern)
     return _hf_source(dataset, location, name=Path(names[0]).absolute().parent.name)  # "x.parquet": its folder
+
+
+def _check_one_dataset(names: list[str], builder: str) -> None:
+    """Refuse a file that pyarrow cannot read, or whose Hugging Face features (columns, class names) are not the
+    first file's: datasets reads every file with the first one's, so another file's labels were numbered by the
+    first one's class names."""
+    first: tuple[str, dict[str, Any]] | None = None
+    for name in names:
+        features = _hf_features(name, builder)
+        if features is None:
+            continue
+        if first is None:
+            first = name, features
+        elif features != first[1]:
+            columns = sorted(c for c in {*features, *first[1]} if features.get(c) != first[1].get(c))
+            raise DataError(
+                f"{name}: other columns or class names than {first[0]} (column(s) {', '.join(columns)}); "
+                "the files of one source must be one dataset's"
+            )
+
+
+def _hf_features(name: str, builder: str) -> dict[str, Any] | None:
+    """The features datasets recorded in a parquet or arrow file's schema, None where it recorded none."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        if builder == "parquet":
+            schema = pq.read_schema(name)
+        else:
+            with pa.memory_map(name) as mapped:
+                schema = _arrow_schema(pa, mapped)
+        recorded = json.loads((schema.metadata or {}).get(b"huggingface", b"null"))
+    except pa.ArrowInvalid as error:
+        raise DataError(f"{name}: not readable as a {builder} file ({error})") from None
+    except ValueError:  # metadata that is not JSON: datasets infers the features, as for a file without any
+        return None
+    info = recorded.get("info") if isinstance(recorded, dict) else None
+    features = info.get("features") if isinstance(info, dict) else None
+    return features if isinstance(features, dict) else None
+
+
+def _arrow_schema(pa: Any, mapped: Any) -> Any:
+    """An arrow file's schema: the stream format datasets writes, else the file format (both are read)."""
+    try:
+        return pa.ipc.open_stream(mapped).schema
+    except pa.ArrowInvalid:
+        mapped.seek(0)
+        return pa.ipc.open_file(mapped).schema
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    """The error a library's wrapper was raised from (datasets' DatasetGenerationError names no file)."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return error
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    """Without a library's log lines (datasets logs a failed file in ten lines before raising)."""
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def read_hub_dataset(entry: HubDataset, role: str) -> ImageSource:
@@ -136,19 +210,22 @@ def _hf_source(
     this project's listed skip) and its ClassLabel (or integer `label`) column, or the columns named; a row without
     an image is a skip."""
     datasets = _hf_datasets()
+    dataset = dataset.with_format(None)  # a format saved with it (torch, pandas; columns hidden) gave other values
     features = dataset.features
     missing = [column for column in (image, label) if column is not None and column not in features]
     if missing:
         raise DataError(f"{location}: no column {missing[0]!r} (columns: {', '.join(features)})")
-    images = [column for column, feature in features.items() if isinstance(feature, datasets.Image)]
-    if not images:
-        raise DataError(f"{location}: no image column (columns: {', '.join(features)})")
-    image = image or ("image" if "image" in images else images[0])
+    image = image or _image_column(features, location)
     class_labels = [column for column, feature in features.items() if isinstance(feature, datasets.ClassLabel)]
     if label is None and class_labels:
         label = "label" if "label" in class_labels else class_labels[0]
     elif label is None:
         label = "label" if "label" in features else None
+    if label is not None and not isinstance(features[label], (datasets.ClassLabel, datasets.Value)):
+        raise DataError(
+            f"{location}: label column {label!r} holds {type(features[label]).__name__} values; expected class "
+            "names or integers"
+        )
     labels, classes = _hf_labels(
         dataset[label] if label is not None else [None] * len(dataset),
         features[label].names if label in class_labels else None,
@@ -166,6 +243,20 @@ def _hf_source(
         dataset=_HFImages(dataset.cast_column(image, datasets.Image(decode=False)), image, labels, name),
         skipped={i: f"no image in the row (column {image!r} is empty)" for i, gone in enumerate(missing) if gone},
     )
+
+
+def _image_column(features: Any, location: str) -> str:
+    """The one Image column, or the one named `image` among several."""
+    datasets = _hf_datasets()
+    images = [column for column, feature in features.items() if isinstance(feature, datasets.Image)]
+    if not images:
+        raise DataError(f"{location}: no image column (columns: {', '.join(features)})")
+    if len(images) > 1 and "image" not in images:  # the first of a mask and a photo was embedded in silence
+        raise DataError(
+            f"{location}: several image columns ({', '.join(images)}) and none named 'image'; rename the one to "
+            "read to 'image'"
+        )
+    return "image" if "image" in images else images[0]
 
 
 def _hf_labels(
@@ -192,6 +283,11 @@ def _hf_labels(
             f"0 to {MAX_CLASS_LABEL:,}"
         )
     labels = [-1 if value is None else value for value in values]
+    if names is not None and max(labels, default=-1) >= len(names):
+        raise DataError(
+            f"{location}: label column {column!r} holds {max(labels)}, beyond its {len(names)} class names "
+            f"({listed(names, limit=5)})"
+        )
     return labels, list(names) if names is not None else [str(i) for i in range(max(labels, default=-1) + 1)]
 
 

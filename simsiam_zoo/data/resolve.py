@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from pathlib import Path
 
 from simsiam_zoo.data.builtin import FashionMNIST
@@ -28,8 +29,8 @@ def open_source(data: str | Path, *, limit: int | None = None) -> ImageSource:
     Face dataset: a folder written by `save_to_disk`, or parquet / arrow files (`data/train-*.parquet`) with an
     image column and a label column (read with the `datasets` library, which prepares its Arrow cache once)."""
     if is_named_source(data) and data.split(":")[0] in TRANSFER_SUITE:
-        name, _, role = data.partition(":")
-        if role not in ("", "train", "test"):
+        name, colon, role = data.partition(":")
+        if role not in ("", "train", "test") or (colon and not role):  # `cifar10:$SPLIT` with SPLIT unset
             raise DataError(f"{data!r}: a suite dataset's split is :train or :test, got {role!r}")
         source = read_hub_dataset(TRANSFER_SUITE[name], role or "train")
     elif is_named_source(data):  # fashion_mnist[:split]
@@ -65,13 +66,22 @@ def open_source(data: str | Path, *, limit: int | None = None) -> ImageSource:
                 "to a file and give that"
             )
         else:
-            raise DataError(f"{path}: no such folder or file (named sources: {', '.join(NAMED_SOURCES)})")
+            raise DataError(f"{path}: no such folder or file{_named_like(str(data))}")
     if limit is not None:
         source = source.head(limit)
     if len(source.skipped) == len(source.paths):
         found = f"only {len(source.paths)} non-image entries" if source.paths else "nothing"
         raise DataError(f"{source.location}: no images found ({found}; extensions: {', '.join(IMAGE_EXTENSIONS)})")
     return source
+
+
+def _named_like(data: str) -> str:
+    """The named sources, for a path that does not exist: the one it is close to, or all of them."""
+    named = [*NAMED_SOURCES, *TRANSFER_SUITE]
+    close = difflib.get_close_matches(data.lower(), named, n=1, cutoff=0.8)
+    if close:
+        return f"; did you mean the named source {close[0]}?"
+    return f" (named sources: {', '.join(NAMED_SOURCES)}; the transfer suite's: {', '.join(TRANSFER_SUITE)})"
 
 
 def labelled_images(data: str | Path) -> SourceImages:
@@ -87,8 +97,9 @@ def labelled_images(data: str | Path) -> SourceImages:
 
 
 def held_out_folder(root: Path) -> Path | None:
-    """A data folder's images apart from its training images: `val/`, else `test/`; None when it has neither."""
-    return next((root / name for name in ("val", "test") if (root / name).is_dir()), None)
+    """A data folder's images apart from its training images: `val/` (or a Hugging Face DatasetDict's
+    `validation/`), else `test/`; None when it has none."""
+    return next((root / name for name in ("val", "validation", "test") if (root / name).is_dir()), None)
 
 
 def held_out_images(
