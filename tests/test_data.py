@@ -564,6 +564,57 @@ def test_a_held_out_split_may_be_named_validation(tmp_path):
     assert data.held_out_folder(tmp_path) == tmp_path / "val"
 
 
+def test_hugging_face_rows_that_refer_to_image_files_are_those_files(tmp_path, monkeypatch):
+    """A row with a path and no bytes (`to_parquet` of a dataset of local files) reads that file, from the working
+    folder as datasets opens it; the file is part of the listing (an edited image resumed the old features)."""
+    datasets = pytest.importorskip("datasets")
+    for folder, value in (("here", 10), ("there", 200)):
+        (tmp_path / folder / "imgs").mkdir(parents=True)
+        Image.fromarray(np.full((4, 4, 3), value, dtype=np.uint8)).save(tmp_path / folder / "imgs" / "0.png")
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=["a"])})
+    rows = {"image": ["imgs/0.png"], "label": [0]}
+    monkeypatch.chdir(tmp_path / "here")
+    datasets.Dataset.from_dict(rows, features=features).to_parquet(tmp_path / "relative.parquet")
+    pattern = str(tmp_path / "relative.parquet")
+    here = data.open_source(pattern)
+    assert here.load(0).unique().tolist() == [10]
+    monkeypatch.chdir(tmp_path / "there")
+    there = data.open_source(pattern)
+    assert there.load(0).unique().tolist() == [200]
+    listed = data.listing_sha256(there)
+    assert data.listing_sha256(here) != listed
+    image = tmp_path / "there" / "imgs" / "0.png"
+    Image.fromarray(np.full((6, 6, 3), 7, dtype=np.uint8)).save(image)  # edited in place
+    assert data.listing_sha256(data.open_source(pattern)) != listed
+
+
+def test_hugging_face_rows_are_keyed_by_their_file_and_row(tmp_path):
+    """Two patterns sharing a file share its rows (a test split that is train's files too went unwarned); a saved
+    folder and its Arrow files by a pattern are one dataset."""
+    png = _png_bytes(tmp_path)
+    for part in range(2):
+        image_dataset([(png, 0), (png, 1)], ["cat", "dog"]).to_parquet(tmp_path / f"train-{part}.parquet")
+    train = data.open_source(str(tmp_path / "train-*.parquet")).images()
+    test = data.open_source(str(tmp_path / "train-1.parquet")).images()
+    assert data.image_keys(test) == data.image_keys(train)[2:]
+    image_dataset([(png, 0), (png, 1), (png, 0)], ["cat", "dog"]).save_to_disk(str(tmp_path / "saved"), num_shards=2)
+    saved = data.image_keys(data.open_source(tmp_path / "saved").images())
+    assert saved == data.image_keys(data.open_source(str(tmp_path / "saved" / "*.arrow")).images())
+    assert len(set(saved)) == 3
+
+
+def test_parquet_files_are_the_same_source_whatever_datasets_cache_holds_them(tmp_path, monkeypatch):
+    # Their listing was datasets' cache of them: another HF_DATASETS_CACHE was "changed: the images".
+    datasets = pytest.importorskip("datasets")
+    image_dataset([(_png_bytes(tmp_path), 0)], ["cat"]).to_parquet(tmp_path / "x.parquet")
+    pattern = str(tmp_path / "x.parquet")
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "cache-a")
+    first = data.open_source(pattern)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "cache-b")
+    assert data.listing_sha256(data.open_source(pattern)) == data.listing_sha256(first)
+    assert (tmp_path / "cache-b").is_dir()
+
+
 def _png_bytes(folder) -> bytes:
     png = folder / "image.png"
     Image.fromarray(np.full((4, 4, 3), 120, dtype=np.uint8)).save(png)

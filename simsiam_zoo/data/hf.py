@@ -87,7 +87,8 @@ def read_hf_files(pattern: str) -> ImageSource:
         raise DataError(f"{pattern}: not readable as {builder} files ({type(cause).__name__}: {cause})") from None
     # The pattern made absolute (braces and globs kept): the same files from any working directory are one source.
     location = os.path.abspath(pattern)
-    return _hf_source(dataset, location, name=Path(names[0]).absolute().parent.name)  # "x.parquet": its folder
+    files = [Path(name).absolute() for name in names]  # not datasets' cache of them, which another cache moves
+    return _hf_source(dataset, location, name=files[0].parent.name, files=files)  # "x.parquet": its folder
 
 
 def _check_one_dataset(names: list[str], builder: str) -> None:
@@ -204,11 +205,17 @@ class _RetryLines(logging.Filter):
 
 
 def _hf_source(
-    dataset: Any, location: str, *, name: str, image: str | None = None, label: str | None = None
+    dataset: Any,
+    location: str,
+    *,
+    name: str,
+    image: str | None = None,
+    label: str | None = None,
+    files: list[Path] | None = None,
 ) -> ImageSource:
     """The entries of a Hugging Face dataset, named `name/row`: its image column (undecoded, so that a bad image is
     this project's listed skip) and its ClassLabel (or integer `label`) column, or the columns named; a row without
-    an image is a skip."""
+    an image is a skip. `files`: the files the rows were read from (else the dataset's Arrow files)."""
     datasets = _hf_datasets()
     dataset = dataset.with_format(None)  # a format saved with it (torch, pandas; columns hidden) gave other values
     features = dataset.features
@@ -216,6 +223,32 @@ def _hf_source(
     if missing:
         raise DataError(f"{location}: no column {missing[0]!r} (columns: {', '.join(features)})")
     image = image or _image_column(features, location)
+    label = _label_column(features, label, location)
+    labels, classes = _hf_labels(
+        dataset[label] if label is not None else [None] * len(dataset),
+        features[label].names if isinstance(features.get(label), datasets.ClassLabel) else None,
+        location,
+        label,
+    )
+    empty, linked = _image_rows(dataset.with_format("arrow")[image])
+    files = files or [Path(cache["filename"]) for cache in dataset.cache_files]
+    return ImageSource(
+        "hf",
+        location,
+        [f"{name}/{i}" for i in range(len(dataset))],
+        labels,
+        classes,
+        data_files=files,
+        data_rows=_rows_in(files, total=len(dataset)),
+        linked_files=linked,
+        dataset=_HFImages(dataset.cast_column(image, datasets.Image(decode=False)), image, labels, name, linked),
+        skipped={i: f"no image in the row (column {image!r} is empty)" for i in empty},
+    )
+
+
+def _label_column(features: Any, label: str | None, location: str) -> str | None:
+    """The column named, else the ClassLabel one (`label` among several), else an integer or string `label`."""
+    datasets = _hf_datasets()
     class_labels = [column for column, feature in features.items() if isinstance(feature, datasets.ClassLabel)]
     if label is None and class_labels:
         label = "label" if "label" in class_labels else class_labels[0]
@@ -226,23 +259,7 @@ def _hf_source(
             f"{location}: label column {label!r} holds {type(features[label]).__name__} values; expected class "
             "names or integers"
         )
-    labels, classes = _hf_labels(
-        dataset[label] if label is not None else [None] * len(dataset),
-        features[label].names if label in class_labels else None,
-        location,
-        label,
-    )
-    missing = _rows_without_image(dataset.with_format("arrow")[image])
-    return ImageSource(
-        "hf",
-        location,
-        [f"{name}/{i}" for i in range(len(dataset))],
-        labels,
-        classes,
-        data_files=[Path(cache["filename"]) for cache in dataset.cache_files],
-        dataset=_HFImages(dataset.cast_column(image, datasets.Image(decode=False)), image, labels, name),
-        skipped={i: f"no image in the row (column {image!r} is empty)" for i, gone in enumerate(missing) if gone},
-    )
+    return label
 
 
 def _image_column(features: Any, location: str) -> str:
@@ -291,23 +308,58 @@ def _hf_labels(
     return labels, list(names) if names is not None else [str(i) for i in range(max(labels, default=-1) + 1)]
 
 
-def _rows_without_image(column: Any) -> list[bool]:
-    """Per row of an image column (memory-mapped arrow chunks): no struct, or neither bytes nor a path. Only the
-    validity bitmaps are read, not the image bytes."""
+def _image_rows(column: Any) -> tuple[list[int], dict[int, Path]]:
+    """The rows of an image column (memory-mapped arrow chunks) with no image (no struct, or neither bytes nor a
+    path), and those that refer to an image file by its path: made absolute as datasets opens it, from the working
+    folder. Only the validity bitmaps and the paths are read, not the image bytes."""
     import pyarrow.compute as pc
 
-    missing: list[bool] = []
+    empty: list[int] = []
+    linked: dict[int, Path] = {}
+    start = 0
     for chunk in column.chunks:
-        empty = pc.and_(pc.is_null(chunk.field("bytes")), pc.is_null(chunk.field("path")))
-        missing.extend(pc.or_(pc.is_null(chunk), empty).to_pylist())
-    return missing
+        no_bytes = pc.or_(pc.is_null(chunk), pc.is_null(chunk.field("bytes")))
+        no_path = pc.or_(pc.is_null(chunk), pc.is_null(chunk.field("path")))
+        empty += [start + i for i, gone in enumerate(pc.and_(no_bytes, no_path).to_pylist()) if gone]
+        by_path = pc.and_(no_bytes, pc.invert(no_path)).to_pylist()
+        paths = chunk.field("path")
+        for i in (i for i, yes in enumerate(by_path) if yes):
+            path = paths[i].as_py()
+            if "://" not in path:  # a remote file (hf://) is datasets' to fetch: a listed skip here
+                linked[start + i] = Path(os.path.abspath(path))
+        start += len(chunk)
+    return empty, linked
+
+
+def _rows_in(files: list[Path], *, total: int) -> list[int]:
+    """The rows of each parquet or Arrow file; none where one cannot be counted or they are not the dataset's."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        rows = [
+            pq.read_metadata(path).num_rows if path.suffix == ".parquet" else _arrow_rows(pa, path) for path in files
+        ]
+    except (OSError, pa.ArrowException):
+        return []
+    return rows if sum(rows) == total else []
+
+
+def _arrow_rows(pa: Any, path: Path) -> int:
+    with pa.memory_map(str(path)) as mapped:
+        try:
+            return sum(batch.num_rows for batch in pa.ipc.open_stream(mapped))
+        except pa.ArrowInvalid:
+            mapped.seek(0)
+            reader = pa.ipc.open_file(mapped)
+            return sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
 
 
 class _HFImages(Dataset):
     """(uint8 (3, H, W), label) of a Hugging Face dataset's undecoded image column, decoded by `decode_image`."""
 
-    def __init__(self, dataset: Any, column: str, labels: list[int], name: str):
-        self.dataset, self.column, self.labels, self.name = dataset, column, labels, name
+    def __init__(self, dataset: Any, column: str, labels: list[int], name: str, linked: dict[int, Path]):
+        self.dataset, self.column, self.labels, self.name, self.linked = dataset, column, labels, name, linked
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -317,6 +369,8 @@ class _HFImages(Dataset):
         where = Path(f"{self.name}/{index}")
         if value.get("bytes") is not None:
             return decode_image(where, value["bytes"]), self.labels[index]
-        if value.get("path") is not None:  # an image the dataset refers to by its file
+        if index in self.linked:  # an image the dataset refers to by its file
+            return decode_image(self.linked[index]), self.labels[index]
+        if value.get("path") is not None:  # a remote one
             return decode_image(Path(value["path"])), self.labels[index]
         raise DataError(f"{where}: no image in the row")

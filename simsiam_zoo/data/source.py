@@ -3,6 +3,7 @@ dataset, and the fingerprints that tell one listing from another."""
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
 import hashlib
@@ -76,7 +77,11 @@ class ImageSource:
     dataset: Dataset | None = None  # named and Hugging Face sources: entry i is dataset[i][0]
     skipped: dict[int, str] = field(default_factory=dict)
     members: list[tuple[Path, int, int]] = field(default_factory=list)  # tar sources: (shard, offset, size) per entry
-    data_files: list[Path] = field(default_factory=list)  # Hugging Face sources: the Arrow files the rows are in
+    # Hugging Face sources: the parquet or Arrow files the rows are in, the rows of each (where each row is, to tell
+    # two splits that share rows), and the image files rows refer to by path (the images themselves, to tell an edit).
+    data_files: list[Path] = field(default_factory=list)
+    data_rows: list[int] = field(default_factory=list)
+    linked_files: dict[int, Path] = field(default_factory=dict)
     reader: _MemberReader = field(default_factory=_MemberReader, repr=False, compare=False)
 
     def load(self, position: int) -> torch.Tensor:
@@ -176,6 +181,8 @@ def listing_sha256(source: ImageSource, *, file_stats: bool = True) -> str:
         listing.append([_size_and_mtime(shard) for shard in shards] or [_size_and_mtime(p) for p in source.files])
         if source.data_files:  # a Hugging Face dataset rewritten in place: its Arrow files change
             listing.append([_size_and_mtime(path) for path in source.data_files])
+        if source.linked_files:
+            listing.append([[row, str(path), _size_and_mtime(path)] for row, path in source.linked_files.items()])
     return hashlib.sha256(json.dumps(listing).encode()).hexdigest()
 
 
@@ -231,5 +238,9 @@ def image_keys(dataset: Dataset) -> list[str] | None:
         return [f"{real(source.members[i][0])}@{source.members[i][1]}" for i in dataset.positions]
     if source.files:
         return [os.path.join(real(source.files[i].parent), source.files[i].name) for i in dataset.positions]
+    if source.data_rows:  # a Hugging Face row: its file and its row there (two patterns may share files)
+        starts = list(itertools.accumulate(source.data_rows, initial=0))
+        where = [bisect.bisect_right(starts, i) - 1 for i in dataset.positions]
+        return [f"{real(source.data_files[f])}@{i - starts[f]}" for f, i in zip(where, dataset.positions, strict=True)]
     where = source.location if source.kind == "dataset" or ":" in source.location else real(source.location)
     return [f"{where}:{source.paths[i]}" for i in dataset.positions]
