@@ -76,13 +76,33 @@ def launched_rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
+def joined_context() -> DistributedContext:
+    """The process group this process has joined, else one process (none is joined here)."""
+    if dist.is_available() and dist.is_initialized():
+        return DistributedContext(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    return DistributedContext()
+
+
+def launched_world_size() -> int:
+    """The number of ranks of this job (the caller's process group, or torchrun's), before any group is joined."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size()
+    return max(int(os.environ.get("WORLD_SIZE", "1")), 1)
+
+
 def init_distributed(device: torch.device) -> DistributedContext:
     """The process group the caller initialised, or join torchrun's when launched by it (WORLD_SIZE > 1)."""
     if dist.is_available() and dist.is_initialized():
-        return DistributedContext(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+        return joined_context()
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return DistributedContext()
+    unset = [name for name in ("RANK", "MASTER_ADDR", "MASTER_PORT") if name not in os.environ]
+    if unset:  # torch's ValueError traceback, or a wait of 30 minutes for ranks that were never started
+        raise SimsiamZooError(
+            f"WORLD_SIZE={world_size} is set but {', '.join(unset)} not: launch the ranks with torchrun, or unset "
+            "WORLD_SIZE for one process"
+        )
     context = DistributedContext(launched_rank(), world_size, int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     # The group this joined is left at exit: a process that exits holding it can abort in its threads' teardown.
@@ -141,6 +161,17 @@ def check_same_on_every_rank(context: DistributedContext, **values: Any) -> None
             raise SimsiamZooError(
                 f"rank {rank} was launched with other {', '.join(differ)} than rank 0; launch every rank alike"
             )
+
+
+def check_same_state(context: DistributedContext, value: Any, *, refusal: Callable[[int, Any, Any], str]) -> None:
+    """SimsiamZooError on every rank, `refusal(rank, its value, rank 0's value)`, where a rank found another `value`
+    than rank 0 (the checkpoint it resumed: a node's own disk at the same path held another, or none)."""
+    if not context.enabled:
+        return
+    gathered = all_outcomes(context, lambda: value)
+    for rank, theirs in enumerate(gathered[1:], start=1):
+        if theirs != gathered[0]:
+            raise SimsiamZooError(refusal(rank, theirs, gathered[0]))
 
 
 def job_options(options: Any, *, prefix: str = "") -> dict[str, Any]:

@@ -33,11 +33,14 @@ from simsiam_zoo.distributed import (
     all_outcomes,
     all_reduce_mean,
     check_same_on_every_rank,
+    check_same_state,
     convert_sync_batchnorm,
     device_named,
     init_distributed,
     job_options,
     local_device,
+    main_only,
+    on_every_rank,
 )
 from simsiam_zoo.engine import Augmented, build_optimizer, cosine_lr, rows_whole, run_steps
 from simsiam_zoo.errors import DataError, HubFolderError, SimsiamZooError, squeezed
@@ -204,7 +207,7 @@ def _check_ranks_alike(
     trained as rank 0's copy by DDP, and a frozen backbone then "changed"."""
     weights = weights_sha256(backbone) if context.enabled else None
     options = job_options(schedule, prefix="schedule.") | job_options(run, prefix="run.")
-    check_same_on_every_rank(context, **options, sizes=sizes, weights=weights)
+    check_same_on_every_rank(context, **options, **{"data (its images or classes)": sizes}, weights=weights)
 
 
 def _check_arguments(train_set: Dataset, val_set: Dataset, *, num_classes: int, frozen_backbone: bool) -> None:
@@ -334,7 +337,9 @@ class _Finetuning:
         )
 
     def run(self, *, max_steps: int | None) -> None:
-        start = self.resume()
+        # A refusal on one rank is every rank's; so is a checkpoint that only some ranks see (a node's own disk).
+        start = on_every_rank(self.context, self.resume)
+        check_same_state(self.context, start, refusal=self._other_checkpoint)
         stop = self.total_steps if max_steps is None else min(self.total_steps, max_steps)
         self.bar.update(start)
         self.model.train(not self.frozen_backbone)  # eval() keeps BN on its running statistics: a frozen backbone
@@ -371,9 +376,17 @@ class _Finetuning:
         self.loss_sum.fill_(loss_sum)
         return saved.step
 
+    def _other_checkpoint(self, rank: int, step: int, main_step: int) -> str:
+        return (
+            f"{self.checkpoint}: rank {rank} resumes at step {step} where rank 0 resumes at step {main_step}: the "
+            "ranks see other checkpoints at this path; give a --checkpoint-dir that every rank sees (a shared disk)"
+        )
+
     def save(self, step: int) -> None:
-        if self.checkpoint is None or not self.context.is_main:
-            return
+        if self.checkpoint is not None:  # by rank 0, its failure raised on every rank (a full disk)
+            main_only(self.context, lambda: self._save(step))
+
+    def _save(self, step: int) -> None:
         records = {"history": self.history, "loss_sum": self.loss_sum.item()}
         TrainingCheckpoint(
             "finetune", self.settings, step, self.model.state_dict(), self.optimizer.state_dict(), records

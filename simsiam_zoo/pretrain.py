@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import io
 import math
 import os
@@ -65,6 +66,7 @@ from simsiam_zoo.distributed import (
     all_reduce_sum,
     any_rank,
     check_same_on_every_rank,
+    check_same_state,
     convert_sync_batchnorm,
     device_named,
     init_distributed,
@@ -559,9 +561,7 @@ class _Pretraining:
         self.monitor_split = knn_monitor_split(recipe, dataset, strict=strict)
         self.optimizer = recipe_optimizer(model, recipe)
         # The checkpoint's records: the epochs' rows, the logged steps, the epoch's running sums (and the horizon).
-        self.step, self.state = _resume(
-            self.checkpoint_path, recipe, model, self.optimizer, dataset=dataset, data=records, ranks=context.enabled
-        )
+        self.step, self.state = self._resumed(model, records)
         # The epoch's running sums of loss and z-std, on the device; the checkpoint holds them as floats.
         *sums, self.epoch_steps = self.state.pop("epoch_sums")
         self.epoch_sums = torch.tensor(sums, dtype=torch.float64, device=device)
@@ -591,14 +591,33 @@ class _Pretraining:
         _check_epoch_length(self.checkpoint_path, self.state.pop("steps_per_epoch", None), self.steps_per_epoch)
         steps_left = self.step < min(self.total_steps, max_steps or self.total_steps)
         self.writer = main_only(context, lambda: _run_outputs(recipe, output_dir, steps_left=steps_left))
-        if self.step and context.is_main:  # a kill between the checkpoint and its tables left them a step behind
-            self._write_tables()
+        if self.step:  # a kill between the checkpoint and its tables left them a step behind
+            main_only(context, self._write_tables)
         # metrics.csv's seconds count the run's training time over its invocations (they restarted at a resume); a
         # checkpoint written before it held them counts from the resume.
         earlier = self.state.pop("seconds", 0.0)
         valid = isinstance(earlier, (int, float)) and math.isfinite(earlier) and earlier >= 0
         self.started = time.monotonic() - (earlier if valid else 0.0)
         self.bar: Any = None
+
+    def _resumed(self, model: SimSiam, records: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """`_resume` on every rank, a refusal on one raised on all; the ranks must find one checkpoint (a node's own
+        disk at the run's path held none: its ranks started from step 0 beside rank 0's resume)."""
+        context = self.context
+        resumed = on_every_rank(
+            context,
+            lambda: _resume(
+                self.checkpoint_path,
+                self.recipe,
+                model,
+                self.optimizer,
+                dataset=self.dataset,
+                data=records,
+                ranks=context.enabled,
+            ),
+        )
+        check_same_state(context, resumed[0], refusal=functools.partial(_other_checkpoint, self.output_dir))
+        return resumed
 
     def monitor_epoch_zero(self) -> None:
         if self.step == 0 and not self.state["epochs"] and self.monitor_split is not None:
@@ -720,23 +739,26 @@ class _Pretraining:
                 self.writer.add_scalar(f"epoch/{key}", row[key], row["epoch"])
 
     def checkpoint(self) -> None:
-        if self.context.is_main:
-            records = {
-                **self.state,
-                "epoch_sums": [*self.epoch_sums.tolist(), self.epoch_steps],
-                "horizon": self.total_steps,
-                "steps_per_epoch": self.steps_per_epoch,
-                "seconds": time.monotonic() - self.started,
-            }
-            TrainingCheckpoint(
-                "pretraining",
-                self.recipe.to_dict(),
-                self.step,
-                self.core.state_dict(),
-                self.optimizer.state_dict(),
-                records,
-            ).save(self.checkpoint_path)
-            self._write_tables()
+        # By rank 0, its failure raised on every rank (a full disk: the others died in gloo's traceback).
+        main_only(self.context, self._save_checkpoint)
+
+    def _save_checkpoint(self) -> None:
+        records = {
+            **self.state,
+            "epoch_sums": [*self.epoch_sums.tolist(), self.epoch_steps],
+            "horizon": self.total_steps,
+            "steps_per_epoch": self.steps_per_epoch,
+            "seconds": time.monotonic() - self.started,
+        }
+        TrainingCheckpoint(
+            "pretraining",
+            self.recipe.to_dict(),
+            self.step,
+            self.core.state_dict(),
+            self.optimizer.state_dict(),
+            records,
+        ).save(self.checkpoint_path)
+        self._write_tables()
 
     def _write_tables(self) -> None:
         """metrics.csv and steps.csv, from the records the checkpoint holds."""
@@ -760,6 +782,13 @@ def _check_limits(*, max_minutes: float | None, max_steps: int | None, fit_to_de
     check_bool("progress", progress)  # "no" showed the bars
     if fit_to_deadline and max_minutes is None:
         raise ValueError("fit_to_deadline needs max_minutes, the deadline to fit the schedule to")
+
+
+def _other_checkpoint(folder: Path, rank: int, step: int, main_step: int) -> str:
+    return (
+        f"{folder}: rank {rank} resumes at step {step} where rank 0 resumes at step {main_step}: the ranks see other "
+        "checkpoints at this path; give a folder that every rank sees (a shared disk, not each node's own)"
+    )
 
 
 def _resume(

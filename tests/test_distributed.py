@@ -499,3 +499,55 @@ def test_an_image_that_fails_on_one_rank_in_a_finetunes_validation_is_the_error_
     shutil.copy(first, second)
     launched = _torchrun(args, env=env)
     assert launched.stdout.count("classifier in") == launched.stdout.count("fine-tune ") == 1, launched.stdout
+
+
+def test_ranks_that_see_other_run_or_output_folders_at_one_path_are_refused(tmp_path):
+    """Each rank in a folder of its own (a node's own disk at the same path): rank 0 resumed at its checkpoint's
+    step, rank 1 from step 0, DDP averaging the two into a run marked finished; extraction indexed shards that
+    rank 1 kept on its own disk (exit 0, then "missing or corrupt shard")."""
+    per_rank = tmp_path / "per_rank.sh"
+    per_rank.write_text(f'#!/bin/sh\nmkdir -p "{tmp_path}/rank$RANK" && cd "{tmp_path}/rank$RANK" && exec "$@"\n')
+    per_rank.chmod(0o755)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "--no-python"]
+    train = [per_rank, sys.executable, "-m", "simsiam_zoo.cli", "train", "tiny_fake", "--output", "run"]
+    first = subprocess.run([*launch, *train, "--max-steps", "2"], capture_output=True, text=True, timeout=300, env=env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    checkpoint = tmp_path / "rank0" / "run" / CHECKPOINT_NAME
+    before = checkpoint.read_bytes()
+    resumed = subprocess.run([*launch, *train], capture_output=True, text=True, timeout=300, env=env)
+    refusal = "rank 1 resumes at step 0 where rank 0 resumes at step 2: the ranks see other checkpoints at this path"
+    assert resumed.stderr.count(refusal) == 2, resumed.stderr[-3000:]
+    assert checkpoint.read_bytes() == before
+
+    model, images = build_hub_folder(tmp_path / "hub"), _images(tmp_path / "images")
+    extract = [per_rank, sys.executable, "-m", "simsiam_zoo.cli", "extract", str(model), str(images), "--out", "feats"]
+    launched = subprocess.run(
+        [*launch, *extract, "--shard-size", "3"], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert launched.stderr.count("that other ranks wrote are not there as rank 0 sees it") == 2, launched.stderr[-3000:]
+    assert not (tmp_path / "rank0" / "feats" / "index.json").exists()
+
+
+@pytest.mark.parametrize("unset", [("RANK", "MASTER_ADDR", "MASTER_PORT"), ("MASTER_PORT",)])
+def test_a_world_size_set_by_hand_without_the_rest_is_one_line(monkeypatch, unset):
+    # torch's ValueError traceback, or a silent wait of 30 minutes for ranks never started.
+    from simsiam_zoo.distributed import init_distributed
+    from simsiam_zoo.errors import SimsiamZooError
+
+    environment = {"WORLD_SIZE": "2", "RANK": "0", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29999"}
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    for name in unset:
+        monkeypatch.delenv(name)
+    with pytest.raises(SimsiamZooError, match=f"WORLD_SIZE=2 is set but {', '.join(unset)} not: launch the ranks"):
+        init_distributed(torch.device("cpu"))
+
+
+def test_a_linear_protocol_batch_capped_at_a_small_train_set_is_a_multiple_of_the_ranks(monkeypatch):
+    # The default 4096 capped at 23 images was refused under 2 ranks as a --batch-size not divisible by them.
+    from simsiam_zoo.protocols.linear import _capped_batch
+
+    assert _capped_batch(4096, 23) == 23 and _capped_batch(16, 23) == 16
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert _capped_batch(4096, 23) == 22 and _capped_batch(16, 23) == 16 and _capped_batch(4096, 1) == 1

@@ -169,18 +169,22 @@ def report_result(
     result: dict[str, Any], out: str | Path | None, rows: list[tuple[str, float]], *, closing: str | None = None
 ) -> None:
     """The table of `rows`, `result` written to `out` and a `closing` line, from rank 0 only."""
-    from simsiam_zoo.distributed import launched_rank
+    from simsiam_zoo.distributed import joined_context, launched_rank, main_only
     from simsiam_zoo.protocols.cached import write_result
 
-    if launched_rank() != 0:  # under torchrun every rank has the result; rank 0 reports it
-        return
-    click.echo(f"{'evaluation':24s} {'top-1':>8s}")
-    for name, value in rows:
-        click.echo(f"{name:24s} {value:>7.2f}%")
-    if out is not None:
+    main = launched_rank() == 0  # under torchrun every rank has the result; rank 0 reports it
+    if main:
+        click.echo(f"{'evaluation':24s} {'top-1':>8s}")
+        for name, value in rows:
+            click.echo(f"{name:24s} {value:>7.2f}%")
+    context = joined_context()
+    if out is not None and context.enabled:  # rank 0's failure to write is every rank's (the others exited 0)
+        main_only(context, lambda: write_result(result, out))
+    elif out is not None and main:
         write_result(result, out)
+    if out is not None and main:
         click.echo(f"wrote {out}")
-    if closing is not None:
+    if closing is not None and main:
         click.echo(closing)
 
 

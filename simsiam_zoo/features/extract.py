@@ -484,10 +484,28 @@ class _Store:
         )
         self.counts[shard.number] = len(positions)
 
+    def _check_all_here(self) -> None:
+        """Every rank's shards in OUT as this rank (0) sees it: a node's own disk at that path kept its ranks' shards,
+        and the index listed them (exit 0, then "missing or corrupt shard")."""
+        output_format = self.settings["output_format"]
+        missing = [
+            name
+            for shard in self.shards
+            if shard.number in self.counts
+            for name in shard.files(output_format)
+            if not (self.out / name).is_file()
+        ]
+        if missing:
+            raise DataError(
+                f"{self.out}: {listed(missing, limit=3)} that other ranks wrote are not there as rank 0 sees it; give "
+                "an output folder that every rank sees (a shared disk, not each node's own)"
+            )
+
     def finish(self, parts: list[_StorePart], *, model_name: str | None, strict: bool) -> dict[str, Any]:
         """With every rank's part: write skipped.json and, last, index.json (which marks the run finished); return
         the index."""
         self._merge(parts)
+        self._check_all_here()
         num_images = len(self.source.paths)
         skipped_all = [s for shard in self.shards for s in self.skips[shard.number]]
         if strict and skipped_all:

@@ -9,7 +9,7 @@ from typing import Any
 
 from simsiam_zoo.arguments import check_bool
 from simsiam_zoo.checkpoint import RECIPE_NAME
-from simsiam_zoo.distributed import device_named, init_distributed
+from simsiam_zoo.distributed import device_named, init_distributed, main_only
 from simsiam_zoo.errors import OutputRefused
 from simsiam_zoo.export import check_model_name
 from simsiam_zoo.finetune import ClassifierCard, classifier_license, save_classifier
@@ -117,8 +117,11 @@ def finetune_classifier(
         top1=result.top1,
         history=result.history,
     )
-    if init_distributed(device_named(run.device)).is_main:  # under torchrun every rank holds the same model
-        save_classifier(
+    # Under torchrun every rank holds the same model: rank 0 writes it, its failure raised on every rank (a full
+    # disk was rank 0's exit 6 beside the others' exit 0).
+    main_only(
+        init_distributed(device_named(run.device)),
+        lambda: save_classifier(
             result,
             out_dir,
             backbone=loaded,
@@ -132,5 +135,6 @@ def finetune_classifier(
             result_json=json.dumps(record, indent=2) + "\n",
             inputs=inputs,
             overwrite=overwrite,
-        )
+        ),
+    )
     return record

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from simsiam_zoo.distributed import launched_world_size
 from simsiam_zoo.options import LinearProtocolSchedule, RunOptions
 from simsiam_zoo.protocols.shared import (
     LINEAR_PROTOCOL_SCHEDULE,
@@ -34,7 +35,7 @@ def linear_protocol(
     check_checkpoint_dir(run, model_name_or_path, data)
     loaded = load_model(model_name_or_path, run)
     splits = labelled_splits(data, run)
-    used = schedule.at_batch(min(schedule.batch_size, len(splits.train)))
+    used = schedule.at_batch(_capped_batch(schedule.batch_size, len(splits.train)))
     result = train_head(
         loaded, splits, splits.train, schedule=used, frozen_backbone=True, run=run, name="linear_protocol"
     )
@@ -49,3 +50,12 @@ def linear_protocol(
         top1=result.top1,
         history=result.history,
     )
+
+
+def _capped_batch(batch_size: int, num_train: int) -> int:
+    """The batch, capped at the train set size; a capped one a multiple of the ranks, as fine-tuning's (the default
+    4096 capped at 23 images was refused under 2 ranks as a --batch-size not divisible by them)."""
+    if num_train >= batch_size:
+        return batch_size
+    ranks = launched_world_size()
+    return num_train // ranks * ranks or num_train
