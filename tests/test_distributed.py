@@ -527,6 +527,15 @@ def test_ranks_that_see_other_run_or_output_folders_at_one_path_are_refused(tmp_
     )
     assert launched.stderr.count("that other ranks wrote are not there as rank 0 sees it") == 2, launched.stderr[-3000:]
     assert not (tmp_path / "rank0" / "feats" / "index.json").exists()
+    # A node's copy of the data lacking an image: the benchmark's refusal named "other out" (stores named by data).
+    for rank in (0, 1):
+        build_image_folder(tmp_path / f"rank{rank}" / "data")
+    next((tmp_path / "rank1" / "data" / "train").rglob("*.png")).unlink()
+    benchmark = [per_rank, sys.executable, "-m", "simsiam_zoo.cli", "benchmark", str(model), "--data", "c=data"]
+    benchmark += ["--protocol", "knn", "--no-baselines", "--out", str(tmp_path / "bench")]
+    launched = subprocess.run([*launch, *benchmark], capture_output=True, text=True, timeout=300, env=env)
+    refusal = "--data c: rank 1 finds other images at its path than rank 0; every node's copy of the data must hold"
+    assert launched.stderr.count(refusal) == 2, launched.stderr[-3000:]
 
 
 @pytest.mark.parametrize("unset", [("RANK", "MASTER_ADDR", "MASTER_PORT"), ("MASTER_PORT",)])

@@ -33,6 +33,7 @@ from simsiam_zoo.data import is_named_source
 from simsiam_zoo.distributed import (
     DistributedContext,
     check_same_on_every_rank,
+    check_same_state,
     device_named,
     init_distributed,
     job_options,
@@ -43,6 +44,16 @@ from simsiam_zoo.loader import load_backbone
 from simsiam_zoo.model import seeded
 from simsiam_zoo.options import BenchmarkOptions
 from simsiam_zoo.zoo import find_entry
+
+
+def _other_images(rank: int, theirs: dict[str, Any], main: dict[str, Any]) -> str:
+    """Ranks reading other images at one --data path (a node's copy of the data lacking an image): refused as an
+    "other out" (the feature stores are named by the data)."""
+    name = next(name for name in main if theirs.get(name) != main[name])
+    return (
+        f"--data {name}: rank {rank} finds other images at its path than rank 0; every node's copy of the data must "
+        "hold the same images"
+    )
 
 
 def run_benchmark(
@@ -74,6 +85,7 @@ def run_benchmark(
     _check_local_models(names, hub_dir=hub_dir, context=context)
     datasets = parse_datasets(data, options)
     fingerprints = {dataset.name: DataFingerprint.of(dataset.splits) for dataset in datasets}
+    check_same_state(context, fingerprints, refusal=_other_images)
     out = on_main(context, lambda: _claim_out(out, names, datasets))
     records: list[dict[str, Any]] = []
     warned: set[str] = set()

@@ -71,6 +71,11 @@ def _backbone_in(folder: Path) -> str:
     return "config.json: num_classes 0" if isinstance(config, dict) and config.get("num_classes") == 0 else ""
 
 
+def _summary(schedule: Schedule, batch_size: int, run: RunOptions, *, frozen_backbone: bool) -> str:
+    how = "linear head on the frozen backbone" if frozen_backbone else "fine-tuned end to end"
+    return f"{how}, {schedule.epochs} epochs, batch {batch_size}, {_schedule_text(schedule)}, seed {run.seed}"
+
+
 def _schedule_text(schedule: Schedule) -> str:
     return f"{schedule.optimizer.upper()} lr {schedule.lr:g} cosine, weight decay {schedule.weight_decay:g}"
 
@@ -103,8 +108,6 @@ def finetune_classifier(
     result = train_head(
         loaded, splits, splits.train, schedule=schedule, frozen_backbone=frozen_backbone, run=run, name="finetune"
     )
-    how = "linear head on the frozen backbone" if frozen_backbone else "fine-tuned end to end"
-    summary = f"{how}, {schedule.epochs} epochs, batch {result.batch_size}, {_schedule_text(schedule)}, seed {run.seed}"
     record = result_record(
         "finetune",
         loaded,
@@ -119,22 +122,18 @@ def finetune_classifier(
     )
     # Under torchrun every rank holds the same model: rank 0 writes it, its failure raised on every rank (a full
     # disk was rank 0's exit 6 beside the others' exit 0).
+    card = ClassifierCard(
+        name=card_name or f"{loaded.arch}.finetuned",
+        data_name=splits.name,
+        class_names=splits.classes,
+        schedule_summary=_summary(schedule, result.batch_size, run, frozen_backbone=frozen_backbone),
+        license=fields,
+    )
+    result_json = json.dumps(record, indent=2) + "\n"
     main_only(
         init_distributed(device_named(run.device)),
         lambda: save_classifier(
-            result,
-            out_dir,
-            backbone=loaded,
-            card=ClassifierCard(
-                name=card_name or f"{loaded.arch}.finetuned",
-                data_name=splits.name,
-                class_names=splits.classes,
-                schedule_summary=summary,
-                license=fields,
-            ),
-            result_json=json.dumps(record, indent=2) + "\n",
-            inputs=inputs,
-            overwrite=overwrite,
+            result, out_dir, backbone=loaded, card=card, result_json=result_json, inputs=inputs, overwrite=overwrite
         ),
     )
     return record
