@@ -197,6 +197,7 @@ ELSEWHERE = [
     "tests/test_distributed.py::test_ranks_that_see_other_run_or_output_folders_at_one_path_are_refused",
     "tests/test_distributed.py::test_a_world_size_set_by_hand_without_the_rest_is_one_line",
     "tests/test_distributed.py::test_a_linear_protocol_batch_capped_at_a_small_train_set_is_a_multiple_of_the_ranks",
+    "tests/test_distributed.py::test_a_local_stretch_smaller_than_a_ranks_batch_is_refused_naming_the_settings",
 ]
 OUTCOME_WIDTH = 100
 

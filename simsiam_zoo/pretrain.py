@@ -460,7 +460,24 @@ def _training_data(recipe: Recipe, dataset: Dataset | None, *, world_size: int) 
             f"{where}: {len(dataset)} images are fewer than one global batch (optim.batch_size "
             f"{recipe.optim.batch_size})"
         )
+    _check_local_stretches(recipe, dataset, world_size)
     return dataset
+
+
+def _check_local_stretches(recipe: Recipe, dataset: Dataset, world_size: int) -> None:
+    """Under `data.shuffle: local` each rank reads its own stretch of the data (whole tar shards): the smallest must
+    hold a rank's share of a batch. Checked before the run's folder is claimed (it was claimed, then refused naming
+    neither setting)."""
+    if recipe.data.shuffle != "local" or world_size == 1:
+        return
+    per_rank = recipe.optim.batch_size // world_size
+    smallest = min(map(len, dataset_stretches(dataset, world_size)))
+    if smallest < per_rank:
+        raise RecipeError(
+            f"data.shuffle: local: the smallest rank's stretch of the data (whole tar shards) holds {smallest} "
+            f"images, fewer than a rank's {per_rank} of optim.batch_size {recipe.optim.batch_size}; lower "
+            "optim.batch_size, or shuffle globally"
+        )
 
 
 def _check_same_data(context: DistributedContext, records: dict[str, Any]) -> None:

@@ -560,3 +560,20 @@ def test_a_linear_protocol_batch_capped_at_a_small_train_set_is_a_multiple_of_th
     assert _capped_batch(4096, 23) == 23 and _capped_batch(16, 23) == 16
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert _capped_batch(4096, 23) == 22 and _capped_batch(16, 23) == 16 and _capped_batch(4096, 1) == 1
+
+
+def test_a_local_stretch_smaller_than_a_ranks_batch_is_refused_naming_the_settings(tiny_recipe, tmp_path):
+    # Three tars of four images over two ranks: rank 1's stretch is one tar (4 images). The refusal came after the
+    # run claimed its folder, naming neither setting.
+    from simsiam_zoo.errors import RecipeError
+    from simsiam_zoo.pretrain import _training_data
+
+    image = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(image, "PNG")
+    write_tar_shards(tmp_path / "tars", [(f"k{i:02d}", image.getvalue(), i % 2) for i in range(12)], per_shard=4)
+    settings = {"data.path": str(tmp_path / "tars" / "train-{000000..000002}.tar"), "data.dataset": "imagefolder"}
+    recipe = tiny_recipe.replace({**settings, "data.shuffle": "local", "optim.batch_size": 10})
+    with pytest.raises(RecipeError, match=r"data.shuffle: local: .* holds 4 images, fewer than a rank's 5 of optim"):
+        _training_data(recipe, None, world_size=2)
+    assert len(_training_data(recipe.replace({"optim.batch_size": 8}), None, world_size=2)) == 12
+    assert len(_training_data(recipe.replace({"data.shuffle": "global"}), None, world_size=2)) == 12
