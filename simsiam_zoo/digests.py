@@ -75,17 +75,19 @@ def network_sha256(model: nn.Module) -> str:
     return hashlib.sha256(re.sub(r" at 0x[0-9a-f]+", "", "\n".join(layers)).encode()).hexdigest()
 
 
-# Attributes that change how a network runs, not what it computes: timm's switch for training in less memory, and
-# its choice of attention kernel (set from the environment and the torch version).
-_NOT_SETTINGS = frozenset({"training", "grad_checkpointing", "fused_attn"})
+# Settings that change what the same weights compute and that no layer's repr shows, held by modules that hold
+# others: an attention's heads, a ViT's pooling. Named, not all of a module's attributes: timm adds attributes in
+# its releases (`in_chans` to ResNet in 1.0.2x), and build- or training-time ones (`drop_rate`) change no embedding;
+# either made every store refuse to resume.
+_UNPRINTED_SETTINGS = ("num_heads", "global_pool")
 # Wrappers with settings of their own (DistributedDataParallel's buckets, torch.compile's), not the network's.
 _WRAPPER_PACKAGES = ("torch.nn.parallel", "torch._dynamo")
 
 
 def network_attributes_sha256(model: nn.Module) -> str:
-    """sha256 of the settings the layers' reprs leave out: the numbers, strings and flags that modules holding
-    others keep as attributes (a ViT's `global_pool`, its attention's `num_heads`), in order, names left out as
-    `network_sha256` leaves them out (a wrapper holding no such settings is the same network)."""
+    """sha256 of the settings the layers' reprs leave out (`_UNPRINTED_SETTINGS`: a ViT's `global_pool`, its
+    attention's `num_heads`) where modules holding others keep them, in order, names left out as `network_sha256`
+    leaves them out (a wrapper is the same network)."""
     held = (
         module
         for module in model.modules()
@@ -97,7 +99,7 @@ def network_attributes_sha256(model: nn.Module) -> str:
 
 def _settings_of(module: nn.Module) -> str:
     return ", ".join(
-        f"{name}={value!r}"
-        for name, value in sorted(vars(module).items())
-        if not name.startswith("_") and name not in _NOT_SETTINGS and isinstance(value, (bool, int, float, str))
+        f"{name}={getattr(module, name)!r}"
+        for name in _UNPRINTED_SETTINGS
+        if isinstance(getattr(module, name, None), (int, str)) and name in vars(module)
     )

@@ -165,7 +165,7 @@ def test_a_killed_run_resumes_to_the_leaderboard_of_an_uninterrupted_one(
             "random-init (resnet18): named like a random-init baseline's row; pass it as ./random-init (resnet18)",
         ),
         (["no_such_arch_*", "--data", "d=digits"], "no_such_arch_*: matches no zoo model"),
-        (["MODEL", "--data", "d=TRAIN_ONLY"], "expected train/ and val/ (or validation/ or test/)"),
+        (["MODEL", "--data", "d=TRAIN_ONLY"], "expected train/ and val/ (or test/ or validation/)"),
         (  # after a good model: it stopped the grid when its turn came, the leaderboard unwritten
             ["MODEL", "EMPTY", "--data", "d=digits"],
             "empty: neither a hub folder (config.json) nor a training run (checkpoint.pt)",

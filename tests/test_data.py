@@ -497,11 +497,17 @@ def test_parquet_files_of_other_class_names_or_labels_beyond_them_are_refused(tm
     """datasets reads every file with the first one's features: a shard encoded with its own class names had its
     labels numbered by the first's (in silence); labels beyond a ClassLabel's names made a store its reader calls
     corrupt. A file pyarrow cannot read is named, not datasets' wrapper error."""
+    datasets = pytest.importorskip("datasets")
     png = _png_bytes(tmp_path)
     image_dataset([(png, 0), (png, 1), (png, 2)], ["cat", "dog", "emu"]).to_parquet(tmp_path / "train-0.parquet")
     image_dataset([(png, 0), (png, 1)], ["dog", "emu"]).to_parquet(tmp_path / "train-1.parquet")
-    with pytest.raises(DataError, match=r"train-1.parquet: other columns or class names than .*train-0.parquet \("):
+    with pytest.raises(DataError, match=r"train-1.parquet: other class names than .*train-0.parquet \(column\(s\) l"):
         data.open_source(str(tmp_path / "train-*.parquet"))
+    # Other columns recorded otherwise (an int32 beside an int64) are datasets' to cast: read as before.
+    image_dataset([(png, 1), (png, 2)], ["cat", "dog", "emu"]).cast_column(
+        "note", datasets.Value("large_string")
+    ).to_parquet(tmp_path / "train-1.parquet")
+    assert data.open_source(str(tmp_path / "train-*.parquet")).labels == [0, 1, 2, 1, 2]
     (tmp_path / "train-1.parquet").write_bytes(b"hello")
     with pytest.raises(DataError, match=r"train-1.parquet: not readable as a parquet file \(Parquet file size is 5"):
         data.open_source(str(tmp_path / "train-*.parquet"))
@@ -531,13 +537,13 @@ def test_a_hugging_face_dataset_saved_with_a_format_or_columns_chosen_reads_whol
 
 
 def test_hugging_face_columns_that_are_not_one_image_and_labels_are_refused(tmp_path):
-    """Two image columns, none named `image`: the first (a mask) was embedded in silence; a `label` column of
+    """Two image columns, none named `image`: the first (a mask) was read in silence; a `label` column of
     images was decoded whole before a refusal naming a memory address."""
     datasets = pytest.importorskip("datasets")
     image = {"bytes": _png_bytes(tmp_path), "path": None}
     two = datasets.Features({"mask": datasets.Image(), "img": datasets.Image()})
     datasets.Dataset.from_dict({"mask": [image], "img": [image]}, features=two).save_to_disk(str(tmp_path / "two"))
-    with pytest.raises(DataError, match=r"two: several image columns \(mask, img\) and none named 'image'; rename"):
+    with pytest.warns(UserWarning, match=r"two: several image columns \(mask, img\), none named 'image': reading 'm"):
         data.open_source(tmp_path / "two")
     nested = datasets.Features({"image": datasets.Image(), "label": datasets.Sequence(datasets.Value("int64"))})
     rows = {"image": [image], "label": [[1, 2]]}
@@ -556,10 +562,13 @@ def test_named_sources_are_suggested_and_an_empty_split_is_refused():
 
 
 def test_a_held_out_split_may_be_named_validation(tmp_path):
-    # A DatasetDict's splits are train/validation/test; its test split often has no labels (-1).
-    for split in ("train", "validation", "test"):
+    # A DatasetDict of train/validation was refused as lacking a held-out split. test/ stays before it, as it was
+    # chosen before validation/ was read (an earlier result keeps its meaning).
+    for split in ("train", "validation"):
         (tmp_path / split).mkdir()
     assert data.held_out_folder(tmp_path) == tmp_path / "validation"
+    (tmp_path / "test").mkdir()
+    assert data.held_out_folder(tmp_path) == tmp_path / "test"
     (tmp_path / "val").mkdir()
     assert data.held_out_folder(tmp_path) == tmp_path / "val"
 
@@ -613,6 +622,15 @@ def test_parquet_files_are_the_same_source_whatever_datasets_cache_holds_them(tm
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "cache-b")
     assert data.listing_sha256(data.open_source(pattern)) == data.listing_sha256(first)
     assert (tmp_path / "cache-b").is_dir()
+    # A store the versions before wrote, which listed that cache, resumes (once refused as "changed: the images").
+    from simsiam_zoo.features import extract, extract_features
+
+    monkeypatch.setattr(extract, "listing_sha256", data.former_listing_sha256)
+    kwargs = {"out": tmp_path / "out", "progress": False, "num_workers": 0}
+    extract_features(tiny_model(), make_transform(), pattern, **kwargs)
+    monkeypatch.setattr(extract, "listing_sha256", data.listing_sha256)
+    (tmp_path / "out" / "index.json").unlink()
+    assert extract_features(tiny_model(), make_transform(), pattern, **kwargs).resumed_shards == 1
 
 
 def _png_bytes(folder) -> bytes:

@@ -7,6 +7,7 @@ import glob
 import json
 import logging
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -92,22 +93,27 @@ def read_hf_files(pattern: str) -> ImageSource:
 
 
 def _check_one_dataset(names: list[str], builder: str) -> None:
-    """Refuse a file that pyarrow cannot read, or whose Hugging Face features (columns, class names) are not the
-    first file's: datasets reads every file with the first one's, so another file's labels were numbered by the
-    first one's class names."""
+    """Refuse a file that pyarrow cannot read, or whose recorded class names (ClassLabel columns) are not the first
+    file's: datasets reads every file with the first one's features, so another file's labels were numbered by the
+    first one's names. Other columns are datasets' to cast or refuse."""
     first: tuple[str, dict[str, Any]] | None = None
     for name in names:
         features = _hf_features(name, builder)
         if features is None:
             continue
+        classes = {column: feature.get("names") for column, feature in features.items() if _is_class_label(feature)}
         if first is None:
-            first = name, features
-        elif features != first[1]:
-            columns = sorted(c for c in {*features, *first[1]} if features.get(c) != first[1].get(c))
+            first = name, classes
+        elif classes != first[1]:
+            columns = sorted(c for c in {*classes, *first[1]} if classes.get(c) != first[1].get(c))
             raise DataError(
-                f"{name}: other columns or class names than {first[0]} (column(s) {', '.join(columns)}); "
-                "the files of one source must be one dataset's"
+                f"{name}: other class names than {first[0]} (column(s) {', '.join(columns)}); the files of one source "
+                "must be one dataset's"
             )
+
+
+def _is_class_label(feature: Any) -> bool:
+    return isinstance(feature, dict) and feature.get("_type") == "ClassLabel"
 
 
 def _hf_features(name: str, builder: str) -> dict[str, Any] | None:
@@ -231,7 +237,8 @@ def _hf_source(
         label,
     )
     empty, linked = _image_rows(dataset.with_format("arrow")[image])
-    files = files or [Path(cache["filename"]) for cache in dataset.cache_files]
+    cache_files = [Path(cache["filename"]) for cache in dataset.cache_files]
+    files = files or cache_files
     return ImageSource(
         "hf",
         location,
@@ -241,6 +248,7 @@ def _hf_source(
         data_files=files,
         data_rows=_rows_in(files, total=len(dataset)),
         linked_files=linked,
+        cache_files=cache_files,
         dataset=_HFImages(dataset.cast_column(image, datasets.Image(decode=False)), image, labels, name, linked),
         skipped={i: f"no image in the row (column {image!r} is empty)" for i in empty},
     )
@@ -268,10 +276,11 @@ def _image_column(features: Any, location: str) -> str:
     images = [column for column, feature in features.items() if isinstance(feature, datasets.Image)]
     if not images:
         raise DataError(f"{location}: no image column (columns: {', '.join(features)})")
-    if len(images) > 1 and "image" not in images:  # the first of a mask and a photo was embedded in silence
-        raise DataError(
-            f"{location}: several image columns ({', '.join(images)}) and none named 'image'; rename the one to "
-            "read to 'image'"
+    if len(images) > 1 and "image" not in images:  # the first of a mask and a photo was read in silence
+        warnings.warn(
+            f"{location}: several image columns ({', '.join(images)}), none named 'image': reading {images[0]!r}, "
+            "the first; rename the one to read to 'image'",
+            stacklevel=2,
         )
     return "image" if "image" in images else images[0]
 

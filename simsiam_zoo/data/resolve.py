@@ -97,9 +97,9 @@ def labelled_images(data: str | Path) -> SourceImages:
 
 
 def held_out_folder(root: Path) -> Path | None:
-    """A data folder's images apart from its training images: `val/` (or a Hugging Face DatasetDict's
-    `validation/`), else `test/`; None when it has none."""
-    return next((root / name for name in ("val", "validation", "test") if (root / name).is_dir()), None)
+    """A data folder's images apart from its training images: `val/`, else `test/`, else a Hugging Face
+    DatasetDict's `validation/` (after `test/`, as it was chosen before `validation/` was read); None without."""
+    return next((root / name for name in ("val", "test", "validation") if (root / name).is_dir()), None)
 
 
 def held_out_images(

@@ -82,6 +82,7 @@ class ImageSource:
     data_files: list[Path] = field(default_factory=list)
     data_rows: list[int] = field(default_factory=list)
     linked_files: dict[int, Path] = field(default_factory=dict)
+    cache_files: list[Path] = field(default_factory=list)  # datasets' Arrow cache of them, which versions before listed
     reader: _MemberReader = field(default_factory=_MemberReader, repr=False, compare=False)
 
     def load(self, position: int) -> torch.Tensor:
@@ -184,6 +185,15 @@ def listing_sha256(source: ImageSource, *, file_stats: bool = True) -> str:
         if source.linked_files:
             listing.append([[row, str(path), _size_and_mtime(path)] for row, path in source.linked_files.items()])
     return hashlib.sha256(json.dumps(listing).encode()).hexdigest()
+
+
+def former_listing_sha256(source: ImageSource) -> str | None:
+    """`listing_sha256` as versions before computed it for a Hugging Face source: over datasets' Arrow cache of
+    its files (not the files), without the image files rows refer to; None for other sources. A store they wrote
+    resumes."""
+    if not source.cache_files:
+        return None
+    return listing_sha256(dataclasses.replace(source, data_files=source.cache_files, linked_files={}))
 
 
 def dataset_fingerprint(dataset: Dataset, *, file_stats: bool = True) -> str:

@@ -29,7 +29,7 @@ from simsiam_zoo._io import (
     write_text_if_changed,
 )
 from simsiam_zoo.arguments import check_bool, check_instance
-from simsiam_zoo.data import ImageSource, listing_sha256, open_source, rank_stretches
+from simsiam_zoo.data import ImageSource, former_listing_sha256, listing_sha256, open_source, rank_stretches
 from simsiam_zoo.digests import network_attributes_sha256, network_sha256, weights_sha256
 from simsiam_zoo.distributed import (
     DistributedContext,
@@ -281,7 +281,8 @@ def _prepare(
         precision=options.precision,
         dtype=options.dtype,
     )
-    settings = prepare_out(out, current, _plan(source, options.shard_size), options.output_format)
+    former = {"images": former_listing_sha256(source)} if source.cache_files else {}
+    settings = prepare_out(out, current, _plan(source, options.shard_size), options.output_format, former=former)
     return source, out, settings
 
 

@@ -245,10 +245,12 @@ def resumable_shard(
     return stored
 
 
-def prepare_out(out: Path, settings: dict[str, Any], shards: list[Shard], output_format: str) -> dict[str, Any]:
+def prepare_out(
+    out: Path, settings: dict[str, Any], shards: list[Shard], output_format: str, *, former: dict[str, Any]
+) -> dict[str, Any]:
     """Refuse an OUT holding another extraction, naming what differs; record this one's settings; clear temp files
     a killed run left behind. Returns the settings to go on under: those recorded, where a version before recorded
-    fewer or a pattern as typed (its shards carry the digest of that record)."""
+    fewer, a pattern as typed, or a setting as `former` has it (its shards carry the digest of that record)."""
     settings_file = out / SETTINGS_FILE
     embedded = (out / INDEX_FILE).exists() or any(out.glob("shard-*"))
     # Settings recorded by a run that failed before its first shard protect nothing: the fixed rerun (another
@@ -256,7 +258,9 @@ def prepare_out(out: Path, settings: dict[str, Any], shards: list[Shard], output
     previous = _recorded_settings(out) if embedded else None
     if previous is not None:
         changed = [
-            _SETTING_NAMES.get(name, name) for name, value in settings.items() if not _alike(name, previous, value)
+            _SETTING_NAMES.get(name, name)
+            for name, value in settings.items()
+            if not _alike(name, previous, value, former=former)
         ]
         if changed:
             raise DataError(
@@ -302,11 +306,14 @@ def _recorded_settings(out: Path) -> dict[str, Any] | None:
     return previous
 
 
-def _alike(name: str, previous: dict[str, Any], current: Any) -> bool:
-    """Setting `name` recorded (in `previous`) as it is now. The version before recorded tar and parquet patterns
-    as typed (relative): such a pattern is read from the folder the resume runs in."""
+def _alike(name: str, previous: dict[str, Any], current: Any, *, former: dict[str, Any]) -> bool:
+    """Setting `name` recorded (in `previous`) as it is now, or as versions before computed it (`former`). The
+    version before recorded tar and parquet patterns as typed (relative): such a pattern is read from the folder the
+    resume runs in."""
     recorded = previous.get(name)
     if recorded == current or (name in _RECORDED_LATER and name not in previous):
+        return True
+    if name in former and recorded == former[name]:
         return True
     if name == "source" and isinstance(recorded, dict) and isinstance(recorded.get("location"), str):
         return {**recorded, "location": os.path.abspath(recorded["location"])} == current

@@ -202,7 +202,7 @@ def resolve_data(
     test_dir = held_out_folder(root)
     if not (root / "train").is_dir() or test_dir is None:
         raise DataError(
-            f"{root}: expected train/ and val/ (or validation/ or test/) class sub-folders, or a named dataset "
+            f"{root}: expected train/ and val/ (or test/ or validation/) class sub-folders, or a named dataset "
             f"(fashion_mnist, digits, {', '.join(TRANSFER_SUITE)})"
         )
     return _folders(str(root), root / "train", test_dir, train_limit=train_limit, test_limit=test_limit, seed=seed)
