@@ -80,19 +80,13 @@ def network_sha256(model: nn.Module) -> str:
 # its releases (`in_chans` to ResNet in 1.0.2x), and build- or training-time ones (`drop_rate`) change no embedding;
 # either made every store refuse to resume.
 _UNPRINTED_SETTINGS = ("num_heads", "global_pool")
-# Wrappers with settings of their own (DistributedDataParallel's buckets, torch.compile's), not the network's.
-_WRAPPER_PACKAGES = ("torch.nn.parallel", "torch._dynamo")
 
 
 def network_attributes_sha256(model: nn.Module) -> str:
     """sha256 of the settings the layers' reprs leave out (`_UNPRINTED_SETTINGS`: a ViT's `global_pool`, its
     attention's `num_heads`) where modules holding others keep them, in order, names left out as `network_sha256`
-    leaves them out (a wrapper is the same network)."""
-    held = (
-        module
-        for module in model.modules()
-        if next(module.children(), None) is not None and not type(module).__module__.startswith(_WRAPPER_PACKAGES)
-    )
+    leaves them out (a wrapper, holding none of them, is the same network)."""
+    held = (module for module in model.modules() if next(module.children(), None) is not None)
     settings = (_settings_of(module) for module in held)
     return hashlib.sha256("\n".join(line for line in settings if line).encode()).hexdigest()
 

@@ -15,6 +15,7 @@ import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
@@ -172,6 +173,19 @@ def check_same_state(context: DistributedContext, value: Any, *, refusal: Callab
     for rank, theirs in enumerate(gathered[1:], start=1):
         if theirs != gathered[0]:
             raise SimsiamZooError(refusal(rank, theirs, gathered[0]))
+
+
+def check_same_resume(context: DistributedContext, step: int, *, where: Path | None, folder: str) -> None:
+    """SimsiamZooError on every rank where a rank resumes at another step than rank 0: the ranks see other
+    checkpoints at `where` (a node's own disk at the path); `folder` names what to give instead."""
+    check_same_state(
+        context,
+        step,
+        refusal=lambda rank, theirs, main: (
+            f"{where}: rank {rank} resumes at step {theirs} where rank 0 resumes at step {main}: the ranks see other "
+            f"checkpoints at this path; give {folder} that every rank sees (a shared disk, not each node's own)"
+        ),
+    )
 
 
 def job_options(options: Any, *, prefix: str = "") -> dict[str, Any]:

@@ -33,7 +33,7 @@ from simsiam_zoo.distributed import (
     all_outcomes,
     all_reduce_mean,
     check_same_on_every_rank,
-    check_same_state,
+    check_same_resume,
     convert_sync_batchnorm,
     device_named,
     init_distributed,
@@ -339,7 +339,7 @@ class _Finetuning:
     def run(self, *, max_steps: int | None) -> None:
         # A refusal on one rank is every rank's; so is a checkpoint that only some ranks see (a node's own disk).
         start = on_every_rank(self.context, self.resume)
-        check_same_state(self.context, start, refusal=self._other_checkpoint)
+        check_same_resume(self.context, start, where=self.checkpoint, folder="a --checkpoint-dir")
         stop = self.total_steps if max_steps is None else min(self.total_steps, max_steps)
         self.bar.update(start)
         self.model.train(not self.frozen_backbone)  # eval() keeps BN on its running statistics: a frozen backbone
@@ -375,12 +375,6 @@ class _Finetuning:
             raise DataError(f"{self.checkpoint}: cannot resume: corrupt checkpoint (its history of epochs)")
         self.loss_sum.fill_(loss_sum)
         return saved.step
-
-    def _other_checkpoint(self, rank: int, step: int, main_step: int) -> str:
-        return (
-            f"{self.checkpoint}: rank {rank} resumes at step {step} where rank 0 resumes at step {main_step}: the "
-            "ranks see other checkpoints at this path; give a --checkpoint-dir that every rank sees (a shared disk)"
-        )
 
     def save(self, step: int) -> None:
         if self.checkpoint is not None:  # by rank 0, its failure raised on every rank (a full disk)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import functools
 import io
 import math
 import os
@@ -66,7 +65,7 @@ from simsiam_zoo.distributed import (
     all_reduce_sum,
     any_rank,
     check_same_on_every_rank,
-    check_same_state,
+    check_same_resume,
     convert_sync_batchnorm,
     device_named,
     init_distributed,
@@ -633,7 +632,7 @@ class _Pretraining:
                 ranks=context.enabled,
             ),
         )
-        check_same_state(context, resumed[0], refusal=functools.partial(_other_checkpoint, self.output_dir))
+        check_same_resume(context, resumed[0], where=self.output_dir, folder="a folder")
         return resumed
 
     def monitor_epoch_zero(self) -> None:
@@ -799,13 +798,6 @@ def _check_limits(*, max_minutes: float | None, max_steps: int | None, fit_to_de
     check_bool("progress", progress)  # "no" showed the bars
     if fit_to_deadline and max_minutes is None:
         raise ValueError("fit_to_deadline needs max_minutes, the deadline to fit the schedule to")
-
-
-def _other_checkpoint(folder: Path, rank: int, step: int, main_step: int) -> str:
-    return (
-        f"{folder}: rank {rank} resumes at step {step} where rank 0 resumes at step {main_step}: the ranks see other "
-        "checkpoints at this path; give a folder that every rank sees (a shared disk, not each node's own)"
-    )
 
 
 def _resume(

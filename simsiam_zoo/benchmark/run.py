@@ -47,8 +47,8 @@ from simsiam_zoo.zoo import find_entry
 
 
 def _other_images(rank: int, theirs: dict[str, Any], main: dict[str, Any]) -> str:
-    """Ranks reading other images at one --data path (a node's copy of the data lacking an image): refused as an
-    "other out" (the feature stores are named by the data)."""
+    """The refusal of ranks reading other images at one --data path (a node's copy of the data lacking an image),
+    before the feature stores, which are named by the data, made it a rank launched with "other out"."""
     name = next(name for name in main if theirs.get(name) != main[name])
     return (
         f"--data {name}: rank {rank} finds other images at its path than rank 0; every node's copy of the data must "

@@ -178,12 +178,11 @@ def report_result(
         for name, value in rows:
             click.echo(f"{name:24s} {value:>7.2f}%")
     context = joined_context()
-    if out is not None and context.enabled:  # rank 0's failure to write is every rank's (the others exited 0)
+    if out is not None and (main or context.enabled):
+        # Within a process group every rank waits for rank 0's write: its failure is every rank's (they exited 0).
         main_only(context, lambda: write_result(result, out))
-    elif out is not None and main:
-        write_result(result, out)
-    if out is not None and main:
-        click.echo(f"wrote {out}")
+        if main:
+            click.echo(f"wrote {out}")
     if closing is not None and main:
         click.echo(closing)
 
